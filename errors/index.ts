@@ -1,0 +1,122 @@
+/**
+ * The one catalogue of anchorline errors.
+ *
+ * Every failure that crosses a boundary (an ACK, an HTTP response, a job outcome, a log line) carries one of these
+ * codes. The catalogue maps each code once to everything a caller needs: the HTTP status, how an HL7 ACK reports it
+ * (reject -> AR/CR, error -> AE/CE), the HL7 table 0357 condition code for the ERR segment, the FHIR
+ * OperationOutcome issue type, and whether trying again can help. Permanent failures are never retried.
+ */
+
+/** How an HL7 acknowledgment reports the failure: `reject` -> AR (original) / CR (enhanced), `error` -> AE / CE. */
+export type AckClass = 'reject' | 'error';
+
+export interface ErrorSpec {
+  readonly httpStatus: number;
+  readonly ackClass: AckClass;
+  /** HL7 v2 table 0357 message error condition code, used in ERR-3. */
+  readonly hl7Condition: string;
+  /** FHIR R4 IssueType (http://hl7.org/fhir/issue-type). */
+  readonly fhirIssue: string;
+  /** True when the same input may succeed later (a resource was unavailable); false for permanent failures. */
+  readonly retryable: boolean;
+  readonly title: string;
+}
+
+export const ERROR_CATALOGUE = {
+  ANCHORLINE_ERR_FRAME_TOO_LARGE: spec(413, 'reject', '207', 'too-long', false, 'Message exceeds the configured maximum size'),
+  ANCHORLINE_ERR_FRAME_MALFORMED: spec(400, 'reject', '100', 'structure', false, 'MLLP frame is malformed'),
+  ANCHORLINE_ERR_HL7_NO_MSH: spec(400, 'reject', '100', 'structure', false, 'Message does not start with an MSH segment'),
+  ANCHORLINE_ERR_HL7_BAD_DELIMITERS: spec(400, 'reject', '100', 'structure', false, 'MSH-1/MSH-2 delimiters are invalid'),
+  ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID: spec(400, 'reject', '101', 'required', false, 'MSH-10 message control id is missing'),
+  ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE: spec(400, 'reject', '101', 'required', false, 'MSH-9 message type is missing'),
+  ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE: spec(422, 'reject', '200', 'not-supported', false, 'Message type is not supported'),
+  ANCHORLINE_ERR_HL7_MALFORMED: spec(400, 'reject', '100', 'structure', false, 'Message structure is invalid'),
+  ANCHORLINE_ERR_CHARSET_UNSUPPORTED: spec(400, 'reject', '102', 'not-supported', false, 'MSH-18 character set is not supported'),
+  ANCHORLINE_ERR_CHARSET_MISMATCH: spec(400, 'reject', '102', 'invalid', false, 'Message bytes are not valid in the declared character set'),
+  ANCHORLINE_ERR_DUPLICATE_CONTROL_ID: spec(409, 'reject', '205', 'duplicate', false, 'Control id already used by a different message from this sender'),
+  ANCHORLINE_ERR_STORE_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Message store is unavailable; resend later'),
+  ANCHORLINE_ERR_ACK_TIMEOUT: spec(504, 'error', '207', 'timeout', true, 'Message is stored but processing did not finish in time; resend to get the final acknowledgment'),
+  ANCHORLINE_ERR_SHUTTING_DOWN: spec(503, 'error', '207', 'transient', true, 'Engine is shutting down; resend later'),
+  ANCHORLINE_ERR_MAPPING_FAILED: spec(422, 'error', '207', 'processing', false, 'Message could not be mapped to FHIR'),
+  ANCHORLINE_ERR_MAPPING_MISSING_FIELD: spec(422, 'error', '101', 'required', false, 'A field the mapping requires is missing'),
+  ANCHORLINE_ERR_MAPPING_INVALID_VALUE: spec(422, 'error', '102', 'value', false, 'A field value could not be interpreted'),
+  ANCHORLINE_ERR_UNAUTHORIZED: spec(401, 'reject', '207', 'login', false, 'Missing or invalid API key'),
+  ANCHORLINE_ERR_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'API key lacks the required scope'),
+  ANCHORLINE_ERR_NOT_FOUND: spec(404, 'reject', '207', 'not-found', false, 'Resource not found'),
+  ANCHORLINE_ERR_GONE: spec(410, 'reject', '207', 'deleted', false, 'Resource was deleted'),
+  ANCHORLINE_ERR_INVALID_REQUEST: spec(400, 'reject', '207', 'invalid', false, 'Request is invalid'),
+  ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE: spec(415, 'reject', '207', 'not-supported', false, 'Content type is not supported'),
+  ANCHORLINE_ERR_CONFIG_INVALID: spec(500, 'error', '207', 'invariant', false, 'Configuration is invalid'),
+  ANCHORLINE_ERR_QUEUE_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Queue backend is unavailable'),
+  ANCHORLINE_ERR_REDIS_EVICTION_POLICY: spec(500, 'error', '207', 'invariant', false, 'Redis maxmemory-policy must be noeviction'),
+  ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+function spec(httpStatus: number, ackClass: AckClass, hl7Condition: string, fhirIssue: string, retryable: boolean, title: string): ErrorSpec {
+  return { httpStatus, ackClass, hl7Condition, fhirIssue, retryable, title };
+}
+
+/**
+ * An error with a catalogue code. `detail` is shown to the caller and stored with the message, so it must never
+ * contain patient data: name fields and ids, not their values.
+ */
+export class AnchorlineError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+  /** HL7 error location for ERR-2, e.g. `MSH-10` or `PID-3`. */
+  readonly location: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { location?: string; cause?: unknown }) {
+    super(detail ? `${code}: ${detail}` : code, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AnchorlineError';
+    this.code = code;
+    this.detail = detail;
+    this.location = options?.location;
+  }
+
+  get spec(): ErrorSpec {
+    return ERROR_CATALOGUE[this.code];
+  }
+
+  get retryable(): boolean {
+    return this.spec.retryable;
+  }
+}
+
+export function isAnchorlineError(value: unknown): value is AnchorlineError {
+  return value instanceof AnchorlineError;
+}
+
+/** Any thrown value as a catalogue error; unknown failures become ANCHORLINE_ERR_INTERNAL (retryable). */
+export function toAnchorlineError(value: unknown): AnchorlineError {
+  if (value instanceof AnchorlineError) return value;
+  return new AnchorlineError('ANCHORLINE_ERR_INTERNAL', undefined, { cause: value });
+}
+
+/** The HL7 acknowledgment code for an error, in original (AA/AE/AR) or enhanced (CA/CE/CR) mode. */
+export function ackCodeFor(code: ErrorCode, enhanced: boolean): 'AE' | 'AR' | 'CE' | 'CR' {
+  const cls = ERROR_CATALOGUE[code].ackClass;
+  if (enhanced) return cls === 'reject' ? 'CR' : 'CE';
+  return cls === 'reject' ? 'AR' : 'AE';
+}
+
+/** A FHIR R4 OperationOutcome for an error. */
+export function operationOutcome(error: AnchorlineError): Record<string, unknown> {
+  const s = error.spec;
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [
+      {
+        severity: 'error',
+        code: s.fhirIssue,
+        details: {
+          coding: [{ system: 'urn:anchorline:error', code: error.code, display: s.title }],
+          text: error.detail ?? s.title,
+        },
+        ...(error.location ? { expression: [error.location] } : {}),
+      },
+    ],
+  };
+}
