@@ -1,0 +1,263 @@
+/**
+ * HL7 v2 acknowledgments (original mode AA/AE/AR and enhanced mode CA/CE/CR).
+ *
+ * The ACK answers in the sender's own delimiters and echoes the sender's header fields verbatim, so the sender can
+ * correlate it however it parses. Everything the engine itself contributes (ids, error text, details) is escaped for
+ * those delimiters.
+ */
+import { AnchorlineError, ERROR_CATALOGUE, type ErrorCode } from '../../errors/index.ts';
+import { escapeHl7 } from './escape-text.ts';
+import type { MshHeader } from './header.ts';
+import type { Hl7Encoding } from './types.ts';
+
+export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+
+export interface AckError {
+  code: ErrorCode;
+  /** Where the error is, e.g. 'MSH-10', 'PID-3', 'PID-3.1', 'OBX[2]-5' (second OBX), 'PID-3[2].1' (second repetition). */
+  location?: string;
+  /** Shown to the sender in ERR-8; must not contain patient data. */
+  detail?: string;
+}
+
+export interface AckOptions {
+  /** The incoming message's header; undefined when its MSH could not be read. */
+  header: MshHeader | undefined;
+  ackCode: AckCode;
+  /** A fresh control id for the ACK's own MSH-10. */
+  ackControlId: string;
+  timestamp: Date;
+  /** IANA time zone for MSH-7, e.g. 'Asia/Seoul' gives YYYYMMDDHHMMSS.SSS+0900. */
+  timeZone: string;
+  error?: AckError;
+  /** MSH-3 of the ACK when the incoming MSH-5 is empty. Default 'ANCHORLINE'. */
+  engineApplication?: string;
+}
+
+const DEFAULT_ENCODING: Hl7Encoding = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' };
+const DEFAULT_VERSION = '2.5.1';
+const DEFAULT_PROCESSING_ID = 'P';
+const DEFAULT_ENGINE_APPLICATION = 'ANCHORLINE';
+const APPLICATION_CODING_SYSTEM = 'ANCHORLINE';
+const CONDITION_CODING_SYSTEM = 'HL70357';
+
+/** HL7 table 0357 (message error condition codes), the texts that go with the codes in the catalogue. */
+const CONDITION_TEXT: Readonly<Record<string, string>> = {
+  '0': 'Message accepted',
+  '100': 'Segment sequence error',
+  '101': 'Required field missing',
+  '102': 'Data type error',
+  '103': 'Table value not found',
+  '104': 'Value too long',
+  '200': 'Unsupported message type',
+  '201': 'Unsupported event code',
+  '202': 'Unsupported processing id',
+  '203': 'Unsupported version id',
+  '204': 'Unknown key identifier',
+  '205': 'Duplicate key identifier',
+  '206': 'Application record locked',
+  '207': 'Application internal error',
+};
+
+/** The ACK as HL7 text: MSH, MSA and, with an error, ERR; each segment terminated by CR. */
+export function buildAck(o: AckOptions): string {
+  const h = o.header;
+  const enc = h?.encoding ?? DEFAULT_ENCODING;
+  const esc = (value: string): string => escapeHl7(value, enc);
+  // Echoed header values are already in the sender's delimiters; everything the engine supplies goes through esc(),
+  // even timestamps and codes, because a sender may legally pick '+', '.' or '_' as a delimiter.
+  const version = h?.versionId || DEFAULT_VERSION;
+  const trigger = h?.triggerEvent ?? '';
+
+  // MSH-9.3 (message structure) exists from v2.3.1 on; older receivers expect two components at most.
+  const messageType = atLeast(version, 2, 3, 1)
+    ? ['ACK', trigger, 'ACK'].join(enc.component)
+    : trigger === ''
+      ? 'ACK'
+      : ['ACK', trigger].join(enc.component);
+
+  const msh = [
+    'MSH',
+    encodingCharacters(enc),
+    h?.receivingApplication || esc(o.engineApplication ?? DEFAULT_ENGINE_APPLICATION),
+    h?.receivingFacility ?? '',
+    h?.sendingApplication ?? '',
+    h?.sendingFacility ?? '',
+    esc(hl7Timestamp(o.timestamp, o.timeZone)),
+    '',
+    messageType,
+    esc(o.ackControlId),
+    h?.processingId || esc(DEFAULT_PROCESSING_ID),
+    h?.versionId || esc(DEFAULT_VERSION),
+    '', '', '', '', '',
+    h?.characterSet ?? '',
+  ];
+  const spec = o.error === undefined ? undefined : ERROR_CATALOGUE[o.error.code];
+  const msa = ['MSA', o.ackCode, h?.controlId ?? '', spec === undefined ? '' : esc(spec.title)];
+  const segments = [trimJoin(msh, enc.field), trimJoin(msa, enc.field)];
+  if (o.error !== undefined) segments.push(errSegment(o.error, version, enc));
+  return segments.join('\r') + '\r';
+}
+
+/** Enhanced acknowledgment mode is requested by sending MSH-15 or MSH-16. */
+export function isEnhancedMode(h: MshHeader | undefined): boolean {
+  if (h === undefined) return false;
+  return isPresent(h.acceptAckType) || isPresent(h.applicationAckType);
+}
+
+/** A field sent as the HL7 explicit null "" carries no value, so it does not request enhanced mode. */
+function isPresent(value: string): boolean {
+  const trimmed = value.trim();
+  return trimmed !== '' && trimmed !== '""';
+}
+
+function errSegment(error: AckError, version: string, enc: Hl7Encoding): string {
+  const esc = (value: string): string => escapeHl7(value, enc);
+  const spec = ERROR_CATALOGUE[error.code];
+  const conditionText = CONDITION_TEXT[spec.hl7Condition] ?? '';
+  const where = error.location === undefined ? undefined : parseLocation(error.location);
+
+  if (!atLeast(version, 2, 5)) {
+    // v2.1-2.4 have only ERR-1 (ELD): segment^sequence^field^code, with the code as a CE in subcomponents.
+    const code = [spec.hl7Condition, esc(conditionText), CONDITION_CODING_SYSTEM].join(enc.subcomponent);
+    const eld = [where?.segment ?? '', where?.segmentSequence ?? '', where?.field ?? '', code].join(enc.component);
+    return trimJoin(['ERR', eld], enc.field);
+  }
+
+  const erl = where === undefined ? '' : trimJoin(erlComponents(where), enc.component);
+  return trimJoin(
+    [
+      'ERR',
+      '', // ERR-1 (ELD) is deprecated from v2.5 on.
+      erl,
+      [spec.hl7Condition, esc(conditionText), CONDITION_CODING_SYSTEM].join(enc.component),
+      'E',
+      [esc(error.code), esc(spec.title), APPLICATION_CODING_SYSTEM].join(enc.component),
+      '',
+      '',
+      error.detail === undefined ? '' : esc(error.detail),
+    ],
+    enc.field,
+  );
+}
+
+interface ErrorLocation {
+  segment: string;
+  segmentSequence: string;
+  field: string;
+  fieldRepetition: string;
+  component: string;
+  subcomponent: string;
+}
+
+const LOCATION = /^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\[(\d+)\])?(?:\.(\d+)(?:\.(\d+))?)?)?$/;
+
+/** 'PID-3.1' and friends as ERL parts; undefined for anything else, which then leaves the location out. */
+function parseLocation(location: string): ErrorLocation | undefined {
+  const m = LOCATION.exec(location.trim());
+  if (m === null) return undefined;
+  const [, segment = '', segmentSequence, field = '', fieldRepetition, component = '', subcomponent = ''] = m;
+  return {
+    segment,
+    segmentSequence: segmentSequence ?? '1',
+    field,
+    // ERL needs a repetition before it can name a component; the first repetition is the one meant when none is given.
+    fieldRepetition: fieldRepetition ?? (component !== '' ? '1' : ''),
+    component,
+    subcomponent,
+  };
+}
+
+function erlComponents(l: ErrorLocation): string[] {
+  return [l.segment, l.segmentSequence, l.field, l.fieldRepetition, l.component, l.subcomponent];
+}
+
+function encodingCharacters(enc: Hl7Encoding): string {
+  return enc.component + enc.repetition + enc.escape + enc.subcomponent + (enc.truncation ?? '');
+}
+
+/** Joins fields or components, leaving out trailing empty ones as HL7 senders are expected to. */
+function trimJoin(parts: string[], separator: string): string {
+  let end = parts.length;
+  while (end > 0 && parts[end - 1] === '') end--;
+  return parts.slice(0, end).join(separator);
+}
+
+/** True when an HL7 version id ('2.3', '2.5.1', 'V2.4') is at least major.minor.patch; unreadable ids count as 2.5.1. */
+function atLeast(version: string, major: number, minor: number, patch = 0): boolean {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?/i.exec(version.trim());
+  const have = m === null ? [2, 5, 1] : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  const want = [major, minor, patch];
+  for (let i = 0; i < 3; i++) {
+    if (have[i] !== want[i]) return have[i]! > want[i]!;
+  }
+  return true;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let formatter = formatters.get(timeZone);
+  if (formatter === undefined) {
+    try {
+      formatter = new Intl.DateTimeFormat('en-US', {
+        timeZone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        hourCycle: 'h23',
+      });
+    } catch (cause) {
+      throw new AnchorlineError('ANCHORLINE_ERR_CONFIG_INVALID', 'timeZone is not a valid IANA time zone', { cause });
+    }
+    formatters.set(timeZone, formatter);
+  }
+  return formatter;
+}
+
+/** YYYYMMDDHHMMSS.SSS+ZZZZ in `timeZone`, the offset being the zone's offset at that instant. */
+function hl7Timestamp(date: Date, timeZone: string): string {
+  const millis = date.getTime();
+  if (Number.isNaN(millis)) {
+    throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'ACK timestamp is not a valid date');
+  }
+  const part: Record<string, number> = {};
+  for (const p of formatterFor(timeZone).formatToParts(date)) {
+    if (p.type !== 'literal') part[p.type] = Number(p.value);
+  }
+  const year = part['year'] ?? 0;
+  const month = part['month'] ?? 1;
+  const day = part['day'] ?? 1;
+  const hour = part['hour'] ?? 0;
+  const minute = part['minute'] ?? 0;
+  const second = part['second'] ?? 0;
+  const wholeSecond = Math.floor(millis / 1000) * 1000;
+  // Intl gives the wall-clock time in the zone; its distance from UTC is the offset, whatever DST rule applied.
+  const wallClock = new Date(0);
+  // setUTCFullYear rather than Date.UTC, which would read years 0-99 as 1900-1999.
+  wallClock.setUTCFullYear(year, month - 1, day);
+  wallClock.setUTCHours(hour, minute, second, 0);
+  const offsetMinutes = Math.round((wallClock.getTime() - wholeSecond) / 60_000);
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const absolute = Math.abs(offsetMinutes);
+  return (
+    pad(year, 4) +
+    pad(month, 2) +
+    pad(day, 2) +
+    pad(hour, 2) +
+    pad(minute, 2) +
+    pad(second, 2) +
+    '.' +
+    pad(date.getUTCMilliseconds(), 3) +
+    sign +
+    pad(Math.floor(absolute / 60), 2) +
+    pad(absolute % 60, 2)
+  );
+}
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, '0');
+}

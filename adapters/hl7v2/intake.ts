@@ -1,0 +1,310 @@
+/**
+ * HL7 v2 intake, shared by the MLLP listener and POST /ingest/hl7v2: hash the raw bytes, read the header, decide
+ * the acknowledgment, commit the message to the inbox, hand its id to the queue and answer.
+ *
+ * Rules (HL7 v2 chapter 2 acknowledgment modes):
+ * - Enhanced mode (MSH-15 or MSH-16 sent): CA once the raw message is committed.
+ * - Original mode: AA once committed (`ackMode: 'afterCommit'`, the default), or once mapped (`'afterMapping'`;
+ *   AE with the mapping error when mapping fails).
+ * - No positive ACK unless the commit succeeded: a failed commit answers AE/CE (retryable), so the sender resends.
+ * - A resend with the same (sender, MSH-10) and identical bytes gets the stored ACK and has no second effect; the
+ *   same MSH-10 with other bytes gets AR/CR with an ERR segment and is kept for review.
+ * - Unreadable or unsupported messages get AR/CR with a coded ERR segment and are kept as rejected rows.
+ *
+ * Messages that arrive together are committed together (group commit): while one batch commits, the next gathers,
+ * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
+import type { Logger } from '../../config/logger.ts';
+import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
+import type { JobQueue } from '../../workers/queue/index.ts';
+import { buildAck, isEnhancedMode, type AckCode } from './ack.ts';
+import { decodeHl7Bytes, encodeHl7Text, resolveCharset } from './charset.ts';
+import { readMshHeader, type MshHeader } from './header.ts';
+import type { MappingWaiter } from './mapping-waiter.ts';
+
+export const INGEST_QUEUE = 'ingest';
+
+/** The queue job id of an inbox message: one job per message, however often it is enqueued. */
+export function ingestJobId(messageId: number): string {
+  return `msg-${messageId}`;
+}
+
+export interface IntakeOptions {
+  pool: pg.Pool;
+  queue: JobQueue;
+  log: Logger;
+  ackMode: 'afterCommit' | 'afterMapping';
+  ackTimeoutMs: number;
+  defaultCharset: string;
+  timeZone: string;
+  engineApplication: string;
+  commitBatchMaxMessages: number;
+  maxPendingMessages: number;
+  /** Decides whether a message type can be processed (unsupported ones are rejected at intake). */
+  isSupported: (messageType: string, triggerEvent: string) => boolean;
+  /** Required when ackMode is 'afterMapping'. */
+  mappingWaiter?: MappingWaiter;
+}
+
+export interface IntakeResult {
+  /** The ACK bytes, in the message's character set. */
+  ack: Buffer;
+  ackCode: AckCode;
+  /** Inbox row id, when a row was written or found. */
+  messageId?: number;
+  outcome: 'stored' | 'duplicate' | 'conflict' | 'rejected' | 'not-stored';
+  errorCode?: ErrorCode;
+}
+
+interface Prepared {
+  input: InboxInput;
+  header: MshHeader | undefined;
+  charset: string;
+  enhanced: boolean;
+  error?: AnchorlineError;
+}
+
+interface Pending {
+  prepared: Prepared;
+  resolve: (outcome: RecordOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+export function newAckControlId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+export class Hl7Intake {
+  private readonly options: IntakeOptions;
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: IntakeOptions) {
+    if (options.ackMode === 'afterMapping' && !options.mappingWaiter) throw new Error('intake: afterMapping needs a mapping waiter');
+    this.options = options;
+  }
+
+  /** Handles one message (the bytes of one MLLP frame or one HTTP body). Never throws. */
+  async receive(raw: Buffer, meta: { protocol: string; source: string }): Promise<IntakeResult> {
+    let prepared: Prepared;
+    try {
+      prepared = this.prepare(raw, meta);
+    } catch (error) {
+      // Preparing is pure; an exception here is a defect, but the sender still deserves an answer.
+      this.options.log.error({ err: toAnchorlineError(error).code }, 'intake: unexpected failure preparing a message');
+      return this.answer(undefined, 'UTF-8', toAnchorlineError(error), 'not-stored');
+    }
+    return this.commitAndAnswer(prepared);
+  }
+
+  /**
+   * Records and answers a frame the framer refused (too large, malformed): `prefix` is what was kept of it, enough
+   * to read its MSH for the NAK when it has one.
+   */
+  async receiveRefusedFrame(prefix: Buffer, totalBytes: number, error: AnchorlineError, meta: { protocol: string; source: string }): Promise<IntakeResult> {
+    let header: MshHeader | undefined;
+    let charset = 'utf-8';
+    try {
+      header = readMshHeader(prefix.toString('latin1'));
+      charset = resolveCharset(header.characterSet, this.options.defaultCharset);
+      header = readMshHeader(prefix.toString('latin1'));
+    } catch {
+      header = undefined;
+    }
+    const prepared: Prepared = {
+      input: this.inputFor(prefix, totalBytes, meta, header, null, error),
+      header,
+      charset,
+      enhanced: isEnhancedMode(header),
+      error,
+    };
+    return this.commitAndAnswer(prepared);
+  }
+
+  /** A NAK for input that cannot be kept (bytes outside any MLLP frame). */
+  refuseUnrecorded(error: AnchorlineError): IntakeResult {
+    return this.answer(undefined, 'utf-8', error, 'not-stored');
+  }
+
+  /** Stops taking messages and waits for the batch being committed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+  }
+
+  private prepare(raw: Buffer, meta: { protocol: string; source: string }): Prepared {
+    let header: MshHeader | undefined;
+    let charset = 'utf-8';
+    try {
+      const decoded = decodeHl7Bytes(raw, this.options.defaultCharset);
+      header = decoded.header;
+      charset = decoded.charset;
+      if (!this.options.isSupported(header.messageType, header.triggerEvent)) {
+        throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is not supported`, { location: 'MSH-9' });
+      }
+    } catch (error) {
+      const coded = toAnchorlineError(error);
+      // Best effort to answer in the sender's own terms: the header as far as it can be read.
+      if (!header) {
+        try {
+          header = readMshHeader(raw.toString('latin1'));
+          charset = resolveCharset(header.characterSet, this.options.defaultCharset);
+        } catch {
+          charset = 'utf-8';
+        }
+      }
+      return { input: this.inputFor(raw, raw.length, meta, header, null, coded), header, charset, enhanced: isEnhancedMode(header), error: coded };
+    }
+    const enhanced = isEnhancedMode(header);
+    const input = this.inputFor(raw, raw.length, meta, header, charset, undefined);
+    if (enhanced || this.options.ackMode === 'afterCommit') {
+      const ackCode: AckCode = enhanced ? 'CA' : 'AA';
+      input.ack = this.ackBytes(header, charset, ackCode);
+      input.ackCode = ackCode;
+    }
+    return { input, header, charset, enhanced };
+  }
+
+  private inputFor(raw: Buffer, size: number, meta: { protocol: string; source: string }, header: MshHeader | undefined, charset: string | null, error: AnchorlineError | undefined): InboxInput {
+    const input: InboxInput = {
+      protocol: meta.protocol,
+      source: meta.source,
+      sender: header ? senderKey(header) : '',
+      controlId: header?.controlId || null,
+      messageType: header ? [header.messageType, header.triggerEvent].filter(Boolean).join('^') : null,
+      messageTime: header?.messageDateTime || null,
+      raw,
+      rawSha256: createHash('sha256').update(raw).digest(),
+      rawSize: size,
+      charset,
+      disposition: error ? 'rejected' : 'accepted',
+      errorCode: error?.code,
+      errorDetail: error?.detail,
+      ack: null,
+      ackCode: null,
+    };
+    if (error) {
+      const ackCode = ackCodeFor(error.code, isEnhancedMode(header));
+      input.ack = this.ackBytes(header, charset ?? 'utf-8', ackCode, error);
+      input.ackCode = ackCode;
+    }
+    return input;
+  }
+
+  private ackBytes(header: MshHeader | undefined, charset: string, ackCode: AckCode, error?: AnchorlineError): Buffer {
+    const text = buildAck({
+      header,
+      ackCode,
+      ackControlId: newAckControlId(),
+      timestamp: new Date(),
+      timeZone: this.options.timeZone,
+      engineApplication: this.options.engineApplication,
+      ...(error ? { error: { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) } } : {}),
+    });
+    try {
+      return encodeHl7Text(text, charset);
+    } catch {
+      return Buffer.from(text, 'utf8');
+    }
+  }
+
+  private answer(header: MshHeader | undefined, charset: string, error: AnchorlineError, outcome: IntakeResult['outcome'], messageId?: number): IntakeResult {
+    const ackCode = ackCodeFor(error.code, isEnhancedMode(header));
+    return { ack: this.ackBytes(header, charset, ackCode, error), ackCode, outcome, errorCode: error.code, ...(messageId !== undefined ? { messageId } : {}) };
+  }
+
+  private async commitAndAnswer(prepared: Prepared): Promise<IntakeResult> {
+    const { header, charset } = prepared;
+    if (this.closed) return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_SHUTTING_DOWN'), 'not-stored');
+    if (this.pending.length >= this.options.maxPendingMessages) {
+      return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE', 'too many messages waiting for the store'), 'not-stored');
+    }
+    let outcome: RecordOutcome;
+    try {
+      outcome = await new Promise<RecordOutcome>((resolve, reject) => {
+        this.pending.push({ prepared, resolve, reject });
+        this.kick();
+      });
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message }, 'intake: commit failed; answering with a retryable error');
+      return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE'), 'not-stored');
+    }
+    switch (outcome.kind) {
+      case 'rejected': {
+        const error = prepared.error!;
+        return { ack: prepared.input.ack!, ackCode: prepared.input.ackCode as AckCode, outcome: 'rejected', messageId: outcome.id, errorCode: error.code };
+      }
+      case 'conflict':
+        return this.answer(header, charset, duplicateError(), 'conflict', outcome.id);
+      case 'stored':
+        if (prepared.input.ack) return { ack: prepared.input.ack, ackCode: prepared.input.ackCode as AckCode, outcome: 'stored', messageId: outcome.id };
+        return this.awaitMapping(outcome.id, prepared, 'stored');
+      case 'duplicate':
+        if (outcome.ack) return { ack: outcome.ack, ackCode: outcome.ackCode as AckCode, outcome: 'duplicate', messageId: outcome.id };
+        return this.awaitMapping(outcome.id, prepared, 'duplicate');
+    }
+  }
+
+  /** afterMapping mode: the ACK is the one the ingest worker stores when it has mapped (or failed to map) the message. */
+  private async awaitMapping(messageId: number, prepared: Prepared, outcome: 'stored' | 'duplicate'): Promise<IntakeResult> {
+    const finished = await this.options.mappingWaiter!.wait(messageId, this.options.ackTimeoutMs);
+    if (finished?.ack) return { ack: finished.ack, ackCode: finished.ackCode as AckCode, outcome, messageId };
+    return this.answer(prepared.header, prepared.charset, new AnchorlineError('ANCHORLINE_ERR_ACK_TIMEOUT'), outcome, messageId);
+  }
+
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      if (this.pending.length > 0) this.kick();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.options.commitBatchMaxMessages);
+      try {
+        const outcomes = await withTransaction(this.options.pool, (client) =>
+          inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input)),
+        );
+        await this.enqueueStored(outcomes);
+        batch.forEach((p, i) => p.resolve(outcomes[i]!));
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+  }
+
+  private conflictAck(batch: Pending[], input: InboxInput): { ack: Buffer; ackCode: string } {
+    const prepared = batch.find((p) => p.prepared.input === input)!.prepared;
+    const ackCode = ackCodeFor('ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', prepared.enhanced);
+    return { ack: this.ackBytes(prepared.header, prepared.charset, ackCode, duplicateError()), ackCode };
+  }
+
+  /**
+   * Committed messages go to the queue. A failure here loses nothing (the sweeper re-enqueues unfinished inbox rows),
+   * so it is logged and the senders still get their ACKs: their messages are safe.
+   */
+  private async enqueueStored(outcomes: RecordOutcome[]): Promise<void> {
+    const jobs = outcomes.filter((o) => o.kind === 'stored').map((o) => ({ jobId: ingestJobId(o.id), data: { id: String(o.id) } }));
+    if (jobs.length === 0) return;
+    try {
+      await this.options.queue.enqueue(INGEST_QUEUE, jobs);
+    } catch (error) {
+      this.options.log.warn({ count: jobs.length, err: toAnchorlineError(error).code }, 'intake: enqueue failed; the sweeper will re-enqueue');
+    }
+  }
+}
+
+function duplicateError(): AnchorlineError {
+  return new AnchorlineError('ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', 'MSH-10 was already used by a different message from this sender', { location: 'MSH-10' });
+}
+
+/** The sender half of the resend key: MSH-3 and MSH-4 as sent. */
+export function senderKey(header: MshHeader): string {
+  return `${header.sendingApplication}|${header.sendingFacility}`;
+}

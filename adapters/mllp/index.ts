@@ -1,0 +1,1 @@
+export { MllpFramer, encodeMllpFrame, type FramerOptions, type FramerEvent } from './framer.ts';

@@ -1,0 +1,167 @@
+/**
+ * The HTTP API (fastify): FHIR REST under /fhir, HL7 v2 over HTTP at /ingest/hl7v2, health and admin routes.
+ *
+ * Authentication runs in onRequest, before any body is read or parsed: a request without a valid bearer key is
+ * answered 401 without its body ever being looked at. Each route declares the scope it needs (`ingest`, `read`,
+ * `admin`; admin implies the others) or that it is public.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import { AnchorlineError, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
+import type { Logger } from '../config/logger.ts';
+import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
+import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
+import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Scope the route requires; absent means admin. */
+    scope?: Scope;
+    /** No authentication. */
+    public?: boolean;
+  }
+  interface FastifyRequest {
+    apiKey?: ApiKeyInfo;
+  }
+}
+
+export interface ApiOptions {
+  pool: pg.Pool;
+  intake: Hl7Intake;
+  log: Logger;
+  bodyLimitBytes: number;
+  /** How long a verified key is trusted before it is looked up again, in ms. Default 10000. */
+  keyCacheMs?: number;
+}
+
+const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
+
+/** Maps fastify's own errors to catalogue codes, so every error response carries one. */
+function codeForFrameworkError(error: { code?: string; statusCode?: number }): ErrorCode {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'ANCHORLINE_ERR_FRAME_TOO_LARGE';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE';
+    default:
+      return error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? 'ANCHORLINE_ERR_INVALID_REQUEST' : 'ANCHORLINE_ERR_INTERNAL';
+  }
+}
+
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const { pool, intake, log } = options;
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, trustProxy: false });
+  const keyCache = new Map<string, { info: ApiKeyInfo | undefined; until: number }>();
+  const keyCacheMs = options.keyCacheMs ?? 10_000;
+
+  async function lookupKey(key: string): Promise<ApiKeyInfo | undefined> {
+    const cached = keyCache.get(key);
+    if (cached && cached.until > Date.now()) return cached.info;
+    const info = await apiKeys.findApiKey(pool, key);
+    if (keyCache.size > 10_000) keyCache.clear();
+    keyCache.set(key, { info, until: Date.now() + keyCacheMs });
+    return info;
+  }
+
+  app.addHook('onRequest', async (request) => {
+    const config = request.routeOptions.config;
+    if (config.public) return;
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const info = match ? await lookupKey(match[1]!) : undefined;
+    if (!info) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', match ? 'API key is not valid' : 'send Authorization: Bearer <api key>');
+    const needed: Scope = config.scope ?? 'admin';
+    if (!info.scopes.includes(needed) && !info.scopes.includes('admin')) {
+      throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `this key lacks the ${needed} scope`);
+    }
+    request.apiKey = info;
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const coded = isAnchorlineError(error) ? error : new AnchorlineError(codeForFrameworkError(error as { code?: string; statusCode?: number }), (error as { statusCode?: number }).statusCode && (error as { statusCode?: number }).statusCode! < 500 ? (error as Error).message : undefined);
+    if (coded.spec.httpStatus >= 500) log.error({ code: coded.code, url: request.routeOptions.url, err: (error as Error).message }, 'api: request failed');
+    if (coded.code === 'ANCHORLINE_ERR_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
+    return reply.status(coded.spec.httpStatus).header('content-type', FHIR_JSON).header('x-anchorline-error', coded.code).send(operationOutcome(coded));
+  });
+
+  app.setNotFoundHandler({ preHandler: undefined }, (request, reply) => {
+    const error = new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    return reply.status(404).header('content-type', FHIR_JSON).header('x-anchorline-error', error.code).send(operationOutcome(error));
+  });
+
+  app.addContentTypeParser(HL7_CONTENT_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.get('/healthz', { config: { public: true } }, async () => {
+    await pool.query('SELECT 1');
+    return { status: 'ok' };
+  });
+
+  app.post('/ingest/hl7v2', { config: { scope: 'ingest' } }, async (request, reply) => {
+    const body = request.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) {
+      throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send the HL7 v2 message as the body with Content-Type ${HL7_CONTENT_TYPES[0]}`);
+    }
+    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: `http:${sourceOf(request)}` });
+    const status = result.errorCode ? errorStatus(result.errorCode) : result.outcome === 'stored' ? 202 : 200;
+    if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);
+    if (result.messageId !== undefined) reply.header('x-anchorline-message-id', String(result.messageId));
+    reply.header('x-anchorline-outcome', result.outcome);
+    if (wantsJson(request)) {
+      return reply.status(status).send({ outcome: result.outcome, ackCode: result.ackCode, messageId: result.messageId, errorCode: result.errorCode, ack: result.ack.toString('latin1') });
+    }
+    return reply.status(status).header('content-type', 'x-application/hl7-v2+er7').send(result.ack);
+  });
+
+  app.get<{ Params: { id: string } }>('/admin/messages/:id', { config: { scope: 'admin' } }, async (request) => {
+    const id = Number(request.params.id);
+    if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'message id must be an integer');
+    const message = await inbox.getMessage(pool, id);
+    if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `message ${id} does not exist`);
+    return {
+      id: message.id,
+      protocol: message.protocol,
+      source: message.source,
+      sender: message.sender,
+      controlId: message.controlId,
+      messageType: message.messageType,
+      disposition: message.disposition,
+      state: message.state,
+      attempts: message.attempts,
+      errorCode: message.errorCode,
+      errorDetail: message.errorDetail,
+      ackCode: message.ackCode,
+      charset: message.charset,
+      rawSha256: message.rawSha256.toString('hex'),
+      rawSize: message.rawSize,
+      rawBase64: message.raw.toString('base64'),
+      receivedAt: message.receivedAt.toISOString(),
+      processedAt: message.processedAt?.toISOString() ?? null,
+    };
+  });
+
+  app.post<{ Body: { name?: unknown; scopes?: unknown } }>('/admin/api-keys', { config: { scope: 'admin' } }, async (request, reply) => {
+    const { name, scopes } = request.body ?? {};
+    const valid = Array.isArray(scopes) && scopes.length > 0 && scopes.every((s) => (apiKeys.SCOPES as readonly string[]).includes(s as string));
+    if (typeof name !== 'string' || name === '' || !valid) {
+      throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send {"name": "...", "scopes": [${apiKeys.SCOPES.map((s) => `"${s}"`).join(', ')}]}`);
+    }
+    const created = await apiKeys.createApiKey(pool, name, scopes as Scope[]);
+    return reply.status(201).send({ id: created.info.id, name, scopes, key: created.key });
+  });
+
+  registerFhirRoutes(app, pool);
+  await app.ready();
+  return app;
+}
+
+function sourceOf(request: FastifyRequest): string {
+  return `${request.ip}`;
+}
+
+function wantsJson(request: FastifyRequest): boolean {
+  return /application\/json/.test(request.headers.accept ?? '');
+}
+
+function errorStatus(code: ErrorCode): number {
+  return new AnchorlineError(code).spec.httpStatus;
+}

@@ -1,0 +1,131 @@
+/**
+ * Wiring: every resource is created here at start-up, passed to what uses it, and closed on shutdown in the reverse
+ * order of start. Start: store -> queue -> workers (ingest consumer, sweeper) -> intake -> listeners (HTTP, MLLP).
+ * Shutdown: listeners stop accepting and finish the message in hand -> intake -> sweeper -> consumer finishes or
+ * releases its jobs -> queue -> store.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AnchorlineConfig } from '../config/schema.ts';
+import type { Logger } from '../config/logger.ts';
+import { Hl7Intake } from '../adapters/hl7v2/intake.ts';
+import { MappingWaiter } from '../adapters/hl7v2/mapping-waiter.ts';
+import { MllpServer } from '../adapters/mllp/server.ts';
+import { buildApi } from '../api/server.ts';
+import { isSupportedMessageType } from '../mappers/index.ts';
+import { apiKeys, openStore, type Store } from '../store/index.ts';
+import { createIngestHandler } from '../workers/ingest.ts';
+import { createQueue, type Consumer, type JobQueue } from '../workers/queue/index.ts';
+import { Sweeper } from '../workers/sweeper.ts';
+import { INGEST_QUEUE } from '../adapters/hl7v2/intake.ts';
+
+export type EngineRole = 'all' | 'worker';
+
+export interface Engine {
+  httpPort?: number;
+  mllpPort?: number;
+  store: Store;
+  queue: JobQueue;
+  /** Where the bootstrap API key was written, when it was generated. */
+  apiKeyFile?: string;
+  close(): Promise<void>;
+}
+
+interface Closer {
+  name: string;
+  close: () => Promise<unknown>;
+}
+
+export async function startEngine(config: AnchorlineConfig, log: Logger, role: EngineRole = 'all'): Promise<Engine> {
+  if (role === 'worker' && !config.database.url) {
+    throw new Error('anchorline worker needs DATABASE_URL: workers scale out against a shared PostgreSQL (and REDIS_URL for BullMQ)');
+  }
+  // Closed in reverse order of this list, also when start-up fails half way.
+  const closers: Closer[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const closer of closers.reverse()) {
+      try {
+        await closer.close();
+      } catch (error) {
+        log.warn({ component: closer.name, err: (error as Error).message }, 'shutdown: close failed');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    const store = await openStore(config, log, { applicationName: `anchorline-${role}` });
+    closers.push({ name: 'store', close: () => store.close() });
+
+    const queue = await createQueue(config, store.pool, log);
+    closers.push({ name: 'queue', close: () => queue.close() });
+
+    const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
+    const consumer: Consumer = queue.consume(
+      INGEST_QUEUE,
+      createIngestHandler({
+        pool: store.pool,
+        log: log.child({ component: 'ingest' }),
+        mapping: config.mapping,
+        ackAfterMapping,
+        defaultCharset: config.mllp.defaultCharset,
+        engineApplication: config.engine.applicationName,
+        maxAttempts: config.queue.maxAttempts,
+      }),
+      { concurrency: config.queue.concurrency },
+    );
+    closers.push({ name: 'ingest consumer', close: () => consumer.close(config.engine.shutdownGraceMs) });
+
+    const sweeper = new Sweeper({ pool: store.pool, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
+    sweeper.start();
+    closers.push({ name: 'sweeper', close: () => sweeper.close() });
+
+    const engine: Engine = { store, queue, close: closeAll };
+    if (role === 'worker') {
+      log.info({ queue: queue.driver, concurrency: config.queue.concurrency }, 'anchorline worker ready');
+      return engine;
+    }
+
+    const keySource = await apiKeys.ensureBootstrapKey(store.pool, config.auth.apiKey, config.dataDir);
+    if (keySource.file) engine.apiKeyFile = keySource.file;
+
+    let mappingWaiter: MappingWaiter | undefined;
+    if (ackAfterMapping) {
+      mappingWaiter = new MappingWaiter(store.pool, { connectionString: store.connectionString });
+      await mappingWaiter.start();
+      const waiter = mappingWaiter;
+      closers.push({ name: 'mapping waiter', close: () => waiter.close() });
+    }
+    const intake = new Hl7Intake({
+      pool: store.pool,
+      queue,
+      log: log.child({ component: 'intake' }),
+      ackMode: config.mllp.ackMode,
+      ackTimeoutMs: config.mllp.ackTimeoutMs,
+      defaultCharset: config.mllp.defaultCharset,
+      timeZone: config.mapping.timeZone,
+      engineApplication: config.engine.applicationName,
+      commitBatchMaxMessages: config.intake.commitBatchMaxMessages,
+      maxPendingMessages: config.intake.maxPendingMessages,
+      isSupported: isSupportedMessageType,
+      ...(mappingWaiter ? { mappingWaiter } : {}),
+    });
+    closers.push({ name: 'intake', close: () => intake.close() });
+
+    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes });
+    await api.listen({ host: config.http.host, port: config.http.port });
+    closers.push({ name: 'http', close: () => api.close() });
+    const address = api.server.address();
+    engine.httpPort = typeof address === 'object' && address ? address.port : config.http.port;
+
+    if (config.mllp.enabled) {
+      const mllp = new MllpServer({ ...config.mllp, intake, log: log.child({ component: 'mllp' }) });
+      engine.mllpPort = await mllp.listen();
+      closers.push({ name: 'mllp', close: () => mllp.close(config.engine.shutdownGraceMs) });
+    }
+    log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
+    return engine;
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

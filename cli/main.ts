@@ -1,0 +1,78 @@
+/**
+ * The anchorline command line.
+ *   anchorline start  [--config file]   API, listeners and workers in one process (what `npm start` runs)
+ *   anchorline worker [--config file]   workers only, against a shared DATABASE_URL (and REDIS_URL)
+ */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../config/logger.ts';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { startEngine, type EngineRole } from './engine.ts';
+
+const USAGE = `usage: anchorline <command> [options]
+
+commands:
+  start     run the engine: HTTP API, MLLP listener and workers (embedded PostgreSQL unless DATABASE_URL is set)
+  worker    run workers only, against a shared DATABASE_URL (and REDIS_URL for BullMQ)
+
+options:
+  --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
+  --help            show this help
+`;
+
+async function run(role: EngineRole, configFile: string | undefined): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(configFile ? { file: configFile } : {});
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`anchorline: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger({ level: config.log.level });
+  const engine = await startEngine(config, log, role);
+  if (engine.apiKeyFile) log.info({ file: engine.apiKeyFile }, 'bootstrap admin API key is in this file');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    engine.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: (error as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    process.exit(command || values.help ? 0 : 2);
+  }
+  switch (command) {
+    case 'start':
+    case 'worker':
+      await run(command === 'start' ? 'all' : 'worker', values.config);
+      return;
+    default:
+      process.stderr.write(`anchorline: unknown command ${command}\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`anchorline: ${(error as Error).message ?? String(error)}\n`);
+  process.exit(1);
+});

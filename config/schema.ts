@@ -1,0 +1,173 @@
+/**
+ * The one configuration schema. Every option is declared here with its default beside it and its unit in its name;
+ * unknown keys are errors. The engine validates the whole configuration before it opens any socket, and a bad
+ * configuration exits with a message that names the key (see loadConfig in config/load.ts).
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+
+const tlsSchema = z
+  .strictObject({
+    /** Serve MLLP over TLS. Default false. */
+    enabled: z.boolean().default(false),
+    /** PEM certificate chain file. Required when enabled. */
+    certFile: z.string().optional(),
+    /** PEM private key file. Required when enabled. */
+    keyFile: z.string().optional(),
+    /** PEM CA bundle used to verify client certificates. */
+    caFile: z.string().optional(),
+    /** Require and verify a client certificate (mutual TLS). Default false. */
+    requireClientCert: z.boolean().default(false),
+  })
+  .refine((t) => !t.enabled || (t.certFile && t.keyFile), { message: 'certFile and keyFile are required when TLS is enabled', path: ['certFile'] });
+
+export const configSchema = z.strictObject({
+  /** Where the embedded database, the bootstrap API key and other state live. Default './data'. Env ANCHORLINE_DATA_DIR. */
+  dataDir: z.string().default('./data'),
+
+  http: z
+    .strictObject({
+      /** Bind address of the HTTP API. Default '127.0.0.1'. */
+      host: z.string().default('127.0.0.1'),
+      /** HTTP API port; 0 picks a free port. Default 8080. Env HTTP_PORT. */
+      port: port.default(8080),
+      /** Largest accepted request body, in bytes. Default 16 MiB. */
+      bodyLimitBytes: positiveInt.default(16 * 1024 * 1024),
+    })
+    .prefault({}),
+
+  mllp: z
+    .strictObject({
+      /** Run the MLLP listener. Default true. */
+      enabled: z.boolean().default(true),
+      /** Bind address. Default '127.0.0.1'; set '0.0.0.0' to accept senders from the network. */
+      host: z.string().default('127.0.0.1'),
+      /** MLLP port; 0 picks a free port. Default 2575. Env MLLP_PORT. */
+      port: port.default(2575),
+      /** Largest accepted message (frame payload), in bytes. Default 16 MiB (MDM/ORU with embedded documents). */
+      maxFrameBytes: positiveInt.default(16 * 1024 * 1024),
+      /** Simultaneous connections; further ones are closed at once. Default 256. */
+      maxConnections: positiveInt.default(256),
+      /** A connection with no traffic for this long is closed, in ms. Default 300000 (5 min). */
+      idleTimeoutMs: positiveInt.default(300_000),
+      /**
+       * When an original-mode message is acknowledged: 'afterCommit' (AA once the raw message is durably stored) or
+       * 'afterMapping' (AA/AE once it has been mapped to FHIR). Enhanced mode (MSH-15/16 present) always sends the
+       * accept acknowledgment (CA) after the commit. Default 'afterCommit'.
+       */
+      ackMode: z.enum(['afterCommit', 'afterMapping']).default('afterCommit'),
+      /** In afterMapping mode, how long to wait for mapping before answering AE (resend gets the final ACK), in ms. Default 30000. */
+      ackTimeoutMs: positiveInt.default(30_000),
+      /** Character set assumed when MSH-18 is empty. Default 'UTF-8'. */
+      defaultCharset: z.string().default('UTF-8'),
+      tls: tlsSchema.prefault({}),
+    })
+    .prefault({}),
+
+  database: z
+    .strictObject({
+      /** External PostgreSQL URL; when absent an embedded server runs under dataDir. Env DATABASE_URL. */
+      url: z.string().optional(),
+      /** Connections in the engine's pool. Default 20. */
+      poolSize: positiveInt.default(20),
+      /** Port of the embedded server; 0 picks a free port at each start. Default 0. */
+      embeddedPort: port.default(0),
+      /** Schema holding anchorline's tables. Default 'public'. */
+      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('public'),
+    })
+    .prefault({}),
+
+  redis: z
+    .strictObject({
+      /** Redis URL; when set, the queue runs on BullMQ, otherwise on PostgreSQL. Env REDIS_URL. */
+      url: z.string().optional(),
+      /** Prefix of every BullMQ key. Default 'anchorline'. */
+      keyPrefix: z.string().default('anchorline'),
+    })
+    .prefault({}),
+
+  queue: z
+    .strictObject({
+      /** Jobs one worker process runs at once. Default 8. */
+      concurrency: positiveInt.default(8),
+      /** Attempts for a job that fails with a retryable error. Default 10. */
+      maxAttempts: positiveInt.default(10),
+      /** First retry delay, doubled each attempt, in ms. Default 500. */
+      backoffMs: positiveInt.default(500),
+      /** A claimed job whose worker stops renewing it is handed out again after this long, in ms (Postgres driver). Default 30000. */
+      lockMs: positiveInt.default(30_000),
+    })
+    .prefault({}),
+
+  sweeper: z
+    .strictObject({
+      /** How often unfinished inbox messages are re-enqueued, in ms. Default 5000. */
+      intervalMs: positiveInt.default(5_000),
+      /** A message still unfinished this long after it arrived is re-enqueued, in ms. Default 15000. */
+      staleAfterMs: positiveInt.default(15_000),
+      /** Messages re-enqueued per pass at most. Default 5000. */
+      batchSize: positiveInt.default(5_000),
+    })
+    .prefault({}),
+
+  intake: z
+    .strictObject({
+      /**
+       * Messages arriving together are committed in one transaction (group commit): one fsync for many ACKs.
+       * A batch closes when it holds this many messages. Default 500.
+       */
+      commitBatchMaxMessages: positiveInt.default(500),
+      /** Messages allowed to wait for the next group commit before senders are slowed down. Default 5000. */
+      maxPendingMessages: positiveInt.default(5_000),
+    })
+    .prefault({}),
+
+  mapping: z
+    .strictObject({
+      /** IANA time zone applied to HL7 times sent without an offset. Default 'Asia/Seoul'. */
+      timeZone: z
+        .string()
+        .default('Asia/Seoul')
+        .refine((tz) => {
+          try {
+            new Intl.DateTimeFormat('en', { timeZone: tz });
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'not a known IANA time zone'),
+      /** Assigning authority namespace (CX-4.1) -> identifier system URI. Default {}. */
+      identifierSystems: z.record(z.string(), z.string()).default({}),
+      /** Base URI of local code systems. Default 'urn:anchorline:local'. */
+      localCodeSystemBase: z.string().default('urn:anchorline:local'),
+    })
+    .prefault({}),
+
+  auth: z
+    .strictObject({
+      /** Bootstrap admin API key. When absent, one is generated at first start and written to dataDir. Env ANCHORLINE_API_KEY. */
+      apiKey: z.string().min(16).optional(),
+    })
+    .prefault({}),
+
+  engine: z
+    .strictObject({
+      /** MSH-3 of our ACKs when the sender left MSH-5 empty. Default 'ANCHORLINE'. */
+      applicationName: z.string().default('ANCHORLINE'),
+      /** Grace period for in-flight work on SIGTERM, in ms. Default 20000. */
+      shutdownGraceMs: positiveInt.default(20_000),
+    })
+    .prefault({}),
+
+  log: z
+    .strictObject({
+      /** 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'. Default 'info'. Env LOG_LEVEL. */
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type AnchorlineConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,78 @@
+/**
+ * Which HL7 v2 messages map to which FHIR resources: one table row per `${MSH-9.1}^${MSH-9.2}`, listing the builders
+ * that produce its drafts in dependency order. Supporting a new message type is adding a row (and its builders).
+ */
+
+import { type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
+
+import { buildEncounter, buildPatient } from './adt.ts';
+import { assertTimeZone, textOf } from './datatypes.ts';
+
+/** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
+export interface MappingContext {
+  message: Hl7Message;
+  options: Hl7MappingOptions;
+  msh: Hl7Segment;
+  /** MSH-9.1, e.g. 'ADT'. */
+  messageType: string;
+  /** MSH-9.2, e.g. 'A01'. */
+  triggerEvent: string;
+}
+
+/** Builds one resource draft from a message, or undefined when the message does not describe that resource. */
+export type ResourceBuilder = (context: MappingContext) => ResourceDraft | undefined;
+
+const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map<string, readonly ResourceBuilder[]>([
+  ['ADT^A01', [buildPatient, buildEncounter]],
+  ['ADT^A04', [buildPatient, buildEncounter]],
+  ['ADT^A08', [buildPatient, buildEncounter]],
+]);
+
+export function isSupportedMessageType(messageType: string, triggerEvent: string): boolean {
+  return MAPPINGS.has(`${messageType}^${triggerEvent}`);
+}
+
+/** Supported `${MSH-9.1}^${MSH-9.2}` keys, sorted. */
+export function supportedMessageTypes(): string[] {
+  return [...MAPPINGS.keys()].sort();
+}
+
+/**
+ * Maps one parsed message to resource drafts. Throws AnchorlineError only: the message's own problems as
+ * ANCHORLINE_ERR_HL7_* / ANCHORLINE_ERR_MAPPING_* codes, a bad time zone option as ANCHORLINE_ERR_CONFIG_INVALID.
+ */
+export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): MappingResult {
+  assertTimeZone(options.timeZone);
+  const msh = firstSegment(message, 'MSH');
+  if (msh === undefined) {
+    throw new AnchorlineError('ANCHORLINE_ERR_HL7_NO_MSH', 'the message has no MSH segment', { location: 'MSH' });
+  }
+  const messageType = textOf(valueOf(msh, 9, 1));
+  const triggerEvent = textOf(valueOf(msh, 9, 2));
+  if (messageType === '' || triggerEvent === '') {
+    throw new AnchorlineError('ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', 'MSH-9 message type or trigger event is empty', { location: 'MSH-9' });
+  }
+  const key = `${messageType}^${triggerEvent}`;
+  const builders = MAPPINGS.get(key);
+  if (builders === undefined) {
+    // The type is safe to name: it is message metadata, not patient data.
+    throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `${key} is not supported`, { location: 'MSH-9' });
+  }
+
+  const context: MappingContext = { message, options, msh, messageType, triggerEvent };
+  const drafts: ResourceDraft[] = [];
+  for (const build of builders) {
+    try {
+      const built = build(context);
+      if (built !== undefined) drafts.push(built);
+    } catch (error) {
+      if (isAnchorlineError(error)) throw error;
+      // A builder bug fails the same way for the same message every time, so it is a permanent mapping failure,
+      // not a retryable internal error.
+      throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${key} mapping failed unexpectedly`, { cause: error });
+    }
+  }
+  return { drafts };
+}

@@ -1,0 +1,10 @@
+/**
+ * The mappers' public surface: HL7 v2 messages -> FHIR R4 resource drafts, and how a draft is applied to a stored
+ * resource. Pure functions: no I/O, no clock, no randomness.
+ */
+
+export { deterministicId } from './ids.ts';
+export { mergeDraft } from './merge.ts';
+export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
+export { defaultHl7MappingOptions } from './types.ts';
+export type { Hl7MappingOptions, MappingResult, ResourceDraft } from './types.ts';

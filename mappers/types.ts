@@ -1,0 +1,47 @@
+/**
+ * The contract between the mappers and the store: a mapper turns one parsed message into resource drafts, and the
+ * store merges each draft into what it holds (mergeDraft) under its own transaction.
+ */
+
+/**
+ * One resource as a message describes it, with HL7 update semantics per top-level element:
+ * - absent (undefined): the message did not send it; keep what the stored resource has;
+ * - null: the message sent the HL7 explicit null `""`; remove the element;
+ * - any other value: replace the element.
+ * `resourceType` and `id` are always present; the id is deterministic (mappers/ids.ts) so that the same patient or
+ * visit maps to the same resource across messages and retries.
+ */
+export interface ResourceDraft {
+  resourceType: string;
+  id: string;
+  [element: string]: unknown;
+}
+
+export interface MappingResult {
+  /** In dependency order: a draft only references drafts before it (Patient before the Encounter that points at it). */
+  drafts: ResourceDraft[];
+}
+
+export interface Hl7MappingOptions {
+  /**
+   * IANA time zone applied to HL7 times sent without a UTC offset, because FHIR requires an offset on every time.
+   * Offsets are computed per instant, so daylight saving time is honoured. Default 'Asia/Seoul'.
+   */
+  timeZone: string;
+  /**
+   * Assigning authority namespace (CX-4.1 / HD-1) -> identifier system URI. Authorities not listed here and without
+   * an ISO OID get `urn:anchorline:authority:<namespace>`. Default {} (none).
+   */
+  identifierSystems: Record<string, string>;
+  /**
+   * Base URI for code systems that are local to the sender (user-defined HL7 tables, CE-3 names we do not know);
+   * a coding system named N becomes `<base>/<N>`. Default 'urn:anchorline:local'.
+   */
+  localCodeSystemBase: string;
+}
+
+export const defaultHl7MappingOptions: Hl7MappingOptions = Object.freeze({
+  timeZone: 'Asia/Seoul',
+  identifierSystems: Object.freeze({}) as Record<string, string>,
+  localCodeSystemBase: 'urn:anchorline:local',
+});

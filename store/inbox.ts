@@ -1,0 +1,277 @@
+/**
+ * The message store ("inbox"): every inbound message, as raw bytes with their SHA-256, committed before it is
+ * acknowledged.
+ *
+ * Contract:
+ * - `recordMessages` writes a batch in ONE transaction, so a group of senders waiting on the same commit share one
+ *   fsync. When it returns, every returned outcome is durable; when it throws, nothing of the batch was written and
+ *   no positive ACK may be sent.
+ * - An accepted message is unique per (sender, control id). A later message with the same key and identical bytes
+ *   (same SHA-256) is a duplicate: nothing is written and the caller gets the stored ACK of the original. The same
+ *   key with different bytes is a conflict: the new bytes are kept as a `conflict` row for review and the original is
+ *   untouched. The same holds within one batch: the first occurrence is the original.
+ * - Rejected messages (malformed, unsupported, bad charset) are kept as `rejected` rows; they never block a later
+ *   valid message with the same key.
+ * - A retried call may assume nothing was written by a failed earlier call (all-or-nothing).
+ */
+import type pg from 'pg';
+import type { Queryable } from './db.ts';
+
+export type Disposition = 'accepted' | 'rejected' | 'conflict';
+export type InboxState = 'queued' | 'done' | 'failed' | 'rejected';
+
+export interface InboxInput {
+  protocol: string;
+  /** Where it came from: listener and peer address. */
+  source: string;
+  /** MSH-3|MSH-4 as sent; '' when the header could not be read. */
+  sender: string;
+  controlId: string | null;
+  messageType: string | null;
+  messageTime: string | null;
+  raw: Buffer;
+  rawSha256: Buffer;
+  /** Size of the whole message as received; larger than raw.length when only a prefix was kept. */
+  rawSize: number;
+  charset: string | null;
+  disposition: 'accepted' | 'rejected';
+  errorCode?: string | undefined;
+  errorDetail?: string | undefined;
+  /** The ACK to store with the message (what a resend will get); null when it is decided later (after mapping). */
+  ack: Buffer | null;
+  ackCode: string | null;
+}
+
+export type RecordOutcome =
+  | { kind: 'stored'; id: number }
+  | { kind: 'rejected'; id: number }
+  | { kind: 'duplicate'; id: number; ack: Buffer | null; ackCode: string | null; state: InboxState }
+  | { kind: 'conflict'; id: number; originalId: number };
+
+/** The ACK a conflict row stores, built by the caller (it knows the message's delimiters and charset). */
+export type ConflictAck = (input: InboxInput) => { ack: Buffer; ackCode: string };
+
+const INSERT_COLUMNS = `(id, protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
+  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code)`;
+const UNNEST = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+  $8::bytea[], $9::bytea[], $10::int[], $11::bool[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+  $17::bytea[], $18::text[])`;
+
+interface Row {
+  id: number;
+  /** Position of the input in the batch. */
+  index: number;
+  input: InboxInput;
+  disposition: Disposition;
+  state: InboxState;
+  errorCode: string | null;
+  errorDetail: string | null;
+  ack: Buffer | null;
+  ackCode: string | null;
+}
+
+function columns(rows: Row[]): unknown[] {
+  return [
+    rows.map((r) => r.id),
+    rows.map((r) => r.input.protocol),
+    rows.map((r) => r.input.source),
+    rows.map((r) => r.input.sender),
+    rows.map((r) => r.input.controlId),
+    rows.map((r) => r.input.messageType),
+    rows.map((r) => r.input.messageTime),
+    rows.map((r) => r.input.raw),
+    rows.map((r) => r.input.rawSha256),
+    rows.map((r) => r.input.rawSize),
+    rows.map((r) => r.input.raw.length < r.input.rawSize),
+    rows.map((r) => r.input.charset),
+    rows.map((r) => r.disposition),
+    rows.map((r) => r.state),
+    rows.map((r) => r.errorCode),
+    rows.map((r) => r.errorDetail),
+    rows.map((r) => r.ack),
+    rows.map((r) => r.ackCode),
+  ];
+}
+
+function keyOf(input: InboxInput): string {
+  return `${input.sender}\u0000${input.controlId ?? ''}`;
+}
+
+export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[], conflictAck: ConflictAck): Promise<RecordOutcome[]> {
+  const outcomes: Array<RecordOutcome | undefined> = new Array(inputs.length);
+  if (inputs.length === 0) return [];
+  // Ids are drawn first so that every input maps to its row without relying on RETURNING order.
+  const ids = (await client.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`, [inputs.length])).rows.map((r) => r.id);
+
+  const firstByKey = new Map<string, number>();
+  const candidates: Row[] = [];
+  const laterInBatch: number[] = [];
+  const rejected: Row[] = [];
+  inputs.forEach((input, i) => {
+    const id = ids[i]!;
+    if (input.disposition === 'rejected') {
+      rejected.push({ id, index: i, input, disposition: 'rejected', state: 'rejected', errorCode: input.errorCode ?? null, errorDetail: input.errorDetail ?? null, ack: input.ack, ackCode: input.ackCode });
+      outcomes[i] = { kind: 'rejected', id };
+      return;
+    }
+    const key = keyOf(input);
+    if (firstByKey.has(key)) {
+      laterInBatch.push(i);
+      return;
+    }
+    firstByKey.set(key, i);
+    candidates.push({ id, index: i, input, disposition: 'accepted', state: 'queued', errorCode: null, errorDetail: null, ack: input.ack, ackCode: input.ackCode });
+  });
+
+  const inserted = new Set<number>();
+  if (candidates.length > 0) {
+    const result = await client.query<{ id: number }>(
+      `INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}
+       ON CONFLICT (sender, control_id) WHERE disposition = 'accepted' DO NOTHING RETURNING id`,
+      columns(candidates),
+    );
+    for (const row of result.rows) inserted.add(row.id);
+  }
+
+  // Accepted candidates that were not inserted collide with an earlier message: duplicate or conflict.
+  const collided = candidates.filter((c) => !inserted.has(c.id));
+  const originals = new Map<string, { id: number; sha: Buffer; ack: Buffer | null; ackCode: string | null; state: InboxState }>();
+  if (collided.length > 0) {
+    const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
+      `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.ack, m.ack_code, m.state
+         FROM inbox_message m JOIN unnest($1::text[], $2::text[]) AS k(sender, control_id)
+           ON m.sender = k.sender AND m.control_id = k.control_id
+        WHERE m.disposition = 'accepted'`,
+      [collided.map((c) => c.input.sender), collided.map((c) => c.input.controlId)],
+    );
+    for (const row of found.rows) {
+      originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, ack: row.ack, ackCode: row.ack_code, state: row.state });
+    }
+  }
+  for (const c of candidates) {
+    if (inserted.has(c.id)) originals.set(keyOf(c.input), { id: c.id, sha: c.input.rawSha256, ack: c.input.ack, ackCode: c.input.ackCode, state: 'queued' });
+  }
+
+  const conflicts: Row[] = [];
+  const resolve = (i: number, id: number): void => {
+    const input = inputs[i]!;
+    const original = originals.get(keyOf(input));
+    if (!original) throw new Error('inbox: a colliding message has no original row');
+    if (original.id === id) {
+      outcomes[i] = { kind: 'stored', id };
+    } else if (original.sha.equals(input.rawSha256)) {
+      outcomes[i] = { kind: 'duplicate', id: original.id, ack: original.ack, ackCode: original.ackCode, state: original.state };
+    } else {
+      const { ack, ackCode } = conflictAck(input);
+      conflicts.push({ id, index: i, input, disposition: 'conflict', state: 'rejected', errorCode: 'ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', errorDetail: `control id already used by message ${original.id}`, ack, ackCode });
+      outcomes[i] = { kind: 'conflict', id, originalId: original.id };
+    }
+  };
+  for (const c of candidates) resolve(c.index, c.id);
+  for (const i of laterInBatch) resolve(i, ids[i]!);
+
+  const plain = [...rejected, ...conflicts];
+  if (plain.length > 0) await client.query(`INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}`, columns(plain));
+  return outcomes as RecordOutcome[];
+}
+
+export interface InboxMessage {
+  id: number;
+  protocol: string;
+  source: string;
+  sender: string;
+  controlId: string | null;
+  messageType: string | null;
+  messageTime: string | null;
+  raw: Buffer;
+  rawSha256: Buffer;
+  rawSize: number;
+  charset: string | null;
+  disposition: Disposition;
+  state: InboxState;
+  attempts: number;
+  errorCode: string | null;
+  errorDetail: string | null;
+  ack: Buffer | null;
+  ackCode: string | null;
+  receivedAt: Date;
+  processedAt: Date | null;
+}
+
+const SELECT_MESSAGE = `SELECT id, protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
+  charset, disposition, state, attempts, error_code, error_detail, ack, ack_code, received_at, processed_at FROM inbox_message`;
+
+function toMessage(row: Record<string, unknown>): InboxMessage {
+  return {
+    id: row.id as number,
+    protocol: row.protocol as string,
+    source: row.source as string,
+    sender: row.sender as string,
+    controlId: row.control_id as string | null,
+    messageType: row.message_type as string | null,
+    messageTime: row.message_time as string | null,
+    raw: row.raw as Buffer,
+    rawSha256: row.raw_sha256 as Buffer,
+    rawSize: row.raw_size as number,
+    charset: row.charset as string | null,
+    disposition: row.disposition as Disposition,
+    state: row.state as InboxState,
+    attempts: row.attempts as number,
+    errorCode: row.error_code as string | null,
+    errorDetail: row.error_detail as string | null,
+    ack: row.ack as Buffer | null,
+    ackCode: row.ack_code as string | null,
+    receivedAt: row.received_at as Date,
+    processedAt: row.processed_at as Date | null,
+  };
+}
+
+export async function getMessage(db: Queryable, id: number): Promise<InboxMessage | undefined> {
+  const result = await db.query(`${SELECT_MESSAGE} WHERE id = $1`, [id]);
+  return result.rows[0] ? toMessage(result.rows[0]) : undefined;
+}
+
+/**
+ * Locks an accepted message for processing. Returns undefined when it does not exist. The lock is held until the
+ * transaction ends, so two workers handed the same id run one after the other and the second sees it finished.
+ */
+export async function lockMessage(client: pg.PoolClient, id: number): Promise<InboxMessage | undefined> {
+  const result = await client.query(`${SELECT_MESSAGE} WHERE id = $1 FOR UPDATE`, [id]);
+  return result.rows[0] ? toMessage(result.rows[0]) : undefined;
+}
+
+export async function markDone(client: Queryable, id: number, ack?: { ack: Buffer; ackCode: string }): Promise<void> {
+  await client.query(
+    `UPDATE inbox_message SET state = 'done', processed_at = now(), attempts = attempts + 1,
+       ack = COALESCE($2, ack), ack_code = COALESCE($3, ack_code), error_code = NULL, error_detail = NULL WHERE id = $1`,
+    [id, ack?.ack ?? null, ack?.ackCode ?? null],
+  );
+}
+
+export async function markFailed(client: Queryable, id: number, errorCode: string, errorDetail: string | null, ack?: { ack: Buffer; ackCode: string }): Promise<void> {
+  await client.query(
+    `UPDATE inbox_message SET state = 'failed', processed_at = now(), attempts = attempts + 1, error_code = $2, error_detail = $3,
+       ack = COALESCE($4, ack), ack_code = COALESCE($5, ack_code) WHERE id = $1 AND state = 'queued'`,
+    [id, errorCode, errorDetail, ack?.ack ?? null, ack?.ackCode ?? null],
+  );
+}
+
+/** Records a failed attempt that will be retried (the state stays queued). */
+export async function noteAttempt(db: Queryable, id: number, errorCode: string): Promise<void> {
+  await db.query(`UPDATE inbox_message SET attempts = attempts + 1, error_code = $2 WHERE id = $1 AND state = 'queued'`, [id, errorCode]);
+}
+
+/** Accepted messages still unfinished that arrived before `olderThan`, oldest first. */
+export async function unfinishedMessageIds(db: Queryable, olderThan: Date, limit: number): Promise<number[]> {
+  const result = await db.query<{ id: number }>(
+    `SELECT id FROM inbox_message WHERE state = 'queued' AND received_at < $1 ORDER BY received_at LIMIT $2`,
+    [olderThan, limit],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+export async function messageState(db: Queryable, id: number): Promise<{ state: InboxState; ack: Buffer | null; ackCode: string | null } | undefined> {
+  const result = await db.query<{ state: InboxState; ack: Buffer | null; ack_code: string | null }>('SELECT state, ack, ack_code FROM inbox_message WHERE id = $1', [id]);
+  const row = result.rows[0];
+  return row ? { state: row.state, ack: row.ack, ackCode: row.ack_code } : undefined;
+}

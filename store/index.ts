@@ -1,0 +1,59 @@
+/**
+ * The store: PostgreSQL (external via DATABASE_URL, or embedded under the data directory), migrated at open.
+ * Public surface of the folder.
+ */
+import type pg from 'pg';
+import type { AnchorlineConfig } from '../config/schema.ts';
+import type { Logger } from '../config/logger.ts';
+import { createPool, migrate } from './db.ts';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
+
+export { createPool, migrate, withTransaction, type Pool, type PoolClient, type Queryable } from './db.ts';
+export { startEmbeddedPostgres, freePort, type RunningPostgres } from './embedded-postgres.ts';
+export * as inbox from './inbox.ts';
+export * as resources from './resources.ts';
+export * as apiKeys from './api-keys.ts';
+export { SEARCH_PARAMETERS } from './search-index.ts';
+export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbox.ts';
+export type { StoredResource, SearchCriterion } from './resources.ts';
+export type { ApiKeyInfo, Scope } from './api-keys.ts';
+
+export interface Store {
+  pool: pg.Pool;
+  connectionString: string;
+  schema: string;
+  close(): Promise<void>;
+}
+
+/** Opens the database (starting the embedded server when no URL is configured) and applies migrations. */
+export async function openStore(config: AnchorlineConfig, log: Logger, options: { poolSize?: number; applicationName?: string } = {}): Promise<Store> {
+  let embedded: RunningPostgres | undefined;
+  let connectionString = config.database.url;
+  if (!connectionString) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, log });
+    connectionString = embedded.connectionString;
+  }
+  const pool = createPool({
+    connectionString,
+    schema: config.database.schema,
+    max: options.poolSize ?? config.database.poolSize,
+    applicationName: options.applicationName ?? 'anchorline',
+  });
+  try {
+    const applied = await migrate(pool, config.database.schema);
+    if (applied.length > 0) log.info({ migrations: applied }, 'store: migrations applied');
+  } catch (error) {
+    await pool.end();
+    await embedded?.stop();
+    throw error;
+  }
+  return {
+    pool,
+    connectionString,
+    schema: config.database.schema,
+    async close() {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The engine as a separate process (`anchorline start` through tsx), for tests that kill it. Its JSON log lines are
+ * parsed to learn the ports it bound.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ChildEngine {
+  process: ChildProcess;
+  httpPort: number;
+  mllpPort: number;
+  /** The embedded PostgreSQL port, when the child runs one. */
+  postgresPort?: number;
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000): Promise<ChildEngine> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start'], {
+    cwd: ROOT,
+    env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'anchorline ready') resolve(entry);
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then((code) => reject(new Error(`engine exited with ${code} before it was ready: ${stderr}`)));
+    setTimeout(() => reject(new Error(`engine not ready after ${timeoutMs} ms: ${stderr}`)), timeoutMs).unref();
+  });
+  const entry = await ready;
+  const pg = logs.find((l) => l.msg === 'embedded postgres: ready');
+  return {
+    process: child,
+    httpPort: entry.httpPort as number,
+    mllpPort: entry.mllpPort as number,
+    ...(pg ? { postgresPort: pg.port as number } : {}),
+    logs,
+    exited,
+  };
+}

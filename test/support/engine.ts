@@ -1,0 +1,102 @@
+/**
+ * An engine started in-process for a test: its own schema in the run's PostgreSQL, free ports, a temporary data dir,
+ * silent logs. Pass `redisUrl` to run the queue on BullMQ (with a key prefix of its own).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { parseConfig } from '../../config/load.ts';
+import { silentLogger, createLogger } from '../../config/logger.ts';
+import type { AnchorlineConfig } from '../../config/schema.ts';
+import { startEngine, type Engine, type EngineRole } from '../../cli/engine.ts';
+import { testDatabaseUrl, uniqueName } from './db.ts';
+
+export const TEST_API_KEY = 'test-admin-key-0123456789abcdef';
+
+export interface TestEngine {
+  engine: Engine;
+  config: AnchorlineConfig;
+  pool: pg.Pool;
+  httpUrl: string;
+  mllpPort: number;
+  close(): Promise<void>;
+  /** Drops the schema and the data dir (after close). */
+  destroy(): Promise<void>;
+}
+
+export interface TestEngineOptions {
+  redisUrl?: string;
+  schema?: string;
+  role?: EngineRole;
+  overrides?: Record<string, unknown>;
+}
+
+export function testConfig(dataDir: string, schema: string, options: TestEngineOptions = {}): AnchorlineConfig {
+  const overrides = options.overrides ?? {};
+  const raw: Record<string, unknown> = {
+    dataDir,
+    http: { port: 0 },
+    mllp: { port: 0 },
+    database: { url: testDatabaseUrl(), schema, poolSize: 10 },
+    redis: options.redisUrl ? { url: options.redisUrl, keyPrefix: schema } : {},
+    auth: { apiKey: TEST_API_KEY },
+    sweeper: { intervalMs: 300, staleAfterMs: 1_000 },
+    queue: { lockMs: 3_000, backoffMs: 100 },
+    engine: { shutdownGraceMs: 5_000 },
+    log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+  };
+  for (const [key, value] of Object.entries(overrides)) {
+    raw[key] = typeof value === 'object' && value && !Array.isArray(value) ? { ...(raw[key] as object), ...(value as object) } : value;
+  }
+  return parseConfig(raw);
+}
+
+export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-engine-'));
+  const schema = options.schema ?? uniqueName('e');
+  const config = testConfig(dataDir, schema, options);
+  const log = config.log.level === 'silent' ? silentLogger() : createLogger({ level: config.log.level });
+  const engine = await startEngine(config, log, options.role ?? 'all');
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await engine.close();
+  };
+  const pool = new pg.Pool({ connectionString: testDatabaseUrl(), options: `-c search_path=${schema}`, max: 4 });
+  return {
+    engine,
+    config,
+    pool,
+    httpUrl: `http://127.0.0.1:${engine.httpPort}`,
+    mllpPort: engine.mllpPort ?? 0,
+    close,
+    async destroy() {
+      await close();
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+      await pool.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` returns a value that is not undefined/false, or fails after timeoutMs. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export function authHeaders(key = TEST_API_KEY): Record<string, string> {
+  return { authorization: `Bearer ${key}` };
+}
