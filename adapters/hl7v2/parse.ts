@@ -9,8 +9,11 @@
  * ANCHORLINE_ERR_HL7_MALFORMED; error details name segment positions and fields, never their content (a line that
  * fails to parse is often a piece of free text, i.e. patient data, broken by a stray line feed).
  *
- * Speed matters (every message passes through here on the intake path), so each segment is scanned once, character by
- * character, and only values that contain the escape character are unescaped.
+ * Shape: a field that was not sent is [] (no repetitions, as fieldOf() returns past a segment's end); a sent field
+ * has at least one repetition, component and subcomponent, so `a^` is [[['a'], ['']]].
+ *
+ * Speed matters (every message passes through here on the intake path): each segment is walked once from delimiter
+ * to delimiter, and only values that contain the escape character are unescaped.
  */
 
 import { AnchorlineError } from '../../errors/index.ts';
@@ -130,6 +133,12 @@ function parseSegment(line: string, encoding: Hl7Encoding, position: number): Hl
   return { name, fields };
 }
 
+/** Delimiter kinds, from the outermost. */
+const FIELD = 0;
+const REPETITION = 1;
+const COMPONENT = 2;
+const SUBCOMPONENT = 3;
+
 /**
  * Appends the fields of `line`, starting at `start` (just after a field separator), to `fields`.
  *
@@ -209,11 +218,6 @@ function scanFields(line: string, start: number, encoding: Hl7Encoding, fields: 
     }
   }
 }
-
-const FIELD = 0;
-const REPETITION = 1;
-const COMPONENT = 2;
-const SUBCOMPONENT = 3;
 
 /** Position of the next `delimiter` at or after `from`, or `length` (the segment end acts as the last separator). */
 function nextIndex(line: string, delimiter: string, from: number, length: number): number {

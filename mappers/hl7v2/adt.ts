@@ -22,6 +22,7 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import {
+  type AssigningAuthority,
   type CodeableConcept,
   type Coding,
   type Identifier,
@@ -206,7 +207,7 @@ function keyIdentifier(repetition: Hl7Repetition, location: string, context: Map
   return identifier as Identifier & { system: string; value: string };
 }
 
-function sendingFacility(context: MappingContext) {
+function sendingFacility(context: MappingContext): AssigningAuthority {
   return authorityFromField(fieldOf(context.msh, 4)[0]);
 }
 

@@ -199,15 +199,18 @@ class PostgresJobQueue implements JobQueue {
     this.assertOpen();
     const batch = normaliseJobs(jobs);
     if (batch.length === 0) return;
-    try {
-      await this.pool.query({
-        name: 'anchorline_queue_enqueue',
-        text: ENQUEUE_SQL,
-        values: [queue, batch.map((j) => j.jobId), batch.map((j) => j.dataId), batch.map((j) => j.delayMs), this.channel],
-      });
-    } catch (error) {
-      if (isConnectionError(error)) throw new AnchorlineError('ANCHORLINE_ERR_QUEUE_UNAVAILABLE', 'the queue database is unreachable', { cause: error });
-      throw error;
+    const values = [queue, batch.map((j) => j.jobId), batch.map((j) => j.dataId), batch.map((j) => j.delayMs), this.channel];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.pool.query({ name: 'anchorline_queue_enqueue', text: ENQUEUE_SQL, values });
+        return;
+      } catch (error) {
+        // Two batches sharing job keys in different orders can deadlock on each other's new rows; Postgres aborts
+        // one, and the statement is safe to repeat.
+        if ((error as { code?: string }).code === '40P01' && attempt < 3) continue;
+        if (isConnectionError(error)) throw new AnchorlineError('ANCHORLINE_ERR_QUEUE_UNAVAILABLE', 'the queue database is unreachable', { cause: error });
+        throw error;
+      }
     }
   }
 
@@ -414,8 +417,13 @@ class PostgresConsumer implements Consumer {
         await this.workArrived.wait(poll);
         continue;
       }
+      if (this.stopping) {
+        // close() began while the claim was in flight: hand these back untouched instead of starting them.
+        this.releaseUnstarted(claimed);
+        break;
+      }
       for (const row of claimed) this.run(row);
-      if (claimed.length < free && !this.stopping) {
+      if (claimed.length < free) {
         // Nothing more is due (or other consumers hold what is): sleep until notified, until the next job is due,
         // or at most one poll interval.
         let sleepMs = poll;
@@ -428,6 +436,19 @@ class PostgresConsumer implements Consumer {
         if (sleepMs > 0) await this.workArrived.wait(sleepMs);
       }
     }
+  }
+
+  private releaseUnstarted(rows: readonly ClaimedRow[]): void {
+    if (rows.length === 0) return;
+    const outcomes = rows.map((row) => ({
+      held: { rowId: row.id, attempt: row.attempts, jobKey: row.job_key, running: false },
+      kind: 'release' as const,
+      delayMs: 0,
+      error: null,
+    }));
+    this.owner.writeOutcomes(this.queue, this.id, outcomes).catch((error: unknown) => {
+      this.warn({ queue: this.queue, errorCode: (error as { code?: string }).code }, 'releasing jobs failed; their leases will expire instead');
+    });
   }
 
   private run(row: ClaimedRow): void {
@@ -538,7 +559,9 @@ class PostgresConsumer implements Consumer {
     clearTimeout(this.retryTimer);
     this.workArrived.notify();
     this.slotFreed.notify();
-    await this.pumping;
+    // Bounded: a claim stuck on an unreachable database must not hold shutdown (its result is released if it
+    // ever arrives).
+    await settleWithin(this.pumping ?? Promise.resolve(), deadline - Date.now());
     await settleWithin(Promise.all(this.tasks), deadline - Date.now());
     // Write what finished. Even close(0) gets a short while for that; after it, give up (those jobs run again once
     // their leases expire).

@@ -1,0 +1,112 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { AnchorlineError } from '../../errors/index.ts';
+import { defaultHl7MappingOptions, mapHl7Message, mergeDraft } from '../../mappers/index.ts';
+
+import { expectValidDrafts } from './fhir-shape.ts';
+
+const MAPPING_CODES = new Set([
+  'ANCHORLINE_ERR_MAPPING_MISSING_FIELD',
+  'ANCHORLINE_ERR_MAPPING_INVALID_VALUE',
+  'ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE',
+  'ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE',
+  'ANCHORLINE_ERR_HL7_NO_MSH',
+  'ANCHORLINE_ERR_HL7_BAD_DELIMITERS',
+  'ANCHORLINE_ERR_HL7_MALFORMED',
+]);
+
+/** Field values that look like what senders put in ADT fields, plus noise. */
+const fieldValue = fc.oneof(
+  fc.constantFrom(
+    '',
+    '""',
+    '12345^^^HOSP^MR',
+    '12345^^^^MR~999^^^&1.2.3&ISO^NI',
+    '^^^&bad oid&ISO',
+    'KIM^MINSU^^^^^L',
+    '홍^길동',
+    '19880101',
+    '198801011230+0900',
+    '2024021',
+    '19881301',
+    'M',
+    'F',
+    'X',
+    'Y',
+    'N',
+    '2',
+    '0',
+    'I',
+    'O',
+    'P',
+    'W71^0712^B',
+    '010-1234-5678^PRN^CP',
+    '^NET^Internet^a@example.org',
+    'KOR^Korean^ISO639',
+    'M^Married^HL70002',
+    'V1^^^HOSP^VN',
+    'D1^LEE^JIHOON',
+    '서울^^중구^^04524^KOR^H',
+    '\\X41\\^\\F\\',
+    '  ',
+  ),
+  fc.string({ maxLength: 12 }),
+);
+
+/** A valid ADT PID and PV1 (index = field number - 1), which the generator then damages in a few places. */
+const PID_TEMPLATE = ['1', '', '12345^^^HOSP^MR~999^^^&1.2.3&ISO^NI', '', 'KIM^MINSU^^^^^L', '', '19880101', 'M', 'HONG^GD', '', '서울^^중구^^04524^KOR^H', '', '010-1234-5678^PRN^CP', '02-555-1234^WPN^PH', 'KOR^Korean^ISO639', 'M^Married^HL70002', '', '', '', '', '', '', '', 'Y', '2', '', '', '', '', 'N'];
+const PV1_TEMPLATE = ['1', 'I', 'W71^0712^B', '', '', '', 'D1^LEE^JIHOON', '', '', '', '', '', '', '7', '', '', '', '', 'V1^^^HOSP^VN', ...Array<string>(24).fill(''), '20240815080000', '20240816080000'];
+
+function damaged(template: string[]) {
+  return fc.array(fc.tuple(fc.nat({ max: template.length + 2 }), fieldValue), { maxLength: 4 }).map((edits) => {
+    const fields = [...template];
+    for (const [index, value] of edits) fields[index] = value;
+    return Array.from(fields, (value) => value ?? '');
+  });
+}
+
+const adtMessage = fc
+  .record({
+    facility: fc.constantFrom('HOSP', 'HOSP', 'HOSP', '', 'A&1.2.3&ISO', 'B^1.2.840^ISO'),
+    event: fc.constantFrom('A01', 'A04', 'A08', 'A01', 'A04', 'A08', 'A03', ''),
+    pid: damaged(PID_TEMPLATE),
+    pv1: fc.option(damaged(PV1_TEMPLATE), { nil: undefined, freq: 5 }),
+  })
+  .map(({ facility, event, pid, pv1 }) =>
+    [`MSH|^~\\&|APP|${facility}|||20240101||ADT^${event}|C1|P|2.5.1`, `PID|${pid.join('|')}`, ...(pv1 === undefined ? [] : [`PV1|${pv1.join('|')}`])].join('\r'),
+  );
+
+function mapsOrRejects(text: string): void {
+  try {
+    const result = mapHl7Message(parseHl7(text), defaultHl7MappingOptions);
+    expectValidDrafts(result.drafts);
+    // Applying the drafts to nothing gives resources with no nulls left.
+    for (const draft of result.drafts) expect(Object.values(mergeDraft(undefined, draft))).not.toContain(null);
+  } catch (error) {
+    if (!(error instanceof AnchorlineError)) throw error;
+    expect(MAPPING_CODES.has(error.code), error.code).toBe(true);
+  }
+}
+
+describe('mapHl7Message properties', () => {
+  it('every ADT message yields valid drafts or a coded rejection', () => {
+    fc.assert(fc.property(adtMessage, mapsOrRejects), { numRuns: 1000 });
+  });
+
+  it('mapping is deterministic', () => {
+    fc.assert(
+      fc.property(adtMessage, (text) => {
+        let first: unknown;
+        try {
+          first = mapHl7Message(parseHl7(text), defaultHl7MappingOptions);
+        } catch {
+          return;
+        }
+        expect(mapHl7Message(parseHl7(text), defaultHl7MappingOptions)).toEqual(first);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
