@@ -96,7 +96,7 @@ export const configSchema = z.strictObject({
       maxAttempts: positiveInt.default(10),
       /** First retry delay, doubled each attempt, in ms. Default 500. */
       backoffMs: positiveInt.default(500),
-      /** A claimed job whose worker stops renewing it is handed out again after this long, in ms (Postgres driver). Default 30000. */
+      /** A claimed job whose worker stops renewing it is handed out again after this long, in ms (Postgres lease; BullMQ lock and stalled check). Default 30000. */
       lockMs: positiveInt.default(30_000),
     })
     .prefault({}),

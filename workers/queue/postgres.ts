@@ -32,6 +32,7 @@ import {
   isPermanentFailure,
   normaliseJobs,
   retryDelayMs,
+  sleep,
   throttledWarn,
   type Consumer,
   type ConsumeOptions,
@@ -143,7 +144,6 @@ interface Outcome {
 interface HeldJob {
   rowId: number;
   attempt: number;
-  jobKey: string;
   running: boolean;
 }
 
@@ -441,7 +441,7 @@ class PostgresConsumer implements Consumer {
   private releaseUnstarted(rows: readonly ClaimedRow[]): void {
     if (rows.length === 0) return;
     const outcomes = rows.map((row) => ({
-      held: { rowId: row.id, attempt: row.attempts, jobKey: row.job_key, running: false },
+      held: { rowId: row.id, attempt: row.attempts, running: false },
       kind: 'release' as const,
       delayMs: 0,
       error: null,
@@ -452,7 +452,7 @@ class PostgresConsumer implements Consumer {
   }
 
   private run(row: ClaimedRow): void {
-    const held: HeldJob = { rowId: row.id, attempt: row.attempts, jobKey: row.job_key, running: true };
+    const held: HeldJob = { rowId: row.id, attempt: row.attempts, running: true };
     this.held.add(held);
     this.inFlight += 1;
     const task = this.execute(row, held).finally(() => {
@@ -520,7 +520,7 @@ class PostgresConsumer implements Consumer {
         // Keep them and try again: until written, the jobs stay leased (and renewed) by this consumer.
         this.outcomes.unshift(...batch);
         this.warn({ queue: this.queue, errorCode: (error as { code?: string }).code }, 'writing job outcomes failed; will retry');
-        await settleWithin(new Promise(noop), this.owner.pollIntervalMs);
+        await sleep(this.owner.pollIntervalMs);
         continue;
       }
       for (const outcome of batch) {
