@@ -1,12 +1,15 @@
 /**
- * MLLP intake benchmark: the engine runs as its own process on embedded defaults (PostgreSQL under a temporary data
- * dir; add --redis for BullMQ), and this process drives it over loopback.
+ * MLLP intake benchmark on this machine, engine and load generator on loopback.
  *
  *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis]
  *
- * Prints: messages/s acknowledged over N connections with p50/p99 ACK latency (closed loop: each connection sends
- * its next message when the previous ACK arrives, as interface engines do), messages/s fully mapped into FHIR, and
- * p50/p99 ACK latency at a steady offered rate (open loop).
+ * Topology: an intake node (`anchorline start` with workers.enabled=false: HTTP + MLLP + embedded PostgreSQL) and,
+ * from phase 2 on, one `anchorline worker` process against the same database (and Redis with --redis). Phases:
+ *  1. acked:  closed loop, each connection sends its next message when the previous ACK arrives (as interface
+ *             engines do), mapping not running: messages/s acknowledged and ACK latency.
+ *  2. mapped: the worker starts and drains that backlog: messages/s mapped into FHIR.
+ *  3. e2e:    closed loop again with the worker running: messages/s acknowledged and mapped together.
+ *  4. steady: open loop at --rate msg/s with the worker running: ACK latency when not saturated.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { adtMessage } from '../test/support/messages.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
-import { startChildEngine } from '../test/support/child-engine.ts';
+import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
 import { startTestRedis, type TestRedis } from '../test/support/redis.ts';
 
 const { values } = parseArgs({
@@ -47,76 +50,90 @@ function nextMessage(): string {
   return adtMessage({ controlId: `B${i}`, mrn: `BM${i}`, family: 'Bench', given: `P${i}` });
 }
 
+async function closedLoop(clients: MllpTestClient[], total: number): Promise<{ seconds: number; latencies: number[]; sent: number }> {
+  const latencies: number[] = [];
+  const perConnection = Math.ceil(total / clients.length);
+  const start = performance.now();
+  await Promise.all(
+    clients.map(async (client) => {
+      for (let i = 0; i < perConnection; i++) {
+        const t0 = performance.now();
+        await client.request(nextMessage());
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - start) / 1000, latencies, sent: perConnection * clients.length };
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
   let redis: TestRedis | undefined;
   if (values.redis) redis = await startTestRedis();
-  const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ...(redis ? { REDIS_URL: redis.url } : {}) });
+  const redisEnv: Record<string, string> = redis ? { REDIS_URL: redis.url } : {};
+  const intake = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__ENABLED: 'false', ...redisEnv });
   const password = (await readFile(path.join(dataDir, 'pg-password'), 'utf8')).trim();
-  const db = new pg.Client({ connectionString: `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${engine.postgresPort}/anchorline` });
+  const databaseUrl = `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${intake.postgresPort}/anchorline`;
+  const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   const mapped = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'done'`)).rows[0].n as number;
+  const waitMapped = async (n: number): Promise<void> => {
+    while ((await mapped()) < n) await new Promise((r) => setTimeout(r, 20));
+  };
+  let worker: ChildEngine | undefined;
 
   try {
     console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
-    const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(engine.mllpPort)));
+    const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(intake.mllpPort)));
+    // Warm-up (JIT, pool connections); these stay unmapped until phase 2.
+    await closedLoop(clients, 400);
 
-    // Warm-up (JIT, pool connections).
-    await Promise.all(clients.map(async (c) => { for (let i = 0; i < 50; i++) await c.request(nextMessage()); }));
-    const warm = counter;
-    while ((await mapped()) < warm) await new Promise((r) => setTimeout(r, 50));
+    const acked = await closedLoop(clients, MESSAGES);
+    console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}`);
 
-    // 1. Closed-loop throughput and latency.
-    const latencies: number[] = [];
-    const perConnection = Math.ceil(MESSAGES / CONNECTIONS);
-    const start = performance.now();
-    await Promise.all(
-      clients.map(async (client) => {
-        for (let i = 0; i < perConnection; i++) {
-          const t0 = performance.now();
-          await client.request(nextMessage());
-          latencies.push(performance.now() - t0);
-        }
-      }),
-    );
-    const ackSeconds = (performance.now() - start) / 1000;
-    const sent = perConnection * CONNECTIONS;
-    console.log(`acked:   ${(sent / ackSeconds).toFixed(0)} msg/s over ${CONNECTIONS} connections (${sent} messages in ${ackSeconds.toFixed(2)} s); ACK latency ${summarise(latencies)}`);
+    const backlog = counter;
+    const drainStart = performance.now();
+    worker = await startChildEngine({ DATABASE_URL: databaseUrl, ...redisEnv }, 60_000, 'worker');
+    await waitMapped(backlog);
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+    console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (one worker process, incl. its start-up)`);
 
-    // 2. End to end: until every message is mapped into FHIR.
-    const total = counter;
-    while ((await mapped()) < total) await new Promise((r) => setTimeout(r, 20));
-    const e2eSeconds = (performance.now() - start) / 1000;
-    console.log(`mapped:  ${(sent / e2eSeconds).toFixed(0)} msg/s end to end (all ${sent} in FHIR after ${e2eSeconds.toFixed(2)} s)`);
+    const e2eStart = performance.now();
+    const e2e = await closedLoop(clients, MESSAGES);
+    await waitMapped(counter);
+    const e2eSeconds = (performance.now() - e2eStart) / 1000;
+    console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
-    // 3. Open loop at a steady rate: latency when the engine is not saturated.
     const steady: number[] = [];
     const interval = 1000 / RATE;
     const steadyStart = performance.now();
-    const inflight: Array<Promise<void>> = [];
-    const queues = clients.map(() => Promise.resolve());
+    const chains = clients.map(() => Promise.resolve());
     for (let i = 0; i < RATE * SECONDS; i++) {
       const due = steadyStart + i * interval;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const c = i % CONNECTIONS;
       const message = nextMessage();
-      // Latency is measured from when the message was due, so queueing behind a slow ACK counts against us.
-      queues[c] = queues[c]!.then(async () => {
+      // Latency counts from when the message was due, so waiting behind a slow ACK counts against us.
+      chains[c] = chains[c]!.then(async () => {
         await clients[c]!.request(message);
         steady.push(performance.now() - due);
       });
-      inflight.push(queues[c]!);
     }
-    await Promise.all(inflight);
+    await Promise.all(chains);
     const steadySeconds = (performance.now() - steadyStart) / 1000;
-    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${(steady.length / steadySeconds).toFixed(0)} msg/s); ACK latency ${summarise(steady)}`);
+    const steadyMappedAt = performance.now();
+    await waitMapped(counter);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${(steady.length / steadySeconds).toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steady)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK`);
 
     for (const c of clients) await c.close();
   } finally {
     await db.end();
-    engine.process.kill('SIGTERM');
-    await engine.exited;
+    for (const child of [worker, intake]) {
+      if (!child) continue;
+      child.process.kill('SIGTERM');
+      await child.exited;
+    }
     await redis?.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -60,24 +60,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     closers.push({ name: 'queue', close: () => queue.close() });
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
-    const consumer: Consumer = queue.consume(
-      INGEST_QUEUE,
-      createIngestHandler({
-        pool: store.pool,
-        log: log.child({ component: 'ingest' }),
-        mapping: config.mapping,
-        ackAfterMapping,
-        defaultCharset: config.mllp.defaultCharset,
-        engineApplication: config.engine.applicationName,
-        maxAttempts: config.queue.maxAttempts,
-      }),
-      { concurrency: config.queue.concurrency },
-    );
-    closers.push({ name: 'ingest consumer', close: () => consumer.close(config.engine.shutdownGraceMs) });
-
-    const sweeper = new Sweeper({ pool: store.pool, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
-    sweeper.start();
-    closers.push({ name: 'sweeper', close: () => sweeper.close() });
+    if (role === 'worker' || config.workers.enabled) startWorkers(config, log, store, queue, closers);
 
     const engine: Engine = { store, queue, close: closeAll };
     if (role === 'worker') {
@@ -128,4 +111,25 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     await closeAll();
     throw error;
   }
+}
+
+/** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
+function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): void {
+  const consumer: Consumer = queue.consume(
+    INGEST_QUEUE,
+    createIngestHandler({
+      pool: store.pool,
+      log: log.child({ component: 'ingest' }),
+      mapping: config.mapping,
+      ackAfterMapping: config.mllp.ackMode === 'afterMapping',
+      defaultCharset: config.mllp.defaultCharset,
+      engineApplication: config.engine.applicationName,
+      maxAttempts: config.queue.maxAttempts,
+    }),
+    { concurrency: config.queue.concurrency },
+  );
+  closers.push({ name: 'ingest consumer', close: () => consumer.close(config.engine.shutdownGraceMs) });
+  const sweeper = new Sweeper({ pool: store.pool, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
+  sweeper.start();
+  closers.push({ name: 'sweeper', close: () => sweeper.close() });
 }

@@ -90,14 +90,27 @@ export const configSchema = z.strictObject({
 
   queue: z
     .strictObject({
-      /** Jobs one worker process runs at once. Default 8. */
-      concurrency: positiveInt.default(8),
+      /**
+       * Jobs one worker process runs at once. Default 32. Ingest jobs running together are mapped in one transaction,
+       * so this is also the largest mapping batch; it costs promises, not threads.
+       */
+      concurrency: positiveInt.default(32),
       /** Attempts for a job that fails with a retryable error. Default 10. */
       maxAttempts: positiveInt.default(10),
       /** First retry delay, doubled each attempt, in ms. Default 500. */
       backoffMs: positiveInt.default(500),
       /** A claimed job whose worker stops renewing it is handed out again after this long, in ms (Postgres lease; BullMQ lock and stalled check). Default 30000. */
       lockMs: positiveInt.default(30_000),
+    })
+    .prefault({}),
+
+  workers: z
+    .strictObject({
+      /**
+       * Run the ingest workers and the sweeper in this process. Default true. Set false for an intake-only node
+       * whose messages are mapped by `anchorline worker` processes against the same database (and Redis).
+       */
+      enabled: z.boolean().default(true),
     })
     .prefault({}),
 

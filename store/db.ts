@@ -52,8 +52,7 @@ export function createPool(options: PoolOptions): pg.Pool {
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: { synchronousCommit?: boolean } = {}): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    if (options.synchronousCommit === false) await client.query('SET LOCAL synchronous_commit = off');
+    await client.query(options.synchronousCommit === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;

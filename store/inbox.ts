@@ -101,7 +101,13 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
   const outcomes: Array<RecordOutcome | undefined> = new Array(inputs.length);
   if (inputs.length === 0) return [];
   // Ids are drawn first so that every input maps to its row without relying on RETURNING order.
-  const ids = (await client.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`, [inputs.length])).rows.map((r) => r.id);
+  const ids = (
+    await client.query<{ id: number }>({
+      name: 'anchorline_inbox_ids',
+      text: `SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`,
+      values: [inputs.length],
+    })
+  ).rows.map((r) => r.id);
 
   const firstByKey = new Map<string, number>();
   const candidates: Row[] = [];
@@ -125,11 +131,12 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
 
   const inserted = new Set<number>();
   if (candidates.length > 0) {
-    const result = await client.query<{ id: number }>(
-      `INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}
+    const result = await client.query<{ id: number }>({
+      name: 'anchorline_inbox_insert',
+      text: `INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}
        ON CONFLICT (sender, control_id) WHERE disposition = 'accepted' DO NOTHING RETURNING id`,
-      columns(candidates),
-    );
+      values: columns(candidates),
+    });
     for (const row of result.rows) inserted.add(row.id);
   }
 
@@ -236,16 +243,49 @@ export async function getMessage(db: Queryable, id: number): Promise<InboxMessag
  * transaction ends, so two workers handed the same id run one after the other and the second sees it finished.
  */
 export async function lockMessage(client: pg.PoolClient, id: number): Promise<InboxMessage | undefined> {
-  const result = await client.query(`${SELECT_MESSAGE} WHERE id = $1 FOR UPDATE`, [id]);
+  const result = await client.query({ name: 'anchorline_inbox_lock', text: `${SELECT_MESSAGE} WHERE id = $1 FOR UPDATE`, values: [id] });
   return result.rows[0] ? toMessage(result.rows[0]) : undefined;
 }
 
+/** Locks several messages (in id order, so concurrent lockers cannot deadlock); see lockMessage. */
+export async function lockMessages(client: pg.PoolClient, ids: number[]): Promise<InboxMessage[]> {
+  const result = await client.query({ name: 'anchorline_inbox_lock_many', text: `${SELECT_MESSAGE} WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, values: [ids] });
+  return result.rows.map(toMessage);
+}
+
+export interface MessageResult {
+  id: number;
+  state: 'done' | 'failed';
+  errorCode?: string | undefined;
+  errorDetail?: string | undefined;
+  /** Replaces the stored ACK when set (ACK after mapping). */
+  ack?: { ack: Buffer; ackCode: string } | undefined;
+}
+
+/** Records the outcome of several locked, queued messages in one statement. */
+export async function finishMessages(client: Queryable, results: MessageResult[]): Promise<void> {
+  if (results.length === 0) return;
+  await client.query({
+    name: 'anchorline_inbox_finish',
+    text: `UPDATE inbox_message m SET state = r.state, processed_at = now(), attempts = m.attempts + 1,
+             error_code = r.error_code, error_detail = r.error_detail,
+             ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code)
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[]) AS r(id, state, error_code, error_detail, ack, ack_code)
+           WHERE m.id = r.id AND m.state = 'queued'`,
+    values: [
+      results.map((r) => r.id), results.map((r) => r.state), results.map((r) => r.errorCode ?? null), results.map((r) => r.errorDetail ?? null),
+      results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null),
+    ],
+  });
+}
+
 export async function markDone(client: Queryable, id: number, ack?: { ack: Buffer; ackCode: string }): Promise<void> {
-  await client.query(
-    `UPDATE inbox_message SET state = 'done', processed_at = now(), attempts = attempts + 1,
+  await client.query({
+    name: 'anchorline_inbox_done',
+    text: `UPDATE inbox_message SET state = 'done', processed_at = now(), attempts = attempts + 1,
        ack = COALESCE($2, ack), ack_code = COALESCE($3, ack_code), error_code = NULL, error_detail = NULL WHERE id = $1`,
-    [id, ack?.ack ?? null, ack?.ackCode ?? null],
-  );
+    values: [id, ack?.ack ?? null, ack?.ackCode ?? null],
+  });
 }
 
 export async function markFailed(client: Queryable, id: number, errorCode: string, errorDetail: string | null, ack?: { ack: Buffer; ackCode: string }): Promise<void> {

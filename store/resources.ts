@@ -5,10 +5,10 @@
  * - The store owns `meta.versionId` and `meta.lastUpdated`: every write makes version N+1 of the resource (1 for a
  *   new one), stamps both, keeps the current version in `fhir_resource` and appends it to `fhir_resource_history`.
  *   History rows are never updated.
- * - Writers call `lockCurrent` first, inside their transaction: it takes a row lock on the current version (or, for
- *   a resource that does not exist yet, an advisory lock on its key), so concurrent writers of one resource queue up
- *   and each sees the version the other wrote. A writer retried after a failed transaction may assume nothing of the
- *   failed attempt was written.
+ * - Writers call `lockCurrent` first, inside their transaction: it takes row locks on the current versions, so
+ *   concurrent writers of one resource queue up and each sees the version the other wrote. Two writers creating the
+ *   same new resource collide on the history key and one transaction fails (a retryable error). A writer retried
+ *   after a failed transaction may assume nothing of the failed attempt was written.
  * - Search index rows are rebuilt for a resource on each write, in the same transaction.
  */
 import type pg from 'pg';
@@ -35,21 +35,97 @@ function toStored(row: Record<string, unknown>): StoredResource {
   };
 }
 
-/** The current version, locked for update until the transaction ends. */
-export async function lockCurrent(client: pg.PoolClient, resourceType: string, id: string): Promise<StoredResource | undefined> {
-  // Serialises writers of a resource that does not exist yet: a row lock needs a row.
-  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${resourceType}/${id}`]);
-  const result = await client.query(
-    'SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource WHERE resource_type = $1 AND id = $2 FOR UPDATE',
-    [resourceType, id],
-  );
-  return result.rows[0] ? toStored(result.rows[0]) : undefined;
+/**
+ * The current versions of several resources, locked for update until the transaction ends (absent ones are missing
+ * from the map). Two writers creating the same new resource at once both see it absent; the second one's history
+ * insert then violates the (type, id, version) key and its transaction fails, to be retried, when it sees the
+ * first one's version.
+ */
+export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
+  const result = await client.query({
+    name: 'anchorline_resource_lock',
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+             FROM fhir_resource r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
+               ON r.resource_type = k.resource_type AND r.id = k.id
+            ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
+    values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+  });
+  return new Map(result.rows.map((row) => [`${row.resource_type}/${row.id}`, toStored(row)]));
+}
+
+export interface NewVersion {
+  /** The stored version this one follows (from lockCurrent, or the previous NewVersion of the same resource). */
+  previous: StoredResource | undefined;
+  /** The resource; must carry resourceType and id. Its meta is replaced by the store's. */
+  content: Record<string, unknown>;
+  sourceMessageId: number | null;
+}
+
+/** Stamps meta.versionId and meta.lastUpdated: the version after `previous`, at `now` or just after the previous. */
+export function stampVersion(previous: StoredResource | undefined, content: Record<string, unknown>, now: Date = new Date()): StoredResource {
+  const resourceType = content.resourceType as string;
+  const id = content.id as string;
+  const versionId = (previous?.versionId ?? 0) + 1;
+  // lastUpdated must move forward even if the clock does not (two writes in the same millisecond, clock skew).
+  const lastUpdated = previous && previous.lastUpdated.getTime() >= now.getTime() ? new Date(previous.lastUpdated.getTime() + 1) : now;
+  const oldMeta = (content.meta as Record<string, unknown> | undefined) ?? {};
+  const stamped: Record<string, unknown> = { resourceType, id, meta: { ...oldMeta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() } };
+  for (const [key, value] of Object.entries(content)) if (key !== 'resourceType' && key !== 'id' && key !== 'meta') stamped[key] = value;
+  return { resourceType, id, versionId, lastUpdated, content: stamped, deleted: false };
 }
 
 /**
- * Writes the next version. `previous` is what lockCurrent returned in this transaction. `content` must carry
- * resourceType and id; its meta is replaced by the store's.
+ * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
+ * the last version of each resource as its current row, and the search index of those current rows. Versions must
+ * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
  */
+export async function writeVersions(client: pg.PoolClient, versions: Array<{ stored: StoredResource; sourceMessageId: number | null }>): Promise<void> {
+  if (versions.length === 0) return;
+  const latest = new Map<string, StoredResource>();
+  for (const { stored } of versions) latest.set(`${stored.resourceType}/${stored.id}`, stored);
+  const tokens: Array<[string, string, string, string, string]> = [];
+  const strings: Array<[string, string, string, string]> = [];
+  for (const r of latest.values()) {
+    const entries = searchEntries(r.content);
+    for (const t of entries.tokens) tokens.push([r.resourceType, r.id, t.param, t.system, t.code]);
+    for (const x of entries.strings) strings.push([r.resourceType, r.id, x.param, x.value]);
+  }
+  // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped
+  // into array literals nor parsed twice (history and current row share the parsed value).
+  const rows = versions.map(({ stored, sourceMessageId }) => ({
+    t: stored.resourceType,
+    i: stored.id,
+    v: stored.versionId,
+    u: stored.lastUpdated.toISOString(),
+    m: sourceMessageId,
+    latest: latest.get(`${stored.resourceType}/${stored.id}`) === stored,
+    c: stored.content,
+  }));
+  await client.query({
+    name: 'anchorline_resource_write',
+    text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, latest boolean, c jsonb)),
+           hist AS (
+             INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id)
+             SELECT t, i, v, u, c, false, m FROM x),
+           cur AS (
+             INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, content, deleted)
+             SELECT t, i, v, u, c, false FROM x WHERE latest
+             ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
+               content = EXCLUDED.content, deleted = false),
+           gone_t AS (DELETE FROM fhir_search_token s USING x WHERE x.latest AND s.resource_type = x.t AND s.id = x.i),
+           gone_s AS (DELETE FROM fhir_search_string s USING x WHERE x.latest AND s.resource_type = x.t AND s.id = x.i),
+           new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, system, code)
+                     SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]))
+           INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[])`,
+    values: [
+      JSON.stringify(rows),
+      tokens.map((r) => r[0]), tokens.map((r) => r[1]), tokens.map((r) => r[2]), tokens.map((r) => r[3]), tokens.map((r) => r[4]),
+      strings.map((r) => r[0]), strings.map((r) => r[1]), strings.map((r) => r[2]), strings.map((r) => r[3]),
+    ],
+  });
+}
+
+/** Writes the next version of one resource (see writeVersions). */
 export async function writeVersion(
   client: pg.PoolClient,
   previous: StoredResource | undefined,
@@ -57,43 +133,9 @@ export async function writeVersion(
   sourceMessageId: number | null,
   now: Date = new Date(),
 ): Promise<StoredResource> {
-  const resourceType = content.resourceType as string;
-  const id = content.id as string;
-  const versionId = (previous?.versionId ?? 0) + 1;
-  // lastUpdated must move forward even if the clock does not (two writes in the same millisecond, clock skew).
-  const lastUpdated = previous && previous.lastUpdated.getTime() >= now.getTime() ? new Date(previous.lastUpdated.getTime() + 1) : now;
-  const oldMeta = (content.meta as Record<string, unknown> | undefined) ?? {};
-  const stamped: Record<string, unknown> = {
-    resourceType,
-    id,
-    meta: { ...oldMeta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
-    ...Object.fromEntries(Object.entries(content).filter(([k]) => k !== 'resourceType' && k !== 'id' && k !== 'meta')),
-  };
-  await client.query(
-    `INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, content, deleted) VALUES ($1, $2, $3, $4, $5, false)
-     ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
-       content = EXCLUDED.content, deleted = false`,
-    [resourceType, id, versionId, lastUpdated, stamped],
-  );
-  await client.query(
-    `INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id)
-     VALUES ($1, $2, $3, $4, $5, false, $6)`,
-    [resourceType, id, versionId, lastUpdated, stamped, sourceMessageId],
-  );
-  await reindex(client, resourceType, id, stamped);
-  return { resourceType, id, versionId, lastUpdated, content: stamped, deleted: false };
-}
-
-async function reindex(client: pg.PoolClient, resourceType: string, id: string, content: Record<string, unknown>): Promise<void> {
-  const { tokens, strings } = searchEntries(content);
-  await client.query(
-    `WITH gone_t AS (DELETE FROM fhir_search_token WHERE resource_type = $1 AND id = $2),
-          gone_s AS (DELETE FROM fhir_search_string WHERE resource_type = $1 AND id = $2),
-          new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, system, code)
-                    SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[]))
-     INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT $1, $2, * FROM unnest($6::text[], $7::text[])`,
-    [resourceType, id, tokens.map((t) => t.param), tokens.map((t) => t.system), tokens.map((t) => t.code), strings.map((s) => s.param), strings.map((s) => s.value)],
-  );
+  const stored = stampVersion(previous, content, now);
+  await writeVersions(client, [{ stored, sourceMessageId }]);
+  return stored;
 }
 
 export async function readCurrent(db: Queryable, resourceType: string, id: string): Promise<StoredResource | undefined> {

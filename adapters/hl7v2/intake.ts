@@ -268,10 +268,15 @@ export class Hl7Intake {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.options.commitBatchMaxMessages);
       try {
-        const outcomes = await withTransaction(this.options.pool, (client) =>
-          inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input)),
-        );
-        await this.enqueueStored(outcomes);
+        const queue = this.options.queue;
+        const outcomes = await withTransaction(this.options.pool, async (client) => {
+          const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
+          // A queue in the same database takes the jobs in this transaction: no window where a message is stored
+          // without its job, and one commit for both.
+          if (queue.enqueueInTransaction) await queue.enqueueInTransaction(client, INGEST_QUEUE, ingestJobs(recorded));
+          return recorded;
+        });
+        if (!queue.enqueueInTransaction) await this.enqueueStored(outcomes);
         batch.forEach((p, i) => p.resolve(outcomes[i]!));
       } catch (error) {
         for (const p of batch) p.reject(error);
@@ -290,7 +295,7 @@ export class Hl7Intake {
    * so it is logged and the senders still get their ACKs: their messages are safe.
    */
   private async enqueueStored(outcomes: RecordOutcome[]): Promise<void> {
-    const jobs = outcomes.filter((o) => o.kind === 'stored').map((o) => ({ jobId: ingestJobId(o.id), data: { id: String(o.id) } }));
+    const jobs = ingestJobs(outcomes);
     if (jobs.length === 0) return;
     try {
       await this.options.queue.enqueue(INGEST_QUEUE, jobs);
@@ -298,6 +303,10 @@ export class Hl7Intake {
       this.options.log.warn({ count: jobs.length, err: toAnchorlineError(error).code }, 'intake: enqueue failed; the sweeper will re-enqueue');
     }
   }
+}
+
+function ingestJobs(outcomes: RecordOutcome[]): Array<{ jobId: string; data: { id: string } }> {
+  return outcomes.filter((o) => o.kind === 'stored').map((o) => ({ jobId: ingestJobId(o.id), data: { id: String(o.id) } }));
 }
 
 function duplicateError(): AnchorlineError {

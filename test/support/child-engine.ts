@@ -11,6 +11,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 export interface ChildEngine {
   process: ChildProcess;
+  /** 0 for a worker process. */
   httpPort: number;
   mllpPort: number;
   /** The embedded PostgreSQL port, when the child runs one. */
@@ -19,8 +20,9 @@ export interface ChildEngine {
   exited: Promise<number | null>;
 }
 
-export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000): Promise<ChildEngine> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'start'], {
+export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000, command: 'start' | 'worker' = 'start'): Promise<ChildEngine> {
+  const readyMessage = command === 'start' ? 'anchorline ready' : 'anchorline worker ready';
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), command], {
     cwd: ROOT,
     env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,7 +37,7 @@ export async function startChildEngine(env: Record<string, string>, timeoutMs = 
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'anchorline ready') resolve(entry);
+        if (entry.msg === readyMessage) resolve(entry);
       } catch {
         // not a log line
       }
@@ -47,8 +49,8 @@ export async function startChildEngine(env: Record<string, string>, timeoutMs = 
   const pg = logs.find((l) => l.msg === 'embedded postgres: ready');
   return {
     process: child,
-    httpPort: entry.httpPort as number,
-    mllpPort: entry.mllpPort as number,
+    httpPort: (entry.httpPort as number | undefined) ?? 0,
+    mllpPort: (entry.mllpPort as number | undefined) ?? 0,
     ...(pg ? { postgresPort: pg.port as number } : {}),
     logs,
     exited,

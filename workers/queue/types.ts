@@ -36,6 +36,7 @@
  */
 import type { Logger } from '../../config/logger.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+import type { PoolClient } from '../../store/db.ts';
 
 /** What a job carries: the id of the record its handler re-reads from Postgres. Ids only, never payloads. */
 export interface JobData {
@@ -90,6 +91,11 @@ export interface JobQueue {
   readonly driver: 'postgres' | 'bullmq';
   /** Adds jobs to a queue; see the duplicate rules above. Rejects with ANCHORLINE_ERR_QUEUE_UNAVAILABLE when the backend is down. */
   enqueue(queue: string, jobs: readonly EnqueueJob[]): Promise<void>;
+  /**
+   * Present only on drivers whose jobs live in the caller's database: adds the jobs inside the caller's open
+   * transaction, so they exist exactly when it commits (same duplicate rules as enqueue).
+   */
+  enqueueInTransaction?(client: PoolClient, queue: string, jobs: readonly EnqueueJob[]): Promise<void>;
   /** Starts running `handler` for the queue's jobs, at most `concurrency` at once, until the consumer is closed. */
   consume(queue: string, handler: JobHandler, options: ConsumeOptions): Consumer;
   counts(queue: string): Promise<JobCounts>;
