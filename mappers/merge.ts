@@ -25,8 +25,7 @@ const RESERVED = new Set(['resourceType', 'id', 'meta']);
  * The stored resource (`current`, undefined when new) with `draft` applied: an undefined element keeps the stored
  * one, null removes it, any other value replaces it. `meta` is carried over untouched. When an element is replaced
  * or removed, its primitive extension sibling (`_birthDate` for `birthDate`) goes too unless the draft sends one:
- * it described the old value. Returns a new object; neither input is modified, but element values are shared with
- * them (not copied: this runs for every resource written, and nothing mutates resources after merging).
+ * it described the old value. Returns a new object; neither input is modified.
  */
 export function mergeDraft(current: Record<string, unknown> | undefined, draft: ResourceDraft): Record<string, unknown> {
   if (current !== undefined && (current['resourceType'] !== draft.resourceType || current['id'] !== draft.id)) {
@@ -36,14 +35,14 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
   if (current !== undefined) {
     for (const [name, value] of Object.entries(current)) {
       if (name === 'resourceType' || name === 'id') continue;
-      merged[name] = value;
+      merged[name] = structuredClone(value);
     }
   }
   for (const [name, value] of Object.entries(draft)) {
     if (RESERVED.has(name) || value === undefined) continue;
     if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
     if (value === null) delete merged[name];
-    else merged[name] = value;
+    else merged[name] = structuredClone(value);
   }
   const required = REQUIRED_WHEN_MISSING[draft.resourceType];
   if (required !== undefined) {
