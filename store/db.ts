@@ -49,10 +49,24 @@ export function createPool(options: PoolOptions): pg.Pool {
  * Runs `work` in a transaction. The callback may be run only once; it is not retried here, because only the caller
  * knows whether its side effects outside the database allow that.
  */
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: { synchronousCommit?: boolean } = {}): Promise<T> {
+export interface TransactionOptions {
+  /** false: commit without waiting for the WAL flush (only for work that can be redone from durable state). */
+  synchronousCommit?: boolean;
+  /**
+   * Plan every statement for its actual parameters. Statements over arrays of keys (unnest, jsonb_to_recordset)
+   * get generic plans that PostgreSQL switches to after five runs and that scan whole tables once they grow;
+   * measured on the ingest batch: 2 ms with custom plans, 20 ms with the generic plan at 40k resources.
+   */
+  customPlans?: boolean;
+}
+
+export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query(options.synchronousCommit === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
+    let begin = 'BEGIN';
+    if (options.synchronousCommit === false) begin += '; SET LOCAL synchronous_commit = off';
+    if (options.customPlans) begin += '; SET LOCAL plan_cache_mode = force_custom_plan';
+    await client.query(begin);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

@@ -104,7 +104,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       }
       return messageIds.map((id) => outcomes.get(id)!);
     },
-    { synchronousCommit: false },
+    { synchronousCommit: false, customPlans: true },
   );
 }
 
@@ -165,9 +165,7 @@ class IngestBatcher {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, this.options.maxBatchMessages ?? 100);
         try {
-          const t0 = performance.now();
           const outcomes = await ingestMessages(this.options, batch.map((w) => w.messageId));
-          if (process.env.ANCHORLINE_TRACE_BATCH) process.stderr.write(`batch ${batch.length} ${(performance.now() - t0).toFixed(1)}ms\n`);
           batch.forEach((w, i) => w.resolve(outcomes[i]!));
         } catch (error) {
           for (const w of batch) w.reject(error);
