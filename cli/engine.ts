@@ -88,6 +88,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       timeZone: config.mapping.timeZone,
       engineApplication: config.engine.applicationName,
       commitBatchMaxMessages: config.intake.commitBatchMaxMessages,
+      commitConcurrency: config.intake.commitConcurrency,
       maxPendingMessages: config.intake.maxPendingMessages,
       isSupported: isSupportedMessageType,
       ...(mappingWaiter ? { mappingWaiter } : {}),

@@ -132,6 +132,8 @@ export const configSchema = z.strictObject({
        * A batch closes when it holds this many messages. Default 500.
        */
       commitBatchMaxMessages: positiveInt.default(500),
+      /** Group commits under way at once; while one waits on the database the next gathers and commits. Default 4. */
+      commitConcurrency: positiveInt.default(4),
       /** Messages allowed to wait for the next group commit before senders are slowed down. Default 5000. */
       maxPendingMessages: positiveInt.default(5_000),
     })

@@ -51,16 +51,12 @@ export type RecordOutcome =
 /** The ACK a conflict row stores, built by the caller (it knows the message's delimiters and charset). */
 export type ConflictAck = (input: InboxInput) => { ack: Buffer; ackCode: string };
 
-const INSERT_COLUMNS = `(id, protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code)`;
-const UNNEST = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-  $8::bytea[], $9::bytea[], $10::int[], $11::bool[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-  $17::bytea[], $18::text[])`;
+const COLUMNS = `protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
+  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code`;
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text'];
+const unnestOf = (types: string[]): string => `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
 interface Row {
-  id: number;
-  /** Position of the input in the batch. */
-  index: number;
   input: InboxInput;
   disposition: Disposition;
   state: InboxState;
@@ -72,7 +68,6 @@ interface Row {
 
 function columns(rows: Row[]): unknown[] {
   return [
-    rows.map((r) => r.id),
     rows.map((r) => r.input.protocol),
     rows.map((r) => r.input.source),
     rows.map((r) => r.input.sender),
@@ -97,27 +92,30 @@ function keyOf(input: InboxInput): string {
   return `${input.sender}\u0000${input.controlId ?? ''}`;
 }
 
+function acceptedRow(input: InboxInput): Row {
+  return { input, disposition: 'accepted', state: 'queued', errorCode: null, errorDetail: null, ack: input.ack, ackCode: input.ackCode };
+}
+
+interface Original {
+  id: number;
+  sha: Buffer;
+  ack: Buffer | null;
+  ackCode: string | null;
+  state: InboxState;
+}
+
 export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[], conflictAck: ConflictAck): Promise<RecordOutcome[]> {
   const outcomes: Array<RecordOutcome | undefined> = new Array(inputs.length);
   if (inputs.length === 0) return [];
-  // Ids are drawn first so that every input maps to its row without relying on RETURNING order.
-  const ids = (
-    await client.query<{ id: number }>({
-      name: 'anchorline_inbox_ids',
-      text: `SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`,
-      values: [inputs.length],
-    })
-  ).rows.map((r) => r.id);
 
+  // The first accepted message of each key in the batch is a candidate; later ones resolve against it.
   const firstByKey = new Map<string, number>();
-  const candidates: Row[] = [];
+  const candidates: number[] = [];
   const laterInBatch: number[] = [];
-  const rejected: Row[] = [];
+  const plain: Array<{ index: number; row: Row }> = [];
   inputs.forEach((input, i) => {
-    const id = ids[i]!;
     if (input.disposition === 'rejected') {
-      rejected.push({ id, index: i, input, disposition: 'rejected', state: 'rejected', errorCode: input.errorCode ?? null, errorDetail: input.errorDetail ?? null, ack: input.ack, ackCode: input.ackCode });
-      outcomes[i] = { kind: 'rejected', id };
+      plain.push({ index: i, row: { input, disposition: 'rejected', state: 'rejected', errorCode: input.errorCode ?? null, errorDetail: input.errorDetail ?? null, ack: input.ack, ackCode: input.ackCode } });
       return;
     }
     const key = keyOf(input);
@@ -126,59 +124,72 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
       return;
     }
     firstByKey.set(key, i);
-    candidates.push({ id, index: i, input, disposition: 'accepted', state: 'queued', errorCode: null, errorDetail: null, ack: input.ack, ackCode: input.ackCode });
+    candidates.push(i);
   });
 
-  const inserted = new Set<number>();
+  // Candidates get their ids from the sequence; keys are unique within the batch, so each returned row names its input.
+  const originals = new Map<string, Original>();
+  const insertedIds = new Map<number, number>();
   if (candidates.length > 0) {
-    const result = await client.query<{ id: number }>({
+    const result = await client.query<{ id: number; sender: string; control_id: string }>({
       name: 'anchorline_inbox_insert',
-      text: `INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}
-       ON CONFLICT (sender, control_id) WHERE disposition = 'accepted' DO NOTHING RETURNING id`,
-      values: columns(candidates),
+      text: `INSERT INTO inbox_message (${COLUMNS}) ${unnestOf(UNNEST_TYPES)}
+       ON CONFLICT (sender, control_id) WHERE disposition = 'accepted' DO NOTHING RETURNING id, sender, control_id`,
+      values: columns(candidates.map((i) => acceptedRow(inputs[i]!))),
     });
-    for (const row of result.rows) inserted.add(row.id);
+    for (const row of result.rows) {
+      const key = `${row.sender}\u0000${row.control_id}`;
+      const index = firstByKey.get(key)!;
+      const input = inputs[index]!;
+      insertedIds.set(index, row.id);
+      originals.set(key, { id: row.id, sha: input.rawSha256, ack: input.ack, ackCode: input.ackCode, state: 'queued' });
+    }
   }
 
-  // Accepted candidates that were not inserted collide with an earlier message: duplicate or conflict.
-  const collided = candidates.filter((c) => !inserted.has(c.id));
-  const originals = new Map<string, { id: number; sha: Buffer; ack: Buffer | null; ackCode: string | null; state: InboxState }>();
+  // Candidates that were not inserted collide with an earlier message: duplicate or conflict.
+  const collided = candidates.filter((i) => !insertedIds.has(i)).map((i) => inputs[i]!);
   if (collided.length > 0) {
     const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
       `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.ack, m.ack_code, m.state
          FROM inbox_message m JOIN unnest($1::text[], $2::text[]) AS k(sender, control_id)
            ON m.sender = k.sender AND m.control_id = k.control_id
         WHERE m.disposition = 'accepted'`,
-      [collided.map((c) => c.input.sender), collided.map((c) => c.input.controlId)],
+      [collided.map((c) => c.sender), collided.map((c) => c.controlId)],
     );
     for (const row of found.rows) {
       originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, ack: row.ack, ackCode: row.ack_code, state: row.state });
     }
   }
-  for (const c of candidates) {
-    if (inserted.has(c.id)) originals.set(keyOf(c.input), { id: c.id, sha: c.input.rawSha256, ack: c.input.ack, ackCode: c.input.ackCode, state: 'queued' });
-  }
 
-  const conflicts: Row[] = [];
-  const resolve = (i: number, id: number): void => {
+  for (const i of [...candidates, ...laterInBatch]) {
+    const inserted = insertedIds.get(i);
+    if (inserted !== undefined) {
+      outcomes[i] = { kind: 'stored', id: inserted };
+      continue;
+    }
     const input = inputs[i]!;
     const original = originals.get(keyOf(input));
     if (!original) throw new Error('inbox: a colliding message has no original row');
-    if (original.id === id) {
-      outcomes[i] = { kind: 'stored', id };
-    } else if (original.sha.equals(input.rawSha256)) {
+    if (original.sha.equals(input.rawSha256)) {
       outcomes[i] = { kind: 'duplicate', id: original.id, ack: original.ack, ackCode: original.ackCode, state: original.state };
     } else {
       const { ack, ackCode } = conflictAck(input);
-      conflicts.push({ id, index: i, input, disposition: 'conflict', state: 'rejected', errorCode: 'ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', errorDetail: `control id already used by message ${original.id}`, ack, ackCode });
-      outcomes[i] = { kind: 'conflict', id, originalId: original.id };
+      plain.push({ index: i, row: { input, disposition: 'conflict', state: 'rejected', errorCode: 'ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', errorDetail: `control id already used by message ${original.id}`, ack, ackCode } });
+      outcomes[i] = { kind: 'conflict', id: 0, originalId: original.id };
     }
-  };
-  for (const c of candidates) resolve(c.index, c.id);
-  for (const i of laterInBatch) resolve(i, ids[i]!);
+  }
 
-  const plain = [...rejected, ...conflicts];
-  if (plain.length > 0) await client.query(`INSERT INTO inbox_message ${INSERT_COLUMNS} ${UNNEST}`, columns(plain));
+  // Rejected and conflict rows (the rare path): ids drawn first so each maps to its input without relying on
+  // RETURNING order.
+  if (plain.length > 0) {
+    const ids = (await client.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`, [plain.length])).rows.map((r) => r.id);
+    await client.query(`INSERT INTO inbox_message (id, ${COLUMNS}) ${unnestOf(['bigint', ...UNNEST_TYPES])}`, [ids, ...columns(plain.map((p) => p.row))]);
+    plain.forEach((p, n) => {
+      const id = ids[n]!;
+      const outcome = outcomes[p.index];
+      outcomes[p.index] = outcome?.kind === 'conflict' ? { ...outcome, id } : { kind: 'rejected', id };
+    });
+  }
   return outcomes as RecordOutcome[];
 }
 

@@ -219,39 +219,46 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 }
 
 /** YYYYMMDDHHMMSS.SSS+ZZZZ in `timeZone`, the offset being the zone's offset at that instant. */
+/** Per zone, the UTC offset of the last minute asked for: offsets only change on minute boundaries. */
+const offsetCache = new Map<string, { minute: number; offsetMinutes: number }>();
+
+/** Minutes the zone's wall clock is ahead of UTC at `millis`. Intl is slow, so it is asked once a minute per zone. */
+function zoneOffsetMinutes(millis: number, timeZone: string): number {
+  const minute = Math.floor(millis / 60_000);
+  const cached = offsetCache.get(timeZone);
+  if (cached && cached.minute === minute) return cached.offsetMinutes;
+  const part: Record<string, number> = {};
+  for (const p of formatterFor(timeZone).formatToParts(new Date(minute * 60_000))) {
+    if (p.type !== 'literal') part[p.type] = Number(p.value);
+  }
+  // Intl gives the wall-clock time in the zone; its distance from UTC is the offset, whatever DST rule applied.
+  const wallClock = new Date(0);
+  // setUTCFullYear rather than Date.UTC, which would read years 0-99 as 1900-1999.
+  wallClock.setUTCFullYear(part['year'] ?? 0, (part['month'] ?? 1) - 1, part['day'] ?? 1);
+  wallClock.setUTCHours(part['hour'] ?? 0, part['minute'] ?? 0, part['second'] ?? 0, 0);
+  const offsetMinutes = Math.round((wallClock.getTime() - minute * 60_000) / 60_000);
+  offsetCache.set(timeZone, { minute, offsetMinutes });
+  return offsetMinutes;
+}
+
 function hl7Timestamp(date: Date, timeZone: string): string {
   const millis = date.getTime();
   if (Number.isNaN(millis)) {
     throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'ACK timestamp is not a valid date');
   }
-  const part: Record<string, number> = {};
-  for (const p of formatterFor(timeZone).formatToParts(date)) {
-    if (p.type !== 'literal') part[p.type] = Number(p.value);
-  }
-  const year = part['year'] ?? 0;
-  const month = part['month'] ?? 1;
-  const day = part['day'] ?? 1;
-  const hour = part['hour'] ?? 0;
-  const minute = part['minute'] ?? 0;
-  const second = part['second'] ?? 0;
-  const wholeSecond = Math.floor(millis / 1000) * 1000;
-  // Intl gives the wall-clock time in the zone; its distance from UTC is the offset, whatever DST rule applied.
-  const wallClock = new Date(0);
-  // setUTCFullYear rather than Date.UTC, which would read years 0-99 as 1900-1999.
-  wallClock.setUTCFullYear(year, month - 1, day);
-  wallClock.setUTCHours(hour, minute, second, 0);
-  const offsetMinutes = Math.round((wallClock.getTime() - wholeSecond) / 60_000);
+  const offsetMinutes = zoneOffsetMinutes(millis, timeZone);
+  const wall = new Date(millis + offsetMinutes * 60_000);
   const sign = offsetMinutes < 0 ? '-' : '+';
   const absolute = Math.abs(offsetMinutes);
   return (
-    pad(year, 4) +
-    pad(month, 2) +
-    pad(day, 2) +
-    pad(hour, 2) +
-    pad(minute, 2) +
-    pad(second, 2) +
+    pad(wall.getUTCFullYear(), 4) +
+    pad(wall.getUTCMonth() + 1, 2) +
+    pad(wall.getUTCDate(), 2) +
+    pad(wall.getUTCHours(), 2) +
+    pad(wall.getUTCMinutes(), 2) +
+    pad(wall.getUTCSeconds(), 2) +
     '.' +
-    pad(date.getUTCMilliseconds(), 3) +
+    pad(wall.getUTCMilliseconds(), 3) +
     sign +
     pad(Math.floor(absolute / 60), 2) +
     pad(absolute % 60, 2)

@@ -42,6 +42,8 @@ export interface IntakeOptions {
   timeZone: string;
   engineApplication: string;
   commitBatchMaxMessages: number;
+  /** Group commits under way at once. */
+  commitConcurrency: number;
   maxPendingMessages: number;
   /** Decides whether a message type can be processed (unsupported ones are rejected at intake). */
   isSupported: (messageType: string, triggerEvent: string) => boolean;
@@ -73,14 +75,20 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** Random per process start, so ids from a restarted engine cannot repeat earlier ones. */
+const ACK_ID_PREFIX = randomBytes(6).toString('base64url');
+let ackIdCounter = 0;
+
+/** A fresh MSH-10 for an ACK: 8 random characters and a counter, at most 20 characters (the ST length of 2.5). */
 export function newAckControlId(): string {
-  return randomBytes(9).toString('base64url');
+  ackIdCounter = (ackIdCounter + 1) % 36 ** 12;
+  return ACK_ID_PREFIX + ackIdCounter.toString(36);
 }
 
 export class Hl7Intake {
   private readonly options: IntakeOptions;
   private pending: Pending[] = [];
-  private flushing: Promise<void> | undefined;
+  private readonly flushes = new Set<Promise<void>>();
   private closed = false;
 
   constructor(options: IntakeOptions) {
@@ -133,7 +141,7 @@ export class Hl7Intake {
   /** Stops taking messages and waits for the batch being committed. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.flushing) await this.flushing;
+    while (this.flushes.size > 0) await Promise.all([...this.flushes]);
   }
 
   private prepare(raw: Buffer, meta: { protocol: string; source: string }): Prepared {
@@ -256,31 +264,35 @@ export class Hl7Intake {
     return this.answer(prepared.header, prepared.charset, new AnchorlineError('ANCHORLINE_ERR_ACK_TIMEOUT'), outcome, messageId);
   }
 
+  /**
+   * Starts commits while messages wait and fewer than commitConcurrency are under way. One commit at a time would
+   * leave the CPU idle during each commit's round trips; several let the next group commit while one waits.
+   */
   private kick(): void {
-    if (this.flushing) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      if (this.pending.length > 0) this.kick();
-    });
+    while (this.pending.length > 0 && this.flushes.size < this.options.commitConcurrency) {
+      const batch = this.pending.splice(0, this.options.commitBatchMaxMessages);
+      const flush: Promise<void> = this.commitBatch(batch).finally(() => {
+        this.flushes.delete(flush);
+        this.kick();
+      });
+      this.flushes.add(flush);
+    }
   }
 
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.options.commitBatchMaxMessages);
-      try {
-        const queue = this.options.queue;
-        const outcomes = await withTransaction(this.options.pool, async (client) => {
-          const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
-          // A queue in the same database takes the jobs in this transaction: no window where a message is stored
-          // without its job, and one commit for both.
-          if (queue.enqueueInTransaction) await queue.enqueueInTransaction(client, INGEST_QUEUE, ingestJobs(recorded));
-          return recorded;
-        });
-        if (!queue.enqueueInTransaction) await this.enqueueStored(outcomes);
-        batch.forEach((p, i) => p.resolve(outcomes[i]!));
-      } catch (error) {
-        for (const p of batch) p.reject(error);
-      }
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    try {
+      const queue = this.options.queue;
+      const outcomes = await withTransaction(this.options.pool, async (client) => {
+        const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
+        // A queue in the same database takes the jobs in this transaction: no window where a message is stored
+        // without its job, and one commit for both.
+        if (queue.enqueueInTransaction) await queue.enqueueInTransaction(client, INGEST_QUEUE, ingestJobs(recorded));
+        return recorded;
+      });
+      if (!queue.enqueueInTransaction) await this.enqueueStored(outcomes);
+      batch.forEach((p, i) => p.resolve(outcomes[i]!));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
     }
   }
 

@@ -1,0 +1,90 @@
+/** The inbox contract: one transaction per batch, duplicates and conflicts resolved within and across batches. */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inbox, withTransaction, type InboxInput } from '../../store/index.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('inbox');
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+function input(controlId: string | null, body: string, options: Partial<InboxInput> = {}): InboxInput {
+  const raw = Buffer.from(body);
+  return {
+    protocol: 'test',
+    source: 'test',
+    sender: 'EMR|SNUH',
+    controlId,
+    messageType: 'ADT^A01',
+    messageTime: null,
+    raw,
+    rawSha256: createHash('sha256').update(raw).digest(),
+    rawSize: raw.length,
+    charset: 'utf-8',
+    disposition: 'accepted',
+    ack: Buffer.from(`ACK for ${controlId}`),
+    ackCode: 'AA',
+    ...options,
+  };
+}
+
+const conflictAck = (i: InboxInput) => ({ ack: Buffer.from(`AR for ${i.controlId}`), ackCode: 'AR' });
+
+async function record(inputs: InboxInput[]) {
+  return withTransaction(db.pool, (client) => inbox.recordMessages(client, inputs, conflictAck));
+}
+
+describe('recordMessages', () => {
+  it('stores, deduplicates and flags conflicts within one batch', async () => {
+    const outcomes = await record([
+      input('A', 'one'),
+      input('B', 'two'),
+      input('A', 'one'),
+      input('A', 'one-changed'),
+      input(null, 'garbage', { disposition: 'rejected', errorCode: 'ANCHORLINE_ERR_HL7_NO_MSH', ack: Buffer.from('NAK'), ackCode: 'AR' }),
+    ]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['stored', 'stored', 'duplicate', 'conflict', 'rejected']);
+    const [a, b, dupA, conflictA, rejected] = outcomes as any[];
+    expect(dupA.id).toBe(a.id);
+    expect(dupA.ack.toString()).toBe('ACK for A');
+    expect(conflictA.originalId).toBe(a.id);
+    expect(new Set([a.id, b.id, conflictA.id, rejected.id]).size).toBe(4);
+    const rows = await db.pool.query('SELECT id, control_id, disposition, state, raw, ack FROM inbox_message ORDER BY id');
+    const byId = new Map(rows.rows.map((r) => [r.id, r]));
+    expect(byId.get(a.id)).toMatchObject({ control_id: 'A', disposition: 'accepted', state: 'queued' });
+    expect(byId.get(b.id)).toMatchObject({ control_id: 'B', disposition: 'accepted' });
+    expect(byId.get(conflictA.id).raw.toString()).toBe('one-changed');
+    expect(byId.get(conflictA.id).ack.toString()).toBe('AR for A');
+    expect(byId.get(rejected.id)).toMatchObject({ disposition: 'rejected', state: 'rejected' });
+    expect(rows.rowCount).toBe(4);
+  });
+
+  it('resolves resends against messages stored by earlier batches', async () => {
+    const [first] = (await record([input('C', 'three')])) as any[];
+    const outcomes = (await record([input('C', 'three'), input('C', 'three-changed'), input('D', 'four')])) as any[];
+    expect(outcomes.map((o) => o.kind)).toEqual(['duplicate', 'conflict', 'stored']);
+    expect(outcomes[0].id).toBe(first.id);
+    expect(outcomes[0].state).toBe('queued');
+    expect(outcomes[1].originalId).toBe(first.id);
+  });
+
+  it('writes nothing when the transaction fails', async () => {
+    const before = (await db.pool.query('SELECT count(*)::int AS n FROM inbox_message')).rows[0].n;
+    await expect(
+      withTransaction(db.pool, async (client) => {
+        await inbox.recordMessages(client, [input('E', 'five')], conflictAck);
+        throw new Error('commit never happens');
+      }),
+    ).rejects.toThrow('commit never happens');
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM inbox_message')).rows[0].n).toBe(before);
+  });
+
+  it('keeps a rejected message from blocking a later valid one with the same control id', async () => {
+    const outcomes = (await record([input('F', 'bad', { disposition: 'rejected', errorCode: 'ANCHORLINE_ERR_CHARSET_MISMATCH', ack: null, ackCode: null }), input('F', 'good')])) as any[];
+    expect(outcomes.map((o) => o.kind)).toEqual(['rejected', 'stored']);
+  });
+});
