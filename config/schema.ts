@@ -132,8 +132,11 @@ export const configSchema = z.strictObject({
        * A batch closes when it holds this many messages. Default 500.
        */
       commitBatchMaxMessages: positiveInt.default(500),
-      /** Group commits under way at once; while one waits on the database the next gathers and commits. Default 4. */
-      commitConcurrency: positiveInt.default(4),
+      /**
+       * Group commits under way at once. Default 1: on 2 cores, 8 senders, 1 gave 2946 ACK/s, 2 gave 2796 and 4 gave
+       * 2453 (smaller groups cost more commits); more can pay off where the database is on another machine.
+       */
+      commitConcurrency: positiveInt.default(1),
       /** Messages allowed to wait for the next group commit before senders are slowed down. Default 5000. */
       maxPendingMessages: positiveInt.default(5_000),
     })

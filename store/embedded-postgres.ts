@@ -267,6 +267,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     unix_socket_directories: '',
     max_connections: '300',
     shared_buffers: '256MB',
+    // Full-page images after each checkpoint dominate the WAL of resource writes; compressing them shortens the
+    // fsync every acknowledgment waits for.
+    wal_compression: 'pglz',
     ...options.settings,
   };
   const args = ['-D', pgdata, '-p', String(port)];
