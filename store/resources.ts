@@ -79,16 +79,52 @@ export function stampVersion(previous: StoredResource | undefined, content: Reco
  * the last version of each resource as its current row, and the search index of those current rows. Versions must
  * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
  */
-export async function writeVersions(client: pg.PoolClient, versions: Array<{ stored: StoredResource; sourceMessageId: number | null }>): Promise<void> {
+type TokenRow = [string, string, string, string, string];
+type StringRow = [string, string, string, string];
+
+function indexRows(resource: StoredResource): { tokens: TokenRow[]; strings: StringRow[] } {
+  const entries = searchEntries(resource.content);
+  return {
+    tokens: entries.tokens.map((t) => [resource.resourceType, resource.id, t.param, t.system, t.code]),
+    strings: entries.strings.map((x) => [resource.resourceType, resource.id, x.param, x.value]),
+  };
+}
+
+const sameRows = (a: string[][], b: string[][]): boolean => {
+  if (a.length !== b.length) return false;
+  const key = (rows: string[][]): string => rows.map((r) => r.join('\u0000')).sort().join('\u0001');
+  return key(a) === key(b);
+};
+
+/**
+ * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
+ * the last version of each resource as its current row, and the search index of those current rows. Versions must
+ * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
+ * `superseded` holds what lockCurrent returned: the versions whose search entries are in the index now.
+ */
+export async function writeVersions(
+  client: pg.PoolClient,
+  versions: Array<{ stored: StoredResource; sourceMessageId: number | null }>,
+  superseded: ReadonlyMap<string, StoredResource>,
+): Promise<void> {
   if (versions.length === 0) return;
   const latest = new Map<string, StoredResource>();
   for (const { stored } of versions) latest.set(`${stored.resourceType}/${stored.id}`, stored);
-  const tokens: Array<[string, string, string, string, string]> = [];
-  const strings: Array<[string, string, string, string]> = [];
-  for (const r of latest.values()) {
-    const entries = searchEntries(r.content);
-    for (const t of entries.tokens) tokens.push([r.resourceType, r.id, t.param, t.system, t.code]);
-    for (const x of entries.strings) strings.push([r.resourceType, r.id, x.param, x.value]);
+  const add = { tokens: [] as TokenRow[], strings: [] as StringRow[] };
+  const drop = { tokens: [] as TokenRow[], strings: [] as StringRow[] };
+  for (const [key, resource] of latest) {
+    const next = indexRows(resource);
+    const before = superseded.get(key);
+    const old = before ? indexRows(before) : { tokens: [], strings: [] };
+    // Most updates leave the searchable values alone; then the index is not touched at all.
+    if (!sameRows(old.tokens, next.tokens)) {
+      drop.tokens.push(...old.tokens);
+      add.tokens.push(...next.tokens);
+    }
+    if (!sameRows(old.strings, next.strings)) {
+      drop.strings.push(...old.strings);
+      add.strings.push(...next.strings);
+    }
   }
   // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped
   // into array literals nor parsed twice (history and current row share the parsed value).
@@ -101,6 +137,7 @@ export async function writeVersions(client: pg.PoolClient, versions: Array<{ sto
     latest: latest.get(`${stored.resourceType}/${stored.id}`) === stored,
     c: stored.content,
   }));
+  const col = <T extends string[]>(list: T[], n: number): string[] => list.map((r) => r[n]!);
   await client.query({
     name: 'anchorline_resource_write',
     text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, latest boolean, c jsonb)),
@@ -112,15 +149,19 @@ export async function writeVersions(client: pg.PoolClient, versions: Array<{ sto
              SELECT t, i, v, u, c, false FROM x WHERE latest
              ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
                content = EXCLUDED.content, deleted = false),
-           gone_t AS (DELETE FROM fhir_search_token s USING x WHERE x.latest AND s.resource_type = x.t AND s.id = x.i),
-           gone_s AS (DELETE FROM fhir_search_string s USING x WHERE x.latest AND s.resource_type = x.t AND s.id = x.i),
+           gone_t AS (DELETE FROM fhir_search_token s USING unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS d(t, i, p, sy, co)
+                      WHERE s.resource_type = d.t AND s.param = d.p AND s.code = d.co AND s.system = d.sy AND s.id = d.i),
+           gone_s AS (DELETE FROM fhir_search_string s USING unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS d(t, i, p, v)
+                      WHERE s.resource_type = d.t AND s.param = d.p AND s.value = d.v AND s.id = d.i),
            new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, system, code)
-                     SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]))
-           INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[])`,
+                     SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[]))
+           INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::text[])`,
     values: [
       JSON.stringify(rows),
-      tokens.map((r) => r[0]), tokens.map((r) => r[1]), tokens.map((r) => r[2]), tokens.map((r) => r[3]), tokens.map((r) => r[4]),
-      strings.map((r) => r[0]), strings.map((r) => r[1]), strings.map((r) => r[2]), strings.map((r) => r[3]),
+      col(drop.tokens, 0), col(drop.tokens, 1), col(drop.tokens, 2), col(drop.tokens, 3), col(drop.tokens, 4),
+      col(drop.strings, 0), col(drop.strings, 1), col(drop.strings, 2), col(drop.strings, 3),
+      col(add.tokens, 0), col(add.tokens, 1), col(add.tokens, 2), col(add.tokens, 3), col(add.tokens, 4),
+      col(add.strings, 0), col(add.strings, 1), col(add.strings, 2), col(add.strings, 3),
     ],
   });
 }
@@ -134,7 +175,8 @@ export async function writeVersion(
   now: Date = new Date(),
 ): Promise<StoredResource> {
   const stored = stampVersion(previous, content, now);
-  await writeVersions(client, [{ stored, sourceMessageId }]);
+  const superseded = new Map<string, StoredResource>(previous ? [[`${previous.resourceType}/${previous.id}`, previous]] : []);
+  await writeVersions(client, [{ stored, sourceMessageId }], superseded);
   return stored;
 }
 

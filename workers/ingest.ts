@@ -80,7 +80,8 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       const keys = new Map<string, { resourceType: string; id: string }>();
       for (const { drafts } of mapped) for (const d of drafts) keys.set(`${d.resourceType}/${d.id}`, { resourceType: d.resourceType, id: d.id });
       // The statement takes the row locks in key order, so concurrent batches cannot deadlock on each other.
-      const latest: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
+      const stored: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
+      const latest = new Map(stored);
       const versions: Array<{ stored: StoredResource; sourceMessageId: number }> = [];
       const now = new Date();
       for (const { message, header, charset, drafts } of mapped) {
@@ -88,15 +89,15 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         for (const draft of drafts) {
           const key = `${draft.resourceType}/${draft.id}`;
           const previous = latest.get(key);
-          const stored = resources.stampVersion(previous, mergeDraft(previous?.content, draft), now);
-          latest.set(key, stored);
-          versions.push({ stored, sourceMessageId: message.id });
-          written.push({ resourceType: stored.resourceType, id: stored.id, versionId: stored.versionId });
+          const next = resources.stampVersion(previous, mergeDraft(previous?.content, draft), now);
+          latest.set(key, next);
+          versions.push({ stored: next, sourceMessageId: message.id });
+          written.push({ resourceType: next.resourceType, id: next.id, versionId: next.versionId });
         }
         results.push({ id: message.id, state: 'done', ack: wantsAck(options, header) ? ackFor(options, header, charset) : undefined });
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
-      await resources.writeVersions(client, versions);
+      await resources.writeVersions(client, versions, stored);
       await inbox.finishMessages(client, results);
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
       if (options.ackAfterMapping) {

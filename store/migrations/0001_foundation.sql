@@ -59,9 +59,10 @@ CREATE TABLE fhir_resource_history (
   PRIMARY KEY (resource_type, id, version_id)
 );
 CREATE INDEX fhir_resource_history_source ON fhir_resource_history (source_message_id);
-CREATE INDEX fhir_resource_history_updated ON fhir_resource_history (last_updated);
 
--- Search index for token parameters (identifier, gender, ...), rebuilt for a resource on each write.
+-- Search index for token parameters (identifier, gender, ...). A write replaces the entries of the version it
+-- supersedes, found by their full key: the owning id is the last key column, so one index serves both the searches
+-- and that replacement (a second index per row would double the WAL of every write).
 CREATE TABLE fhir_search_token (
   resource_type  text NOT NULL,
   id             text NOT NULL,
@@ -69,18 +70,16 @@ CREATE TABLE fhir_search_token (
   system         text NOT NULL DEFAULT '',
   code           text NOT NULL
 );
-CREATE INDEX fhir_search_token_lookup ON fhir_search_token (resource_type, param, code, system);
-CREATE INDEX fhir_search_token_owner ON fhir_search_token (resource_type, id);
+CREATE INDEX fhir_search_token_lookup ON fhir_search_token (resource_type, param, code, system, id);
 
--- Search index for string parameters (name, family, given, ...): values lower-cased for prefix matching.
+-- Search index for string parameters (name, family, given, ...): values normalised for prefix matching.
 CREATE TABLE fhir_search_string (
   resource_type  text NOT NULL,
   id             text NOT NULL,
   param          text NOT NULL,
   value          text NOT NULL
 );
-CREATE INDEX fhir_search_string_lookup ON fhir_search_string (resource_type, param, value text_pattern_ops);
-CREATE INDEX fhir_search_string_owner ON fhir_search_string (resource_type, id);
+CREATE INDEX fhir_search_string_lookup ON fhir_search_string (resource_type, param, value text_pattern_ops, id);
 
 -- Bearer API keys. Only the SHA-256 of a key is stored; the key itself is shown once, when it is made.
 CREATE TABLE api_key (

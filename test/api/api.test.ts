@@ -98,6 +98,9 @@ describe('HL7 v2 over HTTP and FHIR reads', () => {
     expect(byName.total).toBe(1);
     const byGender = (await (await fetch(`${t.httpUrl}/fhir/Patient?gender=male&family=choi`, { headers })).json()) as any;
     expect(byGender.total).toBe(1);
+    // The superseded version's entries are gone from the index.
+    const oldGender = (await (await fetch(`${t.httpUrl}/fhir/Patient?gender=female&family=choi`, { headers })).json()) as any;
+    expect(oldGender.total).toBe(0);
     const none = (await (await fetch(`${t.httpUrl}/fhir/Patient?name=nobody-like-this`, { headers })).json()) as any;
     expect(none.total).toBe(0);
     expect(none.entry).toEqual([]);
