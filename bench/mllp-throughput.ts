@@ -6,7 +6,7 @@
  * Topology: an intake node (`anchorline start` with workers.enabled=false: HTTP + MLLP + embedded PostgreSQL) and,
  * from phase 2 on, one `anchorline worker` process against the same database (and Redis with --redis). Phases:
  *  1. acked:  closed loop, each connection sends its next message when the previous ACK arrives (as interface
- *             engines do), mapping not running: messages/s acknowledged and ACK latency.
+ *             engines do), mapping not running: messages/s acknowledged and ACK latency; then open loop at --rate.
  *  2. mapped: the worker starts and drains that backlog: messages/s mapped into FHIR.
  *  3. e2e:    closed loop again with the worker running: messages/s acknowledged and mapped together.
  *  4. steady: open loop at --rate msg/s with the worker running: ACK latency when not saturated.
@@ -67,6 +67,28 @@ async function closedLoop(clients: MllpTestClient[], total: number): Promise<{ s
   return { seconds: (performance.now() - start) / 1000, latencies, sent: perConnection * clients.length };
 }
 
+/** Open loop: messages due every 1/RATE s, spread over the connections; latency counts from when each was due. */
+async function steadyLoop(clients: MllpTestClient[]): Promise<{ achieved: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const interval = 1000 / RATE;
+  const start = performance.now();
+  const chains = clients.map(() => Promise.resolve());
+  for (let i = 0; i < RATE * SECONDS; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const c = i % clients.length;
+    const message = nextMessage();
+    // Waiting behind a slow ACK on the same connection counts against us.
+    chains[c] = chains[c]!.then(async () => {
+      await clients[c]!.request(message);
+      latencies.push(performance.now() - due);
+    });
+  }
+  await Promise.all(chains);
+  return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies };
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
   let redis: TestRedis | undefined;
@@ -91,6 +113,8 @@ async function main(): Promise<void> {
 
     const acked = await closedLoop(clients, MESSAGES);
     console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}`);
+    const steadyIntake = await steadyLoop(clients);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}`);
 
     const backlog = counter;
     const drainStart = performance.now();
@@ -111,27 +135,10 @@ async function main(): Promise<void> {
     const e2eSeconds = (performance.now() - e2eStart) / 1000;
     console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
-    const steady: number[] = [];
-    const interval = 1000 / RATE;
-    const steadyStart = performance.now();
-    const chains = clients.map(() => Promise.resolve());
-    for (let i = 0; i < RATE * SECONDS; i++) {
-      const due = steadyStart + i * interval;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const c = i % CONNECTIONS;
-      const message = nextMessage();
-      // Latency counts from when the message was due, so waiting behind a slow ACK counts against us.
-      chains[c] = chains[c]!.then(async () => {
-        await clients[c]!.request(message);
-        steady.push(performance.now() - due);
-      });
-    }
-    await Promise.all(chains);
-    const steadySeconds = (performance.now() - steadyStart) / 1000;
+    const steadyMapped = await steadyLoop(clients);
     const steadyMappedAt = performance.now();
     await waitMapped(counter);
-    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${(steady.length / steadySeconds).toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steady)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK`);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK`);
 
     for (const c of clients) await c.close();
   } finally {

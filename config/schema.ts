@@ -91,10 +91,11 @@ export const configSchema = z.strictObject({
   queue: z
     .strictObject({
       /**
-       * Jobs one worker process runs at once. Default 32. Ingest jobs running together are mapped in one transaction,
-       * so this is also the largest mapping batch; it costs promises, not threads.
+       * Jobs one worker process runs at once. Default 128. Ingest jobs running together are mapped in one
+       * transaction (up to 100 a batch), so this sets how large batches can grow; it costs promises, not threads.
+       * Measured on 2 cores, draining a backlog: 8 -> 1311 msg/s, 32 -> ~2000, 128 -> 2167.
        */
-      concurrency: positiveInt.default(32),
+      concurrency: positiveInt.default(128),
       /** Attempts for a job that fails with a retryable error. Default 10. */
       maxAttempts: positiveInt.default(10),
       /** First retry delay, doubled each attempt, in ms. Default 500. */

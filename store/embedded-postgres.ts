@@ -270,6 +270,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // Full-page images after each checkpoint dominate the WAL of resource writes; compressing them shortens the
     // fsync every acknowledgment waits for.
     wal_compression: 'pglz',
+    // Zero-filling each new 16 MB WAL segment happens inside whichever commit first needs it: with mapping writing
+    // ~10 KB of WAL a message, that stalled an intake commit every second or two (ACK p99 40 ms at 1000 msg/s; 15 ms
+    // with this off). Off, a segment is created sparse; a full disk then stops the server at a WAL write instead of
+    // at segment creation, and committed data stays safe either way.
+    wal_init_zero: 'off',
     ...options.settings,
   };
   const args = ['-D', pgdata, '-p', String(port)];
