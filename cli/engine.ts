@@ -5,18 +5,13 @@
  * releases its jobs -> queue -> store.
  */
 import type { FastifyInstance } from 'fastify';
-import type { AnchorlineConfig } from '../config/schema.ts';
-import type { Logger } from '../config/logger.ts';
-import { Hl7Intake } from '../adapters/hl7v2/intake.ts';
-import { MappingWaiter } from '../adapters/hl7v2/mapping-waiter.ts';
-import { MllpServer } from '../adapters/mllp/server.ts';
-import { buildApi } from '../api/server.ts';
+import type { AnchorlineConfig, Logger } from '../config/index.ts';
+import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
+import { MllpServer } from '../adapters/mllp/index.ts';
+import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { apiKeys, openStore, type Store } from '../store/index.ts';
-import { createIngestHandler } from '../workers/ingest.ts';
-import { createQueue, type Consumer, type JobQueue } from '../workers/queue/index.ts';
-import { Sweeper } from '../workers/sweeper.ts';
-import { INGEST_QUEUE } from '../adapters/hl7v2/intake.ts';
+import { createIngestHandler, createQueue, INGEST_QUEUE, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 

@@ -4,8 +4,7 @@
  *   anchorline worker [--config file]   workers only, against a shared DATABASE_URL (and REDIS_URL)
  */
 import { parseArgs } from 'node:util';
-import { createLogger } from '../config/logger.ts';
-import { ConfigError, loadConfig } from '../config/load.ts';
+import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
 import { startEngine, type EngineRole } from './engine.ts';
 
 const USAGE = `usage: anchorline <command> [options]

@@ -18,6 +18,9 @@ import type pg from 'pg';
 import type { Queryable } from './db.ts';
 
 export type Disposition = 'accepted' | 'rejected' | 'conflict';
+
+/** NOTIFY channel on which a message id is announced when the ingest worker has finished it (ACK after mapping). */
+export const MESSAGE_DONE_CHANNEL = 'anchorline_message_done';
 export type InboxState = 'queued' | 'done' | 'failed' | 'rejected';
 
 export interface InboxInput {

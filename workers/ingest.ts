@@ -20,12 +20,7 @@
 import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
 import type { Logger } from '../config/logger.ts';
-import { buildAck, isEnhancedMode, type AckCode } from '../adapters/hl7v2/ack.ts';
-import { decodeHl7Bytes, encodeHl7Text } from '../adapters/hl7v2/charset.ts';
-import { newAckControlId } from '../adapters/hl7v2/intake.ts';
-import { MAPPING_DONE_CHANNEL } from '../adapters/hl7v2/mapping-waiter.ts';
-import { parseHl7 } from '../adapters/hl7v2/parse.ts';
-import type { MshHeader } from '../adapters/hl7v2/header.ts';
+import { buildAck, decodeHl7Bytes, encodeHl7Text, isEnhancedMode, newAckControlId, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
 import { inbox, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
@@ -101,7 +96,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       await inbox.finishMessages(client, results);
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
       if (options.ackAfterMapping) {
-        await client.query('SELECT pg_notify($1, id::text) FROM unnest($2::bigint[]) AS id', [MAPPING_DONE_CHANNEL, results.map((r) => r.id)]);
+        await client.query('SELECT pg_notify($1, id::text) FROM unnest($2::bigint[]) AS id', [inbox.MESSAGE_DONE_CHANNEL, results.map((r) => r.id)]);
       }
       return messageIds.map((id) => outcomes.get(id)!);
     },

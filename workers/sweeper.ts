@@ -6,9 +6,8 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../config/logger.ts';
-import { ingestJobId, INGEST_QUEUE } from '../adapters/hl7v2/intake.ts';
 import { inbox } from '../store/index.ts';
-import type { JobQueue } from './queue/index.ts';
+import { INGEST_QUEUE, ingestJob, type JobQueue } from './queue/index.ts';
 
 export interface SweeperOptions {
   pool: pg.Pool;
@@ -45,7 +44,7 @@ export class Sweeper {
     try {
       const ids = await inbox.unfinishedMessageIds(pool, new Date(Date.now() - this.options.staleAfterMs), this.options.batchSize);
       if (ids.length === 0) return 0;
-      await queue.enqueue(INGEST_QUEUE, ids.map((id) => ({ jobId: ingestJobId(id), data: { id: String(id) } })));
+      await queue.enqueue(INGEST_QUEUE, ids.map(ingestJob));
       log.info({ count: ids.length, firstId: ids[0] }, 'sweeper: re-enqueued unfinished messages');
       return ids.length;
     } catch (error) {

@@ -5,12 +5,23 @@
  * correlate it however it parses. Everything the engine itself contributes (ids, error text, details) is escaped for
  * those delimiters.
  */
+import { randomBytes } from 'node:crypto';
 import { AnchorlineError, ERROR_CATALOGUE, type ErrorCode } from '../../errors/index.ts';
 import { escapeHl7 } from './escape-text.ts';
 import type { MshHeader } from './header.ts';
 import type { Hl7Encoding } from './types.ts';
 
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+
+/** Random per process start, so ids from a restarted engine cannot repeat earlier ones. */
+const ACK_ID_PREFIX = randomBytes(6).toString('base64url');
+let ackIdCounter = 0;
+
+/** A fresh MSH-10 for an ACK: 8 random characters and a counter, at most 20 characters (the ST length of 2.5). */
+export function newAckControlId(): string {
+  ackIdCounter = (ackIdCounter + 1) % 36 ** 12;
+  return ACK_ID_PREFIX + ackIdCounter.toString(36);
+}
 
 export interface AckError {
   code: ErrorCode;

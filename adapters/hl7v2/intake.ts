@@ -14,23 +14,16 @@
  * Messages that arrive together are committed together (group commit): while one batch commits, the next gathers,
  * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import type { Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
-import type { JobQueue } from '../../workers/queue/index.ts';
-import { buildAck, isEnhancedMode, type AckCode } from './ack.ts';
+import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../workers/queue/index.ts';
+import { buildAck, isEnhancedMode, newAckControlId, type AckCode } from './ack.ts';
 import { decodeHl7Bytes, encodeHl7Text, resolveCharset } from './charset.ts';
 import { readMshHeader, type MshHeader } from './header.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
-
-export const INGEST_QUEUE = 'ingest';
-
-/** The queue job id of an inbox message: one job per message, however often it is enqueued. */
-export function ingestJobId(messageId: number): string {
-  return `msg-${messageId}`;
-}
 
 export interface IntakeOptions {
   pool: pg.Pool;
@@ -75,15 +68,6 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** Random per process start, so ids from a restarted engine cannot repeat earlier ones. */
-const ACK_ID_PREFIX = randomBytes(6).toString('base64url');
-let ackIdCounter = 0;
-
-/** A fresh MSH-10 for an ACK: 8 random characters and a counter, at most 20 characters (the ST length of 2.5). */
-export function newAckControlId(): string {
-  ackIdCounter = (ackIdCounter + 1) % 36 ** 12;
-  return ACK_ID_PREFIX + ackIdCounter.toString(36);
-}
 
 export class Hl7Intake {
   private readonly options: IntakeOptions;
@@ -317,8 +301,8 @@ export class Hl7Intake {
   }
 }
 
-function ingestJobs(outcomes: RecordOutcome[]): Array<{ jobId: string; data: { id: string } }> {
-  return outcomes.filter((o) => o.kind === 'stored').map((o) => ({ jobId: ingestJobId(o.id), data: { id: String(o.id) } }));
+function ingestJobs(outcomes: RecordOutcome[]): EnqueueJob[] {
+  return outcomes.filter((o) => o.kind === 'stored').map((o) => ingestJob(o.id));
 }
 
 function duplicateError(): AnchorlineError {

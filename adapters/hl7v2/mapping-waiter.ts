@@ -1,12 +1,11 @@
 /**
  * Waits for the ingest worker to finish a message, for ACKs sent after mapping. The worker (in this process or
- * another) commits the message's final state with NOTIFY on MAPPING_DONE_CHANNEL; one LISTEN connection serves all
+ * another) commits the message's final state with NOTIFY on MESSAGE_DONE_CHANNEL; one LISTEN connection serves all
  * waiters, and a slow poll covers notifications missed while that connection was being re-established.
  */
 import pg from 'pg';
 import { inbox } from '../../store/index.ts';
 
-export const MAPPING_DONE_CHANNEL = 'anchorline_message_done';
 
 export interface FinishedMessage {
   state: string;
@@ -49,7 +48,7 @@ export class MappingWaiter {
       if (this.waiters.has(id)) void this.check(id);
     });
     await client.connect();
-    await client.query(`LISTEN ${MAPPING_DONE_CHANNEL}`);
+    await client.query(`LISTEN ${inbox.MESSAGE_DONE_CHANNEL}`);
     this.listener = client;
   }
 

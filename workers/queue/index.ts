@@ -11,6 +11,7 @@ import type { JobQueue, QueueSettings } from './types.ts';
 
 export type { Consumer, ConsumeOptions, EnqueueJob, JobContext, JobCounts, JobData, JobHandler, JobQueue, QueueSettings } from './types.ts';
 export { DEFAULT_CLOSE_GRACE_MS } from './types.ts';
+export { INGEST_QUEUE, ingestJob } from './ingest-jobs.ts';
 export { createBullMQQueue, type BullMQQueueOptions } from './bullmq.ts';
 export { createPostgresQueue, type PostgresQueueOptions } from './postgres.ts';
 

@@ -1,0 +1,3 @@
+/** The HTTP API: FHIR REST, HL7 v2 over HTTP, admin. */
+export { buildApi, type ApiOptions } from './server.ts';
+export { capabilityStatement, parseSearch, FHIR_JSON } from './fhir.ts';

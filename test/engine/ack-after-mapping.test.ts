@@ -1,0 +1,46 @@
+/** ackMode afterMapping: original-mode messages are acknowledged once mapped, with AE when mapping fails. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adtMessage } from '../support/messages.ts';
+import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
+import { authHeaders, startTestEngine, type TestEngine } from '../support/engine.ts';
+
+let t: TestEngine;
+beforeAll(async () => {
+  t = await startTestEngine({ overrides: { mllp: { ackMode: 'afterMapping', ackTimeoutMs: 10_000 } } });
+});
+afterAll(async () => {
+  await t?.destroy();
+});
+
+describe('ACK after mapping', () => {
+  it('answers AA only when the resources are in FHIR', async () => {
+    const client = await MllpTestClient.connect(t.mllpPort);
+    const ack = await client.request(adtMessage({ controlId: 'AM-1', mrn: 'AM100' }));
+    await client.close();
+    expect(hl7Field(ack, 'MSA', 1)).toBe('AA');
+    expect(hl7Field(ack, 'MSA', 2)).toBe('AM-1');
+    // No polling: the ACK promised the mapping is done.
+    const response = await fetch(`${t.httpUrl}/fhir/Patient?identifier=AM100`, { headers: authHeaders() });
+    expect(((await response.json()) as any).total).toBe(1);
+  });
+
+  it('answers AE with the mapping error, stores it, and gives a resend the same answer', async () => {
+    const broken = adtMessage({ controlId: 'AM-2', mrn: 'AM200' }).replace(/PID\|1\|\|[^|]*\|/, 'PID|1|||');
+    const client = await MllpTestClient.connect(t.mllpPort);
+    const ack = await client.request(broken);
+    const again = await client.request(broken);
+    await client.close();
+    expect(hl7Field(ack, 'MSA', 1)).toBe('AE');
+    expect(ack).toContain('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+    expect(again).toBe(ack);
+    const { rows } = await t.pool.query(`SELECT state, error_code FROM inbox_message WHERE control_id = 'AM-2'`);
+    expect(rows).toEqual([{ state: 'failed', error_code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD' }]);
+  });
+
+  it('still accepts enhanced-mode messages on commit', async () => {
+    const client = await MllpTestClient.connect(t.mllpPort);
+    const ack = await client.request(adtMessage({ controlId: 'AM-3', mrn: 'AM300', enhanced: true }));
+    await client.close();
+    expect(hl7Field(ack, 'MSA', 1)).toBe('CA');
+  });
+});

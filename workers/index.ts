@@ -1,0 +1,4 @@
+/** Workers: the queue drivers and the jobs that run on them (ingest, sweeper). */
+export * from './queue/index.ts';
+export { createIngestHandler, ingestMessage, ingestMessages, type IngestOptions, type IngestOutcome } from './ingest.ts';
+export { Sweeper, type SweeperOptions } from './sweeper.ts';
