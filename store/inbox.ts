@@ -23,7 +23,8 @@ export type Disposition = 'accepted' | 'rejected' | 'conflict';
 export const MESSAGE_DONE_CHANNEL = 'anchorline_message_done';
 export type InboxState = 'queued' | 'done' | 'failed' | 'rejected';
 
-export interface InboxInput {
+/** What is known of a message as it arrived, stored with it. */
+export interface MessageEnvelope {
   protocol: string;
   /** Where it came from: listener and peer address. */
   source: string;
@@ -37,6 +38,9 @@ export interface InboxInput {
   /** Size of the whole message as received; larger than raw.length when only a prefix was kept. */
   rawSize: number;
   charset: string | null;
+}
+
+export interface InboxInput extends MessageEnvelope {
   disposition: 'accepted' | 'rejected';
   errorCode?: string | undefined;
   errorDetail?: string | undefined;
@@ -196,18 +200,8 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
   return outcomes as RecordOutcome[];
 }
 
-export interface InboxMessage {
+export interface InboxMessage extends MessageEnvelope {
   id: number;
-  protocol: string;
-  source: string;
-  sender: string;
-  controlId: string | null;
-  messageType: string | null;
-  messageTime: string | null;
-  raw: Buffer;
-  rawSha256: Buffer;
-  rawSize: number;
-  charset: string | null;
   disposition: Disposition;
   state: InboxState;
   attempts: number;
