@@ -45,6 +45,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       }
     }
     closers.length = 0;
+    log.info('anchorline stopped');
   };
 
   try {

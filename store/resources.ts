@@ -24,13 +24,22 @@ export interface StoredResource {
   deleted: boolean;
 }
 
+/**
+ * jsonb keeps keys in its own order (shortest first); readers expect resourceType, id and meta to lead, as FHIR
+ * examples and every other server write them. Order carries no meaning, so this is only for people reading it.
+ */
+function resourceTypeFirst(content: Record<string, unknown>): Record<string, unknown> {
+  const { resourceType, id, meta, ...rest } = content;
+  return { resourceType, id, meta, ...rest };
+}
+
 function toStored(row: Record<string, unknown>): StoredResource {
   return {
     resourceType: row.resource_type as string,
     id: row.id as string,
     versionId: row.version_id as number,
     lastUpdated: row.last_updated as Date,
-    content: row.content as Record<string, unknown>,
+    content: resourceTypeFirst(row.content as Record<string, unknown>),
     deleted: row.deleted as boolean,
   };
 }

@@ -69,6 +69,10 @@ interface Pending {
 }
 
 
+function sha256(bytes: Buffer): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
 export class Hl7Intake {
   private readonly options: IntakeOptions;
   private pending: Pending[] = [];
@@ -108,7 +112,7 @@ export class Hl7Intake {
       header = undefined;
     }
     const prepared: Prepared = {
-      input: this.inputFor(prefix, totalBytes, meta, header, null, error),
+      input: this.inputFor(prefix, sha256(prefix), totalBytes, meta, header, null, error),
       header,
       charset,
       enhanced: isEnhancedMode(header),
@@ -129,6 +133,8 @@ export class Hl7Intake {
   }
 
   private prepare(raw: Buffer, meta: { protocol: string; source: string }): Prepared {
+    // The hash is of the bytes as they came off the wire, taken before anything interprets them.
+    const rawSha256 = sha256(raw);
     let header: MshHeader | undefined;
     let charset = 'utf-8';
     try {
@@ -149,10 +155,10 @@ export class Hl7Intake {
           charset = 'utf-8';
         }
       }
-      return { input: this.inputFor(raw, raw.length, meta, header, null, coded), header, charset, enhanced: isEnhancedMode(header), error: coded };
+      return { input: this.inputFor(raw, rawSha256, raw.length, meta, header, null, coded), header, charset, enhanced: isEnhancedMode(header), error: coded };
     }
     const enhanced = isEnhancedMode(header);
-    const input = this.inputFor(raw, raw.length, meta, header, charset, undefined);
+    const input = this.inputFor(raw, rawSha256, raw.length, meta, header, charset, undefined);
     if (enhanced || this.options.ackMode === 'afterCommit') {
       const ackCode: AckCode = enhanced ? 'CA' : 'AA';
       input.ack = this.ackBytes(header, charset, ackCode);
@@ -161,7 +167,7 @@ export class Hl7Intake {
     return { input, header, charset, enhanced };
   }
 
-  private inputFor(raw: Buffer, size: number, meta: { protocol: string; source: string }, header: MshHeader | undefined, charset: string | null, error: AnchorlineError | undefined): InboxInput {
+  private inputFor(raw: Buffer, rawSha256: Buffer, size: number, meta: { protocol: string; source: string }, header: MshHeader | undefined, charset: string | null, error: AnchorlineError | undefined): InboxInput {
     const input: InboxInput = {
       protocol: meta.protocol,
       source: meta.source,
@@ -170,7 +176,7 @@ export class Hl7Intake {
       messageType: header ? [header.messageType, header.triggerEvent].filter(Boolean).join('^') : null,
       messageTime: header?.messageDateTime || null,
       raw,
-      rawSha256: createHash('sha256').update(raw).digest(),
+      rawSha256,
       rawSize: size,
       charset,
       disposition: error ? 'rejected' : 'accepted',

@@ -7,6 +7,8 @@
 --                rejected  -> refused at intake (malformed, unsupported, bad charset); kept for inspection
 --                conflict  -> reused a control id with different bytes; kept for review
 --   state:       queued -> done | failed (accepted messages); rejected (rejected and conflict messages)
+--   raw_sha256 is the SHA-256 of `raw`; raw_truncated marks an oversized frame of which only a prefix was kept
+--   (raw_size is then the size of the whole frame).
 CREATE TABLE inbox_message (
   id             bigserial PRIMARY KEY,
   protocol       text        NOT NULL,
