@@ -7,7 +7,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { AnchorlineError, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
+import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
@@ -30,27 +30,33 @@ export interface ApiOptions {
   intake: Hl7Intake;
   log: Logger;
   bodyLimitBytes: number;
+  requestTimeoutMs: number;
   /** How long a verified key is trusted before it is looked up again, in ms. Default 10000. */
   keyCacheMs?: number;
 }
 
 const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
 
-/** Maps fastify's own errors to catalogue codes, so every error response carries one. */
-function codeForFrameworkError(error: { code?: string; statusCode?: number }): ErrorCode {
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return 'ANCHORLINE_ERR_FRAME_TOO_LARGE';
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return 'ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE';
-    default:
-      return error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? 'ANCHORLINE_ERR_INVALID_REQUEST' : 'ANCHORLINE_ERR_INTERNAL';
-  }
+/**
+ * Fastify's own errors (body too large, bad media type, malformed JSON) as catalogue errors, so every error response
+ * carries a code. Client errors keep fastify's message; server errors say nothing of their cause.
+ */
+function fromFrameworkError(error: Error & { code?: string; statusCode?: number }): AnchorlineError {
+  const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
+  const code: ErrorCode =
+    error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+      ? 'ANCHORLINE_ERR_FRAME_TOO_LARGE'
+      : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? 'ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE'
+        : clientError
+          ? 'ANCHORLINE_ERR_INVALID_REQUEST'
+          : 'ANCHORLINE_ERR_INTERNAL';
+  return new AnchorlineError(code, clientError ? error.message : undefined, { cause: error });
 }
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { pool, intake, log } = options;
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, trustProxy: false });
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, requestTimeout: options.requestTimeoutMs, trustProxy: false });
   const keyCache = new Map<string, { info: ApiKeyInfo | undefined; until: number }>();
   const keyCacheMs = options.keyCacheMs ?? 10_000;
 
@@ -78,7 +84,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const coded = isAnchorlineError(error) ? error : new AnchorlineError(codeForFrameworkError(error as { code?: string; statusCode?: number }), (error as { statusCode?: number }).statusCode && (error as { statusCode?: number }).statusCode! < 500 ? (error as Error).message : undefined);
+    const coded = isAnchorlineError(error) ? error : fromFrameworkError(error as Error & { code?: string; statusCode?: number });
     if (coded.spec.httpStatus >= 500) log.error({ code: coded.code, url: request.routeOptions.url, err: (error as Error).message }, 'api: request failed');
     if (coded.code === 'ANCHORLINE_ERR_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     return reply.status(coded.spec.httpStatus).header('content-type', FHIR_JSON).header('x-anchorline-error', coded.code).send(operationOutcome(coded));
@@ -163,5 +169,5 @@ function wantsJson(request: FastifyRequest): boolean {
 }
 
 function errorStatus(code: ErrorCode): number {
-  return new AnchorlineError(code).spec.httpStatus;
+  return ERROR_CATALOGUE[code].httpStatus;
 }

@@ -91,7 +91,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     });
     closers.push({ name: 'intake', close: () => intake.close() });
 
-    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes });
+    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs });
     await api.listen({ host: config.http.host, port: config.http.port });
     closers.push({ name: 'http', close: () => api.close() });
     const address = api.server.address();

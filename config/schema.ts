@@ -35,6 +35,8 @@ export const configSchema = z.strictObject({
       port: port.default(8080),
       /** Largest accepted request body, in bytes. Default 16 MiB. */
       bodyLimitBytes: positiveInt.default(16 * 1024 * 1024),
+      /** A request must arrive whole within this time, in ms, so slow clients cannot hold sockets. Default 60000. */
+      requestTimeoutMs: positiveInt.default(60_000),
     })
     .prefault({}),
 
