@@ -11,12 +11,15 @@ import type { ResourceDraft } from './types.ts';
  * saw admitted) or remove (a `""` in PV1-2). They get a value that says "not known" rather than a guess: status
  * 'unknown', and for the Coding `class` the data-absent-reason extension.
  */
-const REQUIRED_WHEN_MISSING: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
-  Encounter: {
-    status: 'unknown',
-    class: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] },
-  },
-};
+const REQUIRED_WHEN_MISSING: ReadonlyMap<string, Readonly<Record<string, unknown>>> = new Map([
+  [
+    'Encounter',
+    {
+      status: 'unknown',
+      class: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] },
+    },
+  ],
+]);
 
 /** Elements the draft cannot touch: identity is the draft's own, `meta` belongs to the store. */
 const RESERVED = new Set(['resourceType', 'id', 'meta']);
@@ -44,7 +47,7 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
     if (value === null) delete merged[name];
     else merged[name] = structuredClone(value);
   }
-  const required = REQUIRED_WHEN_MISSING[draft.resourceType];
+  const required = REQUIRED_WHEN_MISSING.get(draft.resourceType);
   if (required !== undefined) {
     for (const [name, fallback] of Object.entries(required)) {
       if (merged[name] === undefined) merged[name] = structuredClone(fallback);

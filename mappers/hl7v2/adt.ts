@@ -28,6 +28,7 @@ import {
   type Identifier,
   type Reference,
   authorityFromField,
+  codeTable,
   comp,
   localCodeSystem,
   pruneEmpty,
@@ -45,7 +46,7 @@ import type { MappingContext } from './registry.ts';
 // Tables
 
 /** HL7 table 0001 (administrative sex) -> FHIR administrative-gender. A (ambiguous) -> other, N (not applicable) -> unknown. */
-const GENDER: Readonly<Record<string, string>> = { M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown' };
+const GENDER = codeTable<string>({ M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown' });
 
 const V3_MARITAL_STATUS = 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus';
 const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
@@ -55,7 +56,7 @@ const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
  * (separated) -> L, B (unmarried) -> U, G, P and R (partners) -> T, U -> NullFlavor UNK. N (annulled), O (other)
  * and T (unreported) have no IG mapping and keep only the sender's coding.
  */
-const MARITAL_STATUS: Readonly<Record<string, Coding>> = {
+const MARITAL_STATUS = codeTable<Coding>({
   A: { system: V3_MARITAL_STATUS, code: 'L', display: 'Legally Separated' },
   B: { system: V3_MARITAL_STATUS, code: 'U', display: 'unmarried' },
   C: { system: V3_MARITAL_STATUS, code: 'C', display: 'Common Law' },
@@ -69,7 +70,7 @@ const MARITAL_STATUS: Readonly<Record<string, Coding>> = {
   S: { system: V3_MARITAL_STATUS, code: 'S', display: 'Never Married' },
   U: { system: V3_NULL_FLAVOR, code: 'UNK', display: 'unknown' },
   W: { system: V3_MARITAL_STATUS, code: 'W', display: 'Widowed' },
-};
+});
 
 const BCP_47 = 'urn:ietf:bcp:47';
 
@@ -77,7 +78,7 @@ const BCP_47 = 'urn:ietf:bcp:47';
  * ISO 639-2 codes senders put in PID-15 -> the ISO 639-1 code BCP 47 uses for the same language (BCP 47 takes the
  * shortest ISO 639 code). Only languages we expect from our senders; others keep the sender's coding alone.
  */
-const ISO_639_2_TO_1: Readonly<Record<string, string>> = {
+const ISO_639_2_TO_1 = codeTable<string>({
   kor: 'ko',
   eng: 'en',
   jpn: 'ja',
@@ -98,7 +99,7 @@ const ISO_639_2_TO_1: Readonly<Record<string, string>> = {
   ita: 'it',
   hin: 'hi',
   ind: 'id',
-};
+});
 
 const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 
@@ -108,7 +109,7 @@ const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
  * AMB, B (obstetrics, an admission) -> IMP, U and N -> NullFlavor UNK and NA. Other codes (C commercial account and
  * local codes) keep the sender's code in a local system, which the extensible binding allows.
  */
-const ENCOUNTER_CLASS: Readonly<Record<string, Coding>> = {
+const ENCOUNTER_CLASS = codeTable<Coding>({
   E: { system: V3_ACT_CODE, code: 'EMER', display: 'emergency' },
   I: { system: V3_ACT_CODE, code: 'IMP', display: 'inpatient encounter' },
   O: { system: V3_ACT_CODE, code: 'AMB', display: 'ambulatory' },
@@ -117,7 +118,7 @@ const ENCOUNTER_CLASS: Readonly<Record<string, Coding>> = {
   B: { system: V3_ACT_CODE, code: 'IMP', display: 'inpatient encounter' },
   U: { system: V3_NULL_FLAVOR, code: 'UNK', display: 'unknown' },
   N: { system: V3_NULL_FLAVOR, code: 'NA', display: 'not applicable' },
-};
+});
 
 /**
  * Which events set Encounter.status. A01 (admit) and A04 (register) start a visit, so status is derived from the
@@ -126,7 +127,7 @@ const ENCOUNTER_CLASS: Readonly<Record<string, Coding>> = {
  * registration is the start of an outpatient or emergency visit, and no later message moves it on from 'arrived'.
  * A08 (update patient information) is not a state change, so it leaves the stored status alone.
  */
-const SETS_ENCOUNTER_STATUS: Readonly<Record<string, boolean>> = { A01: true, A04: true, A08: false };
+const SETS_ENCOUNTER_STATUS = codeTable<boolean>({ A01: true, A04: true, A08: false });
 
 const ATTENDER: CodeableConcept = {
   coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'ATND', display: 'attender' }],
@@ -263,7 +264,7 @@ export function buildPatient(context: MappingContext): ResourceDraft {
 
 function gender(code: string): string | undefined {
   if (code === '') return undefined;
-  const mapped = GENDER[code.toUpperCase()];
+  const mapped = GENDER.get(code.toUpperCase());
   if (mapped === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', 'PID-8: administrative sex is not an HL7 table 0001 code', {
       location: 'PID-8',
@@ -275,7 +276,7 @@ function gender(code: string): string | undefined {
 function maritalStatus(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
   const sent = toCodeableConcept(repetition, context.options, 'HL70002');
   if (sent === undefined) return undefined;
-  const standard = MARITAL_STATUS[comp(repetition, 1)];
+  const standard = MARITAL_STATUS.get(comp(repetition, 1));
   // The v3 coding first (what FHIR consumers look for), the sender's own coding kept beside it.
   return standard === undefined ? sent : { ...sent, coding: [standard, ...(sent.coding ?? [])] };
 }
@@ -292,7 +293,7 @@ function bcp47Tag(code: string): string | undefined {
   const match = /^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}))?$/.exec(code);
   if (match === null) return undefined;
   const language = match[1]!.toLowerCase();
-  const primary = language.length === 2 ? language : ISO_639_2_TO_1[language];
+  const primary = language.length === 2 ? language : ISO_639_2_TO_1.get(language);
   if (primary === undefined) return undefined;
   return match[2] === undefined ? primary : `${primary}-${match[2].toUpperCase()}`;
 }
@@ -359,7 +360,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | undefin
   const patientClass = codeOf(fieldOf(pv1, 2));
 
   let status: string | undefined;
-  if (SETS_ENCOUNTER_STATUS[triggerEvent] === true) {
+  if (SETS_ENCOUNTER_STATUS.get(triggerEvent) === true) {
     status = typeof end === 'string' ? 'finished' : patientClass === 'P' ? 'planned' : 'in-progress';
   }
 
@@ -398,7 +399,7 @@ function period(start: string | null | undefined, end: string | null | undefined
 
 function encounterClass(code: string, context: MappingContext): Coding | undefined {
   if (code === '') return undefined;
-  return ENCOUNTER_CLASS[code] ?? { system: localCodeSystem('HL70004', context.options), code };
+  return ENCOUNTER_CLASS.get(code) ?? { system: localCodeSystem('HL70004', context.options), code };
 }
 
 /**

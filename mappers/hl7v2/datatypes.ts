@@ -71,6 +71,15 @@ export interface Reference {
 
 export const V2_0203_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 
+/**
+ * A code table (sender's code -> FHIR value), looked up with get(). A Map and not an object literal indexed by the
+ * code, because the code is sender data: `table[code]` on a plain object finds Object.prototype members for codes
+ * such as 'toString', 'constructor' or '__proto__' and puts a function or an object into the resource.
+ */
+export function codeTable<T>(entries: Readonly<Record<string, T>>): ReadonlyMap<string, T> {
+  return new Map(Object.entries(entries));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Values
 
@@ -303,7 +312,7 @@ function zoneOffsetSeconds(year: number, month: number, day: number, hour: numbe
  * B birth, C adopted, P partner, T tribal, U unspecified, ...) get no use: FHIR 'anonymous' is for privacy
  * pseudonyms and 'nickname' for informal names, and an alias is neither reliably.
  */
-const NAME_USE: Readonly<Record<string, string>> = {
+const NAME_USE = codeTable<string>({
   L: 'official',
   R: 'official',
   D: 'usual',
@@ -315,7 +324,7 @@ const NAME_USE: Readonly<Record<string, string>> = {
   NAV: 'temp',
   BAD: 'old',
   NOUSE: 'old',
-};
+});
 
 /**
  * XPN: 1 family name (1.1 surname), 2 given, 3 further given names, 4 suffix, 5 prefix, 6 degree, 7 name type,
@@ -325,7 +334,7 @@ const NAME_USE: Readonly<Record<string, string>> = {
 export function toHumanName(repetition: Hl7Repetition, location: string, timeZone: string, defaultNameType = ''): HumanName | undefined {
   const nameType = comp(repetition, 7) || defaultNameType;
   const name: HumanName = {
-    use: NAME_USE[nameType],
+    use: NAME_USE.get(nameType),
     family: comp(repetition, 1),
     given: [comp(repetition, 2), comp(repetition, 3)],
     prefix: [comp(repetition, 5)],
@@ -351,8 +360,8 @@ export function toHumanName(repetition: Hl7Repetition, location: string, timeZon
  * postal); the use mappings are ours and follow the FHIR definitions: H home, B/O work, C and V temp (a vacation
  * address is temporary), BA old, BI billing. Legal, birth and country-of-origin addresses have no FHIR use.
  */
-const ADDRESS_USE: Readonly<Record<string, string>> = { H: 'home', B: 'work', O: 'work', C: 'temp', V: 'temp', BA: 'old', BI: 'billing' };
-const ADDRESS_TYPE: Readonly<Record<string, string>> = { M: 'postal', SH: 'postal' };
+const ADDRESS_USE = codeTable<string>({ H: 'home', B: 'work', O: 'work', C: 'temp', V: 'temp', BA: 'old', BI: 'billing' });
+const ADDRESS_TYPE = codeTable<string>({ M: 'postal', SH: 'postal' });
 
 /**
  * XAD: 1 street address (1.1 street or mailing address, 1.2 street name, 1.3 dwelling number), 2 other designation,
@@ -362,8 +371,8 @@ export function toAddress(repetition: Hl7Repetition, location: string, timeZone:
   const addressType = comp(repetition, 7);
   const street = comp(repetition, 1, 1) || [comp(repetition, 1, 2), comp(repetition, 1, 3)].filter((part) => part !== '').join(' ');
   const address: Address = {
-    use: ADDRESS_USE[addressType],
-    type: ADDRESS_TYPE[addressType],
+    use: ADDRESS_USE.get(addressType),
+    type: ADDRESS_TYPE.get(addressType),
     line: [street, comp(repetition, 2)],
     city: comp(repetition, 3),
     district: comp(repetition, 9),
@@ -390,13 +399,13 @@ export function toAddress(repetition: Hl7Repetition, location: string, timeZone:
  * v2-to-FHIR IG ConceptMap table-hl70201-to-contact-point-use; ORN (other residence) is also a home number and VHN
  * (vacation home) a temporary one. NET and BPN select the system (email, pager) instead of a use.
  */
-const TELECOM_USE: Readonly<Record<string, string>> = { PRN: 'home', ORN: 'home', WPN: 'work', PRS: 'mobile', VHN: 'temp' };
+const TELECOM_USE = codeTable<string>({ PRN: 'home', ORN: 'home', WPN: 'work', PRS: 'mobile', VHN: 'temp' });
 
 /**
  * HL7 table 0202 (telecommunication equipment type) -> FHIR ContactPoint.system. CP (cellular) is a phone whose use
  * is mobile, whatever XTN-2 says: FHIR has no separate system for it.
  */
-const TELECOM_SYSTEM: Readonly<Record<string, string>> = {
+const TELECOM_SYSTEM = codeTable<string>({
   PH: 'phone',
   CP: 'phone',
   SAT: 'phone',
@@ -407,7 +416,7 @@ const TELECOM_SYSTEM: Readonly<Record<string, string>> = {
   MD: 'other',
   TDD: 'other',
   TTY: 'other',
-};
+});
 
 /**
  * XTN: 1 number as text, 2 use code, 3 equipment type, 4 email address, 5 country code, 6 area code, 7 local number,
@@ -416,11 +425,11 @@ const TELECOM_SYSTEM: Readonly<Record<string, string>> = {
 export function toContactPoint(repetition: Hl7Repetition, defaultUse?: string): ContactPoint | undefined {
   const useCode = comp(repetition, 2);
   const equipment = comp(repetition, 3);
-  const system = TELECOM_SYSTEM[equipment] ?? (useCode === 'NET' ? 'email' : useCode === 'BPN' ? 'pager' : 'phone');
+  const system = TELECOM_SYSTEM.get(equipment) ?? (useCode === 'NET' ? 'email' : useCode === 'BPN' ? 'pager' : 'phone');
   const value = system === 'email' ? comp(repetition, 4) || comp(repetition, 1) : comp(repetition, 1) || comp(repetition, 12) || assembledNumber(repetition);
   if (value === '') return undefined;
   // Codes without a use of their own (NET, BPN, EMR, ...) still belong to the field's home or work list.
-  const use = equipment === 'CP' ? 'mobile' : (TELECOM_USE[useCode] ?? defaultUse);
+  const use = equipment === 'CP' ? 'mobile' : (TELECOM_USE.get(useCode) ?? defaultUse);
   return pruneEmpty<ContactPoint>({ system, value, use });
 }
 
@@ -530,18 +539,18 @@ export function toIdentifier(
  * local: user-defined tables share the HL7nnnn naming but have no published code system, so the name alone does not
  * tell us the codes are HL7's. Converters that know a field's table is HL7-defined use its URI directly (CX-5).
  */
-const KNOWN_CODE_SYSTEMS: Readonly<Record<string, string>> = {
+const KNOWN_CODE_SYSTEMS = codeTable<string>({
   LN: 'http://loinc.org',
   SCT: 'http://snomed.info/sct',
   I10: 'http://hl7.org/fhir/sid/icd-10',
   I9C: 'http://hl7.org/fhir/sid/icd-9-cm',
   UCUM: 'http://unitsofmeasure.org',
   RXNORM: 'http://www.nlm.nih.gov/research/umls/rxnorm',
-};
+});
 
 /** The system URI for a CE-3 coding system name: a known system, or `<localCodeSystemBase>/<name>`. */
 export function codeSystemUri(name: string, options: Hl7MappingOptions): string {
-  return (Object.hasOwn(KNOWN_CODE_SYSTEMS, name) ? KNOWN_CODE_SYSTEMS[name] : undefined) ?? localCodeSystem(name, options);
+  return KNOWN_CODE_SYSTEMS.get(name) ?? localCodeSystem(name, options);
 }
 
 export function localCodeSystem(name: string, options: Hl7MappingOptions): string {

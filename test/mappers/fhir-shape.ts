@@ -55,9 +55,17 @@ const CODES: Record<string, ReadonlySet<string>> = {
   'Address.type': new Set(['postal', 'physical', 'both']),
 };
 
-/** No '', [] or {} anywhere, and no null below the top level (null only means "remove" on a draft's elements). */
+/**
+ * Only JSON values (no functions, class instances or non-finite numbers), no '', [] or {} anywhere, and no null below
+ * the top level (null only means "remove" on a draft's elements).
+ */
 function expectNoEmpties(value: unknown, where: string): void {
   expect(value, where).not.toBeNull();
+  expect(['string', 'number', 'boolean', 'object'], `${where} is not a JSON value`).toContain(typeof value);
+  if (typeof value === 'number') expect(Number.isFinite(value), `${where} is not a finite number`).toBe(true);
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    expect(Object.getPrototypeOf(value), `${where} is not a plain object`).toBe(Object.prototype);
+  }
   expect(value, where).not.toBe('');
   if (typeof value === 'string') expect(value.trim(), `${where} has surrounding whitespace`).toBe(value);
   if (Array.isArray(value)) {
