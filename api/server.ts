@@ -8,7 +8,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
-import type { Logger } from '../config/logger.ts';
+import { errorFields, type Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
 import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
@@ -85,7 +85,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error, request, reply) => {
     const coded = isAnchorlineError(error) ? error : fromFrameworkError(error as Error & { code?: string; statusCode?: number });
-    if (coded.spec.httpStatus >= 500) log.error({ code: coded.code, url: request.routeOptions.url, err: (error as Error).message }, 'api: request failed');
+    if (coded.spec.httpStatus >= 500) log.error({ code: coded.code, url: request.routeOptions.url, ...errorFields(coded.cause ?? error) }, 'api: request failed');
     if (coded.code === 'ANCHORLINE_ERR_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     return reply.status(coded.spec.httpStatus).header('content-type', FHIR_JSON).header('x-anchorline-error', coded.code).send(operationOutcome(coded));
   });

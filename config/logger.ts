@@ -28,3 +28,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * Log fields for a caught error without its message: database and parser messages can quote the values they choked
+ * on (patient data), so only the error's class and code are logged (a catalogue code, a PostgreSQL SQLSTATE, a Node
+ * error code).
+ */
+export function errorFields(error: unknown): { errorName: string; errorCode?: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { errorName: error.name, ...(typeof code === 'string' ? { errorCode: code } : {}) };
+  }
+  return { errorName: typeof error };
+}

@@ -73,14 +73,22 @@ interface Row {
   ackCode: string | null;
 }
 
+/**
+ * PostgreSQL text cannot hold NUL. Header fields of a rejected message are whatever the sender put there, and one
+ * NUL must not fail the whole group commit it shares with other senders' messages; the raw bytes keep the original.
+ */
+function pgText(value: string | null): string | null {
+  return value === null ? null : value.replaceAll('\u0000', '\uFFFD');
+}
+
 function columns(rows: Row[]): unknown[] {
   return [
     rows.map((r) => r.input.protocol),
-    rows.map((r) => r.input.source),
-    rows.map((r) => r.input.sender),
-    rows.map((r) => r.input.controlId),
-    rows.map((r) => r.input.messageType),
-    rows.map((r) => r.input.messageTime),
+    rows.map((r) => pgText(r.input.source)),
+    rows.map((r) => pgText(r.input.sender)),
+    rows.map((r) => pgText(r.input.controlId)),
+    rows.map((r) => pgText(r.input.messageType)),
+    rows.map((r) => pgText(r.input.messageTime)),
     rows.map((r) => r.input.raw),
     rows.map((r) => r.input.rawSha256),
     rows.map((r) => r.input.rawSize),

@@ -19,7 +19,7 @@
  */
 import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
-import type { Logger } from '../config/logger.ts';
+import { errorFields, type Logger } from '../config/logger.ts';
 import { buildAck, decodeHl7Bytes, encodeHl7Text, isEnhancedMode, newAckControlId, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
 import { inbox, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
@@ -184,7 +184,7 @@ export function createIngestHandler(options: IngestOptions): JobHandler {
       else await batcher.submit(messageId);
     } catch (error) {
       const code = isAnchorlineError(error) ? error.code : 'ANCHORLINE_ERR_INTERNAL';
-      options.log.warn({ messageId, attempt: ctx.attempt, code, err: (error as Error).message }, 'ingest: attempt failed');
+      options.log.warn({ messageId, attempt: ctx.attempt, code, ...errorFields(error) }, 'ingest: attempt failed');
       if (ctx.attempt >= options.maxAttempts) {
         // Out of attempts: record the failure on the message itself, where staff look, and end the job. If even that
         // write fails, the job fails and the sweeper brings the message back later.

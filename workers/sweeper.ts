@@ -5,7 +5,7 @@
  * was lost (Redis restarted empty, a crash between commit and enqueue) gets a new one.
  */
 import type pg from 'pg';
-import type { Logger } from '../config/logger.ts';
+import { errorFields, type Logger } from '../config/logger.ts';
 import { inbox } from '../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from './queue/index.ts';
 
@@ -48,7 +48,7 @@ export class Sweeper {
       log.info({ count: ids.length, firstId: ids[0] }, 'sweeper: re-enqueued unfinished messages');
       return ids.length;
     } catch (error) {
-      log.warn({ err: (error as Error).message }, 'sweeper: pass failed; will try again');
+      log.warn(errorFields(error), 'sweeper: pass failed; will try again');
       return 0;
     }
   }

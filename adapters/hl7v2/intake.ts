@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
-import type { Logger } from '../../config/logger.ts';
+import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../workers/queue/index.ts';
 import { buildAck, isEnhancedMode, newAckControlId, type AckCode } from './ack.ts';
@@ -141,6 +141,9 @@ export class Hl7Intake {
       const decoded = decodeHl7Bytes(raw, this.options.defaultCharset);
       header = decoded.header;
       charset = decoded.charset;
+      if (decoded.text.includes('\u0000')) {
+        throw new AnchorlineError('ANCHORLINE_ERR_HL7_MALFORMED', 'message contains NUL characters, which HL7 v2 does not allow');
+      }
       if (!this.options.isSupported(header.messageType, header.triggerEvent)) {
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is not supported`, { location: 'MSH-9' });
       }
@@ -228,7 +231,7 @@ export class Hl7Intake {
         this.kick();
       });
     } catch (error) {
-      this.options.log.warn({ err: (error as Error).message }, 'intake: commit failed; answering with a retryable error');
+      this.options.log.warn(errorFields(error), 'intake: commit failed; answering with a retryable error');
       return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE'), 'not-stored');
     }
     switch (outcome.kind) {
