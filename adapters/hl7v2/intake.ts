@@ -69,6 +69,9 @@ interface Pending {
 }
 
 
+const MAX_CONTROL_ID_CHARS = 199;
+const MAX_SENDER_CHARS = 1000;
+
 function sha256(bytes: Buffer): Buffer {
   return createHash('sha256').update(bytes).digest();
 }
@@ -143,6 +146,14 @@ export class Hl7Intake {
       charset = decoded.charset;
       if (decoded.text.includes('\u0000')) {
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_MALFORMED', 'message contains NUL characters, which HL7 v2 does not allow');
+      }
+      // (sender, control id) is the resend key and is indexed; HL7 caps MSH-10 at 199 characters (v2.7; 20 before),
+      // and a key past PostgreSQL's index entry limit would fail the group commit for everyone in it.
+      if (header.controlId.length > MAX_CONTROL_ID_CHARS) {
+        throw new AnchorlineError('ANCHORLINE_ERR_HL7_MALFORMED', `MSH-10 is longer than ${MAX_CONTROL_ID_CHARS} characters`, { location: 'MSH-10' });
+      }
+      if (senderKey(header).length > MAX_SENDER_CHARS) {
+        throw new AnchorlineError('ANCHORLINE_ERR_HL7_MALFORMED', `MSH-3 and MSH-4 together are longer than ${MAX_SENDER_CHARS} characters`, { location: 'MSH-3' });
       }
       if (!this.options.isSupported(header.messageType, header.triggerEvent)) {
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is not supported`, { location: 'MSH-9' });

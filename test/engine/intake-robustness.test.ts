@@ -26,7 +26,7 @@ const payloadByte = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0b &&
 const hostileField = fc.oneof(
   fc.string(),
   fc.uint8Array({ maxLength: 12 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
-  fc.constantFrom('\u0000', 'A\u0000B', '^~\\&', '|', '\\F\\', '""', '홍길동', '\uFFFD'),
+  fc.constantFrom('\u0000', 'A\u0000B', '^~\\&', '|', '\\F\\', '""', '홍길동', '\uFFFD', 'x'.repeat(3000), '홍'.repeat(2000)),
 );
 
 const hl7Like = fc
