@@ -217,4 +217,28 @@ describe('MLLP intake', () => {
     expect(families).toEqual(['Alpha', 'Beta']);
     expect(found.entry[0].resource.id).not.toBe(found.entry[1].resource.id);
   });
+
+  it('answers AE/CE when the commit fails, so the sender resends, and the resend is stored once', async () => {
+    const client = await MllpTestClient.connect(t.mllpPort);
+    // Make every intake commit fail: the inbox table is briefly not where the engine expects it.
+    await t.pool.query('ALTER TABLE inbox_message RENAME TO inbox_message_away');
+    let original: string;
+    let enhanced: string;
+    try {
+      original = await client.request(adtMessage({ controlId: 'DOWN-1', mrn: 'D1' }));
+      enhanced = await client.request(adtMessage({ controlId: 'DOWN-2', mrn: 'D2', enhanced: true }));
+    } finally {
+      await t.pool.query('ALTER TABLE inbox_message_away RENAME TO inbox_message');
+    }
+    expect(hl7Field(original, 'MSA', 1)).toBe('AE');
+    expect(original).toContain('ANCHORLINE_ERR_STORE_UNAVAILABLE');
+    expect(hl7Field(enhanced, 'MSA', 1)).toBe('CE');
+    expect(await inboxRows('control_id = ANY($1)', [['DOWN-1', 'DOWN-2']])).toHaveLength(0);
+
+    const resent = await client.request(adtMessage({ controlId: 'DOWN-1', mrn: 'D1' }));
+    await client.close();
+    expect(hl7Field(resent, 'MSA', 1)).toBe('AA');
+    expect(await inboxRows('control_id = $1', ['DOWN-1'])).toHaveLength(1);
+    await patientByMrn('D1');
+  });
 });
