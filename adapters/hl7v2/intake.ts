@@ -105,15 +105,7 @@ export class Hl7Intake {
    * to read its MSH for the NAK when it has one.
    */
   async receiveRefusedFrame(prefix: Buffer, totalBytes: number, error: AnchorlineError, meta: { protocol: string; source: string }): Promise<IntakeResult> {
-    let header: MshHeader | undefined;
-    let charset = 'utf-8';
-    try {
-      header = readMshHeader(prefix.toString('latin1'));
-      charset = resolveCharset(header.characterSet, this.options.defaultCharset);
-      header = readMshHeader(prefix.toString('latin1'));
-    } catch {
-      header = undefined;
-    }
+    const { header, charset } = this.readableHeader(prefix);
     const prepared: Prepared = {
       input: this.inputFor(prefix, sha256(prefix), totalBytes, meta, header, null, error),
       header,
@@ -133,6 +125,21 @@ export class Hl7Intake {
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushes.size > 0) await Promise.all([...this.flushes]);
+  }
+
+  /** The header as far as it can be read from undecoded bytes, so that a NAK answers in the sender's own terms. */
+  private readableHeader(bytes: Buffer): { header: MshHeader | undefined; charset: string } {
+    let header: MshHeader;
+    try {
+      header = readMshHeader(bytes.toString('latin1'));
+    } catch {
+      return { header: undefined, charset: 'utf-8' };
+    }
+    try {
+      return { header, charset: resolveCharset(header.characterSet, this.options.defaultCharset) };
+    } catch {
+      return { header, charset: 'utf-8' };
+    }
   }
 
   private prepare(raw: Buffer, meta: { protocol: string; source: string }): Prepared {
@@ -160,15 +167,7 @@ export class Hl7Intake {
       }
     } catch (error) {
       const coded = toAnchorlineError(error);
-      // Best effort to answer in the sender's own terms: the header as far as it can be read.
-      if (!header) {
-        try {
-          header = readMshHeader(raw.toString('latin1'));
-          charset = resolveCharset(header.characterSet, this.options.defaultCharset);
-        } catch {
-          charset = 'utf-8';
-        }
-      }
+      if (!header) ({ header, charset } = this.readableHeader(raw));
       return { input: this.inputFor(raw, rawSha256, raw.length, meta, header, null, coded), header, charset, enhanced: isEnhancedMode(header), error: coded };
     }
     const enhanced = isEnhancedMode(header);
