@@ -155,6 +155,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return reply.status(201).send({ id: created.info.id, name, scopes, key: created.key });
   });
 
+  app.delete<{ Params: { id: string } }>('/admin/api-keys/:id', { config: { scope: 'admin' } }, async (request, reply) => {
+    const id = Number(request.params.id);
+    if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'key id must be an integer');
+    if (!(await apiKeys.revokeApiKey(pool, id))) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no active key ${id}`);
+    // This process forgets what it trusted at once; other engine processes within keyCacheMs.
+    keyCache.clear();
+    return reply.status(204).send();
+  });
+
   registerFhirRoutes(app, pool);
   await app.ready();
   return app;

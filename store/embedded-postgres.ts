@@ -320,9 +320,3 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     },
   };
 }
-
-/** Where the embedded cluster would live for a data directory; exported for diagnostics and tests. */
-export function embeddedPgDataDir(dataDir: string): string {
-  return path.join(path.resolve(dataDir), 'pg');
-}
-

@@ -255,15 +255,9 @@ export async function getMessage(db: Queryable, id: number): Promise<InboxMessag
 }
 
 /**
- * Locks an accepted message for processing. Returns undefined when it does not exist. The lock is held until the
+ * Locks messages for processing, in id order so that concurrent lockers cannot deadlock. The locks are held until the
  * transaction ends, so two workers handed the same id run one after the other and the second sees it finished.
  */
-export async function lockMessage(client: pg.PoolClient, id: number): Promise<InboxMessage | undefined> {
-  const result = await client.query({ name: 'anchorline_inbox_lock', text: `${SELECT_MESSAGE} WHERE id = $1 FOR UPDATE`, values: [id] });
-  return result.rows[0] ? toMessage(result.rows[0]) : undefined;
-}
-
-/** Locks several messages (in id order, so concurrent lockers cannot deadlock); see lockMessage. */
 export async function lockMessages(client: pg.PoolClient, ids: number[]): Promise<InboxMessage[]> {
   const result = await client.query({ name: 'anchorline_inbox_lock_many', text: `${SELECT_MESSAGE} WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, values: [ids] });
   return result.rows.map(toMessage);
@@ -292,15 +286,6 @@ export async function finishMessages(client: Queryable, results: MessageResult[]
       results.map((r) => r.id), results.map((r) => r.state), results.map((r) => r.errorCode ?? null), results.map((r) => r.errorDetail ?? null),
       results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null),
     ],
-  });
-}
-
-export async function markDone(client: Queryable, id: number, ack?: { ack: Buffer; ackCode: string }): Promise<void> {
-  await client.query({
-    name: 'anchorline_inbox_done',
-    text: `UPDATE inbox_message SET state = 'done', processed_at = now(), attempts = attempts + 1,
-       ack = COALESCE($2, ack), ack_code = COALESCE($3, ack_code), error_code = NULL, error_detail = NULL WHERE id = $1`,
-    values: [id, ack?.ack ?? null, ack?.ackCode ?? null],
   });
 }
 

@@ -175,20 +175,6 @@ export async function writeVersions(
   });
 }
 
-/** Writes the next version of one resource (see writeVersions). */
-export async function writeVersion(
-  client: pg.PoolClient,
-  previous: StoredResource | undefined,
-  content: Record<string, unknown>,
-  sourceMessageId: number | null,
-  now: Date = new Date(),
-): Promise<StoredResource> {
-  const stored = stampVersion(previous, content, now);
-  const superseded = new Map<string, StoredResource>(previous ? [[`${previous.resourceType}/${previous.id}`, previous]] : []);
-  await writeVersions(client, [{ stored, sourceMessageId }], superseded);
-  return stored;
-}
-
 export async function readCurrent(db: Queryable, resourceType: string, id: string): Promise<StoredResource | undefined> {
   const result = await db.query(
     'SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource WHERE resource_type = $1 AND id = $2',

@@ -48,6 +48,16 @@ describe('authentication', () => {
     expect((await fetch(`${t.httpUrl}/fhir/Patient`, { headers: { authorization: `Bearer ${ingestKey}` } })).status).toBe(403);
   });
 
+  it('stops accepting a key once it is revoked', async () => {
+    const made = await fetch(`${t.httpUrl}/admin/api-keys`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'temp', scopes: ['read'] }) });
+    const { id, key } = (await made.json()) as { id: number; key: string };
+    expect((await fetch(`${t.httpUrl}/fhir/Patient`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+    expect((await fetch(`${t.httpUrl}/admin/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).status).toBe(403);
+    expect((await fetch(`${t.httpUrl}/admin/api-keys/${id}`, { method: 'DELETE', headers: authHeaders() })).status).toBe(204);
+    expect((await fetch(`${t.httpUrl}/fhir/Patient`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
+    expect((await fetch(`${t.httpUrl}/admin/api-keys/${id}`, { method: 'DELETE', headers: authHeaders() })).status).toBe(404);
+  });
+
   it('serves the capability statement without a key', async () => {
     const response = await fetch(`${t.httpUrl}/fhir/metadata`);
     expect(response.status).toBe(200);
