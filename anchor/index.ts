@@ -24,3 +24,33 @@ export {
   verifyConsistency,
 } from './merkle.ts';
 export { bytesToHex, hexToBytes, bytesToBase64, base64ToBytes, bytesToBase64Url, base64UrlToBytes } from './encoding.ts';
+export {
+  SALT_BYTES,
+  leafBytes,
+  provenanceLeafHash,
+  resourceSha256,
+  sha256Hex,
+  newSalt,
+  type LeafPreimage,
+} from './leaf.ts';
+export {
+  GENESIS_PREVIOUS_HEADER_HASH,
+  headerBytes,
+  headerHash,
+  signHeader,
+  verifyHeaderSignature,
+  generateSigningKey,
+  publicKeyFor,
+  type BatchHeader,
+} from './header.ts';
+export {
+  PROOF_BUNDLE_FORMAT,
+  VERIFICATION_CHECK_NAMES,
+  verifyBundle,
+  type ProofAnchor,
+  type ProofBundle,
+  type SignedHeader,
+  type VerificationCheck,
+  type VerificationCheckName,
+  type VerificationResult,
+} from './bundle.ts';

@@ -1,3 +1,4 @@
 /** The HTTP API: FHIR REST, HL7 v2 over HTTP, admin. */
 export { buildApi, type ApiOptions } from './server.ts';
 export { capabilityStatement, parseSearch, FHIR_JSON } from './fhir.ts';
+export { buildProofBundle } from './proofs.ts';

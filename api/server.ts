@@ -12,6 +12,7 @@ import { errorFields, type Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
 import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
+import { registerProofRoutes } from './proofs.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -165,6 +166,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   registerFhirRoutes(app, pool);
+  registerProofRoutes(app, pool);
   await app.ready();
   return app;
 }

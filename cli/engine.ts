@@ -11,7 +11,8 @@ import { MllpServer } from '../adapters/mllp/index.ts';
 import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { apiKeys, openStore, type Store } from '../store/index.ts';
-import { createIngestHandler, createQueue, INGEST_QUEUE, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import path from 'node:path';
+import { AnchorWorker, createIngestHandler, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -56,7 +57,10 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     closers.push({ name: 'queue', close: () => queue.close() });
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
-    if (role === 'worker' || config.workers.enabled) startWorkers(config, log, store, queue, closers);
+    if (role === 'worker' || config.workers.enabled) {
+      startWorkers(config, log, store, queue, closers);
+      await startAnchoring(config, log, store, role, closers);
+    }
 
     const engine: Engine = { store, queue, close: closeAll };
     if (role === 'worker') {
@@ -111,6 +115,21 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
 }
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
+/** The anchor worker, where a signing key is at hand: `start` creates one under dataDir; `worker` needs one configured. */
+async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[]): Promise<void> {
+  if (!config.anchor.enabled) return;
+  const keyFile = config.anchor.signingKeyFile ?? path.join(config.dataDir, 'anchor-signing.key');
+  const signingKey = await loadSigningKey(keyFile, role === 'all');
+  if (!signingKey) {
+    log.warn({ keyFile }, 'anchor: no signing key; this process does not close batches');
+    return;
+  }
+  const anchor = new AnchorWorker({ pool: store.pool, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves });
+  anchor.start();
+  closers.push({ name: 'anchor', close: () => anchor.close() });
+  log.info({ publicKey: anchor.publicKey }, 'anchor: signing batch headers with this Ed25519 public key');
+}
+
 function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): void {
   const consumer: Consumer = queue.consume(
     INGEST_QUEUE,

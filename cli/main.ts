@@ -2,16 +2,19 @@
  * The anchorline command line.
  *   anchorline start  [--config file]   API, listeners and workers in one process (what `npm start` runs)
  *   anchorline worker [--config file]   workers only, against a shared DATABASE_URL (and REDIS_URL)
+ *   anchorline verify <bundle.json> [--resource resource.json]   check a proof bundle offline (cli/verify.ts)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
 import { startEngine, type EngineRole } from './engine.ts';
+import { runVerify } from './verify.ts';
 
 const USAGE = `usage: anchorline <command> [options]
 
 commands:
   start     run the engine: HTTP API, MLLP listener and workers (embedded PostgreSQL unless DATABASE_URL is set)
   worker    run workers only, against a shared DATABASE_URL (and REDIS_URL for BullMQ)
+  verify    check a proof bundle offline: anchorline verify <bundle.json> [--resource <resource.json>]
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -54,6 +57,12 @@ async function run(role: EngineRole, configFile: string | undefined): Promise<vo
 }
 
 async function main(argv: string[]): Promise<void> {
+  // verify has its own options and needs no config, database or network, so it is dispatched before the engine's
+  // option parsing (which would reject --resource) and before any config is loaded.
+  if (argv[0] === 'verify') {
+    process.exitCode = runVerify(argv.slice(1));
+    return;
+  }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });
   const command = positionals[0];
   if (values.help || !command) {

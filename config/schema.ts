@@ -117,6 +117,22 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  anchor: z
+    .strictObject({
+      /** Close batches of provenance leaves and sign their headers in this process. Default true. */
+      enabled: z.boolean().default(true),
+      /** A batch closes this long after the previous one, in ms, when leaves are waiting. Default 5000. */
+      closeAfterMs: positiveInt.default(5_000),
+      /** A batch closes at once when this many leaves are waiting; also the largest batch. Default 10000. */
+      maxLeaves: positiveInt.default(10_000),
+      /**
+       * Ed25519 private key (hex) that signs batch headers. Default '<dataDir>/anchor-signing.key', created at the
+       * first `start`. Every process that closes batches must use the same key: auditors pin its public key.
+       */
+      signingKeyFile: z.string().optional(),
+    })
+    .prefault({}),
+
   sweeper: z
     .strictObject({
       /** How often unfinished inbox messages are re-enqueued, in ms. Default 5000. */

@@ -49,6 +49,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_CONFIG_INVALID: spec(500, 'error', '207', 'invariant', false, 'Configuration is invalid'),
   ANCHORLINE_ERR_QUEUE_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Queue backend is unavailable'),
   ANCHORLINE_ERR_REDIS_EVICTION_POLICY: spec(500, 'error', '207', 'invariant', false, 'Redis maxmemory-policy must be noeviction'),
+  ANCHORLINE_ERR_PROOF_PENDING: spec(409, 'error', '207', 'conflict', true, 'Version is not anchored in a closed batch yet'),
   ANCHORLINE_ERR_CANONICAL_JSON: spec(422, 'error', '207', 'invalid', false, 'Value cannot be canonicalized as RFC 8785 JSON'),
   ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
 } as const satisfies Record<string, ErrorSpec>;

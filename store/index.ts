@@ -13,6 +13,7 @@ export { startEmbeddedPostgres, freePort, type RunningPostgres } from './embedde
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
 export * as apiKeys from './api-keys.ts';
+export * as ledger from './ledger.ts';
 export { SEARCH_PARAMETERS } from './search-index.ts';
 export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbox.ts';
 export type { StoredResource, SearchCriterion } from './resources.ts';

@@ -2,3 +2,4 @@
 export * from './queue/index.ts';
 export { createIngestHandler, ingestMessage, ingestMessages, type IngestOptions, type IngestOutcome } from './ingest.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
+export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';

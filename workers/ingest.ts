@@ -22,7 +22,8 @@ import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.
 import { errorFields, type Logger } from '../config/logger.ts';
 import { buildAck, decodeHl7Bytes, encodeHl7Text, isEnhancedMode, newAckControlId, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
-import { inbox, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { inbox, ledger, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { bytesToHex, canonicalBytes, newSalt, provenanceLeafHash, resourceSha256, sha256Hex, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from './queue/index.ts';
 
@@ -93,6 +94,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       await resources.writeVersions(client, versions, stored);
+      await ledger.appendLeaves(client, provenanceLeaves(options, versions, mapped));
       await inbox.finishMessages(client, results);
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
       if (options.ackAfterMapping) {
@@ -102,6 +104,43 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
     },
     { synchronousCommit: false, customPlans: true },
   );
+}
+
+/** Hex SHA-256 of the canonical mapping configuration: the version of the mapping a leaf says it was made with. */
+const mappingDigests = new WeakMap<object, string>();
+function mappingSha256(mapping: Hl7MappingOptions): string {
+  let digest = mappingDigests.get(mapping);
+  if (!digest) {
+    digest = sha256Hex(canonicalBytes(mapping));
+    mappingDigests.set(mapping, digest);
+  }
+  return digest;
+}
+
+/**
+ * One provenance leaf per version written, in the same transaction: what the version is (its canonical hash), what
+ * it came from (the raw message's hash) and how (mapping and terminology versions), salted per leaf.
+ */
+function provenanceLeaves(
+  options: IngestOptions,
+  versions: Array<{ stored: StoredResource; sourceMessageId: number }>,
+  mapped: Array<{ message: InboxMessage }>,
+): ledger.NewLeaf[] {
+  const rawHashes = new Map(mapped.map(({ message }) => [message.id, bytesToHex(message.rawSha256)]));
+  return versions.map(({ stored, sourceMessageId }) => {
+    const preimage: LeafPreimage = {
+      v: 1,
+      resourceType: stored.resourceType,
+      id: stored.id,
+      versionId: String(stored.versionId),
+      resourceSha256: resourceSha256(stored.content),
+      rawSha256: rawHashes.get(sourceMessageId)!,
+      mappingSha256: mappingSha256(options.mapping),
+      terminologyVersion: 'none',
+      salt: newSalt(),
+    };
+    return { resourceType: stored.resourceType, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
+  });
 }
 
 /** Maps one message in a transaction of its own. */

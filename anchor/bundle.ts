@@ -1,0 +1,523 @@
+/**
+ * Proof bundles: the self-contained evidence that one stored FHIR resource version was committed to the anchorline
+ * log, checkable offline with nothing but SHA-256 and Ed25519. This comment specifies format `anchorline-proof/1`
+ * completely enough to write an independent verifier.
+ *
+ * NOTATION
+ *   hex        lowercase hexadecimal, two digits per byte, no prefix (EVM fields below are the exception).
+ *   base64url  RFC 4648 §5 alphabet, without '=' padding; unused low bits of the last character are zero.
+ *   JCS(x)     the RFC 8785 JSON Canonicalization Scheme form of x, encoded as UTF-8: no whitespace, object members
+ *              sorted by the UTF-16 code units of their names, strings with RFC 8785's minimal escaping. Every number
+ *              in the hashed objects is an integer, so it is written as plain decimal digits.
+ *   SHA-256    FIPS 180-4. `||` is byte concatenation; 0x00 and 0x01 are single bytes.
+ *   integer    a JSON number that is an integer in 0 .. 2^53-1.
+ *
+ * THE BUNDLE is a JSON object with exactly these members (any other member makes it malformed):
+ *
+ *   format       "anchorline-proof/1"
+ *   leaf         object, exactly:
+ *     preimage     LeafPreimage, exactly:
+ *                    v                   1
+ *                    resourceType        non-empty string, the FHIR resource type
+ *                    id                  non-empty string, the FHIR logical id
+ *                    versionId           non-empty string, the resource's meta.versionId
+ *                    resourceSha256      hex SHA-256(JCS(resource)) of the resource version as stored, meta included
+ *                    rawSha256           hex SHA-256 of the raw inbound message bytes
+ *                    mappingSha256       hex SHA-256 of the canonical mapping configuration used
+ *                    terminologyVersion  non-empty string ("none" while no terminology is used)
+ *                    salt                base64url of 16 random bytes, fresh per leaf
+ *     leafIndex    integer, the leaf's global index: leaves are numbered from 0 across all batches
+ *     leafHash     hex SHA-256(0x00 || JCS(preimage)), the RFC 9162 §2.1.1 leaf hash
+ *   auditPath    array of hex 32-byte hashes: the RFC 9162 §2.1.3.1 inclusion proof PATH(m, D[n]) of leaf
+ *                m = leafIndex - batch.header.firstLeafIndex in the batch's tree of n = batch.header.leafCount leaves,
+ *                from the leaf's sibling upwards
+ *   batch        SignedHeader of the batch that holds the leaf, exactly:
+ *     header       BatchHeader, exactly:
+ *                    v                   1
+ *                    batchNumber         integer >= 1; batches are numbered 1, 2, 3, ... without gaps
+ *                    previousHeaderHash  hex headerHash of batch batchNumber-1; 64 '0' characters for batch 1
+ *                    firstLeafIndex      integer, global index of the batch's first leaf (0 for batch 1)
+ *                    leafCount           integer >= 1
+ *                    root                hex RFC 9162 §2.1.1 Merkle Tree Hash of the batch's leaf hashes in
+ *                                        leaf-index order
+ *                    time                ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SS[.fraction]Z", when the batch closed
+ *     headerHash   hex SHA-256(JCS(header)) (plain SHA-256, no prefix byte)
+ *     signature    base64url of the 64-byte pure Ed25519 signature (RFC 8032 §5.1; no prehash, no context) of
+ *                  JCS(header)
+ *   publicKey    hex of the engine's 32-byte Ed25519 public key (RFC 8032 §5.1.5 encoding)
+ *   headerChain  array of SignedHeader: the batches after `batch`, in order, up to the newest one when the bundle
+ *                was made (empty if `batch` was the newest)
+ *   anchor       where the header chain is anchored outside the engine, one of:
+ *                  { "driver": "local" }   nothing is anchored outside the engine
+ *                  { "driver": "evm", "chainId": integer >= 1, "contract": "0x" + 40 hex digits (either case),
+ *                    "txHash": "0x" + 64 hex, "blockNumber": integer, "blockHash": "0x" + 64 hex,
+ *                    "batchNumber": the batch whose header the transaction anchored, `batch` or one in headerChain }
+ *
+ * CHECKS. A verifier reports each of these by name (names are stable), and the bundle is verified only if all pass.
+ *
+ *   bundle-format     the bundle has exactly the shape above. If it fails, every other check fails unchecked.
+ *   leaf-hash         SHA-256(0x00 || JCS(leaf.preimage)) equals leaf.leafHash.
+ *   resource-hash     only when the auditor supplies the resource: SHA-256(JCS(resource)) equals
+ *                     preimage.resourceSha256, and the resource's resourceType, id and meta.versionId equal the
+ *                     preimage's.
+ *   inclusion         firstLeafIndex <= leafIndex < firstLeafIndex + leafCount, and leaf.leafHash with auditPath
+ *                     leads to batch.header.root by RFC 9162 §2.1.3.2, with m and n as above:
+ *                       fn = m; sn = n - 1; r = leaf.leafHash
+ *                       for each p in auditPath:
+ *                         if sn = 0: reject
+ *                         if fn is odd or fn = sn:
+ *                           r = SHA-256(0x01 || p || r)
+ *                           if fn is even: repeat { fn = fn >> 1; sn = sn >> 1 } until fn is odd or fn = 0
+ *                         else:
+ *                           r = SHA-256(0x01 || r || p)
+ *                         fn = fn >> 1; sn = sn >> 1
+ *                       accept only if sn = 0 and r = root
+ *   header-hash       for `batch` and every headerChain entry, SHA-256(JCS(header)) equals its headerHash.
+ *   header-signature  for `batch` and every headerChain entry, the signature verifies over JCS(header) under
+ *                     publicKey (RFC 8032 strict verification: canonical point and scalar encodings only).
+ *   header-chain      each headerChain entry's previousHeaderHash equals the headerHash of the one before it (the
+ *                     first entry's, that of `batch`), its batchNumber is one more, and its firstLeafIndex is the
+ *                     previous firstLeafIndex + leafCount. If `batch` is batch 1, its previousHeaderHash is 64 '0's
+ *                     and its firstLeafIndex is 0.
+ *   anchor            "local": passes, saying that nothing is anchored outside the engine. "evm": the fields have
+ *                     the forms above and batchNumber names `batch` or a headerChain entry; the transaction itself
+ *                     is not looked up (an on-chain check needs a node and comes with --rpc).
+ *
+ * Checks use the hashes as stated in the bundle (leaf.leafHash for inclusion, each headerHash for header-chain) and
+ * the checks that tie those hashes to what they hash are separate, so a tampered bundle fails the checks that name
+ * what was tampered with; together they bind the preimage to the newest header.
+ *
+ * WHAT A PASS MEANS. The engine that holds `publicKey` signed a header whose tree contains this leaf, and signed a
+ * chain of later headers extending it. The bundle asserts its own publicKey: an auditor must compare it with the
+ * engine's key obtained from a trusted source, or rely on an external anchor, for the pass to mean anything.
+ *
+ * Browser-safe: no Node built-ins.
+ */
+import { base64UrlToBytes, bytesToHex, hexToBytes } from './encoding.ts';
+import { headerHash, verifyHeaderSignature, GENESIS_PREVIOUS_HEADER_HASH, type BatchHeader } from './header.ts';
+import { provenanceLeafHash, resourceSha256, SALT_BYTES, type LeafPreimage } from './leaf.ts';
+import { verifyInclusion } from './merkle.ts';
+
+export const PROOF_BUNDLE_FORMAT = 'anchorline-proof/1';
+
+export interface SignedHeader {
+  header: BatchHeader;
+  /** Lowercase hex SHA-256(headerBytes(header)). */
+  headerHash: string;
+  /** Unpadded base64url Ed25519 signature over headerBytes(header). */
+  signature: string;
+}
+
+export type ProofAnchor =
+  | { driver: 'local' }
+  | { driver: 'evm'; chainId: number; contract: string; txHash: string; blockNumber: number; blockHash: string; batchNumber: number };
+
+export interface ProofBundle {
+  format: 'anchorline-proof/1';
+  /** leafIndex is global: leaves are numbered from 0 across all batches. */
+  leaf: { preimage: LeafPreimage; leafIndex: number; leafHash: string };
+  /** Hex sibling hashes: the RFC 9162 inclusion proof of (leafIndex - firstLeafIndex) in a tree of leafCount. */
+  auditPath: string[];
+  batch: SignedHeader;
+  /** Hex Ed25519 public key of the engine. */
+  publicKey: string;
+  /** The batches after `batch`, in order, up to the newest when the bundle was made. */
+  headerChain: SignedHeader[];
+  anchor: ProofAnchor;
+}
+
+export interface VerificationCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerificationResult {
+  ok: boolean;
+  checks: VerificationCheck[];
+}
+
+/** Every check name verifyBundle can report, in the order it reports them. */
+export const VERIFICATION_CHECK_NAMES = [
+  'bundle-format',
+  'leaf-hash',
+  'resource-hash',
+  'inclusion',
+  'header-hash',
+  'header-signature',
+  'header-chain',
+  'anchor',
+] as const;
+
+export type VerificationCheckName = (typeof VERIFICATION_CHECK_NAMES)[number];
+
+type CheckAfterFormat = Exclude<VerificationCheckName, 'bundle-format'>;
+const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is CheckAfterFormat => name !== 'bundle-format');
+
+/**
+ * Verifies a proof bundle (parsed JSON) offline, by the checks in this file's header comment. Never throws: any
+ * input, however malformed, gives a result whose failed checks say what is wrong. Details name fields and hashes,
+ * never preimage or resource values, since those may identify a patient.
+ *
+ * `options.resource`, when given, is the resource version the auditor holds (parsed JSON); the `resource-hash`
+ * check is then run against it.
+ */
+export function verifyBundle(bundle: unknown, options?: { resource?: unknown }): VerificationResult {
+  const checks: VerificationCheck[] = [];
+  try {
+    const resourceGiven = isRecord(options) && options.resource !== undefined;
+    const problems: string[] = [];
+    const valid = validateBundle(bundle, problems);
+    checks.push(
+      valid
+        ? { name: 'bundle-format', ok: true, detail: describeBundle(bundle) }
+        : { name: 'bundle-format', ok: false, detail: summarizeProblems(problems) },
+    );
+    for (const name of CHECKS_AFTER_FORMAT) {
+      if (name === 'resource-hash' && !resourceGiven) continue;
+      if (!valid) {
+        checks.push({ name, ok: false, detail: 'not checked: the bundle is malformed (see bundle-format)' });
+        continue;
+      }
+      const resource = resourceGiven ? (options as { resource: unknown }).resource : undefined;
+      checks.push(runCheck(name, () => CHECKS[name](bundle, resource)));
+    }
+  } catch (error) {
+    // Reached only if something in the input defeats the shape checks (a Proxy or a throwing getter); report, never throw.
+    checks.push({ name: 'bundle-format', ok: false, detail: `verification stopped: ${errorKind(error)} while reading the bundle` });
+  }
+  return { ok: checks.length > 0 && checks.every((check) => check.ok), checks };
+}
+
+type CheckOutcome = { ok: boolean; detail: string };
+type CheckFn = (bundle: ProofBundle, resource: unknown) => CheckOutcome;
+
+function runCheck(name: string, fn: () => CheckOutcome): VerificationCheck {
+  try {
+    return { name, ...fn() };
+  } catch (error) {
+    return { name, ok: false, detail: `check could not run: ${errorKind(error)}` };
+  }
+}
+
+const CHECKS: Record<CheckAfterFormat, CheckFn> = {
+  'leaf-hash': checkLeafHash,
+  'resource-hash': checkResourceHash,
+  inclusion: checkInclusion,
+  'header-hash': checkHeaderHashes,
+  'header-signature': checkHeaderSignatures,
+  'header-chain': checkHeaderChain,
+  anchor: checkAnchor,
+};
+
+function checkLeafHash(bundle: ProofBundle): CheckOutcome {
+  const recomputed = bytesToHex(provenanceLeafHash(bundle.leaf.preimage));
+  return recomputed === bundle.leaf.leafHash
+    ? { ok: true, detail: `SHA-256(0x00 || JCS(preimage)) is ${recomputed}, as stated` }
+    : { ok: false, detail: `SHA-256(0x00 || JCS(preimage)) is ${recomputed}, but leaf.leafHash is ${bundle.leaf.leafHash}` };
+}
+
+function checkResourceHash(bundle: ProofBundle, resource: unknown): CheckOutcome {
+  const preimage = bundle.leaf.preimage;
+  if (!isRecord(resource)) return { ok: false, detail: 'the resource is not a JSON object' };
+  const mismatches: string[] = [];
+  // Values are not quoted in the detail: a resource id or version may identify a patient.
+  if (resource.resourceType !== preimage.resourceType) mismatches.push('resourceType differs from the preimage');
+  if (resource.id !== preimage.id) mismatches.push('id differs from the preimage');
+  const meta = resource.meta;
+  if (!isRecord(meta) || meta.versionId !== preimage.versionId) mismatches.push('meta.versionId differs from the preimage');
+  let hash: string | undefined;
+  try {
+    hash = resourceSha256(resource);
+  } catch (error) {
+    // CanonicalJsonError messages name a JSON Pointer and the kind of problem, never the value.
+    mismatches.push(`the resource has no canonical JSON form (${error instanceof Error ? error.message : 'unknown error'})`);
+  }
+  if (hash !== undefined && hash !== preimage.resourceSha256) mismatches.push('SHA-256(JCS(resource)) differs from preimage.resourceSha256');
+  return mismatches.length === 0
+    ? { ok: true, detail: 'the resource hashes to preimage.resourceSha256 and its type, id and meta.versionId match' }
+    : { ok: false, detail: mismatches.join('; ') };
+}
+
+function checkInclusion(bundle: ProofBundle): CheckOutcome {
+  const { header } = bundle.batch;
+  const { leafIndex } = bundle.leaf;
+  const end = header.firstLeafIndex + header.leafCount;
+  if (leafIndex < header.firstLeafIndex || leafIndex >= end) {
+    return {
+      ok: false,
+      detail: `leaf ${leafIndex} is not in batch ${header.batchNumber}, which holds leaves ${header.firstLeafIndex}..${end - 1}`,
+    };
+  }
+  const indexInBatch = leafIndex - header.firstLeafIndex;
+  const ok = verifyInclusion(
+    hexToBytes(bundle.leaf.leafHash),
+    indexInBatch,
+    header.leafCount,
+    bundle.auditPath.map(hexToBytes),
+    hexToBytes(header.root),
+  );
+  const where = `leaf ${leafIndex} (index ${indexInBatch} of ${header.leafCount} in batch ${header.batchNumber})`;
+  return ok
+    ? { ok: true, detail: `${where} with its ${bundle.auditPath.length}-hash audit path leads to root ${header.root}` }
+    : { ok: false, detail: `${where} with its ${bundle.auditPath.length}-hash audit path does not lead to root ${header.root}` };
+}
+
+function checkHeaderHashes(bundle: ProofBundle): CheckOutcome {
+  const wrong: string[] = [];
+  for (const signed of signedHeaders(bundle)) {
+    const recomputed = headerHash(signed.header);
+    if (recomputed !== signed.headerHash) {
+      wrong.push(`batch ${signed.header.batchNumber}: SHA-256(JCS(header)) is ${recomputed}, but headerHash is ${signed.headerHash}`);
+    }
+  }
+  return wrong.length === 0
+    ? { ok: true, detail: `${countHeaders(bundle)} hash to their stated headerHash` }
+    : { ok: false, detail: wrong.join('; ') };
+}
+
+function checkHeaderSignatures(bundle: ProofBundle): CheckOutcome {
+  const bad = signedHeaders(bundle)
+    .filter((signed) => !verifyHeaderSignature(signed.header, signed.signature, bundle.publicKey))
+    .map((signed) => signed.header.batchNumber);
+  return bad.length === 0
+    ? { ok: true, detail: `${countHeaders(bundle)} signed by Ed25519 key ${bundle.publicKey}` }
+    : { ok: false, detail: `signature of ${bad.length === 1 ? 'batch' : 'batches'} ${bad.join(', ')} does not verify under Ed25519 key ${bundle.publicKey}` };
+}
+
+function checkHeaderChain(bundle: ProofBundle): CheckOutcome {
+  const broken: string[] = [];
+  const first = bundle.batch.header;
+  if (first.batchNumber === 1) {
+    if (first.previousHeaderHash !== GENESIS_PREVIOUS_HEADER_HASH) broken.push("batch 1: previousHeaderHash is not 64 '0's");
+    if (first.firstLeafIndex !== 0) broken.push('batch 1: firstLeafIndex is not 0');
+  }
+  let previous = bundle.batch;
+  for (const [position, entry] of bundle.headerChain.entries()) {
+    const at = `headerChain[${position}]`;
+    const h = entry.header;
+    const p = previous.header;
+    if (h.previousHeaderHash !== previous.headerHash) {
+      broken.push(`${at}: previousHeaderHash is not the headerHash of batch ${p.batchNumber}`);
+    }
+    if (h.batchNumber !== p.batchNumber + 1) broken.push(`${at}: batchNumber is ${h.batchNumber}, expected ${p.batchNumber + 1}`);
+    if (h.firstLeafIndex !== p.firstLeafIndex + p.leafCount) {
+      broken.push(`${at}: firstLeafIndex is ${h.firstLeafIndex}, expected ${p.firstLeafIndex + p.leafCount}`);
+    }
+    previous = entry;
+  }
+  if (broken.length > 0) return { ok: false, detail: broken.join('; ') };
+  const newest = previous.header.batchNumber;
+  return bundle.headerChain.length === 0
+    ? { ok: true, detail: `no later batches: batch ${first.batchNumber} was the newest when the bundle was made` }
+    : { ok: true, detail: `batch ${first.batchNumber} is linked through ${bundle.headerChain.length} later header(s) to batch ${newest}` };
+}
+
+const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const EVM_HASH = /^0x[0-9a-fA-F]{64}$/;
+
+function checkAnchor(bundle: ProofBundle): CheckOutcome {
+  const anchor: Record<string, unknown> = bundle.anchor;
+  if (anchor.driver === 'local') {
+    const extra = unexpectedKeys(anchor, ['driver']);
+    if (extra.length > 0) return { ok: false, detail: `local anchor has unexpected member(s) ${extra.join(', ')}` };
+    return {
+      ok: true,
+      detail: "driver local: nothing is anchored outside the engine; the proof rests on the engine's signing key alone",
+    };
+  }
+  const problems: string[] = [];
+  checkExactKeys(anchor, ['driver', 'chainId', 'contract', 'txHash', 'blockNumber', 'blockHash', 'batchNumber'], 'anchor', problems);
+  if (!isInteger(anchor.chainId, 1)) problems.push('anchor.chainId must be an integer >= 1');
+  if (!(typeof anchor.contract === 'string' && EVM_ADDRESS.test(anchor.contract))) problems.push('anchor.contract must be 0x and 40 hex digits');
+  if (!(typeof anchor.txHash === 'string' && EVM_HASH.test(anchor.txHash))) problems.push('anchor.txHash must be 0x and 64 hex digits');
+  if (!isInteger(anchor.blockNumber, 0)) problems.push('anchor.blockNumber must be an integer >= 0');
+  if (!(typeof anchor.blockHash === 'string' && EVM_HASH.test(anchor.blockHash))) problems.push('anchor.blockHash must be 0x and 64 hex digits');
+  const covered = signedHeaders(bundle).map((signed) => signed.header.batchNumber);
+  if (!isInteger(anchor.batchNumber, 1)) problems.push('anchor.batchNumber must be an integer >= 1');
+  else if (!covered.includes(anchor.batchNumber)) problems.push(`anchor.batchNumber ${anchor.batchNumber} is neither the batch nor a headerChain entry`);
+  if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
+  return {
+    ok: true,
+    detail:
+      `driver evm: structure only; claims batch ${String(anchor.batchNumber)} was anchored on chain ${String(anchor.chainId)} ` +
+      `in transaction ${String(anchor.txHash)}, not looked up on chain (needs --rpc)`,
+  };
+}
+
+/** `batch` followed by the headerChain entries. */
+function signedHeaders(bundle: ProofBundle): SignedHeader[] {
+  return [bundle.batch, ...bundle.headerChain];
+}
+
+function countHeaders(bundle: ProofBundle): string {
+  const headers = signedHeaders(bundle);
+  const first = headers[0]!.header.batchNumber;
+  const last = headers[headers.length - 1]!.header.batchNumber;
+  return headers.length === 1 ? `the header of batch ${first}` : `all ${headers.length} headers (batch ${first} to batch ${last})`;
+}
+
+function describeBundle(bundle: ProofBundle): string {
+  return (
+    `${PROOF_BUNDLE_FORMAT}: leaf ${bundle.leaf.leafIndex} in batch ${bundle.batch.header.batchNumber}, ` +
+    `${bundle.headerChain.length} later header(s), anchor driver ${bundle.anchor.driver}`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shape validation. Problems name the path of the offending field and what was expected, never the value found.
+
+const MAX_REPORTED_PROBLEMS = 8;
+const HEX_HASH = /^[0-9a-f]{64}$/;
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form, so JCS cannot hash it. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
+
+function summarizeProblems(problems: string[]): string {
+  const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).join('; ');
+  const more = problems.length - MAX_REPORTED_PROBLEMS;
+  return more > 0 ? `${shown}; and ${more} more problem(s)` : shown;
+}
+
+function validateBundle(value: unknown, problems: string[]): value is ProofBundle {
+  if (!isRecord(value)) {
+    problems.push(`the bundle must be a JSON object, got ${jsonKind(value)}`);
+    return false;
+  }
+  checkExactKeys(value, ['format', 'leaf', 'auditPath', 'batch', 'publicKey', 'headerChain', 'anchor'], 'bundle', problems);
+  if (value.format !== PROOF_BUNDLE_FORMAT) problems.push(`format must be "${PROOF_BUNDLE_FORMAT}"`);
+  validateLeaf(value.leaf, problems);
+  // Index loops rather than forEach: forEach skips the holes of a sparse array, which must be reported too.
+  if (!Array.isArray(value.auditPath)) problems.push(`auditPath must be an array, got ${jsonKind(value.auditPath)}`);
+  else for (let i = 0; i < value.auditPath.length; i++) requireHexHash(value.auditPath[i], `auditPath[${i}]`, problems);
+  validateSignedHeader(value.batch, 'batch', problems);
+  requireHexHash(value.publicKey, 'publicKey', problems);
+  if (!Array.isArray(value.headerChain)) problems.push(`headerChain must be an array, got ${jsonKind(value.headerChain)}`);
+  else for (let i = 0; i < value.headerChain.length; i++) validateSignedHeader(value.headerChain[i], `headerChain[${i}]`, problems);
+  // Only the driver is part of the format; the driver's own fields are the anchor check's business.
+  if (!isRecord(value.anchor)) problems.push(`anchor must be an object, got ${jsonKind(value.anchor)}`);
+  else if (value.anchor.driver !== 'local' && value.anchor.driver !== 'evm') problems.push('anchor.driver must be "local" or "evm"');
+  return problems.length === 0;
+}
+
+function validateLeaf(leaf: unknown, problems: string[]): void {
+  if (!isRecord(leaf)) {
+    if (leaf !== undefined) problems.push(`leaf must be an object, got ${jsonKind(leaf)}`);
+    return;
+  }
+  checkExactKeys(leaf, ['preimage', 'leafIndex', 'leafHash'], 'leaf', problems);
+  if (!isInteger(leaf.leafIndex, 0)) problems.push('leaf.leafIndex must be an integer >= 0');
+  requireHexHash(leaf.leafHash, 'leaf.leafHash', problems);
+  const preimage = leaf.preimage;
+  if (!isRecord(preimage)) {
+    if (preimage !== undefined) problems.push(`leaf.preimage must be an object, got ${jsonKind(preimage)}`);
+    return;
+  }
+  const keys = ['v', 'resourceType', 'id', 'versionId', 'resourceSha256', 'rawSha256', 'mappingSha256', 'terminologyVersion', 'salt'];
+  checkExactKeys(preimage, keys, 'leaf.preimage', problems);
+  if (preimage.v !== 1) problems.push('leaf.preimage.v must be 1');
+  for (const key of ['resourceType', 'id', 'versionId', 'terminologyVersion']) {
+    const text = preimage[key];
+    if (typeof text !== 'string' || text.length === 0) problems.push(`leaf.preimage.${key} must be a non-empty string`);
+    else if (LONE_SURROGATE.test(text)) problems.push(`leaf.preimage.${key} contains a lone UTF-16 surrogate, which has no UTF-8 form`);
+  }
+  for (const key of ['resourceSha256', 'rawSha256', 'mappingSha256']) requireHexHash(preimage[key], `leaf.preimage.${key}`, problems);
+  if (!isBase64UrlOfLength(preimage.salt, SALT_BYTES)) problems.push(`leaf.preimage.salt must be unpadded base64url of ${SALT_BYTES} bytes`);
+}
+
+function validateSignedHeader(signed: unknown, path: string, problems: string[]): void {
+  if (!isRecord(signed)) {
+    // undefined here is either a member already reported missing or a hole in a sparse headerChain array.
+    if (signed !== undefined || path !== 'batch') problems.push(`${path} must be an object, got ${jsonKind(signed)}`);
+    return;
+  }
+  checkExactKeys(signed, ['header', 'headerHash', 'signature'], path, problems);
+  requireHexHash(signed.headerHash, `${path}.headerHash`, problems);
+  if (!isBase64UrlOfLength(signed.signature, 64)) problems.push(`${path}.signature must be unpadded base64url of 64 bytes`);
+  const header = signed.header;
+  if (!isRecord(header)) {
+    if (header !== undefined) problems.push(`${path}.header must be an object, got ${jsonKind(header)}`);
+    return;
+  }
+  const at = `${path}.header`;
+  checkExactKeys(header, ['v', 'batchNumber', 'previousHeaderHash', 'firstLeafIndex', 'leafCount', 'root', 'time'], at, problems);
+  if (header.v !== 1) problems.push(`${at}.v must be 1`);
+  if (!isInteger(header.batchNumber, 1)) problems.push(`${at}.batchNumber must be an integer >= 1`);
+  requireHexHash(header.previousHeaderHash, `${at}.previousHeaderHash`, problems);
+  if (!isInteger(header.firstLeafIndex, 0)) problems.push(`${at}.firstLeafIndex must be an integer >= 0`);
+  if (!isInteger(header.leafCount, 1)) problems.push(`${at}.leafCount must be an integer >= 1`);
+  // The batch's last leaf index must stay exact, or index arithmetic in the checks would round.
+  else if (isInteger(header.firstLeafIndex, 0) && !Number.isSafeInteger(header.firstLeafIndex + header.leafCount)) {
+    problems.push(`${at}: firstLeafIndex + leafCount exceeds 2^53 - 1`);
+  }
+  requireHexHash(header.root, `${at}.root`, problems);
+  if (!isIsoUtc(header.time)) problems.push(`${at}.time must be ISO 8601 UTC, YYYY-MM-DDTHH:MM:SS[.fraction]Z`);
+}
+
+function checkExactKeys(object: Record<string, unknown>, keys: readonly string[], path: string, problems: string[]): void {
+  // A member set to undefined (possible from a JavaScript caller, never from JSON) counts as missing.
+  for (const key of keys) if (!Object.hasOwn(object, key) || object[key] === undefined) problems.push(`${path}.${key} is missing`);
+  const extra = unexpectedKeys(object, keys);
+  if (extra.length > 0) problems.push(`${path} has unexpected member(s) ${extra.join(', ')}`);
+}
+
+/** Unknown member names, quoted and cut short: they are format field names, but a hostile bundle could make them long. */
+function unexpectedKeys(object: Record<string, unknown>, keys: readonly string[]): string[] {
+  return Object.keys(object)
+    .filter((key) => !keys.includes(key))
+    .slice(0, 5)
+    .map((key) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key));
+}
+
+function requireHexHash(value: unknown, path: string, problems: string[]): void {
+  if (!(typeof value === 'string' && HEX_HASH.test(value))) problems.push(`${path} must be 64 lowercase hex digits`);
+}
+
+function isBase64UrlOfLength(value: unknown, bytes: number): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    return base64UrlToBytes(value).length === bytes;
+  } catch {
+    return false;
+  }
+}
+
+function isInteger(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+}
+
+/** A real UTC instant in the form Date.toISOString writes (fraction optional, up to nanoseconds); no leap seconds. */
+function isIsoUtc(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  const match = ISO_UTC.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC maps years 0..99 to 1900..1999; setUTCFullYear undoes that so every four-digit year is taken literally.
+  date.setUTCFullYear(year);
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function jsonKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value === undefined) return 'nothing';
+  return typeof value === 'object' ? 'a non-plain object' : `a ${typeof value}`;
+}
+
+function errorKind(error: unknown): string {
+  return error instanceof Error ? error.name : 'a non-Error value';
+}

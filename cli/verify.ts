@@ -1,0 +1,100 @@
+/**
+ * `anchorline verify <bundle.json> [--resource resource.json]`: checks a proof bundle offline.
+ *
+ * Needs no config, database or network, so an auditor can run it anywhere the package is installed. Prints one
+ * line per check (`PASS name: detail` / `FAIL name: detail`) and then `verified` or `NOT verified`.
+ * Exit codes: 0 all checks passed, 1 a check failed, 2 usage error (bad arguments, unreadable file, invalid JSON).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { verifyBundle } from '../anchor/index.ts';
+
+export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>]
+
+Checks an anchorline proof bundle offline: leaf hash, Merkle inclusion, signed header chain and anchor.
+With --resource, also checks that the given FHIR resource version is the one the leaf commits to.
+Exit code 0 if every check passes, 1 if any fails, 2 for usage errors.
+`;
+
+/** Where verify writes; the process streams in the CLI. */
+export interface VerifyOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processOutput: VerifyOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/** A usage problem: reported on stderr with exit code 2. */
+class UsageError extends Error {}
+
+/** Runs `verify` with the arguments after the command name; returns the exit code. */
+export function runVerify(argv: string[], output: VerifyOutput = processOutput): number {
+  try {
+    const { values, positionals } = parseCommandLine(argv);
+    if (values.help) {
+      output.out(VERIFY_USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <bundle.json>' : 'expected exactly one bundle file');
+    const bundle = readJsonFile(positionals[0]!, 'bundle');
+    const options = values.resource === undefined ? undefined : { resource: readJsonFile(values.resource, 'resource') };
+    const result = verifyBundle(bundle, options);
+    for (const check of result.checks) output.out(`${check.ok ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
+    output.out(result.ok ? 'verified\n' : 'NOT verified\n');
+    return result.ok ? 0 : 1;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`anchorline verify: ${error.message}\n\n${VERIFY_USAGE}`);
+    return 2;
+  }
+}
+
+function parseCommandLine(argv: string[]): ReturnType<typeof parseVerifyArgs> {
+  try {
+    return parseVerifyArgs(argv);
+  } catch (error) {
+    // parseArgs messages name the option, not file contents.
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function parseVerifyArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { resource: { type: 'string' }, help: { type: 'boolean' } },
+  });
+}
+
+/**
+ * The parsed JSON in `file`. Errors name the file and at most a byte position: JSON.parse's own message can quote
+ * the text around the error, which in a resource file may be patient data.
+ */
+function readJsonFile(file: string, what: 'bundle' | 'resource'): unknown {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? 'read failed');
+    throw new UsageError(`cannot read ${what} file ${file}: ${reason}`);
+  }
+  let text: string;
+  try {
+    // Fatal, not replacing: a resource silently altered by U+FFFD substitution would fail resource-hash misleadingly.
+    // ignoreBOM false (the default) drops a UTF-8 byte order mark, which some editors write and JSON.parse rejects.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`${what} file ${file} is not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const position = /at position (\d+)/.exec((error as Error).message)?.[1];
+    throw new UsageError(`${what} file ${file} is not valid JSON${position === undefined ? '' : ` (error at character ${position})`}`);
+  }
+}

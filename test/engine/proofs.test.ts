@@ -1,0 +1,107 @@
+/**
+ * From MLLP to an auditor's proof: the Patient written for a message gets a provenance leaf in the same
+ * transaction, the anchor worker batches and signs it, the proof endpoint returns a bundle that verifies offline
+ * (in-process and with the `anchorline verify` CLI), and tampering with the stored resource or a batch header makes
+ * verification fail at the check that names it.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyBundle } from '../../anchor/index.ts';
+import { adtMessage } from '../support/messages.ts';
+import { MllpTestClient } from '../support/mllp-client.ts';
+import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+let t: TestEngine;
+let dir: string;
+
+beforeAll(async () => {
+  t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200 } } });
+  dir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-proofs-'));
+});
+afterAll(async () => {
+  await t?.destroy();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function get(url: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${t.httpUrl}${url}`, { headers: authHeaders() });
+  return { status: response.status, body: await response.json() };
+}
+
+async function proof(type: string, id: string, vid: number): Promise<any> {
+  return eventually(async () => {
+    const { status, body } = await get(`/proofs/${type}/${id}/_history/${vid}`);
+    return status === 200 ? body : undefined;
+  }, 20_000, `proof of ${type}/${id}/${vid}`);
+}
+
+async function cliVerify(bundle: unknown, resource?: unknown): Promise<{ status: number | null; stdout: string }> {
+  const name = Math.random().toString(36).slice(2);
+  const bundleFile = path.join(dir, `bundle-${name}.json`);
+  await writeFile(bundleFile, JSON.stringify(bundle));
+  const args = [path.join(ROOT, 'cli/main.ts'), 'verify', bundleFile];
+  if (resource !== undefined) {
+    const resourceFile = path.join(dir, `resource-${name}.json`);
+    await writeFile(resourceFile, JSON.stringify(resource));
+    args.push('--resource', resourceFile);
+  }
+  const result = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout };
+}
+
+describe('proof bundles', () => {
+  it('proves a Patient version end to end, and catches tampering', async () => {
+    const client = await MllpTestClient.connect(t.mllpPort);
+    await client.request(adtMessage({ controlId: 'PROOF-1', mrn: 'PR1', family: 'Han', given: 'Sol' }));
+    const patient = await eventually(async () => (await get('/fhir/Patient?identifier=PR1')).body.entry?.[0]?.resource);
+    const bundle = await proof('Patient', patient.id, 1);
+    expect(bundle.format).toBe('anchorline-proof/1');
+    expect(bundle.leaf.preimage).toMatchObject({ resourceType: 'Patient', id: patient.id, versionId: '1', terminologyVersion: 'none' });
+    const stored = (await get(`/fhir/Patient/${patient.id}/_history/1`)).body;
+
+    const good = verifyBundle(bundle, { resource: stored });
+    expect(good.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(good.ok).toBe(true);
+    const cli = await cliVerify(bundle, stored);
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toContain('verified');
+
+    // A later version and batch: the first bundle, fetched again, carries the chain up to the newer header.
+    await client.request(adtMessage({ event: 'A08', controlId: 'PROOF-2', mrn: 'PR1', family: 'Han', given: 'Solbi' }));
+    await client.close();
+    await proof('Patient', patient.id, 2);
+    const refreshed = await proof('Patient', patient.id, 1);
+    expect(refreshed.headerChain.length).toBeGreaterThan(0);
+    expect(verifyBundle(refreshed, { resource: stored }).ok).toBe(true);
+
+    // Tamper with the stored resource: the resource no longer matches the anchored hash.
+    await t.pool.query(
+      `UPDATE fhir_resource_history SET content = jsonb_set(content, '{name,0,family}', '"Kim"') WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`,
+      [patient.id],
+    );
+    const tampered = (await get(`/fhir/Patient/${patient.id}/_history/1`)).body;
+    const resourceCheck = verifyBundle(refreshed, { resource: tampered });
+    expect(resourceCheck.ok).toBe(false);
+    expect(resourceCheck.checks.find((c) => c.name === 'resource-hash')?.ok).toBe(false);
+    const cliTampered = await cliVerify(refreshed, tampered);
+    expect(cliTampered.status).toBe(1);
+    expect(cliTampered.stdout).toMatch(/FAIL resource-hash/);
+
+    // Rewrite a batch header: its hash and signature no longer hold.
+    await t.pool.query(`UPDATE ledger_batch SET header = jsonb_set(header, '{time}', '"2000-01-01T00:00:00.000Z"') WHERE batch_number = $1`, [bundle.batch.header.batchNumber]);
+    const rewritten = await proof('Patient', patient.id, 1);
+    const headerCheck = verifyBundle(rewritten, { resource: stored });
+    expect(headerCheck.ok).toBe(false);
+    expect(headerCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['header-hash']));
+  });
+
+  it('answers 404 for a version that has no leaf', async () => {
+    const missing = await get('/proofs/Patient/does-not-exist/_history/1');
+    expect(missing.status).toBe(404);
+  });
+});
