@@ -9,7 +9,8 @@
  *   contiguous and only one closer runs at a time. Leaf numbering never has gaps or repeats.
  */
 import type pg from 'pg';
-import type { Queryable } from './db.ts';
+import { GENESIS_PREVIOUS_HEADER_HASH } from '../anchor/index.ts';
+import { withTransaction, type Queryable } from './db.ts';
 
 export interface NewLeaf {
   resourceType: string;
@@ -51,8 +52,6 @@ export interface PendingBatch {
   leafHashes: Uint8Array[];
 }
 
-const GENESIS_HASH = '0'.repeat(64);
-
 /**
  * Closes a batch of up to `maxLeaves` unbatched leaves. `sign` turns the pending batch into its header, hash and
  * signature (the Merkle root is computed there). Returns undefined when another closer holds the lock or nothing is
@@ -63,22 +62,15 @@ export async function closeBatch(
   maxLeaves: number,
   sign: (pending: PendingBatch) => { header: Record<string, unknown>; headerHash: string; signature: string; publicKey: string },
 ): Promise<StoredBatch | undefined> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
+    // Nothing is written when the lock is taken or nothing waits, so returning commits an empty transaction.
     const locked = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext('anchorline-ledger-close')) AS ok`);
-    if (!locked.rows[0]?.ok) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
+    if (!locked.rows[0]?.ok) return undefined;
     const leaves = await client.query<{ id: number; leaf_hash: Buffer }>(
       'SELECT id, leaf_hash FROM ledger_leaf WHERE batch_number IS NULL ORDER BY id LIMIT $1',
       [maxLeaves],
     );
-    if (leaves.rows.length === 0) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
+    if (leaves.rows.length === 0) return undefined;
     const last = await client.query<{ batch_number: number; header_hash: string; first: number; count: number }>(
       `SELECT batch_number, header_hash, (header->>'firstLeafIndex')::bigint AS first, (header->>'leafCount')::bigint AS count
          FROM ledger_batch ORDER BY batch_number DESC LIMIT 1`,
@@ -86,7 +78,7 @@ export async function closeBatch(
     const previous = last.rows[0];
     const pending: PendingBatch = {
       batchNumber: previous ? Number(previous.batch_number) + 1 : 1,
-      previousHeaderHash: previous?.header_hash ?? GENESIS_HASH,
+      previousHeaderHash: previous?.header_hash ?? GENESIS_PREVIOUS_HEADER_HASH,
       firstLeafIndex: previous ? Number(previous.first) + Number(previous.count) : 0,
       leafHashes: leaves.rows.map((r) => new Uint8Array(r.leaf_hash)),
     };
@@ -100,14 +92,8 @@ export async function closeBatch(
          FROM unnest($2::bigint[], $3::bigint[]) AS x(id, idx) WHERE l.id = x.id`,
       [pending.batchNumber, leaves.rows.map((r) => r.id), leaves.rows.map((_, i) => pending.firstLeafIndex + i)],
     );
-    await client.query('COMMIT');
     return { batchNumber: pending.batchNumber, header: signed.header, headerHash: signed.headerHash, signature: signed.signature, publicKey: signed.publicKey, anchor: { driver: 'local' } };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface LeafRecord {

@@ -20,7 +20,7 @@
 import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { buildAck, decodeHl7Bytes, encodeHl7Text, isEnhancedMode, newAckControlId, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
 import { inbox, ledger, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, canonicalBytes, newSalt, provenanceLeafHash, resourceSha256, sha256Hex, type LeafPreimage } from '../anchor/index.ts';
@@ -154,16 +154,7 @@ function wantsAck(options: IngestOptions, header: MshHeader | undefined): boolea
 
 function ackFor(options: IngestOptions, header: MshHeader | undefined, charset: string, error?: AnchorlineError): { ack: Buffer; ackCode: AckCode } {
   const ackCode: AckCode = error ? ackCodeFor(error.code, false) : 'AA';
-  const text = buildAck({
-    header,
-    ackCode,
-    ackControlId: newAckControlId(),
-    timestamp: new Date(),
-    timeZone: options.mapping.timeZone,
-    engineApplication: options.engineApplication,
-    ...(error ? { error: { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) } } : {}),
-  });
-  return { ack: encodeHl7Text(text, charset), ackCode };
+  return { ack: encodeAck({ header, charset, ackCode, error, timeZone: options.mapping.timeZone, engineApplication: options.engineApplication }), ackCode };
 }
 
 interface Waiting {

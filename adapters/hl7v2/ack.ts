@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AnchorlineError, ERROR_CATALOGUE, type ErrorCode } from '../../errors/index.ts';
+import { encodeHl7Text } from './charset.ts';
 import { escapeHl7 } from './escape-text.ts';
 import type { MshHeader } from './header.ts';
 import type { Hl7Encoding } from './types.ts';
@@ -111,6 +112,28 @@ export function buildAck(o: AckOptions): string {
 }
 
 /** Enhanced acknowledgment mode is requested by sending MSH-15 or MSH-16. */
+/**
+ * An ACK as bytes, ready to send or store: fresh control id, stamped now, with the ERR segment of `error` when given,
+ * encoded in the message's charset (UTF-8 when that charset cannot carry it, e.g. the sender's was not readable).
+ */
+export function encodeAck(o: { header: MshHeader | undefined; charset: string; ackCode: AckCode; error?: AnchorlineError | undefined; timeZone: string; engineApplication: string }): Buffer {
+  const { error } = o;
+  const text = buildAck({
+    header: o.header,
+    ackCode: o.ackCode,
+    ackControlId: newAckControlId(),
+    timestamp: new Date(),
+    timeZone: o.timeZone,
+    engineApplication: o.engineApplication,
+    ...(error ? { error: { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) } } : {}),
+  });
+  try {
+    return encodeHl7Text(text, o.charset);
+  } catch {
+    return Buffer.from(text, 'utf8');
+  }
+}
+
 export function isEnhancedMode(h: MshHeader | undefined): boolean {
   if (h === undefined) return false;
   return isPresent(h.acceptAckType) || isPresent(h.applicationAckType);

@@ -20,8 +20,8 @@ import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../workers/queue/index.ts';
-import { buildAck, isEnhancedMode, newAckControlId, type AckCode } from './ack.ts';
-import { decodeHl7Bytes, encodeHl7Text, resolveCharset } from './charset.ts';
+import { encodeAck, isEnhancedMode, type AckCode } from './ack.ts';
+import { decodeHl7Bytes, resolveCharset } from './charset.ts';
 import { readMshHeader, type MshHeader } from './header.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
 
@@ -207,20 +207,7 @@ export class Hl7Intake {
   }
 
   private ackBytes(header: MshHeader | undefined, charset: string, ackCode: AckCode, error?: AnchorlineError): Buffer {
-    const text = buildAck({
-      header,
-      ackCode,
-      ackControlId: newAckControlId(),
-      timestamp: new Date(),
-      timeZone: this.options.timeZone,
-      engineApplication: this.options.engineApplication,
-      ...(error ? { error: { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) } } : {}),
-    });
-    try {
-      return encodeHl7Text(text, charset);
-    } catch {
-      return Buffer.from(text, 'utf8');
-    }
+    return encodeAck({ header, charset, ackCode, error, timeZone: this.options.timeZone, engineApplication: this.options.engineApplication });
   }
 
   private answer(header: MshHeader | undefined, charset: string, error: AnchorlineError, outcome: IntakeResult['outcome'], messageId?: number): IntakeResult {
