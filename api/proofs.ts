@@ -5,9 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type ProofBundle, type SignedHeader } from '../anchor/index.ts';
+import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type ProofAnchor, type ProofBundle, type SignedHeader } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { ledger } from '../store/index.ts';
+import { chainAnchors, ledger } from '../store/index.ts';
 
 /** Later headers included in one bundle at most; a verifier that needs more asks again later for a fresher bundle. */
 const MAX_CHAIN_HEADERS = 10_000;
@@ -16,13 +16,19 @@ function signed(batch: ledger.StoredBatch): SignedHeader {
   return { header: batch.header as unknown as BatchHeader, headerHash: batch.headerHash, signature: batch.signature };
 }
 
-export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: string, versionId: number): Promise<ProofBundle> {
+/**
+ * The bundle of one version. Its anchor is the confirmed chain anchor covering the batch (the first at or after it)
+ * when there is one; otherwise, with the 'evm' driver, the bundle is not ready (PROOF_PENDING) until the chain
+ * confirms, and with the 'local' driver it says that nothing is anchored outside the engine.
+ */
+export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: string, versionId: number, anchorDriver: 'local' | 'evm' = 'local'): Promise<ProofBundle> {
   const leaf = await ledger.findLeaf(pool, resourceType, id, versionId);
   if (!leaf) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no provenance leaf for ${resourceType}/${id}/_history/${versionId}`);
   if (leaf.batchNumber === null || leaf.leafIndex === null) {
     throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'this version is not in a closed batch yet; ask again after the next batch closes');
   }
-  const batches = await ledger.batchesFrom(pool, Number(leaf.batchNumber), MAX_CHAIN_HEADERS + 1);
+  const anchor = await anchorFor(pool, Number(leaf.batchNumber), anchorDriver);
+  const batches = await ledger.batchesFrom(pool, Number(leaf.batchNumber), Math.max(MAX_CHAIN_HEADERS, (anchor.driver === 'evm' ? anchor.batchNumber - Number(leaf.batchNumber) : 0)) + 1);
   const batch = batches[0];
   if (!batch) throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'a batched leaf has no batch header');
   const header = batch.header as unknown as BatchHeader;
@@ -35,15 +41,34 @@ export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: 
     batch: signed(batch),
     publicKey: batch.publicKey,
     headerChain: batches.slice(1).map(signed),
-    anchor: { driver: 'local' },
+    anchor,
   };
 }
 
-export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool): void {
+async function anchorFor(pool: pg.Pool, batchNumber: number, anchorDriver: 'local' | 'evm'): Promise<ProofAnchor> {
+  const covering = await chainAnchors.coveringAnchor(pool, batchNumber);
+  if (covering) {
+    return {
+      driver: 'evm',
+      chainId: covering.chainId,
+      contract: covering.contract,
+      txHash: covering.txHash,
+      blockNumber: covering.blockNumber!,
+      blockHash: covering.blockHash!,
+      batchNumber: covering.batchNumber,
+    };
+  }
+  if (anchorDriver === 'evm') {
+    throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'the batch holding this version is closed but not yet confirmed on chain; ask again shortly');
+  }
+  return { driver: 'local' };
+}
+
+export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorDriver: 'local' | 'evm'): void {
   app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid', { config: { scope: 'read' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
     const versionId = Number(vid);
     if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
-    return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId));
+    return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId, anchorDriver));
   });
 }

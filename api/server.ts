@@ -34,6 +34,8 @@ export interface ApiOptions {
   requestTimeoutMs: number;
   /** How long a verified key is trusted before it is looked up again, in ms. Default 10000. */
   keyCacheMs?: number;
+  /** Proof bundles wait for a chain anchor when batch headers are anchored on chain ('evm'). Default 'local'. */
+  anchorDriver?: 'local' | 'evm';
 }
 
 const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
@@ -166,7 +168,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   registerFhirRoutes(app, pool);
-  registerProofRoutes(app, pool);
+  registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
   await app.ready();
   return app;
 }

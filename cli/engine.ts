@@ -12,7 +12,7 @@ import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { apiKeys, openStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, createIngestHandler, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -95,7 +95,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     });
     closers.push({ name: 'intake', close: () => intake.close() });
 
-    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs });
+    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs, anchorDriver: config.anchor.driver });
     await api.listen({ host: config.http.host, port: config.http.port });
     closers.push({ name: 'http', close: () => api.close() });
     const address = api.server.address();
@@ -114,8 +114,10 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
   }
 }
 
-/** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
-/** The anchor worker, where a signing key is at hand: `start` creates one under dataDir; `worker` needs one configured. */
+/**
+ * The anchor worker, where a signing key is at hand: `start` creates one under dataDir; `worker` needs one
+ * configured. With the 'evm' driver, also the chain driver, likewise with its submitter key.
+ */
 async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[]): Promise<void> {
   if (!config.anchor.enabled) return;
   const keyFile = config.anchor.signingKeyFile ?? path.join(config.dataDir, 'anchor-signing.key');
@@ -128,7 +130,38 @@ async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Stor
   anchor.start();
   closers.push({ name: 'anchor', close: () => anchor.close() });
   log.info({ publicKey: anchor.publicKey }, 'anchor: signing batch headers with this Ed25519 public key');
+  if (config.anchor.driver === 'evm') await startChainAnchoring(config, log, store, role, closers);
 }
+
+async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[]): Promise<void> {
+  const evm = config.anchor.evm;
+  const keyFile = evm.submitterKeyFile ?? path.join(config.dataDir, 'anchor-submitter.key');
+  const submitter = await loadSubmitterKey(keyFile, role === 'all');
+  if (!submitter) {
+    log.warn({ keyFile }, 'chain anchor: no submitter key; this process does not anchor on chain');
+    return;
+  }
+  const driver = new ChainAnchorDriver({
+    pool: store.pool,
+    log: log.child({ component: 'chain-anchor' }),
+    rpcUrl: evm.rpcUrl!,
+    contract: evm.contractAddress! as `0x${string}`,
+    submitter,
+    chainId: evm.chainId,
+    confirmations: evm.confirmations,
+    pollIntervalMs: evm.pollIntervalMs,
+    requestTimeoutMs: evm.requestTimeoutMs,
+    retryBackoffMs: evm.retryBackoffMs,
+    maxRetryBackoffMs: evm.maxRetryBackoffMs,
+    gasHeadroomPercent: evm.gasHeadroomPercent,
+  });
+  driver.start();
+  closers.push({ name: 'chain-anchor', close: () => driver.close() });
+  // The address, not the key: the registry owner must put it on the allow-list (anchorline chain allow).
+  log.info({ submitter: submitter.address, contract: evm.contractAddress }, 'chain anchor: anchoring batch headers from this submitter address');
+}
+
+/** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
 
 function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): void {
   const consumer: Consumer = queue.consume(

@@ -3,11 +3,13 @@
  *   anchorline start  [--config file]   API, listeners and workers in one process (what `npm start` runs)
  *   anchorline worker [--config file]   workers only, against a shared DATABASE_URL (and REDIS_URL)
  *   anchorline verify <bundle.json> [--resource resource.json]   check a proof bundle offline (cli/verify.ts)
+ *   anchorline audit [--config file] [--json] [--max-findings N]   re-hash the ledger in the database (cli/audit.ts)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
 import { startEngine, type EngineRole } from './engine.ts';
 import { runVerify } from './verify.ts';
+import { runAudit } from './audit.ts';
 
 const USAGE = `usage: anchorline <command> [options]
 
@@ -15,6 +17,7 @@ commands:
   start     run the engine: HTTP API, MLLP listener and workers (embedded PostgreSQL unless DATABASE_URL is set)
   worker    run workers only, against a shared DATABASE_URL (and REDIS_URL for BullMQ)
   verify    check a proof bundle offline: anchorline verify <bundle.json> [--resource <resource.json>]
+  audit     re-hash the ledger in the database, report every mismatch: anchorline audit [--json] [--max-findings <n>]
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -61,6 +64,11 @@ async function main(argv: string[]): Promise<void> {
   // option parsing (which would reject --resource) and before any config is loaded.
   if (argv[0] === 'verify') {
     process.exitCode = runVerify(argv.slice(1));
+    return;
+  }
+  // audit has options of its own too (--json, --max-findings) and reads its config itself.
+  if (argv[0] === 'audit') {
+    process.exitCode = await runAudit(argv.slice(1));
     return;
   }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });

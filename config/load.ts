@@ -2,7 +2,9 @@
  * Loading the configuration: an optional JSON file, then environment overrides, then validation against the schema.
  *
  * Environment overrides are of two kinds: the documented short names of the external interface (HTTP_PORT,
- * MLLP_PORT, DATABASE_URL, REDIS_URL, ANCHORLINE_DATA_DIR, ANCHORLINE_API_KEY, LOG_LEVEL), and a generic form for any
+ * MLLP_PORT, DATABASE_URL, REDIS_URL, ANCHORLINE_DATA_DIR, ANCHORLINE_API_KEY, LOG_LEVEL, and for chain anchoring
+ * ANCHOR_RPC_URL, ANCHOR_CHAIN_ID, ANCHOR_CONTRACT_ADDRESS, ANCHOR_SUBMITTER_KEY_FILE; ANCHOR_RPC_URL also selects the
+ * 'evm' anchor driver unless a driver is configured), and a generic form for any
  * option, `ANCHORLINE__SECTION__OPTION_NAME` (e.g. ANCHORLINE__MLLP__MAX_FRAME_BYTES=1048576). Values are parsed as
  * JSON when they parse, so numbers and booleans arrive typed.
  */
@@ -25,6 +27,10 @@ const SHORT_NAMES: Record<string, { keys: string[]; typed: boolean }> = {
   REDIS_URL: { keys: ['redis', 'url'], typed: false },
   ANCHORLINE_API_KEY: { keys: ['auth', 'apiKey'], typed: false },
   LOG_LEVEL: { keys: ['log', 'level'], typed: false },
+  ANCHOR_RPC_URL: { keys: ['anchor', 'evm', 'rpcUrl'], typed: false },
+  ANCHOR_CHAIN_ID: { keys: ['anchor', 'evm', 'chainId'], typed: true },
+  ANCHOR_CONTRACT_ADDRESS: { keys: ['anchor', 'evm', 'contractAddress'], typed: false },
+  ANCHOR_SUBMITTER_KEY_FILE: { keys: ['anchor', 'evm', 'submitterKeyFile'], typed: false },
 };
 
 function camel(snake: string): string {
@@ -65,6 +71,10 @@ export function rawConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ove
   for (const [name, { keys, typed }] of Object.entries(SHORT_NAMES)) {
     const value = env[name];
     if (value !== undefined && value !== '') setPath(raw, keys, typed ? envValue(value) : value);
+  }
+  if (env.ANCHOR_RPC_URL) {
+    const anchor = raw.anchor as Record<string, unknown>;
+    anchor.driver ??= 'evm';
   }
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('ANCHORLINE__') || value === undefined) continue;

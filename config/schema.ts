@@ -130,6 +130,44 @@ export const configSchema = z.strictObject({
        * first `start`. Every process that closes batches must use the same key: auditors pin its public key.
        */
       signingKeyFile: z.string().optional(),
+      /**
+       * Where closed batch headers are anchored. 'local': nowhere outside the engine (the signed, chained headers
+       * in PostgreSQL). 'evm': their hashes go to an AnchorRegistry contract on an EVM chain (settings in `evm`).
+       * Default 'local'; setting ANCHOR_RPC_URL selects 'evm'.
+       */
+      driver: z.enum(['local', 'evm']).default('local'),
+      evm: z
+        .strictObject({
+          /** JSON-RPC URL of a chain node (Besu in production). Required with driver 'evm'. */
+          rpcUrl: z.string().url().optional(),
+          /** The chain's id; the driver refuses to anchor on any other. Optional: the node's answer is used. */
+          chainId: positiveInt.optional(),
+          /** Address of the deployed AnchorRegistry (`anchorline chain deploy`). Required with driver 'evm'. */
+          contractAddress: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be 0x and 40 hex digits').optional(),
+          /**
+           * secp256k1 private key (hex) of the submitter account, which the registry owner must allow. Default
+           * '<dataDir>/anchor-submitter.key', created at the first start with driver 'evm'.
+           */
+          submitterKeyFile: z.string().optional(),
+          /** Blocks that must follow the anchoring block (counting it) before the anchor counts as final. Default 2. */
+          confirmations: positiveInt.default(2),
+          /** How often the node is asked for receipts and new blocks, in ms; at least 50. Default 1000. */
+          pollIntervalMs: z.number().int().min(50).default(1_000),
+          /** Timeout of one JSON-RPC request, in ms. Default 10000. */
+          requestTimeoutMs: positiveInt.default(10_000),
+          /** First wait after a failed attempt, in ms; doubled per failure up to maxRetryBackoffMs. Default 1000. */
+          retryBackoffMs: positiveInt.default(1_000),
+          /** Longest wait between attempts while the chain is unavailable, in ms. Default 60000. */
+          maxRetryBackoffMs: positiveInt.default(60_000),
+          /** Gas limit multiplier over the node's estimate, in percent. Default 130. */
+          gasHeadroomPercent: z.number().int().min(100).max(1_000).default(130),
+        })
+        .prefault({}),
+    })
+    .superRefine((anchor, context) => {
+      if (anchor.driver !== 'evm') return;
+      if (!anchor.evm.rpcUrl) context.addIssue({ code: 'custom', path: ['evm', 'rpcUrl'], message: "required when driver is 'evm' (ANCHOR_RPC_URL)" });
+      if (!anchor.evm.contractAddress) context.addIssue({ code: 'custom', path: ['evm', 'contractAddress'], message: "required when driver is 'evm' (ANCHOR_CONTRACT_ADDRESS)" });
     })
     .prefault({}),
 

@@ -50,6 +50,11 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_QUEUE_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Queue backend is unavailable'),
   ANCHORLINE_ERR_REDIS_EVICTION_POLICY: spec(500, 'error', '207', 'invariant', false, 'Redis maxmemory-policy must be noeviction'),
   ANCHORLINE_ERR_PROOF_PENDING: spec(409, 'error', '207', 'conflict', true, 'Version is not anchored in a closed batch yet'),
+  ANCHORLINE_ERR_CHAIN_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Chain node is unreachable or did not answer in time'),
+  ANCHORLINE_ERR_CHAIN_SUBMITTER_NOT_ALLOWED: spec(503, 'error', '207', 'forbidden', true, 'Submitter address is not on the registry allow-list'),
+  ANCHORLINE_ERR_CHAIN_MISCONFIGURED: spec(500, 'error', '207', 'invariant', true, 'Chain id or registry contract does not match the configuration'),
+  ANCHORLINE_ERR_CHAIN_CONFLICT: spec(500, 'error', '207', 'conflict', false, 'Registry holds a different header hash for this batch, or a later batch'),
+  ANCHORLINE_ERR_CHAIN_REVERTED: spec(500, 'error', '207', 'exception', true, 'Anchor transaction reverted'),
   ANCHORLINE_ERR_CANONICAL_JSON: spec(422, 'error', '207', 'invalid', false, 'Value cannot be canonicalized as RFC 8785 JSON'),
   ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
 } as const satisfies Record<string, ErrorSpec>;

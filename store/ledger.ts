@@ -64,7 +64,7 @@ export async function closeBatch(
 ): Promise<StoredBatch | undefined> {
   return withTransaction(pool, async (client) => {
     // Nothing is written when the lock is taken or nothing waits, so returning commits an empty transaction.
-    const locked = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext('anchorline-ledger-close')) AS ok`);
+    const locked = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext('anchorline-ledger-close:' || current_schema())) AS ok`);
     if (!locked.rows[0]?.ok) return undefined;
     const leaves = await client.query<{ id: number; leaf_hash: Buffer }>(
       'SELECT id, leaf_hash FROM ledger_leaf WHERE batch_number IS NULL ORDER BY id LIMIT $1',

@@ -3,3 +3,4 @@ export * from './queue/index.ts';
 export { createIngestHandler, ingestMessage, ingestMessages, type IngestOptions, type IngestOutcome } from './ingest.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
+export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';

@@ -22,8 +22,8 @@ import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.
 import { errorFields, type Logger } from '../config/logger.ts';
 import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
-import { inbox, ledger, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
-import { bytesToHex, canonicalBytes, newSalt, provenanceLeafHash, resourceSha256, sha256Hex, type LeafPreimage } from '../anchor/index.ts';
+import { inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from './queue/index.ts';
 
@@ -48,7 +48,8 @@ export interface IngestOutcome {
 
 /** Maps a batch of messages in one transaction; returns one outcome per id (in the order given). */
 export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
-  return withTransaction(
+  let mappingRecorded: string | undefined;
+  const outcomes = await withTransaction(
     options.pool,
     async (client) => {
       const outcomes = new Map<number, IngestOutcome>(messageIds.map((id) => [id, { status: 'skipped', resources: [] }]));
@@ -94,6 +95,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       await resources.writeVersions(client, versions, stored);
+      if (versions.length > 0) mappingRecorded = await recordMappingOnce(client, options);
       await ledger.appendLeaves(client, provenanceLeaves(options, versions, mapped));
       await inbox.finishMessages(client, results);
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
@@ -104,6 +106,9 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
     },
     { synchronousCommit: false, customPlans: true },
   );
+  // Remembered only once committed: a rolled-back batch took its mapping_config row with it.
+  if (mappingRecorded !== undefined) rememberMappingRecorded(options.pool, mappingRecorded);
+  return outcomes;
 }
 
 /** Hex SHA-256 of the canonical mapping configuration: the version of the mapping a leaf says it was made with. */
@@ -111,10 +116,32 @@ const mappingDigests = new WeakMap<object, string>();
 function mappingSha256(mapping: Hl7MappingOptions): string {
   let digest = mappingDigests.get(mapping);
   if (!digest) {
-    digest = sha256Hex(canonicalBytes(mapping));
+    digest = mappingConfigs.mappingConfigSha256(mapping);
     mappingDigests.set(mapping, digest);
   }
   return digest;
+}
+
+/**
+ * Mapping digests known to be stored in mapping_config, per pool (a pool is one database and schema; keying by
+ * digest alone would skip the row in a second schema served by the same process).
+ */
+const recordedMappings = new WeakMap<pg.Pool, Set<string>>();
+
+/**
+ * Stores the mapping configuration the leaves of this batch name, so that an audit can re-hash it. Only the first
+ * batch of a process (per pool and configuration) pays the statement; the rest find the digest remembered. Returns
+ * the digest when it wrote, for the caller to remember once the transaction commits.
+ */
+async function recordMappingOnce(client: pg.PoolClient, options: IngestOptions): Promise<string | undefined> {
+  if (recordedMappings.get(options.pool)?.has(mappingSha256(options.mapping))) return undefined;
+  return mappingConfigs.recordMappingConfig(client, options.mapping);
+}
+
+function rememberMappingRecorded(pool: pg.Pool, digest: string): void {
+  let digests = recordedMappings.get(pool);
+  if (!digests) recordedMappings.set(pool, (digests = new Set()));
+  digests.add(digest);
 }
 
 /**

@@ -1,0 +1,187 @@
+/**
+ * `anchorline audit [--config file] [--json] [--max-findings N]`: re-hashes the whole provenance ledger in the
+ * engine's database (store/audit.ts) and reports every mismatch.
+ *
+ * The database is the engine's, from the same config as `start`: DATABASE_URL (database.url) when set; otherwise the
+ * embedded server under the data dir. When an engine is running there, the audit connects to its server (the audit
+ * only reads, in one snapshot, so it can run beside the engine); when none is, the audit starts the server and stops
+ * it after. Batch signatures are also checked against the engine's signing key when its key file is at hand
+ * (anchor.signingKeyFile, default <dataDir>/anchor-signing.key).
+ *
+ * Prints one line per check, `PASS name: n checked` or `FAIL name: k mismatches` followed by that check's findings,
+ * then a summary line; with --json, the report object instead. Findings name ids and hashes, never content.
+ * Exit codes: 0 no mismatch, 1 mismatches found, 2 the audit could not run (usage, config or database error).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type pg from 'pg';
+import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
+import { ConfigError, loadConfig, silentLogger, type AnchorlineConfig } from '../config/index.ts';
+import { AUDIT_CHECK_NAMES, auditLedger, createPool, migrate, openStore, type AuditReport } from '../store/index.ts';
+import { loadSigningKey } from '../workers/index.ts';
+
+export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>]
+
+Re-hashes every provenance leaf, stored resource version, source message, mapping configuration and batch header
+in the engine's database and reports every mismatch.
+  --config <file>      JSON config file (also ANCHORLINE_CONFIG), as for start; environment variables override it
+  --json               print the report as JSON
+  --max-findings <n>   list at most n findings (default 1000); all are counted
+Exit code 0 if nothing mismatches, 1 if anything does, 2 if the audit could not run.
+`;
+
+/** Where audit writes; the process streams in the CLI. */
+export interface AuditOutput {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processOutput: AuditOutput = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/** A usage problem: reported on stderr with exit code 2. */
+class UsageError extends Error {}
+
+/** Runs `audit` with the arguments after the command name; returns the exit code. */
+export async function runAudit(argv: string[], output: AuditOutput = processOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let values: { config?: string; json?: boolean; 'max-findings'?: string; help?: boolean };
+  let config: AnchorlineConfig;
+  let maxFindings: number | undefined;
+  try {
+    values = parseCommandLine(argv);
+    if (values.help) {
+      output.out(AUDIT_USAGE);
+      return 0;
+    }
+    if (values['max-findings'] !== undefined) {
+      if (!/^\d+$/.test(values['max-findings'])) throw new UsageError('--max-findings needs a non-negative integer');
+      maxFindings = Number(values['max-findings']);
+    }
+    config = loadConfig({ ...(values.config ? { file: values.config } : {}), env });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      output.err(`anchorline audit: ${error.message}\n\n${AUDIT_USAGE}`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      output.err(`anchorline audit: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  let report: AuditReport;
+  try {
+    const publicKey = await enginePublicKey(config);
+    const database = await openAuditDatabase(config);
+    try {
+      report = await auditLedger(database.pool, { ...(maxFindings !== undefined ? { maxFindings } : {}), ...(publicKey ? { publicKey } : {}) });
+    } finally {
+      await database.close();
+    }
+  } catch (error) {
+    output.err(`anchorline audit: the audit could not run: ${(error as Error).message ?? String(error)}\n`);
+    return 2;
+  }
+
+  if (values.json) output.out(JSON.stringify(report, null, 2) + '\n');
+  else output.out(formatReport(report));
+  return report.ok ? 0 : 1;
+}
+
+function parseCommandLine(argv: string[]): { config?: string; json?: boolean; 'max-findings'?: string; help?: boolean } {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { config: { type: 'string' }, json: { type: 'boolean' }, 'max-findings': { type: 'string' }, help: { type: 'boolean' } },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    return values;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The report as text: a line per check, each failing check's findings below it, and a summary. */
+export function formatReport(report: AuditReport): string {
+  const lines: string[] = [];
+  for (const name of AUDIT_CHECK_NAMES) {
+    const mismatches = report.mismatches[name];
+    if (mismatches === 0) {
+      lines.push(`PASS ${name}: ${report.checked[name]} checked`);
+      continue;
+    }
+    lines.push(`FAIL ${name}: ${mismatches} ${mismatches === 1 ? 'mismatch' : 'mismatches'}`);
+    for (const finding of report.findings) if (finding.check === name) lines.push(`  ${finding.ref}: ${finding.detail}`);
+  }
+  if (report.findingsOmitted > 0) lines.push(`${report.findingsOmitted} more findings not listed (raise --max-findings)`);
+  const total = AUDIT_CHECK_NAMES.reduce((sum, name) => sum + report.mismatches[name], 0);
+  const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for their batch to close)` : '';
+  lines.push(report.ok ? `audit clean${waiting}` : `audit FAILED: ${total} ${total === 1 ? 'mismatch' : 'mismatches'}${waiting}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The hex public key of the engine's signing key, when its key file is here; batch headers must be signed with it. */
+async function enginePublicKey(config: AnchorlineConfig): Promise<string | undefined> {
+  const keyFile = config.anchor.signingKeyFile ?? path.join(config.dataDir, 'anchor-signing.key');
+  const signingKey = await loadSigningKey(keyFile, false);
+  return signingKey ? bytesToHex(publicKeyFor(signingKey)) : undefined;
+}
+
+/** A migrated pool on the engine's database, and how to let go of it (stopping an embedded server started here). */
+async function openAuditDatabase(config: AnchorlineConfig): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
+  const running = config.database.url ? undefined : runningEmbeddedServer(config.dataDir);
+  if (!running) {
+    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-audit' });
+    return { pool: store.pool, close: () => store.close() };
+  }
+  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName: 'anchorline-audit' });
+  try {
+    await migrate(pool, config.database.schema);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return { pool, close: () => pool.end() };
+}
+
+/**
+ * The connection string of the embedded PostgreSQL running under `dataDir`, if one is. The engine picks a free port
+ * at each start and records it nowhere of its own, but PostgreSQL's postmaster.pid holds it (line 1 the
+ * postmaster's pid, line 4 its port), and store/embedded-postgres.ts keeps the password in <dataDir>/pg-password and
+ * names the role and database 'anchorline'.
+ */
+function runningEmbeddedServer(dataDir: string): string | undefined {
+  const root = path.resolve(dataDir);
+  const pidFile = path.join(root, 'pg', 'postmaster.pid');
+  const passwordFile = path.join(root, 'pg-password');
+  if (!existsSync(pidFile) || !existsSync(passwordFile)) return undefined;
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !Number.isSafeInteger(port) || port <= 0) return undefined;
+  if (!isPostgres(pid)) return undefined; // a stale file: starting the server clears it
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  return `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${port}/anchorline`;
+}
+
+/** True when `pid` is a live PostgreSQL process (not a reused pid). */
+function isPostgres(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    // No /proc (not Linux): the live pid from postmaster.pid is the best evidence there is.
+    return true;
+  }
+}

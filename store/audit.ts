@@ -1,0 +1,644 @@
+/**
+ * The ledger audit: re-hashes everything the provenance ledger commits to, straight from PostgreSQL, and reports
+ * every mismatch. Where a proof bundle lets an auditor check one record offline, this checks the whole store at once:
+ * every leaf against the version, raw message and mapping configuration it names, every stored version for a leaf,
+ * and every batch header against its leaves and its predecessor.
+ *
+ * Checks (names are stable; each counts what it examined and reports each mismatch as a finding):
+ *   leaf-hash         per leaf: SHA-256(0x00 || JCS(preimage)) equals leaf_hash.
+ *   resource          per leaf: the preimage names the leaf row's (type, id, version); that version is stored in
+ *                     fhir_resource_history, names itself by resourceType, id and meta.versionId, and
+ *                     SHA-256(JCS(content)) equals preimage.resourceSha256; where it is the current version, the
+ *                     fhir_resource row hashes the same.
+ *   raw-message       per source message (an inbox message some stored version came from): SHA-256(raw) equals
+ *                     raw_sha256; and per leaf: its version names a source message whose raw_sha256 equals
+ *                     preimage.rawSha256.
+ *   mapping-config    per mapping digest that leaves name: a mapping_config row is stored under it and its content
+ *                     re-hashes to it.
+ *   missing-leaf      per stored version (history row): a leaf exists for it.
+ *   header-hash       per batch: SHA-256(JCS(header)) equals header_hash.
+ *   header-signature  per batch: the Ed25519 signature verifies over JCS(header) under public_key (and public_key is
+ *                     the expected engine key, when one is given).
+ *   header-chain      per batch: batch numbers run 1, 2, 3, ... and match the header's; previousHeaderHash is the
+ *                     previous batch's header_hash (64 '0's for batch 1); firstLeafIndex follows on from the previous
+ *                     batch's firstLeafIndex + leafCount (0 for batch 1).
+ *   batch-leaves      per batch: the leaves numbered into it, in leaf-index order, are contiguous, start at
+ *                     firstLeafIndex, number leafCount and have the RFC 9162 root header.root; leaves numbered into
+ *                     a batch without a header, or with only one of batch_number and leaf_index set, are findings.
+ *
+ * Leaves not batched yet are counted (`unbatchedLeaves`), not reported: the anchor worker batches them shortly.
+ *
+ * Findings carry ids, hashes, counts and field names only, never resource or message content. Every table is read in
+ * pages by key (keyset pagination, `pageRows` rows a query; raw messages by `rawPageBytes`), and batch roots are
+ * folded leaf by leaf, so memory does not grow with the store. All reads run in one REPEATABLE READ, READ ONLY
+ * transaction: the audit sees one snapshot, so leaves and batches written while it runs neither appear half-written
+ * nor count as mismatches. (The snapshot holds back vacuum for as long as the audit runs.)
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import {
+  bytesToHex,
+  emptyRoot,
+  GENESIS_PREVIOUS_HEADER_HASH,
+  HASH_BYTES,
+  headerHash,
+  nodeHash,
+  provenanceLeafHash,
+  resourceSha256,
+  verifyHeaderSignature,
+  type BatchHeader,
+  type LeafPreimage,
+} from '../anchor/index.ts';
+import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
+
+/** Every check the audit runs, in the order it reports them. */
+export const AUDIT_CHECK_NAMES = [
+  'leaf-hash',
+  'resource',
+  'raw-message',
+  'mapping-config',
+  'missing-leaf',
+  'header-hash',
+  'header-signature',
+  'header-chain',
+  'batch-leaves',
+] as const;
+
+export type AuditCheckName = (typeof AUDIT_CHECK_NAMES)[number];
+
+export interface AuditFinding {
+  check: AuditCheckName;
+  /**
+   * What does not match, by key: `<type>/<id>/_history/<version>` (a resource version and its leaf),
+   * `inbox_message/<id>`, `mapping_config/<sha256>`, `batch/<number>` or `ledger_leaf/<id>`.
+   */
+  ref: string;
+  /** What differs: hashes, counts, indices and field names only. */
+  detail: string;
+}
+
+export interface AuditReport {
+  /** True when no check found a mismatch. */
+  ok: boolean;
+  /** How many items each check examined (leaves, source messages, mapping digests, stored versions, batches). */
+  checked: Record<AuditCheckName, number>;
+  /** How many mismatches each check found, including those not listed in `findings`. */
+  mismatches: Record<AuditCheckName, number>;
+  /** The findings, in the order found, at most `maxFindings`. */
+  findings: AuditFinding[];
+  /** Findings counted in `mismatches` but left out of `findings` by `maxFindings`. */
+  findingsOmitted: number;
+  /** Leaves not in a closed batch yet; not mismatches. */
+  unbatchedLeaves: number;
+}
+
+export interface AuditOptions {
+  /** Rows read per query. Default 1000. */
+  pageRows?: number;
+  /** Raw message bytes read per query, at most (a larger single message is read alone). Default 32 MiB. */
+  rawPageBytes?: number;
+  /** Findings listed at most; further ones are only counted. Default 1000. */
+  maxFindings?: number;
+  /**
+   * Hex Ed25519 public key that must have signed every batch header (the engine's published key). When absent, each
+   * header is verified under the public_key stored beside it, which shows integrity but not whose key it was.
+   */
+  publicKey?: string;
+}
+
+/** Reads the whole ledger in one snapshot and re-checks it; see the checks above. Never writes. */
+export async function auditLedger(pool: pg.Pool, options: AuditOptions = {}): Promise<AuditReport> {
+  const audit = new Audit(options);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await auditLeaves(client, audit);
+    await auditRawMessages(client, audit);
+    await auditMappingConfigs(client, audit);
+    await auditMissingLeaves(client, audit);
+    await auditBatches(client, audit);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+  return audit.report();
+}
+
+/** The running tallies and findings of one audit. */
+class Audit {
+  readonly pageRows: number;
+  readonly rawPageBytes: number;
+  readonly publicKey: string | undefined;
+  private readonly maxFindings: number;
+  private readonly checked = counters();
+  private readonly mismatches = counters();
+  private readonly findings: AuditFinding[] = [];
+  private omitted = 0;
+  unbatchedLeaves = 0;
+
+  constructor(options: AuditOptions) {
+    this.pageRows = options.pageRows ?? 1000;
+    this.rawPageBytes = options.rawPageBytes ?? 32 * 1024 * 1024;
+    this.maxFindings = options.maxFindings ?? 1000;
+    this.publicKey = options.publicKey?.toLowerCase();
+    if (!Number.isSafeInteger(this.pageRows) || this.pageRows < 1) throw new RangeError('pageRows must be a positive integer');
+    if (!Number.isSafeInteger(this.maxFindings) || this.maxFindings < 0) throw new RangeError('maxFindings must be a non-negative integer');
+  }
+
+  count(check: AuditCheckName, items = 1): void {
+    this.checked[check] += items;
+  }
+
+  /** Records a mismatch; problems found in one item are joined into one finding. */
+  mismatch(check: AuditCheckName, ref: string, problems: string | string[]): void {
+    const detail = typeof problems === 'string' ? problems : problems.join('; ');
+    this.mismatches[check] += 1;
+    if (this.findings.length < this.maxFindings) this.findings.push({ check, ref, detail });
+    else this.omitted += 1;
+  }
+
+  report(): AuditReport {
+    return {
+      ok: AUDIT_CHECK_NAMES.every((name) => this.mismatches[name] === 0),
+      checked: { ...this.checked },
+      mismatches: { ...this.mismatches },
+      findings: [...this.findings],
+      findingsOmitted: this.omitted,
+      unbatchedLeaves: this.unbatchedLeaves,
+    };
+  }
+}
+
+function counters(): Record<AuditCheckName, number> {
+  return Object.fromEntries(AUDIT_CHECK_NAMES.map((name) => [name, 0])) as Record<AuditCheckName, number>;
+}
+
+/**
+ * Pages of a keyset scan: `fetch(after)` returns up to pageRows rows ordered by key, after the key it is given
+ * (undefined for the first page). Ends after a short page.
+ */
+async function* pages<Row, Key>(fetch: (after: Key | undefined) => Promise<Row[]>, keyOf: (row: Row) => Key, pageRows: number): AsyncGenerator<Row[]> {
+  let after: Key | undefined;
+  while (true) {
+    const rows = await fetch(after);
+    if (rows.length > 0) yield rows;
+    if (rows.length < pageRows) return;
+    after = keyOf(rows[rows.length - 1]!);
+  }
+}
+
+async function* rowsOf<Row>(source: AsyncGenerator<Row[]>): AsyncGenerator<Row> {
+  for await (const page of source) yield* page;
+}
+
+/**
+ * A value read from a hash field, fit to print: a hex SHA-256 (or Ed25519 key) as it is, anything else only
+ * described. Stored JSON that has been tampered with may hold anything, including patient data.
+ */
+function shown(value: unknown): string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value) ? value : `(not a hex digest: ${value === null ? 'null' : typeof value})`;
+}
+
+/** A count or index read from stored JSON, fit to print. */
+function shownNumber(value: unknown): string {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : `(not an integer: ${value === null ? 'null' : typeof value})`;
+}
+
+/** Hex SHA-256 of JCS(value), or undefined when the value has no canonical form. */
+function canonicalSha256(value: unknown, hash: (value: unknown) => string): string | undefined {
+  try {
+    return hash(value);
+  } catch {
+    return undefined;
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Leaves: leaf-hash, resource, raw-message (leaf side), batch numbering of each leaf
+
+interface LeafRow {
+  id: number;
+  resource_type: string;
+  resource_id: string;
+  version_id: number;
+  preimage: unknown;
+  leaf_hash: Buffer;
+  batch_number: number | null;
+  leaf_index: number | null;
+  history_found: boolean;
+  history_content: unknown;
+  source_message_id: number | null;
+  current_content: unknown;
+  message_found: boolean;
+  message_raw_sha256: Buffer | null;
+}
+
+async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
+  // Each leaf with, by primary key, its stored version, the current row when it holds that version, and the raw hash
+  // of the version's source message.
+  const fetch = async (after: number | undefined): Promise<LeafRow[]> =>
+    (
+      await client.query<LeafRow>(
+        `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
+                h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
+                CASE WHEN r.version_id = l.version_id THEN r.content END AS current_content,
+                m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256
+           FROM ledger_leaf l
+           LEFT JOIN fhir_resource_history h ON h.resource_type = l.resource_type AND h.id = l.resource_id AND h.version_id = l.version_id
+           LEFT JOIN fhir_resource r ON r.resource_type = l.resource_type AND r.id = l.resource_id
+           LEFT JOIN inbox_message m ON m.id = h.source_message_id
+          WHERE l.id > $1
+          ORDER BY l.id
+          LIMIT $2`,
+        [after ?? 0, audit.pageRows],
+      )
+    ).rows;
+  for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
+    for (const row of rows) checkLeaf(row, audit);
+  }
+}
+
+function checkLeaf(row: LeafRow, audit: Audit): void {
+  const versionId = Number(row.version_id);
+  const ref = `${row.resource_type}/${row.resource_id}/_history/${versionId}`;
+  const preimage = isRecord(row.preimage) ? row.preimage : {};
+  audit.count('leaf-hash');
+  audit.count('resource');
+
+  const leafHash = canonicalSha256(row.preimage, (p) => bytesToHex(provenanceLeafHash(p as LeafPreimage)));
+  const storedLeafHash = bytesToHex(new Uint8Array(row.leaf_hash));
+  if (leafHash === undefined) audit.mismatch('leaf-hash', ref, 'the preimage has no RFC 8785 canonical form');
+  else if (leafHash !== storedLeafHash) audit.mismatch('leaf-hash', ref, `the preimage hashes to ${leafHash}; leaf_hash is ${shown(storedLeafHash)}`);
+
+  const claimed = preimage.resourceSha256;
+  const problems: string[] = [];
+  if (preimage.resourceType !== row.resource_type || preimage.id !== row.resource_id || preimage.versionId !== String(versionId)) {
+    problems.push('the preimage names another resource version than its leaf row');
+  }
+  if (!row.history_found) {
+    problems.push('the version is not stored in fhir_resource_history');
+  } else {
+    const stored = canonicalSha256(row.history_content, resourceSha256);
+    if (stored !== claimed) problems.push(`the stored version hashes to ${stored ?? '(no canonical form)'}; the leaf says ${shown(claimed)}`);
+    if (!namesVersion(row.history_content, row.resource_type, row.resource_id, versionId)) {
+      problems.push('the stored content names another resourceType, id or meta.versionId');
+    }
+  }
+  if (row.current_content !== null && row.current_content !== undefined) {
+    const current = canonicalSha256(row.current_content, resourceSha256);
+    if (current !== claimed) problems.push(`the current row (fhir_resource) hashes to ${current ?? '(no canonical form)'}; the leaf says ${shown(claimed)}`);
+  }
+  if (problems.length > 0) audit.mismatch('resource', ref, problems);
+
+  if (row.history_found) {
+    const messageId = row.source_message_id === null ? null : Number(row.source_message_id);
+    if (messageId === null) {
+      audit.mismatch('raw-message', ref, 'the stored version names no source message');
+    } else if (!row.message_found || row.message_raw_sha256 === null) {
+      audit.mismatch('raw-message', ref, `source inbox_message/${messageId} does not exist`);
+    } else {
+      const rawSha256 = bytesToHex(new Uint8Array(row.message_raw_sha256));
+      if (rawSha256 !== preimage.rawSha256) {
+        audit.mismatch('raw-message', ref, `source inbox_message/${messageId} has raw_sha256 ${rawSha256}; the leaf says ${shown(preimage.rawSha256)}`);
+      }
+    }
+  }
+
+  if (row.batch_number === null && row.leaf_index === null) audit.unbatchedLeaves += 1;
+  else if (row.batch_number === null || row.leaf_index === null) {
+    audit.mismatch('batch-leaves', `ledger_leaf/${Number(row.id)}`, `the leaf of ${ref} has ${row.batch_number === null ? 'a leaf_index but no batch_number' : 'a batch_number but no leaf_index'}`);
+  }
+}
+
+/** True when a stored resource's content says it is (type, id, version). */
+function namesVersion(content: unknown, resourceType: string, id: string, versionId: number): boolean {
+  if (!isRecord(content)) return false;
+  const meta = content.meta;
+  return content.resourceType === resourceType && content.id === id && isRecord(meta) && meta.versionId === String(versionId);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Raw messages: every inbox message that some stored version came from
+
+async function auditRawMessages(client: pg.PoolClient, audit: Audit): Promise<void> {
+  // octet_length of a bytea reads the stored length without fetching the (toasted) bytes.
+  const fetch = async (after: number | undefined): Promise<Array<{ id: number; raw_sha256: Buffer; raw_bytes: number }>> =>
+    (
+      await client.query<{ id: number; raw_sha256: Buffer; raw_bytes: number }>(
+        `SELECT m.id, m.raw_sha256, octet_length(m.raw) AS raw_bytes
+           FROM inbox_message m
+          WHERE m.id > $1 AND EXISTS (SELECT 1 FROM fhir_resource_history h WHERE h.source_message_id = m.id)
+          ORDER BY m.id
+          LIMIT $2`,
+        [after ?? 0, audit.pageRows],
+      )
+    ).rows;
+  for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
+    // The bytes themselves are read in groups of at most rawPageBytes (a larger message alone), so a page of large
+    // messages does not have to fit in memory at once.
+    let group: typeof rows = [];
+    let groupBytes = 0;
+    for (const row of rows) {
+      if (group.length > 0 && groupBytes + Number(row.raw_bytes) > audit.rawPageBytes) {
+        await checkRawGroup(client, audit, group);
+        group = [];
+        groupBytes = 0;
+      }
+      group.push(row);
+      groupBytes += Number(row.raw_bytes);
+    }
+    if (group.length > 0) await checkRawGroup(client, audit, group);
+  }
+}
+
+async function checkRawGroup(client: pg.PoolClient, audit: Audit, group: Array<{ id: number; raw_sha256: Buffer }>): Promise<void> {
+  const raws = await client.query<{ id: number; raw: Buffer }>('SELECT id, raw FROM inbox_message WHERE id = ANY($1::bigint[])', [group.map((row) => row.id)]);
+  const rawById = new Map(raws.rows.map((row) => [Number(row.id), row.raw]));
+  for (const row of group) {
+    audit.count('raw-message');
+    const raw = rawById.get(Number(row.id));
+    if (!raw) continue; // cannot happen in one snapshot; the leaf side reports a missing message
+    const computed = createHash('sha256').update(raw).digest('hex');
+    const stored = bytesToHex(new Uint8Array(row.raw_sha256));
+    if (computed !== stored) audit.mismatch('raw-message', `inbox_message/${Number(row.id)}`, `raw bytes hash to ${computed}; raw_sha256 is ${shown(stored)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mapping configurations: every digest that leaves name
+
+async function auditMappingConfigs(client: pg.PoolClient, audit: Audit): Promise<void> {
+  // Digests are few (one per configuration ever used), so grouping over all leaves returns a page or two; paging by
+  // digest keeps even a ledger whose preimages were rewritten with many distinct digests within bounds.
+  const digestOf = `coalesce(preimage->>'mappingSha256', '')`;
+  const fetch = async (after: string | undefined): Promise<Array<{ digest: string; leaves: number }>> =>
+    (
+      await client.query<{ digest: string; leaves: number }>(
+        `SELECT ${digestOf} AS digest, count(*)::bigint AS leaves
+           FROM ledger_leaf
+          ${after === undefined ? '' : `WHERE ${digestOf} > $2`}
+          GROUP BY 1
+          ORDER BY 1
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after],
+      )
+    ).rows;
+  for await (const rows of pages(fetch, (row) => row.digest, audit.pageRows)) {
+    const stored = await mappingConfigsByDigest(client, rows.map((row) => row.digest));
+    for (const row of rows) {
+      audit.count('mapping-config');
+      const leaves = `${Number(row.leaves)} ${Number(row.leaves) === 1 ? 'leaf names' : 'leaves name'} it`;
+      const ref = `mapping_config/${shown(row.digest)}`;
+      if (!stored.has(row.digest)) {
+        audit.mismatch('mapping-config', ref, `no mapping configuration is stored under this digest (${leaves})`);
+        continue;
+      }
+      const computed = canonicalSha256(stored.get(row.digest), mappingConfigSha256);
+      if (computed !== row.digest) audit.mismatch('mapping-config', ref, `the stored content re-hashes to ${computed ?? '(no canonical form)'} (${leaves})`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stored versions without a leaf
+
+interface VersionKey {
+  resource_type: string;
+  id: string;
+  version_id: number;
+}
+
+async function auditMissingLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
+  // The row comparison follows the history primary key, so each page is one index range.
+  const fetch = async (after: VersionKey | undefined): Promise<Array<VersionKey & { has_leaf: boolean }>> =>
+    (
+      await client.query<VersionKey & { has_leaf: boolean }>(
+        `SELECT h.resource_type, h.id, h.version_id, l.id IS NOT NULL AS has_leaf
+           FROM fhir_resource_history h
+           LEFT JOIN ledger_leaf l ON l.resource_type = h.resource_type AND l.resource_id = h.id AND l.version_id = h.version_id
+          ${after === undefined ? '' : 'WHERE (h.resource_type, h.id, h.version_id) > ($2, $3, $4::int)'}
+          ORDER BY h.resource_type, h.id, h.version_id
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after.resource_type, after.id, after.version_id],
+      )
+    ).rows;
+  for await (const rows of pages(fetch, (row) => ({ resource_type: row.resource_type, id: row.id, version_id: row.version_id }), audit.pageRows)) {
+    for (const row of rows) {
+      audit.count('missing-leaf');
+      if (!row.has_leaf) audit.mismatch('missing-leaf', `${row.resource_type}/${row.id}/_history/${Number(row.version_id)}`, 'the stored version has no provenance leaf');
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Batches: headers, their chain, and the leaves numbered into each
+
+interface BatchRow {
+  batch_number: number;
+  header: unknown;
+  header_hash: string;
+  signature: string;
+  public_key: string;
+}
+
+interface BatchedLeafRow {
+  leaf_index: number;
+  batch_number: number;
+  leaf_hash: Buffer;
+}
+
+/** What the next batch in the chain must follow on from: the previous batch as stored. */
+interface ChainLink {
+  batchNumber: number;
+  headerHash: string;
+  nextLeafIndex: number | undefined;
+}
+
+async function auditBatches(client: pg.PoolClient, audit: Audit): Promise<void> {
+  const batchPages = pages(
+    async (after: number | undefined) =>
+      (
+        await client.query<BatchRow>(
+          'SELECT batch_number, header, header_hash, signature, public_key FROM ledger_batch WHERE batch_number > $1 ORDER BY batch_number LIMIT $2',
+          [after ?? Number.MIN_SAFE_INTEGER, audit.pageRows],
+        )
+      ).rows,
+    (row) => Number(row.batch_number),
+    audit.pageRows,
+  );
+  // Batched leaves in leaf-index order: batches number their leaves contiguously, so each batch's leaves form one run
+  // of this stream, in batch order, and the two streams are merged.
+  const leaves = new Lookahead(
+    rowsOf(
+      pages(
+        async (after: number | undefined) =>
+          (
+            await client.query<BatchedLeafRow>(
+              'SELECT leaf_index, batch_number, leaf_hash FROM ledger_leaf WHERE leaf_index > $1 AND batch_number IS NOT NULL ORDER BY leaf_index LIMIT $2',
+              [after ?? -1, audit.pageRows],
+            )
+          ).rows,
+        (row) => Number(row.leaf_index),
+        audit.pageRows,
+      ),
+    ),
+  );
+
+  let previous: ChainLink | undefined;
+  for await (const row of rowsOf(batchPages)) {
+    const batchNumber = Number(row.batch_number);
+    const header = isRecord(row.header) ? row.header : {};
+    const ref = `batch/${batchNumber}`;
+    for (const check of ['header-hash', 'header-signature', 'header-chain', 'batch-leaves'] as const) audit.count(check);
+
+    const computed = canonicalSha256(row.header, (h) => headerHash(h as BatchHeader));
+    if (computed !== row.header_hash) audit.mismatch('header-hash', ref, `the header hashes to ${computed ?? '(no canonical form)'}; header_hash is ${shown(row.header_hash)}`);
+
+    const signatureProblems: string[] = [];
+    if (!verifyHeaderSignature(row.header as BatchHeader, row.signature, row.public_key)) signatureProblems.push(`the signature does not verify under public_key ${shown(row.public_key)}`);
+    if (audit.publicKey !== undefined && row.public_key.toLowerCase() !== audit.publicKey) {
+      signatureProblems.push(`public_key ${shown(row.public_key)} is not the engine's key ${shown(audit.publicKey)}`);
+    }
+    if (signatureProblems.length > 0) audit.mismatch('header-signature', ref, signatureProblems);
+
+    const chainProblems = chainProblemsOf(batchNumber, header, previous);
+    if (chainProblems.length > 0) audit.mismatch('header-chain', ref, chainProblems);
+
+    await skipStrayLeaves(leaves, audit, batchNumber);
+    const leafProblems = await batchLeafProblems(leaves, batchNumber, header);
+    if (leafProblems.length > 0) audit.mismatch('batch-leaves', ref, leafProblems);
+
+    const first = header.firstLeafIndex;
+    const count = header.leafCount;
+    previous = {
+      batchNumber,
+      headerHash: row.header_hash,
+      nextLeafIndex: Number.isSafeInteger(first) && Number.isSafeInteger(count) ? (first as number) + (count as number) : undefined,
+    };
+  }
+  await skipStrayLeaves(leaves, audit, Number.POSITIVE_INFINITY);
+}
+
+function chainProblemsOf(batchNumber: number, header: Record<string, unknown>, previous: ChainLink | undefined): string[] {
+  const problems: string[] = [];
+  const expectedNumber = previous ? previous.batchNumber + 1 : 1;
+  if (batchNumber !== expectedNumber) problems.push(previous ? `batch ${expectedNumber} is missing after batch ${previous.batchNumber}` : `the first batch is ${batchNumber}, not 1`);
+  if (header.batchNumber !== batchNumber) problems.push(`the header's batchNumber is ${shownNumber(header.batchNumber)}`);
+  const expectedPrevious = previous ? previous.headerHash : GENESIS_PREVIOUS_HEADER_HASH;
+  if (header.previousHeaderHash !== expectedPrevious) {
+    problems.push(`previousHeaderHash is ${shown(header.previousHeaderHash)}; ${previous ? `batch ${previous.batchNumber}'s header_hash is ${shown(expectedPrevious)}` : 'batch 1 must name 64 zeros'}`);
+  }
+  const expectedFirst = previous ? previous.nextLeafIndex : 0;
+  if (expectedFirst === undefined) problems.push(`firstLeafIndex cannot follow on from batch ${previous!.batchNumber}, whose header has no valid firstLeafIndex and leafCount`);
+  else if (header.firstLeafIndex !== expectedFirst) problems.push(`firstLeafIndex is ${shownNumber(header.firstLeafIndex)}; it should follow on at ${expectedFirst}`);
+  return problems;
+}
+
+/**
+ * Reports and skips the leaves before the current batch's run that name an earlier batch: a batch without a header,
+ * or one whose leaves are out of leaf-index order. One finding per run of leaves naming one batch.
+ */
+async function skipStrayLeaves(leaves: Lookahead<BatchedLeafRow>, audit: Audit, beforeBatch: number): Promise<void> {
+  let next = await leaves.peek();
+  while (next !== undefined && Number(next.batch_number) < beforeBatch) {
+    const batchNumber = Number(next.batch_number);
+    const firstIndex = Number(next.leaf_index);
+    let lastIndex = firstIndex;
+    let count = 0;
+    while (next !== undefined && Number(next.batch_number) === batchNumber) {
+      lastIndex = Number(next.leaf_index);
+      count += 1;
+      leaves.take();
+      next = await leaves.peek();
+    }
+    audit.mismatch(
+      'batch-leaves',
+      `batch/${batchNumber}`,
+      `${count} ${count === 1 ? 'leaf' : 'leaves'} (leaf_index ${firstIndex}..${lastIndex}) ${count === 1 ? 'is' : 'are'} numbered into batch ${batchNumber} out of order, or into a batch with no header`,
+    );
+  }
+}
+
+/** Consumes the run of leaves numbered into `batchNumber` and compares it with the batch's header. */
+async function batchLeafProblems(leaves: Lookahead<BatchedLeafRow>, batchNumber: number, header: Record<string, unknown>): Promise<string[]> {
+  const root = new StreamingRoot();
+  let firstIndex: number | undefined;
+  let gap: string | undefined;
+  let malformedHashes = 0;
+  let next = await leaves.peek();
+  while (next !== undefined && Number(next.batch_number) === batchNumber) {
+    const index = Number(next.leaf_index);
+    if (firstIndex === undefined) firstIndex = index;
+    else if (gap === undefined && index !== firstIndex + root.count) gap = `leaf indices jump from ${firstIndex + root.count - 1} to ${index}`;
+    if (next.leaf_hash.length === HASH_BYTES) root.push(new Uint8Array(next.leaf_hash));
+    else malformedHashes += 1;
+    leaves.take();
+    next = await leaves.peek();
+  }
+  const count = root.count + malformedHashes;
+  const problems: string[] = [];
+  if (count === 0) return [`the header counts ${shownNumber(header.leafCount)} leaves, but no leaf is numbered into the batch`];
+  if (count !== header.leafCount) problems.push(`${count} ${count === 1 ? 'leaf is' : 'leaves are'} numbered into the batch; the header counts ${shownNumber(header.leafCount)}`);
+  if (firstIndex !== header.firstLeafIndex) problems.push(`its first leaf is at leaf_index ${firstIndex}; the header's firstLeafIndex is ${shownNumber(header.firstLeafIndex)}`);
+  if (gap !== undefined) problems.push(gap);
+  if (malformedHashes > 0) problems.push(`${malformedHashes} leaf_hash ${malformedHashes === 1 ? 'value is' : 'values are'} not ${HASH_BYTES} bytes`);
+  else {
+    const computed = bytesToHex(root.root());
+    if (computed !== header.root) problems.push(`the root of its leaves is ${computed}; the header's root is ${shown(header.root)}`);
+  }
+  return problems;
+}
+
+/** One-item lookahead over an async stream, for merging two ordered streams. */
+class Lookahead<T> {
+  private readonly source: AsyncIterator<T>;
+  private head: IteratorResult<T> | undefined;
+
+  constructor(source: AsyncIterator<T>) {
+    this.source = source;
+  }
+
+  async peek(): Promise<T | undefined> {
+    this.head ??= await this.source.next();
+    return this.head.done ? undefined : this.head.value;
+  }
+
+  take(): void {
+    this.head = undefined;
+  }
+}
+
+/**
+ * The RFC 9162 Merkle Tree Hash of leaf hashes pushed one at a time, in O(log n) memory. It keeps the roots of the
+ * perfect subtrees that the leaves so far fill (their sizes are the binary digits of the count, largest first), as
+ * an append-only log's compact range does; MTH splits at the largest power of two below n, which is the first
+ * subtree, so the root is those subtree roots folded from the right.
+ */
+export class StreamingRoot {
+  private readonly subtrees: Array<{ size: number; hash: Uint8Array }> = [];
+  count = 0;
+
+  push(leafHash: Uint8Array): void {
+    let size = 1;
+    let hash = leafHash;
+    while (this.subtrees.length > 0 && this.subtrees[this.subtrees.length - 1]!.size === size) {
+      const left = this.subtrees.pop()!;
+      hash = nodeHash(left.hash, hash);
+      size *= 2;
+    }
+    this.subtrees.push({ size, hash });
+    this.count += 1;
+  }
+
+  root(): Uint8Array {
+    if (this.subtrees.length === 0) return emptyRoot();
+    let hash = this.subtrees[this.subtrees.length - 1]!.hash;
+    for (let i = this.subtrees.length - 2; i >= 0; i--) hash = nodeHash(this.subtrees[i]!.hash, hash);
+    return hash.slice();
+  }
+}
