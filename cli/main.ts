@@ -2,13 +2,15 @@
  * The anchorline command line.
  *   anchorline start  [--config file]   API, listeners and workers in one process (what `npm start` runs)
  *   anchorline worker [--config file]   workers only, against a shared DATABASE_URL (and REDIS_URL)
- *   anchorline verify <bundle.json> [--resource resource.json]   check a proof bundle offline (cli/verify.ts)
+ *   anchorline verify <bundle.json> [--resource resource.json] [--rpc URL]   check a proof bundle (cli/verify.ts)
+ *   anchorline chain deploy|allow|disallow|submitter ...   set up chain anchoring (cli/chain.ts)
  *   anchorline audit [--config file] [--json] [--max-findings N]   re-hash the ledger in the database (cli/audit.ts)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
 import { startEngine, type EngineRole } from './engine.ts';
 import { runVerify } from './verify.ts';
+import { runChain } from './chain.ts';
 import { runAudit } from './audit.ts';
 
 const USAGE = `usage: anchorline <command> [options]
@@ -16,7 +18,8 @@ const USAGE = `usage: anchorline <command> [options]
 commands:
   start     run the engine: HTTP API, MLLP listener and workers (embedded PostgreSQL unless DATABASE_URL is set)
   worker    run workers only, against a shared DATABASE_URL (and REDIS_URL for BullMQ)
-  verify    check a proof bundle offline: anchorline verify <bundle.json> [--resource <resource.json>]
+  verify    check a proof bundle offline: anchorline verify <bundle.json> [--resource <resource.json>] [--rpc <url>]
+  chain     set up chain anchoring: anchorline chain deploy|allow|disallow|submitter (see anchorline chain --help)
   audit     re-hash the ledger in the database, report every mismatch: anchorline audit [--json] [--max-findings <n>]
 
 options:
@@ -63,7 +66,11 @@ async function main(argv: string[]): Promise<void> {
   // verify has its own options and needs no config, database or network, so it is dispatched before the engine's
   // option parsing (which would reject --resource) and before any config is loaded.
   if (argv[0] === 'verify') {
-    process.exitCode = runVerify(argv.slice(1));
+    process.exitCode = await runVerify(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'chain') {
+    process.exitCode = await runChain(argv.slice(1));
     return;
   }
   // audit has options of its own too (--json, --max-findings) and reads its config itself.

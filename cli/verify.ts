@@ -1,18 +1,24 @@
 /**
- * `anchorline verify <bundle.json> [--resource resource.json]`: checks a proof bundle offline.
+ * `anchorline verify <bundle.json> [--resource resource.json] [--rpc URL]`: checks a proof bundle offline, and with
+ * --rpc also its chain anchor against a node the auditor chooses (anchor/chain/verify-anchor.ts).
  *
- * Needs no config, database or network, so an auditor can run it anywhere the package is installed. Prints one
- * line per check (`PASS name: detail` / `FAIL name: detail`) and then `verified` or `NOT verified`.
+ * Needs no config or database, and no network without --rpc, so an auditor can run it anywhere the package is
+ * installed. Prints one line per check (`PASS name: detail` / `FAIL name: detail`) and then `verified` or `NOT verified`.
  * Exit codes: 0 all checks passed, 1 a check failed, 2 usage error (bad arguments, unreadable file, invalid JSON).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { verifyBundle } from '../anchor/index.ts';
+import { verifyBundle, type ProofBundle } from '../anchor/index.ts';
+import { verifyAnchorOnChain } from '../anchor/chain/verify-anchor.ts';
 
-export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>]
+export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--rpc <url>] [--public-key <hex>]
 
 Checks an anchorline proof bundle offline: leaf hash, Merkle inclusion, signed header chain and anchor.
 With --resource, also checks that the given FHIR resource version is the one the leaf commits to.
+With --rpc, also checks the chain anchor on that JSON-RPC node: chain id, registry code, transaction,
+Anchored event and registry state.
+With --public-key, also requires the bundle to be signed by that Ed25519 key (hex), obtained from a
+source you trust.
 Exit code 0 if every check passes, 1 if any fails, 2 for usage errors.
 `;
 
@@ -31,7 +37,7 @@ const processOutput: VerifyOutput = {
 class UsageError extends Error {}
 
 /** Runs `verify` with the arguments after the command name; returns the exit code. */
-export function runVerify(argv: string[], output: VerifyOutput = processOutput): number {
+export async function runVerify(argv: string[], output: VerifyOutput = processOutput): Promise<number> {
   try {
     const { values, positionals } = parseCommandLine(argv);
     if (values.help) {
@@ -41,10 +47,28 @@ export function runVerify(argv: string[], output: VerifyOutput = processOutput):
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <bundle.json>' : 'expected exactly one bundle file');
     const bundle = readJsonFile(positionals[0]!, 'bundle');
     const options = values.resource === undefined ? undefined : { resource: readJsonFile(values.resource, 'resource') };
+    if (values.rpc !== undefined && !/^https?:\/\/\S+$/.test(values.rpc)) throw new UsageError('--rpc must be an http(s) URL');
+    if (values['public-key'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['public-key'])) throw new UsageError('--public-key must be 64 hex digits');
     const result = verifyBundle(bundle, options);
-    for (const check of result.checks) output.out(`${check.ok ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
-    output.out(result.ok ? 'verified\n' : 'NOT verified\n');
-    return result.ok ? 0 : 1;
+    const checks = [...result.checks];
+    const formatOk = checks[0]?.name === 'bundle-format' && checks[0].ok;
+    const pinned = values['public-key']?.toLowerCase();
+    if (pinned !== undefined) {
+      const stated = formatOk ? (bundle as ProofBundle).publicKey.toLowerCase() : undefined;
+      checks.push(
+        stated === pinned
+          ? { name: 'public-key', ok: true, detail: 'the bundle is signed by the pinned key' }
+          : { name: 'public-key', ok: false, detail: stated === undefined ? 'not checked: the bundle is malformed' : `the bundle names key ${stated}, not the pinned key` },
+      );
+    }
+    if (values.rpc !== undefined) {
+      if (formatOk) checks.push(...(await verifyAnchorOnChain(bundle as ProofBundle, values.rpc)));
+      else checks.push({ name: 'chain', ok: false, detail: 'not checked: the bundle is malformed (see bundle-format)' });
+    }
+    const ok = checks.every((check) => check.ok);
+    for (const check of checks) output.out(`${check.ok ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
+    output.out(ok ? 'verified\n' : 'NOT verified\n');
+    return ok ? 0 : 1;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     output.err(`anchorline verify: ${error.message}\n\n${VERIFY_USAGE}`);
@@ -66,7 +90,7 @@ function parseVerifyArgs(argv: string[]) {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { resource: { type: 'string' }, help: { type: 'boolean' } },
+    options: { resource: { type: 'string' }, rpc: { type: 'string' }, 'public-key': { type: 'string' }, help: { type: 'boolean' } },
   });
 }
 
