@@ -12,13 +12,12 @@
  * then a summary line; with --json, the report object instead. Findings name ids and hashes, never content.
  * Exit codes: 0 no mismatch, 1 mismatches found, 2 the audit could not run (usage, config or database error).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
 import { ConfigError, loadConfig, silentLogger, type AnchorlineConfig } from '../config/index.ts';
-import { AUDIT_CHECK_NAMES, auditLedger, createPool, migrate, openStore, type AuditReport } from '../store/index.ts';
+import { AUDIT_CHECK_NAMES, auditLedger, createPool, migrate, openStore, runningEmbeddedConnection, type AuditReport } from '../store/index.ts';
 import { loadSigningKey } from '../workers/index.ts';
 
 export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>]
@@ -136,7 +135,7 @@ async function enginePublicKey(config: AnchorlineConfig): Promise<string | undef
 
 /** A migrated pool on the engine's database, and how to let go of it (stopping an embedded server started here). */
 async function openAuditDatabase(config: AnchorlineConfig): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
-  const running = config.database.url ? undefined : runningEmbeddedServer(config.dataDir);
+  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
   if (!running) {
     const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-audit' });
     return { pool: store.pool, close: () => store.close() };
@@ -149,39 +148,4 @@ async function openAuditDatabase(config: AnchorlineConfig): Promise<{ pool: pg.P
     throw error;
   }
   return { pool, close: () => pool.end() };
-}
-
-/**
- * The connection string of the embedded PostgreSQL running under `dataDir`, if one is. The engine picks a free port
- * at each start and records it nowhere of its own, but PostgreSQL's postmaster.pid holds it (line 1 the
- * postmaster's pid, line 4 its port), and store/embedded-postgres.ts keeps the password in <dataDir>/pg-password and
- * names the role and database 'anchorline'.
- */
-function runningEmbeddedServer(dataDir: string): string | undefined {
-  const root = path.resolve(dataDir);
-  const pidFile = path.join(root, 'pg', 'postmaster.pid');
-  const passwordFile = path.join(root, 'pg-password');
-  if (!existsSync(pidFile) || !existsSync(passwordFile)) return undefined;
-  const lines = readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(lines[0]);
-  const port = Number(lines[3]);
-  if (!Number.isSafeInteger(pid) || pid <= 0 || !Number.isSafeInteger(port) || port <= 0) return undefined;
-  if (!isPostgres(pid)) return undefined; // a stale file: starting the server clears it
-  const password = readFileSync(passwordFile, 'utf8').trim();
-  return `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${port}/anchorline`;
-}
-
-/** True when `pid` is a live PostgreSQL process (not a reused pid). */
-function isPostgres(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
-  } catch {
-    // No /proc (not Linux): the live pid from postmaster.pid is the best evidence there is.
-    return true;
-  }
 }

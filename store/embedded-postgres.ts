@@ -131,6 +131,29 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
 }
 
 /**
+ * The connection string of the embedded server running under `dataDir` (started by an engine), if one is: for
+ * tools such as `anchorline audit` that read the database beside a live engine. The port is in PostgreSQL's own
+ * postmaster.pid (line 1 the postmaster's pid, line 4 its port); a pid file naming no live postgres is stale.
+ */
+export function runningEmbeddedConnection(dataDir: string, database = 'anchorline'): string | undefined {
+  const root = path.resolve(dataDir);
+  const pidFile = path.join(root, 'pg', 'postmaster.pid');
+  const passwordFile = path.join(root, 'pg-password');
+  if (!existsSync(pidFile) || !existsSync(passwordFile)) return undefined;
+  const lines = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !Number.isSafeInteger(port) || port <= 0 || !isAlive(pid)) return undefined;
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres')) return undefined;
+  } catch {
+    // No /proc (not Linux): the live pid from postmaster.pid is the best evidence there is.
+  }
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+}
+
+/**
  * A previous engine that was killed leaves its postmaster running (it is not in our process group's fate) and its
  * postmaster.pid in place. A live postmaster for this data directory is shut down (fast, then immediate); a pid file
  * naming a dead or unrelated process is removed.

@@ -9,7 +9,7 @@ import { createPool, migrate } from './db.ts';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 
 export { createPool, migrate, withTransaction, type Pool, type PoolClient, type Queryable } from './db.ts';
-export { startEmbeddedPostgres, freePort, type RunningPostgres } from './embedded-postgres.ts';
+export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
 export * as apiKeys from './api-keys.ts';
