@@ -9,6 +9,8 @@
 import {
   BaseError,
   ContractFunctionRevertedError,
+  ExecutionRevertedError,
+  getAddress,
   HttpRequestError,
   RpcRequestError,
   TimeoutError,
@@ -64,6 +66,12 @@ export function chainError(error: unknown, what: string): unknown {
       if (name === 'NotSubmitter') return new AnchorlineError('ANCHORLINE_ERR_CHAIN_SUBMITTER_NOT_ALLOWED', `${what}: the registry owner has not allowed this submitter address`, { cause: error });
       if (name === 'BatchNotAfterLatest') return new AnchorlineError('ANCHORLINE_ERR_CHAIN_CONFLICT', `${what}: the registry already holds this or a later batch for this submitter`, { cause: error });
       return new AnchorlineError('ANCHORLINE_ERR_CHAIN_REVERTED', `${what}: reverted${name ? ` with ${name}` : ''}`, { cause: error });
+    }
+    // The node ran the call and it failed: a revert it did not decode, or an opcode this chain's fork lacks (anvil:
+    // "EVM error NotActivated", geth/Besu: "invalid opcode"). The node is fine; the transaction is not.
+    const executionFailure = error.walk((e) => e instanceof ExecutionRevertedError || (e instanceof BaseError && /execution reverted|NotActivated|invalid opcode|EVM error/i.test(`${e.shortMessage} ${e.details ?? ''}`)));
+    if (executionFailure) {
+      return new AnchorlineError('ANCHORLINE_ERR_CHAIN_REVERTED', `${what}: the chain refused to execute it (${(executionFailure as BaseError).details || (executionFailure as BaseError).shortMessage})`, { cause: error });
     }
     const transportFailure = error.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError);
     if (transportFailure) return new AnchorlineError('ANCHORLINE_ERR_CHAIN_UNAVAILABLE', `${what}: ${(transportFailure as BaseError).shortMessage}`, { cause: error });
@@ -175,7 +183,10 @@ export class RegistryClient {
    */
   async signAnchor(account: LocalAccount, chainId: number, batchNumber: number, headerHash: Hex, nonce: number, gasHeadroomPercent: number): Promise<SignedAnchorTransaction> {
     const data = encodeFunctionData({ abi: anchorRegistryAbi, functionName: 'anchor', args: [BigInt(batchNumber), headerHash] });
-    const estimate = await onChain('eth_estimateGas', () => this.client.estimateGas({ account, to: this.contract, data }));
+    // Estimated with the ABI, so a revert here (the chain changed since the simulation) is decoded like one there.
+    const estimate = await onChain('eth_estimateGas', () =>
+      this.client.estimateContractGas({ account, address: this.contract, abi: anchorRegistryAbi, functionName: 'anchor', args: [BigInt(batchNumber), headerHash] }),
+    );
     const gas = (estimate * BigInt(gasHeadroomPercent)) / 100n;
     const block = await onChain('eth_getBlockByNumber', () => this.client.getBlock({ blockTag: 'latest' }));
     let rawTransaction: Hex;
@@ -228,12 +239,17 @@ export interface OwnerTransactionOptions {
 export async function deployRegistry(options: OwnerTransactionOptions & { evmVersion: RegistryEvmVersion }): Promise<{ chainId: number; contract: Address; txHash: Hex; blockNumber: bigint }> {
   const { publicClient, wallet, chainId } = await walletFor(options.rpcUrl, options.owner, options.requestTimeoutMs ?? 10_000);
   const artifact = registryArtifact(options.evmVersion);
-  const txHash = await onChain('deploy', () => wallet.deployContract({ abi: anchorRegistryAbi, bytecode: artifact.bytecode }));
+  const txHash = await onChain('deploy', () => wallet.deployContract({ abi: anchorRegistryAbi, bytecode: artifact.bytecode })).catch((error: unknown) => {
+    if (error instanceof AnchorlineError && error.code === 'ANCHORLINE_ERR_CHAIN_REVERTED') {
+      throw new AnchorlineError('ANCHORLINE_ERR_CHAIN_REVERTED', `${error.detail}; is evmVersion ${options.evmVersion} supported by this chain? Deploy the artifact of its fork or an older one`, { cause: error });
+    }
+    throw error;
+  });
   const receipt = await onChain('deploy receipt', () => publicClient.waitForTransactionReceipt({ hash: txHash, pollingInterval: Math.max(50, options.pollIntervalMs ?? 500) }));
   if (receipt.status !== 'success' || !receipt.contractAddress) {
     throw new AnchorlineError('ANCHORLINE_ERR_CHAIN_REVERTED', `deploying the registry failed in block ${receipt.blockNumber}; is evmVersion ${options.evmVersion} supported by this chain?`);
   }
-  return { chainId, contract: receipt.contractAddress, txHash, blockNumber: receipt.blockNumber };
+  return { chainId, contract: getAddress(receipt.contractAddress), txHash, blockNumber: receipt.blockNumber };
 }
 
 /** Allows (or removes) a submitter; only the registry owner can. */
