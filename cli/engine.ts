@@ -154,6 +154,8 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
     retryBackoffMs: evm.retryBackoffMs,
     maxRetryBackoffMs: evm.maxRetryBackoffMs,
     gasHeadroomPercent: evm.gasHeadroomPercent,
+    fromBlock: evm.fromBlock,
+    logRangeBlocks: evm.logRangeBlocks,
   });
   driver.start();
   closers.push({ name: 'chain-anchor', close: () => driver.close() });

@@ -159,6 +159,10 @@ export const configSchema = z.strictObject({
           retryBackoffMs: positiveInt.default(1_000),
           /** Longest wait between attempts while the chain is unavailable, in ms. Default 60000. */
           maxRetryBackoffMs: positiveInt.default(60_000),
+          /** Block the registry was deployed in; searches of its events start there. Default 0. */
+          fromBlock: z.number().int().min(0).default(0),
+          /** Blocks per eth_getLogs request (Besu caps it with --rpc-max-logs-range, 1000 by default). Default 1000. */
+          logRangeBlocks: positiveInt.default(1_000),
           /** Gas limit multiplier over the node's estimate, in percent. Default 130. */
           gasHeadroomPercent: z.number().int().min(100).max(1_000).default(130),
         })

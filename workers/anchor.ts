@@ -42,6 +42,7 @@ export class AnchorWorker {
   private readonly options: AnchorWorkerOptions;
   private readonly publicKeyHex: string;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private running: Promise<unknown> | undefined;
   private lastClosedAt = Date.now();
 
@@ -55,10 +56,16 @@ export class AnchorWorker {
   }
 
   start(): void {
-    // Checks often; closes when the batch is full or closeAfterMs has passed since the last one.
+    // Checks often for a full batch, and wakes exactly when closeAfterMs has passed since the last close, so a
+    // version waits at most closeAfterMs (plus the close itself) for its batch, not up to a check interval more.
     const tickMs = Math.max(50, Math.min(1_000, Math.floor(this.options.closeAfterMs / 5)));
-    this.timer = setInterval(() => void this.tick(), tickMs);
-    this.timer.unref();
+    const schedule = (): void => {
+      if (this.stopped) return;
+      const untilDue = this.lastClosedAt + this.options.closeAfterMs - Date.now();
+      this.timer = setTimeout(() => void this.tick().finally(schedule), Math.max(1, Math.min(tickMs, untilDue)));
+      this.timer.unref();
+    };
+    schedule();
   }
 
   private async tick(): Promise<void> {
@@ -75,6 +82,8 @@ export class AnchorWorker {
         }
         await this.closeAll();
       } catch (error) {
+        // Try again a full window later rather than at once: the database is likely away.
+        this.lastClosedAt = Date.now();
         this.options.log.warn(errorFields(error), 'anchor: closing a batch failed; will try again');
       }
     })().finally(() => (this.running = undefined));
@@ -105,7 +114,8 @@ export class AnchorWorker {
   }
 
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
 }

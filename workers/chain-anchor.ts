@@ -46,6 +46,10 @@ export interface ChainAnchorOptions {
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
   gasHeadroomPercent: number;
+  /** Event searches start at this block; default 0. */
+  fromBlock?: number;
+  /** Blocks per eth_getLogs request; default 1000. */
+  logRangeBlocks?: number;
 }
 
 /** What one step did; tests and status reporting read it. */
@@ -92,7 +96,13 @@ export class ChainAnchorDriver {
 
   constructor(options: ChainAnchorOptions) {
     this.options = options;
-    this.client = new RegistryClient({ rpcUrl: options.rpcUrl, contract: options.contract, requestTimeoutMs: options.requestTimeoutMs });
+    this.client = new RegistryClient({
+      rpcUrl: options.rpcUrl,
+      contract: options.contract,
+      requestTimeoutMs: options.requestTimeoutMs,
+      fromBlock: options.fromBlock,
+      logRangeBlocks: options.logRangeBlocks,
+    });
   }
 
   get submitter(): Address {

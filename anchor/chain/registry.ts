@@ -37,6 +37,10 @@ export interface RegistryClientOptions {
   contract: Address;
   /** Timeout of one JSON-RPC request, in ms. */
   requestTimeoutMs: number;
+  /** Log searches start at this block (the registry's deployment block). Default 0. */
+  fromBlock?: number;
+  /** Blocks per eth_getLogs request: nodes cap the range (Besu's --rpc-max-logs-range, 1000 by default). Default 1000. */
+  logRangeBlocks?: number;
 }
 
 export interface Inclusion {
@@ -93,10 +97,14 @@ export class RegistryClient {
   readonly contract: Address;
   readonly rpcUrl: string;
   private readonly client: PublicClient;
+  private readonly fromBlock: bigint;
+  private readonly logRangeBlocks: bigint;
 
   constructor(options: RegistryClientOptions) {
     this.contract = options.contract;
     this.rpcUrl = options.rpcUrl;
+    this.fromBlock = BigInt(options.fromBlock ?? 0);
+    this.logRangeBlocks = BigInt(Math.max(1, options.logRangeBlocks ?? 1_000));
     this.client = createPublicClient({ transport: transport(options.rpcUrl, options.requestTimeoutMs) });
   }
 
@@ -159,14 +167,24 @@ export class RegistryClient {
     return onChain('eth_getTransactionCount', () => this.client.getTransactionCount({ address, blockTag }));
   }
 
-  /** Where the registry recorded `submitter`'s `batchNumber`, from its Anchored event. */
+  /**
+   * Where the registry recorded `submitter`'s `batchNumber`, from its Anchored event: searched from the newest block
+   * back to `fromBlock`, one window of `logRangeBlocks` at a time (a recent anchor is found in the first request).
+   */
   async findAnchored(submitter: Address, batchNumber: number): Promise<Inclusion | undefined> {
-    const logs = await onChain('eth_getLogs', () =>
-      this.client.getContractEvents({ address: this.contract, abi: anchorRegistryAbi, eventName: 'Anchored', args: { submitter, batchNumber: BigInt(batchNumber) }, fromBlock: 0n, toBlock: 'latest' }),
-    );
-    const log = logs.at(-1);
-    if (!log || log.blockHash === null || log.blockNumber === null || log.transactionHash === null) return undefined;
-    return { txHash: log.transactionHash, blockNumber: log.blockNumber, blockHash: log.blockHash };
+    let to = await this.blockNumber();
+    while (to >= this.fromBlock) {
+      const from = to - this.logRangeBlocks + 1n > this.fromBlock ? to - this.logRangeBlocks + 1n : this.fromBlock;
+      const logs = await onChain('eth_getLogs', () =>
+        this.client.getContractEvents({ address: this.contract, abi: anchorRegistryAbi, eventName: 'Anchored', args: { submitter, batchNumber: BigInt(batchNumber) }, fromBlock: from, toBlock: to }),
+      );
+      const log = logs.at(-1);
+      if (log && log.blockHash !== null && log.blockNumber !== null && log.transactionHash !== null) {
+        return { txHash: log.transactionHash, blockNumber: log.blockNumber, blockHash: log.blockHash };
+      }
+      to = from - 1n;
+    }
+    return undefined;
   }
 
   /** Runs anchor() as a call first, so a transaction that would revert is never sent; throws the decoded reason. */

@@ -336,6 +336,22 @@ describe('evm anchor driver', () => {
     expect(await anchoredEvents()).toHaveLength(1);
   });
 
+  it('finds an older anchor through event searches in windows a node allows (Besu caps eth_getLogs ranges)', async () => {
+    const batch = await closeBatch();
+    await stepUntil(driver(), 'confirmed');
+    const original = await liveAnchor(batch.batchNumber);
+    await anvil.mine(9);
+    await db.pool.query('DELETE FROM ledger_anchor');
+    const narrow = driver({ logRangeBlocks: 2 });
+    expect(await narrow.step()).toBe('recovered');
+    expect((await liveAnchor(batch.batchNumber)).blockHash).toBe(original.blockHash);
+    // Not found when the search starts after the anchoring block.
+    await db.pool.query('DELETE FROM ledger_anchor');
+    const late = driver({ logRangeBlocks: 2, fromBlock: original.blockNumber! + 1 });
+    expect(await late.step()).toBe('backing-off');
+    expect(await chainAnchors.inFlight(db.pool)).toBeUndefined();
+  });
+
   it('refuses a node on another chain than the configured one', async () => {
     await closeBatch();
     const d = driver({ chainId: 2018 });
