@@ -60,6 +60,8 @@
  *   resource-hash     only when the auditor supplies the resource: SHA-256(JCS(resource)) equals
  *                     preimage.resourceSha256, and the resource's resourceType, id and meta.versionId equal the
  *                     preimage's.
+ *   raw-hash          only when the auditor supplies the raw inbound message (its bytes exactly as received):
+ *                     SHA-256(raw) equals preimage.rawSha256.
  *   inclusion         firstLeafIndex <= leafIndex < firstLeafIndex + leafCount, and leaf.leafHash with auditPath
  *                     leads to batch.header.root by RFC 9162 §2.1.3.2, with m and n as above:
  *                       fn = m; sn = n - 1; r = leaf.leafHash
@@ -95,7 +97,7 @@
  */
 import { base64UrlToBytes, bytesToHex, hexToBytes } from './encoding.ts';
 import { headerHash, verifyHeaderSignature, GENESIS_PREVIOUS_HEADER_HASH, type BatchHeader } from './header.ts';
-import { provenanceLeafHash, resourceSha256, SALT_BYTES, type LeafPreimage } from './leaf.ts';
+import { provenanceLeafHash, resourceSha256, sha256Hex, SALT_BYTES, type LeafPreimage } from './leaf.ts';
 import { verifyInclusion } from './merkle.ts';
 
 export const PROOF_BUNDLE_FORMAT = 'anchorline-proof/1';
@@ -142,6 +144,7 @@ export const VERIFICATION_CHECK_NAMES = [
   'bundle-format',
   'leaf-hash',
   'resource-hash',
+  'raw-hash',
   'inclusion',
   'header-hash',
   'header-signature',
@@ -160,12 +163,14 @@ const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is Chec
  * never preimage or resource values, since those may identify a patient.
  *
  * `options.resource`, when given, is the resource version the auditor holds (parsed JSON); the `resource-hash`
- * check is then run against it.
+ * check is then run against it. `options.raw`, when given, is the raw inbound message the version came from (its
+ * bytes as received); the `raw-hash` check is then run against it.
  */
-export function verifyBundle(bundle: unknown, options?: { resource?: unknown }): VerificationResult {
+export function verifyBundle(bundle: unknown, options?: { resource?: unknown; raw?: Uint8Array }): VerificationResult {
   const checks: VerificationCheck[] = [];
   try {
     const resourceGiven = isRecord(options) && options.resource !== undefined;
+    const raw = isRecord(options) && options.raw instanceof Uint8Array ? options.raw : undefined;
     const problems: string[] = [];
     const valid = validateBundle(bundle, problems);
     checks.push(
@@ -175,12 +180,13 @@ export function verifyBundle(bundle: unknown, options?: { resource?: unknown }):
     );
     for (const name of CHECKS_AFTER_FORMAT) {
       if (name === 'resource-hash' && !resourceGiven) continue;
+      if (name === 'raw-hash' && raw === undefined) continue;
       if (!valid) {
         checks.push({ name, ok: false, detail: 'not checked: the bundle is malformed (see bundle-format)' });
         continue;
       }
-      const resource = resourceGiven ? (options as { resource: unknown }).resource : undefined;
-      checks.push(runCheck(name, () => CHECKS[name](bundle, resource)));
+      const given: Given = { resource: resourceGiven ? (options as { resource: unknown }).resource : undefined, raw };
+      checks.push(runCheck(name, () => CHECKS[name](bundle, given)));
     }
   } catch (error) {
     // Reached only if something in the input defeats the shape checks (a Proxy or a throwing getter); report, never throw.
@@ -190,7 +196,12 @@ export function verifyBundle(bundle: unknown, options?: { resource?: unknown }):
 }
 
 type CheckOutcome = { ok: boolean; detail: string };
-type CheckFn = (bundle: ProofBundle, resource: unknown) => CheckOutcome;
+/** What the auditor supplied besides the bundle. */
+interface Given {
+  resource: unknown;
+  raw: Uint8Array | undefined;
+}
+type CheckFn = (bundle: ProofBundle, given: Given) => CheckOutcome;
 
 function runCheck(name: string, fn: () => CheckOutcome): VerificationCheck {
   try {
@@ -203,6 +214,7 @@ function runCheck(name: string, fn: () => CheckOutcome): VerificationCheck {
 const CHECKS: Record<CheckAfterFormat, CheckFn> = {
   'leaf-hash': checkLeafHash,
   'resource-hash': checkResourceHash,
+  'raw-hash': checkRawHash,
   inclusion: checkInclusion,
   'header-hash': checkHeaderHashes,
   'header-signature': checkHeaderSignatures,
@@ -217,7 +229,15 @@ function checkLeafHash(bundle: ProofBundle): CheckOutcome {
     : { ok: false, detail: `SHA-256(0x00 || JCS(preimage)) is ${recomputed}, but leaf.leafHash is ${bundle.leaf.leafHash}` };
 }
 
-function checkResourceHash(bundle: ProofBundle, resource: unknown): CheckOutcome {
+function checkRawHash(bundle: ProofBundle, { raw }: Given): CheckOutcome {
+  if (raw === undefined) return { ok: false, detail: 'no raw message given' };
+  const hash = sha256Hex(raw);
+  return hash === bundle.leaf.preimage.rawSha256
+    ? { ok: true, detail: `SHA-256 of the ${raw.length}-byte raw message is ${hash}, as the preimage states` }
+    : { ok: false, detail: `SHA-256 of the ${raw.length}-byte raw message is ${hash}, but preimage.rawSha256 is ${bundle.leaf.preimage.rawSha256}` };
+}
+
+function checkResourceHash(bundle: ProofBundle, { resource }: Given): CheckOutcome {
   const preimage = bundle.leaf.preimage;
   if (!isRecord(resource)) return { ok: false, detail: 'the resource is not a JSON object' };
   const mismatches: string[] = [];

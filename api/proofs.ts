@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type ProofAnchor, type ProofBundle, type SignedHeader } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { chainAnchors, ledger } from '../store/index.ts';
+import { chainAnchors, inbox, ledger, resources } from '../store/index.ts';
 
 /** Later headers included in one bundle at most; a verifier that needs more asks again later for a fresher bundle. */
 const MAX_CHAIN_HEADERS = 10_000;
@@ -70,5 +70,17 @@ export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorD
     const versionId = Number(vid);
     if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
     return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId, anchorDriver));
+  });
+
+  // The raw inbound message a version came from, byte for byte, for `anchorline verify --raw` (the leaf's
+  // rawSha256). Admin scope: a raw message may carry more than the resource made from it.
+  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid/source', { config: { scope: 'admin' } }, async (request, reply) => {
+    const { type, id, vid } = request.params;
+    const versionId = Number(vid);
+    if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
+    const messageId = await resources.sourceMessageId(pool, type, id, versionId);
+    const message = messageId === undefined ? undefined : await inbox.getMessage(pool, messageId);
+    if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no source message for ${type}/${id}/_history/${versionId}`);
+    return reply.header('content-type', 'application/octet-stream').header('x-anchorline-message-id', String(message.id)).send(message.raw);
   });
 }

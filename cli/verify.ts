@@ -11,10 +11,11 @@ import { parseArgs } from 'node:util';
 import { verifyBundle, type ProofBundle } from '../anchor/index.ts';
 import { verifyAnchorOnChain } from '../anchor/chain/verify-anchor.ts';
 
-export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--rpc <url>] [--public-key <hex>]
+export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--raw <message file>] [--rpc <url>] [--public-key <hex>]
 
 Checks an anchorline proof bundle offline: leaf hash, Merkle inclusion, signed header chain and anchor.
 With --resource, also checks that the given FHIR resource version is the one the leaf commits to.
+With --raw, also checks that the file's bytes are the raw inbound message the leaf commits to.
 With --rpc, also checks the chain anchor on that JSON-RPC node: chain id, registry code, transaction,
 Anchored event and registry state.
 With --public-key, also requires the bundle to be signed by that Ed25519 key (hex), obtained from a
@@ -46,7 +47,10 @@ export async function runVerify(argv: string[], output: VerifyOutput = processOu
     }
     if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <bundle.json>' : 'expected exactly one bundle file');
     const bundle = readJsonFile(positionals[0]!, 'bundle');
-    const options = values.resource === undefined ? undefined : { resource: readJsonFile(values.resource, 'resource') };
+    const options = {
+      ...(values.resource === undefined ? {} : { resource: readJsonFile(values.resource, 'resource') }),
+      ...(values.raw === undefined ? {} : { raw: readBytes(values.raw, 'raw message') }),
+    };
     if (values.rpc !== undefined && !/^https?:\/\/\S+$/.test(values.rpc)) throw new UsageError('--rpc must be an http(s) URL');
     if (values['public-key'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(values['public-key'])) throw new UsageError('--public-key must be 64 hex digits');
     const result = verifyBundle(bundle, options);
@@ -90,7 +94,7 @@ function parseVerifyArgs(argv: string[]) {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { resource: { type: 'string' }, rpc: { type: 'string' }, 'public-key': { type: 'string' }, help: { type: 'boolean' } },
+    options: { resource: { type: 'string' }, raw: { type: 'string' }, rpc: { type: 'string' }, 'public-key': { type: 'string' }, help: { type: 'boolean' } },
   });
 }
 
@@ -98,15 +102,18 @@ function parseVerifyArgs(argv: string[]) {
  * The parsed JSON in `file`. Errors name the file and at most a byte position: JSON.parse's own message can quote
  * the text around the error, which in a resource file may be patient data.
  */
-function readJsonFile(file: string, what: 'bundle' | 'resource'): unknown {
-  let bytes: Uint8Array;
+function readBytes(file: string, what: string): Uint8Array {
   try {
-    bytes = readFileSync(file);
+    return new Uint8Array(readFileSync(file));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? 'read failed');
     throw new UsageError(`cannot read ${what} file ${file}: ${reason}`);
   }
+}
+
+function readJsonFile(file: string, what: 'bundle' | 'resource'): unknown {
+  const bytes = readBytes(file, what);
   let text: string;
   try {
     // Fatal, not replacing: a resource silently altered by U+FFFD substitution would fail resource-hash misleadingly.

@@ -258,3 +258,13 @@ export async function searchResources(
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
+
+/** The inbox message a stored version was mapped from, if it came from one. */
+export async function sourceMessageId(db: Queryable, resourceType: string, id: string, versionId: number): Promise<number | undefined> {
+  const result = await db.query<{ source_message_id: string | null }>(
+    'SELECT source_message_id FROM fhir_resource_history WHERE resource_type = $1 AND id = $2 AND version_id = $3',
+    [resourceType, id, versionId],
+  );
+  const value = result.rows[0]?.source_message_id;
+  return value === null || value === undefined ? undefined : Number(value);
+}

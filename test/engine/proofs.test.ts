@@ -40,7 +40,7 @@ async function proof(type: string, id: string, vid: number): Promise<any> {
   }, 20_000, `proof of ${type}/${id}/${vid}`);
 }
 
-async function cliVerify(bundle: unknown, resource?: unknown): Promise<{ status: number | null; stdout: string }> {
+async function cliVerify(bundle: unknown, resource?: unknown, raw?: Uint8Array): Promise<{ status: number | null; stdout: string }> {
   const name = Math.random().toString(36).slice(2);
   const bundleFile = path.join(dir, `bundle-${name}.json`);
   await writeFile(bundleFile, JSON.stringify(bundle));
@@ -49,6 +49,11 @@ async function cliVerify(bundle: unknown, resource?: unknown): Promise<{ status:
     const resourceFile = path.join(dir, `resource-${name}.json`);
     await writeFile(resourceFile, JSON.stringify(resource));
     args.push('--resource', resourceFile);
+  }
+  if (raw !== undefined) {
+    const rawFile = path.join(dir, `raw-${name}.hl7`);
+    await writeFile(rawFile, raw);
+    args.push('--raw', rawFile);
   }
   const result = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
   return { status: result.status, stdout: result.stdout };
@@ -92,6 +97,26 @@ describe('proof bundles', () => {
     expect(cliTampered.status).toBe(1);
     expect(cliTampered.stdout).toMatch(/FAIL resource-hash/);
 
+    // The raw message the version came from, byte for byte: it hashes to the leaf's rawSha256, until it is changed.
+    const source = async (): Promise<Uint8Array> => {
+      const response = await fetch(`${t.httpUrl}/proofs/Patient/${patient.id}/_history/1/source`, { headers: authHeaders() });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/octet-stream');
+      return new Uint8Array(await response.arrayBuffer());
+    };
+    const raw = await source();
+    expect(Buffer.from(raw).toString('latin1')).toContain('PROOF-1');
+    expect(verifyBundle(refreshed, { raw }).checks.find((c) => c.name === 'raw-hash')?.ok).toBe(true);
+    expect((await cliVerify(refreshed, undefined, raw)).status).toBe(0);
+    const messageId = (await t.pool.query(`SELECT source_message_id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [patient.id])).rows[0].source_message_id;
+    await t.pool.query(`UPDATE inbox_message SET raw = set_byte(raw, 30, get_byte(raw, 30) # 1) WHERE id = $1`, [messageId]);
+    const changedRaw = await source();
+    const rawCheck = verifyBundle(refreshed, { raw: changedRaw });
+    expect(rawCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['raw-hash']);
+    const cliRaw = await cliVerify(refreshed, undefined, changedRaw);
+    expect(cliRaw.status).toBe(1);
+    expect(cliRaw.stdout).toMatch(/FAIL raw-hash: SHA-256 of the \d+-byte raw message is [0-9a-f]{64}, but preimage.rawSha256 is [0-9a-f]{64}/);
+
     // Rewrite a batch header: its hash and signature no longer hold.
     await t.pool.query(`UPDATE ledger_batch SET header = jsonb_set(header, '{time}', '"2000-01-01T00:00:00.000Z"') WHERE batch_number = $1`, [bundle.batch.header.batchNumber]);
     const rewritten = await proof('Patient', patient.id, 1);
@@ -100,8 +125,9 @@ describe('proof bundles', () => {
     expect(headerCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['header-hash']));
   });
 
-  it('answers 404 for a version that has no leaf', async () => {
+  it('answers 404 for a version that has no leaf, or no source message', async () => {
     const missing = await get('/proofs/Patient/does-not-exist/_history/1');
     expect(missing.status).toBe(404);
+    expect((await get('/proofs/Patient/does-not-exist/_history/1/source')).status).toBe(404);
   });
 });
