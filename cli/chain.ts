@@ -66,8 +66,9 @@ export async function runChain(argv: string[], output: ChainOutput = processOutp
       case 'deploy': {
         const evmVersion = (values['evm-version'] ?? 'london') as RegistryEvmVersion;
         if (!REGISTRY_EVM_VERSIONS.includes(evmVersion)) throw new UsageError(`--evm-version must be one of ${REGISTRY_EVM_VERSIONS.join(', ')}`);
+        const rpcUrl = rpc(values.rpc);
         const owner = await ownerKey(values['key-file']);
-        const deployed = await deployRegistry({ rpcUrl: rpc(values.rpc), owner, evmVersion });
+        const deployed = await deployRegistry({ rpcUrl, owner, evmVersion });
         const result = { chainId: deployed.chainId, contract: deployed.contract, owner: owner.address, txHash: deployed.txHash, blockNumber: Number(deployed.blockNumber), evmVersion };
         const text = JSON.stringify(result, null, 2) + '\n';
         if (values.out) writeFileSync(values.out, text);
@@ -76,14 +77,11 @@ export async function runChain(argv: string[], output: ChainOutput = processOutp
       }
       case 'allow':
       case 'disallow': {
+        const rpcUrl = rpc(values.rpc);
+        const contract = address(values.contract, '--contract');
+        const submitter = address(values.address, '--address');
         const owner = await ownerKey(values['key-file']);
-        const done = await setRegistrySubmitter({
-          rpcUrl: rpc(values.rpc),
-          owner,
-          contract: address(values.contract, '--contract'),
-          submitter: address(values.address, '--address'),
-          allowed: command === 'allow',
-        });
+        const done = await setRegistrySubmitter({ rpcUrl, owner, contract, submitter, allowed: command === 'allow' });
         output.out(JSON.stringify({ submitter: values.address, allowed: command === 'allow', txHash: done.txHash, blockNumber: Number(done.blockNumber) }, null, 2) + '\n');
         return 0;
       }
