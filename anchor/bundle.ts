@@ -83,7 +83,8 @@
  *                     and its firstLeafIndex is 0.
  *   anchor            "local": passes, saying that nothing is anchored outside the engine. "evm": the fields have
  *                     the forms above and batchNumber names `batch` or a headerChain entry; the transaction itself
- *                     is not looked up (an on-chain check needs a node and comes with --rpc).
+ *                     is not looked up here: the on-chain checks need a node, and are specified in
+ *                     anchor/chain/verify-anchor.ts (`anchorline verify --rpc`).
  *
  * Checks use the hashes as stated in the bundle (leaf.leafHash for inclusion, each headerHash for header-chain) and
  * the checks that tie those hashes to what they hash are separate, so a tampered bundle fails the checks that name
