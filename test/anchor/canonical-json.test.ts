@@ -132,7 +132,10 @@ function reverseKeyOrder(value: unknown): unknown {
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
     const copy: Record<string, unknown> = {};
-    for (const key of Object.keys(record).sort().reverse()) copy[key] = reverseKeyOrder(record[key]);
+    // defineProperty, not assignment: a "__proto__" key (JSON.parse makes it an own member) must stay a member.
+    for (const key of Object.keys(record).sort().reverse()) {
+      Object.defineProperty(copy, key, { value: reverseKeyOrder(record[key]), enumerable: true, writable: true, configurable: true });
+    }
     return copy;
   }
   return value;
@@ -166,6 +169,12 @@ describe('properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps a "__proto__" member whatever its position', () => {
+    const value = JSON.parse('{"b":1,"__proto__":{"x":2},"a":3}') as unknown;
+    expect(canonicalize(reverseKeyOrder(value))).toBe('{"__proto__":{"x":2},"a":3,"b":1}');
+    expect(canonicalize(value)).toBe('{"__proto__":{"x":2},"a":3,"b":1}');
   });
 
   it('does not depend on the key order of the input', () => {
