@@ -12,7 +12,7 @@ import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { apiKeys, openStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, staticMappingSource, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -171,7 +171,7 @@ function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue
     createIngestHandler({
       pool: store.pool,
       log: log.child({ component: 'ingest' }),
-      mapping: config.mapping,
+      mappings: staticMappingSource(config.mapping),
       ackAfterMapping: config.mllp.ackMode === 'afterMapping',
       defaultCharset: config.mllp.defaultCharset,
       engineApplication: config.engine.applicationName,

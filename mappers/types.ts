@@ -17,9 +17,26 @@ export interface ResourceDraft {
   [element: string]: unknown;
 }
 
+/**
+ * A patient merge (ADT A40 and kin): every reference to Patient `sourceId` is re-pointed to `targetId`, the source is
+ * marked inactive and linked `replaced-by` the target, and the target `replaces` the source. Applied by the ingest
+ * job inside the message's transaction, after the drafts.
+ */
+export interface PatientMerge {
+  sourceId: string;
+  targetId: string;
+}
+
 export interface MappingResult {
   /** In dependency order: a draft only references drafts before it (Patient before the Encounter that points at it). */
   drafts: ResourceDraft[];
+  /** Patient merges the message asks for, in message order. Absent or empty for most messages. */
+  merges?: PatientMerge[];
+  /**
+   * When the event the message reports happened (EVN-2 recorded date/time, else MSH-7), as a FHIR instant; used to
+   * keep an older message from overwriting what a newer one wrote. Absent when the message gives no time.
+   */
+  eventTime?: string;
 }
 
 export interface Hl7MappingOptions {

@@ -1,6 +1,16 @@
 /** Workers: the queue drivers and the jobs that run on them (ingest, sweeper). */
 export * from './queue/index.ts';
-export { createIngestHandler, ingestMessage, ingestMessages, type IngestOptions, type IngestOutcome } from './ingest.ts';
+export {
+  createIngestHandler,
+  ingestMessage,
+  ingestMessages,
+  staticMappingSource,
+  type IngestOptions,
+  type IngestOutcome,
+  type MappingSelection,
+  type MappingSource,
+  type TerminologyEnricher,
+} from './ingest.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
 export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';

@@ -27,10 +27,44 @@ import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreim
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from './queue/index.ts';
 
+/** The mapping configuration that applies to a message, and its version. */
+export interface MappingSelection {
+  /** The configuration's name: the source system it is for ('default' for the engine's own settings). */
+  name: string;
+  /** Lowercase hex SHA-256 of the canonical content: the version recorded on messages, resources and leaves. */
+  sha256: string;
+  /** The canonical content, stored in mapping_config under sha256 so that an audit can re-hash it. */
+  content: unknown;
+  /** What the mappers get. */
+  options: Hl7MappingOptions;
+}
+
+/** Chooses the mapping configuration of each message (by its sending application and facility). */
+export interface MappingSource {
+  select(header: MshHeader | undefined): MappingSelection;
+}
+
+/** One configuration for every message: the engine's `mapping` settings. */
+export function staticMappingSource(options: Hl7MappingOptions, name = 'default'): MappingSource {
+  const selection: MappingSelection = { name, sha256: mappingConfigs.mappingConfigSha256(options), content: options, options };
+  return { select: () => selection };
+}
+
+/**
+ * Terminology applied to mapped drafts inside the ingest transaction: local codings gain the standard codings their
+ * ConceptMaps give, and codes without a mapping go to the unmapped-code worklist (they never fail the message).
+ */
+export interface TerminologyEnricher {
+  /** Changes the drafts in place; returns the terminology version the leaves of these drafts record. */
+  enrich(client: pg.PoolClient, items: Array<{ messageId: number; mapping: MappingSelection; drafts: ResourceDraft[] }>): Promise<string>;
+}
+
 export interface IngestOptions {
   pool: pg.Pool;
   log: Logger;
-  mapping: Hl7MappingOptions;
+  mappings: MappingSource;
+  /** Absent: codings stay as the mapper made them, and leaves say terminologyVersion 'none'. */
+  terminology?: TerminologyEnricher;
   /** Store the ACK after mapping and notify waiters (original-mode messages when ackMode is 'afterMapping'). */
   ackAfterMapping: boolean;
   defaultCharset: string;
@@ -48,7 +82,7 @@ export interface IngestOutcome {
 
 /** Maps a batch of messages in one transaction; returns one outcome per id (in the order given). */
 export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
-  let mappingRecorded: string | undefined;
+  let mappingsRecorded: string[] = [];
   const outcomes = await withTransaction(
     options.pool,
     async (client) => {
@@ -56,7 +90,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       const messages = (await inbox.lockMessages(client, messageIds)).filter((m) => m.disposition === 'accepted' && m.state === 'queued');
       if (messages.length === 0) return messageIds.map((id) => outcomes.get(id)!);
 
-      const mapped: Array<{ message: InboxMessage; header: MshHeader; charset: string; drafts: ResourceDraft[] }> = [];
+      const mapped: Array<{ message: InboxMessage; header: MshHeader; charset: string; mapping: MappingSelection; drafts: ResourceDraft[] }> = [];
       const results: MessageResult[] = [];
       for (const message of messages) {
         let header: MshHeader | undefined;
@@ -65,7 +99,8 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
           const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);
           header = decoded.header;
           charset = decoded.charset;
-          mapped.push({ message, header, charset, drafts: mapHl7Message(parseHl7(decoded.text), options.mapping).drafts });
+          const mapping = options.mappings.select(header);
+          mapped.push({ message, header, charset, mapping, drafts: mapHl7Message(parseHl7(decoded.text), mapping.options).drafts });
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
@@ -74,29 +109,33 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         }
       }
 
+      const terminologyVersion = options.terminology && mapped.length > 0
+        ? await options.terminology.enrich(client, mapped.map(({ message, mapping, drafts }) => ({ messageId: message.id, mapping, drafts })))
+        : 'none';
+
       const keys = new Map<string, { resourceType: string; id: string }>();
       for (const { drafts } of mapped) for (const d of drafts) keys.set(`${d.resourceType}/${d.id}`, { resourceType: d.resourceType, id: d.id });
       // The statement takes the row locks in key order, so concurrent batches cannot deadlock on each other.
       const stored: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
       const latest = new Map(stored);
-      const versions: Array<{ stored: StoredResource; sourceMessageId: number }> = [];
+      const versions: Array<{ stored: StoredResource; sourceMessageId: number; mapping: MappingSelection }> = [];
       const now = new Date();
-      for (const { message, header, charset, drafts } of mapped) {
+      for (const { message, header, charset, mapping, drafts } of mapped) {
         const written: IngestOutcome['resources'] = [];
         for (const draft of drafts) {
           const key = `${draft.resourceType}/${draft.id}`;
           const previous = latest.get(key);
           const next = resources.stampVersion(previous, mergeDraft(previous?.content, draft), now);
           latest.set(key, next);
-          versions.push({ stored: next, sourceMessageId: message.id });
+          versions.push({ stored: next, sourceMessageId: message.id, mapping });
           written.push({ resourceType: next.resourceType, id: next.id, versionId: next.versionId });
         }
         results.push({ id: message.id, state: 'done', ack: wantsAck(options, header) ? ackFor(options, header, charset) : undefined });
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       await resources.writeVersions(client, versions, stored);
-      if (versions.length > 0) mappingRecorded = await recordMappingOnce(client, options);
-      await ledger.appendLeaves(client, provenanceLeaves(options, versions, mapped));
+      mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
+      await ledger.appendLeaves(client, provenanceLeaves(versions, mapped, terminologyVersion));
       await inbox.finishMessages(client, results);
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
       if (options.ackAfterMapping) {
@@ -106,20 +145,9 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
     },
     { synchronousCommit: false, customPlans: true },
   );
-  // Remembered only once committed: a rolled-back batch took its mapping_config row with it.
-  if (mappingRecorded !== undefined) rememberMappingRecorded(options.pool, mappingRecorded);
+  // Remembered only once committed: a rolled-back batch took its mapping_config rows with it.
+  for (const digest of mappingsRecorded) rememberMappingRecorded(options.pool, digest);
   return outcomes;
-}
-
-/** Hex SHA-256 of the canonical mapping configuration: the version of the mapping a leaf says it was made with. */
-const mappingDigests = new WeakMap<object, string>();
-function mappingSha256(mapping: Hl7MappingOptions): string {
-  let digest = mappingDigests.get(mapping);
-  if (!digest) {
-    digest = mappingConfigs.mappingConfigSha256(mapping);
-    mappingDigests.set(mapping, digest);
-  }
-  return digest;
 }
 
 /**
@@ -129,13 +157,16 @@ function mappingSha256(mapping: Hl7MappingOptions): string {
 const recordedMappings = new WeakMap<pg.Pool, Set<string>>();
 
 /**
- * Stores the mapping configuration the leaves of this batch name, so that an audit can re-hash it. Only the first
+ * Stores the mapping configurations the leaves of this batch name, so that an audit can re-hash them. Only the first
  * batch of a process (per pool and configuration) pays the statement; the rest find the digest remembered. Returns
- * the digest when it wrote, for the caller to remember once the transaction commits.
+ * the digests it wrote, for the caller to remember once the transaction commits.
  */
-async function recordMappingOnce(client: pg.PoolClient, options: IngestOptions): Promise<string | undefined> {
-  if (recordedMappings.get(options.pool)?.has(mappingSha256(options.mapping))) return undefined;
-  return mappingConfigs.recordMappingConfig(client, options.mapping);
+async function recordMappingsOnce(client: pg.PoolClient, pool: pg.Pool, used: MappingSelection[]): Promise<string[]> {
+  const known = recordedMappings.get(pool);
+  const fresh = new Map<string, MappingSelection>();
+  for (const selection of used) if (!known?.has(selection.sha256)) fresh.set(selection.sha256, selection);
+  for (const selection of fresh.values()) await mappingConfigs.recordMappingConfig(client, selection.content);
+  return [...fresh.keys()];
 }
 
 function rememberMappingRecorded(pool: pg.Pool, digest: string): void {
@@ -149,12 +180,12 @@ function rememberMappingRecorded(pool: pg.Pool, digest: string): void {
  * it came from (the raw message's hash) and how (mapping and terminology versions), salted per leaf.
  */
 function provenanceLeaves(
-  options: IngestOptions,
-  versions: Array<{ stored: StoredResource; sourceMessageId: number }>,
+  versions: Array<{ stored: StoredResource; sourceMessageId: number; mapping: MappingSelection }>,
   mapped: Array<{ message: InboxMessage }>,
+  terminologyVersion: string,
 ): ledger.NewLeaf[] {
   const rawHashes = new Map(mapped.map(({ message }) => [message.id, bytesToHex(message.rawSha256)]));
-  return versions.map(({ stored, sourceMessageId }) => {
+  return versions.map(({ stored, sourceMessageId, mapping }) => {
     const preimage: LeafPreimage = {
       v: 1,
       resourceType: stored.resourceType,
@@ -162,8 +193,8 @@ function provenanceLeaves(
       versionId: String(stored.versionId),
       resourceSha256: resourceSha256(stored.content),
       rawSha256: rawHashes.get(sourceMessageId)!,
-      mappingSha256: mappingSha256(options.mapping),
-      terminologyVersion: 'none',
+      mappingSha256: mapping.sha256,
+      terminologyVersion,
       salt: newSalt(),
     };
     return { resourceType: stored.resourceType, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
@@ -181,7 +212,7 @@ function wantsAck(options: IngestOptions, header: MshHeader | undefined): boolea
 
 function ackFor(options: IngestOptions, header: MshHeader | undefined, charset: string, error?: AnchorlineError): { ack: Buffer; ackCode: AckCode } {
   const ackCode: AckCode = error ? ackCodeFor(error.code, false) : 'AA';
-  return { ack: encodeAck({ header, charset, ackCode, error, timeZone: options.mapping.timeZone, engineApplication: options.engineApplication }), ackCode };
+  return { ack: encodeAck({ header, charset, ackCode, error, timeZone: options.mappings.select(header).options.timeZone, engineApplication: options.engineApplication }), ackCode };
 }
 
 interface Waiting {

@@ -40,7 +40,7 @@ import {
   toHumanName,
   toIdentifier,
 } from './datatypes.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -423,3 +423,10 @@ function practitionerDisplay(repetition: Hl7Repetition): string | undefined {
   const words = [comp(repetition, 6), ...ordered, comp(repetition, 5), comp(repetition, 7)].filter((word) => word !== '');
   return words.length === 0 ? undefined : words.join(' ');
 }
+
+/** The ADT rows of the mapping table (mappers/hl7v2/registry.ts). */
+export const ADT_MAPPINGS: readonly MappingRow[] = [
+  ['ADT^A01', [buildPatient, buildEncounter]],
+  ['ADT^A04', [buildPatient, buildEncounter]],
+  ['ADT^A08', [buildPatient, buildEncounter]],
+];

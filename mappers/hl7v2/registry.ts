@@ -3,12 +3,12 @@
  * that produce its drafts in dependency order. Supporting a new message type is adding a row (and its builders).
  */
 
-import { type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
+import { HL7_NULL, type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
-import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
+import type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from '../types.ts';
 
-import { buildEncounter, buildPatient } from './adt.ts';
-import { assertTimeZone, textOf } from './datatypes.ts';
+import { ADT_MAPPINGS } from './adt.ts';
+import { assertTimeZone, textOf, toFhirDateTime } from './datatypes.ts';
 
 /** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
 export interface MappingContext {
@@ -19,16 +19,29 @@ export interface MappingContext {
   messageType: string;
   /** MSH-9.2, e.g. 'A01'. */
   triggerEvent: string;
+  /** Patient merges a builder found (A40); collected into MappingResult.merges. */
+  merges: PatientMerge[];
 }
 
-/** Builds one resource draft from a message, or undefined when the message does not describe that resource. */
-export type ResourceBuilder = (context: MappingContext) => ResourceDraft | undefined;
+/**
+ * Builds the drafts of one kind of resource from a message: one, several (an Observation per OBX), or none when the
+ * message does not describe that resource.
+ */
+export type ResourceBuilder = (context: MappingContext) => ResourceDraft | ResourceDraft[] | undefined;
 
-const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map<string, readonly ResourceBuilder[]>([
-  ['ADT^A01', [buildPatient, buildEncounter]],
-  ['ADT^A04', [buildPatient, buildEncounter]],
-  ['ADT^A08', [buildPatient, buildEncounter]],
-]);
+/** One row of the table: `${MSH-9.1}^${MSH-9.2}` and its builders in dependency order. */
+export type MappingRow = readonly [key: string, builders: readonly ResourceBuilder[]];
+
+/** Each message family lists its rows beside its builders; a key may appear only once across families. */
+const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = (() => {
+  const rows: MappingRow[] = [...ADT_MAPPINGS];
+  const table = new Map<string, readonly ResourceBuilder[]>();
+  for (const [key, builders] of rows) {
+    if (table.has(key)) throw new Error(`mapping table: ${key} is listed twice`);
+    table.set(key, builders);
+  }
+  return table;
+})();
 
 export function isSupportedMessageType(messageType: string, triggerEvent: string): boolean {
   return MAPPINGS.has(`${messageType}^${triggerEvent}`);
@@ -61,12 +74,13 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
     throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `${key} is not supported`, { location: 'MSH-9' });
   }
 
-  const context: MappingContext = { message, options, msh, messageType, triggerEvent };
+  const context: MappingContext = { message, options, msh, messageType, triggerEvent, merges: [] };
   const drafts: ResourceDraft[] = [];
   for (const build of builders) {
     try {
       const built = build(context);
-      if (built !== undefined) drafts.push(built);
+      if (Array.isArray(built)) drafts.push(...built);
+      else if (built !== undefined) drafts.push(built);
     } catch (error) {
       if (isAnchorlineError(error)) throw error;
       // A builder bug fails the same way for the same message every time, so it is a permanent mapping failure,
@@ -74,5 +88,25 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
       throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${key} mapping failed unexpectedly`, { cause: error });
     }
   }
-  return { drafts };
+  const eventTime = messageEventTime(context);
+  return { drafts, ...(context.merges.length > 0 ? { merges: context.merges } : {}), ...(eventTime === undefined ? {} : { eventTime }) };
+}
+
+/**
+ * EVN-2 (recorded date/time of the event), else MSH-7 (when the message was made), as a FHIR instant. A time the
+ * mapper cannot read is not an error here: ordering falls back to arrival order.
+ */
+function messageEventTime(context: MappingContext): string | undefined {
+  const candidates = [valueOf(firstSegment(context.message, 'EVN'), 2, 1), valueOf(context.msh, 7, 1)];
+  for (const value of candidates) {
+    if (value === '' || value === HL7_NULL) continue;
+    try {
+      const time = toFhirDateTime(value, 'EVN-2', context.options.timeZone);
+      // Only a time to the second or finer orders messages; a bare date would tie most of a day's messages.
+      if (time !== undefined && time.length > 10) return new Date(time).toISOString();
+    } catch {
+      // unreadable: try the next
+    }
+  }
+  return undefined;
 }
