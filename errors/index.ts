@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_SHUTTING_DOWN: spec(503, 'error', '207', 'transient', true, 'Engine is shutting down; resend later'),
   ANCHORLINE_ERR_MAPPING_FAILED: spec(422, 'error', '207', 'processing', false, 'Message could not be mapped to FHIR'),
   ANCHORLINE_ERR_MAPPING_MISSING_FIELD: spec(422, 'error', '101', 'required', false, 'A field the mapping requires is missing'),
+  ANCHORLINE_ERR_MAPPING_INVALID_FHIR: spec(422, 'error', '207', 'invariant', false, 'The mapped resource is not valid FHIR R4; it was not stored'),
   ANCHORLINE_ERR_MAPPING_INVALID_VALUE: spec(422, 'error', '102', 'value', false, 'A field value could not be interpreted'),
   ANCHORLINE_ERR_UNAUTHORIZED: spec(401, 'reject', '207', 'login', false, 'Missing or invalid API key'),
   ANCHORLINE_ERR_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'API key lacks the required scope'),

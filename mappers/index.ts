@@ -5,6 +5,7 @@
 
 export { deterministicId } from './ids.ts';
 export { mergeDraft } from './merge.ts';
+export { validateFhirResource } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
 export { defaultHl7MappingOptions } from './types.ts';
 export type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';

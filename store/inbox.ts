@@ -270,6 +270,8 @@ export interface MessageResult {
   errorDetail?: string | undefined;
   /** Replaces the stored ACK when set (ACK after mapping). */
   ack?: { ack: Buffer; ackCode: string } | undefined;
+  /** Version of the mapping configuration the message was mapped with. */
+  mappingSha256?: string | undefined;
 }
 
 /** Records the outcome of several locked, queued messages in one statement. */
@@ -279,12 +281,12 @@ export async function finishMessages(client: Queryable, results: MessageResult[]
     name: 'anchorline_inbox_finish',
     text: `UPDATE inbox_message m SET state = r.state, processed_at = now(), attempts = m.attempts + 1,
              error_code = r.error_code, error_detail = r.error_detail,
-             ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code)
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[]) AS r(id, state, error_code, error_detail, ack, ack_code)
+             ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code), mapping_sha256 = COALESCE(r.mapping_sha256, m.mapping_sha256)
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[]) AS r(id, state, error_code, error_detail, ack, ack_code, mapping_sha256)
            WHERE m.id = r.id AND m.state = 'queued'`,
     values: [
       results.map((r) => r.id), results.map((r) => r.state), results.map((r) => r.errorCode ?? null), results.map((r) => r.errorDetail ?? null),
-      results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null),
+      results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null), results.map((r) => r.mappingSha256 ?? null),
     ],
   });
 }

@@ -9,7 +9,11 @@
  *   concurrent writers of one resource queue up and each sees the version the other wrote. Two writers creating the
  *   same new resource collide on the history key and one transaction fails (a retryable error). A writer retried
  *   after a failed transaction may assume nothing of the failed attempt was written.
- * - Search index rows are rebuilt for a resource on each write, in the same transaction.
+ * - Search index rows, and the index of literal references between current resources (fhir_reference), are
+ *   rebuilt for a resource on each write, in the same transaction.
+ * - Each version records the mapping configuration version and the source message it was made from, and the
+ *   resource keeps the time of the latest event applied to it (event_time), by which the ingest job keeps an older
+ *   message from overwriting a newer state.
  */
 import type pg from 'pg';
 import type { Queryable } from './db.ts';
@@ -22,6 +26,8 @@ export interface StoredResource {
   lastUpdated: Date;
   content: Record<string, unknown>;
   deleted: boolean;
+  /** The time of the latest event applied to the resource (see migration 0006); set by lockCurrent and stampVersion. */
+  eventTime?: Date | null;
 }
 
 /**
@@ -41,6 +47,7 @@ function toStored(row: Record<string, unknown>): StoredResource {
     lastUpdated: row.last_updated as Date,
     content: resourceTypeFirst(row.content as Record<string, unknown>),
     deleted: row.deleted as boolean,
+    ...(row.event_time === undefined ? {} : { eventTime: row.event_time as Date | null }),
   };
 }
 
@@ -53,7 +60,7 @@ function toStored(row: Record<string, unknown>): StoredResource {
 export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
   const result = await client.query({
     name: 'anchorline_resource_lock',
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, r.event_time
              FROM fhir_resource r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
                ON r.resource_type = k.resource_type AND r.id = k.id
             ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
@@ -70,8 +77,11 @@ export interface NewVersion {
   sourceMessageId: number | null;
 }
 
-/** Stamps meta.versionId and meta.lastUpdated: the version after `previous`, at `now` or just after the previous. */
-export function stampVersion(previous: StoredResource | undefined, content: Record<string, unknown>, now: Date = new Date()): StoredResource {
+/**
+ * Stamps meta.versionId and meta.lastUpdated: the version after `previous`, at `now` or just after the previous.
+ * The version's event time is the later of the previous one's and `eventTime`.
+ */
+export function stampVersion(previous: StoredResource | undefined, content: Record<string, unknown>, now: Date = new Date(), eventTime?: Date): StoredResource {
   const resourceType = content.resourceType as string;
   const id = content.id as string;
   const versionId = (previous?.versionId ?? 0) + 1;
@@ -80,7 +90,29 @@ export function stampVersion(previous: StoredResource | undefined, content: Reco
   const oldMeta = (content.meta as Record<string, unknown> | undefined) ?? {};
   const stamped: Record<string, unknown> = { resourceType, id, meta: { ...oldMeta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() } };
   for (const [key, value] of Object.entries(content)) if (key !== 'resourceType' && key !== 'id' && key !== 'meta') stamped[key] = value;
-  return { resourceType, id, versionId, lastUpdated, content: stamped, deleted: false };
+  const before = previous?.eventTime ?? null;
+  const latestEvent = eventTime === undefined ? before : before === null || eventTime > before ? eventTime : before;
+  return { resourceType, id, versionId, lastUpdated, content: stamped, deleted: false, eventTime: latestEvent };
+}
+
+/**
+ * Literal references ("Type/id") anywhere in a resource: the targets a patient merge must re-point. Contained and
+ * absolute references are not indexed; anchorline writes neither.
+ */
+export function literalReferences(content: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) {
+        if (key === 'reference' && typeof child === 'string' && /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(child)) found.add(child);
+        else walk(child);
+      }
+    }
+  };
+  walk(content);
+  return [...found];
 }
 
 /**
@@ -113,18 +145,22 @@ const sameRows = (a: string[][], b: string[][]): boolean => {
  */
 export async function writeVersions(
   client: pg.PoolClient,
-  versions: Array<{ stored: StoredResource; sourceMessageId: number | null }>,
+  versions: Array<{ stored: StoredResource; sourceMessageId: number | null; mappingSha256?: string | null }>,
   superseded: ReadonlyMap<string, StoredResource>,
 ): Promise<void> {
   if (versions.length === 0) return;
   const latest = new Map<string, StoredResource>();
   for (const { stored } of versions) latest.set(`${stored.resourceType}/${stored.id}`, stored);
-  const add = { tokens: [] as TokenRow[], strings: [] as StringRow[] };
-  const drop = { tokens: [] as TokenRow[], strings: [] as StringRow[] };
+  const add = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
+  const drop = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
   for (const [key, resource] of latest) {
     const next = indexRows(resource);
     const before = superseded.get(key);
     const old = before ? indexRows(before) : { tokens: [], strings: [] };
+    const nextRefs = new Set(literalReferences(resource.content));
+    const oldRefs = new Set(before ? literalReferences(before.content) : []);
+    for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
+    for (const target of oldRefs) if (!nextRefs.has(target)) drop.references.push([target, resource.resourceType, resource.id, '']);
     // Most updates leave the searchable values alone; then the index is not touched at all.
     if (!sameRows(old.tokens, next.tokens)) {
       drop.tokens.push(...old.tokens);
@@ -137,27 +173,32 @@ export async function writeVersions(
   }
   // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped
   // into array literals nor parsed twice (history and current row share the parsed value).
-  const rows = versions.map(({ stored, sourceMessageId }) => ({
+  const rows = versions.map(({ stored, sourceMessageId, mappingSha256 }) => ({
     t: stored.resourceType,
     i: stored.id,
     v: stored.versionId,
     u: stored.lastUpdated.toISOString(),
     m: sourceMessageId,
+    s: mappingSha256 ?? null,
+    e: stored.eventTime ? stored.eventTime.toISOString() : null,
     latest: latest.get(`${stored.resourceType}/${stored.id}`) === stored,
     c: stored.content,
   }));
   const col = <T extends string[]>(list: T[], n: number): string[] => list.map((r) => r[n]!);
   await client.query({
     name: 'anchorline_resource_write',
-    text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, latest boolean, c jsonb)),
+    text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb)),
            hist AS (
-             INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id)
-             SELECT t, i, v, u, c, false, m FROM x),
+             INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id, mapping_sha256, event_time)
+             SELECT t, i, v, u, c, false, m, s, e FROM x),
            cur AS (
-             INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, content, deleted)
-             SELECT t, i, v, u, c, false FROM x WHERE latest
+             INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, content, deleted, event_time)
+             SELECT t, i, v, u, c, false, e FROM x WHERE latest
              ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
-               content = EXCLUDED.content, deleted = false),
+               content = EXCLUDED.content, deleted = false, event_time = EXCLUDED.event_time),
+           gone_r AS (DELETE FROM fhir_reference f USING unnest($20::text[], $21::text[], $22::text[]) AS d(target, t, i)
+                      WHERE f.target = d.target AND f.resource_type = d.t AND f.id = d.i),
+           new_r AS (INSERT INTO fhir_reference (target, resource_type, id) SELECT * FROM unnest($23::text[], $24::text[], $25::text[])),
            gone_t AS (DELETE FROM fhir_search_token s USING unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS d(t, i, p, sy, co)
                       WHERE s.resource_type = d.t AND s.param = d.p AND s.code = d.co AND s.system = d.sy AND s.id = d.i),
            gone_s AS (DELETE FROM fhir_search_string s USING unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS d(t, i, p, v)
@@ -171,8 +212,16 @@ export async function writeVersions(
       col(drop.strings, 0), col(drop.strings, 1), col(drop.strings, 2), col(drop.strings, 3),
       col(add.tokens, 0), col(add.tokens, 1), col(add.tokens, 2), col(add.tokens, 3), col(add.tokens, 4),
       col(add.strings, 0), col(add.strings, 1), col(add.strings, 2), col(add.strings, 3),
+      col(drop.references, 0), col(drop.references, 1), col(drop.references, 2),
+      col(add.references, 0), col(add.references, 1), col(add.references, 2),
     ],
   });
+}
+
+/** Current resources holding a literal reference to `target` ("Type/id"), as lockCurrent keys. */
+export async function referencing(db: Queryable, target: string): Promise<Array<{ resourceType: string; id: string }>> {
+  const result = await db.query<{ resource_type: string; id: string }>('SELECT resource_type, id FROM fhir_reference WHERE target = $1 ORDER BY resource_type, id', [target]);
+  return result.rows.map((r) => ({ resourceType: r.resource_type, id: r.id }));
 }
 
 export async function readCurrent(db: Queryable, resourceType: string, id: string): Promise<StoredResource | undefined> {

@@ -21,7 +21,8 @@ import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
-import { mapHl7Message, mergeDraft, type Hl7MappingOptions, type ResourceDraft } from '../mappers/index.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
 import { inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
@@ -90,7 +91,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       const messages = (await inbox.lockMessages(client, messageIds)).filter((m) => m.disposition === 'accepted' && m.state === 'queued');
       if (messages.length === 0) return messageIds.map((id) => outcomes.get(id)!);
 
-      const mapped: Array<{ message: InboxMessage; header: MshHeader; charset: string; mapping: MappingSelection; drafts: ResourceDraft[] }> = [];
+      const mapped: Mapped[] = [];
       const results: MessageResult[] = [];
       for (const message of messages) {
         let header: MshHeader | undefined;
@@ -100,7 +101,8 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
           header = decoded.header;
           charset = decoded.charset;
           const mapping = options.mappings.select(header);
-          mapped.push({ message, header, charset, mapping, drafts: mapHl7Message(parseHl7(decoded.text), mapping.options).drafts });
+          const result = mapHl7Message(parseHl7(decoded.text), mapping.options);
+          mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime) });
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
@@ -118,22 +120,25 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       // The statement takes the row locks in key order, so concurrent batches cannot deadlock on each other.
       const stored: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
       const latest = new Map(stored);
-      const versions: Array<{ stored: StoredResource; sourceMessageId: number; mapping: MappingSelection }> = [];
+      const versions: Version[] = [];
       const now = new Date();
-      for (const { message, header, charset, mapping, drafts } of mapped) {
-        const written: IngestOutcome['resources'] = [];
-        for (const draft of drafts) {
-          const key = `${draft.resourceType}/${draft.id}`;
-          const previous = latest.get(key);
-          const next = resources.stampVersion(previous, mergeDraft(previous?.content, draft), now);
-          latest.set(key, next);
-          versions.push({ stored: next, sourceMessageId: message.id, mapping });
-          written.push({ resourceType: next.resourceType, id: next.id, versionId: next.versionId });
+      for (const item of mapped) {
+        const { message, header, charset, mapping } = item;
+        let written: IngestOutcome['resources'];
+        try {
+          written = applyDrafts(item, latest, versions, now);
+          for (const merge of item.merges) written.push(...(await applyMerge(client, merge, item, stored, latest, versions, now)));
+        } catch (error) {
+          if (!isAnchorlineError(error) || error.retryable) throw error;
+          results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
+          outcomes.set(message.id, { status: 'failed', resources: [] });
+          options.log.warn({ messageId: message.id, code: error.code }, 'ingest: mapped resources were refused');
+          continue;
         }
-        results.push({ id: message.id, state: 'done', ack: wantsAck(options, header) ? ackFor(options, header, charset) : undefined });
+        results.push({ id: message.id, state: 'done', mappingSha256: mapping.sha256, ack: wantsAck(options, header) ? ackFor(options, header, charset) : undefined });
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
-      await resources.writeVersions(client, versions, stored);
+      await resources.writeVersions(client, versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), stored);
       mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
       await ledger.appendLeaves(client, provenanceLeaves(versions, mapped, terminologyVersion));
       await inbox.finishMessages(client, results);
@@ -180,7 +185,7 @@ function rememberMappingRecorded(pool: pg.Pool, digest: string): void {
  * it came from (the raw message's hash) and how (mapping and terminology versions), salted per leaf.
  */
 function provenanceLeaves(
-  versions: Array<{ stored: StoredResource; sourceMessageId: number; mapping: MappingSelection }>,
+  versions: Version[],
   mapped: Array<{ message: InboxMessage }>,
   terminologyVersion: string,
 ): ledger.NewLeaf[] {
@@ -199,6 +204,145 @@ function provenanceLeaves(
     };
     return { resourceType: stored.resourceType, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
   });
+}
+
+interface Mapped {
+  message: InboxMessage;
+  header: MshHeader;
+  charset: string;
+  mapping: MappingSelection;
+  drafts: ResourceDraft[];
+  merges: PatientMerge[];
+  eventTime: Date | undefined;
+}
+
+interface Version {
+  stored: StoredResource;
+  sourceMessageId: number;
+  mapping: MappingSelection;
+}
+
+/**
+ * Applies one message's drafts on top of `latest` (what this batch has made of each resource so far) and appends the
+ * new versions to `versions`; all or nothing, so a message refused halfway leaves the batch as it was.
+ *
+ * Order: a message about an earlier event than the one the resource last took (EVN-2/MSH-7 against its event time)
+ * only fills in elements the resource lacks and never overwrites or removes one, so an A08 delayed behind a newer
+ * A08 cannot roll a patient back, while an A04 that arrives after its A08 still contributes what the A08 lacked. A
+ * version that would change nothing is not written.
+ *
+ * Every resource must be valid FHIR R4 before it is written; one that is not fails the message with a coded error
+ * (a mapping bug or an unusable message), it is never stored.
+ */
+function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions: Version[], now: Date): IngestOutcome['resources'] {
+  const staged = new Map<string, StoredResource>();
+  const order: StoredResource[] = [];
+  for (const draft of item.drafts) {
+    const key = `${draft.resourceType}/${draft.id}`;
+    const previous = staged.get(key) ?? latest.get(key);
+    const older = item.eventTime !== undefined && previous?.eventTime != null && item.eventTime < previous.eventTime;
+    const content = mergeDraft(previous?.content, older ? fillOnly(draft, previous!.content) : draft);
+    if (previous !== undefined && sameContent(previous.content, content)) continue;
+    assertValidFhir(content);
+    const next = resources.stampVersion(previous, content, now, item.eventTime);
+    staged.set(key, next);
+    order.push(next);
+  }
+  for (const next of order) {
+    latest.set(`${next.resourceType}/${next.id}`, next);
+    versions.push({ stored: next, sourceMessageId: item.message.id, mapping: item.mapping });
+  }
+  return order.map((next) => ({ resourceType: next.resourceType, id: next.id, versionId: next.versionId }));
+}
+
+/** The draft reduced to what the stored resource lacks: no replacing, no removing. */
+function fillOnly(draft: ResourceDraft, current: Record<string, unknown>): ResourceDraft {
+  const reduced: ResourceDraft = { resourceType: draft.resourceType, id: draft.id };
+  for (const [name, value] of Object.entries(draft)) {
+    if (name === 'resourceType' || name === 'id' || value === null || value === undefined) continue;
+    if (current[name] === undefined) reduced[name] = value;
+  }
+  return reduced;
+}
+
+/** Equal apart from meta (which the store stamps). */
+function sameContent(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const { meta: _a, ...restA } = a;
+  const { meta: _b, ...restB } = b;
+  return isDeepStrictEqual(restA, restB);
+}
+
+function assertValidFhir(content: Record<string, unknown>): void {
+  const problems = validateFhirResource(content);
+  if (problems.length === 0) return;
+  // The validator names elements and rules, not values; still, keep the detail short.
+  throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_FHIR', `${String(content.resourceType)}: ${problems.slice(0, 3).join('; ')}`.slice(0, 500));
+}
+
+/**
+ * A patient merge (A40): every current resource that references the source patient is re-pointed to the target, the
+ * source is marked inactive and `replaced-by` the target, and the target `replaces` the source. The resources are
+ * found through the reference index (and among this batch's own new versions), and locked before they change.
+ */
+async function applyMerge(
+  client: pg.PoolClient,
+  merge: PatientMerge,
+  item: Mapped,
+  stored: Map<string, StoredResource>,
+  latest: Map<string, StoredResource>,
+  versions: Version[],
+  now: Date,
+): Promise<IngestOutcome['resources']> {
+  const sourceRef = `Patient/${merge.sourceId}`;
+  const targetRef = `Patient/${merge.targetId}`;
+  if (merge.sourceId === merge.targetId) return [];
+  const wanted = new Map<string, { resourceType: string; id: string }>();
+  for (const key of await resources.referencing(client, sourceRef)) wanted.set(`${key.resourceType}/${key.id}`, key);
+  wanted.set(sourceRef, { resourceType: 'Patient', id: merge.sourceId });
+  wanted.set(targetRef, { resourceType: 'Patient', id: merge.targetId });
+  const missing = [...wanted.entries()].filter(([key]) => !latest.has(key)).map(([, key]) => key);
+  if (missing.length > 0) {
+    for (const [key, resource] of await resources.lockCurrent(client, missing)) {
+      stored.set(key, resource);
+      latest.set(key, resource);
+    }
+  }
+  const drafts: ResourceDraft[] = [];
+  for (const [key, resource] of latest) {
+    if (key === sourceRef || key === targetRef) continue;
+    if (!resources.literalReferences(resource.content).includes(sourceRef)) continue;
+    drafts.push(repoint(resource.content, sourceRef, targetRef) as ResourceDraft);
+  }
+  const source = latest.get(sourceRef);
+  if (source !== undefined) {
+    drafts.push({ resourceType: 'Patient', id: merge.sourceId, active: false, link: withLink(source.content.link, targetRef, 'replaced-by') });
+  }
+  const target = latest.get(targetRef);
+  if (target !== undefined) {
+    drafts.push({ resourceType: 'Patient', id: merge.targetId, link: withLink(target.content.link, sourceRef, 'replaces') });
+  }
+  // The merge is part of the message: same event time, same all-or-nothing application.
+  return applyDrafts({ ...item, drafts, eventTime: undefined }, latest, versions, now);
+}
+
+/** `content` with every literal reference to `from` pointing at `to` instead (a full-resource draft). */
+function repoint(content: Record<string, unknown>, from: string, to: string): Record<string, unknown> {
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [key, child] of Object.entries(value)) out[key] = key === 'reference' && child === from ? to : walk(child);
+      return out;
+    }
+    return value;
+  };
+  const { meta: _meta, ...rest } = content;
+  return walk(rest) as Record<string, unknown>;
+}
+
+function withLink(existing: unknown, other: string, type: 'replaced-by' | 'replaces'): unknown[] {
+  const links = Array.isArray(existing) ? existing.filter((l) => !(l && typeof l === 'object' && (l as { other?: { reference?: string } }).other?.reference === other)) : [];
+  return [...links, { other: { reference: other }, type }];
 }
 
 /** Maps one message in a transaction of its own. */
