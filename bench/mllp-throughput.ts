@@ -1,7 +1,10 @@
 /**
  * MLLP intake benchmark on this machine, engine and load generator on loopback.
  *
- *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis]
+ *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--corpus]
+ *
+ * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
+ * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
  *
  * Topology: an intake node (`anchorline start` with workers.enabled=false: HTTP + MLLP + embedded PostgreSQL) and,
  * from phase 2 on, one `anchorline worker` process against the same database (and Redis with --redis). Phases:
@@ -17,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { adtMessage } from '../test/support/messages.ts';
+import { loadMappingCorpus } from './mapping-throughput.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
 import { startTestRedis, type TestRedis } from '../test/support/redis.ts';
@@ -29,8 +33,10 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     redis: { type: 'boolean', default: false },
     'nice-worker': { type: 'boolean', default: false },
+    corpus: { type: 'boolean', default: false },
   },
 });
+const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
 const CONNECTIONS = Number(values.connections);
 const MESSAGES = Number(values.messages);
 const RATE = Number(values.rate);
@@ -46,9 +52,29 @@ function summarise(latencies: number[]): string {
 }
 
 let counter = 0;
-function nextMessage(): string {
+function nextMessage(): string | Buffer {
   const i = counter++;
+  if (CORPUS) return uniqueCopy(CORPUS[i % CORPUS.length]!.bytes, i);
   return adtMessage({ controlId: `B${i}`, mrn: `BM${i}`, family: 'Bench', given: `P${i}` });
+}
+
+/**
+ * A corpus message made unique: MSH-10 becomes B<i>, and the first component of every PID-3 and MRG-1 repetition
+ * gets the suffix -<i>, so each copy is a new message about new patients. Bytes are handled as latin1 so that
+ * EUC-KR messages pass through unchanged apart from those ASCII fields.
+ */
+function uniqueCopy(bytes: Buffer, i: number): Buffer {
+  const segments = bytes.toString('latin1').split('\r');
+  const out = segments.map((line) => {
+    const fields = line.split('|');
+    if (fields[0] === 'MSH') fields[9] = `B${i}`;
+    if (fields[0] === 'PID' || fields[0] === 'MRG') {
+      const n = fields[0] === 'PID' ? 3 : 1;
+      if (fields[n]) fields[n] = fields[n]!.split('~').map((rep) => rep.replace(/^([^^]*)/, (id) => (id ? `${id}-${i}` : id))).join('~');
+    }
+    return fields.join('|');
+  });
+  return Buffer.from(out.join('\r'), 'latin1');
 }
 
 async function closedLoop(clients: MllpTestClient[], total: number): Promise<{ seconds: number; latencies: number[]; sent: number }> {
@@ -99,14 +125,16 @@ async function main(): Promise<void> {
   const databaseUrl = `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${intake.postgresPort}/anchorline`;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
-  const mapped = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'done'`)).rows[0].n as number;
+  const mapped = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state <> 'queued'`)).rows[0].n as number;
   const waitMapped = async (n: number): Promise<void> => {
     while ((await mapped()) < n) await new Promise((r) => setTimeout(r, 20));
+    const failed = (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'failed'`)).rows[0].n as number;
+    if (failed > 0) console.log(`(${failed} messages failed to map)`);
   };
   let worker: ChildEngine | undefined;
 
   try {
-    console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
+    console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages${CORPUS ? ` from the mixed corpus of ${CORPUS.length} fixture messages` : ' (ADT^A01)'}, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
     const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(intake.mllpPort)));
     // Warm-up (JIT, pool connections); these stay unmapped until phase 2.
     await closedLoop(clients, 400);
