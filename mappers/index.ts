@@ -4,7 +4,8 @@
  */
 
 export { deterministicId } from './ids.ts';
-export { mergeDraft } from './merge.ts';
+export { MERGE_OPERATION, isElementMergeOperation, mergeDraft } from './merge.ts';
+export type { ClassChangeOperation, ElementMergeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from './merge.ts';
 export { validateFhirResource } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
 export { defaultHl7MappingOptions } from './types.ts';

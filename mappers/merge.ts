@@ -1,10 +1,131 @@
 /**
  * Applying a draft to the stored resource: the one place where HL7 update semantics meet the store.
+ *
+ * Most elements follow the draft contract (types.ts): absent keeps, null removes, a value replaces. A few elements
+ * hold history that no single message carries in full (the places an encounter has been, the classes it has had),
+ * or are fed by fields a message may send one at a time (an encounter's start and end). For those a draft carries
+ * an element merge operation instead of a value, and ELEMENT_RULES below says how each operation combines with what
+ * is stored. Every rule is a pure function of the stored resource and the operation, so replaying the same drafts in
+ * the same order always gives the same resource.
  */
 
 import { AnchorlineError } from '../errors/index.ts';
 
 import type { ResourceDraft } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Element merge operations (what a draft may carry instead of a value)
+
+/**
+ * The member that marks a draft element as an operation. FHIR JSON has no member names starting with '$', so a
+ * value can never be mistaken for an operation, and the operation stays plain JSON (fixtures show it as it is).
+ */
+export const MERGE_OPERATION = '$merge';
+
+export interface ElementMergeOperation {
+  $merge: string;
+  [argument: string]: unknown;
+}
+
+/** An Encounter.location entry as the mappers write it. */
+export interface EncounterLocationEntry {
+  location: { reference?: string; display?: string };
+  /** planned | active | reserved | completed. Stored entries without a status count as current unless they have an end. */
+  status?: string;
+  period?: { start?: string; end?: string };
+}
+
+/**
+ * Encounter.location operations, one per kind of ADT event:
+ * - arrive: the patient is now at `entry` (status active, or planned for a preadmission). Current entries are
+ *   completed with period.end = `at` and `entry` is appended; nothing changes when the current entry is already that
+ *   place, so a resent message or an A08 repeating the location is a no-op. An active arrival drops earlier planned
+ *   entries (the plan is overtaken); a planned arrival replaces other planned entries and leaves current ones alone.
+ *   `prior` (PV1-6) seeds the history when nothing is stored, so a transfer seen before its admission still says
+ *   where the patient came from.
+ * - leave: the patient left (discharge): current entries are completed at `at`; `entry` (PV1-3, where the patient
+ *   was discharged from) is appended as completed when the history does not already end there.
+ * - cancel-arrive: the last arrival did not happen (A12): the current entry is removed and the previous one, when it
+ *   is `entry` (PV1-3: where the patient was before the transfer), becomes active again with its end removed;
+ *   otherwise `entry` is appended as active. A no-op when the patient is already at `entry`.
+ * - cancel-leave: the discharge did not happen (A13): the last entry becomes active again with its end removed, or
+ *   `entry` is appended as active when the history does not end there. A no-op while any entry is current.
+ */
+export type EncounterLocationOperation =
+  | { $merge: 'arrive'; entry: EncounterLocationEntry; at?: string; prior?: EncounterLocationEntry }
+  | { $merge: 'leave'; at?: string; entry?: EncounterLocationEntry }
+  | { $merge: 'cancel-arrive'; entry: EncounterLocationEntry }
+  | { $merge: 'cancel-leave'; entry?: EncounterLocationEntry };
+
+/**
+ * Members of an object element replaced one by one: each member of `set` replaces the stored member, each name in
+ * `remove` deletes it, other stored members are kept. The element is removed when no member is left. For elements
+ * whose members come from separate fields and separate events: Encounter.period (PV1-44 admit, PV1-45 discharge)
+ * and Encounter.hospitalization (PV1-14 admit source, PV1-36 discharge disposition).
+ */
+export interface MembersOperation {
+  $merge: 'members';
+  set?: Record<string, unknown>;
+  remove?: string[];
+}
+
+/**
+ * Encounter.classHistory when the class changes (A06, A07): when the stored class differs from `class`, the stored
+ * class's entry (created from the stored class and period.start when there is no history yet) is closed at `at` and
+ * `class` is appended, open from `at`. Nothing changes when the stored class already is `class` (a resent message)
+ * or when nothing is stored.
+ */
+export interface ClassChangeOperation {
+  $merge: 'class-change';
+  class: { system?: string; code?: string; display?: string };
+  at: string;
+}
+
+export function isElementMergeOperation(value: unknown): value is ElementMergeOperation {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as Record<string, unknown>)[MERGE_OPERATION] === 'string';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rules
+
+/**
+ * A rule: the element's new value from the stored element (undefined when absent), the operation, and the stored
+ * resource as it was before this draft (undefined when new), for rules that read a sibling element. Returns
+ * undefined to remove the element. Must not modify its inputs.
+ */
+type ElementRule = (stored: unknown, operation: ElementMergeOperation, resource: Readonly<Record<string, unknown>> | undefined) => unknown;
+
+/** One Encounter.location operation by name. */
+type LocationOperation<Name extends EncounterLocationOperation['$merge']> = Extract<EncounterLocationOperation, { $merge: Name }>;
+
+// Rules receive operations the mappers built with the types above; the casts name which one each rule is for.
+const LOCATION_HISTORY: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  ['arrive', (stored, operation) => arrive(entriesOf(stored), operation as unknown as LocationOperation<'arrive'>)],
+  ['leave', (stored, operation) => leave(entriesOf(stored), operation as unknown as LocationOperation<'leave'>)],
+  ['cancel-arrive', (stored, operation) => cancelArrive(entriesOf(stored), operation as unknown as LocationOperation<'cancel-arrive'>)],
+  ['cancel-leave', (stored, operation) => cancelLeave(entriesOf(stored), operation as unknown as LocationOperation<'cancel-leave'>)],
+]);
+
+const OBJECT_MEMBERS: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  ['members', (stored, operation) => members(stored, operation as unknown as MembersOperation)],
+]);
+
+const CLASS_HISTORY: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  ['class-change', (stored, operation, resource) => classChange(stored, operation as unknown as ClassChangeOperation, resource)],
+]);
+
+/** Resource type -> element -> the operations it accepts. An element not listed here accepts no operation. */
+const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, ElementRule>>> = new Map([
+  [
+    'Encounter',
+    new Map([
+      ['location', LOCATION_HISTORY],
+      ['period', OBJECT_MEMBERS],
+      ['hospitalization', OBJECT_MEMBERS],
+      ['classHistory', CLASS_HISTORY],
+    ]),
+  ],
+]);
 
 /**
  * Elements FHIR R4 requires (min 1) that a draft may legitimately leave out (an A08 creating an Encounter it never
@@ -26,9 +147,11 @@ const RESERVED = new Set(['resourceType', 'id', 'meta']);
 
 /**
  * The stored resource (`current`, undefined when new) with `draft` applied: an undefined element keeps the stored
- * one, null removes it, any other value replaces it. `meta` is carried over untouched. When an element is replaced
- * or removed, its primitive extension sibling (`_birthDate` for `birthDate`) goes too unless the draft sends one:
- * it described the old value. Returns a new object; neither input is modified.
+ * one, null removes it, an element merge operation is applied to the stored element by its rule (ELEMENT_RULES),
+ * any other value replaces it. `meta` is carried over untouched. When an element is replaced, merged or removed,
+ * its primitive extension sibling (`_birthDate` for `birthDate`) goes too unless the draft sends one: it described
+ * the old value. Returns a new object; neither input is modified. An operation its element has no rule for is a
+ * mapper bug and throws ANCHORLINE_ERR_MAPPING_FAILED.
  */
 export function mergeDraft(current: Record<string, unknown> | undefined, draft: ResourceDraft): Record<string, unknown> {
   if (current !== undefined && (current['resourceType'] !== draft.resourceType || current['id'] !== draft.id)) {
@@ -44,8 +167,19 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
   for (const [name, value] of Object.entries(draft)) {
     if (RESERVED.has(name) || value === undefined) continue;
     if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
-    if (value === null) delete merged[name];
-    else merged[name] = structuredClone(value);
+    if (value === null) {
+      delete merged[name];
+    } else if (isElementMergeOperation(value)) {
+      const rule = ELEMENT_RULES.get(draft.resourceType)?.get(name)?.get(value.$merge);
+      if (rule === undefined) {
+        throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${draft.resourceType}.${name} has no '${value.$merge}' merge rule`);
+      }
+      const next = rule(current?.[name], value, current);
+      if (next === undefined) delete merged[name];
+      else merged[name] = structuredClone(next);
+    } else {
+      merged[name] = structuredClone(value);
+    }
   }
   const required = REQUIRED_WHEN_MISSING.get(draft.resourceType);
   if (required !== undefined) {
@@ -54,4 +188,136 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
     }
   }
   return merged;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encounter.location history
+
+type Entry = Record<string, unknown> & EncounterLocationEntry;
+
+/** A copy of the stored list (entries are copied too: rules edit them in place). */
+function entriesOf(stored: unknown): Entry[] {
+  return Array.isArray(stored) ? (structuredClone(stored) as Entry[]) : [];
+}
+
+/** Where the patient is now: active, or (as stored before statuses were written) no status and no end. */
+function isCurrent(entry: Entry): boolean {
+  return entry.status === 'active' || (entry.status === undefined && entry.period?.end === undefined);
+}
+
+/** Same place: the same Location reference when either has one, else the same display. */
+function samePlace(a: EncounterLocationEntry, b: EncounterLocationEntry): boolean {
+  const [referenceA, referenceB] = [a.location?.reference, b.location?.reference];
+  if (referenceA !== undefined || referenceB !== undefined) return referenceA === referenceB;
+  return a.location?.display !== undefined && a.location.display === b.location?.display;
+}
+
+function complete(entry: Entry, at: string | undefined): Entry {
+  entry.status = 'completed';
+  if (at !== undefined && entry.period?.end === undefined) entry.period = { ...entry.period, end: at };
+  return entry;
+}
+
+function reopen(entry: Entry): Entry {
+  entry.status = 'active';
+  if (entry.period !== undefined) {
+    const { end: _end, ...rest } = entry.period;
+    if (Object.keys(rest).length > 0) entry.period = rest;
+    else delete entry.period;
+  }
+  return entry;
+}
+
+function lastIndexWhere(entries: Entry[], predicate: (entry: Entry) => boolean): number {
+  for (let i = entries.length - 1; i >= 0; i--) if (predicate(entries[i]!)) return i;
+  return -1;
+}
+
+function listOrUndefined(entries: Entry[]): Entry[] | undefined {
+  return entries.length > 0 ? entries : undefined;
+}
+
+function arrive(entries: Entry[], operation: LocationOperation<'arrive'>): Entry[] | undefined {
+  const { entry, at, prior } = operation;
+  if (entry.status === 'planned') {
+    const kept = entries.filter((stored) => stored.status !== 'planned' || samePlace(stored, entry));
+    if (kept.some((stored) => stored.status === 'planned')) return kept;
+    return [...kept, structuredClone(entry) as Entry];
+  }
+  const current = lastIndexWhere(entries, isCurrent);
+  if (current >= 0 && samePlace(entries[current]!, entry)) return entries;
+  const history = entries.filter((stored) => stored.status !== 'planned').map((stored) => (isCurrent(stored) ? complete(stored, at) : stored));
+  if (history.length === 0 && prior !== undefined && !samePlace(prior, entry)) history.push(complete(structuredClone(prior) as Entry, at));
+  history.push(structuredClone(entry) as Entry);
+  return history;
+}
+
+function leave(entries: Entry[], operation: LocationOperation<'leave'>): Entry[] | undefined {
+  const { entry, at } = operation;
+  const history = entries.filter((stored) => stored.status !== 'planned');
+  const last = history[history.length - 1];
+  const appendEntry = entry !== undefined && (last === undefined || !samePlace(last, entry));
+  for (const stored of history) if (isCurrent(stored)) complete(stored, at);
+  if (appendEntry) history.push(complete(structuredClone(entry) as Entry, at));
+  return listOrUndefined(history);
+}
+
+function cancelArrive(entries: Entry[], operation: LocationOperation<'cancel-arrive'>): Entry[] | undefined {
+  const { entry } = operation;
+  const current = lastIndexWhere(entries, isCurrent);
+  // Not at any location: there is no arrival to take back (a cancel after a discharge is the sender's mistake).
+  if (current < 0) return entries.length > 0 ? entries : [reopen(structuredClone(entry) as Entry)];
+  if (samePlace(entries[current]!, entry)) return entries;
+  entries.splice(current, 1);
+  const last = entries[entries.length - 1];
+  if (last !== undefined && last.status === 'completed' && samePlace(last, entry)) reopen(last);
+  else entries.push(reopen(structuredClone(entry) as Entry));
+  return entries;
+}
+
+function cancelLeave(entries: Entry[], operation: LocationOperation<'cancel-leave'>): Entry[] | undefined {
+  const { entry } = operation;
+  if (entries.some(isCurrent)) return entries;
+  const last = entries[entries.length - 1];
+  if (last !== undefined && last.status === 'completed' && (entry === undefined || samePlace(last, entry))) reopen(last);
+  else if (entry !== undefined) entries.push(reopen(structuredClone(entry) as Entry));
+  return listOrUndefined(entries);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Object members
+
+function members(stored: unknown, operation: MembersOperation): Record<string, unknown> | undefined {
+  const result: Record<string, unknown> =
+    typeof stored === 'object' && stored !== null && !Array.isArray(stored) ? structuredClone(stored as Record<string, unknown>) : {};
+  for (const [name, value] of Object.entries(operation.set ?? {})) if (value !== undefined) result[name] = structuredClone(value);
+  for (const name of operation.remove ?? []) delete result[name];
+  return Object.keys(result).length > 0 ? result : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encounter.classHistory
+
+interface ClassHistoryEntry {
+  class: unknown;
+  period: { start?: string; end?: string };
+}
+
+function sameCoding(a: unknown, b: { system?: string; code?: string }): boolean {
+  const coding = a as { system?: unknown; code?: unknown };
+  return coding.system === b.system && coding.code === b.code;
+}
+
+function classChange(stored: unknown, operation: ClassChangeOperation, resource: Readonly<Record<string, unknown>> | undefined): unknown {
+  const previous = resource?.['class'] as Record<string, unknown> | undefined;
+  // A class that was never known (absent, or the data-absent placeholder) has no history worth recording.
+  if (previous === undefined || typeof previous['code'] !== 'string' || sameCoding(previous, operation.class)) return stored;
+  const history: ClassHistoryEntry[] = Array.isArray(stored) ? (structuredClone(stored) as ClassHistoryEntry[]) : [];
+  if (history.length === 0) {
+    const start = (resource?.['period'] as { start?: string } | undefined)?.start;
+    history.push({ class: structuredClone(previous), period: start === undefined ? {} : { start } });
+  }
+  for (const entry of history) if (entry.period.end === undefined) entry.period = { ...entry.period, end: operation.at };
+  history.push({ class: structuredClone(operation.class), period: { start: operation.at } });
+  return history;
 }

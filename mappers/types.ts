@@ -7,6 +7,8 @@
  * One resource as a message describes it, with HL7 update semantics per top-level element:
  * - absent (undefined): the message did not send it; keep what the stored resource has;
  * - null: the message sent the HL7 explicit null `""`; remove the element;
+ * - an element merge operation (`{ "$merge": ... }`, mappers/merge.ts): combine with the stored element by that
+ *   element's rule, for elements that hold history (Encounter.location) or are fed by separate fields;
  * - any other value: replace the element.
  * `resourceType` and `id` are always present; the id is deterministic (mappers/ids.ts) so that the same patient or
  * visit maps to the same resource across messages and retries.
@@ -55,10 +57,17 @@ export interface Hl7MappingOptions {
    * a coding system named N becomes `<base>/<N>`. Default 'urn:anchorline:local'.
    */
   localCodeSystemBase: string;
+  /**
+   * CE-3/CWE-3 coding system name -> code system URI, consulted before the names anchorline knows (LN, SCT, I10, ...)
+   * and before `localCodeSystemBase`: a sender's own name for a published system (e.g. 'KCD7') maps to its URI.
+   * Default {} (none).
+   */
+  codeSystems?: Record<string, string>;
 }
 
 export const defaultHl7MappingOptions: Hl7MappingOptions = Object.freeze({
   timeZone: 'Asia/Seoul',
   identifierSystems: Object.freeze({}) as Record<string, string>,
   localCodeSystemBase: 'urn:anchorline:local',
+  codeSystems: Object.freeze({}) as Record<string, string>,
 });

@@ -126,8 +126,9 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         const { message, header, charset, mapping } = item;
         let written: IngestOutcome['resources'];
         try {
-          written = applyDrafts(item, latest, versions, now);
-          for (const merge of item.merges) written.push(...(await applyMerge(client, merge, item, stored, latest, versions, now)));
+          const mergeDrafts: ResourceDraft[] = [];
+          for (const merge of item.merges) mergeDrafts.push(...(await patientMergeDrafts(client, merge, stored, latest)));
+          written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now);
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
@@ -235,24 +236,27 @@ interface Version {
  * (a mapping bug or an unusable message), it is never stored.
  */
 function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions: Version[], now: Date): IngestOutcome['resources'] {
-  const staged = new Map<string, StoredResource>();
-  const order: StoredResource[] = [];
+  // Several drafts for one resource (a merge's link on the surviving patient) make one version of it.
+  const staged = new Map<string, Record<string, unknown>>();
   for (const draft of item.drafts) {
     const key = `${draft.resourceType}/${draft.id}`;
-    const previous = staged.get(key) ?? latest.get(key);
+    const previous = latest.get(key);
+    const base = staged.get(key) ?? previous?.content;
     const older = item.eventTime !== undefined && previous?.eventTime != null && item.eventTime < previous.eventTime;
-    const content = mergeDraft(previous?.content, older ? fillOnly(draft, previous!.content) : draft);
+    staged.set(key, mergeDraft(base, older ? fillOnly(draft, base!) : draft));
+  }
+  const made: StoredResource[] = [];
+  for (const [key, content] of staged) {
+    const previous = latest.get(key);
     if (previous !== undefined && sameContent(previous.content, content)) continue;
     assertValidFhir(content);
-    const next = resources.stampVersion(previous, content, now, item.eventTime);
-    staged.set(key, next);
-    order.push(next);
+    made.push(resources.stampVersion(previous, content, now, item.eventTime));
   }
-  for (const next of order) {
+  for (const next of made) {
     latest.set(`${next.resourceType}/${next.id}`, next);
     versions.push({ stored: next, sourceMessageId: item.message.id, mapping: item.mapping });
   }
-  return order.map((next) => ({ resourceType: next.resourceType, id: next.id, versionId: next.versionId }));
+  return made.map((next) => ({ resourceType: next.resourceType, id: next.id, versionId: next.versionId }));
 }
 
 /** The draft reduced to what the stored resource lacks: no replacing, no removing. */
@@ -280,19 +284,17 @@ function assertValidFhir(content: Record<string, unknown>): void {
 }
 
 /**
- * A patient merge (A40): every current resource that references the source patient is re-pointed to the target, the
- * source is marked inactive and `replaced-by` the target, and the target `replaces` the source. The resources are
- * found through the reference index (and among this batch's own new versions), and locked before they change.
+ * The drafts of a patient merge (A40): every current resource that references the source patient, re-pointed to the
+ * target; the source marked inactive and `replaced-by` the target; the target `replaces` the source. The resources
+ * are found through the reference index (and among this batch's own new versions) and locked before they change.
+ * A source nobody stored leaves nothing to merge.
  */
-async function applyMerge(
+async function patientMergeDrafts(
   client: pg.PoolClient,
   merge: PatientMerge,
-  item: Mapped,
   stored: Map<string, StoredResource>,
   latest: Map<string, StoredResource>,
-  versions: Version[],
-  now: Date,
-): Promise<IngestOutcome['resources']> {
+): Promise<ResourceDraft[]> {
   const sourceRef = `Patient/${merge.sourceId}`;
   const targetRef = `Patient/${merge.targetId}`;
   if (merge.sourceId === merge.targetId) return [];
@@ -307,22 +309,19 @@ async function applyMerge(
       latest.set(key, resource);
     }
   }
+  const source = latest.get(sourceRef);
+  if (source === undefined) return [];
   const drafts: ResourceDraft[] = [];
   for (const [key, resource] of latest) {
     if (key === sourceRef || key === targetRef) continue;
     if (!resources.literalReferences(resource.content).includes(sourceRef)) continue;
     drafts.push(repoint(resource.content, sourceRef, targetRef) as ResourceDraft);
   }
-  const source = latest.get(sourceRef);
-  if (source !== undefined) {
-    drafts.push({ resourceType: 'Patient', id: merge.sourceId, active: false, link: withLink(source.content.link, targetRef, 'replaced-by') });
-  }
-  const target = latest.get(targetRef);
-  if (target !== undefined) {
-    drafts.push({ resourceType: 'Patient', id: merge.targetId, link: withLink(target.content.link, sourceRef, 'replaces') });
-  }
-  // The merge is part of the message: same event time, same all-or-nothing application.
-  return applyDrafts({ ...item, drafts, eventTime: undefined }, latest, versions, now);
+  drafts.push({ resourceType: 'Patient', id: merge.sourceId, active: false, link: withLink(source.content.link, targetRef, 'replaced-by') });
+  // The target's own draft (from the message's PID) comes first in the message, so its link is added on top of it.
+  const targetLinks = latest.get(targetRef)?.content.link;
+  drafts.push({ resourceType: 'Patient', id: merge.targetId, link: withLink(targetLinks, sourceRef, 'replaces') });
+  return drafts;
 }
 
 /** `content` with every literal reference to `from` pointing at `to` instead (a full-resource draft). */

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
 import { AnchorlineError } from '../../errors/index.ts';
-import { type Hl7MappingOptions, type MappingResult, defaultHl7MappingOptions, mapHl7Message } from '../../mappers/index.ts';
+import { type Hl7MappingOptions, type MappingResult, defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 
 import { expectValidDrafts } from './fhir-shape.ts';
 
@@ -41,8 +41,8 @@ function map(name: string): MappingResult {
 }
 
 describe('ADT fixtures', () => {
-  it('has at least 10 fixtures, each with exactly one expectation', () => {
-    expect(names.length).toBeGreaterThanOrEqual(10);
+  it('has at least 40 fixtures, each with exactly one expectation', () => {
+    expect(names.length).toBeGreaterThanOrEqual(40);
     for (const name of names) {
       const expectations = [`${name}.expected.json`, `${name}.error.json`].filter((file) => existsSync(path.join(FIXTURES, file)));
       expect(expectations, name).toHaveLength(1);
@@ -68,6 +68,8 @@ describe('ADT fixtures', () => {
       // Through JSON, as the store sees it: undefined elements vanish, nulls stay.
       expect(JSON.parse(JSON.stringify(result))).toEqual(readJson<MappingResult>(`${name}.expected.json`));
       expectValidDrafts(result.drafts);
+      // Each draft, stored as a new resource, is valid FHIR R4 by the base StructureDefinitions.
+      for (const draft of result.drafts) expect(validateFhirResource(mergeDraft(undefined, draft)), `${draft.resourceType}/${draft.id}`).toEqual([]);
     });
   }
 

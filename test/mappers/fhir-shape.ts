@@ -6,7 +6,7 @@
 
 import { expect } from 'vitest';
 
-import type { ResourceDraft } from '../../mappers/index.ts';
+import { type ResourceDraft, isElementMergeOperation, mergeDraft } from '../../mappers/index.ts';
 
 type Cardinality = 'one' | 'many';
 
@@ -36,7 +36,57 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     location: 'many',
     hospitalization: 'one',
     participant: 'many',
+    classHistory: 'many',
   },
+  RelatedPerson: {
+    active: 'one',
+    patient: 'one',
+    relationship: 'many',
+    name: 'many',
+    telecom: 'many',
+    gender: 'one',
+    birthDate: 'one',
+    address: 'many',
+    period: 'one',
+  },
+  AllergyIntolerance: {
+    clinicalStatus: 'one',
+    type: 'one',
+    category: 'many',
+    criticality: 'one',
+    code: 'one',
+    patient: 'one',
+    onsetDateTime: 'one',
+    reaction: 'many',
+  },
+  Condition: {
+    verificationStatus: 'one',
+    category: 'many',
+    code: 'one',
+    subject: 'one',
+    encounter: 'one',
+    onsetDateTime: 'one',
+  },
+  Coverage: {
+    identifier: 'many',
+    status: 'one',
+    type: 'one',
+    subscriber: 'one',
+    subscriberId: 'one',
+    beneficiary: 'one',
+    relationship: 'one',
+    period: 'one',
+    payor: 'many',
+    class: 'many',
+  },
+};
+
+/** Elements a draft may carry as a merge operation (mappers/merge.ts), with the operations each accepts. */
+const OPERATIONS: Record<string, ReadonlySet<string>> = {
+  'Encounter.location': new Set(['arrive', 'leave', 'cancel-arrive', 'cancel-leave']),
+  'Encounter.period': new Set(['members']),
+  'Encounter.hospitalization': new Set(['members']),
+  'Encounter.classHistory': new Set(['class-change']),
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -53,6 +103,12 @@ const CODES: Record<string, ReadonlySet<string>> = {
   'ContactPoint.use': new Set(['home', 'work', 'temp', 'old', 'mobile']),
   'Address.use': new Set(['home', 'work', 'temp', 'old', 'billing']),
   'Address.type': new Set(['postal', 'physical', 'both']),
+  'Encounter.location.status': new Set(['planned', 'active', 'reserved', 'completed']),
+  'AllergyIntolerance.type': new Set(['allergy', 'intolerance']),
+  'AllergyIntolerance.category': new Set(['food', 'medication', 'environment', 'biologic']),
+  'AllergyIntolerance.criticality': new Set(['low', 'high', 'unable-to-assess']),
+  'AllergyIntolerance.reaction.severity': new Set(['mild', 'moderate', 'severe']),
+  'Coverage.status': new Set(['active', 'cancelled', 'draft', 'entered-in-error']),
 };
 
 /**
@@ -95,16 +151,29 @@ export function expectValidDrafts(drafts: ResourceDraft[]): void {
       expect(Object.hasOwn(allowed!, name), `${draft.resourceType}.${name} is not an R4 element we emit`).toBe(true);
       expect(value, `${draft.resourceType}.${name}`).not.toBeUndefined();
       if (value === null) continue;
-      expect(Array.isArray(value), `${draft.resourceType}.${name} cardinality`).toBe(allowed![name] === 'many');
       expectNoEmpties(value, `${draft.resourceType}.${name}`);
+      if (isElementMergeOperation(value)) {
+        expect(OPERATIONS[`${draft.resourceType}.${name}`]?.has(value.$merge), `${draft.resourceType}.${name} takes no '${value.$merge}' operation`).toBe(true);
+        // What the operation leaves when applied to nothing has the element's cardinality.
+        const applied = mergeDraft(undefined, { resourceType: draft.resourceType, id: draft.id, [name]: value })[name];
+        if (applied !== undefined) expect(Array.isArray(applied), `${draft.resourceType}.${name} cardinality`).toBe(allowed![name] === 'many');
+        continue;
+      }
+      expect(Array.isArray(value), `${draft.resourceType}.${name} cardinality`).toBe(allowed![name] === 'many');
     }
     // A choice element holds one type.
     for (const prefix of ['deceased', 'multipleBirth']) {
       const present = Object.entries(draft).filter(([name, value]) => name.startsWith(prefix) && value !== null);
       expect(present.length, `${prefix}[x]`).toBeLessThanOrEqual(1);
     }
+    // Nested elements are checked as they will be stored: operations applied to nothing.
+    const resource = mergeDraft(undefined, draft) as ResourceDraft;
     if (draft.resourceType === 'Patient') checkPatient(draft);
-    if (draft.resourceType === 'Encounter') checkEncounter(draft);
+    if (draft.resourceType === 'Encounter') checkEncounter(resource);
+    if (draft.resourceType === 'RelatedPerson') checkRelatedPerson(draft);
+    if (draft.resourceType === 'AllergyIntolerance') checkAllergy(draft);
+    if (draft.resourceType === 'Condition') checkCondition(draft);
+    if (draft.resourceType === 'Coverage') checkCoverage(draft);
   }
 }
 
@@ -147,5 +216,71 @@ function checkEncounter(encounter: ResourceDraft): void {
     expect(Array.isArray(participant['type'])).toBe(true);
     expect(Array.isArray(participant['individual'])).toBe(false);
   }
-  for (const location of (encounter['location'] as Loose[] | null | undefined) ?? []) expect(location['location']).toBeDefined();
+  for (const location of (encounter['location'] as Loose[] | null | undefined) ?? []) {
+    expect(location['location']).toBeDefined();
+    expectCode('Encounter.location.status', location['status']);
+    expectPeriod(location['period']);
+  }
+  for (const entry of (encounter['classHistory'] as Loose[] | null | undefined) ?? []) {
+    // R4: class and period are both 1..1.
+    expect(entry['class']).toBeDefined();
+    expect(entry['period']).toBeDefined();
+    expectPeriod(entry['period']);
+  }
+}
+
+function expectPeriod(period: unknown): void {
+  if (period === undefined || period === null) return;
+  for (const bound of ['start', 'end']) {
+    const value = (period as Loose)[bound];
+    if (value !== undefined) expect(value).toMatch(DATE_TIME);
+  }
+}
+
+function expectPatientReference(reference: unknown, where: string): void {
+  expect((reference as Loose | undefined)?.['reference'], where).toMatch(/^Patient\/[0-9a-f-]{36}$/);
+}
+
+function checkRelatedPerson(person: ResourceDraft): void {
+  expectPatientReference(person['patient'], 'RelatedPerson.patient');
+  expectCode('Patient.gender', person['gender']);
+  if (typeof person['birthDate'] === 'string') expect(person['birthDate']).toMatch(DATE);
+  for (const contact of (person['telecom'] as Loose[] | null | undefined) ?? []) {
+    expectCode('ContactPoint.system', contact['system']);
+    expectCode('ContactPoint.use', contact['use']);
+  }
+  for (const address of (person['address'] as Loose[] | null | undefined) ?? []) expectCode('Address.use', address['use']);
+  expectPeriod(person['period']);
+}
+
+function checkAllergy(allergy: ResourceDraft): void {
+  expectPatientReference(allergy['patient'], 'AllergyIntolerance.patient');
+  expect(allergy['clinicalStatus']).toBeDefined();
+  expectCode('AllergyIntolerance.type', allergy['type']);
+  for (const category of (allergy['category'] as string[] | null | undefined) ?? []) expectCode('AllergyIntolerance.category', category);
+  expectCode('AllergyIntolerance.criticality', allergy['criticality']);
+  if (typeof allergy['onsetDateTime'] === 'string') expect(allergy['onsetDateTime']).toMatch(DATE_TIME);
+  for (const reaction of (allergy['reaction'] as Loose[] | null | undefined) ?? []) {
+    // R4: every reaction has at least one manifestation.
+    expect(Array.isArray(reaction['manifestation']) && (reaction['manifestation'] as unknown[]).length > 0).toBe(true);
+    expectCode('AllergyIntolerance.reaction.severity', reaction['severity']);
+  }
+}
+
+function checkCondition(condition: ResourceDraft): void {
+  expectPatientReference(condition['subject'], 'Condition.subject');
+  if (condition['encounter'] !== undefined) expect((condition['encounter'] as Loose)['reference']).toMatch(/^Encounter\/[0-9a-f-]{36}$/);
+  if (typeof condition['onsetDateTime'] === 'string') expect(condition['onsetDateTime']).toMatch(DATE_TIME);
+}
+
+function checkCoverage(coverage: ResourceDraft): void {
+  expectPatientReference(coverage['beneficiary'], 'Coverage.beneficiary');
+  expectCode('Coverage.status', coverage['status']);
+  // R4: payor is 1..*, and each class has a type and a value.
+  expect(Array.isArray(coverage['payor']) && (coverage['payor'] as unknown[]).length > 0).toBe(true);
+  for (const entry of (coverage['class'] as Loose[] | null | undefined) ?? []) {
+    expect(entry['type']).toBeDefined();
+    expect(typeof entry['value']).toBe('string');
+  }
+  expectPeriod(coverage['period']);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { AnchorlineError } from '../../errors/index.ts';
-import { type ResourceDraft, mergeDraft } from '../../mappers/index.ts';
+import { type EncounterLocationOperation, type ResourceDraft, isElementMergeOperation, mergeDraft } from '../../mappers/index.ts';
 
 const stored = {
   resourceType: 'Patient',
@@ -79,5 +79,170 @@ describe('mergeDraft', () => {
   it('refuses a draft for a different resource', () => {
     expect(() => mergeDraft(stored, { resourceType: 'Patient', id: 'other' })).toThrow(AnchorlineError);
     expect(() => mergeDraft(stored, { resourceType: 'Encounter', id: 'p1' })).toThrow(AnchorlineError);
+  });
+});
+
+describe('mergeDraft element merge operations', () => {
+  const place = (display: string) => ({ display });
+  const encounter = (elements: Record<string, unknown> = {}) => ({ resourceType: 'Encounter', id: 'e1', status: 'in-progress', class: { code: 'IMP' }, ...elements });
+  const apply = (current: Record<string, unknown> | undefined, elements: Record<string, unknown>) => mergeDraft(current, { resourceType: 'Encounter', id: 'e1', ...elements });
+  const locationsAfter = (stored: unknown[] | undefined, operation: EncounterLocationOperation) =>
+    apply(stored === undefined ? undefined : encounter({ location: stored }), { location: operation })['location'];
+
+  describe('members', () => {
+    it('replaces and removes the named members and keeps the others', () => {
+      const current = encounter({ period: { start: '2024-08-15T08:00:00+09:00', end: '2024-08-16T08:00:00+09:00' } });
+      expect(apply(current, { period: { $merge: 'members', set: { end: '2024-08-20T14:00:00+09:00' } } })['period']).toEqual({
+        start: '2024-08-15T08:00:00+09:00',
+        end: '2024-08-20T14:00:00+09:00',
+      });
+      expect(apply(current, { period: { $merge: 'members', remove: ['end'] } })['period']).toEqual({ start: '2024-08-15T08:00:00+09:00' });
+    });
+
+    it('removes the element when no member is left, and builds it on a new resource', () => {
+      expect(apply(encounter({ period: { end: '2024-08-16' } }), { period: { $merge: 'members', remove: ['end'] } })).not.toHaveProperty('period');
+      expect(apply(undefined, { hospitalization: { $merge: 'members', set: { admitSource: { text: 'ER' } }, remove: ['dischargeDisposition'] } })['hospitalization']).toEqual({
+        admitSource: { text: 'ER' },
+      });
+    });
+  });
+
+  describe('Encounter.location arrive', () => {
+    const w71 = { location: place('W71'), status: 'active', period: { start: 'T1' } };
+
+    it('starts the history of a new encounter', () => {
+      expect(locationsAfter(undefined, { $merge: 'arrive', entry: w71, at: 'T1' })).toEqual([w71]);
+    });
+
+    it('completes the current entry at the arrival time and appends the new one', () => {
+      const w82 = { location: place('W82'), status: 'active', period: { start: 'T2' } };
+      expect(locationsAfter([w71], { $merge: 'arrive', entry: w82, at: 'T2' })).toEqual([{ ...w71, status: 'completed', period: { start: 'T1', end: 'T2' } }, w82]);
+    });
+
+    it('changes nothing when the patient is already there (a resent message, an A08 restating the bed)', () => {
+      expect(locationsAfter([w71], { $merge: 'arrive', entry: { ...w71, period: { start: 'T9' } }, at: 'T9' })).toEqual([w71]);
+    });
+
+    it('treats stored entries without a status or an end as current', () => {
+      expect(locationsAfter([{ location: place('W71') }], { $merge: 'arrive', entry: { location: place('W82'), status: 'active' }, at: 'T2' })).toEqual([
+        { location: place('W71'), status: 'completed', period: { end: 'T2' } },
+        { location: place('W82'), status: 'active' },
+      ]);
+      expect(locationsAfter([{ location: place('W71'), period: { end: 'T1' } }], { $merge: 'arrive', entry: { location: place('W82'), status: 'active' }, at: 'T2' })).toEqual([
+        { location: place('W71'), period: { end: 'T1' } },
+        { location: place('W82'), status: 'active' },
+      ]);
+    });
+
+    it('a planned arrival replaces other plans and leaves the current location alone; an actual one drops the plans', () => {
+      const plan4e = { location: place('4E'), status: 'planned' };
+      const plan5e = { location: place('5E'), status: 'planned' };
+      expect(locationsAfter([w71, plan4e], { $merge: 'arrive', entry: plan5e })).toEqual([w71, plan5e]);
+      expect(locationsAfter([w71, plan4e], { $merge: 'arrive', entry: plan4e })).toEqual([w71, plan4e]);
+      const arrived = { location: place('4E'), status: 'active', period: { start: 'T3' } };
+      expect(locationsAfter([plan4e], { $merge: 'arrive', entry: arrived, at: 'T3' })).toEqual([arrived]);
+    });
+
+    it('seeds an empty history with the prior location (a transfer seen before its admission)', () => {
+      const w82 = { location: place('W82'), status: 'active', period: { start: 'T2' } };
+      const prior = { location: place('W71'), status: 'completed' };
+      expect(locationsAfter(undefined, { $merge: 'arrive', entry: w82, at: 'T2', prior })).toEqual([{ ...prior, period: { end: 'T2' } }, w82]);
+      expect(locationsAfter([w71], { $merge: 'arrive', entry: w82, at: 'T2', prior: { location: place('ER'), status: 'completed' } })).toHaveLength(2);
+    });
+
+    it('matches places by Location reference when there is one', () => {
+      const byReference = { location: { reference: 'Location/a', display: 'W71' }, status: 'active' };
+      expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { reference: 'Location/a', display: 'Ward 71' }, status: 'active' } })).toEqual([byReference]);
+      expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { display: 'W71' }, status: 'active' }, at: 'T2' })).toHaveLength(2);
+    });
+  });
+
+  describe('Encounter.location leave, cancel-arrive, cancel-leave', () => {
+    const w71Done = { location: place('W71'), status: 'completed', period: { start: 'T1', end: 'T2' } };
+    const w82 = { location: place('W82'), status: 'active', period: { start: 'T2' } };
+
+    it('leave completes the current entry; a discharge location the history does not end at is appended', () => {
+      expect(locationsAfter([w71Done, w82], { $merge: 'leave', at: 'T5', entry: { location: place('W82') } })).toEqual([w71Done, { ...w82, status: 'completed', period: { start: 'T2', end: 'T5' } }]);
+      expect(locationsAfter([w71Done], { $merge: 'leave', at: 'T5', entry: { location: place('W82') } })).toEqual([w71Done, { location: place('W82'), status: 'completed', period: { end: 'T5' } }]);
+      expect(locationsAfter(undefined, { $merge: 'leave', at: 'T5' })).toBeUndefined();
+    });
+
+    it('leave applied twice is leave applied once', () => {
+      const once = locationsAfter([w71Done, w82], { $merge: 'leave', at: 'T5', entry: { location: place('W82') } }) as unknown[];
+      expect(locationsAfter(once, { $merge: 'leave', at: 'T6', entry: { location: place('W82') } })).toEqual(once);
+    });
+
+    it('cancel-arrive removes the current entry and reopens the one before it', () => {
+      expect(locationsAfter([w71Done, w82], { $merge: 'cancel-arrive', entry: { location: place('W71') } })).toEqual([{ location: place('W71'), status: 'active', period: { start: 'T1' } }]);
+    });
+
+    it('cancel-arrive appends the restored location when the history does not have it, and is a no-op once there', () => {
+      expect(locationsAfter([w82], { $merge: 'cancel-arrive', entry: { location: place('W71') } })).toEqual([{ location: place('W71'), status: 'active' }]);
+      expect(locationsAfter([w71Done, w82], { $merge: 'cancel-arrive', entry: { location: place('W82') } })).toEqual([w71Done, w82]);
+    });
+
+    it('cancel-leave reopens the last entry, and changes nothing while the patient is somewhere', () => {
+      const left = [w71Done, { ...w82, status: 'completed', period: { start: 'T2', end: 'T5' } }];
+      expect(locationsAfter(left, { $merge: 'cancel-leave', entry: { location: place('W82') } })).toEqual([w71Done, w82]);
+      expect(locationsAfter([w71Done, w82], { $merge: 'cancel-leave' })).toEqual([w71Done, w82]);
+      expect(locationsAfter(left, { $merge: 'cancel-leave', entry: { location: place('ICU') } })).toEqual([...left, { location: place('ICU'), status: 'active' }]);
+    });
+  });
+
+  describe('Encounter.classHistory class-change', () => {
+    const amb = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' };
+    const imp = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP' };
+
+    it('records the stored class until the change and the new class from it', () => {
+      const current = encounter({ class: amb, period: { start: 'T0' } });
+      const changed = apply(current, { class: imp, classHistory: { $merge: 'class-change', class: imp, at: 'T1' } });
+      expect(changed['class']).toEqual(imp);
+      expect(changed['classHistory']).toEqual([
+        { class: amb, period: { start: 'T0', end: 'T1' } },
+        { class: imp, period: { start: 'T1' } },
+      ]);
+      const back = apply(changed, { class: amb, classHistory: { $merge: 'class-change', class: amb, at: 'T2' } });
+      expect(back['classHistory']).toEqual([
+        { class: amb, period: { start: 'T0', end: 'T1' } },
+        { class: imp, period: { start: 'T1', end: 'T2' } },
+        { class: amb, period: { start: 'T2' } },
+      ]);
+    });
+
+    it('records nothing for the same class, an unknown class or a new encounter', () => {
+      expect(apply(encounter({ class: imp }), { classHistory: { $merge: 'class-change', class: imp, at: 'T1' } })).not.toHaveProperty('classHistory');
+      const absent = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] };
+      expect(apply(encounter({ class: absent }), { classHistory: { $merge: 'class-change', class: imp, at: 'T1' } })).not.toHaveProperty('classHistory');
+      expect(apply(undefined, { class: imp, classHistory: { $merge: 'class-change', class: imp, at: 'T1' } })).not.toHaveProperty('classHistory');
+    });
+  });
+
+  it('refuses an operation its element has no rule for, as a mapping failure', () => {
+    expect(() => apply(encounter(), { location: { $merge: 'teleport' } })).toThrow(AnchorlineError);
+    expect(() => mergeDraft(stored, { resourceType: 'Patient', id: 'p1', address: { $merge: 'members', set: {} } })).toThrow(
+      expect.objectContaining({ code: 'ANCHORLINE_ERR_MAPPING_FAILED' }),
+    );
+  });
+
+  it('does not modify its inputs when applying operations', () => {
+    const current = encounter({ location: [{ location: place('W71'), status: 'active', period: { start: 'T1' } }], period: { start: 'T1' } });
+    const currentCopy = structuredClone(current);
+    const draft: ResourceDraft = {
+      resourceType: 'Encounter',
+      id: 'e1',
+      location: { $merge: 'arrive', entry: { location: place('W82'), status: 'active', period: { start: 'T2' } }, at: 'T2' },
+      period: { $merge: 'members', set: { end: 'T3' } },
+    };
+    const draftCopy = structuredClone(draft);
+    const merged = mergeDraft(current, draft);
+    expect(current).toEqual(currentCopy);
+    expect(draft).toEqual(draftCopy);
+    (merged['location'] as Array<{ status: string }>)[1]!.status = 'completed';
+    expect((draft['location'] as { entry: { status: string } }).entry.status).toBe('active');
+  });
+
+  it('recognises operations only by a string $merge member', () => {
+    expect(isElementMergeOperation({ $merge: 'members' })).toBe(true);
+    for (const value of [null, [], 'members', { merge: 'members' }, { $merge: 1 }, [{ $merge: 'members' }]]) expect(isElementMergeOperation(value)).toBe(false);
   });
 });

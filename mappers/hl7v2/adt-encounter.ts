@@ -1,0 +1,292 @@
+/**
+ * PV1 -> Encounter, by trigger event. What an ADT event says about the visit is in the event itself as much as in
+ * PV1: a transfer (A02) moves the patient, a discharge (A03) ends the visit, a cancel (A11, A12, A13) takes one of
+ * those back. Each event's row in ENCOUNTER_EVENTS says which status it sets and how it changes the location
+ * history; the history itself is combined with what is stored by the Encounter.location rule in mappers/merge.ts.
+ *
+ * Statuses follow the v2-to-FHIR IG ConceptMap table-hl70003-to-encounter-status (A01, A02, A13 in-progress; A03
+ * finished; A05 planned; A11 cancelled), with two deliberate differences: A04 is in-progress, not planned (a
+ * registration is the start of an outpatient or emergency visit, which no later message moves on), and A08 leaves
+ * the stored status alone instead of setting 'unknown' (the IG notes A08 does not convey the status; overwriting a
+ * known status with 'unknown' would lose it).
+ *
+ * A11 (cancel admit/visit) sets 'cancelled' rather than 'entered-in-error': the IG's ConceptMap maps A11 to
+ * cancelled, and HL7 v2.5.1 section 3.3.11 sends A11 both when the admit was entered in error and when the patient
+ * was not admitted after all; only the second is an error in the record, and the message does not say which. FHIR
+ * R4 'cancelled' ("the Encounter has ended before it has begun") is true in both cases.
+ */
+
+import { type Hl7Repetition, fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { AnchorlineError } from '../../errors/index.ts';
+import { deterministicId } from '../ids.ts';
+import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from '../merge.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { codeOf, draft, element, eventDateTime, keyIdentifier, listElement, patientReference, requireEventDateTime, visitKey } from './adt-common.ts';
+import { type CodeableConcept, type Coding, codeTable, comp, localCodeSystem, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import type { MappingContext } from './registry.ts';
+
+const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
+
+const INPATIENT: Coding = { system: V3_ACT_CODE, code: 'IMP', display: 'inpatient encounter' };
+const AMBULATORY: Coding = { system: V3_ACT_CODE, code: 'AMB', display: 'ambulatory' };
+
+/**
+ * HL7 table 0004 (patient class) -> Encounter.class. E, I, O, P as the v2-to-FHIR IG ConceptMap v2-0004 to
+ * encounter class. The IG leaves the rest unmapped; ours: R (recurring patient, a series of outpatient visits) ->
+ * AMB, B (obstetrics, an admission) -> IMP, U and N -> NullFlavor UNK and NA. Other codes (C commercial account and
+ * local codes) keep the sender's code in a local system, which the extensible binding allows.
+ */
+const ENCOUNTER_CLASS = codeTable<Coding>({
+  E: { system: V3_ACT_CODE, code: 'EMER', display: 'emergency' },
+  I: INPATIENT,
+  O: AMBULATORY,
+  P: { system: V3_ACT_CODE, code: 'PRENC', display: 'pre-admission' },
+  R: AMBULATORY,
+  B: INPATIENT,
+  U: { system: V3_NULL_FLAVOR, code: 'UNK', display: 'unknown' },
+  N: { system: V3_NULL_FLAVOR, code: 'NA', display: 'not applicable' },
+});
+
+/** What one trigger event does to the Encounter. */
+interface EncounterEvent {
+  /**
+   * Encounter.status: a code; 'from-visit' to derive it from PV1 as a visit start does (finished when PV1-45 is
+   * sent, planned for a preadmit, PV1-2 P, as the IG's table-hl70004-to-encounter-status, else in-progress);
+   * absent to leave the stored status alone.
+   */
+  status?: string;
+  /**
+   * How PV1-3 changes the location history (EncounterLocationOperation in mappers/merge.ts); 'keep' leaves it.
+   * 'arrive' is also right for events that only restate the location (A08): arriving where the patient already is
+   * changes nothing.
+   */
+  location: 'arrive' | 'leave' | 'cancel-arrive' | 'cancel-leave' | 'keep';
+  /** When an arrival happened: 'admit' = PV1-44 admit time, else the event time (events that start the visit). */
+  arrivalTime?: 'admit' | 'event';
+  /** PV1-3 must be sent: the event is about a location (A02 to where, A12 back to where). */
+  requiresLocation?: boolean;
+  /** The event cannot be recorded without its time (a transfer, a class change): EVN-6, EVN-2 or MSH-7 must be sent. */
+  timeRequired?: boolean;
+  /** How PV1-44/PV1-45 change the period: as sent; 'end' = ends now (A03); 'reopen' = the end is removed (A13). */
+  period: 'as-sent' | 'end' | 'reopen';
+  /** The event changes the patient class (A06, A07): this class when PV1-2 is empty, and the change is recorded in classHistory. */
+  classChange?: Coding;
+  /** The arrival is planned, not yet made (A05): location status planned. */
+  planned?: boolean;
+}
+
+const ENCOUNTER_EVENTS = codeTable<EncounterEvent>({
+  A01: { status: 'from-visit', location: 'arrive', arrivalTime: 'admit', period: 'as-sent' },
+  A02: { status: 'in-progress', location: 'arrive', arrivalTime: 'event', requiresLocation: true, timeRequired: true, period: 'as-sent' },
+  A03: { status: 'finished', location: 'leave', period: 'end' },
+  A04: { status: 'from-visit', location: 'arrive', arrivalTime: 'admit', period: 'as-sent' },
+  A05: { status: 'planned', location: 'arrive', planned: true, period: 'as-sent' },
+  A06: { status: 'in-progress', location: 'arrive', arrivalTime: 'event', timeRequired: true, period: 'as-sent', classChange: INPATIENT },
+  A07: { status: 'in-progress', location: 'arrive', arrivalTime: 'event', timeRequired: true, period: 'as-sent', classChange: AMBULATORY },
+  A08: { location: 'arrive', arrivalTime: 'event', period: 'as-sent' },
+  A11: { status: 'cancelled', location: 'keep', period: 'as-sent' },
+  // A12 does not change the status: the patient is still admitted, at the location before the cancelled transfer.
+  A12: { location: 'cancel-arrive', requiresLocation: true, period: 'as-sent' },
+  A13: { status: 'in-progress', location: 'cancel-leave', period: 'reopen' },
+});
+
+const ATTENDER: CodeableConcept = {
+  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'ATND', display: 'attender' }],
+};
+
+/**
+ * The visit's Encounter draft; undefined when the message has no PV1 or PV1-19 carries no visit number (without a
+ * visit key there is no visit) or the event does not describe a visit. For A06 and A07 whose MRG-5 names a prior
+ * visit other than PV1-19 (HL7 v2.5.1 3.3.6: the visit number may change with the class), the prior visit's
+ * Encounter is finished at the event time and comes first.
+ */
+export function buildEncounter(context: MappingContext): ResourceDraft | ResourceDraft[] | undefined {
+  const event = ENCOUNTER_EVENTS.get(context.triggerEvent);
+  const pv1 = firstSegment(context.message, 'PV1');
+  if (event === undefined || pv1 === undefined) return undefined;
+  const visit = visitKey(context);
+  if (visit === undefined) return undefined;
+
+  const { options } = context;
+  const { timeZone } = options;
+  const start = element(fieldOf(pv1, 44), (rep) => toFhirDateTime(comp(rep, 1), 'PV1-44', timeZone));
+  const end = element(fieldOf(pv1, 45), (rep) => toFhirDateTime(comp(rep, 1), 'PV1-45', timeZone));
+  const patientClass = codeOf(fieldOf(pv1, 2));
+
+  let status = event.status;
+  if (status === 'from-visit') status = typeof end === 'string' ? 'finished' : patientClass === 'P' ? 'planned' : 'in-progress';
+
+  let klass = element(fieldOf(pv1, 2), (rep) => encounterClass(comp(rep, 1), context));
+  if (event.classChange !== undefined && klass === undefined) klass = event.classChange;
+
+  const subject = patientReference(context);
+  const encounter = draft('Encounter', visit.id, {
+    identifier: [visit.identifier],
+    status,
+    class: klass,
+    classHistory: event.classChange !== undefined && klass ? classChange(klass, context) : undefined,
+    subject,
+    period: periodOperation(event, start, end, context),
+    location: locationOperation(event, status, start, end, context),
+    hospitalization: hospitalization(context),
+    participant: listElement([
+      [
+        fieldOf(pv1, 7),
+        (rep) => {
+          const display = practitionerDisplay(rep);
+          return display === undefined ? undefined : { type: [ATTENDER], individual: { display } };
+        },
+      ],
+    ]),
+  });
+  const prior = event.classChange === undefined ? undefined : priorVisit(context, visit.id);
+  return prior === undefined ? encounter : [prior, encounter];
+}
+
+function encounterClass(code: string, context: MappingContext): Coding | undefined {
+  if (code === '') return undefined;
+  return ENCOUNTER_CLASS.get(code) ?? { system: localCodeSystem('HL70004', context.options), code };
+}
+
+function classChange(klass: Coding, context: MappingContext): ClassChangeOperation {
+  return { $merge: 'class-change', class: klass, at: requireEventDateTime(context) };
+}
+
+/**
+ * Period bounds merged one by one: each comes from its own field, and a message that sends one (an A03 with only
+ * the discharge time) must not remove the other.
+ */
+function periodOperation(
+  event: EncounterEvent,
+  start: string | null | undefined,
+  end: string | null | undefined,
+  context: MappingContext,
+): MembersOperation | undefined {
+  const set: Record<string, string> = {};
+  const remove: string[] = [];
+  if (typeof start === 'string') set['start'] = start;
+  if (start === null) remove.push('start');
+  if (event.period === 'end') {
+    // A discharge always ends the visit; without PV1-45 it ended when the event happened.
+    const endedAt = typeof end === 'string' ? end : eventDateTime(context);
+    if (endedAt !== undefined) set['end'] = endedAt;
+  } else if (event.period === 'reopen') {
+    remove.push('end');
+  } else {
+    if (typeof end === 'string') set['end'] = end;
+    if (end === null) remove.push('end');
+  }
+  if (Object.keys(set).length === 0 && remove.length === 0) return undefined;
+  return { $merge: 'members', ...(Object.keys(set).length > 0 ? { set } : {}), ...(remove.length > 0 ? { remove } : {}) };
+}
+
+function locationOperation(
+  event: EncounterEvent,
+  status: string | undefined,
+  start: string | null | undefined,
+  end: string | null | undefined,
+  context: MappingContext,
+): EncounterLocationOperation | null | undefined {
+  if (event.location === 'keep') return undefined;
+  const pv1 = firstSegment(context.message, 'PV1')!;
+  const assigned = fieldOf(pv1, 3);
+  const place = isExplicitNull(assigned) ? undefined : locationDisplay(assigned[0]);
+  if (event.requiresLocation === true && place === undefined) {
+    throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', `PV1-3: ${context.triggerEvent} needs the assigned patient location`, {
+      location: 'PV1-3',
+    });
+  }
+  // `""` in PV1-3 removes the location history, as it removes any element.
+  if (isExplicitNull(assigned)) return null;
+  const entry = place === undefined ? undefined : ({ location: { display: place } } satisfies EncounterLocationEntry);
+
+  // A visit start sent with its discharge time (an A01 for a visit already over) is a stay that has ended.
+  const operation = status === 'finished' && event.location === 'arrive' ? 'leave' : event.location;
+  switch (operation) {
+    case 'arrive': {
+      if (entry === undefined) return undefined;
+      if (event.planned === true || codeOf(fieldOf(pv1, 2)) === 'P') return { $merge: 'arrive', entry: { ...entry, status: 'planned' } };
+      const at =
+        event.arrivalTime === 'admit' && typeof start === 'string' ? start : event.timeRequired === true ? requireEventDateTime(context) : eventDateTime(context);
+      const priorField = fieldOf(pv1, 6);
+      const priorPlace = isEmptyField(priorField) || isExplicitNull(priorField) ? undefined : locationDisplay(priorField[0]);
+      return {
+        $merge: 'arrive',
+        entry: { ...entry, status: 'active', ...(at === undefined ? {} : { period: { start: at } }) },
+        ...(at === undefined ? {} : { at }),
+        ...(priorPlace === undefined ? {} : { prior: { location: { display: priorPlace }, status: 'completed' } }),
+      };
+    }
+    case 'leave': {
+      const at = typeof end === 'string' ? end : eventDateTime(context);
+      return { $merge: 'leave', ...(at === undefined ? {} : { at }), ...(entry === undefined ? {} : { entry }) };
+    }
+    case 'cancel-arrive':
+      return { $merge: 'cancel-arrive', entry: entry! };
+    case 'cancel-leave':
+      return { $merge: 'cancel-leave', ...(entry === undefined ? {} : { entry }) };
+  }
+}
+
+/**
+ * Encounter.hospitalization from PV1-14 admit source and PV1-36 discharge disposition, merged member by member: an
+ * admission sends the first and a discharge the second, and neither should erase the other.
+ */
+function hospitalization(context: MappingContext): MembersOperation | undefined {
+  const pv1 = firstSegment(context.message, 'PV1');
+  const { options } = context;
+  const set: Record<string, unknown> = {};
+  const remove: string[] = [];
+  for (const [field, name, table] of [
+    [14, 'admitSource', 'HL70023'],
+    [36, 'dischargeDisposition', 'HL70112'],
+  ] as const) {
+    const value = element(fieldOf(pv1, field), (rep) => toCodeableConcept(rep, options, table));
+    if (value === null) remove.push(name);
+    else if (value !== undefined) set[name] = value;
+  }
+  if (Object.keys(set).length === 0 && remove.length === 0) return undefined;
+  return { $merge: 'members', ...(Object.keys(set).length > 0 ? { set } : {}), ...(remove.length > 0 ? { remove } : {}) };
+}
+
+/** The prior visit an A06/A07 closed (MRG-5), when it is not the visit in PV1-19. */
+function priorVisit(context: MappingContext, currentId: string): ResourceDraft | undefined {
+  const mrg = segmentsNamed(context.message, 'MRG')[0];
+  const priorNumber = fieldOf(mrg, 5).find((repetition) => comp(repetition, 1) !== '');
+  if (priorNumber === undefined) return undefined;
+  const identifier = keyIdentifier(priorNumber, 'MRG-5', context);
+  const id = deterministicId('Encounter', identifier.system, identifier.value);
+  if (id === currentId) return undefined;
+  const at = requireEventDateTime(context);
+  return draft('Encounter', id, {
+    identifier: [identifier],
+    status: 'finished',
+    subject: patientReference(context),
+    period: { $merge: 'members', set: { end: at } } satisfies MembersOperation,
+    location: { $merge: 'leave', at } satisfies EncounterLocationOperation,
+  });
+}
+
+/**
+ * PL point of care ^ room ^ bed, trailing empty parts dropped, as a display-only location reference: Location
+ * resources come later with the facility directory; until then this keeps the sender's bed readable and matchable.
+ */
+function locationDisplay(repetition: Hl7Repetition | undefined): string | undefined {
+  const parts = [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3)];
+  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts.length === 0 ? undefined : parts.join('^');
+}
+
+/**
+ * XCN 2 family, 3 given, 4 further given, 5 suffix, 6 prefix, 7 degree, as one display string; XCN-18 name assembly
+ * order F (family first, as Korean and other East Asian names are written) puts the family name first.
+ */
+function practitionerDisplay(repetition: Hl7Repetition): string | undefined {
+  const family = comp(repetition, 2, 1);
+  const given = [comp(repetition, 3), comp(repetition, 4)];
+  const ordered = comp(repetition, 18) === 'F' ? [family, ...given] : [...given, family];
+  const words = [comp(repetition, 6), ...ordered, comp(repetition, 5), comp(repetition, 7)].filter((word) => word !== '');
+  return words.length === 0 ? undefined : words.join(' ');
+}

@@ -1,0 +1,186 @@
+/**
+ * PID -> Patient.
+ */
+
+import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { AnchorlineError } from '../../errors/index.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { administrativeGender, draft, element, listElement, patientIdFromList, requirePid, sendingFacility } from './adt-common.ts';
+import {
+  type CodeableConcept,
+  type Coding,
+  codeTable,
+  comp,
+  toAddress,
+  toCodeableConcept,
+  toContactPoint,
+  toFhirDate,
+  toFhirDateTime,
+  toHumanName,
+  toIdentifier,
+} from './datatypes.ts';
+import type { MappingContext } from './registry.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables
+
+const V3_MARITAL_STATUS = 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus';
+const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
+
+/**
+ * HL7 table 0002 (marital status) -> v3 MaritalStatus, as the v2-to-FHIR IG ConceptMap table-hl70002: A and E
+ * (separated) -> L, B (unmarried) -> U, G, P and R (partners) -> T, U -> NullFlavor UNK. N (annulled), O (other)
+ * and T (unreported) have no IG mapping and keep only the sender's coding.
+ */
+const MARITAL_STATUS = codeTable<Coding>({
+  A: { system: V3_MARITAL_STATUS, code: 'L', display: 'Legally Separated' },
+  B: { system: V3_MARITAL_STATUS, code: 'U', display: 'unmarried' },
+  C: { system: V3_MARITAL_STATUS, code: 'C', display: 'Common Law' },
+  D: { system: V3_MARITAL_STATUS, code: 'D', display: 'Divorced' },
+  E: { system: V3_MARITAL_STATUS, code: 'L', display: 'Legally Separated' },
+  G: { system: V3_MARITAL_STATUS, code: 'T', display: 'Domestic partner' },
+  I: { system: V3_MARITAL_STATUS, code: 'I', display: 'Interlocutory' },
+  M: { system: V3_MARITAL_STATUS, code: 'M', display: 'Married' },
+  P: { system: V3_MARITAL_STATUS, code: 'T', display: 'Domestic partner' },
+  R: { system: V3_MARITAL_STATUS, code: 'T', display: 'Domestic partner' },
+  S: { system: V3_MARITAL_STATUS, code: 'S', display: 'Never Married' },
+  U: { system: V3_NULL_FLAVOR, code: 'UNK', display: 'unknown' },
+  W: { system: V3_MARITAL_STATUS, code: 'W', display: 'Widowed' },
+});
+
+const BCP_47 = 'urn:ietf:bcp:47';
+
+/**
+ * ISO 639-2 codes senders put in PID-15 -> the ISO 639-1 code BCP 47 uses for the same language (BCP 47 takes the
+ * shortest ISO 639 code). Only languages we expect from our senders; others keep the sender's coding alone.
+ */
+const ISO_639_2_TO_1 = codeTable<string>({
+  kor: 'ko',
+  eng: 'en',
+  jpn: 'ja',
+  zho: 'zh',
+  chi: 'zh',
+  vie: 'vi',
+  rus: 'ru',
+  mon: 'mn',
+  tha: 'th',
+  uzb: 'uz',
+  spa: 'es',
+  fra: 'fr',
+  fre: 'fr',
+  deu: 'de',
+  ger: 'de',
+  ara: 'ar',
+  por: 'pt',
+  ita: 'it',
+  hin: 'hi',
+  ind: 'id',
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Patient
+
+/** The Patient the message is about (its first PID). */
+export function buildPatient(context: MappingContext): ResourceDraft {
+  return buildPatientFrom(requirePid(context), context);
+}
+
+/** The Patient one PID segment describes (a merge message has one per patient group). */
+export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const id = patientIdFromList(fieldOf(pid, 3), 'PID-3', context);
+  const facility = sendingFacility(context);
+
+  return draft('Patient', id, {
+    identifier: listElement([[fieldOf(pid, 3), (rep) => toIdentifier(rep, 'PID-3', options, facility)]]),
+    // The sender is telling us about this patient now; an ADT message is never about an inactive record.
+    active: true,
+    name: listElement([
+      [fieldOf(pid, 5), (rep) => toHumanName(rep, 'PID-5', timeZone)],
+      [fieldOf(pid, 9), (rep) => toHumanName(rep, 'PID-9', timeZone, 'A')],
+    ]),
+    telecom: listElement([
+      [fieldOf(pid, 13), (rep) => toContactPoint(rep, 'home')],
+      [fieldOf(pid, 14), (rep) => toContactPoint(rep, 'work')],
+    ]),
+    gender: element(fieldOf(pid, 8), (rep) => administrativeGender(comp(rep, 1), 'PID-8')),
+    birthDate: element(fieldOf(pid, 7), (rep) => toFhirDate(comp(rep, 1), 'PID-7')),
+    ...deceased(pid, timeZone),
+    address: listElement([[fieldOf(pid, 11), (rep) => toAddress(rep, 'PID-11', timeZone)]]),
+    maritalStatus: element(fieldOf(pid, 16), (rep) => maritalStatus(rep, context)),
+    ...multipleBirth(pid),
+    communication: element(fieldOf(pid, 15), (rep) => {
+      const language = primaryLanguage(rep, context);
+      return language === undefined ? undefined : [{ language, preferred: true }];
+    }),
+  });
+}
+
+function maritalStatus(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
+  const sent = toCodeableConcept(repetition, context.options, 'HL70002');
+  if (sent === undefined) return undefined;
+  const standard = MARITAL_STATUS.get(comp(repetition, 1));
+  // The v3 coding first (what FHIR consumers look for), the sender's own coding kept beside it.
+  return standard === undefined ? sent : { ...sent, coding: [standard, ...(sent.coding ?? [])] };
+}
+
+function primaryLanguage(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
+  const sent = toCodeableConcept(repetition, context.options, 'HL70296');
+  if (sent === undefined) return undefined;
+  const tag = bcp47Tag(comp(repetition, 1));
+  return tag === undefined ? sent : { ...sent, coding: [{ system: BCP_47, code: tag }, ...(sent.coding ?? [])] };
+}
+
+/** A BCP 47 tag for an ISO 639 code ('ko', 'KOR', 'ko-KR'), or undefined when the code is not recognisably one. */
+function bcp47Tag(code: string): string | undefined {
+  const match = /^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{2}))?$/.exec(code);
+  if (match === null) return undefined;
+  const language = match[1]!.toLowerCase();
+  const primary = language.length === 2 ? language : ISO_639_2_TO_1.get(language);
+  if (primary === undefined) return undefined;
+  return match[2] === undefined ? primary : `${primary}-${match[2].toUpperCase()}`;
+}
+
+/**
+ * deceased[x] from PID-29 (date/time of death) and PID-30 (death indicator). A choice element holds one type, so
+ * setting one form removes the other; a `""` in either field removes its own form.
+ */
+function deceased(pid: Hl7Segment, timeZone: string): Record<string, unknown> {
+  const time = fieldOf(pid, 29);
+  const indicator = fieldOf(pid, 30);
+  const deceasedDateTime = element(time, (rep) => toFhirDateTime(comp(rep, 1), 'PID-29', timeZone));
+  if (typeof deceasedDateTime === 'string') return { deceasedDateTime, deceasedBoolean: null };
+  const deceasedBoolean = element(indicator, (rep) => yesNo(comp(rep, 1), 'PID-30'));
+  if (typeof deceasedBoolean === 'boolean') return { deceasedBoolean, deceasedDateTime: null };
+  return { deceasedDateTime, deceasedBoolean };
+}
+
+/**
+ * multipleBirth[x] from PID-24 (multiple birth indicator) and PID-25 (birth order): the order when sent (it implies
+ * a multiple birth), else the indicator.
+ */
+function multipleBirth(pid: Hl7Segment): Record<string, unknown> {
+  const indicator = element(fieldOf(pid, 24), (rep) => yesNo(comp(rep, 1), 'PID-24'));
+  const order = element(fieldOf(pid, 25), (rep) => birthOrder(comp(rep, 1)));
+  if (typeof order === 'number' && indicator !== false) return { multipleBirthInteger: order, multipleBirthBoolean: null };
+  if (typeof indicator === 'boolean') return { multipleBirthBoolean: indicator, multipleBirthInteger: null };
+  return { multipleBirthBoolean: indicator, multipleBirthInteger: order };
+}
+
+function yesNo(code: string, location: string): boolean | undefined {
+  if (code === '') return undefined;
+  const upper = code.toUpperCase();
+  if (upper === 'Y') return true;
+  if (upper === 'N') return false;
+  throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', `${location}: indicator is not Y or N`, { location });
+}
+
+function birthOrder(value: string): number | undefined {
+  if (value === '') return undefined;
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 1) {
+    throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', 'PID-25: birth order is not a positive integer', { location: 'PID-25' });
+  }
+  return Number(value);
+}

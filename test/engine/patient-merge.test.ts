@@ -1,0 +1,90 @@
+/**
+ * ADT^A40 through the engine: the retired patient's Encounters (stored earlier, and one made in the same batch as
+ * the merge) are re-pointed to the surviving patient, the retired one becomes inactive and `replaced-by` the
+ * survivor, the survivor `replaces` it, and every change is a new version with a provenance leaf.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adtMessage, segment } from '../support/messages.ts';
+import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
+import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+
+let t: TestEngine;
+let client: MllpTestClient;
+
+beforeAll(async () => {
+  t = await startTestEngine();
+  client = await MllpTestClient.connect(t.mllpPort);
+});
+afterAll(async () => {
+  await client?.close();
+  await t?.destroy();
+});
+
+async function get(url: string): Promise<any> {
+  const response = await fetch(`${t.httpUrl}${url}`, { headers: authHeaders() });
+  return response.json();
+}
+
+async function settled(): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await t.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'queued'`);
+    return rows[0]!.n === 0 ? true : undefined;
+  });
+}
+
+function a40(controlId: string, survivor: string, retired: string): string {
+  return [
+    segment('MSH', { 2: '^~\\&', 3: 'EMR', 4: 'SNUH', 5: 'ANCHORLINE', 6: 'HUB', 7: '20261121120000', 9: 'ADT^A40^ADT_A39', 10: controlId, 11: 'P', 12: '2.5.1' }),
+    segment('EVN', { 1: 'A40', 2: '20261121120000' }),
+    segment('PID', { 1: '1', 3: `${survivor}^^^SNUH^MR`, 5: 'Park^Jiwoo', 7: '19900202', 8: 'F' }),
+    segment('MRG', { 1: `${retired}^^^SNUH^MR` }),
+  ].join('\r') + '\r';
+}
+
+describe('patient merge (A40)', () => {
+  it('re-points references to the retired patient and links both records', async () => {
+    expect(hl7Field(await client.request(adtMessage({ controlId: 'M-1', mrn: 'KEEP1', family: 'Park', given: 'Jiwoo', visit: 'VK1' })), 'MSA', 1)).toBe('AA');
+    expect(hl7Field(await client.request(adtMessage({ controlId: 'M-2', mrn: 'DUP1', family: 'Park', given: 'Jiwoo', visit: 'VD1' })), 'MSA', 1)).toBe('AA');
+    await settled();
+    const survivor = (await get('/fhir/Patient?identifier=KEEP1')).entry[0].resource;
+    const retired = (await get('/fhir/Patient?identifier=DUP1')).entry[0].resource;
+    const before = (await get(`/fhir/Encounter?subject=Patient/${retired.id}`)).entry;
+    expect(before).toHaveLength(1);
+
+    // A second visit of the duplicate arrives right before the merge: both may map in one batch.
+    await client.request(adtMessage({ event: 'A04', controlId: 'M-3', mrn: 'DUP1', family: 'Park', given: 'Jiwoo', visit: 'VD2', timestamp: '20261121113000' }));
+    expect(hl7Field(await client.request(a40('M-4', 'KEEP1', 'DUP1')), 'MSA', 1)).toBe('AA');
+    await settled();
+
+    const failed = await t.pool.query(`SELECT control_id, error_code FROM inbox_message WHERE state = 'failed'`);
+    expect(failed.rows).toEqual([]);
+    expect((await get(`/fhir/Encounter?subject=Patient/${retired.id}`)).entry ?? []).toEqual([]);
+    const moved = (await get(`/fhir/Encounter?subject=Patient/${survivor.id}`)).entry.map((e: any) => e.resource.identifier[0].value).sort();
+    expect(moved).toEqual(['VD1', 'VD2', 'VK1']);
+
+    const retiredNow = await get(`/fhir/Patient/${retired.id}`);
+    expect(retiredNow.active).toBe(false);
+    expect(retiredNow.link).toEqual([{ other: { reference: `Patient/${survivor.id}` }, type: 'replaced-by' }]);
+    const survivorNow = await get(`/fhir/Patient/${survivor.id}`);
+    expect(survivorNow.link).toEqual([{ other: { reference: `Patient/${retired.id}` }, type: 'replaces' }]);
+
+    // Each re-pointed version is a version of its own, made by the A40 message, with its leaf.
+    const merge = await t.pool.query<{ id: number }>(`SELECT id FROM inbox_message WHERE control_id = 'M-4'`);
+    const versions = await t.pool.query<{ resource_type: string; leaf: boolean }>(
+      `SELECT h.resource_type, EXISTS (SELECT 1 FROM ledger_leaf l WHERE l.resource_type = h.resource_type AND l.resource_id = h.id AND l.version_id = h.version_id) AS leaf
+         FROM fhir_resource_history h WHERE h.source_message_id = $1 ORDER BY h.resource_type`,
+      [merge.rows[0]!.id],
+    );
+    expect(versions.rows.map((r) => r.resource_type)).toEqual(['Encounter', 'Encounter', 'Patient', 'Patient']);
+    expect(versions.rows.every((r) => r.leaf)).toBe(true);
+  });
+
+  it('merging a patient nobody stored changes only the survivor', async () => {
+    expect(hl7Field(await client.request(a40('M-5', 'KEEP2', 'GHOST1')), 'MSA', 1)).toBe('AA');
+    await settled();
+    const survivor = (await get('/fhir/Patient?identifier=KEEP2')).entry[0].resource;
+    expect(survivor.link).toBeUndefined();
+    const failed = await t.pool.query(`SELECT 1 FROM inbox_message WHERE control_id = 'M-5' AND state = 'failed'`);
+    expect(failed.rowCount).toBe(0);
+  });
+});
