@@ -13,6 +13,8 @@ import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
 import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
+import { registerTerminologyRoutes } from './terminology.ts';
+import { registerMappingRoutes } from './mappings.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -169,6 +171,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   registerFhirRoutes(app, pool);
   registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
+  registerTerminologyRoutes(app, pool);
+  registerMappingRoutes(app, pool);
   await app.ready();
   return app;
 }

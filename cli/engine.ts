@@ -5,14 +5,15 @@
  * releases its jobs -> queue -> store.
  */
 import type { FastifyInstance } from 'fastify';
-import type { AnchorlineConfig, Logger } from '../config/index.ts';
+import { MappingRegistry, defaultMappingConfigDir, type AnchorlineConfig, type Logger } from '../config/index.ts';
 import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
 import { MllpServer } from '../adapters/mllp/index.ts';
 import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
+import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, openStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, staticMappingSource, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -58,7 +59,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
     if (role === 'worker' || config.workers.enabled) {
-      startWorkers(config, log, store, queue, closers);
+      await startWorkers(config, log, store, queue, closers);
       await startAnchoring(config, log, store, role, closers);
     }
 
@@ -165,17 +166,27 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
 
-function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): void {
+async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): Promise<void> {
+  // Mapping configs are loaded, deployed and read back before the first job is taken; closed after the consumer.
+  const mappings = await MappingRegistry.open({
+    pool: store.pool,
+    log: log.child({ component: 'mapping' }),
+    base: config.mapping,
+    configDir: config.mapping.configDir ?? defaultMappingConfigDir(config.dataDir),
+    pollIntervalMs: config.mapping.pollIntervalMs,
+  });
+  closers.push({ name: 'mapping registry', close: () => mappings.close() });
   const consumer: Consumer = queue.consume(
     INGEST_QUEUE,
     createIngestHandler({
       pool: store.pool,
       log: log.child({ component: 'ingest' }),
-      mappings: staticMappingSource(config.mapping),
+      mappings,
       ackAfterMapping: config.mllp.ackMode === 'afterMapping',
       defaultCharset: config.mllp.defaultCharset,
       engineApplication: config.engine.applicationName,
       maxAttempts: config.queue.maxAttempts,
+      terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
     }),
     { concurrency: config.queue.concurrency },
   );

@@ -5,6 +5,8 @@
  *   anchorline verify <bundle.json> [--resource resource.json] [--rpc URL]   check a proof bundle (cli/verify.ts)
  *   anchorline chain deploy|allow|disallow|submitter ...   set up chain anchoring (cli/chain.ts)
  *   anchorline audit [--config file] [--json] [--max-findings N]   re-hash the ledger in the database (cli/audit.ts)
+ *   anchorline terminology conceptmap load|activate, list, load ...   ConceptMaps and code systems (cli/terminology.ts)
+ *   anchorline mapping test|diff|list|rollback ...   test, compare and roll back mapping configs (cli/mapping.ts)
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
@@ -12,6 +14,8 @@ import { startEngine, type EngineRole } from './engine.ts';
 import { runVerify } from './verify.ts';
 import { runChain } from './chain.ts';
 import { runAudit } from './audit.ts';
+import { runTerminology } from './terminology.ts';
+import { runMapping } from './mapping.ts';
 
 const USAGE = `usage: anchorline <command> [options]
 
@@ -21,6 +25,8 @@ commands:
   verify    check a proof bundle offline: anchorline verify <bundle.json> [--resource <resource.json>] [--rpc <url>]
   chain     set up chain anchoring: anchorline chain deploy|allow|disallow|submitter (see anchorline chain --help)
   audit     re-hash the ledger in the database, report every mismatch: anchorline audit [--json] [--max-findings <n>]
+  terminology  ConceptMaps and code systems: anchorline terminology conceptmap load|activate, list, load (see --help)
+  mapping   mapping configs: anchorline mapping test|diff|list|rollback (see anchorline mapping --help)
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -76,6 +82,14 @@ async function main(argv: string[]): Promise<void> {
   // audit has options of its own too (--json, --max-findings) and reads its config itself.
   if (argv[0] === 'audit') {
     process.exitCode = await runAudit(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'terminology') {
+    process.exitCode = await runTerminology(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'mapping') {
+    process.exitCode = await runMapping(argv.slice(1));
     return;
   }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });

@@ -1,4 +1,34 @@
-/** Configuration (one schema, validated before anything starts) and logging. */
+/**
+ * Configuration (one schema, validated before anything starts), logging, and mapping configs: the per-source-system
+ * files that say how messages are mapped (mapping-config.ts) and the registry that keeps them current in a running
+ * engine (mapping-registry.ts).
+ */
 export { configSchema, type AnchorlineConfig, type ConfigInput } from './schema.ts';
 export { ConfigError, loadConfig, parseConfig, rawConfig } from './load.ts';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.ts';
+export {
+  DEFAULT_MAPPING_CONFIG,
+  MappingConfigError,
+  MappingConfigSet,
+  builtInDefault,
+  formatProblem,
+  loadMappingConfigs,
+  mappingConfigVersion,
+  parseMappingConfig,
+  readMappingConfigFile,
+  storedVersion,
+  type MappingBase,
+  type MappingConfigContent,
+  type MappingConfigProblem,
+  type MappingConfigVersion,
+  type MappingMatch,
+} from './mapping-config.ts';
+export {
+  DEFAULT_MAPPING_POLL_INTERVAL_MS,
+  MappingRegistry,
+  defaultMappingConfigDir,
+  listMappingConfigs,
+  rollbackMappingConfig,
+  type MappingConfigListing,
+  type MappingRegistryOptions,
+} from './mapping-registry.ts';

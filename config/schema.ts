@@ -221,6 +221,22 @@ export const configSchema = z.strictObject({
       identifierSystems: z.record(z.string(), z.string()).default({}),
       /** Base URI of local code systems. Default 'urn:anchorline:local'. */
       localCodeSystemBase: z.string().default('urn:anchorline:local'),
+      // The two options below say where mapping config files are read and how often the database is polled; they
+      // are not mapping rules. Their defaults are applied by the mapping registry (config/mapping-registry.ts) rather
+      // than here: with neither set, this section as parsed is exactly the three rules above, the content of the
+      // built-in 'default' mapping config, whose version (the SHA-256 of that content) stays what it was before
+      // these options existed.
+      /**
+       * Directory of mapping config files (*.yaml, *.yml, *.json; README "Mapping configs"), watched for changes.
+       * Default '<dataDir>/mappings' (read when it exists, and picked up when it is created later). The shipped
+       * examples in config/mappings are not loaded unless this points at them.
+       */
+      configDir: z.string().min(1).optional(),
+      /**
+       * How often the deployment table is read for versions other processes (or a rollback) activated, and the config
+       * directory is checked for changes a file watch may have missed, in ms. Default 2000.
+       */
+      pollIntervalMs: z.number().int().min(100).optional(),
     })
     .prefault({}),
 

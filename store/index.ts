@@ -16,6 +16,7 @@ export * as apiKeys from './api-keys.ts';
 export * as ledger from './ledger.ts';
 export * as chainAnchors from './chain-anchors.ts';
 export * as mappingConfigs from './mapping-configs.ts';
+export * as mappingDeployments from './mapping-deployments.ts';
 export { auditLedger, AUDIT_CHECK_NAMES, type AuditCheckName, type AuditFinding, type AuditOptions, type AuditReport } from './audit.ts';
 export { SEARCH_PARAMETERS } from './search-index.ts';
 export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbox.ts';

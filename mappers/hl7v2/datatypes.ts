@@ -548,8 +548,14 @@ const KNOWN_CODE_SYSTEMS = codeTable<string>({
   RXNORM: 'http://www.nlm.nih.gov/research/umls/rxnorm',
 });
 
-/** The system URI for a CE-3 coding system name: a known system, or `<localCodeSystemBase>/<name>`. */
+/**
+ * The system URI for a CE-3 coding system name: the configured one (options.codeSystems), a known system, or
+ * `<localCodeSystemBase>/<name>`.
+ */
 export function codeSystemUri(name: string, options: Hl7MappingOptions): string {
+  // Own keys only: a name such as 'constructor' must not find Object.prototype members.
+  const configured = options.codeSystems;
+  if (configured !== undefined && Object.hasOwn(configured, name)) return configured[name]!;
   return KNOWN_CODE_SYSTEMS.get(name) ?? localCodeSystem(name, options);
 }
 
@@ -575,4 +581,475 @@ export function toCodeableConcept(repetition: Hl7Repetition, options: Hl7Mapping
   }
   const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
   return pruneEmpty<CodeableConcept>({ coding: codings, text });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Converters for the order, result, scheduling, immunization, document and pharmacy mappers
+
+/** The published code system of an HL7-defined v2 table: v2TableSystem('0074') -> .../CodeSystem/v2-0074. */
+export function v2TableSystem(table: string): string {
+  return `http://terminology.hl7.org/CodeSystem/v2-${table}`;
+}
+
+/**
+ * CE/CWE as toCodeableConcept, with coding-system names this field knows beyond the shared ones: `systems` maps a
+ * CE-3 name (or `defaultSystemName`, used for triplets sent without one) to its URI. Fields coded in an HL7-defined
+ * table pass the table's published system here (HL70487 -> v2-0487); fields with their own vocabulary pass it too
+ * (CVX). Names not in `systems` resolve as in toCodeableConcept.
+ */
+export function toCodeableConceptIn(
+  repetition: Hl7Repetition,
+  options: Hl7MappingOptions,
+  defaultSystemName: string,
+  systems: ReadonlyMap<string, string>,
+): CodeableConcept | undefined {
+  const codings: Coding[] = [];
+  for (const [code, display, sentSystemName, version] of [
+    [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3), comp(repetition, 7)],
+    [comp(repetition, 4), comp(repetition, 5), comp(repetition, 6), comp(repetition, 8)],
+  ] as const) {
+    if (code === '') continue;
+    const systemName = sentSystemName || defaultSystemName;
+    const system = systems.get(systemName) ?? (sentSystemName === '' ? localCodeSystem(defaultSystemName, options) : codeSystemUri(systemName, options));
+    codings.push(pruneEmpty<Coding>({ system, version, code, display })!);
+  }
+  const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
+  return pruneEmpty<CodeableConcept>({ coding: codings, text });
+}
+
+/**
+ * A coding system map for a field coded in an HL7-defined table: the table's name (HL7nnnn) -> its published system.
+ * Only for tables HL7 defines: codes of user-defined tables are the sender's own, whatever the table is called.
+ */
+export function hl7TableSystems(table: string): ReadonlyMap<string, string> {
+  return new Map([[`HL7${table}`, v2TableSystem(table)]]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// EI -> Identifier
+
+/** EI: entity identifier, namespace id, universal id, universal id type. */
+export interface EntityIdentifier {
+  id: string;
+  authority: AssigningAuthority;
+}
+
+/** EI carried as a field's components (OBR-2, ORC-3, TXA-12). */
+export function entityIdentifierOf(repetition: Hl7Repetition | undefined): EntityIdentifier {
+  return {
+    id: comp(repetition, 1),
+    authority: { namespace: comp(repetition, 2), universalId: comp(repetition, 3), universalIdType: comp(repetition, 4) },
+  };
+}
+
+/** EI carried in one component as subcomponents (the placer and filler halves of EIP, SPM-2). */
+export function entityIdentifierIn(repetition: Hl7Repetition | undefined, component: number): EntityIdentifier {
+  return {
+    id: comp(repetition, component, 1),
+    authority: {
+      namespace: comp(repetition, component, 2),
+      universalId: comp(repetition, component, 3),
+      universalIdType: comp(repetition, component, 4),
+    },
+  };
+}
+
+/**
+ * EI -> Identifier, typed with a v2-0203 code when given (PLAC, FILL). An EI without a namespace or universal id
+ * takes `fallbackAuthority` (the sending facility), as CX does in toIdentifier. Undefined without an entity id.
+ */
+export function toEntityIdentifier(
+  ei: EntityIdentifier,
+  location: string,
+  options: Hl7MappingOptions,
+  fallbackAuthority?: AssigningAuthority,
+  typeCode?: string,
+): Identifier | undefined {
+  if (ei.id === '') return undefined;
+  const authority = isEmptyAuthority(ei.authority) && fallbackAuthority !== undefined ? fallbackAuthority : ei.authority;
+  return pruneEmpty<Identifier>({
+    type: typeCode === undefined ? undefined : { coding: [{ system: V2_0203_SYSTEM, code: typeCode }] },
+    system: identifierSystem(authority, location, options),
+    value: ei.id,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// XCN / CNN / XON -> Reference
+
+/** A reference that names its target by identifier and display, for people and organizations the store does not hold. */
+export interface LogicalReference {
+  reference?: string;
+  type?: string;
+  identifier?: Identifier;
+  display?: string;
+}
+
+/** Given names, family name and affixes as one display; name assembly order F puts the family name first (Korean names). */
+function personDisplay(parts: { family: string; given: string[]; prefix: string; suffix: string; degree: string; familyFirst: boolean }): string | undefined {
+  const ordered = parts.familyFirst ? [parts.family, ...parts.given] : [...parts.given, parts.family];
+  const words = [parts.prefix, ...ordered, parts.suffix, parts.degree].filter((word) => word !== '');
+  return words.length === 0 ? undefined : words.join(' ');
+}
+
+/**
+ * XCN (a person: ordering provider, responsible observer, author) -> a logical reference: XCN-1 id with XCN-9
+ * assigning authority (else `fallbackAuthority`) as the identifier, XCN-2..7 as the display (XCN-18 F: family name
+ * first). Undefined when the repetition names nobody.
+ */
+export function toPersonReference(
+  repetition: Hl7Repetition,
+  location: string,
+  options: Hl7MappingOptions,
+  fallbackAuthority?: AssigningAuthority,
+): LogicalReference | undefined {
+  const id = comp(repetition, 1);
+  const authority = authorityFromComponent(repetition, 9);
+  const reference = pruneEmpty<LogicalReference>({
+    identifier:
+      id === ''
+        ? undefined
+        : {
+            system: identifierSystem(isEmptyAuthority(authority) && fallbackAuthority !== undefined ? fallbackAuthority : authority, location, options),
+            value: id,
+          },
+    display: personDisplay({
+      family: comp(repetition, 2, 1),
+      given: [comp(repetition, 3), comp(repetition, 4)],
+      suffix: comp(repetition, 5),
+      prefix: comp(repetition, 6),
+      degree: comp(repetition, 7),
+      familyFirst: comp(repetition, 18) === 'F',
+    }),
+  });
+  return reference === undefined ? undefined : { type: 'Practitioner', ...reference };
+}
+
+/**
+ * CNN (a person inside one component of NDL: OBR-32 interpreter, OBR-34 technician) as subcomponents: 1 id,
+ * 2 family, 3 given, 4 second given, 5 suffix, 6 prefix, 7 degree, 9-11 assigning authority.
+ */
+export function toCnnReference(
+  repetition: Hl7Repetition,
+  component: number,
+  location: string,
+  options: Hl7MappingOptions,
+  fallbackAuthority?: AssigningAuthority,
+): LogicalReference | undefined {
+  const sub = (n: number): string => comp(repetition, component, n);
+  const authority: AssigningAuthority = { namespace: sub(9), universalId: sub(10), universalIdType: sub(11) };
+  const reference = pruneEmpty<LogicalReference>({
+    identifier:
+      sub(1) === ''
+        ? undefined
+        : { system: identifierSystem(isEmptyAuthority(authority) && fallbackAuthority !== undefined ? fallbackAuthority : authority, location, options), value: sub(1) },
+    display: personDisplay({ family: sub(2), given: [sub(3), sub(4)], suffix: sub(5), prefix: sub(6), degree: sub(7), familyFirst: false }),
+  });
+  return reference === undefined ? undefined : { type: 'Practitioner', ...reference };
+}
+
+/**
+ * XON (an organization: OBX-23 performing organization) -> a logical reference: XON-1 name as the display, XON-10
+ * organization identifier (else XON-3, its v2.4 place) with XON-6 assigning authority as the identifier.
+ */
+export function toOrganizationReference(repetition: Hl7Repetition, location: string, options: Hl7MappingOptions): LogicalReference | undefined {
+  const id = comp(repetition, 10) || comp(repetition, 3);
+  const reference = pruneEmpty<LogicalReference>({
+    identifier: id === '' ? undefined : { system: identifierSystem(authorityFromComponent(repetition, 6), location, options), value: id },
+    display: comp(repetition, 1),
+  });
+  return reference === undefined ? undefined : { type: 'Organization', ...reference };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// NM / CQ / units -> Quantity
+
+export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
+
+export interface Quantity {
+  value?: number;
+  comparator?: string;
+  unit?: string;
+  system?: string;
+  code?: string;
+}
+
+export type QuantityUnit = Pick<Quantity, 'unit' | 'system' | 'code'>;
+
+/** NM: an optional sign, digits and an optional decimal point (HL7 v2.5.1 section 2.A.47). */
+const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+/**
+ * NM -> FHIR decimal, undefined when empty. JSON numbers carry no trailing zeros, so '5.0' becomes 5: the precision
+ * sent is not kept.
+ */
+export function toDecimal(text: string, location: string): number | undefined {
+  const trimmed = textOf(text);
+  if (trimmed === '') return undefined;
+  const value = NUMERIC.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isFinite(value)) throw invalid(location, 'not an HL7 numeric (NM) value');
+  // -0 has no FHIR meaning different from 0, and JSON would write it as 0 anyway.
+  return value === 0 ? 0 : value;
+}
+
+/**
+ * Unit strings laboratories send -> UCUM codes, for the common clinical units only; anything else keeps its text
+ * without a system (a guessed UCUM code would be worse than none). Keys are as sent, with the case variants senders
+ * use; UCUM itself is case-sensitive, which the values respect.
+ */
+const UCUM_UNITS = codeTable<string>({
+  '%': '%',
+  'mg/dL': 'mg/dL',
+  'mg/dl': 'mg/dL',
+  'g/dL': 'g/dL',
+  'g/dl': 'g/dL',
+  'g/L': 'g/L',
+  'mg/L': 'mg/L',
+  'ug/dL': 'ug/dL',
+  'µg/dL': 'ug/dL',
+  'ug/L': 'ug/L',
+  'ug/mL': 'ug/mL',
+  'ng/mL': 'ng/mL',
+  'ng/ml': 'ng/mL',
+  'ng/dL': 'ng/dL',
+  'pg/mL': 'pg/mL',
+  'pg/ml': 'pg/mL',
+  'mmol/L': 'mmol/L',
+  'mmol/l': 'mmol/L',
+  'umol/L': 'umol/L',
+  'µmol/L': 'umol/L',
+  'μmol/L': 'umol/L',
+  'nmol/L': 'nmol/L',
+  'pmol/L': 'pmol/L',
+  'mEq/L': 'meq/L',
+  'meq/L': 'meq/L',
+  'U/L': 'U/L',
+  'IU/L': '[IU]/L',
+  'mU/L': 'mU/L',
+  'mIU/L': 'm[IU]/L',
+  'mIU/mL': 'm[IU]/mL',
+  'uIU/mL': 'u[IU]/mL',
+  'µIU/mL': 'u[IU]/mL',
+  'IU/mL': '[IU]/mL',
+  'U/mL': 'U/mL',
+  '10*3/uL': '10*3/uL',
+  '10^3/uL': '10*3/uL',
+  'x10E3/uL': '10*3/uL',
+  'x10^3/uL': '10*3/uL',
+  '10*3/ul': '10*3/uL',
+  'K/uL': '10*3/uL',
+  '10*6/uL': '10*6/uL',
+  '10^6/uL': '10*6/uL',
+  'x10E6/uL': '10*6/uL',
+  'x10^6/uL': '10*6/uL',
+  'M/uL': '10*6/uL',
+  '10*9/L': '10*9/L',
+  '10^9/L': '10*9/L',
+  'x10E9/L': '10*9/L',
+  '10*12/L': '10*12/L',
+  '10^12/L': '10*12/L',
+  'x10E12/L': '10*12/L',
+  '/uL': '/uL',
+  'cells/uL': '/uL',
+  '/HPF': '/[HPF]',
+  '/LPF': '/[LPF]',
+  fL: 'fL',
+  fl: 'fL',
+  pg: 'pg',
+  ug: 'ug',
+  mg: 'mg',
+  g: 'g',
+  kg: 'kg',
+  mL: 'mL',
+  ml: 'mL',
+  dL: 'dL',
+  L: 'L',
+  cm: 'cm',
+  mm: 'mm',
+  'mm/h': 'mm/h',
+  'mm/hr': 'mm/h',
+  mmHg: 'mm[Hg]',
+  'mm[Hg]': 'mm[Hg]',
+  Cel: 'Cel',
+  '°C': 'Cel',
+  degC: 'Cel',
+  '/min': '/min',
+  bpm: '/min',
+  'beats/min': '/min',
+  s: 's',
+  sec: 's',
+  min: 'min',
+  h: 'h',
+  hr: 'h',
+  d: 'd',
+  'kg/m2': 'kg/m2',
+  'kg/m^2': 'kg/m2',
+  'mL/min/1.73m2': 'mL/min/{1.73_m2}',
+  'mL/min/1.73m^2': 'mL/min/{1.73_m2}',
+  'mL/min/{1.73_m2}': 'mL/min/{1.73_m2}',
+  'mOsm/kg': 'mosm/kg',
+  'mosm/kg': 'mosm/kg',
+});
+
+/**
+ * A unit as sent (CWE code, text and coding system, from a field or from CQ-2 subcomponents) -> the unit members
+ * of a Quantity: the text as `unit`; a UCUM code when the sender names UCUM or the unit is one of the common ones.
+ */
+export function toQuantityUnit(code: string, text: string, systemName: string): QuantityUnit | undefined {
+  const shown = text || code;
+  if (shown === '') return undefined;
+  if (systemName.toUpperCase() === 'UCUM' && code !== '') return { unit: shown, system: UCUM_SYSTEM, code };
+  const ucum = UCUM_UNITS.get(code || text);
+  return ucum === undefined ? { unit: shown } : { unit: shown, system: UCUM_SYSTEM, code: ucum };
+}
+
+/** A unit field's first repetition (OBX-6, RXA-7, RXE-5): CWE 1 code, 2 text, 3 coding system. */
+export function toQuantityUnitOf(repetition: Hl7Repetition | undefined): QuantityUnit | undefined {
+  return toQuantityUnit(comp(repetition, 1), comp(repetition, 2), comp(repetition, 3));
+}
+
+/** NM + unit -> Quantity; undefined when the number is empty. */
+export function toQuantity(numberText: string, unit: QuantityUnit | undefined, location: string): Quantity | undefined {
+  const value = toDecimal(numberText, location);
+  return value === undefined ? undefined : { value, ...unit };
+}
+
+/** CQ: 1 quantity (NM), 2 units (CWE as subcomponents). */
+export function toCqQuantity(repetition: Hl7Repetition | undefined, location: string): Quantity | undefined {
+  return toQuantity(comp(repetition, 1), toQuantityUnit(comp(repetition, 2, 1), comp(repetition, 2, 2), comp(repetition, 2, 3)), location);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SN -> Quantity, Range, Ratio or string
+
+export interface Range {
+  low?: Quantity;
+  high?: Quantity;
+}
+
+export interface Ratio {
+  numerator?: Quantity;
+  denominator?: Quantity;
+}
+
+/** An SN value as the one FHIR value[x] that holds it. */
+export type StructuredNumeric = { valueQuantity: Quantity } | { valueRange: Range } | { valueRatio: Ratio } | { valueString: string };
+
+/** SN-1 comparators FHIR Quantity.comparator can hold ('=' is the absence of one). */
+const QUANTITY_COMPARATORS = new Set(['<', '<=', '>=', '>']);
+const SN_COMPARATORS = new Set(['', '=', '<', '<=', '>=', '>', '<>']);
+const SN_SEPARATORS = new Set(['', '-', '+', '/', ':', '.']);
+
+/**
+ * SN: 1 comparator, 2 first number, 3 separator/suffix, 4 second number, after the v2-to-FHIR IG OBX mapping:
+ * no separator -> valueQuantity with the comparator; '-' -> valueRange; ':' or '/' -> valueRatio; anything FHIR
+ * cannot hold as a number ('+' as in "2+", '.', '<>', a comparator on a range or ratio) -> valueString as sent.
+ * `unit` applies to every quantity. Undefined when the value is empty.
+ */
+export function toStructuredNumeric(repetition: Hl7Repetition, unit: QuantityUnit | undefined, location: string): StructuredNumeric | undefined {
+  const comparator = comp(repetition, 1);
+  const first = comp(repetition, 2);
+  const separator = comp(repetition, 3);
+  const second = comp(repetition, 4);
+  if (comparator === '' && first === '' && separator === '' && second === '') return undefined;
+  if (!SN_COMPARATORS.has(comparator)) throw invalid(location, 'SN comparator is not one of = < <= > >= <>');
+  if (!SN_SEPARATORS.has(separator)) throw invalid(location, 'SN separator/suffix is not one of - + / : .');
+  const firstNumber = toDecimal(first, location);
+  const secondNumber = toDecimal(second, location);
+  const plainComparator = comparator === '' || comparator === '=';
+  const quantity = (value: number | undefined): Quantity | undefined => (value === undefined ? undefined : { value, ...unit });
+
+  if (separator === '' && second !== '') throw invalid(location, 'SN has a second number without a separator');
+  if (separator === '') {
+    if (firstNumber === undefined) throw invalid(location, 'SN has a comparator but no number');
+    if (plainComparator) return { valueQuantity: quantity(firstNumber)! };
+    if (QUANTITY_COMPARATORS.has(comparator)) return { valueQuantity: { value: firstNumber, comparator, ...unit } };
+  } else if (plainComparator && separator === '-' && (firstNumber !== undefined || secondNumber !== undefined)) {
+    return { valueRange: pruneEmpty<Range>({ low: quantity(firstNumber), high: quantity(secondNumber) })! };
+  } else if (plainComparator && (separator === ':' || separator === '/') && firstNumber !== undefined && secondNumber !== undefined) {
+    return { valueRatio: { numerator: quantity(firstNumber), denominator: quantity(secondNumber) } };
+  }
+  return { valueString: `${comparator}${first}${separator}${second}` };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ED -> Attachment
+
+export interface Attachment {
+  contentType?: string;
+  data?: string;
+  size?: number;
+  title?: string;
+  creation?: string;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
+const MIME_TOP_LEVEL_TYPES = new Set(['application', 'audio', 'font', 'image', 'message', 'model', 'multipart', 'text', 'video']);
+const MIME_SUBTYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
+
+/**
+ * ED-3 data subtypes (HL7 table 0291 and what senders put there) -> MIME type, for senders whose ED-2 is an HL7
+ * table 0191 code (AP, IM, TEXT, ...) rather than a MIME top-level type.
+ */
+const DATA_SUBTYPE_MIME = codeTable<string>({
+  PDF: 'application/pdf',
+  RTF: 'application/rtf',
+  XML: 'application/xml',
+  HTML: 'text/html',
+  SGML: 'text/sgml',
+  JPEG: 'image/jpeg',
+  JPG: 'image/jpeg',
+  GIF: 'image/gif',
+  PNG: 'image/png',
+  TIFF: 'image/tiff',
+  BMP: 'image/bmp',
+  DICOM: 'application/dicom',
+  POSTSCRIPT: 'application/postscript',
+  'OCTET-STREAM': 'application/octet-stream',
+});
+
+/** ED-2 (type of data) codes that mean plain text when ED-3 does not say otherwise. */
+const TEXT_DATA_TYPES = new Set(['TEXT', 'TX', 'FT']);
+
+/** The MIME type for ED-2 type of data and ED-3 subtype: MIME parts as sent, else table 0191/0291 codes. */
+function edContentType(typeOfData: string, subtype: string): string {
+  const type = typeOfData.toLowerCase();
+  if (MIME_TOP_LEVEL_TYPES.has(type) && MIME_SUBTYPE.test(subtype)) return `${type}/${subtype.toLowerCase()}`;
+  const known = DATA_SUBTYPE_MIME.get(subtype.toUpperCase());
+  if (known !== undefined) return known;
+  if (TEXT_DATA_TYPES.has(typeOfData.toUpperCase())) return 'text/plain';
+  return 'application/octet-stream';
+}
+
+/**
+ * ED: 1 source application, 2 type of data, 3 data subtype, 4 encoding (table 0299: A none, Hex, Base64), 5 data.
+ * The data becomes base64 whatever the encoding (A as UTF-8 text, the same bytes FHIR consumers will decode); a
+ * Base64 or Hex value that is not what it says is an error. Undefined when ED-5 is empty.
+ */
+export function toAttachment(repetition: Hl7Repetition, location: string): Attachment | undefined {
+  const encoding = comp(repetition, 4).toUpperCase();
+  // Data is taken untrimmed: in text (encoding A) spaces are content; base64 and hex have none to lose.
+  const raw = componentOf(repetition, 5);
+  const data = raw === HL7_NULL ? '' : raw;
+  if (data.trim() === '') return undefined;
+  let bytes: Buffer;
+  if (encoding === 'BASE64') {
+    if (!BASE64.test(data.trim())) throw invalid(location, 'ED data is not valid base64');
+    bytes = Buffer.from(data.trim(), 'base64');
+  } else if (encoding === 'HEX') {
+    if (!HEX.test(data.trim())) throw invalid(location, 'ED data is not valid hex');
+    bytes = Buffer.from(data.trim(), 'hex');
+  } else if (encoding === 'A' || encoding === '') {
+    bytes = Buffer.from(data, 'utf8');
+  } else {
+    throw invalid(location, 'ED encoding is not one of A, Hex, Base64');
+  }
+  return { contentType: edContentType(comp(repetition, 2), comp(repetition, 3)), data: bytes.toString('base64'), size: bytes.length };
+}
+
+/** Text (a transcribed document, TX/FT content) as an attachment: UTF-8 bytes, base64. */
+export function textAttachment(text: string): Attachment {
+  const bytes = Buffer.from(text, 'utf8');
+  return { contentType: 'text/plain; charset=utf-8', data: bytes.toString('base64'), size: bytes.length };
 }

@@ -8,6 +8,12 @@ import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from '../types.ts';
 
 import { ADT_MAPPINGS } from './adt.ts';
+import { DOCUMENT_MAPPINGS } from './documents.ts';
+import { IMMUNIZATION_MAPPINGS } from './immunization.ts';
+import { ORDER_MAPPINGS } from './orders.ts';
+import { PHARMACY_MAPPINGS } from './pharmacy.ts';
+import { RESULT_MAPPINGS } from './results.ts';
+import { SCHEDULING_MAPPINGS } from './scheduling.ts';
 import { assertTimeZone, textOf, toFhirDateTime } from './datatypes.ts';
 
 /** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
@@ -34,7 +40,7 @@ export type MappingRow = readonly [key: string, builders: readonly ResourceBuild
 
 /** Each message family lists its rows beside its builders; a key may appear only once across families. */
 const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = (() => {
-  const rows: MappingRow[] = [...ADT_MAPPINGS];
+  const rows: MappingRow[] = [...ADT_MAPPINGS, ...RESULT_MAPPINGS, ...ORDER_MAPPINGS, ...SCHEDULING_MAPPINGS, ...IMMUNIZATION_MAPPINGS, ...DOCUMENT_MAPPINGS, ...PHARMACY_MAPPINGS];
   const table = new Map<string, readonly ResourceBuilder[]>();
   for (const [key, builders] of rows) {
     if (table.has(key)) throw new Error(`mapping table: ${key} is listed twice`);

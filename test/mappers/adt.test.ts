@@ -36,7 +36,7 @@ describe('message types', () => {
     );
     expect(isSupportedMessageType('ADT', 'A04')).toBe(true);
     expect(isSupportedMessageType('ADT', 'A09')).toBe(false);
-    expect(isSupportedMessageType('ORU', 'R01')).toBe(false);
+    expect(isSupportedMessageType('ZZZ', 'Z01')).toBe(false);
   });
 
   it('rejects a message without a type or trigger event', () => {

@@ -1,0 +1,166 @@
+/**
+ * MDM^T02 (original document notification and content) -> a DocumentReference draft, after the HL7 v2-to-FHIR IG
+ * segment map TXA[DocumentReference].
+ *
+ * The document travels in the OBX segments: text (TX, FT, ST: one OBX per line or paragraph) becomes one text/plain
+ * attachment, each embedded document (ED) one attachment of its own type. T02 carries the whole document, so
+ * DocumentReference is a complete draft (message-common.ts), keyed on TXA-12 unique document number.
+ */
+
+import { type Hl7Encoding, type Hl7Segment, HL7_NULL, fieldOf, firstSegment, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { deterministicId } from '../ids.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { buildPatient } from './adt.ts';
+import {
+  type Attachment,
+  type CodeableConcept,
+  codeTable,
+  comp,
+  toAttachment,
+  toCodeableConcept,
+  toCodeableConceptIn,
+  toFhirDateTime,
+  toPersonReference,
+  textAttachment,
+  v2TableSystem,
+} from './datatypes.ts';
+import { codeOf, completeDraft, eiKey, invalidValue, missingField, printableType, sendingFacility, singlePatientReference } from './message-common.ts';
+import type { MappingContext, MappingRow } from './registry.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables
+
+/**
+ * HL7 table 0273 (document availability status, TXA-19) -> DocumentReference.status. The IG assigns current when
+ * TXA-19 is AV or empty and keeps CA, OB and UN only as alternate codes; ours: OB (obsolete) -> superseded, CA
+ * (canceled, deleted) -> entered-in-error, UN (unavailable for patient care) -> current (the document exists).
+ */
+const DOCUMENT_STATUS = codeTable<string>({ AV: 'current', UN: 'current', OB: 'superseded', CA: 'entered-in-error' });
+
+/**
+ * HL7 table 0271 (document completion status, TXA-17) -> DocumentReference.docStatus (composition-status):
+ * authenticated and legally authenticated documents are final; dictated, documented, in progress, incomplete and
+ * pre-authenticated ones are preliminary.
+ */
+const DOC_STATUS = codeTable<string>({ AU: 'final', LA: 'final', DI: 'preliminary', DO: 'preliminary', IN: 'preliminary', IP: 'preliminary', PA: 'preliminary' });
+
+/** HL7 table 0272 (document confidentiality status, TXA-18) -> v3 Confidentiality: U (usual control) is N (normal). */
+const V3_CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
+const CONFIDENTIALITY = codeTable<CodeableConcept>({
+  V: { coding: [{ system: V3_CONFIDENTIALITY, code: 'V', display: 'very restricted' }] },
+  R: { coding: [{ system: V3_CONFIDENTIALITY, code: 'R', display: 'restricted' }] },
+  U: { coding: [{ system: V3_CONFIDENTIALITY, code: 'N', display: 'normal' }] },
+});
+
+/**
+ * Table 0270 (document type) is user-defined, so a code is the sender's own unless it is one of the values HL7
+ * suggests, which THO publishes as v2-0270.
+ */
+const SUGGESTED_DOCUMENT_TYPES = new Set(['AR', 'CD', 'CN', 'DI', 'DS', 'ED', 'HP', 'OP', 'PC', 'PH', 'PN', 'PR', 'SP', 'TS']);
+
+const TEXT_TYPES = new Set(['TX', 'FT', 'ST']);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Builder
+
+export function buildDocumentReference(context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const subject = singlePatientReference(context);
+  const txa = firstSegment(context.message, 'TXA');
+  if (txa === undefined) throw missingField('TXA', 'TXA segment is missing');
+  const masterIdentifier = eiKey(fieldOf(txa, 12)[0], 'TXA-12', context);
+  if (masterIdentifier === undefined) throw missingField('TXA-12', 'unique document number is empty');
+
+  const created = toFhirDateTime(comp(fieldOf(txa, 6)[0], 1), 'TXA-6', timeZone);
+  const content = documentContent(segmentsNamed(context.message, 'OBX'), context.message.encoding, created);
+  if (content.length === 0) throw missingField('OBX', 'the document has no content');
+  const facility = sendingFacility(context);
+  const typeCode = comp(fieldOf(txa, 2)[0], 1);
+  const confidentiality = codeOf(fieldOf(txa, 18)).toUpperCase();
+
+  return completeDraft('DocumentReference', deterministicId('DocumentReference', masterIdentifier.system, masterIdentifier.value), {
+    masterIdentifier,
+    status: documentStatus(txa),
+    docStatus: docStatus(txa),
+    type: SUGGESTED_DOCUMENT_TYPES.has(typeCode) && ['', 'HL70270'].includes(comp(fieldOf(txa, 2)[0], 3))
+      ? toCodeableConceptIn(fieldOf(txa, 2)[0]!, options, 'HL70270', new Map([['HL70270', v2TableSystem('0270')]]))
+      : toCodeableConcept(fieldOf(txa, 2)[0] ?? [], options, 'HL70270'),
+    subject,
+    // DocumentReference.date is an instant: only an origination time with a time of day fits (the IG's condition).
+    date: created !== undefined && created.length > 10 ? created : undefined,
+    author: fieldOf(txa, 9).map((rep) => toPersonReference(rep, 'TXA-9', options, facility)),
+    authenticator: fieldOf(txa, 10).length > 0 ? toPersonReference(fieldOf(txa, 10)[0]!, 'TXA-10', options, facility) : undefined,
+    description: comp(fieldOf(txa, 25)[0], 1),
+    securityLabel: confidentiality === '' ? undefined : [confidentialityLabel(confidentiality)],
+    content: content.map((attachment) => ({ attachment })),
+  });
+}
+
+function documentStatus(txa: Hl7Segment): string {
+  const code = codeOf(fieldOf(txa, 19)).toUpperCase();
+  if (code === '') return 'current';
+  const status = DOCUMENT_STATUS.get(code);
+  if (status === undefined) throw invalidValue('TXA-19', 'document availability status is not an HL7 table 0273 code');
+  return status;
+}
+
+function docStatus(txa: Hl7Segment): string | undefined {
+  const code = codeOf(fieldOf(txa, 17)).toUpperCase();
+  if (code === '') return undefined;
+  const status = DOC_STATUS.get(code);
+  if (status === undefined) throw invalidValue('TXA-17', 'document completion status is not an HL7 table 0271 code');
+  return status;
+}
+
+function confidentialityLabel(code: string): CodeableConcept {
+  const label = CONFIDENTIALITY.get(code);
+  if (label === undefined) throw invalidValue('TXA-18', 'document confidentiality status is not an HL7 table 0272 code');
+  return label;
+}
+
+/**
+ * The attachments of the document, in OBX order: the text OBX segments together as one text/plain attachment (at
+ * the place of the first), each ED on its own. Text lines are joined with line breaks; a sender's unescaped `^` in
+ * text is kept as the character.
+ */
+function documentContent(segments: Hl7Segment[], encoding: Hl7Encoding, creation: string | undefined): Attachment[] {
+  const attachments: Array<Attachment | string[]> = [];
+  let lines: string[] | undefined;
+  for (const obx of segments) {
+    const valueType = codeOf(fieldOf(obx, 2)).toUpperCase();
+    const value = fieldOf(obx, 5);
+    if (TEXT_TYPES.has(valueType)) {
+      if (lines === undefined) {
+        lines = [];
+        attachments.push(lines);
+      }
+      for (const repetition of value) {
+        const line = repetition.map((component) => component.join(encoding.subcomponent)).join(encoding.component);
+        lines.push(line === HL7_NULL ? '' : line.trimEnd());
+      }
+    } else if (valueType === 'ED') {
+      for (const repetition of value) {
+        const attachment = toAttachment(repetition, 'OBX-5');
+        if (attachment !== undefined) attachments.push(attachment);
+      }
+    } else if (valueType === '') {
+      if (value.length > 0) throw missingField('OBX-2', 'value type is empty but OBX-5 has a value');
+    } else {
+      throw invalidValue('OBX-2', `value type ${printableType(valueType)} does not carry document content`);
+    }
+  }
+  return attachments
+    .map((part) => (Array.isArray(part) ? textContent(part) : part))
+    .filter((attachment): attachment is Attachment => attachment !== undefined)
+    .map((attachment) => (creation === undefined ? attachment : { ...attachment, creation }));
+}
+
+function textContent(lines: string[]): Attachment | undefined {
+  const text = lines.join('\n').trim();
+  return text === '' ? undefined : textAttachment(text);
+}
+
+/** The document row of the mapping table (mappers/hl7v2/registry.ts). */
+export const DOCUMENT_MAPPINGS: readonly MappingRow[] = [['MDM^T02', [buildPatient, buildDocumentReference]]];

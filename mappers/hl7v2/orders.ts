@@ -1,0 +1,217 @@
+/**
+ * ORM^O01 (general order) and OML^O21 (laboratory order) -> ServiceRequest drafts, one per ORC/OBR order, after the
+ * HL7 v2-to-FHIR IG segment maps ORC[ServiceRequest] and OBR[ServiceRequest].
+ *
+ * Orders change over their life through order control codes (NW new, CA cancel, DC discontinue, HD hold, XO
+ * change, SC status changed), so ServiceRequest is an update draft: a field the message does not send keeps what
+ * the stored order has. The order is keyed on its placer order number, which the placer assigns before any filler
+ * number exists, so every message about one order addresses the same ServiceRequest.
+ */
+
+import { type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { deterministicId } from '../ids.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { buildPatient } from './adt.ts';
+import { type LogicalReference, codeTable, comp, toCodeableConcept, toFhirDateTime, toPersonReference } from './datatypes.ts';
+import {
+  type KeyIdentifier,
+  type OrderGroup,
+  codeOf,
+  element,
+  invalidValue,
+  listElement,
+  missingField,
+  noteOf,
+  orderGroups,
+  orderNumbers,
+  sendingFacility,
+  singlePatientReference,
+  updateDraft,
+} from './message-common.ts';
+import type { MappingContext, MappingRow } from './registry.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Order control and status (shared with the pharmacy mapper)
+
+/** HL7 table 0119 (order control codes), to tell a code the table does not have from one that sets no status. */
+const ORDER_CONTROL_CODES = new Set(
+  'AF CA CH CN CP CR DC DE DF DR FU HD HR LI MC NA NW OC OD OE OF OH OK OP OR PA PR PY RE RF RL RO RP RQ RR RU SC SN SR SS UA UC UD UF UH UM UN UR UX XO XR XX'.split(' '),
+);
+
+/** ORC-1, checked against table 0119; ORC-1 is required in every message with an ORC. */
+export function orderControl(orc: Hl7Segment): string {
+  const code = codeOf(fieldOf(orc, 1)).toUpperCase();
+  if (code === '') throw missingField('ORC-1', 'order control is empty');
+  if (!ORDER_CONTROL_CODES.has(code)) throw invalidValue('ORC-1', 'order control is not an HL7 table 0119 code');
+  return code;
+}
+
+/**
+ * An order's status: ORC-5 (order status, table 0038) when sent, else what ORC-1 implies, as the IG maps ORC-1
+ * only when ORC-5 is empty. `byStatus` and `byControl` are the target value set's tables. A control code that
+ * implies no status (SC status changed, UA unable to accept...) needs ORC-5: without it the order's state is not
+ * known, and guessing would overwrite the stored one.
+ */
+export function orderStatus(
+  orc: Hl7Segment,
+  byStatus: ReadonlyMap<string, string>,
+  byControl: ReadonlyMap<string, string>,
+): { control: string; status: string } {
+  const control = orderControl(orc);
+  const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
+  if (statusCode !== '') {
+    const status = byStatus.get(statusCode);
+    if (status === undefined) throw invalidValue('ORC-5', 'order status is not an HL7 table 0038 code');
+    return { control, status };
+  }
+  const status = byControl.get(control);
+  if (status === undefined) throw missingField('ORC-5', 'order status is empty and the order control code does not imply one');
+  return { control, status };
+}
+
+/**
+ * HL7 table 0119 (ORC-1) -> request-status, as the v2-to-FHIR IG ConceptMap table-hl70119: a request (CA cancel,
+ * DC discontinue, HD hold) leaves the order as it is until the other side confirms it (CR, DR, HR), except that the
+ * IG has DC revoked at once. Ours beyond the IG's list: OR (released as requested), RO (replacement order), XO, XR,
+ * XX (change requested, done) -> active; RL (release requested) -> on-hold; RQ, RU (replaced) -> revoked.
+ */
+const REQUEST_STATUS_BY_CONTROL = codeTable<string>({
+  NW: 'active',
+  OK: 'active',
+  AF: 'active',
+  CA: 'active',
+  HD: 'active',
+  OR: 'active',
+  RO: 'active',
+  XO: 'active',
+  XR: 'active',
+  XX: 'active',
+  RL: 'on-hold',
+  HR: 'on-hold',
+  OH: 'on-hold',
+  CR: 'revoked',
+  DC: 'revoked',
+  DF: 'revoked',
+  DR: 'revoked',
+  OC: 'revoked',
+  OD: 'revoked',
+  RQ: 'revoked',
+  RU: 'revoked',
+  FU: 'completed',
+});
+
+/**
+ * HL7 table 0038 (order status, ORC-5) -> request-status. The IG publishes no table for it; the mapping follows the
+ * definitions: in process or partly resulted -> active, completed -> completed, cancelled, discontinued or replaced
+ * -> revoked, held -> on-hold, ER (order not found) -> entered-in-error.
+ */
+const REQUEST_STATUS_BY_STATUS = codeTable<string>({
+  A: 'active',
+  IP: 'active',
+  SC: 'active',
+  CM: 'completed',
+  CA: 'revoked',
+  DC: 'revoked',
+  RP: 'revoked',
+  HD: 'on-hold',
+  ER: 'entered-in-error',
+});
+
+/** HL7 table 0485 (extended priority codes) -> request-priority, as the IG ConceptMap v2-0485: S, A, R only. */
+const PRIORITY = codeTable<string>({ S: 'stat', A: 'asap', R: 'routine' });
+
+/** A TQ1-9 or TQ-6 priority as request-priority; the codes the IG leaves unmapped (P, C, T, PRN...) give none. */
+export function requestPriority(code: string): string | undefined {
+  return code === '' ? undefined : PRIORITY.get(code.toUpperCase());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Builder
+
+export function buildServiceRequests(context: MappingContext): ResourceDraft[] {
+  const subject = singlePatientReference(context);
+  const groups = orderGroups(context.message.segments, 'OBR');
+  if (groups.length === 0) throw missingField('ORC', 'the message has no order');
+  return groups.map((group) => buildServiceRequest(group, subject, context));
+}
+
+function buildServiceRequest(group: OrderGroup, subject: { reference: string }, context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const { orc, detail: obr } = group;
+  if (orc === undefined) throw missingField('ORC', 'an OBR is sent without its ORC');
+  if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
+
+  const numbers = orderNumbers(orc, obr, 'OBR', context);
+  const key: KeyIdentifier | undefined = numbers.placer ?? numbers.filler;
+  if (key === undefined) throw missingField('ORC-2', 'neither a placer (ORC-2, OBR-2) nor a filler (ORC-3, OBR-3) order number is sent');
+  const { control, status } = orderStatus(orc, REQUEST_STATUS_BY_STATUS, REQUEST_STATUS_BY_CONTROL);
+  const code = element(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
+  if (code === undefined || code === null) throw missingField('OBR-4', 'universal service identifier is empty');
+
+  const notes = group.segments.filter((segment) => segment.name === 'NTE').map(noteOf);
+  const timing = quantityTiming(group, orc, obr);
+
+  return updateDraft('ServiceRequest', deterministicId('ServiceRequest', key.system, key.value), {
+    identifier: [numbers.placer, numbers.filler],
+    status,
+    intent: 'order',
+    priority: requestPriority(timing.priority),
+    code,
+    subject,
+    ...occurrence(toFhirDateTime(timing.start, timing.location, timeZone), toFhirDateTime(timing.end, timing.location, timeZone)),
+    // ORC-9 is when this message's event happened; it is when the order was written only for a new order.
+    authoredOn: control === 'NW' ? toFhirDateTime(comp(fieldOf(orc, 9)[0], 1), 'ORC-9', timeZone) : undefined,
+    requester: orderingProvider(orc, obr, context),
+    reasonCode: listElement(fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')),
+    note: notes.length > 0 ? notes : undefined,
+  });
+}
+
+/**
+ * ORC-12, else OBR-16 (the same ordering provider, where older senders put it): the first that names someone; a
+ * `""` in either, with nobody named in the other, removes the stored requester.
+ */
+function orderingProvider(orc: Hl7Segment, obr: Hl7Segment, context: MappingContext): LogicalReference | null | undefined {
+  const facility = sendingFacility(context);
+  const sources = [
+    [fieldOf(orc, 12), 'ORC-12'],
+    [fieldOf(obr, 16), 'OBR-16'],
+  ] as const;
+  let cleared = false;
+  for (const [field, location] of sources) {
+    const provider = element(field, (rep) => toPersonReference(rep, location, context.options, facility));
+    if (provider) return provider;
+    if (provider === null) cleared = true;
+  }
+  return cleared ? null : undefined;
+}
+
+/**
+ * Priority, start and end of an order: TQ1 (v2.5 on: TQ1-9 priority, TQ1-7 start, TQ1-8 end), else the TQ in
+ * ORC-7 or OBR-27 (components 6 priority, 4 start, 5 end) that older senders use.
+ */
+function quantityTiming(group: OrderGroup, orc: Hl7Segment, detail: Hl7Segment): { priority: string; start: string; end: string; location: string } {
+  const tq1 = group.segments.find((segment) => segment.name === 'TQ1');
+  if (tq1 !== undefined) {
+    return { priority: comp(fieldOf(tq1, 9)[0], 1), start: comp(fieldOf(tq1, 7)[0], 1), end: comp(fieldOf(tq1, 8)[0], 1), location: 'TQ1-7' };
+  }
+  const [field, location] = fieldOf(orc, 7).length > 0 ? [fieldOf(orc, 7), 'ORC-7'] : [fieldOf(detail, 27), `${detail.name}-27`];
+  const tq = field[0];
+  return { priority: comp(tq, 6), start: comp(tq, 4, 1), end: comp(tq, 5, 1), location };
+}
+
+/** occurrence[x]: a period when an end is sent, else a dateTime; sending one type removes the other. */
+function occurrence(start: string | undefined, end: string | undefined): Record<string, unknown> {
+  if (end !== undefined) return { occurrencePeriod: { start, end }, occurrenceDateTime: null };
+  if (start !== undefined) return { occurrenceDateTime: start, occurrencePeriod: null };
+  return {};
+}
+
+
+/** The order rows of the mapping table (mappers/hl7v2/registry.ts). */
+export const ORDER_MAPPINGS: readonly MappingRow[] = [
+  ['ORM^O01', [buildPatient, buildServiceRequests]],
+  ['OML^O21', [buildPatient, buildServiceRequests]],
+];

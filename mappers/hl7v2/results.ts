@@ -1,0 +1,523 @@
+/**
+ * ORU^R01 (unsolicited observation results) -> Specimen, Observation and DiagnosticReport drafts, after the HL7
+ * v2-to-FHIR IG segment maps OBR[DiagnosticReport], OBX[Observation] and SPM[Specimen].
+ *
+ * Each OBR (with its ORC, when sent) is one report. Its OBX segments are its observations, each with the NTE
+ * segments that follow it as notes; its SPM segments are its specimens. All three resources are complete drafts
+ * (message-common.ts): a result message always carries the whole result, so a correction replaces every element.
+ *
+ * NTE segments directly after OBR comment on the whole report; R4 DiagnosticReport has no element for notes, so
+ * they are not mapped. OBX segments after an SPM (observations about that specimen) are mapped like the others and
+ * refer to that specimen.
+ */
+
+import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull } from '../../adapters/hl7v2/types.ts';
+import { deterministicId } from '../ids.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { buildPatient } from './adt.ts';
+import {
+  type Attachment,
+  type CodeableConcept,
+  type Coding,
+  type Quantity,
+  type QuantityUnit,
+  type Reference,
+  codeTable,
+  comp,
+  entityIdentifierIn,
+  entityIdentifierOf,
+  hl7TableSystems,
+  toAttachment,
+  toCnnReference,
+  toCodeableConcept,
+  toCodeableConceptIn,
+  toCqQuantity,
+  toDecimal,
+  toEntityIdentifier,
+  toFhirDateTime,
+  toOrganizationReference,
+  toPersonReference,
+  toQuantity,
+  toQuantityUnitOf,
+  toStructuredNumeric,
+} from './datatypes.ts';
+import {
+  type Annotation,
+  type OrderGroup,
+  codeOf,
+  completeDraft,
+  invalidValue,
+  missingField,
+  noteOf,
+  orderGroups,
+  orderNumbers,
+  printableType,
+  sendingFacility,
+  singlePatientReference,
+} from './message-common.ts';
+import type { MappingContext, MappingRow } from './registry.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables
+
+/**
+ * HL7 table 0123 (result status, OBR-25) -> DiagnosticReport.status, as the v2-to-FHIR IG ConceptMap
+ * table-hl70123 (O, I, S registered; P preliminary; C corrected; R partial; F final; X cancelled). The IG leaves
+ * A, M and N unmapped; ours: A (some results available) and M (corrected, not final) -> partial, N (procedure done,
+ * results pending) -> registered. Y and Z answer queries and never describe a result.
+ */
+const REPORT_STATUS = codeTable<string>({
+  O: 'registered',
+  I: 'registered',
+  S: 'registered',
+  N: 'registered',
+  P: 'preliminary',
+  A: 'partial',
+  M: 'partial',
+  R: 'partial',
+  C: 'corrected',
+  F: 'final',
+  X: 'cancelled',
+});
+
+/**
+ * HL7 table 0085 (observation result status, OBX-11) -> Observation.status, as the v2-to-FHIR IG ConceptMap
+ * table-hl70085 (A amended, C corrected, D and W entered-in-error, F final, I registered, P and S preliminary,
+ * X cancelled). Ours where the IG has none: B (appended after final) -> amended, O (order detail, no result) ->
+ * registered, R (entered, not verified) -> preliminary, U and V (final, status change only) -> final, N (not asked)
+ * -> cancelled.
+ */
+const OBSERVATION_STATUS = codeTable<string>({
+  A: 'amended',
+  B: 'amended',
+  C: 'corrected',
+  D: 'entered-in-error',
+  W: 'entered-in-error',
+  F: 'final',
+  U: 'final',
+  V: 'final',
+  I: 'registered',
+  O: 'registered',
+  P: 'preliminary',
+  R: 'preliminary',
+  S: 'preliminary',
+  N: 'cancelled',
+  X: 'cancelled',
+});
+
+const DATA_ABSENT_REASON = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+
+/**
+ * Why an observation without a value has none: N (not asked) -> not-asked, as the IG maps it; X (results cannot be
+ * obtained) -> not-performed (the IG's cannot-be-obtained is not an R4 data-absent-reason code).
+ */
+const ABSENT_REASON = codeTable<CodeableConcept>({
+  N: { coding: [{ system: DATA_ABSENT_REASON, code: 'not-asked', display: 'Not Asked' }] },
+  X: { coding: [{ system: DATA_ABSENT_REASON, code: 'not-performed', display: 'Not Performed' }] },
+});
+
+const V3_OBSERVATION_INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
+
+/**
+ * HL7 table 0078 (interpretation codes, OBX-8) -> v3 ObservationInterpretation, as the v2-to-FHIR IG ConceptMap
+ * InterpretationCodes: the same code in the v3 system. HM, MS, QCF, TOX and VS, which the IG leaves unmapped, have
+ * the same code and meaning in the v3 system and map the same way; other codes keep the sender's coding.
+ */
+const INTERPRETATION = codeTable<Coding>(
+  Object.fromEntries(
+    Object.entries({
+      '<': 'Off scale low',
+      '>': 'Off scale high',
+      A: 'Abnormal',
+      AA: 'Critical abnormal',
+      AC: 'Anti-complementary substances present',
+      B: 'Better',
+      CAR: 'Carrier',
+      D: 'Significant change down',
+      DET: 'Detected',
+      E: 'Equivocal',
+      EX: 'outside threshold',
+      EXP: 'Expected',
+      H: 'High',
+      HH: 'Critical high',
+      HM: 'Hold for Medical Review',
+      HU: 'Significantly high',
+      I: 'Intermediate',
+      IE: 'Insufficient evidence',
+      IND: 'Indeterminate',
+      L: 'Low',
+      LL: 'Critical low',
+      LU: 'Significantly low',
+      MS: 'moderately susceptible',
+      N: 'Normal',
+      NCL: 'No CLSI defined breakpoint',
+      ND: 'Not detected',
+      NEG: 'Negative',
+      NR: 'Non-reactive',
+      NS: 'Non-susceptible',
+      POS: 'Positive',
+      QCF: 'Quality control failure',
+      R: 'Resistant',
+      RR: 'Reactive',
+      S: 'Susceptible',
+      SDD: 'Susceptible-dose dependent',
+      'SYN-R': 'Synergy - resistant',
+      'SYN-S': 'Synergy - susceptible',
+      TOX: 'Cytotoxic substance present',
+      U: 'Significant change up',
+      UNE: 'Unexpected',
+      VS: 'very susceptible',
+      W: 'Worse',
+      WR: 'Weakly reactive',
+    }).map(([code, display]) => [code, { system: V3_OBSERVATION_INTERPRETATION, code, display }]),
+  ),
+);
+
+/** HL7 table 0136 (yes/no, SPM-20 specimen availability) -> Specimen.status. */
+const SPECIMEN_AVAILABILITY = codeTable<string>({ Y: 'available', N: 'unavailable' });
+
+/**
+ * R4 Observation.value[x] has no Attachment; R5 added it. The FHIR cross-version extension for R5's
+ * Observation.value carries it in R4, as the v2-to-FHIR IG maps an ED observation value.
+ */
+const R5_OBSERVATION_VALUE = 'http://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.value';
+
+/** Value types whose OBX-5 repetitions are lines of one text. */
+const TEXT_TYPES = new Set(['ST', 'TX', 'FT']);
+const CODED_TYPES = new Set(['CE', 'CWE', 'CNE', 'CF', 'IS', 'ID']);
+const TIME_TYPES = new Set(['DT', 'TS', 'DTM']);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Builder
+
+/** Patient first (buildPatient), then per report: its specimens, its observations, the report. */
+export function buildResults(context: MappingContext): ResourceDraft[] {
+  const subject = singlePatientReference(context);
+  const groups = orderGroups(context.message.segments, 'OBR');
+  if (groups.length === 0) throw missingField('OBR', 'the message has no OBR segment');
+  const drafts: ResourceDraft[] = [];
+  const seen = new Set<string>();
+  for (const group of groups) {
+    for (const built of reportDrafts(group, subject, context)) {
+      const key = `${built.resourceType}/${built.id}`;
+      if (seen.has(key)) {
+        // Two orders sharing one specimen send its SPM twice; the first describes it.
+        if (built.resourceType === 'Specimen') continue;
+        throw invalidValue(built.resourceType === 'DiagnosticReport' ? 'OBR-3' : 'OBX-1', `two ${built.resourceType} results have the same key`);
+      }
+      seen.add(key);
+      drafts.push(built);
+    }
+  }
+  return drafts;
+}
+
+interface ObservationEntry {
+  obx: Hl7Segment;
+  notes: Annotation[];
+  /** Index into the report's specimens when the OBX follows an SPM. */
+  specimen?: number;
+}
+
+function reportDrafts(group: OrderGroup, subject: Reference, context: MappingContext): ResourceDraft[] {
+  const { options } = context;
+  const obr = group.detail;
+  if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
+
+  const numbers = orderNumbers(group.orc, obr, 'OBR', context);
+  const orderKey = numbers.filler ?? numbers.placer;
+  if (orderKey === undefined) throw missingField('OBR-3', 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent');
+  const code = firstValue(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
+  if (code === undefined) throw missingField('OBR-4', 'universal service identifier is empty');
+  const reportKey = [orderKey.system, orderKey.value, ...conceptKey(code)];
+
+  const observations: ObservationEntry[] = [];
+  const specimenSegments: Hl7Segment[] = [];
+  // The OBX that NTE segments comment on: the one they follow, not across an SPM (whose notes are the specimen's).
+  let current: ObservationEntry | undefined;
+  for (const segment of group.segments) {
+    if (segment.name === 'OBX') {
+      current = { obx: segment, notes: [], specimen: specimenSegments.length > 0 ? specimenSegments.length - 1 : undefined };
+      observations.push(current);
+    } else if (segment.name === 'NTE') {
+      const note = noteOf(segment);
+      if (note !== undefined && current !== undefined) current.notes.push(note);
+    } else if (segment.name === 'SPM') {
+      specimenSegments.push(segment);
+      current = undefined;
+    }
+  }
+
+  const specimens = specimenSegments.map((spm) => buildSpecimen(spm, reportKey, subject, context));
+  const specimenReference = (index: number | undefined): Reference | undefined => {
+    const target = index === undefined ? (specimens.length === 1 ? specimens[0] : undefined) : specimens[index];
+    return target === undefined ? undefined : { reference: `Specimen/${target.id}` };
+  };
+
+  const reportTime = toFhirDateTime(comp(fieldOf(obr, 7)[0], 1), 'OBR-7', options.timeZone);
+  const issued = instant(comp(fieldOf(obr, 22)[0], 1), 'OBR-22', context);
+  const built = observations.map((entry) =>
+    buildObservation(entry, { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen) }, context),
+  );
+
+  const facility = sendingFacility(context);
+  const organizations = uniqueByJson(
+    observations.flatMap((entry) =>
+      fieldOf(entry.obx, 23)
+        .map((rep) => toOrganizationReference(rep, 'OBX-23', options))
+        .filter((reference) => reference !== undefined),
+    ),
+  );
+  const technicians = fieldOf(obr, 34).map((rep) => toCnnReference(rep, 1, 'OBR-34', options, facility));
+  const endTime = toFhirDateTime(comp(fieldOf(obr, 8)[0], 1), 'OBR-8', options.timeZone);
+
+  const report = completeDraft('DiagnosticReport', deterministicId('DiagnosticReport', ...reportKey), {
+    identifier: [numbers.placer, numbers.filler],
+    basedOn: numbers.placer === undefined ? undefined : [{ type: 'ServiceRequest', identifier: numbers.placer }],
+    status: reportStatus(obr),
+    category: firstValue(fieldOf(obr, 24), (rep) => {
+      const category = toCodeableConceptIn(rep, options, 'HL70074', hl7TableSystems('0074'));
+      return category === undefined ? undefined : [category];
+    }),
+    code,
+    subject,
+    effectiveDateTime: endTime === undefined ? reportTime : undefined,
+    effectivePeriod: endTime === undefined ? undefined : { start: reportTime, end: endTime },
+    issued,
+    performer: [...organizations, ...technicians],
+    resultsInterpreter: fieldOf(obr, 32).map((rep) => toCnnReference(rep, 1, 'OBR-32', options, facility)),
+    specimen: specimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
+    result: built.map((observation) => ({ reference: `Observation/${observation.id}` })),
+  });
+  return [...specimens, ...built, report];
+}
+
+function reportStatus(obr: Hl7Segment): string {
+  const code = codeOf(fieldOf(obr, 25));
+  // The IG: an ORU without OBR-25 is an error on the v2 side, which requires it in results.
+  if (code === '') throw missingField('OBR-25', 'result status is empty');
+  const status = REPORT_STATUS.get(code.toUpperCase());
+  if (status === undefined) throw invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results');
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Observation
+
+interface ReportFacts {
+  reportKey: string[];
+  subject: Reference;
+  /** OBR-7, for observations without their own OBX-14. */
+  effective: string | undefined;
+  issued: string | undefined;
+  specimen: Reference | undefined;
+}
+
+function buildObservation(entry: ObservationEntry, report: ReportFacts, context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const { obx } = entry;
+  const code = firstValue(fieldOf(obx, 3), (rep) => toCodeableConcept(rep, options, 'L'));
+  if (code === undefined) throw missingField('OBX-3', 'observation identifier is empty');
+  const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
+  if (statusCode === '') throw missingField('OBX-11', 'observation result status is empty');
+  const status = OBSERVATION_STATUS.get(statusCode);
+  if (status === undefined) throw invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code');
+
+  const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);
+  const value = observationValue(obx, unit, context.message.encoding, context);
+  const hasValue = Object.values(value).some((member) => member !== undefined);
+  const setId = comp(fieldOf(obx, 1)[0], 1);
+  const subId = comp(fieldOf(obx, 4)[0], 1);
+  const facility = sendingFacility(context);
+
+  return completeDraft('Observation', deterministicId('Observation', ...report.reportKey, setId, subId, ...conceptKey(code)), {
+    identifier: firstValue(fieldOf(obx, 21), (rep) => {
+      const identifier = toEntityIdentifier(entityIdentifierOf(rep), 'OBX-21', options, facility, 'FILL');
+      return identifier === undefined ? undefined : [identifier];
+    }),
+    status,
+    code,
+    subject: report.subject,
+    effectiveDateTime: toFhirDateTime(comp(fieldOf(obx, 14)[0], 1), 'OBX-14', timeZone) ?? report.effective,
+    issued: report.issued,
+    performer: [
+      ...fieldOf(obx, 16).map((rep) => toPersonReference(rep, 'OBX-16', options, facility)),
+      ...fieldOf(obx, 23).map((rep) => toOrganizationReference(rep, 'OBX-23', options)),
+    ],
+    ...value,
+    dataAbsentReason: hasValue ? undefined : ABSENT_REASON.get(statusCode),
+    interpretation: fieldOf(obx, 8).map((rep) => interpretation(rep, context)),
+    note: entry.notes,
+    method: firstValue(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
+    specimen: report.specimen,
+    referenceRange: referenceRange(comp(fieldOf(obx, 7)[0], 1), unit),
+  });
+}
+
+/** The value[x] members this mapper writes, all of them, so that a value of one type replaces one of another. */
+interface ObservationValue {
+  valueQuantity: Quantity | undefined;
+  valueCodeableConcept: CodeableConcept | undefined;
+  valueString: string | undefined;
+  valueRange: unknown;
+  valueRatio: unknown;
+  valueDateTime: string | undefined;
+  extension: Array<{ url: string; valueAttachment: Attachment }> | undefined;
+}
+
+function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encoding: Hl7Encoding, context: MappingContext): ObservationValue {
+  const value: ObservationValue = {
+    valueQuantity: undefined,
+    valueCodeableConcept: undefined,
+    valueString: undefined,
+    valueRange: undefined,
+    valueRatio: undefined,
+    valueDateTime: undefined,
+    extension: undefined,
+  };
+  const field = fieldOf(obx, 5);
+  const sent = field.filter((rep) => rep.some((component) => component.some((part) => part !== '' && part !== HL7_NULL)));
+  if (sent.length === 0 || isExplicitNull(field)) return value;
+  const valueType = codeOf(fieldOf(obx, 2)).toUpperCase();
+  if (valueType === '') throw missingField('OBX-2', 'value type is empty but OBX-5 has a value');
+
+  if (TEXT_TYPES.has(valueType)) {
+    value.valueString = textValue(field, encoding);
+    return value;
+  }
+  if (sent.length > 1) throw invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value`);
+  const repetition = sent[0]!;
+  if (valueType === 'NM') {
+    value.valueQuantity = toQuantity(comp(repetition, 1), unit, 'OBX-5');
+  } else if (valueType === 'SN') {
+    Object.assign(value, toStructuredNumeric(repetition, unit, 'OBX-5'));
+  } else if (CODED_TYPES.has(valueType)) {
+    value.valueCodeableConcept = toCodeableConcept(repetition, context.options, 'L');
+  } else if (TIME_TYPES.has(valueType)) {
+    value.valueDateTime = toFhirDateTime(comp(repetition, 1), 'OBX-5', context.options.timeZone);
+  } else if (valueType === 'ED') {
+    const attachment = toAttachment(repetition, 'OBX-5');
+    value.extension = attachment === undefined ? undefined : [{ url: R5_OBSERVATION_VALUE, valueAttachment: attachment }];
+  } else {
+    throw invalidValue('OBX-2', `value type ${printableType(valueType)} is not supported`);
+  }
+  return value;
+}
+
+/**
+ * ST/TX/FT: each repetition is a line (TX repetitions are lines by definition). Components and subcomponents are
+ * joined back with their delimiters: a sender that did not escape a `^` in free text still meant the character.
+ */
+function textValue(field: Hl7Field, encoding: Hl7Encoding): string | undefined {
+  const lines = field.map((repetition) =>
+    repetition
+      .map((component) => component.join(encoding.subcomponent))
+      .join(encoding.component)
+      .trimEnd(),
+  );
+  const text = lines.join('\n').trim();
+  return text === '' ? undefined : text;
+}
+
+function interpretation(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
+  const standard = INTERPRETATION.get(comp(repetition, 1));
+  if (standard !== undefined) return { coding: [standard] };
+  return toCodeableConcept(repetition, context.options, 'HL70078');
+}
+
+const NUMBER = String.raw`[+-]?(?:\d+(?:\.\d+)?|\.\d+)`;
+const RANGE = new RegExp(`^(${NUMBER})\\s*-\\s*(${NUMBER})$`);
+const BOUND = new RegExp(`^(<=|>=|<|>)\\s*(${NUMBER})$`);
+
+/**
+ * OBX-7 reference range: "3.5-5.0" -> low and high; "<10", "<=10", ">60", ">=60" -> one bound, with the text kept
+ * because FHIR bounds are inclusive and "<10" is not; anything else (Negative, 1:40 or less) -> text only.
+ */
+function referenceRange(text: string, unit: QuantityUnit | undefined): Array<Record<string, unknown>> | undefined {
+  if (text === '') return undefined;
+  const quantity = (number: string): Quantity => ({ value: toDecimal(number, 'OBX-7')!, ...unit });
+  const range = RANGE.exec(text);
+  if (range !== null) return [{ low: quantity(range[1]!), high: quantity(range[2]!) }];
+  const bound = BOUND.exec(text);
+  if (bound !== null) {
+    const side = bound[1]!.startsWith('<') ? 'high' : 'low';
+    return [{ [side]: quantity(bound[2]!), text }];
+  }
+  return [{ text }];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Specimen
+
+function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const facility = sendingFacility(context);
+  const specimenId = fieldOf(spm, 2)[0];
+  const placer = toEntityIdentifier(entityIdentifierIn(specimenId, 1), 'SPM-2', options, facility, 'PLAC');
+  const filler = toEntityIdentifier(entityIdentifierIn(specimenId, 2), 'SPM-2', options, facility, 'FILL');
+  const key = filler ?? placer;
+  // Without a specimen id the specimen is known only as the report's n-th.
+  const id =
+    key?.system !== undefined && key.value !== undefined
+      ? deterministicId('Specimen', key.system, key.value)
+      : deterministicId('Specimen', ...reportKey, 'SPM', comp(fieldOf(spm, 1)[0], 1));
+
+  const collected = fieldOf(spm, 17)[0];
+  const collectedStart = toFhirDateTime(comp(collected, 1), 'SPM-17', timeZone);
+  const collectedEnd = toFhirDateTime(comp(collected, 2), 'SPM-17', timeZone);
+  const availability = codeOf(fieldOf(spm, 20)).toUpperCase();
+  const status = availability === '' ? undefined : SPECIMEN_AVAILABILITY.get(availability);
+  if (availability !== '' && status === undefined) throw invalidValue('SPM-20', 'specimen availability is not Y or N');
+
+  return completeDraft('Specimen', id, {
+    identifier: [placer, filler],
+    status,
+    type: firstValue(fieldOf(spm, 4), (rep) => toCodeableConceptIn(rep, options, 'HL70487', hl7TableSystems('0487'))),
+    subject,
+    receivedTime: toFhirDateTime(comp(fieldOf(spm, 18)[0], 1), 'SPM-18', timeZone),
+    collection: {
+      collectedDateTime: collectedEnd === undefined ? collectedStart : undefined,
+      collectedPeriod: collectedEnd === undefined ? undefined : { start: collectedStart, end: collectedEnd },
+      quantity: toCqQuantity(fieldOf(spm, 12)[0], 'SPM-12'),
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Field access, keys and times
+
+/** The converted first repetition of a field, undefined when not sent or `""` (complete drafts null it anyway). */
+function firstValue<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | undefined {
+  const first = field[0];
+  if (first === undefined || isExplicitNull(field)) return undefined;
+  return convert(first);
+}
+
+/** The part of an id key that names a coded concept: its first coding's system and code, else its text. */
+function conceptKey(concept: CodeableConcept): string[] {
+  const coding = concept.coding?.[0];
+  return coding === undefined ? ['', concept.text ?? ''] : [coding.system ?? '', coding.code ?? ''];
+}
+
+/** A time that FHIR instant can hold: to the second or finer (a bare date cannot be an instant). */
+function instant(value: string, location: string, context: MappingContext): string | undefined {
+  const time = toFhirDateTime(value, location, context.options.timeZone);
+  return time !== undefined && time.length > 10 ? time : undefined;
+}
+
+function uniqueByJson<T>(values: T[]): T[] {
+  const seen = new Set<string>();
+  return values.filter((value) => {
+    const key = JSON.stringify(value);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The result rows of the mapping table (mappers/hl7v2/registry.ts). */
+export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildResults]]];
+

@@ -1,0 +1,205 @@
+/**
+ * `anchorline mapping`: test (dry run, no database), diff between config versions over a corpus, list and rollback.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMappingConfigFile } from '../../config/mapping-config.ts';
+import { loadConfig } from '../../config/load.ts';
+import { runMapping, splitMessages, type MessageMapping } from '../../cli/mapping.ts';
+import { mappingConfigs, mappingDeployments } from '../../store/index.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CORPUS = 'test/fixtures/mapping-corpus';
+const BASE = loadConfig({ env: {} }).mapping;
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The real entry point in a child process, with no engine config or database around. */
+function anchorline(...args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: REPO_ROOT, timeout: 60_000, env: { PATH: process.env.PATH ?? '' } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+    });
+  });
+}
+
+/** runMapping in this process, its output captured. */
+async function mapping(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runMapping(argv, { out: (text) => (stdout += text), err: (text) => (stderr += text) }, env);
+  return { code, stdout, stderr };
+}
+
+function version(dir: string, name: string): string {
+  return readMappingConfigFile(path.join(REPO_ROOT, CORPUS, dir, `${name}.yaml`), BASE).version.sha256;
+}
+
+describe('splitting files into messages', () => {
+  const a = 'MSH|^~\\&|A|B|C|D|20250101||ADT^A01|1|P|2.5.1\rPID|1||X^^^B^MR\r';
+  const b = 'MSH|^~\\&|A|B|C|D|20250101||ADT^A01|2|P|2.5.1\rPID|1||Y^^^B^MR\r';
+  const texts = (bytes: Buffer): string[] => splitMessages(bytes).map((m) => m.toString('latin1'));
+
+  it('takes one message, messages back to back, or separated by blank lines, with any line ends', () => {
+    expect(texts(Buffer.from(a))).toEqual([a]);
+    expect(texts(Buffer.from(a + b))).toEqual([a, b]);
+    expect(texts(Buffer.from(`${a.replace(/\r/g, '\r\n')}\r\n${b.replace(/\r/g, '\n')}\n\n`))).toEqual([a, b]);
+  });
+
+  it('drops MLLP framing bytes, and keeps non-UTF-8 bytes as they are', () => {
+    expect(texts(Buffer.from(`\x0b${a}\x1c\r\x0b${b}\x1c\r`))).toEqual([a, b]);
+    const euckr = Buffer.concat([Buffer.from('MSH|^~\\&|A|B|C|D|20250101||ADT^A01|1|P|2.5.1||||||KS X 1001\rPID|1||X^^^B^MR||'), Buffer.from([0xb1, 0xe8]), Buffer.from('\r')]);
+    expect(splitMessages(euckr)).toEqual([euckr]);
+  });
+
+  it('starts a message after a blank line even without MSH, so that junk fails on its own', () => {
+    expect(texts(Buffer.from(`${a}\r\rnot a message\r\r${b}`))).toEqual([a, 'not a message\r', b]);
+  });
+});
+
+describe('anchorline mapping test', () => {
+  it('maps every message of the corpus with the config it selects, and exits 1 when one fails', async () => {
+    const run = await anchorline('mapping', 'test', '--config', `${CORPUS}/configs-v2`, `${CORPUS}/adt-seoul-a01.hl7`, `${CORPUS}/adt-lab-a08.hl7`, `${CORPUS}/batch.hl7`);
+    expect(run.code).toBe(1);
+    const results = JSON.parse(run.stdout) as MessageMapping[];
+    expect(results.map((r) => [path.basename(r.file), r.index, r.controlId, r.config, r.error?.code ?? 'mapped'])).toEqual([
+      ['adt-seoul-a01.hl7', 1, 'SEOUL0001', 'seoul-his', 'mapped'],
+      ['adt-lab-a08.hl7', 1, 'LAB0001', 'default', 'mapped'],
+      ['batch.hl7', 1, 'SEOUL0002', 'seoul-his', 'mapped'],
+      ['batch.hl7', 2, 'SEOUL0003', 'seoul-his', 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE'],
+    ]);
+    expect(results[0]!.sha256).toBe(version('configs-v2', 'seoul-his'));
+    const patient = results[0]!.resources!.find((r) => r.resourceType === 'Patient') as Record<string, any>;
+    expect(patient.identifier[0]).toMatchObject({ system: 'https://id.seoulgen.example.org/mrn', value: '70001' });
+    expect(patient.maritalStatus.coding).toContainEqual(expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/v2-0002', code: 'M' }));
+    expect(results[3]!.error).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-8', detail: 'PID-8: administrative sex is not an HL7 table 0001 code' });
+    expect(run.stderr).toContain(`config seoul-his ${version('configs-v2', 'seoul-his')}`);
+    expect(run.stderr).toContain('4 messages: 3 mapped, 1 failed');
+  });
+
+  it('exits 0 when every message maps', async () => {
+    const run = await mapping(['test', '--config', `${CORPUS}/configs-v1`, `${CORPUS}/adt-ny-a04.hl7`]);
+    expect(run.code).toBe(0);
+    const [result] = JSON.parse(run.stdout) as MessageMapping[];
+    const encounter = result!.resources!.find((r) => r.resourceType === 'Encounter') as Record<string, any>;
+    expect(encounter.period.start).toBe('2025-03-10T14:30:00-04:00');
+  });
+
+  it('reports invalid configs by file, line and key, and exits 1', async () => {
+    const run = await mapping(['test', '--config', 'test/fixtures/mapping-configs/invalid/bad-uri.yaml']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('test/fixtures/mapping-configs/invalid/bad-uri.yaml:6:3: identifierSystems.KCDC: must be an absolute URI');
+    expect(run.stderr).toContain('test/fixtures/mapping-configs/invalid/bad-uri.yaml:8:3: codeSystems.KCD7: must be an absolute URI');
+  });
+
+  it('answers a usage error with exit code 2', async () => {
+    expect((await mapping(['test', `${CORPUS}/adt-ny-a04.hl7`])).code).toBe(2);
+    expect((await mapping(['frobnicate'])).code).toBe(2);
+    expect((await mapping(['diff', '--from', 'a'])).code).toBe(2);
+  });
+});
+
+describe('anchorline mapping diff', () => {
+  it('prints what changes per message as JSON paths, and a summary', async () => {
+    const run = await anchorline('mapping', 'diff', '--from', `${CORPUS}/configs-v1`, '--to', `${CORPUS}/configs-v2`, CORPUS);
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    const short = (dir: string, name: string): string => version(dir, name).slice(0, 12);
+    const headers = lines.filter((line) => !line.startsWith('  '));
+    expect(headers).toEqual([
+      `${CORPUS}/adt-lab-a08.hl7 #1 LAB0001 ADT^A08: unchanged (default ${short('configs-v1', 'default')} -> default ${short('configs-v2', 'default')})`,
+      `${CORPUS}/adt-ny-a04.hl7 #1 NY0001 ADT^A04: changed (ny-general ${short('configs-v1', 'ny-general')} -> ny-general ${short('configs-v2', 'ny-general')})`,
+      `${CORPUS}/adt-seoul-a01.hl7 #1 SEOUL0001 ADT^A01: changed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
+      `${CORPUS}/batch.hl7 #1 SEOUL0002 ADT^A08: changed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
+      `${CORPUS}/batch.hl7 #2 SEOUL0003 ADT^A08: failed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
+      '5 messages: 3 changed, 1 unchanged, 1 failed',
+    ]);
+    const changesOf = (header: number): string[] => {
+      const start = lines.indexOf(headers[header]!) + 1;
+      const end = lines.indexOf(headers[header + 1]!);
+      return lines.slice(start, end);
+    };
+    // The time zone moved the Encounter start from New York to Chicago time, and nothing else.
+    expect(changesOf(1)).toEqual(['  ~ Encounter[0].period.start: "2025-03-10T14:30:00-04:00" -> "2025-03-10T14:30:00-05:00"']);
+    const seoul = changesOf(2);
+    expect(seoul).toContain('  ~ Patient[0].identifier[0].system: "https://id.seoulgen.example.org/patient" -> "https://id.seoulgen.example.org/mrn"');
+    expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Patient\[0\]\.maritalStatus\.coding\[\d\]\.system: "urn:anchorline:local\/HL70002" -> "http:\/\/terminology\.hl7\.org\/CodeSystem\/v2-0002"$/));
+    // The identifier system is part of the patient's identity: the id changes, and so does the reference to it.
+    expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Patient\[0\]\.id: "[0-9a-f-]{36}" -> "[0-9a-f-]{36}"$/));
+    expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Encounter\[0\]\.subject\.reference: "Patient\/[0-9a-f-]{36}" -> "Patient\/[0-9a-f-]{36}"$/));
+    expect(changesOf(4)).toEqual([
+      '  from: ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
+      '  to:   ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
+    ]);
+    expect(run.stderr).toBe('');
+  });
+
+  it('prints the same as JSON with --json', async () => {
+    const run = await mapping(['diff', '--from', `${CORPUS}/configs-v1`, '--to', `${CORPUS}/configs-v2`, '--json', `${CORPUS}/adt-ny-a04.hl7`]);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as { summary: Record<string, number>; messages: Array<Record<string, any>> };
+    expect(report.summary).toEqual({ messages: 1, changed: 1, unchanged: 0, failed: 0 });
+    expect(report.messages[0]!.changes).toEqual([{ path: 'Encounter[0].period.start', from: '2025-03-10T14:30:00-04:00', to: '2025-03-10T14:30:00-05:00' }]);
+  });
+
+  it('reports a version directory that holds an invalid config, and exits 2', async () => {
+    const run = await mapping(['diff', '--from', `${CORPUS}/configs-v1`, '--to', 'test/fixtures/mapping-configs/conflict', CORPUS]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/conflict\/b-his\.yaml:2:1: match: matches the same messages as 'a-his'/);
+  });
+});
+
+describe('anchorline mapping with the engine database', () => {
+  let db: TestDatabase;
+  let env: NodeJS.ProcessEnv;
+  const v1 = readMappingConfigFile(path.join(REPO_ROOT, CORPUS, 'configs-v1', 'seoul-his.yaml'), BASE).version;
+  const v2 = readMappingConfigFile(path.join(REPO_ROOT, CORPUS, 'configs-v2', 'seoul-his.yaml'), BASE).version;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mapcli');
+    env = { DATABASE_URL: db.url, ANCHORLINE__DATABASE__SCHEMA: db.schema };
+    await mappingDeployments.deployFileVersion(db.pool, 'seoul-his', v1.content, 'configs-v1/seoul-his.yaml');
+    await mappingDeployments.deployFileVersion(db.pool, 'seoul-his', v2.content, 'configs-v2/seoul-his.yaml');
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('diffs from a version stored in the database', async () => {
+    expect(await mappingConfigs.mappingConfigsByDigest(db.pool, [v1.sha256])).toHaveProperty('size', 1);
+    const run = await mapping(['diff', '--from', v1.sha256, '--to', `${CORPUS}/configs-v2`, `${CORPUS}/adt-seoul-a01.hl7`], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`changed (seoul-his ${v1.sha256.slice(0, 12)} -> seoul-his ${v2.sha256.slice(0, 12)})`);
+    expect(run.stdout).toContain('~ Patient[0].identifier[0].system: "https://id.seoulgen.example.org/patient" -> "https://id.seoulgen.example.org/mrn"');
+    const missing = await mapping(['diff', '--from', 'e'.repeat(64), '--to', `${CORPUS}/configs-v2`, CORPUS], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`version ${'e'.repeat(64)} is not stored in mapping_config`);
+  });
+
+  it('lists configs with their active version and history, and rolls one back', async () => {
+    const listed = await mapping(['list'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split('\n')[0]).toMatch(new RegExp(`^seoul-his: active ${v2.sha256} \\(file, \\d{4}-`));
+    expect(listed.stdout).toMatch(new RegExp(`file {6}${v1.sha256} {2}configs-v1/seoul-his.yaml\\n`));
+
+    const rolled = await mapping(['rollback', 'seoul-his', '--to', v1.sha256], env);
+    expect(rolled.code).toBe(0);
+    expect(rolled.stdout).toContain(`mapping config seoul-his: active version ${v2.sha256} -> ${v1.sha256} (rollback)`);
+    const active = await mappingDeployments.activeVersions(db.pool);
+    expect(active.get('seoul-his')).toBe(v1.sha256);
+
+    const json = JSON.parse((await mapping(['list', '--json'], env)).stdout) as { configs: Array<Record<string, any>> };
+    expect(json.configs[0]!.history.map((h: Record<string, any>) => h.reason)).toEqual(['file', 'file', 'rollback']);
+
+    const unknown = await mapping(['rollback', 'seoul-his', '--to', 'a'.repeat(64)], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`ANCHORLINE_ERR_NOT_FOUND: mapping config 'seoul-his' never had version ${'a'.repeat(64)}`);
+  });
+});
