@@ -14,10 +14,9 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type pg from 'pg';
 import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
-import { ConfigError, loadConfig, silentLogger, type AnchorlineConfig } from '../config/index.ts';
-import { AUDIT_CHECK_NAMES, auditLedger, createPool, migrate, openStore, runningEmbeddedConnection, type AuditReport } from '../store/index.ts';
+import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
+import { AUDIT_CHECK_NAMES, auditLedger, openToolDatabase, type AuditReport } from '../store/index.ts';
 import { loadSigningKey } from '../workers/index.ts';
 
 export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>]
@@ -75,7 +74,7 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
   let report: AuditReport;
   try {
     const publicKey = await enginePublicKey(config);
-    const database = await openAuditDatabase(config);
+    const database = await openToolDatabase(config, 'anchorline-audit');
     try {
       report = await auditLedger(database.pool, { ...(maxFindings !== undefined ? { maxFindings } : {}), ...(publicKey ? { publicKey } : {}) });
     } finally {
@@ -133,19 +132,3 @@ async function enginePublicKey(config: AnchorlineConfig): Promise<string | undef
   return signingKey ? bytesToHex(publicKeyFor(signingKey)) : undefined;
 }
 
-/** A migrated pool on the engine's database, and how to let go of it (stopping an embedded server started here). */
-async function openAuditDatabase(config: AnchorlineConfig): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
-  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
-  if (!running) {
-    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-audit' });
-    return { pool: store.pool, close: () => store.close() };
-  }
-  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName: 'anchorline-audit' });
-  try {
-    await migrate(pool, config.database.schema);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
-  return { pool, close: () => pool.end() };
-}

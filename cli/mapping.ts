@@ -34,7 +34,6 @@ import {
   loadConfig,
   loadMappingConfigs,
   rollbackMappingConfig,
-  silentLogger,
   storedVersion,
   type AnchorlineConfig,
   type MappingBase,
@@ -43,7 +42,7 @@ import {
 } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { mapHl7Message, mergeDraft, validateFhirResource, type PatientMerge } from '../mappers/index.ts';
-import { createPool, mappingConfigs, migrate, openStore, runningEmbeddedConnection } from '../store/index.ts';
+import { mappingConfigs, openToolDatabase } from '../store/index.ts';
 
 export const MAPPING_USAGE = `usage: anchorline mapping <command> [options]
 
@@ -417,7 +416,7 @@ async function mappingDiff(argv: string[], output: MappingOutput, env: NodeJS.Pr
   }
   const engine = engineConfig(values, env);
   let database: { pool: pg.Pool; close(): Promise<void> } | undefined;
-  const pool = async (): Promise<pg.Pool> => (database ??= await openEngineDatabase(engine)).pool;
+  const pool = async (): Promise<pg.Pool> => (database ??= await openToolDatabase(engine, 'anchorline-mapping')).pool;
   try {
     const fromSet = await versionSet(values.from, engine.mapping, pool);
     const toSet = await versionSet(values.to, engine.mapping, pool);
@@ -447,7 +446,7 @@ async function mappingDiff(argv: string[], output: MappingOutput, env: NodeJS.Pr
 async function mappingList(argv: string[], output: MappingOutput, env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
-  const database = await openEngineDatabase(engineConfig(values, env));
+  const database = await openToolDatabase(engineConfig(values, env), 'anchorline-mapping');
   try {
     const listings = await listMappingConfigs(database.pool);
     if (values.json) {
@@ -471,7 +470,7 @@ async function mappingRollback(argv: string[], output: MappingOutput, env: NodeJ
   const { values, positionals } = parse(argv, { to: { type: 'string' } });
   if (positionals.length !== 1 || typeof values.to !== 'string') throw new UsageError('mapping rollback needs a config name and --to <sha256>');
   const name = positionals[0]!;
-  const database = await openEngineDatabase(engineConfig(values, env));
+  const database = await openToolDatabase(engineConfig(values, env), 'anchorline-mapping');
   try {
     const outcome = await rollbackMappingConfig(database.pool, name, values.to);
     if (!outcome.changed) {
@@ -485,22 +484,3 @@ async function mappingRollback(argv: string[], output: MappingOutput, env: NodeJ
   }
 }
 
-/**
- * A migrated pool on the engine's database, found as `audit` finds it: DATABASE_URL, else the embedded server under
- * the data dir (the running engine's, or started here and stopped after).
- */
-async function openEngineDatabase(config: AnchorlineConfig): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
-  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
-  if (!running) {
-    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-mapping' });
-    return { pool: store.pool, close: () => store.close() };
-  }
-  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName: 'anchorline-mapping' });
-  try {
-    await migrate(pool, config.database.schema);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
-  return { pool, close: () => pool.end() };
-}

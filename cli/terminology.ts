@@ -15,9 +15,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { ConfigError, loadConfig, silentLogger, type AnchorlineConfig } from '../config/index.ts';
+import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
-import { createPool, migrate, openStore, runningEmbeddedConnection, withTransaction } from '../store/index.ts';
+import { openToolDatabase, withTransaction } from '../store/index.ts';
 import {
   activateConceptMap,
   formatOfFile,
@@ -181,20 +181,10 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
 /** Runs `work` on a migrated pool on the engine's database, then lets go of it (stopping a server started here). */
 async function withDatabase<T>(configFile: string | undefined, env: NodeJS.ProcessEnv, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const config: AnchorlineConfig = loadConfig({ ...(configFile ? { file: configFile } : {}), env });
-  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
-  if (!running) {
-    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-terminology' });
-    try {
-      return await work(store.pool);
-    } finally {
-      await store.close();
-    }
-  }
-  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName: 'anchorline-terminology' });
+  const database = await openToolDatabase(config, 'anchorline-terminology');
   try {
-    await migrate(pool, config.database.schema);
-    return await work(pool);
+    return await work(database.pool);
   } finally {
-    await pool.end();
+    await database.close();
   }
 }

@@ -4,9 +4,9 @@
  */
 import type pg from 'pg';
 import type { AnchorlineConfig } from '../config/schema.ts';
-import type { Logger } from '../config/logger.ts';
+import { silentLogger, type Logger } from '../config/logger.ts';
 import { createPool, migrate } from './db.ts';
-import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
+import { runningEmbeddedConnection, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 
 export { createPool, migrate, withTransaction, type Pool, type PoolClient, type Queryable } from './db.ts';
 export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
@@ -61,4 +61,25 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * A migrated pool on the engine's database for a command-line tool (audit, mapping, terminology): DATABASE_URL; else
+ * the embedded server of a running engine under the data dir; else the embedded server started here, and stopped
+ * again by `close`.
+ */
+export async function openToolDatabase(config: AnchorlineConfig, applicationName: string): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
+  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
+  if (!running) {
+    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName });
+    return { pool: store.pool, close: () => store.close() };
+  }
+  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName });
+  try {
+    await migrate(pool, config.database.schema);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return { pool, close: () => pool.end() };
 }

@@ -11,8 +11,8 @@
  */
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { ConfigError, loadConfig, silentLogger, type AnchorlineConfig } from '../../config/index.ts';
-import { createPool, migrate, openStore, runningEmbeddedConnection } from '../../store/index.ts';
+import { ConfigError, loadConfig, type AnchorlineConfig } from '../../config/index.ts';
+import { openToolDatabase } from '../../store/index.ts';
 import type { DisplayLanguage } from './common.ts';
 import { TerminologyLoadError } from './errors.ts';
 import { loadIcd10Cm } from './icd10cm.ts';
@@ -111,7 +111,7 @@ export async function runTerminologyLoad(argv: string[], output: TerminologyLoad
   }
   let database: { pool: pg.Pool; close(): Promise<void> };
   try {
-    database = await openTerminologyDatabase(config);
+    database = await openToolDatabase(config, 'anchorline-terminology-load');
   } catch (error) {
     output.err(`anchorline terminology load: the database could not be opened: ${(error as Error).message ?? String(error)}\n`);
     return 2;
@@ -275,19 +275,3 @@ export function formatSummary(kind: TerminologyKind, summary: LoadSummary, secon
   return lines.join('\n') + '\n';
 }
 
-/** A migrated pool on the engine's database, and how to let go of it (stopping an embedded server started here). */
-async function openTerminologyDatabase(config: AnchorlineConfig): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
-  const running = config.database.url ? undefined : runningEmbeddedConnection(config.dataDir);
-  if (!running) {
-    const store = await openStore(config, silentLogger(), { poolSize: 2, applicationName: 'anchorline-terminology-load' });
-    return { pool: store.pool, close: () => store.close() };
-  }
-  const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName: 'anchorline-terminology-load' });
-  try {
-    await migrate(pool, config.database.schema);
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
-  return { pool, close: () => pool.end() };
-}
