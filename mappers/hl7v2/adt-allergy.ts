@@ -16,8 +16,9 @@ import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { draft, element, patientId } from './adt-common.ts';
+import { conceptKey, patientId } from './adt-common.ts';
 import { type CodeableConcept, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { element, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 const CLINICAL_ACTIVE: CodeableConcept = {
@@ -60,12 +61,12 @@ function buildAllergy(al1: Hl7Segment, patient: string, context: MappingContext)
   if (allergen === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', 'AL1-3: the allergen code/mnemonic/description is empty', { location: 'AL1-3' });
   }
-  const id = deterministicId('AllergyIntolerance', patient, allergenKey(allergen));
+  const id = deterministicId('AllergyIntolerance', patient, conceptKey(allergen));
 
   const allergenType = element(fieldOf(al1, 2), (rep) => ALLERGEN_TYPE.get(comp(rep, 1).toUpperCase()) ?? {});
   const severityCode = comp(fieldOf(al1, 4)[0], 1).toUpperCase();
   const severityField = fieldOf(al1, 4);
-  return draft('AllergyIntolerance', id, {
+  return updateDraft('AllergyIntolerance', id, {
     clinicalStatus: CLINICAL_ACTIVE,
     type: allergenType === null ? null : allergenType?.type,
     category: allergenType === null ? null : allergenType?.category === undefined ? undefined : [allergenType.category],
@@ -75,13 +76,6 @@ function buildAllergy(al1: Hl7Segment, patient: string, context: MappingContext)
     onsetDateTime: element(fieldOf(al1, 6), (rep) => toFhirDateTime(comp(rep, 1), 'AL1-6', options.timeZone)),
     reaction: reaction(al1, severityCode, context),
   });
-}
-
-/** The allergen as a key: its first coding's system and code, else its text, upper case. */
-function allergenKey(allergen: CodeableConcept): string {
-  const coding = allergen.coding?.[0];
-  if (coding?.code !== undefined) return `${coding.system ?? ''}|${coding.code}`;
-  return `|${(allergen.text ?? '').toUpperCase()}`;
 }
 
 /**

@@ -1,70 +1,54 @@
 /**
- * What every ADT builder shares: field -> element with draft semantics, the patient and visit keys that make
- * resource ids, and the event time.
+ * What every ADT builder shares beyond field -> element semantics (drafts.ts): the elements that Patient,
+ * RelatedPerson and Coverage build alike, the patient, visit and concept keys that make resource ids, and the event
+ * time.
  */
 
-import {
-  type Hl7Field,
-  type Hl7Repetition,
-  type Hl7Segment,
-  fieldOf,
-  firstSegment,
-  isEmptyField,
-  isExplicitNull,
-  valueOf,
-} from '../../adapters/hl7v2/types.ts';
+import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import type { ResourceDraft } from '../types.ts';
 
-import { type AssigningAuthority, type Identifier, type Reference, authorityFromField, codeTable, comp, pruneEmpty, toFhirDateTime, toIdentifier } from './datatypes.ts';
+import {
+  type Address,
+  type AssigningAuthority,
+  type CodeableConcept,
+  type ContactPoint,
+  type HumanName,
+  type Identifier,
+  type Reference,
+  authorityFromField,
+  codeTable,
+  comp,
+  toAddress,
+  toContactPoint,
+  toFhirDateTime,
+  toHumanName,
+  toIdentifier,
+} from './datatypes.ts';
+import { element, listElement } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
-// Field -> element with draft semantics
+// Elements that several ADT resources build alike (Patient from PID, RelatedPerson from NK1, Coverage from IN1)
 
-/** One element from one field: not sent -> undefined, `""` -> null, else the converted value. */
-export function element<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | null | undefined {
-  if (isExplicitNull(field)) return null;
-  if (isEmptyField(field)) return undefined;
-  return convert(field[0]!);
+/** XPN names from one or more fields, each with its location and the name type to assume where XPN-7 is empty. */
+export function nameElement(sources: ReadonlyArray<readonly [Hl7Field, string, string?]>, timeZone: string): HumanName[] | null | undefined {
+  return listElement(
+    sources.map(([field, location, defaultNameType]) => [field, (rep: Hl7Repetition) => toHumanName(rep, location, timeZone, defaultNameType)] as const),
+  );
 }
 
-/** A list element from the repetitions of one or more fields, with the same semantics over all of them. */
-export function listElement<T>(sources: ReadonlyArray<readonly [Hl7Field, (repetition: Hl7Repetition) => T | undefined]>): T[] | null | undefined {
-  const values: T[] = [];
-  let cleared = false;
-  for (const [field, convert] of sources) {
-    if (isExplicitNull(field)) {
-      cleared = true;
-      continue;
-    }
-    for (const repetition of field) {
-      const value = convert(repetition);
-      if (value !== undefined) values.push(value);
-    }
-  }
-  if (values.length > 0) return values;
-  return cleared ? null : undefined;
+/** XTN numbers from a home field (PID-13, NK1-5) and a business field (PID-14, NK1-6) as one telecom list. */
+export function telecomElement(home: Hl7Field, business: Hl7Field): ContactPoint[] | null | undefined {
+  return listElement([
+    [home, (rep) => toContactPoint(rep, 'home')],
+    [business, (rep) => toContactPoint(rep, 'work')],
+  ]);
 }
 
-/** The first repetition's first component, trimmed, for coded fields (ID/IS). */
-export function codeOf(field: Hl7Field): string {
-  return comp(field[0], 1);
-}
-
-/** Draft with undefined (not sent) elements left out; null and values kept. */
-export function draft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
-  const result: ResourceDraft = { resourceType, id };
-  for (const [name, value] of Object.entries(elements)) {
-    if (value === null) {
-      result[name] = null;
-      continue;
-    }
-    const pruned = pruneEmpty(value);
-    if (pruned !== undefined) result[name] = pruned;
-  }
-  return result;
+/** XAD addresses from every repetition of one field (PID-11, NK1-4). */
+export function addressElement(field: Hl7Field, location: string, timeZone: string): Address[] | null | undefined {
+  return listElement([[field, (rep) => toAddress(rep, location, timeZone)]]);
 }
 
 /** HL7 table 0001 (administrative sex) -> FHIR administrative-gender. A (ambiguous) -> other, N (not applicable) -> unknown. */
@@ -78,6 +62,22 @@ export function administrativeGender(code: string, location: string): string | u
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', `${location}: administrative sex is not an HL7 table 0001 code`, { location });
   }
   return mapped;
+}
+
+/**
+ * A period from a start field and an end field (NK1-8/9, IN1-12/13): set when either is sent, removed when neither
+ * is sent and either is `""`.
+ */
+export function periodElement(
+  startField: Hl7Field,
+  endField: Hl7Field,
+  [startLocation, endLocation]: readonly [string, string],
+  timeZone: string,
+): { start?: string; end?: string } | null | undefined {
+  const start = element(startField, (rep) => toFhirDateTime(comp(rep, 1), startLocation, timeZone));
+  const end = element(endField, (rep) => toFhirDateTime(comp(rep, 1), endLocation, timeZone));
+  if (typeof start === 'string' || typeof end === 'string') return { start: start ?? undefined, end: end ?? undefined };
+  return start === null || end === null ? null : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -132,6 +132,16 @@ export function patientId(context: MappingContext): string {
 
 export function patientReference(context: MappingContext): Reference {
   return { reference: `Patient/${patientId(context)}` };
+}
+
+/**
+ * A coded concept (an allergen, a diagnosis) as part of a resource id: its first coding's system and code, else its
+ * text in upper case, so that the same concept sent again, in any position, names the same resource.
+ */
+export function conceptKey(concept: CodeableConcept): string {
+  const coding = concept.coding?.[0];
+  if (coding?.code !== undefined) return `${coding.system ?? ''}|${coding.code}`;
+  return `|${(concept.text ?? '').toUpperCase()}`;
 }
 
 /** The visit (PV1-19) as the Encounter's identifier and id; undefined without PV1 or a visit number. */

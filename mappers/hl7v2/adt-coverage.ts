@@ -12,8 +12,9 @@ import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { codeOf, draft, element, patientId, sendingFacility } from './adt-common.ts';
-import { type CodeableConcept, type Coding, type Identifier, V2_0203_SYSTEM, codeTable, comp, pruneEmpty, toCodeableConcept, toFhirDateTime, toIdentifier } from './datatypes.ts';
+import { patientId, periodElement, sendingFacility } from './adt-common.ts';
+import { type CodeableConcept, type Coding, type Identifier, V2_0203_SYSTEM, codeTable, comp, pruneEmpty, toCodeableConcept, toIdentifier, withStandardCoding } from './datatypes.ts';
+import { codeOf, element, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 const COVERAGE_CLASS = 'http://terminology.hl7.org/CodeSystem/coverage-class';
@@ -50,10 +51,9 @@ function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext
   const policyNumber = comp(fieldOf(in1, 36)[0], 1);
   const id = deterministicId('Coverage', patient, payorKey(payor), `${comp(plan, 3)}|${comp(plan, 1)}`, policyNumber);
 
-  const start = element(fieldOf(in1, 12), (rep) => toFhirDateTime(comp(rep, 1), 'IN1-12', timeZone));
-  const end = element(fieldOf(in1, 13), (rep) => toFhirDateTime(comp(rep, 1), 'IN1-13', timeZone));
+  const period = periodElement(fieldOf(in1, 12), fieldOf(in1, 13), ['IN1-12', 'IN1-13'], timeZone);
   const relationshipCode = codeOf(fieldOf(in1, 17)).toUpperCase();
-  return draft('Coverage', id, {
+  return updateDraft('Coverage', id, {
     identifier: element(fieldOf(in1, 36), (rep) => {
       const value = comp(rep, 1);
       return value === '' ? undefined : [{ type: { coding: [{ system: V2_0203_SYSTEM, code: 'MB', display: 'Member Number' }] }, value }];
@@ -65,7 +65,7 @@ function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext
     subscriberId: element(fieldOf(in1, 36), (rep) => comp(rep, 1) || undefined),
     beneficiary: { reference: `Patient/${patient}` },
     relationship: element(fieldOf(in1, 17), (rep) => relationship(rep, context)),
-    period: typeof start === 'string' || typeof end === 'string' ? { start: start ?? undefined, end: end ?? undefined } : start === null || end === null ? null : undefined,
+    period,
     payor: [payor],
     class: coverageClasses(in1),
   });
@@ -98,10 +98,7 @@ function payorKey(payor: Payor): string {
 }
 
 function relationship(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  const sent = toCodeableConcept(repetition, context.options, 'HL70063');
-  if (sent === undefined) return undefined;
-  const mapped = RELATIONSHIP.get(comp(repetition, 1).toUpperCase());
-  return mapped === undefined ? sent : { ...sent, coding: [mapped, ...(sent.coding ?? [])] };
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70063'), RELATIONSHIP.get(comp(repetition, 1).toUpperCase()));
 }
 
 /** Coverage.class: IN1-2 health plan (value the plan id, name its text) and IN1-8 group number with IN1-9 group name. */

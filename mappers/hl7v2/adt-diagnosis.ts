@@ -16,8 +16,9 @@ import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { draft, element, patientId, visitKey } from './adt-common.ts';
-import { type CodeableConcept, type Coding, codeSystemUri, codeTable, comp, localCodeSystem, pruneEmpty, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { conceptKey, patientId, visitKey } from './adt-common.ts';
+import { type CodeableConcept, codeSystemUri, codeTable, comp, localCodeSystem, pruneEmpty, toCodeableConcept, toCodeableConceptWith, toFhirDateTime } from './datatypes.ts';
+import { element, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 const ENCOUNTER_DIAGNOSIS: CodeableConcept = {
@@ -56,9 +57,9 @@ export function buildConditions(context: MappingContext): ResourceDraft[] {
 function buildCondition(dg1: Hl7Segment, patient: string, encounter: string | undefined, context: MappingContext): ResourceDraft {
   const { options } = context;
   const code = diagnosisCode(dg1, context);
-  const id = deterministicId('Condition', patient, encounter ?? '', diagnosisKey(code));
+  const id = deterministicId('Condition', patient, encounter ?? '', conceptKey(code));
   const diagnosisType = element(fieldOf(dg1, 6), (rep) => toCodeableConcept(rep, options, 'HL70052'));
-  return draft('Condition', id, {
+  return updateDraft('Condition', id, {
     verificationStatus: comp(fieldOf(dg1, 21)[0], 1).toUpperCase() === 'D' ? ENTERED_IN_ERROR : undefined,
     category: [ENCOUNTER_DIAGNOSIS, ...(diagnosisType ? [diagnosisType] : [])],
     code,
@@ -88,16 +89,7 @@ function diagnosisCode(dg1: Hl7Segment, context: MappingContext): CodeableConcep
  * the general table knows keeps its URI.
  */
 function toDiagnosisConcept(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  const codings: Coding[] = [];
-  for (const [code, display, systemName, version] of [
-    [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3), comp(repetition, 7)],
-    [comp(repetition, 4), comp(repetition, 5), comp(repetition, 6), comp(repetition, 8)],
-  ] as const) {
-    if (code === '') continue;
-    codings.push(pruneEmpty<Coding>({ system: diagnosisSystem(systemName, context), version, code, display })!);
-  }
-  const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
-  return pruneEmpty<CodeableConcept>({ coding: codings, text });
+  return toCodeableConceptWith(repetition, (systemName) => diagnosisSystem(systemName, context));
 }
 
 function diagnosisSystem(name: string, context: MappingContext): string {
@@ -107,11 +99,4 @@ function diagnosisSystem(name: string, context: MappingContext): string {
   const general = codeSystemUri(name, options);
   if (general !== localCodeSystem(name, options)) return general;
   return DIAGNOSIS_CODE_SYSTEMS.get(name.toUpperCase()) ?? general;
-}
-
-/** The diagnosis as a key: its first coding's system and code, else its text, upper case. */
-function diagnosisKey(code: CodeableConcept): string {
-  const coding = code.coding?.[0];
-  if (coding?.code !== undefined) return `${coding.system ?? ''}|${coding.code}`;
-  return `|${(code.text ?? '').toUpperCase()}`;
 }

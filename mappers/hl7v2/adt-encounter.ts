@@ -16,14 +16,15 @@
  * R4 'cancelled' ("the Encounter has ended before it has begun") is true in both cases.
  */
 
-import { type Hl7Repetition, fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from '../merge.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { codeOf, draft, element, eventDateTime, keyIdentifier, listElement, patientReference, requireEventDateTime, visitKey } from './adt-common.ts';
-import { type CodeableConcept, type Coding, codeTable, comp, localCodeSystem, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { eventDateTime, keyIdentifier, patientReference, requireEventDateTime, visitKey } from './adt-common.ts';
+import { type CodeableConcept, type Coding, codeTable, comp, localCodeSystem, toCodeableConcept, toFhirDateTime, toLocationDisplay, toPersonDisplay } from './datatypes.ts';
+import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
@@ -122,7 +123,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
   if (event.classChange !== undefined && klass === undefined) klass = event.classChange;
 
   const subject = patientReference(context);
-  const encounter = draft('Encounter', visit.id, {
+  const encounter = updateDraft('Encounter', visit.id, {
     identifier: [visit.identifier],
     status,
     class: klass,
@@ -135,7 +136,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
       [
         fieldOf(pv1, 7),
         (rep) => {
-          const display = practitionerDisplay(rep);
+          const display = toPersonDisplay(rep);
           return display === undefined ? undefined : { type: [ATTENDER], individual: { display } };
         },
       ],
@@ -192,7 +193,7 @@ function locationOperation(
   if (event.location === 'keep') return undefined;
   const pv1 = firstSegment(context.message, 'PV1')!;
   const assigned = fieldOf(pv1, 3);
-  const place = isExplicitNull(assigned) ? undefined : locationDisplay(assigned[0]);
+  const place = isExplicitNull(assigned) ? undefined : toLocationDisplay(assigned[0]);
   if (event.requiresLocation === true && place === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', `PV1-3: ${context.triggerEvent} needs the assigned patient location`, {
       location: 'PV1-3',
@@ -211,7 +212,7 @@ function locationOperation(
       const at =
         event.arrivalTime === 'admit' && typeof start === 'string' ? start : event.timeRequired === true ? requireEventDateTime(context) : eventDateTime(context);
       const priorField = fieldOf(pv1, 6);
-      const priorPlace = isEmptyField(priorField) || isExplicitNull(priorField) ? undefined : locationDisplay(priorField[0]);
+      const priorPlace = isEmptyField(priorField) || isExplicitNull(priorField) ? undefined : toLocationDisplay(priorField[0]);
       return {
         $merge: 'arrive',
         entry: { ...entry, status: 'active', ...(at === undefined ? {} : { period: { start: at } }) },
@@ -260,33 +261,11 @@ function priorVisit(context: MappingContext, currentId: string): ResourceDraft |
   const id = deterministicId('Encounter', identifier.system, identifier.value);
   if (id === currentId) return undefined;
   const at = requireEventDateTime(context);
-  return draft('Encounter', id, {
+  return updateDraft('Encounter', id, {
     identifier: [identifier],
     status: 'finished',
     subject: patientReference(context),
     period: { $merge: 'members', set: { end: at } } satisfies MembersOperation,
     location: { $merge: 'leave', at } satisfies EncounterLocationOperation,
   });
-}
-
-/**
- * PL point of care ^ room ^ bed, trailing empty parts dropped, as a display-only location reference: Location
- * resources come later with the facility directory; until then this keeps the sender's bed readable and matchable.
- */
-function locationDisplay(repetition: Hl7Repetition | undefined): string | undefined {
-  const parts = [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3)];
-  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-  return parts.length === 0 ? undefined : parts.join('^');
-}
-
-/**
- * XCN 2 family, 3 given, 4 further given, 5 suffix, 6 prefix, 7 degree, as one display string; XCN-18 name assembly
- * order F (family first, as Korean and other East Asian names are written) puts the family name first.
- */
-function practitionerDisplay(repetition: Hl7Repetition): string | undefined {
-  const family = comp(repetition, 2, 1);
-  const given = [comp(repetition, 3), comp(repetition, 4)];
-  const ordered = comp(repetition, 18) === 'F' ? [family, ...given] : [...given, family];
-  const words = [comp(repetition, 6), ...ordered, comp(repetition, 5), comp(repetition, 7)].filter((word) => word !== '');
-  return words.length === 0 ? undefined : words.join(' ');
 }

@@ -6,20 +6,9 @@ import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../adapters/hl7
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { administrativeGender, draft, element, listElement, patientIdFromList, requirePid, sendingFacility } from './adt-common.ts';
-import {
-  type CodeableConcept,
-  type Coding,
-  codeTable,
-  comp,
-  toAddress,
-  toCodeableConcept,
-  toContactPoint,
-  toFhirDate,
-  toFhirDateTime,
-  toHumanName,
-  toIdentifier,
-} from './datatypes.ts';
+import { addressElement, administrativeGender, nameElement, patientIdFromList, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
+import { type CodeableConcept, type Coding, codeTable, comp, toCodeableConcept, toFhirDate, toFhirDateTime, toIdentifier, withStandardCoding } from './datatypes.ts';
+import { element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -93,22 +82,22 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
   const id = patientIdFromList(fieldOf(pid, 3), 'PID-3', context);
   const facility = sendingFacility(context);
 
-  return draft('Patient', id, {
+  return updateDraft('Patient', id, {
     identifier: listElement([[fieldOf(pid, 3), (rep) => toIdentifier(rep, 'PID-3', options, facility)]]),
     // The sender is telling us about this patient now; an ADT message is never about an inactive record.
     active: true,
-    name: listElement([
-      [fieldOf(pid, 5), (rep) => toHumanName(rep, 'PID-5', timeZone)],
-      [fieldOf(pid, 9), (rep) => toHumanName(rep, 'PID-9', timeZone, 'A')],
-    ]),
-    telecom: listElement([
-      [fieldOf(pid, 13), (rep) => toContactPoint(rep, 'home')],
-      [fieldOf(pid, 14), (rep) => toContactPoint(rep, 'work')],
-    ]),
+    name: nameElement(
+      [
+        [fieldOf(pid, 5), 'PID-5'],
+        [fieldOf(pid, 9), 'PID-9', 'A'],
+      ],
+      timeZone,
+    ),
+    telecom: telecomElement(fieldOf(pid, 13), fieldOf(pid, 14)),
     gender: element(fieldOf(pid, 8), (rep) => administrativeGender(comp(rep, 1), 'PID-8')),
     birthDate: element(fieldOf(pid, 7), (rep) => toFhirDate(comp(rep, 1), 'PID-7')),
     ...deceased(pid, timeZone),
-    address: listElement([[fieldOf(pid, 11), (rep) => toAddress(rep, 'PID-11', timeZone)]]),
+    address: addressElement(fieldOf(pid, 11), 'PID-11', timeZone),
     maritalStatus: element(fieldOf(pid, 16), (rep) => maritalStatus(rep, context)),
     ...multipleBirth(pid),
     communication: element(fieldOf(pid, 15), (rep) => {
@@ -119,18 +108,12 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
 }
 
 function maritalStatus(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  const sent = toCodeableConcept(repetition, context.options, 'HL70002');
-  if (sent === undefined) return undefined;
-  const standard = MARITAL_STATUS.get(comp(repetition, 1));
-  // The v3 coding first (what FHIR consumers look for), the sender's own coding kept beside it.
-  return standard === undefined ? sent : { ...sent, coding: [standard, ...(sent.coding ?? [])] };
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70002'), MARITAL_STATUS.get(comp(repetition, 1)));
 }
 
 function primaryLanguage(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  const sent = toCodeableConcept(repetition, context.options, 'HL70296');
-  if (sent === undefined) return undefined;
   const tag = bcp47Tag(comp(repetition, 1));
-  return tag === undefined ? sent : { ...sent, coding: [{ system: BCP_47, code: tag }, ...(sent.coding ?? [])] };
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70296'), tag === undefined ? undefined : { system: BCP_47, code: tag });
 }
 
 /** A BCP 47 tag for an ISO 639 code ('ko', 'KOR', 'ko-KR'), or undefined when the code is not recognisably one. */

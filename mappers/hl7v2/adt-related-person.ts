@@ -8,24 +8,14 @@
  * contact without a name falls back to its set id.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Segment, fieldOf, segmentsNamed } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { administrativeGender, draft, element, listElement, patientId } from './adt-common.ts';
-import {
-  type CodeableConcept,
-  type Coding,
-  codeTable,
-  comp,
-  toAddress,
-  toCodeableConcept,
-  toContactPoint,
-  toFhirDate,
-  toFhirDateTime,
-  toHumanName,
-} from './datatypes.ts';
+import { addressElement, administrativeGender, nameElement, patientId, periodElement, telecomElement } from './adt-common.ts';
+import { type Coding, codeTable, comp, toCodeableConcept, toFhirDate, withStandardCoding } from './datatypes.ts';
+import { element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
 const V3_ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
@@ -119,34 +109,25 @@ function contactKey(nk1: Hl7Segment): string {
 function buildRelatedPerson(nk1: Hl7Segment, id: string, patient: string, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const start = element(fieldOf(nk1, 8), (rep) => toFhirDateTime(comp(rep, 1), 'NK1-8', timeZone));
-  const end = element(fieldOf(nk1, 9), (rep) => toFhirDateTime(comp(rep, 1), 'NK1-9', timeZone));
-  return draft('RelatedPerson', id, {
+  const period = periodElement(fieldOf(nk1, 8), fieldOf(nk1, 9), ['NK1-8', 'NK1-9'], timeZone);
+  return updateDraft('RelatedPerson', id, {
     active: true,
     patient: { reference: `Patient/${patient}` },
     relationship: listElement([
-      [fieldOf(nk1, 3), (rep) => withStandardCoding(rep, context, 'HL70063', RELATIONSHIP)],
-      [fieldOf(nk1, 7), (rep) => withStandardCoding(rep, context, 'HL70131', CONTACT_ROLE)],
+      [fieldOf(nk1, 3), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70063'), RELATIONSHIP.get(comp(rep, 1).toUpperCase()))],
+      [fieldOf(nk1, 7), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70131'), CONTACT_ROLE.get(comp(rep, 1).toUpperCase()))],
     ]),
-    name: listElement([
-      [fieldOf(nk1, 2), (rep) => toHumanName(rep, 'NK1-2', timeZone)],
-      [fieldOf(nk1, 30), (rep) => toHumanName(rep, 'NK1-30', timeZone)],
-    ]),
-    telecom: listElement([
-      [fieldOf(nk1, 5), (rep) => toContactPoint(rep, 'home')],
-      [fieldOf(nk1, 6), (rep) => toContactPoint(rep, 'work')],
-    ]),
+    name: nameElement(
+      [
+        [fieldOf(nk1, 2), 'NK1-2'],
+        [fieldOf(nk1, 30), 'NK1-30'],
+      ],
+      timeZone,
+    ),
+    telecom: telecomElement(fieldOf(nk1, 5), fieldOf(nk1, 6)),
     gender: element(fieldOf(nk1, 15), (rep) => administrativeGender(comp(rep, 1), 'NK1-15')),
     birthDate: element(fieldOf(nk1, 16), (rep) => toFhirDate(comp(rep, 1), 'NK1-16')),
-    address: listElement([[fieldOf(nk1, 4), (rep) => toAddress(rep, 'NK1-4', timeZone)]]),
-    period: typeof start === 'string' || typeof end === 'string' ? { start: start ?? undefined, end: end ?? undefined } : start === null || end === null ? null : undefined,
+    address: addressElement(fieldOf(nk1, 4), 'NK1-4', timeZone),
+    period,
   });
-}
-
-/** The sender's coding, with the standard coding its code maps to first (what FHIR consumers look for). */
-function withStandardCoding(repetition: Hl7Repetition, context: MappingContext, table: string, standard: ReadonlyMap<string, Coding>): CodeableConcept | undefined {
-  const sent = toCodeableConcept(repetition, context.options, table);
-  if (sent === undefined) return undefined;
-  const mapped = standard.get(comp(repetition, 1).toUpperCase());
-  return mapped === undefined ? sent : { ...sent, coding: [mapped, ...(sent.coding ?? [])] };
 }

@@ -569,18 +569,36 @@ export function localCodeSystem(name: string, options: Hl7MappingOptions): strin
  * table, e.g. HL70296). Original text (or the text of a value sent without a code) becomes CodeableConcept.text.
  */
 export function toCodeableConcept(repetition: Hl7Repetition, options: Hl7MappingOptions, defaultSystemName: string): CodeableConcept | undefined {
+  return toCodeableConceptWith(repetition, (systemName) =>
+    systemName === '' ? localCodeSystem(defaultSystemName, options) : codeSystemUri(systemName, options),
+  );
+}
+
+/**
+ * CE/CWE read as toCodeableConcept describes, with each triplet's system URI chosen by `systemFor` from the coding
+ * system name sent with it ('' when none was). The variants below, and fields with a vocabulary of their own (DG1-3),
+ * differ only in that choice.
+ */
+export function toCodeableConceptWith(repetition: Hl7Repetition, systemFor: (systemName: string) => string): CodeableConcept | undefined {
   const codings: Coding[] = [];
   for (const [code, display, systemName, version] of [
     [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3), comp(repetition, 7)],
     [comp(repetition, 4), comp(repetition, 5), comp(repetition, 6), comp(repetition, 8)],
   ] as const) {
     if (code === '') continue;
-    codings.push(
-      pruneEmpty<Coding>({ system: systemName === '' ? localCodeSystem(defaultSystemName, options) : codeSystemUri(systemName, options), version, code, display })!,
-    );
+    codings.push(pruneEmpty<Coding>({ system: systemFor(systemName), version, code, display })!);
   }
   const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
   return pruneEmpty<CodeableConcept>({ coding: codings, text });
+}
+
+/**
+ * The sender's CodeableConcept with the standard coding its code maps to put first (what FHIR consumers look for),
+ * the sender's own coding kept beside it; the sender's alone when the code maps to nothing.
+ */
+export function withStandardCoding(sent: CodeableConcept | undefined, standard: Coding | undefined): CodeableConcept | undefined {
+  if (sent === undefined) return undefined;
+  return standard === undefined ? sent : { ...sent, coding: [standard, ...(sent.coding ?? [])] };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -603,18 +621,10 @@ export function toCodeableConceptIn(
   defaultSystemName: string,
   systems: ReadonlyMap<string, string>,
 ): CodeableConcept | undefined {
-  const codings: Coding[] = [];
-  for (const [code, display, sentSystemName, version] of [
-    [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3), comp(repetition, 7)],
-    [comp(repetition, 4), comp(repetition, 5), comp(repetition, 6), comp(repetition, 8)],
-  ] as const) {
-    if (code === '') continue;
+  return toCodeableConceptWith(repetition, (sentSystemName) => {
     const systemName = sentSystemName || defaultSystemName;
-    const system = systems.get(systemName) ?? (sentSystemName === '' ? localCodeSystem(defaultSystemName, options) : codeSystemUri(systemName, options));
-    codings.push(pruneEmpty<Coding>({ system, version, code, display })!);
-  }
-  const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
-  return pruneEmpty<CodeableConcept>({ coding: codings, text });
+    return systems.get(systemName) ?? (sentSystemName === '' ? localCodeSystem(defaultSystemName, options) : codeSystemUri(systemName, options));
+  });
 }
 
 /**
@@ -713,16 +723,25 @@ export function toPersonReference(
             system: identifierSystem(isEmptyAuthority(authority) && fallbackAuthority !== undefined ? fallbackAuthority : authority, location, options),
             value: id,
           },
-    display: personDisplay({
-      family: comp(repetition, 2, 1),
-      given: [comp(repetition, 3), comp(repetition, 4)],
-      suffix: comp(repetition, 5),
-      prefix: comp(repetition, 6),
-      degree: comp(repetition, 7),
-      familyFirst: comp(repetition, 18) === 'F',
-    }),
+    display: toPersonDisplay(repetition),
   });
   return reference === undefined ? undefined : { type: 'Practitioner', ...reference };
+}
+
+/**
+ * XCN-2 family, 3 given, 4 further given, 5 suffix, 6 prefix, 7 degree as one display; XCN-18 name assembly order F
+ * (family first, as Korean and other East Asian names are written) puts the family name first. Undefined when the
+ * repetition has no name.
+ */
+export function toPersonDisplay(repetition: Hl7Repetition): string | undefined {
+  return personDisplay({
+    family: comp(repetition, 2, 1),
+    given: [comp(repetition, 3), comp(repetition, 4)],
+    suffix: comp(repetition, 5),
+    prefix: comp(repetition, 6),
+    degree: comp(repetition, 7),
+    familyFirst: comp(repetition, 18) === 'F',
+  });
 }
 
 /**
@@ -759,6 +778,19 @@ export function toOrganizationReference(repetition: Hl7Repetition, location: str
     display: comp(repetition, 1),
   });
   return reference === undefined ? undefined : { type: 'Organization', ...reference };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PL -> display
+
+/**
+ * PL point of care ^ room ^ bed, trailing empty parts dropped, as the display of a location reference: Location
+ * resources come later with the facility directory; until then this keeps the sender's bed readable and matchable.
+ */
+export function toLocationDisplay(repetition: Hl7Repetition | undefined): string | undefined {
+  const parts = [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3)];
+  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts.length === 0 ? undefined : parts.join('^');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import {
   textAttachment,
   v2TableSystem,
 } from './datatypes.ts';
-import { codeOf, completeDraft, eiKey, invalidValue, missingField, printableType, sendingFacility, singlePatientReference } from './message-common.ts';
+import { codeOf, completeDraft } from './drafts.ts';
+import { eiKey, invalidValue, missingField, printableType, sendingFacility, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------

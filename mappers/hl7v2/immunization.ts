@@ -28,16 +28,8 @@ import {
   toQuantityUnitOf,
   v2TableSystem,
 } from './datatypes.ts';
-import {
-  codeOf,
-  completeDraft,
-  eiKey,
-  invalidValue,
-  missingField,
-  orderGroups,
-  sendingFacility,
-  singlePatientReference,
-} from './message-common.ts';
+import { codeOf, completeDraft } from './drafts.ts';
+import { eiKey, invalidValue, missingField, orderGroups, sendingFacility, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------

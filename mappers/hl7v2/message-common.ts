@@ -1,34 +1,21 @@
 /**
- * What the order, result, scheduling, immunization, document and pharmacy mappers share: the two kinds of draft,
- * field -> element semantics, the patient a message is about, order identifiers, and the segment groups of
- * ORC-led messages.
- *
- * Two kinds of draft, because v2 messages describe resources in two ways:
- * - update drafts (updateDraft) for resources that messages change piecemeal over their life: an order cancelled
- *   by an ORC-1 CA message, an appointment rescheduled by S13. A field not sent keeps the stored element, `""`
- *   removes it (the draft contract in mappers/types.ts).
- * - complete drafts (completeDraft) for resources a segment group describes whole each time it is sent: an OBX is
- *   the whole observation, a corrected result replaces the preliminary one entirely, an RXA is the whole
- *   administration. Every element the mapper owns is in the draft, as null when the message does not fill it, so a
- *   correction that drops an abnormal flag does not leave the old flag behind.
+ * What the order, result, scheduling, immunization, document and pharmacy mappers share beyond field -> element
+ * semantics and the two kinds of draft (drafts.ts): the patient a message is about, order identifiers, the segment
+ * groups of ORC-led messages, and what an order request (ServiceRequest, MedicationRequest) reads from its ORC.
  */
 
-import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
+import { sendingFacility } from './adt-common.ts';
 import { patientId } from './adt.ts';
-import {
-  type AssigningAuthority,
-  type Identifier,
-  type Reference,
-  authorityFromField,
-  comp,
-  entityIdentifierOf,
-  pruneEmpty,
-  toEntityIdentifier,
-} from './datatypes.ts';
+import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
+import { codeOf } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
+
+/** MSH-4 as the authority of identifiers sent without their own: the same for every message family. */
+export { sendingFacility };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors (details name fields, never values)
@@ -50,53 +37,6 @@ export function printableType(valueType: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Field -> element
-
-/** One element from one field: not sent -> undefined, `""` -> null, else the converted first repetition. */
-export function element<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | null | undefined {
-  if (isExplicitNull(field)) return null;
-  if (isEmptyField(field)) return undefined;
-  return convert(field[0]!);
-}
-
-/** A list element from every repetition of a field, with the same semantics. */
-export function listElement<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T[] | null | undefined {
-  if (isExplicitNull(field)) return null;
-  const values: T[] = [];
-  for (const repetition of field) {
-    const value = convert(repetition);
-    if (value !== undefined) values.push(value);
-  }
-  return values.length > 0 ? values : undefined;
-}
-
-/** The first repetition's first component, trimmed: coded ID/IS fields. */
-export function codeOf(field: Hl7Field): string {
-  return comp(field[0], 1);
-}
-
-/** An update draft: undefined elements (not sent) are left out, so the stored ones stay; null and values are kept. */
-export function updateDraft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
-  const result: ResourceDraft = { resourceType, id };
-  for (const [name, value] of Object.entries(elements)) {
-    if (value === null) {
-      result[name] = null;
-      continue;
-    }
-    const pruned = pruneEmpty(value);
-    if (pruned !== undefined) result[name] = pruned;
-  }
-  return result;
-}
-
-/** A complete draft: every listed element is in it, as null when it has no value, so nothing stale survives. */
-export function completeDraft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
-  const result: ResourceDraft = { resourceType, id };
-  for (const [name, value] of Object.entries(elements)) result[name] = value === null ? null : (pruneEmpty(value) ?? null);
-  return result;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // The patient
 
 /**
@@ -109,10 +49,6 @@ export function singlePatientReference(context: MappingContext): Reference & { r
     throw invalidValue('PID', 'the message is about more than one patient; one PID per message is supported');
   }
   return { reference: `Patient/${patientId(context)}` };
-}
-
-export function sendingFacility(context: MappingContext): AssigningAuthority {
-  return authorityFromField(fieldOf(context.msh, 4)[0]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -183,6 +119,124 @@ export function orderGroups(segments: readonly Hl7Segment[], detailName: string)
     }
   }
   return groups;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Order requests: what ServiceRequest (ORM, OML) and MedicationRequest (RDE) read from the ORC
+
+/** HL7 table 0119 (order control codes), to tell a code the table does not have from one that sets no status. */
+const ORDER_CONTROL_CODES = new Set(
+  'AF CA CH CN CP CR DC DE DF DR FU HD HR LI MC NA NW OC OD OE OF OH OK OP OR PA PR PY RE RF RL RO RP RQ RR RU SC SN SR SS UA UC UD UF UH UM UN UR UX XO XR XX'.split(' '),
+);
+
+/** ORC-1, checked against table 0119; ORC-1 is required in every message with an ORC. */
+function orderControl(orc: Hl7Segment): string {
+  const code = codeOf(fieldOf(orc, 1)).toUpperCase();
+  if (code === '') throw missingField('ORC-1', 'order control is empty');
+  if (!ORDER_CONTROL_CODES.has(code)) throw invalidValue('ORC-1', 'order control is not an HL7 table 0119 code');
+  return code;
+}
+
+/**
+ * An order's status: ORC-5 (order status, table 0038) when sent, else what ORC-1 implies, as the IG maps ORC-1
+ * only when ORC-5 is empty. `byStatus` and `byControl` are the target value set's tables. A control code that
+ * implies no status (SC status changed, UA unable to accept...) needs ORC-5: without it the order's state is not
+ * known, and guessing would overwrite the stored one.
+ */
+function orderStatus(
+  orc: Hl7Segment,
+  byStatus: ReadonlyMap<string, string>,
+  byControl: ReadonlyMap<string, string>,
+): { control: string; status: string } {
+  const control = orderControl(orc);
+  const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
+  if (statusCode !== '') {
+    const status = byStatus.get(statusCode);
+    if (status === undefined) throw invalidValue('ORC-5', 'order status is not an HL7 table 0038 code');
+    return { control, status };
+  }
+  const status = byControl.get(control);
+  if (status === undefined) throw missingField('ORC-5', 'order status is empty and the order control code does not imply one');
+  return { control, status };
+}
+
+/** HL7 table 0485 (extended priority codes) -> request-priority, as the IG ConceptMap v2-0485: S, A, R only. */
+const PRIORITY = codeTable<string>({ S: 'stat', A: 'asap', R: 'routine' });
+
+/** A TQ1-9 or TQ-6 priority as request-priority; the codes the IG leaves unmapped (P, C, T, PRN...) give none. */
+export function requestPriority(code: string): string | undefined {
+  return code === '' ? undefined : PRIORITY.get(code.toUpperCase());
+}
+
+/** How one kind of order request reads its orders. */
+export interface OrderRequestKind {
+  /** The segment that details each ORC's order (OBR, RXE). */
+  detailName: string;
+  /** Whether the detail segment carries order numbers in its fields 2 and 3 (OBR does, RXE does not). */
+  numbersInDetail: boolean;
+  /** HL7 table 0038 (ORC-5 order status) -> the resource's status. */
+  statusByStatus: ReadonlyMap<string, string>;
+  /** HL7 table 0119 (ORC-1 order control) -> the resource's status, where ORC-5 is empty. */
+  statusByControl: ReadonlyMap<string, string>;
+}
+
+/** One order of an ORC-led order message, with what its ORC says about it. */
+export interface OrderRequest {
+  orc: Hl7Segment;
+  detail: Hl7Segment;
+  /** The order's other segments (TQ1, NTE, RXR...), in message order. */
+  segments: Hl7Segment[];
+  numbers: OrderNumbers;
+  /**
+   * The placer order number, else the filler's: what the request's id is made from. The placer assigns its number
+   * before any filler number exists, so every message about one order addresses the same request.
+   */
+  key: KeyIdentifier;
+  control: string;
+  status: string;
+  /** The order's NTE comments, undefined when it has none (the stored notes stay). */
+  note: Array<Annotation | undefined> | undefined;
+}
+
+/**
+ * One draft per order of an order message: every order must have its ORC and its detail segment and a placer or
+ * filler order number, and the message must be about one patient (singlePatientReference).
+ */
+export function buildOrderRequests(
+  context: MappingContext,
+  kind: OrderRequestKind,
+  build: (request: OrderRequest, subject: Reference & { reference: string }) => ResourceDraft,
+): ResourceDraft[] {
+  const subject = singlePatientReference(context);
+  const groups = orderGroups(context.message.segments, kind.detailName);
+  if (groups.length === 0) throw missingField('ORC', 'the message has no order');
+  return groups.map((group) => build(orderRequest(group, kind, context), subject));
+}
+
+function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: MappingContext): OrderRequest {
+  const { orc, detail, segments } = group;
+  const { detailName, numbersInDetail } = kind;
+  if (orc === undefined) throw missingField('ORC', `an ${detailName} is sent without its ORC`);
+  if (detail === undefined) throw missingField(detailName, `an ORC is not followed by its ${detailName}`);
+
+  const numbers = orderNumbers(orc, numbersInDetail ? detail : undefined, detailName, context);
+  const key = numbers.placer ?? numbers.filler;
+  if (key === undefined) {
+    const sources = (field: number): string => (numbersInDetail ? `ORC-${field}, ${detailName}-${field}` : `ORC-${field}`);
+    throw missingField('ORC-2', `neither a placer (${sources(2)}) nor a filler (${sources(3)}) order number is sent`);
+  }
+  const { control, status } = orderStatus(orc, kind.statusByStatus, kind.statusByControl);
+  const notes = segments.filter((segment) => segment.name === 'NTE').map(noteOf);
+  return { orc, detail, segments, numbers, key, control, status, note: notes.length > 0 ? notes : undefined };
+}
+
+/**
+ * authoredOn: ORC-9 is when this message's event happened; it is when the order was written only for a new order
+ * (ORC-1 NW). A function of its own, not part of OrderRequest, so that a bad ORC-9 is reported where the draft
+ * reads it, after the detail segment's own required fields.
+ */
+export function authoredOn(request: OrderRequest, timeZone: string): string | undefined {
+  return request.control === 'NW' ? toFhirDateTime(comp(fieldOf(request.orc, 9)[0], 1), 'ORC-9', timeZone) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

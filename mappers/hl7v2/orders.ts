@@ -14,61 +14,12 @@ import type { ResourceDraft } from '../types.ts';
 
 import { buildPatient } from './adt.ts';
 import { type LogicalReference, codeTable, comp, toCodeableConcept, toFhirDateTime, toPersonReference } from './datatypes.ts';
-import {
-  type KeyIdentifier,
-  type OrderGroup,
-  codeOf,
-  element,
-  invalidValue,
-  listElement,
-  missingField,
-  noteOf,
-  orderGroups,
-  orderNumbers,
-  sendingFacility,
-  singlePatientReference,
-  updateDraft,
-} from './message-common.ts';
+import { element, listElement, updateDraft } from './drafts.ts';
+import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority, sendingFacility } from './message-common.ts';
 import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
-// Order control and status (shared with the pharmacy mapper)
-
-/** HL7 table 0119 (order control codes), to tell a code the table does not have from one that sets no status. */
-const ORDER_CONTROL_CODES = new Set(
-  'AF CA CH CN CP CR DC DE DF DR FU HD HR LI MC NA NW OC OD OE OF OH OK OP OR PA PR PY RE RF RL RO RP RQ RR RU SC SN SR SS UA UC UD UF UH UM UN UR UX XO XR XX'.split(' '),
-);
-
-/** ORC-1, checked against table 0119; ORC-1 is required in every message with an ORC. */
-export function orderControl(orc: Hl7Segment): string {
-  const code = codeOf(fieldOf(orc, 1)).toUpperCase();
-  if (code === '') throw missingField('ORC-1', 'order control is empty');
-  if (!ORDER_CONTROL_CODES.has(code)) throw invalidValue('ORC-1', 'order control is not an HL7 table 0119 code');
-  return code;
-}
-
-/**
- * An order's status: ORC-5 (order status, table 0038) when sent, else what ORC-1 implies, as the IG maps ORC-1
- * only when ORC-5 is empty. `byStatus` and `byControl` are the target value set's tables. A control code that
- * implies no status (SC status changed, UA unable to accept...) needs ORC-5: without it the order's state is not
- * known, and guessing would overwrite the stored one.
- */
-export function orderStatus(
-  orc: Hl7Segment,
-  byStatus: ReadonlyMap<string, string>,
-  byControl: ReadonlyMap<string, string>,
-): { control: string; status: string } {
-  const control = orderControl(orc);
-  const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
-  if (statusCode !== '') {
-    const status = byStatus.get(statusCode);
-    if (status === undefined) throw invalidValue('ORC-5', 'order status is not an HL7 table 0038 code');
-    return { control, status };
-  }
-  const status = byControl.get(control);
-  if (status === undefined) throw missingField('ORC-5', 'order status is empty and the order control code does not imply one');
-  return { control, status };
-}
+// Tables
 
 /**
  * HL7 table 0119 (ORC-1) -> request-status, as the v2-to-FHIR IG ConceptMap table-hl70119: a request (CA cancel,
@@ -118,40 +69,29 @@ const REQUEST_STATUS_BY_STATUS = codeTable<string>({
   ER: 'entered-in-error',
 });
 
-/** HL7 table 0485 (extended priority codes) -> request-priority, as the IG ConceptMap v2-0485: S, A, R only. */
-const PRIORITY = codeTable<string>({ S: 'stat', A: 'asap', R: 'routine' });
-
-/** A TQ1-9 or TQ-6 priority as request-priority; the codes the IG leaves unmapped (P, C, T, PRN...) give none. */
-export function requestPriority(code: string): string | undefined {
-  return code === '' ? undefined : PRIORITY.get(code.toUpperCase());
-}
+/** ServiceRequest's statuses and its detail segment, OBR, which carries the order numbers beside the ORC. */
+const SERVICE_REQUEST: OrderRequestKind = {
+  detailName: 'OBR',
+  numbersInDetail: true,
+  statusByStatus: REQUEST_STATUS_BY_STATUS,
+  statusByControl: REQUEST_STATUS_BY_CONTROL,
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Builder
 
 export function buildServiceRequests(context: MappingContext): ResourceDraft[] {
-  const subject = singlePatientReference(context);
-  const groups = orderGroups(context.message.segments, 'OBR');
-  if (groups.length === 0) throw missingField('ORC', 'the message has no order');
-  return groups.map((group) => buildServiceRequest(group, subject, context));
+  return buildOrderRequests(context, SERVICE_REQUEST, (request, subject) => buildServiceRequest(request, subject, context));
 }
 
-function buildServiceRequest(group: OrderGroup, subject: { reference: string }, context: MappingContext): ResourceDraft {
+function buildServiceRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const { orc, detail: obr } = group;
-  if (orc === undefined) throw missingField('ORC', 'an OBR is sent without its ORC');
-  if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
-
-  const numbers = orderNumbers(orc, obr, 'OBR', context);
-  const key: KeyIdentifier | undefined = numbers.placer ?? numbers.filler;
-  if (key === undefined) throw missingField('ORC-2', 'neither a placer (ORC-2, OBR-2) nor a filler (ORC-3, OBR-3) order number is sent');
-  const { control, status } = orderStatus(orc, REQUEST_STATUS_BY_STATUS, REQUEST_STATUS_BY_CONTROL);
+  const { orc, detail: obr, numbers, key, status } = request;
   const code = element(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined || code === null) throw missingField('OBR-4', 'universal service identifier is empty');
 
-  const notes = group.segments.filter((segment) => segment.name === 'NTE').map(noteOf);
-  const timing = quantityTiming(group, orc, obr);
+  const timing = quantityTiming(request.segments, orc, obr);
 
   return updateDraft('ServiceRequest', deterministicId('ServiceRequest', key.system, key.value), {
     identifier: [numbers.placer, numbers.filler],
@@ -161,11 +101,10 @@ function buildServiceRequest(group: OrderGroup, subject: { reference: string }, 
     code,
     subject,
     ...occurrence(toFhirDateTime(timing.start, timing.location, timeZone), toFhirDateTime(timing.end, timing.location, timeZone)),
-    // ORC-9 is when this message's event happened; it is when the order was written only for a new order.
-    authoredOn: control === 'NW' ? toFhirDateTime(comp(fieldOf(orc, 9)[0], 1), 'ORC-9', timeZone) : undefined,
+    authoredOn: authoredOn(request, timeZone),
     requester: orderingProvider(orc, obr, context),
-    reasonCode: listElement(fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')),
-    note: notes.length > 0 ? notes : undefined,
+    reasonCode: listElement([[fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')]]),
+    note: request.note,
   });
 }
 
@@ -192,8 +131,8 @@ function orderingProvider(orc: Hl7Segment, obr: Hl7Segment, context: MappingCont
  * Priority, start and end of an order: TQ1 (v2.5 on: TQ1-9 priority, TQ1-7 start, TQ1-8 end), else the TQ in
  * ORC-7 or OBR-27 (components 6 priority, 4 start, 5 end) that older senders use.
  */
-function quantityTiming(group: OrderGroup, orc: Hl7Segment, detail: Hl7Segment): { priority: string; start: string; end: string; location: string } {
-  const tq1 = group.segments.find((segment) => segment.name === 'TQ1');
+function quantityTiming(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment): { priority: string; start: string; end: string; location: string } {
+  const tq1 = segments.find((segment) => segment.name === 'TQ1');
   if (tq1 !== undefined) {
     return { priority: comp(fieldOf(tq1, 9)[0], 1), start: comp(fieldOf(tq1, 7)[0], 1), end: comp(fieldOf(tq1, 8)[0], 1), location: 'TQ1-7' };
   }
@@ -208,7 +147,6 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
   if (start !== undefined) return { occurrenceDateTime: start, occurrencePeriod: null };
   return {};
 }
-
 
 /** The order rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ORDER_MAPPINGS: readonly MappingRow[] = [

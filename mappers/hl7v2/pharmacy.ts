@@ -25,19 +25,17 @@ import {
   toQuantity,
   toQuantityUnitOf,
 } from './datatypes.ts';
+import { element, updateDraft } from './drafts.ts';
 import {
-  type OrderGroup,
-  element,
+  type OrderRequest,
+  type OrderRequestKind,
+  authoredOn,
+  buildOrderRequests,
   invalidValue,
   missingField,
-  noteOf,
-  orderGroups,
-  orderNumbers,
+  requestPriority,
   sendingFacility,
-  singlePatientReference,
-  updateDraft,
 } from './message-common.ts';
-import { orderStatus, requestPriority } from './orders.ts';
 import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -86,6 +84,14 @@ const MEDICATION_STATUS_BY_STATUS = codeTable<string>({
   ER: 'entered-in-error',
 });
 
+/** MedicationRequest's statuses and its detail segment, RXE, which has no order number fields: ORC-2 and ORC-3 name the order. */
+const MEDICATION_REQUEST: OrderRequestKind = {
+  detailName: 'RXE',
+  numbersInDetail: false,
+  statusByStatus: MEDICATION_STATUS_BY_STATUS,
+  statusByControl: MEDICATION_STATUS_BY_CONTROL,
+};
+
 /** Medication vocabularies senders name in RXE-2 beyond the shared ones (RxNorm is one of those). */
 const MEDICATION_SYSTEMS: ReadonlyMap<string, string> = new Map([['NDC', 'http://hl7.org/fhir/sid/ndc']]);
 
@@ -101,42 +107,30 @@ const GTS_ABBREVIATIONS = new Set(['AM', 'PM', 'BID', 'TID', 'QID', 'QD', 'QOD',
 // Builder
 
 export function buildMedicationRequests(context: MappingContext): ResourceDraft[] {
-  const subject = singlePatientReference(context);
-  const groups = orderGroups(context.message.segments, 'RXE');
-  if (groups.length === 0) throw missingField('ORC', 'the message has no order');
-  return groups.map((group) => buildMedicationRequest(group, subject, context));
+  return buildOrderRequests(context, MEDICATION_REQUEST, (request, subject) => buildMedicationRequest(request, subject, context));
 }
 
-function buildMedicationRequest(group: OrderGroup, subject: { reference: string }, context: MappingContext): ResourceDraft {
+function buildMedicationRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const { orc, detail: rxe } = group;
-  if (orc === undefined) throw missingField('ORC', 'an RXE is sent without its ORC');
-  if (rxe === undefined) throw missingField('RXE', 'an ORC is not followed by its RXE');
-
-  const numbers = orderNumbers(orc, undefined, 'RXE', context);
-  const key = numbers.placer ?? numbers.filler;
-  if (key === undefined) throw missingField('ORC-2', 'neither a placer (ORC-2) nor a filler (ORC-3) order number is sent');
-  const { control, status } = orderStatus(orc, MEDICATION_STATUS_BY_STATUS, MEDICATION_STATUS_BY_CONTROL);
+  const { orc, detail: rxe, segments, numbers, key, status } = request;
   const medication = element(fieldOf(rxe, 2), (rep) => toCodeableConceptIn(rep, options, 'L', MEDICATION_SYSTEMS));
   if (medication === undefined || medication === null) throw missingField('RXE-2', 'give code is empty');
 
   const facility = sendingFacility(context);
-  const rxr = group.segments.find((segment) => segment.name === 'RXR');
-  const notes = group.segments.filter((segment) => segment.name === 'NTE').map(noteOf);
+  const rxr = segments.find((segment) => segment.name === 'RXR');
 
   return updateDraft('MedicationRequest', deterministicId('MedicationRequest', key.system, key.value), {
     identifier: [numbers.placer, numbers.filler],
     status,
     intent: 'order',
-    priority: requestPriority(priorityCode(group, rxe)),
+    priority: requestPriority(priorityCode(segments, rxe)),
     medicationCodeableConcept: medication,
     subject,
-    // ORC-9 is when this message's event happened; it is when the order was written only for a new order.
-    authoredOn: control === 'NW' ? toFhirDateTime(comp(fieldOf(orc, 9)[0], 1), 'ORC-9', timeZone) : undefined,
+    authoredOn: authoredOn(request, timeZone),
     requester: element(fieldOf(orc, 12), (rep) => toPersonReference(rep, 'ORC-12', options, facility)),
-    note: notes.length > 0 ? notes : undefined,
-    dosageInstruction: [dosage(group, rxe, rxr, context)],
+    note: request.note,
+    dosageInstruction: [dosage(segments, rxe, rxr, context)],
     dispenseRequest: dispenseRequest(rxe),
   });
 }
@@ -145,7 +139,7 @@ function buildMedicationRequest(group: OrderGroup, subject: { reference: string 
  * One dosage from RXE: RXE-7 instructions as text, the repeat pattern and bounds as timing (TQ1-3/7/8, else the
  * TQ in RXE-1), RXE-3 (minimum) to RXE-4 (maximum) give amount in RXE-5 units as the dose, RXR route and site.
  */
-function dosage(group: OrderGroup, rxe: Hl7Segment, rxr: Hl7Segment | undefined, context: MappingContext): Record<string, unknown> {
+function dosage(segments: Hl7Segment[], rxe: Hl7Segment, rxr: Hl7Segment | undefined, context: MappingContext): Record<string, unknown> {
   const { options } = context;
   const unit = toQuantityUnitOf(fieldOf(rxe, 5)[0]);
   const minimum = toQuantity(comp(fieldOf(rxe, 3)[0], 1), unit, 'RXE-3');
@@ -154,7 +148,7 @@ function dosage(group: OrderGroup, rxe: Hl7Segment, rxr: Hl7Segment | undefined,
     throw invalidValue('RXE-4', 'give amount maximum is less than the minimum');
   }
   const instructions = fieldOf(rxe, 7)[0];
-  const timing = dosageTiming(group, rxe, context);
+  const timing = dosageTiming(segments, rxe, context);
   return {
     text: comp(instructions, 2) || comp(instructions, 1) || undefined,
     timing: timing.timing,
@@ -166,9 +160,9 @@ function dosage(group: OrderGroup, rxe: Hl7Segment, rxr: Hl7Segment | undefined,
   };
 }
 
-function dosageTiming(group: OrderGroup, rxe: Hl7Segment, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
+function dosageTiming(segments: Hl7Segment[], rxe: Hl7Segment, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
   const { timeZone } = context.options;
-  const tq1 = group.segments.find((segment) => segment.name === 'TQ1');
+  const tq1 = segments.find((segment) => segment.name === 'TQ1');
   const tq = fieldOf(rxe, 1)[0];
   const pattern = tq1 !== undefined ? comp(fieldOf(tq1, 3)[0], 1) : comp(tq, 2, 1);
   const location = tq1 !== undefined ? 'TQ1-7' : 'RXE-1';
@@ -185,8 +179,8 @@ function dosageTiming(group: OrderGroup, rxe: Hl7Segment, context: MappingContex
 }
 
 /** TQ1-9 priority, else RXE-1 component 6 (the TQ priority of senders before v2.5). */
-function priorityCode(group: OrderGroup, rxe: Hl7Segment): string {
-  const tq1 = group.segments.find((segment) => segment.name === 'TQ1');
+function priorityCode(segments: Hl7Segment[], rxe: Hl7Segment): string {
+  const tq1 = segments.find((segment) => segment.name === 'TQ1');
   return tq1 !== undefined ? comp(fieldOf(tq1, 9)[0], 1) : comp(fieldOf(rxe, 1)[0], 6);
 }
 

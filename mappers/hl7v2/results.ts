@@ -42,11 +42,10 @@ import {
   toQuantityUnitOf,
   toStructuredNumeric,
 } from './datatypes.ts';
+import { codeOf, completeDraft } from './drafts.ts';
 import {
   type Annotation,
   type OrderGroup,
-  codeOf,
-  completeDraft,
   invalidValue,
   missingField,
   noteOf,

@@ -22,20 +22,11 @@ import {
   toCodeableConceptIn,
   toDecimal,
   toFhirDateTime,
+  toLocationDisplay,
   toPersonReference,
 } from './datatypes.ts';
-import {
-  codeOf,
-  element,
-  eiKey,
-  invalidValue,
-  listElement,
-  missingField,
-  noteOf,
-  sendingFacility,
-  singlePatientReference,
-  updateDraft,
-} from './message-common.ts';
+import { codeOf, element, listElement, updateDraft } from './drafts.ts';
+import { eiKey, invalidValue, missingField, noteOf, sendingFacility, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -118,7 +109,7 @@ export function buildAppointment(context: MappingContext): ResourceDraft {
     cancelationReason: triggerEvent === 'S15' ? element(fieldOf(sch, 6), (rep) => toCodeableConcept(rep, options, 'L')) : undefined,
     serviceType: serviceTypes(context),
     appointmentType: reasonIsType ? element(reason, (rep) => toCodeableConceptIn(rep, options, 'HL70276', hl7TableSystems('0276'))) : undefined,
-    reasonCode: reasonIsType ? undefined : listElement(reason, (rep) => toCodeableConcept(rep, options, 'L')),
+    reasonCode: reasonIsType ? undefined : listElement([[reason, (rep) => toCodeableConcept(rep, options, 'L')]]),
     start: timing.start,
     end: timing.end,
     minutesDuration: timing.minutes,
@@ -214,7 +205,7 @@ function resourceParticipants(context: MappingContext): Array<Record<string, unk
       if (!actor && !role) continue;
       participants.push({ type: role ? [role] : undefined, actor: actor ?? undefined, status: participationStatus(segment, 'AIP-12') });
     } else if (segment.name === 'AIL') {
-      const display = locationDisplay(fieldOf(segment, 3)[0]);
+      const display = toLocationDisplay(fieldOf(segment, 3)[0]);
       if (display === undefined) continue;
       const actor: Reference & { type: string } = { type: 'Location', display };
       participants.push({ actor, status: participationStatus(segment, 'AIL-12') });
@@ -229,13 +220,6 @@ function participationStatus(segment: Hl7Segment, location: string): string {
   const status = PARTICIPATION_STATUS.get(code.toUpperCase());
   if (status === undefined) throw invalidValue(location, 'filler status is not an HL7 table 0278 code');
   return status;
-}
-
-/** PL point of care ^ room ^ bed, trailing empty parts dropped, as ADT writes a location it has no resource for. */
-function locationDisplay(repetition: Hl7Repetition | undefined): string | undefined {
-  const parts = [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3)];
-  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-  return parts.length === 0 ? undefined : parts.join('^');
 }
 
 /** AIS-3 universal service identifiers of every AIS segment; undefined without AIS (the stored services stay). */
