@@ -54,6 +54,43 @@ function humanNameStrings(names: Json[]): StringEntry[] {
   return out;
 }
 
+/** One token per coding of a CodeableConcept (or of a single Coding). */
+function codeTokens(param: string, concept: unknown): TokenEntry[] {
+  if (!concept || typeof concept !== 'object') return [];
+  const c = concept as Json;
+  const codings = Array.isArray(c.coding) ? array(c.coding) : str(c.code) ? [c] : [];
+  return codings.flatMap((coding) => {
+    const code = str(coding.code);
+    return code ? [{ param, system: str(coding.system) ?? '', code }] : [];
+  });
+}
+
+function statusToken(resource: Json, system: string, param = 'status'): TokenEntry[] {
+  return str(resource.status) ? [{ param, system, code: resource.status as string }] : [];
+}
+
+/** `subject` and `patient` from a reference to the patient (patient only when it points at a Patient). */
+function patientTokens(reference: unknown, subjectParam: string | undefined = 'subject'): TokenEntry[] {
+  const tokens = subjectParam ? referenceToken(subjectParam, reference) : [];
+  const ref = reference && typeof reference === 'object' ? str((reference as Json).reference) : undefined;
+  if (ref?.startsWith('Patient/')) tokens.push({ param: 'patient', system: '', code: ref });
+  return tokens;
+}
+
+/** The search parameters of a resource type that only has tokens: identifier, status, a patient reference, codes. */
+function clinical(statusSystem: string, patientElement: string, subjectParam: string | undefined, codes: Record<string, string>): (r: Json) => { tokens: TokenEntry[]; strings: StringEntry[] } {
+  return (r) => ({
+    tokens: [
+      ...identifierTokens(r),
+      ...statusToken(r, statusSystem),
+      ...patientTokens(r[patientElement], subjectParam),
+      ...Object.entries(codes).flatMap(([param, element]) => (Array.isArray(r[element]) ? array(r[element]).flatMap((c) => codeTokens(param, c)) : codeTokens(param, r[element]))),
+      ...referenceToken('encounter', r.encounter),
+    ],
+    strings: [],
+  });
+}
+
 const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; strings: StringEntry[] }> = {
   Patient: (r) => ({
     tokens: [
@@ -68,6 +105,31 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
       ...referenceToken('subject', r.subject),
       ...referenceToken('patient', r.subject),
       ...(str(r.status) ? [{ param: 'status', system: 'http://hl7.org/fhir/encounter-status', code: r.status as string }] : []),
+    ],
+    strings: [],
+  }),
+  RelatedPerson: (r) => ({
+    tokens: [...identifierTokens(r), ...patientTokens(r.patient, undefined), ...array(r.relationship).flatMap((c) => codeTokens('relationship', c))],
+    strings: humanNameStrings(array(r.name)),
+  }),
+  AllergyIntolerance: clinical('', 'patient', undefined, { code: 'code', 'clinical-status': 'clinicalStatus' }),
+  Condition: clinical('', 'subject', 'subject', { code: 'code', category: 'category', 'clinical-status': 'clinicalStatus' }),
+  Coverage: (r) => ({
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/fm-status'), ...referenceToken('beneficiary', r.beneficiary), ...patientTokens(r.beneficiary, undefined)],
+    strings: [],
+  }),
+  DiagnosticReport: clinical('http://hl7.org/fhir/diagnostic-report-status', 'subject', 'subject', { code: 'code', category: 'category' }),
+  Observation: clinical('http://hl7.org/fhir/observation-status', 'subject', 'subject', { code: 'code', category: 'category' }),
+  Specimen: clinical('http://hl7.org/fhir/specimen-status', 'subject', 'subject', { type: 'type' }),
+  ServiceRequest: clinical('http://hl7.org/fhir/request-status', 'subject', 'subject', { code: 'code' }),
+  MedicationRequest: clinical('http://hl7.org/fhir/CodeSystem/medicationrequest-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
+  Immunization: clinical('http://hl7.org/fhir/event-status', 'patient', undefined, { 'vaccine-code': 'vaccineCode' }),
+  DocumentReference: clinical('http://hl7.org/fhir/document-reference-status', 'subject', 'subject', { type: 'type', category: 'category' }),
+  Appointment: (r) => ({
+    tokens: [
+      ...identifierTokens(r),
+      ...statusToken(r, 'http://hl7.org/fhir/appointmentstatus'),
+      ...array(r.participant).flatMap((participant) => [...referenceToken('actor', participant.actor), ...patientTokens(participant.actor, undefined)]),
     ],
     strings: [],
   }),
@@ -87,6 +149,18 @@ export function searchEntries(resource: Json): { tokens: TokenEntry[]; strings: 
 export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string' | 'reference'>> = {
   Patient: { identifier: 'token', gender: 'token', name: 'string', family: 'string', given: 'string' },
   Encounter: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference' },
+  RelatedPerson: { identifier: 'token', patient: 'reference', relationship: 'token', name: 'string' },
+  AllergyIntolerance: { identifier: 'token', patient: 'reference', code: 'token', 'clinical-status': 'token', encounter: 'reference' },
+  Condition: { identifier: 'token', subject: 'reference', patient: 'reference', code: 'token', category: 'token', 'clinical-status': 'token', encounter: 'reference' },
+  Coverage: { identifier: 'token', status: 'token', beneficiary: 'reference', patient: 'reference' },
+  DiagnosticReport: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', category: 'token', encounter: 'reference' },
+  Observation: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', category: 'token', encounter: 'reference' },
+  Specimen: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', type: 'token' },
+  ServiceRequest: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', encounter: 'reference' },
+  MedicationRequest: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', encounter: 'reference' },
+  Immunization: { identifier: 'token', status: 'token', patient: 'reference', 'vaccine-code': 'token' },
+  DocumentReference: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', type: 'token', category: 'token', encounter: 'reference' },
+  Appointment: { identifier: 'token', status: 'token', actor: 'reference', patient: 'reference' },
 };
 
 /** FHIR string search is case- and accent-insensitive: compare lower-cased, without combining marks (Hangul recomposed). */
