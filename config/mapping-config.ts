@@ -14,21 +14,27 @@
  *   localCodeSystemBase: https://fhir.seoulgen.example/CodeSystem
  *   codeSystems:                        # CE-3/CWE-3 coding system name -> code system URI
  *     HL70002: http://terminology.hl7.org/CodeSystem/v2-0002
+ *   fields:                             # FHIR element -> the HL7 field(s) that feed it, where senders differ
+ *     Patient.key: PID-2
+ *     Patient.identifier: [PID-2, PID-3]
+ *   valueMaps:                          # HL7 table -> value as sent -> the value the mapper reads instead
+ *     HL70001: { '1': M, '2': F }
  *
  * The engine's `mapping` settings (config/schema.ts) are the base of every config: a file's timeZone and
  * localCodeSystemBase replace the engine's, its identifierSystems entries are added to the engine's (and win), and
  * whatever a file leaves out is the engine's. Without a 'default' file, the built-in default is the engine's settings
- * as they are.
+ * as they are. `fields` and `valueMaps` describe one sender's messages and have no engine-wide base: what a file
+ * leaves out is the built-in mapping (each element's default source, each code read as sent).
  *
  * A config's version is the lowercase hex SHA-256 of the RFC 8785 canonical JSON of its resolved content (the file
  * validated, lists sorted, the base filled in): what provenance leaves record as mappingSha256 and mapping_config
  * stores. Reordering keys, reformatting or adding comments does not change it; changing what the mapping does, or
- * the description, does.
+ * the description, does. The content holds `fields` only for the elements whose sources differ from their defaults,
+ * and `valueMaps` only for tables with entries, so a config that restates a default, and every config written before
+ * these keys existed, keeps its version.
  *
- * Validation is strict (unknown keys are errors), and every problem names the file, the line and the key.
- *
- * Not in the format: per-table value maps (local code -> HL7 code). The ADT builders look codes up in fixed tables;
- * a value map would have to be consulted there, and a config key that silently did nothing would mislead.
+ * Validation is strict (unknown keys, elements, sources and tables are errors), and every problem names the file,
+ * the line and the key.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -36,7 +42,16 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } fro
 import { z } from 'zod';
 import { canonicalBytes, sha256Hex } from '../anchor/index.ts';
 import type { MshHeader } from '../adapters/hl7v2/header.ts';
-import type { Hl7MappingOptions } from '../mappers/types.ts';
+import {
+  FIELD_SOURCE_ELEMENTS,
+  VALUE_MAP_TABLES,
+  fieldSourcesConflict,
+  resolveFieldSources,
+  type FieldSourceElement,
+  type FieldSourceSpec,
+  type FieldSources,
+  type Hl7MappingOptions,
+} from '../mappers/index.ts';
 
 /** The config that applies when no other matches. */
 export const DEFAULT_MAPPING_CONFIG = 'default';
@@ -67,6 +82,10 @@ export interface MappingConfigContent {
   identifierSystems: Record<string, string>;
   localCodeSystemBase: string;
   codeSystems?: Record<string, string>;
+  /** The elements whose sources differ from their defaults; absent when none does. */
+  fields?: Partial<FieldSources>;
+  /** HL7 table -> value as sent -> value read; absent when no table has entries. */
+  valueMaps?: Record<string, Record<string, string>>;
 }
 
 /** One version of one config, ready to map with. */
@@ -142,6 +161,60 @@ const matchSchema = z.strictObject({
   sendingFacility: matchValues.optional(),
 });
 
+/**
+ * The sources of one element (mappers/hl7v2/field-sources.ts): one field for a key ('PID-2'), one or a list for the
+ * others ('PID-13' or [PID-13, PID-40], kept as a list in the order written: the order is the element's order).
+ */
+function fieldSourcesSchema(element: FieldSourceElement, spec: FieldSourceSpec): z.ZodType<string | string[]> {
+  const allowed = `one of: ${spec.allowed.join(', ')}`;
+  const notAllowed = (source: string): string | undefined => (spec.allowed.includes(source) ? undefined : `${source} cannot feed ${element} (${allowed})`);
+  if (spec.takes === 'one') {
+    return z.string({ error: (issue) => (issue.input === undefined ? undefined : `takes one source, not a list (${allowed})`) }).superRefine((source, ctx) => {
+      const message = notAllowed(source);
+      if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: source });
+    });
+  }
+  return z
+    .union([z.string(), z.array(z.string())], { error: `must be a source or a list of sources (${allowed})` })
+    .superRefine((value, ctx) => {
+      const sources = typeof value === 'string' ? [value] : value;
+      if (sources.length === 0) ctx.addIssue({ code: 'custom', message: `must list at least one source (${allowed})`, input: value });
+      sources.forEach((source, i) => {
+        const message = notAllowed(source) ?? (sources.indexOf(source) < i ? `${source} is listed twice` : undefined);
+        if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: source, path: typeof value === 'string' ? [] : [i] });
+      });
+    })
+    .transform((value) => (typeof value === 'string' ? [value] : value));
+}
+
+/** `fields`: FHIR element -> its sources; an element left out keeps its default. */
+const fieldsSchema = z.strictObject(
+  Object.fromEntries(Object.entries(FIELD_SOURCE_ELEMENTS).map(([element, spec]) => [element, fieldSourcesSchema(element as FieldSourceElement, spec).optional()])),
+);
+
+/** A value as sent, the key of a value map: compared with the trimmed component, so it must be trimmed itself. */
+const sentValue = z
+  .string()
+  .min(1, 'a value must not be empty')
+  .refine((value) => value === value.trim(), 'has spaces around it; values are compared trimmed, so it would never match');
+
+/** `valueMaps`: HL7 table -> value as sent -> a code the mappers know in that table (mappers/hl7v2/value-maps.ts). */
+const valueMapsSchema = z.strictObject(
+  Object.fromEntries(
+    [...VALUE_MAP_TABLES].map(([table, { meaning, codes }]) => [
+      table,
+      z
+        .record(
+          sentValue,
+          z.string().superRefine((code, ctx) => {
+            if (!codes.includes(code)) ctx.addIssue({ code: 'custom', message: `${code} is not a code the mappers read in ${table} ${meaning} (one of: ${codes.join(', ')})`, input: code });
+          }),
+        )
+        .optional(),
+    ]),
+  ),
+);
+
 const fileSchema = z.strictObject({
   name: z.string().regex(NAME, 'must be letters, digits, dot, dash or underscore (at most 100), starting with a letter or digit'),
   description: z.string().optional(),
@@ -150,12 +223,18 @@ const fileSchema = z.strictObject({
   identifierSystems: z.record(mapKey, uri).optional(),
   localCodeSystemBase: uri.optional(),
   codeSystems: z.record(mapKey, uri).optional(),
+  /** Which HL7 fields feed the elements whose source senders differ on. Default: each element's default source. */
+  fields: fieldsSchema.optional(),
+  /** Per HL7 table, a sender's own codes -> the table's. Default {} (codes are read as sent). */
+  valueMaps: valueMapsSchema.optional(),
 });
 
-/** Keys each object may hold, named in 'unknown key' problems. */
-const ALLOWED_KEYS: ReadonlyMap<string, readonly string[]> = new Map([
-  ['', Object.keys(fileSchema.shape)],
-  ['match', Object.keys(matchSchema.shape)],
+/** What an unknown key in each object is told: the keys (elements, tables) that object may hold. */
+const UNKNOWN_KEY: ReadonlyMap<string, string> = new Map([
+  ['', `unknown key (expected one of: ${Object.keys(fileSchema.shape).join(', ')})`],
+  ['match', `unknown key (expected one of: ${Object.keys(matchSchema.shape).join(', ')})`],
+  ['fields', `not an element whose source a config can set (expected one of: ${Object.keys(FIELD_SOURCE_ELEMENTS).join(', ')})`],
+  ['valueMaps', `no field the mappers interpret is coded in this table (expected one of: ${[...VALUE_MAP_TABLES].map(([table, { meaning }]) => `${table} ${meaning}`).join(', ')})`],
 ]);
 
 /** Content read back from mapping_config: the resolved form, as recordMappingConfig stored it. */
@@ -167,6 +246,8 @@ const storedSchema = z.strictObject({
   identifierSystems: z.record(mapKey, z.string()),
   localCodeSystemBase: z.string(),
   codeSystems: z.record(mapKey, z.string()).optional(),
+  fields: fieldsSchema.optional(),
+  valueMaps: valueMapsSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,6 +267,8 @@ function versionOf(name: string, content: MappingConfigContent, source: string):
       identifierSystems: content.identifierSystems,
       localCodeSystemBase: content.localCodeSystemBase,
       codeSystems: content.codeSystems ?? {},
+      fieldSources: resolveFieldSources(content.fields),
+      valueMaps: content.valueMaps ?? {},
     },
     source,
   };
@@ -275,10 +358,10 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     const problems: MappingConfigProblem[] = [];
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        const allowed = ALLOWED_KEYS.get(keyName(issue.path));
+        const message = UNKNOWN_KEY.get(keyName(issue.path)) ?? 'unknown key';
         for (const key of issue.keys) {
           const at = locate([...issue.path, key]);
-          problems.push({ file, line: at.line, column: at.column, key: keyName([...issue.path, key]), message: `unknown key${allowed ? ` (expected one of: ${allowed.join(', ')})` : ''}` });
+          problems.push({ file, line: at.line, column: at.column, key: keyName([...issue.path, key]), message });
         }
         continue;
       }
@@ -303,8 +386,17 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
   } else if (config.match.sendingApplication === undefined && config.match.sendingFacility === undefined) {
     problem(['match'], 'must name sendingApplication and/or sendingFacility');
   }
+  // The schema checked every element and source against the catalogue it was built from.
+  const declaredFields = (config.fields ?? {}) as Partial<FieldSources>;
+  const conflict = fieldSourcesConflict(resolveFieldSources(declaredFields));
+  if (conflict !== undefined) {
+    // At the element the file sets (the other one keeps its default), the first named when it sets both.
+    problem(['fields', conflict.elements.find((element) => declaredFields[element] !== undefined) ?? conflict.elements[0]!], conflict.message);
+  }
   if (problems.length > 0) throw new MappingConfigError(problems);
 
+  const fields = changedFieldSources(declaredFields);
+  const valueMaps = Object.fromEntries(Object.entries(config.valueMaps ?? {}).filter((entry): entry is [string, Record<string, string>] => entry[1] !== undefined && Object.keys(entry[1]).length > 0));
   const content: MappingConfigContent = {
     name: config.name,
     ...(config.description !== undefined ? { description: config.description } : {}),
@@ -313,12 +405,24 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     identifierSystems: { ...base.identifierSystems, ...config.identifierSystems },
     localCodeSystemBase: config.localCodeSystemBase ?? base.localCodeSystemBase,
     codeSystems: { ...config.codeSystems },
+    ...(Object.keys(fields).length > 0 ? { fields } : {}),
+    ...(Object.keys(valueMaps).length > 0 ? { valueMaps } : {}),
   };
   const position = (key: string): Position => {
     const { line, column } = locate([key]);
     return { line, column };
   };
   return { file, version: versionOf(config.name, content, file), positions: { name: position('name'), match: position('match') } };
+}
+
+/** The declared sources that differ from their element's default: what the content (and so the version) holds. */
+function changedFieldSources(declared: Partial<FieldSources>): Partial<FieldSources> {
+  const changed: Record<string, unknown> = {};
+  for (const [element, sources] of Object.entries(declared)) {
+    const fallback = FIELD_SOURCE_ELEMENTS[element as FieldSourceElement].default;
+    if (JSON.stringify(sources) !== JSON.stringify(fallback)) changed[element] = sources;
+  }
+  return changed as Partial<FieldSources>;
 }
 
 /** Paths of own '__proto__' keys anywhere in `value`. */
@@ -329,6 +433,8 @@ function reservedKeys(value: unknown, at: PropertyKey[]): PropertyKey[][] {
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {
+  // A record key's own check says what is wrong with it; zod's outer message only says that it is a key.
+  if (issue.code === 'invalid_key') return issue.issues[0]?.message ?? issue.message;
   if (issue.code !== 'invalid_type') return issue.message;
   // YAML reads 0123, 1.10 or yes-like words unquoted as numbers or booleans; HL7 values are always text.
   if ((issue.expected === 'string' || issue.expected === 'array') && (typeof issue.input === 'number' || typeof issue.input === 'boolean')) {

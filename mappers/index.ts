@@ -8,5 +8,9 @@ export { MERGE_OPERATION, isElementMergeOperation, mergeDraft } from './merge.ts
 export type { ClassChangeOperation, ElementMergeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from './merge.ts';
 export { validateFhirResource } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
+export { DEFAULT_FIELD_SOURCES, FIELD_SOURCE_ELEMENTS, fieldSourcesConflict, resolveFieldSources } from './hl7v2/field-sources.ts';
+export type { FieldSourceElement, FieldSourceSpec, FieldSources } from './hl7v2/field-sources.ts';
+export { VALUE_MAP_TABLES } from './hl7v2/value-maps.ts';
+export type { ValueMapTable } from './hl7v2/value-maps.ts';
 export { defaultHl7MappingOptions } from './types.ts';
 export type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';

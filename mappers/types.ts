@@ -3,6 +3,8 @@
  * store merges each draft into what it holds (mergeDraft) under its own transaction.
  */
 
+import type { FieldSources } from './hl7v2/field-sources.ts';
+
 /**
  * One resource as a message describes it, with HL7 update semantics per top-level element:
  * - absent (undefined): the message did not send it; keep what the stored resource has;
@@ -63,6 +65,20 @@ export interface Hl7MappingOptions {
    * Default {} (none).
    */
   codeSystems?: Record<string, string>;
+  /**
+   * Which HL7 fields feed the FHIR elements whose source a sender may change (mappers/hl7v2/field-sources.ts:
+   * Patient.key, Patient.identifier, Encounter.identifier, ...). Mapping configs give it resolved, every element
+   * present; an element left out reads its default source. Default: every element's default (PID-3 for the patient,
+   * PV1-19 for the visit, ...).
+   */
+  fieldSources?: Partial<FieldSources>;
+  /**
+   * HL7 table name (HL70001, HL70004, ...) -> value as sent -> the value the mapper reads instead, for senders that
+   * use their own codes in fields the mappers interpret (PID-8 '1' for M). Only the tables the mappers read
+   * (mappers/hl7v2/value-maps.ts); values not listed are read as sent, and the sender's own coding in a
+   * CodeableConcept keeps the code as sent. Default {} (none).
+   */
+  valueMaps?: Record<string, Record<string, string>>;
 }
 
 export const defaultHl7MappingOptions: Hl7MappingOptions = Object.freeze({
@@ -70,4 +86,5 @@ export const defaultHl7MappingOptions: Hl7MappingOptions = Object.freeze({
   identifierSystems: Object.freeze({}) as Record<string, string>,
   localCodeSystemBase: 'urn:anchorline:local',
   codeSystems: Object.freeze({}) as Record<string, string>,
+  valueMaps: Object.freeze({}) as Record<string, Record<string, string>>,
 });

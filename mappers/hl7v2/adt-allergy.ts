@@ -17,7 +17,7 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { conceptKey, patientId } from './adt-common.ts';
-import { type CodeableConcept, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { type CodeableConcept, codeTable, comp, mappedValue, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { element, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
@@ -30,7 +30,7 @@ const CLINICAL_ACTIVE: CodeableConcept = {
  * and AllergyType. MA (miscellaneous allergy) is an allergy without a category; MC (miscellaneous contraindication)
  * is neither an allergy nor an intolerance and gets neither.
  */
-const ALLERGEN_TYPE = codeTable<{ category?: string; type?: string }>({
+export const ALLERGEN_TYPE = codeTable<{ category?: string; type?: string }>({
   DA: { category: 'medication', type: 'allergy' },
   FA: { category: 'food', type: 'allergy' },
   MA: { type: 'allergy' },
@@ -42,10 +42,10 @@ const ALLERGEN_TYPE = codeTable<{ category?: string; type?: string }>({
 });
 
 /** HL7 table 0128 (allergy severity) -> criticality, as the IG's AllergySeverity[AllergyIntolerance.criticality]. */
-const CRITICALITY = codeTable<string>({ SV: 'high', MI: 'low' });
+export const CRITICALITY = codeTable<string>({ SV: 'high', MI: 'low' });
 
 /** HL7 table 0128 -> reaction.severity, as the IG's AllergySeverity[AllergyIntolerance.reaction.severity]. */
-const REACTION_SEVERITY = codeTable<string>({ SV: 'severe', MO: 'moderate', MI: 'mild' });
+export const REACTION_SEVERITY = codeTable<string>({ SV: 'severe', MO: 'moderate', MI: 'mild' });
 
 export function buildAllergies(context: MappingContext): ResourceDraft[] {
   const segments = segmentsNamed(context.message, 'AL1');
@@ -63,8 +63,8 @@ function buildAllergy(al1: Hl7Segment, patient: string, context: MappingContext)
   }
   const id = deterministicId('AllergyIntolerance', patient, conceptKey(allergen));
 
-  const allergenType = element(fieldOf(al1, 2), (rep) => ALLERGEN_TYPE.get(comp(rep, 1).toUpperCase()) ?? {});
-  const severityCode = comp(fieldOf(al1, 4)[0], 1).toUpperCase();
+  const allergenType = element(fieldOf(al1, 2), (rep) => ALLERGEN_TYPE.get(mappedValue(options, 'HL70127', comp(rep, 1)).toUpperCase()) ?? {});
+  const severityCode = mappedValue(options, 'HL70128', comp(fieldOf(al1, 4)[0], 1)).toUpperCase();
   const severityField = fieldOf(al1, 4);
   return updateDraft('AllergyIntolerance', id, {
     clinicalStatus: CLINICAL_ACTIVE,

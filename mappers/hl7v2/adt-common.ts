@@ -7,6 +7,7 @@
 import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
+import type { Hl7MappingOptions } from '../types.ts';
 
 import {
   type Address,
@@ -19,6 +20,7 @@ import {
   authorityFromField,
   codeTable,
   comp,
+  mappedValue,
   toAddress,
   toContactPoint,
   toFhirDateTime,
@@ -26,6 +28,7 @@ import {
   toIdentifier,
 } from './datatypes.ts';
 import { element, listElement } from './drafts.ts';
+import { sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -38,12 +41,12 @@ export function nameElement(sources: ReadonlyArray<readonly [Hl7Field, string, s
   );
 }
 
-/** XTN numbers from a home field (PID-13, NK1-5) and a business field (PID-14, NK1-6) as one telecom list. */
-export function telecomElement(home: Hl7Field, business: Hl7Field): ContactPoint[] | null | undefined {
-  return listElement([
-    [home, (rep) => toContactPoint(rep, 'home')],
-    [business, (rep) => toContactPoint(rep, 'work')],
-  ]);
+/**
+ * XTN numbers from one or more fields as one telecom list, each field with the use to assume where XTN-2 gives none:
+ * home for a home field (PID-13, NK1-5), work for a business field (PID-14, NK1-6), none for PID-40.
+ */
+export function telecomElement(sources: ReadonlyArray<readonly [Hl7Field, string | undefined]>): ContactPoint[] | null | undefined {
+  return listElement(sources.map(([field, defaultUse]) => [field, (rep: Hl7Repetition) => toContactPoint(rep, defaultUse)] as const));
 }
 
 /** XAD addresses from every repetition of one field (PID-11, NK1-4). */
@@ -52,12 +55,15 @@ export function addressElement(field: Hl7Field, location: string, timeZone: stri
 }
 
 /** HL7 table 0001 (administrative sex) -> FHIR administrative-gender. A (ambiguous) -> other, N (not applicable) -> unknown. */
-const GENDER = codeTable<string>({ M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown' });
+export const ADMINISTRATIVE_SEX = codeTable<string>({ M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown' });
 
-/** An administrative sex field (PID-8, NK1-15) as FHIR gender; a code outside table 0001 is an error at `location`. */
-export function administrativeGender(code: string, location: string): string | undefined {
-  if (code === '') return undefined;
-  const mapped = GENDER.get(code.toUpperCase());
+/**
+ * An administrative sex field (PID-8, NK1-15) as FHIR gender, after the config's HL70001 value map; a code outside
+ * table 0001 is an error at `location`.
+ */
+export function administrativeGender(sent: string, location: string, options: Hl7MappingOptions): string | undefined {
+  if (sent === '') return undefined;
+  const mapped = ADMINISTRATIVE_SEX.get(mappedValue(options, 'HL70001', sent).toUpperCase());
   if (mapped === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', `${location}: administrative sex is not an HL7 table 0001 code`, { location });
   }
@@ -112,8 +118,9 @@ export function keyIdentifier(repetition: Hl7Repetition, location: string, conte
 }
 
 /**
- * The patient id from a patient identifier list (PID-3, MRG-1): the first repetition typed MR (medical record number,
- * the facility's own key for the patient), else the first repetition with a value.
+ * The patient id from a patient identifier list (the Patient.key field, PID-3 by default, or its MRG counterpart):
+ * the first repetition typed MR (medical record number, the facility's own key for the patient), else the first
+ * repetition with a value.
  */
 export function patientIdFromList(field: Hl7Field, location: string, context: MappingContext): string {
   const repetitions = field.filter((repetition) => comp(repetition, 1) !== '');
@@ -125,9 +132,15 @@ export function patientIdFromList(field: Hl7Field, location: string, context: Ma
   return deterministicId('Patient', identifier.system, identifier.value);
 }
 
+/** The id of the patient one PID describes, from its Patient.key field (PID-3 unless the config says otherwise). */
+export function patientIdOf(pid: Hl7Segment, context: MappingContext): string {
+  const key = sourcesOf(context.options, 'Patient.key');
+  return patientIdFromList(sourceField(key, { PID: pid }), key, context);
+}
+
 /** The id of the patient the message is about (the first PID). */
 export function patientId(context: MappingContext): string {
-  return patientIdFromList(fieldOf(requirePid(context), 3), 'PID-3', context);
+  return patientIdOf(requirePid(context), context);
 }
 
 export function patientReference(context: MappingContext): Reference {
@@ -144,12 +157,18 @@ export function conceptKey(concept: CodeableConcept): string {
   return `|${(concept.text ?? '').toUpperCase()}`;
 }
 
-/** The visit (PV1-19) as the Encounter's identifier and id; undefined without PV1 or a visit number. */
+/**
+ * The visit number (the Encounter.identifier field: PV1-19 unless the config says otherwise) as the Encounter's
+ * identifier and id; undefined without PV1 (a message without a visit segment describes no visit, whatever field
+ * carries its number) or without a visit number.
+ */
 export function visitKey(context: MappingContext): { identifier: Identifier & { system: string; value: string }; id: string } | undefined {
   const pv1 = firstSegment(context.message, 'PV1');
-  const visitNumber = fieldOf(pv1, 19).find((repetition) => comp(repetition, 1) !== '');
+  if (pv1 === undefined) return undefined;
+  const source = sourcesOf(context.options, 'Encounter.identifier');
+  const visitNumber = sourceField(source, { PID: firstSegment(context.message, 'PID'), PV1: pv1 }).find((repetition) => comp(repetition, 1) !== '');
   if (visitNumber === undefined) return undefined;
-  const identifier = keyIdentifier(visitNumber, 'PV1-19', context);
+  const identifier = keyIdentifier(visitNumber, source, context);
   return { identifier, id: deterministicId('Encounter', identifier.system, identifier.value) };
 }
 

@@ -13,7 +13,19 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { patientId, periodElement, sendingFacility } from './adt-common.ts';
-import { type CodeableConcept, type Coding, type Identifier, V2_0203_SYSTEM, codeTable, comp, pruneEmpty, toCodeableConcept, toIdentifier, withStandardCoding } from './datatypes.ts';
+import {
+  type CodeableConcept,
+  type Coding,
+  type Identifier,
+  V2_0203_SYSTEM,
+  codeTable,
+  comp,
+  mappedValue,
+  pruneEmpty,
+  toCodeableConcept,
+  toIdentifier,
+  withStandardCoding,
+} from './datatypes.ts';
 import { codeOf, element, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
@@ -52,7 +64,7 @@ function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext
   const id = deterministicId('Coverage', patient, payorKey(payor), `${comp(plan, 3)}|${comp(plan, 1)}`, policyNumber);
 
   const period = periodElement(fieldOf(in1, 12), fieldOf(in1, 13), ['IN1-12', 'IN1-13'], timeZone);
-  const relationshipCode = codeOf(fieldOf(in1, 17)).toUpperCase();
+  const relationshipCode = mappedValue(options, 'HL70063', codeOf(fieldOf(in1, 17))).toUpperCase();
   return updateDraft('Coverage', id, {
     identifier: element(fieldOf(in1, 36), (rep) => {
       const value = comp(rep, 1);
@@ -98,7 +110,8 @@ function payorKey(payor: Payor): string {
 }
 
 function relationship(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70063'), RELATIONSHIP.get(comp(repetition, 1).toUpperCase()));
+  const code = mappedValue(context.options, 'HL70063', comp(repetition, 1)).toUpperCase();
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70063'), RELATIONSHIP.get(code));
 }
 
 /** Coverage.class: IN1-2 health plan (value the plan id, name its text) and IN1-8 group number with IN1-9 group name. */

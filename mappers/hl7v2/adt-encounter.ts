@@ -23,8 +23,20 @@ import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOpe
 import type { ResourceDraft } from '../types.ts';
 
 import { eventDateTime, keyIdentifier, patientReference, requireEventDateTime, visitKey } from './adt-common.ts';
-import { type CodeableConcept, type Coding, codeTable, comp, localCodeSystem, toCodeableConcept, toFhirDateTime, toLocationDisplay, toPersonDisplay } from './datatypes.ts';
+import {
+  type CodeableConcept,
+  type Coding,
+  codeTable,
+  comp,
+  localCodeSystem,
+  mappedValue,
+  toCodeableConcept,
+  toFhirDateTime,
+  toLocationDisplay,
+  toPersonDisplay,
+} from './datatypes.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
+import { type FieldSources, PRIOR_KEY_FIELD, sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './registry.ts';
 
 const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
@@ -39,7 +51,7 @@ const AMBULATORY: Coding = { system: V3_ACT_CODE, code: 'AMB', display: 'ambulat
  * AMB, B (obstetrics, an admission) -> IMP, U and N -> NullFlavor UNK and NA. Other codes (C commercial account and
  * local codes) keep the sender's code in a local system, which the extensible binding allows.
  */
-const ENCOUNTER_CLASS = codeTable<Coding>({
+export const ENCOUNTER_CLASS = codeTable<Coding>({
   E: { system: V3_ACT_CODE, code: 'EMER', display: 'emergency' },
   I: INPATIENT,
   O: AMBULATORY,
@@ -93,15 +105,21 @@ const ENCOUNTER_EVENTS = codeTable<EncounterEvent>({
   A13: { status: 'in-progress', location: 'cancel-leave', period: 'reopen' },
 });
 
-const ATTENDER: CodeableConcept = {
-  coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'ATND', display: 'attender' }],
+const V3_PARTICIPATION_TYPE = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+
+/** The participation type of each Encounter.participant source, as the v2-to-FHIR IG segment map PV1[Encounter]. */
+const PARTICIPATION_OF_SOURCE: Readonly<Record<FieldSources['Encounter.participant'][number], CodeableConcept>> = {
+  'PV1-7': { coding: [{ system: V3_PARTICIPATION_TYPE, code: 'ATND', display: 'attender' }] },
+  'PV1-8': { coding: [{ system: V3_PARTICIPATION_TYPE, code: 'REF', display: 'referrer' }] },
+  'PV1-9': { coding: [{ system: V3_PARTICIPATION_TYPE, code: 'CON', display: 'consultant' }] },
+  'PV1-17': { coding: [{ system: V3_PARTICIPATION_TYPE, code: 'ADM', display: 'admitter' }] },
 };
 
 /**
- * The visit's Encounter draft; undefined when the message has no PV1 or PV1-19 carries no visit number (without a
- * visit key there is no visit) or the event does not describe a visit. For A06 and A07 whose MRG-5 names a prior
- * visit other than PV1-19 (HL7 v2.5.1 3.3.6: the visit number may change with the class), the prior visit's
- * Encounter is finished at the event time and comes first.
+ * The visit's Encounter draft; undefined when the message has no PV1 or no visit number (PV1-19, or the config's
+ * Encounter.identifier source: without a visit key there is no visit) or the event does not describe a visit. For
+ * A06 and A07 whose MRG-5 names a prior visit other than PV1-19 (HL7 v2.5.1 3.3.6: the visit number may change with
+ * the class), the prior visit's Encounter is finished at the event time and comes first.
  */
 export function buildEncounter(context: MappingContext): ResourceDraft | ResourceDraft[] | undefined {
   const event = ENCOUNTER_EVENTS.get(context.triggerEvent);
@@ -114,7 +132,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
   const { timeZone } = options;
   const start = element(fieldOf(pv1, 44), (rep) => toFhirDateTime(comp(rep, 1), 'PV1-44', timeZone));
   const end = element(fieldOf(pv1, 45), (rep) => toFhirDateTime(comp(rep, 1), 'PV1-45', timeZone));
-  const patientClass = codeOf(fieldOf(pv1, 2));
+  const patientClass = patientClassOf(context);
 
   let status = event.status;
   if (status === 'from-visit') status = typeof end === 'string' ? 'finished' : patientClass === 'P' ? 'planned' : 'in-progress';
@@ -132,22 +150,31 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
     period: periodOperation(event, start, end, context),
     location: locationOperation(event, status, start, end, context),
     hospitalization: hospitalization(context),
-    participant: listElement([
-      [
-        fieldOf(pv1, 7),
-        (rep) => {
-          const display = toPersonDisplay(rep);
-          return display === undefined ? undefined : { type: [ATTENDER], individual: { display } };
-        },
-      ],
-    ]),
+    participant: listElement(
+      sourcesOf(options, 'Encounter.participant').map(
+        (source) =>
+          [
+            sourceField(source, { PV1: pv1 }),
+            (rep) => {
+              const display = toPersonDisplay(rep);
+              return display === undefined ? undefined : { type: [PARTICIPATION_OF_SOURCE[source]], individual: { display } };
+            },
+          ] as const,
+      ),
+    ),
   });
   const prior = event.classChange === undefined ? undefined : priorVisit(context, visit.id);
   return prior === undefined ? encounter : [prior, encounter];
 }
 
-function encounterClass(code: string, context: MappingContext): Coding | undefined {
-  if (code === '') return undefined;
+/** PV1-2 patient class as the mapper reads it: the code sent, after the config's HL70004 value map. */
+function patientClassOf(context: MappingContext): string {
+  return mappedValue(context.options, 'HL70004', codeOf(fieldOf(firstSegment(context.message, 'PV1'), 2)));
+}
+
+function encounterClass(sent: string, context: MappingContext): Coding | undefined {
+  if (sent === '') return undefined;
+  const code = mappedValue(context.options, 'HL70004', sent);
   return ENCOUNTER_CLASS.get(code) ?? { system: localCodeSystem('HL70004', context.options), code };
 }
 
@@ -208,7 +235,7 @@ function locationOperation(
   switch (operation) {
     case 'arrive': {
       if (entry === undefined) return undefined;
-      if (event.planned === true || codeOf(fieldOf(pv1, 2)) === 'P') return { $merge: 'arrive', entry: { ...entry, status: 'planned' } };
+      if (event.planned === true || patientClassOf(context) === 'P') return { $merge: 'arrive', entry: { ...entry, status: 'planned' } };
       const at =
         event.arrivalTime === 'admit' && typeof start === 'string' ? start : event.timeRequired === true ? requireEventDateTime(context) : eventDateTime(context);
       const priorField = fieldOf(pv1, 6);
@@ -252,12 +279,16 @@ function hospitalization(context: MappingContext): MembersOperation | undefined 
   return { $merge: 'members', ...(Object.keys(set).length > 0 ? { set } : {}), ...(remove.length > 0 ? { remove } : {}) };
 }
 
-/** The prior visit an A06/A07 closed (MRG-5), when it is not the visit in PV1-19. */
+/**
+ * The prior visit an A06/A07 closed (MRG-5, or the MRG counterpart of the config's Encounter.identifier: MRG-6 for
+ * PV1-50, MRG-3 for PID-18), when it is not the visit the message is about.
+ */
 function priorVisit(context: MappingContext, currentId: string): ResourceDraft | undefined {
   const mrg = segmentsNamed(context.message, 'MRG')[0];
-  const priorNumber = fieldOf(mrg, 5).find((repetition) => comp(repetition, 1) !== '');
+  const prior = PRIOR_KEY_FIELD[sourcesOf(context.options, 'Encounter.identifier')];
+  const priorNumber = sourceField(prior, { MRG: mrg }).find((repetition) => comp(repetition, 1) !== '');
   if (priorNumber === undefined) return undefined;
-  const identifier = keyIdentifier(priorNumber, 'MRG-5', context);
+  const identifier = keyIdentifier(priorNumber, prior, context);
   const id = deterministicId('Encounter', identifier.system, identifier.value);
   if (id === currentId) return undefined;
   const at = requireEventDateTime(context);

@@ -1,14 +1,31 @@
 /**
- * PID -> Patient.
+ * PID -> Patient. Which PID fields feed Patient.identifier, name and telecom, and which one the Patient's id is made
+ * from, are the config's field sources (field-sources.ts): PID-3, PID-5 with PID-9, and PID-13 with PID-14 unless
+ * it says otherwise.
  */
 
 import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { addressElement, administrativeGender, nameElement, patientIdFromList, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
-import { type CodeableConcept, type Coding, codeTable, comp, toCodeableConcept, toFhirDate, toFhirDateTime, toIdentifier, withStandardCoding } from './datatypes.ts';
+import { addressElement, administrativeGender, nameElement, patientIdOf, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
+import {
+  type AssigningAuthority,
+  type CodeableConcept,
+  type Coding,
+  type Identifier,
+  V2_0203_SYSTEM,
+  codeTable,
+  comp,
+  mappedValue,
+  toCodeableConcept,
+  toFhirDate,
+  toFhirDateTime,
+  toIdentifier,
+  withStandardCoding,
+} from './datatypes.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
+import { type FieldSources, sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -22,7 +39,7 @@ const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
  * (separated) -> L, B (unmarried) -> U, G, P and R (partners) -> T, U -> NullFlavor UNK. N (annulled), O (other)
  * and T (unreported) have no IG mapping and keep only the sender's coding.
  */
-const MARITAL_STATUS = codeTable<Coding>({
+export const MARITAL_STATUS = codeTable<Coding>({
   A: { system: V3_MARITAL_STATUS, code: 'L', display: 'Legally Separated' },
   B: { system: V3_MARITAL_STATUS, code: 'U', display: 'unmarried' },
   C: { system: V3_MARITAL_STATUS, code: 'C', display: 'Common Law' },
@@ -39,6 +56,20 @@ const MARITAL_STATUS = codeTable<Coding>({
 });
 
 const BCP_47 = 'urn:ietf:bcp:47';
+
+/** PID-19 carries the US social security number (ST, not CX), so it gets the system and type the IG gives it. */
+const US_SSN_SYSTEM = 'http://hl7.org/fhir/sid/us-ssn';
+const SSN_TYPE: CodeableConcept = { coding: [{ system: V2_0203_SYSTEM, code: 'SS', display: 'Social Security number' }] };
+
+/** The name type a Patient.name source implies where XPN-7 is empty: PID-9 aliases are type A by definition. */
+const NAME_TYPE_OF_SOURCE: Readonly<Record<FieldSources['Patient.name'][number], string | undefined>> = { 'PID-5': undefined, 'PID-9': 'A' };
+
+/** The use a Patient.telecom source implies where XTN-2 gives none: PID-13 home, PID-14 business, PID-40 either. */
+const TELECOM_USE_OF_SOURCE: Readonly<Record<FieldSources['Patient.telecom'][number], string | undefined>> = {
+  'PID-13': 'home',
+  'PID-14': 'work',
+  'PID-40': undefined,
+};
 
 /**
  * ISO 639-2 codes senders put in PID-15 -> the ISO 639-1 code BCP 47 uses for the same language (BCP 47 takes the
@@ -79,22 +110,22 @@ export function buildPatient(context: MappingContext): ResourceDraft {
 export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const id = patientIdFromList(fieldOf(pid, 3), 'PID-3', context);
+  const id = patientIdOf(pid, context);
   const facility = sendingFacility(context);
+  const segments = { PID: pid };
 
   return updateDraft('Patient', id, {
-    identifier: listElement([[fieldOf(pid, 3), (rep) => toIdentifier(rep, 'PID-3', options, facility)]]),
+    identifier: listElement(
+      sourcesOf(options, 'Patient.identifier').map((source) => [sourceField(source, segments), (rep) => patientIdentifier(rep, source, context, facility)] as const),
+    ),
     // The sender is telling us about this patient now; an ADT message is never about an inactive record.
     active: true,
     name: nameElement(
-      [
-        [fieldOf(pid, 5), 'PID-5'],
-        [fieldOf(pid, 9), 'PID-9', 'A'],
-      ],
+      sourcesOf(options, 'Patient.name').map((source) => [sourceField(source, segments), source, NAME_TYPE_OF_SOURCE[source]] as const),
       timeZone,
     ),
-    telecom: telecomElement(fieldOf(pid, 13), fieldOf(pid, 14)),
-    gender: element(fieldOf(pid, 8), (rep) => administrativeGender(comp(rep, 1), 'PID-8')),
+    telecom: telecomElement(sourcesOf(options, 'Patient.telecom').map((source) => [sourceField(source, segments), TELECOM_USE_OF_SOURCE[source]] as const)),
+    gender: element(fieldOf(pid, 8), (rep) => administrativeGender(comp(rep, 1), 'PID-8', options)),
     birthDate: element(fieldOf(pid, 7), (rep) => toFhirDate(comp(rep, 1), 'PID-7')),
     ...deceased(pid, timeZone),
     address: addressElement(fieldOf(pid, 11), 'PID-11', timeZone),
@@ -107,8 +138,17 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
   });
 }
 
+/** One repetition of a Patient.identifier source: CX from PID-2, PID-3 and PID-4, the SSN (ST) from PID-19. */
+function patientIdentifier(repetition: Hl7Repetition, source: string, context: MappingContext, facility: AssigningAuthority): Identifier | undefined {
+  if (source !== 'PID-19') return toIdentifier(repetition, source, context.options, facility);
+  const value = comp(repetition, 1);
+  return value === '' ? undefined : { type: SSN_TYPE, system: US_SSN_SYSTEM, value };
+}
+
+/** PID-16: the sender's coding as sent, and the v3 coding of its code after the config's HL70002 value map. */
 function maritalStatus(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
-  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70002'), MARITAL_STATUS.get(comp(repetition, 1)));
+  const code = mappedValue(context.options, 'HL70002', comp(repetition, 1));
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70002'), MARITAL_STATUS.get(code));
 }
 
 function primaryLanguage(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {

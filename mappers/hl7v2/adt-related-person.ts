@@ -14,7 +14,7 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { addressElement, administrativeGender, nameElement, patientId, periodElement, telecomElement } from './adt-common.ts';
-import { type Coding, codeTable, comp, toCodeableConcept, toFhirDate, withStandardCoding } from './datatypes.ts';
+import { type Coding, codeTable, comp, mappedValue, toCodeableConcept, toFhirDate, withStandardCoding } from './datatypes.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './registry.ts';
 
@@ -27,7 +27,7 @@ const V2_0131 = 'http://terminology.hl7.org/CodeSystem/v2-0131';
  * personal relationship exists, v2-0131 for the contact roles (employer, emergency contact, unknown, other), and the
  * v2-0063 code itself for relationships v3 has no code for (guardian, care giver, ward of court, ...).
  */
-const RELATIONSHIP = codeTable<Coding>({
+export const RELATIONSHIP = codeTable<Coding>({
   SEL: { system: V3_ROLE_CODE, code: 'ONESELF', display: 'self' },
   SPO: { system: V3_ROLE_CODE, code: 'SPS', display: 'spouse' },
   DOM: { system: V3_ROLE_CODE, code: 'SIGOTHR', display: 'significant other' },
@@ -63,7 +63,7 @@ const RELATIONSHIP = codeTable<Coding>({
 });
 
 /** HL7 table 0131 (contact role), its suggested codes, which R4's RelatedPerson relationship value set includes. */
-const CONTACT_ROLE = codeTable<Coding>({
+export const CONTACT_ROLE = codeTable<Coding>({
   C: { system: V2_0131, code: 'C', display: 'Emergency Contact' },
   E: { system: V2_0131, code: 'E', display: 'Employer' },
   F: { system: V2_0131, code: 'F', display: 'Federal Agency' },
@@ -114,8 +114,8 @@ function buildRelatedPerson(nk1: Hl7Segment, id: string, patient: string, contex
     active: true,
     patient: { reference: `Patient/${patient}` },
     relationship: listElement([
-      [fieldOf(nk1, 3), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70063'), RELATIONSHIP.get(comp(rep, 1).toUpperCase()))],
-      [fieldOf(nk1, 7), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70131'), CONTACT_ROLE.get(comp(rep, 1).toUpperCase()))],
+      [fieldOf(nk1, 3), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70063'), RELATIONSHIP.get(mappedValue(options, 'HL70063', comp(rep, 1)).toUpperCase()))],
+      [fieldOf(nk1, 7), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70131'), CONTACT_ROLE.get(mappedValue(options, 'HL70131', comp(rep, 1)).toUpperCase()))],
     ]),
     name: nameElement(
       [
@@ -124,8 +124,11 @@ function buildRelatedPerson(nk1: Hl7Segment, id: string, patient: string, contex
       ],
       timeZone,
     ),
-    telecom: telecomElement(fieldOf(nk1, 5), fieldOf(nk1, 6)),
-    gender: element(fieldOf(nk1, 15), (rep) => administrativeGender(comp(rep, 1), 'NK1-15')),
+    telecom: telecomElement([
+      [fieldOf(nk1, 5), 'home'],
+      [fieldOf(nk1, 6), 'work'],
+    ]),
+    gender: element(fieldOf(nk1, 15), (rep) => administrativeGender(comp(rep, 1), 'NK1-15', options)),
     birthDate: element(fieldOf(nk1, 16), (rep) => toFhirDate(comp(rep, 1), 'NK1-16')),
     address: addressElement(fieldOf(nk1, 4), 'NK1-4', timeZone),
     period,

@@ -80,6 +80,20 @@ export function codeTable<T>(entries: Readonly<Record<string, T>>): ReadonlyMap<
   return new Map(Object.entries(entries));
 }
 
+/**
+ * The value a mapper reads for a code sent in a field coded in HL7 table `table` (e.g. 'HL70001' for PID-8): the
+ * config's value map for the table turns a sender's own code into the one the mapper knows ('1' -> 'M'); a value
+ * the map does not list, or a table without a map, is read as sent. Keys are matched exactly against the value as
+ * comp() returns it (trimmed), before any case folding the field's own table applies.
+ */
+export function mappedValue(options: Hl7MappingOptions, table: string, value: string): string {
+  const maps = options.valueMaps;
+  // Own keys only: a value such as 'constructor' must not find Object.prototype members.
+  if (maps === undefined || !Object.hasOwn(maps, table)) return value;
+  const map = maps[table]!;
+  return Object.hasOwn(map, value) ? map[value]! : value;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Values
 
