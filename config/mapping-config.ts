@@ -396,7 +396,7 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
   if (problems.length > 0) throw new MappingConfigError(problems);
 
   const fields = changedFieldSources(declaredFields);
-  const valueMaps = Object.fromEntries(Object.entries(config.valueMaps ?? {}).filter((entry): entry is [string, Record<string, string>] => entry[1] !== undefined && Object.keys(entry[1]).length > 0));
+  const valueMaps = valueMapsWithEntries(config.valueMaps ?? {});
   const content: MappingConfigContent = {
     name: config.name,
     ...(config.description !== undefined ? { description: config.description } : {}),
@@ -423,6 +423,11 @@ function changedFieldSources(declared: Partial<FieldSources>): Partial<FieldSour
     if (JSON.stringify(sources) !== JSON.stringify(fallback)) changed[element] = sources;
   }
   return changed as Partial<FieldSources>;
+}
+
+/** The value maps that map something: an empty map reads every code as sent, as no map does. */
+function valueMapsWithEntries(declared: Readonly<Record<string, Record<string, string> | undefined>>): Record<string, Record<string, string>> {
+  return Object.fromEntries(Object.entries(declared).filter((entry): entry is [string, Record<string, string>] => entry[1] !== undefined && Object.keys(entry[1]).length > 0));
 }
 
 /** Paths of own '__proto__' keys anywhere in `value`. */

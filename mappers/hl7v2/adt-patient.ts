@@ -64,7 +64,7 @@ const SSN_TYPE: CodeableConcept = { coding: [{ system: V2_0203_SYSTEM, code: 'SS
 /** The name type a Patient.name source implies where XPN-7 is empty: PID-9 aliases are type A by definition. */
 const NAME_TYPE_OF_SOURCE: Readonly<Record<FieldSources['Patient.name'][number], string | undefined>> = { 'PID-5': undefined, 'PID-9': 'A' };
 
-/** The use a Patient.telecom source implies where XTN-2 gives none: PID-13 home, PID-14 business, PID-40 either. */
+/** The use a Patient.telecom source implies where XTN-2 gives none: PID-13 home, PID-14 work; PID-40 holds both kinds. */
 const TELECOM_USE_OF_SOURCE: Readonly<Record<FieldSources['Patient.telecom'][number], string | undefined>> = {
   'PID-13': 'home',
   'PID-14': 'work',
@@ -139,7 +139,12 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
 }
 
 /** One repetition of a Patient.identifier source: CX from PID-2, PID-3 and PID-4, the SSN (ST) from PID-19. */
-function patientIdentifier(repetition: Hl7Repetition, source: string, context: MappingContext, facility: AssigningAuthority): Identifier | undefined {
+function patientIdentifier(
+  repetition: Hl7Repetition,
+  source: FieldSources['Patient.identifier'][number],
+  context: MappingContext,
+  facility: AssigningAuthority,
+): Identifier | undefined {
   if (source !== 'PID-19') return toIdentifier(repetition, source, context.options, facility);
   const value = comp(repetition, 1);
   return value === '' ? undefined : { type: SSN_TYPE, system: US_SSN_SYSTEM, value };

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMappingConfigFile } from '../../config/mapping-config.ts';
 import { loadConfig } from '../../config/load.ts';
 import { runMapping, splitMessages, type MessageMapping } from '../../cli/mapping.ts';
+import { deterministicId } from '../../mappers/index.ts';
 import { mappingConfigs, mappingDeployments } from '../../store/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -153,6 +154,59 @@ describe('anchorline mapping diff', () => {
     const run = await mapping(['diff', '--from', `${CORPUS}/configs-v1`, '--to', 'test/fixtures/mapping-configs/conflict', CORPUS]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/conflict\/b-his\.yaml:2:1: match: matches the same messages as 'a-his'/);
+  });
+});
+
+describe('anchorline mapping with fields and valueMaps', () => {
+  // A v2.3 registration system: its MRN is PID-2 (PID-3 holds a regional index id), and it codes sex 1/2 and
+  // patient class IN/OUT. configs-v1 maps it as any sender; configs-v2 says where its MRN is and what its codes mean.
+  const LEGACY = 'test/fixtures/mapping-corpus-legacy';
+  const legacyVersion = (dir: string): string => readMappingConfigFile(path.join(REPO_ROOT, LEGACY, dir, 'legacy-his.yaml'), BASE).version.sha256;
+  const patientRef = (system: string, value: string): string => `Patient/${deterministicId('Patient', system, value)}`;
+
+  it('maps a message by the fields and codes the config declares', async () => {
+    const run = await mapping(['test', '--config', `${LEGACY}/configs-v2`, `${LEGACY}/legacy-a04.hl7`]);
+    expect(run.code).toBe(0);
+    const [result] = JSON.parse(run.stdout) as MessageMapping[];
+    expect(result!.sha256).toBe(legacyVersion('configs-v2'));
+    const patient = result!.resources!.find((r) => r.resourceType === 'Patient') as Record<string, any>;
+    expect(`Patient/${patient.id}`).toBe(patientRef('urn:anchorline:authority:MIDWESTGEN', 'MW-50211'));
+    expect(patient.identifier.map((i: Record<string, string>) => i.value)).toEqual(['MW-50211', '8812004']);
+    expect(patient.gender).toBe('female');
+    const encounter = result!.resources!.find((r) => r.resourceType === 'Encounter') as Record<string, any>;
+    expect(encounter.class).toEqual({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
+    expect(encounter.subject.reference).toBe(`Patient/${patient.id}`);
+
+    // Without them the sender's sex code is not an HL7 table 0001 code.
+    const before = await mapping(['test', '--config', `${LEGACY}/configs-v1`, `${LEGACY}/legacy-a04.hl7`]);
+    expect(before.code).toBe(1);
+    expect((JSON.parse(before.stdout) as MessageMapping[])[0]!.error).toMatchObject({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-8' });
+  });
+
+  it('diffs the versions before and after them, message by message', async () => {
+    const run = await mapping(['diff', '--from', `${LEGACY}/configs-v1`, '--to', `${LEGACY}/configs-v2`, LEGACY]);
+    expect(run.code).toBe(0);
+    const [v1, v2] = [legacyVersion('configs-v1').slice(0, 12), legacyVersion('configs-v2').slice(0, 12)];
+    const byPid3 = patientRef('urn:anchorline:authority:REGIONHIE', '8813090');
+    const byPid2 = patientRef('urn:anchorline:authority:MIDWESTGEN', 'MW-50377');
+    expect(run.stdout.trimEnd().split('\n')).toEqual([
+      `${LEGACY}/legacy-a04.hl7 #1 LEG0001 ADT^A04: failed (legacy-his ${v1} -> legacy-his ${v2})`,
+      '  from: ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
+      '  to:   mapped',
+      `${LEGACY}/legacy-a08.hl7 #1 LEG0002 ADT^A08: changed (legacy-his ${v1} -> legacy-his ${v2})`,
+      // Patient.key PID-2: the patient is the one its MRN names, and PID-2 comes first among its identifiers.
+      `  ~ Patient[0].id: "${byPid3.slice('Patient/'.length)}" -> "${byPid2.slice('Patient/'.length)}"`,
+      '  ~ Patient[0].identifier[0].type.coding[0].code: "PI" -> "MR"',
+      '  ~ Patient[0].identifier[0].system: "urn:anchorline:authority:REGIONHIE" -> "urn:anchorline:authority:MIDWESTGEN"',
+      '  ~ Patient[0].identifier[0].value: "8813090" -> "MW-50377"',
+      '  + Patient[0].identifier[1]: {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PI"}]},"system":"urn:anchorline:authority:REGIONHIE","value":"8813090"}',
+      // HL70004 IN -> I: an inpatient visit rather than a local class code.
+      '  ~ Encounter[0].class.system: "urn:anchorline:local/HL70004" -> "http://terminology.hl7.org/CodeSystem/v3-ActCode"',
+      '  ~ Encounter[0].class.code: "IN" -> "IMP"',
+      '  + Encounter[0].class.display: "inpatient encounter"',
+      `  ~ Encounter[0].subject.reference: "${byPid3}" -> "${byPid2}"`,
+      '2 messages: 1 changed, 0 unchanged, 1 failed',
+    ]);
   });
 });
 

@@ -21,11 +21,13 @@ import {
   type MappingBase,
   type MappingConfigVersion,
 } from '../../config/mapping-config.ts';
+import { DEFAULT_FIELD_SOURCES } from '../../mappers/index.ts';
 import { mappingConfigSha256 } from '../../store/mapping-configs.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/mapping-configs');
 const CORPUS = path.join(ROOT, 'test/fixtures/mapping-corpus');
+const LEGACY = path.join(ROOT, 'test/fixtures/mapping-corpus-legacy');
 const BASE: MappingBase = { timeZone: 'Asia/Seoul', identifierSystems: {}, localCodeSystemBase: 'urn:anchorline:local' };
 
 function problemsOf(run: () => unknown): string[] {
@@ -77,6 +79,10 @@ describe('mapping config validation', () => {
     const { configs, problems } = loadMappingConfigs(path.join(ROOT, 'config/mappings'), BASE);
     expect(problems).toEqual([]);
     expect(configs.map((c) => c.name).sort()).toEqual(['default', 'ny-general', 'seoul-his']);
+    // One of them shows field sources and value maps.
+    const ny = configs.find((c) => c.name === 'ny-general')!;
+    expect(ny.options.fieldSources?.['Patient.key']).toBe('PID-2');
+    expect(ny.options.valueMaps?.['HL70004']).toMatchObject({ IN: 'I' });
   });
 });
 
@@ -129,6 +135,50 @@ describe('mapping config versions', () => {
       `mapping_config/${v2.sha256}:1:1: (content): the stored content does not hash to its version; it was altered`,
     ]);
     expect(problemsOf(() => storedVersion('seoul-his', v2.sha256, { ...stored, extra: 1 }))[0]).toMatch(/: \(content\): Unrecognized key/);
+  });
+});
+
+describe('mapping config fields and valueMaps', () => {
+  const legacy = readMappingConfigFile(path.join(LEGACY, 'configs-v2', 'legacy-his.yaml'), BASE).version;
+  const text = readFileSync(path.join(LEGACY, 'configs-v2', 'legacy-his.yaml'), 'utf8');
+  const withoutThem = readFileSync(path.join(LEGACY, 'configs-v1', 'legacy-his.yaml'), 'utf8');
+  const digest = (source: string): string => parseMappingConfig(source, 'x/legacy-his.yaml', BASE).version.sha256;
+
+  it('are part of the content, and so of the version', () => {
+    expect(legacy.content.fields).toEqual({ 'Patient.key': 'PID-2', 'Patient.identifier': ['PID-2', 'PID-3'] });
+    expect(legacy.content.valueMaps).toEqual({ HL70001: { '1': 'M', '2': 'F' }, HL70004: { IN: 'I', OUT: 'O' } });
+    expect(legacy.sha256).toBe(mappingConfigSha256(legacy.content));
+    expect(digest(withoutThem)).not.toBe(legacy.sha256);
+    expect(digest(text.replace("'2': F", "'2': F, '9': U"))).not.toBe(legacy.sha256);
+    expect(digest(text.replace('[PID-2, PID-3]', '[PID-3, PID-2]'))).not.toBe(legacy.sha256);
+  });
+
+  it('give the mapper every element resolved, with the defaults where the file says nothing', () => {
+    expect(legacy.options.fieldSources).toEqual({ ...DEFAULT_FIELD_SOURCES, 'Patient.key': 'PID-2', 'Patient.identifier': ['PID-2', 'PID-3'] });
+    expect(legacy.options.valueMaps).toEqual(legacy.content.valueMaps);
+    expect(builtInDefault(BASE).options.fieldSources).toEqual(DEFAULT_FIELD_SOURCES);
+    expect(builtInDefault(BASE).options.valueMaps).toEqual({});
+  });
+
+  it('leave the version alone when they only restate the defaults, so configs written before them keep theirs', () => {
+    const restated = `${withoutThem}fields:\n  Patient.key: PID-3\n  Patient.telecom: [PID-13, PID-14]\n  Encounter.participant: PV1-7\nvalueMaps:\n  HL70002: {}\n`;
+    const parsed = parseMappingConfig(restated, 'x/legacy-his.yaml', BASE).version;
+    expect(parsed.content).not.toHaveProperty('fields');
+    expect(parsed.content).not.toHaveProperty('valueMaps');
+    expect(parsed.sha256).toBe(digest(withoutThem));
+    // One source written alone is a list of one.
+    expect(digest(text.replace('[PID-2, PID-3]', 'PID-2').replace('Patient.key: PID-2', 'Patient.key: PID-2\n  Patient.telecom: PID-40'))).toBe(
+      digest(text.replace('[PID-2, PID-3]', '[PID-2]').replace('Patient.key: PID-2', 'Patient.key: PID-2\n  Patient.telecom: [PID-40]')),
+    );
+  });
+
+  it('are checked when a version is read back from mapping_config', () => {
+    const stored = JSON.parse(JSON.stringify(legacy.content)) as Record<string, any>;
+    expect(storedVersion('legacy-his', legacy.sha256, stored).options.fieldSources?.['Patient.key']).toBe('PID-2');
+    const altered = { ...stored, fields: { 'Patient.key': 'PID-19' } };
+    expect(problemsOf(() => storedVersion('legacy-his', mappingConfigSha256(altered), altered))).toEqual([
+      `mapping_config/${mappingConfigSha256(altered)}:1:1: fields["Patient.key"]: PID-19 cannot feed Patient.key (one of: PID-2, PID-3, PID-4)`,
+    ]);
   });
 });
 
