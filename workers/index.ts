@@ -9,6 +9,7 @@ export {
   type IngestOutcome,
   type MappingSelection,
   type MappingSource,
+  type MessageConverter,
   type TerminologyEnricher,
 } from './ingest.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';

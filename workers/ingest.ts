@@ -22,7 +22,7 @@ import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.
 import { errorFields, type Logger } from '../config/logger.ts';
 import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
+import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type MappingResult, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
 import { inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
@@ -60,10 +60,21 @@ export interface TerminologyEnricher {
   enrich(client: pg.PoolClient, items: Array<{ messageId: number; mapping: MappingSelection; drafts: ResourceDraft[] }>): Promise<string>;
 }
 
+/**
+ * Turns one stored inbound message of a protocol other than HL7 v2 ('cda', 'dicom') into resource drafts, which then
+ * take the same path as an HL7 message's: terminology, ordering, validation, versions, leaves. Pure apart from
+ * reading what the message references; throws AnchorlineError for the message's own problems.
+ */
+export interface MessageConverter {
+  convert(message: InboxMessage, mappings: MappingSource): { mapping: MappingSelection; result: MappingResult };
+}
+
 export interface IngestOptions {
   pool: pg.Pool;
   log: Logger;
   mappings: MappingSource;
+  /** Converters by inbox protocol, for messages that are not HL7 v2. */
+  converters?: Record<string, MessageConverter>;
   /** Absent: codings stay as the mapper made them, and leaves say terminologyVersion 'none'. */
   terminology?: TerminologyEnricher;
   /** Store the ACK after mapping and notify waiters (original-mode messages when ackMode is 'afterMapping'). */
@@ -97,11 +108,19 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         let header: MshHeader | undefined;
         let charset = 'utf-8';
         try {
-          const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);
-          header = decoded.header;
-          charset = decoded.charset;
-          const mapping = options.mappings.select(header);
-          const result = mapHl7Message(parseHl7(decoded.text), mapping.options);
+          let mapping: MappingSelection;
+          let result: MappingResult;
+          if (message.protocol === 'hl7v2') {
+            const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);
+            header = decoded.header;
+            charset = decoded.charset;
+            mapping = options.mappings.select(header);
+            result = mapHl7Message(parseHl7(decoded.text), mapping.options);
+          } else {
+            const converter = options.converters?.[message.protocol];
+            if (!converter) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `no converter for protocol ${message.protocol}`);
+            ({ mapping, result } = converter.convert(message, options.mappings));
+          }
           mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime) });
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
@@ -209,7 +228,8 @@ function provenanceLeaves(
 
 interface Mapped {
   message: InboxMessage;
-  header: MshHeader;
+  /** HL7 v2 only: the header the ACK after mapping answers. */
+  header: MshHeader | undefined;
   charset: string;
   mapping: MappingSelection;
   drafts: ResourceDraft[];
