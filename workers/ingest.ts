@@ -110,7 +110,8 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         try {
           let mapping: MappingSelection;
           let result: MappingResult;
-          if (message.protocol === 'hl7v2') {
+          // HL7 v2 arrives as 'hl7v2-mllp' or 'hl7v2-http'; other protocols name their converter.
+          if (message.protocol.startsWith('hl7v2')) {
             const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);
             header = decoded.header;
             charset = decoded.charset;
