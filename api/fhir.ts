@@ -145,6 +145,11 @@ function pageLinks(request: FastifyRequest, count: number, offset: number, total
   return links;
 }
 
+const TERMINOLOGY_OPERATIONS = [
+  { type: 'CodeSystem', operations: ['lookup', 'validate-code'] },
+  { type: 'ConceptMap', operations: ['translate'] },
+];
+
 export function capabilityStatement(): Record<string, unknown> {
   return {
     resourceType: 'CapabilityStatement',
@@ -159,16 +164,25 @@ export function capabilityStatement(): Record<string, unknown> {
       {
         mode: 'server',
         security: { service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth' }], text: 'Bearer API key' }] },
-        resource: RESOURCE_TYPES.map((type) => ({
-          type,
-          versioning: 'versioned',
-          readHistory: true,
-          interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }],
-          searchParam: [
-            { name: '_id', type: 'token' },
-            ...Object.entries(SEARCH_PARAMETERS[type]!).map(([name, kind]) => ({ name, type: kind })),
-          ],
-        })),
+        resource: [
+          ...RESOURCE_TYPES.map((type) => ({
+            type,
+            versioning: 'versioned',
+            readHistory: true,
+            interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }],
+            searchParam: [
+              { name: '_id', type: 'token' },
+              ...Object.entries(SEARCH_PARAMETERS[type]!).map(([name, kind]) => ({ name, type: kind })),
+            ],
+          })),
+          // Terminology (api/terminology.ts): read, search by url, and the FHIR R4 operations.
+          ...TERMINOLOGY_OPERATIONS.map(({ type, operations }) => ({
+            type,
+            interaction: [{ code: 'read' }, { code: 'search-type' }],
+            searchParam: [{ name: 'url', type: 'uri' }],
+            operation: operations.map((name) => ({ name, definition: `http://hl7.org/fhir/OperationDefinition/${type}-${name}` })),
+          })),
+        ],
       },
     ],
   };

@@ -98,5 +98,7 @@ describe('clinical resources over the FHIR API', () => {
     expect(served).toEqual(expect.arrayContaining(['Observation', 'DiagnosticReport', 'Immunization', 'Appointment']));
     const observation = metadata.rest[0].resource.find((r: any) => r.type === 'Observation');
     expect(observation.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['patient', 'code', 'status']));
+    const operations = metadata.rest[0].resource.filter((r: any) => r.operation).flatMap((r: any) => r.operation.map((o: any) => `${r.type}/$${o.name}`));
+    expect(operations).toEqual(['CodeSystem/$lookup', 'CodeSystem/$validate-code', 'ConceptMap/$translate']);
   });
 });
