@@ -1,5 +1,6 @@
 /**
- * The HTTP API (fastify): FHIR REST under /fhir, HL7 v2 over HTTP at /ingest/hl7v2, health and admin routes.
+ * The HTTP API (fastify): FHIR REST under /fhir, HL7 v2 over HTTP at /ingest/hl7v2, C-CDA at /ingest/cda, DICOMweb
+ * under /dicomweb, health and admin routes.
  *
  * Authentication runs in onRequest, before any body is read or parsed: a request without a valid bearer key is
  * answered 401 without its body ever being looked at. Each route declares the scope it needs (`ingest`, `read`,
@@ -15,6 +16,9 @@ import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
 import { registerTerminologyRoutes } from './terminology.ts';
 import { registerMappingRoutes } from './mappings.ts';
+import { registerCdaRoutes } from './cda.ts';
+import type { CdaIntake } from '../adapters/cda/index.ts';
+import { registerDicomWebRoutes, type DicomWebOptions } from './dicomweb.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -38,6 +42,10 @@ export interface ApiOptions {
   keyCacheMs?: number;
   /** Proof bundles wait for a chain anchor when batch headers are anchored on chain ('evm'). Default 'local'. */
   anchorDriver?: 'local' | 'evm';
+  /** POST /ingest/cda; absent: not served. */
+  cdaIntake?: CdaIntake;
+  /** STOW-RS, WADO-RS and /blobs; absent: those routes are not served. */
+  dicom?: Omit<DicomWebOptions, 'pool' | 'log'>;
 }
 
 const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
@@ -173,6 +181,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
+  if (options.cdaIntake) registerCdaRoutes(app, options.cdaIntake);
+  if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log });
   await app.ready();
   return app;
 }

@@ -175,6 +175,7 @@ async function main(): Promise<void> {
     dataDir,
     http: { port: 0 },
     mllp: { port: 0 },
+    dicom: { port: 0 },
     auth: { apiKey: API_KEY },
     anchor,
     log: { level: 'warn' },

@@ -1,27 +1,35 @@
 /**
  * Wiring: every resource is created here at start-up, passed to what uses it, and closed on shutdown in the reverse
- * order of start. Start: store -> queue -> workers (ingest consumer, sweeper) -> intake -> listeners (HTTP, MLLP).
+ * order of start. Start: store -> queue -> workers (ingest consumer, sweeper) -> intakes (HL7 v2, DICOM, C-CDA) ->
+ * listeners (HTTP, MLLP, DICOM DIMSE).
  * Shutdown: listeners stop accepting and finish the message in hand -> intake -> sweeper -> consumer finishes or
  * releases its jobs -> queue -> store.
  */
 import type { FastifyInstance } from 'fastify';
 import { MappingRegistry, defaultMappingConfigDir, type AnchorlineConfig, type Logger } from '../config/index.ts';
 import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
+import { DICOM_PROTOCOL, DicomIntake } from '../adapters/dicom/intake.ts';
 import { MllpServer } from '../adapters/mllp/index.ts';
+import { CdaIntake } from '../adapters/cda/index.ts';
+import { DicomScpServer } from '../adapters/dicom/index.ts';
 import { buildApi } from '../api/index.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
-import { apiKeys, openStore, type Store } from '../store/index.ts';
+import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, ChainAnchorDriver, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, ChainAnchorDriver, createCdaConverter, createDicomConverter, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
 export interface Engine {
   httpPort?: number;
   mllpPort?: number;
+  /** The DIMSE listener's port, when dicom.enabled. */
+  dicomPort?: number;
   store: Store;
   queue: JobQueue;
+  /** The DICOM intake (C-STORE and STOW-RS hand it instances); absent in a worker-only process. */
+  dicomIntake?: DicomIntake;
   /** Where the bootstrap API key was written, when it was generated. */
   apiKeyFile?: string;
   close(): Promise<void>;
@@ -95,8 +103,22 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       ...(mappingWaiter ? { mappingWaiter } : {}),
     });
     closers.push({ name: 'intake', close: () => intake.close() });
+    const dicomIntake = createDicomIntake(config, log, store, queue);
+    engine.dicomIntake = dicomIntake;
+    closers.push({ name: 'dicom intake', close: () => dicomIntake.close() });
+    const cdaIntake = new CdaIntake({ pool: store.pool, queue, log: log.child({ component: 'cda-intake' }), limits: config.cda, mapping: config.mapping });
+    closers.push({ name: 'cda intake', close: () => cdaIntake.close() });
 
-    const api: FastifyInstance = await buildApi({ pool: store.pool, intake, log: log.child({ component: 'api' }), bodyLimitBytes: config.http.bodyLimitBytes, requestTimeoutMs: config.http.requestTimeoutMs, anchorDriver: config.anchor.driver });
+    const api: FastifyInstance = await buildApi({
+      pool: store.pool,
+      intake,
+      log: log.child({ component: 'api' }),
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      anchorDriver: config.anchor.driver,
+      cdaIntake,
+      dicom: { intake: dicomIntake, blobs: dicomBlobStore(config), maxInstanceBytes: config.dicom.maxInstanceBytes, stowMaxBytes: config.dicom.stowMaxBytes },
+    });
     await api.listen({ host: config.http.host, port: config.http.port });
     closers.push({ name: 'http', close: () => api.close() });
     const address = api.server.address();
@@ -107,7 +129,12 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       engine.mllpPort = await mllp.listen();
       closers.push({ name: 'mllp', close: () => mllp.close(config.engine.shutdownGraceMs) });
     }
-    log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
+    if (config.dicom.enabled) {
+      const dimse = new DicomScpServer({ ...config.dicom, intake: dicomIntake, log: log.child({ component: 'dicom' }) });
+      engine.dicomPort = await dimse.listen();
+      closers.push({ name: 'dicom', close: () => dimse.close(config.engine.shutdownGraceMs) });
+    }
+    log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, dicomPort: engine.dicomPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
     return engine;
   } catch (error) {
     await closeAll();
@@ -187,6 +214,10 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       engineApplication: config.engine.applicationName,
       maxAttempts: config.queue.maxAttempts,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
+      converters: {
+        cda: createCdaConverter(config.cda),
+        [DICOM_PROTOCOL]: createDicomConverter({ dicomwebBaseUrl: dicomwebBaseUrl(config), maxInflatedBytes: config.dicom.maxInstanceBytes }),
+      },
     }),
     { concurrency: config.queue.concurrency },
   );
@@ -194,4 +225,32 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
   const sweeper = new Sweeper({ pool: store.pool, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
   sweeper.start();
   closers.push({ name: 'sweeper', close: () => sweeper.close() });
+}
+
+/** The blob store of whole DICOM instances: dicom.blobDir, default '<dataDir>/blobs'. */
+export function dicomBlobStore(config: AnchorlineConfig): BlobStore {
+  return createFileBlobStore(config.dicom.blobDir ?? path.join(config.dataDir, 'blobs'));
+}
+
+/**
+ * The DICOM intake on the engine's store and queue: what the DIMSE listener and STOW-RS hand instances to. Close it
+ * after the listeners that feed it and before the queue.
+ */
+export function createDicomIntake(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue): DicomIntake {
+  return new DicomIntake({
+    pool: store.pool,
+    log: log.child({ component: 'dicom-intake' }),
+    blobs: dicomBlobStore(config),
+    queue,
+    maxInstanceBytes: config.dicom.maxInstanceBytes,
+  });
+}
+
+/**
+ * The engine's DICOMweb base URL, the address the ImagingStudy Endpoint records: the HTTP listener's, with a
+ * wildcard bind address read as loopback.
+ */
+export function dicomwebBaseUrl(config: AnchorlineConfig): string {
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}/dicomweb`;
 }

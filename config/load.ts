@@ -2,7 +2,7 @@
  * Loading the configuration: an optional JSON file, then environment overrides, then validation against the schema.
  *
  * Environment overrides are of two kinds: the documented short names of the external interface (HTTP_PORT,
- * MLLP_PORT, DATABASE_URL, REDIS_URL, ANCHORLINE_DATA_DIR, ANCHORLINE_API_KEY, LOG_LEVEL, and for chain anchoring
+ * MLLP_PORT, DICOM_PORT, DATABASE_URL, REDIS_URL, ANCHORLINE_DATA_DIR, ANCHORLINE_API_KEY, LOG_LEVEL, and for chain anchoring
  * ANCHOR_RPC_URL, ANCHOR_CHAIN_ID, ANCHOR_CONTRACT_ADDRESS, ANCHOR_SUBMITTER_KEY_FILE; ANCHOR_RPC_URL also selects the
  * 'evm' anchor driver unless a driver is configured), and a generic form for any
  * option, `ANCHORLINE__SECTION__OPTION_NAME` (e.g. ANCHORLINE__MLLP__MAX_FRAME_BYTES=1048576). Values are parsed as
@@ -23,6 +23,7 @@ const SHORT_NAMES: Record<string, { keys: string[]; typed: boolean }> = {
   ANCHORLINE_DATA_DIR: { keys: ['dataDir'], typed: false },
   HTTP_PORT: { keys: ['http', 'port'], typed: true },
   MLLP_PORT: { keys: ['mllp', 'port'], typed: true },
+  DICOM_PORT: { keys: ['dicom', 'port'], typed: true },
   DATABASE_URL: { keys: ['database', 'url'], typed: false },
   REDIS_URL: { keys: ['redis', 'url'], typed: false },
   ANCHORLINE_API_KEY: { keys: ['auth', 'apiKey'], typed: false },

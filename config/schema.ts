@@ -68,6 +68,50 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  dicom: z
+    .strictObject({
+      /** Run the DIMSE listener (C-ECHO, C-STORE). STOW-RS on the HTTP API is served either way. Default true. */
+      enabled: z.boolean().default(true),
+      /** Bind address of the DIMSE listener. Default '127.0.0.1'; set '0.0.0.0' to accept modalities from the network. */
+      host: z.string().default('127.0.0.1'),
+      /** DIMSE port; 0 picks a free port. Default 11112. Env DICOM_PORT. */
+      port: port.default(11112),
+      /** Our AE title: the called AE title an association request must name. 1-16 characters. Default 'ANCHORLINE'. */
+      aeTitle: z
+        .string()
+        .regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, 'must be 1-16 printable ASCII characters without backslash')
+        .refine((title) => title.trim() !== '', 'must not be blank')
+        .default('ANCHORLINE'),
+      /**
+       * Calling AE titles allowed to associate (compared exactly, ignoring leading and trailing spaces). Default []:
+       * any calling AE title is accepted, so set it wherever the listener is reachable from outside this host.
+       */
+      allowedCallingAeTitles: z.array(z.string().min(1).max(16)).default([]),
+      /** Associations served at once; further requests are rejected as transient (local limit exceeded). Default 32. */
+      maxAssociations: positiveInt.default(32),
+      /** An association must be requested within this time of connecting, in ms (the ARTIM timer). Default 30000. */
+      associationRequestTimeoutMs: positiveInt.default(30_000),
+      /** An association with no traffic for this long is aborted, in ms. Default 120000. */
+      associationIdleTimeoutMs: positiveInt.default(120_000),
+      /**
+       * Largest P-DATA-TF PDU we accept, in bytes (announced as our maximum length received; at most 256 KiB, the
+       * DIMSE library's own limit). A peer sending a larger PDU is aborted. Default 262144.
+       */
+      maxPduBytes: z.number().int().min(4_096).max(262_144).default(262_144),
+      /**
+       * Largest DICOM instance accepted, in bytes (C-STORE data set or STOW-RS part). A larger one is refused on its
+       * own (DIMSE status A700, STOW failure reason A700) and the association or request goes on. An instance is held in
+       * memory while it is stored, so this times the simultaneous associations and requests bounds that memory.
+       * Default 256 MiB.
+       */
+      maxInstanceBytes: positiveInt.default(256 * 1024 * 1024),
+      /** Largest STOW-RS request body, in bytes; a larger one is answered 413. Default 1 GiB. */
+      stowMaxBytes: positiveInt.default(1024 * 1024 * 1024),
+      /** Directory of stored instance files (content-addressed by SHA-256). Default '<dataDir>/blobs'. */
+      blobDir: z.string().min(1).optional(),
+    })
+    .prefault({}),
+
   database: z
     .strictObject({
       /** External PostgreSQL URL; when absent an embedded server runs under dataDir. Env DATABASE_URL. */
@@ -237,6 +281,18 @@ export const configSchema = z.strictObject({
        * directory is checked for changes a file watch may have missed, in ms. Default 2000.
        */
       pollIntervalMs: z.number().int().min(100).optional(),
+    })
+    .prefault({}),
+
+  cda: z
+    .strictObject({
+      /**
+       * Largest C-CDA document accepted at POST /ingest/cda, in bytes; a larger one is answered 413 and its first
+       * 64 KiB kept as a rejected message. Must not exceed http.bodyLimitBytes to take effect. Default 10 MiB.
+       */
+      maxBytes: positiveInt.default(10 * 1024 * 1024),
+      /** Deepest element nesting accepted in a C-CDA document, checked before it is parsed. Default 200. */
+      maxDepth: positiveInt.default(200),
     })
     .prefault({}),
 

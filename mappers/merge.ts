@@ -2,10 +2,11 @@
  * Applying a draft to the stored resource: the one place where HL7 update semantics meet the store.
  *
  * Most elements follow the draft contract (types.ts): absent keeps, null removes, a value replaces. A few elements
- * hold history that no single message carries in full (the places an encounter has been, the classes it has had),
- * or are fed by fields a message may send one at a time (an encounter's start and end). For those a draft carries
- * an element merge operation instead of a value, and ELEMENT_RULES below says how each operation combines with what
- * is stored. Every rule is a pure function of the stored resource and the operation, so replaying the same drafts in
+ * hold history that no single message carries in full (the places an encounter has been, the classes it has had,
+ * the series and instances of an imaging study that arrive one instance at a time), are fed by fields a message may
+ * send one at a time (an encounter's start and end), or come from a source that may only fill gaps (a PACS's view
+ * of the patient). For those a draft carries an element merge operation instead of a value, and ELEMENT_RULES below
+ * says how each operation combines with what is stored. Every rule is a pure function of the stored resource and the operation, so replaying the same drafts in
  * the same order always gives the same resource.
  */
 
@@ -81,6 +82,44 @@ export interface ClassChangeOperation {
   at: string;
 }
 
+/**
+ * Identifiers added to a list (Patient.identifier from a source that is not the patient's master, such as a PACS):
+ * each one whose system and value the stored list lacks is appended; the stored identifiers are kept as they are.
+ */
+export interface AddIdentifiersOperation {
+  $merge: 'add';
+  identifier: Array<{ system?: string; value?: string; [element: string]: unknown }>;
+}
+
+/**
+ * A value that only fills a gap: `value` when nothing is stored, else the stored element unchanged (with its
+ * primitive extension). For demographics from a secondary source (a PACS) that must not overwrite what the
+ * patient's master system (the HIS) sent.
+ */
+export interface IfAbsentOperation {
+  $merge: 'if-absent';
+  value: unknown;
+}
+
+/** An ImagingStudy.series entry as the DICOM mapper writes it: one series, with the instances a message carries. */
+export interface ImagingSeriesEntry {
+  uid: string;
+  number?: number;
+  instance?: Array<{ uid: string; number?: number; [element: string]: unknown }>;
+  [element: string]: unknown;
+}
+
+/**
+ * ImagingStudy.series as instances of a study arrive one by one: each series of `series` is merged into the stored
+ * series with its uid (its own elements replace the stored ones; its instances replace stored instances with the
+ * same uid and are added otherwise), or added. Series are ordered by number then uid and instances likewise, so the
+ * result does not depend on the order instances arrived in, and each series' numberOfInstances is recounted.
+ */
+export interface ImagingSeriesOperation {
+  $merge: 'series';
+  series: ImagingSeriesEntry[];
+}
+
 export function isElementMergeOperation(value: unknown): value is ElementMergeOperation {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as Record<string, unknown>)[MERGE_OPERATION] === 'string';
 }
@@ -114,6 +153,19 @@ const CLASS_HISTORY: ReadonlyMap<string, ElementRule> = new Map<string, ElementR
   ['class-change', (stored, operation, resource) => classChange(stored, operation as unknown as ClassChangeOperation, resource)],
 ]);
 
+const IDENTIFIER_ADDITIONS: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  ['add', (stored, operation) => addIdentifiers(stored, operation as unknown as AddIdentifiersOperation)],
+]);
+
+const GAP_FILL: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  // The stored element itself (not a copy) when there is one: mergeDraft then keeps it and its extension sibling.
+  ['if-absent', (stored, operation) => (stored !== undefined ? stored : (operation as unknown as IfAbsentOperation).value)],
+]);
+
+const IMAGING_SERIES: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
+  ['series', (stored, operation) => mergeSeries(stored, operation as unknown as ImagingSeriesOperation)],
+]);
+
 /** Resource type -> element -> the operations it accepts. An element not listed here accepts no operation. */
 const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, ElementRule>>> = new Map([
   [
@@ -125,6 +177,16 @@ const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string,
       ['classHistory', CLASS_HISTORY],
     ]),
   ],
+  [
+    'Patient',
+    new Map([
+      ['identifier', IDENTIFIER_ADDITIONS],
+      ['name', GAP_FILL],
+      ['gender', GAP_FILL],
+      ['birthDate', GAP_FILL],
+    ]),
+  ],
+  ['ImagingStudy', new Map([['series', IMAGING_SERIES]])],
 ]);
 
 /**
@@ -141,6 +203,13 @@ const REQUIRED_WHEN_MISSING: ReadonlyMap<string, Readonly<Record<string, unknown
     },
   ],
 ]);
+
+/**
+ * Elements computed from others once a draft is applied, so that they always agree with what they summarise:
+ * ImagingStudy.numberOfSeries, numberOfInstances and the study's modality list (each modality of its series, once,
+ * in series order), from ImagingStudy.series.
+ */
+const DERIVED: ReadonlyMap<string, (resource: Record<string, unknown>) => void> = new Map([['ImagingStudy', deriveImagingStudyCounts]]);
 
 /** Elements the draft cannot touch: identity is the draft's own, `meta` belongs to the store. */
 const RESERVED = new Set(['resourceType', 'id', 'meta']);
@@ -166,21 +235,24 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
   }
   for (const [name, value] of Object.entries(draft)) {
     if (RESERVED.has(name) || value === undefined) continue;
-    if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
-    if (value === null) {
-      delete merged[name];
-    } else if (isElementMergeOperation(value)) {
+    if (isElementMergeOperation(value)) {
       const rule = ELEMENT_RULES.get(draft.resourceType)?.get(name)?.get(value.$merge);
       if (rule === undefined) {
         throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${draft.resourceType}.${name} has no '${value.$merge}' merge rule`);
       }
       const next = rule(current?.[name], value, current);
+      // A rule that returns the stored element itself left it as it was, extension sibling included.
+      if (current !== undefined && next !== undefined && next === current[name]) continue;
+      if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
       if (next === undefined) delete merged[name];
       else merged[name] = structuredClone(next);
-    } else {
-      merged[name] = structuredClone(value);
+      continue;
     }
+    if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
+    if (value === null) delete merged[name];
+    else merged[name] = structuredClone(value);
   }
+  DERIVED.get(draft.resourceType)?.(merged);
   const required = REQUIRED_WHEN_MISSING.get(draft.resourceType);
   if (required !== undefined) {
     for (const [name, fallback] of Object.entries(required)) {
@@ -320,4 +392,72 @@ function classChange(stored: unknown, operation: ClassChangeOperation, resource:
   for (const entry of history) if (entry.period.end === undefined) entry.period = { ...entry.period, end: operation.at };
   history.push({ class: structuredClone(operation.class), period: { start: operation.at } });
   return history;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Patient.identifier additions
+
+function addIdentifiers(stored: unknown, operation: AddIdentifiersOperation): unknown {
+  const list = Array.isArray(stored) ? (structuredClone(stored) as Array<{ system?: unknown; value?: unknown }>) : [];
+  const before = list.length;
+  for (const identifier of operation.identifier) {
+    if (!list.some((known) => known.system === identifier.system && known.value === identifier.value)) list.push(structuredClone(identifier));
+  }
+  // Nothing new: the stored list itself, so that the element counts as untouched.
+  if (list.length === before && stored !== undefined) return stored;
+  return list.length > 0 ? list : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ImagingStudy.series
+
+type SeriesJson = Record<string, unknown> & { uid?: unknown; number?: unknown; instance?: unknown };
+
+/** Number first (absent last), then uid: the order PACS viewers list series and instances in. */
+function byNumberThenUid(a: { number?: unknown; uid?: unknown }, b: { number?: unknown; uid?: unknown }): number {
+  const na = typeof a.number === 'number' ? a.number : Number.POSITIVE_INFINITY;
+  const nb = typeof b.number === 'number' ? b.number : Number.POSITIVE_INFINITY;
+  if (na !== nb) return na < nb ? -1 : 1;
+  const ua = String(a.uid ?? '');
+  const ub = String(b.uid ?? '');
+  return ua < ub ? -1 : ua > ub ? 1 : 0;
+}
+
+function mergeSeries(stored: unknown, operation: ImagingSeriesOperation): SeriesJson[] | undefined {
+  const result: SeriesJson[] = Array.isArray(stored) ? (structuredClone(stored) as SeriesJson[]) : [];
+  for (const incoming of operation.series) {
+    let series = result.find((known) => known.uid === incoming.uid);
+    if (series === undefined) {
+      series = { uid: incoming.uid };
+      result.push(series);
+    }
+    for (const [name, value] of Object.entries(incoming)) {
+      if (name !== 'instance' && value !== undefined) series[name] = structuredClone(value);
+    }
+    const instances = Array.isArray(series.instance) ? (series.instance as SeriesJson[]) : [];
+    for (const instance of incoming.instance ?? []) {
+      const at = instances.findIndex((known) => known.uid === instance.uid);
+      if (at >= 0) instances[at] = structuredClone(instance);
+      else instances.push(structuredClone(instance));
+    }
+    instances.sort(byNumberThenUid);
+    series.instance = instances;
+    series.numberOfInstances = instances.length;
+  }
+  result.sort(byNumberThenUid);
+  return result.length > 0 ? result : undefined;
+}
+
+function deriveImagingStudyCounts(resource: Record<string, unknown>): void {
+  if (!Array.isArray(resource['series'])) return;
+  const series = resource['series'] as SeriesJson[];
+  resource['numberOfSeries'] = series.length;
+  resource['numberOfInstances'] = series.reduce((total, entry) => total + (Array.isArray(entry.instance) ? entry.instance.length : 0), 0);
+  const modalities: Array<{ system?: unknown; code?: unknown }> = [];
+  for (const entry of series) {
+    const modality = entry['modality'] as { system?: unknown; code?: unknown } | undefined;
+    if (modality === undefined || modalities.some((known) => known.system === modality.system && known.code === modality.code)) continue;
+    modalities.push(structuredClone(modality));
+  }
+  if (modalities.length > 0) resource['modality'] = modalities;
 }

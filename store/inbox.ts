@@ -7,7 +7,8 @@
  *   fsync. When it returns, every returned outcome is durable; when it throws, nothing of the batch was written and
  *   no positive ACK may be sent.
  * - An accepted message is unique per (sender, control id). A later message with the same key and identical bytes
- *   (same SHA-256) is a duplicate: nothing is written and the caller gets the stored ACK of the original. The same
+ *   (same SHA-256, and the same blob SHA-256 where the raw bytes are only the message's header) is a duplicate:
+ *   nothing is written and the caller gets the stored ACK of the original. The same
  *   key with different bytes is a conflict: the new bytes are kept as a `conflict` row for review and the original is
  *   untouched. The same holds within one batch: the first occurrence is the original.
  * - Rejected messages (malformed, unsupported, bad charset) are kept as `rejected` rows; they never block a later
@@ -38,6 +39,11 @@ export interface MessageEnvelope {
   /** Size of the whole message as received; larger than raw.length when only a prefix was kept. */
   rawSize: number;
   charset: string | null;
+  /**
+   * SHA-256 of the whole message kept in the blob store (a DICOM instance, pixel data included), for messages whose
+   * raw bytes are only their header; null or absent otherwise.
+   */
+  blobSha256?: Buffer | null | undefined;
 }
 
 export interface InboxInput extends MessageEnvelope {
@@ -55,12 +61,15 @@ export type RecordOutcome =
   | { kind: 'duplicate'; id: number; ack: Buffer | null; ackCode: string | null; state: InboxState }
   | { kind: 'conflict'; id: number; originalId: number };
 
-/** The ACK a conflict row stores, built by the caller (it knows the message's delimiters and charset). */
-export type ConflictAck = (input: InboxInput) => { ack: Buffer; ackCode: string };
+/**
+ * The ACK a conflict row stores, built by the caller (it knows the message's delimiters and charset); null for
+ * protocols that answer without a stored acknowledgment (DICOM).
+ */
+export type ConflictAck = (input: InboxInput) => { ack: Buffer | null; ackCode: string | null };
 
 const COLUMNS = `protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code`;
-const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text'];
+  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256`;
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea'];
 const unnestOf = (types: string[]): string => `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
 interface Row {
@@ -100,6 +109,7 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.errorDetail),
     rows.map((r) => r.ack),
     rows.map((r) => r.ackCode),
+    rows.map((r) => r.input.blobSha256 ?? null),
   ];
 }
 
@@ -114,9 +124,16 @@ function acceptedRow(input: InboxInput): Row {
 interface Original {
   id: number;
   sha: Buffer;
+  blobSha: Buffer | null;
   ack: Buffer | null;
   ackCode: string | null;
   state: InboxState;
+}
+
+/** A resend: the same raw bytes, and the same whole message where only its header is raw (a DICOM instance). */
+function sameBytes(original: Original, input: InboxInput): boolean {
+  const blob = input.blobSha256 ?? null;
+  return original.sha.equals(input.rawSha256) && (original.blobSha === null ? blob === null : blob !== null && original.blobSha.equals(blob));
 }
 
 export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[], conflictAck: ConflictAck): Promise<RecordOutcome[]> {
@@ -157,22 +174,22 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
       const index = firstByKey.get(key)!;
       const input = inputs[index]!;
       insertedIds.set(index, row.id);
-      originals.set(key, { id: row.id, sha: input.rawSha256, ack: input.ack, ackCode: input.ackCode, state: 'queued' });
+      originals.set(key, { id: row.id, sha: input.rawSha256, blobSha: input.blobSha256 ?? null, ack: input.ack, ackCode: input.ackCode, state: 'queued' });
     }
   }
 
   // Candidates that were not inserted collide with an earlier message: duplicate or conflict.
   const collided = candidates.filter((i) => !insertedIds.has(i)).map((i) => inputs[i]!);
   if (collided.length > 0) {
-    const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
-      `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.ack, m.ack_code, m.state
+    const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; blob_sha256: Buffer | null; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
+      `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.blob_sha256, m.ack, m.ack_code, m.state
          FROM inbox_message m JOIN unnest($1::text[], $2::text[]) AS k(sender, control_id)
            ON m.sender = k.sender AND m.control_id = k.control_id
         WHERE m.disposition = 'accepted'`,
       [collided.map((c) => c.sender), collided.map((c) => c.controlId)],
     );
     for (const row of found.rows) {
-      originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, ack: row.ack, ackCode: row.ack_code, state: row.state });
+      originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, blobSha: row.blob_sha256, ack: row.ack, ackCode: row.ack_code, state: row.state });
     }
   }
 
@@ -185,7 +202,7 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
     const input = inputs[i]!;
     const original = originals.get(keyOf(input));
     if (!original) throw new Error('inbox: a colliding message has no original row');
-    if (original.sha.equals(input.rawSha256)) {
+    if (sameBytes(original, input)) {
       outcomes[i] = { kind: 'duplicate', id: original.id, ack: original.ack, ackCode: original.ackCode, state: original.state };
     } else {
       const { ack, ackCode } = conflictAck(input);
@@ -222,7 +239,7 @@ export interface InboxMessage extends MessageEnvelope {
 }
 
 const SELECT_MESSAGE = `SELECT id, protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  charset, disposition, state, attempts, error_code, error_detail, ack, ack_code, received_at, processed_at FROM inbox_message`;
+  charset, blob_sha256, disposition, state, attempts, error_code, error_detail, ack, ack_code, received_at, processed_at FROM inbox_message`;
 
 function toMessage(row: Record<string, unknown>): InboxMessage {
   return {
@@ -237,6 +254,7 @@ function toMessage(row: Record<string, unknown>): InboxMessage {
     rawSha256: row.raw_sha256 as Buffer,
     rawSize: row.raw_size as number,
     charset: row.charset as string | null,
+    blobSha256: row.blob_sha256 as Buffer | null,
     disposition: row.disposition as Disposition,
     state: row.state as InboxState,
     attempts: row.attempts as number,

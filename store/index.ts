@@ -17,6 +17,7 @@ export * as ledger from './ledger.ts';
 export * as chainAnchors from './chain-anchors.ts';
 export * as mappingConfigs from './mapping-configs.ts';
 export * as mappingDeployments from './mapping-deployments.ts';
+export { createFileBlobStore, isBlobDigest, blobSha256, type BlobStore, type BlobPut } from './blobs.ts';
 export { auditLedger, AUDIT_CHECK_NAMES, type AuditCheckName, type AuditFinding, type AuditOptions, type AuditReport } from './audit.ts';
 export { SEARCH_PARAMETERS } from './search-index.ts';
 export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbox.ts';

@@ -125,12 +125,42 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   MedicationRequest: clinical('http://hl7.org/fhir/CodeSystem/medicationrequest-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
   Immunization: clinical('http://hl7.org/fhir/event-status', 'patient', undefined, { 'vaccine-code': 'vaccineCode' }),
   DocumentReference: clinical('http://hl7.org/fhir/document-reference-status', 'subject', 'subject', { type: 'type', category: 'category' }),
+  ImagingStudy: (r) => ({
+    tokens: [
+      ...identifierTokens(r),
+      ...statusToken(r, 'http://hl7.org/fhir/imagingstudy-status'),
+      ...patientTokens(r.subject),
+      ...array(r.modality).flatMap((coding) => codeTokens('modality', coding)),
+      ...array(r.series).flatMap((series) => (str(series.uid) ? [{ param: 'series', system: '', code: series.uid as string }] : [])),
+      ...array(r.endpoint).flatMap((endpoint) => referenceToken('endpoint', endpoint)),
+    ],
+    strings: [],
+  }),
+  Endpoint: (r) => ({
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/endpoint-status'), ...codeTokens('connection-type', r.connectionType)],
+    strings: [],
+  }),
   Appointment: (r) => ({
     tokens: [
       ...identifierTokens(r),
       ...statusToken(r, 'http://hl7.org/fhir/appointmentstatus'),
       ...array(r.participant).flatMap((participant) => [...referenceToken('actor', participant.actor), ...patientTokens(participant.actor, undefined)]),
     ],
+    strings: [],
+  }),
+  // What C-CDA documents bring besides the HL7 v2 types: the document itself, its authors and the rest of its entries.
+  Composition: clinical('http://hl7.org/fhir/composition-status', 'subject', 'subject', { type: 'type' }),
+  Practitioner: (r) => ({ tokens: identifierTokens(r), strings: humanNameStrings(array(r.name)) }),
+  Organization: (r) => ({ tokens: identifierTokens(r), strings: str(r.name) ? [{ param: 'name', value: r.name as string }] : [] }),
+  PractitionerRole: (r) => ({
+    tokens: [...identifierTokens(r), ...referenceToken('practitioner', r.practitioner), ...referenceToken('organization', r.organization)],
+    strings: [],
+  }),
+  Procedure: clinical('http://hl7.org/fhir/event-status', 'subject', 'subject', { code: 'code' }),
+  CarePlan: clinical('http://hl7.org/fhir/request-status', 'subject', 'subject', { category: 'category' }),
+  CareTeam: clinical('http://hl7.org/fhir/care-team-status', 'subject', 'subject', {}),
+  Goal: (r) => ({
+    tokens: [...identifierTokens(r), ...statusToken({ status: r.lifecycleStatus }, 'http://hl7.org/fhir/goal-status', 'lifecycle-status'), ...patientTokens(r.subject)],
     strings: [],
   }),
 };
@@ -161,6 +191,16 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   Immunization: { identifier: 'token', status: 'token', patient: 'reference', 'vaccine-code': 'token' },
   DocumentReference: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', type: 'token', category: 'token', encounter: 'reference' },
   Appointment: { identifier: 'token', status: 'token', actor: 'reference', patient: 'reference' },
+  ImagingStudy: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', modality: 'token', series: 'token', endpoint: 'reference' },
+  Endpoint: { identifier: 'token', status: 'token', 'connection-type': 'token' },
+  Composition: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', type: 'token' },
+  Practitioner: { identifier: 'token', name: 'string', family: 'string', given: 'string' },
+  Organization: { identifier: 'token', name: 'string' },
+  PractitionerRole: { identifier: 'token', practitioner: 'reference', organization: 'reference' },
+  Procedure: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', encounter: 'reference' },
+  CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
+  CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },
+  Goal: { identifier: 'token', 'lifecycle-status': 'token', subject: 'reference', patient: 'reference' },
 };
 
 /** FHIR string search is case- and accent-insensitive: compare lower-cased, without combining marks (Hangul recomposed). */

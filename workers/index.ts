@@ -12,6 +12,8 @@ export {
   type MessageConverter,
   type TerminologyEnricher,
 } from './ingest.ts';
+export { createDicomConverter, type DicomConverterOptions } from './dicom-converter.ts';
+export { createCdaConverter } from './cda-converter.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
 export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';

@@ -5,11 +5,22 @@
  * The document travels in the OBX segments: text (TX, FT, ST: one OBX per line or paragraph) becomes one text/plain
  * attachment, each embedded document (ED) one attachment of its own type. T02 carries the whole document, so
  * DocumentReference is a complete draft (message-common.ts), keyed on TXA-12 unique document number.
+ *
+ * An ED whose data is a C-CDA ClinicalDocument (base64, or text with its HL7 escapes undone) is also converted
+ * (mappers/cda): its Composition and clinical resources come with the message's drafts, and the DocumentReference's
+ * context.related points at the Composition. The message's PID is authoritative for whom the document is about: the
+ * document's resources name the PID patient whatever its recordTarget says (the two often name one patient under
+ * different identifier systems), and the document makes no Patient of its own. A document that fails the C-CDA
+ * guard (a DOCTYPE, malformed XML) fails the message with its ANCHORLINE_ERR_CDA_* code at OBX-5.
  */
 
 import { type Hl7Encoding, type Hl7Segment, HL7_NULL, fieldOf, firstSegment, segmentsNamed } from '../../adapters/hl7v2/types.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
+
+import { looksLikeClinicalDocument } from '../../adapters/cda/guard.ts';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+import { convertCdaDocument } from '../cda/convert.ts';
 
 import { buildPatient } from './adt.ts';
 import {
@@ -65,7 +76,7 @@ const TEXT_TYPES = new Set(['TX', 'FT', 'ST']);
 // ---------------------------------------------------------------------------------------------------------------
 // Builder
 
-export function buildDocumentReference(context: MappingContext): ResourceDraft {
+export function buildDocumentReference(context: MappingContext): ResourceDraft[] {
   const { options } = context;
   const { timeZone } = options;
   const subject = singlePatientReference(context);
@@ -79,9 +90,10 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft {
   if (content.length === 0) throw missingField('OBX', 'the document has no content');
   const facility = sendingFacility(context);
   const typeCode = comp(fieldOf(txa, 2)[0], 1);
+  const embedded = embeddedClinicalDocuments(segmentsNamed(context.message, 'OBX'), context, subject.reference.slice('Patient/'.length));
   const confidentiality = codeOf(fieldOf(txa, 18)).toUpperCase();
 
-  return completeDraft('DocumentReference', deterministicId('DocumentReference', masterIdentifier.system, masterIdentifier.value), {
+  const documentReference = completeDraft('DocumentReference', deterministicId('DocumentReference', masterIdentifier.system, masterIdentifier.value), {
     masterIdentifier,
     status: documentStatus(txa),
     docStatus: docStatus(txa),
@@ -96,7 +108,34 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft {
     description: comp(fieldOf(txa, 25)[0], 1),
     securityLabel: confidentiality === '' ? undefined : [confidentialityLabel(confidentiality)],
     content: content.map((attachment) => ({ attachment })),
+    context: embedded.length === 0 ? undefined : { related: embedded.map((conversion) => ({ reference: `Composition/${conversion.compositionId}` })) },
   });
+  return [...embedded.flatMap((conversion) => conversion.drafts), documentReference];
+}
+
+/**
+ * The C-CDA documents among the OBX EDs, converted about `patientId`. Text (encoding A) was decoded by the
+ * message's charset and re-encoded as UTF-8 for the attachment, so its own XML declaration no longer describes it.
+ */
+function embeddedClinicalDocuments(segments: Hl7Segment[], context: MappingContext, patientId: string): Array<ReturnType<typeof convertCdaDocument>> {
+  const conversions: Array<ReturnType<typeof convertCdaDocument>> = [];
+  for (const obx of segments) {
+    if (codeOf(fieldOf(obx, 2)).toUpperCase() !== 'ED') continue;
+    for (const repetition of fieldOf(obx, 5)) {
+      const attachment = toAttachment(repetition, 'OBX-5');
+      if (attachment?.data === undefined) continue;
+      const bytes = Buffer.from(attachment.data, 'base64');
+      const text = ['A', ''].includes(comp(repetition, 4).toUpperCase());
+      if (!looksLikeClinicalDocument(bytes.toString(text ? 'utf8' : 'latin1', 0, Math.min(bytes.length, 8192)))) continue;
+      try {
+        conversions.push(convertCdaDocument(bytes, { mapping: context.options, subjectPatientId: patientId, ...(text ? { charsetParameter: 'utf-8' } : {}) }));
+      } catch (error) {
+        if (!isAnchorlineError(error)) throw error;
+        throw new AnchorlineError(error.code, `embedded C-CDA document: ${error.detail ?? error.spec.title}`, { location: 'OBX-5', cause: error });
+      }
+    }
+  }
+  return conversions;
 }
 
 function documentStatus(txa: Hl7Segment): string {

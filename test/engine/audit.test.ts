@@ -346,7 +346,7 @@ describe('the audit command', () => {
   it('audits an engine on embedded PostgreSQL: through its running server, or a server it starts and stops', async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-audit-embedded-'));
     try {
-      const raw = { dataDir, http: { port: 0 }, mllp: { port: 0 }, auth: { apiKey: TEST_API_KEY }, log: { level: 'silent' } };
+      const raw = { dataDir, http: { port: 0 }, mllp: { port: 0 }, dicom: { port: 0 }, auth: { apiKey: TEST_API_KEY }, log: { level: 'silent' } };
       const file = path.join(dataDir, 'config.json');
       await writeFile(file, JSON.stringify(raw));
       const engine = await startEngine(parseConfig(raw), silentLogger());

@@ -14,6 +14,7 @@ export interface ChildEngine {
   /** 0 for a worker process. */
   httpPort: number;
   mllpPort: number;
+  dicomPort: number;
   /** The embedded PostgreSQL port, when the child runs one. */
   postgresPort?: number;
   logs: Array<Record<string, unknown>>;
@@ -24,7 +25,7 @@ export async function startChildEngine(env: Record<string, string>, timeoutMs = 
   const readyMessage = command === 'start' ? 'anchorline ready' : 'anchorline worker ready';
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), command], {
     cwd: ROOT,
-    env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', DICOM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -51,6 +52,7 @@ export async function startChildEngine(env: Record<string, string>, timeoutMs = 
     process: child,
     httpPort: (entry.httpPort as number | undefined) ?? 0,
     mllpPort: (entry.mllpPort as number | undefined) ?? 0,
+    dicomPort: (entry.dicomPort as number | undefined) ?? 0,
     ...(pg ? { postgresPort: pg.port as number } : {}),
     logs,
     exited,

@@ -20,6 +20,8 @@ export interface TestEngine {
   pool: pg.Pool;
   httpUrl: string;
   mllpPort: number;
+  /** The DIMSE listener's port (0 when dicom.enabled is false). */
+  dicomPort: number;
   close(): Promise<void>;
   /** Drops the schema and the data dir (after close). */
   destroy(): Promise<void>;
@@ -38,6 +40,7 @@ export function testConfig(dataDir: string, schema: string, options: TestEngineO
     dataDir,
     http: { port: 0 },
     mllp: { port: 0 },
+    dicom: { port: 0 },
     database: { url: testDatabaseUrl(), schema, poolSize: 10 },
     redis: options.redisUrl ? { url: options.redisUrl, keyPrefix: schema } : {},
     auth: { apiKey: TEST_API_KEY },
@@ -71,6 +74,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     pool,
     httpUrl: `http://127.0.0.1:${engine.httpPort}`,
     mllpPort: engine.mllpPort ?? 0,
+    dicomPort: engine.dicomPort ?? 0,
     close,
     async destroy() {
       await close();

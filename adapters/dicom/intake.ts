@@ -1,0 +1,217 @@
+/**
+ * DICOM intake, shared by the DIMSE C-STORE listener and STOW-RS: read the instance's header, keep the whole
+ * instance in the blob store, commit it to the inbox, hand its id to the queue and answer.
+ *
+ * What `accept` takes: one DICOM Part 10 file (128-byte preamble, 'DICM', the file meta group, the data set), as
+ * STOW-RS receives it. The DIMSE listener wraps each C-STORE data set in a file meta group first (part10.ts); a bare
+ * data set is refused (no 'DICM' prefix).
+ *
+ * Rules:
+ * - Nothing is acknowledged before it is durable: the blob is written and fsynced, then the inbox row and its ingest
+ *   job are committed in one transaction; only then is the answer 'stored'.
+ * - The inbox row: protocol 'dicom' (the ingest converter's key), sender = the calling AE title ('' over STOW-RS),
+ *   control id = the SOP Instance UID, message type `DICOM^<SOP Class UID>`, raw = the instance's bytes up to (not
+ *   including) its pixel data (the whole instance when it has none or is deflated), hashed as received, and
+ *   blob_sha256 = the SHA-256 of the whole instance (its name in the blob store). Mapping needs only the raw header.
+ * - The same instance sent again (same sender and SOP Instance UID, identical bytes) is a 'duplicate': no second
+ *   row, no second job. The same SOP Instance UID with different bytes is refused (ANCHORLINE_ERR_DUPLICATE_CONTROL_ID)
+ *   and kept as a conflict row for review; the first instance stays.
+ * - Input that is not a usable instance (no DICM prefix, truncated, lengths past the end, a deflate bomb, a UID that
+ *   is not digits and dots, an unsupported transfer syntax or character set, missing required attributes, larger
+ *   than maxInstanceBytes) is refused with its ANCHORLINE_ERR_DICOM_* code and kept as a rejected row (its first
+ *   64 KiB). These codes are permanent (not retryable): the sender should not resend the same bytes, and nothing is
+ *   queued, so a bad instance costs one row and never a retry loop. Other instances, of the same study or not, are
+ *   not affected: each is judged on its own bytes.
+ * - When the store cannot be reached the answer is 'rejected' with ANCHORLINE_ERR_STORE_UNAVAILABLE, which is
+ *   retryable: the sender may resend later, and nothing was committed.
+ * `accept` never throws.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { AnchorlineError, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
+import { errorFields, type Logger } from '../../config/logger.ts';
+import { inbox, withTransaction, type BlobStore, type InboxInput, type RecordOutcome } from '../../store/index.ts';
+import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../workers/queue/index.ts';
+import { parseDicomInstance, type ParsedDicomInstance } from './parse.ts';
+
+/** The inbox protocol of DICOM instances, and the key of their converter in the ingest worker. */
+export const DICOM_PROTOCOL = 'dicom';
+
+/** How much of a refused input is kept in its rejected row. */
+const REJECTED_RAW_BYTES = 64 * 1024;
+/** AE titles are at most 16 characters; a longer value is cut so that it cannot bloat the resend key. */
+const MAX_AE_TITLE_CHARS = 16;
+
+export interface DicomOrigin {
+  protocol: 'dimse' | 'stow';
+  /** Where it came from (peer address), recorded with the message. */
+  source: string;
+  /** The association's calling AE title (DIMSE). */
+  callingAeTitle?: string;
+}
+
+export type DicomAcceptResult =
+  | { status: 'stored' | 'duplicate'; messageId: number; sopInstanceUid: string; sopClassUid: string; studyInstanceUid: string }
+  | { status: 'rejected'; errorCode: ErrorCode; detail: string; messageId?: number; sopInstanceUid?: string; sopClassUid?: string };
+
+export interface DicomIntakeOptions {
+  pool: pg.Pool;
+  log: Logger;
+  /** Where whole instances are kept (store/blobs.ts). */
+  blobs: BlobStore;
+  queue: JobQueue;
+  /**
+   * Largest instance accepted, in bytes (config dicom.maxInstanceBytes); also the most a deflated data set may
+   * inflate to.
+   */
+  maxInstanceBytes: number;
+}
+
+function sha256(bytes: Buffer): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** The calling AE title as the resend key and mapping configs use it: trimmed, printable, at most 16 characters. */
+function aeTitleOf(origin: DicomOrigin): string {
+  return (origin.callingAeTitle ?? '').replace(/[^\x20-\x7e]/g, '').trim().slice(0, MAX_AE_TITLE_CHARS);
+}
+
+export class DicomIntake {
+  private readonly options: DicomIntakeOptions;
+  private readonly inFlight = new Set<Promise<DicomAcceptResult>>();
+  private closed = false;
+
+  constructor(options: DicomIntakeOptions) {
+    this.options = options;
+  }
+
+  /** Takes one Part 10 file. Never throws; see the rules above for what each answer means. */
+  accept(bytes: Buffer, origin: DicomOrigin): Promise<DicomAcceptResult> {
+    if (this.closed) return Promise.resolve(refusal(new AnchorlineError('ANCHORLINE_ERR_SHUTTING_DOWN')));
+    const work = this.acceptNow(bytes, origin).catch((error: unknown) => {
+      // acceptNow codes every expected failure; anything else is a defect, but the sender still gets an answer.
+      this.options.log.error(errorFields(error), 'dicom intake: unexpected failure');
+      return refusal(toAnchorlineError(error));
+    });
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+    return work;
+  }
+
+  /** Stops taking instances (they are answered ANCHORLINE_ERR_SHUTTING_DOWN) and waits for those in hand. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async acceptNow(bytes: Buffer, origin: DicomOrigin): Promise<DicomAcceptResult> {
+    const envelope = { protocol: DICOM_PROTOCOL, source: `${origin.protocol}:${origin.source}`, sender: aeTitleOf(origin) };
+    if (bytes.length > this.options.maxInstanceBytes) {
+      return this.refuse(bytes, envelope, new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the instance is ${bytes.length} bytes; at most ${this.options.maxInstanceBytes} are accepted`));
+    }
+    let parsed: ParsedDicomInstance;
+    try {
+      parsed = parseDicomInstance(bytes, { maxInflatedBytes: this.options.maxInstanceBytes });
+    } catch (error) {
+      return this.refuse(bytes, envelope, toAnchorlineError(error));
+    }
+    const { header, headerLength } = parsed;
+    const identity = { sopInstanceUid: header.sopInstanceUid, sopClassUid: header.sopClassUid };
+
+    let blobSha256: string;
+    try {
+      blobSha256 = (await this.options.blobs.put(bytes)).sha256;
+    } catch (error) {
+      this.options.log.warn(errorFields(error), 'dicom intake: the blob store refused a write; answering with a retryable error');
+      return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE', 'the instance could not be written to the blob store')), ...identity };
+    }
+
+    const raw = bytes.subarray(0, headerLength);
+    const input: InboxInput = {
+      ...envelope,
+      controlId: header.sopInstanceUid,
+      messageType: `DICOM^${header.sopClassUid}`,
+      messageTime: null,
+      raw,
+      rawSha256: sha256(raw),
+      rawSize: bytes.length,
+      charset: header.textDecoding === 'cp949' ? 'cp949' : header.specificCharacterSet || 'ISO_IR 6',
+      blobSha256: Buffer.from(blobSha256, 'hex'),
+      disposition: 'accepted',
+      ack: null,
+      ackCode: null,
+    };
+    let outcome: RecordOutcome;
+    try {
+      outcome = await this.record(input);
+    } catch (error) {
+      this.options.log.warn(errorFields(error), 'dicom intake: commit failed; answering with a retryable error');
+      return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE')), ...identity };
+    }
+    switch (outcome.kind) {
+      case 'stored':
+      case 'duplicate':
+        return { status: outcome.kind, messageId: outcome.id, ...identity, studyInstanceUid: header.studyInstanceUid };
+      case 'conflict': {
+        const error = new AnchorlineError('ANCHORLINE_ERR_DUPLICATE_CONTROL_ID', 'the SOP Instance UID was already received with different content');
+        this.options.log.warn({ messageId: outcome.id, originalId: outcome.originalId, code: error.code }, 'dicom intake: instance refused');
+        return { ...refusal(error), messageId: outcome.id, ...identity };
+      }
+      case 'rejected':
+        // Only refused inputs are recorded as rejected, and they do not come this way.
+        return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_INTERNAL')), messageId: outcome.id, ...identity };
+    }
+  }
+
+  /** One transaction: the row, and the ingest job when the queue lives in the same database. */
+  private async record(input: InboxInput): Promise<RecordOutcome> {
+    const queue = this.options.queue;
+    const [outcome] = await withTransaction(this.options.pool, async (client) => {
+      const recorded = await inbox.recordMessages(client, [input], () => ({ ack: null, ackCode: null }));
+      if (queue.enqueueInTransaction && recorded[0]?.kind === 'stored') await queue.enqueueInTransaction(client, INGEST_QUEUE, [ingestJob(recorded[0].id)]);
+      return recorded;
+    });
+    if (outcome!.kind === 'stored' && !queue.enqueueInTransaction) {
+      try {
+        await queue.enqueue(INGEST_QUEUE, [ingestJob(outcome!.id)]);
+      } catch (error) {
+        // The row is committed; the sweeper re-enqueues it, so the sender's answer stays 'stored'.
+        this.options.log.warn({ messageId: outcome!.id, err: toAnchorlineError(error).code }, 'dicom intake: enqueue failed; the sweeper will re-enqueue');
+      }
+    }
+    return outcome!;
+  }
+
+  /** Keeps the first 64 KiB of a refused input as a rejected row and answers with its code. */
+  private async refuse(bytes: Buffer, envelope: { protocol: string; source: string; sender: string }, error: AnchorlineError): Promise<DicomAcceptResult> {
+    const raw = bytes.subarray(0, REJECTED_RAW_BYTES);
+    const input: InboxInput = {
+      ...envelope,
+      controlId: null,
+      messageType: null,
+      messageTime: null,
+      raw,
+      rawSha256: sha256(raw),
+      rawSize: bytes.length,
+      charset: null,
+      disposition: 'rejected',
+      errorCode: error.code,
+      errorDetail: error.detail,
+      ack: null,
+      ackCode: null,
+    };
+    try {
+      const [outcome] = await withTransaction(this.options.pool, (client) => inbox.recordMessages(client, [input], () => ({ ack: null, ackCode: null })));
+      this.options.log.warn({ messageId: outcome!.id, code: error.code, location: error.location }, 'dicom intake: instance refused');
+      return { ...refusal(error), messageId: outcome!.id };
+    } catch (storeError) {
+      // The refusal stands whether or not it could be recorded.
+      this.options.log.warn({ ...errorFields(storeError), code: error.code }, 'dicom intake: a refused instance could not be recorded');
+      return refusal(error);
+    }
+  }
+}
+
+function refusal(error: AnchorlineError): { status: 'rejected'; errorCode: ErrorCode; detail: string } {
+  return { status: 'rejected', errorCode: error.code, detail: error.detail ?? error.spec.title };
+}

@@ -1,0 +1,332 @@
+/**
+ * DICOM Part 10 bytes -> the header attributes the engine uses (types.ts), or a coded error.
+ *
+ * dicom-parser reads the file meta and the data set up to the Pixel Data element (untilTag 'x7fe00010'), so the
+ * pixel data is never interpreted. It is lenient where the engine must not be, so every result is checked here:
+ * - the 'DICM' prefix and a file meta with a transfer syntax this reader understands (implicit and explicit VR little
+ *   endian, explicit VR big endian, deflated, and the encapsulated syntaxes, whose data set is explicit little endian);
+ * - every element, item and the pixel data itself lies inside the bytes (dicom-parser seeks past the end of the
+ *   data without complaint, in implicit VR even silently), and explicit VRs are real VRs;
+ * - a deflated data set is inflated with a cap on its size (a few kilobytes can inflate to gigabytes);
+ * - UIDs are digits and dots of at most 64 characters (PS3.5 9.1), so no UID can carry a path such as `../`;
+ * - the file meta and the data set name the same SOP instance and class;
+ * - text decodes in the declared Specific Character Set, or in CP949 (charset.ts).
+ * Every failure is an AnchorlineError with one of the ANCHORLINE_ERR_DICOM_* codes (or _CHARSET_MISMATCH); nothing
+ * else is thrown. Details name tags, never values.
+ */
+import { inflateRawSync } from 'node:zlib';
+import dicomParser, { type DataSet, type Element } from 'dicom-parser';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+import { decodeDicomText } from './charset.ts';
+import type { DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';
+
+export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
+export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
+export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
+
+/** Transfer syntaxes whose data set is explicit VR little endian and whose pixel data is encapsulated (JPEG, JPEG 2000, JPEG-LS, RLE, HTJ2K, MPEG, encapsulated uncompressed). */
+const ENCAPSULATED = /^1\.2\.840\.10008\.1\.2\.(4\.\d+|5|1\.98)$/;
+
+/** Preamble (128 bytes) + 'DICM'. */
+const PREFIX_BYTES = 132;
+const PIXEL_DATA_TAGS = ['x7fe00008', 'x7fe00009', 'x7fe00010'] as const;
+/** VRs of PS3.5 Table 6.2-1; an explicit VR data set with anything else is not DICOM. */
+const VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
+/** The Sequence Delimitation Item (FFFE,E0DD) with length 0, little endian: how encapsulated pixel data ends. */
+const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0x00, 0x00, 0x00, 0x00]);
+
+export interface DicomParseOptions {
+  /** Largest size a deflated data set may inflate to, in bytes; beyond it ANCHORLINE_ERR_DICOM_TOO_LARGE. */
+  maxInflatedBytes: number;
+}
+
+export interface ParsedDicomInstance {
+  header: DicomInstanceHeader;
+  /**
+   * Length of the instance's header: the bytes from the start of the file up to (not including) its first pixel
+   * data element ((7FE0,0008), (7FE0,0009) or (7FE0,0010)); the whole input when it has none, and when the data set
+   * is deflated (then no prefix of the bytes is the header alone). Parsing these bytes alone gives the same header.
+   */
+  headerLength: number;
+}
+
+/** A UID by PS3.5 9.1: components of digits separated by single dots, at most 64 characters. */
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+
+/**
+ * Whether a value is a UID. Components with a leading zero (forbidden by 9.1) are accepted: some equipment writes
+ * them, and they are harmless, as the engine never builds a name or path from a UID.
+ */
+export function isValidUid(value: string): boolean {
+  return value.length > 0 && value.length <= 64 && UID.test(value);
+}
+
+function malformed(detail: string, location?: string): AnchorlineError {
+  return new AnchorlineError('ANCHORLINE_ERR_DICOM_MALFORMED', detail, location === undefined ? undefined : { location });
+}
+
+function truncated(detail: string, location?: string): AnchorlineError {
+  return new AnchorlineError('ANCHORLINE_ERR_DICOM_TRUNCATED', detail, location === undefined ? undefined : { location });
+}
+
+/** '(GGGG,EEEE)' from dicom-parser's 'xggggeeee'. */
+function tagName(tag: string): string {
+  return `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5, 9).toUpperCase()})`;
+}
+
+/**
+ * dicom-parser throws strings, Errors, and `{ exception, dataSet }` wrappers; its messages say whether it ran out of
+ * bytes. The message itself is not passed on (it may quote offsets only, but the catalogue text is enough).
+ */
+function parserFailure(thrown: unknown): AnchorlineError {
+  if (isAnchorlineError(thrown)) return thrown;
+  const inner = typeof thrown === 'object' && thrown !== null && 'exception' in thrown ? (thrown as { exception: unknown }).exception : thrown;
+  if (isAnchorlineError(inner)) return inner;
+  const message = typeof inner === 'string' ? inner : inner instanceof Error ? inner.message : '';
+  if (inner instanceof RangeError && !/buffer|offset|bounds/i.test(message)) return malformed('the data set is nested too deeply to read');
+  if (/past end|overread|overrun|eof|greater than or equal|maxP ?osition|out of range|outside the bounds|offset/i.test(message)) {
+    return truncated('the data ends inside an element, or an element length runs past the end of the data');
+  }
+  return malformed('the data set cannot be read as DICOM');
+}
+
+/**
+ * dicom-parser's inflater hook: it reads the data set from position 0 of what the hook returns (its own fallback
+ * prepends the file meta and then reads the preamble as data), so this returns the inflated data set alone. The
+ * file meta is read separately (readFileMeta).
+ */
+function inflaterWithCap(maxInflatedBytes: number): (byteArray: Uint8Array, position: number) => Buffer {
+  return (byteArray, position) => {
+    const source = Buffer.from(byteArray.buffer, byteArray.byteOffset, byteArray.byteLength);
+    let inflated: Buffer;
+    try {
+      inflated = inflateRawSync(source.subarray(position), { maxOutputLength: maxInflatedBytes });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
+        throw new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the deflated data set inflates to more than ${maxInflatedBytes} bytes`);
+      }
+      throw malformed('the deflated data set is not a valid deflate stream');
+    }
+    return inflated;
+  };
+}
+
+/** How the data set of a transfer syntax is encoded; undefined when this reader cannot read it. */
+function dataSetEncoding(transferSyntaxUid: string): 'implicit' | 'explicit' | 'big' | 'deflated' | undefined {
+  if (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN) return 'implicit';
+  if (transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN || ENCAPSULATED.test(transferSyntaxUid)) return 'explicit';
+  if (transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN) return 'big';
+  if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return 'deflated';
+  return undefined;
+}
+
+/** ASCII value of an element (UI, CS, DA, TM, IS, AE): padding (trailing NULs and spaces) and leading spaces removed. */
+function asciiOf(dataSet: DataSet, tag: string): string | undefined {
+  const element = dataSet.elements[tag];
+  if (element === undefined || element.length === 0 || element.hadUndefinedLength) return undefined;
+  const value = Buffer.from(dataSet.byteArray.buffer, dataSet.byteArray.byteOffset + element.dataOffset, element.length)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
+  return value === '' ? undefined : value;
+}
+
+function bytesOf(dataSet: DataSet, tag: string): Uint8Array | undefined {
+  const element = dataSet.elements[tag];
+  if (element === undefined || element.length === 0 || element.hadUndefinedLength) return undefined;
+  return dataSet.byteArray.subarray(element.dataOffset, element.dataOffset + element.length);
+}
+
+function uidOf(dataSet: DataSet, tag: string, required: boolean): string | undefined {
+  const value = asciiOf(dataSet, tag);
+  if (value === undefined) {
+    if (required) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', `${tagName(tag)} is missing or empty`, { location: tagName(tag) });
+    return undefined;
+  }
+  if (!isValidUid(value)) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_BAD_UID', `${tagName(tag)} is not a UID (digits and dots, at most 64 characters)`, { location: tagName(tag) });
+  return value;
+}
+
+function integerOf(dataSet: DataSet, tag: string): number | undefined {
+  const value = asciiOf(dataSet, tag);
+  // IS values that are not integers are ignored rather than refused: they only order series and instances.
+  if (value === undefined || !/^[+-]?\d{1,10}$/.test(value)) return undefined;
+  const number = Number(value);
+  return Number.isSafeInteger(number) && number >= 0 ? number : undefined;
+}
+
+/**
+ * Checks that every element and item lies within the data, recursing into sequences. `skipFileMeta`: dicom-parser
+ * merges the file meta's elements into the data set, with offsets into the file rather than into an inflated data
+ * set; they are checked on their own.
+ */
+function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false): void {
+  for (const element of Object.values(dataSet.elements)) {
+    if (skipFileMeta && element.tag.startsWith('x0002')) continue;
+    const location = tagName(element.tag);
+    if (explicit && element.vr !== undefined && !VRS.has(element.vr)) throw malformed(`${location} has no valid VR`, location);
+    if (element.dataOffset > end) throw truncated(`${location} starts past the end of the data`, location);
+    if (!element.hadUndefinedLength && element.dataOffset + element.length > end) throw truncated(`${location} has a length that runs past the end of the data`, location);
+    for (const item of element.items ?? []) {
+      if (!item.hadUndefinedLength && item.dataOffset + item.length > end) throw truncated(`an item of ${location} runs past the end of the data`, location);
+      if (item.dataSet !== undefined) checkBounds(item.dataSet, end, explicit);
+    }
+  }
+}
+
+/** An encapsulated pixel data element of undefined length must end with a Sequence Delimitation Item. */
+function checkEncapsulatedEnd(bytes: Uint8Array, element: Element): void {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.lastIndexOf(SEQUENCE_DELIMITER) < element.dataOffset) throw truncated('the encapsulated pixel data has no sequence delimiter: the data ends inside it', tagName(element.tag));
+}
+
+function personNameGroup(text: string | undefined): PersonNameGroup | undefined {
+  if (text === undefined) return undefined;
+  const [family, given, middle, prefix, suffix] = text.split('^').map((component) => component.trim());
+  const group: PersonNameGroup = { given: [given, middle].filter((part): part is string => part !== undefined && part !== '') };
+  if (family) group.family = family;
+  if (prefix) group.prefix = prefix;
+  if (suffix) group.suffix = suffix;
+  return group.family === undefined && group.given.length === 0 && group.prefix === undefined && group.suffix === undefined ? undefined : group;
+}
+
+function personName(text: string): DicomPersonName | undefined {
+  // Patient's Name has VM 1; of a value with several, the first is the name.
+  const [alphabetic, ideographic, phonetic] = text.split('\\')[0]!.split('=');
+  const name: DicomPersonName = {};
+  const groups = { alphabetic: personNameGroup(alphabetic), ideographic: personNameGroup(ideographic), phonetic: personNameGroup(phonetic) };
+  for (const [key, group] of Object.entries(groups)) if (group !== undefined) name[key as keyof DicomPersonName] = group;
+  return Object.keys(name).length > 0 ? name : undefined;
+}
+
+/** Reads and checks the file meta; returns the transfer syntax and how its data set is encoded. */
+function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding: 'implicit' | 'explicit' | 'big' | 'deflated'; meta: DataSet } {
+  if (bytes.length < PREFIX_BYTES || Buffer.from(bytes.buffer, bytes.byteOffset + 128, 4).toString('latin1') !== 'DICM') {
+    throw malformed("no 'DICM' prefix at byte 128: not a DICOM Part 10 file");
+  }
+  let meta: DataSet;
+  try {
+    meta = dicomParser.readPart10Header(bytes) as DataSet;
+  } catch (thrown) {
+    throw parserFailure(thrown);
+  }
+  checkBounds(meta, bytes.length, true);
+  const transferSyntaxUid = uidOf(meta, 'x00020010', true)!;
+  const encoding = dataSetEncoding(transferSyntaxUid);
+  if (encoding === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', `transfer syntax ${transferSyntaxUid} is not supported`, { location: '(0002,0010)' });
+  return { transferSyntaxUid, encoding, meta };
+}
+
+/**
+ * Parses the header of a DICOM Part 10 file. Pure and synchronous; bounded by the input size and
+ * options.maxInflatedBytes. Throws AnchorlineError only.
+ */
+export function parseDicomInstance(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
+  try {
+    return parseChecked(bytes, options);
+  } catch (thrown) {
+    throw parserFailure(thrown);
+  }
+}
+
+function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
+  const { transferSyntaxUid, encoding, meta } = readFileMeta(bytes);
+  let dataSet: DataSet;
+  try {
+    dataSet = dicomParser.parseDicom(bytes, { untilTag: 'x7fe00010', inflater: inflaterWithCap(options.maxInflatedBytes) } as dicomParser.ParseDicomOptions) as DataSet;
+  } catch (thrown) {
+    throw parserFailure(thrown);
+  }
+  // An undefined-length sequence or item that never ends is a warning to dicom-parser. (Its other 'eof' warning, from
+  // peeking past a short last element in implicit VR, says nothing about the data; the bounds check covers it.)
+  if (dataSet.warnings.some((warning) => /eof/i.test(warning) && !/peeking/i.test(warning))) throw truncated('the data ends inside a sequence or item');
+  const data = dataSet.byteArray;
+  checkBounds(dataSet, data.length, encoding !== 'implicit', true);
+
+  const pixelData = dataSet.elements['x7fe00010'];
+  if (pixelData?.hadUndefinedLength) checkEncapsulatedEnd(data, pixelData);
+
+  const sopClassUid = uidOf(dataSet, 'x00080016', true)!;
+  const sopInstanceUid = uidOf(dataSet, 'x00080018', true)!;
+  const metaClass = uidOf(meta, 'x00020002', false);
+  const metaInstance = uidOf(meta, 'x00020003', false);
+  if (metaInstance !== undefined && metaInstance !== sopInstanceUid) throw malformed('the file meta (0002,0003) and the data set (0008,0018) name different SOP instances', '(0002,0003)');
+  if (metaClass !== undefined && metaClass !== sopClassUid) throw malformed('the file meta (0002,0002) and the data set (0008,0016) name different SOP classes', '(0002,0002)');
+  const studyInstanceUid = uidOf(dataSet, 'x0020000d', true)!;
+  const seriesInstanceUid = uidOf(dataSet, 'x0020000e', true)!;
+
+  const specificCharacterSet = Buffer.from(bytesOf(dataSet, 'x00080005') ?? new Uint8Array()).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  let textDecoding: TextDecoding = 'declared';
+  const text = (tag: string, vr: string): string | undefined => {
+    const value = bytesOf(dataSet, tag);
+    if (value === undefined) return undefined;
+    const decoded = decodeDicomText(value, specificCharacterSet, vr, tagName(tag));
+    if (decoded.decoding === 'cp949') textDecoding = 'cp949';
+    const trimmed = decoded.text.replace(/[\0 ]+$/, '').trim();
+    return trimmed === '' ? undefined : trimmed;
+  };
+
+  const modality = asciiOf(dataSet, 'x00080060');
+  if (modality === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', '(0008,0060) Modality is missing or empty', { location: '(0008,0060)' });
+  const patientId = text('x00100020', 'LO');
+  // Type 2, but without it the images cannot be placed with a patient; the sender is told rather than left guessing.
+  if (patientId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', '(0010,0020) Patient ID is missing or empty', { location: '(0010,0020)' });
+
+  const qualifiers = dataSet.elements['x00100024']?.items?.[0]?.dataSet;
+  const patientName = text('x00100010', 'PN');
+  const header: DicomInstanceHeader = {
+    transferSyntaxUid,
+    sopClassUid,
+    sopInstanceUid,
+    studyInstanceUid,
+    seriesInstanceUid,
+    specificCharacterSet,
+    textDecoding: 'declared',
+    patient: prune({
+      id: patientId,
+      issuer: text('x00100021', 'LO'),
+      issuerUniversalId: qualifiers === undefined ? undefined : asciiOf(qualifiers, 'x00400032'),
+      issuerUniversalIdType: qualifiers === undefined ? undefined : asciiOf(qualifiers, 'x00400033'),
+      name: patientName === undefined ? undefined : personName(patientName),
+      birthDate: asciiOf(dataSet, 'x00100030'),
+      sex: asciiOf(dataSet, 'x00100040'),
+    }),
+    study: prune({
+      date: asciiOf(dataSet, 'x00080020'),
+      time: asciiOf(dataSet, 'x00080030'),
+      timezoneOffset: asciiOf(dataSet, 'x00080201'),
+      accessionNumber: text('x00080050', 'SH'),
+      id: text('x00200010', 'SH'),
+      description: text('x00081030', 'LO'),
+    }),
+    series: {
+      modality,
+      ...prune({
+        number: integerOf(dataSet, 'x00200011'),
+        description: text('x0008103e', 'LO'),
+        bodyPartExamined: asciiOf(dataSet, 'x00180015'),
+        laterality: asciiOf(dataSet, 'x00200060'),
+        date: asciiOf(dataSet, 'x00080021'),
+        time: asciiOf(dataSet, 'x00080031'),
+      }),
+    },
+    instance: prune({ number: integerOf(dataSet, 'x00200013') }),
+  };
+  header.textDecoding = textDecoding;
+
+  let headerLength = bytes.length;
+  if (encoding !== 'deflated') {
+    const first = PIXEL_DATA_TAGS.map((tag) => dataSet.elements[tag]).find((element) => element !== undefined);
+    if (first !== undefined) headerLength = first.dataOffset - (encoding === 'implicit' ? 8 : 12);
+  }
+  if (headerLength < PREFIX_BYTES || headerLength > bytes.length) throw malformed('the pixel data element is not where the data set says');
+  return { header, headerLength };
+}
+
+/** The object without its undefined members (the header types use optional members, not undefined values). */
+function prune<T extends Record<string, unknown>>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  const result: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(value)) if (member !== undefined) result[key] = member;
+  return result as { [K in keyof T]: Exclude<T[K], undefined> };
+}

@@ -1,0 +1,44 @@
+/**
+ * POST /ingest/cda (scope `ingest`): one C-CDA document as the body (application/xml, text/xml or
+ * application/cda+xml; a charset parameter, when sent, says how the bytes are encoded). The answer is an
+ * OperationOutcome (adapters/cda/intake.ts says which status means what), with the headers the HL7 route sends:
+ * `x-anchorline-message-id`, `x-anchorline-outcome`, `x-anchorline-error` on refusals, and `Location:
+ * /admin/messages/{id}` for a stored document.
+ *
+ * The body parser is registered in this route's own scope: XML bodies are accepted here and nowhere else. Other
+ * media types the API parses (text/plain for HL7 v2) are refused here with 415 before the body is looked at.
+ */
+import type { FastifyInstance } from 'fastify';
+
+import { AnchorlineError } from '../errors/index.ts';
+import type { CdaIntake } from '../adapters/cda/index.ts';
+import { FHIR_JSON } from './fhir.ts';
+
+const CDA_MEDIA_TYPES = ['application/xml', 'text/xml', 'application/cda+xml'];
+
+export function registerCdaRoutes(app: FastifyInstance, intake: CdaIntake): void {
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(CDA_MEDIA_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+    scope.post('/ingest/cda', { config: { scope: 'ingest' } }, async (request, reply) => {
+      const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';').map((part) => part.trim());
+      if (!CDA_MEDIA_TYPES.includes((mediaType ?? '').toLowerCase())) {
+        throw new AnchorlineError('ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE', `send the C-CDA document with Content-Type ${CDA_MEDIA_TYPES.join(', ')}`);
+      }
+      const body = request.body;
+      if (!Buffer.isBuffer(body) || body.length === 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'send the C-CDA document as the body');
+      const charset = parameters.map((parameter) => /^charset\s*=\s*"?([^";]+)"?$/i.exec(parameter)?.[1]).find((value) => value !== undefined);
+
+      const result = await intake.receive(body, {
+        source: `http:${request.ip}`,
+        ...(request.apiKey ? { apiKeyName: request.apiKey.name } : {}),
+        ...(charset ? { charsetParameter: charset } : {}),
+      });
+      if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);
+      if (result.messageId !== undefined) reply.header('x-anchorline-message-id', String(result.messageId));
+      if (result.messageId !== undefined && (result.outcome === 'stored' || result.outcome === 'duplicate')) reply.header('location', `/admin/messages/${result.messageId}`);
+      reply.header('x-anchorline-outcome', result.outcome);
+      return reply.status(result.status).header('content-type', FHIR_JSON).send(result.body);
+    });
+  });
+}

@@ -1,0 +1,390 @@
+/**
+ * C-CDA document -> FHIR R4 resource drafts, through @medplum/ccda, pure: no I/O, no clock, no randomness.
+ *
+ * 1. The raw bytes pass the pre-parse guard (adapters/cda/guard.ts) and are parsed by @medplum/ccda.
+ * 2. The header must name the document (ClinicalDocument/id, effectiveTime) and, unless the document arrives inside
+ *    an HL7 v2 message that names the patient, a patient with an identifier. The Patient's id is the one the HL7 v2
+ *    mappers give the same identifier (mappers/ids.ts over system and value), so a patient known from HL7 is the same
+ *    resource; a CDA II root is the system `urn:oid:<root>`, as an HL7 CX-4 universal id of type ISO is.
+ * 3. The parsed tree is normalised (normalize.ts: deterministic ids, local times, shapes the converter trips on) and
+ *    sections are routed by any templateId they carry (sections.ts).
+ * 4. @medplum/ccda converts. If it throws, the header and each body component are converted on their own, so one
+ *    section it cannot handle costs that section, not the document (partial conversion, reported).
+ * 5. The result is completed and checked (resources.ts): Composition.subject and identifier, the Patient's
+ *    identifiers and birth date as sent, fixes for what the converter gets wrong, a DocumentReference for the stored
+ *    document. What was not converted is reported as issues.
+ */
+
+import { convertCcdaToFhir, convertToCompactXml, convertXmlToCcda, mapCcdaSystemToFhir, type Ccda } from '@medplum/ccda';
+
+import { DEFAULT_CDA_LIMITS, readCdaText, type CdaLimits } from '../../adapters/cda/guard.ts';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+import { deterministicId } from '../ids.ts';
+import { toFhirDateTime } from '../hl7v2/datatypes.ts';
+import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
+
+import { asNodes, firstUsableId, normalizeDocument, singleHeaderElements } from './normalize.ts';
+import { completeResources, iiIdentifier, toDrafts, type FhirResource } from './resources.ts';
+import { countEntryStatements, normalizeSectionTemplates, sectionKind, type SectionKind } from './sections.ts';
+
+type Node = Record<string, unknown>;
+
+/** What was not converted, or converted with loss. Reported with the intake's answer; never fails a document. */
+export interface CdaIssue {
+  severity: 'warning' | 'information';
+  /** Stable code (system urn:anchorline:cda-issue). */
+  code: CdaIssueCode;
+  /** What was left out, in words, naming sections and elements but never patient data. */
+  text: string;
+  /** Where in the document, as an XPath. */
+  location?: string;
+}
+
+export type CdaIssueCode =
+  | 'section-not-supported'
+  | 'entries-not-converted'
+  | 'section-failed'
+  | 'value-not-converted'
+  | 'time-not-converted'
+  | 'body-not-structured'
+  | 'recordtarget-not-converted'
+  | 'repeated-entry-id';
+
+/** The header facts the intake stores the document under. */
+export interface CdaDocumentFacts {
+  /** ClinicalDocument/id. */
+  id: { root: string; extension?: string };
+  /** root^extension (root alone without an extension): the inbox control id, so a resend is a duplicate. */
+  controlId: string;
+  /** ClinicalDocument/code/@code (a LOINC document type), when sent. */
+  typeCode?: string;
+  /** ClinicalDocument/effectiveTime as sent. */
+  effectiveTime: string;
+  /** root^extension of the authoring organization, else of the custodian; undefined when neither has an id. */
+  senderOrganization?: string;
+}
+
+export interface CdaConversionOptions {
+  mapping: Hl7MappingOptions;
+  limits?: CdaLimits;
+  /** The charset parameter of the media type the document was sent with. */
+  charsetParameter?: string;
+  /** The stored raw document, which the DocumentReference points at: its SHA-256 and size in bytes. */
+  source?: { sha256: Buffer; size: number };
+  /**
+   * For a document inside an HL7 v2 message: the Patient id the message names. The document's resources are about
+   * that patient, the document's own recordTarget makes no Patient, and no DocumentReference is made (the message's
+   * own DocumentReference describes the document).
+   */
+  subjectPatientId?: string;
+}
+
+export interface CdaConversion {
+  document: CdaDocumentFacts;
+  /** The encoding the document was decoded from (iconv-lite name); given back as `charsetParameter`, it decodes the same. */
+  charset: string;
+  /**
+   * The resources as converted, Composition first, then Patient; every reference among them is `Type/id`. They are
+   * the drafts' own objects: an element a clinical resource lacks is null (the draft's "remove").
+   */
+  resources: FhirResource[];
+  /** The resources as ingest drafts (complete drafts for what the document owns), DocumentReference included. */
+  drafts: ResourceDraft[];
+  issues: CdaIssue[];
+  /** The document's effectiveTime as an instant, when it has a time of day (orders it against other messages). */
+  eventTime?: string;
+  patientId: string;
+  compositionId: string;
+  /** Absent for a document inside an HL7 v2 message. */
+  documentReference?: FhirResource;
+}
+
+/** Converts one C-CDA document. Throws AnchorlineError for documents that cannot be taken at all. */
+export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
+  const { text, charset } = readCdaText(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
+  let ccda: Node;
+  try {
+    ccda = convertXmlToCcda(text) as unknown as Node;
+  } catch (error) {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document could not be parsed as XML', { cause: error });
+  }
+  if (ccda === null || typeof ccda !== 'object') throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document has no ClinicalDocument element');
+  singleHeaderElements(ccda);
+
+  const document = documentFacts(ccda);
+  const documentKey = [document.id.root, document.id.extension ?? ''] as const;
+  const compositionId = deterministicId('CdaElement', ...documentKey);
+  const issues: CdaIssue[] = [];
+  const patientId = options.subjectPatientId ?? documentPatientId(ccda, issues);
+  if (options.subjectPatientId !== undefined && asNodes(ccda.recordTarget).length === 0) {
+    // The converter makes every clinical resource's subject from the recordTarget's patient: give it the message's.
+    ccda.recordTarget = [{ patientRole: { id: [], patient: { '@_classCode': 'PSN' } } }];
+  }
+
+  const normalized = normalizeDocument(ccda, { mapping: options.mapping, documentKey, compositionId, patientId });
+  if (normalized.invalidTimes > 0) {
+    issues.push({ severity: 'warning', code: 'time-not-converted', text: `${normalized.invalidTimes} time value(s) are not CDA timestamps and were left out` });
+  }
+  if (normalized.repeatedIds > 0) {
+    issues.push({ severity: 'information', code: 'repeated-entry-id', text: `${normalized.repeatedIds} clinical statement(s) repeat the id of an earlier one; each was kept as a resource of its own` });
+  }
+  const sections = prepareSections(ccda, issues);
+
+  const warnings: string[] = [];
+  const converted = convert(ccda as unknown as Ccda, sections, warnings, issues);
+  reportSections(sections, converted.sectionEntryCounts, issues);
+  reportWarnings(warnings, issues);
+
+  const completed = completeResources(converted.resources, {
+    ccda,
+    mapping: options.mapping,
+    normalized,
+    document,
+    patientId,
+    compositionId,
+    embedded: options.subjectPatientId !== undefined,
+    raw,
+    ...(options.source ? { source: options.source } : {}),
+  });
+  return {
+    document,
+    charset,
+    resources: completed.resources,
+    drafts: toDrafts(completed.resources, completed.documentReference, patientId, options.subjectPatientId !== undefined),
+    issues,
+    ...(completed.eventTime ? { eventTime: completed.eventTime } : {}),
+    patientId,
+    compositionId,
+    ...(completed.documentReference ? { documentReference: completed.documentReference } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Header
+
+function documentFacts(ccda: Node): CdaDocumentFacts {
+  const id = firstUsableId(ccda.id);
+  if (id === undefined) throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/id has no root', { location: '/ClinicalDocument/id' });
+  const effectiveTime = asNodes(ccda.effectiveTime)[0]?.['@_value'];
+  if (typeof effectiveTime !== 'string' || effectiveTime.trim() === '') {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/effectiveTime has no value', { location: '/ClinicalDocument/effectiveTime' });
+  }
+  try {
+    // Only whether it is a timestamp matters here (the zone does not); the converter would date the document now.
+    toFhirDateTime(effectiveTime, 'effectiveTime', 'UTC');
+  } catch {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/effectiveTime is not a CDA timestamp', { location: '/ClinicalDocument/effectiveTime' });
+  }
+  const root = id['@_root'] as string;
+  const extension = typeof id['@_extension'] === 'string' && id['@_extension'] !== '' ? id['@_extension'] : undefined;
+  const typeCode = (ccda.code as Node | undefined)?.['@_code'];
+  const author = asNodes(ccda.author)[0];
+  const authorOrganization = firstUsableId((asNodes(author?.assignedAuthor)[0]?.representedOrganization as Node | undefined)?.id);
+  const custodianOrganization = firstUsableId(((ccda.custodian as Node | undefined)?.assignedCustodian as Node | undefined)?.representedCustodianOrganization
+    ? (((ccda.custodian as Node).assignedCustodian as Node).representedCustodianOrganization as Node).id
+    : undefined);
+  const organization = authorOrganization ?? custodianOrganization;
+  return {
+    id: { root, ...(extension ? { extension } : {}) },
+    controlId: extension ? `${root}^${extension}` : root,
+    ...(typeof typeCode === 'string' && typeCode !== '' ? { typeCode } : {}),
+    effectiveTime: effectiveTime.trim(),
+    ...(organization ? { senderOrganization: [organization['@_root'], organization['@_extension']].filter((part) => typeof part === 'string' && part !== '').join('^') } : {}),
+  };
+}
+
+/** The Patient id of the document's recordTarget: the HL7 v2 mappers' id for its first identifier. */
+function documentPatientId(ccda: Node, issues: CdaIssue[]): string {
+  const recordTargets = asNodes(ccda.recordTarget);
+  const patientRole = asNodes(recordTargets[0]?.patientRole)[0];
+  if (patientRole === undefined) {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_NO_PATIENT', 'the document has no recordTarget/patientRole', { location: '/ClinicalDocument/recordTarget' });
+  }
+  // An identifier with an extension is the patient's id within the root's namespace; prefer it to a bare root.
+  const ids = asNodes(patientRole.id).filter((id) => typeof id['@_root'] === 'string' && id['@_root'] !== '' && id['@_nullFlavor'] === undefined);
+  const key = ids.find((id) => typeof id['@_extension'] === 'string' && id['@_extension'] !== '') ?? ids[0];
+  if (key === undefined) {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_NO_PATIENT', 'every recordTarget/patientRole/id is empty or nullFlavor', { location: '/ClinicalDocument/recordTarget/patientRole/id' });
+  }
+  if (recordTargets.length > 1) {
+    issues.push({ severity: 'warning', code: 'recordtarget-not-converted', text: `the document names ${recordTargets.length} patients; only the first recordTarget was converted`, location: '/ClinicalDocument/recordTarget[2]' });
+  }
+  const identifier = iiIdentifier(key);
+  return deterministicId('Patient', identifier.system, identifier.value);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sections
+
+interface SectionInfo {
+  /** Index of the body component holding the section, and of the section in it. */
+  component: number;
+  kind: SectionKind | undefined;
+  /** Clinical statements in its entries. */
+  statements: number;
+  title: string;
+  location: string;
+  section: Node;
+}
+
+/** The top-level sections in the converter's order, routed and counted; components without sections fixed up. */
+function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
+  const component = ccda.component as Node | undefined;
+  if (component !== undefined && component.structuredBody === undefined && component.nonXMLBody !== undefined) {
+    issues.push({ severity: 'information', code: 'body-not-structured', text: 'the document body is not structured (nonXMLBody); only the header was converted', location: '/ClinicalDocument/component/nonXMLBody' });
+  }
+  const body = component?.structuredBody as Node | undefined;
+  if (body === undefined) return [];
+  const components = asNodes(body.component);
+  body.component = components;
+  const sections: SectionInfo[] = [];
+  components.forEach((bodyComponent, c) => {
+    const list = asNodes(bodyComponent.section);
+    bodyComponent.section = list;
+    list.forEach((section, s) => {
+      const kind = sectionKind(section as never);
+      normalizeSectionTemplates(section as never, kind);
+      const location = `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`;
+      sections.push({ component: c, kind, statements: countEntryStatements(section as never), title: sectionTitle(section), location, section });
+    });
+  });
+  return sections;
+}
+
+/** A section's name for issues: its LOINC code and title (section titles name the kind of content, not the patient). */
+function sectionTitle(section: Node): string {
+  const code = (section.code as Node | undefined)?.['@_code'];
+  const title = typeof section.title === 'string' ? section.title.trim().slice(0, 80) : undefined;
+  if (typeof code === 'string' && title) return `'${title}' (${code})`;
+  if (title) return `'${title}'`;
+  return typeof code === 'string' ? `(${code})` : '(untitled)';
+}
+
+interface Converted {
+  resources: FhirResource[];
+  /** Entries converted per section, in SectionInfo order; undefined for a section whose conversion failed. */
+  sectionEntryCounts: Array<number | undefined>;
+}
+
+/**
+ * @medplum/ccda over the whole document, or, when that throws, over the header and each body component on its own.
+ * Its console warnings (value types it skips) are collected: it is synchronous, so nothing else logs meanwhile.
+ */
+function convert(ccda: Ccda, sections: SectionInfo[], warnings: string[], issues: CdaIssue[]): Converted {
+  try {
+    const bundle = runConverter(ccda, warnings);
+    const resources = (bundle.entry ?? []).map((entry) => entry.resource as unknown as FhirResource);
+    const composition = resources[0] as { section?: Array<{ entry?: unknown[] }> };
+    return { resources, sectionEntryCounts: sections.map((_, i) => composition.section?.[i]?.entry?.length ?? 0) };
+  } catch {
+    // What the failed run warned about is warned again by the runs below.
+    warnings.length = 0;
+    return convertByComponent(ccda, sections, warnings, issues);
+  }
+}
+
+function convertByComponent(ccda: Ccda, sections: SectionInfo[], warnings: string[], issues: CdaIssue[]): Converted {
+  const component = (ccda as unknown as Node).component as Node;
+  const body = component.structuredBody as Node;
+  const components = body.component as Node[];
+  const withComponents = (list: Node[]): Ccda => ({ ...ccda, component: { ...component, structuredBody: { ...body, component: list } } }) as unknown as Ccda;
+
+  let header: FhirResource[];
+  try {
+    header = (runConverter(withComponents([]), warnings).entry ?? []).map((entry) => entry.resource as unknown as FhirResource);
+  } catch (error) {
+    if (isAnchorlineError(error)) throw error;
+    throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', 'the document header could not be converted', { cause: error });
+  }
+  const composition = header[0] as FhirResource & { section?: unknown[] };
+  const compositionSections: unknown[] = [];
+  const resources: FhirResource[] = [...header];
+  const counts: Array<number | undefined> = [];
+  components.forEach((bodyComponent, c) => {
+    const own = sections.filter((info) => info.component === c);
+    try {
+      const part = (runConverter(withComponents([bodyComponent]), warnings).entry ?? []).map((entry) => entry.resource as unknown as FhirResource);
+      const partSections = ((part[0] as { section?: Array<{ entry?: unknown[] }> }).section ?? []);
+      compositionSections.push(...partSections);
+      counts.push(...own.map((_, s) => partSections[s]?.entry?.length ?? 0));
+      resources.push(...part.slice(1));
+    } catch {
+      for (const info of own) {
+        compositionSections.push(stubSection(info.section));
+        counts.push(undefined);
+        issues.push({ severity: 'warning', code: 'section-failed', text: `section ${info.title} could not be converted; its narrative is kept in the Composition`, location: info.location });
+      }
+    }
+  });
+  composition.section = compositionSections;
+  return { resources, sectionEntryCounts: counts };
+}
+
+function runConverter(ccda: Ccda, warnings: string[]): { entry?: Array<{ resource?: unknown }> } {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    warnings.push(String(args[0]));
+  };
+  try {
+    return convertCcdaToFhir(ccda, { ignoreUnsupportedSections: true });
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/** A Composition section for a section the converter failed on: its title, code and narrative. */
+function stubSection(section: Node): Record<string, unknown> {
+  const code = section.code as Node | undefined;
+  const system = mapCcdaSystemToFhir(code?.['@_codeSystem'] as string | undefined);
+  return {
+    title: typeof section.title === 'string' ? section.title : undefined,
+    code: typeof code?.['@_code'] === 'string'
+      ? { coding: [{ system, code: code['@_code'], display: code['@_displayName'] }] }
+      : undefined,
+    text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${convertToCompactXml(section.text)}</div>` },
+  };
+}
+
+function reportSections(sections: SectionInfo[], counts: Array<number | undefined>, issues: CdaIssue[]): void {
+  sections.forEach((info, i) => {
+    const converted = counts[i];
+    if (converted === undefined || info.statements === 0 || converted >= info.statements) return;
+    if (info.kind === undefined && converted === 0) {
+      issues.push({
+        severity: 'warning',
+        code: 'section-not-supported',
+        text: `section ${info.title} is not a kind the converter knows (templateId ${templateRoots(info.section)}); its ${info.statements} entries were not converted and its narrative is kept in the Composition`,
+        location: info.location,
+      });
+    } else {
+      issues.push({
+        severity: 'warning',
+        code: 'entries-not-converted',
+        text: `section ${info.title}: ${info.statements - converted} of ${info.statements} entries were not converted`,
+        location: info.location,
+      });
+    }
+  });
+}
+
+function templateRoots(section: Node): string {
+  const roots = asNodes(section.templateId).map((templateId) => templateId['@_root']).filter((root) => typeof root === 'string' && root !== '');
+  return roots.length > 0 ? roots.join(', ') : 'none';
+}
+
+/** The converter's warnings, counted by kind: it names observation value types it leaves out. */
+function reportWarnings(warnings: string[], issues: CdaIssue[]): void {
+  const counts = new Map<string, number>();
+  for (const warning of warnings) {
+    const valueType = /^Unhandled observation value type: ([\w:.-]{1,40})$/.exec(warning)?.[1];
+    const key = valueType === undefined ? 'other' : valueType;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  for (const [valueType, count] of counts) {
+    issues.push({
+      severity: 'information',
+      code: 'value-not-converted',
+      text: valueType === 'other' ? `${count} value(s) could not be converted` : `${count} observation value(s) of type ${valueType} were left out`,
+    });
+  }
+}

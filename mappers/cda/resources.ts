@@ -1,0 +1,522 @@
+/**
+ * What @medplum/ccda returns, completed and corrected into resources anchorline stores, and the drafts for them.
+ *
+ * Completed: Composition.subject, identifier and relatesTo (a FHIR document needs its subject); the Patient's
+ * identifiers with the systems the HL7 v2 side uses and its birth date at the precision sent; a DocumentReference
+ * for the stored document. Corrected, where the converter's output is valid FHIR but says something the document
+ * does not: date-only values it turned into midnight UTC, every allergy filed as a food allergy, every dose as
+ * international units, a non-standard verification status system, a placeholder author. Removed: empty elements,
+ * `meta.profile` claims nobody checked, organizations with neither a name nor an identifier.
+ *
+ * Drafts: what a document describes of its own clinical statements it describes whole (complete drafts: an element
+ * the new version lacks is removed), while the people and organizations it mentions are shared with other documents
+ * and feeds and only updated with what this one says. The Patient's identifiers are only ever added to.
+ */
+
+import { createHash } from 'node:crypto';
+
+import { deterministicId } from '../ids.ts';
+import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
+import { toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
+
+import type { CdaDocumentFacts } from './convert.ts';
+import { asNodes, firstUsableId, type DatePrecision, type NormalizeResult } from './normalize.ts';
+
+type Node = Record<string, unknown>;
+
+export interface FhirResource {
+  resourceType: string;
+  id: string;
+  [element: string]: unknown;
+}
+
+const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * A CDA II as a FHIR Identifier: root + extension -> system urn:oid:<root> (urn:uuid: for a UUID root), value the
+ * extension; a root alone is itself the identifier (system urn:ietf:rfc:3986). The same system an HL7 v2 CX-4 with
+ * that OID as an ISO universal id gets, so the same patient identifier names the same Patient.
+ */
+export function iiIdentifier(id: Node): { system: string; value: string } {
+  const root = String(id['@_root']);
+  const extension = typeof id['@_extension'] === 'string' && id['@_extension'] !== '' ? id['@_extension'] : undefined;
+  const rootUri = OID.test(root) ? `urn:oid:${root}` : UUID.test(root) ? `urn:uuid:${root.toLowerCase()}` : `urn:anchorline:authority:${encodeURIComponent(root)}`;
+  return extension === undefined ? { system: 'urn:ietf:rfc:3986', value: rootUri } : { system: rootUri, value: extension };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Completing the converter's resources
+
+export interface CompleteContext {
+  ccda: Node;
+  mapping: Hl7MappingOptions;
+  normalized: NormalizeResult;
+  document: CdaDocumentFacts;
+  patientId: string;
+  compositionId: string;
+  /** Inside an HL7 v2 message: no Patient and no DocumentReference from the document. */
+  embedded: boolean;
+  /** The document's bytes as received. */
+  raw: Buffer;
+  source?: { sha256: Buffer; size: number };
+}
+
+export interface Completed {
+  /** Composition first, then the Patient (when the document makes one), then the rest in document order. */
+  resources: FhirResource[];
+  documentReference?: FhirResource;
+  eventTime?: string;
+}
+
+const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
+const CONDITION_VER_STATUS = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
+const V3_CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
+const CONFIDENTIALITY_CODES = new Set(['U', 'L', 'M', 'N', 'R', 'V']);
+const FORMAT_CODE_SYSTEM = 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode';
+const US_REALM_HEADER = '2.16.840.1.113883.10.20.22.1.1';
+const RELATIONSHIPS: Readonly<Record<string, string>> = { RPLC: 'replaces', APND: 'appends', XFRM: 'transforms' };
+
+export function completeResources(converted: FhirResource[], context: CompleteContext): Completed {
+  const byKey = new Map<string, FhirResource>();
+  for (const resource of converted) {
+    if (resource === undefined || resource === null) continue;
+    const key = `${resource.resourceType}/${resource.id}`;
+    const known = byKey.get(key);
+    // The same author, performer or organization mentioned again: one resource, the first mention filled in by later ones.
+    if (known === undefined) byKey.set(key, resource);
+    else for (const [name, value] of Object.entries(resource)) if (known[name] === undefined) known[name] = value;
+  }
+  repointRandomIds(byKey, context);
+  if (context.embedded) byKey.delete(`Patient/${context.patientId}`);
+
+  const resources: FhirResource[] = [];
+  for (const resource of byKey.values()) {
+    const tidied = tidy(resource, context.normalized.precision, context.mapping.codeSystems ?? {}) as FhirResource | undefined;
+    if (tidied !== undefined) resources.push(tidied);
+  }
+  const facts = context.normalized.facts;
+  for (const resource of resources) correct(resource, facts);
+  const kept = dropEmptyOrganizations(resources, context);
+
+  const composition = kept.find((resource) => resource.resourceType === 'Composition')!;
+  finishComposition(composition, context);
+  if (!context.embedded) finishPatient(kept.find((resource) => resource.resourceType === 'Patient' && resource.id === context.patientId), context);
+  const ordered = [composition, ...kept.filter((resource) => resource.resourceType === 'Patient'), ...kept.filter((resource) => resource !== composition && resource.resourceType !== 'Patient')];
+
+  const eventTime = instantOf(composition.date);
+  const documentReference = context.embedded ? undefined : buildDocumentReference(composition, context);
+  return { resources: ordered, ...(documentReference ? { documentReference } : {}), ...(eventTime ? { eventTime } : {}) };
+}
+
+/**
+ * Resource ids the converter made up: for an element normalize.ts could not give an id (text where the element
+ * belongs, which the converter still turns into a resource) or an element kind a later version of the converter
+ * starts reading. They are replaced by ids from the document and the resource's place in it, with every reference
+ * to them, so that no random id reaches the store.
+ */
+function repointRandomIds(byKey: Map<string, FhirResource>, context: CompleteContext): void {
+  const renamed = new Map<string, string>();
+  let ordinal = 0;
+  for (const resource of byKey.values()) {
+    ordinal++;
+    if (context.normalized.ids.has(resource.id) && (resource.resourceType !== 'Patient' || resource.id === context.patientId)) continue;
+    // The converter takes the patient id given to it only when it is a UUID (ids the HL7 v2 mappers make are).
+    const id = resource.resourceType === 'Patient' ? context.patientId : deterministicId('CdaElement', context.document.id.root, context.document.id.extension ?? '', resource.resourceType, `converted-${ordinal}`);
+    renamed.set(`${resource.resourceType}/${resource.id}`, `${resource.resourceType}/${id}`);
+    resource.id = id;
+  }
+  if (renamed.size === 0) return;
+  const entries = [...byKey.values()];
+  byKey.clear();
+  for (const resource of entries) byKey.set(`${resource.resourceType}/${resource.id}`, repointReferences(resource, renamed) as FhirResource);
+}
+
+function repointReferences(value: unknown, renamed: ReadonlyMap<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((item) => repointReferences(item, renamed));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Node = {};
+  for (const [name, member] of Object.entries(value)) {
+    out[name] = name === 'reference' && typeof member === 'string' && renamed.has(member) ? renamed.get(member) : repointReferences(member, renamed);
+  }
+  return out;
+}
+
+/**
+ * A converted value without empty parts (undefined, '', NaN, [], {}), dates given back the precision they were sent
+ * with, and local code systems named by OID mapped to their URIs (mapping config `codeSystems` keyed by the OID).
+ * `meta` is dropped: the converter claims US Core profiles that nothing here checks, and the store owns meta.
+ * Works in place (the converter's output is ours alone; this runs on every element of every document, and copying
+ * it all showed in the conversion's cost); frozen constants are left as they are. Returns undefined when nothing
+ * is left.
+ */
+function tidy(value: unknown, precision: DatePrecision, codeSystems: Readonly<Record<string, string>>, top = true): unknown {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return precision.restore(value);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'object' || Object.isFrozen(value)) return value;
+  if (Array.isArray(value)) {
+    let kept = 0;
+    for (let i = 0; i < value.length; i++) {
+      const item = tidy(value[i], precision, codeSystems, false);
+      if (item !== undefined) value[kept++] = item;
+    }
+    value.length = kept;
+    return kept > 0 ? value : undefined;
+  }
+  const node = value as Node;
+  let kept = 0;
+  for (const name of Object.keys(node)) {
+    if (top && name === 'meta') {
+      delete node[name];
+      continue;
+    }
+    let tidied = tidy(node[name], precision, codeSystems, false);
+    if (tidied === undefined) {
+      delete node[name];
+      continue;
+    }
+    if (name === 'system' && typeof tidied === 'string' && node.code !== undefined) tidied = codeSystemUri(tidied, codeSystems);
+    node[name] = tidied;
+    kept++;
+  }
+  return kept > 0 ? node : undefined;
+}
+
+/**
+ * Code systems named by OID that the converter leaves as urn:oid: (or names wrongly), by their FHIR URI; a mapping
+ * config's `codeSystems` entry keyed by the OID wins (a national code system such as KCD).
+ */
+const CODE_SYSTEM_URIS: Readonly<Record<string, string>> = {
+  '2.16.840.1.113883.6.3': 'http://hl7.org/fhir/sid/icd-10',
+  '2.16.840.1.113883.6.90': 'http://hl7.org/fhir/sid/icd-10-cm',
+  '2.16.840.1.113883.6.103': 'http://hl7.org/fhir/sid/icd-9-cm',
+  '2.16.840.1.113883.6.8': 'http://unitsofmeasure.org',
+  '2.16.840.1.113883.5.4': 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+  '2.16.840.1.113883.5.6': 'http://terminology.hl7.org/CodeSystem/v3-ActClass',
+  '2.16.840.1.113883.5.25': 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality',
+  '2.16.840.1.113883.5.83': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+  '2.16.840.1.113883.5.1008': 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor',
+};
+
+function codeSystemUri(system: string, codeSystems: Readonly<Record<string, string>>): string {
+  // The converter names v3 Confidentiality by its bare name.
+  if (system === 'Confidentiality') return V3_CONFIDENTIALITY;
+  if (!system.startsWith('urn:oid:')) return system;
+  const oid = system.slice('urn:oid:'.length);
+  if (Object.hasOwn(codeSystems, oid)) return codeSystems[oid]!;
+  return Object.hasOwn(CODE_SYSTEM_URIS, oid) ? CODE_SYSTEM_URIS[oid]! : system;
+}
+
+/** Corrections of what the converter states wrongly, by resource type. */
+function correct(resource: FhirResource, facts: NormalizeResult['facts']): void {
+  // A CDA II with a root and no extension is itself the identifier: FHIR says so with the RFC 3986 system.
+  if (Array.isArray(resource.identifier)) {
+    resource.identifier = (resource.identifier as Array<{ system?: string; value?: string }>).map((identifier) =>
+      identifier.value === undefined && identifier.system?.startsWith('urn:') ? { system: 'urn:ietf:rfc:3986', value: identifier.system } : identifier,
+    );
+  }
+  switch (resource.resourceType) {
+    case 'Condition': {
+      // The converter files problem-list verification under a code system that does not exist in R4.
+      const status = resource.verificationStatus as { coding?: Array<{ system?: string }> } | undefined;
+      for (const coding of status?.coding ?? []) if (coding.system?.endsWith('/CodeSystem/condition-verification')) coding.system = CONDITION_VER_STATUS;
+      // The converter keeps a problem active whatever its status; one with an abatement date is over (con-4).
+      const clinical = (resource.clinicalStatus as { coding?: Array<{ code?: string }> } | undefined)?.coding?.[0];
+      if (resource.abatementDateTime !== undefined && clinical !== undefined && ['active', 'recurrence', 'relapse'].includes(clinical.code ?? '')) clinical.code = 'resolved';
+      break;
+    }
+    case 'AllergyIntolerance': {
+      // The converter files every allergy as a food allergy; the allergy observation's value says which it is.
+      const kind = ALLERGY_KINDS[facts.get(resource.id)?.allergyType ?? ''];
+      if (kind === undefined) delete resource.category;
+      else resource.category = [kind.category];
+      resource.type = kind?.type;
+      if (resource.type === undefined) delete resource.type;
+      break;
+    }
+    case 'MedicationRequest': {
+      // The converter states every dose in international units; the dose quantity's own unit (UCUM) is the dose.
+      if (resource.medicationCodeableConcept === undefined && resource.medicationReference === undefined) resource.medicationCodeableConcept = UNKNOWN_CONCEPT;
+      const repeat = (resource.dosageInstruction as Array<{ timing?: { repeat?: { period?: number; periodUnit?: string } } }> | undefined)?.[0]?.timing;
+      // A PIVL_TS period in a unit FHIR timing has no code for (or without a number) says nothing usable.
+      if (repeat?.repeat !== undefined && (!UNITS_OF_TIME.has(repeat.repeat.periodUnit ?? '') || repeat.repeat.period === undefined)) delete repeat.repeat;
+      const dose = facts.get(resource.id)?.doseQuantity;
+      const dosage = (resource.dosageInstruction as Array<{ doseAndRate?: Array<{ doseQuantity?: Node }> }> | undefined)?.[0];
+      const doseAndRate = dosage?.doseAndRate?.[0];
+      if (doseAndRate !== undefined) {
+        const value = dose?.value === undefined ? Number.NaN : Number(dose.value);
+        if (!Number.isFinite(value)) delete dosage!.doseAndRate;
+        else doseAndRate.doseQuantity = dose?.unit ? { value, unit: dose.unit, system: 'http://unitsofmeasure.org', code: dose.unit } : { value };
+      }
+      break;
+    }
+    case 'Procedure':
+      // 'active' is a C-CDA status the converter passes through; FHIR's event-status calls it in-progress.
+      if (resource.status === 'active') resource.status = 'in-progress';
+      break;
+    case 'Observation':
+      // An organizer without a code (a family history organizer) still groups its members; its code is not known.
+      if (resource.code === undefined) resource.code = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
+      break;
+    case 'Goal':
+      // Statuses outside the converter's table come out as nothing; lifecycleStatus is required.
+      if (resource.lifecycleStatus === undefined) resource.lifecycleStatus = 'active';
+      break;
+    case 'Immunization':
+      // Both are required in FHIR and may be absent (nullFlavor) in a document: say so rather than guess.
+      if (resource.vaccineCode === undefined) resource.vaccineCode = UNKNOWN_CONCEPT;
+      if (resource.occurrenceDateTime === undefined && resource.occurrenceString === undefined) resource.occurrenceString = 'unknown';
+      break;
+    case 'Encounter': {
+      // The converter files the encounter's type code (often CPT) as its v3 ActCode class; only ActEncounterCode
+      // values are classes.
+      const encounterClass = resource.class as { code?: string } | undefined;
+      if (!ENCOUNTER_CLASSES.has(encounterClass?.code ?? '')) resource.class = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+const UNKNOWN_CONCEPT = Object.freeze({ extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] });
+/** v3 ActEncounterCode: the codes Encounter.class takes. */
+const ENCOUNTER_CLASSES = new Set(['AMB', 'EMER', 'FLD', 'HH', 'IMP', 'ACUTE', 'NONAC', 'OBSENC', 'PRENC', 'SS', 'VR']);
+/** FHIR units-of-time (UCUM time units), the codes Timing.repeat.periodUnit takes. */
+const UNITS_OF_TIME = new Set(['s', 'min', 'h', 'd', 'wk', 'mo', 'a']);
+
+/** SNOMED CT allergy and intolerance types (the C-CDA Allergy - Intolerance Type value set) -> FHIR type and category. */
+const ALLERGY_KINDS: Readonly<Record<string, { type?: string; category: string }>> = {
+  '416098002': { type: 'allergy', category: 'medication' },
+  '59037007': { type: 'intolerance', category: 'medication' },
+  '419511003': { category: 'medication' },
+  '414285001': { type: 'allergy', category: 'food' },
+  '235719002': { type: 'intolerance', category: 'food' },
+  '418471000': { category: 'food' },
+  '426232007': { type: 'allergy', category: 'environment' },
+};
+
+/**
+ * Organizations with neither a name nor an identifier (a performer with no represented organization) are not
+ * valid FHIR (org-1) and say nothing: left out, with the references to them.
+ */
+function dropEmptyOrganizations(resources: FhirResource[], context: CompleteContext): FhirResource[] {
+  const dropped = new Set<string>();
+  for (const resource of resources) {
+    if (resource.resourceType === 'Organization' && resource.name === undefined && resource.identifier === undefined) dropped.add(`Organization/${resource.id}`);
+  }
+  if (dropped.size === 0) return resources;
+  const kept: FhirResource[] = [];
+  for (const resource of resources) {
+    if (dropped.has(`${resource.resourceType}/${resource.id}`)) continue;
+    // Such organizations come from a performer (assignedEntity), and only the PractitionerRole made with them refers to them.
+    if (resource.resourceType !== 'PractitionerRole') {
+      kept.push(resource);
+      continue;
+    }
+    const stripped = tidy(stripReferences(resource, dropped), context.normalized.precision, {}) as FhirResource | undefined;
+    if (stripped !== undefined) kept.push(stripped);
+  }
+  return kept;
+}
+
+function stripReferences(value: unknown, dropped: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((item) => stripReferences(item, dropped));
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as Node).reference === 'string' && dropped.has((value as Node).reference as string)) return undefined;
+  const out: Node = {};
+  for (const [name, member] of Object.entries(value)) out[name] = stripReferences(member, dropped);
+  return out;
+}
+
+function finishComposition(composition: FhirResource, context: CompleteContext): void {
+  const { ccda, document } = context;
+  composition.identifier = documentIdentifier(document);
+  composition.subject = { reference: `Patient/${context.patientId}` };
+  // The converter puts its own name where a document has no author; say the author is not known instead.
+  if (asNodes(ccda.author).length === 0) composition.author = [{ extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] }];
+  if (typeof composition.confidentiality === 'string' && !CONFIDENTIALITY_CODES.has(composition.confidentiality)) delete composition.confidentiality;
+  if (typeof ccda.title !== 'string' || ccda.title.trim() === '') {
+    const display = (ccda.code as Node | undefined)?.['@_displayName'];
+    composition.title = typeof display === 'string' && display !== '' ? display : 'Clinical document';
+  }
+  const relatesTo = relatedDocuments(ccda).map(({ code, id }) => ({ code, targetReference: { reference: `Composition/${deterministicId('CdaElement', id.root, id.extension ?? '')}` } }));
+  if (relatesTo.length > 0) composition.relatesTo = relatesTo;
+  if (composition.date === undefined) composition.date = toFhirDateTime(document.effectiveTime, 'effectiveTime', context.mapping.timeZone);
+  // Key order as FHIR lists the elements, so that stored documents read naturally.
+  reorder(composition, ['resourceType', 'id', 'identifier', 'language', 'status', 'type', 'subject', 'date', 'author', 'title', 'confidentiality', 'custodian', 'relatesTo', 'event', 'section']);
+}
+
+/** ClinicalDocument/id as an Identifier (the facts were read before normalize.ts put the Composition's id first). */
+function documentIdentifier(document: CdaDocumentFacts): { system: string; value: string } {
+  return iiIdentifier({ '@_root': document.id.root, ...(document.id.extension ? { '@_extension': document.id.extension } : {}) });
+}
+
+/** relatedDocument/parentDocument: what this document replaces, appends to or transforms. */
+function relatedDocuments(ccda: Node): Array<{ code: string; id: { root: string; extension?: string }; setId?: Node }> {
+  const related: Array<{ code: string; id: { root: string; extension?: string } }> = [];
+  for (const relation of asNodes(ccda.relatedDocument)) {
+    const code = RELATIONSHIPS[String(relation['@_typeCode'] ?? '')];
+    const parentId = firstUsableId(asNodes(relation.parentDocument)[0]?.id);
+    if (code === undefined || parentId === undefined) continue;
+    const extension = parentId['@_extension'];
+    related.push({ code, id: { root: String(parentId['@_root']), ...(typeof extension === 'string' && extension !== '' ? { extension } : {}) } });
+  }
+  return related;
+}
+
+/** The Patient as the document names it: every identifier (with the HL7 side's systems), birth date as precise as sent. */
+function finishPatient(patient: FhirResource | undefined, context: CompleteContext): void {
+  if (patient === undefined) return;
+  const patientRole = asNodes(asNodes(context.ccda.recordTarget)[0]?.patientRole)[0]!;
+  const identifiers: Array<{ system: string; value: string }> = [];
+  for (const id of asNodes(patientRole.id)) {
+    if (typeof id['@_root'] !== 'string' || id['@_root'] === '' || id['@_nullFlavor'] !== undefined || id['@_root'] === context.patientId) continue;
+    const identifier = iiIdentifier(id);
+    if (!identifiers.some((known) => known.system === identifier.system && known.value === identifier.value)) identifiers.push(identifier);
+  }
+  patient.identifier = identifiers;
+  const birthTime = (asNodes(patientRole.patient)[0]?.birthTime as Node | undefined)?.['@_value'];
+  let birthDate: string | undefined;
+  try {
+    birthDate = typeof birthTime === 'string' ? toFhirDate(birthTime.slice(0, 8), 'birthTime') : undefined;
+  } catch {
+    birthDate = undefined;
+  }
+  if (birthDate === undefined) delete patient.birthDate;
+  else patient.birthDate = birthDate;
+  reorder(patient, ['resourceType', 'id', 'extension', 'identifier', 'name', 'telecom', 'gender', 'birthDate', 'address']);
+}
+
+/**
+ * The DocumentReference for the stored document: what it is (type, date, authors, custodian, confidentiality, the
+ * ids of the document and its set), which document it replaces, and where the exact bytes are: the message store,
+ * named by their SHA-256 (`urn:anchorline:message:<hex>`; the bytes are served at
+ * /proofs/DocumentReference/{id}/_history/{vid}/source and /admin/messages/{id}), with their size and the SHA-1
+ * FHIR R4 defines Attachment.hash as.
+ */
+function buildDocumentReference(composition: FhirResource, context: CompleteContext): FhirResource | undefined {
+  const { ccda } = context;
+  const masterIdentifier = documentIdentifier(context.document);
+  const setId = firstUsableId(ccda.setId);
+  const date = instantOf(composition.date);
+  const attachment: Node = {
+    // IHE document sharing (XDS mimeType) and C-CDA on FHIR name CDA documents text/xml.
+    contentType: 'text/xml',
+    language: composition.language,
+    title: composition.title,
+    creation: composition.date,
+  };
+  if (context.source !== undefined) {
+    attachment.url = `urn:anchorline:message:${context.source.sha256.toString('hex')}`;
+    attachment.size = context.source.size;
+    attachment.hash = attachmentHash(context.raw);
+  }
+  const format = formatCode(ccda);
+  const documentReference: FhirResource = {
+    resourceType: 'DocumentReference',
+    id: deterministicId('DocumentReference', masterIdentifier.system, masterIdentifier.value),
+    masterIdentifier,
+    identifier: setId === undefined ? undefined : [iiIdentifier(setId)],
+    status: 'current',
+    type: composition.type,
+    subject: { reference: `Patient/${context.patientId}` },
+    date,
+    author: (composition.author as Array<Node> | undefined)?.filter((author) => typeof author.reference === 'string'),
+    custodian: composition.custodian,
+    relatesTo: relatedDocuments(ccda).map(({ code, id }) => {
+      const target = iiIdentifier({ '@_root': id.root, ...(id.extension ? { '@_extension': id.extension } : {}) });
+      return { code: code === 'replaces' ? 'replaces' : code === 'appends' ? 'appends' : 'transforms', target: { reference: `DocumentReference/${deterministicId('DocumentReference', target.system, target.value)}` } };
+    }),
+    description: composition.title,
+    securityLabel: typeof composition.confidentiality === 'string' ? [{ coding: [{ system: V3_CONFIDENTIALITY, code: composition.confidentiality }] }] : undefined,
+    content: [{ attachment, ...(format ? { format: { system: FORMAT_CODE_SYSTEM, code: format } } : {}) }],
+    context: {
+      period: (composition.event as Array<{ period?: unknown }> | undefined)?.[0]?.period,
+      related: [{ reference: `Composition/${context.compositionId}` }],
+    },
+  };
+  return tidy(documentReference, context.normalized.precision, {}) as FhirResource;
+}
+
+/** The IHE format code of a C-CDA document (US Realm Header R1.1 or R2.1), structured or not. */
+function formatCode(ccda: Node): string | undefined {
+  const header = asNodes(ccda.templateId).find((templateId) => templateId['@_root'] === US_REALM_HEADER);
+  if (header === undefined) return undefined;
+  const release = header['@_extension'] === undefined ? '1.1' : '2.1';
+  const structured = (ccda.component as Node | undefined)?.structuredBody !== undefined;
+  return `urn:hl7-org:sdwg:ccda-${structured ? 'structuredBody' : 'nonXMLBody'}:${release}`;
+}
+
+/** A FHIR dateTime as an instant when it has a time of day; undefined for a date. */
+function instantOf(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length <= 10) return undefined;
+  const time = new Date(value);
+  return Number.isNaN(time.getTime()) ? undefined : value;
+}
+
+function reorder(resource: FhirResource, order: readonly string[]): void {
+  const entries = Object.entries(resource);
+  for (const [name] of entries) delete resource[name];
+  for (const name of order) {
+    const entry = entries.find(([key]) => key === name);
+    if (entry !== undefined && entry[1] !== undefined) resource[name] = entry[1];
+  }
+  for (const [name, value] of entries) if (!order.includes(name) && value !== undefined) resource[name] = value;
+}
+
+/** SHA-1 of the raw bytes, base64: what FHIR R4 Attachment.hash holds (the SHA-256 is in the url). */
+function attachmentHash(raw: Buffer): string {
+  return createHash('sha1').update(raw).digest('base64');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Drafts
+
+/** The elements a document owns of each clinical resource it makes: all of them are in its draft, null when absent. */
+const OWNED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
+  Composition: ['identifier', 'language', 'status', 'type', 'subject', 'date', 'author', 'title', 'confidentiality', 'custodian', 'relatesTo', 'event', 'section'],
+  DocumentReference: ['masterIdentifier', 'identifier', 'status', 'type', 'subject', 'date', 'author', 'custodian', 'relatesTo', 'description', 'securityLabel', 'content', 'context'],
+  AllergyIntolerance: ['extension', 'clinicalStatus', 'verificationStatus', 'type', 'category', 'code', 'patient', 'onsetDateTime', 'recordedDate', 'recorder', 'asserter', 'reaction'],
+  Condition: ['extension', 'identifier', 'clinicalStatus', 'verificationStatus', 'category', 'code', 'subject', 'onsetDateTime', 'abatementDateTime', 'recordedDate', 'recorder', 'asserter'],
+  CarePlan: ['identifier', 'status', 'intent', 'category', 'title', 'description', 'subject'],
+  CareTeam: ['identifier', 'participant'],
+  Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'diagnosis'],
+  Goal: ['extension', 'identifier', 'lifecycleStatus', 'category', 'description', 'subject', 'startDate', 'target'],
+  Immunization: ['extension', 'identifier', 'status', 'vaccineCode', 'patient', 'occurrenceDateTime', 'manufacturer', 'lotNumber', 'performer'],
+  MedicationRequest: ['contained', 'extension', 'status', 'intent', 'medicationCodeableConcept', 'medicationReference', 'subject', 'authoredOn', 'dosageInstruction', 'dispenseRequest'],
+  Observation: ['extension', 'identifier', 'status', 'category', 'code', 'subject', 'effectiveDateTime', 'performer', 'valueQuantity', 'valueCodeableConcept', 'valueString', 'valueInteger', 'referenceRange', 'hasMember'],
+  Procedure: ['extension', 'identifier', 'status', 'code', 'subject', 'performedDateTime', 'performedPeriod', 'recorder', 'asserter', 'bodySite'],
+};
+
+/**
+ * Drafts in dependency order (the Patient and the people and organizations first, the Composition and the
+ * DocumentReference last). Clinical resources are complete drafts; Practitioner, Organization, PractitionerRole and
+ * RelatedPerson update drafts; the Patient an update draft whose identifiers are added to the stored ones. The
+ * resources themselves become the drafts (their owned elements set to null where absent), not copies: they are
+ * built for this conversion alone and every document converts hundreds.
+ */
+export function toDrafts(resources: FhirResource[], documentReference: FhirResource | undefined, patientId: string, embedded: boolean): ResourceDraft[] {
+  const shared: ResourceDraft[] = [];
+  const owned: ResourceDraft[] = [];
+  let composition: ResourceDraft | undefined;
+  for (const resource of resources) {
+    if (resource.resourceType === 'Patient' && resource.id === patientId && !embedded) {
+      const { identifier, ...rest } = resource;
+      shared.unshift({ ...rest, identifier: { $merge: 'add', identifier } });
+    } else if (OWNED_ELEMENTS[resource.resourceType] !== undefined) {
+      completeDraft(resource);
+      if (resource.resourceType === 'Composition') composition = resource;
+      else owned.push(resource);
+    } else {
+      shared.push(resource);
+    }
+  }
+  if (documentReference !== undefined) completeDraft(documentReference);
+  return [...shared, ...owned, ...(composition ? [composition] : []), ...(documentReference ? [documentReference] : [])];
+}
+
+function completeDraft(resource: FhirResource): void {
+  for (const name of OWNED_ELEMENTS[resource.resourceType] ?? []) if (resource[name] === undefined) resource[name] = null;
+}

@@ -1,0 +1,145 @@
+/**
+ * The blob store: whole instance bytes (DICOM files) kept outside PostgreSQL, named by their content.
+ *
+ * Contract:
+ * - A blob's name is the lowercase hex SHA-256 of its bytes, and nothing else: no path, file name or identifier from
+ *   any input ever becomes part of where a blob is kept, so a sender cannot steer a write (a UID with `../` has no
+ *   way in).
+ * - `put` is idempotent: storing bytes that are already stored writes nothing and returns the same name. Two
+ *   processes storing the same bytes at once both succeed with one file. When `put` resolves the bytes are durable
+ *   (file and directory entry fsynced), so a caller may then commit a database row that names the blob.
+ * - `get` verifies what it reads: bytes that no longer hash to their name are never returned (ANCHORLINE_ERR_BLOB_CORRUPT).
+ *   A blob that is not stored is `undefined`.
+ * - Blobs are never deleted by the engine; a blob whose database row was rolled back is an orphan that costs space only.
+ *
+ * The filesystem layout is `<dir>/<aa>/<bb>/<sha256>` (aa, bb: the digest's first two byte pairs), so no directory
+ * grows past 65,536 entries per level for any realistic archive. A write goes to a temporary file in the target
+ * directory, is fsynced, and is renamed into place (atomic on POSIX), so a reader never sees half a blob.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AnchorlineError } from '../errors/index.ts';
+
+/** Lowercase hex SHA-256: the only shape of blob name the store accepts. */
+const DIGEST = /^[0-9a-f]{64}$/;
+
+export interface BlobPut {
+  /** Lowercase hex SHA-256 of the bytes: the blob's name. */
+  sha256: string;
+  size: number;
+  /** False when the blob was already stored. */
+  created: boolean;
+}
+
+export interface BlobStore {
+  /** Stores bytes under their SHA-256; durable when it resolves. Idempotent. */
+  put(bytes: Buffer): Promise<BlobPut>;
+  /** The bytes named by a digest, verified against it; undefined when not stored. */
+  get(sha256: string): Promise<Buffer | undefined>;
+  /** The size in bytes of a stored blob, without reading it; undefined when not stored. */
+  size(sha256: string): Promise<number | undefined>;
+}
+
+export function isBlobDigest(value: string): boolean {
+  return DIGEST.test(value);
+}
+
+export function blobSha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Hashing runs in slices of this many bytes with a turn of the event loop between them. */
+const HASH_SLICE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The SHA-256 of a large buffer without holding the event loop for the whole of it (a 256 MiB instance takes about
+ * half a second to hash, long enough to stall every other connection's answers).
+ */
+async function blobSha256Yielding(bytes: Buffer): Promise<string> {
+  if (bytes.length <= HASH_SLICE_BYTES) return blobSha256(bytes);
+  const hash = createHash('sha256');
+  for (let at = 0; at < bytes.length; at += HASH_SLICE_BYTES) {
+    hash.update(bytes.subarray(at, at + HASH_SLICE_BYTES));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return hash.digest('hex');
+}
+
+/** A blob store in a directory of the local filesystem (default `<dataDir>/blobs`). */
+export function createFileBlobStore(dir: string): BlobStore {
+  const root = path.resolve(dir);
+
+  const pathOf = (sha256: string): string => {
+    if (!DIGEST.test(sha256)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'a blob name is a lowercase hex SHA-256');
+    return path.join(root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  };
+
+  const sizeOf = async (file: string): Promise<number | undefined> => {
+    try {
+      return (await stat(file)).size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
+
+  return {
+    async put(bytes) {
+      const sha256 = await blobSha256Yielding(bytes);
+      const file = pathOf(sha256);
+      // A file of the right size under this name holds these bytes unless the disk was tampered with; `get`
+      // catches that. A wrong size (a torn copy from outside the engine) is replaced.
+      if ((await sizeOf(file)) === bytes.length) return { sha256, size: bytes.length, created: false };
+      const directory = path.dirname(file);
+      await mkdir(directory, { recursive: true });
+      const temporary = path.join(directory, `.${sha256}.${randomBytes(6).toString('hex')}.tmp`);
+      try {
+        const handle = await open(temporary, 'wx', 0o640);
+        try {
+          await handle.writeFile(bytes);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temporary, file);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+      await syncDirectory(directory);
+      return { sha256, size: bytes.length, created: true };
+    },
+
+    async get(sha256) {
+      const file = pathOf(sha256);
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      if ((await blobSha256Yielding(bytes)) !== sha256) throw new AnchorlineError('ANCHORLINE_ERR_BLOB_CORRUPT', `blob ${sha256} does not hash to its name`);
+      return bytes;
+    },
+
+    async size(sha256) {
+      return sizeOf(pathOf(sha256));
+    },
+  };
+}
+
+/** Makes a rename durable: the new directory entry is on disk once the directory itself is fsynced. */
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some filesystems refuse fsync on a directory (EINVAL/EISDIR); the rename is then as durable as they allow.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM') throw error;
+  } finally {
+    await handle.close();
+  }
+}

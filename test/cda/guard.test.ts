@@ -1,0 +1,138 @@
+/**
+ * The pre-parse guard (adapters/cda/guard.ts): what it refuses before any XML parser runs, how it decodes, and the
+ * property that any bytes give text or a coded refusal, never a throw of anything else.
+ */
+
+import fc from 'fast-check';
+import iconv from 'iconv-lite';
+import { describe, expect, it } from 'vitest';
+
+import { looksLikeClinicalDocument, readCdaText, type CdaLimits } from '../../adapters/cda/guard.ts';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+
+const LIMITS: CdaLimits = { maxBytes: 1024 * 1024, maxDepth: 200 };
+const doc = (body = '<title>x</title>'): string => `<?xml version="1.0" encoding="UTF-8"?>\n<ClinicalDocument xmlns="urn:hl7-org:v3">${body}</ClinicalDocument>\n`;
+
+function refusal(input: string | Buffer, limits = LIMITS, charset?: string): { code: string; detail: string | undefined } {
+  try {
+    readCdaText(Buffer.isBuffer(input) ? input : Buffer.from(input), limits, charset);
+  } catch (error) {
+    expect(error).toBeInstanceOf(AnchorlineError);
+    return { code: (error as AnchorlineError).code, detail: (error as AnchorlineError).detail };
+  }
+  throw new Error('the guard let the document through');
+}
+
+describe('pre-parse guard: markup declarations', () => {
+  it.each([
+    ['a DOCTYPE in the prolog', `<?xml version="1.0"?><!DOCTYPE ClinicalDocument><ClinicalDocument/>`],
+    ['an internal subset with entities', `<!DOCTYPE x [<!ENTITY a "b">]><ClinicalDocument>&a;</ClinicalDocument>`],
+    ['an external entity', `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><ClinicalDocument>&xxe;</ClinicalDocument>`],
+    ['a lower-case doctype', `<!doctype x><ClinicalDocument/>`],
+    ['a DOCTYPE after a comment', `<!-- note --><!DOCTYPE x><ClinicalDocument/>`],
+    ['a DOCTYPE inside the root', `<ClinicalDocument><!DOCTYPE x><title/></ClinicalDocument>`],
+    ['an ENTITY declaration alone', `<ClinicalDocument><!ENTITY a "b"></ClinicalDocument>`],
+    ['a DOCTYPE after the root', `<ClinicalDocument/><!DOCTYPE x>`],
+  ])('refuses %s', (_name, xml) => {
+    expect(refusal(xml).code).toBe('ANCHORLINE_ERR_CDA_DOCTYPE');
+  });
+
+  it('lets the words through where they are text: in a comment or a CDATA section', () => {
+    expect(() => readCdaText(Buffer.from(doc('<!-- <!DOCTYPE x> --><text><![CDATA[<!ENTITY a "b">]]></text>')), LIMITS)).not.toThrow();
+  });
+});
+
+describe('pre-parse guard: size and depth', () => {
+  it('refuses a document over maxBytes, and takes one of exactly maxBytes', () => {
+    const xml = Buffer.from(doc());
+    expect(refusal(xml, { ...LIMITS, maxBytes: xml.length - 1 }).code).toBe('ANCHORLINE_ERR_CDA_TOO_LARGE');
+    expect(() => readCdaText(xml, { ...LIMITS, maxBytes: xml.length })).not.toThrow();
+  });
+
+  it('refuses nesting past maxDepth, counting the root, and takes it at maxDepth', () => {
+    const nested = (depth: number): string => `<ClinicalDocument>${'<a>'.repeat(depth - 1)}${'</a>'.repeat(depth - 1)}</ClinicalDocument>`;
+    expect(() => readCdaText(Buffer.from(nested(10)), { ...LIMITS, maxDepth: 10 })).not.toThrow();
+    expect(refusal(nested(11), { ...LIMITS, maxDepth: 10 }).code).toBe('ANCHORLINE_ERR_CDA_TOO_DEEP');
+    // Self-closing elements do not nest.
+    expect(() => readCdaText(Buffer.from(`<ClinicalDocument>${'<a/>'.repeat(50)}</ClinicalDocument>`), { ...LIMITS, maxDepth: 2 })).not.toThrow();
+  });
+
+  it('scans a deep hostile document in linear time without building anything', () => {
+    const depth = 200_000;
+    const started = performance.now();
+    expect(refusal(`<ClinicalDocument>${'<a>'.repeat(depth)}`, { maxBytes: 10 * 1024 * 1024, maxDepth: 200 }).code).toBe('ANCHORLINE_ERR_CDA_TOO_DEEP');
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('pre-parse guard: well-formedness the parser would not check', () => {
+  it.each([
+    ['mismatched end tag', `<ClinicalDocument><a></b></ClinicalDocument>`],
+    ['an unclosed root', `<ClinicalDocument><a/>`],
+    ['two roots', `<ClinicalDocument/><ClinicalDocument/>`],
+    ['text outside the root', `<ClinicalDocument/>trailing`],
+    ['an unclosed comment', `<ClinicalDocument><!-- </ClinicalDocument>`],
+    ['an unclosed start tag', `<ClinicalDocument><a b="1"`],
+    ['an HTML entity', `<ClinicalDocument>&nbsp;</ClinicalDocument>`],
+    ['a bare ampersand', `<ClinicalDocument>a & b</ClinicalDocument>`],
+    ['a character reference to NUL', `<ClinicalDocument>&#0;</ClinicalDocument>`],
+    ['another root element', `<Bundle/>`],
+    ['a prefixed ClinicalDocument', `<cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3"/>`],
+    ['nothing but a prolog', `<?xml version="1.0"?>`],
+  ])('refuses %s', (_name, xml) => {
+    expect(refusal(xml).code).toBe('ANCHORLINE_ERR_CDA_MALFORMED');
+  });
+
+  it('reads attribute values holding > and quotes of the other kind', () => {
+    expect(() => readCdaText(Buffer.from(doc(`<a b="x > y" c='say "hi"'/>`)), LIMITS)).not.toThrow();
+  });
+});
+
+describe('pre-parse guard: decoding', () => {
+  it('decodes numeric character references the parser leaves alone; markup characters stay escaped', () => {
+    const { text } = readCdaText(Buffer.from(doc('<family>&#xD64D;&#44600;&#xAE38;</family><t>&#60;b&#62; &#38;</t>')), LIMITS);
+    expect(text).toContain('<family>홍길길</family>');
+    expect(text).toContain('<t>&lt;b&gt; &amp;</t>');
+  });
+
+  it('takes the encoding from a BOM, else the charset parameter, else the XML declaration, else UTF-8', () => {
+    const korean = doc('<family>홍</family>');
+    expect(readCdaText(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(korean)]), LIMITS)).toEqual({ text: korean, charset: 'utf-8' });
+    expect(readCdaText(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(korean, 'utf16le')]), LIMITS).text).toBe(korean);
+    const eucKr = korean.replace('UTF-8', 'EUC-KR');
+    expect(readCdaText(iconv.encode(eucKr, 'euc-kr'), LIMITS)).toEqual({ text: eucKr, charset: 'cp949' });
+    // A charset parameter wins over the declaration (RFC 7303), as for a document re-encoded in transit.
+    expect(readCdaText(Buffer.from(eucKr, 'utf8'), LIMITS, 'utf-8').text).toBe(eucKr);
+  });
+
+  it('refuses bytes that are not valid in the encoding, and encodings it does not know', () => {
+    expect(refusal(Buffer.concat([Buffer.from('<ClinicalDocument>'), Buffer.from([0xc3, 0x28]), Buffer.from('</ClinicalDocument>')])).code).toBe('ANCHORLINE_ERR_CHARSET_MISMATCH');
+    expect(refusal(`<?xml version="1.0" encoding="x-unknown-7"?><ClinicalDocument/>`).code).toBe('ANCHORLINE_ERR_CDA_MALFORMED');
+  });
+});
+
+describe('looksLikeClinicalDocument', () => {
+  it('recognises a ClinicalDocument by its first element, after a prolog, comments or a DOCTYPE', () => {
+    expect(looksLikeClinicalDocument(doc())).toBe(true);
+    expect(looksLikeClinicalDocument(`\uFEFF<?xml version="1.0"?>\n<!-- c --><!DOCTYPE x><ClinicalDocument/>`)).toBe(true);
+    expect(looksLikeClinicalDocument(`<cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3">`)).toBe(true);
+    expect(looksLikeClinicalDocument(`<Bundle><ClinicalDocument/></Bundle>`)).toBe(false);
+    expect(looksLikeClinicalDocument('%PDF-1.4')).toBe(false);
+  });
+});
+
+describe('pre-parse guard: property', () => {
+  it('any bytes give text or a coded refusal, never another exception', () => {
+    const pieces = ['<ClinicalDocument>', '</ClinicalDocument>', '<a>', '</a>', '<b/>', '<!DOCTYPE x>', '<!--', '-->', '<![CDATA[', ']]>', '&amp;', '&#x41;', '&', '<?xml version="1.0"?>', '"', "'", ' ', 'x', '\uFFFD'];
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.array(fc.constantFrom(...pieces), { maxLength: 40 }).map((parts) => new TextEncoder().encode(parts.join('')))), (bytes) => {
+        try {
+          readCdaText(Buffer.from(bytes), { maxBytes: 10_000, maxDepth: 5 });
+        } catch (error) {
+          if (!isAnchorlineError(error)) throw error;
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});

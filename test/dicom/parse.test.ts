@@ -1,0 +1,159 @@
+/**
+ * The DICOM header reader: UIDs, character sets (ISO 2022 IR 149 and the CP949 fallback), the file meta checks, and
+ * the property that any damage to an instance ends in a result or a coded error, never anything else.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import iconv from 'iconv-lite';
+import { describe, expect, it } from 'vitest';
+import { decodeDicomText } from '../../adapters/dicom/charset.ts';
+import { isValidUid, parseDicomInstance } from '../../adapters/dicom/parse.ts';
+import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom');
+const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, `${name}.dcm`));
+const OPTIONS = { maxInflatedBytes: 16 * 1024 * 1024 };
+
+const ESC_KSX1001 = Buffer.from('\x1b$)C', 'latin1');
+const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
+const euckr = (text: string): Buffer => iconv.encode(text, 'euc-kr');
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+    return undefined;
+  } catch (error) {
+    if (!isAnchorlineError(error)) throw error;
+    return error.code;
+  }
+}
+
+describe('UIDs (PS3.5 9.1)', () => {
+  it.each(['1.2.840.10008.5.1.4.1.1.2', '2.25.1000000001', '0', '1.2.3.4', '9'.repeat(64)])('accepts %s', (uid) => {
+    expect(isValidUid(uid)).toBe(true);
+  });
+
+  it.each(['', '../etc/passwd', '1.2/../3', '1..2', '.1.2', '1.2.', '1.2.a', '1.2 ', '1.2\u0000', '1'.repeat(65), '１.２'])('refuses %j', (uid) => {
+    expect(isValidUid(uid)).toBe(false);
+  });
+});
+
+describe('text in the declared character set, else CP949', () => {
+  it('reads ASCII in any set, and the default repertoire when none is declared', () => {
+    expect(decodeDicomText(ascii('DOE^JOHN '), '', 'PN', '(0010,0010)')).toEqual({ text: 'DOE^JOHN ', decoding: 'declared' });
+    expect(decodeDicomText(ascii('DOE^JOHN'), 'ISO_IR 192', 'PN', '(0010,0010)').decoding).toBe('declared');
+  });
+
+  it('reads ISO 2022 IR 149 with the escapes PS3.5 requires after each delimiter', () => {
+    const bytes = Buffer.concat([ascii('Hong^Gildong='), ESC_KSX1001, euckr('洪'), ascii('^'), ESC_KSX1001, euckr('吉洞'), ascii('='), ESC_KSX1001, euckr('홍'), ascii('^'), ESC_KSX1001, euckr('길동')]);
+    expect(decodeDicomText(bytes, '\\ISO 2022 IR 149', 'PN', '(0010,0010)')).toEqual({ text: 'Hong^Gildong=洪^吉洞=홍^길동', decoding: 'declared' });
+  });
+
+  it('reads ISO 2022 IR 149 as the first value, where KS X 1001 is G1 from the start', () => {
+    expect(decodeDicomText(euckr('홍^길동'), 'ISO 2022 IR 149', 'PN', '(0010,0010)')).toEqual({ text: '홍^길동', decoding: 'declared' });
+  });
+
+  it('reads EUC-KR sent without escapes as CP949, whatever set was declared', () => {
+    for (const declared of ['', 'ISO_IR 6', 'ISO_IR 192', '\\ISO 2022 IR 149']) {
+      expect(decodeDicomText(euckr('김^철수'), declared, 'PN', '(0010,0010)'), declared).toEqual({ text: '김^철수', decoding: 'cp949' });
+    }
+    // CP949's own extension syllables (not in EUC-KR) too.
+    expect(decodeDicomText(iconv.encode('똠방각하', 'cp949'), '', 'LO', '(0008,1030)')).toEqual({ text: '똠방각하', decoding: 'cp949' });
+  });
+
+  it('reads a KS X 1001 escape sent once per name, not after each delimiter, as CP949', () => {
+    const bytes = Buffer.concat([ascii('Hong^Gildong='), ESC_KSX1001, euckr('洪^吉洞=홍^길동')]);
+    expect(decodeDicomText(bytes, '\\ISO 2022 IR 149', 'PN', '(0010,0010)')).toEqual({ text: 'Hong^Gildong=洪^吉洞=홍^길동', decoding: 'cp949' });
+  });
+
+  it('reads UTF-8 and Latin-1 as declared', () => {
+    expect(decodeDicomText(Buffer.from('홍^길동', 'utf8'), 'ISO_IR 192', 'PN', '(0010,0010)')).toEqual({ text: '홍^길동', decoding: 'declared' });
+    expect(decodeDicomText(Buffer.from('Müller^Jürgen', 'latin1'), 'ISO_IR 100', 'PN', '(0010,0010)')).toEqual({ text: 'Müller^Jürgen', decoding: 'declared' });
+  });
+
+  it('refuses bytes valid in neither, naming the attribute and not the value', () => {
+    let thrown: unknown;
+    try {
+      decodeDicomText(Buffer.from([0x48, 0xff, 0xfe, 0x80]), '', 'PN', '(0010,0010)');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(AnchorlineError);
+    expect((thrown as AnchorlineError).code).toBe('ANCHORLINE_ERR_CHARSET_MISMATCH');
+    expect((thrown as AnchorlineError).location).toBe('(0010,0010)');
+  });
+
+  it('refuses an unknown character set unless the text is ASCII or CP949', () => {
+    expect(decodeDicomText(ascii('DOE'), 'ISO_IR 999', 'PN', '(0010,0010)').text).toBe('DOE');
+    expect(decodeDicomText(euckr('김'), 'KS_C_5601', 'PN', '(0010,0010)').decoding).toBe('cp949');
+    expect(codeOf(() => decodeDicomText(Buffer.from([0xff, 0xff]), 'ISO_IR 999', 'PN', '(0010,0010)'))).toBe('ANCHORLINE_ERR_DICOM_UNSUPPORTED');
+  });
+});
+
+describe('the file meta', () => {
+  it('refuses a bare data set, an empty input and random bytes as not Part 10', () => {
+    const file = fixture('ct-1');
+    expect(codeOf(() => parseDicomInstance(file.subarray(132 + 4 + file.readUInt32LE(140) + 8), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+    expect(codeOf(() => parseDicomInstance(Buffer.alloc(0), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+    expect(codeOf(() => parseDicomInstance(Buffer.from('GET / HTTP/1.1\r\n\r\n'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+  });
+
+  it('refuses a file whose meta names another instance than its data set', () => {
+    const file = Buffer.from(fixture('ct-1'));
+    const at = file.indexOf('2.25.1000000001.1.1');
+    expect(at).toBeGreaterThan(132);
+    file.write('7', at + '2.25.1000000001.1.1'.length - 1, 'latin1');
+    expect(codeOf(() => parseDicomInstance(file, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+  });
+
+  it('caps what a deflated data set may inflate to', () => {
+    expect(codeOf(() => parseDicomInstance(fixture('deflate-bomb'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_TOO_LARGE');
+    expect(parseDicomInstance(fixture('ct-3'), { maxInflatedBytes: 4096 }).header.sopInstanceUid).toBe('2.25.1000000001.1.3');
+    expect(codeOf(() => parseDicomInstance(fixture('ct-3'), { maxInflatedBytes: 64 }))).toBe('ANCHORLINE_ERR_DICOM_TOO_LARGE');
+  });
+
+  it('keeps the header: the bytes before the pixel data, or the whole file when deflated', () => {
+    for (const name of ['ct-1', 'ct-2', 'mr-1', 'mr-2']) {
+      const file = fixture(name);
+      const { headerLength } = parseDicomInstance(file, OPTIONS);
+      const tag = name === 'mr-1' ? [0x7f, 0xe0, 0x00, 0x10] : [0xe0, 0x7f, 0x10, 0x00];
+      expect(file.subarray(headerLength, headerLength + 4).equals(Buffer.from(tag)), name).toBe(true);
+    }
+    expect(parseDicomInstance(fixture('ct-3'), OPTIONS).headerLength).toBe(fixture('ct-3').length);
+  });
+});
+
+describe('any damage to an instance', () => {
+  const seeds = ['ct-1', 'ct-2', 'ct-3', 'mr-1', 'mr-2', 'cr-euckr-no-escape'].map(fixture);
+  const allowed = new Set(['ANCHORLINE_ERR_DICOM_MALFORMED', 'ANCHORLINE_ERR_DICOM_TRUNCATED', 'ANCHORLINE_ERR_DICOM_BAD_UID', 'ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', 'ANCHORLINE_ERR_DICOM_TOO_LARGE', 'ANCHORLINE_ERR_DICOM_UNSUPPORTED', 'ANCHORLINE_ERR_CHARSET_MISMATCH']);
+
+  function outcome(bytes: Buffer): string {
+    try {
+      const { header, headerLength } = parseDicomInstance(bytes, OPTIONS);
+      expect(headerLength).toBeLessThanOrEqual(bytes.length);
+      for (const uid of [header.sopInstanceUid, header.studyInstanceUid, header.seriesInstanceUid]) expect(isValidUid(uid)).toBe(true);
+      return 'ok';
+    } catch (error) {
+      if (!isAnchorlineError(error)) throw error;
+      expect(allowed.has(error.code), error.code).toBe(true);
+      return error.code;
+    }
+  }
+
+  it('ends in a header or a coded error: cut anywhere', () => {
+    for (const seed of seeds) for (let cut = 0; cut < seed.length; cut++) outcome(seed.subarray(0, cut));
+  });
+
+  it('ends in a header or a coded error: bytes overwritten anywhere', () => {
+    fc.assert(
+      fc.property(fc.nat(seeds.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), (which, edits) => {
+        const bytes = Buffer.from(seeds[which]!);
+        for (const [position, value] of edits) bytes[132 + (position % (bytes.length - 132))] = value;
+        outcome(bytes);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * The ingest worker's converter for protocol 'cda': a stored C-CDA document -> Patient, Composition, the document's
+ * clinical resources and a DocumentReference to the stored bytes, which then take the HL7 path (terminology,
+ * ordering, validation, versions, leaves).
+ *
+ * It reads only the inbox row: the raw document, decoded with the encoding the intake found (the row's charset),
+ * through the same guard and conversion the intake ran, so a document the intake accepted converts the same way.
+ *
+ * Mapping config: a document gets the config a message with MSH-4 = the root OID of its authoring organization's
+ * id (else its custodian's; the intake stores it in the sender column) would get, so a config matched by
+ * `sendingFacility: <OID>` applies to that organization's documents; other documents get `default`.
+ */
+import type { MshHeader } from '../adapters/hl7v2/header.ts';
+import type { CdaLimits } from '../adapters/cda/guard.ts';
+import { cdaSenderRoot } from '../adapters/cda/intake.ts';
+import { convertCdaDocument } from '../mappers/index.ts';
+import type { InboxMessage } from '../store/index.ts';
+import type { MappingSource, MessageConverter } from './ingest.ts';
+
+/** The header fields mapping configs are matched by, for a document. */
+function selectionHeader(message: InboxMessage): MshHeader | undefined {
+  const root = cdaSenderRoot(message.sender);
+  if (root === undefined) return undefined;
+  return {
+    encoding: { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' },
+    sendingApplication: '',
+    sendingFacility: root,
+    receivingApplication: '',
+    receivingFacility: '',
+    messageDateTime: '',
+    messageType: 'CDA',
+    triggerEvent: '',
+    messageStructure: '',
+    controlId: message.controlId ?? '',
+    processingId: '',
+    versionId: '',
+    acceptAckType: '',
+    applicationAckType: '',
+    characterSet: '',
+  };
+}
+
+export function createCdaConverter(limits: CdaLimits): MessageConverter {
+  return {
+    convert(message: InboxMessage, mappings: MappingSource) {
+      const mapping = mappings.select(selectionHeader(message));
+      const conversion = convertCdaDocument(message.raw, {
+        mapping: mapping.options,
+        limits,
+        ...(message.charset ? { charsetParameter: message.charset } : {}),
+        source: { sha256: message.rawSha256, size: message.rawSize },
+      });
+      return { mapping, result: { drafts: conversion.drafts, ...(conversion.eventTime ? { eventTime: conversion.eventTime } : {}) } };
+    },
+  };
+}
