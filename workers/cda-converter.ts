@@ -15,35 +15,18 @@ import type { CdaLimits } from '../adapters/cda/guard.ts';
 import { cdaSenderRoot } from '../adapters/cda/intake.ts';
 import { convertCdaDocument } from '../mappers/index.ts';
 import type { InboxMessage } from '../store/index.ts';
-import type { MappingSource, MessageConverter } from './ingest.ts';
+import { selectionHeader, type MappingSource, type MessageConverter } from './ingest.ts';
 
-/** The header fields mapping configs are matched by, for a document. */
-function selectionHeader(message: InboxMessage): MshHeader | undefined {
+/** The header fields mapping configs are matched by, for a document: its organization's id root as MSH-4. */
+function documentHeader(message: InboxMessage): MshHeader | undefined {
   const root = cdaSenderRoot(message.sender);
-  if (root === undefined) return undefined;
-  return {
-    encoding: { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' },
-    sendingApplication: '',
-    sendingFacility: root,
-    receivingApplication: '',
-    receivingFacility: '',
-    messageDateTime: '',
-    messageType: 'CDA',
-    triggerEvent: '',
-    messageStructure: '',
-    controlId: message.controlId ?? '',
-    processingId: '',
-    versionId: '',
-    acceptAckType: '',
-    applicationAckType: '',
-    characterSet: '',
-  };
+  return root === undefined ? undefined : selectionHeader({ facility: root, messageType: 'CDA', controlId: message.controlId ?? '' });
 }
 
 export function createCdaConverter(limits: CdaLimits): MessageConverter {
   return {
     convert(message: InboxMessage, mappings: MappingSource) {
-      const mapping = mappings.select(selectionHeader(message));
+      const mapping = mappings.select(documentHeader(message));
       const conversion = convertCdaDocument(message.raw, {
         mapping: mapping.options,
         limits,

@@ -17,7 +17,7 @@ import { parseDicomInstance } from '../adapters/dicom/parse.ts';
 import type { DicomInstanceHeader } from '../adapters/dicom/types.ts';
 import { mapDicomInstance } from '../mappers/index.ts';
 import type { InboxMessage } from '../store/index.ts';
-import type { MappingSource, MessageConverter } from './ingest.ts';
+import { selectionHeader, type MappingSource, type MessageConverter } from './ingest.ts';
 
 export interface DicomConverterOptions {
   /** The engine's DICOMweb base URL, e.g. 'http://127.0.0.1:8080/dicomweb': the address of the studies' Endpoint. */
@@ -29,25 +29,9 @@ export interface DicomConverterOptions {
   maxInflatedBytes: number;
 }
 
-/** The header fields mapping configs are matched by, for an instance. */
-function selectionHeader(aeTitle: string, header: DicomInstanceHeader): MshHeader {
-  return {
-    encoding: { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' },
-    sendingApplication: aeTitle,
-    sendingFacility: header.patient.issuer ?? '',
-    receivingApplication: '',
-    receivingFacility: '',
-    messageDateTime: '',
-    messageType: 'DICOM',
-    triggerEvent: '',
-    messageStructure: '',
-    controlId: header.sopInstanceUid,
-    processingId: '',
-    versionId: '',
-    acceptAckType: '',
-    applicationAckType: '',
-    characterSet: '',
-  };
+/** The header fields mapping configs are matched by, for an instance: the AE title as MSH-3, the issuer as MSH-4. */
+function instanceHeader(aeTitle: string, header: DicomInstanceHeader): MshHeader {
+  return selectionHeader({ application: aeTitle, facility: header.patient.issuer ?? '', messageType: 'DICOM', controlId: header.sopInstanceUid });
 }
 
 export function createDicomConverter(options: DicomConverterOptions): MessageConverter {
@@ -57,7 +41,7 @@ export function createDicomConverter(options: DicomConverterOptions): MessageCon
       if (message.blobSha256 == null || message.blobSha256.length !== 32) {
         throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', 'the DICOM message has no blob recorded');
       }
-      const mapping = mappings.select(selectionHeader(message.sender, header));
+      const mapping = mappings.select(instanceHeader(message.sender, header));
       const result = mapDicomInstance(header, {
         options: mapping.options,
         blobSha256: message.blobSha256.toString('hex'),

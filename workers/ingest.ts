@@ -45,6 +45,30 @@ export interface MappingSource {
   select(header: MshHeader | undefined): MappingSelection;
 }
 
+/**
+ * The header a mapping configuration is selected by, for an input that has no MSH (a C-CDA document, a DICOM
+ * instance): its sending application and facility as MSH-3/MSH-4 would carry them, everything else empty.
+ */
+export function selectionHeader(sender: { application?: string; facility?: string; messageType: string; controlId: string }): MshHeader {
+  return {
+    encoding: { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' },
+    sendingApplication: sender.application ?? '',
+    sendingFacility: sender.facility ?? '',
+    receivingApplication: '',
+    receivingFacility: '',
+    messageDateTime: '',
+    messageType: sender.messageType,
+    triggerEvent: '',
+    messageStructure: '',
+    controlId: sender.controlId,
+    processingId: '',
+    versionId: '',
+    acceptAckType: '',
+    applicationAckType: '',
+    characterSet: '',
+  };
+}
+
 /** One configuration for every message: the engine's `mapping` settings. */
 export function staticMappingSource(options: Hl7MappingOptions, name = 'default'): MappingSource {
   const selection: MappingSelection = { name, sha256: mappingConfigs.mappingConfigSha256(options), content: options, options };

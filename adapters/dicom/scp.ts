@@ -30,6 +30,7 @@ import type { DicomAcceptResult, DicomOrigin } from './intake.ts';
 import { abortPdu, PduGuard, type PduViolation } from './pdu-guard.ts';
 import { part10File } from './part10.ts';
 import { DicomStatus, dicomStatusFor, errorComment } from './status.ts';
+import { listenOn } from '../listen.ts';
 
 type Association = dimseAssociation.Association;
 type PresentationContext = dimseAssociation.PresentationContext;
@@ -122,15 +123,7 @@ export class DicomScpServer {
   }
 
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address();
-    const port = typeof address === 'object' && address ? address.port : this.options.port;
+    const port = await listenOn(this.server, this.options.host, this.options.port);
     this.options.log.info({ host: this.options.host, port, aeTitle: this.options.aeTitle }, 'dicom: DIMSE listening');
     return port;
   }

@@ -13,6 +13,7 @@ import { AnchorlineError, ERROR_CATALOGUE } from '../../errors/index.ts';
 import type { Logger } from '../../config/logger.ts';
 import type { Hl7Intake } from '../hl7v2/intake.ts';
 import { encodeMllpFrame, MllpFramer, type FramerEvent } from './framer.ts';
+import { listenOn } from '../listen.ts';
 
 export interface MllpServerOptions {
   host: string;
@@ -56,15 +57,7 @@ export class MllpServer {
   }
 
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address();
-    const port = typeof address === 'object' && address ? address.port : this.options.port;
+    const port = await listenOn(this.server, this.options.host, this.options.port);
     this.options.log.info({ host: this.options.host, port, tls: this.options.tls.enabled }, 'mllp: listening');
     return port;
   }
