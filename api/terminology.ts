@@ -52,7 +52,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
 
     const lookup: OperationHandler = async (request, reply) => {
       const inputs = operationInputs(request, ['system', 'code', 'version', 'coding', 'property', 'displayLanguage']);
-      const coding = codingInput(inputs);
+      const coding = codingInputs(inputs)[0]; // $lookup takes no codeableConcept
       const system = coding?.system ?? single(inputs, 'system');
       const code = coding?.code ?? single(inputs, 'code');
       if (system === undefined || code === undefined) throw invalid('give system and code, or coding', 'code');
@@ -68,11 +68,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
       if (id !== undefined) url = (await codeSystemById(pool, id)).url;
       const version = single(inputs, 'version');
       const display = single(inputs, 'display');
-      const codings: CodingValue[] = [];
-      const coding = codingInput(inputs);
-      if (coding) codings.push(coding);
-      const concept = single(inputs, 'codeableConcept', 'object');
-      if (concept !== undefined) for (const c of codingsOf(concept, 'codeableConcept')) codings.push(c);
+      const codings = codingInputs(inputs);
       const code = single(inputs, 'code');
       if (code !== undefined) codings.push({ code });
       if (codings.length === 0) throw invalid('give code (with url), coding or codeableConcept', 'code');
@@ -96,11 +92,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
       const inputs = operationInputs(request, ['url', 'conceptMapVersion', 'code', 'system', 'version', 'source', 'coding', 'codeableConcept', 'target', 'targetsystem', 'reverse']);
       let url = single(inputs, 'url');
       if (id !== undefined) url = (await conceptMapById(pool, id)).url;
-      const codings: CodingValue[] = [];
-      const coding = codingInput(inputs);
-      if (coding) codings.push(coding);
-      const concept = single(inputs, 'codeableConcept', 'object');
-      if (concept !== undefined) for (const c of codingsOf(concept, 'codeableConcept')) codings.push(c);
+      const codings = codingInputs(inputs);
       const code = single(inputs, 'code');
       if (code !== undefined) codings.push({ code, ...(single(inputs, 'system') !== undefined ? { system: single(inputs, 'system')! } : {}) });
       if (codings.length === 0) throw invalid('give system and code, coding or codeableConcept', 'code');
@@ -312,9 +304,14 @@ function primitive(value: string | Record<string, unknown>, name: string): strin
   return value;
 }
 
-function codingInput(inputs: Inputs): CodingValue | undefined {
+/** The codings an operation was given as `coding` and as `codeableConcept`, in that order. */
+function codingInputs(inputs: Inputs): CodingValue[] {
+  const codings: CodingValue[] = [];
   const coding = single(inputs, 'coding', 'object');
-  return coding === undefined ? undefined : codingOf(coding, 'coding');
+  if (coding !== undefined) codings.push(codingOf(coding, 'coding'));
+  const concept = single(inputs, 'codeableConcept', 'object');
+  if (concept !== undefined) codings.push(...codingsOf(concept, 'codeableConcept'));
+  return codings;
 }
 
 function codingOf(value: Record<string, unknown>, at: string): CodingValue {

@@ -175,12 +175,12 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
           written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now);
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
-          results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
+          results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error, mapping) : undefined });
           outcomes.set(message.id, { status: 'failed', resources: [] });
           options.log.warn({ messageId: message.id, code: error.code }, 'ingest: mapped resources were refused');
           continue;
         }
-        results.push({ id: message.id, state: 'done', mappingSha256: mapping.sha256, ack: wantsAck(options, header) ? ackFor(options, header, charset) : undefined });
+        results.push({ id: message.id, state: 'done', mappingSha256: mapping.sha256, ack: wantsAck(options, header) ? ackFor(options, header, charset, undefined, mapping) : undefined });
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       await resources.writeVersions(client, versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), stored);
@@ -398,9 +398,11 @@ function wantsAck(options: IngestOptions, header: MshHeader | undefined): boolea
   return options.ackAfterMapping && !isEnhancedMode(header);
 }
 
-function ackFor(options: IngestOptions, header: MshHeader | undefined, charset: string, error?: AnchorlineError): { ack: Buffer; ackCode: AckCode } {
+/** The ACK after mapping; `mapping` is the selection already made for the message, when there is one. */
+function ackFor(options: IngestOptions, header: MshHeader | undefined, charset: string, error?: AnchorlineError, mapping?: MappingSelection): { ack: Buffer; ackCode: AckCode } {
   const ackCode: AckCode = error ? ackCodeFor(error.code, false) : 'AA';
-  return { ack: encodeAck({ header, charset, ackCode, error, timeZone: options.mappings.select(header).options.timeZone, engineApplication: options.engineApplication }), ackCode };
+  const timeZone = (mapping ?? options.mappings.select(header)).options.timeZone;
+  return { ack: encodeAck({ header, charset, ackCode, error, timeZone, engineApplication: options.engineApplication }), ackCode };
 }
 
 interface Waiting {
