@@ -37,6 +37,14 @@ export async function* csvRecords(file: TextFile, delimiter = ','): AsyncGenerat
   // Whether the current record has any content (a blank line is a record with one empty, never-quoted field).
   let recordStarted = false;
 
+  // After a record has ended at a line break (yielded or skipped as blank), the next one starts on the next line.
+  const nextRecord = (): void => {
+    fields = [];
+    recordStarted = false;
+    recordChars = 0;
+    recordLine = line;
+  };
+
   const fail = (atLine: number, problem: string): never => {
     throw new TerminologyLoadError(file.path, atLine, problem);
   };
@@ -61,10 +69,7 @@ export async function* csvRecords(file: TextFile, delimiter = ','): AsyncGenerat
               fields.push('');
               yield { fields, line: recordLine };
             }
-            fields = [];
-            recordStarted = false;
-            recordChars = 0;
-            recordLine = line;
+            nextRecord();
             runStart = i + 1;
           } else {
             state = UNQUOTED;
@@ -85,10 +90,7 @@ export async function* csvRecords(file: TextFile, delimiter = ','): AsyncGenerat
             field = '';
             line++;
             if (!(fields.length === 1 && fields[0] === '')) yield { fields, line: recordLine };
-            fields = [];
-            recordStarted = false;
-            recordChars = 0;
-            recordLine = line;
+            nextRecord();
             state = FIELD_START;
             runStart = i + 1;
           }
@@ -120,10 +122,7 @@ export async function* csvRecords(file: TextFile, delimiter = ','): AsyncGenerat
             field = '';
             line++;
             yield { fields, line: recordLine };
-            fields = [];
-            recordStarted = false;
-            recordChars = 0;
-            recordLine = line;
+            nextRecord();
             state = FIELD_START;
             runStart = i + 1;
           } else {
@@ -136,10 +135,7 @@ export async function* csvRecords(file: TextFile, delimiter = ','): AsyncGenerat
           field = '';
           line++;
           yield { fields, line: recordLine };
-          fields = [];
-          recordStarted = false;
-          recordChars = 0;
-          recordLine = line;
+          nextRecord();
           state = FIELD_START;
           runStart = i + 1;
           break;
