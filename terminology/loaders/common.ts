@@ -1,6 +1,9 @@
 /** Small pieces the loaders share: versions from file names, the display language, parents from code prefixes. */
 import path from 'node:path';
+import type { ConceptDesignation } from '../store.ts';
+import type { CsvRecord } from './csv.ts';
 import { TerminologyLoadError } from './errors.ts';
+import type { TextFile } from './text-input.ts';
 
 /** Which term becomes the concept's display when a release has both a Korean and an English one. */
 export type DisplayLanguage = 'ko' | 'en';
@@ -47,4 +50,23 @@ export class PrefixParents {
     this.chain.push({ code, key });
     return parent;
   }
+}
+
+/** A header with a Korean and an English term column may lack one of them, not both. */
+export function requireTermColumn(file: TextFile, noun: 'name' | 'term'): (columns: { korean: number | undefined; english: number | undefined }, header: CsvRecord) => void {
+  return (columns, header) => {
+    if (columns.korean === undefined && columns.english === undefined) {
+      throw new TerminologyLoadError(file.path, header.line, `the header has neither a Korean (한글명) nor an English (영문명) ${noun} column (found ${header.fields.join(', ')})`);
+    }
+  };
+}
+
+/** The display in `language` (else the other one), and the other language's term as a designation when both exist. */
+export function bilingualTerms(names: Record<DisplayLanguage, string>, language: DisplayLanguage): { display?: string; designations: ConceptDesignation[] } {
+  const other: DisplayLanguage = language === 'ko' ? 'en' : 'ko';
+  const display = names[language] || names[other];
+  return {
+    ...(display !== '' ? { display } : {}),
+    designations: names[language] !== '' && names[other] !== '' ? [{ language: other, value: names[other] }] : [],
+  };
 }

@@ -9,7 +9,7 @@
  * Records are produced one at a time from the decoded chunks, so memory holds one chunk and one record.
  */
 import { TerminologyLoadError } from './errors.ts';
-import { MAX_LINE_CHARS, type TextFile } from './text-input.ts';
+import { checkDecoded, MAX_LINE_CHARS, type TextFile } from './text-input.ts';
 
 export interface CsvRecord {
   fields: string[];
@@ -212,4 +212,45 @@ export function checkFieldCount(file: TextFile, record: CsvRecord, expected: num
   if (record.fields.length === expected) return;
   const hint = record.fields.length < expected ? ' (a truncated line?)' : ' (an unquoted comma?)';
   throw new TerminologyLoadError(file.path, record.line, `expected ${expected} fields as in the header, found ${record.fields.length}${hint}`);
+}
+
+export interface TableRow<K extends string> {
+  fields: string[];
+  line: number;
+  /** The trimmed value of a located column; '' when the column is absent. */
+  value(column: K): string;
+}
+
+/**
+ * The data rows of a table whose first record is its header: every field must have decoded cleanly, the header must
+ * hold the required `specs` columns (and pass `checkHeader`, when given), and every row must be as wide as the
+ * header. A file without even a header row is an error.
+ */
+export async function* tableRows<K extends string>(
+  file: TextFile,
+  specs: Record<K, ColumnSpec>,
+  checkHeader?: (columns: Record<NoInfer<K>, number | undefined>, header: CsvRecord) => void,
+): AsyncGenerator<TableRow<K>> {
+  let columns: Record<K, number | undefined> | undefined;
+  let width = 0;
+  for await (const record of csvRecords(file)) {
+    for (const field of record.fields) checkDecoded(field, file, record.line);
+    if (!columns) {
+      columns = locateColumns(file, record, specs);
+      checkHeader?.(columns, record);
+      width = record.fields.length;
+      continue;
+    }
+    checkFieldCount(file, record, width);
+    const located = columns;
+    yield {
+      fields: record.fields,
+      line: record.line,
+      value: (column) => {
+        const index = located[column];
+        return index === undefined ? '' : record.fields[index]!.trim();
+      },
+    };
+  }
+  if (!columns) throw new TerminologyLoadError(file.path, 0, 'the file is empty (no header row)');
 }

@@ -21,12 +21,12 @@
  * file name (kcd-8.csv, KCD9_..., 제9차_...).
  */
 import type { Pool } from '../../store/index.ts';
-import type { ConceptDesignation, ConceptProperty } from '../store.ts';
-import { PrefixParents, releaseVersion, type DisplayLanguage } from './common.ts';
-import { checkFieldCount, csvRecords, locateColumns, type ColumnSpec } from './csv.ts';
+import type { ConceptProperty } from '../store.ts';
+import { bilingualTerms, PrefixParents, releaseVersion, requireTermColumn, type DisplayLanguage } from './common.ts';
+import { tableRows, type ColumnSpec } from './csv.ts';
 import { TerminologyLoadError } from './errors.ts';
 import { replaceCodeSystem, type LoaderOptions, type LoadSummary } from './load.ts';
-import { checkDecoded, openTextFile } from './text-input.ts';
+import { openTextFile } from './text-input.ts';
 
 /** The KR Core code system URI of a KCD edition ('8' -> http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-8). */
 export function kcdSystem(edition: string): string {
@@ -51,7 +51,7 @@ const KCD_COLUMNS = {
 } satisfies Record<string, ColumnSpec>;
 
 /** A KCD code or range: a letter, then no spaces (A00, A00.0, A00-A09, A17.0†, G01*). */
-const KCD_CODE = /^[A-Z][^\s]*$/i;
+export const KCD_CODE = /^[A-Z][^\s]*$/i;
 
 export async function loadKcd(pool: Pool, file: string, options: KcdLoadOptions = {}): Promise<LoadSummary> {
   const version = releaseVersion(file, options.version, [/kcd[-_ ]?(\d{1,2})(?!\d)/i, /제\s*(\d{1,2})\s*차/], 'KCD edition');
@@ -63,42 +63,22 @@ export async function loadKcd(pool: Pool, file: string, options: KcdLoadOptions 
   const meta = { url: options.system ?? kcdSystem(version), version, name: `KOSTAT_KCD_${version}`, title: `KOSTAT KCD-${version}`, sourceFormat: 'kcd' };
 
   return replaceCodeSystem(pool, meta, options, async (load) => {
-    let columns: Record<keyof typeof KCD_COLUMNS, number | undefined> | undefined;
-    let width = 0;
     let codes = 0;
     const parents = new PrefixParents();
-    for await (const record of csvRecords(input)) {
-      for (const field of record.fields) checkDecoded(field, input, record.line);
-      if (!columns) {
-        columns = locateColumns(input, record, KCD_COLUMNS);
-        if (columns.korean === undefined && columns.english === undefined) {
-          throw new TerminologyLoadError(input.path, record.line, `the header has neither a Korean (한글명) nor an English (영문명) name column (found ${record.fields.join(', ')})`);
-        }
-        width = record.fields.length;
-        continue;
-      }
-      checkFieldCount(input, record, width);
-      const value = (index: number | undefined): string => (index === undefined ? '' : record.fields[index]!.trim());
-      const code = value(columns.code);
-      const korean = value(columns.korean);
-      const english = value(columns.english);
-      if (code === '' && korean === '' && english === '') continue;
-      if (code === '') throw new TerminologyLoadError(input.path, record.line, 'the row has names but no code');
-      if (!KCD_CODE.test(code)) throw new TerminologyLoadError(input.path, record.line, `${JSON.stringify(code)} in the code column is not a KCD code (are the columns shifted?)`);
+    for await (const row of tableRows(input, KCD_COLUMNS, requireTermColumn(input, 'name'))) {
+      const code = row.value('code');
+      const names = { ko: row.value('korean'), en: row.value('english') };
+      if (code === '' && names.ko === '' && names.en === '') continue;
+      if (code === '') throw new TerminologyLoadError(input.path, row.line, 'the row has names but no code');
+      if (!KCD_CODE.test(code)) throw new TerminologyLoadError(input.path, row.line, `${JSON.stringify(code)} in the code column is not a KCD code (are the columns shifted?)`);
 
-      const names = { ko: korean, en: english };
-      const other: DisplayLanguage = language === 'ko' ? 'en' : 'ko';
-      const display = names[language] || names[other];
-      const designations: ConceptDesignation[] = [];
-      if (names[language] !== '' && names[other] !== '') designations.push({ language: other, value: names[other] });
       const properties: ConceptProperty[] = [];
       const parent = parents.parentOf(code);
       if (parent !== undefined) properties.push({ code: 'parent', valueCode: parent });
-      await load.addConcept({ code, ...(display !== '' ? { display } : {}), active: true, designations, properties });
+      await load.addConcept({ code, ...bilingualTerms(names, language), active: true, properties });
       load.observer.rows(1);
       codes++;
     }
-    if (!columns) throw new TerminologyLoadError(input.path, 0, 'the file is empty (no header row)');
     if (codes === 0) throw new TerminologyLoadError(input.path, 0, 'the file holds no codes');
     return { files: [input.path] };
   });

@@ -21,15 +21,14 @@
  */
 import type { Pool } from '../../store/index.ts';
 import type { ConceptMapElement, Equivalence } from '../concept-maps.ts';
-import type { ConceptDesignation } from '../store.ts';
-import { releaseVersion, type DisplayLanguage } from './common.ts';
+import { bilingualTerms, releaseVersion, requireTermColumn, type DisplayLanguage } from './common.ts';
 import { StreamedConceptMap } from './concept-map-writer.ts';
-import { checkFieldCount, csvRecords, locateColumns, type ColumnSpec } from './csv.ts';
+import { tableRows, type ColumnSpec } from './csv.ts';
 import { TerminologyLoadError } from './errors.ts';
-import { kcdSystem } from './kcd.ts';
+import { KCD_CODE, kcdSystem } from './kcd.ts';
 import { replaceCodeSystem, type ConceptMapSummary, type LoaderOptions, type LoadSummary } from './load.ts';
 import { SNOMED_SYSTEM } from './snomed.ts';
-import { checkDecoded, openTextFile } from './text-input.ts';
+import { openTextFile } from './text-input.ts';
 
 export const KOSTOM_SYSTEM = 'http://www.hl7korea.or.kr/CodeSystem/kostom';
 export const KOSTOM_TO_SNOMED_MAP_URL = 'urn:anchorline:conceptmap:kostom-to-snomed-ct';
@@ -60,7 +59,6 @@ const KOSTOM_COLUMNS = {
 } satisfies Record<string, ColumnSpec>;
 
 const SCTID = /^\d{6,18}$/;
-const KCD_CODE = /^[A-Z][^\s]*$/i;
 
 export async function loadKostom(pool: Pool, file: string, options: KostomLoadOptions = {}): Promise<LoadSummary> {
   const version = releaseVersion(file, options.version, [/kostom[-_ ]?v?(\d[\w.]*?)(?:\.csv)?$/i], 'KOSTOM');
@@ -102,46 +100,30 @@ export async function loadKostom(pool: Pool, file: string, options: KostomLoadOp
       load.batchSize,
     );
 
-    let columns: Record<keyof typeof KOSTOM_COLUMNS, number | undefined> | undefined;
-    let width = 0;
     let codes = 0;
-    for await (const record of csvRecords(input)) {
-      for (const field of record.fields) checkDecoded(field, input, record.line);
-      if (!columns) {
-        columns = locateColumns(input, record, KOSTOM_COLUMNS);
-        if (columns.korean === undefined && columns.english === undefined) {
-          throw new TerminologyLoadError(input.path, record.line, `the header has neither a Korean (한글명) nor an English (영문명) term column (found ${record.fields.join(', ')})`);
-        }
-        width = record.fields.length;
-        continue;
-      }
-      checkFieldCount(input, record, width);
-      const value = (index: number | undefined): string => (index === undefined ? '' : record.fields[index]!.trim());
-      const code = value(columns.code);
-      if (record.fields.every((field) => field.trim() === '')) continue;
-      if (code === '') throw new TerminologyLoadError(input.path, record.line, 'the row has no KOSTOM code');
-      if (/\s/.test(code)) throw new TerminologyLoadError(input.path, record.line, `${JSON.stringify(code)} in the code column is not a KOSTOM code (are the columns shifted?)`);
+    for await (const row of tableRows(input, KOSTOM_COLUMNS, requireTermColumn(input, 'term'))) {
+      const code = row.value('code');
+      if (row.fields.every((field) => field.trim() === '')) continue;
+      if (code === '') throw new TerminologyLoadError(input.path, row.line, 'the row has no KOSTOM code');
+      if (/\s/.test(code)) throw new TerminologyLoadError(input.path, row.line, `${JSON.stringify(code)} in the code column is not a KOSTOM code (are the columns shifted?)`);
 
-      const names = { ko: value(columns.korean), en: value(columns.english) };
-      const other: DisplayLanguage = language === 'ko' ? 'en' : 'ko';
-      const display = names[language] || names[other];
-      const designations: ConceptDesignation[] = names[language] !== '' && names[other] !== '' ? [{ language: other, value: names[other] }] : [];
-      await load.addConcept({ code, ...(display !== '' ? { display } : {}), active: true, designations });
+      const terms = bilingualTerms({ ko: row.value('korean'), en: row.value('english') }, language);
+      const display = terms.display ?? '';
+      await load.addConcept({ code, ...terms, active: true });
 
-      const snomedCodes = mappingCodes(value(columns.snomed));
+      const snomedCodes = mappingCodes(row.value('snomed'));
       for (const target of snomedCodes) {
-        if (!SCTID.test(target)) throw new TerminologyLoadError(input.path, record.line, `${JSON.stringify(target)} in the SNOMED CT column is not a SNOMED CT concept id`);
+        if (!SCTID.test(target)) throw new TerminologyLoadError(input.path, row.line, `${JSON.stringify(target)} in the SNOMED CT column is not a SNOMED CT concept id`);
       }
-      const kcdCodes = mappingCodes(value(columns.kcd));
+      const kcdCodes = mappingCodes(row.value('kcd'));
       for (const target of kcdCodes) {
-        if (!KCD_CODE.test(target)) throw new TerminologyLoadError(input.path, record.line, `${JSON.stringify(target)} in the KCD column is not a KCD code`);
+        if (!KCD_CODE.test(target)) throw new TerminologyLoadError(input.path, row.line, `${JSON.stringify(target)} in the KCD column is not a KCD code`);
       }
-      if (snomedCodes.length > 0) await toSnomed.add(element(code, display, snomedCodes, 'equivalent'), record.line);
-      if (kcdCodes.length > 0) await toKcd.add(element(code, display, kcdCodes, 'wider'), record.line);
+      if (snomedCodes.length > 0) await toSnomed.add(element(code, display, snomedCodes, 'equivalent'), row.line);
+      if (kcdCodes.length > 0) await toKcd.add(element(code, display, kcdCodes, 'wider'), row.line);
       load.observer.rows(1);
       codes++;
     }
-    if (!columns) throw new TerminologyLoadError(input.path, 0, 'the file is empty (no header row)');
     if (codes === 0) throw new TerminologyLoadError(input.path, 0, 'the file holds no codes');
 
     load.observer.phase('writing ConceptMaps');
