@@ -19,10 +19,10 @@
 import type { Pool } from '../../store/index.ts';
 import type { ConceptDesignation, ConceptProperty } from '../store.ts';
 import { releaseVersion } from './common.ts';
-import { checkFieldCount, csvRecords, locateColumns, type ColumnSpec } from './csv.ts';
+import { tableRows, type ColumnSpec } from './csv.ts';
 import { TerminologyLoadError } from './errors.ts';
 import { replaceCodeSystem, type LoaderOptions, type LoadSummary } from './load.ts';
-import { checkDecoded, openTextFile } from './text-input.ts';
+import { openTextFile } from './text-input.ts';
 
 export const LOINC_SYSTEM = 'http://loinc.org';
 
@@ -72,22 +72,10 @@ export async function loadLoinc(pool: Pool, file: string, options: LoincLoadOpti
   const meta = { url: options.system ?? LOINC_SYSTEM, version, name: 'LOINC', title: 'LOINC', sourceFormat: 'loinc' };
 
   return replaceCodeSystem(pool, meta, options, async (load) => {
-    let columns: Record<keyof typeof LOINC_COLUMNS, number | undefined> | undefined;
-    let width = 0;
-    for await (const record of csvRecords(input)) {
-      for (const field of record.fields) checkDecoded(field, input, record.line);
-      if (!columns) {
-        columns = locateColumns(input, record, LOINC_COLUMNS);
-        width = record.fields.length;
-        continue;
-      }
-      checkFieldCount(input, record, width);
-      const value = (name: keyof typeof LOINC_COLUMNS): string => {
-        const index = columns![name];
-        return index === undefined ? '' : record.fields[index]!.trim();
-      };
+    for await (const row of tableRows(input, LOINC_COLUMNS)) {
+      const value = row.value;
       const code = value('code');
-      if (!LOINC_NUM.test(code)) throw new TerminologyLoadError(input.path, record.line, `LOINC_NUM ${JSON.stringify(code)} is not a LOINC code (nnnnn-n)`);
+      if (!LOINC_NUM.test(code)) throw new TerminologyLoadError(input.path, row.line, `LOINC_NUM ${JSON.stringify(code)} is not a LOINC code (nnnnn-n)`);
 
       const shortName = value('shortName');
       const sixPartName = [value('component'), value('property'), value('timeAspect'), value('system'), value('scale'), value('method')].join(':').replace(/:+$/, '');
@@ -104,7 +92,6 @@ export async function loadLoinc(pool: Pool, file: string, options: LoincLoadOpti
       await load.addConcept({ code, display, active: value('status').toUpperCase() !== 'DEPRECATED', designations, properties });
       load.observer.rows(1);
     }
-    if (!columns) throw new TerminologyLoadError(input.path, 0, 'the file is empty (no header row)');
     return { files: [input.path] };
   });
 }
