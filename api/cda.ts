@@ -16,11 +16,23 @@ import { FHIR_JSON } from './fhir.ts';
 
 const CDA_MEDIA_TYPES = ['application/xml', 'text/xml', 'application/cda+xml'];
 
+const INGEST_CDA_SCHEMA = {
+  summary: 'Ingest one C-CDA document',
+  description:
+    'The body is one C-CDA document (a charset parameter, when sent, says how its bytes are encoded). The answer is an OperationOutcome: ' +
+    '202 stored and queued for mapping, with an issue for each section, entry or value the conversion leaves out; 200 a resend of a stored document; ' +
+    '409 ANCHORLINE_ERR_DUPLICATE_CONTROL_ID the same ClinicalDocument/id with other bytes; 4xx ANCHORLINE_ERR_CDA_* refused (documents with a DOCTYPE included), ' +
+    '413 over cda.maxBytes; 503 not stored, send again. Headers: X-Anchorline-Message-Id, X-Anchorline-Outcome, X-Anchorline-Error, and Location for a stored document.',
+  tags: ['ingest'],
+  consumes: CDA_MEDIA_TYPES,
+  body: { description: 'The C-CDA document (XML)' },
+};
+
 export function registerCdaRoutes(app: FastifyInstance, intake: CdaIntake): void {
   void app.register(async (scope) => {
     scope.addContentTypeParser(CDA_MEDIA_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-    scope.post('/ingest/cda', { config: { scope: 'ingest' } }, async (request, reply) => {
+    scope.post('/ingest/cda', { schema: INGEST_CDA_SCHEMA, config: { scope: 'ingest' } }, async (request, reply) => {
       const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';').map((part) => part.trim());
       if (!CDA_MEDIA_TYPES.includes((mediaType ?? '').toLowerCase())) {
         throw new AnchorlineError('ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE', `send the C-CDA document with Content-Type ${CDA_MEDIA_TYPES.join(', ')}`);
@@ -30,8 +42,9 @@ export function registerCdaRoutes(app: FastifyInstance, intake: CdaIntake): void
       const charset = parameters.map((parameter) => /^charset\s*=\s*"?([^";]+)"?$/i.exec(parameter)?.[1]).find((value) => value !== undefined);
 
       const result = await intake.receive(body, {
-        source: `http:${request.ip}`,
-        ...(request.apiKey ? { apiKeyName: request.apiKey.name } : {}),
+        source: `http:${request.ip}${request.access?.principal.source ? ` source=${request.access.principal.source}` : ''}`,
+        ...(request.access ? { apiKeyName: request.access.principal.name } : {}),
+        ...(request.access?.principal.source ? { boundSource: request.access.principal.source } : {}),
         ...(charset ? { charsetParameter: charset } : {}),
       });
       if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);

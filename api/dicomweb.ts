@@ -38,7 +38,8 @@ import {
   type MultipartEvent,
 } from '../adapters/dicom/index.ts';
 import { DICOM_BLOB_EXTENSION_URL, imagingStudyId } from '../mappers/index.ts';
-import { isBlobDigest, resources, type BlobStore } from '../store/index.ts';
+import { auditTrail, isBlobDigest, resources, withTransaction, type BlobStore } from '../store/index.ts';
+import { accessOf, auditActor } from './fhir.ts';
 
 export const DICOM_JSON = 'application/dicom+json';
 
@@ -64,29 +65,95 @@ interface InstanceOutcome {
   detail?: string;
 }
 
+// ---- Route descriptions (api/openapi.ts). Parameters are described, not constrained: the handlers check UIDs and
+// digests themselves and answer with their own coded errors.
+
+const uidParam = (what: string): Record<string, unknown> => ({ type: 'string', description: `${what} (a DICOM UID: digits and dots)` });
+
+const STOW_DESCRIPTION =
+  'STOW-RS (PS3.18): a multipart/related body of application/dicom parts, each a DICOM Part 10 file, read as a stream and stored part by part. ' +
+  'The answer is the Store Instances Response Module (application/dicom+json): Referenced SOP Sequence for instances stored (or stored before), ' +
+  'Failed SOP Sequence with a Failure Reason for the others. 200 all stored, 202 some, 409 none, 503 none and every failure may pass later; ' +
+  '415 not multipart/related of application/dicom, 413 over dicom.stowMaxBytes, 400 a body that is not multipart, 406 an Accept other than application/dicom+json.';
+
+const STOW_SCHEMA = {
+  summary: 'Store DICOM instances (STOW-RS)',
+  description: STOW_DESCRIPTION,
+  tags: ['ingest', 'dicomweb'],
+  consumes: ['multipart/related'],
+  body: { description: 'multipart/related; type="application/dicom"; boundary=... with one Part 10 file per part' },
+};
+
+const STOW_STUDY_SCHEMA = {
+  ...STOW_SCHEMA,
+  summary: 'Store DICOM instances of one study (STOW-RS)',
+  description: `${STOW_DESCRIPTION} A part of another study than the URL names is not stored (ANCHORLINE_ERR_DICOM_STUDY_MISMATCH).`,
+  params: { type: 'object', properties: { study: uidParam('Study Instance UID') }, required: ['study'] },
+};
+
+const WADO_DESCRIPTION =
+  'WADO-RS (PS3.18): the stored instances as multipart/related; type="application/dicom", each part as received. ' +
+  'Instances are found through the study\'s ImagingStudy, so an instance is retrievable once it is mapped. 406 for an Accept other than multipart/related of application/dicom.';
+
+const WADO_SCHEMAS = {
+  study: {
+    summary: 'Retrieve a study (WADO-RS)',
+    description: WADO_DESCRIPTION,
+    tags: ['dicomweb'],
+    params: { type: 'object', properties: { study: uidParam('Study Instance UID') }, required: ['study'] },
+  },
+  series: {
+    summary: 'Retrieve a series (WADO-RS)',
+    description: WADO_DESCRIPTION,
+    tags: ['dicomweb'],
+    params: { type: 'object', properties: { study: uidParam('Study Instance UID'), series: uidParam('Series Instance UID') }, required: ['study', 'series'] },
+  },
+  instance: {
+    summary: 'Retrieve an instance (WADO-RS)',
+    description: WADO_DESCRIPTION,
+    tags: ['dicomweb'],
+    params: {
+      type: 'object',
+      properties: { study: uidParam('Study Instance UID'), series: uidParam('Series Instance UID'), instance: uidParam('SOP Instance UID') },
+      required: ['study', 'series', 'instance'],
+    },
+  },
+};
+
+const BLOB_SCHEMA = {
+  summary: 'One stored DICOM instance file by its SHA-256',
+  description: "The whole instance as received (application/dicom), by the SHA-256 an ImagingStudy instance records in its blob extension. Immutable: served with a long cache lifetime and the digest as ETag.",
+  tags: ['dicomweb'],
+  params: { type: 'object', properties: { sha256: { type: 'string', description: 'Lowercase hex SHA-256 of the instance file' } }, required: ['sha256'] },
+};
+
 export function registerDicomWebRoutes(app: FastifyInstance, options: DicomWebOptions): void {
   // The body parser of multipart/related is scoped to the STOW routes: it hands the handler the request stream.
   void app.register(async (stow) => {
     stow.addContentTypeParser('multipart/related', (_request, payload, done) => done(null, payload));
-    stow.post('/dicomweb/studies', { config: { scope: 'ingest' } }, (request, reply) => storeInstances(request, reply, options, undefined));
-    stow.post<{ Params: { study: string } }>('/dicomweb/studies/:study', { config: { scope: 'ingest' } }, (request, reply) => {
+    stow.post('/dicomweb/studies', { schema: STOW_SCHEMA, config: { scope: 'ingest' } }, (request, reply) => storeInstances(request, reply, options, undefined));
+    stow.post<{ Params: { study: string } }>('/dicomweb/studies/:study', { schema: STOW_STUDY_SCHEMA, config: { scope: 'ingest' } }, (request, reply) => {
       const study = request.params.study;
       if (!isValidUid(study)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'the study in the URL is not a UID', { location: 'study' });
       return storeInstances(request, reply, options, study);
     });
   });
 
-  app.get<{ Params: { study: string } }>('/dicomweb/studies/:study', { config: { scope: 'read' } }, (request, reply) => retrieve(request, reply, options, request.params));
-  app.get<{ Params: { study: string; series: string } }>('/dicomweb/studies/:study/series/:series', { config: { scope: 'read' } }, (request, reply) => retrieve(request, reply, options, request.params));
-  app.get<{ Params: { study: string; series: string; instance: string } }>('/dicomweb/studies/:study/series/:series/instances/:instance', { config: { scope: 'read' } }, (request, reply) =>
+  app.get<{ Params: { study: string } }>('/dicomweb/studies/:study', { schema: WADO_SCHEMAS.study, config: { scope: 'read' } }, (request, reply) => retrieve(request, reply, options, request.params));
+  app.get<{ Params: { study: string; series: string } }>('/dicomweb/studies/:study/series/:series', { schema: WADO_SCHEMAS.series, config: { scope: 'read' } }, (request, reply) => retrieve(request, reply, options, request.params));
+  app.get<{ Params: { study: string; series: string; instance: string } }>('/dicomweb/studies/:study/series/:series/instances/:instance', { schema: WADO_SCHEMAS.instance, config: { scope: 'read' } }, (request, reply) =>
     retrieve(request, reply, options, request.params),
   );
 
-  app.get<{ Params: { sha256: string } }>('/blobs/:sha256', { config: { scope: 'read' } }, async (request, reply) => {
+  app.get<{ Params: { sha256: string } }>('/blobs/:sha256', { schema: BLOB_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
     const { sha256 } = request.params;
     if (!isBlobDigest(sha256)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'a blob name is a lowercase hex SHA-256', { location: 'sha256' });
+    accessOf(request).require('ImagingStudy', 'r');
     const bytes = await options.blobs.get(sha256);
     if (!bytes) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no blob ${sha256}`);
+    await withTransaction(options.pool, (client) =>
+      auditTrail.recordRead(client, { interaction: 'read', actor: auditActor(request), returned: [], patients: [], description: `DICOM instance blob ${sha256}` }),
+    );
     return reply.header('content-type', 'application/dicom').header('etag', `"${sha256}"`).header('cache-control', 'private, max-age=31536000, immutable').send(bytes);
   });
 }
@@ -276,12 +343,23 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
     if (!isValidUid(uid)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the ${name} in the URL is not a UID`, { location: name });
   }
   assertAcceptsMultipartDicom(request.headers.accept);
-  const stored = await resources.readCurrent(options.pool, 'ImagingStudy', imagingStudyId(target.study));
-  const blobs = stored ? instanceBlobs(stored.content, target) : [];
-  if (blobs.length === 0) {
-    const what = target.instance ? `instance ${target.instance}` : target.series ? `series ${target.series}` : `study ${target.study}`;
-    throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no stored ${what} (instances are retrievable once mapped)`);
-  }
+  accessOf(request).require('ImagingStudy', 'r');
+  const blobs = await withTransaction(options.pool, async (client) => {
+    const stored = await resources.readCurrent(client, 'ImagingStudy', imagingStudyId(target.study));
+    const blobs = stored ? instanceBlobs(stored.content, target) : [];
+    if (!stored || blobs.length === 0) {
+      const what = target.instance ? `instance ${target.instance}` : target.series ? `series ${target.series}` : `study ${target.study}`;
+      throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no stored ${what} (instances are retrievable once mapped)`);
+    }
+    await auditTrail.recordRead(client, {
+      interaction: 'read',
+      actor: auditActor(request),
+      returned: [{ resourceType: stored.resourceType, id: stored.id, versionId: stored.versionId }],
+      patients: auditTrail.patientsOf(stored.content),
+      description: `WADO-RS retrieve of ${blobs.length} DICOM instance(s)`,
+    });
+    return blobs;
+  });
   const boundary = randomBytes(16).toString('hex');
   const parts = async function* (): AsyncGenerator<Buffer> {
     for (const sha256 of blobs) {

@@ -1,17 +1,33 @@
 /**
- * FHIR R4 REST: capability statement, read, vread, history and search over the resources the store holds.
- * Responses are application/fhir+json; errors are OperationOutcomes with anchorline error codes.
+ * FHIR R4 REST: capability statement, read, vread, history and search (with _include and _revinclude) over the
+ * resources the store holds. Responses are application/fhir+json; errors are OperationOutcomes with anchorline error
+ * codes.
+ *
+ * Authorization is checked twice. Each handler checks the interaction on the type it serves and drops every
+ * included resource the caller may not read (an OperationOutcome entry says how many were withheld). Then, whatever a
+ * handler produced, a preSerialization hook checks every resource in the response body against the caller's scopes
+ * and refuses the whole response if one is not allowed: nothing reaches a caller through _include, _revinclude or a
+ * future route that forgot its check.
+ *
+ * Every answer that discloses records writes an AuditEvent (store/audit-trail.ts) in the transaction that read them;
+ * if it cannot be written, the records are not sent.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import { resources, SEARCH_PARAMETERS, type SearchCriterion, type StoredResource } from '../store/index.ts';
+import { auditTrail, resources, SEARCH_PARAMETERS, withTransaction, type SearchCriterion, type StoredResource } from '../store/index.ts';
+import type { DatePrefix } from '../store/resources.ts';
+import type { Access } from './access.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const RESOURCE_TYPES = Object.keys(SEARCH_PARAMETERS);
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
+/** Included resources per search page, over all _include and _revinclude parameters. */
+const MAX_INCLUDED = 1000;
+/** Parameters that shape the result rather than select it. */
+const RESULT_PARAMETERS = new Set(['_count', '_offset', '_format', '_include', '_revinclude']);
 
 function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}/fhir`;
@@ -82,7 +98,7 @@ export function parseSearch(type: string, query: Record<string, string | string[
   const supported = SEARCH_PARAMETERS[type] ?? {};
   const criteria: SearchCriterion[] = [];
   for (const [rawName, rawValue] of Object.entries(query)) {
-    if (rawValue === undefined || rawName === '_count' || rawName === '_offset' || rawName === '_format') continue;
+    if (rawValue === undefined || RESULT_PARAMETERS.has(rawName)) continue;
     const values = Array.isArray(rawValue) ? rawValue : [rawValue];
     const [name, modifier] = rawName.split(':', 2) as [string, string | undefined];
     for (const value of values) {
@@ -90,10 +106,15 @@ export function parseSearch(type: string, query: Record<string, string | string[
         criteria.push({ kind: 'id', values: alternatives(value) });
         continue;
       }
-      const kind = supported[name];
+      const kind = name === '_lastUpdated' ? 'date' : supported[name];
       // Ignoring an unknown parameter would widen the search to every record: refuse instead.
       if (!kind) {
         throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown search parameter ${name} for ${type} (supported: _id, ${Object.keys(supported).join(', ')})`, { location: name });
+      }
+      if (kind === 'date') {
+        if (modifier !== undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `modifier :${modifier} is not supported on ${name}`, { location: rawName });
+        criteria.push({ kind: 'date', values: alternatives(value).map((v) => dateValue(v, name)) });
+        continue;
       }
       if (kind === 'string') {
         if (modifier !== undefined && modifier !== 'exact') throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `modifier :${modifier} is not supported on ${name}`, { location: rawName });
@@ -111,6 +132,66 @@ export function parseSearch(type: string, query: Record<string, string | string[
   return criteria;
 }
 
+const DATE_VALUE = /^(eq|ne|gt|lt|ge|le|sa|eb)?(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+/**
+ * A FHIR date search value as the range its precision covers: `2026-11` is all of November. Values without a time
+ * zone are read as UTC.
+ */
+export function dateValue(raw: string, name: string): { prefix: DatePrefix; start: Date; end: Date } {
+  const match = DATE_VALUE.exec(raw);
+  const invalid = (): AnchorlineError => new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name} must be a FHIR date or dateTime with an optional prefix (eq, ne, gt, lt, ge, le, sa, eb)`, { location: name });
+  if (!match) throw invalid();
+  const [, prefix, year, month, day, hour, minute, second, fraction, zone] = match;
+  const offsetMinutes = !zone || zone === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  const utc = (y: number, mo: number, d: number, h: number, mi: number, sec: number, ms: number): Date => new Date(Date.UTC(y, mo, d, h, mi, sec, ms) - offsetMinutes * 60_000);
+  const y = Number(year);
+  const mo = month ? Number(month) - 1 : 0;
+  const d = day ? Number(day) : 1;
+  let start: Date;
+  let end: Date;
+  if (!month) [start, end] = [utc(y, 0, 1, 0, 0, 0, 0), utc(y + 1, 0, 1, 0, 0, 0, 0)];
+  else if (!day) [start, end] = [utc(y, mo, 1, 0, 0, 0, 0), utc(y, mo + 1, 1, 0, 0, 0, 0)];
+  else if (!hour) [start, end] = [utc(y, mo, d, 0, 0, 0, 0), utc(y, mo, d + 1, 0, 0, 0, 0)];
+  else {
+    const h = Number(hour);
+    const mi = Number(minute);
+    if (second === undefined) [start, end] = [utc(y, mo, d, h, mi, 0, 0), utc(y, mo, d, h, mi + 1, 0, 0)];
+    else if (fraction === undefined) [start, end] = [utc(y, mo, d, h, mi, Number(second), 0), utc(y, mo, d, h, mi, Number(second) + 1, 0)];
+    else {
+      const ms = Math.floor(Number(fraction) * 1000);
+      [start, end] = [utc(y, mo, d, h, mi, Number(second), ms), utc(y, mo, d, h, mi, Number(second), ms + 1)];
+    }
+  }
+  if (Number.isNaN(start.getTime()) || mo > 11 || d > 31) throw invalid();
+  return { prefix: (prefix as DatePrefix | undefined) ?? 'eq', start, end };
+}
+
+/** One `_include` or `_revinclude` value: `Type:param` or `Type:param:TargetType`. */
+interface Inclusion {
+  reverse: boolean;
+  sourceType: string;
+  param: string;
+  targetType?: string;
+}
+
+export function parseInclusions(type: string, query: Record<string, string | string[] | undefined>): Inclusion[] {
+  const out: Inclusion[] = [];
+  for (const [name, reverse] of [['_include', false], ['_revinclude', true]] as const) {
+    const raw = query[name];
+    for (const value of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+      const [sourceType, param, targetType, ...rest] = value.split(':');
+      const kind = sourceType ? SEARCH_PARAMETERS[sourceType]?.[param ?? ''] : undefined;
+      if (rest.length > 0 || !sourceType || !param || kind !== 'reference' || (targetType !== undefined && !RESOURCE_TYPES.includes(targetType))) {
+        throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name}=${value} is not a supported inclusion: use Type:param[:TargetType] with a reference search parameter of Type`, { location: name });
+      }
+      if (!reverse && sourceType !== type) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name} must name the searched type ${type}`, { location: name });
+      out.push({ reverse, sourceType, param, ...(targetType ? { targetType } : {}) });
+    }
+  }
+  return out;
+}
+
 function referenceValue(raw: string, name: string): { code: string } {
   // `subject=Patient/123`, or a bare id for the patient parameter.
   if (raw.includes('/')) return { code: raw };
@@ -118,18 +199,30 @@ function referenceValue(raw: string, name: string): { code: string } {
   return { code: raw };
 }
 
-function bundle(type: 'searchset' | 'history', base: string, total: number, entries: StoredResource[], links: Array<{ relation: string; url: string }>): Record<string, unknown> {
-  return {
-    resourceType: 'Bundle',
-    type,
-    total,
-    link: links,
-    entry: entries.map((r) => ({
-      fullUrl: `${base}/${r.resourceType}/${r.id}`,
-      resource: r.content,
-      ...(type === 'searchset' ? { search: { mode: 'match' } } : { request: { method: r.versionId === 1 ? 'POST' : 'PUT', url: `${r.resourceType}/${r.id}` }, response: { status: r.versionId === 1 ? '201 Created' : '200 OK', lastModified: r.lastUpdated.toISOString() } }),
-    })),
-  };
+function bundle(
+  type: 'searchset' | 'history',
+  base: string,
+  total: number,
+  entries: StoredResource[],
+  links: Array<{ relation: string; url: string }>,
+  extra: { included?: StoredResource[]; withheld?: number } = {},
+): Record<string, unknown> {
+  const entry: Array<Record<string, unknown>> = entries.map((r) => ({
+    fullUrl: `${base}/${r.resourceType}/${r.id}`,
+    resource: r.content,
+    ...(type === 'searchset' ? { search: { mode: 'match' } } : { request: { method: r.versionId === 1 ? 'POST' : 'PUT', url: `${r.resourceType}/${r.id}` }, response: { status: r.versionId === 1 ? '201 Created' : '200 OK', lastModified: r.lastUpdated.toISOString() } }),
+  }));
+  for (const r of extra.included ?? []) entry.push({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: r.content, search: { mode: 'include' } });
+  if (extra.withheld) {
+    entry.push({
+      resource: {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'information', code: 'suppressed', diagnostics: `${extra.withheld} included resource(s) withheld: this credential may not read them` }],
+      },
+      search: { mode: 'outcome' },
+    });
+  }
+  return { resourceType: 'Bundle', type, total, link: links, entry };
 }
 
 function pageLinks(request: FastifyRequest, count: number, offset: number, total: number): Array<{ relation: string; url: string }> {
@@ -163,7 +256,12 @@ export function capabilityStatement(): Record<string, unknown> {
     rest: [
       {
         mode: 'server',
-        security: { service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'OAuth' }], text: 'Bearer API key' }] },
+        security: {
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+          description:
+            'Bearer API key, or an access token from the OAuth 2.0 client-credentials grant at /auth/token (SMART Backend Services; discovery at /.well-known/smart-configuration). ' +
+            'Scopes: system/<Type>.<cruds> (SMART v2), ingest, audit (AuditEvent), admin.',
+        },
         resource: [
           ...RESOURCE_TYPES.map((type) => ({
             type,
@@ -188,25 +286,112 @@ export function capabilityStatement(): Record<string, unknown> {
   };
 }
 
+/** The caller's access on a route that required authentication (set by api/server.ts before any handler runs). */
+export function accessOf(request: FastifyRequest): Access {
+  if (!request.access) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED');
+  return request.access;
+}
+
+/** Who a read audit names: the caller's credential and address. */
+export function auditActor(request: FastifyRequest): auditTrail.AuditActor {
+  const { principal } = accessOf(request);
+  return { kind: principal.kind, id: principal.id, name: principal.name, source: principal.source, address: request.ip };
+}
+
+function versionsOf(list: StoredResource[]): auditTrail.AuditedVersion[] {
+  return list.map((r) => ({ resourceType: r.resourceType, id: r.id, versionId: r.versionId }));
+}
+
+function patientsIn(list: StoredResource[]): string[] {
+  return list.flatMap((r) => auditTrail.patientsOf(r.content));
+}
+
+/** Types that are containers or messages, not records: never checked against resource scopes. */
+const NOT_RECORDS = new Set(['Bundle', 'OperationOutcome', 'CapabilityStatement', 'Parameters']);
+
+/**
+ * The response check: every resource in a FHIR response body (a resource, or a Bundle's entries, and anything
+ * contained in them) must be one the caller may read. Violations fail the whole response.
+ */
+export function checkResponse(access: Access, payload: unknown): void {
+  const visit = (resource: unknown): void => {
+    if (!resource || typeof resource !== 'object') return;
+    const record = resource as Record<string, unknown>;
+    const type = record.resourceType;
+    if (typeof type !== 'string') return;
+    if (type === 'Bundle') {
+      for (const entry of Array.isArray(record.entry) ? record.entry : []) visit((entry as { resource?: unknown })?.resource);
+      return;
+    }
+    if (!NOT_RECORDS.has(type) && !access.can(type, 'r') && !access.can(type, 's')) {
+      throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `the response holds a ${type}, which this credential may not read`);
+    }
+    for (const contained of Array.isArray(record.contained) ? record.contained : []) visit(contained);
+  };
+  visit(payload);
+}
+
 export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
+  app.addHook('preSerialization', async (request, _reply, payload) => {
+    if (request.access && request.routeOptions.url?.startsWith('/fhir/')) checkResponse(request.access, payload);
+    return payload;
+  });
+
   app.get('/fhir/metadata', { config: { public: true } }, async (_request, reply) => reply.header('content-type', FHIR_JSON).send(capabilityStatement()));
 
   app.get<{ Params: { type: string } ; Querystring: Record<string, string | string[]> }>('/fhir/:type', { config: { scope: 'read' } }, async (request, reply) => {
     const { type } = request.params;
     assertType(type);
+    const access = accessOf(request);
+    access.require(type, 's');
     const criteria = parseSearch(type, request.query);
+    const inclusions = parseInclusions(type, request.query);
     const paging = parsePaging(request.query);
-    const result = await resources.searchResources(pool, type, criteria, paging);
-    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total)));
+    const { result, included, withheld } = await withTransaction(pool, async (client) => {
+      const result = await resources.searchResources(client, type, criteria, paging);
+      const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
+      const found: StoredResource[] = [];
+      for (const inclusion of inclusions) {
+        const room = MAX_INCLUDED - found.length;
+        if (room <= 0) break;
+        const batch = inclusion.reverse
+          ? await resources.includingOf(client, inclusion.sourceType, inclusion.param, [...seen].filter((key) => key.startsWith(`${type}/`)), room)
+          : await resources.includedBy(client, type, result.resources.map((r) => r.id), inclusion.param, inclusion.targetType, room);
+        for (const r of batch) {
+          const key = `${r.resourceType}/${r.id}`;
+          if (!seen.has(key)) {
+            seen.add(key);
+            found.push(r);
+          }
+        }
+      }
+      const included = found.filter((r) => access.can(r.resourceType, 'r'));
+      const returned = [...result.resources, ...included];
+      // A search is recorded even when it finds nothing: that nothing matched is itself an answer about patients.
+      await auditTrail.recordRead(client, {
+        interaction: 'search-type',
+        actor: auditActor(request),
+        returned: versionsOf(returned),
+        patients: patientsIn(returned),
+        query: `${type}?${request.url.split('?')[1] ?? ''}`,
+      });
+      return { result, included, withheld: found.length - included.length };
+    });
+    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total), { included, withheld }));
   });
 
   app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
     const { type, id } = request.params;
     assertType(type);
     assertId(id);
-    const stored = await resources.readCurrent(pool, type, id);
-    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
-    if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
+    accessOf(request).require(type, 'r');
+    const stored = await withTransaction(pool, async (client) => {
+      const stored = await resources.readCurrent(client, type, id);
+      if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+      if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
+      await auditTrail.recordRead(client, { interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
+      return stored;
+    });
     return sendResource(reply, stored);
   });
 
@@ -214,14 +399,21 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
     const { type, id } = request.params;
     assertType(type);
     assertId(id);
+    accessOf(request).require(type, 'r');
     const paging = parsePaging(request.query);
     let since: Date | undefined;
     if (request.query._since !== undefined) {
       since = new Date(single(request.query._since, '_since'));
       if (Number.isNaN(since.getTime())) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_since must be a FHIR instant', { location: '_since' });
     }
-    const result = await resources.readHistory(pool, type, id, { ...paging, ...(since ? { since } : {}) });
-    if (result.total === 0 && !since) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+    const result = await withTransaction(pool, async (client) => {
+      const result = await resources.readHistory(client, type, id, { ...paging, ...(since ? { since } : {}) });
+      if (result.total === 0 && !since) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+      if (result.versions.length > 0) {
+        await auditTrail.recordRead(client, { interaction: 'history-instance', actor: auditActor(request), returned: versionsOf(result.versions), patients: patientsIn(result.versions) });
+      }
+      return result;
+    });
     return reply.header('content-type', FHIR_JSON).send(bundle('history', baseUrl(request), result.total, result.versions, pageLinks(request, paging.count, paging.offset, result.total)));
   });
 
@@ -229,10 +421,15 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
     const { type, id, vid } = request.params;
     assertType(type);
     assertId(id);
+    accessOf(request).require(type, 'r');
     const versionId = Number(vid);
     if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
-    const stored = await resources.readVersion(pool, type, id, versionId);
-    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);
+    const stored = await withTransaction(pool, async (client) => {
+      const stored = await resources.readVersion(client, type, id, versionId);
+      if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);
+      await auditTrail.recordRead(client, { interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
+      return stored;
+    });
     return sendResource(reply, stored);
   });
 }

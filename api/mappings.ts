@@ -12,9 +12,27 @@ import { AnchorlineError } from '../errors/index.ts';
 import { listMappingConfigs, rollbackMappingConfig } from '../config/index.ts';
 
 export function registerMappingRoutes(app: FastifyInstance, pool: pg.Pool): void {
-  app.get('/admin/mappings', { config: { scope: 'admin' } }, async () => ({ configs: await listMappingConfigs(pool) }));
+  app.get(
+    '/admin/mappings',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        summary: 'Mapping configs and their versions',
+        description: 'Every mapping config: its active version (with content) and its deployment history (file changes, rollbacks).',
+        tags: ['admin'],
+      },
+    },
+    async () => ({ configs: await listMappingConfigs(pool) }),
+  );
 
-  app.post<{ Params: { name: string }; Body: { sha256?: unknown } }>('/admin/mappings/:name/rollback', { config: { scope: 'admin' } }, async (request) => {
+  const rollbackSchema = {
+    summary: 'Roll a mapping config back to an earlier version',
+    description: 'Makes an earlier version active again, in every engine and worker within mapping.pollIntervalMs; it stays active until the config file changes.',
+    tags: ['admin'],
+    params: { type: 'object', properties: { name: { type: 'string', description: "The config's name (its file name without extension)" } }, required: ['name'] },
+    body: { type: 'object', properties: { sha256: { type: 'string', description: 'The version to make active (lowercase hex SHA-256, from GET /admin/mappings)' } } },
+  };
+  app.post<{ Params: { name: string }; Body: { sha256?: unknown } }>('/admin/mappings/:name/rollback', { config: { scope: 'admin' }, schema: rollbackSchema }, async (request) => {
     const sha256 = request.body?.sha256;
     if (typeof sha256 !== 'string') throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'send {"sha256": "<version to make active>"}');
     return rollbackMappingConfig(pool, request.params.name, sha256);

@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type ProofAnchor, type ProofBundle, type SignedHeader } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { chainAnchors, inbox, ledger, resources } from '../store/index.ts';
+import { auditTrail, chainAnchors, inbox, ledger, resources, withTransaction } from '../store/index.ts';
+import { accessOf, auditActor } from './fhir.ts';
 
 /** Later headers included in one bundle at most; a verifier that needs more asks again later for a fresher bundle. */
 const MAX_CHAIN_HEADERS = 10_000;
@@ -64,23 +65,64 @@ async function anchorFor(pool: pg.Pool, batchNumber: number, anchorDriver: 'loca
   return { driver: 'local' };
 }
 
+const VERSION_PARAMS = {
+  type: 'object',
+  properties: {
+    type: { type: 'string', description: 'FHIR resource type, e.g. Patient' },
+    id: { type: 'string', description: 'Resource id' },
+    vid: { type: 'string', description: 'Version id (a positive integer)' },
+  },
+  required: ['type', 'id', 'vid'],
+};
+
+const PROOF_SCHEMA = {
+  summary: 'Proof bundle of one resource version',
+  description:
+    'The self-contained proof (format anchorline-proof/1) that this version is unaltered: its provenance leaf, the RFC 9162 audit path to its batch root, ' +
+    'the signed batch header, every later header, and the chain anchor when there is one. Check it offline with `anchorline verify`. ' +
+    '409 ANCHORLINE_ERR_PROOF_PENDING until the batch holding the version closes (and, with the evm driver, is confirmed on chain).',
+  tags: ['proofs'],
+  params: VERSION_PARAMS,
+};
+
+const SOURCE_SCHEMA = {
+  summary: 'Raw inbound message of one resource version',
+  description: "The message the version was mapped from, byte for byte (application/octet-stream), for `anchorline verify --raw` against the leaf's rawSha256.",
+  tags: ['proofs'],
+  params: VERSION_PARAMS,
+};
+
 export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorDriver: 'local' | 'evm'): void {
-  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid', { config: { scope: 'read' } }, async (request, reply) => {
+  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid', { schema: PROOF_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
     const versionId = Number(vid);
     if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
+    // A bundle holds hashes, not the record; still, it is only for those who may read the record, or audit it.
+    const access = accessOf(request);
+    if (!access.can(type, 'r') && !access.meets('audit')) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `reading proofs of ${type} needs system/${type}.r or the audit scope`);
     return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId, anchorDriver));
   });
 
   // The raw inbound message a version came from, byte for byte, for `anchorline verify --raw` (the leaf's
   // rawSha256). Admin scope: a raw message may carry more than the resource made from it.
-  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid/source', { config: { scope: 'admin' } }, async (request, reply) => {
+  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid/source', { schema: SOURCE_SCHEMA, config: { scope: 'admin' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
     const versionId = Number(vid);
     if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
-    const messageId = await resources.sourceMessageId(pool, type, id, versionId);
-    const message = messageId === undefined ? undefined : await inbox.getMessage(pool, messageId);
-    if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no source message for ${type}/${id}/_history/${versionId}`);
+    const message = await withTransaction(pool, async (client) => {
+      const messageId = await resources.sourceMessageId(client, type, id, versionId);
+      const message = messageId === undefined ? undefined : await inbox.getMessage(client, messageId);
+      if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no source message for ${type}/${id}/_history/${versionId}`);
+      const version = await resources.readVersion(client, type, id, versionId);
+      await auditTrail.recordRead(client, {
+        interaction: 'read',
+        actor: auditActor(request),
+        returned: [{ resourceType: type, id, versionId }],
+        patients: version ? auditTrail.patientsOf(version.content) : [],
+        description: `raw inbound message ${message.id} of ${type}/${id}/_history/${versionId}`,
+      });
+      return message;
+    });
     return reply.header('content-type', 'application/octet-stream').header('x-anchorline-message-id', String(message.id)).send(message.raw);
   });
 }

@@ -2,33 +2,45 @@
  * The HTTP API (fastify): FHIR REST under /fhir, HL7 v2 over HTTP at /ingest/hl7v2, C-CDA at /ingest/cda, DICOMweb
  * under /dicomweb, health and admin routes.
  *
- * Authentication runs in onRequest, before any body is read or parsed: a request without a valid bearer key is
- * answered 401 without its body ever being looked at. Each route declares the scope it needs (`ingest`, `read`,
- * `admin`; admin implies the others) or that it is public.
+ * Authentication runs in onRequest, before any body is read or parsed: a request without a valid API key or access
+ * token is answered 401 without its body ever being looked at. Each route declares what it needs (`ingest`, `audit`,
+ * `admin`, or `read`: some FHIR read permission, the handler checking the resource type; see api/access.ts) or that
+ * it is public.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
-import { apiKeys, inbox, type ApiKeyInfo, type Scope } from '../store/index.ts';
+import type { Access, RouteScope } from './access.ts';
+import { Authenticator } from './authenticate.ts';
+import { registerOAuthRoutes, type TokenIssuer } from './oauth.ts';
+import { registerCredentialRoutes } from './credentials.ts';
 import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
 import { registerTerminologyRoutes } from './terminology.ts';
 import { registerMappingRoutes } from './mappings.ts';
+import { registerMappingTesterRoutes } from './mapping-tester.ts';
+import { registerAdminMessageRoutes } from './admin-messages.ts';
+import { registerConsoleRoutes } from './console.ts';
+import type { MappingBase } from '../config/index.ts';
+import type { JobQueue } from '../workers/index.ts';
 import { registerCdaRoutes } from './cda.ts';
 import type { CdaIntake } from '../adapters/cda/index.ts';
 import { registerDicomWebRoutes, type DicomWebOptions } from './dicomweb.ts';
+import { registerOpenApi } from './openapi.ts';
+import { registerOperationRoutes, type OperationsOptions } from './operations.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Scope the route requires; absent means admin. */
-    scope?: Scope;
+    /** What the route requires; absent means admin. */
+    scope?: RouteScope;
     /** No authentication. */
     public?: boolean;
   }
   interface FastifyRequest {
-    apiKey?: ApiKeyInfo;
+    /** The caller's access, set by authentication on every non-public route. */
+    access?: Access;
   }
 }
 
@@ -38,14 +50,28 @@ export interface ApiOptions {
   log: Logger;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
-  /** How long a verified key is trusted before it is looked up again, in ms. Default 10000. */
+  /** How long a verified key or client is trusted before it is looked up again, in ms. Default 10000. */
   keyCacheMs?: number;
+  /** Signs and verifies OAuth access tokens; absent: only API keys are accepted and /auth/token is not served. */
+  tokenIssuer?: TokenIssuer;
+  /** Names of the configured sources credentials may be bound to (config `sources`). Default []. */
+  sourceNames?: readonly string[];
+  /** The ingest queue, for reprocessing messages from the console; absent: the sweeper enqueues them. */
+  queue?: JobQueue;
+  /** Charset of HL7 v2 messages without MSH-18 (mllp.defaultCharset). Default 'UTF-8'. */
+  defaultCharset?: string;
+  /** The engine's `mapping` settings, which the mapping tester resolves configs on; absent: the tester is not served. */
+  mappingBase?: MappingBase;
+  /** Serve the web console at /console/. Default true. */
+  console?: boolean;
   /** Proof bundles wait for a chain anchor when batch headers are anchored on chain ('evm'). Default 'local'. */
   anchorDriver?: 'local' | 'evm';
   /** POST /ingest/cda; absent: not served. */
   cdaIntake?: CdaIntake;
   /** STOW-RS, WADO-RS and /blobs; absent: those routes are not served. */
   dicom?: Omit<DicomWebOptions, 'pool' | 'log'>;
+  /** /metrics, /livez, /readyz and /admin/stats (api/operations.ts); absent: not served. */
+  operations?: Omit<OperationsOptions, 'pool' | 'log'>;
 }
 
 const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
@@ -70,30 +96,17 @@ function fromFrameworkError(error: Error & { code?: string; statusCode?: number 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { pool, intake, log } = options;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, requestTimeout: options.requestTimeoutMs, trustProxy: false });
-  const keyCache = new Map<string, { info: ApiKeyInfo | undefined; until: number }>();
-  const keyCacheMs = options.keyCacheMs ?? 10_000;
-
-  async function lookupKey(key: string): Promise<ApiKeyInfo | undefined> {
-    const cached = keyCache.get(key);
-    if (cached && cached.until > Date.now()) return cached.info;
-    const info = await apiKeys.findApiKey(pool, key);
-    if (keyCache.size > 10_000) keyCache.clear();
-    keyCache.set(key, { info, until: Date.now() + keyCacheMs });
-    return info;
-  }
+  const authenticator = new Authenticator(pool, options.tokenIssuer, options.keyCacheMs ?? 10_000);
 
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     if (config.public) return;
-    const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    const info = match ? await lookupKey(match[1]!) : undefined;
-    if (!info) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', match ? 'API key is not valid' : 'send Authorization: Bearer <api key>');
-    const needed: Scope = config.scope ?? 'admin';
-    if (!info.scopes.includes(needed) && !info.scopes.includes('admin')) {
-      throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `this key lacks the ${needed} scope`);
+    const access = await authenticator.authenticate(request.headers.authorization);
+    const needed: RouteScope = config.scope ?? 'admin';
+    if (!access.meets(needed)) {
+      throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', needed === 'read' ? 'this credential grants no FHIR read scope (system/<Type>.rs)' : `this credential lacks the ${needed} scope`);
     }
-    request.apiKey = info;
+    request.access = access;
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -110,7 +123,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.addContentTypeParser(HL7_CONTENT_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.get('/healthz', { config: { public: true } }, async () => {
+  // OpenAPI first: it learns the routes as they are added.
+  await registerOpenApi(app);
+  if (options.operations) registerOperationRoutes(app, { ...options.operations, pool, log });
+
+  app.get('/healthz', { config: { public: true }, schema: { summary: 'Database health', description: 'Answers 200 when PostgreSQL answers. /readyz checks every dependency.', tags: ['operations'] } }, async () => {
     await pool.query('SELECT 1');
     return { status: 'ok' };
   });
@@ -120,7 +137,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     if (!Buffer.isBuffer(body) || body.length === 0) {
       throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send the HL7 v2 message as the body with Content-Type ${HL7_CONTENT_TYPES[0]}`);
     }
-    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: `http:${sourceOf(request)}` });
+    const bound = request.access?.principal.source;
+    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: `http:${sourceOf(request)}${bound ? ` source=${bound}` : ''}`, boundSource: bound });
     const status = result.errorCode ? errorStatus(result.errorCode) : result.outcome === 'stored' ? 202 : 200;
     if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);
     if (result.messageId !== undefined) reply.header('x-anchorline-message-id', String(result.messageId));
@@ -131,56 +149,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return reply.status(status).header('content-type', 'x-application/hl7-v2+er7').send(result.ack);
   });
 
-  app.get<{ Params: { id: string } }>('/admin/messages/:id', { config: { scope: 'admin' } }, async (request) => {
-    const id = Number(request.params.id);
-    if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'message id must be an integer');
-    const message = await inbox.getMessage(pool, id);
-    if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `message ${id} does not exist`);
-    return {
-      id: message.id,
-      protocol: message.protocol,
-      source: message.source,
-      sender: message.sender,
-      controlId: message.controlId,
-      messageType: message.messageType,
-      disposition: message.disposition,
-      state: message.state,
-      attempts: message.attempts,
-      errorCode: message.errorCode,
-      errorDetail: message.errorDetail,
-      ackCode: message.ackCode,
-      charset: message.charset,
-      rawSha256: message.rawSha256.toString('hex'),
-      rawSize: message.rawSize,
-      rawBase64: message.raw.toString('base64'),
-      receivedAt: message.receivedAt.toISOString(),
-      processedAt: message.processedAt?.toISOString() ?? null,
-    };
-  });
-
-  app.post<{ Body: { name?: unknown; scopes?: unknown } }>('/admin/api-keys', { config: { scope: 'admin' } }, async (request, reply) => {
-    const { name, scopes } = request.body ?? {};
-    const valid = Array.isArray(scopes) && scopes.length > 0 && scopes.every((s) => (apiKeys.SCOPES as readonly string[]).includes(s as string));
-    if (typeof name !== 'string' || name === '' || !valid) {
-      throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send {"name": "...", "scopes": [${apiKeys.SCOPES.map((s) => `"${s}"`).join(', ')}]}`);
-    }
-    const created = await apiKeys.createApiKey(pool, name, scopes as Scope[]);
-    return reply.status(201).send({ id: created.info.id, name, scopes, key: created.key });
-  });
-
-  app.delete<{ Params: { id: string } }>('/admin/api-keys/:id', { config: { scope: 'admin' } }, async (request, reply) => {
-    const id = Number(request.params.id);
-    if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'key id must be an integer');
-    if (!(await apiKeys.revokeApiKey(pool, id))) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no active key ${id}`);
-    // This process forgets what it trusted at once; other engine processes within keyCacheMs.
-    keyCache.clear();
-    return reply.status(204).send();
-  });
-
+  registerCredentialRoutes(app, pool, authenticator, options.sourceNames ?? []);
+  if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer);
   registerFhirRoutes(app, pool);
   registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
+  registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });
+  if (options.mappingBase) registerMappingTesterRoutes(app, { pool, base: options.mappingBase, defaultCharset: options.defaultCharset ?? 'UTF-8' });
+  if (options.console ?? true) await registerConsoleRoutes(app, { log });
   if (options.cdaIntake) registerCdaRoutes(app, options.cdaIntake);
   if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log });
   await app.ready();

@@ -44,6 +44,47 @@ type Inputs = Map<string, Array<string | Record<string, unknown>>>;
 
 const MAX_COUNT = 1000;
 
+// Route descriptions (api/openapi.ts). Values are typed but not otherwise constrained here: the handlers check
+// them and refuse unknown parameters and members with their own messages (a schema with additionalProperties: false
+// would silently drop them instead).
+const UNMAPPED_SCHEMA = {
+  summary: 'The unmapped-code worklist',
+  description: 'Local codes that arrived without a ConceptMap entry to a standard code, with how often and when they were seen, and by which source. Unknown parameters are refused (400).',
+  tags: ['terminology'],
+  querystring: {
+    type: 'object',
+    properties: {
+      source: { type: 'string', description: 'Only codes from this source system (mapping config name)' },
+      system: { type: 'string', description: 'Only codes of this code system URI' },
+      resolved: { type: 'string', description: "'false' (default): open codes; 'true': resolved ones; 'any': both" },
+      _count: { type: 'string', description: 'Page size, a non-negative integer (default 100, at most 1000)' },
+      _offset: { type: 'string', description: 'Codes to skip, a non-negative integer (default 0)' },
+    },
+  },
+};
+
+const codingProperties = {
+  system: { type: 'string', description: 'Code system URI' },
+  code: { type: 'string', description: 'The code' },
+};
+
+const RESOLVE_SCHEMA = {
+  summary: 'Resolve an unmapped code',
+  description:
+    'Adds the mapping of a local code to a standard code to a new version of its ConceptMap, marks the code resolved and queues the messages that carried it ' +
+    'to be mapped again, in one transaction. Required: system, code, target.system, target.code.',
+  tags: ['terminology'],
+  body: {
+    type: 'object',
+    properties: {
+      ...codingProperties,
+      target: { type: 'object', description: 'The standard code it maps to', properties: { ...codingProperties, display: { type: 'string', description: 'Display of the target code' } } },
+      conceptMap: { type: 'string', description: 'URL of the ConceptMap to add it to; needed only when several active maps translate the system' },
+      equivalence: { type: 'string', description: `ConceptMap equivalence (default equivalent): ${EQUIVALENCES.join(', ')}` },
+    },
+  },
+};
+
 export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): void {
   void app.register(async (scope) => {
     if (!scope.hasContentTypeParser('application/fhir+json')) {
@@ -139,7 +180,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
       return sendFhir(reply, searchBundle(request, maps.filter((m) => m !== undefined), search.count, chosen.length));
     });
 
-    scope.get<{ Querystring: Query }>('/terminology/unmapped', { config: { scope: 'read' } }, async (request) => {
+    scope.get<{ Querystring: Query }>('/terminology/unmapped', { schema: UNMAPPED_SCHEMA, config: { scope: 'read' } }, async (request) => {
       const query = request.query;
       refuseUnknown(query, ['source', 'system', 'resolved', '_count', '_offset']);
       const resolvedText = queryValue(query, 'resolved') ?? 'false';
@@ -166,7 +207,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
       };
     });
 
-    scope.post<{ Body: unknown }>('/terminology/unmapped/resolve', { config: { scope: 'admin' } }, async (request) => {
+    scope.post<{ Body: unknown }>('/terminology/unmapped/resolve', { schema: RESOLVE_SCHEMA, config: { scope: 'admin' } }, async (request) => {
       const body = request.body;
       const usage = 'send {"system": "...", "code": "...", "target": {"system": "...", "code": "...", "display": "..."}, "conceptMap": "<url>"?, "equivalence": "..."?}';
       if (!isObject(body) || !isObject(body.target)) throw invalid(usage);

@@ -12,7 +12,9 @@ import { DICOM_PROTOCOL, DicomIntake } from '../adapters/dicom/intake.ts';
 import { MllpServer } from '../adapters/mllp/index.ts';
 import { CdaIntake } from '../adapters/cda/index.ts';
 import { DicomScpServer } from '../adapters/dicom/index.ts';
-import { buildApi } from '../api/index.ts';
+import { buildApi, startWorkerOperationsServer, TokenIssuer } from '../api/index.ts';
+import { EngineMetrics, NotReady, Readiness, type IntakeMetrics } from '../observability/index.ts';
+import { SourcePolicy } from '../adapters/sources.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
@@ -32,6 +34,10 @@ export interface Engine {
   dicomIntake?: DicomIntake;
   /** Where the bootstrap API key was written, when it was generated. */
   apiKeyFile?: string;
+  /** The HTTP API; absent in a worker-only process. */
+  api?: FastifyInstance;
+  /** The worker-only process's /metrics, /livez and /readyz listener port, when observability.workerPort is set. */
+  operationsPort?: number;
   close(): Promise<void>;
 }
 
@@ -65,20 +71,37 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     const queue = await createQueue(config, store.pool, log);
     closers.push({ name: 'queue', close: () => queue.close() });
 
+    // One registry and one set of readiness checks per engine; checks are added as their parts start.
+    const metrics = new EngineMetrics();
+    const readiness = new Readiness();
+    readiness.add('database', () => store.pool.query('SELECT 1'));
+    readiness.add('queue', () => queue.counts(INGEST_QUEUE));
+
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
     if (role === 'worker' || config.workers.enabled) {
-      await startWorkers(config, log, store, queue, closers);
+      await startWorkers(config, log, store, queue, closers, { metrics, readiness });
       await startAnchoring(config, log, store, role, closers);
     }
 
     const engine: Engine = { store, queue, close: closeAll };
     if (role === 'worker') {
+      if (config.observability.workerPort !== undefined) {
+        const operations = await startWorkerOperationsServer({ ...operationsOptions(config, store, queue, metrics, readiness), log: log.child({ component: 'operations' }), host: config.observability.workerHost, port: config.observability.workerPort });
+        engine.operationsPort = operations.port;
+        closers.push({ name: 'operations', close: () => operations.close() });
+      }
       log.info({ queue: queue.driver, concurrency: config.queue.concurrency }, 'anchorline worker ready');
       return engine;
     }
 
     const keySource = await apiKeys.ensureBootstrapKey(store.pool, config.auth.apiKey, config.dataDir);
     if (keySource.file) engine.apiKeyFile = keySource.file;
+    const tokenIssuer = await TokenIssuer.fromKeyFile(config.auth.tokenSigningKeyFile ?? path.join(config.dataDir, 'oauth-signing.pem'), {
+      issuer: config.auth.issuer,
+      lifetimeSeconds: config.auth.tokenLifetimeSeconds,
+      create: true,
+    });
+    const sources = new SourcePolicy(config.sources);
 
     let mappingWaiter: MappingWaiter | undefined;
     if (ackAfterMapping) {
@@ -100,14 +123,23 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       commitConcurrency: config.intake.commitConcurrency,
       maxPendingMessages: config.intake.maxPendingMessages,
       isSupported: isSupportedMessageType,
+      sources,
+      metrics,
       ...(mappingWaiter ? { mappingWaiter } : {}),
     });
     closers.push({ name: 'intake', close: () => intake.close() });
-    const dicomIntake = createDicomIntake(config, log, store, queue);
+    const dicomIntake = createDicomIntake(config, log, store, queue, metrics);
     engine.dicomIntake = dicomIntake;
     closers.push({ name: 'dicom intake', close: () => dicomIntake.close() });
-    const cdaIntake = new CdaIntake({ pool: store.pool, queue, log: log.child({ component: 'cda-intake' }), limits: config.cda, mapping: config.mapping });
+    const cdaIntake = new CdaIntake({ pool: store.pool, queue, log: log.child({ component: 'cda-intake' }), limits: config.cda, mapping: config.mapping, sources, metrics });
     closers.push({ name: 'cda intake', close: () => cdaIntake.close() });
+
+    const expectedListeners = ['http', ...(config.mllp.enabled ? ['mllp'] : []), ...(config.dicom.enabled ? ['dicom'] : [])];
+    const listeners: Record<string, { readonly listening: boolean }> = {};
+    readiness.add('listeners', () => {
+      const down = expectedListeners.filter((name) => !listeners[name]?.listening);
+      if (down.length > 0) throw new NotReady(`not listening: ${down.join(', ')}`);
+    });
 
     const api: FastifyInstance = await buildApi({
       pool: store.pool,
@@ -116,22 +148,33 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       bodyLimitBytes: config.http.bodyLimitBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
       anchorDriver: config.anchor.driver,
+      keyCacheMs: config.auth.credentialCacheMs,
+      tokenIssuer,
+      sourceNames: sources.names,
+      queue,
+      defaultCharset: config.mllp.defaultCharset,
+      mappingBase: config.mapping,
       cdaIntake,
       dicom: { intake: dicomIntake, blobs: dicomBlobStore(config), maxInstanceBytes: config.dicom.maxInstanceBytes, stowMaxBytes: config.dicom.stowMaxBytes },
+      operations: operationsOptions(config, store, queue, metrics, readiness),
     });
+    engine.api = api;
+    listeners.http = api.server;
     await api.listen({ host: config.http.host, port: config.http.port });
     closers.push({ name: 'http', close: () => api.close() });
     const address = api.server.address();
     engine.httpPort = typeof address === 'object' && address ? address.port : config.http.port;
 
     if (config.mllp.enabled) {
-      const mllp = new MllpServer({ ...config.mllp, intake, log: log.child({ component: 'mllp' }) });
+      const mllp = new MllpServer({ ...config.mllp, intake, sources, metrics, log: log.child({ component: 'mllp' }) });
       engine.mllpPort = await mllp.listen();
+      listeners.mllp = mllp;
       closers.push({ name: 'mllp', close: () => mllp.close(config.engine.shutdownGraceMs) });
     }
     if (config.dicom.enabled) {
       const dimse = new DicomScpServer({ ...config.dicom, intake: dicomIntake, log: log.child({ component: 'dicom' }) });
       engine.dicomPort = await dimse.listen();
+      listeners.dicom = dimse;
       closers.push({ name: 'dicom', close: () => dimse.close(config.engine.shutdownGraceMs) });
     }
     log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, dicomPort: engine.dicomPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
@@ -193,7 +236,7 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
 
-async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[]): Promise<void> {
+async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[], observability: { metrics: EngineMetrics; readiness: Readiness }): Promise<void> {
   // Mapping configs are loaded, deployed and read back before the first job is taken; closed after the consumer.
   const mappings = await MappingRegistry.open({
     pool: store.pool,
@@ -203,6 +246,8 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
     pollIntervalMs: config.mapping.pollIntervalMs,
   });
   closers.push({ name: 'mapping registry', close: () => mappings.close() });
+  // Open means every config was loaded and the active versions read back; a file that fails later keeps its last version.
+  observability.readiness.add('mappings', () => undefined);
   const consumer: Consumer = queue.consume(
     INGEST_QUEUE,
     createIngestHandler({
@@ -214,6 +259,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       engineApplication: config.engine.applicationName,
       maxAttempts: config.queue.maxAttempts,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
+      metrics: observability.metrics,
       converters: {
         cda: createCdaConverter(config.cda),
         [DICOM_PROTOCOL]: createDicomConverter({ dicomwebBaseUrl: dicomwebBaseUrl(config), maxInflatedBytes: config.dicom.maxInstanceBytes }),
@@ -236,14 +282,28 @@ export function dicomBlobStore(config: AnchorlineConfig): BlobStore {
  * The DICOM intake on the engine's store and queue: what the DIMSE listener and STOW-RS hand instances to. Close it
  * after the listeners that feed it and before the queue.
  */
-export function createDicomIntake(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue): DicomIntake {
+export function createDicomIntake(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, metrics?: IntakeMetrics): DicomIntake {
   return new DicomIntake({
     pool: store.pool,
     log: log.child({ component: 'dicom-intake' }),
     blobs: dicomBlobStore(config),
     queue,
     maxInstanceBytes: config.dicom.maxInstanceBytes,
+    ...(metrics ? { metrics } : {}),
   });
+}
+
+/** What /metrics, /livez, /readyz and /admin/stats read, on the HTTP API or the worker's own listener. */
+function operationsOptions(config: AnchorlineConfig, store: Store, queue: JobQueue, metrics: EngineMetrics, readiness: Readiness) {
+  return {
+    pool: store.pool,
+    queue,
+    metrics,
+    readiness,
+    anchorDriver: config.anchor.driver,
+    metricsRequireAdminKey: config.observability.metricsRequireAdminKey,
+    readinessTimeoutMs: config.observability.readinessTimeoutMs,
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ export {
   MappingConfigError,
   MappingConfigSet,
   builtInDefault,
+  combineMappingConfigs,
   formatProblem,
   loadMappingConfigs,
   mappingConfigVersion,
@@ -22,6 +23,7 @@ export {
   type MappingConfigProblem,
   type MappingConfigVersion,
   type MappingMatch,
+  type ParsedMappingConfig,
 } from './mapping-config.ts';
 export {
   DEFAULT_MAPPING_POLL_INTERVAL_MS,

@@ -10,18 +10,21 @@ export interface LoggerOptions {
   /** pino level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'. Default 'info'. */
   level?: string;
   name?: string;
+  /** Where log lines go. Default stdout. */
+  destination?: pino.DestinationStream;
 }
 
 /** Keys whose values may contain patient data; redacted wherever they appear in a log object. */
 const PHI_KEYS = ['raw', 'text', 'body', 'payload', 'message.raw', 'resource', 'patient', 'req.headers.authorization'];
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({
+  const settings: pino.LoggerOptions = {
     name: options.name ?? 'anchorline',
     level: options.level ?? 'info',
     redact: { paths: PHI_KEYS, censor: '[redacted]' },
     base: { pid: process.pid },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
 /** A logger that writes nothing, for tools and tests that do not want output. */

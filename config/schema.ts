@@ -300,8 +300,69 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Bootstrap admin API key. When absent, one is generated at first start and written to dataDir. Env ANCHORLINE_API_KEY. */
       apiKey: z.string().min(16).optional(),
+      /**
+       * Issuer (`iss`) and audience (`aud`) of the access tokens the token endpoint signs, and the audience a client
+       * assertion (private_key_jwt) must name besides the token endpoint URL. Default 'anchorline'; set the public
+       * base URL when clients need it to be one.
+       */
+      issuer: z.string().min(1).default('anchorline'),
+      /** Lifetime of an access token, in seconds. Default 300 (SMART Backend Services recommends at most five minutes). */
+      tokenLifetimeSeconds: positiveInt.max(86_400).default(300),
+      /**
+       * PEM PKCS#8 ES256 private key that signs access tokens. Default '<dataDir>/oauth-signing.pem', created at first
+       * start. Engines behind one load balancer must share it.
+       */
+      tokenSigningKeyFile: z.string().optional(),
+      /** How long a verified API key or client is trusted before it is looked up again, in ms. Default 10000. */
+      credentialCacheMs: z.number().int().min(0).default(10_000),
     })
     .prefault({}),
+
+  /**
+   * The hospitals and systems that send to this engine, so that one cannot send as another. A source claims its
+   * sending facilities (MSH-4 namespace id) and applications (MSH-3); a message naming a claimed facility or
+   * application is accepted only over a connection or credential bound to the claiming source: an HTTP API key or
+   * OAuth client created with `source`, or an MLLP TLS connection whose client certificate is pinned here. Messages
+   * naming nothing claimed are accepted from any ingest credential or connection, as before. Default [].
+   */
+  sources: z
+    .array(
+      z.strictObject({
+        /** The source's name, as credentials are bound to it. Letters, digits, '.', '_' and '-'. */
+        name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a source name is 1-64 letters, digits, ".", "_" or "-"'),
+        /** MSH-4 namespace ids this source claims. Default []. */
+        sendingFacilities: z.array(z.string().min(1)).default([]),
+        /** MSH-3 namespace ids this source claims. Default []. */
+        sendingApplications: z.array(z.string().min(1)).default([]),
+        /**
+         * C-CDA author or custodian organizations this source claims: an OID root ('1.2.410.100110'), which covers
+         * every extension under it, or 'root^extension'. Default [].
+         */
+        cdaOrganizations: z.array(z.string().min(1)).default([]),
+        mllp: z
+          .strictObject({
+            /**
+             * SHA-256 fingerprints (hex, colons allowed) of the client certificates this source's MLLP senders
+             * present over TLS (mllp.tls.enabled). A TLS connection presenting one of them is bound to this source.
+             * Default [].
+             */
+            clientCertificateSha256: z.array(z.string().regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'a SHA-256 fingerprint is 64 hex digits')).default([]),
+          })
+          .prefault({}),
+      }),
+    )
+    .default([])
+    .superRefine((sources, ctx) => {
+      const seen = new Map<string, string>();
+      sources.forEach((source, i) => {
+        if (sources.findIndex((s) => s.name === source.name) !== i) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `source ${source.name} is declared twice` });
+        for (const claim of [...source.sendingFacilities.map((f) => `facility ${f}`), ...source.sendingApplications.map((a) => `application ${a}`), ...source.cdaOrganizations.map((o) => `organization ${o}`)]) {
+          const owner = seen.get(claim);
+          if (owner && owner !== source.name) ctx.addIssue({ code: 'custom', path: [i], message: `${claim} is claimed by both ${owner} and ${source.name}` });
+          seen.set(claim, source.name);
+        }
+      });
+    }),
 
   engine: z
     .strictObject({
@@ -316,6 +377,25 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'. Default 'info'. Env LOG_LEVEL. */
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+
+  observability: z
+    .strictObject({
+      /**
+       * GET /metrics needs an admin API key. Default false: metrics carry counts, protocols, error codes and ages,
+       * never patient data, and Prometheus scrapers usually hold no key.
+       */
+      metricsRequireAdminKey: z.boolean().default(false),
+      /**
+       * `anchorline worker` has no HTTP API; with this set it serves GET /metrics, /livez and /readyz on this port
+       * (0 picks a free port). Ignored by `anchorline start`, whose HTTP API serves them. Default: absent, no listener.
+       */
+      workerPort: port.optional(),
+      /** Bind address of the worker's metrics listener. Default '127.0.0.1'. */
+      workerHost: z.string().default('127.0.0.1'),
+      /** Each readiness check (GET /readyz) must answer within this time, in ms, or counts as not ready. Default 2000. */
+      readinessTimeoutMs: positiveInt.default(2_000),
     })
     .prefault({}),
 });

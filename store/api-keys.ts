@@ -1,6 +1,6 @@
 /**
- * Bearer API keys. A key is shown once when it is made; only its SHA-256 is stored.
- * Scopes: `ingest` (post messages), `read` (FHIR reads and searches), `admin` (everything, including key management).
+ * Bearer API keys. A key is shown once when it is made; only its SHA-256 is stored. Scopes are kept as given (the
+ * API checks them against the scope grammar in api/access.ts); `source` binds a key to one configured source.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -8,13 +8,12 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Queryable } from './db.ts';
 
-export const SCOPES = ['ingest', 'read', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
-
 export interface ApiKeyInfo {
   id: number;
   name: string;
-  scopes: Scope[];
+  scopes: string[];
+  /** The configured source the key is bound to; null when it is not bound to one. */
+  source: string | null;
 }
 
 export function hashApiKey(key: string): Buffer {
@@ -25,21 +24,30 @@ export function generateApiKey(): string {
   return `al_${randomBytes(32).toString('base64url')}`;
 }
 
-export async function createApiKey(db: Queryable, name: string, scopes: Scope[], key: string = generateApiKey()): Promise<{ key: string; info: ApiKeyInfo }> {
-  const result = await db.query<{ id: number }>(
-    `INSERT INTO api_key (name, key_sha256, scopes) VALUES ($1, $2, $3)
-     ON CONFLICT (key_sha256) DO UPDATE SET revoked_at = NULL, scopes = EXCLUDED.scopes RETURNING id`,
-    [name, hashApiKey(key), scopes],
+export async function createApiKey(db: Queryable, name: string, scopes: string[], key: string = generateApiKey(), source: string | null = null): Promise<{ key: string; info: ApiKeyInfo }> {
+  const result = await db.query<{ id: string }>(
+    `INSERT INTO api_key (name, key_sha256, scopes, source) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (key_sha256) DO UPDATE SET revoked_at = NULL, scopes = EXCLUDED.scopes, source = EXCLUDED.source RETURNING id`,
+    [name, hashApiKey(key), scopes, source],
   );
-  return { key, info: { id: result.rows[0]!.id, name, scopes } };
+  return { key, info: { id: Number(result.rows[0]!.id), name, scopes, source } };
 }
 
 export async function findApiKey(db: Queryable, key: string): Promise<ApiKeyInfo | undefined> {
-  const result = await db.query<{ id: number; name: string; scopes: Scope[] }>(
-    'SELECT id, name, scopes FROM api_key WHERE key_sha256 = $1 AND revoked_at IS NULL',
+  const result = await db.query<{ id: string; name: string; scopes: string[]; source: string | null }>(
+    'SELECT id, name, scopes, source FROM api_key WHERE key_sha256 = $1 AND revoked_at IS NULL',
     [hashApiKey(key)],
   );
-  return result.rows[0];
+  const row = result.rows[0];
+  return row ? { ...row, id: Number(row.id) } : undefined;
+}
+
+/** Active keys, newest first; never the key itself. */
+export async function listApiKeys(db: Queryable): Promise<Array<ApiKeyInfo & { createdAt: Date }>> {
+  const result = await db.query<{ id: string; name: string; scopes: string[]; source: string | null; created_at: Date }>(
+    'SELECT id, name, scopes, source, created_at FROM api_key WHERE revoked_at IS NULL ORDER BY id DESC',
+  );
+  return result.rows.map((row) => ({ id: Number(row.id), name: row.name, scopes: row.scopes, source: row.source, createdAt: row.created_at }));
 }
 
 export async function revokeApiKey(db: Queryable, id: number): Promise<boolean> {
@@ -55,7 +63,7 @@ export const BOOTSTRAP_KEY_FILE = 'api-key';
  */
 export async function ensureBootstrapKey(db: Queryable, configuredKey: string | undefined, dataDir: string): Promise<{ source: 'config' | 'file'; file?: string }> {
   if (configuredKey) {
-    await createApiKey(db, 'bootstrap', ['ingest', 'read', 'admin'], configuredKey);
+    await createApiKey(db, 'bootstrap', ['admin'], configuredKey);
     return { source: 'config' };
   }
   const file = path.join(path.resolve(dataDir), BOOTSTRAP_KEY_FILE);
@@ -67,6 +75,6 @@ export async function ensureBootstrapKey(db: Queryable, configuredKey: string | 
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, key + '\n', { mode: 0o600 });
   }
-  await createApiKey(db, 'bootstrap', ['ingest', 'read', 'admin'], key);
+  await createApiKey(db, 'bootstrap', ['admin'], key);
   return { source: 'file', file };
 }

@@ -12,7 +12,8 @@
  *                     fhir_resource row hashes the same.
  *   raw-message       per source message (an inbox message some stored version came from): SHA-256(raw) equals
  *                     raw_sha256; and per leaf: its version names a source message whose raw_sha256 equals
- *                     preimage.rawSha256.
+ *                     preimage.rawSha256 (or, only for an AuditEvent of a read, names none and its preimage says
+ *                     NO_SOURCE_SHA256 for both raw message and mapping).
  *   mapping-config    per mapping digest that leaves name: a mapping_config row is stored under it and its content
  *                     re-hashes to it.
  *   missing-leaf      per stored version (history row): a leaf exists for it.
@@ -50,6 +51,7 @@ import {
   type LeafPreimage,
 } from '../anchor/index.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
+import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
 
 /** Every check the audit runs, in the order it reports them. */
 export const AUDIT_CHECK_NAMES = [
@@ -298,7 +300,9 @@ function checkLeaf(row: LeafRow, audit: Audit): void {
   if (row.history_found) {
     const messageId = row.source_message_id === null ? null : Number(row.source_message_id);
     if (messageId === null) {
-      audit.mismatch('raw-message', ref, 'the stored version names no source message');
+      // An AuditEvent of a read comes from no message; its leaf must say so (store/audit-trail.ts).
+      const readAudit = row.resource_type === AUDIT_EVENT && preimage.rawSha256 === NO_SOURCE_SHA256 && preimage.mappingSha256 === NO_SOURCE_SHA256;
+      if (!readAudit) audit.mismatch('raw-message', ref, 'the stored version names no source message');
     } else if (!row.message_found || row.message_raw_sha256 === null) {
       audit.mismatch('raw-message', ref, `source inbox_message/${messageId} does not exist`);
     } else {
@@ -376,12 +380,14 @@ async function auditMappingConfigs(client: pg.PoolClient, audit: Audit): Promise
   // Digests are few (one per configuration ever used), so grouping over all leaves returns a page or two; paging by
   // digest keeps even a ledger whose preimages were rewritten with many distinct digests within bounds.
   const digestOf = `coalesce(preimage->>'mappingSha256', '')`;
+  // Read audits name no mapping (NO_SOURCE_SHA256); their raw-message check covers that they may not.
+  const noMapping = `'${NO_SOURCE_SHA256}'`;
   const fetch = async (after: string | undefined): Promise<Array<{ digest: string; leaves: number }>> =>
     (
       await client.query<{ digest: string; leaves: number }>(
         `SELECT ${digestOf} AS digest, count(*)::bigint AS leaves
            FROM ledger_leaf
-          ${after === undefined ? '' : `WHERE ${digestOf} > $2`}
+          WHERE ${digestOf} <> ${noMapping} ${after === undefined ? '' : `AND ${digestOf} > $2`}
           GROUP BY 1
           ORDER BY 1
           LIMIT $1`,

@@ -13,16 +13,21 @@ export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type Runnin
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
 export * as apiKeys from './api-keys.ts';
+export * as oauthClients from './oauth-clients.ts';
+export * as auditTrail from './audit-trail.ts';
 export * as ledger from './ledger.ts';
 export * as chainAnchors from './chain-anchors.ts';
+export * as operations from './operations.ts';
 export * as mappingConfigs from './mapping-configs.ts';
 export * as mappingDeployments from './mapping-deployments.ts';
+export * as messageSearch from './message-search.ts';
 export { createFileBlobStore, isBlobDigest, blobSha256, type BlobStore, type BlobPut } from './blobs.ts';
 export { auditLedger, AUDIT_CHECK_NAMES, type AuditCheckName, type AuditFinding, type AuditOptions, type AuditReport } from './audit.ts';
 export { SEARCH_PARAMETERS } from './search-index.ts';
 export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbox.ts';
 export type { StoredResource, SearchCriterion } from './resources.ts';
-export type { ApiKeyInfo, Scope } from './api-keys.ts';
+export type { ApiKeyInfo } from './api-keys.ts';
+export type { OAuthClient, NewOAuthClient } from './oauth-clients.ts';
 
 export interface Store {
   pool: pg.Pool;

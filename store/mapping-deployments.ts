@@ -12,12 +12,14 @@
  * - The content is recorded in mapping_config in the same transaction as the row that names it, so an active
  *   version always has stored content to map with.
  * - Rows are never deleted; a deployment or rollback only clears the previous row's `active`.
+ * - An edit deployed from the console (reason 'console') holds like a rollback: it is not a file version.
  */
 import { AnchorlineError } from '../errors/index.ts';
 import { withTransaction, type Pool, type PoolClient, type Queryable } from './db.ts';
 import { mappingConfigsByDigest, recordMappingConfig } from './mapping-configs.ts';
 
-export type DeploymentReason = 'file' | 'rollback';
+/** 'console': an edited version deployed from the web console's mapping tester (migration 0011). */
+export type DeploymentReason = 'file' | 'rollback' | 'console';
 
 export interface MappingDeployment {
   id: number;
@@ -25,7 +27,7 @@ export interface MappingDeployment {
   sha256: string;
   deployedAt: Date;
   reason: DeploymentReason;
-  /** The file a 'file' deployment came from ('engine settings' for the built-in default); null for a rollback. */
+  /** The file a 'file' deployment came from ('engine settings' for the built-in default), who deployed a 'console' edit; null for a rollback. */
   source: string | null;
   active: boolean;
 }
@@ -98,6 +100,30 @@ export async function rollbackTo(
     const previousSha256 = await activeRow(client, name);
     if (previousSha256 === sha256) return { previousSha256, sha256, changed: false };
     await activate(client, name, sha256, 'rollback', null);
+    return { previousSha256, sha256, changed: true };
+  });
+}
+
+/**
+ * Makes an edited version of `name` active: records `content` in mapping_config and activates it with reason
+ * 'console'. `check` runs under the name's lock and throws to refuse (the name is unknown, the content clashes with
+ * another config). The name's last file version is untouched, so loading that unchanged file again deploys nothing
+ * and the edit stays active until the file itself changes.
+ */
+export async function deployEditedVersion(
+  pool: Pool,
+  name: string,
+  content: unknown,
+  source: string,
+  check: (client: PoolClient) => Promise<void>,
+): Promise<{ previousSha256: string | undefined; sha256: string; changed: boolean }> {
+  return withTransaction(pool, async (client) => {
+    await lockName(client, name);
+    await check(client);
+    const sha256 = await recordMappingConfig(client, content);
+    const previousSha256 = await activeRow(client, name);
+    if (previousSha256 === sha256) return { previousSha256, sha256, changed: false };
+    await activate(client, name, sha256, 'console', source);
     return { previousSha256, sha256, changed: true };
   });
 }

@@ -157,8 +157,10 @@ export async function writeVersions(
     const next = indexRows(resource);
     const before = superseded.get(key);
     const old = before ? indexRows(before) : { tokens: [], strings: [] };
-    const nextRefs = new Set(literalReferences(resource.content));
-    const oldRefs = new Set(before ? literalReferences(before.content) : []);
+    // Audit events are never changed, so a patient merge must not re-point them: they stay out of the reference index.
+    const indexed = resource.resourceType !== 'AuditEvent';
+    const nextRefs = new Set(indexed ? literalReferences(resource.content) : []);
+    const oldRefs = new Set(before && indexed ? literalReferences(before.content) : []);
     for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
     for (const target of oldRefs) if (!nextRefs.has(target)) drop.references.push([target, resource.resourceType, resource.id, '']);
     // Most updates leave the searchable values alone; then the index is not touched at all.
@@ -262,7 +264,14 @@ export async function readHistory(db: Queryable, resourceType: string, id: strin
 export type SearchCriterion =
   | { kind: 'token'; param: string; values: Array<{ system?: string; code: string }> }
   | { kind: 'string'; param: string; values: string[]; exact: boolean }
-  | { kind: 'id'; values: string[] };
+  | { kind: 'id'; values: string[] }
+  /**
+   * On lastUpdated (`_lastUpdated`, and AuditEvent's `date`, which is the recorded time of its only version). A value
+   * is the range its precision covers, [start, end); the prefix compares the record's instant with that range.
+   */
+  | { kind: 'date'; values: Array<{ prefix: DatePrefix; start: Date; end: Date }> };
+
+export type DatePrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb';
 
 export async function searchResources(
   db: Queryable,
@@ -279,6 +288,18 @@ export async function searchResources(
   for (const criterion of criteria) {
     if (criterion.kind === 'id') {
       conditions.push(`r.id = ANY(${p(criterion.values)}::text[])`);
+    } else if (criterion.kind === 'date') {
+      const alternatives = criterion.values.map(({ prefix, start, end }) => {
+        switch (prefix) {
+          case 'eq': return `(r.last_updated >= ${p(start)} AND r.last_updated < ${p(end)})`;
+          case 'ne': return `(r.last_updated < ${p(start)} OR r.last_updated >= ${p(end)})`;
+          case 'gt': case 'sa': return `r.last_updated >= ${p(end)}`;
+          case 'ge': return `r.last_updated >= ${p(start)}`;
+          case 'lt': case 'eb': return `r.last_updated < ${p(start)}`;
+          case 'le': return `r.last_updated < ${p(end)}`;
+        }
+      });
+      conditions.push(`(${alternatives.join(' OR ')})`);
     } else if (criterion.kind === 'token') {
       const alternatives = criterion.values.map((v) =>
         v.system === undefined ? `t.code = ${p(v.code)}` : `(t.code = ${p(v.code)} AND t.system = ${p(v.system)})`,
@@ -302,6 +323,38 @@ export async function searchResources(
     params,
   );
   return { total, resources: rows.rows.map(toStored) };
+}
+
+/**
+ * `_include`: the current resources that the given resources point at through one reference search parameter
+ * (optionally only those of `targetType`), at most `limit`.
+ */
+export async function includedBy(db: Queryable, sourceType: string, ids: string[], param: string, targetType: string | undefined, limit: number): Promise<StoredResource[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.query(
+    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+       FROM fhir_resource r
+      WHERE NOT r.deleted AND ($4::text IS NULL OR r.resource_type = $4)
+        AND (r.resource_type || '/' || r.id) IN (
+          SELECT t.code FROM fhir_search_token t WHERE t.resource_type = $1 AND t.id = ANY($2::text[]) AND t.param = $3)
+      ORDER BY r.resource_type, r.id LIMIT $5`,
+    [sourceType, ids, param, targetType ?? null, limit],
+  );
+  return rows.rows.map(toStored);
+}
+
+/** `_revinclude`: the current resources of `type` whose reference parameter `param` points at one of `targets`. */
+export async function includingOf(db: Queryable, type: string, param: string, targets: string[], limit: number): Promise<StoredResource[]> {
+  if (targets.length === 0) return [];
+  const rows = await db.query(
+    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+       FROM fhir_resource r
+      WHERE r.resource_type = $1 AND NOT r.deleted
+        AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = $1 AND t.param = $2 AND t.code = ANY($3::text[]))
+      ORDER BY r.id LIMIT $4`,
+    [type, param, targets, limit],
+  );
+  return rows.rows.map(toStored);
 }
 
 function escapeLike(value: string): string {

@@ -163,6 +163,25 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
     tokens: [...identifierTokens(r), ...statusToken({ status: r.lifecycleStatus }, 'http://hl7.org/fhir/goal-status', 'lifecycle-status'), ...patientTokens(r.subject)],
     strings: [],
   }),
+  // The audit trail (store/audit-trail.ts): who did what to which record. `date` is the recorded time, which is the
+  // lastUpdated of an audit event's only version, so it is searched on that column rather than indexed here.
+  AuditEvent: (r) => {
+    const entities = array(r.entity);
+    const agents = array(r.agent);
+    return {
+      tokens: [
+        ...codeTokens('type', r.type),
+        ...array(r.subtype).flatMap((c) => codeTokens('subtype', c)),
+        ...(str(r.action) ? [{ param: 'action', system: 'http://hl7.org/fhir/audit-event-action', code: r.action as string }] : []),
+        ...(str(r.outcome) ? [{ param: 'outcome', system: 'http://hl7.org/fhir/audit-event-outcome', code: r.outcome as string }] : []),
+        ...entities.flatMap((e) => referenceToken('entity', e.what)),
+        ...entities.flatMap((e) => codeTokens('entity-role', e.role)),
+        ...entities.filter((e) => (e.role as Json | undefined)?.code === '1').flatMap((e) => patientTokens(e.what, undefined)),
+        ...agents.flatMap((a) => (str(a.altId) ? [{ param: 'altid', system: '', code: a.altId as string }] : [])),
+      ],
+      strings: agents.flatMap((a) => (str((a.who as Json | undefined)?.display) ? [{ param: 'agent-name', value: (a.who as Json).display as string }] : [])),
+    };
+  },
 };
 
 export function searchEntries(resource: Json): { tokens: TokenEntry[]; strings: StringEntry[] } {
@@ -176,7 +195,7 @@ export function searchEntries(resource: Json): { tokens: TokenEntry[]; strings: 
 }
 
 /** The search parameters each resource type supports, with their kind (for the API and the CapabilityStatement). */
-export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string' | 'reference'>> = {
+export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string' | 'reference' | 'date'>> = {
   Patient: { identifier: 'token', gender: 'token', name: 'string', family: 'string', given: 'string' },
   Encounter: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference' },
   RelatedPerson: { identifier: 'token', patient: 'reference', relationship: 'token', name: 'string' },
@@ -201,6 +220,7 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
   CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },
   Goal: { identifier: 'token', 'lifecycle-status': 'token', subject: 'reference', patient: 'reference' },
+  AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', outcome: 'token', entity: 'reference', 'entity-role': 'token', patient: 'reference', altid: 'token', 'agent-name': 'string' },
 };
 
 /** FHIR string search is case- and accent-insensitive: compare lower-cased, without combining marks (Hangul recomposed). */

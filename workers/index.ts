@@ -1,4 +1,4 @@
-/** Workers: the queue drivers and the jobs that run on them (ingest, sweeper). */
+/** Workers: the queue drivers and the jobs that run on them (ingest, sweeper), and the mapping dry run. */
 export * from './queue/index.ts';
 export {
   createIngestHandler,
@@ -15,5 +15,15 @@ export {
 export { createDicomConverter, type DicomConverterOptions } from './dicom-converter.ts';
 export { createCdaConverter } from './cda-converter.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
+export {
+  diffMessage,
+  jsonDiff,
+  mapMessage,
+  splitMessages,
+  type CorpusMessage,
+  type JsonChange,
+  type MessageDiff,
+  type MessageMapping,
+} from './mapping-dry-run.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
 export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';

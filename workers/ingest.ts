@@ -23,10 +23,11 @@ import { errorFields, type Logger } from '../config/logger.ts';
 import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type MappingResult, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
-import { inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { auditTrail, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from './queue/index.ts';
+import type { IngestMetrics } from '../observability/types.ts';
 
 /** The mapping configuration that applies to a message, and its version. */
 export interface MappingSelection {
@@ -109,6 +110,8 @@ export interface IngestOptions {
   maxAttempts: number;
   /** Messages mapped in one transaction at most. Default 100. */
   maxBatchMessages?: number;
+  /** Counts messages marked failed, by code; absent: nothing is counted. */
+  metrics?: IngestMetrics;
 }
 
 export interface IngestOutcome {
@@ -119,6 +122,7 @@ export interface IngestOutcome {
 /** Maps a batch of messages in one transaction; returns one outcome per id (in the order given). */
 export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
   let mappingsRecorded: string[] = [];
+  let failureCodes: string[] = [];
   const outcomes = await withTransaction(
     options.pool,
     async (client) => {
@@ -186,7 +190,9 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       await resources.writeVersions(client, versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), stored);
       mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
       await ledger.appendLeaves(client, provenanceLeaves(versions, mapped, terminologyVersion));
+      await auditTrail.recordAuditEvents(client, importAudits(versions, mapped, terminologyVersion, now));
       await inbox.finishMessages(client, results);
+      failureCodes = results.flatMap((r) => (r.state === 'failed' && r.errorCode ? [r.errorCode] : []));
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
       if (options.ackAfterMapping) {
         await client.query('SELECT pg_notify($1, id::text) FROM unnest($2::bigint[]) AS id', [inbox.MESSAGE_DONE_CHANNEL, results.map((r) => r.id)]);
@@ -197,6 +203,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
   );
   // Remembered only once committed: a rolled-back batch took its mapping_config rows with it.
   for (const digest of mappingsRecorded) rememberMappingRecorded(options.pool, digest);
+  for (const code of failureCodes) options.metrics?.mappingFailed(code);
   return outcomes;
 }
 
@@ -266,6 +273,32 @@ interface Version {
   stored: StoredResource;
   sourceMessageId: number;
   mapping: MappingSelection;
+}
+
+/**
+ * The audit trail of the batch: one AuditEvent per message that wrote versions, naming them, their patients and the
+ * message, with a leaf that binds it to the message and mapping like the versions' own leaves.
+ */
+function importAudits(versions: Version[], mapped: Array<{ message: InboxMessage }>, terminologyVersion: string, now: Date): auditTrail.AuditRecord[] {
+  const byMessage = new Map<number, Version[]>();
+  for (const version of versions) {
+    const list = byMessage.get(version.sourceMessageId);
+    if (list) list.push(version);
+    else byMessage.set(version.sourceMessageId, [version]);
+  }
+  return mapped.flatMap(({ message }) => {
+    const written = byMessage.get(message.id);
+    if (!written) return [];
+    const content = auditTrail.importAuditEvent(
+      {
+        message: { id: message.id, protocol: message.protocol, sender: message.sender, source: message.source },
+        written: written.map(({ stored }) => ({ resourceType: stored.resourceType, id: stored.id, versionId: stored.versionId, created: stored.versionId === 1 })),
+        patients: written.flatMap(({ stored }) => auditTrail.patientsOf(stored.content)),
+      },
+      now,
+    );
+    return [{ content, recorded: now, sourceMessageId: message.id, rawSha256: bytesToHex(message.rawSha256), mappingSha256: written[0]!.mapping.sha256, terminologyVersion }];
+  });
 }
 
 /**
@@ -467,6 +500,7 @@ export function createIngestHandler(options: IngestOptions): JobHandler {
         // Out of attempts: record the failure on the message itself, where staff look, and end the job. If even that
         // write fails, the job fails and the sweeper brings the message back later.
         await inbox.markFailed(options.pool, messageId, code, 'processing failed after repeated attempts');
+        options.metrics?.mappingFailed(code);
         return;
       }
       await inbox.noteAttempt(options.pool, messageId, code).catch(() => undefined);

@@ -19,6 +19,7 @@
  * code>`, message time = effectiveTime as sent, charset = the encoding the document was decoded from. Rejected and
  * conflict rows keep the OperationOutcome answered in `ack` and its HTTP status in `ack_code`.
  */
+import type { SourcePolicy } from '../sources.ts';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
@@ -28,14 +29,19 @@ import { cdaIssuesOutcome, convertCdaDocument, type CdaConversion, type Hl7Mappi
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../workers/queue/index.ts';
 import type { CdaLimits } from './guard.ts';
+import type { IntakeMetrics } from '../../observability/types.ts';
 
 export interface CdaIntakeOptions {
   pool: pg.Pool;
   queue: JobQueue;
   log: Logger;
   limits: CdaLimits;
+  /** Which source may send which organizations' documents (config `sources`); absent: no claims. */
+  sources?: SourcePolicy;
   /** The engine's mapping settings: what the conversion run at intake (for its issues) uses. */
   mapping: Hl7MappingOptions;
+  /** Counts every document answered (protocol 'cda'); absent: nothing is counted. */
+  metrics?: IntakeMetrics;
 }
 
 export interface CdaIntakeResult {
@@ -51,8 +57,10 @@ export interface CdaIntakeResult {
 export interface CdaReceiveMeta {
   /** Where it came from (`http:<address>`). */
   source: string;
-  /** Name of the API key it was sent with: the sender when the document names no organization. */
+  /** Name of the API key or OAuth client it was sent with: the sender when the document names no organization. */
   apiKeyName?: string;
+  /** The source the credential is bound to (adapters/sources.ts); absent: not bound. */
+  boundSource?: string;
   /** The charset parameter of the request's media type. */
   charsetParameter?: string;
 }
@@ -76,7 +84,9 @@ export class CdaIntake {
     const work = this.store(raw, meta);
     this.inFlight.add(work);
     try {
-      return await work;
+      const result = await work;
+      this.options.metrics?.messageReceived('cda', result.outcome, result.errorCode);
+      return result;
     } finally {
       this.inFlight.delete(work);
     }
@@ -98,6 +108,7 @@ export class CdaIntake {
         ...(meta.charsetParameter ? { charsetParameter: meta.charsetParameter } : {}),
         source: { sha256: rawSha256, size: raw.length },
       });
+      this.options.sources?.checkCdaOrganization(meta.boundSource, conversion.document.senderOrganization);
       if (conversion.document.controlId.length > MAX_CONTROL_ID_CHARS) {
         throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', `ClinicalDocument/id is longer than ${MAX_CONTROL_ID_CHARS} characters`, { location: '/ClinicalDocument/id' });
       }

@@ -33,6 +33,7 @@ import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type BlobStore, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../workers/queue/index.ts';
 import { parseDicomInstance, type ParsedDicomInstance } from './parse.ts';
+import type { IntakeMetrics } from '../../observability/types.ts';
 
 /** The inbox protocol of DICOM instances, and the key of their converter in the ingest worker. */
 export const DICOM_PROTOCOL = 'dicom';
@@ -65,6 +66,8 @@ export interface DicomIntakeOptions {
    * inflate to.
    */
   maxInstanceBytes: number;
+  /** Counts every instance answered (protocol 'dicom-dimse' or 'dicom-stow'); absent: nothing is counted. */
+  metrics?: IntakeMetrics;
 }
 
 function sha256(bytes: Buffer): Buffer {
@@ -95,6 +98,7 @@ export class DicomIntake {
     });
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
+    void work.then((result) => this.options.metrics?.messageReceived(`dicom-${origin.protocol}`, result.status, result.status === 'rejected' ? result.errorCode : undefined));
     return work;
   }
 

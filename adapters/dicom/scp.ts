@@ -129,6 +129,11 @@ export class DicomScpServer {
   }
 
   /** Associations admitted and not yet closed. */
+  /** Whether the listener accepts associations (for readiness). */
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
   get associationCount(): number {
     return this.admittedCount;
   }

@@ -14,6 +14,7 @@
  * Messages that arrive together are committed together (group commit): while one batch commits, the next gathers,
  * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer.
  */
+import type { SourcePolicy } from '../sources.ts';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
@@ -24,6 +25,17 @@ import { encodeAck, isEnhancedMode, type AckCode } from './ack.ts';
 import { decodeHl7Bytes, resolveCharset } from './charset.ts';
 import { readMshHeader, type MshHeader } from './header.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
+import type { IntakeMetrics } from '../../observability/types.ts';
+
+/** Where a message came from. */
+export interface ReceiveMeta {
+  /** 'hl7v2-mllp' or 'hl7v2-http'. */
+  protocol: string;
+  /** Listener and peer address, and the bound source when there is one; stored with the message. */
+  source: string;
+  /** The source the connection or credential is bound to (see adapters/sources.ts); absent: not bound. */
+  boundSource?: string | undefined;
+}
 
 export interface IntakeOptions {
   pool: pg.Pool;
@@ -40,8 +52,12 @@ export interface IntakeOptions {
   maxPendingMessages: number;
   /** Decides whether a message type can be processed (unsupported ones are rejected at intake). */
   isSupported: (messageType: string, triggerEvent: string) => boolean;
+  /** Which source may send which facilities and applications (config `sources`); absent: no claims. */
+  sources?: SourcePolicy;
   /** Required when ackMode is 'afterMapping'. */
   mappingWaiter?: MappingWaiter;
+  /** Counts every message answered, by protocol and outcome; absent: nothing is counted. */
+  metrics?: IntakeMetrics;
 }
 
 export interface IntakeResult {
@@ -88,23 +104,23 @@ export class Hl7Intake {
   }
 
   /** Handles one message (the bytes of one MLLP frame or one HTTP body). Never throws. */
-  async receive(raw: Buffer, meta: { protocol: string; source: string }): Promise<IntakeResult> {
+  async receive(raw: Buffer, meta: ReceiveMeta): Promise<IntakeResult> {
     let prepared: Prepared;
     try {
       prepared = this.prepare(raw, meta);
     } catch (error) {
       // Preparing is pure; an exception here is a defect, but the sender still deserves an answer.
       this.options.log.error({ err: toAnchorlineError(error).code }, 'intake: unexpected failure preparing a message');
-      return this.answer(undefined, 'UTF-8', toAnchorlineError(error), 'not-stored');
+      return this.counted(meta, this.answer(undefined, 'UTF-8', toAnchorlineError(error), 'not-stored'));
     }
-    return this.commitAndAnswer(prepared);
+    return this.counted(meta, await this.commitAndAnswer(prepared));
   }
 
   /**
    * Records and answers a frame the framer refused (too large, malformed): `prefix` is what was kept of it, enough
    * to read its MSH for the NAK when it has one.
    */
-  async receiveRefusedFrame(prefix: Buffer, totalBytes: number, error: AnchorlineError, meta: { protocol: string; source: string }): Promise<IntakeResult> {
+  async receiveRefusedFrame(prefix: Buffer, totalBytes: number, error: AnchorlineError, meta: ReceiveMeta): Promise<IntakeResult> {
     const { header, charset } = this.readableHeader(prefix);
     const prepared: Prepared = {
       input: this.inputFor(prefix, sha256(prefix), totalBytes, meta, header, null, error),
@@ -113,12 +129,18 @@ export class Hl7Intake {
       enhanced: isEnhancedMode(header),
       error,
     };
-    return this.commitAndAnswer(prepared);
+    return this.counted(meta, await this.commitAndAnswer(prepared));
   }
 
   /** A NAK for input that cannot be kept (bytes outside any MLLP frame). */
-  refuseUnrecorded(error: AnchorlineError): IntakeResult {
-    return this.answer(undefined, 'utf-8', error, 'not-stored');
+  refuseUnrecorded(error: AnchorlineError, meta?: Pick<ReceiveMeta, 'protocol'>): IntakeResult {
+    const result = this.answer(undefined, 'utf-8', error, 'not-stored');
+    return meta ? this.counted(meta, result) : result;
+  }
+
+  private counted(meta: Pick<ReceiveMeta, 'protocol'>, result: IntakeResult): IntakeResult {
+    this.options.metrics?.messageReceived(meta.protocol, result.outcome, result.errorCode);
+    return result;
   }
 
   /** Stops taking messages and waits for the batch being committed. */
@@ -142,7 +164,7 @@ export class Hl7Intake {
     }
   }
 
-  private prepare(raw: Buffer, meta: { protocol: string; source: string }): Prepared {
+  private prepare(raw: Buffer, meta: ReceiveMeta): Prepared {
     // The hash is of the bytes as they came off the wire, taken before anything interprets them.
     const rawSha256 = sha256(raw);
     let header: MshHeader | undefined;
@@ -162,6 +184,7 @@ export class Hl7Intake {
       if (senderKey(header).length > MAX_SENDER_CHARS) {
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_MALFORMED', `MSH-3 and MSH-4 together are longer than ${MAX_SENDER_CHARS} characters`, { location: 'MSH-3' });
       }
+      this.options.sources?.checkHl7(meta.boundSource, header.sendingApplication, header.sendingFacility);
       if (!this.options.isSupported(header.messageType, header.triggerEvent)) {
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is not supported`, { location: 'MSH-9' });
       }
@@ -180,7 +203,7 @@ export class Hl7Intake {
     return { input, header, charset, enhanced };
   }
 
-  private inputFor(raw: Buffer, rawSha256: Buffer, size: number, meta: { protocol: string; source: string }, header: MshHeader | undefined, charset: string | null, error: AnchorlineError | undefined): InboxInput {
+  private inputFor(raw: Buffer, rawSha256: Buffer, size: number, meta: ReceiveMeta, header: MshHeader | undefined, charset: string | null, error: AnchorlineError | undefined): InboxInput {
     const input: InboxInput = {
       protocol: meta.protocol,
       source: meta.source,

@@ -5,6 +5,11 @@
  * pipelines still gets its ACKs in order). While a connection has more than a few frames waiting, reading from it is
  * paused, so a fast or hostile sender cannot make us buffer without bound. Caps: frame size (the framer),
  * simultaneous connections, and idle time.
+ *
+ * Over TLS, a client certificate pinned to a source (config `sources[].mllp.clientCertificateSha256`) binds the
+ * connection to that source: its messages may name that source's facilities (adapters/sources.ts). Pinned
+ * certificates may be self-signed; with `requireClientCert`, a connection must present a certificate that either the
+ * CA bundle verifies or a source pins.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -14,6 +19,8 @@ import type { Logger } from '../../config/logger.ts';
 import type { Hl7Intake } from '../hl7v2/intake.ts';
 import { encodeMllpFrame, MllpFramer, type FramerEvent } from './framer.ts';
 import { listenOn } from '../listen.ts';
+import type { IntakeMetrics } from '../../observability/types.ts';
+import type { SourcePolicy } from '../sources.ts';
 
 export interface MllpServerOptions {
   host: string;
@@ -24,6 +31,10 @@ export interface MllpServerOptions {
   tls: { enabled: boolean; certFile?: string | undefined; keyFile?: string | undefined; caFile?: string | undefined; requireClientCert: boolean };
   intake: Hl7Intake;
   log: Logger;
+  /** ACK latency (frame end to ACK written); absent: not measured. */
+  metrics?: IntakeMetrics;
+  /** Sources with pinned client certificates; absent: no connection is bound to a source. */
+  sources?: SourcePolicy;
 }
 
 /** Frames queued on one connection before we stop reading from it. */
@@ -39,13 +50,16 @@ export class MllpServer {
     this.options = options;
     const onConnection = (socket: net.Socket): void => this.accept(socket);
     if (options.tls.enabled) {
+      const pins = options.sources?.hasPinnedCertificates ?? false;
       this.server = tls.createServer(
         {
           cert: readFileSync(options.tls.certFile!),
           key: readFileSync(options.tls.keyFile!),
           ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile) } : {}),
-          requestCert: options.tls.requireClientCert,
-          rejectUnauthorized: options.tls.requireClientCert,
+          requestCert: options.tls.requireClientCert || pins,
+          // With pins, a self-signed pinned certificate must get through the handshake; accept() then applies
+          // requireClientCert as "CA-verified or pinned".
+          rejectUnauthorized: options.tls.requireClientCert && !pins,
         },
         onConnection,
       );
@@ -62,6 +76,11 @@ export class MllpServer {
     return port;
   }
 
+  /** Whether the listener accepts connections (for readiness). */
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
   get connectionCount(): number {
     return this.connections.size;
   }
@@ -72,7 +91,16 @@ export class MllpServer {
       socket.destroy();
       return;
     }
-    const connection = new Connection(this.nextConnectionId++, socket, this.options, () => this.connections.delete(connection));
+    let boundSource: string | undefined;
+    if (socket instanceof tls.TLSSocket) {
+      boundSource = this.options.sources?.sourceOfCertificate(socket.getPeerCertificate()?.raw);
+      if (this.options.tls.requireClientCert && !socket.authorized && boundSource === undefined) {
+        this.options.log.warn('mllp: client certificate neither verified by the CA bundle nor pinned to a source; closing');
+        socket.destroy();
+        return;
+      }
+    }
+    const connection = new Connection(this.nextConnectionId++, socket, this.options, () => this.connections.delete(connection), boundSource);
     this.connections.add(connection);
   }
 
@@ -91,6 +119,8 @@ class Connection {
   private readonly framer: MllpFramer;
   private readonly log: Logger;
   private queue: FramerEvent[] = [];
+  /** When each queued frame's last byte arrived (performance.now()), for the ACK latency. */
+  private readonly arrivedAt = new WeakMap<FramerEvent, number>();
   private working: Promise<void> | undefined;
   private stopping = false;
   private readonly source: string;
@@ -98,12 +128,15 @@ class Connection {
   private readonly socket: net.Socket;
   private readonly options: MllpServerOptions;
 
-  constructor(id: number, socket: net.Socket, options: MllpServerOptions, onClose: () => void) {
+  private readonly boundSource: string | undefined;
+
+  constructor(id: number, socket: net.Socket, options: MllpServerOptions, onClose: () => void, boundSource: string | undefined) {
     this.socket = socket;
     this.options = options;
     this.framer = new MllpFramer({ maxFrameBytes: options.maxFrameBytes });
-    this.source = `mllp:${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.log = options.log.child({ connection: id });
+    this.boundSource = boundSource;
+    this.source = `mllp:${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}${boundSource ? ` source=${boundSource}` : ''}`;
+    this.log = options.log.child({ connection: id, ...(boundSource ? { source: boundSource } : {}) });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.setTimeout(options.idleTimeoutMs, () => {
@@ -131,6 +164,7 @@ class Connection {
   private enqueue(event: FramerEvent): void {
     if (this.stopping) return;
     this.queue.push(event);
+    this.arrivedAt.set(event, performance.now());
     if (this.queue.length >= MAX_QUEUED_FRAMES) this.socket.pause();
     if (!this.working) this.working = this.work().finally(() => (this.working = undefined));
   }
@@ -140,12 +174,15 @@ class Connection {
       const event = this.queue.shift()!;
       if (this.queue.length < MAX_QUEUED_FRAMES / 2 && this.socket.isPaused()) this.socket.resume();
       const reply = await this.handle(event);
-      if (reply && !this.socket.destroyed && this.socket.writable) this.socket.write(encodeMllpFrame(reply));
+      if (reply && !this.socket.destroyed && this.socket.writable) {
+        this.socket.write(encodeMllpFrame(reply));
+        this.options.metrics?.ackSent('hl7v2-mllp', (performance.now() - (this.arrivedAt.get(event) ?? performance.now())) / 1000);
+      }
     }
   }
 
   private async handle(event: FramerEvent): Promise<Buffer | undefined> {
-    const meta = { protocol: 'hl7v2-mllp', source: this.source };
+    const meta = { protocol: 'hl7v2-mllp', source: this.source, boundSource: this.boundSource };
     if (event.kind === 'frame') {
       const result = await this.options.intake.receive(event.payload, meta);
       this.log.debug({ messageId: result.messageId, ackCode: result.ackCode, outcome: result.outcome }, 'mllp: message answered');
@@ -159,7 +196,7 @@ class Connection {
       return result.ack;
     }
     // Bytes outside any frame: nothing to keep and no header to answer to, but a NAK still tells the sender why.
-    return this.options.intake.refuseUnrecorded(error).ack;
+    return this.options.intake.refuseUnrecorded(error, meta).ack;
   }
 
   private async idle(): Promise<void> {

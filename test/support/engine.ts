@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { DestinationStream } from 'pino';
 import { parseConfig } from '../../config/load.ts';
 import { silentLogger, createLogger } from '../../config/logger.ts';
 import type { AnchorlineConfig } from '../../config/schema.ts';
@@ -32,6 +33,8 @@ export interface TestEngineOptions {
   schema?: string;
   role?: EngineRole;
   overrides?: Record<string, unknown>;
+  /** Log lines go here (at config log.level, 'debug' when the config says 'silent') instead of nowhere. */
+  logDestination?: DestinationStream;
 }
 
 export function testConfig(dataDir: string, schema: string, options: TestEngineOptions = {}): AnchorlineConfig {
@@ -59,7 +62,11 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-engine-'));
   const schema = options.schema ?? uniqueName('e');
   const config = testConfig(dataDir, schema, options);
-  const log = config.log.level === 'silent' ? silentLogger() : createLogger({ level: config.log.level });
+  const log = options.logDestination
+    ? createLogger({ level: config.log.level === 'silent' ? 'debug' : config.log.level, destination: options.logDestination })
+    : config.log.level === 'silent'
+      ? silentLogger()
+      : createLogger({ level: config.log.level });
   const engine = await startEngine(config, log, options.role ?? 'all');
   let closed = false;
   const close = async (): Promise<void> => {

@@ -1,5 +1,6 @@
 /** A minimal MLLP sender for tests: writes frames (or raw bytes) and collects the ACK frames that come back. */
 import net from 'node:net';
+import tls from 'node:tls';
 import { encodeMllpFrame, MllpFramer } from '../../adapters/mllp/framer.ts';
 
 export class MllpTestClient {
@@ -27,6 +28,16 @@ export class MllpTestClient {
     const socket = net.connect(port, host);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new MllpTestClient(socket);
+  }
+
+  /** Connects over TLS (mllp.tls.enabled), presenting `options.cert`/`options.key` as the client certificate if given. */
+  static async connectTls(port: number, options: tls.ConnectionOptions): Promise<MllpTestClient> {
+    const socket = tls.connect({ host: '127.0.0.1', port, ...options });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
       socket.once('error', reject);
     });
     return new MllpTestClient(socket);

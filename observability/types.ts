@@ -1,0 +1,26 @@
+/**
+ * What the pipeline reports to the engine's metrics, as narrow interfaces: adapters and workers depend on these
+ * (and nothing else from observability/), so they never see prom-client or a registry. The engine passes them the
+ * one EngineMetrics it created; a component given none reports nothing.
+ *
+ * Labels are protocols, outcomes and catalogue error codes: small, fixed sets. Never pass anything taken from a
+ * message (a sender, a control id, a value): it would leak into the metrics and make the series unbounded.
+ */
+
+/** What an intake (HL7 v2 over MLLP or HTTP, C-CDA, DICOM) reports per message. */
+export interface IntakeMetrics {
+  /**
+   * One message answered. `protocol`: 'hl7v2-mllp', 'hl7v2-http', 'cda', 'dicom-dimse' or 'dicom-stow'. `outcome`:
+   * what the intake reported ('stored', 'duplicate', 'conflict', 'rejected', 'not-stored'). `errorCode`: the
+   * ANCHORLINE_ERR_* code of a refusal, when there is one.
+   */
+  messageReceived(protocol: string, outcome: string, errorCode?: string): void;
+  /** The time from a message's last byte arriving to its acknowledgment being written, in seconds. */
+  ackSent(protocol: string, seconds: number): void;
+}
+
+/** What the ingest worker reports. */
+export interface IngestMetrics {
+  /** A message marked failed (a permanent mapping error, or out of attempts), by its ANCHORLINE_ERR_* code; counted once committed. */
+  mappingFailed(errorCode: string): void;
+}

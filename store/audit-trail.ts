@@ -1,0 +1,227 @@
+/**
+ * The audit trail: one FHIR AuditEvent for every read and every write of patient data, written in the transaction
+ * that reads or writes it, so that a read whose AuditEvent cannot be stored is not answered and a write is never
+ * without its record. AuditEvents are stored like every other resource (history, search index) and get a provenance
+ * leaf each, so the trail is anchored with the records it describes and an auditor can prove an AuditEvent unaltered
+ * like any record.
+ *
+ * Shape: IHE Basic Audit Log Patterns (BALP). Reads follow BALP Read/Query: type `rest`, subtype the FHIR
+ * interaction, the client as Source Role ID agent (requestor) and the engine as Destination Role ID, the engine as
+ * observer, the patients concerned as `patient` entities (role 1), each returned version as a `domain resource`
+ * entity (role 4), and for a search the query (role 24, base64 of the query string). Writes by mapping an inbound
+ * message follow BALP Create/Update for the entities and agents, typed DICOM 110107 Import because the data arrived
+ * as a message, not a REST call: the sending system is the requestor, and the inbound message is an entity (role 20,
+ * job) named by its inbox id.
+ *
+ * Audit events hold references and ids, never names or other patient details, and are never changed after they are
+ * written: they stay out of the reference index that patient merges re-point (see resources.writeVersions).
+ *
+ * Leaves: an AuditEvent of an import names its inbound message and mapping config in its leaf, like the resources
+ * that message produced. An AuditEvent of a read has neither; its leaf says so with NO_SOURCE_SHA256 (the SHA-256 of
+ * no bytes) in rawSha256 and mappingSha256, and the ledger audit accepts that only for AuditEvents.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
+import { appendLeaves } from './ledger.ts';
+import { stampVersion, writeVersions } from './resources.ts';
+
+/** SHA-256 of the empty byte string: what an AuditEvent's leaf names as raw message and mapping when there is none. */
+export const NO_SOURCE_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+export const AUDIT_EVENT = 'AuditEvent';
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
+const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
+
+/** Who acted: an API credential, or the system that sent a message. */
+export interface AuditActor {
+  /** 'api-key' and 'oauth-client' for API callers; 'sender' for a sending system (MSH-3|MSH-4, AE title, ...). */
+  kind: 'api-key' | 'oauth-client' | 'sender';
+  id: string;
+  name: string;
+  /** The configured source the credential or connection is bound to. */
+  source?: string | undefined;
+  /** Network address of the caller. */
+  address?: string | undefined;
+}
+
+export interface AuditedVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+}
+
+/** The REST interactions a read audit can record (FHIR restful-interaction codes). */
+export type ReadInteraction = 'read' | 'vread' | 'history-instance' | 'search-type';
+
+export interface ReadAudit {
+  interaction: ReadInteraction;
+  actor: AuditActor;
+  /** What the caller received. */
+  returned: AuditedVersion[];
+  /** Patients the returned data is about ("Patient/id"). */
+  patients: string[];
+  /** The query string of a search, recorded as given. */
+  query?: string;
+  /** What was read, in words, when it is not a FHIR interaction (a raw message, a DICOM instance). */
+  description?: string;
+}
+
+export interface ImportAudit {
+  message: { id: number; protocol: string; sender: string; source: string };
+  written: Array<AuditedVersion & { created: boolean }>;
+  patients: string[];
+}
+
+/** The engine, as observer and destination of every event. */
+const ENGINE_NAME = 'anchorline';
+
+function coding(system: string, code: string, display: string): Record<string, string> {
+  return { system, code, display };
+}
+
+function agentFor(actor: AuditActor): Record<string, unknown> {
+  return {
+    type: { coding: [coding(DCM, '110153', 'Source Role ID')] },
+    who: {
+      identifier: { system: `urn:anchorline:${actor.kind}`, value: actor.id },
+      display: actor.source ? `${actor.name} (source ${actor.source})` : actor.name,
+    },
+    altId: `${actor.kind}/${actor.id}`,
+    requestor: true,
+    ...(actor.address ? { network: { address: actor.address, type: '2' } } : {}),
+  };
+}
+
+const ENGINE_AGENT = { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_NAME }, requestor: false };
+const ENGINE_SOURCE = { site: ENGINE_NAME, observer: { display: ENGINE_NAME }, type: [coding(SOURCE_TYPE, '4', 'Application Server')] };
+
+function patientEntities(patients: string[]): Array<Record<string, unknown>> {
+  return [...new Set(patients)].map((reference) => ({ what: { reference }, type: coding(ENTITY_TYPE, '1', 'Person'), role: coding(OBJECT_ROLE, '1', 'Patient') }));
+}
+
+function dataEntities(versions: AuditedVersion[]): Array<Record<string, unknown>> {
+  return versions.map((v) => ({ what: { reference: `${v.resourceType}/${v.id}/_history/${v.versionId}` }, type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '4', 'Domain Resource') }));
+}
+
+/** A BALP Read or Query AuditEvent (no id or meta yet). */
+export function readAuditEvent(audit: ReadAudit, recorded: Date): Record<string, unknown> {
+  const entity = [
+    ...patientEntities(audit.patients),
+    ...dataEntities(audit.returned),
+    ...(audit.query !== undefined ? [{ type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '24', 'Query'), query: Buffer.from(audit.query, 'utf8').toString('base64') }] : []),
+  ];
+  return {
+    resourceType: AUDIT_EVENT,
+    type: coding('http://terminology.hl7.org/CodeSystem/audit-event-type', 'rest', 'Restful Operation'),
+    subtype: [coding(RESTFUL_INTERACTION, audit.interaction, audit.interaction)],
+    action: audit.interaction === 'search-type' ? 'E' : 'R',
+    recorded: recorded.toISOString(),
+    outcome: '0',
+    ...(audit.description ? { outcomeDesc: audit.description } : {}),
+    agent: [agentFor(audit.actor), ENGINE_AGENT],
+    source: ENGINE_SOURCE,
+    ...(entity.length > 0 ? { entity } : {}),
+  };
+}
+
+/** A BALP Create/Update AuditEvent for the versions one inbound message wrote (no id or meta yet). */
+export function importAuditEvent(audit: ImportAudit, recorded: Date): Record<string, unknown> {
+  const allCreated = audit.written.every((v) => v.created);
+  const interactions = [...new Set(audit.written.map((v) => (v.created ? 'create' : 'update')))];
+  return {
+    resourceType: AUDIT_EVENT,
+    type: coding(DCM, '110107', 'Import'),
+    subtype: interactions.map((i) => coding(RESTFUL_INTERACTION, i, i)),
+    action: allCreated ? 'C' : 'U',
+    recorded: recorded.toISOString(),
+    outcome: '0',
+    agent: [
+      agentFor({ kind: 'sender', id: audit.message.sender || '(unknown)', name: audit.message.source }),
+      ENGINE_AGENT,
+    ],
+    source: ENGINE_SOURCE,
+    entity: [
+      ...patientEntities(audit.patients),
+      ...dataEntities(audit.written),
+      {
+        what: { identifier: { system: 'urn:anchorline:inbox-message', value: String(audit.message.id) } },
+        type: coding(ENTITY_TYPE, '2', 'System Object'),
+        role: coding(OBJECT_ROLE, '20', 'Job'),
+        detail: [{ type: 'protocol', valueString: audit.message.protocol }],
+      },
+    ],
+  };
+}
+
+/** An AuditEvent to store, with what its leaf names as its source. */
+export interface AuditRecord {
+  content: Record<string, unknown>;
+  recorded: Date;
+  /** The inbound message an import event is about; null for reads. */
+  sourceMessageId: number | null;
+  /** Lowercase hex; NO_SOURCE_SHA256 for reads. */
+  rawSha256: string;
+  mappingSha256: string;
+  terminologyVersion?: string;
+}
+
+/**
+ * Stores AuditEvents as version 1 of new resources with their leaves, in the caller's transaction. Returns their
+ * ids.
+ */
+export async function recordAuditEvents(client: pg.PoolClient, records: AuditRecord[]): Promise<string[]> {
+  if (records.length === 0) return [];
+  const versions = records.map((record) => {
+    const stored = stampVersion(undefined, { ...record.content, id: randomUUID() }, record.recorded);
+    return { stored, sourceMessageId: record.sourceMessageId, mappingSha256: record.mappingSha256 === NO_SOURCE_SHA256 ? null : record.mappingSha256, record };
+  });
+  await writeVersions(client, versions, new Map());
+  await appendLeaves(
+    client,
+    versions.map(({ stored, record }) => {
+      const preimage: LeafPreimage = {
+        v: 1,
+        resourceType: AUDIT_EVENT,
+        id: stored.id,
+        versionId: String(stored.versionId),
+        resourceSha256: resourceSha256(stored.content),
+        rawSha256: record.rawSha256,
+        mappingSha256: record.mappingSha256,
+        terminologyVersion: record.terminologyVersion ?? 'none',
+        salt: newSalt(),
+      };
+      return { resourceType: AUDIT_EVENT, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
+    }),
+  );
+  return versions.map((v) => v.stored.id);
+}
+
+/** Records one read in the caller's transaction. */
+export async function recordRead(client: pg.PoolClient, audit: ReadAudit, recorded: Date = new Date()): Promise<string> {
+  const [id] = await recordAuditEvents(client, [{ content: readAuditEvent(audit, recorded), recorded, sourceMessageId: null, rawSha256: NO_SOURCE_SHA256, mappingSha256: NO_SOURCE_SHA256 }]);
+  return id!;
+}
+
+/**
+ * The patients a resource is about: itself for a Patient, else its subject, patient or beneficiary when that points
+ * at a Patient.
+ */
+export function patientsOf(resource: Record<string, unknown>): string[] {
+  if (resource.resourceType === 'Patient' && typeof resource.id === 'string') return [`Patient/${resource.id}`];
+  if (resource.resourceType === AUDIT_EVENT) return [];
+  const out: string[] = [];
+  for (const element of ['subject', 'patient', 'beneficiary']) {
+    const reference = (resource[element] as { reference?: unknown } | undefined)?.reference;
+    if (typeof reference === 'string' && reference.startsWith('Patient/')) out.push(reference);
+  }
+  for (const participant of Array.isArray(resource.participant) ? resource.participant : []) {
+    const reference = (participant as { actor?: { reference?: unknown } })?.actor?.reference;
+    if (typeof reference === 'string' && reference.startsWith('Patient/')) out.push(reference);
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+/**
+ * The web console end to end, in a real headless Chromium (Debian's, driven by playwright-core) against a real
+ * engine: an operator logs in, watches messages arrive on the dashboard, finds a message that failed to map in the
+ * dead letters, opens it in the mapping tester, fixes the sender's config, sees the difference, deploys it,
+ * reprocesses the message and sees its Patient, then verifies that Patient's proof bundle in the browser, and sees
+ * a tampered bundle fail the check that names what was changed.
+ *
+ * Screenshots of each step land in .tmp/artifacts/console/.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adtMessage } from '../support/messages.ts';
+import { MllpTestClient } from '../support/mllp-client.ts';
+import { authHeaders, eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../support/engine.ts';
+import { LEGACY_CONFIG_NAME, LEGACY_CONFIG_YAML, LEGACY_FIELDS_FIX, legacyAdt } from './legacy-sender.ts';
+
+const ARTIFACTS = fileURLToPath(new URL('../../.tmp/artifacts/console/', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FAILING_CONTROL_ID = 'MW-STORY-1';
+
+let t: TestEngine;
+let configDir: string;
+let browser: Browser;
+let page: Page;
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  configDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-console-configs-'));
+  await writeFile(path.join(configDir, `${LEGACY_CONFIG_NAME}.yaml`), LEGACY_CONFIG_YAML);
+  t = await startTestEngine({ overrides: { mapping: { configDir, pollIntervalMs: 200 }, anchor: { closeAfterMs: 300 } } });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+  page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  page.setDefaultTimeout(20_000);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.destroy();
+  if (configDir) await rm(configDir, { recursive: true, force: true });
+});
+
+describe('the operator console', () => {
+  it('takes an operator from a failed message to a fixed config, a mapped Patient and a proof verified in the browser', async () => {
+    // Static files are public; everything behind them needs the key.
+    const index = await fetch(`${t.httpUrl}/console/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toContain("default-src 'self'");
+
+    // 1. Log in: / leads to the console; a wrong key is refused; the right one, submitted with Enter, is accepted.
+    await page.goto(`${t.httpUrl}/`);
+    await expect.poll(() => page.url()).toContain('/console/');
+    await page.getByTestId('login-key').fill('not-a-key');
+    await page.getByTestId('login-submit').click();
+    await expect.poll(() => page.getByTestId('login-error').textContent()).toContain('does not know this key');
+    await shot('01-login');
+    await page.getByTestId('login-key').fill(TEST_API_KEY);
+    await page.getByTestId('login-key').press('Enter');
+    await page.getByTestId('dashboard').waitFor();
+
+    // 2. Messages flow in over MLLP: five that map, and one from the legacy sender that fails.
+    const mllp = await MllpTestClient.connect(t.mllpPort);
+    for (let i = 1; i <= 5; i++) {
+      expect(await mllp.request(adtMessage({ controlId: `STORY-${i}`, mrn: `S${1000 + i}`, family: 'Kim', given: `Minji${i}` }))).toContain('MSA|AA');
+    }
+    expect(await mllp.request(legacyAdt(FAILING_CONTROL_ID, 'MW-77120'))).toContain('MSA|AA');
+    await mllp.close();
+
+    const statsServed = (await fetch(`${t.httpUrl}/admin/stats`, { headers: authHeaders() })).status === 200;
+    await expect.poll(async () => Number((await page.getByTestId('count-done-value').textContent())?.replace(/\D/g, '')), { timeout: 20_000 }).toBeGreaterThanOrEqual(5);
+    await expect.poll(async () => Number((await page.getByTestId('count-failed-value').textContent())?.replace(/\D/g, '')), { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+    if (statsServed) {
+      await expect.poll(async () => Number((await page.getByTestId('received-minute-value').textContent())?.replace(/\D/g, ''))).toBeGreaterThanOrEqual(6);
+      await expect.poll(async () => page.getByTestId('errors-by-code').textContent()).toContain('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+      await expect.poll(async () => Number((await page.getByTestId('throughput-done').textContent())?.replace(/\D/g, ''))).toBeGreaterThanOrEqual(5);
+    } else {
+      await page.getByTestId('stats-unavailable').waitFor();
+    }
+    await shot('02-dashboard');
+
+    // 3. The failed message is in the dead letters, with its error code.
+    await page.getByTestId('nav-dead-letters').click();
+    const row = page.locator(`[data-testid="message-row"][data-control-id="${FAILING_CONTROL_ID}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+    expect(await page.getByTestId('message-row').count()).toBe(1);
+    await shot('03-dead-letters');
+
+    // The message browser finds it by sender too.
+    await page.getByTestId('nav-messages').click();
+    await page.getByTestId('filter-sender').fill('LEGACYADT');
+    await page.getByTestId('search').click();
+    await expect.poll(() => page.getByTestId('message-row').count()).toBe(1);
+    await row.getByTestId('message-link').click();
+
+    // 4. Its detail: the error, and the message segment by segment; PID-3 is empty, the MRN is in PID-2.
+    await page.getByTestId('message-detail').waitFor();
+    expect(await page.getByTestId('message-error').textContent()).toContain('PID-3');
+    expect(await page.locator('[data-testid="segments"] [data-field="PID-2"]').textContent()).toContain('MW-77120');
+    expect(await page.locator('[data-testid="segments"] [data-field="PID-3"]').getAttribute('class')).toContain('field-empty');
+    const messageUrl = page.url();
+    await shot('04-message-detail');
+
+    // 5. The mapping tester: the message selects the legacy config, which fails at PID-3; its YAML is loaded.
+    await page.getByTestId('open-in-tester').click();
+    await expect.poll(() => page.getByTestId('tester-selected').textContent()).toContain(LEGACY_CONFIG_NAME);
+    await page.locator('[data-testid="tester-deployed-output"] [data-testid="mapping-error"][data-code="ANCHORLINE_ERR_MAPPING_MISSING_FIELD"]').waitFor();
+    await expect.poll(() => page.getByTestId('tester-yaml').inputValue()).toBe(LEGACY_CONFIG_YAML);
+    await shot('05-tester-failing');
+
+    // 6. Edit the config to read PID-2 and test it: the Patient maps, and the diff says so.
+    await page.getByTestId('tester-yaml').fill(LEGACY_CONFIG_YAML + LEGACY_FIELDS_FIX);
+    await page.getByTestId('tester-run-edited').click();
+    await page.locator('[data-testid="tester-candidate-output"] [data-testid="mapped-resource"]', { hasText: 'Patient/' }).waitFor();
+    const diff = page.getByTestId('diff-status');
+    expect(await diff.getAttribute('data-status')).toBe('failed');
+    expect(await diff.textContent()).toMatch(/ANCHORLINE_ERR_MAPPING_MISSING_FIELD at PID-3\s*→\s*mapped/);
+    await shot('06-tester-diff');
+
+    // 7. Deploy, after confirming.
+    await page.getByTestId('tester-deploy').click();
+    await page.getByTestId('tester-confirm-deploy').click();
+    await expect.poll(() => page.getByTestId('tester-deployed').textContent()).toContain('Deployed');
+    await shot('07-deployed');
+    const listing = (await (await fetch(`${t.httpUrl}/admin/mappings`, { headers: authHeaders() })).json()) as { configs: Array<{ name: string; active: { reason: string } }> };
+    expect(listing.configs.find((c) => c.name === LEGACY_CONFIG_NAME)?.active.reason).toBe('console');
+
+    // 8. Every registry picks the version up within its poll interval; then reprocess, and the message is done.
+    await page.waitForTimeout(800);
+    await page.getByTestId('tester-reprocess').click();
+    await expect.poll(() => page.getByTestId('tester-reprocess').textContent()).toContain('Sent back');
+    await page.goto(messageUrl);
+    await page.locator('[data-testid="message-detail"][data-state="done"]').waitFor({ timeout: 30_000 });
+    const patientRow = page.locator('[data-testid="written-resource"][data-resource-type="Patient"]');
+    await patientRow.waitFor();
+    const patientId = (await patientRow.getAttribute('data-resource-id'))!;
+    const patient = (await (await fetch(`${t.httpUrl}/fhir/Patient/${patientId}`, { headers: authHeaders() })).json()) as { identifier: Array<{ value: string }> };
+    expect(patient.identifier[0]?.value).toBe('MW-77120');
+    await shot('08-message-done');
+
+    // 9. The Patient's proof: fetched as data, verified in this browser, signed by the pinned key.
+    await patientRow.getByTestId('verify-proof-link').click();
+    await page.getByTestId('proof-verifier').waitFor();
+    expect(await page.getByTestId('proof-id').inputValue()).toBe(patientId);
+    const versionId = await patientRow.count().then(() => page.getByTestId('proof-version').inputValue());
+    const bundleUrl = `${t.httpUrl}/proofs/Patient/${patientId}/_history/${versionId}`;
+    const bundle = await eventually(async () => {
+      const response = await fetch(bundleUrl, { headers: authHeaders() });
+      return response.status === 200 ? ((await response.json()) as { publicKey: string; leaf: { preimage: { resourceSha256: string } } }) : undefined;
+    }, 30_000, 'the batch holding the Patient to close');
+    await page.getByTestId('proof-fetch-button').click();
+    await expect.poll(async () => (await page.getByTestId('proof-bundle').inputValue()).length, { timeout: 20_000 }).toBeGreaterThan(100);
+    await page.getByTestId('proof-raw-loaded').waitFor();
+    await page.getByTestId('proof-public-key').fill(bundle.publicKey);
+
+    // Verifying asks the engine nothing.
+    const requests: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    await page.getByTestId('proof-verify').click();
+    const verdict = page.getByTestId('verify-verdict');
+    await verdict.waitFor();
+    expect(await verdict.getAttribute('data-ok')).toBe('true');
+    expect(await verdict.textContent()).toContain('Verified in this browser');
+    for (const name of ['bundle-format', 'leaf-hash', 'resource-hash', 'raw-hash', 'inclusion', 'header-hash', 'header-signature', 'header-chain', 'anchor', 'public-key']) {
+      expect(await page.locator(`[data-testid="check-row"][data-check="${name}"]`).getAttribute('data-ok'), name).toBe('true');
+    }
+    expect(requests).toEqual([]);
+    await shot('09-proof-verified');
+
+    // 10. A tampered bundle: one hex digit of the committed resource hash changed. The leaf no longer hashes to
+    // what the tree holds, and the resource no longer matches: both checks fail by name, in the browser.
+    const text = await page.getByTestId('proof-bundle').inputValue();
+    const tampered = JSON.parse(text) as typeof bundle;
+    const hash = tampered.leaf.preimage.resourceSha256;
+    tampered.leaf.preimage.resourceSha256 = (hash[0] === '0' ? '1' : '0') + hash.slice(1);
+    await page.getByTestId('proof-bundle').fill(JSON.stringify(tampered, null, 2));
+    await page.getByTestId('proof-verify').click();
+    await verdict.waitFor();
+    expect(await verdict.getAttribute('data-ok')).toBe('false');
+    expect(await page.locator('[data-testid="check-row"][data-check="leaf-hash"]').getAttribute('data-ok')).toBe('false');
+    expect(await page.locator('[data-testid="check-row"][data-check="resource-hash"]').getAttribute('data-ok')).toBe('false');
+    expect(await page.locator('[data-testid="check-row"][data-check="header-signature"]').getAttribute('data-ok')).toBe('true');
+    expect(await verdict.textContent()).toContain('Not verified');
+    expect(requests).toEqual([]);
+    await shot('10-proof-tampered');
+
+    // 11. The unmapped-code worklist is one click away.
+    await page.getByTestId('nav-unmapped').click();
+    await page.getByTestId('unmapped-list').waitFor();
+    await shot('11-unmapped');
+
+    // 12. A key the engine stops accepting sends the operator back to the login view.
+    await page.evaluate(() => sessionStorage.setItem('anchorline.console.apiKey', 'revoked-key'));
+    await page.getByTestId('nav-messages').click();
+    await page.getByTestId('login-form').waitFor();
+    expect(await page.getByTestId('login-error').textContent()).toContain('no longer accepts');
+    await shot('12-logged-out');
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * Builds the web console (web/src, Preact) into static files: index.html, console.js, console.css. esbuild bundles
+ * everything, the proof verifier from anchor/ and its @noble hashing included, so the console loads nothing from
+ * anywhere but the engine itself.
+ *
+ * Runs from `npm run build:web` (scripts/build-web.ts, also before `npm start` and `npm test`) and, when the engine
+ * starts without those, in-process from api/console.ts: a build takes well under a second.
+ */
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const WEB_DIR = path.dirname(fileURLToPath(import.meta.url));
+const SOURCE_DIR = path.join(WEB_DIR, 'src');
+/** Sources outside web/src that the bundle holds: the proof verifier. */
+const SHARED_SOURCE_DIRS = [path.join(WEB_DIR, '..', 'anchor')];
+
+/** Where `npm run build:web` puts the console, and where the engine serves it from. */
+export const CONSOLE_DIST_DIR = path.join(WEB_DIR, 'dist');
+
+/** Marks a complete build; its mtime is the build's time. */
+const STAMP = '.built';
+
+const INDEX_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>anchorline console</title>
+<link rel="stylesheet" href="console.css">
+</head>
+<body>
+<div id="app"></div>
+<noscript>The anchorline console needs JavaScript.</noscript>
+<script type="module" src="console.js"></script>
+</body>
+</html>
+`;
+
+export interface ConsoleBuildOptions {
+  /** Default CONSOLE_DIST_DIR. */
+  outDir?: string;
+  /** Minify (default true). */
+  minify?: boolean;
+}
+
+/**
+ * Builds into a fresh directory next to `outDir` and then swaps it in, so a server never sees half a build and two
+ * processes building at once (test files starting engines side by side) each leave a complete one.
+ */
+export async function buildConsole(options: ConsoleBuildOptions = {}): Promise<{ outDir: string; files: string[]; ms: number }> {
+  const started = Date.now();
+  const outDir = options.outDir ?? CONSOLE_DIST_DIR;
+  const staging = `${outDir}.staging-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await mkdir(staging, { recursive: true });
+  try {
+    await build({
+      entryPoints: { console: path.join(SOURCE_DIR, 'main.tsx') },
+      outdir: staging,
+      bundle: true,
+      format: 'esm',
+      // A Node built-in reaching the bundle is a build error: the verifier must stay browser-safe.
+      platform: 'browser',
+      target: ['es2022'],
+      minify: options.minify ?? true,
+      sourcemap: false,
+      jsx: 'automatic',
+      jsxImportSource: 'preact',
+      legalComments: 'none',
+      logLevel: 'silent',
+    });
+    await writeFile(path.join(staging, 'index.html'), INDEX_HTML);
+    await writeFile(path.join(staging, STAMP), new Date().toISOString() + '\n');
+    await swapIn(staging, outDir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+  return { outDir, files: ['index.html', 'console.js', 'console.css'], ms: Date.now() - started };
+}
+
+async function swapIn(staging: string, outDir: string): Promise<void> {
+  const retired = `${outDir}.retired-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await rename(outDir, retired);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  try {
+    await rename(staging, outDir);
+  } catch (error) {
+    // Another process swapped its build in between our two renames: keep theirs, it is built from the same sources.
+    if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await rm(staging, { recursive: true, force: true });
+  }
+  await rm(retired, { recursive: true, force: true });
+}
+
+/**
+ * True when `outDir` holds a complete build at least as new as every source file. A checkout without a build, or
+ * one whose sources changed since, needs a build.
+ */
+export async function consoleBuildIsCurrent(outDir: string = CONSOLE_DIST_DIR): Promise<boolean> {
+  let built: number;
+  try {
+    built = (await stat(path.join(outDir, STAMP))).mtimeMs;
+  } catch {
+    return false;
+  }
+  for (const dir of [SOURCE_DIR, ...SHARED_SOURCE_DIRS]) {
+    if ((await newestMtime(dir, dir === SOURCE_DIR)) > built) return false;
+  }
+  return true;
+}
+
+async function newestMtime(dir: string, recursive: boolean): Promise<number> {
+  let newest = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (recursive) newest = Math.max(newest, await newestMtime(file, true));
+    } else if (/\.(tsx?|css)$/.test(entry.name)) {
+      newest = Math.max(newest, (await stat(file)).mtimeMs);
+    }
+  }
+  return newest;
+}
