@@ -132,7 +132,18 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return { status: 'ok' };
   });
 
-  app.post('/ingest/hl7v2', { config: { scope: 'ingest' } }, async (request, reply) => {
+  app.post('/ingest/hl7v2', {
+    config: { scope: 'ingest' },
+    schema: {
+      tags: ['ingest'],
+      summary: 'Receive one HL7 v2 message over HTTP',
+      description:
+        'The body is one ER7 message (Content-Type x-application/hl7-v2+er7, application/hl7-v2, text/plain, ...). The answer is its ACK as ER7 ' +
+        '(or, with Accept: application/json, {outcome, ackCode, messageId, errorCode, ack}): 202 when stored, 200 for a resend of a stored ' +
+        'message, 4xx with X-Anchorline-Error when refused. A credential bound to a source may send only that source\'s facilities.',
+      consumes: HL7_CONTENT_TYPES,
+    },
+  }, async (request, reply) => {
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) {
       throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send the HL7 v2 message as the body with Content-Type ${HL7_CONTENT_TYPES[0]}`);

@@ -75,7 +75,8 @@ describe('patient merge (A40)', () => {
          FROM fhir_resource_history h WHERE h.source_message_id = $1 ORDER BY h.resource_type`,
       [merge.rows[0]!.id],
     );
-    expect(versions.rows.map((r) => r.resource_type)).toEqual(['Encounter', 'Encounter', 'Patient', 'Patient']);
+    // And the AuditEvent recording that import.
+    expect(versions.rows.map((r) => r.resource_type)).toEqual(['AuditEvent', 'Encounter', 'Encounter', 'Patient', 'Patient']);
     expect(versions.rows.every((r) => r.leaf)).toBe(true);
   });
 
