@@ -238,32 +238,47 @@ export interface InboxMessage extends MessageEnvelope {
   processedAt: Date | null;
 }
 
-const SELECT_MESSAGE = `SELECT id, protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  charset, blob_sha256, disposition, state, attempts, error_code, error_detail, ack, ack_code, received_at, processed_at FROM inbox_message`;
+/** A message's envelope and state without its bytes: what a list of messages shows. */
+export type MessageSummary = Pick<
+  InboxMessage,
+  'id' | 'protocol' | 'source' | 'sender' | 'controlId' | 'messageType' | 'disposition' | 'state' | 'attempts' | 'errorCode' | 'errorDetail' | 'ackCode' | 'rawSize' | 'receivedAt' | 'processedAt'
+>;
 
-function toMessage(row: Record<string, unknown>): InboxMessage {
+/** The columns toSummary reads. */
+export const SUMMARY_COLUMNS = `id, protocol, source, sender, control_id, message_type, disposition, state, attempts, error_code, error_detail,
+  ack_code, raw_size, received_at, processed_at`;
+
+const SELECT_MESSAGE = `SELECT ${SUMMARY_COLUMNS}, message_time, raw, raw_sha256, charset, blob_sha256, ack FROM inbox_message`;
+
+export function toSummary(row: Record<string, unknown>): MessageSummary {
   return {
-    id: row.id as number,
+    id: Number(row.id),
     protocol: row.protocol as string,
     source: row.source as string,
     sender: row.sender as string,
     controlId: row.control_id as string | null,
     messageType: row.message_type as string | null,
-    messageTime: row.message_time as string | null,
-    raw: row.raw as Buffer,
-    rawSha256: row.raw_sha256 as Buffer,
-    rawSize: row.raw_size as number,
-    charset: row.charset as string | null,
-    blobSha256: row.blob_sha256 as Buffer | null,
     disposition: row.disposition as Disposition,
     state: row.state as InboxState,
     attempts: row.attempts as number,
     errorCode: row.error_code as string | null,
     errorDetail: row.error_detail as string | null,
-    ack: row.ack as Buffer | null,
     ackCode: row.ack_code as string | null,
+    rawSize: row.raw_size as number,
     receivedAt: row.received_at as Date,
     processedAt: row.processed_at as Date | null,
+  };
+}
+
+function toMessage(row: Record<string, unknown>): InboxMessage {
+  return {
+    ...toSummary(row),
+    messageTime: row.message_time as string | null,
+    raw: row.raw as Buffer,
+    rawSha256: row.raw_sha256 as Buffer,
+    charset: row.charset as string | null,
+    blobSha256: row.blob_sha256 as Buffer | null,
+    ack: row.ack as Buffer | null,
   };
 }
 

@@ -15,7 +15,7 @@
  *   id (the unique index on (sender, control_id) of accepted messages).
  */
 import type { Queryable } from './db.ts';
-import type { Disposition, InboxState } from './inbox.ts';
+import { SUMMARY_COLUMNS, toSummary, type Disposition, type InboxState, type MessageSummary } from './inbox.ts';
 
 export const INBOX_STATES: readonly InboxState[] = ['queued', 'done', 'failed', 'rejected'];
 
@@ -33,23 +33,8 @@ export interface MessageFilter {
   receivedTo?: Date;
 }
 
-export interface MessageEnvelopeRow {
-  id: number;
-  protocol: string;
-  source: string;
-  sender: string;
-  controlId: string | null;
-  messageType: string | null;
-  disposition: Disposition;
-  state: InboxState;
-  attempts: number;
-  errorCode: string | null;
-  errorDetail: string | null;
-  ackCode: string | null;
-  rawSize: number;
-  receivedAt: Date;
-  processedAt: Date | null;
-}
+/** A message as a search lists it. */
+export type MessageEnvelopeRow = MessageSummary;
 
 export interface MessagePage {
   total: number;
@@ -87,31 +72,14 @@ export async function searchMessages(db: Queryable, filter: MessageFilter, page:
   const [count, rows] = await Promise.all([
     db.query<{ total: string }>(`SELECT count(*) AS total FROM inbox_message ${where.sql}`, where.values),
     db.query(
-      `SELECT id, protocol, source, sender, control_id, message_type, disposition, state, attempts, error_code, error_detail, ack_code,
-              raw_size, received_at, processed_at
+      `SELECT ${SUMMARY_COLUMNS}
          FROM inbox_message ${where.sql} ORDER BY id DESC LIMIT $${where.values.length + 1} OFFSET $${where.values.length + 2}`,
       [...where.values, page.limit, page.offset],
     ),
   ]);
   return {
     total: Number(count.rows[0]?.total ?? 0),
-    messages: rows.rows.map((row: Record<string, unknown>) => ({
-      id: Number(row.id),
-      protocol: row.protocol as string,
-      source: row.source as string,
-      sender: row.sender as string,
-      controlId: row.control_id as string | null,
-      messageType: row.message_type as string | null,
-      disposition: row.disposition as Disposition,
-      state: row.state as InboxState,
-      attempts: row.attempts as number,
-      errorCode: row.error_code as string | null,
-      errorDetail: row.error_detail as string | null,
-      ackCode: row.ack_code as string | null,
-      rawSize: row.raw_size as number,
-      receivedAt: row.received_at as Date,
-      processedAt: row.processed_at as Date | null,
-    })),
+    messages: rows.rows.map(toSummary),
   };
 }
 
