@@ -23,8 +23,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
-import { appendLeaves } from './ledger.ts';
-import { stampVersion, writeVersions } from './resources.ts';
+import { appendLeaves, type NewLeaf } from './ledger.ts';
+import { stampVersion, writeVersions, type StoredResource } from './resources.ts';
 
 /** SHA-256 of the empty byte string: what an AuditEvent's leaf names as raw message and mapping when there is none. */
 export const NO_SOURCE_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -80,8 +80,13 @@ export interface ImportAudit {
 /** The engine, as observer and destination of every event. */
 const ENGINE_NAME = 'anchorline';
 
-function coding(system: string, code: string, display: string): Record<string, string> {
-  return { system, code, display };
+/**
+ * A coding without its display: one AuditEvent is written per message and per read, and displays would double its
+ * size (past PostgreSQL's TOAST threshold) while saying nothing the code system does not. The display argument
+ * documents the code here.
+ */
+function coding(system: string, code: string, _display: string): Record<string, string> {
+  return { system, code };
 }
 
 function agentFor(actor: AuditActor): Record<string, unknown> {
@@ -171,33 +176,39 @@ export interface AuditRecord {
 }
 
 /**
- * Stores AuditEvents as version 1 of new resources with their leaves, in the caller's transaction. Returns their
- * ids.
+ * AuditEvents as version 1 of new resources, with their leaves: for a caller that writes them in the same statements
+ * as other versions (the ingest worker, which writes one per message beside the records).
  */
+export function auditVersions(records: AuditRecord[]): { versions: Array<{ stored: StoredResource; sourceMessageId: number | null; mappingSha256: string | null }>; leaves: NewLeaf[] } {
+  const versions = records.map((record) => ({
+    stored: stampVersion(undefined, { ...record.content, id: randomUUID() }, record.recorded),
+    sourceMessageId: record.sourceMessageId,
+    mappingSha256: record.mappingSha256 === NO_SOURCE_SHA256 ? null : record.mappingSha256,
+  }));
+  const leaves = versions.map(({ stored }, i) => {
+    const record = records[i]!;
+    const preimage: LeafPreimage = {
+      v: 1,
+      resourceType: AUDIT_EVENT,
+      id: stored.id,
+      versionId: String(stored.versionId),
+      resourceSha256: resourceSha256(stored.content),
+      rawSha256: record.rawSha256,
+      mappingSha256: record.mappingSha256,
+      terminologyVersion: record.terminologyVersion ?? 'none',
+      salt: newSalt(),
+    };
+    return { resourceType: AUDIT_EVENT, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
+  });
+  return { versions, leaves };
+}
+
+/** Stores AuditEvents with their leaves in the caller's transaction. Returns their ids. */
 export async function recordAuditEvents(client: pg.PoolClient, records: AuditRecord[]): Promise<string[]> {
   if (records.length === 0) return [];
-  const versions = records.map((record) => {
-    const stored = stampVersion(undefined, { ...record.content, id: randomUUID() }, record.recorded);
-    return { stored, sourceMessageId: record.sourceMessageId, mappingSha256: record.mappingSha256 === NO_SOURCE_SHA256 ? null : record.mappingSha256, record };
-  });
+  const { versions, leaves } = auditVersions(records);
   await writeVersions(client, versions, new Map());
-  await appendLeaves(
-    client,
-    versions.map(({ stored, record }) => {
-      const preimage: LeafPreimage = {
-        v: 1,
-        resourceType: AUDIT_EVENT,
-        id: stored.id,
-        versionId: String(stored.versionId),
-        resourceSha256: resourceSha256(stored.content),
-        rawSha256: record.rawSha256,
-        mappingSha256: record.mappingSha256,
-        terminologyVersion: record.terminologyVersion ?? 'none',
-        salt: newSalt(),
-      };
-      return { resourceType: AUDIT_EVENT, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
-    }),
-  );
+  await appendLeaves(client, leaves);
   return versions.map((v) => v.stored.id);
 }
 

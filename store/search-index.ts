@@ -173,9 +173,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
         ...codeTokens('type', r.type),
         ...array(r.subtype).flatMap((c) => codeTokens('subtype', c)),
         ...(str(r.action) ? [{ param: 'action', system: 'http://hl7.org/fhir/audit-event-action', code: r.action as string }] : []),
-        ...(str(r.outcome) ? [{ param: 'outcome', system: 'http://hl7.org/fhir/audit-event-outcome', code: r.outcome as string }] : []),
         ...entities.flatMap((e) => referenceToken('entity', e.what)),
-        ...entities.flatMap((e) => codeTokens('entity-role', e.role)),
         ...entities.filter((e) => (e.role as Json | undefined)?.code === '1').flatMap((e) => patientTokens(e.what, undefined)),
         ...agents.flatMap((a) => (str(a.altId) ? [{ param: 'altid', system: '', code: a.altId as string }] : [])),
       ],
@@ -220,7 +218,8 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
   CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },
   Goal: { identifier: 'token', 'lifecycle-status': 'token', subject: 'reference', patient: 'reference' },
-  AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', outcome: 'token', entity: 'reference', 'entity-role': 'token', patient: 'reference', altid: 'token', 'agent-name': 'string' },
+  // Not outcome or entity-role: every event records a success, and roles follow from the reference's type.
+  AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', entity: 'reference', patient: 'reference', altid: 'token', 'agent-name': 'string' },
 };
 
 /** FHIR string search is case- and accent-insensitive: compare lower-cased, without combining marks (Hangul recomposed). */

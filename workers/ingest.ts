@@ -187,10 +187,11 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         results.push({ id: message.id, state: 'done', mappingSha256: mapping.sha256, ack: wantsAck(options, header) ? ackFor(options, header, charset, undefined, mapping) : undefined });
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
-      await resources.writeVersions(client, versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), stored);
+      // The AuditEvent of each message's import goes into the same statements as the versions it records.
+      const audits = auditTrail.auditVersions(importAudits(versions, mapped, terminologyVersion, now));
+      await resources.writeVersions(client, [...versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), ...audits.versions], stored);
       mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
-      await ledger.appendLeaves(client, provenanceLeaves(versions, mapped, terminologyVersion));
-      await auditTrail.recordAuditEvents(client, importAudits(versions, mapped, terminologyVersion, now));
+      await ledger.appendLeaves(client, [...provenanceLeaves(versions, mapped, terminologyVersion), ...audits.leaves]);
       await inbox.finishMessages(client, results);
       failureCodes = results.flatMap((r) => (r.state === 'failed' && r.errorCode ? [r.errorCode] : []));
       // NOTIFY serialises committing transactions on a global lock, so it is only sent when someone may be waiting.
