@@ -36,16 +36,16 @@ export class Authenticator {
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', 'send Authorization: Bearer <API key or access token>');
     const credential = match[1]!;
-    if (looksLikeJwt(credential)) {
-      const claims = this.issuer ? await this.issuer.verify(credential) : undefined;
-      if (!claims) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', 'access token is not valid or has expired');
+    const claims = looksLikeJwt(credential) && this.issuer ? await this.issuer.verify(credential) : undefined;
+    if (claims) {
       const client = await this.cached(this.clients, claims.clientId, () => oauthClients.findClient(this.pool, claims.clientId));
       if (!client) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', 'the client of this access token was revoked');
       const scopes = claims.scopes.filter((s) => client.scopes.includes(s));
       return new Access({ kind: 'oauth-client', id: client.clientId, name: client.name, ...(client.source ? { source: client.source } : {}) }, scopes);
     }
+    // Not a token of ours: an API key (a configured key may happen to have a JWT's shape).
     const key = await this.cached(this.keys, credential, () => apiKeys.findApiKey(this.pool, credential));
-    if (!key) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', 'API key is not valid');
+    if (!key) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', looksLikeJwt(credential) ? 'access token is not valid or has expired' : 'API key is not valid');
     return new Access({ kind: 'api-key', id: String(key.id), name: key.name, ...(key.source ? { source: key.source } : {}) }, key.scopes);
   }
 
