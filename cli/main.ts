@@ -16,6 +16,7 @@ import { runChain } from './chain.ts';
 import { runAudit } from './audit.ts';
 import { runTerminology } from './terminology.ts';
 import { runMapping } from './mapping.ts';
+import { runCredentials } from './credentials.ts';
 
 const USAGE = `usage: anchorline <command> [options]
 
@@ -27,6 +28,7 @@ commands:
   audit     re-hash the ledger in the database, report every mismatch: anchorline audit [--json] [--max-findings <n>]
   terminology  ConceptMaps and code systems: anchorline terminology conceptmap load|activate, list, load (see --help)
   mapping   mapping configs: anchorline mapping test|diff|list|rollback (see anchorline mapping --help)
+  credentials  API keys and OAuth clients: anchorline credentials key|client create|list|revoke (see --help)
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -90,6 +92,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'mapping') {
     process.exitCode = await runMapping(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'credentials') {
+    process.exitCode = await runCredentials(argv.slice(1));
     return;
   }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });
