@@ -27,6 +27,11 @@ function namespaceId(hd: string): string {
   return hd.split(/[\^&]/, 1)[0]!.trim();
 }
 
+/** Where a message came from, as the inbox stores it: the listener and peer, and the source it is bound to. */
+export function originLabel(listener: string, boundSource: string | undefined): string {
+  return boundSource ? `${listener} source=${boundSource}` : listener;
+}
+
 /** A fingerprint as 64 lowercase hex digits, colons dropped. */
 export function normaliseFingerprint(fingerprint: string): string {
   return fingerprint.replace(/:/g, '').toLowerCase();

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 
 import { AnchorlineError } from '../errors/index.ts';
 import type { CdaIntake } from '../adapters/cda/index.ts';
+import { originLabel } from '../adapters/sources.ts';
 import { FHIR_JSON } from './fhir.ts';
 
 const CDA_MEDIA_TYPES = ['application/xml', 'text/xml', 'application/cda+xml'];
@@ -42,7 +43,7 @@ export function registerCdaRoutes(app: FastifyInstance, intake: CdaIntake): void
       const charset = parameters.map((parameter) => /^charset\s*=\s*"?([^";]+)"?$/i.exec(parameter)?.[1]).find((value) => value !== undefined);
 
       const result = await intake.receive(body, {
-        source: `http:${request.ip}${request.access?.principal.source ? ` source=${request.access.principal.source}` : ''}`,
+        source: originLabel(`http:${request.ip}`, request.access?.principal.source),
         ...(request.access ? { apiKeyName: request.access.principal.name } : {}),
         ...(request.access?.principal.source ? { boundSource: request.access.principal.source } : {}),
         ...(charset ? { charsetParameter: charset } : {}),

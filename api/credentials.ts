@@ -12,14 +12,27 @@ import type { Authenticator } from './authenticate.ts';
 const scopesSchema = { type: 'array', items: { type: 'string' }, minItems: 1, description: 'SMART v2 system scopes (system/Patient.rs, system/*.cruds) and ingest, audit, admin' };
 const sourceSchema = { type: 'string', description: 'Name of a configured source (config `sources`) the credential is bound to' };
 
+/** The source a credential is to be bound to: absent, or the name of a configured source. Shared with the CLI. */
+export function boundSourceName(source: unknown, sourceNames: readonly string[]): string | null {
+  if (source === undefined || source === null) return null;
+  if (typeof source !== 'string' || !sourceNames.includes(source)) {
+    const configured = sourceNames.length > 0 ? sourceNames.join(', ') : 'none are configured';
+    const what = typeof source === 'string' ? `source ${source} is not a configured source` : 'source must name a configured source';
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${what} (${configured})`, { location: 'source' });
+  }
+  return source;
+}
+
+/** A client's JWK Set for private_key_jwt: public keys only, at least one. Shared with the CLI. */
+export function publicKeySet(jwks: unknown): { keys: Array<Record<string, unknown>> } {
+  const keys = (jwks as { keys?: unknown } | null | undefined)?.keys;
+  const publicOnly = Array.isArray(keys) && keys.length > 0 && keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string' && !('d' in (k as object)));
+  if (!publicOnly) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'jwks must be a JWK Set of public keys ({"keys": [...]}, no private parts)', { location: 'jwks' });
+  return { keys: keys as Array<Record<string, unknown>> };
+}
+
 export function registerCredentialRoutes(app: FastifyInstance, pool: pg.Pool, authenticator: Authenticator, sourceNames: readonly string[]): void {
-  const checkSource = (source: unknown): string | null => {
-    if (source === undefined || source === null) return null;
-    if (typeof source !== 'string' || !sourceNames.includes(source)) {
-      throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `source must name a configured source (${sourceNames.length > 0 ? sourceNames.join(', ') : 'none are configured'})`, { location: 'source' });
-    }
-    return source;
-  };
+  const checkSource = (source: unknown): string | null => boundSourceName(source, sourceNames);
   const checkScopes = (scopes: unknown): string[] => {
     if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === 'string')) {
       throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'scopes must be a non-empty array of strings', { location: 'scopes' });
@@ -79,13 +92,7 @@ export function registerCredentialRoutes(app: FastifyInstance, pool: pg.Pool, au
     },
   }, async (request, reply) => {
     const body = request.body ?? {};
-    let jwks: { keys: Array<Record<string, unknown>> } | null = null;
-    if (body.jwks !== undefined) {
-      const keys = (body.jwks as { keys?: unknown }).keys;
-      const publicOnly = Array.isArray(keys) && keys.length > 0 && keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string' && !('d' in (k as object)));
-      if (!publicOnly) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'jwks must be a JWK Set of public keys ({"keys": [...]}, no private parts)', { location: 'jwks' });
-      jwks = { keys: keys as Array<Record<string, unknown>> };
-    }
+    const jwks = body.jwks === undefined ? null : publicKeySet(body.jwks);
     const created = await oauthClients.createClient(pool, {
       name: checkName(body.name),
       scopes: checkScopes(body.scopes),

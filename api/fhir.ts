@@ -355,7 +355,7 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
         const room = MAX_INCLUDED - found.length;
         if (room <= 0) break;
         const batch = inclusion.reverse
-          ? await resources.includingOf(client, inclusion.sourceType, inclusion.param, [...seen].filter((key) => key.startsWith(`${type}/`)), room)
+          ? await resources.includingOf(client, inclusion.sourceType, inclusion.param, result.resources.map((r) => `${type}/${r.id}`), room)
           : await resources.includedBy(client, type, result.resources.map((r) => r.id), inclusion.param, inclusion.targetType, room);
         for (const r of batch) {
           const key = `${r.resourceType}/${r.id}`;

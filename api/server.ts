@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
+import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
 import { Authenticator } from './authenticate.ts';
 import { registerOAuthRoutes, type TokenIssuer } from './oauth.ts';
@@ -149,7 +150,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send the HL7 v2 message as the body with Content-Type ${HL7_CONTENT_TYPES[0]}`);
     }
     const bound = request.access?.principal.source;
-    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: `http:${sourceOf(request)}${bound ? ` source=${bound}` : ''}`, boundSource: bound });
+    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: originLabel(`http:${sourceOf(request)}`, bound), boundSource: bound });
     const status = result.errorCode ? errorStatus(result.errorCode) : result.outcome === 'stored' ? 202 : 200;
     if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);
     if (result.messageId !== undefined) reply.header('x-anchorline-message-id', String(result.messageId));

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseScopeList } from '../api/access.ts';
+import { boundSourceName, publicKeySet } from '../api/credentials.ts';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { apiKeys, oauthClients, openToolDatabase } from '../store/index.ts';
@@ -112,7 +113,7 @@ export async function runCredentials(argv: string[], output: CredentialsOutput =
           return 0;
         }
         case 'client create': {
-          const jwks = values.jwks ? await readJwks(values.jwks) : null;
+          const jwks = values.jwks ? publicKeySet(JSON.parse(await readFile(values.jwks, 'utf8'))) : null;
           const created = await oauthClients.createClient(pool, { name: required(values.name, '--name'), scopes: scopes(values), source: source(values, config), jwks });
           output.err(`OAuth client "${created.client.name}": ${created.client.scopes.join(' ')}${created.client.source ? `, bound to ${created.client.source}` : ''}\n`);
           output.out(`client_id=${created.client.clientId}\n${created.secret ? `client_secret=${created.secret}\n` : ''}`);
@@ -159,17 +160,5 @@ function scopes(values: Options): string[] {
 }
 
 function source(values: Options, config: AnchorlineConfig): string | null {
-  if (values.source === undefined) return null;
-  const names = config.sources.map((s) => s.name);
-  if (!names.includes(values.source)) throw new UsageError(`--source ${values.source} is not a configured source (${names.length > 0 ? names.join(', ') : 'the config has none'})`);
-  return values.source;
-}
-
-async function readJwks(file: string): Promise<{ keys: Array<Record<string, unknown>> }> {
-  const jwks = JSON.parse(await readFile(file, 'utf8')) as { keys?: unknown };
-  const keys = jwks.keys;
-  if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => !k || typeof k !== 'object' || 'd' in (k as object))) {
-    throw new UsageError(`${file} must hold a JWK Set of public keys ({"keys": [...]}, no private parts)`);
-  }
-  return { keys: keys as Array<Record<string, unknown>> };
+  return boundSourceName(values.source, config.sources.map((s) => s.name));
 }

@@ -25,6 +25,7 @@ import type pg from 'pg';
 import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import { appendLeaves, type NewLeaf } from './ledger.ts';
 import { stampVersion, writeVersions, type StoredResource } from './resources.ts';
+import { searchEntries } from './search-index.ts';
 
 /** SHA-256 of the empty byte string: what an AuditEvent's leaf names as raw message and mapping when there is none. */
 export const NO_SOURCE_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -219,20 +220,12 @@ export async function recordRead(client: pg.PoolClient, audit: ReadAudit, record
 }
 
 /**
- * The patients a resource is about: itself for a Patient, else its subject, patient or beneficiary when that points
- * at a Patient.
+ * The patients a resource is about: itself for a Patient, else what the search index records as its `patient`
+ * (subject, patient, beneficiary or participant, by type), so the audit trail and `patient=` searches agree. None for
+ * an AuditEvent: reading the trail is not reading the patients it names.
  */
 export function patientsOf(resource: Record<string, unknown>): string[] {
   if (resource.resourceType === 'Patient' && typeof resource.id === 'string') return [`Patient/${resource.id}`];
   if (resource.resourceType === AUDIT_EVENT) return [];
-  const out: string[] = [];
-  for (const element of ['subject', 'patient', 'beneficiary']) {
-    const reference = (resource[element] as { reference?: unknown } | undefined)?.reference;
-    if (typeof reference === 'string' && reference.startsWith('Patient/')) out.push(reference);
-  }
-  for (const participant of Array.isArray(resource.participant) ? resource.participant : []) {
-    const reference = (participant as { actor?: { reference?: unknown } })?.actor?.reference;
-    if (typeof reference === 'string' && reference.startsWith('Patient/')) out.push(reference);
-  }
-  return out;
+  return searchEntries(resource).tokens.filter((t) => t.param === 'patient').map((t) => t.code);
 }

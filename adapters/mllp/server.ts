@@ -20,7 +20,7 @@ import type { Hl7Intake } from '../hl7v2/intake.ts';
 import { encodeMllpFrame, MllpFramer, type FramerEvent } from './framer.ts';
 import { listenOn } from '../listen.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
-import type { SourcePolicy } from '../sources.ts';
+import { originLabel, type SourcePolicy } from '../sources.ts';
 
 export interface MllpServerOptions {
   host: string;
@@ -135,7 +135,7 @@ class Connection {
     this.options = options;
     this.framer = new MllpFramer({ maxFrameBytes: options.maxFrameBytes });
     this.boundSource = boundSource;
-    this.source = `mllp:${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}${boundSource ? ` source=${boundSource}` : ''}`;
+    this.source = originLabel(`mllp:${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, boundSource);
     this.log = options.log.child({ connection: id, ...(boundSource ? { source: boundSource } : {}) });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
