@@ -50,6 +50,8 @@ const TAGS = [
   { name: 'proofs', description: 'Proof bundles of resource versions, for auditors' },
   { name: 'terminology', description: 'The unmapped-code worklist' },
   { name: 'admin', description: 'Administration: messages, keys, mapping configs' },
+  { name: 'authorization', description: 'OAuth 2.0 client credentials: token endpoint, engine keys, SMART discovery' },
+  { name: 'credentials', description: 'API keys and OAuth clients, with their scopes and source bindings' },
   { name: 'documentation', description: 'This description of the API' },
 ];
 
