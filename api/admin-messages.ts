@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 // The swagger plugin's FastifySchema fields (summary, tags, hide) that the generated API docs read.
 import type {} from '@fastify/swagger';
 import type pg from 'pg';
-import { decodeHl7Bytes } from '../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes } from '../formats/hl7v2/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, inbox, messageSearch, withTransaction, type InboxMessage, type InboxState } from '../store/index.ts';

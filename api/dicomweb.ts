@@ -25,13 +25,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, type ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../config/logger.ts';
+import { fileTransferSyntax, isValidUid, parseDicomInstance } from '../formats/dicom/index.ts';
 import {
   dicomStatusFor,
-  fileTransferSyntax,
   isValidBoundary,
-  isValidUid,
   MultipartParser,
-  parseDicomInstance,
   parseMediaType,
   type DicomInstanceIntake,
   type DicomOrigin,

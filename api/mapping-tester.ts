@@ -23,7 +23,7 @@ import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger';
 import type pg from 'pg';
 import { stringify } from 'yaml';
-import { readMshHeader, resolveCharset, encodeHl7Text } from '../adapters/hl7v2/codec.ts';
+import { readMshHeader, resolveCharset, encodeHl7Text } from '../formats/hl7v2/index.ts';
 import {
   DEFAULT_MAPPING_CONFIG,
   MappingConfigError,
@@ -31,12 +31,10 @@ import {
   builtInDefault,
   combineMappingConfigs,
   formatProblem,
-  listMappingConfigs,
   parseMappingConfig,
   storedVersion,
   type MappingBase,
   type MappingConfigContent,
-  type MappingConfigListing,
   type MappingConfigProblem,
   type MappingConfigVersion,
   type ParsedMappingConfig,
@@ -44,7 +42,7 @@ import {
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, inbox, mappingDeployments, withTransaction, type Queryable } from '../store/index.ts';
 import { auditActor } from './fhir.ts';
-import { diffMessage, mapMessage, splitMessages, type CorpusMessage } from '../workers/index.ts';
+import { diffMessage, listMappingConfigs, mapMessage, splitMessages, type CorpusMessage, type MappingConfigListing } from '../workers/index.ts';
 
 export interface MappingTesterOptions {
   pool: pg.Pool;

@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import { listMappingConfigs, rollbackMappingConfig } from '../config/index.ts';
+import { listMappingConfigs, rollbackMappingConfig } from '../workers/index.ts';
 
 export function registerMappingRoutes(app: FastifyInstance, pool: pg.Pool): void {
   app.get(

@@ -19,7 +19,7 @@ import { AnchorlineError, isAnchorlineError, operationOutcome } from '../errors/
 import { errorFields, type Logger } from '../config/logger.ts';
 import type { EngineMetrics, Readiness } from '../observability/index.ts';
 import { apiKeys, operations } from '../store/index.ts';
-import { INGEST_QUEUE, type JobQueue } from '../workers/queue/index.ts';
+import { INGEST_QUEUE, type JobQueue } from '../queue/index.ts';
 
 export interface OperationsOptions {
   pool: pg.Pool;

@@ -3,7 +3,7 @@
  * Run with `npx tsx bench/hl7-parse.ts [seconds]` (default 3 s of measurement after a 1 s warm-up).
  */
 
-import { parseHl7 } from '../adapters/hl7v2/parse.ts';
+import { parseHl7 } from '../formats/hl7v2/parse.ts';
 
 // A realistic admit: header, event, patient with repeated identifiers/names/phones, next of kin, visit, two
 // observations, allergy, diagnosis and insurance; a few escape sequences as real senders produce them.

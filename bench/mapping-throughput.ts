@@ -12,7 +12,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeHl7Bytes, parseHl7 } from '../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes, parseHl7 } from '../formats/hl7v2/index.ts';
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions } from '../mappers/index.ts';
 
 

@@ -17,7 +17,7 @@ import { configSchema } from '../config/schema.ts';
 import { createPool, migrate } from '../store/db.ts';
 import { startEmbeddedPostgres } from '../store/embedded-postgres.ts';
 import { startTestRedis } from '../test/support/redis.ts';
-import { createQueue, type JobQueue } from '../workers/queue/index.ts';
+import { createQueue, type JobQueue } from '../queue/index.ts';
 
 const JOBS = Number(process.env.JOBS ?? 20_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 8);

@@ -6,7 +6,7 @@
  * releases its jobs -> queue -> store.
  */
 import type { FastifyInstance } from 'fastify';
-import { MappingRegistry, defaultMappingConfigDir, type AnchorlineConfig, type Logger } from '../config/index.ts';
+import type { AnchorlineConfig, Logger } from '../config/index.ts';
 import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
 import { DICOM_PROTOCOL, DicomIntake } from '../adapters/dicom/intake.ts';
 import { MllpServer } from '../adapters/mllp/index.ts';
@@ -19,7 +19,7 @@ import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, ChainAnchorDriver, createCdaConverter, createDicomConverter, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, ChainAnchorDriver, createCdaConverter, createDicomConverter, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 

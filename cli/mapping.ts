@@ -29,10 +29,8 @@ import {
   MappingConfigSet,
   builtInDefault,
   formatProblem,
-  listMappingConfigs,
   loadConfig,
   loadMappingConfigs,
-  rollbackMappingConfig,
   storedVersion,
   type AnchorlineConfig,
   type MappingBase,
@@ -41,7 +39,7 @@ import {
 } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { mappingConfigs, openToolDatabase } from '../store/index.ts';
-import { diffMessage, mapMessage, splitMessages, type CorpusMessage, type MessageDiff } from '../workers/index.ts';
+import { diffMessage, listMappingConfigs, mapMessage, rollbackMappingConfig, splitMessages, type CorpusMessage, type MessageDiff } from '../workers/index.ts';
 
 // The dry run itself lives in workers/mapping-dry-run.ts (the admin API runs it too); re-exported for callers of this module.
 export { diffMessage, jsonDiff, mapMessage, splitMessages, type CorpusMessage, type JsonChange, type MessageDiff, type MessageMapping } from '../workers/index.ts';

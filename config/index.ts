@@ -1,7 +1,7 @@
 /**
  * Configuration (one schema, validated before anything starts), logging, and mapping configs: the per-source-system
- * files that say how messages are mapped (mapping-config.ts) and the registry that keeps them current in a running
- * engine (mapping-registry.ts).
+ * files that say how messages are mapped (mapping-config.ts). Keeping them current in a running engine (watching the
+ * files, deploying versions to the database, rollback) is the workers' mapping registry (workers/mapping-registry.ts).
  */
 export { configSchema, type AnchorlineConfig, type ConfigInput } from './schema.ts';
 export { ConfigError, loadConfig, parseConfig, rawConfig } from './load.ts';
@@ -25,12 +25,3 @@ export {
   type MappingMatch,
   type ParsedMappingConfig,
 } from './mapping-config.ts';
-export {
-  DEFAULT_MAPPING_POLL_INTERVAL_MS,
-  MappingRegistry,
-  defaultMappingConfigDir,
-  listMappingConfigs,
-  rollbackMappingConfig,
-  type MappingConfigListing,
-  type MappingRegistryOptions,
-} from './mapping-registry.ts';

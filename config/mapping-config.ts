@@ -41,7 +41,7 @@ import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { canonicalBytes, sha256Hex } from '../anchor/index.ts';
-import type { MshHeader } from '../adapters/hl7v2/header.ts';
+import type { MshHeader } from '../formats/hl7v2/index.ts';
 import {
   FIELD_SOURCE_ELEMENTS,
   VALUE_MAP_TABLES,

@@ -266,7 +266,7 @@ export const configSchema = z.strictObject({
       /** Base URI of local code systems. Default 'urn:anchorline:local'. */
       localCodeSystemBase: z.string().default('urn:anchorline:local'),
       // The two options below say where mapping config files are read and how often the database is polled; they
-      // are not mapping rules. Their defaults are applied by the mapping registry (config/mapping-registry.ts) rather
+      // are not mapping rules. Their defaults are applied by the mapping registry (workers/mapping-registry.ts) rather
       // than here: with neither set, this section as parsed is exactly the three rules above, the content of the
       // built-in 'default' mapping config, whose version (the SHA-256 of that content) stays what it was before
       // these options existed.

@@ -29,7 +29,10 @@ export interface MessageEnvelope {
   protocol: string;
   /** Where it came from: listener and peer address. */
   source: string;
-  /** MSH-3|MSH-4 as sent; '' when the header could not be read. */
+  /**
+   * Who sent it, the first half of the resend key: `MSH-3|MSH-4` as sent for HL7 v2 ('' when the header could not be
+   * read); for C-CDA, cdaSenderKey's `cda:` forms; for DICOM, the calling AE title ('' over STOW-RS).
+   */
   sender: string;
   controlId: string | null;
   messageType: string | null;
@@ -350,4 +353,15 @@ export async function messageState(db: Queryable, id: number): Promise<{ state: 
   const result = await db.query<{ state: InboxState; ack: Buffer | null; ack_code: string | null }>('SELECT state, ack, ack_code FROM inbox_message WHERE id = $1', [id]);
   const row = result.rows[0];
   return row ? { state: row.state, ack: row.ack, ackCode: row.ack_code } : undefined;
+}
+
+/** The sender column of a C-CDA row: `cda:<root>[^<extension>]` of the organization, or `cda:key:<API key name>`. */
+export function cdaSenderKey(organization: string | undefined, apiKeyName: string | undefined): string {
+  return organization !== undefined ? `cda:${organization}` : `cda:key:${apiKeyName ?? ''}`;
+}
+
+/** The organization's id root from a C-CDA row's sender column; undefined when the row names an API key instead. */
+export function cdaSenderRoot(sender: string): string | undefined {
+  if (!sender.startsWith('cda:') || sender.startsWith('cda:key:')) return undefined;
+  return sender.slice('cda:'.length).split('^')[0];
 }

@@ -10,16 +10,16 @@
  * id (else its custodian's; the intake stores it in the sender column) would get, so a config matched by
  * `sendingFacility: <OID>` applies to that organization's documents; other documents get `default`.
  */
-import type { MshHeader } from '../adapters/hl7v2/header.ts';
-import type { CdaLimits } from '../adapters/cda/guard.ts';
-import { cdaSenderRoot } from '../adapters/cda/intake.ts';
+import type { MshHeader } from '../formats/hl7v2/index.ts';
+import type { CdaLimits } from '../formats/cda/index.ts';
+
 import { convertCdaDocument } from '../mappers/index.ts';
-import type { InboxMessage } from '../store/index.ts';
+import { inbox, type InboxMessage } from '../store/index.ts';
 import { selectionHeader, type MappingSource, type MessageConverter } from './ingest.ts';
 
 /** The header fields mapping configs are matched by, for a document: its organization's id root as MSH-4. */
 function documentHeader(message: InboxMessage): MshHeader | undefined {
-  const root = cdaSenderRoot(message.sender);
+  const root = inbox.cdaSenderRoot(message.sender);
   return root === undefined ? undefined : selectionHeader({ facility: root, messageType: 'CDA', controlId: message.controlId ?? '' });
 }
 

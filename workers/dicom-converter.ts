@@ -3,7 +3,7 @@
  * drafts, which then take the HL7 path (terminology, ordering, validation, versions, leaves).
  *
  * It reads only the inbox row: the raw header bytes (everything before the pixel data, which is all the mapping
- * needs) and the blob's SHA-256; never the blob itself. Parsing is the intake's own (adapters/dicom/parse.ts), so a
+ * needs) and the blob's SHA-256; never the blob itself. Parsing is the intake's own (formats/dicom), so a
  * row the intake accepted parses the same way here.
  *
  * Mapping config: an instance gets the config a message with MSH-3 = its calling AE title and MSH-4 = its Issuer of
@@ -12,9 +12,9 @@
  * Patient; a config matched by the AE title (`sendingApplication: CT01`) covers a modality's own quirks.
  */
 import { AnchorlineError } from '../errors/index.ts';
-import type { MshHeader } from '../adapters/hl7v2/header.ts';
-import { parseDicomInstance } from '../adapters/dicom/parse.ts';
-import type { DicomInstanceHeader } from '../adapters/dicom/types.ts';
+import type { MshHeader } from '../formats/hl7v2/index.ts';
+import { parseDicomInstance } from '../formats/dicom/index.ts';
+import type { DicomInstanceHeader } from '../formats/dicom/index.ts';
 import { mapDicomInstance } from '../mappers/index.ts';
 import type { InboxMessage } from '../store/index.ts';
 import { selectionHeader, type MappingSource, type MessageConverter } from './ingest.ts';

@@ -1,5 +1,5 @@
-/** Workers: the queue drivers and the jobs that run on them (ingest, sweeper), and the mapping dry run. */
-export * from './queue/index.ts';
+/** Workers: the jobs that run on the queue (ingest, anchor, chain anchor, sweeper), the mapping registry that keeps mapping configs current, and the mapping dry run. */
+export * from '../queue/index.ts';
 export {
   createIngestHandler,
   ingestMessage,
@@ -27,3 +27,12 @@ export {
 } from './mapping-dry-run.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
 export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';
+export {
+  DEFAULT_MAPPING_POLL_INTERVAL_MS,
+  MappingRegistry,
+  defaultMappingConfigDir,
+  listMappingConfigs,
+  rollbackMappingConfig,
+  type MappingConfigListing,
+  type MappingRegistryOptions,
+} from './mapping-registry.ts';

@@ -20,13 +20,13 @@
 import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../formats/hl7v2/index.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type MappingResult, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
 import { auditTrail, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
-import type { JobContext, JobData, JobHandler } from './queue/index.ts';
+import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
 import type { IngestMetrics } from '../observability/types.ts';
 
 /** The mapping configuration that applies to a message, and its version. */

@@ -5,7 +5,7 @@
  *
  * Pure: nothing here reads or writes storage. Resources are the drafts applied to nothing, as for a new patient.
  */
-import { decodeHl7Bytes, parseHl7 } from '../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes, parseHl7 } from '../formats/hl7v2/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { mapHl7Message, mergeDraft, validateFhirResource, type PatientMerge } from '../mappers/index.ts';
 import type { MappingSource } from './ingest.ts';

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { errorFields, type Logger } from '../config/logger.ts';
 import { inbox } from '../store/index.ts';
-import { INGEST_QUEUE, ingestJob, type JobQueue } from './queue/index.ts';
+import { INGEST_QUEUE, ingestJob, type JobQueue } from '../queue/index.ts';
 
 export interface SweeperOptions {
   pool: pg.Pool;

@@ -1,3 +1,2 @@
-/** C-CDA at the door: the pre-parse guard and the intake behind POST /ingest/cda. */
-export { DEFAULT_CDA_LIMITS, looksLikeClinicalDocument, readCdaText, type CdaLimits, type CdaText } from './guard.ts';
-export { CdaIntake, cdaSenderKey, cdaSenderRoot, type CdaIntakeOptions, type CdaIntakeResult, type CdaReceiveMeta } from './intake.ts';
+/** C-CDA at the door: the intake behind POST /ingest/cda. The reader of the document itself is formats/cda. */
+export { CdaIntake, type CdaIntakeOptions, type CdaIntakeResult, type CdaReceiveMeta } from './intake.ts';

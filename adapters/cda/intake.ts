@@ -27,8 +27,8 @@ import { AnchorlineError, isAnchorlineError, operationOutcome, type ErrorCode } 
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { cdaIssuesOutcome, convertCdaDocument, type CdaConversion, type Hl7MappingOptions } from '../../mappers/index.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
-import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../workers/queue/index.ts';
-import type { CdaLimits } from './guard.ts';
+import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
+import type { CdaLimits } from '../../formats/cda/index.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
 export interface CdaIntakeOptions {
@@ -121,7 +121,7 @@ export class CdaIntake {
     const input: InboxInput = {
       protocol: 'cda',
       source: meta.source,
-      sender: cdaSenderKey(document.senderOrganization, meta.apiKeyName),
+      sender: inbox.cdaSenderKey(document.senderOrganization, meta.apiKeyName),
       controlId: document.controlId,
       messageType: document.typeCode ? `CDA^${document.typeCode}` : 'CDA',
       messageTime: document.effectiveTime,
@@ -178,7 +178,7 @@ export class CdaIntake {
     const input: InboxInput = {
       protocol: 'cda',
       source: meta.source,
-      sender: cdaSenderKey(undefined, meta.apiKeyName),
+      sender: inbox.cdaSenderKey(undefined, meta.apiKeyName),
       controlId: null,
       messageType: 'CDA',
       messageTime: null,
@@ -232,15 +232,4 @@ function conflictError(originalId: number | undefined): AnchorlineError {
     `ClinicalDocument/id was already used by ${originalId === undefined ? 'another document' : `message ${originalId}`} with different content; a corrected document needs a new id`,
     { location: '/ClinicalDocument/id' },
   );
-}
-
-/** The sender column of a C-CDA row: `cda:<root>[^<extension>]` of the organization, or `cda:key:<API key name>`. */
-export function cdaSenderKey(organization: string | undefined, apiKeyName: string | undefined): string {
-  return organization !== undefined ? `cda:${organization}` : `cda:key:${apiKeyName ?? ''}`;
-}
-
-/** The organization's id root from a C-CDA row's sender column; undefined when the row names an API key instead. */
-export function cdaSenderRoot(sender: string): string | undefined {
-  if (!sender.startsWith('cda:') || sender.startsWith('cda:key:')) return undefined;
-  return sender.slice('cda:'.length).split('^')[0];
 }

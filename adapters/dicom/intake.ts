@@ -31,8 +31,8 @@ import type pg from 'pg';
 import { AnchorlineError, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type BlobStore, type InboxInput, type RecordOutcome } from '../../store/index.ts';
-import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../workers/queue/index.ts';
-import { parseDicomInstance, type ParsedDicomInstance } from './parse.ts';
+import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
+import { parseDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
 /** The inbox protocol of DICOM instances, and the key of their converter in the ingest worker. */

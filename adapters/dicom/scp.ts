@@ -28,7 +28,7 @@ import { toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
 import type { DicomAcceptResult, DicomOrigin } from './intake.ts';
 import { abortPdu, PduGuard, type PduViolation } from './pdu-guard.ts';
-import { part10File } from './part10.ts';
+import { part10File } from '../../formats/dicom/index.ts';
 import { DicomStatus, dicomStatusFor, errorComment } from './status.ts';
 import { listenOn } from '../listen.ts';
 

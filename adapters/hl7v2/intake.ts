@@ -20,10 +20,10 @@ import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
-import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../workers/queue/index.ts';
-import { encodeAck, isEnhancedMode, type AckCode } from './ack.ts';
-import { decodeHl7Bytes, resolveCharset } from './charset.ts';
-import { readMshHeader, type MshHeader } from './header.ts';
+import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
+import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
+import { decodeHl7Bytes, resolveCharset } from '../../formats/hl7v2/index.ts';
+import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 

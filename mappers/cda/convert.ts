@@ -1,7 +1,7 @@
 /**
  * C-CDA document -> FHIR R4 resource drafts, through @medplum/ccda, pure: no I/O, no clock, no randomness.
  *
- * 1. The raw bytes pass the pre-parse guard (adapters/cda/guard.ts) and are parsed by @medplum/ccda.
+ * 1. The raw bytes pass the pre-parse guard (formats/cda/guard.ts) and are parsed by @medplum/ccda.
  * 2. The header must name the document (ClinicalDocument/id, effectiveTime) and, unless the document arrives inside
  *    an HL7 v2 message that names the patient, a patient with an identifier. The Patient's id is the one the HL7 v2
  *    mappers give the same identifier (mappers/ids.ts over system and value), so a patient known from HL7 is the same
@@ -17,14 +17,14 @@
 
 import { convertCcdaToFhir, convertToCompactXml, convertXmlToCcda, mapCcdaSystemToFhir, type Ccda } from '@medplum/ccda';
 
-import { DEFAULT_CDA_LIMITS, readCdaText, type CdaLimits } from '../../adapters/cda/guard.ts';
+import { DEFAULT_CDA_LIMITS, readCdaText, type CdaLimits } from '../../formats/cda/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import { toFhirDateTime } from '../hl7v2/datatypes.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
 import { asNodes, firstUsableId, normalizeDocument, singleHeaderElements } from './normalize.ts';
-import { completeResources, iiIdentifier, toDrafts, type FhirResource } from './resources.ts';
+import { completeResources, iiIdentifier, toDrafts, type CdaDocumentFacts, type FhirResource } from './resources.ts';
 import { countEntryStatements, normalizeSectionTemplates, sectionKind, type SectionKind } from './sections.ts';
 
 type Node = Record<string, unknown>;
@@ -49,20 +49,6 @@ export type CdaIssueCode =
   | 'body-not-structured'
   | 'recordtarget-not-converted'
   | 'repeated-entry-id';
-
-/** The header facts the intake stores the document under. */
-export interface CdaDocumentFacts {
-  /** ClinicalDocument/id. */
-  id: { root: string; extension?: string };
-  /** root^extension (root alone without an extension): the inbox control id, so a resend is a duplicate. */
-  controlId: string;
-  /** ClinicalDocument/code/@code (a LOINC document type), when sent. */
-  typeCode?: string;
-  /** ClinicalDocument/effectiveTime as sent. */
-  effectiveTime: string;
-  /** root^extension of the authoring organization, else of the custodian; undefined when neither has an id. */
-  senderOrganization?: string;
-}
 
 export interface CdaConversionOptions {
   mapping: Hl7MappingOptions;

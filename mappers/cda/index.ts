@@ -3,6 +3,6 @@
  * OperationOutcome.
  */
 
-export { convertCdaDocument, type CdaConversion, type CdaConversionOptions, type CdaDocumentFacts, type CdaIssue, type CdaIssueCode } from './convert.ts';
+export { convertCdaDocument, type CdaConversion, type CdaConversionOptions, type CdaIssue, type CdaIssueCode } from './convert.ts';
 export { cdaDocumentBundle, cdaIssuesOutcome, CDA_ISSUE_SYSTEM } from './document.ts';
-export type { FhirResource } from './resources.ts';
+export type { CdaDocumentFacts, FhirResource } from './resources.ts';

@@ -19,10 +19,23 @@ import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 import { toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
 
-import type { CdaDocumentFacts } from './convert.ts';
 import { asNodes, firstUsableId, type DatePrecision, type NormalizeResult } from './normalize.ts';
 
 type Node = Record<string, unknown>;
+
+/** The header facts the intake stores the document under. */
+export interface CdaDocumentFacts {
+  /** ClinicalDocument/id. */
+  id: { root: string; extension?: string };
+  /** root^extension (root alone without an extension): the inbox control id, so a resend is a duplicate. */
+  controlId: string;
+  /** ClinicalDocument/code/@code (a LOINC document type), when sent. */
+  typeCode?: string;
+  /** ClinicalDocument/effectiveTime as sent. */
+  effectiveTime: string;
+  /** root^extension of the authoring organization, else of the custodian; undefined when neither has an id. */
+  senderOrganization?: string;
+}
 
 export interface FhirResource {
   resourceType: string;

@@ -17,7 +17,7 @@
  */
 
 import { AnchorlineError } from '../../errors/index.ts';
-import type { DicomInstanceHeader, DicomPersonName, PersonNameGroup } from '../../adapters/dicom/types.ts';
+import type { DicomInstanceHeader, DicomPersonName, PersonNameGroup } from '../../formats/dicom/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { AddIdentifiersOperation, IfAbsentOperation, ImagingSeriesEntry, ImagingSeriesOperation } from '../merge.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';

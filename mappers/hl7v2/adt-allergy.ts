@@ -11,7 +11,7 @@
  * updates one resource; AL1-1 (set id) is only a position in this message.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, isEmptyField, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
@@ -19,7 +19,7 @@ import type { ResourceDraft } from '../types.ts';
 import { conceptKey, patientId } from './adt-common.ts';
 import { type CodeableConcept, codeTable, comp, mappedValue, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { element, updateDraft } from './drafts.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 const CLINICAL_ACTIVE: CodeableConcept = {
   coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active', display: 'Active' }],

@@ -4,7 +4,7 @@
  * time.
  */
 
-import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions } from '../types.ts';
@@ -29,7 +29,7 @@ import {
 } from './datatypes.ts';
 import { element, listElement } from './drafts.ts';
 import { sourceField, sourcesOf } from './field-sources.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Elements that several ADT resources build alike (Patient from PID, RelatedPerson from NK1, Coverage from IN1)

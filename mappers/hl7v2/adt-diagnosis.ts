@@ -11,7 +11,7 @@
  * visit updates one resource, and the same code in another visit is another Condition.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
@@ -19,7 +19,7 @@ import type { ResourceDraft } from '../types.ts';
 import { conceptKey, patientId, visitKey } from './adt-common.ts';
 import { type CodeableConcept, codeSystemUri, codeTable, comp, localCodeSystem, pruneEmpty, toCodeableConcept, toCodeableConceptWith, toFhirDateTime } from './datatypes.ts';
 import { element, updateDraft } from './drafts.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 const ENCOUNTER_DIAGNOSIS: CodeableConcept = {
   coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }],

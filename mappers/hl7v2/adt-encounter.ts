@@ -16,7 +16,7 @@
  * R4 'cancelled' ("the Encounter has ended before it has begun") is true in both cases.
  */
 
-import { fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from '../merge.ts';
@@ -37,7 +37,7 @@ import {
 } from './datatypes.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import { type FieldSources, PRIOR_KEY_FIELD, sourceField, sourcesOf } from './field-sources.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';

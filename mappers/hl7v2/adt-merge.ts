@@ -9,14 +9,14 @@
  * merge group only identifies a visit and produces no Encounter.
  */
 
-import type { Hl7Segment } from '../../adapters/hl7v2/types.ts';
+import type { Hl7Segment } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildPatientFrom } from './adt-patient.ts';
 import { patientIdFromList, requirePid } from './adt-common.ts';
 import { PRIOR_KEY_FIELD, sourceField, sourcesOf } from './field-sources.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 interface PatientGroup {
   pid: Hl7Segment;

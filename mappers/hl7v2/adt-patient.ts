@@ -4,7 +4,7 @@
  * it says otherwise.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -26,7 +26,7 @@ import {
 } from './datatypes.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import { type FieldSources, sourceField, sourcesOf } from './field-sources.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

@@ -8,7 +8,7 @@
  * contact without a name falls back to its set id.
  */
 
-import { type Hl7Segment, fieldOf, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
@@ -16,7 +16,7 @@ import type { ResourceDraft } from '../types.ts';
 import { addressElement, administrativeGender, nameElement, patientId, periodElement, telecomElement } from './adt-common.ts';
 import { type Coding, codeTable, comp, mappedValue, toCodeableConcept, toFhirDate, withStandardCoding } from './datatypes.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 const V3_ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 const V2_0063 = 'http://terminology.hl7.org/CodeSystem/v2-0063';

@@ -18,7 +18,7 @@ import { buildEncounter } from './adt-encounter.ts';
 import { buildPatientMerges } from './adt-merge.ts';
 import { buildPatient } from './adt-patient.ts';
 import { buildRelatedPersons } from './adt-related-person.ts';
-import type { MappingRow, ResourceBuilder } from './registry.ts';
+import type { MappingRow, ResourceBuilder } from './context.ts';
 
 export { patientId } from './adt-common.ts';
 export { buildEncounter } from './adt-encounter.ts';

@@ -9,7 +9,7 @@
  * Component numbers follow HL7 v2.5.1, which later versions keep compatible for the components used here.
  */
 
-import { HL7_NULL, componentOf, type Hl7Repetition } from '../../adapters/hl7v2/types.ts';
+import { HL7_NULL, componentOf, type Hl7Repetition } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions } from '../types.ts';
 

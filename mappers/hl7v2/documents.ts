@@ -14,11 +14,11 @@
  * guard (a DOCTYPE, malformed XML) fails the message with its ANCHORLINE_ERR_CDA_* code at OBX-5.
  */
 
-import { type Hl7Encoding, type Hl7Segment, HL7_NULL, fieldOf, firstSegment, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Encoding, type Hl7Segment, HL7_NULL, fieldOf, firstSegment, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { looksLikeClinicalDocument } from '../../adapters/cda/guard.ts';
+import { looksLikeClinicalDocument } from '../../formats/cda/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { convertCdaDocument } from '../cda/convert.ts';
 
@@ -38,7 +38,7 @@ import {
 } from './datatypes.ts';
 import { codeOf, completeDraft } from './drafts.ts';
 import { eiKey, invalidValue, missingField, printableType, sendingFacility, singlePatientReference } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

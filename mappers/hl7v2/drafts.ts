@@ -12,7 +12,7 @@
  *   correction that drops an abnormal flag does not leave the old flag behind.
  */
 
-import { type Hl7Field, type Hl7Repetition, isEmptyField, isExplicitNull } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Field, type Hl7Repetition, isEmptyField, isExplicitNull } from '../../formats/hl7v2/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { comp, pruneEmpty } from './datatypes.ts';

@@ -20,8 +20,7 @@
  * the resource id is made from) or a list, whose values are taken from each source in the order listed.
  */
 
-import { type Hl7Field, type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
-import type { Hl7MappingOptions } from '../types.ts';
+import { type Hl7Field, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 
 /** The sources of every element a config may change; fully resolved (each element present). */
 export interface FieldSources {
@@ -97,7 +96,7 @@ export function fieldSourcesConflict(sources: FieldSources): { elements: readonl
 }
 
 /** The sources `options` give an element: the config's, else the element's default. */
-export function sourcesOf<E extends FieldSourceElement>(options: Hl7MappingOptions, element: E): FieldSources[E] {
+export function sourcesOf<E extends FieldSourceElement>(options: { readonly fieldSources?: Partial<FieldSources> }, element: E): FieldSources[E] {
   return options.fieldSources?.[element] ?? FIELD_SOURCE_ELEMENTS[element].default;
 }
 

@@ -8,7 +8,7 @@
  * else ORC-2; without either, on the patient, vaccine and time.
  */
 
-import { type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -30,7 +30,7 @@ import {
 } from './datatypes.ts';
 import { codeOf, completeDraft } from './drafts.ts';
 import { eiKey, invalidValue, missingField, orderGroups, sendingFacility, singlePatientReference } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

@@ -4,7 +4,7 @@
  * groups of ORC-led messages, and what an order request (ServiceRequest, MedicationRequest) reads from its ORC.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -12,7 +12,7 @@ import { sendingFacility } from './adt-common.ts';
 import { patientId } from './adt.ts';
 import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
 import { codeOf } from './drafts.ts';
-import type { MappingContext } from './registry.ts';
+import type { MappingContext } from './context.ts';
 
 /** MSH-4 as the authority of identifiers sent without their own: the same for every message family. */
 export { sendingFacility };

@@ -8,7 +8,7 @@
  * number exists, so every message about one order addresses the same ServiceRequest.
  */
 
-import { type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -16,7 +16,7 @@ import { buildPatient } from './adt.ts';
 import { type LogicalReference, codeTable, comp, toCodeableConcept, toFhirDateTime, toPersonReference } from './datatypes.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority, sendingFacility } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

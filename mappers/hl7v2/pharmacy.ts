@@ -7,7 +7,7 @@
  * on the placer order number, so order control messages (DC, HD, CA) update the order they are about.
  */
 
-import { type Hl7Segment, fieldOf } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -36,7 +36,7 @@ import {
   requestPriority,
   sendingFacility,
 } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

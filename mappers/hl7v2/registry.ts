@@ -3,9 +3,10 @@
  * that produce its drafts in dependency order. Supporting a new message type is adding a row (and its builders).
  */
 
-import { HL7_NULL, type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../adapters/hl7v2/types.ts';
+import { HL7_NULL, type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
-import type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from '../types.ts';
+import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
+import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
 
 import { ADT_MAPPINGS } from './adt.ts';
 import { DOCUMENT_MAPPINGS } from './documents.ts';
@@ -15,28 +16,6 @@ import { PHARMACY_MAPPINGS } from './pharmacy.ts';
 import { RESULT_MAPPINGS } from './results.ts';
 import { SCHEDULING_MAPPINGS } from './scheduling.ts';
 import { assertTimeZone, textOf, toFhirDateTime } from './datatypes.ts';
-
-/** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
-export interface MappingContext {
-  message: Hl7Message;
-  options: Hl7MappingOptions;
-  msh: Hl7Segment;
-  /** MSH-9.1, e.g. 'ADT'. */
-  messageType: string;
-  /** MSH-9.2, e.g. 'A01'. */
-  triggerEvent: string;
-  /** Patient merges a builder found (A40); collected into MappingResult.merges. */
-  merges: PatientMerge[];
-}
-
-/**
- * Builds the drafts of one kind of resource from a message: one, several (an Observation per OBX), or none when the
- * message does not describe that resource.
- */
-export type ResourceBuilder = (context: MappingContext) => ResourceDraft | ResourceDraft[] | undefined;
-
-/** One row of the table: `${MSH-9.1}^${MSH-9.2}` and its builders in dependency order. */
-export type MappingRow = readonly [key: string, builders: readonly ResourceBuilder[]];
 
 /** Each message family lists its rows beside its builders; a key may appear only once across families. */
 const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = (() => {

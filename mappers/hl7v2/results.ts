@@ -11,7 +11,7 @@
  * refer to that specimen.
  */
 
-import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -55,7 +55,7 @@ import {
   sendingFacility,
   singlePatientReference,
 } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

@@ -7,7 +7,7 @@
  * on the placer's (SCH-1).
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, segmentsNamed } from '../../adapters/hl7v2/types.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -27,7 +27,7 @@ import {
 } from './datatypes.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import { eiKey, invalidValue, missingField, noteOf, sendingFacility, singlePatientReference } from './message-common.ts';
-import type { MappingContext, MappingRow } from './registry.ts';
+import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { convertCcdaToFhir, convertXmlToCcda, mapCcdaToFhirDateTime } from '@medplum/ccda';
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { cdaIssuesOutcome, convertCdaDocument, type CdaConversion } from '../../mappers/cda/index.ts';
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type ResourceDraft } from '../../mappers/index.ts';

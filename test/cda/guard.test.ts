@@ -1,5 +1,5 @@
 /**
- * The pre-parse guard (adapters/cda/guard.ts): what it refuses before any XML parser runs, how it decodes, and the
+ * The pre-parse guard (formats/cda/guard.ts): what it refuses before any XML parser runs, how it decodes, and the
  * property that any bytes give text or a coded refusal, never a throw of anything else.
  */
 
@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 
-import { looksLikeClinicalDocument, readCdaText, type CdaLimits } from '../../adapters/cda/guard.ts';
+import { looksLikeClinicalDocument, readCdaText, type CdaLimits } from '../../formats/cda/guard.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 
 const LIMITS: CdaLimits = { maxBytes: 1024 * 1024, maxDepth: 200 };

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readMshHeader } from '../../adapters/hl7v2/header.ts';
+import { readMshHeader } from '../../formats/hl7v2/header.ts';
 import { canonicalBytes, sha256Hex } from '../../anchor/index.ts';
 import { loadConfig } from '../../config/load.ts';
 import {

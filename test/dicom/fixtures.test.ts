@@ -12,7 +12,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseDicomInstance } from '../../adapters/dicom/parse.ts';
+import { parseDicomInstance } from '../../formats/dicom/parse.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { defaultHl7MappingOptions, mapDicomInstance, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDicomInstance } from '../../adapters/dicom/parse.ts';
+import { parseDicomInstance } from '../../formats/dicom/parse.ts';
 import { defaultHl7MappingOptions, mapDicomInstance, mergeDraft, validateFhirResource, type ResourceDraft } from '../../mappers/index.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom');

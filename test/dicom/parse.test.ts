@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { decodeDicomText } from '../../adapters/dicom/charset.ts';
-import { isValidUid, parseDicomInstance } from '../../adapters/dicom/parse.ts';
+import { decodeDicomText } from '../../formats/dicom/charset.ts';
+import { isValidUid, parseDicomInstance } from '../../formats/dicom/parse.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom');

@@ -9,7 +9,7 @@ import {
   type AckCode,
   type AckError,
   type MshHeader,
-} from '../../adapters/hl7v2/codec.ts';
+} from '../../formats/hl7v2/index.ts';
 
 const FIXTURES = new URL('../fixtures/hl7v2-bytes/', import.meta.url);
 

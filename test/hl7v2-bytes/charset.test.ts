@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
-import { decodeHl7Bytes, encodeHl7Text, resolveCharset, type MshHeader } from '../../adapters/hl7v2/codec.ts';
+import { decodeHl7Bytes, encodeHl7Text, resolveCharset, type MshHeader } from '../../formats/hl7v2/index.ts';
 
 const FIXTURES = new URL('../fixtures/hl7v2-bytes/', import.meta.url);
 const fixture = (name: string): Buffer => readFileSync(new URL(name, FIXTURES));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHl7 } from '../../adapters/hl7v2/codec.ts';
-import type { Hl7Encoding } from '../../adapters/hl7v2/types.ts';
+import { escapeHl7 } from '../../formats/hl7v2/index.ts';
+import type { Hl7Encoding } from '../../formats/hl7v2/types.ts';
 
 const STANDARD: Hl7Encoding = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' };
 const CUSTOM: Hl7Encoding = { field: '!', component: '@', repetition: '#', escape: '$', subcomponent: '%', truncation: '*' };

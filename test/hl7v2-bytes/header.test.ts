@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
-import { readMshHeader, type MshHeader } from '../../adapters/hl7v2/codec.ts';
+import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 
 const STANDARD = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' };
 

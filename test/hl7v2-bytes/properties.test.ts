@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { AnchorlineError, ERROR_CATALOGUE, type ErrorCode } from '../../errors/index.ts';
-import { buildAck, decodeHl7Bytes, escapeHl7, readMshHeader } from '../../adapters/hl7v2/codec.ts';
-import type { Hl7Encoding } from '../../adapters/hl7v2/types.ts';
+import { buildAck, decodeHl7Bytes, escapeHl7, readMshHeader } from '../../formats/hl7v2/index.ts';
+import type { Hl7Encoding } from '../../formats/hl7v2/types.ts';
 
 /** Runs `f`; passes if it returns or throws an AnchorlineError, fails on any other throw. */
 function returnsOrCodedError(f: () => unknown): void {

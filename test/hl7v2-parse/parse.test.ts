@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
-import { HL7_NULL, type Hl7Field, type Hl7Message, isExplicitNull, valueOf } from '../../adapters/hl7v2/types.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
+import { HL7_NULL, type Hl7Field, type Hl7Message, isExplicitNull, valueOf } from '../../formats/hl7v2/types.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
 
 const MSH = 'MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20240815083015||ADT^A01^ADT_A01|CTRL1|P|2.5.1';

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
-import { unescapeHl7 } from '../../adapters/hl7v2/escape.ts';
-import { HL7_NULL, type Hl7Encoding, type Hl7Field } from '../../adapters/hl7v2/types.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
+import { unescapeHl7 } from '../../formats/hl7v2/escape.ts';
+import { HL7_NULL, type Hl7Encoding, type Hl7Field } from '../../formats/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 
 const PARSER_CODES = new Set(['ANCHORLINE_ERR_HL7_NO_MSH', 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS', 'ANCHORLINE_ERR_HL7_MALFORMED']);

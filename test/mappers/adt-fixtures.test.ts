@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { type Hl7MappingOptions, type MappingResult, defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { type ResourceDraft, defaultHl7MappingOptions, isSupportedMessageType, mapHl7Message, supportedMessageTypes } from '../../mappers/index.ts';
 

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import type { Hl7Repetition } from '../../adapters/hl7v2/types.ts';
+import type { Hl7Repetition } from '../../formats/hl7v2/types.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { toAttachment, toDecimal, toQuantityUnit, toStructuredNumeric } from '../../mappers/hl7v2/datatypes.ts';
 

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { decodeHl7Bytes } from '../../adapters/hl7v2/codec.ts';
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { decodeHl7Bytes } from '../../formats/hl7v2/index.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import {
   DEFAULT_FIELD_SOURCES,

@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { decodeHl7Bytes } from '../../adapters/hl7v2/codec.ts';
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
-import type { Hl7Message } from '../../adapters/hl7v2/types.ts';
+import { decodeHl7Bytes } from '../../formats/hl7v2/index.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
+import type { Hl7Message } from '../../formats/hl7v2/types.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { type Hl7MappingOptions, type MappingResult, defaultHl7MappingOptions, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
 

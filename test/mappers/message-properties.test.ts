@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { decodeHl7Bytes } from '../../adapters/hl7v2/codec.ts';
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { decodeHl7Bytes } from '../../formats/hl7v2/index.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 

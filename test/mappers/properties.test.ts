@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { parseHl7 } from '../../adapters/hl7v2/parse.ts';
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 

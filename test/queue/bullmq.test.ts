@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../config/logger.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { freePort } from '../../store/embedded-postgres.ts';
-import { createBullMQQueue } from '../../workers/queue/index.ts';
+import { createBullMQQueue } from '../../queue/index.ts';
 import { startTestRedis } from '../support/redis.ts';
 import { uniqueName } from '../support/db.ts';
 import { AnchorlineError } from '../../errors/index.ts';

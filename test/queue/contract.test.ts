@@ -1,5 +1,5 @@
 /**
- * The queue contract (workers/queue/types.ts), run against both drivers on real servers: BullMQ on redis-server and
+ * The queue contract (queue/types.ts), run against both drivers on real servers: BullMQ on redis-server and
  * the PostgreSQL driver on the embedded PostgreSQL. Every test gets its own schema and key prefix.
  */
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AnchorlineError } from '../../errors/index.ts';
-import type { JobContext } from '../../workers/queue/index.ts';
+import type { JobContext } from '../../queue/index.ts';
 import { createHarness, deferred, DRIVERS, isIdle, sleep, TEST_QUEUE_SETTINGS, waitFor, type Harness } from './support/harness.ts';
 import type { WorkerSpec } from './support/crash-worker.ts';
 

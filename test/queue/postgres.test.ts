@@ -9,7 +9,7 @@ import { silentLogger } from '../../config/logger.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { createPool, migrate } from '../../store/db.ts';
 import { startEmbeddedPostgres } from '../../store/embedded-postgres.ts';
-import { createPostgresQueue, type JobContext } from '../../workers/queue/index.ts';
+import { createPostgresQueue, type JobContext } from '../../queue/index.ts';
 import { createHarness, deferred, isIdle, sleep, TEST_QUEUE_SETTINGS, waitFor, type Harness } from './support/harness.ts';
 
 describe('postgres queue driver', () => {

@@ -6,7 +6,7 @@
 import { silentLogger } from '../../../config/logger.ts';
 import { configSchema } from '../../../config/schema.ts';
 import { createPool } from '../../../store/db.ts';
-import { createQueue } from '../../../workers/queue/index.ts';
+import { createQueue } from '../../../queue/index.ts';
 
 export interface WorkerSpec {
   /** The harness's config input (driver selection, key prefix, queue settings). */

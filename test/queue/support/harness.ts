@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { silentLogger } from '../../../config/logger.ts';
 import { configSchema, type AnchorlineConfig } from '../../../config/schema.ts';
-import { createQueue, type Consumer, type JobHandler, type JobQueue } from '../../../workers/queue/index.ts';
+import { createQueue, type Consumer, type JobHandler, type JobQueue } from '../../../queue/index.ts';
 import { createTestDatabase, testRedisUrl, uniqueName, type TestDatabase } from '../../support/db.ts';
 
 export type Driver = 'postgres' | 'bullmq';

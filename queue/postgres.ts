@@ -20,9 +20,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
-import type { Logger } from '../../config/logger.ts';
-import { AnchorlineError } from '../../errors/index.ts';
-import type { Pool, PoolClient } from '../../store/db.ts';
+import type { Logger } from '../config/logger.ts';
+import { AnchorlineError } from '../errors/index.ts';
+import type { Pool, PoolClient } from '../store/db.ts';
 import {
   assertConcurrency,
   assertQueueName,

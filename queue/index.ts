@@ -2,9 +2,9 @@
  * The work queue: its contract (types.ts), the two drivers, and the factory that picks one from the config.
  * BullMQ on Redis when `redis.url` is set, otherwise the PostgreSQL driver on the engine's own database.
  */
-import type { AnchorlineConfig } from '../../config/schema.ts';
-import type { Logger } from '../../config/logger.ts';
-import type { Pool } from '../../store/db.ts';
+import type { AnchorlineConfig } from '../config/schema.ts';
+import type { Logger } from '../config/logger.ts';
+import type { Pool } from '../store/db.ts';
 import { createBullMQQueue } from './bullmq.ts';
 import { createPostgresQueue } from './postgres.ts';
 import type { JobQueue, QueueSettings } from './types.ts';

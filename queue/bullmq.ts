@@ -18,8 +18,8 @@
  */
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Logger } from '../../config/logger.ts';
-import { AnchorlineError } from '../../errors/index.ts';
+import type { Logger } from '../config/logger.ts';
+import { AnchorlineError } from '../errors/index.ts';
 import {
   assertConcurrency,
   assertQueueName,

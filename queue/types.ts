@@ -34,9 +34,9 @@
  * Lifecycle. Resources are created at start-up, passed in, and closed on shutdown: close consumers (workers) first,
  * then the queue.
  */
-import type { Logger } from '../../config/logger.ts';
-import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
-import type { PoolClient } from '../../store/db.ts';
+import type { Logger } from '../config/logger.ts';
+import { AnchorlineError, isAnchorlineError } from '../errors/index.ts';
+import type { PoolClient } from '../store/db.ts';
 
 /** What a job carries: the id of the record its handler re-reads from Postgres. Ids only, never payloads. */
 export interface JobData {

@@ -22,10 +22,10 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import type { MshHeader } from '../adapters/hl7v2/header.ts';
+import type { MshHeader } from '../formats/hl7v2/index.ts';
 import { mappingConfigs, mappingDeployments } from '../store/index.ts';
-import type { MappingSource } from '../workers/index.ts';
-import { errorFields, type Logger } from './logger.ts';
+import type { MappingSource } from './ingest.ts';
+import { errorFields, type Logger } from '../config/logger.ts';
 import {
   DEFAULT_MAPPING_CONFIG,
   MAPPING_CONFIG_EXTENSIONS,
@@ -41,7 +41,7 @@ import {
   type MappingConfigProblem,
   type MappingConfigVersion,
   type ParsedMappingConfig,
-} from './mapping-config.ts';
+} from '../config/mapping-config.ts';
 
 /** Default of mapping.pollIntervalMs. */
 export const DEFAULT_MAPPING_POLL_INTERVAL_MS = 2_000;

@@ -1,0 +1,29 @@
+/**
+ * What a message family's builders are given and what they give back: the mapping context, the builder signature
+ * and the rows of the mapping table (registry.ts). Apart from the table itself, so that the families and the table
+ * that lists them do not import each other.
+ */
+import type { Hl7Message, Hl7Segment } from '../../formats/hl7v2/index.ts';
+import type { Hl7MappingOptions, PatientMerge, ResourceDraft } from '../types.ts';
+
+/** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
+export interface MappingContext {
+  message: Hl7Message;
+  options: Hl7MappingOptions;
+  msh: Hl7Segment;
+  /** MSH-9.1, e.g. 'ADT'. */
+  messageType: string;
+  /** MSH-9.2, e.g. 'A01'. */
+  triggerEvent: string;
+  /** Patient merges a builder found (A40); collected into MappingResult.merges. */
+  merges: PatientMerge[];
+}
+
+/**
+ * Builds the drafts of one kind of resource from a message: one, several (an Observation per OBX), or none when the
+ * message does not describe that resource.
+ */
+export type ResourceBuilder = (context: MappingContext) => ResourceDraft | ResourceDraft[] | undefined;
+
+/** One row of the table: `${MSH-9.1}^${MSH-9.2}` and its builders in dependency order. */
+export type MappingRow = readonly [key: string, builders: readonly ResourceBuilder[]];
