@@ -73,8 +73,9 @@ const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is Chec
  * input, however malformed, gives a result whose failed checks say what is wrong. Details name fields and hashes,
  * never preimage or resource values, since those may identify a patient.
  *
- * `options.resource`, when given, is the resource version the auditor holds (parsed JSON); the `resource-hash`
- * check is then run against it. `options.raw`, when given, is the raw inbound message the version came from (its
+ * `options.resource`, when given, is the resource version the auditor holds, parsed with parseJson (./json.ts) so
+ * that its numbers are as written: JSON.parse would turn a decimal `5.40` into 5.4, and the resource would then no
+ * longer hash to what the leaf commits to (README, NUMBERS). The `resource-hash` check is then run against it. `options.raw`, when given, is the raw inbound message the version came from (its
  * bytes as received); the `raw-hash` check is then run against it.
  */
 export function verifyBundle(bundle: unknown, options?: { resource?: unknown; raw?: Uint8Array }): VerificationResult {

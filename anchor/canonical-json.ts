@@ -5,19 +5,26 @@
  * Strict by design: anything that JSON.stringify would silently drop or coerce (undefined, functions, symbols,
  * Dates, Maps, class instances, NaN) is an error here, because a hash over a silently altered value would commit to
  * something other than what the caller holds.
+ *
+ * One departure from RFC 8785, for numbers whose value or precision an IEEE 754 double cannot hold (a FHIR decimal
+ * `5.40`, an integer past 2^53), which parseJson (./json.ts) keeps as LosslessNumbers: see canonicalDecimal. Every
+ * number JCS can write exactly is written as JCS writes it, so hashes of such values are unchanged.
  */
 
 import type { ErrorCode } from '../errors/index.ts';
+import { isLosslessNumber } from './json.ts';
 
 /**
  * Error code of every canonicalization failure, from the catalogue. Only its type is imported: this module must stay
- * free of runtime dependencies so that verifiers run in a browser.
+ * free of engine dependencies so that verifiers run in a browser (lossless-json, through ./json.ts, is pure).
  */
 export const CANONICAL_JSON_ERROR_CODE = 'ANCHORLINE_ERR_CANONICAL_JSON' satisfies ErrorCode;
 
 /** Why a value cannot be canonicalized; stable strings, safe to branch on. */
 export type CanonicalJsonProblem =
   | 'non-finite-number'
+  | 'invalid-number'
+  | 'number-out-of-range'
   | 'unsupported-type'
   | 'non-plain-object'
   | 'symbol-key'
@@ -88,6 +95,10 @@ function serialize(value: unknown, path: string, depth: number, ancestors: Set<o
         out.push('null');
         return;
       }
+      if (isLosslessNumber(value)) {
+        out.push(canonicalDecimal(value.value, path));
+        return;
+      }
       serializeContainer(value, path, depth, ancestors, out);
       return;
     default:
@@ -133,6 +144,64 @@ function serializeContainer(value: object, path: string, depth: number, ancestor
     out.push('}');
   }
   ancestors.delete(value);
+}
+
+/**
+ * PostgreSQL numeric's limits (digits before and after the decimal point): every number the store can hold fits, and
+ * a hostile bundle cannot make a verifier write out `1e999999999`.
+ */
+export const MAX_DECIMAL_INTEGER_DIGITS = 131072;
+export const MAX_DECIMAL_FRACTION_DIGITS = 16383;
+
+const JSON_NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
+
+/**
+ * The canonical form of a number kept as its JSON token (a LosslessNumber). A number is taken as its decimal value
+ * together with its scale: the count of digits after the decimal point once it is written without an exponent, at
+ * least 0 (`5.40` has scale 2, `1.5e-3` scale 4, `1e2` and `100` scale 0). Two tokens with the same value and scale
+ * are the same number; FHIR R4 makes the precision a decimal is written with significant, so `5.4` and `5.40` are not.
+ *
+ * - If the ECMAScript form of the nearest double (String(Number(token)), what RFC 8785 §3.2.2.3 writes) has the same
+ *   value and scale, that form is written: every number JCS writes exactly comes out as JCS writes it (`1e-7`,
+ *   `0.0000001` -> `1e-7`; `1E2` -> `100`).
+ * - Otherwise the plain decimal form with exactly that scale: `-` only for a non-zero value, the integer digits
+ *   without leading zeros (one `0` if there are none), then `.` and the fraction digits if the scale is above 0; no
+ *   exponent, no `+` (`5.40`, `12345678901234567890`, `-0.0` -> `0.0`). This is how PostgreSQL numeric, and so
+ *   jsonb, writes the number, so a resource read back from the store hashes as it did before it was stored.
+ *
+ * Throws CanonicalJsonError for a token that is not a JSON number or whose plain form exceeds the
+ * MAX_DECIMAL_*_DIGITS limits.
+ */
+export function canonicalDecimal(token: string, path = ''): string {
+  // First, so that no other token (`NaN`, `0x10`, from a LosslessNumber altered after it was made) gets through.
+  if (!JSON_NUMBER.test(token)) throw new CanonicalJsonError('invalid-number', path, 'a lossless number does not hold a JSON number');
+  const double = Number(token);
+  const es = String(double);
+  if (es === token) return token;
+  const plain = plainDecimal(token, path);
+  return Number.isFinite(double) && plainDecimal(es, path) === plain ? es : plain;
+}
+
+/** The plain decimal form (no exponent) of a JSON number token, keeping its scale; see canonicalDecimal. */
+function plainDecimal(token: string, path: string): string {
+  const match = JSON_NUMBER.exec(token);
+  if (match === null) throw new CanonicalJsonError('invalid-number', path, 'a lossless number does not hold a JSON number');
+  const sign = match[1]!;
+  const whole = match[2]!;
+  const fraction = match[3] ?? '';
+  const exponent = match[4] === undefined ? 0 : Number(match[4]);
+  // value = digits x 10^shift, digits without leading zeros ('' for zero).
+  const digits = (whole + fraction).replace(/^0+/, '');
+  const shift = exponent - fraction.length;
+  const scale = Math.max(0, -shift);
+  const integerDigits = digits === '' ? 1 : digits.length + shift;
+  if (!Number.isSafeInteger(exponent) || integerDigits > MAX_DECIMAL_INTEGER_DIGITS || scale > MAX_DECIMAL_FRACTION_DIGITS) {
+    throw new CanonicalJsonError('number-out-of-range', path, `a number has more than ${MAX_DECIMAL_INTEGER_DIGITS} integer or ${MAX_DECIMAL_FRACTION_DIGITS} fraction digits`);
+  }
+  const signText = digits === '' ? '' : sign;
+  if (shift >= 0) return signText + (digits === '' ? '0' : digits + '0'.repeat(shift));
+  const padded = digits.padStart(scale + 1, '0');
+  return `${signText}${padded.slice(0, padded.length - scale)}.${padded.slice(padded.length - scale)}`;
 }
 
 /**

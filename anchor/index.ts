@@ -6,11 +6,22 @@
 export {
   canonicalize,
   canonicalBytes,
+  canonicalDecimal,
   CanonicalJsonError,
   CANONICAL_JSON_ERROR_CODE,
   MAX_CANONICAL_DEPTH,
+  MAX_DECIMAL_INTEGER_DIGITS,
+  MAX_DECIMAL_FRACTION_DIGITS,
   type CanonicalJsonProblem,
 } from './canonical-json.ts';
+export {
+  parseJson,
+  stringifyJson,
+  jsonNumber,
+  isLosslessNumber,
+  LosslessNumber,
+  type JsonDecimal,
+} from './json.ts';
 export {
   HASH_BYTES,
   emptyRoot,

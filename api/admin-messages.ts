@@ -37,7 +37,7 @@ export const MAX_PAGE_SIZE = 500;
 export const MAX_REPROCESS_IDS = 1000;
 
 const HL7_PROTOCOLS = new Set(['hl7v2-mllp', 'hl7v2-http']);
-const SEARCH_PARAMETERS = ['sender', 'controlId', 'state', 'protocol', 'errorCode', 'messageType', 'receivedFrom', 'receivedTo', 'limit', 'offset'] as const;
+const SEARCH_PARAMETERS = ['sender', 'controlId', 'state', 'protocol', 'errorCode', 'messageType', 'warnings', 'receivedFrom', 'receivedTo', 'limit', 'offset'] as const;
 type SearchQuery = Partial<Record<(typeof SEARCH_PARAMETERS)[number], string>>;
 
 const TAGS = ['admin: messages'];
@@ -65,6 +65,7 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
             protocol: { type: 'string', minLength: 1, description: 'hl7v2-mllp, hl7v2-http, cda, dicom' },
             errorCode: { type: 'string', minLength: 1 },
             messageType: { type: 'string', minLength: 1 },
+            warnings: { type: 'string', enum: ['true', 'false'], description: 'true: only messages mapped with warnings (mapping issues of severity warning or error)' },
             receivedFrom: { type: 'string', minLength: 1, description: 'ISO 8601 time, inclusive' },
             receivedTo: { type: 'string', minLength: 1, description: 'ISO 8601 time, exclusive' },
             limit: { type: 'string', pattern: '^[0-9]+$', description: `page size, 1-${MAX_PAGE_SIZE}, default 50` },
@@ -90,6 +91,11 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
           if (!(messageSearch.INBOX_STATES as readonly string[]).includes(state)) throw invalid(`state must be one of ${messageSearch.INBOX_STATES.join(', ')}`, 'state');
         }
         filter.states = list as InboxState[];
+      }
+      const warnings = single(query, 'warnings');
+      if (warnings !== undefined) {
+        if (warnings !== 'true' && warnings !== 'false') throw invalid('warnings must be true or false', 'warnings');
+        filter.withWarnings = warnings === 'true';
       }
       const from = time(single(query, 'receivedFrom'), 'receivedFrom');
       const to = time(single(query, 'receivedTo'), 'receivedTo');
@@ -122,10 +128,11 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
       const id = Number(request.params.id);
       if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'message id must be an integer');
       // The raw message is patient data: reading it is audited in the same transaction (store/audit-trail.ts).
-      const { message, written } = await withTransaction(pool, async (client) => {
+      const { message, written, mappingIssues } = await withTransaction(pool, async (client) => {
         const message = await inbox.getMessage(client, id);
         if (!message) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `message ${id} does not exist`);
         const written = await messageSearch.resourcesFromMessage(client, message.id);
+        const mappingIssues = await inbox.getMappingIssues(client, message.id);
         await auditTrail.recordRead(client, {
           interaction: 'read',
           actor: auditActor(request),
@@ -133,7 +140,7 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
           patients: written.filter((r) => r.resourceType === 'Patient').map((r) => `Patient/${r.id}`),
           description: `raw inbound message ${message.id}`,
         });
-        return { message, written };
+        return { message, written, mappingIssues };
       });
       return {
         id: message.id,
@@ -147,6 +154,9 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
         attempts: message.attempts,
         errorCode: message.errorCode,
         errorDetail: message.errorDetail,
+        // What the mapping could not map as sent, field by field (mappers/issues.ts); [] when everything mapped.
+        mappingIssues,
+        mappingWarnings: message.mappingWarnings,
         ackCode: message.ackCode,
         charset: message.charset,
         rawSha256: message.rawSha256.toString('hex'),

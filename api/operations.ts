@@ -45,6 +45,8 @@ export interface OperationalStats {
     receivedLastMinute: number;
     /** Messages received in the last 24 hours, by their state now. */
     byState: { queued: number; done: number; failed: number; rejected: number };
+    /** Of the messages done in that window, those mapped with warnings (mapping issues of severity warning or error). */
+    mappedWithWarnings: number;
   };
   /** The last 30 minutes, one row per minute, oldest first (the current, partial minute last). */
   throughput: Array<{ minute: string; received: number; done: number; failed: number }>;
@@ -73,7 +75,7 @@ export async function operationalStats(pool: pg.Pool, queue: JobQueue, anchorDri
   ]);
   return {
     at: at.toISOString(),
-    messages: { perSecond: counts.receivedLastMinute / 60, receivedLastMinute: counts.receivedLastMinute, byState: counts.byState },
+    messages: { perSecond: counts.receivedLastMinute / 60, receivedLastMinute: counts.receivedLastMinute, byState: counts.byState, mappedWithWarnings: counts.mappedWithWarnings },
     throughput: perMinute.map((m) => ({ minute: m.minute.toISOString(), received: m.received, done: m.done, failed: m.failed })),
     queue: { driver: queue.driver, waiting: jobs.waiting, active: jobs.active, delayed: jobs.delayed, failed: jobs.failed, backlog },
     errors: errors.map((e) => ({ code: e.code, count: e.count, lastAt: e.lastAt.toISOString() })),

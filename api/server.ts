@@ -10,6 +10,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
+import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { originLabel } from '../adapters/sources.ts';
@@ -98,6 +99,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { pool, intake, log } = options;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, requestTimeout: options.requestTimeoutMs, trustProxy: false });
   const authenticator = new Authenticator(pool, options.tokenIssuer, options.keyCacheMs ?? 10_000);
+  // Every JSON answer is written by stringifyJson: resources carry decimals as LosslessNumbers (anchor/json.ts), which
+  // must leave as the numbers they hold (`5.40`, `12345678901234567890`); for anything else it writes what
+  // JSON.stringify would. No route has a response schema, so nothing is lost by replacing fastify's serializer.
+  app.setReplySerializer((payload) => stringifyJson(payload));
 
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;

@@ -38,6 +38,8 @@ import {
   type MappingConfigVersion,
 } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
+// stringifyJson, not JSON.stringify: mapped resources carry decimals as LosslessNumbers (`5.40`, anchor/json.ts).
+import { stringifyJson } from '../anchor/index.ts';
 import { mappingConfigs, openToolDatabase } from '../store/index.ts';
 import { diffMessage, listMappingConfigs, mapMessage, rollbackMappingConfig, splitMessages, type CorpusMessage, type MessageDiff } from '../workers/index.ts';
 
@@ -183,9 +185,14 @@ async function mappingTest(argv: string[], output: MappingOutput, env: NodeJS.Pr
   for (const config of set.configs) output.err(`config ${config.name} ${config.sha256} (${config.source})\n`);
 
   const results = readMessages(positionals).map((message) => mapMessage(message, set, engine.mllp.defaultCharset));
-  output.out(JSON.stringify(results, null, 2) + '\n');
+  output.out(stringifyJson(results, 2) + '\n');
   const failed = results.filter((result) => result.error !== undefined).length;
-  output.err(`${problems.length > 0 ? `${problems.length} config ${problems.length === 1 ? 'problem' : 'problems'}; ` : ''}${results.length} ${results.length === 1 ? 'message' : 'messages'}: ${results.length - failed} mapped, ${failed} failed\n`);
+  // Mapped with warnings: something of the message was not mapped as sent (mapping issues); it still maps.
+  const warned = results.filter((result) => result.error === undefined && (result.issues ?? []).some((issue) => issue.severity !== 'information')).length;
+  output.err(
+    `${problems.length > 0 ? `${problems.length} config ${problems.length === 1 ? 'problem' : 'problems'}; ` : ''}${results.length} ${results.length === 1 ? 'message' : 'messages'}: ` +
+      `${results.length - failed} mapped${warned > 0 ? ` (${warned} with warnings)` : ''}, ${failed} failed\n`,
+  );
   return problems.length > 0 || failed > 0 ? 1 : 0;
 }
 
@@ -235,9 +242,9 @@ function formatDiff(diff: MessageDiff): string {
     lines.push(`  from: ${outcome(diff.from)}`, `  to:   ${outcome(diff.to)}`);
   }
   for (const change of diff.changes) {
-    if (!('to' in change)) lines.push(`  - ${change.path}: ${JSON.stringify(change.from)}`);
-    else if (!('from' in change)) lines.push(`  + ${change.path}: ${JSON.stringify(change.to)}`);
-    else lines.push(`  ~ ${change.path}: ${JSON.stringify(change.from)} -> ${JSON.stringify(change.to)}`);
+    if (!('to' in change)) lines.push(`  - ${change.path}: ${stringifyJson(change.from)}`);
+    else if (!('from' in change)) lines.push(`  + ${change.path}: ${stringifyJson(change.to)}`);
+    else lines.push(`  ~ ${change.path}: ${stringifyJson(change.from)} -> ${stringifyJson(change.to)}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -262,7 +269,7 @@ async function mappingDiff(argv: string[], output: MappingOutput, env: NodeJS.Pr
       failed: diffs.filter((d) => d.status === 'failed').length,
     };
     if (values.json) {
-      output.out(JSON.stringify({ from: values.from, to: values.to, summary, messages: diffs }, null, 2) + '\n');
+      output.out(stringifyJson({ from: values.from, to: values.to, summary, messages: diffs }, 2) + '\n');
     } else {
       for (const diff of diffs) output.out(formatDiff(diff));
       output.out(`${summary.messages} ${summary.messages === 1 ? 'message' : 'messages'}: ${summary.changed} changed, ${summary.unchanged} unchanged, ${summary.failed} failed\n`);

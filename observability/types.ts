@@ -23,4 +23,6 @@ export interface IntakeMetrics {
 export interface IngestMetrics {
   /** A message marked failed (a permanent mapping error, or out of attempts), by its ANCHORLINE_ERR_* code; counted once committed. */
   mappingFailed(errorCode: string): void;
+  /** One mapping issue recorded on a message that was mapped, by its ANCHORLINE_ISSUE_* code; counted once committed. */
+  mappingIssue(issueCode: string): void;
 }

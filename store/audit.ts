@@ -50,6 +50,7 @@ import {
   type BatchHeader,
   type LeafPreimage,
 } from '../anchor/index.ts';
+import { LOSSLESS_JSON_TYPES } from './db.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
 
@@ -245,8 +246,10 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
   // of the version's source message.
   const fetch = async (after: number | undefined): Promise<LeafRow[]> =>
     (
-      await client.query<LeafRow>(
-        `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
+      await client.query<LeafRow>({
+        // Lossless, so that a stored `5.40` hashes as the leaf committed to it (store/db.ts).
+        types: LOSSLESS_JSON_TYPES,
+        text: `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
                 h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
                 CASE WHEN r.version_id = l.version_id THEN r.content END AS current_content,
                 m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256
@@ -257,8 +260,8 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
           WHERE l.id > $1
           ORDER BY l.id
           LIMIT $2`,
-        [after ?? 0, audit.pageRows],
-      )
+        values: [after ?? 0, audit.pageRows],
+      })
     ).rows;
   for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
     for (const row of rows) checkLeaf(row, audit);

@@ -9,9 +9,24 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { parseJson } from '../anchor/index.ts';
 
 // bigint (int8) columns come back as strings by default; ours (ids, counts) fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/**
+ * Type parsers for queries that read FHIR resource content (`{ text, values, types: LOSSLESS_JSON_TYPES }`): json and
+ * jsonb through anchor's parseJson, so a decimal keeps the precision it was stored with (jsonb keeps `5.40`, and
+ * every digit of `12345678901234567890`; pg's default JSON.parse keeps neither); every other type as pg parses it.
+ * Per query rather than for the pool: the lossless parser is several times slower than JSON.parse, and the queue's
+ * and ledger's jsonb hold nothing it would change.
+ */
+export const LOSSLESS_JSON_TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    format !== 'binary' && (oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON)
+      ? parseJson
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;

@@ -239,17 +239,19 @@ export interface InboxMessage extends MessageEnvelope {
   ackCode: string | null;
   receivedAt: Date;
   processedAt: Date | null;
+  /** Warnings and errors among the issues of the message's last mapping (mapping_issues); 0 when none. */
+  mappingWarnings: number;
 }
 
 /** A message's envelope and state without its bytes: what a list of messages shows. */
 export type MessageSummary = Pick<
   InboxMessage,
-  'id' | 'protocol' | 'source' | 'sender' | 'controlId' | 'messageType' | 'disposition' | 'state' | 'attempts' | 'errorCode' | 'errorDetail' | 'ackCode' | 'rawSize' | 'receivedAt' | 'processedAt'
+  'id' | 'protocol' | 'source' | 'sender' | 'controlId' | 'messageType' | 'disposition' | 'state' | 'attempts' | 'errorCode' | 'errorDetail' | 'ackCode' | 'rawSize' | 'receivedAt' | 'processedAt' | 'mappingWarnings'
 >;
 
 /** The columns toSummary reads. */
 export const SUMMARY_COLUMNS = `id, protocol, source, sender, control_id, message_type, disposition, state, attempts, error_code, error_detail,
-  ack_code, raw_size, received_at, processed_at`;
+  ack_code, raw_size, received_at, processed_at, mapping_warnings`;
 
 const SELECT_MESSAGE = `SELECT ${SUMMARY_COLUMNS}, message_time, raw, raw_sha256, charset, blob_sha256, ack FROM inbox_message`;
 
@@ -270,6 +272,7 @@ export function toSummary(row: Record<string, unknown>): MessageSummary {
     rawSize: row.raw_size as number,
     receivedAt: row.received_at as Date,
     processedAt: row.processed_at as Date | null,
+    mappingWarnings: (row.mapping_warnings as number | undefined) ?? 0,
   };
 }
 
@@ -290,6 +293,12 @@ export async function getMessage(db: Queryable, id: number): Promise<InboxMessag
   return result.rows[0] ? toMessage(result.rows[0]) : undefined;
 }
 
+/** The issues of a message's last mapping (mappers/issues.ts), in the order they were found; [] when none. */
+export async function getMappingIssues(db: Queryable, id: number): Promise<Array<Record<string, unknown>>> {
+  const result = await db.query<{ mapping_issues: Array<Record<string, unknown>> | null }>('SELECT mapping_issues FROM inbox_message WHERE id = $1', [id]);
+  return result.rows[0]?.mapping_issues ?? [];
+}
+
 /**
  * Locks messages for processing, in id order so that concurrent lockers cannot deadlock. The locks are held until the
  * transaction ends, so two workers handed the same id run one after the other and the second sees it finished.
@@ -308,6 +317,8 @@ export interface MessageResult {
   ack?: { ack: Buffer; ackCode: string } | undefined;
   /** Version of the mapping configuration the message was mapped with. */
   mappingSha256?: string | undefined;
+  /** What the mapping could not map as sent (mappers/issues.ts); replaces what an earlier mapping recorded. */
+  mappingIssues?: ReadonlyArray<{ severity: string }> | undefined;
 }
 
 /** Records the outcome of several locked, queued messages in one statement. */
@@ -317,12 +328,16 @@ export async function finishMessages(client: Queryable, results: MessageResult[]
     name: 'anchorline_inbox_finish',
     text: `UPDATE inbox_message m SET state = r.state, processed_at = now(), attempts = m.attempts + 1,
              error_code = r.error_code, error_detail = r.error_detail,
-             ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code), mapping_sha256 = COALESCE(r.mapping_sha256, m.mapping_sha256)
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[]) AS r(id, state, error_code, error_detail, ack, ack_code, mapping_sha256)
+             ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code), mapping_sha256 = COALESCE(r.mapping_sha256, m.mapping_sha256),
+             mapping_issues = r.mapping_issues, mapping_warnings = r.mapping_warnings
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::int[])
+             AS r(id, state, error_code, error_detail, ack, ack_code, mapping_sha256, mapping_issues, mapping_warnings)
            WHERE m.id = r.id AND m.state = 'queued'`,
     values: [
       results.map((r) => r.id), results.map((r) => r.state), results.map((r) => r.errorCode ?? null), results.map((r) => r.errorDetail ?? null),
       results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null), results.map((r) => r.mappingSha256 ?? null),
+      results.map((r) => (r.mappingIssues !== undefined && r.mappingIssues.length > 0 ? JSON.stringify(r.mappingIssues) : null)),
+      results.map((r) => (r.mappingIssues ?? []).filter((issue) => issue.severity !== 'information').length),
     ],
   });
 }

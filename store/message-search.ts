@@ -31,6 +31,8 @@ export interface MessageFilter {
   receivedFrom?: Date;
   /** Exclusive. */
   receivedTo?: Date;
+  /** Only messages mapped with warnings (issues of severity warning or error on a done message). */
+  withWarnings?: boolean;
 }
 
 /** A message as a search lists it. */
@@ -57,6 +59,7 @@ function whereClause(filter: MessageFilter): { sql: string; values: unknown[] } 
   if (filter.states !== undefined && filter.states.length > 0) add((n) => `state = ANY(${n}::text[])`, filter.states);
   if (filter.protocol !== undefined) add((n) => `protocol = ${n}`, filter.protocol);
   if (filter.errorCode !== undefined) add((n) => `error_code = ${n}`, filter.errorCode);
+  if (filter.withWarnings === true) conditions.push('mapping_warnings > 0');
   if (filter.messageType !== undefined) {
     if (filter.messageType.includes('^')) add((n) => `message_type = ${n}`, filter.messageType);
     else add((n) => `split_part(message_type, '^', 1) = ${n}`, filter.messageType);

@@ -22,21 +22,30 @@ export interface MessageCounts {
   receivedLastMinute: number;
   /** Messages received in the last RECENT_WINDOW_HOURS, by their state now. */
   byState: { queued: number; done: number; failed: number; rejected: number };
+  /** Of those done, the messages mapped with warnings (mapping issues of severity warning or error). */
+  mappedWithWarnings: number;
 }
 
 export async function messageCounts(db: Queryable): Promise<MessageCounts> {
-  const result = await db.query<{ last_minute: number; queued: number; done: number; failed: number; rejected: number }>(
+  const result = await db.query<{ last_minute: number; queued: number; done: number; failed: number; rejected: number; warned: number }>(
     `SELECT count(*) FILTER (WHERE received_at >= now() - interval '60 seconds')::int AS last_minute,
             count(*) FILTER (WHERE state = 'queued')::int AS queued,
             count(*) FILTER (WHERE state = 'done')::int AS done,
             count(*) FILTER (WHERE state = 'failed')::int AS failed,
-            count(*) FILTER (WHERE state = 'rejected')::int AS rejected
+            count(*) FILTER (WHERE state = 'rejected')::int AS rejected,
+            -- Through the partial index of warned messages (0013), which holds only the few that have warnings.
+            (SELECT count(*)::int FROM inbox_message w
+              WHERE w.mapping_warnings > 0 AND w.state = 'done' AND w.received_at >= now() - make_interval(hours => $1)) AS warned
        FROM inbox_message
       WHERE received_at >= now() - make_interval(hours => $1)`,
     [RECENT_WINDOW_HOURS],
   );
   const row = result.rows[0]!;
-  return { receivedLastMinute: row.last_minute, byState: { queued: row.queued, done: row.done, failed: row.failed, rejected: row.rejected } };
+  return {
+    receivedLastMinute: row.last_minute,
+    byState: { queued: row.queued, done: row.done, failed: row.failed, rejected: row.rejected },
+    mappedWithWarnings: row.warned,
+  };
 }
 
 /** Accepted messages not yet mapped (state 'queued'), however old. */

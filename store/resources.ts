@@ -14,9 +14,13 @@
  * - Each version records the mapping configuration version and the source message it was made from, and the
  *   resource keeps the time of the latest event applied to it (event_time), by which the ingest job keeps an older
  *   message from overwriting a newer state.
+ * - Content keeps its numbers as written: it is written with stringifyJson and read with LOSSLESS_JSON_TYPES, so a
+ *   decimal `5.40` or a long `12345678901234567890` (LosslessNumbers, anchor/json.ts) comes back as it went in;
+ *   jsonb itself keeps both. Every query that reads `content` passes `types: LOSSLESS_JSON_TYPES`.
  */
 import type pg from 'pg';
-import type { Queryable } from './db.ts';
+import { stringifyJson } from '../anchor/index.ts';
+import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
 import { normaliseSearchString, searchEntries } from './search-index.ts';
 
 export interface StoredResource {
@@ -65,6 +69,7 @@ export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceT
                ON r.resource_type = k.resource_type AND r.id = k.id
             ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
     values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+    types: LOSSLESS_JSON_TYPES,
   });
   return new Map(result.rows.map((row) => [`${row.resource_type}/${row.id}`, toStored(row)]));
 }
@@ -158,7 +163,8 @@ export async function writeVersions(
     const before = superseded.get(key);
     const old = before ? indexRows(before) : { tokens: [], strings: [] };
     // Audit events are never changed, so a patient merge must not re-point them: they stay out of the reference index.
-    const indexed = resource.resourceType !== 'AuditEvent';
+    // Nor is a Provenance (mappers/hl7v2/provenance.ts): it records what one message wrote, the retired patient included.
+    const indexed = resource.resourceType !== 'AuditEvent' && resource.resourceType !== 'Provenance';
     const nextRefs = new Set(indexed ? literalReferences(resource.content) : []);
     const oldRefs = new Set(before && indexed ? literalReferences(before.content) : []);
     for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
@@ -174,7 +180,8 @@ export async function writeVersions(
     }
   }
   // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped
-  // into array literals nor parsed twice (history and current row share the parsed value).
+  // into array literals nor parsed twice (history and current row share the parsed value). stringifyJson, not
+  // JSON.stringify: LosslessNumbers are written as the numbers they hold.
   const rows = versions.map(({ stored, sourceMessageId, mappingSha256 }) => ({
     t: stored.resourceType,
     i: stored.id,
@@ -209,7 +216,7 @@ export async function writeVersions(
                      SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[]))
            INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::text[])`,
     values: [
-      JSON.stringify(rows),
+      stringifyJson(rows),
       col(drop.tokens, 0), col(drop.tokens, 1), col(drop.tokens, 2), col(drop.tokens, 3), col(drop.tokens, 4),
       col(drop.strings, 0), col(drop.strings, 1), col(drop.strings, 2), col(drop.strings, 3),
       col(add.tokens, 0), col(add.tokens, 1), col(add.tokens, 2), col(add.tokens, 3), col(add.tokens, 4),
@@ -227,19 +234,21 @@ export async function referencing(db: Queryable, target: string): Promise<Array<
 }
 
 export async function readCurrent(db: Queryable, resourceType: string, id: string): Promise<StoredResource | undefined> {
-  const result = await db.query(
-    'SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource WHERE resource_type = $1 AND id = $2',
-    [resourceType, id],
-  );
+  const result = await db.query({
+    text: 'SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource WHERE resource_type = $1 AND id = $2',
+    values: [resourceType, id],
+    types: LOSSLESS_JSON_TYPES,
+  });
   return result.rows[0] ? toStored(result.rows[0]) : undefined;
 }
 
 export async function readVersion(db: Queryable, resourceType: string, id: string, versionId: number): Promise<StoredResource | undefined> {
-  const result = await db.query(
-    `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history
+  const result = await db.query({
+    text: `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history
       WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
-    [resourceType, id, versionId],
-  );
+    values: [resourceType, id, versionId],
+    types: LOSSLESS_JSON_TYPES,
+  });
   return result.rows[0] ? toStored(result.rows[0]) : undefined;
 }
 
@@ -252,11 +261,12 @@ export async function readHistory(db: Queryable, resourceType: string, id: strin
     where += ` AND last_updated >= $${params.length}`;
   }
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource_history WHERE ${where}`, params)).rows[0]?.n ?? 0;
-  const rows = await db.query(
-    `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history WHERE ${where}
+  const rows = await db.query({
+    text: `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history WHERE ${where}
       ORDER BY version_id DESC LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
-    params,
-  );
+    values: params,
+    types: LOSSLESS_JSON_TYPES,
+  });
   return { total, versions: rows.rows.map(toStored) };
 }
 
@@ -317,11 +327,12 @@ export async function searchResources(
   }
   const where = conditions.join(' AND ');
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource r WHERE ${where}`, params)).rows[0]?.n ?? 0;
-  const rows = await db.query(
-    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted FROM fhir_resource r WHERE ${where}
+  const rows = await db.query({
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted FROM fhir_resource r WHERE ${where}
       ORDER BY r.last_updated DESC, r.id LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
-    params,
-  );
+    values: params,
+    types: LOSSLESS_JSON_TYPES,
+  });
   return { total, resources: rows.rows.map(toStored) };
 }
 
@@ -331,29 +342,31 @@ export async function searchResources(
  */
 export async function includedBy(db: Queryable, sourceType: string, ids: string[], param: string, targetType: string | undefined, limit: number): Promise<StoredResource[]> {
   if (ids.length === 0) return [];
-  const rows = await db.query(
-    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+  const rows = await db.query({
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
        FROM fhir_resource r
       WHERE NOT r.deleted AND ($4::text IS NULL OR r.resource_type = $4)
         AND (r.resource_type || '/' || r.id) IN (
           SELECT t.code FROM fhir_search_token t WHERE t.resource_type = $1 AND t.id = ANY($2::text[]) AND t.param = $3)
       ORDER BY r.resource_type, r.id LIMIT $5`,
-    [sourceType, ids, param, targetType ?? null, limit],
-  );
+    values: [sourceType, ids, param, targetType ?? null, limit],
+    types: LOSSLESS_JSON_TYPES,
+  });
   return rows.rows.map(toStored);
 }
 
 /** `_revinclude`: the current resources of `type` whose reference parameter `param` points at one of `targets`. */
 export async function includingOf(db: Queryable, type: string, param: string, targets: string[], limit: number): Promise<StoredResource[]> {
   if (targets.length === 0) return [];
-  const rows = await db.query(
-    `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+  const rows = await db.query({
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
        FROM fhir_resource r
       WHERE r.resource_type = $1 AND NOT r.deleted
         AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = $1 AND t.param = $2 AND t.code = ANY($3::text[]))
       ORDER BY r.id LIMIT $4`,
-    [type, param, targets, limit],
-  );
+    values: [type, param, targets, limit],
+    types: LOSSLESS_JSON_TYPES,
+  });
   return rows.rows.map(toStored);
 }
 

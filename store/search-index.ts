@@ -125,6 +125,19 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   MedicationRequest: clinical('http://hl7.org/fhir/CodeSystem/medicationrequest-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
   Immunization: clinical('http://hl7.org/fhir/event-status', 'patient', undefined, { 'vaccine-code': 'vaccineCode' }),
   DocumentReference: clinical('http://hl7.org/fhir/document-reference-status', 'subject', 'subject', { type: 'type', category: 'category' }),
+  // Accounting, dispenses, administrations and where each message's resources came from (mappers/hl7v2/financial.ts,
+  // medication-events.ts, provenance.ts).
+  Account: (r) => ({
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/account-status'), ...array(r.subject).flatMap((subject) => patientTokens(subject))],
+    strings: [],
+  }),
+  ChargeItem: clinical('http://hl7.org/fhir/chargeitem-status', 'subject', 'subject', { code: 'code' }),
+  MedicationDispense: clinical('http://hl7.org/fhir/CodeSystem/medicationdispense-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
+  MedicationAdministration: clinical('http://hl7.org/fhir/CodeSystem/medication-admin-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
+  Provenance: (r) => ({
+    tokens: array(r.target).flatMap((target) => [...referenceToken('target', target), ...patientTokens(target, undefined)]),
+    strings: [],
+  }),
   ImagingStudy: (r) => ({
     tokens: [
       ...identifierTokens(r),
@@ -155,6 +168,11 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   PractitionerRole: (r) => ({
     tokens: [...identifierTokens(r), ...referenceToken('practitioner', r.practitioner), ...referenceToken('organization', r.organization)],
     strings: [],
+  }),
+  // The places HL7 v2 messages name (PL: facility, ward, room, bed), each part of the next.
+  Location: (r) => ({
+    tokens: [...identifierTokens(r), ...referenceToken('partof', r.partOf)],
+    strings: str(r.name) ? [{ param: 'name', value: r.name as string }] : [],
   }),
   Procedure: clinical('http://hl7.org/fhir/event-status', 'subject', 'subject', { code: 'code' }),
   CarePlan: clinical('http://hl7.org/fhir/request-status', 'subject', 'subject', { category: 'category' }),
@@ -207,6 +225,11 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   MedicationRequest: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', encounter: 'reference' },
   Immunization: { identifier: 'token', status: 'token', patient: 'reference', 'vaccine-code': 'token' },
   DocumentReference: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', type: 'token', category: 'token', encounter: 'reference' },
+  Account: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference' },
+  ChargeItem: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token' },
+  MedicationDispense: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token' },
+  MedicationAdministration: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token' },
+  Provenance: { target: 'reference', patient: 'reference' },
   Appointment: { identifier: 'token', status: 'token', actor: 'reference', patient: 'reference' },
   ImagingStudy: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', modality: 'token', series: 'token', endpoint: 'reference' },
   Endpoint: { identifier: 'token', status: 'token', 'connection-type': 'token' },
@@ -214,6 +237,7 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   Practitioner: { identifier: 'token', name: 'string', family: 'string', given: 'string' },
   Organization: { identifier: 'token', name: 'string' },
   PractitionerRole: { identifier: 'token', practitioner: 'reference', organization: 'reference' },
+  Location: { identifier: 'token', name: 'string', partof: 'reference' },
   Procedure: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token', encounter: 'reference' },
   CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
   CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },

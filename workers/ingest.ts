@@ -22,9 +22,19 @@ import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.
 import { errorFields, type Logger } from '../config/logger.ts';
 import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../formats/hl7v2/index.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type MappingResult, type PatientMerge, type ResourceDraft } from '../mappers/index.ts';
+import {
+  CHARSET_FALLBACK_ISSUE,
+  mapHl7Message,
+  checkMappedResource,
+  mergeDraft,
+  type Hl7MappingOptions,
+  type MappingIssue,
+  type MappingResult,
+  type PatientMerge,
+  type ResourceDraft,
+} from '../mappers/index.ts';
 import { auditTrail, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
-import { bytesToHex, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
+import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
 import type { IngestMetrics } from '../observability/types.ts';
@@ -123,10 +133,12 @@ export interface IngestOutcome {
 export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
   let mappingsRecorded: string[] = [];
   let failureCodes: string[] = [];
+  let issueCodes: string[] = [];
   const outcomes = await withTransaction(
     options.pool,
     async (client) => {
       const outcomes = new Map<number, IngestOutcome>(messageIds.map((id) => [id, { status: 'skipped', resources: [] }]));
+      issueCodes = [];
       const messages = (await inbox.lockMessages(client, messageIds)).filter((m) => m.disposition === 'accepted' && m.state === 'queued');
       if (messages.length === 0) return messageIds.map((id) => outcomes.get(id)!);
 
@@ -135,22 +147,28 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
       for (const message of messages) {
         let header: MshHeader | undefined;
         let charset = 'utf-8';
+        let declaredCharsetIgnored = false;
         try {
           let mapping: MappingSelection;
           let result: MappingResult;
           // HL7 v2 arrives as 'hl7v2-mllp' or 'hl7v2-http'; other protocols name their converter.
           if (message.protocol.startsWith('hl7v2')) {
             const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);
+            declaredCharsetIgnored = decoded.declaredCharsetIgnored === true;
             header = decoded.header;
             charset = decoded.charset;
             mapping = options.mappings.select(header);
-            result = mapHl7Message(parseHl7(decoded.text), mapping.options);
+            const bound = boundSourceOf(message.source);
+            result = mapHl7Message(parseHl7(decoded.text), bound === undefined ? mapping.options : { ...mapping.options, boundSource: bound });
           } else {
             const converter = options.converters?.[message.protocol];
             if (!converter) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `no converter for protocol ${message.protocol}`);
             ({ mapping, result } = converter.convert(message, options.mappings));
           }
-          mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime) });
+          const issues = [...(result.issues ?? [])];
+          if (declaredCharsetIgnored) issues.unshift({ ...CHARSET_FALLBACK_ISSUE });
+          assertNoFatalIssue(issues, mapping.options.fatalIssues);
+          mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime), issues });
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
@@ -184,7 +202,14 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
           options.log.warn({ messageId: message.id, code: error.code }, 'ingest: mapped resources were refused');
           continue;
         }
-        results.push({ id: message.id, state: 'done', mappingSha256: mapping.sha256, ack: wantsAck(options, header) ? ackFor(options, header, charset, undefined, mapping) : undefined });
+        results.push({
+          id: message.id,
+          state: 'done',
+          mappingSha256: mapping.sha256,
+          mappingIssues: item.issues,
+          ack: wantsAck(options, header) ? ackFor(options, header, charset, undefined, mapping, item.issues) : undefined,
+        });
+        issueCodes.push(...item.issues.map((issue) => issue.code));
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       // The AuditEvent of each message's import goes into the same statements as the versions it records.
@@ -205,6 +230,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
   // Remembered only once committed: a rolled-back batch took its mapping_config rows with it.
   for (const digest of mappingsRecorded) rememberMappingRecorded(options.pool, digest);
   for (const code of failureCodes) options.metrics?.mappingFailed(code);
+  for (const code of issueCodes) options.metrics?.mappingIssue(code);
   return outcomes;
 }
 
@@ -268,6 +294,8 @@ interface Mapped {
   drafts: ResourceDraft[];
   merges: PatientMerge[];
   eventTime: Date | undefined;
+  /** The mapping's issues; applyDrafts adds those of resources it refuses. */
+  issues: MappingIssue[];
 }
 
 interface Version {
@@ -325,10 +353,18 @@ function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions
     staged.set(key, mergeDraft(base, older ? fillOnly(draft, base!) : draft));
   }
   const made: StoredResource[] = [];
-  for (const [key, content] of staged) {
+  for (const [key, merged] of staged) {
     const previous = latest.get(key);
+    const check = checkMappedResource(merged);
+    if (check.kind === 'invalid') {
+      // The patient is what every other resource of the message hangs on: without a valid one nothing is stored.
+      if (merged.resourceType === 'Patient') throw invalidFhir(merged, check.problems);
+      item.issues.push(check.issue);
+      continue;
+    }
+    if (check.kind === 'repaired') item.issues.push(check.issue);
+    const content = check.resource;
     if (previous !== undefined && sameContent(previous.content, content)) continue;
-    assertValidFhir(content);
     made.push(resources.stampVersion(previous, content, now, item.eventTime));
   }
   for (const next of made) {
@@ -355,12 +391,30 @@ function sameContent(a: Record<string, unknown>, b: Record<string, unknown>): bo
   return isDeepStrictEqual(restA, restB);
 }
 
-function assertValidFhir(content: Record<string, unknown>): void {
-  const problems = validateFhirResource(content);
-  if (problems.length === 0) return;
+function invalidFhir(content: Record<string, unknown>, problems: string[]): AnchorlineError {
   // The validator names elements and rules, not values; still, keep the detail short.
-  throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_FHIR', `${String(content.resourceType)}: ${problems.slice(0, 3).join('; ')}`.slice(0, 500));
+  return new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_FHIR', `${String(content.resourceType)}: ${problems.slice(0, 3).join('; ')}`.slice(0, 500));
 }
+
+/** A mapping issue the source's config makes fatal fails the message (mapping config `fatalIssues`). */
+function assertNoFatalIssue(issues: readonly MappingIssue[], fatal: readonly string[] | undefined): void {
+  if (fatal === undefined || fatal.length === 0) return;
+  const found = issues.find((issue) => fatal.includes(issue.code));
+  if (found === undefined) return;
+  throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FATAL_ISSUE', `${found.code} at ${found.location}, which this source's mapping config makes fatal`, { location: found.location });
+}
+
+/** The source a message's connection or credential is bound to, from the inbox row's origin label. */
+function boundSourceOf(source: string): string | undefined {
+  return / source=(\S+)$/.exec(source)?.[1];
+}
+
+/** ERR-3 condition (table 0357) of each issue code in an ACK's warnings. */
+const ISSUE_CONDITIONS: Readonly<Record<string, string>> = {
+  ANCHORLINE_ISSUE_INVALID_VALUE: '102',
+  ANCHORLINE_ISSUE_MISSING_FIELD: '101',
+  ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE: '103',
+};
 
 /**
  * The drafts of a patient merge (A40): every current resource that references the source patient, re-pointed to the
@@ -407,7 +461,8 @@ async function patientMergeDrafts(
 function repoint(content: Record<string, unknown>, from: string, to: string): Record<string, unknown> {
   const walk = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(walk);
-    if (value !== null && typeof value === 'object') {
+    // A decimal kept as a LosslessNumber (`5.40`) is a value, not an element to copy member by member.
+    if (value !== null && typeof value === 'object' && !isLosslessNumber(value)) {
       const out: Record<string, unknown> = {};
       for (const [key, child] of Object.entries(value)) out[key] = key === 'reference' && child === from ? to : walk(child);
       return out;
@@ -433,10 +488,21 @@ function wantsAck(options: IngestOptions, header: MshHeader | undefined): boolea
 }
 
 /** The ACK after mapping; `mapping` is the selection already made for the message, when there is one. */
-function ackFor(options: IngestOptions, header: MshHeader | undefined, charset: string, error?: AnchorlineError, mapping?: MappingSelection): { ack: Buffer; ackCode: AckCode } {
+function ackFor(
+  options: IngestOptions,
+  header: MshHeader | undefined,
+  charset: string,
+  error?: AnchorlineError,
+  mapping?: MappingSelection,
+  issues: readonly MappingIssue[] = [],
+): { ack: Buffer; ackCode: AckCode } {
   const ackCode: AckCode = error ? ackCodeFor(error.code, false) : 'AA';
   const timeZone = (mapping ?? options.mappings.select(header)).options.timeZone;
-  return { ack: encodeAck({ header, charset, ackCode, error, timeZone, engineApplication: options.engineApplication }), ackCode };
+  // Warnings (not information) go back to the sender as ERR segments of severity W on the AA.
+  const warnings = issues
+    .filter((issue) => issue.severity !== 'information')
+    .map((issue) => ({ code: issue.code, condition: ISSUE_CONDITIONS[issue.code] ?? '0', location: issue.location, detail: issue.detail }));
+  return { ack: encodeAck({ header, charset, ackCode, error, warnings, timeZone, engineApplication: options.engineApplication }), ackCode };
 }
 
 interface Waiting {

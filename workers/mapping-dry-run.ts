@@ -7,7 +7,8 @@
  */
 import { decodeHl7Bytes, parseHl7 } from '../formats/hl7v2/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
-import { mapHl7Message, mergeDraft, validateFhirResource, type PatientMerge } from '../mappers/index.ts';
+import { isLosslessNumber } from '../anchor/index.ts';
+import { CHARSET_FALLBACK_ISSUE, mapHl7Message, checkMappedResource, mergeDraft, type MappingIssue, type PatientMerge } from '../mappers/index.ts';
 import type { MappingSource } from './ingest.ts';
 
 /** One message of a corpus, and where it came from. */
@@ -55,6 +56,8 @@ export interface MessageMapping {
   sha256?: string;
   resources?: Array<Record<string, unknown>>;
   merges?: PatientMerge[];
+  /** What the mapping could not map as sent, field by field (mappers/issues.ts); absent when everything mapped. */
+  issues?: MappingIssue[];
   error?: { code: string; location?: string; detail?: string };
 }
 
@@ -77,15 +80,32 @@ export function mapMessage(message: CorpusMessage, configs: MappingSource, defau
       const key = `${draft.resourceType}/${draft.id}`;
       resources.set(key, mergeDraft(resources.get(key), draft));
     }
-    for (const resource of resources.values()) {
-      const problems = validateFhirResource(resource);
-      if (problems.length > 0) {
-        result.error = { code: 'ANCHORLINE_ERR_MAPPING_INVALID_FHIR', detail: `${String(resource.resourceType)}: ${problems.slice(0, 3).join('; ')}` };
+    const issues = [...(mapped.issues ?? [])];
+    if (decoded.declaredCharsetIgnored) {
+      issues.unshift({ ...CHARSET_FALLBACK_ISSUE });
+    }
+    const fatal = config.options.fatalIssues ?? [];
+    const fatalIssue = issues.find((issue) => fatal.includes(issue.code));
+    if (fatalIssue !== undefined) {
+      result.issues = issues;
+      result.error = { code: 'ANCHORLINE_ERR_MAPPING_FATAL_ISSUE', location: fatalIssue.location, detail: `${fatalIssue.code} at ${fatalIssue.location}, which this source's mapping config makes fatal` };
+      return result;
+    }
+    // As the ingest job does: an invalid Patient fails the message, any other invalid resource is left out with an issue.
+    for (const [key, resource] of resources) {
+      const check = checkMappedResource(resource);
+      if (check.kind === 'valid') continue;
+      if (check.kind === 'invalid' && resource.resourceType === 'Patient') {
+        result.error = { code: 'ANCHORLINE_ERR_MAPPING_INVALID_FHIR', detail: check.issue.detail };
         return result;
       }
+      issues.push(check.issue);
+      if (check.kind === 'repaired') resources.set(key, check.resource);
+      else resources.delete(key);
     }
     result.resources = [...resources.values()];
     if (mapped.merges && mapped.merges.length > 0) result.merges = mapped.merges;
+    if (issues.length > 0) result.issues = issues;
   } catch (error) {
     result.error = isAnchorlineError(error)
       ? { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) }
@@ -128,7 +148,8 @@ export function jsonDiff(from: unknown, to: unknown, at = ''): JsonChange[] {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
+  // A decimal kept as sent (a LosslessNumber, `5.40`) is compared as a value, not member by member.
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !isLosslessNumber(value);
 }
 
 /** A message's output keyed for comparison: resources by type and position (Patient[0]), so a changed id shows as one. */
@@ -169,6 +190,11 @@ export function diffMessage(from: MessageMapping, to: MessageMapping): MessageDi
       else if (!before.has(key)) changes.push({ path: key, to: after.get(key) });
       else changes.push(...jsonDiff(before.get(key), after.get(key), key));
     }
+    // What one version could not map as sent and the other could (or the reverse) is a change too.
+    const issuesOf = (m: MessageMapping): string[] => (m.issues ?? []).map((issue) => `${issue.code} at ${issue.location}`);
+    const [issuesBefore, issuesAfter] = [issuesOf(from), issuesOf(to)];
+    for (const issue of issuesBefore) if (!issuesAfter.includes(issue)) changes.push({ path: 'issues', from: issue });
+    for (const issue of issuesAfter) if (!issuesBefore.includes(issue)) changes.push({ path: 'issues', to: issue });
   }
   return {
     file: from.file,

@@ -186,7 +186,8 @@ export class Hl7Intake {
       }
       this.options.sources?.checkHl7(meta.boundSource, header.sendingApplication, header.sendingFacility);
       if (!this.options.isSupported(header.messageType, header.triggerEvent)) {
-        throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is not supported`, { location: 'MSH-9' });
+        // Queries and acknowledgments carry no record to store; the answer says so in its own code.
+        throw new AnchorlineError('ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is a query or an acknowledgment, not data to store`, { location: 'MSH-9' });
       }
     } catch (error) {
       const coded = toAnchorlineError(error);

@@ -32,6 +32,24 @@ export interface AckError {
   detail?: string;
 }
 
+/**
+ * A warning on an accepted message (severity W): something of it was not mapped as sent (a mapping issue), told to
+ * the sender with the message's own acknowledgment.
+ */
+export interface AckWarning {
+  /** The issue's stable code, e.g. 'ANCHORLINE_ISSUE_INVALID_VALUE' (ERR-5). */
+  code: string;
+  /** Table 0357 condition (ERR-3): '101' required field missing, '102' data type error, '103' table value not found. */
+  condition: string;
+  /** Where, as AckError.location. */
+  location?: string;
+  /** Shown to the sender in ERR-8; must not contain patient data. */
+  detail?: string;
+}
+
+/** Warnings an ACK carries at most; the rest are on the message (the sender's ACK stays small). */
+export const MAX_ACK_WARNINGS = 20;
+
 export interface AckOptions {
   /** The incoming message's header; undefined when its MSH could not be read. */
   header: MshHeader | undefined;
@@ -42,6 +60,11 @@ export interface AckOptions {
   /** IANA time zone for MSH-7, e.g. 'Asia/Seoul' gives YYYYMMDDHHMMSS.SSS+0900. */
   timeZone: string;
   error?: AckError;
+  /**
+   * Warnings (ERR with severity W, v2.5 and later: earlier versions' ERR has no severity, so they are left out there),
+   * at most MAX_ACK_WARNINGS.
+   */
+  warnings?: readonly AckWarning[];
   /** MSH-3 of the ACK when the incoming MSH-5 is empty. Default 'ANCHORLINE'. */
   engineApplication?: string;
 }
@@ -108,6 +131,9 @@ export function buildAck(o: AckOptions): string {
   const msa = ['MSA', o.ackCode, h?.controlId ?? '', spec === undefined ? '' : esc(spec.title)];
   const segments = [trimJoin(msh, enc.field), trimJoin(msa, enc.field)];
   if (o.error !== undefined) segments.push(errSegment(o.error, version, enc));
+  if (o.warnings !== undefined && atLeast(version, 2, 5)) {
+    for (const warning of o.warnings.slice(0, MAX_ACK_WARNINGS)) segments.push(warningSegment(warning, enc));
+  }
   return segments.join('\r') + '\r';
 }
 
@@ -116,7 +142,15 @@ export function buildAck(o: AckOptions): string {
  * An ACK as bytes, ready to send or store: fresh control id, stamped now, with the ERR segment of `error` when given,
  * encoded in the message's charset (UTF-8 when that charset cannot carry it, e.g. the sender's was not readable).
  */
-export function encodeAck(o: { header: MshHeader | undefined; charset: string; ackCode: AckCode; error?: AnchorlineError | undefined; timeZone: string; engineApplication: string }): Buffer {
+export function encodeAck(o: {
+  header: MshHeader | undefined;
+  charset: string;
+  ackCode: AckCode;
+  error?: AnchorlineError | undefined;
+  warnings?: readonly AckWarning[];
+  timeZone: string;
+  engineApplication: string;
+}): Buffer {
   const { error } = o;
   const text = buildAck({
     header: o.header,
@@ -125,6 +159,7 @@ export function encodeAck(o: { header: MshHeader | undefined; charset: string; a
     timestamp: new Date(),
     timeZone: o.timeZone,
     engineApplication: o.engineApplication,
+    ...(o.warnings !== undefined && o.warnings.length > 0 ? { warnings: o.warnings } : {}),
     ...(error ? { error: { code: error.code, ...(error.location ? { location: error.location } : {}), ...(error.detail ? { detail: error.detail } : {}) } } : {}),
   });
   try {
@@ -170,6 +205,26 @@ function errSegment(error: AckError, version: string, enc: Hl7Encoding): string 
       '',
       '',
       error.detail === undefined ? '' : esc(error.detail),
+    ],
+    enc.field,
+  );
+}
+
+function warningSegment(warning: AckWarning, enc: Hl7Encoding): string {
+  const esc = (value: string): string => escapeHl7(value, enc);
+  const where = warning.location === undefined ? undefined : parseLocation(warning.location);
+  const erl = where === undefined ? '' : trimJoin(erlComponents(where), enc.component);
+  return trimJoin(
+    [
+      'ERR',
+      '',
+      erl,
+      [esc(warning.condition), esc(CONDITION_TEXT[warning.condition] ?? ''), CONDITION_CODING_SYSTEM].join(enc.component),
+      'W',
+      [esc(warning.code), '', APPLICATION_CODING_SYSTEM].join(enc.component),
+      '',
+      '',
+      warning.detail === undefined ? '' : esc(warning.detail),
     ],
     enc.field,
   );

@@ -4,8 +4,13 @@
  * Decoding is strict because senders lie: a system configured for "UNICODE UTF-8" that really sends EUC-KR would
  * otherwise store replacement characters in a patient's name. Bytes that are not valid in the declared character set
  * are rejected with ANCHORLINE_ERR_CHARSET_MISMATCH rather than repaired.
+ *
+ * Two declarations are read past, because the bytes leave no doubt: MSH-18 `ASCII` on bytes that are valid UTF-8 with
+ * non-ASCII characters (UTF-8 is ASCII's superset, and strict UTF-8 validity is very unlikely by chance), and an
+ * MSH-18 value that names no character set at all (`PRELIM`, `UNICODE`, a typo) on bytes that are valid UTF-8. Either
+ * decodes as UTF-8 and says so (`declaredCharsetIgnored`), so the mapping records it on the message.
  */
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import { AnchorlineError } from '../../errors/index.ts';
 import { readMshHeader, type MshHeader } from './header.ts';
@@ -16,6 +21,8 @@ export interface DecodedHl7 {
   charset: string;
   /** Read from the decoded text, so non-ASCII header fields are correct. */
   header: MshHeader;
+  /** MSH-18 was read past: it named no character set, or ASCII, and the bytes are valid UTF-8 (decoded as such). */
+  declaredCharsetIgnored?: true;
 }
 
 /**
@@ -33,6 +40,8 @@ const CHARSETS: ReadonlyMap<string, string> = new Map([
     [`ISO8859${n}`, `iso-8859-${n}`],
   ]),
   ['ISOIR100', 'iso-8859-1'],
+  // '8859' alone (no part) is what older systems send for Latin-1.
+  ['8859', 'iso-8859-1'],
   ['UNICODEUTF8', 'utf-8'],
   ['UTF8', 'utf-8'],
   ['ISOIR192', 'utf-8'],
@@ -90,7 +99,14 @@ export function resolveCharset(msh18: string, defaultCharset: string): string {
 export function decodeHl7Bytes(raw: Buffer, defaultCharset = 'UTF-8'): DecodedHl7 {
   const body = raw.subarray(0, 3).equals(UTF8_BOM) ? raw.subarray(3) : raw;
   const provisional = readMshHeader(firstSegmentLatin1(body));
-  const charset = resolveCharset(provisional.characterSet, defaultCharset);
+  let charset: string;
+  try {
+    charset = resolveCharset(provisional.characterSet, defaultCharset);
+  } catch (error) {
+    if (provisional.characterSet.trim() === '' || namesAnEncoding(provisional.characterSet) || !isUtf8(body)) throw error;
+    return { ...decodedAsUtf8(body), declaredCharsetIgnored: true };
+  }
+  if (charset === 'ascii' && !isAscii(body) && isUtf8(body)) return { ...decodedAsUtf8(body), declaredCharsetIgnored: true };
   const text = decodeStrict(body, charset);
   const header = readMshHeader(text);
   // In GB18030 and Big5 a trail byte can be '|' or '^', so a non-ASCII MSH-3..17 can split differently in the latin1
@@ -103,6 +119,19 @@ export function decodeHl7Bytes(raw: Buffer, defaultCharset = 'UTF-8'): DecodedHl
     );
   }
   return { text, charset, header };
+}
+
+/**
+ * Whether an MSH-18 value names a real encoding this engine does not read (UTF-16, UTF-32, JIS X 0208/0212, CNS
+ * 11643, the 8859 parts not listed): such a declaration is believed and refused, never read past.
+ */
+function namesAnEncoding(msh18: string): boolean {
+  return /^(UNICODE)?(UTF(16|32)(LE|BE)?|UCS\d*)$|^ISOIR(14|87|159)$|^CNS|JIS|^(ISO)?8859\d+$/.test(normalizeCharsetName(msh18));
+}
+
+function decodedAsUtf8(body: Buffer): DecodedHl7 {
+  const text = strictUtf8.decode(body);
+  return { text, charset: 'utf-8', header: readMshHeader(text) };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 export { readMshHeader, type MshHeader } from './header.ts';
 export { resolveCharset, decodeHl7Bytes, encodeHl7Text, type DecodedHl7 } from './charset.ts';
-export { buildAck, encodeAck, isEnhancedMode, newAckControlId, type AckCode, type AckError, type AckOptions } from './ack.ts';
+export { MAX_ACK_WARNINGS, buildAck, encodeAck, isEnhancedMode, newAckControlId, type AckCode, type AckError, type AckOptions, type AckWarning } from './ack.ts';
 export { escapeHl7 } from './escape-text.ts';
 export { parseHl7 } from './parse.ts';
 export { unescapeHl7 } from './escape.ts';

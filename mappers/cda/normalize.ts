@@ -114,6 +114,11 @@ export interface ElementFacts {
   allergyType?: string;
   /** A substanceAdministration's doseQuantity as sent. */
   doseQuantity?: { value?: string; unit?: string };
+  /**
+   * An observation's value (PQ, CO) and the bounds of each of its reference ranges that has an observationRange, as
+   * sent: the converter reads them with parseFloat, which drops the precision FHIR keeps (`5.40` -> 5.4).
+   */
+  quantities?: { value?: string; ranges: Array<{ low?: string; high?: string }> };
 }
 
 export interface NormalizeResult {
@@ -222,8 +227,10 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
     if (resource) {
       const id = idFor(element, name);
       prependId(element, id);
-      if (name === 'observation') observationShape(element);
-      else if (name === 'act') recordActFacts(element, id, result.facts);
+      if (name === 'observation') {
+        observationShape(element);
+        recordQuantityFacts(element, id, result.facts);
+      } else if (name === 'act') recordActFacts(element, id, result.facts);
       else if (name === 'substanceAdministration') recordDoseFacts(element, id, result.facts);
     }
     walk(element);
@@ -353,6 +360,21 @@ function recordActFacts(act: Node, id: string, facts: Map<string, ElementFacts>)
   const subject = asNodes(act.entryRelationship).find((relationship) => relationship['@_typeCode'] === 'SUBJ');
   const value = asNodes(asNodes(subject?.observation)[0]?.value)[0];
   if (typeof value?.['@_code'] === 'string') facts.set(id, { allergyType: value['@_code'] });
+}
+
+function recordQuantityFacts(observation: Node, id: string, facts: Map<string, ElementFacts>): void {
+  // The shapes the converter reads: value and a range's observationRange, value, low and high as single elements.
+  const sent = (node: unknown): string | undefined => (isNode(node) && typeof node['@_value'] === 'string' ? node['@_value'] : undefined);
+  const value = sent(observation.value);
+  const ranges = asNodes(observation.referenceRange)
+    .map((range) => range.observationRange)
+    .filter(isNode)
+    .map((range) => {
+      const bounds = isNode(range.value) ? range.value : undefined;
+      return { low: sent(bounds?.low), high: sent(bounds?.high) };
+    });
+  if (value === undefined && ranges.every((range) => range.low === undefined && range.high === undefined)) return;
+  facts.set(id, { ...facts.get(id), quantities: { ...(value !== undefined ? { value } : {}), ranges } });
 }
 
 function recordDoseFacts(substanceAdministration: Node, id: string, facts: Map<string, ElementFacts>): void {

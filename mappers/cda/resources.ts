@@ -19,7 +19,8 @@ import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 import { toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
 
-import { asNodes, firstUsableId, type DatePrecision, type NormalizeResult } from './normalize.ts';
+import { asNodes, firstUsableId, type DatePrecision, type ElementFacts, type NormalizeResult } from './normalize.ts';
+import { decimalFromLiteral, decimalValue, isLosslessNumber, type FhirDecimal } from '../fhir-decimal.ts';
 
 type Node = Record<string, unknown>;
 
@@ -260,7 +261,10 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
       if (doseAndRate !== undefined) {
         const value = dose?.value === undefined ? Number.NaN : Number(dose.value);
         if (!Number.isFinite(value)) delete dosage!.doseAndRate;
-        else doseAndRate.doseQuantity = dose?.unit ? { value, unit: dose.unit, system: 'http://unitsofmeasure.org', code: dose.unit } : { value };
+        else {
+          const exact = asSent(dose!.value!, value);
+          doseAndRate.doseQuantity = dose?.unit ? { value: exact, unit: dose.unit, system: 'http://unitsofmeasure.org', code: dose.unit } : { value: exact };
+        }
       }
       break;
     }
@@ -268,10 +272,13 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
       // 'active' is a C-CDA status the converter passes through; FHIR's event-status calls it in-progress.
       if (resource.status === 'active') resource.status = 'in-progress';
       break;
-    case 'Observation':
+    case 'Observation': {
       // An organizer without a code (a family history organizer) still groups its members; its code is not known.
       if (resource.code === undefined) resource.code = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
+      const quantities = facts.get(resource.id)?.quantities;
+      if (quantities !== undefined) restoreQuantities(resource, quantities);
       break;
+    }
     case 'Goal':
       // Statuses outside the converter's table come out as nothing; lifecycleStatus is required.
       if (resource.lifecycleStatus === undefined) resource.lifecycleStatus = 'active';
@@ -291,6 +298,34 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
     default:
       break;
   }
+}
+
+/**
+ * A number the converter read from `text` with parseFloat, as the decimal sent (`5.40`, ../fhir-decimal.ts) when the
+ * text is a plain decimal of that value; else the number as it is.
+ */
+function asSent(text: string, value: number): FhirDecimal {
+  const decimal = decimalFromLiteral(text.trim());
+  return decimal !== undefined && decimalValue(decimal) === value ? decimal : value;
+}
+
+/**
+ * The Observation's valueQuantity and reference range bounds with the precision sent. Output ranges are matched to
+ * the source ranges in order (the converter leaves out only a range with neither bounds nor text, which would shift
+ * the later ones), and a number is replaced only by a text of the same value: a mismatch leaves the converter's number.
+ */
+function restoreQuantities(resource: FhirResource, quantities: NonNullable<ElementFacts['quantities']>): void {
+  const restore = (quantity: unknown, text: string | undefined): void => {
+    if (text === undefined || quantity === null || typeof quantity !== 'object') return;
+    const holder = quantity as { value?: unknown };
+    if (typeof holder.value === 'number') holder.value = asSent(text, holder.value);
+  };
+  restore(resource.valueQuantity, quantities.value);
+  const ranges = Array.isArray(resource.referenceRange) ? (resource.referenceRange as Array<{ low?: unknown; high?: unknown }>) : [];
+  ranges.forEach((range, i) => {
+    restore(range?.low, quantities.ranges[i]?.low);
+    restore(range?.high, quantities.ranges[i]?.high);
+  });
 }
 
 const UNKNOWN_CONCEPT = Object.freeze({ extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] });
@@ -336,7 +371,8 @@ function dropEmptyOrganizations(resources: FhirResource[], context: CompleteCont
 
 function stripReferences(value: unknown, dropped: ReadonlySet<string>): unknown {
   if (Array.isArray(value)) return value.map((item) => stripReferences(item, dropped));
-  if (value === null || typeof value !== 'object') return value;
+  // A decimal kept as sent (a LosslessNumber, `5.40`) is a value, not an element to rebuild.
+  if (value === null || typeof value !== 'object' || isLosslessNumber(value)) return value;
   if (typeof (value as Node).reference === 'string' && dropped.has((value as Node).reference as string)) return undefined;
   const out: Node = {};
   for (const [name, member] of Object.entries(value)) out[name] = stripReferences(member, dropped);

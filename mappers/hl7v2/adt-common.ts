@@ -18,6 +18,7 @@ import {
   type Identifier,
   type Reference,
   authorityFromField,
+  isEmptyAuthority,
   codeTable,
   comp,
   mappedValue,
@@ -27,6 +28,7 @@ import {
   toHumanName,
   toIdentifier,
 } from './datatypes.ts';
+import { currentIssues, reportIssue } from '../issues.ts';
 import { element, listElement } from './drafts.ts';
 import { sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './context.ts';
@@ -57,17 +59,40 @@ export function addressElement(field: Hl7Field, location: string, timeZone: stri
 /** HL7 table 0001 (administrative sex) -> FHIR administrative-gender. A (ambiguous) -> other, N (not applicable) -> unknown. */
 export const ADMINISTRATIVE_SEX = codeTable<string>({ M: 'male', F: 'female', O: 'other', U: 'unknown', A: 'other', N: 'unknown' });
 
+/** Words senders write in an administrative sex field instead of a table 0001 code. */
+const ADMINISTRATIVE_SEX_WORDS = codeTable<string>({ MALE: 'male', FEMALE: 'female', MAN: 'male', WOMAN: 'female', UNKNOWN: 'unknown', UNK: 'unknown', OTHER: 'other', AMBIGUOUS: 'other' });
+
+/** The extension that keeps a value as sent on an element whose required binding it does not fit (FHIR extensions pack). */
+export const ORIGINAL_TEXT_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/originalText';
+
+/** Whether `sent` (after the config's HL70001 value map) is a table 0001 code. */
+export function isAdministrativeSexCode(sent: string, options: Hl7MappingOptions): boolean {
+  return ADMINISTRATIVE_SEX.has(mappedValue(options, 'HL70001', sent).toUpperCase());
+}
+
 /**
- * An administrative sex field (PID-8, NK1-15) as FHIR gender, after the config's HL70001 value map; a code outside
- * table 0001 is an error at `location`.
+ * An administrative sex field (PID-8, NK1-15) as FHIR gender, after the config's HL70001 value map. A spelled-out
+ * word (`female`) is read with an information issue; any other code outside table 0001 is `unknown` with a warning
+ * issue that keeps the code as sent. Outside a mapping that collects issues, such a code is an error at `location`.
  */
 export function administrativeGender(sent: string, location: string, options: Hl7MappingOptions): string | undefined {
   if (sent === '') return undefined;
-  const mapped = ADMINISTRATIVE_SEX.get(mappedValue(options, 'HL70001', sent).toUpperCase());
-  if (mapped === undefined) {
+  const code = mappedValue(options, 'HL70001', sent).toUpperCase();
+  const mapped = ADMINISTRATIVE_SEX.get(code);
+  if (mapped !== undefined) return mapped;
+  const word = ADMINISTRATIVE_SEX_WORDS.get(code);
+  const issues = currentIssues();
+  if (issues === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', `${location}: administrative sex is not an HL7 table 0001 code`, { location });
   }
-  return mapped;
+  issues.add({
+    severity: word === undefined ? 'warning' : 'information',
+    code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE',
+    location,
+    detail: word === undefined ? `${location}: administrative sex is not an HL7 table 0001 code; read as unknown` : `${location}: administrative sex spelled out; read as ${word}`,
+    value: sent,
+  });
+  return word ?? 'unknown';
 }
 
 /**
@@ -97,8 +122,37 @@ export function requirePid(context: MappingContext): Hl7Segment {
   return pid;
 }
 
+/** The authority of last resort: a message whose MSH-3, MSH-4, config and connection name no sender. */
+const UNIDENTIFIED_SENDER: AssigningAuthority = Object.freeze({ namespace: 'unidentified-sender', universalId: '', universalIdType: '' });
+
+/**
+ * The authority of identifiers sent without one (CX-4 empty): MSH-4 sending facility, else MSH-3 sending application,
+ * else the source's configured default authority (mapping config `defaultAuthority`), else the source the sender's
+ * credential or connection is bound to. Local ids such as MRNs are only unique within whoever issued them, and one
+ * of these names the issuer. Each step past MSH-4 is an information issue on the message.
+ */
 export function sendingFacility(context: MappingContext): AssigningAuthority {
-  return authorityFromField(fieldOf(context.msh, 4)[0]);
+  const facility = authorityFromField(fieldOf(context.msh, 4)[0]);
+  if (!isEmptyAuthority(facility)) return facility;
+  const application = authorityFromField(fieldOf(context.msh, 3)[0]);
+  const configured = context.options.defaultAuthority ?? '';
+  const bound = context.options.boundSource ?? '';
+  const [authority, from] = !isEmptyAuthority(application)
+    ? [application, 'MSH-3 sending application']
+    : configured !== ''
+      ? [{ namespace: configured, universalId: '', universalIdType: '' }, "the source's default authority"]
+      : bound !== ''
+        ? [{ namespace: bound, universalId: '', universalIdType: '' }, 'the bound source']
+        : [UNIDENTIFIED_SENDER, 'the authority of senders that name themselves nowhere'];
+  // The last resort is a warning: every sender that names itself nowhere shares it, so one of them should be given a
+  // defaultAuthority or a bound source (or the code made fatal for it) before its numbers can be told apart.
+  reportIssue({
+    severity: authority === UNIDENTIFIED_SENDER ? 'warning' : 'information',
+    code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK',
+    location: 'MSH-4',
+    detail: `MSH-4 is empty; identifiers without an assigning authority take ${from}`,
+  });
+  return authority;
 }
 
 /**
@@ -132,10 +186,24 @@ export function patientIdFromList(field: Hl7Field, location: string, context: Ma
   return deterministicId('Patient', identifier.system, identifier.value);
 }
 
-/** The id of the patient one PID describes, from its Patient.key field (PID-3 unless the config says otherwise). */
-export function patientIdOf(pid: Hl7Segment, context: MappingContext): string {
+/**
+ * The field a PID's patient key is read from: the Patient.key field (PID-3 unless the config says otherwise), else,
+ * when it is empty, the first of the Patient.keyFallback fields (PID-2, then PID-4) that has a value.
+ */
+export function patientKeySource(pid: Hl7Segment, context: MappingContext): string {
   const key = sourcesOf(context.options, 'Patient.key');
-  return patientIdFromList(sourceField(key, { PID: pid }), key, context);
+  const hasValue = (source: string): boolean => sourceField(source, { PID: pid }).some((repetition) => comp(repetition, 1) !== '');
+  if (hasValue(key)) return key;
+  const fallback = sourcesOf(context.options, 'Patient.keyFallback').find((source) => source !== key && hasValue(source));
+  if (fallback === undefined) return key;
+  reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK', location: key, detail: `${key} is empty; the patient is identified by ${fallback}` });
+  return fallback;
+}
+
+/** The id of the patient one PID describes, from its key field (patientKeySource). */
+export function patientIdOf(pid: Hl7Segment, context: MappingContext): string {
+  const source = patientKeySource(pid, context);
+  return patientIdFromList(sourceField(source, { PID: pid }), source, context);
 }
 
 /** The id of the patient the message is about (the first PID). */

@@ -3,8 +3,8 @@
  * payor, IN1-12/13 period, IN1-15 type, IN1-17 relationship; and, where the IG leaves fields open, IN1-2 health
  * plan and IN1-8/9 group as Coverage.class (plan, group), IN1-36 policy number as identifier and subscriberId.
  *
- * The payor is a display/identifier reference: Organization resources for insurers come with the facility
- * directory. The id is the patient's id with the payor, plan and policy number, which together name one policy.
+ * The payor is an Organization (insurerOf). The id is the patient's id with the payor, plan and policy number,
+ * which together name one policy.
  */
 
 import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
@@ -16,17 +16,23 @@ import { patientId, periodElement, sendingFacility } from './adt-common.ts';
 import {
   type CodeableConcept,
   type Coding,
+  type ContactPoint,
   type Identifier,
+  type Reference,
   V2_0203_SYSTEM,
+  authorityFromComponent,
   codeTable,
   comp,
   mappedValue,
   pruneEmpty,
+  toAddress,
   toCodeableConcept,
+  toContactPoint,
   toIdentifier,
   withStandardCoding,
 } from './datatypes.ts';
-import { codeOf, element, updateDraft } from './drafts.ts';
+import { assignedIdentifier, organizationOf } from './directory.ts';
+import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './context.ts';
 
 const COVERAGE_CLASS = 'http://terminology.hl7.org/CodeSystem/coverage-class';
@@ -78,7 +84,7 @@ function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext
     beneficiary: { reference: `Patient/${patient}` },
     relationship: element(fieldOf(in1, 17), (rep) => relationship(rep, context)),
     period,
-    payor: [payor],
+    payor: [insurerOf(in1, payor, context)],
     class: coverageClasses(in1),
   });
 }
@@ -103,6 +109,27 @@ function payorOf(in1: Hl7Segment, context: MappingContext): Payor {
     });
   }
   return payor;
+}
+
+/**
+ * The payor as an Organization (IN1-4 XON[Organization] with IN1-5 its address, IN1-7 its phone numbers), keyed by
+ * IN1-3 insurance company id when sent (the IG's current IN1 map leaves IN1-3 out, but the id is what names one
+ * insurer in every message, where names are spelled as each sender likes), else by its name within the sender.
+ */
+function insurerOf(in1: Hl7Segment, payor: Payor, context: MappingContext): Reference {
+  const idField = fieldOf(in1, 3);
+  const first = isExplicitNull(idField) ? undefined : idField.find((rep) => comp(rep, 1) !== '');
+  const identifier = first === undefined ? undefined : assignedIdentifier(comp(first, 1), authorityFromComponent(first, 4), 'IN1-3', context, comp(first, 5));
+  const { timeZone } = context.options;
+  const address = listElement([[fieldOf(in1, 5), (rep) => toAddress(rep, 'IN1-5', timeZone)]]) ?? undefined;
+  // An organization's numbers are never its home (org-3): a PRN use is left out.
+  const telecom = listElement([[fieldOf(in1, 7), (rep) => organizationContact(toContactPoint(rep, 'work'))]]) ?? undefined;
+  // payorOf has made sure there is an id or a name.
+  return organizationOf(identifier, payor.display ?? '', 'IN1-4', context, { address, telecom })!;
+}
+
+function organizationContact(contact: ContactPoint | undefined): ContactPoint | undefined {
+  return contact?.use === 'home' ? { ...contact, use: undefined } : contact;
 }
 
 function payorKey(payor: Payor): string {

@@ -16,7 +16,7 @@
  * R4 'cancelled' ("the Encounter has ended before it has begun") is true in both cases.
  */
 
-import { fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
+import { type Hl7Segment, fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from '../merge.ts';
@@ -32,9 +32,10 @@ import {
   mappedValue,
   toCodeableConcept,
   toFhirDateTime,
+  type Reference,
   toLocationDisplay,
-  toPersonDisplay,
 } from './datatypes.ts';
+import { locationReference, practitionerReference } from './directory.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import { type FieldSources, PRIOR_KEY_FIELD, sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './context.ts';
@@ -103,7 +104,40 @@ const ENCOUNTER_EVENTS = codeTable<EncounterEvent>({
   // A12 does not change the status: the patient is still admitted, at the location before the cancelled transfer.
   A12: { location: 'cancel-arrive', requiresLocation: true, period: 'as-sent' },
   A13: { status: 'in-progress', location: 'cancel-leave', period: 'reopen' },
+  // Tracking: A09 the patient leaves for a while (a test, another unit), A10 arrives there; the visit goes on.
+  A09: { location: 'keep', period: 'as-sent' },
+  A10: { location: 'arrive', arrivalTime: 'event', period: 'as-sent' },
+  // Pending events announce what has not happened yet: a pending admit is a planned visit; a pending transfer or
+  // discharge changes nothing until the A02 or A03 that carries it out.
+  A14: { status: 'planned', location: 'arrive', planned: true, period: 'as-sent' },
+  A15: { location: 'keep', period: 'as-sent' },
+  A16: { location: 'keep', period: 'as-sent' },
+  // Leave of absence: out (A21) and back (A22), and their cancels (A52 cancels the leave, A53 the return).
+  A21: { status: 'onleave', location: 'keep', period: 'as-sent' },
+  A22: { status: 'in-progress', location: 'keep', period: 'as-sent' },
+  A52: { status: 'in-progress', location: 'keep', period: 'as-sent' },
+  A53: { status: 'onleave', location: 'keep', period: 'as-sent' },
+  // A23 deletes a visit that should not exist.
+  A23: { status: 'entered-in-error', location: 'keep', period: 'as-sent' },
+  // Cancels of pending events: a cancelled pending or pre-admit is a cancelled visit; the others change nothing.
+  A25: { location: 'keep', period: 'as-sent' },
+  A26: { location: 'keep', period: 'as-sent' },
+  A27: { status: 'cancelled', location: 'keep', period: 'as-sent' },
+  A38: { status: 'cancelled', location: 'keep', period: 'as-sent' },
+  A32: { location: 'keep', period: 'as-sent' },
+  A33: { location: 'keep', period: 'as-sent' },
+  // Changes of the attending (A54) or consulting (A61) doctor and their cancels: the visit's participants only.
+  A54: { location: 'keep', period: 'as-sent' },
+  A55: { location: 'keep', period: 'as-sent' },
+  A61: { location: 'keep', period: 'as-sent' },
+  A62: { location: 'keep', period: 'as-sent' },
 });
+
+/**
+ * Messages other than ADT that carry a PV1 (BAR, DFT, ORU, VXU, ...) describe the visit as it stands, as an A08 does:
+ * the PV1 restates it, and nothing about the visit's state changes because of the message.
+ */
+const VISIT_AS_IT_STANDS: EncounterEvent = { location: 'keep', period: 'as-sent' };
 
 const V3_PARTICIPATION_TYPE = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
 
@@ -122,7 +156,7 @@ const PARTICIPATION_OF_SOURCE: Readonly<Record<FieldSources['Encounter.participa
  * the class), the prior visit's Encounter is finished at the event time and comes first.
  */
 export function buildEncounter(context: MappingContext): ResourceDraft | ResourceDraft[] | undefined {
-  const event = ENCOUNTER_EVENTS.get(context.triggerEvent);
+  const event = context.messageType === 'ADT' ? ENCOUNTER_EVENTS.get(context.triggerEvent) : VISIT_AS_IT_STANDS;
   const pv1 = firstSegment(context.message, 'PV1');
   if (event === undefined || pv1 === undefined) return undefined;
   const visit = visitKey(context);
@@ -141,6 +175,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
   if (event.classChange !== undefined && klass === undefined) klass = event.classChange;
 
   const subject = patientReference(context);
+  const places = visitPlaces(pv1, context);
   const encounter = updateDraft('Encounter', visit.id, {
     identifier: [visit.identifier],
     status,
@@ -148,7 +183,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
     classHistory: event.classChange !== undefined && klass ? classChange(klass, context) : undefined,
     subject,
     period: periodOperation(event, start, end, context),
-    location: locationOperation(event, status, start, end, context),
+    location: locationOperation(event, status, start, end, places, context),
     hospitalization: hospitalization(context),
     participant: listElement(
       sourcesOf(options, 'Encounter.participant').map(
@@ -156,8 +191,8 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
           [
             sourceField(source, { PV1: pv1 }),
             (rep) => {
-              const display = toPersonDisplay(rep);
-              return display === undefined ? undefined : { type: [PARTICIPATION_OF_SOURCE[source]], individual: { display } };
+              const individual = practitionerReference(rep, source, context);
+              return individual === undefined ? undefined : { type: [PARTICIPATION_OF_SOURCE[source]], individual };
             },
           ] as const,
       ),
@@ -210,16 +245,43 @@ function periodOperation(
   return { $merge: 'members', ...(Object.keys(set).length > 0 ? { set } : {}), ...(remove.length > 0 ? { remove } : {}) };
 }
 
+/** The Locations of the places PV1 names that the location history refers to. */
+interface VisitPlaces {
+  /** PV1-3 assigned patient location. */
+  assigned?: Reference;
+  /** PV1-6 prior patient location. */
+  prior?: Reference;
+}
+
+/**
+ * Every place PV1 names becomes a Location (directory.ts), whatever the event does with it: PV1-3 assigned, PV1-6
+ * prior, PV1-11 temporary, PV1-42 pending and PV1-43 prior temporary location. The location history (mappers/merge.ts)
+ * refers to the first two; the temporary and pending places are Locations without a history entry yet, because the
+ * history's rules are about where the patient is assigned. A PL that cannot be read (PL-4 a malformed UUID) is an
+ * issue, and the history keeps the place as a display.
+ */
+function visitPlaces(pv1: Hl7Segment, context: MappingContext): VisitPlaces {
+  const place = (field: number): Reference | undefined => {
+    const sent = fieldOf(pv1, field);
+    return isExplicitNull(sent) || isEmptyField(sent) ? undefined : (element(sent, (rep) => locationReference(rep, `PV1-${field}`, context)) ?? undefined);
+  };
+  const places: VisitPlaces = { assigned: place(3), prior: place(6) };
+  for (const field of [11, 42, 43]) place(field);
+  return places;
+}
+
 function locationOperation(
   event: EncounterEvent,
   status: string | undefined,
   start: string | null | undefined,
   end: string | null | undefined,
+  places: VisitPlaces,
   context: MappingContext,
 ): EncounterLocationOperation | null | undefined {
   if (event.location === 'keep') return undefined;
   const pv1 = firstSegment(context.message, 'PV1')!;
   const assigned = fieldOf(pv1, 3);
+  // An entry only for a place PL-1..3 name (a facility alone is not where a patient lies), as before Locations.
   const place = isExplicitNull(assigned) ? undefined : toLocationDisplay(assigned[0]);
   if (event.requiresLocation === true && place === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', `PV1-3: ${context.triggerEvent} needs the assigned patient location`, {
@@ -228,7 +290,7 @@ function locationOperation(
   }
   // `""` in PV1-3 removes the location history, as it removes any element.
   if (isExplicitNull(assigned)) return null;
-  const entry = place === undefined ? undefined : ({ location: { display: place } } satisfies EncounterLocationEntry);
+  const entry = place === undefined ? undefined : ({ location: places.assigned ?? { display: place } } satisfies EncounterLocationEntry);
 
   // A visit start sent with its discharge time (an A01 for a visit already over) is a stay that has ended.
   const operation = status === 'finished' && event.location === 'arrive' ? 'leave' : event.location;
@@ -244,7 +306,7 @@ function locationOperation(
         $merge: 'arrive',
         entry: { ...entry, status: 'active', ...(at === undefined ? {} : { period: { start: at } }) },
         ...(at === undefined ? {} : { at }),
-        ...(priorPlace === undefined ? {} : { prior: { location: { display: priorPlace }, status: 'completed' } }),
+        ...(priorPlace === undefined ? {} : { prior: { location: places.prior ?? { display: priorPlace }, status: 'completed' } }),
       };
     }
     case 'leave': {

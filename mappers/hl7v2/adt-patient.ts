@@ -4,11 +4,13 @@
  * it says otherwise.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
+import { reportIssue } from '../issues.ts';
+import { patientExtensions } from './adt-patient-extensions.ts';
 
-import { addressElement, administrativeGender, nameElement, patientIdOf, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
+import { ORIGINAL_TEXT_EXTENSION, addressElement, administrativeGender, isAdministrativeSexCode, nameElement, patientIdOf, patientKeySource, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
 import {
   type AssigningAuthority,
   type CodeableConcept,
@@ -114,9 +116,13 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
   const facility = sendingFacility(context);
   const segments = { PID: pid };
 
+  // A patient identified by a fallback field (PID-2 where PID-3 is empty) carries that identifier too, so a search by
+  // it finds the patient.
+  const keySource = patientKeySource(pid, context);
+  const identifierSources = sourcesOf(options, 'Patient.identifier');
   return updateDraft('Patient', id, {
     identifier: listElement(
-      sourcesOf(options, 'Patient.identifier').map((source) => [sourceField(source, segments), (rep) => patientIdentifier(rep, source, context, facility)] as const),
+      (identifierSources.includes(keySource as never) ? identifierSources : [...identifierSources, keySource as (typeof identifierSources)[number]]).map((source) => [sourceField(source, segments), (rep) => patientIdentifier(rep, source, context, facility)] as const),
     ),
     // The sender is telling us about this patient now; an ADT message is never about an inactive record.
     active: true,
@@ -125,7 +131,7 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
       timeZone,
     ),
     telecom: telecomElement(sourcesOf(options, 'Patient.telecom').map((source) => [sourceField(source, segments), TELECOM_USE_OF_SOURCE[source]] as const)),
-    gender: element(fieldOf(pid, 8), (rep) => administrativeGender(comp(rep, 1), 'PID-8', options)),
+    ...genderElements(fieldOf(pid, 8), context),
     birthDate: element(fieldOf(pid, 7), (rep) => toFhirDate(comp(rep, 1), 'PID-7')),
     ...deceased(pid, timeZone),
     address: addressElement(fieldOf(pid, 11), 'PID-11', timeZone),
@@ -135,7 +141,23 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
       const language = primaryLanguage(rep, context);
       return language === undefined ? undefined : [{ language, preferred: true }];
     }),
+    extension: patientExtensions(pid, options),
   });
+}
+
+/**
+ * gender from PID-8. A code outside table 0001 (after the config's value map) becomes `unknown`, as FHIR's guidance
+ * for a required binding says, with the code as sent kept on the element (the originalText extension) and an issue
+ * on the message; `_gender` goes again when a later message sends a code the table has (mergeDraft drops a
+ * primitive's extension sibling when the draft sets the primitive alone).
+ */
+function genderElements(field: Hl7Field, context: MappingContext): { gender?: string | null; _gender?: unknown } {
+  const gender = element(field, (rep) => administrativeGender(comp(rep, 1), 'PID-8', context.options));
+  // Setting gender without _gender removes a stored _gender (mergeDraft), so only the fallback needs to say more.
+  if (gender === undefined || gender === null) return { gender };
+  const sent = comp(field[0], 1);
+  if (isAdministrativeSexCode(sent, context.options)) return { gender };
+  return { gender, _gender: { extension: [{ url: ORIGINAL_TEXT_EXTENSION, valueString: sent }] } };
 }
 
 /** One repetition of a Patient.identifier source: CX from PID-2, PID-3 and PID-4, the SSN (ST) from PID-19. */
@@ -197,16 +219,25 @@ function multipleBirth(pid: Hl7Segment): Record<string, unknown> {
   return { multipleBirthBoolean: indicator, multipleBirthInteger: order };
 }
 
+/** Spellings of table 0136 (yes/no) that senders use besides Y and N; read with an information issue. */
+const YES_NO_WORDS = codeTable<boolean>({ YES: true, NO: false, TRUE: true, FALSE: false, T: true, F: false, '1': true, '0': false });
+
 function yesNo(code: string, location: string): boolean | undefined {
   if (code === '') return undefined;
   const upper = code.toUpperCase();
   if (upper === 'Y') return true;
   if (upper === 'N') return false;
+  const word = YES_NO_WORDS.get(upper);
+  if (word !== undefined) {
+    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location, detail: `${location}: indicator read as ${word ? 'Y' : 'N'}`, value: code });
+    return word;
+  }
   throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', `${location}: indicator is not Y or N`, { location });
 }
 
 function birthOrder(value: string): number | undefined {
-  if (value === '') return undefined;
+  // Many systems send 0 for "not part of a multiple birth" (a birth order counts from 1): nothing to record.
+  if (value === '' || /^0+$/.test(value)) return undefined;
   if (!/^\d{1,2}$/.test(value) || Number(value) < 1) {
     throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_INVALID_VALUE', 'PID-25: birth order is not a positive integer', { location: 'PID-25' });
   }

@@ -1,6 +1,7 @@
 /**
  * ADT (admit, discharge, transfer and the patient and visit updates around them) -> Patient, Encounter,
- * RelatedPerson (NK1), AllergyIntolerance (AL1), Condition (DG1) and Coverage (IN1) drafts, and patient merges
+ * RelatedPerson (NK1), AllergyIntolerance (AL1), Condition (DG1), Coverage (IN1), Procedure (PR1, procedures.ts) and
+ * Observation (OBX, observations.ts) drafts, and patient merges
  * (A40, A47). This file is the table of which event produces what; each resource has its own adt-*.ts file.
  *
  * Draft semantics follow HL7 v2 update rules per FHIR element: a field that was not sent leaves the element as
@@ -16,9 +17,13 @@ import { buildCoverages } from './adt-coverage.ts';
 import { buildConditions } from './adt-diagnosis.ts';
 import { buildEncounter } from './adt-encounter.ts';
 import { buildPatientMerges } from './adt-merge.ts';
-import { buildPatient } from './adt-patient.ts';
+import { buildPatient, buildPatientFrom } from './adt-patient.ts';
 import { buildRelatedPersons } from './adt-related-person.ts';
-import type { MappingRow, ResourceBuilder } from './context.ts';
+import { buildObservations, buildPersonObservations } from './observations.ts';
+import { buildProcedures } from './procedures.ts';
+import { segmentsNamed } from '../../formats/hl7v2/index.ts';
+import type { ResourceDraft } from '../types.ts';
+import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
 
 export { patientId } from './adt-common.ts';
 export { buildEncounter } from './adt-encounter.ts';
@@ -28,21 +33,33 @@ export { buildPatient, buildPatientFrom } from './adt-patient.ts';
 // Which event produces what
 
 /** Everything an ADT_A01-shaped message (A01, A04, A05, A06, A07, A08) or an A03 can describe, in dependency order. */
-const VISIT_AND_PERSON: readonly ResourceBuilder[] = [buildPatient, buildEncounter, buildRelatedPersons, buildAllergies, buildConditions, buildCoverages];
+const VISIT_AND_PERSON: readonly ResourceBuilder[] = [
+  buildPatient,
+  buildEncounter,
+  buildRelatedPersons,
+  buildAllergies,
+  buildConditions,
+  buildCoverages,
+  buildProcedures,
+  buildObservations,
+];
 
 /**
  * A02 and the cancel events (A11, A12, A13) are about the visit's state. The structures of A02, A11 and A12
  * (ADT_A02, ADT_A09) carry no next of kin, allergies or insurance; A13 uses ADT_A01, but a cancel restores what
  * was there and sends no new findings, so its AL1, DG1 and IN1 are left to the A08 that HL7 recommends for changes.
+ * Their OBX (ADT_A02 and ADT_A09 carry them: a weight at transfer) are measurements whatever the event, keyed by what
+ * they measure and when, so a restated one updates the same Observation.
  */
-const VISIT_STATE: readonly ResourceBuilder[] = [buildPatient, buildEncounter];
+const VISIT_STATE: readonly ResourceBuilder[] = [buildPatient, buildEncounter, buildObservations];
 
 /**
  * A28 (add person information) and A31 (update person information) are about the person, not a visit: no
  * Encounter, and no Condition either, because a DG1 diagnosis is typed by its place in a visit (admitting, working,
- * final: DG1-6) and a Condition without that visit would lose what it means.
+ * final: DG1-6) and a Condition without that visit would lose what it means; their PR1 likewise stay unmapped (and
+ * reported). Their OBX (height, weight) are the person's, without a visit.
  */
-const PERSON: readonly ResourceBuilder[] = [buildPatient, buildRelatedPersons, buildAllergies, buildCoverages];
+const PERSON: readonly ResourceBuilder[] = [buildPatient, buildRelatedPersons, buildAllergies, buildCoverages, buildPersonObservations];
 
 /** The ADT rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ADT_MAPPINGS: readonly MappingRow[] = [
@@ -63,4 +80,33 @@ export const ADT_MAPPINGS: readonly MappingRow[] = [
   // the one keyed by PID-3: ids are derived from the identifier, so a changed identifier is a merge into a new id.
   ['ADT^A40', [buildPatientMerges]],
   ['ADT^A47', [buildPatientMerges]],
+  // The older merge events retire the record keyed by MRG-1 in favour of the PID's, as A40 does: A18 (merge patient
+  // information), A30 (merge person information), A34 (merge patient id only), A36 (merge patient id and account),
+  // A39 (merge person).
+  ['ADT^A18', [buildPatientMerges]],
+  ['ADT^A30', [buildPatientMerges]],
+  ['ADT^A34', [buildPatientMerges]],
+  ['ADT^A36', [buildPatientMerges]],
+  ['ADT^A39', [buildPatientMerges]],
+  // Tracking, pending, leave of absence, deleted visits, cancels and doctor changes: the visit's state (adt-encounter.ts).
+  ...(['A09', 'A10', 'A15', 'A16', 'A21', 'A22', 'A23', 'A25', 'A26', 'A27', 'A32', 'A33', 'A38', 'A52', 'A53', 'A54', 'A55', 'A61', 'A62'] as const).map(
+    (event): MappingRow => [`ADT^${event}`, VISIT_STATE],
+  ),
+  // A14 (pending admit) uses the ADT_A05 structure: everything an admit can say.
+  ['ADT^A14', VISIT_AND_PERSON],
+  // The patient is everything A29 (delete person), A35/A41 (account merges), A42 (visit merge), A43-A45 (moves),
+  // A46/A48/A49 (identifier changes of v2.3), A50/A51 (visit number changes) say that this table maps yet; their MRG
+  // segment is kept with the raw message.
+  ...(['A29', 'A35', 'A41', 'A42', 'A43', 'A44', 'A45', 'A46', 'A48', 'A49', 'A50', 'A51'] as const).map((event): MappingRow => [`ADT^${event}`, [buildPatient]]),
+  // Swaps (A17), links (A24) and unlinks (A37) are about two patients, one per PID; each is its own Patient.
+  ['ADT^A17', [buildEveryPatient]],
+  ['ADT^A24', [buildEveryPatient]],
+  ['ADT^A37', [buildEveryPatient]],
+  // A60 updates allergies (AL1, or IAM from v2.5 on).
+  ['ADT^A60', [buildPatient, buildEncounter, buildAllergies]],
 ];
+
+/** One Patient per PID segment, for events about two patients (swap, link, unlink). */
+function buildEveryPatient(context: MappingContext): ResourceDraft[] {
+  return segmentsNamed(context.message, 'PID').map((pid) => buildPatientFrom(pid, context));
+}

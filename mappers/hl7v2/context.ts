@@ -5,6 +5,7 @@
  */
 import type { Hl7Message, Hl7Segment } from '../../formats/hl7v2/index.ts';
 import type { Hl7MappingOptions, PatientMerge, ResourceDraft } from '../types.ts';
+import type { DirectoryDrafts } from './directory-drafts.ts';
 
 /** What every builder gets: the parsed message, the options, and the header facts already read from MSH. */
 export interface MappingContext {
@@ -17,6 +18,11 @@ export interface MappingContext {
   triggerEvent: string;
   /** Patient merges a builder found (A40); collected into MappingResult.merges. */
   merges: PatientMerge[];
+  /**
+   * The practitioners, organizations and locations the message names (directory.ts adds them as builders refer to
+   * them); the registry puts them before the first draft that refers to them.
+   */
+  directory: DirectoryDrafts;
 }
 
 /**

@@ -12,6 +12,8 @@
 import { HL7_NULL, componentOf, type Hl7Repetition } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions } from '../types.ts';
+import { currentIssues, reportIssue } from '../issues.ts';
+import { decimalFromLiteral, isLosslessNumber, type FhirDecimal } from '../fhir-decimal.ts';
 
 export interface Coding {
   system?: string;
@@ -127,6 +129,8 @@ export function pruneEmpty<T>(value: T): T | undefined {
     const items = value.map((item) => pruneEmpty(item)).filter((item) => item !== undefined);
     return (items.length > 0 ? items : undefined) as T | undefined;
   }
+  // A decimal kept as sent (`5.40`) is a value, not an element to prune and rebuild.
+  if (isLosslessNumber(value)) return value;
   if (typeof value === 'object') {
     const result: Record<string, unknown> = {};
     let kept = 0;
@@ -277,8 +281,30 @@ export function assertTimeZone(timeZone: string): void {
 
 const OFFSET_NAME = /^GMT(?:([+-])(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?)?$/;
 
+/**
+ * Offsets already looked up, by zone and UTC minute. Intl's formatter is most of the cost of reading a time, and one
+ * message reads the same few instants several times (MSH-7, EVN-2, the Provenance). Only instants from 1973 on are
+ * remembered by the minute: every UTC offset in use since then is a whole number of minutes, so every transition
+ * falls on a whole UTC minute and a minute never straddles one (Monrovia's -00:44:30, the last odd offset, ended in
+ * January 1972). Older instants are looked up each time.
+ */
+const offsetsByMinute = new Map<string, number>();
+const MAX_REMEMBERED_OFFSETS = 50_000;
+const FIRST_WHOLE_MINUTE_MS = Date.UTC(1973, 0, 1);
+
 /** The zone's UTC offset, in seconds, at one instant. */
 function offsetSecondsAt(epochMs: number, timeZone: string): number {
+  if (epochMs < FIRST_WHOLE_MINUTE_MS) return lookUpOffsetSeconds(epochMs, timeZone);
+  const key = `${timeZone}|${Math.floor(epochMs / 60_000)}`;
+  const known = offsetsByMinute.get(key);
+  if (known !== undefined) return known;
+  const offset = lookUpOffsetSeconds(epochMs, timeZone);
+  if (offsetsByMinute.size >= MAX_REMEMBERED_OFFSETS) offsetsByMinute.clear();
+  offsetsByMinute.set(key, offset);
+  return offset;
+}
+
+function lookUpOffsetSeconds(epochMs: number, timeZone: string): number {
   const name = offsetFormatter(timeZone)
     .formatToParts(epochMs)
     .find((part) => part.type === 'timeZoneName')?.value;
@@ -497,10 +523,12 @@ export function identifierSystem(authority: AssigningAuthority, location: string
   const { namespace, universalId } = authority;
   const universalIdType = authority.universalIdType.toUpperCase();
   if (universalId !== '') {
+    if (universalIdType === 'ISO' && OID.test(universalId)) return `urn:oid:${universalId}`;
     if (universalIdType === 'ISO') {
-      // A malformed OID would silently move every identifier of this authority to a different system (and patient).
-      if (!OID.test(universalId)) throw invalid(location, 'assigning authority universal id of type ISO is not an OID');
-      return `urn:oid:${universalId}`;
+      // A malformed OID must not become a urn:oid: system; where issues are collected, the authority is read by its
+      // namespace (else the universal id as sent) like an authority without a type, and the message says so.
+      if (currentIssues() === undefined) throw invalid(location, 'assigning authority universal id of type ISO is not an OID');
+      reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', location, detail: `${location}: assigning authority universal id of type ISO is not an OID; read as a local authority name`, value: universalId });
     }
     if (universalIdType === 'UUID') {
       if (!UUID.test(universalId)) throw invalid(location, 'assigning authority universal id of type UUID is not a UUID');
@@ -600,7 +628,9 @@ export function toCodeableConceptWith(repetition: Hl7Repetition, systemFor: (sys
     [comp(repetition, 4), comp(repetition, 5), comp(repetition, 6), comp(repetition, 8)],
   ] as const) {
     if (code === '') continue;
-    codings.push(pruneEmpty<Coding>({ system: systemFor(systemName), version, code, display })!);
+    // A FHIR code is runs of non-space characters separated by single spaces; a sender's code with tabs or runs of
+    // spaces inside it is read with them made single (it is the same code to every reader who sees it).
+    codings.push(pruneEmpty<Coding>({ system: systemFor(systemName), version, code: code.replace(/\s+/g, ' '), display })!);
   }
   const text = comp(repetition, 9) || (codings.length === 0 ? comp(repetition, 2) : '');
   return pruneEmpty<CodeableConcept>({ coding: codings, text });
@@ -701,7 +731,11 @@ export function toEntityIdentifier(
 // ---------------------------------------------------------------------------------------------------------------
 // XCN / CNN / XON -> Reference
 
-/** A reference that names its target by identifier and display, for people and organizations the store does not hold. */
+/**
+ * A reference that names its target by identifier and display, without a resource to point at. The mappers refer to
+ * people, organizations and places by literal references to the resources directory.ts makes of them; the logical
+ * forms below remain for builders that have not moved to it.
+ */
 export interface LogicalReference {
   reference?: string;
   type?: string;
@@ -798,8 +832,9 @@ export function toOrganizationReference(repetition: Hl7Repetition, location: str
 // PL -> display
 
 /**
- * PL point of care ^ room ^ bed, trailing empty parts dropped, as the display of a location reference: Location
- * resources come later with the facility directory; until then this keeps the sender's bed readable and matchable.
+ * PL point of care ^ room ^ bed, trailing empty parts dropped, as the display of a location reference (directory.ts
+ * locationReference): the sender's bed, readable, and the same text Encounter.location entries had before they
+ * referred to Locations, so that old and new entries match.
  */
 export function toLocationDisplay(repetition: Hl7Repetition | undefined): string | undefined {
   const parts = [comp(repetition, 1), comp(repetition, 2), comp(repetition, 3)];
@@ -813,7 +848,8 @@ export function toLocationDisplay(repetition: Hl7Repetition | undefined): string
 export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
 
 export interface Quantity {
-  value?: number;
+  /** As sent: `5.40` keeps its trailing zero (see toFhirDecimal). */
+  value?: FhirDecimal;
   comparator?: string;
   unit?: string;
   system?: string;
@@ -826,8 +862,8 @@ export type QuantityUnit = Pick<Quantity, 'unit' | 'system' | 'code'>;
 const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 /**
- * NM -> FHIR decimal, undefined when empty. JSON numbers carry no trailing zeros, so '5.0' becomes 5: the precision
- * sent is not kept.
+ * NM -> a JavaScript number, undefined when empty: for values the mappers compute with (a duration, a count of
+ * refills). A FHIR decimal element takes toFhirDecimal, which keeps the precision sent.
  */
 export function toDecimal(text: string, location: string): number | undefined {
   const trimmed = textOf(text);
@@ -836,6 +872,20 @@ export function toDecimal(text: string, location: string): number | undefined {
   if (!Number.isFinite(value)) throw invalid(location, 'not an HL7 numeric (NM) value');
   // -0 has no FHIR meaning different from 0, and JSON would write it as 0 anyway.
   return value === 0 ? 0 : value;
+}
+
+/**
+ * NM -> FHIR decimal, undefined when empty, with the precision and digits sent (FHIR R4: a decimal's precision is
+ * significant): `5.40` stays `5.40`, `12345678901234567890` keeps every digit (a LosslessNumber; see
+ * decimalFromLiteral in ../fhir-decimal.ts for the little it normalizes). Values a double cannot reach (more than 308
+ * integer digits) are refused, as before, and so are more than 16383 fraction digits.
+ */
+export function toFhirDecimal(text: string, location: string): FhirDecimal | undefined {
+  const trimmed = textOf(text);
+  if (trimmed === '') return undefined;
+  const decimal = decimalFromLiteral(trimmed);
+  if (decimal === undefined) throw invalid(location, 'not an HL7 numeric (NM) value');
+  return decimal;
 }
 
 /**
@@ -956,7 +1006,7 @@ export function toQuantityUnitOf(repetition: Hl7Repetition | undefined): Quantit
 
 /** NM + unit -> Quantity; undefined when the number is empty. */
 export function toQuantity(numberText: string, unit: QuantityUnit | undefined, location: string): Quantity | undefined {
-  const value = toDecimal(numberText, location);
+  const value = toFhirDecimal(numberText, location);
   return value === undefined ? undefined : { value, ...unit };
 }
 
@@ -1000,10 +1050,10 @@ export function toStructuredNumeric(repetition: Hl7Repetition, unit: QuantityUni
   if (comparator === '' && first === '' && separator === '' && second === '') return undefined;
   if (!SN_COMPARATORS.has(comparator)) throw invalid(location, 'SN comparator is not one of = < <= > >= <>');
   if (!SN_SEPARATORS.has(separator)) throw invalid(location, 'SN separator/suffix is not one of - + / : .');
-  const firstNumber = toDecimal(first, location);
-  const secondNumber = toDecimal(second, location);
+  const firstNumber = toFhirDecimal(first, location);
+  const secondNumber = toFhirDecimal(second, location);
   const plainComparator = comparator === '' || comparator === '=';
-  const quantity = (value: number | undefined): Quantity | undefined => (value === undefined ? undefined : { value, ...unit });
+  const quantity = (value: FhirDecimal | undefined): Quantity | undefined => (value === undefined ? undefined : { value, ...unit });
 
   if (separator === '' && second !== '') throw invalid(location, 'SN has a second number without a separator');
   if (separator === '') {

@@ -32,12 +32,12 @@ import {
   toCodeableConcept,
   toCodeableConceptIn,
   toFhirDateTime,
-  toPersonReference,
   textAttachment,
   v2TableSystem,
 } from './datatypes.ts';
+import { practitionerReference } from './directory.ts';
 import { codeOf, completeDraft } from './drafts.ts';
-import { eiKey, invalidValue, missingField, printableType, sendingFacility, singlePatientReference } from './message-common.ts';
+import { eiKey, invalidValue, missingField, printableType, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -88,7 +88,6 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft[]
   const created = toFhirDateTime(comp(fieldOf(txa, 6)[0], 1), 'TXA-6', timeZone);
   const content = documentContent(segmentsNamed(context.message, 'OBX'), context.message.encoding, created);
   if (content.length === 0) throw missingField('OBX', 'the document has no content');
-  const facility = sendingFacility(context);
   const typeCode = comp(fieldOf(txa, 2)[0], 1);
   const embedded = embeddedClinicalDocuments(segmentsNamed(context.message, 'OBX'), context, subject.reference.slice('Patient/'.length));
   const confidentiality = codeOf(fieldOf(txa, 18)).toUpperCase();
@@ -103,8 +102,8 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft[]
     subject,
     // DocumentReference.date is an instant: only an origination time with a time of day fits (the IG's condition).
     date: created !== undefined && created.length > 10 ? created : undefined,
-    author: fieldOf(txa, 9).map((rep) => toPersonReference(rep, 'TXA-9', options, facility)),
-    authenticator: fieldOf(txa, 10).length > 0 ? toPersonReference(fieldOf(txa, 10)[0]!, 'TXA-10', options, facility) : undefined,
+    author: fieldOf(txa, 9).map((rep) => practitionerReference(rep, 'TXA-9', context)),
+    authenticator: fieldOf(txa, 10).length > 0 ? practitionerReference(fieldOf(txa, 10)[0]!, 'TXA-10', context) : undefined,
     description: comp(fieldOf(txa, 25)[0], 1),
     securityLabel: confidentiality === '' ? undefined : [confidentialityLabel(confidentiality)],
     content: content.map((attachment) => ({ attachment })),

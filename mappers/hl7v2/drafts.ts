@@ -15,16 +15,25 @@
 import { type Hl7Field, type Hl7Repetition, isEmptyField, isExplicitNull } from '../../formats/hl7v2/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
+import { tolerate } from '../issues.ts';
 import { comp, pruneEmpty } from './datatypes.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Field -> element
 
-/** One element from one field: not sent -> undefined, `""` -> null, else the converted first repetition. */
+/** A repetition as it was sent (components joined by `^`, subcomponents by `&`): the value an issue records. */
+export function repetitionText(repetition: Hl7Repetition | undefined): string {
+  return repetition === undefined ? '' : repetition.map((component) => component.join('&')).join('^').replace(/\^+$/, '');
+}
+
+/**
+ * One element from one field: not sent -> undefined, `""` -> null, else the converted first repetition. A value the
+ * conversion cannot read is an issue on the message (mappers/issues.ts) and leaves the element out.
+ */
 export function element<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | null | undefined {
   if (isExplicitNull(field)) return null;
   if (isEmptyField(field)) return undefined;
-  return convert(field[0]!);
+  return tolerate(() => convert(field[0]!), () => repetitionText(field[0]));
 }
 
 /**
@@ -40,7 +49,8 @@ export function listElement<T>(sources: ReadonlyArray<readonly [Hl7Field, (repet
       continue;
     }
     for (const repetition of field) {
-      const value = convert(repetition);
+      // One unreadable repetition (a bad date in one address) is an issue; the others still make the list.
+      const value = tolerate(() => convert(repetition), () => repetitionText(repetition));
       if (value !== undefined) values.push(value);
     }
   }

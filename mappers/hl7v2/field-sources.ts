@@ -29,6 +29,13 @@ export interface FieldSources {
    * the patient every resource of a message refers to, whatever the message type. Default 'PID-3'.
    */
   'Patient.key': 'PID-2' | 'PID-3' | 'PID-4';
+  /**
+   * Where the patient's key is looked for, in this order, when the Patient.key field is empty: before v2.4 many
+   * systems sent the MRN in PID-2 (external id) or PID-4 (alternate id) and left PID-3 empty. The id is made from the
+   * identifier's authority and value alone, so the same number sent once in PID-2 and once in PID-3 names one
+   * patient. An empty list: an empty key field fails the message. Default ['PID-2', 'PID-4'].
+   */
+  'Patient.keyFallback': ReadonlyArray<'PID-2' | 'PID-3' | 'PID-4'>;
   /** Patient.identifier, in this order; must include Patient.key. PID-19 is a US SSN (type SS). Default ['PID-3']. */
   'Patient.identifier': ReadonlyArray<'PID-2' | 'PID-3' | 'PID-4' | 'PID-19'>;
   /** Patient.name: PID-5 patient name, PID-9 alias (name type A where XPN-7 is empty). Default ['PID-5', 'PID-9']. */
@@ -53,6 +60,7 @@ export interface FieldSourceSpec<E extends FieldSourceElement = FieldSourceEleme
 /** Every element a config may change, with its default and allowed sources (README "Mapping configs"). */
 export const FIELD_SOURCE_ELEMENTS: { readonly [E in FieldSourceElement]: FieldSourceSpec<E> } = {
   'Patient.key': { takes: 'one', default: 'PID-3', allowed: ['PID-2', 'PID-3', 'PID-4'] },
+  'Patient.keyFallback': { takes: 'list', default: ['PID-2', 'PID-4'], allowed: ['PID-2', 'PID-3', 'PID-4'] },
   'Patient.identifier': { takes: 'list', default: ['PID-3'], allowed: ['PID-2', 'PID-3', 'PID-4', 'PID-19'] },
   'Patient.name': { takes: 'list', default: ['PID-5', 'PID-9'], allowed: ['PID-5', 'PID-9'] },
   'Patient.telecom': { takes: 'list', default: ['PID-13', 'PID-14'], allowed: ['PID-13', 'PID-14', 'PID-40'] },

@@ -23,14 +23,16 @@ import {
   toCodeableConceptIn,
   toFhirDate,
   toFhirDateTime,
-  toPersonReference,
   toQuantity,
   toQuantityUnitOf,
   v2TableSystem,
 } from './datatypes.ts';
+import { practitionerReference } from './directory.ts';
 import { codeOf, completeDraft } from './drafts.ts';
-import { eiKey, invalidValue, missingField, orderGroups, sendingFacility, singlePatientReference } from './message-common.ts';
+import { eiKey, invalidValue, missingField, orderGroups, singlePatientReference } from './message-common.ts';
+import { buildObservations } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
+import { buildEach } from '../issues.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -69,7 +71,8 @@ export function buildImmunizations(context: MappingContext): ResourceDraft[] {
   const groups = orderGroups(context.message.segments, 'RXA');
   if (groups.length === 0) throw missingField('RXA', 'the message has no RXA segment');
   const ids = new Set<string>();
-  return groups.map((group) => {
+  // One administration that cannot be read (an ORC with no RXA after it, an RXA without its vaccine) costs itself.
+  return buildEach(groups, (group) => {
     if (group.detail === undefined) throw missingField('RXA', 'an ORC is not followed by its RXA');
     const immunization = buildImmunization(group.orc, group.detail, group.segments, subject, context);
     // Two records with one key would be one resource written twice, the second silently replacing the first.
@@ -82,7 +85,6 @@ export function buildImmunizations(context: MappingContext): ResourceDraft[] {
 function buildImmunization(orc: Hl7Segment | undefined, rxa: Hl7Segment, segments: Hl7Segment[], patient: Reference, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const facility = sendingFacility(context);
 
   const vaccineCode = toCodeableConceptIn(fieldOf(rxa, 5)[0] ?? [], options, 'L', VACCINE_SYSTEMS);
   if (vaccineCode === undefined) throw missingField('RXA-5', 'administered code is empty');
@@ -118,8 +120,8 @@ function buildImmunization(orc: Hl7Segment | undefined, rxa: Hl7Segment, segment
     route: rxr === undefined ? undefined : toCodeableConceptIn(fieldOf(rxr, 1)[0] ?? [], options, 'HL70162', hl7TableSystems('0162')),
     doseQuantity: amount === UNKNOWN_AMOUNT ? undefined : toQuantity(amount, toQuantityUnitOf(fieldOf(rxa, 7)[0]), 'RXA-6'),
     performer: [
-      ...fieldOf(rxa, 10).map((rep) => performer(toPersonReference(rep, 'RXA-10', options, facility), PERFORMER_FUNCTION('AP', 'Administering Provider'))),
-      ...fieldOf(orc, 12).map((rep) => performer(toPersonReference(rep, 'ORC-12', options, facility), PERFORMER_FUNCTION('OP', 'Ordering Provider'))),
+      ...fieldOf(rxa, 10).map((rep) => performer(practitionerReference(rep, 'RXA-10', context), PERFORMER_FUNCTION('AP', 'Administering Provider'))),
+      ...fieldOf(orc, 12).map((rep) => performer(practitionerReference(rep, 'ORC-12', context), PERFORMER_FUNCTION('OP', 'Ordering Provider'))),
     ],
     reasonCode: fieldOf(rxa, 19).map((rep) => toCodeableConcept(rep, options, 'L')),
     isSubpotent: completion.subpotent ? true : undefined,
@@ -154,4 +156,4 @@ function performer(actor: Reference | undefined, role: CodeableConcept): Record<
 }
 
 /** The immunization row of the mapping table (mappers/hl7v2/registry.ts). */
-export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildImmunizations]]];
+export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildImmunizations, buildObservations]]];

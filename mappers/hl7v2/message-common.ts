@@ -8,11 +8,11 @@ import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { sendingFacility } from './adt-common.ts';
-import { patientId } from './adt.ts';
+import { patientId, sendingFacility } from './adt-common.ts';
 import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
 import { codeOf } from './drafts.ts';
 import type { MappingContext } from './context.ts';
+import { buildEach, currentIssues } from '../issues.ts';
 
 /** MSH-4 as the authority of identifiers sent without their own: the same for every message family. */
 export { sendingFacility };
@@ -129,12 +129,24 @@ const ORDER_CONTROL_CODES = new Set(
   'AF CA CH CN CP CR DC DE DF DR FU HD HR LI MC NA NW OC OD OE OF OH OK OP OR PA PR PY RE RF RL RO RP RQ RR RU SC SN SR SS UA UC UD UF UH UM UN UR UX XO XR XX'.split(' '),
 );
 
-/** ORC-1, checked against table 0119; ORC-1 is required in every message with an ORC. */
+/**
+ * ORC-1, checked against table 0119; ORC-1 is required in every message with an ORC. An order sent without one, or
+ * with a code the table lacks, is read as a new order (NW) with an issue: that it is an order is certain, and NW
+ * implies no change of a stored status that ORC-5 does not state.
+ */
 function orderControl(orc: Hl7Segment): string {
   const code = codeOf(fieldOf(orc, 1)).toUpperCase();
-  if (code === '') throw missingField('ORC-1', 'order control is empty');
-  if (!ORDER_CONTROL_CODES.has(code)) throw invalidValue('ORC-1', 'order control is not an HL7 table 0119 code');
+  if (code === '') return tolerated(missingField('ORC-1', 'order control is empty; read as NW'), code, 'NW');
+  if (!ORDER_CONTROL_CODES.has(code)) return tolerated(invalidValue('ORC-1', 'order control is not an HL7 table 0119 code; read as NW'), code, 'NW');
   return code;
+}
+
+/** `fallback`, with the error as an issue on the message; outside a mapping that collects issues, the error. */
+function tolerated<T>(error: AnchorlineError, sent: string, fallback: T): T {
+  const issues = currentIssues();
+  if (issues === undefined) throw error;
+  issues.addError(error, error.code === 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD' ? 'ANCHORLINE_ISSUE_MISSING_FIELD' : 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
+  return fallback;
 }
 
 /**
@@ -152,7 +164,7 @@ function orderStatus(
   const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
   if (statusCode !== '') {
     const status = byStatus.get(statusCode);
-    if (status === undefined) throw invalidValue('ORC-5', 'order status is not an HL7 table 0038 code');
+    if (status === undefined) return { control, status: tolerated(invalidValue('ORC-5', 'order status is not an HL7 table 0038 code; read as unknown'), statusCode, 'unknown') };
     return { control, status };
   }
   const status = byControl.get(control);
@@ -210,13 +222,15 @@ export function buildOrderRequests(
   const subject = singlePatientReference(context);
   const groups = orderGroups(context.message.segments, kind.detailName);
   if (groups.length === 0) throw missingField('ORC', 'the message has no order');
-  return groups.map((group) => build(orderRequest(group, kind, context), subject));
+  // One order that cannot be read (no order number, no detail segment) costs itself, not the message's other orders.
+  return buildEach(groups, (group) => build(orderRequest(group, kind, context), subject));
 }
 
 function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: MappingContext): OrderRequest {
-  const { orc, detail, segments } = group;
+  const { detail, segments } = group;
   const { detailName, numbersInDetail } = kind;
-  if (orc === undefined) throw missingField('ORC', `an ${detailName} is sent without its ORC`);
+  // Before v2.3 an order was often its OBR alone: read as a new order whose numbers come from the detail segment.
+  const orc = group.orc ?? tolerated(missingField('ORC', `an ${detailName} is sent without its ORC; read as a new order`), '', EMPTY_ORC);
   if (detail === undefined) throw missingField(detailName, `an ORC is not followed by its ${detailName}`);
 
   const numbers = orderNumbers(orc, numbersInDetail ? detail : undefined, detailName, context);
@@ -229,6 +243,9 @@ function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: Mappin
   const notes = segments.filter((segment) => segment.name === 'NTE').map(noteOf);
   return { orc, detail, segments, numbers, key, control, status, note: notes.length > 0 ? notes : undefined };
 }
+
+/** The ORC an order without one is read with: every field empty, so ORC-1 reads as NW (with its own issue). */
+const EMPTY_ORC: Hl7Segment = Object.freeze({ name: 'ORC', fields: [] }) as unknown as Hl7Segment;
 
 /**
  * authoredOn: ORC-9 is when this message's event happened; it is when the order was written only for a new order

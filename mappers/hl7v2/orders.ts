@@ -13,9 +13,11 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildPatient } from './adt.ts';
-import { type LogicalReference, codeTable, comp, toCodeableConcept, toFhirDateTime, toPersonReference } from './datatypes.ts';
+import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
-import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority, sendingFacility } from './message-common.ts';
+import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority } from './message-common.ts';
+import { buildObservations, orderObservationReferences } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,6 +106,8 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     authoredOn: authoredOn(request, timeZone),
     requester: orderingProvider(orc, obr, context),
     reasonCode: listElement([[fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')]]),
+    // The order's OBX: ask-at-order-entry answers, as the IG's ORM_O01 and OML_O21 maps link them.
+    supportingInfo: orderObservationReferences(request.segments, context),
     note: request.note,
   });
 }
@@ -112,15 +116,14 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
  * ORC-12, else OBR-16 (the same ordering provider, where older senders put it): the first that names someone; a
  * `""` in either, with nobody named in the other, removes the stored requester.
  */
-function orderingProvider(orc: Hl7Segment, obr: Hl7Segment, context: MappingContext): LogicalReference | null | undefined {
-  const facility = sendingFacility(context);
+function orderingProvider(orc: Hl7Segment, obr: Hl7Segment, context: MappingContext): Reference | null | undefined {
   const sources = [
     [fieldOf(orc, 12), 'ORC-12'],
     [fieldOf(obr, 16), 'OBR-16'],
   ] as const;
   let cleared = false;
   for (const [field, location] of sources) {
-    const provider = element(field, (rep) => toPersonReference(rep, location, context.options, facility));
+    const provider = element(field, (rep) => practitionerReference(rep, location, context));
     if (provider) return provider;
     if (provider === null) cleared = true;
   }
@@ -150,6 +153,6 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
 
 /** The order rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ORDER_MAPPINGS: readonly MappingRow[] = [
-  ['ORM^O01', [buildPatient, buildServiceRequests]],
-  ['OML^O21', [buildPatient, buildServiceRequests]],
+  ['ORM^O01', [buildPatient, buildServiceRequests, buildObservations]],
+  ['OML^O21', [buildPatient, buildServiceRequests, buildObservations]],
 ];

@@ -21,10 +21,10 @@ import {
   toCodeableConceptIn,
   toDecimal,
   toFhirDateTime,
-  toPersonReference,
   toQuantity,
   toQuantityUnitOf,
 } from './datatypes.ts';
+import { practitionerReference } from './directory.ts';
 import { element, updateDraft } from './drafts.ts';
 import {
   type OrderRequest,
@@ -34,8 +34,8 @@ import {
   invalidValue,
   missingField,
   requestPriority,
-  sendingFacility,
 } from './message-common.ts';
+import { buildObservations } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -117,7 +117,6 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
   const medication = element(fieldOf(rxe, 2), (rep) => toCodeableConceptIn(rep, options, 'L', MEDICATION_SYSTEMS));
   if (medication === undefined || medication === null) throw missingField('RXE-2', 'give code is empty');
 
-  const facility = sendingFacility(context);
   const rxr = segments.find((segment) => segment.name === 'RXR');
 
   return updateDraft('MedicationRequest', deterministicId('MedicationRequest', key.system, key.value), {
@@ -128,7 +127,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
     medicationCodeableConcept: medication,
     subject,
     authoredOn: authoredOn(request, timeZone),
-    requester: element(fieldOf(orc, 12), (rep) => toPersonReference(rep, 'ORC-12', options, facility)),
+    requester: element(fieldOf(orc, 12), (rep) => practitionerReference(rep, 'ORC-12', context)),
     note: request.note,
     dosageInstruction: [dosage(segments, rxe, rxr, context)],
     dispenseRequest: dispenseRequest(rxe),
@@ -200,4 +199,4 @@ function dispenseRequest(rxe: Hl7Segment): Record<string, unknown> | undefined {
 }
 
 /** The pharmacy row of the mapping table (mappers/hl7v2/registry.ts). */
-export const PHARMACY_MAPPINGS: readonly MappingRow[] = [['RDE^O11', [buildPatient, buildMedicationRequests]]];
+export const PHARMACY_MAPPINGS: readonly MappingRow[] = [['RDE^O11', [buildPatient, buildMedicationRequests, buildObservations]]];

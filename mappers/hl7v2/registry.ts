@@ -3,10 +3,15 @@
  * that produce its drafts in dependency order. Supporting a new message type is adding a row (and its builders).
  */
 
-import { HL7_NULL, type Hl7Message, type Hl7Segment, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
+import { HL7_NULL, type Hl7Message, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
+import { MappingIssues, issueCodeOf, tolerate, withIssues } from '../issues.ts';
+import { segmentBuilders, unmappedSegmentReporter } from './segments.ts';
+import { DirectoryDrafts } from './directory-drafts.ts';
+import { sendingOrganizationReference } from './directory.ts';
+import { repetitionText } from './drafts.ts';
 
 import { ADT_MAPPINGS } from './adt.ts';
 import { DOCUMENT_MAPPINGS } from './documents.ts';
@@ -15,24 +20,41 @@ import { ORDER_MAPPINGS } from './orders.ts';
 import { PHARMACY_MAPPINGS } from './pharmacy.ts';
 import { RESULT_MAPPINGS } from './results.ts';
 import { SCHEDULING_MAPPINGS } from './scheduling.ts';
+import { FINANCIAL_MAPPINGS } from './financial.ts';
+import { MEDICATION_EVENT_MAPPINGS } from './medication-events.ts';
+import { PROBLEM_MAPPINGS } from './problems.ts';
+import { RESPONSE_MAPPINGS } from './responses.ts';
+import { buildProvenance } from './provenance.ts';
 import { assertTimeZone, textOf, toFhirDateTime } from './datatypes.ts';
 
 /** Each message family lists its rows beside its builders; a key may appear only once across families. */
 const MAPPINGS: ReadonlyMap<string, readonly ResourceBuilder[]> = (() => {
-  const rows: MappingRow[] = [...ADT_MAPPINGS, ...RESULT_MAPPINGS, ...ORDER_MAPPINGS, ...SCHEDULING_MAPPINGS, ...IMMUNIZATION_MAPPINGS, ...DOCUMENT_MAPPINGS, ...PHARMACY_MAPPINGS];
+  const rows: MappingRow[] = [...ADT_MAPPINGS, ...RESULT_MAPPINGS, ...ORDER_MAPPINGS, ...SCHEDULING_MAPPINGS, ...IMMUNIZATION_MAPPINGS, ...DOCUMENT_MAPPINGS, ...PHARMACY_MAPPINGS, ...FINANCIAL_MAPPINGS, ...MEDICATION_EVENT_MAPPINGS, ...PROBLEM_MAPPINGS, ...RESPONSE_MAPPINGS];
   const table = new Map<string, readonly ResourceBuilder[]>();
   for (const [key, builders] of rows) {
     if (table.has(key)) throw new Error(`mapping table: ${key} is listed twice`);
-    table.set(key, builders);
+    // Every row also reports the data segments none of its builders reads.
+    table.set(key, [...builders, unmappedSegmentReporter(builders)]);
   }
   return table;
 })();
 
+/**
+ * Message types that carry no record to store: acknowledgments and queries (a query's data comes back in its
+ * response, RSP, which is accepted). ADT^A19 is the v2.3 patient query (QRY_A19).
+ */
+const NOT_DATA_TYPES = new Set(['ACK', 'MCF', 'QBP', 'QRY', 'QCN', 'QSB', 'QVR', 'VQQ', 'RQQ', 'RQI', 'RQC', 'RQA', 'CNQ', 'ESU', 'ESR', 'SQM', 'NMQ', 'MFQ']);
+
+/**
+ * Whether intake accepts a message of this type: every type that may carry data. Types the table does not list are
+ * mapped by their segments (segments.ts); only queries and acknowledgments are refused.
+ */
 export function isSupportedMessageType(messageType: string, triggerEvent: string): boolean {
-  return MAPPINGS.has(`${messageType}^${triggerEvent}`);
+  if (NOT_DATA_TYPES.has(messageType.toUpperCase())) return false;
+  return !(messageType === 'ADT' && triggerEvent === 'A19');
 }
 
-/** Supported `${MSH-9.1}^${MSH-9.2}` keys, sorted. */
+/** `${MSH-9.1}^${MSH-9.2}` keys with a row of their own in the mapping table, sorted. */
 export function supportedMessageTypes(): string[] {
   return [...MAPPINGS.keys()].sort();
 }
@@ -48,33 +70,72 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
     throw new AnchorlineError('ANCHORLINE_ERR_HL7_NO_MSH', 'the message has no MSH segment', { location: 'MSH' });
   }
   const messageType = textOf(valueOf(msh, 9, 1));
-  const triggerEvent = textOf(valueOf(msh, 9, 2));
-  if (messageType === '' || triggerEvent === '') {
-    throw new AnchorlineError('ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', 'MSH-9 message type or trigger event is empty', { location: 'MSH-9' });
+  // v2.1 and v2.2 put the trigger event in EVN-1 and may leave MSH-9.2 empty.
+  const triggerEvent = textOf(valueOf(msh, 9, 2)) || textOf(valueOf(firstSegment(message, 'EVN'), 1, 1));
+  if (messageType === '') {
+    throw new AnchorlineError('ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', 'MSH-9 message type is empty', { location: 'MSH-9' });
   }
   const key = `${messageType}^${triggerEvent}`;
-  const builders = MAPPINGS.get(key);
-  if (builders === undefined) {
+  if (!isSupportedMessageType(messageType, triggerEvent)) {
     // The type is safe to name: it is message metadata, not patient data.
-    throw new AnchorlineError('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', `${key} is not supported`, { location: 'MSH-9' });
+    throw new AnchorlineError('ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE', `${key} is a query or an acknowledgment, not data to store`, { location: 'MSH-9' });
   }
-
-  const context: MappingContext = { message, options, msh, messageType, triggerEvent, merges: [] };
+  const context: MappingContext = { message, options, msh, messageType, triggerEvent, merges: [], directory: new DirectoryDrafts() };
+  const issues = new MappingIssues();
+  let builders = MAPPINGS.get(key);
+  if (builders === undefined) {
+    builders = segmentBuilders(message);
+    issues.add({ severity: 'information', code: 'ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE', location: 'MSH-9', detail: `${key} has no row in the mapping table; its segments were mapped by their own meaning`, value: key });
+  }
   const drafts: ResourceDraft[] = [];
-  for (const build of builders) {
-    try {
-      const built = build(context);
-      if (Array.isArray(built)) drafts.push(...built);
-      else if (built !== undefined) drafts.push(built);
-    } catch (error) {
-      if (isAnchorlineError(error)) throw error;
-      // A builder bug fails the same way for the same message every time, so it is a permanent mapping failure,
-      // not a retryable internal error.
-      throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${key} mapping failed unexpectedly`, { cause: error });
+  // Where the directory drafts go: before the drafts of the first builder that named a practitioner, organization or
+  // location, so that every draft comes after the drafts it refers to (the Patient, which refers to none, first).
+  let directoryAt: number | undefined;
+  let patientFailure: AnchorlineError | undefined;
+  withIssues(issues, () => {
+    for (const build of builders) {
+      const named = context.directory.size;
+      const before = drafts.length;
+      try {
+        const built = build(context);
+        if (Array.isArray(built)) drafts.push(...built);
+        else if (built !== undefined) drafts.push(built);
+      } catch (error) {
+        if (isAnchorlineError(error) && issueCodeOf(error) !== undefined) {
+          // One resource that cannot be built (an order without its number, a result without its code) costs that
+          // resource, not the message; whether the patient itself could be built is decided below.
+          issues.addError(error, 'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED');
+          patientFailure ??= error;
+          continue;
+        }
+        if (isAnchorlineError(error)) throw error;
+        // A builder bug fails the same way for the same message every time, so it is a permanent mapping failure,
+        // not a retryable internal error.
+        throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${key} mapping failed unexpectedly`, { cause: error });
+      } finally {
+        if (directoryAt === undefined && context.directory.size > named) directoryAt = before;
+      }
     }
+  });
+  // Without its Patient a message about a patient is unsafe to store: nothing else of it could be attributed.
+  // A message none of whose resources could be built is a failed message, not an empty success.
+  if (patientFailure !== undefined && (drafts.length === 0 || (firstSegment(message, 'PID') !== undefined && !drafts.some((d) => d.resourceType === 'Patient')))) {
+    throw patientFailure;
   }
+  // MSH-4 sending facility is an Organization in every message that names one: who sent it, and the assigner of the
+  // identifiers that take MSH-4 for want of their own authority.
+  withIssues(issues, () => tolerate(() => sendingOrganizationReference(context), () => repetitionText(fieldOf(msh, 4)[0])));
+  if (context.directory.size > 0) drafts.splice(directoryAt ?? drafts.length, 0, ...context.directory.drafts());
+  // Last, as it refers to every other draft: where they came from (mappers/hl7v2/provenance.ts).
+  const provenance = withIssues(issues, () => buildProvenance(context, drafts));
+  if (provenance !== undefined) drafts.push(provenance);
   const eventTime = messageEventTime(context);
-  return { drafts, ...(context.merges.length > 0 ? { merges: context.merges } : {}), ...(eventTime === undefined ? {} : { eventTime }) };
+  return {
+    drafts,
+    ...(context.merges.length > 0 ? { merges: context.merges } : {}),
+    ...(eventTime === undefined ? {} : { eventTime }),
+    ...(issues.list.length > 0 ? { issues: issues.list } : {}),
+  };
 }
 
 /**

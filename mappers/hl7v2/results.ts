@@ -11,11 +11,11 @@
  * refer to that specimen.
  */
 
-import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull } from '../../formats/hl7v2/index.ts';
+import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull, valueOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { buildPatient } from './adt.ts';
+import { buildPatient } from './adt-patient.ts';
 import {
   type Attachment,
   type CodeableConcept,
@@ -28,21 +28,21 @@ import {
   entityIdentifierIn,
   entityIdentifierOf,
   hl7TableSystems,
+  toAddress,
   toAttachment,
-  toCnnReference,
   toCodeableConcept,
   toCodeableConceptIn,
   toCqQuantity,
-  toDecimal,
+  toFhirDecimal,
   toEntityIdentifier,
   toFhirDateTime,
-  toOrganizationReference,
-  toPersonReference,
   toQuantity,
   toQuantityUnitOf,
   toStructuredNumeric,
+  v2TableSystem,
 } from './datatypes.ts';
-import { codeOf, completeDraft } from './drafts.ts';
+import { cnnPractitionerReference, organizationReference, practitionerReference, practitionerRoleReference } from './directory.ts';
+import { codeOf, completeDraft, element } from './drafts.ts';
 import {
   type Annotation,
   type OrderGroup,
@@ -56,6 +56,9 @@ import {
   singlePatientReference,
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
+import { atPosition, positionOf } from './clinical-common.ts';
+import { buildEach, currentIssues, issueCodeOf, reportIssue } from '../issues.ts';
+import type { AnchorlineError } from '../../errors/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -212,7 +215,7 @@ export function buildResults(context: MappingContext): ResourceDraft[] {
   return drafts;
 }
 
-interface ObservationEntry {
+export interface ObservationEntry {
   obx: Hl7Segment;
   notes: Annotation[];
   /** Index into the report's specimens when the OBX follows an SPM. */
@@ -225,8 +228,7 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
   if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
 
   const numbers = orderNumbers(group.orc, obr, 'OBR', context);
-  const orderKey = numbers.filler ?? numbers.placer;
-  if (orderKey === undefined) throw missingField('OBR-3', 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent');
+  const orderKey = numbers.filler ?? numbers.placer ?? messageScopedOrderKey(obr, context);
   const code = firstValue(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined) throw missingField('OBR-4', 'universal service identifier is empty');
   const reportKey = [orderKey.system, orderKey.value, ...conceptKey(code)];
@@ -256,19 +258,28 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
 
   const reportTime = toFhirDateTime(comp(fieldOf(obr, 7)[0], 1), 'OBR-7', options.timeZone);
   const issued = instant(comp(fieldOf(obr, 22)[0], 1), 'OBR-22', context);
-  const built = observations.map((entry) =>
-    buildObservation(entry, { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen) }, context),
+  const ids = new Set<string>();
+  // One OBX that cannot be read costs that observation, not the report's others; issues name the OBX by position.
+  const built = buildEach(
+    observations,
+    (entry) => {
+      const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen) };
+      const build = (): ResourceDraft => buildObservation(entry, facts, context);
+      const observation = currentIssues()?.within((location) => atPosition(location, entry.obx, context.message), build) ?? build();
+      if (ids.has(observation.id)) {
+        // Two OBX with the same set id, sub-id and code: both are kept, the later one named by its position.
+        const position = positionOf(context.message, entry.obx);
+        observation.id = deterministicId('Observation', observation.id, 'OBX', String(position));
+        reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY', location: `OBX[${position}]-1`, detail: 'another OBX of this report has the same set id, sub-id and code; kept under its position' });
+      }
+      ids.add(observation.id);
+      return observation;
+    },
+    (entry, failure) => atPosition(failure.location, entry.obx, context.message),
   );
 
-  const facility = sendingFacility(context);
-  const organizations = uniqueByJson(
-    observations.flatMap((entry) =>
-      fieldOf(entry.obx, 23)
-        .map((rep) => toOrganizationReference(rep, 'OBX-23', options))
-        .filter((reference) => reference !== undefined),
-    ),
-  );
-  const technicians = fieldOf(obr, 34).map((rep) => toCnnReference(rep, 1, 'OBR-34', options, facility));
+  const organizations = uniqueByJson(observations.flatMap((entry) => performingOrganizations(entry.obx, context)));
+  const technicians = fieldOf(obr, 34).map((rep) => cnnPractitionerReference(rep, 1, 'OBR-34', context));
   const endTime = toFhirDateTime(comp(fieldOf(obr, 8)[0], 1), 'OBR-8', options.timeZone);
 
   const report = completeDraft('DiagnosticReport', deterministicId('DiagnosticReport', ...reportKey), {
@@ -285,26 +296,47 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
     effectivePeriod: endTime === undefined ? undefined : { start: reportTime, end: endTime },
     issued,
     performer: [...organizations, ...technicians],
-    resultsInterpreter: fieldOf(obr, 32).map((rep) => toCnnReference(rep, 1, 'OBR-32', options, facility)),
+    // The IG maps OBR-32 and OBR-34 (NDL) to PractitionerRoles; the person (NDL-1) is all senders fill, so the
+    // references go to the Practitioners, which R4 allows here, rather than to roles that would say nothing more.
+    resultsInterpreter: fieldOf(obr, 32).map((rep) => cnnPractitionerReference(rep, 1, 'OBR-32', context)),
     specimen: specimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
     result: built.map((observation) => ({ reference: `Observation/${observation.id}` })),
   });
   return [...specimens, ...built, report];
 }
 
+/**
+ * The key of a report sent without any order number (OBR-2/3, ORC-2/3 all empty, as some point-of-care and older
+ * senders do): the sender, the message's control id and the OBR's position. A resend of the message names the same
+ * report; a later correction cannot find it, since nothing ties the two (the issue says so). Being scoped to one
+ * message, it can never name another patient's report.
+ */
+function messageScopedOrderKey(obr: Hl7Segment, context: MappingContext): { system: string; value: string } {
+  const sender = [valueOf(context.msh, 3), valueOf(context.msh, 4)].join('|');
+  const position = positionOf(context.message, obr);
+  reportIssue({
+    severity: 'warning',
+    code: 'ANCHORLINE_ISSUE_MISSING_FIELD',
+    location: `OBR[${position}]-3`,
+    detail: 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent; the report is keyed by the message control id and the OBR position, so a later correction cannot replace it',
+  });
+  return { system: `urn:anchorline:message:${encodeURIComponent(sender)}`, value: `${valueOf(context.msh, 10)}#OBR${position}` };
+}
+
 function reportStatus(obr: Hl7Segment): string {
   const code = codeOf(fieldOf(obr, 25));
-  // The IG: an ORU without OBR-25 is an error on the v2 side, which requires it in results.
-  if (code === '') throw missingField('OBR-25', 'result status is empty');
+  // The IG: an ORU without OBR-25 is an error on the v2 side, which requires it in results. DiagnosticReport.status is
+  // required too, so a missing or unknown one reads as `unknown` with an issue (strict callers still get the error).
+  if (code === '') return unknownStatus(missingField('OBR-25', 'result status is empty; read as unknown'), code);
   const status = REPORT_STATUS.get(code.toUpperCase());
-  if (status === undefined) throw invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results');
+  if (status === undefined) return unknownStatus(invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results; read as unknown'), code);
   return status;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Observation
 
-interface ReportFacts {
+export interface ReportFacts {
   reportKey: string[];
   subject: Reference;
   /** OBR-7, for observations without their own OBX-14. */
@@ -313,16 +345,17 @@ interface ReportFacts {
   specimen: Reference | undefined;
 }
 
-function buildObservation(entry: ObservationEntry, report: ReportFacts, context: MappingContext): ResourceDraft {
+export function buildObservation(entry: ObservationEntry, report: ReportFacts, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
   const { obx } = entry;
   const code = firstValue(fieldOf(obx, 3), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined) throw missingField('OBX-3', 'observation identifier is empty');
   const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
-  if (statusCode === '') throw missingField('OBX-11', 'observation result status is empty');
-  const status = OBSERVATION_STATUS.get(statusCode);
-  if (status === undefined) throw invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code');
+  const status =
+    statusCode === ''
+      ? unknownStatus(missingField('OBX-11', 'observation result status is empty; read as unknown'), statusCode)
+      : (OBSERVATION_STATUS.get(statusCode) ?? unknownStatus(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), statusCode));
 
   const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);
   const value = observationValue(obx, unit, context.message.encoding, context);
@@ -341,10 +374,7 @@ function buildObservation(entry: ObservationEntry, report: ReportFacts, context:
     subject: report.subject,
     effectiveDateTime: toFhirDateTime(comp(fieldOf(obx, 14)[0], 1), 'OBX-14', timeZone) ?? report.effective,
     issued: report.issued,
-    performer: [
-      ...fieldOf(obx, 16).map((rep) => toPersonReference(rep, 'OBX-16', options, facility)),
-      ...fieldOf(obx, 23).map((rep) => toOrganizationReference(rep, 'OBX-23', options)),
-    ],
+    performer: [...fieldOf(obx, 16).map((rep) => practitionerReference(rep, 'OBX-16', context)), ...observationPerformers(obx, context)],
     ...value,
     dataAbsentReason: hasValue ? undefined : ABSENT_REASON.get(statusCode),
     interpretation: fieldOf(obx, 8).map((rep) => interpretation(rep, context)),
@@ -353,6 +383,29 @@ function buildObservation(entry: ObservationEntry, report: ReportFacts, context:
     specimen: report.specimen,
     referenceRange: referenceRange(comp(fieldOf(obx, 7)[0], 1), unit),
   });
+}
+
+/** HL7 table 0912 (participation) MDIR: OBX-25, the performing organization's medical director. */
+const MEDICAL_DIRECTOR: Coding = { system: v2TableSystem('0912'), code: 'MDIR', display: 'Medical Director' };
+
+/** OBX-23 performing organizations as Organizations, the first with OBX-24 as its address. */
+function performingOrganizations(obx: Hl7Segment, context: MappingContext): Reference[] {
+  const address = element(fieldOf(obx, 24), (rep) => toAddress(rep, 'OBX-24', context.options.timeZone)) ?? undefined;
+  return fieldOf(obx, 23).flatMap((rep, index) => organizationReference(rep, 'OBX-23', context, index === 0 && address !== undefined ? { address: [address] } : {}) ?? []);
+}
+
+/**
+ * Who performed the observation besides OBX-16 responsible observers: the OBX-23 performing organization, or, when
+ * OBX-25 names its medical director, as the IG maps it, the director's PractitionerRole (MDIR) at that organization.
+ * OBX-16 observers are Practitioners, not the IG's PractitionerRole coded 'responsibleObserver': that code is not in
+ * the practitioner-role code system it names, and a role without a code or an organization adds a resource that says
+ * nothing the Practitioner does not.
+ */
+function observationPerformers(obx: Hl7Segment, context: MappingContext): Reference[] {
+  const organizations = performingOrganizations(obx, context);
+  const director = firstValue(fieldOf(obx, 25), (rep) => practitionerReference(rep, 'OBX-25', context));
+  const role = practitionerRoleReference(director, organizations[0], MEDICAL_DIRECTOR, context);
+  return role === undefined ? organizations : [role, ...organizations.slice(1)];
 }
 
 /** The value[x] members this mapper writes, all of them, so that a value of one type replaces one of another. */
@@ -380,14 +433,32 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
   const sent = field.filter((rep) => rep.some((component) => component.some((part) => part !== '' && part !== HL7_NULL)));
   if (sent.length === 0 || isExplicitNull(field)) return value;
   const valueType = codeOf(fieldOf(obx, 2)).toUpperCase();
-  if (valueType === '') throw missingField('OBX-2', 'value type is empty but OBX-5 has a value');
-
-  if (TEXT_TYPES.has(valueType)) {
+  if (valueType === '' || TEXT_TYPES.has(valueType)) {
+    if (valueType === '') asText(missingField('OBX-2', 'value type is empty but OBX-5 has a value; the value is kept as text'));
     value.valueString = textValue(field, encoding);
     return value;
   }
-  if (sent.length > 1) throw invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value`);
+  // A value the type cannot be read as (several values for a one-value type, a number that is not one, a type with no
+  // FHIR value here such as XAD, XTN or HD) is kept as text with an issue, not lost.
+  const keepAsText = (error: AnchorlineError): ObservationValue => {
+    asText(error);
+    return { ...value, valueString: textValue(field, encoding) };
+  };
+  if (sent.length > 1) return keepAsText(invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value; kept as text`));
   const repetition = sent[0]!;
+  try {
+    return typedValue(value, valueType, repetition, unit, context);
+  } catch (error) {
+    if (issueCodeOf(error) === undefined) throw error;
+    if (valueType !== 'ED') return keepAsText(error as AnchorlineError);
+    // An encapsulated document that cannot be decoded is not text either: the observation keeps its other elements.
+    asText(error as AnchorlineError);
+    return value;
+  }
+}
+
+/** OBX-5 as the FHIR value its type (OBX-2) gives; throws for a value the type cannot read. */
+function typedValue(value: ObservationValue, valueType: string, repetition: Hl7Repetition, unit: QuantityUnit | undefined, context: MappingContext): ObservationValue {
   if (valueType === 'NM') {
     value.valueQuantity = toQuantity(comp(repetition, 1), unit, 'OBX-5');
   } else if (valueType === 'SN') {
@@ -400,9 +471,27 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
     const attachment = toAttachment(repetition, 'OBX-5');
     value.extension = attachment === undefined ? undefined : [{ url: R5_OBSERVATION_VALUE, valueAttachment: attachment }];
   } else {
-    throw invalidValue('OBX-2', `value type ${printableType(valueType)} is not supported`);
+    throw invalidValue('OBX-2', `value type ${printableType(valueType)} has no FHIR value here; kept as text`);
   }
   return value;
+}
+
+/**
+ * A required status that is missing or outside its table: `unknown`, with the error as an issue on the message (the
+ * code as sent kept as its value). Outside a mapping that collects issues, the error itself.
+ */
+function unknownStatus(error: AnchorlineError, sent: string): string {
+  const issues = currentIssues();
+  if (issues === undefined) throw error;
+  issues.addError(error, sent === '' ? 'ANCHORLINE_ISSUE_MISSING_FIELD' : 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
+  return 'unknown';
+}
+
+/** A value kept as text instead of its type's FHIR value: the error becomes an issue (strict callers: thrown). */
+function asText(error: AnchorlineError): void {
+  const issues = currentIssues();
+  if (issues === undefined) throw error;
+  issues.addError(error, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE');
 }
 
 /**
@@ -436,7 +525,7 @@ const BOUND = new RegExp(`^(<=|>=|<|>)\\s*(${NUMBER})$`);
  */
 function referenceRange(text: string, unit: QuantityUnit | undefined): Array<Record<string, unknown>> | undefined {
   if (text === '') return undefined;
-  const quantity = (number: string): Quantity => ({ value: toDecimal(number, 'OBX-7')!, ...unit });
+  const quantity = (number: string): Quantity => ({ value: toFhirDecimal(number, 'OBX-7')!, ...unit });
   const range = RANGE.exec(text);
   if (range !== null) return [{ low: quantity(range[1]!), high: quantity(range[2]!) }];
   const bound = BOUND.exec(text);

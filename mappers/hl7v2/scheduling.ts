@@ -23,11 +23,13 @@ import {
   toDecimal,
   toFhirDateTime,
   toLocationDisplay,
-  toPersonReference,
 } from './datatypes.ts';
+import { locationReference, practitionerReference } from './directory.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
-import { eiKey, invalidValue, missingField, noteOf, sendingFacility, singlePatientReference } from './message-common.ts';
+import { eiKey, invalidValue, missingField, noteOf, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
+import { currentIssues, reportIssue } from '../issues.ts';
+import type { AnchorlineError } from '../../errors/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -97,6 +99,12 @@ export function buildAppointment(context: MappingContext): ResourceDraft {
   if (!UNTIMED_STATUSES.has(status)) {
     if (timing.start === undefined) throw missingField(timing.location, 'the appointment has no start');
     if (timing.end === undefined) throw missingField(timing.location, 'the appointment has no end and no duration');
+  } else if ((timing.start === undefined) !== (timing.end === undefined)) {
+    // FHIR app-2: start and end go together. A cancelled or proposed appointment sent with half its time leaves the
+    // stored time as it was; the half is an issue, and stays in the raw message.
+    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: timing.location, detail: `${timing.location}: the appointment has a start or an end but not both; its time was left as stored` });
+    timing.start = undefined;
+    timing.end = undefined;
   }
 
   const reason = fieldOf(sch, 7);
@@ -118,14 +126,29 @@ export function buildAppointment(context: MappingContext): ResourceDraft {
   });
 }
 
+/**
+ * Events that are themselves the appointment's fate, whatever SCH-25 still says: S15 cancels, S16 discontinues, S17
+ * deletes (an appointment that should not exist), S26 records a no-show.
+ */
+const EVENT_STATUS = codeTable<string>({ S15: 'cancelled', S16: 'cancelled', S17: 'entered-in-error', S26: 'noshow' });
+
 function appointmentStatus(sch: Hl7Segment, triggerEvent: string): string {
-  // S15 is the cancellation itself, whatever SCH-25 still says.
-  if (triggerEvent === 'S15') return 'cancelled';
+  const fixed = EVENT_STATUS.get(triggerEvent);
+  if (fixed !== undefined) return fixed;
   const code = codeOf(fieldOf(sch, 25));
   if (code === '') return 'booked';
   const status = APPOINTMENT_STATUS.get(code.toUpperCase());
-  if (status === undefined) throw invalidValue('SCH-25', 'filler status is not an HL7 table 0278 code for an appointment');
-  return status;
+  if (status !== undefined) return status;
+  // Appointment.status is required: a filler status outside table 0278 reads as the event's default, booked.
+  return statusFallback(invalidValue('SCH-25', 'filler status is not an HL7 table 0278 code for an appointment; read as booked'), code, 'booked');
+}
+
+/** A required status outside its table: `fallback`, with the error as an issue (strict callers get the error). */
+function statusFallback(error: AnchorlineError, sent: string, fallback: string): string {
+  const issues = currentIssues();
+  if (issues === undefined) throw error;
+  issues.addError(error, 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
+  return fallback;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -196,18 +219,19 @@ function addMinutes(dateTime: string, minutes: number): string {
 
 function resourceParticipants(context: MappingContext): Array<Record<string, unknown>> {
   const { options } = context;
-  const facility = sendingFacility(context);
   const participants: Array<Record<string, unknown>> = [];
   for (const segment of context.message.segments) {
     if (segment.name === 'AIP') {
-      const actor = element(fieldOf(segment, 3), (rep) => toPersonReference(rep, 'AIP-3', options, facility));
+      const actor = element(fieldOf(segment, 3), (rep) => practitionerReference(rep, 'AIP-3', context));
       const role = element(fieldOf(segment, 4), (rep) => toCodeableConcept(rep, options, 'L'));
       if (!actor && !role) continue;
       participants.push({ type: role ? [role] : undefined, actor: actor ?? undefined, status: participationStatus(segment, 'AIP-12') });
     } else if (segment.name === 'AIL') {
+      // A PL that cannot be read as a Location (PL-4 a malformed UUID) is an issue; the place is kept as a display.
       const display = toLocationDisplay(fieldOf(segment, 3)[0]);
-      if (display === undefined) continue;
-      const actor: Reference & { type: string } = { type: 'Location', display };
+      const actor: (Reference & { type?: string }) | undefined =
+        element(fieldOf(segment, 3), (rep) => locationReference(rep, 'AIL-3', context)) ?? (display === undefined ? undefined : { type: 'Location', display });
+      if (actor === undefined) continue;
       participants.push({ actor, status: participationStatus(segment, 'AIL-12') });
     }
   }
@@ -218,8 +242,7 @@ function participationStatus(segment: Hl7Segment, location: string): string {
   const code = codeOf(fieldOf(segment, 12));
   if (code === '') return 'accepted';
   const status = PARTICIPATION_STATUS.get(code.toUpperCase());
-  if (status === undefined) throw invalidValue(location, 'filler status is not an HL7 table 0278 code');
-  return status;
+  return status ?? statusFallback(invalidValue(location, 'filler status is not an HL7 table 0278 code; read as needs-action'), code, 'needs-action');
 }
 
 /** AIS-3 universal service identifiers of every AIS segment; undefined without AIS (the stored services stay). */
@@ -251,4 +274,7 @@ export const SCHEDULING_MAPPINGS: readonly MappingRow[] = [
   ['SIU^S13', [buildPatient, buildAppointment]],
   ['SIU^S14', [buildPatient, buildAppointment]],
   ['SIU^S15', [buildPatient, buildAppointment]],
+  // S16 discontinue, S17 delete, S18-S25 changes to the appointment's services and resources, S26 no-show: the
+  // appointment as the SCH and its resource segments describe it now (EVENT_STATUS for the events that decide it).
+  ...Array.from({ length: 11 }, (_, i): MappingRow => [`SIU^S${16 + i}`, [buildPatient, buildAppointment]]),
 ];

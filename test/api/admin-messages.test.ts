@@ -5,10 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
-import { legacyAdt } from '../console/legacy-sender.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { LEGACY_CONFIG_NAME, LEGACY_CONFIG_YAML, legacyAdt } from '../console/legacy-sender.ts';
 
 let t: TestEngine;
 let readKey: string;
+let configDir: string;
 const ids = { emr1: 0, emr2: 0, lab: 0, legacy1: 0, legacy2: 0, rejected: 0 };
 
 interface Envelope {
@@ -50,7 +54,10 @@ async function state(id: number): Promise<Envelope> {
 }
 
 beforeAll(async () => {
-  t = await startTestEngine({ overrides: { sweeper: { intervalMs: 60_000, staleAfterMs: 60_000 } } });
+  // The legacy sender's config makes its PID-2 fallback fatal, so its messages fail until the config reads PID-2.
+  configDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-admin-configs-'));
+  await writeFile(path.join(configDir, `${LEGACY_CONFIG_NAME}.yaml`), LEGACY_CONFIG_YAML);
+  t = await startTestEngine({ overrides: { sweeper: { intervalMs: 60_000, staleAfterMs: 60_000 }, mapping: { configDir } } });
   const made = await fetch(`${t.httpUrl}/admin/api-keys`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'reader', scopes: ['read'] }) });
   readKey = ((await made.json()) as { key: string }).key;
   ids.emr1 = await ingest(adtMessage({ controlId: 'AM-EMR-1', mrn: 'AM1001', application: 'EMR', facility: 'SNUH' }));
@@ -67,6 +74,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.destroy();
+  if (configDir) await rm(configDir, { recursive: true, force: true });
 });
 
 describe('GET /admin/messages', () => {
@@ -91,7 +99,7 @@ describe('GET /admin/messages', () => {
   it('filters by state (one or several), error code, protocol, message type and time', async () => {
     const failed = await page('?state=failed');
     expect(failed.messages.map((m) => m.id).sort()).toEqual([ids.legacy1, ids.legacy2].sort());
-    expect(failed.messages.every((m) => m.errorCode === 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD')).toBe(true);
+    expect(failed.messages.every((m) => m.errorCode === 'ANCHORLINE_ERR_MAPPING_FATAL_ISSUE')).toBe(true);
     expect((await page('?state=failed,rejected')).total).toBe(3);
     expect((await page('?state=rejected')).messages.map((m) => m.id)).toEqual([ids.rejected]);
     expect((await page('?errorCode=ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID')).messages.map((m) => m.id)).toEqual([ids.rejected]);
@@ -173,7 +181,7 @@ describe('POST /admin/messages/reprocess', () => {
       return now.state === 'failed' && now.processedAt !== before.processedAt ? now : undefined;
     }, 20_000, 'the failed message mapped again');
     expect(again.attempts).toBe(1);
-    expect(again.errorCode).toBe('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+    expect(again.errorCode).toBe('ANCHORLINE_ERR_MAPPING_FATAL_ISSUE');
     await eventually(async () => (await state(ids.emr1)).state === 'done', 20_000, 'the done message mapped again');
     expect((await state(ids.rejected)).state).toBe('rejected');
   });

@@ -87,7 +87,7 @@ describe('POST /admin/mappings/test', () => {
   it('shows the config a message selects and its coded failure', async () => {
     const answer = await dryRun({ message: legacyAdt('MT-1', 'MW-100') });
     expect(answer.selected?.name).toBe(LEGACY_CONFIG_NAME);
-    expect(answer.deployed.error).toMatchObject({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID-3' });
+    expect(answer.deployed.error).toMatchObject({ code: 'ANCHORLINE_ERR_MAPPING_FATAL_ISSUE', location: 'PID-3' });
     expect(answer.candidate).toBeUndefined();
   });
 
@@ -95,13 +95,13 @@ describe('POST /admin/mappings/test', () => {
     const id = await ingest(legacyAdt('MT-2', 'MW-200'));
     await eventually(async () => (await message(id)).state === 'failed', 20_000, 'the message failed');
     const answer = await dryRun({ messageId: id, config: { name: LEGACY_CONFIG_NAME, yaml: LEGACY_CONFIG_YAML + LEGACY_FIELDS_FIX } });
-    expect(answer.deployed.error?.code).toBe('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+    expect(answer.deployed.error?.code).toBe('ANCHORLINE_ERR_MAPPING_FATAL_ISSUE');
     expect(answer.candidate?.error).toBeUndefined();
     const patient = answer.candidate?.resources?.find((r) => r.resourceType === 'Patient');
     expect(patient?.identifier?.[0]).toMatchObject({ system: 'https://fhir.midwestgen.example/sid/mrn', value: 'MW-200' });
     expect(answer.candidateConfig?.sha256).not.toBe(answer.selected?.sha256);
     expect(answer.diff?.status).toBe('failed');
-    expect(answer.diff?.from.error?.code).toBe('ANCHORLINE_ERR_MAPPING_MISSING_FIELD');
+    expect(answer.diff?.from.error?.code).toBe('ANCHORLINE_ERR_MAPPING_FATAL_ISSUE');
     expect(answer.diff?.to.error).toBeUndefined();
   });
 
@@ -122,7 +122,7 @@ describe('POST /admin/mappings/test', () => {
   it('reports an invalid edit, or one that clashes with another config, as located problems', async () => {
     const invalid = await dryRun({ message: legacyAdt('MT-4', 'MW-4'), config: { name: LEGACY_CONFIG_NAME, yaml: LEGACY_CONFIG_YAML + 'fields:\n  Patient.key: PID-9\n' } });
     expect(invalid.candidate).toBeUndefined();
-    expect(invalid.problems?.[0]).toMatchObject({ key: 'fields["Patient.key"]', line: 10 });
+    expect(invalid.problems?.[0]).toMatchObject({ key: 'fields["Patient.key"]', line: 12 });
     const clash = await dryRun({ message: legacyAdt('MT-4', 'MW-4'), config: { name: LEGACY_CONFIG_NAME, yaml: LEGACY_CONFIG_YAML.replace(`sendingApplication: LEGACYADT`, 'sendingApplication: HIS') } });
     expect(clash.problems?.[0]?.key).toBe('match');
     expect(clash.problems?.[0]?.message).toContain('seoul-his');

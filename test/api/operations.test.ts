@@ -38,7 +38,7 @@ async function metricsText(url = t.httpUrl, headers: Record<string, string> = {}
 }
 
 function unsupportedMessage(controlId: string): string {
-  return [segment('MSH', { 2: '^~\\&', 3: 'EMR', 4: 'SNUH', 7: '20261121093000', 9: 'ZZZ^Z99', 10: controlId, 11: 'P', 12: '2.5.1' }), segment('PID', { 1: '1', 3: 'U1^^^SNUH^MR' })].join('\r') + '\r';
+  return [segment('MSH', { 2: '^~\\&', 3: 'EMR', 4: 'SNUH', 7: '20261121093000', 9: 'QBP^Q22', 10: controlId, 11: 'P', 12: '2.5.1' }), segment('PID', { 1: '1', 3: 'U1^^^SNUH^MR' })].join('\r') + '\r';
 }
 
 describe('GET /metrics', () => {
@@ -65,7 +65,7 @@ describe('GET /metrics', () => {
     expect(sample(text, 'anchorline_messages_received_total', { protocol: 'hl7v2-mllp', outcome: 'duplicate' })).toBe(1);
     expect(sample(text, 'anchorline_messages_received_total', { protocol: 'hl7v2-mllp', outcome: 'rejected' })).toBe(1);
     expect(sample(text, 'anchorline_messages_received_total', { protocol: 'hl7v2-http', outcome: 'stored' })).toBe(1);
-    expect(sample(text, 'anchorline_messages_refused_total', { protocol: 'hl7v2-mllp', code: 'ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE' })).toBe(1);
+    expect(sample(text, 'anchorline_messages_refused_total', { protocol: 'hl7v2-mllp', code: 'ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE' })).toBe(1);
     expect(sample(text, 'anchorline_ack_latency_seconds_count', { protocol: 'hl7v2-mllp' })).toBe(4);
     expect(sample(text, 'anchorline_ack_latency_seconds_count', { protocol: 'hl7v2-http' })).toBe(1);
     expect(sample(text, 'anchorline_ack_latency_seconds_bucket', { protocol: 'hl7v2-mllp', le: '30' })).toBe(4);
@@ -189,7 +189,7 @@ describe('GET /admin/stats', () => {
     expect(stats.errors).toEqual(
       expect.arrayContaining([
         { code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', count: 1, lastAt: expect.any(String) },
-        { code: 'ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE', count: 1, lastAt: expect.any(String) },
+        { code: 'ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE', count: 1, lastAt: expect.any(String) },
       ]),
     );
     expect(stats.errors).toHaveLength(2);

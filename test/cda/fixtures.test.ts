@@ -22,6 +22,7 @@ import { AnchorlineError } from '../../errors/index.ts';
 import { cdaDocumentBundle, convertCdaDocument, type CdaConversion, type CdaConversionOptions } from '../../mappers/cda/index.ts';
 import { defaultHl7MappingOptions, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
+import { parseJson, stringifyJson } from '../../anchor/index.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda');
 const UPDATE = process.env.UPDATE_CDA_FIXTURES === '1';
@@ -32,8 +33,9 @@ const names = readdirSync(ROOT)
   .sort();
 const file = (name: string, suffix: string): string => path.join(ROOT, `${name}${suffix}`);
 
+/** Lossless (anchor/json.ts): an expected decimal `5.40` is the LosslessNumber the conversion keeps, not 5.4. */
 function readJson<T>(at: string): T {
-  return JSON.parse(readFileSync(at, 'utf8')) as T;
+  return parseJson(readFileSync(at, 'utf8')) as T;
 }
 
 function convert(name: string): CdaConversion {
@@ -101,9 +103,9 @@ describe('C-CDA fixtures', () => {
         return;
       }
       const conversion = convert(name);
-      const actual = JSON.parse(JSON.stringify({ document: conversion.document, issues: conversion.issues, drafts: conversion.drafts }));
-      if (UPDATE) writeFileSync(file(name, '.expected.json'), `${JSON.stringify(actual, null, 2)}\n`);
-      expect(actual).toEqual(readJson(file(name, '.expected.json')));
+      const actual = parseJson(stringifyJson({ document: conversion.document, issues: conversion.issues, drafts: conversion.drafts }));
+      if (UPDATE) writeFileSync(file(name, '.expected.json'), `${stringifyJson(actual, 2)}\n`);
+      expect(actual).toStrictEqual(readJson(file(name, '.expected.json')));
 
       for (const draft of conversion.drafts) {
         const where = `${draft.resourceType}/${draft.id}`;
@@ -129,7 +131,7 @@ describe('C-CDA fixtures', () => {
         expect(fullUrls, reference).toContain(reference);
       }
       // Deterministic: the same bytes give the same resources, ids included.
-      expect(JSON.stringify(convert(name).drafts)).toBe(JSON.stringify(conversion.drafts));
+      expect(stringifyJson(convert(name).drafts)).toBe(stringifyJson(conversion.drafts));
     });
   }
 });

@@ -2,6 +2,8 @@
  * `anchorline mapping`: test (dry run, no database), diff between config versions over a corpus, list and rollback.
  */
 import { execFile } from 'node:child_process';
+import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,23 +68,36 @@ describe('splitting files into messages', () => {
 });
 
 describe('anchorline mapping test', () => {
-  it('maps every message of the corpus with the config it selects, and exits 1 when one fails', async () => {
+  it('maps every message of the corpus with the config it selects, with its issues, and exits 1 when one fails', async () => {
     const run = await anchorline('mapping', 'test', '--config', `${CORPUS}/configs-v2`, `${CORPUS}/adt-seoul-a01.hl7`, `${CORPUS}/adt-lab-a08.hl7`, `${CORPUS}/batch.hl7`);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(0);
     const results = JSON.parse(run.stdout) as MessageMapping[];
     expect(results.map((r) => [path.basename(r.file), r.index, r.controlId, r.config, r.error?.code ?? 'mapped'])).toEqual([
       ['adt-seoul-a01.hl7', 1, 'SEOUL0001', 'seoul-his', 'mapped'],
       ['adt-lab-a08.hl7', 1, 'LAB0001', 'default', 'mapped'],
       ['batch.hl7', 1, 'SEOUL0002', 'seoul-his', 'mapped'],
-      ['batch.hl7', 2, 'SEOUL0003', 'seoul-his', 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE'],
+      ['batch.hl7', 2, 'SEOUL0003', 'seoul-his', 'mapped'],
     ]);
+    // A sex code outside table 0001 no longer fails the message: gender unknown, the code kept, an issue at PID-8.
+    expect(results[3]!.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: 'PID-8' })]);
+    expect(results[3]!.resources!.find((r) => r.resourceType === 'Patient')).toMatchObject({ gender: 'unknown' });
+    expect(run.stderr).toContain('4 messages: 4 mapped (1 with warnings), 0 failed');
+    // A source that wants strictness makes the issue fatal: the message fails, and the command exits 1.
+    const strictDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-strict-'));
+    try {
+      await cp(path.join(REPO_ROOT, CORPUS, 'configs-v2'), strictDir, { recursive: true });
+      await appendFile(path.join(strictDir, 'seoul-his.yaml'), '\nfatalIssues: [ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE]\n');
+      const strict = await anchorline('mapping', 'test', '--config', strictDir, `${CORPUS}/batch.hl7`);
+      expect(strict.code).toBe(1);
+      expect((JSON.parse(strict.stdout) as MessageMapping[])[1]!.error).toMatchObject({ code: 'ANCHORLINE_ERR_MAPPING_FATAL_ISSUE', location: 'PID-8' });
+    } finally {
+      await rm(strictDir, { recursive: true, force: true });
+    }
     expect(results[0]!.sha256).toBe(version('configs-v2', 'seoul-his'));
     const patient = results[0]!.resources!.find((r) => r.resourceType === 'Patient') as Record<string, any>;
     expect(patient.identifier[0]).toMatchObject({ system: 'https://id.seoulgen.example.org/mrn', value: '70001' });
     expect(patient.maritalStatus.coding).toContainEqual(expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/v2-0002', code: 'M' }));
-    expect(results[3]!.error).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-8', detail: 'PID-8: administrative sex is not an HL7 table 0001 code' });
     expect(run.stderr).toContain(`config seoul-his ${version('configs-v2', 'seoul-his')}`);
-    expect(run.stderr).toContain('4 messages: 3 mapped, 1 failed');
   });
 
   it('exits 0 when every message maps', async () => {
@@ -119,26 +134,30 @@ describe('anchorline mapping diff', () => {
       `${CORPUS}/adt-ny-a04.hl7 #1 NY0001 ADT^A04: changed (ny-general ${short('configs-v1', 'ny-general')} -> ny-general ${short('configs-v2', 'ny-general')})`,
       `${CORPUS}/adt-seoul-a01.hl7 #1 SEOUL0001 ADT^A01: changed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
       `${CORPUS}/batch.hl7 #1 SEOUL0002 ADT^A08: changed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
-      `${CORPUS}/batch.hl7 #2 SEOUL0003 ADT^A08: failed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
-      '5 messages: 3 changed, 1 unchanged, 1 failed',
+      // Its sex code is outside table 0001: it maps with an issue under both versions, so only the config's change shows.
+      `${CORPUS}/batch.hl7 #2 SEOUL0003 ADT^A08: changed (seoul-his ${short('configs-v1', 'seoul-his')} -> seoul-his ${short('configs-v2', 'seoul-his')})`,
+      '5 messages: 4 changed, 1 unchanged, 0 failed',
     ]);
     const changesOf = (header: number): string[] => {
       const start = lines.indexOf(headers[header]!) + 1;
       const end = lines.indexOf(headers[header + 1]!);
       return lines.slice(start, end);
     };
-    // The time zone moved the Encounter start from New York to Chicago time, and nothing else.
-    expect(changesOf(1)).toEqual(['  ~ Encounter[0].period.start: "2025-03-10T14:30:00-04:00" -> "2025-03-10T14:30:00-05:00"']);
+    // The time zone moved the Encounter start from New York to Chicago time, and the message time its Provenance
+    // records (MSH-7, read in the same zone), and nothing else.
+    expect(changesOf(1)).toEqual([
+      '  ~ Encounter[0].period.start: "2025-03-10T14:30:00-04:00" -> "2025-03-10T14:30:00-05:00"',
+      '  ~ Provenance[0].occurredDateTime: "2025-03-10T14:30:00-04:00" -> "2025-03-10T14:30:00-05:00"',
+      '  ~ Provenance[0].recorded: "2025-03-10T14:30:00-04:00" -> "2025-03-10T14:30:00-05:00"',
+    ]);
     const seoul = changesOf(2);
     expect(seoul).toContain('  ~ Patient[0].identifier[0].system: "https://id.seoulgen.example.org/patient" -> "https://id.seoulgen.example.org/mrn"');
     expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Patient\[0\]\.maritalStatus\.coding\[\d\]\.system: "urn:anchorline:local\/HL70002" -> "http:\/\/terminology\.hl7\.org\/CodeSystem\/v2-0002"$/));
     // The identifier system is part of the patient's identity: the id changes, and so does the reference to it.
     expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Patient\[0\]\.id: "[0-9a-f-]{36}" -> "[0-9a-f-]{36}"$/));
     expect(seoul).toContainEqual(expect.stringMatching(/^ {2}~ Encounter\[0\]\.subject\.reference: "Patient\/[0-9a-f-]{36}" -> "Patient\/[0-9a-f-]{36}"$/));
-    expect(changesOf(4)).toEqual([
-      '  from: ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
-      '  to:   ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
-    ]);
+    expect(changesOf(4)).toContain('  ~ Patient[0].identifier[0].system: "https://id.seoulgen.example.org/patient" -> "https://id.seoulgen.example.org/mrn"');
+    expect(changesOf(4).some((line) => line.includes('gender'))).toBe(false);
     expect(run.stderr).toBe('');
   });
 
@@ -147,7 +166,11 @@ describe('anchorline mapping diff', () => {
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as { summary: Record<string, number>; messages: Array<Record<string, any>> };
     expect(report.summary).toEqual({ messages: 1, changed: 1, unchanged: 0, failed: 0 });
-    expect(report.messages[0]!.changes).toEqual([{ path: 'Encounter[0].period.start', from: '2025-03-10T14:30:00-04:00', to: '2025-03-10T14:30:00-05:00' }]);
+    expect(report.messages[0]!.changes).toEqual([
+      { path: 'Encounter[0].period.start', from: '2025-03-10T14:30:00-04:00', to: '2025-03-10T14:30:00-05:00' },
+      { path: 'Provenance[0].occurredDateTime', from: '2025-03-10T14:30:00-04:00', to: '2025-03-10T14:30:00-05:00' },
+      { path: 'Provenance[0].recorded', from: '2025-03-10T14:30:00-04:00', to: '2025-03-10T14:30:00-05:00' },
+    ]);
   });
 
   it('reports a version directory that holds an invalid config, and exits 2', async () => {
@@ -177,10 +200,12 @@ describe('anchorline mapping with fields and valueMaps', () => {
     expect(encounter.class).toEqual({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' });
     expect(encounter.subject.reference).toBe(`Patient/${patient.id}`);
 
-    // Without them the sender's sex code is not an HL7 table 0001 code.
+    // Without them the sender's sex code is not an HL7 table 0001 code: gender unknown, with an issue at PID-8.
     const before = await mapping(['test', '--config', `${LEGACY}/configs-v1`, `${LEGACY}/legacy-a04.hl7`]);
-    expect(before.code).toBe(1);
-    expect((JSON.parse(before.stdout) as MessageMapping[])[0]!.error).toMatchObject({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-8' });
+    expect(before.code).toBe(0);
+    const [unmapped] = JSON.parse(before.stdout) as MessageMapping[];
+    expect(unmapped!.issues).toEqual([expect.objectContaining({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: 'PID-8', value: '2' })]);
+    expect(unmapped!.resources!.find((r) => r.resourceType === 'Patient')).toMatchObject({ gender: 'unknown' });
   });
 
   it('diffs the versions before and after them, message by message', async () => {
@@ -189,10 +214,18 @@ describe('anchorline mapping with fields and valueMaps', () => {
     const [v1, v2] = [legacyVersion('configs-v1').slice(0, 12), legacyVersion('configs-v2').slice(0, 12)];
     const byPid3 = patientRef('urn:anchorline:authority:REGIONHIE', '8813090');
     const byPid2 = patientRef('urn:anchorline:authority:MIDWESTGEN', 'MW-50377');
-    expect(run.stdout.trimEnd().split('\n')).toEqual([
-      `${LEGACY}/legacy-a04.hl7 #1 LEG0001 ADT^A04: failed (legacy-his ${v1} -> legacy-his ${v2})`,
-      '  from: ANCHORLINE_ERR_MAPPING_INVALID_VALUE at PID-8: PID-8: administrative sex is not an HL7 table 0001 code',
-      '  to:   mapped',
+    const lines = run.stdout.trimEnd().split('\n');
+    const a04 = lines.slice(0, lines.findIndex((line) => line.startsWith(`${LEGACY}/legacy-a08.hl7`)));
+    expect(a04[0]).toBe(`${LEGACY}/legacy-a04.hl7 #1 LEG0001 ADT^A04: changed (legacy-his ${v1} -> legacy-his ${v2})`);
+    // The value map reads the sender's sex code: the unknown gender, its kept code and the issue go.
+    expect(a04).toEqual(
+      expect.arrayContaining([
+        '  ~ Patient[0].gender: "unknown" -> "female"',
+        '  - Patient[0]._gender: {"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/originalText","valueString":"2"}]}',
+        '  - issues: "ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE at PID-8"',
+      ]),
+    );
+    expect(lines.slice(a04.length)).toEqual([
       `${LEGACY}/legacy-a08.hl7 #1 LEG0002 ADT^A08: changed (legacy-his ${v1} -> legacy-his ${v2})`,
       // Patient.key PID-2: the patient is the one its MRN names, and PID-2 comes first among its identifiers.
       `  ~ Patient[0].id: "${byPid3.slice('Patient/'.length)}" -> "${byPid2.slice('Patient/'.length)}"`,
@@ -205,7 +238,8 @@ describe('anchorline mapping with fields and valueMaps', () => {
       '  ~ Encounter[0].class.code: "IN" -> "IMP"',
       '  + Encounter[0].class.display: "inpatient encounter"',
       `  ~ Encounter[0].subject.reference: "${byPid3}" -> "${byPid2}"`,
-      '2 messages: 1 changed, 0 unchanged, 1 failed',
+      `  ~ Provenance[0].target[0].reference: "${byPid3}" -> "${byPid2}"`,
+      '2 messages: 2 changed, 0 unchanged, 0 failed',
     ]);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * The legacy sender of the console tests: its HIS puts the medical record number in PID-2 (the v2.3 "external id")
- * and leaves PID-3 empty. The config the engine has for it reads PID-3, as the default does, so its messages fail
- * with ANCHORLINE_ERR_MAPPING_MISSING_FIELD at PID-3 until the config reads PID-2. Patient data here is invented.
+ * and leaves PID-3 empty. The engine would identify the patient by PID-2 on its own (an
+ * ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK issue), but this sender's config wants patients identified only by the field
+ * it names, and makes that fallback fatal. It reads PID-3, as the default does, so its messages fail with
+ * ANCHORLINE_ERR_MAPPING_FATAL_ISSUE at PID-3 until the config reads PID-2. Patient data here is invented.
  */
 import { segment } from '../support/messages.ts';
 
@@ -18,6 +20,8 @@ match:
 timeZone: America/Chicago
 identifierSystems:
   ${LEGACY_FACILITY}: https://fhir.midwestgen.example/sid/mrn
+# Patients are identified by the field this config names, never by a fallback.
+fatalIssues: [ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK]
 `;
 
 /** What fixes it: the key and the identifier from PID-2. */

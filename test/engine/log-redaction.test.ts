@@ -140,7 +140,7 @@ describe('logs carry no patient data', () => {
     answers.mappingFailure = await client.request(hl7({ controlId: 'LR-2', pid3: '' }));
     // Malformed: no MSH-10.
     answers.malformed = await client.request(hl7({ controlId: 'LR-3', msh10: false }));
-    answers.unsupported = await client.request(hl7({ controlId: 'LR-4', type: 'ZZZ^Z99' }));
+    answers.unsupported = await client.request(hl7({ controlId: 'LR-4', type: 'QBP^Q22' }));
     // The Korean name in EUC-KR, declared as such (accepted), and declared as ASCII (refused: not valid in its charset).
     const euckr = iconv.encode(hl7({ controlId: 'LR-5', charset: 'KS X 1001' }), 'cp949');
     answers.euckr = await client.request(euckr);
@@ -165,7 +165,7 @@ describe('logs carry no patient data', () => {
     const http = (body: string | Buffer): Promise<Response> =>
       fetch(`${t.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'x-application/hl7-v2+er7' }, body });
     expect((await http(hl7({ controlId: 'LR-H1' }))).status).toBe(202);
-    expect((await http(hl7({ controlId: 'LR-H2', type: 'ZZZ^Z99' }))).status).toBeGreaterThanOrEqual(400);
+    expect((await http(hl7({ controlId: 'LR-H2', type: 'QBP^Q22' }))).status).toBeGreaterThanOrEqual(400);
     expect((await http(`${PATIENT.family}^${PATIENT.given}|${PATIENT.mrn}`)).status).toBeGreaterThanOrEqual(400);
     // Without a key: refused before the body is read.
     expect((await fetch(`${t.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { 'content-type': 'x-application/hl7-v2+er7' }, body: hl7({ controlId: 'LR-H3' }) })).status).toBe(401);

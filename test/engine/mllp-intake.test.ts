@@ -107,9 +107,9 @@ describe('MLLP intake', () => {
     const badDelimiters = await client.request('MSH|^|EMR|X\r');
     expect(badDelimiters).toContain('ANCHORLINE_ERR_HL7_BAD_DELIMITERS');
 
-    const unsupported = await client.request(adtMessage({ controlId: 'UNSUP-1', mrn: 'M4002' }).replace('ADT^A01^ADT_A01', 'ZZZ^Z99'));
+    const unsupported = await client.request(adtMessage({ controlId: 'UNSUP-1', mrn: 'M4002' }).replace('ADT^A01^ADT_A01', 'QBP^Q22'));
     expect(hl7Field(unsupported, 'MSA', 1)).toBe('AR');
-    expect(unsupported).toContain('ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE');
+    expect(unsupported).toContain('ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE');
 
     // Oversized (the listener's cap is 64 KiB here): NAK naming the control id, then the next message still works.
     const huge = adtMessage({ controlId: 'BIG-1', mrn: 'M4003' }) + `NTE|1||${'x'.repeat(100 * 1024)}\r`;
@@ -123,7 +123,7 @@ describe('MLLP intake', () => {
 
     const rejected = await inboxRows(`disposition = 'rejected'`, []);
     const codes = rejected.map((r) => r.error_code);
-    expect(codes).toEqual(expect.arrayContaining(['ANCHORLINE_ERR_HL7_NO_MSH', 'ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID', 'ANCHORLINE_ERR_FRAME_TOO_LARGE', 'ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE']));
+    expect(codes).toEqual(expect.arrayContaining(['ANCHORLINE_ERR_HL7_NO_MSH', 'ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID', 'ANCHORLINE_ERR_FRAME_TOO_LARGE', 'ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE']));
     const big = rejected.find((r) => r.error_code === 'ANCHORLINE_ERR_FRAME_TOO_LARGE')!;
     expect(big.raw_size).toBeGreaterThan(100 * 1024);
     expect(big.raw_truncated).toBe(true);

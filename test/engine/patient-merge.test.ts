@@ -75,8 +75,9 @@ describe('patient merge (A40)', () => {
          FROM fhir_resource_history h WHERE h.source_message_id = $1 ORDER BY h.resource_type`,
       [merge.rows[0]!.id],
     );
-    // And the AuditEvent recording that import.
-    expect(versions.rows.map((r) => r.resource_type)).toEqual(['AuditEvent', 'Encounter', 'Encounter', 'Patient', 'Patient']);
+    // And the AuditEvent recording that import, and the A40's Provenance (the earlier messages' Provenances keep the
+    // retired patient they wrote: history is not re-pointed).
+    expect(versions.rows.map((r) => r.resource_type)).toEqual(['AuditEvent', 'Encounter', 'Encounter', 'Patient', 'Patient', 'Provenance']);
     expect(versions.rows.every((r) => r.leaf)).toBe(true);
   });
 

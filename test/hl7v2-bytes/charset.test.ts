@@ -244,6 +244,35 @@ describe('decodeHl7Bytes, strict decoding per charset', () => {
   });
 });
 
+describe('decodeHl7Bytes, declarations the bytes leave no doubt about', () => {
+  const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+  it('reads UTF-8 bytes declared ASCII as UTF-8, and says so', () => {
+    const decoded = decodeHl7Bytes(utf8(msh('ASCII') + 'PID|1||1||MÜLLER^JÖRG\r'));
+    expect(decoded.text).toBe(msh('ASCII') + 'PID|1||1||MÜLLER^JÖRG\r');
+    expect(decoded.charset).toBe('utf-8');
+    expect(decoded.declaredCharsetIgnored).toBe(true);
+    // Plain ASCII declared ASCII is what it says.
+    expect(decodeHl7Bytes(utf8(msh('ASCII') + 'PID|1||1||DOE\r')).declaredCharsetIgnored).toBeUndefined();
+  });
+
+  it('reads UTF-8 bytes whose MSH-18 names no character set as UTF-8, and says so', () => {
+    for (const msh18 of ['PRELIM', 'UNICODE', 'KLINGON']) {
+      const decoded = decodeHl7Bytes(utf8(msh(msh18) + 'PID|1||1||Ωμέγα\r'));
+      expect(decoded.text).toContain('Ωμέγα');
+      expect(decoded.declaredCharsetIgnored).toBe(true);
+    }
+  });
+
+  it('still refuses bytes that are not UTF-8 under a declaration that does not fit them', () => {
+    const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+    expect(codeOf(() => decodeHl7Bytes(latin1(msh('PRELIM') + 'PID|1||1||M\xfcller\r')))).toBe('ANCHORLINE_ERR_CHARSET_UNSUPPORTED');
+    expect(codeOf(() => decodeHl7Bytes(latin1(msh('ASCII') + 'PID|1||1||M\xfcller\r')))).toBe('ANCHORLINE_ERR_CHARSET_MISMATCH');
+    // A UTF-8 declaration on EUC-KR bytes is the lie this strictness exists for.
+    expect(codeOf(() => decodeHl7Bytes(iconv.encode(msh('UNICODE UTF-8') + 'PID|1||1||홍^길동\r', 'euc-kr')))).toBe('ANCHORLINE_ERR_CHARSET_MISMATCH');
+  });
+});
+
 describe('encodeHl7Text', () => {
   it.each([
     ['utf-8', 'MSH|^~\\&|홍길동\r'],

@@ -63,6 +63,9 @@ function adt(event: string, time: string, pv1: Record<number, string>, extra: st
 
 const at = (time: string): string => `${time.slice(0, 4)}-${time.slice(4, 6)}-${time.slice(6, 8)}T${time.slice(8, 10)}:${time.slice(10, 12)}:00+09:00`;
 
+/** An Encounter.location entry's place: the Location the PL names (mappers/hl7v2/directory.ts), shown as PL-1^PL-2^PL-3. */
+const place = (display: string): unknown => ({ reference: expect.stringMatching(/^Location\/[0-9a-f-]{36}$/), display });
+
 function expectValid(store: Store): void {
   for (const resource of store.resources.values()) expect(validateFhirResource(resource), `${String(resource['resourceType'])}`).toEqual([]);
 }
@@ -75,8 +78,8 @@ describe('location history', () => {
     let encounter = store.only('Encounter');
     expect(encounter['status']).toBe('in-progress');
     expect(encounter['location']).toEqual([
-      { location: { display: 'W71^0712^B' }, status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
-      { location: { display: 'W82^0821^A' }, status: 'active', period: { start: at('202408161000') } },
+      { location: place('W71^0712^B'), status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
+      { location: place('W82^0821^A'), status: 'active', period: { start: at('202408161000') } },
     ]);
 
     store.apply(map(adt('A02', '202408171500', { 3: 'ICU^03', 6: 'W82^0821^A' })));
@@ -84,8 +87,8 @@ describe('location history', () => {
     encounter = store.only('Encounter');
     // The cancelled transfer is gone; the bed it left is current again, from when the patient arrived there.
     expect(encounter['location']).toEqual([
-      { location: { display: 'W71^0712^B' }, status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
-      { location: { display: 'W82^0821^A' }, status: 'active', period: { start: at('202408161000') } },
+      { location: place('W71^0712^B'), status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
+      { location: place('W82^0821^A'), status: 'active', period: { start: at('202408161000') } },
     ]);
     expect(encounter['status']).toBe('in-progress');
 
@@ -94,8 +97,8 @@ describe('location history', () => {
     expect(encounter['status']).toBe('finished');
     expect(encounter['period']).toEqual({ start: at('202408150800'), end: at('202408201400') });
     expect(encounter['location']).toEqual([
-      { location: { display: 'W71^0712^B' }, status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
-      { location: { display: 'W82^0821^A' }, status: 'completed', period: { start: at('202408161000'), end: at('202408201400') } },
+      { location: place('W71^0712^B'), status: 'completed', period: { start: at('202408150800'), end: at('202408161000') } },
+      { location: place('W82^0821^A'), status: 'completed', period: { start: at('202408161000'), end: at('202408201400') } },
     ]);
     expectValid(store);
   });
@@ -103,20 +106,23 @@ describe('location history', () => {
   it('the same story from the fixture files of one sender (A01, A02, A12, A03, A13)', () => {
     const store = new Store();
     for (const name of ['a01-admit-with-visit', 'a02-transfer', 'a12-cancel-transfer']) store.apply(fixture(name));
-    expect(store.only('Encounter')['location']).toEqual([{ location: { display: 'W71^0712^B' }, status: 'active', period: { start: '2024-08-15T08:00:00+09:00' } }]);
+    expect(store.only('Encounter')['location']).toEqual([{ location: place('W71^0712^B'), status: 'active', period: { start: '2024-08-15T08:00:00+09:00' } }]);
 
     store.apply(fixture('a03-discharge-with-diagnoses'));
     let encounter = store.only('Encounter');
     expect(encounter).toMatchObject({ status: 'finished', period: { start: '2024-08-15T08:00:00+09:00', end: '2024-08-20T14:00:00+09:00' } });
     // Admission and discharge each set their half of hospitalization.
     expect(Object.keys(encounter['hospitalization'] as object).sort()).toEqual(['admitSource', 'dischargeDisposition']);
-    expect(store.resources.size).toBe(5);
+    // The patient, the visit and its three diagnoses, beside the people and places they name (Organization, Location,
+    // Practitioner) and each message's Provenance.
+    const named = new Set(['Organization', 'Location', 'Practitioner', 'Provenance']);
+    expect([...store.resources.values()].filter((resource) => !named.has(String(resource['resourceType'])))).toHaveLength(5);
 
     store.apply(fixture('a13-cancel-discharge'));
     encounter = store.only('Encounter');
     expect(encounter['status']).toBe('in-progress');
     expect(encounter['period']).toEqual({ start: '2024-08-15T08:00:00+09:00' });
-    expect(encounter['location']).toEqual([{ location: { display: 'W71^0712^B' }, status: 'active', period: { start: '2024-08-15T08:00:00+09:00' } }]);
+    expect(encounter['location']).toEqual([{ location: place('W71^0712^B'), status: 'active', period: { start: '2024-08-15T08:00:00+09:00' } }]);
     expectValid(store);
   });
 
@@ -135,18 +141,18 @@ describe('location history', () => {
     expect(store.only('Encounter')['location']).toHaveLength(1);
     store.apply(map(adt('A08', '202408151300', { 3: 'W72' })));
     expect(store.only('Encounter')['location']).toEqual([
-      { location: { display: 'W71' }, status: 'completed', period: { start: at('202408150800'), end: at('202408151300') } },
-      { location: { display: 'W72' }, status: 'active', period: { start: at('202408151300') } },
+      { location: place('W71'), status: 'completed', period: { start: at('202408150800'), end: at('202408151300') } },
+      { location: place('W72'), status: 'active', period: { start: at('202408151300') } },
     ]);
   });
 
   it('a preadmission plans the bed; the admission makes it current', () => {
     const store = new Store().apply(map(adt('A05', '202408140900', { 2: 'P', 3: 'W71' })));
-    expect(store.only('Encounter')).toMatchObject({ status: 'planned', location: [{ location: { display: 'W71' }, status: 'planned' }] });
+    expect(store.only('Encounter')).toMatchObject({ status: 'planned', location: [{ location: place('W71'), status: 'planned' }] });
     store.apply(map(adt('A01', '202408150800', { 3: 'W71', 44: '202408150800' })));
     expect(store.only('Encounter')).toMatchObject({
       status: 'in-progress',
-      location: [{ location: { display: 'W71' }, status: 'active', period: { start: at('202408150800') } }],
+      location: [{ location: place('W71'), status: 'active', period: { start: at('202408150800') } }],
     });
     expectValid(store);
   });
@@ -159,7 +165,7 @@ describe('cancellations', () => {
     const encounter = store.only('Encounter');
     expect(encounter['status']).toBe('cancelled');
     expect(encounter['period']).toEqual({ start: at('202408150800') });
-    expect(encounter['location']).toEqual([{ location: { display: 'W71' }, status: 'active', period: { start: at('202408150800') } }]);
+    expect(encounter['location']).toEqual([{ location: place('W71'), status: 'active', period: { start: at('202408150800') } }]);
     expectValid(store);
   });
 
@@ -176,7 +182,7 @@ describe('cancellations', () => {
     const encounter = store.only('Encounter');
     expect(encounter['status']).toBe('in-progress');
     expect(encounter['period']).toEqual({ start: at('202408150800') });
-    expect(encounter['location']).toEqual([{ location: { display: 'W71' }, status: 'active', period: { start: at('202408150800') } }]);
+    expect(encounter['location']).toEqual([{ location: place('W71'), status: 'active', period: { start: at('202408150800') } }]);
     // And a second discharge closes it again.
     store.apply(map(adt('A03', '202408211000', { 3: 'W71' })));
     expect(store.only('Encounter')).toMatchObject({ status: 'finished', period: { start: at('202408150800'), end: at('202408211000') } });
@@ -220,7 +226,7 @@ describe('class changes', () => {
       ['V2', 'in-progress'],
     ]);
     expect(encounters[0]!['period']).toEqual({ start: at('202408150800'), end: at('202408151200') });
-    expect(encounters[0]!['location']).toEqual([{ location: { display: 'ER' }, status: 'completed', period: { start: at('202408150800'), end: at('202408151200') } }]);
+    expect(encounters[0]!['location']).toEqual([{ location: place('ER'), status: 'completed', period: { start: at('202408150800'), end: at('202408151200') } }]);
     expectValid(store);
   });
 });
@@ -228,7 +234,8 @@ describe('class changes', () => {
 describe('merges', () => {
   it('A40 reports the merge and maps the surviving patient', () => {
     const result = fixture('a40-merge');
-    expect(result.drafts.map((draft) => draft.resourceType)).toEqual(['Patient']);
+    // The surviving patient, the sender (MSH-4, an Organization) and where it came from (mappers/hl7v2/provenance.ts).
+    expect(result.drafts.map((draft) => draft.resourceType)).toEqual(['Patient', 'Organization', 'Provenance']);
     expect(result.merges).toEqual([{ sourceId: expect.any(String), targetId: result.drafts[0]!.id }]);
     // The source is the patient an earlier message created under the retired MRN.
     const earlier = map(

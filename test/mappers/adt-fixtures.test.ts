@@ -81,7 +81,9 @@ describe('ADT fixtures', () => {
 
   it('admit and update of the same patient and visit address the same resources', () => {
     const [admit, update] = [map('a01-admit-with-visit'), map('a08-update-with-nulls')];
-    expect(update.drafts.map((d) => `${d.resourceType}/${d.id}`)).toEqual(admit.drafts.map((d) => `${d.resourceType}/${d.id}`));
+    // The patient and the visit; the people and places each message names besides are its own.
+    const keys = (result: MappingResult): string[] => result.drafts.filter((d) => d.resourceType === 'Patient' || d.resourceType === 'Encounter').map((d) => `${d.resourceType}/${d.id}`);
+    expect(keys(update)).toEqual(keys(admit));
   });
 
   it('the patient id comes from the MR identifier wherever it is in PID-3', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
-import { type ResourceDraft, defaultHl7MappingOptions, isSupportedMessageType, mapHl7Message, supportedMessageTypes } from '../../mappers/index.ts';
+import { type ResourceDraft, defaultHl7MappingOptions, isSupportedMessageType, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
 
 /** A segment from field number -> value. */
 function segment(name: string, fields: Record<number, string>): string {
@@ -29,18 +29,31 @@ function errorOf(text: string, options = defaultHl7MappingOptions): { code: Erro
 }
 
 describe('message types', () => {
-  it('lists the supported types', () => {
+  it('lists the supported types: every ADT event from A01 to A62 but the query A19 and the bed status A20', () => {
     // Other message families add their own rows; this file is about ADT.
-    expect(supportedMessageTypes().filter((key) => key.startsWith('ADT^'))).toEqual(
-      ['A01', 'A02', 'A03', 'A04', 'A05', 'A06', 'A07', 'A08', 'A11', 'A12', 'A13', 'A28', 'A31', 'A40', 'A47'].map((event) => `ADT^${event}`),
-    );
+    const events = Array.from({ length: 62 }, (_, i) => `A${String(i + 1).padStart(2, '0')}`).filter((event) => !['A19', 'A20', 'A56', 'A57', 'A58', 'A59'].includes(event));
+    expect(supportedMessageTypes().filter((key) => key.startsWith('ADT^'))).toEqual(events.map((event) => `ADT^${event}`));
     expect(isSupportedMessageType('ADT', 'A04')).toBe(true);
-    expect(isSupportedMessageType('ADT', 'A09')).toBe(false);
-    expect(isSupportedMessageType('ZZZ', 'Z01')).toBe(false);
+    expect(isSupportedMessageType('ADT', 'A09')).toBe(true);
+    // A type the table does not list is mapped by its segments; queries and acknowledgments are not data.
+    expect(isSupportedMessageType('ZZZ', 'Z01')).toBe(true);
+    expect(isSupportedMessageType('ADT', 'A19')).toBe(false);
+    expect(isSupportedMessageType('QBP', 'Q22')).toBe(false);
+    expect(isSupportedMessageType('ACK', 'A01')).toBe(false);
   });
 
-  it('rejects a message without a type or trigger event', () => {
-    expect(errorOf('MSH|^~\\&|APP|HOSP|||20240101||ADT|C1|P|2.5.1\rPID|1||1^^^H^MR')).toEqual({ code: 'ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', location: 'MSH-9' });
+  it('rejects a message without a type; reads a v2.2 trigger event from EVN-1', () => {
+    expect(errorOf('MSH|^~\\&|APP|HOSP|||20240101||^A01|C1|P|2.5.1\rPID|1||1^^^H^MR')).toEqual({ code: 'ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', location: 'MSH-9' });
+    const v22 = mapHl7Message(parseHl7('MSH|^~\\&|APP|HOSP|||20240101||ADT|C1|P|2.2\rEVN|A01|20240101\rPID|1||1^^^H^MR\rPV1|1|I|||||||||||||||||V1^^^H'), defaultHl7MappingOptions);
+    // MSH-4, the sender, is an Organization (mappers/hl7v2/directory.ts).
+    expect(v22.drafts.map((d) => d.resourceType)).toEqual(['Patient', 'Encounter', 'Organization']);
+    expect(v22.issues).toBeUndefined();
+  });
+
+  it('maps an ADT event the table does not list by its segments, with an issue that says so', () => {
+    const result = mapHl7Message(parseHl7(adt('A99', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions);
+    expect(result.drafts.map((d) => d.resourceType)).toContain('Patient');
+    expect(result.issues?.map((i) => i.code)).toContain('ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE');
   });
 
   it('needs a PID', () => {
@@ -102,9 +115,65 @@ describe('Patient', () => {
     expect(patient).toMatchObject({ deceasedBoolean: true, deceasedDateTime: null, multipleBirthBoolean: true, multipleBirthInteger: null });
   });
 
-  it('rejects indicators that are not Y or N', () => {
-    expect(errorOf(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', 30: 'X' }))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-30' });
-    expect(errorOf(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', 25: 'two' }))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-25' });
+  it('reads spelled-out indicators, and leaves out with an issue what is neither Y nor N', () => {
+    const map = (fields: Record<number, string>) => mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', ...fields })), defaultHl7MappingOptions);
+    const spelled = map({ 30: 'NO' });
+    expect(spelled.drafts[0]!['deceasedBoolean']).toBe(false);
+    expect(spelled.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: 'PID-30', value: 'NO' })]);
+    const unreadable = map({ 30: 'X', 25: 'two' });
+    expect(unreadable.drafts[0]!['deceasedBoolean']).toBeUndefined();
+    expect(unreadable.drafts[0]!['multipleBirthInteger']).toBeUndefined();
+    expect(unreadable.issues?.map((i) => [i.code, i.location, i.value])).toEqual([
+      ['ANCHORLINE_ISSUE_INVALID_VALUE', 'PID-30', 'X'],
+      ['ANCHORLINE_ISSUE_INVALID_VALUE', 'PID-25', 'two'],
+    ]);
+  });
+
+  it('carries PID-6, -10, -17, -22, -23, -26 and -28 as the extensions the IG names', () => {
+    const fields = { 3: 'MRN1^^^HOSP^MR', 6: 'PARK^SOYEON', 10: '2028-9^Asian^CDCREC~2106-3^White^CDCREC', 17: 'BUD^Buddhist^HL70006', 22: '2186-5^Not Hispanic or Latino^CDCREC', 23: 'Busan', 26: 'KOR^Korea^ISO3166', 28: 'KOR^Korean^HL70212' };
+    const patient = mapHl7Message(parseHl7(adt('A28', undefined, fields)), defaultHl7MappingOptions).drafts[0]!;
+    const byUrl = new Map((patient['extension'] as Array<{ url: string }>).map((e) => [e.url.split('/').pop(), e]));
+    expect(byUrl.get('patient-mothersMaidenName')).toMatchObject({ valueString: 'PARK SOYEON' });
+    expect(byUrl.get('patient-birthPlace')).toMatchObject({ valueAddress: { text: 'Busan' } });
+    expect(byUrl.get('patient-religion')).toMatchObject({ valueCodeableConcept: { coding: [expect.objectContaining({ code: 'BUD' })] } });
+    expect(byUrl.get('patient-citizenship')).toMatchObject({ extension: [{ url: 'code', valueCodeableConcept: { coding: [expect.objectContaining({ code: 'KOR' })] } }] });
+    expect(byUrl.get('us-core-race')).toEqual({
+      url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+      extension: [
+        { url: 'ombCategory', valueCoding: { system: 'urn:oid:2.16.840.1.113883.6.238', code: '2028-9', display: 'Asian' } },
+        { url: 'ombCategory', valueCoding: { system: 'urn:oid:2.16.840.1.113883.6.238', code: '2106-3', display: 'White' } },
+        { url: 'text', valueString: 'Asian, White' },
+      ],
+    });
+    expect(byUrl.get('us-core-ethnicity')).toMatchObject({ extension: [{ url: 'ombCategory' }, { url: 'text', valueString: 'Not Hispanic or Latino' }] });
+    expect(validateFhirResource(mergeDraft(undefined, patient))).toEqual([]);
+    // None of the fields sent: the stored list stays; all sent as "": it goes.
+    expect(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions).drafts[0]!['extension']).toBeUndefined();
+    expect(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR', 6: '""', 10: '""' })), defaultHl7MappingOptions).drafts[0]!['extension']).toBeNull();
+  });
+
+  it('identifies the patient by PID-2 or PID-4 when PID-3 is empty, as the same patient PID-3 would name', () => {
+    const byPid3 = mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions);
+    const byPid2 = mapHl7Message(parseHl7(adt('A01', undefined, { 2: 'MRN1^^^HOSP' })), defaultHl7MappingOptions);
+    const byPid4 = mapHl7Message(parseHl7(adt('A01', undefined, { 4: 'MRN1^^^HOSP' })), defaultHl7MappingOptions);
+    expect(byPid2.drafts[0]!.id).toBe(byPid3.drafts[0]!.id);
+    expect(byPid4.drafts[0]!.id).toBe(byPid3.drafts[0]!.id);
+    expect(byPid2.issues?.map((i) => [i.code, i.location])).toEqual([['ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK', 'PID-3']]);
+    expect(byPid2.drafts[0]!['identifier']).toEqual([expect.objectContaining({ value: 'MRN1' })]);
+  });
+
+  it('takes the authority of identifiers without one from MSH-4, else MSH-3, else the config, else the bound source', () => {
+    const text = (msh3: string, msh4: string) => `MSH|^~\\&|${msh3}|${msh4}|||20240101||ADT^A04|C1|P|2.5.1\rPID|1||MRN1`;
+    const id = (t: string, options = defaultHl7MappingOptions) => mapHl7Message(parseHl7(t), options).drafts[0]!.id;
+    const explicit = (authority: string) => id(`MSH|^~\\&|X|Y|||20240101||ADT^A04|C1|P|2.5.1\rPID|1||MRN1^^^${authority}`);
+    expect(id(text('APP', 'HOSP'))).toBe(explicit('HOSP'));
+    expect(id(text('APP', ''))).toBe(explicit('APP'));
+    expect(id(text('', ''), { ...defaultHl7MappingOptions, defaultAuthority: 'CONFIGURED' })).toBe(explicit('CONFIGURED'));
+    expect(id(text('', ''), { ...defaultHl7MappingOptions, boundSource: 'bound-src' })).toBe(explicit('bound-src'));
+    // Nothing names the sender: the shared last resort, with a warning (a config can make it fatal).
+    const unnamed = mapHl7Message(parseHl7(text('', '')), defaultHl7MappingOptions);
+    expect(unnamed.drafts[0]!.id).toBe(explicit('unidentified-sender'));
+    expect(unnamed.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK', location: 'MSH-4' })]);
   });
 
   it('gender table', () => {

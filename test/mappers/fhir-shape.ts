@@ -14,6 +14,8 @@ type Cardinality = 'one' | 'many';
 const ELEMENTS: Record<string, Record<string, Cardinality>> = {
   Patient: {
     identifier: 'many',
+    // gender's extension sibling: the code as sent when it is not a table 0001 code (originalText).
+    _gender: 'one',
     active: 'one',
     name: 'many',
     telecom: 'many',
@@ -26,6 +28,8 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     multipleBirthBoolean: 'one',
     multipleBirthInteger: 'one',
     communication: 'many',
+    // PID-6, -10, -17, -22, -23, -26, -28 (mappers/hl7v2/adt-patient-extensions.ts).
+    extension: 'many',
   },
   Encounter: {
     identifier: 'many',
@@ -79,6 +83,51 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     payor: 'many',
     class: 'many',
   },
+  // The people, organizations and places messages name (mappers/hl7v2/directory.ts).
+  Practitioner: { identifier: 'many', name: 'many' },
+  Organization: { identifier: 'many', name: 'one', address: 'many', telecom: 'many' },
+  Location: { identifier: 'many', name: 'one', mode: 'one', physicalType: 'one', partOf: 'one' },
+  PractitionerRole: { practitioner: 'one', organization: 'one', code: 'many' },
+  // PR1 and OBX in ADT (mappers/hl7v2/procedures.ts, observations.ts) and each message's Provenance (provenance.ts).
+  Procedure: {
+    identifier: 'many',
+    partOf: 'many',
+    status: 'one',
+    category: 'one',
+    code: 'one',
+    subject: 'one',
+    encounter: 'one',
+    performedDateTime: 'one',
+    performedPeriod: 'one',
+    performer: 'many',
+    location: 'one',
+    reasonCode: 'many',
+  },
+  Observation: {
+    identifier: 'many',
+    partOf: 'many',
+    status: 'one',
+    code: 'one',
+    subject: 'one',
+    encounter: 'one',
+    effectiveDateTime: 'one',
+    issued: 'one',
+    performer: 'many',
+    valueQuantity: 'one',
+    valueCodeableConcept: 'one',
+    valueString: 'one',
+    valueRange: 'one',
+    valueRatio: 'one',
+    valueDateTime: 'one',
+    extension: 'many',
+    dataAbsentReason: 'one',
+    interpretation: 'many',
+    note: 'many',
+    method: 'one',
+    specimen: 'one',
+    referenceRange: 'many',
+  },
+  Provenance: { target: 'many', occurredDateTime: 'one', recorded: 'one', activity: 'one', agent: 'many', entity: 'many' },
 };
 
 /** Elements a draft may carry as a merge operation (mappers/merge.ts), with the operations each accepts. */

@@ -150,10 +150,17 @@ describe('mergeDraft element merge operations', () => {
       expect(locationsAfter([w71], { $merge: 'arrive', entry: w82, at: 'T2', prior: { location: place('ER'), status: 'completed' } })).toHaveLength(2);
     });
 
-    it('matches places by Location reference when there is one', () => {
+    it('matches places by Location reference when both have one, else by display', () => {
       const byReference = { location: { reference: 'Location/a', display: 'W71' }, status: 'active' };
       expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { reference: 'Location/a', display: 'Ward 71' }, status: 'active' } })).toEqual([byReference]);
-      expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { display: 'W71' }, status: 'active' }, at: 'T2' })).toHaveLength(2);
+      expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { reference: 'Location/b', display: 'W71' }, status: 'active' }, at: 'T2' })).toHaveLength(2);
+      expect(locationsAfter([byReference], { $merge: 'arrive', entry: { location: { display: 'W72' }, status: 'active' }, at: 'T2' })).toHaveLength(2);
+    });
+
+    it('an entry stored before Locations (display only) is the same place as a reference with that display, and gains it', () => {
+      const stored = { location: place('W71^0712^B'), status: 'active', period: { start: 'T1' } };
+      const referenced = { location: { reference: 'Location/bed', display: 'W71^0712^B' }, status: 'active', period: { start: 'T2' } };
+      expect(locationsAfter([stored], { $merge: 'arrive', entry: referenced, at: 'T2' })).toEqual([{ ...stored, location: referenced.location }]);
     });
   });
 

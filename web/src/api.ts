@@ -2,6 +2,7 @@
  * Calls to the engine's API with the operator's key. The key lives in sessionStorage only: it is gone when the tab
  * closes, and never reaches localStorage, a cookie or a URL. A 401 anywhere forgets it and returns to the login view.
  */
+import { parseJson } from '../../anchor/json.ts';
 
 const KEY_STORAGE = 'anchorline.console.apiKey';
 
@@ -89,9 +90,17 @@ async function send(path: string, options: RequestOptions): Promise<Response> {
   return response;
 }
 
-/** JSON from the API; throws ApiError. */
+/**
+ * JSON from the API, parsed losslessly (anchor/json.ts): a resource's decimal `5.40` stays `5.40` (a LosslessNumber)
+ * rather than becoming 5.4 as with response.json(); throws ApiError.
+ */
 export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
-  return (await (await send(path, options)).json()) as T;
+  return parseJson(await apiText(path, options)) as T;
+}
+
+/** The body of an API answer as text, as it was sent; throws ApiError. */
+export async function apiText(path: string, options: RequestOptions = {}): Promise<string> {
+  return (await send(path, options)).text();
 }
 
 /** Bytes from the API (a raw message, a DICOM instance); throws ApiError. */

@@ -1,6 +1,7 @@
 /** Small pieces every view uses. */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
+import { stringifyJson } from '../../anchor/json.ts';
 import { ApiError } from './api.ts';
 import type { InboxState } from './types.ts';
 
@@ -48,7 +49,8 @@ export function Panel({ title, actions, children, testid }: { title?: ComponentC
 
 /** JSON, indented; collapsed behind its summary when `summary` is given. */
 export function JsonBlock({ value, summary, testid, open = false }: { value: unknown; summary?: ComponentChildren; testid?: string; open?: boolean }) {
-  const text = JSON.stringify(value, null, 2);
+  // stringifyJson: values from api() may hold LosslessNumbers (a decimal `5.40`), which it writes as sent.
+  const text = stringifyJson(value, 2);
   if (summary === undefined) {
     return (
       <pre class="json" data-testid={testid}>

@@ -18,6 +18,8 @@ export interface MessageEnvelope {
   rawSize: number;
   receivedAt: string;
   processedAt: string | null;
+  /** How many of the last mapping's issues are warnings or errors (information issues are not counted). */
+  mappingWarnings: number;
 }
 
 export interface MessagePage {
@@ -42,6 +44,20 @@ export interface MessageDetail extends MessageEnvelope {
   ackText: string | null;
   blobSha256: string | null;
   resources: WrittenVersion[];
+  /** What the last mapping could not map as sent, field by field; empty when everything mapped. */
+  mappingIssues: MappingIssue[];
+}
+
+/** One thing a mapping could not map as sent (the engine's mappers/issues.ts). */
+export interface MappingIssue {
+  severity: 'error' | 'warning' | 'information';
+  /** ANCHORLINE_ISSUE_*. */
+  code: string;
+  /** In the message's own terms: `PID-8`, `OBX[3]-2` (the third OBX), `PV1`; for other content, whatever names the place. */
+  location: string;
+  detail: string;
+  /** The value as sent. */
+  value?: string;
 }
 
 export interface ReprocessOutcome {
@@ -53,7 +69,13 @@ export interface ReprocessOutcome {
 /** GET /admin/stats. */
 export interface EngineStats {
   at: string;
-  messages: { perSecond: number; receivedLastMinute: number; byState: Record<InboxState, number> };
+  messages: {
+    perSecond: number;
+    receivedLastMinute: number;
+    byState: Record<InboxState, number>;
+    /** Of those done, the messages mapped with warnings; absent from an engine that does not count them. */
+    mappedWithWarnings?: number;
+  };
   throughput: Array<{ minute: string; received: number; done: number; failed: number }>;
   queue: { driver: 'bullmq' | 'postgres'; waiting: number; active: number; delayed: number; failed: number; backlog: number };
   errors: Array<{ code: string; count: number; lastAt: string }>;
@@ -81,6 +103,8 @@ export interface MessageMapping {
   sha256?: string;
   resources?: Array<Record<string, unknown>>;
   merges?: unknown[];
+  /** What the mapping could not map as sent; absent when everything mapped. */
+  issues?: MappingIssue[];
   error?: MappingError;
 }
 

@@ -5,8 +5,10 @@
  * code as `anchorline mapping test|diff`.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { stringifyJson } from '../../../anchor/json.ts';
 import { api } from '../api.ts';
 import { ErrorNote, JsonBlock, Note, Panel, ShortHash, useAction } from '../components.tsx';
+import { IssueTable } from '../issues.tsx';
 import { href } from '../router.ts';
 import type { DeployOutcome, MappingTestResult, MappingYaml, MessageDetail, MessageDiff, MessageMapping, ReprocessOutcome } from '../types.ts';
 
@@ -224,14 +226,28 @@ export function MappingTester({ params }: { params: URLSearchParams }) {
   );
 }
 
+/** One config's dry run: its error, or the resources it maps to; and, either way, what it could not map as sent. */
 function MappingOutput({ mapping }: { mapping: MessageMapping }) {
+  const issues = mapping.issues ?? [];
+  const issueList =
+    issues.length > 0 ? (
+      <details class="issue-details" open data-testid="dry-run-issues">
+        <summary>
+          {issues.length} mapping {issues.length === 1 ? 'issue' : 'issues'}
+        </summary>
+        <IssueTable issues={issues} />
+      </details>
+    ) : null;
   if (mapping.error) {
     return (
-      <div class="note note-error" data-testid="mapping-error" data-code={mapping.error.code}>
-        <code class="code">{mapping.error.code}</code>
-        {mapping.error.location ? <span> at {mapping.error.location}</span> : null}
-        {mapping.error.detail ? <div>{mapping.error.detail}</div> : null}
-      </div>
+      <>
+        <div class="note note-error" data-testid="mapping-error" data-code={mapping.error.code}>
+          <code class="code">{mapping.error.code}</code>
+          {mapping.error.location ? <span> at {mapping.error.location}</span> : null}
+          {mapping.error.detail ? <div>{mapping.error.detail}</div> : null}
+        </div>
+        {issueList}
+      </>
     );
   }
   const resources = mapping.resources ?? [];
@@ -239,7 +255,9 @@ function MappingOutput({ mapping }: { mapping: MessageMapping }) {
     <div data-testid="mapping-resources">
       <p class="muted small">
         {resources.length} {resources.length === 1 ? 'resource' : 'resources'}, valid FHIR R4
+        {issues.length > 0 ? `; ${issues.length} mapping ${issues.length === 1 ? 'issue' : 'issues'}` : ''}
       </p>
+      {issueList}
       {resources.map((resource, i) => (
         <JsonBlock
           key={i}
@@ -297,6 +315,6 @@ function DiffView({ diff }: { diff: MessageDiff }) {
 }
 
 function short(value: unknown): string {
-  const text = JSON.stringify(value);
+  const text = value === undefined ? undefined : stringifyJson(value);
   return text === undefined ? 'undefined' : text.length > 240 ? `${text.slice(0, 240)}…` : text;
 }

@@ -1,14 +1,16 @@
 /**
  * One message: its envelope, error and ACK, its raw content (HL7 v2 segment by segment with field numbers, C-CDA as
- * XML, DICOM as a summary and a download of the stored instance), the resources it wrote, and the actions an
- * operator takes on it: reprocess, open in the mapping tester, verify a resource's proof.
+ * XML, DICOM as a summary and a download of the stored instance), the resources it wrote, what its mapping could not
+ * map as sent (listed, and marked at the field in the segments), and the actions an operator takes on it: reprocess,
+ * open in the mapping tester, verify a resource's proof.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, apiBytes } from '../api.ts';
 import { ErrorNote, JsonBlock, Note, Panel, ShortHash, StateBadge, Timestamp, formatNumber, useAction } from '../components.tsx';
 import { hl7Segments, prettyXml } from '../hl7.ts';
+import { IssueTable, SeverityBadge, issueTitle, issuesBySegment, worstSeverity, type PlacedIssue } from '../issues.tsx';
 import { href } from '../router.ts';
-import type { MessageDetail, ReprocessOutcome, WrittenVersion } from '../types.ts';
+import type { MappingIssue, MessageDetail, ReprocessOutcome, WrittenVersion } from '../types.ts';
 
 const HL7_PROTOCOLS = ['hl7v2-mllp', 'hl7v2-http'];
 
@@ -62,6 +64,12 @@ export function MessageView({ id }: { id: number }) {
               <code class="code">{message.errorCode}</code> {message.errorDetail}
             </Note>
           ) : null}
+          {message.state === 'done' && message.mappingWarnings > 0 ? (
+            <Note kind="warn" testid="message-warnings">
+              Mapped with {message.mappingWarnings} {message.mappingWarnings === 1 ? 'warning' : 'warnings'}: what could not be mapped as sent is listed under Mapping issues
+              {isHl7 ? ' and marked at its field in the message' : ''}.
+            </Note>
+          ) : null}
           <div class="grid-2">
             <Panel title="Envelope" testid="envelope">
               <dl class="facts">
@@ -113,6 +121,11 @@ export function MessageView({ id }: { id: number }) {
             </Panel>
           </div>
           <Resources resources={message.resources} />
+          {message.mappingIssues.length > 0 ? (
+            <Panel title={`Mapping issues (${message.mappingIssues.length})`} testid="message-issues">
+              <IssueTable issues={message.mappingIssues} onLocate={isHl7 ? showIssueInMessage : undefined} />
+            </Panel>
+          ) : null}
           <Panel title={isHl7 ? 'Message, segment by segment' : 'Content'} testid="raw-message">
             <RawContent message={message} />
           </Panel>
@@ -184,7 +197,7 @@ function RawContent({ message }: { message: MessageDetail }) {
     link.click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   });
-  if (HL7_PROTOCOLS.includes(message.protocol) && message.text !== null) return <SegmentTable text={message.text} testid="segments" />;
+  if (HL7_PROTOCOLS.includes(message.protocol) && message.text !== null) return <SegmentTable text={message.text} testid="segments" issues={message.mappingIssues} />;
   if (message.protocol === 'cda' && message.text !== null) {
     return (
       <pre class="xml" data-testid="cda-text">
@@ -211,24 +224,100 @@ function RawContent({ message }: { message: MessageDetail }) {
   );
 }
 
-/** HL7 v2 segments as rows; each field shows its number, and its full name (PID-3) on hover. */
-function SegmentTable({ text, testid }: { text: string; testid: string }) {
+/** Scrolls the message's segments to the field (or segment) an issue of the issue table points at. */
+function showIssueInMessage(index: number): void {
+  document.querySelector(`[data-testid="segments"] [data-issue-index~="${index}"]`)?.scrollIntoView({ behavior: 'smooth', block: 'center' });
+}
+
+/**
+ * HL7 v2 segments as rows; each field shows its number, and its full name (PID-3) on hover. A field (or segment) a
+ * mapping issue points at is marked with the worst severity among its issues, shows them on hover, and the issues of
+ * each segment are listed under it. A field an issue names beyond the last one sent is shown, empty, to carry its mark.
+ */
+function SegmentTable({ text, testid, issues = [] }: { text: string; testid: string; issues?: readonly MappingIssue[] }) {
   const segments = hl7Segments(text);
+  const placed = issuesBySegment(
+    segments.map((segment) => segment.name),
+    issues,
+  );
   return (
     <div class="segments" data-testid={testid}>
-      {segments.map((segment, i) => (
-        <div class="segment" key={i} data-testid="segment" data-segment={segment.name}>
-          <div class="segment-name">{segment.name}</div>
-          <div class="segment-fields">
-            {segment.fields.map((field) => (
-              <div class={`field-cell${field.value === '' ? ' field-empty' : ''}`} key={field.number} title={`${segment.name}-${field.number}`} data-field={`${segment.name}-${field.number}`}>
-                <span class="field-number">{field.number}</span>
-                <span class="field-value">{field.value === '' ? '·' : field.value}</span>
+      {segments.map((segment, i) => {
+        const here = placed.get(i) ?? [];
+        const segmentIssues = here.filter((p) => p.field === undefined);
+        const fields = new Map(segment.fields.map((field) => [field.number, field.value]));
+        for (const p of here) if (p.field !== undefined && !fields.has(p.field)) fields.set(p.field, '');
+        return (
+          <div class="segment" key={i} data-testid="segment" data-segment={segment.name}>
+            <div class={`segment-name${segmentIssues.length > 0 ? ` segment-name-issue issue-${worstSeverity(segmentIssues.map((p) => p.issue))}` : ''}`} {...issueMarking(segmentIssues, testid)}>
+              {segment.name}
+              {segmentIssues.length > 0 ? <IssueMark placed={segmentIssues} /> : null}
+            </div>
+            <div class="segment-body">
+              <div class="segment-fields">
+                {[...fields.entries()]
+                  .sort(([a], [b]) => a - b)
+                  .map(([number, value]) => {
+                    const name = `${segment.name}-${number}`;
+                    const fieldIssues = here.filter((p) => p.field === number);
+                    const worst = worstSeverity(fieldIssues.map((p) => p.issue));
+                    return (
+                      <div
+                        class={`field-cell${value === '' ? ' field-empty' : ''}${worst ? ` field-issue issue-${worst}` : ''}`}
+                        key={number}
+                        title={fieldIssues.length > 0 ? `${name}\n${issueTitle(fieldIssues.map((p) => p.issue))}` : name}
+                        data-field={name}
+                        {...issueMarking(fieldIssues, testid)}
+                      >
+                        <span class="field-number">
+                          {number}
+                          {fieldIssues.length > 0 ? <IssueMark placed={fieldIssues} /> : null}
+                        </span>
+                        <span class="field-value">{value === '' ? '·' : value}</span>
+                      </div>
+                    );
+                  })}
               </div>
-            ))}
+              {here.length > 0 ? (
+                <ul class="segment-issues" data-testid="segment-issues">
+                  {here.map((p) => (
+                    <li key={p.index} id={`${testid}-issue-${p.index}`} data-testid="segment-issue" data-severity={p.issue.severity} data-code={p.issue.code} data-location={p.issue.location}>
+                      <SeverityBadge severity={p.issue.severity} /> <code>{p.issue.location}</code> <code class="code">{p.issue.code}</code> {p.issue.detail}
+                      {p.issue.value !== undefined ? (
+                        <>
+                          {' '}
+                          <span class="muted">sent:</span> <code>{p.issue.value}</code>
+                        </>
+                      ) : null}
+                    </li>
+                  ))}
+                </ul>
+              ) : null}
+            </div>
           </div>
-        </div>
-      ))}
+        );
+      })}
     </div>
+  );
+}
+
+/** The attributes that tie a marked field or segment to its issues: for tests, for the issue table, for screen readers. */
+function issueMarking(placed: readonly PlacedIssue[], testid: string): Record<string, string> {
+  if (placed.length === 0) return {};
+  return {
+    'data-issue-codes': placed.map((p) => p.issue.code).join(' '),
+    'data-issue-severity': worstSeverity(placed.map((p) => p.issue))!,
+    'data-issue-index': placed.map((p) => p.index).join(' '),
+    'aria-describedby': placed.map((p) => `${testid}-issue-${p.index}`).join(' '),
+  };
+}
+
+/** The visible mark on a field with issues: a triangle for warnings and errors, an i for information. */
+function IssueMark({ placed }: { placed: readonly PlacedIssue[] }) {
+  const worst = worstSeverity(placed.map((p) => p.issue))!;
+  return (
+    <span class={`issue-mark issue-${worst}`} data-testid="field-issue-mark" aria-hidden="true">
+      {worst === 'information' ? 'i' : '▲'}
+    </span>
   );
 }

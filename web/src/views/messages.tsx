@@ -1,6 +1,7 @@
 /**
  * The message browser (every message) and dead letters (failed, and rejected at intake): search, page, select and
- * reprocess. The filters live in the URL, so a search can be bookmarked and the dashboard can link to one.
+ * reprocess. The filters live in the URL, so a search can be bookmarked and the dashboard can link to one. Messages
+ * mapped with warnings (mapping issues) are marked, and the browser can show only those.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from '../api.ts';
@@ -9,7 +10,8 @@ import { href, navigate } from '../router.ts';
 import type { MessagePage, ReprocessOutcome } from '../types.ts';
 
 const PAGE_SIZE = 25;
-const FILTERS = ['sender', 'controlId', 'state', 'protocol', 'errorCode', 'messageType', 'receivedFrom', 'receivedTo'] as const;
+/** `warnings` is 'true' (only messages mapped with warnings) or ''. */
+const FILTERS = ['sender', 'controlId', 'state', 'protocol', 'errorCode', 'messageType', 'warnings', 'receivedFrom', 'receivedTo'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
 
 const PROTOCOLS = [
@@ -123,6 +125,17 @@ export function MessageBrowser({ params, deadLetters }: { params: URLSearchParam
           <span>Message type</span>
           <input value={draft.messageType} onInput={set('messageType')} placeholder="ADT or ADT^A01" data-testid="filter-message-type" />
         </label>
+        {deadLetters ? null : (
+          <label class="check-field filter-check">
+            <input
+              type="checkbox"
+              checked={draft.warnings === 'true'}
+              onChange={(event) => setDraft({ ...draft, warnings: (event.target as HTMLInputElement).checked ? 'true' : '' })}
+              data-testid="filter-warnings"
+            />
+            <span>Mapped with warnings</span>
+          </label>
+        )}
         <label class="field">
           <span>Received from</span>
           <input type="datetime-local" step={1} value={draft.receivedFrom} onInput={set('receivedFrom')} data-testid="filter-from" />
@@ -192,7 +205,7 @@ export function MessageBrowser({ params, deadLetters }: { params: URLSearchParam
               </thead>
               <tbody>
                 {page.messages.map((m) => (
-                  <tr key={m.id} data-testid="message-row" data-message-id={m.id} data-control-id={m.controlId ?? ''} class={selected.has(m.id) ? 'selected' : ''}>
+                  <tr key={m.id} data-testid="message-row" data-message-id={m.id} data-control-id={m.controlId ?? ''} data-warnings={m.mappingWarnings} class={selected.has(m.id) ? 'selected' : ''}>
                     <td class="check">
                       <input
                         type="checkbox"
@@ -218,8 +231,18 @@ export function MessageBrowser({ params, deadLetters }: { params: URLSearchParam
                       <code>{m.controlId ?? '–'}</code>
                     </td>
                     <td>{m.protocol}</td>
-                    <td>
+                    <td class="nowrap">
                       <StateBadge state={m.state} />
+                      {m.mappingWarnings > 0 ? (
+                        <a
+                          class="badge badge-warnings"
+                          href={href(`/messages/${m.id}`)}
+                          title={`Mapped with ${m.mappingWarnings} ${m.mappingWarnings === 1 ? 'warning' : 'warnings'}: open the message to see what could not be mapped as sent`}
+                          data-testid="warnings-mark"
+                        >
+                          ▲ {m.mappingWarnings} {m.mappingWarnings === 1 ? 'warning' : 'warnings'}
+                        </a>
+                      ) : null}
                     </td>
                     <td class="error-cell">
                       {m.errorCode ? (

@@ -6,7 +6,8 @@
  */
 import { useState } from 'preact/hooks';
 import { verifyBundle, type ProofBundle, type VerificationCheck } from '../../../anchor/bundle.ts';
-import { api, apiBytes, ApiError } from '../api.ts';
+import { parseJson, stringifyJson } from '../../../anchor/json.ts';
+import { apiBytes, apiText, ApiError } from '../api.ts';
 import { ErrorNote, Note, Panel, formatNumber, useAction } from '../components.tsx';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -45,8 +46,8 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     setPending(undefined);
     const base = `${encodeURIComponent(type)}/${encodeURIComponent(id)}/_history/${encodeURIComponent(versionId)}`;
     try {
-      const bundle = await api<unknown>(`/proofs/${base}`);
-      setBundleText(JSON.stringify(bundle, null, 2));
+      // Text, parsed and shown losslessly: a decimal `5.40` in the resource must reach the hash as `5.40`.
+      setBundleText(stringifyJson(parseJson(await apiText(`/proofs/${base}`)), 2));
     } catch (error) {
       if (error instanceof ApiError && error.code === 'ANCHORLINE_ERR_PROOF_PENDING') {
         setPending(error.detail);
@@ -54,7 +55,7 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
       }
       throw error;
     }
-    if (withResource) setResourceText(JSON.stringify(await api<unknown>(`/fhir/${base}`, { accept: 'application/fhir+json' }), null, 2));
+    if (withResource) setResourceText(stringifyJson(parseJson(await apiText(`/fhir/${base}`, { accept: 'application/fhir+json' })), 2));
     if (withRaw) setRaw({ bytes: await apiBytes(`/proofs/${base}/source`), from: `source of ${type}/${id} version ${versionId}` });
   });
 
@@ -72,7 +73,7 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     setVerdict(undefined);
     let bundle: unknown;
     try {
-      bundle = JSON.parse(bundleText);
+      bundle = parseJson(bundleText);
     } catch {
       setInputProblem('The proof bundle is not valid JSON.');
       return;
@@ -80,7 +81,7 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     let resource: unknown;
     if (resourceText.trim() !== '') {
       try {
-        resource = JSON.parse(resourceText);
+        resource = parseJson(resourceText);
       } catch {
         setInputProblem('The resource is not valid JSON.');
         return;

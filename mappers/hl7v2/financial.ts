@@ -1,0 +1,217 @@
+/**
+ * Patient accounting: BAR (add and update patient accounts) and DFT (detail financial transactions) -> the patient's
+ * Account, and one ChargeItem per FT1 charge, beside the Patient, Encounter, Condition (DG1), Procedure (PR1),
+ * Coverage (IN1), RelatedPerson (NK1), AllergyIntolerance (AL1) and Observation (OBX) the same segments give in ADT.
+ *
+ * Account follows the IG's PID[Account] map: PID-18 patient account number -> Account.identifier, and the patient as
+ * its subject. Senders that bill by visit leave PID-18 empty and send the account as the visit number (PV1-19); then
+ * that is the account's number. Its status says what the message does to the account: BAR^P06 (end account) and
+ * P02 (purge account) make it inactive, every other BAR and every DFT (charges are posted to an open account)
+ * active. Account is an update draft: the messages about an account each say part of it.
+ *
+ * The IG publishes no FT1 map; FT1 maps by its field definitions: FT1-7 transaction code -> ChargeItem.code (FT1-8
+ * description as its text; FT1-25 procedure code when FT1-7 is empty), FT1-10 quantity, FT1-4 transaction date ->
+ * occurrence, FT1-5 posting date -> enteredDate, FT1-19 diagnoses -> reason, FT1-20 performed by -> performer,
+ * FT1-24 entered by -> enterer, FT1-29 NDC -> productCodeableConcept, FT1-2 transaction id -> identifier (and the
+ * id), the visit -> context, the Account -> account. Amounts (FT1-11, FT1-12, FT1-22) are left out: R4 ChargeItem
+ * holds a price only as priceOverride, an override of the price list, which a posted amount is not. FT1-6 transaction
+ * type (user-defined table 0017) says whether the line is a charge: a credit, payment or adjustment (CD, PY, AJ, CO)
+ * is no ChargeItem, and is an information issue. A posted charge is final, so ChargeItem is a complete draft.
+ */
+
+import { type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, segmentsNamed } from '../../formats/hl7v2/index.ts';
+import { AnchorlineError } from '../../errors/index.ts';
+import { deterministicId } from '../ids.ts';
+import { reportIssue } from '../issues.ts';
+import type { ResourceDraft } from '../types.ts';
+
+import { buildAllergies } from './adt-allergy.ts';
+import { conceptKey, keyIdentifier, patientId, sendingFacility, visitKey } from './adt-common.ts';
+import { buildCoverages } from './adt-coverage.ts';
+import { buildConditions } from './adt-diagnosis.ts';
+import { buildEncounter } from './adt-encounter.ts';
+import { buildPatient } from './adt-patient.ts';
+import { buildRelatedPersons } from './adt-related-person.ts';
+import { MEDICATION_CODE_SYSTEMS, PROCEDURE_CODE_SYSTEMS, atPosition, eachSegmentResource, visitReference } from './clinical-common.ts';
+import {
+  type CodeableConcept,
+  type Identifier,
+  type Reference,
+  comp,
+  identifierSystem,
+  pruneEmpty,
+  toCodeableConcept,
+  toCodeableConceptIn,
+  toFhirDateTime,
+  toPersonReference,
+  toQuantity,
+} from './datatypes.ts';
+import { codeOf, completeDraft, element, updateDraft } from './drafts.ts';
+import { buildObservations, buildObservationsBesideAnyResults, buildResultsIfAny } from './observations.ts';
+import { buildProcedures } from './procedures.ts';
+import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Account
+
+/** BAR trigger events that close the account: P06 end account, P02 purge patient accounts. */
+const CLOSING_EVENTS = new Set(['P02', 'P06']);
+
+/** The account the message is about: PID-18, else (senders that bill by visit) PV1-19. */
+function accountKey(context: MappingContext): { identifier: Identifier & { system: string; value: string }; id: string } | undefined {
+  const pid = firstSegment(context.message, 'PID');
+  const pv1 = firstSegment(context.message, 'PV1');
+  for (const [segment, field, location] of [
+    [pid, 18, 'PID-18'],
+    [pv1, 19, 'PV1-19'],
+  ] as const) {
+    const number = fieldOf(segment, field).find((repetition) => comp(repetition, 1) !== '');
+    if (number === undefined) continue;
+    const identifier = keyIdentifier(number, location, context);
+    return { identifier, id: deterministicId('Account', identifier.system, identifier.value) };
+  }
+  return undefined;
+}
+
+export function buildAccount(context: MappingContext): ResourceDraft | undefined {
+  const account = accountKey(context);
+  if (account === undefined) return undefined;
+  return updateDraft('Account', account.id, {
+    identifier: [account.identifier],
+    status: context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent) ? 'inactive' : 'active',
+    subject: [{ reference: `Patient/${patientId(context)}` }],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ChargeItem (FT1)
+
+/** HL7 table 0017 (transaction type) codes of lines that are not charges: credit, payment, adjustment, co-payment. */
+const NOT_CHARGES = new Set(['CD', 'PY', 'AJ', 'CO']);
+
+export function buildChargeItems(context: MappingContext): ResourceDraft[] {
+  const lines = segmentsNamed(context.message, 'FT1');
+  if (lines.length === 0) return [];
+  const patient = patientId(context);
+  const encounter = visitReference(context);
+  const account = accountKey(context);
+  const charges = lines.filter((ft1) => {
+    const type = codeOf(fieldOf(ft1, 6)).toUpperCase();
+    if (!NOT_CHARGES.has(type)) return true;
+    reportIssue({
+      severity: 'information',
+      code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED',
+      location: atPosition('FT1-6', ft1, context.message),
+      detail: 'FT1-6: a credit, payment or adjustment is not a charge item; kept in the raw message',
+      value: type,
+    });
+    return false;
+  });
+  const accountReference = account === undefined ? undefined : { reference: `Account/${account.id}` };
+  return eachSegmentResource(charges, (ft1) => buildChargeItem(ft1, patient, encounter, accountReference, context), context.message);
+}
+
+function buildChargeItem(ft1: Hl7Segment, patient: string, encounter: Reference | undefined, account: Reference | undefined, context: MappingContext): ResourceDraft {
+  const { options } = context;
+  const { timeZone } = options;
+  const facility = sendingFacility(context);
+  const code = chargeCode(ft1, context);
+  const transactionId = comp(fieldOf(ft1, 2)[0], 1);
+  const identifier = transactionId === '' ? undefined : pruneEmpty<Identifier>({ system: identifierSystem(facility, 'FT1-2', options), value: transactionId });
+  const id =
+    identifier?.system !== undefined
+      ? deterministicId('ChargeItem', identifier.system, transactionId)
+      : deterministicId('ChargeItem', patient, visitKey(context)?.id ?? '', comp(fieldOf(ft1, 1)[0], 1), conceptKey(code), comp(fieldOf(ft1, 4)[0], 1));
+  const type = codeOf(fieldOf(ft1, 6)).toUpperCase();
+  if (type !== '' && type !== 'CG') {
+    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: atPosition('FT1-6', ft1, context.message), detail: 'FT1-6: transaction type is not an HL7 table 0017 code; read as a charge', value: type });
+  }
+
+  return completeDraft('ChargeItem', id, {
+    identifier: identifier === undefined ? undefined : [identifier],
+    status: 'billable',
+    code,
+    subject: { reference: `Patient/${patient}` },
+    context: encounter,
+    ...occurrence(ft1, timeZone),
+    performer: fieldOf(ft1, 20).map((rep) => {
+      const actor = toPersonReference(rep, 'FT1-20', options, facility);
+      return actor === undefined ? undefined : { actor };
+    }),
+    quantity: element(fieldOf(ft1, 10), (rep) => toQuantity(comp(rep, 1), undefined, 'FT1-10')),
+    enterer: element(fieldOf(ft1, 24), (rep) => toPersonReference(rep, 'FT1-24', options, facility)),
+    enteredDate: element(fieldOf(ft1, 5), (rep) => toFhirDateTime(comp(rep, 1), 'FT1-5', timeZone)),
+    reason: fieldOf(ft1, 19).map((rep) => toCodeableConcept(rep, options, 'HL70051')),
+    account: account === undefined ? undefined : [account],
+    productCodeableConcept: element(fieldOf(ft1, 29), (rep) => toCodeableConceptIn(rep, options, 'NDC', MEDICATION_CODE_SYSTEMS)),
+  });
+}
+
+/** FT1-7 transaction code (user-defined table 0132), FT1-8 description as text; FT1-25 procedure code when FT1-7 is empty. */
+function chargeCode(ft1: Hl7Segment, context: MappingContext): CodeableConcept {
+  const { options } = context;
+  const description = comp(fieldOf(ft1, 8)[0], 1);
+  const sent =
+    toCodeableConceptIn(fieldOf(ft1, 7)[0] ?? [], options, 'HL70132', PROCEDURE_CODE_SYSTEMS) ??
+    toCodeableConceptIn(fieldOf(ft1, 25)[0] ?? [], options, 'HL70088', PROCEDURE_CODE_SYSTEMS);
+  const code = pruneEmpty<CodeableConcept>({ ...sent, text: sent?.text ?? (description || undefined) });
+  if (code === undefined) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', 'FT1-7: the transaction code is empty (and FT1-25 and FT1-8 too)', { location: 'FT1-7' });
+  return code;
+}
+
+/**
+ * FT1-4 transaction date: a DR (v2.5: start ^ end, each a TS whose first subcomponent is the time) or a TS (v2.3).
+ * A range is occurrencePeriod, a single time occurrenceDateTime; the other is null.
+ */
+function occurrence(ft1: Hl7Segment, timeZone: string): Record<string, unknown> {
+  const range = element(fieldOf(ft1, 4), (rep: Hl7Repetition) => {
+    const start = toFhirDateTime(comp(rep, 1, 1), 'FT1-4', timeZone);
+    const end = toFhirDateTime(comp(rep, 2, 1), 'FT1-4', timeZone);
+    return start === undefined && end === undefined ? undefined : { start, end };
+  });
+  if (range === null || range === undefined) return { occurrenceDateTime: null, occurrencePeriod: null };
+  if (range.end === undefined || range.end === range.start) return { occurrenceDateTime: range.start, occurrencePeriod: null };
+  return { occurrencePeriod: pruneEmpty(range), occurrenceDateTime: null };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows
+
+/** What a BAR's visit groups can describe (BAR_P01/P05: PV1, OBX, AL1, DG1, PR1, NK1, IN1; P02/P06: PID and PV1). */
+const ACCOUNT: readonly ResourceBuilder[] = [
+  buildPatient,
+  buildEncounter,
+  buildAccount,
+  buildRelatedPersons,
+  buildAllergies,
+  buildConditions,
+  buildProcedures,
+  buildCoverages,
+  buildObservations,
+];
+
+/**
+ * A DFT: the account, its charges, and the visit, diagnoses, procedures and insurance they are billed under; the
+ * orders a charge is for may come with their results (OBR with OBX), read as ORU results are.
+ */
+const TRANSACTIONS: readonly ResourceBuilder[] = [
+  buildPatient,
+  buildEncounter,
+  buildAccount,
+  buildConditions,
+  buildProcedures,
+  buildCoverages,
+  buildResultsIfAny,
+  buildChargeItems,
+  buildObservationsBesideAnyResults,
+];
+
+/** The patient accounting rows of the mapping table (mappers/hl7v2/registry.ts). */
+export const FINANCIAL_MAPPINGS: readonly MappingRow[] = [
+  // P01 add patient accounts, P02 purge patient accounts, P05 update account, P06 end account, P10 transmit
+  // ambulatory payment classification groups, P12 update diagnosis/procedure.
+  ...(['P01', 'P02', 'P05', 'P06', 'P10', 'P12'] as const).map((event): MappingRow => [`BAR^${event}`, ACCOUNT]),
+  // P03 post detail financial transaction, P11 post detail financial transactions - new.
+  ['DFT^P03', TRANSACTIONS],
+  ['DFT^P11', TRANSACTIONS],
+];

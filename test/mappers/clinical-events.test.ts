@@ -1,0 +1,264 @@
+/**
+ * The clinical and financial resources mapped beside the core ones (mappers/hl7v2/procedures.ts, observations.ts,
+ * financial.ts, medication-events.ts, problems.ts, provenance.ts): what each reads, how their ids stay the same
+ * across messages, how they refer to each other, and what a field that cannot be read costs. Whole messages are in
+ * the fixture families financial/, medication-events/, problems/ and observations/ (test/fixtures/hl7v2).
+ */
+import { describe, expect, it } from 'vitest';
+
+import { parseHl7 } from '../../formats/hl7v2/parse.ts';
+import { type MappingResult, type ResourceDraft, defaultHl7MappingOptions, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
+import { addMinutes } from '../../mappers/hl7v2/procedures.ts';
+
+/** A segment from field number -> value. */
+function segment(name: string, fields: Record<number, string>): string {
+  const last = Math.max(0, ...Object.keys(fields).map(Number));
+  return [name, ...Array.from({ length: last }, (_, i) => fields[i + 1] ?? '')].join('|');
+}
+
+function message(type: string, segments: string[], { time = '20260401120000', controlId = 'C1', sender = 'HIS|SEOULGEN' } = {}): string {
+  return [`MSH|^~\\&|${sender}|||${time}||${type}|${controlId}|P|2.5.1`, ...segments].join('\r');
+}
+
+const PID = segment('PID', { 1: '1', 3: '12345^^^SEOULGEN^MR', 5: 'KIM^MINSU', 18: 'ACCT-1^^^SEOULGEN^AN' });
+const PV1 = segment('PV1', { 1: '1', 2: 'I', 3: 'W71^0712^B', 19: 'V100^^^SEOULGEN^VN' });
+
+function map(text: string): MappingResult {
+  const result = mapHl7Message(parseHl7(text), defaultHl7MappingOptions);
+  for (const draft of result.drafts) expect(validateFhirResource(mergeDraft(undefined, draft)), `${draft.resourceType}/${draft.id}`).toEqual([]);
+  return result;
+}
+
+function drafts(result: MappingResult, resourceType: string): ResourceDraft[] {
+  return result.drafts.filter((draft) => draft.resourceType === resourceType);
+}
+
+function only(result: MappingResult, resourceType: string): ResourceDraft {
+  const found = drafts(result, resourceType);
+  expect(found, resourceType).toHaveLength(1);
+  return found[0]!;
+}
+
+const issuesOf = (result: MappingResult): string[] => (result.issues ?? []).map((issue) => `${issue.code}@${issue.location}`);
+
+describe('the mapping table', () => {
+  it('has rows for the accounting, pharmacy event, problem and observation response types', () => {
+    const rows = ['BAR^P01', 'BAR^P02', 'BAR^P05', 'BAR^P06', 'BAR^P10', 'BAR^P12', 'DFT^P03', 'DFT^P11', 'RDS^O13', 'RDS^O01', 'RAS^O17', 'RAS^O01', 'PPR^PC1', 'PPR^PC2', 'PPR^PC3', 'ORF^R04'];
+    expect(supportedMessageTypes()).toEqual(expect.arrayContaining(rows));
+    // RSP^K11 carries whatever its query asked for: it is mapped by its segments.
+    expect(supportedMessageTypes()).not.toContain('RSP^K11');
+  });
+});
+
+describe('Procedure (PR1)', () => {
+  const pr1 = (fields: Record<number, string>) => segment('PR1', { 1: '1', 3: '0DTJ4ZZ^Resection of Appendix^I10P', 5: '202603310800', ...fields });
+
+  it('reads a period from PR1-5 and PR1-7 minutes, the performers by their fields, and the visit', () => {
+    const result = map(message('ADT^A03', [PID, PV1, pr1({ 6: 'P', 7: '90', 8: '5678^GAS^ANNA', 11: '2345^CUTTER^SAM', 12: '7777^HELPER^HAL' })]));
+    const procedure = only(result, 'Procedure');
+    expect(procedure['performedPeriod']).toEqual({ start: '2026-03-31T08:00:00+09:00', end: '2026-03-31T09:30:00+09:00' });
+    expect(procedure['performedDateTime']).toBeNull();
+    expect(procedure['status']).toBe('completed');
+    expect(procedure['code']).toEqual({ coding: [{ system: 'http://www.cms.gov/Medicare/Coding/ICD10', code: '0DTJ4ZZ', display: 'Resection of Appendix' }] });
+    expect((procedure['performer'] as Array<{ function?: { coding: Array<{ code: string }> } }>).map((p) => p.function?.coding[0]!.code)).toEqual(['88189002', '304292004', undefined]);
+    expect(procedure['encounter']).toEqual({ reference: `Encounter/${only(result, 'Encounter').id}` });
+  });
+
+  it('is completed only when performed before the message was made; PR1-20 D deletes it', () => {
+    const status = (fields: Record<number, string>, time?: string) => only(map(message('ADT^A08', [PID, PV1, pr1(fields)], { time })), 'Procedure')['status'];
+    expect(status({})).toBe('completed');
+    expect(status({ 5: '202605010800' })).toBe('unknown');
+    expect(status({ 20: 'D' })).toBe('entered-in-error');
+  });
+
+  it('names one resource across messages, and keeps a second PR1 of the same key apart with an issue', () => {
+    const first = only(map(message('ADT^A01', [PID, PV1, pr1({})])), 'Procedure');
+    const again = only(map(message('BAR^P12', [PID, PV1, pr1({ 7: '30' })], { controlId: 'C2' })), 'Procedure');
+    expect(again.id).toBe(first.id);
+    const twice = map(message('ADT^A08', [PID, PV1, pr1({}), pr1({})]));
+    expect(new Set(drafts(twice, 'Procedure').map((d) => d.id)).size).toBe(2);
+    expect(issuesOf(twice)).toContain('ANCHORLINE_ISSUE_DUPLICATE_KEY@PR1[2]');
+  });
+
+  it('costs only its own resource when PR1-3 and PR1-4 are empty', () => {
+    const result = map(message('ADT^A08', [PID, PV1, segment('PR1', { 1: '1', 5: '20260331' }), pr1({ 1: '2' })]));
+    expect(drafts(result, 'Procedure')).toHaveLength(1);
+    expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@PR1[1]-3');
+  });
+
+  it('is reported as not mapped where the row maps no procedures (A28, ORU)', () => {
+    expect(issuesOf(map(message('ADT^A28', [PID, pr1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
+    expect(issuesOf(map(message('ADT^A01', [PID, PV1, pr1({})])))).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
+  });
+
+  it('adds minutes to a time in its own offset, across midnight', () => {
+    expect(addMinutes('2026-03-31T23:30:00+09:00', 45)).toBe('2026-04-01T00:15:00+09:00');
+    expect(addMinutes('2026-03-08T01:30:00-05:00', 60)).toBe('2026-03-08T02:30:00-05:00');
+  });
+});
+
+describe('Observation outside result reports (OBX)', () => {
+  const weight = (fields: Record<number, string> = {}) => segment('OBX', { 1: '1', 2: 'NM', 3: '29463-7^Body weight^LN', 5: '72.5', 6: 'kg', 11: 'F', ...fields });
+
+  it('in ADT: the patient at the visit; the same weight resent in another position is the same Observation, a later one another', () => {
+    const result = map(message('ADT^A01', [PID, PV1, weight()]));
+    const observation = only(result, 'Observation');
+    expect(observation['encounter']).toEqual({ reference: `Encounter/${only(result, 'Encounter').id}` });
+    expect(observation['valueQuantity']).toEqual({ value: 72.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' });
+    const height = segment('OBX', { 1: '1', 2: 'NM', 3: '8302-2^Body height^LN', 5: '170', 6: 'cm', 11: 'F' });
+    const resent = map(message('ADT^A08', [PID, PV1, height, weight({ 1: '2' })], { controlId: 'C2' }));
+    expect(drafts(resent, 'Observation').map((d) => d.id)).toContain(observation.id);
+    const later = only(map(message('ADT^A08', [PID, PV1, weight({ 14: '20260402080000' })], { controlId: 'C3' })), 'Observation');
+    expect(later.id).not.toBe(observation.id);
+  });
+
+  it('in A28/A31 (about the person): no visit', () => {
+    const observation = only(map(message('ADT^A31', [PID, PV1, weight()])), 'Observation');
+    expect(observation['encounter']).toBeNull();
+  });
+
+  it('in VXU: partOf the Immunization by the order number immunization.ts keys it on', () => {
+    const result = map(
+      message('VXU^V04', [
+        PID,
+        segment('ORC', { 1: 'RE', 3: 'IZ-1^KIIS' }),
+        segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX', 6: '0.5', 7: 'mL' }),
+        segment('OBX', { 1: '1', 2: 'CE', 3: '64994-7^Vaccine funding program eligibility category^LN', 4: '1', 5: 'V01^Not VFC eligible^HL70064', 11: 'F' }),
+      ]),
+    );
+    const immunization = only(result, 'Immunization');
+    const observation = only(result, 'Observation');
+    expect(observation['partOf']).toEqual([{ type: 'Immunization', identifier: (immunization['identifier'] as unknown[]).at(-1) }]);
+  });
+
+  it('in ORM: the order links its ask-at-order-entry answers, only those that could be mapped', () => {
+    const result = map(
+      message('ORM^O01', [
+        PID,
+        segment('ORC', { 1: 'NW', 2: 'ORD-1^CAREVIEW' }),
+        segment('OBR', { 1: '1', 2: 'ORD-1^CAREVIEW', 4: '24331-1^Lipid panel^LN' }),
+        segment('OBX', { 1: '1', 2: 'CWE', 3: '49541-6^Fasting status^LN', 5: 'Y^Yes^HL70136', 11: 'O' }),
+        segment('OBX', { 1: '2', 2: 'NM', 5: '12' }),
+      ]),
+    );
+    const observation = only(result, 'Observation');
+    expect(only(result, 'ServiceRequest')['supportingInfo']).toEqual([{ reference: `Observation/${observation.id}` }]);
+    expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[2]-3');
+  });
+});
+
+describe('Account and ChargeItem (BAR, DFT)', () => {
+  const ft1 = (fields: Record<number, string>) => segment('FT1', { 1: '1', 2: 'TX-1', 4: '20260401', 6: 'CG', 7: '99213^Office visit^C4', 10: '1', ...fields });
+
+  it('charges the account and the visit; a credit is no charge item', () => {
+    const result = map(message('DFT^P03', [PID, PV1, ft1({}), ft1({ 1: '2', 2: 'TX-2', 6: 'CD' })]));
+    const account = only(result, 'Account');
+    expect(account['status']).toBe('active');
+    const charge = only(result, 'ChargeItem');
+    expect(charge['account']).toEqual([{ reference: `Account/${account.id}` }]);
+    expect(charge['context']).toEqual({ reference: `Encounter/${only(result, 'Encounter').id}` });
+    expect(charge['identifier']).toEqual([{ system: 'urn:anchorline:authority:SEOULGEN', value: 'TX-1' }]);
+    expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1[2]-6');
+  });
+
+  it('closes the account on BAR^P06 and keeps its id: PID-18, else the visit number', () => {
+    const opened = only(map(message('BAR^P01', [PID, PV1])), 'Account');
+    const closed = only(map(message('BAR^P06', [PID, PV1], { controlId: 'C2' })), 'Account');
+    expect(closed.id).toBe(opened.id);
+    expect(closed['status']).toBe('inactive');
+    const byVisit = only(map(message('BAR^P05', [segment('PID', { 1: '1', 3: '12345^^^SEOULGEN^MR' }), PV1])), 'Account');
+    expect(byVisit['identifier']).toEqual([expect.objectContaining({ value: 'V100' })]);
+  });
+
+  it('DFT and the segments of unknown types: FT1 is read wherever its builder runs, and reported where it does not', () => {
+    expect(drafts(map(message('ZFT^Z01', [PID, ft1({})])), 'ChargeItem')).toHaveLength(1);
+    expect(issuesOf(map(message('ORM^O01', [PID, segment('ORC', { 1: 'NW', 2: 'O1^X' }), segment('OBR', { 1: '1', 2: 'O1^X', 4: 'X^Y^L' }), ft1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1');
+  });
+});
+
+describe('MedicationDispense and MedicationAdministration (RDS, RAS)', () => {
+  const orc = segment('ORC', { 1: 'RE', 2: 'RX-1^PHARM' });
+
+  it('a dispense names the MedicationRequest its order made (RDE^O11 with the same ORC)', () => {
+    const rde = map(message('RDE^O11', [PID, segment('ORC', { 1: 'NW', 2: 'RX-1^PHARM' }), segment('RXE', { 2: '0006-0740-31^Simvastatin^NDC' })]));
+    const rds = map(message('RDS^O13', [PID, orc, segment('RXD', { 1: '1', 2: '0006-0740-31^Simvastatin^NDC', 3: '20260401093000', 4: '30', 5: 'TAB' }), segment('OBX', { 1: '1', 2: 'NM', 3: '29463-7^Body weight^LN', 5: '70', 6: 'kg', 11: 'F' })], { controlId: 'C2' }));
+    const dispense = only(rds, 'MedicationDispense');
+    expect(dispense['authorizingPrescription']).toEqual([expect.objectContaining({ reference: `MedicationRequest/${only(rde, 'MedicationRequest').id}` })]);
+    expect(dispense['whenHandedOver']).toBe('2026-04-01T09:30:00+09:00');
+    expect(only(rds, 'Observation')['partOf']).toEqual([{ reference: `MedicationDispense/${dispense.id}` }]);
+  });
+
+  it('an administration: RXA-20 by the IG table, RXA-21 D deleted, an unknown code read as unknown with an issue', () => {
+    const status = (fields: Record<number, string>) => {
+      const result = map(message('RAS^O17', [PID, orc, segment('RXA', { 1: '0', 2: '1', 3: '20260401080000', 5: '313782^Acetaminophen^RXNORM', 6: '500', 7: 'mg', ...fields })]));
+      return [only(result, 'MedicationAdministration')['status'], issuesOf(result).filter((issue) => issue.includes('RXA-20'))];
+    };
+    expect(status({})).toEqual(['completed', []]);
+    expect(status({ 20: 'RE', 18: '00^Parental decision^NIP002' })).toEqual(['not-done', []]);
+    expect(status({ 20: 'PA' })).toEqual(['completed', []]);
+    expect(status({ 21: 'D' })).toEqual(['entered-in-error', []]);
+    expect(status({ 20: 'ZZ' })).toEqual(['unknown', ['ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE@RXA-20']]);
+  });
+
+  it('two administrations of one order with the same counters are both kept, the later under its position', () => {
+    const rxa = segment('RXA', { 1: '0', 2: '1', 3: '20260401080000', 5: '313782^Acetaminophen^RXNORM', 6: '500', 7: 'mg' });
+    const result = map(message('RAS^O17', [PID, orc, rxa, rxa]));
+    expect(new Set(drafts(result, 'MedicationAdministration').map((d) => d.id)).size).toBe(2);
+    expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_DUPLICATE_KEY@RXA[2]');
+  });
+});
+
+describe('Condition from PRB (PPR)', () => {
+  const prb = (fields: Record<number, string>) => segment('PRB', { 1: 'AD', 2: '20260401', 3: 'I10^Essential hypertension^I10', 4: 'PRB-77', ...fields });
+
+  it('PC1, PC2 and PC3 about one problem instance address one Condition; PC3 makes it entered in error', () => {
+    const added = only(map(message('PPR^PC1', [PID, prb({ 14: 'A^Active', 16: '20250101' })])), 'Condition');
+    expect(added['clinicalStatus']).toEqual({ coding: [expect.objectContaining({ code: 'active' })] });
+    expect(added['category']).toEqual([{ coding: [expect.objectContaining({ code: 'problem-list-item' })] }]);
+    expect(added['onsetDateTime']).toBe('2025-01-01');
+    const resolved = only(map(message('PPR^PC2', [PID, prb({ 1: 'UP', 9: '20260301' })], { controlId: 'C2' })), 'Condition');
+    expect(resolved.id).toBe(added.id);
+    expect(resolved['clinicalStatus']).toEqual({ coding: [expect.objectContaining({ code: 'resolved' })] });
+    expect(resolved['abatementDateTime']).toBe('2026-03-01');
+    const deleted = only(map(message('PPR^PC3', [PID, prb({ 1: 'DE', 14: 'Deleted', 9: '20260301' })], { controlId: 'C3' })), 'Condition');
+    expect(deleted.id).toBe(added.id);
+    expect(deleted['verificationStatus']).toEqual({ coding: [expect.objectContaining({ code: 'entered-in-error' })] });
+    expect(deleted['clinicalStatus']).toBeNull();
+    expect(deleted['abatementDateTime']).toBeNull();
+  });
+
+  it('a status it cannot read is an information issue and leaves the element as stored', () => {
+    const result = map(message('PPR^PC2', [PID, prb({ 13: 'MAYBE' })]));
+    expect(only(result, 'Condition')).not.toHaveProperty('verificationStatus');
+    expect(result.issues).toContainEqual(expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: 'PRB-13', value: 'MAYBE' }));
+  });
+});
+
+describe('Provenance', () => {
+  it('one per message: every draft as a target, MSH-4 as author, MSH-7 as recorded, the control id as the source', () => {
+    const result = map(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-9', sender: 'HIS|SEOULGEN^2.16.410.100001^ISO' }));
+    const provenance = result.drafts.at(-1)!;
+    expect(provenance.resourceType).toBe('Provenance');
+    expect(provenance['target']).toEqual(result.drafts.slice(0, -1).map((d) => ({ reference: `${d.resourceType}/${d.id}` })));
+    expect(provenance['recorded']).toBe('2026-04-01T12:00:00+09:00');
+    expect(provenance['agent']).toEqual([expect.objectContaining({ who: { type: 'Organization', identifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:2.16.410.100001' }, display: 'SEOULGEN' } })]);
+    expect(provenance['entity']).toEqual([{ role: 'source', what: expect.objectContaining({ identifier: expect.objectContaining({ value: 'CTRL-9' }) }) }]);
+    // The same message again (a resend) addresses the same Provenance; another control id another one.
+    expect(map(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-9', sender: 'HIS|SEOULGEN^2.16.410.100001^ISO' })).drafts.at(-1)!.id).toBe(provenance.id);
+    expect(map(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-10', sender: 'HIS|SEOULGEN^2.16.410.100001^ISO' })).drafts.at(-1)!.id).not.toBe(provenance.id);
+  });
+
+  it('names the sending application as a Device when MSH-4 is empty', () => {
+    const provenance = only(map(message('ADT^A04', [PID], { sender: 'LABSYS|' })), 'Provenance');
+    expect((provenance['agent'] as Array<{ who: unknown }>)[0]!.who).toEqual({ type: 'Device', display: 'LABSYS' });
+  });
+
+  it('is not made without a time of day in MSH-7: a date alone is valid HL7 and no issue, an empty MSH-7 is one', () => {
+    const dateOnly = map(message('ADT^A04', [PID], { time: '20260401' }));
+    expect(drafts(dateOnly, 'Provenance')).toEqual([]);
+    expect(dateOnly.issues).toBeUndefined();
+    const empty = map(message('ADT^A04', [PID], { time: '' }));
+    expect(drafts(empty, 'Provenance')).toEqual([]);
+    expect(issuesOf(empty)).toContain('ANCHORLINE_ISSUE_MISSING_FIELD@MSH-7');
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * Results degrade field by field: what a lab sends that cannot be read as it stands costs that value, that status
+ * or that one observation, with an issue at its OBX, never the rest of the report.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseHl7 } from '../../formats/hl7v2/index.ts';
+import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource, type MappingResult } from '../../mappers/index.ts';
+
+const oru = (...obx: string[]): string =>
+  [
+    'MSH|^~\\&|LIS|HOSP|ANCHORLINE|HUB|20240101120000||ORU^R01|C1|P|2.5.1',
+    'PID|1||MRN1^^^HOSP^MR||DOE^JANE||19800101|F',
+    'OBR|1|PL1|FL1^LIS|CBC^Blood count^L|||20240101110000|||||||||||||||20240101115900|||F',
+    ...obx,
+  ].join('\r');
+
+function map(text: string): MappingResult {
+  return mapHl7Message(parseHl7(text), defaultHl7MappingOptions);
+}
+
+const observations = (result: MappingResult) => result.drafts.filter((d) => d.resourceType === 'Observation');
+const issues = (result: MappingResult) => (result.issues ?? []).map((i) => `${i.code}@${i.location}`);
+
+describe('result tolerance', () => {
+  it('keeps two OBX with the same set id and code as two observations, the later under its position', () => {
+    const result = map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F', 'OBX|1|NM|WBC^WBC^L||5.9|10*3/uL|||||F'));
+    const [first, second] = observations(result);
+    expect(first!.id).not.toBe(second!.id);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_DUPLICATE_KEY@OBX[2]-1']);
+    const report = result.drafts.find((d) => d.resourceType === 'DiagnosticReport')!;
+    expect(report['result']).toEqual([{ reference: `Observation/${first!.id}` }, { reference: `Observation/${second!.id}` }]);
+    // The same message again names the same resources: positions are stable.
+    expect(observations(map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F', 'OBX|1|NM|WBC^WBC^L||5.9|10*3/uL|||||F'))).map((o) => o.id)).toEqual([first!.id, second!.id]);
+  });
+
+  it('reads a status outside table 0085, and a missing one, as unknown', () => {
+    const result = map(oru('OBX|1|ST|A^A^L||x||||||Z', 'OBX|2|ST|B^B^L||y||||||'));
+    expect(observations(result).map((o) => o['status'])).toEqual(['unknown', 'unknown']);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE@OBX[1]-11', 'ANCHORLINE_ISSUE_MISSING_FIELD@OBX[2]-11']);
+    expect(result.issues![0]!.value).toBe('Z');
+  });
+
+  it('keeps as text a value its type cannot hold: an address, a phone number, a number that is not one', () => {
+    const result = map(
+      oru(
+        'OBX|1|XAD|ADDR^Address^L||1 Main St^^Seoul^^04000||||||F',
+        'OBX|2|XTN|PHONE^Phone^L||^PRN^PH^^^2^5550100||||||F',
+        'OBX|3|NM|GLU^Glucose^L||>>high|mg/dL|||||F',
+        'OBX|4||NOTE^Note^L||free text||||||F',
+      ),
+    );
+    expect(observations(result).map((o) => o['valueString'])).toEqual(['1 Main St^^Seoul^^04000', '^PRN^PH^^^2^5550100', '>>high', 'free text']);
+    expect(issues(result)).toEqual([
+      'ANCHORLINE_ISSUE_INVALID_VALUE@OBX[1]-2',
+      'ANCHORLINE_ISSUE_INVALID_VALUE@OBX[2]-2',
+      'ANCHORLINE_ISSUE_INVALID_VALUE@OBX[3]-5',
+      'ANCHORLINE_ISSUE_MISSING_FIELD@OBX[4]-2',
+    ]);
+    for (const draft of result.drafts) expect(validateFhirResource(mergeDraft(undefined, draft)), draft.resourceType).toEqual([]);
+  });
+
+  it('keeps an observation whose encapsulated data is not base64, without the value', () => {
+    const result = map(oru('OBX|1|ED|PDF^Report^L||^application^pdf^Base64^not base64 at all!!||||||F'));
+    expect(observations(result)).toHaveLength(1);
+    expect(observations(result)[0]!['extension']).toBeNull();
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_INVALID_VALUE@OBX[1]-5']);
+  });
+
+  it('drops only the observation that cannot be built, with an issue at its OBX', () => {
+    const result = map(oru('OBX|1|ST|||x||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
+    expect(observations(result)).toHaveLength(1);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[1]-3']);
+  });
+});
