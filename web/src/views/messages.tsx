@@ -3,7 +3,7 @@
  * reprocess. The filters live in the URL, so a search can be bookmarked and the dashboard can link to one. Messages
  * mapped with warnings (mapping issues) are marked, and the browser can show only those.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, query } from '../api.ts';
 import { ErrorNote, Note, Panel, StateBadge, Timestamp, formatNumber, useAction } from '../components.tsx';
 import { href, navigate } from '../router.ts';
@@ -45,14 +45,24 @@ export function MessageBrowser({ params, deadLetters }: { params: URLSearchParam
   const [reloadCount, setReloadCount] = useState(0);
   const path = deadLetters ? '/dead-letters' : '/messages';
 
+  // Only the answer to the latest search is shown: an earlier one (the unfiltered list the view opened with) that
+  // arrives after it must not replace it.
+  const latestLoad = useRef(0);
   const loader = useAction(async () => {
+    const load = ++latestLoad.current;
     const next = await api<MessagePage>(
       `/admin/messages${query({ ...applied, receivedFrom: toInstant(applied.receivedFrom), receivedTo: toInstant(applied.receivedTo), limit: PAGE_SIZE, offset })}`,
     );
-    setPage(next);
+    if (load === latestLoad.current) setPage(next);
   });
+  // The form follows the URL when the URL changes (a search, the back button), but not when the view first opens:
+  // the form already holds the URL's filters then, and what someone types before this effect runs must stay.
+  const shownParams = useRef(params.toString());
   useEffect(() => {
-    setDraft(applied);
+    if (shownParams.current !== params.toString()) {
+      shownParams.current = params.toString();
+      setDraft(applied);
+    }
     void loader.run();
   }, [params.toString(), reloadCount]);
 
