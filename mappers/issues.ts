@@ -144,6 +144,17 @@ export function tolerate<T>(convert: () => T, valueAsSent: () => string | undefi
   }
 }
 
+/**
+ * `fallback` in place of a value that `error` refuses (an unknown status read as `unknown`, a value kept as text),
+ * with the error recorded as an issue of `code` and the value as sent. Outside withIssues, the error itself: strict
+ * callers get what they always got.
+ */
+export function degrade<T>(error: AnchorlineError, code: MappingIssueCode, fallback: T, sent?: string): T {
+  if (active === undefined) throw error;
+  active.addError(error, code, sent);
+  return fallback;
+}
+
 /** Adds an issue to the message being mapped; ignored outside withIssues. */
 export function reportIssue(issue: MappingIssue): void {
   active?.add(issue);

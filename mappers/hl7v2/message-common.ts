@@ -12,7 +12,7 @@ import { patientId, sendingFacility } from './adt-common.ts';
 import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
 import { codeOf } from './drafts.ts';
 import type { MappingContext } from './context.ts';
-import { buildEach, currentIssues } from '../issues.ts';
+import { buildEach, degrade } from '../issues.ts';
 
 /** MSH-4 as the authority of identifiers sent without their own: the same for every message family. */
 export { sendingFacility };
@@ -136,17 +136,9 @@ const ORDER_CONTROL_CODES = new Set(
  */
 function orderControl(orc: Hl7Segment): string {
   const code = codeOf(fieldOf(orc, 1)).toUpperCase();
-  if (code === '') return tolerated(missingField('ORC-1', 'order control is empty; read as NW'), code, 'NW');
-  if (!ORDER_CONTROL_CODES.has(code)) return tolerated(invalidValue('ORC-1', 'order control is not an HL7 table 0119 code; read as NW'), code, 'NW');
+  if (code === '') return degrade(missingField('ORC-1', 'order control is empty; read as NW'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'NW');
+  if (!ORDER_CONTROL_CODES.has(code)) return degrade(invalidValue('ORC-1', 'order control is not an HL7 table 0119 code; read as NW'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'NW', code);
   return code;
-}
-
-/** `fallback`, with the error as an issue on the message; outside a mapping that collects issues, the error. */
-function tolerated<T>(error: AnchorlineError, sent: string, fallback: T): T {
-  const issues = currentIssues();
-  if (issues === undefined) throw error;
-  issues.addError(error, error.code === 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD' ? 'ANCHORLINE_ISSUE_MISSING_FIELD' : 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
-  return fallback;
 }
 
 /**
@@ -164,7 +156,7 @@ function orderStatus(
   const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
   if (statusCode !== '') {
     const status = byStatus.get(statusCode);
-    if (status === undefined) return { control, status: tolerated(invalidValue('ORC-5', 'order status is not an HL7 table 0038 code; read as unknown'), statusCode, 'unknown') };
+    if (status === undefined) return { control, status: degrade(invalidValue('ORC-5', 'order status is not an HL7 table 0038 code; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', statusCode) };
     return { control, status };
   }
   const status = byControl.get(control);
@@ -230,7 +222,7 @@ function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: Mappin
   const { detail, segments } = group;
   const { detailName, numbersInDetail } = kind;
   // Before v2.3 an order was often its OBR alone: read as a new order whose numbers come from the detail segment.
-  const orc = group.orc ?? tolerated(missingField('ORC', `an ${detailName} is sent without its ORC; read as a new order`), '', EMPTY_ORC);
+  const orc = group.orc ?? degrade(missingField('ORC', `an ${detailName} is sent without its ORC; read as a new order`), 'ANCHORLINE_ISSUE_MISSING_FIELD', EMPTY_ORC);
   if (detail === undefined) throw missingField(detailName, `an ORC is not followed by its ${detailName}`);
 
   const numbers = orderNumbers(orc, numbersInDetail ? detail : undefined, detailName, context);

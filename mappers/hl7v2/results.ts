@@ -57,7 +57,7 @@ import {
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 import { atPosition, positionOf } from './clinical-common.ts';
-import { buildEach, currentIssues, issueCodeOf, reportIssue } from '../issues.ts';
+import { buildEach, currentIssues, degrade, issueCodeOf, reportIssue } from '../issues.ts';
 import type { AnchorlineError } from '../../errors/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -327,9 +327,9 @@ function reportStatus(obr: Hl7Segment): string {
   const code = codeOf(fieldOf(obr, 25));
   // The IG: an ORU without OBR-25 is an error on the v2 side, which requires it in results. DiagnosticReport.status is
   // required too, so a missing or unknown one reads as `unknown` with an issue (strict callers still get the error).
-  if (code === '') return unknownStatus(missingField('OBR-25', 'result status is empty; read as unknown'), code);
+  if (code === '') return degrade(missingField('OBR-25', 'result status is empty; read as unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown');
   const status = REPORT_STATUS.get(code.toUpperCase());
-  if (status === undefined) return unknownStatus(invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results; read as unknown'), code);
+  if (status === undefined) return degrade(invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', code);
   return status;
 }
 
@@ -354,8 +354,8 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
   const status =
     statusCode === ''
-      ? unknownStatus(missingField('OBX-11', 'observation result status is empty; read as unknown'), statusCode)
-      : (OBSERVATION_STATUS.get(statusCode) ?? unknownStatus(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), statusCode));
+      ? degrade(missingField('OBX-11', 'observation result status is empty; read as unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown')
+      : (OBSERVATION_STATUS.get(statusCode) ?? degrade(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', statusCode));
 
   const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);
   const value = observationValue(obx, unit, context.message.encoding, context);
@@ -434,14 +434,14 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
   if (sent.length === 0 || isExplicitNull(field)) return value;
   const valueType = codeOf(fieldOf(obx, 2)).toUpperCase();
   if (valueType === '' || TEXT_TYPES.has(valueType)) {
-    if (valueType === '') asText(missingField('OBX-2', 'value type is empty but OBX-5 has a value; the value is kept as text'));
+    if (valueType === '') degrade(missingField('OBX-2', 'value type is empty but OBX-5 has a value; the value is kept as text'), 'ANCHORLINE_ISSUE_MISSING_FIELD', undefined);
     value.valueString = textValue(field, encoding);
     return value;
   }
   // A value the type cannot be read as (several values for a one-value type, a number that is not one, a type with no
   // FHIR value here such as XAD, XTN or HD) is kept as text with an issue, not lost.
   const keepAsText = (error: AnchorlineError): ObservationValue => {
-    asText(error);
+    degrade(error, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE', undefined);
     return { ...value, valueString: textValue(field, encoding) };
   };
   if (sent.length > 1) return keepAsText(invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value; kept as text`));
@@ -452,7 +452,7 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
     if (issueCodeOf(error) === undefined) throw error;
     if (valueType !== 'ED') return keepAsText(error as AnchorlineError);
     // An encapsulated document that cannot be decoded is not text either: the observation keeps its other elements.
-    asText(error as AnchorlineError);
+    degrade(error as AnchorlineError, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE', undefined);
     return value;
   }
 }
@@ -474,24 +474,6 @@ function typedValue(value: ObservationValue, valueType: string, repetition: Hl7R
     throw invalidValue('OBX-2', `value type ${printableType(valueType)} has no FHIR value here; kept as text`);
   }
   return value;
-}
-
-/**
- * A required status that is missing or outside its table: `unknown`, with the error as an issue on the message (the
- * code as sent kept as its value). Outside a mapping that collects issues, the error itself.
- */
-function unknownStatus(error: AnchorlineError, sent: string): string {
-  const issues = currentIssues();
-  if (issues === undefined) throw error;
-  issues.addError(error, sent === '' ? 'ANCHORLINE_ISSUE_MISSING_FIELD' : 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
-  return 'unknown';
-}
-
-/** A value kept as text instead of its type's FHIR value: the error becomes an issue (strict callers: thrown). */
-function asText(error: AnchorlineError): void {
-  const issues = currentIssues();
-  if (issues === undefined) throw error;
-  issues.addError(error, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE');
 }
 
 /**

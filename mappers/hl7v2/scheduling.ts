@@ -28,8 +28,7 @@ import { locationReference, practitionerReference } from './directory.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import { eiKey, invalidValue, missingField, noteOf, singlePatientReference } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
-import { currentIssues, reportIssue } from '../issues.ts';
-import type { AnchorlineError } from '../../errors/index.ts';
+import { degrade, reportIssue } from '../issues.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -140,15 +139,7 @@ function appointmentStatus(sch: Hl7Segment, triggerEvent: string): string {
   const status = APPOINTMENT_STATUS.get(code.toUpperCase());
   if (status !== undefined) return status;
   // Appointment.status is required: a filler status outside table 0278 reads as the event's default, booked.
-  return statusFallback(invalidValue('SCH-25', 'filler status is not an HL7 table 0278 code for an appointment; read as booked'), code, 'booked');
-}
-
-/** A required status outside its table: `fallback`, with the error as an issue (strict callers get the error). */
-function statusFallback(error: AnchorlineError, sent: string, fallback: string): string {
-  const issues = currentIssues();
-  if (issues === undefined) throw error;
-  issues.addError(error, 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', sent);
-  return fallback;
+  return degrade(invalidValue('SCH-25', 'filler status is not an HL7 table 0278 code for an appointment; read as booked'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'booked', code);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -242,7 +233,7 @@ function participationStatus(segment: Hl7Segment, location: string): string {
   const code = codeOf(fieldOf(segment, 12));
   if (code === '') return 'accepted';
   const status = PARTICIPATION_STATUS.get(code.toUpperCase());
-  return status ?? statusFallback(invalidValue(location, 'filler status is not an HL7 table 0278 code; read as needs-action'), code, 'needs-action');
+  return status ?? degrade(invalidValue(location, 'filler status is not an HL7 table 0278 code; read as needs-action'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'needs-action', code);
 }
 
 /** AIS-3 universal service identifiers of every AIS segment; undefined without AIS (the stored services stay). */
