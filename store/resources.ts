@@ -143,6 +143,13 @@ const sameRows = (a: string[][], b: string[][]): boolean => {
 };
 
 /**
+ * Resource types whose references stay out of the reference index, so that a patient merge never re-points them:
+ * records of what happened, which must keep naming whom it happened to. An AuditEvent is never changed; a Provenance
+ * (mappers/hl7v2/provenance.ts) records what one message wrote, the retired patient included.
+ */
+const UNINDEXED_REFERENCES: ReadonlySet<string> = new Set(['AuditEvent', 'Provenance']);
+
+/**
  * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
  * the last version of each resource as its current row, and the search index of those current rows. Versions must
  * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
@@ -162,9 +169,7 @@ export async function writeVersions(
     const next = indexRows(resource);
     const before = superseded.get(key);
     const old = before ? indexRows(before) : { tokens: [], strings: [] };
-    // Audit events are never changed, so a patient merge must not re-point them: they stay out of the reference index.
-    // Nor is a Provenance (mappers/hl7v2/provenance.ts): it records what one message wrote, the retired patient included.
-    const indexed = resource.resourceType !== 'AuditEvent' && resource.resourceType !== 'Provenance';
+    const indexed = !UNINDEXED_REFERENCES.has(resource.resourceType);
     const nextRefs = new Set(indexed ? literalReferences(resource.content) : []);
     const oldRefs = new Set(before && indexed ? literalReferences(before.content) : []);
     for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
