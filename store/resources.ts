@@ -149,6 +149,11 @@ const sameRows = (a: string[][], b: string[][]): boolean => {
  */
 const UNINDEXED_REFERENCES: ReadonlySet<string> = new Set(['AuditEvent', 'Provenance']);
 
+/** Whether a patient merge re-points this type's references (false for the records of what happened, above). */
+export function mergeRepoints(resourceType: string): boolean {
+  return !UNINDEXED_REFERENCES.has(resourceType);
+}
+
 /**
  * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
  * the last version of each resource as its current row, and the search index of those current rows. Versions must

@@ -447,6 +447,8 @@ async function patientMergeDrafts(
   const drafts: ResourceDraft[] = [];
   for (const [key, resource] of latest) {
     if (key === sourceRef || key === targetRef) continue;
+    // This batch's own Provenance of an earlier message keeps the patient it wrote, as a stored one does.
+    if (!resources.mergeRepoints(resource.resourceType)) continue;
     if (!resources.literalReferences(resource.content).includes(sourceRef)) continue;
     drafts.push(repoint(resource.content, sourceRef, targetRef) as ResourceDraft);
   }

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adtMessage, segment } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { uniqueName } from '../support/db.ts';
+import { startTestRedis } from '../support/redis.ts';
 
 let t: TestEngine;
 let client: MllpTestClient;
@@ -88,5 +90,38 @@ describe('patient merge (A40)', () => {
     expect(survivor.link).toBeUndefined();
     const failed = await t.pool.query(`SELECT 1 FROM inbox_message WHERE control_id = 'M-5' AND state = 'failed'`);
     expect(failed.rowCount).toBe(0);
+  });
+
+  it('leaves the Provenance of a message mapped in the same batch as the merge naming the patient it wrote', async () => {
+    // Intake only: the messages wait, and one worker started afterwards takes them in one batch.
+    const redis = await startTestRedis();
+    const schema = uniqueName('merge');
+    const intake = await startTestEngine({ schema, redisUrl: redis.url, overrides: { workers: { enabled: false } } });
+    let worker: TestEngine | undefined;
+    try {
+      const sender = await MllpTestClient.connect(intake.mllpPort);
+      await sender.request(adtMessage({ controlId: 'B-1', mrn: 'KEEP9', family: 'Park', given: 'Jiwoo', visit: 'VK9' }));
+      await sender.request(adtMessage({ controlId: 'B-2', mrn: 'DUP9', family: 'Park', given: 'Jiwoo', visit: 'VD9' }));
+      await sender.request(a40('B-3', 'KEEP9', 'DUP9'));
+      await sender.close();
+      worker = await startTestEngine({ schema, redisUrl: redis.url, role: 'worker' });
+      await eventually(async () => (await intake.pool.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'done'`)).rows[0].n === 3 || undefined);
+      const provenance = await intake.pool.query<{ control_id: string; versions: number; targets: string[] }>(
+        `SELECT m.control_id, count(*)::int AS versions, array_agg(DISTINCT t->>'reference' ORDER BY t->>'reference') AS targets
+           FROM fhir_resource_history h JOIN inbox_message m ON m.id = h.source_message_id, jsonb_array_elements(h.content->'target') t
+          WHERE h.resource_type = 'Provenance' AND m.control_id = 'B-2' GROUP BY m.control_id`,
+      );
+      const dup = (await intake.pool.query<{ id: string }>(`SELECT id FROM fhir_resource WHERE resource_type = 'Patient' AND content->>'active' = 'false'`)).rows;
+      expect(dup).toHaveLength(1);
+      expect(provenance.rows).toHaveLength(1);
+      expect(provenance.rows[0]!.targets).toContain(`Patient/${dup[0]!.id}`);
+      // One version per Provenance target row: the B-2 Provenance was written once and never re-pointed.
+      const versions = await intake.pool.query(`SELECT max(version_id)::int AS latest FROM fhir_resource_history WHERE resource_type = 'Provenance'`);
+      expect(versions.rows[0].latest).toBe(1);
+    } finally {
+      await worker?.destroy();
+      await intake.destroy();
+      await redis.stop();
+    }
   });
 });
