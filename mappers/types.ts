@@ -93,6 +93,11 @@ export interface Hl7MappingOptions {
    */
   boundSource?: string;
   /**
+   * Lowercase hex SHA-256 of the message's bytes as received (set by the ingest job from the inbox row): the
+   * Provenance names the exact message it records. Not part of a config.
+   */
+  rawSha256?: string;
+  /**
    * Issue codes (mappers/issues.ts) that fail a message of this source instead of being recorded (mapping config
    * `fatalIssues`). Default: none.
    */

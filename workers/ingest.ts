@@ -159,7 +159,9 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
             charset = decoded.charset;
             mapping = options.mappings.select(header);
             const bound = boundSourceOf(message.source);
-            result = mapHl7Message(parseHl7(decoded.text), bound === undefined ? mapping.options : { ...mapping.options, boundSource: bound });
+            // Per message: the source it is bound to, and its bytes' hash for its Provenance.
+            const rawSha256 = bytesToHex(message.rawSha256);
+            result = mapHl7Message(parseHl7(decoded.text), { ...mapping.options, rawSha256, ...(bound === undefined ? {} : { boundSource: bound }) });
           } else {
             const converter = options.converters?.[message.protocol];
             if (!converter) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `no converter for protocol ${message.protocol}`);

@@ -5,12 +5,10 @@
  * message itself, named by its control id (MSH-10) within its sender (MSH-3 and MSH-4 as sent, the resend key of the
  * intake); target = every resource the message's drafts describe.
  *
- * What the mapper cannot know stays for the ingest job (workers/ingest.ts), which knows the message's inbox row and
- * which versions it wrote:
- * TODO(ingest): add the raw message's SHA-256 (inbox raw_sha256) to the `source` entity (an identifier such as
- * `urn:anchorline:raw-sha256|<hex>`, or a DocumentReference of the stored raw message as the IG's entity[1].what),
- * make target references version-specific (`Patient/<id>/_history/<versionId>`), and drop targets whose draft was
- * refused as invalid FHIR or wrote no new version, so that the Provenance names exactly the versions the message made.
+ * The raw message's SHA-256 (the inbox row's, which the ingest job passes as `rawSha256`) is a second `source`
+ * entity, so that the Provenance names the exact bytes received, as the ledger's leaves do.
+ * Targets name resources, not versions: the versions a message wrote are named by the ledger's leaves, each of
+ * which commits to this message's raw hash.
  *
  * The id is the message's (sender, control id): a resend of the same message addresses the same Provenance.
  */
@@ -21,6 +19,7 @@ import { reportIssue } from '../issues.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { type Coding, comp, toFhirDateTime } from './datatypes.ts';
+import { sendingOrganizationReference } from './directory.ts';
 import { repetitionText } from './drafts.ts';
 import type { MappingContext } from './context.ts';
 
@@ -61,9 +60,15 @@ export function buildProvenance(context: MappingContext, drafts: readonly Resour
           display: `HL7 v2 ${messageType} message ${controlId}`,
         },
       },
+      ...(context.options.rawSha256 === undefined
+        ? []
+        : [{ role: 'source', what: { identifier: { system: RAW_SHA256_SYSTEM, value: context.options.rawSha256 }, display: 'SHA-256 of the message as received' } }]),
     ],
   };
 }
+
+/** The identifier system of a message's raw SHA-256 (lowercase hex) in Provenance.entity. */
+export const RAW_SHA256_SYSTEM = 'urn:anchorline:raw-sha256';
 
 /**
  * MSH-7 as an instant (to the second, with an offset), which Provenance.recorded requires. HL7 allows MSH-7 to the
@@ -90,12 +95,15 @@ function messageInstant(context: MappingContext): string | undefined {
 }
 
 /**
- * The sender as a logical reference (the IG's HD[Organization]): MSH-4 as an Organization, else MSH-3 as a Device;
- * its namespace id as the display and a universal id (an OID, UUID or URI) as its identifier. A message that names
- * neither is attributed to the source its connection or credential is bound to, or the configured default.
+ * The sender: MSH-4 as the Organization resource the message's drafts hold (registry.ts); else, when MSH-4 cannot be
+ * one, a logical reference after the IG's HD[Organization] / HD[Device]: MSH-4 as an Organization, else MSH-3 as a
+ * Device, its namespace id as the display and a universal id (an OID, UUID or URI) as its identifier. A message that
+ * names neither is attributed to the source its connection or credential is bound to, or the configured default.
  */
 function senderReference(context: MappingContext): Record<string, unknown> {
   const { msh, options } = context;
+  const organization = context.directory.size > 0 ? sendingOrganizationOf(context) : undefined;
+  if (organization !== undefined) return organization;
   for (const [field, type] of [
     [4, 'Organization'],
     [3, 'Device'],
@@ -105,6 +113,16 @@ function senderReference(context: MappingContext): Record<string, unknown> {
   }
   const named = options.boundSource ?? options.defaultAuthority;
   return { type: 'Organization', display: named === undefined || named === '' ? 'unidentified sender' : named };
+}
+
+/** The MSH-4 Organization when the message's drafts hold it (its authority was readable); otherwise undefined. */
+function sendingOrganizationOf(context: MappingContext): Record<string, unknown> | undefined {
+  try {
+    const reference = sendingOrganizationReference(context);
+    return reference?.reference !== undefined && context.directory.has(reference.reference) ? { ...reference, type: 'Organization' } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hdReference(hd: Hl7Repetition | undefined, type: string): Record<string, unknown> | undefined {

@@ -83,6 +83,19 @@ describe('patient merge (A40)', () => {
     expect(versions.rows.every((r) => r.leaf)).toBe(true);
   });
 
+  it("names in each message's Provenance the SHA-256 of its bytes as committed at intake, and MSH-4 as a resource", async () => {
+    const { rows } = await t.pool.query<{ raw: string; entity: Array<{ what: { identifier: { system: string; value: string } } }>; who: { reference?: string } }>(
+      `SELECT encode(m.raw_sha256, 'hex') AS raw, r.content->'entity' AS entity, r.content->'agent'->0->'who' AS who
+         FROM fhir_resource r JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id AND h.version_id = r.version_id
+         JOIN inbox_message m ON m.id = h.source_message_id
+        WHERE r.resource_type = 'Provenance' AND m.control_id = 'M-4'`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.entity.map((e) => e.what.identifier)).toContainEqual({ system: 'urn:anchorline:raw-sha256', value: rows[0]!.raw });
+    const organization = await get(`/fhir/${rows[0]!.who.reference}`);
+    expect(organization.resourceType).toBe('Organization');
+  });
+
   it('merging a patient nobody stored changes only the survivor', async () => {
     expect(hl7Field(await client.request(a40('M-5', 'KEEP2', 'GHOST1')), 'MSA', 1)).toBe('AA');
     await settled();

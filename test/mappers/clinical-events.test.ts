@@ -241,11 +241,20 @@ describe('Provenance', () => {
     expect(provenance.resourceType).toBe('Provenance');
     expect(provenance['target']).toEqual(result.drafts.slice(0, -1).map((d) => ({ reference: `${d.resourceType}/${d.id}` })));
     expect(provenance['recorded']).toBe('2026-04-01T12:00:00+09:00');
-    expect(provenance['agent']).toEqual([expect.objectContaining({ who: { type: 'Organization', identifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:2.16.410.100001' }, display: 'SEOULGEN' } })]);
+    // The author is the MSH-4 Organization resource the message drafts, by its literal reference.
+    const organization = only(result, 'Organization');
+    expect(organization['identifier']).toContainEqual({ system: 'urn:ietf:rfc:3986', value: 'urn:oid:2.16.410.100001' });
+    expect(provenance['agent']).toEqual([expect.objectContaining({ who: { reference: `Organization/${organization.id}`, type: 'Organization', display: 'SEOULGEN' } })]);
     expect(provenance['entity']).toEqual([{ role: 'source', what: expect.objectContaining({ identifier: expect.objectContaining({ value: 'CTRL-9' }) }) }]);
     // The same message again (a resend) addresses the same Provenance; another control id another one.
     expect(map(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-9', sender: 'HIS|SEOULGEN^2.16.410.100001^ISO' })).drafts.at(-1)!.id).toBe(provenance.id);
     expect(map(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-10', sender: 'HIS|SEOULGEN^2.16.410.100001^ISO' })).drafts.at(-1)!.id).not.toBe(provenance.id);
+  });
+
+  it('names the raw message by its SHA-256 when the ingest job passes it', () => {
+    const sha = 'ab'.repeat(32);
+    const provenance = only(mapHl7Message(parseHl7(message('ADT^A01', [PID, PV1], { controlId: 'CTRL-11' })), { ...defaultHl7MappingOptions, rawSha256: sha }), 'Provenance');
+    expect(provenance['entity']).toContainEqual({ role: 'source', what: { identifier: { system: 'urn:anchorline:raw-sha256', value: sha }, display: 'SHA-256 of the message as received' } });
   });
 
   it('names the sending application as a Device when MSH-4 is empty', () => {
