@@ -27,6 +27,7 @@ export const MAPPING_ISSUE_CODES = {
   ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE: 'A coded value is not in its HL7 table; the sender\'s code was kept as a coding in the sender\'s code system and the FHIR element took the value FHIR gives unknown codes',
   ANCHORLINE_ISSUE_AUTHORITY_FALLBACK: 'An identifier had no assigning authority (CX-4); the authority was taken from MSH-4, MSH-3 or the source\'s configured default',
   ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK: 'The patient identifier list (PID-3) was empty; the patient was identified by PID-2 or PID-4 instead',
+  ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED: 'The PID carried no identifier at all (PID-3, PID-2 and PID-4 empty) but a name or birth date; the patient was kept as a patient of that message alone, never matched to another',
   ANCHORLINE_ISSUE_DUPLICATE_KEY: 'Two segments named the same resource (the same set id or order number); the later one was kept apart under its position',
   ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED: 'A segment that carries data has no mapping for this message type; it is kept in the raw message',
   ANCHORLINE_ISSUE_CHARSET_FALLBACK: 'MSH-18 named no character set, or ASCII, while the bytes were UTF-8; the message was read as UTF-8',

@@ -127,7 +127,13 @@ export function readMshHeader(text: string): MshHeader {
   };
 }
 
-function encodingFrom(field: string, chars: string): Hl7Encoding {
+/**
+ * MSH-2's encoding characters after MSH-1 `field`. One sender's slip is read rather than refused: MSH-2 written with
+ * its escape character doubled (`^~\\&`, a string escaped once too often on its way into an interface's
+ * configuration), which no valid MSH-2 can be, since the characters must be distinct. It is read as `^~\&`.
+ */
+export function encodingFrom(field: string, sent: string): Hl7Encoding {
+  const chars = sent.length === 5 && sent.charAt(2) === sent.charAt(3) ? sent.slice(0, 3) + sent.slice(4) : sent;
   const valid =
     (chars.length === 4 || chars.length === 5) &&
     [...chars].every((c, i) => isDelimiterChar(c) && c !== field && chars.indexOf(c) === i);
@@ -154,7 +160,7 @@ function encodingFrom(field: string, chars: string): Hl7Encoding {
  * read from a latin1 view of the raw bytes, and only ASCII delimiters read the same before and after charset decoding.
  * Whitespace and control characters would also make segments ambiguous.
  */
-function isDelimiterChar(c: string): boolean {
+export function isDelimiterChar(c: string): boolean {
   const code = c.charCodeAt(0);
   if (code < 0x21 || code > 0x7e) return false;
   const isDigit = code >= 0x30 && code <= 0x39;

@@ -19,6 +19,7 @@
 import { AnchorlineError } from '../../errors/index.ts';
 
 import { unescapeHl7 } from './escape.ts';
+import { encodingFrom, isDelimiterChar } from './header.ts';
 import type { Hl7Component, Hl7Encoding, Hl7Field, Hl7Message, Hl7Repetition, Hl7Segment } from './types.ts';
 
 const SEGMENT_SEPARATOR = /\r\n|\r|\n/;
@@ -74,45 +75,16 @@ function readEncoding(msh: string): Hl7Encoding {
     });
   }
   const end = msh.indexOf(field, 4);
-  const chars = end === -1 ? msh.slice(4) : msh.slice(4, end);
-  if (chars.length !== 4 && chars.length !== 5) {
-    throw new AnchorlineError('ANCHORLINE_ERR_HL7_BAD_DELIMITERS', 'MSH-2 must hold 4 or 5 encoding characters', { location: 'MSH-2' });
-  }
-  const seen = new Set<string>([field]);
-  for (const c of chars) {
-    if (!isDelimiterChar(c) || seen.has(c)) {
-      throw new AnchorlineError('ANCHORLINE_ERR_HL7_BAD_DELIMITERS', 'MSH-2 encoding characters must be distinct ASCII punctuation', {
-        location: 'MSH-2',
-      });
-    }
-    seen.add(c);
-  }
-  const encoding: Hl7Encoding = {
-    field,
-    component: chars[0]!,
-    repetition: chars[1]!,
-    escape: chars[2]!,
-    subcomponent: chars[3]!,
-  };
-  if (chars.length === 5) encoding.truncation = chars[4]!;
-  return encoding;
-}
-
-/**
- * Delimiters are restricted to printable ASCII punctuation: letters and digits would collide with segment names and
- * data, and anything outside ASCII would make the split depend on how the bytes were decoded.
- */
-function isDelimiterChar(c: string): boolean {
-  const code = c.charCodeAt(0);
-  if (code < 0x21 || code > 0x7e) return false;
-  return !((code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a));
+  return encodingFrom(field, end === -1 ? msh.slice(4) : msh.slice(4, end));
 }
 
 function parseMsh(line: string, encoding: Hl7Encoding): Hl7Segment {
   const encodingChars = encoding.component + encoding.repetition + encoding.escape + encoding.subcomponent + (encoding.truncation ?? '');
   // MSH-1 and MSH-2 are kept literally: they define the delimiters, so splitting or unescaping them is meaningless.
   const fields: Hl7Field[] = [[], [[[encoding.field]]], [[[encodingChars]]]];
-  const restStart = 4 + encodingChars.length + 1;
+  // MSH-3 starts after the separator that ends MSH-2 as sent (which may be longer than encodingChars: encodingFrom).
+  const encodingEnd = line.indexOf(encoding.field, 4);
+  const restStart = encodingEnd === -1 ? line.length + 1 : encodingEnd + 1;
   if (restStart <= line.length) scanFields(line, restStart, encoding, fields);
   return { name: 'MSH', fields };
 }

@@ -200,11 +200,44 @@ export function patientKeySource(pid: Hl7Segment, context: MappingContext): stri
   return fallback;
 }
 
-/** The id of the patient one PID describes, from its key field (patientKeySource). */
+/**
+ * The id of the patient one PID describes, from its key field (patientKeySource). A PID with no identifier at all
+ * that still describes someone (a name or a birth date) is a patient of this message alone (unidentifiedPatientId);
+ * a PID that names nobody fails the message: nothing in it could be attributed to anyone.
+ */
 export function patientIdOf(pid: Hl7Segment, context: MappingContext): string {
   const source = patientKeySource(pid, context);
-  return patientIdFromList(sourceField(source, { PID: pid }), source, context);
+  const field = sourceField(source, { PID: pid });
+  if (!field.some((repetition) => comp(repetition, 1) !== '') && describesSomeone(pid)) return unidentifiedPatientId(pid, source, context);
+  return patientIdFromList(field, source, context);
 }
+
+/** Whether a PID names a person at all: any part of PID-5 patient name or PID-7 birth date. */
+function describesSomeone(pid: Hl7Segment): boolean {
+  const sent = (field: Hl7Field): boolean => field.some((repetition) => repetition.some((component) => component.some((part) => part !== '' && part !== '""')));
+  return sent(fieldOf(pid, 5)) || sent(fieldOf(pid, 7));
+}
+
+/**
+ * A patient sent without any identifier gets an id of its own message (sender, control id, the PID's position): it
+ * is never matched to another message's patient, so no record can land under the wrong person, and nothing the
+ * message carries is lost. Matching by name and birth date would be a guess; linking the record to the right patient
+ * is left to someone who can check (an A40 merge, or a resend with the identifier). A warning on the message.
+ */
+function unidentifiedPatientId(pid: Hl7Segment, source: string, context: MappingContext): string {
+  reportIssue({
+    severity: 'warning',
+    code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED',
+    location: source,
+    detail: `${source} and its fallbacks are empty; the patient is kept as a patient of this message alone`,
+  });
+  const { msh, message } = context;
+  const sender = `${valueOf(msh, 3)}|${valueOf(msh, 4)}`;
+  return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, valueOf(msh, 10), String(message.segments.indexOf(pid)));
+}
+
+/** The key space of patients identified only by the message that sent them. */
+const UNIDENTIFIED_PATIENT_SYSTEM = 'urn:anchorline:unidentified-patient';
 
 /** The id of the patient the message is about (the first PID). */
 export function patientId(context: MappingContext): string {

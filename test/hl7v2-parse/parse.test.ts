@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { readMshHeader } from '../../formats/hl7v2/header.ts';
 import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { HL7_NULL, type Hl7Field, type Hl7Message, isExplicitNull, valueOf } from '../../formats/hl7v2/types.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
@@ -126,6 +127,7 @@ const cases: Case[] = [
   { name: 'three encoding characters', text: 'MSH|^~\\|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
   { name: 'six encoding characters', text: 'MSH|^~\\&#!|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
   { name: 'duplicate encoding characters', text: 'MSH|^^\\&|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
+  { name: 'a doubled encoding character other than the escape', text: 'MSH|^^~\\&|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
   { name: 'space as an encoding character', text: 'MSH|^~ &|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
   { name: 'letter as an encoding character', text: 'MSH|^~\\a|A', wantErr: 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS' },
   { name: 'lower-case segment name', text: `${MSH}\rpid|1`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
@@ -164,6 +166,17 @@ describe('parseHl7', () => {
   it('reads the encoding characters, with the truncation character when sent', () => {
     expect(parseHl7(MSH).encoding).toEqual({ field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' });
     expect(parseHl7('MSH|^~\\&#|A').encoding).toEqual({ field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&', truncation: '#' });
+  });
+
+  it('reads MSH-2 sent with its escape character doubled (^~\\\\&) as ^~\\&, in the parser and the header reader', () => {
+    const text = 'MSH|^~\\\\&|APP|FAC|||20260401||ADT^A01|C1|P|2.6\rPID|1||X\\T\\Y^^^H||Doe^Jo';
+    const message = parseHl7(text);
+    expect(message.encoding).toEqual({ field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&' });
+    expect(fieldAt(message, 0, 3)).toEqual([[['APP']]]);
+    expect(fieldAt(message, 1, 3)).toEqual([[['X&Y'], [''], [''], ['H']]]);
+    const header = readMshHeader(text);
+    expect([header.sendingApplication, header.messageType, header.controlId]).toEqual(['APP', 'ADT', 'C1']);
+    expect(header.encoding.escape).toBe('\\');
   });
 
   it('keeps the explicit null distinguishable from an empty field', () => {

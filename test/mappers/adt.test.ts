@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import { AnchorlineError, type ErrorCode } from '../../errors/index.ts';
-import { type ResourceDraft, defaultHl7MappingOptions, isSupportedMessageType, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
+import { type MappingResult, type ResourceDraft, defaultHl7MappingOptions, isSupportedMessageType, mapHl7Message, mergeDraft, supportedMessageTypes, validateFhirResource } from '../../mappers/index.ts';
 
 /** A segment from field number -> value. */
 function segment(name: string, fields: Record<number, string>): string {
@@ -160,6 +160,26 @@ describe('Patient', () => {
     expect(byPid4.drafts[0]!.id).toBe(byPid3.drafts[0]!.id);
     expect(byPid2.issues?.map((i) => [i.code, i.location])).toEqual([['ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK', 'PID-3']]);
     expect(byPid2.drafts[0]!['identifier']).toEqual([expect.objectContaining({ value: 'MRN1' })]);
+  });
+
+  it('keeps a patient sent with a name or birth date but no identifier as a patient of that message alone', () => {
+    const withControlId = (controlId: string, pid: Record<number, string>) => adt('A04', { 2: 'O', 19: 'V1' }, pid).replace('|C1|', `|${controlId}|`);
+    const first = mapHl7Message(parseHl7(withControlId('C1', { 5: 'Kuh^Klarabella', 7: '19901224', 8: 'F' })), defaultHl7MappingOptions);
+    const patientOf = (result: MappingResult) => result.drafts.find((d) => d.resourceType === 'Patient')!;
+    const patient = patientOf(first);
+    expect(patient.resourceType).toBe('Patient');
+    expect(patient['name']).toEqual([expect.objectContaining({ family: 'Kuh' })]);
+    expect(patient['identifier']).toBeUndefined();
+    expect(first.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', location: 'PID-3' }));
+    // Everything else the message says is about that patient.
+    expect(first.drafts.find((d) => d.resourceType === 'Encounter')!['subject']).toEqual({ reference: `Patient/${patient.id}` });
+    // The same person in another message is another patient: nothing is matched by name and birth date.
+    const second = mapHl7Message(parseHl7(withControlId('C2', { 5: 'Kuh^Klarabella', 7: '19901224', 8: 'F' })), defaultHl7MappingOptions);
+    expect(patientOf(second).id).not.toBe(patient.id);
+    // The same message again (a resend) names the same one.
+    expect(patientOf(mapHl7Message(parseHl7(withControlId('C1', { 5: 'Kuh^Klarabella', 7: '19901224', 8: 'F' })), defaultHl7MappingOptions)).id).toBe(patient.id);
+    // A PID that names nobody at all still fails the message.
+    expect(errorOf(withControlId('C3', { 1: '1', 8: 'F' }))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID-3' });
   });
 
   it('takes the authority of identifiers without one from MSH-4, else MSH-3, else the config, else the bound source', () => {
