@@ -15,6 +15,8 @@ export { DEFAULT_FIELD_SOURCES, FIELD_SOURCE_ELEMENTS, fieldSourcesConflict, res
 export type { FieldSourceElement, FieldSourceSpec, FieldSources } from './hl7v2/field-sources.ts';
 export { VALUE_MAP_TABLES } from './hl7v2/value-maps.ts';
 export type { ValueMapTable } from './hl7v2/value-maps.ts';
+export { Z_SEGMENT_NAME, Z_SEGMENT_TARGETS, Z_TYPES_WITH_SYSTEM, Z_VALUE_TYPES, parseZField } from './hl7v2/z-segment-rules.ts';
+export type { ZObservationCode, ZSegmentRule, ZSegmentRules, ZSegmentTarget, ZSegmentTargetSpec, ZValueType } from './hl7v2/z-segment-rules.ts';
 export { defaultHl7MappingOptions } from './types.ts';
 export type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';
 export { CHARSET_FALLBACK_ISSUE, MAPPING_ISSUE_CODES, type MappingIssue, type MappingIssueCode, type MappingIssueSeverity } from './issues.ts';

@@ -5,6 +5,7 @@
 
 import type { FieldSources } from './hl7v2/field-sources.ts';
 import type { MappingIssue } from './issues.ts';
+import type { ZSegmentRules } from './hl7v2/z-segment-rules.ts';
 
 /**
  * One resource as a message describes it, with HL7 update semantics per top-level element:
@@ -82,6 +83,13 @@ export interface Hl7MappingOptions {
    * CodeableConcept keeps the code as sent. Default {} (none).
    */
   valueMaps?: Record<string, Record<string, string>>;
+  /**
+   * Z segment name (ZPI, ZV1) -> the rules that map its fields (mappers/hl7v2/z-segment-rules.ts: a field or component,
+   * the Patient or Encounter extension or identifier, or the Observation it feeds, and the type it is read as), for
+   * the segments a site defines for itself. Mapping configs give it resolved (each rule's type filled in). Default
+   * {} (Z segments stay in the raw message, unmapped).
+   */
+  zSegments?: ZSegmentRules;
   /**
    * The assigning authority namespace of identifiers sent without one when MSH-4 and MSH-3 are empty too (mapping
    * config `defaultAuthority`). Default: none.

@@ -7,11 +7,12 @@ import { HL7_NULL, type Hl7Message, type Hl7Segment, fieldOf, firstSegment, valu
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
-import { MappingIssues, issueCodeOf, tolerate, withIssues } from '../issues.ts';
+import { type MappingIssue, MappingIssues, issueCodeOf, tolerate, withIssues } from '../issues.ts';
 import { segmentBuilders, unmappedSegmentReporter } from './segments.ts';
 import { DirectoryDrafts } from './directory-drafts.ts';
 import { sendingOrganizationReference } from './directory.ts';
 import { repetitionText } from './drafts.ts';
+import { applyZSegmentRules } from './z-segments.ts';
 
 import { ADT_MAPPINGS } from './adt.ts';
 import { DOCUMENT_MAPPINGS } from './documents.ts';
@@ -54,6 +55,19 @@ export function isSupportedMessageType(messageType: string, triggerEvent: string
   return !(messageType === 'ADT' && triggerEvent === 'A19');
 }
 
+/** The issue of a segment sent across several lines (formats/hl7v2/parse.ts), located as `NTE[2]`. */
+function brokenSegmentIssue(message: Hl7Message, index: number): MappingIssue {
+  const name = message.segments[index]!.name;
+  let occurrence = 0;
+  for (let i = 0; i <= index; i++) if (message.segments[i]!.name === name) occurrence++;
+  return {
+    severity: 'information',
+    code: 'ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT',
+    location: `${name}[${occurrence}]`,
+    detail: `${name}[${occurrence}] was sent across several lines (a line break inside a field, not escaped as \\.br\\); the break was kept in the value`,
+  };
+}
+
 /** `${MSH-9.1}^${MSH-9.2}` keys with a row of their own in the mapping table, sorted. */
 export function supportedMessageTypes(): string[] {
   return [...MAPPINGS.keys()].sort();
@@ -87,6 +101,7 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
     builders = segmentBuilders(message);
     issues.add({ severity: 'information', code: 'ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE', location: 'MSH-9', detail: `${key} has no row in the mapping table; its segments were mapped by their own meaning`, value: key });
   }
+  for (const index of message.brokenSegments ?? []) issues.add(brokenSegmentIssue(message, index));
   const drafts: ResourceDraft[] = [];
   // Where the directory drafts go: before the drafts of the first builder that named a practitioner, organization or
   // location, so that every draft comes after the drafts it refers to (the Patient, which refers to none, first).
@@ -122,6 +137,15 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
   if (patientFailure !== undefined && (drafts.length === 0 || (firstSegment(message, 'PID') !== undefined && !drafts.some((d) => d.resourceType === 'Patient')))) {
     throw patientFailure;
   }
+  // The source's Z-segment rules add to the Patient and Encounter just built, and make Observations about them.
+  withIssues(issues, () => {
+    try {
+      applyZSegmentRules(context, drafts);
+    } catch (error) {
+      if (isAnchorlineError(error)) throw error;
+      throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `${key} Z-segment mapping failed unexpectedly`, { cause: error });
+    }
+  });
   // MSH-4 sending facility is an Organization in every message that names one: who sent it, and the assigner of the
   // identifiers that take MSH-4 for want of their own authority.
   withIssues(issues, () => tolerate(() => sendingOrganizationReference(context), () => repetitionText(fieldOf(msh, 4)[0])));
