@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_MAPPING_MISSING_FIELD: spec(422, 'error', '101', 'required', false, 'A field the mapping requires is missing'),
   ANCHORLINE_ERR_MAPPING_INVALID_FHIR: spec(422, 'error', '207', 'invariant', false, 'The mapped resource is not valid FHIR R4; it was not stored'),
   ANCHORLINE_ERR_MAPPING_FATAL_ISSUE: spec(422, 'error', '207', 'business-rule', false, "A mapping issue the source's mapping config makes fatal"),
+  ANCHORLINE_ERR_STORE_PATIENT_CHANGED: spec(409, 'error', '207', 'conflict', false, "A new version would move a resource to another patient's record; only a patient merge may"),
   ANCHORLINE_ERR_MAPPING_INVALID_VALUE: spec(422, 'error', '102', 'value', false, 'A field value could not be interpreted'),
   ANCHORLINE_ERR_UNAUTHORIZED: spec(401, 'reject', '207', 'login', false, 'Missing or invalid API key or access token'),
   ANCHORLINE_ERR_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'Credential lacks the required scope'),

@@ -12,6 +12,7 @@ export { createPool, migrate, withTransaction, type Pool, type PoolClient, type 
 export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
+export * as compartment from './compartment.ts';
 export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
 export * as auditTrail from './audit-trail.ts';

@@ -20,6 +20,8 @@
  */
 import type pg from 'pg';
 import { stringifyJson } from '../anchor/index.ts';
+import { AnchorlineError } from '../errors/index.ts';
+import { changesPatient } from './compartment.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
 import { normaliseSearchString, searchEntries } from './search-index.ts';
 
@@ -162,12 +164,20 @@ export function mergeRepoints(resourceType: string): boolean {
  */
 export async function writeVersions(
   client: pg.PoolClient,
-  versions: Array<{ stored: StoredResource; sourceMessageId: number | null; mappingSha256?: string | null }>,
+  versions: Array<{ stored: StoredResource; sourceMessageId: number | null; mappingSha256?: string | null; patientMerge?: boolean }>,
   superseded: ReadonlyMap<string, StoredResource>,
 ): Promise<void> {
   if (versions.length === 0) return;
   const latest = new Map<string, StoredResource>();
-  for (const { stored } of versions) latest.set(`${stored.resourceType}/${stored.id}`, stored);
+  for (const { stored, patientMerge } of versions) {
+    const key = `${stored.resourceType}/${stored.id}`;
+    // One patient's record never becomes another's (compartment.ts); only a patient merge moves it, on purpose.
+    const before = latest.get(key) ?? superseded.get(key);
+    if (patientMerge !== true && before !== undefined && changesPatient(before.content, stored.content)) {
+      throw new AnchorlineError('ANCHORLINE_ERR_STORE_PATIENT_CHANGED', `${key}: version ${stored.versionId} names another patient than version ${before.versionId}`);
+    }
+    latest.set(key, stored);
+  }
   const add = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
   const drop = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
   for (const [key, resource] of latest) {

@@ -24,6 +24,7 @@ import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type
 import { isDeepStrictEqual } from 'node:util';
 import {
   CHARSET_FALLBACK_ISSUE,
+  deterministicId,
   mapHl7Message,
   checkMappedResource,
   mergeDraft,
@@ -33,7 +34,7 @@ import {
   type PatientMerge,
   type ResourceDraft,
 } from '../mappers/index.ts';
-import { auditTrail, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { auditTrail, compartment, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
@@ -194,9 +195,11 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         const { message, header, charset, mapping } = item;
         let written: IngestOutcome['resources'];
         try {
+          await keepPatientsApart(client, item, stored, latest);
           const mergeDrafts: ResourceDraft[] = [];
           for (const merge of item.merges) mergeDrafts.push(...(await patientMergeDrafts(client, merge, stored, latest)));
-          written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now);
+          const mergeKeys = new Set(mergeDrafts.map((draft) => `${draft.resourceType}/${draft.id}`));
+          written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now, mergeKeys);
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error, mapping) : undefined });
@@ -304,6 +307,8 @@ interface Version {
   stored: StoredResource;
   sourceMessageId: number;
   mapping: MappingSelection;
+  /** A version a patient merge made: the one kind allowed to move a resource to another patient. */
+  patientMerge?: boolean;
 }
 
 /**
@@ -344,7 +349,7 @@ function importAudits(versions: Version[], mapped: Array<{ message: InboxMessage
  * Every resource must be valid FHIR R4 before it is written; one that is not fails the message with a coded error
  * (a mapping bug or an unusable message), it is never stored.
  */
-function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions: Version[], now: Date): IngestOutcome['resources'] {
+function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions: Version[], now: Date, mergeKeys: ReadonlySet<string> = new Set()): IngestOutcome['resources'] {
   // Several drafts for one resource (a merge's link on the surviving patient) make one version of it.
   const staged = new Map<string, Record<string, unknown>>();
   for (const draft of item.drafts) {
@@ -367,13 +372,64 @@ function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions
     if (check.kind === 'repaired') item.issues.push(check.issue);
     const content = check.resource;
     if (previous !== undefined && sameContent(previous.content, content)) continue;
+    // keepPatientsApart has given drafts that name another patient ids of their own; what still would move a record
+    // (a draft that names no patient merged onto one that does is not a move) fails the message, never the record.
+    if (!mergeKeys.has(key) && compartment.changesPatient(previous?.content, content)) {
+      throw new AnchorlineError('ANCHORLINE_ERR_STORE_PATIENT_CHANGED', `${key} belongs to another patient than this message's`);
+    }
     made.push(resources.stampVersion(previous, content, now, item.eventTime));
   }
   for (const next of made) {
-    latest.set(`${next.resourceType}/${next.id}`, next);
-    versions.push({ stored: next, sourceMessageId: item.message.id, mapping: item.mapping });
+    const key = `${next.resourceType}/${next.id}`;
+    latest.set(key, next);
+    versions.push({ stored: next, sourceMessageId: item.message.id, mapping: item.mapping, ...(mergeKeys.has(key) ? { patientMerge: true } : {}) });
   }
   return made.map((next) => ({ resourceType: next.resourceType, id: next.id, versionId: next.versionId }));
+}
+
+/**
+ * Ids that senders reuse for another patient's record (C-CDA entry ids copied from a vendor template, a filler order
+ * number or visit number issued twice) must not turn one patient's resource into another's. A draft whose resource
+ * exists under another patient (stored, or written earlier in this batch) is renamed to an id of its own, made from
+ * its id and its patient, and every reference to it in the message follows; the message gets a warning. The renamed
+ * resources are locked like the rest before they change. The same message again finds the same renamed resource.
+ */
+async function keepPatientsApart(
+  client: pg.PoolClient,
+  item: Mapped,
+  stored: Map<string, StoredResource>,
+  latest: Map<string, StoredResource>,
+): Promise<void> {
+  const renames = new Map<string, { resourceType: string; id: string }>();
+  for (const draft of item.drafts) {
+    const key = `${draft.resourceType}/${draft.id}`;
+    const previous = latest.get(key);
+    if (previous === undefined || renames.has(key)) continue;
+    const owner = compartment.patientOf(previous.content);
+    const sent = compartment.patientOf(draft);
+    if (owner === undefined || sent === undefined || owner === sent) continue;
+    const id = deterministicId(draft.resourceType, draft.id, sent);
+    renames.set(key, { resourceType: draft.resourceType, id });
+    item.issues.push({
+      severity: 'warning',
+      code: 'ANCHORLINE_ISSUE_ID_REUSED_ACROSS_PATIENTS',
+      location: draft.resourceType,
+      detail: `${key} belongs to another patient; this message's ${draft.resourceType} was kept apart as ${draft.resourceType}/${id}`,
+      value: key,
+    });
+  }
+  if (renames.size === 0) return;
+  const missing = [...renames.values()].filter((target) => !latest.has(`${target.resourceType}/${target.id}`));
+  for (const [key, resource] of await resources.lockCurrent(client, missing)) {
+    stored.set(key, resource);
+    latest.set(key, resource);
+  }
+  const references = new Map([...renames].map(([from, to]) => [from, `${to.resourceType}/${to.id}`]));
+  item.drafts = item.drafts.map((draft) => {
+    const renamed = renames.get(`${draft.resourceType}/${draft.id}`);
+    const moved = rewriteReferences(draft, references) as ResourceDraft;
+    return renamed === undefined ? moved : { ...moved, id: renamed.id };
+  });
 }
 
 /** The draft reduced to what the stored resource lacks: no replacing, no removing. */
@@ -463,18 +519,20 @@ async function patientMergeDrafts(
 
 /** `content` with every literal reference to `from` pointing at `to` instead (a full-resource draft). */
 function repoint(content: Record<string, unknown>, from: string, to: string): Record<string, unknown> {
-  const walk = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(walk);
-    // A decimal kept as a LosslessNumber (`5.40`) is a value, not an element to copy member by member.
-    if (value !== null && typeof value === 'object' && !isLosslessNumber(value)) {
-      const out: Record<string, unknown> = {};
-      for (const [key, child] of Object.entries(value)) out[key] = key === 'reference' && child === from ? to : walk(child);
-      return out;
-    }
-    return value;
-  };
   const { meta: _meta, ...rest } = content;
-  return walk(rest) as Record<string, unknown>;
+  return rewriteReferences(rest, new Map([[from, to]])) as Record<string, unknown>;
+}
+
+/** A copy of `value` with each literal reference that `targets` has a key for replaced by its value. */
+function rewriteReferences(value: unknown, targets: ReadonlyMap<string, string>): unknown {
+  if (Array.isArray(value)) return value.map((item) => rewriteReferences(item, targets));
+  // A decimal kept as a LosslessNumber (`5.40`) is a value, not an element to copy member by member.
+  if (value === null || typeof value !== 'object' || isLosslessNumber(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    out[key] = key === 'reference' && typeof child === 'string' && targets.has(child) ? targets.get(child) : rewriteReferences(child, targets);
+  }
+  return out;
 }
 
 function withLink(existing: unknown, other: string, type: 'replaced-by' | 'replaces'): unknown[] {

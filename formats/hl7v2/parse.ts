@@ -33,8 +33,9 @@ export function parseHl7(text: string): Hl7Message {
 
   let encoding: Hl7Encoding | undefined;
   const segments: Hl7Segment[] = [];
+  const brokenSegments: number[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
+    let line = lines[i]!;
     if (isBlank(line)) continue;
     if (encoding === undefined) {
       if (!line.startsWith('MSH')) {
@@ -44,12 +45,25 @@ export function parseHl7(text: string): Hl7Message {
       segments.push(parseMsh(line, encoding));
       continue;
     }
+    // A line that does not start a segment continues the one before: a line break sent unescaped inside a field
+    // (report text with raw line feeds, base64 wrapped at 76 columns). The break is kept as part of the value.
+    let continued = false;
+    while (i + 1 < lines.length && !isBlank(lines[i + 1]!) && !startsSegment(lines[i + 1]!, encoding)) {
+      line += `\n${lines[++i]}`;
+      continued = true;
+    }
+    if (continued) brokenSegments.push(segments.length);
     segments.push(parseSegment(line, encoding, segments.length + 1));
   }
   if (encoding === undefined) {
     throw new AnchorlineError('ANCHORLINE_ERR_HL7_NO_MSH', 'the message has no segments', { location: 'MSH' });
   }
-  return { encoding, segments };
+  return brokenSegments.length === 0 ? { encoding, segments } : { encoding, segments, brokenSegments };
+}
+
+/** Whether a line starts a segment: a segment name (isSegmentName) followed by the field separator or nothing. */
+function startsSegment(line: string, encoding: Hl7Encoding): boolean {
+  return isSegmentName(line.slice(0, 3)) && (line.length === 3 || line.charAt(3) === encoding.field);
 }
 
 /** Empty and whitespace-only lines separate nothing: they come from trailing terminators and padded files. */

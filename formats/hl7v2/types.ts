@@ -37,6 +37,11 @@ export interface Hl7Segment {
 export interface Hl7Message {
   encoding: Hl7Encoding;
   segments: Hl7Segment[];
+  /**
+   * Indexes (in `segments`) of segments sent across several lines: a line break inside a field, read as part of the
+   * value (parse.ts). Absent when there is none.
+   */
+  brokenSegments?: number[];
 }
 
 /** All segments with this name, in message order. */

@@ -117,6 +117,8 @@ const cases: Case[] = [
   { name: 'an unterminated escape is kept literally', text: `${MSH}\rNTE|1||abc\\F`, want: [[1, 3, [[['abc\\F']]]]] },
   { name: 'an unknown escape is kept literally', text: `${MSH}\rNTE|1||a\\Q\\b\\F\\c`, want: [[1, 3, [[['a\\Q\\b|c']]]]] },
   { name: 'escapes in subcomponents', text: `${MSH}\rPID|1||x^^^A\\T\\B&1.2&ISO`, want: [[1, 3, [[['x'], [''], [''], ['A&B', '1.2', 'ISO']]]]] },
+  { name: 'free text broken onto its own line continues its segment', text: `${MSH}\rNTE|1||first line\nsecond line\rNTE|2||x`, segments: ['MSH', 'NTE', 'NTE'], want: [[1, 3, [[['first line\nsecond line']]]], [2, 3, [[['x']]]]] },
+  { name: 'base64 wrapped over lines in an LF message continues its segment', text: `${MSH}\nOBX|1|ED|X||^AP^PDF^Base64^QUJD\nREVG\nOBX|2|ST|Y||ok`, segments: ['MSH', 'OBX', 'OBX'], want: [[1, 5, [[[''], ['AP'], ['PDF'], ['Base64'], ['QUJD\nREVG']]]]] },
   { name: 'MSH-2 is not unescaped', text: 'MSH|^~\\&|A\\F\\B', want: [[0, 2, [[['^~\\&']]]], [0, 3, [[['A|B']]]]] },
   // wantErr
   { name: 'empty text', text: '', wantErr: 'ANCHORLINE_ERR_HL7_NO_MSH' },
@@ -133,7 +135,7 @@ const cases: Case[] = [
   { name: 'lower-case segment name', text: `${MSH}\rpid|1`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
   { name: 'four-character segment name', text: `${MSH}\rPIDX|1`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
   { name: 'two-character segment name', text: `${MSH}\rPI|1`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
-  { name: 'free text broken onto its own line', text: `${MSH}\rNTE|1||first line\nsecond line`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
+
   { name: 'a second MSH', text: `${MSH}\rPID|1\r${MSH}`, wantErr: 'ANCHORLINE_ERR_HL7_MALFORMED' },
 ];
 
@@ -177,6 +179,11 @@ describe('parseHl7', () => {
     const header = readMshHeader(text);
     expect([header.sendingApplication, header.messageType, header.controlId]).toEqual(['APP', 'ADT', 'C1']);
     expect(header.encoding.escape).toBe('\\');
+  });
+
+  it('names the segments sent across several lines', () => {
+    expect(parseHl7(`${MSH}\rPID|1\rNTE|1||a\nb\nc\rNTE|2||d`).brokenSegments).toEqual([2]);
+    expect(parseHl7(`${MSH}\rPID|1\rNTE|1||a`).brokenSegments).toBeUndefined();
   });
 
   it('keeps the explicit null distinguishable from an empty field', () => {

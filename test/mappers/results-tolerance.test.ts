@@ -33,6 +33,15 @@ describe('result tolerance', () => {
     expect(observations(map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F', 'OBX|1|NM|WBC^WBC^L||5.9|10*3/uL|||||F'))).map((o) => o.id)).toEqual([first!.id, second!.id]);
   });
 
+  it('keeps report text sent with raw line feeds inside an OBX, the breaks in the value, with an issue at that OBX', () => {
+    const result = map(oru('OBX|1|TX|RPT^Report^L||Impression:\nNo acute findings.\nStable.||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
+    const [report, second] = observations(result);
+    expect(report!['valueString']).toBe('Impression:\nNo acute findings.\nStable.');
+    expect(report!['status']).toBe('final');
+    expect(second!['valueString']).toBe('y');
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT@OBX[1]']);
+  });
+
   it('reads a status outside table 0085, and a missing one, as unknown', () => {
     const result = map(oru('OBX|1|ST|A^A^L||x||||||Z', 'OBX|2|ST|B^B^L||y||||||'));
     expect(observations(result).map((o) => o['status'])).toEqual(['unknown', 'unknown']);
