@@ -136,8 +136,8 @@ describe('logs carry no patient data', () => {
     answers.accepted = await client.request(hl7({ controlId: 'LR-1' }));
     // A resend of the same control id with other bytes: a conflict.
     answers.conflict = await client.request(hl7({ controlId: 'LR-1', extra: ['NTE|1||changed'] }));
-    // Accepted at intake, fails mapping (no PID-3).
-    answers.mappingFailure = await client.request(hl7({ controlId: 'LR-2', pid3: '' }));
+    // Accepted at intake, fails mapping: the patient's only identifier names an authority that cannot be read.
+    answers.mappingFailure = await client.request(hl7({ controlId: 'LR-2', pid3: `${PATIENT.mrn}^^^&not-a-uuid&UUID^MR` }));
     // Malformed: no MSH-10.
     answers.malformed = await client.request(hl7({ controlId: 'LR-3', msh10: false }));
     answers.unsupported = await client.request(hl7({ controlId: 'LR-4', type: 'QBP^Q22' }));
@@ -176,7 +176,7 @@ describe('logs carry no patient data', () => {
       return rows[0]!.n === 0;
     });
     const failed = await t.pool.query(`SELECT error_code FROM inbox_message WHERE control_id = 'LR-2'`);
-    expect(failed.rows).toEqual([{ error_code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD' }]);
+    expect(failed.rows).toEqual([{ error_code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE' }]);
     expect(leaks()).toEqual([]);
   });
 
