@@ -21,6 +21,17 @@
  *     HL70001: { '1': M, '2': F }
  *   defaultAuthority: SEOULGEN          # authority of identifiers without CX-4 when MSH-4 and MSH-3 are empty
  *   fatalIssues: [ANCHORLINE_ISSUE_INVALID_VALUE]   # issue codes that fail this source's messages
+ *   zSegments:                          # Z segment -> rules: a field (or 'ZPI-2.1' component) and where it goes
+ *     ZPI:
+ *       - field: 2
+ *         to: Patient.extension         # or Encounter.extension, Patient.identifier, Encounter.identifier, Observation
+ *         url: https://fhir.seoulgen.example/StructureDefinition/vip
+ *         type: boolean                 # string (default), code, boolean, integer, decimal, date, dateTime, Quantity,
+ *                                       # Coding, CodeableConcept, Identifier (what the target takes)
+ *       - field: 5
+ *         to: Observation               # one per ZPI sent, with this code
+ *         code: { system: 'http://loinc.org', code: 72166-2, display: Tobacco smoking status }
+ *         type: CodeableConcept
  *
  * The engine's `mapping` settings (config/schema.ts) are the base of every config: a file's timeZone and
  * localCodeSystemBase replace the engine's, its identifierSystems entries are added to the engine's (and win), and
@@ -32,8 +43,9 @@
  * validated, lists sorted, the base filled in): what provenance leaves record as mappingSha256 and mapping_config
  * stores. Reordering keys, reformatting or adding comments does not change it; changing what the mapping does, or
  * the description, does. The content holds `fields` only for the elements whose sources differ from their defaults,
- * and `valueMaps` only for tables with entries, so a config that restates a default, and every config written before
- * these keys existed, keeps its version.
+ * `valueMaps` only for tables with entries, and `zSegments` only for segments with rules (each rule's field written
+ * 'ZPI-2' and its type filled in), so a config that restates a default, and every config written before these keys
+ * existed, keeps its version.
  *
  * Validation is strict (unknown keys, elements, sources and tables are errors), and every problem names the file,
  * the line and the key.
@@ -47,13 +59,21 @@ import type { MshHeader } from '../formats/hl7v2/index.ts';
 import {
   FIELD_SOURCE_ELEMENTS,
   VALUE_MAP_TABLES,
+  Z_SEGMENT_NAME,
+  Z_SEGMENT_TARGETS,
+  Z_TYPES_WITH_SYSTEM,
+  Z_VALUE_TYPES,
   fieldSourcesConflict,
+  parseZField,
   resolveFieldSources,
   type FieldSourceElement,
   type FieldSourceSpec,
   type FieldSources,
   type Hl7MappingOptions,
   MAPPING_ISSUE_CODES,
+  type ZSegmentRule,
+  type ZSegmentRules,
+  type ZSegmentTarget,
 } from '../mappers/index.ts';
 
 /** The config that applies when no other matches. */
@@ -93,6 +113,8 @@ export interface MappingConfigContent {
   defaultAuthority?: string;
   /** Mapping issue codes that fail this source's messages, sorted; absent when none. */
   fatalIssues?: string[];
+  /** Z segment -> its rules, resolved; absent when no segment has rules. */
+  zSegments?: ZSegmentRules;
 }
 
 /** One version of one config, ready to map with. */
@@ -227,6 +249,69 @@ const fatalIssuesSchema = z.array(
   z.string().refine((code) => Object.hasOwn(MAPPING_ISSUE_CODES, code), `not a mapping issue code (expected one of: ${Object.keys(MAPPING_ISSUE_CODES).join(', ')})`),
 );
 
+/**
+ * One rule of `zSegments` (mappers/hl7v2/z-segment-rules.ts): a field of the segment and where its value goes. The
+ * file writes the field as a number (2) or by name ('ZPI-2', 'ZPI-2.1' for a component); the content holds the name.
+ */
+const Z_TARGET_NAMES = Object.keys(Z_SEGMENT_TARGETS) as ZSegmentTarget[];
+const Z_FIELD_FORMS = 'a field number (2), or the field by name (ZPI-2) or with its component (ZPI-2.1)';
+
+const zField = z.union([z.number(), z.string()], { error: `must be ${Z_FIELD_FORMS}` }).superRefine((field, ctx) => {
+  const fail = (message: string): void => ctx.addIssue({ code: 'custom', message, input: field });
+  if (typeof field === 'number') {
+    if (!Number.isInteger(field)) fail(`must be ${Z_FIELD_FORMS}; YAML read ${field} as a number, so a component must be named with its segment`);
+    else if (field < 1) fail('field numbers start at 1');
+    else if (field > 999) fail('is not a field number (at most 999)');
+    return;
+  }
+  const named = /^(?:[A-Z0-9]{3}-)?(\d+)(?:\.(\d+))?$/.exec(field);
+  if (named !== null && (Number(named[1]) < 1 || (named[2] !== undefined && Number(named[2]) < 1))) fail('field and component numbers start at 1');
+  else if (parseZField(field) === undefined) fail(`must be ${Z_FIELD_FORMS}`);
+});
+
+/** A FHIR code: runs of non-space characters separated by single spaces. */
+const fhirCode = z.string().regex(/^\S+( \S+)*$/, 'must be a FHIR code: no spaces around it, single spaces inside');
+
+const zRuleSchema = z
+  .strictObject({
+    /** The field or component read. */
+    field: zField,
+    /** Where its value goes. */
+    to: z.enum(Z_TARGET_NAMES, { error: (issue) => (issue.input === undefined ? undefined : `not a target (expected one of: ${Z_TARGET_NAMES.join(', ')})`) }),
+    /** The FHIR type the value is read as. Default: the target's (string; Identifier for identifiers). */
+    type: z.enum(Z_VALUE_TYPES, { error: `not a type (expected one of: ${Z_VALUE_TYPES.join(', ')})` }).optional(),
+    /** The extension's URL; required for the extension targets, and only for them. */
+    url: uri.optional(),
+    /** Coding, CodeableConcept: the system of codes sent without one; Identifier: the identifier's system. Default: none. */
+    system: uri.optional(),
+    /** The Observation's code; required for the Observation target, and only for it. */
+    code: z.strictObject({ system: uri, code: fhirCode, display: z.string().min(1, 'must not be empty').optional() }).optional(),
+    /** The unit of a Quantity sent without one (UCUM code or text). Default: none. */
+    unit: z.string().min(1, 'must not be empty').optional(),
+  })
+  .superRefine((rule, ctx) => {
+    const target = Z_SEGMENT_TARGETS[rule.to];
+    const type = rule.type ?? target.default;
+    const wrong = (key: string, message: string): void => ctx.addIssue({ code: 'custom', message, path: [key], input: (rule as Record<string, unknown>)[key] });
+    if (!target.types.includes(type)) wrong('type', `${rule.to} does not take ${aType(type)} (one of: ${target.types.join(', ')})`);
+    if (target.requires.includes('url') && rule.url === undefined) wrong('url', `is required: the URL of the ${rule.to.split('.')[0]} extension`);
+    if (!target.requires.includes('url') && rule.url !== undefined) wrong('url', `only an extension has a url; ${rule.to} takes none`);
+    if (target.requires.includes('code') && rule.code === undefined) wrong('code', 'is required: the code of the Observations ({ system, code, display })');
+    if (!target.requires.includes('code') && rule.code !== undefined) wrong('code', `only an Observation has a code; ${rule.to} takes none`);
+    if (rule.system !== undefined && !Z_TYPES_WITH_SYSTEM.includes(type)) wrong('system', `only ${Z_TYPES_WITH_SYSTEM.map(aType).join(', ').replace(/, (?=[^,]*$)/, ' or ')} has a system; this rule reads ${aType(type)}`);
+    if (rule.unit !== undefined && type !== 'Quantity') wrong('unit', `only a Quantity has a unit; this rule reads ${aType(type)}`);
+  });
+
+function aType(type: string): string {
+  return `${/^[aeiouAEIOU]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** `zSegments`: Z segment name -> its rules, in the order their extensions and identifiers are made. */
+const zSegmentsSchema = z.record(
+  z.string().regex(Z_SEGMENT_NAME, 'not a Z segment (Z and two letters or digits, as ZPI or Z01): rules are for the segments a site defines, the standard ones have their builders'),
+  z.array(zRuleSchema, { error: (issue) => (issue.input === undefined ? undefined : 'must be a list of rules (- field: ..., to: ...)') }).min(1, 'must list at least one rule'),
+);
+
 const fileSchema = z.strictObject({
   name: z.string().regex(NAME, 'must be letters, digits, dot, dash or underscore (at most 100), starting with a letter or digit'),
   description: z.string().optional(),
@@ -249,6 +334,11 @@ const fileSchema = z.strictObject({
    * them, for senders that want strictness. Default [] (every issue is recorded, none fails a message).
    */
   fatalIssues: fatalIssuesSchema.optional(),
+  /**
+   * The fields of a site's own segments (ZPI, ZV1) that become extensions, identifiers or Observations. Default {}
+   * (Z segments are kept in the raw message, unmapped).
+   */
+  zSegments: zSegmentsSchema.optional(),
 });
 
 /** What an unknown key in each object is told: the keys (elements, tables) that object may hold. */
@@ -258,6 +348,15 @@ const UNKNOWN_KEY: ReadonlyMap<string, string> = new Map([
   ['fields', `not an element whose source a config can set (expected one of: ${Object.keys(FIELD_SOURCE_ELEMENTS).join(', ')})`],
   ['valueMaps', `no field the mappers interpret is coded in this table (expected one of: ${[...VALUE_MAP_TABLES].map(([table, { meaning }]) => `${table} ${meaning}`).join(', ')})`],
 ]);
+
+/** The message for an unknown key at `keyPath`: the keys its object may hold. */
+function unknownKeyMessage(keyPath: readonly PropertyKey[]): string {
+  const known = UNKNOWN_KEY.get(keyName(keyPath));
+  if (known !== undefined) return known;
+  if (keyPath[0] === 'zSegments' && keyPath.length === 3) return `unknown key (expected one of: ${Object.keys(zRuleSchema.shape).join(', ')})`;
+  if (keyPath[0] === 'zSegments' && keyPath.length === 4 && keyPath[3] === 'code') return 'unknown key (expected one of: system, code, display)';
+  return 'unknown key';
+}
 
 /** Content read back from mapping_config: the resolved form, as recordMappingConfig stored it. */
 const storedSchema = z.strictObject({
@@ -272,6 +371,7 @@ const storedSchema = z.strictObject({
   valueMaps: valueMapsSchema.optional(),
   defaultAuthority: mapKey.optional(),
   fatalIssues: fatalIssuesSchema.optional(),
+  zSegments: zSegmentsSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -295,6 +395,7 @@ function versionOf(name: string, content: MappingConfigContent, source: string):
       valueMaps: content.valueMaps ?? {},
       ...(content.defaultAuthority !== undefined ? { defaultAuthority: content.defaultAuthority } : {}),
       ...(content.fatalIssues !== undefined ? { fatalIssues: content.fatalIssues } : {}),
+      ...(content.zSegments !== undefined ? { zSegments: content.zSegments } : {}),
     },
     source,
   };
@@ -384,7 +485,7 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     const problems: MappingConfigProblem[] = [];
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        const message = UNKNOWN_KEY.get(keyName(issue.path)) ?? 'unknown key';
+        const message = unknownKeyMessage(issue.path);
         for (const key of issue.keys) {
           const at = locate([...issue.path, key]);
           problems.push({ file, line: at.line, column: at.column, key: keyName([...issue.path, key]), message });
@@ -392,7 +493,8 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
         continue;
       }
       const at = locate(issue.path);
-      problems.push({ file, line: at.line, column: at.column, key: keyName(issue.path) || '(file)', message: at.found ? issueMessage(issue) : 'is required' });
+      // A key the file lacks is required, unless a check of the schema's own says why it is wanted.
+      problems.push({ file, line: at.line, column: at.column, key: keyName(issue.path) || '(file)', message: at.found || issue.code === 'custom' ? issueMessage(issue) : 'is required' });
     }
     throw new MappingConfigError(sortProblems(problems));
   }
@@ -419,6 +521,7 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     // At the element the file sets (the other one keeps its default), the first named when it sets both.
     problem(['fields', conflict.elements.find((element) => declaredFields[element] !== undefined) ?? conflict.elements[0]!], conflict.message);
   }
+  const zSegments = resolvedZSegments(config.zSegments ?? {}, problem);
   if (problems.length > 0) throw new MappingConfigError(problems);
 
   const fields = changedFieldSources(declaredFields);
@@ -435,6 +538,7 @@ export function parseMappingConfig(text: string, file: string, base: MappingBase
     ...(Object.keys(valueMaps).length > 0 ? { valueMaps } : {}),
     ...(config.defaultAuthority !== undefined ? { defaultAuthority: config.defaultAuthority } : {}),
     ...(config.fatalIssues !== undefined && config.fatalIssues.length > 0 ? { fatalIssues: [...new Set(config.fatalIssues)].sort() } : {}),
+    ...(Object.keys(zSegments).length > 0 ? { zSegments } : {}),
   };
   const position = (key: string): Position => {
     const { line, column } = locate([key]);
@@ -458,6 +562,50 @@ function valueMapsWithEntries(declared: Readonly<Record<string, Record<string, s
   return Object.fromEntries(Object.entries(declared).filter((entry): entry is [string, Record<string, string>] => entry[1] !== undefined && Object.keys(entry[1]).length > 0));
 }
 
+type DeclaredZRule = z.infer<typeof zRuleSchema>;
+
+/**
+ * The rules as the content holds them: each field named with its segment ('ZPI-2', 'ZPI-2.1'), each type filled in,
+ * so that `field: 2` and `field: ZPI-2`, or a type left out and the same type written, are one version. A field named
+ * with another segment, and a rule that repeats an earlier one of its segment, are problems.
+ */
+function resolvedZSegments(declared: Readonly<Record<string, DeclaredZRule[]>>, problem: (keyPath: PropertyKey[], message: string) => void): Record<string, ZSegmentRule[]> {
+  const resolved: Record<string, ZSegmentRule[]> = {};
+  for (const [segment, rules] of Object.entries(declared)) {
+    const list: ZSegmentRule[] = [];
+    const seen = new Map<string, number>();
+    rules.forEach((rule, i) => {
+      // The schema accepted the field, so it parses.
+      const place = parseZField(String(rule.field))!;
+      if (place.segment !== undefined && place.segment !== segment) {
+        problem(['zSegments', segment, i, 'field'], `names a field of ${place.segment}, under ${segment}`);
+        return;
+      }
+      const resolvedRule: ZSegmentRule = {
+        field: `${segment}-${place.field}${place.component === undefined ? '' : `.${place.component}`}`,
+        to: rule.to,
+        type: rule.type ?? Z_SEGMENT_TARGETS[rule.to].default,
+        ...(rule.url !== undefined ? { url: rule.url } : {}),
+        ...(rule.system !== undefined ? { system: rule.system } : {}),
+        ...(rule.code !== undefined ? { code: { system: rule.code.system, code: rule.code.code, ...(rule.code.display !== undefined ? { display: rule.code.display } : {}) } } : {}),
+        ...(rule.unit !== undefined ? { unit: rule.unit } : {}),
+      };
+      // One field may feed several places; the same field feeding the same place twice would make every value twice.
+      const destination = JSON.stringify([resolvedRule.field, resolvedRule.to, resolvedRule.url ?? '', resolvedRule.code?.system ?? '', resolvedRule.code?.code ?? '']);
+      const earlier = seen.get(destination);
+      if (earlier !== undefined) {
+        const where = `${resolvedRule.to}${resolvedRule.url === undefined ? '' : ` ${resolvedRule.url}`}${resolvedRule.code === undefined ? '' : ` ${resolvedRule.code.system}|${resolvedRule.code.code}`}`;
+        problem(['zSegments', segment, i], `repeats ${keyName(['zSegments', segment, earlier])}: ${resolvedRule.field} already feeds ${where}`);
+        return;
+      }
+      seen.set(destination, i);
+      list.push(resolvedRule);
+    });
+    resolved[segment] = list;
+  }
+  return resolved;
+}
+
 /** Paths of own '__proto__' keys anywhere in `value`. */
 function reservedKeys(value: unknown, at: PropertyKey[]): PropertyKey[][] {
   if (Array.isArray(value)) return value.flatMap((item, i) => reservedKeys(item, [...at, i]));
@@ -473,7 +621,8 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   if ((issue.expected === 'string' || issue.expected === 'array') && (typeof issue.input === 'number' || typeof issue.input === 'boolean')) {
     return `must be text; YAML read a ${typeof issue.input} here (put the value in quotes)`;
   }
-  if (issue.expected === 'array') return 'must be a value or a list of values';
+  // zod's own message for a list that is not one; a schema that words its own (zSegments rules) keeps it.
+  if (issue.expected === 'array') return issue.message.startsWith('Invalid input') ? 'must be a value or a list of values' : issue.message;
   if (issue.expected === 'record' || issue.expected === 'object') return 'must be a mapping of keys to values';
   return issue.message;
 }
