@@ -143,6 +143,7 @@ function scanMarkup(text: string, maxDepth: number): void {
   for (;;) {
     const lt = text.indexOf('<', position);
     if (depth === 0 && hasContent(text, position, lt < 0 ? text.length : lt)) malformed('text stands outside the root element');
+    checkReferences(text, position, lt < 0 ? text.length : lt);
     if (lt < 0) break;
     const next = text.charCodeAt(lt + 1);
     if (next === 0x21 /* ! */) {
@@ -169,6 +170,7 @@ function scanMarkup(text: string, maxDepth: number): void {
       const nameEnd = endOfName(text, lt + 1);
       if (nameEnd === lt + 1) malformed('a start tag has no element name');
       const gt = tagEnd(text, nameEnd);
+      checkReferences(text, nameEnd, gt);
       if (depth === 0) {
         if (rootSeen) malformed('the document has more than one root element');
         rootSeen = true;
@@ -185,8 +187,21 @@ function scanMarkup(text: string, maxDepth: number): void {
   }
   if (!rootSeen) malformed('the document has no root element');
   if (depth > 0) malformed('the root element is not closed');
-  // Entity references: XML without a DTD defines only these five and numeric character references.
-  if (/&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/.test(text)) malformed('the document refers to an entity XML does not define');
+}
+
+/** A reference XML without a DTD defines: the five predefined entities and numeric character references. */
+const REFERENCE = /&(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);/y;
+
+/**
+ * Checks the `&` references in character data or a start tag's attributes (text[from, to)). Comments, CDATA sections
+ * and processing instructions are not checked: an `&` in them is not a reference (a vendor's comment may say
+ * "R&D").
+ */
+function checkReferences(text: string, from: number, to: number): void {
+  for (let amp = text.indexOf('&', from); amp >= 0 && amp < to; amp = text.indexOf('&', amp + 1)) {
+    REFERENCE.lastIndex = amp;
+    if (!REFERENCE.test(text)) malformed('the document refers to an entity XML does not define');
+  }
 }
 
 /** The index after an element name starting at `from`: the first whitespace, '/' or '>'. */

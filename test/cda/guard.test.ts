@@ -75,12 +75,17 @@ describe('pre-parse guard: well-formedness the parser would not check', () => {
     ['an unclosed start tag', `<ClinicalDocument><a b="1"`],
     ['an HTML entity', `<ClinicalDocument>&nbsp;</ClinicalDocument>`],
     ['a bare ampersand', `<ClinicalDocument>a & b</ClinicalDocument>`],
+    ['a bare ampersand in an attribute', `<ClinicalDocument><a b="R&D"/></ClinicalDocument>`],
     ['a character reference to NUL', `<ClinicalDocument>&#0;</ClinicalDocument>`],
     ['another root element', `<Bundle/>`],
     ['a prefixed ClinicalDocument', `<cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3"/>`],
     ['nothing but a prolog', `<?xml version="1.0"?>`],
   ])('refuses %s', (_name, xml) => {
     expect(refusal(xml).code).toBe('ANCHORLINE_ERR_CDA_MALFORMED');
+  });
+
+  it('takes an & where XML does not read references: in a comment, a CDATA section, a processing instruction', () => {
+    expect(() => readCdaText(Buffer.from(`<?xml version="1.0"?><!-- exported by R&D --><?xml-stylesheet href="cda.xsl?a=1&b=2"?>${doc('<!-- Q&A --><text><![CDATA[a & b]]></text><a b="x &amp; y"/>')}`), LIMITS)).not.toThrow();
   });
 
   it('reads attribute values holding > and quotes of the other kind', () => {
