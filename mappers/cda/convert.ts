@@ -85,8 +85,21 @@ export interface CdaConversion {
   documentReference?: FhirResource;
 }
 
-/** Converts one C-CDA document. Throws AnchorlineError for documents that cannot be taken at all. */
+/**
+ * Converts one C-CDA document. Throws AnchorlineError for documents that cannot be taken at all, and nothing else: a
+ * shape nothing here expected is a coded failure of that document (ANCHORLINE_ERR_MAPPING_FAILED, permanent), never
+ * an exception that would be retried as if the store were down.
+ */
 export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
+  try {
+    return convertDocument(raw, options);
+  } catch (error) {
+    if (isAnchorlineError(error)) throw error;
+    throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', 'the document has a shape the C-CDA conversion could not handle', { cause: error });
+  }
+}
+
+function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
   const { text, charset } = readCdaText(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
   let ccda: Node;
   try {
@@ -219,10 +232,15 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
   if (component !== undefined && component.structuredBody === undefined && component.nonXMLBody !== undefined) {
     issues.push({ severity: 'information', code: 'body-not-structured', text: 'the document body is not structured (nonXMLBody); only the header was converted', location: '/ClinicalDocument/component/nonXMLBody' });
   }
-  const body = component?.structuredBody as Node | undefined;
+  const body = component?.structuredBody;
   if (body === undefined) return [];
-  const components = asNodes(body.component);
-  body.component = components;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    issues.push({ severity: 'warning', code: 'body-not-structured', text: 'the structuredBody holds no sections (text only); only the header was converted', location: '/ClinicalDocument/component/structuredBody' });
+    component!.structuredBody = {};
+    return [];
+  }
+  const components = asNodes((body as Node).component);
+  (body as Node).component = components;
   const sections: SectionInfo[] = [];
   components.forEach((bodyComponent, c) => {
     const list = asNodes(bodyComponent.section);

@@ -191,6 +191,14 @@ describe('issues', () => {
     expect(validateFhirResource(outcome)).toEqual([]);
     expect((outcome.issue as unknown[]).length).toBeGreaterThan(3);
   });
+
+  it('converts the header of a document whose structuredBody holds text and no sections, and says so', () => {
+    const text = fixture('korean-discharge-summary.xml').toString('utf8').replace(/<structuredBody>[\s\S]*<\/structuredBody>/, '<structuredBody> ... </structuredBody>');
+    const conversion = convert(text);
+    expect(ofType(conversion, 'Patient')).toHaveLength(1);
+    expect(ofType(conversion, 'Composition')).toHaveLength(1);
+    expect(conversion.issues.map((issue) => issue.code)).toContain('body-not-structured');
+  });
 });
 
 describe('property: every mutated real document converts to valid FHIR or is refused with a code', () => {
