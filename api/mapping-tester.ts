@@ -271,6 +271,9 @@ function renderYaml(name: string, content: MappingConfigContent): string {
   if (content.codeSystems !== undefined && Object.keys(content.codeSystems).length > 0) ordered.codeSystems = content.codeSystems;
   if (content.fields !== undefined) ordered.fields = content.fields;
   if (content.valueMaps !== undefined) ordered.valueMaps = content.valueMaps;
+  // Every other key the content holds (defaultAuthority, fatalIssues, zSegments, ...), so that a config edited from
+  // this text and deployed again loses nothing it had.
+  for (const [key, value] of Object.entries(content)) if (!(key in ordered) && key !== 'match' && value !== undefined) ordered[key] = value;
   const header = `# ${name}: the active version (${content.name === undefined ? 'the engine settings' : 'stored content'}), resolved on the engine's mapping settings\n`;
   return header + stringify(ordered, { lineWidth: 0 });
 }

@@ -198,3 +198,29 @@ describe('POST /admin/mappings/deploy', () => {
     }
   });
 });
+
+describe('a deployed edit read back as YAML', () => {
+  it('keeps every key it was deployed with: the YAML deploys again as the same version', async () => {
+    const edited = [
+      SEOUL_YAML.trimEnd(),
+      'defaultAuthority: SEOULGEN',
+      'fatalIssues: [ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED]',
+      'zSegments:',
+      '  ZPI:',
+      '    - field: 2',
+      '      to: Patient.extension',
+      '      url: https://fhir.seoulgen.example/StructureDefinition/vip',
+      '      type: boolean',
+      '',
+    ].join('\n');
+    const deployed = await post('/admin/mappings/deploy', { name: 'seoul-his', yaml: edited });
+    expect(deployed.status, await deployed.clone().text()).toBe(200);
+    const { sha256 } = (await deployed.json()) as { sha256: string };
+    const read = (await (await fetch(`${t.httpUrl}/admin/mappings/seoul-his/yaml`, { headers: authHeaders() })).json()) as { yaml: string; fromFile: boolean };
+    expect(read.fromFile).toBe(false);
+    for (const key of ['defaultAuthority', 'fatalIssues', 'zSegments']) expect(read.yaml).toContain(`${key}:`);
+    const again = await post('/admin/mappings/deploy', { name: 'seoul-his', yaml: read.yaml });
+    expect(again.status, await again.clone().text()).toBe(200);
+    expect((await again.json()) as { sha256: string; changed: boolean }).toMatchObject({ sha256, changed: false });
+  });
+});
