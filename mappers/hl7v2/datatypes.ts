@@ -729,51 +729,13 @@ export function toEntityIdentifier(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// XCN / CNN / XON -> Reference
-
-/**
- * A reference that names its target by identifier and display, without a resource to point at. The mappers refer to
- * people, organizations and places by literal references to the resources directory.ts makes of them; the logical
- * forms below remain for builders that have not moved to it.
- */
-export interface LogicalReference {
-  reference?: string;
-  type?: string;
-  identifier?: Identifier;
-  display?: string;
-}
+// XCN -> display
 
 /** Given names, family name and affixes as one display; name assembly order F puts the family name first (Korean names). */
 function personDisplay(parts: { family: string; given: string[]; prefix: string; suffix: string; degree: string; familyFirst: boolean }): string | undefined {
   const ordered = parts.familyFirst ? [parts.family, ...parts.given] : [...parts.given, parts.family];
   const words = [parts.prefix, ...ordered, parts.suffix, parts.degree].filter((word) => word !== '');
   return words.length === 0 ? undefined : words.join(' ');
-}
-
-/**
- * XCN (a person: ordering provider, responsible observer, author) -> a logical reference: XCN-1 id with XCN-9
- * assigning authority (else `fallbackAuthority`) as the identifier, XCN-2..7 as the display (XCN-18 F: family name
- * first). Undefined when the repetition names nobody.
- */
-export function toPersonReference(
-  repetition: Hl7Repetition,
-  location: string,
-  options: Hl7MappingOptions,
-  fallbackAuthority?: AssigningAuthority,
-): LogicalReference | undefined {
-  const id = comp(repetition, 1);
-  const authority = authorityFromComponent(repetition, 9);
-  const reference = pruneEmpty<LogicalReference>({
-    identifier:
-      id === ''
-        ? undefined
-        : {
-            system: identifierSystem(isEmptyAuthority(authority) && fallbackAuthority !== undefined ? fallbackAuthority : authority, location, options),
-            value: id,
-          },
-    display: toPersonDisplay(repetition),
-  });
-  return reference === undefined ? undefined : { type: 'Practitioner', ...reference };
 }
 
 /**
@@ -790,42 +752,6 @@ export function toPersonDisplay(repetition: Hl7Repetition): string | undefined {
     degree: comp(repetition, 7),
     familyFirst: comp(repetition, 18) === 'F',
   });
-}
-
-/**
- * CNN (a person inside one component of NDL: OBR-32 interpreter, OBR-34 technician) as subcomponents: 1 id,
- * 2 family, 3 given, 4 second given, 5 suffix, 6 prefix, 7 degree, 9-11 assigning authority.
- */
-export function toCnnReference(
-  repetition: Hl7Repetition,
-  component: number,
-  location: string,
-  options: Hl7MappingOptions,
-  fallbackAuthority?: AssigningAuthority,
-): LogicalReference | undefined {
-  const sub = (n: number): string => comp(repetition, component, n);
-  const authority: AssigningAuthority = { namespace: sub(9), universalId: sub(10), universalIdType: sub(11) };
-  const reference = pruneEmpty<LogicalReference>({
-    identifier:
-      sub(1) === ''
-        ? undefined
-        : { system: identifierSystem(isEmptyAuthority(authority) && fallbackAuthority !== undefined ? fallbackAuthority : authority, location, options), value: sub(1) },
-    display: personDisplay({ family: sub(2), given: [sub(3), sub(4)], suffix: sub(5), prefix: sub(6), degree: sub(7), familyFirst: false }),
-  });
-  return reference === undefined ? undefined : { type: 'Practitioner', ...reference };
-}
-
-/**
- * XON (an organization: OBX-23 performing organization) -> a logical reference: XON-1 name as the display, XON-10
- * organization identifier (else XON-3, its v2.4 place) with XON-6 assigning authority as the identifier.
- */
-export function toOrganizationReference(repetition: Hl7Repetition, location: string, options: Hl7MappingOptions): LogicalReference | undefined {
-  const id = comp(repetition, 10) || comp(repetition, 3);
-  const reference = pruneEmpty<LogicalReference>({
-    identifier: id === '' ? undefined : { system: identifierSystem(authorityFromComponent(repetition, 6), location, options), value: id },
-    display: comp(repetition, 1),
-  });
-  return reference === undefined ? undefined : { type: 'Organization', ...reference };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

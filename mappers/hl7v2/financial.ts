@@ -12,7 +12,7 @@
  * The IG publishes no FT1 map; FT1 maps by its field definitions: FT1-7 transaction code -> ChargeItem.code (FT1-8
  * description as its text; FT1-25 procedure code when FT1-7 is empty), FT1-10 quantity, FT1-4 transaction date ->
  * occurrence, FT1-5 posting date -> enteredDate, FT1-19 diagnoses -> reason, FT1-20 performed by -> performer,
- * FT1-24 entered by -> enterer, FT1-29 NDC -> productCodeableConcept, FT1-2 transaction id -> identifier (and the
+ * FT1-24 entered by -> enterer (both Practitioners, XCN[Practitioner]), FT1-29 NDC -> productCodeableConcept, FT1-2 transaction id -> identifier (and the
  * id), the visit -> context, the Account -> account. Amounts (FT1-11, FT1-12, FT1-22) are left out: R4 ChargeItem
  * holds a price only as priceOverride, an override of the price list, which a posted amount is not. FT1-6 transaction
  * type (user-defined table 0017) says whether the line is a charge: a credit, payment or adjustment (CD, PY, AJ, CO)
@@ -43,10 +43,10 @@ import {
   toCodeableConcept,
   toCodeableConceptIn,
   toFhirDateTime,
-  toPersonReference,
   toQuantity,
 } from './datatypes.ts';
-import { codeOf, completeDraft, element, updateDraft } from './drafts.ts';
+import { practitionerReference } from './directory.ts';
+import { codeOf, completeDraft, element, listElement, updateDraft } from './drafts.ts';
 import { buildObservations, buildObservationsBesideAnyResults, buildResultsIfAny } from './observations.ts';
 import { buildProcedures } from './procedures.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
@@ -134,12 +134,17 @@ function buildChargeItem(ft1: Hl7Segment, patient: string, encounter: Reference 
     subject: { reference: `Patient/${patient}` },
     context: encounter,
     ...occurrence(ft1, timeZone),
-    performer: fieldOf(ft1, 20).map((rep) => {
-      const actor = toPersonReference(rep, 'FT1-20', options, facility);
-      return actor === undefined ? undefined : { actor };
-    }),
+    performer: listElement([
+      [
+        fieldOf(ft1, 20),
+        (rep) => {
+          const actor = practitionerReference(rep, 'FT1-20', context);
+          return actor === undefined ? undefined : { actor };
+        },
+      ],
+    ]),
     quantity: element(fieldOf(ft1, 10), (rep) => toQuantity(comp(rep, 1), undefined, 'FT1-10')),
-    enterer: element(fieldOf(ft1, 24), (rep) => toPersonReference(rep, 'FT1-24', options, facility)),
+    enterer: element(fieldOf(ft1, 24), (rep) => practitionerReference(rep, 'FT1-24', context)),
     enteredDate: element(fieldOf(ft1, 5), (rep) => toFhirDateTime(comp(rep, 1), 'FT1-5', timeZone)),
     reason: fieldOf(ft1, 19).map((rep) => toCodeableConcept(rep, options, 'HL70051')),
     account: account === undefined ? undefined : [account],

@@ -8,7 +8,8 @@
  * where the IG maps the same field elsewhere its choice is followed: RXA-20 completion status by its ConceptMap
  * table-hl70322-to-event-status (which immunization.ts follows too), the order's numbers (ORC-2, ORC-3) as the
  * administration's identifiers as in the IG's ORC[MedicationAdministration] map. Both resources refer to the order's
- * MedicationRequest, the one pharmacy.ts makes of an RDE with the same ORC (authorizingPrescription, request).
+ * MedicationRequest, the one pharmacy.ts makes of an RDE with the same ORC (authorizingPrescription, request). RXD-10
+ * dispensing provider and RXA-10 administering provider are performers, Practitioners as directory.ts makes of an XCN.
  *
  * Both are complete drafts (drafts.ts): a dispense or an administration is sent whole, and a correction replaces it.
  */
@@ -20,7 +21,6 @@ import type { ResourceDraft } from '../types.ts';
 
 import { buildEncounter } from './adt-encounter.ts';
 import { buildPatient } from './adt-patient.ts';
-import { sendingFacility } from './adt-common.ts';
 import {
   type OrderEvent,
   atPosition,
@@ -40,11 +40,11 @@ import {
   toCodeableConcept,
   toCodeableConceptIn,
   toFhirDateTime,
-  toPersonReference,
   toQuantity,
   toQuantityUnitOf,
 } from './datatypes.ts';
-import { codeOf, completeDraft, element } from './drafts.ts';
+import { practitionerReference } from './directory.ts';
+import { codeOf, completeDraft, element, listElement } from './drafts.ts';
 import { orderNumbers, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';
 import { buildMedicationRequests } from './pharmacy.ts';
@@ -100,7 +100,6 @@ function buildDispense(event: OrderEvent, id: string, subject: Reference, encoun
   if (medication === undefined) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', 'RXD-2: dispense/give code is empty', { location: 'RXD-2' });
   const order = medicationOrderKey(event.orc, context);
   const prescription = prescriptionNumber(rxd, context);
-  const facility = sendingFacility(context);
   const substitution = codeOf(fieldOf(rxd, 11)).toUpperCase();
   const wasSubstituted = substitution === '' ? undefined : WAS_SUBSTITUTED.get(substitution);
   if (substitution !== '' && wasSubstituted === undefined) {
@@ -113,10 +112,7 @@ function buildDispense(event: OrderEvent, id: string, subject: Reference, encoun
     medicationCodeableConcept: medication,
     subject,
     context: encounter,
-    performer: fieldOf(rxd, 10).map((rep) => {
-      const actor = toPersonReference(rep, 'RXD-10', options, facility);
-      return actor === undefined ? undefined : { actor };
-    }),
+    performer: listElement([[fieldOf(rxd, 10), (rep) => performer(practitionerReference(rep, 'RXD-10', context))]]),
     authorizingPrescription:
       order !== undefined
         ? [medicationRequestReference(order)]
@@ -152,7 +148,6 @@ function buildAdministration(event: OrderEvent, id: string, subject: Reference, 
   const status = administrationStatus(rxa);
   const numbers = orderNumbers(orc, undefined, 'ORC', context);
   const order = medicationOrderKey(orc, context);
-  const facility = sendingFacility(context);
   const rxr = event.segments.find((segment) => segment.name === 'RXR');
   const dose = element(fieldOf(rxa, 6), (rep) => toQuantity(comp(rep, 1), toQuantityUnitOf(fieldOf(rxa, 7)[0]), 'RXA-6')) ?? undefined;
 
@@ -166,10 +161,7 @@ function buildAdministration(event: OrderEvent, id: string, subject: Reference, 
     // A period only when the end differs from the start: RXA-4 is required and senders repeat RXA-3 in it.
     effectiveDateTime: end === undefined || end === start ? start : undefined,
     effectivePeriod: end === undefined || end === start ? undefined : { start, end },
-    performer: fieldOf(rxa, 10).map((rep) => {
-      const actor = toPersonReference(rep, 'RXA-10', options, facility);
-      return actor === undefined ? undefined : { actor };
-    }),
+    performer: listElement([[fieldOf(rxa, 10), (rep) => performer(practitionerReference(rep, 'RXA-10', context))]]),
     reasonCode: fieldOf(rxa, 19).map((rep) => toCodeableConcept(rep, options, 'L')),
     request: order === undefined ? undefined : medicationRequestReference(order),
     note: fieldOf(rxa, 9).map((rep) => {
@@ -186,6 +178,11 @@ function buildAdministration(event: OrderEvent, id: string, subject: Reference, 
             dose,
           },
   });
+}
+
+/** RXD-10 dispensing provider, RXA-10 administering provider: the performer's actor, a Practitioner (XCN[Practitioner]). */
+function performer(actor: Reference | undefined): { actor: Reference } | undefined {
+  return actor === undefined ? undefined : { actor };
 }
 
 /**

@@ -2,8 +2,9 @@
  * PR1 (procedures) -> Procedure, one per PR1 segment, after the HL7 v2-to-FHIR IG segment map PR1[Procedure]:
  * PR1-3 code (PR1-4 description as its text when PR1-3 has no original text), PR1-5 performed (a period ending
  * PR1-7 minutes later when PR1-5 is given to the minute), PR1-6 category, PR1-8 anesthesiologist, PR1-11 surgeon and
- * PR1-12 practitioner as performers, PR1-15 reason, PR1-19 identifier, PR1-23 location, PR1-25 parent procedure,
- * and the message's patient and visit. PR1-16 code modifiers are left out: the IG folds them into the code only for
+ * PR1-12 practitioner as performers (Practitioners, XCN[Practitioner]), PR1-15 reason, PR1-19 identifier, PR1-23
+ * treating organizational unit as the Location (PL[Location]), PR1-25 parent procedure, and the message's patient and
+ * visit. PR1-16 code modifiers are left out: the IG folds them into the code only for
  * CPT's post-coordination syntax, which would change the code the id is made from.
  *
  * PR1 is sent by ADT (the PROCEDURE group of A01, A03, A04, A05, A06, A08...), BAR and DFT, each time with the
@@ -30,8 +31,8 @@ import {
   toEntityIdentifier,
   toFhirDateTime,
   toLocationDisplay,
-  toPersonReference,
 } from './datatypes.ts';
+import { locationReference, practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import type { MappingContext } from './context.ts';
 
@@ -75,14 +76,11 @@ function buildProcedure(pr1: Hl7Segment, patient: string, encounter: Reference |
     encounter,
     ...performedElements(pr1, performed, performedSent),
     performer: listElement([
-      [fieldOf(pr1, 8), (rep: Hl7Repetition) => performer(toPersonReference(rep, 'PR1-8', options, facility), ANESTHESIOLOGIST)],
-      [fieldOf(pr1, 11), (rep: Hl7Repetition) => performer(toPersonReference(rep, 'PR1-11', options, facility), SURGEON)],
-      [fieldOf(pr1, 12), (rep: Hl7Repetition) => performer(toPersonReference(rep, 'PR1-12', options, facility), undefined)],
+      [fieldOf(pr1, 8), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-8', context), ANESTHESIOLOGIST)],
+      [fieldOf(pr1, 11), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-11', context), SURGEON)],
+      [fieldOf(pr1, 12), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-12', context), undefined)],
     ]),
-    location: element(fieldOf(pr1, 23), (rep) => {
-      const display = toLocationDisplay(rep);
-      return display === undefined ? undefined : { display };
-    }),
+    location: treatingUnit(pr1, context),
     reasonCode: listElement([[fieldOf(pr1, 15), (rep) => toCodeableConcept(rep, options, 'HL70051')]]),
   });
 }
@@ -148,6 +146,18 @@ export function addMinutes(dateTime: string, minutes: number): string {
   // instant as start + minutes, whatever the offset.
   const shifted = new Date(Date.parse(`${local}Z`) + Math.round(minutes * 60) * 1000);
   return `${shifted.toISOString().slice(0, 19)}${offsetHours}:${offsetMinutes}`;
+}
+
+/**
+ * PR1-23 treating organizational unit as a Location; a PL that cannot be read as one (PL-4 a malformed UUID) is an
+ * issue, and the place is kept as a display, as an appointment's AIL-3 is (scheduling.ts).
+ */
+function treatingUnit(pr1: Hl7Segment, context: MappingContext): Reference | null | undefined {
+  const field = fieldOf(pr1, 23);
+  const location = element(field, (rep) => locationReference(rep, 'PR1-23', context));
+  if (location !== undefined) return location;
+  const display = toLocationDisplay(field[0]);
+  return display === undefined ? undefined : { display };
 }
 
 function performer(actor: Reference | undefined, role: CodeableConcept | undefined): Record<string, unknown> | undefined {
