@@ -26,29 +26,13 @@ import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 import { asNodes, firstUsableId, normalizeDocument, singleHeaderElements } from './normalize.ts';
 import { completeResources, iiIdentifier, toDrafts, type CdaDocumentFacts, type FhirResource } from './resources.ts';
 import { countEntryStatements, normalizeSectionTemplates, sectionKind, type SectionKind } from './sections.ts';
+import type { CdaIssue } from './issues.ts';
+import { sectionContext, sectionConverterFor } from './section-converters.ts';
+import type { SectionConverter, SectionOutput } from './section-types.ts';
 
 type Node = Record<string, unknown>;
 
-/** What was not converted, or converted with loss. Reported with the intake's answer; never fails a document. */
-export interface CdaIssue {
-  severity: 'warning' | 'information';
-  /** Stable code (system urn:anchorline:cda-issue). */
-  code: CdaIssueCode;
-  /** What was left out, in words, naming sections and elements but never patient data. */
-  text: string;
-  /** Where in the document, as an XPath. */
-  location?: string;
-}
-
-export type CdaIssueCode =
-  | 'section-not-supported'
-  | 'entries-not-converted'
-  | 'section-failed'
-  | 'value-not-converted'
-  | 'time-not-converted'
-  | 'body-not-structured'
-  | 'recordtarget-not-converted'
-  | 'repeated-entry-id';
+export type { CdaIssue, CdaIssueCode } from './issues.ts';
 
 export interface CdaConversionOptions {
   mapping: Hl7MappingOptions;
@@ -129,8 +113,20 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   }
   const sections = prepareSections(ccda, issues);
 
+  // Sections converted here (section-converters.ts) first; @medplum/ccda then sees them without their entries.
+  const own = convertOwnSections(sections, { patientId, compositionId, mapping: options.mapping, ids: normalized.ids, precision: normalized.precision, documentKey, issues });
   const warnings: string[] = [];
-  const converted = convert(ccda as unknown as Ccda, sections, warnings, issues);
+  const hidden = sections.map((info) => (own.has(info) ? info.section.entry : undefined));
+  for (const info of own.keys()) info.section.entry = [];
+  let converted: Converted;
+  try {
+    converted = convert(ccda as unknown as Ccda, sections, warnings, issues);
+  } finally {
+    sections.forEach((info, i) => {
+      if (own.has(info)) info.section.entry = hidden[i];
+    });
+  }
+  addOwnSections(converted, sections, own);
   reportSections(sections, converted.sectionEntryCounts, issues);
   reportWarnings(warnings, issues);
 
@@ -219,6 +215,8 @@ interface SectionInfo {
   /** Index of the body component holding the section, and of the section in it. */
   component: number;
   kind: SectionKind | undefined;
+  /** The converter of section-converters.ts that claims the section, when one does (it wins over `kind`). */
+  converter: SectionConverter | undefined;
   /** Clinical statements in its entries. */
   statements: number;
   title: string;
@@ -246,10 +244,11 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
     const list = asNodes(bodyComponent.section);
     bodyComponent.section = list;
     list.forEach((section, s) => {
-      const kind = sectionKind(section as never);
+      const converter = sectionConverterFor(section);
+      const kind = converter === undefined ? sectionKind(section as never) : undefined;
       normalizeSectionTemplates(section as never, kind);
       const location = `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`;
-      sections.push({ component: c, kind, statements: countEntryStatements(section as never), title: sectionTitle(section), location, section });
+      sections.push({ component: c, kind, converter, statements: countEntryStatements(section as never), title: sectionTitle(section), location, section });
     });
   });
   return sections;
@@ -322,6 +321,45 @@ function convertByComponent(ccda: Ccda, sections: SectionInfo[], warnings: strin
   });
   composition.section = compositionSections;
   return { resources, sectionEntryCounts: counts };
+}
+
+/**
+ * Runs the converter of each section one claims. A converter that fails on a section (a shape it did not expect)
+ * costs that section's entries, reported; its narrative is still kept in the Composition.
+ */
+function convertOwnSections(
+  sections: SectionInfo[],
+  options: Omit<Parameters<typeof sectionContext>[0], 'location'>,
+): Map<SectionInfo, SectionOutput | undefined> {
+  const outputs = new Map<SectionInfo, SectionOutput | undefined>();
+  for (const info of sections) {
+    if (info.converter === undefined) continue;
+    try {
+      outputs.set(info, info.converter.convert(info.section, sectionContext({ ...options, location: info.location })));
+    } catch (error) {
+      if (isAnchorlineError(error)) throw error;
+      outputs.set(info, undefined);
+      options.issues.push({ severity: 'warning', code: 'section-failed', text: `section ${info.title} (${info.converter.name}) could not be converted; its narrative is kept in the Composition`, location: info.location });
+    }
+  }
+  return outputs;
+}
+
+/** The resources of the sections converted here, added to the converter's output and to their Composition sections. */
+function addOwnSections(converted: Converted, sections: SectionInfo[], own: ReadonlyMap<SectionInfo, SectionOutput | undefined>): void {
+  if (own.size === 0) return;
+  const composition = converted.resources[0] as FhirResource & { section?: Array<Record<string, unknown>> };
+  sections.forEach((info, i) => {
+    if (!own.has(info)) return;
+    const output = own.get(info);
+    converted.sectionEntryCounts[i] = output?.converted;
+    if (output === undefined) return;
+    converted.resources.push(...output.resources);
+    const section = composition.section?.[i];
+    if (section !== undefined && output.entries.length > 0) {
+      section.entry = [...((section.entry as unknown[] | undefined) ?? []), ...output.entries.map((resource) => ({ reference: `${resource.resourceType}/${resource.id}` }))];
+    }
+  });
 }
 
 function runConverter(ccda: Ccda, warnings: string[]): { entry?: Array<{ resource?: unknown }> } {

@@ -10,7 +10,8 @@
 
 import { deterministicId } from '../ids.ts';
 
-import type { CdaConversion, CdaIssue, CdaIssueCode } from './convert.ts';
+import type { CdaConversion } from './convert.ts';
+import type { CdaIssue, CdaIssueCode } from './issues.ts';
 import type { FhirResource } from './resources.ts';
 
 /** The code system of conversion issue codes in OperationOutcomes. */
