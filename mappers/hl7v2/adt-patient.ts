@@ -2,9 +2,16 @@
  * PID -> Patient. Which PID fields feed Patient.identifier, name and telecom, and which one the Patient's id is made
  * from, are the config's field sources (field-sources.ts): PID-3, PID-5 with PID-9, and PID-13 with PID-14 unless
  * it says otherwise.
+ *
+ * Each identifier names its assigner, as the IG's CX[Identifier] map does with CX-4 assigning authority
+ * (HD[Organization]): CX-4's Organization, or MSH-4's for an identifier that took the sending facility as its
+ * authority (directory.ts assignedIdentifier). CX-6 assigning facility (a proposed extension in the IG) and CX-9/CX-10
+ * (which the IG leaves unmapped) are not read. The PID's PD1 adds the IG's PD1[Patient] map of the primary care: PD1-3
+ * patient primary facility (XON[Organization]) and PD1-4 primary care provider (XCN[Practitioner]), in that order, as
+ * generalPractitioner; its NK1 segments are the Patient's contacts (adt-related-person.ts patientContacts).
  */
 
-import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Field, type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 import { reportIssue } from '../issues.ts';
@@ -16,17 +23,22 @@ import {
   type CodeableConcept,
   type Coding,
   type Identifier,
+  type Reference,
   V2_0203_SYSTEM,
+  authorityFromComponent,
   codeTable,
   comp,
   mappedValue,
   toCodeableConcept,
   toFhirDate,
   toFhirDateTime,
+  isEmptyAuthority,
   toIdentifier,
   withStandardCoding,
 } from './datatypes.ts';
+import { authorityOrganizationReference, organizationReference, practitionerReference, sendingOrganizationReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
+import { patientContacts } from './adt-related-person.ts';
 import { type FieldSources, sourceField, sourcesOf } from './field-sources.ts';
 import type { MappingContext } from './context.ts';
 
@@ -142,7 +154,39 @@ export function buildPatientFrom(pid: Hl7Segment, context: MappingContext): Reso
       return language === undefined ? undefined : [{ language, preferred: true }];
     }),
     extension: patientExtensions(pid, options),
+    ...primaryCare(pid, context),
+    contact: patientContacts(groupSegments(context.message, pid, 'NK1'), context),
   });
+}
+
+/**
+ * The segments named `name` of one PID's group: after the PID and before the next PID (a merge or a swap message
+ * has one group per patient).
+ */
+function groupSegments(message: Hl7Message, pid: Hl7Segment, name: string): Hl7Segment[] {
+  const start = message.segments.indexOf(pid);
+  const found: Hl7Segment[] = [];
+  for (const segment of message.segments.slice(start + 1)) {
+    if (segment.name === 'PID') break;
+    if (segment.name === name) found.push(segment);
+  }
+  return found;
+}
+
+/**
+ * Patient.generalPractitioner from the PID's PD1, as the IG's PD1[Patient] map: PD1-3 patient primary facility
+ * (XON[Organization]) first, then PD1-4 patient primary care provider (XCN[Practitioner]; one sent by name only is a
+ * display, see directory.ts). A message without PD1 leaves the stored list; `""` in both fields removes it.
+ */
+function primaryCare(pid: Hl7Segment, context: MappingContext): { generalPractitioner?: Reference[] | null } {
+  const pd1 = groupSegments(context.message, pid, 'PD1')[0];
+  if (pd1 === undefined) return {};
+  return {
+    generalPractitioner: listElement([
+      [fieldOf(pd1, 3), (rep) => organizationReference(rep, 'PD1-3', context)],
+      [fieldOf(pd1, 4), (rep) => practitionerReference(rep, 'PD1-4', context)],
+    ]),
+  };
 }
 
 /**
@@ -160,16 +204,26 @@ function genderElements(field: Hl7Field, context: MappingContext): { gender?: st
   return { gender, _gender: { extension: [{ url: ORIGINAL_TEXT_EXTENSION, valueString: sent }] } };
 }
 
-/** One repetition of a Patient.identifier source: CX from PID-2, PID-3 and PID-4, the SSN (ST) from PID-19. */
+/**
+ * One repetition of a Patient.identifier source: CX from PID-2, PID-3 and PID-4 with its assigner (CX-4's
+ * Organization, else MSH-4's when the identifier took the sending facility as its authority), the SSN (ST) from
+ * PID-19, whose assigner the message does not name.
+ */
 function patientIdentifier(
   repetition: Hl7Repetition,
   source: FieldSources['Patient.identifier'][number],
   context: MappingContext,
   facility: AssigningAuthority,
-): Identifier | undefined {
-  if (source !== 'PID-19') return toIdentifier(repetition, source, context.options, facility);
-  const value = comp(repetition, 1);
-  return value === '' ? undefined : { type: SSN_TYPE, system: US_SSN_SYSTEM, value };
+): (Identifier & { assigner?: Reference }) | undefined {
+  if (source === 'PID-19') {
+    const value = comp(repetition, 1);
+    return value === '' ? undefined : { type: SSN_TYPE, system: US_SSN_SYSTEM, value };
+  }
+  const identifier = toIdentifier(repetition, source, context.options, facility);
+  if (identifier === undefined) return undefined;
+  const authority = authorityFromComponent(repetition, 4);
+  const assigner = isEmptyAuthority(authority) ? sendingOrganizationReference(context) : authorityOrganizationReference(authority, source, context);
+  return assigner === undefined ? identifier : { ...identifier, assigner };
 }
 
 /** PID-16: the sender's coding as sent, and the v3 coding of its code after the config's HL70002 value map. */
@@ -222,7 +276,8 @@ function multipleBirth(pid: Hl7Segment): Record<string, unknown> {
 /** Spellings of table 0136 (yes/no) that senders use besides Y and N; read with an information issue. */
 const YES_NO_WORDS = codeTable<boolean>({ YES: true, NO: false, TRUE: true, FALSE: false, T: true, F: false, '1': true, '0': false });
 
-function yesNo(code: string, location: string): boolean | undefined {
+/** An HL7 table 0136 indicator (PID-24, PID-30, GT1-22): Y or N, or a spelling of them read with an issue. */
+export function yesNo(code: string, location: string): boolean | undefined {
   if (code === '') return undefined;
   const upper = code.toUpperCase();
   if (upper === 'Y') return true;

@@ -39,6 +39,11 @@ export class DirectoryDrafts {
     return this.#drafts.has(reference);
   }
 
+  /** The draft of `reference` as the message's mentions so far make it (to be read, not changed: add merges). */
+  get(reference: string): Readonly<ResourceDraft> | undefined {
+    return this.#drafts.get(reference);
+  }
+
   get size(): number {
     return this.#drafts.size;
   }

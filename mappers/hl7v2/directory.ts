@@ -103,15 +103,20 @@ export function authorityOrganizationReference(authority: AssigningAuthority, lo
   const id = deterministicId('Organization', system);
   const reference = `Organization/${id}`;
   const display = authority.namespace || authority.universalId;
-  if (context.directory.has(reference)) return { reference, display };
   const { namespace, universalId } = authority;
   const type = authority.universalIdType.toUpperCase();
   // identifierSystem has checked the universal id against its type: it is the system itself when it is a URN or URI.
   const universalIsUri = universalId !== '' && (system === `urn:oid:${universalId}` || (type === 'UUID' && system === `urn:uuid:${universalId.toLowerCase()}`) || (type === 'URI' && system === universalId));
-  const identifier: Identifier[] = [];
-  if (namespace !== '') identifier.push({ value: namespace });
-  if (universalIsUri) identifier.push({ system: URI_SYSTEM, value: system });
-  else if (universalId !== '') identifier.push({ ...(type === '' ? {} : { type: { coding: [{ system: v2TableSystem('0301'), code: type }] } }), value: universalId });
+  const sent: Identifier[] = [];
+  if (namespace !== '') sent.push({ value: namespace });
+  if (universalIsUri) sent.push({ system: URI_SYSTEM, value: system });
+  else if (universalId !== '') sent.push({ ...(type === '' ? {} : { type: { coding: [{ system: v2TableSystem('0301'), code: type }] } }), value: universalId });
+  // One authority is often named in several ways in one message (MSH-4 with its namespace and OID, CX-4 with the OID
+  // alone): the Organization keeps every identifier any of them gives, the namespace first.
+  const known = (context.directory.get(reference)?.['identifier'] ?? []) as Identifier[];
+  const added = sent.filter((identifier) => !known.some((other) => other.system === identifier.system && other.value === identifier.value));
+  if (known.length > 0 && added.length === 0) return { reference, display };
+  const identifier = [...known, ...added].sort((a, b) => Number(a.system !== undefined) - Number(b.system !== undefined));
   context.directory.add(updateDraft('Organization', id, { identifier }));
   return { reference, display };
 }

@@ -235,13 +235,14 @@ describe('merges', () => {
   it('A40 reports the merge and maps the surviving patient', () => {
     const result = fixture('a40-merge');
     // The surviving patient, the sender (MSH-4, an Organization) and where it came from (mappers/hl7v2/provenance.ts).
-    expect(result.drafts.map((draft) => draft.resourceType)).toEqual(['Patient', 'Organization', 'Provenance']);
-    expect(result.merges).toEqual([{ sourceId: expect.any(String), targetId: result.drafts[0]!.id }]);
+    // MSH-4 is an Organization, and the assigner of the patient's identifiers: it comes first.
+    expect(result.drafts.map((draft) => draft.resourceType)).toEqual(['Organization', 'Patient', 'Provenance']);
+    expect(result.merges).toEqual([{ sourceId: expect.any(String), targetId: result.drafts[1]!.id }]);
     // The source is the patient an earlier message created under the retired MRN.
     const earlier = map(
       ['MSH|^~\\&|HIS|SEOULGEN|||20240801||ADT^A04|C1|P|2.5.1', 'PID|1||12399999^^^SEOULGEN^MR||KIM^MIN SU'].join('\r'),
     );
-    expect(result.merges![0]!.sourceId).toBe(earlier.drafts[0]!.id);
+    expect(result.merges![0]!.sourceId).toBe(earlier.drafts.find((draft) => draft.resourceType === 'Patient')!.id);
   });
 
   it('messages that merge nothing report no merges', () => {

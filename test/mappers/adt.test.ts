@@ -14,6 +14,11 @@ function adt(event: string, pv1: Record<number, string> | undefined, pid: Record
   return [`MSH|^~\\&|APP|HOSP|||20240101||ADT^${event}|C1|P|2.5.1`, segment('PID', pid), ...(pv1 ? [segment('PV1', pv1)] : [])].join('\r');
 }
 
+/** The message's (first) Patient draft: the people, organizations and places it names come before it. */
+function patientIn(result: MappingResult): ResourceDraft {
+  return result.drafts.find((d) => d.resourceType === 'Patient')!;
+}
+
 function encounterOf(text: string): ResourceDraft | undefined {
   return mapHl7Message(parseHl7(text), defaultHl7MappingOptions).drafts.find((d) => d.resourceType === 'Encounter');
 }
@@ -45,8 +50,9 @@ describe('message types', () => {
   it('rejects a message without a type; reads a v2.2 trigger event from EVN-1', () => {
     expect(errorOf('MSH|^~\\&|APP|HOSP|||20240101||^A01|C1|P|2.5.1\rPID|1||1^^^H^MR')).toEqual({ code: 'ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE', location: 'MSH-9' });
     const v22 = mapHl7Message(parseHl7('MSH|^~\\&|APP|HOSP|||20240101||ADT|C1|P|2.2\rEVN|A01|20240101\rPID|1||1^^^H^MR\rPV1|1|I|||||||||||||||||V1^^^H'), defaultHl7MappingOptions);
-    // MSH-4, the sender, is an Organization (mappers/hl7v2/directory.ts).
-    expect(v22.drafts.map((d) => d.resourceType)).toEqual(['Patient', 'Encounter', 'Organization']);
+    // MSH-4, the sender, is an Organization (mappers/hl7v2/directory.ts), and so is H, the assigner of the patient's
+    // identifier; they come before the Patient that names them.
+    expect(v22.drafts.map((d) => d.resourceType)).toEqual(['Organization', 'Organization', 'Patient', 'Encounter']);
     expect(v22.issues).toBeUndefined();
   });
 
@@ -97,7 +103,7 @@ describe('Encounter', () => {
 
   it('the visit number falls back to MSH-4 for its authority, and references the patient', () => {
     const result = mapHl7Message(parseHl7(adt('A01', { 2: 'I', 19: 'V1' })), defaultHl7MappingOptions);
-    const [patient, encounter] = result.drafts;
+    const [patient, encounter] = result.drafts.filter((d) => d.resourceType !== 'Organization');
     expect(encounter?.['identifier']).toEqual([{ system: 'urn:anchorline:authority:HOSP', value: 'V1' }]);
     expect(encounter?.['subject']).toEqual({ reference: `Patient/${patient!.id}` });
   });
@@ -111,18 +117,18 @@ describe('Encounter', () => {
 
 describe('Patient', () => {
   it('deceased and multiple birth hold one choice type each', () => {
-    const patient = mapHl7Message(parseHl7(adt('A08', undefined, { 3: 'MRN1^^^HOSP^MR', 24: 'Y', 30: 'Y' })), defaultHl7MappingOptions).drafts[0]!;
+    const patient = patientIn(mapHl7Message(parseHl7(adt('A08', undefined, { 3: 'MRN1^^^HOSP^MR', 24: 'Y', 30: 'Y' })), defaultHl7MappingOptions));
     expect(patient).toMatchObject({ deceasedBoolean: true, deceasedDateTime: null, multipleBirthBoolean: true, multipleBirthInteger: null });
   });
 
   it('reads spelled-out indicators, and leaves out with an issue what is neither Y nor N', () => {
     const map = (fields: Record<number, string>) => mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', ...fields })), defaultHl7MappingOptions);
     const spelled = map({ 30: 'NO' });
-    expect(spelled.drafts[0]!['deceasedBoolean']).toBe(false);
+    expect(patientIn(spelled)['deceasedBoolean']).toBe(false);
     expect(spelled.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: 'PID-30', value: 'NO' })]);
     const unreadable = map({ 30: 'X', 25: 'two' });
-    expect(unreadable.drafts[0]!['deceasedBoolean']).toBeUndefined();
-    expect(unreadable.drafts[0]!['multipleBirthInteger']).toBeUndefined();
+    expect(patientIn(unreadable)['deceasedBoolean']).toBeUndefined();
+    expect(patientIn(unreadable)['multipleBirthInteger']).toBeUndefined();
     expect(unreadable.issues?.map((i) => [i.code, i.location, i.value])).toEqual([
       ['ANCHORLINE_ISSUE_INVALID_VALUE', 'PID-30', 'X'],
       ['ANCHORLINE_ISSUE_INVALID_VALUE', 'PID-25', 'two'],
@@ -131,7 +137,7 @@ describe('Patient', () => {
 
   it('carries PID-6, -10, -17, -22, -23, -26 and -28 as the extensions the IG names', () => {
     const fields = { 3: 'MRN1^^^HOSP^MR', 6: 'PARK^SOYEON', 10: '2028-9^Asian^CDCREC~2106-3^White^CDCREC', 17: 'BUD^Buddhist^HL70006', 22: '2186-5^Not Hispanic or Latino^CDCREC', 23: 'Busan', 26: 'KOR^Korea^ISO3166', 28: 'KOR^Korean^HL70212' };
-    const patient = mapHl7Message(parseHl7(adt('A28', undefined, fields)), defaultHl7MappingOptions).drafts[0]!;
+    const patient = patientIn(mapHl7Message(parseHl7(adt('A28', undefined, fields)), defaultHl7MappingOptions));
     const byUrl = new Map((patient['extension'] as Array<{ url: string }>).map((e) => [e.url.split('/').pop(), e]));
     expect(byUrl.get('patient-mothersMaidenName')).toMatchObject({ valueString: 'PARK SOYEON' });
     expect(byUrl.get('patient-birthPlace')).toMatchObject({ valueAddress: { text: 'Busan' } });
@@ -148,18 +154,18 @@ describe('Patient', () => {
     expect(byUrl.get('us-core-ethnicity')).toMatchObject({ extension: [{ url: 'ombCategory' }, { url: 'text', valueString: 'Not Hispanic or Latino' }] });
     expect(validateFhirResource(mergeDraft(undefined, patient))).toEqual([]);
     // None of the fields sent: the stored list stays; all sent as "": it goes.
-    expect(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions).drafts[0]!['extension']).toBeUndefined();
-    expect(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR', 6: '""', 10: '""' })), defaultHl7MappingOptions).drafts[0]!['extension']).toBeNull();
+    expect(patientIn(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions))['extension']).toBeUndefined();
+    expect(patientIn(mapHl7Message(parseHl7(adt('A28', undefined, { 3: 'MRN1^^^HOSP^MR', 6: '""', 10: '""' })), defaultHl7MappingOptions))['extension']).toBeNull();
   });
 
   it('identifies the patient by PID-2 or PID-4 when PID-3 is empty, as the same patient PID-3 would name', () => {
     const byPid3 = mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR' })), defaultHl7MappingOptions);
     const byPid2 = mapHl7Message(parseHl7(adt('A01', undefined, { 2: 'MRN1^^^HOSP' })), defaultHl7MappingOptions);
     const byPid4 = mapHl7Message(parseHl7(adt('A01', undefined, { 4: 'MRN1^^^HOSP' })), defaultHl7MappingOptions);
-    expect(byPid2.drafts[0]!.id).toBe(byPid3.drafts[0]!.id);
-    expect(byPid4.drafts[0]!.id).toBe(byPid3.drafts[0]!.id);
+    expect(patientIn(byPid2).id).toBe(patientIn(byPid3).id);
+    expect(patientIn(byPid4).id).toBe(patientIn(byPid3).id);
     expect(byPid2.issues?.map((i) => [i.code, i.location])).toEqual([['ANCHORLINE_ISSUE_IDENTIFIER_FALLBACK', 'PID-3']]);
-    expect(byPid2.drafts[0]!['identifier']).toEqual([expect.objectContaining({ value: 'MRN1' })]);
+    expect(patientIn(byPid2)['identifier']).toEqual([expect.objectContaining({ value: 'MRN1' })]);
   });
 
   it('keeps a patient sent with a name or birth date but no identifier as a patient of that message alone', () => {
@@ -184,7 +190,7 @@ describe('Patient', () => {
 
   it('takes the authority of identifiers without one from MSH-4, else MSH-3, else the config, else the bound source', () => {
     const text = (msh3: string, msh4: string) => `MSH|^~\\&|${msh3}|${msh4}|||20240101||ADT^A04|C1|P|2.5.1\rPID|1||MRN1`;
-    const id = (t: string, options = defaultHl7MappingOptions) => mapHl7Message(parseHl7(t), options).drafts[0]!.id;
+    const id = (t: string, options = defaultHl7MappingOptions) => patientIn(mapHl7Message(parseHl7(t), options)).id;
     const explicit = (authority: string) => id(`MSH|^~\\&|X|Y|||20240101||ADT^A04|C1|P|2.5.1\rPID|1||MRN1^^^${authority}`);
     expect(id(text('APP', 'HOSP'))).toBe(explicit('HOSP'));
     expect(id(text('APP', ''))).toBe(explicit('APP'));
@@ -192,12 +198,12 @@ describe('Patient', () => {
     expect(id(text('', ''), { ...defaultHl7MappingOptions, boundSource: 'bound-src' })).toBe(explicit('bound-src'));
     // Nothing names the sender: the shared last resort, with a warning (a config can make it fatal).
     const unnamed = mapHl7Message(parseHl7(text('', '')), defaultHl7MappingOptions);
-    expect(unnamed.drafts[0]!.id).toBe(explicit('unidentified-sender'));
+    expect(patientIn(unnamed).id).toBe(explicit('unidentified-sender'));
     expect(unnamed.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK', location: 'MSH-4' })]);
   });
 
   it('gender table', () => {
-    const genderOf = (code: string) => mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', 8: code })), defaultHl7MappingOptions).drafts[0]!['gender'];
+    const genderOf = (code: string) => patientIn(mapHl7Message(parseHl7(adt('A01', undefined, { 3: 'MRN1^^^HOSP^MR', 8: code })), defaultHl7MappingOptions))['gender'];
     expect(['M', 'F', 'O', 'U', 'A', 'N', '""', ''].map(genderOf)).toEqual(['male', 'female', 'other', 'unknown', 'other', 'unknown', null, undefined]);
   });
 });

@@ -241,8 +241,9 @@ describe('Provenance', () => {
     expect(provenance.resourceType).toBe('Provenance');
     expect(provenance['target']).toEqual(result.drafts.slice(0, -1).map((d) => ({ reference: `${d.resourceType}/${d.id}` })));
     expect(provenance['recorded']).toBe('2026-04-01T12:00:00+09:00');
-    // The author is the MSH-4 Organization resource the message drafts, by its literal reference.
-    const organization = only(result, 'Organization');
+    // The author is the MSH-4 Organization resource the message drafts (beside the patient identifier's assigner), by
+    // its literal reference.
+    const organization = drafts(result, 'Organization').find((draft) => JSON.stringify(draft['identifier']).includes('2.16.410.100001'))!;
     expect(organization['identifier']).toContainEqual({ system: 'urn:ietf:rfc:3986', value: 'urn:oid:2.16.410.100001' });
     expect(provenance['agent']).toEqual([expect.objectContaining({ who: { reference: `Organization/${organization.id}`, type: 'Organization', display: 'SEOULGEN' } })]);
     expect(provenance['entity']).toEqual([{ role: 'source', what: expect.objectContaining({ identifier: expect.objectContaining({ value: 'CTRL-9' }) }) }]);

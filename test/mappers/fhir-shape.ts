@@ -30,6 +30,9 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     communication: 'many',
     // PID-6, -10, -17, -22, -23, -26, -28 (mappers/hl7v2/adt-patient-extensions.ts).
     extension: 'many',
+    // PD1-3 and PD1-4 (adt-patient.ts), NK1 (adt-related-person.ts patientContacts).
+    generalPractitioner: 'many',
+    contact: 'many',
   },
   Encounter: {
     identifier: 'many',
@@ -82,6 +85,7 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     period: 'one',
     payor: 'many',
     class: 'many',
+    policyHolder: 'one',
   },
   // The people, organizations and places messages name (mappers/hl7v2/directory.ts).
   Practitioner: { identifier: 'many', name: 'many' },
@@ -132,7 +136,7 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
 
 /** Elements a draft may carry as a merge operation (mappers/merge.ts), with the operations each accepts. */
 const OPERATIONS: Record<string, ReadonlySet<string>> = {
-  'Encounter.location': new Set(['arrive', 'leave', 'cancel-arrive', 'cancel-leave']),
+  'Encounter.location': new Set(['arrive', 'leave', 'cancel-arrive', 'cancel-leave', 'places']),
   'Encounter.period': new Set(['members']),
   'Encounter.hospitalization': new Set(['members']),
   'Encounter.classHistory': new Set(['class-change']),
