@@ -11,7 +11,7 @@
  * refer to that specimen.
  */
 
-import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isExplicitNull, valueOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isEmptyField, isExplicitNull, valueOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -109,6 +109,11 @@ const OBSERVATION_STATUS = codeTable<string>({
 });
 
 const DATA_ABSENT_REASON = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+
+/** Observation.code of an OBX sent without OBX-3: no coding, marked unknown (FHIR's data-absent-reason extension). */
+const UNKNOWN_CODE: CodeableConcept = Object.freeze({
+  extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }],
+}) as CodeableConcept;
 
 /**
  * Why an observation without a value has none: N (not asked) -> not-asked, as the IG maps it; X (results cannot be
@@ -349,8 +354,11 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const { options } = context;
   const { timeZone } = options;
   const { obx } = entry;
-  const code = firstValue(fieldOf(obx, 3), (rep) => toCodeableConcept(rep, options, 'L'));
-  if (code === undefined) throw missingField('OBX-3', 'observation identifier is empty');
+  const sentCode = firstValue(fieldOf(obx, 3), (rep) => toCodeableConcept(rep, options, 'L'));
+  // A value sent without saying what it measures is still what the lab sent: kept, its code marked unknown. An OBX
+  // with neither says nothing.
+  if (sentCode === undefined && isEmptyField(fieldOf(obx, 5))) throw missingField('OBX-3', 'observation identifier is empty');
+  const code = sentCode ?? degrade(missingField('OBX-3', 'observation identifier is empty; the value is kept with its code marked unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', UNKNOWN_CODE);
   const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
   const status =
     statusCode === ''
@@ -364,7 +372,7 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const subId = comp(fieldOf(obx, 4)[0], 1);
   const facility = sendingFacility(context);
 
-  return completeDraft('Observation', deterministicId('Observation', ...report.reportKey, setId, subId, ...conceptKey(code)), {
+  return completeDraft('Observation', deterministicId('Observation', ...report.reportKey, setId, subId, ...(sentCode === undefined ? ['(no code)'] : conceptKey(sentCode))), {
     identifier: firstValue(fieldOf(obx, 21), (rep) => {
       const identifier = toEntityIdentifier(entityIdentifierOf(rep), 'OBX-21', options, facility, 'FILL');
       return identifier === undefined ? undefined : [identifier];

@@ -42,6 +42,16 @@ describe('result tolerance', () => {
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT@OBX[1]']);
   });
 
+  it('keeps a value sent without OBX-3 with its code marked unknown; an OBX with neither is left out', () => {
+    const result = map(oru('OBX|1|NM|||5.2|mg|||||F', 'OBX|2|NM|||||||||F', 'OBX|3|NM|WBC^WBC^L||6.1|10*3/uL|||||F'));
+    const [unknown, wbc] = observations(result);
+    expect(unknown!['code']).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
+    expect(unknown!['valueQuantity']).toMatchObject({ unit: 'mg' });
+    expect(wbc!['code']).toMatchObject({ coding: [expect.objectContaining({ code: 'WBC' })] });
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_MISSING_FIELD@OBX[1]-3', 'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[2]-3']);
+    expect(validateFhirResource(mergeDraft(undefined, unknown!))).toEqual([]);
+  });
+
   it('reads a status outside table 0085, and a missing one, as unknown', () => {
     const result = map(oru('OBX|1|ST|A^A^L||x||||||Z', 'OBX|2|ST|B^B^L||y||||||'));
     expect(observations(result).map((o) => o['status'])).toEqual(['unknown', 'unknown']);
@@ -76,7 +86,7 @@ describe('result tolerance', () => {
   });
 
   it('drops only the observation that cannot be built, with an issue at its OBX', () => {
-    const result = map(oru('OBX|1|ST|||x||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
+    const result = map(oru('OBX|1|ST|||||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
     expect(observations(result)).toHaveLength(1);
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[1]-3']);
   });
