@@ -36,6 +36,44 @@ export interface EncounterLocationEntry {
   /** planned | active | reserved | completed. Stored entries without a status count as current unless they have an end. */
   status?: string;
   period?: { start?: string; end?: string };
+  /** The subject-locationClassification extension of a temporary location (temporaryLocationClassification). */
+  extension?: Array<{ url: string; valueCodeableConcept?: { coding?: Array<{ system?: string; code?: string; display?: string }> } }>;
+}
+
+/**
+ * The extension (FHIR extensions pack, context Encounter.location) that marks an entry as a place the patient is in
+ * for a while beside the assigned one (dialysis, radiology): code `temporary` of
+ * http://hl7.org/fhir/subject-locationClassification.
+ */
+export const LOCATION_CLASSIFICATION_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/subject-locationClassification';
+export function temporaryLocationClassification(): NonNullable<EncounterLocationEntry['extension']>[number] {
+  return {
+    url: LOCATION_CLASSIFICATION_EXTENSION,
+    valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/subject-locationClassification', code: 'temporary', display: 'Temporary' }] },
+  };
+}
+
+/**
+ * The places beside the assigned location's history that an ADT event may carry (PV1-11, PV1-42, PV1-43), applied
+ * after the event's own operation:
+ * - temporary: where the patient is now for a while (an active entry with the temporary classification); the active
+ *   temporary entries elsewhere are completed at `at`. Nothing changes when the patient is already there.
+ *   backFromTemporary: the patient is back from every temporary place (completed at `at`).
+ * - priorTemporary: where the patient was for a while: its active temporary entry is completed at `at`, or, when the
+ *   history does not have it, it is added as completed.
+ * - pending: the place held for the patient (status reserved): it replaces other reserved entries, and is left out
+ *   when the patient is already assigned there. released: nothing is held any more.
+ * The assigned history ignores these entries (an arrival does not leave a temporary place), except that a discharge
+ * completes the temporary places and drops the reserved ones, and an actual arrival drops the reserved ones, as it
+ * drops the planned ones.
+ */
+export interface EncounterSidePlaces {
+  at?: string;
+  temporary?: EncounterLocationEntry;
+  backFromTemporary?: true;
+  priorTemporary?: EncounterLocationEntry;
+  pending?: EncounterLocationEntry;
+  released?: true;
 }
 
 /**
@@ -53,12 +91,16 @@ export interface EncounterLocationEntry {
  *   otherwise `entry` is appended as active. A no-op when the patient is already at `entry`.
  * - cancel-leave: the discharge did not happen (A13): the last entry becomes active again with its end removed, or
  *   `entry` is appended as active when the history does not end there. A no-op while any entry is current.
+ * - places: only the places beside the assigned one (EncounterSidePlaces), for events that do not move the patient
+ *   (A09 departing to a temporary place, A15 pending transfer).
+ * Each may carry `places`, applied after it.
  */
 export type EncounterLocationOperation =
-  | { $merge: 'arrive'; entry: EncounterLocationEntry; at?: string; prior?: EncounterLocationEntry }
-  | { $merge: 'leave'; at?: string; entry?: EncounterLocationEntry }
-  | { $merge: 'cancel-arrive'; entry: EncounterLocationEntry }
-  | { $merge: 'cancel-leave'; entry?: EncounterLocationEntry };
+  | { $merge: 'arrive'; entry: EncounterLocationEntry; at?: string; prior?: EncounterLocationEntry; places?: EncounterSidePlaces }
+  | { $merge: 'leave'; at?: string; entry?: EncounterLocationEntry; places?: EncounterSidePlaces }
+  | { $merge: 'cancel-arrive'; entry: EncounterLocationEntry; places?: EncounterSidePlaces }
+  | { $merge: 'cancel-leave'; entry?: EncounterLocationEntry; places?: EncounterSidePlaces }
+  | { $merge: 'places'; places: EncounterSidePlaces };
 
 /**
  * Members of an object element replaced one by one: each member of `set` replaces the stored member, each name in
@@ -141,10 +183,11 @@ type LocationOperation<Name extends EncounterLocationOperation['$merge']> = Extr
 
 // Rules receive operations the mappers built with the types above; the casts name which one each rule is for.
 const LOCATION_HISTORY: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
-  ['arrive', (stored, operation) => arrive(entriesOf(stored), operation as unknown as LocationOperation<'arrive'>)],
-  ['leave', (stored, operation) => leave(entriesOf(stored), operation as unknown as LocationOperation<'leave'>)],
-  ['cancel-arrive', (stored, operation) => cancelArrive(entriesOf(stored), operation as unknown as LocationOperation<'cancel-arrive'>)],
-  ['cancel-leave', (stored, operation) => cancelLeave(entriesOf(stored), operation as unknown as LocationOperation<'cancel-leave'>)],
+  ['arrive', (stored, operation) => withPlaces(arrive(entriesOf(stored), operation as unknown as LocationOperation<'arrive'>), operation)],
+  ['leave', (stored, operation) => withPlaces(leave(entriesOf(stored), operation as unknown as LocationOperation<'leave'>), operation)],
+  ['cancel-arrive', (stored, operation) => withPlaces(cancelArrive(entriesOf(stored), operation as unknown as LocationOperation<'cancel-arrive'>), operation)],
+  ['cancel-leave', (stored, operation) => withPlaces(cancelLeave(entriesOf(stored), operation as unknown as LocationOperation<'cancel-leave'>), operation)],
+  ['places', (stored, operation) => withPlaces(entriesOf(stored), operation)],
 ]);
 
 const OBJECT_MEMBERS: ReadonlyMap<string, ElementRule> = new Map<string, ElementRule>([
@@ -274,9 +317,29 @@ function entriesOf(stored: unknown): Entry[] {
   return Array.isArray(stored) ? (cloneFhirJson(stored) as Entry[]) : [];
 }
 
-/** Where the patient is now: active, or (as stored before statuses were written) no status and no end. */
+/** A place the patient is in for a while beside the assigned one (PV1-11, PV1-43): the temporary classification. */
+function isTemporary(entry: Entry): boolean {
+  return (entry.extension ?? []).some((extension) => extension.url === LOCATION_CLASSIFICATION_EXTENSION && (extension.valueCodeableConcept?.coding ?? []).some((coding) => coding.code === 'temporary'));
+}
+
+/** An entry of the assigned location's history: not a temporary place, nor the place held for the patient (PV1-42). */
+function isAssigned(entry: Entry): boolean {
+  return !isTemporary(entry) && entry.status !== 'reserved';
+}
+
+/** Where the patient is assigned now: active, or (as stored before statuses were written) no status and no end. */
 function isCurrent(entry: Entry): boolean {
-  return entry.status === 'active' || (entry.status === undefined && entry.period?.end === undefined);
+  return isAssigned(entry) && (entry.status === 'active' || (entry.status === undefined && entry.period?.end === undefined));
+}
+
+function isActiveTemporary(entry: Entry): boolean {
+  return isTemporary(entry) && entry.status === 'active';
+}
+
+/** The last entry of the assigned history, or undefined. */
+function lastAssigned(entries: Entry[]): Entry | undefined {
+  const at = lastIndexWhere(entries, isAssigned);
+  return at < 0 ? undefined : entries[at];
 }
 
 /** Same place: the same Location reference when both have one, else the same display. */
@@ -327,18 +390,20 @@ function arrive(entries: Entry[], operation: LocationOperation<'arrive'>): Entry
     if (stored.location?.reference === undefined && entry.location.reference !== undefined) stored.location = cloneFhirJson(entry.location);
     return entries;
   }
-  const history = entries.filter((stored) => stored.status !== 'planned').map((stored) => (isCurrent(stored) ? complete(stored, at) : stored));
-  if (history.length === 0 && prior !== undefined && !samePlace(prior, entry)) history.push(complete(cloneFhirJson(prior) as Entry, at));
+  // An actual arrival overtakes what was planned or held.
+  const history = entries.filter((stored) => stored.status !== 'planned' && stored.status !== 'reserved').map((stored) => (isCurrent(stored) ? complete(stored, at) : stored));
+  if (!history.some(isAssigned) && prior !== undefined && !samePlace(prior, entry)) history.push(complete(cloneFhirJson(prior) as Entry, at));
   history.push(cloneFhirJson(entry) as Entry);
   return history;
 }
 
 function leave(entries: Entry[], operation: LocationOperation<'leave'>): Entry[] | undefined {
   const { entry, at } = operation;
-  const history = entries.filter((stored) => stored.status !== 'planned');
-  const last = history[history.length - 1];
+  const history = entries.filter((stored) => stored.status !== 'planned' && stored.status !== 'reserved');
+  const last = lastAssigned(history);
   const appendEntry = entry !== undefined && (last === undefined || !samePlace(last, entry));
-  for (const stored of history) if (isCurrent(stored)) complete(stored, at);
+  // A discharge ends the stay everywhere, temporary places included.
+  for (const stored of history) if (isCurrent(stored) || isActiveTemporary(stored)) complete(stored, at);
   if (appendEntry) history.push(complete(cloneFhirJson(entry) as Entry, at));
   return listOrUndefined(history);
 }
@@ -347,10 +412,10 @@ function cancelArrive(entries: Entry[], operation: LocationOperation<'cancel-arr
   const { entry } = operation;
   const current = lastIndexWhere(entries, isCurrent);
   // Not at any location: there is no arrival to take back (a cancel after a discharge is the sender's mistake).
-  if (current < 0) return entries.length > 0 ? entries : [reopen(cloneFhirJson(entry) as Entry)];
+  if (current < 0) return entries.some(isAssigned) ? entries : [...entries, reopen(cloneFhirJson(entry) as Entry)];
   if (samePlace(entries[current]!, entry)) return entries;
   entries.splice(current, 1);
-  const last = entries[entries.length - 1];
+  const last = lastAssigned(entries);
   if (last !== undefined && last.status === 'completed' && samePlace(last, entry)) reopen(last);
   else entries.push(reopen(cloneFhirJson(entry) as Entry));
   return entries;
@@ -359,10 +424,39 @@ function cancelArrive(entries: Entry[], operation: LocationOperation<'cancel-arr
 function cancelLeave(entries: Entry[], operation: LocationOperation<'cancel-leave'>): Entry[] | undefined {
   const { entry } = operation;
   if (entries.some(isCurrent)) return entries;
-  const last = entries[entries.length - 1];
+  const last = lastAssigned(entries);
   if (last !== undefined && last.status === 'completed' && (entry === undefined || samePlace(last, entry))) reopen(last);
   else if (entry !== undefined) entries.push(reopen(cloneFhirJson(entry) as Entry));
   return listOrUndefined(entries);
+}
+
+/** The history after an operation (undefined: none left) with the operation's places beside it (EncounterSidePlaces). */
+function withPlaces(entries: Entry[] | undefined, operation: ElementMergeOperation): Entry[] | undefined {
+  const places = operation['places'] as EncounterSidePlaces | undefined;
+  if (places === undefined) return entries;
+  const { at, temporary, backFromTemporary, priorTemporary, pending, released } = places;
+  let history = entries ?? [];
+  if (priorTemporary !== undefined) {
+    const active = history.find((stored) => isActiveTemporary(stored) && samePlace(stored, priorTemporary));
+    if (active !== undefined) complete(active, at);
+    else if (!history.some((stored) => isTemporary(stored) && samePlace(stored, priorTemporary))) history.push(complete(cloneFhirJson(priorTemporary) as Entry, at));
+  }
+  if (backFromTemporary === true) {
+    for (const stored of history) if (isActiveTemporary(stored)) complete(stored, at);
+  } else if (temporary !== undefined && !history.some((stored) => isActiveTemporary(stored) && samePlace(stored, temporary))) {
+    for (const stored of history) if (isActiveTemporary(stored)) complete(stored, at);
+    history.push(cloneFhirJson(temporary) as Entry);
+  }
+  if (released === true) {
+    history = history.filter((stored) => stored.status !== 'reserved');
+  } else if (pending !== undefined) {
+    const current = history[lastIndexWhere(history, isCurrent)];
+    // Already assigned there: nothing is held any more.
+    const there = current !== undefined && samePlace(current, pending);
+    history = history.filter((stored) => stored.status !== 'reserved' || (!there && samePlace(stored, pending)));
+    if (!there && !history.some((stored) => stored.status === 'reserved')) history.push(cloneFhirJson(pending) as Entry);
+  }
+  return listOrUndefined(history);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

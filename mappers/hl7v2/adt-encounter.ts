@@ -19,7 +19,14 @@
 import { type Hl7Segment, fieldOf, firstSegment, isEmptyField, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import type { ClassChangeOperation, EncounterLocationEntry, EncounterLocationOperation, MembersOperation } from '../merge.ts';
+import {
+  type ClassChangeOperation,
+  type EncounterLocationEntry,
+  type EncounterLocationOperation,
+  type EncounterSidePlaces,
+  type MembersOperation,
+  temporaryLocationClassification,
+} from '../merge.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { eventDateTime, keyIdentifier, patientReference, requireEventDateTime, visitKey } from './adt-common.ts';
@@ -251,23 +258,68 @@ interface VisitPlaces {
   assigned?: Reference;
   /** PV1-6 prior patient location. */
   prior?: Reference;
+  /** PV1-11 temporary location. */
+  temporary?: Reference;
+  /** PV1-42 pending location. */
+  pending?: Reference;
+  /** PV1-43 prior temporary location. */
+  priorTemporary?: Reference;
 }
 
 /**
  * Every place PV1 names becomes a Location (directory.ts), whatever the event does with it: PV1-3 assigned, PV1-6
  * prior, PV1-11 temporary, PV1-42 pending and PV1-43 prior temporary location. The location history (mappers/merge.ts)
- * refers to the first two; the temporary and pending places are Locations without a history entry yet, because the
- * history's rules are about where the patient is assigned. A PL that cannot be read (PL-4 a malformed UUID) is an
- * issue, and the history keeps the place as a display.
+ * refers to them (sidePlaces for the last three). A PL that cannot be read (PL-4 a malformed UUID) is an issue, and
+ * the history keeps the place as a display.
  */
 function visitPlaces(pv1: Hl7Segment, context: MappingContext): VisitPlaces {
   const place = (field: number): Reference | undefined => {
     const sent = fieldOf(pv1, field);
     return isExplicitNull(sent) || isEmptyField(sent) ? undefined : (element(sent, (rep) => locationReference(rep, `PV1-${field}`, context)) ?? undefined);
   };
-  const places: VisitPlaces = { assigned: place(3), prior: place(6) };
-  for (const field of [11, 42, 43]) place(field);
-  return places;
+  return { assigned: place(3), prior: place(6), temporary: place(11), pending: place(42), priorTemporary: place(43) };
+}
+
+/**
+ * The places beside the assigned one, after the IG's PV1[Encounter] map: PV1-11 temporary location as an active entry
+ * with the subject-locationClassification extension `temporary` (the IG names the value set's URL as the coding's
+ * system; the code system's own URL is used), PV1-42 pending location as a `reserved` entry (the IG's status: the
+ * place held for the patient, rather than R4's `planned`, which the history keeps for a preadmission's PV1-3), and
+ * PV1-43 prior temporary location as a completed temporary entry. The IG puts PV1-43 on an R5 EncounterHistory in a
+ * Basic resource; R4 has no EncounterHistory, and Encounter.location is where R4 keeps the places an encounter has
+ * been, so it is an entry there, classified as the IG classifies it.
+ *
+ * Only ADT events say where the patient is (other messages restate the visit and change nothing of it); a visit
+ * cancelled or entered in error gets none; a discharge only records where the patient was for a while (it ends the
+ * stay everywhere, mappers/merge.ts), and a planned visit only the place held for it. PV1-11 or PV1-42 sent as `""`
+ * ends the temporary stay or frees the place held; a PL that names only a facility is no place to be in.
+ */
+function sidePlaces(kind: 'stay' | 'planned' | 'leave', places: VisitPlaces, context: MappingContext): EncounterSidePlaces | undefined {
+  const pv1 = firstSegment(context.message, 'PV1')!;
+  const entryOf = (field: number, reference: Reference | undefined, fields: Omit<EncounterLocationEntry, 'location'>): EncounterLocationEntry | null | undefined => {
+    const sent = fieldOf(pv1, field);
+    if (isExplicitNull(sent)) return null;
+    const display = isEmptyField(sent) ? undefined : toLocationDisplay(sent[0]);
+    if (display === undefined) return undefined;
+    return { location: reference ?? { display }, ...fields };
+  };
+  const at = eventDateTime(context);
+  const temporary = entryOf(11, places.temporary, { status: 'active', ...(at === undefined ? {} : { period: { start: at } }), extension: [temporaryLocationClassification()] });
+  const priorTemporary = entryOf(43, places.priorTemporary, { status: 'completed', extension: [temporaryLocationClassification()] }) ?? undefined;
+  const pending = entryOf(42, places.pending, { status: 'reserved' });
+  const held: EncounterSidePlaces = pending === null ? { released: true } : pending === undefined ? {} : { pending };
+  const chosen: EncounterSidePlaces =
+    kind === 'leave'
+      ? { ...(priorTemporary === undefined ? {} : { priorTemporary }) }
+      : kind === 'planned'
+        ? held
+        : {
+            ...(temporary === null ? { backFromTemporary: true } : temporary === undefined ? {} : { temporary }),
+            ...(priorTemporary === undefined ? {} : { priorTemporary }),
+            ...held,
+          };
+  if (Object.keys(chosen).length === 0) return undefined;
+  return at === undefined ? chosen : { at, ...chosen };
 }
 
 function locationOperation(
@@ -277,6 +329,26 @@ function locationOperation(
   end: string | null | undefined,
   places: VisitPlaces,
   context: MappingContext,
+): EncounterLocationOperation | null | undefined {
+  // Side places only from ADT events about a visit that is not void (sidePlaces).
+  const withSide = context.messageType === 'ADT' && status !== 'cancelled' && status !== 'entered-in-error';
+  const side = (kind: Parameters<typeof sidePlaces>[0]): EncounterSidePlaces | undefined => (withSide ? sidePlaces(kind, places, context) : undefined);
+  const operation = historyOperation(event, status, start, end, places, context, side);
+  if (operation !== undefined && operation !== null) return operation;
+  if (operation === null) return null;
+  const only = side(event.planned === true || patientClassOf(context) === 'P' ? 'planned' : 'stay');
+  return only === undefined ? undefined : { $merge: 'places', places: only };
+}
+
+/** The operation of the assigned location's history for the event, with the side places `side` gives for its kind. */
+function historyOperation(
+  event: EncounterEvent,
+  status: string | undefined,
+  start: string | null | undefined,
+  end: string | null | undefined,
+  places: VisitPlaces,
+  context: MappingContext,
+  side: (kind: Parameters<typeof sidePlaces>[0]) => EncounterSidePlaces | undefined,
 ): EncounterLocationOperation | null | undefined {
   if (event.location === 'keep') return undefined;
   const pv1 = firstSegment(context.message, 'PV1')!;
@@ -297,27 +369,34 @@ function locationOperation(
   switch (operation) {
     case 'arrive': {
       if (entry === undefined) return undefined;
-      if (event.planned === true || patientClassOf(context) === 'P') return { $merge: 'arrive', entry: { ...entry, status: 'planned' } };
+      if (event.planned === true || patientClassOf(context) === 'P') return withPlaces({ $merge: 'arrive', entry: { ...entry, status: 'planned' } }, side('planned'));
       const at =
         event.arrivalTime === 'admit' && typeof start === 'string' ? start : event.timeRequired === true ? requireEventDateTime(context) : eventDateTime(context);
       const priorField = fieldOf(pv1, 6);
       const priorPlace = isEmptyField(priorField) || isExplicitNull(priorField) ? undefined : toLocationDisplay(priorField[0]);
-      return {
-        $merge: 'arrive',
-        entry: { ...entry, status: 'active', ...(at === undefined ? {} : { period: { start: at } }) },
-        ...(at === undefined ? {} : { at }),
-        ...(priorPlace === undefined ? {} : { prior: { location: places.prior ?? { display: priorPlace }, status: 'completed' } }),
-      };
+      return withPlaces(
+        {
+          $merge: 'arrive',
+          entry: { ...entry, status: 'active', ...(at === undefined ? {} : { period: { start: at } }) },
+          ...(at === undefined ? {} : { at }),
+          ...(priorPlace === undefined ? {} : { prior: { location: places.prior ?? { display: priorPlace }, status: 'completed' } }),
+        },
+        side('stay'),
+      );
     }
     case 'leave': {
       const at = typeof end === 'string' ? end : eventDateTime(context);
-      return { $merge: 'leave', ...(at === undefined ? {} : { at }), ...(entry === undefined ? {} : { entry }) };
+      return withPlaces({ $merge: 'leave', ...(at === undefined ? {} : { at }), ...(entry === undefined ? {} : { entry }) }, side('leave'));
     }
     case 'cancel-arrive':
       return { $merge: 'cancel-arrive', entry: entry! };
     case 'cancel-leave':
       return { $merge: 'cancel-leave', ...(entry === undefined ? {} : { entry }) };
   }
+}
+
+function withPlaces<T extends EncounterLocationOperation>(operation: T, places: EncounterSidePlaces | undefined): T {
+  return places === undefined ? operation : { ...operation, places };
 }
 
 /**
