@@ -17,7 +17,7 @@ import type { ResourceDraft } from '../types.ts';
 
 import { conceptKey, patientId, visitKey } from './adt-common.ts';
 import { type CodeableConcept, type Reference, comp, pruneEmpty, toCodeableConcept, toCodeableConceptIn } from './datatypes.ts';
-import { type KeyIdentifier, eiKey, orderNumbers } from './message-common.ts';
+import { type KeyIdentifier, eiKey, orderNumbers, positionOf } from './message-common.ts';
 import type { MappingContext } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -47,15 +47,7 @@ export function eachSegmentResource(segments: readonly Hl7Segment[], build: (seg
   );
 }
 
-/** A segment's position among the message's segments of its name (1-based): the n of `PR1[n]-3`. */
-export function positionOf(message: Hl7Message, segment: Hl7Segment): number {
-  let position = 0;
-  for (const candidate of message.segments) {
-    if (candidate.name === segment.name) position++;
-    if (candidate === segment) return position;
-  }
-  return position;
-}
+export { positionOf } from './message-common.ts';
 
 /**
  * An error's location (`PR1-3`) as the location in the n-th segment of that name (`PR1[2]-3`), so that integration

@@ -4,7 +4,7 @@
  * groups of ORC-led messages, and what an order request (ServiceRequest, MedicationRequest) reads from its ORC.
  */
 
-import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
+import { type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -12,7 +12,7 @@ import { patientId, sendingFacility } from './adt-common.ts';
 import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
 import { codeOf } from './drafts.ts';
 import type { MappingContext } from './context.ts';
-import { buildEach, degrade } from '../issues.ts';
+import { buildEach, degrade, reportIssue } from '../issues.ts';
 
 /** MSH-4 as the authority of identifiers sent without their own: the same for every message family. */
 export { sendingFacility };
@@ -226,11 +226,11 @@ function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: Mappin
   if (detail === undefined) throw missingField(detailName, `an ORC is not followed by its ${detailName}`);
 
   const numbers = orderNumbers(orc, numbersInDetail ? detail : undefined, detailName, context);
-  const key = numbers.placer ?? numbers.filler;
-  if (key === undefined) {
-    const sources = (field: number): string => (numbersInDetail ? `ORC-${field}, ${detailName}-${field}` : `ORC-${field}`);
-    throw missingField('ORC-2', `neither a placer (${sources(2)}) nor a filler (${sources(3)}) order number is sent`);
-  }
+  const sources = (field: number): string => (numbersInDetail ? `ORC-${field}, ${detailName}-${field}` : `ORC-${field}`);
+  const key =
+    numbers.placer ??
+    numbers.filler ??
+    messageScopedKey(orc === EMPTY_ORC ? detail : orc, 2, `neither a placer (${sources(2)}) nor a filler (${sources(3)}) order number is sent; the order is keyed by the message control id and its position, so a later message about it cannot find it`, context);
   const { control, status } = orderStatus(orc, kind.statusByStatus, kind.statusByControl);
   const notes = segments.filter((segment) => segment.name === 'NTE').map(noteOf);
   return { orc, detail, segments, numbers, key, control, status, note: notes.length > 0 ? notes : undefined };
@@ -262,4 +262,27 @@ export function noteOf(nte: Hl7Segment): Annotation | undefined {
     .join('\n')
     .trim();
   return text === '' ? undefined : { text };
+}
+
+/** A segment's position among the message's segments of its name (1-based): the n of `PR1[n]-3`. */
+export function positionOf(message: Hl7Message, segment: Hl7Segment): number {
+  let position = 0;
+  for (const candidate of message.segments) {
+    if (candidate.name === segment.name) position++;
+    if (candidate === segment) return position;
+  }
+  return position;
+}
+
+/**
+ * The key of an order or report sent without any order number (as some point-of-care and older senders do): the
+ * sender, the message's control id and the segment's position, with a warning at `<segment>[n]-<field>`. A resend of
+ * the message names the same resource; a later message about it cannot find it, since nothing ties the two. Being
+ * scoped to one message, it can never name another patient's resource.
+ */
+export function messageScopedKey(segment: Hl7Segment, field: number, detail: string, context: MappingContext): KeyIdentifier {
+  const sender = [valueOf(context.msh, 3), valueOf(context.msh, 4)].join('|');
+  const position = positionOf(context.message, segment);
+  reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: `${segment.name}[${position}]-${field}`, detail });
+  return { system: `urn:anchorline:message:${encodeURIComponent(sender)}`, value: `${valueOf(context.msh, 10)}#${segment.name}${position}` };
 }

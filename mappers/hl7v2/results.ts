@@ -47,6 +47,7 @@ import {
   type Annotation,
   type OrderGroup,
   invalidValue,
+  messageScopedKey,
   missingField,
   noteOf,
   orderGroups,
@@ -233,7 +234,10 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
   if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
 
   const numbers = orderNumbers(group.orc, obr, 'OBR', context);
-  const orderKey = numbers.filler ?? numbers.placer ?? messageScopedOrderKey(obr, context);
+  const orderKey =
+    numbers.filler ??
+    numbers.placer ??
+    messageScopedKey(obr, 3, 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent; the report is keyed by the message control id and the OBR position, so a later correction cannot replace it', context);
   const code = firstValue(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined) throw missingField('OBR-4', 'universal service identifier is empty');
   const reportKey = [orderKey.system, orderKey.value, ...conceptKey(code)];
@@ -308,24 +312,6 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
     result: built.map((observation) => ({ reference: `Observation/${observation.id}` })),
   });
   return [...specimens, ...built, report];
-}
-
-/**
- * The key of a report sent without any order number (OBR-2/3, ORC-2/3 all empty, as some point-of-care and older
- * senders do): the sender, the message's control id and the OBR's position. A resend of the message names the same
- * report; a later correction cannot find it, since nothing ties the two (the issue says so). Being scoped to one
- * message, it can never name another patient's report.
- */
-function messageScopedOrderKey(obr: Hl7Segment, context: MappingContext): { system: string; value: string } {
-  const sender = [valueOf(context.msh, 3), valueOf(context.msh, 4)].join('|');
-  const position = positionOf(context.message, obr);
-  reportIssue({
-    severity: 'warning',
-    code: 'ANCHORLINE_ISSUE_MISSING_FIELD',
-    location: `OBR[${position}]-3`,
-    detail: 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent; the report is keyed by the message control id and the OBR position, so a later correction cannot replace it',
-  });
-  return { system: `urn:anchorline:message:${encodeURIComponent(sender)}`, value: `${valueOf(context.msh, 10)}#OBR${position}` };
 }
 
 function reportStatus(obr: Hl7Segment): string {

@@ -138,12 +138,26 @@ describe('Observation outside result reports (OBX)', () => {
         segment('ORC', { 1: 'NW', 2: 'ORD-1^CAREVIEW' }),
         segment('OBR', { 1: '1', 2: 'ORD-1^CAREVIEW', 4: '24331-1^Lipid panel^LN' }),
         segment('OBX', { 1: '1', 2: 'CWE', 3: '49541-6^Fasting status^LN', 5: 'Y^Yes^HL70136', 11: 'O' }),
-        segment('OBX', { 1: '2', 2: 'NM', 5: '12' }),
+        segment('OBX', { 1: '2', 2: 'NM', 11: 'O' }),
       ]),
     );
     const observation = only(result, 'Observation');
     expect(only(result, 'ServiceRequest')['supportingInfo']).toEqual([{ reference: `Observation/${observation.id}` }]);
     expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[2]-3');
+  });
+});
+
+describe('orders without an order number', () => {
+  it('keeps the order under a key of its own message, with a warning; a resend names the same request', () => {
+    const orm = (controlId: string) =>
+      message('ORM^O01', [PID, segment('ORC', { 1: 'NW' }), segment('OBR', { 1: '1', 4: '24331-1^Lipid panel^LN' }), segment('ORC', { 1: 'NW' }), segment('OBR', { 1: '2', 4: '2345-7^Glucose^LN' })], { controlId });
+    const result = map(orm('C-ORD-1'));
+    const requests = drafts(result, 'ServiceRequest');
+    expect(requests).toHaveLength(2);
+    expect(new Set(requests.map((request) => request.id)).size).toBe(2);
+    expect(issuesOf(result)).toEqual(expect.arrayContaining(['ANCHORLINE_ISSUE_MISSING_FIELD@ORC[1]-2', 'ANCHORLINE_ISSUE_MISSING_FIELD@ORC[2]-2']));
+    expect(drafts(map(orm('C-ORD-1')), 'ServiceRequest').map((request) => request.id)).toEqual(requests.map((request) => request.id));
+    expect(drafts(map(orm('C-ORD-2')), 'ServiceRequest')[0]!.id).not.toBe(requests[0]!.id);
   });
 });
 
