@@ -42,7 +42,8 @@ import {
   v2TableSystem,
 } from './datatypes.ts';
 import { cnnPractitionerReference, organizationReference, practitionerReference, practitionerRoleReference } from './directory.ts';
-import { codeOf, completeDraft, element } from './drafts.ts';
+import { deviceReference } from './devices.ts';
+import { codeOf, completeDraft, element, repetitionText } from './drafts.ts';
 import {
   type Annotation,
   type OrderGroup,
@@ -58,7 +59,7 @@ import {
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 import { atPosition, positionOf } from './clinical-common.ts';
-import { buildEach, currentIssues, degrade, issueCodeOf, reportIssue } from '../issues.ts';
+import { buildEach, currentIssues, degrade, issueCodeOf, reportIssue, tolerate } from '../issues.ts';
 import type { AnchorlineError } from '../../errors/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -374,6 +375,8 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
     interpretation: fieldOf(obx, 8).map((rep) => interpretation(rep, context)),
     note: entry.notes,
     method: firstValue(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
+    // An equipment id whose authority cannot be read costs the device, not the result.
+    device: firstValue(fieldOf(obx, 18), (rep) => tolerate(() => deviceReference(rep, 'OBX-18', context), () => repetitionText(rep))),
     specimen: report.specimen,
     referenceRange: referenceRange(comp(fieldOf(obx, 7)[0], 1), unit),
   });

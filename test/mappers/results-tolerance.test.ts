@@ -91,3 +91,18 @@ describe('result tolerance', () => {
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[1]-3']);
   });
 });
+
+describe('equipment', () => {
+  it('makes OBX-18 a Device, one per equipment id, referenced by every observation it measured', () => {
+    const result = map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F|||||||ANALYZER-7^LAB', 'OBX|2|NM|RBC^RBC^L||4.2|10*6/uL|||||F|||||||ANALYZER-7^LAB'));
+    const devices = result.drafts.filter((d) => d.resourceType === 'Device');
+    expect(devices).toHaveLength(1);
+    expect(devices[0]!['identifier']).toEqual([{ system: 'urn:anchorline:authority:LAB', value: 'ANALYZER-7' }]);
+    expect(observations(result).map((o) => o['device'])).toEqual([0, 1].map(() => ({ reference: `Device/${devices[0]!.id}`, display: 'ANALYZER-7' })));
+    expect(validateFhirResource(mergeDraft(undefined, devices[0]!))).toEqual([]);
+    // An equipment id whose authority cannot be read costs the device only.
+    const unreadable = map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F|||||||A-1^^not-a-uuid^UUID'));
+    expect(observations(unreadable)[0]!['device']).toBeNull();
+    expect(issues(unreadable)).toEqual(['ANCHORLINE_ISSUE_INVALID_VALUE@OBX[1]-18']);
+  });
+});
