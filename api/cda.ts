@@ -21,7 +21,7 @@ const INGEST_CDA_SCHEMA = {
   summary: 'Ingest one C-CDA document',
   description:
     'The body is one C-CDA document (a charset parameter, when sent, says how its bytes are encoded). The answer is an OperationOutcome: ' +
-    '202 stored and queued for mapping, with an issue for each section, entry or value the conversion leaves out; 200 a resend of a stored document; ' +
+    '202 stored and queued for mapping (its mapping outcome and issues, what the conversion leaves out, are then at /admin/messages/{id}); 200 a resend of a stored document; ' +
     '409 ANCHORLINE_ERR_DUPLICATE_CONTROL_ID the same ClinicalDocument/id with other bytes; 4xx ANCHORLINE_ERR_CDA_* refused (documents with a DOCTYPE included), ' +
     '413 over cda.maxBytes; 503 not stored, send again. Headers: X-Anchorline-Message-Id, X-Anchorline-Outcome, X-Anchorline-Error, and Location for a stored document.',
   tags: ['ingest'],

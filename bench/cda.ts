@@ -9,6 +9,8 @@
  *   DocumentReference (its attachment hash included).
  * - + validation: anchorline, then every draft applied to nothing and validated against FHIR R4, the rest of the
  *   worker's CPU per document (the database aside).
+ * - intake: readCdaHeader, what POST /ingest/cda runs before it stores a document (the guard, the XML parse and the
+ *   header facts); the conversion itself runs once, in the worker.
  *
  * The corpus is every document in test/fixtures/cda that converts (the public samples and the crafted ones), less
  * those bare @medplum/ccda throws on (named in the output), so both convert the same documents. The variants run in
@@ -23,7 +25,7 @@ import { parseArgs } from 'node:util';
 
 import { convertCcdaToFhir, convertXmlToCcda } from '@medplum/ccda';
 
-import { convertCdaDocument } from '../mappers/cda/index.ts';
+import { convertCdaDocument, readCdaHeader } from '../mappers/cda/index.ts';
 import { defaultHl7MappingOptions, mergeDraft, validateFhirResource } from '../mappers/index.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, seconds: { type: 'string', default: '0.5' } } });
@@ -63,6 +65,7 @@ const variants: Record<string, (document: Document) => number> = {
     for (const draft of convertCdaDocument(document.bytes, { mapping: defaultHl7MappingOptions, source: document.source }).drafts) problems += validateFhirResource(mergeDraft(undefined, draft)).length;
     return problems;
   },
+  intake: (document) => readCdaHeader(document.bytes).document.controlId.length,
 };
 
 /** Documents converted per second over one round of roundMs. */

@@ -131,7 +131,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     const dicomIntake = createDicomIntake(config, log, store, queue, metrics);
     engine.dicomIntake = dicomIntake;
     closers.push({ name: 'dicom intake', close: () => dicomIntake.close() });
-    const cdaIntake = new CdaIntake({ pool: store.pool, queue, log: log.child({ component: 'cda-intake' }), limits: config.cda, mapping: config.mapping, sources, metrics });
+    const cdaIntake = new CdaIntake({ pool: store.pool, queue, log: log.child({ component: 'cda-intake' }), limits: config.cda, sources, metrics });
     closers.push({ name: 'cda intake', close: () => cdaIntake.close() });
 
     const expectedListeners = ['http', ...(config.mllp.enabled ? ['mllp'] : []), ...(config.dicom.enabled ? ['dicom'] : [])];

@@ -34,6 +34,10 @@ export const MAPPING_ISSUE_CODES = {
   ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT: 'A segment was sent across several lines (a line break inside a field, not escaped as \\.br\\); the break was kept as part of the value',
   ANCHORLINE_ISSUE_CHARSET_FALLBACK: 'MSH-18 named no character set, or ASCII, while the bytes were UTF-8; the message was read as UTF-8',
   ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE: 'The message type is not one the mapping table lists; the segments it carries were mapped by their own meaning',
+  // C-CDA documents (mappers/cda/mapping-issues.ts): what a document's conversion leaves out, located by XPath.
+  ANCHORLINE_ISSUE_SECTION_NOT_MAPPED: 'A document section (or a body without sections) could not be converted, or is of a kind nothing here converts; its narrative is kept in the Composition and the document itself is stored whole',
+  ANCHORLINE_ISSUE_ENTRY_NOT_MAPPED: 'Some entries of a document section were not converted; the rest of the section was, and the document itself is stored whole',
+  ANCHORLINE_ISSUE_VALUE_NOT_MAPPED: 'A value of a type the conversion has no FHIR element for (an observation value of type ED) was left out of its resource',
 } as const satisfies Record<string, string>;
 
 export type MappingIssueCode = keyof typeof MAPPING_ISSUE_CODES;

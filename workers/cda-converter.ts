@@ -4,7 +4,8 @@
  * ordering, validation, versions, leaves).
  *
  * It reads only the inbox row: the raw document, decoded with the encoding the intake found (the row's charset),
- * through the same guard and conversion the intake ran, so a document the intake accepted converts the same way.
+ * through the same guard the intake ran. What the conversion leaves out (sections, entries, values) comes back as the
+ * message's mapping issues (mappers/cda/mapping-issues.ts), recorded on the inbox message like an HL7 v2 message's.
  *
  * Mapping config: a document gets the config a message with MSH-4 = the root OID of its authoring organization's
  * id (else its custodian's; the intake stores it in the sender column) would get, so a config matched by
@@ -13,7 +14,7 @@
 import type { MshHeader } from '../formats/hl7v2/index.ts';
 import type { CdaLimits } from '../formats/cda/index.ts';
 
-import { convertCdaDocument } from '../mappers/index.ts';
+import { cdaMappingIssues, convertCdaDocument } from '../mappers/index.ts';
 import { inbox, type InboxMessage } from '../store/index.ts';
 import { selectionHeader, type MappingSource, type MessageConverter } from './ingest.ts';
 
@@ -33,7 +34,11 @@ export function createCdaConverter(limits: CdaLimits): MessageConverter {
         ...(message.charset ? { charsetParameter: message.charset } : {}),
         source: { sha256: message.rawSha256, size: message.rawSize },
       });
-      return { mapping, result: { drafts: conversion.drafts, ...(conversion.eventTime ? { eventTime: conversion.eventTime } : {}) } };
+      const issues = cdaMappingIssues(conversion.issues);
+      return {
+        mapping,
+        result: { drafts: conversion.drafts, ...(conversion.eventTime ? { eventTime: conversion.eventTime } : {}), ...(issues.length > 0 ? { issues } : {}) },
+      };
     },
   };
 }

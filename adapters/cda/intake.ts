@@ -1,12 +1,13 @@
 /**
- * C-CDA intake: one document in, stored as raw bytes with their SHA-256 in the message store, answered with what
- * its conversion will and will not give.
+ * C-CDA intake: one document in, stored as raw bytes with their SHA-256 in the message store, and answered once it
+ * is durable. The document is converted once, by the ingest worker: the intake reads only what it stores the
+ * document under and what it refuses documents for (mappers/cda/read-header.ts: the pre-parse guard, the XML parse,
+ * ClinicalDocument/id and effectiveTime, the organization, a recordTarget with an identifier).
  *
  * Answers (`POST /ingest/cda`):
- * - 202: stored and queued for mapping. The body is an OperationOutcome: an informational issue naming the message,
- *   then one issue per section, entry or value the conversion leaves out (partial conversion is not a failure).
- *   They come from running the same pure conversion the ingest worker runs, once, here, so the sender learns at
- *   once what to expect; the worker converts the stored bytes again and writes the resources.
+ * - 202: stored and queued for mapping. The body is an OperationOutcome whose informational issue names the message
+ *   and where its mapping outcome and issues will be: `/admin/messages/{id}` (what the conversion leaves out is
+ *   recorded there as the message's mapping issues, as for HL7 v2).
  * - 200: a resend (same organization and ClinicalDocument/id, identical bytes): nothing is stored twice.
  * - 409 ANCHORLINE_ERR_DUPLICATE_CONTROL_ID: the same ClinicalDocument/id with other bytes; kept as a conflict row.
  *   A corrected document must carry a new id (and relatedDocument typeCode RPLC naming the one it replaces).
@@ -25,7 +26,7 @@ import type pg from 'pg';
 
 import { AnchorlineError, isAnchorlineError, operationOutcome, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
-import { cdaIssuesOutcome, convertCdaDocument, type CdaConversion, type Hl7MappingOptions } from '../../mappers/index.ts';
+import { cdaIssuesOutcome, readCdaHeader, type CdaHeader } from '../../mappers/index.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
 import type { CdaLimits } from '../../formats/cda/index.ts';
@@ -38,8 +39,6 @@ export interface CdaIntakeOptions {
   limits: CdaLimits;
   /** Which source may send which organizations' documents (config `sources`); absent: no claims. */
   sources?: SourcePolicy;
-  /** The engine's mapping settings: what the conversion run at intake (for its issues) uses. */
-  mapping: Hl7MappingOptions;
   /** Counts every document answered (protocol 'cda'); absent: nothing is counted. */
   metrics?: IntakeMetrics;
 }
@@ -100,16 +99,11 @@ export class CdaIntake {
 
   private async store(raw: Buffer, meta: CdaReceiveMeta): Promise<CdaIntakeResult> {
     const rawSha256 = createHash('sha256').update(raw).digest();
-    let conversion: CdaConversion;
+    let header: CdaHeader;
     try {
-      conversion = convertCdaDocument(raw, {
-        mapping: this.options.mapping,
-        limits: this.options.limits,
-        ...(meta.charsetParameter ? { charsetParameter: meta.charsetParameter } : {}),
-        source: { sha256: rawSha256, size: raw.length },
-      });
-      this.options.sources?.checkCdaOrganization(meta.boundSource, conversion.document.senderOrganization);
-      if (conversion.document.controlId.length > MAX_CONTROL_ID_CHARS) {
+      header = readCdaHeader(raw, { limits: this.options.limits, ...(meta.charsetParameter ? { charsetParameter: meta.charsetParameter } : {}) });
+      this.options.sources?.checkCdaOrganization(meta.boundSource, header.document.senderOrganization);
+      if (header.document.controlId.length > MAX_CONTROL_ID_CHARS) {
         throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', `ClinicalDocument/id is longer than ${MAX_CONTROL_ID_CHARS} characters`, { location: '/ClinicalDocument/id' });
       }
     } catch (error) {
@@ -117,7 +111,7 @@ export class CdaIntake {
       return this.reject(raw, rawSha256, meta, coded);
     }
 
-    const { document } = conversion;
+    const { document } = header;
     const input: InboxInput = {
       protocol: 'cda',
       source: meta.source,
@@ -128,7 +122,7 @@ export class CdaIntake {
       raw,
       rawSha256,
       rawSize: raw.length,
-      charset: conversion.charset,
+      charset: header.charset,
       disposition: 'accepted',
       ack: null,
       ackCode: null,
@@ -146,14 +140,14 @@ export class CdaIntake {
           status: 202,
           outcome: 'stored',
           messageId: outcome.id,
-          body: cdaIssuesOutcome(conversion.issues, { code: 'document-stored', text: `document stored as message ${outcome.id}; its resources are written when it is mapped` }),
+          body: cdaIssuesOutcome([], { code: 'document-stored', text: `document stored as message ${outcome.id}; it is converted when it is mapped, and its mapping outcome and issues will be at /admin/messages/${outcome.id}` }),
         };
       case 'duplicate':
         return {
           status: 200,
           outcome: 'duplicate',
           messageId: outcome.id,
-          body: cdaIssuesOutcome(conversion.issues, { code: 'document-duplicate', text: `document already stored as message ${outcome.id}; nothing changed` }),
+          body: cdaIssuesOutcome([], { code: 'document-duplicate', text: `document already stored as message ${outcome.id}; nothing changed (its mapping outcome and issues are at /admin/messages/${outcome.id})` }),
         };
       case 'conflict': {
         const error = conflictError(outcome.originalId);
@@ -165,10 +159,10 @@ export class CdaIntake {
     }
   }
 
-  /** A document's own problem as a coded, permanent error; anything else (a converter defect) likewise, logged. */
+  /** A document's own problem as a coded, permanent error; anything else (a reader defect) likewise, logged. */
   private permanent(error: unknown): AnchorlineError {
     if (isAnchorlineError(error) && !error.retryable) return error;
-    this.options.log.error({ ...errorFields(error) }, 'cda intake: the conversion failed unexpectedly');
+    this.options.log.error({ ...errorFields(error) }, 'cda intake: reading the document failed unexpectedly');
     return new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', 'the document could not be converted', { cause: error });
   }
 

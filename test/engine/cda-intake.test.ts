@@ -89,7 +89,7 @@ describe('POST /ingest/cda', () => {
     hl7PatientId = await eventually(async () => (await get(`/fhir/Patient?identifier=${MRN_SYSTEM}|H0012345`)).entry?.[0]?.resource?.id, 30_000, 'HL7 patient');
   });
 
-  it('stores the document and answers 202 with what the conversion leaves out', async () => {
+  it('stores the document, answers 202 naming where its mapping outcome will be, and records what the conversion leaves out on the message', async () => {
     const response = await postCda(document);
     expect(response.status).toBe(202);
     expect(response.headers.get('x-anchorline-outcome')).toBe('stored');
@@ -97,7 +97,9 @@ describe('POST /ingest/cda', () => {
     expect(response.headers.get('location')).toBe(`/admin/messages/${messageId}`);
     expect(response.body.resourceType).toBe('OperationOutcome');
     expect(validateFhirResource(response.body)).toEqual([]);
-    expect(response.body.issue.map((issue: any) => issue.details.coding[0].code)).toEqual(['document-stored', 'repeated-entry-id']);
+    // The intake does not convert: the answer says where the outcome will be, and the conversion's issues are the message's.
+    expect(response.body.issue.map((issue: any) => issue.details.coding[0].code)).toEqual(['document-stored']);
+    expect(response.body.issue[0].details.text).toContain(`/admin/messages/${messageId}`);
 
     const message = await mapped(messageId);
     expect(message).toMatchObject({
@@ -111,6 +113,10 @@ describe('POST /ingest/cda', () => {
       rawSize: document.length,
     });
     expect(Buffer.from(message.rawBase64, 'base64').equals(document)).toBe(true);
+    // The document repeats an entry id: each statement kept as a resource of its own, recorded as a mapping issue.
+    expect(message.mappingIssues).toEqual([
+      expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY', location: '/ClinicalDocument', detail: expect.stringContaining('repeated-entry-id') }),
+    ]);
   });
 
   it('makes the document\'s patient the Patient HL7 v2 made, with both sets of identifiers', async () => {
@@ -175,6 +181,29 @@ describe('POST /ingest/cda', () => {
     expect(errorCode(response.body)).toBe('ANCHORLINE_ERR_DUPLICATE_CONTROL_ID');
     const row = await get(`/admin/messages/${response.headers.get('x-anchorline-message-id')}`);
     expect(row).toMatchObject({ disposition: 'conflict', rawSha256: sha256(changed) });
+  });
+});
+
+describe('mapping issues of a document', () => {
+  it('records the sections the conversion leaves out on the message, located by XPath, listed among warnings and counted', async () => {
+    const response = await postCda(fixture('unknown-section.xml'));
+    expect(response.status).toBe(202);
+    expect(response.body.issue).toHaveLength(1);
+    const id = Number(response.headers.get('x-anchorline-message-id'));
+    const message = await mapped(id);
+    expect(message.state).toBe('done');
+    expect(message.mappingIssues).toEqual([
+      {
+        severity: 'warning',
+        code: 'ANCHORLINE_ISSUE_SECTION_NOT_MAPPED',
+        location: '/ClinicalDocument/component/structuredBody/component[1]/section',
+        detail: expect.stringMatching(/^section 'Local screening results' \(X-LOCAL-1\) is not a kind the converter knows .*\(section-not-supported\)$/),
+      },
+    ]);
+    const warned = await get('/admin/messages?warnings=true&protocol=cda');
+    expect(warned.messages.map((m: any) => m.id)).toContain(id);
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`, { headers: authHeaders() })).text();
+    expect(metrics).toMatch(/anchorline_mapping_issues_total\{code="ANCHORLINE_ISSUE_SECTION_NOT_MAPPED"\} [1-9]/);
   });
 });
 
