@@ -68,6 +68,12 @@ function brokenSegmentIssue(message: Hl7Message, index: number): MappingIssue {
   };
 }
 
+/**
+ * Message types mapped by the segments they carry (segments.ts) by design rather than for want of a row: referrals
+ * and their responses (REF, RRI: RF1, PRD, PID, DG1, PR1, IN1, OBR/OBX in any of the IG's structures I12-I15).
+ */
+const SEGMENT_DRIVEN_TYPES: ReadonlySet<string> = new Set(['REF', 'RRI']);
+
 /** `${MSH-9.1}^${MSH-9.2}` keys with a row of their own in the mapping table, sorted. */
 export function supportedMessageTypes(): string[] {
   return [...MAPPINGS.keys()].sort();
@@ -99,7 +105,7 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
   let builders = MAPPINGS.get(key);
   if (builders === undefined) {
     builders = segmentBuilders(message);
-    issues.add({ severity: 'information', code: 'ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE', location: 'MSH-9', detail: `${key} has no row in the mapping table; its segments were mapped by their own meaning`, value: key });
+    if (!SEGMENT_DRIVEN_TYPES.has(messageType)) issues.add({ severity: 'information', code: 'ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE', location: 'MSH-9', detail: `${key} has no row in the mapping table; its segments were mapped by their own meaning`, value: key });
   }
   for (const index of message.brokenSegments ?? []) issues.add(brokenSegmentIssue(message, index));
   const drafts: ResourceDraft[] = [];

@@ -20,11 +20,12 @@ import { buildServiceRequests } from './orders.ts';
 import { buildMedicationRequests } from './pharmacy.ts';
 import { buildResults } from './results.ts';
 import { buildAppointment } from './scheduling.ts';
-import { buildChargeItems } from './financial.ts';
+import { buildAccount, buildChargeItems } from './financial.ts';
 import { buildDispenses } from './medication-events.ts';
 import { buildObservations, buildObservationsBesideResults } from './observations.ts';
 import { buildProblems } from './problems.ts';
 import { buildProcedures } from './procedures.ts';
+import { buildReferrals } from './referrals.ts';
 
 /**
  * Segments that carry clinical or administrative data and that no builder, or not every message's builders, read, by
@@ -38,13 +39,17 @@ const DATA_SEGMENTS = [
 
 /**
  * The data segments some builders read, with those builders: a message whose builders include none of a segment's
- * readers (an ORU with a PR1, an ORM with an FT1) reports that segment as not mapped. The others no builder reads.
+ * readers (an ORU with a PR1, an ORM with an FT1, an ADT with a GT1: only the accounts of BAR and DFT have
+ * guarantors) reports that segment as not mapped. The others no builder reads.
  */
 const SEGMENT_READERS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map([
   ['PR1', [buildProcedures]],
   ['FT1', [buildChargeItems]],
   ['PRB', [buildProblems]],
   ['RXD', [buildDispenses]],
+  ['GT1', [buildAccount]],
+  ['IN2', [buildCoverages]],
+  ['RF1', [buildReferrals]],
 ]);
 
 const has = (message: Hl7Message, name: string): boolean => segmentsNamed(message, name).length > 0;
@@ -68,6 +73,7 @@ export function segmentBuilders(message: Hl7Message): ResourceBuilder[] {
   if (has(message, 'RXD')) builders.push(buildDispenses);
   if (has(message, 'FT1')) builders.push(buildChargeItems);
   if (has(message, 'SCH')) builders.push(buildAppointment);
+  if (has(message, 'RF1')) builders.push(buildReferrals);
   // OBX outside result reports and documents: observations of what they follow (observations.ts).
   if (has(message, 'OBX') && !has(message, 'TXA') && !has(message, 'OBR')) builders.push(buildObservations);
   builders.push(unmappedSegmentReporter(builders));
