@@ -2,7 +2,7 @@
  * Mapping throughput per message type, in-process on one core: decode by MSH-18, parse, map, apply the drafts
  * (mergeDraft onto nothing) and validate every resource against FHIR R4, as the ingest job does minus the database.
  *
- *   npm run bench:mapping -- [--seconds 2] [--fixtures <dir>]
+ *   npm run bench:mapping -- [--seconds 2] [--fixtures <dir>] [--only <type^event>]
  *
  * The corpus is every fixture message that maps (test/fixtures/adt and test/fixtures/hl7v2/*: *.hl7 with an
  * *.expected.json), grouped by MSH-9 message type^trigger event; each group runs for --seconds after a warm-up, and
@@ -69,9 +69,11 @@ function measure(messages: CorpusMessage[], validate: boolean, ms: number): numb
 
 if (import.meta.main) {
   // --fixtures: another fixture tree (an older checkout's test/fixtures), to compare two versions on one corpus.
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, fixtures: { type: 'string' } } });
+  // --only: one message type (`ADT^A04`), for a CPU profile of that type alone (node --cpu-prof).
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, fixtures: { type: 'string' }, only: { type: 'string' } } });
   const SECONDS = Number(values.seconds);
-  const corpus = values.fixtures === undefined ? loadMappingCorpus() : loadMappingCorpus(path.resolve(values.fixtures));
+  const loaded = values.fixtures === undefined ? loadMappingCorpus() : loadMappingCorpus(path.resolve(values.fixtures));
+  const corpus = values.only === undefined ? loaded : loaded.filter((message) => message.type === values.only);
   const byType = new Map<string, CorpusMessage[]>();
   for (const message of corpus) byType.set(message.type, [...(byType.get(message.type) ?? []), message]);
   validateFhirResource({ resourceType: 'Patient' });

@@ -117,33 +117,96 @@ const PRIMITIVE = /^[a-z]/;
 export function requiredCodeIssues(resource: Record<string, unknown>): string[] {
   const issues: string[] = [];
   const type = String(resource['resourceType']);
-  walk(resource, type, type, type, issues);
+  walk(resource, nodeOf(type, type), type, issues);
   return issues;
 }
 
-function walk(value: Record<string, unknown>, typeName: string, path: string, shownPath: string, issues: string[]): void {
-  const elements = load().types.get(typeName);
+/**
+ * An element path of a type (`Encounter`, `Encounter.location`, `Identifier`) with what walk needs to know of each
+ * member name met under it, worked out from the definitions the first time the name is met: this runs for every
+ * element of every resource validated, and finding a choice element (`valueQuantity` under `value[x]`) means a scan
+ * of the type's elements. The definitions never change, so what is worked out once holds.
+ */
+interface PathNode {
+  typeName: string;
+  path: string;
+  /** The type's element definitions by path; undefined for a type without a definition (walk does nothing there). */
+  elements: Map<string, ElementDefinition> | undefined;
+  /** Member name -> how to check it; null when the definitions do not have it. */
+  members: Map<string, Member | null>;
+}
+
+interface Member {
+  definition: ElementDefinition;
+  type: string;
+  /** The required value set of a code element, else undefined. */
+  requiredValueSet: string | undefined;
+  /** expand(requiredValueSet), once it has been asked for (it answers the same from then on). */
+  codes?: { set: ReadonlySet<string> | undefined };
+  /** Where the member's object items are walked: the path node of its backbone or its type; undefined for primitives. */
+  child: PathNode | undefined;
+}
+
+/** Member names one path remembers at most, so that odd names in odd input cannot grow it without bound. */
+const MAX_UNKNOWN_MEMBERS = 200;
+
+const pathNodes = new Map<string, PathNode>();
+
+function nodeOf(typeName: string, path: string): PathNode {
+  const key = `${typeName}\u0000${path}`;
+  let node = pathNodes.get(key);
+  if (node === undefined) {
+    node = { typeName, path, elements: load().types.get(typeName), members: new Map() };
+    pathNodes.set(key, node);
+  }
+  return node;
+}
+
+function memberOf(node: PathNode, elements: Map<string, ElementDefinition>, key: string): Member | undefined {
+  const known = node.members.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const match = findElement(elements, node.path, key);
+  if (match === undefined) {
+    if (node.members.size < MAX_UNKNOWN_MEMBERS) node.members.set(key, null);
+    return undefined;
+  }
+  const { definition, type } = match;
+  const requiredValueSet = type === 'code' && definition.binding?.strength === 'required' ? definition.binding.valueSet : undefined;
+  let child: PathNode | undefined;
+  if (type === 'BackboneElement' || type === 'Element' || definition.contentReference !== undefined) {
+    child = nodeOf(node.typeName, definition.contentReference !== undefined ? definition.contentReference.replace(/^#/, '') : `${node.path}.${key}`);
+  } else if (!PRIMITIVE.test(type)) {
+    child = nodeOf(type, type);
+  }
+  const member: Member = { definition, type, requiredValueSet, child };
+  node.members.set(key, member);
+  return member;
+}
+
+function walk(value: Record<string, unknown>, node: PathNode, shownPath: string, issues: string[]): void {
+  const elements = node.elements;
   if (elements === undefined) return;
-  for (const [key, member] of Object.entries(value)) {
+  for (const key of Object.keys(value)) {
     if (key === 'resourceType' || key.startsWith('_')) continue;
-    const match = findElement(elements, path, key);
-    if (match === undefined) continue;
-    const { definition, type } = match;
-    const items = Array.isArray(member) ? member : [member];
-    const childPath = definition.contentReference !== undefined ? definition.contentReference.replace(/^#/, '') : `${path}.${key}`;
-    for (const item of items) {
-      if (type === 'code' && definition.binding?.strength === 'required' && definition.binding.valueSet !== undefined) {
-        const codes = expand(definition.binding.valueSet);
-        if (codes !== undefined && !codes.has(String(item))) issues.push(`${shownPath}.${key}: '${String(item)}' is not in ${definition.binding.valueSet}`);
-      }
-      if (typeof item !== 'object' || item === null) continue;
-      if (type === 'BackboneElement' || type === 'Element' || definition.contentReference !== undefined) {
-        walk(item as Record<string, unknown>, typeName, childPath, `${shownPath}.${key}`, issues);
-      } else if (!PRIMITIVE.test(type)) {
-        walk(item as Record<string, unknown>, type, type, `${shownPath}.${key}`, issues);
-      }
+    const member = memberOf(node, elements, key);
+    if (member === undefined) continue;
+    const element = value[key];
+    if (Array.isArray(element)) {
+      for (const item of element) check(item, member, key, shownPath, issues);
+    } else {
+      check(element, member, key, shownPath, issues);
     }
   }
+}
+
+function check(item: unknown, member: Member, key: string, shownPath: string, issues: string[]): void {
+  if (member.requiredValueSet !== undefined) {
+    member.codes ??= { set: expand(member.requiredValueSet) };
+    const codes = member.codes.set;
+    if (codes !== undefined && !codes.has(String(item))) issues.push(`${shownPath}.${key}: '${String(item)}' is not in ${member.requiredValueSet}`);
+  }
+  if (typeof item !== 'object' || item === null || member.child === undefined) return;
+  walk(item as Record<string, unknown>, member.child, `${shownPath}.${key}`, issues);
 }
 
 function findElement(elements: Map<string, ElementDefinition>, path: string, key: string): { definition: ElementDefinition; type: string } | undefined {

@@ -41,12 +41,23 @@ export function validateFhirResource(resource: unknown): string[] {
 }
 
 /** The element structure of a value, with strings reduced to their kind: what a Provenance's verdict depends on. */
-function shapeOf(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(shapeOf).join(',')}]`;
+function shapeOf(value: unknown): string | undefined {
+  // String concatenation rather than map and join: a Provenance names every resource of its message, and this runs
+  // for each message. An undefined item of a list adds nothing, an undefined member is written `undefined`.
+  if (Array.isArray(value)) {
+    let shape = '[';
+    for (let index = 0; index < value.length; index++) shape += `${index === 0 ? '' : ','}${shapeOf(value[index]) ?? ''}`;
+    return `${shape}]`;
+  }
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>)
-      .map(([name, child]) => `${name}:${name === 'code' || name === 'system' || name === 'resourceType' ? JSON.stringify(child) : shapeOf(child)}`)
-      .join(',')}}`;
+    let shape = '{';
+    let first = true;
+    for (const name of Object.keys(value)) {
+      const child = (value as Record<string, unknown>)[name];
+      shape += `${first ? '' : ','}${name}:${name === 'code' || name === 'system' || name === 'resourceType' ? JSON.stringify(child) : shapeOf(child)}`;
+      first = false;
+    }
+    return `${shape}}`;
   }
   return typeof value === 'string' ? (value === '' ? '""' : 's') : JSON.stringify(value);
 }

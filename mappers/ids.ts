@@ -17,6 +17,52 @@ const ID_DOMAIN = 'anchorline:resource-id:v1';
  * Version bits are set to 8 and the variant bits to 10, as RFC 9562 requires.
  */
 export function deterministicId(resourceType: string, ...parts: string[]): string {
+  // Each part with its length, so that the key, like the hash input, is unambiguous.
+  let key = `${resourceType.length}:${resourceType}`;
+  for (const part of parts) key += `${part.length}:${part}`;
+  const known = remembered.get(key);
+  if (known !== undefined) return known;
+  const hex = hash('sha256', hashInput(resourceType, parts), 'hex');
+  // The first 128 bits as hex (a hex digest costs less than a Buffer one), version and variant bits set in the text.
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  if (remembered.size >= MAX_REMEMBERED_IDS) remembered.delete(remembered.keys().next().value!);
+  remembered.set(key, id);
+  return id;
+}
+
+/**
+ * Ids already made, by key. A memo of a pure function: one message asks for the same id several times (its patient's,
+ * for each resource that refers to the patient; its sender's Organization, for each identifier it assigned), and a
+ * feed asks for the same organizations, wards and clinicians in message after message.
+ */
+const remembered = new Map<string, string>();
+/** Ids remembered at most, oldest forgotten first: each is a key of a few dozen bytes and an id of 36. */
+const MAX_REMEMBERED_IDS = 10_000;
+
+/** Code units 0-127 only: such a string's UTF-8 bytes are its code units, one byte each. */
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * The bytes hashed, as the encoding above describes. Nearly every key is ASCII and shorter than 128 bytes: then each
+ * length prefix is three zero bytes and one byte below 0x80, all ASCII too, so the whole input can be hashed as a
+ * string (a string is hashed as its UTF-8 bytes, which are then exactly these) without a Buffer, which costs more
+ * than the hash for keys this short. Any other key takes the Buffer.
+ */
+function hashInput(resourceType: string, parts: readonly string[]): string | Buffer {
+  let input = ID_DOMAIN_PREFIXED;
+  for (let index = -1; index < parts.length; index++) {
+    const part = index < 0 ? resourceType : parts[index]!;
+    if (part.length >= 0x80 || !ASCII.test(part)) return hashInputBuffer(resourceType, parts);
+    input += `\0\0\0${String.fromCharCode(part.length)}${part}`;
+  }
+  return input;
+}
+
+/** ID_DOMAIN with its length prefix (ASCII, 25 bytes). */
+const ID_DOMAIN_PREFIXED = `\0\0\0${String.fromCharCode(ID_DOMAIN.length)}${ID_DOMAIN}`;
+
+function hashInputBuffer(resourceType: string, parts: readonly string[]): Buffer {
   // One buffer and one one-shot hash: this runs for every resource of every message (hundreds per C-CDA document),
   // and a hash object with an update per part costs several times more.
   const strings = [ID_DOMAIN, resourceType, ...parts];
@@ -29,8 +75,5 @@ export function deterministicId(resourceType: string, ...parts: string[]): strin
     input.writeUInt32BE(length, offset);
     offset += 4 + length;
   }
-  // The first 128 bits as hex (a hex digest costs less than a Buffer one), version and variant bits set in the text.
-  const hex = hash('sha256', input, 'hex');
-  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return input;
 }

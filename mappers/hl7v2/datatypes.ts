@@ -125,25 +125,31 @@ function invalid(location: string, detail: string): AnchorlineError {
 export function pruneEmpty<T>(value: T): T | undefined {
   if (value === null) return value;
   if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'object') return value;
+  // Plain loops rather than map/filter and Object.entries: this runs on every element of every draft, a few hundred
+  // times per message, and the intermediate arrays cost more than the pruning itself.
   if (Array.isArray(value)) {
-    const items = value.map((item) => pruneEmpty(item)).filter((item) => item !== undefined);
+    const items: unknown[] = [];
+    for (let index = 0; index < value.length; index++) {
+      const pruned = pruneEmpty(value[index] as unknown);
+      if (pruned !== undefined) items.push(pruned);
+    }
     return (items.length > 0 ? items : undefined) as T | undefined;
   }
   // A decimal kept as sent (`5.40`) is a value, not an element to prune and rebuild.
   if (isLosslessNumber(value)) return value;
-  if (typeof value === 'object') {
-    const result: Record<string, unknown> = {};
-    let kept = 0;
-    for (const [key, element] of Object.entries(value as Record<string, unknown>)) {
-      const pruned = pruneEmpty(element);
-      if (pruned !== undefined) {
-        result[key] = pruned;
-        kept++;
-      }
+  const result: Record<string, unknown> = {};
+  let kept = 0;
+  const elements = value as Record<string, unknown>;
+  // for-in rather than Object.keys: the converters build plain objects, which have no enumerable inherited members.
+  for (const key in elements) {
+    const pruned = pruneEmpty(elements[key]);
+    if (pruned !== undefined) {
+      result[key] = pruned;
+      kept++;
     }
-    return (kept > 0 ? result : undefined) as T | undefined;
   }
-  return value;
+  return (kept > 0 ? result : undefined) as T | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ export function codeOf(field: Hl7Field): string {
 /** An update draft: undefined elements (not sent) are left out, so the stored ones stay; null and values are kept. */
 export function updateDraft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
   const result: ResourceDraft = { resourceType, id };
-  for (const [name, value] of Object.entries(elements)) {
+  for (const name of Object.keys(elements)) {
+    const value = elements[name];
     if (value === null) {
       result[name] = null;
       continue;
@@ -83,6 +84,9 @@ export function updateDraft(resourceType: string, id: string, elements: Record<s
 /** A complete draft: every listed element is in it, as null when it has no value, so nothing stale survives. */
 export function completeDraft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
   const result: ResourceDraft = { resourceType, id };
-  for (const [name, value] of Object.entries(elements)) result[name] = value === null ? null : (pruneEmpty(value) ?? null);
+  for (const name of Object.keys(elements)) {
+    const value = elements[name];
+    result[name] = value === null ? null : (pruneEmpty(value) ?? null);
+  }
   return result;
 }
