@@ -278,7 +278,8 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
       merged[name] = cloneFhirJson(value);
     }
   }
-  for (const [name, value] of Object.entries(draft)) {
+  for (const name of Object.keys(draft)) {
+    const value = draft[name];
     if (RESERVED.has(name) || value === undefined) continue;
     if (isElementMergeOperation(value)) {
       const rule = ELEMENT_RULES.get(draft.resourceType)?.get(name)?.get(value.$merge);
@@ -288,14 +289,14 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
       const next = rule(current?.[name], value, current);
       // A rule that returns the stored element itself left it as it was, extension sibling included.
       if (current !== undefined && next !== undefined && next === current[name]) continue;
-      if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
-      if (next === undefined) delete merged[name];
-      else merged[name] = cloneFhirJson(next);
+      if (current !== undefined) dropExtensionSibling(merged, name, draft);
+      if (next !== undefined) merged[name] = cloneFhirJson(next);
+      else if (current !== undefined) delete merged[name];
       continue;
     }
-    if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
-    if (value === null) delete merged[name];
-    else merged[name] = cloneFhirJson(value);
+    if (current !== undefined) dropExtensionSibling(merged, name, draft);
+    if (value !== null) merged[name] = cloneFhirJson(value);
+    else if (current !== undefined) delete merged[name];
   }
   DERIVED.get(draft.resourceType)?.(merged);
   const required = REQUIRED_WHEN_MISSING.get(draft.resourceType);
@@ -305,6 +306,16 @@ export function mergeDraft(current: Record<string, unknown> | undefined, draft: 
     }
   }
   return merged;
+}
+
+/**
+ * The stored primitive extension sibling of `name` (`_birthDate` for `birthDate`), which described the stored value,
+ * unless the draft sends its own. Only a stored resource has one to drop, as it has elements that a null removes:
+ * onto nothing, `merged` holds only what the draft itself has put in it, each name once. mergeDraft skips both deletes
+ * there, as each would find nothing and cost every element of every new resource a lookup by a new string.
+ */
+function dropExtensionSibling(merged: Record<string, unknown>, name: string, draft: ResourceDraft): void {
+  if (!name.startsWith('_') && !Object.hasOwn(draft, `_${name}`)) delete merged[`_${name}`];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
