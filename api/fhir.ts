@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, resources, SEARCH_PARAMETERS, withTransaction, type SearchCriterion, type StoredResource } from '../store/index.ts';
+import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
 
@@ -272,6 +273,7 @@ export function capabilityStatement(): Record<string, unknown> {
               { name: '_id', type: 'token' },
               ...Object.entries(SEARCH_PARAMETERS[type]!).map(([name, kind]) => ({ name, type: kind })),
             ],
+            ...(type === 'Composition' ? { operation: [{ name: 'document', definition: 'http://hl7.org/fhir/OperationDefinition/Composition-document' }] } : {}),
           })),
           // Terminology (api/terminology.ts): read, search by url, and the FHIR R4 operations.
           ...TERMINOLOGY_OPERATIONS.map(({ type, operations }) => ({
@@ -298,8 +300,22 @@ export function auditActor(request: FastifyRequest): auditTrail.AuditActor {
   return { kind: principal.kind, id: principal.id, name: principal.name, source: principal.source, address: request.ip };
 }
 
+/**
+ * The versions a response discloses: each resource's, and for a stored document Bundle also each entry's (its
+ * entries are stored versions of their own, and reading the document reads them).
+ */
 function versionsOf(list: StoredResource[]): auditTrail.AuditedVersion[] {
-  return list.map((r) => ({ resourceType: r.resourceType, id: r.id, versionId: r.versionId }));
+  return list.flatMap((r) => [{ resourceType: r.resourceType, id: r.id, versionId: r.versionId }, ...(r.resourceType === 'Bundle' ? entryVersions(r.content) : [])]);
+}
+
+function entryVersions(bundle: Record<string, unknown>): auditTrail.AuditedVersion[] {
+  const versions: auditTrail.AuditedVersion[] = [];
+  for (const entry of Array.isArray(bundle.entry) ? (bundle.entry as Array<{ resource?: Record<string, unknown> } | null>) : []) {
+    const resource = entry?.resource;
+    const versionId = Number((resource?.meta as { versionId?: unknown } | undefined)?.versionId);
+    if (typeof resource?.resourceType === 'string' && typeof resource.id === 'string' && Number.isSafeInteger(versionId)) versions.push({ resourceType: resource.resourceType, id: resource.id, versionId });
+  }
+  return versions;
 }
 
 function patientsIn(list: StoredResource[]): string[] {
@@ -378,6 +394,24 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
       return { result, included, withheld: found.length - included.length };
     });
     return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total), { included, withheld }));
+  });
+
+  // Composition/$document (FHIR R4 operation, GET): the document Bundle the worker stored for the Composition's
+  // C-CDA document, as stored (it is always persisted, so `persist` changes nothing). Audited as an operation that
+  // read the Bundle and every entry in it.
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | string[]> }>('/fhir/Composition/:id/$document', { config: { scope: 'read' } }, async (request, reply) => {
+    const { id } = request.params;
+    assertId(id);
+    accessOf(request).require('Composition', 'r');
+    const unknown = Object.keys(request.query).filter((name) => name !== 'persist' && name !== '_format');
+    if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$document takes no parameter ${unknown[0]} (supported: persist)`, { location: unknown[0] });
+    const stored = await withTransaction(pool, async (client) => {
+      const bundle = await resources.readCurrent(client, 'Bundle', documentBundleId(id));
+      if (!bundle || bundle.deleted) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Composition/${id} heads no stored document (documents are stored by the worker that maps them)`);
+      await auditTrail.recordRead(client, { interaction: 'operation', actor: auditActor(request), returned: versionsOf([bundle]), patients: patientsIn([bundle]), description: `Composition/${id}/$document` });
+      return bundle;
+    });
+    return sendResource(reply, stored);
   });
 
   app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {

@@ -261,7 +261,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
       metrics: observability.metrics,
       converters: {
-        cda: createCdaConverter(config.cda),
+        cda: createCdaConverter({ limits: config.cda, fhirBaseUrl: fhirBaseUrl(config) }),
         [DICOM_PROTOCOL]: createDicomConverter({ dicomwebBaseUrl: dicomwebBaseUrl(config), maxInflatedBytes: config.dicom.maxInstanceBytes }),
       },
     }),
@@ -311,6 +311,15 @@ function operationsOptions(config: AnchorlineConfig, store: Store, queue: JobQue
  * wildcard bind address read as loopback.
  */
 export function dicomwebBaseUrl(config: AnchorlineConfig): string {
+  return `${httpBaseUrl(config)}/dicomweb`;
+}
+
+/** The engine's FHIR base URL, which the fullUrls of a stored document Bundle are made from: the HTTP listener's. */
+export function fhirBaseUrl(config: AnchorlineConfig): string {
+  return `${httpBaseUrl(config)}/fhir`;
+}
+
+function httpBaseUrl(config: AnchorlineConfig): string {
   const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}/dicomweb`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
 }

@@ -9,7 +9,7 @@ export type { AddIdentifiersOperation, ClassChangeOperation, ElementMergeOperati
 export { checkMappedResource, validateFhirResource, withoutInvalidElements, type MappedResourceCheck } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
 export { DICOM_BLOB_EXTENSION_URL, DICOM_UID_SYSTEM, imagingStudyId, mapDicomInstance, type DicomMappingContext } from './dicom/index.ts';
-export { cdaDocumentBundle, cdaIssuesOutcome, cdaMappingIssues, convertCdaDocument, readCdaHeader, CDA_ISSUE_SYSTEM } from './cda/index.ts';
+export { cdaDocumentBundle, cdaIssuesOutcome, cdaMappingIssues, convertCdaDocument, documentBundle, documentBundleId, readCdaHeader, CDA_ISSUE_SYSTEM } from './cda/index.ts';
 export type { CdaConversion, CdaConversionOptions, CdaDocumentFacts, CdaHeader, CdaIssue, CdaIssueCode } from './cda/index.ts';
 export { DEFAULT_FIELD_SOURCES, FIELD_SOURCE_ELEMENTS, fieldSourcesConflict, resolveFieldSources } from './hl7v2/field-sources.ts';
 export type { FieldSourceElement, FieldSourceSpec, FieldSources } from './hl7v2/field-sources.ts';
@@ -18,5 +18,5 @@ export type { ValueMapTable } from './hl7v2/value-maps.ts';
 export { Z_SEGMENT_NAME, Z_SEGMENT_TARGETS, Z_TYPES_WITH_SYSTEM, Z_VALUE_TYPES, parseZField } from './hl7v2/z-segment-rules.ts';
 export type { ZObservationCode, ZSegmentRule, ZSegmentRules, ZSegmentTarget, ZSegmentTargetSpec, ZValueType } from './hl7v2/z-segment-rules.ts';
 export { defaultHl7MappingOptions } from './types.ts';
-export type { Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';
+export type { DocumentPlan, Hl7MappingOptions, MappingResult, PatientMerge, ResourceDraft } from './types.ts';
 export { CHARSET_FALLBACK_ISSUE, MAPPING_ISSUE_CODES, type MappingIssue, type MappingIssueCode, type MappingIssueSeverity } from './issues.ts';

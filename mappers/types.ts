@@ -45,6 +45,19 @@ export interface MappingResult {
   eventTime?: string;
   /** What could not be mapped as sent, field by field (mappers/issues.ts). Absent when everything mapped. */
   issues?: MappingIssue[];
+  /** The FHIR document the drafts make (a C-CDA document), stored after them as a document Bundle. Absent for messages. */
+  document?: DocumentPlan;
+}
+
+/**
+ * A FHIR document to store as a Bundle once its resources are written (workers/document-bundle.ts): its entries are
+ * the versions stored, so they are known only then.
+ */
+export interface DocumentPlan {
+  /** The document's resources as `Type/id`, the Composition first, in the order the document gives them. */
+  entries: string[];
+  /** The FHIR base URL the entries' fullUrls are made from (`http://host:port/fhir`, no trailing slash). */
+  fullUrlBase: string;
 }
 
 export interface Hl7MappingOptions {

@@ -56,8 +56,8 @@ export interface AuditedVersion {
   versionId: number;
 }
 
-/** The REST interactions a read audit can record (FHIR restful-interaction codes). */
-export type ReadInteraction = 'read' | 'vread' | 'history-instance' | 'search-type';
+/** The REST interactions a read audit can record (FHIR restful-interaction codes; `operation` for $document). */
+export type ReadInteraction = 'read' | 'vread' | 'history-instance' | 'search-type' | 'operation';
 
 export interface ReadAudit {
   interaction: ReadInteraction;
@@ -222,10 +222,15 @@ export async function recordRead(client: pg.PoolClient, audit: ReadAudit, record
 /**
  * The patients a resource is about: itself for a Patient, else what the search index records as its `patient`
  * (subject, patient, beneficiary or participant, by type), so the audit trail and `patient=` searches agree. None for
- * an AuditEvent: reading the trail is not reading the patients it names.
+ * an AuditEvent: reading the trail is not reading the patients it names. For a Bundle (a stored document), the
+ * patients of its entries: reading it discloses them.
  */
 export function patientsOf(resource: Record<string, unknown>): string[] {
   if (resource.resourceType === 'Patient' && typeof resource.id === 'string') return [`Patient/${resource.id}`];
   if (resource.resourceType === AUDIT_EVENT) return [];
+  if (resource.resourceType === 'Bundle') {
+    const entries = Array.isArray(resource.entry) ? (resource.entry as Array<{ resource?: unknown } | null>) : [];
+    return [...new Set(entries.flatMap((entry) => (entry?.resource && typeof entry.resource === 'object' ? patientsOf(entry.resource as Record<string, unknown>) : [])))];
+  }
   return searchEntries(resource).tokens.filter((t) => t.param === 'patient').map((t) => t.code);
 }

@@ -147,9 +147,11 @@ const sameRows = (a: string[][], b: string[][]): boolean => {
 /**
  * Resource types whose references stay out of the reference index, so that a patient merge never re-points them:
  * records of what happened, which must keep naming whom it happened to. An AuditEvent is never changed; a Provenance
- * (mappers/hl7v2/provenance.ts) records what one message wrote, the retired patient included.
+ * (mappers/hl7v2/provenance.ts) records what one message wrote, the retired patient included; a document Bundle
+ * (workers/document-bundle.ts) is a document as it was stored, and would add a row for every reference of every
+ * resource it copies.
  */
-const UNINDEXED_REFERENCES: ReadonlySet<string> = new Set(['AuditEvent', 'Provenance']);
+const UNINDEXED_REFERENCES: ReadonlySet<string> = new Set(['AuditEvent', 'Provenance', 'Bundle']);
 
 /** Whether a patient merge re-points this type's references (false for the records of what happened, above). */
 export function mergeRepoints(resourceType: string): boolean {

@@ -181,6 +181,19 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
     tokens: [...identifierTokens(r), ...statusToken({ status: r.lifecycleStatus }, 'http://hl7.org/fhir/goal-status', 'lifecycle-status'), ...patientTokens(r.subject)],
     strings: [],
   }),
+  // A C-CDA document's FHIR document (workers/document-bundle.ts): one identifier (the document id), and the
+  // Composition it is headed by. Its entries are not indexed: each is searched as the resource it is.
+  Bundle: (r) => ({
+    tokens: [
+      ...(r.identifier && typeof r.identifier === 'object' ? identifierTokens({ identifier: [r.identifier] }) : []),
+      ...(str(r.type) ? [{ param: 'type', system: 'http://hl7.org/fhir/bundle-type', code: r.type as string }] : []),
+      ...array(r.entry).slice(0, 1).flatMap((entry) => {
+        const first = entry.resource as Json | undefined;
+        return first?.resourceType === 'Composition' && str(first.id) ? [{ param: 'composition', system: '', code: `Composition/${first.id as string}` }] : [];
+      }),
+    ],
+    strings: [],
+  }),
   // The audit trail (store/audit-trail.ts): who did what to which record. `date` is the recorded time, which is the
   // lastUpdated of an audit event's only version, so it is searched on that column rather than indexed here.
   AuditEvent: (r) => {
@@ -242,6 +255,7 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
   CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },
   Goal: { identifier: 'token', 'lifecycle-status': 'token', subject: 'reference', patient: 'reference' },
+  Bundle: { identifier: 'token', type: 'token', composition: 'reference' },
   // Not outcome or entity-role: every event records a success, and roles follow from the reference's type.
   AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', entity: 'reference', patient: 'reference', altid: 'token', 'agent-name': 'string' },
 };

@@ -1,7 +1,7 @@
 /**
  * The ingest worker's converter for protocol 'cda': a stored C-CDA document -> Patient, Composition, the document's
  * clinical resources and a DocumentReference to the stored bytes, which then take the HL7 path (terminology,
- * ordering, validation, versions, leaves).
+ * ordering, validation, versions, leaves), and then the FHIR document Bundle of those resources as stored.
  *
  * It reads only the inbox row: the raw document, decoded with the encoding the intake found (the row's charset),
  * through the same guard the intake ran. What the conversion leaves out (sections, entries, values) comes back as the
@@ -24,7 +24,17 @@ function documentHeader(message: InboxMessage): MshHeader | undefined {
   return root === undefined ? undefined : selectionHeader({ facility: root, messageType: 'CDA', controlId: message.controlId ?? '' });
 }
 
-export function createCdaConverter(limits: CdaLimits): MessageConverter {
+export interface CdaConverterOptions {
+  limits: CdaLimits;
+  /**
+   * The engine's FHIR base URL, e.g. 'http://127.0.0.1:8080/fhir': the base of the fullUrls of each document's
+   * Bundle (workers/document-bundle.ts), against which the references its entries hold resolve.
+   */
+  fhirBaseUrl: string;
+}
+
+export function createCdaConverter(options: CdaConverterOptions): MessageConverter {
+  const { limits } = options;
   return {
     convert(message: InboxMessage, mappings: MappingSource) {
       const mapping = mappings.select(documentHeader(message));
@@ -35,9 +45,16 @@ export function createCdaConverter(limits: CdaLimits): MessageConverter {
         source: { sha256: message.rawSha256, size: message.rawSize },
       });
       const issues = cdaMappingIssues(conversion.issues);
+      // The FHIR document: the Composition, then every other resource it made (not the DocumentReference to it).
+      const entries = conversion.resources.map((resource) => `${resource.resourceType}/${resource.id}`);
       return {
         mapping,
-        result: { drafts: conversion.drafts, ...(conversion.eventTime ? { eventTime: conversion.eventTime } : {}), ...(issues.length > 0 ? { issues } : {}) },
+        result: {
+          drafts: conversion.drafts,
+          ...(conversion.eventTime ? { eventTime: conversion.eventTime } : {}),
+          ...(issues.length > 0 ? { issues } : {}),
+          document: { entries, fullUrlBase: options.fhirBaseUrl },
+        },
       };
     },
   };

@@ -13,7 +13,7 @@ export {
   type TerminologyEnricher,
 } from './ingest.ts';
 export { createDicomConverter, type DicomConverterOptions } from './dicom-converter.ts';
-export { createCdaConverter } from './cda-converter.ts';
+export { createCdaConverter, type CdaConverterOptions } from './cda-converter.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
 export {
   diffMessage,

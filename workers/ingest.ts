@@ -31,12 +31,14 @@ import {
   type Hl7MappingOptions,
   type MappingIssue,
   type MappingResult,
+  type DocumentPlan,
   type PatientMerge,
   type ResourceDraft,
 } from '../mappers/index.ts';
 import { auditTrail, compartment, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
+import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
 import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
 import type { IngestMetrics } from '../observability/types.ts';
 
@@ -171,7 +173,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
           const issues = [...(result.issues ?? [])];
           if (declaredCharsetIgnored) issues.unshift({ ...CHARSET_FALLBACK_ISSUE });
           assertNoFatalIssue(issues, mapping.options.fatalIssues);
-          mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime), issues });
+          mapped.push({ message, header, charset, mapping, drafts: result.drafts, merges: result.merges ?? [], eventTime: result.eventTime === undefined ? undefined : new Date(result.eventTime), issues, document: result.document });
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
@@ -186,6 +188,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
 
       const keys = new Map<string, { resourceType: string; id: string }>();
       for (const { drafts } of mapped) for (const d of drafts) keys.set(`${d.resourceType}/${d.id}`, { resourceType: d.resourceType, id: d.id });
+      for (const { document } of mapped) if (document) keys.set(`Bundle/${documentBundleKey(document).id}`, documentBundleKey(document));
       // The statement takes the row locks in key order, so concurrent batches cannot deadlock on each other.
       const stored: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
       const latest = new Map(stored);
@@ -195,11 +198,17 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         const { message, header, charset, mapping } = item;
         let written: IngestOutcome['resources'];
         try {
-          await keepPatientsApart(client, item, stored, latest);
+          const renamed = await keepPatientsApart(client, item, stored, latest);
           const mergeDrafts: ResourceDraft[] = [];
           for (const merge of item.merges) mergeDrafts.push(...(await patientMergeDrafts(client, merge, stored, latest)));
           const mergeKeys = new Set(mergeDrafts.map((draft) => `${draft.resourceType}/${draft.id}`));
           written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now, mergeKeys);
+          // A document's Bundle holds the versions just written, so it comes after them (workers/document-bundle.ts).
+          const bundle = item.document && (await documentBundleVersion(client, item.document, renamed, stored, latest, now, item.eventTime));
+          if (bundle) {
+            versions.push({ stored: bundle, sourceMessageId: message.id, mapping });
+            written.push({ resourceType: bundle.resourceType, id: bundle.id, versionId: bundle.versionId });
+          }
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error, mapping) : undefined });
@@ -301,6 +310,8 @@ interface Mapped {
   eventTime: Date | undefined;
   /** The mapping's issues; applyDrafts adds those of resources it refuses. */
   issues: MappingIssue[];
+  /** The FHIR document the drafts make (C-CDA), stored as a Bundle after them. */
+  document: DocumentPlan | undefined;
 }
 
 interface Version {
@@ -393,13 +404,14 @@ function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions
  * exists under another patient (stored, or written earlier in this batch) is renamed to an id of its own, made from
  * its id and its patient, and every reference to it in the message follows; the message gets a warning. The renamed
  * resources are locked like the rest before they change. The same message again finds the same renamed resource.
+ * Returns the renames, `Type/id` sent to `Type/id` kept apart.
  */
 async function keepPatientsApart(
   client: pg.PoolClient,
   item: Mapped,
   stored: Map<string, StoredResource>,
   latest: Map<string, StoredResource>,
-): Promise<void> {
+): Promise<ReadonlyMap<string, string>> {
   const renames = new Map<string, { resourceType: string; id: string }>();
   for (const draft of item.drafts) {
     const key = `${draft.resourceType}/${draft.id}`;
@@ -418,7 +430,7 @@ async function keepPatientsApart(
       value: key,
     });
   }
-  if (renames.size === 0) return;
+  if (renames.size === 0) return new Map();
   const missing = [...renames.values()].filter((target) => !latest.has(`${target.resourceType}/${target.id}`));
   for (const [key, resource] of await resources.lockCurrent(client, missing)) {
     stored.set(key, resource);
@@ -430,6 +442,7 @@ async function keepPatientsApart(
     const moved = rewriteReferences(draft, references) as ResourceDraft;
     return renamed === undefined ? moved : { ...moved, id: renamed.id };
   });
+  return references;
 }
 
 /** The draft reduced to what the stored resource lacks: no replacing, no removing. */

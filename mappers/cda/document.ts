@@ -1,11 +1,15 @@
 /**
- * A conversion as a FHIR document Bundle, and its issues as an OperationOutcome.
+ * A C-CDA document as a FHIR document Bundle, and its issues as an OperationOutcome.
  *
- * The Bundle is what a FHIR client expects of a converted document (R4 Bundle type 'document'): the Composition
- * first, every entry with a fullUrl, identifier and timestamp set (bdl-9, bdl-10, bdl-11). Entries are named
- * `urn:uuid:<id>` (every id the conversion makes is a UUID) and references among them are rewritten to those names,
- * because a relative reference (`Patient/<id>`) does not resolve against a urn:uuid fullUrl. The DocumentReference
- * is not an entry: it describes the document, it is not part of it.
+ * The Bundle is what a FHIR client expects of a document (R4 Bundle type 'document', documents.html): the Composition
+ * first, then every resource the document made, each entry with a fullUrl; identifier (the document id) and
+ * timestamp set (bdl-9, bdl-10, bdl-11). The ingest worker stores one per document (workers/document-bundle.ts),
+ * whose entries are the resource versions it stored, as /fhir serves them: a reader can compare each with its own
+ * version, and its proof covers it. So references stay as the stored resources have them (`Patient/<id>`, relative),
+ * and each fullUrl is the RESTful URL `<FHIR base>/<type>/<id>`, against whose base a relative reference in an entry
+ * resolves to the entry it names (R4 2.36.4.1). Rewriting references to `urn:uuid:` names instead would make every
+ * entry a copy that differs from what is stored. The DocumentReference is not an entry: it describes the document,
+ * it is not part of it.
  */
 
 import { deterministicId } from '../ids.ts';
@@ -17,38 +21,41 @@ import type { FhirResource } from './resources.ts';
 /** The code system of conversion issue codes in OperationOutcomes. */
 export const CDA_ISSUE_SYSTEM = 'urn:anchorline:cda-issue';
 
-export function cdaDocumentBundle(conversion: CdaConversion): Record<string, unknown> {
-  // A Practitioner, its PractitionerRole and Organization can share an id (they come from one CDA element); their
-  // fullUrls must not (bdl-7), so a repeated id gets a name derived from type and id.
-  const inBundle = new Map<string, string>();
-  const used = new Set<string>();
-  for (const resource of conversion.resources) {
-    const fullUrl = `urn:uuid:${used.has(resource.id) ? deterministicId('BundleEntry', resource.resourceType, resource.id) : resource.id}`;
-    used.add(resource.id);
-    inBundle.set(`${resource.resourceType}/${resource.id}`, fullUrl);
-  }
-  const composition = conversion.resources[0]!;
+/**
+ * The id of the document Bundle headed by a Composition (GET /fhir/Composition/{id}/$document reads it). Made from
+ * the Composition's id, itself made from ClinicalDocument/id, so a document sent again finds its Bundle, and a
+ * Composition kept apart under another patient heads a Bundle of its own.
+ */
+export function documentBundleId(compositionId: string): string {
+  return deterministicId('Bundle', 'document', compositionId);
+}
+
+/**
+ * A document Bundle of `resources`, the Composition first, each entry the resource as given. `fullUrlBase` is the
+ * FHIR base the entries' fullUrls are made from (no trailing slash).
+ */
+export function documentBundle(resources: ReadonlyArray<Record<string, unknown>>, fullUrlBase: string): FhirResource {
+  const composition = resources[0];
+  if (composition?.resourceType !== 'Composition') throw new Error('a document Bundle starts with its Composition');
   const date = String(composition.date);
   return {
     resourceType: 'Bundle',
+    id: documentBundleId(String(composition.id)),
     identifier: composition.identifier,
     type: 'document',
     // An instant is required; a document dated without a time of day is stamped at the start of that day (UTC).
     timestamp: date.length > 10 ? date : `${date.padEnd(10, '-01').slice(0, 10)}T00:00:00Z`,
-    entry: conversion.resources.map((resource) => ({ fullUrl: inBundle.get(`${resource.resourceType}/${resource.id}`), resource: bundleReferences(resource, inBundle) as FhirResource })),
+    entry: resources.map((resource) => ({ fullUrl: `${fullUrlBase}/${String(resource.resourceType)}/${String(resource.id)}`, resource })),
   };
 }
 
-/** A copy with references to entries named by their fullUrl, and without the drafts' nulls. */
-function bundleReferences(value: unknown, inBundle: ReadonlyMap<string, string>): unknown {
-  if (Array.isArray(value)) return value.map((item) => bundleReferences(item, inBundle));
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [name, member] of Object.entries(value)) {
-    if (member === null) continue;
-    out[name] = name === 'reference' && typeof member === 'string' && inBundle.has(member) ? inBundle.get(member) : bundleReferences(member, inBundle);
-  }
-  return out;
+/**
+ * The document Bundle of a conversion before anything is stored: what the worker stores, less what merging with
+ * stored versions and terminology add. The drafts' nulls (an element the document removes) are left out; they occur
+ * only at a draft's top level.
+ */
+export function cdaDocumentBundle(conversion: CdaConversion, fullUrlBase: string): FhirResource {
+  return documentBundle(conversion.resources.map((resource) => Object.fromEntries(Object.entries(resource).filter(([, value]) => value !== null))), fullUrlBase);
 }
 
 /** FHIR IssueType of each conversion issue. */

@@ -4,7 +4,7 @@
  */
 
 export { convertCdaDocument, type CdaConversion, type CdaConversionOptions, type CdaIssue, type CdaIssueCode } from './convert.ts';
-export { cdaDocumentBundle, cdaIssuesOutcome, CDA_ISSUE_SYSTEM } from './document.ts';
+export { cdaDocumentBundle, cdaIssuesOutcome, documentBundle, documentBundleId, CDA_ISSUE_SYSTEM } from './document.ts';
 export { cdaMappingIssues } from './mapping-issues.ts';
 export { readCdaHeader, type CdaHeader, type CdaReadOptions } from './read-header.ts';
 export type { CdaDocumentFacts, FhirResource } from './resources.ts';

@@ -5,8 +5,8 @@
  * from and under which licence); the rest are crafted.
  *
  * Every draft, applied to nothing (a new resource), must be valid FHIR R4, and the conversion's document Bundle a
- * valid FHIR document: Composition first with a subject, a unique fullUrl on every entry, every reference between
- * entries resolving to one.
+ * valid FHIR document: Composition first with a subject, a unique RESTful fullUrl on every entry, every (relative)
+ * reference between entries resolving to one.
  *
  * UPDATE_CDA_FIXTURES=1 rewrites the expected files from the current output (review the diff before keeping it).
  */
@@ -117,18 +117,20 @@ describe('C-CDA fixtures', () => {
         expect(requiredCodeIssues(resource), where).toEqual([]);
       }
 
-      const bundle = cdaDocumentBundle(conversion) as { entry: Array<{ fullUrl: string; resource: { resourceType: string; subject?: { reference?: string } } }> };
+      const base = 'http://127.0.0.1:8080/fhir';
+      const bundle = cdaDocumentBundle(conversion, base) as unknown as { entry: Array<{ fullUrl: string; resource: { resourceType: string; subject?: { reference?: string } } }> };
       expect(validateFhirResource(bundle)).toEqual([]);
       const composition = bundle.entry[0]!.resource;
       expect(composition.resourceType).toBe('Composition');
       const fullUrls = bundle.entry.map((entry) => entry.fullUrl);
       expect(new Set(fullUrls).size).toBe(fullUrls.length);
-      const patientEntry = bundle.entry.find((entry) => entry.fullUrl === composition.subject?.reference);
+      // References stay relative, as stored; each resolves against its entry's RESTful fullUrl to an entry.
+      const patientEntry = bundle.entry.find((entry) => entry.fullUrl === `${base}/${composition.subject?.reference}`);
       expect(patientEntry?.resource.resourceType).toBe('Patient');
       for (const reference of references(bundle.entry.map((entry) => entry.resource))) {
         // Within the document every reference names an entry, except a replaced document's Composition and a contained Medication.
         if (reference.startsWith('#') || reference.startsWith('Composition/')) continue;
-        expect(fullUrls, reference).toContain(reference);
+        expect(fullUrls, reference).toContain(`${base}/${reference}`);
       }
       // Deterministic: the same bytes give the same resources, ids included.
       expect(stringifyJson(convert(name).drafts)).toBe(stringifyJson(conversion.drafts));
