@@ -15,16 +15,18 @@
  *    document. What was not converted is reported as issues.
  */
 
-import { convertCcdaToFhir, convertToCompactXml, convertXmlToCcda, mapCcdaSystemToFhir, type Ccda } from '@medplum/ccda';
+import { convertCcdaToFhir, convertToCompactXml, mapCcdaSystemToFhir, type Ccda } from '@medplum/ccda';
 
-import { DEFAULT_CDA_LIMITS, readCdaText, type CdaLimits } from '../../formats/cda/index.ts';
+import { DEFAULT_CDA_LIMITS, type CdaLimits } from '../../formats/cda/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import { toFhirDateTime } from '../hl7v2/datatypes.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
-import { asNodes, firstUsableId, normalizeDocument, singleHeaderElements } from './normalize.ts';
-import { completeResources, iiIdentifier, toDrafts, type CdaDocumentFacts, type FhirResource } from './resources.ts';
+import { asNodes, normalizeDocument } from './normalize.ts';
+import { documentFacts, documentPatientId, parseCdaDocument } from './read-header.ts';
+import { convertHeader } from './header.ts';
+import { unstructuredBody } from './unstructured.ts';
+import { completeResources, toDrafts, type CdaDocumentFacts, type FhirResource } from './resources.ts';
 import { countEntryStatements, normalizeSectionTemplates, sectionKind, type SectionKind } from './sections.ts';
 import type { CdaIssue } from './issues.ts';
 import { sectionContext, sectionConverterFor } from './section-converters.ts';
@@ -84,15 +86,7 @@ export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): 
 }
 
 function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
-  const { text, charset } = readCdaText(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
-  let ccda: Node;
-  try {
-    ccda = convertXmlToCcda(text) as unknown as Node;
-  } catch (error) {
-    throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document could not be parsed as XML', { cause: error });
-  }
-  if (ccda === null || typeof ccda !== 'object') throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document has no ClinicalDocument element');
-  singleHeaderElements(ccda);
+  const { ccda, charset } = parseCdaDocument(raw, options);
 
   const document = documentFacts(ccda);
   const documentKey = [document.id.root, document.id.extension ?? ''] as const;
@@ -127,6 +121,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     });
   }
   addOwnSections(converted, sections, own);
+  convertHeader(converted.resources, { ccda, patientId, documentKey, ids: normalized.ids });
   reportSections(sections, converted.sectionEntryCounts, issues);
   reportWarnings(warnings, issues);
 
@@ -141,6 +136,12 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     raw,
     ...(options.source ? { source: options.source } : {}),
   });
+  const composition = completed.resources[0]!;
+  const unstructured = unstructuredBody(ccda, { language: composition.language, title: composition.title, maxBytes: (options.limits ?? DEFAULT_CDA_LIMITS).maxBytes });
+  if (unstructured !== undefined) {
+    issues.push(...unstructured.issues);
+    if (unstructured.content !== undefined && completed.documentReference !== undefined) (completed.documentReference.content as unknown[]).unshift(unstructured.content);
+  }
   return {
     document,
     charset,
@@ -152,60 +153,6 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     compositionId,
     ...(completed.documentReference ? { documentReference: completed.documentReference } : {}),
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Header
-
-function documentFacts(ccda: Node): CdaDocumentFacts {
-  const id = firstUsableId(ccda.id);
-  if (id === undefined) throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/id has no root', { location: '/ClinicalDocument/id' });
-  const effectiveTime = asNodes(ccda.effectiveTime)[0]?.['@_value'];
-  if (typeof effectiveTime !== 'string' || effectiveTime.trim() === '') {
-    throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/effectiveTime has no value', { location: '/ClinicalDocument/effectiveTime' });
-  }
-  try {
-    // Only whether it is a timestamp matters here (the zone does not); the converter would date the document now.
-    toFhirDateTime(effectiveTime, 'effectiveTime', 'UTC');
-  } catch {
-    throw new AnchorlineError('ANCHORLINE_ERR_CDA_INVALID_HEADER', 'ClinicalDocument/effectiveTime is not a CDA timestamp', { location: '/ClinicalDocument/effectiveTime' });
-  }
-  const root = id['@_root'] as string;
-  const extension = typeof id['@_extension'] === 'string' && id['@_extension'] !== '' ? id['@_extension'] : undefined;
-  const typeCode = (ccda.code as Node | undefined)?.['@_code'];
-  const author = asNodes(ccda.author)[0];
-  const authorOrganization = firstUsableId((asNodes(author?.assignedAuthor)[0]?.representedOrganization as Node | undefined)?.id);
-  const custodianOrganization = firstUsableId(((ccda.custodian as Node | undefined)?.assignedCustodian as Node | undefined)?.representedCustodianOrganization
-    ? (((ccda.custodian as Node).assignedCustodian as Node).representedCustodianOrganization as Node).id
-    : undefined);
-  const organization = authorOrganization ?? custodianOrganization;
-  return {
-    id: { root, ...(extension ? { extension } : {}) },
-    controlId: extension ? `${root}^${extension}` : root,
-    ...(typeof typeCode === 'string' && typeCode !== '' ? { typeCode } : {}),
-    effectiveTime: effectiveTime.trim(),
-    ...(organization ? { senderOrganization: [organization['@_root'], organization['@_extension']].filter((part) => typeof part === 'string' && part !== '').join('^') } : {}),
-  };
-}
-
-/** The Patient id of the document's recordTarget: the HL7 v2 mappers' id for its first identifier. */
-function documentPatientId(ccda: Node, issues: CdaIssue[]): string {
-  const recordTargets = asNodes(ccda.recordTarget);
-  const patientRole = asNodes(recordTargets[0]?.patientRole)[0];
-  if (patientRole === undefined) {
-    throw new AnchorlineError('ANCHORLINE_ERR_CDA_NO_PATIENT', 'the document has no recordTarget/patientRole', { location: '/ClinicalDocument/recordTarget' });
-  }
-  // An identifier with an extension is the patient's id within the root's namespace; prefer it to a bare root.
-  const ids = asNodes(patientRole.id).filter((id) => typeof id['@_root'] === 'string' && id['@_root'] !== '' && id['@_nullFlavor'] === undefined);
-  const key = ids.find((id) => typeof id['@_extension'] === 'string' && id['@_extension'] !== '') ?? ids[0];
-  if (key === undefined) {
-    throw new AnchorlineError('ANCHORLINE_ERR_CDA_NO_PATIENT', 'every recordTarget/patientRole/id is empty or nullFlavor', { location: '/ClinicalDocument/recordTarget/patientRole/id' });
-  }
-  if (recordTargets.length > 1) {
-    issues.push({ severity: 'warning', code: 'recordtarget-not-converted', text: `the document names ${recordTargets.length} patients; only the first recordTarget was converted`, location: '/ClinicalDocument/recordTarget[2]' });
-  }
-  const identifier = iiIdentifier(key);
-  return deterministicId('Patient', identifier.system, identifier.value);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -226,10 +173,8 @@ interface SectionInfo {
 
 /** The top-level sections in the converter's order, routed and counted; components without sections fixed up. */
 function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
+  // A nonXMLBody has no sections: unstructured.ts makes its content part of the DocumentReference.
   const component = ccda.component as Node | undefined;
-  if (component !== undefined && component.structuredBody === undefined && component.nonXMLBody !== undefined) {
-    issues.push({ severity: 'information', code: 'body-not-structured', text: 'the document body is not structured (nonXMLBody); only the header was converted', location: '/ClinicalDocument/component/nonXMLBody' });
-  }
   const body = component?.structuredBody;
   if (body === undefined) return [];
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {

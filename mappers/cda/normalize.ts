@@ -28,6 +28,8 @@ type Node = Record<string, unknown>;
 const RESOURCE_ELEMENTS = new Set([
   'associatedEntity', 'act', 'substanceAdministration', 'observation', 'organizer', 'encounter', 'procedure',
   'assignedAuthor', 'assignedEntity', 'representedCustodianOrganization',
+  // The header's encounter and its facility (header.ts makes an Encounter and a Location of them).
+  'encompassingEncounter', 'healthCareFacility',
 ]);
 
 /**
@@ -40,10 +42,17 @@ const LEAVES = new Set([
   'methodCode', 'approachSiteCode', 'priorityCode', 'interpretationCode', 'administrativeGenderCode', 'maritalStatusCode',
   'religiousAffiliationCode', 'raceCode', 'sdtc:raceCode', 'ethnicGroupCode', 'languageCommunication', 'birthTime', 'birthplace',
   'playingEntity', 'manufacturedMaterial', 'referenceRange', 'functionCode',
-  // Header participations the converter does not read.
-  'legalAuthenticator', 'authenticator', 'dataEnterer', 'informationRecipient', 'informant', 'providerOrganization', 'guardian',
-  'componentOf', 'relatedDocument', 'authorization', 'inFulfillmentOf',
+  // Header participations nothing converts.
+  'dataEnterer', 'informationRecipient', 'informant', 'providerOrganization', 'guardian', 'relatedDocument', 'authorization', 'inFulfillmentOf',
 ]);
+
+/**
+ * Header elements header.ts converts (the attesters, the encounter), walked after the body: ids made from the
+ * document and an element's place count the elements walked before it, so walking these first would give every
+ * body element without an id of its own a new id, and a document sent again would make its resources twice.
+ */
+const HEADER_AFTER_BODY = ['legalAuthenticator', 'authenticator', 'componentOf'] as const;
+const HEADER_AFTER_BODY_SET: ReadonlySet<string> = new Set(HEADER_AFTER_BODY);
 
 /**
  * Elements a sender may repeat (or CDA allows to repeat) that the converter copies into single-valued FHIR elements
@@ -200,9 +209,9 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
     return converted;
   };
 
-  const walk = (node: Node): void => {
+  const walk = (node: Node, skip?: ReadonlySet<string>): void => {
     for (const name of Object.keys(node)) {
-      if (name.charCodeAt(0) === 0x40 /* @ */) continue;
+      if (name.charCodeAt(0) === 0x40 /* @ */ || skip?.has(name)) continue;
       let value = node[name];
       if (value === null || typeof value !== 'object') continue;
       if (SINGLE_VALUED.has(name) && Array.isArray(value)) node[name] = value = value[0];
@@ -256,7 +265,8 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
     if (isNode(assigned) && Array.isArray(assigned.representedCustodianOrganization)) assigned.representedCustodianOrganization = asNodes(assigned.representedCustodianOrganization)[0];
   }
   if (custodian !== undefined && !isNode((custodian.assignedCustodian as Node | undefined)?.representedCustodianOrganization)) delete ccda.custodian;
-  walk(ccda);
+  walk(ccda, HEADER_AFTER_BODY_SET);
+  for (const name of HEADER_AFTER_BODY) if (ccda[name] !== undefined) walk({ [name]: ccda[name] });
   return result;
 }
 

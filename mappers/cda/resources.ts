@@ -394,7 +394,7 @@ function finishComposition(composition: FhirResource, context: CompleteContext):
   if (relatesTo.length > 0) composition.relatesTo = relatesTo;
   if (composition.date === undefined) composition.date = toFhirDateTime(document.effectiveTime, 'effectiveTime', context.mapping.timeZone);
   // Key order as FHIR lists the elements, so that stored documents read naturally.
-  reorder(composition, ['resourceType', 'id', 'identifier', 'language', 'status', 'type', 'subject', 'date', 'author', 'title', 'confidentiality', 'custodian', 'relatesTo', 'event', 'section']);
+  reorder(composition, ['resourceType', 'id', 'identifier', 'language', 'status', 'type', 'subject', 'encounter', 'date', 'author', 'title', 'confidentiality', 'attester', 'custodian', 'relatesTo', 'event', 'section']);
 }
 
 /** ClinicalDocument/id as an Identifier (the facts were read before normalize.ts put the Composition's id first). */
@@ -435,7 +435,7 @@ function finishPatient(patient: FhirResource | undefined, context: CompleteConte
   }
   if (birthDate === undefined) delete patient.birthDate;
   else patient.birthDate = birthDate;
-  reorder(patient, ['resourceType', 'id', 'extension', 'identifier', 'name', 'telecom', 'gender', 'birthDate', 'address']);
+  reorder(patient, ['resourceType', 'id', 'extension', 'identifier', 'name', 'telecom', 'gender', 'birthDate', 'address', 'communication']);
 }
 
 /**
@@ -525,13 +525,13 @@ function attachmentHash(raw: Buffer): string {
 
 /** The elements a document owns of each clinical resource it makes: all of them are in its draft, null when absent. */
 const OWNED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
-  Composition: ['identifier', 'language', 'status', 'type', 'subject', 'date', 'author', 'title', 'confidentiality', 'custodian', 'relatesTo', 'event', 'section'],
+  Composition: ['identifier', 'language', 'status', 'type', 'subject', 'encounter', 'date', 'author', 'title', 'confidentiality', 'attester', 'custodian', 'relatesTo', 'event', 'section'],
   DocumentReference: ['masterIdentifier', 'identifier', 'status', 'type', 'subject', 'date', 'author', 'custodian', 'relatesTo', 'description', 'securityLabel', 'content', 'context'],
   AllergyIntolerance: ['extension', 'clinicalStatus', 'verificationStatus', 'type', 'category', 'code', 'patient', 'onsetDateTime', 'recordedDate', 'recorder', 'asserter', 'reaction'],
   Condition: ['extension', 'identifier', 'clinicalStatus', 'verificationStatus', 'category', 'code', 'subject', 'onsetDateTime', 'abatementDateTime', 'recordedDate', 'recorder', 'asserter'],
   CarePlan: ['identifier', 'status', 'intent', 'category', 'title', 'description', 'subject'],
   CareTeam: ['identifier', 'participant'],
-  Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'diagnosis'],
+  Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'diagnosis', 'hospitalization', 'location', 'serviceProvider'],
   Goal: ['extension', 'identifier', 'lifecycleStatus', 'category', 'description', 'subject', 'startDate', 'target'],
   Immunization: ['extension', 'identifier', 'status', 'vaccineCode', 'patient', 'occurrenceDateTime', 'manufacturer', 'lotNumber', 'performer'],
   MedicationRequest: ['contained', 'extension', 'status', 'intent', 'medicationCodeableConcept', 'medicationReference', 'subject', 'authoredOn', 'dosageInstruction', 'dispenseRequest'],
