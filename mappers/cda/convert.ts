@@ -108,7 +108,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   const sections = prepareSections(ccda, issues);
 
   // Sections converted here (section-converters.ts) first; @medplum/ccda then sees them without their entries.
-  const own = convertOwnSections(sections, { patientId, compositionId, mapping: options.mapping, ids: normalized.ids, precision: normalized.precision, documentKey, issues });
+  const own = convertOwnSections(sections, { patientId, compositionId, mapping: options.mapping, document: ccda, ids: normalized.ids, precision: normalized.precision, documentKey, issues });
   const warnings: string[] = [];
   const hidden = sections.map((info) => (own.has(info) ? info.section.entry : undefined));
   for (const info of own.keys()) info.section.entry = [];
@@ -336,7 +336,7 @@ function reportSections(sections: SectionInfo[], counts: Array<number | undefine
   sections.forEach((info, i) => {
     const converted = counts[i];
     if (converted === undefined || info.statements === 0 || converted >= info.statements) return;
-    if (info.kind === undefined && converted === 0) {
+    if (info.kind === undefined && info.converter === undefined && converted === 0) {
       issues.push({
         severity: 'warning',
         code: 'section-not-supported',

@@ -31,6 +31,7 @@ export function sectionContext(options: {
   compositionId: string;
   mapping: Hl7MappingOptions;
   location: string;
+  document: Node;
   ids: Set<string>;
   precision: DatePrecision;
   documentKey: readonly [string, string];
@@ -42,6 +43,7 @@ export function sectionContext(options: {
     compositionId: options.compositionId,
     mapping: options.mapping,
     location,
+    document: options.document,
     idOf(element) {
       const first = asNodes(element.id)[0];
       const root = first?.['@_root'];

@@ -30,6 +30,11 @@ export interface SectionContext {
   /** The section's XPath, for issues. */
   readonly location: string;
   /**
+   * The parsed, normalized ClinicalDocument, for what a section's entries depend on in the header (the encounter the
+   * document is about: componentOf/encompassingEncounter). Read it; never change it.
+   */
+  readonly document: Node;
+  /**
    * The id normalize.ts gave a clinical statement (act, observation, substanceAdministration, organizer, encounter,
    * procedure) or an author/performer/organization element: the resource made of it takes that id. Undefined for an
    * element normalize.ts gives none (a supply, a participantRole): use derivedId.
