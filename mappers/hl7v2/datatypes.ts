@@ -227,6 +227,26 @@ const pad2 = (n: number): string => String(n).padStart(2, '0');
 export function toFhirDateTime(value: string, location: string, timeZone: string): string | undefined {
   const trimmed = textOf(value);
   if (trimmed === '') return undefined;
+  const key = `${timeZone}\u0000${trimmed}`;
+  const known = readTimes.get(key);
+  if (known !== undefined) return known;
+  const time = readFhirDateTime(trimmed, location, timeZone);
+  if (readTimes.size >= MAX_READ_TIMES) readTimes.delete(readTimes.keys().next().value!);
+  readTimes.set(key, time);
+  return time;
+}
+
+/**
+ * Times already read, by zone and text. A memo of a pure function, not shared state: one message reads the same few
+ * times again and again (EVN-6, EVN-2 or MSH-7 for each resource that records the event time, MSH-7 for the
+ * Provenance and for the order of messages), a couple of dozen reads of three or four values. Only readable times are
+ * remembered: an unreadable one throws again, naming the field of each read.
+ */
+const readTimes = new Map<string, string>();
+/** Times remembered at most, oldest forgotten first. */
+const MAX_READ_TIMES = 1000;
+
+function readFhirDateTime(trimmed: string, location: string, timeZone: string): string {
   const parts = parseDtm(trimmed, location);
   const date = formatDate(parts);
   if (parts.hour === undefined) return date;
