@@ -1,7 +1,17 @@
 /**
  * IN1 (insurance) -> Coverage, one per IN1 segment, after the v2-to-FHIR IG segment map IN1[Coverage]: IN1-3/IN1-4
- * payor, IN1-12/13 period, IN1-15 type, IN1-17 relationship; and, where the IG leaves fields open, IN1-2 health
- * plan and IN1-8/9 group as Coverage.class (plan, group), IN1-36 policy number as identifier and subscriberId.
+ * payor, IN1-10/IN1-11 insured's group employer as policyHolder (XON[Organization]), IN1-12/13 period, IN1-15 type,
+ * IN1-16 name of insured as subscriber (the Patient when IN1-17 is SEL, a RelatedPerson otherwise), IN1-17
+ * relationship; and, where the IG leaves fields open, IN1-2 health plan and IN1-8/9 group as Coverage.class (plan,
+ * group), IN1-36 policy number as identifier and subscriberId, and the insured's IN1-18 birth date, IN1-19 address and
+ * IN1-43 sex on the subscriber's RelatedPerson (the fields that describe that person, which the IG leaves unmapped).
+ *
+ * IN2 (insurance additional information) follows its IN1. The IG publishes no IN2 map (its draft left every field
+ * without a target and was withdrawn), so IN2 maps by its field definitions, where FHIR-Converter maps it too:
+ * IN2-61 patient member number as another identifier, IN2-72 patient's relationship to the insured (table 0344,
+ * already in Coverage.relationship's direction) as relationship when IN1-17 is empty, and IN2-63 insured's home phone
+ * on the subscriber's RelatedPerson. Its other fields (employment, military, Medicare/Medicaid, the patient's own
+ * demographics repeated) stay in the raw message.
  *
  * The payor is an Organization (insurerOf). The id is the patient's id with the payor, plan and policy number,
  * which together name one policy.
@@ -10,9 +20,11 @@
 import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
+import { tolerate } from '../issues.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { patientId, periodElement, sendingFacility } from './adt-common.ts';
+import { addressElement, administrativeGender, nameElement, patientId, periodElement, sendingFacility, telecomElement } from './adt-common.ts';
+import { RELATIONSHIP as PERSONAL_RELATIONSHIP } from './adt-related-person.ts';
 import {
   type CodeableConcept,
   type Coding,
@@ -28,11 +40,12 @@ import {
   toAddress,
   toCodeableConcept,
   toContactPoint,
+  toFhirDate,
   toIdentifier,
   withStandardCoding,
 } from './datatypes.ts';
 import { assignedIdentifier, organizationOf } from './directory.ts';
-import { codeOf, element, listElement, updateDraft } from './drafts.ts';
+import { codeOf, element, listElement, repetitionText, updateDraft } from './drafts.ts';
 import type { MappingContext } from './context.ts';
 
 const COVERAGE_CLASS = 'http://terminology.hl7.org/CodeSystem/coverage-class';
@@ -54,14 +67,35 @@ const RELATIONSHIP = codeTable<Coding>({
   OTH: { system: SUBSCRIBER_RELATIONSHIP, code: 'other', display: 'Other' },
 });
 
+/**
+ * HL7 table 0344 (patient's relationship to insured, IN2-72) -> R4 subscriber-relationship, for the codes with an
+ * equivalent: 01 the patient is the insured; 02 spouse; 03-06 natural, step and foster child; 15 injured plaintiff;
+ * 18 parent. The table already speaks from the patient's side, as Coverage.relationship does.
+ */
+const PATIENT_RELATIONSHIP = codeTable<Coding>({
+  '01': { system: SUBSCRIBER_RELATIONSHIP, code: 'self', display: 'Self' },
+  '02': { system: SUBSCRIBER_RELATIONSHIP, code: 'spouse', display: 'Spouse' },
+  '03': { system: SUBSCRIBER_RELATIONSHIP, code: 'child', display: 'Child' },
+  '04': { system: SUBSCRIBER_RELATIONSHIP, code: 'child', display: 'Child' },
+  '05': { system: SUBSCRIBER_RELATIONSHIP, code: 'child', display: 'Child' },
+  '06': { system: SUBSCRIBER_RELATIONSHIP, code: 'child', display: 'Child' },
+  '15': { system: SUBSCRIBER_RELATIONSHIP, code: 'injured', display: 'Injured Party' },
+  '18': { system: SUBSCRIBER_RELATIONSHIP, code: 'parent', display: 'Parent' },
+});
+
 export function buildCoverages(context: MappingContext): ResourceDraft[] {
   const segments = segmentsNamed(context.message, 'IN1');
   if (segments.length === 0) return [];
   const patient = patientId(context);
-  return segments.map((in1) => buildCoverage(in1, patient, context));
+  return segments.flatMap((in1) => {
+    // IN2 follows its IN1 directly (the INSURANCE group: IN1, [IN2], [{IN3}], ...).
+    const next = context.message.segments[context.message.segments.indexOf(in1) + 1];
+    return buildCoverage(in1, next?.name === 'IN2' ? next : undefined, patient, context);
+  });
 }
 
-function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext): ResourceDraft {
+/** The insured's RelatedPerson (when the insured is not the patient), then the Coverage that names it. */
+function buildCoverage(in1: Hl7Segment, in2: Hl7Segment | undefined, patient: string, context: MappingContext): ResourceDraft[] {
   const { options } = context;
   const { timeZone } = options;
   const payor = payorOf(in1, context);
@@ -70,23 +104,97 @@ function buildCoverage(in1: Hl7Segment, patient: string, context: MappingContext
   const id = deterministicId('Coverage', patient, payorKey(payor), `${comp(plan, 3)}|${comp(plan, 1)}`, policyNumber);
 
   const period = periodElement(fieldOf(in1, 12), fieldOf(in1, 13), ['IN1-12', 'IN1-13'], timeZone);
-  const relationshipCode = mappedValue(options, 'HL70063', codeOf(fieldOf(in1, 17))).toUpperCase();
-  return updateDraft('Coverage', id, {
-    identifier: element(fieldOf(in1, 36), (rep) => {
-      const value = comp(rep, 1);
-      return value === '' ? undefined : [{ type: { coding: [{ system: V2_0203_SYSTEM, code: 'MB', display: 'Member Number' }] }, value }];
-    }),
+  const insured = insuredOf(in1, in2, context);
+  const insuredPerson = insured === 'other' ? buildInsured(in1, in2, patient, context) : undefined;
+  const coverage = updateDraft('Coverage', id, {
+    identifier: listElement([
+      [fieldOf(in1, 36), (rep) => memberNumber(comp(rep, 1))],
+      [fieldOf(in2, 61), (rep) => (comp(rep, 1) === comp(fieldOf(in1, 36)[0], 1) ? undefined : toIdentifier(rep, 'IN2-61', options, sendingFacility(context)))],
+    ]),
     // An IN1 the sender still sends is a policy it still holds for the patient.
     status: 'active',
     type: element(fieldOf(in1, 15), (rep) => toCodeableConcept(rep, options, 'HL70086')),
-    subscriber: relationshipCode === 'SEL' ? { reference: `Patient/${patient}` } : undefined,
+    policyHolder: policyHolderOf(in1, context),
+    subscriber: insured === 'self' ? { reference: `Patient/${patient}` } : insuredPerson === undefined ? undefined : { reference: `RelatedPerson/${insuredPerson.id}` },
     subscriberId: element(fieldOf(in1, 36), (rep) => comp(rep, 1) || undefined),
     beneficiary: { reference: `Patient/${patient}` },
-    relationship: element(fieldOf(in1, 17), (rep) => relationship(rep, context)),
+    relationship: relationshipElement(in1, in2, context),
     period,
     payor: [insurerOf(in1, payor, context)],
     class: coverageClasses(in1),
   });
+  return insuredPerson === undefined ? [coverage] : [insuredPerson, coverage];
+}
+
+function memberNumber(value: string): Identifier | undefined {
+  return value === '' ? undefined : { type: { coding: [{ system: V2_0203_SYSTEM, code: 'MB', display: 'Member Number' }] }, value };
+}
+
+/**
+ * Who holds the policy, as IN1-17 says (after the config's HL70063 value map), else IN2-72: the patient (SEL, 01),
+ * someone else, or not said.
+ */
+function insuredOf(in1: Hl7Segment, in2: Hl7Segment | undefined, context: MappingContext): 'self' | 'other' | undefined {
+  const relationshipCode = mappedValue(context.options, 'HL70063', codeOf(fieldOf(in1, 17))).toUpperCase();
+  if (relationshipCode !== '') return relationshipCode === 'SEL' ? 'self' : 'other';
+  const patientRelationshipCode = codeOf(fieldOf(in2, 72));
+  if (patientRelationshipCode !== '') return patientRelationshipCode === '01' ? 'self' : 'other';
+  return undefined;
+}
+
+/**
+ * The insured as a RelatedPerson, after the IG's IN1-16 subscriber(RelatedPerson): IN1-16 name, IN1-17 the insured's
+ * relationship to the patient (the RelatedPerson's direction; table 0063 with the codings NK1 gets), IN1-18 birth
+ * date, IN1-19 address, IN1-43 sex, IN2-63 home phone. Undefined when IN1-16 names nobody: a subscriber is a person.
+ *
+ * Keyed by the patient and the insured's name with `IN1`, apart from the RelatedPerson an NK1 of the same name makes
+ * (adt-related-person.ts): each segment describes its own role, and drafts of one resource from both would replace
+ * each other's relationships and numbers.
+ */
+function buildInsured(in1: Hl7Segment, in2: Hl7Segment | undefined, patient: string, context: MappingContext): ResourceDraft | undefined {
+  const { options } = context;
+  const { timeZone } = options;
+  const named = fieldOf(in1, 16).find((rep) => comp(rep, 1) !== '' || comp(rep, 2) !== '');
+  if (named === undefined) return undefined;
+  const key = `${comp(named, 1)}^${comp(named, 2)}`.toUpperCase();
+  return updateDraft('RelatedPerson', deterministicId('RelatedPerson', patient, 'IN1', key), {
+    active: true,
+    patient: { reference: `Patient/${patient}` },
+    relationship: listElement([
+      [fieldOf(in1, 17), (rep) => withStandardCoding(toCodeableConcept(rep, options, 'HL70063'), PERSONAL_RELATIONSHIP.get(mappedValue(options, 'HL70063', comp(rep, 1)).toUpperCase()))],
+    ]),
+    name: nameElement([[fieldOf(in1, 16), 'IN1-16']], timeZone),
+    telecom: telecomElement([[fieldOf(in2, 63), 'home']]),
+    gender: element(fieldOf(in1, 43), (rep) => administrativeGender(comp(rep, 1), 'IN1-43', options)),
+    birthDate: element(fieldOf(in1, 18), (rep) => toFhirDate(comp(rep, 1), 'IN1-18')),
+    address: addressElement(fieldOf(in1, 19), 'IN1-19', timeZone),
+  });
+}
+
+/**
+ * IN1-11 insured's group employer name (XON[Organization]) with IN1-10 insured's group employer id as its identifier
+ * where the XON carries none, as the IG's policyHolder(Organization). An IN1-10 typed SN (subscriber number) is the
+ * insured's own number, which the IG puts in R5's subscriberId extension rather than on the employer; R4 has no place
+ * for a second subscriber id, so it is left out. Undefined when neither is sent.
+ */
+function policyHolderOf(in1: Hl7Segment, context: MappingContext): Reference | undefined {
+  const employer = fieldOf(in1, 11).find((rep) => comp(rep, 1) !== '' || comp(rep, 10) !== '' || comp(rep, 3) !== '');
+  const employerId = fieldOf(in1, 10).find((rep) => comp(rep, 1) !== '' && comp(rep, 5).toUpperCase() !== 'SN');
+  if (employer === undefined && employerId === undefined) return undefined;
+  // An authority that cannot be read (IN1-10's CX-4 a malformed UUID) costs the policy holder, not the Coverage.
+  return tolerate(
+    () => {
+      const ownId = employer === undefined ? '' : comp(employer, 10) || comp(employer, 3);
+      const identifier =
+        ownId !== ''
+          ? assignedIdentifier(ownId, authorityFromComponent(employer!, 6), 'IN1-11', context, comp(employer!, 7))
+          : employerId === undefined
+            ? undefined
+            : assignedIdentifier(comp(employerId, 1), authorityFromComponent(employerId, 4), 'IN1-10', context, comp(employerId, 5));
+      return organizationOf(identifier, employer === undefined ? '' : comp(employer, 1), 'IN1-11', context);
+    },
+    () => repetitionText(employer ?? employerId),
+  );
 }
 
 interface Payor {
@@ -139,6 +247,16 @@ function payorKey(payor: Payor): string {
 function relationship(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
   const code = mappedValue(context.options, 'HL70063', comp(repetition, 1)).toUpperCase();
   return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70063'), RELATIONSHIP.get(code));
+}
+
+/** IN1-17 (the IG's source), else IN2-72 when IN1-17 is not sent at all. */
+function relationshipElement(in1: Hl7Segment, in2: Hl7Segment | undefined, context: MappingContext): CodeableConcept | null | undefined {
+  const insured = element(fieldOf(in1, 17), (rep) => relationship(rep, context));
+  return insured !== undefined ? insured : element(fieldOf(in2, 72), (rep) => patientRelationship(rep, context));
+}
+
+function patientRelationship(repetition: Hl7Repetition, context: MappingContext): CodeableConcept | undefined {
+  return withStandardCoding(toCodeableConcept(repetition, context.options, 'HL70344'), PATIENT_RELATIONSHIP.get(comp(repetition, 1)));
 }
 
 /** Coverage.class: IN1-2 health plan (value the plan id, name its text) and IN1-8 group number with IN1-9 group name. */

@@ -7,7 +7,8 @@
  * its subject. Senders that bill by visit leave PID-18 empty and send the account as the visit number (PV1-19); then
  * that is the account's number. Its status says what the message does to the account: BAR^P06 (end account) and
  * P02 (purge account) make it inactive, every other BAR and every DFT (charges are posted to an open account)
- * active. Account is an update draft: the messages about an account each say part of it.
+ * active. Its GT1 segments are its guarantors (guarantors.ts). Account is an update draft: the messages about an
+ * account each say part of it.
  *
  * The IG publishes no FT1 map; FT1 maps by its field definitions: FT1-7 transaction code -> ChargeItem.code (FT1-8
  * description as its text; FT1-25 procedure code when FT1-7 is empty), FT1-10 quantity, FT1-4 transaction date ->
@@ -47,6 +48,7 @@ import {
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
 import { codeOf, completeDraft, element, listElement, updateDraft } from './drafts.ts';
+import { guarantorsOf } from './guarantors.ts';
 import { buildObservations, buildObservationsBesideAnyResults, buildResultsIfAny } from './observations.ts';
 import { buildProcedures } from './procedures.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
@@ -73,14 +75,31 @@ function accountKey(context: MappingContext): { identifier: Identifier & { syste
   return undefined;
 }
 
-export function buildAccount(context: MappingContext): ResourceDraft | undefined {
+/** The Account, after the RelatedPersons its guarantors name (guarantors.ts). */
+export function buildAccount(context: MappingContext): ResourceDraft[] {
   const account = accountKey(context);
-  if (account === undefined) return undefined;
-  return updateDraft('Account', account.id, {
-    identifier: [account.identifier],
-    status: context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent) ? 'inactive' : 'active',
-    subject: [{ reference: `Patient/${patientId(context)}` }],
-  });
+  if (account === undefined) {
+    if (segmentsNamed(context.message, 'GT1').length > 0) {
+      reportIssue({
+        severity: 'information',
+        code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED',
+        location: 'GT1',
+        detail: 'GT1: the message names no account (PID-18 and PV1-19 are empty) for the guarantor to guarantee; kept in the raw message',
+      });
+    }
+    return [];
+  }
+  const patient = patientId(context);
+  const { guarantor, relatedPersons } = guarantorsOf(patient, context);
+  return [
+    ...relatedPersons,
+    updateDraft('Account', account.id, {
+      identifier: [account.identifier],
+      status: context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent) ? 'inactive' : 'active',
+      subject: [{ reference: `Patient/${patient}` }],
+      guarantor,
+    }),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
