@@ -211,6 +211,15 @@ const CODE_SYSTEM_URIS: Readonly<Record<string, string>> = {
   '2.16.840.1.113883.5.25': 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality',
   '2.16.840.1.113883.5.83': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
   '2.16.840.1.113883.5.1008': 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor',
+  '2.16.840.1.113883.5.8': 'http://terminology.hl7.org/CodeSystem/v3-ActReason',
+  '2.16.840.1.113883.5.110': 'http://terminology.hl7.org/CodeSystem/v3-RoleClass',
+  '2.16.840.1.113883.5.112': 'http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration',
+  '2.16.840.1.113883.5.85': 'http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm',
+  '2.16.840.1.113883.5.88': 'http://terminology.hl7.org/CodeSystem/v3-ParticipationFunction',
+  '2.16.840.1.113883.12.112': 'http://terminology.hl7.org/CodeSystem/v2-0112',
+  '2.16.840.1.113883.6.259': 'https://www.cdc.gov/nhsn/cdaportal/terminology/codesystem/hsloc.html',
+  '2.16.840.1.113883.12.227': 'http://hl7.org/fhir/sid/mvx',
+  '2.16.840.1.113883.3.221.5': 'https://nahdo.org/sopt',
 };
 
 function codeSystemUri(system: string, codeSystems: Readonly<Record<string, string>>): string {
@@ -252,13 +261,20 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
     case 'MedicationRequest': {
       // The converter states every dose in international units; the dose quantity's own unit (UCUM) is the dose.
       if (resource.medicationCodeableConcept === undefined && resource.medicationReference === undefined) resource.medicationCodeableConcept = UNKNOWN_CONCEPT;
-      const repeat = (resource.dosageInstruction as Array<{ timing?: { repeat?: { period?: number; periodUnit?: string } } }> | undefined)?.[0]?.timing;
-      // A PIVL_TS period in a unit FHIR timing has no code for (or without a number) says nothing usable.
-      if (repeat?.repeat !== undefined && (!UNITS_OF_TIME.has(repeat.repeat.periodUnit ?? '') || repeat.repeat.period === undefined)) delete repeat.repeat;
+      const dosage = (resource.dosageInstruction as Array<{ timing?: { repeat?: Node }; doseAndRate?: Array<{ doseQuantity?: Node }> }> | undefined)?.[0];
+      const repeat = dosage?.timing?.repeat;
+      // A PIVL_TS period in a unit FHIR timing has no code for (or without a number) says nothing usable; what else
+      // the timing says (bounds, an event) stands.
+      if (repeat !== undefined && (repeat.period !== undefined || repeat.periodUnit !== undefined) && (!UNITS_OF_TIME.has(String(repeat.periodUnit ?? '')) || repeat.period === undefined)) {
+        delete repeat.period;
+        delete repeat.periodUnit;
+        if (Object.keys(repeat).length === 0) delete dosage!.timing!.repeat;
+        if (Object.keys(dosage!.timing!).length === 0) delete dosage!.timing;
+      }
       const dose = facts.get(resource.id)?.doseQuantity;
-      const dosage = (resource.dosageInstruction as Array<{ doseAndRate?: Array<{ doseQuantity?: Node }> }> | undefined)?.[0];
       const doseAndRate = dosage?.doseAndRate?.[0];
-      if (doseAndRate !== undefined) {
+      // Only a dose quantity is restored (a dose range or a rate alone is as sent).
+      if (doseAndRate?.doseQuantity !== undefined) {
         const value = dose?.value === undefined ? Number.NaN : Number(dose.value);
         if (!Number.isFinite(value)) delete dosage!.doseAndRate;
         else {
@@ -531,12 +547,19 @@ const OWNED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
   Condition: ['extension', 'identifier', 'clinicalStatus', 'verificationStatus', 'category', 'code', 'subject', 'onsetDateTime', 'abatementDateTime', 'recordedDate', 'recorder', 'asserter'],
   CarePlan: ['identifier', 'status', 'intent', 'category', 'title', 'description', 'subject'],
   CareTeam: ['identifier', 'participant'],
-  Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'diagnosis', 'hospitalization', 'location', 'serviceProvider'],
+  Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'reasonCode', 'diagnosis', 'hospitalization', 'location', 'serviceProvider'],
   Goal: ['extension', 'identifier', 'lifecycleStatus', 'category', 'description', 'subject', 'startDate', 'target'],
-  Immunization: ['extension', 'identifier', 'status', 'vaccineCode', 'patient', 'occurrenceDateTime', 'manufacturer', 'lotNumber', 'performer'],
-  MedicationRequest: ['contained', 'extension', 'status', 'intent', 'medicationCodeableConcept', 'medicationReference', 'subject', 'authoredOn', 'dosageInstruction', 'dispenseRequest'],
+  Immunization: ['extension', 'identifier', 'status', 'statusReason', 'vaccineCode', 'patient', 'occurrenceDateTime', 'occurrenceString', 'manufacturer', 'lotNumber', 'site', 'route', 'doseQuantity', 'performer', 'note', 'reasonCode', 'protocolApplied'],
+  Medication: ['code', 'manufacturer', 'form', 'ingredient', 'batch'],
+  MedicationAdministration: ['extension', 'identifier', 'status', 'medicationCodeableConcept', 'medicationReference', 'subject', 'effectiveDateTime', 'effectivePeriod', 'performer', 'reasonCode', 'note', 'dosage'],
+  MedicationRequest: ['contained', 'extension', 'identifier', 'status', 'intent', 'category', 'doNotPerform', 'medicationCodeableConcept', 'medicationReference', 'subject', 'authoredOn', 'requester', 'reasonCode', 'note', 'dosageInstruction', 'dispenseRequest'],
+  MedicationStatement: ['extension', 'identifier', 'status', 'medicationCodeableConcept', 'medicationReference', 'subject', 'effectiveDateTime', 'effectivePeriod', 'dateAsserted', 'informationSource', 'reasonCode', 'note', 'dosage'],
   Observation: ['extension', 'identifier', 'status', 'category', 'code', 'subject', 'effectiveDateTime', 'performer', 'valueQuantity', 'valueCodeableConcept', 'valueString', 'valueInteger', 'referenceRange', 'hasMember'],
-  Procedure: ['extension', 'identifier', 'status', 'code', 'subject', 'performedDateTime', 'performedPeriod', 'recorder', 'asserter', 'bodySite'],
+  Procedure: ['extension', 'identifier', 'status', 'code', 'subject', 'performedDateTime', 'performedPeriod', 'recorder', 'asserter', 'performer', 'location', 'reasonCode', 'bodySite', 'note', 'focalDevice', 'usedCode'],
+  Consent: ['extension', 'identifier', 'status', 'scope', 'category', 'patient', 'dateTime', 'performer', 'organization', 'sourceAttachment', 'sourceReference', 'provision'],
+  Coverage: ['identifier', 'status', 'type', 'policyHolder', 'subscriber', 'subscriberId', 'beneficiary', 'relationship', 'period', 'payor', 'class', 'order'],
+  Device: ['identifier', 'udiCarrier', 'status', 'manufacturer', 'manufactureDate', 'expirationDate', 'lotNumber', 'serialNumber', 'modelNumber', 'type', 'patient'],
+  DeviceUseStatement: ['extension', 'identifier', 'status', 'subject', 'timingDateTime', 'timingPeriod', 'recordedOn', 'source', 'device', 'reasonCode', 'note'],
 };
 
 /**

@@ -4,4 +4,13 @@
  */
 import type { SectionConverter } from '../section-types.ts';
 
-export const SECTION_CONVERTERS: readonly SectionConverter[] = [];
+import { admissionMedicationsSection, dischargeMedicationsSection, medicationsAdministeredSection, medicationsSection } from './medications.ts';
+import { immunizationsSection } from './immunizations.ts';
+
+export const SECTION_CONVERTERS: readonly SectionConverter[] = [
+  medicationsSection,
+  dischargeMedicationsSection,
+  admissionMedicationsSection,
+  medicationsAdministeredSection,
+  immunizationsSection,
+];
