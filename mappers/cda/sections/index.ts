@@ -6,6 +6,10 @@ import type { SectionConverter } from '../section-types.ts';
 
 import { admissionMedicationsSection, dischargeMedicationsSection, medicationsAdministeredSection, medicationsSection } from './medications.ts';
 import { immunizationsSection } from './immunizations.ts';
+import { medicalEquipmentSection } from './medical-equipment.ts';
+import { payersSection } from './payers.ts';
+import { advanceDirectivesSection } from './advance-directives.ts';
+import { encountersSection } from './encounters.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -13,4 +17,8 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   admissionMedicationsSection,
   medicationsAdministeredSection,
   immunizationsSection,
+  medicalEquipmentSection,
+  payersSection,
+  advanceDirectivesSection,
+  encountersSection,
 ];
