@@ -148,7 +148,8 @@ function repointRandomIds(byKey: Map<string, FhirResource>, context: CompleteCon
 
 function repointReferences(value: unknown, renamed: ReadonlyMap<string, string>): unknown {
   if (Array.isArray(value)) return value.map((item) => repointReferences(item, renamed));
-  if (value === null || typeof value !== 'object') return value;
+  // A decimal kept as sent (a LosslessNumber, `5.40`) is a value, not an element to rebuild.
+  if (value === null || typeof value !== 'object' || isLosslessNumber(value)) return value;
   const out: Node = {};
   for (const [name, member] of Object.entries(value)) {
     out[name] = name === 'reference' && typeof member === 'string' && renamed.has(member) ? renamed.get(member) : repointReferences(member, renamed);
@@ -211,6 +212,7 @@ const CODE_SYSTEM_URIS: Readonly<Record<string, string>> = {
   '2.16.840.1.113883.5.25': 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality',
   '2.16.840.1.113883.5.83': 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
   '2.16.840.1.113883.5.1008': 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor',
+  '2.16.840.1.113883.12.74': 'http://terminology.hl7.org/CodeSystem/v2-0074',
   '2.16.840.1.113883.5.8': 'http://terminology.hl7.org/CodeSystem/v3-ActReason',
   '2.16.840.1.113883.5.110': 'http://terminology.hl7.org/CodeSystem/v3-RoleClass',
   '2.16.840.1.113883.5.112': 'http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration',
@@ -293,6 +295,12 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
       if (resource.code === undefined) resource.code = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
       const quantities = facts.get(resource.id)?.quantities;
       if (quantities !== undefined) restoreQuantities(resource, quantities);
+      // A reference range the converter made of a narrative reference alone has neither bounds nor text (obs-3).
+      if (Array.isArray(resource.referenceRange)) {
+        const ranges = (resource.referenceRange as Node[]).filter((range) => range.low !== undefined || range.high !== undefined || range.text !== undefined);
+        if (ranges.length > 0) resource.referenceRange = ranges;
+        else delete resource.referenceRange;
+      }
       break;
     }
     case 'Goal':
@@ -544,7 +552,7 @@ const OWNED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
   Composition: ['identifier', 'language', 'status', 'type', 'subject', 'encounter', 'date', 'author', 'title', 'confidentiality', 'attester', 'custodian', 'relatesTo', 'event', 'section'],
   DocumentReference: ['masterIdentifier', 'identifier', 'status', 'type', 'subject', 'date', 'author', 'custodian', 'relatesTo', 'description', 'securityLabel', 'content', 'context'],
   AllergyIntolerance: ['extension', 'clinicalStatus', 'verificationStatus', 'type', 'category', 'code', 'patient', 'onsetDateTime', 'recordedDate', 'recorder', 'asserter', 'reaction'],
-  Condition: ['extension', 'identifier', 'clinicalStatus', 'verificationStatus', 'category', 'code', 'subject', 'onsetDateTime', 'abatementDateTime', 'recordedDate', 'recorder', 'asserter'],
+  Condition: ['extension', 'identifier', 'clinicalStatus', 'verificationStatus', 'category', 'code', 'subject', 'encounter', 'onsetDateTime', 'onsetAge', 'abatementDateTime', 'recordedDate', 'recorder', 'asserter', 'evidence', 'note'],
   CarePlan: ['identifier', 'status', 'intent', 'category', 'title', 'description', 'subject'],
   CareTeam: ['identifier', 'participant'],
   Encounter: ['extension', 'identifier', 'status', 'class', 'type', 'subject', 'participant', 'period', 'reasonCode', 'diagnosis', 'hospitalization', 'location', 'serviceProvider'],
@@ -554,7 +562,13 @@ const OWNED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
   MedicationAdministration: ['extension', 'identifier', 'status', 'medicationCodeableConcept', 'medicationReference', 'subject', 'effectiveDateTime', 'effectivePeriod', 'performer', 'reasonCode', 'note', 'dosage'],
   MedicationRequest: ['contained', 'extension', 'identifier', 'status', 'intent', 'category', 'doNotPerform', 'medicationCodeableConcept', 'medicationReference', 'subject', 'authoredOn', 'requester', 'reasonCode', 'note', 'dosageInstruction', 'dispenseRequest'],
   MedicationStatement: ['extension', 'identifier', 'status', 'medicationCodeableConcept', 'medicationReference', 'subject', 'effectiveDateTime', 'effectivePeriod', 'dateAsserted', 'informationSource', 'reasonCode', 'note', 'dosage'],
-  Observation: ['extension', 'identifier', 'status', 'category', 'code', 'subject', 'effectiveDateTime', 'performer', 'valueQuantity', 'valueCodeableConcept', 'valueString', 'valueInteger', 'referenceRange', 'hasMember'],
+  Observation: [
+    'extension', 'identifier', 'status', 'category', 'code', 'subject', 'effectiveDateTime', 'effectivePeriod', 'performer', 'valueQuantity', 'valueCodeableConcept',
+    'valueString', 'valueBoolean', 'valueInteger', 'valueRange', 'valueRatio', 'valueDateTime', 'valuePeriod', 'dataAbsentReason', 'interpretation', 'note',
+    'bodySite', 'method', 'referenceRange', 'hasMember',
+  ],
+  DiagnosticReport: ['identifier', 'status', 'category', 'code', 'subject', 'effectiveDateTime', 'effectivePeriod', 'performer', 'result'],
+  FamilyMemberHistory: ['identifier', 'status', 'patient', 'name', 'relationship', 'sex', 'bornDate', 'deceasedBoolean', 'deceasedDate', 'condition'],
   Procedure: ['extension', 'identifier', 'status', 'code', 'subject', 'performedDateTime', 'performedPeriod', 'recorder', 'asserter', 'performer', 'location', 'reasonCode', 'bodySite', 'note', 'focalDevice', 'usedCode'],
   Consent: ['extension', 'identifier', 'status', 'scope', 'category', 'patient', 'dateTime', 'performer', 'organization', 'sourceAttachment', 'sourceReference', 'provision'],
   Coverage: ['identifier', 'status', 'type', 'policyHolder', 'subscriber', 'subscriberId', 'beneficiary', 'relationship', 'period', 'payor', 'class', 'order'],

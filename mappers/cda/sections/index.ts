@@ -10,6 +10,10 @@ import { medicalEquipmentSection } from './medical-equipment.ts';
 import { payersSection } from './payers.ts';
 import { advanceDirectivesSection } from './advance-directives.ts';
 import { encountersSection } from './encounters.ts';
+import { functionalStatusSection, mentalStatusSection, nutritionSection } from './assessments.ts';
+import { admissionDiagnosesSection, dischargeDiagnosesSection, healthConcernsSection, postoperativeDiagnosesSection, postprocedureDiagnosesSection, preoperativeDiagnosesSection, problemsSection } from './conditions.ts';
+import { familyHistorySection } from './family-history.ts';
+import { resultsSection } from './results.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -21,4 +25,16 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   payersSection,
   advanceDirectivesSection,
   encountersSection,
+  problemsSection,
+  healthConcernsSection,
+  admissionDiagnosesSection,
+  dischargeDiagnosesSection,
+  preoperativeDiagnosesSection,
+  postoperativeDiagnosesSection,
+  postprocedureDiagnosesSection,
+  familyHistorySection,
+  functionalStatusSection,
+  mentalStatusSection,
+  nutritionSection,
+  resultsSection,
 ];

@@ -1,0 +1,107 @@
+/**
+ * Section converters (mappers/cda/sections/) as the conversion runs them: a section is claimed by any of its
+ * templateIds, else by its LOINC code; the converter's resources become drafts and the entries of the Composition's
+ * section, whose title and narrative @medplum/ccda still writes, while it makes nothing of the section's entries; ids
+ * are deterministic; what a converter leaves out, or a converter failing, is reported and costs that section only.
+ */
+
+import { describe, expect, it } from 'vitest';
+
+import { isAnchorlineError } from '../../errors/index.ts';
+import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
+import { SECTION_CONVERTERS } from '../../mappers/cda/sections/index.ts';
+import type { SectionConverter } from '../../mappers/cda/section-types.ts';
+
+import { convert, expectValid, mutations, ofType, section, sectionFixture } from './sections-support.ts';
+
+describe('section converters in the conversion', () => {
+  it('make drafts that the Composition section lists as its entries, valid FHIR R4, with its narrative kept', () => {
+    const conversion = convert(sectionFixture('results-edge-cases.xml'));
+    const { section: results, entries } = section(conversion, 'Results');
+    expect(entries.map((entry) => entry.resourceType)).toEqual(['DiagnosticReport', 'DiagnosticReport', 'Observation']);
+    expect(results.text.div).toContain('No acute cardiopulmonary process.');
+    expect(results.code.coding[0].code).toBe('30954-2');
+    // Every Observation a report names is a draft too, though only the reports are the section's entries.
+    const observations = ofType(conversion, 'Observation');
+    for (const report of ofType(conversion, 'DiagnosticReport')) {
+      for (const result of report.result as Array<{ reference: string }>) expect(observations.map((observation) => `Observation/${observation.id}`)).toContain(result.reference);
+    }
+    expectValid(conversion);
+  });
+
+  it('leave @medplum/ccda nothing to make of the section: no second resource for an organizer or a result', () => {
+    const conversion = convert(sectionFixture('results-edge-cases.xml'));
+    const reports = ofType(conversion, 'DiagnosticReport').map((report) => report.id);
+    // @medplum/ccda made each organizer an Observation under the organizer's id.
+    expect(ofType(conversion, 'Observation').filter((observation) => reports.includes(observation.id))).toEqual([]);
+    const ids = conversion.drafts.map((draft) => `${draft.resourceType}/${draft.id}`);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('give the same document the same resources, ids included', () => {
+    const raw = sectionFixture('conditions-edge-cases.xml');
+    expect(convert(raw).drafts).toEqual(convert(raw).drafts);
+  });
+
+  it('claim a section by a templateId they know, else by its LOINC code', () => {
+    const conversion = convert(sectionFixture('conditions-edge-cases.xml'));
+    // 'More problems' has no templateId, only the Problem list LOINC code.
+    expect(section(conversion, 'More problems').entries.map((entry) => entry.resourceType)).toEqual(['Condition']);
+    // 'Family history (other)' has only the IHE template.
+    expect(section(convert(sectionFixture('family-history-edge-cases.xml')), 'Family history (other)').entries.map((entry) => entry.resourceType)).toEqual(['FamilyMemberHistory']);
+  });
+
+  it('report the entries they leave out, with the section', () => {
+    const conversion = convert(sectionFixture('assessments-edge-cases.xml'));
+    expect(conversion.issues).toContainEqual(expect.objectContaining({
+      code: 'entries-not-converted',
+      text: "section 'Functional status' (47420-5): 1 of 3 entries were not converted",
+      location: '/ClinicalDocument/component/structuredBody/component[1]/section',
+    }));
+  });
+
+  it('cost only their own section when they fail, whose narrative stays in the Composition', () => {
+    const failing: SectionConverter = {
+      name: 'failing',
+      roots: [],
+      loincCodes: ['30954-2'],
+      convert() {
+        throw new TypeError('a shape nobody expected');
+      },
+    };
+    const converters = SECTION_CONVERTERS as SectionConverter[];
+    const results = converters.findIndex((converter) => converter.loincCodes.includes('30954-2'));
+    const [replaced] = converters.splice(results, 1, failing);
+    try {
+      // Without its templateId the results section is claimed by its LOINC code alone, by the failing converter.
+      const raw = sectionFixture('results-edge-cases.xml').toString('utf8').replace('<templateId root="2.16.840.1.113883.10.20.22.2.3.1" extension="2015-08-01"/>', '');
+      const conversion = convert(raw);
+      expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'section-failed', location: '/ClinicalDocument/component/structuredBody/component[1]/section' }));
+      const { section: failed, entries } = section(conversion, 'Results');
+      expect(entries).toEqual([]);
+      expect(failed.text.div).toContain('Cloudy, pale yellow');
+      expect(ofType(conversion, 'Patient')).toHaveLength(1);
+      expectValid(conversion);
+    } finally {
+      converters.splice(results, 1, replaced!);
+    }
+  });
+});
+
+describe('property: every mutation of a document with these sections converts to valid FHIR R4 or is refused with a code', () => {
+  for (const name of ['conditions-edge-cases.xml', 'family-history-edge-cases.xml', 'assessments-edge-cases.xml', 'results-edge-cases.xml']) {
+    it(name, () => {
+      const text = sectionFixture(name).toString('utf8');
+      for (const mutated of mutations(text, 40, name.length * 7919)) {
+        let conversion: ReturnType<typeof convert>;
+        try {
+          conversion = convert(mutated);
+        } catch (error) {
+          if (!isAnchorlineError(error) || error.retryable) throw error;
+          continue;
+        }
+        for (const draft of conversion.drafts) expect(validateFhirResource(mergeDraft(undefined, draft)), `${draft.resourceType}/${draft.id}`).toEqual([]);
+      }
+    });
+  }
+});
