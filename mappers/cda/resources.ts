@@ -242,6 +242,19 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
     );
   }
   switch (resource.resourceType) {
+    case 'Organization': {
+      // The converter copies a <name use="..."> element as the parsed element rather than its text.
+      if (resource.name !== undefined && typeof resource.name !== 'string') {
+        const text = (resource.name as Node | null)?.['#text'];
+        if (typeof text === 'string' && text.trim() !== '') resource.name = text.trim();
+        else delete resource.name;
+      }
+      // An organization has no home (org-2, org-3): a sender's use="HP" on its address or number says nothing of it.
+      for (const list of ['telecom', 'address']) {
+        for (const item of (resource[list] as Array<Node> | undefined) ?? []) if (item?.use === 'home') delete item.use;
+      }
+      break;
+    }
     case 'Condition': {
       // The converter files problem-list verification under a code system that does not exist in R4.
       const status = resource.verificationStatus as { coding?: Array<{ system?: string }> } | undefined;

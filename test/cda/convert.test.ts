@@ -155,6 +155,19 @@ describe('what the converter gets wrong, corrected', () => {
   });
 });
 
+describe('organizations as CDA writes them', () => {
+  it('takes the text of a name with a use attribute, and drops the home use FHIR forbids on an organization', () => {
+    const text = fixture('korean-discharge-summary.xml').toString('utf8').replace(
+      '<name>서울중앙병원</name>',
+      '<name use="L">서울중앙병원</name><telecom use="HP" value="tel:+82-2-555-0199"/><addr use="HP"><city>서울</city></addr>',
+    );
+    const organization = ofType(convert(text), 'Organization').find((draft) => JSON.stringify(draft).includes('서울중앙병원'))!;
+    expect(organization['name']).toBe('서울중앙병원');
+    for (const list of ['telecom', 'address']) for (const item of (organization[list] as Array<{ use?: string }> | undefined) ?? []) expect(item.use).not.toBe('home');
+    expect(validateFhirResource(mergeDraft(undefined, organization))).toEqual([]);
+  });
+});
+
 describe('the DocumentReference', () => {
   it('points at the stored bytes by their SHA-256, and at the Composition; relatesTo names what the document replaces', () => {
     const raw = fixture('korean-discharge-summary.xml');
