@@ -117,9 +117,16 @@ const PRIMITIVE = /^[a-z]/;
 export function requiredCodeIssues(resource: Record<string, unknown>): string[] {
   const issues: string[] = [];
   const type = String(resource['resourceType']);
-  walk(resource, nodeOf(type, type), type, issues);
+  // A type without a definition has nothing to check (and gets no path node, so that odd input cannot add any).
+  if (!load().types.has(type)) return issues;
+  let root = rootNodes.get(type);
+  if (root === undefined) rootNodes.set(type, (root = nodeOf(type, type)));
+  walk(resource, root, type, issues);
   return issues;
 }
+
+/** The path node of each resource type, by the type's name alone: the one lookup every resource makes. */
+const rootNodes = new Map<string, PathNode>();
 
 /**
  * An element path of a type (`Encounter`, `Encounter.location`, `Identifier`) with what walk needs to know of each
