@@ -240,6 +240,9 @@ const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string,
  * 'unknown', and for the Coding `class` the data-absent-reason extension.
  */
 const REQUIRED_WHEN_MISSING: ReadonlyMap<string, Readonly<Record<string, unknown>>> = new Map([
+  // An order first seen in a status change that does not say its status (ORC-1 SC without ORC-5).
+  ['ServiceRequest', { status: 'unknown' }],
+  ['MedicationRequest', { status: 'unknown' }],
   [
     'Encounter',
     {

@@ -145,13 +145,13 @@ function orderControl(orc: Hl7Segment): string {
  * An order's status: ORC-5 (order status, table 0038) when sent, else what ORC-1 implies, as the IG maps ORC-1
  * only when ORC-5 is empty. `byStatus` and `byControl` are the target value set's tables. A control code that
  * implies no status (SC status changed, UA unable to accept...) needs ORC-5: without it the order's state is not
- * known, and guessing would overwrite the stored one.
+ * known, and guessing would overwrite the stored one, so the status is undefined (left as stored).
  */
 function orderStatus(
   orc: Hl7Segment,
   byStatus: ReadonlyMap<string, string>,
   byControl: ReadonlyMap<string, string>,
-): { control: string; status: string } {
+): { control: string; status: string | undefined } {
   const control = orderControl(orc);
   const statusCode = codeOf(fieldOf(orc, 5)).toUpperCase();
   if (statusCode !== '') {
@@ -160,7 +160,8 @@ function orderStatus(
     return { control, status };
   }
   const status = byControl.get(control);
-  if (status === undefined) throw missingField('ORC-5', 'order status is empty and the order control code does not imply one');
+  // The order is still kept: its stored status stands, and a request first seen here gets `unknown` (merge.ts).
+  if (status === undefined) return { control, status: degrade(missingField('ORC-5', 'order status is empty and the order control code does not imply one; the status is left as it was'), 'ANCHORLINE_ISSUE_MISSING_FIELD', undefined) };
   return { control, status };
 }
 
@@ -197,7 +198,8 @@ export interface OrderRequest {
    */
   key: KeyIdentifier;
   control: string;
-  status: string;
+  /** Undefined when the message does not say (the stored status stands). */
+  status: string | undefined;
   /** The order's NTE comments, undefined when it has none (the stored notes stay). */
   note: Array<Annotation | undefined> | undefined;
 }

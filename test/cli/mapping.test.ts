@@ -225,20 +225,34 @@ describe('anchorline mapping with fields and valueMaps', () => {
         '  - issues: "ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE at PID-8"',
       ]),
     );
+    // An assigning authority's Organization is keyed by the system of the identifiers it assigns.
+    const regionOrg = `Organization/${deterministicId('Organization', 'urn:anchorline:authority:REGIONHIE')}`;
+    const midwestOrg = `Organization/${deterministicId('Organization', 'urn:anchorline:authority:MIDWESTGEN')}`;
+    const id = (reference: string): string => reference.slice(reference.indexOf('/') + 1);
     expect(lines.slice(a04.length)).toEqual([
       `${LEGACY}/legacy-a08.hl7 #1 LEG0002 ADT^A08: changed (legacy-his ${v1} -> legacy-his ${v2})`,
+      // The identifiers' assigners come first: the authority of the key identifier first (resources of a type are
+      // compared in the order the message makes them).
+      `  ~ Organization[0].id: "${id(regionOrg)}" -> "${id(midwestOrg)}"`,
+      '  ~ Organization[0].identifier[0].value: "REGIONHIE" -> "MIDWESTGEN"',
+      `  ~ Organization[1].id: "${id(midwestOrg)}" -> "${id(regionOrg)}"`,
+      '  ~ Organization[1].identifier[0].value: "MIDWESTGEN" -> "REGIONHIE"',
       // Patient.key PID-2: the patient is the one its MRN names, and PID-2 comes first among its identifiers.
       `  ~ Patient[0].id: "${byPid3.slice('Patient/'.length)}" -> "${byPid2.slice('Patient/'.length)}"`,
       '  ~ Patient[0].identifier[0].type.coding[0].code: "PI" -> "MR"',
       '  ~ Patient[0].identifier[0].system: "urn:anchorline:authority:REGIONHIE" -> "urn:anchorline:authority:MIDWESTGEN"',
       '  ~ Patient[0].identifier[0].value: "8813090" -> "MW-50377"',
-      '  + Patient[0].identifier[1]: {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PI"}]},"system":"urn:anchorline:authority:REGIONHIE","value":"8813090"}',
+      `  ~ Patient[0].identifier[0].assigner.reference: "${regionOrg}" -> "${midwestOrg}"`,
+      '  ~ Patient[0].identifier[0].assigner.display: "REGIONHIE" -> "MIDWESTGEN"',
+      `  + Patient[0].identifier[1]: {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PI"}]},"system":"urn:anchorline:authority:REGIONHIE","value":"8813090","assigner":{"reference":"${regionOrg}","display":"REGIONHIE"}}`,
       // HL70004 IN -> I: an inpatient visit rather than a local class code.
       '  ~ Encounter[0].class.system: "urn:anchorline:local/HL70004" -> "http://terminology.hl7.org/CodeSystem/v3-ActCode"',
       '  ~ Encounter[0].class.code: "IN" -> "IMP"',
       '  + Encounter[0].class.display: "inpatient encounter"',
       `  ~ Encounter[0].subject.reference: "${byPid3}" -> "${byPid2}"`,
-      `  ~ Provenance[0].target[0].reference: "${byPid3}" -> "${byPid2}"`,
+      `  ~ Provenance[0].target[0].reference: "${regionOrg}" -> "${midwestOrg}"`,
+      `  ~ Provenance[0].target[1].reference: "${midwestOrg}" -> "${regionOrg}"`,
+      `  ~ Provenance[0].target[6].reference: "${byPid3}" -> "${byPid2}"`,
       '2 messages: 2 changed, 0 unchanged, 0 failed',
     ]);
   });

@@ -161,6 +161,19 @@ describe('orders without an order number', () => {
   });
 });
 
+describe('a status change that does not say the status', () => {
+  it('keeps the order and its stored status; an order first seen so is unknown', () => {
+    const orm = (control: string, status = '') =>
+      message('ORM^O01', [PID, segment('ORC', { 1: control, 2: 'ORD-7^CAREVIEW', 5: status }), segment('OBR', { 1: '1', 2: 'ORD-7^CAREVIEW', 4: '2345-7^Glucose^LN' })]);
+    const placed = mergeDraft(undefined, only(map(orm('NW')), 'ServiceRequest'));
+    expect(placed['status']).toBe('active');
+    const changed = map(orm('SC'));
+    expect(issuesOf(changed)).toContain('ANCHORLINE_ISSUE_MISSING_FIELD@ORC-5');
+    expect(mergeDraft(placed, only(changed, 'ServiceRequest'))['status']).toBe('active');
+    expect(mergeDraft(undefined, only(changed, 'ServiceRequest'))['status']).toBe('unknown');
+  });
+});
+
 describe('Account and ChargeItem (BAR, DFT)', () => {
   const ft1 = (fields: Record<number, string>) => segment('FT1', { 1: '1', 2: 'TX-1', 4: '20260401', 6: 'CG', 7: '99213^Office visit^C4', 10: '1', ...fields });
 
