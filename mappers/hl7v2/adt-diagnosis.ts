@@ -54,6 +54,11 @@ export function buildConditions(context: MappingContext): ResourceDraft[] {
   return segments.map((dg1) => buildCondition(dg1, patient, visit?.id, context));
 }
 
+/** The id of the Condition a DG1 makes (buildConditions): the patient's, in the visit, of its code. */
+export function diagnosisConditionId(dg1: Hl7Segment, context: MappingContext): string {
+  return deterministicId('Condition', patientId(context), visitKey(context)?.id ?? '', conceptKey(diagnosisCode(dg1, context)));
+}
+
 function buildCondition(dg1: Hl7Segment, patient: string, encounter: string | undefined, context: MappingContext): ResourceDraft {
   const { options } = context;
   const code = diagnosisCode(dg1, context);

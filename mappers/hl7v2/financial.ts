@@ -29,7 +29,7 @@ import type { ResourceDraft } from '../types.ts';
 import { buildAllergies } from './adt-allergy.ts';
 import { conceptKey, keyIdentifier, patientId, sendingFacility, visitKey } from './adt-common.ts';
 import { buildCoverages } from './adt-coverage.ts';
-import { buildConditions } from './adt-diagnosis.ts';
+import { buildConditions, diagnosisConditionId } from './adt-diagnosis.ts';
 import { buildEncounter } from './adt-encounter.ts';
 import { buildPatient } from './adt-patient.ts';
 import { buildRelatedPersons } from './adt-related-person.ts';
@@ -91,15 +91,47 @@ export function buildAccount(context: MappingContext): ResourceDraft[] {
   }
   const patient = patientId(context);
   const { guarantor, relatedPersons } = guarantorsOf(patient, context);
+  const closing = context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent);
   return [
     ...relatedPersons,
     updateDraft('Account', account.id, {
       identifier: [account.identifier],
-      status: context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent) ? 'inactive' : 'active',
+      status: closing ? 'inactive' : 'active',
       subject: [{ reference: `Patient/${patient}` }],
       guarantor,
     }),
+    episodeOfCare(account, patient, closing, context),
   ];
+}
+
+/**
+ * The episode of care the account bills for: keyed by the account, with the patient, the account, and the message's
+ * diagnoses (DG1, after the IG's DG1[EpisodeOfCare] map: each Condition the DG1 makes, DG1-6 type as its role, DG1-15
+ * priority as its rank). Finished when the account is ended (BAR P02/P06).
+ */
+function episodeOfCare(account: { id: string; identifier: unknown }, patient: string, closing: boolean, context: MappingContext): ResourceDraft {
+  const diagnosis = segmentsNamed(context.message, 'DG1').flatMap((dg1) => {
+    // A DG1 that makes no Condition (no code) is reported where buildConditions reads it.
+    let id: string;
+    try {
+      id = diagnosisConditionId(dg1, context);
+    } catch {
+      return [];
+    }
+    const rank = Number.parseInt(comp(fieldOf(dg1, 15)[0], 1), 10);
+    return [{
+      condition: { reference: `Condition/${id}` },
+      role: element(fieldOf(dg1, 6), (rep) => toCodeableConcept(rep, context.options, 'HL70052')) ?? undefined,
+      rank: Number.isInteger(rank) && rank > 0 ? rank : undefined,
+    }];
+  });
+  return updateDraft('EpisodeOfCare', deterministicId('EpisodeOfCare', account.id), {
+    identifier: [account.identifier],
+    status: closing ? 'finished' : 'active',
+    patient: { reference: `Patient/${patient}` },
+    diagnosis: diagnosis.length > 0 ? diagnosis : undefined,
+    account: [{ reference: `Account/${account.id}` }],
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

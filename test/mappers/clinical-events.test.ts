@@ -175,6 +175,24 @@ describe('a status change that does not say the status', () => {
 });
 
 describe('Account and ChargeItem (BAR, DFT)', () => {
+  it('makes the episode of care the account bills for, with the DG1 diagnoses by role and rank; finished with the account', () => {
+    const bar = (event: string) =>
+      message(`BAR^${event}`, [
+        segment('EVN', { 1: event }),
+        segment('PID', { 1: '1', 3: 'MRN1^^^SEOULGEN^MR', 5: 'KIM^JISOO', 18: 'ACC-1^^^SEOULGEN' }),
+        segment('PV1', { 1: '1', 2: 'I', 19: 'V1' }),
+        segment('DG1', { 1: '1', 3: 'I10^Hypertension^I10', 6: 'A', 15: '1' }),
+        segment('DG1', { 1: '2', 3: 'E11^Diabetes^I10', 6: 'F', 15: '2' }),
+      ]);
+    const result = map(bar('P01'));
+    const episode = only(result, 'EpisodeOfCare');
+    const conditions = drafts(result, 'Condition').map((condition) => `Condition/${condition.id}`);
+    expect(episode).toMatchObject({ status: 'active', patient: { reference: `Patient/${only(result, 'Patient').id}` }, account: [{ reference: `Account/${only(result, 'Account').id}` }] });
+    expect((episode['diagnosis'] as Array<{ condition: { reference: string }; rank: number }>).map((d) => [d.condition.reference, d.rank])).toEqual([[conditions[0], 1], [conditions[1], 2]]);
+    expect(only(map(bar('P06')), 'EpisodeOfCare')).toMatchObject({ id: episode.id, status: 'finished' });
+    expect(validateFhirResource(mergeDraft(undefined, episode))).toEqual([]);
+  });
+
   const ft1 = (fields: Record<number, string>) => segment('FT1', { 1: '1', 2: 'TX-1', 4: '20260401', 6: 'CG', 7: '99213^Office visit^C4', 10: '1', ...fields });
 
   it('charges the account and the visit; a credit is no charge item', () => {
