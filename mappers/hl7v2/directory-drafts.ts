@@ -50,7 +50,9 @@ export class DirectoryDrafts {
 
   /** The drafts in dependency order: by type (TYPE_ORDER), then in the order they were first named. */
   drafts(): ResourceDraft[] {
-    const all = [...this.#drafts.values()];
-    return [...TYPE_ORDER.flatMap((type) => all.filter((draft) => draft.resourceType === type)), ...all.filter((draft) => !TYPE_ORDER.includes(draft.resourceType))];
+    const ordered: ResourceDraft[] = [];
+    for (const type of TYPE_ORDER) for (const draft of this.#drafts.values()) if (draft.resourceType === type) ordered.push(draft);
+    for (const draft of this.#drafts.values()) if (!TYPE_ORDER.includes(draft.resourceType)) ordered.push(draft);
+    return ordered;
   }
 }

@@ -35,9 +35,10 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
  */
 export function buildProvenance(context: MappingContext, drafts: readonly ResourceDraft[]): ResourceDraft | undefined {
   const { msh } = context;
-  const targets = [...new Set(drafts.filter((draft) => draft.resourceType !== 'Provenance').map((draft) => `${draft.resourceType}/${draft.id}`))];
+  const targets = new Set<string>();
+  for (const draft of drafts) if (draft.resourceType !== 'Provenance') targets.add(`${draft.resourceType}/${draft.id}`);
   const controlId = comp(fieldOf(msh, 10)[0], 1);
-  if (targets.length === 0 || controlId === '') return undefined;
+  if (targets.size === 0 || controlId === '') return undefined;
 
   const recorded = messageInstant(context);
   if (recorded === undefined) return undefined;
@@ -47,7 +48,7 @@ export function buildProvenance(context: MappingContext, drafts: readonly Resour
   return {
     resourceType: 'Provenance',
     id: deterministicId('Provenance', sender, controlId),
-    target: targets.map((reference) => ({ reference })),
+    target: Array.from(targets, (reference) => ({ reference })),
     occurredDateTime: recorded,
     recorded,
     activity: { coding: [{ display: `message - ${messageType}` }], text: `HL7 v2 ${messageType}` },
