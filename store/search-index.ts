@@ -181,6 +181,20 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
     tokens: [...identifierTokens(r), ...statusToken({ status: r.lifecycleStatus }, 'http://hl7.org/fhir/goal-status', 'lifecycle-status'), ...patientTokens(r.subject)],
     strings: [],
   }),
+  // What the newer section converters and HL7 v2 builders make: episodes of care (BAR/DFT accounts), referral
+  // tasks (RF1), equipment (OBX-18, C-CDA medical equipment), medication statements and their medications, family
+  // history, device use and advance directives (C-CDA).
+  EpisodeOfCare: clinical('http://hl7.org/fhir/episode-of-care-status', 'patient', undefined, { type: 'type' }),
+  Task: (r) => ({
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/task-status'), ...patientTokens(r.for, undefined), ...referenceToken('focus', r.focus), ...referenceToken('based-on', array(r.basedOn)[0])],
+    strings: [],
+  }),
+  Device: (r) => ({ tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/device-status'), ...codeTokens('type', r.type), ...patientTokens(r.patient, undefined)], strings: [] }),
+  Medication: (r) => ({ tokens: [...identifierTokens(r), ...codeTokens('code', r.code)], strings: [] }),
+  MedicationStatement: clinical('http://hl7.org/fhir/CodeSystem/medication-statement-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
+  FamilyMemberHistory: clinical('http://hl7.org/fhir/history-status', 'patient', undefined, { relationship: 'relationship' }),
+  DeviceUseStatement: clinical('http://hl7.org/fhir/device-statement-status', 'subject', 'subject', {}),
+  Consent: clinical('http://hl7.org/fhir/consent-state-codes', 'patient', undefined, { category: 'category' }),
   // A C-CDA document's FHIR document (workers/document-bundle.ts): one identifier (the document id), and the
   // Composition it is headed by. Its entries are not indexed: each is searched as the resource it is.
   Bundle: (r) => ({
@@ -255,6 +269,14 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   CarePlan: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token', encounter: 'reference' },
   CareTeam: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', encounter: 'reference' },
   Goal: { identifier: 'token', 'lifecycle-status': 'token', subject: 'reference', patient: 'reference' },
+  EpisodeOfCare: { identifier: 'token', status: 'token', patient: 'reference', type: 'token' },
+  Task: { identifier: 'token', status: 'token', patient: 'reference', focus: 'reference', 'based-on': 'reference' },
+  Device: { identifier: 'token', status: 'token', type: 'token', patient: 'reference' },
+  Medication: { identifier: 'token', code: 'token' },
+  MedicationStatement: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token' },
+  FamilyMemberHistory: { identifier: 'token', status: 'token', patient: 'reference', relationship: 'token' },
+  DeviceUseStatement: { identifier: 'token', subject: 'reference', patient: 'reference' },
+  Consent: { identifier: 'token', status: 'token', patient: 'reference', category: 'token' },
   Bundle: { identifier: 'token', type: 'token', composition: 'reference' },
   // Not outcome or entity-role: every event records a success, and roles follow from the reference's type.
   AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', entity: 'reference', patient: 'reference', altid: 'token', 'agent-name': 'string' },
