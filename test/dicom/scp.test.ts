@@ -61,8 +61,10 @@ beforeAll(async () => {
         aeTitle: 'ANCHORLINE',
         allowedCallingAeTitles: ['ECHOSCU', 'STORESCU', 'RAWSCU'],
         maxAssociations: 2,
-        associationRequestTimeoutMs: 1_000,
-        associationIdleTimeoutMs: 3_000,
+        // Short enough for the timeout test below, long enough that a storescu started on a loaded machine (CI runs
+        // test files side by side on two cores) associates and sends its next instance in time.
+        associationRequestTimeoutMs: 3_000,
+        associationIdleTimeoutMs: 8_000,
         maxPduBytes: MAX_PDU_BYTES,
         maxInstanceBytes: MAX_INSTANCE_BYTES,
       },
@@ -228,9 +230,9 @@ describe('DIMSE robustness', () => {
   it('closes a connection that requests no association in time, and aborts an idle association', async () => {
     const silent = await RawDimseClient.connect(t.dicomPort);
     clients.push(silent);
-    expect(await silent.waitClosed(5_000)).toBe(true);
+    expect(await silent.waitClosed(10_000)).toBe(true);
     const idle = await rawAssociation();
-    const answer = await idle.next(10_000);
+    const answer = await idle.next(20_000);
     expect(answer?.type, 'A-ABORT').toBe(0x07);
     expect(await idle.waitClosed(5_000)).toBe(true);
   });
