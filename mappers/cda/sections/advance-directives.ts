@@ -20,9 +20,11 @@
 import {
   asNodes,
   attr,
+  componentStatements,
   concept,
   DATA_ABSENT_REASON,
   earliestAuthorTime,
+  entryStatements,
   first,
   hasTemplate,
   identifiers,
@@ -30,7 +32,6 @@ import {
   Narrative,
   narrativeExtension,
   SectionResources,
-  statementsOf,
   statusCodeOf,
   type CodeableConcept,
   type FhirResource,
@@ -58,29 +59,24 @@ export const advanceDirectivesSection: SectionConverter = {
 function convertAdvanceDirectives(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      const at = `${context.location}/entry[${e + 1}]/${kind}`;
-      if (kind === 'organizer' || hasTemplate(node, ADVANCE_DIRECTIVE_ORGANIZER)) {
-        let any = false;
-        asNodes(node.component).forEach((component, c) => {
-          for (const inner of statementsOf(component)) {
-            if (inner.kind !== 'observation') continue;
-            const consent = directive(inner.node, node, context, narrative, `${at}/component[${c + 1}]/observation`);
-            if (consent === undefined) continue;
-            out.entry(consent);
-            any = true;
-          }
-        });
-        if (any) out.count();
-      } else if (kind === 'observation') {
-        const consent = directive(node, undefined, context, narrative, at);
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind === 'organizer' || hasTemplate(node, ADVANCE_DIRECTIVE_ORGANIZER)) {
+      let any = false;
+      for (const inner of componentStatements(node, at)) {
+        if (inner.kind !== 'observation') continue;
+        const consent = directive(inner.node, node, context, narrative, inner.at);
         if (consent === undefined) continue;
         out.entry(consent);
-        out.count();
+        any = true;
       }
+      if (any) out.count();
+    } else if (kind === 'observation') {
+      const consent = directive(node, undefined, context, narrative, at);
+      if (consent === undefined) continue;
+      out.entry(consent);
+      out.count();
     }
-  });
+  }
   return out.output();
 }
 

@@ -20,12 +20,12 @@ import { convertObservation, OBSERVATION_STATUS, spanOf, statusFor, type Observa
 import {
   asNodes,
   conceptOf,
+  entryStatements,
   fixedConcept,
   identifiersOf,
   Narrative,
   relatedObservations,
   resourceId,
-  statementsOf,
   unknownConcept,
   type Concept,
   type FhirResource,
@@ -63,21 +63,19 @@ function convertAssessments(section: Node, context: SectionContext, category: Co
   const resources: FhirResource[] = [];
   const entries: FhirResource[] = [];
   let converted = 0;
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, element } of statementsOf(entry)) {
-      const options: ObservationOptions = { category, narrative, resources: [], location: `${context.location}/entry[${e + 1}]/${kind}` };
-      // CCD R1.0 and HITSP C32 documents wrap each functional status in a problem act: its observations are the entries.
-      const observations = kind === 'act' ? relatedObservations(element, 'SUBJ') : [];
-      const made = kind === 'organizer'
-        ? [panel(element, context, options)]
-        : kind === 'observation' ? [convertObservation(element, context, options)] : observations.map((observation) => convertObservation(observation, context, options));
-      const references = made.filter((reference) => reference !== undefined);
-      if (references.length === 0) continue;
-      converted++;
-      entries.push(...references.map((reference) => options.resources.find((resource) => `${resource.resourceType}/${resource.id}` === reference.reference)!));
-      resources.push(...options.resources);
-    }
-  });
+  for (const { kind, node: element, at } of entryStatements(section, context)) {
+    const options: ObservationOptions = { category, narrative, resources: [], location: at };
+    // CCD R1.0 and HITSP C32 documents wrap each functional status in a problem act: its observations are the entries.
+    const observations = kind === 'act' ? relatedObservations(element, 'SUBJ') : [];
+    const made = kind === 'organizer'
+      ? [panel(element, context, options)]
+      : kind === 'observation' ? [convertObservation(element, context, options)] : observations.map((observation) => convertObservation(observation, context, options));
+    const references = made.filter((reference) => reference !== undefined);
+    if (references.length === 0) continue;
+    converted++;
+    entries.push(...references.map((reference) => options.resources.find((resource) => `${resource.resourceType}/${resource.id}` === reference.reference)!));
+    resources.push(...options.resources);
+  }
   return { resources, entries, converted };
 }
 

@@ -47,9 +47,10 @@ export function attr(node: Node | undefined, name: string): string | undefined {
   return trimmed === '' ? undefined : trimmed;
 }
 
-/** Whether an element carries the templateId `root`. */
-export function hasTemplate(node: Node | undefined, root: string): boolean {
-  return asNodes(node?.templateId).some((templateId) => templateId['@_root'] === root);
+/** Whether an element carries the templateId `roots` (one root, or any of several). */
+export function hasTemplate(node: Node | undefined, roots: string | readonly string[]): boolean {
+  const wanted: readonly unknown[] = typeof roots === 'string' ? [roots] : roots;
+  return asNodes(node?.templateId).some((templateId) => wanted.includes(templateId['@_root']));
 }
 
 /** The text of each occurrence of a repeated text element (a name's given names, an address's lines). */
@@ -104,7 +105,30 @@ export function statementsOf(holder: Node): Array<{ kind: string; node: Node }> 
   return out;
 }
 
+/**
+ * The clinical statement element names read, in the order an entry's statements are taken when a sender puts more
+ * than the one CDA allows in it.
+ */
 const STATEMENT_KINDS = ['act', 'observation', 'substanceAdministration', 'supply', 'procedure', 'encounter', 'organizer'] as const;
+
+/** A clinical statement with its place in the document (`…/entry[n]/kind`), for the issues raised about it. */
+export type PlacedStatement = { kind: string; node: Node; at: string };
+
+/** The clinical statements of a section's entries, in document order. */
+export function* entryStatements(section: Node, context: SectionContext): Generator<PlacedStatement> {
+  const entries = asNodes(section.entry);
+  for (let e = 0; e < entries.length; e++) {
+    for (const { kind, node } of statementsOf(entries[e]!)) yield { kind, node, at: `${context.location}/entry[${e + 1}]/${kind}` };
+  }
+}
+
+/** The clinical statements of an organizer's components, placed under the organizer's own place `at`. */
+export function* componentStatements(organizer: Node, at: string): Generator<PlacedStatement> {
+  const components = asNodes(organizer.component);
+  for (let c = 0; c < components.length; c++) {
+    for (const { kind, node } of statementsOf(components[c]!)) yield { kind, node, at: `${at}/component[${c + 1}]/${kind}` };
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Narrative
@@ -206,7 +230,8 @@ export function reasonCodesOf(statement: Node, narrative: Narrative): CodeableCo
 // ---------------------------------------------------------------------------------------------------------------
 // Identifiers, codes, quantities
 
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** A UUID, as some senders give ids a root alone. */
+export const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
  * An element's ids as Identifiers (C-CDA on FHIR "CDA id -> FHIR identifier"): a root with an extension is the

@@ -47,7 +47,7 @@ import {
   relationships,
   repeatsEarlierStatement,
   resourceId,
-  statementsOf,
+  entryStatements,
   statusOf,
   unknownConcept,
   DATA_ABSENT_REASON,
@@ -150,14 +150,12 @@ function convertSection(section: Node, context: SectionContext, category: Catego
   };
   const entries: FhirResource[] = [];
   let converted = 0;
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, element } of statementsOf(entry)) {
-      reading.location = `${context.location}/entry[${e + 1}]/${kind}`;
-      const made = kind === 'act' ? fromAct(element, reading) : kind === 'observation' ? fromObservation(element, reading) : [];
-      if (made.length > 0) converted++;
-      entries.push(...made);
-    }
-  });
+  for (const { kind, node: element, at } of entryStatements(section, context)) {
+    reading.location = at;
+    const made = kind === 'act' ? fromAct(element, reading) : kind === 'observation' ? fromObservation(element, reading) : [];
+    if (made.length > 0) converted++;
+    entries.push(...made);
+  }
   return { resources: reading.resources, entries, converted };
 }
 

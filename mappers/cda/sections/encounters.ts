@@ -21,6 +21,7 @@ import {
   attr,
   concept,
   earliestAuthorTime,
+  entryStatements,
   first,
   firstAuthor,
   hasTemplate,
@@ -33,7 +34,6 @@ import {
   reasonCodesOf,
   relatedStatements,
   SectionResources,
-  statementsOf,
   statusCodeOf,
   type CodeableConcept,
   type FhirResource,
@@ -90,19 +90,16 @@ export const encountersSection: SectionConverter = {
 function convertEncounters(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      if (kind !== 'encounter') continue;
-      const at = `${context.location}/entry[${e + 1}]/encounter`;
-      const mood = moodOf(node);
-      if (mood !== 'EVN' && mood !== 'INT' && mood !== 'APT' && mood !== 'ARQ') {
-        context.issue('warning', 'entries-not-converted', `an encounter with moodCode ${mood} was not converted`, at);
-        continue;
-      }
-      out.entry(encounter(node, context, out, narrative, at));
-      out.count();
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind !== 'encounter') continue;
+    const mood = moodOf(node);
+    if (mood !== 'EVN' && mood !== 'INT' && mood !== 'APT' && mood !== 'ARQ') {
+      context.issue('warning', 'entries-not-converted', `an encounter with moodCode ${mood} was not converted`, at);
+      continue;
     }
-  });
+    out.entry(encounter(node, context, out, narrative, at));
+    out.count();
+  }
   return out.output();
 }
 

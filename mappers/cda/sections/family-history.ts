@@ -26,6 +26,7 @@ import {
   codeValue,
   conceptOf,
   effectiveOf,
+  entryStatements,
   hasTemplate,
   identifiersOf,
   isNegated,
@@ -35,7 +36,6 @@ import {
   relationships,
   resourceId,
   SNOMED_DEAD,
-  statementsOf,
   statusOf,
   textOf,
   unknownConcept,
@@ -69,19 +69,16 @@ export const familyHistorySection: SectionConverter = {
     const resources: FhirResource[] = [];
     const entries: FhirResource[] = [];
     let converted = 0;
-    asNodes(section.entry).forEach((entry, e) => {
-      for (const { kind, element } of statementsOf(entry)) {
-        const location = `${context.location}/entry[${e + 1}]/${kind}`;
-        // An organizer per relative; an observation sent without one is a relative's condition all the same.
-        const history = kind === 'organizer' ? familyMember(element, asNodes(element.component).flatMap((component) => asNodes(component.observation)), context, narrative, location)
-          : kind === 'observation' ? familyMember(element, [element], context, narrative, location)
-          : undefined;
-        if (history === undefined) continue;
-        converted++;
-        resources.push(history);
-        entries.push(history);
-      }
-    });
+    for (const { kind, node: element, at: location } of entryStatements(section, context)) {
+      // An organizer per relative; an observation sent without one is a relative's condition all the same.
+      const history = kind === 'organizer' ? familyMember(element, asNodes(element.component).flatMap((component) => asNodes(component.observation)), context, narrative, location)
+        : kind === 'observation' ? familyMember(element, [element], context, narrative, location)
+        : undefined;
+      if (history === undefined) continue;
+      converted++;
+      resources.push(history);
+      entries.push(history);
+    }
     return { resources, entries, converted };
   },
 };

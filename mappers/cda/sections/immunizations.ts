@@ -16,6 +16,7 @@ import {
   asNodes,
   attr,
   concept,
+  entryStatements,
   first,
   hasTemplate,
   identifiers,
@@ -28,7 +29,6 @@ import {
   reasonCodesOf,
   relatedStatements,
   SectionResources,
-  statementsOf,
   statusCodeOf,
   texts,
   type FhirResource,
@@ -58,22 +58,19 @@ export const immunizationsSection: SectionConverter = {
 function convertImmunizations(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      if (kind !== 'substanceAdministration') continue;
-      const at = `${context.location}/entry[${e + 1}]/substanceAdministration`;
-      const mood = moodOf(node);
-      const resource = mood === 'EVN'
-        ? immunization(node, context, out, narrative)
-        : REQUEST_INTENTS[mood] !== undefined ? medicationActivity(node, context, out, { narrative }, at) : undefined;
-      if (resource === undefined) {
-        if (mood !== 'EVN' && REQUEST_INTENTS[mood] === undefined) context.issue('warning', 'entries-not-converted', `an immunization activity with moodCode ${mood} was not converted`, at);
-        continue;
-      }
-      out.entry(resource);
-      out.count();
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind !== 'substanceAdministration') continue;
+    const mood = moodOf(node);
+    const resource = mood === 'EVN'
+      ? immunization(node, context, out, narrative)
+      : REQUEST_INTENTS[mood] !== undefined ? medicationActivity(node, context, out, { narrative }, at) : undefined;
+    if (resource === undefined) {
+      if (mood !== 'EVN' && REQUEST_INTENTS[mood] === undefined) context.issue('warning', 'entries-not-converted', `an immunization activity with moodCode ${mood} was not converted`, at);
+      continue;
     }
-  });
+    out.entry(resource);
+    out.count();
+  }
   return out.output();
 }
 

@@ -16,8 +16,10 @@
 import {
   asNodes,
   attr,
+  componentStatements,
   concept,
   earliestAuthorTime,
+  entryStatements,
   first,
   firstAuthor,
   hasTemplate,
@@ -30,7 +32,6 @@ import {
   plainText,
   reasonCodesOf,
   SectionResources,
-  statementsOf,
   statusCodeOf,
   texts,
   type FhirResource,
@@ -66,22 +67,17 @@ function convertEquipment(section: Node, context: SectionContext): SectionOutput
   const narrative = new Narrative(section.text);
   // Sample documents give one id to several supplies: the second is the statement at its place, not the first again.
   const seen = new Set<string>();
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      const at = `${context.location}/entry[${e + 1}]/${kind}`;
-      if (kind === 'organizer' || hasTemplate(node, EQUIPMENT_ORGANIZER)) {
-        let any = false;
-        asNodes(node.component).forEach((component, c) => {
-          for (const inner of statementsOf(component)) {
-            if (equipmentStatement(inner.kind, inner.node, context, out, narrative, seen, `${at}/component[${c + 1}]/${inner.kind}`)) any = true;
-          }
-        });
-        if (any) out.count();
-      } else if (equipmentStatement(kind, node, context, out, narrative, seen, at)) {
-        out.count();
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind === 'organizer' || hasTemplate(node, EQUIPMENT_ORGANIZER)) {
+      let any = false;
+      for (const inner of componentStatements(node, at)) {
+        if (equipmentStatement(inner.kind, inner.node, context, out, narrative, seen, inner.at)) any = true;
       }
+      if (any) out.count();
+    } else if (equipmentStatement(kind, node, context, out, narrative, seen, at)) {
+      out.count();
     }
-  });
+  }
   return out.output();
 }
 

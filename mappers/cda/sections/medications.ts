@@ -14,7 +14,7 @@
  * act holding the activities; the act itself says nothing FHIR keeps apart from them.
  */
 
-import { attr, hasTemplate, Narrative, relatedStatements, SectionResources, statementsOf, asNodes, type Node } from './cda-read.ts';
+import { attr, entryStatements, hasTemplate, Narrative, relatedStatements, SectionResources, type Node } from './cda-read.ts';
 import { medicationActivity, type ActivityOptions } from './substance-administration.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
@@ -58,21 +58,18 @@ export const medicationsAdministeredSection: SectionConverter = {
 function convertMedications(section: Node, context: SectionContext, options: Omit<ActivityOptions, 'narrative'>): SectionOutput {
   const out = new SectionResources();
   const activityOptions: ActivityOptions = { ...options, narrative: new Narrative(section.text) };
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      const at = `${context.location}/entry[${e + 1}]/${kind}`;
-      if (kind === 'substanceAdministration') {
-        if (convertActivity(node, context, out, activityOptions, at)) out.count();
-      } else if (kind === 'act' && (hasTemplate(node, DISCHARGE_MEDICATION) || hasTemplate(node, ADMISSION_MEDICATION))) {
-        // The wrapping act counts as converted when an activity it holds is.
-        let any = false;
-        for (const { kind: innerKind, node: inner } of relatedStatements(node)) {
-          if (innerKind === 'substanceAdministration' && convertActivity(inner, context, out, activityOptions, `${at}/entryRelationship/substanceAdministration`)) any = true;
-        }
-        if (any) out.count();
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind === 'substanceAdministration') {
+      if (convertActivity(node, context, out, activityOptions, at)) out.count();
+    } else if (kind === 'act' && hasTemplate(node, [DISCHARGE_MEDICATION, ADMISSION_MEDICATION])) {
+      // The wrapping act counts as converted when an activity it holds is.
+      let any = false;
+      for (const { kind: innerKind, node: inner } of relatedStatements(node)) {
+        if (innerKind === 'substanceAdministration' && convertActivity(inner, context, out, activityOptions, `${at}/entryRelationship/substanceAdministration`)) any = true;
       }
+      if (any) out.count();
     }
-  });
+  }
   return out.output();
 }
 

@@ -22,13 +22,13 @@ import {
   attr,
   concept,
   DATA_ABSENT_REASON,
+  entryStatements,
   first,
   hasTemplate,
   identifiers,
   Narrative,
   relatedStatements,
   SectionResources,
-  statementsOf,
   statusCodeOf,
   type CodeableConcept,
   type FhirResource,
@@ -71,25 +71,22 @@ export const payersSection: SectionConverter = {
 function convertPayers(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
-  asNodes(section.entry).forEach((entry, e) => {
-    for (const { kind, node } of statementsOf(entry)) {
-      if (kind !== 'act') continue;
-      const at = `${context.location}/entry[${e + 1}]/act`;
-      // A coverage activity holds its policies; a policy activity sent on its own is read as one.
-      const policies = hasTemplate(node, POLICY_ACTIVITY)
-        ? [{ policy: node, order: undefined }]
-        : relatedStatements(node)
-          .filter(({ typeCode, kind: innerKind, node: inner }) => innerKind === 'act' && (hasTemplate(inner, POLICY_ACTIVITY) || typeCode === 'COMP'))
-          .map(({ node: inner, relationship }) => ({ policy: inner, order: Number(attr(first(relationship.sequenceNumber), 'value')) }));
-      let any = false;
-      for (const { policy, order } of policies) {
-        out.entry(coverage(policy, context, out, narrative, order));
-        any = true;
-      }
-      if (any) out.count();
-      else context.issue('warning', 'entries-not-converted', 'a coverage activity without a policy activity was not converted', at);
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind !== 'act') continue;
+    // A coverage activity holds its policies; a policy activity sent on its own is read as one.
+    const policies = hasTemplate(node, POLICY_ACTIVITY)
+      ? [{ policy: node, order: undefined }]
+      : relatedStatements(node)
+        .filter(({ typeCode, kind: innerKind, node: inner }) => innerKind === 'act' && (hasTemplate(inner, POLICY_ACTIVITY) || typeCode === 'COMP'))
+        .map(({ node: inner, relationship }) => ({ policy: inner, order: Number(attr(first(relationship.sequenceNumber), 'value')) }));
+    let any = false;
+    for (const { policy, order } of policies) {
+      out.entry(coverage(policy, context, out, narrative, order));
+      any = true;
     }
-  });
+    if (any) out.count();
+    else context.issue('warning', 'entries-not-converted', 'a coverage activity without a policy activity was not converted', at);
+  }
   return out.output();
 }
 

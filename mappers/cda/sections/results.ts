@@ -30,12 +30,12 @@ import {
   asNodes,
   authorReference,
   conceptOf,
+  entryStatements,
   fixedConcept,
   identifiersOf,
   Narrative,
   one,
   resourceId,
-  statementsOf,
   unknownConcept,
   type Concept,
   type FhirResource,
@@ -57,19 +57,16 @@ export const resultsSection: SectionConverter = {
     const resources: FhirResource[] = [];
     const entries: FhirResource[] = [];
     let converted = 0;
-    asNodes(section.entry).forEach((entry, e) => {
-      for (const { kind, element } of statementsOf(entry)) {
-        const location = `${context.location}/entry[${e + 1}]/${kind}`;
-        const made: FhirResource[] = [];
-        const reference = kind === 'organizer'
-          ? report(element, context, narrative, made, location)
-          : kind === 'observation' ? convertObservation(element, context, { category: [LABORATORY], narrative, resources: made, location }) : undefined;
-        if (reference === undefined) continue;
-        converted++;
-        entries.push(made[0]!);
-        resources.push(...made);
-      }
-    });
+    for (const { kind, node: element, at: location } of entryStatements(section, context)) {
+      const made: FhirResource[] = [];
+      const reference = kind === 'organizer'
+        ? report(element, context, narrative, made, location)
+        : kind === 'observation' ? convertObservation(element, context, { category: [LABORATORY], narrative, resources: made, location }) : undefined;
+      if (reference === undefined) continue;
+      converted++;
+      entries.push(made[0]!);
+      resources.push(...made);
+    }
     return { resources, entries, converted };
   },
 };

@@ -4,6 +4,11 @@
  * document (normalize.ts) and written in the converter's output form: times as @medplum/ccda writes them (restored to
  * the precision sent by resources.ts), code systems by OID where no URI is known (mapped by resources.ts), resource
  * ids from the context. Nothing here throws for a document's content: what cannot be read is undefined.
+ *
+ * What every converter reads alike (an element sent once or repeated, templateIds, the statements of a section's
+ * entries) is cda-read.ts's, re-exported here. Codes, identifiers, narrative and people are read differently there,
+ * for the converters of medications, immunizations, encounters, equipment, payers and advance directives, and are
+ * kept apart: their outputs differ (an originalText reference's target, UUID roots, name and address uses).
  */
 
 import { ADDRESS_USE_MAPPER, CCDA_NARRATIVE_REFERENCE_URL, HUMAN_NAME_USE_MAPPER, mapCcdaSystemToFhir, TELECOM_USE_MAPPER } from '@medplum/ccda';
@@ -14,14 +19,14 @@ import { asNodes, firstUsableId } from '../normalize.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import { textOf, type Node, type SectionContext } from '../section-types.ts';
 
-export { asNodes, textOf, type FhirResource, type Node, type SectionContext };
+import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, UCUM, UUID } from './cda-read.ts';
+
+export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, one, textOf, UCUM, type FhirResource, type Node, type SectionContext };
 
 export type Concept = { coding?: Coding[]; text?: string; extension?: unknown[] };
 export type Coding = { system?: string; code?: string; display?: string };
 export type Reference = { reference: string };
 
-export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
-export const UCUM = 'http://unitsofmeasure.org';
 const SNOMED = 'http://snomed.info/sct';
 
 /** A CodeableConcept that says only that the value is not known (for elements FHIR requires). */
@@ -29,37 +34,10 @@ export function unknownConcept(text?: string, reason = 'unknown'): Concept {
   return { extension: [{ url: DATA_ABSENT_REASON, valueCode: reason }], ...(text ? { text } : {}) };
 }
 
-/** The first of an element CDA allows once (the parser makes an array of one the sender repeats). */
-export function one(value: unknown): Node | undefined {
-  return asNodes(value)[0];
-}
-
-/** The templateId roots of an element. */
-export function templateRoots(element: Node): string[] {
-  return asNodes(element.templateId)
-    .map((templateId) => templateId['@_root'])
-    .filter((root): root is string => typeof root === 'string');
-}
-
-export function hasTemplate(element: Node, roots: readonly string[]): boolean {
-  return templateRoots(element).some((root) => roots.includes(root));
-}
-
 /** The code of an element's `code`, when it has one. */
 export function codeValue(element: Node | undefined): string | undefined {
   const code = one(element?.code)?.['@_code'];
   return typeof code === 'string' && code !== '' ? code : undefined;
-}
-
-/** Clinical statement element names of an entry, an entryRelationship or a component. */
-const STATEMENT_KINDS = ['act', 'observation', 'organizer', 'substanceAdministration', 'supply', 'encounter', 'procedure', 'regionOfInterest', 'observationMedia'] as const;
-export type StatementKind = (typeof STATEMENT_KINDS)[number];
-
-/** The clinical statements an entry (or an entryRelationship, or an organizer's component) holds (CDA allows one). */
-export function statementsOf(holder: Node): Array<{ kind: StatementKind; element: Node }> {
-  const statements: Array<{ kind: StatementKind; element: Node }> = [];
-  for (const kind of STATEMENT_KINDS) for (const element of asNodes(holder[kind])) statements.push({ kind, element });
-  return statements;
 }
 
 /** The entryRelationships of a statement, of the given typeCodes (all when none is given). */
@@ -258,8 +236,6 @@ export function identifiersOf(element: Node, context: SectionContext, skipUuidOn
   });
   return identifiers.length > 0 ? identifiers : undefined;
 }
-
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
  * Whether a statement repeats the id of one earlier in the document (normalize.ts then gave it an id of its own):
