@@ -18,6 +18,8 @@ import { cdaIssuesOutcome, convertCdaDocument, type CdaConversion } from '../../
 import { defaultHl7MappingOptions, mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions, type ResourceDraft } from '../../mappers/index.ts';
 import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
 
+import { mutations } from './sections-support.ts';
+
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda');
 const fixture = (name: string): Buffer => readFileSync(path.join(FIXTURES, name));
 
@@ -215,36 +217,6 @@ describe('issues', () => {
 });
 
 describe('property: every mutated real document converts to valid FHIR or is refused with a code', () => {
-  // Deterministic mutations of the public samples: an element removed or doubled, an attribute removed or changed.
-  function* mutations(text: string, count: number, seed: number): Generator<string> {
-    let state = seed;
-    const random = (): number => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const starts = [...text.matchAll(/<([A-Za-z][\w:]*)[\s>/]/g)].filter((match) => match[1] !== 'ClinicalDocument');
-    const attributes = [...text.matchAll(/\s[A-Za-z:]+="[^"]*"/g)];
-    for (let produced = 0; produced < count; ) {
-      if (random() < 0.4) {
-        const attribute = attributes[Math.floor(random() * attributes.length)]!;
-        const replacement = random() < 0.5 ? '' : attribute[0].replace(/="[^"]*"/, random() < 0.5 ? '="X"' : '="1"');
-        produced++;
-        yield text.slice(0, attribute.index) + replacement + text.slice(attribute.index! + attribute[0].length);
-        continue;
-      }
-      const start = starts[Math.floor(random() * starts.length)]!;
-      const at = start.index!;
-      const tagEnd = text.indexOf('>', at);
-      let end = text[tagEnd - 1] === '/' ? tagEnd + 1 : -1;
-      if (end < 0) {
-        const close = text.indexOf(`</${start[1]}>`, at);
-        if (close < 0) continue;
-        end = close + start[1]!.length + 3;
-        if ((text.slice(at + 1, end).match(new RegExp(`<${start[1]}[\\s>/]`, 'g')) ?? []).length > 0) continue;
-      }
-      const element = text.slice(at, end);
-      produced++;
-      yield text.slice(0, at) + (random() < 0.6 ? '' : element + element) + text.slice(end);
-    }
-  }
-
   for (const name of ['sample-ccd-r11.xml', 'sample-ccda-null-flavors.xml', 'korean-discharge-summary.xml']) {
     it(name, () => {
       const text = fixture(name).toString('utf8');

@@ -4,16 +4,16 @@
  * checking that every draft is valid FHIR R4 and every reference resolves.
  */
 
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { expect } from 'vitest';
 
-import { convertCdaDocument, type CdaConversion } from '../../mappers/cda/index.ts';
-import { defaultHl7MappingOptions, mergeDraft, validateFhirResource, type ResourceDraft } from '../../mappers/index.ts';
+import type { CdaConversion } from '../../mappers/cda/index.ts';
+import { mergeDraft, validateFhirResource, type ResourceDraft } from '../../mappers/index.ts';
 import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
+import { convertBytes } from '../support/cda-section-documents.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
@@ -22,13 +22,9 @@ export const sectionFixture = (name: string): Buffer => readFileSync(path.join(F
 /** A document of the public corpus (test/fixtures/corpus/ccda), by its path there. */
 export const corpusDocument = (file: string): Buffer => readFileSync(path.join(FIXTURES, 'corpus', 'ccda', file));
 
+/** A document converted as the intake converts it (../support/cda-section-documents.ts). */
 export function convert(raw: Buffer | string): CdaConversion {
-  const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
-  return convertCdaDocument(bytes, {
-    mapping: defaultHl7MappingOptions,
-    limits: { maxBytes: 20_000_000, maxDepth: 400 },
-    source: { sha256: createHash('sha256').update(bytes).digest(), size: bytes.length },
-  });
+  return convertBytes(Buffer.isBuffer(raw) ? raw : Buffer.from(raw));
 }
 
 export type Draft = ResourceDraft & Record<string, any>;

@@ -1,13 +1,16 @@
 /**
  * C-CDA documents for the tests of the section converters (mappers/cda/sections/): the crafted ones under
  * test/fixtures/cda/sections/ and the public corpus under test/fixtures/corpus/ccda/, converted as the intake
- * converts them, with the checks every converted resource must pass.
+ * converts them, with the checks every converted resource must pass and the test every crafted document gets.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { expect, it } from 'vitest';
+
+import { stringifyJson } from '../../anchor/index.ts';
 import { convertCdaDocument, type CdaConversion } from '../../mappers/cda/index.ts';
 import { requiredCodeIssues } from '../../mappers/fhir-required-codes.ts';
 import { defaultHl7MappingOptions, mergeDraft, validateFhirResource, type ResourceDraft } from '../../mappers/index.ts';
@@ -61,4 +64,20 @@ export function problemsOf(conversion: CdaConversion, types: readonly string[]):
     }
   }
   return problems;
+}
+
+/** The resource of `resources` with an identifier of this value. */
+export function byIdentifier(resources: Array<Record<string, unknown>>, value: string): Record<string, unknown> | undefined {
+  return resources.find((resource) => (resource.identifier as Array<{ value?: string }> | undefined)?.some((identifier) => identifier.value === value));
+}
+
+/**
+ * The test of every crafted document (`conversion` is test/fixtures/cda/sections/NAME.xml converted): its drafts of
+ * `types` are valid FHIR R4 whose references all resolve, and the same bytes converted again give the same drafts.
+ */
+export function itIsValidAndRepeatable(name: string, conversion: CdaConversion, types: readonly string[]): void {
+  it('makes valid FHIR R4 whose references all resolve, and the same ids from the same bytes', () => {
+    expect(problemsOf(conversion, types)).toEqual([]);
+    expect(stringifyJson(convertSectionFixture(name).drafts)).toBe(stringifyJson(conversion.drafts));
+  });
 }
