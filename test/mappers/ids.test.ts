@@ -30,6 +30,34 @@ describe('deterministicId', () => {
     expect(deterministicId('Encounter', ...strings.slice(2))).toBe(want);
   });
 
+  it('hashes the same bytes whether a key is ASCII and short (hashed as a string) or not (hashed as a Buffer)', () => {
+    const reference = (type: string, ...parts: string[]): string => {
+      const hash = createHash('sha256');
+      for (const s of ['anchorline:resource-id:v1', type, ...parts]) {
+        const bytes = Buffer.from(s, 'utf8');
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(bytes.length);
+        hash.update(Buffer.concat([length, bytes]));
+      }
+      const bytes = hash.digest().subarray(0, 16);
+      bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+      bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+      const hex = bytes.toString('hex');
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    };
+    // Lengths either side of 128, where a length prefix stops being one ASCII byte, and text either side of ASCII.
+    const part = fc.oneof(fc.string({ maxLength: 130 }), fc.string({ minLength: 126, maxLength: 130 }), fc.string({ unit: 'binary', maxLength: 130 }));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), fc.array(part, { maxLength: 4 }), (type, parts) => {
+        expect(deterministicId(type, ...parts)).toBe(reference(type, ...parts));
+      }),
+      { numRuns: 3000 },
+    );
+    expect(deterministicId('Patient', 'x'.repeat(127))).toBe(reference('Patient', 'x'.repeat(127)));
+    expect(deterministicId('Patient', 'x'.repeat(128))).toBe(reference('Patient', 'x'.repeat(128)));
+    expect(deterministicId('Patient', '\u007f', '\u0080')).toBe(reference('Patient', '\u007f', '\u0080'));
+  });
+
   it('does not collide when the same characters are split differently', () => {
     expect(deterministicId('a', 'bc')).not.toBe(deterministicId('ab', 'c'));
     expect(deterministicId('Patient', 'a', 'bc')).not.toBe(deterministicId('Patient', 'ab', 'c'));
