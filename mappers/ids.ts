@@ -5,6 +5,8 @@
 
 import { hash } from 'node:crypto';
 
+import { BoundedMemo } from './memo.ts';
+
 /**
  * Domain separation: if the encoding below ever changes, changing this tag keeps old and new ids from colliding.
  */
@@ -17,15 +19,34 @@ const ID_DOMAIN = 'anchorline:resource-id:v1';
  * Version bits are set to 8 and the variant bits to 10, as RFC 9562 requires.
  */
 export function deterministicId(resourceType: string, ...parts: string[]): string {
+  if (!REMEMBERED_TYPES.has(resourceType)) return idOf(resourceType, parts);
+  // Each part with its length, so that the key, like the hash input, is unambiguous.
+  let key = resourceType;
+  for (const part of parts) key += `|${part.length}:${part}`;
+  const known = remembered.get(key);
+  if (known !== undefined) return known;
+  const id = idOf(resourceType, parts);
+  remembered.set(key, id);
+  return id;
+}
+
+function idOf(resourceType: string, parts: readonly string[]): string {
   const hex = hash('sha256', hashInput(resourceType, parts), 'hex');
   // The first 128 bits as hex (a hex digest costs less than a Buffer one), version and variant bits set in the text.
   const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-// Not memoised: a message's ids repeat only in part (its Provenance, observations and orders are its own), and a
-// memo of keys mostly never seen again (a C-CDA document's hundreds of entries) costs more per new key than the
-// hash it would save.
+/**
+ * The types whose ids are remembered: the organizations, places and clinicians a feed names in message after message
+ * (mappers/hl7v2/directory.ts), and the patient, whose id one message asks for once per resource about the patient.
+ * Other ids are mostly new each time (a message's Provenance, observations and orders, a C-CDA document's entries),
+ * and remembering a key never asked for again costs more than its hash.
+ */
+const REMEMBERED_TYPES: ReadonlySet<string> = new Set(['Organization', 'Location', 'Practitioner', 'PractitionerRole', 'Patient']);
+/** Ids remembered per generation of the memo (./memo.ts): a key of a few dozen bytes and an id of 36 each. */
+const IDS_PER_GENERATION = 5_000;
+const remembered = new BoundedMemo<string, string>(IDS_PER_GENERATION);
 
 /** Code units 0-127 only: such a string's UTF-8 bytes are its code units, one byte each. */
 const ASCII = /^[\x00-\x7f]*$/;
