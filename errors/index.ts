@@ -84,6 +84,8 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_CDA_MALFORMED: spec(400, 'reject', '100', 'structure', false, 'C-CDA document is not well-formed XML with a ClinicalDocument root'),
   ANCHORLINE_ERR_CDA_INVALID_HEADER: spec(422, 'reject', '101', 'required', false, 'C-CDA header lacks an element the engine requires (id, effectiveTime)'),
   ANCHORLINE_ERR_CDA_NO_PATIENT: spec(422, 'reject', '101', 'required', false, 'C-CDA document identifies no patient (no recordTarget, or only nullFlavor ids)'),
+  ANCHORLINE_ERR_MESSAGE_POISON: spec(422, 'error', '207', 'exception', false, 'Processing this message crashed or stalled its worker repeatedly; it was moved to the dead letters'),
+  ANCHORLINE_ERR_STORE_REFUSED_VALUE: spec(422, 'error', '207', 'value', false, 'The store refused a mapped value (invalid data or a violated constraint); the message was not stored as FHIR'),
   ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
 } as const satisfies Record<string, ErrorSpec>;
 
