@@ -158,6 +158,28 @@ export const configSchema = z.strictObject({
        * whose messages are mapped by `anchorline worker` processes against the same database (and Redis).
        */
       enabled: z.boolean().default(true),
+      /**
+       * Where `start` runs the ingest workers and the sweeper. 'process': in a child process of their own, with its own
+       * heap limit and a stall watchdog, restarted when it dies, so that no message can exhaust the memory of, or stall,
+       * the process that takes in messages and answers the API. 'inline': in the engine's own process (one process
+       * to debug; what `anchorline worker` always does). Default 'process'.
+       */
+      isolation: z.enum(['process', 'inline']).default('process'),
+      /** The worker process's V8 heap limit (--max-old-space-size), in MiB. Default 2048. */
+      maxHeapMb: positiveInt.default(2048),
+      /**
+       * The worker process is killed and restarted when its event loop has not turned for this long, in ms (one
+       * message's processing stalled it). Default 60000.
+       */
+      stallTimeoutMs: positiveInt.default(60_000),
+      /** First wait before a dead worker process is restarted, in ms; doubled per quick death up to 30 s. Default 500. */
+      restartDelayMs: positiveInt.default(500),
+      /**
+       * A message whose processing attempts crashed or stalled their worker this many times (counted durably as each
+       * attempt starts) is moved to the dead letters with ANCHORLINE_ERR_MESSAGE_POISON and not picked up again
+       * automatically. Default 3.
+       */
+      maxCrashedAttempts: positiveInt.default(3),
     })
     .prefault({}),
 
