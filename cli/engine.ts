@@ -15,6 +15,7 @@ import { DicomScpServer } from '../adapters/dicom/index.ts';
 import { buildApi, startWorkerOperationsServer, TokenIssuer } from '../api/index.ts';
 import { EngineMetrics, NotReady, Readiness, type IntakeMetrics } from '../observability/index.ts';
 import { SourcePolicy } from '../adapters/sources.ts';
+import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
@@ -36,6 +37,10 @@ export interface Engine {
   apiKeyFile?: string;
   /** The HTTP API; absent in a worker-only process. */
   api?: FastifyInstance;
+  /** With workers.isolation 'process': how many times the worker process was started again after it died. */
+  workerProcessRestarts?: () => number;
+  /** With workers.isolation 'process': the running worker process's id. */
+  workerProcessPid?: () => number | undefined;
   /** The worker-only process's /metrics, /livez and /readyz listener port, when observability.workerPort is set. */
   operationsPort?: number;
   close(): Promise<void>;
@@ -78,12 +83,17 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     readiness.add('queue', () => queue.counts(INGEST_QUEUE));
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
+    const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid'> = {};
     if (role === 'worker' || config.workers.enabled) {
-      await startWorkers(config, log, store, queue, closers, { metrics, readiness });
+      if (role === 'all' && config.workers.isolation === 'process') {
+        const workers = await startWorkerProcess(config, log, store, closers, readiness);
+        engineParts.workerProcessRestarts = () => workers.restarts;
+        engineParts.workerProcessPid = () => workers.pid;
+      } else await startWorkers(config, log, store, queue, closers, { metrics, readiness });
       await startAnchoring(config, log, store, role, closers);
     }
 
-    const engine: Engine = { store, queue, close: closeAll };
+    const engine: Engine = { store, queue, close: closeAll, ...engineParts };
     if (role === 'worker') {
       if (config.observability.workerPort !== undefined) {
         const operations = await startWorkerOperationsServer({ ...operationsOptions(config, store, queue, metrics, readiness), log: log.child({ component: 'operations' }), host: config.observability.workerHost, port: config.observability.workerPort });
@@ -234,7 +244,34 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
   log.info({ submitter: submitter.address, contract: evm.contractAddress }, 'chain anchor: anchoring batch headers from this submitter address');
 }
 
-/** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too unless workers.enabled is false. */
+/**
+ * The ingest consumer and the sweeper in a child process of their own (cli/worker-process.ts), on this engine's
+ * database; the anchor worker stays here, where the signing key was made.
+ */
+async function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: Store, closers: Closer[], readiness: Readiness): Promise<WorkerProcess> {
+  const childConfig: AnchorlineConfig = {
+    ...config,
+    database: { ...config.database, url: store.connectionString },
+    anchor: { ...config.anchor, enabled: false },
+    observability: { ...config.observability, workerPort: undefined },
+  };
+  const workers = new WorkerProcess({
+    config: childConfig,
+    log: log.child({ component: 'worker-process' }),
+    maxHeapMb: config.workers.maxHeapMb,
+    stallTimeoutMs: config.workers.stallTimeoutMs,
+    restartDelayMs: config.workers.restartDelayMs,
+    shutdownGraceMs: config.engine.shutdownGraceMs,
+  });
+  closers.push({ name: 'worker process', close: () => workers.close() });
+  await workers.start();
+  readiness.add('workers', () => {
+    if (!workers.running) throw new NotReady('the worker process is restarting');
+  });
+  return workers;
+}
+
+/** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too with workers.isolation 'inline'. */
 
 async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[], observability: { metrics: EngineMetrics; readiness: Readiness }): Promise<void> {
   // Mapping configs are loaded, deployed and read back before the first job is taken; closed after the consumer.
@@ -258,6 +295,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       defaultCharset: config.mllp.defaultCharset,
       engineApplication: config.engine.applicationName,
       maxAttempts: config.queue.maxAttempts,
+      maxCrashedAttempts: config.workers.maxCrashedAttempts,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
       metrics: observability.metrics,
       converters: {

@@ -350,9 +350,34 @@ export async function markFailed(client: Queryable, id: number, errorCode: strin
   );
 }
 
-/** Records a failed attempt that will be retried (the state stays queued). */
+/**
+ * Records a failed attempt that will be retried (the state stays queued). The count of ended attempts never passes
+ * that of started ones (an attempt that failed before it could be counted as started ends nothing), so the gap
+ * between them stays the number of attempts that crashed.
+ */
 export async function noteAttempt(db: Queryable, id: number, errorCode: string): Promise<void> {
-  await db.query(`UPDATE inbox_message SET attempts = attempts + 1, error_code = $2 WHERE id = $1 AND state = 'queued'`, [id, errorCode]);
+  await db.query(`UPDATE inbox_message SET attempts = LEAST(attempts + 1, attempts_started), error_code = $2 WHERE id = $1 AND state = 'queued'`, [id, errorCode]);
+}
+
+/**
+ * Counts a processing attempt as started, for each of these messages still queued, in a statement of its own that
+ * commits before the attempt's transaction opens (asynchronous commit is enough: it is the worker that may die, not
+ * PostgreSQL). Returns, per message still queued, how many earlier attempts started and never ended: attempts whose
+ * worker crashed, stalled and was killed, or was killed from outside.
+ */
+export async function startAttempts(db: Queryable, ids: number[]): Promise<Map<number, number>> {
+  for (const id of ids) if (!Number.isSafeInteger(id)) throw new TypeError('message ids are integers');
+  // One round trip, and no WAL flush to wait for: the statement and its asynchronous commit travel together, which
+  // takes a simple query, so the ids (integers, checked above) are written into it rather than bound.
+  const results = (await db.query(`BEGIN; SET LOCAL synchronous_commit = off;
+    WITH started AS (
+      UPDATE inbox_message SET attempts_started = attempts_started + 1
+      WHERE id = ANY('{${ids.join(',')}}'::bigint[]) AND state = 'queued' AND disposition = 'accepted'
+      RETURNING id, attempts_started, attempts)
+    SELECT id, greatest(attempts_started - 1 - attempts, 0)::int AS crashed FROM started;
+    COMMIT`)) as unknown as Array<{ rows: Array<{ id: string; crashed: number }> }>;
+  const rows = results.find((r) => r.rows.length > 0 && 'crashed' in r.rows[0]!)?.rows ?? [];
+  return new Map(rows.map((row) => [Number(row.id), row.crashed]));
 }
 
 /** Accepted messages still unfinished that arrived before `olderThan`, oldest first. */

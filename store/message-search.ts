@@ -117,7 +117,7 @@ export async function requeueMessages(db: Queryable, ids: readonly number[]): Pr
   const unique = [...new Set(ids)];
   if (unique.length === 0) return { requeued: [], skipped: [] };
   const updated = await db.query<{ id: string }>(
-    `UPDATE inbox_message SET state = 'queued', attempts = 0, error_code = NULL, error_detail = NULL, processed_at = NULL
+    `UPDATE inbox_message SET state = 'queued', attempts = 0, attempts_started = 0, error_code = NULL, error_detail = NULL, processed_at = NULL
       WHERE id = ANY($1::bigint[]) AND disposition = 'accepted' RETURNING id`,
     [unique],
   );

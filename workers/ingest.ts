@@ -121,6 +121,11 @@ export interface IngestOptions {
   engineApplication: string;
   /** Attempts after which a still-failing message is marked failed instead of thrown back to the queue. */
   maxAttempts: number;
+  /**
+   * Attempts that never ended (the worker crashed or was killed mid-attempt) after which a message is moved to the
+   * dead letters instead of being processed again. Default 3 (config workers.maxCrashedAttempts).
+   */
+  maxCrashedAttempts?: number;
   /** Messages mapped in one transaction at most. Default 100. */
   maxBatchMessages?: number;
   /** Counts messages marked failed, by code; absent: nothing is counted. */
@@ -132,8 +137,79 @@ export interface IngestOutcome {
   resources: Array<{ resourceType: string; id: string; versionId: number }>;
 }
 
-/** Maps a batch of messages in one transaction; returns one outcome per id (in the order given). */
+/**
+ * Maps a batch of messages; returns one outcome per id (in the order given).
+ *
+ * Each message's attempt is counted, committed, before its batch's transaction opens. An attempt that never ended
+ * (the worker died of heap exhaustion, was killed by its stall watchdog, or was killed from outside) thus stays on
+ * record, and when the message comes back:
+ * - after `maxCrashedAttempts` such attempts it is moved to the dead letters (ANCHORLINE_ERR_MESSAGE_POISON) and
+ *   never picked up again automatically; the engine and its other messages carry on;
+ * - after fewer, it runs alone, so that it cannot take a batch of healthy neighbours down with it again.
+ * A value the store refuses for what it is (SQLSTATE classes 22 and 23: a NUL in text, an out-of-range number, a
+ * violated constraint) fails the same way on every try: the batch is split and each message tried alone, and the one
+ * refused is failed once with ANCHORLINE_ERR_STORE_REFUSED_VALUE instead of being retried.
+ */
 export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
+  const outcomes = new Map<number, IngestOutcome>(messageIds.map((id) => [id, { status: 'skipped', resources: [] }]));
+  const crashedBefore = await inbox.startAttempts(options.pool, messageIds);
+  const limit = options.maxCrashedAttempts ?? DEFAULT_MAX_CRASHED_ATTEMPTS;
+  const healthy: number[] = [];
+  const alone: number[] = [];
+  const poisoned = new Map<number, AnchorlineError>();
+  for (const [id, crashed] of crashedBefore) {
+    if (crashed >= limit) {
+      poisoned.set(id, new AnchorlineError('ANCHORLINE_ERR_MESSAGE_POISON', `processing crashed or stalled its worker ${crashed} times`));
+      options.log.error({ messageId: id, crashedAttempts: crashed }, 'ingest: message moved to the dead letters after repeated worker crashes');
+    } else if (crashed > 0) alone.push(id);
+    else healthy.push(id);
+  }
+  const record = (ids: number[], results: IngestOutcome[]): void => ids.forEach((id, i) => outcomes.set(id, results[i]!));
+  if (poisoned.size > 0) record([...poisoned.keys()], await mapBatch(options, [...poisoned.keys()], poisoned));
+  if (healthy.length > 0) record(healthy, await mapBatchOrSplit(options, healthy));
+  for (const id of alone) record([id], await mapBatchOrSplit(options, [id]));
+  return messageIds.map((id) => outcomes.get(id)!);
+}
+
+/** Attempts that never ended after which a message goes to the dead letters (config workers.maxCrashedAttempts). */
+export const DEFAULT_MAX_CRASHED_ATTEMPTS = 3;
+
+/** mapBatch, with a batch the store refused for one of its values split into messages tried alone. */
+async function mapBatchOrSplit(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
+  try {
+    return await mapBatch(options, messageIds);
+  } catch (error) {
+    const refused = storeRefusal(error);
+    if (!refused) throw error;
+    if (messageIds.length > 1) {
+      options.log.warn({ messages: messageIds.length, sqlState: refused.sqlState }, 'ingest: the store refused a value in a batch; mapping its messages one by one');
+      const results: IngestOutcome[] = [];
+      for (const id of messageIds) results.push(...(await mapBatchOrSplit(options, [id])));
+      return results;
+    }
+    options.log.warn({ messageId: messageIds[0], sqlState: refused.sqlState }, 'ingest: the store refused a mapped value');
+    return mapBatch(options, messageIds, new Map([[messageIds[0]!, refused.error]]));
+  }
+}
+
+/**
+ * A database error that the same input raises every time: SQLSTATE class 22 (data exception: a NUL character in
+ * text or JSON, a number out of range, a malformed value), 23 (integrity constraint violation) or 54 (program limit
+ * exceeded: a value too long for an index row). Lock, connection, serialization and resource errors (classes 08, 40,
+ * 53, 55, 57) are left to the retry.
+ */
+function storeRefusal(error: unknown): { sqlState: string; error: AnchorlineError } | undefined {
+  const sqlState = (error as { code?: unknown } | null)?.code;
+  if (typeof sqlState !== 'string' || !/^(22|23|54)[0-9A-Z]{3}$/.test(sqlState)) return undefined;
+  // The server's message may quote the value it refused: only the SQLSTATE goes into the detail.
+  return { sqlState, error: new AnchorlineError('ANCHORLINE_ERR_STORE_REFUSED_VALUE', `the store refused a mapped value (SQLSTATE ${sqlState})`) };
+}
+
+/**
+ * Maps a batch of messages in one transaction; returns one outcome per id (in the order given). A message named in
+ * `refuse` is not mapped: it is failed with that error, its ACK (after mapping) saying so.
+ */
+async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: ReadonlyMap<number, AnchorlineError>): Promise<IngestOutcome[]> {
   let mappingsRecorded: string[] = [];
   let failureCodes: string[] = [];
   let issueCodes: string[] = [];
@@ -154,6 +230,17 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
         try {
           let mapping: MappingSelection;
           let result: MappingResult;
+          const refusal = refuse?.get(message.id);
+          if (refusal) {
+            if (message.protocol.startsWith('hl7v2')) {
+              try {
+                ({ header, charset } = decodeHl7Bytes(message.raw, options.defaultCharset));
+              } catch {
+                // Without a readable header the refusal is recorded all the same, with no ACK to store.
+              }
+            }
+            throw refusal;
+          }
           // HL7 v2 arrives as 'hl7v2-mllp' or 'hl7v2-http'; other protocols name their converter.
           if (message.protocol.startsWith('hl7v2')) {
             const decoded = decodeHl7Bytes(message.raw, options.defaultCharset);

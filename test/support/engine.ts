@@ -50,6 +50,8 @@ export function testConfig(dataDir: string, schema: string, options: TestEngineO
     sweeper: { intervalMs: 300, staleAfterMs: 1_000 },
     queue: { lockMs: 3_000, backoffMs: 100 },
     engine: { shutdownGraceMs: 5_000 },
+    // Tests map in their own process unless they are about the worker process (a child per engine costs seconds).
+    workers: { isolation: 'inline' },
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
   };
   for (const [key, value] of Object.entries(overrides)) {

@@ -1,0 +1,165 @@
+/**
+ * The engine's worker process (config workers.isolation 'process', the default): `start` runs the ingest consumer and
+ * the sweeper in a child process of its own, so that whatever one message does to the process that maps it (a heap
+ * exhausted, an event loop stalled for seconds) never reaches the process that takes in messages, sends ACKs and
+ * answers the API.
+ *
+ * The child (cli/worker-child.ts) is the `worker` role on the engine's own database (and Redis, when configured),
+ * started with its own V8 heap limit. It sends a heartbeat every HEARTBEAT_INTERVAL_MS; a child whose heartbeat
+ * stops for stallTimeoutMs is killed (SIGKILL), and a child that dies is started again after restartDelayMs, doubled
+ * for each death that follows a short life, up to MAX_RESTART_DELAY_MS. The message it was working on comes back
+ * through the queue or the sweeper, and its attempt, counted as it started, marks it: after
+ * workers.maxCrashedAttempts such attempts it goes to the dead letters (workers/ingest.ts).
+ *
+ * Nothing about a message crosses between the processes: the child reads messages from PostgreSQL by id, like any
+ * `anchorline worker`.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AnchorlineConfig, Logger } from '../config/index.ts';
+
+/** How often the child reports that its event loop turns, in ms. */
+export const HEARTBEAT_INTERVAL_MS = 500;
+/** The longest wait before a restart, in ms. */
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A child that lived this long before dying restarts after the first delay again, in ms. */
+const STABLE_LIFE_MS = 60_000;
+/** How long a started child may take to report ready before it is killed and started again, in ms. */
+const READY_TIMEOUT_MS = 120_000;
+
+/** What the child sends its parent. */
+export type WorkerChildReport = { type: 'ready' } | { type: 'alive' } | { type: 'failed'; code: string };
+/** What the parent sends the child: its config first, then, at shutdown, 'stop'. */
+export type WorkerParentCommand = { type: 'start'; config: AnchorlineConfig } | { type: 'stop' };
+
+export interface WorkerProcessOptions {
+  /** The child's config: the engine's, on the engine's database. */
+  config: AnchorlineConfig;
+  log: Logger;
+  maxHeapMb: number;
+  stallTimeoutMs: number;
+  restartDelayMs: number;
+  /** How long a child may take to finish its jobs at shutdown before it is killed, in ms. */
+  shutdownGraceMs: number;
+}
+
+export class WorkerProcess {
+  private readonly options: WorkerProcessOptions;
+  private child: ChildProcess | undefined;
+  private ready = false;
+  private closing = false;
+  private lastBeat = 0;
+  private startedAt = 0;
+  private delayMs: number;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly watchdog: NodeJS.Timeout;
+  private firstReady: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  /** Children started after the first: deaths, whether from a crash, a stall or a kill from outside. */
+  restarts = 0;
+
+  constructor(options: WorkerProcessOptions) {
+    this.options = options;
+    this.delayMs = options.restartDelayMs;
+    this.watchdog = setInterval(() => this.watch(), Math.min(HEARTBEAT_INTERVAL_MS, options.stallTimeoutMs));
+    this.watchdog.unref();
+  }
+
+  /** Whether a child is running and has reported ready: what the engine's readiness check asks. */
+  get running(): boolean {
+    return this.ready && this.child !== undefined;
+  }
+
+  /** The running child's process id (for operators and fault tests). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Starts the first child and resolves once it is ready. A first child that cannot start (a config its worker
+   * refuses, a database it cannot reach) fails the engine's start, as the same problem in one process would.
+   */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.firstReady = { resolve, reject };
+      this.spawn();
+    });
+  }
+
+  private spawn(): void {
+    this.restartTimer = undefined;
+    if (this.closing) return;
+    const entry = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
+    // The child runs TypeScript as the engine does (tsx's loader), with a heap limit of its own.
+    const execArgv = [...process.execArgv.filter((arg) => !arg.startsWith('--max-old-space-size')), `--max-old-space-size=${this.options.maxHeapMb}`];
+    if (!execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
+    const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    this.child = child;
+    this.ready = false;
+    this.startedAt = Date.now();
+    this.lastBeat = Date.now();
+    child.on('message', (report: WorkerChildReport) => this.onReport(child, report));
+    child.on('error', (error) => this.options.log.warn({ err: error.message }, 'worker process: error'));
+    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    child.send({ type: 'start', config: this.options.config } satisfies WorkerParentCommand);
+    this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb }, 'worker process started');
+  }
+
+  private onReport(child: ChildProcess, report: WorkerChildReport): void {
+    if (child !== this.child) return;
+    this.lastBeat = Date.now();
+    if (report.type === 'ready') {
+      this.ready = true;
+      this.firstReady?.resolve();
+      this.firstReady = undefined;
+    } else if (report.type === 'failed' && this.firstReady) {
+      this.firstReady.reject(new Error(`the worker process could not start (${report.code})`));
+      this.firstReady = undefined;
+      this.closing = true;
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.child) return;
+    this.child = undefined;
+    this.ready = false;
+    if (this.closing) return;
+    if (this.firstReady) {
+      this.firstReady.reject(new Error(`the worker process exited before it was ready (code ${code}, signal ${signal})`));
+      this.firstReady = undefined;
+      this.closing = true;
+      return;
+    }
+    const lived = Date.now() - this.startedAt;
+    this.delayMs = lived >= STABLE_LIFE_MS ? this.options.restartDelayMs : Math.min(this.delayMs * 2, MAX_RESTART_DELAY_MS);
+    const delay = lived >= STABLE_LIFE_MS ? this.options.restartDelayMs : this.delayMs;
+    this.restarts++;
+    this.options.log.error({ code, signal, livedMs: lived, restartInMs: delay, restarts: this.restarts }, 'worker process died; starting another');
+    this.restartTimer = setTimeout(() => this.spawn(), delay);
+  }
+
+  /** Kills a child whose event loop has stopped turning, or that never became ready. */
+  private watch(): void {
+    const child = this.child;
+    if (!child || this.closing) return;
+    const silentMs = Date.now() - this.lastBeat;
+    const limit = this.ready ? this.options.stallTimeoutMs : READY_TIMEOUT_MS;
+    if (silentMs < limit) return;
+    this.options.log.error({ pid: child.pid, silentMs, ready: this.ready }, 'worker process stalled; killing it');
+    child.kill('SIGKILL');
+  }
+
+  /** Asks the child to finish the jobs in hand and stop; kills it after the grace period. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.watchdog);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (child.connected) child.send({ type: 'stop' } satisfies WorkerParentCommand);
+    else child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), this.options.shutdownGraceMs + 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
