@@ -20,7 +20,7 @@
 import type pg from 'pg';
 import { AnchorlineError, isAnchorlineError, ackCodeFor } from '../errors/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type MshHeader } from '../formats/hl7v2/index.ts';
+import { decodeHl7Bytes, encodeAck, isEnhancedMode, parseHl7, type AckCode, type Hl7Limits, type MshHeader } from '../formats/hl7v2/index.ts';
 import { isDeepStrictEqual } from 'node:util';
 import {
   CHARSET_FALLBACK_ISSUE,
@@ -130,6 +130,8 @@ export interface IngestOptions {
   maxBatchMessages?: number;
   /** Counts messages marked failed, by code; absent: nothing is counted. */
   metrics?: IngestMetrics;
+  /** Caps on a message's parsed structure (config `hl7v2`, as the intake checked them); absent: the defaults. */
+  hl7Limits?: Hl7Limits;
 }
 
 export interface IngestOutcome {
@@ -150,7 +152,7 @@ export interface IngestOutcome {
  * violated constraint) fails the same way on every try: the batch is split and each message tried alone, and the one
  * refused is failed once with ANCHORLINE_ERR_STORE_REFUSED_VALUE instead of being retried.
  */
-export async function ingestMessages(options: IngestOptions, messageIds: number[]): Promise<IngestOutcome[]> {
+export async function ingestMessages(options: IngestOptions, messageIds: number[], runAlone: ReadonlySet<number> = new Set()): Promise<IngestOutcome[]> {
   const outcomes = new Map<number, IngestOutcome>(messageIds.map((id) => [id, { status: 'skipped', resources: [] }]));
   const crashedBefore = await inbox.startAttempts(options.pool, messageIds);
   const limit = options.maxCrashedAttempts ?? DEFAULT_MAX_CRASHED_ATTEMPTS;
@@ -161,7 +163,7 @@ export async function ingestMessages(options: IngestOptions, messageIds: number[
     if (crashed >= limit) {
       poisoned.set(id, new AnchorlineError('ANCHORLINE_ERR_MESSAGE_POISON', `processing crashed or stalled its worker ${crashed} times`));
       options.log.error({ messageId: id, crashedAttempts: crashed }, 'ingest: message moved to the dead letters after repeated worker crashes');
-    } else if (crashed > 0) alone.push(id);
+    } else if (crashed > 0 || runAlone.has(id)) alone.push(id);
     else healthy.push(id);
   }
   const record = (ids: number[], results: IngestOutcome[]): void => ids.forEach((id, i) => outcomes.set(id, results[i]!));
@@ -251,7 +253,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
             const bound = boundSourceOf(message.source);
             // Per message: the source it is bound to, and its bytes' hash for its Provenance.
             const rawSha256 = bytesToHex(message.rawSha256);
-            result = mapHl7Message(parseHl7(decoded.text), { ...mapping.options, rawSha256, ...(bound === undefined ? {} : { boundSource: bound }) });
+            result = mapHl7Message(parseHl7(decoded.text, options.hl7Limits), { ...mapping.options, rawSha256, ...(bound === undefined ? {} : { boundSource: bound }) });
           } else {
             const converter = options.converters?.[message.protocol];
             if (!converter) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', `no converter for protocol ${message.protocol}`);
@@ -287,7 +289,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
         try {
           const renamed = await keepPatientsApart(client, item, stored, latest);
           const mergeDrafts: ResourceDraft[] = [];
-          for (const merge of item.merges) mergeDrafts.push(...(await patientMergeDrafts(client, merge, stored, latest)));
+          for (const merge of item.merges) for (const each of await patientMergeDrafts(client, merge, stored, latest)) mergeDrafts.push(each);
           const mergeKeys = new Set(mergeDrafts.map((draft) => `${draft.resourceType}/${draft.id}`));
           written = applyDrafts(mergeDrafts.length === 0 ? item : { ...item, drafts: [...item.drafts, ...mergeDrafts] }, latest, versions, now, mergeKeys);
           // A document's Bundle holds the versions just written, so it comes after them (workers/document-bundle.ts).
@@ -310,7 +312,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
           mappingIssues: item.issues,
           ack: wantsAck(options, header) ? ackFor(options, header, charset, undefined, mapping, item.issues) : undefined,
         });
-        issueCodes.push(...item.issues.map((issue) => issue.code));
+        for (const issue of item.issues) issueCodes.push(issue.code);
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
       // The AuditEvent of each message's import goes into the same statements as the versions it records.
@@ -669,13 +671,15 @@ function ackFor(
 
 interface Waiting {
   messageId: number;
+  /** A retry: it runs in a batch of its own. */
+  alone: boolean;
   resolve: (outcome: IngestOutcome) => void;
   reject: (error: unknown) => void;
 }
 
 /**
  * Gathers the jobs running at the same time into batches: while one batch is in its transaction the next gathers,
- * so batches grow with load and a lone job waits for no timer.
+ * so batches grow with load and a lone job waits for no timer. Batches run one at a time in a process.
  */
 class IngestBatcher {
   private readonly options: IngestOptions;
@@ -686,9 +690,9 @@ class IngestBatcher {
     this.options = options;
   }
 
-  submit(messageId: number): Promise<IngestOutcome> {
+  submit(messageId: number, alone: boolean): Promise<IngestOutcome> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ messageId, resolve, reject });
+      this.pending.push({ messageId, alone, resolve, reject });
       if (!this.running) void this.drain();
     });
   }
@@ -701,7 +705,7 @@ class IngestBatcher {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, this.options.maxBatchMessages ?? 100);
         try {
-          const outcomes = await ingestMessages(this.options, batch.map((w) => w.messageId));
+          const outcomes = await ingestMessages(this.options, batch.map((w) => w.messageId), new Set(batch.filter((w) => w.alone).map((w) => w.messageId)));
           batch.forEach((w, i) => w.resolve(outcomes[i]!));
         } catch (error) {
           for (const w of batch) w.reject(error);
@@ -719,9 +723,10 @@ export function createIngestHandler(options: IngestOptions): JobHandler {
     const messageId = Number(data.id);
     if (!Number.isSafeInteger(messageId)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'ingest job without a message id');
     try {
-      // A retry runs alone, so that whatever failed its first batch cannot fail it again through a neighbour.
-      if (ctx.attempt > 1) await ingestMessage(options, messageId);
-      else await batcher.submit(messageId);
+      // A retry runs alone, so that whatever failed its first batch cannot fail it again through a neighbour. It
+      // still goes through the batcher, which runs one batch at a time: a message that crashed its worker before
+      // then runs with nothing else in flight in this process, and can take no neighbour down with it again.
+      await batcher.submit(messageId, ctx.attempt > 1);
     } catch (error) {
       const code = isAnchorlineError(error) ? error.code : 'ANCHORLINE_ERR_INTERNAL';
       options.log.warn({ messageId, attempt: ctx.attempt, code, ...errorFields(error) }, 'ingest: attempt failed');
