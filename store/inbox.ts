@@ -72,7 +72,7 @@ export type ConflictAck = (input: InboxInput) => { ack: Buffer | null; ackCode: 
 
 const COLUMNS = `protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
   raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256`;
-const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea'];
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int8', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea'];
 const unnestOf = (types: string[]): string => `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
 interface Row {
@@ -359,25 +359,43 @@ export async function noteAttempt(db: Queryable, id: number, errorCode: string):
   await db.query(`UPDATE inbox_message SET attempts = LEAST(attempts + 1, attempts_started), error_code = $2 WHERE id = $1 AND state = 'queued'`, [id, errorCode]);
 }
 
+/** A queued message as an attempt on it begins: how many earlier attempts crashed, and whether this one was counted. */
+export interface AttemptStart {
+  /** Earlier attempts that started and never ended: their worker crashed, stalled and was killed, or was killed. */
+  crashed: number;
+  /** Whether this attempt was counted as started (see startAttempts). */
+  started: boolean;
+}
+
 /**
- * Counts a processing attempt as started, for each of these messages still queued, in a statement of its own that
- * commits before the attempt's transaction opens (asynchronous commit is enough: it is the worker that may die, not
- * PostgreSQL). Returns, per message still queued, how many earlier attempts started and never ended: attempts whose
- * worker crashed, stalled and was killed, or was killed from outside.
+ * Counts a processing attempt as started, for messages still queued, in a statement of its own that commits before
+ * the attempt's transaction opens (asynchronous commit is enough: it is the worker that may die, not PostgreSQL).
+ * Returns, per message still queued, how many earlier attempts started and never ended.
+ *
+ * With `onlyUncrashed`, only messages none of whose attempts crashed, and not named in `holdBack`, are counted: the
+ * others are about to run alone, each counted just before its own run, so that a message waiting behind one that
+ * crashes its worker is not charged with that crash.
  */
-export async function startAttempts(db: Queryable, ids: number[]): Promise<Map<number, number>> {
-  for (const id of ids) if (!Number.isSafeInteger(id)) throw new TypeError('message ids are integers');
+export async function startAttempts(db: Queryable, ids: number[], options: { onlyUncrashed?: boolean; holdBack?: readonly number[] } = {}): Promise<Map<number, AttemptStart>> {
+  const list = (values: readonly number[]): string => {
+    for (const id of values) if (!Number.isSafeInteger(id)) throw new TypeError('message ids are integers');
+    return `'{${values.join(',')}}'::bigint[]`;
+  };
+  const condition = options.onlyUncrashed ? `AND attempts_started <= attempts AND NOT (id = ANY(${list(options.holdBack ?? [])}))` : '';
   // One round trip, and no WAL flush to wait for: the statement and its asynchronous commit travel together, which
-  // takes a simple query, so the ids (integers, checked above) are written into it rather than bound.
+  // takes a simple query, so the ids (integers, checked above) are written into it rather than bound. The outer
+  // SELECT reads the rows as they were before the UPDATE (one snapshot for the whole statement).
   const results = (await db.query(`BEGIN; SET LOCAL synchronous_commit = off;
     WITH started AS (
       UPDATE inbox_message SET attempts_started = attempts_started + 1
-      WHERE id = ANY('{${ids.join(',')}}'::bigint[]) AND state = 'queued' AND disposition = 'accepted'
-      RETURNING id, attempts_started, attempts)
-    SELECT id, greatest(attempts_started - 1 - attempts, 0)::int AS crashed FROM started;
-    COMMIT`)) as unknown as Array<{ rows: Array<{ id: string; crashed: number }> }>;
-  const rows = results.find((r) => r.rows.length > 0 && 'crashed' in r.rows[0]!)?.rows ?? [];
-  return new Map(rows.map((row) => [Number(row.id), row.crashed]));
+      WHERE id = ANY(${list(ids)}) AND state = 'queued' AND disposition = 'accepted' ${condition}
+      RETURNING id)
+    SELECT m.id, greatest(m.attempts_started - m.attempts, 0)::int AS crashed, s.id IS NOT NULL AS started
+    FROM inbox_message m LEFT JOIN started s ON s.id = m.id
+    WHERE m.id = ANY(${list(ids)}) AND m.state = 'queued' AND m.disposition = 'accepted';
+    COMMIT`)) as unknown as Array<{ rows: Array<{ id: string; crashed: number; started: boolean }> }>;
+  const rows = results[2]?.rows ?? [];
+  return new Map(rows.map((row) => [Number(row.id), { crashed: row.crashed, started: row.started }]));
 }
 
 /** Accepted messages still unfinished that arrived before `olderThan`, oldest first. */

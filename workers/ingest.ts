@@ -154,22 +154,29 @@ export interface IngestOutcome {
  */
 export async function ingestMessages(options: IngestOptions, messageIds: number[], runAlone: ReadonlySet<number> = new Set()): Promise<IngestOutcome[]> {
   const outcomes = new Map<number, IngestOutcome>(messageIds.map((id) => [id, { status: 'skipped', resources: [] }]));
-  const crashedBefore = await inbox.startAttempts(options.pool, messageIds);
+  const record = (ids: number[], results: IngestOutcome[]): void => ids.forEach((id, i) => outcomes.set(id, results[i]!));
+  // Counted now: the messages that run together. The rest are counted one by one, just before each runs alone.
+  const starts = await inbox.startAttempts(options.pool, messageIds, { onlyUncrashed: true, holdBack: [...runAlone] });
   const limit = options.maxCrashedAttempts ?? DEFAULT_MAX_CRASHED_ATTEMPTS;
-  const healthy: number[] = [];
+  const together: number[] = [];
   const alone: number[] = [];
   const poisoned = new Map<number, AnchorlineError>();
-  for (const [id, crashed] of crashedBefore) {
+  for (const [id, { crashed, started }] of starts) {
     if (crashed >= limit) {
       poisoned.set(id, new AnchorlineError('ANCHORLINE_ERR_MESSAGE_POISON', `processing crashed or stalled its worker ${crashed} times`));
       options.log.error({ messageId: id, crashedAttempts: crashed }, 'ingest: message moved to the dead letters after repeated worker crashes');
-    } else if (crashed > 0 || runAlone.has(id)) alone.push(id);
-    else healthy.push(id);
+    } else if (started) together.push(id);
+    else alone.push(id);
   }
-  const record = (ids: number[], results: IngestOutcome[]): void => ids.forEach((id, i) => outcomes.set(id, results[i]!));
-  if (poisoned.size > 0) record([...poisoned.keys()], await mapBatch(options, [...poisoned.keys()], poisoned));
-  if (healthy.length > 0) record(healthy, await mapBatchOrSplit(options, healthy));
-  for (const id of alone) record([id], await mapBatchOrSplit(options, [id]));
+  if (poisoned.size > 0) {
+    await inbox.startAttempts(options.pool, [...poisoned.keys()]);
+    record([...poisoned.keys()], await mapBatch(options, [...poisoned.keys()], poisoned));
+  }
+  if (together.length > 0) record(together, await mapBatchOrSplit(options, together));
+  for (const id of alone) {
+    if (!(await inbox.startAttempts(options.pool, [id])).has(id)) continue;
+    record([id], await mapBatchOrSplit(options, [id]));
+  }
   return messageIds.map((id) => outcomes.get(id)!);
 }
 
