@@ -9,6 +9,8 @@
  *                           SMART v1 forms are read as their v2 equivalents: `.read` = `.rs`, `.write` = `.cud`,
  *                           `.*` = `.cruds`.
  *   ingest                  post messages (HL7 v2 over HTTP, C-CDA, STOW-RS).
+ *   terminology             the unmapped-code worklist (GET /terminology/unmapped): local codes and the displays
+ *                           senders gave them, which reading records does not entitle a caller to.
  *   audit                   read the audit trail (AuditEvent). `system/*` does not include AuditEvent: who looked at
  *                           which record is for auditors, not for every reader of records; `system/AuditEvent.rs`
  *                           grants it explicitly.
@@ -23,9 +25,9 @@ import { AnchorlineError } from '../errors/index.ts';
 export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 
 /** What a route requires before its handler runs. `read`: some FHIR read permission; the handler checks the type. */
-export type RouteScope = 'ingest' | 'admin' | 'audit' | 'read';
+export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read';
 
-const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'read'] as const;
+const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'terminology', 'read'] as const;
 const RESOURCE_SCOPE = /^system\/(\*|[A-Z][A-Za-z]{1,63})\.(c?r?u?d?s?|read|write|\*)$/;
 const V1_PERMISSIONS: Record<string, string> = { read: 'rs', write: 'cud', '*': 'cruds' };
 /** Types only an explicit grant (or audit/admin) reaches; `system/*` stops short of them. */
@@ -53,7 +55,7 @@ export function parseScopeList(value: string | readonly string[]): string[] {
   const scopes = (typeof value === 'string' ? value.split(/\s+/) : [...value]).filter((s) => s !== '');
   const unknown = scopes.filter((s) => !isKnownScope(s));
   if (unknown.length > 0) {
-    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}: use system/<Type>.<cruds>, ingest, audit or admin`);
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}: use system/<Type>.<cruds>, ingest, audit, terminology or admin`);
   }
   return [...new Set(scopes)];
 }

@@ -20,6 +20,7 @@ import { errorFields, type Logger } from '../config/logger.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, inbox, messageSearch, withTransaction, type InboxMessage, type InboxState } from '../store/index.ts';
 import { auditActor } from './fhir.ts';
+import { parsePositiveId } from './params.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../workers/index.ts';
 
 export interface AdminMessageOptions {
@@ -125,8 +126,8 @@ export function registerAdminMessageRoutes(app: FastifyInstance, options: AdminM
       },
     },
     async (request) => {
-      const id = Number(request.params.id);
-      if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'message id must be an integer');
+      const id = parsePositiveId(request.params.id);
+      if (id === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'message id must be a positive integer in decimal digits', { location: 'id' });
       // The raw message is patient data: reading it is audited in the same transaction (store/audit-trail.ts).
       const { message, written, mappingIssues } = await withTransaction(pool, async (client) => {
         const message = await inbox.getMessage(client, id);

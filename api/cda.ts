@@ -6,9 +6,11 @@
  * /admin/messages/{id}` for a stored document.
  *
  * The body parser is registered in this route's own scope: XML bodies are accepted here and nowhere else. Other
- * media types the API parses (text/plain for HL7 v2) are refused here with 415 before the body is looked at.
+ * media types, including those the API parses elsewhere (JSON, text/plain for HL7 v2), are refused with 415 before
+ * the body is read: checked in preParsing, since a parser that exists would otherwise fail on the XML first (a
+ * document sent as application/json got 400 for invalid JSON).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { AnchorlineError } from '../errors/index.ts';
 import type { CdaIntake } from '../adapters/cda/index.ts';
@@ -29,15 +31,25 @@ const INGEST_CDA_SCHEMA = {
   body: { description: 'The C-CDA document (XML)' },
 };
 
+/** The request's media type and parameters; 415 unless it is one a C-CDA document is sent as. */
+function cdaMediaType(contentType: string | undefined): string[] {
+  const [mediaType, ...parameters] = (contentType ?? '').split(';').map((part) => part.trim());
+  if (!CDA_MEDIA_TYPES.includes((mediaType ?? '').toLowerCase())) {
+    throw new AnchorlineError('ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE', `send the C-CDA document with Content-Type ${CDA_MEDIA_TYPES.join(', ')}`);
+  }
+  return parameters;
+}
+
 export function registerCdaRoutes(app: FastifyInstance, intake: CdaIntake): void {
   void app.register(async (scope) => {
     scope.addContentTypeParser(CDA_MEDIA_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-    scope.post('/ingest/cda', { schema: INGEST_CDA_SCHEMA, config: { scope: 'ingest' } }, async (request, reply) => {
-      const [mediaType, ...parameters] = (request.headers['content-type'] ?? '').split(';').map((part) => part.trim());
-      if (!CDA_MEDIA_TYPES.includes((mediaType ?? '').toLowerCase())) {
-        throw new AnchorlineError('ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE', `send the C-CDA document with Content-Type ${CDA_MEDIA_TYPES.join(', ')}`);
-      }
+    const preParsing = async (request: FastifyRequest, _reply: FastifyReply, payload: unknown): Promise<unknown> => {
+      cdaMediaType(request.headers['content-type']);
+      return payload;
+    };
+    scope.post('/ingest/cda', { schema: INGEST_CDA_SCHEMA, config: { scope: 'ingest' }, preParsing }, async (request, reply) => {
+      const parameters = cdaMediaType(request.headers['content-type']);
       const body = request.body;
       if (!Buffer.isBuffer(body) || body.length === 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'send the C-CDA document as the body');
       const charset = parameters.map((parameter) => /^charset\s*=\s*"?([^";]+)"?$/i.exec(parameter)?.[1]).find((value) => value !== undefined);

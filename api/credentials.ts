@@ -8,8 +8,9 @@ import { AnchorlineError } from '../errors/index.ts';
 import { apiKeys, oauthClients } from '../store/index.ts';
 import { parseScopeList } from './access.ts';
 import type { Authenticator } from './authenticate.ts';
+import { parsePositiveId } from './params.ts';
 
-const scopesSchema = { type: 'array', items: { type: 'string' }, minItems: 1, description: 'SMART v2 system scopes (system/Patient.rs, system/*.cruds) and ingest, audit, admin' };
+const scopesSchema = { type: 'array', items: { type: 'string' }, minItems: 1, description: 'SMART v2 system scopes (system/Patient.rs, system/*.cruds) and ingest, audit, terminology, admin' };
 const sourceSchema = { type: 'string', description: 'Name of a configured source (config `sources`) the credential is bound to' };
 
 /** The source a credential is to be bound to: absent, or the name of a configured source. Shared with the CLI. */
@@ -66,8 +67,8 @@ export function registerCredentialRoutes(app: FastifyInstance, pool: pg.Pool, au
     config: { scope: 'admin' },
     schema: { tags: ['credentials'], summary: 'Revoke an API key', params: { type: 'object', properties: { id: { type: 'string' } } } },
   }, async (request, reply) => {
-    const id = Number(request.params.id);
-    if (!Number.isSafeInteger(id)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'key id must be an integer');
+    const id = parsePositiveId(request.params.id);
+    if (id === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'key id must be a positive integer in decimal digits', { location: 'id' });
     if (!(await apiKeys.revokeApiKey(pool, id))) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no active key ${id}`);
     authenticator.forget();
     return reply.status(204).send();

@@ -19,12 +19,33 @@ import { auditTrail, resources, SEARCH_PARAMETERS, withTransaction, type SearchC
 import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
+import { parsePositiveId } from './params.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const RESOURCE_TYPES = Object.keys(SEARCH_PARAMETERS);
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 const DEFAULT_COUNT = 20;
-const MAX_COUNT = 1000;
+/**
+ * What a search parameter's name may look like (FHIR names: letters, digits and hyphens, `_` only to start the
+ * common parameters). Anything else, `__proto__` included, is refused before it is looked up.
+ */
+const PARAMETER_NAME = /^_?[A-Za-z][A-Za-z0-9-]{0,63}$/;
+/** A non-negative integer as written canonically: no sign, exponent, hex, spaces or leading zeros. */
+const CANONICAL_INTEGER = /^(0|[1-9][0-9]{0,14})$/;
+
+/** What a FHIR search or history page may ask for (config http.maxSearchParameters, maxPageCount, ...). */
+export interface SearchLimits {
+  /** Search criteria, `_include` and `_revinclude` per request. */
+  maxParameters: number;
+  /** Alternatives (comma-separated values) per criterion. */
+  maxValuesPerParameter: number;
+  /** Largest page; a larger `_count` is lowered to it (FHIR lets a server return fewer than asked). */
+  maxCount: number;
+  /** Largest `_offset`; a larger one is refused. */
+  maxOffset: number;
+}
+
+export const DEFAULT_SEARCH_LIMITS: SearchLimits = { maxParameters: 32, maxValuesPerParameter: 100, maxCount: 1_000, maxOffset: 10_000 };
 /** Included resources per search page, over all _include and _revinclude parameters. */
 const MAX_INCLUDED = 1000;
 /** Parameters that shape the result rather than select it. */
@@ -52,12 +73,21 @@ function sendResource(reply: FastifyReply, stored: StoredResource): FastifyReply
     .send(stored.content);
 }
 
-function parsePaging(query: Record<string, string | string[] | undefined>): { count: number; offset: number } {
-  const count = query._count === undefined ? DEFAULT_COUNT : Number(single(query._count, '_count'));
-  const offset = query._offset === undefined ? 0 : Number(single(query._offset, '_offset'));
-  if (!Number.isInteger(count) || count < 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_count must be a non-negative integer', { location: '_count' });
-  if (!Number.isInteger(offset) || offset < 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_offset must be a non-negative integer', { location: '_offset' });
-  return { count: Math.min(count, MAX_COUNT), offset };
+function parsePaging(query: Record<string, string | string[] | undefined>, limits: SearchLimits): { count: number; offset: number } {
+  const integer = (name: '_count' | '_offset', fallback: number): number => {
+    const raw = query[name];
+    if (raw === undefined) return fallback;
+    const text = single(raw, name);
+    if (!CANONICAL_INTEGER.test(text)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name} must be a non-negative integer in decimal digits`, { location: name });
+    return Number(text);
+  };
+  const count = integer('_count', DEFAULT_COUNT);
+  const offset = integer('_offset', 0);
+  // Every row before the offset is read and thrown away: deep pages cost as much as reading everything before them.
+  if (offset > limits.maxOffset) {
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `_offset may be at most ${limits.maxOffset} (http.maxPageOffset); narrow the search instead, e.g. with _lastUpdated`, { location: '_offset' });
+  }
+  return { count: Math.min(count, limits.maxCount), offset };
 }
 
 function single(value: string | string[], name: string): string {
@@ -95,19 +125,47 @@ function tokenValue(raw: string): { system?: string; code: string } {
   return { system: unescape(raw.slice(0, bar)), code: unescape(raw.slice(bar + 1)) };
 }
 
-export function parseSearch(type: string, query: Record<string, string | string[] | undefined>): SearchCriterion[] {
-  const supported = SEARCH_PARAMETERS[type] ?? {};
+/**
+ * Refuses a search that asks for more than the limits allow, before anything is parsed or run: each criterion is one
+ * more join for the database to plan and run (a thousand of them ran for minutes), each `_include` one more query.
+ */
+function checkSearchSize(query: Record<string, string | string[] | undefined>, limits: SearchLimits): void {
+  let parameters = 0;
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined || (RESULT_PARAMETERS.has(name) && name !== '_include' && name !== '_revinclude')) continue;
+    parameters += Array.isArray(value) ? value.length : 1;
+  }
+  if (parameters > limits.maxParameters) {
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `a search may carry at most ${limits.maxParameters} search parameters, _include and _revinclude (http.maxSearchParameters); this one has ${parameters}`);
+  }
+}
+
+function checkAlternatives(name: string, count: number, limits: SearchLimits): void {
+  if (count > limits.maxValuesPerParameter) {
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `search parameter ${name} may list at most ${limits.maxValuesPerParameter} values (http.maxSearchValuesPerParameter)`, { location: name });
+  }
+}
+
+export function parseSearch(type: string, query: Record<string, string | string[] | undefined>, limits: SearchLimits = DEFAULT_SEARCH_LIMITS): SearchCriterion[] {
+  const supported = Object.hasOwn(SEARCH_PARAMETERS, type) ? SEARCH_PARAMETERS[type]! : {};
+  checkSearchSize(query, limits);
   const criteria: SearchCriterion[] = [];
   for (const [rawName, rawValue] of Object.entries(query)) {
     if (rawValue === undefined || RESULT_PARAMETERS.has(rawName)) continue;
     const values = Array.isArray(rawValue) ? rawValue : [rawValue];
     const [name, modifier] = rawName.split(':', 2) as [string, string | undefined];
+    // Looked up as an own property only: `constructor` or `__proto__` must not find what every object inherits.
+    if (!PARAMETER_NAME.test(name) || (modifier !== undefined && !PARAMETER_NAME.test(modifier))) {
+      throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${JSON.stringify(rawName.slice(0, 64))} is not a FHIR search parameter name`);
+    }
     for (const value of values) {
       if (name === '_id') {
-        criteria.push({ kind: 'id', values: alternatives(value) });
+        const ids = alternatives(value);
+        checkAlternatives(name, ids.length, limits);
+        criteria.push({ kind: 'id', values: ids });
         continue;
       }
-      const kind = name === '_lastUpdated' ? 'date' : supported[name];
+      const kind = name === '_lastUpdated' ? 'date' : Object.hasOwn(supported, name) ? supported[name] : undefined;
       // Ignoring an unknown parameter would widen the search to every record: refuse instead.
       if (!kind) {
         throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown search parameter ${name} for ${type} (supported: _id, ${Object.keys(supported).join(', ')})`, { location: name });
@@ -128,6 +186,7 @@ export function parseSearch(type: string, query: Record<string, string | string[
       if (criteria.at(-1)!.kind !== 'id' && (criteria.at(-1) as { values: unknown[] }).values.length === 0) {
         throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `search parameter ${name} has no value`, { location: name });
       }
+      checkAlternatives(name, (criteria.at(-1) as { values: unknown[] }).values.length, limits);
     }
   }
   return criteria;
@@ -182,7 +241,8 @@ export function parseInclusions(type: string, query: Record<string, string | str
     const raw = query[name];
     for (const value of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
       const [sourceType, param, targetType, ...rest] = value.split(':');
-      const kind = sourceType ? SEARCH_PARAMETERS[sourceType]?.[param ?? ''] : undefined;
+      const parameters = sourceType && Object.hasOwn(SEARCH_PARAMETERS, sourceType) ? SEARCH_PARAMETERS[sourceType]! : {};
+      const kind = param && Object.hasOwn(parameters, param) ? parameters[param] : undefined;
       if (rest.length > 0 || !sourceType || !param || kind !== 'reference' || (targetType !== undefined && !RESOURCE_TYPES.includes(targetType))) {
         throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name}=${value} is not a supported inclusion: use Type:param[:TargetType] with a reference search parameter of Type`, { location: name });
       }
@@ -347,7 +407,7 @@ export function checkResponse(access: Access, payload: unknown): void {
   visit(payload);
 }
 
-export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
+export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: SearchLimits = DEFAULT_SEARCH_LIMITS): void {
   app.addHook('preSerialization', async (request, _reply, payload) => {
     if (request.access && request.routeOptions.url?.startsWith('/fhir/')) checkResponse(request.access, payload);
     return payload;
@@ -360,9 +420,9 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
     assertType(type);
     const access = accessOf(request);
     access.require(type, 's');
-    const criteria = parseSearch(type, request.query);
+    const criteria = parseSearch(type, request.query, limits);
     const inclusions = parseInclusions(type, request.query);
-    const paging = parsePaging(request.query);
+    const paging = parsePaging(request.query, limits);
     const { result, included, withheld } = await withTransaction(pool, async (client) => {
       const result = await resources.searchResources(client, type, criteria, paging);
       const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
@@ -434,7 +494,7 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
     assertType(type);
     assertId(id);
     accessOf(request).require(type, 'r');
-    const paging = parsePaging(request.query);
+    const paging = parsePaging(request.query, limits);
     let since: Date | undefined;
     if (request.query._since !== undefined) {
       since = new Date(single(request.query._since, '_since'));
@@ -456,8 +516,8 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool): void {
     assertType(type);
     assertId(id);
     accessOf(request).require(type, 'r');
-    const versionId = Number(vid);
-    if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
+    const versionId = parsePositiveId(vid);
+    if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
     const stored = await withTransaction(pool, async (client) => {
       const stored = await resources.readVersion(client, type, id, versionId);
       if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);

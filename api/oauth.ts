@@ -270,7 +270,7 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
-    scopes_supported: ['system/*.rs', 'system/*.cruds', 'system/Patient.rs', 'ingest', 'audit', 'admin'],
+    scopes_supported: ['system/*.rs', 'system/*.cruds', 'system/Patient.rs', 'ingest', 'audit', 'terminology', 'admin'],
     capabilities: ['client-confidential-symmetric', 'client-confidential-asymmetric', 'permission-v2'],
   }));
 }

@@ -9,6 +9,7 @@ import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type Proof
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, chainAnchors, inbox, ledger, resources, withTransaction } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
+import { parsePositiveId } from './params.ts';
 
 /** Later headers included in one bundle at most; a verifier that needs more asks again later for a fresher bundle. */
 const MAX_CHAIN_HEADERS = 10_000;
@@ -95,8 +96,8 @@ const SOURCE_SCHEMA = {
 export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorDriver: 'local' | 'evm'): void {
   app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid', { schema: PROOF_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
-    const versionId = Number(vid);
-    if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
+    const versionId = parsePositiveId(vid);
+    if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
     // A bundle holds hashes, not the record; still, it is only for those who may read the record, or audit it.
     const access = accessOf(request);
     if (!access.can(type, 'r') && !access.meets('audit')) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `reading proofs of ${type} needs system/${type}.r or the audit scope`);
@@ -107,8 +108,8 @@ export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorD
   // rawSha256). Admin scope: a raw message may carry more than the resource made from it.
   app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid/source', { schema: SOURCE_SCHEMA, config: { scope: 'admin' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
-    const versionId = Number(vid);
-    if (!Number.isInteger(versionId) || versionId < 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer');
+    const versionId = parsePositiveId(vid);
+    if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
     const message = await withTransaction(pool, async (client) => {
       const messageId = await resources.sourceMessageId(client, type, id, versionId);
       const message = messageId === undefined ? undefined : await inbox.getMessage(client, messageId);

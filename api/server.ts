@@ -12,13 +12,14 @@ import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
+import { isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation } from '../store/index.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
 import { Authenticator } from './authenticate.ts';
 import { registerOAuthRoutes, type TokenIssuer } from './oauth.ts';
 import { registerCredentialRoutes } from './credentials.ts';
-import { FHIR_JSON, registerFhirRoutes } from './fhir.ts';
+import { DEFAULT_SEARCH_LIMITS, FHIR_JSON, registerFhirRoutes, type SearchLimits } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
 import { registerTerminologyRoutes } from './terminology.ts';
 import { registerMappingRoutes } from './mappings.ts';
@@ -47,7 +48,17 @@ declare module 'fastify' {
 }
 
 export interface ApiOptions {
+  /**
+   * The API's own pool, with statement_timeout set on its connections (config http.queryTimeoutMs). The API
+   * instruments it to cancel a request's statements when its client disconnects (store/db.ts QueryCancellation).
+   */
   pool: pg.Pool;
+  /** Runs pg_cancel_backend for statements whose client went away: another pool than `pool`, which may be full. Default `pool`. */
+  cancelPool?: pg.Pool;
+  /** The statement_timeout of `pool`, in ms, named in the answer of a request that ran over it. */
+  queryTimeoutMs?: number;
+  /** Limits of FHIR searches and history pages. Default DEFAULT_SEARCH_LIMITS. */
+  searchLimits?: SearchLimits;
   intake: Hl7Intake;
   log: Logger;
   bodyLimitBytes: number;
@@ -83,6 +94,9 @@ const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'ap
  * carries a code. Client errors keep fastify's message; server errors say nothing of their cause.
  */
 function fromFrameworkError(error: Error & { code?: string; statusCode?: number }): AnchorlineError {
+  if (error instanceof QueryAbandonedError || (isQueryCanceled(error) && !isStatementTimeout(error))) {
+    return new AnchorlineError('ANCHORLINE_ERR_QUERY_CANCELLED', undefined, { cause: error });
+  }
   const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
   const code: ErrorCode =
     error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
@@ -104,6 +118,19 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // JSON.stringify would. No route has a response schema, so nothing is lost by replacing fastify's serializer.
   app.setReplySerializer((payload) => stringifyJson(payload));
 
+  // A statement keeps running on the server after its client has gone: each handler runs in a scope whose statements
+  // are cancelled when the response closes before it was sent (the client disconnected or timed out).
+  const cancellation = new QueryCancellation(pool, options.cancelPool ?? pool);
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler;
+    route.handler = function (this: FastifyInstance, request, reply) {
+      const abandoned = new AbortController();
+      if (request.raw.socket?.destroyed) abandoned.abort();
+      else reply.raw.once('close', () => reply.raw.writableFinished || abandoned.abort());
+      return cancellation.run(abandoned.signal, () => handler.call(this, request, reply));
+    };
+  });
+
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     if (config.public) return;
@@ -116,7 +143,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const coded = isAnchorlineError(error) ? error : fromFrameworkError(error as Error & { code?: string; statusCode?: number });
+    const coded = isStatementTimeout(error) || (isAnchorlineError(error) && error.code === 'ANCHORLINE_ERR_INTERNAL' && isStatementTimeout(error.cause))
+      ? new AnchorlineError('ANCHORLINE_ERR_QUERY_TIMEOUT', `a database statement ran longer than ${options.queryTimeoutMs !== undefined ? `${options.queryTimeoutMs} ms (http.queryTimeoutMs)` : 'the API allows'}; narrow the request or try again later`, { cause: error })
+      : isAnchorlineError(error) ? error : fromFrameworkError(error as Error & { code?: string; statusCode?: number });
     if (coded.spec.httpStatus >= 500) log.error({ code: coded.code, url: request.routeOptions.url, ...errorFields(coded.cause ?? error) }, 'api: request failed');
     if (coded.code === 'ANCHORLINE_ERR_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     return reply.status(coded.spec.httpStatus).header('content-type', FHIR_JSON).header('x-anchorline-error', coded.code).send(operationOutcome(coded));
@@ -168,7 +197,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   registerCredentialRoutes(app, pool, authenticator, options.sourceNames ?? []);
   if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer);
-  registerFhirRoutes(app, pool);
+  registerFhirRoutes(app, pool, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
   registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);

@@ -49,7 +49,7 @@ const MAX_COUNT = 1000;
 // would silently drop them instead).
 const UNMAPPED_SCHEMA = {
   summary: 'The unmapped-code worklist',
-  description: 'Local codes that arrived without a ConceptMap entry to a standard code, with how often and when they were seen, and by which source. Unknown parameters are refused (400).',
+  description: 'Local codes that arrived without a ConceptMap entry to a standard code, with how often and when they were seen, and by which source. Needs the terminology (or admin) scope. Unknown parameters are refused (400).',
   tags: ['terminology'],
   querystring: {
     type: 'object',
@@ -180,7 +180,7 @@ export function registerTerminologyRoutes(app: FastifyInstance, pool: pg.Pool): 
       return sendFhir(reply, searchBundle(request, maps.filter((m) => m !== undefined), search.count, chosen.length));
     });
 
-    scope.get<{ Querystring: Query }>('/terminology/unmapped', { schema: UNMAPPED_SCHEMA, config: { scope: 'read' } }, async (request) => {
+    scope.get<{ Querystring: Query }>('/terminology/unmapped', { schema: UNMAPPED_SCHEMA, config: { scope: 'terminology' } }, async (request) => {
       const query = request.query;
       refuseUnknown(query, ['source', 'system', 'resolved', '_count', '_offset']);
       const resolvedText = queryValue(query, 'resolved') ?? 'false';

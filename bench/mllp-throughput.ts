@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     if (values['nice-worker']) {
       // Mapping yields the CPU to intake: the worker process and its PostgreSQL backends run at lower priority.
       os.setPriority(worker.process.pid!, 10);
-      const backends = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'anchorline-worker'`);
+      const backends = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'anchorline-worker/%'`);
       for (const row of backends.rows) os.setPriority(row.pid as number, 10);
     }
     await waitMapped(backlog);

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parseScopeList } from '../api/access.ts';
 import { boundSourceName, publicKeySet } from '../api/credentials.ts';
+import { parsePositiveId } from '../api/params.ts';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { apiKeys, oauthClients, openToolDatabase } from '../store/index.ts';
@@ -23,7 +24,7 @@ commands:
   client list                                                         active clients
   client revoke <client_id>                                           revoke a client (its tokens stop working)
 
-Scopes: system/<Type>.<cruds> (SMART v2, e.g. system/Patient.rs, system/*.rs), ingest, audit, admin.
+Scopes: system/<Type>.<cruds> (SMART v2, e.g. system/Patient.rs, system/*.rs), ingest, audit, terminology, admin.
 Sources: the names in the config's \`sources\`; a bound credential may ingest only that source's facilities.
 
 options:
@@ -103,8 +104,8 @@ export async function runCredentials(argv: string[], output: CredentialsOutput =
           }
           return 0;
         case 'key revoke': {
-          const id = Number(required(target, 'the key id'));
-          if (!Number.isSafeInteger(id)) throw new UsageError('the key id is a number (see credentials key list)');
+          const id = parsePositiveId(required(target, 'the key id'));
+          if (id === undefined) throw new UsageError('the key id is a number in decimal digits (see credentials key list)');
           if (!(await apiKeys.revokeApiKey(pool, id))) {
             output.err(`anchorline credentials: no active key ${id}\n`);
             return 1;

@@ -105,7 +105,9 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     }
 
     const keySource = await apiKeys.ensureBootstrapKey(store.pool, config.auth.apiKey, config.dataDir);
-    if (keySource.file) engine.apiKeyFile = keySource.file;
+    if (keySource.source === 'file') engine.apiKeyFile = keySource.file;
+    if (keySource.revoked) log.warn({ source: keySource.source }, 'the bootstrap API key is revoked and stays so; make admin keys with anchorline credentials key create');
+    if (keySource.source === 'none') log.warn({ file: keySource.file }, 'no bootstrap API key file, and the database already holds keys: none is made; make one with anchorline credentials key create --scope admin');
     const tokenIssuer = await TokenIssuer.fromKeyFile(config.auth.tokenSigningKeyFile ?? path.join(config.dataDir, 'oauth-signing.pem'), {
       issuer: config.auth.issuer,
       lifetimeSeconds: config.auth.tokenLifetimeSeconds,
@@ -152,7 +154,10 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     });
 
     const api: FastifyInstance = await buildApi({
-      pool: store.pool,
+      pool: store.pools.api,
+      cancelPool: store.pools.background,
+      queryTimeoutMs: config.http.queryTimeoutMs,
+      searchLimits: { maxParameters: config.http.maxSearchParameters, maxValuesPerParameter: config.http.maxSearchValuesPerParameter, maxCount: config.http.maxPageCount, maxOffset: config.http.maxPageOffset },
       intake,
       log: log.child({ component: 'api' }),
       bodyLimitBytes: config.http.bodyLimitBytes,
@@ -207,7 +212,7 @@ async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Stor
     log.warn({ keyFile }, 'anchor: no signing key; this process does not close batches');
     return;
   }
-  const anchor = new AnchorWorker({ pool: store.pool, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves });
+  const anchor = new AnchorWorker({ pool: store.pools.background, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves });
   anchor.start();
   closers.push({ name: 'anchor', close: () => anchor.close() });
   log.info({ publicKey: anchor.publicKey }, 'anchor: signing batch headers with this Ed25519 public key');
@@ -223,7 +228,7 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
     return;
   }
   const driver = new ChainAnchorDriver({
-    pool: store.pool,
+    pool: store.pools.background,
     log: log.child({ component: 'chain-anchor' }),
     rpcUrl: evm.rpcUrl!,
     contract: evm.contractAddress! as `0x${string}`,
@@ -276,7 +281,7 @@ async function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: 
 async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[], observability: { metrics: EngineMetrics; readiness: Readiness }): Promise<void> {
   // Mapping configs are loaded, deployed and read back before the first job is taken; closed after the consumer.
   const mappings = await MappingRegistry.open({
-    pool: store.pool,
+    pool: store.pools.background,
     log: log.child({ component: 'mapping' }),
     base: config.mapping,
     configDir: config.mapping.configDir ?? defaultMappingConfigDir(config.dataDir),
@@ -288,7 +293,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
   const consumer: Consumer = queue.consume(
     INGEST_QUEUE,
     createIngestHandler({
-      pool: store.pool,
+      pool: store.pools.workers,
       log: log.child({ component: 'ingest' }),
       mappings,
       ackAfterMapping: config.mllp.ackMode === 'afterMapping',
@@ -306,7 +311,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
     { concurrency: config.queue.concurrency },
   );
   closers.push({ name: 'ingest consumer', close: () => consumer.close(config.engine.shutdownGraceMs) });
-  const sweeper = new Sweeper({ pool: store.pool, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
+  const sweeper = new Sweeper({ pool: store.pools.background, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
   sweeper.start();
   closers.push({ name: 'sweeper', close: () => sweeper.close() });
 }
@@ -334,7 +339,7 @@ export function createDicomIntake(config: AnchorlineConfig, log: Logger, store: 
 /** What /metrics, /livez, /readyz and /admin/stats read, on the HTTP API or the worker's own listener. */
 function operationsOptions(config: AnchorlineConfig, store: Store, queue: JobQueue, metrics: EngineMetrics, readiness: Readiness) {
   return {
-    pool: store.pool,
+    pool: store.pools.api,
     queue,
     metrics,
     readiness,

@@ -37,6 +37,27 @@ export const configSchema = z.strictObject({
       bodyLimitBytes: positiveInt.default(16 * 1024 * 1024),
       /** A request must arrive whole within this time, in ms, so slow clients cannot hold sockets. Default 60000. */
       requestTimeoutMs: positiveInt.default(60_000),
+      /**
+       * Longest a single database statement of an API request may run, in ms (PostgreSQL statement_timeout on the API's
+       * connections). A request whose statement runs longer is answered 503 ANCHORLINE_ERR_QUERY_TIMEOUT. A query is
+       * also cancelled when its client disconnects. Default 5000.
+       */
+      queryTimeoutMs: positiveInt.default(5_000),
+      /**
+       * Search criteria a FHIR search may carry: each occurrence of a search parameter counts once (`name=a&name=b`
+       * is two), and so does each `_include` and `_revinclude` (a query each); `_count` and `_offset` do not. More are
+       * refused with 400. Default 32.
+       */
+      maxSearchParameters: positiveInt.default(32),
+      /** Values one search criterion may list as alternatives (`code=a,b,c` is three); more are refused with 400. Default 100. */
+      maxSearchValuesPerParameter: positiveInt.default(100),
+      /** Largest page of a FHIR search or history, in resources: a larger `_count` is lowered to it (as FHIR allows). Default 1000. */
+      maxPageCount: positiveInt.default(1_000),
+      /**
+       * Largest `_offset` of a FHIR search or history page; a larger one is refused with 400, since the database walks
+       * every row before the offset. Narrow the search (`_lastUpdated`, `date`) to go further back. Default 10000.
+       */
+      maxPageOffset: z.number().int().min(0).default(10_000),
     })
     .prefault({}),
 
@@ -116,8 +137,24 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** External PostgreSQL URL; when absent an embedded server runs under dataDir. Env DATABASE_URL. */
       url: z.string().optional(),
-      /** Connections in the engine's pool. Default 20. */
-      poolSize: positiveInt.default(20),
+      /**
+       * Connections of each of the process's pools, so that no kind of work can take the connections another needs: a
+       * flood of API searches cannot stop intake. Pools open connections when used: `anchorline worker` uses the
+       * intake (queue), workers and background pools. The defaults take at most 30 connections for `start` and 22 for
+       * each worker process, within PostgreSQL's default max_connections of 100 for an engine and three workers.
+       */
+      pools: z
+        .strictObject({
+          /** HL7 v2, C-CDA and DICOM intake, the Postgres queue and the readiness check. Default 8. */
+          intakeConnections: positiveInt.default(8),
+          /** The HTTP API (FHIR, admin, console, metrics); statements limited by http.queryTimeoutMs. Default 8. */
+          apiConnections: positiveInt.default(8),
+          /** The ingest workers' mapping transactions. Default 10. */
+          workerConnections: positiveInt.default(10),
+          /** Anchor worker, chain anchor, sweeper, mapping config polling, and cancelling abandoned API queries. Default 4. */
+          backgroundConnections: positiveInt.default(4),
+        })
+        .prefault({}),
       /** Port of the embedded server; 0 picks a free port at each start. Default 0. */
       embeddedPort: port.default(0),
       /** Schema holding anchorline's tables. Default 'public'. */

@@ -86,6 +86,8 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_CDA_NO_PATIENT: spec(422, 'reject', '101', 'required', false, 'C-CDA document identifies no patient (no recordTarget, or only nullFlavor ids)'),
   ANCHORLINE_ERR_MESSAGE_POISON: spec(422, 'error', '207', 'exception', false, 'Processing this message crashed or stalled its worker repeatedly; it was moved to the dead letters'),
   ANCHORLINE_ERR_STORE_REFUSED_VALUE: spec(422, 'error', '207', 'value', false, 'The store refused a mapped value (invalid data or a violated constraint); the message was not stored as FHIR'),
+  ANCHORLINE_ERR_QUERY_TIMEOUT: spec(503, 'error', '207', 'too-costly', true, 'The request\'s database query ran longer than the API allows (http.queryTimeoutMs); narrow it or try later'),
+  ANCHORLINE_ERR_QUERY_CANCELLED: spec(499, 'error', '207', 'transient', true, 'The client went away before its answer was ready; its database query was cancelled'),
   ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
 } as const satisfies Record<string, ErrorSpec>;
 

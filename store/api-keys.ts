@@ -57,24 +57,41 @@ export async function revokeApiKey(db: Queryable, id: number): Promise<boolean> 
 
 export const BOOTSTRAP_KEY_FILE = 'api-key';
 
+/** Where the bootstrap key came from, and whether it works. */
+export interface BootstrapKey {
+  source: 'config' | 'file' | 'none';
+  /** The key file, when the key is (or was to be) kept under the data directory. */
+  file?: string;
+  /** True when the key was revoked: it stays so; a restart does not bring it back. */
+  revoked?: boolean;
+}
+
 /**
- * Makes sure the bootstrap admin key works: the configured one (ANCHORLINE_API_KEY), or else the one written under
- * the data directory at first start (created there, mode 0600, when missing). Returns where the key came from.
+ * The bootstrap admin key: the configured one (ANCHORLINE_API_KEY), or else the one written under the data directory.
+ *
+ * A key is registered when its hash is not stored yet. One that was revoked stays revoked, whatever the restart:
+ * revoking it is how an operator retires it, and a key that came back by itself would undo that. A new key file is
+ * made only when the data directory has none and the database holds no API key at all (the first start of a fresh
+ * installation); otherwise an admin makes keys explicitly (`anchorline credentials key create --scope admin`).
  */
-export async function ensureBootstrapKey(db: Queryable, configuredKey: string | undefined, dataDir: string): Promise<{ source: 'config' | 'file'; file?: string }> {
-  if (configuredKey) {
-    await createApiKey(db, 'bootstrap', ['admin'], configuredKey);
-    return { source: 'config' };
-  }
+export async function ensureBootstrapKey(db: Queryable, configuredKey: string | undefined, dataDir: string): Promise<BootstrapKey> {
+  if (configuredKey) return { source: 'config', ...(await registerBootstrapKey(db, configuredKey)) };
   const file = path.join(path.resolve(dataDir), BOOTSTRAP_KEY_FILE);
-  let key: string;
   if (existsSync(file)) {
-    key = (await readFile(file, 'utf8')).trim();
-  } else {
-    key = generateApiKey();
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, key + '\n', { mode: 0o600 });
+    const key = (await readFile(file, 'utf8')).trim();
+    return { source: 'file', file, ...(await registerBootstrapKey(db, key)) };
   }
-  await createApiKey(db, 'bootstrap', ['admin'], key);
-  return { source: 'file', file };
+  const anyKey = await db.query('SELECT 1 FROM api_key LIMIT 1');
+  if ((anyKey.rowCount ?? 0) > 0) return { source: 'none', file };
+  const key = generateApiKey();
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, key + '\n', { mode: 0o600 });
+  return { source: 'file', file, ...(await registerBootstrapKey(db, key)) };
+}
+
+async function registerBootstrapKey(db: Queryable, key: string): Promise<{ revoked: boolean }> {
+  // Inserted when new; an existing row, active or revoked, is left as it is (never un-revoked).
+  await db.query(`INSERT INTO api_key (name, key_sha256, scopes) VALUES ('bootstrap', $1, $2) ON CONFLICT (key_sha256) DO NOTHING`, [hashApiKey(key), ['admin']]);
+  const row = await db.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM api_key WHERE key_sha256 = $1', [hashApiKey(key)]);
+  return { revoked: row.rows[0]?.revoked ?? false };
 }

@@ -4,6 +4,7 @@
  * All anchorline tables live in one schema (config `database.schema`), selected through the connection's
  * search_path, so tests can give every suite a schema of its own and a deployment can share a database.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -58,6 +59,136 @@ export function createPool(options: PoolOptions): pg.Pool {
   // process. The next checkout gets a fresh connection, so nothing is lost by ignoring it here.
   pool.on('error', () => undefined);
   return pool;
+}
+
+/** PostgreSQL's query_canceled: a statement stopped by statement_timeout or by pg_cancel_backend. */
+export const QUERY_CANCELED = '57014';
+
+/** True for an error (or an error it was caused by) that says the server cancelled the statement. */
+export function isQueryCanceled(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === QUERY_CANCELED) return true;
+  }
+  return false;
+}
+
+/** True when the cancelled statement ran out of statement_timeout, rather than being cancelled by a caller. */
+export function isStatementTimeout(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === QUERY_CANCELED) return /statement timeout/.test((e as Error).message ?? '');
+  }
+  return false;
+}
+
+/** Thrown instead of running a statement for work whose caller went away (QueryCancellation.run). */
+export class QueryAbandonedError extends Error {
+  constructor() {
+    super('the caller went away; the statement was not run');
+    this.name = 'QueryAbandonedError';
+  }
+}
+
+interface CancelScope {
+  readonly signal: AbortSignal;
+  /** Clients checked out by the work, with the number of statements each is running for it. */
+  readonly running: Map<pg.PoolClient, number>;
+  /** Clients whose statement was cancelled: closed instead of going back to the pool. */
+  readonly cancelled: Set<pg.PoolClient>;
+}
+
+/**
+ * Cancels a pool's statements on the server when the work that started them is abandoned (an HTTP client that
+ * disconnected): closing the socket does not stop PostgreSQL, which runs a statement to its end before it notices
+ * that nobody reads the answer. node-postgres cannot cancel a statement of a pooled client, so this instruments the
+ * pool: `connect()` and `query()` called inside `run(signal, work)` tie the client they check out to the work, and
+ * when the signal aborts, every client still running a statement for it is cancelled with pg_cancel_backend from the
+ * `canceller` pool (another pool, so that a full pool can still be cancelled). A cancelled client is closed when it
+ * is released rather than reused: a cancel that arrives late could otherwise stop the next caller's statement. Once
+ * aborted, the work's further statements fail at once with QueryAbandonedError, but for the ROLLBACK of
+ * withTransaction. Work outside `run` (the authentication of a request, background jobs) is not affected.
+ */
+export class QueryCancellation {
+  private readonly scopes = new AsyncLocalStorage<CancelScope>();
+  private readonly canceller: Queryable;
+
+  constructor(pool: pg.Pool, canceller: Queryable) {
+    this.canceller = canceller;
+    const connect = pool.connect.bind(pool);
+    const scopes = this.scopes;
+    const adopt = (scope: CancelScope, client: pg.PoolClient): pg.PoolClient => {
+      if (scope.signal.aborted) {
+        client.release();
+        throw new QueryAbandonedError();
+      }
+      scope.running.set(client, 0);
+      const release = client.release;
+      client.release = (error?: Error | boolean) => {
+        scope.running.delete(client);
+        // Back to the prototype's query for whoever checks the client out next.
+        delete (client as { query?: unknown }).query;
+        client.release = release;
+        release(error ?? (scope.cancelled.has(client) ? new QueryAbandonedError() : undefined));
+      };
+      const query = client.query;
+      (client as { query: unknown }).query = (...args: unknown[]): unknown => {
+        const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+        if (scope.signal.aborted && text !== 'ROLLBACK') return Promise.reject(new QueryAbandonedError());
+        const result = (query as (...a: unknown[]) => unknown).apply(client, args);
+        if (result instanceof Promise) {
+          scope.running.set(client, (scope.running.get(client) ?? 0) + 1);
+          const done = (): void => {
+            const n = scope.running.get(client);
+            if (n !== undefined) scope.running.set(client, n - 1);
+          };
+          result.then(done, done);
+        }
+        return result;
+      };
+      return client;
+    };
+    pool.connect = ((callback?: unknown) => {
+      const scope = scopes.getStore();
+      if (callback !== undefined || !scope) return (connect as (cb?: unknown) => unknown)(callback);
+      return connect().then((client) => adopt(scope, client));
+    }) as typeof pool.connect;
+    // pg-pool's own query() hands out its client from inside the pool's queue, where the caller's async context is
+    // lost; routed through connect() here, it stays with the work that asked.
+    const poolQuery = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as { query: unknown }).query = (...args: unknown[]): unknown => {
+      if (!scopes.getStore() || typeof args.at(-1) === 'function') return poolQuery(...args);
+      return (async () => {
+        const client = await pool.connect();
+        let failure: unknown;
+        try {
+          return await (client.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        } catch (error) {
+          failure = error;
+          throw error;
+        } finally {
+          // As pg-pool does: a client whose statement failed is not trusted back into the pool.
+          client.release(failure === undefined ? undefined : (failure as Error));
+        }
+      })();
+    };
+  }
+
+  /** Runs `work`; statements it starts on the pool are cancelled on the server when `signal` aborts. */
+  run<T>(signal: AbortSignal, work: () => T): T {
+    const scope: CancelScope = { signal, running: new Map(), cancelled: new Set() };
+    if (!signal.aborted) signal.addEventListener('abort', () => this.cancel(scope), { once: true });
+    return this.scopes.run(scope, work);
+  }
+
+  private cancel(scope: CancelScope): void {
+    for (const [client, statements] of scope.running) {
+      const pid = (client as unknown as { processID?: number | null }).processID;
+      if (statements > 0 && typeof pid === 'number') {
+        scope.cancelled.add(client);
+        // Best effort: when it fails, statement_timeout still ends the statement.
+        this.canceller.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+      }
+    }
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../config/logger.ts';
 import { createPool, migrate } from './db.ts';
 import { runningEmbeddedConnection, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 
-export { createPool, migrate, withTransaction, type Pool, type PoolClient, type Queryable } from './db.ts';
+export { createPool, migrate, withTransaction, QueryCancellation, QueryAbandonedError, isQueryCanceled, isStatementTimeout, type Pool, type PoolClient, type Queryable } from './db.ts';
 export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
@@ -30,14 +30,34 @@ export type { StoredResource, SearchCriterion } from './resources.ts';
 export type { ApiKeyInfo } from './api-keys.ts';
 export type { OAuthClient, NewOAuthClient } from './oauth-clients.ts';
 
+/**
+ * The process's connection pools, one per kind of work, so that one kind cannot take the connections another needs
+ * (sizes: config database.pools). Each opens connections only when used.
+ */
+export interface StorePools {
+  /** HL7 v2, C-CDA and DICOM intake, the Postgres queue, the bootstrap key and the readiness check. */
+  intake: pg.Pool;
+  /** The HTTP API; every statement is limited to http.queryTimeoutMs (statement_timeout). */
+  api: pg.Pool;
+  /** The ingest workers' mapping transactions. */
+  workers: pg.Pool;
+  /** Anchor worker, chain anchor, sweeper, mapping config polling; also cancels abandoned API statements. */
+  background: pg.Pool;
+}
+
 export interface Store {
+  /** The intake pool (pools.intake), for callers that predate the separate pools. */
   pool: pg.Pool;
+  pools: StorePools;
   connectionString: string;
   schema: string;
   close(): Promise<void>;
 }
 
-/** Opens the database (starting the embedded server when no URL is configured) and applies migrations. */
+/**
+ * Opens the database (starting the embedded server when no URL is configured) and applies migrations. `poolSize`
+ * sets every pool to that size instead of database.pools (command-line tools).
+ */
 export async function openStore(config: AnchorlineConfig, log: Logger, options: { poolSize?: number; applicationName?: string } = {}): Promise<Store> {
   let embedded: RunningPostgres | undefined;
   let connectionString = config.database.url;
@@ -45,26 +65,41 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, log });
     connectionString = embedded.connectionString;
   }
-  const pool = createPool({
-    connectionString,
-    schema: config.database.schema,
-    max: options.poolSize ?? config.database.poolSize,
-    applicationName: options.applicationName ?? 'anchorline',
-  });
+  const sizes = config.database.pools;
+  const applicationName = options.applicationName ?? 'anchorline';
+  const pool = (name: keyof StorePools, max: number, statementTimeoutMs?: number): pg.Pool =>
+    createPool({
+      connectionString: connectionString!,
+      schema: config.database.schema,
+      max: options.poolSize ?? max,
+      // Named per pool, so pg_stat_activity shows which kind of work holds a connection.
+      applicationName: `${applicationName}/${name}`,
+      ...(statementTimeoutMs ? { statementTimeoutMs } : {}),
+    });
+  const pools: StorePools = {
+    intake: pool('intake', sizes.intakeConnections),
+    api: pool('api', sizes.apiConnections, config.http.queryTimeoutMs),
+    workers: pool('workers', sizes.workerConnections),
+    background: pool('background', sizes.backgroundConnections),
+  };
+  const endPools = async (): Promise<void> => {
+    await Promise.all(Object.values(pools).map((p) => p.end()));
+  };
   try {
-    const applied = await migrate(pool, config.database.schema);
+    const applied = await migrate(pools.intake, config.database.schema);
     if (applied.length > 0) log.info({ migrations: applied }, 'store: migrations applied');
   } catch (error) {
-    await pool.end();
+    await endPools();
     await embedded?.stop();
     throw error;
   }
   return {
-    pool,
+    pool: pools.intake,
+    pools,
     connectionString,
     schema: config.database.schema,
     async close() {
-      await pool.end();
+      await endPools();
       await embedded?.stop();
     },
   };

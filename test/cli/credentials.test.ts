@@ -56,6 +56,21 @@ describe('anchorline credentials', () => {
     expect((await run('key', 'revoke', row.split('\t')[0]!)).code).toBe(1);
   });
 
+  it('reads a key id only as decimal digits: 6e0, 0x7, +7, 07 or " 7" revoke nothing', async () => {
+    const created = await run('key', 'create', '--name', 'strict ids', '--scope', 'system/Patient.rs');
+    const key = created.stdout.trim();
+    const id = Number((await run('key', 'list')).stdout.split('\n').find((line) => line.includes('strict ids'))!.split('\t')[0]);
+    const read = async (): Promise<number> => (await fetch(`${t.httpUrl}/fhir/Patient`, { headers: { authorization: `Bearer ${key}` } })).status;
+    for (const spelling of [`${id}e0`, `0x${id.toString(16)}`, `+${id}`, `0${id}`, ` ${id}`, `${id}.0`, `${id} `]) {
+      const refused = await run('key', 'revoke', spelling);
+      expect(refused.code, spelling).toBe(2);
+      expect(refused.stderr, spelling).toContain('decimal digits');
+    }
+    expect(await read()).toBe(200);
+    expect((await run('key', 'revoke', String(id))).code).toBe(0);
+    expect(await read()).toBe(401);
+  });
+
   it('registers OAuth clients with a secret or a JWK Set', async () => {
     const created = await run('client', 'create', '--name', 'reader', '--scope', 'system/Patient.rs', '--scope', 'system/Encounter.rs');
     expect(created.code).toBe(0);

@@ -44,7 +44,7 @@ export function testConfig(dataDir: string, schema: string, options: TestEngineO
     http: { port: 0 },
     mllp: { port: 0 },
     dicom: { port: 0 },
-    database: { url: testDatabaseUrl(), schema, poolSize: 10 },
+    database: { url: testDatabaseUrl(), schema },
     redis: options.redisUrl ? { url: options.redisUrl, keyPrefix: schema } : {},
     auth: { apiKey: TEST_API_KEY },
     sweeper: { intervalMs: 300, staleAfterMs: 1_000 },

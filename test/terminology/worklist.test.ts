@@ -19,12 +19,20 @@ const ADMIT_SOURCE_MAP = 'http://hospital.example.org/fhir/ConceptMap/admit-sour
 
 let t: TestEngine;
 let readKey: string;
+let patientReadKey: string;
+let terminologyKey: string;
 
 beforeAll(async () => {
   t = await startTestEngine();
   await loadConceptMap(t.pool, parseConceptMap(readFileSync(path.join(FIXTURES, 'admit-source.yaml'), 'utf8'), 'yaml'));
-  const response = await fetch(`${t.httpUrl}/admin/api-keys`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'reader', scopes: ['read'] }) });
-  readKey = ((await response.json()) as { key: string }).key;
+  const make = async (name: string, scopes: string[]): Promise<string> => {
+    const response = await fetch(`${t.httpUrl}/admin/api-keys`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify({ name, scopes }) });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { key: string }).key;
+  };
+  readKey = await make('reader', ['read']);
+  patientReadKey = await make('patient reader', ['system/Patient.rs']);
+  terminologyKey = await make('terminologist', ['terminology']);
 });
 afterAll(async () => {
   await t?.destroy();
@@ -64,13 +72,30 @@ describe('unmapped codes', () => {
     const unmapped = await eventually(() => encounter('WLV2'), 20_000, 'the second Encounter');
     expect(unmapped.hospitalization.admitSource.coding).toEqual([{ system: ADMIT_SOURCE_LOCAL, code: '9', display: 'GP referral' }]);
 
-    const response = await fetch(`${t.httpUrl}/terminology/unmapped?system=${encodeURIComponent(ADMIT_SOURCE_LOCAL)}`, { headers: { authorization: `Bearer ${readKey}` } });
+    const response = await fetch(`${t.httpUrl}/terminology/unmapped?system=${encodeURIComponent(ADMIT_SOURCE_LOCAL)}`, { headers: { authorization: `Bearer ${terminologyKey}` } });
     expect(response.status).toBe(200);
     const list = (await response.json()) as any;
     expect(list.total).toBe(1);
     expect(list.codes[0]).toMatchObject({ system: ADMIT_SOURCE_LOCAL, code: '9', display: 'GP referral', occurrences: 1, messages: 1, resolvedAt: null });
     expect(typeof list.codes[0].source).toBe('string');
     expect(Date.parse(list.codes[0].firstSeen)).not.toBeNaN();
+  });
+
+  it('the worklist needs the terminology or admin scope: reading records does not grant it', async () => {
+    for (const key of [patientReadKey, readKey]) {
+      const refused = await fetch(`${t.httpUrl}/terminology/unmapped`, { headers: { authorization: `Bearer ${key}` } });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('x-anchorline-error')).toBe('ANCHORLINE_ERR_FORBIDDEN');
+    }
+    expect((await fetch(`${t.httpUrl}/terminology/unmapped`, { headers: { authorization: `Bearer ${terminologyKey}` } })).status).toBe(200);
+    expect((await fetch(`${t.httpUrl}/terminology/unmapped`, { headers: authHeaders() })).status).toBe(200);
+    // The terminology scope reads the worklist only; mapping a code stays with admins.
+    const resolve = await fetch(`${t.httpUrl}/terminology/unmapped/resolve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${terminologyKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ system: ADMIT_SOURCE_LOCAL, code: '9', target: { system: ADMIT_SOURCE, code: 'gp' } }),
+    });
+    expect(resolve.status).toBe(403);
   });
 
   it('resolving needs the admin scope and a well-formed body', async () => {
