@@ -17,7 +17,7 @@ beforeAll(async () => {
   t = await startTestEngine({
     overrides: {
       // A small heap, so that one oversized message exhausts it in a second or two.
-      workers: { isolation: 'process', maxHeapMb: 160, restartDelayMs: 100, maxCrashedAttempts: MAX_CRASHED_ATTEMPTS },
+      workers: { isolation: 'process', maxHeapMb: 400, restartDelayMs: 100, maxCrashedAttempts: MAX_CRASHED_ATTEMPTS },
     },
   });
 }, 120_000);
