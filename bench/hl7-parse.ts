@@ -1,9 +1,12 @@
 /**
- * Parser throughput on one core: parses a typical ADT^A01 repeatedly and prints messages per second.
+ * Parser throughput on one core: parses a typical ADT^A01 repeatedly and prints messages per second; then what the
+ * intake adds to every message to enforce the structure caps (checkHl7Limits, formats/hl7v2/limits.ts), beside
+ * the decoding it already does.
  * Run with `npx tsx bench/hl7-parse.ts [seconds]` (default 3 s of measurement after a 1 s warm-up).
  */
 
-import { parseHl7 } from '../formats/hl7v2/parse.ts';
+import { decodeHl7Bytes } from '../formats/hl7v2/charset.ts';
+import { checkHl7Limits, parseHl7 } from '../formats/hl7v2/parse.ts';
 
 // A realistic admit: header, event, patient with repeated identifiers/names/phones, next of kin, visit, two
 // observations, allergy, diagnosis and insurance; a few escape sequences as real senders produce them.
@@ -27,12 +30,12 @@ const bytes = Buffer.byteLength(ADT_A01, 'utf8');
 // Keeps each result reachable so the engine cannot drop the parse as dead code.
 let sink = 0;
 
-function run(durationMs: number): { messages: number; elapsedMs: number } {
+function run(durationMs: number, once: () => number = () => parseHl7(ADT_A01).segments.length): { messages: number; elapsedMs: number } {
   const started = performance.now();
   let messages = 0;
   let elapsedMs = 0;
   while (elapsedMs < durationMs) {
-    for (let i = 0; i < 1000; i++) sink += parseHl7(ADT_A01).segments.length;
+    for (let i = 0; i < 1000; i++) sink += once();
     messages += 1000;
     elapsedMs = performance.now() - started;
   }
@@ -46,3 +49,15 @@ console.log(
   `hl7-parse: ${perSecond.toLocaleString('en-US')} msgs/s (${messages} ADT^A01 messages of ${bytes} bytes in ${Math.round(elapsedMs)} ms; ` +
     `${((perSecond * bytes) / 1e6).toFixed(1)} MB/s; checksum ${sink % 997})`,
 );
+
+// The intake's share: decoding it already paid before the caps existed, and the count it pays now.
+const raw = Buffer.from(ADT_A01, 'utf8');
+const costs: Array<[string, () => number]> = [
+  ['decodeHl7Bytes', () => decodeHl7Bytes(raw).text.length],
+  ['checkHl7Limits', () => (checkHl7Limits(ADT_A01), 1)],
+];
+for (const [name, once] of costs) {
+  run(500, once);
+  const measured = run(seconds * 1000, once);
+  console.log(`${name}: ${((measured.elapsedMs * 1000) / measured.messages).toFixed(2)} µs per ADT^A01 (checksum ${sink % 997})`);
+}

@@ -343,6 +343,33 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  /**
+   * How much structure one HL7 v2 message may have (formats/hl7v2/limits.ts): the frame cap bounds bytes, these bound
+   * what the bytes expand to when parsed. The intake counts every message against them before it acknowledges it and
+   * refuses one over a cap with AR/CR and ANCHORLINE_ERR_HL7_TOO_COMPLEX, kept as a rejected message; the ingest
+   * workers parse with the same limits. The defaults are far above the largest public corpus message (179 segments,
+   * 94 fields, 17 repetitions, 26 components, 21 subcomponents, 14,620 nodes).
+   */
+  hl7v2: z
+    .strictObject({
+      /** Segments in one message, MSH included. Default 10000. */
+      maxSegments: positiveInt.default(10_000),
+      /** Fields in one segment (its highest field number). Default 500. */
+      maxFieldsPerSegment: positiveInt.default(500),
+      /** Repetitions of one field (a report sent one line per OBX-5 repetition is the longest seen). Default 10000. */
+      maxRepetitionsPerField: positiveInt.default(10_000),
+      /** Components of one repetition. Default 1000. */
+      maxComponentsPerRepetition: positiveInt.default(1_000),
+      /** Subcomponents of one component (embedded XML with unescaped `&` makes many). Default 10000. */
+      maxSubcomponentsPerComponent: positiveInt.default(10_000),
+      /**
+       * Segments, fields, repetitions, components and values of one message together, the size of its parsed tree
+       * (each costs some 30 to 60 bytes of heap). Default 500000.
+       */
+      maxParsedNodes: positiveInt.default(500_000),
+    })
+    .prefault({}),
+
   cda: z
     .strictObject({
       /**

@@ -32,6 +32,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE: spec(422, 'reject', '200', 'not-supported', false, 'Message type is not supported'),
   ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE: spec(422, 'reject', '200', 'not-supported', false, 'Queries and acknowledgments are not accepted as data'),
   ANCHORLINE_ERR_HL7_MALFORMED: spec(400, 'reject', '100', 'structure', false, 'Message structure is invalid'),
+  ANCHORLINE_ERR_HL7_TOO_COMPLEX: spec(400, 'reject', '207', 'too-costly', false, 'Message has more segments, fields, repetitions, components, subcomponents or parsed values than the configured limits (hl7v2.*)'),
   ANCHORLINE_ERR_CHARSET_UNSUPPORTED: spec(400, 'reject', '102', 'not-supported', false, 'MSH-18 character set is not supported'),
   ANCHORLINE_ERR_CHARSET_MISMATCH: spec(400, 'reject', '102', 'invalid', false, 'Message bytes are not valid in the declared character set'),
   ANCHORLINE_ERR_DUPLICATE_CONTROL_ID: spec(409, 'reject', '205', 'duplicate', false, 'Control id already used by a different message from this sender'),

@@ -163,8 +163,23 @@ export type MappedResourceCheck =
   /** Not valid, and no element can be left out to make it so: not stored (a Patient fails its message). */
   | { kind: 'invalid'; problems: string[]; issue: MappingIssue };
 
-/** Validates a mapped resource; an invalid element is left out with an issue, an invalid resource is reported. */
+/**
+ * Validates a mapped resource; an invalid element is left out with an issue, an invalid resource is reported. Text
+ * with U+0000 in it is first cleaned of it, with an issue (withoutNul).
+ */
 export function checkMappedResource(resource: Record<string, unknown>): MappedResourceCheck {
+  const cleaned = withoutNul(resource);
+  if (cleaned === resource) return checkValid(resource);
+  const type = String(resource['resourceType']);
+  const elements = Object.keys(resource).filter((name) => cleaned[name] !== resource[name]);
+  const check = checkValid(cleaned);
+  if (check.kind === 'invalid') return check;
+  const nulDetail = `${type}: U+0000 (NUL), which stored text cannot hold, was removed from ${elements.join(', ')}; the rest of the text was kept`;
+  if (check.kind === 'repaired') return { ...check, issue: { ...check.issue, detail: `${check.issue.detail}; ${nulDetail}` } };
+  return { kind: 'repaired', resource: cleaned, issue: { severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', location: elements.map((name) => `${type}.${name}`).join(', '), detail: nulDetail } };
+}
+
+function checkValid(resource: Record<string, unknown>): MappedResourceCheck {
   const problems = validateFhirResource(resource);
   if (problems.length === 0) return { kind: 'valid', resource };
   const type = String(resource['resourceType']);
@@ -179,4 +194,39 @@ export function checkMappedResource(resource: Record<string, unknown>): MappedRe
     };
   }
   return { kind: 'invalid', problems, issue: { severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_RESOURCE', location: type, detail } };
+}
+
+/**
+ * `value` with U+0000 removed from every string in it (element values and names alike), sharing every part that had
+ * none; `value` itself when it has none. PostgreSQL refuses NUL in text and jsonb (22P05), so a resource holding one
+ * would fail its whole batch at the write, again on every retry. The HL7 v2 parser already removes it (parse.ts);
+ * this is the rule for every input at the one place every mapped resource passes before it is stored.
+ */
+export function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return (value.includes('\u0000') ? value.replaceAll('\u0000', '') : value) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const cleaned = withoutNul(item);
+      if (cleaned !== item) (copy ??= value.slice())[i] = cleaned;
+    }
+    return (copy ?? value) as T;
+  }
+  // Only plain objects hold elements; a LosslessNumber holds digits.
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const name in value) {
+    const item = (value as Record<string, unknown>)[name];
+    const cleaned = withoutNul(item);
+    if (name.includes('\u0000')) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      delete copy[name];
+      copy[name.replaceAll('\u0000', '')] = cleaned;
+    } else if (cleaned !== item) {
+      (copy ??= { ...(value as Record<string, unknown>) })[name] = cleaned;
+    }
+  }
+  return (copy ?? value) as T;
 }

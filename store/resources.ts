@@ -192,13 +192,15 @@ export async function writeVersions(
     for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
     for (const target of oldRefs) if (!nextRefs.has(target)) drop.references.push([target, resource.resourceType, resource.id, '']);
     // Most updates leave the searchable values alone; then the index is not touched at all.
+    // Appended one by one: push(...rows) passes each row as an argument, and past about 100k (a resource with that
+    // many identifiers) it throws RangeError.
     if (!sameRows(old.tokens, next.tokens)) {
-      drop.tokens.push(...old.tokens);
-      add.tokens.push(...next.tokens);
+      for (const each of old.tokens) drop.tokens.push(each);
+      for (const each of next.tokens) add.tokens.push(each);
     }
     if (!sameRows(old.strings, next.strings)) {
-      drop.strings.push(...old.strings);
-      add.strings.push(...next.strings);
+      for (const each of old.strings) drop.strings.push(each);
+      for (const each of next.strings) add.strings.push(each);
     }
   }
   // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped

@@ -9,7 +9,8 @@
  * - No positive ACK unless the commit succeeded: a failed commit answers AE/CE (retryable), so the sender resends.
  * - A resend with the same (sender, MSH-10) and identical bytes gets the stored ACK and has no second effect; the
  *   same MSH-10 with other bytes gets AR/CR with an ERR segment and is kept for review.
- * - Unreadable or unsupported messages get AR/CR with a coded ERR segment and are kept as rejected rows.
+ * - Unreadable or unsupported messages, and messages whose structure passes a cap of `hl7v2` (formats/hl7v2/limits.ts),
+ *   get AR/CR with a coded ERR segment and are kept as rejected rows.
  *
  * Messages that arrive together are committed together (group commit): while one batch commits, the next gathers,
  * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer.
@@ -22,7 +23,7 @@ import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
 import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
-import { decodeHl7Bytes, resolveCharset } from '../../formats/hl7v2/index.ts';
+import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
 import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
@@ -58,6 +59,8 @@ export interface IntakeOptions {
   mappingWaiter?: MappingWaiter;
   /** Counts every message answered, by protocol and outcome; absent: nothing is counted. */
   metrics?: IntakeMetrics;
+  /** Caps on a message's parsed structure (config `hl7v2`), the ingest workers' too; absent: DEFAULT_HL7_LIMITS. */
+  hl7Limits?: Hl7Limits;
 }
 
 export interface IntakeResult {
@@ -189,6 +192,9 @@ export class Hl7Intake {
         // Queries and acknowledgments carry no record to store; the answer says so in its own code.
         throw new AnchorlineError('ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE', `message type ${[header.messageType, header.triggerEvent].filter(Boolean).join('^')} is a query or an acknowledgment, not data to store`, { location: 'MSH-9' });
       }
+      // The worker parses with the same caps: a message acknowledged here can be parsed there. Counting walks the
+      // delimiters without building anything, a few microseconds for an ordinary message.
+      checkHl7Limits(decoded.text, this.options.hl7Limits ?? DEFAULT_HL7_LIMITS);
     } catch (error) {
       const coded = toAnchorlineError(error);
       if (!header) ({ header, charset } = this.readableHeader(raw));

@@ -83,8 +83,9 @@ export function readMshHeader(text: string): MshHeader {
   const encodingChars = segment.slice(4, encodingEnd === -1 ? segment.length : encodingEnd);
   const encoding = encodingFrom(fieldSeparator, encodingChars);
 
-  // fields[0] is MSH-3: MSH-1 and MSH-2 are the delimiters themselves.
-  const fields = encodingEnd === -1 ? [] : segment.slice(encodingEnd + 1).split(fieldSeparator);
+  // fields[0] is MSH-3: MSH-1 and MSH-2 are the delimiters themselves. Only MSH-3 to MSH-18 are read, and only so
+  // many are split off: an MSH of millions of separators must not become millions of strings before anything counts.
+  const fields = encodingEnd === -1 ? [] : segment.slice(encodingEnd + 1).split(fieldSeparator, 16);
   const field = (n: number): string => fields[n - 3] ?? '';
   const firstRepetition = (n: number): string => {
     const value = field(n);
@@ -92,7 +93,7 @@ export function readMshHeader(text: string): MshHeader {
     return cut === -1 ? value : value.slice(0, cut);
   };
   const component = (n: number, index: number): string =>
-    firstRepetition(n).split(encoding.component)[index - 1] ?? '';
+    firstRepetition(n).split(encoding.component, index)[index - 1] ?? '';
 
   const messageType = component(9, 1);
   if (messageType.trim() === '') {

@@ -42,6 +42,11 @@ export interface Hl7Message {
    * value (parse.ts). Absent when there is none.
    */
   brokenSegments?: number[];
+  /**
+   * Fields (segment index in `segments`, field number) that held U+0000, sent as a hex escape (\X00\): it was
+   * removed from their values (parse.ts), since stored text cannot hold it. Absent when there is none.
+   */
+  removedNul?: Array<{ segment: number; field: number }>;
 }
 
 /** All segments with this name, in message order. */

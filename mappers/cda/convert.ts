@@ -139,7 +139,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   const composition = completed.resources[0]!;
   const unstructured = unstructuredBody(ccda, { language: composition.language, title: composition.title, maxBytes: (options.limits ?? DEFAULT_CDA_LIMITS).maxBytes });
   if (unstructured !== undefined) {
-    issues.push(...unstructured.issues);
+    for (const each of unstructured.issues) issues.push(each);
     if (unstructured.content !== undefined && completed.documentReference !== undefined) (completed.documentReference.content as unknown[]).unshift(unstructured.content);
   }
   return {
@@ -253,9 +253,9 @@ function convertByComponent(ccda: Ccda, sections: SectionInfo[], warnings: strin
     try {
       const part = (runConverter(withComponents([bodyComponent]), warnings).entry ?? []).map((entry) => entry.resource as unknown as FhirResource);
       const partSections = ((part[0] as { section?: Array<{ entry?: unknown[] }> }).section ?? []);
-      compositionSections.push(...partSections);
-      counts.push(...own.map((_, s) => partSections[s]?.entry?.length ?? 0));
-      resources.push(...part.slice(1));
+      for (const each of partSections) compositionSections.push(each);
+      for (const each of own.map((_, s) => partSections[s]?.entry?.length ?? 0)) counts.push(each);
+      for (const each of part.slice(1)) resources.push(each);
     } catch {
       for (const info of own) {
         compositionSections.push(stubSection(info.section));
@@ -299,7 +299,7 @@ function addOwnSections(converted: Converted, sections: SectionInfo[], own: Read
     const output = own.get(info);
     converted.sectionEntryCounts[i] = output?.converted;
     if (output === undefined) return;
-    converted.resources.push(...output.resources);
+    for (const each of output.resources) converted.resources.push(each);
     const section = composition.section?.[i];
     if (section !== undefined && output.entries.length > 0) {
       section.entry = [...((section.entry as unknown[] | undefined) ?? []), ...output.entries.map((resource) => ({ reference: `${resource.resourceType}/${resource.id}` }))];

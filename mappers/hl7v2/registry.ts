@@ -55,16 +55,45 @@ export function isSupportedMessageType(messageType: string, triggerEvent: string
   return !(messageType === 'ADT' && triggerEvent === 'A19');
 }
 
+/**
+ * How the parser's notes on a message locate a segment: by name and occurrence (`NTE[2]`), counted in one pass over
+ * the message however many notes there are.
+ */
+function segmentLocator(message: Hl7Message): (index: number) => string {
+  let occurrences: number[] | undefined;
+  return (index) => {
+    if (occurrences === undefined) {
+      const seen = new Map<string, number>();
+      occurrences = message.segments.map(({ name }) => {
+        const occurrence = (seen.get(name) ?? 0) + 1;
+        seen.set(name, occurrence);
+        return occurrence;
+      });
+    }
+    return `${message.segments[index]!.name}[${occurrences[index]}]`;
+  };
+}
+
+/**
+ * The issue of a field that held U+0000, sent as \X00\ (formats/hl7v2/parse.ts removed it): the value was kept
+ * without it. Located as `OBX[2]-3`.
+ */
+function removedNulIssue(segment: string, field: number): MappingIssue {
+  return {
+    severity: 'warning',
+    code: 'ANCHORLINE_ISSUE_INVALID_VALUE',
+    location: `${segment}-${field}`,
+    detail: `${segment}-${field} held U+0000 (NUL, sent as a hex escape), which stored text cannot hold; it was removed and the rest of the value kept`,
+  };
+}
+
 /** The issue of a segment sent across several lines (formats/hl7v2/parse.ts), located as `NTE[2]`. */
-function brokenSegmentIssue(message: Hl7Message, index: number): MappingIssue {
-  const name = message.segments[index]!.name;
-  let occurrence = 0;
-  for (let i = 0; i <= index; i++) if (message.segments[i]!.name === name) occurrence++;
+function brokenSegmentIssue(segment: string): MappingIssue {
   return {
     severity: 'information',
     code: 'ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT',
-    location: `${name}[${occurrence}]`,
-    detail: `${name}[${occurrence}] was sent across several lines (a line break inside a field, not escaped as \\.br\\); the break was kept in the value`,
+    location: segment,
+    detail: `${segment} was sent across several lines (a line break inside a field, not escaped as \\.br\\); the break was kept in the value`,
   };
 }
 
@@ -107,7 +136,9 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
     builders = segmentBuilders(message);
     if (!SEGMENT_DRIVEN_TYPES.has(messageType)) issues.add({ severity: 'information', code: 'ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE', location: 'MSH-9', detail: `${key} has no row in the mapping table; its segments were mapped by their own meaning`, value: key });
   }
-  for (const index of message.brokenSegments ?? []) issues.add(brokenSegmentIssue(message, index));
+  const locate = segmentLocator(message);
+  for (const index of message.brokenSegments ?? []) issues.add(brokenSegmentIssue(locate(index)));
+  for (const { segment, field } of message.removedNul ?? []) issues.add(removedNulIssue(locate(segment), field));
   const drafts: ResourceDraft[] = [];
   // Where the directory drafts go: before the drafts of the first builder that named a practitioner, organization or
   // location, so that every draft comes after the drafts it refers to (the Patient, which refers to none, first).
@@ -119,7 +150,8 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
       const before = drafts.length;
       try {
         const built = build(context);
-        if (Array.isArray(built)) drafts.push(...built);
+        // One by one: a spread passes every element as an argument, and a message can make more than the stack holds.
+        if (Array.isArray(built)) for (const each of built) drafts.push(each);
         else if (built !== undefined) drafts.push(built);
       } catch (error) {
         if (isAnchorlineError(error) && issueCodeOf(error) !== undefined) {

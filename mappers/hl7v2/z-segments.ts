@@ -162,7 +162,7 @@ export function applyZSegmentRules(context: MappingContext, drafts: ResourceDraf
     const changed = withAdditions(draft, additions.filter((addition) => addition.draft === draft));
     if (changed !== draft) drafts[drafts.indexOf(draft)] = changed;
   }
-  drafts.push(...buildEach(observations, (entry) => observation(entry, visit?.id, context), (entry, failure) => failure.location ?? entry.place.location));
+  for (const each of buildEach(observations, (entry) => observation(entry, visit?.id, context), (entry, failure) => failure.location ?? entry.place.location)) drafts.push(each);
 }
 
 /** `map()`, or undefined when it fails for a field's reason: the builder that reads that field reports it. */

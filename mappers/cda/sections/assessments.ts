@@ -73,8 +73,8 @@ function convertAssessments(section: Node, context: SectionContext, category: Co
     const references = made.filter((reference) => reference !== undefined);
     if (references.length === 0) continue;
     converted++;
-    entries.push(...references.map((reference) => options.resources.find((resource) => `${resource.resourceType}/${resource.id}` === reference.reference)!));
-    resources.push(...options.resources);
+    for (const each of references.map((reference) => options.resources.find((resource) => `${resource.resourceType}/${resource.id}` === reference.reference)!)) entries.push(each);
+    for (const each of options.resources) resources.push(each);
   }
   return { resources, entries, converted };
 }

@@ -358,7 +358,7 @@ export class SectionResources {
       this.resources.push(resource);
       this.entries.push(resource);
     }
-    this.resources.push(...this.pending);
+    for (const each of this.pending) this.resources.push(each);
     this.pending = [];
     return { reference: key };
   }

@@ -154,7 +154,7 @@ function convertSection(section: Node, context: SectionContext, category: Catego
     reading.location = at;
     const made = kind === 'act' ? fromAct(element, reading) : kind === 'observation' ? fromObservation(element, reading) : [];
     if (made.length > 0) converted++;
-    entries.push(...made);
+    for (const each of made) entries.push(each);
   }
   return { resources: reading.resources, entries, converted };
 }
@@ -197,7 +197,7 @@ function fromObservation(observation: Node, reading: Reading): FhirResource[] {
   if (hasTemplate(observation, HEALTH_STATUS) || codeValue(observation) === HEALTH_STATUS_CODE) {
     const resources: FhirResource[] = [];
     const reference = convertObservation(observation, reading.context, { category: [], narrative: reading.narrative, resources, location: reading.location });
-    reading.resources.push(...resources);
+    for (const each of resources) reading.resources.push(each);
     return reference === undefined ? [] : resources.slice(0, 1);
   }
   return [conditionOf(observation, undefined, false, reading)];

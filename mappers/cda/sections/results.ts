@@ -65,7 +65,7 @@ export const resultsSection: SectionConverter = {
       if (reference === undefined) continue;
       converted++;
       entries.push(made[0]!);
-      resources.push(...made);
+      for (const each of made) resources.push(each);
     }
     return { resources, entries, converted };
   },
