@@ -17,7 +17,7 @@ beforeAll(async () => {
   t = await startTestEngine({
     overrides: {
       // A small heap, so that one oversized message exhausts it in a second or two.
-      workers: { isolation: 'process', maxHeapMb: 400, restartDelayMs: 100, maxCrashedAttempts: MAX_CRASHED_ATTEMPTS },
+      workers: { isolation: 'process', maxHeapMb: 400, restartDelayMs: 100, stallTimeoutMs: 5_000, maxCrashedAttempts: MAX_CRASHED_ATTEMPTS },
     },
   });
 }, 120_000);
@@ -101,5 +101,24 @@ describe('a message that kills its worker', () => {
       const { rows } = await t.pool.query(`SELECT count(*)::int AS n, max(attempts)::int AS attempts FROM inbox_message WHERE control_id LIKE 'NEIGHBOUR-%' AND state = 'done'`);
       return rows[0].n === 5 && rows[0].attempts === 1;
     }, 60_000, 'the neighbours mapped, each at its first attempt');
+  }, 120_000);
+});
+
+describe('the worker process', () => {
+  it('is killed and started again when its event loop stops turning, and maps what arrives next', async () => {
+    const stalled = t.engine.workerProcessPid?.();
+    expect(stalled).toBeGreaterThan(0);
+    const restarts = t.engine.workerProcessRestarts!();
+    // A process that no longer runs at all: its heartbeats stop, as they do when one message holds its event loop.
+    process.kill(stalled!, 'SIGSTOP');
+    await eventually(async () => t.engine.workerProcessRestarts!() > restarts, 60_000, 'the stalled worker process replaced');
+    expect(t.engine.workerProcessPid?.()).not.toBe(stalled);
+    const client = await MllpTestClient.connect(t.mllpPort);
+    expect(hl7Field(await client.request(adtMessage({ controlId: 'AFTER-STALL', mrn: 'AS1' })), 'MSA', 1)).toBe('AA');
+    await client.close();
+    await eventually(async () => {
+      const { rows } = await t.pool.query(`SELECT state FROM inbox_message WHERE control_id = 'AFTER-STALL'`);
+      return rows[0]?.state === 'done';
+    }, 60_000, 'the next message mapped by the new worker process');
   }, 120_000);
 });
