@@ -17,6 +17,9 @@
  * each killed process stays down `--down-seconds` and is started again on the same port and data. A poison burst
  * (multi-MiB and 100k-repetition fields, a NUL, stray frame markers, noise) comes from a separate connection.
  *
+ * ACK latency is measured per message from its first send to its final AA/CA, resends included, and printed overall and
+ * for each fault's window: from the fault until `--window-seconds` after the part served again (or the next fault).
+ *
  * Exit code 0 only if no acknowledged message was lost, none was applied twice, every one is anchored, the chain
  * agrees with the ledger and every poison input was refused or dead-lettered. Everything started is stopped and the
  * temporary directory removed at exit (and on Ctrl-C) unless --keep is given.
@@ -351,13 +354,14 @@ function report(result: CheckResult, messages: SentMessage[], windows: FaultWind
   line('not anchored', result.unanchored.length);
   line('batches', `${result.batches.count} (last ${result.batches.lastBatch}, last confirmed anchor ${result.batches.lastConfirmedAnchor}; anchor rows ${JSON.stringify(result.batches.anchorsByState)})`);
   line('chain', result.chainProblems.length === 0 ? 'every confirmed anchor on chain as recorded, none twice' : `${result.chainProblems.length} problem(s)`);
-  line('unexpected exits', unexpected.length);
+  line('unexpected exits', unexpected.length === 0 ? 0 : `${unexpected.length} (processes that died without being killed; listed below)`);
 
   out.push('', 'ACK latency (first send to final AA/CA, resends included)');
   const latency = (list: SentMessage[]): number[] => list.filter((m) => m.ackAt !== undefined && (m.ackCode === 'AA' || m.ackCode === 'CA')).map((m) => m.ackAt! - m.firstSentAt);
   line('overall', latencySummary(latency(messages)));
-  for (const window of windows) {
-    const end = (window.recoveredMs ?? window.startMs) + WINDOW_MS;
+  for (const [i, window] of windows.entries()) {
+    // A window ends --window-seconds after recovery, or where the next fault starts, so that no send counts twice.
+    const end = Math.min((window.recoveredMs ?? window.startMs) + WINDOW_MS, windows[i + 1]?.startMs ?? Infinity);
     const inWindow = messages.filter((m) => m.firstSentAt >= window.startMs && m.firstSentAt <= end);
     const resent = inWindow.filter((m) => m.attempts > 1).length;
     line(`${window.name} (${(window.startMs / 1000).toFixed(0)}-${(end / 1000).toFixed(0)} s)`, `${latencySummary(latency(inWindow))}, ${resent} resent`);
