@@ -17,6 +17,8 @@ beforeAll(async () => {
   t = await startTestEngine({
     overrides: {
       // A small heap, so that one oversized message exhausts it in a second or two.
+      // Caps far above the defaults: the message below is one that intake would refuse today, stored before it did.
+      hl7v2: { maxRepetitionsPerField: 100_000_000, maxParsedNodes: 1_000_000_000 },
       workers: { isolation: 'process', maxHeapMb: 400, restartDelayMs: 100, stallTimeoutMs: 5_000, maxCrashedAttempts: MAX_CRASHED_ATTEMPTS },
     },
   });
