@@ -334,6 +334,8 @@ export function createDicomIntake(config: AnchorlineConfig, log: Logger, store: 
     blobs: dicomBlobStore(config),
     queue,
     maxInstanceBytes: config.dicom.maxInstanceBytes,
+    maxInflateRatio: config.dicom.maxInflateRatio,
+    stowMaxInflatedBytes: config.dicom.stowMaxInflatedBytes,
     ...(metrics ? { metrics } : {}),
   });
 }

@@ -71,10 +71,25 @@ export const configSchema = z.strictObject({
       port: port.default(2575),
       /** Largest accepted message (frame payload), in bytes. Default 16 MiB (MDM/ORU with embedded documents). */
       maxFrameBytes: positiveInt.default(16 * 1024 * 1024),
-      /** Simultaneous connections; further ones are closed at once. Default 256. */
+      /**
+       * Simultaneous connections in all. When all are taken, a peer holding fewer connections than the peer holding the
+       * most is admitted by closing that peer's longest-silent connection (one that owes no answer); otherwise the new
+       * connection is closed at once. Default 256.
+       */
       maxConnections: positiveInt.default(256),
-      /** A connection with no traffic for this long is closed, in ms. Default 300000 (5 min). */
+      /**
+       * Simultaneous connections from one peer address; further ones from it are closed at once. Senders behind one NAT
+       * or interface engine share it. Default 64.
+       */
+      maxConnectionsPerPeer: positiveInt.default(64),
+      /** A connection with no traffic for this long is closed, in ms. Any byte counts as traffic. Default 300000 (5 min). */
       idleTimeoutMs: positiveInt.default(300_000),
+      /**
+       * Longest time from the first byte of a frame (or of bytes between frames) to its end, in ms. A frame still open
+       * then is answered with ANCHORLINE_ERR_FRAME_TIMEOUT and the connection is closed, so a sender trickling bytes or
+       * streaming an endless frame cannot hold a connection. At 16 MiB frames it allows a link of ~2 Mbit/s. Default 60000.
+       */
+      frameTimeoutMs: positiveInt.default(60_000),
       /**
        * When an original-mode message is acknowledged: 'afterCommit' (AA once the raw message is durably stored) or
        * 'afterMapping' (AA/AE once it has been mapped to FHIR). Enhanced mode (MSH-15/16 present) always sends the
@@ -128,6 +143,18 @@ export const configSchema = z.strictObject({
       maxInstanceBytes: positiveInt.default(256 * 1024 * 1024),
       /** Largest STOW-RS request body, in bytes; a larger one is answered 413. Default 1 GiB. */
       stowMaxBytes: positiveInt.default(1024 * 1024 * 1024),
+      /**
+       * Most a deflated data set (transfer syntax 1.2.840.10008.1.2.1.99) may inflate to, as a multiple of its deflated
+       * size; beyond it the instance is refused (ANCHORLINE_ERR_DICOM_TOO_LARGE) whatever maxInstanceBytes allows.
+       * Data sets inflating to at most 1 MiB are not held to it. Default 200 (DICOM headers and images deflate 3 to 20
+       * times; deflate itself reaches about 1000).
+       */
+      maxInflateRatio: positiveInt.default(200),
+      /**
+       * Most the deflated instances of one STOW-RS request may inflate to together, in bytes; an instance past it is
+       * refused (ANCHORLINE_ERR_DICOM_INFLATE_BUDGET, retryable: send it in another request). Default 1 GiB.
+       */
+      stowMaxInflatedBytes: positiveInt.default(1024 * 1024 * 1024),
       /** Directory of stored instance files (content-addressed by SHA-256). Default '<dataDir>/blobs'. */
       blobDir: z.string().min(1).optional(),
     })

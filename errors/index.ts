@@ -25,6 +25,7 @@ export interface ErrorSpec {
 export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_FRAME_TOO_LARGE: spec(413, 'reject', '207', 'too-long', false, 'Message exceeds the configured maximum size'),
   ANCHORLINE_ERR_FRAME_MALFORMED: spec(400, 'reject', '100', 'structure', false, 'MLLP frame is malformed'),
+  ANCHORLINE_ERR_FRAME_TIMEOUT: spec(408, 'error', '207', 'timeout', true, 'MLLP frame did not end within the frame time limit; the connection was closed'),
   ANCHORLINE_ERR_HL7_NO_MSH: spec(400, 'reject', '100', 'structure', false, 'Message does not start with an MSH segment'),
   ANCHORLINE_ERR_HL7_BAD_DELIMITERS: spec(400, 'reject', '100', 'structure', false, 'MSH-1/MSH-2 delimiters are invalid'),
   ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID: spec(400, 'reject', '101', 'required', false, 'MSH-10 message control id is missing'),
@@ -37,6 +38,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_CHARSET_MISMATCH: spec(400, 'reject', '102', 'invalid', false, 'Message bytes are not valid in the declared character set'),
   ANCHORLINE_ERR_DUPLICATE_CONTROL_ID: spec(409, 'reject', '205', 'duplicate', false, 'Control id already used by a different message from this sender'),
   ANCHORLINE_ERR_STORE_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Message store is unavailable; resend later'),
+  ANCHORLINE_ERR_STORE_REFUSED_MESSAGE: spec(422, 'error', '207', 'value', false, 'The message store refused the row recording this message (a value it cannot hold); the message was not stored'),
   ANCHORLINE_ERR_ACK_TIMEOUT: spec(504, 'error', '207', 'timeout', true, 'Message is stored but processing did not finish in time; resend to get the final acknowledgment'),
   ANCHORLINE_ERR_SHUTTING_DOWN: spec(503, 'error', '207', 'transient', true, 'Engine is shutting down; resend later'),
   ANCHORLINE_ERR_MAPPING_FAILED: spec(422, 'error', '207', 'processing', false, 'Message could not be mapped to FHIR'),
@@ -66,6 +68,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE: spec(400, 'reject', '101', 'required', false, 'A DICOM attribute the engine requires is missing'),
   ANCHORLINE_ERR_DICOM_TOO_LARGE: spec(413, 'reject', '207', 'too-long', false, 'DICOM instance, or its inflated data set, exceeds the configured maximum size'),
   ANCHORLINE_ERR_DICOM_UNSUPPORTED: spec(422, 'reject', '200', 'not-supported', false, 'DICOM transfer syntax or character set is not supported'),
+  ANCHORLINE_ERR_DICOM_INFLATE_BUDGET: spec(503, 'error', '207', 'too-costly', true, 'The deflated instances of one STOW-RS request together inflate past the request limit; send this instance in another request'),
   ANCHORLINE_ERR_BLOB_CORRUPT: spec(500, 'error', '207', 'exception', false, 'Stored blob does not hash to its name'),
   ANCHORLINE_ERR_CHAIN_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'Chain node is unreachable or did not answer in time'),
   ANCHORLINE_ERR_CHAIN_SUBMITTER_NOT_ALLOWED: spec(503, 'error', '207', 'forbidden', true, 'Submitter address is not on the registry allow-list'),

@@ -11,7 +11,7 @@
  * Nothing here carries patient data: labels are protocols, outcomes and catalogue codes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { IngestMetrics, IntakeMetrics } from './types.ts';
+import type { IngestMetrics, IntakeMetrics, MllpMetrics } from './types.ts';
 
 /** The queue driver's ingest job counts at scrape time. */
 export interface QueueJobGauges {
@@ -43,11 +43,13 @@ export interface EngineMetricsOptions {
  */
 const ACK_LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export class EngineMetrics implements IntakeMetrics, IngestMetrics {
+export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics {
   readonly registry: Registry;
   private readonly received: Counter<'protocol' | 'outcome'>;
   private readonly refused: Counter<'protocol' | 'code'>;
   private readonly ackLatency: Histogram<'protocol'>;
+  private readonly mllpDropped: Counter<'reason'>;
+  private readonly mllpClosed: Counter<'reason'>;
   private readonly mappingErrors: Counter<'code'>;
   private readonly mappingIssues: Counter<'code'>;
   private readonly queueJobs: Gauge<'state'>;
@@ -99,6 +101,18 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics {
       labelNames: ['state'],
       registers,
     });
+    this.mllpDropped = new Counter({
+      name: 'anchorline_mllp_dropped_bytes_total',
+      help: 'Bytes the MLLP listener dropped without an answer, by reason: outside-frame (between frames), unfinished-frame (abandoned, cut off or timed out).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.mllpClosed = new Counter({
+      name: 'anchorline_mllp_connections_closed_total',
+      help: 'MLLP connections the listener closed on its own, by reason: peer-limit, connection-limit, evicted, frame-timeout, idle-timeout.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.backlog = new Gauge({
       name: 'anchorline_inbox_backlog_messages',
       help: 'Accepted inbox messages not yet mapped (state queued), across all processes; read at scrape time.',
@@ -140,6 +154,14 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics {
 
   ackSent(protocol: string, seconds: number): void {
     this.ackLatency.observe({ protocol }, seconds);
+  }
+
+  mllpBytesDropped(reason: 'outside-frame' | 'unfinished-frame', bytes: number): void {
+    this.mllpDropped.inc({ reason }, bytes);
+  }
+
+  mllpConnectionClosed(reason: 'peer-limit' | 'connection-limit' | 'evicted' | 'frame-timeout' | 'idle-timeout'): void {
+    this.mllpClosed.inc({ reason });
   }
 
   mappingFailed(errorCode: string): void {

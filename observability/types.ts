@@ -19,6 +19,20 @@ export interface IntakeMetrics {
   ackSent(protocol: string, seconds: number): void;
 }
 
+/** What the MLLP listener reports about bytes and connections it refused (adapters/mllp/server.ts). */
+export interface MllpMetrics {
+  /**
+   * Bytes dropped without an answer. `reason`: 'outside-frame' (between frames, not starting with 0x0B) or
+   * 'unfinished-frame' (a frame abandoned by a new 0x0B, cut by the connection's end or by mllp.frameTimeoutMs).
+   */
+  mllpBytesDropped(reason: 'outside-frame' | 'unfinished-frame', bytes: number): void;
+  /**
+   * A connection the listener closed on its own. `reason`: 'peer-limit' and 'connection-limit' (refused at once),
+   * 'evicted' (closed to admit another peer), 'frame-timeout', 'idle-timeout'.
+   */
+  mllpConnectionClosed(reason: 'peer-limit' | 'connection-limit' | 'evicted' | 'frame-timeout' | 'idle-timeout'): void;
+}
+
 /** What the ingest worker reports. */
 export interface IngestMetrics {
   /** A message marked failed (a permanent mapping error, or out of attempts), by its ANCHORLINE_ERR_* code; counted once committed. */

@@ -24,7 +24,8 @@ export interface DicomConverterOptions {
   dicomwebBaseUrl: string;
   /**
    * Most a deflated data set may inflate to, in bytes (config dicom.maxInstanceBytes); deflated instances are kept
-   * whole as their raw bytes, so mapping inflates them again.
+   * whole as their raw bytes, so mapping inflates them again, but only as far as their header (at most 2 MiB): the
+   * intake judged the whole when it accepted the instance.
    */
   maxInflatedBytes: number;
 }

@@ -16,6 +16,9 @@
  * - The same instance sent again (same sender and SOP Instance UID, identical bytes) is a 'duplicate': no second
  *   row, no second job. The same SOP Instance UID with different bytes is refused (ANCHORLINE_ERR_DUPLICATE_CONTROL_ID)
  *   and kept as a conflict row for review; the first instance stays.
+ * - A deflated data set is inflated off the event loop, in steps, and held to maxInstanceBytes, to maxInflateRatio
+ *   times its deflated size and, over STOW-RS, to what is left of the request's stowMaxInflatedBytes (refused with
+ *   ANCHORLINE_ERR_DICOM_INFLATE_BUDGET, retryable: the instance may pass in a request of its own).
  * - Input that is not a usable instance (no DICM prefix, truncated, lengths past the end, a deflate bomb, a UID that
  *   is not digits and dots, an unsupported transfer syntax or character set, missing required attributes, larger
  *   than maxInstanceBytes) is refused with its ANCHORLINE_ERR_DICOM_* code and kept as a rejected row (its first
@@ -32,7 +35,7 @@ import { AnchorlineError, toAnchorlineError, type ErrorCode } from '../../errors
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, withTransaction, type BlobStore, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
-import { parseDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
+import { InflateBudget, readDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
 /** The inbox protocol of DICOM instances, and the key of their converter in the ingest worker. */
@@ -66,6 +69,13 @@ export interface DicomIntakeOptions {
    * inflate to.
    */
   maxInstanceBytes: number;
+  /** Most a deflated data set may inflate to, as a multiple of its size (config dicom.maxInflateRatio). Default 200. */
+  maxInflateRatio?: number;
+  /**
+   * Most the deflated data sets of one STOW-RS request may inflate to together, in bytes (config
+   * dicom.stowMaxInflatedBytes). Absent: no shared limit.
+   */
+  stowMaxInflatedBytes?: number;
   /** Counts every instance answered (protocol 'dicom-dimse' or 'dicom-stow'); absent: nothing is counted. */
   metrics?: IntakeMetrics;
 }
@@ -82,6 +92,11 @@ function aeTitleOf(origin: DicomOrigin): string {
 export class DicomIntake {
   private readonly options: DicomIntakeOptions;
   private readonly inFlight = new Set<Promise<DicomAcceptResult>>();
+  /**
+   * The inflate budget of each STOW-RS request. The STOW route hands every part of one request the same origin object
+   * (and DIMSE a fresh one per instance), so the origin stands for the request; entries go with their requests.
+   */
+  private readonly budgets = new WeakMap<DicomOrigin, InflateBudget>();
   private closed = false;
 
   constructor(options: DicomIntakeOptions) {
@@ -115,7 +130,9 @@ export class DicomIntake {
     }
     let parsed: ParsedDicomInstance;
     try {
-      parsed = parseDicomInstance(bytes, { maxInflatedBytes: this.options.maxInstanceBytes });
+      // A deflated data set is inflated on the thread pool in 64 KiB steps, so a deflate bomb costs the event loop
+      // nothing but the counting; it is stopped at its caps.
+      parsed = await readDicomInstance(bytes, { maxInflatedBytes: this.options.maxInstanceBytes, maxInflateRatio: this.options.maxInflateRatio, budget: this.budgetOf(origin) });
     } catch (error) {
       return this.refuse(bytes, envelope, toAnchorlineError(error));
     }
@@ -165,6 +182,13 @@ export class DicomIntake {
         // Only refused inputs are recorded as rejected, and they do not come this way.
         return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_INTERNAL')), messageId: outcome.id, ...identity };
     }
+  }
+
+  private budgetOf(origin: DicomOrigin): InflateBudget | undefined {
+    if (origin.protocol !== 'stow' || this.options.stowMaxInflatedBytes === undefined) return undefined;
+    let budget = this.budgets.get(origin);
+    if (budget === undefined) this.budgets.set(origin, (budget = new InflateBudget(this.options.stowMaxInflatedBytes)));
+    return budget;
   }
 
   /** One transaction: the row, and the ingest job when the queue lives in the same database. */

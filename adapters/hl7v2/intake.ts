@@ -13,7 +13,11 @@
  *   get AR/CR with a coded ERR segment and are kept as rejected rows.
  *
  * Messages that arrive together are committed together (group commit): while one batch commits, the next gathers,
- * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer.
+ * so under load one fsync acknowledges hundreds of messages and at low load a message waits for no timer. A row the
+ * database refuses for its values (a data exception, a violated constraint, a program limit such as an index entry
+ * too large) does not take the others with it: the batch is committed again in halves until the refused row stands
+ * alone, and only its sender gets the error (ANCHORLINE_ERR_STORE_REFUSED_MESSAGE, permanent). Other failures (the
+ * database unreachable) fail the whole batch with a retryable error, as splitting could not help.
  */
 import type { SourcePolicy } from '../sources.ts';
 import { createHash } from 'node:crypto';
@@ -133,6 +137,15 @@ export class Hl7Intake {
       error,
     };
     return this.counted(meta, await this.commitAndAnswer(prepared));
+  }
+
+  /**
+   * A NAK for a frame given up on before it ended (mllp.frameTimeoutMs), in the sender's terms when its MSH can be read
+   * from `prefix`. Nothing is recorded: the connection is closed after the NAK, and what was sent is incomplete.
+   */
+  refuseUnfinishedFrame(prefix: Buffer, error: AnchorlineError, meta: ReceiveMeta): IntakeResult {
+    const { header, charset } = this.readableHeader(prefix);
+    return this.counted(meta, this.answer(header, charset, error, 'not-stored'));
   }
 
   /** A NAK for input that cannot be kept (bytes outside any MLLP frame). */
@@ -258,6 +271,11 @@ export class Hl7Intake {
         this.kick();
       });
     } catch (error) {
+      if (refusedForItsValues(error)) {
+        // This message's row alone (commitBatch split its batch until it stood alone): resending cannot help.
+        this.options.log.warn(errorFields(error), 'intake: the store refused the message\'s row; answering with a permanent error');
+        return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_STORE_REFUSED_MESSAGE', 'the message store refused the row recording this message'), 'not-stored');
+      }
       this.options.log.warn(errorFields(error), 'intake: commit failed; answering with a retryable error');
       return this.answer(header, charset, new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE'), 'not-stored');
     }
@@ -300,20 +318,35 @@ export class Hl7Intake {
   }
 
   private async commitBatch(batch: Pending[]): Promise<void> {
+    let outcomes: RecordOutcome[];
     try {
-      const queue = this.options.queue;
-      const outcomes = await withTransaction(this.options.pool, async (client) => {
-        const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
-        // A queue in the same database takes the jobs in this transaction: no window where a message is stored
-        // without its job, and one commit for both.
-        if (queue.enqueueInTransaction) await queue.enqueueInTransaction(client, INGEST_QUEUE, ingestJobs(recorded));
-        return recorded;
-      });
-      if (!queue.enqueueInTransaction) await this.enqueueStored(outcomes);
-      batch.forEach((p, i) => p.resolve(outcomes[i]!));
+      outcomes = await this.commitGroup(batch);
     } catch (error) {
+      if (batch.length > 1 && refusedForItsValues(error)) {
+        // One row (or a few) refused for what it holds: commit the halves apart, so that only the refused rows fail.
+        // Each split costs one rolled-back transaction; a single bad row in a batch of n costs about 2 log2(n).
+        const half = Math.ceil(batch.length / 2);
+        await this.commitBatch(batch.slice(0, half));
+        await this.commitBatch(batch.slice(half));
+        return;
+      }
       for (const p of batch) p.reject(error);
+      return;
     }
+    batch.forEach((p, i) => p.resolve(outcomes[i]!));
+  }
+
+  private async commitGroup(batch: Pending[]): Promise<RecordOutcome[]> {
+    const queue = this.options.queue;
+    const outcomes = await withTransaction(this.options.pool, async (client) => {
+      const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
+      // A queue in the same database takes the jobs in this transaction: no window where a message is stored
+      // without its job, and one commit for both.
+      if (queue.enqueueInTransaction) await queue.enqueueInTransaction(client, INGEST_QUEUE, ingestJobs(recorded));
+      return recorded;
+    });
+    if (!queue.enqueueInTransaction) await this.enqueueStored(outcomes);
+    return outcomes;
   }
 
   private conflictAck(batch: Pending[], input: InboxInput): { ack: Buffer; ackCode: string } {
@@ -335,6 +368,19 @@ export class Hl7Intake {
       this.options.log.warn({ count: jobs.length, err: toAnchorlineError(error).code }, 'intake: enqueue failed; the sweeper will re-enqueue');
     }
   }
+}
+
+/**
+ * Whether PostgreSQL refused a statement for the values it was given (SQLSTATE class 22 data exception, 23 integrity
+ * constraint violation, 54 program limit exceeded), as opposed to failing whatever the values (connection lost,
+ * shutting down): only the former can be cured by leaving a row out.
+ */
+function refusedForItsValues(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
 }
 
 function ingestJobs(outcomes: RecordOutcome[]): EnqueueJob[] {

@@ -2,8 +2,14 @@
  * Streaming MLLP framing over raw socket bytes: <VT=0x0B> payload <FS=0x1C><CR=0x0D>.
  *
  * The framer never throws and never holds more than one frame's payload (capped by `maxFrameBytes`), whatever a peer
- * sends. Every payload or junk byte that is not delivered in a frame is counted by exactly one error event, whose
- * `detail` never contains payload bytes, so the listener can log it and NAK from the `prefix`.
+ * sends: an oversized frame is counted as it streams past, only its first bytes are kept, so a frame of any size (2 GiB
+ * and more) costs at most min(maxFrameBytes, 64 KiB) of memory. Every payload or junk byte that is not delivered in a
+ * frame is counted by exactly one error event, whose `detail` never contains payload bytes.
+ *
+ * `answerable` on an error event says whether the sender finished what it sent as a frame (a start 0x0B and an end
+ * 0x1C): only then does the sender wait for an answer to it. Junk between frames, a frame abandoned by a new 0x0B and a
+ * frame cut by the end of the connection are not answerable: a NAK for them would be read by a sender that pairs
+ * answers in order as the answer to its next message.
  *
  * Events depend only on the byte stream, not on how it was split into chunks, so socket chunks can be handed over as
  * they arrive; the property tests hold the framer to that.
@@ -29,6 +35,8 @@ export type FramerEvent =
       prefix?: Buffer;
       /** Payload bytes of the broken frame, or bytes of the junk run, that were dropped. */
       discardedBytes: number;
+      /** The broken frame had a start and an end (0x1C): its sender expects an answer to it. */
+      answerable: boolean;
     };
 
 const START_BLOCK = 0x0b;
@@ -73,6 +81,35 @@ export class MllpFramer {
     this.#payload = new PayloadBuffer(max);
   }
 
+  /** Whether a frame or a run of junk has begun and not yet ended (whitespace between frames does not count). */
+  get inputOpen(): boolean {
+    return this.#state !== 'idle';
+  }
+
+  /**
+   * Ends whatever is open without an event (the caller gives up on it, e.g. at a time limit) and says how many bytes
+   * it dropped, with the first bytes of an open frame's payload so that the caller can read its MSH (no prefix for a
+   * run of junk); undefined when nothing was open.
+   */
+  abandon(): { prefix?: Buffer; discardedBytes: number } | undefined {
+    let abandoned: { prefix?: Buffer; discardedBytes: number } | undefined;
+    if (this.#state === 'junk') {
+      abandoned = { discardedBytes: this.#junkBytes };
+    } else if (this.#state === 'oversized') {
+      abandoned = { prefix: this.#oversizePrefix, discardedBytes: this.#oversizeBytes };
+    } else if (this.#state === 'frame') {
+      const discardedBytes = this.#payload.length;
+      abandoned = { prefix: this.#payload.take(this.#prefixLimit), discardedBytes };
+    }
+    this.#payload.take(0);
+    this.#oversizePrefix = Buffer.alloc(0);
+    this.#oversizeBytes = 0;
+    this.#junkBytes = 0;
+    this.#endBlockPending = false;
+    this.#state = 'idle';
+    return abandoned;
+  }
+
   /** Bytes held for an unfinished frame: its payload so far, or the kept prefix of an oversized one. */
   get bufferedBytes(): number {
     return this.#state === 'oversized' ? this.#oversizePrefix.length : this.#payload.length;
@@ -107,11 +144,12 @@ export class MllpFramer {
     if (this.#state === 'junk') {
       this.#emitJunk(events);
     } else if (this.#state === 'frame' || this.#state === 'oversized') {
+      // After a 0x1C the frame did end, only its CR is missing: its sender waits for an answer (if still there).
+      const ended = this.#endBlockPending;
       this.#closeBroken(
         events,
-        this.#endBlockPending
-          ? 'connection ended after end block 0x1C without the closing 0x0D'
-          : 'connection ended inside a frame (no 0x1C 0x0D end marker)',
+        ended ? 'connection ended after end block 0x1C without the closing 0x0D' : 'connection ended inside a frame (no 0x1C 0x0D end marker)',
+        ended,
       );
     }
     this.#state = 'idle';
@@ -158,7 +196,7 @@ export class MllpFramer {
     const restart = endBlock === -1 ? chunk.indexOf(START_BLOCK, pos) : indexWithin(chunk, START_BLOCK, pos, endBlock);
     if (restart !== -1) {
       this.#collect(chunk, pos, restart);
-      this.#closeBroken(events, 'frame start 0x0B arrived before the previous frame ended');
+      this.#closeBroken(events, 'frame start 0x0B arrived before the previous frame ended', false);
       this.#state = 'frame';
       return restart + 1;
     }
@@ -179,7 +217,7 @@ export class MllpFramer {
     this.#endBlockPending = false;
     if (chunk[pos] === CARRIAGE_RETURN) {
       if (this.#state === 'oversized') {
-        this.#emitOversized(events);
+        this.#emitOversized(events, true);
       } else {
         events.push({ kind: 'frame', payload: this.#payload.take(Infinity) });
       }
@@ -188,7 +226,7 @@ export class MllpFramer {
     }
     // The byte after 0x1C is left unconsumed: back in idle, a 0x0B starts the next frame, whitespace is skipped and
     // anything else is reported as junk, so "discard up to the next 0x0B" still accounts for every byte.
-    this.#closeBroken(events, 'end block 0x1C was not followed by 0x0D');
+    this.#closeBroken(events, 'end block 0x1C was not followed by 0x0D', true);
     this.#state = 'idle';
     return pos;
   }
@@ -214,28 +252,29 @@ export class MllpFramer {
   }
 
   /** Ends the current frame as broken; an oversized frame is reported as too large, which is the more useful fact. */
-  #closeBroken(events: FramerEvent[], detail: string): void {
+  #closeBroken(events: FramerEvent[], detail: string, answerable: boolean): void {
     this.#endBlockPending = false;
     if (this.#state === 'oversized') {
-      this.#emitOversized(events);
+      this.#emitOversized(events, answerable);
       return;
     }
     const discardedBytes = this.#payload.length;
     const prefix = this.#payload.take(this.#prefixLimit);
-    events.push({ kind: 'error', code: 'ANCHORLINE_ERR_FRAME_MALFORMED', detail, prefix, discardedBytes });
+    events.push({ kind: 'error', code: 'ANCHORLINE_ERR_FRAME_MALFORMED', detail, prefix, discardedBytes, answerable });
   }
 
   /**
    * Emitted when the oversized frame ends, not when it crosses the limit: an MLLP sender reads its ACK only after
    * writing the whole frame, so an earlier NAK would not be seen sooner, and waiting lets the event carry the real size.
    */
-  #emitOversized(events: FramerEvent[]): void {
+  #emitOversized(events: FramerEvent[], answerable: boolean): void {
     events.push({
       kind: 'error',
       code: 'ANCHORLINE_ERR_FRAME_TOO_LARGE',
       detail: `frame payload exceeded maxFrameBytes (${this.#maxFrameBytes})`,
       prefix: this.#oversizePrefix,
       discardedBytes: this.#oversizeBytes,
+      answerable,
     });
     this.#oversizePrefix = Buffer.alloc(0);
     this.#oversizeBytes = 0;
@@ -247,6 +286,7 @@ export class MllpFramer {
       code: 'ANCHORLINE_ERR_FRAME_MALFORMED',
       detail: 'bytes outside an MLLP frame (expected frame start 0x0B)',
       discardedBytes: this.#junkBytes,
+      answerable: false,
     });
     this.#junkBytes = 0;
   }

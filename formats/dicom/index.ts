@@ -8,11 +8,15 @@ export {
   EXPLICIT_VR_BIG_ENDIAN,
   EXPLICIT_VR_LITTLE_ENDIAN,
   IMPLICIT_VR_LITTLE_ENDIAN,
+  DEFAULT_MAX_INFLATE_RATIO,
+  HEADER_WINDOW_BYTES,
   isValidUid,
   parseDicomInstance,
   type DicomParseOptions,
+  type InflatedDataSet,
   type ParsedDicomInstance,
 } from './parse.ts';
+export { InflateBudget, inflateDataSet, readDicomInstance, type ReadDicomOptions } from './inflate.ts';
 export { characterSetTerms, decodeDicomText, isKnownCharacterSet, type DecodedText } from './charset.ts';
 export { fileTransferSyntax, part10File, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, type FileMetaInput } from './part10.ts';
 export type { DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';

@@ -7,14 +7,16 @@
  *   endian, explicit VR big endian, deflated, and the encapsulated syntaxes, whose data set is explicit little endian);
  * - every element, item and the pixel data itself lies inside the bytes (dicom-parser seeks past the end of the
  *   data without complaint, in implicit VR even silently), and explicit VRs are real VRs;
- * - a deflated data set is inflated with a cap on its size (a few kilobytes can inflate to gigabytes);
+ * - a deflated data set is inflated with caps on its size and on its inflated-to-deflated ratio (a few kilobytes can
+ *   inflate to gigabytes), and only as far as the header needs (inflate.ts judges the whole data set, off the event
+ *   loop);
  * - UIDs are digits and dots of at most 64 characters (PS3.5 9.1), so no UID can carry a path such as `../`;
  * - the file meta and the data set name the same SOP instance and class;
  * - text decodes in the declared Specific Character Set, or in CP949 (charset.ts).
  * Every failure is an AnchorlineError with one of the ANCHORLINE_ERR_DICOM_* codes (or _CHARSET_MISMATCH); nothing
  * else is thrown. Details name tags, never values.
  */
-import { inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { decodeDicomText } from './charset.ts';
@@ -39,6 +41,56 @@ const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0x00, 0x00, 0x00
 export interface DicomParseOptions {
   /** Largest size a deflated data set may inflate to, in bytes; beyond it ANCHORLINE_ERR_DICOM_TOO_LARGE. */
   maxInflatedBytes: number;
+  /**
+   * Most a deflated data set may inflate to as a multiple of its deflated size (data sets inflating to at most
+   * RATIO_FREE_INFLATED_BYTES are not held to it); beyond it ANCHORLINE_ERR_DICOM_TOO_LARGE. Default
+   * DEFAULT_MAX_INFLATE_RATIO.
+   */
+  maxInflateRatio?: number;
+  /**
+   * The deflated data set as inflate.ts inflated it (its first bytes, and its whole size). Without it, parsing inflates
+   * the data set itself, synchronously, and only as far as the header needs (at most HEADER_WINDOW_BYTES).
+   */
+  inflated?: InflatedDataSet | undefined;
+}
+
+/** The first bytes of an inflated data set, and how many bytes it inflated to in all (inflate.ts). */
+export interface InflatedDataSet {
+  /** The first min(totalBytes, HEADER_WINDOW_BYTES) bytes of the inflated data set. */
+  head: Buffer;
+  totalBytes: number;
+}
+
+/** DICOM data sets deflate 3 to 20 times; deflate itself reaches about 1000, which only crafted input comes near. */
+export const DEFAULT_MAX_INFLATE_RATIO = 200;
+/** Below this, inflating costs too little for the ratio to matter, and small headers of zeros may pass it. */
+export const RATIO_FREE_INFLATED_BYTES = 1024 * 1024;
+/**
+ * How much of an inflated data set is kept and read for the header. The attributes the engine reads end at
+ * (0020,0060); what comes before them (file meta aside) is some kilobytes in practice, private groups included.
+ * Reading is bounded by this whatever the data set inflates to: parsing 2 MiB of the smallest elements takes tens of
+ * milliseconds.
+ */
+export const HEADER_WINDOW_BYTES = 2 * 1024 * 1024;
+/** The last attribute the header reads ((0020,0060) Laterality): a data set read past it holds the whole header. */
+const LAST_HEADER_TAG = 'x00200060';
+/** The first deflated bytes inflated when looking for the header; doubled until the header is complete. */
+const FIRST_DEFLATED_STEP_BYTES = 1024;
+/** The first inflated bytes parsed when looking for the header in a data set inflate.ts inflated; doubled likewise. */
+const FIRST_INFLATED_STEP_BYTES = 8 * 1024;
+
+/** Most a deflated data set of `deflatedBytes` may inflate to under the instance cap and the ratio cap. */
+export function inflateLimitBytes(deflatedBytes: number, options: Pick<DicomParseOptions, 'maxInflatedBytes' | 'maxInflateRatio'>): number {
+  const byRatio = Math.max(RATIO_FREE_INFLATED_BYTES, deflatedBytes * (options.maxInflateRatio ?? DEFAULT_MAX_INFLATE_RATIO));
+  return Math.min(options.maxInflatedBytes, byRatio);
+}
+
+/** The error for a data set inflating past `limit`, naming the cap that set it. */
+export function inflatedTooLarge(deflatedBytes: number, limit: number, options: Pick<DicomParseOptions, 'maxInflatedBytes' | 'maxInflateRatio'>): AnchorlineError {
+  if (limit < options.maxInflatedBytes) {
+    return new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the deflated data set (${deflatedBytes} bytes) inflates to more than ${options.maxInflateRatio ?? DEFAULT_MAX_INFLATE_RATIO} times its size`);
+  }
+  return new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the deflated data set inflates to more than ${options.maxInflatedBytes} bytes`);
 }
 
 export interface ParsedDicomInstance {
@@ -92,24 +144,115 @@ function parserFailure(thrown: unknown): AnchorlineError {
 }
 
 /**
- * dicom-parser's inflater hook: it reads the data set from position 0 of what the hook returns (its own fallback
- * prepends the file meta and then reads the preamble as data), so this returns the inflated data set alone. The
- * file meta is read separately (readFileMeta).
+ * The deflated data set, inflated synchronously as far as the header needs: ever longer prefixes of the deflated bytes
+ * (1 KiB, doubling), each inflated with a sync flush and capped at HEADER_WINDOW_BYTES, so the work is bounded by the
+ * window whatever the data set inflates to. 1 KiB inflates to at most about 1 MiB, so the first step always fits; when a
+ * later step overflows the window (pixel data of zeros right after the header), the prefixes between the last that fit
+ * and it are narrowed down by halves. The last step inflates all of it and sees whether the stream is whole.
  */
-function inflaterWithCap(maxInflatedBytes: number): (byteArray: Uint8Array, position: number) => Buffer {
-  return (byteArray, position) => {
-    const source = Buffer.from(byteArray.buffer, byteArray.byteOffset, byteArray.byteLength);
-    let inflated: Buffer;
+function* deflatedWindows(deflated: Buffer, options: DicomParseOptions): Generator<{ data: Buffer; complete: boolean; totalBytes?: number }> {
+  const limit = inflateLimitBytes(deflated.length, options);
+  const inflatePrefix = (length: number): Buffer | undefined => {
+    const whole = length >= deflated.length;
     try {
-      inflated = inflateRawSync(source.subarray(position), { maxOutputLength: maxInflatedBytes });
+      return inflateRawSync(whole ? deflated : deflated.subarray(0, length), {
+        finishFlush: whole ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH,
+        maxOutputLength: Math.min(limit, HEADER_WINDOW_BYTES),
+      });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
-        throw new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the deflated data set inflates to more than ${maxInflatedBytes} bytes`);
-      }
+      if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) return undefined;
       throw malformed('the deflated data set is not a valid deflate stream');
     }
-    return inflated;
   };
+  let fits = 0;
+  for (let step = FIRST_DEFLATED_STEP_BYTES; ; step *= 2) {
+    const length = Math.min(step, deflated.length);
+    const data = inflatePrefix(length);
+    if (data === undefined) {
+      // A prefix that inflates past the limit: so does the whole.
+      if (limit <= HEADER_WINDOW_BYTES) throw inflatedTooLarge(deflated.length, limit, options);
+      let low = fits;
+      let high = length;
+      for (let round = 0; round < 8 && high - low > 1; round++) {
+        const middle = Math.floor((low + high) / 2);
+        const window = inflatePrefix(middle);
+        if (window === undefined) {
+          high = middle;
+          continue;
+        }
+        low = middle;
+        yield { data: window, complete: false };
+      }
+      throw headerTooLong();
+    }
+    const whole = length === deflated.length;
+    yield whole ? { data, complete: true, totalBytes: data.length } : { data, complete: false };
+    if (whole) return;
+    fits = length;
+  }
+}
+
+/** The data set inflate.ts inflated: prefixes of its head, 8 KiB doubling, so a small header costs a small parse. */
+function* inflatedWindows(inflated: InflatedDataSet): Generator<{ data: Buffer; complete: boolean; totalBytes?: number }> {
+  for (let step = FIRST_INFLATED_STEP_BYTES; ; step *= 2) {
+    const last = step >= inflated.head.length;
+    const complete = last && inflated.head.length === inflated.totalBytes;
+    yield { data: last ? inflated.head : inflated.head.subarray(0, step), complete, totalBytes: inflated.totalBytes };
+    if (last) return;
+  }
+}
+
+function headerTooLong(): AnchorlineError {
+  return new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the header of the deflated data set (up to (0020,0060)) does not end within its first ${HEADER_WINDOW_BYTES} inflated bytes`);
+}
+
+/**
+ * Reads the header of a deflated data set from windows of its inflated bytes. A window that ends inside the data set
+ * holds the whole header once a complete top-level element past (0020,0060) was read (elements come in tag order), or
+ * the pixel data element; then the element the window cut (if any) is dropped and the pixel data is judged by the
+ * data set's whole size when inflate.ts measured it.
+ */
+function readDeflatedHeader(bytes: Uint8Array, windows: Iterable<{ data: Buffer; complete: boolean; totalBytes?: number }>): DataSet {
+  for (const { data, complete, totalBytes } of windows) {
+    const options = { untilTag: 'x7fe00010', inflater: () => data } as unknown as dicomParser.ParseDicomOptions;
+    if (complete) {
+      try {
+        return dicomParser.parseDicom(bytes, options) as DataSet;
+      } catch (thrown) {
+        throw parserFailure(thrown);
+      }
+    }
+    let dataSet: DataSet;
+    let cut = false;
+    try {
+      dataSet = dicomParser.parseDicom(bytes, options) as DataSet;
+    } catch (thrown) {
+      const partial = typeof thrown === 'object' && thrown !== null && 'dataSet' in thrown ? (thrown as { dataSet?: DataSet }).dataSet : undefined;
+      if (partial === undefined) continue;
+      dataSet = partial;
+      cut = true;
+    }
+    const ownElements = Object.values(dataSet.elements).filter((element) => !element.tag.startsWith('x0002'));
+    const pixelData = dataSet.elements['x7fe00010'];
+    const reachedPixelData = !cut && pixelData !== undefined;
+    // The element read last may run past the window (a sequence without a defined length, cut, ends in an 'eof'
+    // warning rather than an exception); every element before it lies wholly inside.
+    const last = ownElements.reduce<Element | undefined>((latest, element) => (latest === undefined || element.dataOffset > latest.dataOffset ? element : latest), undefined);
+    const lastCut = last !== undefined && last !== pixelData && (cut || dataSet.warnings.some((warning) => /eof/i.test(warning)) || last.hadUndefinedLength || last.dataOffset + last.length > data.length);
+    const whole = ownElements.filter((element) => element !== pixelData && !(lastCut && element === last));
+    if (!reachedPixelData && !whole.some((element) => element.tag > LAST_HEADER_TAG)) continue;
+    if (lastCut && last !== undefined) delete dataSet.elements[last.tag];
+    dataSet.warnings = dataSet.warnings.filter((warning) => !/eof/i.test(warning));
+    if (pixelData !== undefined) {
+      if (totalBytes !== undefined && !pixelData.hadUndefinedLength && pixelData.dataOffset + pixelData.length > totalBytes) {
+        throw truncated('(7FE0,0010) has a length that runs past the end of the data', '(7FE0,0010)');
+      }
+      // Its value lies past the window; what it holds is not read, and its length was judged above where known.
+      delete dataSet.elements['x7fe00010'];
+    }
+    return dataSet;
+  }
+  throw headerTooLong();
 }
 
 /** How the data set of a transfer syntax is encoded; undefined when this reader cannot read it. */
@@ -218,9 +361,21 @@ function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding:
   return { transferSyntaxUid, encoding, meta };
 }
 
+/** The transfer syntax of a Part 10 file and where its data set starts (after the file meta). Throws AnchorlineError only. */
+export function readTransferSyntax(bytes: Uint8Array): { transferSyntaxUid: string; position: number } {
+  try {
+    const { transferSyntaxUid, meta } = readFileMeta(bytes);
+    return { transferSyntaxUid, position: (meta as DataSet & { position: number }).position };
+  } catch (thrown) {
+    throw parserFailure(thrown);
+  }
+}
+
 /**
- * Parses the header of a DICOM Part 10 file. Pure and synchronous; bounded by the input size and
- * options.maxInflatedBytes. Throws AnchorlineError only.
+ * Parses the header of a DICOM Part 10 file. Pure and synchronous; bounded by the input size, and for a deflated data
+ * set by HEADER_WINDOW_BYTES: without options.inflated, a deflated data set is inflated only as far as its header, so
+ * an instance that inflates past the caps further on is not noticed here (readDicomInstance in inflate.ts judges the
+ * whole). Throws AnchorlineError only.
  */
 export function parseDicomInstance(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
   try {
@@ -233,10 +388,16 @@ export function parseDicomInstance(bytes: Uint8Array, options: DicomParseOptions
 function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
   const { transferSyntaxUid, encoding, meta } = readFileMeta(bytes);
   let dataSet: DataSet;
-  try {
-    dataSet = dicomParser.parseDicom(bytes, { untilTag: 'x7fe00010', inflater: inflaterWithCap(options.maxInflatedBytes) } as dicomParser.ParseDicomOptions) as DataSet;
-  } catch (thrown) {
-    throw parserFailure(thrown);
+  if (encoding === 'deflated') {
+    const start = (meta as DataSet & { position: number }).position;
+    const deflated = Buffer.from(bytes.buffer, bytes.byteOffset + start, bytes.byteLength - start);
+    dataSet = readDeflatedHeader(bytes, options.inflated ? inflatedWindows(options.inflated) : deflatedWindows(deflated, options));
+  } else {
+    try {
+      dataSet = dicomParser.parseDicom(bytes, { untilTag: 'x7fe00010' }) as DataSet;
+    } catch (thrown) {
+      throw parserFailure(thrown);
+    }
   }
   // An undefined-length sequence or item that never ends is a warning to dicom-parser. (Its other 'eof' warning, from
   // peeking past a short last element in implicit VR, says nothing about the data; the bounds check covers it.)

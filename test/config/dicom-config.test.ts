@@ -16,6 +16,8 @@ describe('dicom config', () => {
       maxPduBytes: 262_144,
       maxInstanceBytes: 256 * 1024 * 1024,
       stowMaxBytes: 1024 * 1024 * 1024,
+      maxInflateRatio: 200,
+      stowMaxInflatedBytes: 1024 * 1024 * 1024,
     });
   });
 

@@ -10,6 +10,7 @@ import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { decodeDicomText } from '../../formats/dicom/charset.ts';
 import { isValidUid, parseDicomInstance } from '../../formats/dicom/parse.ts';
+import { readDicomInstance } from '../../formats/dicom/inflate.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom');
@@ -108,10 +109,14 @@ describe('the file meta', () => {
     expect(codeOf(() => parseDicomInstance(file, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
   });
 
-  it('caps what a deflated data set may inflate to', () => {
-    expect(codeOf(() => parseDicomInstance(fixture('deflate-bomb'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_TOO_LARGE');
+  it('caps what a deflated data set may inflate to', async () => {
+    // Parsing reads the header only; readDicomInstance inflates the whole data set and judges its size.
+    expect(parseDicomInstance(fixture('deflate-bomb'), OPTIONS).header.sopInstanceUid).toBe('2.25.1000000001.1.99');
+    await expect(readDicomInstance(fixture('deflate-bomb'), OPTIONS)).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_DICOM_TOO_LARGE' });
     expect(parseDicomInstance(fixture('ct-3'), { maxInflatedBytes: 4096 }).header.sopInstanceUid).toBe('2.25.1000000001.1.3');
+    expect((await readDicomInstance(fixture('ct-3'), { maxInflatedBytes: 4096 })).header.sopInstanceUid).toBe('2.25.1000000001.1.3');
     expect(codeOf(() => parseDicomInstance(fixture('ct-3'), { maxInflatedBytes: 64 }))).toBe('ANCHORLINE_ERR_DICOM_TOO_LARGE');
+    await expect(readDicomInstance(fixture('ct-3'), { maxInflatedBytes: 64 })).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_DICOM_TOO_LARGE' });
   });
 
   it('keeps the header: the bytes before the pixel data, or the whole file when deflated', () => {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AnchorlineError } from '../../errors/index.ts';
 import { MllpFramer, encodeMllpFrame, type FramerEvent } from '../../adapters/mllp/index.ts';
+import { owesAnswer } from '../../adapters/mllp/server.ts';
 
 const VT = '\x0b';
 const FS = '\x1c';
@@ -406,5 +407,62 @@ describe('MllpFramer properties', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+/**
+ * Frames that had a start and an end, counted by the simplest reading of MLLP: a 0x0B opens a frame (abandoning an
+ * open one), and a 0x1C while a frame is open ends it. Only these may be answered.
+ */
+function framesWithStartAndEnd(input: Buffer): number {
+  let open = false;
+  let frames = 0;
+  for (const byte of input) {
+    if (byte === 0x0b) open = true;
+    else if (byte === 0x1c && open) {
+      frames++;
+      open = false;
+    }
+  }
+  return frames;
+}
+
+describe('MLLP answers', () => {
+  it('no input makes the listener answer more than the frames it received with a start and an end', () => {
+    fc.assert(
+      fc.property(streamBytes, fc.array(fc.nat(), { maxLength: 40 }), fc.integer({ min: 1, max: 64 }), (input, cuts, max) => {
+        const answered = run(splitAt(input, cuts), max).filter(owesAnswer).length;
+        // Exactly as many, in fact: every frame that ended is answered, with its NAK when it was broken.
+        expect(answered).toBe(framesWithStartAndEnd(input));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('answers no stray framing bytes: a lone 0x1C, 0x1C 0x0D, a 0x0B inside a frame, a frame cut by the end', () => {
+    const message = frame(MSG1);
+    for (const stray of [FS, FS + CR, VT + 'MSH|^~\\&|HALF', VT, 'junk' + FS + CR]) {
+      const events = run([bytes(stray + message)], 1 << 20);
+      expect(events.filter(owesAnswer).map((e) => e.kind), JSON.stringify(stray)).toEqual(['frame']);
+    }
+    expect(run([bytes(message + VT + 'MSH|^~\\&|CUT')], 1 << 20).filter(owesAnswer)).toHaveLength(1);
+    // A frame ended by 0x1C without its CR was finished by its sender, who waits for an answer: it gets its NAK.
+    const broken = run([bytes(VT + MSG1 + FS + 'X' + message)], 1 << 20).filter(owesAnswer);
+    expect(broken.map((e) => e.kind)).toEqual(['error', 'frame']);
+  });
+
+  it('abandon() ends an open frame without an event and hands back its first bytes', () => {
+    const framer = new MllpFramer({ maxFrameBytes: 8 });
+    expect(framer.abandon()).toBeUndefined();
+    framer.push(bytes(VT + 'MSH|^~\\&|0123456789'));
+    expect(framer.inputOpen).toBe(true);
+    const abandoned = framer.abandon();
+    expect(abandoned?.prefix?.toString('latin1')).toBe('MSH|^~\\&');
+    expect(abandoned?.discardedBytes).toBe(19);
+    expect(framer.inputOpen).toBe(false);
+    expect(seen(framer.push(bytes(frame('MSH|ok'))))).toEqual([{ frame: 'MSH|ok' }]);
+    framer.push(bytes('junk'));
+    expect(framer.inputOpen).toBe(true);
+    expect(framer.abandon()).toEqual({ discardedBytes: 4 });
   });
 });

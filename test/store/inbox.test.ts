@@ -87,4 +87,27 @@ describe('recordMessages', () => {
     const outcomes = (await record([input('F', 'bad', { disposition: 'rejected', errorCode: 'ANCHORLINE_ERR_CHARSET_MISMATCH', ack: null, ackCode: null }), input('F', 'good')])) as any[];
     expect(outcomes.map((o) => o.kind)).toEqual(['rejected', 'stored']);
   });
+
+  it('records the size of a refused frame over 2 GiB in the same commit as other messages, and reads it back', async () => {
+    // Only the first bytes of an oversized frame are kept; raw_size is what the sender streamed (here 3 GiB).
+    const threeGiB = 3 * 1024 * 1024 * 1024;
+    const outcomes = (await record([
+      input('G', 'before'),
+      input('H', 'first 64 KiB of a 3 GiB frame', { disposition: 'rejected', errorCode: 'ANCHORLINE_ERR_FRAME_TOO_LARGE', rawSize: threeGiB, ack: Buffer.from('NAK'), ackCode: 'AR' }),
+      input('I', 'after'),
+    ])) as any[];
+    expect(outcomes.map((o) => o.kind)).toEqual(['stored', 'rejected', 'stored']);
+    const row = (await db.pool.query('SELECT raw_size, raw_truncated, pg_typeof(raw_size)::text AS type FROM inbox_message WHERE id = $1', [outcomes[1].id])).rows[0];
+    expect(row).toEqual({ raw_size: threeGiB, raw_truncated: true, type: 'bigint' });
+    expect((await inbox.getMessage(db.pool, outcomes[1].id))?.rawSize).toBe(threeGiB);
+  });
+
+  it('holds every size or length column of the schema in bigint', async () => {
+    const columns = await db.pool.query<{ table_name: string; column_name: string; data_type: string }>(
+      `SELECT table_name, column_name, data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND (column_name LIKE '%size%' OR column_name LIKE '%length%' OR column_name LIKE '%bytes%')`,
+    );
+    expect(columns.rows.length).toBeGreaterThan(0);
+    for (const column of columns.rows) expect(column.data_type, `${column.table_name}.${column.column_name}`).toBe('bigint');
+  });
 });

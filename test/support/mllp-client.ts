@@ -24,8 +24,9 @@ export class MllpTestClient {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<MllpTestClient> {
-    const socket = net.connect(port, host);
+  /** `localAddress`: the address to send from (127.0.0.2, 127.0.0.3, ... stand for other peers on Linux loopback). */
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<MllpTestClient> {
+    const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -55,6 +56,11 @@ export class MllpTestClient {
 
   send(message: string | Buffer): void {
     this.socket.write(encodeMllpFrame(typeof message === 'string' ? Buffer.from(message, 'utf8') : message));
+  }
+
+  /** ACK frames received and not yet taken by nextAck(). */
+  get pendingAcks(): number {
+    return this.received.length;
   }
 
   /** Waits for the next ACK frame. */
