@@ -97,6 +97,11 @@ function fromFrameworkError(error: Error & { code?: string; statusCode?: number 
   if (error instanceof QueryAbandonedError || (isQueryCanceled(error) && !isStatementTimeout(error))) {
     return new AnchorlineError('ANCHORLINE_ERR_QUERY_CANCELLED', undefined, { cause: error });
   }
+  // pg-pool's own words when no connection of the API pool came free in time: the API is saturated, which is
+  // transient, not an internal error.
+  if (error.message === 'timeout exceeded when trying to connect') {
+    return new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE', 'every database connection of the API is busy; try again later', { cause: error });
+  }
   const clientError = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500;
   const code: ErrorCode =
     error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
