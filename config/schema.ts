@@ -167,8 +167,9 @@ export const configSchema = z.strictObject({
       /**
        * Connections of each of the process's pools, so that no kind of work can take the connections another needs: a
        * flood of API searches cannot stop intake. Pools open connections when used: `anchorline worker` uses the
-       * intake (queue), workers and background pools. The defaults take at most 30 connections for `start` and 22 for
-       * each worker process, within PostgreSQL's default max_connections of 100 for an engine and three workers.
+       * intake (queue), workers and background pools. With the defaults, `start` takes at most 20 connections (30 with
+       * workers.isolation 'inline') and each worker process 22: an engine with its worker process and two more worker
+       * processes stay within PostgreSQL's default max_connections of 100.
        */
       pools: z
         .strictObject({
