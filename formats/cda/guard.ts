@@ -74,6 +74,22 @@ export function readCdaText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_LIMITS,
 }
 
 /**
+ * The same checks over the whole document as readCdaText, but only its header as text: the ClinicalDocument with
+ * everything from its first `component` child (the body) left out. What the intake reads: parsing a body of
+ * megabytes into a tree takes seconds, and the intake needs none of it (the worker converts it, with its own
+ * parse). The scan still covers every byte, so a document refused here is refused whole.
+ */
+export function readCdaHeaderText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_LIMITS, charsetParameter?: string): CdaText {
+  if (raw.length > limits.maxBytes) {
+    throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
+  }
+  const { text, charset } = decodeDocument(raw, charsetParameter);
+  const body = scanMarkup(text, limits.maxDepth);
+  const header = body === undefined ? text : `${text.slice(0, body)}</ClinicalDocument>`;
+  return { text: decodeCharacterReferences(header), charset };
+}
+
+/**
  * Whether text looks like a ClinicalDocument (its first element is one), read from its start only: what an
  * embedded document (HL7 v2 OBX-5) must look like to be converted rather than kept as an opaque attachment.
  */
@@ -129,12 +145,14 @@ function mismatch(codec: string): AnchorlineError {
 // Markup scan
 
 /**
- * One pass over the markup: comments, CDATA and processing instructions are skipped, any other `<!` is a markup
+ * One pass over the markup, returning the offset of the root's first `component` child (the body), if any: comments, CDATA and processing instructions are skipped, any other `<!` is a markup
  * declaration (DOCTYPE, ENTITY, ELEMENT, ATTLIST) and refused; start and end tags must pair up within maxDepth;
  * nothing but whitespace, comments and processing instructions may stand outside the one root element. Open
  * elements are kept as (offset, length) of their names, compared in place: the scan allocates next to nothing.
  */
-function scanMarkup(text: string, maxDepth: number): void {
+function scanMarkup(text: string, maxDepth: number): number | undefined {
+  let body: number | undefined;
+  const ampersands: AmpersandCursor = { next: -1 };
   const nameStart: number[] = [];
   const nameLength: number[] = [];
   let depth = 0;
@@ -143,7 +161,7 @@ function scanMarkup(text: string, maxDepth: number): void {
   for (;;) {
     const lt = text.indexOf('<', position);
     if (depth === 0 && hasContent(text, position, lt < 0 ? text.length : lt)) malformed('text stands outside the root element');
-    checkReferences(text, position, lt < 0 ? text.length : lt);
+    checkReferences(text, position, lt < 0 ? text.length : lt, ampersands);
     if (lt < 0) break;
     const next = text.charCodeAt(lt + 1);
     if (next === 0x21 /* ! */) {
@@ -170,11 +188,13 @@ function scanMarkup(text: string, maxDepth: number): void {
       const nameEnd = endOfName(text, lt + 1);
       if (nameEnd === lt + 1) malformed('a start tag has no element name');
       const gt = tagEnd(text, nameEnd);
-      checkReferences(text, nameEnd, gt);
+      checkReferences(text, nameEnd, gt, ampersands);
       if (depth === 0) {
         if (rootSeen) malformed('the document has more than one root element');
         rootSeen = true;
         checkRoot(text.slice(lt + 1, nameEnd));
+      } else if (depth === 1 && body === undefined && nameEnd - lt - 1 === 9 && text.startsWith('component', lt + 1)) {
+        body = lt;
       }
       if (text.charCodeAt(gt - 1) !== 0x2f /* / */) {
         if (depth === maxDepth) throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_DEEP', `elements nest deeper than ${maxDepth} levels`);
@@ -187,6 +207,7 @@ function scanMarkup(text: string, maxDepth: number): void {
   }
   if (!rootSeen) malformed('the document has no root element');
   if (depth > 0) malformed('the root element is not closed');
+  return body;
 }
 
 /** A reference XML without a DTD defines: the five predefined entities and numeric character references. */
@@ -197,11 +218,24 @@ const REFERENCE = /&(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);/y;
  * and processing instructions are not checked: an `&` in them is not a reference (a vendor's comment may say
  * "R&D").
  */
-function checkReferences(text: string, from: number, to: number): void {
-  for (let amp = text.indexOf('&', from); amp >= 0 && amp < to; amp = text.indexOf('&', amp + 1)) {
-    REFERENCE.lastIndex = amp;
-    if (!REFERENCE.test(text)) malformed('the document refers to an entity XML does not define');
+function checkReferences(text: string, from: number, to: number, cursor: AmpersandCursor): void {
+  // The next '&' is remembered between calls: searching afresh from each range's start would run on to the next '&'
+  // every time, far past the range in a document with few of them, which made the scan quadratic.
+  if (cursor.next < from) {
+    const found = text.indexOf('&', from);
+    cursor.next = found < 0 ? Number.POSITIVE_INFINITY : found;
   }
+  while (cursor.next < to) {
+    REFERENCE.lastIndex = cursor.next;
+    if (!REFERENCE.test(text)) malformed('the document refers to an entity XML does not define');
+    const found = text.indexOf('&', cursor.next + 1);
+    cursor.next = found < 0 ? Number.POSITIVE_INFINITY : found;
+  }
+}
+
+/** Where the scan's next '&' is (infinity: none after it), for checkReferences. */
+interface AmpersandCursor {
+  next: number;
 }
 
 /** The index after an element name starting at `from`: the first whitespace, '/' or '>'. */

@@ -7,7 +7,7 @@
 
 import { convertXmlToCcda } from '@medplum/ccda';
 
-import { DEFAULT_CDA_LIMITS, readCdaText, type CdaLimits } from '../../formats/cda/index.ts';
+import { DEFAULT_CDA_LIMITS, readCdaHeaderText, readCdaText, type CdaLimits } from '../../formats/cda/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import { toFhirDateTime } from '../hl7v2/datatypes.ts';
@@ -38,9 +38,9 @@ export interface CdaHeader {
   patientId: string;
 }
 
-/** Guard, decode and parse. Throws AnchorlineError (ANCHORLINE_ERR_CDA_*, ANCHORLINE_ERR_CHARSET_MISMATCH). */
-export function parseCdaDocument(raw: Buffer, options: CdaReadOptions): ParsedCdaDocument {
-  const { text, charset } = readCdaText(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
+/** Guard, decode and parse (with headerOnly, the header: readCdaHeaderText). Throws AnchorlineError (ANCHORLINE_ERR_CDA_*, ANCHORLINE_ERR_CHARSET_MISMATCH). */
+export function parseCdaDocument(raw: Buffer, options: CdaReadOptions, headerOnly = false): ParsedCdaDocument {
+  const { text, charset } = (headerOnly ? readCdaHeaderText : readCdaText)(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
   let ccda: Node;
   try {
     ccda = convertXmlToCcda(text) as unknown as Node;
@@ -58,7 +58,8 @@ export function parseCdaDocument(raw: Buffer, options: CdaReadOptions): ParsedCd
  * the stored message). Throws AnchorlineError for a document refused at the door.
  */
 export function readCdaHeader(raw: Buffer, options: CdaReadOptions = {}): CdaHeader {
-  const { ccda, charset } = parseCdaDocument(raw, options);
+  // The whole document is checked, only its header parsed: the body can be megabytes, which take seconds to parse.
+  const { ccda, charset } = parseCdaDocument(raw, options, true);
   const document = documentFacts(ccda);
   return { document, charset, patientId: documentPatientId(ccda, []) };
 }

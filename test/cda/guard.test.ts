@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 
-import { looksLikeClinicalDocument, readCdaText, type CdaLimits } from '../../formats/cda/guard.ts';
+import { looksLikeClinicalDocument, readCdaHeaderText, readCdaText, type CdaLimits } from '../../formats/cda/guard.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 
 const LIMITS: CdaLimits = { maxBytes: 1024 * 1024, maxDepth: 200 };
@@ -139,5 +139,28 @@ describe('pre-parse guard: property', () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+});
+
+describe('the scan of a large document', () => {
+  // 200,000 small elements and one reference at the very end: a scan that looked for the next '&' afresh from each
+  // text run read on to the end of the document every time (quadratic: minutes); it must be one pass.
+  const body = `<component><structuredBody>${'<x>t</x>'.repeat(200_000)}<y>R&amp;D</y></structuredBody></component>`;
+  const xml = `<ClinicalDocument xmlns="urn:hl7-org:v3"><id root="1.2.3"/><effectiveTime value="20261121"/>${body}</ClinicalDocument>`;
+  const limits = { maxBytes: 10 * 1024 * 1024, maxDepth: 200 };
+
+  it('reads the whole document in one linear pass', () => {
+    const started = performance.now();
+    expect(readCdaText(Buffer.from(xml), limits).text.length).toBeGreaterThan(1_600_000);
+    // Generous for a loaded machine: the pass takes tens of milliseconds, the quadratic one took minutes.
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('gives the intake the header alone, after checking every byte', () => {
+    const header = readCdaHeaderText(Buffer.from(xml), limits).text;
+    expect(header).toBe('<ClinicalDocument xmlns="urn:hl7-org:v3"><id root="1.2.3"/><effectiveTime value="20261121"/></ClinicalDocument>');
+    // A fault in the body is still a refusal of the whole document.
+    expect(() => readCdaHeaderText(Buffer.from(xml.replace('<y>R&amp;D</y>', '<y>R&D</y>')), limits)).toThrow(AnchorlineError);
+    expect(() => readCdaHeaderText(Buffer.from(xml.replace('</structuredBody>', '</structured>')), limits)).toThrow(AnchorlineError);
   });
 });
