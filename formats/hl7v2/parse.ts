@@ -223,6 +223,8 @@ class Scan {
     let valueStart = start;
     let escaped = false;
     let nul = false;
+    // Characters since the last one the loop had to look at; a long run is skipped with a search (see below).
+    let run = 0;
     for (let at = start; ; at++) {
       // The segment end acts as the last field separator.
       let kind = FIELD;
@@ -232,11 +234,26 @@ class Scan {
         else if (code === repetitionCode) kind = REPETITION;
         else if (code === subcomponentCode) kind = SUBCOMPONENT;
         else if (code !== fieldCode) {
-          if (code === escapeCode) escaped = true;
-          else if (code === 0) nul = true;
+          if (code === escapeCode) {
+            escaped = true;
+            run = 0;
+          } else if (code === 0) {
+            nul = true;
+            run = 0;
+          } else if (++run === LONG_RUN) {
+            // A long value (base64 of an embedded PDF, report text): the regular expression engine finds the next
+            // character that matters several times faster than this loop, which keeps a 16 MiB value to tens of
+            // milliseconds. Short values stay in the loop, where a search per value would cost more than it saves.
+            const search = notableCharacters(encoding);
+            search.lastIndex = at + 1;
+            const found = search.exec(line);
+            at = (found === null ? length : found.index) - 1;
+            run = 0;
+          }
           continue;
         }
       }
+      run = 0;
 
       if (kind !== FIELD || at !== fieldStart) {
         nodes++;
@@ -315,6 +332,23 @@ class Scan {
     if (last?.segment !== segment || last.field !== field) this.removedNul.push({ segment, field });
     return value.replaceAll(NUL, '');
   }
+}
+
+/** Characters after which the scan of a value searches instead of stepping (scanFields). */
+const LONG_RUN = 64;
+
+const notableSearches = new Map<string, RegExp>();
+
+/** A global search for the next delimiter, escape character or NUL of `encoding` (one per encoding, reused). */
+function notableCharacters(encoding: Hl7Encoding): RegExp {
+  const characters = encoding.field + encoding.repetition + encoding.component + encoding.subcomponent + encoding.escape;
+  let search = notableSearches.get(characters);
+  if (search === undefined) {
+    const escaped = [...characters].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    search = new RegExp(`[${escaped}\\u0000]`, 'g');
+    if (notableSearches.size < 64) notableSearches.set(characters, search);
+  }
+  return search;
 }
 
 function tooComplex(detail: string, location: string): AnchorlineError {
