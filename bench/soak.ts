@@ -126,6 +126,7 @@ let cleaning: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    for (const part of started) part.halt();
     for (const part of [...started].reverse()) {
       try {
         await part.stop();
@@ -139,8 +140,12 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
+// After a Ctrl-C the reader of our output (npm) may be gone; cleaning up matters more than reporting it.
+process.stdout.on('error', () => undefined);
+// A Ctrl-C reaches us twice (from the terminal, and relayed by tsx): the second one must not end the cleanup.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (cleaning) return;
     process.stdout.write(`\n${signal}: stopping everything\n`);
     void cleanup().then(() => process.exit(130));
   });
@@ -153,6 +158,7 @@ async function startUntilUp(part: Restartable): Promise<void> {
     try {
       return await part.start();
     } catch (error) {
+      if (cleaning) return;
       if (Date.now() > deadline) throw error;
       say(`${part.name} did not start (${(error as Error).message.split('\n')[0]!.slice(0, 160)}); trying again`);
       await sleep(2_000);
@@ -189,8 +195,9 @@ async function main(): Promise<number> {
   const postgres = new PostgresServer({ dataDir: path.join(tempDir, 'pg-data'), port: pgPort, logFile: path.join(logs, 'postgres-soak.log'), onUnexpectedExit });
   const redis = new RedisServer({ port: redisPort, dir: path.join(tempDir, 'redis'), logFile: path.join(logs, 'redis.log'), onUnexpectedExit });
   const anvil = new AnvilNode({ port: anvilPort, stateFile: path.join(tempDir, 'anvil-state.json'), stateIntervalSeconds: 1, blockTimeSeconds: 1, logFile: path.join(logs, 'anvil.log'), onUnexpectedExit });
-  await Promise.all([postgres.start(), redis.start(), anvil.start()]);
+  // Listed before they start, so that a Ctrl-C during start-up stops them too.
   started.push(postgres, redis, anvil);
+  await Promise.all([postgres.start(), redis.start(), anvil.start()]);
 
   // The registry, owned by anvil's first development account, with the engine's submitter (its second) allowed.
   const owner = privateKeyToAccount(ANVIL_KEYS.owner);
@@ -226,14 +233,14 @@ async function main(): Promise<number> {
   );
   const common = { ANCHORLINE_CONFIG: configFile, DATABASE_URL: postgres.connectionString, REDIS_URL: redis.url, ANCHORLINE_API_KEY: randomBytes(24).toString('hex') };
   const engine = new EngineProcess({ command: 'start', name: 'engine', env: childEnv({ ...common, ANCHORLINE_DATA_DIR: path.join(tempDir, 'engine-data') }), logFile: path.join(logs, 'engine.log'), onUnexpectedExit });
-  await engine.start();
   started.push(engine);
+  await engine.start();
   const workers: EngineProcess[] = [];
   for (let i = 1; i <= WORKERS; i += 1) {
     const worker = new EngineProcess({ command: 'worker', name: `worker-${i}`, env: childEnv({ ...common, ANCHORLINE_DATA_DIR: path.join(tempDir, `worker-${i}-data`) }), logFile: path.join(logs, `worker-${i}.log`), onUnexpectedExit });
-    await worker.start();
     started.push(worker);
     workers.push(worker);
+    await worker.start();
   }
 
   const db = new pg.Pool({ connectionString: postgres.connectionString, max: 2 });

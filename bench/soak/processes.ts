@@ -29,6 +29,8 @@ export interface Restartable {
   kill(signal: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port and data; resolves once it serves. */
   start(): Promise<void>;
+  /** From now on it is not restarted when it exits (the soak is ending). */
+  halt(): void;
   /** Stops it for good (graceful where that is quick, SIGKILL otherwise). */
   stop(): Promise<void>;
 }
@@ -98,7 +100,14 @@ abstract class SupervisedChild implements Restartable {
   protected abstract spawnChild(): ChildProcess;
   protected abstract ready(child: ChildProcess): Promise<void>;
 
+  halt(): void {
+    this.stopped = true;
+  }
+
   async start(): Promise<void> {
+    // The previous process must be gone (a supervisor restart and a fault's restart must not overlap).
+    const previous = this.child;
+    if (previous && previous.exitCode === null && previous.signalCode === null) throw new Error(`${this.name} is still running (pid ${previous.pid})`);
     this.expectedExit = false;
     const child = this.spawnChild();
     this.child = child;
@@ -126,7 +135,8 @@ abstract class SupervisedChild implements Restartable {
   private async restartUntilUp(crashed: ChildProcess): Promise<void> {
     while (true) {
       await sleep(1_000);
-      if (this.stopped || (this.child !== crashed && this.child?.exitCode === null)) return;
+      const current = this.child;
+      if (this.stopped || (current !== crashed && current?.exitCode === null && current.signalCode === null)) return;
       try {
         await this.start();
         return;
@@ -194,7 +204,7 @@ export class RedisServer extends SupervisedChild {
   private readonly options: RedisOptions;
 
   constructor(options: RedisOptions) {
-    super('redis', options.logFile, options.onUnexpectedExit, false);
+    super('redis', options.logFile, options.onUnexpectedExit, true);
     this.options = options;
   }
 
@@ -204,7 +214,8 @@ export class RedisServer extends SupervisedChild {
 
   protected spawnChild(): ChildProcess {
     const args = ['--port', String(this.options.port), '--bind', '127.0.0.1', '--dir', this.options.dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a Ctrl-C meant for the soak does not reach it: the soak stops it.
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     return child;
@@ -257,7 +268,7 @@ export class AnvilNode extends SupervisedChild {
   private readonly options: AnvilOptions;
 
   constructor(options: AnvilOptions) {
-    super('anvil', options.logFile, options.onUnexpectedExit, false);
+    super('anvil', options.logFile, options.onUnexpectedExit, true);
     this.options = options;
   }
 
@@ -268,7 +279,7 @@ export class AnvilNode extends SupervisedChild {
   protected spawnChild(): ChildProcess {
     const { port, stateFile, stateIntervalSeconds, blockTimeSeconds } = this.options;
     const args = ['--host', '127.0.0.1', '--port', String(port), '--hardfork', 'london', '--base-fee', '0', '--gas-price', '0', '--block-time', String(blockTimeSeconds), '--state', stateFile, '--state-interval', String(stateIntervalSeconds), '--preserve-historical-states'];
-    const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     return child;
@@ -276,11 +287,18 @@ export class AnvilNode extends SupervisedChild {
 
   protected async ready(child: ChildProcess): Promise<void> {
     await waitForPort(this.options.port, 30_000, () => child.exitCode === null);
+    // Listening is not serving yet while a large state file loads: wait for an answer.
+    const deadline = Date.now() + 30_000;
+    while (!(await this.blockNumber().then(Number.isFinite, () => false))) {
+      if (child.exitCode !== null) throw new Error(`anvil exited with ${child.exitCode} while loading its state`);
+      if (Date.now() > deadline) throw new Error('anvil does not answer eth_blockNumber');
+      await sleep(100);
+    }
   }
 
   /** The node's current block number. */
   async blockNumber(): Promise<number> {
-    const response = await fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+    const response = await fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }), signal: AbortSignal.timeout(5_000) });
     return Number(((await response.json()) as { result: string }).result);
   }
 }
@@ -423,9 +441,13 @@ export class PostgresServer implements Restartable {
     }
   }
 
-  async stop(): Promise<void> {
+  halt(): void {
     this.expectedExit = true;
     clearInterval(this.watch);
+  }
+
+  async stop(): Promise<void> {
+    this.halt();
     await this.running?.stop();
     this.running = undefined;
   }
