@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so the command works from a plain install without a build step.
-import { register } from 'tsx/esm/api';
+// The anchorline command: runs the compiled CLI (dist/cli/main.js, see scripts/build.mjs). npm install builds dist/
+// (the prepare script); in a checkout, whose sources can change after that, dist/ is built again here first when it
+// is missing or older than its sources, so that the command never runs stale code. A tree without the sources (the
+// container image) runs dist/ as it is.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../cli/main.ts');
+if (existsSync(new URL('../cli/main.ts', import.meta.url))) {
+  const { buildDist, distIsCurrent } = await import('../scripts/build.mjs');
+  if (!distIsCurrent()) {
+    process.stderr.write('anchorline: building dist/ (sources changed since the last build)\n');
+    await buildDist();
+  }
+}
+await import('../dist/cli/main.js');

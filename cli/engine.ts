@@ -20,7 +20,7 @@ import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
 import path from 'node:path';
-import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, ChainAnchorDriver, createCdaConverter, createDicomConverter, createIngestHandler, loadSubmitterKey, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -84,9 +84,15 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
     const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid'> = {};
+    // The worker process loads and starts (~1 s of CPU) on the other core while this process builds the API and
+    // opens its listeners; intake does not need it, and /readyz reports the engine not ready until it is.
+    let workerProcessStarted: Promise<void> | undefined;
     if (role === 'worker' || config.workers.enabled) {
       if (role === 'all' && config.workers.isolation === 'process') {
-        const workers = await startWorkerProcess(config, log, store, closers, readiness);
+        const { workers, started } = startWorkerProcess(config, log, store, closers, readiness);
+        workerProcessStarted = started;
+        // Awaited before the engine reports ready, below; a rejection until then is not an unhandled one.
+        started.catch(() => undefined);
         engineParts.workerProcessRestarts = () => workers.restarts;
         engineParts.workerProcessPid = () => workers.pid;
       } else await startWorkers(config, log, store, queue, closers, { metrics, readiness });
@@ -193,6 +199,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       listeners.dicom = dimse;
       closers.push({ name: 'dicom', close: () => dimse.close(config.engine.shutdownGraceMs) });
     }
+    await workerProcessStarted;
     log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, dicomPort: engine.dicomPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
     return engine;
   } catch (error) {
@@ -221,6 +228,7 @@ async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Stor
 }
 
 async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[]): Promise<void> {
+  const { ChainAnchorDriver, loadSubmitterKey } = await loadChainAnchoring();
   const evm = config.anchor.evm;
   const keyFile = evm.submitterKeyFile ?? path.join(config.dataDir, 'anchor-submitter.key');
   const submitter = await loadSubmitterKey(keyFile, role === 'all');
@@ -254,7 +262,7 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
  * The ingest consumer and the sweeper in a child process of their own (cli/worker-process.ts), on this engine's
  * database; the anchor worker stays here, where the signing key was made.
  */
-async function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: Store, closers: Closer[], readiness: Readiness): Promise<WorkerProcess> {
+function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: Store, closers: Closer[], readiness: Readiness): { workers: WorkerProcess; started: Promise<void> } {
   const childConfig: AnchorlineConfig = {
     ...config,
     database: { ...config.database, url: store.connectionString },
@@ -270,11 +278,10 @@ async function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: 
     shutdownGraceMs: config.engine.shutdownGraceMs,
   });
   closers.push({ name: 'worker process', close: () => workers.close() });
-  await workers.start();
   readiness.add('workers', () => {
-    if (!workers.running) throw new NotReady('the worker process is restarting');
+    if (!workers.running) throw new NotReady('the worker process is starting or restarting');
   });
-  return workers;
+  return { workers, started: workers.start() };
 }
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too with workers.isolation 'inline'. */

@@ -9,14 +9,9 @@
  *   anchorline mapping test|diff|list|rollback ...   test, compare and roll back mapping configs (cli/mapping.ts)
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, loadConfig } from '../config/index.ts';
-import { startEngine, type EngineRole } from './engine.ts';
-import { runVerify } from './verify.ts';
-import { runChain } from './chain.ts';
-import { runAudit } from './audit.ts';
-import { runTerminology } from './terminology.ts';
-import { runMapping } from './mapping.ts';
-import { runCredentials } from './credentials.ts';
+// Only types are imported statically: each command loads its own modules when it runs, so that `verify` loads the
+// anchor verifier and nothing of the engine (fastify, pg, @medplum, the config schema), and starts in ~0.1 s.
+import type { EngineRole } from './engine.ts';
 
 const USAGE = `usage: anchorline <command> [options]
 
@@ -36,6 +31,7 @@ options:
 `;
 
 async function run(role: EngineRole, configFile: string | undefined): Promise<void> {
+  const [{ ConfigError, createLogger, loadConfig }, { startEngine }] = await Promise.all([import('../config/index.ts'), import('./engine.ts')]);
   let config;
   try {
     config = loadConfig(configFile ? { file: configFile } : {});
@@ -74,28 +70,28 @@ async function main(argv: string[]): Promise<void> {
   // verify has its own options and needs no config, database or network, so it is dispatched before the engine's
   // option parsing (which would reject --resource) and before any config is loaded.
   if (argv[0] === 'verify') {
-    process.exitCode = await runVerify(argv.slice(1));
+    process.exitCode = await (await import('./verify.ts')).runVerify(argv.slice(1));
     return;
   }
   if (argv[0] === 'chain') {
-    process.exitCode = await runChain(argv.slice(1));
+    process.exitCode = await (await import('./chain.ts')).runChain(argv.slice(1));
     return;
   }
   // audit has options of its own too (--json, --max-findings) and reads its config itself.
   if (argv[0] === 'audit') {
-    process.exitCode = await runAudit(argv.slice(1));
+    process.exitCode = await (await import('./audit.ts')).runAudit(argv.slice(1));
     return;
   }
   if (argv[0] === 'terminology') {
-    process.exitCode = await runTerminology(argv.slice(1));
+    process.exitCode = await (await import('./terminology.ts')).runTerminology(argv.slice(1));
     return;
   }
   if (argv[0] === 'mapping') {
-    process.exitCode = await runMapping(argv.slice(1));
+    process.exitCode = await (await import('./mapping.ts')).runMapping(argv.slice(1));
     return;
   }
   if (argv[0] === 'credentials') {
-    process.exitCode = await runCredentials(argv.slice(1));
+    process.exitCode = await (await import('./credentials.ts')).runCredentials(argv.slice(1));
     return;
   }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });

@@ -9,7 +9,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseJson, verifyBundle, type ProofBundle } from '../anchor/index.ts';
-import { verifyAnchorOnChain } from '../anchor/chain/verify-anchor.ts';
 
 export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--raw <message file>] [--rpc <url>] [--public-key <hex>]
 
@@ -66,6 +65,8 @@ export async function runVerify(argv: string[], output: VerifyOutput = processOu
       );
     }
     if (values.rpc !== undefined) {
+      // viem is loaded only for --rpc: an offline check does not pay for it at start-up.
+      const { verifyAnchorOnChain } = await import('../anchor/chain/verify-anchor.ts');
       if (formatOk) checks.push(...(await verifyAnchorOnChain(bundle as ProofBundle, values.rpc)));
       else checks.push({ name: 'chain', ok: false, detail: 'not checked: the bundle is malformed (see bundle-format)' });
     }

@@ -88,10 +88,13 @@ export class WorkerProcess {
   private spawn(): void {
     this.restartTimer = undefined;
     if (this.closing) return;
-    const entry = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
-    // The child runs TypeScript as the engine does (tsx's loader), with a heap limit of its own.
+    // The child runs as the engine does: compiled (dist/cli/worker-child.js on plain Node, what the anchorline command
+    // and the image run), or from the TypeScript sources under tsx's loader (tests, benchmarks); with a heap limit of
+    // its own either way.
+    const compiled = import.meta.url.endsWith('.js');
+    const entry = fileURLToPath(new URL(compiled ? './worker-child.js' : './worker-child.ts', import.meta.url));
     const execArgv = [...process.execArgv.filter((arg) => !arg.startsWith('--max-old-space-size')), `--max-old-space-size=${this.options.maxHeapMb}`];
-    if (!execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
+    if (!compiled && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
     const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     this.child = child;
     this.ready = false;

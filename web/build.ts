@@ -41,6 +41,11 @@ const INDEX_HTML = `<!doctype html>
 export interface ConsoleBuildOptions {
   /** Default CONSOLE_DIST_DIR. */
   outDir?: string;
+  /**
+   * The console's sources; default web/src beside this file. The compiled engine's build (scripts/build.mjs) runs
+   * this file from dist/web, where there are no sources, and passes the checkout's web/src.
+   */
+  sourceDir?: string;
   /** Minify (default true). */
   minify?: boolean;
 }
@@ -56,7 +61,7 @@ export async function buildConsole(options: ConsoleBuildOptions = {}): Promise<{
   await mkdir(staging, { recursive: true });
   try {
     await build({
-      entryPoints: { console: path.join(SOURCE_DIR, 'main.tsx') },
+      entryPoints: { console: path.join(options.sourceDir ?? SOURCE_DIR, 'main.tsx') },
       outdir: staging,
       bundle: true,
       format: 'esm',

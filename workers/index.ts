@@ -26,7 +26,10 @@ export {
   type MessageMapping,
 } from './mapping-dry-run.ts';
 export { AnchorWorker, loadSigningKey, type AnchorWorkerOptions } from './anchor.ts';
-export { ChainAnchorDriver, loadSubmitterKey, type ChainAnchorOptions, type StepOutcome } from './chain-anchor.ts';
+// The chain anchor driver is loaded only where the 'evm' driver is configured (loadChainAnchoring): viem takes
+// ~0.7 s to load, which an engine without chain anchoring should not pay at every start.
+export type { ChainAnchorDriver, ChainAnchorOptions, StepOutcome } from './chain-anchor.ts';
+export const loadChainAnchoring = (): Promise<typeof import('./chain-anchor.ts')> => import('./chain-anchor.ts');
 export {
   DEFAULT_MAPPING_POLL_INTERVAL_MS,
   MappingRegistry,

@@ -1,6 +1,6 @@
 /**
- * The engine as a separate process (`anchorline start` through tsx), for tests that kill it. Its JSON log lines are
- * parsed to learn the ports it bound.
+ * The engine as a separate process (`anchorline start` through tsx, or compiled: dist/cli/main.js on plain Node), for
+ * tests that kill it or test the build. Its JSON log lines are parsed to learn the ports it bound.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -21,9 +21,10 @@ export interface ChildEngine {
   exited: Promise<number | null>;
 }
 
-export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000, command: 'start' | 'worker' = 'start'): Promise<ChildEngine> {
+export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000, command: 'start' | 'worker' = 'start', code: 'sources' | 'compiled' = 'sources'): Promise<ChildEngine> {
   const readyMessage = command === 'start' ? 'anchorline ready' : 'anchorline worker ready';
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), command], {
+  const main = code === 'sources' ? ['--import', 'tsx', path.join(ROOT, 'cli/main.ts')] : [path.join(ROOT, 'dist/cli/main.js')];
+  const child = spawn(process.execPath, [...main, command], {
     cwd: ROOT,
     env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', DICOM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
