@@ -1,12 +1,14 @@
 /**
- * `anchorline audit [--config file] [--json] [--max-findings N]`: re-hashes the whole provenance ledger in the
- * engine's database (store/audit.ts) and reports every mismatch.
+ * `anchorline audit [--config file] [--json] [--max-findings N] [--blobs N|all|none]`: re-hashes the whole provenance
+ * ledger in the engine's database, every stored inbox message and mapping configuration, and the DICOM blobs the
+ * inbox names (store/audit.ts), and reports every mismatch.
  *
  * The database is the engine's, from the same config as `start`: DATABASE_URL (database.url) when set; otherwise the
  * embedded server under the data dir. When an engine is running there, the audit connects to its server (the audit
  * only reads, in one snapshot, so it can run beside the engine); when none is, the audit starts the server and stops
  * it after. Batch signatures are also checked against the engine's signing key when its key file is at hand
- * (anchor.signingKeyFile, default <dataDir>/anchor-signing.key).
+ * (anchor.signingKeyFile, default <dataDir>/anchor-signing.key). Blobs are looked up in the engine's blob store
+ * (dicom.blobDir, default <dataDir>/blobs); `--blobs none` skips them, for an audit run away from the blob store.
  *
  * Prints one line per check, `PASS name: n checked` or `FAIL name: k mismatches` followed by that check's findings,
  * then a summary line; with --json, the report object instead. Findings name ids and hashes, never content.
@@ -18,14 +20,17 @@ import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
 import { AUDIT_CHECK_NAMES, auditLedger, openToolDatabase, type AuditReport } from '../store/index.ts';
 import { loadSigningKey } from '../workers/index.ts';
+import { dicomBlobStore } from './engine.ts';
 
-export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>]
+export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>] [--blobs <n|all|none>]
 
-Re-hashes every provenance leaf, stored resource version, source message, mapping configuration and batch header
-in the engine's database and reports every mismatch.
+Re-hashes every provenance leaf, stored resource version, inbox message, mapping configuration and batch header
+in the engine's database, and the DICOM blobs inbox messages name, and reports every mismatch.
   --config <file>      JSON config file (also ANCHORLINE_CONFIG), as for start; environment variables override it
   --json               print the report as JSON
   --max-findings <n>   list at most n findings (default 1000); all are counted
+  --blobs <n|all|none> every blob is looked up and its size checked; re-hash n picked at random (default 100),
+                       all of them, or skip blobs altogether (none)
 Exit code 0 if nothing mismatches, 1 if anything does, 2 if the audit could not run.
 `;
 
@@ -45,9 +50,10 @@ class UsageError extends Error {}
 
 /** Runs `audit` with the arguments after the command name; returns the exit code. */
 export async function runAudit(argv: string[], output: AuditOutput = processOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { config?: string; json?: boolean; 'max-findings'?: string; help?: boolean };
+  let values: CommandLine;
   let config: AnchorlineConfig;
   let maxFindings: number | undefined;
+  let blobRehash: number | 'all' | 'none' = DEFAULT_BLOB_REHASH;
   try {
     values = parseCommandLine(argv);
     if (values.help) {
@@ -57,6 +63,10 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
     if (values['max-findings'] !== undefined) {
       if (!/^\d+$/.test(values['max-findings'])) throw new UsageError('--max-findings needs a non-negative integer');
       maxFindings = Number(values['max-findings']);
+    }
+    if (values.blobs !== undefined) {
+      if (values.blobs !== 'all' && values.blobs !== 'none' && !/^\d+$/.test(values.blobs)) throw new UsageError('--blobs needs a non-negative integer, all or none');
+      blobRehash = values.blobs === 'all' || values.blobs === 'none' ? values.blobs : Number(values.blobs);
     }
     config = loadConfig({ ...(values.config ? { file: values.config } : {}), env });
   } catch (error) {
@@ -76,7 +86,11 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
     const publicKey = await enginePublicKey(config);
     const database = await openToolDatabase(config, 'anchorline-audit');
     try {
-      report = await auditLedger(database.pool, { ...(maxFindings !== undefined ? { maxFindings } : {}), ...(publicKey ? { publicKey } : {}) });
+      report = await auditLedger(database.pool, {
+        ...(maxFindings !== undefined ? { maxFindings } : {}),
+        ...(publicKey ? { publicKey } : {}),
+        ...(blobRehash !== 'none' ? { blobs: dicomBlobStore(config), blobRehash } : {}),
+      });
     } finally {
       await database.close();
     }
@@ -90,13 +104,24 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
   return report.ok ? 0 : 1;
 }
 
-function parseCommandLine(argv: string[]): { config?: string; json?: boolean; 'max-findings'?: string; help?: boolean } {
+/** Blobs re-hashed when --blobs is not given: enough to catch wholesale tampering without reading the whole archive. */
+const DEFAULT_BLOB_REHASH = 100;
+
+interface CommandLine {
+  config?: string;
+  json?: boolean;
+  'max-findings'?: string;
+  blobs?: string;
+  help?: boolean;
+}
+
+function parseCommandLine(argv: string[]): CommandLine {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { config: { type: 'string' }, json: { type: 'boolean' }, 'max-findings': { type: 'string' }, help: { type: 'boolean' } },
+      options: { config: { type: 'string' }, json: { type: 'boolean' }, 'max-findings': { type: 'string' }, blobs: { type: 'string' }, help: { type: 'boolean' } },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
     return values;
@@ -111,8 +136,12 @@ export function formatReport(report: AuditReport): string {
   const lines: string[] = [];
   for (const name of AUDIT_CHECK_NAMES) {
     const mismatches = report.mismatches[name];
+    if (name === 'blob' && !report.blobsAudited) {
+      lines.push('SKIP blob: --blobs none');
+      continue;
+    }
     if (mismatches === 0) {
-      lines.push(`PASS ${name}: ${report.checked[name]} checked`);
+      lines.push(`PASS ${name}: ${report.checked[name]} checked${name === 'blob' ? ` (${report.blobsRehashed} re-hashed)` : ''}`);
       continue;
     }
     lines.push(`FAIL ${name}: ${mismatches} ${mismatches === 1 ? 'mismatch' : 'mismatches'}`);

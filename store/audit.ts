@@ -10,12 +10,18 @@
  *                     fhir_resource_history, names itself by resourceType, id and meta.versionId, and
  *                     SHA-256(JCS(content)) equals preimage.resourceSha256; where it is the current version, the
  *                     fhir_resource row hashes the same.
- *   raw-message       per source message (an inbox message some stored version came from): SHA-256(raw) equals
- *                     raw_sha256; and per leaf: its version names a source message whose raw_sha256 equals
- *                     preimage.rawSha256 (or, only for an AuditEvent of a read, names none and its preimage says
- *                     NO_SOURCE_SHA256 for both raw message and mapping).
- *   mapping-config    per mapping digest that leaves name: a mapping_config row is stored under it and its content
- *                     re-hashes to it.
+ *   raw-message       per inbox message, whatever became of it (accepted, rejected or conflict; queued, done or
+ *                     failed), whether or not a leaf names it: SHA-256(raw) equals raw_sha256, and the stored length
+ *                     equals raw_size (or, where raw_truncated marks a kept prefix, is below it); and per leaf: its
+ *                     version names a source message whose raw_sha256 equals preimage.rawSha256 (or, only for an
+ *                     AuditEvent of a read, names none and its preimage says NO_SOURCE_SHA256 for both raw message
+ *                     and mapping).
+ *   mapping-config    per digest that is a mapping_config key or that leaves name: a row is stored under it and its
+ *                     content re-hashes to it (a version saved for a deployment or rollback that no leaf names yet is
+ *                     re-hashed too).
+ *   blob              per blob that inbox messages name (DICOM instances), when a blob store is given: it is in the
+ *                     store, its size is the raw_size of the messages naming it, and, for every blob or a random
+ *                     sample of them (`blobRehash`), its bytes hash to its name.
  *   missing-leaf      per stored version (history row): a leaf exists for it.
  *   header-hash       per batch: SHA-256(JCS(header)) equals header_hash.
  *   header-signature  per batch: the Ed25519 signature verifies over JCS(header) under public_key (and public_key is
@@ -30,12 +36,13 @@
  * Leaves not batched yet are counted (`unbatchedLeaves`), not reported: the anchor worker batches them shortly.
  *
  * Findings carry ids, hashes, counts and field names only, never resource or message content. Every table is read in
- * pages by key (keyset pagination, `pageRows` rows a query; raw messages by `rawPageBytes`), and batch roots are
+ * pages by key (keyset pagination, `pageRows` rows a query; raw messages and mapping configurations fetched in groups
+ * of at most `rawPageBytes`; blobs hashed as streams), and batch roots are
  * folded leaf by leaf, so memory does not grow with the store. All reads run in one REPEATABLE READ, READ ONLY
  * transaction: the audit sees one snapshot, so leaves and batches written while it runs neither appear half-written
  * nor count as mismatches. (The snapshot holds back vacuum for as long as the audit runs.)
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type pg from 'pg';
 import {
   bytesToHex,
@@ -53,6 +60,7 @@ import {
 import { LOSSLESS_JSON_TYPES } from './db.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
+import type { BlobStore } from './blobs.ts';
 
 /** Every check the audit runs, in the order it reports them. */
 export const AUDIT_CHECK_NAMES = [
@@ -60,6 +68,7 @@ export const AUDIT_CHECK_NAMES = [
   'resource',
   'raw-message',
   'mapping-config',
+  'blob',
   'missing-leaf',
   'header-hash',
   'header-signature',
@@ -73,7 +82,7 @@ export interface AuditFinding {
   check: AuditCheckName;
   /**
    * What does not match, by key: `<type>/<id>/_history/<version>` (a resource version and its leaf),
-   * `inbox_message/<id>`, `mapping_config/<sha256>`, `batch/<number>` or `ledger_leaf/<id>`.
+   * `inbox_message/<id>`, `mapping_config/<sha256>`, `blob/<sha256>`, `batch/<number>` or `ledger_leaf/<id>`.
    */
   ref: string;
   /** What differs: hashes, counts, indices and field names only. */
@@ -83,7 +92,7 @@ export interface AuditFinding {
 export interface AuditReport {
   /** True when no check found a mismatch. */
   ok: boolean;
-  /** How many items each check examined (leaves, source messages, mapping digests, stored versions, batches). */
+  /** How many items each check examined (leaves, inbox messages, mapping digests, blobs, stored versions, batches). */
   checked: Record<AuditCheckName, number>;
   /** How many mismatches each check found, including those not listed in `findings`. */
   mismatches: Record<AuditCheckName, number>;
@@ -93,12 +102,16 @@ export interface AuditReport {
   findingsOmitted: number;
   /** Leaves not in a closed batch yet; not mismatches. */
   unbatchedLeaves: number;
+  /** Blobs whose bytes were read and re-hashed (all of them, or the sample); 0 when no blob store was given. */
+  blobsRehashed: number;
+  /** False when no blob store was given, so the blob check did not run. */
+  blobsAudited: boolean;
 }
 
 export interface AuditOptions {
   /** Rows read per query. Default 1000. */
   pageRows?: number;
-  /** Raw message bytes read per query, at most (a larger single message is read alone). Default 32 MiB. */
+  /** Raw message (and mapping configuration) bytes read per query, at most (a larger single one is read alone). Default 32 MiB. */
   rawPageBytes?: number;
   /** Findings listed at most; further ones are only counted. Default 1000. */
   maxFindings?: number;
@@ -107,6 +120,13 @@ export interface AuditOptions {
    * header is verified under the public_key stored beside it, which shows integrity but not whose key it was.
    */
   publicKey?: string;
+  /**
+   * The blob store holding DICOM instances. When given, every blob an inbox message names is looked up (present, of
+   * the message's raw_size) and `blobRehash` of them are read and re-hashed; when absent, the blob check is skipped.
+   */
+  blobs?: BlobStore;
+  /** Blobs re-hashed: 'all', or at most this many picked at random among those present. Default 100. */
+  blobRehash?: number | 'all';
 }
 
 /** Reads the whole ledger in one snapshot and re-checks it; see the checks above. Never writes. */
@@ -118,6 +138,7 @@ export async function auditLedger(pool: pg.Pool, options: AuditOptions = {}): Pr
     await auditLeaves(client, audit);
     await auditRawMessages(client, audit);
     await auditMappingConfigs(client, audit);
+    if (options.blobs) await auditBlobs(client, audit, options.blobs);
     await auditMissingLeaves(client, audit);
     await auditBatches(client, audit);
     await client.query('COMMIT');
@@ -141,9 +162,15 @@ class Audit {
   private readonly findings: AuditFinding[] = [];
   private omitted = 0;
   unbatchedLeaves = 0;
+  readonly blobRehash: number | 'all';
+  readonly blobsAudited: boolean;
+  blobsRehashed = 0;
 
   constructor(options: AuditOptions) {
     this.pageRows = options.pageRows ?? 1000;
+    this.blobRehash = options.blobRehash ?? 100;
+    this.blobsAudited = options.blobs !== undefined;
+    if (this.blobRehash !== 'all' && (!Number.isSafeInteger(this.blobRehash) || this.blobRehash < 0)) throw new RangeError("blobRehash must be 'all' or a non-negative integer");
     this.rawPageBytes = options.rawPageBytes ?? 32 * 1024 * 1024;
     this.maxFindings = options.maxFindings ?? 1000;
     this.publicKey = options.publicKey?.toLowerCase();
@@ -171,6 +198,8 @@ class Audit {
       findings: [...this.findings],
       findingsOmitted: this.omitted,
       unbatchedLeaves: this.unbatchedLeaves,
+      blobsRehashed: this.blobsRehashed,
+      blobsAudited: this.blobsAudited,
     };
   }
 }
@@ -330,17 +359,28 @@ function namesVersion(content: unknown, resourceType: string, id: string, versio
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Raw messages: every inbox message that some stored version came from
+// Raw messages: every inbox row, whether or not a leaf names it
+
+interface InboxRowKey {
+  id: number;
+  raw_sha256: Buffer;
+  /** bigint: pg gives it as a string. */
+  raw_size: string | number;
+  raw_truncated: boolean;
+  raw_bytes: number;
+}
 
 async function auditRawMessages(client: pg.PoolClient, audit: Audit): Promise<void> {
-  // octet_length of a bytea reads the stored length without fetching the (toasted) bytes.
-  const fetch = async (after: number | undefined): Promise<Array<{ id: number; raw_sha256: Buffer; raw_bytes: number }>> =>
+  // Every row, not only those a stored version came from: a rejected, conflicting or failed message, or one that
+  // changed nothing, is named by no leaf, and its bytes are evidence all the same. octet_length of a bytea reads the
+  // stored length without fetching the (toasted) bytes.
+  const fetch = async (after: number | undefined): Promise<InboxRowKey[]> =>
     (
-      await client.query<{ id: number; raw_sha256: Buffer; raw_bytes: number }>(
-        `SELECT m.id, m.raw_sha256, octet_length(m.raw) AS raw_bytes
-           FROM inbox_message m
-          WHERE m.id > $1 AND EXISTS (SELECT 1 FROM fhir_resource_history h WHERE h.source_message_id = m.id)
-          ORDER BY m.id
+      await client.query<InboxRowKey>(
+        `SELECT id, raw_sha256, raw_size, raw_truncated, octet_length(raw) AS raw_bytes
+           FROM inbox_message
+          WHERE id > $1
+          ORDER BY id
           LIMIT $2`,
         [after ?? 0, audit.pageRows],
       )
@@ -348,69 +388,186 @@ async function auditRawMessages(client: pg.PoolClient, audit: Audit): Promise<vo
   for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
     // The bytes themselves are read in groups of at most rawPageBytes (a larger message alone), so a page of large
     // messages does not have to fit in memory at once.
-    let group: typeof rows = [];
-    let groupBytes = 0;
-    for (const row of rows) {
-      if (group.length > 0 && groupBytes + Number(row.raw_bytes) > audit.rawPageBytes) {
-        await checkRawGroup(client, audit, group);
-        group = [];
-        groupBytes = 0;
-      }
-      group.push(row);
-      groupBytes += Number(row.raw_bytes);
-    }
-    if (group.length > 0) await checkRawGroup(client, audit, group);
+    for (const group of byteGroups(rows, (row) => Number(row.raw_bytes), audit.rawPageBytes)) await checkRawGroup(client, audit, group);
   }
 }
 
-async function checkRawGroup(client: pg.PoolClient, audit: Audit, group: Array<{ id: number; raw_sha256: Buffer }>): Promise<void> {
+/** Splits rows into runs of at most `limit` bytes by `bytesOf` (a row larger than the limit is a run of its own). */
+function* byteGroups<Row>(rows: Row[], bytesOf: (row: Row) => number, limit: number): Generator<Row[]> {
+  let group: Row[] = [];
+  let groupBytes = 0;
+  for (const row of rows) {
+    const bytes = bytesOf(row);
+    if (group.length > 0 && groupBytes + bytes > limit) {
+      yield group;
+      group = [];
+      groupBytes = 0;
+    }
+    group.push(row);
+    groupBytes += bytes;
+  }
+  if (group.length > 0) yield group;
+}
+
+async function checkRawGroup(client: pg.PoolClient, audit: Audit, group: InboxRowKey[]): Promise<void> {
   const raws = await client.query<{ id: number; raw: Buffer }>('SELECT id, raw FROM inbox_message WHERE id = ANY($1::bigint[])', [group.map((row) => row.id)]);
   const rawById = new Map(raws.rows.map((row) => [Number(row.id), row.raw]));
   for (const row of group) {
     audit.count('raw-message');
     const raw = rawById.get(Number(row.id));
-    if (!raw) continue; // cannot happen in one snapshot; the leaf side reports a missing message
+    if (!raw) continue; // cannot happen in one snapshot
+    const problems: string[] = [];
     const computed = createHash('sha256').update(raw).digest('hex');
     const stored = bytesToHex(new Uint8Array(row.raw_sha256));
-    if (computed !== stored) audit.mismatch('raw-message', `inbox_message/${Number(row.id)}`, `raw bytes hash to ${computed}; raw_sha256 is ${shown(stored)}`);
+    if (computed !== stored) problems.push(`raw bytes hash to ${computed}; raw_sha256 is ${shown(stored)}`);
+    // raw_size is the size of the message as received; only a truncated row (an oversized frame, a refused input, a
+    // DICOM instance whose pixel data is in the blob store) keeps less than that.
+    const rawSize = Number(row.raw_size);
+    if (!row.raw_truncated && raw.length !== rawSize) problems.push(`${raw.length} raw bytes are stored; raw_size is ${rawSize}`);
+    if (row.raw_truncated && raw.length >= rawSize) problems.push(`raw_truncated is set, but ${raw.length} raw bytes are stored of raw_size ${rawSize}`);
+    if (problems.length > 0) audit.mismatch('raw-message', `inbox_message/${Number(row.id)}`, problems);
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Mapping configurations: every digest that leaves name
+// Mapping configurations: every stored version, and every digest that leaves name
+
+/** Byte order, as PostgreSQL's "C" collation orders text: the order both digest streams below are read in. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
 
 async function auditMappingConfigs(client: pg.PoolClient, audit: Audit): Promise<void> {
-  // Digests are few (one per configuration ever used), so grouping over all leaves returns a page or two; paging by
-  // digest keeps even a ledger whose preimages were rewritten with many distinct digests within bounds.
-  const digestOf = `coalesce(preimage->>'mappingSha256', '')`;
-  // Read audits name no mapping (NO_SOURCE_SHA256); their raw-message check covers that they may not.
-  const noMapping = `'${NO_SOURCE_SHA256}'`;
-  const fetch = async (after: string | undefined): Promise<Array<{ digest: string; leaves: number }>> =>
+  // Two streams ordered by digest, merged: the stored rows (re-hashed one byte-bounded group at a time) and the
+  // digests leaves name with their leaf counts. Digests are few (one per configuration ever saved or used), so each
+  // stream is a page or two; paging keeps even a table or a ledger rewritten with many distinct digests within
+  // bounds. The "C" collation makes the order SQL's and compareBytes' alike, whatever a tampered key holds.
+  const stored = new Lookahead(storedMappingConfigs(client, audit));
+  const named = new Lookahead(rowsOf(pages(namedMappingDigests(client, audit), (row) => row.digest, audit.pageRows)));
+  while (true) {
+    const row = await stored.peek();
+    const name = await named.peek();
+    if (row === undefined && name === undefined) return;
+    const order = row !== undefined && name !== undefined ? compareBytes(row.digest, name.digest) : row !== undefined ? -1 : 1;
+    if (order <= 0) stored.take();
+    if (order >= 0) named.take();
+    const digest = (order <= 0 ? row : name)!.digest;
+    const leafCount = order >= 0 ? Number(name!.leaves) : 0;
+    const leaves = leafCount === 0 ? 'no leaf names it' : `${leafCount} ${leafCount === 1 ? 'leaf names' : 'leaves name'} it`;
+    const ref = `mapping_config/${shown(digest)}`;
+    audit.count('mapping-config');
+    if (order > 0) audit.mismatch('mapping-config', ref, `no mapping configuration is stored under this digest (${leaves})`);
+    else if (row!.computed !== digest) audit.mismatch('mapping-config', ref, `the stored content re-hashes to ${row!.computed ?? '(no canonical form)'} (${leaves})`);
+  }
+}
+
+/** Every mapping_config row in digest order, with what its content re-hashes to (the content is not kept). */
+async function* storedMappingConfigs(client: pg.PoolClient, audit: Audit): AsyncGenerator<{ digest: string; computed: string | undefined }> {
+  // pg_column_size reads the stored (maybe compressed) size without fetching a toasted value: a bound on what a
+  // group costs to read, close enough to keep memory flat.
+  const fetch = async (after: string | undefined): Promise<Array<{ sha256: string; bytes: number }>> =>
     (
-      await client.query<{ digest: string; leaves: number }>(
-        `SELECT ${digestOf} AS digest, count(*)::bigint AS leaves
-           FROM ledger_leaf
-          WHERE ${digestOf} <> ${noMapping} ${after === undefined ? '' : `AND ${digestOf} > $2`}
-          GROUP BY 1
-          ORDER BY 1
+      await client.query<{ sha256: string; bytes: number }>(
+        `SELECT sha256, pg_column_size(content) AS bytes
+           FROM mapping_config
+          ${after === undefined ? '' : 'WHERE sha256 COLLATE "C" > $2'}
+          ORDER BY sha256 COLLATE "C"
           LIMIT $1`,
         after === undefined ? [audit.pageRows] : [audit.pageRows, after],
       )
     ).rows;
-  for await (const rows of pages(fetch, (row) => row.digest, audit.pageRows)) {
-    const stored = await mappingConfigsByDigest(client, rows.map((row) => row.digest));
-    for (const row of rows) {
-      audit.count('mapping-config');
-      const leaves = `${Number(row.leaves)} ${Number(row.leaves) === 1 ? 'leaf names' : 'leaves name'} it`;
-      const ref = `mapping_config/${shown(row.digest)}`;
-      if (!stored.has(row.digest)) {
-        audit.mismatch('mapping-config', ref, `no mapping configuration is stored under this digest (${leaves})`);
-        continue;
+  for await (const rows of pages(fetch, (row) => row.sha256, audit.pageRows)) {
+    for (const group of byteGroups(rows, (row) => Number(row.bytes), audit.rawPageBytes)) {
+      const contents = await mappingConfigsByDigest(client, group.map((row) => row.sha256));
+      for (const row of group) {
+        yield { digest: row.sha256, computed: contents.has(row.sha256) ? canonicalSha256(contents.get(row.sha256), mappingConfigSha256) : undefined };
       }
-      const computed = canonicalSha256(stored.get(row.digest), mappingConfigSha256);
-      if (computed !== row.digest) audit.mismatch('mapping-config', ref, `the stored content re-hashes to ${computed ?? '(no canonical form)'} (${leaves})`);
     }
   }
+}
+
+/** Pages of the distinct mapping digests that leaves name, in digest order, with how many leaves name each. */
+function namedMappingDigests(client: pg.PoolClient, audit: Audit): (after: string | undefined) => Promise<Array<{ digest: string; leaves: number }>> {
+  const digestOf = `coalesce(preimage->>'mappingSha256', '')`;
+  // Read audits name no mapping (NO_SOURCE_SHA256); their raw-message check covers that they may not.
+  const noMapping = `'${NO_SOURCE_SHA256}'`;
+  return async (after) =>
+    (
+      await client.query<{ digest: string; leaves: number }>(
+        `SELECT ${digestOf} AS digest, count(*)::bigint AS leaves
+           FROM ledger_leaf
+          WHERE ${digestOf} <> ${noMapping} ${after === undefined ? '' : `AND ${digestOf} COLLATE "C" > $2`}
+          GROUP BY 1
+          ORDER BY ${digestOf} COLLATE "C"
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after],
+      )
+    ).rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blobs: every DICOM instance an inbox message names, in the blob store
+
+interface BlobRow {
+  blob_sha256: Buffer;
+  messages: number;
+  min_size: string | number;
+  max_size: string | number;
+}
+
+async function auditBlobs(client: pg.PoolClient, audit: Audit, blobs: BlobStore): Promise<void> {
+  // One row per distinct blob, in the order of the inbox_message_blob index. A blob is present and of the right
+  // size, checked for all by a stat each; reading and hashing every instance can mean terabytes, so by default only a
+  // random sample (reservoir sampling over the present ones, so every blob is as likely to be picked) is re-hashed.
+  const fetch = async (after: Buffer | undefined): Promise<BlobRow[]> =>
+    (
+      await client.query<BlobRow>(
+        `SELECT blob_sha256, count(*)::int AS messages, min(raw_size) AS min_size, max(raw_size) AS max_size
+           FROM inbox_message
+          WHERE blob_sha256 IS NOT NULL ${after === undefined ? '' : 'AND blob_sha256 > $2'}
+          GROUP BY blob_sha256
+          ORDER BY blob_sha256
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after],
+      )
+    ).rows;
+  const sample: string[] = [];
+  let present = 0;
+  for await (const row of rowsOf(pages(fetch, (r) => r.blob_sha256, audit.pageRows))) {
+    audit.count('blob');
+    const digest = row.blob_sha256.toString('hex');
+    const ref = `blob/${digest}`;
+    const messages = `${row.messages} inbox ${row.messages === 1 ? 'message names' : 'messages name'} it`;
+    const size = await blobs.size(digest);
+    if (size === undefined) {
+      audit.mismatch('blob', ref, `the blob is not in the blob store (${messages})`);
+      continue;
+    }
+    const problems: string[] = [];
+    const minSize = Number(row.min_size);
+    const maxSize = Number(row.max_size);
+    if (minSize !== maxSize) problems.push(`the inbox messages naming it give raw_size ${minSize} to ${maxSize}`);
+    else if (size !== minSize) problems.push(`the blob holds ${size} bytes; raw_size is ${minSize}`);
+    if (problems.length > 0) {
+      audit.mismatch('blob', ref, problems);
+      continue;
+    }
+    present += 1;
+    if (audit.blobRehash === 'all') await rehashBlob(blobs, audit, digest);
+    else if (sample.length < audit.blobRehash) sample.push(digest);
+    else if (audit.blobRehash > 0) {
+      const slot = randomInt(present);
+      if (slot < audit.blobRehash) sample[slot] = digest;
+    }
+  }
+  for (const digest of sample) await rehashBlob(blobs, audit, digest);
+}
+
+async function rehashBlob(blobs: BlobStore, audit: Audit, digest: string): Promise<void> {
+  audit.blobsRehashed += 1;
+  const computed = await blobs.rehash(digest);
+  if (computed === undefined) audit.mismatch('blob', `blob/${digest}`, 'the blob left the blob store while the audit ran');
+  else if (computed !== digest) audit.mismatch('blob', `blob/${digest}`, `the blob's bytes hash to ${computed}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

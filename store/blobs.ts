@@ -17,6 +17,7 @@
  * directory, is fsynced, and is renamed into place (atomic on POSIX), so a reader never sees half a blob.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AnchorlineError } from '../errors/index.ts';
@@ -39,6 +40,11 @@ export interface BlobStore {
   get(sha256: string): Promise<Buffer | undefined>;
   /** The size in bytes of a stored blob, without reading it; undefined when not stored. */
   size(sha256: string): Promise<number | undefined>;
+  /**
+   * The lowercase hex SHA-256 of the bytes stored under a name, read as a stream (memory does not grow with the
+   * blob), for an audit; undefined when not stored. Unlike `get`, bytes that no longer match their name are no error.
+   */
+  rehash(sha256: string): Promise<string | undefined>;
 }
 
 export function isBlobDigest(value: string): boolean {
@@ -126,6 +132,17 @@ export function createFileBlobStore(dir: string): BlobStore {
 
     async size(sha256) {
       return sizeOf(pathOf(sha256));
+    },
+
+    async rehash(sha256) {
+      const hash = createHash('sha256');
+      try {
+        for await (const chunk of createReadStream(pathOf(sha256), { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+      return hash.digest('hex');
     },
   };
 }

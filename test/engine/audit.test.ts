@@ -117,7 +117,7 @@ describe('anchorline audit', () => {
     const counts = (
       await t.pool.query<{ leaves: number; versions: number; messages: number; batches: number }>(
         `SELECT (SELECT count(*)::int FROM ledger_leaf) AS leaves, (SELECT count(*)::int FROM fhir_resource_history) AS versions,
-                (SELECT count(DISTINCT source_message_id)::int FROM fhir_resource_history) AS messages, (SELECT count(*)::int FROM ledger_batch) AS batches`,
+                (SELECT count(*)::int FROM inbox_message) AS messages, (SELECT count(*)::int FROM ledger_batch) AS batches`,
       )
     ).rows[0]!;
     const report = await auditLedger(t.pool);
@@ -128,6 +128,7 @@ describe('anchorline audit', () => {
       resource: counts.leaves,
       'raw-message': counts.messages,
       'mapping-config': 1,
+      blob: 0,
       'missing-leaf': counts.versions,
       'header-hash': counts.batches,
       'header-signature': counts.batches,
@@ -307,6 +308,7 @@ describe('the audit command', () => {
       'PASS resource',
       'PASS raw-message',
       'PASS mapping-config',
+      'PASS blob',
       'PASS missing-leaf',
       'PASS header-hash',
       'PASS header-signature',

@@ -37,6 +37,17 @@ describe('blob store', () => {
     expect(await blobs.size(put.sha256)).toBe(bytes.length);
   });
 
+  it('re-hashes what is stored under a name as a stream, without refusing bytes that no longer match it', async () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    const { sha256 } = await blobs.put(bytes);
+    expect(await blobs.rehash(sha256)).toBe(sha256);
+    const changed = Buffer.from(bytes);
+    changed[changed.length - 1] = 8;
+    await writeFile(path.join(dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256), changed);
+    expect(await blobs.rehash(sha256)).toBe(digest(changed));
+    expect(await blobs.rehash(digest(Buffer.from('never stored')))).toBeUndefined();
+  });
+
   it('is idempotent, also when the same bytes are stored at once', async () => {
     const bytes = Buffer.alloc(20 * 1024 * 1024, 7);
     const puts = await Promise.all([blobs.put(bytes), blobs.put(bytes), blobs.put(bytes)]);
