@@ -18,9 +18,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
-import { AUDIT_CHECK_NAMES, auditLedger, openToolDatabase, type AuditReport } from '../store/index.ts';
+import { AUDIT_CHECK_NAMES, auditLedger, createFileBlobStore, openToolDatabase, type AuditReport } from '../store/index.ts';
 import { loadSigningKey } from '../workers/index.ts';
-import { dicomBlobStore } from './engine.ts';
 
 export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>] [--blobs <n|all|none>]
 
@@ -89,7 +88,7 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
       report = await auditLedger(database.pool, {
         ...(maxFindings !== undefined ? { maxFindings } : {}),
         ...(publicKey ? { publicKey } : {}),
-        ...(blobRehash !== 'none' ? { blobs: dicomBlobStore(config), blobRehash } : {}),
+        ...(blobRehash !== 'none' ? { blobs: engineBlobStore(config), blobRehash } : {}),
       });
     } finally {
       await database.close();
@@ -152,6 +151,14 @@ export function formatReport(report: AuditReport): string {
   const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for their batch to close)` : '';
   lines.push(report.ok ? `audit clean${waiting}` : `audit FAILED: ${total} ${total === 1 ? 'mismatch' : 'mismatches'}${waiting}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The engine's blob store, where cli/engine.ts's dicomBlobStore keeps it (dicom.blobDir, default <dataDir>/blobs);
+ * opened here rather than imported, so that the audit does not load the whole engine.
+ */
+function engineBlobStore(config: AnchorlineConfig) {
+  return createFileBlobStore(config.dicom.blobDir ?? path.join(config.dataDir, 'blobs'));
 }
 
 /** The hex public key of the engine's signing key, when its key file is here; batch headers must be signed with it. */
