@@ -58,6 +58,10 @@ export function createPool(options: PoolOptions): pg.Pool {
   // An idle client whose server connection dies emits 'error' on the pool; without a listener that would crash the
   // process. The next checkout gets a fresh connection, so nothing is lost by ignoring it here.
   pool.on('error', () => undefined);
+  // A checked-out client has no such listener: when PostgreSQL restarts while a transaction holds one between two
+  // statements, its 'error' event would be unhandled and end the process. The transaction's next statement fails
+  // (and its work is retried); the pool drops the broken client when it is released with that error.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
@@ -293,3 +297,20 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
   }
   return applied;
 }
+
+/**
+ * Whether PostgreSQL refused a statement for the values it was given, so that the same values fail the same way
+ * every time: SQLSTATE class 22 (data exception: a NUL in text or JSON, a number out of range, a malformed value),
+ * 23502 (not null) and 23514 (check constraint) of class 23, and class 54 (program limit exceeded: a value too long
+ * for an index row). Not a unique, foreign key or exclusion violation (23505, 23503, 23P01): between concurrent
+ * writers those are races (two workers creating the same new resource) that the next try resolves. Nor anything
+ * that fails whatever the values (connection, lock, serialization, resource errors). Looks through `cause` chains.
+ */
+export function refusedForItsValues(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(22[0-9A-Z]{3}|23502|23514|54[0-9A-Z]{3})$/.test(code)) return code;
+  }
+  return undefined;
+}
+

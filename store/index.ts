@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../config/logger.ts';
 import { createPool, migrate } from './db.ts';
 import { runningEmbeddedConnection, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 
-export { createPool, migrate, withTransaction, QueryCancellation, QueryAbandonedError, isQueryCanceled, isStatementTimeout, type Pool, type PoolClient, type Queryable } from './db.ts';
+export { createPool, migrate, refusedForItsValues, withTransaction, QueryCancellation, QueryAbandonedError, isQueryCanceled, isStatementTimeout, type Pool, type PoolClient, type Queryable } from './db.ts';
 export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';

@@ -35,7 +35,7 @@ import {
   type PatientMerge,
   type ResourceDraft,
 } from '../mappers/index.ts';
-import { auditTrail, compartment, inbox, ledger, mappingConfigs, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { auditTrail, compartment, inbox, ledger, mappingConfigs, refusedForItsValues, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
@@ -201,15 +201,10 @@ async function mapBatchOrSplit(options: IngestOptions, messageIds: number[]): Pr
   }
 }
 
-/**
- * A database error that the same input raises every time: SQLSTATE class 22 (data exception: a NUL character in
- * text or JSON, a number out of range, a malformed value), 23 (integrity constraint violation) or 54 (program limit
- * exceeded: a value too long for an index row). Lock, connection, serialization and resource errors (classes 08, 40,
- * 53, 55, 57) are left to the retry.
- */
+/** A database error that the same input raises every time (store/db.ts refusedForItsValues), as a coded refusal. */
 function storeRefusal(error: unknown): { sqlState: string; error: AnchorlineError } | undefined {
-  const sqlState = (error as { code?: unknown } | null)?.code;
-  if (typeof sqlState !== 'string' || !/^(22|23|54)[0-9A-Z]{3}$/.test(sqlState)) return undefined;
+  const sqlState = refusedForItsValues(error);
+  if (sqlState === undefined) return undefined;
   // The server's message may quote the value it refused: only the SQLSTATE goes into the detail.
   return { sqlState, error: new AnchorlineError('ANCHORLINE_ERR_STORE_REFUSED_VALUE', `the store refused a mapped value (SQLSTATE ${sqlState})`) };
 }

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
-import { inbox, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
+import { inbox, refusedForItsValues, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
 import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
 import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
@@ -368,19 +368,6 @@ export class Hl7Intake {
       this.options.log.warn({ count: jobs.length, err: toAnchorlineError(error).code }, 'intake: enqueue failed; the sweeper will re-enqueue');
     }
   }
-}
-
-/**
- * Whether PostgreSQL refused a statement for the values it was given (SQLSTATE class 22 data exception, 23 integrity
- * constraint violation, 54 program limit exceeded), as opposed to failing whatever the values (connection lost,
- * shutting down): only the former can be cured by leaving a row out.
- */
-function refusedForItsValues(error: unknown): boolean {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return true;
-  }
-  return false;
 }
 
 function ingestJobs(outcomes: RecordOutcome[]): EnqueueJob[] {
