@@ -11,8 +11,6 @@ import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
 import { DICOM_PROTOCOL, DicomIntake } from '../adapters/dicom/intake.ts';
 import { MllpServer } from '../adapters/mllp/index.ts';
 import { CdaIntake } from '../adapters/cda/index.ts';
-import { DicomScpServer } from '../adapters/dicom/index.ts';
-import { buildApi, startWorkerOperationsServer, TokenIssuer } from '../api/index.ts';
 import { EngineMetrics, NotReady, Readiness, type IntakeMetrics } from '../observability/index.ts';
 import { SourcePolicy } from '../adapters/sources.ts';
 import { WorkerProcess } from './worker-process.ts';
@@ -69,12 +67,26 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     log.info('anchorline stopped');
   };
 
+  // The worker process is forked first: it loads its modules (~0.5 s of CPU) on the other core while this process
+  // starts the database, builds the API and opens its listeners, and gets its config once the database is up. Intake
+  // does not need it; /readyz reports the engine not ready until it is, and start waits for it before it is ready.
+  const workerProcess = role === 'all' && config.workers.enabled && config.workers.isolation === 'process' ? startWorkerProcess(config, log) : undefined;
+  let workerProcessListed = false;
+  // The HTTP API and the DIMSE listener (fastify and its plugins, jose, dcmjs-dimse: ~0.3 s) are loaded only where
+  // they are served, so a worker process starts without them, and they load while the database starts.
+  const serving = role === 'all' ? Promise.all([import('../api/index.ts'), import('../adapters/dicom/index.ts')]) : undefined;
+  serving?.catch(() => undefined);
   try {
     const store = await openStore(config, log, { applicationName: `anchorline-${role}` });
     closers.push({ name: 'store', close: () => store.close() });
+    workerProcess?.useStore(store);
 
     const queue = await createQueue(config, store.pool, log);
     closers.push({ name: 'queue', close: () => queue.close() });
+    if (workerProcess) {
+      closers.push({ name: 'worker process', close: () => workerProcess.workers.close() });
+      workerProcessListed = true;
+    }
 
     // One registry and one set of readiness checks per engine; checks are added as their parts start.
     const metrics = new EngineMetrics();
@@ -84,15 +96,12 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
     const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid'> = {};
-    // The worker process loads and starts (~1 s of CPU) on the other core while this process builds the API and
-    // opens its listeners; intake does not need it, and /readyz reports the engine not ready until it is.
-    let workerProcessStarted: Promise<void> | undefined;
     if (role === 'worker' || config.workers.enabled) {
-      if (role === 'all' && config.workers.isolation === 'process') {
-        const { workers, started } = startWorkerProcess(config, log, store, closers, readiness);
-        workerProcessStarted = started;
-        // Awaited before the engine reports ready, below; a rejection until then is not an unhandled one.
-        started.catch(() => undefined);
+      if (workerProcess) {
+        const { workers } = workerProcess;
+        readiness.add('workers', () => {
+          if (!workers.running) throw new NotReady('the worker process is starting or restarting');
+        });
         engineParts.workerProcessRestarts = () => workers.restarts;
         engineParts.workerProcessPid = () => workers.pid;
       } else await startWorkers(config, log, store, queue, closers, { metrics, readiness });
@@ -102,6 +111,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     const engine: Engine = { store, queue, close: closeAll, ...engineParts };
     if (role === 'worker') {
       if (config.observability.workerPort !== undefined) {
+        const { startWorkerOperationsServer } = await import('../api/index.ts');
         const operations = await startWorkerOperationsServer({ ...operationsOptions(config, store, queue, metrics, readiness), log: log.child({ component: 'operations' }), host: config.observability.workerHost, port: config.observability.workerPort });
         engine.operationsPort = operations.port;
         closers.push({ name: 'operations', close: () => operations.close() });
@@ -114,6 +124,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     if (keySource.source === 'file') engine.apiKeyFile = keySource.file;
     if (keySource.revoked) log.warn({ source: keySource.source }, 'the bootstrap API key is revoked and stays so; make admin keys with anchorline credentials key create');
     if (keySource.source === 'none') log.warn({ file: keySource.file }, 'no bootstrap API key file, and the database already holds keys: none is made; make one with anchorline credentials key create --scope admin');
+    const [{ buildApi, TokenIssuer }, { DicomScpServer }] = await serving!;
     const tokenIssuer = await TokenIssuer.fromKeyFile(config.auth.tokenSigningKeyFile ?? path.join(config.dataDir, 'oauth-signing.pem'), {
       issuer: config.auth.issuer,
       lifetimeSeconds: config.auth.tokenLifetimeSeconds,
@@ -199,10 +210,12 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       listeners.dicom = dimse;
       closers.push({ name: 'dicom', close: () => dimse.close(config.engine.shutdownGraceMs) });
     }
-    await workerProcessStarted;
+    await workerProcess?.started;
     log.info({ httpPort: engine.httpPort, mllpPort: engine.mllpPort, dicomPort: engine.dicomPort, queue: queue.driver, database: config.database.url ? 'external' : 'embedded' }, 'anchorline ready');
     return engine;
   } catch (error) {
+    // A worker process forked before a failure that came before its place in the closers.
+    if (workerProcess && !workerProcessListed) await workerProcess.workers.close();
     await closeAll();
     throw error;
   }
@@ -260,15 +273,21 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
 
 /**
  * The ingest consumer and the sweeper in a child process of their own (cli/worker-process.ts), on this engine's
- * database; the anchor worker stays here, where the signing key was made.
+ * database; the anchor worker stays here, where the signing key was made. The child is forked at once and gets its
+ * config when useStore is called with the opened store. `started` resolves when it is ready, rejects when it cannot
+ * start.
  */
-function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: Store, closers: Closer[], readiness: Readiness): { workers: WorkerProcess; started: Promise<void> } {
-  const childConfig: AnchorlineConfig = {
-    ...config,
-    database: { ...config.database, url: store.connectionString },
-    anchor: { ...config.anchor, enabled: false },
-    observability: { ...config.observability, workerPort: undefined },
-  };
+function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: WorkerProcess; started: Promise<void>; useStore: (store: Store) => void } {
+  let useStore!: (store: Store) => void;
+  const childConfig = new Promise<AnchorlineConfig>((resolve) => {
+    useStore = (store) =>
+      resolve({
+        ...config,
+        database: { ...config.database, url: store.connectionString },
+        anchor: { ...config.anchor, enabled: false },
+        observability: { ...config.observability, workerPort: undefined },
+      });
+  });
   const workers = new WorkerProcess({
     config: childConfig,
     log: log.child({ component: 'worker-process' }),
@@ -277,11 +296,10 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger, store: Store,
     restartDelayMs: config.workers.restartDelayMs,
     shutdownGraceMs: config.engine.shutdownGraceMs,
   });
-  closers.push({ name: 'worker process', close: () => workers.close() });
-  readiness.add('workers', () => {
-    if (!workers.running) throw new NotReady('the worker process is starting or restarting');
-  });
-  return { workers, started: workers.start() };
+  const started = workers.start();
+  // Awaited before the engine reports ready; a rejection until then is not an unhandled one.
+  started.catch(() => undefined);
+  return { workers, started, useStore };
 }
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too with workers.isolation 'inline'. */

@@ -33,8 +33,11 @@ export type WorkerChildReport = { type: 'ready' } | { type: 'alive' } | { type: 
 export type WorkerParentCommand = { type: 'start'; config: AnchorlineConfig } | { type: 'stop' };
 
 export interface WorkerProcessOptions {
-  /** The child's config: the engine's, on the engine's database. */
-  config: AnchorlineConfig;
+  /**
+   * The child's config: the engine's, on the engine's database. A promise lets the engine fork the child, which then
+   * loads its modules, before the database is up; each child is sent the config once it is known.
+   */
+  config: AnchorlineConfig | Promise<AnchorlineConfig>;
   log: Logger;
   maxHeapMb: number;
   stallTimeoutMs: number;
@@ -103,7 +106,9 @@ export class WorkerProcess {
     child.on('message', (report: WorkerChildReport) => this.onReport(child, report));
     child.on('error', (error) => this.options.log.warn({ err: error.message }, 'worker process: error'));
     child.once('exit', (code, signal) => this.onExit(child, code, signal));
-    child.send({ type: 'start', config: this.options.config } satisfies WorkerParentCommand);
+    void Promise.resolve(this.options.config).then((config) => {
+      if (child.connected) child.send({ type: 'start', config } satisfies WorkerParentCommand);
+    });
     this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb }, 'worker process started');
   }
 
