@@ -50,6 +50,7 @@ export {
   headerHash,
   signHeader,
   verifyHeaderSignature,
+  verifyEd25519Strict,
   generateSigningKey,
   publicKeyFor,
   type BatchHeader,
