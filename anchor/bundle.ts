@@ -69,13 +69,16 @@ type CheckAfterFormat = Exclude<VerificationCheckName, 'bundle-format'>;
 const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is CheckAfterFormat => name !== 'bundle-format');
 
 /**
- * Verifies a proof bundle (parsed JSON) offline, by the checks in this file's header comment. Never throws: any
- * input, however malformed, gives a result whose failed checks say what is wrong. Details name fields and hashes,
- * never preimage or resource values, since those may identify a patient.
+ * Verifies a proof bundle offline, by the checks in this file's header comment. Never throws: any input, however
+ * malformed, gives a result whose failed checks say what is wrong. Details name fields and hashes, never preimage or
+ * resource values, since those may identify a patient.
  *
- * `options.resource`, when given, is the resource version the auditor holds, parsed with parseJson (./json.ts) so
- * that its numbers are as written: JSON.parse would turn a decimal `5.40` into 5.4, and the resource would then no
- * longer hash to what the leaf commits to (README, NUMBERS). The `resource-hash` check is then run against it. `options.raw`, when given, is the raw inbound message the version came from (its
+ * The bundle and `options.resource` are values read from JSON text with parseStrictJson (./json.ts), as the CLI and
+ * the console do: what makes a text ambiguous (a member name twice, a lone surrogate) is gone once it is parsed, so
+ * only the reader can refuse it, and a number must reach these checks as written (an integer field written `1.0`
+ * must fail; a resource's decimal `5.40` must hash as `5.40`, not as JSON.parse's 5.4: README, NUMBERS).
+ * `options.resource`, when given, is the resource version the auditor holds; the `resource-hash` check is then run
+ * against it. `options.raw`, when given, is the raw inbound message the version came from (its
  * bytes as received); the `raw-hash` check is then run against it.
  */
 export function verifyBundle(bundle: unknown, options?: { resource?: unknown; raw?: Uint8Array }): VerificationResult {
@@ -245,8 +248,10 @@ function checkHeaderChain(bundle: ProofBundle): CheckOutcome {
     : { ok: true, detail: `batch ${first.batchNumber} is linked through ${bundle.headerChain.length} later header(s) to batch ${newest}` };
 }
 
+/** An address in either case: the engine writes the EIP-55 mixed-case form, the chain compares without case. */
 const EVM_ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const EVM_HASH = /^0x[0-9a-fA-F]{64}$/;
+/** Transaction and block hashes as JSON-RPC nodes write them: lowercase. */
+const EVM_HASH = /^0x[0-9a-f]{64}$/;
 
 function checkAnchor(bundle: ProofBundle): CheckOutcome {
   const anchor: Record<string, unknown> = bundle.anchor;
@@ -262,9 +267,9 @@ function checkAnchor(bundle: ProofBundle): CheckOutcome {
   checkExactKeys(anchor, ['driver', 'chainId', 'contract', 'txHash', 'blockNumber', 'blockHash', 'batchNumber'], 'anchor', problems);
   if (!isInteger(anchor.chainId, 1)) problems.push('anchor.chainId must be an integer >= 1');
   if (!(typeof anchor.contract === 'string' && EVM_ADDRESS.test(anchor.contract))) problems.push('anchor.contract must be 0x and 40 hex digits');
-  if (!(typeof anchor.txHash === 'string' && EVM_HASH.test(anchor.txHash))) problems.push('anchor.txHash must be 0x and 64 hex digits');
+  if (!(typeof anchor.txHash === 'string' && EVM_HASH.test(anchor.txHash))) problems.push('anchor.txHash must be 0x and 64 lowercase hex digits');
   if (!isInteger(anchor.blockNumber, 0)) problems.push('anchor.blockNumber must be an integer >= 0');
-  if (!(typeof anchor.blockHash === 'string' && EVM_HASH.test(anchor.blockHash))) problems.push('anchor.blockHash must be 0x and 64 hex digits');
+  if (!(typeof anchor.blockHash === 'string' && EVM_HASH.test(anchor.blockHash))) problems.push('anchor.blockHash must be 0x and 64 lowercase hex digits');
   const covered = signedHeaders(bundle).map((signed) => signed.header.batchNumber);
   if (!isInteger(anchor.batchNumber, 1)) problems.push('anchor.batchNumber must be an integer >= 1');
   else if (!covered.includes(anchor.batchNumber)) problems.push(`anchor.batchNumber ${anchor.batchNumber} is neither the batch nor a headerChain entry`);
@@ -303,7 +308,10 @@ const MAX_REPORTED_PROBLEMS = 8;
 const HEX_HASH = /^[0-9a-f]{64}$/;
 /** A UTF-16 surrogate without its pair: such a string has no UTF-8 form, so JCS cannot hash it. */
 const LONE_SURROGATE = /\p{Cs}/u;
-const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
+/** The one time format: what Date.toISOString writes for years 0000..9999, milliseconds always present. */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{3}Z$/;
+/** The longest audit path: a batch holds at most 2^53 - 1 leaves, and a path has one hash per level below the root. */
+const MAX_AUDIT_PATH = 53;
 
 function summarizeProblems(problems: string[]): string {
   const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).join('; ');
@@ -321,6 +329,7 @@ function validateBundle(value: unknown, problems: string[]): value is ProofBundl
   validateLeaf(value.leaf, problems);
   // Index loops rather than forEach: forEach skips the holes of a sparse array, which must be reported too.
   if (!Array.isArray(value.auditPath)) problems.push(`auditPath must be an array, got ${jsonKind(value.auditPath)}`);
+  else if (value.auditPath.length > MAX_AUDIT_PATH) problems.push(`auditPath must have at most ${MAX_AUDIT_PATH} entries`);
   else for (let i = 0; i < value.auditPath.length; i++) requireHexHash(value.auditPath[i], `auditPath[${i}]`, problems);
   validateSignedHeader(value.batch, 'batch', problems);
   requireHexHash(value.publicKey, 'publicKey', problems);
@@ -383,7 +392,7 @@ function validateSignedHeader(signed: unknown, path: string, problems: string[])
     problems.push(`${at}: firstLeafIndex + leafCount exceeds 2^53 - 1`);
   }
   requireHexHash(header.root, `${at}.root`, problems);
-  if (!isIsoUtc(header.time)) problems.push(`${at}.time must be ISO 8601 UTC, YYYY-MM-DDTHH:MM:SS[.fraction]Z`);
+  if (!isIsoUtc(header.time)) problems.push(`${at}.time must be a UTC time written YYYY-MM-DDTHH:MM:SS.sssZ`);
 }
 
 function checkExactKeys(object: Record<string, unknown>, keys: readonly string[], path: string, problems: string[]): void {
@@ -414,11 +423,16 @@ function isBase64UrlOfLength(value: unknown, bytes: number): boolean {
   }
 }
 
+/**
+ * An integer in min..2^53-1. Read by parseStrictJson, a number is a plain number only when written as ECMAScript
+ * writes it, so this also holds it to plain decimal digits: `1.0`, `1e0` and `-0` arrive as LosslessNumbers and fail.
+ * -0 is refused here too, for JavaScript callers that pass values rather than text.
+ */
 function isInteger(value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && !Object.is(value, -0);
 }
 
-/** A real UTC instant in the form Date.toISOString writes (fraction optional, up to nanoseconds); no leap seconds. */
+/** A real UTC instant in the form Date.toISOString writes (three fraction digits), years 0000..9999; no leap seconds. */
 function isIsoUtc(value: unknown): boolean {
   if (typeof value !== 'string') return false;
   const match = ISO_UTC.exec(value);

@@ -16,6 +16,10 @@ export {
 } from './canonical-json.ts';
 export {
   parseJson,
+  parseStrictJson,
+  StrictJsonError,
+  MAX_STRICT_JSON_DEPTH,
+  type StrictJsonRule,
   stringifyJson,
   jsonNumber,
   isLosslessNumber,

@@ -4,11 +4,12 @@
  *
  * Needs no config or database, and no network without --rpc, so an auditor can run it anywhere the package is
  * installed. Prints one line per check (`PASS name: detail` / `FAIL name: detail`) and then `verified` or `NOT verified`.
- * Exit codes: 0 all checks passed, 1 a check failed, 2 usage error (bad arguments, unreadable file, invalid JSON).
+ * Exit codes: 0 all checks passed, 1 a check failed, 2 usage error (bad arguments, unreadable file, a file that is
+ * not strict JSON: see readJsonFile).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseJson, verifyBundle, type ProofBundle } from '../anchor/index.ts';
+import { parseStrictJson, StrictJsonError, verifyBundle, type ProofBundle } from '../anchor/index.ts';
 
 export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--raw <message file>] [--rpc <url>] [--public-key <hex>]
 
@@ -110,26 +111,30 @@ function readBytes(file: string, what: string): Uint8Array {
 }
 
 /**
- * The parsed JSON in `file`, parsed losslessly (anchor/json.ts): a resource's `5.40` must reach the resource hash as
- * `5.40`, and `12345678901234567890` with all its digits; JSON.parse would hash 5.4 and a rounded integer, and a
- * good resource would fail resource-hash. An object with a member name twice (with different values) is refused
- * rather than read as its last. Errors name the file and at most a character position: the parser's own message can
- * quote the text around the error, which in a resource file may be patient data.
+ * The parsed JSON in `file`, parsed losslessly and strictly (parseStrictJson, anchor/json.ts): a resource's `5.40`
+ * must reach the resource hash as `5.40`, and `12345678901234567890` with all its digits; JSON.parse would hash 5.4
+ * and a rounded integer, and a good resource would fail resource-hash. A text other readers could read differently
+ * is refused with its reason: a member name twice in one object (whatever the values), a lone surrogate, anything
+ * outside RFC 8259's grammar. Errors name the file, the rule and a character position, and quote at most a member
+ * name: a parser's message could quote the text around the error, which in a resource file may be patient data.
  */
 function readJsonFile(file: string, what: 'bundle' | 'resource'): unknown {
   const bytes = readBytes(file, what);
   let text: string;
   try {
-    // Fatal, not replacing: a resource silently altered by U+FFFD substitution would fail resource-hash misleadingly.
-    // ignoreBOM false (the default) drops a UTF-8 byte order mark, which some editors write and JSON parsers reject.
+    // Fatal, not replacing: a resource silently altered by U+FFFD substitution would fail resource-hash misleadingly,
+    // and a surrogate encoded in UTF-8 (ED A0 80) is refused here as invalid UTF-8.
+    // ignoreBOM false (the default) drops a UTF-8 byte order mark, which some editors write (RFC 8259 §8.1 lets a
+    // parser ignore it); parseStrictJson itself refuses U+FEFF anywhere else.
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw new UsageError(`${what} file ${file} is not valid UTF-8`);
   }
   try {
-    return parseJson(text);
+    return parseStrictJson(text);
   } catch (error) {
-    const position = /at position (\d+)/.exec((error as Error).message)?.[1];
-    throw new UsageError(`${what} file ${file} is not valid JSON${position === undefined ? '' : ` (error at character ${position})`}`);
+    if (!(error instanceof StrictJsonError)) throw new UsageError(`${what} file ${file} is not valid JSON`);
+    const kind = error.rule === 'syntax' ? 'is not valid JSON' : error.rule === 'too-deep' ? 'is refused' : 'is not valid I-JSON (RFC 7493)';
+    throw new UsageError(`${what} file ${file} ${kind}: ${error.message}`);
   }
 }

@@ -98,6 +98,27 @@ describe('anchorline verify', () => {
     }
   });
 
+  it('exits 2 naming the rule for a bundle or resource file that other readers could read differently', async () => {
+    const bundleText = readFileSync(join(REPO_ROOT, FIXTURES, 'good.bundle.json'), 'utf8');
+    const resourceText = readFileSync(join(REPO_ROOT, FIXTURES, 'good.resource.json'), 'utf8');
+    const repeated = join(scratch, 'repeated.bundle.json');
+    writeFileSync(repeated, bundleText.replace('"format":', '"format": "anchorline-proof/1", "format":'));
+    const surrogate = join(scratch, 'surrogate.resource.json');
+    writeFileSync(surrogate, resourceText.replace('"family": "', '"family": "\\ud800'));
+    const encodedSurrogate = join(scratch, 'encoded-surrogate.resource.json');
+    writeFileSync(encodedSurrogate, Buffer.concat([Buffer.from(resourceText.slice(0, -2)), Buffer.from([0x2c, 0x22, 0x78, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x7d])]));
+    const runs = await Promise.all([
+      anchorline('verify', repeated),
+      anchorline('verify', `${FIXTURES}good.bundle.json`, '--resource', surrogate),
+      anchorline('verify', `${FIXTURES}good.bundle.json`, '--resource', encodedSurrogate),
+    ]);
+    expect(runs.map((run) => run.code)).toEqual([2, 2, 2]);
+    expect(runs[0]!.stderr).toContain(`bundle file ${repeated} is not valid I-JSON (RFC 7493): member name "format" appears twice in one object at character`);
+    expect(runs[1]!.stderr).toContain(`resource file ${surrogate} is not valid I-JSON (RFC 7493): a string holds a UTF-16 surrogate without its pair`);
+    expect(runs[2]!.stderr).toContain('is not valid UTF-8');
+    for (const run of runs) expect(run.stdout).toBe('');
+  });
+
   it('verifies a bundle saved with a byte order mark', async () => {
     const file = join(scratch, 'bom.json');
     writeFileSync(file, `\uFEFF${readFileSync(join(REPO_ROOT, FIXTURES, 'good.bundle.json'), 'utf8')}`);

@@ -6,7 +6,7 @@
  */
 import { useState } from 'preact/hooks';
 import { verifyBundle, type ProofBundle, type VerificationCheck } from '../../../anchor/bundle.ts';
-import { parseJson, stringifyJson } from '../../../anchor/json.ts';
+import { parseStrictJson, StrictJsonError, stringifyJson } from '../../../anchor/json.ts';
 import { apiBytes, apiText, ApiError } from '../api.ts';
 import { ErrorNote, Note, Panel, formatNumber, useAction } from '../components.tsx';
 
@@ -23,6 +23,25 @@ function publicKeyCheck(bundle: unknown, formatOk: boolean, pinned: string): Ver
   const stated = formatOk ? (bundle as ProofBundle).publicKey.toLowerCase() : undefined;
   if (stated === pinned) return { name: 'public-key', ok: true, detail: 'the bundle is signed by the pinned key' };
   return { name: 'public-key', ok: false, detail: stated === undefined ? 'not checked: the bundle is malformed' : `the bundle names key ${stated}, not the pinned key` };
+}
+
+/**
+ * Text from the engine, indented for reading when it is strict JSON; as sent otherwise, so that verifying it shows
+ * why it is refused rather than a lax re-reading of it (a repeated member would silently disappear).
+ */
+function prettyOrAsSent(text: string): string {
+  try {
+    return stringifyJson(parseStrictJson(text), 2);
+  } catch {
+    return text;
+  }
+}
+
+/** Why a pasted or loaded text is refused, as `anchorline verify` says it; never quotes a value. */
+function strictJsonProblem(error: unknown): string {
+  if (!(error instanceof StrictJsonError)) return 'is not valid JSON';
+  const kind = error.rule === 'syntax' ? 'is not valid JSON' : error.rule === 'too-deep' ? 'is refused' : 'is not valid I-JSON (RFC 7493)';
+  return `${kind}: ${error.message}`;
 }
 
 export function ProofVerifier({ params }: { params: URLSearchParams }) {
@@ -47,7 +66,7 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     const base = `${encodeURIComponent(type)}/${encodeURIComponent(id)}/_history/${encodeURIComponent(versionId)}`;
     try {
       // Text, parsed and shown losslessly: a decimal `5.40` in the resource must reach the hash as `5.40`.
-      setBundleText(stringifyJson(parseJson(await apiText(`/proofs/${base}`)), 2));
+      setBundleText(prettyOrAsSent(await apiText(`/proofs/${base}`)));
     } catch (error) {
       if (error instanceof ApiError && error.code === 'ANCHORLINE_ERR_PROOF_PENDING') {
         setPending(error.detail);
@@ -55,15 +74,22 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
       }
       throw error;
     }
-    if (withResource) setResourceText(stringifyJson(parseJson(await apiText(`/fhir/${base}`, { accept: 'application/fhir+json' })), 2));
+    if (withResource) setResourceText(prettyOrAsSent(await apiText(`/fhir/${base}`, { accept: 'application/fhir+json' })));
     if (withRaw) setRaw({ bytes: await apiBytes(`/proofs/${base}/source`), from: `source of ${type}/${id} version ${versionId}` });
   });
 
   const readFile = (input: HTMLInputElement, into: (text: string) => void): void => {
     const file = input.files?.[0];
     if (!file) return;
-    void file.text().then((text) => {
-      into(text);
+    // Decoded strictly, as `anchorline verify` does: file.text() would replace invalid UTF-8 with U+FFFD unseen.
+    void file.arrayBuffer().then((buffer) => {
+      try {
+        into(new TextDecoder('utf-8', { fatal: true }).decode(buffer));
+      } catch {
+        into('');
+        setInputProblem(`The file ${file.name} is not valid UTF-8.`);
+        return;
+      }
       changed();
     });
   };
@@ -73,17 +99,17 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     setVerdict(undefined);
     let bundle: unknown;
     try {
-      bundle = parseJson(bundleText);
-    } catch {
-      setInputProblem('The proof bundle is not valid JSON.');
+      bundle = parseStrictJson(bundleText);
+    } catch (error) {
+      setInputProblem(`The proof bundle ${strictJsonProblem(error)}.`);
       return;
     }
     let resource: unknown;
     if (resourceText.trim() !== '') {
       try {
-        resource = parseJson(resourceText);
-      } catch {
-        setInputProblem('The resource is not valid JSON.');
+        resource = parseStrictJson(resourceText);
+      } catch (error) {
+        setInputProblem(`The resource ${strictJsonProblem(error)}.`);
         return;
       }
     }
