@@ -82,5 +82,6 @@ describe('chain anchoring across an engine crash', () => {
 
     second.process.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+    // Two engine starts, each with its worker process, on a machine that may be busy: minutes, not one.
+  }, 240_000);
 });

@@ -89,5 +89,6 @@ describe('crash recovery', () => {
     // Graceful shutdown: SIGTERM drains and exits 0.
     second.process.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  });
+    // Two engine starts, each with its worker process, on a machine that may be busy: minutes, not one.
+  }, 240_000);
 });
