@@ -266,8 +266,8 @@ export function formatVerifierKey(name: string, signatureType: number, publicKey
 
 /**
  * Parses a verifier key strictly: three "+"-separated parts (the base64 part may itself hold "+"), a valid name,
- * 8 lowercase hex digits, canonical base64 of at least a type byte and one key byte, and a key ID that matches.
- * Ed25519 types (0x01, 0x04) must carry exactly 32 key bytes.
+ * 8 lowercase hex digits, canonical base64 of a type byte and the key, and a key ID that matches. Only the types
+ * implemented here are read: Ed25519 (0x01) and cosignature/v1 (0x04), each with exactly 32 key bytes.
  */
 export function parseVerifierKey(vkey: string): Parsed<VerifierKey> {
   if (typeof vkey !== 'string') return refuse('the verifier key is not text');
@@ -358,7 +358,11 @@ function parseKeyParts(
   }
   if (material.length < 2) return refuse('the key has no key material after its type byte');
   const signatureType = material[0]!;
-  if ((signatureType === SIGNATURE_TYPE_ED25519 || signatureType === SIGNATURE_TYPE_COSIGNATURE_V1) && material.length !== 33) {
+  // Only the types implemented here: a key of another type could not verify anything, so reading it is an error.
+  if (signatureType !== SIGNATURE_TYPE_ED25519 && signatureType !== SIGNATURE_TYPE_COSIGNATURE_V1) {
+    return refuse(`signature type 0x${hex2(signatureType)} is not Ed25519 (0x01) or cosignature/v1 (0x04)`);
+  }
+  if (material.length !== 33) {
     return refuse(`an Ed25519 key is 32 bytes after its type byte, got ${material.length - 1}`);
   }
   const publicKey = publicKeyOf(material);
