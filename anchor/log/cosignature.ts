@@ -68,7 +68,7 @@ export function ed25519Cosigner(name: string, privateKey: Uint8Array, now: () =>
     name,
     keyId: cosignerKeyId(name, ed25519.getPublicKey(seed)),
     sign(text: Uint8Array): Uint8Array {
-      const checkpointText = new TextDecoder('utf-8', { fatal: true }).decode(text);
+      const checkpointText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(text);
       const parsed = parseCheckpoint(checkpointText);
       if (!parsed.ok) throw new RangeError(`not a checkpoint: ${parsed.reason}`);
       const timestamp = now();
@@ -94,7 +94,7 @@ export function ed25519CosignatureVerifier(name: string, publicKey: Uint8Array):
       if (!timestamp.ok) return false;
       let checkpointText: string;
       try {
-        checkpointText = new TextDecoder('utf-8', { fatal: true }).decode(text);
+        checkpointText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(text);
       } catch {
         return false;
       }

@@ -309,3 +309,23 @@ describe('cosignatures', () => {
     expect(cosignatureVerifierFromKey(vectors.signerKey.verifierKey).ok).toBe(false);
   });
 });
+
+describe('byte order marks', () => {
+  it('are text like any other character: kept, signed and verified as sent', () => {
+    const origin = '\ufeffanchorline.example/log';
+    const log = ed25519NoteSigner('log', seed(1));
+    const witness = ed25519Cosigner('w', seed(2), () => 1);
+    const note = signCheckpoint({ origin, size: 1, rootHash: new Uint8Array(32), extensions: [] }, log, [witness]);
+    const opened = openCheckpoint(new TextEncoder().encode(note), {
+      log: ed25519NoteVerifier('log', ed25519.getPublicKey(seed(1))),
+      origin,
+      cosigners: [ed25519CosignatureVerifier('w', ed25519.getPublicKey(seed(2)))],
+    });
+    expect(opened.ok && opened.value.cosignatures.length).toBe(1);
+    if (!opened.ok) return;
+    // The witness signed the text with its mark, as any other implementation will check it.
+    const message = cosignedMessage(opened.value.text, 1);
+    expect(opened.value.text.startsWith('\ufeff')).toBe(true);
+    expect(ed25519.verify(opened.value.cosignatures[0]!.signature.slice(8), message, ed25519.getPublicKey(seed(2)))).toBe(true);
+  });
+});
