@@ -311,24 +311,24 @@ export function verifyConsistency(
 }
 
 /** The largest power of two strictly below n (n >= 2): the split point k of RFC 9162 §2.1.1. */
-function largestPowerOfTwoBelow(n: number): number {
+export function largestPowerOfTwoBelow(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
 }
 
-function isPowerOfTwo(n: number): boolean {
+export function isPowerOfTwo(n: number): boolean {
   let k = 1;
   while (k < n) k *= 2;
   return k === n;
 }
 
-function isOdd(x: number): boolean {
+export function isOdd(x: number): boolean {
   return x % 2 === 1;
 }
 
 /** Right shift by one, by arithmetic: `>>> 1` would truncate sizes above 2^32. */
-function half(x: number): number {
+export function half(x: number): number {
   return Math.floor(x / 2);
 }
 

@@ -24,7 +24,7 @@
  *
  * Browser-safe: no Node built-ins.
  */
-import { emptyRoot, HASH_BYTES, nodeHash } from '../merkle.ts';
+import { emptyRoot, half, HASH_BYTES, isOdd, isPowerOfTwo, largestPowerOfTwoBelow, nodeHash } from '../merkle.ts';
 import type { NodeSource } from './store.ts';
 import { foldRange, rangeNodes } from './tree.ts';
 
@@ -265,28 +265,6 @@ function firstNonHash(proof: readonly Uint8Array[]): string | undefined {
     if (!isHash(proof[i]!)) return `proof entry ${i} is not ${HASH_BYTES} bytes`;
   }
   return undefined;
-}
-
-/** The split point k of RFC 9162 §2.1.1: the largest power of two strictly below n (n >= 2). */
-function largestPowerOfTwoBelow(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
-
-function isPowerOfTwo(x: number): boolean {
-  let p = 1;
-  while (p < x) p *= 2;
-  return p === x;
-}
-
-function isOdd(x: number): boolean {
-  return x % 2 === 1;
-}
-
-/** x >> 1 by arithmetic: the 32-bit operators would truncate sizes above 2^32. */
-function half(x: number): number {
-  return Math.floor(x / 2);
 }
 
 function isTreeSize(x: unknown): x is number {
