@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { startEmbeddedPostgres, type RunningPostgres } from '../../store/embedded-postgres.ts';
+import { isAlive, startEmbeddedPostgres, waitForExit, type RunningPostgres } from '../../store/embedded-postgres.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -37,24 +37,6 @@ export interface Restartable {
 
 /** Called when a process exits although nobody killed it; the soak logs and counts it. */
 export type UnexpectedExit = (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(25);
-  }
-  return true;
-}
 
 export async function waitForPort(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -437,7 +419,7 @@ export class PostgresServer implements Restartable {
       await this.running!.stop();
     } else {
       process.kill(pid, signal);
-      await waitGone(pid, 10_000);
+      await waitForExit(pid, 10_000);
     }
   }
 
