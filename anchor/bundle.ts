@@ -9,7 +9,7 @@
 import { base64UrlToBytes, bytesToHex, hexToBytes } from './encoding.ts';
 import { headerHash, verifyHeaderSignature, GENESIS_PREVIOUS_HEADER_HASH, type BatchHeader } from './header.ts';
 import { provenanceLeafHash, resourceSha256, sha256Hex, SALT_BYTES, type LeafPreimage } from './leaf.ts';
-import { verifyInclusion } from './merkle.ts';
+import { verifyInclusion } from './log/proof.ts';
 
 export const PROOF_BUNDLE_FORMAT = 'anchorline-proof/1';
 

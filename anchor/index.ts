@@ -35,9 +35,8 @@ export {
   MerkleTree,
   inclusionProof,
   consistencyProof,
-  verifyInclusion,
-  verifyConsistency,
 } from './merkle.ts';
+export { verifyInclusion, verifyConsistency } from './log/proof.ts';
 export { bytesToHex, hexToBytes, bytesToBase64, base64ToBytes, bytesToBase64Url, base64UrlToBytes } from './encoding.ts';
 export {
   SALT_BYTES,

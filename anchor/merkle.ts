@@ -2,9 +2,9 @@
  * The RFC 9162 (Certificate Transparency 2.0) Merkle tree over SHA-256, §2.1: hashes, tree roots, inclusion and
  * consistency proofs, and their verification.
  *
- * The verifiers (`verifyInclusion`, `verifyConsistency`) follow the RFC's algorithms step by step and hash with
- * @noble/hashes, so an auditor can check them against the text. Tree building uses the allocation-free SHA-256 in
- * ./sha256-fixed.ts, because building batches of a million leaves is the hot path and the verifiers are not.
+ * The verifiers of the proofs are in ./log/proof.ts (following the RFC's algorithms step by step, with a reason for
+ * every refusal). Tree building uses the allocation-free SHA-256 in ./sha256-fixed.ts, because building batches of a
+ * million leaves is the hot path and the verifiers are not.
  *
  * Sizes and indices are JavaScript numbers: exact up to 2^53, far past any tree held in memory. Verifiers use
  * arithmetic rather than 32-bit bit operators so they stay correct for tree sizes beyond 2^32.
@@ -205,110 +205,6 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], m: number): 
   return MerkleTree.fromLeafHashes(leafHashes).consistencyProof(m);
 }
 
-/**
- * Verifies that `leafHash` is leaf `index` of the tree of `treeSize` leaves with root `root`, by the algorithm of
- * RFC 9162 §2.1.3.2. Returns false (never throws) for any malformed input: a hash that is not 32 bytes, an index
- * outside the tree, or a proof of the wrong length for (index, treeSize).
- */
-export function verifyInclusion(
-  leafHash: Uint8Array,
-  index: number,
-  treeSize: number,
-  proof: readonly Uint8Array[],
-  root: Uint8Array,
-): boolean {
-  if (!isTreeSize(index) || !isTreeSize(treeSize)) return false;
-  if (!isHash(leafHash) || !isHash(root) || !proof.every(isHash)) return false;
-  // Step 1.
-  if (index >= treeSize) return false;
-  // Steps 2 and 3.
-  let fn = index;
-  let sn = treeSize - 1;
-  let r = leafHash;
-  // Step 4.
-  for (const p of proof) {
-    // 4a: the path is longer than the tree is high.
-    if (sn === 0) return false;
-    // 4b.
-    if (isOdd(fn) || fn === sn) {
-      r = nodeHash(p, r);
-      // A right-edge node with no sibling at some levels: skip the levels where it was carried up unchanged.
-      if (!isOdd(fn)) {
-        while (!isOdd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    // 4c.
-    fn = half(fn);
-    sn = half(sn);
-  }
-  // Step 5: sn is 0 only if the path reached the root, which rejects paths that are too short.
-  return sn === 0 && bytesEqual(r, root);
-}
-
-/**
- * Verifies that the tree of size `m` with root `oldRoot` is a prefix of the tree of size `n` with root `newRoot`, by
- * the algorithm of RFC 9162 §2.1.4.2. Returns false (never throws) for malformed input.
- *
- * The RFC defines proofs for 0 < m < n only. For m = n the proof must be empty and the roots equal. For m = 0 the
- * proof must be empty and `oldRoot` must be the empty tree's root: every tree extends the empty one, but accepting
- * any bytes as its root would let a caller "verify" a claim about a root that no empty tree has.
- */
-export function verifyConsistency(
-  m: number,
-  n: number,
-  oldRoot: Uint8Array,
-  newRoot: Uint8Array,
-  proof: readonly Uint8Array[],
-): boolean {
-  if (!isTreeSize(m) || !isTreeSize(n) || m > n) return false;
-  if (!isHash(oldRoot) || !isHash(newRoot) || !proof.every(isHash)) return false;
-  if (m === n) return proof.length === 0 && bytesEqual(oldRoot, newRoot);
-  if (m === 0) return proof.length === 0 && bytesEqual(oldRoot, EMPTY_ROOT);
-  // Step 1.
-  if (proof.length === 0) return false;
-  // Step 2: when the old tree is a complete subtree its root is the first node of the path, left out of the proof.
-  const path = isPowerOfTwo(m) ? [oldRoot, ...proof] : proof;
-  // Step 3.
-  let fn = m - 1;
-  let sn = n - 1;
-  // Step 4: skip the levels where the old tree's last node is a right child whose left sibling is also old.
-  while (isOdd(fn)) {
-    fn = half(fn);
-    sn = half(sn);
-  }
-  // Step 5.
-  let fr = path[0]!;
-  let sr = path[0]!;
-  // Step 6.
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i]!;
-    // 6a.
-    if (sn === 0) return false;
-    // 6b.
-    if (isOdd(fn) || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      if (!isOdd(fn)) {
-        while (!isOdd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    // 6c.
-    fn = half(fn);
-    sn = half(sn);
-  }
-  // Step 7.
-  return sn === 0 && bytesEqual(fr, oldRoot) && bytesEqual(sr, newRoot);
-}
 
 /** The largest power of two strictly below n (n >= 2): the split point k of RFC 9162 §2.1.1. */
 export function largestPowerOfTwoBelow(n: number): number {

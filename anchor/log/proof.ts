@@ -280,3 +280,13 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** verifyInclusionProof as a yes or no: what the batch proofs of anchor/bundle.ts check. */
+export function verifyInclusion(leafHash: Uint8Array, index: number, treeSize: number, proof: readonly Uint8Array[], root: Uint8Array): boolean {
+  return verifyInclusionProof(leafHash, index, treeSize, proof, root).ok;
+}
+
+/** verifyConsistencyProof as a yes or no, arguments in the order RFC 9162 names them (old root, new root, proof). */
+export function verifyConsistency(m: number, n: number, oldRoot: Uint8Array, newRoot: Uint8Array, proof: readonly Uint8Array[]): boolean {
+  return verifyConsistencyProof(m, n, proof, oldRoot, newRoot).ok;
+}
