@@ -14,11 +14,15 @@ const report = (message: WorkerChildReport): void => {
 
 let engine: Engine | undefined;
 let stopping = false;
+/** How long a stop may take before the process exits anyway: the engine's shutdown grace, and a margin. */
+let stopDeadlineMs = 30_000;
 
 async function stop(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   clearInterval(heartbeat);
+  // A close that hangs (a database that went away with the engine) must not leave this process behind.
+  setTimeout(() => process.exit(exitCode), stopDeadlineMs).unref();
   try {
     await engine?.close();
   } finally {
@@ -34,6 +38,7 @@ process.on('message', (command: WorkerParentCommand) => {
     return;
   }
   if (command.type !== 'start' || engine || stopping) return;
+  stopDeadlineMs = command.config.engine.shutdownGraceMs + 5_000;
   const log = createLogger({ level: command.config.log.level }).child({ process: 'worker' });
   startEngine(command.config, log, 'worker').then(
     (started) => {
