@@ -9,13 +9,14 @@
  * and refuses the whole response if one is not allowed: nothing reaches a caller through _include, _revinclude or a
  * future route that forgot its check.
  *
- * Every answer that discloses records writes an AuditEvent (store/audit-trail.ts) in the transaction that read them;
- * if it cannot be written, the records are not sent.
+ * Every answer that discloses records has an AuditEvent (store/audit-trail.ts). The read runs on the API pool (with its
+ * statement timeout); its event then goes to the read-audit group commit, and the answer waits for that commit: when
+ * the records are sent, their event is durable. If it cannot be written, the records are not sent (503).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import { auditTrail, resources, SEARCH_PARAMETERS, withTransaction, type SearchCriterion, type StoredResource } from '../store/index.ts';
+import { auditTrail, resources, SEARCH_PARAMETERS, type SearchCriterion, type StoredResource } from '../store/index.ts';
 import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
@@ -407,7 +408,7 @@ export function checkResponse(access: Access, payload: unknown): void {
   visit(payload);
 }
 
-export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: SearchLimits = DEFAULT_SEARCH_LIMITS): void {
+export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudits: auditTrail.ReadAuditBatcher, limits: SearchLimits = DEFAULT_SEARCH_LIMITS): void {
   app.addHook('preSerialization', async (request, _reply, payload) => {
     if (request.access && request.routeOptions.url?.startsWith('/fhir/')) checkResponse(request.access, payload);
     return payload;
@@ -423,35 +424,35 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: 
     const criteria = parseSearch(type, request.query, limits);
     const inclusions = parseInclusions(type, request.query);
     const paging = parsePaging(request.query, limits);
-    const { result, included, withheld } = await withTransaction(pool, async (client) => {
-      const result = await resources.searchResources(client, type, criteria, paging);
-      const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
-      const found: StoredResource[] = [];
-      for (const inclusion of inclusions) {
-        const room = MAX_INCLUDED - found.length;
-        if (room <= 0) break;
-        const batch = inclusion.reverse
-          ? await resources.includingOf(client, inclusion.sourceType, inclusion.param, result.resources.map((r) => `${type}/${r.id}`), room)
-          : await resources.includedBy(client, type, result.resources.map((r) => r.id), inclusion.param, inclusion.targetType, room);
-        for (const r of batch) {
-          const key = `${r.resourceType}/${r.id}`;
-          if (!seen.has(key)) {
-            seen.add(key);
-            found.push(r);
-          }
+    // Statements on the pool, not in a transaction: under READ COMMITTED one would not make them see one snapshot
+    // either, and BEGIN and COMMIT would be two more round trips per search.
+    const result = await resources.searchResources(pool, type, criteria, paging);
+    const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
+    const found: StoredResource[] = [];
+    for (const inclusion of inclusions) {
+      const room = MAX_INCLUDED - found.length;
+      if (room <= 0) break;
+      const batch = inclusion.reverse
+        ? await resources.includingOf(pool, inclusion.sourceType, inclusion.param, result.resources.map((r) => `${type}/${r.id}`), room)
+        : await resources.includedBy(pool, type, result.resources.map((r) => r.id), inclusion.param, inclusion.targetType, room);
+      for (const r of batch) {
+        const key = `${r.resourceType}/${r.id}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          found.push(r);
         }
       }
-      const included = found.filter((r) => access.can(r.resourceType, 'r'));
-      const returned = [...result.resources, ...included];
-      // A search is recorded even when it finds nothing: that nothing matched is itself an answer about patients.
-      await auditTrail.recordRead(client, {
-        interaction: 'search-type',
-        actor: auditActor(request),
-        returned: versionsOf(returned),
-        patients: patientsIn(returned),
-        query: `${type}?${request.url.split('?')[1] ?? ''}`,
-      });
-      return { result, included, withheld: found.length - included.length };
+    }
+    const included = found.filter((r) => access.can(r.resourceType, 'r'));
+    const withheld = found.length - included.length;
+    const returned = [...result.resources, ...included];
+    // A search is recorded even when it finds nothing: that nothing matched is itself an answer about patients.
+    await readAudits.record({
+      interaction: 'search-type',
+      actor: auditActor(request),
+      returned: versionsOf(returned),
+      patients: patientsIn(returned),
+      query: `${type}?${request.url.split('?')[1] ?? ''}`,
     });
     return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total), { included, withheld }));
   });
@@ -465,13 +466,10 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: 
     accessOf(request).require('Composition', 'r');
     const unknown = Object.keys(request.query).filter((name) => name !== 'persist' && name !== '_format');
     if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$document takes no parameter ${unknown[0]} (supported: persist)`, { location: unknown[0] });
-    const stored = await withTransaction(pool, async (client) => {
-      const bundle = await resources.readCurrent(client, 'Bundle', documentBundleId(id));
-      if (!bundle || bundle.deleted) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Composition/${id} heads no stored document (documents are stored by the worker that maps them)`);
-      await auditTrail.recordRead(client, { interaction: 'operation', actor: auditActor(request), returned: versionsOf([bundle]), patients: patientsIn([bundle]), description: `Composition/${id}/$document` });
-      return bundle;
-    });
-    return sendResource(reply, stored);
+    const bundle = await resources.readCurrent(pool, 'Bundle', documentBundleId(id));
+    if (!bundle || bundle.deleted) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Composition/${id} heads no stored document (documents are stored by the worker that maps them)`);
+    await readAudits.record({ interaction: 'operation', actor: auditActor(request), returned: versionsOf([bundle]), patients: patientsIn([bundle]), description: `Composition/${id}/$document` });
+    return sendResource(reply, bundle);
   });
 
   app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
@@ -479,13 +477,10 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: 
     assertType(type);
     assertId(id);
     accessOf(request).require(type, 'r');
-    const stored = await withTransaction(pool, async (client) => {
-      const stored = await resources.readCurrent(client, type, id);
-      if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
-      if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
-      await auditTrail.recordRead(client, { interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
-      return stored;
-    });
+    const stored = await resources.readCurrent(pool, type, id);
+    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+    if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
+    await readAudits.record({ interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
     return sendResource(reply, stored);
   });
 
@@ -500,14 +495,11 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: 
       since = new Date(single(request.query._since, '_since'));
       if (Number.isNaN(since.getTime())) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_since must be a FHIR instant', { location: '_since' });
     }
-    const result = await withTransaction(pool, async (client) => {
-      const result = await resources.readHistory(client, type, id, { ...paging, ...(since ? { since } : {}) });
-      if (result.total === 0 && !since) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
-      if (result.versions.length > 0) {
-        await auditTrail.recordRead(client, { interaction: 'history-instance', actor: auditActor(request), returned: versionsOf(result.versions), patients: patientsIn(result.versions) });
-      }
-      return result;
-    });
+    const result = await resources.readHistory(pool, type, id, { ...paging, ...(since ? { since } : {}) });
+    if (result.total === 0 && !since) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+    if (result.versions.length > 0) {
+      await readAudits.record({ interaction: 'history-instance', actor: auditActor(request), returned: versionsOf(result.versions), patients: patientsIn(result.versions) });
+    }
     return reply.header('content-type', FHIR_JSON).send(bundle('history', baseUrl(request), result.total, result.versions, pageLinks(request, paging.count, paging.offset, result.total)));
   });
 
@@ -518,12 +510,9 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, limits: 
     accessOf(request).require(type, 'r');
     const versionId = parsePositiveId(vid);
     if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
-    const stored = await withTransaction(pool, async (client) => {
-      const stored = await resources.readVersion(client, type, id, versionId);
-      if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);
-      await auditTrail.recordRead(client, { interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
-      return stored;
-    });
+    const stored = await resources.readVersion(pool, type, id, versionId);
+    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);
+    await readAudits.record({ interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
     return sendResource(reply, stored);
   });
 }

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation } from '../store/index.ts';
+import { auditTrail, isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation } from '../store/index.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
@@ -55,6 +55,11 @@ export interface ApiOptions {
   pool: pg.Pool;
   /** Runs pg_cancel_backend for statements whose client went away: another pool than `pool`, which may be full. Default `pool`. */
   cancelPool?: pg.Pool;
+  /**
+   * Where the group commits of FHIR read AuditEvents run (store/audit-trail.ts ReadAuditBatcher): not the API pool,
+   * so that readers waiting for their events do not hold the connections other readers need. Default `cancelPool`.
+   */
+  auditPool?: pg.Pool;
   /** The statement_timeout of `pool`, in ms, named in the answer of a request that ran over it. */
   queryTimeoutMs?: number;
   /** Limits of FHIR searches and history pages. Default DEFAULT_SEARCH_LIMITS. */
@@ -202,7 +207,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   registerCredentialRoutes(app, pool, authenticator, options.sourceNames ?? []);
   if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer);
-  registerFhirRoutes(app, pool, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
+  const readAudits = new auditTrail.ReadAuditBatcher({ pool: options.auditPool ?? options.cancelPool ?? pool });
+  // After the server has stopped taking requests and answered those under way: their events are committed first.
+  app.addHook('onClose', () => readAudits.close());
+  registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
   registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);

@@ -174,6 +174,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     const api: FastifyInstance = await buildApi({
       pool: store.pools.api,
       cancelPool: store.pools.background,
+      auditPool: store.pools.background,
       queryTimeoutMs: config.http.queryTimeoutMs,
       searchLimits: { maxParameters: config.http.maxSearchParameters, maxValuesPerParameter: config.http.maxSearchValuesPerParameter, maxCount: config.http.maxPageCount, maxOffset: config.http.maxPageOffset },
       intake,

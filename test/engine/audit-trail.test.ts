@@ -1,6 +1,6 @@
 /**
  * The audit trail through a real engine: an AuditEvent (IHE BALP shape) for every write by mapping and every read of
- * patient data, written in the same transaction, anchored as a ledger leaf, and served at /fhir/AuditEvent to the
+ * patient data, committed before the read is answered, anchored as a ledger leaf, and served at /fhir/AuditEvent to the
  * audit scope.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,14 +95,15 @@ describe('audit trail', () => {
     expect(await auditEvents(`last_updated >= $1 AND content @> '{"subtype":[{"code":"search-type"}]}'`, [new Date(before)])).toHaveLength(2);
   });
 
-  it('does not answer a read whose AuditEvent cannot be written: the read and its record share one transaction', async () => {
+  it('does not answer a read whose AuditEvent cannot be written: 503, and no records', async () => {
     await t.pool.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit store unavailable'; END $$`);
     await t.pool.query(`CREATE TRIGGER refuse_audit BEFORE INSERT ON fhir_resource_history FOR EACH ROW WHEN (NEW.resource_type = 'AuditEvent') EXECUTE FUNCTION refuse_audit()`);
     try {
       const refused = await get(`/fhir/Patient/${patientId}`, readerKey);
-      expect(refused.status).toBe(500);
+      expect(refused.status).toBe(503);
+      expect(refused.body.issue[0].details.coding[0].code).toBe('ANCHORLINE_ERR_AUDIT_UNAVAILABLE');
       expect(JSON.stringify(refused.body)).not.toContain('Baek');
-      expect((await get('/fhir/Patient?identifier=TR1', readerKey)).status).toBe(500);
+      expect((await get('/fhir/Patient?identifier=TR1', readerKey)).status).toBe(503);
     } finally {
       await t.pool.query('DROP TRIGGER refuse_audit ON fhir_resource_history');
       await t.pool.query('DROP FUNCTION refuse_audit()');
