@@ -392,7 +392,7 @@ export const configSchema = z.strictObject({
       maxSubcomponentsPerComponent: positiveInt.default(10_000),
       /**
        * Segments, fields, repetitions, components and values of one message together, the size of its parsed tree
-       * (each costs some 30 to 60 bytes of heap). Default 500000.
+       * (each costs some 30 to 60 bytes of heap), and the line breaks kept inside segments. Default 500000.
        */
       maxParsedNodes: positiveInt.default(500_000),
     })

@@ -23,8 +23,9 @@ export interface Hl7Limits {
   /** Subcomponents of one component. */
   maxSubcomponentsPerComponent: number;
   /**
-   * Everything the parsed tree holds: one node per segment, field, repetition, component and value. A node costs
-   * about 30 to 60 bytes of heap, so this bounds the tree of any message to tens of megabytes.
+   * Everything the parsed tree holds: one node per segment, field, repetition, component and value, and one per
+   * line break kept inside a segment. A node costs about 30 to 60 bytes of heap, so this bounds the tree of any
+   * message to tens of megabytes.
    */
   maxParsedNodes: number;
 }

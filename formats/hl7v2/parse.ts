@@ -120,6 +120,11 @@ class Scan {
       while (next < length) {
         const nextEnd = this.lineEnd(next);
         if (isBlank(text, next, nextEnd) || startsSegment(text, next, nextEnd, encoding)) break;
+        // Each line break kept inside a value counts as a parsed node: millions of one-character lines would
+        // otherwise cost a step each without ever reaching a cap (a base64 PDF wrapped at 76 columns stays far below).
+        if (++this.nodes > this.limits.maxParsedNodes) {
+          throw tooComplex(`more than ${this.limits.maxParsedNodes} parsed nodes, counting the line breaks inside segment ${this.segmentCount + 1} (hl7v2.maxParsedNodes)`, text.slice(pos, pos + 3));
+        }
         segmentEnd = nextEnd;
         next = this.nextLine(nextEnd);
       }
@@ -234,17 +239,18 @@ class Scan {
         else if (code === repetitionCode) kind = REPETITION;
         else if (code === subcomponentCode) kind = SUBCOMPONENT;
         else if (code !== fieldCode) {
-          if (code === escapeCode) {
+          // Escapes and NULs matter only when values are built (decoded, cleaned); counting steps over them.
+          if (code === escapeCode && fields !== undefined) {
             escaped = true;
             run = 0;
-          } else if (code === 0) {
+          } else if (code === 0 && fields !== undefined) {
             nul = true;
             run = 0;
           } else if (++run === LONG_RUN) {
             // A long value (base64 of an embedded PDF, report text): the regular expression engine finds the next
             // character that matters several times faster than this loop, which keeps a 16 MiB value to tens of
             // milliseconds. Short values stay in the loop, where a search per value would cost more than it saves.
-            const search = notableCharacters(encoding);
+            const search = fields === undefined ? delimiterCharacters(encoding) : notableCharacters(encoding);
             search.lastIndex = at + 1;
             const found = search.exec(line);
             at = (found === null ? length : found.index) - 1;
@@ -347,6 +353,19 @@ function notableCharacters(encoding: Hl7Encoding): RegExp {
     const escaped = [...characters].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
     search = new RegExp(`[${escaped}\\u0000]`, 'g');
     if (notableSearches.size < 64) notableSearches.set(characters, search);
+  }
+  return search;
+}
+
+const delimiterSearches = new Map<string, RegExp>();
+
+/** A global search for the next delimiter of `encoding` alone: what counting looks for (one per encoding, reused). */
+function delimiterCharacters(encoding: Hl7Encoding): RegExp {
+  const characters = encoding.field + encoding.repetition + encoding.component + encoding.subcomponent;
+  let search = delimiterSearches.get(characters);
+  if (search === undefined) {
+    search = new RegExp(`[${[...characters].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`, 'g');
+    if (delimiterSearches.size < 64) delimiterSearches.set(characters, search);
   }
   return search;
 }

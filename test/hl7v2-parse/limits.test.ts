@@ -209,3 +209,28 @@ describe('HL7 v2 parse limits', () => {
     });
   });
 });
+
+describe('line breaks inside a segment', () => {
+  const head = 'MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5\rPID|1||M1^^^H^MR\rOBX|1|ED|PDF||^AP^PDF^Base64^';
+
+  it('count as parsed nodes, so millions of one-character lines are refused early', () => {
+    const text = head + 'x\n'.repeat(2_000_000);
+    for (const scan of [checkHl7Limits, parseHl7]) {
+      try {
+        scan(text);
+        expect.unreachable('over the cap');
+      } catch (error) {
+        expect((error as AnchorlineError).code).toBe('ANCHORLINE_ERR_HL7_TOO_COMPLEX');
+        expect((error as AnchorlineError).detail).toContain('line breaks');
+      }
+    }
+  });
+
+  it('leave base64 wrapped at 76 columns, 16 MiB of it, far below the cap', () => {
+    const line = 'QUJD'.repeat(19);
+    const text = head + `${line}\n`.repeat(Math.floor((16 * 1024 * 1024) / 77)) + '|||||F';
+    expect(() => checkHl7Limits(text)).not.toThrow();
+    const obx = parseHl7(text).segments[2]!;
+    expect(obx.name).toBe('OBX');
+  });
+});
