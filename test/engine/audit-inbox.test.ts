@@ -9,7 +9,8 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runAudit, type AuditOutput } from '../../cli/audit.ts';
+import { runAudit } from '../../cli/audit.ts';
+import { captured } from '../support/audit-output.ts';
 import { dicomBlobStore } from '../../cli/engine.ts';
 import { auditLedger, mappingConfigs, type AuditCheckName, type AuditOptions, type AuditReport } from '../../store/index.ts';
 import { adtMessage } from '../support/messages.ts';
@@ -64,12 +65,6 @@ async function whileTampered(tamper: () => Promise<unknown>, restore: () => Prom
 }
 
 const flip = (offset: number) => `UPDATE inbox_message SET raw = set_byte(raw, ${offset}, get_byte(raw, ${offset}) # 1) WHERE id = ANY($1::bigint[])`;
-
-function captured(): AuditOutput & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return { out: (text) => (out += text), err: (text) => (err += text), stdout: () => out, stderr: () => err };
-}
 
 beforeAll(async () => {
   t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200 } } });

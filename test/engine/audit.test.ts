@@ -11,7 +11,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bytesToHex, generateSigningKey, leafHash, merkleRoot, verifyBundle } from '../../anchor/index.ts';
-import { runAudit, type AuditOutput } from '../../cli/audit.ts';
+import { runAudit } from '../../cli/audit.ts';
+import { captured } from '../support/audit-output.ts';
 import { startEngine } from '../../cli/engine.ts';
 import { parseConfig } from '../../config/load.ts';
 import { silentLogger } from '../../config/logger.ts';
@@ -74,12 +75,6 @@ async function whileTampered(tamper: () => Promise<void>, restore: () => Promise
   const after = await auditLedger(t.pool);
   expect(after.findings).toEqual([]);
   expect(after.ok).toBe(true);
-}
-
-function captured(): AuditOutput & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return { out: (text) => (out += text), err: (text) => (err += text), stdout: () => out, stderr: () => err };
 }
 
 beforeAll(async () => {
