@@ -232,13 +232,20 @@ async function initCluster(bins: Binaries, pgdata: string, password: string, who
   }
 }
 
-async function waitUntilReady(child: ChildProcess, connectionString: string, logFile: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** PostgreSQL's cannot_connect_now: the server is up but still starting, e.g. replaying its WAL after a crash. */
+const CANNOT_CONNECT_NOW = '57P03';
+/** How long crash recovery may take before the start is given up, in ms: replaying gigabytes of WAL takes minutes. */
+const RECOVERY_TIMEOUT_MS = 30 * 60_000;
+
+async function waitUntilReady(child: ChildProcess, connectionString: string, logFile: string, timeoutMs: number, log: Logger): Promise<void> {
+  const started = Date.now();
+  let deadline = started + timeoutMs;
   let exited = false;
   child.once('exit', () => {
     exited = true;
   });
   let lastError: unknown;
+  let recoveryLoggedAt = 0;
   while (Date.now() < deadline) {
     if (exited) break;
     const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1000 });
@@ -250,6 +257,16 @@ async function waitUntilReady(child: ChildProcess, connectionString: string, log
     } catch (error) {
       lastError = error;
       await client.end().catch(() => undefined);
+      // A server replaying its WAL after a crash answers "not yet accepting connections" until it is done. Killing
+      // it then (and starting another) would begin the replay again, for ever: it is waited for, however long the
+      // replay takes up to RECOVERY_TIMEOUT_MS, as long as it keeps running.
+      if ((error as { code?: unknown }).code === CANNOT_CONNECT_NOW) {
+        deadline = Math.max(deadline, Math.min(Date.now() + timeoutMs, started + RECOVERY_TIMEOUT_MS));
+        if (Date.now() - recoveryLoggedAt >= 10_000) {
+          recoveryLoggedAt = Date.now();
+          log.warn({ waitedMs: Date.now() - started }, 'embedded postgres: recovering (replaying its WAL after an unclean stop); waiting');
+        }
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -318,7 +335,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   closeSync(logFd);
   child.unref();
   const connectionString = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  await waitUntilReady(child, connectionString, logFile, options.startTimeoutMs ?? 60_000);
+  await waitUntilReady(child, connectionString, logFile, options.startTimeoutMs ?? 60_000, log);
 
   const admin = new pg.Client({ connectionString });
   await admin.connect();
