@@ -1,7 +1,7 @@
 /**
  * MLLP intake benchmark on this machine, engine and load generator on loopback.
  *
- *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--corpus]
+ *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--corpus] [--probe-waits]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
  * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
@@ -34,6 +34,9 @@ const { values } = parseArgs({
     redis: { type: 'boolean', default: false },
     'nice-worker': { type: 'boolean', default: false },
     corpus: { type: 'boolean', default: false },
+    // Where the slow ACKs of the last phase come from: the wait events of the intake's PostgreSQL sessions, sampled
+    // every 5 ms while it runs, and when the ACKs over 100 ms were due.
+    'probe-waits': { type: 'boolean', default: false },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -94,7 +97,7 @@ async function closedLoop(clients: MllpTestClient[], total: number): Promise<{ s
 }
 
 /** Open loop: messages due every 1/RATE s, spread over the connections; latency counts from when each was due. */
-async function steadyLoop(clients: MllpTestClient[]): Promise<{ achieved: number; latencies: number[] }> {
+async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{ achieved: number; latencies: number[] }> {
   const latencies: number[] = [];
   const interval = 1000 / RATE;
   const start = performance.now();
@@ -109,10 +112,44 @@ async function steadyLoop(clients: MllpTestClient[]): Promise<{ achieved: number
     chains[c] = chains[c]!.then(async () => {
       await clients[c]!.request(message);
       latencies.push(performance.now() - due);
+      if (slow && performance.now() - due > 100) slow.push(due - start);
     });
   }
   await Promise.all(chains);
   return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies };
+}
+
+/** Samples the intake pool's sessions in pg_stat_activity every 5 ms until stopped; counts by state and wait event. */
+function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<string, number>>; timeline: Array<[number, string]> } {
+  const counts: Record<string, number> = {};
+  const timeline: Array<[number, string]> = [];
+  const started = performance.now();
+  let running = true;
+  const done = (async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query(
+        `SELECT state, coalesce(wait_event_type || ':' || wait_event, 'cpu') AS wait FROM pg_stat_activity WHERE application_name LIKE '%/intake' AND pid <> pg_backend_pid()`,
+      );
+      const at = performance.now() - started;
+      for (const row of rows) {
+        const key = `${row.state}/${row.wait}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+        if (key !== 'idle/Client:ClientRead') timeline.push([at, key]);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await client.end();
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return counts;
+    },
+    timeline,
+  };
 }
 
 async function main(): Promise<void> {
@@ -163,8 +200,21 @@ async function main(): Promise<void> {
     const e2eSeconds = (performance.now() - e2eStart) / 1000;
     console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
-    const steadyMapped = await steadyLoop(clients);
+    const probe = values['probe-waits'] ? sampleIntakeWaits(databaseUrl) : undefined;
+    const slow: number[] = [];
+    const steadyMapped = await steadyLoop(clients, slow);
     const steadyMappedAt = performance.now();
+    if (probe) {
+      const waits = await probe.stop();
+      console.log(`probe:   intake session samples by state/wait event: ${JSON.stringify(waits)}`);
+      if (slow.length > 0) {
+        const from = Math.min(...slow);
+        const to = Math.max(...slow) + 300;
+        console.log(`probe:   ${slow.length} ACKs over 100 ms, due between ${(from / 1000).toFixed(2)} s and ${(Math.max(...slow) / 1000).toFixed(2)} s into the phase`);
+        const window = probe.timeline.filter(([at]) => at >= from - 100 && at <= to).map(([at, key]) => `${(at / 1000).toFixed(3)} ${key}`);
+        console.log(`probe:   intake sessions not idle then: ${window.join('; ')}`);
+      }
+    }
     await waitMapped(counter);
     console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK`);
 
