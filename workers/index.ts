@@ -2,7 +2,6 @@
 export * from '../queue/index.ts';
 export {
   createIngestHandler,
-  ingestMessage,
   ingestMessages,
   staticMappingSource,
   type IngestOptions,

@@ -644,11 +644,6 @@ function withLink(existing: unknown, other: string, type: 'replaced-by' | 'repla
   return [...links, { other: { reference: other }, type }];
 }
 
-/** Maps one message in a transaction of its own. */
-export async function ingestMessage(options: IngestOptions, messageId: number): Promise<IngestOutcome> {
-  return (await ingestMessages(options, [messageId]))[0]!;
-}
-
 function wantsAck(options: IngestOptions, header: MshHeader | undefined): boolean {
   return options.ackAfterMapping && !isEnhancedMode(header);
 }
