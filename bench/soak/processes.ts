@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { isAlive, startEmbeddedPostgres, waitForExit, type RunningPostgres } from '../../store/embedded-postgres.ts';
+import { waitForPort } from '../../test/support/ports.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -37,24 +38,6 @@ export interface Restartable {
 
 /** Called when a process exits although nobody killed it; the soak logs and counts it. */
 export type UnexpectedExit = (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
-
-export async function waitForPort(port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (!alive()) throw new Error(`process for port ${port} exited before it listened`);
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 /** A child process whose output goes to a log file, and which is restarted when it exits on its own. */
 abstract class SupervisedChild implements Restartable {

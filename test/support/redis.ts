@@ -3,8 +3,8 @@
  * process, so a test may kill it to simulate losing Redis without touching anyone else.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { freePort } from '../../store/embedded-postgres.ts';
+import { waitForPort } from './ports.ts';
 
 export interface TestRedis {
   url: string;
@@ -23,20 +23,9 @@ export async function startTestRedis(extraArgs: string[] = [], fixedPort?: numbe
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('redis-server did not start (is the Debian package redis-server installed?)');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForPort(port, 10_000, () => child.exitCode === null).catch(() => {
+    throw new Error('redis-server did not start (is the Debian package redis-server installed?)');
+  });
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
