@@ -250,7 +250,7 @@ class Scan {
             // A long value (base64 of an embedded PDF, report text): the regular expression engine finds the next
             // character that matters several times faster than this loop, which keeps a 16 MiB value to tens of
             // milliseconds. Short values stay in the loop, where a search per value would cost more than it saves.
-            const search = fields === undefined ? delimiterCharacters(encoding) : notableCharacters(encoding);
+            const search = characterSearch(encoding, fields !== undefined);
             search.lastIndex = at + 1;
             const found = search.exec(line);
             at = (found === null ? length : found.index) - 1;
@@ -343,29 +343,19 @@ class Scan {
 /** Characters after which the scan of a value searches instead of stepping (scanFields). */
 const LONG_RUN = 64;
 
-const notableSearches = new Map<string, RegExp>();
+/** The searches characterSearch made, by the characters they look for. */
+const characterSearches = new Map<string, RegExp>();
 
-/** A global search for the next delimiter, escape character or NUL of `encoding` (one per encoding, reused). */
-function notableCharacters(encoding: Hl7Encoding): RegExp {
-  const characters = encoding.field + encoding.repetition + encoding.component + encoding.subcomponent + encoding.escape;
-  let search = notableSearches.get(characters);
-  if (search === undefined) {
-    const escaped = [...characters].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
-    search = new RegExp(`[${escaped}\\u0000]`, 'g');
-    if (notableSearches.size < 64) notableSearches.set(characters, search);
-  }
-  return search;
-}
-
-const delimiterSearches = new Map<string, RegExp>();
-
-/** A global search for the next delimiter of `encoding` alone: what counting looks for (one per encoding, reused). */
-function delimiterCharacters(encoding: Hl7Encoding): RegExp {
-  const characters = encoding.field + encoding.repetition + encoding.component + encoding.subcomponent;
-  let search = delimiterSearches.get(characters);
+/**
+ * A global search for the next delimiter of `encoding`, and with `escapesAndNul` also its escape character or a NUL
+ * (what building values must see; counting looks for delimiters alone). One per character set, reused.
+ */
+function characterSearch(encoding: Hl7Encoding, escapesAndNul: boolean): RegExp {
+  const characters = encoding.field + encoding.repetition + encoding.component + encoding.subcomponent + (escapesAndNul ? `${encoding.escape}\u0000` : '');
+  let search = characterSearches.get(characters);
   if (search === undefined) {
     search = new RegExp(`[${[...characters].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}]`, 'g');
-    if (delimiterSearches.size < 64) delimiterSearches.set(characters, search);
+    if (characterSearches.size < 128) characterSearches.set(characters, search);
   }
   return search;
 }
