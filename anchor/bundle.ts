@@ -6,10 +6,30 @@
  *
  * Browser-safe: no Node built-ins.
  */
-import { base64UrlToBytes, bytesToHex, hexToBytes } from './encoding.ts';
+import { bytesToHex, hexToBytes } from './encoding.ts';
 import { headerHash, verifyHeaderSignature, GENESIS_PREVIOUS_HEADER_HASH, type BatchHeader } from './header.ts';
-import { provenanceLeafHash, resourceSha256, sha256Hex, SALT_BYTES, type LeafPreimage } from './leaf.ts';
+import { provenanceLeafHash, type LeafPreimage } from './leaf.ts';
+import { LOG_PROOF_FORMAT, verifyLogBundle, type LogVerifyOptions } from './log-bundle.ts';
 import { verifyInclusion } from './log/proof.ts';
+import {
+  checkExactKeys,
+  errorKind,
+  isBase64UrlOfLength,
+  isInteger,
+  isRecord,
+  jsonKind,
+  requireHexHash,
+  summarizeProblems,
+  unexpectedKeys,
+  isIsoUtc,
+  validatePreimage,
+  rawHashOutcome,
+  resourceHashOutcome,
+  type CheckOutcome,
+  type VerificationCheck,
+  type VerificationResult,
+} from './shape.ts';
+export type { VerificationCheck, VerificationResult } from './shape.ts';
 
 export const PROOF_BUNDLE_FORMAT = 'anchorline-proof/1';
 
@@ -37,17 +57,6 @@ export interface ProofBundle {
   /** The batches after `batch`, in order, up to the newest when the bundle was made. */
   headerChain: SignedHeader[];
   anchor: ProofAnchor;
-}
-
-export interface VerificationCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-}
-
-export interface VerificationResult {
-  ok: boolean;
-  checks: VerificationCheck[];
 }
 
 /** Every check name verifyBundle can report, in the order it reports them. */
@@ -81,9 +90,12 @@ const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is Chec
  * against it. `options.raw`, when given, is the raw inbound message the version came from (its
  * bytes as received); the `raw-hash` check is then run against it.
  */
-export function verifyBundle(bundle: unknown, options?: { resource?: unknown; raw?: Uint8Array }): VerificationResult {
+export function verifyBundle(bundle: unknown, options?: LogVerifyOptions): VerificationResult {
+  // anchorline-proof/2 (one log, ./log-bundle.ts) is what the engine writes now; /1 bundles keep verifying by the
+  // rules below, which were theirs.
   const checks: VerificationCheck[] = [];
   try {
+    if (isRecord(bundle) && bundle.format === LOG_PROOF_FORMAT) return verifyLogBundle(bundle, options);
     const resourceGiven = isRecord(options) && options.resource !== undefined;
     const raw = isRecord(options) && options.raw instanceof Uint8Array ? options.raw : undefined;
     const problems: string[] = [];
@@ -110,7 +122,7 @@ export function verifyBundle(bundle: unknown, options?: { resource?: unknown; ra
   return { ok: checks.length > 0 && checks.every((check) => check.ok), checks };
 }
 
-type CheckOutcome = { ok: boolean; detail: string };
+
 /** What the auditor supplied besides the bundle. */
 interface Given {
   resource: unknown;
@@ -145,33 +157,11 @@ function checkLeafHash(bundle: ProofBundle): CheckOutcome {
 }
 
 function checkRawHash(bundle: ProofBundle, { raw }: Given): CheckOutcome {
-  if (raw === undefined) return { ok: false, detail: 'no raw message given' };
-  const hash = sha256Hex(raw);
-  return hash === bundle.leaf.preimage.rawSha256
-    ? { ok: true, detail: `SHA-256 of the ${raw.length}-byte raw message is ${hash}, as the preimage states` }
-    : { ok: false, detail: `SHA-256 of the ${raw.length}-byte raw message is ${hash}, but preimage.rawSha256 is ${bundle.leaf.preimage.rawSha256}` };
+  return rawHashOutcome(bundle.leaf.preimage, raw);
 }
 
 function checkResourceHash(bundle: ProofBundle, { resource }: Given): CheckOutcome {
-  const preimage = bundle.leaf.preimage;
-  if (!isRecord(resource)) return { ok: false, detail: 'the resource is not a JSON object' };
-  const mismatches: string[] = [];
-  // Values are not quoted in the detail: a resource id or version may identify a patient.
-  if (resource.resourceType !== preimage.resourceType) mismatches.push('resourceType differs from the preimage');
-  if (resource.id !== preimage.id) mismatches.push('id differs from the preimage');
-  const meta = resource.meta;
-  if (!isRecord(meta) || meta.versionId !== preimage.versionId) mismatches.push('meta.versionId differs from the preimage');
-  let hash: string | undefined;
-  try {
-    hash = resourceSha256(resource);
-  } catch (error) {
-    // CanonicalJsonError messages name a JSON Pointer and the kind of problem, never the value.
-    mismatches.push(`the resource has no canonical JSON form (${error instanceof Error ? error.message : 'unknown error'})`);
-  }
-  if (hash !== undefined && hash !== preimage.resourceSha256) mismatches.push('SHA-256(JCS(resource)) differs from preimage.resourceSha256');
-  return mismatches.length === 0
-    ? { ok: true, detail: 'the resource hashes to preimage.resourceSha256 and its type, id and meta.versionId match' }
-    : { ok: false, detail: mismatches.join('; ') };
+  return resourceHashOutcome(bundle.leaf.preimage, resource);
 }
 
 function checkInclusion(bundle: ProofBundle): CheckOutcome {
@@ -304,20 +294,9 @@ function describeBundle(bundle: ProofBundle): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Shape validation. Problems name the path of the offending field and what was expected, never the value found.
 
-const MAX_REPORTED_PROBLEMS = 8;
-const HEX_HASH = /^[0-9a-f]{64}$/;
-/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form, so JCS cannot hash it. */
-const LONE_SURROGATE = /\p{Cs}/u;
-/** The one time format: what Date.toISOString writes for years 0000..9999, milliseconds always present. */
-const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{3}Z$/;
 /** The longest audit path: a batch holds at most 2^53 - 1 leaves, and a path has one hash per level below the root. */
 const MAX_AUDIT_PATH = 53;
 
-function summarizeProblems(problems: string[]): string {
-  const shown = problems.slice(0, MAX_REPORTED_PROBLEMS).join('; ');
-  const more = problems.length - MAX_REPORTED_PROBLEMS;
-  return more > 0 ? `${shown}; and ${more} more problem(s)` : shown;
-}
 
 function validateBundle(value: unknown, problems: string[]): value is ProofBundle {
   if (!isRecord(value)) {
@@ -349,21 +328,7 @@ function validateLeaf(leaf: unknown, problems: string[]): void {
   checkExactKeys(leaf, ['preimage', 'leafIndex', 'leafHash'], 'leaf', problems);
   if (!isInteger(leaf.leafIndex, 0)) problems.push('leaf.leafIndex must be an integer >= 0');
   requireHexHash(leaf.leafHash, 'leaf.leafHash', problems);
-  const preimage = leaf.preimage;
-  if (!isRecord(preimage)) {
-    if (preimage !== undefined) problems.push(`leaf.preimage must be an object, got ${jsonKind(preimage)}`);
-    return;
-  }
-  const keys = ['v', 'resourceType', 'id', 'versionId', 'resourceSha256', 'rawSha256', 'mappingSha256', 'terminologyVersion', 'salt'];
-  checkExactKeys(preimage, keys, 'leaf.preimage', problems);
-  if (preimage.v !== 1) problems.push('leaf.preimage.v must be 1');
-  for (const key of ['resourceType', 'id', 'versionId', 'terminologyVersion']) {
-    const text = preimage[key];
-    if (typeof text !== 'string' || text.length === 0) problems.push(`leaf.preimage.${key} must be a non-empty string`);
-    else if (LONE_SURROGATE.test(text)) problems.push(`leaf.preimage.${key} contains a lone UTF-16 surrogate, which has no UTF-8 form`);
-  }
-  for (const key of ['resourceSha256', 'rawSha256', 'mappingSha256']) requireHexHash(preimage[key], `leaf.preimage.${key}`, problems);
-  if (!isBase64UrlOfLength(preimage.salt, SALT_BYTES)) problems.push(`leaf.preimage.salt must be unpadded base64url of ${SALT_BYTES} bytes`);
+  validatePreimage(leaf.preimage, 'leaf.preimage', problems);
 }
 
 function validateSignedHeader(signed: unknown, path: string, problems: string[]): void {
@@ -395,75 +360,11 @@ function validateSignedHeader(signed: unknown, path: string, problems: string[])
   if (!isIsoUtc(header.time)) problems.push(`${at}.time must be a UTC time written YYYY-MM-DDTHH:MM:SS.sssZ`);
 }
 
-function checkExactKeys(object: Record<string, unknown>, keys: readonly string[], path: string, problems: string[]): void {
-  // A member set to undefined (possible from a JavaScript caller, never from JSON) counts as missing.
-  for (const key of keys) if (!Object.hasOwn(object, key) || object[key] === undefined) problems.push(`${path}.${key} is missing`);
-  const extra = unexpectedKeys(object, keys);
-  if (extra.length > 0) problems.push(`${path} has unexpected member(s) ${extra.join(', ')}`);
-}
 
-/** Unknown member names, quoted and cut short: they are format field names, but a hostile bundle could make them long. */
-function unexpectedKeys(object: Record<string, unknown>, keys: readonly string[]): string[] {
-  return Object.keys(object)
-    .filter((key) => !keys.includes(key))
-    .slice(0, 5)
-    .map((key) => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key));
-}
 
-function requireHexHash(value: unknown, path: string, problems: string[]): void {
-  if (!(typeof value === 'string' && HEX_HASH.test(value))) problems.push(`${path} must be 64 lowercase hex digits`);
-}
 
-function isBase64UrlOfLength(value: unknown, bytes: number): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    return base64UrlToBytes(value).length === bytes;
-  } catch {
-    return false;
-  }
-}
 
-/**
- * An integer in min..2^53-1. Read by parseStrictJson, a number is a plain number only when written as ECMAScript
- * writes it, so this also holds it to plain decimal digits: `1.0`, `1e0` and `-0` arrive as LosslessNumbers and fail.
- * -0 is refused here too, for JavaScript callers that pass values rather than text.
- */
-function isInteger(value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && !Object.is(value, -0);
-}
 
-/** A real UTC instant in the form Date.toISOString writes (three fraction digits), years 0000..9999; no leap seconds. */
-function isIsoUtc(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  const match = ISO_UTC.exec(value);
-  if (!match) return false;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC maps years 0..99 to 1900..1999; setUTCFullYear undoes that so every four-digit year is taken literally.
-  date.setUTCFullYear(year);
-  return (
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day &&
-    date.getUTCHours() === hour &&
-    date.getUTCMinutes() === minute &&
-    date.getUTCSeconds() === second
-  );
-}
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
 
-function jsonKind(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (value === undefined) return 'nothing';
-  return typeof value === 'object' ? 'a non-plain object' : `a ${typeof value}`;
-}
 
-function errorKind(error: unknown): string {
-  return error instanceof Error ? error.name : 'a non-Error value';
-}

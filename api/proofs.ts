@@ -1,69 +1,61 @@
 /**
- * GET /proofs/{type}/{id}/_history/{vid}: the self-contained proof bundle (anchor/bundle.ts) for one resource
- * version: its provenance leaf, the RFC 9162 audit path to its batch root, the signed batch header, and the headers
- * of every later batch, so that an auditor can check the record offline with `anchorline verify`.
+ * GET /proofs/{type}/{id}/_history/{vid}: the self-contained proof bundle (anchor/log-bundle.ts, format
+ * anchorline-proof/2) of one resource version: its provenance leaf, the RFC 9162 inclusion proof to a signed
+ * checkpoint of the one log, that checkpoint with its witnesses' cosignatures, and the signed chain anchor claim
+ * when the evm driver anchors. Its size grows with log2 of the log, never with the record's age.
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { bytesToHex, MerkleTree, type BatchHeader, type LeafPreimage, type ProofAnchor, type ProofBundle, type SignedHeader } from '../anchor/index.ts';
+import { bytesToBase64, type LeafPreimage, type LogProofAnchor, type LogProofBundle } from '../anchor/index.ts';
+import { inclusionProof } from '../anchor/log/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { auditTrail, chainAnchors, inbox, ledger, resources, withTransaction } from '../store/index.ts';
+import { auditTrail, inbox, ledger, log as logStore, resources, withTransaction } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
 import { parsePositiveId } from './params.ts';
 
-/** Later headers included in one bundle at most; a verifier that needs more asks again later for a fresher bundle. */
-const MAX_CHAIN_HEADERS = 10_000;
-
-function signed(batch: ledger.StoredBatch): SignedHeader {
-  return { header: batch.header as unknown as BatchHeader, headerHash: batch.headerHash, signature: batch.signature };
+export interface ProofOptions {
+  anchorDriver: 'local' | 'evm';
+  /** Cosignatures a checkpoint needs to be preferred for bundles (0: the newest checkpoint). */
+  witnessQuorum: number;
 }
 
 /**
- * The bundle of one version. Its anchor is the confirmed chain anchor covering the batch (the first at or after it)
- * when there is one; otherwise, with the 'evm' driver, the bundle is not ready (PROOF_PENDING) until the chain
- * confirms, and with the 'local' driver it says that nothing is anchored outside the engine.
+ * The bundle of one version, against the checkpoint of tree size `atSize` when given, else: with the evm driver the
+ * newest checkpoint whose chain anchor is confirmed (PROOF_PENDING until there is one covering the version); with
+ * the local driver the newest checkpoint cosigned by witnessQuorum witnesses, else the newest.
  */
-export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: string, versionId: number, anchorDriver: 'local' | 'evm' = 'local'): Promise<ProofBundle> {
+export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: string, versionId: number, options: ProofOptions, atSize?: number): Promise<LogProofBundle> {
   const leaf = await ledger.findLeaf(pool, resourceType, id, versionId);
   if (!leaf) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no provenance leaf for ${resourceType}/${id}/_history/${versionId}`);
-  if (leaf.batchNumber === null || leaf.leafIndex === null) {
-    throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'this version is not in a closed batch yet; ask again after the next batch closes');
+  const pending = (): AnchorlineError => new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'this version is not in a signed checkpoint yet; ask again after the next checkpoint');
+  if (leaf.leafIndex === null) throw pending();
+  const index = Number(leaf.leafIndex);
+  let checkpoint: logStore.StoredCheckpoint | undefined;
+  let anchor: LogProofAnchor = { driver: 'local' };
+  if (atSize !== undefined) {
+    checkpoint = await logStore.checkpointOfSize(pool, atSize);
+    if (!checkpoint) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no checkpoint of tree size ${atSize}`);
+    if (checkpoint.treeSize <= index) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the checkpoint of tree size ${atSize} does not hold leaf ${index} yet`);
+    const anchored = options.anchorDriver === 'evm' ? await logStore.anchoredCheckpointFor(pool, index) : undefined;
+    if (anchored?.checkpoint.number === checkpoint.number) anchor = { driver: 'evm', claim: anchored.claim };
+  } else if (options.anchorDriver === 'evm') {
+    const anchored = await logStore.anchoredCheckpointFor(pool, index);
+    if (!anchored) throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'no checkpoint holding this version is confirmed on chain yet; ask again shortly');
+    checkpoint = anchored.checkpoint;
+    anchor = { driver: 'evm', claim: anchored.claim };
+  } else {
+    checkpoint = await logStore.checkpointForProof(pool, index, options.witnessQuorum);
   }
-  const anchor = await anchorFor(pool, Number(leaf.batchNumber), anchorDriver);
-  const batches = await ledger.batchesFrom(pool, Number(leaf.batchNumber), Math.max(MAX_CHAIN_HEADERS, (anchor.driver === 'evm' ? anchor.batchNumber - Number(leaf.batchNumber) : 0)) + 1);
-  const batch = batches[0];
-  if (!batch) throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'a batched leaf has no batch header');
-  const header = batch.header as unknown as BatchHeader;
-  const tree = MerkleTree.fromLeafHashes(await ledger.batchLeafHashes(pool, Number(leaf.batchNumber)));
-  const position = Number(leaf.leafIndex) - header.firstLeafIndex;
+  if (!checkpoint) throw pending();
+  const proof = await inclusionProof(logStore.nodeStore(pool), index, checkpoint.treeSize);
   return {
-    format: 'anchorline-proof/1',
-    leaf: { preimage: leaf.preimage as unknown as LeafPreimage, leafIndex: Number(leaf.leafIndex), leafHash: bytesToHex(new Uint8Array(leaf.leafHash)) },
-    auditPath: tree.inclusionProof(position).map(bytesToHex),
-    batch: signed(batch),
-    publicKey: batch.publicKey,
-    headerChain: batches.slice(1).map(signed),
+    format: 'anchorline-proof/2',
+    leaf: { preimage: leaf.preimage as unknown as LeafPreimage, index },
+    inclusionProof: proof.map(bytesToBase64),
+    checkpoint: await logStore.checkpointNote(pool, checkpoint),
+    logKey: checkpoint.logKey,
     anchor,
   };
-}
-
-async function anchorFor(pool: pg.Pool, batchNumber: number, anchorDriver: 'local' | 'evm'): Promise<ProofAnchor> {
-  const covering = await chainAnchors.coveringAnchor(pool, batchNumber);
-  if (covering) {
-    return {
-      driver: 'evm',
-      chainId: covering.chainId,
-      contract: covering.contract,
-      txHash: covering.txHash,
-      blockNumber: covering.blockNumber!,
-      blockHash: covering.blockHash!,
-      batchNumber: covering.batchNumber,
-    };
-  }
-  if (anchorDriver === 'evm') {
-    throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'the batch holding this version is closed but not yet confirmed on chain; ask again shortly');
-  }
-  return { driver: 'local' };
 }
 
 const VERSION_PARAMS = {
@@ -79,11 +71,13 @@ const VERSION_PARAMS = {
 const PROOF_SCHEMA = {
   summary: 'Proof bundle of one resource version',
   description:
-    'The self-contained proof (format anchorline-proof/1) that this version is unaltered: its provenance leaf, the RFC 9162 audit path to its batch root, ' +
-    'the signed batch header, every later header, and the chain anchor when there is one. Check it offline with `anchorline verify`. ' +
-    '409 ANCHORLINE_ERR_PROOF_PENDING until the batch holding the version closes (and, with the evm driver, is confirmed on chain).',
+    'The self-contained proof (format anchorline-proof/2, docs/proofs.md) that this version is unaltered: its provenance leaf, the RFC 9162 inclusion proof ' +
+    'in the one log, the signed checkpoint (C2SP tlog-checkpoint) with witness cosignatures, and the signed chain anchor claim with the evm driver. ' +
+    'Check it offline with `anchorline verify`. `?checkpoint=<tree size>` asks for the proof against that checkpoint. ' +
+    '409 ANCHORLINE_ERR_PROOF_PENDING until a checkpoint holds the version (and, with the evm driver, one is confirmed on chain).',
   tags: ['proofs'],
   params: VERSION_PARAMS,
+  querystring: { type: 'object', properties: { checkpoint: { type: 'string', description: 'Tree size of the checkpoint to prove against' } } },
 };
 
 const SOURCE_SCHEMA = {
@@ -93,15 +87,17 @@ const SOURCE_SCHEMA = {
   params: VERSION_PARAMS,
 };
 
-export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, anchorDriver: 'local' | 'evm'): void {
-  app.get<{ Params: { type: string; id: string; vid: string } }>('/proofs/:type/:id/_history/:vid', { schema: PROOF_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
+export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, options: ProofOptions): void {
+  app.get<{ Params: { type: string; id: string; vid: string }; Querystring: { checkpoint?: string } }>('/proofs/:type/:id/_history/:vid', { schema: PROOF_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
+    const atSize = request.query.checkpoint === undefined ? undefined : parsePositiveId(request.query.checkpoint);
+    if (request.query.checkpoint !== undefined && atSize === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'checkpoint must be a tree size: a positive integer in decimal digits');
     const versionId = parsePositiveId(vid);
     if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
     // A bundle holds hashes, not the record; still, it is only for those who may read the record, or audit it.
     const access = accessOf(request);
     if (!access.can(type, 'r') && !access.meets('audit')) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `reading proofs of ${type} needs system/${type}.r or the audit scope`);
-    return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId, anchorDriver));
+    return reply.header('content-type', 'application/json; charset=utf-8').send(await buildProofBundle(pool, type, id, versionId, options, atSize));
   });
 
   // The raw inbound message a version came from, byte for byte, for `anchorline verify --raw` (the leaf's

@@ -21,6 +21,7 @@ import { registerOAuthRoutes, type TokenIssuer } from './oauth.ts';
 import { registerCredentialRoutes } from './credentials.ts';
 import { DEFAULT_SEARCH_LIMITS, FHIR_JSON, registerFhirRoutes, type SearchLimits } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
+import { registerLogRoutes } from './log.ts';
 import { registerTerminologyRoutes } from './terminology.ts';
 import { registerMappingRoutes } from './mappings.ts';
 import { registerMappingTesterRoutes } from './mapping-tester.ts';
@@ -84,6 +85,10 @@ export interface ApiOptions {
   console?: boolean;
   /** Proof bundles wait for a chain anchor when batch headers are anchored on chain ('evm'). Default 'local'. */
   anchorDriver?: 'local' | 'evm';
+  /** cosignature/v1 verifier keys of the witnesses whose cosignatures the log accepts (anchor.witnesses). */
+  witnesses?: readonly string[];
+  /** Cosignatures a checkpoint needs to be preferred for proof bundles; default all witnesses (anchor.witnessQuorum). */
+  witnessQuorum?: number;
   /** POST /ingest/cda; absent: not served. */
   cdaIntake?: CdaIntake;
   /** STOW-RS, WADO-RS and /blobs; absent: those routes are not served. */
@@ -211,7 +216,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());
   registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
-  registerProofRoutes(app, pool, options.anchorDriver ?? 'local');
+  const witnesses = options.witnesses ?? [];
+  registerProofRoutes(app, pool, { anchorDriver: options.anchorDriver ?? 'local', witnessQuorum: options.witnessQuorum ?? witnesses.length });
+  registerLogRoutes(app, pool, { witnesses, authenticate: (authorization) => authenticator.authenticate(authorization) });
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
   registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });

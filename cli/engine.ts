@@ -182,6 +182,8 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       bodyLimitBytes: config.http.bodyLimitBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
       anchorDriver: config.anchor.driver,
+      witnesses: config.anchor.witnesses,
+      ...(config.anchor.witnessQuorum === undefined ? {} : { witnessQuorum: config.anchor.witnessQuorum }),
       keyCacheMs: config.auth.credentialCacheMs,
       tokenIssuer,
       sourceNames: sources.names,
@@ -234,7 +236,7 @@ async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Stor
     log.warn({ keyFile }, 'anchor: no signing key; this process does not close batches');
     return;
   }
-  const anchor = new AnchorWorker({ pool: store.pools.background, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves });
+  const anchor = new AnchorWorker({ pool: store.pools.background, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves, ...(config.anchor.origin === undefined ? {} : { origin: config.anchor.origin }) });
   anchor.start();
   closers.push({ name: 'anchor', close: () => anchor.close() });
   log.info({ publicKey: anchor.publicKey }, 'anchor: signing batch headers with this Ed25519 public key');

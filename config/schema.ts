@@ -262,6 +262,26 @@ export const configSchema = z.strictObject({
        */
       signingKeyFile: z.string().optional(),
       /**
+       * The log's origin: the first line of every checkpoint and the name of the log key (C2SP tlog-checkpoint),
+       * a schema-less URL such as 'hospital.example/anchorline'. Default 'anchorline.localhost/log/<16 hex digits
+       * of SHA-256 of the public key>'. A log keeps the origin of its first checkpoint.
+       */
+      origin: z
+        .string()
+        .regex(/^[^\s+]+$/, 'must be one word without spaces or "+"')
+        .max(200)
+        .optional(),
+      /**
+       * Witnesses whose cosignatures the engine accepts (POST /log/cosignature) and puts in proof bundles: their
+       * cosignature/v1 verifier keys (<name>+<key id>+<base64>, as `anchorline witness keygen` prints). Default none.
+       */
+      witnesses: z.array(z.string().min(1).max(512)).default([]),
+      /**
+       * Proof bundles are made against the newest checkpoint cosigned by at least this many witnesses, when one
+       * covers the record (else the newest checkpoint). Default: all configured witnesses.
+       */
+      witnessQuorum: z.number().int().min(0).optional(),
+      /**
        * Where closed batch headers are anchored. 'local': nowhere outside the engine (the signed, chained headers
        * in PostgreSQL). 'evm': their hashes go to an AnchorRegistry contract on an EVM chain (settings in `evm`).
        * Default 'local'; setting ANCHOR_RPC_URL selects 'evm'.

@@ -17,6 +17,7 @@ export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
 export * as auditTrail from './audit-trail.ts';
 export * as ledger from './ledger.ts';
+export * as log from './log.ts';
 export * as chainAnchors from './chain-anchors.ts';
 export * as operations from './operations.ts';
 export * as mappingConfigs from './mapping-configs.ts';

@@ -1,16 +1,19 @@
 /**
- * The anchor worker: closes batches of provenance leaves (by size or time), builds each batch's RFC 9162 tree and
- * records a header that commits to its root and to the previous header, signed with the engine's Ed25519 key.
- * Several processes may run it; an advisory lock lets one close at a time. Anchoring outside the engine (a chain
- * driver) comes on top of these headers; the local driver is these signed, chained headers in PostgreSQL.
+ * The anchor worker: appends provenance leaves to the one RFC 9162 log (by count or time) and signs a C2SP
+ * checkpoint of the log at each close (anchor/log-bundle.ts: size, root, time and the previous checkpoint's hash),
+ * with the engine's Ed25519 key under the log's origin. Several processes may run it; an advisory lock lets one
+ * append at a time. Witnesses cosign these checkpoints and a chain driver anchors their hashes; the local driver is
+ * the signed, linked checkpoints in PostgreSQL.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type pg from 'pg';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { bytesToHex, hexToBytes, merkleRoot, headerHash, publicKeyFor, signHeader, generateSigningKey, type BatchHeader } from '../anchor/index.ts';
-import { ledger } from '../store/index.ts';
+import { bytesToHex, checkpointHash, formatLogCheckpoint, generateSigningKey, hexToBytes, publicKeyFor } from '../anchor/index.ts';
+import { ed25519NoteSigner, formatSignatureLine, formatVerifierKey, SIGNATURE_TYPE_ED25519, type NoteSigner } from '../anchor/log/index.ts';
+import { log as logStore } from '../store/index.ts';
 
 export interface AnchorWorkerOptions {
   pool: pg.Pool;
@@ -18,6 +21,16 @@ export interface AnchorWorkerOptions {
   signingKey: Uint8Array;
   closeAfterMs: number;
   maxLeaves: number;
+  /** The log's origin (checkpoint line 1, the log key's name); default from the key (defaultLogOrigin). */
+  origin?: string;
+}
+
+/**
+ * The origin a log takes when none is configured: stable for a key, unique across keys (the first 8 bytes of
+ * SHA-256 of the public key, in hex), and a schema-less URL path as C2SP tlog-checkpoint recommends.
+ */
+export function defaultLogOrigin(publicKey: Uint8Array): string {
+  return `anchorline.localhost/log/${bytesToHex(sha256(publicKey).subarray(0, 8))}`;
 }
 
 /**
@@ -45,10 +58,32 @@ export class AnchorWorker {
   private stopped = false;
   private running: Promise<unknown> | undefined;
   private lastClosedAt = Date.now();
+  private origin: string | undefined;
+  private signer: NoteSigner | undefined;
+  private logKey = '';
 
   constructor(options: AnchorWorkerOptions) {
     this.options = options;
     this.publicKeyHex = bytesToHex(publicKeyFor(options.signingKey));
+  }
+
+  /**
+   * The log's origin and signer. A log keeps the origin of its first checkpoint: a configured origin that differs
+   * from the stored one is reported and not used, since witnesses and auditors know the log by it.
+   */
+  private async logSigner(): Promise<NoteSigner> {
+    if (this.signer) return this.signer;
+    const publicKey = publicKeyFor(this.options.signingKey);
+    const latest = await logStore.latestCheckpoint(this.options.pool);
+    const stored = latest?.text.slice(0, latest.text.indexOf('\n'));
+    const configured = this.options.origin ?? defaultLogOrigin(publicKey);
+    if (stored !== undefined && stored !== configured && this.options.origin !== undefined) {
+      this.options.log.warn({ origin: stored }, 'anchor: the log keeps the origin of its first checkpoint; anchor.origin differs and is not used');
+    }
+    this.origin = stored ?? configured;
+    this.signer = ed25519NoteSigner(this.origin, this.options.signingKey);
+    this.logKey = formatVerifierKey(this.origin, SIGNATURE_TYPE_ED25519, publicKey);
+    return this.signer;
   }
 
   get publicKey(): string {
@@ -90,26 +125,30 @@ export class AnchorWorker {
     await this.running;
   }
 
-  /** Closes batches until no leaf waits; returns how many were closed. */
+  /** Closes checkpoints until no leaf waits outside the log; returns how many were signed. */
   async closeAll(): Promise<number> {
+    const signer = await this.logSigner();
     let closed = 0;
     while (true) {
-      const batch = await ledger.closeBatch(this.options.pool, this.options.maxLeaves, (pending) => {
-        const header: BatchHeader = {
-          v: 1,
-          batchNumber: pending.batchNumber,
-          previousHeaderHash: pending.previousHeaderHash,
-          firstLeafIndex: pending.firstLeafIndex,
-          leafCount: pending.leafHashes.length,
-          root: bytesToHex(merkleRoot(pending.leafHashes)),
+      const result = await logStore.closeCheckpoint(this.options.pool, this.options.maxLeaves, (pending) => {
+        const text = formatLogCheckpoint({
+          origin: this.origin!,
+          size: pending.size,
+          rootHash: pending.rootHash,
           time: new Date().toISOString(),
-        };
-        return { header: { ...header }, headerHash: headerHash(header), signature: signHeader(header, this.options.signingKey), publicKey: this.publicKeyHex };
+          ...(pending.previousText === undefined ? {} : { previous: checkpointHash(pending.previousText) }),
+          ...(pending.legacyHeaderHash === undefined ? {} : { legacy: pending.legacyHeaderHash }),
+        });
+        const signature = formatSignatureLine({ name: signer.name, keyId: signer.keyId, signature: signer.sign(new TextEncoder().encode(text)) });
+        return { text, signature, checkpointHash: bytesToHex(checkpointHash(text)), logKey: this.logKey };
       });
       this.lastClosedAt = Date.now();
-      if (!batch) return closed;
+      if (!result) return closed;
       closed += 1;
-      this.options.log.info({ batchNumber: batch.batchNumber, leaves: (batch.header as { leafCount: number }).leafCount, headerHash: batch.headerHash }, 'anchor: batch closed');
+      this.options.log.info(
+        { checkpoint: result.checkpoint.number, treeSize: result.checkpoint.treeSize, leaves: result.appended, checkpointHash: result.checkpoint.checkpointHash },
+        'anchor: checkpoint signed',
+      );
     }
   }
 

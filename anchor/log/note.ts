@@ -27,6 +27,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { base64ToBytes, bytesToBase64 } from '../encoding.ts';
+import { verifyEd25519Strict } from '../header.ts';
 
 /** Signature type byte of plain Ed25519 note signatures. */
 export const SIGNATURE_TYPE_ED25519 = 0x01;
@@ -313,13 +314,12 @@ export function ed25519NoteVerifierFromKey(vkey: string): Parsed<NoteVerifier> {
   return { ok: true, value: ed25519NoteVerifier(parsed.value.name, parsed.value.publicKey) };
 }
 
-/** Pure Ed25519 verification, RFC 8032 strict; false for anything malformed. */
+/**
+ * Pure Ed25519 verification by the cofactorless RFC 8032 equation that OpenSSL and libsodium use (../header.ts
+ * verifyEd25519Strict: canonical encodings, no small-order key or R); false for anything malformed.
+ */
 export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  try {
-    return ed25519.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
+  return verifyEd25519Strict(signature, message, publicKey);
 }
 
 /** Lowercase 8-digit hex of a key ID. */

@@ -1,8 +1,9 @@
 /**
  * From MLLP to an auditor's proof: the Patient written for a message gets a provenance leaf in the same
- * transaction, the anchor worker batches and signs it, the proof endpoint returns a bundle that verifies offline
- * (in-process and with the `anchorline verify` CLI), and tampering with the stored resource or a batch header makes
- * verification fail at the check that names it.
+ * transaction, the anchor worker appends it to the one log and signs a checkpoint, the proof endpoint returns a
+ * bundle that verifies offline (in-process and with the `anchorline verify` CLI), later checkpoints are consistent
+ * with earlier ones, the log's tiles reproduce its roots, and tampering with the stored resource, the raw message or
+ * a checkpoint makes verification fail at the check that names it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyBundle } from '../../anchor/index.ts';
+import { base64ToBytes, parseLogCheckpoint, verifyBundle, verifyBundleForward, verifyConsistencyDocument } from '../../anchor/index.ts';
+import { tileNodeSource, treeRoot } from '../../anchor/log/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
@@ -33,9 +35,9 @@ async function get(url: string): Promise<{ status: number; body: any }> {
   return { status: response.status, body: await response.json() };
 }
 
-async function proof(type: string, id: string, vid: number): Promise<any> {
+async function proof(type: string, id: string, vid: number, query = ''): Promise<any> {
   return eventually(async () => {
-    const { status, body } = await get(`/proofs/${type}/${id}/_history/${vid}`);
+    const { status, body } = await get(`/proofs/${type}/${id}/_history/${vid}${query}`);
     return status === 200 ? body : undefined;
   }, 20_000, `proof of ${type}/${id}/${vid}`);
 }
@@ -65,7 +67,8 @@ describe('proof bundles', () => {
     await client.request(adtMessage({ controlId: 'PROOF-1', mrn: 'PR1', family: 'Han', given: 'Sol' }));
     const patient = await eventually(async () => (await get('/fhir/Patient?identifier=PR1')).body.entry?.[0]?.resource);
     const bundle = await proof('Patient', patient.id, 1);
-    expect(bundle.format).toBe('anchorline-proof/1');
+    expect(bundle.format).toBe('anchorline-proof/2');
+    expect(Object.keys(bundle).sort()).toEqual(['anchor', 'checkpoint', 'format', 'inclusionProof', 'leaf', 'logKey']);
     expect(bundle.leaf.preimage).toMatchObject({ resourceType: 'Patient', id: patient.id, versionId: '1', terminologyVersion: 'none' });
     const stored = (await get(`/fhir/Patient/${patient.id}/_history/1`)).body;
 
@@ -76,13 +79,38 @@ describe('proof bundles', () => {
     expect(cli.status).toBe(0);
     expect(cli.stdout).toContain('verified');
 
-    // A later version and batch: the first bundle, fetched again, carries the chain up to the newer header.
+    // A later version and checkpoint: the first bundle, fetched again, is against the newer checkpoint and no bigger
+    // than a proof one level higher; the old bundle is brought forward by a consistency proof, without the record.
+    const firstSize = parseLogCheckpoint(bundle.checkpoint.slice(0, bundle.checkpoint.indexOf('\n\n') + 1));
+    expect(firstSize.ok).toBe(true);
+    const oldSize = firstSize.ok ? firstSize.value.size : 0;
     await client.request(adtMessage({ event: 'A08', controlId: 'PROOF-2', mrn: 'PR1', family: 'Han', given: 'Solbi' }));
     await client.close();
     await proof('Patient', patient.id, 2);
     const refreshed = await proof('Patient', patient.id, 1);
-    expect(refreshed.headerChain.length).toBeGreaterThan(0);
+    expect(refreshed.checkpoint).not.toBe(bundle.checkpoint);
     expect(verifyBundle(refreshed, { resource: stored }).ok).toBe(true);
+    expect(JSON.stringify(refreshed).length).toBeLessThan(JSON.stringify(bundle).length + 100);
+    const latest = await (await fetch(`${t.httpUrl}/log/checkpoint`)).text();
+    const newSize = Number(latest.split('\n')[1]);
+    expect(newSize).toBeGreaterThan(oldSize);
+    const consistency = await (await fetch(`${t.httpUrl}/log/consistency?old=${oldSize}&new=${newSize}`)).json();
+    expect(verifyConsistencyDocument(consistency, { logKey: bundle.logKey }).ok).toBe(true);
+    expect(verifyBundleForward(bundle, consistency, { resource: stored }).ok).toBe(true);
+    // A proof that does not lead from the old root to the new one is refused.
+    const forged = { ...consistency, proof: consistency.proof.length > 0 ? [consistency.proof[0].replace(/^./, (c: string) => (c === 'A' ? 'B' : 'A')), ...consistency.proof.slice(1)] : ['A'.repeat(43) + '='] };
+    expect(verifyConsistencyDocument(forged).checks.find((c) => c.name === 'consistency')?.ok).toBe(false);
+    // The public hash tiles give the same root as the signed checkpoint.
+    const tiles = tileNodeSource({ readTile: async (level, index, width) => {
+      const response = await fetch(`${t.httpUrl}/log/tile/${level}/${String(index).padStart(3, '0')}${width === 256 ? '' : `.p/${width}`}`);
+      expect(response.status).toBe(200);
+      return new Uint8Array(await response.arrayBuffer());
+    } }, newSize);
+    expect(Buffer.from(await treeRoot(tiles, newSize)).toString('base64')).toBe(latest.split('\n')[2]);
+    expect(base64ToBytes(latest.split('\n')[2]!).length).toBe(32);
+    // Entry bundles name resource ids: not without the audit scope.
+    expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`)).status).toBe(401);
+    expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`, { headers: authHeaders() })).status).toBe(200);
 
     // Tamper with the stored resource: the resource no longer matches the anchored hash.
     await t.pool.query(
@@ -117,12 +145,12 @@ describe('proof bundles', () => {
     expect(cliRaw.status).toBe(1);
     expect(cliRaw.stdout).toMatch(/FAIL raw-hash: SHA-256 of the \d+-byte raw message is [0-9a-f]{64}, but preimage.rawSha256 is [0-9a-f]{64}/);
 
-    // Rewrite a batch header: its hash and signature no longer hold.
-    await t.pool.query(`UPDATE ledger_batch SET header = jsonb_set(header, '{time}', '"2000-01-01T00:00:00.000Z"') WHERE batch_number = $1`, [bundle.batch.header.batchNumber]);
-    const rewritten = await proof('Patient', patient.id, 1);
-    const headerCheck = verifyBundle(rewritten, { resource: stored });
-    expect(headerCheck.ok).toBe(false);
-    expect(headerCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['header-hash']));
+    // Rewrite a checkpoint's time: the log's signature no longer holds.
+    await t.pool.query(`UPDATE log_checkpoint SET text = regexp_replace(text, 'time [^\n]*', 'time 2000-01-01T00:00:00.000Z') WHERE tree_size = $1`, [newSize]);
+    const rewritten = await proof('Patient', patient.id, 1, `?checkpoint=${newSize}`);
+    const checkpointCheck = verifyBundle(rewritten, { resource: stored });
+    expect(checkpointCheck.ok).toBe(false);
+    expect(checkpointCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['checkpoint']));
   });
 
   it('answers 404 for a version that has no leaf, or no source message', async () => {
