@@ -239,11 +239,11 @@ async function startAnchoring(config: AnchorlineConfig, log: Logger, store: Stor
   const anchor = new AnchorWorker({ pool: store.pools.background, log: log.child({ component: 'anchor' }), signingKey, closeAfterMs: config.anchor.closeAfterMs, maxLeaves: config.anchor.maxLeaves, ...(config.anchor.origin === undefined ? {} : { origin: config.anchor.origin }) });
   anchor.start();
   closers.push({ name: 'anchor', close: () => anchor.close() });
-  log.info({ publicKey: anchor.publicKey }, 'anchor: signing batch headers with this Ed25519 public key');
-  if (config.anchor.driver === 'evm') await startChainAnchoring(config, log, store, role, closers);
+  log.info({ publicKey: anchor.publicKey }, 'anchor: signing log checkpoints with this Ed25519 public key');
+  if (config.anchor.driver === 'evm') await startChainAnchoring(config, log, store, role, closers, anchor);
 }
 
-async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[]): Promise<void> {
+async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store: Store, role: EngineRole, closers: Closer[], anchor: AnchorWorker): Promise<void> {
   const { ChainAnchorDriver, loadSubmitterKey } = await loadChainAnchoring();
   const evm = config.anchor.evm;
   const keyFile = evm.submitterKeyFile ?? path.join(config.dataDir, 'anchor-submitter.key');
@@ -267,11 +267,12 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
     gasHeadroomPercent: evm.gasHeadroomPercent,
     fromBlock: evm.fromBlock,
     logRangeBlocks: evm.logRangeBlocks,
+    signClaim: (anchored) => anchor.signAnchorClaim(anchored),
   });
   driver.start();
   closers.push({ name: 'chain-anchor', close: () => driver.close() });
   // The address, not the key: the registry owner must put it on the allow-list (anchorline chain allow).
-  log.info({ submitter: submitter.address, contract: evm.contractAddress }, 'chain anchor: anchoring batch headers from this submitter address');
+  log.info({ submitter: submitter.address, contract: evm.contractAddress }, 'chain anchor: anchoring checkpoint hashes from this submitter address');
 }
 
 /**

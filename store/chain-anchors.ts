@@ -11,6 +11,8 @@
  *   abandoned when the transaction can no longer land. Confirmed rows are final.
  * - The anchor that covers a batch is the confirmed one with the smallest batch number at or after it: a header
  *   commits to every earlier header, so anchoring batch n also anchors batches before n.
+ * - Since the one log (migration 0016), batch_number is a checkpoint number and header_hash its checkpoint hash;
+ *   a confirmed checkpoint anchor also holds the claim the log key signed (`claim`), which proof bundles carry.
  */
 import type { Queryable } from './db.ts';
 
@@ -74,15 +76,19 @@ export async function inFlight(db: Queryable): Promise<AnchorTransaction | undef
   return result.rows[0] ? fromRow(result.rows[0]) : undefined;
 }
 
-/** The newest closed batch after every batch with a live anchor: what to anchor next, if anything. */
+/**
+ * The newest signed checkpoint after every batch or checkpoint with a live anchor: what to anchor next, if anything.
+ * Batches closed before the one log are not anchored any more: the first checkpoint's legacy line commits to their
+ * last header, so anchoring any checkpoint anchors them too.
+ */
 export async function nextBatchToAnchor(db: Queryable): Promise<{ batchNumber: number; headerHash: string } | undefined> {
-  const result = await db.query<{ batch_number: string; header_hash: string }>(
-    `SELECT batch_number, header_hash FROM ledger_batch
-      WHERE batch_number > COALESCE((SELECT max(batch_number) FROM ledger_anchor WHERE state <> 'abandoned'), 0)
-      ORDER BY batch_number DESC LIMIT 1`,
+  const result = await db.query<{ number: string; checkpoint_hash: string }>(
+    `SELECT number, checkpoint_hash FROM log_checkpoint
+      WHERE number > COALESCE((SELECT max(batch_number) FROM ledger_anchor WHERE state <> 'abandoned'), 0)
+      ORDER BY number DESC LIMIT 1`,
   );
   const row = result.rows[0];
-  return row ? { batchNumber: Number(row.batch_number), headerHash: row.header_hash } : undefined;
+  return row ? { batchNumber: Number(row.number), headerHash: row.checkpoint_hash } : undefined;
 }
 
 export type NewAnchorTransaction = Omit<AnchorTransaction, 'id' | 'state' | 'blockNumber' | 'blockHash' | 'lastError'>;
@@ -95,6 +101,7 @@ export async function recordSent(db: Queryable, tx: NewAnchorTransaction): Promi
   );
   return fromRow(result.rows[0]!);
 }
+
 
 /** Records where the transaction landed; `txHash` differs from the recorded one only when another transaction did the anchoring. */
 export async function markIncluded(db: Queryable, id: number, inclusion: { txHash: string; blockNumber: number; blockHash: string }): Promise<void> {
@@ -110,8 +117,12 @@ export async function markReorged(db: Queryable, id: number): Promise<void> {
   await db.query(`UPDATE ledger_anchor SET state = 'sent', block_number = NULL, block_hash = NULL, updated_at = now() WHERE id = $1 AND state = 'included'`, [id]);
 }
 
-export async function markConfirmed(db: Queryable, id: number): Promise<void> {
-  await db.query(`UPDATE ledger_anchor SET state = 'confirmed', confirmed_at = now(), last_error = NULL, updated_at = now() WHERE id = $1 AND state = 'included'`, [id]);
+/** Confirms the anchor and stores the claim note the log key signed for it (undefined for an old batch's anchor). */
+export async function markConfirmed(db: Queryable, id: number, claim?: string): Promise<void> {
+  await db.query(
+    `UPDATE ledger_anchor SET state = 'confirmed', confirmed_at = now(), last_error = NULL, updated_at = now(), claim = $2 WHERE id = $1 AND state = 'included'`,
+    [id, claim ?? null],
+  );
 }
 
 export async function markAbandoned(db: Queryable, id: number, errorCode: string): Promise<void> {

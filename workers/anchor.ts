@@ -11,7 +11,7 @@ import path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type pg from 'pg';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { bytesToHex, checkpointHash, formatLogCheckpoint, generateSigningKey, hexToBytes, publicKeyFor } from '../anchor/index.ts';
+import { bytesToHex, checkpointHash, formatLogCheckpoint, generateSigningKey, hexToBytes, publicKeyFor, signAnchorClaim } from '../anchor/index.ts';
 import { ed25519NoteSigner, formatSignatureLine, formatVerifierKey, SIGNATURE_TYPE_ED25519, type NoteSigner } from '../anchor/log/index.ts';
 import { log as logStore } from '../store/index.ts';
 
@@ -150,6 +150,30 @@ export class AnchorWorker {
         'anchor: checkpoint signed',
       );
     }
+  }
+
+  /**
+   * The signed claim that checkpoint `number` was anchored where the chain driver says (anchor/log-bundle.ts), for
+   * proof bundles to carry; undefined when `number` is a batch from before the one log.
+   */
+  async signAnchorClaim(anchor: { number: number; chainId: number; contract: string; txHash: string; blockNumber: number; blockHash: string }): Promise<string | undefined> {
+    const signer = await this.logSigner();
+    const checkpoint = await logStore.checkpointByNumber(this.options.pool, anchor.number);
+    if (!checkpoint) return undefined;
+    return signAnchorClaim(
+      {
+        origin: signer.name,
+        checkpointNumber: checkpoint.number,
+        treeSize: checkpoint.treeSize,
+        checkpointHash: hexToBytes(checkpoint.checkpointHash),
+        chainId: anchor.chainId,
+        contract: anchor.contract.toLowerCase(),
+        txHash: anchor.txHash,
+        blockNumber: anchor.blockNumber,
+        blockHash: anchor.blockHash,
+      },
+      signer,
+    );
   }
 
   async close(): Promise<void> {

@@ -50,6 +50,12 @@ export interface ChainAnchorOptions {
   fromBlock?: number;
   /** Blocks per eth_getLogs request; default 1000. */
   logRangeBlocks?: number;
+  /**
+   * Signs the claim (anchor/log-bundle.ts anchor claim) for a confirmed anchor of checkpoint `number`, with the log
+   * key; undefined when `number` is not a checkpoint. Without it, anchors are confirmed without claims and proof
+   * bundles cannot name them.
+   */
+  signClaim?: (anchor: { number: number; chainId: number; contract: string; txHash: string; blockNumber: number; blockHash: string }) => Promise<string | undefined>;
 }
 
 /** What one step did; tests and status reporting read it. */
@@ -296,7 +302,15 @@ export class ChainAnchorDriver {
       await chainAnchors.markReorged(db, tx.id);
       return 'reorged';
     }
-    await chainAnchors.markConfirmed(db, tx.id);
+    const claim = await this.options.signClaim?.({
+      number: tx.batchNumber,
+      chainId: tx.chainId,
+      contract: tx.contract,
+      txHash: tx.txHash,
+      blockNumber: tx.blockNumber!,
+      blockHash: tx.blockHash!,
+    });
+    await chainAnchors.markConfirmed(db, tx.id, claim);
     this.options.log.info({ batchNumber: tx.batchNumber, txHash: tx.txHash, blockNumber: tx.blockNumber, confirmations: Number(head - BigInt(tx.blockNumber!) + 1n) }, 'chain anchor: confirmed');
     return 'confirmed';
   }

@@ -19,18 +19,65 @@
  */
 import { decodeEventLog, type Address, type Hex } from 'viem';
 import type { ProofBundle, VerificationCheck } from '../bundle.ts';
+import { bytesToHex } from '../encoding.ts';
+import { checkpointHash, bundleCheckpointText, LOG_PROOF_FORMAT, parseAnchorClaim, type LogProofBundle } from '../log-bundle.ts';
+import { parseNote } from '../log/note.ts';
 import { anchorRegistryAbi } from './abi.ts';
 import { RegistryClient } from './registry.ts';
 
 export const CHAIN_CHECK_NAMES = ['chain-id', 'chain-contract', 'chain-transaction', 'chain-event', 'chain-state'] as const;
 
-export async function verifyAnchorOnChain(bundle: ProofBundle, rpcUrl: string, options: { requestTimeoutMs?: number } = {}): Promise<VerificationCheck[]> {
-  const anchor = bundle.anchor;
-  if (anchor.driver !== 'evm') {
-    return CHAIN_CHECK_NAMES.map((name) => ({ name, ok: false, detail: 'not checked: the bundle has no chain anchor (driver local)' }));
+/** What a bundle says was anchored: for /1 a batch header, for /2 a checkpoint (batchNumber is its number). */
+interface ChainAnchorFacts {
+  chainId: number;
+  contract: string;
+  txHash: string;
+  blockNumber: number;
+  blockHash: string;
+  batchNumber: number;
+  /** 0x-prefixed lowercase hex of the anchored hash the bundle implies, if it holds it. */
+  expectedHash: Hex | undefined;
+}
+
+export async function verifyAnchorOnChain(bundle: ProofBundle | LogProofBundle, rpcUrl: string, options: { requestTimeoutMs?: number } = {}): Promise<VerificationCheck[]> {
+  const facts = anchorFacts(bundle);
+  if (typeof facts === 'string') return CHAIN_CHECK_NAMES.map((name) => ({ name, ok: false, detail: `not checked: ${facts}` }));
+  return verifyFactsOnChain(facts, rpcUrl, options);
+}
+
+/**
+ * The chain facts a bundle states. For anchorline-proof/2 they are read from the claim (whose log signature the
+ * offline `anchor` check verifies) and the expected hash is that of the bundle's own checkpoint text.
+ */
+function anchorFacts(bundle: ProofBundle | LogProofBundle): ChainAnchorFacts | string {
+  if (bundle.format === LOG_PROOF_FORMAT) {
+    const anchor = (bundle as LogProofBundle).anchor;
+    if (anchor.driver !== 'evm') return 'the bundle has no chain anchor (driver local)';
+    const note = parseNote(anchor.claim);
+    if (!note.ok) return `the anchor claim is not a signed note (${note.reason})`;
+    const claim = parseAnchorClaim(note.value.text);
+    if (!claim.ok) return `the anchor claim is malformed (${claim.reason})`;
+    const text = bundleCheckpointText((bundle as LogProofBundle).checkpoint);
+    const c = claim.value;
+    return {
+      chainId: c.chainId,
+      contract: c.contract,
+      txHash: c.txHash,
+      blockNumber: c.blockNumber,
+      blockHash: c.blockHash,
+      batchNumber: c.checkpointNumber,
+      expectedHash: text === undefined ? undefined : (`0x${bytesToHex(checkpointHash(text))}` as Hex),
+    };
   }
-  const anchored = [bundle.batch, ...bundle.headerChain].find((signed) => signed.header.batchNumber === anchor.batchNumber);
-  const expectedHash = anchored ? (`0x${anchored.headerHash}` as Hex) : undefined;
+  const old = bundle as ProofBundle;
+  const anchor = old.anchor;
+  if (anchor.driver !== 'evm') return 'the bundle has no chain anchor (driver local)';
+  const anchored = [old.batch, ...old.headerChain].find((signed) => signed.header.batchNumber === anchor.batchNumber);
+  return { ...anchor, expectedHash: anchored ? (`0x${anchored.headerHash}` as Hex) : undefined };
+}
+
+async function verifyFactsOnChain(anchor: ChainAnchorFacts, rpcUrl: string, options: { requestTimeoutMs?: number }): Promise<VerificationCheck[]> {
+  const expectedHash = anchor.expectedHash;
   const client = new RegistryClient({ rpcUrl, contract: anchor.contract as Address, requestTimeoutMs: options.requestTimeoutMs ?? 10_000 });
   const checks: VerificationCheck[] = [];
   const run = async (name: (typeof CHAIN_CHECK_NAMES)[number], fn: () => Promise<{ ok: boolean; detail: string }>): Promise<boolean> => {

@@ -5,7 +5,7 @@
  * with earlier ones, the log's tiles reproduce its roots, and tampering with the stored resource, the raw message or
  * a checkpoint makes verification fail at the check that names it.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,21 @@ async function cliVerify(bundle: unknown, resource?: unknown, raw?: Uint8Array):
   return { status: result.status, stdout: result.stdout };
 }
 
+/** The CLI in a child process, asynchronously: with --log it asks this process's engine, which must keep serving. */
+function verifyCli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'verify', ...args], { cwd: ROOT, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
+    });
+  });
+}
+
+async function file(name: string, content: unknown): Promise<string> {
+  const target = path.join(dir, name);
+  await writeFile(target, typeof content === 'string' ? content : JSON.stringify(content));
+  return target;
+}
+
 describe('proof bundles', () => {
   it('proves a Patient version end to end, and catches tampering', async () => {
     const client = await MllpTestClient.connect(t.mllpPort);
@@ -97,6 +112,25 @@ describe('proof bundles', () => {
     const consistency = await (await fetch(`${t.httpUrl}/log/consistency?old=${oldSize}&new=${newSize}`)).json();
     expect(verifyConsistencyDocument(consistency, { logKey: bundle.logKey }).ok).toBe(true);
     expect(verifyBundleForward(bundle, consistency, { resource: stored }).ok).toBe(true);
+    // The same from the command line: a pinned log key, the document, two checkpoints with the proof fetched from
+    // the log, and a bundle brought forward.
+    const bundleFile = await file('old-bundle.json', bundle);
+    const documentFile = await file('consistency.json', consistency);
+    expect((await verifyCli(bundleFile, '--log-key', bundle.logKey)).status).toBe(0);
+    const otherKey = bundle.logKey.replace(/\+[0-9a-f]{8}\+/, '+00000000+');
+    expect((await verifyCli(bundleFile, '--log-key', otherKey)).status).toBe(2);
+    const consistencyRun = await verifyCli('--consistency', documentFile);
+    expect(consistencyRun.stdout).toMatch(/PASS consistency: the \d+-leaf tree is a prefix of the \d+-leaf tree/);
+    expect(consistencyRun.status).toBe(0);
+    const oldNote = await file('old.checkpoint', consistency.old);
+    const newNote = await file('new.checkpoint', consistency.new);
+    const fetched = await verifyCli('--consistency', oldNote, newNote, '--log', t.httpUrl, '--log-key', bundle.logKey);
+    expect(fetched.stdout + fetched.stderr).toContain('PASS consistency');
+    expect(fetched.status).toBe(0);
+    expect((await verifyCli('--consistency', newNote, oldNote, '--log', t.httpUrl, '--log-key', bundle.logKey)).status).toBe(2);
+    const forwardRun = await verifyCli(bundleFile, '--forward', documentFile);
+    expect(forwardRun.stdout).toMatch(/PASS forward: leaf \d+ is in the \d+-leaf checkpoint too/);
+    expect(forwardRun.status).toBe(0);
     // A proof that does not lead from the old root to the new one is refused.
     const forged = { ...consistency, proof: consistency.proof.length > 0 ? [consistency.proof[0].replace(/^./, (c: string) => (c === 'A' ? 'B' : 'A')), ...consistency.proof.slice(1)] : ['A'.repeat(43) + '='] };
     expect(verifyConsistencyDocument(forged).checks.find((c) => c.name === 'consistency')?.ok).toBe(false);
