@@ -8,15 +8,18 @@ import { createPublicClient, http, type Address, type Hex } from 'viem';
 import { anchorRegistryAbi } from '../../anchor/chain/abi.ts';
 import { generateSigningKey, provenanceLeafHash, newSalt, type LeafPreimage } from '../../anchor/index.ts';
 import { silentLogger } from '../../config/logger.ts';
-import { chainAnchors, ledger, withTransaction } from '../../store/index.ts';
+import { chainAnchors, ledger, log as logStore, withTransaction } from '../../store/index.ts';
 import { AnchorWorker } from '../../workers/anchor.ts';
 import { ChainAnchorDriver, type StepOutcome } from '../../workers/chain-anchor.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { deployTestRegistry, outsider, owner, startAnvil, submitter, type TestAnvil } from '../support/anvil.ts';
 import { setRegistrySubmitter } from '../../anchor/chain/registry.ts';
 import { buildProofBundle } from '../../api/proofs.ts';
-import { verifyBundle } from '../../anchor/index.ts';
+import { parseAnchorClaim, verifyBundle } from '../../anchor/index.ts';
+import { parseNote } from '../../anchor/log/index.ts';
 
+const EVM = { anchorDriver: 'evm', witnessQuorum: 0 } as const;
+const LOCAL = { anchorDriver: 'local', witnessQuorum: 0 } as const;
 let db: TestDatabase;
 let anvil: TestAnvil;
 let contract: Address;
@@ -57,10 +60,14 @@ async function closeBatch(count = 3): Promise<{ batchNumber: number; headerHash:
     });
     await ledger.appendLeaves(client, leaves);
   });
-  const worker = new AnchorWorker({ pool: db.pool, log: silentLogger(), signingKey, closeAfterMs: 60_000, maxLeaves: 10_000 });
-  expect(await worker.closeAll()).toBe(1);
-  const newest = (await ledger.batchesFrom(db.pool, 1, 1_000)).at(-1)!;
-  return { batchNumber: newest.batchNumber, headerHash: newest.headerHash, firstLeafId };
+  expect(await anchorWorker().closeAll()).toBe(1);
+  const newest = (await logStore.latestCheckpoint(db.pool))!;
+  return { batchNumber: newest.number, headerHash: newest.checkpointHash, firstLeafId };
+}
+
+/** The log's appender and claim signer, with the one signing key of these tests. */
+function anchorWorker(): AnchorWorker {
+  return new AnchorWorker({ pool: db.pool, log: silentLogger(), signingKey, closeAfterMs: 60_000, maxLeaves: 10_000 });
 }
 
 function driver(overrides: Partial<ConstructorParameters<typeof ChainAnchorDriver>[0]> = {}): ChainAnchorDriver {
@@ -76,6 +83,7 @@ function driver(overrides: Partial<ConstructorParameters<typeof ChainAnchorDrive
     retryBackoffMs: 1_000,
     maxRetryBackoffMs: 8_000,
     gasHeadroomPercent: 130,
+    signClaim: (anchored) => anchorWorker().signAnchorClaim(anchored),
     ...overrides,
   });
   cleanups.push(() => created.close());
@@ -132,9 +140,24 @@ describe('evm anchor driver', () => {
     const receipt = await chainClient().getTransactionReceipt({ hash: row.txHash as Hex });
     expect(row).toMatchObject({ state: 'confirmed', chainId: 31337, contract, submitter: submitter.address, blockNumber: Number(receipt.blockNumber), blockHash: receipt.blockHash });
 
-    const bundle = await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, 'evm');
-    expect(bundle.anchor).toEqual({ driver: 'evm', chainId: 31337, contract, txHash: row.txHash, blockNumber: row.blockNumber, blockHash: row.blockHash, batchNumber: batch.batchNumber });
+    const bundle = await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, EVM);
+    expect(bundle.anchor.driver).toBe('evm');
+    const claim = bundle.anchor.driver === 'evm' ? parseNote(bundle.anchor.claim) : undefined;
+    expect(claim?.ok).toBe(true);
+    const parsed = claim?.ok ? parseAnchorClaim(claim.value.text) : undefined;
+    expect(parsed?.ok && parsed.value).toMatchObject({
+      checkpointNumber: batch.batchNumber,
+      chainId: 31337,
+      contract: contract.toLowerCase(),
+      txHash: row.txHash,
+      blockNumber: row.blockNumber,
+      blockHash: row.blockHash,
+    });
     expect(verifyBundle(bundle).ok).toBe(true);
+    // The claim is signed by the log key: one made up, or moved to another transaction, fails offline.
+    const forged = { ...bundle, anchor: { driver: 'evm' as const, claim: (bundle.anchor as { claim: string }).claim.replace(/^tx 0x[0-9a-f]/m, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`) } };
+    const forgedResult = verifyBundle(forged);
+    expect(forgedResult.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['anchor']);
   });
 
   it('waits for the configured number of confirmations', async () => {
@@ -150,12 +173,12 @@ describe('evm anchor driver', () => {
 
   it('answers PROOF_PENDING for a batch the chain has not confirmed, with the evm driver', async () => {
     await closeBatch();
-    await expect(buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, 'evm')).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_PROOF_PENDING' });
+    await expect(buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, EVM)).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_PROOF_PENDING' });
     // The local driver still hands out the bundle, saying that nothing is anchored outside the engine.
-    expect((await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, 'local')).anchor).toEqual({ driver: 'local' });
+    expect((await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, LOCAL)).anchor).toEqual({ driver: 'local' });
   });
 
-  it('anchors only the newest batch of a backlog; that anchor covers the earlier batches through the header chain', async () => {
+  it('anchors only the newest checkpoint of a backlog; its proofs cover the earlier leaves', async () => {
     const first = await closeBatch();
     await closeBatch();
     const third = await closeBatch();
@@ -166,10 +189,10 @@ describe('evm anchor driver', () => {
     const covering = await chainAnchors.coveringAnchor(db.pool, first.batchNumber);
     expect(covering?.batchNumber).toBe(third.batchNumber);
 
-    const bundle = await buildProofBundle(db.pool, 'Patient', first.firstLeafId, 1, 'evm');
-    expect(bundle.batch.header.batchNumber).toBe(first.batchNumber);
-    expect(bundle.anchor).toMatchObject({ driver: 'evm', batchNumber: third.batchNumber });
-    expect(bundle.headerChain.map((h) => h.header.batchNumber)).toEqual([2, 3]);
+    // The bundle of a leaf in the first checkpoint is made against the anchored third one, directly.
+    const bundle = await buildProofBundle(db.pool, 'Patient', first.firstLeafId, 1, EVM);
+    expect(bundle.checkpoint.split('\n')[1]).toBe('9');
+    expect(bundle.anchor.driver).toBe('evm');
     expect(verifyBundle(bundle).ok).toBe(true);
 
     // A later batch gets its own transaction.
