@@ -1,8 +1,9 @@
 /**
  * The whole path with chain anchoring, on anvil mining a block every second: an ADT over MLLP becomes a Patient,
- * its leaf is batched, the batch header is anchored through the engine's 'evm' driver and confirmed, and the proof
- * bundle verifies offline and against the chain with `anchorline verify --rpc`. Tampering with the bundle's anchor,
- * a chain reorganisation after the bundle was made, or the wrong node each fail the check that names it.
+ * its leaf goes into the log, a checkpoint's hash is anchored through the engine's 'evm' driver and confirmed, and
+ * the proof bundle, with the anchor claim the log key signed, verifies offline and against the chain with
+ * `anchorline verify --rpc`. A forged claim fails offline; a chain reorganisation after the bundle was made, or the
+ * wrong node, fail the chain check that names it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyBundle } from '../../anchor/index.ts';
+import { parseAnchorClaim, verifyBundle, type AnchorClaim } from '../../anchor/index.ts';
+import { parseNote, parseVerifierKey } from '../../anchor/log/index.ts';
 import { runVerify } from '../../cli/verify.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
@@ -59,6 +61,22 @@ function failed(lines: string[]): string[] {
   return lines.filter((l) => l.startsWith('FAIL')).map((l) => l.slice(5, l.indexOf(':')));
 }
 
+function claimOf(bundle: any): AnchorClaim {
+  const note = parseNote(bundle.anchor.claim);
+  if (!note.ok) throw new Error(note.reason);
+  const claim = parseAnchorClaim(note.value.text);
+  if (!claim.ok) throw new Error(claim.reason);
+  return claim.value;
+}
+
+/** The bundle with one line of its claim rewritten, keeping the log's signature: what a forger can do. */
+function forge(bundle: any, line: RegExp, replacement: string): any {
+  const forged = structuredClone(bundle);
+  forged.anchor.claim = forged.anchor.claim.replace(line, replacement);
+  expect(forged.anchor.claim).not.toBe(bundle.anchor.claim);
+  return forged;
+}
+
 describe('chain-anchored proofs', () => {
   let bundle: any;
   let stored: any;
@@ -78,12 +96,13 @@ describe('chain-anchored proofs', () => {
     }, 30_000, 'a chain-anchored proof');
     stored = (await get(`/fhir/Patient/${patient.id}/_history/1`)).body;
 
-    expect(bundle.anchor).toMatchObject({ driver: 'evm', chainId: 31337, contract });
+    expect(bundle.anchor.driver).toBe('evm');
+    expect(claimOf(bundle)).toMatchObject({ chainId: 31337, contract: contract.toLowerCase() });
     expect(verifyBundle(bundle, { resource: stored }).ok).toBe(true);
 
     const resourceFile = path.join(dir, 'resource.json');
     await writeFile(resourceFile, JSON.stringify(stored));
-    const run = await verify(bundle, '--resource', resourceFile, '--rpc', anvil.url, '--public-key', bundle.publicKey);
+    const run = await verify(bundle, '--resource', resourceFile, '--rpc', anvil.url, '--public-key', publicKeyHex(bundle.logKey));
     expect(failed(run.lines)).toEqual([]);
     expect(run.code).toBe(0);
     for (const name of ['chain-id', 'chain-contract', 'chain-transaction', 'chain-event', 'chain-state', 'public-key', 'resource-hash']) {
@@ -100,31 +119,30 @@ describe('chain-anchored proofs', () => {
     });
   });
 
-  it('fails the chain checks for a forged anchor, naming which', async () => {
-    const wrongBlock = structuredClone(bundle);
-    wrongBlock.anchor.blockHash = `0x${'ab'.repeat(32)}`;
+  it('fails a forged anchor claim offline, and the chain checks name what the chain does not hold', async () => {
+    const wrongBlock = forge(bundle, /^block (\d+) 0x[0-9a-f]{64}$/m, `block $1 0x${'ab'.repeat(32)}`);
     let run = await verify(wrongBlock, '--rpc', anvil.url);
     expect(run.code).toBe(1);
-    expect(failed(run.lines)).toEqual(['chain-transaction', 'chain-event', 'chain-state']);
+    expect(failed(run.lines)).toEqual(['anchor', 'chain-transaction', 'chain-event', 'chain-state']);
 
-    const unknownTx = structuredClone(bundle);
-    unknownTx.anchor.txHash = `0x${'cd'.repeat(32)}`;
+    const unknownTx = forge(bundle, /^tx 0x[0-9a-f]{64}$/m, `tx 0x${'cd'.repeat(32)}`);
     run = await verify(unknownTx, '--rpc', anvil.url);
-    expect(failed(run.lines)).toEqual(['chain-transaction', 'chain-event', 'chain-state']);
+    expect(failed(run.lines)).toEqual(['anchor', 'chain-transaction', 'chain-event', 'chain-state']);
 
-    const wrongChain = structuredClone(bundle);
-    wrongChain.anchor.chainId = 2018;
+    const wrongChain = forge(bundle, /^evm 31337 /m, 'evm 2018 ');
     run = await verify(wrongChain, '--rpc', anvil.url);
-    expect(failed(run.lines)).toEqual(['chain-id', 'chain-contract', 'chain-transaction', 'chain-event', 'chain-state']);
+    expect(failed(run.lines)).toEqual(['anchor', 'chain-id', 'chain-contract', 'chain-transaction', 'chain-event', 'chain-state']);
 
-    const wrongContract = structuredClone(bundle);
-    wrongContract.anchor.contract = submitter.address;
+    const wrongContract = forge(bundle, /^evm 31337 0x[0-9a-f]{40}$/m, `evm 31337 ${submitter.address.toLowerCase()}`);
     run = await verify(wrongContract, '--rpc', anvil.url);
+    expect(failed(run.lines)).toContain('anchor');
     expect(failed(run.lines)).toContain('chain-contract');
     expect(failed(run.lines)).toContain('chain-transaction');
 
-    // Without --rpc the forged anchor is only checked for its form, which it has: the chain is needed to catch it.
-    expect((await verify(wrongBlock)).code).toBe(0);
+    // Without --rpc too: the claim is signed by the log key, so a made-up one fails offline.
+    run = await verify(wrongBlock);
+    expect(run.code).toBe(1);
+    expect(failed(run.lines)).toEqual(['anchor']);
     // A pinned key that is not the engine's fails.
     run = await verify(bundle, '--public-key', 'ab'.repeat(32));
     expect(failed(run.lines)).toEqual(['public-key']);
@@ -140,10 +158,16 @@ describe('chain-anchored proofs', () => {
     // Stop the engine first, so that its driver does not re-anchor while the check runs.
     await t.close();
     const head = Number(await anvil.rpc<string>('eth_blockNumber'));
-    await anvil.rpc('anvil_reorg', [head - bundle.anchor.blockNumber + 1, []]);
+    await anvil.rpc('anvil_reorg', [head - claimOf(bundle).blockNumber + 1, []]);
     const run = await verify(bundle, '--rpc', anvil.url);
     expect(run.code).toBe(1);
     expect(failed(run.lines)).toEqual(['chain-transaction', 'chain-event', 'chain-state']);
     expect(run.lines.find((l) => l.startsWith('FAIL chain-transaction'))).toMatch(/reorganised/);
   });
 });
+
+function publicKeyHex(logKey: string): string {
+  const key = parseVerifierKey(logKey);
+  if (!key.ok) throw new Error(key.reason);
+  return Buffer.from(key.value.publicKey).toString('hex');
+}
