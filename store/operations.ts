@@ -148,7 +148,8 @@ export async function anchorStatus(db: Queryable, options: { chain: boolean }): 
             b.batch_number, b.created_at AS closed_at, extract(epoch FROM now() - b.created_at)::float8 AS since_batch,
             a.batch_number AS anchored_batch, a.confirmed_at AS anchored_at
        FROM (SELECT 1) AS one
-       LEFT JOIN LATERAL (SELECT batch_number, created_at FROM ledger_batch ORDER BY batch_number DESC LIMIT 1) AS b ON true
+       LEFT JOIN LATERAL (SELECT number AS batch_number, created_at FROM log_checkpoint UNION ALL SELECT batch_number, created_at FROM ledger_batch
+                          ORDER BY batch_number DESC LIMIT 1) AS b ON true
        LEFT JOIN LATERAL (SELECT batch_number, confirmed_at FROM ledger_anchor
                            WHERE $1 AND state = 'confirmed' ORDER BY batch_number DESC LIMIT 1) AS a ON true`,
     [options.chain],

@@ -67,7 +67,7 @@ export async function waitForDrain(db: pg.Pool, timeoutMs: number, report: (line
     const { rows } = await db.query<{ queued: number; unbatched: number; last_batch: number; last_anchored: number }>(`
       SELECT (SELECT count(*) FROM inbox_message WHERE state = 'queued')::int AS queued,
              (SELECT count(*) FROM ledger_leaf WHERE batch_number IS NULL)::int AS unbatched,
-             (SELECT coalesce(max(batch_number), -1) FROM ledger_batch)::int AS last_batch,
+             (SELECT coalesce(greatest((SELECT max(number) FROM log_checkpoint), (SELECT max(batch_number) FROM ledger_batch)), -1))::int AS last_batch,
              (SELECT coalesce(max(batch_number), -1) FROM ledger_anchor WHERE state = 'confirmed')::int AS last_anchored`);
     const s = rows[0]!;
     const done = s.queued === 0 && s.unbatched === 0 && s.last_anchored >= s.last_batch;
