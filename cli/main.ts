@@ -7,6 +7,7 @@
  *   anchorline audit [--config file] [--json] [--max-findings N]   re-hash the ledger in the database (cli/audit.ts)
  *   anchorline terminology conceptmap load|activate, list, load ...   ConceptMaps and code systems (cli/terminology.ts)
  *   anchorline mapping test|diff|list|rollback ...   test, compare and roll back mapping configs (cli/mapping.ts)
+ *   anchorline witness [keygen] --log URL --log-key VKEY ...   witness or monitor a log, cosign its checkpoints (cli/witness.ts)
  */
 import { parseArgs } from 'node:util';
 // Only types are imported statically: each command loads its own modules when it runs, so that `verify` loads the
@@ -24,6 +25,7 @@ commands:
   terminology  ConceptMaps and code systems: anchorline terminology conceptmap load|activate, list, load (see --help)
   mapping   mapping configs: anchorline mapping test|diff|list|rollback (see anchorline mapping --help)
   credentials  API keys and OAuth clients: anchorline credentials key|client create|list|revoke (see --help)
+  witness   witness or monitor a log and cosign its checkpoints: anchorline witness keygen|--log <url> ... (see --help)
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -92,6 +94,11 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'credentials') {
     process.exitCode = await (await import('./credentials.ts')).runCredentials(argv.slice(1));
+    return;
+  }
+  // witness needs no config or database either: only the log's URL, its key and the witness's own files.
+  if (argv[0] === 'witness') {
+    process.exitCode = await (await import('./witness.ts')).runWitness(argv.slice(1));
     return;
   }
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } });
