@@ -73,7 +73,7 @@ describe('/openapi.json', () => {
     expect(Object.keys(cda)).toEqual(expect.arrayContaining(['application/xml', 'text/xml', 'application/cda+xml']));
     expect(cda['application/xml'].schema).toMatchObject({ type: 'string', format: 'binary' });
     expect(doc.paths['/dicomweb/studies'].post.requestBody.content['multipart/related'].schema).toMatchObject({ type: 'string', format: 'binary' });
-    expect(doc.paths['/proofs/{type}/{id}/_history/{vid}'].get.parameters.map((p: any) => p.name).sort()).toEqual(['id', 'type', 'vid']);
+    expect(doc.paths['/proofs/{type}/{id}/_history/{vid}'].get.parameters.map((p: any) => p.name).sort()).toEqual(['checkpoint', 'id', 'type', 'vid']);
   });
 });
 
