@@ -84,6 +84,7 @@ export function formatLogCheckpoint(checkpoint: LogCheckpoint): string {
   }
   if (checkpoint.legacy !== undefined) {
     if (!/^[0-9a-f]{64}$/.test(checkpoint.legacy)) throw new RangeError('legacy must be 64 lowercase hex digits');
+    if (checkpoint.previous !== undefined) throw new RangeError('a legacy line is only on the first checkpoint, which has no previous line');
     extensions.push(`legacy ${checkpoint.legacy}`);
   }
   return formatCheckpoint({ origin: checkpoint.origin, size: checkpoint.size, rootHash: checkpoint.rootHash, extensions });
@@ -114,7 +115,7 @@ function logCheckpointOf(checkpoint: Checkpoint): Parsed<LogCheckpoint> {
     result.legacy = legacy;
   }
   if (lines.length > 0) return refuse(`the checkpoint has ${lines.length} extension line(s) outside anchorline's grammar`);
-  if (result.previous === undefined && result.legacy !== undefined) return refuse('a legacy line needs a previous line or must be on the first checkpoint only');
+  if (result.previous !== undefined && result.legacy !== undefined) return refuse('a legacy line is only on the first checkpoint, which has no previous line');
   return { ok: true, value: result };
 }
 
