@@ -202,10 +202,12 @@ export async function checkpointsFrom(db: Queryable, fromNumber: number, limit: 
  */
 export async function checkpointForProof(db: Queryable, leafIndex: number, minCosignatures: number): Promise<StoredCheckpoint | undefined> {
   if (minCosignatures > 0) {
+    // The newest cosigned checkpoint: if it does not hold the leaf, no older one does. One backward index scan of
+    // log_cosignature's primary key, however many checkpoints there are.
     const cosigned = await db.query<CheckpointRow>(
-      `SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoint c
-        WHERE tree_size > $1 AND (SELECT count(*) FROM log_cosignature s WHERE s.tree_size = c.tree_size) >= $2
-        ORDER BY number DESC LIMIT 1`,
+      `SELECT ${CHECKPOINT_COLUMNS} FROM log_checkpoint
+        WHERE tree_size = (SELECT tree_size FROM log_cosignature GROUP BY tree_size HAVING count(*) >= $2 ORDER BY tree_size DESC LIMIT 1)
+          AND tree_size > $1`,
       [leafIndex, minCosignatures],
     );
     if (cosigned.rows[0]) return fromRow(cosigned.rows[0]);
