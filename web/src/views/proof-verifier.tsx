@@ -1,48 +1,23 @@
 /**
- * The proof verifier. The checks run here, in the browser, with the verifier `anchorline verify` runs
- * (anchor/bundle.ts, bundled into the console with its SHA-256 and Ed25519 code): the engine is never asked whether
- * a bundle is valid. It only hands out data when asked to fetch a bundle, a resource version or a raw message, and
- * a bundle pasted or loaded from a file is checked just the same.
+ * The proof verifier. The checks run here, in the browser, with the verifier `anchorline verify` runs (anchor/,
+ * bundled into the console with its SHA-256 and Ed25519 code): the engine is never asked whether a bundle is valid.
+ * It only hands out data when asked to fetch a bundle, a resource version, a raw message, the latest checkpoint or a
+ * consistency proof, and a bundle pasted or loaded from a file is checked just the same.
+ *
+ * Both bundle formats verify: anchorline-proof/2 (a leaf, its inclusion proof in the one log and the signed
+ * checkpoint; anchor/log-bundle.ts) and the older anchorline-proof/1 (a batch's audit path and signed header chain;
+ * anchor/bundle.ts). verifyBundle tells them apart by their format member.
  */
 import { useState } from 'preact/hooks';
-import { verifyBundle, type ProofBundle, type VerificationCheck } from '../../../anchor/bundle.ts';
-import { parseStrictJson, StrictJsonError, stringifyJson } from '../../../anchor/json.ts';
-import { apiBytes, apiText, ApiError } from '../api.ts';
+import { bundleCheckpointText, parseLogCheckpoint, verifyBundle, verifyBundleForward, type LogProofBundle } from '../../../anchor/index.ts';
+import { apiBytes, apiText, ApiError, query } from '../api.ts';
 import { ErrorNote, Note, Panel, formatNumber, useAction } from '../components.tsx';
+import { ConsistencyPanel } from './log-consistency.tsx';
+import { isLogBundle, logTrustOnFormat1, pinnedPublicKeyCheck, prettyOrAsSent, readStrictJson, readTrust, readUtf8File, treeSize, type Trust } from './proof-inputs.ts';
+import { VerdictView, verdictOf, type Verdict } from './proof-verdict.tsx';
 
-const HEX_KEY = /^[0-9a-fA-F]{64}$/;
-
-interface Verdict {
-  ok: boolean;
-  checks: VerificationCheck[];
-  at: Date;
-}
-
-/** The pinned-key check of `anchorline verify --public-key`: the bundle must name the key the auditor trusts. */
-function publicKeyCheck(bundle: unknown, formatOk: boolean, pinned: string): VerificationCheck {
-  const stated = formatOk ? (bundle as ProofBundle).publicKey.toLowerCase() : undefined;
-  if (stated === pinned) return { name: 'public-key', ok: true, detail: 'the bundle is signed by the pinned key' };
-  return { name: 'public-key', ok: false, detail: stated === undefined ? 'not checked: the bundle is malformed' : `the bundle names key ${stated}, not the pinned key` };
-}
-
-/**
- * Text from the engine, indented for reading when it is strict JSON; as sent otherwise, so that verifying it shows
- * why it is refused rather than a lax re-reading of it (a repeated member would silently disappear).
- */
-function prettyOrAsSent(text: string): string {
-  try {
-    return stringifyJson(parseStrictJson(text), 2);
-  } catch {
-    return text;
-  }
-}
-
-/** Why a pasted or loaded text is refused, as `anchorline verify` says it; never quotes a value. */
-function strictJsonProblem(error: unknown): string {
-  if (!(error instanceof StrictJsonError)) return 'is not valid JSON';
-  const kind = error.rule === 'syntax' ? 'is not valid JSON' : error.rule === 'too-deep' ? 'is refused' : 'is not valid I-JSON (RFC 7493)';
-  return `${kind}: ${error.message}`;
-}
+/** What the verifier is given besides the bundle: parsed inputs, or why one is refused. */
+type Inputs = { ok: true; bundle: unknown; resource: unknown; trust: Trust } | { ok: false; problem: string };
 
 export function ProofVerifier({ params }: { params: URLSearchParams }) {
   const [type, setType] = useState(params.get('type') ?? 'Patient');
@@ -54,11 +29,22 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
   const [resourceText, setResourceText] = useState('');
   const [raw, setRaw] = useState<{ bytes: Uint8Array; from: string } | undefined>();
   const [pinnedKey, setPinnedKey] = useState('');
+  const [logKey, setLogKey] = useState('');
+  const [witnesses, setWitnesses] = useState('');
+  const [witnessesRequired, setWitnessesRequired] = useState('');
+  const [consistencyText, setConsistencyText] = useState('');
   const [verdict, setVerdict] = useState<Verdict | undefined>();
   const [inputProblem, setInputProblem] = useState<string | undefined>();
   const [pending, setPending] = useState<string | undefined>();
 
+  const trustInput = { publicKey: pinnedKey, logKey, witnesses, witnessesRequired };
   const changed = (): void => setVerdict(undefined);
+  const edit =
+    (set: (value: string) => void) =>
+    (event: Event): void => {
+      set((event.target as HTMLInputElement | HTMLTextAreaElement).value);
+      changed();
+    };
 
   const fetcher = useAction(async () => {
     changed();
@@ -78,51 +64,95 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     if (withRaw) setRaw({ bytes: await apiBytes(`/proofs/${base}/source`), from: `source of ${type}/${id} version ${versionId}` });
   });
 
-  const readFile = (input: HTMLInputElement, into: (text: string) => void): void => {
-    const file = input.files?.[0];
-    if (!file) return;
-    // Decoded strictly, as `anchorline verify` does: file.text() would replace invalid UTF-8 with U+FFFD unseen.
-    void file.arrayBuffer().then((buffer) => {
-      try {
-        into(new TextDecoder('utf-8', { fatal: true }).decode(buffer));
-      } catch {
-        into('');
-        setInputProblem(`The file ${file.name} is not valid UTF-8.`);
-        return;
-      }
-      changed();
-    });
+  const loadInto =
+    (into: (text: string) => void) =>
+    (event: Event): void => {
+      void readUtf8File(event.target as HTMLInputElement).then((read) => {
+        if (!read) return;
+        into(read.ok ? read.text : '');
+        if (!read.ok) setInputProblem(read.problem);
+        changed();
+      });
+    };
+
+  const readInputs = (): Inputs => {
+    const bundle = readStrictJson(bundleText, 'The proof bundle');
+    if (!bundle.ok) return bundle;
+    let resource: unknown;
+    if (resourceText.trim() !== '') {
+      const parsed = readStrictJson(resourceText, 'The resource');
+      if (!parsed.ok) return parsed;
+      resource = parsed.value;
+    }
+    const trust = readTrust(trustInput);
+    if (!trust.ok) return trust;
+    return { ok: true, bundle: bundle.value, resource, trust: trust.trust };
   };
+
+  const verifyOptions = (inputs: Extract<Inputs, { ok: true }>) => ({
+    ...(inputs.resource !== undefined ? { resource: inputs.resource } : {}),
+    ...(raw ? { raw: raw.bytes } : {}),
+    ...inputs.trust.log,
+  });
 
   const verify = (): void => {
     setInputProblem(undefined);
     setVerdict(undefined);
-    let bundle: unknown;
-    try {
-      bundle = parseStrictJson(bundleText);
-    } catch (error) {
-      setInputProblem(`The proof bundle ${strictJsonProblem(error)}.`);
+    const inputs = readInputs();
+    if (!inputs.ok) {
+      setInputProblem(inputs.problem);
       return;
     }
-    let resource: unknown;
-    if (resourceText.trim() !== '') {
-      try {
-        resource = parseStrictJson(resourceText);
-      } catch (error) {
-        setInputProblem(`The resource ${strictJsonProblem(error)}.`);
-        return;
-      }
-    }
-    const pinned = pinnedKey.trim().toLowerCase();
-    if (pinned !== '' && !HEX_KEY.test(pinned)) {
-      setInputProblem('The pinned public key must be 64 hex digits.');
-      return;
-    }
-    const result = verifyBundle(bundle, { ...(resource !== undefined ? { resource } : {}), ...(raw ? { raw: raw.bytes } : {}) });
+    const result = verifyBundle(inputs.bundle, verifyOptions(inputs));
     const checks = [...result.checks];
-    if (pinned !== '') checks.push(publicKeyCheck(bundle, checks[0]?.name === 'bundle-format' && checks[0].ok, pinned));
-    setVerdict({ ok: checks.every((check) => check.ok), checks, at: new Date() });
+    if (!isLogBundle(inputs.bundle)) checks.push(...logTrustOnFormat1(inputs.trust));
+    if (inputs.trust.publicKey !== undefined) checks.push(pinnedPublicKeyCheck(inputs.bundle, checks[0]?.name === 'bundle-format' && checks[0].ok, inputs.trust.publicKey));
+    setVerdict(verdictOf(checks));
   };
+
+  /**
+   * Brings a /2 bundle forward: fetches the latest checkpoint for its size, then the consistency proof from the
+   * bundle's checkpoint to it, and verifies both here. The record is then shown to be in the latest tree without
+   * fetching its bundle again, and the document is left in the consistency part for reading.
+   */
+  const forwarder = useAction(async () => {
+    setInputProblem(undefined);
+    setVerdict(undefined);
+    const inputs = readInputs();
+    if (!inputs.ok) {
+      setInputProblem(inputs.problem);
+      return;
+    }
+    if (!isLogBundle(inputs.bundle)) {
+      setInputProblem('Only an anchorline-proof/2 bundle can be brought forward: an anchorline-proof/1 bundle has no checkpoint in the log.');
+      return;
+    }
+    const note = (inputs.bundle as Partial<LogProofBundle>).checkpoint;
+    const checkpoint = typeof note === 'string' ? parseLogCheckpoint(bundleCheckpointText(note) ?? '') : undefined;
+    if (!checkpoint?.ok) {
+      setInputProblem(`The bundle's checkpoint cannot be read${checkpoint ? `: ${checkpoint.reason}` : ''}; verify the bundle to see why.`);
+      return;
+    }
+    const latestNote = await apiText('/log/checkpoint', { accept: 'text/plain' });
+    // The checkpoint's second line is its tree size (C2SP tlog-checkpoint).
+    const latestSize = treeSize(latestNote.split('\n')[1]);
+    if (latestSize === undefined) throw new Error('the log answered something that is not a signed checkpoint');
+    const documentText = await apiText(`/log/consistency${query({ old: checkpoint.value.size, new: latestSize })}`);
+    setConsistencyText(prettyOrAsSent(documentText));
+    const doc = readStrictJson(documentText, 'The consistency document from the log');
+    if (!doc.ok) {
+      setInputProblem(doc.problem);
+      return;
+    }
+    const result = verifyBundleForward(inputs.bundle, doc.value, verifyOptions(inputs));
+    const checks = [...result.checks];
+    if (inputs.trust.publicKey !== undefined) checks.push(pinnedPublicKeyCheck(inputs.bundle, checks[0]?.name === 'bundle-format' && checks[0].ok, inputs.trust.publicKey));
+    const subject =
+      latestSize === checkpoint.value.size
+        ? `The bundle's ${latestSize}-leaf checkpoint is the latest: nothing to bring forward past it.`
+        : `Brought forward from the bundle's ${checkpoint.value.size}-leaf checkpoint to the latest, of ${latestSize} leaves.`;
+    setVerdict(verdictOf(checks, subject));
+  });
 
   return (
     <div class="view" data-testid="proof-verifier">
@@ -175,51 +205,37 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
         </Panel>
         <Panel title="Trust" testid="proof-trust">
           <label class="field">
-            <span>Pinned Ed25519 public key (hex), from a source you trust</span>
-            <input
-              value={pinnedKey}
-              spellcheck={false}
-              onInput={(event) => {
-                setPinnedKey((event.target as HTMLInputElement).value);
-                changed();
-              }}
-              placeholder="64 hex digits"
-              data-testid="proof-public-key"
-            />
+            <span>Pinned log key (verifier key), from a source you trust</span>
+            <input value={logKey} spellcheck={false} onInput={edit(setLogKey)} placeholder="<origin>+<key id>+<base64>" data-testid="proof-log-key" />
+          </label>
+          <label class="field">
+            <span>Or the bare Ed25519 public key (hex): the log key's, or an anchorline-proof/1 bundle's signer</span>
+            <input value={pinnedKey} spellcheck={false} onInput={edit(setPinnedKey)} placeholder="64 hex digits" data-testid="proof-public-key" />
+          </label>
+          <label class="field">
+            <span>Witness keys (cosignature/v1 verifier keys, one a line)</span>
+            <textarea class="code-input" rows={3} spellcheck={false} value={witnesses} onInput={edit(setWitnesses)} aria-label="Witness keys" data-testid="proof-witnesses" />
+          </label>
+          <label class="field">
+            <span>Cosignatures required from them</span>
+            <input inputMode="numeric" value={witnessesRequired} placeholder="all of them" onInput={edit(setWitnessesRequired)} data-testid="proof-witnesses-required" />
           </label>
           <p class="muted small">
-            A bundle names the key that signed it. Without a pinned key, a pass shows that the bundle is consistent, not that this engine made it.
+            A bundle names the key that signed it. Without a pinned key, a pass shows that the bundle is consistent, not that this engine made it. Witnesses are parties apart from the
+            engine that cosign the checkpoints they have seen: a checkpoint they cosigned cannot be forked away from what they saw.
           </p>
         </Panel>
       </div>
       <div class="grid-2">
-        <Panel title="Proof bundle (JSON)" testid="proof-bundle-panel" actions={<input type="file" accept="application/json,.json" aria-label="Load a proof bundle file" onChange={(event) => readFile(event.target as HTMLInputElement, setBundleText)} data-testid="proof-bundle-file" />}>
-          <textarea
-            class="code-input"
-            rows={16}
-            spellcheck={false}
-            value={bundleText}
-            onInput={(event) => {
-              setBundleText((event.target as HTMLTextAreaElement).value);
-              changed();
-            }}
-            aria-label="Proof bundle JSON"
-            data-testid="proof-bundle"
-          />
+        <Panel title="Proof bundle (JSON)" testid="proof-bundle-panel" actions={<input type="file" accept="application/json,.json" aria-label="Load a proof bundle file" onChange={loadInto(setBundleText)} data-testid="proof-bundle-file" />}>
+          <textarea class="code-input" rows={16} spellcheck={false} value={bundleText} onInput={edit(setBundleText)} aria-label="Proof bundle JSON" data-testid="proof-bundle" />
         </Panel>
-        <Panel title="Resource version (JSON, optional)" testid="proof-resource-panel" actions={<input type="file" accept="application/json,application/fhir+json,.json" aria-label="Load a resource file" onChange={(event) => readFile(event.target as HTMLInputElement, setResourceText)} data-testid="proof-resource-file" />}>
-          <textarea
-            class="code-input"
-            rows={16}
-            spellcheck={false}
-            value={resourceText}
-            onInput={(event) => {
-              setResourceText((event.target as HTMLTextAreaElement).value);
-              changed();
-            }}
-            aria-label="Resource JSON"
-            data-testid="proof-resource"
-          />
+        <Panel
+          title="Resource version (JSON, optional)"
+          testid="proof-resource-panel"
+          actions={<input type="file" accept="application/json,application/fhir+json,.json" aria-label="Load a resource file" onChange={loadInto(setResourceText)} data-testid="proof-resource-file" />}
+        >
+          <textarea class="code-input" rows={16} spellcheck={false} value={resourceText} onInput={edit(setResourceText)} aria-label="Resource JSON" data-testid="proof-resource" />
         </Panel>
       </div>
       <Panel title="Raw message (optional)" testid="proof-raw-panel">
@@ -236,7 +252,7 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
           {raw ? (
             <span data-testid="proof-raw-loaded">
               {formatNumber(raw.bytes.length)} bytes ({raw.from}){' '}
-              <button type="button" class="button button-small button-quiet" onClick={() => { setRaw(undefined); changed(); }}>
+              <button type="button" class="button button-small button-quiet" onClick={() => { setRaw(undefined); changed(); }} data-testid="proof-raw-clear">
                 Clear
               </button>
             </span>
@@ -249,35 +265,14 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
         <button type="button" class="button button-primary button-large" onClick={verify} disabled={bundleText.trim() === ''} data-testid="proof-verify">
           Verify in this browser
         </button>
+        <button type="button" class="button button-large" onClick={() => void forwarder.run()} disabled={forwarder.busy || bundleText.trim() === ''} data-testid="proof-forward">
+          {forwarder.busy ? 'Fetching the latest checkpoint…' : 'Bring forward to the latest checkpoint'}
+        </button>
       </div>
       {inputProblem ? <Note kind="error" testid="proof-input-problem">{inputProblem}</Note> : null}
-      {verdict ? <VerdictView verdict={verdict} /> : null}
+      <ErrorNote error={forwarder.error} testid="proof-forward-error" />
+      {verdict ? <VerdictView verdict={verdict} testid="verify-verdict" /> : null}
+      <ConsistencyPanel text={consistencyText} onText={setConsistencyText} trustInput={trustInput} />
     </div>
-  );
-}
-
-function VerdictView({ verdict }: { verdict: Verdict }) {
-  const failed = verdict.checks.filter((check) => !check.ok);
-  return (
-    <section class={`verdict ${verdict.ok ? 'verdict-ok' : 'verdict-failed'}`} aria-live="polite" data-testid="verify-verdict" data-ok={String(verdict.ok)}>
-      <h2>{verdict.ok ? '✔ Verified in this browser' : '✘ Not verified'}</h2>
-      <p>
-        {verdict.ok
-          ? `All ${verdict.checks.length} checks passed, computed here at ${verdict.at.toLocaleTimeString()}.`
-          : `${failed.length} of ${verdict.checks.length} checks failed: ${failed.map((check) => check.name).join(', ')}.`}
-      </p>
-      <ul class="checks">
-        {verdict.checks.map((check) => (
-          <li key={check.name} class={check.ok ? 'check-pass' : 'check-fail'} data-testid="check-row" data-check={check.name} data-ok={String(check.ok)}>
-            <span class="check-mark" aria-hidden="true">
-              {check.ok ? '✔' : '✘'}
-            </span>
-            <span class="check-status">{check.ok ? 'PASS' : 'FAIL'}</span>
-            <code class="check-name">{check.name}</code>
-            <span class="check-detail">{check.detail}</span>
-          </li>
-        ))}
-      </ul>
-    </section>
   );
 }
