@@ -3,6 +3,10 @@
  * chain node the auditor chooses. It reads only public chain data (the chain id, the registry's code, the
  * transaction's receipt, the registry's state), so it runs wherever viem runs, a browser included.
  *
+ * The facts checked come from the bundle: for anchorline-proof/2 from its anchor claim (whose signature by the log
+ * key the offline `anchor` check verifies), the anchored hash being the SHA-256 of the bundle's checkpoint text and
+ * the batch number the checkpoint's number; for anchorline-proof/1 from its anchor object and header chain.
+ *
  * CHECKS (names are stable; each needs the offline checks' bundle-format to pass first):
  *   chain-id           the node's eth_chainId equals anchor.chainId.
  *   chain-contract     the code at anchor.contract is a known AnchorRegistry build (anchor/chain/artifacts), so
