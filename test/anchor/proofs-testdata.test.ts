@@ -153,6 +153,7 @@ describe('docs/proofs.md', () => {
     logKey: { publicKey: string; keyIdInput: string; keyId: string; verifierKey: string };
     witnessKey: string;
     checkpoint: { text: string; checkpointHash: string; checkpointHashBase64: string; logSignatureLine: string; cosignedMessage: string; cosignatureLine: string };
+    migratedCheckpoint: { text: string };
     anchorClaim: { text: string };
   };
 
@@ -174,6 +175,7 @@ describe('docs/proofs.md', () => {
       vectors.checkpoint.logSignatureLine,
       vectors.checkpoint.cosignedMessage,
       vectors.checkpoint.cosignatureLine,
+      vectors.migratedCheckpoint.text,
       vectors.anchorClaim.text,
     ];
     for (const text of quoted) expect(docs, text).toContain(text);

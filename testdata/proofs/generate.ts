@@ -111,12 +111,15 @@ const label = (text: string): Uint8Array => sha256(utf8.encode(`anchorline testd
 
 export const ORIGIN = 'anchorline.example/log/testdata';
 const OTHER_ORIGIN = 'anchorline.example/log/another';
+/** A log that began as anchorline-proof/1 batches: its first checkpoint carries a legacy line. */
+const MIGRATED_ORIGIN = 'anchorline.example/log/migrated';
 const WITNESS_NAME = 'witness.example/w1';
 const UNKNOWN_WITNESS_NAME = 'witness.example/w2';
 
 const LOG_SEED = label('log key');
 const IMPOSTOR_SEED = label('another key under the log name');
 const OTHER_LOG_SEED = label('key of another log');
+const MIGRATED_LOG_SEED = label('key of the migrated log');
 const WITNESS_SEED = label('witness key');
 const UNKNOWN_WITNESS_SEED = label('unknown witness key');
 const TORSION_NONCE_SEED = label('nonce of the hand-made signatures');
@@ -127,11 +130,13 @@ const WITNESS_TIME = Date.UTC(2026, 0, 15, 9, 10, 10) / 1000;
 const logSigner = ed25519NoteSigner(ORIGIN, LOG_SEED);
 const impostorSigner = ed25519NoteSigner(ORIGIN, IMPOSTOR_SEED);
 const otherLogSigner = ed25519NoteSigner(OTHER_ORIGIN, OTHER_LOG_SEED);
+const migratedLogSigner = ed25519NoteSigner(MIGRATED_ORIGIN, MIGRATED_LOG_SEED);
 const witness = ed25519Cosigner(WITNESS_NAME, WITNESS_SEED, () => WITNESS_TIME);
 const unknownWitness = ed25519Cosigner(UNKNOWN_WITNESS_NAME, UNKNOWN_WITNESS_SEED, () => WITNESS_TIME);
 
 export const LOG_KEY = formatVerifierKey(ORIGIN, SIGNATURE_TYPE_ED25519, ed25519.getPublicKey(LOG_SEED));
 const IMPOSTOR_KEY = formatVerifierKey(ORIGIN, SIGNATURE_TYPE_ED25519, ed25519.getPublicKey(IMPOSTOR_SEED));
+const MIGRATED_LOG_KEY = formatVerifierKey(MIGRATED_ORIGIN, SIGNATURE_TYPE_ED25519, ed25519.getPublicKey(MIGRATED_LOG_SEED));
 export const WITNESS_KEY = formatCosignerKey(WITNESS_NAME, ed25519.getPublicKey(WITNESS_SEED));
 
 /** Leaves in the log, and the sizes at which checkpoints 1, 2 and 3 were signed. */
@@ -486,7 +491,7 @@ export async function corpusFiles(): Promise<Map<string, Uint8Array>> {
     'mapping-config.json': 'The resolved mapping config the leaves name: SHA-256 of its canonical JSON is their mappingSha256.',
     'audit-event.json': `The AuditEvent of a read (leaf ${NO_SOURCE_LEAF}): no source message and no mapping, so rawSha256 and mappingSha256 are SHA-256 of no bytes.`,
     'empty.bin': 'No bytes: the raw message of a record that has none.',
-    'vectors.json': 'The worked examples docs/proofs.md quotes: leaf bytes and hash, canonical resource bytes, key ID, checkpoint text, signature and cosignature lines, anchor claim.',
+    'vectors.json': 'The worked examples docs/proofs.md quotes: leaf bytes and hash, canonical resource bytes, key ID, checkpoint texts (one with a legacy line), signature and cosignature lines, anchor claim.',
   };
   put('resource.json', RESOURCE_TEXT);
   put('resource-decimal-rewritten.json', replaceOnce(RESOURCE_TEXT, '"value": 5.40,', '"value": 5.4,'));
@@ -565,6 +570,10 @@ export async function corpusFiles(): Promise<Map<string, Uint8Array>> {
   const signedText = (text: string, signers: NoteSigner[] = [logSigner]): string => signNote(text, signers);
   addBundle('checkpoint-unknown-extension', tampered((b) => void (b.checkpoint = signedText(`${goodText}note made up\n`))), 'checkpoint: re-signed by the log key with an extension line anchorline does not define', {}, ['checkpoint', 'inclusion']);
   addBundle('checkpoint-no-time', tampered((b) => void (b.checkpoint = signedText(textLines.slice(0, 3).concat(textLines[4]!, '').join('\n')))), 'checkpoint: re-signed by the log key without its time line', {}, ['checkpoint', 'inclusion']);
+  const legacyLine = `legacy ${bytesToHex(label('header hash of the last batch'))}\n`;
+  addBundle('checkpoint-legacy-after-previous', tampered((b) => void (b.checkpoint = signedText(`${goodText}${legacyLine}`))), 'checkpoint: re-signed by the log key with a legacy line after its previous line; legacy is only on a first checkpoint', {}, ['checkpoint', 'inclusion']);
+  const migrated = await migratedLog(log, legacyLine);
+  addBundle('bundle-migrated-log', migrated.bundle, `nothing: leaf ${MIGRATED_LEAF} of a log that began as anchorline-proof/1 batches 1 to 3, against its first checkpoint (number 4), whose legacy line names the last batch header`, { logKey: MIGRATED_LOG_KEY }, []);
   addBundle('checkpoint-other-origin', tampered((b) => void (b.checkpoint = signedText(replaceOnce(goodText, `${ORIGIN}\n`, `${OTHER_ORIGIN}\n`)))), 'checkpoint: re-signed by the log key, with another origin line than the key name', {}, ['checkpoint', 'inclusion']);
 
   // The log's signature.
@@ -661,7 +670,7 @@ export async function corpusFiles(): Promise<Map<string, Uint8Array>> {
   cases.push({ name: 'forward-bundle-tampered', kind: 'forward', file: 'preimage-salt.json', consistency: 'consistency-good.json', changed: 'the bundle fails (its salt changed), so nothing is brought forward', options: { logKey: LOG_KEY }, failed: ['inclusion', 'forward'] });
 
   // Worked examples for docs/proofs.md.
-  put('vectors.json', json(vectors(log, good, claimText)));
+  put('vectors.json', json(vectors(log, good, claimText, migrated.text)));
   put('manifest.json', json({ description: MANIFEST_DESCRIPTION, inputs, cases } satisfies Manifest));
   return files;
 }
@@ -671,6 +680,34 @@ const MANIFEST_DESCRIPTION =
   'JSON (docs/proofs.md, "Reading JSON"); if readError is given, reading must fail by that rule and nothing is verified. Otherwise verify with the ' +
   'options given (kind bundle: the bundle; consistency: the document; forward: the bundle, then the document, then that the document starts at the ' +
   "bundle's checkpoint) and exactly the checks in failed must fail, in that order. Generated by generate.ts; every key here is published and proves nothing.";
+
+/** The leaf the migrated log's bundle proves, and the size of that log's first checkpoint. */
+const MIGRATED_LEAF = 5;
+const MIGRATED_SIZE = 21;
+
+/**
+ * A log that began as batches (three of them, leaves 0 to 20, the first leaves of the corpus log standing in for
+ * theirs) and its first checkpoint: no previous line, a legacy line naming the last batch header.
+ */
+async function migratedLog(log: Log, legacyLine: string): Promise<{ bundle: LogProofBundle; text: string }> {
+  const store = new MemoryNodeStore();
+  const preimages = log.preimages.slice(0, MIGRATED_SIZE);
+  const frontier = await appendLeafHashes(store, Frontier.empty(), preimages.map(provenanceLeafHash));
+  const checkpoint: LogCheckpoint = { origin: MIGRATED_ORIGIN, size: MIGRATED_SIZE, rootHash: frontier.root(), time: '2026-01-14T23:00:00.000Z', legacy: legacyLine.slice(7, -1) };
+  const note = signLogCheckpoint(checkpoint, migratedLogSigner);
+  const proof = await inclusionProof(store, MIGRATED_LEAF, MIGRATED_SIZE);
+  return {
+    bundle: {
+      format: 'anchorline-proof/2',
+      leaf: { preimage: { ...preimages[MIGRATED_LEAF]! }, index: MIGRATED_LEAF },
+      inclusionProof: proof.map(bytesToBase64),
+      checkpoint: note,
+      logKey: MIGRATED_LOG_KEY,
+      anchor: { driver: 'local' },
+    },
+    text: formatLogCheckpoint(checkpoint),
+  };
+}
 
 /** The root of the log at checkpoint `number`, as its text states it. */
 function rootAt(log: Log, number: number): Uint8Array {
@@ -710,7 +747,7 @@ function reformatted(text: string): string {
   return `${stringifyJson(reverse(parseStrictJson(text)))}\n`;
 }
 
-function vectors(log: Log, good: LogProofBundle, claimText: string): Record<string, unknown> {
+function vectors(log: Log, good: LogProofBundle, claimText: string, migratedText: string): Record<string, unknown> {
   const preimage = good.leaf.preimage;
   const publicKey = ed25519.getPublicKey(LOG_SEED);
   const keyIdInput = new Uint8Array([...utf8.encode(ORIGIN), 0x0a, SIGNATURE_TYPE_ED25519, ...publicKey]);
@@ -749,6 +786,7 @@ function vectors(log: Log, good: LogProofBundle, claimText: string): Record<stri
       cosignedMessage: new TextDecoder().decode(cosignedMessage(text, WITNESS_TIME)),
       cosignatureLine: note.lines[1],
     },
+    migratedCheckpoint: { text: migratedText },
     inclusionProof: good.inclusionProof,
     anchorClaim: { text: claimText, note: signAnchorClaim(claimFor(log, 3), logSigner) },
   };
