@@ -203,12 +203,12 @@ describe('the operator console', () => {
     const bundleUrl = `${t.httpUrl}/proofs/Patient/${patientId}/_history/${versionId}`;
     const bundle = await eventually(async () => {
       const response = await fetch(bundleUrl, { headers: authHeaders() });
-      return response.status === 200 ? ((await response.json()) as { publicKey: string; leaf: { preimage: { resourceSha256: string } } }) : undefined;
-    }, 30_000, 'the batch holding the Patient to close');
+      return response.status === 200 ? ((await response.json()) as { logKey: string; leaf: { preimage: { resourceSha256: string } } }) : undefined;
+    }, 30_000, 'a checkpoint holding the Patient');
     await page.getByTestId('proof-fetch-button').click();
     await expect.poll(async () => (await page.getByTestId('proof-bundle').inputValue()).length, { timeout: 20_000 }).toBeGreaterThan(100);
     await page.getByTestId('proof-raw-loaded').waitFor();
-    await page.getByTestId('proof-public-key').fill(bundle.publicKey);
+    await page.getByTestId('proof-log-key').fill(bundle.logKey);
 
     // Verifying asks the engine nothing.
     const requests: string[] = [];
@@ -218,14 +218,14 @@ describe('the operator console', () => {
     await verdict.waitFor();
     expect(await verdict.getAttribute('data-ok')).toBe('true');
     expect(await verdict.textContent()).toContain('Verified in this browser');
-    for (const name of ['bundle-format', 'leaf-hash', 'resource-hash', 'raw-hash', 'inclusion', 'header-hash', 'header-signature', 'header-chain', 'anchor', 'public-key']) {
+    for (const name of ['bundle-format', 'leaf-hash', 'resource-hash', 'raw-hash', 'checkpoint', 'inclusion', 'anchor', 'log-key']) {
       expect(await page.locator(`[data-testid="check-row"][data-check="${name}"]`).getAttribute('data-ok'), name).toBe('true');
     }
     expect(requests).toEqual([]);
     await shot('12-proof-verified');
 
     // 13. A tampered bundle: one hex digit of the committed resource hash changed. The leaf no longer hashes to
-    // what the tree holds, and the resource no longer matches: both checks fail by name, in the browser.
+    // what the log holds, and the resource no longer matches: both checks fail by name, in the browser.
     const text = await page.getByTestId('proof-bundle').inputValue();
     const tampered = JSON.parse(text) as typeof bundle;
     const hash = tampered.leaf.preimage.resourceSha256;
@@ -234,9 +234,9 @@ describe('the operator console', () => {
     await page.getByTestId('proof-verify').click();
     await verdict.waitFor();
     expect(await verdict.getAttribute('data-ok')).toBe('false');
-    expect(await page.locator('[data-testid="check-row"][data-check="leaf-hash"]').getAttribute('data-ok')).toBe('false');
+    expect(await page.locator('[data-testid="check-row"][data-check="inclusion"]').getAttribute('data-ok')).toBe('false');
     expect(await page.locator('[data-testid="check-row"][data-check="resource-hash"]').getAttribute('data-ok')).toBe('false');
-    expect(await page.locator('[data-testid="check-row"][data-check="header-signature"]').getAttribute('data-ok')).toBe('true');
+    expect(await page.locator('[data-testid="check-row"][data-check="checkpoint"]').getAttribute('data-ok')).toBe('true');
     expect(await verdict.textContent()).toContain('Not verified');
     expect(requests).toEqual([]);
     await shot('13-proof-tampered');
