@@ -1,14 +1,16 @@
 /**
  * `anchorline audit [--config file] [--json] [--max-findings N] [--blobs N|all|none]`: re-hashes the whole provenance
- * ledger in the engine's database, every stored inbox message and mapping configuration, and the DICOM blobs the
- * inbox names (store/audit.ts), and reports every mismatch.
+ * ledger in the engine's database (leaves, old batch headers, and the one log recomputed against its nodes,
+ * checkpoints and cosignatures), every stored inbox message and mapping configuration, and the DICOM blobs the inbox
+ * names (store/audit.ts), and reports every mismatch.
  *
  * The database is the engine's, from the same config as `start`: DATABASE_URL (database.url) when set; otherwise the
  * embedded server under the data dir. When an engine is running there, the audit connects to its server (the audit
  * only reads, in one snapshot, so it can run beside the engine); when none is, the audit starts the server and stops
- * it after. Batch signatures are also checked against the engine's signing key when its key file is at hand
- * (anchor.signingKeyFile, default <dataDir>/anchor-signing.key). Blobs are looked up in the engine's blob store
- * (dicom.blobDir, default <dataDir>/blobs); `--blobs none` skips them, for an audit run away from the blob store.
+ * it after. Batch signatures and the checkpoints' log key are also checked against the engine's signing key when
+ * its key file is at hand (anchor.signingKeyFile, default <dataDir>/anchor-signing.key); cosignatures must be by the
+ * witnesses the config names (anchor.witnesses). Blobs are looked up in the engine's blob store (dicom.blobDir,
+ * default <dataDir>/blobs); `--blobs none` skips them, for an audit run away from the blob store.
  *
  * Prints one line per check, `PASS name: n checked` or `FAIL name: k mismatches` followed by that check's findings,
  * then a summary line; with --json, the report object instead. Findings name ids and hashes, never content.
@@ -24,7 +26,8 @@ import { loadSigningKey } from '../workers/index.ts';
 export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>] [--blobs <n|all|none>]
 
 Re-hashes every provenance leaf, stored resource version, inbox message, mapping configuration and batch header
-in the engine's database, and the DICOM blobs inbox messages name, and reports every mismatch.
+in the engine's database, recomputes the log against its stored nodes, signed checkpoints and witness cosignatures,
+checks the DICOM blobs inbox messages name, and reports every mismatch.
   --config <file>      JSON config file (also ANCHORLINE_CONFIG), as for start; environment variables override it
   --json               print the report as JSON
   --max-findings <n>   list at most n findings (default 1000); all are counted
@@ -88,6 +91,7 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
       report = await auditLedger(database.pool, {
         ...(maxFindings !== undefined ? { maxFindings } : {}),
         ...(publicKey ? { publicKey } : {}),
+        witnesses: config.anchor.witnesses,
         ...(blobRehash !== 'none' ? { blobs: engineBlobStore(config), blobRehash } : {}),
       });
     } finally {
@@ -148,7 +152,7 @@ export function formatReport(report: AuditReport): string {
   }
   if (report.findingsOmitted > 0) lines.push(`${report.findingsOmitted} more findings not listed (raise --max-findings)`);
   const total = AUDIT_CHECK_NAMES.reduce((sum, name) => sum + report.mismatches[name], 0);
-  const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for their batch to close)` : '';
+  const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for the next checkpoint)` : '';
   lines.push(report.ok ? `audit clean${waiting}` : `audit FAILED: ${total} ${total === 1 ? 'mismatch' : 'mismatches'}${waiting}`);
   return lines.join('\n') + '\n';
 }
@@ -161,7 +165,10 @@ function engineBlobStore(config: AnchorlineConfig) {
   return createFileBlobStore(config.dicom.blobDir ?? path.join(config.dataDir, 'blobs'));
 }
 
-/** The hex public key of the engine's signing key, when its key file is here; batch headers must be signed with it. */
+/**
+ * The hex public key of the engine's signing key, when its key file is here: batch headers must be signed with it,
+ * and it is the key in every checkpoint's log key.
+ */
 async function enginePublicKey(config: AnchorlineConfig): Promise<string | undefined> {
   const keyFile = config.anchor.signingKeyFile ?? path.join(config.dataDir, 'anchor-signing.key');
   const signingKey = await loadSigningKey(keyFile, false);

@@ -2,7 +2,8 @@
  * The ledger audit: re-hashes everything the provenance ledger commits to, straight from PostgreSQL, and reports
  * every mismatch. Where a proof bundle lets an auditor check one record offline, this checks the whole store at once:
  * every leaf against the version, raw message and mapping configuration it names, every stored version for a leaf,
- * and every batch header against its leaves and its predecessor.
+ * every batch header written before the one log against its leaves and its predecessor, and the one log itself:
+ * recomputed from its leaves and compared with every stored node, checkpoint and cosignature.
  *
  * Checks (names are stable; each counts what it examined and reports each mismatch as a finding):
  *   leaf-hash         per leaf: SHA-256(0x00 || JCS(preimage)) equals leaf_hash.
@@ -30,33 +31,73 @@
  *                     previous batch's header_hash (64 '0's for batch 1); firstLeafIndex follows on from the previous
  *                     batch's firstLeafIndex + leafCount (0 for batch 1).
  *   batch-leaves      per batch: the leaves numbered into it, in leaf-index order, are contiguous, start at
- *                     firstLeafIndex, number leafCount and have the RFC 9162 root header.root; leaves numbered into
- *                     a batch without a header, or with only one of batch_number and leaf_index set, are findings.
+ *                     firstLeafIndex, number leafCount and have the RFC 9162 root header.root; a leaf numbered into
+ *                     a batch out of leaf-index order, or with only one of batch_number and leaf_index set, is a
+ *                     finding.
+ *   log-leaves        per numbered leaf (one with a leaf_index), in leaf_index order: leaf indices run 0, 1, 2, ...
+ *                     without a gap; a leaf the log holds (leaf_index below the latest checkpoint's tree_size) is
+ *                     numbered into a batch, or into the checkpoint whose leaves it is among (leaf_index from the
+ *                     previous checkpoint's tree_size to below its own); a leaf beyond the latest checkpoint is one
+ *                     batched before the log and not appended yet; a leaf not numbered into a batch with only one of
+ *                     batch_number and leaf_index set is a finding. A gap, or a leaf_hash that is not 32 bytes,
+ *                     stops the recomputation there: later roots and nodes are not compared (the gap is the finding).
+ *   log-node          per node of the log (log_node, level 1 and up): the node the recomputed log completes has the
+ *                     stored hash, every node completed up to the latest checkpoint is stored, and none is stored
+ *                     that covers leaves beyond it.
+ *   log-root          per checkpoint: the RFC 9162 root of the log's first tree_size leaves, recomputed, equals
+ *                     root_hash, and the signed text states that tree size and root.
+ *   checkpoint-hash   per checkpoint: checkpoint_hash is the hex SHA-256 of its text.
+ *   checkpoint-signature  per checkpoint: the text and signature line open as a signed checkpoint under log_key
+ *                     (anchorline's checkpoint grammar, origin the key's name); every checkpoint has the first one's
+ *                     log_key and origin; and the key is the expected engine key, when one is given.
+ *   checkpoint-chain  per checkpoint, in tree-size order: numbers rise by one from the last batch's (1 with no
+ *                     batch), so sizes rise strictly with number; the previous line names the preceding checkpoint's
+ *                     checkpoint_hash (the first has none); the first checkpoint's legacy line names the last batch's
+ *                     header_hash when batches exist, and no other checkpoint has one.
+ *   cosignature       per stored cosignature by a configured witness key: the line verifies (cosignature/v1) over
+ *                     the text of the checkpoint of its tree_size, names the row's witness and is stamped signed_at.
+ *   cosignature-witness  per stored cosignature: its key is one of the configured witness keys (`witnesses`).
  *
- * Leaves not batched yet are counted (`unbatchedLeaves`), not reported: the anchor worker batches them shortly.
+ * Leaves the log does not hold yet are counted (`unbatchedLeaves`), not reported: unnumbered leaves, and leaves
+ * batched before the log that it has not appended yet; the anchor worker appends them shortly.
  *
  * Findings carry ids, hashes, counts and field names only, never resource or message content. Every table is read in
  * pages by key (keyset pagination, `pageRows` rows a query; raw messages and mapping configurations fetched in groups
- * of at most `rawPageBytes`; blobs hashed as streams), and batch roots are
- * folded leaf by leaf, so memory does not grow with the store. All reads run in one REPEATABLE READ, READ ONLY
- * transaction: the audit sees one snapshot, so leaves and batches written while it runs neither appear half-written
- * nor count as mismatches. (The snapshot holds back vacuum for as long as the audit runs.)
+ * of at most `rawPageBytes`; blobs hashed as streams), batch roots are folded leaf by leaf, and the log is recomputed
+ * in a Frontier (one hash per level) with the stored nodes that each page of leaves completes read beside it, so
+ * memory does not grow with the store. All reads run in one REPEATABLE READ, READ ONLY
+ * transaction: the audit sees one snapshot, so leaves, batches and checkpoints written while it runs neither appear
+ * half-written nor count as mismatches. (The snapshot holds back vacuum for as long as the audit runs.)
  */
 import { createHash, randomInt } from 'node:crypto';
 import type pg from 'pg';
 import {
+  base64ToBytes,
   bytesToHex,
+  checkpointHash,
   emptyRoot,
   GENESIS_PREVIOUS_HEADER_HASH,
   HASH_BYTES,
   headerHash,
   nodeHash,
+  openLogCheckpoint,
   provenanceLeafHash,
   resourceSha256,
   verifyHeaderSignature,
   type BatchHeader,
   type LeafPreimage,
 } from '../anchor/index.ts';
+import {
+  cosignatureTimestamp,
+  cosignatureVerifierFromKey,
+  ed25519NoteVerifierFromKey,
+  Frontier,
+  parseCheckpoint,
+  parseSignatureLine,
+  parseVerifierKey,
+  type NoteVerifier,
+  type StoredNode,
+} from '../anchor/log/index.ts';
 import { LOSSLESS_JSON_TYPES } from './db.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
@@ -74,6 +115,14 @@ export const AUDIT_CHECK_NAMES = [
   'header-signature',
   'header-chain',
   'batch-leaves',
+  'log-leaves',
+  'log-node',
+  'log-root',
+  'checkpoint-hash',
+  'checkpoint-signature',
+  'checkpoint-chain',
+  'cosignature',
+  'cosignature-witness',
 ] as const;
 
 export type AuditCheckName = (typeof AUDIT_CHECK_NAMES)[number];
@@ -82,7 +131,9 @@ export interface AuditFinding {
   check: AuditCheckName;
   /**
    * What does not match, by key: `<type>/<id>/_history/<version>` (a resource version and its leaf),
-   * `inbox_message/<id>`, `mapping_config/<sha256>`, `blob/<sha256>`, `batch/<number>` or `ledger_leaf/<id>`.
+   * `inbox_message/<id>`, `mapping_config/<sha256>`, `blob/<sha256>`, `batch/<number>`, `ledger_leaf/<id>`,
+   * `leaf/<leaf_index>` (a place in the log), `log_node/<level>/<idx>`, `checkpoint/<number>` or
+   * `cosignature/<tree_size>/<witness>`.
    */
   ref: string;
   /** What differs: hashes, counts, indices and field names only. */
@@ -92,7 +143,10 @@ export interface AuditFinding {
 export interface AuditReport {
   /** True when no check found a mismatch. */
   ok: boolean;
-  /** How many items each check examined (leaves, inbox messages, mapping digests, blobs, stored versions, batches). */
+  /**
+   * How many items each check examined (leaves, inbox messages, mapping digests, blobs, stored versions, batches,
+   * numbered leaves, log nodes, checkpoints, cosignatures).
+   */
   checked: Record<AuditCheckName, number>;
   /** How many mismatches each check found, including those not listed in `findings`. */
   mismatches: Record<AuditCheckName, number>;
@@ -100,7 +154,10 @@ export interface AuditReport {
   findings: AuditFinding[];
   /** Findings counted in `mismatches` but left out of `findings` by `maxFindings`. */
   findingsOmitted: number;
-  /** Leaves not in a closed batch yet; not mismatches. */
+  /**
+   * Leaves the log does not hold yet: not numbered, or batched before the log and not appended to it yet. Not
+   * mismatches: the anchor worker appends them at its next checkpoint.
+   */
   unbatchedLeaves: number;
   /** Blobs whose bytes were read and re-hashed (all of them, or the sample); 0 when no blob store was given. */
   blobsRehashed: number;
@@ -116,10 +173,16 @@ export interface AuditOptions {
   /** Findings listed at most; further ones are only counted. Default 1000. */
   maxFindings?: number;
   /**
-   * Hex Ed25519 public key that must have signed every batch header (the engine's published key). When absent, each
-   * header is verified under the public_key stored beside it, which shows integrity but not whose key it was.
+   * Hex Ed25519 public key that must have signed every batch header and checkpoint (the engine's published key):
+   * batches' public_key and the key in checkpoints' log_key must be it. When absent, each header and checkpoint is
+   * verified under the key stored beside it, which shows integrity but not whose key it was.
    */
   publicKey?: string;
+  /**
+   * cosignature/v1 verifier keys (<name>+<key id>+<base64>) of the witnesses whose cosignatures the log accepts:
+   * config anchor.witnesses. A stored cosignature by any other key is a cosignature-witness finding. Default none.
+   */
+  witnesses?: readonly string[];
   /**
    * The blob store holding DICOM instances. When given, every blob an inbox message names is looked up (present, of
    * the message's raw_size) and `blobRehash` of them are read and re-hashed; when absent, the blob check is skipped.
@@ -141,6 +204,8 @@ export async function auditLedger(pool: pg.Pool, options: AuditOptions = {}): Pr
     if (options.blobs) await auditBlobs(client, audit, options.blobs);
     await auditMissingLeaves(client, audit);
     await auditBatches(client, audit);
+    await auditLog(client, audit);
+    await auditCosignatures(client, audit);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -156,6 +221,7 @@ class Audit {
   readonly pageRows: number;
   readonly rawPageBytes: number;
   readonly publicKey: string | undefined;
+  readonly witnesses: NoteVerifier[];
   private readonly maxFindings: number;
   private readonly checked = counters();
   private readonly mismatches = counters();
@@ -174,6 +240,11 @@ class Audit {
     this.rawPageBytes = options.rawPageBytes ?? 32 * 1024 * 1024;
     this.maxFindings = options.maxFindings ?? 1000;
     this.publicKey = options.publicKey?.toLowerCase();
+    this.witnesses = (options.witnesses ?? []).map((key, i) => {
+      const parsed = cosignatureVerifierFromKey(key);
+      if (!parsed.ok) throw new RangeError(`witness key ${i + 1}: ${parsed.reason}`);
+      return parsed.value;
+    });
     if (!Number.isSafeInteger(this.pageRows) || this.pageRows < 1) throw new RangeError('pageRows must be a positive integer');
     if (!Number.isSafeInteger(this.maxFindings) || this.maxFindings < 0) throw new RangeError('maxFindings must be a non-negative integer');
   }
@@ -262,6 +333,8 @@ interface LeafRow {
   leaf_hash: Buffer;
   batch_number: number | null;
   leaf_index: number | null;
+  /** batch_number names a ledger_batch row: the leaf was numbered before the log. */
+  in_batch: boolean;
   history_found: boolean;
   history_content: unknown;
   source_message_id: number | null;
@@ -279,6 +352,7 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
         // Lossless, so that a stored `5.40` hashes as the leaf committed to it (store/db.ts).
         types: LOSSLESS_JSON_TYPES,
         text: `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
+                EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number) AS in_batch,
                 h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
                 CASE WHEN r.version_id = l.version_id THEN r.content END AS current_content,
                 m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256
@@ -345,9 +419,14 @@ function checkLeaf(row: LeafRow, audit: Audit): void {
     }
   }
 
+  // A batch set both when it closed, and so does a checkpoint for the leaves it numbers (store/log.ts).
   if (row.batch_number === null && row.leaf_index === null) audit.unbatchedLeaves += 1;
   else if (row.batch_number === null || row.leaf_index === null) {
-    audit.mismatch('batch-leaves', `ledger_leaf/${Number(row.id)}`, `the leaf of ${ref} has ${row.batch_number === null ? 'a leaf_index but no batch_number' : 'a batch_number but no leaf_index'}`);
+    audit.mismatch(
+      row.in_batch ? 'batch-leaves' : 'log-leaves',
+      `ledger_leaf/${Number(row.id)}`,
+      `the leaf of ${ref} has ${row.batch_number === null ? 'a leaf_index but no batch_number' : 'a batch_number but no leaf_index'}`,
+    );
   }
 }
 
@@ -638,15 +717,18 @@ async function auditBatches(client: pg.PoolClient, audit: Audit): Promise<void> 
     audit.pageRows,
   );
   // Batched leaves in leaf-index order: batches number their leaves contiguously, so each batch's leaves form one run
-  // of this stream, in batch order, and the two streams are merged.
+  // of this stream, in batch order, and the two streams are merged. Leaves numbered into a checkpoint, or into a
+  // number that is neither, are the log's to check (auditLog).
   const leaves = new Lookahead(
     rowsOf(
       pages(
         async (after: number | undefined) =>
           (
             await client.query<BatchedLeafRow>(
-              'SELECT leaf_index, batch_number, leaf_hash FROM ledger_leaf WHERE leaf_index > $1 AND batch_number IS NOT NULL ORDER BY leaf_index LIMIT $2',
-              [after ?? -1, audit.pageRows],
+              `SELECT l.leaf_index, l.batch_number, l.leaf_hash FROM ledger_leaf l
+                WHERE l.leaf_index > $1 AND EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number)
+                ORDER BY l.leaf_index LIMIT $2`,
+              [after ?? Number.MIN_SAFE_INTEGER, audit.pageRows],
             )
           ).rows,
         (row) => Number(row.leaf_index),
@@ -706,8 +788,8 @@ function chainProblemsOf(batchNumber: number, header: Record<string, unknown>, p
 }
 
 /**
- * Reports and skips the leaves before the current batch's run that name an earlier batch: a batch without a header,
- * or one whose leaves are out of leaf-index order. One finding per run of leaves naming one batch.
+ * Reports and skips the leaves before the current batch's run that name an earlier batch, whose leaves are then out
+ * of leaf-index order. One finding per run of leaves naming one batch.
  */
 async function skipStrayLeaves(leaves: Lookahead<BatchedLeafRow>, audit: Audit, beforeBatch: number): Promise<void> {
   let next = await leaves.peek();
@@ -725,7 +807,7 @@ async function skipStrayLeaves(leaves: Lookahead<BatchedLeafRow>, audit: Audit, 
     audit.mismatch(
       'batch-leaves',
       `batch/${batchNumber}`,
-      `${count} ${count === 1 ? 'leaf' : 'leaves'} (leaf_index ${firstIndex}..${lastIndex}) ${count === 1 ? 'is' : 'are'} numbered into batch ${batchNumber} out of order, or into a batch with no header`,
+      `${count} ${count === 1 ? 'leaf' : 'leaves'} (leaf_index ${firstIndex}..${lastIndex}) ${count === 1 ? 'is' : 'are'} numbered into batch ${batchNumber} out of leaf-index order`,
     );
   }
 }
@@ -807,4 +889,463 @@ export class StreamingRoot {
     for (let i = this.subtrees.length - 2; i >= 0; i--) hash = nodeHash(this.subtrees[i]!.hash, hash);
     return hash.slice();
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The one log: leaves in leaf_index order folded into a Frontier, against the stored nodes and every checkpoint
+
+interface LogLeafRow {
+  leaf_index: string;
+  batch_number: string | null;
+  leaf_hash: Buffer;
+  /** batch_number names a ledger_batch row (a leaf numbered before the log). */
+  in_batch: boolean;
+  /** batch_number names a log_checkpoint row. */
+  in_checkpoint: boolean;
+}
+
+interface CheckpointRow {
+  number: string;
+  tree_size: string;
+  root_hash: Buffer;
+  text: string;
+  signature: string;
+  checkpoint_hash: string;
+  log_key: string;
+}
+
+/** A checkpoint whose hash, signature and links are checked, waiting for the recomputed log to reach its size. */
+interface PendingRoot {
+  number: number;
+  treeSize: number;
+  /** root_hash, hex. */
+  rootHash: string;
+  /** The root the text states, hex; undefined when the text is not a checkpoint. */
+  textRoot: string | undefined;
+  /** What already differs between root_hash, tree_size and the text. */
+  problems: string[];
+}
+
+/** The last ledger_batch: the first checkpoint's number follows it and its legacy line names its header hash. */
+interface LastBatch {
+  batchNumber: number;
+  headerHash: string;
+}
+
+async function auditLog(client: pg.PoolClient, audit: Audit): Promise<void> {
+  const last = await client.query<{ batch_number: string; header_hash: string }>('SELECT batch_number, header_hash FROM ledger_batch ORDER BY batch_number DESC LIMIT 1');
+  const lastBatch = last.rows[0] ? { batchNumber: Number(last.rows[0].batch_number), headerHash: last.rows[0].header_hash } : undefined;
+  await new LogRecomputation(client, audit, new CheckpointReader(client, audit, lastBatch)).run();
+}
+
+/**
+ * The log's leaves, read in leaf_index order, appended one by one to a Frontier: each time it reaches a checkpoint's
+ * size its root is compared with the checkpoint's, and the nodes each page of leaves completes (the Frontier's node
+ * sink reports them in the order they complete) are compared with log_node read in that same order.
+ */
+class LogRecomputation {
+  private frontier = Frontier.empty();
+  /** Set once a leaf is missing or unreadable: the log is not recomputed past it. */
+  private stopped = false;
+  private nextIndex = 0;
+  /** The checkpoint whose leaves the next leaf is among; undefined beyond the latest one. */
+  private current: PendingRoot | undefined;
+  /** tree_size of the checkpoint before `current` (0 for the first). */
+  private currentFrom = 0;
+  /** Leaves numbered beyond the latest checkpoint, into no batch: reported as one run at the end. */
+  private beyond: { first: number; last: number; count: number } | undefined;
+
+  private readonly client: pg.PoolClient;
+  private readonly audit: Audit;
+  private readonly checkpoints: CheckpointReader;
+
+  constructor(client: pg.PoolClient, audit: Audit, checkpoints: CheckpointReader) {
+    this.client = client;
+    this.audit = audit;
+    this.checkpoints = checkpoints;
+  }
+
+  async run(): Promise<void> {
+    this.current = await this.checkpoints.next();
+    const fetch = async (after: number | undefined): Promise<LogLeafRow[]> =>
+      (
+        await this.client.query<LogLeafRow>(
+          `SELECT l.leaf_index, l.batch_number, l.leaf_hash,
+                  EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number) AS in_batch,
+                  EXISTS (SELECT 1 FROM log_checkpoint c WHERE c.number = l.batch_number) AS in_checkpoint
+             FROM ledger_leaf l
+            WHERE l.leaf_index > $1
+            ORDER BY l.leaf_index
+            LIMIT $2`,
+          [after ?? Number.MIN_SAFE_INTEGER, this.audit.pageRows],
+        )
+      ).rows;
+    for await (const rows of pages(fetch, (row) => Number(row.leaf_index), this.audit.pageRows)) {
+      const from = this.frontier.size;
+      const completed: StoredNode[] = [];
+      for (const row of rows) await this.leaf(row, completed);
+      if (this.frontier.size > from) await this.compareNodes(from, this.frontier.size, completed);
+    }
+    // Checkpoints the leaves never reached.
+    while (this.current !== undefined) await this.closeCurrent();
+    if (this.beyond !== undefined) {
+      const { first, last, count } = this.beyond;
+      const latest = this.checkpoints.lastSize === 0 ? 'no checkpoint exists' : `the latest checkpoint's tree size is ${this.checkpoints.lastSize}`;
+      this.audit.mismatch(
+        'log-leaves',
+        `leaf/${first}`,
+        `${count} ${count === 1 ? 'leaf' : 'leaves'} (leaf_index ${first}..${last}) ${count === 1 ? 'is' : 'are'} numbered, but not into a batch, and ${latest}`,
+      );
+    }
+    await this.nodesBeyond(this.checkpoints.lastSize);
+  }
+
+  private async leaf(row: LogLeafRow, completed: StoredNode[]): Promise<void> {
+    const index = Number(row.leaf_index);
+    this.audit.count('log-leaves');
+    if (index < 0) {
+      this.audit.mismatch('log-leaves', `leaf/${index}`, 'leaf_index is negative');
+      return;
+    }
+    if (index !== this.nextIndex) {
+      const missing = index - 1 > this.nextIndex ? `${this.nextIndex}..${index - 1}` : String(this.nextIndex);
+      this.audit.mismatch('log-leaves', `leaf/${this.nextIndex}`, `no leaf has leaf_index ${missing}: the log is not recomputed past it, so later roots and nodes are not compared`);
+      this.stopped = true;
+    }
+    this.nextIndex = index + 1;
+    // Only after a gap can the leaves skip past a checkpoint's size without reaching it.
+    while (this.current !== undefined && this.current.treeSize <= index) await this.closeCurrent();
+
+    const batchNumber = row.batch_number === null ? undefined : Number(row.batch_number);
+    if (this.current === undefined) {
+      // Beyond the latest checkpoint, only leaves batched before the log may wait to be appended; the appender numbers
+      // fresh leaves in the transaction that writes their checkpoint. (No batch_number is checkLeaf's finding.)
+      if (row.in_batch) this.audit.unbatchedLeaves += 1;
+      else if (batchNumber !== undefined) {
+        this.beyond = this.beyond === undefined ? { first: index, last: index, count: 1 } : { ...this.beyond, last: index, count: this.beyond.count + 1 };
+      }
+      return;
+    }
+    if (batchNumber !== undefined && !row.in_batch && batchNumber !== this.current.number) {
+      const range = `leaf_index ${this.currentFrom}..${this.current.treeSize - 1}`;
+      this.audit.mismatch(
+        'log-leaves',
+        `leaf/${index}`,
+        row.in_checkpoint
+          ? `the leaf is among checkpoint ${this.current.number}'s (${range}), but its batch_number names checkpoint ${batchNumber}`
+          : `its batch_number ${batchNumber} names neither a batch nor a checkpoint (it is among checkpoint ${this.current.number}'s leaves, ${range})`,
+      );
+    }
+    if (this.stopped) return;
+    if (row.leaf_hash.length !== HASH_BYTES) {
+      this.audit.mismatch('log-leaves', `leaf/${index}`, `leaf_hash is ${row.leaf_hash.length} bytes, not ${HASH_BYTES}: the log is not recomputed past it, so later roots and nodes are not compared`);
+      this.stopped = true;
+      return;
+    }
+    this.frontier = this.frontier.appendLeafHash(new Uint8Array(row.leaf_hash), (node) => {
+      if (node.id.level > 0) completed.push(node);
+    });
+    if (this.frontier.size === this.current.treeSize) await this.closeCurrent();
+  }
+
+  /** Compares `current`'s root with the recomputed log (when it reached that size) and moves on to the next. */
+  private async closeCurrent(): Promise<void> {
+    const checkpoint = this.current!;
+    const problems = [...checkpoint.problems];
+    if (!this.stopped) {
+      if (this.frontier.size === checkpoint.treeSize) {
+        const computed = bytesToHex(this.frontier.root());
+        if (computed !== checkpoint.rootHash) problems.push(`the log's first ${checkpoint.treeSize} leaves hash to ${computed}; root_hash is ${checkpoint.rootHash}`);
+        if (checkpoint.textRoot !== undefined && checkpoint.textRoot !== checkpoint.rootHash && checkpoint.textRoot !== computed) {
+          problems.push(`the signed text's root ${checkpoint.textRoot} is not the recomputed one either`);
+        }
+      } else problems.push(`the log holds ${this.frontier.size} leaves; tree_size is ${checkpoint.treeSize}`);
+    }
+    if (problems.length > 0) this.audit.mismatch('log-root', `checkpoint/${checkpoint.number}`, problems);
+    this.currentFrom = checkpoint.treeSize;
+    this.current = await this.checkpoints.next();
+  }
+
+  /**
+   * Compares the nodes the leaves at [from, to) completed, in the order they completed, with the stored ones. The
+   * nodes a leaf completes are those whose last leaf it is, so they are read by level as index ranges of log_node's
+   * primary key, ordered as the sink reported them: by the leaf that completed them, then by level.
+   */
+  private async compareNodes(from: number, to: number, completed: StoredNode[]): Promise<void> {
+    const levels: number[] = [];
+    const firsts: number[] = [];
+    const lasts: number[] = [];
+    for (let level = 1, span = 2; span <= to; level += 1, span *= 2) {
+      // Node (level, idx) is completed by leaf (idx + 1) * span - 1.
+      const first = Math.ceil((from + 1) / span) - 1;
+      const last = Math.floor(to / span) - 1;
+      if (last < first) continue;
+      levels.push(level);
+      firsts.push(first);
+      lasts.push(last);
+    }
+    if (levels.length === 0) return;
+    const stored = (
+      await this.client.query<{ level: number; idx: string; hash: Buffer }>(
+        `SELECT n.level, n.idx, n.hash
+           FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) AS r(level, first, last)
+           JOIN log_node n ON n.level = r.level AND n.idx BETWEEN r.first AND r.last
+          ORDER BY (n.idx + 1) << n.level::int, n.level`,
+        [levels, firsts, lasts],
+      )
+    ).rows;
+    const completedBy = (level: number, index: number): number => (index + 1) * 2 ** level - 1;
+    let c = 0;
+    let s = 0;
+    while (c < completed.length || s < stored.length) {
+      const computed = completed[c];
+      const row = stored[s];
+      const order =
+        computed === undefined
+          ? 1
+          : row === undefined
+            ? -1
+            : completedBy(computed.id.level, computed.id.index) - completedBy(row.level, Number(row.idx)) || computed.id.level - row.level;
+      this.audit.count('log-node');
+      if (order < 0) {
+        this.audit.mismatch('log-node', `log_node/${computed!.id.level}/${computed!.id.index}`, `log_node does not hold the node; the leaves below it hash to ${bytesToHex(computed!.hash)}`);
+        c += 1;
+      } else if (order > 0) {
+        this.audit.mismatch('log-node', `log_node/${row!.level}/${Number(row!.idx)}`, 'log_node holds a node that the log does not complete there');
+        s += 1;
+      } else {
+        const storedHash = bytesToHex(new Uint8Array(row!.hash));
+        const computedHash = bytesToHex(computed!.hash);
+        if (storedHash !== computedHash) this.audit.mismatch('log-node', `log_node/${row!.level}/${Number(row!.idx)}`, `log_node holds ${shown(storedHash)}; the leaves below it hash to ${computedHash}`);
+        c += 1;
+        s += 1;
+      }
+    }
+  }
+
+  /** Reports stored nodes that cover a leaf at or beyond `size`, the latest checkpoint's: the appender writes none. */
+  private async nodesBeyond(size: number): Promise<void> {
+    const levels = Array.from({ length: 63 }, (_, i) => i + 1);
+    // Node (level, idx) covers leaves up to (idx + 1) * 2^level - 1, which is at or beyond size from this idx on.
+    const firsts = levels.map((level) => Math.floor(size / 2 ** level));
+    const fetch = async (after: { level: number; idx: string } | undefined): Promise<Array<{ level: number; idx: string }>> =>
+      (
+        await this.client.query<{ level: number; idx: string }>(
+          `SELECT n.level, n.idx
+             FROM unnest($1::smallint[], $2::bigint[]) AS r(level, first)
+             JOIN log_node n ON n.level = r.level AND n.idx >= r.first
+            ${after === undefined ? '' : 'WHERE (n.level, n.idx) > ($4::smallint, $5::bigint)'}
+            ORDER BY n.level, n.idx
+            LIMIT $3`,
+          after === undefined ? [levels, firsts, this.audit.pageRows] : [levels, firsts, this.audit.pageRows, after.level, after.idx],
+        )
+      ).rows;
+    for await (const row of rowsOf(pages(fetch, (r) => ({ level: r.level, idx: r.idx }), this.audit.pageRows))) {
+      this.audit.count('log-node');
+      const lastLeaf = (Number(row.idx) + 1) * 2 ** row.level - 1;
+      this.audit.mismatch('log-node', `log_node/${row.level}/${Number(row.idx)}`, `the node covers leaves up to ${lastLeaf}, beyond the latest checkpoint's tree size ${size}`);
+    }
+  }
+}
+
+/** The lines of a checkpoint text the chain and root checks read, by the C2SP grammar alone (see CheckpointReader). */
+interface CheckpointLines {
+  origin: string;
+  size: number;
+  /** Hex. */
+  rootHash: string;
+  /** The previous line's hash in hex, '' when it is not base64 of 32 bytes; undefined without a previous line. */
+  previous: string | undefined;
+  legacy: string | undefined;
+}
+
+function checkpointLines(text: string): CheckpointLines | undefined {
+  const parsed = parseCheckpoint(text);
+  if (!parsed.ok) return undefined;
+  const extension = (name: string): string | undefined => parsed.value.extensions.find((line) => line.startsWith(`${name} `))?.slice(name.length + 1);
+  const previousLine = extension('previous');
+  let previous: string | undefined;
+  if (previousLine !== undefined) {
+    try {
+      const bytes = base64ToBytes(previousLine);
+      previous = bytes.length === HASH_BYTES ? bytesToHex(bytes) : '';
+    } catch {
+      previous = '';
+    }
+  }
+  return { origin: parsed.value.origin, size: parsed.value.size, rootHash: bytesToHex(parsed.value.rootHash), previous, legacy: extension('legacy') };
+}
+
+/**
+ * Checkpoints in tree-size order, each checked as it is read: checkpoint-hash, checkpoint-signature and
+ * checkpoint-chain, and what its text says against its root_hash and tree_size. The signature check opens the note by
+ * anchorline's whole checkpoint grammar (as `anchorline verify` does); the chain and root checks read the lines they
+ * need by the C2SP grammar alone, so that a checkpoint the grammar refuses still has its links and root checked.
+ */
+class CheckpointReader {
+  private readonly rows: AsyncGenerator<CheckpointRow>;
+  private previous: { number: number; checkpointHash: string } | undefined;
+  private first: { number: number; logKey: string; origin: string | undefined } | undefined;
+  /** tree_size of the last checkpoint read. */
+  lastSize = 0;
+
+  private readonly audit: Audit;
+  private readonly lastBatch: LastBatch | undefined;
+
+  constructor(client: pg.PoolClient, audit: Audit, lastBatch: LastBatch | undefined) {
+    this.audit = audit;
+    this.lastBatch = lastBatch;
+    this.rows = rowsOf(
+      pages(
+        async (after: number | undefined) =>
+          (
+            await client.query<CheckpointRow>(
+              `SELECT number, tree_size, root_hash, text, signature, checkpoint_hash, log_key
+                 FROM log_checkpoint WHERE tree_size > $1 ORDER BY tree_size LIMIT $2`,
+              [after ?? Number.MIN_SAFE_INTEGER, audit.pageRows],
+            )
+          ).rows,
+        (row) => Number(row.tree_size),
+        audit.pageRows,
+      ),
+    );
+  }
+
+  async next(): Promise<PendingRoot | undefined> {
+    const next = await this.rows.next();
+    if (next.done) return undefined;
+    const row = next.value;
+    const number = Number(row.number);
+    const treeSize = Number(row.tree_size);
+    const ref = `checkpoint/${number}`;
+    for (const check of ['log-root', 'checkpoint-hash', 'checkpoint-signature', 'checkpoint-chain'] as const) this.audit.count(check);
+    const lines = checkpointLines(row.text);
+
+    const computed = bytesToHex(checkpointHash(row.text));
+    if (computed !== row.checkpoint_hash) this.audit.mismatch('checkpoint-hash', ref, `the text hashes to ${computed}; checkpoint_hash is ${shown(row.checkpoint_hash)}`);
+
+    const signatureProblems = this.signatureProblems(row, lines);
+    if (signatureProblems.length > 0) this.audit.mismatch('checkpoint-signature', ref, signatureProblems);
+
+    const chainProblems = this.chainProblems(number, lines);
+    if (chainProblems.length > 0) this.audit.mismatch('checkpoint-chain', ref, chainProblems);
+
+    const rootHash = bytesToHex(new Uint8Array(row.root_hash));
+    const problems: string[] = [];
+    if (lines === undefined) problems.push('the text is not a checkpoint, so it states no root');
+    else {
+      if (lines.size !== treeSize) problems.push(`the text's tree size is ${lines.size}; tree_size is ${treeSize}`);
+      if (lines.rootHash !== rootHash) problems.push(`the text's root is ${lines.rootHash}; root_hash is ${rootHash}`);
+    }
+    this.previous = { number, checkpointHash: row.checkpoint_hash.toLowerCase() };
+    this.lastSize = treeSize;
+    return { number, treeSize, rootHash, textRoot: lines?.rootHash, problems };
+  }
+
+  private signatureProblems(row: CheckpointRow, lines: CheckpointLines | undefined): string[] {
+    const problems: string[] = [];
+    const verifier = ed25519NoteVerifierFromKey(row.log_key);
+    if (!verifier.ok) problems.push(`log_key is not an Ed25519 verifier key: ${verifier.reason}`);
+    else {
+      const opened = openLogCheckpoint(`${row.text}\n${row.signature}`, verifier.value);
+      if (!opened.ok) problems.push(`the checkpoint does not open under log_key: ${opened.reason}`);
+    }
+    if (this.first === undefined) this.first = { number: Number(row.number), logKey: row.log_key, origin: lines?.origin };
+    else {
+      if (row.log_key !== this.first.logKey) problems.push(`log_key is not checkpoint ${this.first.number}'s`);
+      if (lines !== undefined && this.first.origin !== undefined && lines.origin !== this.first.origin) problems.push(`the origin is not checkpoint ${this.first.number}'s`);
+    }
+    if (this.audit.publicKey !== undefined) {
+      const key = parseVerifierKey(row.log_key);
+      const publicKey = key.ok ? bytesToHex(key.value.publicKey) : undefined;
+      if (publicKey !== undefined && publicKey !== this.audit.publicKey) problems.push(`log_key's public key ${publicKey} is not the engine's key ${shown(this.audit.publicKey)}`);
+    }
+    return problems;
+  }
+
+  private chainProblems(number: number, lines: CheckpointLines | undefined): string[] {
+    const problems: string[] = [];
+    const previous = this.previous;
+    const lastBatch = this.lastBatch;
+    if (previous !== undefined) {
+      if (number !== previous.number + 1) {
+        problems.push(`checkpoint ${number} follows checkpoint ${previous.number} in tree-size order; numbers must rise by one as tree sizes rise`);
+      }
+    } else {
+      const expected = lastBatch ? lastBatch.batchNumber + 1 : 1;
+      if (number !== expected) problems.push(`the first checkpoint is number ${number}; it should be ${expected}${lastBatch ? `, after batch ${lastBatch.batchNumber}` : ''}`);
+    }
+    if (lines === undefined) return problems;
+    if (previous !== undefined) {
+      if (lines.previous === undefined) problems.push(`the text has no previous line; checkpoint ${previous.number}'s checkpoint_hash is ${shown(previous.checkpointHash)}`);
+      else if (lines.previous !== previous.checkpointHash) {
+        problems.push(`the previous line names ${shown(lines.previous)}; checkpoint ${previous.number}'s checkpoint_hash is ${shown(previous.checkpointHash)}`);
+      }
+      if (lines.legacy !== undefined) problems.push('the text has a legacy line, which only the first checkpoint may have');
+    } else {
+      if (lines.previous !== undefined) problems.push('the first checkpoint has a previous line');
+      if (lastBatch === undefined) {
+        if (lines.legacy !== undefined) problems.push('the text has a legacy line, but no batch exists');
+      } else if (lines.legacy === undefined) problems.push(`the text has no legacy line; batch ${lastBatch.batchNumber}'s header_hash is ${shown(lastBatch.headerHash)}`);
+      else if (lines.legacy !== lastBatch.headerHash) {
+        problems.push(`the legacy line names ${shown(lines.legacy)}; batch ${lastBatch.batchNumber}'s header_hash is ${shown(lastBatch.headerHash)}`);
+      }
+    }
+    return problems;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Witness cosignatures
+
+interface CosignatureRow {
+  tree_size: string;
+  witness: string;
+  line: string;
+  signed_at: string;
+  /** The checkpoint of tree_size (the foreign key makes it exist). */
+  number: string | null;
+  text: string | null;
+}
+
+async function auditCosignatures(client: pg.PoolClient, audit: Audit): Promise<void> {
+  const fetch = async (after: { tree_size: string; witness: string } | undefined): Promise<CosignatureRow[]> =>
+    (
+      await client.query<CosignatureRow>(
+        `SELECT s.tree_size, s.witness, s.line, s.signed_at, c.number, c.text
+           FROM log_cosignature s
+           LEFT JOIN log_checkpoint c ON c.tree_size = s.tree_size
+          ${after === undefined ? '' : 'WHERE (s.tree_size, s.witness) > ($2::bigint, $3::text)'}
+          ORDER BY s.tree_size, s.witness
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after.tree_size, after.witness],
+      )
+    ).rows;
+  for await (const row of rowsOf(pages(fetch, (r) => ({ tree_size: r.tree_size, witness: r.witness }), audit.pageRows))) checkCosignature(row, audit);
+}
+
+function checkCosignature(row: CosignatureRow, audit: Audit): void {
+  const ref = `cosignature/${Number(row.tree_size)}/${row.witness}`;
+  audit.count('cosignature-witness');
+  const parsed = row.line.endsWith('\n') ? parseSignatureLine(row.line.slice(0, -1)) : ({ ok: false, reason: 'it does not end in a newline' } as const);
+  if (!parsed.ok) {
+    audit.count('cosignature');
+    audit.mismatch('cosignature', ref, `the line is not a signature line: ${parsed.reason}`);
+    return;
+  }
+  const signature = parsed.value;
+  const key = `${signature.name}+${signature.keyId.toString(16).padStart(8, '0')}`;
+  const witness = audit.witnesses.find((w) => w.name === signature.name && w.keyId === signature.keyId);
+  if (witness === undefined) {
+    audit.mismatch('cosignature-witness', ref, `the line is signed by ${key}, which is not a configured witness key (anchor.witnesses)`);
+    return;
+  }
+  audit.count('cosignature');
+  const problems: string[] = [];
+  if (key !== row.witness) problems.push(`the line is signed by ${key}, not by the row's witness`);
+  if (row.text === null) problems.push(`no checkpoint has tree size ${Number(row.tree_size)}`);
+  else if (!witness.verify(new TextEncoder().encode(row.text), signature.signature)) problems.push(`the cosignature does not verify over checkpoint ${Number(row.number)}'s text`);
+  const stamped = cosignatureTimestamp(signature);
+  if (stamped.ok && stamped.value !== Number(row.signed_at)) problems.push(`the line is stamped ${stamped.value}; signed_at is ${Number(row.signed_at)}`);
+  if (problems.length > 0) audit.mismatch('cosignature', ref, problems);
 }

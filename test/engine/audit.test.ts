@@ -1,23 +1,44 @@
 /**
  * The ledger audit against a real engine: ADT messages sent over MLLP are mapped, get provenance leaves and are
- * batched, and the audit finds nothing. Then each kind of tampering, done directly in PostgreSQL, is reported by the
- * check that names it and by no other (and, where an auditor's proof bundle covers the same thing, the bundle's
- * verification fails too). Each tampering test puts back what it changed and sees the audit clean again.
+ * appended to the one log under signed checkpoints, a witness cosigns one, and the audit finds nothing. Then each kind
+ * of tampering, done directly in PostgreSQL, is reported by the check that names it and by no other (and, where an
+ * auditor's proof bundle covers the same thing, the bundle's verification fails too). Each tampering test puts back
+ * what it changed and sees the audit clean again.
+ *
+ * Batches (ledger_batch) are what the engine wrote before the one log. A second engine, with the anchor worker off,
+ * stands for such a store: its leaves are batched the way the old anchor worker did (store/ledger.ts closeBatch, a
+ * signed header per batch), the batch checks run on it, and then the log's appender takes the batches over.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bytesToHex, generateSigningKey, leafHash, merkleRoot, verifyBundle } from '../../anchor/index.ts';
+import {
+  bytesToHex,
+  checkpointHash,
+  formatLogCheckpoint,
+  generateSigningKey,
+  headerHash,
+  leafHash,
+  merkleRoot,
+  parseLogCheckpoint,
+  publicKeyFor,
+  signHeader,
+  verifyBundle,
+  type BatchHeader,
+} from '../../anchor/index.ts';
+import { ed25519Cosigner, ed25519NoteSigner, formatCosignerKey, formatSignatureLine, parseCheckpoint, parseNote, signNote } from '../../anchor/log/index.ts';
 import { runAudit } from '../../cli/audit.ts';
 import { captured } from '../support/audit-output.ts';
 import { startEngine } from '../../cli/engine.ts';
 import { parseConfig } from '../../config/load.ts';
 import { silentLogger } from '../../config/logger.ts';
 import { StreamingRoot } from '../../store/audit.ts';
-import { auditLedger, auditTrail, freePort, mappingConfigs, type AuditCheckName, type AuditReport } from '../../store/index.ts';
+import { auditLedger, auditTrail, freePort, ledger, mappingConfigs, type AuditCheckName, type AuditOptions, type AuditReport } from '../../store/index.ts';
+import { AnchorWorker, loadSigningKey } from '../../workers/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../support/engine.ts';
@@ -27,12 +48,15 @@ let dir: string;
 let configFile: string;
 const patients: Record<string, string> = {};
 
+/** The witness the engine accepts cosignatures from (anchor.witnesses). */
+const WITNESS_NAME = 'witness.example/audit';
+const witness = generateSigningKey();
+const witnessKey = formatCosignerKey(WITNESS_NAME, witness.publicKey);
+
 async function get(url: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${t.httpUrl}${url}`, { headers: authHeaders() });
   return { status: response.status, body: await response.json() };
 }
-
-
 
 async function patientId(mrn: string, versionId: number): Promise<string> {
   return eventually(async () => {
@@ -41,19 +65,35 @@ async function patientId(mrn: string, versionId: number): Promise<string> {
   }, 20_000, `Patient ${mrn} version ${versionId}`);
 }
 
-/** Waits until every message is mapped and every leaf is in a closed batch. */
+/** Waits until every message is mapped and every leaf is in the log under a signed checkpoint. */
 async function settled(): Promise<void> {
   await eventually(async () => {
     const { rows } = await t.pool.query<{ queued: number; waiting: number }>(
       `SELECT (SELECT count(*)::int FROM inbox_message WHERE state = 'queued') AS queued,
-              (SELECT count(*)::int FROM ledger_leaf WHERE batch_number IS NULL) AS waiting`,
+              (SELECT count(*)::int FROM ledger_leaf
+                WHERE batch_number IS NULL OR leaf_index >= coalesce((SELECT max(tree_size) FROM log_checkpoint), 0)) AS waiting`,
     );
     return rows[0]!.queued === 0 && rows[0]!.waiting === 0;
-  }, 20_000, 'mapping and a closed batch');
+  }, 20_000, 'mapping and a signed checkpoint');
 }
 
-async function batchCount(): Promise<number> {
-  return (await t.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_batch')).rows[0]!.n;
+interface CheckpointRow {
+  number: number;
+  tree_size: number;
+  text: string;
+  signature: string;
+  checkpoint_hash: string;
+}
+
+async function checkpoints(pool: pg.Pool = t.pool): Promise<CheckpointRow[]> {
+  return (
+    await pool.query<CheckpointRow>('SELECT number::int, tree_size::int, text, signature, checkpoint_hash FROM log_checkpoint ORDER BY number')
+  ).rows;
+}
+
+/** The audit as `anchorline audit` runs it for the test engine: with the witness keys of its config. */
+function audit(options: AuditOptions = {}): Promise<AuditReport> {
+  return auditLedger(t.pool, { witnesses: t.config.anchor.witnesses, ...options });
 }
 
 /** The checks that found something, and the findings' refs. */
@@ -64,21 +104,32 @@ function failed(report: AuditReport): { checks: AuditCheckName[]; refs: string[]
   };
 }
 
-/** Runs `tamper`, hands the audit report to `expectations`, and puts everything back with `restore`. */
-async function whileTampered(tamper: () => Promise<void>, restore: () => Promise<void>, expectations: (report: AuditReport) => Promise<void>): Promise<void> {
+/**
+ * Runs `tamper`, hands the audit report to `expectations`, and puts everything back with `restore`; the audit is
+ * clean again after.
+ */
+async function whileTampered(
+  tamper: () => Promise<unknown>,
+  restore: () => Promise<unknown>,
+  expectations: (report: AuditReport) => Promise<void> | void,
+  run: () => Promise<AuditReport> = () => audit(),
+): Promise<void> {
   await tamper();
   try {
-    await expectations(await auditLedger(t.pool));
+    await expectations(await run());
   } finally {
     await restore();
   }
-  const after = await auditLedger(t.pool);
+  const after = await run();
   expect(after.findings).toEqual([]);
   expect(after.ok).toBe(true);
 }
 
+/** Flips a bit of a bytea column's first byte: run twice, it puts the value back. */
+const flipFirstByte = (table: string, column: string, where: string): string => `UPDATE ${table} SET ${column} = set_byte(${column}, 0, get_byte(${column}, 0) # 1) WHERE ${where}`;
+
 beforeAll(async () => {
-  t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200 } } });
+  t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200, witnesses: [witnessKey] } } });
   dir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-audit-'));
   configFile = path.join(dir, 'config.json');
   await writeFile(configFile, JSON.stringify(t.config));
@@ -87,19 +138,28 @@ beforeAll(async () => {
   await client.request(adtMessage({ controlId: 'AUDIT-1', mrn: 'AU1', family: 'Seo', given: 'Jun' }));
   patients.AU1 = await patientId('AU1', 1);
   await settled();
-  // The rest land in later batches, so the header chain has links to check.
+  // The rest land under later checkpoints, so the checkpoint chain has links to check.
   await client.request(adtMessage({ controlId: 'AUDIT-2', mrn: 'AU2', family: 'Ahn', given: 'Mira' }));
   await client.request(adtMessage({ event: 'A04', controlId: 'AUDIT-3', mrn: 'AU3', family: 'Yoon', given: 'Hana', visit: 'OP-3' }));
   await client.request(adtMessage({ event: 'A08', controlId: 'AUDIT-4', mrn: 'AU1', family: 'Seo', given: 'Junho' }));
-  await client.close();
   patients.AU2 = await patientId('AU2', 1);
   patients.AU3 = await patientId('AU3', 1);
   await patientId('AU1', 2);
   await settled();
-  expect(await batchCount()).toBeGreaterThanOrEqual(2);
+  await client.request(adtMessage({ controlId: 'AUDIT-5', mrn: 'AU4', family: 'Lim', given: 'Dana' }));
+  await client.close();
+  await settled();
+  const signed = await checkpoints();
+  expect(signed.length).toBeGreaterThanOrEqual(3);
+
+  // The witness cosigns the first checkpoint, through the route witnesses use.
+  const note = signNote(signed[0]!.text, [ed25519Cosigner(WITNESS_NAME, witness.privateKey)]);
+  const response = await fetch(`${t.httpUrl}/log/cosignature`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: note });
+  expect(response.status).toBe(200);
+  expect(((await response.json()) as { stored: number }).stored).toBe(1);
 });
 
-// Reads write AuditEvents; each test starts once their leaves are batched and the ledger is quiet.
+// Reads write AuditEvents; each test starts once their leaves are in the log and the ledger is quiet.
 beforeEach(() => settled());
 
 afterAll(async () => {
@@ -110,12 +170,13 @@ afterAll(async () => {
 describe('anchorline audit', () => {
   it('finds nothing wrong with what the engine wrote, whatever the page size', async () => {
     const counts = (
-      await t.pool.query<{ leaves: number; versions: number; messages: number; batches: number }>(
+      await t.pool.query<{ leaves: number; versions: number; messages: number; checkpoints: number; nodes: number; cosignatures: number }>(
         `SELECT (SELECT count(*)::int FROM ledger_leaf) AS leaves, (SELECT count(*)::int FROM fhir_resource_history) AS versions,
-                (SELECT count(*)::int FROM inbox_message) AS messages, (SELECT count(*)::int FROM ledger_batch) AS batches`,
+                (SELECT count(*)::int FROM inbox_message) AS messages, (SELECT count(*)::int FROM log_checkpoint) AS checkpoints,
+                (SELECT count(*)::int FROM log_node) AS nodes, (SELECT count(*)::int FROM log_cosignature) AS cosignatures`,
       )
     ).rows[0]!;
-    const report = await auditLedger(t.pool);
+    const report = await audit();
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.checked).toEqual({
@@ -125,16 +186,29 @@ describe('anchorline audit', () => {
       'mapping-config': 1,
       blob: 0,
       'missing-leaf': counts.versions,
-      'header-hash': counts.batches,
-      'header-signature': counts.batches,
-      'header-chain': counts.batches,
-      'batch-leaves': counts.batches,
+      'header-hash': 0,
+      'header-signature': 0,
+      'header-chain': 0,
+      'batch-leaves': 0,
+      'log-leaves': counts.leaves,
+      'log-node': counts.nodes,
+      'log-root': counts.checkpoints,
+      'checkpoint-hash': counts.checkpoints,
+      'checkpoint-signature': counts.checkpoints,
+      'checkpoint-chain': counts.checkpoints,
+      cosignature: 1,
+      'cosignature-witness': 1,
     });
-    expect(counts.messages).toBe(4);
+    expect(counts.messages).toBe(5);
+    expect(counts.nodes).toBeGreaterThan(0);
     expect(report.unbatchedLeaves).toBe(0);
-    // Pages of one and two rows cross every keyset boundary (composite history keys, batch and leaf streams).
-    expect(await auditLedger(t.pool, { pageRows: 1 })).toEqual(report);
-    expect(await auditLedger(t.pool, { pageRows: 2, rawPageBytes: 1 })).toEqual(report);
+    // Pages of one and two rows cross every keyset boundary (composite history keys, leaf, node, checkpoint and
+    // cosignature streams, and a node read per page of leaves).
+    expect(await audit({ pageRows: 1 })).toEqual(report);
+    expect(await audit({ pageRows: 2, rawPageBytes: 1 })).toEqual(report);
+    // Pinned to the engine's own key, the checkpoints still pass.
+    const signingKey = await loadSigningKey(path.join(t.config.dataDir, 'anchor-signing.key'), false);
+    expect(await audit({ publicKey: bytesToHex(publicKeyFor(signingKey!)) })).toEqual(report);
   });
 
   it('stores the mapping configuration the leaves name, under its digest', async () => {
@@ -145,7 +219,7 @@ describe('anchorline audit', () => {
     expect(named.rows).toEqual([{ digest }]);
     const stored = await mappingConfigs.mappingConfigsByDigest(t.pool, [digest]);
     expect(mappingConfigs.mappingConfigSha256(stored.get(digest))).toBe(digest);
-    // Recorded once, by the first batch: later batches did not write it again.
+    // Recorded once: later messages mapped with it did not write it again.
     const rows = await t.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mapping_config');
     expect(rows.rows[0]!.n).toBe(1);
   });
@@ -155,8 +229,8 @@ describe('anchorline audit', () => {
     const original = (await t.pool.query<{ content: string }>(`SELECT content::text AS content FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id])).rows[0]!.content;
     const bundle = (await get(`/proofs/Patient/${id}/_history/1`)).body;
     await whileTampered(
-      () => t.pool.query(`UPDATE fhir_resource_history SET content = jsonb_set(content, '{name,0,family}', '"Kim"') WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id]).then(() => undefined),
-      () => t.pool.query(`UPDATE fhir_resource_history SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id, original]).then(() => undefined),
+      () => t.pool.query(`UPDATE fhir_resource_history SET content = jsonb_set(content, '{name,0,family}', '"Kim"') WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id]),
+      () => t.pool.query(`UPDATE fhir_resource_history SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id, original]),
       async (report) => {
         expect(report.ok).toBe(false);
         expect(failed(report)).toEqual({ checks: ['resource'], refs: [`resource Patient/${id}/_history/1`] });
@@ -174,9 +248,9 @@ describe('anchorline audit', () => {
     const id = patients.AU2!;
     const original = (await t.pool.query<{ content: string }>(`SELECT content::text AS content FROM fhir_resource WHERE resource_type = 'Patient' AND id = $1`, [id])).rows[0]!.content;
     await whileTampered(
-      () => t.pool.query(`UPDATE fhir_resource SET content = jsonb_set(content, '{gender}', '"male"') WHERE resource_type = 'Patient' AND id = $1`, [id]).then(() => undefined),
-      () => t.pool.query(`UPDATE fhir_resource SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1`, [id, original]).then(() => undefined),
-      async (report) => {
+      () => t.pool.query(`UPDATE fhir_resource SET content = jsonb_set(content, '{gender}', '"male"') WHERE resource_type = 'Patient' AND id = $1`, [id]),
+      () => t.pool.query(`UPDATE fhir_resource SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1`, [id, original]),
+      (report) => {
         expect(failed(report)).toEqual({ checks: ['resource'], refs: [`resource Patient/${id}/_history/1`] });
         expect(report.findings[0]!.detail).toMatch(/^the current row \(fhir_resource\) hashes to [0-9a-f]{64}/);
       },
@@ -187,9 +261,9 @@ describe('anchorline audit', () => {
     const messageId = (await t.pool.query<{ id: number }>(`SELECT source_message_id AS id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1`, [patients.AU2])).rows[0]!.id;
     const flip = `UPDATE inbox_message SET raw = set_byte(raw, 20, get_byte(raw, 20) # 1) WHERE id = $1`;
     await whileTampered(
-      () => t.pool.query(flip, [messageId]).then(() => undefined),
-      () => t.pool.query(flip, [messageId]).then(() => undefined),
-      async (report) => {
+      () => t.pool.query(flip, [messageId]),
+      () => t.pool.query(flip, [messageId]),
+      (report) => {
         expect(failed(report)).toEqual({ checks: ['raw-message'], refs: [`raw-message inbox_message/${messageId}`] });
         expect(report.findings[0]!.detail).toMatch(/^raw bytes hash to [0-9a-f]{64}; raw_sha256 is [0-9a-f]{64}$/);
       },
@@ -200,85 +274,221 @@ describe('anchorline audit', () => {
     const digest = mappingConfigs.mappingConfigSha256(t.config.mapping);
     const original = (await t.pool.query<{ content: string }>('SELECT content::text AS content FROM mapping_config WHERE sha256 = $1', [digest])).rows[0]!.content;
     await whileTampered(
-      () => t.pool.query(`UPDATE mapping_config SET content = jsonb_set(content, '{timeZone}', '"UTC"') WHERE sha256 = $1`, [digest]).then(() => undefined),
-      () => t.pool.query('UPDATE mapping_config SET content = $2::jsonb WHERE sha256 = $1', [digest, original]).then(() => undefined),
-      async (report) => {
+      () => t.pool.query(`UPDATE mapping_config SET content = jsonb_set(content, '{timeZone}', '"UTC"') WHERE sha256 = $1`, [digest]),
+      () => t.pool.query('UPDATE mapping_config SET content = $2::jsonb WHERE sha256 = $1', [digest, original]),
+      (report) => {
         expect(failed(report)).toEqual({ checks: ['mapping-config'], refs: [`mapping-config mapping_config/${digest}`] });
         expect(report.findings[0]!.detail).toMatch(/^the stored content re-hashes to [0-9a-f]{64} \(\d+ leaves name it\)$/);
       },
     );
     // A configuration that is not stored at all.
     await whileTampered(
-      () => t.pool.query('DELETE FROM mapping_config WHERE sha256 = $1', [digest]).then(() => undefined),
-      () => t.pool.query('INSERT INTO mapping_config (sha256, content) VALUES ($1, $2::jsonb)', [digest, original]).then(() => undefined),
-      async (report) => {
+      () => t.pool.query('DELETE FROM mapping_config WHERE sha256 = $1', [digest]),
+      () => t.pool.query('INSERT INTO mapping_config (sha256, content) VALUES ($1, $2::jsonb)', [digest, original]),
+      (report) => {
         expect(failed(report).checks).toEqual(['mapping-config']);
         expect(report.findings[0]!.detail).toMatch(/^no mapping configuration is stored under this digest/);
       },
     );
   });
 
-  it('reports an edited batch header under header-hash and header-signature, and its proof no longer verifies', async () => {
-    const id = patients.AU1!;
-    // The batch holding the patient's first version (searches before it was mapped left AuditEvents in earlier ones).
-    const batch = (await t.pool.query<{ n: number }>(`SELECT batch_number::int AS n FROM ledger_leaf WHERE resource_type = 'Patient' AND resource_id = $1 AND version_id = 1`, [id])).rows[0]!.n;
-    const original = (await t.pool.query<{ header: string }>('SELECT header::text AS header FROM ledger_batch WHERE batch_number = $1', [batch])).rows[0]!.header;
-    await whileTampered(
-      () => t.pool.query(`UPDATE ledger_batch SET header = jsonb_set(header, '{time}', '"2000-01-01T00:00:00.000Z"') WHERE batch_number = $1`, [batch]).then(() => undefined),
-      () => t.pool.query('UPDATE ledger_batch SET header = $1::jsonb WHERE batch_number = $2', [original, batch]).then(() => undefined),
-      async (report) => {
-        expect(failed(report)).toEqual({ checks: ['header-hash', 'header-signature'], refs: [`header-hash batch/${batch}`, `header-signature batch/${batch}`] });
-        const bundle = (await get(`/proofs/Patient/${id}/_history/1`)).body;
-        expect(bundle.batch.header.batchNumber).toBe(batch);
-        const stored = (await get(`/fhir/Patient/${id}/_history/1`)).body;
-        const verification = verifyBundle(bundle, { resource: stored });
-        expect(verification.ok).toBe(false);
-        expect(verification.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['header-hash']));
-      },
-    );
-  });
-
-  it('reports headers signed with another key than the engine\'s, when the engine key is given', async () => {
-    const other = bytesToHex(generateSigningKey().publicKey);
-    const report = await auditLedger(t.pool, { publicKey: other });
-    expect(failed(report).checks).toEqual(['header-signature']);
-    expect(report.mismatches['header-signature']).toBe(report.checked['header-signature']);
-    expect(report.findings[0]!.detail).toContain(`is not the engine's key ${other}`);
-  });
-
-  it('reports a deleted leaf under missing-leaf, and its batch under batch-leaves', async () => {
+  it('reports a deleted leaf under missing-leaf, and the gap it leaves in the log under log-leaves', async () => {
     const id = patients.AU3!;
     const leaf = (
       await t.pool.query(`SELECT id, resource_type, resource_id, version_id, preimage::text AS preimage, leaf_hash, created_at, batch_number, leaf_index
                             FROM ledger_leaf WHERE resource_type = 'Patient' AND resource_id = $1 AND version_id = 1`, [id])
     ).rows[0]!;
     await whileTampered(
-      () => t.pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]).then(() => undefined),
+      () => t.pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]),
       () =>
-        t.pool
-          .query(
-            `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
-            [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
-          )
-          .then(() => undefined),
-      async (report) => {
+        t.pool.query(
+          `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
+          [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
+        ),
+      (report) => {
         expect(failed(report)).toEqual({
-          checks: ['missing-leaf', 'batch-leaves'],
-          refs: [`missing-leaf Patient/${id}/_history/1`, `batch-leaves batch/${leaf.batch_number}`],
+          checks: ['missing-leaf', 'log-leaves'],
+          refs: [`missing-leaf Patient/${id}/_history/1`, `log-leaves leaf/${Number(leaf.leaf_index)}`],
         });
-        expect(report.findings.find((f) => f.check === 'batch-leaves')!.detail).toMatch(/the root of its leaves is [0-9a-f]{64}; the header's root is [0-9a-f]{64}/);
+        expect(report.findings.find((f) => f.check === 'log-leaves')!.detail).toBe(
+          `no leaf has leaf_index ${Number(leaf.leaf_index)}: the log is not recomputed past it, so later roots and nodes are not compared`,
+        );
       },
     );
   });
 
+  it('reports a changed log_node hash under log-node', async () => {
+    const node = (await t.pool.query<{ level: number; idx: string }>('SELECT level, idx FROM log_node ORDER BY level DESC, idx LIMIT 1')).rows[0]!;
+    const flip = flipFirstByte('log_node', 'hash', 'level = $1 AND idx = $2');
+    await whileTampered(
+      () => t.pool.query(flip, [node.level, node.idx]),
+      () => t.pool.query(flip, [node.level, node.idx]),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['log-node'], refs: [`log-node log_node/${node.level}/${node.idx}`] });
+        expect(report.findings[0]!.detail).toMatch(/^log_node holds [0-9a-f]{64}; the leaves below it hash to [0-9a-f]{64}$/);
+      },
+    );
+  });
+
+  it("reports a changed checkpoint root_hash under log-root", async () => {
+    const latest = (await checkpoints()).at(-1)!;
+    const flip = flipFirstByte('log_checkpoint', 'root_hash', 'number = $1');
+    await whileTampered(
+      () => t.pool.query(flip, [latest.number]),
+      () => t.pool.query(flip, [latest.number]),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['log-root'], refs: [`log-root checkpoint/${latest.number}`] });
+        expect(report.findings[0]!.detail).toMatch(
+          new RegExp(`^the text's root is [0-9a-f]{64}; root_hash is [0-9a-f]{64}; the log's first ${latest.tree_size} leaves hash to [0-9a-f]{64}; root_hash is [0-9a-f]{64}$`),
+        );
+      },
+    );
+  });
+
+  it('reports a changed leaf_hash of a leaf in the log under leaf-hash, and every node and root above it', async () => {
+    const leaf = (await t.pool.query('SELECT id, resource_type, resource_id, version_id FROM ledger_leaf WHERE leaf_index = 0')).rows[0]!;
+    const signed = await checkpoints();
+    const size = signed.at(-1)!.tree_size;
+    const flip = flipFirstByte('ledger_leaf', 'leaf_hash', 'id = $1');
+    await whileTampered(
+      () => t.pool.query(flip, [leaf.id]),
+      () => t.pool.query(flip, [leaf.id]),
+      (report) => {
+        expect(failed(report).checks).toEqual(['leaf-hash', 'log-node', 'log-root']);
+        expect(report.findings[0]).toMatchObject({ check: 'leaf-hash', ref: `${leaf.resource_type}/${leaf.resource_id}/_history/${leaf.version_id}` });
+        // Leaf 0 is below one node per level, up to the largest perfect subtree of the log, and in every checkpoint.
+        expect(report.findings.filter((f) => f.check === 'log-node').map((f) => f.ref)).toEqual(
+          Array.from({ length: Math.floor(Math.log2(size)) }, (_, i) => `log_node/${i + 1}/0`),
+        );
+        expect(report.findings.filter((f) => f.check === 'log-root').map((f) => f.ref)).toEqual(signed.map((c) => `checkpoint/${c.number}`));
+        expect(report.findings.find((f) => f.check === 'log-root')!.detail).toMatch(/^the log's first \d+ leaves hash to [0-9a-f]{64}; root_hash is [0-9a-f]{64}$/);
+      },
+    );
+  });
+
+  it("reports a changed checkpoint text under checkpoint-hash and checkpoint-signature", async () => {
+    const second = (await checkpoints())[1]!;
+    const edited = second.text.replace(/^time .*$/m, 'time 2000-01-01T00:00:00.000Z');
+    expect(edited).not.toBe(second.text);
+    await whileTampered(
+      () => t.pool.query('UPDATE log_checkpoint SET text = $2 WHERE number = $1', [second.number, edited]),
+      () => t.pool.query('UPDATE log_checkpoint SET text = $2 WHERE number = $1', [second.number, second.text]),
+      (report) => {
+        expect(failed(report)).toEqual({
+          checks: ['checkpoint-hash', 'checkpoint-signature'],
+          refs: [`checkpoint-hash checkpoint/${second.number}`, `checkpoint-signature checkpoint/${second.number}`],
+        });
+        expect(report.findings[1]!.detail).toMatch(/^the checkpoint does not open under log_key: invalid signature for key /);
+      },
+    );
+  });
+
+  it('reports a checkpoint re-signed with a wrong previous line under checkpoint-chain', async () => {
+    const latest = (await checkpoints()).at(-1)!;
+    const parsed = parseLogCheckpoint(latest.text);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    // Signed as workers/anchor.ts signs, with the engine's own key: only the link is wrong.
+    const signingKey = (await loadSigningKey(path.join(t.config.dataDir, 'anchor-signing.key'), false))!;
+    const text = formatLogCheckpoint({ ...parsed.value, previous: checkpointHash('not the previous checkpoint\n') });
+    const signer = ed25519NoteSigner(parsed.value.origin, signingKey);
+    const signature = formatSignatureLine({ name: signer.name, keyId: signer.keyId, signature: signer.sign(new TextEncoder().encode(text)) });
+    const write = (row: { text: string; signature: string; hash: string }) =>
+      t.pool.query('UPDATE log_checkpoint SET text = $2, signature = $3, checkpoint_hash = $4 WHERE number = $1', [latest.number, row.text, row.signature, row.hash]);
+    await whileTampered(
+      () => write({ text, signature, hash: bytesToHex(checkpointHash(text)) }),
+      () => write({ text: latest.text, signature: latest.signature, hash: latest.checkpoint_hash }),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['checkpoint-chain'], refs: [`checkpoint-chain checkpoint/${latest.number}`] });
+        expect(report.findings[0]!.detail).toMatch(new RegExp(`^the previous line names [0-9a-f]{64}; checkpoint ${latest.number - 1}'s checkpoint_hash is [0-9a-f]{64}$`));
+      },
+    );
+  });
+
+  it('reports an altered cosignature line under cosignature', async () => {
+    const row = (await t.pool.query<{ tree_size: string; witness: string; line: string }>('SELECT tree_size, witness, line FROM log_cosignature')).rows[0]!;
+    // A character inside the Ed25519 signature (the base64 ends in "==" and a newline).
+    const at = row.line.length - 10;
+    const altered = row.line.slice(0, at) + (row.line[at] === 'A' ? 'B' : 'A') + row.line.slice(at + 1);
+    const write = (line: string) => t.pool.query('UPDATE log_cosignature SET line = $3 WHERE tree_size = $1 AND witness = $2', [row.tree_size, row.witness, line]);
+    await whileTampered(
+      () => write(altered),
+      () => write(row.line),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['cosignature'], refs: [`cosignature cosignature/${row.tree_size}/${row.witness}`] });
+        expect(report.findings[0]!.detail).toMatch(/^the cosignature does not verify over checkpoint \d+'s text$/);
+      },
+    );
+  });
+
+  it('reports a cosignature by a key that is not a configured witness under cosignature-witness', async () => {
+    const first = (await checkpoints())[0]!;
+    const stranger = generateSigningKey();
+    const note = parseNote(signNote(first.text, [ed25519Cosigner('stranger.example/w', stranger.privateKey, () => 1_800_000_000)]));
+    if (!note.ok) throw new Error(note.reason);
+    const signature = note.value.signatures[0]!;
+    const witnessName = `${signature.name}+${signature.keyId.toString(16).padStart(8, '0')}`;
+    await whileTampered(
+      () =>
+        t.pool.query('INSERT INTO log_cosignature (tree_size, witness, line, signed_at) VALUES ($1, $2, $3, $4)', [
+          first.tree_size,
+          witnessName,
+          formatSignatureLine(signature),
+          1_800_000_000,
+        ]),
+      () => t.pool.query('DELETE FROM log_cosignature WHERE witness = $1', [witnessName]),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['cosignature-witness'], refs: [`cosignature-witness cosignature/${first.tree_size}/${witnessName}`] });
+        expect(report.findings[0]!.detail).toBe(`the line is signed by ${witnessName}, which is not a configured witness key (anchor.witnesses)`);
+        expect(report.checked.cosignature).toBe(1);
+      },
+    );
+    // Audited without the engine's witness keys, its own witness's cosignature is a stranger's too.
+    const unconfigured = await auditLedger(t.pool);
+    expect(failed(unconfigured).checks).toEqual(['cosignature-witness']);
+    expect(unconfigured.mismatches['cosignature-witness']).toBe(1);
+    await expect(auditLedger(t.pool, { witnesses: ['not a key'] })).rejects.toThrow(/^witness key 1: /);
+  });
+
+  it('reports leaves numbered into another checkpoint, or into none, under log-leaves', async () => {
+    const [earlier, latest] = (await checkpoints()).slice(-2) as [CheckpointRow, CheckpointRow];
+    const leaf = (await t.pool.query<{ id: string; leaf_index: string }>('SELECT id, leaf_index FROM ledger_leaf WHERE batch_number = $1 ORDER BY leaf_index LIMIT 1', [latest.number])).rows[0]!;
+    const renumber = (batchNumber: number) => t.pool.query('UPDATE ledger_leaf SET batch_number = $2 WHERE id = $1', [leaf.id, batchNumber]);
+    await whileTampered(
+      () => renumber(earlier.number),
+      () => renumber(latest.number),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['log-leaves'], refs: [`log-leaves leaf/${leaf.leaf_index}`] });
+        expect(report.findings[0]!.detail).toBe(
+          `the leaf is among checkpoint ${latest.number}'s (leaf_index ${earlier.tree_size}..${latest.tree_size - 1}), but its batch_number names checkpoint ${earlier.number}`,
+        );
+      },
+    );
+    await whileTampered(
+      () => renumber(999_999),
+      () => renumber(latest.number),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['log-leaves'], refs: [`log-leaves leaf/${leaf.leaf_index}`] });
+        expect(report.findings[0]!.detail).toMatch(/^its batch_number 999999 names neither a batch nor a checkpoint/);
+      },
+    );
+  });
+
+  it("reports checkpoints signed with another key than the engine's, when the engine key is given", async () => {
+    const other = bytesToHex(generateSigningKey().publicKey);
+    const report = await audit({ publicKey: other });
+    expect(failed(report).checks).toEqual(['checkpoint-signature']);
+    expect(report.mismatches['checkpoint-signature']).toBe(report.checked['checkpoint-signature']);
+    expect(report.findings[0]!.detail).toMatch(new RegExp(`^log_key's public key [0-9a-f]{64} is not the engine's key ${other}$`));
+  });
+
   it('lists at most maxFindings findings and counts the rest', async () => {
     const other = bytesToHex(generateSigningKey().publicKey);
-    const report = await auditLedger(t.pool, { publicKey: other, maxFindings: 1 });
+    const report = await audit({ publicKey: other, maxFindings: 1 });
     expect(report.findings).toHaveLength(1);
-    // Every batch in the audit's snapshot (reads keep adding AuditEvent batches, so not a count taken afterwards).
-    expect(report.findingsOmitted).toBe(report.checked['header-signature'] - 1);
-    expect(report.checked['header-signature']).toBeGreaterThanOrEqual(2);
+    // Every checkpoint in the audit's snapshot (reads keep adding AuditEvent checkpoints, so not a count taken afterwards).
+    expect(report.findingsOmitted).toBe(report.checked['checkpoint-signature'] - 1);
+    expect(report.checked['checkpoint-signature']).toBeGreaterThanOrEqual(3);
   });
 
   it('folds a batch root leaf by leaf to the RFC 9162 root of any number of leaves', () => {
@@ -290,6 +500,164 @@ describe('anchorline audit', () => {
         return bytesToHex(root.root()) === bytesToHex(merkleRoot(leaves)) && root.count === count;
       }),
     );
+  });
+});
+
+describe('batches written before the log', () => {
+  let old: TestEngine;
+  const oldKey = generateSigningKey();
+  const oldPublicKey = bytesToHex(oldKey.publicKey);
+  const oldAudit = (options: AuditOptions = {}): Promise<AuditReport> => auditLedger(old.pool, { publicKey: oldPublicKey, ...options });
+
+  /** Waits until `messages` inbox messages are stored and none is queued. */
+  async function mapped(messages: number): Promise<void> {
+    await eventually(async () => {
+      const { rows } = await old.pool.query<{ total: number; queued: number }>(`SELECT count(*)::int AS total, (count(*) FILTER (WHERE state = 'queued'))::int AS queued FROM inbox_message`);
+      return rows[0]!.total === messages && rows[0]!.queued === 0;
+    }, 20_000, `${messages} messages mapped`);
+  }
+
+  /** Closes a batch of the waiting leaves as the anchor worker did before the log: a signed header over their root. */
+  async function closeOldBatch(): Promise<void> {
+    const batch = await ledger.closeBatch(old.pool, 10_000, (pending) => {
+      const header: BatchHeader = {
+        v: 1,
+        batchNumber: pending.batchNumber,
+        previousHeaderHash: pending.previousHeaderHash,
+        firstLeafIndex: pending.firstLeafIndex,
+        leafCount: pending.leafHashes.length,
+        root: bytesToHex(merkleRoot(pending.leafHashes)),
+        time: new Date().toISOString(),
+      };
+      return { header: { ...header }, headerHash: headerHash(header), signature: signHeader(header, oldKey.privateKey), publicKey: oldPublicKey };
+    });
+    expect(batch).toBeDefined();
+  }
+
+  beforeAll(async () => {
+    old = await startTestEngine({ overrides: { anchor: { enabled: false } } });
+    const client = await MllpTestClient.connect(old.mllpPort);
+    await client.request(adtMessage({ controlId: 'OLD-1', mrn: 'OB1', family: 'Kang', given: 'Yuri' }));
+    await mapped(1);
+    await closeOldBatch();
+    await client.request(adtMessage({ controlId: 'OLD-2', mrn: 'OB2', family: 'Jung', given: 'Eun' }));
+    await client.request(adtMessage({ event: 'A08', controlId: 'OLD-3', mrn: 'OB1', family: 'Kang', given: 'Yurim' }));
+    await mapped(3);
+    await closeOldBatch();
+    // Mapped after the last batch, before the log: these leaves wait unnumbered.
+    await client.request(adtMessage({ controlId: 'OLD-4', mrn: 'OB3', family: 'Oh', given: 'Sena' }));
+    await client.close();
+    await mapped(4);
+  });
+
+  afterAll(async () => {
+    await old?.destroy();
+  });
+
+  it('finds nothing wrong with batches whose leaves wait to be appended to the log', async () => {
+    const leaves = (await old.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_leaf')).rows[0]!.n;
+    const numbered = (await old.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_leaf WHERE leaf_index IS NOT NULL')).rows[0]!.n;
+    const report = await oldAudit();
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+    for (const check of ['header-hash', 'header-signature', 'header-chain', 'batch-leaves'] as const) expect(report.checked[check]).toBe(2);
+    expect(report.checked['log-leaves']).toBe(numbered);
+    expect(report.checked['log-root']).toBe(0);
+    expect(numbered).toBeLessThan(leaves);
+    // Batched leaves the log has not appended yet, and leaves not numbered at all.
+    expect(report.unbatchedLeaves).toBe(leaves);
+    expect(await oldAudit({ pageRows: 1 })).toEqual(report);
+  });
+
+  it('reports an edited batch header under header-hash and header-signature', async () => {
+    // Proof bundles are made from the log now (anchorline-proof/2) and carry no batch header, so unlike before the
+    // log no bundle's verification changes with it; the first checkpoint's legacy line names the last header's hash.
+    const original = (await old.pool.query<{ header: string }>('SELECT header::text AS header FROM ledger_batch WHERE batch_number = 1')).rows[0]!.header;
+    await whileTampered(
+      () => old.pool.query(`UPDATE ledger_batch SET header = jsonb_set(header, '{time}', '"2000-01-01T00:00:00.000Z"') WHERE batch_number = 1`),
+      () => old.pool.query('UPDATE ledger_batch SET header = $1::jsonb WHERE batch_number = 1', [original]),
+      (report) => {
+        expect(failed(report)).toEqual({ checks: ['header-hash', 'header-signature'], refs: ['header-hash batch/1', 'header-signature batch/1'] });
+      },
+      () => oldAudit(),
+    );
+  });
+
+  it("reports headers signed with another key than the engine's, when the engine key is given", async () => {
+    const other = bytesToHex(generateSigningKey().publicKey);
+    const report = await oldAudit({ publicKey: other });
+    expect(failed(report).checks).toEqual(['header-signature']);
+    expect(report.mismatches['header-signature']).toBe(2);
+    expect(report.findings[0]!.detail).toContain(`is not the engine's key ${other}`);
+  });
+
+  it('reports a deleted leaf under missing-leaf, its batch under batch-leaves, and the gap under log-leaves', async () => {
+    const leaf = (
+      await old.pool.query(`SELECT id, resource_type, resource_id, version_id, preimage::text AS preimage, leaf_hash, created_at, batch_number, leaf_index
+                              FROM ledger_leaf WHERE resource_type = 'Patient' AND batch_number = 1`)
+    ).rows[0]!;
+    await whileTampered(
+      () => old.pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]),
+      () =>
+        old.pool.query(
+          `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
+          [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
+        ),
+      (report) => {
+        expect(failed(report)).toEqual({
+          checks: ['missing-leaf', 'batch-leaves', 'log-leaves'],
+          refs: [`missing-leaf Patient/${leaf.resource_id}/_history/${leaf.version_id}`, 'batch-leaves batch/1', `log-leaves leaf/${Number(leaf.leaf_index)}`],
+        });
+        expect(report.findings.find((f) => f.check === 'batch-leaves')!.detail).toMatch(/the root of its leaves is [0-9a-f]{64}; the header's root is [0-9a-f]{64}/);
+      },
+      () => oldAudit(),
+    );
+  });
+
+  it('audits the log that takes the batches over: numbered after the last batch, linked to its header', async () => {
+    // The log's appender, as the engine runs it, a few leaves per checkpoint: the first checkpoints append only
+    // batched leaves, later ones number the leaves that were waiting.
+    const worker = new AnchorWorker({ pool: old.pool, log: silentLogger(), signingKey: oldKey.privateKey, closeAfterMs: 60_000, maxLeaves: 3 });
+    expect(await worker.closeAll()).toBeGreaterThanOrEqual(3);
+    await worker.close();
+    const signed = await checkpoints(old.pool);
+    const lastHeader = (await old.pool.query<{ header_hash: string }>('SELECT header_hash FROM ledger_batch WHERE batch_number = 2')).rows[0]!.header_hash;
+    expect(signed[0]!.number).toBe(3);
+    const first = parseCheckpoint(signed[0]!.text);
+    if (!first.ok) throw new Error(first.reason);
+    expect(first.value.extensions.filter((line) => !line.startsWith('time '))).toEqual([`legacy ${lastHeader}`]);
+    const fresh = await old.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger_leaf WHERE batch_number > 2');
+    expect(fresh.rows[0]!.n).toBeGreaterThan(0);
+
+    const report = await oldAudit();
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.checked['checkpoint-chain']).toBe(signed.length);
+    expect(report.checked['header-chain']).toBe(2);
+    expect(report.unbatchedLeaves).toBe(0);
+    expect(await oldAudit({ pageRows: 1 })).toEqual(report);
+
+    // A legacy line that names another header breaks the link between the batches and the log.
+    const origin = signed[0]!.text.slice(0, signed[0]!.text.indexOf('\n'));
+    const relinked = signed[0]!.text.replace(`legacy ${lastHeader}`, `legacy ${'0'.repeat(64)}`);
+    const signer = ed25519NoteSigner(origin, oldKey.privateKey);
+    const write = (row: { text: string; signature: string; hash: string }) =>
+      old.pool.query('UPDATE log_checkpoint SET text = $1, signature = $2, checkpoint_hash = $3 WHERE number = 3', [row.text, row.signature, row.hash]);
+    await write({
+      text: relinked,
+      signature: formatSignatureLine({ name: signer.name, keyId: signer.keyId, signature: signer.sign(new TextEncoder().encode(relinked)) }),
+      hash: bytesToHex(checkpointHash(relinked)),
+    });
+    try {
+      const broken = await oldAudit();
+      // Checkpoint 4's previous line still names the text as it was.
+      expect(failed(broken)).toEqual({ checks: ['checkpoint-chain'], refs: ['checkpoint-chain checkpoint/3', 'checkpoint-chain checkpoint/4'] });
+      expect(broken.findings[0]!.detail).toBe(`the legacy line names ${'0'.repeat(64)}; batch 2's header_hash is ${lastHeader}`);
+    } finally {
+      await write({ text: signed[0]!.text, signature: signed[0]!.signature, hash: signed[0]!.checkpoint_hash });
+    }
+    expect(await oldAudit()).toEqual(report);
   });
 });
 
@@ -309,9 +677,18 @@ describe('the audit command', () => {
       'PASS header-signature',
       'PASS header-chain',
       'PASS batch-leaves',
+      'PASS log-leaves',
+      'PASS log-node',
+      'PASS log-root',
+      'PASS checkpoint-hash',
+      'PASS checkpoint-signature',
+      'PASS checkpoint-chain',
+      'PASS cosignature',
+      'PASS cosignature-witness',
       'audit clean',
     ]);
     expect(lines[0]).toMatch(/^PASS leaf-hash: \d+ checked$/);
+    expect(lines.find((line) => line.startsWith('PASS cosignature:'))).toBe('PASS cosignature: 1 checked');
     expect(clean.stderr()).toBe('');
 
     const messageId = (await t.pool.query<{ id: number }>(`SELECT source_message_id AS id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1`, [patients.AU3])).rows[0]!.id;
@@ -336,6 +713,13 @@ describe('the audit command', () => {
       await t.pool.query(flip, [messageId]);
     }
     expect(await runAudit(['--config', configFile], captured(), {})).toBe(0);
+
+    // Without the engine's witness keys in its config, the stored cosignature is reported, not trusted.
+    const noWitnesses = path.join(dir, 'no-witnesses.json');
+    await writeFile(noWitnesses, JSON.stringify({ ...t.config, anchor: { ...t.config.anchor, witnesses: [] } }));
+    const strange = captured();
+    expect(await runAudit(['--config', noWitnesses], strange, {})).toBe(1);
+    expect(strange.stdout()).toContain('FAIL cosignature-witness: 1 mismatch\n');
   });
 
   it('exits 2 for usage, config and database errors', async () => {
