@@ -1,8 +1,8 @@
 /**
  * Proof bundles: the self-contained evidence that one stored FHIR resource version was committed to the anchorline
- * log, checkable offline with nothing but SHA-256 and Ed25519. Format `anchorline-proof/1` is specified in README.md
- * ("Proof bundle format"), completely enough to write an independent verifier; this file implements that
- * specification, and its check names are the ones there.
+ * log, checkable offline with nothing but SHA-256 and Ed25519. The engine writes `anchorline-proof/2` (./log-bundle.ts),
+ * which `verifyBundle` hands on; this file checks the older `anchorline-proof/1` by its own rules, specified in
+ * docs/proofs.md ("Older bundles") completely enough to write an independent verifier, with the check names there.
  *
  * Browser-safe: no Node built-ins.
  */
@@ -85,7 +85,7 @@ const CHECKS_AFTER_FORMAT = VERIFICATION_CHECK_NAMES.filter((name): name is Chec
  * The bundle and `options.resource` are values read from JSON text with parseStrictJson (./json.ts), as the CLI and
  * the console do: what makes a text ambiguous (a member name twice, a lone surrogate) is gone once it is parsed, so
  * only the reader can refuse it, and a number must reach these checks as written (an integer field written `1.0`
- * must fail; a resource's decimal `5.40` must hash as `5.40`, not as JSON.parse's 5.4: README, NUMBERS).
+ * must fail; a resource's decimal `5.40` must hash as `5.40`, not as JSON.parse's 5.4: docs/proofs.md, "Canonical JSON and numbers").
  * `options.resource`, when given, is the resource version the auditor holds; the `resource-hash` check is then run
  * against it. `options.raw`, when given, is the raw inbound message the version came from (its
  * bytes as received); the `raw-hash` check is then run against it.

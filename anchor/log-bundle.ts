@@ -324,7 +324,7 @@ function inclusionOutcome(bundle: LogProofBundle, context: BundleContext): Check
 function cosignatureOutcome(context: BundleContext, options: LogVerifyOptions): CheckOutcome {
   if (context.witnessProblem !== undefined) return { ok: false, detail: context.witnessProblem };
   if (!context.opened?.ok) return { ok: false, detail: 'not checked: the checkpoint did not open (see checkpoint)' };
-  const required = options.witnessesRequired ?? options.witnesses?.length ?? 0;
+  const required = options.witnessesRequired ?? new Set(options.witnesses ?? []).size;
   const found = context.opened.value.cosigners;
   return found.length >= required
     ? { ok: true, detail: `${found.length} of the given witness key(s) cosigned the checkpoint (${required} required): ${found.join(', ') || 'none'}` }
@@ -368,7 +368,8 @@ function logKeyOutcome(stated: string, pinned: string): CheckOutcome {
 
 function witnessVerifiers(keys: readonly string[]): { verifiers: NoteVerifier[]; problem: string | undefined } {
   const verifiers: NoteVerifier[] = [];
-  for (const [i, key] of keys.entries()) {
+  // A key given twice is one witness: counted once, and not two verifiers that would make every note ambiguous.
+  for (const [i, key] of [...new Set(keys)].entries()) {
     const parsed = cosignatureVerifierFromKey(key);
     if (!parsed.ok) return { verifiers, problem: `witness key ${i + 1}: ${parsed.reason}` };
     verifiers.push(parsed.value);
@@ -511,7 +512,7 @@ export function verifyConsistencyDocument(doc: unknown, options: ConsistencyVeri
         : { name: 'consistency', ok: false, detail: verdict.reason },
     );
     if ((options.witnesses?.length ?? 0) > 0) {
-      const required = options.witnessesRequired ?? options.witnesses!.length;
+      const required = options.witnessesRequired ?? new Set(options.witnesses).size;
       const count = neu.value.cosigners.length;
       checks.push(
         witnesses.problem !== undefined

@@ -92,8 +92,9 @@ export function registerLogRoutes(app: FastifyInstance, pool: pg.Pool, options: 
     }
     const latest = await logStore.latestCheckpoint(pool);
     const available = latest ? Math.floor(latest.treeSize / TILE_WIDTH ** tile.level) - tile.index * TILE_WIDTH : 0;
-    // A full tile exists once the log holds all its nodes; a partial one only at the width the latest size gives.
-    if (available < tile.width || (tile.width < TILE_WIDTH && available !== tile.width)) {
+    // A full tile exists once the log holds all its nodes. A partial one is served at any width the log has reached,
+    // so that proofs for an older checkpoint can be read from the tiles of its size as well as from the latest's.
+    if (available < tile.width) {
       throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', 'no such tile at the latest checkpoint');
     }
     reply.header('content-type', 'application/octet-stream');
@@ -103,6 +104,8 @@ export function registerLogRoutes(app: FastifyInstance, pool: pg.Pool, options: 
     // C2SP tlog-tiles entry bundle: each entry as a big-endian uint16 length and its bytes.
     const parts: Buffer[] = [];
     for (const leaf of leaves) {
+      // Preimages are a few hundred bytes (ids, versions and names are bounded long before this); a uint16 holds them.
+      if (leaf.length > 0xffff) throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'a leaf is longer than an entry bundle can hold');
       const length = Buffer.alloc(2);
       length.writeUInt16BE(leaf.length);
       parts.push(length, Buffer.from(leaf));

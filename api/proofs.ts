@@ -36,8 +36,8 @@ export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: 
     checkpoint = await logStore.checkpointOfSize(pool, atSize);
     if (!checkpoint) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no checkpoint of tree size ${atSize}`);
     if (checkpoint.treeSize <= index) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the checkpoint of tree size ${atSize} does not hold leaf ${index} yet`);
-    const anchored = options.anchorDriver === 'evm' ? await logStore.anchoredCheckpointFor(pool, index) : undefined;
-    if (anchored?.checkpoint.number === checkpoint.number) anchor = { driver: 'evm', claim: anchored.claim };
+    const claim = options.anchorDriver === 'evm' ? await logStore.anchorClaimOf(pool, checkpoint.number) : undefined;
+    if (claim !== undefined) anchor = { driver: 'evm', claim };
   } else if (options.anchorDriver === 'evm') {
     const anchored = await logStore.anchoredCheckpointFor(pool, index);
     if (!anchored) throw new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'no checkpoint holding this version is confirmed on chain yet; ask again shortly');

@@ -228,6 +228,15 @@ export async function anchoredCheckpointFor(db: Queryable, leafIndex: number): P
   return row ? { checkpoint: fromRow(row), claim: row.claim } : undefined;
 }
 
+/** The signed claim of checkpoint `number`'s confirmed chain anchor, if it has one. */
+export async function anchorClaimOf(db: Queryable, number: number): Promise<string | undefined> {
+  const result = await db.query<{ claim: string }>(
+    `SELECT claim FROM ledger_anchor WHERE batch_number = $1 AND state = 'confirmed' AND claim IS NOT NULL LIMIT 1`,
+    [number],
+  );
+  return result.rows[0]?.claim;
+}
+
 /** The signed note of a checkpoint: its text, a blank line, the log's signature, then stored cosignatures. */
 export async function checkpointNote(db: Queryable, checkpoint: StoredCheckpoint): Promise<string> {
   const cosignatures = await db.query<{ line: string }>('SELECT line FROM log_cosignature WHERE tree_size = $1 ORDER BY witness', [checkpoint.treeSize]);

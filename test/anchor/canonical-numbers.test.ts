@@ -1,5 +1,5 @@
 /**
- * Numbers in the canonical form (README, "Proof bundle format", JCS(x)): a decimal keeps the precision it was written
+ * Numbers in the canonical form (docs/proofs.md, "Canonical JSON and numbers"): a decimal keeps the precision it was written
  * with (`5.40`), a long number every digit, and every number RFC 8785 writes exactly is written as before, so that
  * existing leaves and proofs stay valid.
  */

@@ -6,6 +6,7 @@
  * a checkpoint makes verification fail at the check that names it.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,7 +110,7 @@ describe('proof bundles', () => {
     const latest = await (await fetch(`${t.httpUrl}/log/checkpoint`)).text();
     const newSize = Number(latest.split('\n')[1]);
     expect(newSize).toBeGreaterThan(oldSize);
-    const consistency = await (await fetch(`${t.httpUrl}/log/consistency?old=${oldSize}&new=${newSize}`)).json();
+    const consistency = (await (await fetch(`${t.httpUrl}/log/consistency?old=${oldSize}&new=${newSize}`)).json()) as any;
     expect(verifyConsistencyDocument(consistency, { logKey: bundle.logKey }).ok).toBe(true);
     expect(verifyBundleForward(bundle, consistency, { resource: stored }).ok).toBe(true);
     // The same from the command line: a pinned log key, the document, two checkpoints with the proof fetched from
@@ -142,6 +143,18 @@ describe('proof bundles', () => {
     } }, newSize);
     expect(Buffer.from(await treeRoot(tiles, newSize)).toString('base64')).toBe(latest.split('\n')[2]);
     expect(base64ToBytes(latest.split('\n')[2]!).length).toBe(32);
+    // And the tiles of the older size give the older checkpoint's root: partial tiles are served at every width reached.
+    const oldTiles = tileNodeSource({ readTile: async (level, index, width) => {
+      const response = await fetch(`${t.httpUrl}/log/tile/${level}/${String(index).padStart(3, '0')}${width === 256 ? '' : `.p/${width}`}`);
+      expect(response.status).toBe(200);
+      return new Uint8Array(await response.arrayBuffer());
+    } }, oldSize);
+    expect(Buffer.from(await treeRoot(oldTiles, oldSize)).toString('base64')).toBe(consistency.old.split('\n')[2]);
+    // The mapping configuration the leaf names, by its digest: its canonical bytes hash to the digest.
+    const mapping = await fetch(`${t.httpUrl}/mappings/sha256/${bundle.leaf.preimage.mappingSha256}`, { headers: authHeaders() });
+    expect(mapping.status).toBe(200);
+    expect(createHash('sha256').update(Buffer.from(await mapping.arrayBuffer())).digest('hex')).toBe(bundle.leaf.preimage.mappingSha256);
+    expect((await fetch(`${t.httpUrl}/mappings/sha256/${bundle.leaf.preimage.mappingSha256}`)).status).toBe(401);
     // Entry bundles name resource ids: not without the audit scope.
     expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`)).status).toBe(401);
     expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`, { headers: authHeaders() })).status).toBe(200);
