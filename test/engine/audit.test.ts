@@ -6,7 +6,7 @@
  * what it changed and sees the audit clean again.
  *
  * Batches (ledger_batch) are what the engine wrote before the one log. A second engine, with the anchor worker off,
- * stands for such a store: its leaves are batched the way the old anchor worker did (store/ledger.ts closeBatch, a
+ * stands for such a store: its leaves are batched the way the old anchor worker did (test/support/old-batches.ts, a
  * signed header per batch), the batch checks run on it, and then the log's appender takes the batches over.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -37,10 +37,11 @@ import { startEngine } from '../../cli/engine.ts';
 import { parseConfig } from '../../config/load.ts';
 import { silentLogger } from '../../config/logger.ts';
 import { StreamingRoot } from '../../store/audit.ts';
-import { auditLedger, auditTrail, freePort, ledger, mappingConfigs, type AuditCheckName, type AuditOptions, type AuditReport } from '../../store/index.ts';
+import { auditLedger, auditTrail, freePort, mappingConfigs, type AuditCheckName, type AuditOptions, type AuditReport } from '../../store/index.ts';
 import { AnchorWorker, loadSigningKey } from '../../workers/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
+import { closeOldBatch } from '../support/old-batches.ts';
 import { authHeaders, eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../support/engine.ts';
 
 let t: TestEngine;
@@ -518,20 +519,8 @@ describe('batches written before the log', () => {
   }
 
   /** Closes a batch of the waiting leaves as the anchor worker did before the log: a signed header over their root. */
-  async function closeOldBatch(): Promise<void> {
-    const batch = await ledger.closeBatch(old.pool, 10_000, (pending) => {
-      const header: BatchHeader = {
-        v: 1,
-        batchNumber: pending.batchNumber,
-        previousHeaderHash: pending.previousHeaderHash,
-        firstLeafIndex: pending.firstLeafIndex,
-        leafCount: pending.leafHashes.length,
-        root: bytesToHex(merkleRoot(pending.leafHashes)),
-        time: new Date().toISOString(),
-      };
-      return { header: { ...header }, headerHash: headerHash(header), signature: signHeader(header, oldKey.privateKey), publicKey: oldPublicKey };
-    });
-    expect(batch).toBeDefined();
+  async function closeBatch(): Promise<void> {
+    await closeOldBatch(old.pool, oldKey.privateKey);
   }
 
   beforeAll(async () => {
@@ -539,11 +528,11 @@ describe('batches written before the log', () => {
     const client = await MllpTestClient.connect(old.mllpPort);
     await client.request(adtMessage({ controlId: 'OLD-1', mrn: 'OB1', family: 'Kang', given: 'Yuri' }));
     await mapped(1);
-    await closeOldBatch();
+    await closeBatch();
     await client.request(adtMessage({ controlId: 'OLD-2', mrn: 'OB2', family: 'Jung', given: 'Eun' }));
     await client.request(adtMessage({ event: 'A08', controlId: 'OLD-3', mrn: 'OB1', family: 'Kang', given: 'Yurim' }));
     await mapped(3);
-    await closeOldBatch();
+    await closeBatch();
     // Mapped after the last batch, before the log: these leaves wait unnumbered.
     await client.request(adtMessage({ controlId: 'OLD-4', mrn: 'OB3', family: 'Oh', given: 'Sena' }));
     await client.close();

@@ -9,14 +9,11 @@ import {
   bytesToHex,
   checkpointHash,
   generateSigningKey,
-  GENESIS_PREVIOUS_HEADER_HASH,
   headerHash,
   MerkleTree,
   newSalt,
   parseLogCheckpoint,
   provenanceLeafHash,
-  publicKeyFor,
-  signHeader,
   verifyBundle,
   verifyConsistencyDocument,
   type BatchHeader,
@@ -29,6 +26,7 @@ import { silentLogger } from '../../config/logger.ts';
 import { ledger, log as logStore, withTransaction } from '../../store/index.ts';
 import { AnchorWorker } from '../../workers/anchor.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { closeOldBatch } from '../support/old-batches.ts';
 
 let db: TestDatabase;
 const signingKey = generateSigningKey().privateKey;
@@ -66,33 +64,8 @@ async function appendLeaves(count: number): Promise<string[]> {
   return ids;
 }
 
-/** Closes the waiting leaves into one batch the way the engine did before the log: numbered, rooted, signed, chained. */
-async function closeOldBatch(): Promise<BatchHeader> {
-  const leaves = await db.pool.query<{ id: string; leaf_hash: Buffer }>('SELECT id, leaf_hash FROM ledger_leaf WHERE batch_number IS NULL ORDER BY id');
-  const last = await db.pool.query<{ header: BatchHeader; header_hash: string }>('SELECT header, header_hash FROM ledger_batch ORDER BY batch_number DESC LIMIT 1');
-  const previous = last.rows[0];
-  const header: BatchHeader = {
-    v: 1,
-    batchNumber: previous ? previous.header.batchNumber + 1 : 1,
-    previousHeaderHash: previous?.header_hash ?? GENESIS_PREVIOUS_HEADER_HASH,
-    firstLeafIndex: previous ? previous.header.firstLeafIndex + previous.header.leafCount : 0,
-    leafCount: leaves.rows.length,
-    root: bytesToHex(MerkleTree.fromLeafHashes(leaves.rows.map((r) => new Uint8Array(r.leaf_hash))).root()),
-    time: new Date().toISOString(),
-  };
-  await db.pool.query('INSERT INTO ledger_batch (batch_number, header, header_hash, signature, public_key) VALUES ($1, $2, $3, $4, $5)', [
-    header.batchNumber,
-    JSON.stringify(header),
-    headerHash(header),
-    signHeader(header, signingKey),
-    bytesToHex(publicKeyFor(signingKey)),
-  ]);
-  await db.pool.query('UPDATE ledger_leaf l SET batch_number = $1, leaf_index = x.idx FROM unnest($2::bigint[], $3::bigint[]) AS x(id, idx) WHERE l.id = x.id', [
-    header.batchNumber,
-    leaves.rows.map((r) => r.id),
-    leaves.rows.map((_, i) => header.firstLeafIndex + i),
-  ]);
-  return header;
+async function closeBatch(): Promise<BatchHeader> {
+  return closeOldBatch(db.pool, signingKey);
 }
 
 /** An anchorline-proof/1 bundle of the leaf at `leafIndex`, as the engine served it before the log. */
@@ -115,9 +88,9 @@ async function oldBundle(leafIndex: number): Promise<ProofBundle> {
 describe('a data dir from before the one log', () => {
   it('appends its batched leaves first, links the old header chain, and keeps old bundles verifying', async () => {
     const oldIds = await appendLeaves(3);
-    await closeOldBatch();
+    await closeBatch();
     oldIds.push(...(await appendLeaves(4)));
-    const lastHeader = await closeOldBatch();
+    const lastHeader = await closeBatch();
     const saved = await oldBundle(1);
     expect(verifyBundle(saved).ok).toBe(true);
 
@@ -166,7 +139,7 @@ describe('a data dir from before the one log', () => {
 
   it('refuses to append when the old numbering has a gap, rather than write a log that is not the leaves', async () => {
     await appendLeaves(3);
-    await closeOldBatch();
+    await closeBatch();
     await db.pool.query('UPDATE ledger_leaf SET leaf_index = leaf_index + 1 WHERE leaf_index = 2');
     const worker = new AnchorWorker({ pool: db.pool, log: silentLogger(), signingKey, closeAfterMs: 60_000, maxLeaves: 100 });
     await expect(worker.closeAll()).rejects.toThrow(/gap at leaf 2/);
