@@ -250,15 +250,16 @@ export const configSchema = z.strictObject({
 
   anchor: z
     .strictObject({
-      /** Close batches of provenance leaves and sign their headers in this process. Default true. */
+      /** Append provenance leaves to the log and sign its checkpoints in this process. Default true. */
       enabled: z.boolean().default(true),
-      /** A batch closes this long after the previous one, in ms, when leaves are waiting. Default 5000. */
+      /** A checkpoint is signed this long after the previous one, in ms, when leaves are waiting. Default 5000. */
       closeAfterMs: positiveInt.default(5_000),
-      /** A batch closes at once when this many leaves are waiting; also the largest batch. Default 10000. */
+      /** A checkpoint is signed at once when this many leaves are waiting; also the most leaves one appends. Default 10000. */
       maxLeaves: positiveInt.default(10_000),
       /**
-       * Ed25519 private key (hex) that signs batch headers. Default '<dataDir>/anchor-signing.key', created at the
-       * first `start`. Every process that closes batches must use the same key: auditors pin its public key.
+       * Ed25519 private key (hex) that signs checkpoints (and once signed batch headers). Default
+       * '<dataDir>/anchor-signing.key', created at the first `start`. Every process that signs checkpoints must use
+       * the same key: auditors pin its public key.
        */
       signingKeyFile: z.string().optional(),
       /**
@@ -282,8 +283,9 @@ export const configSchema = z.strictObject({
        */
       witnessQuorum: z.number().int().min(0).optional(),
       /**
-       * Where closed batch headers are anchored. 'local': nowhere outside the engine (the signed, chained headers
-       * in PostgreSQL). 'evm': their hashes go to an AnchorRegistry contract on an EVM chain (settings in `evm`).
+       * Where checkpoints of the log are anchored. 'local': nowhere outside the engine (the signed, linked
+       * checkpoints in PostgreSQL, and any witnesses' cosignatures). 'evm': their hashes go to an AnchorRegistry
+       * contract on an EVM chain (settings in `evm`).
        * Default 'local'; setting ANCHOR_RPC_URL selects 'evm'.
        */
       driver: z.enum(['local', 'evm']).default('local'),

@@ -245,7 +245,8 @@ async function waitUntilReady(child: ChildProcess, connectionString: string, log
     exited = true;
   });
   let lastError: unknown;
-  let recoveryLoggedAt = 0;
+  // A normal start also answers "starting up" for a moment: only a wait of 10 s or more is worth a warning.
+  let recoveryLoggedAt = Date.now();
   while (Date.now() < deadline) {
     if (exited) break;
     const client = new pg.Client({ connectionString, connectionTimeoutMillis: 1000 });
@@ -264,7 +265,7 @@ async function waitUntilReady(child: ChildProcess, connectionString: string, log
         deadline = Math.max(deadline, Math.min(Date.now() + timeoutMs, started + RECOVERY_TIMEOUT_MS));
         if (Date.now() - recoveryLoggedAt >= 10_000) {
           recoveryLoggedAt = Date.now();
-          log.warn({ waitedMs: Date.now() - started }, 'embedded postgres: recovering (replaying its WAL after an unclean stop); waiting');
+          log.warn({ waitedMs: Date.now() - started }, 'embedded postgres: still starting up (replaying its WAL, as after an unclean stop); waiting');
         }
       }
       await new Promise((r) => setTimeout(r, 100));

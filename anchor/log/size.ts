@@ -6,8 +6,8 @@
  *
  * The estimate is of what must be carried, in two encodings: `binary` (hashes as 32 raw bytes, the index as 8 bytes)
  * and `text` (hashes as 44-character base64 strings in a JSON array, the index as decimal digits). The preimage and
- * the checkpoint note are text in both. JSON member names and punctuation around the parts are not counted: they
- * depend on the bundle format that a later step defines.
+ * the checkpoint note are text in both. JSON member names and punctuation, the log key and the escaping of the
+ * note's newlines are not counted; `npm run bench:proof-size` measures whole anchorline-proof/2 bundles as served.
  *
  * Browser-safe: no Node built-ins.
  */
@@ -75,7 +75,9 @@ export function proofBundleSize(input: BundleSizeInput): BundleSize {
   const cosignerNameBytes = input.cosignerNameBytes ?? 24;
   const preimage = leafBytes(input.preimage ?? TYPICAL_PREIMAGE).length;
   const proofHashes = inclusionRanges(leafIndex, treeSize).length;
-  const checkpointText = formatCheckpoint({ origin, size: treeSize, rootHash: new Uint8Array(HASH_BYTES), extensions: [] });
+  // anchorline's checkpoints always carry a time line and, after the first, a previous line (../log-bundle.ts).
+  const extensions = ['time 2026-01-01T00:00:00.000Z', `previous ${'A'.repeat(43)}=`];
+  const checkpointText = formatCheckpoint({ origin, size: treeSize, rootHash: new Uint8Array(HASH_BYTES), extensions });
   // Blank line, then "— " + name + " " + base64(4-byte key ID || 64-byte Ed25519 signature) + "\n".
   const utf8Length = (text: string): number => new TextEncoder().encode(text).length;
   const logSignatureLine = 4 + utf8Length(origin) + 1 + base64Length(4 + 64) + 1;

@@ -28,7 +28,8 @@ describe('proofBundleSize', () => {
     const treeSize = 1e9;
     const log = ed25519NoteSigner(origin, new Uint8Array(32).fill(1));
     const witnesses = [2, 3, 4].map((i) => ed25519Cosigner(`witness.example.org/w${i}00`, new Uint8Array(32).fill(i), () => 1_750_000_000));
-    const note = signCheckpoint({ origin, size: treeSize, rootHash: new Uint8Array(32), extensions: [] }, log, witnesses);
+    const extensions = ['time 2026-12-06T15:20:00.000Z', `previous ${Buffer.alloc(32, 7).toString('base64')}`];
+    const note = signCheckpoint({ origin, size: treeSize, rootHash: new Uint8Array(32), extensions }, log, witnesses);
     const size = proofBundleSize({ treeSize, cosignatures: 3, origin, cosignerNameBytes: 'witness.example.org/w200'.length });
     expect(size.binary.checkpoint + size.binary.cosignatures).toBe(utf8Length(note));
     expect(size.binary.preimage).toBe(leafBytes(TYPICAL_PREIMAGE).length);
