@@ -102,6 +102,7 @@ import { LOSSLESS_JSON_TYPES } from './db.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
 import type { BlobStore } from './blobs.ts';
+import type { CheckpointRow as LogCheckpointRow } from './log.ts';
 
 /** Every check the audit runs, in the order it reports them. */
 export const AUDIT_CHECK_NAMES = [
@@ -904,15 +905,7 @@ interface LogLeafRow {
   in_checkpoint: boolean;
 }
 
-interface CheckpointRow {
-  number: string;
-  tree_size: string;
-  root_hash: Buffer;
-  text: string;
-  signature: string;
-  checkpoint_hash: string;
-  log_key: string;
-}
+type CheckpointRow = Omit<LogCheckpointRow, 'created_at'>;
 
 /** A checkpoint whose hash, signature and links are checked, waiting for the recomputed log to reach its size. */
 interface PendingRoot {

@@ -151,7 +151,8 @@ export async function closeCheckpoint(
 
 const CHECKPOINT_COLUMNS = 'number, tree_size, root_hash, text, signature, checkpoint_hash, log_key, created_at';
 
-interface CheckpointRow {
+/** A log_checkpoint row as the driver returns it (bigints as text). */
+export interface CheckpointRow {
   number: string;
   tree_size: string;
   root_hash: Buffer;

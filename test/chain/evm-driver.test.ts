@@ -6,12 +6,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPublicClient, http, type Address, type Hex } from 'viem';
 import { anchorRegistryAbi } from '../../anchor/chain/abi.ts';
-import { generateSigningKey, provenanceLeafHash, newSalt, type LeafPreimage } from '../../anchor/index.ts';
+import { generateSigningKey } from '../../anchor/index.ts';
 import { silentLogger } from '../../config/logger.ts';
-import { chainAnchors, ledger, log as logStore, withTransaction } from '../../store/index.ts';
+import { chainAnchors, log as logStore } from '../../store/index.ts';
 import { AnchorWorker } from '../../workers/anchor.ts';
 import { ChainAnchorDriver, type StepOutcome } from '../../workers/chain-anchor.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { appendTestLeaves } from '../support/leaves.ts';
 import { deployTestRegistry, outsider, owner, startAnvil, submitter, type TestAnvil } from '../support/anvil.ts';
 import { setRegistrySubmitter } from '../../anchor/chain/registry.ts';
 import { buildProofBundle } from '../../api/proofs.ts';
@@ -38,28 +39,12 @@ afterEach(async () => {
   await db.drop();
 });
 
-let leafCounter = 0;
-/** Appends `count` leaves and closes them into one batch; returns the batch's header hash. */
+let lastLeafId = '';
+/** Appends `count` leaves and signs one checkpoint over them; returns its number and hash and the first leaf's id. */
 async function closeBatch(count = 3): Promise<{ batchNumber: number; headerHash: string; firstLeafId: string }> {
-  const firstLeafId = `p-${leafCounter + 1}`;
-  await withTransaction(db.pool, async (client) => {
-    const leaves = Array.from({ length: count }, () => {
-      leafCounter += 1;
-      const preimage: LeafPreimage = {
-        v: 1,
-        resourceType: 'Patient',
-        id: `p-${leafCounter}`,
-        versionId: '1',
-        resourceSha256: 'a'.repeat(64),
-        rawSha256: 'b'.repeat(64),
-        mappingSha256: 'c'.repeat(64),
-        terminologyVersion: 'none',
-        salt: newSalt(),
-      };
-      return { resourceType: 'Patient', resourceId: preimage.id, versionId: 1, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
-    });
-    await ledger.appendLeaves(client, leaves);
-  });
+  const preimages = await appendTestLeaves(db.pool, count, 'Patient', 'p');
+  const firstLeafId = preimages[0]!.id;
+  lastLeafId = preimages.at(-1)!.id;
   expect(await anchorWorker().closeAll()).toBe(1);
   const newest = (await logStore.latestCheckpoint(db.pool))!;
   return { batchNumber: newest.number, headerHash: newest.checkpointHash, firstLeafId };
@@ -140,7 +125,7 @@ describe('evm anchor driver', () => {
     const receipt = await chainClient().getTransactionReceipt({ hash: row.txHash as Hex });
     expect(row).toMatchObject({ state: 'confirmed', chainId: 31337, contract, submitter: submitter.address, blockNumber: Number(receipt.blockNumber), blockHash: receipt.blockHash });
 
-    const bundle = await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, EVM);
+    const bundle = await buildProofBundle(db.pool, 'Patient', lastLeafId, 1, EVM);
     expect(bundle.anchor.driver).toBe('evm');
     const claim = bundle.anchor.driver === 'evm' ? parseNote(bundle.anchor.claim) : undefined;
     expect(claim?.ok).toBe(true);
@@ -173,9 +158,9 @@ describe('evm anchor driver', () => {
 
   it('answers PROOF_PENDING for a batch the chain has not confirmed, with the evm driver', async () => {
     await closeBatch();
-    await expect(buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, EVM)).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_PROOF_PENDING' });
+    await expect(buildProofBundle(db.pool, 'Patient', lastLeafId, 1, EVM)).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_PROOF_PENDING' });
     // The local driver still hands out the bundle, saying that nothing is anchored outside the engine.
-    expect((await buildProofBundle(db.pool, 'Patient', `p-${leafCounter}`, 1, LOCAL)).anchor).toEqual({ driver: 'local' });
+    expect((await buildProofBundle(db.pool, 'Patient', lastLeafId, 1, LOCAL)).anchor).toEqual({ driver: 'local' });
   });
 
   it('anchors only the newest checkpoint of a backlog; its proofs cover the earlier leaves', async () => {

@@ -11,21 +11,19 @@ import {
   generateSigningKey,
   headerHash,
   MerkleTree,
-  newSalt,
   parseLogCheckpoint,
-  provenanceLeafHash,
   verifyBundle,
   verifyConsistencyDocument,
   type BatchHeader,
-  type LeafPreimage,
   type ProofBundle,
 } from '../../anchor/index.ts';
 import { consistencyProof } from '../../anchor/log/index.ts';
 import { buildProofBundle } from '../../api/proofs.ts';
 import { silentLogger } from '../../config/logger.ts';
-import { ledger, log as logStore, withTransaction } from '../../store/index.ts';
+import { log as logStore } from '../../store/index.ts';
 import { AnchorWorker } from '../../workers/anchor.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { appendTestLeaves } from '../support/leaves.ts';
 import { closeOldBatch } from '../support/old-batches.ts';
 
 let db: TestDatabase;
@@ -39,29 +37,8 @@ afterEach(async () => {
   await db.drop();
 });
 
-let counter = 0;
 async function appendLeaves(count: number): Promise<string[]> {
-  const ids: string[] = [];
-  await withTransaction(db.pool, async (client) => {
-    const leaves = Array.from({ length: count }, () => {
-      counter += 1;
-      const preimage: LeafPreimage = {
-        v: 1,
-        resourceType: 'Observation',
-        id: `o-${counter}`,
-        versionId: '1',
-        resourceSha256: 'a'.repeat(64),
-        rawSha256: 'b'.repeat(64),
-        mappingSha256: 'c'.repeat(64),
-        terminologyVersion: 'none',
-        salt: newSalt(),
-      };
-      ids.push(preimage.id);
-      return { resourceType: 'Observation', resourceId: preimage.id, versionId: 1, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
-    });
-    await ledger.appendLeaves(client, leaves);
-  });
-  return ids;
+  return (await appendTestLeaves(db.pool, count)).map((p) => p.id);
 }
 
 async function closeBatch(): Promise<BatchHeader> {

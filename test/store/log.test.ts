@@ -4,12 +4,13 @@
  * proof is made against prefers one cosigned by enough witnesses.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateSigningKey, leafBytes, newSalt, provenanceLeafHash, type LeafPreimage } from '../../anchor/index.ts';
+import { generateSigningKey, leafBytes, provenanceLeafHash, type LeafPreimage } from '../../anchor/index.ts';
 import { Frontier, inclusionProof, NodeConflictError, readFrontier, treeRoot } from '../../anchor/log/index.ts';
 import { silentLogger } from '../../config/logger.ts';
-import { ledger, log as logStore, withTransaction } from '../../store/index.ts';
+import { log as logStore } from '../../store/index.ts';
 import { AnchorWorker } from '../../workers/anchor.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { appendTestLeaves } from '../support/leaves.ts';
 
 let db: TestDatabase;
 const signingKey = generateSigningKey().privateKey;
@@ -24,24 +25,7 @@ afterEach(async () => {
 });
 
 async function appendLeaves(count: number): Promise<void> {
-  await withTransaction(db.pool, async (client) => {
-    const leaves = Array.from({ length: count }, () => {
-      const preimage: LeafPreimage = {
-        v: 1,
-        resourceType: 'Observation',
-        id: `o-${preimages.length + 1}`,
-        versionId: '1',
-        resourceSha256: 'a'.repeat(64),
-        rawSha256: 'b'.repeat(64),
-        mappingSha256: 'c'.repeat(64),
-        terminologyVersion: 'none',
-        salt: newSalt(),
-      };
-      preimages.push(preimage);
-      return { resourceType: 'Observation', resourceId: preimage.id, versionId: 1, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) };
-    });
-    await ledger.appendLeaves(client, leaves);
-  });
+  preimages.push(...(await appendTestLeaves(db.pool, count)));
 }
 
 function worker(maxLeaves = 10_000): AnchorWorker {

@@ -95,14 +95,19 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
     ...inputs.trust.log,
   });
 
-  const verify = (): void => {
+  /** Clears the last verdict and reads the inputs; a problem with them is shown, and undefined returned. */
+  const freshInputs = (): Extract<ReturnType<typeof readInputs>, { ok: true }> | undefined => {
     setInputProblem(undefined);
     setVerdict(undefined);
     const inputs = readInputs();
-    if (!inputs.ok) {
-      setInputProblem(inputs.problem);
-      return;
-    }
+    if (inputs.ok) return inputs;
+    setInputProblem(inputs.problem);
+    return undefined;
+  };
+
+  const verify = (): void => {
+    const inputs = freshInputs();
+    if (inputs === undefined) return;
     const result = verifyBundle(inputs.bundle, verifyOptions(inputs));
     const checks = [...result.checks];
     if (!isLogBundle(inputs.bundle)) checks.push(...logTrustOnFormat1(inputs.trust));
@@ -116,13 +121,8 @@ export function ProofVerifier({ params }: { params: URLSearchParams }) {
    * fetching its bundle again, and the document is left in the consistency part for reading.
    */
   const forwarder = useAction(async () => {
-    setInputProblem(undefined);
-    setVerdict(undefined);
-    const inputs = readInputs();
-    if (!inputs.ok) {
-      setInputProblem(inputs.problem);
-      return;
-    }
+    const inputs = freshInputs();
+    if (inputs === undefined) return;
     if (!isLogBundle(inputs.bundle)) {
       setInputProblem('Only an anchorline-proof/2 bundle can be brought forward: an anchorline-proof/1 bundle has no checkpoint in the log.');
       return;
