@@ -37,6 +37,8 @@ const { values } = parseArgs({
     // Where the slow ACKs of the last phase come from: the wait events of the intake's PostgreSQL sessions, sampled
     // every 5 ms while it runs, and when the ACKs over 100 ms were due.
     'probe-waits': { type: 'boolean', default: false },
+    // Where the WAL of mapping the backlog goes: pg_walinspect's totals per resource manager and per relation.
+    'wal-breakdown': { type: 'boolean', default: false },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -119,6 +121,25 @@ async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{
   return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies };
 }
 
+/** Per resource manager and per relation (top 15), bytes of WAL from `from` to now, divided by `messages`. */
+async function printWalBreakdown(db: pg.Client, from: string, messages: number): Promise<void> {
+  await db.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
+  const to = (await db.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn as string;
+  const kib = (bytes: number): string => (bytes / messages / 1024).toFixed(2);
+  const managers = await db.query(
+    `SELECT "resource_manager/record_type" AS rm, count, record_size, fpi_size FROM pg_get_wal_stats($1::pg_lsn, $2::pg_lsn, false) WHERE count > 0 ORDER BY record_size + fpi_size DESC LIMIT 8`,
+    [from, to],
+  );
+  console.log(`wal:     per mapped message, by resource manager (records KiB + full-page images KiB): ${managers.rows.map((r) => `${r.rm} ${kib(Number(r.record_size))}+${kib(Number(r.fpi_size))}`).join(', ')}`);
+  const relations = await db.query(
+    `SELECT coalesce(c.relname, b.relfilenode::text) AS rel, sum(b.block_data_length + b.block_fpi_length)::bigint AS bytes, sum(b.block_fpi_length)::bigint AS fpi
+       FROM pg_get_wal_block_info($1::pg_lsn, $2::pg_lsn) b LEFT JOIN pg_class c ON c.relfilenode = b.relfilenode
+      GROUP BY 1 ORDER BY 2 DESC LIMIT 15`,
+    [from, to],
+  );
+  console.log(`wal:     per mapped message, by relation (block data + images, KiB; images): ${relations.rows.map((r) => `${r.rel} ${kib(Number(r.bytes))} (${kib(Number(r.fpi))})`).join(', ')}`);
+}
+
 /** Samples the intake pool's sessions in pg_stat_activity every 5 ms until stopped; counts by state and wait event. */
 function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<string, number>>; timeline: Array<[number, string]> } {
   const counts: Record<string, number> = {};
@@ -169,6 +190,11 @@ async function main(): Promise<void> {
     if (failed > 0) console.log(`(${failed} messages failed to map)`);
   };
   let worker: ChildEngine | undefined;
+  // WAL written between two points, in bytes: what each commit before an ACK, and each mapped message, costs the disk.
+  const walLsn = async (): Promise<string> => (await db.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn as string;
+  const walSince = async (from: string): Promise<number> => Number((await db.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS d`, [from])).rows[0].d);
+  const checkpoints = async (): Promise<number> =>
+    Number((await db.query(`SELECT (num_timed + num_requested)::int AS n FROM pg_stat_checkpointer`).catch(() => ({ rows: [{ n: NaN }] }))).rows[0].n);
 
   try {
     console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages${CORPUS ? ` from the mixed corpus of ${CORPUS.length} fixture messages` : ' (ADT^A01)'}, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
@@ -176,13 +202,16 @@ async function main(): Promise<void> {
     // Warm-up (JIT, pool connections); these stay unmapped until phase 2.
     await closedLoop(clients, 400);
 
+    const ackedWal = await walLsn();
     const acked = await closedLoop(clients, MESSAGES);
-    console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}`);
+    const intakeWal = (await walSince(ackedWal)) / acked.sent;
+    console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}; WAL ${(intakeWal / 1024).toFixed(2)} KiB per message`);
     const steadyIntake = await steadyLoop(clients);
     console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}`);
 
     const backlog = counter;
     const drainStart = performance.now();
+    const drainWal = await walLsn();
     worker = await startChildEngine({ DATABASE_URL: databaseUrl, ...redisEnv }, 60_000, 'worker');
     if (values['nice-worker']) {
       // Mapping yields the CPU to intake: the worker process and its PostgreSQL backends run at lower priority.
@@ -192,7 +221,9 @@ async function main(): Promise<void> {
     }
     await waitMapped(backlog);
     const drainSeconds = (performance.now() - drainStart) / 1000;
-    console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (one worker process, incl. its start-up)`);
+    const mappingWal = (await walSince(drainWal)) / backlog;
+    if (values['wal-breakdown']) await printWalBreakdown(db, drainWal, backlog);
+    console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (one worker process, incl. its start-up); WAL ${(mappingWal / 1024).toFixed(2)} KiB per mapped message (leaves and checkpoints included)`);
 
     const e2eStart = performance.now();
     const e2e = await closedLoop(clients, MESSAGES);
@@ -200,6 +231,7 @@ async function main(): Promise<void> {
     const e2eSeconds = (performance.now() - e2eStart) / 1000;
     console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
+    const checkpointsBefore = await checkpoints();
     const probe = values['probe-waits'] ? sampleIntakeWaits(databaseUrl) : undefined;
     const slow: number[] = [];
     const steadyMapped = await steadyLoop(clients, slow);
@@ -216,7 +248,7 @@ async function main(): Promise<void> {
       }
     }
     await waitMapped(counter);
-    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK`);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK; PostgreSQL checkpoints meanwhile: ${(await checkpoints()) - checkpointsBefore}`);
 
     for (const c of clients) await c.close();
   } finally {
