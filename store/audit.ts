@@ -9,8 +9,8 @@
  *   leaf-hash         per leaf: SHA-256(0x00 || JCS(preimage)) equals leaf_hash.
  *   resource          per leaf: the preimage names the leaf row's (type, id, version); that version is stored in
  *                     fhir_resource_history, names itself by resourceType, id and meta.versionId, and
- *                     SHA-256(JCS(content)) equals preimage.resourceSha256; where it is the current version, the
- *                     fhir_resource row hashes the same.
+ *                     SHA-256(JCS(content)) equals preimage.resourceSha256; and per current resource
+ *                     (fhir_current): the version it points at is stored, and is the resource's latest.
  *   raw-message       per inbox message, whatever became of it (accepted, rejected or conflict; queued, done or
  *                     failed), whether or not a leaf names it: SHA-256(raw) equals raw_sha256, and the stored length
  *                     equals raw_size (or, where raw_truncated marks a kept prefix, is below it); and per leaf: its
@@ -204,6 +204,7 @@ export async function auditLedger(pool: pg.Pool, options: AuditOptions = {}): Pr
     await auditMappingConfigs(client, audit);
     if (options.blobs) await auditBlobs(client, audit, options.blobs);
     await auditMissingLeaves(client, audit);
+    await auditCurrentPointers(client, audit);
     await auditBatches(client, audit);
     await auditLog(client, audit);
     await auditCosignatures(client, audit);
@@ -355,11 +356,9 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
         text: `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
                 EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number) AS in_batch,
                 h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
-                CASE WHEN r.version_id = l.version_id THEN r.content END AS current_content,
                 m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256
            FROM ledger_leaf l
            LEFT JOIN fhir_resource_history h ON h.resource_type = l.resource_type AND h.id = l.resource_id AND h.version_id = l.version_id
-           LEFT JOIN fhir_resource r ON r.resource_type = l.resource_type AND r.id = l.resource_id
            LEFT JOIN inbox_message m ON m.id = h.source_message_id
           WHERE l.id > $1
           ORDER BY l.id
@@ -397,10 +396,6 @@ function checkLeaf(row: LeafRow, audit: Audit): void {
     if (!namesVersion(row.history_content, row.resource_type, row.resource_id, versionId)) {
       problems.push('the stored content names another resourceType, id or meta.versionId');
     }
-  }
-  if (row.current_content !== null && row.current_content !== undefined) {
-    const current = canonicalSha256(row.current_content, resourceSha256);
-    if (current !== claimed) problems.push(`the current row (fhir_resource) hashes to ${current ?? '(no canonical form)'}; the leaf says ${shown(claimed)}`);
   }
   if (problems.length > 0) audit.mismatch('resource', ref, problems);
 
@@ -657,6 +652,37 @@ interface VersionKey {
   resource_type: string;
   id: string;
   version_id: number;
+}
+
+/**
+ * The current versions: each fhir_current row points at a stored version that is its resource's latest. The content
+ * is the history row's (migration 0017), so only the pointer can be wrong: moved back to an older version, or to one
+ * that does not exist (then the resource would vanish from reads).
+ */
+async function auditCurrentPointers(client: pg.PoolClient, audit: Audit): Promise<void> {
+  const fetch = async (after: { resource_type: string; id: string } | undefined) =>
+    (
+      await client.query<{ resource_type: string; id: string; version_id: number; stored: boolean; latest: number | null }>(
+        `SELECT c.resource_type, c.id, c.version_id,
+                EXISTS (SELECT 1 FROM fhir_resource_history h WHERE h.resource_type = c.resource_type AND h.id = c.id AND h.version_id = c.version_id) AS stored,
+                (SELECT max(h.version_id) FROM fhir_resource_history h WHERE h.resource_type = c.resource_type AND h.id = c.id) AS latest
+           FROM fhir_current c
+          ${after === undefined ? '' : 'WHERE (c.resource_type, c.id) > ($2, $3)'}
+          ORDER BY c.resource_type, c.id
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after.resource_type, after.id],
+      )
+    ).rows;
+  for await (const rows of pages(fetch, (row) => ({ resource_type: row.resource_type, id: row.id }), audit.pageRows)) {
+    for (const row of rows) {
+      audit.count('resource');
+      const ref = `current ${row.resource_type}/${row.id}`;
+      if (!row.stored) audit.mismatch('resource', ref, `the current row points at version ${Number(row.version_id)}, which is not stored`);
+      else if (row.latest !== null && Number(row.latest) !== Number(row.version_id)) {
+        audit.mismatch('resource', ref, `the current row points at version ${Number(row.version_id)}, not the latest stored version ${Number(row.latest)}`);
+      }
+    }
+  }
 }
 
 async function auditMissingLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {

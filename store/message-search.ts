@@ -98,7 +98,7 @@ export interface WrittenVersion {
 export async function resourcesFromMessage(db: Queryable, messageId: number): Promise<WrittenVersion[]> {
   const result = await db.query<{ resource_type: string; id: string; version_id: number; current: boolean }>(
     `SELECT h.resource_type, h.id, h.version_id, (r.version_id = h.version_id) AS current
-       FROM fhir_resource_history h LEFT JOIN fhir_resource r ON r.resource_type = h.resource_type AND r.id = h.id
+       FROM fhir_resource_history h LEFT JOIN fhir_current r ON r.resource_type = h.resource_type AND r.id = h.id
       WHERE h.source_message_id = $1 AND h.resource_type <> 'AuditEvent' ORDER BY h.last_updated, h.resource_type, h.id, h.version_id`,
     [messageId],
   );

@@ -66,9 +66,10 @@ function toStored(row: Record<string, unknown>): StoredResource {
 export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
   const result = await client.query({
     name: 'anchorline_resource_lock',
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, r.event_time
-             FROM fhir_resource r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, h.content, r.deleted, r.event_time
+             FROM fhir_current r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
                ON r.resource_type = k.resource_type AND r.id = k.id
+             JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id AND h.version_id = r.version_id
             ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
     values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
     types: LOSSLESS_JSON_TYPES,
@@ -225,10 +226,10 @@ export async function writeVersions(
              INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id, mapping_sha256, event_time)
              SELECT t, i, v, u, c, false, m, s, e FROM x),
            cur AS (
-             INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, content, deleted, event_time)
-             SELECT t, i, v, u, c, false, e FROM x WHERE latest
+             INSERT INTO fhir_current (resource_type, id, version_id, last_updated, deleted, event_time)
+             SELECT t, i, v, u, false, e FROM x WHERE latest
              ON CONFLICT (resource_type, id) DO UPDATE SET version_id = EXCLUDED.version_id, last_updated = EXCLUDED.last_updated,
-               content = EXCLUDED.content, deleted = false, event_time = EXCLUDED.event_time),
+               deleted = false, event_time = EXCLUDED.event_time),
            gone_r AS (DELETE FROM fhir_reference f USING unnest($20::text[], $21::text[], $22::text[]) AS d(target, t, i)
                       WHERE f.target = d.target AND f.resource_type = d.t AND f.id = d.i),
            new_r AS (INSERT INTO fhir_reference (target, resource_type, id) SELECT * FROM unnest($23::text[], $24::text[], $25::text[])),
@@ -350,7 +351,8 @@ export async function searchResources(
     }
   }
   const where = conditions.join(' AND ');
-  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource r WHERE ${where}`, params)).rows[0]?.n ?? 0;
+  // Counted on the pointers alone: the conditions read no content, and the view's join would only cost.
+  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_current r WHERE ${where}`, params)).rows[0]?.n ?? 0;
   const rows = await db.query({
     text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted FROM fhir_resource r WHERE ${where}
       ORDER BY r.last_updated DESC, r.id LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,

@@ -171,8 +171,9 @@ afterAll(async () => {
 describe('anchorline audit', () => {
   it('finds nothing wrong with what the engine wrote, whatever the page size', async () => {
     const counts = (
-      await t.pool.query<{ leaves: number; versions: number; messages: number; checkpoints: number; nodes: number; cosignatures: number }>(
+      await t.pool.query<{ leaves: number; versions: number; current: number; messages: number; checkpoints: number; nodes: number; cosignatures: number }>(
         `SELECT (SELECT count(*)::int FROM ledger_leaf) AS leaves, (SELECT count(*)::int FROM fhir_resource_history) AS versions,
+                (SELECT count(*)::int FROM fhir_current) AS current,
                 (SELECT count(*)::int FROM inbox_message) AS messages, (SELECT count(*)::int FROM log_checkpoint) AS checkpoints,
                 (SELECT count(*)::int FROM log_node) AS nodes, (SELECT count(*)::int FROM log_cosignature) AS cosignatures`,
       )
@@ -182,7 +183,8 @@ describe('anchorline audit', () => {
     expect(report.ok).toBe(true);
     expect(report.checked).toEqual({
       'leaf-hash': counts.leaves,
-      resource: counts.leaves,
+      // Each leaf's version, and each current pointer.
+      resource: counts.leaves + counts.current,
       'raw-message': counts.messages,
       'mapping-config': 1,
       blob: 0,
@@ -245,17 +247,24 @@ describe('anchorline audit', () => {
     );
   });
 
-  it('reports an edited current row under resource', async () => {
+  it('reports a current pointer moved off the latest version, or to a version not stored, under resource', async () => {
     const id = patients.AU2!;
-    const original = (await t.pool.query<{ content: string }>(`SELECT content::text AS content FROM fhir_resource WHERE resource_type = 'Patient' AND id = $1`, [id])).rows[0]!.content;
+    const version = (await t.pool.query<{ v: number }>(`SELECT version_id AS v FROM fhir_current WHERE resource_type = 'Patient' AND id = $1`, [id])).rows[0]!.v;
     await whileTampered(
-      () => t.pool.query(`UPDATE fhir_resource SET content = jsonb_set(content, '{gender}', '"male"') WHERE resource_type = 'Patient' AND id = $1`, [id]),
-      () => t.pool.query(`UPDATE fhir_resource SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1`, [id, original]),
+      () => t.pool.query(`UPDATE fhir_current SET version_id = version_id + 5 WHERE resource_type = 'Patient' AND id = $1`, [id]),
+      () => t.pool.query(`UPDATE fhir_current SET version_id = $2 WHERE resource_type = 'Patient' AND id = $1`, [id, version]),
       (report) => {
-        expect(failed(report)).toEqual({ checks: ['resource'], refs: [`resource Patient/${id}/_history/1`] });
-        expect(report.findings[0]!.detail).toMatch(/^the current row \(fhir_resource\) hashes to [0-9a-f]{64}/);
+        expect(failed(report)).toEqual({ checks: ['resource'], refs: [`resource current Patient/${id}`] });
+        expect(report.findings[0]!.detail).toBe(`the current row points at version ${version + 5}, which is not stored`);
       },
     );
+    if (version > 1) {
+      await whileTampered(
+        () => t.pool.query(`UPDATE fhir_current SET version_id = 1 WHERE resource_type = 'Patient' AND id = $1`, [id]),
+        () => t.pool.query(`UPDATE fhir_current SET version_id = $2 WHERE resource_type = 'Patient' AND id = $1`, [id, version]),
+        (report) => expect(report.findings[0]!.detail).toBe(`the current row points at version 1, not the latest stored version ${version}`),
+      );
+    }
   });
 
   it('reports a changed byte of a raw inbound message under raw-message', async () => {
