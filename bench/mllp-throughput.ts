@@ -1,7 +1,8 @@
 /**
  * MLLP intake benchmark on this machine, engine and load generator on loopback.
  *
- *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--corpus] [--probe-waits]
+ *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--workers 1]
+ *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
  * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
@@ -13,8 +14,13 @@
  *  2. mapped: the worker starts and drains that backlog: messages/s mapped into FHIR.
  *  3. e2e:    closed loop again with the worker running: messages/s acknowledged and mapped together.
  *  4. steady: open loop at --rate msg/s with the worker running: ACK latency when not saturated.
+ * --workers N starts N worker processes (with --redis, BullMQ spreads the jobs; without, they share the Postgres
+ * queue). --baselines first measures, in the same run, what bounds intake on this machine: a bare MLLP server that
+ * frames and ACKs without storing, and PostgreSQL's durable commit rate from 8 clients (one row, and 8 rows, a
+ * commit), so that the ACK rate can be read as a ratio of both.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +28,7 @@ import pg from 'pg';
 import { adtMessage } from '../test/support/messages.ts';
 import { loadMappingCorpus } from './mapping-throughput.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
+import { MllpFramer, encodeMllpFrame } from '../adapters/mllp/index.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
 import { startTestRedis, type TestRedis } from '../test/support/redis.ts';
 
@@ -39,6 +46,8 @@ const { values } = parseArgs({
     'probe-waits': { type: 'boolean', default: false },
     // Where the WAL of mapping the backlog goes: pg_walinspect's totals per resource manager and per relation.
     'wal-breakdown': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
+    baselines: { type: 'boolean', default: false },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -46,6 +55,7 @@ const CONNECTIONS = Number(values.connections);
 const MESSAGES = Number(values.messages);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
+const WORKERS = Number(values.workers);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -121,6 +131,57 @@ async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{
   return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies };
 }
 
+/**
+ * A bare MLLP server on loopback: frames each message and answers a fixed AA, storing nothing. What the framing, the
+ * sockets and the load generator cost on this machine, without the engine.
+ */
+async function bareMllpRate(total: number): Promise<number> {
+  const ack = encodeMllpFrame(Buffer.from('MSH|^~\\&|B|B|B|B|20260101||ACK|1|P|2.5.1\rMSA|AA|1\r', 'latin1'));
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
+    socket.on('data', (chunk) => {
+      for (const event of framer.push(chunk)) if (event.kind === 'frame') socket.write(ack);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(port)));
+  await closedLoop(clients, 2_000);
+  const run = await closedLoop(clients, total);
+  for (const c of clients) await c.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return run.sent / run.seconds;
+}
+
+/** Durable commits (synchronous_commit on) from 8 clients for `seconds`, `rows` rows each: rows per second. */
+async function durableCommitRate(databaseUrl: string, rows: number, seconds: number): Promise<number> {
+  const setup = new pg.Client({ connectionString: databaseUrl });
+  await setup.connect();
+  await setup.query('CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, payload bytea NOT NULL)');
+  await setup.end();
+  const payload = Buffer.alloc(600, 0x41);
+  let written = 0;
+  const deadline = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      while (performance.now() < deadline) {
+        await client.query({ name: `bench_commit_${rows}`, text: 'INSERT INTO bench_commit (payload) SELECT $1::bytea FROM generate_series(1, $2)', values: [payload, rows] });
+        written += rows;
+      }
+      await client.end();
+    }),
+  );
+  const cleanup = new pg.Client({ connectionString: databaseUrl });
+  await cleanup.connect();
+  await cleanup.query('DROP TABLE bench_commit');
+  await cleanup.end();
+  return written / seconds;
+}
+
 /** Per resource manager and per relation (top 15), bytes of WAL from `from` to now, divided by `messages`. */
 async function printWalBreakdown(db: pg.Client, from: string, messages: number): Promise<void> {
   await db.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
@@ -189,7 +250,7 @@ async function main(): Promise<void> {
     const failed = (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'failed'`)).rows[0].n as number;
     if (failed > 0) console.log(`(${failed} messages failed to map)`);
   };
-  let worker: ChildEngine | undefined;
+  const workers: ChildEngine[] = [];
   // WAL written between two points, in bytes: what each commit before an ACK, and each mapped message, costs the disk.
   const walLsn = async (): Promise<string> => (await db.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn as string;
   const walSince = async (from: string): Promise<number> => Number((await db.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS d`, [from])).rows[0].d);
@@ -198,6 +259,16 @@ async function main(): Promise<void> {
 
   try {
     console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages${CORPUS ? ` from the mixed corpus of ${CORPUS.length} fixture messages` : ' (ADT^A01)'}, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
+    let bare: number | undefined;
+    let commits: { one: number; eight: number } | undefined;
+    if (values.baselines) {
+      bare = await bareMllpRate(MESSAGES);
+      commits = { one: await durableCommitRate(databaseUrl, 1, 5), eight: await durableCommitRate(databaseUrl, 8, 5) };
+      console.log(
+        `baseline: a bare MLLP server (frames, ACKs, stores nothing) ${bare.toFixed(0)} msg/s over ${CONNECTIONS} connections; ` +
+          `PostgreSQL durable commits from 8 clients: ${commits.one.toFixed(0)} rows/s at 1 row a commit, ${commits.eight.toFixed(0)} rows/s at 8`,
+      );
+    }
     const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(intake.mllpPort)));
     // Warm-up (JIT, pool connections); these stay unmapped until phase 2.
     await closedLoop(clients, 400);
@@ -206,16 +277,20 @@ async function main(): Promise<void> {
     const acked = await closedLoop(clients, MESSAGES);
     const intakeWal = (await walSince(ackedWal)) / acked.sent;
     console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}; WAL ${(intakeWal / 1024).toFixed(2)} KiB per message`);
+    if (bare !== undefined && commits !== undefined) {
+      const rate = acked.sent / acked.seconds;
+      console.log(`ratio:   ${((100 * rate) / bare).toFixed(1)} % of the bare MLLP server, ${((100 * rate) / commits.eight).toFixed(1)} % of durable commits at 8 rows each, ${((100 * rate) / commits.one).toFixed(1)} % at 1 row`);
+    }
     const steadyIntake = await steadyLoop(clients);
     console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}`);
 
     const backlog = counter;
     const drainStart = performance.now();
     const drainWal = await walLsn();
-    worker = await startChildEngine({ DATABASE_URL: databaseUrl, ...redisEnv }, 60_000, 'worker');
+    for (let n = 0; n < WORKERS; n++) workers.push(await startChildEngine({ DATABASE_URL: databaseUrl, ...redisEnv }, 60_000, 'worker'));
     if (values['nice-worker']) {
-      // Mapping yields the CPU to intake: the worker process and its PostgreSQL backends run at lower priority.
-      os.setPriority(worker.process.pid!, 10);
+      // Mapping yields the CPU to intake: the worker processes and their PostgreSQL backends run at lower priority.
+      for (const worker of workers) os.setPriority(worker.process.pid!, 10);
       const backends = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'anchorline-worker/%'`);
       for (const row of backends.rows) os.setPriority(row.pid as number, 10);
     }
@@ -223,7 +298,7 @@ async function main(): Promise<void> {
     const drainSeconds = (performance.now() - drainStart) / 1000;
     const mappingWal = (await walSince(drainWal)) / backlog;
     if (values['wal-breakdown']) await printWalBreakdown(db, drainWal, backlog);
-    console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (one worker process, incl. its start-up); WAL ${(mappingWal / 1024).toFixed(2)} KiB per mapped message (leaves and checkpoints included)`);
+    console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (${WORKERS} worker process${WORKERS === 1 ? '' : 'es'}, incl. start-up); WAL ${(mappingWal / 1024).toFixed(2)} KiB per mapped message (leaves and checkpoints included)`);
 
     const e2eStart = performance.now();
     const e2e = await closedLoop(clients, MESSAGES);
@@ -253,8 +328,7 @@ async function main(): Promise<void> {
     for (const c of clients) await c.close();
   } finally {
     await db.end();
-    for (const child of [worker, intake]) {
-      if (!child) continue;
+    for (const child of [...workers, intake]) {
       child.process.kill('SIGTERM');
       await child.exited;
     }
