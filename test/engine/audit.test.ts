@@ -126,6 +126,21 @@ async function whileTampered(
   expect(after.ok).toBe(true);
 }
 
+/** A leaf row deleted while `check` runs, then put back exactly as it was (id, numbering and time included). */
+async function whileLeafDeleted(pool: pg.Pool, leaf: Record<string, any>, check: (report: AuditReport) => void, run?: () => Promise<AuditReport>): Promise<void> {
+  await whileTampered(
+    () => pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]),
+    () =>
+      pool.query(
+        `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
+        [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
+      ),
+    check,
+    run,
+  );
+}
+
 /** Flips a bit of a bytea column's first byte: run twice, it puts the value back. */
 const flipFirstByte = (table: string, column: string, where: string): string => `UPDATE ${table} SET ${column} = set_byte(${column}, 0, get_byte(${column}, 0) # 1) WHERE ${where}`;
 
@@ -308,14 +323,7 @@ describe('anchorline audit', () => {
       await t.pool.query(`SELECT id, resource_type, resource_id, version_id, preimage::text AS preimage, leaf_hash, created_at, batch_number, leaf_index
                             FROM ledger_leaf WHERE resource_type = 'Patient' AND resource_id = $1 AND version_id = 1`, [id])
     ).rows[0]!;
-    await whileTampered(
-      () => t.pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]),
-      () =>
-        t.pool.query(
-          `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
-          [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
-        ),
+    await whileLeafDeleted(t.pool, leaf,
       (report) => {
         expect(failed(report)).toEqual({
           checks: ['missing-leaf', 'log-leaves'],
@@ -594,14 +602,7 @@ describe('batches written before the log', () => {
       await old.pool.query(`SELECT id, resource_type, resource_id, version_id, preimage::text AS preimage, leaf_hash, created_at, batch_number, leaf_index
                               FROM ledger_leaf WHERE resource_type = 'Patient' AND batch_number = 1`)
     ).rows[0]!;
-    await whileTampered(
-      () => old.pool.query('DELETE FROM ledger_leaf WHERE id = $1', [leaf.id]),
-      () =>
-        old.pool.query(
-          `INSERT INTO ledger_leaf (id, resource_type, resource_id, version_id, preimage, leaf_hash, created_at, batch_number, leaf_index)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)`,
-          [leaf.id, leaf.resource_type, leaf.resource_id, leaf.version_id, leaf.preimage, leaf.leaf_hash, leaf.created_at, leaf.batch_number, leaf.leaf_index],
-        ),
+    await whileLeafDeleted(old.pool, leaf,
       (report) => {
         expect(failed(report)).toEqual({
           checks: ['missing-leaf', 'batch-leaves', 'log-leaves'],
