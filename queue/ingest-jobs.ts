@@ -6,6 +6,9 @@ import type { EnqueueJob } from './types.ts';
 
 export const INGEST_QUEUE = 'ingest';
 
+/** Job keys are this prefix and the message id (also written in SQL by the Postgres queue's inline enqueue). */
+export const INGEST_JOB_PREFIX = 'msg-';
+
 export function ingestJob(messageId: number): EnqueueJob {
-  return { jobId: `msg-${messageId}`, data: { id: String(messageId) } };
+  return { jobId: `${INGEST_JOB_PREFIX}${messageId}`, data: { id: String(messageId) } };
 }

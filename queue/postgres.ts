@@ -23,6 +23,7 @@ import pg from 'pg';
 import type { Logger } from '../config/logger.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import type { Pool, PoolClient } from '../store/db.ts';
+import { INGEST_JOB_PREFIX, INGEST_QUEUE } from './ingest-jobs.ts';
 import {
   assertConcurrency,
   assertQueueName,
@@ -204,6 +205,25 @@ class PostgresJobQueue implements JobQueue {
     const batch = normaliseJobs(jobs);
     if (batch.length === 0) return;
     await client.query({ name: 'anchorline_queue_enqueue', text: ENQUEUE_SQL, values: this.enqueueValues(queue, batch) });
+  }
+
+  inlineIngestEnqueue(firstParam: number): { ctes: string; from: string; values: unknown[] } {
+    this.assertOpen();
+    const queue = `$${firstParam}::text`;
+    const channel = `$${firstParam + 1}::text`;
+    const prefix = `$${firstParam + 2}::text`;
+    // The same job as enqueue(ingestJob(id)) writes: key prefix || id, data {"id": "<id>"}, runnable now; a failed
+    // job of that key is made waiting again (never the case for a new message's id, kept for the same rule).
+    const ctes = `ingest_jobs AS (
+      INSERT INTO queue_job AS j (queue, job_key, data, run_at)
+      SELECT ${queue}, ${prefix} || id, jsonb_build_object('id', id::text), now() FROM ingest_ids ORDER BY id
+      ON CONFLICT (queue, job_key) DO UPDATE
+        SET data = excluded.data, state = 'waiting', run_at = excluded.run_at, attempts = 0, locked_until = NULL,
+            locked_by = NULL, last_error = NULL, failed_at = NULL, created_at = now(), updated_at = now()
+        WHERE j.state = 'failed'
+      RETURNING 1)`;
+    const from = `(SELECT count(*) FROM (SELECT pg_notify(${channel}, ${queue}) FROM ingest_jobs LIMIT 1) AS n) AS ingest_notified(n)`;
+    return { ctes, from, values: [INGEST_QUEUE, this.channel, INGEST_JOB_PREFIX] };
   }
 
   private enqueueValues(queue: string, batch: ReturnType<typeof normaliseJobs>): unknown[] {

@@ -96,6 +96,14 @@ export interface JobQueue {
    * transaction, so they exist exactly when it commits (same duplicate rules as enqueue).
    */
   enqueueInTransaction?(client: PoolClient, queue: string, jobs: readonly EnqueueJob[]): Promise<void>;
+  /**
+   * Present only on drivers whose jobs live in the caller's database: the parts of one statement that also enqueues
+   * an ingest job for each message id in the caller's CTE `ingest_ids(id)`, so that rows and their jobs are written
+   * by one statement, in one round trip. `ctes` are further WITH items (they may refer to ingest_ids), `from` is a
+   * one-row relation to cross-join in the final SELECT (it makes the notification happen), and `values` are their
+   * parameters, numbered from `firstParam`.
+   */
+  inlineIngestEnqueue?(firstParam: number): { ctes: string; from: string; values: unknown[] };
   /** Starts running `handler` for the queue's jobs, at most `concurrency` at once, until the consumer is closed. */
   consume(queue: string, handler: JobHandler, options: ConsumeOptions): Consumer;
   counts(queue: string): Promise<JobCounts>;

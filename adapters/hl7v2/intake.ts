@@ -338,6 +338,44 @@ export class Hl7Intake {
 
   private async commitGroup(batch: Pending[]): Promise<RecordOutcome[]> {
     const queue = this.options.queue;
+    if (queue.inlineIngestEnqueue) return this.commitGroupInOneStatement(batch, queue.inlineIngestEnqueue.bind(queue));
+    return this.commitGroupInTransaction(batch);
+  }
+
+  /**
+   * The common case in one round trip: the first message of each key that fits (inbox.fitsOneStatement) is stored
+   * with its ingest job by one autocommitted statement, durable when it returns like any commit. Whatever that
+   * statement did not store (a key an earlier message holds, a second message of one key in the group, a message
+   * refused at intake) then goes through the transaction below, which tells duplicates from conflicts and stores
+   * rejected rows; the rows stored first are earlier messages to it, as they would be in a later group.
+   */
+  private async commitGroupInOneStatement(batch: Pending[], jobs: NonNullable<JobQueue['inlineIngestEnqueue']>): Promise<RecordOutcome[]> {
+    const outcomes: Array<RecordOutcome | undefined> = new Array(batch.length);
+    const seen = new Set<string>();
+    const first: number[] = [];
+    batch.forEach((p, i) => {
+      const input = p.prepared.input;
+      const key = `${input.sender}\u0000${input.controlId ?? ''}`;
+      if (!inbox.fitsOneStatement(input) || seen.has(key)) return;
+      seen.add(key);
+      first.push(i);
+    });
+    if (first.length > 0) {
+      const ids = await inbox.recordAcceptedWithJobs(this.options.pool, first.map((i) => batch[i]!.prepared.input), jobs);
+      ids.forEach((id, n) => {
+        if (id !== undefined) outcomes[first[n]!] = { kind: 'stored', id };
+      });
+    }
+    const rest = batch.map((_, i) => i).filter((i) => outcomes[i] === undefined);
+    if (rest.length > 0) {
+      const recorded = await this.commitGroupInTransaction(rest.map((i) => batch[i]!));
+      rest.forEach((i, n) => (outcomes[i] = recorded[n]));
+    }
+    return outcomes as RecordOutcome[];
+  }
+
+  private async commitGroupInTransaction(batch: Pending[]): Promise<RecordOutcome[]> {
+    const queue = this.options.queue;
     const outcomes = await withTransaction(this.options.pool, async (client) => {
       const recorded = await inbox.recordMessages(client, batch.map((p) => p.prepared.input), (input) => this.conflictAck(batch, input));
       // A queue in the same database takes the jobs in this transaction: no window where a message is stored

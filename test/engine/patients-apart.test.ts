@@ -125,7 +125,7 @@ describe('ids reused across patients', () => {
       await settled();
     }
     const states = await t.pool.query<{ id: string; state: string; issues: Array<{ code: string }> | null }>(
-      `SELECT id::text, state, mapping_issues AS issues FROM inbox_message WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      `SELECT id::text, state, mapping_issues AS issues FROM inbox_message WHERE id = ANY($1::bigint[]) ORDER BY inbox_message.id`,
       [ids],
     );
     expect(states.rows.map((row) => row.state)).toEqual(['done', 'done', 'done', 'done']);

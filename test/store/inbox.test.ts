@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inbox, withTransaction, type InboxInput } from '../../store/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { TEST_QUEUE_SETTINGS } from '../queue/support/harness.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -109,5 +110,45 @@ describe('recordMessages', () => {
     );
     expect(columns.rows.length).toBeGreaterThan(0);
     for (const column of columns.rows) expect(column.data_type, `${column.table_name}.${column.column_name}`).toBe('bigint');
+  });
+});
+
+describe('recordAcceptedWithJobs: the group commit of the common case in one statement', () => {
+  it('stores each message with its ingest job, or neither; names the inputs an earlier message holds', async () => {
+    const { createPostgresQueue } = await import('../../queue/index.ts');
+    const { silentLogger } = await import('../../config/logger.ts');
+    const queue = await createPostgresQueue(db.pool, TEST_QUEUE_SETTINGS, silentLogger());
+    try {
+      const jobs = queue.inlineIngestEnqueue!.bind(queue);
+      await record([input('ONE-1', 'held before')]);
+      const ids = await inbox.recordAcceptedWithJobs(db.pool, [input('ONE-2', 'new'), input('ONE-1', 'held before'), input('ONE-3', 'new too')], jobs);
+      expect(ids[1]).toBeUndefined();
+      expect(ids[0]).toBeGreaterThan(0);
+      expect(ids[2]).toBeGreaterThan(ids[0]!);
+      // Each stored message has exactly the job enqueue(ingestJob(id)) would have made.
+      const rows = await db.pool.query<{ job_key: string; data: { id: string } }>(`SELECT job_key, data FROM queue_job WHERE job_key = ANY($1::text[]) ORDER BY id`, [
+        [`msg-${ids[0]}`, `msg-${ids[2]}`],
+      ]);
+      expect(rows.rows).toEqual([
+        { job_key: `msg-${ids[0]}`, data: { id: String(ids[0]) } },
+        { job_key: `msg-${ids[2]}`, data: { id: String(ids[2]) } },
+      ]);
+      // The held key then resolves as any collision does: a duplicate, with the stored ACK.
+      const [again] = await record([input('ONE-1', 'held before')]);
+      expect(again).toMatchObject({ kind: 'duplicate' });
+      // A row PostgreSQL refuses for its values (class 22) stores nothing of the statement: no message, no job.
+      await expect(inbox.recordAcceptedWithJobs(db.pool, [input('ONE-6', 'ok'), input('ONE-7', 'bad', { rawSize: 1e30 })], jobs)).rejects.toMatchObject({
+        code: expect.stringMatching(/^22/),
+      });
+      const stored = await db.pool.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM inbox_message WHERE control_id IN ('ONE-6', 'ONE-7'))::int + (SELECT count(*) FROM queue_job WHERE job_key NOT IN (SELECT 'msg-' || id FROM inbox_message))::int AS n`,
+      );
+      expect(stored.rows[0]!.n).toBe(0);
+      // Inputs it cannot map back by key are refused, not guessed at.
+      await expect(inbox.recordAcceptedWithJobs(db.pool, [input(null, 'no control id')], jobs)).rejects.toThrow(/plain control id/);
+      await expect(inbox.recordAcceptedWithJobs(db.pool, [input('ONE-8', 'a'), input('ONE-8', 'b')], jobs)).rejects.toThrow(/different keys/);
+    } finally {
+      await queue.close();
+    }
   });
 });
