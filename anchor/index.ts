@@ -86,6 +86,8 @@ export {
   verifyConsistencyDocument,
   verifyBundleForward,
   bundleCheckpointText,
+  statedPublicKey,
+  witnessVerifiers,
   type LogCheckpoint,
   type AnchorClaim,
   type LogProofBundle,

@@ -29,7 +29,7 @@ import { provenanceLeafHash, type LeafPreimage } from './leaf.ts';
 import { HASH_BYTES } from './merkle.ts';
 import { formatCheckpoint, openCheckpoint, parseCheckpoint, type Checkpoint } from './log/checkpoint.ts';
 import { cosignatureVerifierFromKey } from './log/cosignature.ts';
-import { ed25519NoteVerifierFromKey, hex8, openNote, signNote, type NoteSigner, type NoteVerifier, type Parsed } from './log/note.ts';
+import { ed25519NoteVerifierFromKey, hex8, openNote, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier, type Parsed } from './log/note.ts';
 import { inclusionRanges, verifyConsistencyProof, verifyInclusionProof } from './log/proof.ts';
 import {
   checkExactKeys,
@@ -366,7 +366,11 @@ function logKeyOutcome(stated: string, pinned: string): CheckOutcome {
   return stated === pinned ? { ok: true, detail: 'the bundle names the pinned log key' } : { ok: false, detail: 'the bundle names another log key than the pinned one' };
 }
 
-function witnessVerifiers(keys: readonly string[]): { verifiers: NoteVerifier[]; problem: string | undefined } {
+/**
+ * Verifiers for witness keys (cosignature/v1 verifier keys), for auditors' options and the engine's configured
+ * witnesses alike; the first key that does not parse is named in `problem`.
+ */
+export function witnessVerifiers(keys: readonly string[]): { verifiers: NoteVerifier[]; problem: string | undefined } {
   const verifiers: NoteVerifier[] = [];
   // A key given twice is one witness: counted once, and not two verifiers that would make every note ambiguous.
   for (const [i, key] of [...new Set(keys)].entries()) {
@@ -550,6 +554,21 @@ export function verifyBundleForward(bundle: unknown, doc: unknown, options: LogV
   }
   checks.push(forward);
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * The bare Ed25519 public key (lowercase hex) a proof names as its signer: the key inside the log key of a /2 bundle
+ * or consistency document, or the publicKey of a /1 bundle; undefined when it names none that parses. What
+ * `--public-key` (and the console's pinned public key) compares with.
+ */
+export function statedPublicKey(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  if (typeof record.logKey === 'string') {
+    const key = parseVerifierKey(record.logKey);
+    return key.ok ? bytesToHex(key.value.publicKey) : undefined;
+  }
+  return typeof record.publicKey === 'string' ? record.publicKey.toLowerCase() : undefined;
 }
 
 /** A note's text: everything up to the blank line before the signatures. */

@@ -15,8 +15,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { bytesToBase64, CONSISTENCY_FORMAT, type ConsistencyDocument } from '../anchor/index.ts';
-import { consistencyProof, cosignatureTimestamp, cosignatureVerifierFromKey, formatSignatureLine, openNote, parseNote, TILE_HEIGHT, TILE_WIDTH, type NoteVerifier } from '../anchor/log/index.ts';
+import { bytesToBase64, CONSISTENCY_FORMAT, witnessVerifiers, type ConsistencyDocument } from '../anchor/index.ts';
+import { consistencyProof, cosignatureTimestamp, formatSignatureLine, openNote, parseNote, TILE_HEIGHT, TILE_WIDTH, type NoteVerifier } from '../anchor/log/index.ts';
 import { hex8 } from '../anchor/log/note.ts';
 import type { Access } from './access.ts';
 import { AnchorlineError } from '../errors/index.ts';
@@ -35,7 +35,7 @@ const TEXT = 'text/plain; charset=utf-8';
 const MAX_COSIGNATURE_BODY = 16_384;
 
 export function registerLogRoutes(app: FastifyInstance, pool: pg.Pool, options: LogRouteOptions): void {
-  const witnesses = witnessVerifiers(options.witnesses);
+  const witnesses = configuredWitnesses(options.witnesses);
 
   app.get('/log', { config: { public: true }, schema: { summary: 'The log: origin, log key, latest size', tags: ['log'] } }, async () => {
     const latest = await logStore.latestCheckpoint(pool);
@@ -141,12 +141,10 @@ export function registerLogRoutes(app: FastifyInstance, pool: pg.Pool, options: 
   });
 }
 
-function witnessVerifiers(keys: readonly string[]): NoteVerifier[] {
-  return keys.map((key) => {
-    const parsed = cosignatureVerifierFromKey(key);
-    if (!parsed.ok) throw new Error(`anchor.witnesses: ${parsed.reason}`);
-    return parsed.value;
-  });
+function configuredWitnesses(keys: readonly string[]): NoteVerifier[] {
+  const { verifiers, problem } = witnessVerifiers(keys);
+  if (problem !== undefined) throw new Error(`anchor.witnesses: ${problem}`);
+  return verifiers;
 }
 
 /** Parses `<L>/<N>[.p/<W>]` with N in C2SP's x-prefixed 3-digit groups. */

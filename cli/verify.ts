@@ -14,6 +14,7 @@ import {
   CONSISTENCY_FORMAT,
   bundleCheckpointText,
   parseStrictJson,
+  statedPublicKey,
   StrictJsonError,
   verifyBundle,
   verifyBundleForward,
@@ -24,7 +25,6 @@ import {
   type ProofBundle,
   type VerificationCheck,
 } from '../anchor/index.ts';
-import { bytesToHex } from '../anchor/encoding.ts';
 import { parseVerifierKey } from '../anchor/log/note.ts';
 
 export const VERIFY_USAGE = `usage: anchorline verify <bundle.json> [--resource <resource.json>] [--raw <message file>] [--log-key <vkey>]
@@ -83,9 +83,9 @@ export async function runVerify(argv: string[], output: VerifyOutput = processOu
       ...(values.witness === undefined ? {} : { witnesses: values.witness }),
       ...(required === undefined ? {} : { witnessesRequired: required }),
     };
-    const checks = values.consistency ? await consistencyChecks(positionals, values, logOptions) : await bundleChecks(positionals, values, logOptions);
+    const { checks, checked } = values.consistency ? { checks: await consistencyChecks(positionals, values, logOptions), checked: undefined } : await bundleChecks(positionals, values, logOptions);
     const pinned = values['public-key']?.toLowerCase();
-    if (pinned !== undefined) checks.push(publicKeyCheck(checks, positionals, pinned, Boolean(values.consistency)));
+    if (pinned !== undefined) checks.push(publicKeyCheck(checks, checked, pinned, Boolean(values.consistency)));
     const ok = checks.length > 0 && checks.every((check) => check.ok);
     for (const check of checks) output.out(`${check.ok ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}\n`);
     output.out(ok ? 'verified\n' : 'NOT verified\n');
@@ -99,7 +99,8 @@ export async function runVerify(argv: string[], output: VerifyOutput = processOu
 
 type Values = ReturnType<typeof parseVerifyArgs>['values'];
 
-async function bundleChecks(positionals: string[], values: Values, logOptions: LogVerifyOptions): Promise<VerificationCheck[]> {
+/** The bundle's checks, and the bundle as read (for --public-key). */
+async function bundleChecks(positionals: string[], values: Values, logOptions: LogVerifyOptions): Promise<{ checks: VerificationCheck[]; checked: unknown }> {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing <bundle.json>' : 'expected exactly one bundle file');
   const bundle = readJsonFile(positionals[0]!, 'bundle');
   const options: LogVerifyOptions = {
@@ -116,7 +117,7 @@ async function bundleChecks(positionals: string[], values: Values, logOptions: L
     if (formatOk) checks.push(...(await verifyAnchorOnChain(bundle as ProofBundle | LogProofBundle, values.rpc)));
     else checks.push({ name: 'chain', ok: false, detail: 'not checked: the bundle is malformed (see bundle-format)' });
   }
-  return checks;
+  return { checks, checked: bundle };
 }
 
 /** --consistency with a document, or with two checkpoints and the proof from --proof or --log. */
@@ -186,15 +187,10 @@ function isRecordWithProof(value: unknown): value is { proof: string[] } {
 }
 
 /** --public-key: the bare Ed25519 key of the log (in a /2 bundle's logKey) or of the header signer (/1). */
-function publicKeyCheck(checks: VerificationCheck[], positionals: string[], pinned: string, consistency: boolean): VerificationCheck {
+function publicKeyCheck(checks: VerificationCheck[], checked: unknown, pinned: string, consistency: boolean): VerificationCheck {
   const formatOk = checks[0]?.ok === true;
   if (!formatOk || consistency) return { name: 'public-key', ok: false, detail: consistency ? 'use --log-key with --consistency' : 'not checked: the bundle is malformed' };
-  const bundle = readJsonFile(positionals[0]!, 'bundle') as Record<string, unknown>;
-  let stated: string | undefined;
-  if (typeof bundle.logKey === 'string') {
-    const key = parseVerifierKey(bundle.logKey);
-    stated = key.ok ? bytesToHex(key.value.publicKey) : undefined;
-  } else if (typeof bundle.publicKey === 'string') stated = bundle.publicKey.toLowerCase();
+  const stated = statedPublicKey(checked);
   return stated === pinned
     ? { name: 'public-key', ok: true, detail: 'the bundle is signed by the pinned key' }
     : { name: 'public-key', ok: false, detail: `the bundle names key ${stated ?? '(none)'}, not the pinned key` };

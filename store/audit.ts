@@ -84,12 +84,12 @@ import {
   provenanceLeafHash,
   resourceSha256,
   verifyHeaderSignature,
+  witnessVerifiers,
   type BatchHeader,
   type LeafPreimage,
 } from '../anchor/index.ts';
 import {
   cosignatureTimestamp,
-  cosignatureVerifierFromKey,
   ed25519NoteVerifierFromKey,
   Frontier,
   parseCheckpoint,
@@ -242,11 +242,9 @@ class Audit {
     this.rawPageBytes = options.rawPageBytes ?? 32 * 1024 * 1024;
     this.maxFindings = options.maxFindings ?? 1000;
     this.publicKey = options.publicKey?.toLowerCase();
-    this.witnesses = (options.witnesses ?? []).map((key, i) => {
-      const parsed = cosignatureVerifierFromKey(key);
-      if (!parsed.ok) throw new RangeError(`witness key ${i + 1}: ${parsed.reason}`);
-      return parsed.value;
-    });
+    const witnesses = witnessVerifiers(options.witnesses ?? []);
+    if (witnesses.problem !== undefined) throw new RangeError(witnesses.problem);
+    this.witnesses = witnesses.verifiers;
     if (!Number.isSafeInteger(this.pageRows) || this.pageRows < 1) throw new RangeError('pageRows must be a positive integer');
     if (!Number.isSafeInteger(this.maxFindings) || this.maxFindings < 0) throw new RangeError('maxFindings must be a non-negative integer');
   }

@@ -5,14 +5,14 @@
  */
 import {
   LOG_PROOF_FORMAT,
-  bytesToHex,
   parseStrictJson,
+  statedPublicKey,
   StrictJsonError,
   stringifyJson,
   type LogVerifyOptions,
   type VerificationCheck,
 } from '../../../anchor/index.ts';
-import { cosignatureVerifierFromKey, ed25519NoteVerifierFromKey, parseVerifierKey } from '../../../anchor/log/index.ts';
+import { cosignatureVerifierFromKey, ed25519NoteVerifierFromKey } from '../../../anchor/log/index.ts';
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 /** A tree size as the log writes it on a checkpoint's second line: decimal, no leading zero, at most 2^53 - 1. */
@@ -123,12 +123,7 @@ export function readTrust(input: TrustInput): { ok: true; trust: Trust } | { ok:
  */
 export function pinnedPublicKeyCheck(value: unknown, formatOk: boolean, pinned: string): VerificationCheck {
   if (!formatOk) return { name: 'public-key', ok: false, detail: 'not checked: the input is malformed' };
-  const record = value as Record<string, unknown>;
-  let stated: string | undefined;
-  if (typeof record.logKey === 'string') {
-    const key = parseVerifierKey(record.logKey);
-    stated = key.ok ? bytesToHex(key.value.publicKey) : undefined;
-  } else if (typeof record.publicKey === 'string') stated = record.publicKey.toLowerCase();
+  const stated = statedPublicKey(value);
   return stated === pinned
     ? { name: 'public-key', ok: true, detail: 'signed by the pinned key' }
     : { name: 'public-key', ok: false, detail: `names key ${stated ?? '(none)'}, not the pinned key` };
