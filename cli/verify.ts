@@ -144,10 +144,9 @@ async function consistencyChecks(positionals: string[], values: Values, logOptio
 
 /** A checkpoint note from a file: a signed note as text, or the checkpoint in a bundle, or the new one of a document. */
 function readCheckpointFile(file: string): { note: string; logKey: string | undefined } {
-  const bytes = readBytes(file, 'checkpoint');
-  const text = decodeUtf8(bytes, file, 'checkpoint');
+  const text = decodeUtf8(readBytes(file, 'checkpoint'), file, 'checkpoint');
   if (!text.trimStart().startsWith('{')) return { note: text, logKey: undefined };
-  const value = readJsonFile(file, 'checkpoint');
+  const value = parseJsonText(text, file, 'checkpoint');
   if (typeof value === 'object' && value !== null) {
     const record = value as Record<string, unknown>;
     const logKey = typeof record.logKey === 'string' ? record.logKey : undefined;
@@ -246,7 +245,11 @@ function readBytes(file: string, what: string): Uint8Array {
  * name: a parser's message could quote the text around the error, which in a resource file may be patient data.
  */
 function readJsonFile(file: string, what: string): unknown {
-  const text = decodeUtf8(readBytes(file, what), file, what);
+  return parseJsonText(decodeUtf8(readBytes(file, what), file, what), file, what);
+}
+
+/** The text of `file`, parsed as readJsonFile describes. */
+function parseJsonText(text: string, file: string, what: string): unknown {
   try {
     return parseStrictJson(text);
   } catch (error) {

@@ -116,7 +116,8 @@ function columns(rows: Row[]): unknown[] {
   ];
 }
 
-function keyOf(input: InboxInput): string {
+/** The resend key of a message: its sender and control id, as the unique index pairs them. */
+export function keyOf(input: InboxInput): string {
   return `${input.sender}\u0000${input.controlId ?? ''}`;
 }
 

@@ -355,7 +355,7 @@ export class Hl7Intake {
     const first: number[] = [];
     batch.forEach((p, i) => {
       const input = p.prepared.input;
-      const key = `${input.sender}\u0000${input.controlId ?? ''}`;
+      const key = inbox.keyOf(input);
       if (!inbox.fitsOneStatement(input) || seen.has(key)) return;
       seen.add(key);
       first.push(i);
