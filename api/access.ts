@@ -18,6 +18,16 @@
  *   read                    the earlier API-key scope; the same as `system/*.rs`.
  * Granular v2 scopes with a query (`system/Observation.rs?category=...`) are refused as unknown rather than read as
  * wider than they are.
+ *
+ * People (patients, their representatives, practitioners, registration staff) sign in through SMART App Launch and
+ * hold `patient/` and `user/` scopes instead (parseUserScopeList), with the same letters:
+ *   patient/<Type>.<cruds>  the type, within the compartments of the patients in context: the patient's own records
+ *                           (across facilities), a representative's patients, or the patient a practitioner launched
+ *                           with. Types outside the patient compartment (Practitioner, Organization) are not limited.
+ *   user/<Type>.<cruds>     the type, as far as the user may see it.
+ * Both are further limited by the patients' consents (api/consent-gate.ts): a person's scopes never reach further than
+ * a system's would, and consent decides within them. System credentials (API keys, client credentials) are not
+ * subject to consent: they act for the engine's operators, not for a person.
  */
 import { AnchorlineError } from '../errors/index.ts';
 
@@ -28,26 +38,46 @@ export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read';
 
 const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'terminology', 'read'] as const;
-const RESOURCE_SCOPE = /^system\/(\*|[A-Z][A-Za-z]{1,63})\.(c?r?u?d?s?|read|write|\*)$/;
+const RESOURCE_SCOPE = /^(system|patient|user)\/(\*|[A-Z][A-Za-z]{1,63})\.(c?r?u?d?s?|read|write|\*)$/;
+/** SMART App Launch scopes that grant no resource access by themselves: identity, launch context, refresh tokens. */
+export const SIGN_IN_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access', 'online_access'] as const;
 const V1_PERMISSIONS: Record<string, string> = { read: 'rs', write: 'cud', '*': 'cruds' };
 /** Types only an explicit grant (or audit/admin) reaches; `system/*` stops short of them. */
 const AUDIT_TYPES = new Set(['AuditEvent']);
 
 interface ResourceGrant {
+  /** Whose resources: `patient` grants stop at the compartments of the patients in context. */
+  level: 'system' | 'patient' | 'user';
   type: string;
   interactions: Set<Interaction>;
 }
 
-/** True for a scope this engine understands. */
+/** True for a scope a system credential (API key, client credentials) may hold. */
 export function isKnownScope(scope: string): boolean {
-  return (ENGINE_SCOPES as readonly string[]).includes(scope) || parseResourceScope(scope) !== undefined;
+  return (ENGINE_SCOPES as readonly string[]).includes(scope) || parseResourceScope(scope)?.level === 'system';
+}
+
+/** True for a scope a person's token may hold (SMART App Launch). */
+export function isUserScope(scope: string): boolean {
+  const grant = parseResourceScope(scope);
+  return (SIGN_IN_SCOPES as readonly string[]).includes(scope) || (grant !== undefined && grant.level !== 'system');
 }
 
 function parseResourceScope(scope: string): ResourceGrant | undefined {
   const match = RESOURCE_SCOPE.exec(scope);
-  if (!match || match[2] === '') return undefined;
-  const letters = V1_PERMISSIONS[match[2]!] ?? match[2]!;
-  return { type: match[1]!, interactions: new Set(letters.split('') as Interaction[]) };
+  if (!match || match[3] === '') return undefined;
+  const letters = V1_PERMISSIONS[match[3]!] ?? match[3]!;
+  return { level: match[1] as ResourceGrant['level'], type: match[2]!, interactions: new Set(letters.split('') as Interaction[]) };
+}
+
+/** Splits a SMART `scope` parameter of a person's authorization request; unknown scopes are an error. */
+export function parseUserScopeList(value: string | readonly string[]): string[] {
+  const scopes = (typeof value === 'string' ? value.split(/\s+/) : [...value]).filter((s) => s !== '');
+  const unknown = scopes.filter((s) => !isUserScope(s));
+  if (unknown.length > 0) {
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}: use patient/<Type>.<cruds>, user/<Type>.<cruds>, openid, fhirUser, launch/patient or offline_access`);
+  }
+  return [...new Set(scopes)];
 }
 
 /** Splits an OAuth `scope` parameter (space-separated) and checks every entry; unknown scopes are an error. */
@@ -60,28 +90,98 @@ export function parseScopeList(value: string | readonly string[]): string[] {
   return [...new Set(scopes)];
 }
 
+/** What a signed-in person is to the records: the roles consents and break-the-glass rules are written for. */
+export type PersonRole = 'patient' | 'representative' | 'practitioner' | 'registration';
+
+/** A signed-in person, as their user account says (store/users.ts). */
+export interface Person {
+  /** The user account's id. */
+  userId: string;
+  role: PersonRole;
+  /** The FHIR resource that is this person: `Patient/x`, `RelatedPerson/x` or `Practitioner/x` (SMART `fhirUser`). */
+  fhirUser: string;
+  /**
+   * The patients this person is (a patient's records at several facilities) or acts for (a legal representative):
+   * `Patient/x`. Empty for practitioners and staff.
+   */
+  patients: readonly string[];
+  /** The organisation a practitioner or staff member acts for: `Organization/x`. */
+  organization?: string;
+  /** Further references a consent may name this person by: `PractitionerRole/x`, `CareTeam/x`. */
+  memberOf: readonly string[];
+  /** Role codes (v3 RoleCode, e.g. `PRCP`, `ECON`, or configured ones) that break-the-glass rules name. */
+  roles: readonly string[];
+}
+
 /** The principal behind a request. */
 export interface Principal {
-  kind: 'api-key' | 'oauth-client';
-  /** The key's numeric id or the client's client_id. */
+  kind: 'api-key' | 'oauth-client' | 'user';
+  /** The key's numeric id, the client's client_id, or the user account's id. */
   id: string;
   name: string;
   /** The configured source this credential is bound to; absent: not bound to one. */
   source?: string;
+  /** The signed-in person, for kind `user`. */
+  person?: Person;
+  /** The app a person signed in through (its client_id), for kind `user`. */
+  app?: string;
 }
 
 export class Access {
   readonly principal: Principal;
   readonly scopes: readonly string[];
+  /**
+   * The patients `patient/` grants reach (`Patient/x`): a patient's or representative's own patients, or the patient
+   * a practitioner's app launched with. Undefined: no `patient/` grant.
+   */
+  readonly patientContext: readonly string[] | undefined;
   private readonly engineScopes: Set<string>;
   private readonly grants: ResourceGrant[];
 
-  constructor(principal: Principal, scopes: readonly string[]) {
+  /** `launchPatient`: the SMART launch context (`Patient/x`) of a person's token, if any. */
+  constructor(principal: Principal, scopes: readonly string[], launchPatient?: string) {
     this.principal = principal;
     this.scopes = scopes;
-    this.engineScopes = new Set(scopes.filter((s) => (ENGINE_SCOPES as readonly string[]).includes(s)));
-    this.grants = scopes.map(parseResourceScope).filter((g): g is ResourceGrant => g !== undefined);
-    if (this.engineScopes.has('read')) this.grants.push({ type: '*', interactions: new Set(['r', 's']) });
+    const person = principal.person;
+    // Engine scopes and system grants belong to system credentials; a person's token never carries them.
+    this.engineScopes = new Set(person ? [] : scopes.filter((s) => (ENGINE_SCOPES as readonly string[]).includes(s)));
+    this.grants = scopes.map(parseResourceScope).filter((g): g is ResourceGrant => g !== undefined && (person ? g.level !== 'system' : g.level === 'system'));
+    if (this.engineScopes.has('read')) this.grants.push({ level: 'system', type: '*', interactions: new Set(['r', 's']) });
+    if (person && this.grants.some((g) => g.level === 'patient')) {
+      const own = person.role === 'patient' || person.role === 'representative' ? person.patients : [];
+      this.patientContext = launchPatient ? (own.length === 0 || own.includes(launchPatient) ? [launchPatient] : []) : own;
+    } else {
+      this.patientContext = undefined;
+    }
+  }
+
+  /** The signed-in person, if a person (not a system) is calling. */
+  get person(): Person | undefined {
+    return this.principal.person;
+  }
+
+  /**
+   * True when `type` is granted only through `patient/` scopes, so that each resource must belong to a patient in
+   * `patientContext` (canReachPatients).
+   */
+  patientLimited(type: string, interaction: Interaction): boolean {
+    return !this.grants.some((g) => g.level !== 'patient' && this.grantCovers(g, type, interaction));
+  }
+
+  /**
+   * True when a resource about `patients` (`Patient/x`; empty for resources outside the patient compartment) is
+   * within the caller's grants for `interaction`: always for system and `user/` grants, else only within the
+   * patient context.
+   */
+  canReachPatients(type: string, interaction: Interaction, patients: readonly string[]): boolean {
+    if (!this.can(type, interaction)) return false;
+    if (!this.patientLimited(type, interaction)) return true;
+    const context = this.patientContext ?? [];
+    return patients.every((p) => context.includes(p));
+  }
+
+  private grantCovers(g: ResourceGrant, type: string, interaction: Interaction): boolean {
+    return (g.type === type || (g.type === '*' && !AUDIT_TYPES.has(type))) && g.interactions.has(interaction);
   }
 
   get isAdmin(): boolean {
@@ -92,7 +192,7 @@ export class Access {
   can(type: string, interaction: Interaction): boolean {
     if (this.isAdmin) return true;
     if (AUDIT_TYPES.has(type) && this.engineScopes.has('audit') && (interaction === 'r' || interaction === 's')) return true;
-    return this.grants.some((g) => (g.type === type || (g.type === '*' && !AUDIT_TYPES.has(type))) && g.interactions.has(interaction));
+    return this.grants.some((g) => this.grantCovers(g, type, interaction));
   }
 
   /** True when some grant allows reading something: what a `read` route asks before its handler checks the type. */
@@ -110,7 +210,7 @@ export class Access {
   /** Throws ANCHORLINE_ERR_FORBIDDEN unless the caller may perform `interaction` on `type`. */
   require(type: string, interaction: Interaction): void {
     if (!this.can(type, interaction)) {
-      const needed = type === 'AuditEvent' ? 'the audit scope' : `system/${type}.${interaction}`;
+      const needed = type === 'AuditEvent' && !this.person ? 'the audit scope' : `${this.person ? 'patient/ or user/' : 'system/'}${type}.${interaction}`;
       throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `this credential lacks ${needed}`);
     }
   }

@@ -358,7 +358,7 @@ export function accessOf(request: FastifyRequest): Access {
 /** Who a read audit names: the caller's credential and address. */
 export function auditActor(request: FastifyRequest): auditTrail.AuditActor {
   const { principal } = accessOf(request);
-  return { kind: principal.kind, id: principal.id, name: principal.name, source: principal.source, address: request.ip };
+  return { kind: principal.kind, id: principal.id, name: principal.name, source: principal.source, address: request.ip, fhirUser: principal.person?.fhirUser, app: principal.app };
 }
 
 /**

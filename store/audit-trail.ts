@@ -42,12 +42,19 @@ const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
 const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 
-/** Who acted: an API credential, or the system that sent a message. */
+/** Who acted: an API credential, a signed-in person, or the system that sent a message. */
 export interface AuditActor {
-  /** 'api-key' and 'oauth-client' for API callers; 'sender' for a sending system (MSH-3|MSH-4, AE title, ...). */
-  kind: 'api-key' | 'oauth-client' | 'sender';
+  /**
+   * 'api-key' and 'oauth-client' for API callers; 'user' for a signed-in person; 'sender' for a sending system
+   * (MSH-3|MSH-4, AE title, ...).
+   */
+  kind: 'api-key' | 'oauth-client' | 'user' | 'sender';
   id: string;
   name: string;
+  /** The person's own resource (`Practitioner/x`, `Patient/x`, `RelatedPerson/x`), for kind 'user'. */
+  fhirUser?: string | undefined;
+  /** The app (client_id) a person acted through, for kind 'user'. */
+  app?: string | undefined;
   /** The configured source the credential or connection is bound to. */
   source?: string | undefined;
   /** Network address of the caller. */
@@ -74,6 +81,25 @@ export interface ReadAudit {
   query?: string;
   /** What was read, in words, when it is not a FHIR interaction (a raw message, a DICOM instance). */
   description?: string;
+  /** The purpose of use the read was made under (v3 PurposeOfUse code: TREAT, ETREAT, PATRQT, ...), for a person. */
+  purposeOfUse?: string;
+  /**
+   * What authorised each disclosure under consent enforcement: the consents (`Consent/x/_history/v`) that permitted
+   * it, and whether the policy default or the person's own record did. Absent for system callers.
+   */
+  authorization?: ReadAuthorization;
+}
+
+/** The consent decisions behind a person's read (api/consent-gate.ts). */
+export interface ReadAuthorization {
+  /** Consent versions that permitted something returned. */
+  consents: string[];
+  /** Something returned was permitted by the policy default (no consent applied). */
+  byDefault: boolean;
+  /** Something returned was the person's own record or a represented patient's. */
+  ownRecord: boolean;
+  /** Break-the-glass: the reason the person gave for overriding consent. Flagged for review. */
+  breakGlass?: { reason: string };
 }
 
 export interface ImportAudit {
@@ -94,17 +120,45 @@ function coding(system: string, code: string, _display: string): Record<string, 
   return { system, code };
 }
 
-function agentFor(actor: AuditActor): Record<string, unknown> {
+const PURPOSE_OF_USE = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
+
+function agentFor(actor: AuditActor, purposeOfUse?: readonly string[]): Record<string, unknown> {
   return {
     type: { coding: [coding(DCM, '110153', 'Source Role ID')] },
     who: {
+      ...(actor.fhirUser ? { reference: actor.fhirUser } : {}),
       identifier: { system: `urn:anchorline:${actor.kind}`, value: actor.id },
       display: actor.source ? `${actor.name} (source ${actor.source})` : actor.name,
     },
     altId: `${actor.kind}/${actor.id}`,
     requestor: true,
     ...(actor.address ? { network: { address: actor.address, type: '2' } } : {}),
+    ...(purposeOfUse && purposeOfUse.length > 0 ? { purposeOfUse: purposeOfUse.map((code) => ({ coding: [coding(PURPOSE_OF_USE, code, code)] })) } : {}),
   };
+}
+
+/** The app a person used, as BALP records a user's application: a second agent of type 110150 Application. */
+function appAgent(actor: AuditActor): Array<Record<string, unknown>> {
+  return actor.app ? [{ type: { coding: [coding(DCM, '110150', 'Application')] }, who: { identifier: { system: 'urn:anchorline:oauth-client', value: actor.app } }, requestor: false }] : [];
+}
+
+/**
+ * The consents that authorised a read, as entities of role 13 (Security Resource, the policy that allowed the
+ * disclosure), and break-the-glass as the purposes BTG and ETREAT with the reason given.
+ */
+function authorizationEntities(authorization: ReadAuthorization | undefined): Array<Record<string, unknown>> {
+  if (!authorization) return [];
+  return [
+    ...authorization.consents.map((reference) => ({ what: { reference }, type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '13', 'Security Resource') })),
+    ...(authorization.byDefault ? [{ what: { identifier: { system: 'urn:anchorline:consent-policy', value: 'default' } }, type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '13', 'Security Resource') }] : []),
+  ];
+}
+
+/** Purposes of use a read records: the one it was made under, and BTG when consent was overridden. */
+function purposesOf(audit: ReadAudit): string[] {
+  const purposes = audit.purposeOfUse ? [audit.purposeOfUse] : [];
+  if (audit.authorization?.breakGlass && !purposes.includes('BTG')) purposes.push('BTG');
+  return purposes;
 }
 
 const ENGINE_AGENT = { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_NAME }, requestor: false };
@@ -124,16 +178,22 @@ export function readAuditEvent(audit: ReadAudit, recorded: Date): Record<string,
     ...patientEntities(audit.patients),
     ...dataEntities(audit.returned),
     ...(audit.query !== undefined ? [{ type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '24', 'Query'), query: Buffer.from(audit.query, 'utf8').toString('base64') }] : []),
+    ...authorizationEntities(audit.authorization),
   ];
+  const purposes = purposesOf(audit);
+  const breakGlass = audit.authorization?.breakGlass;
   return {
     resourceType: AUDIT_EVENT,
+    // Break-the-glass reads carry a security label that review queues search for (AuditEvent?_security=...BTG).
+    ...(breakGlass ? { meta: { security: [coding(PURPOSE_OF_USE, 'BTG', 'break the glass')] } } : {}),
     type: coding('http://terminology.hl7.org/CodeSystem/audit-event-type', 'rest', 'Restful Operation'),
     subtype: [coding(RESTFUL_INTERACTION, audit.interaction, audit.interaction)],
     action: audit.interaction === 'search-type' ? 'E' : 'R',
     recorded: recorded.toISOString(),
     outcome: '0',
-    ...(audit.description ? { outcomeDesc: audit.description } : {}),
-    agent: [agentFor(audit.actor), ENGINE_AGENT],
+    ...(breakGlass ? { outcomeDesc: `break-the-glass: ${breakGlass.reason}${audit.description ? `; ${audit.description}` : ''}` } : audit.description ? { outcomeDesc: audit.description } : {}),
+    ...(purposes.length > 0 ? { purposeOfEvent: purposes.map((code) => ({ coding: [coding(PURPOSE_OF_USE, code, code)] })) } : {}),
+    agent: [agentFor(audit.actor, purposes), ...appAgent(audit.actor), ENGINE_AGENT],
     source: ENGINE_SOURCE,
     ...(entity.length > 0 ? { entity } : {}),
   };

@@ -221,6 +221,9 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
         ...entities.flatMap((e) => referenceToken('entity', e.what)),
         ...entities.filter((e) => (e.role as Json | undefined)?.code === '1').flatMap((e) => patientTokens(e.what, undefined)),
         ...agents.flatMap((a) => (str(a.altId) ? [{ param: 'altid', system: '', code: a.altId as string }] : [])),
+        // Break-the-glass reads are labelled BTG (store/audit-trail.ts) so that review finds them in one search.
+        ...array((r.meta as Json | undefined)?.security).flatMap((c) => codeTokens('_security', { coding: [c] })),
+        ...array(r.purposeOfEvent).flatMap((c) => codeTokens('purpose', c)),
       ],
       strings: agents.flatMap((a) => (str((a.who as Json | undefined)?.display) ? [{ param: 'agent-name', value: (a.who as Json).display as string }] : [])),
     };
@@ -279,7 +282,7 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   Consent: { identifier: 'token', status: 'token', patient: 'reference', category: 'token' },
   Bundle: { identifier: 'token', type: 'token', composition: 'reference' },
   // Not outcome or entity-role: every event records a success, and roles follow from the reference's type.
-  AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', entity: 'reference', patient: 'reference', altid: 'token', 'agent-name': 'string' },
+  AuditEvent: { date: 'date', type: 'token', subtype: 'token', action: 'token', entity: 'reference', patient: 'reference', altid: 'token', 'agent-name': 'string', _security: 'token', purpose: 'token' },
 };
 
 /** FHIR string search is case- and accent-insensitive: compare lower-cased, without combining marks (Hangul recomposed). */
