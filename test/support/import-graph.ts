@@ -13,7 +13,7 @@ import ts from 'typescript';
  * not part of it).
  */
 export const ENGINE_FOLDERS = [
-  'adapters', 'anchor', 'api', 'cli', 'config', 'errors', 'formats', 'mappers', 'observability', 'queue', 'store',
+  'adapters', 'anchor', 'api', 'cli', 'config', 'consent', 'errors', 'formats', 'mappers', 'observability', 'queue', 'store',
   'terminology', 'web', 'workers',
 ] as const;
 
