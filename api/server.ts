@@ -27,6 +27,7 @@ import { registerMappingRoutes } from './mappings.ts';
 import { registerMappingTesterRoutes } from './mapping-tester.ts';
 import { registerAdminMessageRoutes } from './admin-messages.ts';
 import { registerConsoleRoutes } from './console.ts';
+import { registerPortalRoutes } from './portal.ts';
 import type { MappingBase } from '../config/index.ts';
 import type { JobQueue } from '../workers/index.ts';
 import { registerCdaRoutes } from './cda.ts';
@@ -83,6 +84,8 @@ export interface ApiOptions {
   mappingBase?: MappingBase;
   /** Serve the web console at /console/. Default true. */
   console?: boolean;
+  /** Serve the patient portal at /portal/ and GET /me. Default true. */
+  portal?: boolean;
   /** Proof bundles wait for a chain anchor when batch headers are anchored on chain ('evm'). Default 'local'. */
   anchorDriver?: 'local' | 'evm';
   /** cosignature/v1 verifier keys of the witnesses whose cosignatures the log accepts (anchor.witnesses). */
@@ -224,6 +227,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });
   if (options.mappingBase) registerMappingTesterRoutes(app, { pool, base: options.mappingBase, defaultCharset: options.defaultCharset ?? 'UTF-8' });
   if (options.console ?? true) await registerConsoleRoutes(app, { log });
+  if (options.portal ?? true) await registerPortalRoutes(app, { log });
   if (options.cdaIntake) registerCdaRoutes(app, options.cdaIntake);
   if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log });
   await app.ready();

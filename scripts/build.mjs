@@ -26,6 +26,8 @@ export const DIST_DIR = path.join(ROOT, 'dist');
 const RUNTIME_DIRS = ['adapters', 'anchor', 'api', 'cli', 'config', 'errors', 'formats', 'mappers', 'observability', 'queue', 'store', 'terminology', 'web', 'workers'];
 /** The web console's browser sources: built into the console's static files, not compiled for Node. */
 const BROWSER_DIR = path.join('web', 'src');
+/** The patient portal's browser sources, built with the console (web/build.ts); not compiled for Node either. */
+const PORTAL_BROWSER_DIR = path.join('web', 'portal');
 /**
  * Files the code reads at run time relative to its own location, copied to the same place in dist/: the migrations
  * (store/db.ts) and the registry's Solidity source (anchor/chain/compile.ts). The contract artifacts are JSON imports,
@@ -67,7 +69,7 @@ async function sourceFiles(dir) {
   for (const entry of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (file !== BROWSER_DIR && entry.name !== 'dist' && !entry.name.startsWith('dist.')) files.push(...(await sourceFiles(file)));
+      if (file !== BROWSER_DIR && file !== PORTAL_BROWSER_DIR && entry.name !== 'dist' && !entry.name.startsWith('dist.')) files.push(...(await sourceFiles(file)));
     } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') && !entry.name.endsWith('.test.ts')) {
       files.push(file);
     }

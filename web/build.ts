@@ -13,11 +13,16 @@ import { build } from 'esbuild';
 
 const WEB_DIR = path.dirname(fileURLToPath(import.meta.url));
 const SOURCE_DIR = path.join(WEB_DIR, 'src');
+/** The patient portal's sources (web/portal), built beside the console into its `portal/` folder. */
+const PORTAL_SOURCE_DIR = path.join(WEB_DIR, 'portal');
 /** Sources outside web/src that the bundle holds: the proof verifier. */
 const SHARED_SOURCE_DIRS = [path.join(WEB_DIR, '..', 'anchor')];
 
 /** Where `npm run build:web` puts the console, and where the engine serves it from. */
 export const CONSOLE_DIST_DIR = path.join(WEB_DIR, 'dist');
+
+/** Where in a console build the patient portal is (api/portal.ts serves it at /portal/). */
+export const PORTAL_DIST_DIR = path.join(CONSOLE_DIST_DIR, 'portal');
 
 /** Marks a complete build; its mtime is the build's time. */
 const STAMP = '.built';
@@ -34,6 +39,23 @@ const INDEX_HTML = `<!doctype html>
 <div id="app"></div>
 <noscript>The anchorline console needs JavaScript.</noscript>
 <script type="module" src="console.js"></script>
+</body>
+</html>
+`;
+
+/** The portal's page. Its scripts are beside it under /portal/, and it is also what /portal/callback answers. */
+const PORTAL_INDEX_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>My health record</title>
+<link rel="stylesheet" href="/portal/portal.css">
+</head>
+<body>
+<div id="app"></div>
+<noscript>The patient portal needs JavaScript.</noscript>
+<script type="module" src="/portal/portal.js"></script>
 </body>
 </html>
 `;
@@ -76,13 +98,35 @@ export async function buildConsole(options: ConsoleBuildOptions = {}): Promise<{
       logLevel: 'silent',
     });
     await writeFile(path.join(staging, 'index.html'), INDEX_HTML);
+    // The patient portal goes into the same staging directory, so that one swap brings both up to date together.
+    await buildPortalInto(path.join(staging, 'portal'), path.join(options.sourceDir ?? SOURCE_DIR, '..', 'portal'), options.minify ?? true);
     await writeFile(path.join(staging, STAMP), new Date().toISOString() + '\n');
     await swapIn(staging, outDir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
   }
-  return { outDir, files: ['index.html', 'console.js', 'console.css'], ms: Date.now() - started };
+  return { outDir, files: ['index.html', 'console.js', 'console.css', 'portal/index.html', 'portal/portal.js', 'portal/portal.css'], ms: Date.now() - started };
+}
+
+/** The patient portal (web/portal, Preact, anchor/'s verifier bundled in like the console's): index.html, portal.js, portal.css. */
+async function buildPortalInto(outDir: string, sourceDir: string, minify: boolean): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  await build({
+    entryPoints: { portal: path.join(sourceDir, 'main.tsx') },
+    outdir: outDir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2022'],
+    minify,
+    sourcemap: false,
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  await writeFile(path.join(outDir, 'index.html'), PORTAL_INDEX_HTML);
 }
 
 async function swapIn(staging: string, outDir: string): Promise<void> {
@@ -113,8 +157,8 @@ export async function consoleBuildIsCurrent(outDir: string = CONSOLE_DIST_DIR): 
   } catch {
     return false;
   }
-  for (const dir of [SOURCE_DIR, ...SHARED_SOURCE_DIRS]) {
-    if ((await newestMtime(dir, dir === SOURCE_DIR)) > built) return false;
+  for (const dir of [SOURCE_DIR, PORTAL_SOURCE_DIR, ...SHARED_SOURCE_DIRS]) {
+    if ((await newestMtime(dir, dir === SOURCE_DIR || dir === PORTAL_SOURCE_DIR)) > built) return false;
   }
   return true;
 }

@@ -1,0 +1,227 @@
+/**
+ * Who looked at my record: the engine's read AuditEvents about one of the person's records, newest first, a page at a
+ * time. Each access shows who, when, what, why, and what allowed it: a consent (entity role 13) or break-the-glass
+ * (meta.security BTG, with the reason given), which is marked for attention.
+ *
+ * "Verify" checks that the entry is in the engine's append-only log, here in the browser with anchor/'s verifier,
+ * the one `anchorline verify` and the console run: it fetches the entry's proof bundle and the entry itself, and
+ * checks the leaf, the inclusion proof and the signed checkpoint against the log key the engine publishes (GET /log).
+ * An entry not yet in a checkpoint is pending (ANCHORLINE_ERR_PROOF_PENDING), not failed.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { verifyBundle } from '../../anchor/index.ts';
+import { ErrorNote, Panel, useAction } from '../src/components.tsx';
+import { VerdictView, verdictOf, type Verdict } from '../src/views/proof-verdict.tsx';
+import { readStrictJson } from '../src/views/proof-inputs.ts';
+import { ApiError, portalJson, portalText, samePath } from './api.ts';
+import { accessRow, formatWhen, PURPOSE_WORDS, withoutVersion, type AccessRow, type FhirResource } from './describe.ts';
+import { usePatientLabels } from './records.tsx';
+import type { Me } from './app.tsx';
+
+const PAGE_SIZE = 20;
+
+interface SearchBundle {
+  link?: Array<{ relation?: string; url?: string }>;
+  entry?: Array<{ resource?: FhirResource }>;
+}
+
+export function WhoLooked({ me }: { me: Me }) {
+  const labels = usePatientLabels(me.patients);
+  const [patient, setPatient] = useState(me.patients[0]!);
+  const [pageUrl, setPageUrl] = useState<string | undefined>();
+  const [rows, setRows] = useState<AccessRow[] | undefined>();
+  const [links, setLinks] = useState<{ next?: string; previous?: string }>({});
+  const [hideOwn, setHideOwn] = useState(true);
+  const loader = useAction(async (url: string) => {
+    const bundle = await portalJson<SearchBundle>(url);
+    setRows((bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'AuditEvent' ? [accessRow(e.resource)] : [])));
+    const link = (relation: string): string | undefined => {
+      const found = bundle.link?.find((l) => l.relation === relation)?.url;
+      return found ? samePath(found) : undefined;
+    };
+    setLinks({ next: link('next'), previous: link('previous') });
+  });
+  const first = `/fhir/AuditEvent?patient=${encodeURIComponent(patient)}&_count=${PAGE_SIZE}`;
+  useEffect(() => {
+    setRows(undefined);
+    void loader.run(pageUrl ?? first);
+  }, [patient, pageUrl]);
+
+  const own = new Set([me.fhirUser, ...me.patients]);
+  const shown = rows?.filter((row) => !hideOwn || row.whoReference === undefined || !own.has(row.whoReference));
+  return (
+    <div class="view" data-testid="who-looked">
+      <header class="view-head">
+        <h1>Who looked at my record</h1>
+      </header>
+      <p class="muted">Every time someone reads your record, the engine writes it down, and cannot change or remove it afterwards. Newest first.</p>
+      <div class="toolbar">
+        {me.patients.length > 1 ? (
+          <label class="field">
+            <span>Record</span>
+            <select
+              value={patient}
+              onChange={(event) => {
+                setPatient((event.target as HTMLSelectElement).value);
+                setPageUrl(undefined);
+              }}
+              data-testid="access-patient"
+            >
+              {me.patients.map((p) => (
+                <option key={p} value={p}>
+                  {labels[p]}
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+        <label class="check-field">
+          <input type="checkbox" checked={hideOwn} onChange={() => setHideOwn(!hideOwn)} data-testid="access-hide-own" /> Hide my own visits
+        </label>
+        <button type="button" class="button button-small" onClick={() => void loader.run(pageUrl ?? first)} data-testid="access-refresh">
+          Refresh
+        </button>
+      </div>
+      <ErrorNote error={loader.error} testid="access-error" />
+      <Panel testid="access-list">
+        {shown === undefined ? <p class="muted" role="status">Loading…</p> : null}
+        {shown?.length === 0 ? <p class="muted" data-testid="access-empty">No one else read this record{pageUrl ? ' in this page' : ''}.</p> : null}
+        {shown && shown.length > 0 ? (
+          <table class="table access-table">
+            <caption class="visually-hidden">Accesses to {labels[patient]}</caption>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">What</th>
+                <th scope="col">Why</th>
+                <th scope="col">Allowed by</th>
+                <th scope="col">Proof</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((row) => (
+                <AccessLine key={row.id} row={row} own={row.whoReference !== undefined && own.has(row.whoReference)} />
+              ))}
+            </tbody>
+          </table>
+        ) : null}
+        <div class="button-row">
+          <button type="button" class="button button-small" disabled={!links.previous || loader.busy} onClick={() => setPageUrl(links.previous)} data-testid="access-newer">
+            Newer
+          </button>
+          <button type="button" class="button button-small" disabled={!links.next || loader.busy} onClick={() => setPageUrl(links.next)} data-testid="access-older">
+            Older
+          </button>
+        </div>
+      </Panel>
+    </div>
+  );
+}
+
+function AccessLine({ row, own }: { row: AccessRow; own: boolean }) {
+  const when = row.when ? new Date(row.when) : undefined;
+  return (
+    <tr class={row.breakGlass ? 'access-btg' : ''} data-testid="access-row" data-who={row.whoReference ?? row.who} data-consents={row.consents.join(' ')} data-break-glass={String(row.breakGlass)} data-event={`AuditEvent/${row.id}`}>
+      <td class="nowrap">{when && !Number.isNaN(when.getTime()) ? <time dateTime={row.when}>{when.toLocaleString()}</time> : formatWhen(row.when) ?? '–'}</td>
+      <td>
+        <span data-testid="access-who">{row.who}</span>
+        {row.whoReference && row.whoReference !== row.who ? <span class="muted small block">{row.whoReference}</span> : null}
+      </td>
+      <td class="small" data-testid="access-what">
+        {row.what.length === 0 ? <span class="muted">a search that found nothing you hold</span> : row.what.slice(0, 4).map((what) => <span key={what} class="block">{withoutVersion(what)}</span>)}
+        {row.what.length > 4 ? <span class="muted block">and {row.what.length - 4} more</span> : null}
+      </td>
+      <td>{row.purposes.filter((p) => p !== 'BTG').map((p) => PURPOSE_WORDS[p] ?? p).join(', ') || '–'}</td>
+      <td data-testid="access-basis">
+        {row.breakGlass ? (
+          <strong class="btg-mark" data-testid="access-btg">
+            Emergency access (break the glass){row.outcomeDesc ? `: ${row.outcomeDesc.replace(/^break-the-glass: /, '')}` : ''}
+          </strong>
+        ) : null}
+        {row.consents.map((consent) => (
+          <span key={consent} class="block" data-testid="access-consent">
+            {consent === 'default policy' ? 'the default policy' : `your consent ${withoutVersion(consent)}`}
+          </span>
+        ))}
+        {!row.breakGlass && row.consents.length === 0 ? (
+          // Reads without a consent are the patient's own, or a system's (an interface or operator), which consent does not govern.
+          <span class="muted">{own ? 'your own access' : row.whoReference ? '–' : 'a hospital system, not a person'}</span>
+        ) : null}
+      </td>
+      <td>
+        <VerifyAccess row={row} />
+      </td>
+    </tr>
+  );
+}
+
+type Outcome = { state: 'verified' | 'failed'; verdict: Verdict } | { state: 'pending'; detail: string };
+
+/** The log key the engine publishes, read once: what a bundle's signer is pinned to. */
+let publishedLogKey: Promise<string | undefined> | undefined;
+
+function logKey(): Promise<string | undefined> {
+  publishedLogKey ??= fetch('/log', { headers: { accept: 'application/json' } })
+    .then(async (response) => (response.ok ? ((await response.json()) as { logKey?: string | null }).logKey ?? undefined : undefined))
+    .catch(() => undefined);
+  return publishedLogKey;
+}
+
+function VerifyAccess({ row }: { row: AccessRow }) {
+  const [outcome, setOutcome] = useState<Outcome | undefined>();
+  const verifier = useAction(async () => {
+    setOutcome(undefined);
+    const base = `AuditEvent/${encodeURIComponent(row.id)}/_history/${encodeURIComponent(row.versionId)}`;
+    let bundleText: string;
+    try {
+      bundleText = await portalText(`/proofs/${base}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'ANCHORLINE_ERR_PROOF_PENDING') {
+        setOutcome({ state: 'pending', detail: error.detail });
+        return;
+      }
+      throw error;
+    }
+    // The entry itself too, so that resource-hash shows the proof is of what this page shows.
+    const resourceText = await portalText(`/fhir/${base}`);
+    const bundle = readStrictJson(bundleText, 'The proof bundle');
+    const resource = readStrictJson(resourceText, 'The entry');
+    if (!bundle.ok || !resource.ok) {
+      setOutcome({ state: 'failed', verdict: verdictOf([{ name: 'bundle-format', ok: false, detail: (!bundle.ok ? bundle.problem : !resource.ok ? resource.problem : '') }]) });
+      return;
+    }
+    const pinned = await logKey();
+    const verdict = verdictOf(verifyBundle(bundle.value, { resource: resource.value, ...(pinned ? { logKey: pinned } : {}) }).checks);
+    setOutcome({ state: verdict.ok ? 'verified' : 'failed', verdict });
+  });
+  return (
+    <div class="verify-access" data-testid="verify-access" data-state={outcome?.state ?? (verifier.error ? 'error' : 'none')}>
+      <button type="button" class="button button-small" disabled={verifier.busy} onClick={() => void verifier.run()} data-testid="verify-button">
+        {verifier.busy ? 'Verifying…' : 'Verify'}
+      </button>
+      {outcome?.state === 'verified' ? (
+        <span class="verify-ok" role="status" data-testid="verify-result">
+          ✔ Verified
+        </span>
+      ) : null}
+      {outcome?.state === 'pending' ? (
+        <span class="verify-pending" role="status" data-testid="verify-result" title={outcome.detail}>
+          Pending: not in a signed checkpoint yet; try again in a moment
+        </span>
+      ) : null}
+      {outcome?.state === 'failed' ? (
+        <span class="verify-failed" role="alert" data-testid="verify-result">
+          ✘ Not verified
+        </span>
+      ) : null}
+      {outcome && outcome.state !== 'pending' ? (
+        <details class="verify-details">
+          <summary>Checks</summary>
+          <VerdictView verdict={outcome.verdict} testid="verify-verdict" />
+        </details>
+      ) : null}
+      <ErrorNote error={verifier.error} testid="verify-error" />
+    </div>
+  );
+}
