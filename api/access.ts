@@ -4,8 +4,9 @@
  * Scopes (SMART App Launch v2, system level, plus the engine's own):
  *   system/<Type>.<cruds>   FHIR access to one resource type; the letters, in this order, are create, read, update,
  *                           delete and search. `system/*.rs` is every type. The engine's FHIR API serves reads
- *                           (read, vread, history: `r`) and searches (`s`); c, u and d are accepted and grant nothing
- *                           more, because resources are written only by mapping inbound messages.
+ *                           (read, vread, history: `r`) and searches (`s`); c and u grant the one FHIR write route,
+ *                           Consent (api/fhir-write.ts), and otherwise nothing more, because other resources are
+ *                           written only by mapping inbound messages; d is accepted and grants nothing.
  *                           SMART v1 forms are read as their v2 equivalents: `.read` = `.rs`, `.write` = `.cud`,
  *                           `.*` = `.cruds`.
  *   ingest                  post messages (HL7 v2 over HTTP, C-CDA, STOW-RS).
@@ -34,8 +35,11 @@ import { AnchorlineError } from '../errors/index.ts';
 /** FHIR interactions a scope can grant, by SMART letter. */
 export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
 
-/** What a route requires before its handler runs. `read`: some FHIR read permission; the handler checks the type. */
-export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read';
+/**
+ * What a route requires before its handler runs. `read`: some FHIR read permission; `write`: some FHIR create or
+ * update permission (the Consent write route); the handler checks the type.
+ */
+export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read' | 'write';
 
 const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'terminology', 'read'] as const;
 const RESOURCE_SCOPE = /^(system|patient|user)\/(\*|[A-Z][A-Za-z]{1,63})\.(c?r?u?d?s?|read|write|\*)$/;
@@ -200,10 +204,16 @@ export class Access {
     return this.isAdmin || this.engineScopes.has('audit') || this.grants.some((g) => g.interactions.has('r') || g.interactions.has('s'));
   }
 
+  /** True when some grant allows creating or updating something: what a `write` route asks before its handler. */
+  canWriteSomething(): boolean {
+    return this.isAdmin || this.grants.some((g) => g.interactions.has('c') || g.interactions.has('u'));
+  }
+
   /** True when the route's requirement is met. */
   meets(required: RouteScope): boolean {
     if (this.isAdmin) return true;
     if (required === 'read') return this.canReadSomething();
+    if (required === 'write') return this.canWriteSomething();
     return this.engineScopes.has(required);
   }
 

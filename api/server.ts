@@ -35,6 +35,7 @@ import type { CdaIntake } from '../adapters/cda/index.ts';
 import { registerDicomWebRoutes, type DicomWebOptions } from './dicomweb.ts';
 import { registerOpenApi } from './openapi.ts';
 import { registerOperationRoutes, type OperationsOptions } from './operations.ts';
+import { registerFhirWriteRoutes } from './fhir-write.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -96,6 +97,8 @@ export interface ApiOptions {
   cdaIntake?: CdaIntake;
   /** STOW-RS, WADO-RS and /blobs; absent: those routes are not served. */
   dicom?: Omit<DicomWebOptions, 'pool' | 'log'>;
+  /** The consent cache the gate reads through, told at once when POST/PUT /fhir/Consent commits (api/fhir-write.ts). */
+  consentCache?: { invalidate(patient: string): void };
   /** /metrics, /livez, /readyz and /admin/stats (api/operations.ts); absent: not served. */
   operations?: Omit<OperationsOptions, 'pool' | 'log'>;
 }
@@ -219,6 +222,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());
   registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
+  registerFhirWriteRoutes(app, { pool, ...(options.consentCache ? { consentCache: options.consentCache } : {}) });
   const witnesses = options.witnesses ?? [];
   registerProofRoutes(app, pool, { anchorDriver: options.anchorDriver ?? 'local', witnessQuorum: options.witnessQuorum ?? witnesses.length });
   registerLogRoutes(app, pool, { witnesses, authenticate: (authorization) => authenticator.authenticate(authorization) });

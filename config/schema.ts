@@ -432,6 +432,40 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  /** Patients' consents: who may read what when a person (not a system) reads records (README "Consent"). */
+  consent: z
+    .strictObject({
+      /**
+       * What applies to a person's read when none of the patient's active consents does: 'opt-in' denies (sharing
+       * across institutions needs the patient's consent, as Korean law expects), 'opt-out' permits. Default 'opt-in'.
+       */
+      default: z.enum(['opt-in', 'opt-out']).default('opt-in'),
+      /** Person roles (user accounts' role codes) that may break the glass: read despite a deny, with a reason, flagged for review. Default ['emergency']. */
+      breakGlassRoles: z.array(z.string().min(1)).default(['emergency']),
+      /**
+       * Rules deriving security labels from content, added to the engine's table (consent/labels.ts): a coding of one
+       * of `systems` whose code is in `codes`, starts with one of `prefixes` or falls in one of `ranges` (inclusive,
+       * compared without the dot) gives the resource `labels` ('system|code'). Default [].
+       */
+      sensitivityRules: z
+        .array(
+          z.strictObject({
+            systems: z.array(z.string().min(1)).min(1),
+            codes: z.array(z.string().min(1)).optional(),
+            prefixes: z.array(z.string().min(1)).optional(),
+            ranges: z.array(z.tuple([z.string().min(1), z.string().min(1)])).optional(),
+            labels: z.array(z.string().regex(/^[^|]+\|[^|]+$/, "a label is 'system|code'")).min(1),
+            resourceTypes: z.array(z.string().min(1)).optional(),
+          }),
+        )
+        .default([]),
+      /** Longest a patient's consents are served from the API's cache without reading them again, in ms. Default 30000. */
+      cacheTtlMs: positiveInt.default(30_000),
+      /** Patients whose consents the API's cache keeps at most. Default 10000. */
+      cacheMaxPatients: positiveInt.default(10_000),
+    })
+    .prefault({}),
+
   auth: z
     .strictObject({
       /** Bootstrap admin API key. When absent, one is generated at first start and written to dataDir. Env ANCHORLINE_API_KEY. */

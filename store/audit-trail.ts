@@ -228,6 +228,44 @@ export function importAuditEvent(audit: ImportAudit, recorded: Date): Record<str
   };
 }
 
+/** A resource written through the FHIR REST API (a Consent), by a person or a system credential. */
+export interface RestWriteAudit {
+  interaction: 'create' | 'update';
+  actor: AuditActor;
+  written: AuditedVersion;
+  patients: string[];
+  /** The inbox row holding the request body (protocol fhir-rest), which the version's leaf names. */
+  messageId: number;
+}
+
+/**
+ * A BALP Create or Update AuditEvent (type rest, subtype the interaction) for one version written through the FHIR
+ * API: the writer as requestor, the engine as destination, the patient, the version written and the stored request
+ * body (role 20, job), as an import names its message.
+ */
+export function restWriteAuditEvent(audit: RestWriteAudit, recorded: Date): Record<string, unknown> {
+  return {
+    resourceType: AUDIT_EVENT,
+    type: coding('http://terminology.hl7.org/CodeSystem/audit-event-type', 'rest', 'Restful Operation'),
+    subtype: [coding(RESTFUL_INTERACTION, audit.interaction, audit.interaction)],
+    action: audit.interaction === 'create' ? 'C' : 'U',
+    recorded: recorded.toISOString(),
+    outcome: '0',
+    agent: [agentFor(audit.actor), ...appAgent(audit.actor), ENGINE_AGENT],
+    source: ENGINE_SOURCE,
+    entity: [
+      ...patientEntities(audit.patients),
+      ...dataEntities([audit.written]),
+      {
+        what: { identifier: { system: 'urn:anchorline:inbox-message', value: String(audit.messageId) } },
+        type: coding(ENTITY_TYPE, '2', 'System Object'),
+        role: coding(OBJECT_ROLE, '20', 'Job'),
+        detail: [{ type: 'protocol', valueString: 'fhir-rest' }],
+      },
+    ],
+  };
+}
+
 /** An AuditEvent to store, with what its leaf names as its source. */
 export interface AuditRecord {
   content: Record<string, unknown>;

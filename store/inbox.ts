@@ -464,3 +464,24 @@ export function cdaSenderRoot(sender: string): string | undefined {
   if (!sender.startsWith('cda:') || sender.startsWith('cda:key:')) return undefined;
   return sender.slice('cda:'.length).split('^')[0];
 }
+
+/** Inbox protocol of request bodies that wrote resources through the FHIR API (store/consents.ts). */
+export const FHIR_REST_PROTOCOL = 'fhir-rest';
+
+/**
+ * Stores the body of a FHIR write request as an inbox message that is already done, in the writing transaction: the
+ * bytes a written version's leaf names as its source (rawSha256), kept so that the ledger audit can hash them again
+ * like any inbound message's. Accepted and done at once: nothing is left to map, so the sweeper never picks it up.
+ * `controlId` must be unique for the sender (the version written, `Type/id/_history/v`, is).
+ */
+export async function recordApiWrite(
+  client: pg.PoolClient,
+  write: { source: string; sender: string; controlId: string; messageType: string; raw: Buffer; rawSha256: Buffer; mappingSha256: string },
+): Promise<number> {
+  const result = await client.query<{ id: number }>(
+    `INSERT INTO inbox_message (protocol, source, sender, control_id, message_type, raw, raw_sha256, raw_size, charset, disposition, state, attempts, attempts_started, processed_at, mapping_sha256)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'utf-8', 'accepted', 'done', 1, 1, now(), $9) RETURNING id`,
+    [FHIR_REST_PROTOCOL, pgText(write.source), pgText(write.sender), pgText(write.controlId), write.messageType, write.raw, write.rawSha256, write.raw.length, write.mappingSha256],
+  );
+  return Number(result.rows[0]!.id);
+}

@@ -16,6 +16,8 @@ export * as compartment from './compartment.ts';
 export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
 export * as auditTrail from './audit-trail.ts';
+export * as consents from './consents.ts';
+export { ConsentCache, type ConsentCacheOptions } from './consents.ts';
 export * as ledger from './ledger.ts';
 export * as log from './log.ts';
 export * as chainAnchors from './chain-anchors.ts';
