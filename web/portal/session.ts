@@ -12,10 +12,14 @@ import { randomToken, s256Challenge } from './pkce.ts';
 export const CLIENT_ID = 'anchorline-portal';
 
 /**
- * What the portal asks for (api/access.ts parseUserScopeList): identity, the patient's records across facilities,
- * writing their own consents, and reading who looked at their records, which patient/*.rs leaves out.
+ * What the portal asks for (api/access.ts parseUserScopeList): identity, the patient's records, writing their own
+ * consents, and reading who looked at their records, which patient/*.rs leaves out.
+ *
+ * Not launch/patient: a launch context narrows every patient/ grant to the one patient chosen (api/access.ts
+ * Access.patientContext), and the sign-in pages choose a patient's first record. The portal is the person's view of
+ * all their records, one per facility, which patient/ scopes reach without a launch context.
  */
-export const PORTAL_SCOPES = 'openid fhirUser launch/patient offline_access patient/*.rs patient/Consent.cu patient/AuditEvent.rs';
+export const PORTAL_SCOPES = 'openid fhirUser offline_access patient/*.rs patient/Consent.cu patient/AuditEvent.rs';
 
 const TOKENS_KEY = 'anchorline.portal.tokens';
 const PENDING_KEY = 'anchorline.portal.pending';
