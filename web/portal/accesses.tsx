@@ -16,7 +16,7 @@ import { readStrictJson } from '../src/views/proof-inputs.ts';
 import { ApiError, portalJson, portalText, samePath } from './api.ts';
 import { accessRow, formatWhen, PURPOSE_WORDS, withoutVersion, type AccessRow, type FhirResource } from './describe.ts';
 import { usePatientLabels } from './records.tsx';
-import type { Me } from './app.tsx';
+import type { Me } from './me.ts';
 
 const PAGE_SIZE = 20;
 

@@ -10,16 +10,7 @@ import { beginSignIn, completeSignIn, signOut, storedTokens } from './session.ts
 import { MyRecords } from './records.tsx';
 import { MyConsents } from './consents.tsx';
 import { WhoLooked } from './accesses.tsx';
-
-/** The signed-in person, as GET /me answers (api/portal.ts). */
-export interface Me {
-  userId: string;
-  role: string;
-  fhirUser: string;
-  name: string;
-  /** `Patient/x`: the person's records, one per facility, or the patients they represent. */
-  patients: string[];
-}
+import type { Me } from './me.ts';
 
 const VIEWS = [
   { hash: '#records', label: 'My records' },

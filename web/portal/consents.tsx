@@ -9,7 +9,7 @@ import { portalJson } from './api.ts';
 import { CONSENT_PURPOSES, SENSITIVE_CATEGORIES, consentFor, grantProblem, revoked, summariseConsent, type SensitiveCategory } from './consent.ts';
 import { PURPOSE_WORDS, type FhirResource } from './describe.ts';
 import { readAllPages, usePatientLabels } from './records.tsx';
-import type { Me } from './app.tsx';
+import type { Me } from './me.ts';
 
 export function MyConsents({ me }: { me: Me }) {
   const labels = usePatientLabels(me.patients);

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ErrorNote, Panel } from '../src/components.tsx';
 import { portalJson, samePath } from './api.ts';
 import { facilityOf, groupByType, humanName, type FhirResource } from './describe.ts';
-import type { Me } from './app.tsx';
+import type { Me } from './me.ts';
 
 interface SearchBundle {
   total?: number;
