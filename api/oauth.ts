@@ -90,6 +90,11 @@ export class TokenIssuer {
     return new TokenIssuer({ issuer: options.issuer, lifetimeSeconds: options.lifetimeSeconds, privateKey, publicJwk });
   }
 
+  /** The signing key as a private JWK (with kid and alg), for the sign-in provider, which signs with the same key. */
+  async signingJwk(): Promise<JWK> {
+    return { ...(await exportJWK(this.privateKey)), kid: this.publicJwk.kid!, alg: TOKEN_ALGORITHM, use: 'sig' };
+  }
+
   async issue(claims: TokenClaims): Promise<{ token: string; expiresIn: number }> {
     const token = await new SignJWT({ scope: claims.scopes.join(' '), client_id: claims.clientId, ...(claims.source ? { source: claims.source } : {}) })
       .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.publicJwk.kid!, typ: 'at+jwt' })
@@ -213,7 +218,18 @@ function tokenEndpoint(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}/auth/token`;
 }
 
-export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer: TokenIssuer): void {
+/** People's sign-in, where the engine serves it (api/sign-in.ts): its token grants and its discovery members. */
+export interface SignInTokens {
+  /** Answers an authorization_code or refresh_token request at /auth/token. */
+  forwardToken(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** SMART discovery members of sign-in: authorization endpoint, PKCE methods, scopes, capabilities. */
+  discovery(): Record<string, unknown>;
+}
+
+/** Grant types /auth/token hands to the sign-in provider. */
+const SIGN_IN_GRANTS = new Set(['authorization_code', 'refresh_token']);
+
+export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer: TokenIssuer, signIn?: SignInTokens): void {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
 
   app.post('/auth/token', {
@@ -230,6 +246,7 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
   }, async (request, reply) => {
     try {
       const body = parseForm(request.body);
+      if (signIn && body.grant_type !== undefined && SIGN_IN_GRANTS.has(body.grant_type)) return await signIn.forwardToken(request, reply);
       if (body.grant_type !== 'client_credentials') throw oauthError('ANCHORLINE_ERR_OAUTH_UNSUPPORTED_GRANT_TYPE', 'grant_type must be client_credentials');
       const client = await authenticateClient(pool, request, body, [tokenEndpoint(request), issuer.issuer, `${issuer.issuer.replace(/\/$/, '')}/auth/token`]);
       let requested: string[];
@@ -260,19 +277,37 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
     schema: { tags: ['authorization'], summary: "The engine's public keys for access tokens (JWK Set)", security: [] },
   }, async () => ({ keys: [issuer.publicJwk] }));
 
+  // SMART discovery: at the server root, as before, and at the FHIR base, where SMART App Launch 2 requires it.
+  const smartConfiguration = (request: FastifyRequest): Record<string, unknown> => {
+    const base: Record<string, unknown> = {
+      issuer: issuer.issuer,
+      jwks_uri: `${request.protocol}://${request.host}/.well-known/jwks.json`,
+      token_endpoint: tokenEndpoint(request),
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+      scopes_supported: ['system/*.rs', 'system/*.cruds', 'system/Patient.rs', 'ingest', 'audit', 'terminology', 'admin'],
+      capabilities: ['client-confidential-symmetric', 'client-confidential-asymmetric', 'permission-v2'],
+    };
+    if (!signIn) return base;
+    const people = signIn.discovery();
+    const union = (key: string): string[] => [...new Set([...((base[key] as string[] | undefined) ?? []), ...((people[key] as string[] | undefined) ?? [])])];
+    return { ...base, ...people, scopes_supported: union('scopes_supported'), capabilities: union('capabilities'), token_endpoint_auth_methods_supported: union('token_endpoint_auth_methods_supported').concat(['none']) };
+  };
+
   app.get('/.well-known/smart-configuration', {
     config: { public: true },
     schema: { tags: ['authorization'], summary: 'SMART discovery document (token endpoint, methods, scopes)', security: [] },
-  }, async (request) => ({
-    issuer: issuer.issuer,
-    jwks_uri: `${request.protocol}://${request.host}/.well-known/jwks.json`,
-    token_endpoint: tokenEndpoint(request),
-    grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
-    scopes_supported: ['system/*.rs', 'system/*.cruds', 'system/Patient.rs', 'ingest', 'audit', 'terminology', 'admin'],
-    capabilities: ['client-confidential-symmetric', 'client-confidential-asymmetric', 'permission-v2'],
-  }));
+  }, async (request) => smartConfiguration(request));
+
+  app.get('/fhir/.well-known/smart-configuration', {
+    config: { public: true },
+    schema: { tags: ['authorization'], summary: 'SMART discovery document at the FHIR base', security: [] },
+  }, async (request) => {
+    const document = smartConfiguration(request);
+    // The FHIR base is where SMART apps discover; here the grant types are all those the token endpoint serves.
+    return signIn ? { ...document, grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'] } : document;
+  });
 }
 
 function noStore(reply: FastifyReply): FastifyReply {

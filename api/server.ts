@@ -18,6 +18,9 @@ import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
 import { Authenticator } from './authenticate.ts';
 import { registerOAuthRoutes, type TokenIssuer } from './oauth.ts';
+import { SignIn, type SignInOptions } from './sign-in.ts';
+import { registerSignInRoutes } from './sign-in-routes.ts';
+import { ExternalIdp, type ExternalIdpOptions } from './external-idp.ts';
 import { registerCredentialRoutes } from './credentials.ts';
 import { DEFAULT_SEARCH_LIMITS, FHIR_JSON, registerFhirRoutes, type SearchLimits } from './fhir.ts';
 import { registerProofRoutes } from './proofs.ts';
@@ -75,6 +78,13 @@ export interface ApiOptions {
   keyCacheMs?: number;
   /** Signs and verifies OAuth access tokens; absent: only API keys are accepted and /auth/token is not served. */
   tokenIssuer?: TokenIssuer;
+  /**
+   * People's sign-in (SMART App Launch with the engine's OpenID Connect provider, api/sign-in.ts), signing with
+   * `tokenIssuer`'s key; absent (or without `tokenIssuer`): people cannot sign in here.
+   */
+  signIn?: Omit<SignInOptions, 'pool' | 'log' | 'signingKey'>;
+  /** Accept people's tokens from a hospital's identity provider (config auth.externalIdp); absent: none. */
+  externalIdp?: ExternalIdpOptions;
   /** Names of the configured sources credentials may be bound to (config `sources`). Default []. */
   sourceNames?: readonly string[];
   /** The ingest queue, for reprocessing messages from the console; absent: the sweeper enqueues them. */
@@ -134,6 +144,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { pool, intake, log } = options;
   const app = Fastify({ logger: false, bodyLimit: options.bodyLimitBytes, requestTimeout: options.requestTimeoutMs, trustProxy: false });
   const authenticator = new Authenticator(pool, options.tokenIssuer, options.keyCacheMs ?? 10_000);
+  const signIn = options.signIn && options.tokenIssuer ? new SignIn(app, { ...options.signIn, pool, log, signingKey: await options.tokenIssuer.signingJwk() }) : undefined;
+  if (signIn) {
+    authenticator.addPersonVerifier(signIn);
+    app.addHook('onClose', async () => signIn.close());
+  }
+  if (options.externalIdp) authenticator.addPersonVerifier(new ExternalIdp(options.externalIdp));
   // Every JSON answer is written by stringifyJson: resources carry decimals as LosslessNumbers (anchor/json.ts), which
   // must leave as the numbers they hold (`5.40`, `12345678901234567890`); for anything else it writes what
   // JSON.stringify would. No route has a response schema, so nothing is lost by replacing fastify's serializer.
@@ -217,7 +233,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   registerCredentialRoutes(app, pool, authenticator, options.sourceNames ?? []);
-  if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer);
+  if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer, signIn);
+  if (signIn) await registerSignInRoutes(app, signIn, authenticator, log);
   const readAudits = new auditTrail.ReadAuditBatcher({ pool: options.auditPool ?? options.cancelPool ?? pool });
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());

@@ -6,6 +6,7 @@
  * releases its jobs -> queue -> store.
  */
 import type { FastifyInstance } from 'fastify';
+import type { ApiOptions } from '../api/index.ts';
 import type { AnchorlineConfig, Logger } from '../config/index.ts';
 import { Hl7Intake, MappingWaiter } from '../adapters/hl7v2/index.ts';
 import { DICOM_PROTOCOL, DicomIntake } from '../adapters/dicom/intake.ts';
@@ -16,7 +17,7 @@ import { SourcePolicy } from '../adapters/sources.ts';
 import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
-import { apiKeys, createFileBlobStore, openStore, type BlobStore, type Store } from '../store/index.ts';
+import { apiKeys, createFileBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
 import path from 'node:path';
 import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
@@ -186,6 +187,8 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       ...(config.anchor.witnessQuorum === undefined ? {} : { witnessQuorum: config.anchor.witnessQuorum }),
       keyCacheMs: config.auth.credentialCacheMs,
       tokenIssuer,
+      ...(config.auth.signIn.enabled ? { signIn: await signInOptions(config) } : {}),
+      ...(config.auth.externalIdp ? { externalIdp: config.auth.externalIdp } : {}),
       sourceNames: sources.names,
       queue,
       defaultCharset: config.mllp.defaultCharset,
@@ -222,6 +225,19 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     await closeAll();
     throw error;
   }
+}
+
+/** People's sign-in (auth.signIn, auth.publicUrl), with the sign-in secret under the data dir. */
+async function signInOptions(config: AnchorlineConfig): Promise<NonNullable<ApiOptions['signIn']>> {
+  const signIn = config.auth.signIn;
+  return {
+    ...(config.auth.publicUrl ? { publicUrl: config.auth.publicUrl } : {}),
+    secret: await signInApps.loadSignInSecret(signIn.secretFile ?? path.join(config.dataDir, 'sign-in-secret')),
+    accessTokenLifetimeSeconds: signIn.accessTokenLifetimeSeconds,
+    refreshTokenLifetimeSeconds: signIn.refreshTokenLifetimeSeconds,
+    sessionLifetimeSeconds: signIn.sessionLifetimeSeconds,
+    sweepIntervalMs: signIn.sweepIntervalMs,
+  };
 }
 
 /**

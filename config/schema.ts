@@ -485,6 +485,51 @@ export const configSchema = z.strictObject({
       tokenSigningKeyFile: z.string().optional(),
       /** How long a verified API key or client is trusted before it is looked up again, in ms. Default 10000. */
       credentialCacheMs: z.number().int().min(0).default(10_000),
+      /**
+       * The engine's public base URL (scheme, host, port, no trailing slash), as apps and browsers reach it. People's
+       * tokens are issued by '<publicUrl>/auth/oidc' for the audience '<publicUrl>/fhir', and the built-in portal app
+       * returns to '<publicUrl>/portal/callback'. Default 'http://<http.host>:<listening port>' (127.0.0.1 when
+       * http.host listens on every interface): set it whenever the engine is reached by another name or over TLS.
+       */
+      publicUrl: z.string().url().regex(/^https?:\/\/[^/?#]+(\/[^?#]*[^/?#])?$/, 'an http(s) URL without query, fragment or trailing slash').optional(),
+      /** People signing in: SMART App Launch with the engine's own OpenID Connect provider (api/sign-in.ts). */
+      signIn: z
+        .strictObject({
+          /** Serve sign-in (authorization endpoint, interaction pages, apps and users). Default true. */
+          enabled: z.boolean().default(true),
+          /** Lifetime of a person's access token, in seconds. Default 600. */
+          accessTokenLifetimeSeconds: positiveInt.max(86_400).default(600),
+          /** Lifetime of a refresh token (offline_access), in seconds. Default 2592000 (30 days). */
+          refreshTokenLifetimeSeconds: positiveInt.default(30 * 86_400),
+          /** Lifetime of a sign-in session at the engine (one login for several app launches), in seconds. Default 28800 (8 h). */
+          sessionLifetimeSeconds: positiveInt.default(8 * 3_600),
+          /**
+           * 32 random bytes (base64url) that cookie signing keys and confidential apps' secrets are derived from.
+           * Default '<dataDir>/sign-in-secret', created at first start (mode 0600). Engines behind one load balancer
+           * must share it.
+           */
+          secretFile: z.string().optional(),
+          /** How often expired sign-in state (codes, sessions, grants) is deleted from the database, in ms. Default 600000. */
+          sweepIntervalMs: positiveInt.default(600_000),
+        })
+        .prefault({}),
+      /**
+       * A hospital's own identity provider: bearer JWTs it issues are verified against its JWK Set and act as the
+       * local user whose externalSubject is the token's subject claim, with the SMART patient/ and user/ scopes the
+       * token carries (`scope` or `scp`). Absent: none.
+       */
+      externalIdp: z
+        .strictObject({
+          /** `iss` of its tokens. */
+          issuer: z.string().min(1),
+          /** Where its public keys are published (JWK Set). */
+          jwksUri: z.string().url(),
+          /** `aud` its tokens must name (this engine, as registered there). */
+          audience: z.string().min(1),
+          /** The claim that holds the person's subject, as user accounts record it (externalSubject). Default 'sub'. */
+          subjectClaim: z.string().min(1).default('sub'),
+        })
+        .optional(),
     })
     .prefault({}),
 

@@ -15,6 +15,9 @@ export * as resources from './resources.ts';
 export * as compartment from './compartment.ts';
 export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
+export * as users from './users.ts';
+export * as signInApps from './sign-in-apps.ts';
+export * as oidcPayloads from './oidc-payloads.ts';
 export * as auditTrail from './audit-trail.ts';
 export * as consents from './consents.ts';
 export { ConsentCache, type ConsentCacheOptions } from './consents.ts';
@@ -32,6 +35,8 @@ export type { InboxInput, InboxMessage, RecordOutcome, InboxState } from './inbo
 export type { StoredResource, SearchCriterion } from './resources.ts';
 export type { ApiKeyInfo } from './api-keys.ts';
 export type { OAuthClient, NewOAuthClient } from './oauth-clients.ts';
+export type { User, UserRole, NewUser, UserChanges } from './users.ts';
+export type { SignInApp } from './sign-in-apps.ts';
 
 /**
  * The process's connection pools, one per kind of work, so that one kind cannot take the connections another needs
