@@ -1,7 +1,7 @@
 /**
  * ADT (admit, discharge, transfer and the patient and visit updates around them) -> Patient, Encounter,
  * RelatedPerson (NK1), AllergyIntolerance (AL1), Condition (DG1), Coverage (IN1), Procedure (PR1, procedures.ts) and
- * Observation (OBX, observations.ts) drafts, and patient merges
+ * Observation (OBX, observations.ts) and Consent (CON, consents.ts) drafts, and patient merges
  * (A40, A47). This file is the table of which event produces what; each resource has its own adt-*.ts file.
  *
  * Draft semantics follow HL7 v2 update rules per FHIR element: a field that was not sent leaves the element as
@@ -21,6 +21,7 @@ import { buildPatient, buildPatientFrom } from './adt-patient.ts';
 import { buildRelatedPersons } from './adt-related-person.ts';
 import { buildObservations, buildPersonObservations } from './observations.ts';
 import { buildProcedures } from './procedures.ts';
+import { buildConsents } from './consents.ts';
 import { segmentsNamed } from '../../formats/hl7v2/index.ts';
 import type { ResourceDraft } from '../types.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';
@@ -42,6 +43,7 @@ const VISIT_AND_PERSON: readonly ResourceBuilder[] = [
   buildCoverages,
   buildProcedures,
   buildObservations,
+  buildConsents,
 ];
 
 /**
@@ -59,7 +61,7 @@ const VISIT_STATE: readonly ResourceBuilder[] = [buildPatient, buildEncounter, b
  * final: DG1-6) and a Condition without that visit would lose what it means; their PR1 likewise stay unmapped (and
  * reported). Their OBX (height, weight) are the person's, without a visit.
  */
-const PERSON: readonly ResourceBuilder[] = [buildPatient, buildRelatedPersons, buildAllergies, buildCoverages, buildPersonObservations];
+const PERSON: readonly ResourceBuilder[] = [buildPatient, buildRelatedPersons, buildAllergies, buildCoverages, buildPersonObservations, buildConsents];
 
 /** The ADT rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ADT_MAPPINGS: readonly MappingRow[] = [

@@ -2,7 +2,7 @@
  * The builders a message's own segments call for, for message types the mapping table does not list (a BAR, a DFT,
  * a PPR, a REF, a response that carries data) and for trigger events whose structure is a known one's. A message is
  * mapped by what it carries: a PID is a Patient, a PV1 a visit, an AL1 an allergy, an OBR with OBX results, an RXA
- * an administration, and so on; what no builder reads stays in the raw message, and a segment that carries data but
+ * an administration, a CON a consent, and so on; what no builder reads stays in the raw message, and a segment that carries data but
  * has no builder is an issue on the message.
  */
 import { type Hl7Message, segmentsNamed } from '../../formats/hl7v2/index.ts';
@@ -26,6 +26,7 @@ import { buildObservations, buildObservationsBesideResults } from './observation
 import { buildProblems } from './problems.ts';
 import { buildProcedures } from './procedures.ts';
 import { buildReferrals } from './referrals.ts';
+import { buildConsents } from './consents.ts';
 
 /**
  * Segments that carry clinical or administrative data and that no builder, or not every message's builders, read, by
@@ -50,6 +51,7 @@ const SEGMENT_READERS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map
   ['GT1', [buildAccount]],
   ['IN2', [buildCoverages]],
   ['RF1', [buildReferrals]],
+  ['CON', [buildConsents]],
 ]);
 
 const has = (message: Hl7Message, name: string): boolean => segmentsNamed(message, name).length > 0;
@@ -74,6 +76,7 @@ export function segmentBuilders(message: Hl7Message): ResourceBuilder[] {
   if (has(message, 'FT1')) builders.push(buildChargeItems);
   if (has(message, 'SCH')) builders.push(buildAppointment);
   if (has(message, 'RF1')) builders.push(buildReferrals);
+  if (has(message, 'CON')) builders.push(buildConsents);
   // OBX outside result reports and documents: observations of what they follow (observations.ts).
   if (has(message, 'OBX') && !has(message, 'TXA') && !has(message, 'OBR')) builders.push(buildObservations);
   builders.push(unmappedSegmentReporter(builders));

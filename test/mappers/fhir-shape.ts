@@ -132,6 +132,8 @@ const ELEMENTS: Record<string, Record<string, Cardinality>> = {
     referenceRange: 'many',
   },
   Provenance: { target: 'many', occurredDateTime: 'one', recorded: 'one', activity: 'one', agent: 'many', entity: 'many' },
+  // CON (mappers/hl7v2/consents.ts).
+  Consent: { identifier: 'many', status: 'one', scope: 'one', category: 'many', patient: 'one', dateTime: 'one', performer: 'many', policyRule: 'one', provision: 'one' },
 };
 
 /** Elements a draft may carry as a merge operation (mappers/merge.ts), with the operations each accepts. */
