@@ -25,30 +25,45 @@ interface SearchBundle {
   entry?: Array<{ resource?: FhirResource }>;
 }
 
+/** Search pages read at most to fill one page of the list when the person's own visits are hidden. */
+const MAX_PAGES_PER_VIEW = 10;
+
 export function WhoLooked({ me }: { me: Me }) {
   const labels = usePatientLabels(me.patients);
   const [patient, setPatient] = useState(me.patients[0]!);
-  const [pageUrl, setPageUrl] = useState<string | undefined>();
-  const [rows, setRows] = useState<AccessRow[] | undefined>();
-  const [links, setLinks] = useState<{ next?: string; previous?: string }>({});
   const [hideOwn, setHideOwn] = useState(true);
-  const loader = useAction(async (url: string) => {
-    const bundle = await portalJson<SearchBundle>(url);
-    setRows((bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'AuditEvent' ? [accessRow(e.resource)] : [])));
-    const link = (relation: string): string | undefined => {
-      const found = bundle.link?.find((l) => l.relation === relation)?.url;
-      return found ? samePath(found) : undefined;
-    };
-    setLinks({ next: link('next'), previous: link('previous') });
+  /** Where each page of the list started, the current one last: Newer goes back to the one before. */
+  const [starts, setStarts] = useState<string[]>([]);
+  const [rows, setRows] = useState<AccessRow[] | undefined>();
+  const [next, setNext] = useState<string | undefined>();
+  const own = new Set([me.fhirUser, ...me.patients]);
+  const isOwn = (row: AccessRow): boolean => row.whoReference !== undefined && own.has(row.whoReference);
+
+  // Reading one's own record is recorded too, and every visit to this portal adds entries: with those hidden, search
+  // pages are read on until the list has a page of other people's accesses, or the trail ends.
+  const loader = useAction(async (start: string) => {
+    const found: AccessRow[] = [];
+    let url: string | undefined = start;
+    for (let pages = 0; url !== undefined && pages < MAX_PAGES_PER_VIEW && found.length < PAGE_SIZE; pages++) {
+      const bundle: SearchBundle = await portalJson<SearchBundle>(url);
+      for (const entry of bundle.entry ?? []) {
+        if (entry.resource?.resourceType !== 'AuditEvent') continue;
+        const row = accessRow(entry.resource);
+        if (!hideOwn || !isOwn(row)) found.push(row);
+      }
+      const link = bundle.link?.find((l) => l.relation === 'next')?.url;
+      url = link ? samePath(link) : undefined;
+    }
+    setRows(found);
+    setNext(url);
   });
   const first = `/fhir/AuditEvent?patient=${encodeURIComponent(patient)}&_count=${PAGE_SIZE}`;
+  const current = starts[starts.length - 1] ?? first;
   useEffect(() => {
     setRows(undefined);
-    void loader.run(pageUrl ?? first);
-  }, [patient, pageUrl]);
+    void loader.run(current);
+  }, [patient, current, hideOwn]);
 
-  const own = new Set([me.fhirUser, ...me.patients]);
-  const shown = rows?.filter((row) => !hideOwn || row.whoReference === undefined || !own.has(row.whoReference));
   return (
     <div class="view" data-testid="who-looked">
       <header class="view-head">
@@ -57,13 +72,13 @@ export function WhoLooked({ me }: { me: Me }) {
       <p class="muted">Every time someone reads your record, the engine writes it down, and cannot change or remove it afterwards. Newest first.</p>
       <div class="toolbar">
         {me.patients.length > 1 ? (
-          <label class="field">
+          <label class="field field-inline">
             <span>Record</span>
             <select
               value={patient}
               onChange={(event) => {
                 setPatient((event.target as HTMLSelectElement).value);
-                setPageUrl(undefined);
+                setStarts([]);
               }}
               data-testid="access-patient"
             >
@@ -78,15 +93,15 @@ export function WhoLooked({ me }: { me: Me }) {
         <label class="check-field">
           <input type="checkbox" checked={hideOwn} onChange={() => setHideOwn(!hideOwn)} data-testid="access-hide-own" /> Hide my own visits
         </label>
-        <button type="button" class="button button-small" onClick={() => void loader.run(pageUrl ?? first)} data-testid="access-refresh">
+        <button type="button" class="button button-small" disabled={loader.busy} onClick={() => void loader.run(current)} data-testid="access-refresh">
           Refresh
         </button>
       </div>
       <ErrorNote error={loader.error} testid="access-error" />
       <Panel testid="access-list">
-        {shown === undefined ? <p class="muted" role="status">Loading…</p> : null}
-        {shown?.length === 0 ? <p class="muted" data-testid="access-empty">No one else read this record{pageUrl ? ' in this page' : ''}.</p> : null}
-        {shown && shown.length > 0 ? (
+        {rows === undefined ? <p class="muted" role="status">Loading…</p> : null}
+        {rows?.length === 0 ? <p class="muted" data-testid="access-empty">{hideOwn ? 'No one else read this record' : 'No reads of this record'}{starts.length > 0 ? ' before these' : ''}.</p> : null}
+        {rows && rows.length > 0 ? (
           <table class="table access-table">
             <caption class="visually-hidden">Accesses to {labels[patient]}</caption>
             <thead>
@@ -100,17 +115,17 @@ export function WhoLooked({ me }: { me: Me }) {
               </tr>
             </thead>
             <tbody>
-              {shown.map((row) => (
-                <AccessLine key={row.id} row={row} own={row.whoReference !== undefined && own.has(row.whoReference)} />
+              {rows.map((row) => (
+                <AccessLine key={row.id} row={row} own={isOwn(row)} />
               ))}
             </tbody>
           </table>
         ) : null}
         <div class="button-row">
-          <button type="button" class="button button-small" disabled={!links.previous || loader.busy} onClick={() => setPageUrl(links.previous)} data-testid="access-newer">
+          <button type="button" class="button button-small" disabled={starts.length === 0 || loader.busy} onClick={() => setStarts(starts.slice(0, -1))} data-testid="access-newer">
             Newer
           </button>
-          <button type="button" class="button button-small" disabled={!links.next || loader.busy} onClick={() => setPageUrl(links.next)} data-testid="access-older">
+          <button type="button" class="button button-small" disabled={next === undefined || loader.busy} onClick={() => next && setStarts([...starts, next])} data-testid="access-older">
             Older
           </button>
         </div>
