@@ -12,7 +12,8 @@
  *   message, so a message requeued twice, or requeued while its job is running, is mapped once per job with one
  *   effect each. Rejected and conflict rows are never requeued: they were refused at intake, the sender got AR/CR
  *   and is expected to resend; making one accepted could collide with a later accepted message of the same control
- *   id (the unique index on (sender, control_id) of accepted messages).
+ *   id (the unique index on (sender, control_id) of accepted messages). Nor are the bodies of FHIR API writes
+ *   (protocol fhir-rest, store/consents.ts): they were stored as written, and no worker maps them.
  */
 import type { Queryable } from './db.ts';
 import { SUMMARY_COLUMNS, toSummary, type Disposition, type InboxState, type MessageSummary } from './inbox.ts';
@@ -105,7 +106,8 @@ export async function resourcesFromMessage(db: Queryable, messageId: number): Pr
   return result.rows.map((row) => ({ resourceType: row.resource_type, id: row.id, versionId: row.version_id, current: row.current === true }));
 }
 
-export type RequeueSkipReason = 'not-found' | 'rejected-at-intake' | 'conflict';
+/** `api-write`: a request body that wrote a resource through the FHIR API (protocol fhir-rest); nothing maps it. */
+export type RequeueSkipReason = 'not-found' | 'rejected-at-intake' | 'conflict' | 'api-write';
 
 export interface RequeueOutcome {
   requeued: number[];
@@ -118,18 +120,18 @@ export async function requeueMessages(db: Queryable, ids: readonly number[]): Pr
   if (unique.length === 0) return { requeued: [], skipped: [] };
   const updated = await db.query<{ id: string }>(
     `UPDATE inbox_message SET state = 'queued', attempts = 0, attempts_started = 0, error_code = NULL, error_detail = NULL, processed_at = NULL
-      WHERE id = ANY($1::bigint[]) AND disposition = 'accepted' RETURNING id`,
+      WHERE id = ANY($1::bigint[]) AND disposition = 'accepted' AND protocol <> 'fhir-rest' RETURNING id`,
     [unique],
   );
   const requeued = new Set(updated.rows.map((row) => Number(row.id)));
   const others = unique.filter((id) => !requeued.has(id));
   const skipped: RequeueOutcome['skipped'] = [];
   if (others.length > 0) {
-    const found = await db.query<{ id: string; disposition: Disposition }>('SELECT id, disposition FROM inbox_message WHERE id = ANY($1::bigint[])', [others]);
-    const disposition = new Map(found.rows.map((row) => [Number(row.id), row.disposition]));
+    const found = await db.query<{ id: string; disposition: Disposition; protocol: string }>('SELECT id, disposition, protocol FROM inbox_message WHERE id = ANY($1::bigint[])', [others]);
+    const rows = new Map(found.rows.map((row) => [Number(row.id), row]));
     for (const id of others) {
-      const d = disposition.get(id);
-      skipped.push({ id, reason: d === undefined ? 'not-found' : d === 'conflict' ? 'conflict' : 'rejected-at-intake' });
+      const row = rows.get(id);
+      skipped.push({ id, reason: row === undefined ? 'not-found' : row.protocol === 'fhir-rest' ? 'api-write' : row.disposition === 'conflict' ? 'conflict' : 'rejected-at-intake' });
     }
   }
   return { requeued: unique.filter((id) => requeued.has(id)).sort((a, b) => a - b), skipped };
