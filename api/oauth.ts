@@ -283,6 +283,8 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
       issuer: issuer.issuer,
       jwks_uri: `${request.protocol}://${request.host}/.well-known/jwks.json`,
       token_endpoint: tokenEndpoint(request),
+      // The root document keeps listing only the grant it always listed, for the Backend Services clients that
+      // read it; the document at the FHIR base, where SMART App Launch apps look, lists every grant served.
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,

@@ -25,6 +25,8 @@ commands:
   terminology  ConceptMaps and code systems: anchorline terminology conceptmap load|activate, list, load (see --help)
   mapping   mapping configs: anchorline mapping test|diff|list|rollback (see anchorline mapping --help)
   credentials  API keys and OAuth clients: anchorline credentials key|client create|list|revoke (see --help)
+  user      accounts of people who sign in: anchorline user add|list|disable (see anchorline user --help)
+  app       SMART apps people sign in through: anchorline app add|list (see anchorline app --help)
   witness   witness or monitor a log and cosign its checkpoints: anchorline witness keygen|--log <url> ... (see --help)
 
 options:
@@ -90,6 +92,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'mapping') {
     process.exitCode = await (await import('./mapping.ts')).runMapping(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'user' || argv[0] === 'app') {
+    process.exitCode = await (await import('./users.ts')).runUsers(argv[0], argv.slice(1));
     return;
   }
   if (argv[0] === 'credentials') {
