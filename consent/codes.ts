@@ -10,7 +10,6 @@ export const RESOURCE_TYPES = 'http://hl7.org/fhir/resource-types';
 export const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 export const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 export const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
-export const PROVISION_ACTION = 'http://terminology.hl7.org/CodeSystem/consentaction';
 
 /** Each v3 PurposeOfUse code's parent (is-a), under the abstract PurposeOfUse. */
 const PURPOSE_PARENT: Readonly<Record<string, string>> = {
