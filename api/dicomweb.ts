@@ -36,6 +36,7 @@ import {
   type MultipartEvent,
 } from '../adapters/dicom/index.ts';
 import { DICOM_BLOB_EXTENSION_URL, imagingStudyId } from '../mappers/index.ts';
+import type { ConsentGate } from './consent-gate.ts';
 import { auditTrail, isBlobDigest, resources, withTransaction, type BlobStore } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
 
@@ -50,6 +51,8 @@ export interface DicomWebOptions {
   maxInstanceBytes: number;
   /** Largest request body, in bytes. */
   stowMaxBytes: number;
+  /** Consent enforcement for people (api/consent-gate.ts); absent: people retrieve no instances. */
+  gate?: ConsentGate;
 }
 
 /** One part's outcome, as the response module reports it. */
@@ -146,7 +149,10 @@ export function registerDicomWebRoutes(app: FastifyInstance, options: DicomWebOp
   app.get<{ Params: { sha256: string } }>('/blobs/:sha256', { schema: BLOB_SCHEMA, config: { scope: 'read' } }, async (request, reply) => {
     const { sha256 } = request.params;
     if (!isBlobDigest(sha256)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'a blob name is a lowercase hex SHA-256', { location: 'sha256' });
-    accessOf(request).require('ImagingStudy', 'r');
+    const access = accessOf(request);
+    access.require('ImagingStudy', 'r');
+    // A blob is named by its digest alone, with no study to decide consent on: people retrieve through WADO-RS.
+    if (access.person) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'people retrieve DICOM instances through WADO-RS (/dicomweb/studies/...), which checks consent');
     const bytes = await options.blobs.get(sha256);
     if (!bytes) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no blob ${sha256}`);
     await withTransaction(options.pool, (client) =>
@@ -341,9 +347,15 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
     if (!isValidUid(uid)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the ${name} in the URL is not a UID`, { location: name });
   }
   assertAcceptsMultipartDicom(request.headers.accept);
-  accessOf(request).require('ImagingStudy', 'r');
+  const access = accessOf(request);
+  access.require('ImagingStudy', 'r');
+  if (access.person && !options.gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve DICOM instances to people (no consent gate)');
+  const context = options.gate?.context(request, access);
   const blobs = await withTransaction(options.pool, async (client) => {
-    const stored = await resources.readCurrent(client, 'ImagingStudy', imagingStudyId(target.study));
+    const found = await resources.readCurrent(client, 'ImagingStudy', imagingStudyId(target.study));
+    // A study a person may not see reads as absent, like one never stored.
+    const gated = found && options.gate ? await options.gate.filter(context, [found]) : { allowed: found ? [found] : [], authorization: undefined };
+    const stored = gated.allowed[0];
     const blobs = stored ? instanceBlobs(stored.content, target) : [];
     if (!stored || blobs.length === 0) {
       const what = target.instance ? `instance ${target.instance}` : target.series ? `series ${target.series}` : `study ${target.study}`;
@@ -355,6 +367,7 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
       returned: [{ resourceType: stored.resourceType, id: stored.id, versionId: stored.versionId }],
       patients: auditTrail.patientsOf(stored.content),
       description: `WADO-RS retrieve of ${blobs.length} DICOM instance(s)`,
+      ...(context ? { purposeOfUse: context.requester.purpose, ...(gated.authorization ? { authorization: gated.authorization } : {}) } : {}),
     });
     return blobs;
   });

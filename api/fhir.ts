@@ -20,6 +20,7 @@ import { auditTrail, resources, SEARCH_PARAMETERS, type SearchCriterion, type St
 import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
+import { ConsentGate, type GateContext } from './consent-gate.ts';
 import { parsePositiveId } from './params.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -264,7 +265,7 @@ function referenceValue(raw: string, name: string): { code: string } {
 function bundle(
   type: 'searchset' | 'history',
   base: string,
-  total: number,
+  total: number | undefined,
   entries: StoredResource[],
   links: Array<{ relation: string; url: string }>,
   extra: { included?: StoredResource[]; withheld?: number } = {},
@@ -284,10 +285,11 @@ function bundle(
       search: { mode: 'outcome' },
     });
   }
-  return { resourceType: 'Bundle', type, total, link: links, entry };
+  return { resourceType: 'Bundle', type, ...(total === undefined ? {} : { total }), link: links, entry };
 }
 
-function pageLinks(request: FastifyRequest, count: number, offset: number, total: number): Array<{ relation: string; url: string }> {
+/** `hasNext`: a next page exists; given when the total is not known (a search under consent that stopped scanning). */
+function pageLinks(request: FastifyRequest, count: number, offset: number, total: number | undefined, hasNext?: boolean): Array<{ relation: string; url: string }> {
   const url = new URL(request.url, `${request.protocol}://${request.host}`);
   const at = (o: number): string => {
     url.searchParams.set('_count', String(count));
@@ -295,7 +297,7 @@ function pageLinks(request: FastifyRequest, count: number, offset: number, total
     return url.toString();
   };
   const links = [{ relation: 'self', url: at(offset) }];
-  if (count > 0 && offset + count < total) links.push({ relation: 'next', url: at(offset + count) });
+  if (count > 0 && (hasNext ?? (total !== undefined && offset + count < total))) links.push({ relation: 'next', url: at(offset + count) });
   if (offset > 0) links.push({ relation: 'previous', url: at(Math.max(0, offset - count)) });
   return links;
 }
@@ -329,12 +331,15 @@ export function capabilityStatement(): Record<string, unknown> {
             type,
             versioning: 'versioned',
             readHistory: true,
-            interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }],
+            // Consent is the one type written through the API (api/fhir-write.ts); the rest come from messages.
+            interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'search-type' }, ...(type === 'Consent' ? [{ code: 'create' }, { code: 'update' }] : [])],
+            ...(type === 'Consent' ? { updateCreate: true, conditionalUpdate: false } : {}),
             searchParam: [
               { name: '_id', type: 'token' },
               ...Object.entries(SEARCH_PARAMETERS[type]!).map(([name, kind]) => ({ name, type: kind })),
             ],
             ...(type === 'Composition' ? { operation: [{ name: 'document', definition: 'http://hl7.org/fhir/OperationDefinition/Composition-document' }] } : {}),
+            ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
           })),
           // Terminology (api/terminology.ts): read, search by url, and the FHIR R4 operations.
           ...TERMINOLOGY_OPERATIONS.map(({ type, operations }) => ({
@@ -408,7 +413,77 @@ export function checkResponse(access: Access, payload: unknown): void {
   visit(payload);
 }
 
-export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudits: auditTrail.ReadAuditBatcher, limits: SearchLimits = DEFAULT_SEARCH_LIMITS): void {
+/** Matches a person's search scans at most, in rows, before it answers with what it found and no total. */
+const MAX_CONSENT_SCAN = 20_000;
+
+/**
+ * One page of a search under consent: what the person may see, paged among themselves, so that neither the page nor
+ * the total betrays a withheld match. Matches are read in chunks from the start and filtered until the page is full
+ * and one more permitted match shows there is a next page, or the matches run out (then the total is exact), or
+ * MAX_CONSENT_SCAN rows were read (then the total is left out, as FHIR allows).
+ */
+async function consentedSearch(
+  pool: pg.Pool,
+  type: string,
+  criteria: SearchCriterion[],
+  paging: { count: number; offset: number },
+  gate: ConsentGate,
+  context: GateContext,
+): Promise<{ page: StoredResource[]; total: number | undefined; hasNext: boolean; authorization: auditTrail.ReadAuthorization | undefined }> {
+  const wanted = paging.offset + paging.count + 1;
+  const chunk = Math.max(200, paging.count * 2);
+  const permitted: StoredResource[] = [];
+  let scanned = 0;
+  let exhausted = false;
+  while (permitted.length < wanted && scanned < MAX_CONSENT_SCAN) {
+    const result = await resources.searchResources(pool, type, criteria, { count: chunk, offset: scanned });
+    scanned += result.resources.length;
+    const { allowed } = await gate.filter(context, result.resources, 's');
+    for (const r of allowed) permitted.push(r);
+    if (result.resources.length < chunk || scanned >= result.total) {
+      exhausted = true;
+      break;
+    }
+  }
+  const page = permitted.slice(paging.offset, paging.offset + paging.count);
+  // Decided again for the page alone, so the AuditEvent names what authorised what was returned, nothing more.
+  const { authorization } = await gate.filter(context, page, 's');
+  return { page, total: exhausted ? permitted.length : undefined, hasNext: permitted.length > paging.offset + paging.count, authorization };
+}
+
+/** Merges what authorised two parts of one answer (a search page and its inclusions). */
+function mergeAuthorizations(a: auditTrail.ReadAuthorization | undefined, b: auditTrail.ReadAuthorization | undefined): auditTrail.ReadAuthorization | undefined {
+  if (!a || !b) return a ?? b;
+  return {
+    consents: [...new Set([...a.consents, ...b.consents])].sort(),
+    byDefault: a.byDefault || b.byDefault,
+    ownRecord: a.ownRecord || b.ownRecord,
+    ...(a.breakGlass ?? b.breakGlass ? { breakGlass: (a.breakGlass ?? b.breakGlass)! } : {}),
+  };
+}
+
+/** What a read's AuditEvent says of the person's purpose and the consents behind it; nothing for a system caller. */
+function consentAudit(context: GateContext | undefined, authorization: auditTrail.ReadAuthorization | undefined): Pick<auditTrail.ReadAudit, 'purposeOfUse' | 'authorization'> {
+  if (!context) return {};
+  return { purposeOfUse: context.requester.purpose, ...(authorization ? { authorization } : {}) };
+}
+
+/** The only patient a person's read of `type/id` may concern is checked by the gate; a withheld record reads as absent. */
+function notFound(type: string, id: string, suffix = ''): AnchorlineError {
+  return new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}${suffix} does not exist`);
+}
+
+/** Resource types `$everything` never returns: the audit trail is read with the audit scope or by the patient. */
+const EVERYTHING_EXCLUDED = new Set(['AuditEvent']);
+
+export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudits: auditTrail.ReadAuditBatcher, limits: SearchLimits = DEFAULT_SEARCH_LIMITS, gate?: ConsentGate): void {
+  // Without a gate, no person can be let through: every person's read is refused before it runs.
+  const gateOf = (request: FastifyRequest, access: Access): GateContext | undefined => {
+    if (access.person && !gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve records to people (no consent gate)');
+    return gate?.context(request, access);
+  };
+  const filter = async (context: GateContext | undefined, found: StoredResource[], interaction: 'r' | 's' = 'r') =>
+    context && gate ? gate.filter(context, found, interaction) : { allowed: found, authorization: undefined };
   app.addHook('preSerialization', async (request, _reply, payload) => {
     if (request.access && request.routeOptions.url?.startsWith('/fhir/')) checkResponse(request.access, payload);
     return payload;
@@ -424,9 +499,20 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const criteria = parseSearch(type, request.query, limits);
     const inclusions = parseInclusions(type, request.query);
     const paging = parsePaging(request.query, limits);
+    const context = gateOf(request, access);
     // Statements on the pool, not in a transaction: under READ COMMITTED one would not make them see one snapshot
     // either, and BEGIN and COMMIT would be two more round trips per search.
-    const result = await resources.searchResources(pool, type, criteria, paging);
+    let result: { total: number | undefined; resources: StoredResource[] };
+    let hasNext: boolean | undefined;
+    let authorization: auditTrail.ReadAuthorization | undefined;
+    if (context && gate) {
+      const page = await consentedSearch(pool, type, criteria, paging, gate, context);
+      result = { total: page.total, resources: page.page };
+      hasNext = page.hasNext;
+      authorization = page.authorization;
+    } else {
+      result = await resources.searchResources(pool, type, criteria, paging);
+    }
     const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
     const found: StoredResource[] = [];
     for (const inclusion of inclusions) {
@@ -443,8 +529,11 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
         }
       }
     }
-    const included = found.filter((r) => access.can(r.resourceType, 'r'));
-    const withheld = found.length - included.length;
+    const readable = found.filter((r) => access.can(r.resourceType, 'r'));
+    const gated = await filter(context, readable);
+    const included = gated.allowed;
+    // A system caller is told how many inclusions its scopes withheld; a person never learns what consent withheld.
+    const withheld = context ? 0 : found.length - included.length;
     const returned = [...result.resources, ...included];
     // A search is recorded even when it finds nothing: that nothing matched is itself an answer about patients.
     await readAudits.record({
@@ -453,8 +542,9 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
       returned: versionsOf(returned),
       patients: patientsIn(returned),
       query: `${type}?${request.url.split('?')[1] ?? ''}`,
+      ...consentAudit(context, mergeAuthorizations(authorization, gated.authorization)),
     });
-    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total), { included, withheld }));
+    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total, hasNext), { included, withheld }));
   });
 
   // Composition/$document (FHIR R4 operation, GET): the document Bundle the worker stored for the Composition's
@@ -466,21 +556,67 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     accessOf(request).require('Composition', 'r');
     const unknown = Object.keys(request.query).filter((name) => name !== 'persist' && name !== '_format');
     if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$document takes no parameter ${unknown[0]} (supported: persist)`, { location: unknown[0] });
+    const context = gateOf(request, accessOf(request));
     const bundle = await resources.readCurrent(pool, 'Bundle', documentBundleId(id));
-    if (!bundle || bundle.deleted) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Composition/${id} heads no stored document (documents are stored by the worker that maps them)`);
-    await readAudits.record({ interaction: 'operation', actor: auditActor(request), returned: versionsOf([bundle]), patients: patientsIn([bundle]), description: `Composition/${id}/$document` });
+    // A document is disclosed whole or not at all: the gate lets a Bundle through only if every entry may be seen.
+    const gated = await filter(context, bundle ? [bundle] : []);
+    if (!bundle || bundle.deleted || gated.allowed.length === 0) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Composition/${id} heads no stored document (documents are stored by the worker that maps them)`);
+    await readAudits.record({ interaction: 'operation', actor: auditActor(request), returned: versionsOf([bundle]), patients: patientsIn([bundle]), description: `Composition/${id}/$document`, ...consentAudit(context, gated.authorization) });
     return sendResource(reply, bundle);
+  });
+
+  // Patient/$everything (FHIR R4 operation, GET): the patient and their compartment's current resources, paged
+  // (`_count`, `_offset`), optionally of some types (`_type`). Each entry passes the caller's scopes and, for a
+  // person, consent; what is withheld leaves no trace in the page or its links.
+  app.get<{ Params: { id: string }; Querystring: Record<string, string | string[]> }>('/fhir/Patient/:id/$everything', { config: { scope: 'read' } }, async (request, reply) => {
+    const { id } = request.params;
+    assertId(id);
+    const access = accessOf(request);
+    access.require('Patient', 'r');
+    const unknown = Object.keys(request.query).filter((name) => !['_count', '_offset', '_type', '_format'].includes(name));
+    if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$everything takes no parameter ${unknown[0]} (supported: _count, _offset, _type)`, { location: unknown[0] });
+    const types = request.query._type === undefined ? undefined : alternatives(single(request.query._type, '_type'));
+    for (const type of types ?? []) assertType(type);
+    const paging = parsePaging(request.query, limits);
+    const context = gateOf(request, access);
+    const patient = await resources.readCurrent(pool, 'Patient', id);
+    if (!patient || patient.deleted || (await filter(context, [patient])).allowed.length === 0) throw notFound('Patient', id);
+    // Scanned from the start and paged after filtering, as a person's search is, so that pages do not reveal gaps.
+    const permitted: StoredResource[] = [];
+    const wanted = paging.offset + paging.count + 1;
+    const chunk = Math.max(200, paging.count * 2);
+    let scanned = 0;
+    let exhausted = false;
+    while (permitted.length < wanted && scanned < MAX_CONSENT_SCAN) {
+      const batch = await resources.compartmentResources(pool, id, { count: chunk, offset: scanned, ...(types ? { types } : {}) });
+      scanned += batch.length;
+      const readable = batch.filter((r) => access.can(r.resourceType, 'r') && !EVERYTHING_EXCLUDED.has(r.resourceType));
+      for (const r of (await filter(context, readable)).allowed) permitted.push(r);
+      if (batch.length < chunk) {
+        exhausted = true;
+        break;
+      }
+    }
+    const page = permitted.slice(paging.offset, paging.offset + paging.count);
+    const gated = await filter(context, page);
+    await readAudits.record({ interaction: 'operation', actor: auditActor(request), returned: versionsOf(page), patients: [`Patient/${id}`], description: `Patient/${id}/$everything`, ...consentAudit(context, gated.authorization) });
+    const total = exhausted ? permitted.length : undefined;
+    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), total, page, pageLinks(request, paging.count, paging.offset, total, permitted.length > paging.offset + paging.count)));
   });
 
   app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
     const { type, id } = request.params;
     assertType(type);
     assertId(id);
-    accessOf(request).require(type, 'r');
+    const access = accessOf(request);
+    access.require(type, 'r');
+    const context = gateOf(request, access);
     const stored = await resources.readCurrent(pool, type, id);
-    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+    if (!stored) throw notFound(type, id);
+    const gated = await filter(context, [stored]);
+    if (gated.allowed.length === 0) throw notFound(type, id);
     if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
-    await readAudits.record({ interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
+    await readAudits.record({ interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]), ...consentAudit(context, gated.authorization) });
     return sendResource(reply, stored);
   });
 
@@ -488,17 +624,31 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const { type, id } = request.params;
     assertType(type);
     assertId(id);
-    accessOf(request).require(type, 'r');
+    const access = accessOf(request);
+    access.require(type, 'r');
+    const context = gateOf(request, access);
     const paging = parsePaging(request.query, limits);
     let since: Date | undefined;
     if (request.query._since !== undefined) {
       since = new Date(single(request.query._since, '_since'));
       if (Number.isNaN(since.getTime())) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_since must be a FHIR instant', { location: '_since' });
     }
-    const result = await resources.readHistory(pool, type, id, { ...paging, ...(since ? { since } : {}) });
-    if (result.total === 0 && !since) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id} does not exist`);
+    let result: { total: number; versions: StoredResource[] };
+    let authorization: auditTrail.ReadAuthorization | undefined;
+    if (context) {
+      // Each version is decided on its own content (its labels may differ); the person's page and total count only
+      // the versions they may see, so a withheld version leaves no gap to notice.
+      const all = await resources.readHistory(pool, type, id, { count: limits.maxCount, offset: 0, ...(since ? { since } : {}) });
+      const gated = await filter(context, all.versions);
+      result = { total: gated.allowed.length, versions: gated.allowed.slice(paging.offset, paging.offset + paging.count) };
+      authorization = (await filter(context, result.versions)).authorization;
+      if (all.total > 0 && gated.allowed.length === 0 && !since) result.total = 0;
+    } else {
+      result = await resources.readHistory(pool, type, id, { ...paging, ...(since ? { since } : {}) });
+    }
+    if (result.total === 0 && !since) throw notFound(type, id);
     if (result.versions.length > 0) {
-      await readAudits.record({ interaction: 'history-instance', actor: auditActor(request), returned: versionsOf(result.versions), patients: patientsIn(result.versions) });
+      await readAudits.record({ interaction: 'history-instance', actor: auditActor(request), returned: versionsOf(result.versions), patients: patientsIn(result.versions), ...consentAudit(context, authorization) });
     }
     return reply.header('content-type', FHIR_JSON).send(bundle('history', baseUrl(request), result.total, result.versions, pageLinks(request, paging.count, paging.offset, result.total)));
   });
@@ -507,12 +657,15 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const { type, id, vid } = request.params;
     assertType(type);
     assertId(id);
-    accessOf(request).require(type, 'r');
+    const access = accessOf(request);
+    access.require(type, 'r');
+    const context = gateOf(request, access);
     const versionId = parsePositiveId(vid);
     if (versionId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'version id must be a positive integer in decimal digits');
     const stored = await resources.readVersion(pool, type, id, versionId);
-    if (!stored) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${vid} does not exist`);
-    await readAudits.record({ interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]) });
+    const gated = await filter(context, stored ? [stored] : []);
+    if (!stored || gated.allowed.length === 0) throw notFound(type, id, `/_history/${vid}`);
+    await readAudits.record({ interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]), ...consentAudit(context, gated.authorization) });
     return sendResource(reply, stored);
   });
 }

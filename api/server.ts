@@ -38,6 +38,7 @@ import type { CdaIntake } from '../adapters/cda/index.ts';
 import { registerDicomWebRoutes, type DicomWebOptions } from './dicomweb.ts';
 import { registerOpenApi } from './openapi.ts';
 import { registerOperationRoutes, type OperationsOptions } from './operations.ts';
+import type { ConsentGate } from './consent-gate.ts';
 import { registerFhirWriteRoutes } from './fhir-write.ts';
 
 declare module 'fastify' {
@@ -107,6 +108,8 @@ export interface ApiOptions {
   cdaIntake?: CdaIntake;
   /** STOW-RS, WADO-RS and /blobs; absent: those routes are not served. */
   dicom?: Omit<DicomWebOptions, 'pool' | 'log'>;
+  /** Consent enforcement on people's reads (api/consent-gate.ts); absent: people are served no records. */
+  consentGate?: ConsentGate;
   /** The consent cache the gate reads through, told at once when POST/PUT /fhir/Consent commits (api/fhir-write.ts). */
   consentCache?: { invalidate(patient: string): void };
   /** /metrics, /livez, /readyz and /admin/stats (api/operations.ts); absent: not served. */
@@ -238,10 +241,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const readAudits = new auditTrail.ReadAuditBatcher({ pool: options.auditPool ?? options.cancelPool ?? pool });
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());
-  registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS);
+  registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS, options.consentGate);
   registerFhirWriteRoutes(app, { pool, ...(options.consentCache ? { consentCache: options.consentCache } : {}) });
   const witnesses = options.witnesses ?? [];
-  registerProofRoutes(app, pool, { anchorDriver: options.anchorDriver ?? 'local', witnessQuorum: options.witnessQuorum ?? witnesses.length });
+  registerProofRoutes(app, pool, { anchorDriver: options.anchorDriver ?? 'local', witnessQuorum: options.witnessQuorum ?? witnesses.length, ...(options.consentGate ? { gate: options.consentGate } : {}) });
   registerLogRoutes(app, pool, { witnesses, authenticate: (authorization) => authenticator.authenticate(authorization) });
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
@@ -250,7 +253,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.console ?? true) await registerConsoleRoutes(app, { log });
   if (options.portal ?? true) await registerPortalRoutes(app, { log });
   if (options.cdaIntake) registerCdaRoutes(app, options.cdaIntake);
-  if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log });
+  if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log, ...(options.consentGate ? { gate: options.consentGate } : {}) });
   await app.ready();
   return app;
 }

@@ -18,6 +18,7 @@ import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
+import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
 import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
 
@@ -125,7 +126,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     if (keySource.source === 'file') engine.apiKeyFile = keySource.file;
     if (keySource.revoked) log.warn({ source: keySource.source }, 'the bootstrap API key is revoked and stays so; make admin keys with anchorline credentials key create');
     if (keySource.source === 'none') log.warn({ file: keySource.file }, 'no bootstrap API key file, and the database already holds keys: none is made; make one with anchorline credentials key create --scope admin');
-    const [{ buildApi, TokenIssuer }, { DicomScpServer }] = await serving!;
+    const [{ buildApi, TokenIssuer, ConsentGate }, { DicomScpServer }] = await serving!;
     const tokenIssuer = await TokenIssuer.fromKeyFile(config.auth.tokenSigningKeyFile ?? path.join(config.dataDir, 'oauth-signing.pem'), {
       issuer: config.auth.issuer,
       lifetimeSeconds: config.auth.tokenLifetimeSeconds,
@@ -172,7 +173,18 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       if (down.length > 0) throw new NotReady(`not listening: ${down.join(', ')}`);
     });
 
+    // People's reads are decided on the patients' consents, read through a cache that LISTENs for consent writes.
+    const consents = new ConsentCache({ pool: store.pools.api, ttlMs: config.consent.cacheTtlMs, maxPatients: config.consent.cacheMaxPatients, log: log.child({ component: 'consent' }) });
+    closers.push({ name: 'consent cache', close: () => consents.close() });
+    const consentGate = new ConsentGate(consents, {
+      enabled: config.consent.enforce,
+      defaultPolicy: config.consent.default,
+      breakGlassRoles: config.consent.breakGlassRoles,
+      sensitivityRules: config.consent.sensitivityRules,
+    });
     const api: FastifyInstance = await buildApi({
+      consentGate,
+      consentCache: consents,
       pool: store.pools.api,
       cancelPool: store.pools.background,
       auditPool: store.pools.background,

@@ -440,6 +440,12 @@ export const configSchema = z.strictObject({
        * across institutions needs the patient's consent, as Korean law expects), 'opt-out' permits. Default 'opt-in'.
        */
       default: z.enum(['opt-in', 'opt-out']).default('opt-in'),
+      /**
+       * Decide people's reads on consent. Default true. false lets people read whatever their scopes reach (their own
+       * records and their patients' stay theirs; the audit trail still records every read): only for measuring what
+       * enforcement costs, never for serving patients.
+       */
+      enforce: z.boolean().default(true),
       /** Person roles (user accounts' role codes) that may break the glass: read despite a deny, with a reason, flagged for review. Default ['emergency']. */
       breakGlassRoles: z.array(z.string().min(1)).default(['emergency']),
       /**

@@ -49,6 +49,8 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_MAPPING_INVALID_VALUE: spec(422, 'error', '102', 'value', false, 'A field value could not be interpreted'),
   ANCHORLINE_ERR_UNAUTHORIZED: spec(401, 'reject', '207', 'login', false, 'Missing or invalid API key or access token'),
   ANCHORLINE_ERR_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'Credential lacks the required scope'),
+  ANCHORLINE_ERR_BREAK_GLASS_REASON: spec(400, 'reject', '207', 'required', false, 'Breaking the glass needs a reason'),
+  ANCHORLINE_ERR_BREAK_GLASS_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'No role of this user may break the glass'),
   ANCHORLINE_ERR_CONSENT_INVALID: spec(422, 'reject', '207', 'business-rule', false, 'The Consent is not valid FHIR R4, or not one the engine can enforce; it was not stored'),
   ANCHORLINE_ERR_CONSENT_WRITE_FORBIDDEN: spec(403, 'reject', '207', 'forbidden', false, 'This person may not write consents for this patient'),
   ANCHORLINE_ERR_VERSION_CONFLICT: spec(412, 'reject', '207', 'conflict', false, 'The resource is not at the version the request expects (If-Match), or exists already'),

@@ -396,6 +396,30 @@ export async function includingOf(db: Queryable, type: string, param: string, ta
   return rows.rows.map(toStored);
 }
 
+/**
+ * The current resources of one patient's compartment (Patient/$everything): the Patient and every resource whose
+ * `patient` search entry names it, optionally of some types only, in a stable order (type, id), one page of them.
+ * AuditEvents are left out: the trail about a record is not part of the record.
+ */
+export async function compartmentResources(
+  db: Queryable,
+  patientId: string,
+  options: { count: number; offset: number; types?: readonly string[] },
+): Promise<StoredResource[]> {
+  const rows = await db.query({
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+       FROM fhir_resource r
+      WHERE NOT r.deleted AND ($3::text[] IS NULL OR r.resource_type = ANY($3::text[]))
+        AND ((r.resource_type = 'Patient' AND r.id = $2)
+          OR (r.resource_type <> 'AuditEvent' AND (r.resource_type, r.id) IN (
+                SELECT t.resource_type, t.id FROM fhir_search_token t WHERE t.param = 'patient' AND t.system = '' AND t.code = $1)))
+      ORDER BY r.resource_type, r.id LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
+    values: [`Patient/${patientId}`, patientId, options.types ?? null],
+    types: LOSSLESS_JSON_TYPES,
+  });
+  return rows.rows.map(toStored);
+}
+
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }

@@ -102,6 +102,6 @@ describe('clinical resources over the FHIR API', () => {
     const observation = metadata.rest[0].resource.find((r: any) => r.type === 'Observation');
     expect(observation.searchParam.map((p: any) => p.name)).toEqual(expect.arrayContaining(['patient', 'code', 'status']));
     const operations = metadata.rest[0].resource.filter((r: any) => r.operation).flatMap((r: any) => r.operation.map((o: any) => `${r.type}/$${o.name}`));
-    expect(operations).toEqual(['Composition/$document', 'CodeSystem/$lookup', 'CodeSystem/$validate-code', 'ConceptMap/$translate']);
+    expect(operations).toEqual(['Patient/$everything', 'Composition/$document', 'CodeSystem/$lookup', 'CodeSystem/$validate-code', 'ConceptMap/$translate']);
   });
 });
