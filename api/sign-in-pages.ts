@@ -14,8 +14,7 @@
  * Logs name account ids and client ids, never usernames, passwords or patients.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../config/logger.ts';
-import { errorFields } from '../config/logger.ts';
+import { errorFields, type Logger } from '../config/logger.ts';
 import { resources, signInApps, users, type User } from '../store/index.ts';
 import { isUserScope, SIGN_IN_SCOPES } from './access.ts';
 import { personScopes } from './person-scopes.ts';
