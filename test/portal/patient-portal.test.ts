@@ -2,7 +2,8 @@
  * The patient portal end to end, in a real headless Chromium (Debian's, driven by playwright-core) against a real
  * engine: two hospitals register the same patient (two HL7 ADT messages with their own record numbers and assigning
  * authorities); she signs in through the portal at the engine's own sign-in pages (SMART standalone launch, PKCE),
- * sees both records with the facility each came from, and gives a practitioner consent for treatment. The
+ * sees both records with the facility each came from, her expired access token is refreshed, and she gives a
+ * practitioner consent for treatment. The
  * practitioner, signed in with their own token, reads her record; the portal then lists that read with the consent
  * that allowed it, and verifies its audit entry's proof in the browser. She revokes the consent, the practitioner's
  * next read is refused, and she signs out.
@@ -54,39 +55,37 @@ async function register(facility: string, mrn: string, controlId: string): Promi
 }
 
 /**
- * A practitioner's access token, obtained as any SMART app would: the authorization request with PKCE, the engine's
- * login and approval pages in a browser context of their own, and the code exchanged at the token endpoint. The
- * redirect back is caught before it loads anything: this app is the test, not the portal.
+ * A practitioner's access token, obtained as any SMART app would (and as the sign-in tests do): an app registered at
+ * the engine, the authorization request with PKCE, the engine's login and approval pages in a browser context of
+ * their own, and the code from the app's redirect URI exchanged at the token endpoint.
  */
 async function practitionerToken(): Promise<string> {
+  const redirectUri = `${t.httpUrl}/ward-app/callback`;
+  const app = await admin('POST', '/admin/apps', { name: 'Ward app', redirectUris: [redirectUri] });
   const smart = (await (await fetch(`${t.httpUrl}/.well-known/smart-configuration`)).json()) as { authorization_endpoint: string; token_endpoint: string };
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
-  const redirectUri = `${t.httpUrl}/portal/callback`;
   const authorize = new URL(smart.authorization_endpoint);
   authorize.search = new URLSearchParams({
-    response_type: 'code', client_id: 'anchorline-portal', redirect_uri: redirectUri, scope: 'openid fhirUser user/*.rs', state, aud: `${t.httpUrl}/fhir`,
+    response_type: 'code', client_id: app.clientId, redirect_uri: redirectUri, scope: 'openid fhirUser user/*.rs', state, aud: `${t.httpUrl}/fhir`,
     code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
   }).toString();
   const context = await browser.newContext();
   try {
     const other = await context.newPage();
-    let callback: URL | undefined;
-    await other.route('**/portal/callback**', async (route) => {
-      callback = new URL(route.request().url());
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'signed in' });
-    });
+    other.setDefaultTimeout(20_000);
     await other.goto(authorize.toString());
     await other.getByTestId('username').fill(PRACTITIONER_LOGIN.username);
     await other.getByTestId('password').fill(PRACTITIONER_LOGIN.password);
     await other.getByTestId('sign-in').click();
     await other.getByTestId('approve').click();
-    await expect.poll(() => callback?.searchParams.get('code'), { timeout: 15_000 }).toBeTruthy();
-    expect(callback!.searchParams.get('state')).toBe(state);
+    await expect.poll(() => other.url(), { timeout: 20_000 }).toContain(redirectUri);
+    const callback = new URL(other.url());
+    expect(callback.searchParams.get('state')).toBe(state);
     const response = await fetch(smart.token_endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: callback!.searchParams.get('code')!, redirect_uri: redirectUri, client_id: 'anchorline-portal', code_verifier: verifier }).toString(),
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: redirectUri, client_id: app.clientId, code_verifier: verifier }).toString(),
     });
     expect(response.status).toBe(200);
     return ((await response.json()) as { access_token: string }).access_token;
@@ -130,7 +129,7 @@ describe('the patient portal', () => {
   // approval (it lands on /auth/<uid> instead of the provider's /auth/oidc/auth/<uid>), and the consent gate wired
   // into the engine (cli/engine.ts passes no consentGate to buildApi, so people are answered "this engine does not
   // serve records to people"). Unskip when both are in.
-  it.skip('takes a patient from signing in to her records at two hospitals, a consent given, the read it allowed, verified, revoked, and signing out', async () => {
+  it('takes a patient from signing in to her records at two hospitals, a consent given, the read it allowed, verified, revoked, and signing out', async () => {
     // Two hospitals register her, each with its own record number.
     const snuh = `Patient/${await register('SNUH', 'S-1001', 'PORTAL-1')}`;
     const amc = `Patient/${await register('AMC', 'A-2002', 'PORTAL-2')}`;
@@ -175,9 +174,21 @@ describe('the patient portal', () => {
     const doctorRead = (): Promise<Response> => fetch(`${t.httpUrl}/fhir/${snuh}`, { headers: { authorization: `Bearer ${doctorToken}` } });
     expect((await doctorRead()).status).toBe(404);
 
+    // An access token past its expiry is refreshed with the refresh token before the next request goes out.
+    const tokensBefore = await page.evaluate(() => JSON.parse(sessionStorage.getItem('anchorline.portal.tokens')!) as { accessToken: string; refreshToken?: string; expiresAt: number });
+    expect(tokensBefore.refreshToken).toBeTruthy();
+    await page.evaluate(() => {
+      const stored = JSON.parse(sessionStorage.getItem('anchorline.portal.tokens')!) as { expiresAt: number };
+      sessionStorage.setItem('anchorline.portal.tokens', JSON.stringify({ ...stored, expiresAt: 0 }));
+    });
+
     // 3. She lets the practitioner read her SNUH record for treatment, keeping mental health out.
     await page.getByTestId('nav-consents').click();
     await page.getByTestId('grant-form').waitFor();
+    await page.getByTestId('consent-list').first().getByTestId('no-consents').waitFor();
+    const tokensAfter = await page.evaluate(() => JSON.parse(sessionStorage.getItem('anchorline.portal.tokens')!) as { accessToken: string; expiresAt: number });
+    expect(tokensAfter.accessToken).not.toBe(tokensBefore.accessToken);
+    expect(tokensAfter.expiresAt).toBeGreaterThan(Date.now());
     await page.getByTestId('grant-actor').fill(PRACTITIONER);
     await page.getByTestId('grant-exclude-mental-health').check();
     await page.locator(`[data-testid="grant-record"][data-patient="${amc}"]`).uncheck();
@@ -205,7 +216,8 @@ describe('the patient portal', () => {
     expect(await readRow.getAttribute('data-break-glass')).toBe('false');
     expect(await readRow.getByTestId('access-who').textContent()).toBe('김서연');
     expect(await readRow.getByTestId('access-consent').textContent()).toContain(consent);
-    expect(await readRow.getByTestId('access-what').textContent()).toContain(snuh);
+    expect(await readRow.getAttribute('data-what')).toContain(snuh);
+    expect(await readRow.getByTestId('access-what').textContent()).toContain('About you (Patient)');
     await shot('06-who-looked');
 
     // 6. Verify the entry in the browser, once a checkpoint holds it.
@@ -215,10 +227,12 @@ describe('the patient portal', () => {
     const verified = readRow.getByTestId('verify-access');
     await expect.poll(() => verified.getAttribute('data-state')).toBe('verified');
     expect(await readRow.getByTestId('verify-result').textContent()).toContain('Verified');
+    const details = page.locator(`[data-testid="verify-details"][data-event="${event}"]`);
+    expect(await details.getByTestId('verify-verdict').getAttribute('data-ok')).toBe('true');
     for (const name of ['bundle-format', 'leaf-hash', 'resource-hash', 'checkpoint', 'inclusion', 'log-key']) {
-      expect(await readRow.locator(`[data-testid="check-row"][data-check="${name}"]`).getAttribute('data-ok'), name).toBe('true');
+      expect(await details.locator(`[data-testid="check-row"][data-check="${name}"]`).getAttribute('data-ok'), name).toBe('true');
     }
-    await readRow.locator('details.verify-details summary').click();
+    await details.locator('summary').click();
     await shot('07-verified');
 
     // 7. She revokes the consent; the practitioner's next read is refused.

@@ -66,6 +66,7 @@ describe('access rows', () => {
       resourceType: 'AuditEvent',
       id: 'ae1',
       meta: { versionId: '1' },
+      action: 'R',
       recorded: '2026-12-06T17:32:37.576Z',
       agent: [{ who: { reference: 'Practitioner/dr-kim', display: '김서연' }, requestor: true }, { who: { display: 'anchorline' }, requestor: false }],
       purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT' }] }],
@@ -76,7 +77,7 @@ describe('access rows', () => {
       ],
     });
     expect(row).toEqual({
-      id: 'ae1', versionId: '1', who: '김서연', whoReference: 'Practitioner/dr-kim', when: '2026-12-06T17:32:37.576Z', what: [`${PATIENT}/_history/1`],
+      id: 'ae1', versionId: '1', who: '김서연', whoReference: 'Practitioner/dr-kim', action: 'R', when: '2026-12-06T17:32:37.576Z', what: [`${PATIENT}/_history/1`],
       purposes: ['TREAT'], consents: ['Consent/c1/_history/1'], breakGlass: false, outcomeDesc: undefined,
     });
   });

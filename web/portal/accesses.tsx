@@ -14,7 +14,7 @@ import { ErrorNote, Panel, useAction } from '../src/components.tsx';
 import { VerdictView, verdictOf, type Verdict } from '../src/views/proof-verdict.tsx';
 import { readStrictJson } from '../src/views/proof-inputs.ts';
 import { ApiError, portalJson, portalText, samePath } from './api.ts';
-import { accessRow, formatWhen, PURPOSE_WORDS, withoutVersion, type AccessRow, type FhirResource } from './describe.ts';
+import { accessRow, formatWhen, PURPOSE_WORDS, TYPE_TITLES, withoutVersion, type AccessRow, type FhirResource } from './describe.ts';
 import { usePatientLabels } from './records.tsx';
 import type { Me } from './me.ts';
 
@@ -134,40 +134,82 @@ export function WhoLooked({ me }: { me: Me }) {
   );
 }
 
+/** What a returned version was, in words, by its type; the reference itself is kept in the title. */
+function versionWords(reference: string): string {
+  const type = reference.split('/')[0] ?? reference;
+  return TYPE_TITLES[type] ? `${TYPE_TITLES[type]} (${type})` : type;
+}
+
 function AccessLine({ row, own }: { row: AccessRow; own: boolean }) {
   const when = row.when ? new Date(row.when) : undefined;
+  const verification = useVerification(row);
+  const outcome = verification.outcome;
+  const kinds = [...new Set(row.what.map(versionWords))];
   return (
-    <tr class={row.breakGlass ? 'access-btg' : ''} data-testid="access-row" data-who={row.whoReference ?? row.who} data-consents={row.consents.join(' ')} data-break-glass={String(row.breakGlass)} data-event={`AuditEvent/${row.id}`}>
-      <td class="nowrap">{when && !Number.isNaN(when.getTime()) ? <time dateTime={row.when}>{when.toLocaleString()}</time> : formatWhen(row.when) ?? '–'}</td>
-      <td>
-        <span data-testid="access-who">{row.who}</span>
-        {row.whoReference && row.whoReference !== row.who ? <span class="muted small block">{row.whoReference}</span> : null}
-      </td>
-      <td class="small" data-testid="access-what">
-        {row.what.length === 0 ? <span class="muted">a search that found nothing you hold</span> : row.what.slice(0, 4).map((what) => <span key={what} class="block">{withoutVersion(what)}</span>)}
-        {row.what.length > 4 ? <span class="muted block">and {row.what.length - 4} more</span> : null}
-      </td>
-      <td>{row.purposes.filter((p) => p !== 'BTG').map((p) => PURPOSE_WORDS[p] ?? p).join(', ') || '–'}</td>
-      <td data-testid="access-basis">
-        {row.breakGlass ? (
-          <strong class="btg-mark" data-testid="access-btg">
-            Emergency access (break the glass){row.outcomeDesc ? `: ${row.outcomeDesc.replace(/^break-the-glass: /, '')}` : ''}
-          </strong>
-        ) : null}
-        {row.consents.map((consent) => (
-          <span key={consent} class="block" data-testid="access-consent">
-            {consent === 'default policy' ? 'the default policy' : `your consent ${withoutVersion(consent)}`}
-          </span>
-        ))}
-        {!row.breakGlass && row.consents.length === 0 ? (
-          // Reads without a consent are the patient's own, or a system's (an interface or operator), which consent does not govern.
-          <span class="muted">{own ? 'your own access' : row.whoReference ? '–' : 'a hospital system, not a person'}</span>
-        ) : null}
-      </td>
-      <td>
-        <VerifyAccess row={row} />
-      </td>
-    </tr>
+    <>
+      <tr class={row.breakGlass ? 'access-btg' : ''} data-testid="access-row" data-who={row.whoReference ?? row.who} data-consents={row.consents.join(' ')} data-break-glass={String(row.breakGlass)} data-event={`AuditEvent/${row.id}`} data-what={row.what.map(withoutVersion).join(' ')}>
+        <td class="nowrap">{when && !Number.isNaN(when.getTime()) ? <time dateTime={row.when}>{when.toLocaleString()}</time> : formatWhen(row.when) ?? '–'}</td>
+        <td>
+          <span data-testid="access-who">{row.who}</span>
+          {row.whoReference && row.whoReference !== row.who ? <span class="muted small block">{row.whoReference}</span> : null}
+          {row.action === 'C' || row.action === 'U' ? <span class="muted small block">sent these records</span> : null}
+        </td>
+        <td data-testid="access-what" title={row.what.map(withoutVersion).join('\n')}>
+          {row.what.length === 0 ? <span class="muted">nothing (a search that found nothing)</span> : kinds.map((kind) => <span key={kind} class="block">{kind}</span>)}
+          {row.what.length > 1 ? <span class="muted small block">{row.what.length} entries</span> : null}
+        </td>
+        <td>{row.purposes.filter((p) => p !== 'BTG').map((p) => PURPOSE_WORDS[p] ?? p).join(', ') || '–'}</td>
+        <td data-testid="access-basis">
+          {row.breakGlass ? (
+            <strong class="btg-mark" data-testid="access-btg">
+              Emergency access (break the glass){row.outcomeDesc ? `: ${row.outcomeDesc.replace(/^break-the-glass: /, '')}` : ''}
+            </strong>
+          ) : null}
+          {row.consents.map((consent) => (
+            <span key={consent} class="block" data-testid="access-consent">
+              {consent === 'default policy' ? 'the default policy' : `your consent ${withoutVersion(consent)}`}
+            </span>
+          ))}
+          {!row.breakGlass && row.consents.length === 0 ? (
+            // Reads without a consent are the patient's own, or a system's (an interface or operator), which consent does not govern.
+            <span class="muted">{own ? 'your own access' : row.whoReference ? '–' : 'a hospital system, not a person'}</span>
+          ) : null}
+        </td>
+        <td>
+          <div class="verify-access" data-testid="verify-access" data-state={outcome?.state ?? (verification.error ? 'error' : 'none')}>
+            <button type="button" class="button button-small" disabled={verification.busy} onClick={() => void verification.run()} data-testid="verify-button" aria-label={`Verify the record of this access at ${row.when ?? ''}`}>
+              {verification.busy ? 'Verifying…' : 'Verify'}
+            </button>
+            {outcome?.state === 'verified' ? (
+              <span class="verify-ok" role="status" data-testid="verify-result">
+                ✔ Verified
+              </span>
+            ) : null}
+            {outcome?.state === 'pending' ? (
+              <span class="verify-pending" role="status" data-testid="verify-result" title={outcome.detail}>
+                Pending: not in a signed checkpoint yet; try again in a moment
+              </span>
+            ) : null}
+            {outcome?.state === 'failed' ? (
+              <span class="verify-failed" role="alert" data-testid="verify-result">
+                ✘ Not verified
+              </span>
+            ) : null}
+            <ErrorNote error={verification.error} testid="verify-error" />
+          </div>
+        </td>
+      </tr>
+      {outcome && outcome.state !== 'pending' ? (
+        <tr class="verify-row" data-testid="verify-details" data-event={`AuditEvent/${row.id}`}>
+          <td colSpan={6}>
+            <details class="verify-details" open={outcome.state === 'failed'}>
+              <summary>The checks behind “{outcome.state === 'verified' ? 'Verified' : 'Not verified'}”</summary>
+              <VerdictView verdict={outcome.verdict} testid="verify-verdict" />
+            </details>
+          </td>
+        </tr>
+      ) : null}
+    </>
   );
 }
 
@@ -183,7 +225,8 @@ function logKey(): Promise<string | undefined> {
   return publishedLogKey;
 }
 
-function VerifyAccess({ row }: { row: AccessRow }) {
+/** Verifies one access's audit entry in this browser when run. */
+function useVerification(row: AccessRow): { run: () => Promise<void>; busy: boolean; error: unknown; outcome: Outcome | undefined } {
   const [outcome, setOutcome] = useState<Outcome | undefined>();
   const verifier = useAction(async () => {
     setOutcome(undefined);
@@ -203,40 +246,12 @@ function VerifyAccess({ row }: { row: AccessRow }) {
     const bundle = readStrictJson(bundleText, 'The proof bundle');
     const resource = readStrictJson(resourceText, 'The entry');
     if (!bundle.ok || !resource.ok) {
-      setOutcome({ state: 'failed', verdict: verdictOf([{ name: 'bundle-format', ok: false, detail: (!bundle.ok ? bundle.problem : !resource.ok ? resource.problem : '') }]) });
+      setOutcome({ state: 'failed', verdict: verdictOf([{ name: 'bundle-format', ok: false, detail: !bundle.ok ? bundle.problem : !resource.ok ? resource.problem : '' }]) });
       return;
     }
     const pinned = await logKey();
     const verdict = verdictOf(verifyBundle(bundle.value, { resource: resource.value, ...(pinned ? { logKey: pinned } : {}) }).checks);
     setOutcome({ state: verdict.ok ? 'verified' : 'failed', verdict });
   });
-  return (
-    <div class="verify-access" data-testid="verify-access" data-state={outcome?.state ?? (verifier.error ? 'error' : 'none')}>
-      <button type="button" class="button button-small" disabled={verifier.busy} onClick={() => void verifier.run()} data-testid="verify-button">
-        {verifier.busy ? 'Verifying…' : 'Verify'}
-      </button>
-      {outcome?.state === 'verified' ? (
-        <span class="verify-ok" role="status" data-testid="verify-result">
-          ✔ Verified
-        </span>
-      ) : null}
-      {outcome?.state === 'pending' ? (
-        <span class="verify-pending" role="status" data-testid="verify-result" title={outcome.detail}>
-          Pending: not in a signed checkpoint yet; try again in a moment
-        </span>
-      ) : null}
-      {outcome?.state === 'failed' ? (
-        <span class="verify-failed" role="alert" data-testid="verify-result">
-          ✘ Not verified
-        </span>
-      ) : null}
-      {outcome && outcome.state !== 'pending' ? (
-        <details class="verify-details">
-          <summary>Checks</summary>
-          <VerdictView verdict={outcome.verdict} testid="verify-verdict" />
-        </details>
-      ) : null}
-      <ErrorNote error={verifier.error} testid="verify-error" />
-    </div>
-  );
+  return { ...verifier, outcome };
 }

@@ -53,7 +53,7 @@ function ConsentList({ patient, consents, onChanged }: { patient: string; consen
     onChanged();
   });
   if (consents === undefined) return <p class="muted" role="status">Loading…</p>;
-  if (consents.length === 0) return <p class="muted" data-testid="no-consents">No consents on this record: only you can read it.</p>;
+  if (consents.length === 0) return <p class="muted" data-testid="no-consents">No consents on this record.</p>;
   return (
     <>
       <ErrorNote error={revoker.error} testid="revoke-error" />

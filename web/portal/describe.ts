@@ -283,6 +283,8 @@ export interface AccessRow {
   who: string;
   /** `Practitioner/x` etc. when the reader was a signed-in person. */
   whoReference: string | undefined;
+  /** AuditEvent.action: R read, E a search or operation, C or U a hospital system writing the record. */
+  action: string | undefined;
   when: string | undefined;
   /** `Encounter/x/_history/1`: the versions returned (entity role 4). */
   what: string[];
@@ -316,6 +318,7 @@ export function accessRow(event: FhirResource): AccessRow {
     versionId: String(record(event.meta)?.versionId ?? '1'),
     who: text(who?.display) ?? text(who?.reference) ?? text(who?.identifier?.value) ?? 'unknown',
     whoReference: text(who?.reference),
+    action: text(event.action),
     when: typeof event.recorded === 'string' ? event.recorded : undefined,
     what: entities.filter((e) => roleOf(e) === '4').map(whatOfEntity).filter((w): w is string => w !== undefined),
     purposes,
