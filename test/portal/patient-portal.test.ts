@@ -3,10 +3,9 @@
  * engine: two hospitals register the same patient (two HL7 ADT messages with their own record numbers and assigning
  * authorities); she signs in through the portal at the engine's own sign-in pages (SMART standalone launch, PKCE),
  * sees both records with the facility each came from, her expired access token is refreshed, and she gives a
- * practitioner consent for treatment. The
- * practitioner, signed in with their own token, reads her record; the portal then lists that read with the consent
- * that allowed it, and verifies its audit entry's proof in the browser. She revokes the consent, the practitioner's
- * next read is refused, and she signs out.
+ * practitioner consent for treatment. The practitioner, signed in with their own token, reads her record; the portal
+ * then lists that read with the consent that allowed it, and verifies its audit entry's proof in the browser. She
+ * revokes the consent, the practitioner's next read is refused, and she signs out.
  *
  * Screenshots of each step land in .tmp/artifacts/portal/.
  */
