@@ -5,7 +5,8 @@
  * sees both records with the facility each came from, her expired access token is refreshed, and she gives a
  * practitioner consent for treatment. The practitioner, signed in with their own token, reads her record; the portal
  * then lists that read with the consent that allowed it, and verifies its audit entry's proof in the browser. She
- * revokes the consent, the practitioner's next read is refused, and she signs out.
+ * revokes the consent, the practitioner's next read is refused; their emergency read (break-the-glass, with a reason)
+ * stands out in her list; and she signs out.
  *
  * Screenshots of each step land in .tmp/artifacts/portal/.
  */
@@ -134,7 +135,7 @@ describe('the patient portal', () => {
     const amc = `Patient/${await register('AMC', 'A-2002', 'PORTAL-2')}`;
     expect(snuh).not.toBe(amc);
     await admin('POST', '/admin/users', { ...PATIENT_LOGIN, role: 'patient', fhirUser: snuh, displayName: '김민지', patients: [snuh, amc] });
-    await admin('POST', '/admin/users', { ...PRACTITIONER_LOGIN, role: 'practitioner', fhirUser: PRACTITIONER, displayName: '김서연' });
+    await admin('POST', '/admin/users', { ...PRACTITIONER_LOGIN, role: 'practitioner', fhirUser: PRACTITIONER, displayName: '김서연', roles: ['emergency'] });
 
     // 1. Sign in: the portal sends her to the engine's sign-in page, and she comes back signed in.
     await page.goto(`${t.httpUrl}/portal/`);
@@ -242,13 +243,26 @@ describe('the patient portal', () => {
     await eventually(async () => (await doctorRead()).status === 404, 10_000, 'the practitioner to be refused after the revocation');
     await shot('08-revoked');
 
-    // 8. Signing out forgets the tokens and shows the sign-in page.
+    // 8. In an emergency the practitioner breaks the glass, giving a reason; her list shows that read apart.
+    const emergency = await fetch(`${t.httpUrl}/fhir/${snuh}`, { headers: { authorization: `Bearer ${doctorToken}`, 'x-purpose-of-use': 'ETREAT', 'x-break-glass-reason': 'unconscious on arrival' } });
+    expect(emergency.status).toBe(200);
+    await page.getByTestId('nav-access').click();
+    const glassRow = page.locator(`[data-testid="access-row"][data-who="${PRACTITIONER}"][data-break-glass="true"]`);
+    await expect.poll(async () => {
+      await page.getByTestId('access-refresh').click();
+      return glassRow.count();
+    }, { timeout: 20_000 }).toBe(1);
+    expect(await glassRow.getByTestId('access-btg').textContent()).toContain('unconscious on arrival');
+    expect(await glassRow.getAttribute('class')).toContain('access-btg');
+    await shot('09-break-the-glass');
+
+    // 9. Signing out forgets the tokens and shows the sign-in page.
     await page.getByTestId('sign-out').click();
     await page.getByTestId('portal-sign-in').waitFor();
     expect(await page.getByTestId('sign-in-note').textContent()).toContain('signed out');
     expect(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('anchorline.portal')).length)).toBe(0);
     await page.reload();
     await page.getByTestId('portal-sign-in').waitFor();
-    await shot('09-signed-out');
+    await shot('10-signed-out');
   });
 });
