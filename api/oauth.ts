@@ -283,9 +283,7 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
       issuer: issuer.issuer,
       jwks_uri: `${request.protocol}://${request.host}/.well-known/jwks.json`,
       token_endpoint: tokenEndpoint(request),
-      // The root document keeps listing only the grant it always listed, for the Backend Services clients that
-      // read it; the document at the FHIR base, where SMART App Launch apps look, lists every grant served.
-      grant_types_supported: ['client_credentials'],
+      grant_types_supported: signIn ? ['authorization_code', 'client_credentials', 'refresh_token'] : ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
       scopes_supported: ['system/*.rs', 'system/*.cruds', 'system/Patient.rs', 'ingest', 'audit', 'terminology', 'admin'],
@@ -305,11 +303,7 @@ export function registerOAuthRoutes(app: FastifyInstance, pool: pg.Pool, issuer:
   app.get('/fhir/.well-known/smart-configuration', {
     config: { public: true },
     schema: { tags: ['authorization'], summary: 'SMART discovery document at the FHIR base', security: [] },
-  }, async (request) => {
-    const document = smartConfiguration(request);
-    // The FHIR base is where SMART apps discover; here the grant types are all those the token endpoint serves.
-    return signIn ? { ...document, grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token'] } : document;
-  });
+  }, async (request) => smartConfiguration(request));
 }
 
 function noStore(reply: FastifyReply): FastifyReply {

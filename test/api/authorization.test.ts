@@ -83,7 +83,7 @@ describe('OAuth 2.0 client credentials', () => {
     const smart = await call('GET', '/.well-known/smart-configuration', undefined);
     expect(smart.status).toBe(200);
     expect(smart.body.token_endpoint).toBe(`${t.httpUrl}/auth/token`);
-    expect(smart.body.grant_types_supported).toEqual(['client_credentials']);
+    expect(smart.body.grant_types_supported).toEqual(expect.arrayContaining(['client_credentials', 'authorization_code', 'refresh_token']));
     expect(smart.body.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'private_key_jwt']));
     const jwks = await call('GET', '/.well-known/jwks.json', undefined);
     expect(jwks.body.keys).toHaveLength(1);
