@@ -323,8 +323,9 @@ export function capabilityStatement(): Record<string, unknown> {
         security: {
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
           description:
-            'Bearer API key, or an access token from the OAuth 2.0 client-credentials grant at /auth/token (SMART Backend Services; discovery at /.well-known/smart-configuration). ' +
-            'Scopes: system/<Type>.<cruds> (SMART v2), ingest, audit (AuditEvent), admin.',
+            'Bearer API key, or an access token from the OAuth 2.0 client-credentials grant at /auth/token (SMART Backend Services), ' +
+            'or, for people, from SMART App Launch (authorization code with PKCE; discovery at /fhir/.well-known/smart-configuration). ' +
+            'Scopes: system/<Type>.<cruds> (SMART v2), ingest, audit (AuditEvent), admin; people: patient/ and user/ scopes, and every read by a person is decided on the patient\'s consent.',
         },
         resource: [
           ...RESOURCE_TYPES.map((type) => ({
