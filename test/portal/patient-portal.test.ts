@@ -257,8 +257,14 @@ describe('the patient portal', () => {
     await shot('09-break-the-glass');
 
     // 9. Signing out forgets the tokens and shows the sign-in page.
+    const { refreshToken } = await page.evaluate(() => JSON.parse(sessionStorage.getItem('anchorline.portal.tokens')!) as { refreshToken: string });
     await page.getByTestId('sign-out').click();
     await page.getByTestId('portal-sign-in').waitFor();
+    // The refresh token was revoked, not only forgotten.
+    const smart = (await (await fetch(`${t.httpUrl}/.well-known/smart-configuration`)).json()) as { token_endpoint: string; revocation_endpoint?: string };
+    expect(smart.revocation_endpoint).toBeTruthy();
+    const refreshed = await fetch(smart.token_endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'anchorline-portal' }).toString() });
+    expect(refreshed.status).toBe(400);
     expect(await page.getByTestId('sign-in-note').textContent()).toContain('signed out');
     expect(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('anchorline.portal')).length)).toBe(0);
     await page.reload();
