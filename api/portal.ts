@@ -59,7 +59,8 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
   }
 
   // Who the signed-in person is: what the portal needs to find all their records. A person's token only; system
-  // credentials act for no person.
+  // credentials act for no person. Like the FHIR reads, it asks for some read scope (the portal's token always has
+  // patient/ ones), so that a token good only for identity does not open it.
   app.get('/me', {
     config: { scope: 'read' },
     schema: {
