@@ -9,6 +9,7 @@
  * working within `cacheMs`, and changed links (patients, organisation, roles) apply to tokens already issued. Its
  * scopes are the SMART patient/ and user/ scopes it carries that the account's role may hold (api/person-scopes.ts).
  */
+import { decodeJwt } from 'jose';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import { apiKeys, oauthClients, signInApps, users, type ApiKeyInfo, type SignInApp, type User } from '../store/index.ts';
@@ -68,6 +69,8 @@ export class Authenticator {
   private readonly users = new Map<string, Cached<User>>();
   private readonly apps = new Map<string, Cached<SignInApp>>();
   private readonly people: PersonTokenVerifier[] = [];
+  /** People's tokens already verified, until they expire (at most cacheMs): ES256 verification is most of a read's CPU. */
+  private readonly verifiedPeople = new Map<string, { token: PersonToken; until: number }>();
 
   constructor(pool: pg.Pool, issuer: TokenIssuer | undefined, cacheMs: number) {
     this.pool = pool;
@@ -93,10 +96,17 @@ export class Authenticator {
       return new Access({ kind: 'oauth-client', id: client.clientId, name: client.name, ...(client.source ? { source: client.source } : {}) }, scopes);
     }
     if (looksLikeJwt(credential)) {
+      // A person's token verified before is taken from the cache until it expires: its signature cannot change, and
+      // the account behind it is still looked up (through its own cache) on every request.
+      const known = this.verifiedPeople.get(credential);
+      if (known && known.until > Date.now()) return this.personAccess(known.token);
       for (const verifier of this.people) {
         const person = await verifier.verify(credential);
         if (person && 'rejected' in person) throw new AnchorlineError('ANCHORLINE_ERR_UNAUTHORIZED', person.rejected);
-        if (person) return this.personAccess(person);
+        if (person) {
+          this.rememberPersonToken(credential, person);
+          return this.personAccess(person);
+        }
       }
     }
     // Not a token of ours: an API key (a configured key may happen to have a JWT's shape).
@@ -105,8 +115,22 @@ export class Authenticator {
     return new Access({ kind: 'api-key', id: String(key.id), name: key.name, ...(key.source ? { source: key.source } : {}) }, key.scopes);
   }
 
+  private rememberPersonToken(credential: string, token: PersonToken): void {
+    let expires: number;
+    try {
+      const exp = decodeJwt(credential).exp;
+      if (typeof exp !== 'number') return;
+      expires = exp * 1000;
+    } catch {
+      return;
+    }
+    if (this.verifiedPeople.size >= MAX_CACHED) this.verifiedPeople.clear();
+    this.verifiedPeople.set(credential, { token, until: Math.min(expires, Date.now() + this.cacheMs) });
+  }
+
   /** Forgets every cached credential: this process stops trusting a revoked one at once (others within cacheMs). */
   forget(): void {
+    this.verifiedPeople.clear();
     this.keys.clear();
     this.clients.clear();
     this.users.clear();
