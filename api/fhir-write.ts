@@ -33,8 +33,8 @@ import type pg from 'pg';
 import { AnchorlineError, operationOutcome } from '../errors/index.ts';
 import { parseStrictJson } from '../anchor/index.ts';
 import { validateFhirResource } from '../mappers/index.ts';
-import { validateConsent, type ConsentIssue } from '../consent/validate.ts';
-import { consents, withTransaction, type StoredResource } from '../store/index.ts';
+import { registeredActorReferences, validateConsent, type ConsentIssue } from '../consent/validate.ts';
+import { consents, users, withTransaction, type StoredResource } from '../store/index.ts';
 import type { Access, Interaction } from './access.ts';
 import { auditActor, FHIR_JSON } from './fhir.ts';
 
@@ -98,6 +98,14 @@ async function handleWrite(options: FhirWriteOptions, request: FastifyRequest, r
   const structure = validateFhirResource(content);
   const errors = issues.filter((issue) => issue.severity === 'error');
   if (errors.length > 0 || structure.length > 0) return sendInvalid(reply, errors, structure);
+  // Every clinician and organisation a consent names must be one the engine knows (a user account, or a stored
+  // resource): a permission for a mistyped id would silently permit nobody, a deny would silently deny nobody.
+  const actors = registeredActorReferences(content);
+  const known = await users.knownActors(options.pool, actors.map((a) => a.reference));
+  const unknown = actors.filter((a) => !known.has(a.reference));
+  if (unknown.length > 0) {
+    return sendInvalid(reply, unknown.map((a) => ({ severity: 'error', code: 'CONSENT_ACTOR_UNKNOWN', location: a.location, detail: `${a.reference} is not a registered clinician or organisation (no user account names it and no such resource is stored)` })), []);
+  }
 
   const written = await withTransaction(options.pool, (client) =>
     consents.writeConsent(client, {

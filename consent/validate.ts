@@ -22,6 +22,7 @@ export type ConsentIssueCode =
   | 'CONSENT_PROVISION_TOO_DEEP'
   | 'CONSENT_PERIOD_INVALID'
   | 'CONSENT_ACTOR_INVALID'
+  | 'CONSENT_ACTOR_UNKNOWN'
   | 'CONSENT_PURPOSE_UNKNOWN'
   | 'CONSENT_SECURITY_LABEL_UNKNOWN'
   | 'CONSENT_CLASS_UNKNOWN';
@@ -129,4 +130,26 @@ function codingsOf(concept: unknown): Array<{ system: string | undefined; code: 
   return codings.flatMap((c: { system?: unknown; code?: unknown } | null) =>
     c && typeof c.code === 'string' ? [{ system: typeof c.system === 'string' ? c.system : undefined, code: c.code }] : [],
   );
+}
+
+/** Actor types a consent must name someone registered by: the clinicians and organisations it permits or denies. */
+const REGISTERED_ACTOR_TYPES: ReadonlySet<string> = new Set(['Practitioner', 'PractitionerRole', 'Organization', 'CareTeam']);
+
+/**
+ * The actor references of every provision that must name a registered clinician or organisation, with where they
+ * are, for the write route to look up (api/fhir-write.ts).
+ */
+export function registeredActorReferences(resource: Record<string, unknown>): Array<{ reference: string; location: string }> {
+  const out: Array<{ reference: string; location: string }> = [];
+  const walk = (provision: unknown, location: string, depth: number): void => {
+    if (!provision || typeof provision !== 'object' || depth > MAX_PROVISION_DEPTH) return;
+    const p = provision as { actor?: unknown; provision?: unknown };
+    (Array.isArray(p.actor) ? p.actor : []).forEach((actor: unknown, i: number) => {
+      const reference = (actor as { reference?: { reference?: unknown } } | null)?.reference?.reference;
+      if (typeof reference === 'string' && REGISTERED_ACTOR_TYPES.has(reference.split('/')[0]!)) out.push({ reference, location: `${location}.actor[${i}].reference` });
+    });
+    (Array.isArray(p.provision) ? p.provision : []).forEach((nested: unknown, i: number) => walk(nested, `${location}.provision[${i}]`, depth + 1));
+  };
+  walk(resource.provision, 'Consent.provision', 1);
+  return out;
 }

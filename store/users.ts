@@ -264,3 +264,19 @@ export async function updateUser(db: Queryable, id: string, changes: UserChanges
     conflict(error);
   }
 }
+
+/**
+ * Of the references `refs` (`Practitioner/x`, `PractitionerRole/x`, `Organization/x`, `CareTeam/x`), those that name
+ * someone the engine knows: an enabled account's own resource, organisation or membership, or a stored resource.
+ * A consent permits or denies registered clinicians and organisations, not whatever id was typed.
+ */
+export async function knownActors(db: Queryable, refs: readonly string[]): Promise<Set<string>> {
+  if (refs.length === 0) return new Set();
+  const { rows } = await db.query<{ ref: string }>(
+    `SELECT ref FROM unnest($1::text[]) AS ref
+      WHERE EXISTS (SELECT 1 FROM user_account u WHERE NOT u.disabled AND (u.fhir_user = ref OR u.organization = ref OR ref = ANY(u.member_of)))
+         OR EXISTS (SELECT 1 FROM fhir_current c WHERE c.resource_type = split_part(ref, '/', 1) AND c.id = split_part(ref, '/', 2) AND NOT c.deleted)`,
+    [[...new Set(refs)]],
+  );
+  return new Set(rows.map((r) => r.ref));
+}

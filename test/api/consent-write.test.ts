@@ -42,6 +42,10 @@ async function apiKey(scopes: string[]): Promise<string> {
 
 beforeAll(async () => {
   t = await startTestEngine();
+  // The organisation the consents name is known to the engine through a clinician's account there.
+  const account = { username: 'dr-snuh', role: 'practitioner', fhirUser: 'Practitioner/dr-snuh', displayName: 'Dr SNUH', organization: 'Organization/snuh', password: 'a-long-password-1' };
+  const created = await fetch(`${t.httpUrl}/admin/users`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'application/json' }, body: JSON.stringify(account) });
+  expect(created.status).toBe(201);
 });
 afterAll(async () => {
   await t?.destroy();
@@ -64,6 +68,16 @@ describe('Consent writes', () => {
     expect(events.rows).toHaveLength(1);
     expect(events.rows[0]!.content).toMatchObject({ type: { code: 'rest' }, subtype: [{ code: 'create' }], action: 'C', agent: [{ requestor: true, who: { identifier: { system: 'urn:anchorline:api-key' } } }, { requestor: false }] });
     expect(await consents.activeConsents(t.pool, 'Patient/cw-1')).toHaveLength(1);
+  });
+
+  it('refuses a Consent naming a clinician or organisation the engine does not know', async () => {
+    const stranger = consentBody('Patient/cw-9', {
+      provision: { type: 'permit', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: 'Practitioner/typo-kim' } }] },
+    });
+    const refused = await send('POST', '/fhir/Consent', stranger);
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.body)).toContain('CONSENT_ACTOR_UNKNOWN');
+    expect(await consents.activeConsents(t.pool, 'Patient/cw-9')).toHaveLength(0);
   });
 
   it('refuses an invalid Consent with one coded issue per problem, and stores nothing', async () => {
