@@ -216,6 +216,17 @@ describe('consent on every read by a person', () => {
     const written = await as('sub-guardian', 'patient/Consent.cu patient/*.rs', '/fhir/Consent', { method: 'POST', body: byGuardian });
     expect(written.status).toBe(201);
     expect((await as('sub-kim', CLINICIAN, `/fhir/${patientA}`)).status).toBe(200);
+    // Inclusions pass the same gate: the mental-health Condition stays out, and nothing says something was left out.
+    const withConditions = await as('sub-kim', CLINICIAN, `/fhir/Patient?identifier=CE-A&_revinclude=Condition:patient&_revinclude=Observation:patient`);
+    expect(withConditions.status).toBe(200);
+    const included = (withConditions.body.entry as any[]).map((e) => e.resource.resourceType);
+    expect(included).toContain('Observation');
+    expect(included).not.toContain('Condition');
+    expect(included).not.toContain('OperationOutcome');
+    // A system key is told its scopes withheld nothing, and sees the Condition.
+    expect(((await admin('GET', '/fhir/Patient?identifier=CE-A&_revinclude=Condition:patient')).body.entry as any[]).map((e) => e.resource.resourceType)).toContain('Condition');
+    // Blobs are named by digest alone, with no study to decide on: people retrieve through WADO-RS instead.
+    expect((await as('sub-kim', CLINICIAN, `/blobs/${'a'.repeat(64)}`)).status).toBe(403);
     // A clinician may not write consents.
     expect((await as('sub-kim', 'user/Consent.cu user/*.rs', '/fhir/Consent', { method: 'POST', body: consentForKim() })).status).toBe(403);
   });
