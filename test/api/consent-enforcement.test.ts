@@ -4,7 +4,10 @@
  * through POST/PUT /fhir/Consent, and reads by id, search, $everything, history and proofs, each checked against
  * what the patient's consent says and against the AuditEvent the read left.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -254,6 +257,30 @@ describe('consent on every read by a person', () => {
     expect(seenByPatient.body.entry.every((e: any) => e.resource.entity.some((x: any) => x.role?.code === '1' && x.what.reference === patientA))).toBe(true);
     // ... and nobody else's: patient B's break-the-glass read is not in patient A's list.
     expect(seenByPatient.body.entry.some((e: any) => e.resource.id === flagged.id)).toBe(false);
+  });
+
+  it('WADO-RS: a study is retrieved by a clinician only under the patient\'s consent', async () => {
+    const dicom = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom', 'ct-1.dcm'));
+    const boundary = 'consent-wado-boundary';
+    const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), dicom, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+    const stored = await fetch(`${t.httpUrl}/dicomweb/studies`, { method: 'POST', headers: { ...authHeaders(), 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' }, body });
+    expect(stored.status).toBe(200);
+    const study = '/dicomweb/studies/2.25.1000000001';
+    const patient = await eventually(async () => {
+      const found = await admin('GET', '/fhir/Patient?identifier=SEOUL0001');
+      const wado = await fetch(`${t.httpUrl}${study}`, { headers: authHeaders() });
+      await wado.arrayBuffer();
+      return found.body.total === 1 && wado.status === 200 ? `Patient/${found.body.entry[0].resource.id}` : undefined;
+    });
+    const retrieve = async (): Promise<number> => {
+      const response = await fetch(`${t.httpUrl}${study}`, { headers: { authorization: `Bearer ${await token('sub-kim', CLINICIAN)}` } });
+      await response.arrayBuffer();
+      return response.status;
+    };
+    expect(await retrieve()).toBe(404);
+    const consent = { ...consentForKim(), patient: { reference: patient }, performer: [{ reference: patient }] };
+    expect((await admin('POST', '/fhir/Consent', consent)).status).toBe(201);
+    expect(await retrieve()).toBe(200);
   });
 
   it('opt-out: with no consent a clinician reads, a deny consent withholds', async () => {
