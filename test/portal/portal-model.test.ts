@@ -11,7 +11,7 @@ import { resourceFacts } from '../../consent/labels.ts';
 import type { ConsentResource, Requester } from '../../consent/types.ts';
 import { validateConsent } from '../../consent/validate.ts';
 import { consentFor, grantProblem, revoked, summariseConsent, type ConsentGrant } from '../../web/portal/consent.ts';
-import { accessRow, facilityOf, groupByType, humanName, resourceLine, type FhirResource } from '../../web/portal/describe.ts';
+import { accessRow, facilityOf, groupByType, humanName, resourceLine, whatOf, type FhirResource } from '../../web/portal/describe.ts';
 import { randomToken, s256Challenge } from '../../web/portal/pkce.ts';
 
 const PATIENT = 'Patient/p-snuh';
@@ -159,3 +159,11 @@ describe('PKCE', () => {
     expect(await s256Challenge(verifier)).toBe(createHash('sha256').update(verifier, 'ascii').digest('base64url'));
   });
 });
+
+describe('what a visit says', () => {
+  it('reads a place kept as the sender\'s components (point of care, room, bed) as words, not HL7 separators', () => {
+    const visit: FhirResource = { resourceType: 'Encounter', status: 'in-progress', location: [{ location: { display: 'W1^101^A' } }], participant: [{ individual: { display: 'Minsu Kim' } }] };
+    expect(whatOf(visit)).toBe('at W1 · 101 · A, with Minsu Kim, in-progress');
+  });
+});
+

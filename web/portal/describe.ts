@@ -147,7 +147,8 @@ export function whatOf(resource: FhirResource): string | undefined {
       return text(resource.name);
     case 'Encounter': {
       const kind = conceptText(resource.class) ?? firstConcept(resource.type);
-      const where = list(resource.location).map((l) => referenceText(record(l)?.location)).find(Boolean);
+      // A place kept only as a display is the sender's point of care, room and bed as components (`W1^101^A`).
+      const where = list(resource.location).map((l) => referenceText(record(l)?.location)).find(Boolean)?.split('^').filter(Boolean).join(' · ');
       const who = list(resource.participant).map((p) => referenceText(record(p)?.individual)).find(Boolean);
       return [kind, where ? `at ${where}` : undefined, who ? `with ${who}` : undefined, text(resource.status)].filter(Boolean).join(', ') || undefined;
     }
