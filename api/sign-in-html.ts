@@ -73,6 +73,8 @@ export interface ConsentPage {
   patientChoice?: { kind: 'list'; options: Array<{ id: string; label: string }> } | { kind: 'entry'; value?: string };
   /** The patient the launch will be for, when there is nothing to choose. */
   launchPatient?: string;
+  /** How that patient reads to the person: their name and record number as stored (a launch is for one record). */
+  launchPatientLabel?: string;
   error?: string;
 }
 
@@ -81,7 +83,7 @@ export function consentPage(view: ConsentPage): string {
   const refused = view.scopes.filter((s) => s.refusedBecause);
   const choice = view.patientChoice;
   const patientField = !choice
-    ? view.launchPatient ? `<p>For patient <strong data-testid="launch-patient">${escapeHtml(view.launchPatient)}</strong></p>` : ''
+    ? view.launchPatient ? `<p>For <strong data-testid="launch-patient">${escapeHtml(view.launchPatientLabel ?? view.launchPatient)}</strong></p>` : ''
     : choice.kind === 'list'
       ? `<label for="patient">Patient</label><select id="patient" name="patient" data-testid="patient">${choice.options.map((o) => `<option value="${escapeHtml(o.id)}">${escapeHtml(o.label)}</option>`).join('')}</select>`
       : `<label for="patient">Patient id</label><input id="patient" name="patient" required value="${escapeHtml(choice.value ?? '')}" data-testid="patient" autocomplete="off">`;

@@ -38,14 +38,29 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.status(status).header('content-type', 'text/html; charset=utf-8').header('content-security-policy', PAGE_CSP).header('cache-control', 'no-store').header('x-frame-options', 'DENY').send(body);
 }
 
+/**
+ * How a linked patient record reads on the approval page: the name and record number it holds (`김민지 · B-000777`),
+ * so that a person with records at several hospitals, or a representative, knows which one the app will see. The
+ * person is shown only their own records or those they represent.
+ */
+async function patientLabel(pool: SignIn['pool'], reference: string): Promise<string> {
+  const stored = await resources.readCurrent(pool, 'Patient', reference.slice('Patient/'.length));
+  const content = stored?.content as { name?: Array<{ text?: string; family?: string; given?: string[] }>; identifier?: Array<{ value?: string }> } | undefined;
+  const name = content?.name?.[0];
+  const written = name?.text ?? [name?.family, ...(name?.given ?? [])].filter(Boolean).join(' ');
+  const number = content?.identifier?.find((i) => typeof i.value === 'string')?.value;
+  return [written || undefined, number].filter(Boolean).join(' · ') || reference;
+}
+
 /** What the approval page offers for the launch context, from the person's links and what the app asked. */
-function launchChoice(user: User, wantsPatient: boolean): Pick<ConsentPage, 'patientChoice' | 'launchPatient'> {
+async function launchChoice(pool: SignIn['pool'], user: User, wantsPatient: boolean): Promise<Pick<ConsentPage, 'patientChoice' | 'launchPatient' | 'launchPatientLabel'>> {
   if (!wantsPatient) return {};
   if (user.role === 'practitioner' || user.role === 'registration') return { patientChoice: { kind: 'entry' } };
   if (user.role === 'representative' && user.patients.length > 1) {
-    return { patientChoice: { kind: 'list', options: user.patients.map((p) => ({ id: p.slice('Patient/'.length), label: p })) } };
+    return { patientChoice: { kind: 'list', options: await Promise.all(user.patients.map(async (p) => ({ id: p.slice('Patient/'.length), label: await patientLabel(pool, p) }))) } };
   }
-  return user.patients[0] ? { launchPatient: user.patients[0].slice('Patient/'.length) } : {};
+  const first = user.patients[0];
+  return first ? { launchPatient: first.slice('Patient/'.length), launchPatientLabel: await patientLabel(pool, first) } : {};
 }
 
 export function registerSignInPages(app: FastifyInstance, signIn: SignIn, log: Logger): void {
@@ -79,7 +94,7 @@ export function registerSignInPages(app: FastifyInstance, signIn: SignIn, log: L
   /** The approval page's view, for the person signed in to this interaction. */
   async function consentView(details: Interaction, user: User, chosen?: { patient?: string; error?: string }): Promise<ConsentPage> {
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-    const choice = launchChoice(user, requested.includes('launch/patient'));
+    const choice = await launchChoice(pool, user, requested.includes('launch/patient'));
     const willHavePatient = choice.launchPatient !== undefined || choice.patientChoice !== undefined;
     const decision = personScopes(user.role, requested, willHavePatient);
     const refused = new Map(decision.refused.map((r) => [r.scope, r.reason]));
@@ -145,7 +160,7 @@ export function registerSignInPages(app: FastifyInstance, signIn: SignIn, log: L
     if (!user) return html(reply, 403, errorPage.render('This account cannot sign in. Ask the hospital to check it.'));
 
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-    const choice = launchChoice(user, requested.includes('launch/patient'));
+    const choice = await launchChoice(pool, user, requested.includes('launch/patient'));
     let launchPatient = choice.launchPatient;
     if (choice.patientChoice) {
       const picked = (form(request).get('patient') ?? '').trim().replace(/^Patient\//, '');

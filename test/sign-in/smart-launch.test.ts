@@ -193,7 +193,8 @@ describe('SMART App Launch for people', () => {
     const { verifier, challenge } = pkce();
     const page = await signIn('minji', PASSWORD, 'openid fhirUser profile launch/patient offline_access patient/*.rs user/*.rs', challenge);
     await page.getByTestId('approve').waitFor();
-    expect(await page.getByTestId('launch-patient').textContent()).toBe(patientIds.own);
+    // The record the launch is for, by the name and record number it holds.
+    expect(await page.getByTestId('launch-patient').textContent()).toBe('Seo own · SIGNIN-1');
     // A patient reads through patient/ scopes; user/ is shown as not granted.
     expect(await page.getByTestId('refused-scopes').textContent()).toContain('patient/ scopes');
     await page.screenshot({ path: path.join(ARTIFACTS, '01-patient-approval.png'), fullPage: true });
