@@ -23,7 +23,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const DIST_DIR = path.join(ROOT, 'dist');
 
 /** The folders whose code the engine and the CLI run; tests, benchmarks and scripts stay TypeScript run by tsx. */
-const RUNTIME_DIRS = ['adapters', 'anchor', 'api', 'cli', 'config', 'consent', 'errors', 'formats', 'mappers', 'observability', 'queue', 'store', 'terminology', 'web', 'workers'];
+const RUNTIME_DIRS = ['adapters', 'anchor', 'api', 'cli', 'config', 'consent', 'errors', 'formats', 'mappers', 'observability', 'queue', 'research', 'store', 'terminology', 'web', 'workers'];
 /** The web console's browser sources: built into the console's static files, not compiled for Node. */
 const BROWSER_DIR = path.join('web', 'src');
 /** The patient portal's browser sources, built with the console (web/build.ts); not compiled for Node either. */

@@ -24,22 +24,24 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   observability: ['errors'],
   // Consent as data and the consent decision: pure, so the API, workers and tools decide alike.
   consent: ['errors'],
+  // De-identification and the release risk check: pure, so that projects, refreshes and exports release alike.
+  research: ['errors', 'anchor', 'consent'],
   // Pure functions from parsed inputs (and read-only terminology) to FHIR resources.
   mappers: ['formats', 'terminology', 'errors'],
   // The config schema and mapping configs: a mapping config names mapper elements and MSH fields, and its version
   // is a canonical-JSON digest (anchor). It knows nothing of the store, the queue, workers, listeners or the API.
   config: ['mappers', 'formats', 'anchor', 'errors'],
-  store: ['config', 'anchor', 'consent', 'errors'],
+  store: ['config', 'anchor', 'consent', 'research', 'errors'],
   // Code systems and ConceptMaps keep their own tables in the store; mappers read them, never the reverse.
   terminology: ['store', 'config', 'anchor', 'errors'],
   queue: ['store', 'config', 'errors'],
   // Transport and intake: hash, commit, ACK, enqueue.
   adapters: ['formats', 'mappers', 'queue', 'store', 'config', 'observability', 'errors'],
-  workers: ['formats', 'mappers', 'terminology', 'queue', 'store', 'anchor', 'config', 'consent', 'observability', 'errors'],
-  api: ['adapters', 'formats', 'mappers', 'terminology', 'queue', 'workers', 'store', 'anchor', 'config', 'consent', 'observability', 'errors', 'web'],
+  workers: ['formats', 'mappers', 'terminology', 'queue', 'store', 'anchor', 'config', 'consent', 'research', 'observability', 'errors'],
+  api: ['adapters', 'formats', 'mappers', 'terminology', 'queue', 'workers', 'store', 'anchor', 'config', 'consent', 'research', 'observability', 'errors', 'web'],
   // The console runs in the browser: it talks to the engine over HTTP and verifies proofs with anchor/'s verifier.
   web: ['anchor'],
-  cli: ['api', 'adapters', 'formats', 'mappers', 'terminology', 'queue', 'workers', 'store', 'anchor', 'config', 'consent', 'observability', 'errors', 'web'],
+  cli: ['api', 'adapters', 'formats', 'mappers', 'terminology', 'queue', 'workers', 'store', 'anchor', 'config', 'consent', 'research', 'observability', 'errors', 'web'],
 };
 
 /** The format folders other folders may enter only through their index.ts (their public surface). */
@@ -78,10 +80,10 @@ describe('the import graph', () => {
     expect(show(wrong)).toEqual([]);
   });
 
-  it('keeps the formats and the consent decision free of I/O and transport', () => {
+  it('keeps the formats, the consent decision and de-identification free of I/O and transport', () => {
     const transport = /^(node:)?(fs|fs\/promises|net|tls|http|https|http2|dgram|child_process|worker_threads)$|^(pg|ioredis|bullmq|fastify|dcmjs-dimse)$/;
     const offending: string[] = [];
-    for (const edge of readImportGraph(root, ['formats', 'consent'], { packages: true })) {
+    for (const edge of readImportGraph(root, ['formats', 'consent', 'research'], { packages: true })) {
       if (transport.test(edge.specifier)) offending.push(`${edge.from} imports ${edge.specifier}`);
     }
     expect(offending).toEqual([]);

@@ -13,8 +13,8 @@ import ts from 'typescript';
  * not part of it).
  */
 export const ENGINE_FOLDERS = [
-  'adapters', 'anchor', 'api', 'cli', 'config', 'consent', 'errors', 'formats', 'mappers', 'observability', 'queue', 'store',
-  'terminology', 'web', 'workers',
+  'adapters', 'anchor', 'api', 'cli', 'config', 'consent', 'errors', 'formats', 'mappers', 'observability', 'queue', 'research',
+  'store', 'terminology', 'web', 'workers',
 ] as const;
 
 export interface ImportEdge {
