@@ -24,7 +24,7 @@ afterAll(async () => {
 const isFhir = (url: string): boolean => url === '/fhir' || url.startsWith('/fhir/');
 /** Files and redirects to them: the docs page and its assets, the web console. */
 const isStatic = (route: RouteSummary): boolean =>
-  route.url.includes('*') || route.url === '/' || route.url === '/docs' || route.url.startsWith('/docs/') || route.url.startsWith('/console');
+  route.url.includes('*') || route.url === '/' || route.url === '/docs' || route.url.startsWith('/docs/') || route.url.startsWith('/console') || route.url.startsWith('/portal');
 
 /** fastify's /a/:b to OpenAPI's /a/{b}. */
 const openapiPath = (url: string): string => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
