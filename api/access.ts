@@ -15,6 +15,12 @@
  *   audit                   read the audit trail (AuditEvent). `system/*` does not include AuditEvent: who looked at
  *                           which record is for auditors, not for every reader of records; `system/AuditEvent.rs`
  *                           grants it explicitly.
+ *   research-admin          a data steward: defines research projects (ResearchStudy, cohort Group, release
+ *                           settings), releases them into the research database and registers their researchers
+ *                           (api/research.ts). It reads no clinical records through the FHIR API.
+ *   research/<projectId>    a researcher of one project: FHIR search and Bulk Data $export on that project's
+ *                           de-identified data in the research database, and nothing else (not the clinical API, not
+ *                           another project).
  *   admin                   everything, including key, client and configuration management.
  *   read                    the earlier API-key scope; the same as `system/*.rs`.
  * Granular v2 scopes with a query (`system/Observation.rs?category=...`) are refused as unknown rather than read as
@@ -39,9 +45,11 @@ export type Interaction = 'c' | 'r' | 'u' | 'd' | 's';
  * What a route requires before its handler runs. `read`: some FHIR read permission; `write`: some FHIR create or
  * update permission (the Consent write route); the handler checks the type.
  */
-export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read' | 'write';
+export type RouteScope = 'ingest' | 'admin' | 'audit' | 'terminology' | 'read' | 'write' | 'research-admin' | 'research';
 
-const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'terminology', 'read'] as const;
+const ENGINE_SCOPES = ['ingest', 'admin', 'audit', 'terminology', 'read', 'research-admin'] as const;
+/** A researcher's scope: one project's de-identified data (api/research.ts). The id is a FHIR id. */
+const RESEARCH_SCOPE = /^research\/([A-Za-z0-9\-.]{1,64})$/;
 const RESOURCE_SCOPE = /^(system|patient|user)\/(\*|[A-Z][A-Za-z]{1,63})\.(c?r?u?d?s?|read|write|\*)$/;
 /** SMART App Launch scopes that grant no resource access by themselves: identity, launch context, refresh tokens. */
 export const SIGN_IN_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access', 'online_access'] as const;
@@ -58,7 +66,12 @@ interface ResourceGrant {
 
 /** True for a scope a system credential (API key, client credentials) may hold. */
 export function isKnownScope(scope: string): boolean {
-  return (ENGINE_SCOPES as readonly string[]).includes(scope) || parseResourceScope(scope)?.level === 'system';
+  return (ENGINE_SCOPES as readonly string[]).includes(scope) || parseResourceScope(scope)?.level === 'system' || RESEARCH_SCOPE.test(scope);
+}
+
+/** The research scope of project `projectId`: what a researcher's client holds. */
+export function researchScope(projectId: string): string {
+  return `research/${projectId}`;
 }
 
 /** True for a scope a person's token may hold (SMART App Launch). */
@@ -89,7 +102,7 @@ export function parseScopeList(value: string | readonly string[]): string[] {
   const scopes = (typeof value === 'string' ? value.split(/\s+/) : [...value]).filter((s) => s !== '');
   const unknown = scopes.filter((s) => !isKnownScope(s));
   if (unknown.length > 0) {
-    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}: use system/<Type>.<cruds>, ingest, audit, terminology or admin`);
+    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}: use system/<Type>.<cruds>, ingest, audit, terminology, research-admin, research/<projectId> or admin`);
   }
   return [...new Set(scopes)];
 }
@@ -141,6 +154,8 @@ export class Access {
   readonly patientContext: readonly string[] | undefined;
   private readonly engineScopes: Set<string>;
   private readonly grants: ResourceGrant[];
+  /** Projects whose research data this caller may query (`research/<id>` scopes of a system credential). */
+  private readonly researchProjects: Set<string>;
 
   /** `launchPatient`: the SMART launch context (`Patient/x`) of a person's token, if any. */
   constructor(principal: Principal, scopes: readonly string[], launchPatient?: string) {
@@ -151,6 +166,7 @@ export class Access {
     this.engineScopes = new Set(person ? [] : scopes.filter((s) => (ENGINE_SCOPES as readonly string[]).includes(s)));
     this.grants = scopes.map(parseResourceScope).filter((g): g is ResourceGrant => g !== undefined && (person ? g.level !== 'system' : g.level === 'system'));
     if (this.engineScopes.has('read')) this.grants.push({ level: 'system', type: '*', interactions: new Set(['r', 's']) });
+    this.researchProjects = new Set(person ? [] : scopes.flatMap((s) => RESEARCH_SCOPE.exec(s)?.[1] ?? []));
     if (person && this.grants.some((g) => g.level === 'patient')) {
       const own = person.role === 'patient' || person.role === 'representative' ? person.patients : [];
       this.patientContext = launchPatient ? (own.length === 0 || own.includes(launchPatient) ? [launchPatient] : []) : own;
@@ -209,9 +225,20 @@ export class Access {
     return this.isAdmin || this.grants.some((g) => g.interactions.has('c') || g.interactions.has('u'));
   }
 
+  /** True for a data steward: an admin, or a system credential with research-admin. */
+  get isResearchSteward(): boolean {
+    return this.isAdmin || this.engineScopes.has('research-admin');
+  }
+
+  /** True when the caller may query project `projectId`'s research data: its researchers and stewards. */
+  canResearch(projectId: string): boolean {
+    return this.isResearchSteward || this.researchProjects.has(projectId);
+  }
+
   /** True when the route's requirement is met. */
   meets(required: RouteScope): boolean {
     if (this.isAdmin) return true;
+    if (required === 'research') return this.isResearchSteward || this.researchProjects.size > 0;
     if (required === 'read') return this.canReadSomething();
     if (required === 'write') return this.canWriteSomething();
     return this.engineScopes.has(required);

@@ -40,6 +40,9 @@ import { registerOpenApi } from './openapi.ts';
 import { registerOperationRoutes, type OperationsOptions } from './operations.ts';
 import type { ConsentGate } from './consent-gate.ts';
 import { registerFhirWriteRoutes } from './fhir-write.ts';
+import { registerResearchRoutes } from './research.ts';
+import { registerBulkExportRoutes } from './bulk-export.ts';
+import { ResearchProjector, type ResearchProjectorOptions } from '../workers/research-refresh.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -114,6 +117,8 @@ export interface ApiOptions {
   consentCache?: { invalidate(patient: string): void };
   /** /metrics, /livez, /readyz and /admin/stats (api/operations.ts); absent: not served. */
   operations?: Omit<OperationsOptions, 'pool' | 'log'>;
+  /** Research projects, releases, researchers' search and Bulk Data $export (api/research.ts); absent: not served. */
+  research?: Omit<ResearchProjectorOptions, 'pool' | 'log'>;
 }
 
 const HL7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain', 'application/edi-hl7', 'application/octet-stream'];
@@ -254,6 +259,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.portal ?? true) await registerPortalRoutes(app, { log });
   if (options.cdaIntake) registerCdaRoutes(app, options.cdaIntake);
   if (options.dicom) registerDicomWebRoutes(app, { ...options.dicom, pool, log, ...(options.consentGate ? { gate: options.consentGate } : {}) });
+  if (options.research) {
+    const projector = new ResearchProjector({ ...options.research, pool, log: log.child({ component: 'research' }) });
+    registerResearchRoutes(app, { pool, schema: options.research.schema, projector });
+    registerBulkExportRoutes(app, { pool, schema: options.research.schema });
+  }
   await app.ready();
   return app;
 }

@@ -20,7 +20,7 @@ import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, createFileBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
-import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -208,6 +208,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       cdaIntake,
       dicom: { intake: dicomIntake, blobs: dicomBlobStore(config), maxInstanceBytes: config.dicom.maxInstanceBytes, stowMaxBytes: config.dicom.stowMaxBytes },
       operations: operationsOptions(config, store, queue, metrics, readiness),
+      research: { schema: config.database.schema, defaultPolicy: config.consent.default, sensitivityRules: config.consent.sensitivityRules, settleMs: config.research.settleMs },
     });
     engine.api = api;
     listeners.http = api.server;
@@ -373,6 +374,12 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
   const sweeper = new Sweeper({ pool: store.pools.background, queue, log: log.child({ component: 'sweeper' }), ...config.sweeper });
   sweeper.start();
   closers.push({ name: 'sweeper', close: () => sweeper.close() });
+  // Research projections follow the clinical store by a ledger watermark, and Bulk Data exports run here.
+  const researchLog = log.child({ component: 'research' });
+  const projector = new ResearchProjector({ pool: store.pools.background, schema: config.database.schema, defaultPolicy: config.consent.default, sensitivityRules: config.consent.sensitivityRules, settleMs: config.research.settleMs, log: researchLog });
+  const refresher = new ResearchRefresher({ projector, pool: store.pools.background, schema: config.database.schema, log: researchLog, intervalMs: config.research.refreshIntervalMs, exportStaleMs: config.research.exportStaleMs });
+  refresher.start();
+  closers.push({ name: 'research refresh', close: () => refresher.close() });
 }
 
 /** The blob store of whole DICOM instances: dicom.blobDir, default '<dataDir>/blobs'. */

@@ -472,6 +472,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  /** Research projects and the de-identified research database (README "Research"). */
+  research: z
+    .strictObject({
+      /**
+       * How often released projects are checked for new versions (and refreshed) and waiting Bulk Data exports are
+       * run, in ms. Default 5000.
+       */
+      refreshIntervalMs: positiveInt.default(5_000),
+      /**
+       * Ledger leaves younger than this are read again by the next refresh, in ms: a transaction may commit after a
+       * later one, and one that stays open longer than this could be missed. Default 5000.
+       */
+      settleMs: positiveInt.default(5_000),
+      /** An export left in progress this long by a stopped process is taken up again, in ms. Default 60000. */
+      exportStaleMs: positiveInt.default(60_000),
+    })
+    .prefault({}),
+
   auth: z
     .strictObject({
       /** Bootstrap admin API key. When absent, one is generated at first start and written to dataDir. Env ANCHORLINE_API_KEY. */

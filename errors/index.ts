@@ -98,6 +98,8 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_QUERY_TIMEOUT: spec(503, 'error', '207', 'too-costly', true, 'The request\'s database query ran longer than the API allows (http.queryTimeoutMs); narrow it or try later'),
   ANCHORLINE_ERR_QUERY_CANCELLED: spec(499, 'error', '207', 'transient', true, 'The client went away before its answer was ready; its database query was cancelled'),
   ANCHORLINE_ERR_AUDIT_UNAVAILABLE: spec(503, 'error', '207', 'transient', true, 'The AuditEvent of this read could not be stored, so the records were not sent; try again later'),
+  ANCHORLINE_ERR_RESEARCH_PROJECT_INVALID: spec(422, 'reject', '207', 'business-rule', false, 'The research project definition (ResearchStudy, Group or release settings) is not valid; nothing was stored'),
+  ANCHORLINE_ERR_RESEARCH_K_ANONYMITY: spec(422, 'reject', '207', 'business-rule', false, 'The release would publish quasi-identifier groups smaller than k (or less diverse than l); nothing was released'),
   ANCHORLINE_ERR_INTERNAL: spec(500, 'error', '207', 'exception', true, 'Internal error'),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -266,6 +266,73 @@ export function restWriteAuditEvent(audit: RestWriteAudit, recorded: Date): Reco
   };
 }
 
+/** What is done with a research project (api/research.ts): each use is one AuditEvent, purpose HRESCH. */
+export type ResearchActivity = 'define' | 'release' | 'refresh' | 'query' | 'export';
+
+export interface ResearchAudit {
+  activity: ResearchActivity;
+  actor: AuditActor;
+  /** The project: `ResearchStudy/<id>`, an entity of every event of the project, so one search finds its usage. */
+  study: string;
+  /**
+   * The clinical patients whose data the event released into the research database (`Patient/x`, role 1), so that
+   * each patient's own view of the trail shows the research use of their data. Empty for queries and exports, which
+   * read only the de-identified copy.
+   */
+  patients: string[];
+  /** Versions written (a definition: the ResearchStudy or Group version). */
+  written?: AuditedVersion[];
+  /** The inbox row holding a definition's request body (role 20, job), as a REST write names it. */
+  messageId?: number;
+  /** The query string of a researcher's search or export, recorded as given. */
+  query?: string;
+  /** What was done, in words: counts, the de-identification config digest, the refusal's reason. Never patient data. */
+  description?: string;
+  /** '0' done; '4' refused (a release below k). Default '0'. */
+  outcome?: '0' | '4';
+}
+
+const RESEARCH_ACTIVITY = 'urn:anchorline:research-activity';
+
+/**
+ * A research use (BALP-shaped): definitions as REST create/update, releases and refreshes as DICOM 110106 Export of
+ * the cohort's data into the research database, searches as REST search, Bulk Data exports as Export with subtype
+ * operation. Every one carries purposeOfEvent HRESCH, the project as an entity (`ResearchStudy/<id>`, role 3 Report,
+ * the study being its subject), and a second subtype in urn:anchorline:research-activity naming the activity.
+ */
+export function researchAuditEvent(audit: ResearchAudit, recorded: Date): Record<string, unknown> {
+  const rest = audit.activity === 'define' || audit.activity === 'query';
+  const created = audit.written !== undefined && audit.written.every((v) => v.versionId === 1);
+  const interaction = audit.activity === 'define' ? (created ? 'create' : 'update') : audit.activity === 'query' ? 'search-type' : 'operation';
+  const entity = [
+    ...patientEntities(audit.patients),
+    { what: { reference: audit.study }, type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '3', 'Report') },
+    ...dataEntities(audit.written ?? []),
+    ...(audit.query !== undefined ? [{ type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '24', 'Query'), query: Buffer.from(audit.query, 'utf8').toString('base64') }] : []),
+    ...(audit.messageId !== undefined
+      ? [{
+          what: { identifier: { system: 'urn:anchorline:inbox-message', value: String(audit.messageId) } },
+          type: coding(ENTITY_TYPE, '2', 'System Object'),
+          role: coding(OBJECT_ROLE, '20', 'Job'),
+          detail: [{ type: 'protocol', valueString: 'fhir-rest' }],
+        }]
+      : []),
+  ];
+  return {
+    resourceType: AUDIT_EVENT,
+    type: rest ? coding('http://terminology.hl7.org/CodeSystem/audit-event-type', 'rest', 'Restful Operation') : coding(DCM, '110106', 'Export'),
+    subtype: [coding(RESTFUL_INTERACTION, interaction, interaction), coding(RESEARCH_ACTIVITY, audit.activity, audit.activity)],
+    action: audit.activity === 'define' ? (created ? 'C' : 'U') : audit.activity === 'query' ? 'E' : 'R',
+    recorded: recorded.toISOString(),
+    outcome: audit.outcome ?? '0',
+    ...(audit.description ? { outcomeDesc: audit.description } : {}),
+    purposeOfEvent: [{ coding: [coding(PURPOSE_OF_USE, 'HRESCH', 'healthcare research')] }],
+    agent: [agentFor(audit.actor, ['HRESCH']), ENGINE_AGENT],
+    source: ENGINE_SOURCE,
+    entity,
+  };
+}
+
 /** An AuditEvent to store, with what its leaf names as its source. */
 export interface AuditRecord {
   content: Record<string, unknown>;

@@ -21,6 +21,8 @@ export * as oidcPayloads from './oidc-payloads.ts';
 export * as auditTrail from './audit-trail.ts';
 export * as consents from './consents.ts';
 export { ConsentCache, type ConsentCacheOptions } from './consents.ts';
+export * as research from './research.ts';
+export * as researchCohort from './research-cohort.ts';
 export * as ledger from './ledger.ts';
 export * as log from './log.ts';
 export * as chainAnchors from './chain-anchors.ts';

@@ -14,6 +14,7 @@ export {
 export { createDicomConverter, type DicomConverterOptions } from './dicom-converter.ts';
 export { createCdaConverter, type CdaConverterOptions } from './cda-converter.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
+export { ResearchProjector, ResearchRefresher, type ProjectionReport, type ResearchProjectorOptions, type ResearchRefresherOptions } from './research-refresh.ts';
 export {
   diffMessage,
   jsonDiff,
