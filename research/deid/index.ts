@@ -18,3 +18,14 @@ export { dateOffsetDays, decryptValue, pseudonymousId, remappedUid } from './key
 export { containsResidentNumber, namesOf, scrubText } from './text.ts';
 export { shiftDate } from './dates.ts';
 export type { DeidApplied, DeidContext, DeidResult } from './types.ts';
+export {
+  deidentifyDicomDataset,
+  deidentifyDicomPart10,
+  readDicomDataset,
+  writeDicomPart10,
+  type DicomDataset,
+  type DicomDeidOptions,
+  type DicomDeidResult,
+  type DicomElement,
+} from './dicom.ts';
+export { BASIC_PROFILE, type ProfileAction, type ProfileAttribute } from './dicom-profile.ts';
