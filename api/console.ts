@@ -47,6 +47,24 @@ export async function registerConsoleRoutes(app: FastifyInstance, options: Conso
 
   app.get('/', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/', 302));
 
+  await serveStaticApp(app, {
+    root,
+    prefix: '/console/',
+    setHeaders: (reply) => {
+      // The files change with every build and are small: revalidate (ETag) rather than cache blindly.
+      reply.header('cache-control', 'no-cache');
+      reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'no-referrer');
+    },
+  });
+}
+
+/**
+ * Serves a built browser app's files under `prefix` (index.html for the folder): public, left out of the API docs,
+ * with the app's own headers on every file. The console and the patient portal are served this way.
+ */
+export async function serveStaticApp(app: FastifyInstance, options: { root: string; prefix: string; setHeaders: (reply: { header(name: string, value: string): unknown }) => void }): Promise<void> {
   await app.register(async (scope) => {
     // Every route the static plugin adds is public and left out of the API docs.
     scope.addHook('onRoute', (route) => {
@@ -54,19 +72,13 @@ export async function registerConsoleRoutes(app: FastifyInstance, options: Conso
       route.schema = { ...(route.schema ?? {}), hide: true };
     });
     await scope.register(fastifyStatic, {
-      root,
-      prefix: '/console/',
+      root: options.root,
+      prefix: options.prefix,
       decorateReply: false,
       redirect: true,
       index: 'index.html',
       cacheControl: false,
-      setHeaders: (reply) => {
-        // The files change with every build and are small: revalidate (ETag) rather than cache blindly.
-        reply.header('cache-control', 'no-cache');
-        reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
-        reply.header('x-content-type-options', 'nosniff');
-        reply.header('referrer-policy', 'no-referrer');
-      },
+      setHeaders: (reply) => options.setHeaders(reply),
     });
   });
 }

@@ -11,12 +11,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 // The swagger plugin's FastifySchema fields (summary, tags, hide) that the generated API docs read.
 import type {} from '@fastify/swagger';
 import { AnchorlineError } from '../errors/index.ts';
 import type { Logger } from '../config/logger.ts';
+import { serveStaticApp } from './console.ts';
 import { PORTAL_DIST_DIR, buildConsole, consoleBuildIsCurrent, CONSOLE_DIST_DIR } from '../web/index.ts';
 
 const CONTENT_SECURITY_POLICY = [
@@ -37,7 +37,7 @@ export interface PortalOptions {
   distDir?: string;
 }
 
-function securityHeaders(reply: FastifyReply): void {
+function securityHeaders(reply: { header(name: string, value: string): unknown }): void {
   reply.header('cache-control', 'no-cache');
   reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
   reply.header('x-content-type-options', 'nosniff');
@@ -87,20 +87,5 @@ export async function registerPortalRoutes(app: FastifyInstance, options: Portal
     return reply.type('text/html; charset=utf-8').send(page);
   });
 
-  await app.register(async (scope) => {
-    // Every route the static plugin adds is public and left out of the API docs.
-    scope.addHook('onRoute', (route) => {
-      route.config = { ...(route.config ?? {}), public: true };
-      route.schema = { ...(route.schema ?? {}), hide: true };
-    });
-    await scope.register(fastifyStatic, {
-      root,
-      prefix: '/portal/',
-      decorateReply: false,
-      redirect: true,
-      index: 'index.html',
-      cacheControl: false,
-      setHeaders: (reply) => securityHeaders(reply),
-    });
-  });
+  await serveStaticApp(app, { root, prefix: '/portal/', setHeaders: (reply) => securityHeaders(reply) });
 }
