@@ -229,6 +229,11 @@ export function patientsAbout(content: Record<string, unknown>): string[] {
     }))];
   }
   if (type === 'Bundle') return auditTrail.patientsOf(content);
+  // A Group (a research cohort, a care list) is about each patient it lists: all of them must permit.
+  if (type === 'Group') {
+    const members = Array.isArray(content.member) ? (content.member as Array<{ entity?: { reference?: unknown } } | null>) : [];
+    return [...new Set(members.flatMap((m) => (typeof m?.entity?.reference === 'string' && m.entity.reference.startsWith('Patient/') ? [m.entity.reference] : [])))];
+  }
   const patient = compartment.patientOf(content);
   return patient ? [patient] : [];
 }

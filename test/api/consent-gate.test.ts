@@ -136,6 +136,15 @@ describe('the consent gate', () => {
     expect((await gate.filter(gate.context(request(), clinician), [event])).allowed).toHaveLength(0);
   });
 
+  it('a Group is about every patient it lists', async () => {
+    const cohort = stored({ resourceType: 'Group', id: 'g1', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/pa' } }, { entity: { reference: 'Patient/pb' } }] });
+    expect(patientsAbout(cohort.content)).toEqual(['Patient/pa', 'Patient/pb']);
+    const gate = gateWith({ 'Patient/pa': [consentFor('Practitioner/dr-kim')] });
+    expect((await gate.filter(gate.context(request(), userAccess(person({}))), [cohort])).allowed).toEqual([]);
+    const optOut = gateWith({}, { defaultPolicy: 'opt-out' });
+    expect((await optOut.filter(optOut.context(request(), userAccess(person({}))), [cohort])).allowed).toHaveLength(1);
+  });
+
   it('a document is disclosed whole or not at all', async () => {
     const document = stored({ resourceType: 'Bundle', id: 'doc', type: 'document', entry: [{ resource: glucoseA.content }, { resource: depressionA.content }] });
     const gate = gateWith({ 'Patient/pa': [consentFor('Practitioner/dr-kim')] });
