@@ -362,6 +362,8 @@ export interface RiskFigures {
    * sizes, and their count of distinct sensitive values (never the values).
    */
   offending: Array<{ values: Record<string, string>; size: number; distinctSensitive?: number }>;
+  /** Patients a refresh left out because their class fell below k (workers/research-refresh.ts); absent: none. */
+  suppressedPatients?: number;
 }
 
 export interface ReleaseRecord {

@@ -101,6 +101,8 @@ export class ResearchProjector {
     const now = new Date();
     const rows: research.ResearchRow[] = [];
     const deidentifiedPatients: Json[] = [];
+    /** The clinical patient of each de-identified Patient, in the same order. */
+    const patientOrder: string[] = [];
     const deidentifiedRelated: Json[] = [];
     let excludedByConsent = 0;
     let withheldByConsent = 0;
@@ -125,14 +127,30 @@ export class ResearchProjector {
         const { resource } = deidentifyResource(released, config, { projectSecret: project.secret, patient, knownNames });
         if (!resource) continue;
         const deidentified = resource as Json;
-        if (stored.resourceType === 'Patient') deidentifiedPatients.push(deidentified);
+        if (stored.resourceType === 'Patient') {
+          deidentifiedPatients.push(deidentified);
+          patientOrder.push(patient);
+        }
         else deidentifiedRelated.push(deidentified);
         if (stored.resourceType === 'Patient' && !project.releasedTypes.includes('Patient')) continue;
         rows.push(researchRow(stored, patient, deidentified, research.sourceHash(project.secret, stored)));
       }
     }
 
-    const risk = riskOf(deidentifiedPatients, deidentifiedRelated, project);
+    let risk = riskOf(deidentifiedPatients, deidentifiedRelated, project);
+    if (kind === 'refresh' && risk.offending.length > 0) {
+      // A refresh cannot be refused the way a release is: what changed may be a withdrawal (a consent revoked, a
+      // patient who left the cohort), which must take effect, and which can leave the withdrawn patient's classmates
+      // below k. So the patients of the classes below k are suppressed: their rows are not published, and those
+      // already published are removed. Classes are whole, so suppressing one changes no other class's size.
+      const offending = new Set(risk.offending.map((g) => classKey(g.values, project.quasiIdentifiers)));
+      const rowsOf = quasiIdentifierRows(deidentifiedPatients, project.quasiIdentifiers);
+      const suppressed = new Set(patientOrder.filter((_, i) => offending.has(classKey(rowsOf[i]!, project.quasiIdentifiers))));
+      const remainingPatients = deidentifiedPatients.filter((_, i) => !suppressed.has(patientOrder[i]!));
+      const remainingIds = new Set(remainingPatients.map((p) => `Patient/${p.id as string}`));
+      for (let i = rows.length - 1; i >= 0; i--) if (suppressed.has(rows[i]!.source.patient)) rows.splice(i, 1);
+      risk = { ...riskOf(remainingPatients, deidentifiedRelated.filter((r) => remainingIds.has(((r.subject ?? r.patient) as Json | undefined)?.reference as string)), project), suppressedPatients: suppressed.size };
+    }
     const base = {
       projectId,
       projectVersion: project.version,
@@ -261,6 +279,11 @@ export function dateRange(value: unknown): { low: Date; high: Date } | undefined
   const low = new Date(Date.UTC(Number(year), month ? Number(month) - 1 : 0, day ? Number(day) : 1));
   const high = day ? new Date(low.getTime() + 86_400_000) : month ? new Date(Date.UTC(Number(year), Number(month), 1)) : new Date(Date.UTC(Number(year) + 1, 0, 1));
   return { low, high };
+}
+
+/** One equivalence class's key: its quasi-identifier values in order, a missing one as `*` (research/risk.ts). */
+function classKey(values: Record<string, string | undefined>, quasiIdentifiers: readonly string[]): string {
+  return JSON.stringify(quasiIdentifiers.map((qi) => (values[qi] === undefined || values[qi] === '' ? '*' : values[qi])));
 }
 
 /** The k-anonymity and l-diversity figures of the de-identified Patients, by the project's quasi-identifiers. */

@@ -26,6 +26,8 @@ let jwks: http.Server;
 let signingKey: CryptoKey;
 /** Clinical references of the patients, by MRN. */
 const patients: Record<string, string> = {};
+/** The research permits written, by MRN. */
+const permits: Record<string, string> = {};
 
 /** An ADT^A01 and an ORU^R01 with one glucose result, for one patient. */
 function messages(mrn: string, sex: 'F' | 'M', birth: string, value: string, suffix = ''): string[] {
@@ -63,7 +65,7 @@ async function call(method: string, url: string, options: { token?: string; body
   const response = await fetch(url.startsWith('http') ? url : `${t.httpUrl}${url}`, {
     method,
     headers: {
-      authorization: `Bearer ${options.token ?? authHeaders().authorization.slice('Bearer '.length)}`,
+      authorization: `Bearer ${options.token ?? authHeaders().authorization!.slice('Bearer '.length)}`,
       ...(options.body !== undefined ? { 'content-type': url.startsWith('/fhir') ? 'application/fhir+json' : 'application/json' } : {}),
       ...options.headers,
     },
@@ -146,7 +148,11 @@ beforeAll(async () => {
     expect(found.body.entry).toHaveLength(1);
     patients[mrn] = `Patient/${found.body.entry[0].resource.id}`;
   }
-  for (const mrn of ['RS-A', 'RS-B', 'RS-D']) expect((await call('POST', '/fhir/Consent', { body: researchPermit(patients[mrn]!) })).status).toBe(201);
+  for (const mrn of ['RS-A', 'RS-B', 'RS-D']) {
+    const written = await call('POST', '/fhir/Consent', { body: researchPermit(patients[mrn]!) });
+    expect(written.status).toBe(201);
+    permits[mrn] = written.body.id;
+  }
   expect((await call('POST', '/admin/users', { body: { username: 'patient-a', role: 'patient', fhirUser: patients['RS-A'], displayName: 'Patient A', patients: [patients['RS-A']], externalSubject: 'sub-research-a' } })).status).toBe(201);
 }, 120_000);
 
@@ -373,5 +379,20 @@ describe('research projects', () => {
     // Patient C's data was never released: no research event names them.
     const c = await call('GET', `/fhir/AuditEvent?patient=${patients['RS-C']}&purpose=HRESCH`);
     expect(c.body.total).toBe(0);
+  });
+
+  it('removes a patient who withdraws consent at the next refresh, and suppresses a class left below k', async () => {
+    const withdrawn = await call('PUT', `/fhir/Consent/${permits['RS-B']}`, { body: { ...researchPermit(patients['RS-B']!), id: permits['RS-B'], status: 'inactive' } });
+    expect(withdrawn.status).toBe(200);
+    // B's rows go; A, now alone in the women born in 1985, is suppressed rather than published below k.
+    await eventually(async () => {
+      const found = await call('GET', '/research/projects/glucose-study/fhir/Patient', { token: researcher });
+      return found.body.total === 0 ? true : undefined;
+    }, 20_000, 'the refresh to remove the withdrawn patient');
+    const latest = (await call('GET', '/research/projects/glucose-study')).body.releases[0];
+    expect(latest).toMatchObject({ kind: 'refresh', outcome: 'published', published: 0, removed: 5, excludedByConsent: 2 });
+    expect(latest.risk.suppressedPatients).toBe(1);
+    const aboutB = await call('GET', `/fhir/AuditEvent?entity=ResearchStudy/glucose-study&patient=${patients['RS-B']}&subtype=${ACTIVITY}|refresh`);
+    expect(aboutB.body.total).toBe(1);
   });
 });
