@@ -259,8 +259,16 @@ async function writeStudy(options: ResearchRouteOptions, request: FastifyRequest
   if (ifMatch !== undefined && !match) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'If-Match must be one version ETag, W/"<version>"', { location: 'If-Match' });
   const id = content.id as string;
   const written = await withTransaction(options.pool, async (client) => {
-    // A Group's definition is part of the usage of every project whose cohort it is.
-    const studies = type === 'ResearchStudy' ? [`ResearchStudy/${id}`] : (await client.query<{ id: string }>('SELECT id FROM research_project WHERE group_id = $1 ORDER BY id', [id])).rows.map((r) => `ResearchStudy/${r.id}`);
+    // A Group's definition is part of the usage of every project whose cohort it is: the settings name it, or the
+    // study enrols it.
+    const studies = type === 'ResearchStudy'
+      ? [`ResearchStudy/${id}`]
+      : (await client.query<{ id: string }>(
+          `SELECT id FROM research_project WHERE group_id = $1
+           UNION SELECT id FROM fhir_resource WHERE resource_type = 'ResearchStudy' AND NOT deleted AND content -> 'enrollment' @> $2::jsonb
+           ORDER BY id`,
+          [id, JSON.stringify([{ reference: `Group/${id}` }])],
+        )).rows.map((r) => `ResearchStudy/${r.id}`);
     return research.writeStudyResource(client, {
       resourceType: type,
       content,

@@ -306,7 +306,12 @@ export async function publishProjection(client: pg.PoolClient, schema: string, p
   const changed = rows.filter((r) => published.get(`${r.resourceType}/${r.id}`) !== r.sourceHash);
   const gone = mapped.rows.filter((m) => !wanted.has(`${m.source_type}/${m.source_id}`));
   const patients = new Set<string>([...changed.map((r) => r.source.patient), ...gone.map((m) => m.patient)]);
-  const drop = [...changed.map((r) => [r.resourceType, r.id] as const), ...gone.map((m) => [m.pseudo_type, m.pseudo_id] as const)];
+  // A changed source's row may have another pseudonymous key than before (the secret was rotated): both go.
+  const previousKey = new Map(mapped.rows.map((m) => [`${m.source_type}/${m.source_id}`, [m.pseudo_type, m.pseudo_id] as const]));
+  const drop = [
+    ...changed.flatMap((r) => [[r.resourceType, r.id] as const, ...(previousKey.has(`${r.source.resourceType}/${r.source.id}`) ? [previousKey.get(`${r.source.resourceType}/${r.source.id}`)!] : [])]),
+    ...gone.map((m) => [m.pseudo_type, m.pseudo_id] as const),
+  ];
   if (drop.length > 0) {
     await client.query(`DELETE FROM ${research}.resource r USING unnest($2::text[], $3::text[]) AS d(t, i) WHERE r.project_id = $1 AND r.resource_type = d.t AND r.id = d.i`, [projectId, drop.map((d) => d[0]), drop.map((d) => d[1])]);
   }

@@ -278,6 +278,22 @@ describe('research projects', () => {
     expect(ids(first.body).filter((id) => ids(second.body).includes(id))).toEqual([]);
   });
 
+  it('rotates a project secret: a new settings version, and every pseudonym changes at the next release', async () => {
+    const ids = async (): Promise<string[]> => (await call('GET', '/research/projects/second-study/fhir/Patient', { token: otherResearcher })).body.entry.map((e: any) => e.resource.id as string).sort();
+    const before = await ids();
+    const rotated = await call('POST', '/research/projects/second-study/$rotate-secret');
+    expect(rotated.status).toBe(200);
+    expect(rotated.body).toMatchObject({ version: 2, deidConfigSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // The worker may refresh the project under its new secret first; either way the release ends on version 2.
+    const released = await call('POST', '/research/projects/second-study/$release', { body: {} });
+    expect(released.body).toMatchObject({ outcome: 'published', projectVersion: 2 });
+    const after = await ids();
+    expect(after).toHaveLength(2);
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+    const count = await t.pool.query(`SELECT count(*)::int AS n FROM "${research.researchSchema(t.config.database.schema)}".resource WHERE project_id = 'second-study'`);
+    expect(count.rows[0].n).toBe(4);
+  });
+
   it('serves a Bulk Data $export: kick-off, status polling, manifest, NDJSON with the token, _type, cancel', async () => {
     const base = '/research/projects/glucose-study/fhir/Group/glucose-cohort/$export';
     expect((await call('GET', base, { token: researcher })).status).toBe(400);
