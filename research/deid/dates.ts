@@ -11,8 +11,6 @@
 /** FHIR R4 date / dateTime / instant: year, year-month, date, or date and time with seconds (and fraction) and offset. */
 const FHIR_DATE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
-export type DatePrecision = 'year' | 'month' | 'day';
-
 export function isFhirDate(value: string): boolean {
   const match = FHIR_DATE.exec(value);
   if (!match) return false;
@@ -43,13 +41,6 @@ export function shiftDate(value: string, days: number): string | undefined {
   }
   const shifted = calendarDate(dayNumber(year, month, Number(match[3])) + days);
   return `${pad(shifted.year, 4)}-${pad(shifted.month, 2)}-${pad(shifted.day, 2)}${match[4] ?? ''}`;
-}
-
-/** The precision a date is written at. */
-export function precisionOf(value: string): DatePrecision | undefined {
-  const match = FHIR_DATE.exec(value);
-  if (!match) return undefined;
-  return match[2] === undefined ? 'year' : match[3] === undefined ? 'month' : 'day';
 }
 
 /** `value` cut to `precision` (never made more precise). */
