@@ -289,11 +289,11 @@ export interface Publication {
 }
 
 /**
- * Makes the research rows of project `projectId` what `rows` says (see the contract above): the full projection, in
- * the caller's transaction. Takes the project's advisory lock first, so a release and a refresh of one project
+ * Makes the research rows of project `projectId` what `rows` says (see the contract above): the full projection, or
+ * with `scope` the projection of those clinical patients (`Patient/x`) only, in the caller's transaction. Takes the project's advisory lock first, so a release and a refresh of one project
  * publish one after the other, each on the other's result.
  */
-export async function publishProjection(client: pg.PoolClient, schema: string, projectId: string, rows: readonly ResearchRow[]): Promise<Publication> {
+export async function publishProjection(client: pg.PoolClient, schema: string, projectId: string, rows: readonly ResearchRow[], scope?: ReadonlySet<string>): Promise<Publication> {
   const research = quoted(researchSchema(schema));
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`anchorline-research:${schema}:${projectId}`]);
   const mapped = await client.query<{ source_type: string; source_id: string; patient: string; pseudo_type: string; pseudo_id: string }>(
@@ -304,7 +304,8 @@ export async function publishProjection(client: pg.PoolClient, schema: string, p
   const published = new Map(hashes.rows.map((r) => [`${r.resource_type}/${r.id}`, r.source_hash]));
   const wanted = new Set(rows.map((r) => `${r.source.resourceType}/${r.source.id}`));
   const changed = rows.filter((r) => published.get(`${r.resourceType}/${r.id}`) !== r.sourceHash);
-  const gone = mapped.rows.filter((m) => !wanted.has(`${m.source_type}/${m.source_id}`));
+  // Within the scope only: a partial projection (a refresh of some patients) says nothing of the others' rows.
+  const gone = mapped.rows.filter((m) => (scope === undefined || scope.has(m.patient)) && !wanted.has(`${m.source_type}/${m.source_id}`));
   const patients = new Set<string>([...changed.map((r) => r.source.patient), ...gone.map((m) => m.patient)]);
   // A changed source's row may have another pseudonymous key than before (the secret was rotated): both go.
   const previousKey = new Map(mapped.rows.map((m) => [`${m.source_type}/${m.source_id}`, [m.pseudo_type, m.pseudo_id] as const]));
@@ -440,14 +441,41 @@ export async function ledgerHead(db: Queryable, settleMs: number): Promise<{ new
   return { newest: BigInt(row?.newest ?? '0'), settled: BigInt(row?.settled ?? '0') };
 }
 
-/** The (type, id) of the versions whose leaves come after `after`, AuditEvents left out, at most `limit`. */
-export async function changedSince(db: Queryable, after: bigint, limit: number): Promise<Array<{ resourceType: string; id: string }>> {
+/**
+ * The (type, id) of the versions whose leaves come after `after` (AuditEvents left out), from at most `limit` leaves;
+ * `truncated` when there were more.
+ */
+export async function changesSince(db: Queryable, after: bigint, limit: number): Promise<{ changes: Array<{ resourceType: string; id: string }>; truncated: boolean }> {
   const result = await db.query<{ resource_type: string; resource_id: string }>(
-    `SELECT DISTINCT resource_type, resource_id FROM (
-       SELECT resource_type, resource_id FROM ledger_leaf WHERE id > $1 AND resource_type <> $2 ORDER BY id LIMIT $3) AS changed`,
-    [after.toString(), AUDIT_EVENT, limit],
+    'SELECT resource_type, resource_id FROM ledger_leaf WHERE id > $1 AND resource_type <> $2 ORDER BY id LIMIT $3',
+    [after.toString(), AUDIT_EVENT, limit + 1],
   );
-  return result.rows.map((r) => ({ resourceType: r.resource_type, id: r.resource_id }));
+  const seen = new Map<string, { resourceType: string; id: string }>();
+  for (const row of result.rows.slice(0, limit)) seen.set(`${row.resource_type}/${row.resource_id}`, { resourceType: row.resource_type, id: row.resource_id });
+  return { changes: [...seen.values()], truncated: result.rows.length > limit };
+}
+
+/**
+ * The clinical patients (`Patient/x`) the given resources are about: a Patient itself, else its `patient` search
+ * entries (a Consent's patient included), and whichever patient project `projectId`'s projection recorded for it.
+ */
+export async function patientsConcerned(db: Queryable, projectId: string, changed: ReadonlyArray<{ resourceType: string; id: string }>): Promise<string[]> {
+  const patients = new Set(changed.filter((c) => c.resourceType === 'Patient').map((c) => `Patient/${c.id}`));
+  const others = changed.filter((c) => c.resourceType !== 'Patient');
+  if (others.length > 0) {
+    const types = others.map((c) => c.resourceType);
+    const ids = others.map((c) => c.id);
+    const result = await db.query<{ patient: string }>(
+      `SELECT t.code AS patient FROM fhir_search_token t JOIN unnest($1::text[], $2::text[]) AS c(resource_type, id) ON t.resource_type = c.resource_type AND t.id = c.id
+        WHERE t.param = 'patient' AND t.system = '' AND t.code LIKE 'Patient/%'
+       UNION
+       SELECT p.patient FROM research_projection p JOIN unnest($1::text[], $2::text[]) AS c(resource_type, id) ON p.source_type = c.resource_type AND p.source_id = c.id
+        WHERE p.project_id = $3`,
+      [types, ids, projectId],
+    );
+    for (const row of result.rows) patients.add(row.patient);
+  }
+  return [...patients].sort();
 }
 
 /** One criterion of a researcher's search; all must hold, the values of one are alternatives. */

@@ -20,8 +20,9 @@
  * project per pass when nothing changed. Leaf ids are taken before commit, so a transaction may commit after a later
  * one: the watermark only moves to leaves older than `settleMs`, and the leaves after it are read again on the next
  * pass (a projection of unchanged sources publishes nothing, so reading them again costs a recomputation only).
- * A refresh recomputes the whole projection and publishes only the difference: rows whose keyed source hash changed,
- * and removals.
+ * A refresh recomputes the patients the changed versions are about (and the candidates not published: left out by
+ * consent, or suppressed below k) and publishes only the difference: rows whose keyed source hash changed, and
+ * removals. A changed Group or study, new settings, or more changes than one pass reads recompute everyone.
  */
 import type pg from 'pg';
 import { stringifyJson } from '../anchor/index.ts';
@@ -62,6 +63,10 @@ export interface ProjectionReport {
   risk: research.RiskFigures;
 }
 
+/** Changed versions one refresh reads to find the patients concerned; beyond it, it recomputes everyone. */
+const MAX_CHANGES_PER_PASS = 10_000;
+/** ResearchStudy statuses under which nothing more is released or refreshed. */
+const CLOSED_STUDY = new Set(['withdrawn', 'disapproved', 'completed', 'administratively-completed']);
 /** Types whose resources a projection's patient reference is read from, in the de-identified content. */
 const PATIENT_ELEMENTS = ['subject', 'patient', 'beneficiary'];
 /** Elements of a de-identified resource indexed as the research search's `code` and `category` tokens. */
@@ -92,11 +97,23 @@ export class ResearchProjector {
     const head = await research.ledgerHead(pool, this.options.settleMs ?? 5_000);
     const study = await resources.readCurrent(pool, 'ResearchStudy', projectId);
     if (!study || study.deleted) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `ResearchStudy/${projectId} is not stored`);
+    // A study that was withdrawn, disapproved or completed gets no more data: what was released stays as it was.
+    if (CLOSED_STUDY.has(study.content.status as string)) {
+      throw new AnchorlineError('ANCHORLINE_ERR_RESEARCH_PROJECT_INVALID', `ResearchStudy/${projectId} is ${study.content.status as string}: nothing more is released`);
+    }
     const group = await resources.readCurrent(pool, 'Group', project.groupId);
     if (!group || group.deleted) throw new AnchorlineError('ANCHORLINE_ERR_RESEARCH_PROJECT_INVALID', `the project's cohort Group/${project.groupId} is not stored`);
     const config = parseDeidConfig((await research.deidConfigByDigest(pool, project.deidConfigSha256)) ?? DEFAULT_DEID_CONFIG);
 
     const candidates = await researchCohort.cohortPatients(pool, group.content);
+    // A refresh recomputes only the patients something happened to since the watermark (their records, their
+    // consents), and the candidates whose data is not published (left out by consent, or suppressed below k: a new
+    // classmate may change that); everyone else's rows stand. A release, new settings, a changed Group or study, or
+    // more changes than one pass reads, recompute everyone.
+    const published = new Set(await research.projectedPatients(pool, projectId));
+    const affected = kind === 'refresh' && project.watermark !== null ? await this.affectedPatients(project) : undefined;
+    const recomputed = affected === undefined ? candidates : candidates.filter((p) => affected.has(p) || !published.has(p));
+    const standing = affected === undefined ? [] : candidates.filter((p) => !affected.has(p) && published.has(p));
     const requester: Requester = { fhirUser: `ResearchStudy/${projectId}`, memberOf: [], roles: [], purpose: 'HRESCH' };
     const now = new Date();
     const rows: research.ResearchRow[] = [];
@@ -107,35 +124,57 @@ export class ResearchProjector {
     let excludedByConsent = 0;
     let withheldByConsent = 0;
     const types = [...new Set(['Patient', ...project.releasedTypes])];
-    for (const patient of candidates) {
+    const deidentify = (stored: StoredResource, patient: string, knownNames: string[]): Json | undefined =>
+      deidentifyResource(releasedElements(stored.content, project.elements[stored.resourceType]), config, { projectSecret: project.secret, patient, knownNames }).resource;
+    for (const patient of recomputed) {
       const patientConsents = await consents.activeConsents(pool, patient);
       const permits = (stored: StoredResource): boolean => decide(patientConsents, requester, resourceFacts(stored.content, this.rules), this.options.defaultPolicy, now).permit;
-      const records = await this.compartment(patient.slice('Patient/'.length), types);
-      const patientRecord = records.find((r) => r.resourceType === 'Patient');
-      if (!patientRecord || !permits(patientRecord)) {
+      // The patient first: one left out by consent costs one read, not their whole record.
+      const patientRecord = await resources.readCurrent(pool, 'Patient', patient.slice('Patient/'.length));
+      if (!patientRecord || patientRecord.deleted || !permits(patientRecord)) {
         excludedByConsent += 1;
         continue;
       }
       // The patient's names are scrubbed from every free text the config keeps, in each of their resources.
       const knownNames = namesOf(patientRecord.content.name);
-      for (const stored of records) {
+      for (const stored of await this.compartment(patient.slice('Patient/'.length), types)) {
         if (!permits(stored)) {
           withheldByConsent += 1;
           continue;
         }
-        const released = releasedElements(stored.content, project.elements[stored.resourceType]);
-        const { resource } = deidentifyResource(released, config, { projectSecret: project.secret, patient, knownNames });
-        if (!resource) continue;
-        const deidentified = resource as Json;
+        const deidentified = deidentify(stored, patient, knownNames);
+        if (!deidentified) continue;
         if (stored.resourceType === 'Patient') {
           deidentifiedPatients.push(deidentified);
           patientOrder.push(patient);
+        } else {
+          deidentifiedRelated.push(deidentified);
         }
-        else deidentifiedRelated.push(deidentified);
         if (stored.resourceType === 'Patient' && !project.releasedTypes.includes('Patient')) continue;
         rows.push(researchRow(stored, patient, deidentified, research.sourceHash(project.secret, stored)));
       }
     }
+    // The standing members count in the k-anonymity check with their de-identified Patient (and, for a sensitive
+    // attribute drawn from their conditions or observations, those), as published.
+    const sensitiveType = project.sensitive === 'condition' ? 'Condition' : project.sensitive === 'observation' ? 'Observation' : undefined;
+    for (const patient of standing) {
+      const records = await this.compartment(patient.slice('Patient/'.length), sensitiveType ? ['Patient', sensitiveType] : ['Patient']);
+      const patientRecord = records.find((r) => r.resourceType === 'Patient');
+      if (!patientRecord) continue;
+      const knownNames = namesOf(patientRecord.content.name);
+      for (const stored of records) {
+        const deidentified = deidentify(stored, patient, knownNames);
+        if (!deidentified) continue;
+        if (stored.resourceType === 'Patient') {
+          deidentifiedPatients.push(deidentified);
+          patientOrder.push(patient);
+        } else {
+          deidentifiedRelated.push(deidentified);
+        }
+      }
+    }
+    /** The patients whose rows this projection decides; the others' rows are left as they are. */
+    const scope = affected === undefined ? undefined : new Set([...recomputed, ...affected]);
 
     let risk = riskOf(deidentifiedPatients, deidentifiedRelated, project);
     if (kind === 'refresh' && risk.offending.length > 0) {
@@ -149,6 +188,7 @@ export class ResearchProjector {
       const remainingPatients = deidentifiedPatients.filter((_, i) => !suppressed.has(patientOrder[i]!));
       const remainingIds = new Set(remainingPatients.map((p) => `Patient/${p.id as string}`));
       for (let i = rows.length - 1; i >= 0; i--) if (suppressed.has(rows[i]!.source.patient)) rows.splice(i, 1);
+      for (const patient of suppressed) scope?.add(patient);
       risk = { ...riskOf(remainingPatients, deidentifiedRelated.filter((r) => remainingIds.has(((r.subject ?? r.patient) as Json | undefined)?.reference as string)), project), suppressedPatients: suppressed.size };
     }
     const base = {
@@ -183,7 +223,7 @@ export class ResearchProjector {
     }
 
     return withTransaction(pool, async (client) => {
-      const publication = await research.publishProjection(client, schema, projectId, rows);
+      const publication = await research.publishProjection(client, schema, projectId, rows, scope);
       if (kind === 'refresh' && publication.published === 0 && publication.removed === 0) {
         await research.setWatermark(client, projectId, project.version, head.settled, false);
         return { ...base, outcome: 'unchanged', published: 0, removed: 0 };
@@ -208,6 +248,18 @@ export class ResearchProjector {
       await research.setWatermark(client, projectId, project.version, head.settled, kind === 'release');
       return { ...base, outcome: 'published', published: publication.published, removed: publication.removed };
     });
+  }
+
+  /**
+   * The patients whose data may have changed since the project's watermark: those a changed version is about (its
+   * patient search entry, or the patient the projection recorded for it, so a record that moved or went counts).
+   * Undefined when everything must be recomputed: the Group or the study changed, or more changed than one pass reads.
+   */
+  private async affectedPatients(project: research.ResearchProject): Promise<Set<string> | undefined> {
+    const { changes, truncated } = await research.changesSince(this.options.pool, project.watermark ?? 0n, MAX_CHANGES_PER_PASS);
+    if (truncated) return undefined;
+    if (changes.some((c) => (c.resourceType === 'Group' && c.id === project.groupId) || (c.resourceType === 'ResearchStudy' && c.id === project.id))) return undefined;
+    return new Set(await research.patientsConcerned(this.options.pool, project.id, changes));
   }
 
   /** The current resources of one patient's compartment of `types`, the Patient included. */
@@ -356,6 +408,8 @@ export class ResearchRefresher {
         const project = await research.readProject(pool, projectId);
         if (!project) continue;
         if (project.watermark !== null && !(await this.changed(project))) continue;
+        const study = await resources.readCurrent(pool, 'ResearchStudy', projectId);
+        if (!study || study.deleted || CLOSED_STUDY.has(study.content.status as string)) continue;
         try {
           const report = await this.options.projector.run(projectId, 'refresh', ENGINE_ACTOR);
           if (report.outcome !== 'unchanged') log.info({ projectId, outcome: report.outcome, published: report.published, removed: report.removed }, 'research: projection refreshed');
@@ -376,8 +430,8 @@ export class ResearchRefresher {
   /** True when a leaf after the watermark is of a type the projection reads. */
   private async changed(project: research.ResearchProject): Promise<boolean> {
     const relevant = new Set(['Patient', 'Consent', 'Group', 'ResearchStudy', 'Condition', 'Observation', ...project.releasedTypes]);
-    const changed = await research.changedSince(this.options.pool, project.watermark ?? 0n, 10_000);
-    return changed.some((c) => relevant.has(c.resourceType));
+    const { changes, truncated } = await research.changesSince(this.options.pool, project.watermark ?? 0n, MAX_CHANGES_PER_PASS);
+    return truncated || changes.some((c) => relevant.has(c.resourceType));
   }
 
   /** Writes an export's NDJSON files, by type, from the research database as of its transaction time. */

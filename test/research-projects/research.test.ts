@@ -346,7 +346,13 @@ describe('research projects', () => {
   });
 
   it('refreshes the projection when a new message arrives for a cohort member', async () => {
+    const before = BigInt((await t.pool.query<{ id: string }>('SELECT max(id) AS id FROM ledger_leaf')).rows[0]!.id);
     await ingest(messages('RS-A', 'F', '19850203', '125', '-2'));
+    // What the refresh recomputes: the one patient the new versions are about, not the whole cohort.
+    const { changes, truncated } = await research.changesSince(t.pool, before, 1_000);
+    expect(truncated).toBe(false);
+    expect(changes.map((c) => c.resourceType)).toContain('Observation');
+    expect(await research.patientsConcerned(t.pool, 'glucose-study', changes)).toEqual([patients['RS-A']]);
     await eventually(async () => {
       const found = await call('GET', `/research/projects/glucose-study/fhir/Observation?code=${GLUCOSE}`, { token: researcher });
       return found.body.total === 3 ? true : undefined;
