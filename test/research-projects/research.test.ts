@@ -292,6 +292,11 @@ describe('research projects', () => {
     expect(after.filter((id) => before.includes(id))).toEqual([]);
     const count = await t.pool.query(`SELECT count(*)::int AS n FROM "${research.researchSchema(t.config.database.schema)}".resource WHERE project_id = 'second-study'`);
     expect(count.rows[0].n).toBe(4);
+    // A completed study gets no more data.
+    expect((await call('PUT', '/fhir/ResearchStudy/second-study', { body: { resourceType: 'ResearchStudy', id: 'second-study', status: 'completed', enrollment: [{ reference: 'Group/ab-cohort' }] } })).status).toBe(200);
+    const closed = await call('POST', '/research/projects/second-study/$release', { body: {} });
+    expect(closed.status).toBe(422);
+    expect(closed.code).toBe('ANCHORLINE_ERR_RESEARCH_PROJECT_INVALID');
   });
 
   it('serves a Bulk Data $export: kick-off, status polling, manifest, NDJSON with the token, _type, cancel', async () => {
