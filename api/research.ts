@@ -19,6 +19,8 @@
  * Researchers (scope research/{id}, or a steward):
  *   GET /research/projects/{id}/fhir/{type}?patient=&code=&category=&date=&_id=&_count=&_offset=
  * searches the project's de-identified rows only; `patient` takes the pseudonymous id the research data carries.
+ *   GET /research/projects/{id}/omop/{table}
+ * is the same data as an OMOP CDM table (store/research-omop.ts), as CSV.
  *
  * Every definition, release, search and export is an AuditEvent (store/audit-trail.ts researchAuditEvent, purpose
  * HRESCH, the study as entity): `GET /fhir/AuditEvent?entity=ResearchStudy/{id}` lists a project's usage. A
@@ -31,7 +33,7 @@ import { parseStrictJson, stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError, operationOutcome } from '../errors/index.ts';
 import { validateFhirResource } from '../mappers/index.ts';
 import { DEFAULT_DEID_CONFIG, deidConfigSchema } from '../research/index.ts';
-import { oauthClients, research, researchCohort, resources, SEARCH_PARAMETERS, withTransaction } from '../store/index.ts';
+import { oauthClients, research, researchCohort, researchOmop, resources, SEARCH_PARAMETERS, withTransaction } from '../store/index.ts';
 import type { ResearchProjector } from '../workers/research-refresh.ts';
 import { researchScope } from './access.ts';
 import { accessOf, auditActor, dateValue, FHIR_JSON } from './fhir.ts';
@@ -173,6 +175,19 @@ export function registerResearchRoutes(app: FastifyInstance, options: ResearchRo
       entry: result.resources.map((resource) => ({ fullUrl: `${base}/${resource.resourceType as string}/${resource.id as string}`, resource, search: { mode: 'match' } })),
     };
     return reply.header('content-type', FHIR_JSON).send(stringifyJson(bundle));
+  });
+  app.get<{ Params: { id: string; table: string } }>('/research/projects/:id/omop/:table', {
+    config: { scope: 'research' },
+    schema: { tags: ['research'], summary: 'One OMOP CDM table (person, observation_period, condition_occurrence, measurement) of a research project\'s de-identified data, as CSV' },
+  }, async (request, reply) => {
+    const { id, table } = request.params;
+    requireResearcher(accessOf(request), id);
+    if (!(researchOmop.OMOP_TABLES as readonly string[]).includes(table)) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `OMOP table ${table.slice(0, 64)} is not served (served: ${researchOmop.OMOP_TABLES.join(', ')})`);
+    const rows = await researchOmop.omopTable(options.pool, options.schema, id, table as researchOmop.OmopTable);
+    await withTransaction(options.pool, (client) =>
+      research.recordResearchEvents(client, [{ activity: 'export', actor: auditActor(request), study: `ResearchStudy/${id}`, patients: [], description: `OMOP CDM table ${table}: ${rows.rows.length} row(s)` }]),
+    );
+    return reply.header('content-type', 'text/csv; charset=utf-8').send(researchOmop.omopCsv(rows));
   });
 }
 

@@ -23,6 +23,7 @@ export * as consents from './consents.ts';
 export { ConsentCache, type ConsentCacheOptions } from './consents.ts';
 export * as research from './research.ts';
 export * as researchCohort from './research-cohort.ts';
+export * as researchOmop from './research-omop.ts';
 export * as ledger from './ledger.ts';
 export * as log from './log.ts';
 export * as chainAnchors from './chain-anchors.ts';

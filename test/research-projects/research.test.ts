@@ -257,6 +257,28 @@ describe('research projects', () => {
     expect((await call('POST', '/research/projects/glucose-study/$release', { token: researcher, body: {} })).status).toBe(403);
   });
 
+  it('serves the same projection as OMOP CDM tables (person, observation_period, condition_occurrence, measurement)', async () => {
+    const csv = async (table: string): Promise<string[][]> => {
+      const response = await call('GET', `/research/projects/glucose-study/omop/${table}`, { token: researcher });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/csv');
+      return (response.body as string).trim().split('\r\n').map((line) => line.split(','));
+    };
+    const person = await csv('person');
+    expect(person[0]!.slice(0, 3)).toEqual(['person_id', 'gender_concept_id', 'year_of_birth']);
+    expect(person.slice(1).map((row) => [row[1], row[2]])).toEqual([['8532', '1985'], ['8532', '1985']]);
+    const measurement = await csv('measurement');
+    expect(measurement).toHaveLength(3);
+    expect(measurement.slice(1).map((row) => row[7])).toEqual([`http://loinc.org|${GLUCOSE}`, `http://loinc.org|${GLUCOSE}`]);
+    // Every measurement belongs to a person of the person table.
+    const people = new Set(person.slice(1).map((row) => row[0]));
+    for (const row of measurement.slice(1)) expect(people.has(row[1]!)).toBe(true);
+    expect(await csv('observation_period')).toHaveLength(3);
+    expect(await csv('condition_occurrence')).toHaveLength(1);
+    expect((await call('GET', '/research/projects/glucose-study/omop/drug_exposure', { token: researcher })).status).toBe(404);
+    expect(JSON.stringify(person)).not.toContain(patients['RS-A']!.slice('Patient/'.length));
+  });
+
   it('keeps projects apart: another project\'s researcher is refused, and the same patient has other pseudonyms', async () => {
     expect((await call('PUT', '/fhir/Group/ab-cohort', { body: { resourceType: 'Group', id: 'ab-cohort', type: 'person', actual: true, member: [{ entity: { reference: patients['RS-A'] } }, { entity: { reference: patients['RS-B'] } }] } })).status).toBe(201);
     expect((await call('PUT', '/fhir/ResearchStudy/second-study', { body: { resourceType: 'ResearchStudy', id: 'second-study', status: 'active', enrollment: [{ reference: 'Group/ab-cohort' }] } })).status).toBe(201);
