@@ -30,6 +30,8 @@ export interface ProofOptions {
 export async function buildProofBundle(pool: pg.Pool, resourceType: string, id: string, versionId: number, options: ProofOptions, atSize?: number): Promise<LogProofBundle> {
   const leaf = await ledger.findLeaf(pool, resourceType, id, versionId);
   if (!leaf) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no provenance leaf for ${resourceType}/${id}/_history/${versionId}`);
+  // An erasure keeps the leaf hash in the log but not the preimage (store/erasure.ts): there is nothing to prove.
+  if (leaf.erased) throw new AnchorlineError('ANCHORLINE_ERR_ERASED', `${resourceType}/${id}/_history/${versionId} was erased; its leaf stays in the log, its content and preimage do not`);
   const pending = (): AnchorlineError => new AnchorlineError('ANCHORLINE_ERR_PROOF_PENDING', 'this version is not in a signed checkpoint yet; ask again after the next checkpoint');
   if (leaf.leafIndex === null) throw pending();
   const index = Number(leaf.leafIndex);

@@ -29,6 +29,7 @@ import { registerTerminologyRoutes } from './terminology.ts';
 import { registerMappingRoutes } from './mappings.ts';
 import { registerMappingTesterRoutes } from './mapping-tester.ts';
 import { registerAdminMessageRoutes } from './admin-messages.ts';
+import { registerErasureRoutes } from './erasure.ts';
 import { registerConsoleRoutes } from './console.ts';
 import { registerPortalRoutes } from './portal.ts';
 import type { MappingBase } from '../config/index.ts';
@@ -254,6 +255,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
   registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });
+  registerErasureRoutes(app, pool);
   if (options.mappingBase) registerMappingTesterRoutes(app, { pool, base: options.mappingBase, defaultCharset: options.defaultCharset ?? 'UTF-8' });
   if (options.console ?? true) await registerConsoleRoutes(app, { log });
   if (options.portal ?? true) await registerPortalRoutes(app, { log });

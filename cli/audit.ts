@@ -151,6 +151,9 @@ export function formatReport(report: AuditReport): string {
     for (const finding of report.findings) if (finding.check === name) lines.push(`  ${finding.ref}: ${finding.detail}`);
   }
   if (report.findingsOmitted > 0) lines.push(`${report.findingsOmitted} more findings not listed (raise --max-findings)`);
+  if (report.erased.versions + report.erased.messages > 0) {
+    lines.push(`ERASED ${report.erased.versions} resource versions, ${report.erased.messages} raw messages: their patient keys were destroyed (not mismatches)`);
+  }
   const total = AUDIT_CHECK_NAMES.reduce((sum, name) => sum + report.mismatches[name], 0);
   const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for the next checkpoint)` : '';
   lines.push(report.ok ? `audit clean${waiting}` : `audit FAILED: ${total} ${total === 1 ? 'mismatch' : 'mismatches'}${waiting}`);

@@ -28,6 +28,8 @@ commands:
   user      accounts of people who sign in: anchorline user add|list|disable (see anchorline user --help)
   app       SMART apps people sign in through: anchorline app add|list (see anchorline app --help)
   witness   witness or monitor a log and cosign its checkpoints: anchorline witness keygen|--log <url> ... (see --help)
+  erase     erase a patient's records by destroying their keys: anchorline erase --patient Patient/<id> [--reason <text>]
+  keys      master keys: anchorline keys status|rotate-master|retire-master <key id>
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -100,6 +102,14 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'credentials') {
     process.exitCode = await (await import('./credentials.ts')).runCredentials(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'erase') {
+    process.exitCode = await (await import('./keys.ts')).runErase(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'keys') {
+    process.exitCode = await (await import('./keys.ts')).runKeys(argv.slice(1));
     return;
   }
   // witness needs no config or database either: only the log's URL, its key and the witness's own files.

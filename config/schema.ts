@@ -490,6 +490,25 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  encryption: z
+    .strictObject({
+      /**
+       * Seal patients' records (resource versions in their compartment, document Bundles) under per-patient keys,
+       * and inbound raw messages under per-message keys moved under the patient's at mapping (store/keys.ts).
+       * Default false: whoever turns it on takes custody of the master key file, which must be backed up apart from
+       * the database (losing it loses every sealed record; keeping it beside every database backup keeps erased
+       * records readable in those backups). Turning it off later seals nothing new and still reads what was sealed.
+       */
+      enabled: z.boolean().default(false),
+      /** The master key file (JSON, mode 0600), created at first start with encryption on. Default '<dataDir>/master-key.json'. */
+      masterKeyFile: z.string().min(1).optional(),
+      /** Unwrapped patient keys a process keeps in memory at most. Default 10000. */
+      keyCacheMaxKeys: positiveInt.default(10_000),
+      /** Longest an unwrapped patient key stays in memory, in ms. Default 300000 (5 minutes). */
+      keyCacheTtlMs: positiveInt.default(300_000),
+    })
+    .prefault({}),
+
   auth: z
     .strictObject({
       /** Bootstrap admin API key. When absent, one is generated at first start and written to dataDir. Env ANCHORLINE_API_KEY. */

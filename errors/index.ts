@@ -61,6 +61,8 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_OAUTH_UNSUPPORTED_GRANT_TYPE: spec(400, 'reject', '207', 'not-supported', false, 'OAuth grant type is not supported'),
   ANCHORLINE_ERR_NOT_FOUND: spec(404, 'reject', '207', 'not-found', false, 'Resource not found'),
   ANCHORLINE_ERR_GONE: spec(410, 'reject', '207', 'deleted', false, 'Resource was deleted'),
+  ANCHORLINE_ERR_ERASED: spec(410, 'reject', '207', 'deleted', false, "The record was erased: its patient's key was destroyed (crypto-shredding); its proof's leaf stays in the log, its content no longer exists"),
+  ANCHORLINE_ERR_KEY_UNAVAILABLE: spec(500, 'error', '207', 'security', false, 'A sealed record could not be opened: no key for it, or it does not open under its key (encryption.masterKeyFile)'),
   ANCHORLINE_ERR_INVALID_REQUEST: spec(400, 'reject', '207', 'invalid', false, 'Request is invalid'),
   ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE: spec(415, 'reject', '207', 'not-supported', false, 'Content type is not supported'),
   ANCHORLINE_ERR_CONFIG_INVALID: spec(500, 'error', '207', 'invariant', false, 'Configuration is invalid'),

@@ -58,6 +58,12 @@
  *                     the text of the checkpoint of its tree_size, names the row's witness and is stamped signed_at.
  *   cosignature-witness  per stored cosignature: its key is one of the configured witness keys (`witnesses`).
  *
+ * Erased records (store/erasure.ts) are counted (`erased`), not reported: a resource version sealed under a destroyed
+ * patient key, or whose leaf an erasure marked (preimage gone, leaf hash kept), and a raw message whose key was
+ * under such a key. Their contents cannot be re-hashed; their leaf hashes still enter the log's recomputation, so
+ * the log-* and checkpoint-* checks hold for them as for every leaf. A leaf marked erased whose version still opens
+ * is a `resource` mismatch. Sealed versions and messages are opened with the pool's keyring (store/keys.ts).
+ *
  * Leaves the log does not hold yet are counted (`unbatchedLeaves`), not reported: unnumbered leaves, and leaves
  * batched before the log that it has not appended yet; the anchor worker appends them shortly.
  *
@@ -99,6 +105,7 @@ import {
   type StoredNode,
 } from '../anchor/log/index.ts';
 import { LOSSLESS_JSON_TYPES } from './db.ts';
+import { openRawRows, openVersionRows, RAW_KEY_COLUMNS, type RawRow, type VersionRow } from './keys.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
 import type { BlobStore } from './blobs.ts';
@@ -164,6 +171,8 @@ export interface AuditReport {
   blobsRehashed: number;
   /** False when no blob store was given, so the blob check did not run. */
   blobsAudited: boolean;
+  /** Records erased by destroying their patient's key: resource versions and raw messages. Not mismatches. */
+  erased: { versions: number; messages: number };
 }
 
 export interface AuditOptions {
@@ -233,6 +242,7 @@ class Audit {
   readonly blobRehash: number | 'all';
   readonly blobsAudited: boolean;
   blobsRehashed = 0;
+  readonly erased = { versions: 0, messages: 0 };
 
   constructor(options: AuditOptions) {
     this.pageRows = options.pageRows ?? 1000;
@@ -271,6 +281,7 @@ class Audit {
       unbatchedLeaves: this.unbatchedLeaves,
       blobsRehashed: this.blobsRehashed,
       blobsAudited: this.blobsAudited,
+      erased: { ...this.erased },
     };
   }
 }
@@ -341,6 +352,25 @@ interface LeafRow {
   current_content: unknown;
   message_found: boolean;
   message_raw_sha256: Buffer | null;
+  /** Set by an erasure: the preimage is gone, the leaf hash stays. */
+  erased_at: Date | null;
+  /** The stored version was sealed under a patient key that is destroyed. */
+  history_erased?: boolean;
+}
+
+/** Opens the sealed versions of a page of leaf rows (store/keys.ts), marking those whose key is destroyed. */
+async function openLeafVersions(client: pg.PoolClient, rows: Array<LeafRow & { sealed: Buffer | null; key_id: number | null; key_wrapped: Buffer | null; key_kek: string | null }>): Promise<void> {
+  const sealed = rows.filter((row) => row.sealed !== null);
+  if (sealed.length === 0) return;
+  const versions: VersionRow[] = sealed.map((row) => ({
+    resource_type: row.resource_type, id: row.resource_id, version_id: row.version_id, content: null,
+    sealed: row.sealed, key_id: row.key_id, key_wrapped: row.key_wrapped, key_kek: row.key_kek,
+  }));
+  await openVersionRows(client, versions);
+  sealed.forEach((row, n) => {
+    row.history_content = versions[n]!.content;
+    if (versions[n]!.erased) row.history_erased = true;
+  });
 }
 
 async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
@@ -354,9 +384,11 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
         text: `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
                 EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number) AS in_batch,
                 h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
-                m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256
+                m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256, l.erased_at,
+                h.sealed, h.key_id, k.wrapped_dek AS key_wrapped, k.kek_id AS key_kek
            FROM ledger_leaf l
            LEFT JOIN fhir_resource_history h ON h.resource_type = l.resource_type AND h.id = l.resource_id AND h.version_id = l.version_id
+           LEFT JOIN patient_key k ON k.id = h.key_id
            LEFT JOIN inbox_message m ON m.id = h.source_message_id
           WHERE l.id > $1
           ORDER BY l.id
@@ -365,6 +397,7 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
       })
     ).rows;
   for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
+    await openLeafVersions(client, rows as Parameters<typeof openLeafVersions>[1]);
     for (const row of rows) checkLeaf(row, audit);
   }
 }
@@ -378,6 +411,15 @@ function checkLeaf(row: LeafRow, audit: Audit): void {
 
   const leafHash = canonicalSha256(row.preimage, (p) => bytesToHex(provenanceLeafHash(p as LeafPreimage)));
   const storedLeafHash = bytesToHex(new Uint8Array(row.leaf_hash));
+  if (row.erased_at !== null || row.history_erased === true) {
+    // Erased (store/erasure.ts): the version cannot be re-hashed, and a marked leaf has no preimage left either; its
+    // leaf hash still goes into the log's recomputation. An erasure destroys the key of every version it marks.
+    audit.erased.versions += 1;
+    if (row.erased_at === null && leafHash !== storedLeafHash) audit.mismatch('leaf-hash', ref, `the preimage hashes to ${leafHash ?? '(no canonical form)'}; leaf_hash is ${shown(storedLeafHash)}`);
+    if (row.erased_at !== null && row.history_found && row.history_erased !== true) audit.mismatch('resource', ref, 'the leaf is marked erased, but its stored version is still readable');
+    if (row.batch_number === null && row.leaf_index === null) audit.unbatchedLeaves += 1;
+    return;
+  }
   if (leafHash === undefined) audit.mismatch('leaf-hash', ref, 'the preimage has no RFC 8785 canonical form');
   else if (leafHash !== storedLeafHash) audit.mismatch('leaf-hash', ref, `the preimage hashes to ${leafHash}; leaf_hash is ${shown(storedLeafHash)}`);
 
@@ -483,12 +525,30 @@ function* byteGroups<Row>(rows: Row[], bytesOf: (row: Row) => number, limit: num
 }
 
 async function checkRawGroup(client: pg.PoolClient, audit: Audit, group: InboxRowKey[]): Promise<void> {
-  const raws = await client.query<{ id: number; raw: Buffer }>('SELECT id, raw FROM inbox_message WHERE id = ANY($1::bigint[])', [group.map((row) => row.id)]);
-  const rawById = new Map(raws.rows.map((row) => [Number(row.id), row.raw]));
+  const raws = await client.query<RawRow>(`SELECT m.id, m.raw, m.raw_sha256, ${RAW_KEY_COLUMNS} FROM inbox_message m WHERE m.id = ANY($1::bigint[])`, [group.map((row) => row.id)]);
+  // Sealed messages are opened (a tampered one fails to open, and is a mismatch like a wrong hash).
+  const unopened = new Set<number>();
+  for (const row of raws.rows) {
+    try {
+      await openRawRows(client, [row]);
+    } catch {
+      unopened.add(Number(row.id));
+    }
+  }
+  const rawById = new Map(raws.rows.map((row) => [Number(row.id), row]));
   for (const row of group) {
     audit.count('raw-message');
-    const raw = rawById.get(Number(row.id));
-    if (!raw) continue; // cannot happen in one snapshot
+    const sealedRow = rawById.get(Number(row.id));
+    if (!sealedRow) continue; // cannot happen in one snapshot
+    if (sealedRow.erased) {
+      audit.erased.messages += 1;
+      continue;
+    }
+    if (unopened.has(Number(row.id))) {
+      audit.mismatch('raw-message', `inbox_message/${Number(row.id)}`, 'the sealed raw bytes do not open under their key');
+      continue;
+    }
+    const raw = sealedRow.raw;
     const problems: string[] = [];
     const computed = createHash('sha256').update(raw).digest('hex');
     const stored = bytesToHex(new Uint8Array(row.raw_sha256));
@@ -562,14 +622,15 @@ async function* storedMappingConfigs(client: pg.PoolClient, audit: Audit): Async
 /** Pages of the distinct mapping digests that leaves name, in digest order, with how many leaves name each. */
 function namedMappingDigests(client: pg.PoolClient, audit: Audit): (after: string | undefined) => Promise<Array<{ digest: string; leaves: number }>> {
   const digestOf = `coalesce(preimage->>'mappingSha256', '')`;
-  // Read audits name no mapping (NO_SOURCE_SHA256); their raw-message check covers that they may not.
+  // Read audits name no mapping (NO_SOURCE_SHA256); their raw-message check covers that they may not. Erased leaves
+  // name nothing any more (store/erasure.ts).
   const noMapping = `'${NO_SOURCE_SHA256}'`;
   return async (after) =>
     (
       await client.query<{ digest: string; leaves: number }>(
         `SELECT ${digestOf} AS digest, count(*)::bigint AS leaves
            FROM ledger_leaf
-          WHERE ${digestOf} <> ${noMapping} ${after === undefined ? '' : `AND ${digestOf} COLLATE "C" > $2`}
+          WHERE erased_at IS NULL AND ${digestOf} <> ${noMapping} ${after === undefined ? '' : `AND ${digestOf} COLLATE "C" > $2`}
           GROUP BY 1
           ORDER BY ${digestOf} COLLATE "C"
           LIMIT $1`,

@@ -29,6 +29,7 @@ import { recordApiWrite } from './inbox.ts';
 import { appendLeaves } from './ledger.ts';
 import { recordMappingConfig } from './mapping-configs.ts';
 import { changesPatient } from './compartment.ts';
+import { openVersionRows, type VersionRow } from './keys.ts';
 import { lockCurrent, stampVersion, writeVersions, type StoredResource } from './resources.ts';
 
 const CHANNEL_PREFIX = 'anchorline_consent_';
@@ -49,13 +50,15 @@ export async function activeConsents(db: Queryable, patient: string): Promise<Co
   // never a decimal, and every person's read may load consents.
   const result = await db.query<{ content: ConsentResource }>({
     name: 'anchorline_active_consents',
-    text: `SELECT r.content FROM fhir_resource r
+    // The sealed columns too: a Consent is its patient's record, sealed under their key (store/keys.ts).
+    text: `SELECT r.content, r.resource_type, r.id, r.version_id, r.sealed, r.key_id, r.key_wrapped, r.key_kek FROM fhir_resource r
             WHERE r.resource_type = 'Consent' AND NOT r.deleted
               AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = 'Consent' AND t.param = 'patient' AND t.code = $1 AND t.system = '')
               AND EXISTS (SELECT 1 FROM fhir_search_token s WHERE s.resource_type = 'Consent' AND s.id = r.id AND s.param = 'status' AND s.code = 'active')
             ORDER BY r.id`,
     values: [patient],
   });
+  await openVersionRows(db, result.rows as unknown as VersionRow[], { lossless: false });
   return result.rows.map((row) => row.content).filter(isEnforced);
 }
 

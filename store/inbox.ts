@@ -16,7 +16,9 @@
  * - A retried call may assume nothing was written by a failed earlier call (all-or-nothing).
  */
 import type pg from 'pg';
+import { AnchorlineError } from '../errors/index.ts';
 import type { Queryable } from './db.ts';
+import { keyringOf, messageKeyAad, openRawRows, RAW_KEY_COLUMNS, rawAad, seal, type PatientKey, type RawRow } from './keys.ts';
 
 export type Disposition = 'accepted' | 'rejected' | 'conflict';
 
@@ -71,8 +73,8 @@ export type RecordOutcome =
 export type ConflictAck = (input: InboxInput) => { ack: Buffer | null; ackCode: string | null };
 
 const COLUMNS = `protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256`;
-const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int8', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea'];
+  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256, raw_key, raw_kek`;
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int8', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea', 'bytea', 'text'];
 const unnestOf = (types: string[]): string => `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
 interface Row {
@@ -93,7 +95,28 @@ function pgText(value: string | null): string | null {
   return value === null ? null : value.replaceAll('\u0000', '\uFFFD');
 }
 
-function columns(rows: Row[]): unknown[] {
+/**
+ * The column arrays of rows to insert. With a sealing keyring (store/keys.ts) each message's bytes are sealed under a
+ * fresh key of its own, wrapped by the master key: the patient is not known at intake (only the header is read), so
+ * the worker re-wraps that key under the patient's key once it has mapped the message, without rewriting the bytes.
+ */
+async function columns(db: Queryable, rows: Row[]): Promise<unknown[]> {
+  const keyring = keyringOf(db);
+  const raws: Buffer[] = [];
+  const rawKeys: Array<Buffer | null> = [];
+  const rawKeks: Array<string | null> = [];
+  for (const { input } of rows) {
+    if (keyring?.sealing) {
+      const messageKey = await keyring.newMessageKey();
+      raws.push(seal(messageKey.key, input.raw, rawAad(input.rawSha256)));
+      rawKeys.push(messageKey.wrapped);
+      rawKeks.push(messageKey.kekId);
+    } else {
+      raws.push(input.raw);
+      rawKeys.push(null);
+      rawKeks.push(null);
+    }
+  }
   return [
     rows.map((r) => r.input.protocol),
     rows.map((r) => pgText(r.input.source)),
@@ -101,7 +124,7 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => pgText(r.input.controlId)),
     rows.map((r) => pgText(r.input.messageType)),
     rows.map((r) => pgText(r.input.messageTime)),
-    rows.map((r) => r.input.raw),
+    raws,
     rows.map((r) => r.input.rawSha256),
     rows.map((r) => r.input.rawSize),
     rows.map((r) => r.input.raw.length < r.input.rawSize),
@@ -113,6 +136,8 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.ack),
     rows.map((r) => r.ackCode),
     rows.map((r) => r.input.blobSha256 ?? null),
+    rawKeys,
+    rawKeks,
   ];
 }
 
@@ -171,7 +196,7 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
       name: 'anchorline_inbox_insert',
       text: `INSERT INTO inbox_message (${COLUMNS}) ${unnestOf(UNNEST_TYPES)}
        ON CONFLICT (sender, control_id) WHERE disposition = 'accepted' DO NOTHING RETURNING id, sender, control_id`,
-      values: columns(candidates.map((i) => acceptedRow(inputs[i]!))),
+      values: await columns(client, candidates.map((i) => acceptedRow(inputs[i]!))),
     });
     for (const row of result.rows) {
       const key = `${row.sender}\u0000${row.control_id}`;
@@ -219,7 +244,7 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
   // RETURNING order.
   if (plain.length > 0) {
     const ids = (await client.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('inbox_message', 'id')) AS id FROM generate_series(1, $1)`, [plain.length])).rows.map((r) => r.id);
-    await client.query(`INSERT INTO inbox_message (id, ${COLUMNS}) ${unnestOf(['bigint', ...UNNEST_TYPES])}`, [ids, ...columns(plain.map((p) => p.row))]);
+    await client.query(`INSERT INTO inbox_message (id, ${COLUMNS}) ${unnestOf(['bigint', ...UNNEST_TYPES])}`, [ids, ...(await columns(client, plain.map((p) => p.row)))]);
     plain.forEach((p, n) => {
       const id = ids[n]!;
       const outcome = outcomes[p.index];
@@ -245,7 +270,7 @@ export async function recordAcceptedWithJobs(
   const keys = inputs.map(keyOf);
   if (new Set(keys).size !== keys.length) throw new Error('inbox: recordAcceptedWithJobs needs inputs with different keys');
   if (!inputs.every(fitsOneStatement)) throw new Error('inbox: recordAcceptedWithJobs stores accepted messages with a plain control id only');
-  const values = columns(inputs.map(acceptedRow));
+  const values = await columns(db, inputs.map(acceptedRow));
   const queue = jobs(values.length + 1);
   const result = await db.query<{ id: number; sender: string; control_id: string }>({
     name: 'anchorline_inbox_insert_with_jobs',
@@ -294,7 +319,31 @@ export type MessageSummary = Pick<
 export const SUMMARY_COLUMNS = `id, protocol, source, sender, control_id, message_type, disposition, state, attempts, error_code, error_detail,
   ack_code, raw_size, received_at, processed_at, mapping_warnings`;
 
-const SELECT_MESSAGE = `SELECT ${SUMMARY_COLUMNS}, message_time, raw, raw_sha256, charset, blob_sha256, ack FROM inbox_message`;
+const SELECT_MESSAGE = `SELECT m.id, m.protocol, m.source, m.sender, m.control_id, m.message_type, m.disposition, m.state, m.attempts,
+  m.error_code, m.error_detail, m.ack_code, m.raw_size, m.received_at, m.processed_at, m.mapping_warnings, m.message_time, m.raw, m.raw_sha256, m.charset, m.blob_sha256, m.ack,
+  ${RAW_KEY_COLUMNS} FROM inbox_message m`;
+
+/**
+ * The unwrapped key of a message read by lockMessages, by message object: kept beside it rather than on it, so that
+ * no serialisation of a message can carry a key. The worker re-wraps it under the message's patient key.
+ */
+const messageKeys = new WeakMap<InboxMessage, Buffer>();
+
+export function messageKeyOf(message: InboxMessage): Buffer | undefined {
+  return messageKeys.get(message);
+}
+
+/** Rows of SELECT_MESSAGE as messages, their sealed bytes opened; an erased message's bytes are refused (`erased`). */
+async function toMessages(db: Queryable, rows: Array<Record<string, unknown>>, erased: 'refuse' | 'keep'): Promise<InboxMessage[]> {
+  await openRawRows(db, rows as unknown as RawRow[]);
+  return rows.map((row) => {
+    if ((row as unknown as RawRow).erased && erased === 'refuse') throw new AnchorlineError('ANCHORLINE_ERR_ERASED', `message ${Number(row.id)} was erased with its patient's key`);
+    const message = toMessage(row);
+    const key = (row as unknown as RawRow).message_key;
+    if (key !== undefined) messageKeys.set(message, key);
+    return message;
+  });
+}
 
 export function toSummary(row: Record<string, unknown>): MessageSummary {
   return {
@@ -330,8 +379,8 @@ function toMessage(row: Record<string, unknown>): InboxMessage {
 }
 
 export async function getMessage(db: Queryable, id: number): Promise<InboxMessage | undefined> {
-  const result = await db.query(`${SELECT_MESSAGE} WHERE id = $1`, [id]);
-  return result.rows[0] ? toMessage(result.rows[0]) : undefined;
+  const result = await db.query(`${SELECT_MESSAGE} WHERE m.id = $1`, [id]);
+  return (await toMessages(db, result.rows, 'refuse'))[0];
 }
 
 /** The issues of a message's last mapping (mappers/issues.ts), in the order they were found; [] when none. */
@@ -345,8 +394,10 @@ export async function getMappingIssues(db: Queryable, id: number): Promise<Array
  * transaction ends, so two workers handed the same id run one after the other and the second sees it finished.
  */
 export async function lockMessages(client: pg.PoolClient, ids: number[]): Promise<InboxMessage[]> {
-  const result = await client.query({ name: 'anchorline_inbox_lock_many', text: `${SELECT_MESSAGE} WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, values: [ids] });
-  return result.rows.map(toMessage);
+  const result = await client.query({ name: 'anchorline_inbox_lock_many', text: `${SELECT_MESSAGE} WHERE m.id = ANY($1::bigint[]) ORDER BY m.id FOR UPDATE`, values: [ids] });
+  // An erased message locked for mapping (a replay) comes back with no bytes; its mapping then fails as any empty
+  // message would, and the failure is recorded, not retried.
+  return toMessages(client, result.rows, 'keep');
 }
 
 export interface MessageResult {
@@ -360,6 +411,18 @@ export interface MessageResult {
   mappingSha256?: string | undefined;
   /** What the mapping could not map as sent (mappers/issues.ts); replaces what an earlier mapping recorded. */
   mappingIssues?: ReadonlyArray<{ severity: string }> | undefined;
+  /** The message's key re-wrapped under its patient's key (sealRawKey), replacing the master key's wrapping. */
+  rawKey?: { wrapped: Buffer; keyId: number } | undefined;
+}
+
+/**
+ * The key of a message read by lockMessages, wrapped under its patient's key for finishMessages (MessageResult.rawKey);
+ * undefined for a message that was not sealed, or whose key is already under a patient's key.
+ */
+export function sealRawKey(message: InboxMessage, patientKey: PatientKey): { wrapped: Buffer; keyId: number } | undefined {
+  const key = messageKeys.get(message);
+  if (key === undefined) return undefined;
+  return { wrapped: seal(patientKey.dek, key, messageKeyAad(message.id)), keyId: patientKey.keyId };
 }
 
 /** Records the outcome of several locked, queued messages in one statement. */
@@ -370,15 +433,18 @@ export async function finishMessages(client: Queryable, results: MessageResult[]
     text: `UPDATE inbox_message m SET state = r.state, processed_at = now(), attempts = m.attempts + 1,
              error_code = r.error_code, error_detail = r.error_detail,
              ack = COALESCE(r.ack, m.ack), ack_code = COALESCE(r.ack_code, m.ack_code), mapping_sha256 = COALESCE(r.mapping_sha256, m.mapping_sha256),
-             mapping_issues = r.mapping_issues, mapping_warnings = r.mapping_warnings
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::int[])
-             AS r(id, state, error_code, error_detail, ack, ack_code, mapping_sha256, mapping_issues, mapping_warnings)
+             mapping_issues = r.mapping_issues, mapping_warnings = r.mapping_warnings,
+             raw_key = COALESCE(r.raw_key, m.raw_key), raw_kek = CASE WHEN r.raw_key IS NULL THEN m.raw_kek END,
+             raw_key_id = COALESCE(r.raw_key_id, m.raw_key_id)
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::int[], $10::bytea[], $11::bigint[])
+             AS r(id, state, error_code, error_detail, ack, ack_code, mapping_sha256, mapping_issues, mapping_warnings, raw_key, raw_key_id)
            WHERE m.id = r.id AND m.state = 'queued'`,
     values: [
       results.map((r) => r.id), results.map((r) => r.state), results.map((r) => r.errorCode ?? null), results.map((r) => r.errorDetail ?? null),
       results.map((r) => r.ack?.ack ?? null), results.map((r) => r.ack?.ackCode ?? null), results.map((r) => r.mappingSha256 ?? null),
       results.map((r) => (r.mappingIssues !== undefined && r.mappingIssues.length > 0 ? JSON.stringify(r.mappingIssues) : null)),
       results.map((r) => (r.mappingIssues ?? []).filter((issue) => issue.severity !== 'information').length),
+      results.map((r) => r.rawKey?.wrapped ?? null), results.map((r) => r.rawKey?.keyId ?? null),
     ],
   });
 }
@@ -478,10 +544,15 @@ export async function recordApiWrite(
   client: pg.PoolClient,
   write: { source: string; sender: string; controlId: string; messageType: string; raw: Buffer; rawSha256: Buffer; mappingSha256: string },
 ): Promise<number> {
+  // Sealed as at intake. The body is kept under the master key: the writer does not hand its patient here, so an
+  // erasure leaves it readable (README, Encryption at rest).
+  const keyring = keyringOf(client);
+  const messageKey = keyring?.sealing ? await keyring.newMessageKey() : undefined;
+  const raw = messageKey ? seal(messageKey.key, write.raw, rawAad(write.rawSha256)) : write.raw;
   const result = await client.query<{ id: number }>(
-    `INSERT INTO inbox_message (protocol, source, sender, control_id, message_type, raw, raw_sha256, raw_size, charset, disposition, state, attempts, attempts_started, processed_at, mapping_sha256)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'utf-8', 'accepted', 'done', 1, 1, now(), $9) RETURNING id`,
-    [FHIR_REST_PROTOCOL, pgText(write.source), pgText(write.sender), pgText(write.controlId), write.messageType, write.raw, write.rawSha256, write.raw.length, write.mappingSha256],
+    `INSERT INTO inbox_message (protocol, source, sender, control_id, message_type, raw, raw_sha256, raw_size, charset, disposition, state, attempts, attempts_started, processed_at, mapping_sha256, raw_key, raw_kek)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'utf-8', 'accepted', 'done', 1, 1, now(), $9, $10, $11) RETURNING id`,
+    [FHIR_REST_PROTOCOL, pgText(write.source), pgText(write.sender), pgText(write.controlId), write.messageType, raw, write.rawSha256, write.raw.length, write.mappingSha256, messageKey?.wrapped ?? null, messageKey?.kekId ?? null],
   );
   return Number(result.rows[0]!.id);
 }

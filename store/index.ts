@@ -2,10 +2,14 @@
  * The store: PostgreSQL (external via DATABASE_URL, or embedded under the data directory), migrated at open.
  * Public surface of the folder.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type pg from 'pg';
 import type { AnchorlineConfig } from '../config/schema.ts';
 import { silentLogger, type Logger } from '../config/logger.ts';
 import { createPool, migrate } from './db.ts';
+import { attachKeyring, Keyring } from './keys.ts';
+import { FileKms } from './kms.ts';
 import { runningEmbeddedConnection, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 
 export { createPool, migrate, refusedForItsValues, withTransaction, QueryCancellation, QueryAbandonedError, isQueryCanceled, isStatementTimeout, type Pool, type PoolClient, type Queryable } from './db.ts';
@@ -13,6 +17,11 @@ export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type Runnin
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
 export * as compartment from './compartment.ts';
+export * as encryption from './keys.ts';
+export { FileKms, type KeyManagementService } from './kms.ts';
+export { Keyring, attachKeyring, keyringOf } from './keys.ts';
+export { erasePatient, type ErasureReport, type ErasureRequest } from './erasure.ts';
+export { keysByMasterKey, retireMasterKey, rewrapMasterKeys, type RewrapReport } from './key-rotation.ts';
 export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
 export * as users from './users.ts';
@@ -62,7 +71,26 @@ export interface Store {
   pools: StorePools;
   connectionString: string;
   schema: string;
+  /** The data keys (store/keys.ts), attached to every pool; undefined when encryption was never turned on. */
+  keyring: Keyring | undefined;
   close(): Promise<void>;
+}
+
+/** Where the master key file is: encryption.masterKeyFile, default '<dataDir>/master-key.json'. */
+export function masterKeyFilePath(config: AnchorlineConfig): string {
+  return config.encryption.masterKeyFile ?? path.join(config.dataDir, 'master-key.json');
+}
+
+/**
+ * The keyring of a process: with encryption.enabled, over the master key file (created at first start); without it,
+ * still over the file when one exists, so that records sealed while encryption was on stay readable (nothing new is
+ * sealed); else none.
+ */
+export async function openKeyring(config: AnchorlineConfig): Promise<Keyring | undefined> {
+  const file = masterKeyFilePath(config);
+  if (!config.encryption.enabled && !existsSync(file)) return undefined;
+  const kms = await FileKms.open(file);
+  return new Keyring(kms, { sealing: config.encryption.enabled, cacheMaxKeys: config.encryption.keyCacheMaxKeys, cacheTtlMs: config.encryption.keyCacheTtlMs });
 }
 
 /**
@@ -93,6 +121,8 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
     workers: pool('workers', sizes.workerConnections),
     background: pool('background', sizes.backgroundConnections),
   };
+  const keyring = await openKeyring(config);
+  if (keyring) for (const each of Object.values(pools)) attachKeyring(each, keyring);
   const endPools = async (): Promise<void> => {
     await Promise.all(Object.values(pools).map((p) => p.end()));
   };
@@ -107,6 +137,7 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
   return {
     pool: pools.intake,
     pools,
+    keyring,
     connectionString,
     schema: config.database.schema,
     async close() {
@@ -129,6 +160,8 @@ export async function openToolDatabase(config: AnchorlineConfig, applicationName
   }
   const pool = createPool({ connectionString: running, schema: config.database.schema, max: 2, applicationName });
   try {
+    const keyring = await openKeyring(config);
+    if (keyring) attachKeyring(pool, keyring);
     await migrate(pool, config.database.schema);
   } catch (error) {
     await pool.end();

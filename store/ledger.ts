@@ -35,17 +35,20 @@ export async function appendLeaves(client: pg.PoolClient, leaves: NewLeaf[]): Pr
 }
 
 export interface LeafRecord {
+  /** Empty once the record was erased. */
   preimage: Record<string, unknown>;
+  /** The record was erased (store/erasure.ts): its preimage is gone, its leaf hash stays in the log. */
+  erased: boolean;
   leafHash: Buffer;
   batchNumber: number | null;
   leafIndex: number | null;
 }
 
 export async function findLeaf(db: Queryable, resourceType: string, resourceId: string, versionId: number): Promise<LeafRecord | undefined> {
-  const result = await db.query<{ preimage: Record<string, unknown>; leaf_hash: Buffer; batch_number: number | null; leaf_index: number | null }>(
-    'SELECT preimage, leaf_hash, batch_number, leaf_index FROM ledger_leaf WHERE resource_type = $1 AND resource_id = $2 AND version_id = $3',
+  const result = await db.query<{ preimage: Record<string, unknown> | null; leaf_hash: Buffer; batch_number: number | null; leaf_index: number | null; erased: boolean }>(
+    'SELECT preimage, leaf_hash, batch_number, leaf_index, erased_at IS NOT NULL AS erased FROM ledger_leaf WHERE resource_type = $1 AND resource_id = $2 AND version_id = $3',
     [resourceType, resourceId, versionId],
   );
   const row = result.rows[0];
-  return row ? { preimage: row.preimage, leafHash: row.leaf_hash, batchNumber: row.batch_number, leafIndex: row.leaf_index } : undefined;
+  return row ? { preimage: row.preimage ?? {}, erased: row.erased, leafHash: row.leaf_hash, batchNumber: row.batch_number, leafIndex: row.leaf_index } : undefined;
 }

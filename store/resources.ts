@@ -17,12 +17,18 @@
  * - Content keeps its numbers as written: it is written with stringifyJson and read with LOSSLESS_JSON_TYPES, so a
  *   decimal `5.40` or a long `12345678901234567890` (LosslessNumbers, anchor/json.ts) comes back as it went in;
  *   jsonb itself keeps both. Every query that reads `content` passes `types: LOSSLESS_JSON_TYPES`.
+ * - Versions of a patient's records (store/keys.ts sealingPatientOf) are sealed under that patient's key when the
+ *   pool's keyring seals: `content` NULL, `sealed` and `key_id` set. Every reader here selects the sealed columns
+ *   and opens them before toStored, so callers get plaintext as before; a version whose key was destroyed (an
+ *   erasure) reads as deleted, with `erased` set and no content but its type, id and meta. History rows are never
+ *   updated, but for an erasure's cleanup, which leaves them as they are and destroys their key.
  */
 import type pg from 'pg';
 import { stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { changesPatient } from './compartment.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
+import { keyringOf, openVersionRows, sealingPatientOf, sealVersion, type PatientKey, type VersionRow } from './keys.ts';
 import { normaliseSearchString, searchEntries } from './search-index.ts';
 
 export interface StoredResource {
@@ -34,6 +40,8 @@ export interface StoredResource {
   deleted: boolean;
   /** The time of the latest event applied to the resource (see migration 0006); set by lockCurrent and stampVersion. */
   eventTime?: Date | null;
+  /** The version was sealed under a patient key that an erasure destroyed: `deleted`, and its content is gone. */
+  erased?: boolean;
 }
 
 /**
@@ -54,8 +62,21 @@ function toStored(row: Record<string, unknown>): StoredResource {
     content: resourceTypeFirst(row.content as Record<string, unknown>),
     deleted: row.deleted as boolean,
     ...(row.event_time === undefined ? {} : { eventTime: row.event_time as Date | null }),
+    ...(row.erased === true ? { erased: true } : {}),
   };
 }
+
+/** Version rows as StoredResources, sealed ones opened first (store/keys.ts). */
+async function storedRows(db: Queryable, rows: Array<Record<string, unknown>>): Promise<StoredResource[]> {
+  await openVersionRows(db, rows as unknown as VersionRow[]);
+  return rows.map(toStored);
+}
+
+/** What a reader of fhir_resource_history selects, with `h` the history and `k` the patient key (HISTORY_KEY_JOIN). */
+const HISTORY_SEALED = 'h.sealed, h.key_id, k.wrapped_dek AS key_wrapped, k.kek_id AS key_kek';
+const HISTORY_KEY_JOIN = 'LEFT JOIN patient_key k ON k.id = h.key_id';
+/** What a reader of the fhir_resource view (alias r) selects for sealed versions. */
+const CURRENT_SEALED = 'r.sealed, r.key_id, r.key_wrapped, r.key_kek';
 
 /**
  * The current versions of several resources, locked for update until the transaction ends (absent ones are missing
@@ -66,7 +87,9 @@ function toStored(row: Record<string, unknown>): StoredResource {
 export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
   const result = await client.query({
     name: 'anchorline_resource_lock',
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, h.content, r.deleted, r.event_time
+    // The keys of sealed versions are read after these locks are held (openVersionRows), not joined here: a writer
+    // touches patient_key last, and not at all when nothing it locks is sealed.
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, h.content, r.deleted, r.event_time, h.sealed, h.key_id
              FROM fhir_current r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
                ON r.resource_type = k.resource_type AND r.id = k.id
              JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id AND h.version_id = r.version_id
@@ -74,7 +97,7 @@ export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceT
     values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
     types: LOSSLESS_JSON_TYPES,
   });
-  return new Map(result.rows.map((row) => [`${row.resource_type}/${row.id}`, toStored(row)]));
+  return new Map((await storedRows(client, result.rows)).map((stored) => [`${stored.resourceType}/${stored.id}`, stored]));
 }
 
 export interface NewVersion {
@@ -169,8 +192,8 @@ export async function writeVersions(
   client: pg.PoolClient,
   versions: Array<{ stored: StoredResource; sourceMessageId: number | null; mappingSha256?: string | null; patientMerge?: boolean }>,
   superseded: ReadonlyMap<string, StoredResource>,
-): Promise<void> {
-  if (versions.length === 0) return;
+): Promise<Map<string, PatientKey>> {
+  if (versions.length === 0) return new Map();
   const latest = new Map<string, StoredResource>();
   for (const { stored, patientMerge } of versions) {
     const key = `${stored.resourceType}/${stored.id}`;
@@ -204,10 +227,18 @@ export async function writeVersions(
       for (const each of next.strings) add.strings.push(each);
     }
   }
+  // Patients' versions are sealed under their keys, read (or created) for the whole batch in one statement.
+  const keyring = keyringOf(client);
+  const sealingPatients = keyring?.sealing ? versions.map(({ stored }) => sealingPatientOf(stored.content)) : [];
+  const keys = keyring?.sealing ? await keyring.patientKeys(client, sealingPatients.filter((p): p is string => p !== undefined)) : new Map<string, PatientKey>();
   // The versions travel as one JSON document: PostgreSQL parses it once, and resource bodies are neither escaped
   // into array literals nor parsed twice (history and current row share the parsed value). stringifyJson, not
   // JSON.stringify: LosslessNumbers are written as the numbers they hold.
-  const rows = versions.map(({ stored, sourceMessageId, mappingSha256 }) => ({
+  const rows = versions.map(({ stored, sourceMessageId, mappingSha256 }, n) => {
+    const patient = sealingPatients[n];
+    const key = patient === undefined ? undefined : keys.get(patient);
+    const sealed = key === undefined ? null : sealVersion(key, stored.resourceType, stored.id, stored.versionId, stored.content);
+    return {
     t: stored.resourceType,
     i: stored.id,
     v: stored.versionId,
@@ -216,15 +247,18 @@ export async function writeVersions(
     s: mappingSha256 ?? null,
     e: stored.eventTime ? stored.eventTime.toISOString() : null,
     latest: latest.get(`${stored.resourceType}/${stored.id}`) === stored,
-    c: stored.content,
-  }));
+    c: sealed === null ? stored.content : null,
+    z: sealed === null ? null : sealed.toString('base64'),
+    k: key === undefined ? null : key.keyId,
+    };
+  });
   const col = <T extends string[]>(list: T[], n: number): string[] => list.map((r) => r[n]!);
   await client.query({
     name: 'anchorline_resource_write',
-    text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb)),
+    text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb, z text, k bigint)),
            hist AS (
-             INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id, mapping_sha256, event_time)
-             SELECT t, i, v, u, c, false, m, s, e FROM x),
+             INSERT INTO fhir_resource_history (resource_type, id, version_id, last_updated, content, deleted, source_message_id, mapping_sha256, event_time, sealed, key_id)
+             SELECT t, i, v, u, c, false, m, s, e, decode(z, 'base64'), k FROM x),
            cur AS (
              INSERT INTO fhir_current (resource_type, id, version_id, last_updated, deleted, event_time)
              SELECT t, i, v, u, false, e FROM x WHERE latest
@@ -250,6 +284,7 @@ export async function writeVersions(
       col(add.references, 0), col(add.references, 1), col(add.references, 2),
     ],
   });
+  return keys;
 }
 
 /** Current resources holding a literal reference to `target` ("Type/id"), as lockCurrent keys. */
@@ -260,39 +295,43 @@ export async function referencing(db: Queryable, target: string): Promise<Array<
 
 export async function readCurrent(db: Queryable, resourceType: string, id: string): Promise<StoredResource | undefined> {
   const result = await db.query({
-    text: 'SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource WHERE resource_type = $1 AND id = $2',
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED} FROM fhir_resource r WHERE r.resource_type = $1 AND r.id = $2`,
     values: [resourceType, id],
     types: LOSSLESS_JSON_TYPES,
   });
-  return result.rows[0] ? toStored(result.rows[0]) : undefined;
+  return (await storedRows(db, result.rows))[0];
 }
 
 export async function readVersion(db: Queryable, resourceType: string, id: string, versionId: number): Promise<StoredResource | undefined> {
   const result = await db.query({
-    text: `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history
-      WHERE resource_type = $1 AND id = $2 AND version_id = $3`,
+    text: `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.content, h.deleted, ${HISTORY_SEALED} FROM fhir_resource_history h ${HISTORY_KEY_JOIN}
+      WHERE h.resource_type = $1 AND h.id = $2 AND h.version_id = $3`,
     values: [resourceType, id, versionId],
     types: LOSSLESS_JSON_TYPES,
   });
-  return result.rows[0] ? toStored(result.rows[0]) : undefined;
+  const version = (await storedRows(db, result.rows))[0];
+  // A version asked for by number that was erased is answered as such (410), not as a deleted version's stub.
+  if (version?.erased) throw new AnchorlineError('ANCHORLINE_ERR_ERASED', `${resourceType}/${id}/_history/${versionId} was erased`);
+  return version;
 }
 
 /** Versions of one resource, newest first. */
 export async function readHistory(db: Queryable, resourceType: string, id: string, options: { count: number; offset: number; since?: Date }): Promise<{ total: number; versions: StoredResource[] }> {
   const params: unknown[] = [resourceType, id];
-  let where = 'resource_type = $1 AND id = $2';
+  let where = 'h.resource_type = $1 AND h.id = $2';
   if (options.since) {
     params.push(options.since);
-    where += ` AND last_updated >= $${params.length}`;
+    where += ` AND h.last_updated >= $${params.length}`;
   }
-  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource_history WHERE ${where}`, params)).rows[0]?.n ?? 0;
+  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource_history h WHERE ${where}`, params)).rows[0]?.n ?? 0;
   const rows = await db.query({
-    text: `SELECT resource_type, id, version_id, last_updated, content, deleted FROM fhir_resource_history WHERE ${where}
-      ORDER BY version_id DESC LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
+    text: `SELECT h.resource_type, h.id, h.version_id, h.last_updated, h.content, h.deleted, ${HISTORY_SEALED} FROM fhir_resource_history h ${HISTORY_KEY_JOIN}
+      WHERE ${where}
+      ORDER BY h.version_id DESC LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
     values: params,
     types: LOSSLESS_JSON_TYPES,
   });
-  return { total, versions: rows.rows.map(toStored) };
+  return { total, versions: await storedRows(db, rows.rows) };
 }
 
 /** One search criterion; all criteria of a search must hold (AND), the values of one criterion are alternatives (OR). */
@@ -354,12 +393,12 @@ export async function searchResources(
   // Counted on the pointers alone: the conditions read no content, and the view's join would only cost.
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_current r WHERE ${where}`, params)).rows[0]?.n ?? 0;
   const rows = await db.query({
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted FROM fhir_resource r WHERE ${where}
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED} FROM fhir_resource r WHERE ${where}
       ORDER BY r.last_updated DESC, r.id LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
     values: params,
     types: LOSSLESS_JSON_TYPES,
   });
-  return { total, resources: rows.rows.map(toStored) };
+  return { total, resources: await storedRows(db, rows.rows) };
 }
 
 /**
@@ -369,7 +408,7 @@ export async function searchResources(
 export async function includedBy(db: Queryable, sourceType: string, ids: string[], param: string, targetType: string | undefined, limit: number): Promise<StoredResource[]> {
   if (ids.length === 0) return [];
   const rows = await db.query({
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED}
        FROM fhir_resource r
       WHERE NOT r.deleted AND ($4::text IS NULL OR r.resource_type = $4)
         AND (r.resource_type || '/' || r.id) IN (
@@ -378,14 +417,14 @@ export async function includedBy(db: Queryable, sourceType: string, ids: string[
     values: [sourceType, ids, param, targetType ?? null, limit],
     types: LOSSLESS_JSON_TYPES,
   });
-  return rows.rows.map(toStored);
+  return storedRows(db, rows.rows);
 }
 
 /** `_revinclude`: the current resources of `type` whose reference parameter `param` points at one of `targets`. */
 export async function includingOf(db: Queryable, type: string, param: string, targets: string[], limit: number): Promise<StoredResource[]> {
   if (targets.length === 0) return [];
   const rows = await db.query({
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED}
        FROM fhir_resource r
       WHERE r.resource_type = $1 AND NOT r.deleted
         AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = $1 AND t.param = $2 AND t.code = ANY($3::text[]))
@@ -393,7 +432,7 @@ export async function includingOf(db: Queryable, type: string, param: string, ta
     values: [type, param, targets, limit],
     types: LOSSLESS_JSON_TYPES,
   });
-  return rows.rows.map(toStored);
+  return storedRows(db, rows.rows);
 }
 
 /**
@@ -407,7 +446,7 @@ export async function compartmentResources(
   options: { count: number; offset: number; types?: readonly string[] },
 ): Promise<StoredResource[]> {
   const rows = await db.query({
-    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED}
        FROM fhir_resource r
       WHERE NOT r.deleted AND ($3::text[] IS NULL OR r.resource_type = ANY($3::text[]))
         AND ((r.resource_type = 'Patient' AND r.id = $2)
@@ -417,7 +456,7 @@ export async function compartmentResources(
     values: [`Patient/${patientId}`, patientId, options.types ?? null],
     types: LOSSLESS_JSON_TYPES,
   });
-  return rows.rows.map(toStored);
+  return storedRows(db, rows.rows);
 }
 
 function escapeLike(value: string): string {

@@ -35,7 +35,7 @@ import {
   type PatientMerge,
   type ResourceDraft,
 } from '../mappers/index.ts';
-import { auditTrail, compartment, inbox, ledger, mappingConfigs, refusedForItsValues, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { auditTrail, compartment, encryption, inbox, ledger, mappingConfigs, refusedForItsValues, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
@@ -319,7 +319,8 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
       }
       // The AuditEvent of each message's import goes into the same statements as the versions it records.
       const audits = auditTrail.auditVersions(importAudits(versions, mapped, terminologyVersion, now));
-      await resources.writeVersions(client, [...versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), ...audits.versions], stored);
+      const patientKeys = await resources.writeVersions(client, [...versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), ...audits.versions], stored);
+      if (patientKeys.size > 0) rewrapMessageKeys(results, mapped, versions, patientKeys);
       mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
       await ledger.appendLeaves(client, [...provenanceLeaves(versions, mapped, terminologyVersion), ...audits.leaves]);
       await inbox.finishMessages(client, results);
@@ -337,6 +338,28 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
   for (const code of failureCodes) options.metrics?.mappingFailed(code);
   for (const code of issueCodes) options.metrics?.mappingIssue(code);
   return outcomes;
+}
+
+/**
+ * Moves each mapped message's key (sealed at intake under the master key) under the key of the patient its versions
+ * are sealed under, the first one it wrote (the message's own patient: a merge's surviving patient), so that erasing
+ * that patient also leaves the raw message unreadable. Only the small key is re-wrapped, in the statement that
+ * finishes the message: the raw bytes are not written again.
+ */
+function rewrapMessageKeys(results: MessageResult[], mapped: Mapped[], versions: Version[], patientKeys: ReadonlyMap<string, encryption.PatientKey>): void {
+  const patientOfMessage = new Map<number, string>();
+  for (const { stored, sourceMessageId } of versions) {
+    if (patientOfMessage.has(sourceMessageId)) continue;
+    const patient = encryption.sealingPatientOf(stored.content);
+    if (patient !== undefined) patientOfMessage.set(sourceMessageId, patient);
+  }
+  const messages = new Map(mapped.map(({ message }) => [message.id, message]));
+  for (const result of results) {
+    const message = messages.get(result.id);
+    const patient = patientOfMessage.get(result.id);
+    const key = patient === undefined ? undefined : patientKeys.get(patient);
+    if (result.state === 'done' && message !== undefined && key !== undefined) result.rawKey = inbox.sealRawKey(message, key);
+  }
 }
 
 /**

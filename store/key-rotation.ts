@@ -1,0 +1,93 @@
+/**
+ * Master key rotation: re-wraps every data key that an older master key wrapped under the current one.
+ *
+ * Contract:
+ * - The caller first makes a new master key current (FileKms.rotate, or the cloud KMS's own rotation); from then
+ *   on new keys are wrapped under it, while every older master key still unwraps what it wrapped. A running process
+ *   reads the key file again within FileKms.reloadMs, so it stops wrapping under the old key shortly after.
+ * - rewrapMasterKeys re-wraps in short transactions of at most `batchRows` keys (patient keys, then the keys of
+ *   messages not yet under a patient's key), skipping rows another transaction holds (they are taken on the next
+ *   pass): the engine keeps running and nothing is sealed again, only the 32-byte keys are re-wrapped. Running it
+ *   twice is harmless. It returns how many keys still name another master key (0 when it ran undisturbed).
+ * - A master key may be retired (removed from the key file) only once nothing names it: retireMasterKey checks.
+ */
+import type pg from 'pg';
+import { withTransaction, type Queryable } from './db.ts';
+import type { Keyring } from './keys.ts';
+import type { FileKms, KeyManagementService } from './kms.ts';
+
+export interface RewrapReport {
+  /** The master key everything is now wrapped under. */
+  keyId: string;
+  patientKeys: number;
+  messageKeys: number;
+  /** Keys still wrapped under another master key (written meanwhile by a process that had not seen the rotation). */
+  remaining: number;
+}
+
+/** Keys wrapped under each master key: patient keys and messages' own keys (those not yet under a patient's). */
+export async function keysByMasterKey(db: Queryable): Promise<Map<string, { patientKeys: number; messageKeys: number }>> {
+  const result = await db.query<{ kek_id: string; patient_keys: number; message_keys: number }>(
+    `SELECT kek_id, sum(p)::int AS patient_keys, sum(m)::int AS message_keys FROM (
+       SELECT kek_id, count(*) AS p, 0 AS m FROM patient_key WHERE kek_id IS NOT NULL GROUP BY kek_id
+       UNION ALL SELECT raw_kek, 0, count(*) FROM inbox_message WHERE raw_kek IS NOT NULL GROUP BY raw_kek) x
+     GROUP BY kek_id ORDER BY kek_id`,
+  );
+  return new Map(result.rows.map((row) => [row.kek_id, { patientKeys: row.patient_keys, messageKeys: row.message_keys }]));
+}
+
+export async function rewrapMasterKeys(pool: pg.Pool, keyring: Keyring, options: { batchRows?: number } = {}): Promise<RewrapReport> {
+  const kms: KeyManagementService = keyring.kms;
+  const current = kms.currentKeyId;
+  const batchRows = options.batchRows ?? 500;
+  let patientKeys = 0;
+  let messageKeys = 0;
+  for (;;) {
+    const done = await withTransaction(pool, async (client) => {
+      const rows = await client.query<{ id: number; wrapped_dek: Buffer; kek_id: string }>(
+        `SELECT id, wrapped_dek, kek_id FROM patient_key WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [current, batchRows],
+      );
+      if (rows.rows.length === 0) return 0;
+      const wrapped: Buffer[] = [];
+      for (const row of rows.rows) wrapped.push((await kms.wrap(await kms.unwrap(row.wrapped_dek, row.kek_id))).wrapped);
+      await client.query(
+        `UPDATE patient_key k SET wrapped_dek = n.wrapped, kek_id = $3 FROM unnest($1::bigint[], $2::bytea[]) AS n(id, wrapped) WHERE k.id = n.id`,
+        [rows.rows.map((row) => row.id), wrapped, current],
+      );
+      return rows.rows.length;
+    });
+    patientKeys += done;
+    if (done < batchRows) break;
+  }
+  for (;;) {
+    const done = await withTransaction(pool, async (client) => {
+      const rows = await client.query<{ id: number; raw_key: Buffer; raw_kek: string }>(
+        `SELECT id, raw_key, raw_kek FROM inbox_message WHERE raw_kek IS NOT NULL AND raw_kek <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [current, batchRows],
+      );
+      if (rows.rows.length === 0) return 0;
+      const wrapped: Buffer[] = [];
+      for (const row of rows.rows) wrapped.push((await kms.wrap(await kms.unwrap(row.raw_key, row.raw_kek))).wrapped);
+      await client.query(
+        `UPDATE inbox_message m SET raw_key = n.wrapped, raw_kek = $3 FROM unnest($1::bigint[], $2::bytea[]) AS n(id, wrapped) WHERE m.id = n.id`,
+        [rows.rows.map((row) => row.id), wrapped, current],
+      );
+      return rows.rows.length;
+    });
+    messageKeys += done;
+    if (done < batchRows) break;
+  }
+  let remaining = 0;
+  for (const [keyId, counts] of await keysByMasterKey(pool)) if (keyId !== current) remaining += counts.patientKeys + counts.messageKeys;
+  return { keyId: current, patientKeys, messageKeys, remaining };
+}
+
+/** Removes an old master key from the key file, refusing while any key is still wrapped under it. */
+export async function retireMasterKey(db: Queryable, kms: FileKms, keyId: string): Promise<void> {
+  const counts = (await keysByMasterKey(db)).get(keyId);
+  if (counts !== undefined && counts.patientKeys + counts.messageKeys > 0) {
+    throw new Error(`master key ${keyId} still wraps ${counts.patientKeys} patient keys and ${counts.messageKeys} message keys; run the re-wrap again first`);
+  }
+  await kms.retire(keyId);
+}
