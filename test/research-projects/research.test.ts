@@ -444,4 +444,20 @@ describe('research projects', () => {
     const aboutB = await call('GET', `/fhir/AuditEvent?entity=ResearchStudy/glucose-study&patient=${patients['RS-B']}&subtype=${ACTIVITY}|refresh`);
     expect(aboutB.body.total).toBe(1);
   });
+
+  it('takes in a new patient who comes to match the Group\'s criteria, and publishes a suppressed classmate again', async () => {
+    await ingest(messages('RS-E', 'F', '19851130', '107'));
+    const found = await call('GET', '/fhir/Patient?identifier=RS-E');
+    patients['RS-E'] = `Patient/${found.body.entry[0].resource.id}`;
+    expect((await call('POST', '/fhir/Consent', { body: researchPermit(patients['RS-E']) })).status).toBe(201);
+    // E matches (a woman with a glucose result) and permits research; with E, A's class reaches k again.
+    await eventually(async () => {
+      const published = await call('GET', '/research/projects/glucose-study/fhir/Patient', { token: researcher });
+      return published.body.total === 2 ? true : undefined;
+    }, 20_000, 'the refresh to publish E and A');
+    expect((await call('GET', `/research/projects/glucose-study/fhir/Observation?code=${GLUCOSE}`, { token: researcher })).body.total).toBe(3);
+    const latest = (await call('GET', '/research/projects/glucose-study')).body.releases[0];
+    expect(latest).toMatchObject({ kind: 'refresh', outcome: 'published', removed: 0 });
+    expect(latest.risk.suppressedPatients).toBeUndefined();
+  });
 });
