@@ -37,7 +37,8 @@ export async function createTestDatabase(prefix = 't', poolSize = 10): Promise<T
     schema,
     pool,
     async drop() {
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+      // With the research schema the migrations make beside it (store/migrations/0021_research.sql).
+      for (const each of [schema, `${schema}_research`]) await pool.query(`DROP SCHEMA IF EXISTS "${each}" CASCADE`).catch(() => undefined);
       await pool.end();
     },
   };

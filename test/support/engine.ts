@@ -87,7 +87,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     close,
     async destroy() {
       await close();
-      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+      // The research database lives in a schema of its own beside the engine's (store/migrations/0021_research.sql).
+      for (const each of [schema, `${schema}_research`]) await pool.query(`DROP SCHEMA IF EXISTS "${each}" CASCADE`).catch(() => undefined);
       await pool.end();
       await rm(dataDir, { recursive: true, force: true });
     },
