@@ -415,7 +415,7 @@ export async function releasesOf(db: Queryable, projectId: string, limit = 50): 
     outcome: r.outcome,
     releasedAt: r.released_at,
     deidConfigSha256: r.deid_config_sha256,
-    cohortSize: r.cohort_size,
+    cohortSize: Number(r.cohort_size),
     excludedByConsent: r.excluded_by_consent,
     published: r.published,
     removed: r.removed,

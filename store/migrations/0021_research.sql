@@ -77,7 +77,7 @@ CREATE TABLE research_release (
   outcome             text        NOT NULL CHECK (outcome IN ('published', 'refused')),
   released_at         timestamptz NOT NULL DEFAULT now(),
   deid_config_sha256  text        NOT NULL,
-  cohort_size         integer     NOT NULL,
+  cohort_size         bigint      NOT NULL,
   excluded_by_consent integer     NOT NULL,
   published           integer     NOT NULL,
   removed             integer     NOT NULL,
