@@ -30,6 +30,7 @@ import { AnchorlineError } from '../errors/index.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256, type AuditActor } from './audit-trail.ts';
 import { keyringOf } from './keys.ts';
 import { appendLeaves } from './ledger.ts';
+import { forgetPatient } from './research.ts';
 import { stampVersion, writeVersions } from './resources.ts';
 
 export interface ErasureRequest {
@@ -52,6 +53,8 @@ export interface ErasureReport {
   resources: number;
   /** Raw messages whose keys were under the patient's keys (now unreadable). */
   messages: number;
+  /** De-identified rows of research projects removed. */
+  researchRows: number;
 }
 
 const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
@@ -70,7 +73,7 @@ function erasureAuditEvent(request: ErasureRequest, counts: Omit<ErasureReport, 
     action: 'D',
     recorded: recorded.toISOString(),
     outcome: '0',
-    outcomeDesc: `erased ${counts.versions} resource versions and ${counts.messages} raw messages; ${counts.keys} patient keys destroyed`,
+    outcomeDesc: `erased ${counts.versions} resource versions and ${counts.messages} raw messages; ${counts.keys} patient keys destroyed; ${counts.researchRows} research rows removed`,
     purposeOfEvent: [{ coding: [coding('http://terminology.hl7.org/CodeSystem/v3-ActReason', 'PATRQT', 'patient requested')] }],
     agent: [
       {
@@ -134,8 +137,10 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest): Promise<Erasur
         [keyIds],
       )
     ).rows[0]!;
+    // The patient's de-identified copies in research projects are pseudonymous, so they go too.
+    const researchRows = await forgetPatient(client, request.patient);
     const recorded = new Date();
-    const report = { keys: keyIds.length, versions: counts.versions, resources: counts.resources, messages: counts.messages };
+    const report = { keys: keyIds.length, versions: counts.versions, resources: counts.resources, messages: counts.messages, researchRows };
     const stored = stampVersion(undefined, { ...erasureAuditEvent(request, report, recorded), id: randomUUID() }, recorded);
     const preimage: LeafPreimage = {
       v: 1,

@@ -289,6 +289,22 @@ export interface Publication {
 }
 
 /**
+ * Removes one clinical patient (`Patient/x`) from every project's research rows and projection map, in the caller's
+ * transaction: an erasure (store/erasure.ts) reaches the research database too, since its rows are pseudonymous, not
+ * anonymous. Returns the research rows removed.
+ */
+export async function forgetPatient(client: pg.PoolClient, patient: string): Promise<number> {
+  const schema = (await client.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema;
+  const research = quoted(researchSchema(schema));
+  const removed = await client.query(
+    `WITH gone AS (DELETE FROM research_projection WHERE patient = $1 RETURNING project_id, pseudo_type, pseudo_id)
+     DELETE FROM ${research}.resource r USING gone g WHERE r.project_id = g.project_id AND r.resource_type = g.pseudo_type AND r.id = g.pseudo_id`,
+    [patient],
+  );
+  return removed.rowCount ?? 0;
+}
+
+/**
  * Makes the research rows of project `projectId` what `rows` says (see the contract above): the full projection, or
  * with `scope` the projection of those clinical patients (`Patient/x`) only, in the caller's transaction. Takes the project's advisory lock first, so a release and a refresh of one project
  * publish one after the other, each on the other's result.

@@ -139,6 +139,9 @@ beforeAll(async () => {
       auth: { externalIdp: { issuer: ISSUER, jwksUri: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, audience: AUDIENCE } },
       consent: { default: 'opt-in' },
       research: { refreshIntervalMs: 300, settleMs: 200 },
+      // Patients' records sealed under their keys: the research projection reads through them, and an erasure
+      // reaches the research database.
+      encryption: { enabled: true },
     },
   });
   // A and B: research permits; C: no consent (opt-in: excluded); D: a permit, and alone in his class (below k).
@@ -459,5 +462,18 @@ describe('research projects', () => {
     const latest = (await call('GET', '/research/projects/glucose-study')).body.releases[0];
     expect(latest).toMatchObject({ kind: 'refresh', outcome: 'published', removed: 0 });
     expect(latest.risk.suppressedPatients).toBeUndefined();
+  });
+  it('forgets an erased patient in every project: the research rows and the projection map go with the keys', async () => {
+    const patient = patients['RS-E']!;
+    const before = await t.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM research_projection WHERE patient = $1', [patient]);
+    expect(before.rows[0]!.n).toBeGreaterThan(0);
+    const erased = await call('POST', `/admin/patients/${patient.slice('Patient/'.length)}/$erase`, { body: { reason: 'erasure request 2026-12' } });
+    expect(erased.status).toBe(200);
+    expect(erased.body.researchRows).toBe(before.rows[0]!.n);
+    const after = await t.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM research_projection WHERE patient = $1', [patient]);
+    expect(after.rows[0]!.n).toBe(0);
+    // What researchers can still find is A's alone: nothing of E's remains under any pseudonym.
+    const published = await call('GET', `/research/projects/glucose-study/fhir/Observation?code=${GLUCOSE}`, { token: researcher });
+    expect(published.body.total).toBeLessThan(3);
   });
 });
