@@ -21,16 +21,13 @@ import pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import { isEnforced } from '../consent/decide.ts';
 import type { ConsentResource } from '../consent/types.ts';
-import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { Logger } from '../config/logger.ts';
 import type { Queryable } from './db.ts';
-import { auditVersions, patientsOf, restWriteAuditEvent, type AuditActor } from './audit-trail.ts';
-import { recordApiWrite } from './inbox.ts';
-import { appendLeaves } from './ledger.ts';
-import { recordMappingConfig } from './mapping-configs.ts';
+import { patientsOf, restWriteAuditEvent, type AuditActor } from './audit-trail.ts';
+import { writeApiResource } from './api-writes.ts';
 import { changesPatient } from './compartment.ts';
 import { openVersionRows, type VersionRow } from './keys.ts';
-import { lockCurrent, stampVersion, writeVersions, type StoredResource } from './resources.ts';
+import type { StoredResource } from './resources.ts';
 
 const CHANNEL_PREFIX = 'anchorline_consent_';
 
@@ -210,13 +207,6 @@ export class ConsentCache {
   }
 }
 
-/** What the write of a Consent through the FHIR API records as its mapping: the body as sent, stamped by the store. */
-export const REST_WRITE_MAPPING = {
-  kind: 'anchorline/fhir-rest-write',
-  version: 1,
-  rule: 'the request body, parsed as JSON, is the resource; the store sets its id (create) and meta.versionId and meta.lastUpdated',
-} as const;
-
 export interface ConsentWrite {
   /** The validated Consent, with its id (chosen by the route for a create, from the URL for an update). */
   content: Record<string, unknown>;
@@ -241,64 +231,25 @@ export interface ConsentWritten {
 
 /** Writes one Consent version in the caller's transaction (see the contract above). */
 export async function writeConsent(client: pg.PoolClient, write: ConsentWrite, now: Date = new Date()): Promise<ConsentWritten> {
-  const id = write.content.id as string;
-  const key = `Consent/${id}`;
-  const current = await lockCurrent(client, [{ resourceType: 'Consent', id }]);
-  const previous = current.get(key);
-  if (write.interaction === 'create' && previous !== undefined) {
-    throw new AnchorlineError('ANCHORLINE_ERR_VERSION_CONFLICT', `${key} exists already; update it with PUT`);
-  }
-  if (write.expectedVersion !== undefined && previous?.versionId !== write.expectedVersion) {
-    throw new AnchorlineError('ANCHORLINE_ERR_VERSION_CONFLICT', `If-Match names version ${write.expectedVersion}; the current version is ${previous?.versionId ?? 'none'}`);
-  }
-  if (previous !== undefined) {
-    if (changesPatient(previous.content, write.content)) {
-      throw new AnchorlineError('ANCHORLINE_ERR_STORE_PATIENT_CHANGED', `${key} is another patient's consent; a consent cannot be moved to another patient`);
-    }
-  } else {
-    write.onCreate?.();
-  }
-  const stored = stampVersion(previous, { ...write.content, resourceType: 'Consent', id }, now);
-  const rawSha256 = createHash('sha256').update(write.raw).digest();
-  const mappingSha256 = await recordMappingConfig(client, REST_WRITE_MAPPING);
-  const actor = write.actor;
-  const messageId = await recordApiWrite(client, {
-    source: `fhir:${actor.kind}/${actor.id}${actor.address ? ` ${actor.address}` : ''}`,
-    sender: `fhir-rest:${actor.kind}/${actor.id}`,
-    controlId: `${key}/_history/${stored.versionId}`,
-    messageType: `Consent^${write.interaction}`,
-    raw: write.raw,
-    rawSha256,
-    mappingSha256,
-  });
-  const rawHex = rawSha256.toString('hex');
-  const interaction = previous === undefined ? 'create' : 'update';
-  const audit = auditVersions([
-    {
-      content: restWriteAuditEvent(
-        { interaction, actor, written: { resourceType: 'Consent', id, versionId: stored.versionId }, patients: patientsOf(stored.content), messageId },
-        now,
-      ),
-      recorded: now,
-      sourceMessageId: messageId,
-      rawSha256: rawHex,
-      mappingSha256,
-    },
-  ]);
-  await writeVersions(client, [{ stored, sourceMessageId: messageId, mappingSha256 }, ...audit.versions], current);
-  const preimage: LeafPreimage = {
-    v: 1,
+  const key = `Consent/${write.content.id as string}`;
+  const written = await writeApiResource(client, {
     resourceType: 'Consent',
-    id,
-    versionId: String(stored.versionId),
-    resourceSha256: resourceSha256(stored.content),
-    rawSha256: rawHex,
-    mappingSha256,
-    terminologyVersion: 'none',
-    salt: newSalt(),
-  };
-  await appendLeaves(client, [{ resourceType: 'Consent', resourceId: id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) }, ...audit.leaves]);
-  return { stored, created: previous === undefined, messageId, auditEventId: audit.versions[0]!.stored.id };
+    content: write.content,
+    interaction: write.interaction,
+    ...(write.expectedVersion === undefined ? {} : { expectedVersion: write.expectedVersion }),
+    raw: write.raw,
+    actor: write.actor,
+    check: (previous) => {
+      if (previous === undefined) write.onCreate?.();
+      else if (changesPatient(previous.content, write.content)) {
+        throw new AnchorlineError('ANCHORLINE_ERR_STORE_PATIENT_CHANGED', `${key} is another patient's consent; a consent cannot be moved to another patient`);
+      }
+    },
+    auditEvents: ({ stored, interaction, messageId }) => [
+      restWriteAuditEvent({ interaction, actor: write.actor, written: { resourceType: 'Consent', id: stored.id, versionId: stored.versionId }, patients: patientsOf(stored.content), messageId }, now),
+    ],
+  }, now);
+  return { stored: written.stored, created: written.created, messageId: written.messageId, auditEventId: written.auditEventIds[0]! };
 }
 
 /** A new Consent id, for a create. */

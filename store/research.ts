@@ -24,15 +24,13 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { canonicalBytes, newSalt, provenanceLeafHash, resourceSha256, sha256Hex, stringifyJson, type LeafPreimage } from '../anchor/index.ts';
+import { canonicalBytes, resourceSha256, sha256Hex, stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
 import { AUDIT_EVENT, auditVersions, NO_SOURCE_SHA256, researchAuditEvent, type AuditActor, type AuditRecord, type ResearchAudit } from './audit-trail.ts';
-import { REST_WRITE_MAPPING } from './consents.ts';
-import { recordApiWrite } from './inbox.ts';
+import { writeApiResource } from './api-writes.ts';
 import { appendLeaves } from './ledger.ts';
-import { recordMappingConfig } from './mapping-configs.ts';
-import { lockCurrent, stampVersion, writeVersions, type StoredResource } from './resources.ts';
+import { writeVersions, type StoredResource } from './resources.ts';
 
 /** The research schema of the engine schema `schema`, as migration 0021 names it. */
 export function researchSchema(schema: string): string {
@@ -68,54 +66,20 @@ export interface StudyWritten {
 
 /** Writes one ResearchStudy or Group version in the caller's transaction (see the contract above). */
 export async function writeStudyResource(client: pg.PoolClient, write: StudyWrite, now: Date = new Date()): Promise<StudyWritten> {
-  const type = write.resourceType;
-  const id = write.content.id as string;
-  const key = `${type}/${id}`;
-  const current = await lockCurrent(client, [{ resourceType: type, id }]);
-  const previous = current.get(key);
-  if (write.interaction === 'create' && previous !== undefined) {
-    throw new AnchorlineError('ANCHORLINE_ERR_VERSION_CONFLICT', `${key} exists already; update it with PUT`);
-  }
-  if (write.expectedVersion !== undefined && previous?.versionId !== write.expectedVersion) {
-    throw new AnchorlineError('ANCHORLINE_ERR_VERSION_CONFLICT', `If-Match names version ${write.expectedVersion}; the current version is ${previous?.versionId ?? 'none'}`);
-  }
-  const stored = stampVersion(previous, { ...write.content, resourceType: type, id }, now);
-  const rawSha256 = createHash('sha256').update(write.raw).digest();
-  const mappingSha256 = await recordMappingConfig(client, REST_WRITE_MAPPING);
-  const actor = write.actor;
-  const messageId = await recordApiWrite(client, {
-    source: `fhir:${actor.kind}/${actor.id}${actor.address ? ` ${actor.address}` : ''}`,
-    sender: `fhir-rest:${actor.kind}/${actor.id}`,
-    controlId: `${key}/_history/${stored.versionId}`,
-    messageType: `${type}^${write.interaction}`,
-    raw: write.raw,
-    rawSha256,
-    mappingSha256,
-  });
-  const rawHex = rawSha256.toString('hex');
+  const key = `${write.resourceType}/${write.content.id as string}`;
   // One event per study the version belongs to, so that each project's usage is found by its own study.
   const studies = write.studies.length > 0 ? write.studies : [key];
-  const audit = auditVersions(studies.map((study) => ({
-    content: researchAuditEvent({ activity: 'define', actor, study, patients: [], written: [{ resourceType: type, id, versionId: stored.versionId }], messageId }, now),
-    recorded: now,
-    sourceMessageId: messageId,
-    rawSha256: rawHex,
-    mappingSha256,
-  })));
-  await writeVersions(client, [{ stored, sourceMessageId: messageId, mappingSha256 }, ...audit.versions], current);
-  const preimage: LeafPreimage = {
-    v: 1,
-    resourceType: type,
-    id,
-    versionId: String(stored.versionId),
-    resourceSha256: resourceSha256(stored.content),
-    rawSha256: rawHex,
-    mappingSha256,
-    terminologyVersion: 'none',
-    salt: newSalt(),
-  };
-  await appendLeaves(client, [{ resourceType: type, resourceId: id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) }, ...audit.leaves]);
-  return { stored, created: previous === undefined, messageId, auditEventIds: audit.versions.map((v) => v.stored.id) };
+  const written = await writeApiResource(client, {
+    resourceType: write.resourceType,
+    content: write.content,
+    interaction: write.interaction,
+    ...(write.expectedVersion === undefined ? {} : { expectedVersion: write.expectedVersion }),
+    raw: write.raw,
+    actor: write.actor,
+    auditEvents: ({ stored, messageId }) => studies.map((study) =>
+      researchAuditEvent({ activity: 'define', actor: write.actor, study, patients: [], written: [{ resourceType: stored.resourceType, id: stored.id, versionId: stored.versionId }], messageId }, now)),
+  }, now);
+  return { stored: written.stored, created: written.created, messageId: written.messageId, auditEventIds: written.auditEventIds };
 }
 
 /** Stores research AuditEvents (no source message: releases, queries, exports, settings) in the caller's transaction. */
