@@ -15,17 +15,25 @@ import type {} from '@fastify/swagger';
 import type { Logger } from '../config/logger.ts';
 import { CONSOLE_DIST_DIR, buildConsole, consoleBuildIsCurrent } from '../web/index.ts';
 
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'none'",
-].join('; ');
+/**
+ * The Content-Security-Policy of a browser app the engine serves: everything from the engine's own origin and nothing
+ * else; `formAction` is where its forms may go ('none' for the console; the portal's sign-in needs 'self').
+ */
+export function appContentSecurityPolicy(formAction: "'none'" | "'self'"): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    `form-action ${formAction}`,
+  ].join('; ');
+}
+
+const CONTENT_SECURITY_POLICY = appContentSecurityPolicy("'none'");
 
 export interface ConsoleOptions {
   log: Logger;

@@ -16,20 +16,10 @@ import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger';
 import { AnchorlineError } from '../errors/index.ts';
 import type { Logger } from '../config/logger.ts';
-import { serveStaticApp } from './console.ts';
+import { appContentSecurityPolicy, serveStaticApp } from './console.ts';
 import { PORTAL_DIST_DIR, buildConsole, consoleBuildIsCurrent, CONSOLE_DIST_DIR } from '../web/index.ts';
 
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ');
+const CONTENT_SECURITY_POLICY = appContentSecurityPolicy("'self'");
 
 export interface PortalOptions {
   log: Logger;
