@@ -207,24 +207,7 @@ async function projectOf(options: ResearchRouteOptions, id: string): Promise<res
   return project;
 }
 
-/** A project as a steward reads it: never its secret. */
-function summary(project: research.ResearchProject): Record<string, unknown> {
-  return {
-    id: project.id,
-    version: project.version,
-    study: `ResearchStudy/${project.id}`,
-    group: `Group/${project.groupId}`,
-    releasedTypes: project.releasedTypes,
-    elements: project.elements,
-    deidConfigSha256: project.deidConfigSha256,
-    quasiIdentifiers: project.quasiIdentifiers,
-    k: project.k,
-    ...(project.l === undefined ? {} : { l: project.l }),
-    ...(project.sensitive === undefined ? {} : { sensitive: project.sensitive }),
-    releasedAt: project.releasedAt?.toISOString() ?? null,
-  };
-}
-
+/** A project's settings as a steward writes them (PUT /research/projects/{id}): never its secret. */
 function settingsBody(project: research.ResearchProject): Record<string, unknown> {
   return {
     group: `Group/${project.groupId}`,
@@ -236,6 +219,11 @@ function settingsBody(project: research.ResearchProject): Record<string, unknown
     ...(project.l === undefined ? {} : { l: project.l }),
     ...(project.sensitive === undefined ? {} : { sensitive: project.sensitive }),
   };
+}
+
+/** A project as a steward reads it: its settings, version and study, never its secret. */
+function summary(project: research.ResearchProject): Record<string, unknown> {
+  return { id: project.id, version: project.version, study: `ResearchStudy/${project.id}`, ...settingsBody(project), releasedAt: project.releasedAt?.toISOString() ?? null };
 }
 
 function parseJsonBody(raw: unknown): Record<string, unknown> {
