@@ -126,6 +126,15 @@ export class ResearchProjector {
     const types = [...new Set(['Patient', ...project.releasedTypes])];
     const deidentify = (stored: StoredResource, patient: string, knownNames: string[]): Json | undefined =>
       deidentifyResource(releasedElements(stored.content, project.elements[stored.resourceType]), config, { projectSecret: project.secret, patient, knownNames }).resource;
+    /** Keeps a de-identified resource for the risk check: the Patient as the patient's row, the rest as related. */
+    const countForRisk = (stored: StoredResource, patient: string, deidentified: Json): void => {
+      if (stored.resourceType === 'Patient') {
+        deidentifiedPatients.push(deidentified);
+        patientOrder.push(patient);
+      } else {
+        deidentifiedRelated.push(deidentified);
+      }
+    };
     for (const patient of recomputed) {
       const patientConsents = await consents.activeConsents(pool, patient);
       const permits = (stored: StoredResource): boolean => decide(patientConsents, requester, resourceFacts(stored.content, this.rules), this.options.defaultPolicy, now).permit;
@@ -144,12 +153,7 @@ export class ResearchProjector {
         }
         const deidentified = deidentify(stored, patient, knownNames);
         if (!deidentified) continue;
-        if (stored.resourceType === 'Patient') {
-          deidentifiedPatients.push(deidentified);
-          patientOrder.push(patient);
-        } else {
-          deidentifiedRelated.push(deidentified);
-        }
+        countForRisk(stored, patient, deidentified);
         if (stored.resourceType === 'Patient' && !project.releasedTypes.includes('Patient')) continue;
         rows.push(researchRow(stored, patient, deidentified, research.sourceHash(project.secret, stored)));
       }
@@ -164,13 +168,7 @@ export class ResearchProjector {
       const knownNames = namesOf(patientRecord.content.name);
       for (const stored of records) {
         const deidentified = deidentify(stored, patient, knownNames);
-        if (!deidentified) continue;
-        if (stored.resourceType === 'Patient') {
-          deidentifiedPatients.push(deidentified);
-          patientOrder.push(patient);
-        } else {
-          deidentifiedRelated.push(deidentified);
-        }
+        if (deidentified) countForRisk(stored, patient, deidentified);
       }
     }
     /** The patients whose rows this projection decides; the others' rows are left as they are. */
