@@ -3,12 +3,14 @@
  *   POST /admin/patients/{id}/$erase   erase a patient's records by destroying their keys (store/erasure.ts)
  *   POST /admin/keys/$rotate-master    new master key, every data key re-wrapped under it (store/key-rotation.ts)
  *   GET  /admin/keys                   keys wrapped under each master key
+ *   POST /admin/patients/{id}/$rotate-key  the patient's next key, their records re-sealed under it, the old key
+ *                                      destroyed (store/patient-key-rotation.ts)
  * Admin scope: erasure cannot be undone.
  */
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import { erasePatient, FileKms, keyringOf, keysByMasterKey, rewrapMasterKeys } from '../store/index.ts';
+import { erasePatient, FileKms, keyringOf, keysByMasterKey, rewrapMasterKeys, rotatePatientKey } from '../store/index.ts';
 import { auditActor } from './fhir.ts';
 
 const ERASE_SCHEMA = {
@@ -22,10 +24,24 @@ const ERASE_SCHEMA = {
   body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false },
 };
 
+const ROTATE_PATIENT_KEY_SCHEMA = {
+  summary: "Rotate a patient's data key",
+  description:
+    "Makes Patient/{id}'s next key version, re-seals every resource version and raw-message key under it in short transactions while the engine runs " +
+    '(reads open either key meanwhile, new records are sealed under the new one), then destroys the old key once nothing names it and no transaction ' +
+    'that began before could still use it. Leaves and proofs do not change. Running it again finishes an interrupted rotation. 404 when the patient has no live key.',
+  tags: ['admin'],
+  params: { type: 'object', properties: { id: { type: 'string', description: 'Patient id' } }, required: ['id'] },
+};
+
 export function registerErasureRoutes(app: FastifyInstance, pool: pg.Pool): void {
   app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/admin/patients/:id/$erase', { schema: ERASE_SCHEMA, config: { scope: 'admin' } }, async (request) => {
     const reason = request.body?.reason;
     return erasePatient(pool, { patient: `Patient/${request.params.id}`, actor: auditActor(request), ...(reason ? { reason } : {}) });
+  });
+
+  app.post<{ Params: { id: string } }>('/admin/patients/:id/$rotate-key', { schema: ROTATE_PATIENT_KEY_SCHEMA, config: { scope: 'admin' } }, async (request) => {
+    return rotatePatientKey(pool, `Patient/${request.params.id}`);
   });
 
   app.get('/admin/keys', { schema: { summary: 'Keys wrapped under each master key', tags: ['admin'] }, config: { scope: 'admin' } }, async () => {

@@ -4,6 +4,7 @@ export { TokenIssuer, type TokenClaims } from './oauth.ts';
 export { Access, parseScopeList, type Principal, type RouteScope } from './access.ts';
 export { capabilityStatement, parseSearch, FHIR_JSON } from './fhir.ts';
 export { buildProofBundle } from './proofs.ts';
+export { openSealedExport, JOSE_COMPACT } from './sealed-export.ts';
 export { ConsentGate, type ConsentGateOptions, type ConsentSource } from './consent-gate.ts';
 export { DICOM_JSON, type DicomWebOptions } from './dicomweb.ts';
 export { registerOpenApi, routesOf, type RouteSummary } from './openapi.ts';

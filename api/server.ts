@@ -30,6 +30,7 @@ import { registerMappingRoutes } from './mappings.ts';
 import { registerMappingTesterRoutes } from './mapping-tester.ts';
 import { registerAdminMessageRoutes } from './admin-messages.ts';
 import { registerErasureRoutes } from './erasure.ts';
+import { registerSealedExportRoutes } from './sealed-export.ts';
 import { registerConsoleRoutes } from './console.ts';
 import { registerPortalRoutes } from './portal.ts';
 import type { MappingBase } from '../config/index.ts';
@@ -248,6 +249,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());
   registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS, options.consentGate);
+  registerSealedExportRoutes(app, pool, options.consentGate);
   registerFhirWriteRoutes(app, { pool, ...(options.consentCache ? { consentCache: options.consentCache } : {}) });
   const witnesses = options.witnesses ?? [];
   registerProofRoutes(app, pool, { anchorDriver: options.anchorDriver ?? 'local', witnessQuorum: options.witnessQuorum ?? witnesses.length, ...(options.consentGate ? { gate: options.consentGate } : {}) });

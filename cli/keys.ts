@@ -2,11 +2,13 @@
  * `anchorline erase --patient Patient/<id> [--reason <text>]`: erases a patient's records by destroying their keys
  * (store/erasure.ts). `anchorline keys status|rotate-master|retire-master <id>`: the master keys and what each wraps,
  * rotation with a re-wrap of every data key, and removal of a master key that wraps nothing any more.
+ * `anchorline keys rotate-patient --patient Patient/<id>`: the patient's next data key, their records re-sealed under
+ * it and the old key destroyed (store/patient-key-rotation.ts).
  * Both work on the engine's database as the audit does (openToolDatabase), while the engine runs.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
-import { erasePatient, FileKms, keyringOf, keysByMasterKey, openToolDatabase, retireMasterKey, rewrapMasterKeys } from '../store/index.ts';
+import { erasePatient, FileKms, keyringOf, keysByMasterKey, openToolDatabase, retireMasterKey, rewrapMasterKeys, rotatePatientKey } from '../store/index.ts';
 
 export const ERASE_USAGE = `usage: anchorline erase --patient Patient/<id> [--reason <text>] [--config <file>]
 
@@ -15,11 +17,13 @@ their search-index rows, mapping issues and leaf preimages are removed, and an A
 other record's proof still verifies. Cannot be undone.
 `;
 
-export const KEYS_USAGE = `usage: anchorline keys status|rotate-master|retire-master <key id> [--config <file>]
+export const KEYS_USAGE = `usage: anchorline keys status|rotate-master|retire-master <key id>|rotate-patient --patient Patient/<id> [--config <file>]
 
   status          the current master key, and the patient and message keys each master key wraps
   rotate-master   add a new master key to the key file, make it current and re-wrap every data key under it
   retire-master   remove an old master key from the key file (refused while it still wraps a key)
+  rotate-patient  make the patient's next data key, re-seal their records under it while the engine runs, and
+                  destroy the old key once nothing names it; running it again finishes an interrupted rotation
 `;
 
 function configOf(file: string | undefined): AnchorlineConfig {
@@ -70,16 +74,17 @@ export async function runErase(argv: string[]): Promise<number> {
 }
 
 export async function runKeys(argv: string[]): Promise<number> {
-  let values: { config?: string; help?: boolean };
+  let values: { config?: string; patient?: string; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, help: { type: 'boolean' } } }));
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { config: { type: 'string' }, patient: { type: 'string' }, help: { type: 'boolean' } } }));
   } catch (error) {
     process.stderr.write(`anchorline keys: ${(error as Error).message}\n\n${KEYS_USAGE}`);
     return 2;
   }
   const [command, keyId] = positionals;
-  if (values.help || command === undefined || !['status', 'rotate-master', 'retire-master'].includes(command) || (command === 'retire-master') !== (keyId !== undefined)) {
+  const patientOk = command === 'rotate-patient' ? values.patient !== undefined && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(values.patient) : values.patient === undefined;
+  if (values.help || command === undefined || !['status', 'rotate-master', 'retire-master', 'rotate-patient'].includes(command) || (command === 'retire-master') !== (keyId !== undefined) || !patientOk) {
     (values.help ? process.stdout : process.stderr).write(KEYS_USAGE);
     return values.help ? 0 : 2;
   }
@@ -99,6 +104,12 @@ export async function runKeys(argv: string[]): Promise<number> {
       const second = await rewrapMasterKeys(database.pool, keyring);
       process.stdout.write(JSON.stringify({ keyId: second.keyId, patientKeys: first.patientKeys + second.patientKeys, messageKeys: first.messageKeys + second.messageKeys, remaining: second.remaining }, null, 2) + '\n');
       return second.remaining === 0 ? 0 : 1;
+    }
+    if (command === 'rotate-patient') {
+      const report = await rotatePatientKey(database.pool, values.patient!);
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      // Not every old key destroyed: a transaction did not end in time; running it again finishes.
+      return report.destroyedKeys === report.replacedKeys.length ? 0 : 1;
     }
     if (command === 'retire-master') {
       await retireMasterKey(database.pool, keyring.kms, keyId!);

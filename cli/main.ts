@@ -29,7 +29,8 @@ commands:
   app       SMART apps people sign in through: anchorline app add|list (see anchorline app --help)
   witness   witness or monitor a log and cosign its checkpoints: anchorline witness keygen|--log <url> ... (see --help)
   erase     erase a patient's records by destroying their keys: anchorline erase --patient Patient/<id> [--reason <text>]
-  keys      master keys: anchorline keys status|rotate-master|retire-master <key id>
+  keys      master and patient keys: anchorline keys status|rotate-master|retire-master <key id>|rotate-patient --patient Patient/<id>
+  open-sealed  decrypt a sealed export (Patient/$export-sealed) with the grantee's private key: anchorline open-sealed --key <private.jwk.json> [<file.jwe>]
 
 options:
   --config <file>   JSON config file (also ANCHORLINE_CONFIG); environment variables override it
@@ -106,6 +107,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === 'erase') {
     process.exitCode = await (await import('./keys.ts')).runErase(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'open-sealed') {
+    process.exitCode = await (await import('./open-sealed.ts')).runOpenSealed(argv.slice(1));
     return;
   }
   if (argv[0] === 'keys') {

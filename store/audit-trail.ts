@@ -199,6 +199,43 @@ export function readAuditEvent(audit: ReadAudit, recorded: Date): Record<string,
   };
 }
 
+/** A disclosure sealed for one recipient's public key (api/sealed-export.ts): a read, and the key it was sealed for. */
+export interface SealedExportAudit extends Omit<ReadAudit, 'interaction' | 'query'> {
+  recipient: {
+    /** RFC 7638 SHA-256 thumbprint of the recipient's public key (base64url): who can open it, without the key. */
+    thumbprint: string;
+    /** JWE key management and content encryption algorithms (ECDH-ES+A256KW or RSA-OAEP-256; A256GCM). */
+    alg: string;
+    enc: string;
+  };
+}
+
+const JWK_THUMBPRINT_URN = 'urn:ietf:params:oauth:jwk-thumbprint:sha-256:';
+const SHARE_ACTIVITY = 'urn:anchorline:share';
+
+/**
+ * The AuditEvent of a sealed export: a BALP read of what was disclosed (the patient, every version, the consents that
+ * authorised it), typed DICOM 110106 Export because the records leave the engine, with the recipient's key as the
+ * destination agent (its thumbprint as an RFC 9278 URN, and as altId so `AuditEvent?altid=jwk-thumbprint/<t>` finds
+ * every share to one key) and subtypes `operation` and urn:anchorline:share `export-sealed`.
+ */
+export function sealedExportAuditEvent(audit: SealedExportAudit, recorded: Date): Record<string, unknown> {
+  const read = readAuditEvent({ ...audit, interaction: 'operation' }, recorded);
+  const { thumbprint, alg, enc } = audit.recipient;
+  const recipient = {
+    type: { coding: [coding(DCM, '110152', 'Destination Role ID')] },
+    who: { identifier: { system: 'urn:ietf:rfc:3986', value: `${JWK_THUMBPRINT_URN}${thumbprint}` }, display: `JWE recipient (${alg}, ${enc})` },
+    altId: `jwk-thumbprint/${thumbprint}`,
+    requestor: false,
+  };
+  return {
+    ...read,
+    type: coding(DCM, '110106', 'Export'),
+    subtype: [coding(RESTFUL_INTERACTION, 'operation', 'operation'), coding(SHARE_ACTIVITY, 'export-sealed', 'export sealed for a recipient key')],
+    agent: [...(read.agent as unknown[]), recipient],
+  };
+}
+
 /** A BALP Create/Update AuditEvent for the versions one inbound message wrote (no id or meta yet). */
 export function importAuditEvent(audit: ImportAudit, recorded: Date): Record<string, unknown> {
   const allCreated = audit.written.every((v) => v.created);

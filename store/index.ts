@@ -22,6 +22,7 @@ export { FileKms, type KeyManagementService } from './kms.ts';
 export { Keyring, attachKeyring, keyringOf } from './keys.ts';
 export { erasePatient, type ErasureReport, type ErasureRequest } from './erasure.ts';
 export { keysByMasterKey, retireMasterKey, rewrapMasterKeys, type RewrapReport } from './key-rotation.ts';
+export { rotatePatientKey, type PatientKeyRotationOptions, type PatientKeyRotationReport } from './patient-key-rotation.ts';
 export * as apiKeys from './api-keys.ts';
 export * as oauthClients from './oauth-clients.ts';
 export * as users from './users.ts';

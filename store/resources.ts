@@ -21,7 +21,8 @@
  *   pool's keyring seals: `content` NULL, `sealed` and `key_id` set. Every reader here selects the sealed columns
  *   and opens them before toStored, so callers get plaintext as before; a version whose key was destroyed (an
  *   erasure) reads as deleted, with `erased` set and no content but its type, id and meta. History rows are never
- *   updated, but for an erasure's cleanup, which leaves them as they are and destroys their key.
+ *   updated, but for an erasure's cleanup, which leaves them as they are and destroys their key, and a patient key
+ *   rotation (store/patient-key-rotation.ts), which re-seals the same plaintext under the patient's next key.
  */
 import type pg from 'pg';
 import { stringifyJson } from '../anchor/index.ts';
