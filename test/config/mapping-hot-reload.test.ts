@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtInDefault, parseMappingConfig } from '../../config/mapping-config.ts';
 import { adtMessage } from '../support/messages.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { resources } from '../../store/index.ts';
 
 const POLL_MS = 200;
 
@@ -55,12 +56,14 @@ async function ingest(controlId: string, mrn: string, application = 'HIS', facil
   expect(response.status).toBe(202);
   const messageId = Number(response.headers.get('x-anchorline-message-id'));
   const patient = await eventually(async () => {
-    const row = await t.pool.query<{ content: Record<string, any> }>(
-      `SELECT r.content FROM fhir_resource r JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id
+    const row = await t.pool.query<{ id: string }>(
+      `SELECT r.id FROM fhir_resource r JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id
         WHERE r.resource_type = 'Patient' AND h.source_message_id = $1`,
       [messageId],
     );
-    return row.rows[0]?.content;
+    // Read through the store: the Patient is sealed under its own key.
+    const id = row.rows[0]?.id;
+    return id === undefined ? undefined : ((await resources.readCurrent(t.pool, 'Patient', id))?.content as Record<string, any> | undefined);
   }, 20_000, `the Patient of ${controlId}`);
   const leaves = await t.pool.query<{ sha: string }>(`SELECT DISTINCT preimage->>'mappingSha256' AS sha FROM ledger_leaf WHERE resource_id = $1`, [patient.id]);
   return { patient, mappingSha256: leaves.rows.map((r) => r.sha) };

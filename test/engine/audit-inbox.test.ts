@@ -16,6 +16,7 @@ import { auditLedger, mappingConfigs, type AuditCheckName, type AuditOptions, ty
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { flipRawByte } from '../support/tamper.ts';
 
 const DICOM_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom', 'ct-1.dcm');
 
@@ -64,7 +65,8 @@ async function whileTampered(tamper: () => Promise<unknown>, restore: () => Prom
   expect(after.findings).toEqual([]);
 }
 
-const flip = (offset: number) => `UPDATE inbox_message SET raw = set_byte(raw, ${offset}, get_byte(raw, ${offset}) # 1) WHERE id = ANY($1::bigint[])`;
+/** Flips a bit of byte `offset` of the messages' raw bytes, sealed again under each message's key: run twice, it puts them back. */
+const flip = (offset: number, ids: number[]) => flipRawByte(t.pool, ids, offset);
 
 beforeAll(async () => {
   t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200 } } });
@@ -129,8 +131,8 @@ describe('the audit of everything stored', () => {
   it('reports a changed byte in a rejected, a failed and an unchanged message that no leaf names, on any page size', async () => {
     const ids = [rows.rejected, rows.failed, rows.unchanged];
     await whileTampered(
-      () => t.pool.query(flip(30), [ids]),
-      () => t.pool.query(flip(30), [ids]),
+      () => flip(30, ids),
+      () => flip(30, ids),
       async () => {
         const report = await audit();
         expect(failed(report)).toEqual({ checks: ['raw-message'], refs: [...ids].sort((a, b) => a - b).map((id) => `raw-message inbox_message/${id}`) });
@@ -146,8 +148,8 @@ describe('the audit of everything stored', () => {
 
   it('reports a changed byte of a conflicting resend and of a DICOM header, and a raw_size that does not match', async () => {
     await whileTampered(
-      () => t.pool.query(flip(8), [[rows.conflict, rows.dicom]]),
-      () => t.pool.query(flip(8), [[rows.conflict, rows.dicom]]),
+      () => flip(8, [rows.conflict, rows.dicom]),
+      () => flip(8, [rows.conflict, rows.dicom]),
       async () => expect(failed(await audit()).refs).toEqual([`raw-message inbox_message/${rows.conflict}`, `raw-message inbox_message/${rows.dicom}`]),
     );
     await whileTampered(
@@ -226,7 +228,7 @@ describe('the audit command over everything stored', () => {
     expect(bad.stderr()).toMatch(/^anchorline audit: --blobs needs/);
 
     const ids = [rows.rejected, rows.unchanged];
-    await t.pool.query(flip(12), [ids]);
+    await flip(12, ids);
     try {
       const text = captured();
       expect(await runAudit(['--config', configFile], text, {})).toBe(1);
@@ -241,7 +243,7 @@ describe('the audit command over everything stored', () => {
       expect(report.blobsRehashed).toBe(0);
       expect(report.checked.blob).toBe(1); // both instances are the same blob
     } finally {
-      await t.pool.query(flip(12), [ids]);
+      await flip(12, ids);
     }
   });
 });

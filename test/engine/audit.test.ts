@@ -42,6 +42,7 @@ import { AnchorWorker, loadSigningKey } from '../../workers/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { closeOldBatch } from '../support/old-batches.ts';
+import { flipRawByte, tamperVersion } from '../support/tamper.ts';
 import { authHeaders, eventually, startTestEngine, TEST_API_KEY, type TestEngine } from '../support/engine.ts';
 
 let t: TestEngine;
@@ -244,11 +245,16 @@ describe('anchorline audit', () => {
 
   it('reports an edited stored resource version under resource, and its proof no longer verifies', async () => {
     const id = patients.AU1!;
-    const original = (await t.pool.query<{ content: string }>(`SELECT content::text AS content FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id])).rows[0]!.content;
+    const original = (await t.pool.query<{ content: string | null; sealed: Buffer | null }>(`SELECT content::text AS content, sealed FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id])).rows[0]!;
     const bundle = (await get(`/proofs/Patient/${id}/_history/1`)).body;
     await whileTampered(
-      () => t.pool.query(`UPDATE fhir_resource_history SET content = jsonb_set(content, '{name,0,family}', '"Kim"') WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id]),
-      () => t.pool.query(`UPDATE fhir_resource_history SET content = $2::jsonb WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id, original]),
+      // Edited as someone holding the keys would edit it: sealed again under the patient's key, so it still opens.
+      () =>
+        tamperVersion(t.pool, 'Patient', id, 1, (content) => {
+          content.name[0].family = 'Kim';
+          return content;
+        }),
+      () => t.pool.query(`UPDATE fhir_resource_history SET content = $2::jsonb, sealed = $3 WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [id, original.content, original.sealed]),
       async (report) => {
         expect(report.ok).toBe(false);
         expect(failed(report)).toEqual({ checks: ['resource'], refs: [`resource Patient/${id}/_history/1`] });
@@ -284,10 +290,11 @@ describe('anchorline audit', () => {
 
   it('reports a changed byte of a raw inbound message under raw-message', async () => {
     const messageId = (await t.pool.query<{ id: number }>(`SELECT source_message_id AS id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1`, [patients.AU2])).rows[0]!.id;
-    const flip = `UPDATE inbox_message SET raw = set_byte(raw, 20, get_byte(raw, 20) # 1) WHERE id = $1`;
+    // Changed as someone holding the keys would change it: sealed again under the message's key, so it opens.
+    const flip = () => flipRawByte(t.pool, [Number(messageId)], 20);
     await whileTampered(
-      () => t.pool.query(flip, [messageId]),
-      () => t.pool.query(flip, [messageId]),
+      flip,
+      flip,
       (report) => {
         expect(failed(report)).toEqual({ checks: ['raw-message'], refs: [`raw-message inbox_message/${messageId}`] });
         expect(report.findings[0]!.detail).toMatch(/^raw bytes hash to [0-9a-f]{64}; raw_sha256 is [0-9a-f]{64}$/);
@@ -691,8 +698,8 @@ describe('the audit command', () => {
     expect(clean.stderr()).toBe('');
 
     const messageId = (await t.pool.query<{ id: number }>(`SELECT source_message_id AS id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1`, [patients.AU3])).rows[0]!.id;
-    const flip = `UPDATE inbox_message SET raw = set_byte(raw, 12, get_byte(raw, 12) # 4) WHERE id = $1`;
-    await t.pool.query(flip, [messageId]);
+    const flip = () => flipRawByte(t.pool, [Number(messageId)], 12, 4);
+    await flip();
     try {
       const text = captured();
       expect(await runAudit(['--config', configFile], text, {})).toBe(1);
@@ -709,7 +716,7 @@ describe('the audit command', () => {
       expect(report.findings).toEqual([]);
       expect(report.findingsOmitted).toBe(1);
     } finally {
-      await t.pool.query(flip, [messageId]);
+      await flip();
     }
     expect(await runAudit(['--config', configFile], captured(), {})).toBe(0);
 

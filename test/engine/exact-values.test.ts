@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson, verifyBundle } from '../../anchor/index.ts';
-import { auditLedger } from '../../store/index.ts';
+import { auditLedger, resources } from '../../store/index.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
 
@@ -80,12 +80,14 @@ describe('exact decimal values', () => {
     expect((await getText(`/fhir/Observation/${count}`)).text).toMatch(new RegExp(`"value":${LONG}[,}]`));
     expect((await getText(`/fhir/Observation?code=EXACT-COUNT`)).text).toMatch(new RegExp(`"value":${LONG}[,}]`));
 
-    // The stored jsonb holds them (PostgreSQL numeric keeps the scale and every digit).
-    const stored = await t.pool.query<{ id: string; value: string }>(
-      `SELECT id, (content #> '{valueQuantity,value}')::text AS value FROM fhir_resource_history WHERE resource_type = 'Observation' AND id = ANY($1) ORDER BY id`,
-      [[glucose, count]],
-    );
-    expect(new Map(stored.rows.map((row) => [row.id, row.value]))).toEqual(new Map([[glucose, '5.40'], [count, LONG]]));
+    // The stored version holds them, as the store's reader opens it (sealed under the patient's key, or jsonb,
+    // whose numeric keeps the scale and every digit): the lossless reader gives numbers back as written.
+    const stored = new Map<string, string>();
+    for (const id of [glucose, count]) {
+      const version = await resources.readVersion(t.pool, 'Observation', id, 1);
+      stored.set(id, String((version!.content.valueQuantity as { value: unknown }).value));
+    }
+    expect(stored).toEqual(new Map([[glucose, '5.40'], [count, LONG]]));
 
     // The proof bundle of that version verifies against the resource exactly as served, in-process and with the CLI.
     const bundleText = await eventually(async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileText } from '../support/hl7v2-hostile.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { resources } from '../../store/index.ts';
 
 const SYSTEM = 'http://snuh.example.org/mrn';
 const CODE = 'ANCHORLINE_ERR_HL7_TOO_COMPLEX';
@@ -124,7 +125,12 @@ describe('NUL in a value', () => {
     const patient = ((await response.json()) as { entry: Array<{ resource: Record<string, any> }> }).entry[0]!.resource;
     expect(patient.name[0]).toMatchObject({ family: 'Kim', given: ['Minsu'] });
     expect(patient.meta.versionId).toBe('1');
-    const observations = (await t.pool.query(`SELECT content FROM fhir_resource WHERE resource_type = 'Observation' AND content::text LIKE '%GLU%'`)).rows;
+    // Read through the store: the Observations are sealed under the patient's key.
+    const observations = [];
+    for (const { id } of (await t.pool.query<{ id: string }>(`SELECT id FROM fhir_resource WHERE resource_type = 'Observation'`)).rows) {
+      const content = (await resources.readCurrent(t.pool, 'Observation', id))!.content;
+      if (JSON.stringify(content).includes('GLU')) observations.push(content);
+    }
     expect(observations.length).toBeGreaterThan(0);
     expect(JSON.stringify(observations)).not.toContain('\\u0000');
   });

@@ -6,6 +6,7 @@ import { encodeMllpFrame } from '../../adapters/mllp/framer.ts';
 import { adtMessage, encode } from '../support/messages.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { inbox } from '../../store/index.ts';
 
 const SYSTEM = 'http://snuh.example.org/mrn';
 
@@ -31,8 +32,11 @@ async function patientByMrn(mrn: string, minVersion = 1): Promise<Record<string,
   }, 20_000, `Patient ${mrn}`);
 }
 
+/** Inbox rows with their raw bytes as the store's reader opens them (raw is sealed at intake). */
 async function inboxRows(where: string, params: unknown[]): Promise<Array<Record<string, any>>> {
-  return (await t.pool.query(`SELECT * FROM inbox_message WHERE ${where} ORDER BY id`, params)).rows;
+  const rows = (await t.pool.query(`SELECT * FROM inbox_message WHERE ${where} ORDER BY id`, params)).rows;
+  for (const row of rows) row.raw = (await inbox.getMessage(t.pool, Number(row.id)))!.raw;
+  return rows;
 }
 
 describe('MLLP intake', () => {

@@ -18,7 +18,6 @@ import { uniqueName } from '../support/db.ts';
 import { startTestRedis } from '../support/redis.ts';
 import { compartment, resources } from '../../store/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
-import { parseJson } from '../../anchor/index.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda');
 
@@ -52,12 +51,14 @@ async function settled(pool = t.pool): Promise<void> {
 
 /** Every resource whose versions name more than one patient (should be none), and how many versions were read. */
 async function movedRecords(pool = t.pool): Promise<{ moved: string[]; versions: number }> {
-  const { rows } = await pool.query<{ resource_type: string; id: string; content: string }>(
-    `SELECT resource_type, id, content::text AS content FROM fhir_resource_history WHERE resource_type NOT IN ('AuditEvent', 'Provenance')`,
+  const { rows } = await pool.query<{ resource_type: string; id: string; version_id: number }>(
+    `SELECT resource_type, id, version_id FROM fhir_resource_history WHERE resource_type NOT IN ('AuditEvent', 'Provenance')`,
   );
   const patients = new Map<string, Set<string>>();
   for (const row of rows) {
-    const patient = compartment.patientOf(parseJson(row.content) as Record<string, unknown>);
+    // Read through the store: versions in a patient's compartment are sealed under that patient's key.
+    const version = await resources.readVersion(pool, row.resource_type, row.id, row.version_id);
+    const patient = compartment.patientOf(version!.content);
     if (patient === undefined) continue;
     const key = `${row.resource_type}/${row.id}`;
     patients.set(key, (patients.get(key) ?? new Set()).add(patient));
@@ -156,8 +157,9 @@ describe('ids reused across patients', () => {
       await settled(intake.pool);
       const failed = await intake.pool.query(`SELECT control_id FROM inbox_message WHERE state <> 'done'`);
       expect(failed.rows).toEqual([]);
-      const reports = await intake.pool.query<{ subject: string }>(`SELECT content->'subject'->>'reference' AS subject FROM fhir_resource WHERE resource_type = 'DiagnosticReport'`);
-      expect(new Set(reports.rows.map((row) => row.subject)).size).toBe(2);
+      const reports = await intake.pool.query<{ id: string }>(`SELECT id FROM fhir_resource WHERE resource_type = 'DiagnosticReport'`);
+      const subjects = await Promise.all(reports.rows.map(async (row) => ((await resources.readCurrent(intake.pool, 'DiagnosticReport', row.id))!.content.subject as { reference: string }).reference));
+      expect(new Set(subjects).size).toBe(2);
       expect((await movedRecords(intake.pool)).moved).toEqual([]);
       expect(await issuesOf('B-2', intake.pool)).toContain('ANCHORLINE_ISSUE_ID_REUSED_ACROSS_PATIENTS');
     } finally {

@@ -17,6 +17,7 @@ import { tileNodeSource, treeRoot } from '../../anchor/log/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { tamperRaw, tamperVersion } from '../support/tamper.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let t: TestEngine;
@@ -159,11 +160,12 @@ describe('proof bundles', () => {
     expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`)).status).toBe(401);
     expect((await fetch(`${t.httpUrl}/log/tile/entries/000.p/${newSize % 256}`, { headers: authHeaders() })).status).toBe(200);
 
-    // Tamper with the stored resource: the resource no longer matches the anchored hash.
-    await t.pool.query(
-      `UPDATE fhir_resource_history SET content = jsonb_set(content, '{name,0,family}', '"Kim"') WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`,
-      [patient.id],
-    );
+    // Tamper with the stored resource (sealed again under the patient's key, so it still opens): the resource no
+    // longer matches the anchored hash.
+    await tamperVersion(t.pool, 'Patient', patient.id, 1, (content) => {
+      content.name[0].family = 'Kim';
+      return content;
+    });
     const tampered = (await get(`/fhir/Patient/${patient.id}/_history/1`)).body;
     const resourceCheck = verifyBundle(refreshed, { resource: tampered });
     expect(resourceCheck.ok).toBe(false);
@@ -184,7 +186,10 @@ describe('proof bundles', () => {
     expect(verifyBundle(refreshed, { raw }).checks.find((c) => c.name === 'raw-hash')?.ok).toBe(true);
     expect((await cliVerify(refreshed, undefined, raw)).status).toBe(0);
     const messageId = (await t.pool.query(`SELECT source_message_id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [patient.id])).rows[0].source_message_id;
-    await t.pool.query(`UPDATE inbox_message SET raw = set_byte(raw, 30, get_byte(raw, 30) # 1) WHERE id = $1`, [messageId]);
+    await tamperRaw(t.pool, Number(messageId), (bytes) => {
+      bytes[30] = bytes[30]! ^ 1;
+      return bytes;
+    });
     const changedRaw = await source();
     const rawCheck = verifyBundle(refreshed, { raw: changedRaw });
     expect(rawCheck.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['raw-hash']);

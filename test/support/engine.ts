@@ -11,6 +11,7 @@ import { parseConfig } from '../../config/load.ts';
 import { silentLogger, createLogger } from '../../config/logger.ts';
 import type { AnchorlineConfig } from '../../config/schema.ts';
 import { startEngine, type Engine, type EngineRole } from '../../cli/engine.ts';
+import { attachKeyring } from '../../store/keys.ts';
 import { testDatabaseUrl, uniqueName } from './db.ts';
 
 export const TEST_API_KEY = 'test-admin-key-0123456789abcdef';
@@ -18,6 +19,7 @@ export const TEST_API_KEY = 'test-admin-key-0123456789abcdef';
 export interface TestEngine {
   engine: Engine;
   config: AnchorlineConfig;
+  /** A pool of the test's own on the engine's schema, with the engine's keyring attached (store/keys.ts). */
   pool: pg.Pool;
   httpUrl: string;
   mllpPort: number;
@@ -54,10 +56,18 @@ export function testConfig(dataDir: string, schema: string, options: TestEngineO
     workers: { isolation: 'inline' },
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
   };
+  // Engines started on one schema (intake and worker nodes) share a master key file, as engines sharing a database
+  // must: a worker opens what the intake sealed.
+  if (options.schema !== undefined) raw.encryption = { masterKeyFile: sharedMasterKeyFile(options.schema) };
   for (const [key, value] of Object.entries(overrides)) {
     raw[key] = typeof value === 'object' && value && !Array.isArray(value) ? { ...(raw[key] as object), ...(value as object) } : value;
   }
   return parseConfig(raw);
+}
+
+/** The master key file of the engines on `schema`, outside any one engine's data dir. */
+function sharedMasterKeyFile(schema: string): string {
+  return path.join(os.tmpdir(), `anchorline-keys-${schema}`, 'master-key.json');
 }
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
@@ -77,6 +87,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     await engine.close();
   };
   const pool = new pg.Pool({ connectionString: testDatabaseUrl(), options: `-c search_path=${schema}`, max: 4 });
+  // The test reads the store as a tool on the engine's config would (openToolDatabase): sealed rows open.
+  if (engine.store.keyring) attachKeyring(pool, engine.store.keyring);
   return {
     engine,
     config,
@@ -91,6 +103,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       for (const each of [schema, `${schema}_research`]) await pool.query(`DROP SCHEMA IF EXISTS "${each}" CASCADE`).catch(() => undefined);
       await pool.end();
       await rm(dataDir, { recursive: true, force: true });
+      if (options.schema !== undefined) await rm(path.dirname(sharedMasterKeyFile(options.schema)), { recursive: true, force: true });
     },
   };
 }
