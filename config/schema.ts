@@ -495,11 +495,12 @@ export const configSchema = z.strictObject({
       /**
        * Seal patients' records (resource versions in their compartment, document Bundles) under per-patient keys,
        * and inbound raw messages under per-message keys moved under the patient's at mapping (store/keys.ts).
-       * Default false: whoever turns it on takes custody of the master key file, which must be backed up apart from
-       * the database (losing it loses every sealed record; keeping it beside every database backup keeps erased
-       * records readable in those backups). Turning it off later seals nothing new and still reads what was sealed.
+       * Default true: the first start creates the master key file (masterKeyFile) in the data dir. Back it up apart
+       * from the database backups: losing it loses every sealed record, and keeping it beside every database backup
+       * keeps erased records readable in those backups. Every engine and worker on one database reads the same file.
+       * False seals nothing new and still reads what was sealed, while the file is there.
        */
-      enabled: z.boolean().default(false),
+      enabled: z.boolean().default(true),
       /** The master key file (JSON, mode 0600), created at first start with encryption on. Default '<dataDir>/master-key.json'. */
       masterKeyFile: z.string().min(1).optional(),
       /** Unwrapped patient keys a process keeps in memory at most. Default 10000. */
