@@ -23,15 +23,11 @@
  * whole preimage goes and only the leaf hash stays: without the salt it commits to nothing anyone can test, and it
  * is all the log's tiles and the other records' inclusion proofs need.
  */
-import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { AUDIT_EVENT, NO_SOURCE_SHA256, type AuditActor } from './audit-trail.ts';
+import { AUDIT_EVENT, NO_SOURCE_SHA256, recordAuditEvents, type AuditActor } from './audit-trail.ts';
 import { keyringOf } from './keys.ts';
-import { appendLeaves } from './ledger.ts';
 import { forgetPatient } from './research.ts';
-import { stampVersion, writeVersions } from './resources.ts';
 
 export interface ErasureRequest {
   /** `Patient/<id>`. */
@@ -141,24 +137,11 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest): Promise<Erasur
     const researchRows = await forgetPatient(client, request.patient);
     const recorded = new Date();
     const report = { keys: keyIds.length, versions: counts.versions, resources: counts.resources, messages: counts.messages, researchRows };
-    const stored = stampVersion(undefined, { ...erasureAuditEvent(request, report, recorded), id: randomUUID() }, recorded);
-    const preimage: LeafPreimage = {
-      v: 1,
-      resourceType: AUDIT_EVENT,
-      id: stored.id,
-      versionId: String(stored.versionId),
-      resourceSha256: resourceSha256(stored.content),
-      rawSha256: NO_SOURCE_SHA256,
-      mappingSha256: NO_SOURCE_SHA256,
-      terminologyVersion: 'none',
-      salt: newSalt(),
-    };
-    await writeVersions(client, [{ stored, sourceMessageId: null, mappingSha256: null }], new Map());
-    await appendLeaves(client, [{ resourceType: AUDIT_EVENT, resourceId: stored.id, versionId: stored.versionId, preimage: { ...preimage }, leafHash: provenanceLeafHash(preimage) }]);
-    await client.query('INSERT INTO patient_erasure (patient, audit_event_id, versions, messages) VALUES ($1, $2, $3, $4)', [request.patient, stored.id, report.versions, report.messages]);
+    const [auditEventId] = await recordAuditEvents(client, [{ content: erasureAuditEvent(request, report, recorded), recorded, sourceMessageId: null, rawSha256: NO_SOURCE_SHA256, mappingSha256: NO_SOURCE_SHA256 }]);
+    await client.query('INSERT INTO patient_erasure (patient, audit_event_id, versions, messages) VALUES ($1, $2, $3, $4)', [request.patient, auditEventId, report.versions, report.messages]);
     await client.query('COMMIT');
     keyringOf(pool)?.forget(keyIds);
-    return { patient: request.patient, auditEvent: `AuditEvent/${stored.id}`, ...report };
+    return { patient: request.patient, auditEvent: `AuditEvent/${auditEventId!}`, ...report };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
