@@ -5,20 +5,15 @@
  * what the patient's consent says and against the AuditEvent the read left.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { segment } from '../support/messages.ts';
+import { startTestIdp, type TestIdp } from '../support/idp.ts';
 
-const ISSUER = 'https://idp.hospital.test';
-const AUDIENCE = 'anchorline-test';
 let t: TestEngine;
-let jwks: http.Server;
-let signingKey: CryptoKey;
+let idp: TestIdp;
 
 const ts = '20261201093000';
 /** Patient A at SNUH: admitted with a depressive episode (ICD-10 F32.9: mental health), and a glucose result. */
@@ -51,15 +46,8 @@ async function admin(method: string, url: string, body?: unknown): Promise<{ sta
 }
 
 /** An access token of the hospital's identity provider for the account with `subject`. */
-async function token(subject: string, scope: string): Promise<string> {
-  return new SignJWT({ scope, azp: 'ward-app' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(subject)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(signingKey);
+function token(subject: string, scope: string): Promise<string> {
+  return idp.token(subject, scope);
 }
 
 async function as(subject: string, scope: string, url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any; code: string | null }> {
@@ -98,13 +86,8 @@ function consentForKim(id?: string, status = 'active', end?: string): Record<str
 }
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  signingKey = pair.privateKey;
-  const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' };
-  jwks = http.createServer((_request, response) => response.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicJwk] })));
-  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
-  const jwksUri = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`;
-  t = await startTestEngine({ overrides: { auth: { externalIdp: { issuer: ISSUER, jwksUri, audience: AUDIENCE } }, consent: { default: 'opt-in', breakGlassRoles: ['emergency'] } } });
+  idp = await startTestIdp();
+  t = await startTestEngine({ overrides: { auth: { externalIdp: idp.externalIdp }, consent: { default: 'opt-in', breakGlassRoles: ['emergency'] } } });
 
   for (const message of [ADT_A, ORU_A, ADT_B]) {
     const response = await fetch(`${t.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'x-application/hl7-v2+er7' }, body: message });
@@ -134,7 +117,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.destroy();
-  await new Promise((resolve) => jwks?.close(resolve));
+  await idp?.close();
 });
 
 /** The newest read AuditEvent written for an agent (altId `user/<id>`), as the audit scope sees it. */
@@ -284,7 +267,7 @@ describe('consent on every read by a person', () => {
   });
 
   it('opt-out: with no consent a clinician reads, a deny consent withholds', async () => {
-    const optOut = await startTestEngine({ overrides: { auth: { externalIdp: { issuer: ISSUER, jwksUri: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, audience: AUDIENCE } }, consent: { default: 'opt-out' } } });
+    const optOut = await startTestEngine({ overrides: { auth: { externalIdp: idp.externalIdp }, consent: { default: 'opt-out' } } });
     try {
       const response = await fetch(`${optOut.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'x-application/hl7-v2+er7' }, body: ADT_B });
       expect(response.status).toBeLessThan(300);

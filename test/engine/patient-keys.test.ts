@@ -5,11 +5,9 @@
  * and raw-message key under the next key version while messages keep arriving, destroys the old key, and leaves reads,
  * new records, the ledger audit and proofs as they were; an interrupted rotation is finished by running it again.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSealedExport } from '../../api/index.ts';
 import { verifyLogBundle } from '../../anchor/index.ts';
@@ -20,13 +18,11 @@ import { captured } from '../support/audit-output.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { startTestIdp, type TestIdp } from '../support/idp.ts';
 
-const ISSUER = 'https://idp.keys.test';
-const AUDIENCE = 'anchorline-test';
 let t: TestEngine;
 let keyring: Keyring;
-let jwks: http.Server;
-let signingKey: CryptoKey;
+let idp: TestIdp;
 let configFile: string;
 const SHARED = { mrn: 'PK1', family: 'Ondravelt', given: 'Quessamir' };
 const ROTATED = { mrn: 'PK2', family: 'Thimbrowe', given: 'Astrelune' };
@@ -48,8 +44,8 @@ async function patientOf(mrn: string): Promise<any> {
   return eventually(async () => (await get(`/fhir/Patient?identifier=${mrn}`)).body?.entry?.[0]?.resource);
 }
 
-async function token(subject: string, scope: string): Promise<string> {
-  return new SignJWT({ scope, azp: 'ward-app' }).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(subject).setIssuedAt().setExpirationTime('10m').sign(signingKey);
+function token(subject: string, scope: string): Promise<string> {
+  return idp.token(subject, scope);
 }
 
 async function exportSealed(id: string, key: unknown, authorization = authHeaders()): Promise<{ status: number; text: string; code: string | null; auditEvent: string | null; type: string | null }> {
@@ -81,14 +77,9 @@ async function proof(type: string, id: string, vid = 1): Promise<any> {
 }
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  signingKey = pair.privateKey;
-  const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' };
-  jwks = http.createServer((_request, response) => response.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicJwk] })));
-  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
-  const jwksUri = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`;
+  idp = await startTestIdp('https://idp.keys.test');
   t = await startTestEngine({
-    overrides: { anchor: { closeAfterMs: 200 }, encryption: { enabled: true }, auth: { externalIdp: { issuer: ISSUER, jwksUri, audience: AUDIENCE } }, consent: { default: 'opt-in' } },
+    overrides: { anchor: { closeAfterMs: 200 }, encryption: { enabled: true }, auth: { externalIdp: idp.externalIdp }, consent: { default: 'opt-in' } },
   });
   keyring = (await openKeyring(t.config))!;
   attachKeyring(t.pool, keyring);
@@ -110,7 +101,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.destroy();
-  await new Promise((resolve) => jwks?.close(resolve));
+  await idp?.close();
 });
 
 describe('sealed export', () => {

@@ -6,24 +6,19 @@
  * refused, a new message refreshes the projection, and every use is an AuditEvent: found by one search on the study,
  * and the release seen by the patient in their own trail.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { research } from '../../store/index.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
 import { segment } from '../support/messages.ts';
+import { startTestIdp, type TestIdp } from '../support/idp.ts';
 
-const ISSUER = 'https://idp.hospital.test';
-const AUDIENCE = 'anchorline-research-test';
 const ts = '20261201093000';
 const GLUCOSE = '2345-7';
 const HRESCH = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 const ACTIVITY = 'urn:anchorline:research-activity';
 
 let t: TestEngine;
-let jwks: http.Server;
-let signingKey: CryptoKey;
+let idp: TestIdp;
 /** Clinical references of the patients, by MRN. */
 const patients: Record<string, string> = {};
 /** The research permits written, by MRN. */
@@ -129,14 +124,10 @@ let researcher: string;
 let otherResearcher: string;
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  signingKey = pair.privateKey;
-  const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' };
-  jwks = http.createServer((_request, response) => response.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [publicJwk] })));
-  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  idp = await startTestIdp('https://idp.hospital.test', 'anchorline-research-test');
   t = await startTestEngine({
     overrides: {
-      auth: { externalIdp: { issuer: ISSUER, jwksUri: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, audience: AUDIENCE } },
+      auth: { externalIdp: idp.externalIdp },
       consent: { default: 'opt-in' },
       research: { refreshIntervalMs: 300, settleMs: 200 },
       // Patients' records sealed under their keys: the research projection reads through them, and an erasure
@@ -169,7 +160,7 @@ afterAll(async () => {
     await pool.query(`DROP SCHEMA IF EXISTS "${research.researchSchema(schema)}" CASCADE`).catch(() => undefined);
     await pool.end();
   }
-  await new Promise((resolve) => jwks?.close(resolve));
+  await idp?.close();
 });
 
 describe('research projects', () => {
@@ -416,14 +407,7 @@ describe('research projects', () => {
     expect(named).not.toContain(patients['RS-C']);
 
     // The patient's own view of the trail shows the research use of their data.
-    const patientToken = await new SignJWT({ scope: 'patient/AuditEvent.rs', azp: 'portal' })
-      .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setSubject('sub-research-a')
-      .setIssuedAt()
-      .setExpirationTime('10m')
-      .sign(signingKey);
+    const patientToken = await idp.token('sub-research-a', 'patient/AuditEvent.rs', 'portal');
     const own = await call('GET', `/fhir/AuditEvent?patient=${patients['RS-A']}&purpose=HRESCH&_count=100`, { token: patientToken });
     expect(own.status).toBe(200);
     const seen = own.body.entry.map((e: any) => e.resource);
