@@ -303,7 +303,16 @@ export class SignIn implements PersonTokenVerifier {
       },
       features: {
         devInteractions: { enabled: false },
-        revocation: { enabled: true },
+        // An app revokes only its own tokens (RFC 7009 section 2.1). A public app (the portal) presenting another's
+        // token is answered as if it were revoked, so that it learns nothing; a confidential one is refused.
+        revocation: {
+          enabled: true,
+          allowedPolicy: async (_ctx, client, token) => {
+            if (token.clientId === client.clientId) return true;
+            if (client.clientAuthMethod === 'none') return false;
+            throw new errors.InvalidRequest('an app may revoke only its own tokens');
+          },
+        },
         introspection: { enabled: false },
         rpInitiatedLogout: { enabled: false },
         userinfo: { enabled: true },
