@@ -36,48 +36,45 @@ export async function keysByMasterKey(db: Queryable): Promise<Map<string, { pati
   return new Map(result.rows.map((row) => [row.kek_id, { patientKeys: row.patient_keys, messageKeys: row.message_keys }]));
 }
 
+/** Where wrapped keys live: a table, its wrapped-key column and the column naming the master key that wrapped it. */
+interface WrappedKeyColumns {
+  table: 'patient_key' | 'inbox_message';
+  key: 'wrapped_dek' | 'raw_key';
+  kek: 'kek_id' | 'raw_kek';
+}
+
+const PATIENT_KEYS: WrappedKeyColumns = { table: 'patient_key', key: 'wrapped_dek', kek: 'kek_id' };
+const MESSAGE_KEYS: WrappedKeyColumns = { table: 'inbox_message', key: 'raw_key', kek: 'raw_kek' };
+
+/** Re-wraps every key of one table that another master key than `current` wrapped, in batches; returns how many. */
+async function rewrapColumns(pool: pg.Pool, kms: KeyManagementService, current: string, batchRows: number, { table, key, kek }: WrappedKeyColumns): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const done = await withTransaction(pool, async (client) => {
+      const rows = await client.query<{ id: number; wrapped: Buffer; kek: string }>(
+        `SELECT id, ${key} AS wrapped, ${kek} AS kek FROM ${table} WHERE ${kek} IS NOT NULL AND ${kek} <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [current, batchRows],
+      );
+      if (rows.rows.length === 0) return 0;
+      const wrapped: Buffer[] = [];
+      for (const row of rows.rows) wrapped.push((await kms.wrap(await kms.unwrap(row.wrapped, row.kek))).wrapped);
+      await client.query(
+        `UPDATE ${table} t SET ${key} = n.wrapped, ${kek} = $3 FROM unnest($1::bigint[], $2::bytea[]) AS n(id, wrapped) WHERE t.id = n.id`,
+        [rows.rows.map((row) => row.id), wrapped, current],
+      );
+      return rows.rows.length;
+    });
+    total += done;
+    if (done < batchRows) return total;
+  }
+}
+
 export async function rewrapMasterKeys(pool: pg.Pool, keyring: Keyring, options: { batchRows?: number } = {}): Promise<RewrapReport> {
   const kms: KeyManagementService = keyring.kms;
   const current = kms.currentKeyId;
   const batchRows = options.batchRows ?? 500;
-  let patientKeys = 0;
-  let messageKeys = 0;
-  for (;;) {
-    const done = await withTransaction(pool, async (client) => {
-      const rows = await client.query<{ id: number; wrapped_dek: Buffer; kek_id: string }>(
-        `SELECT id, wrapped_dek, kek_id FROM patient_key WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [current, batchRows],
-      );
-      if (rows.rows.length === 0) return 0;
-      const wrapped: Buffer[] = [];
-      for (const row of rows.rows) wrapped.push((await kms.wrap(await kms.unwrap(row.wrapped_dek, row.kek_id))).wrapped);
-      await client.query(
-        `UPDATE patient_key k SET wrapped_dek = n.wrapped, kek_id = $3 FROM unnest($1::bigint[], $2::bytea[]) AS n(id, wrapped) WHERE k.id = n.id`,
-        [rows.rows.map((row) => row.id), wrapped, current],
-      );
-      return rows.rows.length;
-    });
-    patientKeys += done;
-    if (done < batchRows) break;
-  }
-  for (;;) {
-    const done = await withTransaction(pool, async (client) => {
-      const rows = await client.query<{ id: number; raw_key: Buffer; raw_kek: string }>(
-        `SELECT id, raw_key, raw_kek FROM inbox_message WHERE raw_kek IS NOT NULL AND raw_kek <> $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [current, batchRows],
-      );
-      if (rows.rows.length === 0) return 0;
-      const wrapped: Buffer[] = [];
-      for (const row of rows.rows) wrapped.push((await kms.wrap(await kms.unwrap(row.raw_key, row.raw_kek))).wrapped);
-      await client.query(
-        `UPDATE inbox_message m SET raw_key = n.wrapped, raw_kek = $3 FROM unnest($1::bigint[], $2::bytea[]) AS n(id, wrapped) WHERE m.id = n.id`,
-        [rows.rows.map((row) => row.id), wrapped, current],
-      );
-      return rows.rows.length;
-    });
-    messageKeys += done;
-    if (done < batchRows) break;
-  }
+  const patientKeys = await rewrapColumns(pool, kms, current, batchRows, PATIENT_KEYS);
+  const messageKeys = await rewrapColumns(pool, kms, current, batchRows, MESSAGE_KEYS);
   let remaining = 0;
   for (const [keyId, counts] of await keysByMasterKey(pool)) if (keyId !== current) remaining += counts.patientKeys + counts.messageKeys;
   return { keyId: current, patientKeys, messageKeys, remaining };
