@@ -159,20 +159,27 @@ export function authorizeConsentWrite(access: Access, consent: Record<string, un
   }
 }
 
-function parseBody(raw: Buffer): Record<string, unknown> {
+/**
+ * A request body read as the one value it must mean: strict UTF-8, strict JSON (no repeated member, no lone
+ * surrogate: what a leaf hashes must have one reading). Used by every route that writes what a body says.
+ */
+export function parseStrictJsonBody(raw: Buffer): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
     throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'the body is not UTF-8');
   }
-  let value: unknown;
   try {
-    value = parseStrictJson(text);
+    return parseStrictJson(text);
   } catch (error) {
     // The parser's message names the rule and a position, never a value.
     throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the body is not strict JSON: ${(error as Error).message}`);
   }
+}
+
+function parseBody(raw: Buffer): Record<string, unknown> {
+  const value = parseStrictJsonBody(raw);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new AnchorlineError('ANCHORLINE_ERR_CONSENT_INVALID', 'the body is not a JSON object');
   const resource = value as Record<string, unknown>;
   if (resource.resourceType !== 'Consent') throw new AnchorlineError('ANCHORLINE_ERR_CONSENT_INVALID', 'resourceType must be Consent: this route writes Consents only', { location: 'resourceType' });
@@ -188,7 +195,7 @@ function patientOf(consent: Record<string, unknown>): string {
 }
 
 /** If-Match `W/"3"` (or `"3"`) as 3; undefined without the header. */
-function ifMatchVersion(header: string | string[] | undefined): number | undefined {
+export function ifMatchVersion(header: string | string[] | undefined): number | undefined {
   if (header === undefined) return undefined;
   const value = Array.isArray(header) ? header.join(',') : header;
   const match = /^\s*(?:W\/)?"([1-9][0-9]{0,8})"\s*$/.exec(value);

@@ -29,7 +29,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { parseStrictJson, stringifyJson } from '../anchor/index.ts';
+import { stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError, operationOutcome } from '../errors/index.ts';
 import { validateFhirResource } from '../mappers/index.ts';
 import { DEFAULT_DEID_CONFIG, deidConfigSchema } from '../research/index.ts';
@@ -37,6 +37,7 @@ import { oauthClients, research, researchCohort, researchOmop, resources, SEARCH
 import type { ResearchProjector } from '../workers/research-refresh.ts';
 import { researchScope } from './access.ts';
 import { accessOf, auditActor, dateValue, FHIR_JSON } from './fhir.ts';
+import { ifMatchVersion, parseStrictJsonBody } from './fhir-write.ts';
 
 export interface ResearchRouteOptions {
   pool: pg.Pool;
@@ -228,12 +229,7 @@ function summary(project: research.ResearchProject): Record<string, unknown> {
 
 function parseJsonBody(raw: unknown): Record<string, unknown> {
   if (!Buffer.isBuffer(raw) || raw.length === 0) throw new AnchorlineError('ANCHORLINE_ERR_UNSUPPORTED_MEDIA_TYPE', `send the body with Content-Type ${JSON_MEDIA_TYPES.join(' or ')}`);
-  let value: unknown;
-  try {
-    value = parseStrictJson(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-  } catch (error) {
-    throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `the body is not strict UTF-8 JSON: ${(error as Error).message}`);
-  }
+  const value = parseStrictJsonBody(raw);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'the body is not a JSON object');
   return value as Record<string, unknown>;
 }
@@ -257,9 +253,7 @@ async function writeStudy(options: ResearchRouteOptions, request: FastifyRequest
     const enrollment = Array.isArray(content.enrollment) ? (content.enrollment as Array<{ reference?: unknown } | null>) : [];
     if (enrollment.some((e) => typeof e?.reference !== 'string' || !/^Group\/[A-Za-z0-9\-.]{1,64}$/.test(e.reference))) throw invalid('ResearchStudy.enrollment', 'an enrollment is a reference Group/<id>');
   }
-  const ifMatch = request.headers['if-match'];
-  const match = typeof ifMatch === 'string' ? /^\s*(?:W\/)?"([1-9][0-9]{0,8})"\s*$/.exec(ifMatch) : undefined;
-  if (ifMatch !== undefined && !match) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'If-Match must be one version ETag, W/"<version>"', { location: 'If-Match' });
+  const expectedVersion = ifMatchVersion(request.headers['if-match']);
   const id = content.id as string;
   const written = await withTransaction(options.pool, async (client) => {
     // A Group's definition is part of the usage of every project whose cohort it is: the settings name it, or the
@@ -276,7 +270,7 @@ async function writeStudy(options: ResearchRouteOptions, request: FastifyRequest
       resourceType: type,
       content,
       interaction,
-      ...(match ? { expectedVersion: Number(match[1]) } : {}),
+      ...(expectedVersion === undefined ? {} : { expectedVersion }),
       raw,
       actor: auditActor(request),
       studies,
