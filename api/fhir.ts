@@ -418,11 +418,34 @@ export function checkResponse(access: Access, payload: unknown): void {
 const MAX_CONSENT_SCAN = 20_000;
 
 /**
- * One page of a search under consent: what the person may see, paged among themselves, so that neither the page nor
- * the total betrays a withheld match. Matches are read in chunks from the start and filtered until the page is full
- * and one more permitted match shows there is a next page, or the matches run out (then the total is exact), or
- * MAX_CONSENT_SCAN rows were read (then the total is left out, as FHIR allows).
+ * One page of what a reader may see, paged among themselves, so that neither the page nor the total betrays a
+ * withheld match: rows are read in chunks from the start (`read`) and filtered (`keep`) until the page is full and one
+ * more kept row shows there is a next page, or the rows run out (then the total is exact), or MAX_CONSENT_SCAN rows
+ * were read (then the total is left out, as FHIR allows). A person's search and `$everything` page this way.
  */
+async function filteredPage(
+  read: (count: number, offset: number) => Promise<{ rows: StoredResource[]; more: boolean }>,
+  keep: (rows: StoredResource[]) => Promise<StoredResource[]>,
+  paging: { count: number; offset: number },
+): Promise<{ page: StoredResource[]; total: number | undefined; hasNext: boolean }> {
+  const wanted = paging.offset + paging.count + 1;
+  const chunk = Math.max(200, paging.count * 2);
+  const kept: StoredResource[] = [];
+  let scanned = 0;
+  let exhausted = false;
+  while (kept.length < wanted && scanned < MAX_CONSENT_SCAN) {
+    const { rows, more } = await read(chunk, scanned);
+    scanned += rows.length;
+    for (const r of await keep(rows)) kept.push(r);
+    if (!more) {
+      exhausted = true;
+      break;
+    }
+  }
+  return { page: kept.slice(paging.offset, paging.offset + paging.count), total: exhausted ? kept.length : undefined, hasNext: kept.length > paging.offset + paging.count };
+}
+
+/** One page of a search by a person, under consent (filteredPage), with what authorised what it returns. */
 async function consentedSearch(
   pool: pg.Pool,
   type: string,
@@ -431,25 +454,17 @@ async function consentedSearch(
   gate: ConsentGate,
   context: GateContext,
 ): Promise<{ page: StoredResource[]; total: number | undefined; hasNext: boolean; authorization: auditTrail.ReadAuthorization | undefined }> {
-  const wanted = paging.offset + paging.count + 1;
-  const chunk = Math.max(200, paging.count * 2);
-  const permitted: StoredResource[] = [];
-  let scanned = 0;
-  let exhausted = false;
-  while (permitted.length < wanted && scanned < MAX_CONSENT_SCAN) {
-    const result = await resources.searchResources(pool, type, criteria, { count: chunk, offset: scanned });
-    scanned += result.resources.length;
-    const { allowed } = await gate.filter(context, result.resources, 's');
-    for (const r of allowed) permitted.push(r);
-    if (result.resources.length < chunk || scanned >= result.total) {
-      exhausted = true;
-      break;
-    }
-  }
-  const page = permitted.slice(paging.offset, paging.offset + paging.count);
+  const found = await filteredPage(
+    async (count, offset) => {
+      const result = await resources.searchResources(pool, type, criteria, { count, offset });
+      return { rows: result.resources, more: result.resources.length === count && offset + count < result.total };
+    },
+    async (rows) => (await gate.filter(context, rows, 's')).allowed,
+    paging,
+  );
   // Decided again for the page alone, so the AuditEvent names what authorised what was returned, nothing more.
-  const { authorization } = await gate.filter(context, page, 's');
-  return { page, total: exhausted ? permitted.length : undefined, hasNext: permitted.length > paging.offset + paging.count, authorization };
+  const { authorization } = await gate.filter(context, found.page, 's');
+  return { ...found, authorization };
 }
 
 /** Merges what authorised two parts of one answer (a search page and its inclusions). */
@@ -583,26 +598,17 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const patient = await resources.readCurrent(pool, 'Patient', id);
     if (!patient || patient.deleted || (await filter(context, [patient])).allowed.length === 0) throw notFound('Patient', id);
     // Scanned from the start and paged after filtering, as a person's search is, so that pages do not reveal gaps.
-    const permitted: StoredResource[] = [];
-    const wanted = paging.offset + paging.count + 1;
-    const chunk = Math.max(200, paging.count * 2);
-    let scanned = 0;
-    let exhausted = false;
-    while (permitted.length < wanted && scanned < MAX_CONSENT_SCAN) {
-      const batch = await resources.compartmentResources(pool, id, { count: chunk, offset: scanned, ...(types ? { types } : {}) });
-      scanned += batch.length;
-      const readable = batch.filter((r) => access.can(r.resourceType, 'r') && !EVERYTHING_EXCLUDED.has(r.resourceType));
-      for (const r of (await filter(context, readable)).allowed) permitted.push(r);
-      if (batch.length < chunk) {
-        exhausted = true;
-        break;
-      }
-    }
-    const page = permitted.slice(paging.offset, paging.offset + paging.count);
+    const { page, total, hasNext } = await filteredPage(
+      async (count, offset) => {
+        const rows = await resources.compartmentResources(pool, id, { count, offset, ...(types ? { types } : {}) });
+        return { rows, more: rows.length === count };
+      },
+      async (rows) => (await filter(context, rows.filter((r) => access.can(r.resourceType, 'r') && !EVERYTHING_EXCLUDED.has(r.resourceType)))).allowed,
+      paging,
+    );
     const gated = await filter(context, page);
     await readAudits.record({ interaction: 'operation', actor: auditActor(request), returned: versionsOf(page), patients: [`Patient/${id}`], description: `Patient/${id}/$everything`, ...consentAudit(context, gated.authorization) });
-    const total = exhausted ? permitted.length : undefined;
-    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), total, page, pageLinks(request, paging.count, paging.offset, total, permitted.length > paging.offset + paging.count)));
+    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), total, page, pageLinks(request, paging.count, paging.offset, total, hasNext)));
   });
 
   app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
