@@ -213,6 +213,20 @@ export class ConsentGate {
 }
 
 /**
+ * The consent context of one request to a route that may serve people: undefined for a system caller. A person is
+ * refused outright when the engine runs without a gate: nothing may reach a person undecided.
+ */
+export function requestContext(gate: ConsentGate | undefined, request: FastifyRequest, access: Access): GateContext | undefined {
+  if (access.person && !gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve records to people (no consent gate)');
+  return gate?.context(request, access);
+}
+
+/** `gate.filter`, or everything found when there is no gate (then no person got this far: requestContext). */
+export function filterThrough(gate: ConsentGate | undefined, context: GateContext | undefined, found: readonly StoredResource[], interaction: Interaction = 'r'): Promise<GateResult> {
+  return gate ? gate.filter(context, found, interaction) : Promise.resolve({ allowed: [...found], authorization: undefined });
+}
+
+/**
  * The patients a resource discloses something about: itself for a Patient; for an AuditEvent the patients it names
  * (role 1: whose record was touched); for a stored document Bundle the patients of its entries; otherwise the
  * patient of its compartment (store/compartment.ts).

@@ -36,7 +36,7 @@ import {
   type MultipartEvent,
 } from '../adapters/dicom/index.ts';
 import { DICOM_BLOB_EXTENSION_URL, imagingStudyId } from '../mappers/index.ts';
-import type { ConsentGate } from './consent-gate.ts';
+import { filterThrough, requestContext, type ConsentGate } from './consent-gate.ts';
 import { auditTrail, isBlobDigest, resources, withTransaction, type BlobStore } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
 
@@ -349,12 +349,11 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
   assertAcceptsMultipartDicom(request.headers.accept);
   const access = accessOf(request);
   access.require('ImagingStudy', 'r');
-  if (access.person && !options.gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve DICOM instances to people (no consent gate)');
-  const context = options.gate?.context(request, access);
+  const context = requestContext(options.gate, request, access);
   const blobs = await withTransaction(options.pool, async (client) => {
     const found = await resources.readCurrent(client, 'ImagingStudy', imagingStudyId(target.study));
     // A study a person may not see reads as absent, like one never stored.
-    const gated = found && options.gate ? await options.gate.filter(context, [found]) : { allowed: found ? [found] : [], authorization: undefined };
+    const gated = await filterThrough(options.gate, context, found ? [found] : []);
     const stored = gated.allowed[0];
     const blobs = stored ? instanceBlobs(stored.content, target) : [];
     if (!stored || blobs.length === 0) {

@@ -20,7 +20,7 @@ import { auditTrail, resources, SEARCH_PARAMETERS, type SearchCriterion, type St
 import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
-import { ConsentGate, type GateContext } from './consent-gate.ts';
+import { filterThrough, requestContext, type ConsentGate, type GateContext } from './consent-gate.ts';
 import { parsePositiveId } from './params.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -494,12 +494,8 @@ const EVERYTHING_EXCLUDED = new Set(['AuditEvent']);
 
 export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudits: auditTrail.ReadAuditBatcher, limits: SearchLimits = DEFAULT_SEARCH_LIMITS, gate?: ConsentGate): void {
   // Without a gate, no person can be let through: every person's read is refused before it runs.
-  const gateOf = (request: FastifyRequest, access: Access): GateContext | undefined => {
-    if (access.person && !gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve records to people (no consent gate)');
-    return gate?.context(request, access);
-  };
-  const filter = async (context: GateContext | undefined, found: StoredResource[], interaction: 'r' | 's' = 'r') =>
-    context && gate ? gate.filter(context, found, interaction) : { allowed: found, authorization: undefined };
+  const gateOf = (request: FastifyRequest, access: Access): GateContext | undefined => requestContext(gate, request, access);
+  const filter = (context: GateContext | undefined, found: StoredResource[], interaction: 'r' | 's' = 'r') => filterThrough(gate, context, found, interaction);
   app.addHook('preSerialization', async (request, _reply, payload) => {
     if (request.access && request.routeOptions.url?.startsWith('/fhir/')) checkResponse(request.access, payload);
     return payload;

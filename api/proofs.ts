@@ -11,7 +11,7 @@ import { inclusionProof } from '../anchor/log/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, inbox, ledger, log as logStore, resources, withTransaction } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
-import type { ConsentGate } from './consent-gate.ts';
+import { filterThrough, requestContext, type ConsentGate } from './consent-gate.ts';
 import { parsePositiveId } from './params.ts';
 
 export interface ProofOptions {
@@ -102,12 +102,11 @@ export function registerProofRoutes(app: FastifyInstance, pool: pg.Pool, options
     // A bundle holds hashes, not the record; still, it is only for those who may read the record, or audit it.
     const access = accessOf(request);
     if (!access.can(type, 'r') && !access.meets('audit')) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', `reading proofs of ${type} needs system/${type}.r or the audit scope`);
-    if (access.person) {
+    const context = requestContext(options.gate, request, access);
+    if (context) {
       // A person gets the proof of a version they may read, consent included; any other reads as absent.
-      if (!options.gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve proofs to people (no consent gate)');
-      const context = options.gate.context(request, access);
       const version = await resources.readVersion(pool, type, id, versionId);
-      if (!version || (await options.gate.filter(context, [version])).allowed.length === 0) {
+      if (!version || (await filterThrough(options.gate, context, [version])).allowed.length === 0) {
         throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${type}/${id}/_history/${versionId} does not exist`);
       }
     }

@@ -29,7 +29,7 @@ import type pg from 'pg';
 import { stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditTrail, resources, withTransaction, type StoredResource } from '../store/index.ts';
-import type { ConsentGate } from './consent-gate.ts';
+import { filterThrough, requestContext, type ConsentGate } from './consent-gate.ts';
 import { accessOf, auditActor, checkResponse } from './fhir.ts';
 
 export const JOSE_COMPACT = 'application/jose';
@@ -117,9 +117,8 @@ export function registerSealedExportRoutes(app: FastifyInstance, pool: pg.Pool, 
     if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$export-sealed takes no parameter ${unknown[0]} (supported: key)`, { location: unknown[0] });
     const recipient = recipientKey(body?.key);
     // The same checks as every read: a person is served only through the consent gate.
-    if (access.person && !gate) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'this engine does not serve records to people (no consent gate)');
-    const context = gate?.context(request, access);
-    const filter = async (found: StoredResource[]) => (context && gate ? gate.filter(context, found) : { allowed: found, authorization: undefined });
+    const context = requestContext(gate, request, access);
+    const filter = (found: StoredResource[]) => filterThrough(gate, context, found);
     const notFound = new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `Patient/${id} does not exist`);
     const patient = await resources.readCurrent(pool, 'Patient', id);
     if (!patient || patient.deleted || (await filter([patient])).allowed.length === 0) throw notFound;
