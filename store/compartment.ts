@@ -69,7 +69,8 @@ const PATIENT_ELEMENT: Readonly<Record<string, string>> = {
   VisionPrescription: 'patient',
 };
 
-const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
+/** A literal reference to a Patient, as the store writes them. */
+export const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 
 /**
  * The patient a resource belongs to, as `Patient/<id>`: the Patient itself for a Patient; the patient its anchoring

@@ -28,6 +28,7 @@ import { AnchorlineError } from '../errors/index.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256, recordAuditEvents, type AuditActor } from './audit-trail.ts';
 import { keyringOf } from './keys.ts';
 import { forgetPatient } from './research.ts';
+import { PATIENT_REFERENCE } from './compartment.ts';
 
 export interface ErasureRequest {
   /** `Patient/<id>`. */
@@ -53,7 +54,6 @@ export interface ErasureReport {
   researchRows: number;
 }
 
-const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const coding = (system: string, code: string, display: string): Record<string, string> => ({ system, code, display });
 

@@ -29,6 +29,7 @@ import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import { withTransaction } from './db.ts';
 import { keyringOf, messageKeyAad, open, seal, versionAad, type Keyring } from './keys.ts';
+import { PATIENT_REFERENCE } from './compartment.ts';
 
 export interface PatientKeyRotationOptions {
   /** Rows re-sealed per transaction at most (of resource versions, and again of raw messages). Default 500. */
@@ -56,7 +57,6 @@ export interface PatientKeyRotationReport {
   resumed: boolean;
 }
 
-const PATIENT_REFERENCE = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 const KEY_BYTES = 32;
 const DRAIN_POLL_MS = 50;
 

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
-import { researchSchema } from './research.ts';
+import { quoted, researchSchema } from './research.ts';
 
 export const OMOP_TABLES = ['person', 'observation_period', 'condition_occurrence', 'measurement'] as const;
 export type OmopTable = (typeof OMOP_TABLES)[number];
@@ -54,7 +54,7 @@ function personOf(resource: Json): number | null {
 
 /** One OMOP table of project `projectId`, as columns and rows. */
 export async function omopTable(db: Queryable, schema: string, projectId: string, table: OmopTable): Promise<{ columns: string[]; rows: OmopValue[][] }> {
-  const research = `"${researchSchema(schema).replaceAll('"', '""')}"`;
+  const research = quoted(researchSchema(schema));
   const rowsOf = async (type: string): Promise<Array<{ id: string; content: Json }>> =>
     (await db.query({ text: `SELECT id, content FROM ${research}.resource WHERE project_id = $1 AND resource_type = $2 ORDER BY id`, values: [projectId, type], types: LOSSLESS_JSON_TYPES })).rows as Array<{ id: string; content: Json }>;
   const columns = COLUMNS[table];

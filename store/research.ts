@@ -38,7 +38,8 @@ export function researchSchema(schema: string): string {
   return Buffer.byteLength(name) <= 63 ? name : `research_${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
 }
 
-const quoted = (identifier: string): string => `"${identifier.replaceAll('"', '""')}"`;
+/** An SQL identifier, quoted (the research schema's name derives from the engine's). */
+export const quoted = (identifier: string): string => `"${identifier.replaceAll('"', '""')}"`;
 
 /** The types a steward writes through the FHIR API for a project. */
 export const STUDY_TYPES = ['ResearchStudy', 'Group'] as const;
