@@ -22,6 +22,7 @@ import { AnchorlineError } from '../errors/index.ts';
 import { isEnforced } from '../consent/decide.ts';
 import type { ConsentResource } from '../consent/types.ts';
 import type { Logger } from '../config/logger.ts';
+import { blindIndexOf } from './blind-index.ts';
 import type { Queryable } from './db.ts';
 import { patientsOf, restWriteAuditEvent, type AuditActor } from './audit-trail.ts';
 import { writeApiResource } from './api-writes.ts';
@@ -45,15 +46,16 @@ export function consentChannel(schema: string): string {
 export async function activeConsents(db: Queryable, patient: string): Promise<ConsentResource[]> {
   // The content goes through pg's JSON.parse, not the lossless parser: a decision reads codes, references and dates,
   // never a decimal, and every person's read may load consents.
+  const blind = await blindIndexOf(db);
   const result = await db.query<{ content: ConsentResource }>({
     name: 'anchorline_active_consents',
     // The sealed columns too: a Consent is its patient's record, sealed under their key (store/keys.ts).
     text: `SELECT r.content, r.resource_type, r.id, r.version_id, r.sealed, r.key_id, r.key_wrapped, r.key_kek FROM fhir_resource r
             WHERE r.resource_type = 'Consent' AND NOT r.deleted
-              AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = 'Consent' AND t.param = 'patient' AND t.code = $1 AND t.system = '')
-              AND EXISTS (SELECT 1 FROM fhir_search_token s WHERE s.resource_type = 'Consent' AND s.id = r.id AND s.param = 'status' AND s.code = 'active')
+              AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = 'Consent' AND t.param = 'patient' AND t.code_hash = $1)
+              AND EXISTS (SELECT 1 FROM fhir_search_token s WHERE s.resource_type = 'Consent' AND s.id = r.id AND s.param = 'status' AND s.code_hash = $2)
             ORDER BY r.id`,
-    values: [patient],
+    values: [blind.codeHash('patient', patient), blind.codeHash('status', 'active')],
   });
   await openVersionRows(db, result.rows as unknown as VersionRow[], { lossless: false });
   return result.rows.map((row) => row.content).filter(isEnforced);

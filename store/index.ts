@@ -11,11 +11,14 @@ import { createPool, migrate } from './db.ts';
 import { attachKeyring, Keyring } from './keys.ts';
 import { FileKms } from './kms.ts';
 import { runningEmbeddedConnection, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
+import { ensureSearchIndex } from './search-index-build.ts';
 
 export { createPool, migrate, refusedForItsValues, withTransaction, QueryCancellation, QueryAbandonedError, isQueryCanceled, isStatementTimeout, type Pool, type PoolClient, type Queryable } from './db.ts';
 export { startEmbeddedPostgres, runningEmbeddedConnection, freePort, type RunningPostgres } from './embedded-postgres.ts';
 export * as inbox from './inbox.ts';
 export * as resources from './resources.ts';
+export { blindIndexOf, BlindIndex, PUBLIC_BLIND_INDEX, PREFIX_CHARS } from './blind-index.ts';
+export { ensureSearchIndex, type SearchIndexReport } from './search-index-build.ts';
 export * as compartment from './compartment.ts';
 export * as encryption from './keys.ts';
 export { FileKms, type KeyManagementService } from './kms.ts';
@@ -130,6 +133,7 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
   try {
     const applied = await migrate(pools.intake, config.database.schema);
     if (applied.length > 0) log.info({ migrations: applied }, 'store: migrations applied');
+    await ensureSearchIndex(pools.intake, log);
   } catch (error) {
     await endPools();
     await embedded?.stop();
@@ -164,6 +168,7 @@ export async function openToolDatabase(config: AnchorlineConfig, applicationName
     const keyring = await openKeyring(config);
     if (keyring) attachKeyring(pool, keyring);
     await migrate(pool, config.database.schema);
+    await ensureSearchIndex(pool, silentLogger());
   } catch (error) {
     await pool.end();
     throw error;

@@ -5,7 +5,7 @@
  * - The caller first makes a new master key current (FileKms.rotate, or the cloud KMS's own rotation); from then
  *   on new keys are wrapped under it, while every older master key still unwraps what it wrapped. A running process
  *   reads the key file again within FileKms.reloadMs, so it stops wrapping under the old key shortly after.
- * - rewrapMasterKeys re-wraps in short transactions of at most `batchRows` keys (patient keys, then the keys of
+ * - rewrapMasterKeys re-wraps in short transactions of at most `batchRows` keys (patient keys and the search index key, then the keys of
  *   messages not yet under a patient's key), skipping rows another transaction holds (they are taken on the next
  *   pass): the engine keeps running and nothing is sealed again, only the 32-byte keys are re-wrapped. Running it
  *   twice is harmless. It returns how many keys still name another master key (0 when it ran undisturbed).
@@ -25,11 +25,15 @@ export interface RewrapReport {
   remaining: number;
 }
 
-/** Keys wrapped under each master key: patient keys and messages' own keys (those not yet under a patient's). */
+/**
+ * Keys wrapped under each master key: patient keys, messages' own keys (those not yet under a patient's), and the
+ * search index key (store/blind-index.ts), counted with the patient keys.
+ */
 export async function keysByMasterKey(db: Queryable): Promise<Map<string, { patientKeys: number; messageKeys: number }>> {
   const result = await db.query<{ kek_id: string; patient_keys: number; message_keys: number }>(
     `SELECT kek_id, sum(p)::int AS patient_keys, sum(m)::int AS message_keys FROM (
        SELECT kek_id, count(*) AS p, 0 AS m FROM patient_key WHERE kek_id IS NOT NULL GROUP BY kek_id
+       UNION ALL SELECT kek_id, count(*), 0 FROM search_index_key WHERE kek_id IS NOT NULL GROUP BY kek_id
        UNION ALL SELECT raw_kek, 0, count(*) FROM inbox_message WHERE raw_kek IS NOT NULL GROUP BY raw_kek) x
      GROUP BY kek_id ORDER BY kek_id`,
   );
@@ -38,13 +42,14 @@ export async function keysByMasterKey(db: Queryable): Promise<Map<string, { pati
 
 /** Where wrapped keys live: a table, its wrapped-key column and the column naming the master key that wrapped it. */
 interface WrappedKeyColumns {
-  table: 'patient_key' | 'inbox_message';
-  key: 'wrapped_dek' | 'raw_key';
+  table: 'patient_key' | 'inbox_message' | 'search_index_key';
+  key: 'wrapped_dek' | 'raw_key' | 'wrapped_key';
   kek: 'kek_id' | 'raw_kek';
 }
 
 const PATIENT_KEYS: WrappedKeyColumns = { table: 'patient_key', key: 'wrapped_dek', kek: 'kek_id' };
 const MESSAGE_KEYS: WrappedKeyColumns = { table: 'inbox_message', key: 'raw_key', kek: 'raw_kek' };
+const INDEX_KEY: WrappedKeyColumns = { table: 'search_index_key', key: 'wrapped_key', kek: 'kek_id' };
 
 /** Re-wraps every key of one table that another master key than `current` wrapped, in batches; returns how many. */
 async function rewrapColumns(pool: pg.Pool, kms: KeyManagementService, current: string, batchRows: number, { table, key, kek }: WrappedKeyColumns): Promise<number> {
@@ -73,7 +78,7 @@ export async function rewrapMasterKeys(pool: pg.Pool, keyring: Keyring, options:
   const kms: KeyManagementService = keyring.kms;
   const current = kms.currentKeyId;
   const batchRows = options.batchRows ?? 500;
-  const patientKeys = await rewrapColumns(pool, kms, current, batchRows, PATIENT_KEYS);
+  const patientKeys = (await rewrapColumns(pool, kms, current, batchRows, PATIENT_KEYS)) + (await rewrapColumns(pool, kms, current, batchRows, INDEX_KEY));
   const messageKeys = await rewrapColumns(pool, kms, current, batchRows, MESSAGE_KEYS);
   let remaining = 0;
   for (const [keyId, counts] of await keysByMasterKey(pool)) if (keyId !== current) remaining += counts.patientKeys + counts.messageKeys;

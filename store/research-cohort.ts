@@ -12,6 +12,7 @@
  * A Group with both starts from its members and keeps those that meet the criteria.
  */
 import { AnchorlineError } from '../errors/index.ts';
+import { blindIndexOf } from './blind-index.ts';
 import type { Queryable } from './db.ts';
 import { readCurrent } from './resources.ts';
 
@@ -88,7 +89,8 @@ async function criterionPatients(db: Queryable, code: string, characteristic: Js
   const ids = among.map((p) => p.slice('Patient/'.length));
   if (code === 'gender') {
     const genders = codings(characteristic.valueCodeableConcept).map((c) => c.code);
-    const result = await db.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'gender' AND code = ANY($1::text[]) AND id = ANY($2::text[])`, [genders, ids]);
+    const blind = await blindIndexOf(db);
+    const result = await db.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'gender' AND code_hash = ANY($1::bigint[]) AND id = ANY($2::text[])`, [genders.map((g) => blind.codeHash('gender', g)), ids]);
     return new Set(result.rows.map((r) => `Patient/${r.id}`));
   }
   if (code === 'birth-date') {
@@ -112,14 +114,16 @@ async function criterionPatients(db: Queryable, code: string, characteristic: Js
   }
   const type = code === 'condition' ? 'Condition' : 'Observation';
   const wanted = codings(characteristic.valueCodeableConcept);
+  const blind = await blindIndexOf(db);
+  // A coding without a system matches the code in any system (code_hash), one with a system only there (token_hash).
   const result = await db.query<{ patient: string }>(
-    `SELECT DISTINCT p.code AS patient
+    `SELECT DISTINCT p.reference AS patient
        FROM fhir_search_token c
-       JOIN unnest($2::text[], $3::text[]) AS w(system, code) ON c.code = w.code AND (w.system = '' OR c.system = w.system)
+       JOIN unnest($2::bigint[], $3::bigint[]) AS w(code_hash, token_hash) ON c.code_hash = w.code_hash AND (w.token_hash IS NULL OR c.token_hash = w.token_hash)
        JOIN fhir_search_token p ON p.resource_type = c.resource_type AND p.id = c.id AND p.param = 'patient'
        JOIN fhir_current cur ON cur.resource_type = c.resource_type AND cur.id = c.id AND NOT cur.deleted
-      WHERE c.resource_type = $1 AND c.param = 'code' AND p.code = ANY($4::text[])`,
-    [type, wanted.map((w) => w.system ?? ''), wanted.map((w) => w.code), among],
+      WHERE c.resource_type = $1 AND c.param = 'code' AND p.reference = ANY($4::text[])`,
+    [type, wanted.map((w) => blind.codeHash('code', w.code)), wanted.map((w) => (w.system ? blind.tokenHash('code', w.system, w.code) : null)), among],
   );
   return new Set(result.rows.map((r) => r.patient));
 }

@@ -447,8 +447,8 @@ export async function patientsConcerned(db: Queryable, projectId: string, change
     const types = others.map((c) => c.resourceType);
     const ids = others.map((c) => c.id);
     const result = await db.query<{ patient: string }>(
-      `SELECT t.code AS patient FROM fhir_search_token t JOIN unnest($1::text[], $2::text[]) AS c(resource_type, id) ON t.resource_type = c.resource_type AND t.id = c.id
-        WHERE t.param = 'patient' AND t.system = '' AND t.code LIKE 'Patient/%'
+      `SELECT t.reference AS patient FROM fhir_search_token t JOIN unnest($1::text[], $2::text[]) AS c(resource_type, id) ON t.resource_type = c.resource_type AND t.id = c.id
+        WHERE t.param = 'patient' AND t.reference LIKE 'Patient/%'
        UNION
        SELECT p.patient FROM research_projection p JOIN unnest($1::text[], $2::text[]) AS c(resource_type, id) ON p.source_type = c.resource_type AND p.source_id = c.id
         WHERE p.project_id = $3`,

@@ -29,8 +29,8 @@ import { stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { changesPatient } from './compartment.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
+import { blindIndexOf, type BlindStringRow, type BlindTokenRow } from './blind-index.ts';
 import { keyringOf, openVersionRows, sealingPatientOf, sealVersion, type PatientKey, type VersionRow } from './keys.ts';
-import { normaliseSearchString, searchEntries } from './search-index.ts';
 
 export interface StoredResource {
   resourceType: string;
@@ -152,20 +152,11 @@ export function literalReferences(content: unknown): string[] {
  * the last version of each resource as its current row, and the search index of those current rows. Versions must
  * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
  */
-type TokenRow = [string, string, string, string, string];
 type StringRow = [string, string, string, string];
 
-function indexRows(resource: StoredResource): { tokens: TokenRow[]; strings: StringRow[] } {
-  const entries = searchEntries(resource.content);
-  return {
-    tokens: entries.tokens.map((t) => [resource.resourceType, resource.id, t.param, t.system, t.code]),
-    strings: entries.strings.map((x) => [resource.resourceType, resource.id, x.param, x.value]),
-  };
-}
-
-const sameRows = (a: string[][], b: string[][]): boolean => {
+const sameRows = (a: ReadonlyArray<ReadonlyArray<string | null>>, b: ReadonlyArray<ReadonlyArray<string | null>>): boolean => {
   if (a.length !== b.length) return false;
-  const key = (rows: string[][]): string => rows.map((r) => r.join('\u0000')).sort().join('\u0001');
+  const key = (rows: ReadonlyArray<ReadonlyArray<string | null>>): string => rows.map((r) => r.join('\u0000')).sort().join('\u0001');
   return key(a) === key(b);
 };
 
@@ -205,12 +196,13 @@ export async function writeVersions(
     }
     latest.set(key, stored);
   }
-  const add = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
-  const drop = { tokens: [] as TokenRow[], strings: [] as StringRow[], references: [] as StringRow[] };
+  const add = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
+  const drop = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
+  const blind = await blindIndexOf(client);
   for (const [key, resource] of latest) {
-    const next = indexRows(resource);
+    const next = blind.rows(resource);
     const before = superseded.get(key);
-    const old = before ? indexRows(before) : { tokens: [], strings: [] };
+    const old = before ? blind.rows(before) : { tokens: [], strings: [] };
     const indexed = !UNINDEXED_REFERENCES.has(resource.resourceType);
     const nextRefs = new Set(indexed ? literalReferences(resource.content) : []);
     const oldRefs = new Set(before && indexed ? literalReferences(before.content) : []);
@@ -253,7 +245,7 @@ export async function writeVersions(
     k: key === undefined ? null : key.keyId,
     };
   });
-  const col = <T extends string[]>(list: T[], n: number): string[] => list.map((r) => r[n]!);
+  const col = (list: ReadonlyArray<ReadonlyArray<string | null>>, n: number): Array<string | null> => list.map((r) => r[n]!);
   await client.query({
     name: 'anchorline_resource_write',
     text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb, z text, k bigint)),
@@ -268,13 +260,13 @@ export async function writeVersions(
            gone_r AS (DELETE FROM fhir_reference f USING unnest($20::text[], $21::text[], $22::text[]) AS d(target, t, i)
                       WHERE f.target = d.target AND f.resource_type = d.t AND f.id = d.i),
            new_r AS (INSERT INTO fhir_reference (target, resource_type, id) SELECT * FROM unnest($23::text[], $24::text[], $25::text[])),
-           gone_t AS (DELETE FROM fhir_search_token s USING unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS d(t, i, p, sy, co)
-                      WHERE s.resource_type = d.t AND s.param = d.p AND s.code = d.co AND s.system = d.sy AND s.id = d.i),
-           gone_s AS (DELETE FROM fhir_search_string s USING unnest($7::text[], $8::text[], $9::text[], $10::text[]) AS d(t, i, p, v)
-                      WHERE s.resource_type = d.t AND s.param = d.p AND s.value = d.v AND s.id = d.i),
-           new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, system, code)
-                     SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[]))
-           INSERT INTO fhir_search_string (resource_type, id, param, value) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::text[])`,
+           gone_t AS (DELETE FROM fhir_search_token s USING unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS d(t, i, p, ch, th)
+                      WHERE s.resource_type = d.t AND s.param = d.p AND s.code_hash = d.ch AND s.token_hash = d.th AND s.id = d.i),
+           gone_s AS (DELETE FROM fhir_search_string s USING unnest($7::text[], $8::text[], $9::text[], $10::bigint[]) AS d(t, i, p, v)
+                      WHERE s.resource_type = d.t AND s.param = d.p AND s.value_hash = d.v AND s.id = d.i),
+           new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, code_hash, token_hash, reference)
+                     SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $26::text[]))
+           INSERT INTO fhir_search_string (resource_type, id, param, value_hash) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::bigint[])`,
     values: [
       stringifyJson(rows),
       col(drop.tokens, 0), col(drop.tokens, 1), col(drop.tokens, 2), col(drop.tokens, 3), col(drop.tokens, 4),
@@ -283,6 +275,7 @@ export async function writeVersions(
       col(add.strings, 0), col(add.strings, 1), col(add.strings, 2), col(add.strings, 3),
       col(drop.references, 0), col(drop.references, 1), col(drop.references, 2),
       col(add.references, 0), col(add.references, 1), col(add.references, 2),
+      col(add.tokens, 5),
     ],
   });
   return keys;
@@ -356,6 +349,7 @@ export async function searchResources(
 ): Promise<{ total: number; resources: StoredResource[] }> {
   const params: unknown[] = [resourceType];
   const conditions: string[] = ['r.resource_type = $1', 'NOT r.deleted'];
+  const blind = await blindIndexOf(db);
   const p = (value: unknown): string => {
     params.push(value);
     return `$${params.length}`;
@@ -376,18 +370,21 @@ export async function searchResources(
       });
       conditions.push(`(${alternatives.join(' OR ')})`);
     } else if (criterion.kind === 'token') {
+      const { param } = criterion;
       const alternatives = criterion.values.map((v) =>
-        v.system === undefined ? `t.code = ${p(v.code)}` : `(t.code = ${p(v.code)} AND t.system = ${p(v.system)})`,
+        v.system === undefined
+          ? `t.code_hash = ${p(blind.codeHash(param, v.code))}`
+          : `(t.code_hash = ${p(blind.codeHash(param, v.code))} AND t.token_hash = ${p(blind.tokenHash(param, v.system, v.code))})`,
       );
       conditions.push(`EXISTS (SELECT 1 FROM fhir_search_token t WHERE t.resource_type = r.resource_type AND t.id = r.id
-        AND t.param = ${p(criterion.param)} AND (${alternatives.join(' OR ')}))`);
+        AND t.param = ${p(param)} AND (${alternatives.join(' OR ')}))`);
     } else {
-      const alternatives = criterion.values.map((v) => {
-        const normalised = normaliseSearchString(v);
-        return criterion.exact ? `s.value = ${p(normalised)}` : `s.value LIKE ${p(escapeLike(normalised) + '%')}`;
-      });
+      const { param } = criterion;
+      const hashes = criterion.values.map((v) => blind.stringQuery(param, v, criterion.exact));
+      // An empty value (after normalising) starts every value: any row of the parameter matches.
+      const match = hashes.includes(undefined) ? '' : ` AND s.value_hash = ANY(${p(hashes)}::bigint[])`;
       conditions.push(`EXISTS (SELECT 1 FROM fhir_search_string s WHERE s.resource_type = r.resource_type AND s.id = r.id
-        AND s.param = ${p(criterion.param)} AND (${alternatives.join(' OR ')}))`);
+        AND s.param = ${p(param)}${match})`);
     }
   }
   const where = conditions.join(' AND ');
@@ -413,7 +410,7 @@ export async function includedBy(db: Queryable, sourceType: string, ids: string[
        FROM fhir_resource r
       WHERE NOT r.deleted AND ($4::text IS NULL OR r.resource_type = $4)
         AND (r.resource_type || '/' || r.id) IN (
-          SELECT t.code FROM fhir_search_token t WHERE t.resource_type = $1 AND t.id = ANY($2::text[]) AND t.param = $3)
+          SELECT t.reference FROM fhir_search_token t WHERE t.resource_type = $1 AND t.id = ANY($2::text[]) AND t.param = $3)
       ORDER BY r.resource_type, r.id LIMIT $5`,
     values: [sourceType, ids, param, targetType ?? null, limit],
     types: LOSSLESS_JSON_TYPES,
@@ -424,13 +421,14 @@ export async function includedBy(db: Queryable, sourceType: string, ids: string[
 /** `_revinclude`: the current resources of `type` whose reference parameter `param` points at one of `targets`. */
 export async function includingOf(db: Queryable, type: string, param: string, targets: string[], limit: number): Promise<StoredResource[]> {
   if (targets.length === 0) return [];
+  const blind = await blindIndexOf(db);
   const rows = await db.query({
     text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED}
        FROM fhir_resource r
       WHERE r.resource_type = $1 AND NOT r.deleted
-        AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = $1 AND t.param = $2 AND t.code = ANY($3::text[]))
+        AND r.id IN (SELECT t.id FROM fhir_search_token t WHERE t.resource_type = $1 AND t.param = $2 AND t.code_hash = ANY($3::bigint[]))
       ORDER BY r.id LIMIT $4`,
-    values: [type, param, targets, limit],
+    values: [type, param, targets.map((target) => blind.codeHash(param, target)), limit],
     types: LOSSLESS_JSON_TYPES,
   });
   return storedRows(db, rows.rows);
@@ -446,22 +444,34 @@ export async function compartmentResources(
   patientId: string,
   options: { count: number; offset: number; types?: readonly string[] },
 ): Promise<StoredResource[]> {
+  const blind = await blindIndexOf(db);
   const rows = await db.query({
     text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED}
        FROM fhir_resource r
       WHERE NOT r.deleted AND ($3::text[] IS NULL OR r.resource_type = ANY($3::text[]))
         AND ((r.resource_type = 'Patient' AND r.id = $2)
           OR (r.resource_type <> 'AuditEvent' AND (r.resource_type, r.id) IN (
-                SELECT t.resource_type, t.id FROM fhir_search_token t WHERE t.param = 'patient' AND t.system = '' AND t.code = $1)))
+                SELECT t.resource_type, t.id FROM fhir_search_token t WHERE t.param = 'patient' AND t.code_hash = $1)))
       ORDER BY r.resource_type, r.id LIMIT ${Number(options.count)} OFFSET ${Number(options.offset)}`,
-    values: [`Patient/${patientId}`, patientId, options.types ?? null],
+    values: [blind.codeHash('patient', `Patient/${patientId}`), patientId, options.types ?? null],
     types: LOSSLESS_JSON_TYPES,
   });
   return storedRows(db, rows.rows);
 }
 
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+/**
+ * Current resources in (type, id) order after `after`, at most `limit`, sealed ones opened: for walking the whole
+ * store (the search index rebuild). Deleted ones are included, marked so.
+ */
+export async function currentResourcesAfter(db: Queryable, after: { resourceType: string; id: string } | undefined, limit: number): Promise<StoredResource[]> {
+  const rows = await db.query({
+    text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED} FROM fhir_resource r
+            WHERE $1::text IS NULL OR (r.resource_type, r.id) > ($1, $2)
+            ORDER BY r.resource_type, r.id LIMIT $3`,
+    values: [after?.resourceType ?? null, after?.id ?? null, limit],
+    types: LOSSLESS_JSON_TYPES,
+  });
+  return storedRows(db, rows.rows);
 }
 
 /** The inbox message a stored version was mapped from, if it came from one. */

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../../anchor/index.ts';
 import { validateFhirResource } from '../../mappers/index.ts';
-import { auditLedger, auditTrail } from '../../store/index.ts';
+import { auditLedger, auditTrail, blindIndexOf } from '../../store/index.ts';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
@@ -42,7 +42,7 @@ beforeAll(async () => {
   await client.request(adtMessage({ controlId: 'TRAIL-1', mrn: 'TR1', family: 'Baek', given: 'Yuna' }));
   await client.close();
   patientId = await eventually(async () => {
-    const rows = await t.pool.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'identifier' AND code = 'TR1'`);
+    const rows = await t.pool.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'identifier' AND code_hash = $1`, [(await blindIndexOf(t.pool)).codeHash('identifier', 'TR1')]);
     return rows.rows[0]?.id;
   }, 20_000, 'patient TR1');
 });

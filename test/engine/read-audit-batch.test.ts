@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { blindIndexOf } from '../../store/index.ts';
 
 let t: TestEngine;
 const patients: Record<'a' | 'b', string> = { a: '', b: '' };
@@ -41,7 +42,7 @@ beforeAll(async () => {
   await client.close();
   for (const [which, mrn] of [['a', 'RABA'], ['b', 'RABB']] as const) {
     patients[which] = await eventually(async () => {
-      const rows = await t.pool.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'identifier' AND code = $1`, [mrn]);
+      const rows = await t.pool.query<{ id: string }>(`SELECT id FROM fhir_search_token WHERE resource_type = 'Patient' AND param = 'identifier' AND code_hash = $1`, [(await blindIndexOf(t.pool)).codeHash('identifier', mrn)]);
       return rows.rows[0]?.id;
     }, 20_000, `patient ${mrn}`);
   }

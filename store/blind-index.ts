@@ -1,0 +1,162 @@
+/**
+ * The search index as blind indexes: keyed hashes of what is searched for, never the values themselves.
+ *
+ * Records are sealed under their patients' keys (store/keys.ts), so the index beside them must not hold the names,
+ * identifiers (a 주민등록번호 is an identifier) and diagnosis codes in clear. Each searchable value is stored as
+ * HMAC-SHA-256 under one index key, over a domain, the parameter and the value, cut to 64 bits:
+ * - Blind indexes (keyed hashes), not an encrypted index, because FHIR token search and `:exact` are equality and
+ *   FHIR string search is "starts with": equality of a keyed hash answers both (a prefix is hashed per length), in
+ *   one B-tree probe, with nothing to decrypt at query time. Order-preserving or searchable encryption would leak
+ *   more (order) or cost far more per row.
+ * - Keyed, so that without the key a row cannot be confirmed by hashing a guess (an unkeyed hash of a resident
+ *   number or a name is reversed by trying them all). The key is random, wrapped under the master key (table
+ *   search_index_key), re-wrapped with the master key on rotation, and held by every process that holds the master
+ *   key. One key for all patients, not a patient's own: a search does not know the patient it will find.
+ * - The parameter is hashed in, so equal values under two parameters (an identifier and an altid) do not link.
+ * - 64 bits: the index stays small (a bigint per row instead of a system URI and a code), and a false match needs
+ *   two values of one parameter to collide, about one in 2^64 per comparison; an erasure removes a patient's rows
+ *   in any case, so the bits kept protect nothing after it.
+ * What a blind index does reveal, to whoever reads the tables without the key: which rows share a value (how many
+ *   records carry one code, that two resources have one identifier), and for strings how long a value is and which
+ *   values share a first letter. That is the usual price of searching without decrypting (CipherSweet documents the
+ *   same trade). Reference parameters keep their target ('Type/id'): resource ids are pseudonyms the store makes, and
+ *   _include and the patient compartment read where a reference points.
+ *
+ * String prefixes are indexed up to PREFIX_CHARS characters; a longer search string is matched on its first
+ * PREFIX_CHARS characters (the whole value still matches `:exact`).
+ *
+ * Without a master key (encryption never enabled) the key is a fixed public one: the rows are then only a compact
+ * index, and the first start with encryption on rebuilds them under a secret key (ensureSearchIndex).
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { AnchorlineError } from '../errors/index.ts';
+import type { Queryable } from './db.ts';
+import { keyringOf, type Keyring } from './keys.ts';
+import { normaliseSearchString, SEARCH_PARAMETERS, searchEntries } from './search-index.ts';
+
+/** Characters of a string value indexed as prefixes: what a "starts with" search can tell apart. */
+export const PREFIX_CHARS = 32;
+
+/** [resource_type, id, param, code_hash, token_hash, reference] */
+export type BlindTokenRow = [string, string, string, string, string, string | null];
+/** [resource_type, id, param, value_hash] */
+export type BlindStringRow = [string, string, string, string];
+
+export class BlindIndex {
+  /** Names the key without revealing it: 'public', or 16 hex digits of SHA-256 over a domain and the key. */
+  readonly fingerprint: string;
+  private readonly key: Buffer;
+
+  constructor(key: Buffer, fingerprint?: string) {
+    this.key = key;
+    this.fingerprint = fingerprint ?? createHash('sha256').update('anchorline/search-index/fingerprint\u0000').update(key).digest('hex').slice(0, 16);
+  }
+
+  /** 64 bits of HMAC-SHA-256 over the parts, as a bigint in decimal (how pg takes a bigint parameter). */
+  private hash(domain: string, param: string, ...parts: string[]): string {
+    const mac = createHmac('sha256', this.key).update(`${domain}\u0000${param}`);
+    for (const part of parts) mac.update('\u0000').update(part);
+    return mac.digest().readBigInt64BE(0).toString();
+  }
+
+  /** `param=code` (any system). */
+  codeHash(param: string, code: string): string {
+    return this.hash('code', param, code);
+  }
+
+  /** `param=system|code`. */
+  tokenHash(param: string, system: string, code: string): string {
+    return this.hash('token', param, system, code);
+  }
+
+  /** `param:exact=value`, value normalised (normaliseSearchString). */
+  exactHash(param: string, value: string): string {
+    return this.hash('exact', param, value);
+  }
+
+  /** `param=value` ("starts with"), value normalised; longer than PREFIX_CHARS, its first PREFIX_CHARS characters. */
+  prefixHash(param: string, value: string): string {
+    const chars = Array.from(value);
+    return this.hash('prefix', param, chars.length > PREFIX_CHARS ? chars.slice(0, PREFIX_CHARS).join('') : value);
+  }
+
+  /** The index rows of one resource version. */
+  rows(resource: { resourceType: string; id: string; content: Record<string, unknown> }): { tokens: BlindTokenRow[]; strings: BlindStringRow[] } {
+    const { resourceType: type, id } = resource;
+    const entries = searchEntries(resource.content);
+    const kinds = Object.hasOwn(SEARCH_PARAMETERS, type) ? SEARCH_PARAMETERS[type]! : {};
+    const tokens = entries.tokens.map((t): BlindTokenRow => [type, id, t.param, this.codeHash(t.param, t.code), this.tokenHash(t.param, t.system, t.code), kinds[t.param] === 'reference' ? t.code : null]);
+    // Prefixes repeat across a name's forms ("smith", "smith john"): each (param, hash) once.
+    const seen = new Set<string>();
+    const strings: BlindStringRow[] = [];
+    const add = (param: string, hash: string): void => {
+      const key = `${param}\u0000${hash}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      strings.push([type, id, param, hash]);
+    };
+    for (const { param, value } of entries.strings) {
+      add(param, this.exactHash(param, value));
+      const chars = Array.from(value);
+      let prefix = '';
+      for (let n = 0; n < chars.length && n < PREFIX_CHARS; n++) {
+        prefix += chars[n];
+        add(param, this.hash('prefix', param, prefix));
+      }
+    }
+    return { tokens, strings };
+  }
+
+  /** The hash a string search looks for, or undefined for an empty one (every value of the parameter). */
+  stringQuery(param: string, value: string, exact: boolean): string | undefined {
+    const normalised = normaliseSearchString(value);
+    if (normalised === '') return undefined;
+    return exact ? this.exactHash(param, normalised) : this.prefixHash(param, normalised);
+  }
+}
+
+/** The index of an engine without a master key: a fixed, public key. */
+export const PUBLIC_BLIND_INDEX = new BlindIndex(createHash('sha256').update('anchorline/search-index/public-key').digest(), 'public');
+
+/** Index keys unwrapped, per keyring (a WeakMap, not a keyring field: keys.ts does not depend on this file). */
+const loaded = new WeakMap<Keyring, BlindIndex>();
+
+export interface KeyRow {
+  wrapped_key: Buffer | null;
+  kek_id: string | null;
+  fingerprint: string;
+}
+
+export async function readKeyRow(db: Queryable): Promise<KeyRow | undefined> {
+  return (await db.query<KeyRow>('SELECT wrapped_key, kek_id, fingerprint FROM search_index_key WHERE id = 1')).rows[0];
+}
+
+export async function unwrapKeyRow(keyring: Keyring, row: KeyRow): Promise<BlindIndex> {
+  if (row.wrapped_key === null || row.kek_id === null) return PUBLIC_BLIND_INDEX;
+  const index = new BlindIndex(await keyring.kms.unwrap(row.wrapped_key, row.kek_id));
+  if (index.fingerprint !== row.fingerprint) throw new AnchorlineError('ANCHORLINE_ERR_KEY_UNAVAILABLE', 'the search index key does not match the fingerprint its rows were built with');
+  return index;
+}
+
+/** Makes `index` the one `keyring`'s pools use (after a rebuild drew it, or a start read it). */
+export function rememberBlindIndex(keyring: Keyring, index: BlindIndex): void {
+  loaded.set(keyring, index);
+}
+
+/**
+ * The blind index that `db`'s readers and writers use: the keyring's index key (read from search_index_key once per
+ * process), or the public one where there is no keyring. Before the first start has made the key row, the public
+ * one: ensureSearchIndex then rebuilds whatever was written with it.
+ */
+export async function blindIndexOf(db: Queryable): Promise<BlindIndex> {
+  const keyring = keyringOf(db);
+  if (keyring === undefined) return PUBLIC_BLIND_INDEX;
+  const known = loaded.get(keyring);
+  if (known !== undefined) return known;
+  const row = await readKeyRow(db);
+  if (row === undefined) return PUBLIC_BLIND_INDEX;
+  const index = await unwrapKeyRow(keyring, row);
+  loaded.set(keyring, index);
+  return index;
+}
+
