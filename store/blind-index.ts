@@ -37,6 +37,9 @@ import { normaliseSearchString, SEARCH_PARAMETERS, searchEntries } from './searc
 /** Characters of a string value indexed as prefixes: what a "starts with" search can tell apart. */
 export const PREFIX_CHARS = 32;
 
+/** Hashes a BlindIndex remembers (about 200 bytes each: the input and the decimal hash). */
+const HASH_CACHE_ENTRIES = 50_000;
+
 /** [resource_type, id, param, code_hash, token_hash, reference] */
 export type BlindTokenRow = [string, string, string, string, string, string | null];
 /** [resource_type, id, param, value_hash] */
@@ -46,17 +49,27 @@ export class BlindIndex {
   /** Names the key without revealing it: 'public', or 16 hex digits of SHA-256 over a domain and the key. */
   readonly fingerprint: string;
   private readonly key: Buffer;
+  private readonly remembered = new Map<string, string>();
 
   constructor(key: Buffer, fingerprint?: string) {
     this.key = key;
     this.fingerprint = fingerprint ?? createHash('sha256').update('anchorline/search-index/fingerprint\u0000').update(key).digest('hex').slice(0, 16);
   }
 
-  /** 64 bits of HMAC-SHA-256 over the parts, as a bigint in decimal (how pg takes a bigint parameter). */
+  /**
+   * 64 bits of HMAC-SHA-256 over the parts, as a bigint in decimal (how pg takes a bigint parameter). Remembered for
+   * the last HASH_CACHE_ENTRIES inputs: an HMAC costs microseconds, and most of what is hashed repeats (every read's
+   * AuditEvent carries the same type, action and purpose codes; a patient's references recur on each write).
+   */
   private hash(domain: string, param: string, ...parts: string[]): string {
-    const mac = createHmac('sha256', this.key).update(`${domain}\u0000${param}`);
-    for (const part of parts) mac.update('\u0000').update(part);
-    return mac.digest().readBigInt64BE(0).toString();
+    const input = `${domain}\u0000${param}\u0000${parts.join('\u0000')}`;
+    const known = this.remembered.get(input);
+    if (known !== undefined) return known;
+    const hash = createHmac('sha256', this.key).update(input).digest().readBigInt64BE(0).toString();
+    // First in, first out: cheaper than keeping use order, and a value in use soon comes back.
+    if (this.remembered.size >= HASH_CACHE_ENTRIES) this.remembered.delete(this.remembered.keys().next().value!);
+    this.remembered.set(input, hash);
+    return hash;
   }
 
   /** `param=code` (any system). */
