@@ -2,15 +2,18 @@
  * Patient data keys and the sealing of records under them (encryption at rest).
  *
  * Key hierarchy: the master key (store/kms.ts) wraps one random 256-bit data key (DEK) per patient (patient_key,
- * migration 0020), and one per inbound message until the worker knows the message's patient. Records are sealed
- * with AES-256-GCM under those data keys: Node's crypto (OpenSSL, AES-NI), not a JavaScript cipher, because sealing
- * and opening sit on the ingest and read paths and the native one is an order of magnitude faster; it is also what
- * the rest of the store already trusts for hashing. Each sealing draws a random 96-bit nonce (a patient's key seals
- * far fewer than the 2^32 messages GCM allows under random nonces), and binds the record's identity as associated
- * data (table, type, id, version; a raw message's SHA-256), so a ciphertext moved to another row does not open.
+ * migration 0020), and one per inbound message until the worker knows the message's patient (it seals the raw bytes,
+ * and a DICOM instance's whole file in the blob store, store/instance-blobs.ts). Records are sealed with AES-256-GCM
+ * under those data keys: Node's crypto (OpenSSL, AES-NI), not a JavaScript cipher, because sealing and opening sit
+ * on the ingest and read paths and the native one is an order of magnitude faster; it is also what the rest of the
+ * store already trusts for hashing. Each sealing draws a random 96-bit nonce (a patient's key seals far fewer than
+ * the 2^32 messages GCM allows under random nonces), and binds the record's identity as associated data (table,
+ * type, id, version; a raw message's SHA-256; an instance file's SHA-256), so a ciphertext moved to another row does
+ * not open.
  *
  * Crypto-shredding: destroying a patient's key (`wrapped_dek` NULL, `destroyed_at` set) leaves every sealed row of
- * theirs, and every copy of it in a backup, without a key. Readers then get the record as erased.
+ * theirs, and every copy of it in a backup, without a key (instance files too: their message keys are wrapped under
+ * it). Readers then get the record as erased.
  *
  * Contract:
  * - A pool's keyring is attached once at start-up (attachKeyring); the store's readers and writers find it through
@@ -22,7 +25,7 @@
  *   key alive, because every read of a sealed row also reads whether its key still exists (a destroyed key reads as
  *   erased, whatever the cache holds).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, type DecipherGCM } from 'node:crypto';
 import type pg from 'pg';
 import { parseJson, stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
@@ -59,6 +62,69 @@ export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
   }
 }
 
+/** Bytes a sealing adds to what it seals: the format byte, the nonce and the tag. */
+export const SEAL_OVERHEAD_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
+
+/** Plaintext sealed per step of sealChunks, with a turn of the event loop between steps. */
+const STREAM_SLICE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * `seal`, as a stream of slices, for a plaintext too large to hold twice (a DICOM instance: dicom.maxInstanceBytes,
+ * 256 MiB by default): the same format, which `open` and `openChunks` both read. Memory holds one slice of
+ * ciphertext at a time, and the event loop gets a turn between slices.
+ */
+export async function* sealChunks(key: Buffer, plaintext: Buffer, aad: string): AsyncGenerator<Buffer> {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(aad));
+  yield Buffer.concat([Buffer.of(FORMAT_V1), nonce]);
+  for (let at = 0; at < plaintext.length; at += STREAM_SLICE_BYTES) {
+    yield cipher.update(plaintext.subarray(at, at + STREAM_SLICE_BYTES));
+    if (at + STREAM_SLICE_BYTES < plaintext.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  yield Buffer.concat([cipher.final(), cipher.getAuthTag()]);
+}
+
+/**
+ * Opens a sealed value read as chunks (`sealedSize` bytes in all, as `seal` or `sealChunks` made it), handing the
+ * plaintext to `sink` as it is deciphered. Nothing handed over is authentic until this resolves: a wrong key,
+ * another value's `aad`, a changed byte or a size that does not add up rejects at the end, so a sink keeps what it
+ * gets (hashes it, fills a buffer) and uses none of it before then.
+ */
+export async function openChunks(key: Buffer, chunks: AsyncIterable<Buffer>, sealedSize: number, aad: string, sink: (plaintext: Buffer) => void): Promise<void> {
+  const refused = (): AnchorlineError => new AnchorlineError('ANCHORLINE_ERR_KEY_UNAVAILABLE', 'a sealed value does not open under its key (tampered, moved from another row, or sealed under another key)');
+  if (sealedSize < SEAL_OVERHEAD_BYTES) throw new AnchorlineError('ANCHORLINE_ERR_KEY_UNAVAILABLE', 'a sealed value is not in a format this engine reads');
+  const head = Buffer.alloc(1 + NONCE_BYTES);
+  const tag = Buffer.alloc(TAG_BYTES);
+  const tagAt = sealedSize - TAG_BYTES;
+  let decipher: DecipherGCM | undefined;
+  let position = 0;
+  for await (const chunk of chunks) {
+    const end = position + chunk.length;
+    if (end > sealedSize) throw refused();
+    // The chunk's part in each region: the head (format byte and nonce), the ciphertext, the tag.
+    if (position < head.length) chunk.copy(head, position, 0, Math.min(chunk.length, head.length - position));
+    if (decipher === undefined && end >= head.length) {
+      if (head[0] !== FORMAT_V1) throw new AnchorlineError('ANCHORLINE_ERR_KEY_UNAVAILABLE', 'a sealed value is not in a format this engine reads');
+      decipher = createDecipheriv('aes-256-gcm', key, head.subarray(1));
+      decipher.setAAD(Buffer.from(aad));
+    }
+    const bodyFrom = Math.max(position, head.length);
+    const bodyTo = Math.min(end, tagAt);
+    if (bodyTo > bodyFrom) sink(decipher!.update(chunk.subarray(bodyFrom - position, bodyTo - position)));
+    if (end > tagAt) chunk.copy(tag, Math.max(position, tagAt) - tagAt, Math.max(position, tagAt) - position);
+    position = end;
+  }
+  if (position !== sealedSize || decipher === undefined) throw refused();
+  decipher.setAuthTag(tag);
+  try {
+    const last = decipher.final();
+    if (last.length > 0) sink(last);
+  } catch {
+    throw refused();
+  }
+}
+
 /** Associated data of a resource version: where it is stored, and which version it is. */
 export function versionAad(resourceType: string, id: string, versionId: number): string {
   return `anchorline/fhir_resource_history\u0000${resourceType}\u0000${id}\u0000${versionId}`;
@@ -67,6 +133,15 @@ export function versionAad(resourceType: string, id: string, versionId: number):
 /** Associated data of a raw message: the SHA-256 of its bytes (the row id is not known before the row is written). */
 export function rawAad(rawSha256: Buffer): string {
   return `anchorline/inbox_message.raw\u0000${rawSha256.toString('hex')}`;
+}
+
+/**
+ * Associated data of a message's whole instance in the blob store (a DICOM file; store/instance-blobs.ts): the
+ * SHA-256 of its bytes, as the row's blob_sha256 names it. The instance is sealed under the same message key as the
+ * row's raw bytes; the prefix tells the two apart, so neither opens as the other.
+ */
+export function blobAad(blobSha256: Buffer): string {
+  return `anchorline/inbox_message.blob\u0000${blobSha256.toString('hex')}`;
 }
 
 /** Associated data of a message key wrapped under its patient's key: the message's row. */
@@ -202,11 +277,18 @@ export class Keyring {
   }
 
   /** A fresh key for one inbound message, and that key wrapped under the master key. */
-  async newMessageKey(): Promise<{ key: Buffer; wrapped: Buffer; kekId: string }> {
+  async newMessageKey(): Promise<MessageKey> {
     const key = randomBytes(KEY_BYTES);
     const { wrapped, keyId } = await this.kms.wrap(key);
     return { key, wrapped, kekId: keyId };
   }
+}
+
+/** One inbound message's own data key (it seals the raw bytes, and a DICOM instance's file), and its master-key wrapping. */
+export interface MessageKey {
+  key: Buffer;
+  wrapped: Buffer;
+  kekId: string;
 }
 
 /** Keyrings by pool and by the clients those pools hand out. */
@@ -282,11 +364,9 @@ export function sealVersion(key: PatientKey, resourceType: string, id: string, v
   return seal(key.dek, Buffer.from(stringifyJson(content), 'utf8'), versionAad(resourceType, id, versionId));
 }
 
-/** A raw message's columns as inbox readers select them. */
-export interface RawRow {
+/** The key columns of an inbox message, as readers select them (RAW_KEY_COLUMNS) for openMessageKeys. */
+export interface MessageKeyRow {
   id: number;
-  raw: Buffer;
-  raw_sha256: Buffer;
   /** The message key: wrapped under the master key (raw_kek set) or under its patient's key (raw_key_id set). */
   raw_key?: Buffer | null;
   raw_kek?: string | null;
@@ -294,9 +374,16 @@ export interface RawRow {
   /** The patient key's wrapped DEK and master key id; NULL when that key is destroyed. */
   patient_key_wrapped?: Buffer | null;
   patient_key_kek?: string | null;
-  /** Set by openRawRows: the message key is unwrapped (the worker re-wraps it under the message's patient key). */
+  /** Set by openMessageKeys: the message key is unwrapped (the worker re-wraps it under the message's patient key). */
   message_key?: Buffer;
+  /** Set by openMessageKeys: the message key was under a patient key that is destroyed. */
   erased?: boolean;
+}
+
+/** A raw message's columns as inbox readers select them. */
+export interface RawRow extends MessageKeyRow {
+  raw: Buffer;
+  raw_sha256: Buffer;
 }
 
 /**
@@ -327,28 +414,36 @@ async function readKeys<Row>(db: Queryable, rows: Row[], idField: keyof Row, wra
 }
 
 /**
- * Replaces the sealed `raw` of rows with the message's bytes. A row whose patient key is destroyed keeps an empty
- * `raw` and is marked `erased`; the caller decides what that means for it (a read answers it is erased).
+ * Unwraps the keys of sealed messages (rows with a raw_key; others are left as they are): `message_key` is set, or
+ * `erased` where the key was under a patient key that is destroyed. A key that does not unwrap throws.
  */
-export async function openRawRows(db: Queryable, rows: RawRow[]): Promise<void> {
+export async function openMessageKeys(db: Queryable, rows: MessageKeyRow[]): Promise<void> {
   let keyring: Keyring | undefined;
   await readKeys(db, rows.filter((row) => row.raw_key_id !== null && row.raw_key_id !== undefined && row.patient_key_wrapped === undefined), 'raw_key_id', 'patient_key_wrapped', 'patient_key_kek');
   for (const row of rows) {
     if (row.raw_key === null || row.raw_key === undefined) continue;
     keyring ??= needKeyring(db);
-    let messageKey: Buffer;
     if (row.raw_key_id !== null && row.raw_key_id !== undefined) {
       if (row.patient_key_wrapped === null || row.patient_key_wrapped === undefined) {
         row.erased = true;
-        row.raw = Buffer.alloc(0);
         continue;
       }
       const dek = await keyring.dekOf(Number(row.raw_key_id), row.patient_key_wrapped, row.patient_key_kek!);
-      messageKey = open(dek, row.raw_key, messageKeyAad(Number(row.id)));
+      row.message_key = open(dek, row.raw_key, messageKeyAad(Number(row.id)));
     } else {
-      messageKey = await keyring.kms.unwrap(row.raw_key, row.raw_kek!);
+      row.message_key = await keyring.kms.unwrap(row.raw_key, row.raw_kek!);
     }
-    row.raw = open(messageKey, row.raw, rawAad(row.raw_sha256));
-    row.message_key = messageKey;
+  }
+}
+
+/**
+ * Replaces the sealed `raw` of rows with the message's bytes. A row whose patient key is destroyed keeps an empty
+ * `raw` and is marked `erased`; the caller decides what that means for it (a read answers it is erased).
+ */
+export async function openRawRows(db: Queryable, rows: RawRow[]): Promise<void> {
+  await openMessageKeys(db, rows);
+  for (const row of rows) {
+    if (row.erased) row.raw = Buffer.alloc(0);
+    else if (row.message_key !== undefined) row.raw = open(row.message_key, row.raw, rawAad(row.raw_sha256));
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The content-addressed blob store on a real directory: names are digests and nothing else, writes are idempotent
- * and atomic, reads verify.
+ * and atomic (whole or as a stream of chunks), reads verify (whole or as a stream), and a blob can be removed.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -66,6 +66,55 @@ describe('blob store', () => {
     for (const name of ['../../etc/passwd', '..', 'A'.repeat(64), `${'0'.repeat(63)}/`, '0'.repeat(65), '']) {
       await expect(blobs.get(name), name).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_INVALID_REQUEST' });
     }
+  });
+
+  it('stores a stream of chunks under the digest of what they make, idempotently, leaving no temporary file', async () => {
+    const parts = [Buffer.from('sealed '), Buffer.alloc(2 * 1024 * 1024 + 3, 9), Buffer.alloc(0), Buffer.from(' end')];
+    const whole = Buffer.concat(parts);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (const part of parts) yield part;
+    }
+    const put = await blobs.putChunks(chunks());
+    expect(put).toEqual({ sha256: digest(whole), size: whole.length, created: true });
+    expect((await blobs.get(put.sha256))!.equals(whole)).toBe(true);
+    expect(await blobs.putChunks(parts)).toEqual({ ...put, created: false });
+    expect(await filesUnder(dir)).toEqual([path.join(put.sha256.slice(0, 2), put.sha256.slice(2, 4), put.sha256)]);
+    // A stream that fails part way stores nothing.
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.from('half');
+      throw new Error('the source failed');
+    }
+    await expect(blobs.putChunks(failing())).rejects.toThrow('the source failed');
+    expect(await filesUnder(dir)).toHaveLength(1);
+  });
+
+  it('reads a blob as a stream of chunks, and ends a read of bytes that no longer hash to their name with an error', async () => {
+    const bytes = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    const { sha256 } = await blobs.put(bytes);
+    const read = await blobs.openRead(sha256);
+    expect(read!.size).toBe(bytes.length);
+    const chunks: Buffer[] = [];
+    for await (const chunk of read!.chunks) chunks.push(chunk);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    expect(await blobs.openRead(digest(Buffer.from('never stored')))).toBeUndefined();
+
+    const changed = Buffer.from(bytes);
+    changed[0] = 8;
+    await writeFile(path.join(dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256), changed);
+    const tampered = await blobs.openRead(sha256);
+    const drain = async (): Promise<void> => {
+      for await (const _chunk of tampered!.chunks);
+    };
+    await expect(drain()).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_BLOB_CORRUPT' });
+  });
+
+  it('removes a blob, once', async () => {
+    const { sha256 } = await blobs.put(Buffer.from('to be removed'));
+    expect(await blobs.delete(sha256)).toBe(true);
+    expect(await blobs.get(sha256)).toBeUndefined();
+    expect(await blobs.delete(sha256)).toBe(false);
+    await expect(blobs.delete('../x')).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_INVALID_REQUEST' });
   });
 
   it('never returns bytes that no longer hash to their name', async () => {
