@@ -72,6 +72,8 @@ export interface ApiOptions {
    * so that readers waiting for their events do not hold the connections other readers need. Default `cancelPool`.
    */
   auditPool?: pg.Pool;
+  /** Record reads as AuditEvents (config http.auditReads). Default true. */
+  auditReads?: boolean;
   /** The statement_timeout of `pool`, in ms, named in the answer of a request that ran over it. */
   queryTimeoutMs?: number;
   /** Limits of FHIR searches and history pages. Default DEFAULT_SEARCH_LIMITS. */
@@ -245,7 +247,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerCredentialRoutes(app, pool, authenticator, options.sourceNames ?? []);
   if (options.tokenIssuer) registerOAuthRoutes(app, pool, options.tokenIssuer, signIn);
   if (signIn) await registerSignInRoutes(app, signIn, authenticator, log);
-  const readAudits = new auditTrail.ReadAuditBatcher({ pool: options.auditPool ?? options.cancelPool ?? pool });
+  const readAudits = new auditTrail.ReadAuditBatcher({ pool: options.auditPool ?? options.cancelPool ?? pool, enabled: options.auditReads ?? true });
   // After the server has stopped taking requests and answered those under way: their events are committed first.
   app.addHook('onClose', () => readAudits.close());
   registerFhirRoutes(app, pool, readAudits, options.searchLimits ?? DEFAULT_SEARCH_LIMITS, options.consentGate);
@@ -257,7 +259,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
   registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });
-  registerErasureRoutes(app, pool);
+  registerErasureRoutes(app, pool, options.dicom?.blobs);
   if (options.mappingBase) registerMappingTesterRoutes(app, { pool, base: options.mappingBase, defaultCharset: options.defaultCharset ?? 'UTF-8' });
   if (options.console ?? true) await registerConsoleRoutes(app, { log });
   if (options.portal ?? true) await registerPortalRoutes(app, { log });

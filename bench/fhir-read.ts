@@ -1,13 +1,16 @@
 /**
- * FHIR read throughput with the audit trail on: every answer waits for its AuditEvent and ledger leaf.
+ * FHIR read throughput with the audit trail on and off.
  *
- *   npm run bench:fhir-read -- [--clients 32] [--seconds 10] [--patients 300]
+ *   npm run bench:fhir-read -- [--clients 32] [--seconds 8] [--patients 300] [--rounds 2] [--audit both|on|off]
  *
  * Starts `anchorline start` on its defaults (embedded PostgreSQL, workers in their own process) in a temporary data
- * dir, stores --patients patients over MLLP, then runs --clients closed-loop HTTP clients on keep-alive connections
- * for --seconds each: reads by id (`GET /fhir/Patient/{id}`), then searches by identifier
- * (`GET /fhir/Patient?identifier={mrn}`). Prints requests per second, p50 and p99 latency, the answers by status,
- * the AuditEvents written during the run against the answers given, and the load average before and after.
+ * dir and stores --patients patients over MLLP. Then, for each round, restarts the engine on that data dir with the
+ * read audit trail on (every answer waits for its AuditEvent and ledger leaf) and off (`http.auditReads: false`,
+ * which exists only for this measurement), alternating, and runs --clients closed-loop HTTP clients on keep-alive
+ * connections for --seconds each: reads by id (`GET /fhir/Patient/{id}`), then searches by identifier
+ * (`GET /fhir/Patient?identifier={mrn}`). Prints requests per second, p50 and p99 latency, the answers by status, the
+ * AuditEvents written against the answers given, the load average, and at the end the rate with the audit trail as a
+ * share of the rate without (alternating rounds in one run: this machine is shared and noisy).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,42 +20,56 @@ import pg from 'pg';
 import { runningEmbeddedConnection } from '../store/index.ts';
 import { adtMessage } from '../test/support/messages.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
-import { startChildEngine } from '../test/support/child-engine.ts';
-import { describeLoad, HttpLoad, loadAverage } from './http-load.ts';
+import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
+import { describeLoad, HttpLoad, loadAverage, type LoadResult } from './http-load.ts';
 
 const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '32' },
-    seconds: { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '8' },
     patients: { type: 'string', default: '300' },
+    rounds: { type: 'string', default: '2' },
+    audit: { type: 'string', default: 'both' },
   },
 });
 const CLIENTS = Number(values.clients);
 const SECONDS = Number(values.seconds);
 const PATIENTS = Number(values.patients);
+const ROUNDS = Number(values.rounds);
+if (!['both', 'on', 'off'].includes(values.audit!)) throw new Error('--audit is both, on or off');
+const MODES: Array<'on' | 'off'> = values.audit === 'both' ? ['on', 'off'] : [values.audit as 'on' | 'off'];
 const KEY = 'bench-fhir-read-key-0123456789abcdef';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const HEADERS = { authorization: `Bearer ${KEY}` };
 
 async function auditEventCount(db: pg.Pool): Promise<number> {
-  return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_resource WHERE resource_type = 'AuditEvent' AND content->'type'->>'code' = 'rest'`)).rows[0]!.n;
+  return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_current WHERE resource_type = 'AuditEvent'`)).rows[0]!.n;
 }
 
-async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i: number) => string): Promise<void> {
+async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i: number) => string): Promise<LoadResult> {
   const eventsBefore = await auditEventCount(db);
   const loadBefore = loadAverage();
   const result = await load.run(CLIENTS, SECONDS, urlFor, () => HEADERS);
   const events = (await auditEventCount(db)) - eventsBefore;
   console.log(`${describeLoad(name, result)}  AuditEvents written ${events}  load ${loadBefore} -> ${loadAverage()}`);
+  return result;
+}
+
+async function start(dataDir: string, auditReads: boolean): Promise<ChildEngine> {
+  return startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE_API_KEY: KEY, ANCHORLINE__HTTP__AUDIT_READS: String(auditReads) }, 120_000);
+}
+
+async function stop(engine: ChildEngine): Promise<void> {
+  engine.process.kill('SIGTERM');
+  await engine.exited;
 }
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-fhir-read-'));
-const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE_API_KEY: KEY }, 120_000).catch(async (error: unknown) => {
+let engine = await start(dataDir, true).catch(async (error: unknown) => {
   await rm(dataDir, { recursive: true, force: true });
   throw error;
 });
-const db = new pg.Pool({ connectionString: runningEmbeddedConnection(dataDir)!, max: 1 });
-const load = new HttpLoad(engine.httpPort, CLIENTS);
+const results: Record<'on' | 'off', { read: number[]; search: number[] }> = { on: { read: [], search: [] }, off: { read: [], search: [] } };
 try {
   const mllp = await Promise.all(Array.from({ length: 4 }, () => MllpTestClient.connect(engine.mllpPort)));
   await Promise.all(mllp.map(async (client, c) => {
@@ -60,19 +77,40 @@ try {
   }));
   await Promise.all(mllp.map((c) => c.close()));
   let ids: string[] = [];
+  const seeding = new HttpLoad(engine.httpPort, 1);
   for (let waited = 0; ids.length < PATIENTS && waited < 120; waited++) {
-    const bundle = JSON.parse((await load.get(`/fhir/Patient?family=Reader&_count=1000`, HEADERS)).body) as { entry?: Array<{ resource: { id: string } }> };
+    const bundle = JSON.parse((await seeding.get(`/fhir/Patient?family=Reader&_count=1000`, HEADERS)).body) as { entry?: Array<{ resource: { id: string } }> };
     ids = (bundle.entry ?? []).map((e) => e.resource.id);
     if (ids.length < PATIENTS) await sleep(1000);
   }
-  console.log(`${ids.length} patients stored; ${CLIENTS} keep-alive clients, ${SECONDS} s each, ${os.cpus().length} cores`);
-  await closedLoop('warm-up (read by id)', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`);
-  await closedLoop('read by id', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`);
-  await closedLoop('search by identifier', load, db, (i) => `/fhir/Patient?identifier=FRM${i % PATIENTS}`);
+  seeding.close();
+  console.log(`${ids.length} patients stored; ${CLIENTS} keep-alive clients, ${SECONDS} s a phase, ${ROUNDS} rounds, ${os.cpus().length} cores`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of MODES) {
+      await stop(engine);
+      engine = await start(dataDir, mode === 'on');
+      const db = new pg.Pool({ connectionString: runningEmbeddedConnection(dataDir)!, max: 1 });
+      const load = new HttpLoad(engine.httpPort, CLIENTS);
+      try {
+        console.log(`round ${round}, audit trail ${mode}`);
+        await closedLoop('  warm-up (read by id)', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`);
+        results[mode].read.push((await closedLoop('  read by id', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`)).requestsPerSecond);
+        results[mode].search.push((await closedLoop('  search by identifier', load, db, (i) => `/fhir/Patient?identifier=FRM${i % PATIENTS}`)).requestsPerSecond);
+      } finally {
+        load.close();
+        await db.end();
+      }
+    }
+  }
+  const mean = (list: number[]): number => list.reduce((a, b) => a + b, 0) / list.length;
+  const rates = (list: number[]): string => `${mean(list).toFixed(0)} req/s (${list.map((r) => r.toFixed(0)).join('/')})`;
+  console.log('summary');
+  for (const mode of MODES) console.log(`  audit ${mode.padEnd(3)}  read by id ${rates(results[mode].read)}  search by identifier ${rates(results[mode].search)}`);
+  if (MODES.length === 2) {
+    console.log(`  with the audit trail, as a share of without: read by id ${((100 * mean(results.on.read)) / mean(results.off.read)).toFixed(0)} %, search by identifier ${((100 * mean(results.on.search)) / mean(results.off.search)).toFixed(0)} %`);
+  }
+  console.log(`  load average at the end ${loadAverage()}`);
 } finally {
-  load.close();
-  await db.end();
-  engine.process.kill('SIGTERM');
-  await engine.exited;
+  await stop(engine);
   await rm(dataDir, { recursive: true, force: true });
 }

@@ -17,7 +17,7 @@ import { SourcePolicy } from '../adapters/sources.ts';
 import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
-import { apiKeys, createFileBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
+import { apiKeys, configuredBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
 import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue } from '../workers/index.ts';
@@ -173,6 +173,8 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       if (down.length > 0) throw new NotReady(`not listening: ${down.join(', ')}`);
     });
 
+    if (!config.http.auditReads) log.warn('http.auditReads is false: FHIR reads are answered without their AuditEvents (for measuring only)');
+    if (!config.consent.enforce) log.warn('consent.enforce is false: people read without consent decisions (for measuring only)');
     // People's reads are decided on the patients' consents, read through a cache that LISTENs for consent writes.
     const consents = new ConsentCache({ pool: store.pools.api, ttlMs: config.consent.cacheTtlMs, maxPatients: config.consent.cacheMaxPatients, log: log.child({ component: 'consent' }) });
     closers.push({ name: 'consent cache', close: () => consents.close() });
@@ -188,6 +190,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       pool: store.pools.api,
       cancelPool: store.pools.background,
       auditPool: store.pools.background,
+      auditReads: config.http.auditReads,
       queryTimeoutMs: config.http.queryTimeoutMs,
       searchLimits: { maxParameters: config.http.maxSearchParameters, maxValuesPerParameter: config.http.maxSearchValuesPerParameter, maxCount: config.http.maxPageCount, maxOffset: config.http.maxPageOffset },
       intake,
@@ -384,7 +387,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
 
 /** The blob store of whole DICOM instances: dicom.blobDir, default '<dataDir>/blobs'. */
 export function dicomBlobStore(config: AnchorlineConfig): BlobStore {
-  return createFileBlobStore(config.dicom.blobDir ?? path.join(config.dataDir, 'blobs'));
+  return configuredBlobStore(config);
 }
 
 /**

@@ -44,6 +44,12 @@ export const configSchema = z.strictObject({
        */
       queryTimeoutMs: positiveInt.default(5_000),
       /**
+       * Record every FHIR read as an AuditEvent, durable before the answer. Default true. false answers reads without
+       * their AuditEvents (the engine warns at start): only for measuring what the audit trail costs
+       * (`npm run bench:fhir-read`), never for serving records.
+       */
+      auditReads: z.boolean().default(true),
+      /**
        * Search criteria a FHIR search may carry: each occurrence of a search parameter counts once (`name=a&name=b`
        * is two), and so does each `_include` and `_revinclude` (a query each); `_count` and `_offset` do not. More are
        * refused with 400. Default 32.

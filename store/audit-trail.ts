@@ -437,6 +437,11 @@ export interface ReadAuditBatcherOptions {
    * the background pool).
    */
   pool: pg.Pool;
+  /**
+   * Write the events. Default true. false resolves every record at once with no event written (config
+   * http.auditReads, for measuring only).
+   */
+  enabled?: boolean;
   /** Read events committed together at most; more wait for the next group. Default 500. */
   maxEventsPerCommit?: number;
   /**
@@ -468,6 +473,7 @@ export class ReadAuditBatcher {
   private readonly pool: pg.Pool;
   private readonly maxEvents: number;
   private readonly concurrency: number;
+  private readonly enabled: boolean;
   private pending: PendingRead[] = [];
   private readonly commits = new Set<Promise<void>>();
   private closed = false;
@@ -482,11 +488,13 @@ export class ReadAuditBatcher {
     this.pool = options.pool;
     this.maxEvents = options.maxEventsPerCommit ?? 500;
     this.concurrency = options.commitConcurrency ?? 1;
+    this.enabled = options.enabled ?? true;
   }
 
   /** Stores the AuditEvent of one read; resolves with its id once it is committed. */
   record(audit: ReadAudit, recorded: Date = new Date()): Promise<string> {
     if (this.closed) return Promise.reject(new AnchorlineError('ANCHORLINE_ERR_SHUTTING_DOWN', 'the audit trail is closed; the read is not answered'));
+    if (!this.enabled) return Promise.resolve('');
     const record = readRecord(audit, recorded);
     return new Promise<string>((resolve, reject) => {
       this.pending.push({ record, resolve, reject });
