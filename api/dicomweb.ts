@@ -18,6 +18,11 @@
  * instances as multipart/related; type="application/dicom", each part as received (its transfer syntax named in the
  * part's Content-Type), found through the study's ImagingStudy: an instance is retrievable once it is mapped.
  * `GET /blobs/{sha256}` (scope read) returns one stored instance file by the SHA-256 the ImagingStudy records.
+ *
+ * Both read instances through the inbox rows that name them (store/instance-blobs.ts), so a file sealed at rest is
+ * opened and served as received, and a plain one as before. An instance whose patient was erased answers 410
+ * ANCHORLINE_ERR_ERASED on /blobs; WADO-RS answers 410 for an erased study, and leaves out an erased instance as it
+ * leaves out one that is not stored.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -37,7 +42,7 @@ import {
 } from '../adapters/dicom/index.ts';
 import { DICOM_BLOB_EXTENSION_URL, imagingStudyId } from '../mappers/index.ts';
 import { filterThrough, requestContext, type ConsentGate } from './consent-gate.ts';
-import { auditTrail, isBlobDigest, resources, withTransaction, type BlobStore } from '../store/index.ts';
+import { auditTrail, isBlobDigest, readInstance, resources, withTransaction, type BlobStore } from '../store/index.ts';
 import { accessOf, auditActor } from './fhir.ts';
 
 export const DICOM_JSON = 'application/dicom+json';
@@ -123,7 +128,7 @@ const WADO_SCHEMAS = {
 
 const BLOB_SCHEMA = {
   summary: 'One stored DICOM instance file by its SHA-256',
-  description: "The whole instance as received (application/dicom), by the SHA-256 an ImagingStudy instance records in its blob extension. Immutable: served with a long cache lifetime and the digest as ETag.",
+  description: "The whole instance as received (application/dicom), by the SHA-256 an ImagingStudy instance records in its blob extension (opened when it is sealed at rest). Immutable: served with a long cache lifetime and the digest as ETag. 410 ANCHORLINE_ERR_ERASED when its patient was erased.",
   tags: ['dicomweb'],
   params: { type: 'object', properties: { sha256: { type: 'string', description: 'Lowercase hex SHA-256 of the instance file' } }, required: ['sha256'] },
 };
@@ -153,7 +158,7 @@ export function registerDicomWebRoutes(app: FastifyInstance, options: DicomWebOp
     access.require('ImagingStudy', 'r');
     // A blob is named by its digest alone, with no study to decide consent on: people retrieve through WADO-RS.
     if (access.person) throw new AnchorlineError('ANCHORLINE_ERR_FORBIDDEN', 'people retrieve DICOM instances through WADO-RS (/dicomweb/studies/...), which checks consent');
-    const bytes = await options.blobs.get(sha256);
+    const bytes = await readInstance(options.pool, options.blobs, sha256);
     if (!bytes) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `no blob ${sha256}`);
     await withTransaction(options.pool, (client) =>
       auditTrail.recordRead(client, { interaction: 'read', actor: auditActor(request), returned: [], patients: [], description: `DICOM instance blob ${sha256}` }),
@@ -355,6 +360,7 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
     // A study a person may not see reads as absent, like one never stored.
     const gated = await filterThrough(options.gate, context, found ? [found] : []);
     const stored = gated.allowed[0];
+    if (stored?.erased) throw new AnchorlineError('ANCHORLINE_ERR_ERASED', `study ${target.study} was erased with its patient's key`);
     const blobs = stored ? instanceBlobs(stored.content, target) : [];
     if (!stored || blobs.length === 0) {
       const what = target.instance ? `instance ${target.instance}` : target.series ? `series ${target.series}` : `study ${target.study}`;
@@ -373,7 +379,11 @@ async function retrieve(request: FastifyRequest, reply: FastifyReply, options: D
   const boundary = randomBytes(16).toString('hex');
   const parts = async function* (): AsyncGenerator<Buffer> {
     for (const sha256 of blobs) {
-      const bytes = await options.blobs.get(sha256);
+      const bytes = await readInstance(options.pool, options.blobs, sha256).catch((error: unknown) => {
+        // The answer has begun: an instance erased since the study was read is left out, as a missing one is.
+        if (error instanceof AnchorlineError && error.code === 'ANCHORLINE_ERR_ERASED') return undefined;
+        throw error;
+      });
       if (!bytes) continue;
       const transferSyntax = fileTransferSyntax(bytes);
       yield Buffer.from(`--${boundary}\r\nContent-Type: application/dicom${transferSyntax ? `; transfer-syntax=${transferSyntax}` : ''}\r\nContent-Length: ${bytes.length}\r\n\r\n`, 'latin1');

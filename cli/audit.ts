@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bytesToHex, publicKeyFor } from '../anchor/index.ts';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
-import { AUDIT_CHECK_NAMES, auditLedger, createFileBlobStore, openToolDatabase, type AuditReport } from '../store/index.ts';
+import { AUDIT_CHECK_NAMES, auditLedger, configuredBlobStore, openToolDatabase, type AuditReport } from '../store/index.ts';
 import { loadSigningKey } from '../workers/index.ts';
 
 export const AUDIT_USAGE = `usage: anchorline audit [--config <file>] [--json] [--max-findings <n>] [--blobs <n|all|none>]
@@ -92,7 +92,7 @@ export async function runAudit(argv: string[], output: AuditOutput = processOutp
         ...(maxFindings !== undefined ? { maxFindings } : {}),
         ...(publicKey ? { publicKey } : {}),
         witnesses: config.anchor.witnesses,
-        ...(blobRehash !== 'none' ? { blobs: engineBlobStore(config), blobRehash } : {}),
+        ...(blobRehash !== 'none' ? { blobs: configuredBlobStore(config), blobRehash } : {}),
       });
     } finally {
       await database.close();
@@ -151,21 +151,13 @@ export function formatReport(report: AuditReport): string {
     for (const finding of report.findings) if (finding.check === name) lines.push(`  ${finding.ref}: ${finding.detail}`);
   }
   if (report.findingsOmitted > 0) lines.push(`${report.findingsOmitted} more findings not listed (raise --max-findings)`);
-  if (report.erased.versions + report.erased.messages > 0) {
-    lines.push(`ERASED ${report.erased.versions} resource versions, ${report.erased.messages} raw messages: their patient keys were destroyed (not mismatches)`);
+  if (report.erased.versions + report.erased.messages + report.erased.blobs > 0) {
+    lines.push(`ERASED ${report.erased.versions} resource versions, ${report.erased.messages} raw messages, ${report.erased.blobs} DICOM blobs: their patient keys were destroyed (not mismatches)`);
   }
   const total = AUDIT_CHECK_NAMES.reduce((sum, name) => sum + report.mismatches[name], 0);
   const waiting = report.unbatchedLeaves > 0 ? ` (${report.unbatchedLeaves} leaves wait for the next checkpoint)` : '';
   lines.push(report.ok ? `audit clean${waiting}` : `audit FAILED: ${total} ${total === 1 ? 'mismatch' : 'mismatches'}${waiting}`);
   return lines.join('\n') + '\n';
-}
-
-/**
- * The engine's blob store, where cli/engine.ts's dicomBlobStore keeps it (dicom.blobDir, default <dataDir>/blobs);
- * opened here rather than imported, so that the audit does not load the whole engine.
- */
-function engineBlobStore(config: AnchorlineConfig) {
-  return createFileBlobStore(config.dicom.blobDir ?? path.join(config.dataDir, 'blobs'));
 }
 
 /**

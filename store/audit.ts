@@ -21,8 +21,10 @@
  *                     content re-hashes to it (a version saved for a deployment or rollback that no leaf names yet is
  *                     re-hashed too).
  *   blob              per blob that inbox messages name (DICOM instances), when a blob store is given: it is in the
- *                     store, its size is the raw_size of the messages naming it, and, for every blob or a random
- *                     sample of them (`blobRehash`), its bytes hash to its name.
+ *                     store, its size is the raw_size of the messages naming it (plus the sealing's 29 bytes for a
+ *                     file sealed under its message's key, store/instance-blobs.ts), and, for every blob or a random
+ *                     sample of them (`blobRehash`), its bytes hash to its name; a sealed one, read with the keys,
+ *                     also opens under its message's key to bytes that hash to the row's blob_sha256.
  *   missing-leaf      per stored version (history row): a leaf exists for it.
  *   header-hash       per batch: SHA-256(JCS(header)) equals header_hash.
  *   header-signature  per batch: the Ed25519 signature verifies over JCS(header) under public_key (and public_key is
@@ -59,10 +61,11 @@
  *   cosignature-witness  per stored cosignature: its key is one of the configured witness keys (`witnesses`).
  *
  * Erased records (store/erasure.ts) are counted (`erased`), not reported: a resource version sealed under a destroyed
- * patient key, or whose leaf an erasure marked (preimage gone, leaf hash kept), and a raw message whose key was
- * under such a key. Their contents cannot be re-hashed; their leaf hashes still enter the log's recomputation, so
- * the log-* and checkpoint-* checks hold for them as for every leaf. A leaf marked erased whose version still opens
- * is a `resource` mismatch. Sealed versions and messages are opened with the pool's keyring (store/keys.ts).
+ * patient key, or whose leaf an erasure marked (preimage gone, leaf hash kept), a raw message whose key was under
+ * such a key, and a blob every message naming which is such a message (its file may be gone). Their contents cannot
+ * be re-hashed; their leaf hashes still enter the log's recomputation, so the log-* and checkpoint-* checks hold for
+ * them as for every leaf. A leaf marked erased whose version still opens is a `resource` mismatch. Sealed versions,
+ * messages and blobs are opened with the pool's keyring (store/keys.ts).
  *
  * Leaves the log does not hold yet are counted (`unbatchedLeaves`), not reported: unnumbered leaves, and leaves
  * batched before the log that it has not appended yet; the anchor worker appends them shortly.
@@ -104,11 +107,13 @@ import {
   type NoteVerifier,
   type StoredNode,
 } from '../anchor/log/index.ts';
+import { AnchorlineError } from '../errors/index.ts';
 import { LOSSLESS_JSON_TYPES } from './db.ts';
-import { openRawRows, openVersionRows, RAW_KEY_COLUMNS, type RawRow, type VersionRow } from './keys.ts';
+import { keyringOf, openMessageKeys, openRawRows, openVersionRows, RAW_KEY_COLUMNS, SEAL_OVERHEAD_BYTES, type MessageKeyRow, type RawRow, type VersionRow } from './keys.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
 import type { BlobStore } from './blobs.ts';
+import { openedInstanceSha256 } from './instance-blobs.ts';
 import type { CheckpointRow as LogCheckpointRow } from './log.ts';
 
 /** Every check the audit runs, in the order it reports them. */
@@ -171,8 +176,11 @@ export interface AuditReport {
   blobsRehashed: number;
   /** False when no blob store was given, so the blob check did not run. */
   blobsAudited: boolean;
-  /** Records erased by destroying their patient's key: resource versions and raw messages. Not mismatches. */
-  erased: { versions: number; messages: number };
+  /**
+   * Records erased by destroying their patient's key: resource versions, raw messages, and blob store files all of
+   * whose messages are erased (DICOM instances). Not mismatches.
+   */
+  erased: { versions: number; messages: number; blobs: number };
 }
 
 export interface AuditOptions {
@@ -242,7 +250,7 @@ class Audit {
   readonly blobRehash: number | 'all';
   readonly blobsAudited: boolean;
   blobsRehashed = 0;
-  readonly erased = { versions: 0, messages: 0 };
+  readonly erased = { versions: 0, messages: 0, blobs: 0 };
 
   constructor(options: AuditOptions) {
     this.pageRows = options.pageRows ?? 1000;
@@ -642,66 +650,125 @@ function namedMappingDigests(client: pg.PoolClient, audit: Audit): (after: strin
 // ---------------------------------------------------------------------------------------------------------------
 // Blobs: every DICOM instance an inbox message names, in the blob store
 
-interface BlobRow {
-  blob_sha256: Buffer;
+/**
+ * One file of the blob store as the inbox names it: a plain one by blob_sha256 (every message with those bytes names
+ * the same file), or a sealed one by blob_sealed_sha256 (one message each, with the key columns that open it).
+ */
+interface BlobRow extends MessageKeyRow {
+  name: Buffer;
+  /** Sealed files: the instance's own SHA-256 (blob_sha256); null for plain ones, whose name it is. */
+  sha256: Buffer | null;
   messages: number;
   min_size: string | number;
   max_size: string | number;
+  /** Every message naming the file was erased (its key was under a patient key since destroyed). */
+  all_erased: boolean;
 }
 
 async function auditBlobs(client: pg.PoolClient, audit: Audit, blobs: BlobStore): Promise<void> {
-  // One row per distinct blob, in the order of the inbox_message_blob index. A blob is present and of the right
-  // size, checked for all by a stat each; reading and hashing every instance can mean terabytes, so by default only a
-  // random sample (reservoir sampling over the present ones, so every blob is as likely to be picked) is re-hashed.
-  const fetch = async (after: Buffer | undefined): Promise<BlobRow[]> =>
+  // One row per file, plain ones in the order of the inbox_message_blob index and sealed ones in that of
+  // inbox_message_blob_sealed (0023). A file is present and of the right size, checked for all by a stat each;
+  // reading and hashing every instance can mean terabytes, so by default only a random sample (reservoir sampling
+  // over the present ones, so every file is as likely to be picked) is read again.
+  const plain = async (after: Buffer | undefined): Promise<BlobRow[]> =>
     (
       await client.query<BlobRow>(
-        `SELECT blob_sha256, count(*)::int AS messages, min(raw_size) AS min_size, max(raw_size) AS max_size
-           FROM inbox_message
-          WHERE blob_sha256 IS NOT NULL ${after === undefined ? '' : 'AND blob_sha256 > $2'}
-          GROUP BY blob_sha256
-          ORDER BY blob_sha256
+        `SELECT m.blob_sha256 AS name, NULL::bytea AS sha256, count(*)::int AS messages, min(m.raw_size) AS min_size, max(m.raw_size) AS max_size,
+                bool_and(m.raw_key_id IS NOT NULL AND k.wrapped_dek IS NULL) AS all_erased
+           FROM inbox_message m LEFT JOIN patient_key k ON k.id = m.raw_key_id
+          WHERE m.blob_sha256 IS NOT NULL AND m.blob_sealed_sha256 IS NULL ${after === undefined ? '' : 'AND m.blob_sha256 > $2'}
+          GROUP BY m.blob_sha256
+          ORDER BY m.blob_sha256
           LIMIT $1`,
         after === undefined ? [audit.pageRows] : [audit.pageRows, after],
       )
     ).rows;
-  const sample: string[] = [];
+  // Paged by (name, id): a name that two rows give (one of them altered) is still read for each.
+  const sealed = async (after: { name: Buffer; id: number } | undefined): Promise<BlobRow[]> =>
+    (
+      await client.query<BlobRow>(
+        `SELECT m.blob_sealed_sha256 AS name, m.blob_sha256 AS sha256, 1 AS messages, m.raw_size AS min_size, m.raw_size AS max_size,
+                m.id, m.raw_key, m.raw_kek, m.raw_key_id, k.wrapped_dek AS patient_key_wrapped, k.kek_id AS patient_key_kek,
+                (m.raw_key_id IS NOT NULL AND k.wrapped_dek IS NULL) AS all_erased
+           FROM inbox_message m LEFT JOIN patient_key k ON k.id = m.raw_key_id
+          WHERE m.blob_sealed_sha256 IS NOT NULL ${after === undefined ? '' : 'AND (m.blob_sealed_sha256, m.id) > ($2, $3)'}
+          ORDER BY m.blob_sealed_sha256, m.id
+          LIMIT $1`,
+        after === undefined ? [audit.pageRows] : [audit.pageRows, after.name, after.id],
+      )
+    ).rows;
+  const sample: BlobRow[] = [];
   let present = 0;
-  for await (const row of rowsOf(pages(fetch, (r) => r.blob_sha256, audit.pageRows))) {
+  const check = async (row: BlobRow): Promise<void> => {
     audit.count('blob');
-    const digest = row.blob_sha256.toString('hex');
+    // An erased instance cannot be opened, and its sealed file may have been removed with the erasure.
+    if (row.all_erased) {
+      audit.erased.blobs += 1;
+      return;
+    }
+    const digest = row.name.toString('hex');
     const ref = `blob/${digest}`;
     const messages = `${row.messages} inbox ${row.messages === 1 ? 'message names' : 'messages name'} it`;
     const size = await blobs.size(digest);
     if (size === undefined) {
       audit.mismatch('blob', ref, `the blob is not in the blob store (${messages})`);
-      continue;
+      return;
     }
     const problems: string[] = [];
     const minSize = Number(row.min_size);
     const maxSize = Number(row.max_size);
+    const overhead = row.sha256 === null ? 0 : SEAL_OVERHEAD_BYTES;
     if (minSize !== maxSize) problems.push(`the inbox messages naming it give raw_size ${minSize} to ${maxSize}`);
-    else if (size !== minSize) problems.push(`the blob holds ${size} bytes; raw_size is ${minSize}`);
+    else if (size !== minSize + overhead) problems.push(`the blob holds ${size} bytes; raw_size is ${minSize}${overhead > 0 ? `, ${minSize + overhead} sealed` : ''}`);
     if (problems.length > 0) {
       audit.mismatch('blob', ref, problems);
-      continue;
+      return;
     }
     present += 1;
-    if (audit.blobRehash === 'all') await rehashBlob(blobs, audit, digest);
-    else if (sample.length < audit.blobRehash) sample.push(digest);
+    if (audit.blobRehash === 'all') await rehashBlob(client, blobs, audit, row);
+    else if (sample.length < audit.blobRehash) sample.push(row);
     else if (audit.blobRehash > 0) {
       const slot = randomInt(present);
-      if (slot < audit.blobRehash) sample[slot] = digest;
+      if (slot < audit.blobRehash) sample[slot] = row;
     }
-  }
-  for (const digest of sample) await rehashBlob(blobs, audit, digest);
+  };
+  for await (const row of rowsOf(pages(plain, (r) => r.name, audit.pageRows))) await check(row);
+  for await (const row of rowsOf(pages(sealed, (r) => ({ name: r.name, id: Number(r.id) }), audit.pageRows))) await check(row);
+  for (const row of sample) await rehashBlob(client, blobs, audit, row);
 }
 
-async function rehashBlob(blobs: BlobStore, audit: Audit, digest: string): Promise<void> {
+/**
+ * Reads a file again: a plain one must hash to its name; a sealed one too, and, where the audit has the keys, it
+ * must open under its message's key as the instance its row names (blob_sha256), hashed as it is opened.
+ */
+async function rehashBlob(client: pg.PoolClient, blobs: BlobStore, audit: Audit, row: BlobRow): Promise<void> {
   audit.blobsRehashed += 1;
-  const computed = await blobs.rehash(digest);
-  if (computed === undefined) audit.mismatch('blob', `blob/${digest}`, 'the blob left the blob store while the audit ran');
-  else if (computed !== digest) audit.mismatch('blob', `blob/${digest}`, `the blob's bytes hash to ${computed}`);
+  const digest = row.name.toString('hex');
+  const ref = `blob/${digest}`;
+  const rehash = async (): Promise<void> => {
+    const computed = await blobs.rehash(digest);
+    if (computed === undefined) audit.mismatch('blob', ref, 'the blob left the blob store while the audit ran');
+    else if (computed !== digest) audit.mismatch('blob', ref, `the blob's bytes hash to ${computed}`);
+  };
+  if (row.sha256 === null || keyringOf(client) === undefined) return rehash();
+  try {
+    await openMessageKeys(client, [row]);
+  } catch {
+    audit.mismatch('blob', ref, `the key of inbox_message/${Number(row.id)}, which the blob is sealed under, does not open`);
+    return;
+  }
+  let opened: string | undefined;
+  try {
+    opened = await openedInstanceSha256(blobs, digest, row.message_key!, row.sha256);
+  } catch (error) {
+    // A file that does not hash to its name is reported as a plain one is, with what it hashes to.
+    if (error instanceof AnchorlineError && error.code === 'ANCHORLINE_ERR_BLOB_CORRUPT') return rehash();
+    audit.mismatch('blob', ref, `the sealed blob does not open under the key of inbox_message/${Number(row.id)} as the instance it names`);
+    return;
+  }
+  const expected = row.sha256.toString('hex');
+  if (opened === undefined) audit.mismatch('blob', ref, 'the blob left the blob store while the audit ran');
+  else if (opened !== expected) audit.mismatch('blob', ref, `the sealed blob opens to bytes hashing to ${opened}; blob_sha256 is ${expected}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

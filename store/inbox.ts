@@ -18,7 +18,7 @@
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import type { Queryable } from './db.ts';
-import { keyringOf, messageKeyAad, openRawRows, RAW_KEY_COLUMNS, rawAad, seal, type PatientKey, type RawRow } from './keys.ts';
+import { keyringOf, messageKeyAad, openRawRows, RAW_KEY_COLUMNS, rawAad, seal, type MessageKey, type PatientKey, type RawRow } from './keys.ts';
 
 export type Disposition = 'accepted' | 'rejected' | 'conflict';
 
@@ -49,6 +49,11 @@ export interface MessageEnvelope {
    * raw bytes are only their header; null or absent otherwise.
    */
   blobSha256?: Buffer | null | undefined;
+  /**
+   * SHA-256 of the blob's file when it is sealed under the message's key (store/instance-blobs.ts): its name in the
+   * blob store. Null or absent when the blob is stored plain (under blobSha256), or there is none.
+   */
+  blobSealedSha256?: Buffer | null | undefined;
 }
 
 export interface InboxInput extends MessageEnvelope {
@@ -58,6 +63,12 @@ export interface InboxInput extends MessageEnvelope {
   /** The ACK to store with the message (what a resend will get); null when it is decided later (after mapping). */
   ack: Buffer | null;
   ackCode: string | null;
+  /**
+   * The message key drawn before the row, when the message's blob was sealed under it at intake
+   * (store/instance-blobs.ts): the raw bytes are sealed under this key instead of a fresh one, so that the worker's
+   * re-wrap of the one key carries both. Only in memory, for recordMessages; never stored unwrapped or logged.
+   */
+  messageKey?: MessageKey | undefined;
 }
 
 export type RecordOutcome =
@@ -73,8 +84,8 @@ export type RecordOutcome =
 export type ConflictAck = (input: InboxInput) => { ack: Buffer | null; ackCode: string | null };
 
 const COLUMNS = `protocol, source, sender, control_id, message_type, message_time, raw, raw_sha256, raw_size,
-  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256, raw_key, raw_kek`;
-const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int8', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea', 'bytea', 'text'];
+  raw_truncated, charset, disposition, state, error_code, error_detail, ack, ack_code, blob_sha256, raw_key, raw_kek, blob_sealed_sha256`;
+const UNNEST_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'int8', 'bool', 'text', 'text', 'text', 'text', 'text', 'bytea', 'text', 'bytea', 'bytea', 'text', 'bytea'];
 const unnestOf = (types: string[]): string => `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})`;
 
 interface Row {
@@ -99,6 +110,8 @@ function pgText(value: string | null): string | null {
  * The column arrays of rows to insert. With a sealing keyring (store/keys.ts) each message's bytes are sealed under a
  * fresh key of its own, wrapped by the master key: the patient is not known at intake (only the header is read), so
  * the worker re-wraps that key under the patient's key once it has mapped the message, without rewriting the bytes.
+ * A message whose blob was sealed at intake brings its key (InboxInput.messageKey), and its bytes are sealed under
+ * that one, whether or not this pool seals: the blob opens only with it.
  */
 async function columns(db: Queryable, rows: Row[]): Promise<unknown[]> {
   const keyring = keyringOf(db);
@@ -106,8 +119,8 @@ async function columns(db: Queryable, rows: Row[]): Promise<unknown[]> {
   const rawKeys: Array<Buffer | null> = [];
   const rawKeks: Array<string | null> = [];
   for (const { input } of rows) {
-    if (keyring?.sealing) {
-      const messageKey = await keyring.newMessageKey();
+    const messageKey = input.messageKey ?? (keyring?.sealing ? await keyring.newMessageKey() : undefined);
+    if (messageKey !== undefined) {
       raws.push(seal(messageKey.key, input.raw, rawAad(input.rawSha256)));
       rawKeys.push(messageKey.wrapped);
       rawKeks.push(messageKey.kekId);
@@ -138,6 +151,7 @@ async function columns(db: Queryable, rows: Row[]): Promise<unknown[]> {
     rows.map((r) => r.input.blobSha256 ?? null),
     rawKeys,
     rawKeks,
+    rows.map((r) => r.input.blobSealedSha256 ?? null),
   ];
 }
 
@@ -320,7 +334,7 @@ export const SUMMARY_COLUMNS = `id, protocol, source, sender, control_id, messag
   ack_code, raw_size, received_at, processed_at, mapping_warnings`;
 
 const SELECT_MESSAGE = `SELECT m.id, m.protocol, m.source, m.sender, m.control_id, m.message_type, m.disposition, m.state, m.attempts,
-  m.error_code, m.error_detail, m.ack_code, m.raw_size, m.received_at, m.processed_at, m.mapping_warnings, m.message_time, m.raw, m.raw_sha256, m.charset, m.blob_sha256, m.ack,
+  m.error_code, m.error_detail, m.ack_code, m.raw_size, m.received_at, m.processed_at, m.mapping_warnings, m.message_time, m.raw, m.raw_sha256, m.charset, m.blob_sha256, m.blob_sealed_sha256, m.ack,
   ${RAW_KEY_COLUMNS} FROM inbox_message m`;
 
 /**
@@ -374,6 +388,7 @@ function toMessage(row: Record<string, unknown>): InboxMessage {
     rawSha256: row.raw_sha256 as Buffer,
     charset: row.charset as string | null,
     blobSha256: row.blob_sha256 as Buffer | null,
+    blobSealedSha256: row.blob_sealed_sha256 as Buffer | null,
     ack: row.ack as Buffer | null,
   };
 }

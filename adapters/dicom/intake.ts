@@ -9,13 +9,18 @@
  * Rules:
  * - Nothing is acknowledged before it is durable: the blob is written and fsynced, then the inbox row and its ingest
  *   job are committed in one transaction; only then is the answer 'stored'.
+ * - With encryption at rest the blob is sealed under a fresh message key, and the row's raw bytes under the same key
+ *   (store/instance-blobs.ts says why, and how the file is named); without it the blob is the instance as received.
  * - The inbox row: protocol 'dicom' (the ingest converter's key), sender = the calling AE title ('' over STOW-RS),
  *   control id = the SOP Instance UID, message type `DICOM^<SOP Class UID>`, raw = the instance's bytes up to (not
  *   including) its pixel data (the whole instance when it has none or is deflated), hashed as received, and
- *   blob_sha256 = the SHA-256 of the whole instance (its name in the blob store). Mapping needs only the raw header.
+ *   blob_sha256 = the SHA-256 of the whole instance (the name the ImagingStudy records for it), blob_sealed_sha256 =
+ *   the SHA-256 of its sealed file (its name in the blob store; null when stored plain). Mapping needs only the raw
+ *   header.
  * - The same instance sent again (same sender and SOP Instance UID, identical bytes) is a 'duplicate': no second
- *   row, no second job. The same SOP Instance UID with different bytes is refused (ANCHORLINE_ERR_DUPLICATE_CONTROL_ID)
- *   and kept as a conflict row for review; the first instance stays.
+ *   row, no second job, and the resend's sealed copy of the blob is removed again. The same SOP Instance UID with
+ *   different bytes is refused (ANCHORLINE_ERR_DUPLICATE_CONTROL_ID) and kept as a conflict row for review; the
+ *   first instance stays.
  * - A deflated data set is inflated off the event loop, in steps, and held to maxInstanceBytes, to maxInflateRatio
  *   times its deflated size and, over STOW-RS, to what is left of the request's stowMaxInflatedBytes (refused with
  *   ANCHORLINE_ERR_DICOM_INFLATE_BUDGET, retryable: the instance may pass in a request of its own).
@@ -33,7 +38,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
-import { inbox, withTransaction, type BlobStore, type InboxInput, type RecordOutcome } from '../../store/index.ts';
+import { discardInstance, inbox, storeInstance, withTransaction, type BlobStore, type InboxInput, type RecordOutcome, type StoredInstance } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
 import { InflateBudget, readDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
@@ -139,9 +144,9 @@ export class DicomIntake {
     const { header, headerLength } = parsed;
     const identity = { sopInstanceUid: header.sopInstanceUid, sopClassUid: header.sopClassUid };
 
-    let blobSha256: string;
+    let blob: StoredInstance;
     try {
-      blobSha256 = (await this.options.blobs.put(bytes)).sha256;
+      blob = await storeInstance(this.options.pool, this.options.blobs, bytes);
     } catch (error) {
       this.options.log.warn(errorFields(error), 'dicom intake: the blob store refused a write; answering with a retryable error');
       return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE', 'the instance could not be written to the blob store')), ...identity };
@@ -157,7 +162,9 @@ export class DicomIntake {
       rawSha256: sha256(raw),
       rawSize: bytes.length,
       charset: header.textDecoding === 'cp949' ? 'cp949' : header.specificCharacterSet || 'ISO_IR 6',
-      blobSha256: Buffer.from(blobSha256, 'hex'),
+      blobSha256: blob.sha256,
+      blobSealedSha256: blob.sealedSha256,
+      messageKey: blob.messageKey,
       disposition: 'accepted',
       ack: null,
       ackCode: null,
@@ -168,6 +175,10 @@ export class DicomIntake {
     } catch (error) {
       this.options.log.warn(errorFields(error), 'dicom intake: commit failed; answering with a retryable error');
       return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE')), ...identity };
+    }
+    if (outcome.kind === 'duplicate') {
+      // The row of the first receipt names its own copy; this one no row names. Left behind, it only costs space.
+      await discardInstance(this.options.blobs, blob).catch((error: unknown) => this.options.log.warn(errorFields(error), 'dicom intake: the sealed copy of a resent instance could not be removed'));
     }
     switch (outcome.kind) {
       case 'stored':

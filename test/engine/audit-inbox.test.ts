@@ -1,8 +1,9 @@
 /**
  * The audit covers everything stored, not only what leaves name: every inbox row (a rejected message, a failed one,
  * a conflicting resend, a message that changed nothing), every stored mapping configuration version, and the DICOM
- * blobs inbox rows name. A real engine writes each kind of row; each tampering is done directly in PostgreSQL or on
- * disk, reported by the check that names it, and put back.
+ * blobs inbox rows name (sealed under their messages' keys, encryption at rest being on). A real engine writes each
+ * kind of row; each tampering is done directly in PostgreSQL or on disk, reported by the check that names it, and
+ * put back.
  */
 import { readFileSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -24,8 +25,11 @@ let t: TestEngine;
 let configFile: string;
 /** Inbox ids by what became of the message. */
 const rows: Record<'mapped' | 'unchanged' | 'failed' | 'rejected' | 'conflict' | 'dicom', number> = {} as never;
+/** The sealed file of the DICOM instance's first message: its name (the sealed bytes' SHA-256), and its path. */
 let blobDigest: string;
 let blobFile: string;
+/** The sealed file of the same instance forwarded by another node: another message, another key, another file. */
+let forwardedBlobDigest: string;
 
 async function idOf(where: string, values: unknown[]): Promise<number> {
   const found = await t.pool.query<{ id: string }>(`SELECT id FROM inbox_message WHERE ${where}`, values);
@@ -99,8 +103,10 @@ beforeAll(async () => {
   rows.rejected = await idOf(`control_id = 'AI-4' AND disposition = 'rejected'`, []);
   rows.conflict = await idOf(`control_id = 'AI-1' AND disposition = 'conflict'`, []);
   rows.dicom = accepted.messageId;
-  const blob = await t.pool.query<{ blob_sha256: Buffer }>('SELECT blob_sha256 FROM inbox_message WHERE id = $1', [rows.dicom]);
-  blobDigest = blob.rows[0]!.blob_sha256.toString('hex');
+  const sealedName = async (id: number): Promise<string> =>
+    (await t.pool.query<{ blob_sealed_sha256: Buffer }>('SELECT blob_sealed_sha256 FROM inbox_message WHERE id = $1', [id])).rows[0]!.blob_sealed_sha256.toString('hex');
+  blobDigest = await sealedName(rows.dicom);
+  forwardedBlobDigest = await sealedName(rows.unchanged);
   blobFile = path.join(t.config.dataDir, 'blobs', blobDigest.slice(0, 2), blobDigest.slice(2, 4), blobDigest);
 });
 
@@ -122,8 +128,8 @@ describe('the audit of everything stored', () => {
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.checked['raw-message']).toBe(inboxRows);
-    expect(report.checked.blob).toBe(1); // both instances are the same blob
-    expect(report.blobsRehashed).toBe(1);
+    expect(report.checked.blob).toBe(2); // the same instance, sealed under each message's key: two files
+    expect(report.blobsRehashed).toBe(2);
     // Pages of one, two and three rows, and byte groups of one message, cross every page boundary.
     for (const pageRows of [1, 2, 3]) expect(await audit({ pageRows, rawPageBytes: 1 })).toEqual(report);
   });
@@ -205,12 +211,25 @@ describe('the audit of everything stored', () => {
     await whileTampered(
       () => writeFile(blobFile, original.subarray(1)),
       () => writeFile(blobFile, original),
-      async () => expect((await audit({ blobRehash: 0 })).findings.map((f) => f.detail)).toEqual([`the blob holds ${original.length - 1} bytes; raw_size is ${original.length}`]),
+      async () => expect((await audit({ blobRehash: 0 })).findings.map((f) => f.detail)).toEqual([`the blob holds ${original.length - 1} bytes; raw_size is ${original.length - 29}, ${original.length} sealed`]),
     );
     await whileTampered(
       () => rename(blobFile, `${blobFile}.moved`),
       () => rename(`${blobFile}.moved`, blobFile),
-      async () => expect((await audit()).findings.map((f) => f.detail)).toEqual(['the blob is not in the blob store (2 inbox messages name it)']),
+      async () => expect((await audit()).findings.map((f) => f.detail)).toEqual(['the blob is not in the blob store (1 inbox message names it)']),
+    );
+  });
+
+  it('reports a message made to name another message\'s sealed file: it does not open under its own key', async () => {
+    await whileTampered(
+      () => t.pool.query('UPDATE inbox_message SET blob_sealed_sha256 = $2 WHERE id = $1', [rows.dicom, Buffer.from(forwardedBlobDigest, 'hex')]),
+      () => t.pool.query('UPDATE inbox_message SET blob_sealed_sha256 = $2 WHERE id = $1', [rows.dicom, Buffer.from(blobDigest, 'hex')]),
+      async () => {
+        const report = await audit();
+        // Same instance, same size, and the file hashes to its name: only opening it shows the move.
+        expect(failed(report)).toEqual({ checks: ['blob'], refs: [`blob blob/${forwardedBlobDigest}`] });
+        expect(report.findings[0]!.detail).toBe(`the sealed blob does not open under the key of inbox_message/${rows.dicom} as the instance it names`);
+      },
     );
   });
 });
@@ -219,7 +238,7 @@ describe('the audit command over everything stored', () => {
   it('exits 1 for a changed byte in a message no leaf names, lists findings up to --max-findings, and checks blobs as asked', async () => {
     const clean = captured();
     expect(await runAudit(['--config', configFile], clean, {})).toBe(0);
-    expect(clean.stdout()).toContain('PASS blob: 1 checked (1 re-hashed)\n');
+    expect(clean.stdout()).toContain('PASS blob: 2 checked (2 re-hashed)\n');
     const skipped = captured();
     expect(await runAudit(['--config', configFile, '--blobs', 'none'], skipped, {})).toBe(0);
     expect(skipped.stdout()).toContain('SKIP blob: --blobs none\n');
@@ -241,7 +260,7 @@ describe('the audit command over everything stored', () => {
       expect(report.findings).toHaveLength(1);
       expect(report.findingsOmitted).toBe(1);
       expect(report.blobsRehashed).toBe(0);
-      expect(report.checked.blob).toBe(1); // both instances are the same blob
+      expect(report.checked.blob).toBe(2); // one sealed file per message
     } finally {
       await flip(12, ids);
     }

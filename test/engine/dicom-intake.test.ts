@@ -4,6 +4,7 @@
  *
  * One study (CT series 1: three instances in implicit, explicit and deflated little endian; MR series 2: big endian
  * and JPEG) arrives one instance at a time, with broken inputs in between; its patient was admitted over HL7 first.
+ * Encryption at rest is on (the default): each instance file is sealed under its message's key.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -125,7 +126,7 @@ describe('DICOM intake through the engine', () => {
     expect(patient.name).toEqual([expect.objectContaining({ family: 'Hong', given: ['Gildong'] })]);
   });
 
-  it('keeps each instance in the blob store under its SHA-256, reachable from the ImagingStudy', async () => {
+  it('keeps each instance sealed in the blob store under the SHA-256 of the sealed file, reachable from the ImagingStudy', async () => {
     const [last] = (await studyHistory()).slice(-1);
     const blobDir = path.join(t.config.dataDir, 'blobs');
     const bySop = new Map<string, string>();
@@ -138,14 +139,25 @@ describe('DICOM intake through the engine', () => {
     for (const name of GOOD) {
       const bytes = fixture(name);
       const digest = sha256(bytes);
-      const stored = await readFile(path.join(blobDir, digest.slice(0, 2), digest.slice(2, 4), digest));
-      expect(sha256(stored), name).toBe(digest);
-      expect(stored.equals(bytes), name).toBe(true);
+      // The ImagingStudy and the row name the instance as received; the file is named by what it holds, sealed.
       expect([...bySop.values()], name).toContain(digest);
-      const row = (await t.pool.query<{ blob_sha256: Buffer }>('SELECT blob_sha256 FROM inbox_message WHERE id = $1', [(results.get(name) as { messageId: number }).messageId])).rows[0]!;
+      const messageId = (results.get(name) as { messageId: number }).messageId;
+      const row = (await t.pool.query<{ blob_sha256: Buffer; blob_sealed_sha256: Buffer; raw_key: Buffer | null }>('SELECT blob_sha256, blob_sealed_sha256, raw_key FROM inbox_message WHERE id = $1', [messageId])).rows[0]!;
       expect(row.blob_sha256.toString('hex')).toBe(digest);
+      expect(row.raw_key, name).toBeInstanceOf(Buffer);
+      const sealedName = row.blob_sealed_sha256.toString('hex');
+      expect(existsSync(path.join(blobDir, digest.slice(0, 2), digest.slice(2, 4), digest)), name).toBe(false);
+      const stored = await readFile(path.join(blobDir, sealedName.slice(0, 2), sealedName.slice(2, 4), sealedName));
+      expect(sha256(stored), name).toBe(sealedName);
+      expect(stored.length, name).toBe(bytes.length + 29);
+      // None of the header's names and identifiers is in it as sent.
+      for (const text of ['Hong^Gildong', 'SEOUL0001', 'SEOULGEN', '2.25.1000000001.1']) expect(stored.includes(Buffer.from(text, 'latin1')), `${name}: ${text}`).toBe(false);
+      // Read back as sent, by the digest the ImagingStudy records.
+      const blob = await fetch(`${t.httpUrl}/blobs/${digest}`, { headers: authHeaders() });
+      expect(blob.status, name).toBe(200);
+      expect(Buffer.from(await blob.arrayBuffer()).equals(bytes), name).toBe(true);
     }
-    // Nothing but digests under the blob directory, and nothing where the path-shaped UID pointed.
+    // Nothing but digests under the blob directory, one file per message, and nothing where the path-shaped UID pointed.
     const names = readdirSync(blobDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => entry.name);
     for (const name of names) expect(name).toMatch(/^[0-9a-f]{64}$/);
     expect(names).toHaveLength(GOOD.length);
@@ -183,6 +195,9 @@ describe('DICOM intake through the engine', () => {
     expect(again).toMatchObject({ status: 'duplicate', messageId: original.messageId, sopInstanceUid: '2.25.1000000001.1.1' });
     const rows = (await t.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbox_message WHERE control_id = '2.25.1000000001.1.1'`)).rows[0]!;
     expect(rows.n).toBe(1);
+    // The resend was sealed under a key of its own before it was found a duplicate; that copy is gone again.
+    const files = readdirSync(path.join(t.config.dataDir, 'blobs'), { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+    expect(files).toHaveLength(GOOD.length);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await studyHistory()).length).toBe(before);
   });
