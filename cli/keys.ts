@@ -8,13 +8,14 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
-import { erasePatient, FileKms, keyringOf, keysByMasterKey, openToolDatabase, retireMasterKey, rewrapMasterKeys, rotatePatientKey } from '../store/index.ts';
+import { configuredBlobStore, erasePatient, FileKms, keyringOf, keysByMasterKey, openToolDatabase, retireMasterKey, rewrapMasterKeys, rotatePatientKey } from '../store/index.ts';
 
 export const ERASE_USAGE = `usage: anchorline erase --patient Patient/<id> [--reason <text>] [--config <file>]
 
-Destroys every key of the patient: their resource versions and raw messages become unreadable (here and in backups),
-their search-index rows, mapping issues and leaf preimages are removed, and an AuditEvent records the erasure. Every
-other record's proof still verifies. Cannot be undone.
+Destroys every key of the patient: their resource versions, raw messages and DICOM instance files become unreadable
+(here and in backups; the instance files are also removed from the blob store), their search-index rows, mapping
+issues and leaf preimages are removed, and an AuditEvent records the erasure. Every other record's proof still
+verifies. Cannot be undone.
 `;
 
 export const KEYS_USAGE = `usage: anchorline keys status|rotate-master|retire-master <key id>|rotate-patient --patient Patient/<id> [--config <file>]
@@ -62,7 +63,7 @@ export async function runErase(argv: string[]): Promise<number> {
       patient: values.patient,
       actor: { kind: 'sender', id: 'cli', name: 'anchorline erase (command line)' },
       ...(values.reason ? { reason: values.reason } : {}),
-    });
+    }, { blobs: configuredBlobStore(config) });
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     return 0;
   } catch (error) {

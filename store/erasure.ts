@@ -6,7 +6,10 @@
  *   transaction with the cleanup below and the AuditEvent that records it; all of it commits or none.
  * - What was sealed under those keys stays where it is and can no longer be opened, here or in any backup that does
  *   not also hold a master key that wrapped them (README, Encryption at rest): resource versions, document Bundles,
- *   and the raw messages whose keys the worker moved under the patient's key.
+ *   the raw messages whose keys the worker moved under the patient's key, and the DICOM instance files sealed under
+ *   those messages' keys (store/instance-blobs.ts). Given the blob store, erasePatient also removes those files once
+ *   the transaction has committed (a file it cannot remove stays, as unreadable as before); instances stored plain
+ *   before they were sealed at intake stay on disk, and every read of them answers ANCHORLINE_ERR_ERASED.
  * - What would still link, in plaintext, is removed: the erased resources' search-index and reference rows, the
  *   mapping issues and error details of their messages (they may quote the message), and the preimages of their
  *   leaves (below). Their current rows read as deleted.
@@ -25,6 +28,7 @@
  */
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
+import type { BlobStore } from './blobs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256, recordAuditEvents, type AuditActor } from './audit-trail.ts';
 import { keyringOf } from './keys.ts';
 import { forgetPatient } from './research.ts';
@@ -50,6 +54,8 @@ export interface ErasureReport {
   resources: number;
   /** Raw messages whose keys were under the patient's keys (now unreadable). */
   messages: number;
+  /** DICOM instance files sealed under those messages' keys (now unreadable, and removed when the blob store was given). */
+  blobs: number;
   /** De-identified rows of research projects removed. */
   researchRows: number;
 }
@@ -69,7 +75,7 @@ function erasureAuditEvent(request: ErasureRequest, counts: Omit<ErasureReport, 
     action: 'D',
     recorded: recorded.toISOString(),
     outcome: '0',
-    outcomeDesc: `erased ${counts.versions} resource versions and ${counts.messages} raw messages; ${counts.keys} patient keys destroyed; ${counts.researchRows} research rows removed`,
+    outcomeDesc: `erased ${counts.versions} resource versions, ${counts.messages} raw messages and ${counts.blobs} DICOM instance files; ${counts.keys} patient keys destroyed; ${counts.researchRows} research rows removed`,
     purposeOfEvent: [{ coding: [coding('http://terminology.hl7.org/CodeSystem/v3-ActReason', 'PATRQT', 'patient requested')] }],
     agent: [
       {
@@ -92,12 +98,15 @@ function erasureAuditEvent(request: ErasureRequest, counts: Omit<ErasureReport, 
   };
 }
 
-/** Erases a patient's records (see the contract above). Retried once on a deadlock with a concurrent writer. */
-export async function erasePatient(pool: pg.Pool, request: ErasureRequest): Promise<ErasureReport> {
+/**
+ * Erases a patient's records (see the contract above). Retried once on a deadlock with a concurrent writer.
+ * `blobs`: the blob store, to remove the erased messages' sealed instance files from.
+ */
+export async function erasePatient(pool: pg.Pool, request: ErasureRequest, options: { blobs?: BlobStore } = {}): Promise<ErasureReport> {
   if (!PATIENT_REFERENCE.test(request.patient)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'the patient to erase is named as Patient/<id>');
   for (let attempt = 1; ; attempt++) {
     try {
-      return await eraseOnce(pool, request);
+      return await eraseOnce(pool, request, options.blobs);
     } catch (error) {
       // A writer that locked one of the patient's current rows before asking for their key, while this locked the
       // key first: PostgreSQL ends one of the two. Either may simply run again.
@@ -106,7 +115,7 @@ export async function erasePatient(pool: pg.Pool, request: ErasureRequest): Prom
   }
 }
 
-async function eraseOnce(pool: pg.Pool, request: ErasureRequest): Promise<ErasureReport> {
+async function eraseOnce(pool: pg.Pool, request: ErasureRequest, blobs: BlobStore | undefined): Promise<ErasureReport> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -115,7 +124,7 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest): Promise<Erasur
     const keyIds = keyRows.rows.map((row) => Number(row.id));
     if (keyIds.length === 0) throw new AnchorlineError('ANCHORLINE_ERR_NOT_FOUND', `${request.patient} has no live key: nothing of theirs is sealed, or it was erased already`);
     const counts = (
-      await client.query<{ versions: number; resources: number; messages: number }>(
+      await client.query<{ versions: number; resources: number; messages: number; blobs: Buffer[] | null }>(
         `WITH erased AS (SELECT resource_type, id, version_id FROM fhir_resource_history WHERE key_id = ANY($1::bigint[])),
               destroyed AS (UPDATE patient_key SET wrapped_dek = NULL, kek_id = NULL, destroyed_at = now() WHERE id = ANY($1::bigint[])),
               current AS (
@@ -128,19 +137,24 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest): Promise<Erasur
                         WHERE (f.resource_type = e.resource_type AND f.id = e.id) OR f.target = e.resource_type || '/' || e.id),
               leaves AS (UPDATE ledger_leaf l SET preimage = NULL, erased_at = now() FROM erased e
                           WHERE l.resource_type = e.resource_type AND l.resource_id = e.id AND l.version_id = e.version_id AND l.erased_at IS NULL),
-              messages AS (UPDATE inbox_message SET mapping_issues = NULL, error_detail = NULL WHERE raw_key_id = ANY($1::bigint[]) RETURNING id)
-         SELECT (SELECT count(*)::int FROM erased) AS versions, (SELECT count(*)::int FROM current) AS resources, (SELECT count(*)::int FROM messages) AS messages`,
+              messages AS (UPDATE inbox_message SET mapping_issues = NULL, error_detail = NULL WHERE raw_key_id = ANY($1::bigint[]) RETURNING id, blob_sealed_sha256)
+         SELECT (SELECT count(*)::int FROM erased) AS versions, (SELECT count(*)::int FROM current) AS resources, (SELECT count(*)::int FROM messages) AS messages,
+                (SELECT array_agg(blob_sealed_sha256) FROM messages WHERE blob_sealed_sha256 IS NOT NULL) AS blobs`,
         [keyIds],
       )
     ).rows[0]!;
     // The patient's de-identified copies in research projects are pseudonymous, so they go too.
     const researchRows = await forgetPatient(client, request.patient);
     const recorded = new Date();
-    const report = { keys: keyIds.length, versions: counts.versions, resources: counts.resources, messages: counts.messages, researchRows };
+    const sealedBlobs = counts.blobs ?? [];
+    const report = { keys: keyIds.length, versions: counts.versions, resources: counts.resources, messages: counts.messages, blobs: sealedBlobs.length, researchRows };
     const [auditEventId] = await recordAuditEvents(client, [{ content: erasureAuditEvent(request, report, recorded), recorded, sourceMessageId: null, rawSha256: NO_SOURCE_SHA256, mappingSha256: NO_SOURCE_SHA256 }]);
     await client.query('INSERT INTO patient_erasure (patient, audit_event_id, versions, messages) VALUES ($1, $2, $3, $4)', [request.patient, auditEventId, report.versions, report.messages]);
     await client.query('COMMIT');
     keyringOf(pool)?.forget(keyIds);
+    // Only after the commit: removed before it, a file would be lost if the erasure then rolled back. Each sealed
+    // file is named by one message's row only (store/blobs.ts), so no other record needs it.
+    if (blobs !== undefined) for (const name of sealedBlobs) await blobs.delete(name.toString('hex')).catch(() => false);
     return { patient: request.patient, auditEvent: `AuditEvent/${auditEventId!}`, ...report };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
