@@ -18,7 +18,16 @@
  * queue). --baselines first measures, in the same run, what bounds intake on this machine: a bare MLLP server that
  * frames and ACKs without storing, and PostgreSQL's durable commit rate from 8 clients (one row, and 8 rows, a
  * commit), so that the ACK rate can be read as a ratio of both.
+ *
+ * After the closed-loop phases and the steady phase with mapping, `cpu:` lines give the CPU time (user + system, from
+ * /proc) each process spent per message over the phase: the intake process, each worker process, PostgreSQL (the
+ * postmaster and every backend and auxiliary process under it) and this load generator, their total, and the
+ * ceiling that total sets on this machine: cores x 1000 / total CPU-ms a message = the most messages/s it could take
+ * end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine swing with
+ * whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
  */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -234,6 +243,97 @@ function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<st
   };
 }
 
+/**
+ * CPU time of the benchmark's processes, read from /proc (Linux only; elsewhere `cpu:` lines are left out with a
+ * note). A process tree's time is each member's user + system time plus the time of its children it has reaped
+ * (cutime, cstime), so a PostgreSQL backend that exits during a phase still counts, in the postmaster's share.
+ */
+class CpuMeter {
+  /** Clock ticks a second of /proc/<pid>/stat times (getconf CLK_TCK; 100 on Linux almost everywhere). */
+  private readonly ticksPerSecond: number;
+
+  private constructor(ticksPerSecond: number) {
+    this.ticksPerSecond = ticksPerSecond;
+  }
+
+  static open(): CpuMeter | undefined {
+    if (process.platform !== 'linux') return undefined;
+    try {
+      readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    let ticks = 100;
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      // getconf missing: the kernel's USER_HZ is 100 on every common Linux.
+    }
+    return new CpuMeter(ticks);
+  }
+
+  /**
+   * CPU ms so far of each named process tree (root pid); a tree stops where another named root begins, so the
+   * embedded PostgreSQL under the intake process counts once, as PostgreSQL. The load generator is this process.
+   */
+  sample(roots: ReadonlyMap<string, number>): Map<string, number> {
+    const table = new Map<number, { parent: number; ticks: number }>();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      // After the command name in parentheses (which may hold spaces): state, ppid, ... utime (14), stime, cutime, cstime.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      table.set(Number(name), { parent: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]) });
+    }
+    const children = new Map<number, number[]>();
+    for (const [pid, { parent }] of table) {
+      const list = children.get(parent);
+      if (list) list.push(pid);
+      else children.set(parent, [pid]);
+    }
+    const rootPids = new Set(roots.values());
+    const out = new Map<string, number>();
+    for (const [label, root] of roots) {
+      let ticks = 0;
+      const stack = [root];
+      while (stack.length > 0) {
+        const pid = stack.pop()!;
+        ticks += table.get(pid)?.ticks ?? 0;
+        for (const child of children.get(pid) ?? []) if (!rootPids.has(child)) stack.push(child);
+      }
+      out.set(label, (ticks * 1000) / this.ticksPerSecond);
+    }
+    // This process, in microseconds rather than ticks.
+    const own = process.cpuUsage();
+    out.set('load generator', (own.user + own.system) / 1000);
+    return out;
+  }
+}
+
+/**
+ * The `cpu:` lines of a phase: CPU-ms per message of each process between two samples, the total, and the rate the
+ * total allows on this machine's cores.
+ */
+function printCpuBudget(phase: string, before: Map<string, number>, after: Map<string, number>, messages: number): void {
+  const cores = os.availableParallelism();
+  const parts: string[] = [];
+  let total = 0;
+  for (const [label, ms] of after) {
+    const perMessage = (ms - (before.get(label) ?? 0)) / messages;
+    total += perMessage;
+    parts.push(`${label} ${perMessage.toFixed(3)}`);
+  }
+  console.log(
+    `cpu:     ${phase}: CPU-ms per message: ${parts.join(', ')}; total ${total.toFixed(3)} -> at most ${((cores * 1000) / total).toFixed(0)} msg/s on ${cores} cores ` +
+      `(load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`,
+  );
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
   let redis: TestRedis | undefined;
@@ -244,9 +344,26 @@ async function main(): Promise<void> {
   const databaseUrl = `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${intake.postgresPort}/anchorline`;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
-  const mapped = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state <> 'queued'`)).rows[0].n as number;
-  const waitMapped = async (n: number): Promise<void> => {
-    while ((await mapped()) < n) await new Promise((r) => setTimeout(r, 20));
+  // Every message sent has been acknowledged, so its row is committed: all are mapped when none is still queued. The
+  // question goes through the partial index of queued rows; a count of the finished ones would scan the whole inbox
+  // 50 times a second, PostgreSQL CPU that the cpu: lines would charge to the pipeline.
+  const anyQueued = async (): Promise<boolean> => (await db.query(`SELECT EXISTS (SELECT 1 FROM inbox_message WHERE state = 'queued') AS q`)).rows[0].q as boolean;
+  const queued = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'queued'`)).rows[0].n as number;
+  const waitMapped = async (): Promise<void> => {
+    // A pipeline that stops mapping (every attempt failing) ends the run with its error instead of waiting forever.
+    let progress = { at: performance.now(), left: Infinity };
+    let checked = performance.now();
+    while (await anyQueued()) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (performance.now() - checked < 5_000) continue;
+      checked = performance.now();
+      const left = await queued();
+      if (left < progress.left) progress = { at: checked, left };
+      else if (checked - progress.at > 60_000) {
+        const errors = await db.query(`SELECT error_code, count(*)::int AS n FROM inbox_message WHERE state = 'queued' GROUP BY 1 ORDER BY 2 DESC LIMIT 3`);
+        throw new Error(`mapping stalled with ${left} messages queued; their last errors: ${JSON.stringify(errors.rows)}`);
+      }
+    }
     const failed = (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'failed'`)).rows[0].n as number;
     if (failed > 0) console.log(`(${failed} messages failed to map)`);
   };
@@ -256,6 +373,15 @@ async function main(): Promise<void> {
   const walSince = async (from: string): Promise<number> => Number((await db.query(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS d`, [from])).rows[0].d);
   const checkpoints = async (): Promise<number> =>
     Number((await db.query(`SELECT (num_timed + num_requested)::int AS n FROM pg_stat_checkpointer`).catch(() => ({ rows: [{ n: NaN }] }))).rows[0].n);
+  // The processes whose CPU time the cpu: lines count, by the label they are printed under.
+  const meter = CpuMeter.open();
+  const postgresPid = intake.logs.find((entry) => entry.msg === 'embedded postgres: ready')?.postgresPid as number | undefined;
+  const cpuRoots = new Map<string, number>([['intake', intake.process.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
+  const cpuSample = (): Map<string, number> | undefined => meter?.sample(cpuRoots);
+  const cpuBudget = (phase: string, before: Map<string, number> | undefined, messages: number): void => {
+    const after = cpuSample();
+    if (before !== undefined && after !== undefined) printCpuBudget(phase, before, after, messages);
+  };
 
   try {
     console.log(`anchorline MLLP benchmark: ${CONNECTIONS} connections, ${MESSAGES} messages${CORPUS ? ` from the mixed corpus of ${CORPUS.length} fixture messages` : ' (ADT^A01)'}, queue ${redis ? 'BullMQ' : 'PostgreSQL'}, ${os.cpus().length} cores`);
@@ -269,12 +395,16 @@ async function main(): Promise<void> {
           `PostgreSQL durable commits from 8 clients: ${commits.one.toFixed(0)} rows/s at 1 row a commit, ${commits.eight.toFixed(0)} rows/s at 8`,
       );
     }
+    if (meter === undefined) console.log('cpu:     no /proc on this system: CPU time per message is not measured');
+    else if (postgresPid === undefined) console.log('cpu:     PostgreSQL is not embedded (DATABASE_URL): its CPU time is not counted');
     const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(intake.mllpPort)));
     // Warm-up (JIT, pool connections); these stay unmapped until phase 2.
     await closedLoop(clients, 400);
 
     const ackedWal = await walLsn();
+    const ackedCpu = cpuSample();
     const acked = await closedLoop(clients, MESSAGES);
+    cpuBudget('acked, intake only (ACK path, no mapping)', ackedCpu, acked.sent);
     const intakeWal = (await walSince(ackedWal)) / acked.sent;
     console.log(`acked:   ${(acked.sent / acked.seconds).toFixed(0)} msg/s over ${CONNECTIONS} connections, mapping not running (${acked.sent} in ${acked.seconds.toFixed(2)} s); ACK latency ${summarise(acked.latencies)}; WAL ${(intakeWal / 1024).toFixed(2)} KiB per message`);
     if (bare !== undefined && commits !== undefined) {
@@ -287,28 +417,41 @@ async function main(): Promise<void> {
     const backlog = counter;
     const drainStart = performance.now();
     const drainWal = await walLsn();
-    for (let n = 0; n < WORKERS; n++) workers.push(await startChildEngine({ DATABASE_URL: databaseUrl, ...redisEnv }, 60_000, 'worker'));
+    for (let n = 0; n < WORKERS; n++) {
+      // The workers open sealed messages and seal what they map with the intake's master key (encryption at rest).
+      const masterKey = { ANCHORLINE__ENCRYPTION__MASTER_KEY_FILE: path.join(dataDir, 'master-key.json') };
+      const worker = await startChildEngine({ DATABASE_URL: databaseUrl, ...masterKey, ...redisEnv }, 60_000, 'worker');
+      workers.push(worker);
+      cpuRoots.set(WORKERS === 1 ? 'worker' : `worker ${n + 1}`, worker.process.pid!);
+    }
     if (values['nice-worker']) {
       // Mapping yields the CPU to intake: the worker processes and their PostgreSQL backends run at lower priority.
       for (const worker of workers) os.setPriority(worker.process.pid!, 10);
       const backends = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'anchorline-worker/%'`);
       for (const row of backends.rows) os.setPriority(row.pid as number, 10);
     }
-    await waitMapped(backlog);
+    const drainCpu = cpuSample();
+    const drainLeft = await queued();
+    await waitMapped();
+    cpuBudget(`mapped, draining the backlog (${drainLeft} messages from the workers' start, incl. their first-use warm-up)`, drainCpu, drainLeft);
     const drainSeconds = (performance.now() - drainStart) / 1000;
     const mappingWal = (await walSince(drainWal)) / backlog;
     if (values['wal-breakdown']) await printWalBreakdown(db, drainWal, backlog);
     console.log(`mapped:  ${(backlog / drainSeconds).toFixed(0)} msg/s draining a backlog of ${backlog} into FHIR (${WORKERS} worker process${WORKERS === 1 ? '' : 'es'}, incl. start-up); WAL ${(mappingWal / 1024).toFixed(2)} KiB per mapped message (leaves and checkpoints included)`);
 
     const e2eStart = performance.now();
+    const e2eCpu = cpuSample();
     const e2e = await closedLoop(clients, MESSAGES);
-    await waitMapped(counter);
+    await waitMapped();
+    cpuBudget('e2e, acknowledged and mapped (closed loop)', e2eCpu, e2e.sent);
     const e2eSeconds = (performance.now() - e2eStart) / 1000;
     console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
     const checkpointsBefore = await checkpoints();
     const probe = values['probe-waits'] ? sampleIntakeWaits(databaseUrl) : undefined;
     const slow: number[] = [];
+    const steadyCpu = cpuSample();
+    const steadySent = counter;
     const steadyMapped = await steadyLoop(clients, slow);
     const steadyMappedAt = performance.now();
     if (probe) {
@@ -322,7 +465,8 @@ async function main(): Promise<void> {
         console.log(`probe:   intake sessions not idle then: ${window.join('; ')}`);
       }
     }
-    await waitMapped(counter);
+    await waitMapped();
+    cpuBudget(`steady at ${RATE} msg/s, acknowledged and mapped${probe ? ' (with the --probe-waits sampler)' : ''}`, steadyCpu, counter - steadySent);
     console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK; PostgreSQL checkpoints meanwhile: ${(await checkpoints()) - checkpointsBefore}`);
 
     for (const c of clients) await c.close();
