@@ -10,14 +10,15 @@
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
-import { erasePatient, FileKms, keyringOf, keysByMasterKey, rewrapMasterKeys, rotatePatientKey, type BlobStore } from '../store/index.ts';
+import { erasePatient, FileKms, keyringOf, keysByMasterKey, rewrapMasterKeys, rotatePatientKey, type ErasureOptions } from '../store/index.ts';
 import { auditActor } from './fhir.ts';
 
 const ERASE_SCHEMA = {
   summary: "Erase a patient's records (crypto-shredding)",
   description:
-    "Destroys every key of Patient/{id}: each resource version, raw message and DICOM instance file sealed under them becomes unreadable, here and in backups " +
-    '(the instance files are also removed). Their search-index rows, ' +
+    "Destroys every key of Patient/{id}: each resource version, raw message, Consent request body and DICOM instance file sealed under them becomes unreadable, " +
+    'here and in backups (the instance files are also removed). Messages still under the master key (refused, failed mapping) that carry the patient\'s ' +
+    'identifiers are found by a scan and erased with them (attributedMessages in the answer). Their search-index rows, ' +
     'mapping issues and leaf preimages are removed; leaf hashes stay, so every other proof still verifies, and proofs of erased versions answer 410 ' +
     'ANCHORLINE_ERR_ERASED. Recorded as an AuditEvent (subtype erasure, purpose PATRQT). 404 when the patient has no live key.',
   tags: ['admin'],
@@ -35,11 +36,14 @@ const ROTATE_PATIENT_KEY_SCHEMA = {
   params: { type: 'object', properties: { id: { type: 'string', description: 'Patient id' } }, required: ['id'] },
 };
 
-/** `blobs`: the DICOM blob store, from which an erasure removes the patient's sealed instance files. */
-export function registerErasureRoutes(app: FastifyInstance, pool: pg.Pool, blobs?: BlobStore): void {
+/**
+ * `erasure`: what an erasure is given (store/erasure.ts): the DICOM blob store, from which it removes the patient's
+ * sealed instance files, and the reader of patient identifiers in stored messages, for its scan.
+ */
+export function registerErasureRoutes(app: FastifyInstance, pool: pg.Pool, erasure: ErasureOptions = {}): void {
   app.post<{ Params: { id: string }; Body: { reason?: string } | null }>('/admin/patients/:id/$erase', { schema: ERASE_SCHEMA, config: { scope: 'admin' } }, async (request) => {
     const reason = request.body?.reason;
-    return erasePatient(pool, { patient: `Patient/${request.params.id}`, actor: auditActor(request), ...(reason ? { reason } : {}) }, blobs ? { blobs } : {});
+    return erasePatient(pool, { patient: `Patient/${request.params.id}`, actor: auditActor(request), ...(reason ? { reason } : {}) }, erasure);
   });
 
   app.post<{ Params: { id: string } }>('/admin/patients/:id/$rotate-key', { schema: ROTATE_PATIENT_KEY_SCHEMA, config: { scope: 'admin' } }, async (request) => {

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
-import { auditTrail, isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation } from '../store/index.ts';
+import { auditTrail, isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation, type MessagePatientReader } from '../store/index.ts';
 import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
 import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
@@ -45,6 +45,7 @@ import { registerFhirWriteRoutes } from './fhir-write.ts';
 import { registerResearchRoutes } from './research.ts';
 import { registerBulkExportRoutes } from './bulk-export.ts';
 import { ResearchProjector, type ResearchProjectorOptions } from '../workers/research-refresh.ts';
+import { createMessagePatientReader } from '../workers/message-patients.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -101,6 +102,11 @@ export interface ApiOptions {
   defaultCharset?: string;
   /** The engine's `mapping` settings, which the mapping tester resolves configs on; absent: the tester is not served. */
   mappingBase?: MappingBase;
+  /**
+   * Reads the patient identifiers of stored messages for an erasure's scan (workers/message-patients.ts); absent: one
+   * on the defaults, `defaultCharset` and `mappingBase`'s identifierSystems.
+   */
+  messagePatients?: MessagePatientReader;
   /** Serve the web console at /console/. Default true. */
   console?: boolean;
   /** Serve the patient portal at /portal/ and GET /me. Default true. */
@@ -259,7 +265,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerTerminologyRoutes(app, pool);
   registerMappingRoutes(app, pool);
   registerAdminMessageRoutes(app, { pool, log, ...(options.queue ? { queue: options.queue } : {}), defaultCharset: options.defaultCharset ?? 'UTF-8' });
-  registerErasureRoutes(app, pool, options.dicom?.blobs);
+  const messagePatients = options.messagePatients ?? createMessagePatientReader({ defaultCharset: options.defaultCharset ?? 'UTF-8', ...(options.mappingBase ? { identifierSystems: () => options.mappingBase!.identifierSystems } : {}) });
+  registerErasureRoutes(app, pool, { messagePatients, ...(options.dicom?.blobs ? { blobs: options.dicom.blobs } : {}) });
   if (options.mappingBase) registerMappingTesterRoutes(app, { pool, base: options.mappingBase, defaultCharset: options.defaultCharset ?? 'UTF-8' });
   if (options.console ?? true) await registerConsoleRoutes(app, { log });
   if (options.portal ?? true) await registerPortalRoutes(app, { log });

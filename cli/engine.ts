@@ -17,10 +17,10 @@ import { SourcePolicy } from '../adapters/sources.ts';
 import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
-import { apiKeys, configuredBlobStore, openStore, signInApps, type BlobStore, type Store } from '../store/index.ts';
+import { apiKeys, configuredBlobStore, openStore, signInApps, type BlobStore, type MessagePatientReader, type Store } from '../store/index.ts';
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
-import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue } from '../workers/index.ts';
+import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, createMessagePatientReader, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue, type MappingSource } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -208,6 +208,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       queue,
       defaultCharset: config.mllp.defaultCharset,
       mappingBase: config.mapping,
+      messagePatients: messagePatientReader(config),
       cdaIntake,
       dicom: { intake: dicomIntake, blobs: dicomBlobStore(config), maxInstanceBytes: config.dicom.maxInstanceBytes, stowMaxBytes: config.dicom.stowMaxBytes },
       operations: operationsOptions(config, store, queue, metrics, readiness),
@@ -366,6 +367,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       maxCrashedAttempts: config.workers.maxCrashedAttempts,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
       metrics: observability.metrics,
+      messagePatients: messagePatientReader(config, mappings),
       converters: {
         cda: createCdaConverter({ limits: config.cda, fhirBaseUrl: fhirBaseUrl(config) }),
         [DICOM_PROTOCOL]: createDicomConverter({ dicomwebBaseUrl: dicomwebBaseUrl(config), maxInflatedBytes: config.dicom.maxInstanceBytes }),
@@ -383,6 +385,20 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
   const refresher = new ResearchRefresher({ projector, pool: store.pools.background, schema: config.database.schema, log: researchLog, intervalMs: config.research.refreshIntervalMs, exportStaleMs: config.research.exportStaleMs });
   refresher.start();
   closers.push({ name: 'research refresh', close: () => refresher.close() });
+}
+
+/**
+ * Reads the patient identifiers of stored messages (workers/message-patients.ts) with the engine's limits: for the
+ * ingest worker, with the identifierSystems of the mapping config each message is mapped with; for an erasure's
+ * scan (`mappings` absent), with those of the engine's `mapping` settings.
+ */
+export function messagePatientReader(config: AnchorlineConfig, mappings?: MappingSource): MessagePatientReader {
+  return createMessagePatientReader({
+    defaultCharset: config.mllp.defaultCharset,
+    hl7Limits: config.hl7v2,
+    cdaLimits: config.cda,
+    identifierSystems: mappings === undefined ? () => config.mapping.identifierSystems : (header) => mappings.select(header).options.identifierSystems,
+  });
 }
 
 /** The blob store of whole DICOM instances: dicom.blobDir, default '<dataDir>/blobs'. */

@@ -9,13 +9,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AnchorlineConfig } from '../config/index.ts';
 import { configuredBlobStore, erasePatient, FileKms, keyringOf, keysByMasterKey, openToolDatabase, retireMasterKey, rewrapMasterKeys, rotatePatientKey } from '../store/index.ts';
+import { createMessagePatientReader } from '../workers/message-patients.ts';
 
 export const ERASE_USAGE = `usage: anchorline erase --patient Patient/<id> [--reason <text>] [--config <file>]
 
-Destroys every key of the patient: their resource versions, raw messages and DICOM instance files become unreadable
-(here and in backups; the instance files are also removed from the blob store), their search-index rows, mapping
-issues and leaf preimages are removed, and an AuditEvent records the erasure. Every other record's proof still
-verifies. Cannot be undone.
+Destroys every key of the patient: their resource versions, raw messages, Consent request bodies and DICOM instance
+files become unreadable (here and in backups; the instance files are also removed from the blob store), their
+search-index rows, mapping issues and leaf preimages are removed, and an AuditEvent records the erasure. Messages still
+under the master key (refused at intake, failed mapping) that carry the patient's identifiers are found by a scan and
+erased with them. Every other record's proof still verifies. Cannot be undone.
 `;
 
 export const KEYS_USAGE = `usage: anchorline keys status|rotate-master|retire-master <key id>|rotate-patient --patient Patient/<id> [--config <file>]
@@ -63,7 +65,11 @@ export async function runErase(argv: string[]): Promise<number> {
       patient: values.patient,
       actor: { kind: 'sender', id: 'cli', name: 'anchorline erase (command line)' },
       ...(values.reason ? { reason: values.reason } : {}),
-    }, { blobs: configuredBlobStore(config) });
+    }, {
+      blobs: configuredBlobStore(config),
+      // As the engine's API reads them (cli/engine.ts messagePatientReader), for the scan of messages under the master key.
+      messagePatients: createMessagePatientReader({ defaultCharset: config.mllp.defaultCharset, hl7Limits: config.hl7v2, cdaLimits: config.cda, identifierSystems: () => config.mapping.identifierSystems }),
+    });
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     return 0;
   } catch (error) {

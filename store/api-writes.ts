@@ -4,13 +4,19 @@
  * search index, the request body kept as a finished inbox message (protocol fhir-rest) that the version's leaf names
  * as its source, the leaf, and the AuditEvents the caller describes, each with a leaf of its own. The ledger audit
  * re-hashes the body and the resource like those of any mapped message.
+ *
+ * The body is sealed as an inbound message is, under a key of its own; when the resource is about one patient (a
+ * Consent: Consent.patient) that key is moved under the patient's key in the same transaction, as the ingest worker
+ * moves a mapped message's, so that erasing the patient leaves the body unreadable too. A body about no one patient
+ * (a research project's ResearchStudy, or its Group, which lists members by id only) stays under the master key.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { auditVersions, type AuditActor } from './audit-trail.ts';
-import { recordApiWrite } from './inbox.ts';
+import { moveMessageKeys, recordApiWrite } from './inbox.ts';
+import { sealingPatientOf } from './keys.ts';
 import { appendLeaves } from './ledger.ts';
 import { recordMappingConfig } from './mapping-configs.ts';
 import { lockCurrent, stampVersion, writeVersions, type StoredResource } from './resources.ts';
@@ -64,7 +70,7 @@ export async function writeApiResource(client: pg.PoolClient, write: ApiWrite, n
   const rawSha256 = createHash('sha256').update(write.raw).digest();
   const mappingSha256 = await recordMappingConfig(client, REST_WRITE_MAPPING);
   const actor = write.actor;
-  const messageId = await recordApiWrite(client, {
+  const message = await recordApiWrite(client, {
     source: `fhir:${actor.kind}/${actor.id}${actor.address ? ` ${actor.address}` : ''}`,
     sender: `fhir-rest:${actor.kind}/${actor.id}`,
     controlId: `${key}/_history/${stored.versionId}`,
@@ -73,10 +79,15 @@ export async function writeApiResource(client: pg.PoolClient, write: ApiWrite, n
     rawSha256,
     mappingSha256,
   });
+  const messageId = message.id;
   const rawHex = rawSha256.toString('hex');
   const interaction = previous === undefined ? 'create' : 'update';
   const audit = auditVersions(write.auditEvents({ stored, interaction, messageId }).map((content) => ({ content, recorded: now, sourceMessageId: messageId, rawSha256: rawHex, mappingSha256 })));
-  await writeVersions(client, [{ stored, sourceMessageId: messageId, mappingSha256 }, ...audit.versions], current);
+  const patientKeys = await writeVersions(client, [{ stored, sourceMessageId: messageId, mappingSha256 }, ...audit.versions], current);
+  // The key writeVersions sealed the version under (it made it if the patient had none): the body follows it.
+  const patient = sealingPatientOf(stored.content);
+  const patientKey = patient === undefined ? undefined : patientKeys.get(patient);
+  if (message.key !== undefined && patientKey !== undefined) await moveMessageKeys(client, [{ id: messageId, key: message.key, patientKey }]);
   const preimage: LeafPreimage = {
     v: 1,
     resourceType: type,

@@ -62,7 +62,8 @@
  *
  * Erased records (store/erasure.ts) are counted (`erased`), not reported: a resource version sealed under a destroyed
  * patient key, or whose leaf an erasure marked (preimage gone, leaf hash kept), a raw message whose key was under
- * such a key, and a blob every message naming which is such a message (its file may be gone). Their contents cannot
+ * such a key (moved there by the worker, by a FHIR REST write, or by the erasure's scan of messages under the master
+ * key: refused and failed ones alike), and a blob every message naming which is such a message (its file may be gone). Their contents cannot
  * be re-hashed; their leaf hashes still enter the log's recomputation, so the log-* and checkpoint-* checks hold for
  * them as for every leaf. A leaf marked erased whose version still opens is a `resource` mismatch. Sealed versions,
  * messages and blobs are opened with the pool's keyring (store/keys.ts).

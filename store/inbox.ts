@@ -347,6 +347,14 @@ export function messageKeyOf(message: InboxMessage): Buffer | undefined {
   return messageKeys.get(message);
 }
 
+/** Messages read by lockMessages whose key was still wrapped under the master key (no patient's key yet). */
+const underMaster = new WeakSet<InboxMessage>();
+
+/** Whether a message read by lockMessages was sealed with its key still under the master key, not a patient's. */
+export function underMasterKey(message: InboxMessage): boolean {
+  return underMaster.has(message);
+}
+
 /** Rows of SELECT_MESSAGE as messages, their sealed bytes opened; an erased message's bytes are refused (`erased`). */
 async function toMessages(db: Queryable, rows: Array<Record<string, unknown>>, erased: 'refuse' | 'keep'): Promise<InboxMessage[]> {
   await openRawRows(db, rows as unknown as RawRow[]);
@@ -355,6 +363,7 @@ async function toMessages(db: Queryable, rows: Array<Record<string, unknown>>, e
     const message = toMessage(row);
     const key = (row as unknown as RawRow).message_key;
     if (key !== undefined) messageKeys.set(message, key);
+    if (key !== undefined && row.raw_kek !== null && row.raw_kek !== undefined) underMaster.add(message);
     return message;
   });
 }
@@ -549,18 +558,30 @@ export function cdaSenderRoot(sender: string): string | undefined {
 /** Inbox protocol of request bodies that wrote resources through the FHIR API (store/consents.ts). */
 export const FHIR_REST_PROTOCOL = 'fhir-rest';
 
+/** The inbox row recordApiWrite made, and the body's own key while the writing transaction runs. */
+export interface ApiWriteMessage {
+  id: number;
+  /**
+   * The message key the body is sealed under (undefined when it is stored plain), for moveMessageKeys once the writer
+   * knows the patient the body is about. Only in memory, in the writing transaction; never stored unwrapped or logged.
+   */
+  key: Buffer | undefined;
+}
+
 /**
  * Stores the body of a FHIR write request as an inbox message that is already done, in the writing transaction: the
  * bytes a written version's leaf names as its source (rawSha256), kept so that the ledger audit can hash them again
  * like any inbound message's. Accepted and done at once: nothing is left to map, so the sweeper never picks it up.
  * `controlId` must be unique for the sender (the version written, `Type/id/_history/v`, is).
+ *
+ * Sealed as at intake, under a fresh key wrapped by the master key: the row is written before the version (the
+ * version names it as its source), so the writer moves the key under the patient's key (moveMessageKeys) once it has
+ * written the version and knows that key (store/api-writes.ts).
  */
 export async function recordApiWrite(
   client: pg.PoolClient,
   write: { source: string; sender: string; controlId: string; messageType: string; raw: Buffer; rawSha256: Buffer; mappingSha256: string },
-): Promise<number> {
-  // Sealed as at intake. The body is kept under the master key: the writer does not hand its patient here, so an
-  // erasure leaves it readable (README, Encryption at rest).
+): Promise<ApiWriteMessage> {
   const keyring = keyringOf(client);
   const messageKey = keyring?.sealing ? await keyring.newMessageKey() : undefined;
   const raw = messageKey ? seal(messageKey.key, write.raw, rawAad(write.rawSha256)) : write.raw;
@@ -569,5 +590,24 @@ export async function recordApiWrite(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'utf-8', 'accepted', 'done', 1, 1, now(), $9, $10, $11) RETURNING id`,
     [FHIR_REST_PROTOCOL, pgText(write.source), pgText(write.sender), pgText(write.controlId), write.messageType, raw, write.rawSha256, write.raw.length, write.mappingSha256, messageKey?.wrapped ?? null, messageKey?.kekId ?? null],
   );
-  return Number(result.rows[0]!.id);
+  return { id: Number(result.rows[0]!.id), key: messageKey?.key };
+}
+
+/**
+ * Moves message keys from the master key under patients' keys: each message's own key (`key`, unwrapped by the
+ * caller) is sealed under the patient key as the worker's re-wrap seals it (sealRawKey), and replaces the master
+ * key's wrapping, in one statement; the raw bytes (and a DICOM instance's file) are not written again. Only rows
+ * still under the master key change (one a worker has meanwhile moved under its patient's key keeps that), and
+ * whichever master key wraps a row now, its message key is the same, so a master key rotation meanwhile changes
+ * nothing here. Returns how many rows moved.
+ */
+export async function moveMessageKeys(client: Queryable, moves: ReadonlyArray<{ id: number; key: Buffer; patientKey: PatientKey }>): Promise<number> {
+  if (moves.length === 0) return 0;
+  const result = await client.query(
+    `UPDATE inbox_message m SET raw_key = n.raw_key, raw_kek = NULL, raw_key_id = n.raw_key_id
+       FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) AS n(id, raw_key, raw_key_id)
+      WHERE m.id = n.id AND m.raw_kek IS NOT NULL`,
+    [moves.map((move) => move.id), moves.map((move) => seal(move.patientKey.dek, move.key, messageKeyAad(move.id))), moves.map((move) => move.patientKey.keyId)],
+  );
+  return result.rowCount ?? 0;
 }

@@ -13,6 +13,7 @@ export {
 } from './ingest.ts';
 export { createDicomConverter, type DicomConverterOptions } from './dicom-converter.ts';
 export { createCdaConverter, type CdaConverterOptions } from './cda-converter.ts';
+export { createMessagePatientReader, type MessagePatientReaderOptions } from './message-patients.ts';
 export { Sweeper, type SweeperOptions } from './sweeper.ts';
 export { ResearchProjector, ResearchRefresher, type ProjectionReport, type ResearchProjectorOptions, type ResearchRefresherOptions } from './research-refresh.ts';
 export {

@@ -35,7 +35,7 @@ import {
   type PatientMerge,
   type ResourceDraft,
 } from '../mappers/index.ts';
-import { auditTrail, compartment, encryption, inbox, ledger, mappingConfigs, refusedForItsValues, resources, withTransaction, type InboxMessage, type StoredResource } from '../store/index.ts';
+import { auditTrail, compartment, encryption, inbox, knownPatientOf, ledger, mappingConfigs, refusedForItsValues, resources, withTransaction, type InboxMessage, type MessagePatientReader, type StoredResource } from '../store/index.ts';
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
@@ -132,6 +132,12 @@ export interface IngestOptions {
   metrics?: IngestMetrics;
   /** Caps on a message's parsed structure (config `hl7v2`, as the intake checked them); absent: the defaults. */
   hl7Limits?: Hl7Limits;
+  /**
+   * Reads the patient identifiers of a message that failed mapping (workers/message-patients.ts), so that its key
+   * can go under the key of the stored patient they name. Absent: only messages whose mapping named a patient are
+   * attributed.
+   */
+  messagePatients?: MessagePatientReader;
 }
 
 export interface IngestOutcome {
@@ -226,6 +232,8 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
       if (messages.length === 0) return messageIds.map((id) => outcomes.get(id)!);
 
       const mapped: Mapped[] = [];
+      // Messages that failed before their mapping named anyone (not the dead letters: reading one may be what crashed).
+      const unmapped: InboxMessage[] = [];
       const results: MessageResult[] = [];
       for (const message of messages) {
         let header: MshHeader | undefined;
@@ -268,6 +276,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
         } catch (error) {
           if (!isAnchorlineError(error) || error.retryable) throw error;
           results.push({ id: message.id, state: 'failed', errorCode: error.code, errorDetail: error.detail, ack: wantsAck(options, header) ? ackFor(options, header, charset, error) : undefined });
+          if (error.code !== 'ANCHORLINE_ERR_MESSAGE_POISON') unmapped.push(message);
           outcomes.set(message.id, { status: 'failed', resources: [] });
           options.log.warn({ messageId: message.id, code: error.code, location: error.location }, 'ingest: message could not be mapped');
         }
@@ -320,7 +329,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
       // The AuditEvent of each message's import goes into the same statements as the versions it records.
       const audits = auditTrail.auditVersions(importAudits(versions, mapped, terminologyVersion, now));
       const patientKeys = await resources.writeVersions(client, [...versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), ...audits.versions], stored);
-      if (patientKeys.size > 0) rewrapMessageKeys(results, mapped, versions, patientKeys);
+      await rewrapMessageKeys(client, options, results, mapped, unmapped, versions, patientKeys);
       mappingsRecorded = await recordMappingsOnce(client, options.pool, versions.map((v) => v.mapping));
       await ledger.appendLeaves(client, [...provenanceLeaves(versions, mapped, terminologyVersion), ...audits.leaves]);
       await inbox.finishMessages(client, results);
@@ -341,25 +350,85 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
 }
 
 /**
- * Moves each mapped message's key (sealed at intake under the master key) under the key of the patient its versions
- * are sealed under, the first one it wrote (the message's own patient: a merge's surviving patient), so that erasing
- * that patient also leaves the raw message unreadable. Only the small key is re-wrapped, in the statement that
- * finishes the message: the raw bytes are not written again.
+ * Moves each message's key (sealed at intake under the master key) under the key of the patient the message is
+ * about, in the statement that finishes the message, so that erasing that patient also leaves the raw message (and a
+ * DICOM instance's file) unreadable. Only the small key is re-wrapped: the raw bytes are not written again.
+ *
+ * The patient is, for a message that wrote versions of a patient, the one its first such version is sealed under
+ * (the message's own patient: a merge's surviving patient). A message that wrote none (it failed, or mapped to
+ * nothing new: a resend) is attributed only to a patient the store already holds (a current, not erased Patient),
+ * never to one it would make up: the patient its drafts name, when its mapping got that far; else, for a message
+ * that failed before, the one stored Patient its own identifiers name (options.messagePatients, compared through the
+ * search index: store/message-patients.ts). A message attributed to no one stays under the master key, where an
+ * erasure's scan looks for it (store/erasure.ts). Nothing of this is logged.
  */
-function rewrapMessageKeys(results: MessageResult[], mapped: Mapped[], versions: Version[], patientKeys: ReadonlyMap<string, encryption.PatientKey>): void {
+async function rewrapMessageKeys(
+  client: pg.PoolClient,
+  options: IngestOptions,
+  results: MessageResult[],
+  mapped: Mapped[],
+  unmapped: InboxMessage[],
+  versions: Version[],
+  patientKeys: ReadonlyMap<string, encryption.PatientKey>,
+): Promise<void> {
   const patientOfMessage = new Map<number, string>();
   for (const { stored, sourceMessageId } of versions) {
     if (patientOfMessage.has(sourceMessageId)) continue;
     const patient = encryption.sealingPatientOf(stored.content);
     if (patient !== undefined) patientOfMessage.set(sourceMessageId, patient);
   }
-  const messages = new Map(mapped.map(({ message }) => [message.id, message]));
+  const keys = new Map(patientKeys);
+  if (encryption.keyringOf(client)?.sealing) await attributeUnwritten(client, options, mapped, unmapped, patientOfMessage, keys);
+  if (keys.size === 0) return;
+  const messages = new Map([...mapped.map(({ message }): [number, InboxMessage] => [message.id, message]), ...unmapped.map((message): [number, InboxMessage] => [message.id, message])]);
   for (const result of results) {
     const message = messages.get(result.id);
     const patient = patientOfMessage.get(result.id);
-    const key = patient === undefined ? undefined : patientKeys.get(patient);
-    if (result.state === 'done' && message !== undefined && key !== undefined) result.rawKey = inbox.sealRawKey(message, key);
+    const key = patient === undefined ? undefined : keys.get(patient);
+    if (message !== undefined && key !== undefined) result.rawKey = inbox.sealRawKey(message, key);
   }
+}
+
+/**
+ * The patients of the batch's messages that wrote no version of one and are still under the master key (see
+ * rewrapMessageKeys), added to `patientOfMessage`, with their keys added to `keys` (made for a stored patient whose
+ * records predate encryption and who has none).
+ */
+async function attributeUnwritten(
+  client: pg.PoolClient,
+  options: IngestOptions,
+  mapped: Mapped[],
+  unmapped: InboxMessage[],
+  patientOfMessage: Map<number, string>,
+  keys: Map<string, encryption.PatientKey>,
+): Promise<void> {
+  const named = new Map<number, string>();
+  for (const { message, drafts } of mapped) {
+    if (patientOfMessage.has(message.id) || !inbox.underMasterKey(message)) continue;
+    for (const draft of drafts) {
+      const patient = encryption.sealingPatientOf(draft);
+      if (patient === undefined) continue;
+      named.set(message.id, patient);
+      break;
+    }
+  }
+  if (named.size > 0) {
+    const ids = [...new Set(named.values())].filter((patient) => !keys.has(patient)).map((patient) => patient.slice('Patient/'.length));
+    const stored = await client.query<{ id: string }>(`SELECT id FROM fhir_current WHERE resource_type = 'Patient' AND id = ANY($1::text[]) AND NOT deleted`, [ids]);
+    const known = new Set(stored.rows.map((row) => `Patient/${row.id}`));
+    for (const [messageId, patient] of named) if (keys.has(patient) || known.has(patient)) patientOfMessage.set(messageId, patient);
+  }
+  if (options.messagePatients !== undefined) {
+    for (const message of unmapped) {
+      if (!inbox.underMasterKey(message)) continue;
+      const found = options.messagePatients.read({ protocol: message.protocol, raw: message.raw, charset: message.charset, sender: message.sender, source: message.source });
+      const patient = found === undefined || found.own.length === 0 ? undefined : await knownPatientOf(client, found.own);
+      if (patient !== undefined) patientOfMessage.set(message.id, patient);
+    }
+  }
+  const missing = [...new Set(patientOfMessage.values())].filter((patient) => !keys.has(patient));
+  if (missing.length === 0) return;
+  for (const [patient, key] of await encryption.keyringOf(client)!.patientKeys(client, missing)) keys.set(patient, key);
 }
 
 /**
