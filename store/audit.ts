@@ -109,7 +109,7 @@ import {
   type StoredNode,
 } from '../anchor/log/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { LOSSLESS_JSON_TYPES } from './db.ts';
+import { byteGroups, LOSSLESS_JSON_TYPES } from './db.ts';
 import { keyringOf, openMessageKeys, openRawRows, openVersionRows, RAW_KEY_COLUMNS, SEAL_OVERHEAD_BYTES, type MessageKeyRow, type RawRow, type VersionRow } from './keys.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
@@ -514,23 +514,6 @@ async function auditRawMessages(client: pg.PoolClient, audit: Audit): Promise<vo
     // messages does not have to fit in memory at once.
     for (const group of byteGroups(rows, (row) => Number(row.raw_bytes), audit.rawPageBytes)) await checkRawGroup(client, audit, group);
   }
-}
-
-/** Splits rows into runs of at most `limit` bytes by `bytesOf` (a row larger than the limit is a run of its own). */
-function* byteGroups<Row>(rows: Row[], bytesOf: (row: Row) => number, limit: number): Generator<Row[]> {
-  let group: Row[] = [];
-  let groupBytes = 0;
-  for (const row of rows) {
-    const bytes = bytesOf(row);
-    if (group.length > 0 && groupBytes + bytes > limit) {
-      yield group;
-      group = [];
-      groupBytes = 0;
-    }
-    group.push(row);
-    groupBytes += bytes;
-  }
-  if (group.length > 0) yield group;
 }
 
 async function checkRawGroup(client: pg.PoolClient, audit: Audit, group: InboxRowKey[]): Promise<void> {

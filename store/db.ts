@@ -314,3 +314,22 @@ export function refusedForItsValues(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Splits rows into runs of at most `limit` bytes by `bytesOf` (a row larger than the limit is a run of its own): pages
+ * of raw bytes that a reader opens or a statement sends at once, bounded in memory.
+ */
+export function* byteGroups<Row>(rows: Row[], bytesOf: (row: Row) => number, limit: number): Generator<Row[]> {
+  let group: Row[] = [];
+  let groupBytes = 0;
+  for (const row of rows) {
+    const bytes = bytesOf(row);
+    if (group.length > 0 && groupBytes + bytes > limit) {
+      yield group;
+      group = [];
+      groupBytes = 0;
+    }
+    group.push(row);
+    groupBytes += bytes;
+  }
+  if (group.length > 0) yield group;
+}

@@ -41,6 +41,7 @@
  */
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
+import { byteGroups } from './db.ts';
 import type { BlobStore } from './blobs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256, recordAuditEvents, type AuditActor } from './audit-trail.ts';
 import { FHIR_REST_PROTOCOL, moveMessageKeys } from './inbox.ts';
@@ -258,7 +259,7 @@ async function attributeMessages(client: pg.PoolClient, patient: string, target:
     );
     if (page.rows.length === 0) return counts;
     after = Number(page.rows.at(-1)!.id);
-    for (const group of byteGroups(page.rows, batchBytes)) {
+    for (const group of byteGroups(page.rows, (row) => Number(row.bytes), batchBytes)) {
       const rows = await client.query<{ id: string; protocol: string; message_type: string | null; raw: Buffer; raw_sha256: Buffer; raw_key: Buffer; raw_kek: string; charset: string | null; sender: string; source: string }>(
         `SELECT m.id, m.protocol, m.message_type, m.raw, m.raw_sha256, m.raw_key, m.raw_kek, m.charset, m.sender, m.source
            FROM inbox_message m WHERE m.id = ANY($1::bigint[]) AND m.raw_kek IS NOT NULL ORDER BY m.id`,
@@ -312,19 +313,3 @@ function restBodyNames(raw: Buffer, messageType: string | null, patient: string)
   return sealingPatientOf({ ...content, resourceType }) === patient;
 }
 
-/** Splits rows into runs of at most `limit` raw bytes (a larger row is a run of its own). */
-function* byteGroups<Row extends { bytes: number }>(rows: Row[], limit: number): Generator<Row[]> {
-  let group: Row[] = [];
-  let groupBytes = 0;
-  for (const row of rows) {
-    const bytes = Number(row.bytes);
-    if (group.length > 0 && groupBytes + bytes > limit) {
-      yield group;
-      group = [];
-      groupBytes = 0;
-    }
-    group.push(row);
-    groupBytes += bytes;
-  }
-  if (group.length > 0) yield group;
-}

@@ -8,16 +8,15 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLogBundle } from '../../anchor/index.ts';
-import { runAudit } from '../../cli/audit.ts';
 import { dicomBlobStore } from '../../cli/engine.ts';
 import { imagingStudyId } from '../../mappers/index.ts';
-import { erasePatient, FileKms, keyringOf, retireMasterKey, rewrapMasterKeys, rotatePatientKey, type AuditReport, type BlobStore, type Keyring } from '../../store/index.ts';
-import { captured } from '../support/audit-output.ts';
+import { erasePatient, FileKms, keyringOf, retireMasterKey, rewrapMasterKeys, rotatePatientKey, type BlobStore, type Keyring } from '../../store/index.ts';
+import { auditEngine } from '../support/audit-output.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'dicom');
@@ -99,20 +98,7 @@ async function proof(type: string, id: string, vid = 1): Promise<any> {
   }, 20_000, `proof of ${type}/${id}`);
 }
 
-/** `anchorline audit --blobs all --json` on the engine's config: exit code and report. */
-async function audit(): Promise<{ exit: number; report: AuditReport }> {
-  await eventually(async () => {
-    const { rows } = await t.pool.query<{ queued: number; waiting: number }>(
-      `SELECT (SELECT count(*)::int FROM inbox_message WHERE state = 'queued') AS queued, (SELECT count(*)::int FROM ledger_leaf WHERE batch_number IS NULL) AS waiting`,
-    );
-    return rows[0]!.queued === 0 && rows[0]!.waiting === 0;
-  }, 20_000, 'mapping and a closed batch');
-  const configFile = path.join(t.config.dataDir, 'audit-config.json');
-  await writeFile(configFile, JSON.stringify(t.config));
-  const output = captured();
-  const exit = await runAudit(['--config', configFile, '--json', '--blobs', 'all'], output, {});
-  return { exit, report: JSON.parse(output.stdout()) as AuditReport };
-}
+const audit = (): ReturnType<typeof auditEngine> => auditEngine(t);
 
 async function accept(name: InstanceName, bytes = INSTANCES[name].bytes): Promise<number> {
   const result = await t.engine.dicomIntake!.accept(bytes, { protocol: 'dimse', source: '127.0.0.1:40000', callingAeTitle: 'MODALITY1' });

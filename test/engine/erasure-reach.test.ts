@@ -9,14 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLogBundle } from '../../anchor/index.ts';
-import { runAudit } from '../../cli/audit.ts';
-import { blindIndexOf, FileKms, inbox, keyringOf, rewrapMasterKeys, rotatePatientKey, type AuditReport, type Keyring } from '../../store/index.ts';
-import { captured } from '../support/audit-output.ts';
+import { blindIndexOf, FileKms, inbox, keyringOf, rewrapMasterKeys, rotatePatientKey, type Keyring } from '../../store/index.ts';
+import { auditEngine } from '../support/audit-output.ts';
 import { adtMessage } from '../support/messages.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
@@ -103,20 +101,7 @@ async function erase(patientId: string): Promise<any> {
   return response.json();
 }
 
-/** `anchorline audit --blobs all --json` on the engine's config, once mapping and batching have settled. */
-async function audit(): Promise<{ exit: number; report: AuditReport }> {
-  await eventually(async () => {
-    const { rows } = await t.pool.query<{ queued: number; waiting: number }>(
-      `SELECT (SELECT count(*)::int FROM inbox_message WHERE state = 'queued') AS queued, (SELECT count(*)::int FROM ledger_leaf WHERE batch_number IS NULL) AS waiting`,
-    );
-    return rows[0]!.queued === 0 && rows[0]!.waiting === 0;
-  }, 20_000, 'mapping and a closed batch');
-  const configFile = path.join(t.config.dataDir, 'audit-config.json');
-  await writeFile(configFile, JSON.stringify(t.config));
-  const output = captured();
-  const exit = await runAudit(['--config', configFile, '--json', '--blobs', 'all'], output, {});
-  return { exit, report: JSON.parse(output.stdout()) as AuditReport };
-}
+const audit = (): ReturnType<typeof auditEngine> => auditEngine(t);
 
 beforeAll(async () => {
   t = await startTestEngine({ overrides: { anchor: { closeAfterMs: 200 }, encryption: { enabled: true } } });
