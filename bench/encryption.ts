@@ -10,7 +10,10 @@
  *     first send until the inbox has no queued message is the end-to-end rate (acknowledged, mapped, sealed or not);
  *  2. read:   --clients keep-alive clients read the patients written under the phase's setting by id
  *     (`GET /fhir/Patient/{id}`) for --seconds: sealed ones open per read with encryption on, plain ones with it off.
- * Prints each phase, then the mean of each setting and the cost (1 - on/off).
+ * Prints each phase, then the mean of each setting and the cost (1 - on/off). On Linux each phase also prints its CPU
+ * time per message or request (cpu-meter.ts): the engine with its worker process, PostgreSQL, and this load generator;
+ * the engine and PostgreSQL together are what the setting costs the server, whatever else the machine is doing, and
+ * their ratio is the cost that holds when the rates swing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,6 +24,7 @@ import { runningEmbeddedConnection } from '../store/index.ts';
 import { adtMessage } from '../test/support/messages.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
+import { CpuMeter, engineCpu } from './cpu-meter.ts';
 import { describeLoad, HttpLoad, loadAverage } from './http-load.ts';
 
 const { values } = parseArgs({
@@ -53,6 +57,9 @@ async function queued(db: pg.Pool): Promise<number> {
   return (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM inbox_message WHERE state = 'queued'")).rows[0]!.n;
 }
 
+const meter = CpuMeter.open();
+const serverCpu = <T>(engine: ChildEngine, phase: string, unit: string, work: () => Promise<{ result: T; units: number }>) => engineCpu(meter, engine, phase, unit, work);
+
 /** Sends MESSAGES new patients over CONNECTIONS closed-loop senders; resolves when all are mapped. Returns msg/s. */
 async function mapped(engine: ChildEngine, db: pg.Pool, phase: string): Promise<number> {
   const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(engine.mllpPort)));
@@ -79,16 +86,24 @@ try {
       engine = await start(enabled);
       db ??= new pg.Pool({ connectionString: runningEmbeddedConnection(dataDir)!, max: 1 });
       const loadBefore = loadAverage();
-      const rate = await mapped(engine, db, `${label}${round}`);
+      const mappedPhase = await serverCpu(engine, `encryption ${label} mapped`, 'message', async () => ({ result: await mapped(engine!, db!, `${label}${round}`), units: MESSAGES }));
+      const rate = mappedPhase.result;
       note(`mapped | ${label}`, rate);
+      if (mappedPhase.cpu !== undefined) note(`mapped cpu | ${label}`, mappedPhase.cpu);
       console.log(`encryption ${label.padEnd(3)} mapped end to end   ${rate.toFixed(0).padStart(6)} msg/s`);
       const load = new HttpLoad(engine.httpPort, CLIENTS);
       const bundle = JSON.parse((await load.get(`/fhir/Patient?family=Enc${label}&_count=1000`, HEADERS)).body) as { entry?: Array<{ resource: { id: string } }> };
       const ids = (bundle.entry ?? []).map((e) => e.resource.id);
       if (ids.length === 0) throw new Error('no patients to read');
-      await load.run(CLIENTS, 2, (i) => `/fhir/Patient/${ids[i % ids.length]}`, () => HEADERS);
-      const read = await load.run(CLIENTS, SECONDS, (i) => `/fhir/Patient/${ids[i % ids.length]}`, () => HEADERS);
+      // Warm-up: JIT, connections, and the data keys of the patients read (unwrapped once, then cached).
+      await load.run(CLIENTS, Math.max(3, SECONDS / 2), (i) => `/fhir/Patient/${ids[i % ids.length]}`, () => HEADERS);
+      const readPhase = await serverCpu(engine, `encryption ${label} read by id`, 'request', async () => {
+        const result = await load.run(CLIENTS, SECONDS, (i) => `/fhir/Patient/${ids[i % ids.length]}`, () => HEADERS);
+        return { result, units: [...result.statuses.values()].reduce((a, b) => a + b, 0) };
+      });
+      const read = readPhase.result;
       note(`read | ${label}`, read.requestsPerSecond);
+      if (readPhase.cpu !== undefined) note(`read cpu | ${label}`, readPhase.cpu);
       console.log(`encryption ${label.padEnd(3)} ${describeLoad(`read by id (${ids.length} patients)`, read)}  load ${loadBefore} -> ${loadAverage()}`);
       load.close();
       await db.end();
@@ -104,6 +119,15 @@ try {
     const off = mean(results.get(`${name} | off`));
     const spread = (label: string): string => (results.get(`${name} | ${label}`) ?? []).map((v) => v.toFixed(0)).join('/');
     console.log(`  ${name.padEnd(8)} on ${on.toFixed(0).padStart(6)} (${spread('on')})  off ${off.toFixed(0).padStart(6)} (${spread('off')})  cost ${((1 - on / off) * 100).toFixed(1)} %`);
+  }
+  if (meter !== undefined) {
+    console.log('server CPU (engine, its worker process and PostgreSQL) per message or request, and what encryption costs by it (1 - off/on):');
+    for (const name of ['mapped', 'read']) {
+      const on = mean(results.get(`${name} cpu | on`));
+      const off = mean(results.get(`${name} cpu | off`));
+      const spread = (label: string): string => (results.get(`${name} cpu | ${label}`) ?? []).map((v) => v.toFixed(3)).join('/');
+      console.log(`  ${name.padEnd(8)} on ${on.toFixed(3)} ms (${spread('on')})  off ${off.toFixed(3)} ms (${spread('off')})  cost ${((1 - off / on) * 100).toFixed(1)} %`);
+    }
   }
 } finally {
   await db?.end();

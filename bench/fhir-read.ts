@@ -10,7 +10,9 @@
  * connections for --seconds each: reads by id (`GET /fhir/Patient/{id}`), then searches by identifier
  * (`GET /fhir/Patient?identifier={mrn}`). Prints requests per second, p50 and p99 latency, the answers by status, the
  * AuditEvents written against the answers given, the load average, and at the end the rate with the audit trail as a
- * share of the rate without (alternating rounds in one run: this machine is shared and noisy).
+ * share of the rate without (alternating rounds in one run: this machine is shared and noisy). On Linux each phase also
+ * prints its CPU time per request (cpu-meter.ts), and the summary the server's (engine, worker process, PostgreSQL) CPU
+ * per request with and without the audit trail: the ratio that holds when the rates swing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,6 +23,7 @@ import { runningEmbeddedConnection } from '../store/index.ts';
 import { adtMessage } from '../test/support/messages.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
+import { CpuMeter, engineCpu } from './cpu-meter.ts';
 import { describeLoad, HttpLoad, loadAverage, type LoadResult } from './http-load.ts';
 
 const { values } = parseArgs({
@@ -46,13 +49,18 @@ async function auditEventCount(db: pg.Pool): Promise<number> {
   return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fhir_current WHERE resource_type = 'AuditEvent'`)).rows[0]!.n;
 }
 
-async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i: number) => string): Promise<LoadResult> {
+const meter = CpuMeter.open();
+
+async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i: number) => string): Promise<{ result: LoadResult; cpu: number | undefined }> {
   const eventsBefore = await auditEventCount(db);
   const loadBefore = loadAverage();
-  const result = await load.run(CLIENTS, SECONDS, urlFor, () => HEADERS);
+  const measured = await engineCpu(meter, engine, name.trim(), 'request', async () => {
+    const result = await load.run(CLIENTS, SECONDS, urlFor, () => HEADERS);
+    return { result, units: [...result.statuses.values()].reduce((a, b) => a + b, 0) };
+  });
   const events = (await auditEventCount(db)) - eventsBefore;
-  console.log(`${describeLoad(name, result)}  AuditEvents written ${events}  load ${loadBefore} -> ${loadAverage()}`);
-  return result;
+  console.log(`${describeLoad(name, measured.result)}  AuditEvents written ${events}  load ${loadBefore} -> ${loadAverage()}`);
+  return measured;
 }
 
 async function start(dataDir: string, auditReads: boolean): Promise<ChildEngine> {
@@ -69,7 +77,8 @@ let engine = await start(dataDir, true).catch(async (error: unknown) => {
   await rm(dataDir, { recursive: true, force: true });
   throw error;
 });
-const results: Record<'on' | 'off', { read: number[]; search: number[] }> = { on: { read: [], search: [] }, off: { read: [], search: [] } };
+type Figures = { read: number[]; search: number[]; readCpu: number[]; searchCpu: number[] };
+const results: Record<'on' | 'off', Figures> = { on: { read: [], search: [], readCpu: [], searchCpu: [] }, off: { read: [], search: [], readCpu: [], searchCpu: [] } };
 try {
   const mllp = await Promise.all(Array.from({ length: 4 }, () => MllpTestClient.connect(engine.mllpPort)));
   await Promise.all(mllp.map(async (client, c) => {
@@ -94,8 +103,12 @@ try {
       try {
         console.log(`round ${round}, audit trail ${mode}`);
         await closedLoop('  warm-up (read by id)', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`);
-        results[mode].read.push((await closedLoop('  read by id', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`)).requestsPerSecond);
-        results[mode].search.push((await closedLoop('  search by identifier', load, db, (i) => `/fhir/Patient?identifier=FRM${i % PATIENTS}`)).requestsPerSecond);
+        const read = await closedLoop('  read by id', load, db, (i) => `/fhir/Patient/${ids[i % ids.length]}`);
+        results[mode].read.push(read.result.requestsPerSecond);
+        if (read.cpu !== undefined) results[mode].readCpu.push(read.cpu);
+        const search = await closedLoop('  search by identifier', load, db, (i) => `/fhir/Patient?identifier=FRM${i % PATIENTS}`);
+        results[mode].search.push(search.result.requestsPerSecond);
+        if (search.cpu !== undefined) results[mode].searchCpu.push(search.cpu);
       } finally {
         load.close();
         await db.end();
@@ -105,9 +118,16 @@ try {
   const mean = (list: number[]): number => list.reduce((a, b) => a + b, 0) / list.length;
   const rates = (list: number[]): string => `${mean(list).toFixed(0)} req/s (${list.map((r) => r.toFixed(0)).join('/')})`;
   console.log('summary');
-  for (const mode of MODES) console.log(`  audit ${mode.padEnd(3)}  read by id ${rates(results[mode].read)}  search by identifier ${rates(results[mode].search)}`);
+  const cpu = (list: number[]): string => (list.length === 0 ? 'not measured' : `${mean(list).toFixed(3)} CPU-ms (${list.map((c) => c.toFixed(3)).join('/')})`);
+  for (const mode of MODES) {
+    console.log(`  audit ${mode.padEnd(3)}  read by id ${rates(results[mode].read)}  search by identifier ${rates(results[mode].search)}`);
+    console.log(`             server CPU per request (engine, worker, PostgreSQL): read by id ${cpu(results[mode].readCpu)}, search ${cpu(results[mode].searchCpu)}`);
+  }
   if (MODES.length === 2) {
     console.log(`  with the audit trail, as a share of without: read by id ${((100 * mean(results.on.read)) / mean(results.off.read)).toFixed(0)} %, search by identifier ${((100 * mean(results.on.search)) / mean(results.off.search)).toFixed(0)} %`);
+    if (results.on.readCpu.length > 0 && results.off.readCpu.length > 0) {
+      console.log(`  server CPU per request with the audit trail, as a multiple of without: read by id ${(mean(results.on.readCpu) / mean(results.off.readCpu)).toFixed(2)}x, search by identifier ${(mean(results.on.searchCpu) / mean(results.off.searchCpu)).toFixed(2)}x`);
+    }
   }
   console.log(`  load average at the end ${loadAverage()}`);
 } finally {
