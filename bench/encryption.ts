@@ -3,7 +3,7 @@
  * and false, in one run, on one data dir, alternating (on, off, on, off) so that the machine's drift shows as spread,
  * not as a ratio.
  *
- *   npx tsx bench/encryption.ts -- [--messages 3000] [--connections 8] [--clients 32] [--seconds 8] [--rounds 2]
+ *   npm run bench:encryption -- [--messages 3000] [--connections 8] [--clients 32] [--seconds 8] [--rounds 2]
  *
  * Each phase restarts `anchorline start` (embedded PostgreSQL, workers in their own process) with the setting, then
  *  1. mapped: --connections closed-loop MLLP senders send --messages ADT^A01s, each a new patient; the time from the
