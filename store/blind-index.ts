@@ -30,6 +30,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { AnchorlineError } from '../errors/index.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import type { Queryable } from './db.ts';
 import { keyringOf, type Keyring } from './keys.ts';
 import { normaliseSearchString, SEARCH_PARAMETERS, searchEntries } from './search-index.ts';
@@ -52,15 +53,8 @@ export class BlindIndex {
   /** Names the key without revealing it: 'public', or 16 hex digits of SHA-256 over a domain and the key. */
   readonly fingerprint: string;
   private readonly key: Buffer;
-  /**
-   * Two generations of remembered hashes: when the current one is full it becomes the previous one and a new one
-   * starts; a hash found in the previous one moves to the current one. Not one Map trimmed oldest-first
-   * (`delete(keys().next().value)`): V8 leaves a deleted entry's slot in place until the table is rebuilt, so finding
-   * the oldest entry walks every slot deleted before it, and with a full cache of inputs never seen again (a new
-   * patient's name prefixes) that walk took a third of a worker's CPU (as mappers/memo.ts found for the mappers).
-   */
-  private remembered = new Map<string, string>();
-  private rememberedBefore = new Map<string, string>();
+  /** Hashes of recent inputs (store/bounded-cache.ts says why two generations, not one map trimmed oldest-first). */
+  private readonly remembered = new BoundedCache<string, string>(HASH_CACHE_ENTRIES);
 
   constructor(key: Buffer, fingerprint?: string) {
     this.key = key;
@@ -69,18 +63,14 @@ export class BlindIndex {
 
   /**
    * 64 bits of HMAC-SHA-256 over the parts, as a bigint in decimal (how pg takes a bigint parameter). Remembered for
-   * the recent inputs (remembered, rememberedBefore): an HMAC costs microseconds, and most of what is hashed repeats (every read's
+   * recent inputs: an HMAC costs microseconds, and most of what is hashed repeats (every read's
    * AuditEvent carries the same type, action and purpose codes; a patient's references recur on each write).
    */
   private hash(domain: string, param: string, ...parts: string[]): string {
     const input = `${domain}\u0000${param}\u0000${parts.join('\u0000')}`;
     const known = this.remembered.get(input);
     if (known !== undefined) return known;
-    const hash = this.rememberedBefore.get(input) ?? createHmac('sha256', this.key).update(input).digest().readBigInt64BE(0).toString();
-    if (this.remembered.size >= HASH_CACHE_ENTRIES) {
-      this.rememberedBefore = this.remembered;
-      this.remembered = new Map();
-    }
+    const hash = createHmac('sha256', this.key).update(input).digest().readBigInt64BE(0).toString();
     this.remembered.set(input, hash);
     return hash;
   }

@@ -23,6 +23,7 @@ import { isEnforced } from '../consent/decide.ts';
 import type { ConsentResource } from '../consent/types.ts';
 import type { Logger } from '../config/logger.ts';
 import { blindIndexOf } from './blind-index.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import type { Queryable } from './db.ts';
 import { patientsOf, restWriteAuditEvent, type AuditActor } from './audit-trail.ts';
 import { writeApiResource } from './api-writes.ts';
@@ -84,9 +85,9 @@ interface Entry {
 export class ConsentCache {
   private readonly pool: pg.Pool;
   private readonly ttlMs: number;
-  private readonly maxPatients: number;
   private readonly log: Logger | undefined;
-  private readonly entries = new Map<string, Entry>();
+  /** Two generations of half of maxPatients each (store/bounded-cache.ts). */
+  private readonly entries: BoundedCache<string, Entry>;
   private readonly loading = new Map<string, Promise<readonly ConsentResource[]>>();
   /** Counts invalidations: a load that saw it change while it ran is not kept. */
   private invalidations = 0;
@@ -102,7 +103,7 @@ export class ConsentCache {
   constructor(options: ConsentCacheOptions) {
     this.pool = options.pool;
     this.ttlMs = options.ttlMs ?? 30_000;
-    this.maxPatients = options.maxPatients ?? 10_000;
+    this.entries = new BoundedCache(Math.ceil((options.maxPatients ?? 10_000) / 2));
     this.log = options.log;
   }
 
@@ -111,9 +112,6 @@ export class ConsentCache {
     const entry = this.entries.get(patient);
     if (entry !== undefined && this.listening && Date.now() - entry.loadedAt < this.ttlMs) {
       this.stats.hits += 1;
-      // Most recently used last: the Map's order is the eviction order.
-      this.entries.delete(patient);
-      this.entries.set(patient, entry);
       return Promise.resolve(entry.consents);
     }
     if (!this.listening && !this.closed) void this.start();
@@ -162,7 +160,6 @@ export class ConsentCache {
     this.stats.loads += 1;
     if (this.listening && this.invalidations === before && !this.closed) {
       this.entries.set(patient, { consents, loadedAt: Date.now() });
-      while (this.entries.size > this.maxPatients) this.entries.delete(this.entries.keys().next().value!);
     }
     return consents;
   }

@@ -30,6 +30,7 @@ import type pg from 'pg';
 import { parseJson, stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { patientOf } from './compartment.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import type { Queryable } from './db.ts';
 import type { KeyManagementService } from './kms.ts';
 
@@ -184,7 +185,8 @@ export interface KeyringOptions {
 
 /** The data keys of one process: unwraps through the KMS, caches briefly, creates patients' keys on first need. */
 export class Keyring {
-  private readonly cache = new Map<number, { dek: Buffer; expires: number }>();
+  /** Unwrapped keys by patient_key id; two generations of half the configured maximum each (store/bounded-cache.ts). */
+  private readonly cache: BoundedCache<number, { dek: Buffer; expires: number }>;
 
   readonly kms: KeyManagementService;
   readonly options: KeyringOptions;
@@ -192,6 +194,7 @@ export class Keyring {
   constructor(kms: KeyManagementService, options: KeyringOptions) {
     this.kms = kms;
     this.options = options;
+    this.cache = new BoundedCache(Math.ceil(options.cacheMaxKeys / 2));
   }
 
   get sealing(): boolean {
@@ -202,12 +205,7 @@ export class Keyring {
   async dekOf(keyId: number, wrapped: Buffer, kekId: string): Promise<Buffer> {
     const now = Date.now();
     const hit = this.cache.get(keyId);
-    if (hit !== undefined && hit.expires > now) {
-      // Re-inserted: Map order is then least recently used first, which is what eviction drops.
-      this.cache.delete(keyId);
-      this.cache.set(keyId, hit);
-      return hit.dek;
-    }
+    if (hit !== undefined && hit.expires > now) return hit.dek;
     const dek = await this.kms.unwrap(wrapped, kekId);
     this.remember(keyId, dek, now);
     return dek;
@@ -219,9 +217,7 @@ export class Keyring {
   }
 
   private remember(keyId: number, dek: Buffer, now: number): void {
-    this.cache.delete(keyId);
     this.cache.set(keyId, { dek, expires: now + this.options.cacheTtlMs });
-    while (this.cache.size > this.options.cacheMaxKeys) this.cache.delete(this.cache.keys().next().value!);
   }
 
   /**
