@@ -58,9 +58,7 @@ export const MAX_CANONICAL_DEPTH = 512;
 
 /** The RFC 8785 canonical form of `value` as a string. Throws CanonicalJsonError for values JSON cannot represent. */
 export function canonicalize(value: unknown): string {
-  const out: string[] = [];
-  serialize(value, '', 0, new Set(), out);
-  return out.join('');
+  return serialize(value, 0, { tokens: [], ancestors: new Set() });
 }
 
 const utf8 = new TextEncoder();
@@ -77,73 +75,85 @@ export function canonicalBytes(value: unknown): Uint8Array {
  */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-function serialize(value: unknown, path: string, depth: number, ancestors: Set<object>, out: string[]): void {
+/**
+ * Where serialize() is: the member names and item indexes from the root to the value at hand, and the containers
+ * open on the way (for cycles). The JSON Pointer of an error is made from the tokens only when there is an error:
+ * writing it out for every member, on the path where nothing is wrong, cost as much as the serialisation itself.
+ */
+interface Position {
+  tokens: Array<string | number>;
+  ancestors: Set<object>;
+}
+
+/** The JSON Pointer (RFC 6901) of the value at `at`. */
+function pointerOf(at: Position): string {
+  let pointer = '';
+  for (const token of at.tokens) pointer += `/${typeof token === 'number' ? token : escapePointerToken(token)}`;
+  return pointer;
+}
+
+// Each value's text is returned and concatenated (V8 keeps the parts as a rope, flattened once when the result is
+// encoded): a little faster here than pushing the parts onto one array and joining it at the end.
+function serialize(value: unknown, depth: number, at: Position): string {
   switch (typeof value) {
     case 'string':
-      out.push(serializeString(value, path));
-      return;
+      return serializeString(value, at);
     case 'number':
       // §3.2.2.3: ECMAScript Number::toString, which String() is, including -0 -> "0" and the exponent forms.
-      if (!Number.isFinite(value)) throw new CanonicalJsonError('non-finite-number', path, `${String(value)} has no JSON form`);
-      out.push(String(value));
-      return;
+      if (!Number.isFinite(value)) throw new CanonicalJsonError('non-finite-number', pointerOf(at), `${String(value)} has no JSON form`);
+      return String(value);
     case 'boolean':
-      out.push(value ? 'true' : 'false');
-      return;
+      return value ? 'true' : 'false';
     case 'object':
-      if (value === null) {
-        out.push('null');
-        return;
-      }
-      if (isLosslessNumber(value)) {
-        out.push(canonicalDecimal(value.value, path));
-        return;
-      }
-      serializeContainer(value, path, depth, ancestors, out);
-      return;
+      if (value === null) return 'null';
+      if (isLosslessNumber(value)) return decimalAt(value.value, () => pointerOf(at));
+      return serializeContainer(value, depth, at);
     default:
       // undefined, function, symbol, bigint. BigInt is refused rather than written as a number because RFC 8785
       // numbers are IEEE 754 doubles: large integers must travel as strings to keep their value.
-      throw new CanonicalJsonError('unsupported-type', path, `a ${typeof value} has no JSON form`);
+      throw new CanonicalJsonError('unsupported-type', pointerOf(at), `a ${typeof value} has no JSON form`);
   }
 }
 
-function serializeContainer(value: object, path: string, depth: number, ancestors: Set<object>, out: string[]): void {
-  if (depth >= MAX_CANONICAL_DEPTH) throw new CanonicalJsonError('too-deep', path, `nesting exceeds ${MAX_CANONICAL_DEPTH} levels`);
-  if (ancestors.has(value)) throw new CanonicalJsonError('cycle', path, 'the value contains itself');
-  ancestors.add(value);
+function serializeContainer(value: object, depth: number, at: Position): string {
+  if (depth >= MAX_CANONICAL_DEPTH) throw new CanonicalJsonError('too-deep', pointerOf(at), `nesting exceeds ${MAX_CANONICAL_DEPTH} levels`);
+  if (at.ancestors.has(value)) throw new CanonicalJsonError('cycle', pointerOf(at), 'the value contains itself');
+  at.ancestors.add(value);
+  let out: string;
   if (Array.isArray(value)) {
-    out.push('[');
+    out = '[';
     for (let i = 0; i < value.length; i++) {
-      if (i > 0) out.push(',');
+      at.tokens.push(i);
       // A hole would read as undefined; name it precisely instead of reporting an unsupported type.
-      if (!(i in value)) throw new CanonicalJsonError('sparse-array', `${path}/${i}`, 'the array has a hole');
-      serialize(value[i], `${path}/${i}`, depth + 1, ancestors, out);
+      if (!(i in value)) throw new CanonicalJsonError('sparse-array', pointerOf(at), 'the array has a hole');
+      out += i > 0 ? `,${serialize(value[i], depth + 1, at)}` : serialize(value[i], depth + 1, at);
+      at.tokens.pop();
     }
-    out.push(']');
+    out += ']';
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       const kind = (proto as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? 'object';
-      throw new CanonicalJsonError('non-plain-object', path, `a ${kind} is not a plain JSON object`);
+      throw new CanonicalJsonError('non-plain-object', pointerOf(at), `a ${kind} is not a plain JSON object`);
     }
     if (Object.getOwnPropertySymbols(value).length > 0) {
-      throw new CanonicalJsonError('symbol-key', path, 'an object has a symbol-keyed property');
+      throw new CanonicalJsonError('symbol-key', pointerOf(at), 'an object has a symbol-keyed property');
     }
     // §3.2.3: members sorted by key as arrays of UTF-16 code units, which is what sort() without a comparator does.
     const keys = Object.keys(value).sort();
     const record = value as Record<string, unknown>;
-    out.push('{');
+    out = '{';
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      const memberPath = `${path}/${escapePointerToken(key)}`;
-      if (i > 0) out.push(',');
-      out.push(serializeString(key, memberPath), ':');
-      serialize(record[key], memberPath, depth + 1, ancestors, out);
+      at.tokens.push(key);
+      const member = `${serializeString(key, at)}:${serialize(record[key], depth + 1, at)}`;
+      out += i > 0 ? `,${member}` : member;
+      at.tokens.pop();
     }
-    out.push('}');
+    out += '}';
   }
-  ancestors.delete(value);
+  at.ancestors.delete(value);
+  return out;
 }
 
 /**
@@ -173,19 +183,24 @@ const JSON_NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/
  * MAX_DECIMAL_*_DIGITS limits.
  */
 export function canonicalDecimal(token: string, path = ''): string {
+  return decimalAt(token, () => path);
+}
+
+/** canonicalDecimal, with the path of its errors made only when there is one. */
+function decimalAt(token: string, where: () => string): string {
   // First, so that no other token (`NaN`, `0x10`, from a LosslessNumber altered after it was made) gets through.
-  if (!JSON_NUMBER.test(token)) throw new CanonicalJsonError('invalid-number', path, 'a lossless number does not hold a JSON number');
+  if (!JSON_NUMBER.test(token)) throw new CanonicalJsonError('invalid-number', where(), 'a lossless number does not hold a JSON number');
   const double = Number(token);
   const es = String(double);
   if (es === token) return token;
-  const plain = plainDecimal(token, path);
-  return Number.isFinite(double) && plainDecimal(es, path) === plain ? es : plain;
+  const plain = plainDecimal(token, where);
+  return Number.isFinite(double) && plainDecimal(es, where) === plain ? es : plain;
 }
 
 /** The plain decimal form (no exponent) of a JSON number token, keeping its scale; see canonicalDecimal. */
-function plainDecimal(token: string, path: string): string {
+function plainDecimal(token: string, where: () => string): string {
   const match = JSON_NUMBER.exec(token);
-  if (match === null) throw new CanonicalJsonError('invalid-number', path, 'a lossless number does not hold a JSON number');
+  if (match === null) throw new CanonicalJsonError('invalid-number', where(), 'a lossless number does not hold a JSON number');
   const sign = match[1]!;
   const whole = match[2]!;
   const fraction = match[3] ?? '';
@@ -196,7 +211,7 @@ function plainDecimal(token: string, path: string): string {
   const scale = Math.max(0, -shift);
   const integerDigits = digits === '' ? 1 : digits.length + shift;
   if (!Number.isSafeInteger(exponent) || integerDigits > MAX_DECIMAL_INTEGER_DIGITS || scale > MAX_DECIMAL_FRACTION_DIGITS) {
-    throw new CanonicalJsonError('number-out-of-range', path, `a number has more than ${MAX_DECIMAL_INTEGER_DIGITS} integer or ${MAX_DECIMAL_FRACTION_DIGITS} fraction digits`);
+    throw new CanonicalJsonError('number-out-of-range', where(), `a number has more than ${MAX_DECIMAL_INTEGER_DIGITS} integer or ${MAX_DECIMAL_FRACTION_DIGITS} fraction digits`);
   }
   const signText = digits === '' ? '' : sign;
   if (shift >= 0) return signText + (digits === '' ? '0' : digits + '0'.repeat(shift));
@@ -210,10 +225,16 @@ function plainDecimal(token: string, path: string): string {
  * JSON.stringify is the reference implementation. Lone surrogates are refused first: RFC 8785 requires I-JSON
  * (RFC 7493), which forbids them, and UTF-8 cannot encode them.
  */
-function serializeString(s: string, path: string): string {
-  if (LONE_SURROGATE.test(s)) throw new CanonicalJsonError('lone-surrogate', path, 'a string contains an unpaired UTF-16 surrogate');
+function serializeString(s: string, at: Position): string {
+  // Most strings have nothing to escape and no surrogate at all: quoted as they are, which is what JSON.stringify
+  // would return, without the call.
+  if (!NEEDS_A_CLOSER_LOOK.test(s)) return `"${s}"`;
+  if (LONE_SURROGATE.test(s)) throw new CanonicalJsonError('lone-surrogate', pointerOf(at), 'a string contains an unpaired UTF-16 surrogate');
   return JSON.stringify(s);
 }
+
+/** What JSON.stringify escapes (quote, backslash, U+0000..U+001F), and any surrogate, paired or not. */
+const NEEDS_A_CLOSER_LOOK = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** RFC 6901 reference-token escaping, for error paths. */
 function escapePointerToken(key: string): string {
