@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   SALT_BYTES,
@@ -7,6 +8,7 @@ import {
   bytesToHex,
   canonicalBytes,
   leafBytes,
+  leafHash,
   newSalt,
   provenanceLeafHash,
   resourceSha256,
@@ -61,6 +63,19 @@ describe('provenance leaf', () => {
     expect(resourceSha256(shuffled)).toBe(resourceSha256(resource));
     expect(resourceSha256(resource)).toBe(nodeSha256(canonicalBytes(resource)));
     expect(resourceSha256({ ...resource, meta: { versionId: '3' } })).not.toBe(resourceSha256(resource));
+  });
+
+  it('hashes, natively where Node is, the very bytes the portable definitions name', () => {
+    // Any JSON text, Hangul and astral characters included: the native hash takes the canonical text, the portable
+    // one its UTF-8 bytes.
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), fc.string({ unit: 'grapheme' }), (value, text) => {
+        const resource = { resourceType: 'Basic', id: text, value };
+        expect(resourceSha256(resource)).toBe(sha256Hex(canonicalBytes(resource)));
+        const preimage = { ...vector.preimage, id: text };
+        expect(provenanceLeafHash(preimage)).toEqual(leafHash(leafBytes(preimage)));
+      }),
+    );
   });
 
   it('sha256Hex is lowercase hex SHA-256 (FIPS 180-4 "abc" vector)', () => {
