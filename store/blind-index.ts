@@ -96,13 +96,21 @@ export class BlindIndex {
     return this.hash('prefix', param, chars.length > PREFIX_CHARS ? chars.slice(0, PREFIX_CHARS).join('') : value);
   }
 
-  /** The index rows of one resource version. */
+  /**
+   * The index rows of one resource version. String rows are what costs: a hash per prefix is a B-tree entry at a
+   * random place (about 20 KiB more WAL per new patient when every form of a name had all its prefixes), so a
+   * HumanName is indexed once per part, not again per parameter, and its composed forms only where they are searched:
+   * - family, given and name share one hash domain (HUMAN_NAME), and `name` rows leave out what family and given
+   *   already hold: a `name=` search looks under all three (stringQuery);
+   * - the whole name joined without spaces ("홍길동": how names in Han, Hangul or Kana are written and searched) gets
+   *   its prefixes; the other composed forms ("john smith", "smith john", "johnsmith") only their exact hash, which a
+   *   search for the whole of one still finds.
+   */
   rows(resource: { resourceType: string; id: string; content: Record<string, unknown> }): { tokens: BlindTokenRow[]; strings: BlindStringRow[] } {
     const { resourceType: type, id } = resource;
     const entries = searchEntries(resource.content);
     const kinds = Object.hasOwn(SEARCH_PARAMETERS, type) ? SEARCH_PARAMETERS[type]! : {};
     const tokens = entries.tokens.map((t): BlindTokenRow => [type, id, t.param, this.codeHash(t.param, t.code), this.tokenHash(t.param, t.system, t.code), kinds[t.param] === 'reference' ? t.code : null]);
-    // Prefixes repeat across a name's forms ("smith", "smith john"): each (param, hash) once.
     const seen = new Set<string>();
     const strings: BlindStringRow[] = [];
     const add = (param: string, hash: string): void => {
@@ -111,24 +119,47 @@ export class BlindIndex {
       seen.add(key);
       strings.push([type, id, param, hash]);
     };
-    for (const { param, value } of entries.strings) {
-      add(param, this.exactHash(param, value));
+    const parts = new Set(entries.strings.filter((e) => e.param === 'family' || e.param === 'given').map((e) => e.value));
+    for (const { param, value, whole } of entries.strings) {
+      const domain = hashDomain(type, param);
+      if (domain === HUMAN_NAME && param === 'name' && parts.has(value)) continue;
+      add(param, this.exactHash(domain, value));
+      if (whole === 'spaced' || (whole === 'joined' && !WRITTEN_WITHOUT_SPACES.test(value))) continue;
       const chars = Array.from(value);
       let prefix = '';
       for (let n = 0; n < chars.length && n < PREFIX_CHARS; n++) {
         prefix += chars[n];
-        add(param, this.hash('prefix', param, prefix));
+        add(param, this.hash('prefix', domain, prefix));
       }
     }
     return { tokens, strings };
   }
 
-  /** The hash a string search looks for, or undefined for an empty one (every value of the parameter). */
-  stringQuery(param: string, value: string, exact: boolean): string | undefined {
+  /**
+   * What a string search looks for: the parameters whose rows may match and the hashes that match; undefined for an
+   * empty value (every value of the parameter). "Starts with" matches a prefix, or a whole value indexed without its
+   * prefixes (a composed form of a name searched for whole).
+   */
+  stringQuery(resourceType: string, param: string, value: string, exact: boolean): { params: string[]; hashes: string[] } | undefined {
     const normalised = normaliseSearchString(value);
     if (normalised === '') return undefined;
-    return exact ? this.exactHash(param, normalised) : this.prefixHash(param, normalised);
+    const domain = hashDomain(resourceType, param);
+    const params = domain === HUMAN_NAME && param === 'name' ? ['name', 'family', 'given'] : [param];
+    const hashes = exact ? [this.exactHash(domain, normalised)] : [this.prefixHash(domain, normalised), this.exactHash(domain, normalised)];
+    return { params, hashes };
   }
+}
+
+/** The hash domain of a HumanName's family, given and name parameters, shared so that a part is indexed once. */
+const HUMAN_NAME = 'human-name';
+/** Scripts whose names are written without spaces between family and given name. */
+const WRITTEN_WITHOUT_SPACES = /[\p{Script=Han}\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+
+/** The parameter a string value is hashed under: HUMAN_NAME for a type searched by name, family and given. */
+function hashDomain(resourceType: string, param: string): string {
+  if (param !== 'name' && param !== 'family' && param !== 'given') return param;
+  const kinds = Object.hasOwn(SEARCH_PARAMETERS, resourceType) ? SEARCH_PARAMETERS[resourceType]! : {};
+  return kinds.family === 'string' && kinds.given === 'string' ? HUMAN_NAME : param;
 }
 
 /** The index of an engine without a master key: a fixed, public key. */

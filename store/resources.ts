@@ -380,11 +380,12 @@ export async function searchResources(
         AND t.param = ${p(param)} AND (${alternatives.join(' OR ')}))`);
     } else {
       const { param } = criterion;
-      const hashes = criterion.values.map((v) => blind.stringQuery(param, v, criterion.exact));
+      const queries = criterion.values.map((v) => blind.stringQuery(resourceType, param, v, criterion.exact));
       // An empty value (after normalising) starts every value: any row of the parameter matches.
-      const match = hashes.includes(undefined) ? '' : ` AND s.value_hash = ANY(${p(hashes)}::bigint[])`;
+      const params = queries.find((q) => q !== undefined)?.params ?? [param];
+      const match = queries.includes(undefined) ? '' : ` AND s.value_hash = ANY(${p(queries.flatMap((q) => q!.hashes))}::bigint[])`;
       conditions.push(`EXISTS (SELECT 1 FROM fhir_search_string s WHERE s.resource_type = r.resource_type AND s.id = r.id
-        AND s.param = ${p(param)}${match})`);
+        AND s.param = ANY(${p(params)}::text[])${match})`);
     }
   }
   const where = conditions.join(' AND ');

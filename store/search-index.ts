@@ -11,6 +11,11 @@ export interface TokenEntry {
 export interface StringEntry {
   param: string;
   value: string;
+  /**
+   * A whole name made of its parts (humanNameStrings): 'joined' family and given without a space ("홍길동"),
+   * 'spaced' with spaces ("john smith"). Absent for a value as written.
+   */
+  whole?: 'joined' | 'spaced';
 }
 
 type Json = Record<string, unknown>;
@@ -46,9 +51,9 @@ function humanNameStrings(names: Json[]): StringEntry[] {
     for (const part of parts) if (typeof part === 'string' && part) out.push({ param: 'name', value: part });
     // Whole-name forms, so that "홍길동" (family first, no space) and "John Smith" both match `name=`.
     if (family && given.length > 0) {
-      out.push({ param: 'name', value: `${family}${given.join('')}` });
-      out.push({ param: 'name', value: `${family} ${given.join(' ')}` });
-      out.push({ param: 'name', value: `${given.join(' ')} ${family}` });
+      out.push({ param: 'name', value: `${family}${given.join('')}`, whole: 'joined' });
+      out.push({ param: 'name', value: `${family} ${given.join(' ')}`, whole: 'spaced' });
+      out.push({ param: 'name', value: `${given.join(' ')} ${family}`, whole: 'spaced' });
     }
   }
   return out;
@@ -235,7 +240,7 @@ export function searchEntries(resource: Json): { tokens: TokenEntry[]; strings: 
   const entries = extract ? extract(resource) : { tokens: identifierTokens(resource), strings: [] };
   const seen = new Set<string>();
   const strings = entries.strings
-    .map((s) => ({ param: s.param, value: normaliseSearchString(s.value) }))
+    .map((s) => ({ ...s, value: normaliseSearchString(s.value) }))
     .filter((s) => s.value !== '' && !seen.has(`${s.param}\u0000${s.value}`) && seen.add(`${s.param}\u0000${s.value}`));
   return { tokens: entries.tokens, strings };
 }

@@ -88,6 +88,10 @@ describe('the blind search index', () => {
     expect(await search(t, `family=홍`)).toEqual([patientId, otherId].sort());
     expect(await search(t, `name=홍길`)).toEqual([patientId, otherId].sort());
     expect(await search(t, `name=홍길동`)).toEqual([patientId]);
+    // `name` finds the parts (indexed once, under family and given) and a composed form searched for whole.
+    expect(await search(t, `name=길동`)).toEqual([patientId]);
+    expect(await search(t, `name=${encodeURIComponent('홍 길동')}`)).toEqual([patientId]);
+    expect(await search(t, `name=${encodeURIComponent('길순 홍')}`)).toEqual([otherId]);
     expect(await search(t, `given=길`)).toEqual([patientId, otherId].sort());
     expect(await search(t, `family:exact=홍`)).toEqual([patientId, otherId].sort());
     expect(await search(t, `given:exact=길`)).toEqual([]);
@@ -139,13 +143,21 @@ describe('the blind search index', () => {
     const family = rows.strings.filter((r) => r[2] === 'family').map((r) => r[3]);
     // One row per prefix up to the cap, and the whole value for :exact.
     expect(family).toHaveLength(PREFIX_CHARS + 1);
-    expect(family).toContain(PUBLIC_BLIND_INDEX.stringQuery('family', long, true));
-    expect(family).toContain(PUBLIC_BLIND_INDEX.stringQuery('family', long.slice(0, PREFIX_CHARS), false));
+    const hashesOf = (value: string, exact: boolean): string[] => PUBLIC_BLIND_INDEX.stringQuery('Patient', 'family', value, exact)!.hashes;
+    expect(family).toContain(hashesOf(long, true)[0]);
+    expect(family).toContain(hashesOf(long.slice(0, PREFIX_CHARS), false)[0]);
     // A longer search string is matched on its first PREFIX_CHARS characters.
-    expect(PUBLIC_BLIND_INDEX.stringQuery('family', long, false)).toBe(PUBLIC_BLIND_INDEX.stringQuery('family', long.slice(0, PREFIX_CHARS), false));
+    expect(hashesOf(long, false)[0]).toBe(hashesOf(long.slice(0, PREFIX_CHARS), false)[0]);
     // An astral character is one character, never half of a surrogate pair.
     const astral = PUBLIC_BLIND_INDEX.rows({ resourceType: 'Patient', id: 'p2', content: { resourceType: 'Patient', id: 'p2', name: [{ family: '𠀀x' }] } });
     expect(astral.strings.filter((r) => r[2] === 'family')).toHaveLength(3);
+    // A HumanName's parts once each; of its composed forms, only the one written without spaces in Hangul, Han or
+    // Kana has prefixes, the others their whole value.
+    const latin = PUBLIC_BLIND_INDEX.rows({ resourceType: 'Patient', id: 'p3', content: { resourceType: 'Patient', id: 'p3', name: [{ family: 'Reader', given: ['Ann'] }] } });
+    const count = (rows: typeof latin, param: string): number => rows.strings.filter((r) => r[2] === param).length;
+    expect([count(latin, 'family'), count(latin, 'given'), count(latin, 'name')]).toEqual([7, 4, 3]);
+    const hangul = PUBLIC_BLIND_INDEX.rows({ resourceType: 'Patient', id: 'p4', content: { resourceType: 'Patient', id: 'p4', name: [{ family: '홍', given: ['길동'] }] } });
+    expect([count(hangul, 'family'), count(hangul, 'given'), count(hangul, 'name')]).toEqual([2, 3, 6]);
     // Equal values under two parameters do not share a hash; a keyed index shares none with the public one.
     expect(PUBLIC_BLIND_INDEX.codeHash('identifier', 'X1')).not.toBe(PUBLIC_BLIND_INDEX.codeHash('altid', 'X1'));
   });

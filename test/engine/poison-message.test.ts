@@ -88,7 +88,7 @@ describe('a message that kills its worker', () => {
     // refusing a value for what it is, as it refuses a NUL in text or a number past its range. On the search index,
     // which the Patient's version writes in the same statement: the version itself is sealed, so no rule sees its
     // content.
-    const refusedFamily = (await blindIndexOf(t.pool)).exactHash('family', 'refused');
+    const refusedFamily = (await blindIndexOf(t.pool)).stringQuery('Patient', 'family', 'Refused', true)!.hashes[0];
     await t.pool.query(`ALTER TABLE fhir_search_string ADD CONSTRAINT no_refused_family CHECK (NOT (param = 'family' AND value_hash = ${refusedFamily}))`);
     const client = await MllpTestClient.connect(t.mllpPort);
     const sent = [adtMessage({ controlId: 'REFUSED-1', mrn: 'R1', family: 'Refused' })];
