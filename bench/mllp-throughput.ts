@@ -23,8 +23,8 @@
  * (user + system, from /proc) each process spent per message over the phase: the intake process, each worker process,
  * PostgreSQL (the postmaster and every backend and auxiliary process under it) and this load generator, their total,
  * and the ceiling that total sets on this machine: cores x 1000 / total CPU-ms a message = the most messages/s it
- * could take end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine swing with
- * whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
+ * could take end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine
+ * swing with whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
