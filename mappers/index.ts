@@ -9,7 +9,7 @@ export type { AddIdentifiersOperation, ClassChangeOperation, ElementMergeOperati
 export { checkMappedResource, validateFhirResource, withoutInvalidElements, type MappedResourceCheck } from './fhir-validate.ts';
 export { isSupportedMessageType, mapHl7Message, supportedMessageTypes } from './hl7v2/registry.ts';
 export { DICOM_BLOB_EXTENSION_URL, DICOM_UID_SYSTEM, imagingStudyId, mapDicomInstance, type DicomMappingContext } from './dicom/index.ts';
-export { cdaDocumentBundle, cdaIssuesOutcome, cdaMappingIssues, convertCdaDocument, documentBundle, documentBundleId, readCdaHeader, CDA_ISSUE_SYSTEM } from './cda/index.ts';
+export { cdaDocumentBundle, cdaIssuesOutcome, cdaMappingIssues, convertCdaDocument, documentBundle, documentBundleId, iiIdentifier, readCdaHeader, CDA_ISSUE_SYSTEM } from './cda/index.ts';
 export type { CdaConversion, CdaConversionOptions, CdaDocumentFacts, CdaHeader, CdaIssue, CdaIssueCode } from './cda/index.ts';
 export { DEFAULT_FIELD_SOURCES, FIELD_SOURCE_ELEMENTS, fieldSourcesConflict, resolveFieldSources } from './hl7v2/field-sources.ts';
 export type { FieldSourceElement, FieldSourceSpec, FieldSources } from './hl7v2/field-sources.ts';

@@ -23,6 +23,7 @@
 import { convertXmlToCcda } from '@medplum/ccda';
 import { DEFAULT_CDA_LIMITS, readCdaHeaderText, type CdaLimits } from '../formats/cda/index.ts';
 import { parseDicomInstance } from '../formats/dicom/index.ts';
+import { iiIdentifier } from '../mappers/index.ts';
 import { decodeHl7Bytes, DEFAULT_HL7_LIMITS, fieldOf, HL7_NULL, parseHl7, readMshHeader, type Hl7Limits, type Hl7Repetition, type Hl7Segment, type MshHeader } from '../formats/hl7v2/index.ts';
 import type { MessageBytes, MessagePatientIdentifier, MessagePatientReader, MessagePatients } from '../store/index.ts';
 import { selectionHeader } from './ingest.ts';
@@ -204,13 +205,13 @@ function nodes(value: unknown): Node[] {
   return isNode(value) ? [value] : [];
 }
 
-/** An II as the converter makes an identifier of it (mappers/cda/resources.ts iiIdentifier). */
-function iiIdentifier(id: Node): MessagePatientIdentifier | undefined {
+/** An II as the converter makes an identifier of it (the mappers' iiIdentifier), with the root as its authority. */
+function recordTargetIdentifier(id: Node): MessagePatientIdentifier | undefined {
   const root = id['@_root'];
   if (typeof root !== 'string' || root === '' || id['@_nullFlavor'] !== undefined) return undefined;
-  const extension = typeof id['@_extension'] === 'string' && id['@_extension'] !== '' ? id['@_extension'] : undefined;
-  const rootUri = OID.test(root) ? `urn:oid:${root}` : UUID.test(root) ? `urn:uuid:${root.toLowerCase()}` : `urn:anchorline:authority:${encodeURIComponent(root)}`;
-  return extension === undefined ? { value: rootUri, systems: ['urn:ietf:rfc:3986'], authorities: [] } : { value: extension, systems: [rootUri], authorities: [root] };
+  const { system, value } = iiIdentifier(id);
+  // A root alone is itself the identifier (system urn:ietf:rfc:3986), with no authority to name.
+  return system === 'urn:ietf:rfc:3986' ? { value, systems: [system], authorities: [] } : { value, systems: [system], authorities: [root] };
 }
 
 function readCda(message: MessageBytes, options: MessagePatientReaderOptions): MessagePatients | undefined {
@@ -219,7 +220,7 @@ function readCda(message: MessageBytes, options: MessagePatientReaderOptions): M
   const ccda = convertXmlToCcda(header) as unknown as Node;
   const targets = nodes(ccda?.recordTarget).map((target) =>
     nodes(target.patientRole).flatMap((role) => nodes(role.id).flatMap((id) => {
-      const identifier = iiIdentifier(id);
+      const identifier = recordTargetIdentifier(id);
       return identifier === undefined ? [] : [identifier];
     })),
   );

@@ -7,4 +7,4 @@ export { convertCdaDocument, type CdaConversion, type CdaConversionOptions, type
 export { cdaDocumentBundle, cdaIssuesOutcome, documentBundle, documentBundleId, CDA_ISSUE_SYSTEM } from './document.ts';
 export { cdaMappingIssues } from './mapping-issues.ts';
 export { readCdaHeader, type CdaHeader, type CdaReadOptions } from './read-header.ts';
-export type { CdaDocumentFacts, FhirResource } from './resources.ts';
+export { iiIdentifier, type CdaDocumentFacts, type FhirResource } from './resources.ts';
