@@ -101,10 +101,18 @@ export function printCpuBudget(phase: string, before: Map<string, number>, after
   return perUnit;
 }
 
-/** The processes a child engine's CPU time is counted for: the engine (with its worker process) and its PostgreSQL. */
-function engineRoots(engine: ChildEngine): Map<string, number> {
-  const postgresPid = engine.logs.find((entry) => entry.msg === 'embedded postgres: ready')?.postgresPid as number | undefined;
-  return new Map<string, number>([['engine', engine.process.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
+/** The embedded PostgreSQL's postmaster pid, from the child engine's log; undefined when it uses DATABASE_URL. */
+export function embeddedPostgresPid(engine: ChildEngine): number | undefined {
+  return engine.logs.find((entry) => entry.msg === 'embedded postgres: ready')?.postgresPid as number | undefined;
+}
+
+/**
+ * The processes a child engine's CPU time is counted for, by label: the engine (with its worker process, unless that
+ * runs apart) under `label`, and its embedded PostgreSQL.
+ */
+export function engineRoots(engine: ChildEngine, label = 'engine'): Map<string, number> {
+  const postgresPid = embeddedPostgresPid(engine);
+  return new Map<string, number>([[label, engine.process.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
 }
 
 /**

@@ -38,7 +38,7 @@ import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { MllpFramer, encodeMllpFrame } from '../adapters/mllp/index.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
 import { startTestRedis, type TestRedis } from '../test/support/redis.ts';
-import { CpuMeter, printCpuBudget } from './cpu-meter.ts';
+import { CpuMeter, embeddedPostgresPid, engineRoots, printCpuBudget } from './cpu-meter.ts';
 
 const { values } = parseArgs({
   options: {
@@ -283,8 +283,8 @@ async function main(): Promise<void> {
     Number((await db.query(`SELECT (num_timed + num_requested)::int AS n FROM pg_stat_checkpointer`).catch(() => ({ rows: [{ n: NaN }] }))).rows[0].n);
   // The processes whose CPU time the cpu: lines count, by the label they are printed under.
   const meter = CpuMeter.open();
-  const postgresPid = intake.logs.find((entry) => entry.msg === 'embedded postgres: ready')?.postgresPid as number | undefined;
-  const cpuRoots = new Map<string, number>([['intake', intake.process.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
+  const postgresPid = embeddedPostgresPid(intake);
+  const cpuRoots = engineRoots(intake, 'intake');
   const cpuSample = (): Map<string, number> | undefined => meter?.sample(cpuRoots);
   const cpuBudget = (phase: string, before: Map<string, number> | undefined, messages: number): void => {
     const after = cpuSample();
