@@ -163,7 +163,9 @@ export function registerDicomWebRoutes(app: FastifyInstance, options: DicomWebOp
     await withTransaction(options.pool, (client) =>
       auditTrail.recordRead(client, { interaction: 'read', actor: auditActor(request), returned: [], patients: [], description: `DICOM instance blob ${sha256}` }),
     );
-    return reply.header('content-type', 'application/dicom').header('etag', `"${sha256}"`).header('cache-control', 'private, max-age=31536000, immutable').send(bytes);
+    // Not cached anywhere, the browser included: every retrieval is a read the audit trail records, and an erased
+    // instance must not live on in a cache.
+    return reply.header('content-type', 'application/dicom').header('etag', `"${sha256}"`).header('cache-control', 'no-store').send(bytes);
   });
 }
 

@@ -208,6 +208,8 @@ describe('STOW-RS', () => {
     const blob = await fetch(`${t.httpUrl}/blobs/${sha256}`, { headers: authHeaders(reader) });
     expect(blob.status).toBe(200);
     expect(blob.headers.get('content-type')).toBe('application/dicom');
+    // Each retrieval is audited and an instance may be erased: nothing may keep a copy to serve later.
+    expect(blob.headers.get('cache-control')).toBe('no-store');
     expect((await fetch(`${t.httpUrl}/blobs/${'0'.repeat(64)}`, { headers: authHeaders(reader) })).status).toBe(404);
     expect((await fetch(`${t.httpUrl}/blobs/..%2F..%2Fetc%2Fpasswd`, { headers: authHeaders(reader) })).status).toBe(400);
   });
