@@ -2,7 +2,8 @@
  * MLLP intake benchmark on this machine, engine and load generator on loopback.
  *
  *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--workers 1]
- *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines]
+ *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines] [--worker-niceness N]
+ *                          [--acked-only]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
  * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
@@ -15,9 +16,11 @@
  *  3. e2e:    closed loop again with the worker running: messages/s acknowledged and mapped together.
  *  4. steady: open loop at --rate msg/s with the worker running: ACK latency when not saturated.
  * --workers N starts N worker processes (with --redis, BullMQ spreads the jobs; without, they share the Postgres
- * queue). --baselines first measures, in the same run, what bounds intake on this machine: a bare MLLP server that
- * frames and ACKs without storing, and PostgreSQL's durable commit rate from 8 clients (one row, and 8 rows, a
- * commit), so that the ACK rate can be read as a ratio of both.
+ * queue). The workers reach PostgreSQL over its Unix socket, as `start`'s own worker process does, so that they and
+ * their sessions run at workers.niceness (--worker-niceness N sets it; 0 runs mapping at intake's priority).
+ * --acked-only stops after phase 1 (for profiling intake). --baselines first measures, in the same run, what bounds
+ * intake on this machine: a bare MLLP server that frames and ACKs without storing, and PostgreSQL's durable commit
+ * rate from 8 clients (one row, and 8 rows, a commit), so that the ACK rate can be read as a ratio of both.
  *
  * After the closed-loop phases, the backlog drain and the steady phase with mapping, `cpu:` lines give the CPU time
  * (user + system, from /proc) each process spent per message over the phase: the intake process, each worker process,
@@ -26,6 +29,7 @@
  * could take end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine
  * swing with whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -47,7 +51,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '10' },
     redis: { type: 'boolean', default: false },
-    'nice-worker': { type: 'boolean', default: false },
+    // The workers' CPU priority (config workers.niceness; absent: the engine's default), to compare with 0.
+    'worker-niceness': { type: 'string' },
     corpus: { type: 'boolean', default: false },
     // Where the slow ACKs of the last phase come from: the wait events of the intake's PostgreSQL sessions, sampled
     // every 5 ms while it runs, and when the ACKs over 100 ms were due.
@@ -56,6 +61,8 @@ const { values } = parseArgs({
     'wal-breakdown': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
     baselines: { type: 'boolean', default: false },
+    // Only phase 1 (the ACK path): for profiling intake.
+    'acked-only': { type: 'boolean', default: false },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -220,9 +227,16 @@ function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<st
     await client.connect();
     while (running) {
       const { rows } = await client.query(
-        `SELECT state, coalesce(wait_event_type || ':' || wait_event, 'cpu') AS wait FROM pg_stat_activity WHERE application_name LIKE '%/intake' AND pid <> pg_backend_pid()`,
+        `SELECT CASE WHEN backend_type = 'client backend' THEN state ELSE backend_type END AS state,
+                coalesce(wait_event_type || ':' || wait_event, 'cpu') AS wait
+           FROM pg_stat_activity
+          WHERE (application_name LIKE '%/intake' AND pid <> pg_backend_pid())
+             OR (backend_type IN ('checkpointer', 'walwriter') AND wait_event IS DISTINCT FROM 'CheckpointerMain' AND wait_event IS DISTINCT FROM 'WalWriterMain')`,
       );
       const at = performance.now() - started;
+      // The kernel writing back dirty pages to the disk the WAL is flushed to.
+      const writeback = /Writeback:\s+(\d+) kB/.exec(await readFile('/proc/meminfo', 'utf8').catch(() => ''))?.[1];
+      if (writeback !== undefined && Number(writeback) >= 1024) timeline.push([at, `kernel/Writeback:${(Number(writeback) / 1024).toFixed(0)}MB`]);
       for (const row of rows) {
         const key = `${row.state}/${row.wait}`;
         counts[key] = (counts[key] ?? 0) + 1;
@@ -250,6 +264,10 @@ async function main(): Promise<void> {
   const intake = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__ENABLED: 'false', ...redisEnv });
   const password = (await readFile(path.join(dataDir, 'pg-password'), 'utf8')).trim();
   const databaseUrl = `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${intake.postgresPort}/anchorline`;
+  // The workers reach the server as the intake does, over its Unix socket: a worker on the database's host (as `start`
+  // runs its own) also lowers the priority of its sessions there (config workers.niceness).
+  const socketDir = path.join(dataDir, 'pg-socket');
+  const workerDatabaseUrl = existsSync(socketDir) ? `${databaseUrl}?host=${encodeURIComponent(socketDir)}` : databaseUrl;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   // Every message sent has been acknowledged, so its row is committed: all are mapped when none is still queued. The
@@ -319,6 +337,10 @@ async function main(): Promise<void> {
       const rate = acked.sent / acked.seconds;
       console.log(`ratio:   ${((100 * rate) / bare).toFixed(1)} % of the bare MLLP server, ${((100 * rate) / commits.eight).toFixed(1)} % of durable commits at 8 rows each, ${((100 * rate) / commits.one).toFixed(1)} % at 1 row`);
     }
+    if (values['acked-only']) {
+      for (const c of clients) await c.close();
+      return;
+    }
     const steadyIntake = await steadyLoop(clients);
     console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}`);
 
@@ -328,15 +350,10 @@ async function main(): Promise<void> {
     for (let n = 0; n < WORKERS; n++) {
       // The workers open sealed messages and seal what they map with the intake's master key (encryption at rest).
       const masterKey = { ANCHORLINE__ENCRYPTION__MASTER_KEY_FILE: path.join(dataDir, 'master-key.json') };
-      const worker = await startChildEngine({ DATABASE_URL: databaseUrl, ...masterKey, ...redisEnv }, 60_000, 'worker');
+      const niceness: Record<string, string> = values['worker-niceness'] === undefined ? {} : { ANCHORLINE__WORKERS__NICENESS: values['worker-niceness'] };
+      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness }, 60_000, 'worker');
       workers.push(worker);
       cpuRoots.set(WORKERS === 1 ? 'worker' : `worker ${n + 1}`, worker.process.pid!);
-    }
-    if (values['nice-worker']) {
-      // Mapping yields the CPU to intake: the worker processes and their PostgreSQL backends run at lower priority.
-      for (const worker of workers) os.setPriority(worker.process.pid!, 10);
-      const backends = await db.query(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'anchorline-worker/%'`);
-      for (const row of backends.rows) os.setPriority(row.pid as number, 10);
     }
     const drainCpu = cpuSample();
     const drainLeft = await queued();

@@ -20,6 +20,7 @@ import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, configuredBlobStore, openStore, signInApps, type BlobStore, type MessagePatientReader, type Store } from '../store/index.ts';
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
+import { getPriority, setPriority } from 'node:os';
 import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, createMessagePatientReader, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue, type MappingSource } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
@@ -79,7 +80,13 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
   const serving = role === 'all' ? Promise.all([import('../api/index.ts'), import('../adapters/dicom/index.ts')]) : undefined;
   serving?.catch(() => undefined);
   try {
-    const store = await openStore(config, log, { applicationName: `anchorline-${role}` });
+    // A worker process yields the cores to intake: it runs at workers.niceness, and so do its database sessions that
+    // map and run background work (on a server on this host). Threads started from here on inherit the priority.
+    if (role === 'worker') lowerOwnPriority(config.workers.niceness, log);
+    const store = await openStore(config, log, {
+      applicationName: `anchorline-${role}`,
+      ...(role === 'worker' ? { lowPriority: { pools: ['workers', 'background'], niceness: config.workers.niceness } } : {}),
+    });
     closers.push({ name: 'store', close: () => store.close() });
     workerProcess?.useStore(store);
 
@@ -329,6 +336,7 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: W
     config: childConfig,
     log: log.child({ component: 'worker-process' }),
     maxHeapMb: config.workers.maxHeapMb,
+    niceness: config.workers.niceness,
     stallTimeoutMs: config.workers.stallTimeoutMs,
     restartDelayMs: config.workers.restartDelayMs,
     shutdownGraceMs: config.engine.shutdownGraceMs,
@@ -337,6 +345,15 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: W
   // Awaited before the engine reports ready; a rejection until then is not an unhandled one.
   started.catch(() => undefined);
   return { workers, started, useStore };
+}
+
+/** Sets this process's niceness (no lower than it is: an unprivileged process may not raise its own priority). */
+function lowerOwnPriority(niceness: number, log: Logger): void {
+  try {
+    if (getPriority() < niceness) setPriority(niceness);
+  } catch (error) {
+    log.warn({ code: (error as { code?: unknown }).code }, 'worker: the process priority cannot be lowered; mapping competes with intake at equal priority');
+  }
 }
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too with workers.isolation 'inline'. */
@@ -365,6 +382,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       engineApplication: config.engine.applicationName,
       maxAttempts: config.queue.maxAttempts,
       maxCrashedAttempts: config.workers.maxCrashedAttempts,
+      batchesInFlight: config.workers.batchesInFlight,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
       metrics: observability.metrics,
       messagePatients: messagePatientReader(config, mappings),

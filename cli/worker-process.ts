@@ -15,6 +15,7 @@
  * `anchorline worker`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AnchorlineConfig, Logger } from '../config/index.ts';
 
@@ -40,6 +41,11 @@ export interface WorkerProcessOptions {
   config: AnchorlineConfig | Promise<AnchorlineConfig>;
   log: Logger;
   maxHeapMb: number;
+  /**
+   * The child's niceness (config workers.niceness), set as soon as it is forked so that every thread it starts
+   * inherits it; the child sets it again itself. Absent: the engine's.
+   */
+  niceness?: number;
   stallTimeoutMs: number;
   restartDelayMs: number;
   /** How long a child may take to finish its jobs at shutdown before it is killed, in ms. */
@@ -100,6 +106,13 @@ export class WorkerProcess {
     if (!compiled && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
     const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     this.child = child;
+    if (this.options.niceness !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, this.options.niceness);
+      } catch {
+        // The child tries again itself, and says so if it cannot.
+      }
+    }
     this.ready = false;
     this.startedAt = Date.now();
     this.lastBeat = Date.now();

@@ -251,6 +251,20 @@ export const configSchema = z.strictObject({
        * automatically. Default 3.
        */
       maxCrashedAttempts: positiveInt.default(3),
+      /**
+       * Mapping batches (transactions) one worker process runs at once, so that it can map one while PostgreSQL
+       * writes another. Default 1: on 2 cores shared with intake and PostgreSQL, 2 mapped a backlog no faster (the
+       * batches grew smaller and cost more CPU each); worth measuring where the database has cores of its own.
+       */
+      batchesInFlight: positiveInt.max(16).default(1),
+      /**
+       * CPU priority of mapping, as a Unix niceness (0 = as the intake, 19 = lowest): worker processes (`anchorline
+       * worker`, and the one `start` forks) run at it, and so do the PostgreSQL sessions of their mapping and background
+       * pools when the server is on this host (reached over a Unix socket: the embedded server), so that where the
+       * cores are what intake and mapping contend for, intake goes first. Default 0: on the 2-core machine the ACK
+       * tail with mapping running is WAL flushes, not CPU, and 10 measured worse (README, Performance).
+       */
+      niceness: z.number().int().min(0).max(19).default(0),
     })
     .prefault({}),
 

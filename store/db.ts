@@ -6,9 +6,11 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setPriority } from 'node:os';
 import pg from 'pg';
 import { parseJson } from '../anchor/index.ts';
 
@@ -42,12 +44,23 @@ export interface PoolOptions {
   /** Server-side statement timeout in ms; 0 disables. */
   statementTimeoutMs?: number;
   applicationName?: string;
+  /** Run the pool's server sessions at a lower CPU priority, when the server is on this host. */
+  sessionNiceness?: SessionNiceness;
+}
+
+export interface SessionNiceness {
+  /** Unix niceness, 0-19. */
+  niceness: number;
+  /** Called when a session's priority cannot be changed; the session is used all the same. */
+  onRefused: (error: unknown) => void;
 }
 
 export function createPool(options: PoolOptions): pg.Pool {
   const settings = [`-c search_path=${options.schema}`];
   if (options.statementTimeoutMs) settings.push(`-c statement_timeout=${options.statementTimeoutMs}`);
+  const onConnect = options.sessionNiceness && sessionPriorityHook(options.connectionString, options.sessionNiceness);
   const pool = new pg.Pool({
+    ...(onConnect ? { onConnect } : {}),
     connectionString: options.connectionString,
     max: options.max,
     options: settings.join(' '),
@@ -63,6 +76,51 @@ export function createPool(options: PoolOptions): pg.Pool {
   // (and its work is retried); the pool drops the broken client when it is released with that error.
   pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
+}
+
+/**
+ * True when a connection string reaches its server over a Unix socket (`?host=/dir`, or a host that is a path): the
+ * server then runs on this machine, and the process id pg_backend_pid() names is one of this machine's processes.
+ */
+export function overUnixSocket(connectionString: string): boolean {
+  try {
+    const url = new URL(connectionString);
+    return (url.searchParams.get('host') ?? decodeURIComponent(url.hostname)).startsWith('/');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pool's connect hook that runs each new server session at `niceness` (setpriority on its backend process), so
+ * that the work on it yields the cores to other sessions when they are short. Only for a server on this host
+ * (overUnixSocket); elsewhere there is no hook and the sessions keep their priority. A session whose priority cannot
+ * be changed (the server runs as another user, and this process may not) is reported to `onRefused` and used as it is.
+ */
+function sessionPriorityHook(connectionString: string, { niceness, onRefused }: SessionNiceness): ((client: pg.ClientBase) => Promise<void>) | undefined {
+  if (niceness <= 0 || !overUnixSocket(connectionString)) return undefined;
+  return async (client) => {
+    try {
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const pid = rows[0]!.pid;
+      // A pooler on this host may front a server elsewhere: only a local PostgreSQL process is touched.
+      const name = readProcessName(pid);
+      if (name !== undefined && !name.startsWith('postgres')) throw new Error(`process ${pid} is not a PostgreSQL backend of this host`);
+      setPriority(pid, niceness);
+    } catch (error) {
+      onRefused(error);
+    }
+  };
+}
+
+/** A process's name from /proc (Linux); undefined where there is no /proc. */
+function readProcessName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT' && !existsSync('/proc/self')) return undefined;
+    throw error;
+  }
 }
 
 /** PostgreSQL's query_canceled: a statement stopped by statement_timeout or by pg_cancel_backend. */

@@ -103,7 +103,16 @@ export async function openKeyring(config: AnchorlineConfig): Promise<Keyring | u
  * Opens the database (starting the embedded server when no URL is configured) and applies migrations. `poolSize`
  * sets every pool to that size instead of database.pools (command-line tools).
  */
-export async function openStore(config: AnchorlineConfig, log: Logger, options: { poolSize?: number; applicationName?: string } = {}): Promise<Store> {
+export async function openStore(
+  config: AnchorlineConfig,
+  log: Logger,
+  options: {
+    poolSize?: number;
+    applicationName?: string;
+    /** Pools whose server sessions run at this niceness when the server is on this host (PoolOptions.sessionNiceness). */
+    lowPriority?: { pools: Array<keyof StorePools>; niceness: number };
+  } = {},
+): Promise<Store> {
   let embedded: RunningPostgres | undefined;
   let connectionString = config.database.url;
   if (!connectionString) {
@@ -112,8 +121,16 @@ export async function openStore(config: AnchorlineConfig, log: Logger, options: 
   }
   const sizes = config.database.pools;
   const applicationName = options.applicationName ?? 'anchorline';
+  let warned = false;
+  const refused = (error: unknown): void => {
+    if (warned) return;
+    warned = true;
+    log.warn({ code: (error as { code?: unknown }).code }, 'store: the priority of PostgreSQL sessions cannot be lowered; mapping competes with intake at equal priority');
+  };
+  const lowered = new Set(options.lowPriority?.pools ?? []);
   const pool = (name: keyof StorePools, max: number, statementTimeoutMs?: number): pg.Pool =>
     createPool({
+      ...(lowered.has(name) ? { sessionNiceness: { niceness: options.lowPriority!.niceness, onRefused: refused } } : {}),
       connectionString: connectionString!,
       schema: config.database.schema,
       max: options.poolSize ?? max,

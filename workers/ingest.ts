@@ -128,6 +128,8 @@ export interface IngestOptions {
   maxCrashedAttempts?: number;
   /** Messages mapped in one transaction at most. Default 100. */
   maxBatchMessages?: number;
+  /** Batches (transactions) one process runs at once. Default 1 (DEFAULT_BATCHES_IN_FLIGHT). */
+  batchesInFlight?: number;
   /** Counts messages marked failed, by code; absent: nothing is counted. */
   metrics?: IngestMetrics;
   /** Caps on a message's parsed structure (config `hl7v2`, as the intake checked them); absent: the defaults. */
@@ -767,54 +769,86 @@ interface Waiting {
 }
 
 /**
- * Gathers the jobs running at the same time into batches: while one batch is in its transaction the next gathers,
- * so batches grow with load and a lone job waits for no timer. Batches run one at a time in a process.
+ * Gathers the jobs running at the same time into batches: while batches are in their transactions the next gathers,
+ * so batches grow with load and a lone job waits for no timer. Up to `batchesInFlight` batches run at once in a
+ * process (default one), each in its own transaction, so that the process can map one batch while PostgreSQL writes
+ * another. Concurrent batches are what concurrent worker processes already are to each other: they lock the
+ * resources they change in key order, and a message about an earlier event than its resource's last fills in and
+ * never overwrites. A batch holding a retry runs with nothing else in flight (see createIngestHandler).
  */
-class IngestBatcher {
-  private readonly options: IngestOptions;
+export class IngestBatcher {
+  private readonly maxBatchMessages: number;
+  private readonly inFlightLimit: number;
+  private readonly map: (messageIds: number[], runAlone: ReadonlySet<number>) => Promise<IngestOutcome[]>;
   private pending: Waiting[] = [];
-  private running = false;
+  private running = 0;
+  /** A batch holding a retry is running: nothing starts beside it. */
+  private exclusive = false;
+  private gathering = false;
 
-  constructor(options: IngestOptions) {
-    this.options = options;
+  /** `map` maps one batch (ingestMessages, bound to the worker's options). */
+  constructor(options: Pick<IngestOptions, 'maxBatchMessages' | 'batchesInFlight'>, map: (messageIds: number[], runAlone: ReadonlySet<number>) => Promise<IngestOutcome[]>) {
+    this.maxBatchMessages = options.maxBatchMessages ?? 100;
+    this.inFlightLimit = Math.max(1, options.batchesInFlight ?? DEFAULT_BATCHES_IN_FLIGHT);
+    this.map = map;
   }
 
   submit(messageId: number, alone: boolean): Promise<IngestOutcome> {
     return new Promise((resolve, reject) => {
       this.pending.push({ messageId, alone, resolve, reject });
-      if (!this.running) void this.drain();
+      this.gather();
     });
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
-    // Jobs claimed together start within one turn of the event loop: let them all arrive before the first batch.
-    await new Promise((resolve) => setImmediate(resolve));
+  /** Jobs claimed together start within one turn of the event loop: let them all arrive before a batch starts. */
+  private gather(): void {
+    if (this.gathering || this.exclusive || this.running >= this.inFlightLimit) return;
+    this.gathering = true;
+    setImmediate(() => {
+      this.gathering = false;
+      this.startBatches();
+    });
+  }
+
+  private startBatches(): void {
+    while (this.pending.length > 0 && !this.exclusive && this.running < this.inFlightLimit) {
+      const size = Math.min(this.pending.length, this.maxBatchMessages);
+      const alone = this.pending.slice(0, size).some((w) => w.alone);
+      // A retry waits for the batches in flight to end; the last one to end starts it.
+      if (alone && this.running > 0) return;
+      const batch = this.pending.splice(0, size);
+      this.running++;
+      this.exclusive = alone;
+      void this.run(batch).finally(() => {
+        this.running--;
+        if (alone) this.exclusive = false;
+        if (this.pending.length > 0) this.gather();
+      });
+    }
+  }
+
+  private async run(batch: Waiting[]): Promise<void> {
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending.splice(0, this.options.maxBatchMessages ?? 100);
-        try {
-          const outcomes = await ingestMessages(this.options, batch.map((w) => w.messageId), new Set(batch.filter((w) => w.alone).map((w) => w.messageId)));
-          batch.forEach((w, i) => w.resolve(outcomes[i]!));
-        } catch (error) {
-          for (const w of batch) w.reject(error);
-        }
-      }
-    } finally {
-      this.running = false;
+      const outcomes = await this.map(batch.map((w) => w.messageId), new Set(batch.filter((w) => w.alone).map((w) => w.messageId)));
+      batch.forEach((w, i) => w.resolve(outcomes[i]!));
+    } catch (error) {
+      for (const w of batch) w.reject(error);
     }
   }
 }
 
+/** Batches one process runs at once (config workers.batchesInFlight). */
+export const DEFAULT_BATCHES_IN_FLIGHT = 1;
+
 export function createIngestHandler(options: IngestOptions): JobHandler {
-  const batcher = new IngestBatcher(options);
+  const batcher = new IngestBatcher(options, (messageIds, runAlone) => ingestMessages(options, messageIds, runAlone));
   return async (data: JobData, ctx: JobContext) => {
     const messageId = Number(data.id);
     if (!Number.isSafeInteger(messageId)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', 'ingest job without a message id');
     try {
       // A retry runs alone, so that whatever failed its first batch cannot fail it again through a neighbour. It
-      // still goes through the batcher, which runs one batch at a time: a message that crashed its worker before
-      // then runs with nothing else in flight in this process, and can take no neighbour down with it again.
+      // still goes through the batcher, which starts it only when no other batch is in flight and starts none beside
+      // it: a message that crashed its worker before runs alone in this process, and can take no neighbour down.
       await batcher.submit(messageId, ctx.attempt > 1);
     } catch (error) {
       const code = isAnchorlineError(error) ? error.code : 'ANCHORLINE_ERR_INTERNAL';
