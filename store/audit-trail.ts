@@ -29,7 +29,7 @@ import { newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '
 import { withTransaction } from './db.ts';
 import { appendLeaves, type NewLeaf } from './ledger.ts';
 import { stampVersion, writeVersions, type StoredResource } from './resources.ts';
-import { searchEntries } from './search-index.ts';
+import { ENGINE_AGENT_NAME, searchEntries } from './search-index.ts';
 
 /** SHA-256 of the empty byte string: what an AuditEvent's leaf names as raw message and mapping when there is none. */
 export const NO_SOURCE_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -109,7 +109,7 @@ export interface ImportAudit {
 }
 
 /** The engine, as observer and destination of every event. */
-const ENGINE_NAME = 'anchorline';
+const ENGINE_NAME = ENGINE_AGENT_NAME;
 
 /**
  * A coding without its display: one AuditEvent is written per message and per read, and displays would double its

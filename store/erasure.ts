@@ -49,6 +49,7 @@ import { keyringOf, open, openVersionRows, rawAad, sealingPatientOf, type Patien
 import { namesPatient, patientIdentifiers, type MessagePatientReader } from './message-patients.ts';
 import { forgetPatient } from './research.ts';
 import { PATIENT_REFERENCE } from './compartment.ts';
+import { ENGINE_AGENT_NAME } from './search-index.ts';
 
 export interface ErasureRequest {
   /** `Patient/<id>`. */
@@ -115,7 +116,7 @@ function erasureAuditEvent(request: ErasureRequest, counts: Omit<ErasureReport, 
         altId: `${request.actor.kind}/${request.actor.id}`,
         requestor: true,
       },
-      { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: 'anchorline' }, requestor: false },
+      { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_AGENT_NAME }, requestor: false },
     ],
     source: { site: 'anchorline', observer: { display: 'anchorline' }, type: [coding('http://terminology.hl7.org/CodeSystem/security-source-type', '4', 'Application Server')] },
     entity: [

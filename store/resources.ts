@@ -30,6 +30,7 @@ import { AnchorlineError } from '../errors/index.ts';
 import { changesPatient } from './compartment.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
 import { blindIndexOf, type BlindStringRow, type BlindTokenRow } from './blind-index.ts';
+import { everyAuditEventMatches } from './search-index.ts';
 import { keyringOf, openVersionRows, sealingPatientOf, sealVersion, type PatientKey, type VersionRow } from './keys.ts';
 
 export interface StoredResource {
@@ -350,6 +351,8 @@ export async function searchResources(
   const params: unknown[] = [resourceType];
   const conditions: string[] = ['r.resource_type = $1', 'NOT r.deleted'];
   const blind = await blindIndexOf(db);
+  // What the engine's own agent meets holds for every AuditEvent, and is not in the index to be looked up.
+  if (resourceType === 'AuditEvent') criteria = criteria.filter((c) => c.kind !== 'string' || !everyAuditEventMatches(c.param, c.values, c.exact));
   const p = (value: unknown): string => {
     params.push(value);
     return `$${params.length}`;

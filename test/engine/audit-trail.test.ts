@@ -141,6 +141,39 @@ describe('audit trail', () => {
     expect(report.ok).toBe(true);
   });
 
+  it('finds events by agent name: a caller by prefix and exactly, the engine on every event without indexing its name', async () => {
+    // The reader's key (named 'audit test system/*.rs') reads the patient, and its event names it as agent.
+    expect((await get(`/fhir/Patient/${patientId}`, readerKey)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const before = new Date().toISOString();
+    const total = async (query: string): Promise<number> => {
+      const response = await get(`/fhir/AuditEvent?${query}&date=lt${before}&_count=1`, auditorKey);
+      expect(response.status).toBe(200);
+      return response.body.total;
+    };
+    const all = await total('date=ge2000-01-01');
+    expect(all).toBeGreaterThanOrEqual(3);
+    const byPrefix = await total(`agent-name=${encodeURIComponent('Audit Test SYS')}`);
+    expect(byPrefix).toBeGreaterThanOrEqual(1);
+    expect(byPrefix).toBeLessThan(all);
+    expect(await total(`agent-name:exact=${encodeURIComponent('audit test system/*.rs')}`)).toBe(byPrefix);
+    expect(await total(`agent-name:exact=${encodeURIComponent('audit test sys')}`)).toBe(0);
+    // The engine is the destination of every event: its name, or the start of it, finds them all.
+    expect(await total('agent-name=anchor')).toBe(all);
+    expect(await total('agent-name:exact=Anchorline')).toBe(all);
+    expect(await total('agent-name=anchorline,nobody')).toBe(all);
+    expect(await total('agent-name=anchorlinex')).toBe(0);
+    expect(await total('agent-name:exact=anchor')).toBe(0);
+    // ...and is not in the index: no string rows of AuditEvents hash it or its prefixes (from 'an': the caller's name
+    // starts with 'a' too).
+    const blind = await blindIndexOf(t.pool);
+    const engineHashes = [blind.exactHash('agent-name', 'anchorline'), ...Array.from('nchorline', (_, i) => blind.prefixHash('agent-name', 'anchorline'.slice(0, i + 2)))];
+    const rows = await t.pool.query(`SELECT 1 FROM fhir_search_string WHERE resource_type = 'AuditEvent' AND param = 'agent-name' AND value_hash = ANY($1::bigint[])`, [engineHashes]);
+    expect(rows.rowCount).toBe(0);
+    const callerRows = await t.pool.query(`SELECT 1 FROM fhir_search_string WHERE resource_type = 'AuditEvent' AND param = 'agent-name' AND value_hash = $1`, [blind.exactHash('agent-name', 'audit test system/*.rs')]);
+    expect(callerRows.rowCount).toBeGreaterThanOrEqual(1);
+  });
+
   it('records the raw message view, and keeps AuditEvents out of the references a patient merge re-points', async () => {
     const response = await fetch(`${t.httpUrl}/proofs/Patient/${patientId}/_history/1/source`, { headers: authHeaders() });
     expect(response.status).toBe(200);
