@@ -74,8 +74,11 @@ function statusToken(resource: Json, system: string, param = 'status'): TokenEnt
   return str(resource.status) ? [{ param, system, code: resource.status as string }] : [];
 }
 
-/** `subject` and `patient` from a reference to the patient (patient only when it points at a Patient). */
-function patientTokens(reference: unknown, subjectParam: string | undefined = 'subject'): TokenEntry[] {
+/**
+ * `subject` (or `subjectParam`; null: none) and `patient` from a reference to the patient (patient only when it points
+ * at a Patient).
+ */
+function patientTokens(reference: unknown, subjectParam: string | null = 'subject'): TokenEntry[] {
   const tokens = subjectParam ? referenceToken(subjectParam, reference) : [];
   const ref = reference && typeof reference === 'object' ? str((reference as Json).reference) : undefined;
   if (ref?.startsWith('Patient/')) tokens.push({ param: 'patient', system: '', code: ref });
@@ -83,7 +86,7 @@ function patientTokens(reference: unknown, subjectParam: string | undefined = 's
 }
 
 /** The search parameters of a resource type that only has tokens: identifier, status, a patient reference, codes. */
-function clinical(statusSystem: string, patientElement: string, subjectParam: string | undefined, codes: Record<string, string>): (r: Json) => { tokens: TokenEntry[]; strings: StringEntry[] } {
+function clinical(statusSystem: string, patientElement: string, subjectParam: string | null, codes: Record<string, string>): (r: Json) => { tokens: TokenEntry[]; strings: StringEntry[] } {
   return (r) => ({
     tokens: [
       ...identifierTokens(r),
@@ -114,13 +117,14 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
     strings: [],
   }),
   RelatedPerson: (r) => ({
-    tokens: [...identifierTokens(r), ...patientTokens(r.patient, undefined), ...array(r.relationship).flatMap((c) => codeTokens('relationship', c))],
-    strings: humanNameStrings(array(r.name)),
+    tokens: [...identifierTokens(r), ...patientTokens(r.patient, null), ...array(r.relationship).flatMap((c) => codeTokens('relationship', c))],
+    // Searched by `name` only: its parts go under `name` (humanNameStrings adds them there too), not family or given.
+    strings: humanNameStrings(array(r.name)).filter((s) => s.param === 'name'),
   }),
-  AllergyIntolerance: clinical('', 'patient', undefined, { code: 'code', 'clinical-status': 'clinicalStatus' }),
+  AllergyIntolerance: clinical('', 'patient', null, { code: 'code', 'clinical-status': 'clinicalStatus' }),
   Condition: clinical('', 'subject', 'subject', { code: 'code', category: 'category', 'clinical-status': 'clinicalStatus' }),
   Coverage: (r) => ({
-    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/fm-status'), ...referenceToken('beneficiary', r.beneficiary), ...patientTokens(r.beneficiary, undefined)],
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/fm-status'), ...referenceToken('beneficiary', r.beneficiary), ...patientTokens(r.beneficiary, null)],
     strings: [],
   }),
   DiagnosticReport: clinical('http://hl7.org/fhir/diagnostic-report-status', 'subject', 'subject', { code: 'code', category: 'category' }),
@@ -128,7 +132,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   Specimen: clinical('http://hl7.org/fhir/specimen-status', 'subject', 'subject', { type: 'type' }),
   ServiceRequest: clinical('http://hl7.org/fhir/request-status', 'subject', 'subject', { code: 'code' }),
   MedicationRequest: clinical('http://hl7.org/fhir/CodeSystem/medicationrequest-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
-  Immunization: clinical('http://hl7.org/fhir/event-status', 'patient', undefined, { 'vaccine-code': 'vaccineCode' }),
+  Immunization: clinical('http://hl7.org/fhir/event-status', 'patient', null, { 'vaccine-code': 'vaccineCode' }),
   DocumentReference: clinical('http://hl7.org/fhir/document-reference-status', 'subject', 'subject', { type: 'type', category: 'category' }),
   // Accounting, dispenses, administrations and where each message's resources came from (mappers/hl7v2/financial.ts,
   // medication-events.ts, provenance.ts).
@@ -140,7 +144,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   MedicationDispense: clinical('http://hl7.org/fhir/CodeSystem/medicationdispense-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
   MedicationAdministration: clinical('http://hl7.org/fhir/CodeSystem/medication-admin-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
   Provenance: (r) => ({
-    tokens: array(r.target).flatMap((target) => [...referenceToken('target', target), ...patientTokens(target, undefined)]),
+    tokens: array(r.target).flatMap((target) => [...referenceToken('target', target), ...patientTokens(target, null)]),
     strings: [],
   }),
   ImagingStudy: (r) => ({
@@ -162,7 +166,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
     tokens: [
       ...identifierTokens(r),
       ...statusToken(r, 'http://hl7.org/fhir/appointmentstatus'),
-      ...array(r.participant).flatMap((participant) => [...referenceToken('actor', participant.actor), ...patientTokens(participant.actor, undefined)]),
+      ...array(r.participant).flatMap((participant) => [...referenceToken('actor', participant.actor), ...patientTokens(participant.actor, null)]),
     ],
     strings: [],
   }),
@@ -189,17 +193,17 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   // What the newer section converters and HL7 v2 builders make: episodes of care (BAR/DFT accounts), referral
   // tasks (RF1), equipment (OBX-18, C-CDA medical equipment), medication statements and their medications, family
   // history, device use and advance directives (C-CDA).
-  EpisodeOfCare: clinical('http://hl7.org/fhir/episode-of-care-status', 'patient', undefined, { type: 'type' }),
+  EpisodeOfCare: clinical('http://hl7.org/fhir/episode-of-care-status', 'patient', null, { type: 'type' }),
   Task: (r) => ({
-    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/task-status'), ...patientTokens(r.for, undefined), ...referenceToken('focus', r.focus), ...referenceToken('based-on', array(r.basedOn)[0])],
+    tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/task-status'), ...patientTokens(r.for, null), ...referenceToken('focus', r.focus), ...referenceToken('based-on', array(r.basedOn)[0])],
     strings: [],
   }),
-  Device: (r) => ({ tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/device-status'), ...codeTokens('type', r.type), ...patientTokens(r.patient, undefined)], strings: [] }),
+  Device: (r) => ({ tokens: [...identifierTokens(r), ...statusToken(r, 'http://hl7.org/fhir/device-status'), ...codeTokens('type', r.type), ...patientTokens(r.patient, null)], strings: [] }),
   Medication: (r) => ({ tokens: [...identifierTokens(r), ...codeTokens('code', r.code)], strings: [] }),
   MedicationStatement: clinical('http://hl7.org/fhir/CodeSystem/medication-statement-status', 'subject', 'subject', { code: 'medicationCodeableConcept' }),
-  FamilyMemberHistory: clinical('http://hl7.org/fhir/history-status', 'patient', undefined, { relationship: 'relationship' }),
+  FamilyMemberHistory: clinical('http://hl7.org/fhir/history-status', 'patient', null, { relationship: 'relationship' }),
   DeviceUseStatement: clinical('http://hl7.org/fhir/device-statement-status', 'subject', 'subject', {}),
-  Consent: clinical('http://hl7.org/fhir/consent-state-codes', 'patient', undefined, { category: 'category' }),
+  Consent: clinical('http://hl7.org/fhir/consent-state-codes', 'patient', null, { category: 'category' }),
   // A C-CDA document's FHIR document (workers/document-bundle.ts): one identifier (the document id), and the
   // Composition it is headed by. Its entries are not indexed: each is searched as the resource it is.
   Bundle: (r) => ({
@@ -224,7 +228,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
         ...array(r.subtype).flatMap((c) => codeTokens('subtype', c)),
         ...(str(r.action) ? [{ param: 'action', system: 'http://hl7.org/fhir/audit-event-action', code: r.action as string }] : []),
         ...entities.flatMap((e) => referenceToken('entity', e.what)),
-        ...entities.filter((e) => (e.role as Json | undefined)?.code === '1').flatMap((e) => patientTokens(e.what, undefined)),
+        ...entities.filter((e) => (e.role as Json | undefined)?.code === '1').flatMap((e) => patientTokens(e.what, null)),
         ...agents.flatMap((a) => (str(a.altId) ? [{ param: 'altid', system: '', code: a.altId as string }] : [])),
         // Break-the-glass reads are labelled BTG (store/audit-trail.ts) so that review finds them in one search.
         ...array((r.meta as Json | undefined)?.security).flatMap((c) => codeTokens('_security', { coding: [c] })),
