@@ -56,7 +56,7 @@ async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i:
   const loadBefore = loadAverage();
   const measured = await engineCpu(meter, engine, name.trim(), 'request', async () => {
     const result = await load.run(CLIENTS, SECONDS, urlFor, () => HEADERS);
-    return { result, units: [...result.statuses.values()].reduce((a, b) => a + b, 0) };
+    return { result, units: result.requests };
   });
   const events = (await auditEventCount(db)) - eventsBefore;
   console.log(`${describeLoad(name, measured.result)}  AuditEvents written ${events}  load ${loadBefore} -> ${loadAverage()}`);

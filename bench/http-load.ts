@@ -7,6 +7,8 @@ import os from 'node:os';
 
 export interface LoadResult {
   requestsPerSecond: number;
+  /** Requests answered (any status). */
+  requests: number;
   p50: number;
   p99: number;
   statuses: Map<number, number>;
@@ -56,7 +58,7 @@ export class HttpLoad {
     const elapsed = (performance.now() - started) / 1000;
     const sorted = latencies.sort((a, b) => a - b);
     const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-    return { requestsPerSecond: sorted.length / elapsed, p50: at(50), p99: at(99), statuses };
+    return { requestsPerSecond: sorted.length / elapsed, requests: sorted.length, p50: at(50), p99: at(99), statuses };
   }
 
   close(): void {
