@@ -214,6 +214,14 @@ async function printWalBreakdown(db: pg.Client, from: string, messages: number):
     [from, to],
   );
   console.log(`wal:     per mapped message, by relation (block data + images, KiB; images): ${relations.rows.map((r) => `${r.rel} ${kib(Number(r.bytes))} (${kib(Number(r.fpi))})`).join(', ')}`);
+  // What the index rows are for, over every message the engine has stored so far.
+  const stored = Number((await db.query(`SELECT count(*) AS n FROM inbox_message`)).rows[0].n);
+  const per = (n: number): string => (n / stored).toFixed(2);
+  for (const table of ['fhir_search_string', 'fhir_search_token']) {
+    const { rows } = await db.query(`SELECT resource_type || '.' || param AS what, count(*)::int AS n FROM ${table} GROUP BY 1 ORDER BY 2 DESC LIMIT 12`);
+    const total = rows.reduce((sum, r) => sum + (r.n as number), 0);
+    console.log(`rows:    ${table} per mapped message ${per(total)}: ${rows.map((r) => `${r.what} ${per(r.n as number)}`).join(', ')}`);
+  }
 }
 
 /** Samples the intake pool's sessions in pg_stat_activity every 5 ms until stopped; counts by state and wait event. */

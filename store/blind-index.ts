@@ -48,6 +48,60 @@ const HASH_CACHE_ENTRIES = 50_000;
 export type BlindTokenRow = [string, string, string, string, string, string | null];
 /** [resource_type, id, param, value_hash] */
 export type BlindStringRow = [string, string, string, string];
+/** [resource_type, param, prefix_hash, value_hash]: a prefix of a vocabulary parameter's value (VOCABULARY_PARAMS). */
+export type BlindVocabularyRow = [string, string, string, string];
+
+/**
+ * String parameters searched through a vocabulary (table fhir_search_vocabulary): their values are few and repeat on
+ * many resources, so each resource's row holds only the hash of the whole value, and the prefixes that a "starts
+ * with" search looks for are stored once per distinct value. An AuditEvent's agent-name is the name of a sender, user
+ * or app, on every event: its prefixes were more than half the string rows an imported message wrote.
+ */
+export const VOCABULARY_PARAMS: Readonly<Record<string, ReadonlySet<string>>> = { AuditEvent: new Set(['agent-name']) };
+
+function inVocabulary(resourceType: string, param: string): boolean {
+  return Object.hasOwn(VOCABULARY_PARAMS, resourceType) && VOCABULARY_PARAMS[resourceType]!.has(param);
+}
+
+/** Vocabulary values a connection remembers as stored (about 100 bytes each; two generations at most). */
+const VOCABULARY_CACHE_ENTRIES = 4_096;
+
+/**
+ * Per connection (a connection reaches one database and schema for its life), the vocabulary values it saw stored
+ * by another transaction: a write that found every prefix row of a value already there. Vocabulary rows are removed
+ * only with the key that made them (a rebuild), so what is remembered stays true; a value is never taken as stored
+ * on the word of the transaction that wrote it, which could still roll back.
+ */
+const vocabularyStored = new WeakMap<object, BoundedCache<string, true>>();
+
+const vocabularyKey = (type: string, param: string, valueHash: string): string => `${type}\u0000${param}\u0000${valueHash}`;
+
+/** The vocabulary rows a write through `db` must still offer: those of values it has not seen stored. */
+export function unknownVocabulary(db: Queryable, rows: readonly BlindVocabularyRow[]): BlindVocabularyRow[] {
+  const known = vocabularyStored.get(db);
+  const fresh = new Map<string, BlindVocabularyRow>();
+  for (const row of rows) {
+    const [type, param, prefix, value] = row;
+    if (known?.get(vocabularyKey(type, param, value)) !== true) fresh.set(`${vocabularyKey(type, param, value)}\u0000${prefix}`, row);
+  }
+  // One order for every writer: two transactions offering the same new rows then wait on each other, not deadlock.
+  return [...fresh.keys()].sort().map((key) => fresh.get(key)!);
+}
+
+/**
+ * Notes what a write of `offered` vocabulary rows found: values none of whose rows it inserted (`inserted`, what its
+ * INSERT ... ON CONFLICT DO NOTHING returned) were stored before it, and are not offered again on this connection.
+ */
+export function noteVocabulary(db: Queryable, offered: readonly BlindVocabularyRow[], inserted: ReadonlyArray<{ resource_type: string; param: string; value_hash: string }>): void {
+  if (offered.length === 0) return;
+  let known = vocabularyStored.get(db);
+  if (known === undefined) vocabularyStored.set(db, (known = new BoundedCache<string, true>(VOCABULARY_CACHE_ENTRIES)));
+  const written = new Set(inserted.map((r) => vocabularyKey(r.resource_type, r.param, String(r.value_hash))));
+  for (const [type, param, , value] of offered) {
+    const key = vocabularyKey(type, param, value);
+    if (!written.has(key)) known.set(key, true);
+  }
+}
 
 export class BlindIndex {
   /** Names the key without revealing it: 'public', or 16 hex digits of SHA-256 over a domain and the key. */
@@ -106,13 +160,14 @@ export class BlindIndex {
    *   its prefixes; the other composed forms ("john smith", "smith john", "johnsmith") only their exact hash, which a
    *   search for the whole of one still finds.
    */
-  rows(resource: { resourceType: string; id: string; content: Record<string, unknown> }): { tokens: BlindTokenRow[]; strings: BlindStringRow[] } {
+  rows(resource: { resourceType: string; id: string; content: Record<string, unknown> }): { tokens: BlindTokenRow[]; strings: BlindStringRow[]; vocabulary: BlindVocabularyRow[] } {
     const { resourceType: type, id } = resource;
     const entries = searchEntries(resource.content);
     const kinds = Object.hasOwn(SEARCH_PARAMETERS, type) ? SEARCH_PARAMETERS[type]! : {};
     const tokens = entries.tokens.map((t): BlindTokenRow => [type, id, t.param, this.codeHash(t.param, t.code), this.tokenHash(t.param, t.system, t.code), kinds[t.param] === 'reference' ? t.code : null]);
     const seen = new Set<string>();
     const strings: BlindStringRow[] = [];
+    const vocabulary: BlindVocabularyRow[] = [];
     const add = (param: string, hash: string): void => {
       const key = `${param}\u0000${hash}`;
       if (seen.has(key)) return;
@@ -123,30 +178,38 @@ export class BlindIndex {
     for (const { param, value, whole } of entries.strings) {
       const domain = hashDomain(type, param);
       if (domain === HUMAN_NAME && param === 'name' && parts.has(value)) continue;
-      add(param, this.exactHash(domain, value));
+      const exact = this.exactHash(domain, value);
+      add(param, exact);
       if (whole === 'spaced' || (whole === 'joined' && !WRITTEN_WITHOUT_SPACES.test(value))) continue;
+      const vocabular = inVocabulary(type, param);
       const chars = Array.from(value);
       let prefix = '';
       for (let n = 0; n < chars.length && n < PREFIX_CHARS; n++) {
         prefix += chars[n];
-        add(param, this.hash('prefix', domain, prefix));
+        const hash = this.hash('prefix', domain, prefix);
+        if (vocabular) vocabulary.push([type, param, hash, exact]);
+        else add(param, hash);
       }
     }
-    return { tokens, strings };
+    return { tokens, strings, vocabulary };
   }
 
   /**
    * What a string search looks for: the parameters whose rows may match and the hashes that match; undefined for an
    * empty value (every value of the parameter). "Starts with" matches a prefix, or a whole value indexed without its
-   * prefixes (a composed form of a name searched for whole).
+   * prefixes (a composed form of a name searched for whole). For a vocabulary parameter, `vocabulary` holds the
+   * prefix hashes whose values (fhir_search_vocabulary) match too.
    */
-  stringQuery(resourceType: string, param: string, value: string, exact: boolean): { params: string[]; hashes: string[] } | undefined {
+  stringQuery(resourceType: string, param: string, value: string, exact: boolean): { params: string[]; hashes: string[]; vocabulary?: string[] } | undefined {
     const normalised = normaliseSearchString(value);
     if (normalised === '') return undefined;
     const domain = hashDomain(resourceType, param);
     const params = domain === HUMAN_NAME && param === 'name' ? ['name', 'family', 'given'] : [param];
     const hashes = exact ? [this.exactHash(domain, normalised)] : [this.prefixHash(domain, normalised), this.exactHash(domain, normalised)];
-    return { params, hashes };
+    // A vocabulary parameter's rows hold whole values: its prefix is looked up in the vocabulary, and still matched
+    // directly, as rows written before the vocabulary hold it.
+    const vocabulary = !exact && inVocabulary(resourceType, param) ? [this.prefixHash(domain, normalised)] : undefined;
+    return { params, hashes, ...(vocabulary ? { vocabulary } : {}) };
   }
 }
 

@@ -29,7 +29,7 @@ import { stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { changesPatient } from './compartment.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
-import { blindIndexOf, type BlindStringRow, type BlindTokenRow } from './blind-index.ts';
+import { blindIndexOf, noteVocabulary, unknownVocabulary, type BlindStringRow, type BlindTokenRow, type BlindVocabularyRow } from './blind-index.ts';
 import { everyAuditEventMatches } from './search-index.ts';
 import { keyringOf, openVersionRows, sealingPatientOf, sealVersion, type PatientKey, type VersionRow } from './keys.ts';
 
@@ -200,8 +200,10 @@ export async function writeVersions(
   const add = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
   const drop = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
   const blind = await blindIndexOf(client);
+  const vocabulary: BlindVocabularyRow[] = [];
   for (const [key, resource] of latest) {
     const next = blind.rows(resource);
+    for (const each of next.vocabulary) vocabulary.push(each);
     const before = superseded.get(key);
     const old = before ? blind.rows(before) : { tokens: [], strings: [] };
     const indexed = !UNINDEXED_REFERENCES.has(resource.resourceType);
@@ -247,7 +249,8 @@ export async function writeVersions(
     };
   });
   const col = (list: ReadonlyArray<ReadonlyArray<string | null>>, n: number): Array<string | null> => list.map((r) => r[n]!);
-  await client.query({
+  const offered = unknownVocabulary(client, vocabulary);
+  const written = await client.query<{ resource_type: string; param: string; value_hash: string }>({
     name: 'anchorline_resource_write',
     text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb, z text, k bigint)),
            hist AS (
@@ -266,8 +269,11 @@ export async function writeVersions(
            gone_s AS (DELETE FROM fhir_search_string s USING unnest($7::text[], $8::text[], $9::text[], $10::bigint[]) AS d(t, i, p, v)
                       WHERE s.resource_type = d.t AND s.param = d.p AND s.value_hash = d.v AND s.id = d.i),
            new_t AS (INSERT INTO fhir_search_token (resource_type, id, param, code_hash, token_hash, reference)
-                     SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $26::text[]))
-           INSERT INTO fhir_search_string (resource_type, id, param, value_hash) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::bigint[])`,
+                     SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::bigint[], $15::bigint[], $26::text[])),
+           new_s AS (INSERT INTO fhir_search_string (resource_type, id, param, value_hash) SELECT * FROM unnest($16::text[], $17::text[], $18::text[], $19::bigint[]))
+           INSERT INTO fhir_search_vocabulary (resource_type, param, prefix_hash, value_hash)
+           SELECT * FROM unnest($27::text[], $28::text[], $29::bigint[], $30::bigint[]) ON CONFLICT DO NOTHING
+           RETURNING resource_type, param, value_hash`,
     values: [
       stringifyJson(rows),
       col(drop.tokens, 0), col(drop.tokens, 1), col(drop.tokens, 2), col(drop.tokens, 3), col(drop.tokens, 4),
@@ -277,8 +283,10 @@ export async function writeVersions(
       col(drop.references, 0), col(drop.references, 1), col(drop.references, 2),
       col(add.references, 0), col(add.references, 1), col(add.references, 2),
       col(add.tokens, 5),
+      col(offered, 0), col(offered, 1), col(offered, 2), col(offered, 3),
     ],
   });
+  noteVocabulary(client, offered, written.rows);
   return keys;
 }
 
@@ -386,7 +394,11 @@ export async function searchResources(
       const queries = criterion.values.map((v) => blind.stringQuery(resourceType, param, v, criterion.exact));
       // An empty value (after normalising) starts every value: any row of the parameter matches.
       const params = queries.find((q) => q !== undefined)?.params ?? [param];
-      const match = queries.includes(undefined) ? '' : ` AND s.value_hash = ANY(${p(queries.flatMap((q) => q!.hashes))}::bigint[])`;
+      const prefixes = queries.flatMap((q) => q?.vocabulary ?? []);
+      // A vocabulary parameter's "starts with" also matches the whole values its prefix begins (blind-index.ts).
+      const vocabulary = prefixes.length === 0 ? '' : ` || ARRAY(SELECT v.value_hash FROM fhir_search_vocabulary v
+          WHERE v.resource_type = ${p(resourceType)} AND v.param = ${p(param)} AND v.prefix_hash = ANY(${p(prefixes)}::bigint[]))`;
+      const match = queries.includes(undefined) ? '' : ` AND s.value_hash = ANY(${p(queries.flatMap((q) => q!.hashes))}::bigint[]${vocabulary})`;
       conditions.push(`EXISTS (SELECT 1 FROM fhir_search_string s WHERE s.resource_type = r.resource_type AND s.id = r.id
         AND s.param = ANY(${p(params)}::text[])${match})`);
     }

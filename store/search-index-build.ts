@@ -6,15 +6,15 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../config/logger.ts';
 import { AnchorlineError } from '../errors/index.ts';
-import { BlindIndex, PUBLIC_BLIND_INDEX, readKeyRow, rememberBlindIndex, unwrapKeyRow, type BlindStringRow, type BlindTokenRow } from './blind-index.ts';
+import { BlindIndex, PUBLIC_BLIND_INDEX, readKeyRow, rememberBlindIndex, unwrapKeyRow, type BlindStringRow, type BlindTokenRow, type BlindVocabularyRow } from './blind-index.ts';
 import { withTransaction, type Queryable } from './db.ts';
 import { keyringOf } from './keys.ts';
 import { currentResourcesAfter } from './resources.ts';
 
 const KEY_BYTES = 32;
 
-/** Inserts index rows (a rebuild's, or a resource's first). */
-export async function insertIndexRows(client: Queryable, tokens: BlindTokenRow[], strings: BlindStringRow[]): Promise<void> {
+/** Inserts a rebuild's index rows, and the vocabulary (blind-index.ts VOCABULARY_PARAMS) that is not there yet. */
+export async function insertIndexRows(client: Queryable, tokens: BlindTokenRow[], strings: BlindStringRow[], vocabulary: BlindVocabularyRow[] = []): Promise<void> {
   const col = (rows: ReadonlyArray<ReadonlyArray<string | null>>, n: number): Array<string | null> => rows.map((r) => r[n]!);
   if (tokens.length > 0) {
     await client.query(
@@ -25,6 +25,12 @@ export async function insertIndexRows(client: Queryable, tokens: BlindTokenRow[]
   }
   if (strings.length > 0) {
     await client.query('INSERT INTO fhir_search_string (resource_type, id, param, value_hash) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])', [0, 1, 2, 3].map((n) => col(strings, n)));
+  }
+  if (vocabulary.length > 0) {
+    await client.query(
+      'INSERT INTO fhir_search_vocabulary (resource_type, param, prefix_hash, value_hash) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) ON CONFLICT DO NOTHING',
+      [0, 1, 2, 3].map((n) => col(vocabulary, n)),
+    );
   }
 }
 
@@ -66,6 +72,7 @@ export async function ensureSearchIndex(pool: pg.Pool, log: Logger, options: { b
     }
     await client.query('DELETE FROM fhir_search_token');
     await client.query('DELETE FROM fhir_search_string');
+    await client.query('DELETE FROM fhir_search_vocabulary');
     let resources = 0;
     let after: { resourceType: string; id: string } | undefined;
     for (;;) {
@@ -73,14 +80,16 @@ export async function ensureSearchIndex(pool: pg.Pool, log: Logger, options: { b
       if (page.length === 0) break;
       const tokens: BlindTokenRow[] = [];
       const strings: BlindStringRow[] = [];
+      const vocabulary = new Map<string, BlindVocabularyRow>();
       for (const resource of page) {
         if (resource.deleted) continue;
         const rows = index.rows(resource);
         for (const each of rows.tokens) tokens.push(each);
         for (const each of rows.strings) strings.push(each);
+        for (const each of rows.vocabulary) vocabulary.set(each.join('\u0000'), each);
         resources += 1;
       }
-      await insertIndexRows(client, tokens, strings);
+      await insertIndexRows(client, tokens, strings, [...vocabulary.values()]);
       after = page.at(-1)!;
       if (resources > 0 && resources % 10_000 < batch) log.info({ resources }, 'store: rebuilding the search index');
     }

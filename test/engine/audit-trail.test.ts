@@ -174,6 +174,37 @@ describe('audit trail', () => {
     expect(callerRows.rowCount).toBeGreaterThanOrEqual(1);
   });
 
+  it("keeps an agent's name once per event and its prefixes once in the vocabulary, and still finds older events by prefix", async () => {
+    const name = 'audit test system/*.rs';
+    for (let n = 0; n < 4; n++) expect((await get(`/fhir/Patient/${patientId}`, readerKey)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const blind = await blindIndexOf(t.pool);
+    const exact = blind.exactHash('agent-name', name);
+    const prefixes = Array.from(name, (_, i) => blind.prefixHash('agent-name', name.slice(0, i + 1)));
+    // Each of the reader's events has one agent-name row, the whole name's; no event holds a prefix row.
+    const events = (await auditEvents(`content->'agent' @> $1::jsonb`, [JSON.stringify([{ who: { display: name } }])])).map((e) => e.id as string);
+    expect(events.length).toBeGreaterThanOrEqual(5);
+    const rows = await t.pool.query<{ id: string; hashes: string[] }>(
+      `SELECT id, array_agg(value_hash::text) AS hashes FROM fhir_search_string WHERE resource_type = 'AuditEvent' AND param = 'agent-name' AND id = ANY($1::text[]) GROUP BY id`,
+      [events],
+    );
+    expect(rows.rows.map((r) => r.hashes)).toEqual(events.map(() => [exact]));
+    // The vocabulary holds each prefix of the name once, however many events carry it.
+    const vocabulary = await t.pool.query<{ prefix_hash: string }>(`SELECT prefix_hash::text FROM fhir_search_vocabulary WHERE resource_type = 'AuditEvent' AND param = 'agent-name' AND value_hash = $1`, [exact]);
+    expect(vocabulary.rows.map((r) => r.prefix_hash).sort()).toEqual([...new Set(prefixes)].sort());
+    const byPrefix = await get(`/fhir/AuditEvent?agent-name=${encodeURIComponent('AUDIT TEST SYS')}&_count=1`, auditorKey);
+    expect(byPrefix.body.total).toBe(events.length);
+
+    // An event indexed before the vocabulary, with a row per prefix of its agent's name, is found by prefix too.
+    const older = (await auditEvents(`content->>'outcomeDesc' IS NULL`))[0]!.id as string;
+    const legacy = 'legacy sender';
+    const legacyRows = [blind.exactHash('agent-name', legacy), ...Array.from(legacy, (_, i) => blind.prefixHash('agent-name', legacy.slice(0, i + 1)))];
+    await t.pool.query(`INSERT INTO fhir_search_string (resource_type, id, param, value_hash) SELECT 'AuditEvent', $1, 'agent-name', unnest($2::bigint[])`, [older, legacyRows]);
+    const found = await get(`/fhir/AuditEvent?agent-name=legacy&_count=10`, auditorKey);
+    expect(found.body.entry.map((e: any) => e.resource.id)).toEqual([older]);
+    expect((await get(`/fhir/AuditEvent?agent-name=legacyx&_count=10`, auditorKey)).body.total).toBe(0);
+  });
+
   it('records the raw message view, and keeps AuditEvents out of the references a patient merge re-points', async () => {
     const response = await fetch(`${t.httpUrl}/proofs/Patient/${patientId}/_history/1/source`, { headers: authHeaders() });
     expect(response.status).toBe(200);

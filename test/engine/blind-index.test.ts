@@ -109,6 +109,14 @@ describe('the blind search index', () => {
 
   it('rebuilds a lost index from the records, opening sealed ones, and refuses a keyed index without the master key', async () => {
     const t = started.at(-1)!;
+    // Import AuditEvents name their sender (mllp:<address>:<port>), searched by prefix through the vocabulary.
+    const imports = async (engine: TestEngine): Promise<number> => {
+      const response = await fetch(`${engine.httpUrl}/fhir/AuditEvent?agent-name=mllp&type=110107&_count=1`, { headers: authHeaders() });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { total: number }).total;
+    };
+    const importsBefore = await imports(t);
+    expect(importsBefore).toBeGreaterThanOrEqual(2);
     // As a migration from the plain index leaves a database: index tables empty, no key row.
     await t.pool.query('DELETE FROM search_index_key');
     await t.pool.query('DELETE FROM fhir_search_token');
@@ -127,6 +135,8 @@ describe('the blind search index', () => {
     started.push(again);
     expect(await search(again, `identifier=${PATIENT.mrn}`)).toEqual([patientId]);
     expect(await search(again, `name=홍길동`)).toEqual([patientId]);
+    // The vocabulary was rebuilt under the new key with the rest: the senders are found by prefix as before.
+    expect(await imports(again)).toBe(importsBefore);
 
     const bare = new pg.Pool({ connectionString: testDatabaseUrl(), options: `-c search_path=${schema}`, max: 2 });
     try {

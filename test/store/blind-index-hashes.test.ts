@@ -1,10 +1,12 @@
 /**
  * A blind index's hashes (store/blind-index.ts) are a pure function of the key and the input: the same whether
  * computed, remembered, or remembered from before the memo of recent hashes turned over a generation, and another
- * key gives others.
+ * key gives others. A connection offers a vocabulary value's rows until a write finds them all stored before it.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { noteVocabulary, unknownVocabulary, type BlindVocabularyRow } from '../../store/blind-index.ts';
+import type { Queryable } from '../../store/db.ts';
 import { BlindIndex } from '../../store/index.ts';
 
 /** What a hash must be: 64 bits of HMAC-SHA-256 over domain, parameter and value, in decimal. */
@@ -26,5 +28,24 @@ describe('blind index hashes', () => {
     expect(index.exactHash('name', 'hong gildong')).toBe(first);
     expect(index.tokenHash('identifier', 'urn:mrn', 'MRN1')).toBe(expected(key, 'token', 'identifier', 'urn:mrn\u0000MRN1'));
     expect(new BlindIndex(randomBytes(32)).exactHash('name', 'hong gildong')).not.toBe(first);
+  });
+});
+
+describe('the vocabulary a connection offers', () => {
+  const row = (prefix: string, value: string): BlindVocabularyRow => ['AuditEvent', 'agent-name', prefix, value];
+
+  it('offers every row, once and in one order, until a write found all of a value stored before it', () => {
+    const connection = {} as Queryable;
+    const rows = [row('3', '10'), row('1', '10'), row('2', '20'), row('1', '10')];
+    const offered = unknownVocabulary(connection, rows);
+    expect(offered).toEqual([row('1', '10'), row('3', '10'), row('2', '20')]);
+    // This write inserted value 10's rows itself: that transaction could still roll back, so 10 is offered again.
+    // Value 20's row was there already (its insert conflicted): stored by a transaction that committed.
+    noteVocabulary(connection, offered, [{ resource_type: 'AuditEvent', param: 'agent-name', value_hash: '10' }]);
+    expect(unknownVocabulary(connection, rows)).toEqual([row('1', '10'), row('3', '10')]);
+    noteVocabulary(connection, [row('1', '10'), row('3', '10')], []);
+    expect(unknownVocabulary(connection, rows)).toEqual([]);
+    // What one connection learnt says nothing of another's database.
+    expect(unknownVocabulary({} as Queryable, rows)).toHaveLength(3);
   });
 });
