@@ -302,6 +302,17 @@ describe('anchorline audit', () => {
     );
   });
 
+  it('reports a version whose source message is not stored under raw-message (no foreign key refuses it first)', async () => {
+    const version = `Patient/${patients.AU2}/_history/1`;
+    const messageId = (await t.pool.query<{ id: string }>(`SELECT source_message_id::text AS id FROM fhir_resource_history WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [patients.AU2])).rows[0]!.id;
+    const point = (id: string) => () => t.pool.query(`UPDATE fhir_resource_history SET source_message_id = $2::bigint WHERE resource_type = 'Patient' AND id = $1 AND version_id = 1`, [patients.AU2, id]);
+    await whileTampered(point('999999999'), point(messageId), (report) => {
+      expect(failed(report).checks).toEqual(['raw-message']);
+      expect(report.findings.map((f) => f.detail)).toContain('source inbox_message/999999999 does not exist');
+      expect(report.findings.map((f) => f.ref)).toContain(version);
+    });
+  });
+
   it('reports an edited mapping configuration under mapping-config', async () => {
     const digest = mappingConfigs.mappingConfigSha256(t.config.mapping);
     const original = (await t.pool.query<{ content: string }>('SELECT content::text AS content FROM mapping_config WHERE sha256 = $1', [digest])).rows[0]!.content;
