@@ -1,7 +1,8 @@
 /**
  * Reads and searches run as prepared statements, planned once per connection: a search's values, its page size and
  * offset are parameters, so searches of one shape share one statement and still answer each with its own values;
- * statement texts made at run time get names only up to a bound.
+ * statement texts made at run time get names only up to a bound. A write's statement is planned generically, in its
+ * transaction only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preparedName, withTransaction } from '../../store/db.ts';
@@ -60,6 +61,18 @@ describe('prepared statements', () => {
     expect((await readHistory(db.pool, 'Organization', 'org2', { count: 1, offset: 1 })).versions).toEqual([]);
     const statements = await db.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
     expect(statements.rows.map((r) => r.name)).toContain('anchorline_read_current');
+  });
+
+  it("plans a write's statement generically in its own transaction only", async () => {
+    const modes = await withTransaction(db.pool, async (client) => {
+      const mode = async (): Promise<string> => (await client.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m`)).rows[0]!.m;
+      const before = await mode();
+      await writeVersions(client, [{ stored: stampVersion(undefined, { resourceType: 'Organization', id: 'org-generic', name: 'Generic' }), sourceMessageId: null }], new Map());
+      return [before, await mode()];
+    });
+    expect(modes).toEqual(['auto', 'force_generic_plan']);
+    expect((await db.pool.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m`)).rows[0]!.m).toBe('auto');
+    expect((await readCurrent(db.pool, 'Organization', 'org-generic'))?.content.name).toBe('Generic');
   });
 
   it('names at most a bounded number of run-time texts, each always the same', () => {
