@@ -80,9 +80,12 @@ const vocabularyKey = (type: string, param: string, valueHash: string): string =
 export function unknownVocabulary(db: Queryable, rows: readonly BlindVocabularyRow[]): BlindVocabularyRow[] {
   const known = vocabularyStored.get(db);
   const fresh = new Map<string, BlindVocabularyRow>();
+  // A value's prefixes come together (rows() emits them in a run): its cache entry is looked up once per run.
+  let last: { value: string; type: string; param: string; stored: boolean } | undefined;
   for (const row of rows) {
     const [type, param, prefix, value] = row;
-    if (known?.get(vocabularyKey(type, param, value)) !== true) fresh.set(`${vocabularyKey(type, param, value)}\u0000${prefix}`, row);
+    if (last?.value !== value || last.type !== type || last.param !== param) last = { value, type, param, stored: known?.get(vocabularyKey(type, param, value)) === true };
+    if (!last.stored) fresh.set(`${vocabularyKey(type, param, value)}\u0000${prefix}`, row);
   }
   // One order for every writer: two transactions offering the same new rows then wait on each other, not deadlock.
   return [...fresh.keys()].sort().map((key) => fresh.get(key)!);
