@@ -45,7 +45,22 @@ export function parseJson(text: string): unknown {
  * (toJSON, Dates, `space`). Undefined only where JSON.stringify gives undefined (a bare undefined or function).
  */
 export function stringifyJson(value: unknown, space?: number | string): string {
+  if (rawJson !== undefined) return JSON.stringify(value, losslessTokens, space) as string;
   return stringify(value, undefined, space) as string;
+}
+
+/**
+ * JSON.rawJSON (ES2025; Node 22, current browsers), where there is one: JSON.stringify then writes a LosslessNumber's
+ * token as it is, the same text lossless-json's stringify writes, in half the time or less (every stored version, a
+ * read's answer and its AuditEvent pass here). Elsewhere, lossless-json's stringify.
+ */
+const rawJson = (JSON as { rawJSON?: (text: string) => unknown }).rawJSON;
+
+function losslessTokens(_key: string, value: unknown): unknown {
+  if (isLosslessNumber(value)) return rawJson!(value.value);
+  // lossless-json writes a bigint as its digits, where JSON.stringify would throw.
+  if (typeof value === 'bigint') return rawJson!(value.toString());
+  return value;
 }
 
 /** Which rule a text broke, for parseStrictJson's refusals; stable strings, safe to branch on. */
