@@ -361,7 +361,9 @@ async function main(): Promise<void> {
       // The workers open sealed messages and seal what they map with the intake's master key (encryption at rest).
       const masterKey = { ANCHORLINE__ENCRYPTION__MASTER_KEY_FILE: path.join(dataDir, 'master-key.json') };
       const niceness: Record<string, string> = values['worker-niceness'] === undefined ? {} : { ANCHORLINE__WORKERS__NICENESS: values['worker-niceness'] };
-      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness }, 60_000, 'worker');
+      // The young generation `start` gives its forked worker process, as the compose file gives its workers.
+      const youngGeneration = { NODE_OPTIONS: [process.env.NODE_OPTIONS, '--max-semi-space-size=64'].filter(Boolean).join(' ') };
+      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness, ...youngGeneration }, 60_000, 'worker');
       workers.push(worker);
       cpuRoots.set(WORKERS === 1 ? 'worker' : `worker ${n + 1}`, worker.process.pid!);
     }

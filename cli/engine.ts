@@ -336,6 +336,7 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: W
     config: childConfig,
     log: log.child({ component: 'worker-process' }),
     maxHeapMb: config.workers.maxHeapMb,
+    semiSpaceMb: config.workers.semiSpaceMb,
     niceness: config.workers.niceness,
     stallTimeoutMs: config.workers.stallTimeoutMs,
     restartDelayMs: config.workers.restartDelayMs,

@@ -41,6 +41,8 @@ export interface WorkerProcessOptions {
   config: AnchorlineConfig | Promise<AnchorlineConfig>;
   log: Logger;
   maxHeapMb: number;
+  /** The child's V8 semi-space size (--max-semi-space-size), MiB; V8's own when undefined. */
+  semiSpaceMb?: number;
   /**
    * The child's niceness (config workers.niceness), set as soon as it is forked so that every thread it starts
    * inherits it; the child sets it again itself. Absent: the engine's.
@@ -102,7 +104,11 @@ export class WorkerProcess {
     // its own either way.
     const compiled = import.meta.url.endsWith('.js');
     const entry = fileURLToPath(new URL(compiled ? './worker-child.js' : './worker-child.ts', import.meta.url));
-    const execArgv = [...process.execArgv.filter((arg) => !arg.startsWith('--max-old-space-size')), `--max-old-space-size=${this.options.maxHeapMb}`];
+    const execArgv = [
+      ...process.execArgv.filter((arg) => !arg.startsWith('--max-old-space-size') && !arg.startsWith('--max-semi-space-size')),
+      `--max-old-space-size=${this.options.maxHeapMb}`,
+      ...(this.options.semiSpaceMb === undefined ? [] : [`--max-semi-space-size=${this.options.semiSpaceMb}`]),
+    ];
     if (!compiled && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
     const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     this.child = child;
@@ -122,7 +128,7 @@ export class WorkerProcess {
     void Promise.resolve(this.options.config).then((config) => {
       if (child.connected) child.send({ type: 'start', config } satisfies WorkerParentCommand);
     });
-    this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb }, 'worker process started');
+    this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb, semiSpaceMb: this.options.semiSpaceMb }, 'worker process started');
   }
 
   private onReport(child: ChildProcess, report: WorkerChildReport): void {

@@ -1,8 +1,9 @@
 /**
  * Mapping yields the cores to intake: the worker process `start` forks runs at workers.niceness, and so do the
  * PostgreSQL sessions of its mapping and background pools on a server on this host; intake's and the API's sessions
- * keep their priority.
+ * keep their priority. It runs with the young generation workers.semiSpaceMb sets.
  */
+import { readFile } from 'node:fs/promises';
 import { getPriority } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
@@ -12,10 +13,11 @@ import { overUnixSocket } from '../../store/db.ts';
 import { testDatabaseUrl } from '../support/db.ts';
 
 const NICENESS = 7;
+const SEMI_SPACE_MB = 48;
 let t: TestEngine;
 
 beforeAll(async () => {
-  t = await startTestEngine({ overrides: { workers: { isolation: 'process', niceness: NICENESS } } });
+  t = await startTestEngine({ overrides: { workers: { isolation: 'process', niceness: NICENESS, semiSpaceMb: SEMI_SPACE_MB } } });
 }, 120_000);
 afterAll(async () => {
   await t?.destroy();
@@ -53,6 +55,10 @@ describe('worker priority', () => {
     expect(workerPid).toBeGreaterThan(0);
     expect(getPriority(workerPid!)).toBe(NICENESS);
     expect(getPriority()).toBeLessThan(NICENESS);
+    // ...with the young generation workers.semiSpaceMb sets, and the heap limit of workers.maxHeapMb, once each.
+    const argv = (await readFile(`/proc/${workerPid}/cmdline`, 'utf8')).split('\u0000');
+    expect(argv.filter((arg) => arg.startsWith('--max-semi-space-size'))).toEqual([`--max-semi-space-size=${SEMI_SPACE_MB}`]);
+    expect(argv.filter((arg) => arg.startsWith('--max-old-space-size'))).toEqual([`--max-old-space-size=${t.config.workers.maxHeapMb}`]);
 
     // The mapping transaction ran on a session of the worker's pool; other engines on this server use the default
     // niceness, so a session at NICENESS is this engine's.
