@@ -239,13 +239,12 @@ export const configSchema = z.strictObject({
       /** The worker process's V8 heap limit (--max-old-space-size), in MiB. Default 2048. */
       maxHeapMb: positiveInt.default(2048),
       /**
-       * The worker process's V8 young generation: the size of each semi-space (--max-semi-space-size), in MiB.
-       * Mapping makes much short-lived JSON; with room for more of it between scavenges, less survives to be copied
-       * and promoted. Default 64 (V8's own bound is 16 on a heap of this size): about 10 % less worker CPU a mapped
-       * message, measured (README, Performance). Worker processes started on their own (`anchorline worker`) take it
-       * from NODE_OPTIONS, as the compose file gives it.
+       * The worker process's V8 young generation: the size of each semi-space (--max-semi-space-size), in MiB. Unset:
+       * V8's own (16). 64 took about 10 % off the worker's CPU a mapped ADT, but with the mixed corpus, intake next to
+       * mapping on the same two cores then acknowledged ~800 of 1,000 msg/s offered, ACK p50 1.1-1.3 s (6 ms unset):
+       * the worker's larger scavenges, run on every core, starve intake. For worker processes on cores of their own.
        */
-      semiSpaceMb: z.number().int().min(1).max(1024).default(64),
+      semiSpaceMb: z.number().int().min(1).max(1024).optional(),
       /**
        * The worker process is killed and restarted when its event loop has not turned for this long, in ms (one
        * message's processing stalled it). Default 60000.

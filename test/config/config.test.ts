@@ -14,6 +14,9 @@ describe('config', () => {
     expect(config.mllp).toMatchObject({ host: '127.0.0.1', port: 2575, ackMode: 'afterCommit' });
     expect(config.dataDir).toBe('./data');
     expect(config.mapping.timeZone).toBe('Asia/Seoul');
+    // The worker keeps V8's young generation unless told otherwise: a bigger one starved intake on shared cores.
+    expect(config.workers.semiSpaceMb).toBeUndefined();
+    expect(loadConfig({ env: { ANCHORLINE__WORKERS__SEMI_SPACE_MB: '64' } }).workers.semiSpaceMb).toBe(64);
   });
 
   it('takes the documented environment variables and the generic form', () => {
