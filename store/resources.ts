@@ -250,10 +250,8 @@ export async function writeVersions(
   });
   const col = (list: ReadonlyArray<ReadonlyArray<string | null>>, n: number): Array<string | null> => list.map((r) => r[n]!);
   const offered = unknownVocabulary(client, vocabulary);
-  // The statement below is prepared, but PostgreSQL would plan it again on every run: a custom plan knows the arrays'
-  // lengths and so always looks cheaper than the generic one. Planning its ten parts took 0.6 ms a run (40 µs of
-  // each read's AuditEvent, written sixteen to a run); the generic plan runs as fast. For this transaction only.
-  await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+  // Planned as the caller's transaction says (TransactionOptions.customPlans): the ingest batch plans it for its
+  // arrays each run, because the generic plan of this statement scanned whole tables once they grew.
   const written = await client.query<{ resource_type: string; param: string; value_hash: string }>({
     name: 'anchorline_resource_write',
     text: `WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(t text, i text, v int, u timestamptz, m bigint, s text, e timestamptz, latest boolean, c jsonb, z text, k bigint)),

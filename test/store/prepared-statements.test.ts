@@ -1,8 +1,8 @@
 /**
  * Reads and searches run as prepared statements, planned once per connection: a search's values, its page size and
  * offset are parameters, so searches of one shape share one statement and still answer each with its own values;
- * statement texts made at run time get names only up to a bound. A write's statement is planned generically, in its
- * transaction only.
+ * statement texts made at run time get names only up to a bound. A version write leaves its transaction's plan mode
+ * as the transaction set it (the ingest batch's custom plans).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preparedName, withTransaction } from '../../store/db.ts';
@@ -63,16 +63,16 @@ describe('prepared statements', () => {
     expect(statements.rows.map((r) => r.name)).toContain('anchorline_read_current');
   });
 
-  it("plans a write's statement generically in its own transaction only", async () => {
-    const modes = await withTransaction(db.pool, async (client) => {
-      const mode = async (): Promise<string> => (await client.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m`)).rows[0]!.m;
-      const before = await mode();
-      await writeVersions(client, [{ stored: stampVersion(undefined, { resourceType: 'Organization', id: 'org-generic', name: 'Generic' }), sourceMessageId: null }], new Map());
-      return [before, await mode()];
-    });
-    expect(modes).toEqual(['auto', 'force_generic_plan']);
-    expect((await db.pool.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m`)).rows[0]!.m).toBe('auto');
-    expect((await readCurrent(db.pool, 'Organization', 'org-generic'))?.content.name).toBe('Generic');
+  it("plans a write's statement as its transaction says, custom plans in the ingest's", async () => {
+    const mode = async (client: { query: typeof db.pool.query }): Promise<string> => (await client.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m`)).rows[0]!.m;
+    const write = (id: string) => async (client: Parameters<Parameters<typeof withTransaction>[1]>[0]): Promise<string> => {
+      await writeVersions(client, [{ stored: stampVersion(undefined, { resourceType: 'Organization', id, name: 'Planned' }), sourceMessageId: null }], new Map());
+      return mode(client);
+    };
+    expect(await withTransaction(db.pool, write('org-custom'), { customPlans: true })).toBe('force_custom_plan');
+    expect(await withTransaction(db.pool, write('org-auto'))).toBe('auto');
+    expect(await mode(db.pool)).toBe('auto');
+    expect((await readCurrent(db.pool, 'Organization', 'org-custom'))?.content.name).toBe('Planned');
   });
 
   it('names at most a bounded number of run-time texts, each always the same', () => {
