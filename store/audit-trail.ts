@@ -108,9 +108,6 @@ export interface ImportAudit {
   patients: string[];
 }
 
-/** The engine, as observer and destination of every event. */
-const ENGINE_NAME = ENGINE_AGENT_NAME;
-
 /**
  * A coding without its display: one AuditEvent is written per message and per read, and displays would double its
  * size (past PostgreSQL's TOAST threshold) while saying nothing the code system does not. The display argument
@@ -161,8 +158,8 @@ function purposesOf(audit: ReadAudit): string[] {
   return purposes;
 }
 
-const ENGINE_AGENT = { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_NAME }, requestor: false };
-const ENGINE_SOURCE = { site: ENGINE_NAME, observer: { display: ENGINE_NAME }, type: [coding(SOURCE_TYPE, '4', 'Application Server')] };
+const ENGINE_AGENT = { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_AGENT_NAME }, requestor: false };
+const ENGINE_SOURCE = { site: ENGINE_AGENT_NAME, observer: { display: ENGINE_AGENT_NAME }, type: [coding(SOURCE_TYPE, '4', 'Application Server')] };
 
 function patientEntities(patients: string[]): Array<Record<string, unknown>> {
   return [...new Set(patients)].map((reference) => ({ what: { reference }, type: coding(ENTITY_TYPE, '1', 'Person'), role: coding(OBJECT_ROLE, '1', 'Patient') }));

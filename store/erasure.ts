@@ -118,7 +118,7 @@ function erasureAuditEvent(request: ErasureRequest, counts: Omit<ErasureReport, 
       },
       { type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: ENGINE_AGENT_NAME }, requestor: false },
     ],
-    source: { site: 'anchorline', observer: { display: 'anchorline' }, type: [coding('http://terminology.hl7.org/CodeSystem/security-source-type', '4', 'Application Server')] },
+    source: { site: ENGINE_AGENT_NAME, observer: { display: ENGINE_AGENT_NAME }, type: [coding('http://terminology.hl7.org/CodeSystem/security-source-type', '4', 'Application Server')] },
     entity: [
       {
         what: { reference: request.patient },
