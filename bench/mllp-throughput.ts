@@ -126,16 +126,27 @@ async function closedLoop(clients: MllpTestClient[], total: number): Promise<{ s
   return { seconds: (performance.now() - start) / 1000, latencies, sent: perConnection * clients.length };
 }
 
+function issueLag(run: { lateIssues: number; maxIssueLag: number }): string {
+  return `this generator issued ${run.lateIssues} messages over 20 ms late (at most ${run.maxIssueLag.toFixed(0)} ms)`;
+}
+
 /** Open loop: messages due every 1/RATE s, spread over the connections; latency counts from when each was due. */
-async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{ achieved: number; latencies: number[] }> {
+async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{ achieved: number; latencies: number[]; lateIssues: number; maxIssueLag: number }> {
   const latencies: number[] = [];
   const interval = 1000 / RATE;
   const start = performance.now();
   const chains = clients.map(() => Promise.resolve());
+  // How late this generator itself issued messages (its own timer and CPU, before any wait on the engine): a sender
+  // starved of CPU shows here, not as the engine's latency.
+  let lateIssues = 0;
+  let maxIssueLag = 0;
   for (let i = 0; i < RATE * SECONDS; i++) {
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const lag = performance.now() - due;
+    if (lag > 20) lateIssues += 1;
+    maxIssueLag = Math.max(maxIssueLag, lag);
     const c = i % clients.length;
     const message = nextMessage();
     // Waiting behind a slow ACK on the same connection counts against us.
@@ -146,7 +157,7 @@ async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{
     });
   }
   await Promise.all(chains);
-  return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies };
+  return { achieved: latencies.length / ((performance.now() - start) / 1000), latencies, lateIssues, maxIssueLag };
 }
 
 /**
@@ -237,11 +248,16 @@ function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<st
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     while (running) {
+      // Autovacuum workers are named with the table they work on: at the server's own priority, their reads, writes
+      // and WAL compete with intake's commits.
       const { rows } = await client.query(
-        `SELECT CASE WHEN backend_type = 'client backend' THEN state ELSE backend_type END AS state,
+        `SELECT CASE WHEN backend_type = 'client backend' THEN state
+                     WHEN backend_type = 'autovacuum worker' THEN 'autovacuum ' || coalesce(substring(query FROM '^autovacuum: (.*)$'), '')
+                     ELSE backend_type END AS state,
                 coalesce(wait_event_type || ':' || wait_event, 'cpu') AS wait
            FROM pg_stat_activity
           WHERE (application_name LIKE '%/intake' AND pid <> pg_backend_pid())
+             OR backend_type = 'autovacuum worker'
              OR (backend_type IN ('checkpointer', 'walwriter') AND wait_event IS DISTINCT FROM 'CheckpointerMain' AND wait_event IS DISTINCT FROM 'WalWriterMain')`,
       );
       const at = performance.now() - started;
@@ -355,7 +371,7 @@ async function main(): Promise<void> {
       return;
     }
     const steadyIntake = await steadyLoop(clients);
-    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}`);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyIntake.achieved.toFixed(0)} msg/s), mapping not running; ACK latency ${summarise(steadyIntake.latencies)}; ${issueLag(steadyIntake)}`);
 
     const backlog = counter - firstToEngine;
     const drainStart = performance.now();
@@ -408,7 +424,7 @@ async function main(): Promise<void> {
     }
     await waitMapped();
     cpuBudget(`steady at ${RATE} msg/s, acknowledged and mapped${probe ? ' (with the --probe-waits sampler)' : ''}`, steadyCpu, counter - steadySent);
-    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK; PostgreSQL checkpoints meanwhile: ${(await checkpoints()) - checkpointsBefore}`);
+    console.log(`steady:  offered ${RATE} msg/s for ${SECONDS} s (achieved ${steadyMapped.achieved.toFixed(0)} msg/s), mapping running; ACK latency ${summarise(steadyMapped.latencies)}; mapping caught up ${((performance.now() - steadyMappedAt) / 1000).toFixed(2)} s after the last ACK; PostgreSQL checkpoints meanwhile: ${(await checkpoints()) - checkpointsBefore}; ${issueLag(steadyMapped)}`);
 
     for (const c of clients) await c.close();
   } finally {
