@@ -207,17 +207,20 @@ export function buildResults(context: MappingContext): ResourceDraft[] {
   if (groups.length === 0) throw missingField('OBR', 'the message has no OBR segment');
   const drafts: ResourceDraft[] = [];
   const seen = new Set<string>();
-  for (const group of groups) {
-    for (const built of reportDrafts(group, subject, context)) {
-      const key = `${built.resourceType}/${built.id}`;
-      if (seen.has(key)) {
-        // Two orders sharing one specimen send its SPM twice; the first describes it.
-        if (built.resourceType === 'Specimen') continue;
-        throw invalidValue(built.resourceType === 'DiagnosticReport' ? 'OBR-3' : 'OBX-1', `two ${built.resourceType} results have the same key`);
-      }
-      seen.add(key);
-      drafts.push(built);
-    }
+  const reportKeys = new Set<string>();
+  // One report that cannot be built (its OBR without a service code) costs that report, not the message's others.
+  const reports = buildEach(
+    groups,
+    (group) => reportDrafts(group, subject, context, reportKeys),
+    (group, failure) => atPosition(failure.location, group.detail ?? group.orc!, context.message),
+  );
+  for (const built of reports.flat()) {
+    const key = `${built.resourceType}/${built.id}`;
+    // Two orders sharing one specimen send its SPM twice; the first describes it. Reports are kept apart by key
+    // (reportDrafts), and their observations and specimens are named under their report's key.
+    if (seen.has(key)) continue;
+    seen.add(key);
+    drafts.push(built);
   }
   return drafts;
 }
@@ -229,10 +232,21 @@ export interface ObservationEntry {
   specimen?: number;
 }
 
-function reportDrafts(group: OrderGroup, subject: Reference, context: MappingContext): ResourceDraft[] {
-  const { options } = context;
+/**
+ * The resources of one OBR group. `reportKeys` holds the keys of the reports built before it in this message: a report
+ * whose order number and service repeat an earlier one's (a sender that numbers every OBR of a message alike, or sends
+ * one twice) is kept under its position, with an issue, as two OBX of one key are.
+ */
+function reportDrafts(group: OrderGroup, subject: Reference, context: MappingContext, reportKeys: Set<string>): ResourceDraft[] {
   const obr = group.detail;
   if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
+  // Field issues of the report name this OBR (OBR[2]-7); those of its OBX and SPM name theirs.
+  const build = (): ResourceDraft[] => reportOf(group, obr, subject, context, reportKeys);
+  return currentIssues()?.within((location) => atPosition(location, obr, context.message), build) ?? build();
+}
+
+function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, context: MappingContext, reportKeys: Set<string>): ResourceDraft[] {
+  const { options } = context;
 
   const numbers = orderNumbers(group.orc, obr, 'OBR', context);
   const orderKey =
@@ -241,7 +255,13 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
     messageScopedKey(obr, 3, 'neither a filler (OBR-3, ORC-3) nor a placer (OBR-2, ORC-2) order number is sent; the report is keyed by the message control id and the OBR position, so a later correction cannot replace it', context);
   const code = firstValue(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined) throw missingField('OBR-4', 'universal service identifier is empty');
-  const reportKey = [orderKey.system, orderKey.value, ...conceptKey(code)];
+  let reportKey = [orderKey.system, orderKey.value, ...conceptKey(code)];
+  if (reportKeys.has(reportKey.join('\u0000'))) {
+    const position = positionOf(context.message, obr);
+    reportKey = [...reportKey, 'OBR', String(position)];
+    reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY', location: `OBR[${position}]-3`, detail: 'an earlier OBR of this message has the same order number and service; kept under its position' });
+  }
+  reportKeys.add(reportKey.join('\u0000'));
 
   const observations: ObservationEntry[] = [];
   const specimenSegments: Hl7Segment[] = [];
@@ -260,14 +280,23 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
     }
   }
 
-  const specimens = specimenSegments.map((spm) => buildSpecimen(spm, reportKey, subject, context));
+  // A specimen that cannot be built costs itself: its observations keep their place, without the reference.
+  const specimens = specimenSegments.map(
+    (spm) =>
+      buildEach(
+        [spm],
+        () => currentIssues()?.within((location) => atPosition(location, spm, context.message), () => buildSpecimen(spm, reportKey, subject, context)) ?? buildSpecimen(spm, reportKey, subject, context),
+        (_, failure) => atPosition(failure.location, spm, context.message),
+      )[0],
+  );
   const specimenReference = (index: number | undefined): Reference | undefined => {
     const target = index === undefined ? (specimens.length === 1 ? specimens[0] : undefined) : specimens[index];
     return target === undefined ? undefined : { reference: `Specimen/${target.id}` };
   };
+  const builtSpecimens = specimens.filter((specimen): specimen is ResourceDraft => specimen !== undefined);
 
-  const reportTime = toFhirDateTime(comp(fieldOf(obr, 7)[0], 1), 'OBR-7', options.timeZone);
-  const issued = instant(comp(fieldOf(obr, 22)[0], 1), 'OBR-22', context);
+  const reportTime = optionalTime(fieldOf(obr, 7), 'OBR-7', context);
+  const issued = optionalValue(fieldOf(obr, 22), (rep) => instant(comp(rep, 1), 'OBR-22', context));
   const ids = new Set<string>();
   // One OBX that cannot be read costs that observation, not the report's others; issues name the OBX by position.
   const built = buildEach(
@@ -289,14 +318,14 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
   );
 
   const organizations = uniqueByJson(observations.flatMap((entry) => performingOrganizations(entry.obx, context)));
-  const technicians = fieldOf(obr, 34).map((rep) => cnnPractitionerReference(rep, 1, 'OBR-34', context));
-  const endTime = toFhirDateTime(comp(fieldOf(obr, 8)[0], 1), 'OBR-8', options.timeZone);
+  const technicians = optionalValues(fieldOf(obr, 34), (rep) => cnnPractitionerReference(rep, 1, 'OBR-34', context));
+  const endTime = optionalTime(fieldOf(obr, 8), 'OBR-8', context);
 
   const report = completeDraft('DiagnosticReport', deterministicId('DiagnosticReport', ...reportKey), {
     identifier: [numbers.placer, numbers.filler],
     basedOn: numbers.placer === undefined ? undefined : [{ type: 'ServiceRequest', identifier: numbers.placer }],
     status: reportStatus(obr),
-    category: firstValue(fieldOf(obr, 24), (rep) => {
+    category: optionalValue(fieldOf(obr, 24), (rep) => {
       const category = toCodeableConceptIn(rep, options, 'HL70074', hl7TableSystems('0074'));
       return category === undefined ? undefined : [category];
     }),
@@ -308,11 +337,11 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
     performer: [...organizations, ...technicians],
     // The IG maps OBR-32 and OBR-34 (NDL) to PractitionerRoles; the person (NDL-1) is all senders fill, so the
     // references go to the Practitioners, which R4 allows here, rather than to roles that would say nothing more.
-    resultsInterpreter: fieldOf(obr, 32).map((rep) => cnnPractitionerReference(rep, 1, 'OBR-32', context)),
-    specimen: specimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
+    resultsInterpreter: optionalValues(fieldOf(obr, 32), (rep) => cnnPractitionerReference(rep, 1, 'OBR-32', context)),
+    specimen: builtSpecimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
     result: built.map((observation) => ({ reference: `Observation/${observation.id}` })),
   });
-  return [...specimens, ...built, report];
+  return [...builtSpecimens, ...built, report];
 }
 
 function reportStatus(obr: Hl7Segment): string {
@@ -339,7 +368,6 @@ export interface ReportFacts {
 
 export function buildObservation(entry: ObservationEntry, report: ReportFacts, context: MappingContext): ResourceDraft {
   const { options } = context;
-  const { timeZone } = options;
   const { obx } = entry;
   const sentCode = firstValue(fieldOf(obx, 3), (rep) => toCodeableConcept(rep, options, 'L'));
   // A value sent without saying what it measures is still what the lab sent: kept, its code marked unknown. An OBX
@@ -360,23 +388,23 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const facility = sendingFacility(context);
 
   return completeDraft('Observation', deterministicId('Observation', ...report.reportKey, setId, subId, ...(sentCode === undefined ? ['(no code)'] : conceptKey(sentCode))), {
-    identifier: firstValue(fieldOf(obx, 21), (rep) => {
+    identifier: optionalValue(fieldOf(obx, 21), (rep) => {
       const identifier = toEntityIdentifier(entityIdentifierOf(rep), 'OBX-21', options, facility, 'FILL');
       return identifier === undefined ? undefined : [identifier];
     }),
     status,
     code,
     subject: report.subject,
-    effectiveDateTime: toFhirDateTime(comp(fieldOf(obx, 14)[0], 1), 'OBX-14', timeZone) ?? report.effective,
+    effectiveDateTime: optionalTime(fieldOf(obx, 14), 'OBX-14', context) ?? report.effective,
     issued: report.issued,
-    performer: [...fieldOf(obx, 16).map((rep) => practitionerReference(rep, 'OBX-16', context)), ...observationPerformers(obx, context)],
+    performer: [...optionalValues(fieldOf(obx, 16), (rep) => practitionerReference(rep, 'OBX-16', context)), ...observationPerformers(obx, context)],
     ...value,
     dataAbsentReason: hasValue ? undefined : ABSENT_REASON.get(statusCode),
     interpretation: fieldOf(obx, 8).map((rep) => interpretation(rep, context)),
     note: entry.notes,
-    method: firstValue(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
+    method: optionalValue(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
     // An equipment id whose authority cannot be read costs the device, not the result.
-    device: firstValue(fieldOf(obx, 18), (rep) => tolerate(() => deviceReference(rep, 'OBX-18', context), () => repetitionText(rep))),
+    device: optionalValue(fieldOf(obx, 18), (rep) => deviceReference(rep, 'OBX-18', context)),
     specimen: report.specimen,
     referenceRange: referenceRange(comp(fieldOf(obx, 7)[0], 1), unit),
   });
@@ -532,23 +560,26 @@ function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference,
       ? deterministicId('Specimen', key.system, key.value)
       : deterministicId('Specimen', ...reportKey, 'SPM', comp(fieldOf(spm, 1)[0], 1));
 
+  // SPM-17 is a range (DR): its start and end are each left out alone when unreadable.
   const collected = fieldOf(spm, 17)[0];
-  const collectedStart = toFhirDateTime(comp(collected, 1), 'SPM-17', timeZone);
-  const collectedEnd = toFhirDateTime(comp(collected, 2), 'SPM-17', timeZone);
+  const collectedStart = tolerate(() => toFhirDateTime(comp(collected, 1), 'SPM-17', timeZone), () => comp(collected, 1));
+  const collectedEnd = tolerate(() => toFhirDateTime(comp(collected, 2), 'SPM-17', timeZone), () => comp(collected, 2));
   const availability = codeOf(fieldOf(spm, 20)).toUpperCase();
-  const status = availability === '' ? undefined : SPECIMEN_AVAILABILITY.get(availability);
-  if (availability !== '' && status === undefined) throw invalidValue('SPM-20', 'specimen availability is not Y or N');
+  const status =
+    availability === ''
+      ? undefined
+      : (SPECIMEN_AVAILABILITY.get(availability) ?? degrade(invalidValue('SPM-20', 'specimen availability is not Y or N; left out'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', undefined, availability));
 
   return completeDraft('Specimen', id, {
     identifier: [placer, filler],
     status,
-    type: firstValue(fieldOf(spm, 4), (rep) => toCodeableConceptIn(rep, options, 'HL70487', hl7TableSystems('0487'))),
+    type: optionalValue(fieldOf(spm, 4), (rep) => toCodeableConceptIn(rep, options, 'HL70487', hl7TableSystems('0487'))),
     subject,
-    receivedTime: toFhirDateTime(comp(fieldOf(spm, 18)[0], 1), 'SPM-18', timeZone),
+    receivedTime: optionalTime(fieldOf(spm, 18), 'SPM-18', context),
     collection: {
       collectedDateTime: collectedEnd === undefined ? collectedStart : undefined,
       collectedPeriod: collectedEnd === undefined ? undefined : { start: collectedStart, end: collectedEnd },
-      quantity: toCqQuantity(fieldOf(spm, 12)[0], 'SPM-12'),
+      quantity: optionalValue(fieldOf(spm, 12), (rep) => toCqQuantity(rep, 'SPM-12')),
     },
   });
 }
@@ -561,6 +592,30 @@ function firstValue<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => 
   const first = field[0];
   if (first === undefined || isExplicitNull(field)) return undefined;
   return convert(first);
+}
+
+/**
+ * firstValue for an element its resource can do without (not a key): a value that cannot be read is an issue, with
+ * the value as sent, and the element is left out. Outside withIssues the error propagates, as firstValue's does.
+ */
+function optionalValue<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | undefined {
+  const first = field[0];
+  if (first === undefined || isExplicitNull(field)) return undefined;
+  return tolerate(() => convert(first), () => repetitionText(first));
+}
+
+/** Every repetition converted, the ones that cannot be read left out with an issue each (optionalValue). */
+function optionalValues<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T[] {
+  if (isExplicitNull(field)) return [];
+  return field.flatMap((repetition) => {
+    const value = tolerate(() => convert(repetition), () => repetitionText(repetition));
+    return value === undefined ? [] : [value];
+  });
+}
+
+/** A time field's first component (TS-1 / DTM) as a FHIR dateTime, through optionalValue. */
+function optionalTime(field: Hl7Field, location: string, context: MappingContext): string | undefined {
+  return optionalValue(field, (rep) => toFhirDateTime(comp(rep, 1), location, context.options.timeZone));
 }
 
 /** The part of an id key that names a coded concept: its first coding's system and code, else its text. */

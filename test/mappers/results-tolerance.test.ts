@@ -1,6 +1,7 @@
 /**
  * Results degrade field by field: what a lab sends that cannot be read as it stands costs that value, that status
- * or that one observation, with an issue at its OBX, never the rest of the report.
+ * or that one observation, with an issue at its OBX, never the rest of the report; and what one report cannot be
+ * built from costs that report, never the message's others.
  */
 import { describe, expect, it } from 'vitest';
 import { parseHl7 } from '../../formats/hl7v2/index.ts';
@@ -89,6 +90,84 @@ describe('result tolerance', () => {
     const result = map(oru('OBX|1|ST|||||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
     expect(observations(result)).toHaveLength(1);
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBX[1]-3']);
+  });
+});
+
+const twoReports = (first: string, second: string, ...rest: string[]): string =>
+  [
+    'MSH|^~\\&|LIS|HOSP|ANCHORLINE|HUB|20240101120000||ORU^R01|C2|P|2.5.1',
+    'PID|1||MRN1^^^HOSP^MR||DOE^JANE||19800101|F',
+    first,
+    'OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F',
+    second,
+    'OBX|1|NM|GLU^Glucose^L||98|mg/dL|||||F',
+    ...rest,
+  ].join('\r');
+const reports = (result: MappingResult) => result.drafts.filter((d) => d.resourceType === 'DiagnosticReport');
+const valid = (result: MappingResult): void => {
+  for (const draft of result.drafts) expect(validateFhirResource(mergeDraft(undefined, draft)), draft.resourceType).toEqual([]);
+};
+
+describe('report tolerance', () => {
+  it('keeps a report whose observation, issue or end time cannot be read, without that time', () => {
+    // As public-health senders have sent them: a 13-digit time, a word, an hour of 26.
+    const result = map(
+      twoReports(
+        'OBR|1|PL1|FL1^LIS|CBC^Blood count^L|||2014121914001|DATE!||||||||||||||20240101265900|||F',
+        'OBR|2|PL2|FL2^LIS|CHEM^Chemistry^L|||20240101110000|||||||||||||||20240101115900|||F',
+      ),
+    );
+    const [cbc, chem] = reports(result);
+    expect(cbc!['code']).toMatchObject({ coding: [expect.objectContaining({ code: 'CBC' })] });
+    expect(cbc!['effectiveDateTime'] ?? null).toBeNull();
+    expect(cbc!['effectivePeriod'] ?? null).toBeNull();
+    expect(cbc!['issued'] ?? null).toBeNull();
+    expect(chem!['effectiveDateTime']).toMatch(/^2024-01-01T11:00:00/);
+    expect(observations(result)).toHaveLength(2);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_INVALID_VALUE@OBR[1]-7', 'ANCHORLINE_ISSUE_INVALID_VALUE@OBR[1]-22', 'ANCHORLINE_ISSUE_INVALID_VALUE@OBR[1]-8']);
+    expect(result.issues!.map((i) => i.value)).toEqual(['2014121914001', '20240101265900', 'DATE!']);
+    valid(result);
+  });
+
+  it('keeps two reports of one order number and service apart, the later under its position', () => {
+    const obr = 'OBR|1|09339017^LAB^2.16.840.1.113883.3.1^ISO||94500-6^SARS-CoV-2 RNA^LN|||20240101110000|||||||||||||||20240101115900|||F';
+    const result = map(twoReports(obr, obr.replace('OBR|1', 'OBR|2')));
+    const [first, second] = reports(result);
+    expect(first!.id).not.toBe(second!.id);
+    const [wbc, glucose] = observations(result);
+    expect(first!['result']).toEqual([{ reference: `Observation/${wbc!.id}` }]);
+    expect(second!['result']).toEqual([{ reference: `Observation/${glucose!.id}` }]);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_DUPLICATE_KEY@OBR[2]-3']);
+    // The same message again names the same resources.
+    expect(reports(map(twoReports(obr, obr.replace('OBR|1', 'OBR|2')))).map((r) => r.id)).toEqual([first!.id, second!.id]);
+    valid(result);
+  });
+
+  it('leaves out only the report that cannot be built, with an issue at its OBR', () => {
+    const result = map(
+      twoReports('OBR|1|PL1|FL1^LIS||||20240101110000||||||||||||||||||F', 'OBR|2|PL2|FL2^LIS|CHEM^Chemistry^L|||20240101110000||||||||||||||||||F'),
+    );
+    expect(reports(result)).toHaveLength(1);
+    expect(reports(result)[0]!['code']).toMatchObject({ coding: [expect.objectContaining({ code: 'CHEM' })] });
+    expect(observations(result).map((o) => (o['code'] as { coding: Array<{ code: string }> }).coding[0]!.code)).toEqual(['GLU']);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBR[1]-4']);
+  });
+
+  it('keeps a specimen whose collection time or availability cannot be read, without them', () => {
+    const result = map(
+      twoReports(
+        'OBR|1|PL1|FL1^LIS|CBC^Blood count^L|||20240101110000||||||||||||||||||F',
+        'OBR|2|PL2|FL2^LIS|CHEM^Chemistry^L|||20240101110000||||||||||||||||||F',
+        'SPM|1|SP1&LIS||119297000^Blood^SCT|||||||||||||0000|20240101120000||20240101130000',
+      ),
+    );
+    const specimens = result.drafts.filter((d) => d.resourceType === 'Specimen');
+    expect(specimens).toHaveLength(1);
+    expect(specimens[0]!['receivedTime']).toMatch(/^2024-01-01T12:00:00/);
+    expect(specimens[0]!['status'] ?? null).toBeNull();
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_INVALID_VALUE@SPM[1]-17', 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE@SPM[1]-20']);
+    expect(reports(result)).toHaveLength(2);
+    valid(result);
   });
 });
 
