@@ -11,7 +11,7 @@
  * generalPractitioner; its NK1 segments are the Patient's contacts (adt-related-person.ts patientContacts).
  */
 
-import { type Hl7Field, type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Field, type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 import { reportIssue } from '../issues.ts';
@@ -117,6 +117,12 @@ const ISO_639_2_TO_1 = codeTable<string>({
 
 /** The Patient the message is about (its first PID). */
 export function buildPatient(context: MappingContext): ResourceDraft {
+  // One patient a message (merges, swaps and links read theirs with buildEveryPatient). A message that names more
+  // (a query response's list of candidates) maps its first; the others are said to be left in the raw message.
+  const pids = segmentsNamed(context.message, 'PID');
+  for (let n = 2; n <= pids.length; n++) {
+    reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED', location: `PID[${n}]`, detail: 'another patient in one message: only the first PID is mapped; this one is kept in the raw message' });
+  }
   return buildPatientFrom(requirePid(context), context);
 }
 

@@ -29,10 +29,10 @@ import {
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
 import { codeOf, completeDraft } from './drafts.ts';
-import { eiKey, invalidValue, missingField, orderGroups, singlePatientReference } from './message-common.ts';
+import { immunizationOrderNumbers, invalidValue, missingField, orderGroups, positionOf, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
-import { buildEach } from '../issues.ts';
+import { buildEach, reportIssue } from '../issues.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables
@@ -75,8 +75,24 @@ export function buildImmunizations(context: MappingContext): ResourceDraft[] {
   return buildEach(groups, (group) => {
     if (group.detail === undefined) throw missingField('RXA', 'an ORC is not followed by its RXA');
     const immunization = buildImmunization(group.orc, group.detail, group.segments, subject, context);
-    // Two records with one key would be one resource written twice, the second silently replacing the first.
-    if (ids.has(immunization.id)) throw invalidValue(group.orc === undefined ? 'RXA-3' : 'ORC-3', 'two RXA segments describe the same administration');
+    // Two records with one key would be one resource written twice, the second silently replacing the first: the
+    // later one is kept under its position, as two OBX are. A sender that numbers every ORC of a history alike gets a
+    // warning; records sent without a number (a registry's forecasts, each a 998 on the day of the query) share
+    // their patient, vaccine and time by nature, and get a note.
+    if (ids.has(immunization.id)) {
+      const position = positionOf(context.message, group.detail);
+      const numbers = immunizationOrderNumbers(group.orc, context);
+      const numbered = numbers.filler !== undefined || numbers.placer !== undefined;
+      immunization.id = deterministicId('Immunization', immunization.id, 'RXA', String(position));
+      reportIssue({
+        severity: numbered ? 'warning' : 'information',
+        code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY',
+        location: group.orc === undefined ? `RXA[${position}]-3` : `ORC[${positionOf(context.message, group.orc)}]-3`,
+        detail: numbered
+          ? 'an earlier RXA of this message has the same order number; kept under its position'
+          : 'an earlier RXA of this message without an order number has the same vaccine and time; kept under its position',
+      });
+    }
     ids.add(immunization.id);
     return immunization;
   });
@@ -91,8 +107,9 @@ function buildImmunization(orc: Hl7Segment | undefined, rxa: Hl7Segment, segment
   const occurrence = toFhirDateTime(comp(fieldOf(rxa, 3)[0], 1), 'RXA-3', timeZone);
   if (occurrence === undefined) throw missingField('RXA-3', 'start of administration is empty');
 
-  const filler = eiKey(fieldOf(orc, 3)[0], 'ORC-3', context, 'FILL');
-  const placer = eiKey(fieldOf(orc, 2)[0], 'ORC-2', context, 'PLAC');
+  // ORC-3 9999 (the immunization guide's number for a refusal or a forecast) is no key: such an RXA is keyed as one
+  // sent without an order number, by its patient, vaccine and time.
+  const { filler, placer } = immunizationOrderNumbers(orc, context);
   const key = filler ?? placer;
   const coding = vaccineCode.coding?.[0];
   const id =

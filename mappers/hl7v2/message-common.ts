@@ -67,6 +67,23 @@ export function eiKey(repetition: Hl7Repetition | undefined, location: string, c
   return identifier as KeyIdentifier;
 }
 
+/**
+ * ORC-3 9999: the CDC immunization guide's filler order number for an RXA that records no administration of the
+ * sender's own (a refusal, a forecast of a dose due: CVX 998 "no vaccine administered"). Registries send it on every
+ * such RXA of every patient, so it names no one record.
+ */
+const NO_IMMUNIZATION_ORDER_NUMBER = '9999';
+
+/**
+ * The order numbers an Immunization is known by (immunization.ts keys it on the filler's, else the placer's), and the
+ * observations after its RXA name it by: ORC-3 and ORC-2, with the guide's 9999 read as no number.
+ */
+export function immunizationOrderNumbers(orc: Hl7Segment | undefined, context: MappingContext): OrderNumbers {
+  const filler = eiKey(fieldOf(orc, 3)[0], 'ORC-3', context, 'FILL');
+  const placer = eiKey(fieldOf(orc, 2)[0], 'ORC-2', context, 'PLAC');
+  return { ...(filler !== undefined && filler.value !== NO_IMMUNIZATION_ORDER_NUMBER ? { filler } : {}), ...(placer !== undefined ? { placer } : {}) };
+}
+
 /** The placer and filler order numbers of an order: OBR-2/OBR-3 when sent, else ORC-2/ORC-3 (the IG's precedence). */
 export interface OrderNumbers {
   placer?: KeyIdentifier;

@@ -30,7 +30,7 @@ import type { ResourceDraft } from '../types.ts';
 import { conceptKey, patientId, visitKey } from './adt-common.ts';
 import { atPosition, eventIds, positionOf, problemCode, problemId } from './clinical-common.ts';
 import { type CodeableConcept, type Reference, comp, toCodeableConcept } from './datatypes.ts';
-import { type Annotation, type KeyIdentifier, eiKey, noteOf, orderNumbers, singlePatientReference } from './message-common.ts';
+import { type Annotation, type KeyIdentifier, immunizationOrderNumbers, noteOf, orderNumbers, singlePatientReference } from './message-common.ts';
 import { buildObservation, buildResults } from './results.ts';
 import type { MappingContext } from './context.ts';
 
@@ -138,7 +138,8 @@ function attachment(about: Subject, obx: Hl7Segment, visitId: string | undefined
     }
     case 'vaccination': {
       // The Immunization's identifier as immunization.ts keys it: ORC-3 filler order number, else ORC-2.
-      const key = eiKey(fieldOf(about.orc, 3)[0], 'ORC-3', context, 'FILL') ?? eiKey(fieldOf(about.orc, 2)[0], 'ORC-2', context, 'PLAC');
+      const numbers = immunizationOrderNumbers(about.orc, context);
+      const key = numbers.filler ?? numbers.placer;
       if (key === undefined) {
         const vaccine = toCodeableConcept(fieldOf(about.rxa, 5)[0] ?? [], context.options, 'L');
         return { key: ['vaccination', patientId(context), vaccine === undefined ? '' : conceptKey(vaccine), comp(fieldOf(about.rxa, 3)[0], 1)] };
@@ -213,15 +214,25 @@ function observationsOf(context: MappingContext, selection: Selection): Map<Hl7S
       (entry) => {
         const { obx } = entry;
         const attached = attachment(entry.about, obx, visit?.id, context);
-        // Two orders or vaccinations sent with one order number (a registry's forecast repeats ORC-3 9999): the
-        // observations of the later one are kept under its position, with one issue for it.
+        // Two orders or vaccinations sent with one key (one order number; or, without one, the same vaccine and time,
+        // as a registry's forecasts): the observations of the later one are kept under its position, with one issue.
         const anchor = anchorOf(entry.about);
         const anchorKey = JSON.stringify(attached.key);
         if (!anchors.has(anchorKey)) anchors.set(anchorKey, anchor);
         else if (anchor !== undefined && anchors.get(anchorKey) !== anchor) {
           const at = atPosition(undefined, anchor, context.message);
           attached.key = [...attached.key, at];
-          reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY', location: at, detail: `another ${anchor.name} has the same order number; the observations that follow this one are kept under its position` });
+          // A vaccination sent without an order number (a registry's forecasts) is known by its vaccine and time,
+          // which its forecasts share by nature: a note, as immunization.ts gives its record.
+          const unnumbered = entry.about.kind === 'vaccination' && attached.partOf === undefined;
+          reportIssue({
+            severity: unnumbered ? 'information' : 'warning',
+            code: 'ANCHORLINE_ISSUE_DUPLICATE_KEY',
+            location: at,
+            detail: unnumbered
+              ? `another ${anchor.name} without an order number has the same vaccine and time; the observations that follow this one are kept under its position`
+              : `another ${anchor.name} has the same order number; the observations that follow this one are kept under its position`,
+          });
         }
         const draft = buildObservation({ obx, notes: entry.notes }, { reportKey: attached.key, subject, effective: undefined, issued: undefined, specimen: undefined }, context);
         let id = deterministicId('Observation', ...attached.key, 'OBX', conceptKey(draft['code'] as CodeableConcept), comp(fieldOf(obx, 4)[0], 1));

@@ -131,6 +131,49 @@ describe('Observation outside result reports (OBX)', () => {
     expect(observation['partOf']).toEqual([{ type: 'Immunization', identifier: (immunization['identifier'] as unknown[]).at(-1) }]);
   });
 
+  it("in an immunization history: ORC-3 9999 (the guide's refusal and forecast number) names no record; a repeated order number keeps both", () => {
+    const rxa = (cvx: string, when: string, status = 'CP') => segment('RXA', { 1: '0', 2: '1', 3: when, 5: cvx, 6: '999', 20: status });
+    const vaccineType = (cvx: string) => segment('OBX', { 1: '1', 2: 'CE', 3: '30956-7^Vaccine Type^LN', 4: '1', 5: cvx, 11: 'F' });
+    const history = (pid: string, controlId: string) =>
+      map(
+        message(
+          'RSP^K11',
+          [
+            pid,
+            segment('ORC', { 1: 'RE', 3: '65930^DCS' }),
+            rxa('94^MMRV^CVX', '20150826'),
+            segment('ORC', { 1: 'RE', 3: '65930^DCS' }),
+            rxa('94^MMRV^CVX', '20180826'),
+            segment('ORC', { 1: 'RE', 3: '9999^DCS' }),
+            rxa('998^No vaccine administered^CVX', '20180827', 'NA'),
+            vaccineType('08^Hep B^CVX'),
+            segment('ORC', { 1: 'RE', 3: '9999^DCS' }),
+            rxa('998^No vaccine administered^CVX', '20180827', 'NA'),
+            vaccineType('20^DTaP^CVX'),
+          ],
+          { controlId },
+        ),
+      );
+    const first = history(PID, 'H1');
+    const immunizations = drafts(first, 'Immunization');
+    expect(immunizations).toHaveLength(4);
+    expect(new Set(immunizations.map((d) => d.id)).size).toBe(4);
+    // 9999 is not kept as an identifier of the record.
+    expect(immunizations.map((d) => JSON.stringify(d['identifier'] ?? null)).filter((text) => text.includes('9999'))).toEqual([]);
+    expect(issuesOf(first)).toEqual(expect.arrayContaining(['ANCHORLINE_ISSUE_DUPLICATE_KEY@ORC[2]-3', 'ANCHORLINE_ISSUE_DUPLICATE_KEY@ORC[4]-3']));
+    // The forecasts' observations stay apart, each with its own record.
+    const forecasts = drafts(first, 'Observation');
+    expect(forecasts).toHaveLength(2);
+    expect(new Set(forecasts.map((d) => d.id)).size).toBe(2);
+    // Another patient's history from the same registry: its 9999 records are its own, not the first patient's.
+    const other = history(segment('PID', { 1: '1', 3: '67890^^^SEOULGEN^MR', 5: 'LEE^JIWOO' }), 'H2');
+    const ofFirst = new Set(immunizations.map((d) => d.id));
+    const forecastIds = (result: MappingResult) => drafts(result, 'Immunization').filter((d) => JSON.stringify(d['vaccineCode']).includes('998')).map((d) => d.id);
+    for (const id of forecastIds(other)) expect(ofFirst.has(id)).toBe(false);
+    // The same history again names the same records.
+    expect(drafts(history(PID, 'H3'), 'Immunization').map((d) => d.id)).toEqual(immunizations.map((d) => d.id));
+  });
+
   it('in ORM: the order links its ask-at-order-entry answers, only those that could be mapped', () => {
     const result = map(
       message('ORM^O01', [
@@ -315,5 +358,26 @@ describe('Provenance', () => {
     const empty = map(message('ADT^A04', [PID], { time: '' }));
     expect(drafts(empty, 'Provenance')).toEqual([]);
     expect(issuesOf(empty)).toContain('ANCHORLINE_ISSUE_MISSING_FIELD@MSH-7');
+  });
+});
+
+describe('a message naming several patients', () => {
+  it("maps the first of a query response's candidates and says the others are left in the raw message", () => {
+    const candidates = map(
+      message('RSP^K22', [
+        segment('PID', { 1: '1', 3: '12345^^^SEOULGEN^MR', 5: 'KIM^MINSU' }),
+        segment('PID', { 1: '2', 3: '67890^^^SEOULGEN^MR', 5: 'KIM^MINJI' }),
+        segment('PID', { 1: '3', 3: '13579^^^SEOULGEN^MR', 5: 'KIM^MINHO' }),
+      ]),
+    );
+    expect(drafts(candidates, 'Patient')).toHaveLength(1);
+    expect(issuesOf(candidates).filter((issue) => issue.startsWith('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PID'))).toEqual([
+      'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PID[2]',
+      'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PID[3]',
+    ]);
+    // A swap names its two patients on purpose: both are mapped, with no such issue.
+    const swap = map(message('ADT^A17', [segment('PID', { 1: '1', 3: '12345^^^SEOULGEN^MR', 5: 'KIM^MINSU' }), segment('PID', { 1: '2', 3: '67890^^^SEOULGEN^MR', 5: 'KIM^MINJI' })]));
+    expect(drafts(swap, 'Patient')).toHaveLength(2);
+    expect(issuesOf(swap).filter((issue) => issue.includes('@PID['))).toEqual([]);
   });
 });
