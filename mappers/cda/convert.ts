@@ -332,10 +332,16 @@ function stubSection(section: Node): Record<string, unknown> {
   };
 }
 
+/**
+ * A section whose entries were not all converted gets an issue, unless an issue of each entry it left out already
+ * says so (an `entries-not-converted` issue at that entry: a directive stated as absent, an administration with no
+ * time): the reader sees why once, at the entry, not again as a count.
+ */
 function reportSections(sections: SectionInfo[], counts: Array<number | undefined>, issues: CdaIssue[]): void {
   sections.forEach((info, i) => {
     const converted = counts[i];
     if (converted === undefined || info.statements === 0 || converted >= info.statements) return;
+    if (converted + explainedEntries(info.location, issues) >= info.statements) return;
     if (info.kind === undefined && info.converter === undefined && converted === 0) {
       issues.push({
         severity: 'warning',
@@ -352,6 +358,17 @@ function reportSections(sections: SectionInfo[], counts: Array<number | undefine
       });
     }
   });
+}
+
+/** The entries of the section at `location` that an issue of their own says were not converted. */
+function explainedEntries(location: string, issues: readonly CdaIssue[]): number {
+  const entries = new Set<string>();
+  const prefix = `${location}/entry`;
+  for (const issue of issues) {
+    if (issue.code !== 'entries-not-converted' || issue.location === undefined || !issue.location.startsWith(prefix)) continue;
+    entries.add(/^\/entry(\[\d+\])?/.exec(issue.location.slice(location.length))?.[0] ?? issue.location);
+  }
+  return entries.size;
 }
 
 function templateRoots(section: Node): string {

@@ -46,6 +46,8 @@ describe('advance directives (crafted edge cases)', () => {
   it('makes no Consent of "no advance directive", and says so', () => {
     expect(consents).toHaveLength(2);
     expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'entries-not-converted', location: '/ClinicalDocument/component/structuredBody/component[1]/section/entry[3]/observation' }));
+    // Said once, at the entry: not again as the section's count of entries not converted.
+    expect(conversion.issues.filter((issue) => issue.location === '/ClinicalDocument/component/structuredBody/component[1]/section')).toEqual([]);
   });
 });
 
