@@ -35,7 +35,9 @@ const KINDS: readonly SectionKind[] = [
   { name: 'vital signs', routingRoot: `${C}4.1`, roots: [`${C}4`, `${C}4.1`, `${IHE}25`], loincCodes: ['8716-3'] },
   { name: 'social history', routingRoot: `${C}17`, roots: [`${C}17`, `${IHE}16.1`], loincCodes: ['29762-2'] },
   { name: 'encounters', routingRoot: `${C}22.1`, roots: [`${C}22`, `${C}22.1`, `${IHE}3`], loincCodes: ['46240-8'] },
-  { name: 'plan of treatment', routingRoot: `${C}10`, roots: [`${C}10`, `${IHE}31`], loincCodes: ['18776-5'] },
+  // Assessment and Plan (2.9, 51847-2) holds the same planned entries as Plan of Treatment, beside the assessment's
+  // narrative: C-CDA lets a document send the two as one section.
+  { name: 'plan of treatment', routingRoot: `${C}10`, roots: [`${C}10`, `${IHE}31`, `${C}9`], loincCodes: ['18776-5', '51847-2'] },
   { name: 'goals', routingRoot: `${C}60`, roots: [`${C}60`], loincCodes: ['61146-7'] },
   { name: 'health concerns', routingRoot: `${C}58`, roots: [`${C}58`], loincCodes: ['75310-3'] },
   { name: 'care teams', routingRoot: `${C}500`, roots: [`${C}500`], loincCodes: ['85847-2'] },

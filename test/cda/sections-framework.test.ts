@@ -12,6 +12,7 @@ import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 import { SECTION_CONVERTERS } from '../../mappers/cda/sections/index.ts';
 import type { SectionConverter } from '../../mappers/cda/section-types.ts';
 
+import { convertCorpusDocument, problemsOf } from '../support/cda-section-documents.ts';
 import { convert, expectValid, mutations, ofType, section, sectionFixture } from './sections-support.ts';
 
 describe('section converters in the conversion', () => {
@@ -49,6 +50,15 @@ describe('section converters in the conversion', () => {
     expect(section(conversion, 'More problems').entries.map((entry) => entry.resourceType)).toEqual(['Condition']);
     // 'Family history (other)' has only the IHE template.
     expect(section(convert(sectionFixture('family-history-edge-cases.xml')), 'Family history (other)').entries.map((entry) => entry.resourceType)).toEqual(['FamilyMemberHistory']);
+  });
+
+  it('read an Assessment and Plan section as the plan of treatment it holds', () => {
+    // Practice Fusion sends its planned care in one Assessment and Plan section (2.16.840.1.113883.10.20.22.2.9).
+    const conversion = convertCorpusDocument('nurrahealth-ccda-to-fhir/practice_fusion_alice_newman.xml');
+    const { entries } = section(conversion, 'Assessment and Plan');
+    expect(entries.map((entry) => entry.resourceType)).toContain('CarePlan');
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported' && issue.text.includes('Assessment and Plan'))).toEqual([]);
+    expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
   });
 
   it('report the entries they leave out, with the section', () => {
