@@ -61,6 +61,44 @@ describe('section converters in the conversion', () => {
     expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
   });
 
+  it('read each Instruction act of an Instructions section as a CarePlan, its words from the narrative', () => {
+    const conversion = convertCorpusDocument('microsoft-fhir-converter/170.314B2_Amb_CCD.xml');
+    const { section: instructions, entries } = section(conversion, 'Instructions');
+    expect(entries.map((entry) => entry.resourceType)).toEqual(['CarePlan', 'CarePlan']);
+    expect(entries.map((entry) => entry['intent'])).toEqual(['plan', 'plan']);
+    expect(entries.map((entry) => (entry['category'] as Array<{ coding: Array<{ code: string }> }>)[0]!.coding[0]!.code)).toEqual(['225967005', '385827001']);
+    // The act's text is a reference into the narrative: the description is what the narrative says there.
+    for (const entry of entries) {
+      expect(typeof entry['description']).toBe('string');
+      expect(instructions.text.div).toContain(String(entry['description']).split(' ')[0]);
+    }
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+    expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
+  });
+
+  it('read Instructions known only by their LOINC code; an instruction that says nothing, or a statement of another kind, is reported', () => {
+    const conversion = convert(sectionFixture('instructions-edge-cases.xml'));
+    const { entries } = section(conversion, 'Instructions');
+    expect(entries).toMatchObject([
+      {
+        resourceType: 'CarePlan',
+        status: 'completed',
+        intent: 'plan',
+        category: [{ coding: [{ system: 'http://snomed.info/sct', code: '409073007' }] }],
+        description: 'Keep the cast dry and elevate the arm for 48 hours.',
+        created: '2024-03-15T14:45:00-05:00',
+        note: [{ text: 'Patient repeated the instructions back.' }],
+      },
+      { resourceType: 'CarePlan', status: 'revoked', description: 'Low-salt diet.' },
+    ]);
+    const at = '/ClinicalDocument/component/structuredBody/component[1]/section';
+    expect(conversion.issues.filter((issue) => issue.location?.startsWith(at)).map((issue) => `${issue.severity} ${issue.code} ${issue.location!.slice(at.length)}`)).toEqual([
+      'warning entries-not-converted /entry[3]/act',
+      'warning entries-not-converted /entry[4]/observation',
+    ]);
+    expectValid(conversion);
+  });
+
   it('report the entries they leave out, with the section', () => {
     const conversion = convert(sectionFixture('assessments-edge-cases.xml'));
     expect(conversion.issues).toContainEqual(expect.objectContaining({

@@ -14,6 +14,7 @@ import { functionalStatusSection, mentalStatusSection, nutritionSection } from '
 import { admissionDiagnosesSection, dischargeDiagnosesSection, healthConcernsSection, postoperativeDiagnosesSection, postprocedureDiagnosesSection, preoperativeDiagnosesSection, problemsSection } from './conditions.ts';
 import { familyHistorySection } from './family-history.ts';
 import { resultsSection } from './results.ts';
+import { instructionsSection } from './instructions.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -37,4 +38,5 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   mentalStatusSection,
   nutritionSection,
   resultsSection,
+  instructionsSection,
 ];

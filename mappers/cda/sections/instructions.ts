@@ -1,0 +1,81 @@
+/**
+ * Instructions section (2.16.840.1.113883.10.20.22.2.45, LOINC 69730-0): what the patient was told to do, each an
+ * Instruction act (4.20, moodCode INT) whose code says what kind of instruction (patient education, a self-care
+ * topic) and whose text, usually a reference into the section's narrative, says what it was.
+ *
+ * C-CDA on FHIR maps no Instructions section. An Instruction act in a Plan of Treatment section becomes a CarePlan in
+ * the converter (@medplum/ccda), but without its text when the text is a narrative reference, which is how most
+ * documents send it. Here each act is a CarePlan the same way (intent plan, the act's code as its category) with the
+ * instruction's words as the description, read from the narrative when referenced, the act's time as its period,
+ * its earliest author time as created, and its comments as notes. An act with neither a code nor any text says
+ * nothing and is reported; a statement of another kind in the section is reported too.
+ */
+
+import {
+  concept,
+  earliestAuthorTime,
+  entryStatements,
+  first,
+  identifiers,
+  Narrative,
+  narrativeExtension,
+  notesOf,
+  SectionResources,
+  statusCodeOf,
+  type FhirResource,
+  type Node,
+} from './cda-read.ts';
+import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
+
+/** ActStatus -> CarePlan.status (request-status). An instruction sent as completed was given. */
+const CARE_PLAN_STATUS: Readonly<Record<string, string>> = {
+  active: 'active', new: 'draft', held: 'on-hold', suspended: 'on-hold', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', nullified: 'entered-in-error', obsolete: 'revoked',
+};
+
+export const instructionsSection: SectionConverter = {
+  name: 'instructions',
+  roots: ['2.16.840.1.113883.10.20.22.2.45'],
+  loincCodes: ['69730-0'],
+  convert: convertInstructions,
+};
+
+function convertInstructions(section: Node, context: SectionContext): SectionOutput {
+  const out = new SectionResources();
+  const narrative = new Narrative(section.text);
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind !== 'act') {
+      context.issue('warning', 'entries-not-converted', `a ${kind} in an Instructions section was not converted (an instruction is an act)`, at);
+      continue;
+    }
+    const plan = instruction(node, context, narrative, at);
+    if (plan === undefined) continue;
+    out.entry(plan);
+    out.count();
+  }
+  return out.output();
+}
+
+function instruction(act: Node, context: SectionContext, narrative: Narrative, at: string): FhirResource | undefined {
+  const code = concept(act.code, narrative);
+  const text = narrative.textOf(act.text) ?? code?.text ?? code?.coding?.find((coding) => coding.display !== undefined)?.display;
+  if (code === undefined && text === undefined) {
+    context.issue('warning', 'entries-not-converted', 'an instruction with neither a code nor any text was not converted', at);
+    return undefined;
+  }
+  const period = context.period(first(act.effectiveTime));
+  return {
+    resourceType: 'CarePlan',
+    id: context.idOf(act) ?? context.derivedId('CarePlan', act, at, 'instruction'),
+    extension: narrativeExtension(act),
+    identifier: identifiers(act, context),
+    status: CARE_PLAN_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
+    intent: 'plan',
+    category: code === undefined ? undefined : [code],
+    title: 'Instruction',
+    description: text,
+    subject: { reference: context.patientReference },
+    period,
+    created: earliestAuthorTime(act, context),
+    note: notesOf(act, narrative),
+  };
+}
