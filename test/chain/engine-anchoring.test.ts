@@ -157,8 +157,15 @@ describe('chain-anchored proofs', () => {
   it('fails chain-transaction when the chain reorganised the anchoring block away after the bundle was made', async () => {
     // Stop the engine first, so that its driver does not re-anchor while the check runs.
     await t.close();
-    const head = Number(await anvil.rpc<string>('eth_blockNumber'));
-    await anvil.rpc('anvil_reorg', [head - claimOf(bundle).blockNumber + 1, []]);
+    // Reorganise from the anchoring block up; read the head again if a block came between reading it and the reorg
+    // (on a loaded machine), until the anchoring block is no longer the one the bundle names.
+    const claim = claimOf(bundle);
+    const blockHashAt = async (n: number): Promise<string | undefined> => (await anvil.rpc<{ hash: string } | null>('eth_getBlockByNumber', [`0x${n.toString(16)}`, false]))?.hash;
+    for (let attempt = 0; attempt < 5 && (await blockHashAt(claim.blockNumber)) === claim.blockHash; attempt++) {
+      const head = Number(await anvil.rpc<string>('eth_blockNumber'));
+      await anvil.rpc('anvil_reorg', [head - claim.blockNumber + 1, []]);
+    }
+    expect(await blockHashAt(claim.blockNumber)).not.toBe(claim.blockHash);
     const run = await verify(bundle, '--rpc', anvil.url);
     expect(run.code).toBe(1);
     expect(failed(run.lines)).toEqual(['chain-transaction', 'chain-event', 'chain-state']);
