@@ -23,6 +23,7 @@ import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
 import { asNodes, normalizeDocument } from './normalize.ts';
+import { orderSectionNarratives } from './narrative.ts';
 import { documentFacts, documentPatientId, parseCdaDocument } from './read-header.ts';
 import { convertHeader } from './header.ts';
 import { unstructuredBody } from './unstructured.ts';
@@ -86,7 +87,8 @@ export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): 
 }
 
 function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
-  const { ccda, charset } = parseCdaDocument(raw, options);
+  const { ccda, text, charset } = parseCdaDocument(raw, options);
+  orderSectionNarratives(ccda, text);
 
   const document = documentFacts(ccda);
   const documentKey = [document.id.root, document.id.extension ?? ''] as const;

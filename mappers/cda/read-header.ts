@@ -27,6 +27,8 @@ export interface CdaReadOptions {
 /** A parsed document: @medplum/ccda's object tree of the ClinicalDocument, header elements made single. */
 export interface ParsedCdaDocument {
   ccda: Node;
+  /** The document as decoded text, for what a second parse reads in order (narrative.ts). */
+  text: string;
   /** The encoding the document was decoded from (iconv-lite name). */
   charset: string;
 }
@@ -49,7 +51,7 @@ export function parseCdaDocument(raw: Buffer, options: CdaReadOptions, headerOnl
   }
   if (ccda === null || typeof ccda !== 'object') throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document has no ClinicalDocument element');
   singleHeaderElements(ccda);
-  return { ccda, charset };
+  return { ccda, text, charset };
 }
 
 /**

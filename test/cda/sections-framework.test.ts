@@ -78,7 +78,7 @@ describe('section converters in the conversion', () => {
 
   it('read Instructions known only by their LOINC code; an instruction that says nothing, or a statement of another kind, is reported', () => {
     const conversion = convert(sectionFixture('instructions-edge-cases.xml'));
-    const { entries } = section(conversion, 'Instructions');
+    const { section: instructions, entries } = section(conversion, 'Instructions');
     expect(entries).toMatchObject([
       {
         resourceType: 'CarePlan',
@@ -91,6 +91,8 @@ describe('section converters in the conversion', () => {
       },
       { resourceType: 'CarePlan', status: 'revoked', description: 'Low-salt diet.' },
     ]);
+    // The narrative as sent, in order: text around an inline element, a line break inside a sentence as one space.
+    expect(instructions.text.div).toContain('<item ID="comment1">Patient <content styleCode="Italics">repeated</content> the instructions back.</item>');
     const at = '/ClinicalDocument/component/structuredBody/component[1]/section';
     expect(conversion.issues.filter((issue) => issue.location?.startsWith(at)).map((issue) => `${issue.severity} ${issue.code} ${issue.location!.slice(at.length)}`)).toEqual([
       'warning entries-not-converted /entry[3]/act',

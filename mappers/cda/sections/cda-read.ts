@@ -11,6 +11,7 @@ import { mapCcdaSystemToFhir } from '@medplum/ccda';
 
 import { decimalFromLiteral, type FhirDecimal } from '../../fhir-decimal.ts';
 import { asNodes, firstUsableId } from '../normalize.ts';
+import { childrenOf, narrativeIds, narrativeTextOf, type OrderedNode } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext, SectionOutput } from '../section-types.ts';
 
@@ -141,6 +142,8 @@ export function* componentStatements(organizer: Node, at: string): Generator<Pla
 export class Narrative {
   private readonly block: unknown;
   private byId: Map<string, unknown> | undefined;
+  /** The section's narrative markup in document order (convert.ts puts it in place of the parsed text), parsed once. */
+  private ordered: Map<string, OrderedNode> | undefined;
 
   constructor(block: unknown) {
     this.block = block;
@@ -162,6 +165,11 @@ export class Narrative {
   /** The narrative text an in-document reference (`#id`) points at. */
   resolve(reference: string | undefined): string | undefined {
     if (reference === undefined || !reference.startsWith('#')) return undefined;
+    if (typeof this.block === 'string') {
+      this.ordered ??= narrativeIds(this.block);
+      const target = this.ordered.get(reference.slice(1));
+      return target === undefined ? undefined : collapse(narrativeTextOf(childrenOf(target)));
+    }
     if (this.byId === undefined) {
       this.byId = new Map();
       indexIds(this.block, this.byId);

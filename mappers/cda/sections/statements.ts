@@ -16,6 +16,7 @@ import { ADDRESS_USE_MAPPER, CCDA_NARRATIVE_REFERENCE_URL, HUMAN_NAME_USE_MAPPER
 import { deterministicId } from '../../ids.ts';
 import { toFhirDate, toFhirDateTime } from '../../hl7v2/datatypes.ts';
 import { asNodes, firstUsableId } from '../normalize.ts';
+import { childrenOf, narrativeIds, narrativeTextOf } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import { textOf, type Node, type SectionContext } from '../section-types.ts';
 
@@ -78,7 +79,13 @@ export class Narrative {
   private readonly byId = new Map<string, string>();
 
   constructor(text: unknown) {
-    this.index(text);
+    // A section's narrative is markup in document order (narrative.ts) once convert.ts has put it in place.
+    if (typeof text === 'string') {
+      for (const [id, node] of narrativeIds(text)) {
+        const content = collapse(narrativeTextOf(childrenOf(node)));
+        if (content !== '') this.byId.set(id, content);
+      }
+    } else this.index(text);
   }
 
   /** The text a `reference` element (or its value) points at; undefined when it points nowhere in this section. */

@@ -1,0 +1,172 @@
+/**
+ * Section narratives (section/text) in document order.
+ *
+ * The document is parsed into objects keyed by element name (@medplum/ccda's convertXmlToCcda), which keeps no order
+ * between an element's text and its child elements: `Keep the <content>cast</content> dry` came out as
+ * "cast" then "Keep thedry", in the Composition's narrative and in every text read from it. The narrative is what a
+ * section keeps when its entries are not converted, so it must read as sent. Each top-level section's text is
+ * therefore read a second time from the document with the parser's order-preserving mode (fast-xml-parser's
+ * preserveOrder: the library @medplum/ccda parses with, used as made for this) and replaced by its markup as sent, as a
+ * string: @medplum/ccda writes a string narrative into Composition.section.text.div unchanged, and Narrative
+ * (sections/cda-read.ts) reads text and ids from it in order. Whitespace runs become one space, as a browser shows them.
+ */
+
+import { XMLParser } from 'fast-xml-parser';
+
+import { asNodes } from './normalize.ts';
+import type { Node } from './section-types.ts';
+
+/** A node of fast-xml-parser's preserveOrder output: `{ name: children, ':@': attributes }` or `{ '#text': text }`. */
+export type OrderedNode = Record<string, unknown>;
+
+/** Narrative elements that stand apart from their neighbours (a cell, a row, a paragraph), unlike inline content. */
+const BLOCK_ELEMENTS = new Set(['br', 'paragraph', 'list', 'item', 'table', 'thead', 'tbody', 'tfoot', 'tr', 'td', 'th', 'caption']);
+
+const ATTRIBUTES = ':@';
+const TEXT = '#text';
+
+function orderedParser(skipEntries = false): XMLParser {
+  return new XMLParser({
+    // Entries are most of a document and hold no section narrative: kept unparsed (a stop node), which halves the cost.
+    ...(skipEntries ? { stopNodes: ['ClinicalDocument.component.structuredBody.component.section.entry'] } : {}),
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '@_',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: false,
+    // A narrative may hold a comment or a processing instruction; neither is part of what it says.
+    commentPropName: false,
+  });
+}
+
+/** The element name of an ordered node, undefined for text. */
+export function nameOf(node: OrderedNode): string | undefined {
+  for (const key of Object.keys(node)) if (key !== ATTRIBUTES && key !== TEXT) return key;
+  return undefined;
+}
+
+export function childrenOf(node: OrderedNode): OrderedNode[] {
+  const name = nameOf(node);
+  const children = name === undefined ? undefined : node[name];
+  return Array.isArray(children) ? (children as OrderedNode[]) : [];
+}
+
+export function attributesOf(node: OrderedNode): Record<string, string> {
+  const attributes = node[ATTRIBUTES];
+  return attributes !== null && typeof attributes === 'object' ? (attributes as Record<string, string>) : {};
+}
+
+export function textOf(node: OrderedNode): string | undefined {
+  const text = node[TEXT];
+  return typeof text === 'string' ? text : typeof text === 'number' ? String(text) : undefined;
+}
+
+/**
+ * Markup of ordered nodes, escaped for XML. Whitespace runs become one space; beside a block element (a paragraph, a
+ * cell, a row) and at the start and end of one they are indentation and are left out, so that only the spaces
+ * between words and inline elements stay.
+ */
+export function serializeOrdered(nodes: readonly OrderedNode[], inBlock = true): string {
+  let out = '';
+  nodes.forEach((node, i) => {
+    const text = textOf(node);
+    if (text !== undefined) {
+      let words = text.replace(/\s+/g, ' ');
+      const before = nodes[i - 1];
+      const after = nodes[i + 1];
+      if ((before === undefined && inBlock) || (before !== undefined && isBlock(before))) words = words.trimStart();
+      if ((after === undefined && inBlock) || (after !== undefined && isBlock(after))) words = words.trimEnd();
+      out += escapeText(words);
+      return;
+    }
+    const name = nameOf(node);
+    if (name === undefined || name.startsWith('?')) return;
+    let attributes = '';
+    for (const [key, value] of Object.entries(attributesOf(node))) attributes += ` ${key.replace(/^@_/, '')}="${escapeAttribute(String(value))}"`;
+    const inner = serializeOrdered(childrenOf(node), BLOCK_ELEMENTS.has(name));
+    out += inner === '' ? `<${name}${attributes}/>` : `<${name}${attributes}>${inner}</${name}>`;
+  });
+  return out;
+}
+
+function isBlock(node: OrderedNode): boolean {
+  return BLOCK_ELEMENTS.has(nameOf(node) ?? '');
+}
+
+/** The ordered nodes of a narrative markup string (what narrativesInOrder put in place of a section's text). */
+export function parseNarrative(markup: string): OrderedNode[] {
+  const parsed = orderedParser().parse(`<text>${markup}</text>`) as OrderedNode[];
+  const root = parsed.find((node) => nameOf(node) === 'text');
+  return root === undefined ? [] : childrenOf(root);
+}
+
+/** The elements of narrative markup that carry an ID, by ID (the first of a repeated one). */
+export function narrativeIds(markup: string): Map<string, OrderedNode> {
+  const byId = new Map<string, OrderedNode>();
+  const visit = (nodes: readonly OrderedNode[]): void => {
+    for (const node of nodes) {
+      const id = attributesOf(node)['@_ID'];
+      if (typeof id === 'string' && id !== '' && !byId.has(id)) byId.set(id, node);
+      visit(childrenOf(node));
+    }
+  };
+  visit(parseNarrative(markup));
+  return byId;
+}
+
+/** The character data of ordered narrative nodes, in document order; block elements apart from their neighbours. */
+export function narrativeTextOf(nodes: readonly OrderedNode[]): string {
+  let out = '';
+  for (const node of nodes) {
+    const text = textOf(node);
+    if (text !== undefined) out += text;
+    else if (BLOCK_ELEMENTS.has(nameOf(node) ?? '')) out += ` ${narrativeTextOf(childrenOf(node))} `;
+    else out += narrativeTextOf(childrenOf(node));
+  }
+  return out;
+}
+
+/**
+ * Replaces the text of each top-level section of `ccda` (the object parse of `xml`) with its markup in document order.
+ * A document whose sections the two parses do not agree on is left as it is.
+ */
+export function orderSectionNarratives(ccda: Node, xml: string): void {
+  const objectSections = asNodes((ccda.component as Node | undefined)?.structuredBody as unknown)
+    .flatMap((body) => asNodes(body.component))
+    .flatMap((component) => asNodes(component.section));
+  if (objectSections.length === 0 || !objectSections.some((section) => section.text !== undefined)) return;
+  let document: OrderedNode[];
+  try {
+    document = orderedParser(true).parse(xml) as OrderedNode[];
+  } catch {
+    return;
+  }
+  const children = (nodes: readonly OrderedNode[], name: string): OrderedNode[] => nodes.filter((node) => localName(nameOf(node)) === name);
+  const clinicalDocument = children(document, 'ClinicalDocument')[0];
+  if (clinicalDocument === undefined) return;
+  const orderedSections = children(childrenOf(clinicalDocument), 'component')
+    .flatMap((component) => children(childrenOf(component), 'structuredBody'))
+    .flatMap((body) => children(childrenOf(body), 'component'))
+    .flatMap((component) => children(childrenOf(component), 'section'));
+  if (orderedSections.length !== objectSections.length) return;
+  orderedSections.forEach((ordered, i) => {
+    const section = objectSections[i]!;
+    if (section.text === undefined) return;
+    const text = children(childrenOf(ordered), 'text')[0];
+    if (text === undefined) return;
+    section.text = serializeOrdered(childrenOf(text));
+  });
+}
+
+function localName(name: string | undefined): string | undefined {
+  return name?.replace(/^[^:]*:/, '');
+}
+
+function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function escapeAttribute(text: string): string {
+  return escapeText(text).replace(/"/g, '&quot;');
+}
