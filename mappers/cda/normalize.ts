@@ -270,9 +270,36 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
   return result;
 }
 
-/** An address's or a name's parts the converter copies into single-valued FHIR elements, made single. */
+/**
+ * An address's or a name's parts the converter copies into single-valued FHIR elements, made single; and every part
+ * made the text it holds. A part sent with attributes (`<city partType="CTY">Seoul</city>`, `<given qualifier="CL">`)
+ * is parsed as an object, which the converter would copy into the FHIR string as it is; one with no text at all
+ * (`<city nullFlavor="UNK"/>`) is left out.
+ */
 function singleValues(part: Node): void {
-  for (const name of Object.keys(part)) if (SINGLE_VALUED.has(name) && Array.isArray(part[name])) part[name] = (part[name] as unknown[])[0];
+  for (const name of Object.keys(part)) {
+    if (name.charCodeAt(0) === 0x40 /* @ */ || name === '#text') continue;
+    if (SINGLE_VALUED.has(name) && Array.isArray(part[name])) part[name] = (part[name] as unknown[])[0];
+    const value = part[name];
+    if (Array.isArray(value)) {
+      const texts = value.map(textContent).filter((text): text is string => text !== undefined);
+      if (texts.length > 0) part[name] = texts;
+      else delete part[name];
+    } else if (value !== null && typeof value === 'object') {
+      const text = textContent(value);
+      if (text === undefined) delete part[name];
+      else part[name] = text;
+    }
+  }
+}
+
+/** The text of an element parsed as a string or as an object with `#text` (it had attributes); undefined when none. */
+export function textContent(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const text = (value as Node)['#text'];
+  return typeof text === 'string' ? text : typeof text === 'number' ? String(text) : undefined;
 }
 
 /** The first id with a root and no nullFlavor. */

@@ -319,6 +319,8 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
     case 'Goal':
       // Statuses outside the converter's table come out as nothing; lifecycleStatus is required.
       if (resource.lifecycleStatus === undefined) resource.lifecycleStatus = 'active';
+      // So is description: a goal sent as a nullFlavor value says only that it is not known.
+      if (resource.description === undefined || (typeof resource.description === 'object' && resource.description !== null && Object.keys(resource.description).length === 0)) resource.description = UNKNOWN_CONCEPT;
       break;
     case 'Immunization':
       // Both are required in FHIR and may be absent (nullFlavor) in a document: say so rather than guess.
@@ -452,6 +454,12 @@ function relatedDocuments(ccda: Node): Array<{ code: string; id: { root: string;
   return related;
 }
 
+/** An extension with a value (value[x]) or with extensions of its own. */
+function hasContent(extension: Node): boolean {
+  if (Array.isArray(extension.extension) && extension.extension.length > 0) return true;
+  return Object.keys(extension).some((key) => key.startsWith('value') && extension[key] !== undefined && extension[key] !== null);
+}
+
 /** The Patient as the document names it: every identifier (with the HL7 side's systems), birth date as precise as sent. */
 function finishPatient(patient: FhirResource | undefined, context: CompleteContext): void {
   if (patient === undefined) return;
@@ -472,6 +480,15 @@ function finishPatient(patient: FhirResource | undefined, context: CompleteConte
   }
   if (birthDate === undefined) delete patient.birthDate;
   else patient.birthDate = birthDate;
+  // A race or ethnicity sent as a nullFlavor with its text alone comes out of the converter as an ombCategory with no
+  // coding (ext-1: an extension has a value or extensions): those are left out, and an extension left empty with them.
+  if (Array.isArray(patient.extension)) {
+    const extensions = (patient.extension as Node[])
+      .map((extension) => (Array.isArray(extension.extension) ? { ...extension, extension: (extension.extension as Node[]).filter(hasContent) } : extension))
+      .filter(hasContent);
+    if (extensions.length > 0) patient.extension = extensions;
+    else delete patient.extension;
+  }
   reorder(patient, ['resourceType', 'id', 'extension', 'identifier', 'name', 'telecom', 'gender', 'birthDate', 'address', 'communication']);
 }
 

@@ -1,0 +1,87 @@
+/**
+ * Shapes EHR vendors' certification samples send (ONC 2015 C-CDA samples, jddamore/ccda-samples) that the converter
+ * would have copied into invalid FHIR: header and section elements sent with attributes (`<title mediaType>`,
+ * `<city partType>`), an ethnicity sent as a nullFlavor with its text alone, a goal whose value is a nullFlavor.
+ * Each document is a crafted one (test/fixtures/cda/sections/instructions-edge-cases.xml) changed to that shape.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
+import { convertBytes } from '../support/cda-section-documents.ts';
+
+const BASE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda', 'sections', 'instructions-edge-cases.xml'), 'utf8');
+
+function convertWith(change: (xml: string) => string) {
+  const conversion = convertBytes(Buffer.from(change(BASE), 'utf8'));
+  const resources = conversion.drafts.map((draft) => mergeDraft(undefined, draft) as Record<string, unknown>);
+  return { conversion, resources, of: (type: string) => resources.filter((resource) => resource.resourceType === type) };
+}
+
+function expectValid(resources: Array<Record<string, unknown>>): void {
+  for (const resource of resources) expect(validateFhirResource(resource), `${resource.resourceType}/${resource.id}`).toEqual([]);
+}
+
+describe('vendor shapes', () => {
+  it('reads titles and address parts sent with attributes as their text, and leaves out a part with none', () => {
+    const { resources, of } = convertWith((xml) =>
+      xml
+        .replace('<title>Instructions edge cases</title>', '<title mediaType="text/plain" representation="TXT">Instructions edge cases</title>')
+        .replace('<title>Instructions</title>', '<title mediaType="text/plain" representation="TXT">Instructions</title>')
+        .replace(
+          '      <id root="2.16.840.1.113883.19.5" extension="IN-1"/>',
+          '      <id root="2.16.840.1.113883.19.5" extension="IN-1"/>\n      <addr use="HP"><streetAddressLine partType="SAL">12 Sejong-daero</streetAddressLine><city partType="CTY">Seoul</city><state nullFlavor="UNK"/><postalCode partType="ZIP">04524</postalCode></addr>',
+        )
+        .replace('<given>Minho</given>', '<given qualifier="CL">Minho</given>'),
+    );
+    const [composition] = of('Composition');
+    expect(composition!['title']).toBe('Instructions edge cases');
+    expect((composition!['section'] as Array<{ title: unknown }>).map((section) => section.title)).toEqual(['Instructions']);
+    const [patient] = of('Patient');
+    expect(patient!['address']).toEqual([expect.objectContaining({ line: ['12 Sejong-daero'], city: 'Seoul', postalCode: '04524' })]);
+    expect((patient!['address'] as Array<Record<string, unknown>>)[0]!['state']).toBeUndefined();
+    expect(patient!['name']).toEqual([expect.objectContaining({ family: 'Park', given: ['Minho'] })]);
+    expectValid(resources);
+  });
+
+  it('leaves out an ethnicity sent as a nullFlavor with its text alone, rather than an empty category', () => {
+    const { resources, of } = convertWith((xml) =>
+      xml.replace(
+        '<birthTime value="19600101"/>',
+        '<birthTime value="19600101"/>\n        <ethnicGroupCode nullFlavor="OTH"><originalText>Korean</originalText></ethnicGroupCode>',
+      ),
+    );
+    const [patient] = of('Patient');
+    const extensions = (patient!['extension'] as Array<{ extension?: unknown[] }> | undefined) ?? [];
+    for (const extension of extensions) expect(extension.extension ?? [null]).not.toEqual([]);
+    expectValid(resources);
+  });
+
+  it('says a goal sent as a nullFlavor value is not known, where FHIR requires its description', () => {
+    const goals = `<component>
+        <section>
+          <templateId root="2.16.840.1.113883.10.20.22.2.60"/>
+          <code code="61146-7" codeSystem="2.16.840.1.113883.6.1" displayName="Goals"/>
+          <title>Goals</title>
+          <text>No goal recorded.</text>
+          <entry>
+            <observation classCode="OBS" moodCode="GOL">
+              <templateId root="2.16.840.1.113883.10.20.22.4.121"/>
+              <id root="2.16.840.1.113883.19.5.99999.61" extension="GOAL-1"/>
+              <code code="58144-7" codeSystem="2.16.840.1.113883.6.1" displayName="Resident's overall goal"/>
+              <statusCode code="active"/>
+              <value xsi:type="ST" nullFlavor="UNK"/>
+            </observation>
+          </entry>
+        </section>
+      </component>
+    </structuredBody>`;
+    const { resources, of } = convertWith((xml) => xml.replace('</structuredBody>', goals));
+    const [goal] = of('Goal');
+    expect(goal!['description']).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
+    expectValid(resources);
+  });
+});
