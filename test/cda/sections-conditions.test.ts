@@ -118,6 +118,42 @@ describe('health concerns', () => {
     expect(category(falls)).toEqual(['health-concern', '281694009']);
   });
 
+  it('say at each concern act that makes no Condition why, not again as a count for the section', () => {
+    // As vendors' certification samples send them: "no known health concerns" (negationInd), and a concern that only
+    // points at an entry of another section (Entry Reference).
+    const extra = `<text>Shortness of breath; risk of falls</text>
+          <entry>
+            <act classCode="ACT" moodCode="EVN" negationInd="true">
+              <templateId root="2.16.840.1.113883.10.20.22.4.132" extension="2015-08-01"/>
+              <id root="2.16.840.1.113883.19.5.99999.40" extension="HC-NONE"/>
+              <code code="75310-3" codeSystem="2.16.840.1.113883.6.1" displayName="Health concern"/>
+              <statusCode code="active"/>
+            </act>
+          </entry>
+          <entry>
+            <act classCode="ACT" moodCode="EVN">
+              <templateId root="2.16.840.1.113883.10.20.22.4.132" extension="2015-08-01"/>
+              <id root="2.16.840.1.113883.19.5.99999.40" extension="HC-REF"/>
+              <code code="75310-3" codeSystem="2.16.840.1.113883.6.1" displayName="Health concern"/>
+              <statusCode code="active"/>
+              <entryRelationship typeCode="REFR">
+                <act classCode="ACT" moodCode="EVN">
+                  <templateId root="2.16.840.1.113883.10.20.22.4.122"/>
+                  <id root="2.16.840.1.113883.19.5.99999.41" extension="ALLERGY-1"/>
+                  <code nullFlavor="NP"/>
+                  <statusCode code="completed"/>
+                </act>
+              </entryRelationship>
+            </act>
+          </entry>`;
+    const conversion = convert(sectionFixture('conditions-edge-cases.xml').toString('utf8').replace('<text>Shortness of breath; risk of falls</text>', extra));
+    expect(section(conversion, 'Health concerns').entries.map((condition) => condition.identifier?.[0]?.value)).toEqual(concerns.map((condition) => condition.identifier?.[0]?.value));
+    const at = conversion.issues.filter((issue) => issue.code === 'entries-not-converted' && /Health concerns|\/entry\[[12]\]\/act$/.test(`${issue.text} ${issue.location}`));
+    expect(at.map((issue) => `${issue.severity} ${issue.location?.replace(/^.*\/section/, '')}`)).toEqual(['information /entry[1]/act', 'information /entry[2]/act']);
+    expect(at[0]!.text).toMatch(/stated as absent/);
+    expect(at[1]!.text).toMatch(/converted where it is given/);
+  });
+
   it('come out of the HL7 Care Plan example, where @medplum/ccda found none', () => {
     const conversion = convert(corpusDocument('hl7-c-cda-examples/Care_Plan.xml'));
     const { entries } = section(conversion, 'Health Concerns Section');

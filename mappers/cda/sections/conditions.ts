@@ -178,6 +178,15 @@ function fromAct(act: Node, reading: Reading): FhirResource[] {
     const key = ownIdKey(observation, reading.context);
     if (key !== undefined) reading.seen.add(key.join('\u0000'));
   }
+  // Why an act makes no Condition, said at the act: a reader of the issues sees it once, not as a section's count.
+  if (observations.length === 0) {
+    const why = isNegated(act)
+      ? 'a concern stated as absent (negationInd) was not converted: there is no condition to record'
+      : candidates.length === 0
+        ? 'an act with no problem observation of its own (its narrative alone, or references to entries of other sections) was not converted: what it refers to is converted where it is given'
+        : 'an act whose problem observations are entries given elsewhere in the document was not converted again';
+    reading.context.issue('information', 'entries-not-converted', why, reading.location);
+  }
   return observations.map((observation, index) => conditionOf(observation, act, index === 0, reading));
 }
 

@@ -88,6 +88,9 @@ function report(organizer: Node, context: SectionContext, narrative: Narrative, 
     .filter((reference) => reference !== undefined);
   if (results.length === 0) {
     made.length = 0;
+    // Each result says why it was left out (a negated placeholder, "results not available"); the organizer is not
+    // converted for that reason alone, said at it.
+    context.issue('information', 'entries-not-converted', 'a result organizer none of whose results could be converted was not converted', location);
     return undefined;
   }
   const observations = made.filter((item) => item.resourceType === 'Observation');
