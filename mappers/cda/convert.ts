@@ -22,7 +22,7 @@ import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
-import { asNodes, normalizeDocument, textContent } from './normalize.ts';
+import { asNodes, normalizeDocument, textElement } from './normalize.ts';
 import { orderSectionNarratives } from './narrative.ts';
 import { documentFacts, documentPatientId, parseCdaDocument } from './read-header.ts';
 import { convertHeader } from './header.ts';
@@ -89,11 +89,7 @@ export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): 
 function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
   const { ccda, text, charset } = parseCdaDocument(raw, options);
   orderSectionNarratives(ccda, text);
-  if (ccda.title !== undefined && typeof ccda.title !== 'string') {
-    const title = textContent(Array.isArray(ccda.title) ? ccda.title[0] : ccda.title);
-    if (title === undefined) delete ccda.title;
-    else ccda.title = title;
-  }
+  textElement(ccda, 'title');
 
   const document = documentFacts(ccda);
   const documentKey = [document.id.root, document.id.extension ?? ''] as const;
@@ -196,12 +192,7 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
     const list = asNodes(bodyComponent.section);
     bodyComponent.section = list;
     list.forEach((section, s) => {
-      // A title sent with attributes (`<title mediaType="text/plain">`) is parsed as an object: its text is the title.
-      if (section.title !== undefined && typeof section.title !== 'string') {
-        const title = textContent(Array.isArray(section.title) ? section.title[0] : section.title);
-        if (title === undefined) delete section.title;
-        else section.title = title;
-      }
+      textElement(section, 'title');
       const converter = sectionConverterFor(section);
       const kind = converter === undefined ? sectionKind(section as never) : undefined;
       normalizeSectionTemplates(section as never, kind);

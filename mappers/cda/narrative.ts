@@ -17,7 +17,7 @@ import { asNodes } from './normalize.ts';
 import type { Node } from './section-types.ts';
 
 /** A node of fast-xml-parser's preserveOrder output: `{ name: children, ':@': attributes }` or `{ '#text': text }`. */
-export type OrderedNode = Record<string, unknown>;
+type OrderedNode = Record<string, unknown>;
 
 /** Narrative elements that stand apart from their neighbours (a cell, a row, a paragraph), unlike inline content. */
 const BLOCK_ELEMENTS = new Set(['br', 'paragraph', 'list', 'item', 'table', 'thead', 'tbody', 'tfoot', 'tr', 'td', 'th', 'caption']);
@@ -41,23 +41,23 @@ function orderedParser(skipEntries = false): XMLParser {
 }
 
 /** The element name of an ordered node, undefined for text. */
-export function nameOf(node: OrderedNode): string | undefined {
+function nameOf(node: OrderedNode): string | undefined {
   for (const key of Object.keys(node)) if (key !== ATTRIBUTES && key !== TEXT) return key;
   return undefined;
 }
 
-export function childrenOf(node: OrderedNode): OrderedNode[] {
+function childrenOf(node: OrderedNode): OrderedNode[] {
   const name = nameOf(node);
   const children = name === undefined ? undefined : node[name];
   return Array.isArray(children) ? (children as OrderedNode[]) : [];
 }
 
-export function attributesOf(node: OrderedNode): Record<string, string> {
+function attributesOf(node: OrderedNode): Record<string, string> {
   const attributes = node[ATTRIBUTES];
   return attributes !== null && typeof attributes === 'object' ? (attributes as Record<string, string>) : {};
 }
 
-export function textOf(node: OrderedNode): string | undefined {
+function textNodeOf(node: OrderedNode): string | undefined {
   const text = node[TEXT];
   return typeof text === 'string' ? text : typeof text === 'number' ? String(text) : undefined;
 }
@@ -67,10 +67,10 @@ export function textOf(node: OrderedNode): string | undefined {
  * cell, a row) and at the start and end of one they are indentation and are left out, so that only the spaces
  * between words and inline elements stay.
  */
-export function serializeOrdered(nodes: readonly OrderedNode[], inBlock = true): string {
+function serializeOrdered(nodes: readonly OrderedNode[], inBlock = true): string {
   let out = '';
   nodes.forEach((node, i) => {
-    const text = textOf(node);
+    const text = textNodeOf(node);
     if (text !== undefined) {
       let words = text.replace(/\s+/g, ' ');
       const before = nodes[i - 1];
@@ -95,19 +95,26 @@ function isBlock(node: OrderedNode): boolean {
 }
 
 /** The ordered nodes of a narrative markup string (what narrativesInOrder put in place of a section's text). */
-export function parseNarrative(markup: string): OrderedNode[] {
+function parseNarrative(markup: string): OrderedNode[] {
   const parsed = orderedParser().parse(`<text>${markup}</text>`) as OrderedNode[];
   const root = parsed.find((node) => nameOf(node) === 'text');
   return root === undefined ? [] : childrenOf(root);
 }
 
-/** The elements of narrative markup that carry an ID, by ID (the first of a repeated one). */
-export function narrativeIds(markup: string): Map<string, OrderedNode> {
-  const byId = new Map<string, OrderedNode>();
+/**
+ * The text of each element of narrative markup that carries an ID, by ID (the first of a repeated one): its character
+ * data in document order, block elements apart from their neighbours, whitespace runs as one space; an element with no
+ * text is left out. What an entry's `<reference value="#id"/>` points at.
+ */
+export function narrativeTextsById(markup: string): Map<string, string> {
+  const byId = new Map<string, string>();
   const visit = (nodes: readonly OrderedNode[]): void => {
     for (const node of nodes) {
       const id = attributesOf(node)['@_ID'];
-      if (typeof id === 'string' && id !== '' && !byId.has(id)) byId.set(id, node);
+      if (typeof id === 'string' && id !== '' && !byId.has(id)) {
+        const text = characterData(childrenOf(node)).replace(/\s+/g, ' ').trim();
+        if (text !== '') byId.set(id, text);
+      }
       visit(childrenOf(node));
     }
   };
@@ -116,13 +123,13 @@ export function narrativeIds(markup: string): Map<string, OrderedNode> {
 }
 
 /** The character data of ordered narrative nodes, in document order; block elements apart from their neighbours. */
-export function narrativeTextOf(nodes: readonly OrderedNode[]): string {
+function characterData(nodes: readonly OrderedNode[]): string {
   let out = '';
   for (const node of nodes) {
-    const text = textOf(node);
+    const text = textNodeOf(node);
     if (text !== undefined) out += text;
-    else if (BLOCK_ELEMENTS.has(nameOf(node) ?? '')) out += ` ${narrativeTextOf(childrenOf(node))} `;
-    else out += narrativeTextOf(childrenOf(node));
+    else if (BLOCK_ELEMENTS.has(nameOf(node) ?? '')) out += ` ${characterData(childrenOf(node))} `;
+    else out += characterData(childrenOf(node));
   }
   return out;
 }

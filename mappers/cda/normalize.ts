@@ -270,6 +270,26 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
   return result;
 }
 
+/** The text of an element that holds text (`#text` of a mixed element, or the string itself). */
+export function textOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.trim() === '' ? undefined : value.trim();
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return textOf((value as Node)['#text']);
+  return undefined;
+}
+
+/**
+ * An element that holds text (a title, an address or name part) made the string it holds (textOf),
+ * or left out when it holds none. One sent with attributes (`<title mediaType="text/plain">`, `<city partType="CTY">`)
+ * is parsed as an object, which the converter would copy into a FHIR string as it is.
+ */
+export function textElement(node: Node, name: string): void {
+  const value = node[name];
+  if (value === undefined || typeof value === 'string') return;
+  const text = textOf(Array.isArray(value) ? value[0] : value);
+  if (text === undefined) delete node[name];
+  else node[name] = text;
+}
+
 /**
  * An address's or a name's parts the converter copies into single-valued FHIR elements, made single; and every part
  * made the text it holds. A part sent with attributes (`<city partType="CTY">Seoul</city>`, `<given qualifier="CL">`)
@@ -282,24 +302,11 @@ function singleValues(part: Node): void {
     if (SINGLE_VALUED.has(name) && Array.isArray(part[name])) part[name] = (part[name] as unknown[])[0];
     const value = part[name];
     if (Array.isArray(value)) {
-      const texts = value.map(textContent).filter((text): text is string => text !== undefined);
+      const texts = value.map(textOf).filter((text): text is string => text !== undefined);
       if (texts.length > 0) part[name] = texts;
       else delete part[name];
-    } else if (value !== null && typeof value === 'object') {
-      const text = textContent(value);
-      if (text === undefined) delete part[name];
-      else part[name] = text;
-    }
+    } else if (value !== null && typeof value === 'object') textElement(part, name);
   }
-}
-
-/** The text of an element parsed as a string or as an object with `#text` (it had attributes); undefined when none. */
-export function textContent(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const text = (value as Node)['#text'];
-  return typeof text === 'string' ? text : typeof text === 'number' ? String(text) : undefined;
 }
 
 /** The first id with a root and no nullFlavor. */

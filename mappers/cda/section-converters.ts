@@ -8,8 +8,8 @@ import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions } from '../types.ts';
 
 import type { CdaIssue } from './issues.ts';
-import { asNodes, firstUsableId, type DatePrecision } from './normalize.ts';
-import { textOf, type Node, type SectionContext, type SectionConverter } from './section-types.ts';
+import { asNodes, firstUsableId, textOf, type DatePrecision } from './normalize.ts';
+import type { Node, SectionContext, SectionConverter } from './section-types.ts';
 import { SECTION_CONVERTERS } from './sections/index.ts';
 
 const LOINC_OID = '2.16.840.1.113883.6.1';

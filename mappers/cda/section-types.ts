@@ -78,9 +78,3 @@ export interface SectionConverter {
   convert(section: Node, context: SectionContext): SectionOutput;
 }
 
-/** The text of an element that holds text (`#text` of a mixed element, or the string itself). */
-export function textOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.trim() === '' ? undefined : value.trim();
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return textOf((value as Node)['#text']);
-  return undefined;
-}

@@ -11,7 +11,7 @@ import { mapCcdaSystemToFhir } from '@medplum/ccda';
 
 import { decimalFromLiteral, type FhirDecimal } from '../../fhir-decimal.ts';
 import { asNodes, firstUsableId } from '../normalize.ts';
-import { childrenOf, narrativeIds, narrativeTextOf, type OrderedNode } from '../narrative.ts';
+import { narrativeTextsById } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext, SectionOutput } from '../section-types.ts';
 
@@ -142,8 +142,8 @@ export function* componentStatements(organizer: Node, at: string): Generator<Pla
 export class Narrative {
   private readonly block: unknown;
   private byId: Map<string, unknown> | undefined;
-  /** The section's narrative markup in document order (convert.ts puts it in place of the parsed text), parsed once. */
-  private ordered: Map<string, OrderedNode> | undefined;
+  /** The texts of the section's narrative markup in document order (convert.ts puts it in place of the parsed text). */
+  private ordered: Map<string, string> | undefined;
 
   constructor(block: unknown) {
     this.block = block;
@@ -166,9 +166,8 @@ export class Narrative {
   resolve(reference: string | undefined): string | undefined {
     if (reference === undefined || !reference.startsWith('#')) return undefined;
     if (typeof this.block === 'string') {
-      this.ordered ??= narrativeIds(this.block);
-      const target = this.ordered.get(reference.slice(1));
-      return target === undefined ? undefined : collapse(narrativeTextOf(childrenOf(target)));
+      this.ordered ??= narrativeTextsById(this.block);
+      return this.ordered.get(reference.slice(1));
     }
     if (this.byId === undefined) {
       this.byId = new Map();

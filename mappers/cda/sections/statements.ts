@@ -15,10 +15,10 @@ import { ADDRESS_USE_MAPPER, CCDA_NARRATIVE_REFERENCE_URL, HUMAN_NAME_USE_MAPPER
 
 import { deterministicId } from '../../ids.ts';
 import { toFhirDate, toFhirDateTime } from '../../hl7v2/datatypes.ts';
-import { asNodes, firstUsableId } from '../normalize.ts';
-import { childrenOf, narrativeIds, narrativeTextOf } from '../narrative.ts';
+import { asNodes, firstUsableId, textOf } from '../normalize.ts';
+import { narrativeTextsById } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
-import { textOf, type Node, type SectionContext } from '../section-types.ts';
+import type { Node, SectionContext } from '../section-types.ts';
 
 import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, UCUM, UUID } from './cda-read.ts';
 
@@ -80,12 +80,8 @@ export class Narrative {
 
   constructor(text: unknown) {
     // A section's narrative is markup in document order (narrative.ts) once convert.ts has put it in place.
-    if (typeof text === 'string') {
-      for (const [id, node] of narrativeIds(text)) {
-        const content = collapse(narrativeTextOf(childrenOf(node)));
-        if (content !== '') this.byId.set(id, content);
-      }
-    } else this.index(text);
+    if (typeof text === 'string') for (const [id, content] of narrativeTextsById(text)) this.byId.set(id, content);
+    else this.index(text);
   }
 
   /** The text a `reference` element (or its value) points at; undefined when it points nowhere in this section. */
