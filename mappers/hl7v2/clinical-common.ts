@@ -12,7 +12,7 @@
 import { type Hl7Field, type Hl7Message, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import { buildEach, reportIssue } from '../issues.ts';
+import { buildEach, currentIssues, reportIssue } from '../issues.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { conceptKey, patientId, visitKey } from './adt-common.ts';
@@ -57,6 +57,12 @@ export function atPosition(location: string | undefined, segment: Hl7Segment, me
   const at = `${segment.name}[${positionOf(message, segment)}]`;
   if (location === undefined || location === '') return at;
   return location.startsWith(`${segment.name}-`) ? `${at}${location.slice(segment.name.length)}` : location;
+}
+
+/** Runs `build` with the field issues it records located at `segment` (OBX-5 becomes OBX[3]-5), as atPosition. */
+export function withinSegment<T>(segment: Hl7Segment, message: Hl7Message, build: () => T): T {
+  const issues = currentIssues();
+  return issues === undefined ? build() : issues.within((location) => atPosition(location, segment, message), build);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import {
 } from './datatypes.ts';
 import { cnnPractitionerReference, organizationReference, practitionerReference, practitionerRoleReference } from './directory.ts';
 import { deviceReference } from './devices.ts';
-import { codeOf, completeDraft, element, repetitionText } from './drafts.ts';
+import { codeOf, completeDraft, element, listElement } from './drafts.ts';
 import {
   type Annotation,
   type OrderGroup,
@@ -58,8 +58,8 @@ import {
   singlePatientReference,
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
-import { atPosition, positionOf } from './clinical-common.ts';
-import { buildEach, currentIssues, degrade, issueCodeOf, reportIssue, tolerate } from '../issues.ts';
+import { atPosition, positionOf, withinSegment } from './clinical-common.ts';
+import { buildEach, degrade, issueCodeOf, reportIssue, tolerate } from '../issues.ts';
 import type { AnchorlineError } from '../../errors/index.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -241,8 +241,7 @@ function reportDrafts(group: OrderGroup, subject: Reference, context: MappingCon
   const obr = group.detail;
   if (obr === undefined) throw missingField('OBR', 'an ORC is not followed by its OBR');
   // Field issues of the report name this OBR (OBR[2]-7); those of its OBX and SPM name theirs.
-  const build = (): ResourceDraft[] => reportOf(group, obr, subject, context, reportKeys);
-  return currentIssues()?.within((location) => atPosition(location, obr, context.message), build) ?? build();
+  return withinSegment(obr, context.message, () => reportOf(group, obr, subject, context, reportKeys));
 }
 
 function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, context: MappingContext, reportKeys: Set<string>): ResourceDraft[] {
@@ -282,12 +281,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
 
   // A specimen that cannot be built costs itself: its observations keep their place, without the reference.
   const specimens = specimenSegments.map(
-    (spm) =>
-      buildEach(
-        [spm],
-        () => currentIssues()?.within((location) => atPosition(location, spm, context.message), () => buildSpecimen(spm, reportKey, subject, context)) ?? buildSpecimen(spm, reportKey, subject, context),
-        (_, failure) => atPosition(failure.location, spm, context.message),
-      )[0],
+    (spm) => buildEach([spm], () => withinSegment(spm, context.message, () => buildSpecimen(spm, reportKey, subject, context)), (_, failure) => atPosition(failure.location, spm, context.message))[0],
   );
   const specimenReference = (index: number | undefined): Reference | undefined => {
     const target = index === undefined ? (specimens.length === 1 ? specimens[0] : undefined) : specimens[index];
@@ -296,15 +290,14 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   const builtSpecimens = specimens.filter((specimen): specimen is ResourceDraft => specimen !== undefined);
 
   const reportTime = optionalTime(fieldOf(obr, 7), 'OBR-7', context);
-  const issued = optionalValue(fieldOf(obr, 22), (rep) => instant(comp(rep, 1), 'OBR-22', context));
+  const issued = element(fieldOf(obr, 22), (rep) => instant(comp(rep, 1), 'OBR-22', context)) ?? undefined;
   const ids = new Set<string>();
   // One OBX that cannot be read costs that observation, not the report's others; issues name the OBX by position.
   const built = buildEach(
     observations,
     (entry) => {
       const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen) };
-      const build = (): ResourceDraft => buildObservation(entry, facts, context);
-      const observation = currentIssues()?.within((location) => atPosition(location, entry.obx, context.message), build) ?? build();
+      const observation = withinSegment(entry.obx, context.message, () => buildObservation(entry, facts, context));
       if (ids.has(observation.id)) {
         // Two OBX with the same set id, sub-id and code: both are kept, the later one named by its position.
         const position = positionOf(context.message, entry.obx);
@@ -318,14 +311,14 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   );
 
   const organizations = uniqueByJson(observations.flatMap((entry) => performingOrganizations(entry.obx, context)));
-  const technicians = optionalValues(fieldOf(obr, 34), (rep) => cnnPractitionerReference(rep, 1, 'OBR-34', context));
+  const technicians = listElement([[fieldOf(obr, 34), (rep) => cnnPractitionerReference(rep, 1, 'OBR-34', context)]]) ?? [];
   const endTime = optionalTime(fieldOf(obr, 8), 'OBR-8', context);
 
   const report = completeDraft('DiagnosticReport', deterministicId('DiagnosticReport', ...reportKey), {
     identifier: [numbers.placer, numbers.filler],
     basedOn: numbers.placer === undefined ? undefined : [{ type: 'ServiceRequest', identifier: numbers.placer }],
     status: reportStatus(obr),
-    category: optionalValue(fieldOf(obr, 24), (rep) => {
+    category: element(fieldOf(obr, 24), (rep) => {
       const category = toCodeableConceptIn(rep, options, 'HL70074', hl7TableSystems('0074'));
       return category === undefined ? undefined : [category];
     }),
@@ -337,7 +330,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
     performer: [...organizations, ...technicians],
     // The IG maps OBR-32 and OBR-34 (NDL) to PractitionerRoles; the person (NDL-1) is all senders fill, so the
     // references go to the Practitioners, which R4 allows here, rather than to roles that would say nothing more.
-    resultsInterpreter: optionalValues(fieldOf(obr, 32), (rep) => cnnPractitionerReference(rep, 1, 'OBR-32', context)),
+    resultsInterpreter: listElement([[fieldOf(obr, 32), (rep) => cnnPractitionerReference(rep, 1, 'OBR-32', context)]]) ?? [],
     specimen: builtSpecimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
     result: built.map((observation) => ({ reference: `Observation/${observation.id}` })),
   });
@@ -388,7 +381,7 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const facility = sendingFacility(context);
 
   return completeDraft('Observation', deterministicId('Observation', ...report.reportKey, setId, subId, ...(sentCode === undefined ? ['(no code)'] : conceptKey(sentCode))), {
-    identifier: optionalValue(fieldOf(obx, 21), (rep) => {
+    identifier: element(fieldOf(obx, 21), (rep) => {
       const identifier = toEntityIdentifier(entityIdentifierOf(rep), 'OBX-21', options, facility, 'FILL');
       return identifier === undefined ? undefined : [identifier];
     }),
@@ -397,14 +390,14 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
     subject: report.subject,
     effectiveDateTime: optionalTime(fieldOf(obx, 14), 'OBX-14', context) ?? report.effective,
     issued: report.issued,
-    performer: [...optionalValues(fieldOf(obx, 16), (rep) => practitionerReference(rep, 'OBX-16', context)), ...observationPerformers(obx, context)],
+    performer: [...(listElement([[fieldOf(obx, 16), (rep) => practitionerReference(rep, 'OBX-16', context)]]) ?? []), ...observationPerformers(obx, context)],
     ...value,
     dataAbsentReason: hasValue ? undefined : ABSENT_REASON.get(statusCode),
     interpretation: fieldOf(obx, 8).map((rep) => interpretation(rep, context)),
     note: entry.notes,
-    method: optionalValue(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
+    method: element(fieldOf(obx, 17), (rep) => toCodeableConcept(rep, options, 'L')),
     // An equipment id whose authority cannot be read costs the device, not the result.
-    device: optionalValue(fieldOf(obx, 18), (rep) => deviceReference(rep, 'OBX-18', context)),
+    device: element(fieldOf(obx, 18), (rep) => deviceReference(rep, 'OBX-18', context)),
     specimen: report.specimen,
     referenceRange: referenceRange(comp(fieldOf(obx, 7)[0], 1), unit),
   });
@@ -573,13 +566,13 @@ function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference,
   return completeDraft('Specimen', id, {
     identifier: [placer, filler],
     status,
-    type: optionalValue(fieldOf(spm, 4), (rep) => toCodeableConceptIn(rep, options, 'HL70487', hl7TableSystems('0487'))),
+    type: element(fieldOf(spm, 4), (rep) => toCodeableConceptIn(rep, options, 'HL70487', hl7TableSystems('0487'))),
     subject,
     receivedTime: optionalTime(fieldOf(spm, 18), 'SPM-18', context),
     collection: {
       collectedDateTime: collectedEnd === undefined ? collectedStart : undefined,
       collectedPeriod: collectedEnd === undefined ? undefined : { start: collectedStart, end: collectedEnd },
-      quantity: optionalValue(fieldOf(spm, 12), (rep) => toCqQuantity(rep, 'SPM-12')),
+      quantity: element(fieldOf(spm, 12), (rep) => toCqQuantity(rep, 'SPM-12')) ?? undefined,
     },
   });
 }
@@ -595,27 +588,11 @@ function firstValue<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => 
 }
 
 /**
- * firstValue for an element its resource can do without (not a key): a value that cannot be read is an issue, with
- * the value as sent, and the element is left out. Outside withIssues the error propagates, as firstValue's does.
+ * A time field's first component (TS-1 / DTM) as a FHIR dateTime, for a time its resource can do without: one that
+ * cannot be read is an issue, with the value as sent, and left out (drafts.ts element).
  */
-function optionalValue<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T | undefined {
-  const first = field[0];
-  if (first === undefined || isExplicitNull(field)) return undefined;
-  return tolerate(() => convert(first), () => repetitionText(first));
-}
-
-/** Every repetition converted, the ones that cannot be read left out with an issue each (optionalValue). */
-function optionalValues<T>(field: Hl7Field, convert: (repetition: Hl7Repetition) => T | undefined): T[] {
-  if (isExplicitNull(field)) return [];
-  return field.flatMap((repetition) => {
-    const value = tolerate(() => convert(repetition), () => repetitionText(repetition));
-    return value === undefined ? [] : [value];
-  });
-}
-
-/** A time field's first component (TS-1 / DTM) as a FHIR dateTime, through optionalValue. */
 function optionalTime(field: Hl7Field, location: string, context: MappingContext): string | undefined {
-  return optionalValue(field, (rep) => toFhirDateTime(comp(rep, 1), location, context.options.timeZone));
+  return element(field, (rep) => toFhirDateTime(comp(rep, 1), location, context.options.timeZone)) ?? undefined;
 }
 
 /** The part of an id key that names a coded concept: its first coding's system and code, else its text. */
