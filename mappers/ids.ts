@@ -8,6 +8,12 @@ import { hash } from 'node:crypto';
 import { BoundedMemo } from './memo.ts';
 
 /**
+ * The key space of patients sent without any identifier (an HL7 PID with none, a DICOM instance without Patient ID):
+ * each is a patient of its message, or of its study, alone, never matched to another.
+ */
+export const UNIDENTIFIED_PATIENT_SYSTEM = 'urn:anchorline:unidentified-patient';
+
+/**
  * Domain separation: if the encoding below ever changes, changing this tag keeps old and new ids from colliding.
  */
 const ID_DOMAIN = 'anchorline:resource-id:v1';

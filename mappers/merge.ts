@@ -16,6 +16,8 @@ import type { ResourceDraft } from './types.ts';
 // Not structuredClone: it would turn a decimal kept as a LosslessNumber (`5.40`) into a plain object.
 import { cloneFhirJson } from './fhir-decimal.ts';
 
+const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
+
 // ---------------------------------------------------------------------------------------------------------------
 // Element merge operations (what a draft may carry instead of a value)
 
@@ -247,7 +249,7 @@ const REQUIRED_WHEN_MISSING: ReadonlyMap<string, Readonly<Record<string, unknown
     'Encounter',
     {
       status: 'unknown',
-      class: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] },
+      class: { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] },
     },
   ],
 ]);
@@ -560,6 +562,8 @@ function mergeSeries(stored: unknown, operation: ImagingSeriesOperation): Series
     instances.sort(byNumberThenUid);
     series.instance = instances;
     series.numberOfInstances = instances.length;
+    // FHIR R4 requires a series' modality; none of its instances so far gave one (no (0008,0060)).
+    if (series['modality'] === undefined) series['modality'] = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
   }
   result.sort(byNumberThenUid);
   return result.length > 0 ? result : undefined;
@@ -573,7 +577,8 @@ function deriveImagingStudyCounts(resource: Record<string, unknown>): void {
   const modalities: Array<{ system?: unknown; code?: unknown }> = [];
   for (const entry of series) {
     const modality = entry['modality'] as { system?: unknown; code?: unknown } | undefined;
-    if (modality === undefined || modalities.some((known) => known.system === modality.system && known.code === modality.code)) continue;
+    // A modality stated as not known (no code) says nothing about the study's modalities.
+    if (modality?.code === undefined || modalities.some((known) => known.system === modality.system && known.code === modality.code)) continue;
     modalities.push(cloneFhirJson(modality));
   }
   if (modalities.length > 0) resource['modality'] = modalities;

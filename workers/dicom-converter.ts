@@ -11,6 +11,7 @@
  * applies to its PACS's instances as to its HIS's messages, with the same identifierSystems, so both name one
  * Patient; a config matched by the AE title (`sendingApplication: CT01`) covers a modality's own quirks.
  */
+import { boundSourceOf } from './origin.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import type { MshHeader } from '../formats/hl7v2/index.ts';
 import { parseDicomInstance } from '../formats/dicom/index.ts';
@@ -43,8 +44,9 @@ export function createDicomConverter(options: DicomConverterOptions): MessageCon
         throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FAILED', 'the DICOM message has no blob recorded');
       }
       const mapping = mappings.select(instanceHeader(message.sender, header));
+      const bound = boundSourceOf(message.source);
       const result = mapDicomInstance(header, {
-        options: mapping.options,
+        options: bound === undefined ? mapping.options : { ...mapping.options, boundSource: bound },
         blobSha256: message.blobSha256.toString('hex'),
         dicomwebBaseUrl: options.dicomwebBaseUrl,
         sendingAeTitle: message.sender,

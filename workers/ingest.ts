@@ -39,6 +39,7 @@ import { auditTrail, compartment, encryption, inbox, knownPatientOf, ledger, map
 import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha256, type LeafPreimage } from '../anchor/index.ts';
 import type { MessageResult } from '../store/inbox.ts';
 import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
+import { boundSourceOf } from './origin.ts';
 import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
 import type { IngestMetrics } from '../observability/types.ts';
 
@@ -658,11 +659,6 @@ function assertNoFatalIssue(issues: readonly MappingIssue[], fatal: readonly str
   const found = issues.find((issue) => fatal.includes(issue.code));
   if (found === undefined) return;
   throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_FATAL_ISSUE', `${found.code} at ${found.location}, which this source's mapping config makes fatal`, { location: found.location });
-}
-
-/** The source a message's connection or credential is bound to, from the inbox row's origin label. */
-function boundSourceOf(source: string): string | undefined {
-  return / source=(\S+)$/.exec(source)?.[1];
 }
 
 /** ERR-3 condition (table 0357) of each issue code in an ACK's warnings. */

@@ -12,7 +12,7 @@
  * - C-CDA ('cda'): recordTarget/patientRole/id (root and extension, as the converter makes identifiers of them); the
  *   first recordTarget is the document's own patient.
  * - DICOM ('dicom'): Patient ID (0010,0020) with Issuer of Patient ID (0010,0021) and its qualifiers, else the calling
- *   AE title, as the DICOM mapper keys the patient.
+ *   AE title, else the bound source, as the DICOM mapper keys the patient.
  * Systems are made by the mappers' rules (urn:oid:, urn:uuid:, a URI, urn:anchorline:authority:<name>) plus the
  * mapping config's identifierSystems entry for the authority, when the caller gives one.
  *
@@ -27,6 +27,7 @@ import { iiIdentifier } from '../mappers/index.ts';
 import { decodeHl7Bytes, DEFAULT_HL7_LIMITS, fieldOf, HL7_NULL, parseHl7, readMshHeader, type Hl7Limits, type Hl7Repetition, type Hl7Segment, type MshHeader } from '../formats/hl7v2/index.ts';
 import type { MessageBytes, MessagePatientIdentifier, MessagePatientReader, MessagePatients } from '../store/index.ts';
 import { selectionHeader } from './ingest.ts';
+import { boundSourceOf } from './origin.ts';
 
 export interface MessagePatientReaderOptions {
   /** Charset of HL7 v2 messages without MSH-18 (mllp.defaultCharset). */
@@ -146,7 +147,7 @@ function readHl7(message: MessageBytes, options: MessagePatientReaderOptions, sy
   // Identifiers without CX-4 take the sending facility, else the sending application, else the bound source.
   const facility = hdOf(fieldOf(msh, 4)[0]);
   const application = hdOf(fieldOf(msh, 3)[0]);
-  const bound = / source=(\S+)$/.exec(message.source)?.[1];
+  const bound = boundSourceOf(message.source);
   const fallback = !isEmpty(facility) ? facility : !isEmpty(application) ? application : bound !== undefined ? { namespace: bound, universalId: '', universalIdType: '' } : NO_AUTHORITY;
   const configured = systemsFor(header);
   const identifiersOf = (field: Hl7Repetition[]): MessagePatientIdentifier[] =>
@@ -235,8 +236,10 @@ function readDicom(message: MessageBytes, options: MessagePatientReaderOptions, 
   const { header } = parseDicomInstance(message.raw, { maxInflatedBytes: options.dicomMaxInflatedBytes ?? DEFAULT_DICOM_HEADER_BYTES });
   const { id, issuer = '', issuerUniversalId = '', issuerUniversalIdType = '' } = header.patient;
   if (id === undefined || id.trim() === '') return undefined;
-  // The authority the DICOM mapper keys the patient by: the issuer, else the calling AE title (the row's sender).
-  const authority = issuer !== '' || issuerUniversalId !== '' ? { namespace: issuer, universalId: issuerUniversalId, universalIdType: issuerUniversalIdType } : { namespace: message.sender, universalId: '', universalIdType: '' };
+  // The authority the DICOM mapper keys the patient by: the issuer, else the calling AE title (the row's sender), else
+  // (STOW-RS) the bound source.
+  const bound = boundSourceOf(message.source) ?? '';
+  const authority = issuer !== '' || issuerUniversalId !== '' ? { namespace: issuer, universalId: issuerUniversalId, universalIdType: issuerUniversalIdType } : { namespace: message.sender || bound, universalId: '', universalIdType: '' };
   // The config an instance is mapped with: MSH-3 its calling AE title, MSH-4 its issuer (workers/dicom-converter.ts).
   const configured = systemsFor(selectionHeader({ application: message.sender, facility: issuer, messageType: 'DICOM', controlId: '' }));
   const identifier = identifierOf(id.trim(), authority, configured);

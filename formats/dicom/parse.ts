@@ -20,7 +20,7 @@ import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { decodeDicomText } from './charset.ts';
-import type { DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';
+import type { DicomAnomaly, DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
@@ -36,6 +36,8 @@ const PIXEL_DATA_TAGS = ['x7fe00008', 'x7fe00009', 'x7fe00010'] as const;
 /** VRs of PS3.5 Table 6.2-1; an explicit VR data set with anything else is not DICOM. */
 const VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
 /** The Sequence Delimitation Item (FFFE,E0DD) with length 0, little endian: how encapsulated pixel data ends. */
+/** (FFFE,E00D) Item Delimitation Item and (FFFE,E0DD) Sequence Delimitation Item, as dicom-parser names tags. */
+const DELIMITATION_TAGS: ReadonlySet<string> = new Set(['xfffee00d', 'xfffee0dd']);
 const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0x00, 0x00, 0x00, 0x00]);
 
 export interface DicomParseOptions {
@@ -307,6 +309,9 @@ function integerOf(dataSet: DataSet, tag: string): number | undefined {
 function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false): void {
   for (const element of Object.values(dataSet.elements)) {
     if (skipFileMeta && element.tag.startsWith('x0002')) continue;
+    // dicom-parser keeps the Item Delimitation Item that ends an item of undefined length as an element of the
+    // item's data set, with no VR: delimiters have none in any transfer syntax (PS3.5 7.5).
+    if (DELIMITATION_TAGS.has(element.tag)) continue;
     const location = tagName(element.tag);
     if (explicit && element.vr !== undefined && !VRS.has(element.vr)) throw malformed(`${location} has no valid VR`, location);
     if (element.dataOffset > end) throw truncated(`${location} starts past the end of the data`, location);
@@ -410,10 +415,17 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
 
   const sopClassUid = uidOf(dataSet, 'x00080016', true)!;
   const sopInstanceUid = uidOf(dataSet, 'x00080018', true)!;
+  // The file meta should repeat the data set's SOP class and instance. Tools that re-identify or anonymise often
+  // rewrite one and not the other; the data set is the instance, so its UIDs are used and the difference is noted.
+  const anomalies: DicomAnomaly[] = [];
   const metaClass = uidOf(meta, 'x00020002', false);
   const metaInstance = uidOf(meta, 'x00020003', false);
-  if (metaInstance !== undefined && metaInstance !== sopInstanceUid) throw malformed('the file meta (0002,0003) and the data set (0008,0018) name different SOP instances', '(0002,0003)');
-  if (metaClass !== undefined && metaClass !== sopClassUid) throw malformed('the file meta (0002,0002) and the data set (0008,0016) name different SOP classes', '(0002,0002)');
+  if (metaInstance !== undefined && metaInstance !== sopInstanceUid) {
+    anomalies.push({ location: '(0002,0003)', detail: 'the file meta (0002,0003) names another SOP instance than the data set (0008,0018); the data set\'s is used', value: metaInstance });
+  }
+  if (metaClass !== undefined && metaClass !== sopClassUid) {
+    anomalies.push({ location: '(0002,0002)', detail: 'the file meta (0002,0002) names another SOP class than the data set (0008,0016); the data set\'s is used', value: metaClass });
+  }
   const studyInstanceUid = uidOf(dataSet, 'x0020000d', true)!;
   const seriesInstanceUid = uidOf(dataSet, 'x0020000e', true)!;
 
@@ -428,11 +440,10 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
     return trimmed === '' ? undefined : trimmed;
   };
 
+  // Modality (Type 1) and Patient ID (Type 2) are missing from some equipment's and tools' output. Neither is needed
+  // to store the instance; the mapper says what it did without them (mappers/dicom/instance.ts).
   const modality = asciiOf(dataSet, 'x00080060');
-  if (modality === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', '(0008,0060) Modality is missing or empty', { location: '(0008,0060)' });
   const patientId = text('x00100020', 'LO');
-  // Type 2, but without it the images cannot be placed with a patient; the sender is told rather than left guessing.
-  if (patientId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', '(0010,0020) Patient ID is missing or empty', { location: '(0010,0020)' });
 
   const qualifiers = dataSet.elements['x00100024']?.items?.[0]?.dataSet;
   const patientName = text('x00100010', 'PN');
@@ -461,9 +472,8 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
       id: text('x00200010', 'SH'),
       description: text('x00081030', 'LO'),
     }),
-    series: {
-      modality,
-      ...prune({
+    series: prune({
+        modality,
         number: integerOf(dataSet, 'x00200011'),
         description: text('x0008103e', 'LO'),
         bodyPartExamined: asciiOf(dataSet, 'x00180015'),
@@ -471,8 +481,8 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
         date: asciiOf(dataSet, 'x00080021'),
         time: asciiOf(dataSet, 'x00080031'),
       }),
-    },
     instance: prune({ number: integerOf(dataSet, 'x00200013') }),
+    ...(anomalies.length > 0 ? { anomalies } : {}),
   };
   header.textDecoding = textDecoding;
 

@@ -30,12 +30,22 @@ export type TextDecoding =
   /** As CP949 (EUC-KR and its extension): the bytes were not valid in the declared set, as sent by Korean devices that write EUC-KR without ISO 2022 escapes. */
   | 'cp949';
 
+/** Something in the instance that is not as the standard has it but that the header could be read past. */
+export interface DicomAnomaly {
+  /** The element, `(GGGG,EEEE)`. */
+  location: string;
+  /** What differs and what was read instead; no patient data. */
+  detail: string;
+  /** The value as sent (a UID), when there is one. */
+  value?: string;
+}
+
 export interface DicomInstanceHeader {
   /** (0002,0010) */
   transferSyntaxUid: string;
-  /** (0008,0016), equal to the file meta's (0002,0002). */
+  /** (0008,0016); the file meta's (0002,0002) should be the same (anomalies says when it is not). */
   sopClassUid: string;
-  /** (0008,0018), equal to the file meta's (0002,0003). */
+  /** (0008,0018); the file meta's (0002,0003) should be the same (anomalies says when it is not). */
   sopInstanceUid: string;
   /** (0020,000D) */
   studyInstanceUid: string;
@@ -75,8 +85,8 @@ export interface DicomInstanceHeader {
     description?: string;
   };
   series: {
-    /** (0008,0060) */
-    modality: string;
+    /** (0008,0060); Type 1, but absent from some equipment's output. */
+    modality?: string;
     /** (0020,0011) */
     number?: number;
     /** (0008,103E) */
@@ -94,4 +104,6 @@ export interface DicomInstanceHeader {
     /** (0020,0013) */
     number?: number;
   };
+  /** What was read past (file meta naming another SOP instance than the data set), for the mapper to report. */
+  anomalies?: DicomAnomaly[];
 }

@@ -18,7 +18,8 @@
 
 import { AnchorlineError } from '../../errors/index.ts';
 import type { DicomInstanceHeader, DicomPersonName, PersonNameGroup } from '../../formats/dicom/index.ts';
-import { deterministicId } from '../ids.ts';
+import { UNIDENTIFIED_PATIENT_SYSTEM, deterministicId } from '../ids.ts';
+import type { MappingIssue } from '../issues.ts';
 import type { AddIdentifiersOperation, IfAbsentOperation, ImagingSeriesEntry, ImagingSeriesOperation } from '../merge.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
 import { type AssigningAuthority, type HumanName, V2_0203_SYSTEM, identifierSystem, pruneEmpty, toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
@@ -49,11 +50,30 @@ export interface DicomMappingContext {
   sendingAeTitle: string;
 }
 
-/** The assigning authority of the instance's Patient ID. */
-function patientAuthority(header: DicomInstanceHeader, context: DicomMappingContext): AssigningAuthority {
+/** The authority of last resort, as for HL7 messages that name their sender nowhere. */
+const UNIDENTIFIED_SENDER = 'unidentified-sender';
+
+/**
+ * The assigning authority of the instance's Patient ID: the Issuer of Patient ID, else the calling AE title (a
+ * modality's or PACS's ids are unique within it, as an HL7 sender's MRNs within MSH-4). Over STOW-RS there is no AE
+ * title: then the source's configured default authority (mapping config `defaultAuthority`), else the source the
+ * credential is bound to, each an information issue, else the authority every sender that names itself nowhere
+ * shares, a warning: one of them should be given a default authority or a bound credential.
+ */
+function patientAuthority(header: DicomInstanceHeader, context: DicomMappingContext, issues: MappingIssue[]): AssigningAuthority {
   const { issuer = '', issuerUniversalId = '', issuerUniversalIdType = '' } = header.patient;
   if (issuer !== '' || issuerUniversalId !== '') return { namespace: issuer, universalId: issuerUniversalId, universalIdType: issuerUniversalIdType };
-  return { namespace: context.sendingAeTitle, universalId: '', universalIdType: '' };
+  if (context.sendingAeTitle !== '') return { namespace: context.sendingAeTitle, universalId: '', universalIdType: '' };
+  const configured = context.options.defaultAuthority ?? '';
+  const bound = context.options.boundSource ?? '';
+  const [namespace, from] = configured !== '' ? [configured, "the source's default authority"] : bound !== '' ? [bound, 'the bound source'] : [UNIDENTIFIED_SENDER, 'the authority of senders that name themselves nowhere'];
+  issues.push({
+    severity: namespace === UNIDENTIFIED_SENDER ? 'warning' : 'information',
+    code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK',
+    location: '(0010,0021)',
+    detail: `(0010,0021) Issuer of Patient ID is empty and no AE title sent the instance; the Patient ID takes ${from}`,
+  });
+  return { namespace, universalId: '', universalIdType: '' };
 }
 
 function humanName(group: PersonNameGroup | undefined, representation?: 'IDE' | 'SYL'): HumanName | undefined {
@@ -111,22 +131,33 @@ function fhirDateTime(da: string | undefined, tm: string | undefined, offset: st
   }
 }
 
-export function buildPatient(header: DicomInstanceHeader, context: DicomMappingContext): ResourceDraft {
+/**
+ * The Patient draft. An instance without a Patient ID (Type 2: present but empty in some equipment's output, emergency
+ * studies of a patient not yet registered) keeps its study with a patient of that study alone, as an HL7 message
+ * without any identifier keeps a patient of that message alone: keyed by the Study Instance UID, so every instance of
+ * the study lands with one patient, and never matched to another patient by name or birth date, which would be a
+ * guess. Linking it to the right patient is left to someone who can check.
+ */
+export function buildPatient(header: DicomInstanceHeader, context: DicomMappingContext, issues: MappingIssue[] = []): ResourceDraft {
   const patientId = header.patient.id;
-  if (patientId === undefined) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', '(0010,0020) Patient ID is empty', { location: '(0010,0020)' });
-  const system = identifierSystem(patientAuthority(header, context), '(0010,0021)', context.options);
-  if (system === undefined) {
-    throw new AnchorlineError(
-      'ANCHORLINE_ERR_MAPPING_MISSING_FIELD',
-      '(0010,0021): the Patient ID has no Issuer of Patient ID and the sender has no AE title to stand for it',
-      { location: '(0010,0021)' },
-    );
+  let draft: ResourceDraft;
+  if (patientId === undefined) {
+    issues.push({
+      severity: 'warning',
+      code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED',
+      location: '(0010,0020)',
+      detail: '(0010,0020) Patient ID is empty; the study is kept with a patient of that study alone',
+    });
+    draft = { resourceType: 'Patient', id: deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, 'dicom-study', header.studyInstanceUid) };
+  } else {
+    const system = identifierSystem(patientAuthority(header, context, issues), '(0010,0021)', context.options);
+    if (system === undefined) throw new AnchorlineError('ANCHORLINE_ERR_MAPPING_MISSING_FIELD', '(0010,0021): the Patient ID has no assigning authority', { location: '(0010,0021)' });
+    draft = {
+      resourceType: 'Patient',
+      id: deterministicId('Patient', system, patientId),
+      identifier: { $merge: 'add', identifier: [{ system, value: patientId }] } satisfies AddIdentifiersOperation,
+    };
   }
-  const draft: ResourceDraft = {
-    resourceType: 'Patient',
-    id: deterministicId('Patient', system, patientId),
-    identifier: { $merge: 'add', identifier: [{ system, value: patientId }] } satisfies AddIdentifiersOperation,
-  };
   const name = humanNames(header.patient.name);
   const gender = header.patient.sex === undefined ? undefined : GENDER[header.patient.sex.toUpperCase()];
   const birthDate = fhirDate(header.patient.birthDate);
@@ -158,14 +189,19 @@ export function imagingStudyId(studyInstanceUid: string): string {
   return deterministicId('ImagingStudy', DICOM_UID_SYSTEM, studyInstanceUid);
 }
 
-export function buildImagingStudy(header: DicomInstanceHeader, context: DicomMappingContext, patientId: string): ResourceDraft {
+export function buildImagingStudy(header: DicomInstanceHeader, context: DicomMappingContext, patientId: string, issues: MappingIssue[] = []): ResourceDraft {
   const { options } = context;
   const { study, series, instance } = header;
   const endpoint = [{ reference: `Endpoint/${endpointId(context.dicomwebBaseUrl)}` }];
+  // Without a Modality the series takes no modality from this instance; one its other instances give stays, and a
+  // series none of whose instances gives one says it is not known (mappers/merge.ts).
+  if (series.modality === undefined) {
+    issues.push({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0008,0060)', detail: '(0008,0060) Modality is empty; the series modality is taken from its other instances, or stated as not known' });
+  }
   const seriesEntry = pruneEmpty<ImagingSeriesEntry>({
     uid: header.seriesInstanceUid,
     number: series.number,
-    modality: { system: DICOM_DCM, code: series.modality },
+    modality: series.modality === undefined ? undefined : { system: DICOM_DCM, code: series.modality },
     description: series.description,
     endpoint,
     bodySite: series.bodyPartExamined === undefined ? undefined : bodySiteCoding(series.bodyPartExamined, options.localCodeSystemBase),
@@ -199,10 +235,13 @@ export function buildImagingStudy(header: DicomInstanceHeader, context: DicomMap
 
 /**
  * Maps one instance. Pure; throws AnchorlineError for what the instance cannot give (a Patient ID without any
- * assigning authority, an issuer universal id that is not what its type says).
+ * assigning authority, an issuer universal id that is not what its type says). What it maps past (no Patient ID, no
+ * Modality, a file meta that disagrees with the data set) is in the result's issues.
  */
 export function mapDicomInstance(header: DicomInstanceHeader, context: DicomMappingContext): MappingResult {
-  const patient = buildPatient(header, context);
+  const issues: MappingIssue[] = (header.anomalies ?? []).map((anomaly) => ({ severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', ...anomaly }));
+  const patient = buildPatient(header, context, issues);
   // No eventTime: an instance is not an event that orders demographics, and its study merges are order-free.
-  return { drafts: [patient, buildEndpoint(context), buildImagingStudy(header, context, patient.id)] };
+  const drafts = [patient, buildEndpoint(context), buildImagingStudy(header, context, patient.id, issues)];
+  return issues.length > 0 ? { drafts, issues } : { drafts };
 }

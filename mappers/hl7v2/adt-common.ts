@@ -6,7 +6,7 @@
 
 import { type Hl7Field, type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
-import { deterministicId } from '../ids.ts';
+import { UNIDENTIFIED_PATIENT_SYSTEM, deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions } from '../types.ts';
 
 import {
@@ -236,8 +236,6 @@ function unidentifiedPatientId(pid: Hl7Segment, source: string, context: Mapping
   return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, valueOf(msh, 10), String(message.segments.indexOf(pid)));
 }
 
-/** The key space of patients identified only by the message that sent them. */
-const UNIDENTIFIED_PATIENT_SYSTEM = 'urn:anchorline:unidentified-patient';
 
 /** The id of the patient the message is about (the first PID). */
 export function patientId(context: MappingContext): string {

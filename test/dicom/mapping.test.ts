@@ -11,7 +11,7 @@ import { decodeHl7Bytes } from '../../formats/hl7v2/index.ts';
 import { parseHl7 } from '../../formats/hl7v2/parse.ts';
 import type { DicomInstanceHeader } from '../../formats/dicom/types.ts';
 import { parseDicomInstance } from '../../formats/dicom/parse.ts';
-import { defaultHl7MappingOptions, mapDicomInstance, mapHl7Message, type Hl7MappingOptions } from '../../mappers/index.ts';
+import { defaultHl7MappingOptions, mapDicomInstance, mapHl7Message, mergeDraft, validateFhirResource, type Hl7MappingOptions } from '../../mappers/index.ts';
 import { createDicomConverter, staticMappingSource, type MappingSource } from '../../workers/index.ts';
 import type { InboxMessage } from '../../store/index.ts';
 import { adtMessage } from '../support/messages.ts';
@@ -57,9 +57,49 @@ describe('the Patient an instance names', () => {
     expect(draft['identifier']).toEqual({ $merge: 'add', identifier: [{ system: 'urn:oid:1.2.410.200001.1', value: 'P1' }] });
   });
 
-  it('is keyed by the sending AE title when the instance names no issuer, and refused when there is neither', () => {
+  it('is keyed by the sending AE title when the instance names no issuer; without one, by the default authority, the bound source, or the shared last resort', () => {
     expect(dicomPatientId({ id: 'P1' }, defaultHl7MappingOptions, 'CT01')).toBe(dicomPatientId({ id: 'P1', issuer: 'CT01' }));
-    expect(() => dicomPatientId({ id: 'P1' }, defaultHl7MappingOptions, '')).toThrow(expect.objectContaining({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: '(0010,0021)' }));
+    const overStow = (options: Hl7MappingOptions) => mapDicomInstance(header({ id: 'P1' }), { options, blobSha256: '0'.repeat(64), dicomwebBaseUrl: BASE, sendingAeTitle: '' });
+    const configured = overStow({ ...defaultHl7MappingOptions, defaultAuthority: 'RADIOLOGY', boundSource: 'hospital-a' });
+    expect(configured.drafts[0]!.id).toBe(dicomPatientId({ id: 'P1', issuer: 'RADIOLOGY' }));
+    expect(configured.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK', location: '(0010,0021)' })]);
+    const bound = overStow({ ...defaultHl7MappingOptions, boundSource: 'hospital-a' });
+    expect(bound.drafts[0]!.id).toBe(dicomPatientId({ id: 'P1', issuer: 'hospital-a' }));
+    expect(bound.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK' })]);
+    const nowhere = overStow(defaultHl7MappingOptions);
+    expect(nowhere.drafts[0]!['identifier']).toEqual({ $merge: 'add', identifier: [{ system: 'urn:anchorline:authority:unidentified-sender', value: 'P1' }] });
+    expect(nowhere.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK' })]);
+  });
+
+  it('keeps a study without Patient ID with a patient of that study alone, never matched by name', () => {
+    const named = { name: { alphabetic: { family: 'Doe', given: ['Jane'] } } };
+    const first = mapDicomInstance(header(named), { options: defaultHl7MappingOptions, blobSha256: '0'.repeat(64), dicomwebBaseUrl: BASE, sendingAeTitle: 'CT01' });
+    const patient = first.drafts[0]!;
+    expect(patient['identifier']).toBeUndefined();
+    expect(first.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', location: '(0010,0020)' })]);
+    // Another instance of the study lands with the same patient; another study with the same name does not.
+    const sameStudy = { ...header(named), sopInstanceUid: '2.25.7.1.2' };
+    expect(mapDicomInstance(sameStudy, { options: defaultHl7MappingOptions, blobSha256: '1'.repeat(64), dicomwebBaseUrl: BASE, sendingAeTitle: 'CT02' }).drafts[0]!.id).toBe(patient.id);
+    const otherStudy = { ...header(named), studyInstanceUid: '2.25.8', seriesInstanceUid: '2.25.8.1', sopInstanceUid: '2.25.8.1.1' };
+    expect(mapDicomInstance(otherStudy, { options: defaultHl7MappingOptions, blobSha256: '2'.repeat(64), dicomwebBaseUrl: BASE, sendingAeTitle: 'CT01' }).drafts[0]!.id).not.toBe(patient.id);
+  });
+
+  it('takes a series modality from the instances that give one, and states it unknown while none has', () => {
+    const context = { options: defaultHl7MappingOptions, blobSha256: '0'.repeat(64), dicomwebBaseUrl: BASE, sendingAeTitle: 'CT01' };
+    const without = { ...header({ id: 'P1' }), series: {} };
+    const firstResult = mapDicomInstance(without, context);
+    expect(firstResult.issues).toEqual([expect.objectContaining({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0008,0060)' })]);
+    const study = (drafts: ReturnType<typeof mapDicomInstance>['drafts']) => drafts.find((d) => d.resourceType === 'ImagingStudy')!;
+    const alone = mergeDraft(undefined, study(firstResult.drafts));
+    expect((alone['series'] as any[])[0].modality).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
+    expect(alone['modality']).toBeUndefined();
+    expect(validateFhirResource(alone)).toEqual([]);
+    const withCt = mergeDraft(alone, study(mapDicomInstance({ ...header({ id: 'P1' }), sopInstanceUid: '2.25.7.1.2' }, context).drafts));
+    const thenWithout = mergeDraft(withCt, study(mapDicomInstance({ ...without, sopInstanceUid: '2.25.7.1.3' }, context).drafts));
+    for (const merged of [withCt, thenWithout]) {
+      expect((merged['series'] as any[])[0].modality).toEqual({ system: 'http://dicom.nema.org/resources/ontology/DCM', code: 'CT' });
+      expect(merged['modality']).toEqual([{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: 'CT' }]);
+    }
   });
 });
 

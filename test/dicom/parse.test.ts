@@ -101,12 +101,15 @@ describe('the file meta', () => {
     expect(codeOf(() => parseDicomInstance(Buffer.from('GET / HTTP/1.1\r\n\r\n'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
   });
 
-  it('refuses a file whose meta names another instance than its data set', () => {
+  it('reads the data set\'s SOP instance when the file meta names another, and notes the difference', () => {
     const file = Buffer.from(fixture('ct-1'));
     const at = file.indexOf('2.25.1000000001.1.1');
     expect(at).toBeGreaterThan(132);
     file.write('7', at + '2.25.1000000001.1.1'.length - 1, 'latin1');
-    expect(codeOf(() => parseDicomInstance(file, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+    const { header } = parseDicomInstance(file, OPTIONS);
+    expect(header.sopInstanceUid).toBe('2.25.1000000001.1.1');
+    expect(header.anomalies).toEqual([expect.objectContaining({ location: '(0002,0003)', value: '2.25.1000000001.1.7' })]);
+    expect(parseDicomInstance(fixture('ct-1'), OPTIONS).header.anomalies).toBeUndefined();
   });
 
   it('caps what a deflated data set may inflate to', async () => {

@@ -115,6 +115,43 @@ describe('STOW-RS', () => {
     expect((await fetch(`${t.httpUrl}/dicomweb/studies/${STUDY_UID}/series/${STUDY_UID}.1/instances/2.25.404`, { headers: authHeaders() })).status).toBe(404);
   });
 
+  it('stores what real equipment sends past the standard, with each departure as an issue on the message', async () => {
+    // From the public corpus: a structured report with undefined-length items and an empty Patient ID, and an RT plan
+    // whose file meta names another SOP instance than its data set.
+    const corpus = (name: string): Buffer => readFileSync(path.join(FIXTURES, '..', 'corpus', 'dicom', 'pydicom', name));
+    const report = { sop: '1.2.276.0.7230010.3.1.4.1787205428.166.1117461927.10', study: '1.2.276.0.7230010.3.1.2.1787205428.166.1117461927.5' };
+    const plan = { sop: '1.2.777.777.77.7.7777.7777.20030903150023', study: '1.22.333.4.555555.6.7777777777777777777777777777' };
+    const { status, json } = await stow(multipart([corpus('test_files__reportsi.dcm'), corpus('test_files__rtplan.dcm')]));
+    expect(status).toBe(200);
+    expect(items(json, '00081199').map((i) => values(i, '00081155')[0]).sort()).toEqual([plan.sop, report.sop].sort());
+    const mapped = async (sop: string): Promise<any> => {
+      let row: { id: number; state: string } | undefined;
+      await eventually(async () => {
+        row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
+        return row?.state === 'done';
+      }, 30_000, `instance ${sop} mapped`);
+      return (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json();
+    };
+    const reportMessage = await mapped(report.sop);
+    expect(reportMessage.mappingIssues.map((i: any) => [i.code, i.location])).toEqual([['ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', '(0010,0020)']]);
+    const study = (await (await fetch(`${t.httpUrl}/fhir/ImagingStudy/${imagingStudyId(report.study)}`, { headers: authHeaders() })).json()) as any;
+    expect(study.series[0].modality.code).toBe('SR');
+    const patient = (await (await fetch(`${t.httpUrl}/fhir/${study.subject.reference}`, { headers: authHeaders() })).json()) as any;
+    expect(patient.identifier).toBeUndefined();
+    expect(patient.name[0].family).toBe('Last Name');
+    const planMessage = await mapped(plan.sop);
+    // Sent without Issuer of Patient ID over STOW-RS (no AE title) by a credential bound to no source, in a config
+    // with no default authority: the Patient ID takes the authority every such sender shares, with a warning.
+    expect(planMessage.mappingIssues.map((i: any) => [i.code, i.location, i.severity, i.value])).toEqual([
+      ['ANCHORLINE_ISSUE_INVALID_VALUE', '(0002,0003)', 'warning', '1.2.999.999.99.9.9999.9999.20030903150023'],
+      ['ANCHORLINE_ISSUE_AUTHORITY_FALLBACK', '(0010,0021)', 'warning', undefined],
+    ]);
+    const planStudy = (await (await fetch(`${t.httpUrl}/fhir/ImagingStudy/${imagingStudyId(plan.study)}`, { headers: authHeaders() })).json()) as any;
+    expect(planStudy.series[0].instance.map((i: any) => i.uid)).toEqual([plan.sop]);
+    const planPatient = (await (await fetch(`${t.httpUrl}/fhir/${planStudy.subject.reference}`, { headers: authHeaders() })).json()) as any;
+    expect(planPatient.identifier).toEqual([{ system: 'urn:anchorline:authority:unidentified-sender', value: 'id00001' }]);
+  });
+
   it('answers a resend with 200: instances stored before are not failures', async () => {
     const { status, json } = await stow(multipart([fixture('ct-1'), fixture('ct-2')]));
     expect(status).toBe(200);
