@@ -304,24 +304,34 @@ function integerOf(dataSet: DataSet, tag: string): number | undefined {
 /**
  * Checks that every element and item lies within the data, recursing into sequences. `skipFileMeta`: dicom-parser
  * merges the file meta's elements into the data set, with offsets into the file rather than into an inflated data
- * set; they are checked on their own.
+ * set; they are checked on their own. Returns the tags of elements whose explicit VR is not a VR (`(0028,0120)` sent
+ * with two spaces by some equipment): dicom-parser reads them with a 2-byte length, as DCMTK does, and the bounds
+ * still hold or the data is refused; the caller notes them.
  */
-function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false): void {
+function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false, badVrs: string[] = []): string[] {
   for (const element of Object.values(dataSet.elements)) {
     if (skipFileMeta && element.tag.startsWith('x0002')) continue;
     // dicom-parser keeps the Item Delimitation Item that ends an item of undefined length as an element of the
     // item's data set, with no VR: delimiters have none in any transfer syntax (PS3.5 7.5).
     if (DELIMITATION_TAGS.has(element.tag)) continue;
     const location = tagName(element.tag);
-    if (explicit && element.vr !== undefined && !VRS.has(element.vr)) throw malformed(`${location} has no valid VR`, location);
+    if (explicit && element.vr !== undefined && !VRS.has(element.vr)) {
+      // An item tag where an element should be is the structure broken, not one odd element.
+      if (element.tag.startsWith('xfffe')) throw malformed(`${location} has no valid VR`, location);
+      if (badVrs.length < MAX_NOTED_BAD_VRS && !badVrs.includes(location)) badVrs.push(location);
+    }
     if (element.dataOffset > end) throw truncated(`${location} starts past the end of the data`, location);
     if (!element.hadUndefinedLength && element.dataOffset + element.length > end) throw truncated(`${location} has a length that runs past the end of the data`, location);
     for (const item of element.items ?? []) {
       if (!item.hadUndefinedLength && item.dataOffset + item.length > end) throw truncated(`an item of ${location} runs past the end of the data`, location);
-      if (item.dataSet !== undefined) checkBounds(item.dataSet, end, explicit);
+      if (item.dataSet !== undefined) checkBounds(item.dataSet, end, explicit, false, badVrs);
     }
   }
+  return badVrs;
 }
+
+/** Elements with an invalid VR noted on one instance, at most. */
+const MAX_NOTED_BAD_VRS = 5;
 
 /** An encapsulated pixel data element of undefined length must end with a Sequence Delimitation Item. */
 function checkEncapsulatedEnd(bytes: Uint8Array, element: Element): void {
@@ -359,7 +369,8 @@ function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding:
   } catch (thrown) {
     throw parserFailure(thrown);
   }
-  checkBounds(meta, bytes.length, true);
+  const badMetaVrs = checkBounds(meta, bytes.length, true);
+  if (badMetaVrs.length > 0) throw malformed(`${badMetaVrs[0]} has no valid VR`, badMetaVrs[0]);
   const transferSyntaxUid = uidOf(meta, 'x00020010', true)!;
   const encoding = dataSetEncoding(transferSyntaxUid);
   if (encoding === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', `transfer syntax ${transferSyntaxUid} is not supported`, { location: '(0002,0010)' });
@@ -408,7 +419,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   // peeking past a short last element in implicit VR, says nothing about the data; the bounds check covers it.)
   if (dataSet.warnings.some((warning) => /eof/i.test(warning) && !/peeking/i.test(warning))) throw truncated('the data ends inside a sequence or item');
   const data = dataSet.byteArray;
-  checkBounds(dataSet, data.length, encoding !== 'implicit', true);
+  const badVrs = checkBounds(dataSet, data.length, encoding !== 'implicit', true);
 
   const pixelData = dataSet.elements['x7fe00010'];
   if (pixelData?.hadUndefinedLength) checkEncapsulatedEnd(data, pixelData);
@@ -417,7 +428,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const sopInstanceUid = uidOf(dataSet, 'x00080018', true)!;
   // The file meta should repeat the data set's SOP class and instance. Tools that re-identify or anonymise often
   // rewrite one and not the other; the data set is the instance, so its UIDs are used and the difference is noted.
-  const anomalies: DicomAnomaly[] = [];
+  const anomalies: DicomAnomaly[] = badVrs.map((location) => ({ location, detail: `${location} has no valid VR; read with a 2-byte length, as DICOM toolkits read an unknown VR` }));
   const metaClass = uidOf(meta, 'x00020002', false);
   const metaInstance = uidOf(meta, 'x00020003', false);
   if (metaInstance !== undefined && metaInstance !== sopInstanceUid) {

@@ -112,6 +112,20 @@ describe('the file meta', () => {
     expect(parseDicomInstance(fixture('ct-1'), OPTIONS).header.anomalies).toBeUndefined();
   });
 
+  it('reads past an element whose explicit VR is not a VR, and notes it; an item tag out of place stays malformed', () => {
+    const file = Buffer.from(fixture('ct-1'));
+    const at = file.indexOf(Buffer.from([0x08, 0x00, 0x60, 0x00, 0x43, 0x53])); // (0008,0060) CS
+    expect(at).toBeGreaterThan(132);
+    file.write('  ', at + 4, 'latin1');
+    const { header } = parseDicomInstance(file, OPTIONS);
+    expect(header.series.modality).toBe('CT');
+    expect(header.anomalies).toEqual([expect.objectContaining({ location: '(0008,0060)' })]);
+    const broken = Buffer.from(file);
+    broken.writeUInt16LE(0xfffe, at);
+    broken.writeUInt16LE(0xe000, at + 2);
+    expect(codeOf(() => parseDicomInstance(broken, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+  });
+
   it('caps what a deflated data set may inflate to', async () => {
     // Parsing reads the header only; readDicomInstance inflates the whole data set and judges its size.
     expect(parseDicomInstance(fixture('deflate-bomb'), OPTIONS).header.sopInstanceUid).toBe('2.25.1000000001.1.99');
