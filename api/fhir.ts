@@ -22,6 +22,7 @@ import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
 import { filterThrough, requestContext, type ConsentGate, type GateContext } from './consent-gate.ts';
 import { parsePositiveId } from './params.ts';
+import { parseResultShape, shapeResource, SHAPE_PARAMETERS, type ResultShape } from './fhir-shape.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const RESOURCE_TYPES = Object.keys(SEARCH_PARAMETERS);
@@ -51,7 +52,7 @@ export const DEFAULT_SEARCH_LIMITS: SearchLimits = { maxParameters: 32, maxValue
 /** Included resources per search page, over all _include and _revinclude parameters. */
 const MAX_INCLUDED = 1000;
 /** Parameters that shape the result rather than select it. */
-const RESULT_PARAMETERS = new Set(['_count', '_offset', '_format', '_include', '_revinclude']);
+const RESULT_PARAMETERS = new Set(['_count', '_offset', '_format', '_include', '_revinclude', ...SHAPE_PARAMETERS]);
 
 function baseUrl(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}/fhir`;
@@ -453,11 +454,12 @@ async function consentedSearch(
   paging: { count: number; offset: number },
   gate: ConsentGate,
   context: GateContext,
+  sort: ResultShape['sort'] = [],
 ): Promise<{ page: StoredResource[]; total: number | undefined; hasNext: boolean; authorization: auditTrail.ReadAuthorization | undefined }> {
   const found = await filteredPage(
     async (count, offset) => {
-      const result = await resources.searchResources(pool, type, criteria, { count, offset });
-      return { rows: result.resources, more: result.resources.length === count && offset + count < result.total };
+      const result = await resources.searchResources(pool, type, criteria, { count, offset, total: false, sort });
+      return { rows: result.resources, more: result.more };
     },
     async (rows) => (await gate.filter(context, rows, 's')).allowed,
     paging,
@@ -465,6 +467,26 @@ async function consentedSearch(
   // Decided again for the page alone, so the AuditEvent names what authorised what was returned, nothing more.
   const { authorization } = await gate.filter(context, found.page, 's');
   return { ...found, authorization };
+}
+
+/**
+ * How many matches of a search a person may see (`_summary=count` under consent): every match is decided, as a page
+ * would be, up to MAX_CONSENT_SCAN; past that the count is not known (undefined) rather than guessed.
+ */
+async function consentedCount(pool: pg.Pool, type: string, criteria: SearchCriterion[], gate: ConsentGate, context: GateContext): Promise<number | undefined> {
+  const chunk = 500;
+  let allowed = 0;
+  for (let offset = 0; offset < MAX_CONSENT_SCAN; offset += chunk) {
+    const { resources: rows, more } = await resources.searchResources(pool, type, criteria, { count: chunk, offset, total: false, sort: [{ key: 'id', descending: false }] });
+    allowed += (await gate.filter(context, rows, 's')).allowed.length;
+    if (!more) return allowed;
+  }
+  return undefined;
+}
+
+/** The resources as `_summary` / `_elements` shape them (fhir-shape.ts). */
+function shaped(found: StoredResource[], shape: ResultShape): StoredResource[] {
+  return found.map((r) => ({ ...r, content: shapeResource(r.content, shape) }));
 }
 
 /** Merges what authorised two parts of one answer (a search page and its inclusions). */
@@ -511,19 +533,29 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const criteria = parseSearch(type, request.query, limits);
     const inclusions = parseInclusions(type, request.query);
     const paging = parsePaging(request.query, limits);
+    const shape = parseResultShape(request.query, 'search');
     const context = gateOf(request, access);
+    const query = `${type}?${request.url.split('?')[1] ?? ''}`;
+    if (shape.summary === 'count') {
+      // How many, and nothing else: no resource is disclosed, but the answer is about patients, so it is recorded.
+      const total = context && gate ? await consentedCount(pool, type, criteria, gate, context) : (await resources.searchResources(pool, type, criteria, { count: 0, offset: 0 })).total;
+      await readAudits.record({ interaction: 'search-type', actor: auditActor(request), returned: [], patients: [], query, ...consentAudit(context, undefined) });
+      return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), total, [], [{ relation: 'self', url: new URL(request.url, `${request.protocol}://${request.host}`).toString() }]));
+    }
     // Statements on the pool, not in a transaction: under READ COMMITTED one would not make them see one snapshot
     // either, and BEGIN and COMMIT would be two more round trips per search.
     let result: { total: number | undefined; resources: StoredResource[] };
     let hasNext: boolean | undefined;
     let authorization: auditTrail.ReadAuthorization | undefined;
     if (context && gate) {
-      const page = await consentedSearch(pool, type, criteria, paging, gate, context);
-      result = { total: page.total, resources: page.page };
+      const page = await consentedSearch(pool, type, criteria, paging, gate, context, shape.sort);
+      result = { total: shape.total === 'none' ? undefined : page.total, resources: page.page };
       hasNext = page.hasNext;
       authorization = page.authorization;
     } else {
-      result = await resources.searchResources(pool, type, criteria, paging);
+      const found = await resources.searchResources(pool, type, criteria, { ...paging, total: shape.total !== 'none', sort: shape.sort });
+      result = found;
+      hasNext = found.more;
     }
     const seen = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
     const found: StoredResource[] = [];
@@ -553,10 +585,10 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
       actor: auditActor(request),
       returned: versionsOf(returned),
       patients: patientsIn(returned),
-      query: `${type}?${request.url.split('?')[1] ?? ''}`,
+      query,
       ...consentAudit(context, mergeAuthorizations(authorization, gated.authorization)),
     });
-    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, result.resources, pageLinks(request, paging.count, paging.offset, result.total, hasNext), { included, withheld }));
+    return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), result.total, shaped(result.resources, shape), pageLinks(request, paging.count, paging.offset, result.total, hasNext), { included, withheld }));
   });
 
   // Composition/$document (FHIR R4 operation, GET): the document Bundle the worker stored for the Composition's
@@ -607,10 +639,11 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     return reply.header('content-type', FHIR_JSON).send(bundle('searchset', baseUrl(request), total, page, pageLinks(request, paging.count, paging.offset, total, hasNext)));
   });
 
-  app.get<{ Params: { type: string; id: string } }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
+  app.get<{ Params: { type: string; id: string }; Querystring: Record<string, string | string[]> }>('/fhir/:type/:id', { config: { scope: 'read' } }, async (request, reply) => {
     const { type, id } = request.params;
     assertType(type);
     assertId(id);
+    const shape = parseResultShape(request.query, 'read');
     const access = accessOf(request);
     access.require(type, 'r');
     const context = gateOf(request, access);
@@ -620,7 +653,7 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     if (gated.allowed.length === 0) throw notFound(type, id);
     if (stored.deleted) throw new AnchorlineError('ANCHORLINE_ERR_GONE', `${type}/${id} was deleted`);
     await readAudits.record({ interaction: 'read', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]), ...consentAudit(context, gated.authorization) });
-    return sendResource(reply, stored);
+    return sendResource(reply, shaped([stored], shape)[0]!);
   });
 
   app.get<{ Params: { type: string; id: string }; Querystring: Record<string, string | string[]> }>('/fhir/:type/:id/_history', { config: { scope: 'read' } }, async (request, reply) => {
@@ -656,10 +689,11 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     return reply.header('content-type', FHIR_JSON).send(bundle('history', baseUrl(request), result.total, result.versions, pageLinks(request, paging.count, paging.offset, result.total)));
   });
 
-  app.get<{ Params: { type: string; id: string; vid: string } }>('/fhir/:type/:id/_history/:vid', { config: { scope: 'read' } }, async (request, reply) => {
+  app.get<{ Params: { type: string; id: string; vid: string }; Querystring: Record<string, string | string[]> }>('/fhir/:type/:id/_history/:vid', { config: { scope: 'read' } }, async (request, reply) => {
     const { type, id, vid } = request.params;
     assertType(type);
     assertId(id);
+    const shape = parseResultShape(request.query, 'read');
     const access = accessOf(request);
     access.require(type, 'r');
     const context = gateOf(request, access);
@@ -669,6 +703,6 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const gated = await filter(context, stored ? [stored] : []);
     if (!stored || gated.allowed.length === 0) throw notFound(type, id, `/_history/${vid}`);
     await readAudits.record({ interaction: 'vread', actor: auditActor(request), returned: versionsOf([stored]), patients: patientsIn([stored]), ...consentAudit(context, gated.authorization) });
-    return sendResource(reply, stored);
+    return sendResource(reply, shaped([stored], shape)[0]!);
   });
 }

@@ -357,8 +357,8 @@ export async function searchResources(
   db: Queryable,
   resourceType: string,
   criteria: SearchCriterion[],
-  options: { count: number; offset: number },
-): Promise<{ total: number; resources: StoredResource[] }> {
+  options: SearchPaging,
+): Promise<{ total: number | undefined; resources: StoredResource[]; more: boolean }> {
   const params: unknown[] = [resourceType];
   const conditions: string[] = ['r.resource_type = $1', 'NOT r.deleted'];
   const blind = await blindIndexOf(db);
@@ -410,11 +410,31 @@ export async function searchResources(
   // Counted on the pointers alone: the conditions read no content, and the view's join would only cost.
   // Both statements are prepared by shape (preparedName): planning them cost more than running them.
   const countText = `SELECT count(*)::int AS n FROM fhir_current r WHERE ${where}`;
-  const total = (await db.query<{ n: number }>({ name: preparedName(countText), text: countText, values: params })).rows[0]?.n ?? 0;
+  const counted = options.total !== false;
+  const total = counted ? ((await db.query<{ n: number }>({ name: preparedName(countText), text: countText, values: params })).rows[0]?.n ?? 0) : undefined;
+  // A count alone (`_summary=count`) reads no rows.
+  if (options.count === 0 && counted) return { total, resources: [], more: false };
+  const sort = options.sort !== undefined && options.sort.length > 0 ? options.sort : [{ key: 'lastUpdated', descending: true }];
+  const order = sort.map(({ key, descending }) => `r.${key === 'id' ? 'id' : 'last_updated'}${descending ? ' DESC' : ''}`);
+  if (!sort.some((s) => s.key === 'id')) order.push('r.id');
+  // Without a count, one row past the page says whether there is a next one.
+  const limit = Number(options.count) + (counted ? 0 : 1);
   const text = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED} FROM fhir_resource r WHERE ${where}
-      ORDER BY r.last_updated DESC, r.id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`;
-  const rows = await db.query({ name: preparedName(text), text, values: [...params, Number(options.count), Number(options.offset)], types: LOSSLESS_JSON_TYPES });
-  return { total, resources: await storedRows(db, rows.rows) };
+      ORDER BY ${order.join(', ')} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`;
+  const rows = await db.query({ name: preparedName(text), text, values: [...params, limit, Number(options.offset)], types: LOSSLESS_JSON_TYPES });
+  const more = counted ? Number(options.offset) + rows.rows.length < total! : rows.rows.length > Number(options.count);
+  const page = counted ? rows.rows : rows.rows.slice(0, Number(options.count));
+  return { total, resources: await storedRows(db, page), more };
+}
+
+/** Which page of a search, in which order, and whether to count every match. */
+export interface SearchPaging {
+  count: number;
+  offset: number;
+  /** Count every match (`_total`): default true. False reads one row past the page instead, to know of a next one. */
+  total?: boolean;
+  /** `_sort` keys in precedence; default last updated first. The id always breaks ties. */
+  sort?: ReadonlyArray<{ key: 'lastUpdated' | 'id'; descending: boolean }>;
 }
 
 /**

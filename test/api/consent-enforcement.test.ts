@@ -163,6 +163,12 @@ describe('consent on every read by a person', () => {
     // Search and read by id agree, and the withheld Condition reads as absent.
     const conditions = await as('sub-kim', CLINICIAN, `/fhir/Condition?patient=${patientA}`);
     expect(conditions.body.total).toBe(0);
+    // A count counts only what the person may see: the withheld Condition is not there to count either.
+    expect((await as('sub-kim', CLINICIAN, `/fhir/Condition?patient=${patientA}&_summary=count`)).body).toMatchObject({ total: 0 });
+    expect((await admin('GET', `/fhir/Condition?patient=${patientA}&_summary=count`)).body.total).toBeGreaterThan(0);
+    const observationCount = await as('sub-kim', CLINICIAN, `/fhir/Observation?patient=${patientA}&_summary=count`);
+    expect(observationCount.body.entry).toEqual([]);
+    expect(observationCount.body.total).toBe((await as('sub-kim', CLINICIAN, `/fhir/Observation?patient=${patientA}`)).body.total);
     const conditionId = (await admin('GET', `/fhir/Condition?patient=${patientA}`)).body.entry[0].resource.id;
     expect((await as('sub-kim', CLINICIAN, `/fhir/Condition/${conditionId}`)).status).toBe(404);
     expect((await as('sub-kim', CLINICIAN, `/fhir/Condition/${conditionId}/_history`)).status).toBe(404);
