@@ -13,7 +13,7 @@ import { SECTION_CONVERTERS } from '../../mappers/cda/sections/index.ts';
 import type { SectionConverter } from '../../mappers/cda/section-types.ts';
 
 import { convertCorpusDocument, problemsOf } from '../support/cda-section-documents.ts';
-import { convert, expectValid, mutations, ofType, section, sectionFixture } from './sections-support.ts';
+import { codeOf, convert, expectValid, mutations, ofType, section, sectionFixture } from './sections-support.ts';
 
 describe('section converters in the conversion', () => {
   it('make drafts that the Composition section lists as its entries, valid FHIR R4, with its narrative kept', () => {
@@ -74,6 +74,47 @@ describe('section converters in the conversion', () => {
     }
     expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
     expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
+  });
+
+  it('read each Note Activity of the Notes sections as a DocumentReference holding the note', () => {
+    // ONC's USCDI v3 API access sample: three Notes sections (procedure, consultation, progress note).
+    const conversion = convertCorpusDocument('onc-reference-ccda-validator/170.315_g9_api_access_amb_svap_uscdiv3_sample1.xml');
+    const notes = ofType(conversion, 'DocumentReference').filter((reference) => (reference['category'] as Array<{ coding: Array<{ code: string }> }> | undefined)?.[0]?.coding[0]?.code === 'clinical-note');
+    expect(notes).toHaveLength(3);
+    for (const note of notes) {
+      expect(note['status']).toBe('current');
+      expect(note['subject']).toEqual({ reference: expect.stringMatching(/^Patient\//) });
+      expect((note['type'] as { coding: Array<{ code: string }> }).coding.map((coding) => coding.code)).toContain('34109-9');
+      const attachment = (note['content'] as Array<{ attachment: { contentType: string; data: string } }>)[0]!.attachment;
+      expect(attachment.contentType).toBe('text/plain');
+      expect(Buffer.from(attachment.data, 'base64').toString('utf8').length).toBeGreaterThan(10);
+      expect(note['author']).toHaveLength(1);
+    }
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+    expect(problemsOf(conversion, ['DocumentReference', 'ServiceRequest'])).toEqual([]);
+  });
+
+  it('keep a note whose text points at nothing, without its text, and say so', () => {
+    // ONC's Cures sample 3 references #DishcargeSummaryNote_1 where the narrative has DischargeSummaryNote_1.
+    const conversion = convertCorpusDocument('onc-cures-update-data/170.315_b1_toc_cures_sample3.xml');
+    const notes = ofType(conversion, 'DocumentReference').filter((reference) => reference['docStatus'] === 'final');
+    expect(notes.length).toBeGreaterThanOrEqual(3);
+    const unread = notes.filter((note) => (note['content'] as Array<{ attachment: Record<string, unknown> }>)[0]!.attachment['data'] === undefined);
+    expect(unread).toHaveLength(2);
+    expect(conversion.issues.filter((issue) => issue.code === 'value-not-converted' && issue.text.includes('#DishcargeSummaryNote_1'))).toHaveLength(2);
+    expect(problemsOf(conversion, ['DocumentReference'])).toEqual([]);
+  });
+
+  it('read a Patient Referral Act of a Reason for Referral section as a ServiceRequest with its reason', () => {
+    const conversion = convertCorpusDocument('onc-reference-ccda-validator/170.315_g9_api_access_amb_svap_uscdiv3_sample1.xml');
+    const { entries } = section(conversion, 'REASON FOR REFERRAL');
+    expect(entries.map((entry) => entry.resourceType)).toEqual(['ServiceRequest']);
+    const [referral] = entries;
+    expect(referral).toMatchObject({ status: 'active', intent: 'plan', occurrenceDateTime: '2022-06-15' });
+    expect(codeOf(referral!['code'])).toBe('310449005');
+    expect(codeOf(referral!['category'][0])).toBe('3457005');
+    expect((referral!['reasonCode'] as unknown[]).map(codeOf)).toEqual(['386661006']);
+    expect(problemsOf(conversion, ['ServiceRequest'])).toEqual([]);
   });
 
   it('read Instructions known only by their LOINC code; an instruction that says nothing, or a statement of another kind, is reported', () => {

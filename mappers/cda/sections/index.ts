@@ -15,6 +15,8 @@ import { admissionDiagnosesSection, dischargeDiagnosesSection, healthConcernsSec
 import { familyHistorySection } from './family-history.ts';
 import { resultsSection } from './results.ts';
 import { instructionsSection } from './instructions.ts';
+import { notesSection } from './notes.ts';
+import { referralSection } from './referral.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -39,4 +41,6 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   nutritionSection,
   resultsSection,
   instructionsSection,
+  notesSection,
+  referralSection,
 ];
