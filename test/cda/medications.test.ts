@@ -94,15 +94,22 @@ describe('medication sections (crafted edge cases)', () => {
     expect(byIdentifier(statements, 'MED-HOME')).toMatchObject({ status: 'completed', effectivePeriod: { start: '2023', end: '2024-03-10' } });
   });
 
-  it('reads medications administered as MedicationAdministrations, and reports one without a time', () => {
-    const [administration, ...others] = resourcesOf(conversion, 'MedicationAdministration');
-    expect(others).toEqual([]);
+  it('reads medications administered as MedicationAdministrations; one without a time is kept with its time unknown, a placeholder is not', () => {
+    const administrations = resourcesOf(conversion, 'MedicationAdministration');
+    expect(administrations).toHaveLength(2);
+    const administration = byIdentifier(administrations, 'MED-GIVEN')!;
     expect(administration).toMatchObject({ status: 'completed', effectiveDateTime: '2024-03-12T08:15:00-05:00', dosage: { dose: { value: 5000, unit: '[iU]' } } });
-    expect(resolve(conversion, (administration!.performer as Array<{ actor: unknown }>)[0]!.actor)?.resourceType).toBe('Practitioner');
-    expect(resolve(conversion, administration!.medicationReference)).toMatchObject({ batch: { lotNumber: 'HEP-2024-17' } });
-    expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'entries-not-converted', location: '/ClinicalDocument/component/structuredBody/component[4]/section/entry[2]/substanceAdministration' }));
-    // The product of the entry not converted is not made either.
-    expect(resourcesOf(conversion, 'Medication').filter((medication) => JSON.stringify(medication.code).includes('1361615'))).toHaveLength(1);
+    expect(resolve(conversion, (administration.performer as Array<{ actor: unknown }>)[0]!.actor)?.resourceType).toBe('Practitioner');
+    expect(resolve(conversion, administration.medicationReference)).toMatchObject({ batch: { lotNumber: 'HEP-2024-17' } });
+    const untimed = byIdentifier(administrations, 'MED-GIVEN-NO-TIME')!;
+    expect(untimed.effectiveDateTime).toBeUndefined();
+    expect(untimed._effectiveDateTime).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
+    expect(resolve(conversion, untimed.medicationReference)).toMatchObject({ code: { coding: [expect.objectContaining({ code: '1361615' })] } });
+    const section = '/ClinicalDocument/component/structuredBody/component[4]/section';
+    expect(conversion.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'value-not-converted', location: `${section}/entry[2]/substanceAdministration` }));
+    expect(conversion.issues).toContainEqual(expect.objectContaining({ severity: 'information', code: 'entries-not-converted', location: `${section}/entry[3]/substanceAdministration` }));
+    // The section's count of entries not converted is not added: the placeholder says why at the entry.
+    expect(conversion.issues.filter((issue) => issue.location === section)).toEqual([]);
   });
 
   it('lists what it made in the Composition\'s sections', () => {
@@ -110,7 +117,7 @@ describe('medication sections (crafted edge cases)', () => {
     const sections = composition.section as Array<{ entry?: Array<{ reference: string }> }>;
     expect(sections[0]!.entry).toHaveLength(4);
     expect(sections[0]!.entry!.every((entry) => /^Medication(Statement|Request)\//.test(entry.reference))).toBe(true);
-    expect(sections[3]!.entry).toEqual([{ reference: `MedicationAdministration/${resourcesOf(conversion, 'MedicationAdministration')[0]!.id}` }]);
+    expect(sections[3]!.entry).toEqual(resourcesOf(conversion, 'MedicationAdministration').map((administration) => ({ reference: `MedicationAdministration/${administration.id}` })));
   });
 });
 

@@ -10,6 +10,7 @@
 
 import {
   asNodes,
+  DATA_ABSENT_REASON,
   attr,
   concept,
   earliestAuthorTime,
@@ -87,10 +88,16 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
     context.issue('warning', 'entries-not-converted', `a medication activity with moodCode ${mood} was not converted`, at);
     return undefined;
   }
-  const effective = effectiveOf(activity, context);
+  let effective = effectiveOf(activity, context);
   if (mood === 'EVN' && options.administered && effective === undefined) {
-    context.issue('warning', 'entries-not-converted', 'a medication administration without an effectiveTime was not converted (FHIR requires when it was given)', at);
-    return undefined;
+    // Placeholders for "no information" (drug and time nullFlavor) are common in certification output: nothing to keep.
+    if (!namesADrug(activity, options.narrative)) {
+      context.issue('information', 'entries-not-converted', 'a medication administration that names neither a drug nor a time (a placeholder for no information) was not converted', at);
+      return undefined;
+    }
+    // FHIR requires when it was given; the time is stated as not known rather than the administration dropped.
+    context.issue('warning', 'value-not-converted', 'a medication administration has no time it was given; it is kept with its time stated as unknown', at);
+    effective = { _effectiveDateTime: { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] } };
   }
   const id = context.idOf(activity) ?? context.derivedId('MedicationStatement', activity, at, 'activity');
   const medication = medicationOf(activity, context, out, options.narrative);
@@ -121,7 +128,7 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
       dispenseRequest: dispenseRequestOf(activity, context),
     };
   }
-  if (options.administered && effective !== undefined) {
+  if (options.administered) {
     const dosage = dosageOf(activity, context, options.narrative, false)?.[0];
     const doseAndRate = (dosage?.doseAndRate as Array<Record<string, unknown>> | undefined)?.[0];
     const performers = asNodes(activity.performer)
@@ -138,8 +145,12 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
       ...effective,
       performer: performers.length > 0 ? performers : undefined,
       reasonCode,
-      note,
-      dosage: dosage === undefined ? undefined : {
+      // FHIR mad-1: an administration's dosage states a dose or a rate. Without either, its words (the sig) are kept
+      // as a note, and its route and site, which FHIR has no other place for here, stay in the narrative.
+      note: dosage !== undefined && doseAndRate?.doseQuantity === undefined && doseAndRate?.rateQuantity === undefined && doseAndRate?.rateRange === undefined && typeof dosage.text === 'string'
+        ? [...(note ?? []), { text: dosage.text }]
+        : note,
+      dosage: dosage === undefined || (doseAndRate?.doseQuantity === undefined && doseAndRate?.rateQuantity === undefined && doseAndRate?.rateRange === undefined) ? undefined : {
         text: dosage.text,
         site: dosage.site,
         route: dosage.route,
@@ -164,8 +175,17 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
   };
 }
 
+type Effective = { effectiveDateTime: string } | { effectivePeriod: { start?: string; end?: string } } | { _effectiveDateTime: { extension: unknown[] } };
+
+/** Whether the activity's consumable names a drug at all: a code, a translation, original text or a name. */
+function namesADrug(activity: Node, narrative: Narrative): boolean {
+  const product = first(first(activity.consumable)?.manufacturedProduct);
+  const material = first(product?.manufacturedMaterial) ?? first(product?.manufacturedLabeledDrug);
+  return concept(material?.code, narrative) !== undefined || texts(material?.name)[0] !== undefined;
+}
+
 /** effectiveTime[1] (the span of use or the time given): a value is a dateTime, low/high a Period. */
-function effectiveOf(activity: Node, context: SectionContext): { effectiveDateTime: string } | { effectivePeriod: { start?: string; end?: string } } | undefined {
+function effectiveOf(activity: Node, context: SectionContext): Effective | undefined {
   const span = asNodes(activity.effectiveTime).find((time) => !isFrequency(time));
   if (span === undefined) return undefined;
   if (attr(span, 'value') !== undefined) {
