@@ -117,6 +117,20 @@ describe('section converters in the conversion', () => {
     expect(problemsOf(conversion, ['ServiceRequest'])).toEqual([]);
   });
 
+  it('read the diagnoses an Assessment section carries as encounter diagnoses, and Hospital Discharge Instructions as instructions', () => {
+    const conversion = convert(sectionFixture('assessment-discharge-instructions.xml'));
+    expectValid(conversion);
+    const { entries: assessed } = section(conversion, 'Assessments');
+    expect(assessed.map((entry) => entry.resourceType)).toEqual(['Condition']);
+    expect(codeOf(assessed[0]!['code'])).toBe('385093006');
+    expect(codeOf(assessed[0]!['category'][0])).toBe('encounter-diagnosis');
+    // The Glasgow coma score is no diagnosis: reported, not made a Condition.
+    expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'entries-not-converted', location: expect.stringMatching(/component\[1\]\/section\/entry\[2\]\/observation$/) }));
+    const { entries: instructions } = section(conversion, 'Discharge Instructions');
+    expect(instructions.map((entry) => [entry.resourceType, entry['description']])).toEqual([['CarePlan', 'Rest and drink plenty of fluids for a week.']]);
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+  });
+
   it('read Instructions known only by their LOINC code; an instruction that says nothing, or a statement of another kind, is reported', () => {
     const conversion = convert(sectionFixture('instructions-edge-cases.xml'));
     const { section: instructions, entries } = section(conversion, 'Instructions');

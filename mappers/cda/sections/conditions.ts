@@ -114,9 +114,12 @@ const CLINICAL_DISPLAY: Readonly<Record<string, string>> = {
 /** C-CDA on FHIR ConceptMap CF-ConditionClinicalStatus: concern act statusCode -> clinicalStatus. */
 const CONCERN_STATUS: Readonly<Record<string, string>> = { active: 'active', completed: 'inactive', aborted: 'inactive', suspended: 'inactive' };
 
-function conditionSection(name: string, roots: string[], loincCodes: string[], category: Category): SectionConverter {
-  return { name, roots, loincCodes, convert: (section, context) => convertSection(section, context, category) };
+function conditionSection(name: string, roots: string[], loincCodes: string[], category: Category, accepts?: (kind: string, node: Node) => boolean): SectionConverter {
+  return { name, roots, loincCodes, convert: (section, context) => convertSection(section, context, category, accepts) };
 }
+
+/** The diagnosis acts and problem observations an Assessment section may carry. */
+const DIAGNOSIS_ACTS = ['2.16.840.1.113883.10.20.22.4.3', '2.16.840.1.113883.10.20.22.4.33', '2.16.840.1.113883.10.20.22.4.80', '2.16.840.1.113883.10.20.22.4.34', '2.16.840.1.113883.10.20.22.4.65'];
 
 export const problemsSection = conditionSection('problems', [`${C}5`, `${C}5.1`, `${IHE}6`], ['11450-4'], 'problem-list-item');
 export const healthConcernsSection = conditionSection('health concerns', [`${C}58`], ['75310-3'], 'health-concern');
@@ -125,6 +128,13 @@ export const dischargeDiagnosesSection = conditionSection('discharge diagnoses',
 export const preoperativeDiagnosesSection = conditionSection('preoperative diagnoses', [`${C}34`], ['10219-4'], 'encounter-diagnosis');
 export const postoperativeDiagnosesSection = conditionSection('postoperative diagnoses', [`${C}35`], ['10218-6'], 'encounter-diagnosis');
 export const postprocedureDiagnosesSection = conditionSection('postprocedure diagnoses', [`${C}36`], ['59769-0'], 'encounter-diagnosis');
+/**
+ * Assessment section (2.8 / 51848-0): narrative in C-CDA, but some senders put the diagnoses of the visit in it
+ * (Hospital Discharge Diagnosis acts, Problem Concern acts): those are encounter diagnoses. Any other statement (an
+ * assessment scale, a result) is not a diagnosis and is reported.
+ */
+export const assessmentSection = conditionSection('assessment', [`${C}8`], ['51848-0'], 'encounter-diagnosis', (kind, node) =>
+  (kind === 'act' && hasTemplate(node, DIAGNOSIS_ACTS)) || (kind === 'observation' && hasTemplate(node, PROBLEM_OBSERVATION)));
 
 interface Reading {
   context: SectionContext;
@@ -138,7 +148,7 @@ interface Reading {
   seen: Set<string>;
 }
 
-function convertSection(section: Node, context: SectionContext, category: Category): { resources: FhirResource[]; entries: FhirResource[]; converted: number } {
+function convertSection(section: Node, context: SectionContext, category: Category, accepts?: (kind: string, node: Node) => boolean): { resources: FhirResource[]; entries: FhirResource[]; converted: number } {
   const reading: Reading = {
     context,
     narrative: new Narrative(section.text),
@@ -152,6 +162,10 @@ function convertSection(section: Node, context: SectionContext, category: Catego
   let converted = 0;
   for (const { kind, node: element, at } of entryStatements(section, context)) {
     reading.location = at;
+    if (accepts !== undefined && !accepts(kind, element)) {
+      context.issue('warning', 'entries-not-converted', `a ${kind} that is neither a diagnosis act nor a problem observation was not converted`, at);
+      continue;
+    }
     const made = kind === 'act' ? fromAct(element, reading) : kind === 'observation' ? fromObservation(element, reading) : [];
     if (made.length > 0) converted++;
     for (const each of made) entries.push(each);

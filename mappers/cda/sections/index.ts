@@ -11,7 +11,7 @@ import { payersSection } from './payers.ts';
 import { advanceDirectivesSection } from './advance-directives.ts';
 import { encountersSection } from './encounters.ts';
 import { functionalStatusSection, mentalStatusSection, nutritionSection } from './assessments.ts';
-import { admissionDiagnosesSection, dischargeDiagnosesSection, healthConcernsSection, postoperativeDiagnosesSection, postprocedureDiagnosesSection, preoperativeDiagnosesSection, problemsSection } from './conditions.ts';
+import { admissionDiagnosesSection, assessmentSection, dischargeDiagnosesSection, healthConcernsSection, postoperativeDiagnosesSection, postprocedureDiagnosesSection, preoperativeDiagnosesSection, problemsSection } from './conditions.ts';
 import { familyHistorySection } from './family-history.ts';
 import { resultsSection } from './results.ts';
 import { instructionsSection } from './instructions.ts';
@@ -35,6 +35,7 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   preoperativeDiagnosesSection,
   postoperativeDiagnosesSection,
   postprocedureDiagnosesSection,
+  assessmentSection,
   familyHistorySection,
   functionalStatusSection,
   mentalStatusSection,

@@ -34,8 +34,9 @@ const CARE_PLAN_STATUS: Readonly<Record<string, string>> = {
 
 export const instructionsSection: SectionConverter = {
   name: 'instructions',
-  roots: ['2.16.840.1.113883.10.20.22.2.45'],
-  loincCodes: ['69730-0'],
+  // Hospital Discharge Instructions (2.41 / 8653-8) hold the same Instruction acts when they hold entries.
+  roots: ['2.16.840.1.113883.10.20.22.2.45', '2.16.840.1.113883.10.20.22.2.41'],
+  loincCodes: ['69730-0', '8653-8'],
   convert: convertInstructions,
 };
 
