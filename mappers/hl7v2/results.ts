@@ -296,7 +296,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   const built = buildEach(
     observations,
     (entry) => {
-      const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen) };
+      const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen), reportStatus: REPORT_STATUS.get(codeOf(fieldOf(obr, 25)).toUpperCase()) };
       const observation = withinSegment(entry.obx, context.message, () => buildObservation(entry, facts, context));
       if (ids.has(observation.id)) {
         // Two OBX with the same set id, sub-id and code: both are kept, the later one named by its position.
@@ -357,7 +357,18 @@ export interface ReportFacts {
   effective: string | undefined;
   issued: string | undefined;
   specimen: Reference | undefined;
+  /** DiagnosticReport.status read from OBR-25, for observations without their own OBX-11. */
+  reportStatus?: string | undefined;
 }
+
+/**
+ * DiagnosticReport.status -> Observation.status, for an OBX that leaves OBX-11 empty in a report whose OBR-25 says
+ * where the results stand: a result of a final report is final. `unknown` says nothing and is not taken.
+ */
+const STATUS_FROM_REPORT: ReadonlyMap<string, string> = new Map([
+  ['registered', 'registered'], ['partial', 'preliminary'], ['preliminary', 'preliminary'], ['final', 'final'], ['amended', 'amended'],
+  ['corrected', 'corrected'], ['appended', 'amended'], ['cancelled', 'cancelled'], ['entered-in-error', 'entered-in-error'],
+]);
 
 export function buildObservation(entry: ObservationEntry, report: ReportFacts, context: MappingContext): ResourceDraft {
   const { options } = context;
@@ -368,9 +379,13 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   if (sentCode === undefined && isEmptyField(fieldOf(obx, 5))) throw missingField('OBX-3', 'observation identifier is empty');
   const code = sentCode ?? degrade(missingField('OBX-3', 'observation identifier is empty; the value is kept with its code marked unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', UNKNOWN_CODE);
   const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
+  const fromReport = report.reportStatus === undefined ? undefined : STATUS_FROM_REPORT.get(report.reportStatus);
+  if (statusCode === '' && fromReport !== undefined) {
+    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBX-11', detail: `observation result status is empty; taken from the report's result status (OBR-25): ${fromReport}` });
+  }
   const status =
     statusCode === ''
-      ? degrade(missingField('OBX-11', 'observation result status is empty; read as unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown')
+      ? (fromReport ?? degrade(missingField('OBX-11', `observation result status is empty${'reportStatus' in report ? ', and the report\'s result status (OBR-25) says none either' : ''}; read as unknown`), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown'))
       : (OBSERVATION_STATUS.get(statusCode) ?? degrade(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', statusCode));
 
   const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);

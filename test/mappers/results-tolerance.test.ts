@@ -53,11 +53,16 @@ describe('result tolerance', () => {
     expect(validateFhirResource(mergeDraft(undefined, unknown!))).toEqual([]);
   });
 
-  it('reads a status outside table 0085, and a missing one, as unknown', () => {
+  it('reads a status outside table 0085 as unknown, and a missing one as the report\'s (OBR-25), else unknown', () => {
     const result = map(oru('OBX|1|ST|A^A^L||x||||||Z', 'OBX|2|ST|B^B^L||y||||||'));
-    expect(observations(result).map((o) => o['status'])).toEqual(['unknown', 'unknown']);
+    // The report's OBR-25 is F: a result of a final report, sent without its own status, is final.
+    expect(observations(result).map((o) => o['status'])).toEqual(['unknown', 'final']);
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE@OBX[1]-11', 'ANCHORLINE_ISSUE_MISSING_FIELD@OBX[2]-11']);
     expect(result.issues![0]!.value).toBe('Z');
+    expect(result.issues![1]!.severity).toBe('information');
+    const noReportStatus = map(oru('OBX|1|ST|B^B^L||y||||||').replace('|20240101115900|||F', '|20240101115900|||'));
+    expect(observations(noReportStatus).map((o) => o['status'])).toEqual(['unknown']);
+    expect(noReportStatus.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBX[1]-11' }));
   });
 
   it('keeps as text a value its type cannot hold: an address, a phone number, a number that is not one', () => {
