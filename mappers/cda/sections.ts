@@ -72,14 +72,30 @@ export function normalizeSectionTemplates(section: CcdaSection, kind: SectionKin
   section.templateId = templateIds;
 }
 
-/** The clinical statements of a section's entries (act, observation, organizer, ...), counted as the converter sees them. */
+/** Comment Activity (2.16.840.1.113883.10.20.22.4.64). */
+export const COMMENT_ACTIVITY_ROOT = '2.16.840.1.113883.10.20.22.4.64';
+
+/**
+ * Whether a statement is a Comment Activity sent as an entry of the section itself: a comment on the section, whose
+ * words are in the section's narrative, not a clinical statement to convert.
+ */
+export function isSectionComment(kind: string, statement: unknown): boolean {
+  if (kind !== 'act' || statement === null || typeof statement !== 'object') return false;
+  const templateIds = (statement as { templateId?: unknown }).templateId;
+  return (Array.isArray(templateIds) ? templateIds : [templateIds]).some((templateId) => (templateId as { '@_root'?: unknown } | undefined)?.['@_root'] === COMMENT_ACTIVITY_ROOT);
+}
+
+/**
+ * The clinical statements of a section's entries (act, observation, organizer, ...), counted as the converter sees
+ * them; comments on the section (isSectionComment) are not clinical statements and are not counted.
+ */
 export function countEntryStatements(section: CcdaSection): number {
   let count = 0;
   for (const entry of section.entry ?? []) {
     if (entry === null || typeof entry !== 'object') continue;
     for (const [name, value] of Object.entries(entry)) {
       if (name.startsWith('@_') || name === 'templateId') continue;
-      count += Array.isArray(value) ? value.length : value !== undefined && value !== null ? 1 : 0;
+      for (const statement of Array.isArray(value) ? value : value !== undefined && value !== null ? [value] : []) if (!isSectionComment(name, statement)) count++;
     }
   }
   return count;

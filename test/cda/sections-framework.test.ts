@@ -129,6 +129,8 @@ describe('section converters in the conversion', () => {
     const { entries: instructions } = section(conversion, 'Discharge Instructions');
     expect(instructions.map((entry) => [entry.resourceType, entry['description']])).toEqual([['CarePlan', 'Rest and drink plenty of fluids for a week.']]);
     expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+    // The comment on the section is no clinical statement: nothing is reported of it, and the section counts one entry.
+    expect(conversion.issues.filter((issue) => issue.location?.includes('component[2]/section'))).toEqual([]);
   });
 
   it('read Instructions known only by their LOINC code; an instruction that says nothing, or a statement of another kind, is reported', () => {

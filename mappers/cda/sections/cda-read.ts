@@ -12,6 +12,7 @@ import { mapCcdaSystemToFhir } from '@medplum/ccda';
 import { decimalFromLiteral, type FhirDecimal } from '../../fhir-decimal.ts';
 import { asNodes, firstUsableId } from '../normalize.ts';
 import { narrativeTextsById } from '../narrative.ts';
+import { isSectionComment } from '../sections.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext, SectionOutput } from '../section-types.ts';
 
@@ -115,11 +116,18 @@ const STATEMENT_KINDS = ['act', 'observation', 'substanceAdministration', 'suppl
 /** A clinical statement with its place in the document (`…/entry[n]/kind`), for the issues raised about it. */
 export type PlacedStatement = { kind: string; node: Node; at: string };
 
-/** The clinical statements of a section's entries, in document order. */
+/**
+ * The clinical statements of a section's entries, in document order. A comment on the section itself (a Comment
+ * Activity sent as an entry) is no clinical statement: its words are in the narrative, which the Composition keeps,
+ * and it is not yielded (nor counted: sections.ts countEntryStatements).
+ */
 export function* entryStatements(section: Node, context: SectionContext): Generator<PlacedStatement> {
   const entries = asNodes(section.entry);
   for (let e = 0; e < entries.length; e++) {
-    for (const { kind, node } of statementsOf(entries[e]!)) yield { kind, node, at: `${context.location}/entry[${e + 1}]/${kind}` };
+    for (const { kind, node } of statementsOf(entries[e]!)) {
+      if (isSectionComment(kind, node)) continue;
+      yield { kind, node, at: `${context.location}/entry[${e + 1}]/${kind}` };
+    }
   }
 }
 
