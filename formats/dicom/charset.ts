@@ -32,11 +32,45 @@ export interface DecodedText {
 }
 
 /**
- * The Defined Terms of a Specific Character Set value, normalised as dicom-character-set reads them: an empty first
- * value is the default repertoire (ISO 2022 IR 6 when code extensions follow).
+ * Names equipment writes for a character set instead of its Defined Term, and the term each means. Misspellings of
+ * the ISO-IR terms themselves (`ISO-IR 100`, `ISO_IR100`, `ISO IR 100`, `ISO_IR 149`) are corrected by pattern in
+ * correctedTerm. The Chinese GB2312 and EUC-CN are read as GB18030, their superset; the Korean names as KS X 1001 in
+ * G1 (EUC-KR), with CP949 as ever the fallback for its extensions.
+ */
+const ALIASES: Readonly<Record<string, string>> = {
+  'UTF-8': 'ISO_IR 192', UTF8: 'ISO_IR 192', 'ISO-10646': 'ISO_IR 192',
+  LATIN1: 'ISO_IR 100', 'LATIN-1': 'ISO_IR 100', 'ISO-8859-1': 'ISO_IR 100', 'ISO8859-1': 'ISO_IR 100', 'ISO_8859-1': 'ISO_IR 100',
+  GB2312: 'GB18030', 'EUC-CN': 'GB18030',
+  'EUC-KR': 'ISO 2022 IR 149', EUCKR: 'ISO 2022 IR 149', 'KS_C_5601-1987': 'ISO 2022 IR 149', KSC5601: 'ISO 2022 IR 149', 'KS X 1001': 'ISO 2022 IR 149', CP949: 'ISO 2022 IR 149',
+};
+
+const MISSPELLED_ISO_IR = /^ISO[-_ ]?(?:2022[-_ ]?)?IR[-_ ]?(\d+)$/;
+
+/** The Defined Term a sender's term means: itself when it is one, else by ALIASES or the ISO-IR pattern, else itself. */
+function correctedTerm(term: string): string {
+  if (term === '' || Object.hasOwn(characterSets, term)) return term;
+  if (Object.hasOwn(ALIASES, term)) return ALIASES[term]!;
+  const number = MISSPELLED_ISO_IR.exec(term)?.[1];
+  if (number !== undefined) for (const candidate of [`ISO_IR ${number}`, `ISO 2022 IR ${number}`]) if (Object.hasOwn(characterSets, candidate)) return candidate;
+  return term;
+}
+
+/**
+ * A Specific Character Set value with each term as the Defined Term it means (correctedTerm), and whether any was
+ * corrected: `ISO-IR 100` reads as `ISO_IR 100`, `UTF-8` as `ISO_IR 192`. The parser notes a correction.
+ */
+export function correctedCharacterSet(specificCharacterSet: string): { value: string; corrected: boolean } {
+  const terms = specificCharacterSet.split('\\').map((term) => term.trim().toUpperCase());
+  const corrected = terms.map(correctedTerm);
+  return { value: corrected.join('\\'), corrected: corrected.some((term, i) => term !== terms[i]) };
+}
+
+/**
+ * The Defined Terms of a Specific Character Set value, normalised as dicom-character-set reads them (misspelled terms
+ * corrected): an empty first value is the default repertoire (ISO 2022 IR 6 when code extensions follow).
  */
 export function characterSetTerms(specificCharacterSet: string): string[] {
-  const terms = specificCharacterSet.split('\\').map((term) => term.trim().toUpperCase());
+  const terms = correctedCharacterSet(specificCharacterSet).value.split('\\');
   if (terms[0] === '') terms[0] = terms.length > 1 ? 'ISO 2022 IR 6' : 'ISO_IR 6';
   return terms;
 }
@@ -178,7 +212,7 @@ export function decodeDicomText(bytes: Uint8Array, specificCharacterSet: string,
   const known = terms.every((term) => Object.hasOwn(characterSets, term));
   const { high, escape } = hasHighOrEscape(bytes);
   // Plain ASCII reads the same in every set, a set anchorline does not know included.
-  const declared = known ? decodeDeclared(bytes, terms, specificCharacterSet, vr) : high || escape ? undefined : Buffer.from(bytes).toString('latin1');
+  const declared = known ? decodeDeclared(bytes, terms, correctedCharacterSet(specificCharacterSet).value, vr) : high || escape ? undefined : Buffer.from(bytes).toString('latin1');
   if (declared !== undefined) return { text: declared, decoding: 'declared' };
   const fallback = decodeCp949(bytes);
   if (fallback !== undefined) return { text: fallback, decoding: 'cp949' };

@@ -19,7 +19,7 @@
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
-import { decodeDicomText } from './charset.ts';
+import { correctedCharacterSet, decodeDicomText } from './charset.ts';
 import type { DicomAnomaly, DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
@@ -441,6 +441,10 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const seriesInstanceUid = uidOf(dataSet, 'x0020000e', true)!;
 
   const specificCharacterSet = Buffer.from(bytesOf(dataSet, 'x00080005') ?? new Uint8Array()).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  const correctedSet = correctedCharacterSet(specificCharacterSet);
+  if (correctedSet.corrected) {
+    anomalies.push({ location: '(0008,0005)', detail: `(0008,0005) Specific Character Set is not written as its Defined Terms; read as '${correctedSet.value}'`, value: specificCharacterSet.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) });
+  }
   let textDecoding: TextDecoding = 'declared';
   const text = (tag: string, vr: string): string | undefined => {
     const value = bytesOf(dataSet, tag);

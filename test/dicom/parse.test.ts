@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { decodeDicomText } from '../../formats/dicom/charset.ts';
+import { correctedCharacterSet, decodeDicomText } from '../../formats/dicom/charset.ts';
 import { isValidUid, parseDicomInstance } from '../../formats/dicom/parse.ts';
 import { readDicomInstance } from '../../formats/dicom/inflate.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
@@ -90,6 +90,31 @@ describe('text in the declared character set, else CP949', () => {
     expect(decodeDicomText(ascii('DOE'), 'ISO_IR 999', 'PN', '(0010,0010)').text).toBe('DOE');
     expect(decodeDicomText(euckr('김'), 'KS_C_5601', 'PN', '(0010,0010)').decoding).toBe('cp949');
     expect(codeOf(() => decodeDicomText(Buffer.from([0xff, 0xff]), 'ISO_IR 999', 'PN', '(0010,0010)'))).toBe('ANCHORLINE_ERR_DICOM_UNSUPPORTED');
+  });
+
+  it('reads the names equipment writes for a set instead of its Defined Term as the term they mean', () => {
+    const latin1 = Buffer.from('M\u00fcller^J\u00fcrgen', 'latin1');
+    for (const written of ['ISO-IR 100', 'ISO_IR100', 'ISO IR 100', 'iso_ir 100', 'ISO-8859-1']) {
+      expect(decodeDicomText(latin1, written, 'PN', '(0010,0010)'), written).toEqual({ text: 'M\u00fcller^J\u00fcrgen', decoding: 'declared' });
+    }
+    expect(decodeDicomText(Buffer.from('M\u00fcller', 'utf8'), 'UTF-8', 'PN', '(0010,0010)')).toEqual({ text: 'M\u00fcller', decoding: 'declared' });
+    // Korean devices write ISO_IR 149 or EUC-KR for EUC-KR without escapes: read as KS X 1001 in G1, as declared.
+    for (const written of ['ISO_IR 149', 'EUC-KR', 'KS_C_5601-1987']) {
+      expect(decodeDicomText(euckr('\ud64d^\uae38\ub3d9'), written, 'PN', '(0010,0010)'), written).toEqual({ text: '\ud64d^\uae38\ub3d9', decoding: 'declared' });
+    }
+    expect(correctedCharacterSet('ISO-IR 100')).toEqual({ value: 'ISO_IR 100', corrected: true });
+    expect(correctedCharacterSet('\\ISO 2022 IR 149')).toEqual({ value: '\\ISO 2022 IR 149', corrected: false });
+  });
+
+  it('notes a corrected Specific Character Set on the header, as the sender wrote it', () => {
+    // pydicom's CT_small (public corpus) declares ISO_IR 100; the same bytes with the name some equipment writes.
+    const file = readFileSync(path.join(FIXTURES, '..', 'corpus', 'dicom', 'pydicom', 'test_files__CT_small.dcm'));
+    const at = file.indexOf('ISO_IR 100');
+    expect(at).toBeGreaterThan(132);
+    expect(parseDicomInstance(file, OPTIONS).header.anomalies).toBeUndefined();
+    file.write('ISO-IR 100', at, 'latin1');
+    const { header } = parseDicomInstance(file, OPTIONS);
+    expect(header.anomalies).toEqual([expect.objectContaining({ location: '(0008,0005)', value: 'ISO-IR 100' })]);
   });
 });
 
