@@ -55,10 +55,15 @@ const CHARSETS: ReadonlyMap<string, string> = new Map([
   ['MS949', 'cp949'],
   ['UHC', 'cp949'],
   ['WINDOWS949', 'cp949'],
+  ['XWINDOWS949', 'cp949'],
   ['WINDOWS1252', 'windows-1252'],
   ['CP1252', 'windows-1252'],
   ['GB180302000', 'gb18030'],
   ['GB18030', 'gb18030'],
+  // GB2312 (and its EUC-CN encoding) and GBK are subsets of GB18030: what Chinese systems label them decodes the same.
+  ['GB2312', 'gb18030'],
+  ['EUCCN', 'gb18030'],
+  ['GBK', 'gb18030'],
   ['BIG5', 'big5'],
 ]);
 

@@ -70,6 +70,10 @@ describe('resolveCharset', () => {
     ['WINDOWS-1252', 'windows-1252'],
     ['CP1252', 'windows-1252'],
     ['GB 18030-2000', 'gb18030'],
+    ['GB2312', 'gb18030'],
+    ['GBK', 'gb18030'],
+    ['EUC-CN', 'gb18030'],
+    ['x-windows-949', 'cp949'],
     ['BIG-5', 'big5'],
   ])('%s -> %s', (msh18, want) => {
     expect(resolveCharset(msh18, 'UTF-8')).toBe(want);
