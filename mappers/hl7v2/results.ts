@@ -317,7 +317,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   const report = completeDraft('DiagnosticReport', deterministicId('DiagnosticReport', ...reportKey), {
     identifier: [numbers.placer, numbers.filler],
     basedOn: numbers.placer === undefined ? undefined : [{ type: 'ServiceRequest', identifier: numbers.placer }],
-    status: reportStatus(obr),
+    status: reportStatus(obr, built),
     category: element(fieldOf(obr, 24), (rep) => {
       const category = toCodeableConceptIn(rep, options, 'HL70074', hl7TableSystems('0074'));
       return category === undefined ? undefined : [category];
@@ -337,11 +337,34 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   return [...builtSpecimens, ...built, report];
 }
 
-function reportStatus(obr: Hl7Segment): string {
+/**
+ * The report's status from its results' (OBX-11), for a report that leaves OBR-25 empty: all of one status, that
+ * status; final, corrected or amended results beside preliminary ones, a partial report. Undefined when a result's
+ * status is not known or the report has none.
+ */
+function statusFromResults(results: readonly ResourceDraft[]): string | undefined {
+  const statuses = new Set(results.map((result) => String(result['status'] ?? 'unknown')));
+  if (statuses.size === 0 || statuses.has('unknown')) return undefined;
+  if (statuses.size === 1) {
+    const [only] = statuses;
+    return only === 'preliminary' || only === 'final' || only === 'amended' || only === 'corrected' || only === 'cancelled' || only === 'entered-in-error' || only === 'registered' ? only : undefined;
+  }
+  return [...statuses].every((status) => ['preliminary', 'final', 'amended', 'corrected', 'registered'].includes(status)) ? 'partial' : undefined;
+}
+
+function reportStatus(obr: Hl7Segment, results: readonly ResourceDraft[]): string {
   const code = codeOf(fieldOf(obr, 25));
   // The IG: an ORU without OBR-25 is an error on the v2 side, which requires it in results. DiagnosticReport.status is
-  // required too, so a missing or unknown one reads as `unknown` with an issue (strict callers still get the error).
-  if (code === '') return degrade(missingField('OBR-25', 'result status is empty; read as unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown');
+  // required too: a missing one is read from the results' own statuses when they tell it (an information issue),
+  // else, like an unknown one, as `unknown` with a warning (strict callers still get the error).
+  if (code === '') {
+    const derived = statusFromResults(results);
+    if (derived !== undefined) {
+      reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBR-25', detail: `OBR-25: result status is empty; read from the results' statuses (OBX-11): ${derived}` });
+      return derived;
+    }
+    return degrade(missingField('OBR-25', 'result status is empty; read as unknown'), 'ANCHORLINE_ISSUE_MISSING_FIELD', 'unknown');
+  }
   const status = REPORT_STATUS.get(code.toUpperCase());
   if (status === undefined) return degrade(invalidValue('OBR-25', 'result status is not an HL7 table 0123 code for results; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', code);
   return status;
@@ -381,7 +404,7 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
   const statusCode = codeOf(fieldOf(obx, 11)).toUpperCase();
   const fromReport = report.reportStatus === undefined ? undefined : STATUS_FROM_REPORT.get(report.reportStatus);
   if (statusCode === '' && fromReport !== undefined) {
-    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBX-11', detail: `observation result status is empty; taken from the report's result status (OBR-25): ${fromReport}` });
+    reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBX-11', detail: `OBX-11: observation result status is empty; taken from the report's result status (OBR-25): ${fromReport}` });
   }
   const status =
     statusCode === ''

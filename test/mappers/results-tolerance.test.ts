@@ -65,6 +65,18 @@ describe('result tolerance', () => {
     expect(noReportStatus.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBX[1]-11' }));
   });
 
+  it('reads a report without OBR-25 from its results\' statuses when they tell it, else as unknown', () => {
+    const withoutReportStatus = (...obx: string[]) => map(oru(...obx).replace('|20240101115900|||F', '|20240101115900|||'));
+    const report = (result: MappingResult) => result.drafts.find((d) => d.resourceType === 'DiagnosticReport')!;
+    const final = withoutReportStatus('OBX|1|ST|A^A^L||x||||||F', 'OBX|2|ST|B^B^L||y||||||F');
+    expect(report(final)['status']).toBe('final');
+    expect(final.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBR[1]-25' })]);
+    expect(report(withoutReportStatus('OBX|1|ST|A^A^L||x||||||F', 'OBX|2|ST|B^B^L||y||||||P'))['status']).toBe('partial');
+    const unknown = withoutReportStatus('OBX|1|ST|A^A^L||x||||||F', 'OBX|2|ST|B^B^L||y||||||');
+    expect(report(unknown)['status']).toBe('unknown');
+    expect(unknown.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'OBR[1]-25' }));
+  });
+
   it('keeps as text a value its type cannot hold: an address, a phone number, a number that is not one', () => {
     const result = map(
       oru(
