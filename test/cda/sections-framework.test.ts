@@ -117,6 +117,21 @@ describe('section converters in the conversion', () => {
     expect(problemsOf(conversion, ['ServiceRequest'])).toEqual([]);
   });
 
+  it('read each intervention of a Care Plan as a CarePlan whose activities are its planned or done parts', () => {
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Care_Plan.xml');
+    const { entries } = section(conversion, 'Interventions Section');
+    expect(entries.map((entry) => [entry['title'], entry['status'], entry['intent']])).toEqual([['Planned intervention', 'active', 'plan'], ['Intervention', 'completed', 'plan']]);
+    const [planned, done] = entries as Array<Record<string, any>>;
+    expect(planned!['activity'].map((a: any) => [a.detail.kind, codeOf(a.detail.code), a.detail.status])).toEqual([
+      ['ServiceRequest', '423171007', 'not-started'],
+      ['ServiceRequest', '371907003', 'not-started'],
+      ['ServiceRequest', '71850-2', 'not-started'],
+    ]);
+    expect(done!['activity'].map((a: any) => [codeOf(a.detail.code), a.detail.status])).toEqual([['423171007', 'completed']]);
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+    expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
+  });
+
   it('read the diagnoses an Assessment section carries as encounter diagnoses, and Hospital Discharge Instructions as instructions', () => {
     const conversion = convert(sectionFixture('assessment-discharge-instructions.xml'));
     expectValid(conversion);

@@ -16,6 +16,7 @@ import { familyHistorySection } from './family-history.ts';
 import { resultsSection } from './results.ts';
 import { instructionsSection } from './instructions.ts';
 import { notesSection } from './notes.ts';
+import { interventionsSection } from './interventions.ts';
 import { referralSection } from './referral.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
@@ -44,4 +45,5 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   instructionsSection,
   notesSection,
   referralSection,
+  interventionsSection,
 ];
