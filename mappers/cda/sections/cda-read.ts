@@ -245,6 +245,11 @@ export function reasonCodesOf(statement: Node, narrative: Narrative): CodeableCo
 // ---------------------------------------------------------------------------------------------------------------
 // Identifiers, codes, quantities
 
+/** ActStatus -> request-status (CarePlan, ServiceRequest): what a planned or requested act's status says of it. */
+export const REQUEST_STATUS_OF_ACT: Readonly<Record<string, string>> = {
+  active: 'active', new: 'draft', held: 'on-hold', suspended: 'on-hold', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', nullified: 'entered-in-error', obsolete: 'revoked',
+};
+
 /** A UUID, as some senders give ids a root alone. */
 export const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 

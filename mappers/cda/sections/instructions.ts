@@ -20,17 +20,13 @@ import {
   Narrative,
   narrativeExtension,
   notesOf,
+  REQUEST_STATUS_OF_ACT,
   SectionResources,
   statusCodeOf,
   type FhirResource,
   type Node,
 } from './cda-read.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
-
-/** ActStatus -> CarePlan.status (request-status). An instruction sent as completed was given. */
-const CARE_PLAN_STATUS: Readonly<Record<string, string>> = {
-  active: 'active', new: 'draft', held: 'on-hold', suspended: 'on-hold', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', nullified: 'entered-in-error', obsolete: 'revoked',
-};
 
 export const instructionsSection: SectionConverter = {
   name: 'instructions',
@@ -69,7 +65,7 @@ function instruction(act: Node, context: SectionContext, narrative: Narrative, a
     id: context.idOf(act) ?? context.derivedId('CarePlan', act, at, 'instruction'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
-    status: CARE_PLAN_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
+    status: REQUEST_STATUS_OF_ACT[statusCodeOf(act) ?? ''] ?? 'unknown',
     intent: 'plan',
     category: code === undefined ? undefined : [code],
     title: 'Instruction',

@@ -29,6 +29,7 @@ import {
   narrativeExtension,
   notesOf,
   relatedStatements,
+  REQUEST_STATUS_OF_ACT,
   SectionResources,
   statusCodeOf,
   type FhirResource,
@@ -39,11 +40,6 @@ import type { SectionContext, SectionConverter, SectionOutput } from '../section
 const INTERVENTION_ACTS = ['2.16.840.1.113883.10.20.22.4.131', '2.16.840.1.113883.10.20.22.4.146'];
 /** Entry Reference, Handoff Communication, Planned Coverage: context of an intervention, not its parts. */
 const NOT_ACTIVITIES = ['2.16.840.1.113883.10.20.22.4.122', '2.16.840.1.113883.10.20.22.4.141', '2.16.840.1.113883.10.20.22.4.129'];
-
-/** ActStatus -> CarePlan.status (request-status). */
-const CARE_PLAN_STATUS: Readonly<Record<string, string>> = {
-  active: 'active', new: 'draft', held: 'on-hold', suspended: 'on-hold', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', nullified: 'entered-in-error', obsolete: 'revoked',
-};
 
 /** ActStatus of a planned part -> CarePlan.activity.detail.status. */
 const ACTIVITY_STATUS: Readonly<Record<string, string>> = {
@@ -111,7 +107,7 @@ function intervention(act: Node, context: SectionContext, narrative: Narrative, 
     id: context.idOf(act) ?? context.derivedId('CarePlan', act, at, 'intervention'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
-    status: done && (status === 'completed' || status === '') ? 'completed' : (CARE_PLAN_STATUS[status] ?? 'unknown'),
+    status: done && (status === 'completed' || status === '') ? 'completed' : (REQUEST_STATUS_OF_ACT[status] ?? 'unknown'),
     intent: 'plan',
     category: code === undefined ? undefined : [code],
     title: done ? 'Intervention' : 'Planned intervention',

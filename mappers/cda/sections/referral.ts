@@ -27,6 +27,7 @@ import {
   narrativeExtension,
   notesOf,
   reasonCodesOf,
+  REQUEST_STATUS_OF_ACT,
   SectionResources,
   statusCodeOf,
   asNodes,
@@ -36,11 +37,6 @@ import {
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
 const PATIENT_REFERRAL = { coding: [{ system: 'http://snomed.info/sct', code: '3457005', display: 'Patient referral' }] };
-
-/** ActStatus -> ServiceRequest.status (request-status). */
-const REQUEST_STATUS: Readonly<Record<string, string>> = {
-  active: 'active', new: 'draft', held: 'on-hold', suspended: 'on-hold', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', nullified: 'entered-in-error', obsolete: 'revoked',
-};
 
 /** x_DocumentProcedureMood -> ServiceRequest.intent. */
 const INTENT: Readonly<Record<string, string>> = { INT: 'plan', RQO: 'order', PRP: 'proposal', ARQ: 'proposal', PRMS: 'proposal' };
@@ -83,7 +79,7 @@ function referral(act: Node, context: SectionContext, narrative: Narrative, out:
     id: context.idOf(act) ?? context.derivedId('ServiceRequest', act, at, 'referral'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
-    status: REQUEST_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
+    status: REQUEST_STATUS_OF_ACT[statusCodeOf(act) ?? ''] ?? 'unknown',
     intent: INTENT[moodOf(act)] ?? 'order',
     category: [PATIENT_REFERRAL],
     priority: PRIORITY[attr(first(act.priorityCode), 'code') ?? ''],
