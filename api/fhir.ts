@@ -21,7 +21,7 @@ import { documentBundleId } from '../mappers/index.ts';
 import type { DatePrefix } from '../store/resources.ts';
 import type { Access } from './access.ts';
 import { filterThrough, requestContext, type ConsentGate, type GateContext } from './consent-gate.ts';
-import { parsePositiveId } from './params.ts';
+import { parsePositiveId, singleValue } from './params.ts';
 import { parseResultShape, shapeResource, SHAPE_PARAMETERS, type ResultShape } from './fhir-shape.ts';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -80,7 +80,7 @@ function parsePaging(query: Record<string, string | string[] | undefined>, limit
   const integer = (name: '_count' | '_offset', fallback: number): number => {
     const raw = query[name];
     if (raw === undefined) return fallback;
-    const text = single(raw, name);
+    const text = singleValue(raw, name);
     if (!CANONICAL_INTEGER.test(text)) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name} must be a non-negative integer in decimal digits`, { location: name });
     return Number(text);
   };
@@ -91,14 +91,6 @@ function parsePaging(query: Record<string, string | string[] | undefined>, limit
     throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `_offset may be at most ${limits.maxOffset} (http.maxPageOffset); narrow the search instead, e.g. with _lastUpdated`, { location: '_offset' });
   }
   return { count: Math.min(count, limits.maxCount), offset };
-}
-
-function single(value: string | string[], name: string): string {
-  if (Array.isArray(value)) {
-    if (value.length !== 1) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `${name} may be given once`, { location: name });
-    return value[0]!;
-  }
-  return value;
 }
 
 /** Splits a FHIR search value on unescaped commas (alternatives), unescaping `\,` `\|` `\$` `\\`. */
@@ -619,7 +611,7 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     access.require('Patient', 'r');
     const unknown = Object.keys(request.query).filter((name) => !['_count', '_offset', '_type', '_format'].includes(name));
     if (unknown.length > 0) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `$everything takes no parameter ${unknown[0]} (supported: _count, _offset, _type)`, { location: unknown[0] });
-    const types = request.query._type === undefined ? undefined : alternatives(single(request.query._type, '_type'));
+    const types = request.query._type === undefined ? undefined : alternatives(singleValue(request.query._type, '_type'));
     for (const type of types ?? []) assertType(type);
     const paging = parsePaging(request.query, limits);
     const context = gateOf(request, access);
@@ -666,7 +658,7 @@ export function registerFhirRoutes(app: FastifyInstance, pool: pg.Pool, readAudi
     const paging = parsePaging(request.query, limits);
     let since: Date | undefined;
     if (request.query._since !== undefined) {
-      since = new Date(single(request.query._since, '_since'));
+      since = new Date(singleValue(request.query._since, '_since'));
       if (Number.isNaN(since.getTime())) throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', '_since must be a FHIR instant', { location: '_since' });
     }
     let result: { total: number; versions: StoredResource[] };
