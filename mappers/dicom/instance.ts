@@ -22,7 +22,7 @@ import { UNIDENTIFIED_PATIENT_SYSTEM, deterministicId } from '../ids.ts';
 import type { MappingIssue } from '../issues.ts';
 import type { AddIdentifiersOperation, IfAbsentOperation, ImagingSeriesEntry, ImagingSeriesOperation } from '../merge.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
-import { type AssigningAuthority, type HumanName, V2_0203_SYSTEM, identifierSystem, pruneEmpty, toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
+import { type AssigningAuthority, type HumanName, UNIDENTIFIED_SENDER, V2_0203_SYSTEM, configuredAuthority, identifierSystem, pruneEmpty, toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
 import { DICOM_DCM, bodySiteCoding, lateralityCoding } from './codes.ts';
 
 /**
@@ -50,9 +50,6 @@ export interface DicomMappingContext {
   sendingAeTitle: string;
 }
 
-/** The authority of last resort, as for HL7 messages that name their sender nowhere. */
-const UNIDENTIFIED_SENDER = 'unidentified-sender';
-
 /**
  * The assigning authority of the instance's Patient ID: the Issuer of Patient ID, else the calling AE title (a
  * modality's or PACS's ids are unique within it, as an HL7 sender's MRNs within MSH-4). Over STOW-RS there is no AE
@@ -64,16 +61,14 @@ function patientAuthority(header: DicomInstanceHeader, context: DicomMappingCont
   const { issuer = '', issuerUniversalId = '', issuerUniversalIdType = '' } = header.patient;
   if (issuer !== '' || issuerUniversalId !== '') return { namespace: issuer, universalId: issuerUniversalId, universalIdType: issuerUniversalIdType };
   if (context.sendingAeTitle !== '') return { namespace: context.sendingAeTitle, universalId: '', universalIdType: '' };
-  const configured = context.options.defaultAuthority ?? '';
-  const bound = context.options.boundSource ?? '';
-  const [namespace, from] = configured !== '' ? [configured, "the source's default authority"] : bound !== '' ? [bound, 'the bound source'] : [UNIDENTIFIED_SENDER, 'the authority of senders that name themselves nowhere'];
+  const { authority, from } = configuredAuthority(context.options);
   issues.push({
-    severity: namespace === UNIDENTIFIED_SENDER ? 'warning' : 'information',
+    severity: authority === UNIDENTIFIED_SENDER ? 'warning' : 'information',
     code: 'ANCHORLINE_ISSUE_AUTHORITY_FALLBACK',
     location: '(0010,0021)',
     detail: `(0010,0021) Issuer of Patient ID is empty and no AE title sent the instance; the Patient ID takes ${from}`,
   });
-  return { namespace, universalId: '', universalIdType: '' };
+  return authority;
 }
 
 function humanName(group: PersonNameGroup | undefined, representation?: 'IDE' | 'SYL'): HumanName | undefined {

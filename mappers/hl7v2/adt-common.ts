@@ -17,7 +17,9 @@ import {
   type HumanName,
   type Identifier,
   type Reference,
+  UNIDENTIFIED_SENDER,
   authorityFromField,
+  configuredAuthority,
   isEmptyAuthority,
   codeTable,
   comp,
@@ -122,9 +124,6 @@ export function requirePid(context: MappingContext): Hl7Segment {
   return pid;
 }
 
-/** The authority of last resort: a message whose MSH-3, MSH-4, config and connection name no sender. */
-const UNIDENTIFIED_SENDER: AssigningAuthority = Object.freeze({ namespace: 'unidentified-sender', universalId: '', universalIdType: '' });
-
 /**
  * The authority of identifiers sent without one (CX-4 empty): MSH-4 sending facility, else MSH-3 sending application,
  * else the source's configured default authority (mapping config `defaultAuthority`), else the source the sender's
@@ -135,15 +134,7 @@ export function sendingFacility(context: MappingContext): AssigningAuthority {
   const facility = authorityFromField(fieldOf(context.msh, 4)[0]);
   if (!isEmptyAuthority(facility)) return facility;
   const application = authorityFromField(fieldOf(context.msh, 3)[0]);
-  const configured = context.options.defaultAuthority ?? '';
-  const bound = context.options.boundSource ?? '';
-  const [authority, from] = !isEmptyAuthority(application)
-    ? [application, 'MSH-3 sending application']
-    : configured !== ''
-      ? [{ namespace: configured, universalId: '', universalIdType: '' }, "the source's default authority"]
-      : bound !== ''
-        ? [{ namespace: bound, universalId: '', universalIdType: '' }, 'the bound source']
-        : [UNIDENTIFIED_SENDER, 'the authority of senders that name themselves nowhere'];
+  const { authority, from } = !isEmptyAuthority(application) ? { authority: application, from: 'MSH-3 sending application' } : configuredAuthority(context.options);
   // The last resort is a warning: every sender that names itself nowhere shares it, so one of them should be given a
   // defaultAuthority or a bound source (or the code made fatal for it) before its numbers can be told apart.
   reportIssue({

@@ -518,6 +518,23 @@ export interface AssigningAuthority {
   universalIdType: string;
 }
 
+/** The authority of last resort: a sender that names itself nowhere (message, config or connection). */
+export const UNIDENTIFIED_SENDER: AssigningAuthority = Object.freeze({ namespace: 'unidentified-sender', universalId: '', universalIdType: '' });
+
+/**
+ * The authority identifiers take when neither they nor their sender name one (no CX-4 and no MSH-4 or MSH-3; no
+ * Issuer of Patient ID and no AE title): the source's configured default authority (mapping config
+ * `defaultAuthority`), else the source the sender's credential or connection is bound to, else UNIDENTIFIED_SENDER,
+ * which every such sender shares. `from` says which, for the issue the caller records.
+ */
+export function configuredAuthority(options: Hl7MappingOptions): { authority: AssigningAuthority; from: string } {
+  const configured = options.defaultAuthority ?? '';
+  if (configured !== '') return { authority: { namespace: configured, universalId: '', universalIdType: '' }, from: "the source's default authority" };
+  const bound = options.boundSource ?? '';
+  if (bound !== '') return { authority: { namespace: bound, universalId: '', universalIdType: '' }, from: 'the bound source' };
+  return { authority: UNIDENTIFIED_SENDER, from: 'the authority of senders that name themselves nowhere' };
+}
+
 /** HD carried in one component as subcomponents (CX-4, PL-4). */
 export function authorityFromComponent(repetition: Hl7Repetition, component: number): AssigningAuthority {
   return {
