@@ -10,6 +10,8 @@
 
 import type { CcdaSection, CcdaTemplateId } from '@medplum/ccda';
 
+import { asNodes } from './normalize.ts';
+
 const C = '2.16.840.1.113883.10.20.22.2.';
 const IHE = '1.3.6.1.4.1.19376.1.5.3.1.3.';
 const LOINC_OID = '2.16.840.1.113883.6.1';
@@ -81,8 +83,7 @@ export const COMMENT_ACTIVITY_ROOT = '2.16.840.1.113883.10.20.22.4.64';
  */
 export function isSectionComment(kind: string, statement: unknown): boolean {
   if (kind !== 'act' || statement === null || typeof statement !== 'object') return false;
-  const templateIds = (statement as { templateId?: unknown }).templateId;
-  return (Array.isArray(templateIds) ? templateIds : [templateIds]).some((templateId) => (templateId as { '@_root'?: unknown } | undefined)?.['@_root'] === COMMENT_ACTIVITY_ROOT);
+  return asNodes((statement as { templateId?: unknown }).templateId).some((templateId) => templateId['@_root'] === COMMENT_ACTIVITY_ROOT);
 }
 
 /**

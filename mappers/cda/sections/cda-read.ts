@@ -12,7 +12,7 @@ import { mapCcdaSystemToFhir } from '@medplum/ccda';
 import { decimalFromLiteral, type FhirDecimal } from '../../fhir-decimal.ts';
 import { asNodes, firstUsableId } from '../normalize.ts';
 import { narrativeTextsById } from '../narrative.ts';
-import { isSectionComment } from '../sections.ts';
+import { COMMENT_ACTIVITY_ROOT, isSectionComment } from '../sections.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext, SectionOutput } from '../section-types.ts';
 
@@ -31,7 +31,6 @@ export const UNKNOWN_CONCEPT: CodeableConcept & { extension: unknown[] } = { ext
 /** The extension @medplum/ccda puts on resources to name the narrative an entry's text points at; kept alike here. */
 const NARRATIVE_REFERENCE = 'https://medplum.com/fhir/StructureDefinition/ccda-narrative-reference';
 
-const COMMENT_ACTIVITY = '2.16.840.1.113883.10.20.22.4.64';
 const INDICATION = '2.16.840.1.113883.10.20.22.4.19';
 /** An RSON observation that says why something was not done, not what it was done for. */
 const REFUSAL_REASON = '2.16.840.1.113883.10.20.22.4.53';
@@ -224,7 +223,7 @@ export function narrativeExtension(statement: Node): unknown[] | undefined {
 export function notesOf(statement: Node, narrative: Narrative): Array<{ text: string }> | undefined {
   const notes: Array<{ text: string }> = [];
   for (const { kind, node } of relatedStatements(statement)) {
-    if (kind !== 'act' || !hasTemplate(node, COMMENT_ACTIVITY)) continue;
+    if (kind !== 'act' || !hasTemplate(node, COMMENT_ACTIVITY_ROOT)) continue;
     const text = narrative.textOf(node.text);
     if (text !== undefined) notes.push({ text });
   }

@@ -91,7 +91,7 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
   let effective = effectiveOf(activity, context);
   if (mood === 'EVN' && options.administered && effective === undefined) {
     // Placeholders for "no information" (drug and time nullFlavor) are common in certification output: nothing to keep.
-    if (!namesADrug(activity, options.narrative)) {
+    if (consumableOf(activity, options.narrative).drug === undefined) {
       context.issue('information', 'entries-not-converted', 'a medication administration that names neither a drug nor a time (a placeholder for no information) was not converted', at);
       return undefined;
     }
@@ -177,11 +177,15 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
 
 type Effective = { effectiveDateTime: string } | { effectivePeriod: { start?: string; end?: string } } | { _effectiveDateTime: { extension: unknown[] } };
 
-/** Whether the activity's consumable names a drug at all: a code, a translation, original text or a name. */
-function namesADrug(activity: Node, narrative: Narrative): boolean {
+/**
+ * The activity's consumable: its product, its material, and the drug it names (the material's code with its
+ * translations and original text, else its name as text; undefined when it names none).
+ */
+function consumableOf(activity: Node, narrative: Narrative): { product: Node | undefined; material: Node | undefined; drug: CodeableConcept | undefined } {
   const product = first(first(activity.consumable)?.manufacturedProduct);
   const material = first(product?.manufacturedMaterial) ?? first(product?.manufacturedLabeledDrug);
-  return concept(material?.code, narrative) !== undefined || texts(material?.name)[0] !== undefined;
+  const name = texts(material?.name)[0];
+  return { product, material, drug: concept(material?.code, narrative) ?? (name === undefined ? undefined : { text: name }) };
 }
 
 /** effectiveTime[1] (the span of use or the time given): a value is a dateTime, low/high a Period. */
@@ -212,10 +216,7 @@ function isFrequency(time: Node): boolean {
  * data-absent reason: FHIR requires one).
  */
 export function medicationOf(activity: Node, context: SectionContext, out: SectionResources, narrative: Narrative): { medicationReference: Reference } | { medicationCodeableConcept: CodeableConcept } {
-  const product = first(first(activity.consumable)?.manufacturedProduct);
-  const material = first(product?.manufacturedMaterial) ?? first(product?.manufacturedLabeledDrug);
-  const name = texts(material?.name)[0];
-  const code = concept(material?.code, narrative) ?? (name === undefined ? undefined : { text: name });
+  const { product, material, drug: code } = consumableOf(activity, narrative);
   const form = concept(activity.administrationUnitCode, narrative);
   const manufacturer = organization(first(product?.manufacturerOrganization), context, out);
   const ingredient = asNodes(activity.participant)
