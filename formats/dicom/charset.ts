@@ -70,7 +70,12 @@ export function correctedCharacterSet(specificCharacterSet: string): { value: st
  * corrected): an empty first value is the default repertoire (ISO 2022 IR 6 when code extensions follow).
  */
 export function characterSetTerms(specificCharacterSet: string): string[] {
-  const terms = correctedCharacterSet(specificCharacterSet).value.split('\\');
+  return termsOf(correctedCharacterSet(specificCharacterSet).value);
+}
+
+/** The terms of a corrected value, the default repertoire named. */
+function termsOf(corrected: string): string[] {
+  const terms = corrected.split('\\');
   if (terms[0] === '') terms[0] = terms.length > 1 ? 'ISO 2022 IR 6' : 'ISO_IR 6';
   return terms;
 }
@@ -208,11 +213,12 @@ function shownCharacterSet(value: string): string {
  * the declared set is unknown and the bytes are not plain ASCII or CP949.
  */
 export function decodeDicomText(bytes: Uint8Array, specificCharacterSet: string, vr: string, location: string): DecodedText {
-  const terms = characterSetTerms(specificCharacterSet);
+  const corrected = correctedCharacterSet(specificCharacterSet).value;
+  const terms = termsOf(corrected);
   const known = terms.every((term) => Object.hasOwn(characterSets, term));
   const { high, escape } = hasHighOrEscape(bytes);
   // Plain ASCII reads the same in every set, a set anchorline does not know included.
-  const declared = known ? decodeDeclared(bytes, terms, correctedCharacterSet(specificCharacterSet).value, vr) : high || escape ? undefined : Buffer.from(bytes).toString('latin1');
+  const declared = known ? decodeDeclared(bytes, terms, corrected, vr) : high || escape ? undefined : Buffer.from(bytes).toString('latin1');
   if (declared !== undefined) return { text: declared, decoding: 'declared' };
   const fallback = decodeCp949(bytes);
   if (fallback !== undefined) return { text: fallback, decoding: 'cp949' };

@@ -35,9 +35,9 @@ const PREFIX_BYTES = 132;
 const PIXEL_DATA_TAGS = ['x7fe00008', 'x7fe00009', 'x7fe00010'] as const;
 /** VRs of PS3.5 Table 6.2-1; an explicit VR data set with anything else is not DICOM. */
 const VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
-/** The Sequence Delimitation Item (FFFE,E0DD) with length 0, little endian: how encapsulated pixel data ends. */
 /** (FFFE,E00D) Item Delimitation Item and (FFFE,E0DD) Sequence Delimitation Item, as dicom-parser names tags. */
 const DELIMITATION_TAGS: ReadonlySet<string> = new Set(['xfffee00d', 'xfffee0dd']);
+/** The Sequence Delimitation Item (FFFE,E0DD) with length 0, little endian: how encapsulated pixel data ends. */
 const SEQUENCE_DELIMITER = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0x00, 0x00, 0x00, 0x00]);
 
 export interface DicomParseOptions {
@@ -488,14 +488,14 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
       description: text('x00081030', 'LO'),
     }),
     series: prune({
-        modality,
-        number: integerOf(dataSet, 'x00200011'),
-        description: text('x0008103e', 'LO'),
-        bodyPartExamined: asciiOf(dataSet, 'x00180015'),
-        laterality: asciiOf(dataSet, 'x00200060'),
-        date: asciiOf(dataSet, 'x00080021'),
-        time: asciiOf(dataSet, 'x00080031'),
-      }),
+      modality,
+      number: integerOf(dataSet, 'x00200011'),
+      description: text('x0008103e', 'LO'),
+      bodyPartExamined: asciiOf(dataSet, 'x00180015'),
+      laterality: asciiOf(dataSet, 'x00200060'),
+      date: asciiOf(dataSet, 'x00080021'),
+      time: asciiOf(dataSet, 'x00080031'),
+    }),
     instance: prune({ number: integerOf(dataSet, 'x00200013') }),
     ...(anomalies.length > 0 ? { anomalies } : {}),
   };

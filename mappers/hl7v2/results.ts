@@ -343,14 +343,15 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
  * status is not known or the report has none.
  */
 function statusFromResults(results: readonly ResourceDraft[]): string | undefined {
-  const statuses = new Set(results.map((result) => String(result['status'] ?? 'unknown')));
-  if (statuses.size === 0 || statuses.has('unknown')) return undefined;
-  if (statuses.size === 1) {
-    const [only] = statuses;
-    return only === 'preliminary' || only === 'final' || only === 'amended' || only === 'corrected' || only === 'cancelled' || only === 'entered-in-error' || only === 'registered' ? only : undefined;
-  }
-  return [...statuses].every((status) => ['preliminary', 'final', 'amended', 'corrected', 'registered'].includes(status)) ? 'partial' : undefined;
+  const statuses = [...new Set(results.map((result) => String(result['status'] ?? 'unknown')))];
+  if (statuses.length === 1) return REPORT_STATUS_OF_RESULTS.has(statuses[0]!) ? statuses[0] : undefined;
+  return statuses.length > 1 && statuses.every((status) => PARTIAL_WHEN_MIXED.has(status)) ? 'partial' : undefined;
 }
+
+/** Observation statuses that, shared by every result, are the report's as they stand (`unknown` tells nothing). */
+const REPORT_STATUS_OF_RESULTS: ReadonlySet<string> = new Set(['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error']);
+/** Observation statuses that, mixed in one report, make it partial. */
+const PARTIAL_WHEN_MIXED: ReadonlySet<string> = new Set(['registered', 'preliminary', 'final', 'amended', 'corrected']);
 
 function reportStatus(obr: Hl7Segment, results: readonly ResourceDraft[]): string {
   const code = codeOf(fieldOf(obr, 25));
