@@ -413,7 +413,7 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
       : (OBSERVATION_STATUS.get(statusCode) ?? degrade(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', statusCode));
 
   const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);
-  const value = observationValue(obx, unit, context.message.encoding, context);
+  const value = observationValue(obx, code, unit, context.message.encoding, context);
   const hasValue = Object.values(value).some((member) => member !== undefined);
   const setId = comp(fieldOf(obx, 1)[0], 1);
   const subId = comp(fieldOf(obx, 4)[0], 1);
@@ -474,9 +474,11 @@ interface ObservationValue {
   valueRatio: unknown;
   valueDateTime: string | undefined;
   extension: Array<{ url: string; valueAttachment: Attachment }> | undefined;
+  /** A repeated OBX-5: one component per value, each coded as the observation is. */
+  component: Array<Record<string, unknown>> | undefined;
 }
 
-function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encoding: Hl7Encoding, context: MappingContext): ObservationValue {
+function observationValue(obx: Hl7Segment, code: CodeableConcept, unit: QuantityUnit | undefined, encoding: Hl7Encoding, context: MappingContext): ObservationValue {
   const value: ObservationValue = {
     valueQuantity: undefined,
     valueCodeableConcept: undefined,
@@ -485,6 +487,7 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
     valueRatio: undefined,
     valueDateTime: undefined,
     extension: undefined,
+    component: undefined,
   };
   const field = fieldOf(obx, 5);
   const sent = field.filter((rep) => rep.some((component) => component.some((part) => part !== '' && part !== HL7_NULL)));
@@ -501,7 +504,7 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
     degrade(error, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE', undefined);
     return { ...value, valueString: textValue(field, encoding) };
   };
-  if (sent.length > 1) return keepAsText(invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value; kept as text`));
+  if (sent.length > 1) return repeatedValue(value, code, sent, valueType, unit, context) ?? keepAsText(invalidValue('OBX-5', `repeats, but value type ${printableType(valueType)} holds one value; kept as text`));
   const repetition = sent[0]!;
   try {
     return typedValue(value, valueType, repetition, unit, context);
@@ -512,6 +515,35 @@ function observationValue(obx: Hl7Segment, unit: QuantityUnit | undefined, encod
     degrade(error as AnchorlineError, issueCodeOf(error) ?? 'ANCHORLINE_ISSUE_INVALID_VALUE', undefined);
     return value;
   }
+}
+
+/**
+ * A repeated OBX-5 of a type with a FHIR value: each repetition is one answer to the one question ("select all that
+ * apply": the organisms of a co-infection, the years of two transplants), so each is a component coded as the
+ * observation is, with the value its type reads; Observation.value is left out (obs-7). undefined when a repetition
+ * cannot be read as its type, or the type's value is no component's (ED): the field is then kept as text.
+ */
+function repeatedValue(
+  value: ObservationValue,
+  code: CodeableConcept,
+  sent: Hl7Repetition[],
+  valueType: string,
+  unit: QuantityUnit | undefined,
+  context: MappingContext,
+): ObservationValue | undefined {
+  if (valueType === 'ED') return undefined;
+  const components: Array<Record<string, unknown>> = [];
+  for (const repetition of sent) {
+    try {
+      const typed = typedValue({ ...value }, valueType, repetition, unit, context);
+      components.push({ code, ...Object.fromEntries(Object.entries(typed).filter(([, member]) => member !== undefined)) });
+    } catch (error) {
+      if (issueCodeOf(error) === undefined) throw error;
+      return undefined;
+    }
+  }
+  reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_REPEATED_VALUE', location: 'OBX-5', detail: `OBX-5: ${sent.length} values of type ${printableType(valueType)}; each is a component of the observation` });
+  return { ...value, component: components };
 }
 
 /** OBX-5 as the FHIR value its type (OBX-2) gives; throws for a value the type cannot read. */

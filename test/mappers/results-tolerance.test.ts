@@ -43,6 +43,30 @@ describe('result tolerance', () => {
     expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT@OBX[1]']);
   });
 
+  it('reads a repeated coded, time or numeric OBX-5 as one component per value; one repetition its type cannot read keeps the field as text', () => {
+    const result = map(
+      oru(
+        'OBX|1|CWE|91558-7^Co-infection Type^LN||726492000^CRPA^SCT~5933001^C. difficile^SCT||||||F',
+        'OBX|2|TS|ARB029^Transplant Year^L||1996~1998||||||F',
+        'OBX|3|NM|X^X^L||1.5~2|mg|||||F',
+        'OBX|4|TS|ARB032^Cancer Year^L||2002~notadate||||||F',
+      ),
+    );
+    const [coded, years, numbers, broken] = observations(result);
+    expect(coded!['valueCodeableConcept']).toBeNull();
+    expect(coded!['component']).toEqual([
+      { code: coded!['code'], valueCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: '726492000', display: 'CRPA' }] } },
+      { code: coded!['code'], valueCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: '5933001', display: 'C. difficile' }] } },
+    ]);
+    expect((years!['component'] as Array<Record<string, unknown>>).map((c) => c['valueDateTime'])).toEqual(['1996', '1998']);
+    expect((numbers!['component'] as Array<{ valueQuantity: { value: number; unit: string } }>).map((c) => [c.valueQuantity.value, c.valueQuantity.unit])).toEqual([[1.5, 'mg'], [2, 'mg']]);
+    expect(broken!['component']).toBeNull();
+    expect(broken!['valueString']).toBe('2002\nnotadate');
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_REPEATED_VALUE@OBX[1]-5', 'ANCHORLINE_ISSUE_REPEATED_VALUE@OBX[2]-5', 'ANCHORLINE_ISSUE_REPEATED_VALUE@OBX[3]-5', 'ANCHORLINE_ISSUE_INVALID_VALUE@OBX[4]-5']);
+    expect(result.issues!.filter((i) => i.code === 'ANCHORLINE_ISSUE_REPEATED_VALUE').map((i) => i.severity)).toEqual(['information', 'information', 'information']);
+    for (const observation of [coded, years, numbers, broken]) expect(validateFhirResource(mergeDraft(undefined, observation!))).toEqual([]);
+  });
+
   it('keeps a value sent without OBX-3 with its code marked unknown; an OBX with neither is left out', () => {
     const result = map(oru('OBX|1|NM|||5.2|mg|||||F', 'OBX|2|NM|||||||||F', 'OBX|3|NM|WBC^WBC^L||6.1|10*3/uL|||||F'));
     const [unknown, wbc] = observations(result);
