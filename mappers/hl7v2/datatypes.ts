@@ -554,6 +554,7 @@ export function isEmptyAuthority(authority: AssigningAuthority): boolean {
 }
 
 const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
+const OID_URI = /^urn:oid:([0-2](?:\.(?:0|[1-9]\d*))+)$/i;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
 
@@ -568,6 +569,13 @@ export function identifierSystem(authority: AssigningAuthority, location: string
   const universalIdType = authority.universalIdType.toUpperCase();
   if (universalId !== '') {
     if (universalIdType === 'ISO' && OID.test(universalId)) return `urn:oid:${universalId}`;
+    // Some senders write the OID in its URI form (urn:oid:1.2.840.114350...): the same authority as the bare OID, so
+    // the same system, or one patient would be two.
+    const oidUri = universalIdType === 'ISO' ? OID_URI.exec(universalId) : null;
+    if (oidUri !== null) {
+      reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', location, detail: `${location}: assigning authority universal id of type ISO is an OID written as a URI; read as the OID`, value: universalId });
+      return `urn:oid:${oidUri[1]!}`;
+    }
     if (universalIdType === 'ISO') {
       // A malformed OID must not become a urn:oid: system; where issues are collected, the authority is read by its
       // namespace (else the universal id as sent) like an authority without a type, and the message says so.

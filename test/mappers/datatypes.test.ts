@@ -173,6 +173,9 @@ describe('CX -> Identifier', () => {
     ['1^^^&2.16.840.1.113883.19&iso^MR', 'urn:oid:2.16.840.1.113883.19'],
     ['1^^^KNOWN^MR', 'https://example.org/known'],
     ['1^^^KNOWN&1.2.3&ISO^MR', 'urn:oid:1.2.3'],
+    // An OID in its URI form names the same authority as the bare OID: the same system.
+    ['1^^^EPIC&urn:oid:1.2.840.114350&ISO^MR', 'urn:oid:1.2.840.114350'],
+    ['1^^^&URN:OID:2.16.840.1.113883.19&ISO^MR', 'urn:oid:2.16.840.1.113883.19'],
     ['1^^^병원 A/B^MR', 'urn:anchorline:authority:%EB%B3%91%EC%9B%90%20A%2FB'],
     ['1^^^constructor^MR', 'urn:anchorline:authority:constructor'],
     ['1^^^&6ba7b810-9dad-11d1-80b4-00C04FD430C8&UUID', 'urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8'],
