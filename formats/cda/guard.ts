@@ -31,6 +31,11 @@ export interface CdaText {
   text: string;
   /** The iconv-lite name of the encoding it was decoded from. */
   charset: string;
+  /**
+   * readCdaText only: the markup inside each top-level section's first `text` element (numeric character references
+   * decoded), one slot per section of the structured body in document order, undefined for a section without one.
+   */
+  sectionNarratives?: Array<string | undefined>;
 }
 
 /** XML encoding names (lower case, as in an XML declaration or a charset parameter) -> iconv-lite codec. */
@@ -69,8 +74,9 @@ export function readCdaText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_LIMITS,
     throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
   }
   const { text, charset } = decodeDocument(raw, charsetParameter);
-  scanMarkup(text, limits.maxDepth);
-  return { text: decodeCharacterReferences(text), charset };
+  const sectionNarratives: Array<string | undefined> = [];
+  scanMarkup(text, limits.maxDepth, sectionNarratives);
+  return { text: decodeCharacterReferences(text), charset, sectionNarratives: sectionNarratives.map((markup) => (markup === undefined ? undefined : decodeCharacterReferences(markup))) };
 }
 
 /**
@@ -144,14 +150,26 @@ function mismatch(codec: string): AnchorlineError {
 // ---------------------------------------------------------------------------------------------------------------
 // Markup scan
 
+/** Where a top-level section's narrative stands: ClinicalDocument/component/structuredBody/component/section/text. */
+const NARRATIVE_PATH = ['ClinicalDocument', 'component', 'structuredBody', 'component', 'section', 'text'];
+const SECTION_DEPTH = 4;
+const NARRATIVE_DEPTH = 5;
+
 /**
- * One pass over the markup, returning the offset of the root's first `component` child (the body), if any: comments, CDATA and processing instructions are skipped, any other `<!` is a markup
- * declaration (DOCTYPE, ENTITY, ELEMENT, ATTLIST) and refused; start and end tags must pair up within maxDepth;
- * nothing but whitespace, comments and processing instructions may stand outside the one root element. Open
- * elements are kept as (offset, length) of their names, compared in place: the scan allocates next to nothing.
+ * One pass over the markup, returning the offset of the root's first `component` child (the body), if any. With
+ * `sectionNarratives`, it also collects the markup of each top-level section's first `text` element as sent (the
+ * conversion reads narratives in document order from it, which the object parse does not keep, without parsing the
+ * whole document a second time).
+ *
+ * Comments, CDATA and processing instructions are skipped, any other `<!` is a markup declaration (DOCTYPE, ENTITY,
+ * ELEMENT, ATTLIST) and refused; start and end tags must pair up within maxDepth; nothing but whitespace, comments
+ * and processing instructions may stand outside the one root element. Open elements are kept as (offset, length) of their names, compared in place: the scan allocates next to nothing.
  */
-function scanMarkup(text: string, maxDepth: number): number | undefined {
+function scanMarkup(text: string, maxDepth: number, sectionNarratives?: Array<string | undefined>): number | undefined {
   let body: number | undefined;
+  // How many of the open elements, from the root, lie on NARRATIVE_PATH; where the open narrative's markup starts.
+  let onPath = 0;
+  let narrativeStart = -1;
   const ampersands: AmpersandCursor = { next: -1 };
   const nameStart: number[] = [];
   const nameLength: number[] = [];
@@ -183,6 +201,13 @@ function scanMarkup(text: string, maxDepth: number): number | undefined {
       // The end tag's name is the start tag's, then nothing but whitespace.
       const length = nameLength[depth]!;
       if (!sameName(text, nameStart[depth]!, lt + 2, length) || hasContent(text, lt + 2 + length, gt)) malformed('an end tag does not match its start tag');
+      if (onPath > depth) {
+        if (depth === NARRATIVE_DEPTH && narrativeStart >= 0) {
+          sectionNarratives![sectionNarratives!.length - 1] = text.slice(narrativeStart, lt);
+          narrativeStart = -1;
+        }
+        onPath = depth;
+      }
       position = gt + 1;
     } else {
       const nameEnd = endOfName(text, lt + 1);
@@ -196,7 +221,16 @@ function scanMarkup(text: string, maxDepth: number): number | undefined {
       } else if (depth === 1 && body === undefined && nameEnd - lt - 1 === 9 && text.startsWith('component', lt + 1)) {
         body = lt;
       }
-      if (text.charCodeAt(gt - 1) !== 0x2f /* / */) {
+      const selfClosing = text.charCodeAt(gt - 1) === 0x2f; /* / */
+      if (sectionNarratives !== undefined && onPath === depth && depth <= NARRATIVE_DEPTH && hasLocalName(text, lt + 1, nameEnd, NARRATIVE_PATH[depth]!)) {
+        if (depth === SECTION_DEPTH) sectionNarratives.push(undefined);
+        else if (depth === NARRATIVE_DEPTH && sectionNarratives.at(-1) === undefined && narrativeStart < 0) {
+          if (selfClosing) sectionNarratives[sectionNarratives.length - 1] = '';
+          else narrativeStart = gt + 1;
+        }
+        if (!selfClosing) onPath = depth + 1;
+      }
+      if (!selfClosing) {
         if (depth === maxDepth) throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_DEEP', `elements nest deeper than ${maxDepth} levels`);
         nameStart[depth] = lt + 1;
         nameLength[depth] = nameEnd - lt - 1;
@@ -246,6 +280,19 @@ function endOfName(text: string, from: number): number {
     if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x2f || c === 0x3e) break;
   }
   return i;
+}
+
+/** Whether the element name text[start, end) is `name`, with or without a namespace prefix. */
+function hasLocalName(text: string, start: number, end: number, name: string): boolean {
+  // The prefix is looked for within the name only: lastIndexOf would run back through the document when it has none.
+  let local = start;
+  for (let i = end - 1; i >= start; i--) {
+    if (text.charCodeAt(i) === 0x3a /* : */) {
+      local = i + 1;
+      break;
+    }
+  }
+  return end - local === name.length && text.startsWith(name, local);
 }
 
 function sameName(text: string, a: number, b: number, length: number): boolean {

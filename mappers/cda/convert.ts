@@ -87,8 +87,8 @@ export function convertCdaDocument(raw: Buffer, options: CdaConversionOptions): 
 }
 
 function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConversion {
-  const { ccda, text, charset } = parseCdaDocument(raw, options);
-  orderSectionNarratives(ccda, text);
+  const { ccda, charset, sectionNarratives } = parseCdaDocument(raw, options);
+  orderSectionNarratives(ccda, sectionNarratives);
   textElement(ccda, 'title');
 
   const document = documentFacts(ccda);

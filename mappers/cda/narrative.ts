@@ -4,10 +4,10 @@
  * The document is parsed into objects keyed by element name (@medplum/ccda's convertXmlToCcda), which keeps no order
  * between an element's text and its child elements: `Keep the <content>cast</content> dry` came out as
  * "cast" then "Keep thedry", in the Composition's narrative and in every text read from it. The narrative is what a
- * section keeps when its entries are not converted, so it must read as sent. Each top-level section's text is
- * therefore read a second time from the document with the parser's order-preserving mode (fast-xml-parser's
- * preserveOrder: the library @medplum/ccda parses with, used as made for this) and replaced by its markup as sent, as a
- * string: @medplum/ccda writes a string narrative into Composition.section.text.div unchanged, and Narrative
+ * section keeps when its entries are not converted, so it must read as sent. Each top-level section's text, as the
+ * guard's scan of the document found its markup, is therefore parsed again with the parser's order-preserving mode
+ * (fast-xml-parser's preserveOrder: the library @medplum/ccda parses with, used as made for this) and replaces the
+ * object parse's, as a string: @medplum/ccda writes a string narrative into Composition.section.text.div unchanged, and Narrative
  * (sections/cda-read.ts) reads text and ids from it in order. Whitespace runs become one space, as a browser shows them.
  */
 
@@ -25,20 +25,17 @@ const BLOCK_ELEMENTS = new Set(['br', 'paragraph', 'list', 'item', 'table', 'the
 const ATTRIBUTES = ':@';
 const TEXT = '#text';
 
-function orderedParser(skipEntries = false): XMLParser {
-  return new XMLParser({
-    // Entries are most of a document and hold no section narrative: kept unparsed (a stop node), which halves the cost.
-    ...(skipEntries ? { stopNodes: ['ClinicalDocument.component.structuredBody.component.section.entry'] } : {}),
-    preserveOrder: true,
-    ignoreAttributes: false,
-    attributeNamePrefix: '@_',
-    parseTagValue: false,
-    parseAttributeValue: false,
-    trimValues: false,
-    // A narrative may hold a comment or a processing instruction; neither is part of what it says.
-    commentPropName: false,
-  });
-}
+/** One parser for every narrative: its options are fixed, and parse() keeps no state between documents. */
+const orderedParser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  // A narrative may hold a comment or a processing instruction; neither is part of what it says.
+  commentPropName: false,
+});
 
 /** The element name of an ordered node, undefined for text. */
 function nameOf(node: OrderedNode): string | undefined {
@@ -96,7 +93,7 @@ function isBlock(node: OrderedNode): boolean {
 
 /** The ordered nodes of a narrative markup string (what narrativesInOrder put in place of a section's text). */
 function parseNarrative(markup: string): OrderedNode[] {
-  const parsed = orderedParser().parse(`<text>${markup}</text>`) as OrderedNode[];
+  const parsed = orderedParser.parse(`<text>${markup}</text>`) as OrderedNode[];
   const root = parsed.find((node) => nameOf(node) === 'text');
   return root === undefined ? [] : childrenOf(root);
 }
@@ -135,34 +132,25 @@ function characterData(nodes: readonly OrderedNode[]): string {
 }
 
 /**
- * Replaces the text of each top-level section of `ccda` (the object parse of `xml`) with its markup in document order.
- * A document whose sections the two parses do not agree on is left as it is.
+ * Replaces the text of each top-level section of `ccda` (the object parse of the document) with its markup in document
+ * order, from `narratives`: the markup of each top-level section's text as the guard's scan found it
+ * (formats/cda/guard.ts readCdaText), one slot per section. Sections the two do not agree on are left as they are.
  */
-export function orderSectionNarratives(ccda: Node, xml: string): void {
+export function orderSectionNarratives(ccda: Node, narratives: ReadonlyArray<string | undefined>): void {
   const objectSections = asNodes((ccda.component as Node | undefined)?.structuredBody as unknown)
     .flatMap((body) => asNodes(body.component))
     .flatMap((component) => asNodes(component.section));
-  if (objectSections.length === 0 || !objectSections.some((section) => section.text !== undefined)) return;
-  let document: OrderedNode[];
-  try {
-    document = orderedParser(true).parse(xml) as OrderedNode[];
-  } catch {
-    return;
-  }
-  const children = (nodes: readonly OrderedNode[], name: string): OrderedNode[] => nodes.filter((node) => localName(nameOf(node)) === name);
-  const clinicalDocument = children(document, 'ClinicalDocument')[0];
-  if (clinicalDocument === undefined) return;
-  const orderedSections = children(childrenOf(clinicalDocument), 'component')
-    .flatMap((component) => children(childrenOf(component), 'structuredBody'))
-    .flatMap((body) => children(childrenOf(body), 'component'))
-    .flatMap((component) => children(childrenOf(component), 'section'));
-  if (orderedSections.length !== objectSections.length) return;
-  orderedSections.forEach((ordered, i) => {
-    const section = objectSections[i]!;
-    if (section.text === undefined) return;
-    const text = children(childrenOf(ordered), 'text')[0];
-    if (text === undefined) return;
-    section.text = serializeOrdered(childrenOf(text));
+  if (objectSections.length !== narratives.length) return;
+  objectSections.forEach((section, i) => {
+    const markup = narratives[i];
+    if (section.text === undefined || markup === undefined) return;
+    let nodes: OrderedNode[];
+    try {
+      nodes = parseNarrative(markup);
+    } catch {
+      return;
+    }
+    section.text = serializeOrdered(nodes);
   });
 }
 

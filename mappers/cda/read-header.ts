@@ -27,10 +27,12 @@ export interface CdaReadOptions {
 /** A parsed document: @medplum/ccda's object tree of the ClinicalDocument, header elements made single. */
 export interface ParsedCdaDocument {
   ccda: Node;
-  /** The document as decoded text, for what a second parse reads in order (narrative.ts). */
+  /** The document as decoded text. */
   text: string;
   /** The encoding the document was decoded from (iconv-lite name). */
   charset: string;
+  /** Each top-level section's narrative markup as sent (guard.ts CdaText); empty for a header alone. */
+  sectionNarratives: Array<string | undefined>;
 }
 
 export interface CdaHeader {
@@ -42,7 +44,7 @@ export interface CdaHeader {
 
 /** Guard, decode and parse (with headerOnly, the header: readCdaHeaderText). Throws AnchorlineError (ANCHORLINE_ERR_CDA_*, ANCHORLINE_ERR_CHARSET_MISMATCH). */
 export function parseCdaDocument(raw: Buffer, options: CdaReadOptions, headerOnly = false): ParsedCdaDocument {
-  const { text, charset } = (headerOnly ? readCdaHeaderText : readCdaText)(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
+  const { text, charset, sectionNarratives = [] } = (headerOnly ? readCdaHeaderText : readCdaText)(raw, options.limits ?? DEFAULT_CDA_LIMITS, options.charsetParameter);
   let ccda: Node;
   try {
     ccda = convertXmlToCcda(text) as unknown as Node;
@@ -51,7 +53,7 @@ export function parseCdaDocument(raw: Buffer, options: CdaReadOptions, headerOnl
   }
   if (ccda === null || typeof ccda !== 'object') throw new AnchorlineError('ANCHORLINE_ERR_CDA_MALFORMED', 'the document has no ClinicalDocument element');
   singleHeaderElements(ccda);
-  return { ccda, text, charset };
+  return { ccda, text, charset, sectionNarratives };
 }
 
 /**

@@ -93,6 +93,21 @@ describe('pre-parse guard: well-formedness the parser would not check', () => {
   });
 });
 
+describe('pre-parse guard: section narratives', () => {
+  it('keeps the markup of each top-level section\'s first text, one slot per section, as sent', () => {
+    const section = (inner: string): string => `<component><section>${inner}</section></component>`;
+    const body = [
+      section('<title>A</title><text>Keep the <content ID="c1">cast</content> dry &#xD64D; &amp; <!-- note --></text><entry><observation><text>not this</text></observation></entry>'),
+      section('<title>no narrative</title><entry/>'),
+      section('<text/><text>a second text is not the narrative</text>'),
+      `<component><hl7:section xmlns:hl7="urn:hl7-org:v3"><hl7:text><hl7:paragraph>prefixed</hl7:paragraph></hl7:text></hl7:section></component>`,
+      section('<text>outer</text><component><section><text>a nested section is its parent\'s</text></section></component>'),
+    ].join('');
+    const { sectionNarratives } = readCdaText(Buffer.from(doc(`<text>not in a section</text><component><structuredBody>${body}</structuredBody></component>`)), LIMITS);
+    expect(sectionNarratives).toEqual(['Keep the <content ID="c1">cast</content> dry 홍 &amp; <!-- note -->', undefined, '', '<hl7:paragraph>prefixed</hl7:paragraph>', 'outer']);
+  });
+});
+
 describe('pre-parse guard: decoding', () => {
   it('decodes numeric character references the parser leaves alone; markup characters stay escaped', () => {
     const { text } = readCdaText(Buffer.from(doc('<family>&#xD64D;&#44600;&#xAE38;</family><t>&#60;b&#62; &#38;</t>')), LIMITS);
@@ -102,10 +117,10 @@ describe('pre-parse guard: decoding', () => {
 
   it('takes the encoding from a BOM, else the charset parameter, else the XML declaration, else UTF-8', () => {
     const korean = doc('<family>홍</family>');
-    expect(readCdaText(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(korean)]), LIMITS)).toEqual({ text: korean, charset: 'utf-8' });
+    expect(readCdaText(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(korean)]), LIMITS)).toEqual({ text: korean, charset: 'utf-8', sectionNarratives: [] });
     expect(readCdaText(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(korean, 'utf16le')]), LIMITS).text).toBe(korean);
     const eucKr = korean.replace('UTF-8', 'EUC-KR');
-    expect(readCdaText(iconv.encode(eucKr, 'euc-kr'), LIMITS)).toEqual({ text: eucKr, charset: 'cp949' });
+    expect(readCdaText(iconv.encode(eucKr, 'euc-kr'), LIMITS)).toEqual({ text: eucKr, charset: 'cp949', sectionNarratives: [] });
     // A charset parameter wins over the declaration (RFC 7303), as for a document re-encoded in transit.
     expect(readCdaText(Buffer.from(eucKr, 'utf8'), LIMITS, 'utf-8').text).toBe(eucKr);
   });
