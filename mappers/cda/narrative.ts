@@ -13,6 +13,7 @@
 
 import { XMLParser } from 'fast-xml-parser';
 
+import { BoundedMemo } from '../memo.ts';
 import { asNodes } from './normalize.ts';
 import type { Node } from './section-types.ts';
 
@@ -99,14 +100,30 @@ function parseNarrative(markup: string): OrderedNode[] {
 }
 
 /**
+ * Texts by ID of the narratives read lately, by their markup. A section's narrative is read by its converter and by
+ * the Narrative its entries resolve references with, and orderSectionNarratives has its nodes at hand when it writes
+ * it: one parse serves all three. Narratives longer than MEMO_MAX_CHARS are parsed each time rather than held.
+ */
+const textsByIdMemo = new BoundedMemo<string, ReadonlyMap<string, string>>(32);
+const MEMO_MAX_CHARS = 256 * 1024;
+
+/**
  * The text of each element of narrative markup that carries an ID, by ID (the first of a repeated one): its character
  * data in document order, block elements apart from their neighbours, whitespace runs as one space; an element with no
  * text is left out. What an entry's `<reference value="#id"/>` points at.
  */
-export function narrativeTextsById(markup: string): Map<string, string> {
+export function narrativeTextsById(markup: string): ReadonlyMap<string, string> {
+  const known = textsByIdMemo.get(markup);
+  if (known !== undefined) return known;
+  const byId = textsById(parseNarrative(markup));
+  if (markup.length <= MEMO_MAX_CHARS) textsByIdMemo.set(markup, byId);
+  return byId;
+}
+
+function textsById(nodes: readonly OrderedNode[]): Map<string, string> {
   const byId = new Map<string, string>();
-  const visit = (nodes: readonly OrderedNode[]): void => {
-    for (const node of nodes) {
+  const visit = (level: readonly OrderedNode[]): void => {
+    for (const node of level) {
       const id = attributesOf(node)['@_ID'];
       if (typeof id === 'string' && id !== '' && !byId.has(id)) {
         const text = characterData(childrenOf(node)).replace(/\s+/g, ' ').trim();
@@ -115,7 +132,7 @@ export function narrativeTextsById(markup: string): Map<string, string> {
       visit(childrenOf(node));
     }
   };
-  visit(parseNarrative(markup));
+  visit(nodes);
   return byId;
 }
 
@@ -150,7 +167,10 @@ export function orderSectionNarratives(ccda: Node, narratives: ReadonlyArray<str
     } catch {
       return;
     }
-    section.text = serializeOrdered(nodes);
+    const markupInOrder = serializeOrdered(nodes);
+    section.text = markupInOrder;
+    // The texts by ID of the markup written are those of the nodes it was written from (whitespace runs as one space).
+    if (markupInOrder.length <= MEMO_MAX_CHARS) textsByIdMemo.set(markupInOrder, textsById(nodes));
   });
 }
 

@@ -150,7 +150,7 @@ export class Narrative {
   private readonly block: unknown;
   private byId: Map<string, unknown> | undefined;
   /** The texts of the section's narrative markup in document order (convert.ts puts it in place of the parsed text). */
-  private ordered: Map<string, string> | undefined;
+  private ordered: ReadonlyMap<string, string> | undefined;
 
   constructor(block: unknown) {
     this.block = block;
