@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   ANCHORLINE_ERR_FRAME_TIMEOUT: spec(408, 'error', '207', 'timeout', true, 'MLLP frame did not end within the frame time limit; the connection was closed'),
   ANCHORLINE_ERR_HL7_NO_MSH: spec(400, 'reject', '100', 'structure', false, 'Message does not start with an MSH segment'),
   ANCHORLINE_ERR_HL7_BAD_DELIMITERS: spec(400, 'reject', '100', 'structure', false, 'MSH-1/MSH-2 delimiters are invalid'),
+  // No longer raised (a message without MSH-10 is keyed by its bytes); kept for the rows refused with it before.
   ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID: spec(400, 'reject', '101', 'required', false, 'MSH-10 message control id is missing'),
   ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE: spec(400, 'reject', '101', 'required', false, 'MSH-9 message type is missing'),
   ANCHORLINE_ERR_HL7_UNSUPPORTED_MESSAGE_TYPE: spec(422, 'reject', '200', 'not-supported', false, 'Message type is not supported'),

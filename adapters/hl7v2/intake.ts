@@ -28,7 +28,7 @@ import { inbox, refusedForItsValues, withTransaction, type InboxInput, type Reco
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
 import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
 import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
-import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
+import { contentControlId, readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
@@ -228,7 +228,8 @@ export class Hl7Intake {
       protocol: meta.protocol,
       source: meta.source,
       sender: header ? senderKey(header) : '',
-      controlId: header?.controlId || null,
+      // A message sent without MSH-10 is keyed by its bytes, so that a resend of it is still recognised.
+      controlId: header === undefined ? null : header.controlId || contentControlId(rawSha256),
       messageType: header ? [header.messageType, header.triggerEvent].filter(Boolean).join('^') : null,
       messageTime: header?.messageDateTime || null,
       raw,

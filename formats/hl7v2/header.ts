@@ -29,7 +29,10 @@ export interface MshHeader {
   triggerEvent: string;
   /** MSH-9.3 (v2.3.1+); often empty. */
   messageStructure: string;
-  /** MSH-10 as sent. */
+  /**
+   * MSH-10 as sent; empty when the sender sent none (it is required, but some senders and many test messages leave it
+   * out: the intake then keys the message by its content, see contentControlId).
+   */
   controlId: string;
   /** MSH-11 as sent (processing id and, when sent, processing mode). */
   processingId: string;
@@ -49,7 +52,7 @@ const BOM = 0xfeff;
 
 /**
  * Reads the MSH of `text`. Leading CR/LF and a byte order mark are skipped; the segment ends at CR, LF or CRLF.
- * Throws AnchorlineError ANCHORLINE_ERR_HL7_NO_MSH, _BAD_DELIMITERS, _MISSING_MESSAGE_TYPE or _MISSING_CONTROL_ID.
+ * Throws AnchorlineError ANCHORLINE_ERR_HL7_NO_MSH, _BAD_DELIMITERS or _MISSING_MESSAGE_TYPE.
  */
 export function readMshHeader(text: string): MshHeader {
   let start = 0;
@@ -102,12 +105,7 @@ export function readMshHeader(text: string): MshHeader {
       location: 'MSH-9',
     });
   }
-  const controlId = field(10);
-  if (controlId.trim() === '') {
-    throw new AnchorlineError('ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID', 'MSH-10 message control id is empty', {
-      location: 'MSH-10',
-    });
-  }
+  const controlId = field(10).trim() === '' ? '' : field(10);
 
   return {
     encoding,
@@ -167,4 +165,13 @@ export function isDelimiterChar(c: string): boolean {
   const isDigit = code >= 0x30 && code <= 0x39;
   const isLetter = (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
   return !isDigit && !isLetter;
+}
+
+/**
+ * The resend key of a message sent without MSH-10: `sha256:` and the SHA-256 of its bytes as received. A resend of
+ * the same bytes (what an interface engine does after a lost ACK) is recognised as one and answered with the stored
+ * ACK; different bytes are a different message, never a conflict.
+ */
+export function contentControlId(rawSha256: Uint8Array): string {
+  return `sha256:${Buffer.from(rawSha256).toString('hex')}`;
 }

@@ -224,7 +224,7 @@ function unidentifiedPatientId(pid: Hl7Segment, source: string, context: Mapping
   });
   const { msh, message } = context;
   const sender = `${valueOf(msh, 3)}|${valueOf(msh, 4)}`;
-  return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, valueOf(msh, 10), String(message.segments.indexOf(pid)));
+  return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, context.controlId, String(message.segments.indexOf(pid)));
 }
 
 

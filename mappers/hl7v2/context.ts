@@ -16,6 +16,12 @@ export interface MappingContext {
   messageType: string;
   /** MSH-9.2, e.g. 'A01'. */
   triggerEvent: string;
+  /**
+   * What names this message within its sender, for resources of this message alone (a patient it does not identify,
+   * an order it gives no number): MSH-10, or for a message sent without one, `sha256:` and the SHA-256 of its parsed
+   * segments, the same for every copy of the message and for no other.
+   */
+  controlId: string;
   /** Patient merges a builder found (A40); collected into MappingResult.merges. */
   merges: PatientMerge[];
   /**

@@ -303,5 +303,5 @@ export function messageScopedKey(segment: Hl7Segment, field: number, detail: str
   const sender = [valueOf(context.msh, 3), valueOf(context.msh, 4)].join('|');
   const position = positionOf(context.message, segment);
   reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: `${segment.name}[${position}]-${field}`, detail });
-  return { system: `urn:anchorline:message:${encodeURIComponent(sender)}`, value: `${valueOf(context.msh, 10)}#${segment.name}${position}` };
+  return { system: `urn:anchorline:message:${encodeURIComponent(sender)}`, value: `${context.controlId}#${segment.name}${position}` };
 }

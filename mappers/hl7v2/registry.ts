@@ -3,6 +3,7 @@
  * that produce its drafts in dependency order. Supporting a new message type is adding a row (and its builders).
  */
 
+import { createHash } from 'node:crypto';
 import { HL7_NULL, type Hl7Message, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
@@ -129,8 +130,13 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
     // The type is safe to name: it is message metadata, not patient data.
     throw new AnchorlineError('ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE', `${key} is a query or an acknowledgment, not data to store`, { location: 'MSH-9' });
   }
-  const context: MappingContext = { message, options, msh, messageType, triggerEvent, merges: [], directory: new DirectoryDrafts() };
+  const sentControlId = valueOf(msh, 10);
+  const controlId = sentControlId.trim() === '' ? `sha256:${createHash('sha256').update(JSON.stringify(message.segments)).digest('hex')}` : sentControlId;
+  const context: MappingContext = { message, options, msh, messageType, triggerEvent, controlId, merges: [], directory: new DirectoryDrafts() };
   const issues = new MappingIssues();
+  if (controlId !== sentControlId) {
+    issues.add({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'MSH-10', detail: 'MSH-10 message control id is empty; the message is known by the SHA-256 of its content, so a resend of the same bytes is still one message, and its ACK echoes the empty MSA-2 as sent' });
+  }
   let builders = MAPPINGS.get(key);
   if (builders === undefined) {
     builders = segmentBuilders(message);

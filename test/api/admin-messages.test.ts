@@ -65,8 +65,8 @@ beforeAll(async () => {
   ids.lab = await ingest(adtMessage({ controlId: 'AM-LAB-1', mrn: 'AM1003', application: 'LAB', facility: 'BUSAN' }));
   ids.legacy1 = await ingest(legacyAdt('AM-LEG-1', 'MW-1'));
   ids.legacy2 = await ingest(legacyAdt('AM-LEG-2', 'MW-2'));
-  // No MSH-10: rejected at intake.
-  ids.rejected = await ingest('MSH|^~\\&|EMR|SNUH|ANCHORLINE|HUB|20261121093000||ADT^A01||P|2.5.1\rPID|1||X^^^SNUH^MR\r');
+  // No MSH-9: rejected at intake.
+  ids.rejected = await ingest('MSH|^~\\&|EMR|SNUH|ANCHORLINE|HUB|20261121093000|||AM-REJ-1|P|2.5.1\rPID|1||X^^^SNUH^MR\r');
   await eventually(async () => {
     const pending = await page('?state=queued');
     return pending.total === 0;
@@ -102,7 +102,7 @@ describe('GET /admin/messages', () => {
     expect(failed.messages.every((m) => m.errorCode === 'ANCHORLINE_ERR_MAPPING_FATAL_ISSUE')).toBe(true);
     expect((await page('?state=failed,rejected')).total).toBe(3);
     expect((await page('?state=rejected')).messages.map((m) => m.id)).toEqual([ids.rejected]);
-    expect((await page('?errorCode=ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID')).messages.map((m) => m.id)).toEqual([ids.rejected]);
+    expect((await page('?errorCode=ANCHORLINE_ERR_HL7_MISSING_MESSAGE_TYPE')).messages.map((m) => m.id)).toEqual([ids.rejected]);
     expect((await page('?protocol=hl7v2-http')).total).toBe(6);
     expect((await page('?protocol=hl7v2-mllp')).total).toBe(0);
     expect((await page(`?messageType=${encodeURIComponent('ADT^A08')}`)).messages.map((m) => m.id)).toEqual([ids.emr2]);

@@ -138,8 +138,10 @@ describe('logs carry no patient data', () => {
     answers.conflict = await client.request(hl7({ controlId: 'LR-1', extra: ['NTE|1||changed'] }));
     // Accepted at intake, fails mapping: the patient's only identifier names an authority that cannot be read.
     answers.mappingFailure = await client.request(hl7({ controlId: 'LR-2', pid3: `${PATIENT.mrn}^^^&not-a-uuid&UUID^MR` }));
-    // Malformed: no MSH-10.
-    answers.malformed = await client.request(hl7({ controlId: 'LR-3', msh10: false }));
+    // Malformed: no MSH-9.
+    answers.malformed = await client.request(hl7({ controlId: 'LR-3', type: '' }));
+    // No MSH-10: accepted, keyed by its bytes.
+    answers.noControlId = await client.request(hl7({ controlId: 'LR-3b', msh10: false }));
     answers.unsupported = await client.request(hl7({ controlId: 'LR-4', type: 'QBP^Q22' }));
     // The Korean name in EUC-KR, declared as such (accepted), and declared as ASCII (refused: not valid in its charset).
     const euckr = iconv.encode(hl7({ controlId: 'LR-5', charset: 'KS X 1001' }), 'cp949');
@@ -161,6 +163,7 @@ describe('logs carry no patient data', () => {
     expect(hl7Field(answers.mappingFailure, 'MSA', 1)).toBe('AA');
     for (const name of ['malformed', 'unsupported', 'wrongCharset', 'nul', 'oversized']) expect(hl7Field(answers[name]!, 'MSA', 1), name).toBe('AR');
     expect(hl7Field(answers.euckr, 'MSA', 1)).toBe('AA');
+    expect(hl7Field(answers.noControlId, 'MSA', 1)).toBe('AA');
 
     const http = (body: string | Buffer): Promise<Response> =>
       fetch(`${t.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'x-application/hl7-v2+er7' }, body });

@@ -1,6 +1,7 @@
 /**
  * The spine end to end over real sockets: MLLP -> inbox (Postgres) -> queue -> ingest worker -> FHIR REST.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMllpFrame } from '../../adapters/mllp/framer.ts';
 import { adtMessage, encode } from '../support/messages.ts';
@@ -98,15 +99,36 @@ describe('MLLP intake', () => {
     expect(rows[1]!.raw.toString()).toContain('M3002');
   });
 
+  it('accepts a message sent without MSH-10, keyed by its bytes: a resend is one message, another message is another', async () => {
+    const message = adtMessage({ controlId: '', mrn: 'M4001', family: 'Seo' });
+    const other = adtMessage({ controlId: '', mrn: 'M4011', family: 'Yoon' });
+    const client = await MllpTestClient.connect(t.mllpPort);
+    const first = await client.request(message);
+    expect(hl7Field(first, 'MSA', 1)).toBe('AA');
+    // MSA-2 echoes MSH-10 as sent: empty.
+    expect(hl7Field(first, 'MSA', 2)).toBe('');
+    const second = await client.request(message);
+    expect(second).toBe(first);
+    expect(hl7Field(await client.request(other), 'MSA', 1)).toBe('AA');
+    await client.close();
+    const sha = (text: string): string => createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex');
+    const rows = await inboxRows('control_id = ANY($1)', [[`sha256:${sha(message)}`, `sha256:${sha(other)}`]]);
+    expect(rows.map((r) => r.disposition)).toEqual(['accepted', 'accepted']);
+    expect(rows[0]!.raw_sha256.toString('hex')).toBe(sha(message));
+    expect((await patientByMrn('M4001')).name[0].family).toBe('Seo');
+    expect((await patientByMrn('M4011')).name[0].family).toBe('Yoon');
+    const mapped = await eventually(async () => {
+      const [row] = await inboxRows('control_id = $1', [`sha256:${sha(message)}`]);
+      return row?.state === 'done' ? row : undefined;
+    }, 10_000, 'mapped');
+    expect(mapped.mapping_issues.map((issue: { code: string; location: string }) => `${issue.code}@${issue.location}`)).toContain('ANCHORLINE_ISSUE_MISSING_FIELD@MSH-10');
+  });
+
   it('answers malformed frames with coded NAKs and keeps the connection usable', async () => {
     const client = await MllpTestClient.connect(t.mllpPort);
     const noMsh = await client.request('PID|1||X\r');
     expect(hl7Field(noMsh, 'MSA', 1)).toBe('AR');
     expect(noMsh).toContain('ANCHORLINE_ERR_HL7_NO_MSH');
-
-    const noControlId = await client.request(adtMessage({ controlId: '', mrn: 'M4001' }));
-    expect(hl7Field(noControlId, 'MSA', 1)).toBe('AR');
-    expect(noControlId).toContain('ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID');
 
     const badDelimiters = await client.request('MSH|^|EMR|X\r');
     expect(badDelimiters).toContain('ANCHORLINE_ERR_HL7_BAD_DELIMITERS');
@@ -127,7 +149,7 @@ describe('MLLP intake', () => {
 
     const rejected = await inboxRows(`disposition = 'rejected'`, []);
     const codes = rejected.map((r) => r.error_code);
-    expect(codes).toEqual(expect.arrayContaining(['ANCHORLINE_ERR_HL7_NO_MSH', 'ANCHORLINE_ERR_HL7_MISSING_CONTROL_ID', 'ANCHORLINE_ERR_FRAME_TOO_LARGE', 'ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE']));
+    expect(codes).toEqual(expect.arrayContaining(['ANCHORLINE_ERR_HL7_NO_MSH', 'ANCHORLINE_ERR_HL7_BAD_DELIMITERS', 'ANCHORLINE_ERR_FRAME_TOO_LARGE', 'ANCHORLINE_ERR_HL7_NOT_DATA_MESSAGE']));
     const big = rejected.find((r) => r.error_code === 'ANCHORLINE_ERR_FRAME_TOO_LARGE')!;
     expect(big.raw_size).toBeGreaterThan(100 * 1024);
     expect(big.raw_truncated).toBe(true);

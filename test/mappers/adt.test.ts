@@ -188,6 +188,16 @@ describe('Patient', () => {
     expect(errorOf(withControlId('C3', { 1: '1', 8: 'F' }))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID-3' });
   });
 
+  it('names what a message without MSH-10 alone describes by its content: one patient per message, the same for a resend', () => {
+    const withoutControlId = (name: string) => adt('A04', { 2: 'O', 19: 'V1' }, { 5: name, 7: '19901224' }).replace('|C1|', '||');
+    const patientOf = (text: string) => mapHl7Message(parseHl7(text), defaultHl7MappingOptions).drafts.find((d) => d.resourceType === 'Patient')!.id;
+    const first = mapHl7Message(parseHl7(withoutControlId('Kuh^Klarabella')), defaultHl7MappingOptions);
+    expect(first.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'MSH-10' }));
+    expect(patientOf(withoutControlId('Kuh^Klarabella'))).toBe(first.drafts.find((d) => d.resourceType === 'Patient')!.id);
+    // Two people sent without identifiers in two messages without control ids are never one patient.
+    expect(patientOf(withoutControlId('Duck^Daisy'))).not.toBe(patientOf(withoutControlId('Kuh^Klarabella')));
+  });
+
   it('takes the authority of identifiers without one from MSH-4, else MSH-3, else the config, else the bound source', () => {
     const text = (msh3: string, msh4: string) => `MSH|^~\\&|${msh3}|${msh4}|||20240101||ADT^A04|C1|P|2.5.1\rPID|1||MRN1`;
     const id = (t: string, options = defaultHl7MappingOptions) => patientIn(mapHl7Message(parseHl7(t), options)).id;
