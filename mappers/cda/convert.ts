@@ -102,8 +102,10 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   }
 
   const normalized = normalizeDocument(ccda, { mapping: options.mapping, documentKey, compositionId, patientId });
-  if (normalized.invalidTimes > 0) {
-    issues.push({ severity: 'warning', code: 'time-not-converted', text: `${normalized.invalidTimes} time value(s) are not CDA timestamps and were left out` });
+  const { invalidTimes: leftOut, timesKeptToTheDay: kept } = normalized;
+  if (leftOut + kept > 0) {
+    const fate = kept === 0 ? 'were left out' : leftOut === 0 ? 'were kept to the day they begin with' : `were kept to the day they begin with (${kept}) or left out (${leftOut})`;
+    issues.push({ severity: 'warning', code: 'time-not-converted', text: `${leftOut + kept} time value(s) are not CDA timestamps and ${fate}` });
   }
   if (normalized.repeatedIds > 0) {
     issues.push({ severity: 'information', code: 'repeated-entry-id', text: `${normalized.repeatedIds} clinical statement(s) repeat the id of an earlier one; each was kept as a resource of its own` });

@@ -137,6 +137,8 @@ export interface NormalizeResult {
   precision: DatePrecision;
   /** TS values removed because they were not times. */
   invalidTimes: number;
+  /** Of those, the values whose day could still be read and was kept (dayOf). */
+  timesKeptToTheDay: number;
   /** Clinical statements whose id repeats an earlier statement's, given an id of their own. */
   repeatedIds: number;
 }
@@ -162,7 +164,7 @@ export function singleHeaderElements(ccda: Node): void {
 }
 
 export function normalizeDocument(ccda: Node, options: NormalizeOptions): NormalizeResult {
-  const result: NormalizeResult = { facts: new Map(), ids: new Set([options.compositionId, options.patientId]), precision: new DatePrecision(), invalidTimes: 0, repeatedIds: 0 };
+  const result: NormalizeResult = { facts: new Map(), ids: new Set([options.compositionId, options.patientId]), precision: new DatePrecision(), invalidTimes: 0, timesKeptToTheDay: 0, repeatedIds: 0 };
   let ordinal = 0;
   // Clinical statements whose own id an earlier one in this document already has (sample documents reuse one id
   // for every allergy): distinct statements, so distinct resources. People and organizations do repeat by design.
@@ -194,15 +196,21 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
   };
 
   // Documents repeat their times (an encounter's date on each of its statements): each distinct value is read once.
-  const times = new Map<string, string | undefined>();
-  const convertTime = (value: string): string | undefined => {
+  const times = new Map<string, ConvertedTime | undefined>();
+  const convertTime = (value: string): ConvertedTime | undefined => {
     if (times.has(value)) return times.get(value);
-    let converted = commonTime(value);
-    if (converted === undefined) {
+    let converted: ConvertedTime | undefined;
+    const common = commonTime(value);
+    if (common !== undefined) converted = { fhir: common };
+    else {
       try {
-        converted = toFhirDateTime(value, 'effectiveTime', options.mapping.timeZone);
+        const fhir = toFhirDateTime(value, 'effectiveTime', options.mapping.timeZone);
+        if (fhir !== undefined) converted = { fhir };
       } catch (error) {
         if (!isAnchorlineError(error) || error.code !== 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE') throw error;
+        // A time whose hour or offset is garbled (`-5000`, `-500`, a digit too many) still names its day: kept to it.
+        const day = dayOf(value);
+        if (day !== undefined) converted = { fhir: day, keptToTheDay: true };
       }
     }
     times.set(value, converted);
@@ -347,7 +355,23 @@ function observationShape(observation: Node): void {
   if (!isNode(statusCode) || typeof statusCode['@_code'] !== 'string') observation.statusCode = { '@_code': 'active' };
 }
 
-type TimeConverter = (value: string) => string | undefined;
+/** A TS in FHIR form; `keptToTheDay` when only the day it begins with could be read. */
+interface ConvertedTime {
+  fhir: string;
+  keptToTheDay?: true;
+}
+
+type TimeConverter = (value: string) => ConvertedTime | undefined;
+
+/**
+ * The day a value that is not a TS begins with, when it has a date and a time of day (YYYYMMDDHHMM and more, then
+ * anything: a garbled offset such as `-5000` or `-500`, a digit too many) and those eight digits are a date. Nine or
+ * ten digits are a mistyped date (`201102013`), whose first eight need not be the day meant: those are left out.
+ */
+function dayOf(value: string): string | undefined {
+  if (!/^\d{12}/.test(value)) return undefined;
+  return commonTime(value.slice(0, 8));
+}
 
 /** A date (YYYYMMDD), or a time to the minute or second with its UTC offset: most of what documents send. */
 const COMMON_TIME = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?([+-]\d{2})(\d{2}))?$/;
@@ -382,12 +406,14 @@ function normalizeTime(time: Node, convertTime: TimeConverter, result: Normalize
 function normalizeTimeValue(holder: Node, convertTime: TimeConverter, result: NormalizeResult): void {
   const value = holder['@_value'];
   if (typeof value !== 'string') return;
-  const converted = convertTime(value);
-  if (converted === undefined) {
+  const read = convertTime(value);
+  if (read === undefined) {
     delete holder['@_value'];
     result.invalidTimes++;
     return;
   }
+  if (read.keptToTheDay) result.timesKeptToTheDay++;
+  const converted = read.fhir;
   if (converted.length <= 10) {
     holder['@_value'] = result.precision.encodeDate(converted);
     return;

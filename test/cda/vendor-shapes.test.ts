@@ -47,6 +47,19 @@ describe('vendor shapes', () => {
     expectValid(resources);
   });
 
+  it('keeps a time of day whose offset or digits are garbled to the day it begins with, and leaves out a mistyped date', () => {
+    const { conversion, resources } = convertWith((xml) =>
+      xml.replace('<effectiveTime value="20240315"/>', '<effectiveTime value="20240316143000-5000"/>').replace('<time value="20240315144500-0500"/>', '<time value="202403151"/>'),
+    );
+    expect(conversion.issues.filter((issue) => issue.code === 'time-not-converted').map((issue) => issue.text)).toEqual([
+      '2 time value(s) are not CDA timestamps and were kept to the day they begin with (1) or left out (1)',
+    ]);
+    // The day of the garbled time is on the instruction; nothing made of the mistyped one is.
+    expect(JSON.stringify(resources)).toContain('"2024-03-16"');
+    expect(JSON.stringify(resources)).not.toMatch(/"2024-03-15T14:45/);
+    expectValid(resources);
+  });
+
   it('leaves out an ethnicity sent as a nullFlavor with its text alone, rather than an empty category', () => {
     const { resources, of } = convertWith((xml) =>
       xml.replace(
