@@ -110,6 +110,7 @@ import {
 } from '../anchor/log/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { byteGroups, LOSSLESS_JSON_TYPES } from './db.ts';
+import { blindIndexOf, type BlindIndex } from './blind-index.ts';
 import { keyringOf, openMessageKeys, openRawRows, openVersionRows, RAW_KEY_COLUMNS, SEAL_OVERHEAD_BYTES, type MessageKeyRow, type RawRow, type VersionRow } from './keys.ts';
 import { mappingConfigSha256, mappingConfigsByDigest } from './mapping-configs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256 } from './audit-trail.ts';
@@ -361,6 +362,8 @@ interface LeafRow {
   current_content: unknown;
   message_found: boolean;
   message_raw_sha256: Buffer | null;
+  /** The source message was erased: message_raw_sha256 is a keyed digest of its hash (BlindIndex.erasedDigest). */
+  message_digests_keyed: boolean | null;
   /** Set by an erasure: the preimage is gone, the leaf hash stays. */
   erased_at: Date | null;
   /** The stored version was sealed under a patient key that is destroyed. */
@@ -393,7 +396,7 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
         text: `SELECT l.id, l.resource_type, l.resource_id, l.version_id, l.preimage, l.leaf_hash, l.batch_number, l.leaf_index,
                 EXISTS (SELECT 1 FROM ledger_batch b WHERE b.batch_number = l.batch_number) AS in_batch,
                 h.resource_type IS NOT NULL AS history_found, h.content AS history_content, h.source_message_id,
-                m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256, l.erased_at,
+                m.id IS NOT NULL AS message_found, m.raw_sha256 AS message_raw_sha256, m.digests_keyed AS message_digests_keyed, l.erased_at,
                 h.sealed, h.key_id, k.wrapped_dek AS key_wrapped, k.kek_id AS key_kek
            FROM ledger_leaf l
            LEFT JOIN fhir_resource_history h ON h.resource_type = l.resource_type AND h.id = l.resource_id AND h.version_id = l.version_id
@@ -405,13 +408,14 @@ async function auditLeaves(client: pg.PoolClient, audit: Audit): Promise<void> {
         values: [after ?? 0, audit.pageRows],
       })
     ).rows;
+  const index = await blindIndexOf(client);
   for await (const rows of pages(fetch, (row) => Number(row.id), audit.pageRows)) {
     await openLeafVersions(client, rows as Parameters<typeof openLeafVersions>[1]);
-    for (const row of rows) checkLeaf(row, audit);
+    for (const row of rows) checkLeaf(row, audit, index);
   }
 }
 
-function checkLeaf(row: LeafRow, audit: Audit): void {
+function checkLeaf(row: LeafRow, audit: Audit, index: BlindIndex): void {
   const versionId = Number(row.version_id);
   const ref = `${row.resource_type}/${row.resource_id}/_history/${versionId}`;
   const preimage = isRecord(row.preimage) ? row.preimage : {};
@@ -458,7 +462,12 @@ function checkLeaf(row: LeafRow, audit: Audit): void {
       audit.mismatch('raw-message', ref, `source inbox_message/${messageId} does not exist`);
     } else {
       const rawSha256 = bytesToHex(new Uint8Array(row.message_raw_sha256));
-      if (rawSha256 !== preimage.rawSha256) {
+      // An erased message (a version of another patient's, mapped from the same message, keeps its leaf) holds a keyed
+      // digest of its hash: the leaf's hash is compared through the same key.
+      const claimedRaw = row.message_digests_keyed === true && typeof preimage.rawSha256 === 'string' && /^[0-9a-f]{64}$/.test(preimage.rawSha256)
+        ? index.erasedDigest(Buffer.from(preimage.rawSha256, 'hex')).toString('hex')
+        : preimage.rawSha256;
+      if (rawSha256 !== claimedRaw) {
         audit.mismatch('raw-message', ref, `source inbox_message/${messageId} has raw_sha256 ${rawSha256}; the leaf says ${shown(preimage.rawSha256)}`);
       }
     }

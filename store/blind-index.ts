@@ -132,6 +132,17 @@ export class BlindIndex {
     return hash;
   }
 
+  /**
+   * What an erased message keeps of one of its SHA-256 hashes (of its raw bytes, of its DICOM file): HMAC-SHA-256
+   * under the index key over a domain and the hash. A resend of the same bytes gives the same digest, so it is still
+   * recognised; the stored value no longer confirms a guess of the erased bytes to whoever reads the table without
+   * the key. The index key is the one secret every process holding the master key has, and it is re-wrapped on
+   * rotation, never replaced while encryption is on.
+   */
+  erasedDigest(sha256: Uint8Array): Buffer {
+    return createHmac('sha256', this.key).update('anchorline/erased-message-digest\u0000').update(sha256).digest();
+  }
+
   /** `param=code` (any system). */
   codeHash(param: string, code: string): string {
     return this.hash('code', param, code);

@@ -41,6 +41,7 @@
  */
 import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
+import { blindIndexOf } from './blind-index.ts';
 import { byteGroups } from './db.ts';
 import type { BlobStore } from './blobs.ts';
 import { AUDIT_EVENT, NO_SOURCE_SHA256, recordAuditEvents, type AuditActor } from './audit-trail.ts';
@@ -193,6 +194,7 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest, options: Erasur
         [keyIds],
       )
     ).rows[0]!;
+    await keyErasedDigests(client);
     // The patient's de-identified copies in research projects are pseudonymous, so they go too.
     const researchRows = await forgetPatient(client, request.patient);
     const recorded = new Date();
@@ -314,3 +316,27 @@ function restBodyNames(raw: Buffer, messageType: string | null, patient: string)
   return sealingPatientOf({ ...content, resourceType }) === patient;
 }
 
+/**
+ * Replaces the hashes of every message whose key is destroyed (this erasure's, and any an erasure left plain before
+ * digests were keyed) by keyed digests of them (BlindIndex.erasedDigest): a plain SHA-256 of erased bytes would
+ * confirm a guess of them, and the digest still recognises a resend. In the erasure's transaction, so that the keys
+ * and the hashes go together.
+ */
+async function keyErasedDigests(client: pg.PoolClient): Promise<void> {
+  const index = await blindIndexOf(client);
+  for (;;) {
+    const rows = (
+      await client.query<{ id: string; raw_sha256: Buffer; blob_sha256: Buffer | null }>(
+        `SELECT m.id, m.raw_sha256, m.blob_sha256 FROM inbox_message m
+          WHERE m.raw_key_id IN (SELECT id FROM patient_key WHERE destroyed_at IS NOT NULL) AND NOT m.digests_keyed
+          ORDER BY m.id LIMIT 5000`,
+      )
+    ).rows;
+    if (rows.length === 0) return;
+    await client.query(
+      `UPDATE inbox_message m SET raw_sha256 = d.raw, blob_sha256 = d.blob, digests_keyed = true
+         FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS d(id, raw, blob) WHERE m.id = d.id`,
+      [rows.map((row) => row.id), rows.map((row) => index.erasedDigest(row.raw_sha256)), rows.map((row) => (row.blob_sha256 === null ? null : index.erasedDigest(row.blob_sha256)))],
+    );
+  }
+}

@@ -19,6 +19,7 @@ import type pg from 'pg';
 import { AnchorlineError } from '../errors/index.ts';
 import type { Queryable } from './db.ts';
 import { keyringOf, messageKeyAad, openRawRows, RAW_KEY_COLUMNS, rawAad, seal, type MessageKey, type PatientKey, type RawRow } from './keys.ts';
+import { blindIndexOf, type BlindIndex } from './blind-index.ts';
 
 export type Disposition = 'accepted' | 'rejected' | 'conflict';
 
@@ -168,15 +169,21 @@ interface Original {
   id: number;
   sha: Buffer;
   blobSha: Buffer | null;
+  /** The message was erased: sha and blobSha are keyed digests of the hashes (BlindIndex.erasedDigest). */
+  keyed: boolean;
   ack: Buffer | null;
   ackCode: string | null;
   state: InboxState;
 }
 
-/** A resend: the same raw bytes, and the same whole message where only its header is raw (a DICOM instance). */
-function sameBytes(original: Original, input: InboxInput): boolean {
+/**
+ * A resend: the same raw bytes, and the same whole message where only its header is raw (a DICOM instance). An erased
+ * original keeps keyed digests of its hashes; the input's hashes are compared through the same key.
+ */
+function sameBytes(original: Original, input: InboxInput, index: BlindIndex | undefined): boolean {
+  const digest = (sha: Buffer): Buffer => (original.keyed ? index!.erasedDigest(sha) : sha);
   const blob = input.blobSha256 ?? null;
-  return original.sha.equals(input.rawSha256) && (original.blobSha === null ? blob === null : blob !== null && original.blobSha.equals(blob));
+  return original.sha.equals(digest(input.rawSha256)) && (original.blobSha === null ? blob === null : blob !== null && original.blobSha.equals(digest(blob)));
 }
 
 export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[], conflictAck: ConflictAck): Promise<RecordOutcome[]> {
@@ -217,24 +224,26 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
       const index = firstByKey.get(key)!;
       const input = inputs[index]!;
       insertedIds.set(index, row.id);
-      originals.set(key, { id: row.id, sha: input.rawSha256, blobSha: input.blobSha256 ?? null, ack: input.ack, ackCode: input.ackCode, state: 'queued' });
+      originals.set(key, { id: row.id, sha: input.rawSha256, blobSha: input.blobSha256 ?? null, keyed: false, ack: input.ack, ackCode: input.ackCode, state: 'queued' });
     }
   }
 
   // Candidates that were not inserted collide with an earlier message: duplicate or conflict.
   const collided = candidates.filter((i) => !insertedIds.has(i)).map((i) => inputs[i]!);
   if (collided.length > 0) {
-    const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; blob_sha256: Buffer | null; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
-      `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.blob_sha256, m.ack, m.ack_code, m.state
+    const found = await client.query<{ id: number; sender: string; control_id: string; raw_sha256: Buffer; blob_sha256: Buffer | null; digests_keyed: boolean; ack: Buffer | null; ack_code: string | null; state: InboxState }>(
+      `SELECT m.id, m.sender, m.control_id, m.raw_sha256, m.blob_sha256, m.digests_keyed, m.ack, m.ack_code, m.state
          FROM inbox_message m JOIN unnest($1::text[], $2::text[]) AS k(sender, control_id)
            ON m.sender = k.sender AND m.control_id = k.control_id
         WHERE m.disposition = 'accepted'`,
       [collided.map((c) => c.sender), collided.map((c) => c.controlId)],
     );
     for (const row of found.rows) {
-      originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, blobSha: row.blob_sha256, ack: row.ack, ackCode: row.ack_code, state: row.state });
+      originals.set(`${row.sender}\u0000${row.control_id}`, { id: row.id, sha: row.raw_sha256, blobSha: row.blob_sha256, keyed: row.digests_keyed, ack: row.ack, ackCode: row.ack_code, state: row.state });
     }
   }
+  // The key is read only when a resend meets an erased original (rare): the common path stays free of it.
+  const index = [...originals.values()].some((original) => original.keyed) ? await blindIndexOf(client) : undefined;
 
   for (const i of [...candidates, ...laterInBatch]) {
     const inserted = insertedIds.get(i);
@@ -245,7 +254,7 @@ export async function recordMessages(client: pg.PoolClient, inputs: InboxInput[]
     const input = inputs[i]!;
     const original = originals.get(keyOf(input));
     if (!original) throw new Error('inbox: a colliding message has no original row');
-    if (sameBytes(original, input)) {
+    if (sameBytes(original, input, index)) {
       outcomes[i] = { kind: 'duplicate', id: original.id, ack: original.ack, ackCode: original.ackCode, state: original.state };
     } else {
       const { ack, ackCode } = conflictAck(input);

@@ -24,7 +24,7 @@
  * row keeps its own. Plain instances (encryption off) stay one file per content, as before.
  *
  * Readers find an instance by its own SHA-256 (what the ImagingStudy's blob extension and GET /blobs/{sha256} name):
- * every row with that blob_sha256 is a way to it, plain or sealed. Rows from before sealing have no
+ * every row with that blob_sha256 is a way to it, plain or sealed (an erased row holds a keyed digest of it instead). Rows from before sealing have no
  * blob_sealed_sha256: their file is the plain instance under its own digest, read as before. An instance every row
  * of which was erased (its message key under a destroyed patient key, plain file or not) answers
  * ANCHORLINE_ERR_ERASED; one that no row names is not found.
@@ -38,6 +38,7 @@ import path from 'node:path';
 import type { AnchorlineConfig } from '../config/schema.ts';
 import { AnchorlineError } from '../errors/index.ts';
 import { blobSha256Yielding, createFileBlobStore, type BlobRead, type BlobStore } from './blobs.ts';
+import { blindIndexOf } from './blind-index.ts';
 import type { Queryable } from './db.ts';
 import { blobAad, keyringOf, openChunks, openMessageKeys, RAW_KEY_COLUMNS, SEAL_OVERHEAD_BYTES, sealChunks, type MessageKey, type MessageKeyRow } from './keys.ts';
 
@@ -87,12 +88,17 @@ interface InstanceRow extends MessageKeyRow {
  */
 export async function readInstance(db: Queryable, blobs: BlobStore, sha256: string): Promise<Buffer | undefined> {
   const digest = Buffer.from(sha256, 'hex');
-  // Plain rows first: their file needs no key. One instance is named by few rows (resends by other senders).
+  // Plain rows first: their file needs no key. One instance is named by few rows (resends by other senders). An erased
+  // row keeps a keyed digest of the instance's SHA-256 instead (BlindIndex.erasedDigest), looked for too, so that an
+  // erased instance still answers as erased rather than unknown.
+  const keyed = (await blindIndexOf(db)).erasedDigest(digest);
   const rows = (
     await db.query<InstanceRow>({
       name: 'anchorline_instance_rows',
-      text: `SELECT m.id, m.blob_sealed_sha256, ${RAW_KEY_COLUMNS} FROM inbox_message m WHERE m.blob_sha256 = $1 ORDER BY m.blob_sealed_sha256 IS NOT NULL, m.id`,
-      values: [digest],
+      text: `SELECT m.id, m.blob_sealed_sha256, ${RAW_KEY_COLUMNS} FROM inbox_message m
+              WHERE m.blob_sha256 = $1 OR (m.blob_sha256 = $2 AND m.digests_keyed)
+              ORDER BY m.blob_sealed_sha256 IS NOT NULL, m.id`,
+      values: [digest, keyed],
     })
   ).rows;
   let erased = 0;

@@ -271,9 +271,28 @@ describe('key rotation and erasure of the messages moved under a patient key', (
     const keptBefore = await proof('Patient', keptId);
     const consentBefore = await proof('Consent', consentId);
     const messages = await aMessages();
+    const hashes = new Map<number, string>();
+    for (const { id } of messages) hashes.set(id, sha256((await inbox.getMessage(t.pool, id))!.raw));
+    const rowCount = async (controlId: string): Promise<number> => Number((await t.pool.query('SELECT count(*) FROM inbox_message WHERE control_id = $1', [controlId])).rows[0].count);
+    const er1Rows = await rowCount('ER-1');
     const report = await erase(aId);
     expect(report.messages).toBe(4);
     for (const { id } of messages) await expect(inbox.getMessage(t.pool, id)).rejects.toMatchObject({ code: 'ANCHORLINE_ERR_ERASED' });
+    // No plain SHA-256 of an erased message is left to confirm a guess of it: each is a keyed digest of the hash.
+    const index = await blindIndexOf(t.pool);
+    for (const { id } of messages) {
+      const { raw_sha256: stored, digests_keyed: keyed } = (await t.pool.query('SELECT raw_sha256, digests_keyed FROM inbox_message WHERE id = $1', [id])).rows[0];
+      expect(keyed).toBe(true);
+      expect(stored.toString('hex')).not.toBe(hashes.get(id));
+      expect(stored.equals(index.erasedDigest(Buffer.from(hashes.get(id)!, 'hex')))).toBe(true);
+    }
+    // A resend of an erased message is still recognised: the same bytes are a duplicate (nothing stored or mapped
+    // again), other bytes a conflict (kept for review, not mapped).
+    const [resent, changed] = await send(adtMessage({ controlId: 'ER-1', ...A }), adtMessage({ controlId: 'ER-1', ...A, family: 'Changed' }));
+    expect(hl7Field(resent!, 'MSA', 1)).toBe('AA');
+    expect(hl7Field(changed!, 'MSA', 1)).toBe('AR');
+    expect(await rowCount('ER-1')).toBe(er1Rows + 1);
+    expect((await t.pool.query(`SELECT disposition FROM inbox_message WHERE control_id = 'ER-1' ORDER BY id DESC LIMIT 1`)).rows[0].disposition).toBe('conflict');
     const source = await get(`/proofs/Consent/${consentId}/_history/1/source`);
     expect([source.status, source.code]).toEqual([410, 'ANCHORLINE_ERR_ERASED']);
     expect((await get(`/proofs/Consent/${consentId}/_history/1`)).status).toBe(410);
