@@ -218,7 +218,10 @@ describe('DICOM instance files sealed at rest', () => {
     // Both messages erased; ct-1's file was sealed (and is removed), ct-2's is the plain one from before.
     expect(await response.json()).toMatchObject({ patient: `Patient/${erasedId}`, messages: 2, blobs: 1 });
     expect(existsSync(sealedFile)).toBe(false);
-    expect(existsSync(fileOf((await rowOf('ct2')).blob_sha256))).toBe(true);
+    // The plain file stays where its content's SHA-256 names it; the row keeps only a keyed digest of that SHA-256.
+    const plainName = createHash('sha256').update(INSTANCES.ct2.bytes).digest();
+    expect(existsSync(fileOf(plainName))).toBe(true);
+    expect((await rowOf('ct2')).blob_sha256.equals(plainName)).toBe(false);
 
     for (const name of ['ct1', 'ct2'] as const) {
       const served = await blob(name);
