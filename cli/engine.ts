@@ -17,7 +17,7 @@ import { SourcePolicy } from '../adapters/sources.ts';
 import { WorkerProcess } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
-import { apiKeys, configuredBlobStore, openStore, signInApps, type BlobStore, type MessagePatientReader, type Store } from '../store/index.ts';
+import { apiKeys, blindIndexOf, configuredBlobStore, openStore, signInApps, type BlobStore, type MessagePatientReader, type Store } from '../store/index.ts';
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
 import { getPriority, setPriority } from 'node:os';
@@ -164,6 +164,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       hl7Limits: config.hl7v2,
       sources,
       metrics,
+      contentKey: await blindIndexOf(store.pool),
       ...(mappingWaiter ? { mappingWaiter } : {}),
     });
     closers.push({ name: 'intake', close: () => intake.close() });

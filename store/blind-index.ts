@@ -143,6 +143,16 @@ export class BlindIndex {
     return createHmac('sha256', this.key).update('anchorline/erased-message-digest\u0000').update(sha256).digest();
   }
 
+  /**
+   * The control id of an HL7 v2 message sent without MSH-10 (adapters/hl7v2/intake.ts): `content:` and HMAC-SHA-256
+   * under the index key over a domain and the SHA-256 of its bytes. The same bytes give the same id, so a resend is
+   * recognised; keyed, so that the id (which an erasure leaves, being the resend key) does not confirm a guess of the
+   * erased bytes as a plain hash would.
+   */
+  contentControlId(rawSha256: Uint8Array): string {
+    return `content:${createHmac('sha256', this.key).update('anchorline/content-control-id\u0000').update(rawSha256).digest('hex')}`;
+  }
+
   /** `param=code` (any system). */
   codeHash(param: string, code: string): string {
     return this.hash('code', param, code);

@@ -24,11 +24,11 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '../../errors/index.ts';
 import { errorFields, type Logger } from '../../config/logger.ts';
-import { inbox, refusedForItsValues, withTransaction, type InboxInput, type RecordOutcome } from '../../store/index.ts';
+import { inbox, PUBLIC_BLIND_INDEX, refusedForItsValues, withTransaction, type BlindIndex, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
 import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
 import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
-import { contentControlId, readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
+import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
@@ -65,6 +65,11 @@ export interface IntakeOptions {
   metrics?: IntakeMetrics;
   /** Caps on a message's parsed structure (config `hl7v2`), the ingest workers' too; absent: DEFAULT_HL7_LIMITS. */
   hl7Limits?: Hl7Limits;
+  /**
+   * The store's search index key (blindIndexOf), which keys the control id of a message sent without MSH-10;
+   * absent: the public one (an engine without encryption, where nothing is erased).
+   */
+  contentKey?: BlindIndex;
 }
 
 export interface IntakeResult {
@@ -229,7 +234,7 @@ export class Hl7Intake {
       source: meta.source,
       sender: header ? senderKey(header) : '',
       // A message sent without MSH-10 is keyed by its bytes, so that a resend of it is still recognised.
-      controlId: header === undefined ? null : header.controlId || contentControlId(rawSha256),
+      controlId: header === undefined ? null : header.controlId || (this.options.contentKey ?? PUBLIC_BLIND_INDEX).contentControlId(rawSha256),
       messageType: header ? [header.messageType, header.triggerEvent].filter(Boolean).join('^') : null,
       messageTime: header?.messageDateTime || null,
       raw,

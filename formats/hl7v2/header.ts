@@ -31,7 +31,7 @@ export interface MshHeader {
   messageStructure: string;
   /**
    * MSH-10 as sent; empty when the sender sent none (it is required, but some senders and many test messages leave it
-   * out: the intake then keys the message by its content, see contentControlId).
+   * out: the intake then keys the message by its content, store/blind-index.ts contentControlId).
    */
   controlId: string;
   /** MSH-11 as sent (processing id and, when sent, processing mode). */
@@ -167,11 +167,3 @@ export function isDelimiterChar(c: string): boolean {
   return !isDigit && !isLetter;
 }
 
-/**
- * The resend key of a message sent without MSH-10: `sha256:` and the SHA-256 of its bytes as received. A resend of
- * the same bytes (what an interface engine does after a lost ACK) is recognised as one and answered with the stored
- * ACK; different bytes are a different message, never a conflict.
- */
-export function contentControlId(rawSha256: Uint8Array): string {
-  return `sha256:${Buffer.from(rawSha256).toString('hex')}`;
-}

@@ -4,7 +4,7 @@
  * and its accessors, ACK building and encoding, value escaping. The intake reads headers and answers with ACKs through
  * it; the mappers read parsed messages. MLLP framing is a transport concern (adapters/mllp): HTTP intake has no frames.
  */
-export { contentControlId, readMshHeader, type MshHeader } from './header.ts';
+export { readMshHeader, type MshHeader } from './header.ts';
 export { resolveCharset, decodeHl7Bytes, encodeHl7Text, type DecodedHl7 } from './charset.ts';
 export { MAX_ACK_WARNINGS, buildAck, encodeAck, isEnhancedMode, newAckControlId, type AckCode, type AckError, type AckOptions, type AckWarning } from './ack.ts';
 export { escapeHl7 } from './escape-text.ts';
