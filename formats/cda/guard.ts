@@ -163,7 +163,8 @@ const NARRATIVE_DEPTH = 5;
  *
  * Comments, CDATA and processing instructions are skipped, any other `<!` is a markup declaration (DOCTYPE, ENTITY,
  * ELEMENT, ATTLIST) and refused; start and end tags must pair up within maxDepth; nothing but whitespace, comments
- * and processing instructions may stand outside the one root element. Open elements are kept as (offset, length) of their names, compared in place: the scan allocates next to nothing.
+ * and processing instructions may stand outside the one root element. Open elements are kept as (offset, length) of
+ * their names, compared in place: the scan allocates next to nothing.
  */
 function scanMarkup(text: string, maxDepth: number, sectionNarratives?: Array<string | undefined>): number | undefined {
   let body: number | undefined;

@@ -174,10 +174,6 @@ export function orderSectionNarratives(ccda: Node, narratives: ReadonlyArray<str
   });
 }
 
-function localName(name: string | undefined): string | undefined {
-  return name?.replace(/^[^:]*:/, '');
-}
-
 function escapeText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -4,7 +4,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { HL7_NULL, type Hl7Message, type Hl7Segment, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
+import { HL7_NULL, type Hl7Message, fieldOf, firstSegment, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions, MappingResult, ResourceDraft } from '../types.ts';
 import type { MappingContext, MappingRow, ResourceBuilder } from './context.ts';

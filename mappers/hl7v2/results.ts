@@ -11,7 +11,7 @@
  * refer to that specimen.
  */
 
-import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isEmptyField, isExplicitNull, valueOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, HL7_NULL, fieldOf, isEmptyField, isExplicitNull } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
