@@ -31,6 +31,7 @@ import { completeResources, toDrafts, type CdaDocumentFacts, type FhirResource }
 import { countEntryStatements, normalizeSectionTemplates, sectionKind, type SectionKind } from './sections.ts';
 import type { CdaIssue } from './issues.ts';
 import { sectionContext, sectionConverterFor } from './section-converters.ts';
+import { linkInterventions } from './sections/interventions.ts';
 import type { SectionConverter, SectionOutput } from './section-types.ts';
 
 type Node = Record<string, unknown>;
@@ -126,6 +127,8 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     });
   }
   addOwnSections(converted, sections, own);
+  // Entry References are resolved against everything converted, whichever converter made their targets.
+  linkInterventions(converted.resources, [...own.values()].flatMap((output) => output?.entryReferences ?? []));
   convertHeader(converted.resources, { ccda, patientId, documentKey, ids: normalized.ids });
   reportSections(sections, converted.sectionEntryCounts, issues);
   reportWarnings(warnings, issues);

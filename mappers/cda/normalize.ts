@@ -173,14 +173,16 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
   const ownIds = new Map<string, string>();
   const idFor = (element: Node, kind: string): string => {
     ordinal++;
-    const own = firstUsableId(element.id);
+    // An Entry Reference carries the id of the statement it points at: it is no statement of its own, and must not
+    // take that id from its target when it comes first in the document.
+    const own = isEntryReference(element) ? undefined : firstUsableId(element.id);
     let id: string | undefined;
     if (own !== undefined) {
       const root = own['@_root'] as string;
       const extension = (own['@_extension'] as string | undefined) ?? '';
       const key = `${root}\u0000${extension}`;
       id = ownIds.get(key);
-      if (id === undefined) ownIds.set(key, (id = deterministicId('CdaElement', root, extension)));
+      if (id === undefined) ownIds.set(key, (id = statementIdOf(own)));
     }
     if (id !== undefined && STATEMENTS.has(kind)) {
       if (statementIds.has(id)) {
@@ -318,6 +320,21 @@ function singleValues(part: Node): void {
 }
 
 /** The first id with a root and no nullFlavor. */
+/** Entry Reference (2.16.840.1.113883.10.20.22.4.122): an act that names another statement of the document by its id. */
+export const ENTRY_REFERENCE = '2.16.840.1.113883.10.20.22.4.122';
+
+function isEntryReference(element: Node): boolean {
+  return asNodes(element.templateId).some((templateId) => templateId['@_root'] === ENTRY_REFERENCE);
+}
+
+/**
+ * The resource id the statement a document names by `id` was given (idFor): for an Entry Reference's target. The
+ * target may be elsewhere (another document) or not be converted: the caller looks for it among what was.
+ */
+export function statementIdOf(id: Node): string {
+  return deterministicId('CdaElement', id['@_root'] as string, (id['@_extension'] as string | undefined) ?? '');
+}
+
 export function firstUsableId(ids: unknown): Node | undefined {
   if (!Array.isArray(ids)) return isNode(ids) && usable(ids) ? ids : undefined;
   for (const id of ids) if (isNode(id) && usable(id)) return id;

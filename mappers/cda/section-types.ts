@@ -66,6 +66,11 @@ export interface SectionOutput {
   entries: FhirResource[];
   /** Clinical statements of the section's entries that were converted (countEntryStatements counts the sent ones). */
   converted: number;
+  /**
+   * Statements a resource points at by Entry Reference, as the resource ids they were given (normalize.ts
+   * statementIdOf); linked once the whole document is converted (convert.ts), to those that were.
+   */
+  entryReferences?: Array<{ resource: FhirResource; targets: string[] }>;
 }
 
 export interface SectionConverter {

@@ -5,15 +5,21 @@
  * are deterministic; what a converter leaves out, or a converter failing, is reported and costs that section only.
  */
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
 
 import { isAnchorlineError } from '../../errors/index.ts';
-import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
+import { deterministicId, mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 import { SECTION_CONVERTERS } from '../../mappers/cda/sections/index.ts';
 import type { SectionConverter } from '../../mappers/cda/section-types.ts';
 
 import { convertCorpusDocument, problemsOf } from '../support/cda-section-documents.ts';
 import { codeOf, convert, expectValid, mutations, ofType, section, sectionFixture } from './sections-support.ts';
+
+const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'corpus', 'ccda');
 
 describe('section converters in the conversion', () => {
   it('make drafts that the Composition section lists as its entries, valid FHIR R4, with its narrative kept', () => {
@@ -128,8 +134,25 @@ describe('section converters in the conversion', () => {
       ['ServiceRequest', '71850-2', 'not-started'],
     ]);
     expect(done!['activity'].map((a: any) => [codeOf(a.detail.code), a.detail.status])).toEqual([['423171007', 'completed']]);
+    // Both point at the pulse-ox goal by Entry Reference: linked to the Goal made of it.
+    const [goal] = ofType(conversion, 'Goal');
+    expect(goal!.id).toBe(deterministicId('CdaElement', '3700b3b0-fbed-11e2-b778-0800200c9a66', ''));
+    expect(planned!['goal']).toEqual([{ reference: `Goal/${goal!.id}` }]);
+    expect(done!['goal']).toEqual([{ reference: `Goal/${goal!.id}` }]);
     expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
     expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
+  });
+
+  it('leaves a statement its own id when an Entry Reference to it comes first in the document', () => {
+    // The health concern names the goal by Entry Reference, sections before the Goals section holds the goal itself.
+    const xml = readFileSync(path.join(CORPUS, 'hl7-c-cda-examples', 'Care_Plan.xml'), 'utf8').replace(
+      '<effectiveTime value="20130616"/>',
+      '<effectiveTime value="20130616"/><entryRelationship typeCode="REFR"><act classCode="ACT" moodCode="EVN"><templateId root="2.16.840.1.113883.10.20.22.4.122"/><id root="3700b3b0-fbed-11e2-b778-0800200c9a66"/><code nullFlavor="NP"/><statusCode code="completed"/></act></entryRelationship>',
+    );
+    const conversion = convert(xml);
+    const [goal] = ofType(conversion, 'Goal');
+    expect(goal!.id).toBe(deterministicId('CdaElement', '3700b3b0-fbed-11e2-b778-0800200c9a66', ''));
+    for (const plan of section(conversion, 'Interventions Section').entries) expect(plan['goal']).toEqual([{ reference: `Goal/${goal!.id}` }]);
   });
 
   it('read the diagnoses an Assessment section carries as encounter diagnoses, and Hospital Discharge Instructions as instructions', () => {

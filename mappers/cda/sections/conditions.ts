@@ -21,6 +21,7 @@
  * same resources.
  */
 
+import { ENTRY_REFERENCE } from '../normalize.ts';
 import type { SectionConverter } from '../section-types.ts';
 
 import { comments, convertObservation } from './observations.ts';
@@ -90,7 +91,7 @@ const PROBLEM_OBSERVATION = ['2.16.840.1.113883.10.20.22.4.4'];
 const HEALTH_STATUS = ['2.16.840.1.113883.10.20.22.4.5'];
 const HEALTH_STATUS_CODE = '11323-3';
 /** Priority Preference and Entry Reference: what a concern relates that is no problem of its own. */
-const NOT_PROBLEMS = ['2.16.840.1.113883.10.20.22.4.143', '2.16.840.1.113883.10.20.22.4.122', ...PROBLEM_STATUS, ...HEALTH_STATUS];
+const NOT_PROBLEMS = ['2.16.840.1.113883.10.20.22.4.143', ENTRY_REFERENCE, ...PROBLEM_STATUS, ...HEALTH_STATUS];
 
 /** C-CDA on FHIR ConceptMap CF-ProblemStatus: Problem Status observation value (SNOMED CT) -> clinicalStatus. */
 const PROBLEM_STATUS_VALUES: Readonly<Record<string, string>> = {

@@ -12,8 +12,9 @@
  *   a MedicationRequest, a supply a DeviceRequest, an encounter an Appointment, anything else a ServiceRequest),
  *   `detail.code` its code, `detail.status` from its mood and status (planned: not-started, or what its status says;
  *   done: completed), its time as `detail.scheduledPeriod`, its narrative as description.
- * References to goals and health concerns (Entry Reference, 4.122), hand-offs (4.141) and coverage (4.129) are
- * context, not activities. An intervention with neither a code nor an activity says nothing and is reported, as is
+ * References to goals and health concerns (Entry Reference, 4.122) are context, not activities: once the document is
+ * converted they link the CarePlan to the Goals (`goal`) and Conditions (`addresses`) they name. Hand-offs (4.141) and
+ * coverage (4.129) are context too. An intervention with neither a code nor an activity says nothing and is reported, as is
  * a statement of another kind in the section.
  */
 
@@ -35,11 +36,12 @@ import {
   type FhirResource,
   type Node,
 } from './cda-read.ts';
+import { asNodes, ENTRY_REFERENCE, firstUsableId, statementIdOf } from '../normalize.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
 const INTERVENTION_ACTS = ['2.16.840.1.113883.10.20.22.4.131', '2.16.840.1.113883.10.20.22.4.146'];
 /** Entry Reference, Handoff Communication, Planned Coverage: context of an intervention, not its parts. */
-const NOT_ACTIVITIES = ['2.16.840.1.113883.10.20.22.4.122', '2.16.840.1.113883.10.20.22.4.141', '2.16.840.1.113883.10.20.22.4.129'];
+const NOT_ACTIVITIES = [ENTRY_REFERENCE, '2.16.840.1.113883.10.20.22.4.141', '2.16.840.1.113883.10.20.22.4.129'];
 
 /** ActStatus of a planned part -> CarePlan.activity.detail.status. */
 const ACTIVITY_STATUS: Readonly<Record<string, string>> = {
@@ -58,6 +60,7 @@ export const interventionsSection: SectionConverter = {
 
 function convertInterventions(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
+  const entryReferences: Array<{ resource: FhirResource; targets: string[] }> = [];
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
     if (kind !== 'act' || !hasTemplate(node, INTERVENTION_ACTS)) {
@@ -68,8 +71,37 @@ function convertInterventions(section: Node, context: SectionContext): SectionOu
     if (plan === undefined) continue;
     out.entry(plan);
     out.count();
+    const targets = relatedStatements(node).flatMap(({ node: related }) => {
+      if (!hasTemplate(related, [ENTRY_REFERENCE])) return [];
+      // The first id is the one normalize gave the reference itself; the id it was sent with names its target.
+      const sent = firstUsableId(asNodes(related.id).slice(1));
+      return sent === undefined ? [] : [statementIdOf(sent)];
+    });
+    if (targets.length > 0) entryReferences.push({ resource: plan, targets });
   }
-  return out.output();
+  return { ...out.output(), entryReferences };
+}
+
+/**
+ * Links each intervention to what its Entry References point at, once the whole document is converted: a Goal as
+ * CarePlan.goal, a Condition (a health concern, a problem) as CarePlan.addresses. A reference to anything else, or to
+ * a statement that was not converted (or is in another document), links nothing.
+ */
+export function linkInterventions(resources: readonly FhirResource[], entryReferences: ReadonlyArray<{ resource: FhirResource; targets: string[] }>): void {
+  if (entryReferences.length === 0) return;
+  const typeOf = new Map<string, string>();
+  for (const resource of resources) if (resource.resourceType === 'Goal' || resource.resourceType === 'Condition') typeOf.set(resource.id as string, resource.resourceType);
+  for (const { resource, targets } of entryReferences) {
+    const goal: Array<{ reference: string }> = [];
+    const addresses: Array<{ reference: string }> = [];
+    for (const target of new Set(targets)) {
+      const type = typeOf.get(target);
+      if (type === 'Goal') goal.push({ reference: `Goal/${target}` });
+      else if (type === 'Condition') addresses.push({ reference: `Condition/${target}` });
+    }
+    if (goal.length > 0) resource.goal = goal;
+    if (addresses.length > 0) resource.addresses = addresses;
+  }
 }
 
 function activity(statement: Node, kind: string, context: SectionContext, narrative: Narrative): Record<string, unknown> | undefined {
