@@ -182,7 +182,7 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
       const extension = (own['@_extension'] as string | undefined) ?? '';
       const key = `${root}\u0000${extension}`;
       id = ownIds.get(key);
-      if (id === undefined) ownIds.set(key, (id = statementIdOf(own)));
+      if (id === undefined) ownIds.set(key, (id = statementIdOf(root, extension)));
     }
     if (id !== undefined && STATEMENTS.has(kind)) {
       if (statementIds.has(id)) {
@@ -328,11 +328,11 @@ function isEntryReference(element: Node): boolean {
 }
 
 /**
- * The resource id the statement a document names by `id` was given (idFor): for an Entry Reference's target. The
- * target may be elsewhere (another document) or not be converted: the caller looks for it among what was.
+ * The resource id a statement sent with the id (root, extension) is given (idFor), unless an earlier statement of the
+ * document has that id already: what an Entry Reference's target is called, and what a repeat is told apart by.
  */
-export function statementIdOf(id: Node): string {
-  return deterministicId('CdaElement', id['@_root'] as string, (id['@_extension'] as string | undefined) ?? '');
+export function statementIdOf(root: string, extension: string): string {
+  return deterministicId('CdaElement', root, extension);
 }
 
 export function firstUsableId(ids: unknown): Node | undefined {

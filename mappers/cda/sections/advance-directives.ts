@@ -31,6 +31,7 @@ import {
   isNegated,
   Narrative,
   narrativeExtension,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type CodeableConcept,
@@ -97,7 +98,7 @@ function directive(observation: Node, organizer: Node | undefined, context: Sect
   const provision = directiveCode !== undefined || period !== undefined ? { ...(period ? { period } : {}), ...(directiveCode ? { code: [directiveCode] } : {}) } : undefined;
   return {
     resourceType: 'Consent',
-    id: context.idOf(observation) ?? context.derivedId('Consent', observation, at, 'consent'),
+    id: resourceId('Consent', observation, context, at, 'consent'),
     extension: narrativeExtension(observation),
     identifier: identifiers(observation, context),
     status: CONSENT_STATUS[statusCodeOf(observation) ?? ''] ?? 'active',

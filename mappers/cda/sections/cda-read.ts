@@ -273,6 +273,22 @@ export function identifiers(element: Node | undefined, context: SectionContext):
   return out.length > 0 ? out : undefined;
 }
 
+/** A statement's own first usable id (not the one normalize.ts put first) as [root, extension]; undefined for none. */
+export function ownIdKey(element: Node, context: SectionContext): [string, string] | undefined {
+  const ids = asNodes(element.id);
+  const placed = context.idOf(element);
+  const own = firstUsableId(placed !== undefined && ids[0]?.['@_root'] === placed ? ids.slice(1) : ids);
+  return own === undefined ? undefined : [String(own['@_root']), String(own['@_extension'] ?? '')];
+}
+
+/**
+ * The id of the resource made of a statement: the one normalize.ts gave it, else one derived from the statement's
+ * own id or its owner and purpose.
+ */
+export function resourceId(resourceType: string, element: Node, context: SectionContext, owner: string, purpose: string): string {
+  return context.idOf(element) ?? context.derivedId(resourceType, element, owner, purpose);
+}
+
 /**
  * A CD/CE/CV as a CodeableConcept, as C-CDA on FHIR maps it: the code and each translation as codings (code systems
  * by @medplum/ccda's OID table, else urn:oid:, which the tidy step maps further), codings without a code left out

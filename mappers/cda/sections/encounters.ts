@@ -33,6 +33,7 @@ import {
   notesOf,
   reasonCodesOf,
   relatedStatements,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type CodeableConcept,
@@ -104,7 +105,7 @@ function convertEncounters(section: Node, context: SectionContext): SectionOutpu
 }
 
 function encounter(node: Node, context: SectionContext, out: SectionResources, narrative: Narrative, at: string): FhirResource {
-  const id = context.idOf(node) ?? context.derivedId('Encounter', node, at, 'encounter');
+  const id = resourceId('Encounter', node, context, at, 'encounter');
   const code = first(node.code);
   const { encounterClass, type } = classAndType(code, narrative);
   const span = first(node.effectiveTime);
@@ -238,7 +239,7 @@ function diagnosisCondition(problem: Node, act: Node, encounterId: string, conte
   const recorder = author === undefined ? undefined : actor(author, context, out);
   return {
     resourceType: 'Condition',
-    id: context.idOf(problem) ?? context.derivedId('Condition', problem, encounterId, at),
+    id: resourceId('Condition', problem, context, encounterId, at),
     extension: narrativeExtension(problem),
     identifier: identifiers(problem, context),
     clinicalStatus: clinical === undefined ? undefined : { coding: [{ system: CONDITION_CLINICAL, code: clinical }] },

@@ -28,6 +28,7 @@ import {
   quantity,
   reasonCodesOf,
   relatedStatements,
+  resourceId,
   SectionResources,
   statusCodeOf,
   texts,
@@ -94,7 +95,7 @@ function immunization(activity: Node, context: SectionContext, out: SectionResou
   const status = negated ? 'not-done' : (IMMUNIZATION_STATUS[statusCodeOf(activity) ?? ''] ?? 'completed');
   return {
     resourceType: 'Immunization',
-    id: context.idOf(activity) ?? context.derivedId('Immunization', activity, context.location, 'immunization'),
+    id: resourceId('Immunization', activity, context, context.location, 'immunization'),
     extension: narrativeExtension(activity),
     identifier: identifiers(activity, context),
     status,

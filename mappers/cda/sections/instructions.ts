@@ -21,6 +21,7 @@ import {
   narrativeExtension,
   notesOf,
   REQUEST_STATUS_OF_ACT,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type FhirResource,
@@ -62,7 +63,7 @@ function instruction(act: Node, context: SectionContext, narrative: Narrative, a
   const period = context.period(first(act.effectiveTime));
   return {
     resourceType: 'CarePlan',
-    id: context.idOf(act) ?? context.derivedId('CarePlan', act, at, 'instruction'),
+    id: resourceId('CarePlan', act, context, at, 'instruction'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
     status: REQUEST_STATUS_OF_ACT[statusCodeOf(act) ?? ''] ?? 'unknown',

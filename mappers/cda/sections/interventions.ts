@@ -29,14 +29,16 @@ import {
   Narrative,
   narrativeExtension,
   notesOf,
+  ownIdKey,
   relatedStatements,
   REQUEST_STATUS_OF_ACT,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type FhirResource,
   type Node,
 } from './cda-read.ts';
-import { asNodes, ENTRY_REFERENCE, firstUsableId, statementIdOf } from '../normalize.ts';
+import { ENTRY_REFERENCE, statementIdOf } from '../normalize.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
 const INTERVENTION_ACTS = ['2.16.840.1.113883.10.20.22.4.131', '2.16.840.1.113883.10.20.22.4.146'];
@@ -71,11 +73,10 @@ function convertInterventions(section: Node, context: SectionContext): SectionOu
     if (plan === undefined) continue;
     out.entry(plan);
     out.count();
+    // The id an Entry Reference was sent with (not the one normalize gave the reference itself) names its target.
     const targets = relatedStatements(node).flatMap(({ node: related }) => {
-      if (!hasTemplate(related, [ENTRY_REFERENCE])) return [];
-      // The first id is the one normalize gave the reference itself; the id it was sent with names its target.
-      const sent = firstUsableId(asNodes(related.id).slice(1));
-      return sent === undefined ? [] : [statementIdOf(sent)];
+      const sent = hasTemplate(related, [ENTRY_REFERENCE]) ? ownIdKey(related, context) : undefined;
+      return sent === undefined ? [] : [statementIdOf(...sent)];
     });
     if (targets.length > 0) entryReferences.push({ resource: plan, targets });
   }
@@ -136,7 +137,7 @@ function intervention(act: Node, context: SectionContext, narrative: Narrative, 
   const status = statusCodeOf(act) ?? '';
   return {
     resourceType: 'CarePlan',
-    id: context.idOf(act) ?? context.derivedId('CarePlan', act, at, 'intervention'),
+    id: resourceId('CarePlan', act, context, at, 'intervention'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
     status: done && (status === 'completed' || status === '') ? 'completed' : (REQUEST_STATUS_OF_ACT[status] ?? 'unknown'),

@@ -31,6 +31,7 @@ import {
   notesOf,
   plainText,
   reasonCodesOf,
+  resourceId,
   SectionResources,
   statusCodeOf,
   texts,
@@ -156,7 +157,7 @@ function procedure(node: Node, context: SectionContext, out: SectionResources, n
   const target = concept(node.targetSiteCode, narrative);
   return {
     resourceType: 'Procedure',
-    id: context.idOf(node) ?? context.derivedId('Procedure', node, at, 'procedure'),
+    id: resourceId('Procedure', node, context, at, 'procedure'),
     extension: narrativeExtension(node),
     identifier: identifiers(node, context),
     status: negated ? 'not-done' : (PROCEDURE_STATUS[statusCodeOf(node) ?? ''] ?? 'completed'),

@@ -16,9 +16,9 @@
 
 import { actor } from './participants.ts';
 import {
-  DATA_ABSENT_REASON,
   attr,
   concept,
+  DATA_ABSENT_REASON,
   earliestAuthorTime,
   entryStatements,
   first,
@@ -27,6 +27,7 @@ import {
   identifiers,
   Narrative,
   narrativeExtension,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type FhirResource,
@@ -94,7 +95,7 @@ export function noteActivity(act: Node, context: SectionContext, narrative: Narr
   const period = context.period(first(act.effectiveTime));
   return {
     resourceType: 'DocumentReference',
-    id: context.idOf(act) ?? context.derivedId('DocumentReference', act, at, 'note'),
+    id: resourceId('DocumentReference', act, context, at, 'note'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
     status: 'current',

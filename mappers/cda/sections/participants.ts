@@ -11,7 +11,7 @@
  * that it is one resource within the document however often it is named.
  */
 
-import { attr, asNodes, first, identifiers, concept, plainText, texts, type FhirResource, type Node, type Reference, type SectionResources } from './cda-read.ts';
+import { asNodes, attr, concept, first, identifiers, plainText, resourceId, texts, type FhirResource, type Node, type Reference, type SectionResources } from './cda-read.ts';
 import type { SectionContext } from '../section-types.ts';
 
 type HumanName = { use?: string; text?: string; family?: string; given?: string[]; prefix?: string[]; suffix?: string[] };
@@ -149,7 +149,7 @@ export function actor(assigned: Node | undefined, context: SectionContext, out: 
   if (person === undefined && (represented !== undefined || identifiers(assigned, context) === undefined)) {
     return organization(represented, context, out, { addr: assigned.addr, telecom: assigned.telecom });
   }
-  const practitionerId = context.idOf(assigned) ?? context.derivedId('Practitioner', assigned, 'practitioner', 'practitioner');
+  const practitionerId = resourceId('Practitioner', assigned, context, 'practitioner', 'practitioner');
   const name = names(person?.name);
   const practitioner = out.refer({
     resourceType: 'Practitioner',

@@ -28,6 +28,7 @@ import {
   identifiers,
   Narrative,
   relatedStatements,
+  resourceId,
   SectionResources,
   statusCodeOf,
   type CodeableConcept,
@@ -98,7 +99,7 @@ function coverage(policy: Node, context: SectionContext, out: SectionResources, 
   const relationshipCode = attr(first(coveredRole?.code), 'code');
   const relationship = relationshipCode === undefined ? undefined : RELATIONSHIPS[relationshipCode.toUpperCase()] ?? 'other';
   const self = relationship === 'self';
-  const id = context.idOf(policy) ?? context.derivedId('Coverage', policy, context.location, 'coverage');
+  const id = resourceId('Coverage', policy, context, context.location, 'coverage');
 
   const subscriber: Reference | undefined = self ? { reference: context.patientReference } : relatedPerson(holderRole, context, out, id);
   const memberIds = (coveredRole ? asNodes(coveredRole.id) : []).filter((memberId) => attr(memberId, 'extension') !== undefined && attr(memberId, 'nullFlavor') === undefined);

@@ -14,6 +14,7 @@
 import { actor } from './participants.ts';
 import { noteActivity, NOTE_ACTIVITY } from './notes.ts';
 import {
+  asNodes,
   attr,
   concept,
   earliestAuthorTime,
@@ -28,9 +29,9 @@ import {
   notesOf,
   reasonCodesOf,
   REQUEST_STATUS_OF_ACT,
+  resourceId,
   SectionResources,
   statusCodeOf,
-  asNodes,
   type FhirResource,
   type Node,
 } from './cda-read.ts';
@@ -76,7 +77,7 @@ function referral(act: Node, context: SectionContext, narrative: Narrative, out:
     .filter((reference) => reference !== undefined);
   return {
     resourceType: 'ServiceRequest',
-    id: context.idOf(act) ?? context.derivedId('ServiceRequest', act, at, 'referral'),
+    id: resourceId('ServiceRequest', act, context, at, 'referral'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
     status: REQUEST_STATUS_OF_ACT[statusCodeOf(act) ?? ''] ?? 'unknown',

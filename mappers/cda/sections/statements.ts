@@ -13,16 +13,15 @@
 
 import { ADDRESS_USE_MAPPER, CCDA_NARRATIVE_REFERENCE_URL, HUMAN_NAME_USE_MAPPER, mapCcdaSystemToFhir, TELECOM_USE_MAPPER } from '@medplum/ccda';
 
-import { deterministicId } from '../../ids.ts';
 import { toFhirDate, toFhirDateTime } from '../../hl7v2/datatypes.ts';
-import { asNodes, firstUsableId, textOf } from '../normalize.ts';
+import { asNodes, firstUsableId, statementIdOf, textOf } from '../normalize.ts';
 import { narrativeTextsById } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext } from '../section-types.ts';
 
-import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, UCUM, UUID } from './cda-read.ts';
+import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, ownIdKey, resourceId, UCUM, UUID } from './cda-read.ts';
 
-export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, one, textOf, UCUM, type FhirResource, type Node, type SectionContext };
+export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, one, ownIdKey, resourceId, textOf, UCUM, type FhirResource, type Node, type SectionContext };
 
 export type Concept = { coding?: Coding[]; text?: string; extension?: unknown[] };
 export type Coding = { system?: string; code?: string; display?: string };
@@ -246,23 +245,7 @@ export function identifiersOf(element: Node, context: SectionContext, skipUuidOn
  */
 export function repeatsEarlierStatement(element: Node, context: SectionContext): boolean {
   const own = ownIdKey(element, context);
-  return own !== undefined && context.idOf(element) !== deterministicId('CdaElement', ...own);
-}
-
-/** A statement's own first usable id (not the one normalize.ts put first) as [root, extension]; undefined for none. */
-export function ownIdKey(element: Node, context: SectionContext): [string, string] | undefined {
-  const ids = asNodes(element.id);
-  const placed = context.idOf(element);
-  const own = firstUsableId(placed !== undefined && ids[0]?.['@_root'] === placed ? ids.slice(1) : ids);
-  return own === undefined ? undefined : [String(own['@_root']), String(own['@_extension'] ?? '')];
-}
-
-/**
- * The id of the resource made of a statement: the one normalize.ts gave it, else one derived from the statement's
- * own id or its owner and purpose.
- */
-export function resourceId(resourceType: string, element: Node, context: SectionContext, owner: string, purpose: string): string {
-  return context.idOf(element) ?? context.derivedId(resourceType, element, owner, purpose);
+  return own !== undefined && context.idOf(element) !== statementIdOf(...own);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@
 
 import {
   asNodes,
-  DATA_ABSENT_REASON,
   attr,
   concept,
+  DATA_ABSENT_REASON,
   earliestAuthorTime,
   first,
   firstAuthor,
@@ -26,6 +26,7 @@ import {
   range,
   reasonCodesOf,
   relatedStatements,
+  resourceId,
   statusCodeOf,
   texts,
   UNKNOWN_CONCEPT,
@@ -99,7 +100,7 @@ export function medicationActivity(activity: Node, context: SectionContext, out:
     context.issue('warning', 'value-not-converted', 'a medication administration has no time it was given; it is kept with its time stated as unknown', at);
     effective = { _effectiveDateTime: { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] } };
   }
-  const id = context.idOf(activity) ?? context.derivedId('MedicationStatement', activity, at, 'activity');
+  const id = resourceId('MedicationStatement', activity, context, at, 'activity');
   const medication = medicationOf(activity, context, out, options.narrative);
   const base = {
     id,
