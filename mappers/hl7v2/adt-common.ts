@@ -124,6 +124,18 @@ export function requirePid(context: MappingContext): Hl7Segment {
   return pid;
 }
 
+/** Stands for the PID of a message that has none: no field has a value, and it is in no message's segment list. */
+const ABSENT_PID: Hl7Segment = Object.freeze({ name: 'PID', fields: [] }) as Hl7Segment;
+
+/**
+ * The PID the message is about: its first, or for a message without one (an order or result fragment, a document
+ * notice) an empty stand-in, whose patient is a patient of that message alone (patientIdOf). Merges, which must know
+ * both patients, use requirePid.
+ */
+export function patientSegment(context: MappingContext): Hl7Segment {
+  return firstSegment(context.message, 'PID') ?? ABSENT_PID;
+}
+
 /**
  * The authority of identifiers sent without one (CX-4 empty): MSH-4 sending facility, else MSH-3 sending application,
  * else the source's configured default authority (mapping config `defaultAuthority`), else the source the sender's
@@ -193,13 +205,13 @@ export function patientKeySource(pid: Hl7Segment, context: MappingContext): stri
 
 /**
  * The id of the patient one PID describes, from its key field (patientKeySource). A PID with no identifier at all
- * that still describes someone (a name or a birth date) is a patient of this message alone (unidentifiedPatientId);
- * a PID that names nobody fails the message: nothing in it could be attributed to anyone.
+ * (a name or a birth date only, or nothing: a fragment whose results or orders name no one) is a patient of this
+ * message alone (unidentifiedPatientId): what the message carries is kept and never attributed to anyone else.
  */
 export function patientIdOf(pid: Hl7Segment, context: MappingContext): string {
   const source = patientKeySource(pid, context);
   const field = sourceField(source, { PID: pid });
-  if (!field.some((repetition) => comp(repetition, 1) !== '') && describesSomeone(pid)) return unidentifiedPatientId(pid, source, context);
+  if (!field.some((repetition) => comp(repetition, 1) !== '')) return unidentifiedPatientId(pid, source, context);
   return patientIdFromList(field, source, context);
 }
 
@@ -213,24 +225,30 @@ function describesSomeone(pid: Hl7Segment): boolean {
  * A patient sent without any identifier gets an id of its own message (sender, control id, the PID's position): it
  * is never matched to another message's patient, so no record can land under the wrong person, and nothing the
  * message carries is lost. Matching by name and birth date would be a guess; linking the record to the right patient
- * is left to someone who can check (an A40 merge, or a resend with the identifier). A warning on the message.
+ * is left to someone who can check (an A40 merge, or a resend with the identifier). A warning on the message; a
+ * source that would rather have such messages fail lists the code in its mapping config's fatalIssues.
  */
 function unidentifiedPatientId(pid: Hl7Segment, source: string, context: MappingContext): string {
+  const { msh, message } = context;
+  const position = message.segments.indexOf(pid);
   reportIssue({
     severity: 'warning',
     code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED',
-    location: source,
-    detail: `${source} and its fallbacks are empty; the patient is kept as a patient of this message alone`,
+    location: position < 0 ? 'PID' : source,
+    detail:
+      position < 0
+        ? 'the message has no PID; what it carries is kept under a patient of this message alone'
+        : describesSomeone(pid)
+          ? `${source} and its fallbacks are empty; the patient is kept as a patient of this message alone`
+          : `the PID names nobody (${source} and its fallbacks, PID-5 and PID-7 are empty); what the message carries is kept under a patient of this message alone`,
   });
-  const { msh, message } = context;
   const sender = `${valueOf(msh, 3)}|${valueOf(msh, 4)}`;
-  return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, context.controlId, String(message.segments.indexOf(pid)));
+  return deterministicId('Patient', UNIDENTIFIED_PATIENT_SYSTEM, sender, context.controlId, String(position));
 }
 
-
-/** The id of the patient the message is about (the first PID). */
+/** The id of the patient the message is about (the first PID; see patientSegment). */
 export function patientId(context: MappingContext): string {
-  return patientIdOf(requirePid(context), context);
+  return patientIdOf(patientSegment(context), context);
 }
 
 export function patientReference(context: MappingContext): Reference {

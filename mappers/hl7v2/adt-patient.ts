@@ -17,7 +17,7 @@ import type { ResourceDraft } from '../types.ts';
 import { reportIssue } from '../issues.ts';
 import { patientExtensions } from './adt-patient-extensions.ts';
 
-import { ORIGINAL_TEXT_EXTENSION, addressElement, administrativeGender, isAdministrativeSexCode, nameElement, patientIdOf, patientKeySource, requirePid, sendingFacility, telecomElement } from './adt-common.ts';
+import { ORIGINAL_TEXT_EXTENSION, addressElement, administrativeGender, isAdministrativeSexCode, nameElement, patientIdOf, patientKeySource, patientSegment, sendingFacility, telecomElement } from './adt-common.ts';
 import {
   type AssigningAuthority,
   type CodeableConcept,
@@ -115,7 +115,7 @@ const ISO_639_2_TO_1 = codeTable<string>({
 // ---------------------------------------------------------------------------------------------------------------
 // Patient
 
-/** The Patient the message is about (its first PID). */
+/** The Patient the message is about (its first PID; a message without one is about a patient of its own). */
 export function buildPatient(context: MappingContext): ResourceDraft {
   // One patient a message (merges, swaps and links read theirs with buildEveryPatient). A message that names more
   // (a query response's list of candidates) maps its first; the others are said to be left in the raw message.
@@ -123,7 +123,7 @@ export function buildPatient(context: MappingContext): ResourceDraft {
   for (let n = 2; n <= pids.length; n++) {
     reportIssue({ severity: 'warning', code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED', location: `PID[${n}]`, detail: 'another patient in one message: only the first PID is mapped; this one is kept in the raw message' });
   }
-  return buildPatientFrom(requirePid(context), context);
+  return buildPatientFrom(patientSegment(context), context);
 }
 
 /** The Patient one PID segment describes (a merge message has one per patient group). */

@@ -46,8 +46,8 @@ describe('GET /metrics', () => {
     const client = await MllpTestClient.connect(t.mllpPort);
     expect(hl7Field(await client.request(adtMessage({ controlId: 'M-1', mrn: 'M100' })), 'MSA', 1)).toBe('AA');
     expect(hl7Field(await client.request(adtMessage({ controlId: 'M-1', mrn: 'M100' })), 'MSA', 1)).toBe('AA');
-    // Accepted at intake, fails mapping (a PID that names nobody: no identifier, no name, no birth date).
-    expect(hl7Field(await client.request(adtMessage({ controlId: 'M-2', mrn: 'M200' }).replace(/PID\|[^\r]*/, 'PID|1')), 'MSA', 1)).toBe('AA');
+    // Accepted at intake, fails mapping (a merge without its MRG segment).
+    expect(hl7Field(await client.request(adtMessage({ controlId: 'M-2', mrn: 'M200' }).replace('ADT^A01^ADT_A01', 'ADT^A40^ADT_A39')), 'MSA', 1)).toBe('AA');
     expect(hl7Field(await client.request(unsupportedMessage('M-3')), 'MSA', 1)).toBe('AR');
     await client.close();
     const http = await fetch(`${t.httpUrl}/ingest/hl7v2`, { method: 'POST', headers: { ...authHeaders(), 'content-type': 'x-application/hl7-v2+er7' }, body: adtMessage({ controlId: 'M-4', mrn: 'M400' }) });

@@ -25,7 +25,7 @@ describe('ACK after mapping', () => {
   });
 
   it('answers AE with the mapping error, stores it, and gives a resend the same answer', async () => {
-    const broken = adtMessage({ controlId: 'AM-2', mrn: 'AM200' }).replace(/PID\|[^\r]*/, 'PID|1');
+    const broken = adtMessage({ controlId: 'AM-2', mrn: 'AM200' }).replace('ADT^A01^ADT_A01', 'ADT^A40^ADT_A39');
     const client = await MllpTestClient.connect(t.mllpPort);
     const ack = await client.request(broken);
     const again = await client.request(broken);

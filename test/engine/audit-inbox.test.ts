@@ -81,7 +81,7 @@ beforeAll(async () => {
   const admission = { mrn: 'AI1', family: 'Lim', given: 'Sora' };
   await client.request(adtMessage({ controlId: 'AI-1', ...admission }));
   // A mapping failure, a query refused at intake (no record to store), and AI-1's control id again with other bytes.
-  await client.request(adtMessage({ controlId: 'AI-3', mrn: 'AI3' }).replace(/PID\|[^\r]*/, 'PID|1'));
+  await client.request(adtMessage({ controlId: 'AI-3', mrn: 'AI3' }).replace('ADT^A01^ADT_A01', 'ADT^A40^ADT_A39'));
   await client.request(adtMessage({ controlId: 'AI-4', mrn: 'AI4' }).replace('ADT^A01^ADT_A01', 'QRY^A19'));
   await client.request(adtMessage({ controlId: 'AI-1', ...admission, given: 'Sori' }));
   await client.close();

@@ -62,8 +62,10 @@ describe('message types', () => {
     expect(result.issues?.map((i) => i.code)).toContain('ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE');
   });
 
-  it('needs a PID', () => {
-    expect(errorOf('MSH|^~\\&|APP|HOSP|||20240101||ADT^A01|C1|P|2.5.1')).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID' });
+  it('keeps an event without a PID under a patient of its own, and fails a merge without one', () => {
+    const result = mapHl7Message(parseHl7('MSH|^~\\&|APP|HOSP|||20240101||ADT^A01|C1|P|2.5.1'), defaultHl7MappingOptions);
+    expect(result.issues?.map((i) => [i.code, i.location])).toContainEqual(['ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', 'PID']);
+    expect(errorOf('MSH|^~\\&|APP|HOSP|||20240101||ADT^A40|C1|P|2.5.1\rMRG|OLD1^^^HOSP^MR')).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID' });
   });
 
   it('rejects an unknown time zone option as configuration', () => {
@@ -184,8 +186,34 @@ describe('Patient', () => {
     expect(patientOf(second).id).not.toBe(patient.id);
     // The same message again (a resend) names the same one.
     expect(patientOf(mapHl7Message(parseHl7(withControlId('C1', { 5: 'Kuh^Klarabella', 7: '19901224', 8: 'F' })), defaultHl7MappingOptions)).id).toBe(patient.id);
-    // A PID that names nobody at all still fails the message.
-    expect(errorOf(withControlId('C3', { 1: '1', 8: 'F' }))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID-3' });
+  });
+
+  it('keeps what a message whose PID names nobody, or that has no PID, carries under a patient of that message alone', () => {
+    // A PID with no identifier, name or birth date: the encounter is kept, under a patient of this message.
+    const nobody = mapHl7Message(parseHl7(adt('A04', { 2: 'O', 19: 'V1' }, { 1: '1', 8: 'F' })), defaultHl7MappingOptions);
+    const patient = patientIn(nobody);
+    expect(patient['identifier']).toBeUndefined();
+    expect(patient['gender']).toBe('female');
+    expect(nobody.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', location: 'PID-3', detail: expect.stringContaining('names nobody') }));
+    expect(nobody.drafts.find((d) => d.resourceType === 'Encounter')!['subject']).toEqual({ reference: `Patient/${patient.id}` });
+    const again = mapHl7Message(parseHl7(adt('A04', { 2: 'O', 19: 'V1' }, { 1: '1', 8: 'F' }).replace('|C1|', '|C2|')), defaultHl7MappingOptions);
+    expect(patientIn(again).id).not.toBe(patient.id);
+
+    // A result fragment without a PID: its observations are kept, under a patient of this message, never of another.
+    const fragment = (controlId: string): string =>
+      [`MSH|^~\\&|LAB|HOSP|||20240101||ORU^R01|${controlId}|P|2.5.1`, 'OBR|1||F1|8601-7^ECG impression^LN', 'OBX|1|ST|8625-6^PR interval^LN||141|ms|||||F'].join('\r');
+    const result = mapHl7Message(parseHl7(fragment('F1')), defaultHl7MappingOptions);
+    const orphan = patientIn(result);
+    expect(Object.keys(orphan).filter((key) => !['resourceType', 'id', 'active'].includes(key))).toEqual([]);
+    expect(result.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', location: 'PID' }));
+    const observation = result.drafts.find((d) => d.resourceType === 'Observation')!;
+    expect(observation['subject']).toEqual({ reference: `Patient/${orphan.id}` });
+    expect(observation['valueString'] ?? observation['valueQuantity']).toBeDefined();
+    expect(patientIn(mapHl7Message(parseHl7(fragment('F2')), defaultHl7MappingOptions)).id).not.toBe(orphan.id);
+    expect(patientIn(mapHl7Message(parseHl7(fragment('F1')), defaultHl7MappingOptions)).id).toBe(orphan.id);
+
+    // A merge still needs both of its patients.
+    expect(errorOf(adt('A40', undefined, { 1: '1' }).replace(/PID\|1/, 'MRG|OLD1^^^HOSP^MR'))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_MISSING_FIELD', location: 'PID' });
   });
 
   it('names what a message without MSH-10 alone describes by its content: one patient per message, the same for a resend', () => {
