@@ -227,17 +227,3 @@ export function isOdd(x: number): boolean {
 export function half(x: number): number {
   return Math.floor(x / 2);
 }
-
-function isTreeSize(x: number): boolean {
-  return Number.isSafeInteger(x) && x >= 0;
-}
-
-function isHash(x: Uint8Array): boolean {
-  return x instanceof Uint8Array && x.length === HASH_BYTES;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -62,7 +62,6 @@ import {
   type NodeId,
   type NodeSource,
 } from '../anchor/log/index.ts';
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { defaultLogOrigin } from '../workers/anchor.ts';
 
 const { values } = parseArgs({ options: { verifications: { type: 'string', default: '50' } } });

@@ -25,7 +25,6 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { canonicalBytes, resourceSha256, sha256Hex, stringifyJson } from '../anchor/index.ts';
-import { AnchorlineError } from '../errors/index.ts';
 import { LOSSLESS_JSON_TYPES, type Queryable } from './db.ts';
 import { AUDIT_EVENT, auditVersions, NO_SOURCE_SHA256, researchAuditEvent, type AuditActor, type AuditRecord, type ResearchAudit } from './audit-trail.ts';
 import { writeApiResource } from './api-writes.ts';

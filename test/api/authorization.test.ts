@@ -49,13 +49,6 @@ async function secretClient(scopes: string[], source?: string): Promise<{ id: st
   return { id: created.body.clientId, secret: created.body.clientSecret };
 }
 
-async function token(scopes: string[], scope?: string): Promise<string> {
-  const client = await secretClient(scopes);
-  const response = await tokenRequest({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) }, client);
-  expect(response.status).toBe(200);
-  return response.body.access_token;
-}
-
 beforeAll(async () => {
   t = await startTestEngine({
     overrides: {

@@ -21,14 +21,11 @@ import {
   checkpointHash,
   formatLogCheckpoint,
   generateSigningKey,
-  headerHash,
   leafHash,
   merkleRoot,
   parseLogCheckpoint,
   publicKeyFor,
-  signHeader,
   verifyBundle,
-  type BatchHeader,
 } from '../../anchor/index.ts';
 import { ed25519Cosigner, ed25519NoteSigner, formatCosignerKey, formatSignatureLine, parseCheckpoint, parseNote, signNote } from '../../anchor/log/index.ts';
 import { runAudit } from '../../cli/audit.ts';
