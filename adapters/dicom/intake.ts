@@ -3,8 +3,10 @@
  * instance in the blob store, commit it to the inbox, hand its id to the queue and answer.
  *
  * What `accept` takes: one DICOM Part 10 file (128-byte preamble, 'DICM', the file meta group, the data set), as
- * STOW-RS receives it. The DIMSE listener wraps each C-STORE data set in a file meta group first (part10.ts); a bare
- * data set is refused (no 'DICM' prefix).
+ * STOW-RS receives it. The DIMSE listener wraps each C-STORE data set in a file meta group first (part10.ts). An
+ * instance written without File Meta Information (a bare data set, or the group without its preamble) is wrapped
+ * the same way (asPart10File), with a mapping issue saying so; the stored file is the wrapped one. Bytes that do not
+ * start like a data set are refused (no 'DICM' prefix).
  *
  * Rules:
  * - Nothing is acknowledged before it is durable: the blob is written and fsynced, then the inbox row and its ingest
@@ -40,7 +42,7 @@ import { AnchorlineError, toAnchorlineError, type ErrorCode } from '../../errors
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { discardInstance, inbox, storeInstance, withTransaction, type BlobStore, type InboxInput, type RecordOutcome, type StoredInstance } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type JobQueue } from '../../queue/index.ts';
-import { InflateBudget, readDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
+import { InflateBudget, asPart10File, readDicomInstance, type ParsedDicomInstance } from '../../formats/dicom/index.ts';
 import type { IntakeMetrics } from '../../observability/types.ts';
 
 /** The inbox protocol of DICOM instances, and the key of their converter in the ingest worker. */
@@ -134,10 +136,13 @@ export class DicomIntake {
       return this.refuse(bytes, envelope, new AnchorlineError('ANCHORLINE_ERR_DICOM_TOO_LARGE', `the instance is ${bytes.length} bytes; at most ${this.options.maxInstanceBytes} are accepted`));
     }
     let parsed: ParsedDicomInstance;
+    let instance: Buffer;
     try {
+      // An instance sent without File Meta Information is stored inside a file meta group of our own.
+      instance = asPart10File(bytes);
       // A deflated data set is inflated on the thread pool in 64 KiB steps, so a deflate bomb costs the event loop
       // nothing but the counting; it is stopped at its caps.
-      parsed = await readDicomInstance(bytes, { maxInflatedBytes: this.options.maxInstanceBytes, maxInflateRatio: this.options.maxInflateRatio, budget: this.budgetOf(origin) });
+      parsed = await readDicomInstance(instance, { maxInflatedBytes: this.options.maxInstanceBytes, maxInflateRatio: this.options.maxInflateRatio, budget: this.budgetOf(origin) });
     } catch (error) {
       return this.refuse(bytes, envelope, toAnchorlineError(error));
     }
@@ -146,13 +151,13 @@ export class DicomIntake {
 
     let blob: StoredInstance;
     try {
-      blob = await storeInstance(this.options.pool, this.options.blobs, bytes);
+      blob = await storeInstance(this.options.pool, this.options.blobs, instance);
     } catch (error) {
       this.options.log.warn(errorFields(error), 'dicom intake: the blob store refused a write; answering with a retryable error');
       return { ...refusal(new AnchorlineError('ANCHORLINE_ERR_STORE_UNAVAILABLE', 'the instance could not be written to the blob store')), ...identity };
     }
 
-    const raw = bytes.subarray(0, headerLength);
+    const raw = instance.subarray(0, headerLength);
     const input: InboxInput = {
       ...envelope,
       controlId: header.sopInstanceUid,
@@ -160,7 +165,7 @@ export class DicomIntake {
       messageTime: null,
       raw,
       rawSha256: sha256(raw),
-      rawSize: bytes.length,
+      rawSize: instance.length,
       charset: header.textDecoding === 'cp949' ? 'cp949' : header.specificCharacterSet || 'ISO_IR 6',
       blobSha256: blob.sha256,
       blobSealedSha256: blob.sealedSha256,

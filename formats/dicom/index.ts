@@ -18,5 +18,5 @@ export {
 } from './parse.ts';
 export { InflateBudget, inflateDataSet, readDicomInstance, type ReadDicomOptions } from './inflate.ts';
 export { characterSetTerms, decodeDicomText, isKnownCharacterSet, type DecodedText } from './charset.ts';
-export { fileTransferSyntax, part10File, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, type FileMetaInput } from './part10.ts';
+export { asPart10File, fileTransferSyntax, part10File, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, type FileMetaInput } from './part10.ts';
 export type { DicomAnomaly, DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';

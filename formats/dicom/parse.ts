@@ -20,6 +20,7 @@ import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { correctedCharacterSet, decodeDicomText } from './charset.ts';
+import { IMPLEMENTATION_CLASS_UID, NO_FILE_META_NOTE } from './meta-ids.ts';
 import type { DicomAnomaly, DicomInstanceHeader, DicomPersonName, PersonNameGroup, TextDecoding } from './types.ts';
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
@@ -34,7 +35,7 @@ const ENCAPSULATED = /^1\.2\.840\.10008\.1\.2\.(4\.\d+|5|1\.98)$/;
 const PREFIX_BYTES = 132;
 const PIXEL_DATA_TAGS = ['x7fe00008', 'x7fe00009', 'x7fe00010'] as const;
 /** VRs of PS3.5 Table 6.2-1; an explicit VR data set with anything else is not DICOM. */
-const VRS = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
+export const VRS: ReadonlySet<string> = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
 /** (FFFE,E00D) Item Delimitation Item and (FFFE,E0DD) Sequence Delimitation Item, as dicom-parser names tags. */
 const DELIMITATION_TAGS: ReadonlySet<string> = new Set(['xfffee00d', 'xfffee0dd']);
 /** The Sequence Delimitation Item (FFFE,E0DD) with length 0, little endian: how encapsulated pixel data ends. */
@@ -358,6 +359,21 @@ function personName(text: string): DicomPersonName | undefined {
   return Object.keys(name).length > 0 ? name : undefined;
 }
 
+/**
+ * What our own Private Information (0002,0102) in the file meta says of how the instance arrived (part10.ts,
+ * asPart10File): a data set received without File Meta Information, whose transfer syntax was detected.
+ */
+function metaNote(meta: DataSet): DicomAnomaly | undefined {
+  if (asciiOf(meta, 'x00020100') !== IMPLEMENTATION_CLASS_UID) return undefined;
+  const note = asciiOf(meta, 'x00020102');
+  if (note !== NO_FILE_META_NOTE) return undefined;
+  return {
+    location: '(0002,0010)',
+    code: 'ANCHORLINE_ISSUE_MISSING_FIELD',
+    detail: 'the instance came without File Meta Information (no preamble and \'DICM\', PS3.10 7.1); its transfer syntax was detected from its first element and a file meta group was added, the data set kept as received',
+  };
+}
+
 /** Reads and checks the file meta; returns the transfer syntax and how its data set is encoded. */
 function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding: 'implicit' | 'explicit' | 'big' | 'deflated'; meta: DataSet } {
   if (bytes.length < PREFIX_BYTES || Buffer.from(bytes.buffer, bytes.byteOffset + 128, 4).toString('latin1') !== 'DICM') {
@@ -437,6 +453,8 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   if (metaClass !== undefined && metaClass !== sopClassUid) {
     anomalies.push({ location: '(0002,0002)', detail: 'the file meta (0002,0002) names another SOP class than the data set (0008,0016); the data set\'s is used', value: metaClass });
   }
+  const note = metaNote(meta);
+  if (note !== undefined) anomalies.push(note);
   const studyInstanceUid = uidOf(dataSet, 'x0020000d', true)!;
   const seriesInstanceUid = uidOf(dataSet, 'x0020000e', true)!;
 

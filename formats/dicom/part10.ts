@@ -8,10 +8,10 @@
  * data set was sent in, and the sending AE title.
  */
 
-/** Our implementation class UID (a UUID-derived UID, PS3.5 B.2), written into every file meta group we make. */
-export const IMPLEMENTATION_CLASS_UID = '2.25.186232566078651622444903801208637435033';
-/** At most 16 characters (SH). */
-export const IMPLEMENTATION_VERSION_NAME = 'ANCHORLINE_1';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, NO_FILE_META_NOTE } from './meta-ids.ts';
+import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VRS, parseDicomInstance } from './parse.ts';
+
+export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './meta-ids.ts';
 
 export interface FileMetaInput {
   sopClassUid: string;
@@ -19,6 +19,8 @@ export interface FileMetaInput {
   transferSyntaxUid: string;
   /** The calling AE title of the association, kept as Source Application Entity Title (0002,0016). */
   sourceAeTitle?: string;
+  /** Noted as our Private Information (0002,0100, 0002,0102): the data set came without File Meta Information. */
+  receivedWithoutFileMeta?: boolean;
 }
 
 export function part10File(meta: FileMetaInput, dataset: Buffer): Buffer {
@@ -30,6 +32,7 @@ export function part10File(meta: FileMetaInput, dataset: Buffer): Buffer {
     element(0x0012, 'UI', uidValue(IMPLEMENTATION_CLASS_UID)),
     element(0x0013, 'SH', textValue(IMPLEMENTATION_VERSION_NAME)),
     ...(meta.sourceAeTitle ? [element(0x0016, 'AE', textValue(meta.sourceAeTitle.slice(0, 16)))] : []),
+    ...(meta.receivedWithoutFileMeta ? [element(0x0100, 'UI', uidValue(IMPLEMENTATION_CLASS_UID)), element(0x0102, 'OB', textValue(NO_FILE_META_NOTE))] : []),
   ];
   const groupLength = elements.reduce((sum, e) => sum + e.length, 0);
   const lengthElement = Buffer.alloc(12);
@@ -89,4 +92,63 @@ export function fileTransferSyntax(file: Buffer): string | undefined {
     offset = valueStart + length;
   }
   return undefined;
+}
+
+/** Preamble (128 bytes) and 'DICM'. */
+const PREFIX_BYTES = 132;
+
+function hasPart10Prefix(bytes: Buffer): boolean {
+  return bytes.length >= PREFIX_BYTES && bytes.toString('latin1', 128, 132) === 'DICM';
+}
+
+/**
+ * The first group of a data set sent without File Meta Information. Real data sets start with group 0008 (Specific
+ * Character Set, Image Type, SOP Class UID) or, stripped of identifying modules, a little later; anything else is
+ * not taken for DICOM.
+ */
+function plausibleFirstGroup(group: number): boolean {
+  return group % 2 === 0 && group >= 0x0008 && group <= 0x0028;
+}
+
+/**
+ * The transfer syntax of a data set sent without File Meta Information, told from its first element as DICOM
+ * toolkits tell it: a real VR after the tag is explicit VR (little endian when the group reads as one little endian,
+ * big endian when it reads as one big endian); no VR is implicit VR little endian, the default transfer syntax.
+ * Undefined when the first element is not one.
+ */
+function bareDataSetTransferSyntax(bytes: Buffer): string | undefined {
+  if (bytes.length < 8) return undefined;
+  const explicit = VRS.has(bytes.toString('latin1', 4, 6));
+  if (plausibleFirstGroup(bytes.readUInt16LE(0))) {
+    if (explicit) return EXPLICIT_VR_LITTLE_ENDIAN;
+    return bytes.readUInt32LE(4) <= bytes.length - 8 || bytes.readUInt32LE(4) === 0xffffffff ? IMPLICIT_VR_LITTLE_ENDIAN : undefined;
+  }
+  if (explicit && plausibleFirstGroup(bytes.readUInt16BE(0))) return EXPLICIT_VR_BIG_ENDIAN;
+  return undefined;
+}
+
+/**
+ * The instance as a DICOM Part 10 file. A Part 10 file is returned as it is. Some archives and older equipment write
+ * instances without the preamble and File Meta Information (PS3.10 7.1), as a bare data set (the ACR-NEMA habit) or
+ * a file meta group without the preamble; DICOM toolkits read both. Such an instance is returned inside a file meta
+ * group of our own (part10File) naming its SOP class and instance and the transfer syntax detected, with a note
+ * (Private Information, 0002,0102) that the reader reports as a mapping issue. The data set's bytes are kept as
+ * received. Bytes that do not start like a data set are returned unchanged, and the reader refuses them as before.
+ * Throws AnchorlineError (the data set's own faults) only.
+ */
+export function asPart10File(bytes: Buffer): Buffer {
+  if (hasPart10Prefix(bytes)) return bytes;
+  if (bytes.length >= 8 && bytes.readUInt16LE(0) === 0x0002 && VRS.has(bytes.toString('latin1', 4, 6))) {
+    // A file meta group without the preamble: the preamble and 'DICM' are all that is missing.
+    const prefix = Buffer.alloc(PREFIX_BYTES);
+    prefix.write('DICM', 128, 'latin1');
+    return Buffer.concat([prefix, bytes]);
+  }
+  const transferSyntaxUid = bareDataSetTransferSyntax(bytes);
+  if (transferSyntaxUid === undefined) return bytes;
+  // The file meta names the data set's SOP class and instance, so the data set is read once inside a provisional
+  // group, then wrapped in the real one.
+  const provisional = part10File({ sopClassUid: '', sopInstanceUid: '', transferSyntaxUid, receivedWithoutFileMeta: true }, bytes);
+  const { header } = parseDicomInstance(provisional, { maxInflatedBytes: 0 });
+  return part10File({ sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid, transferSyntaxUid, receivedWithoutFileMeta: true }, bytes);
 }

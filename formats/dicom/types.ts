@@ -38,6 +38,8 @@ export interface DicomAnomaly {
   detail: string;
   /** The value as sent (a UID), when there is one. */
   value?: string;
+  /** The mapping issue it is reported as; absent: ANCHORLINE_ISSUE_INVALID_VALUE. */
+  code?: 'ANCHORLINE_ISSUE_MISSING_FIELD';
 }
 
 export interface DicomInstanceHeader {

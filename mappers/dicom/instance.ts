@@ -234,7 +234,7 @@ export function buildImagingStudy(header: DicomInstanceHeader, context: DicomMap
  * Modality, a file meta that disagrees with the data set) is in the result's issues.
  */
 export function mapDicomInstance(header: DicomInstanceHeader, context: DicomMappingContext): MappingResult {
-  const issues: MappingIssue[] = (header.anomalies ?? []).map((anomaly) => ({ severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', ...anomaly }));
+  const issues: MappingIssue[] = (header.anomalies ?? []).map(({ code, ...anomaly }) => ({ severity: 'warning', code: code ?? 'ANCHORLINE_ISSUE_INVALID_VALUE', ...anomaly }));
   const patient = buildPatient(header, context, issues);
   // No eventTime: an instance is not an event that orders demographics, and its study merges are order-free.
   const drafts = [patient, buildEndpoint(context), buildImagingStudy(header, context, patient.id, issues)];

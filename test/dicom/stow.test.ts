@@ -152,6 +152,37 @@ describe('STOW-RS', () => {
     expect(planPatient.identifier).toEqual([{ system: 'urn:anchorline:authority:unidentified-sender', value: 'id00001' }]);
   });
 
+  it('stores an instance written without File Meta Information inside a file meta group of its own, and says so', async () => {
+    // pydicom's RT Structure Set: a bare implicit VR little endian data set, no preamble, no 'DICM', no group 0002.
+    const bare = readFileSync(path.join(FIXTURES, '..', 'corpus', 'dicom', 'pydicom', 'test_files__rtstruct.dcm'));
+    const sop = '1.2.826.0.1.3680043.8.498.2010020400001';
+    const study = `${sop}.1`;
+    const { status, json } = await stow(multipart([bare]));
+    expect(status).toBe(200);
+    expect(items(json, '00081199').map((i) => values(i, '00081155')[0])).toEqual([sop]);
+    let row: { id: number; state: string } | undefined;
+    await eventually(async () => {
+      row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
+      return row?.state === 'done';
+    }, 30_000, 'the RT structure set mapped');
+    const message = (await (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json()) as any;
+    expect(message.mappingIssues.map((i: any) => [i.code, i.location])).toContainEqual(['ANCHORLINE_ISSUE_MISSING_FIELD', '(0002,0010)']);
+    // WADO-RS serves a Part 10 file: our file meta group (implicit VR little endian, the SOP instance) before the data
+    // set exactly as received.
+    const instance = await fetch(`${t.httpUrl}/dicomweb/studies/${study}/series/${study}.1/instances/${sop}`, { headers: authHeaders() });
+    expect(instance.status).toBe(200);
+    const contentType = instance.headers.get('content-type')!;
+    const [part] = responseParts(Buffer.from(await instance.arrayBuffer()), contentType);
+    expect(part!.headers).toMatch(/transfer-syntax=1\.2\.840\.10008\.1\.2(\r|\n|;|$)/m);
+    expect(part!.body.toString('latin1', 128, 132)).toBe('DICM');
+    expect(part!.body.subarray(part!.body.length - bare.length).equals(bare)).toBe(true);
+    expect(part!.body.includes(Buffer.from(sop, 'latin1'))).toBe(true);
+    // The same bytes again are the same instance.
+    const again = await stow(multipart([bare]));
+    expect(again.status).toBe(200);
+    expect((await t.pool.query(`SELECT count(*)::int AS n FROM inbox_message WHERE control_id = $1`, [sop])).rows[0]).toEqual({ n: 1 });
+  });
+
   it('answers a resend with 200: instances stored before are not failures', async () => {
     const { status, json } = await stow(multipart([fixture('ct-1'), fixture('ct-2')]));
     expect(status).toBe(200);

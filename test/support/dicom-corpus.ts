@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAnchorlineError } from '../../errors/index.ts';
-import { parseDicomInstance, readDicomInstance } from '../../formats/dicom/index.ts';
+import { asPart10File, parseDicomInstance, readDicomInstance } from '../../formats/dicom/index.ts';
 import { checkMappedResource, defaultHl7MappingOptions, mapDicomInstance, mergeDraft } from '../../mappers/index.ts';
 
 export interface DicomCorpusEntry {
@@ -48,10 +48,13 @@ export function readDicomCorpus(root: string): DicomCorpusEntry[] {
 }
 
 /** The outcome, and what breaks the engine's own rules (not valid FHIR, a prefix that reads differently). */
-export async function runDicomCorpusFile(bytes: Buffer): Promise<{ outcome: DicomCorpusOutcome; problems: string[] }> {
+export async function runDicomCorpusFile(received: Buffer): Promise<{ outcome: DicomCorpusOutcome; problems: string[] }> {
   const problems: string[] = [];
   let parsed;
+  let bytes: Buffer;
   try {
+    // As the intake: an instance without File Meta Information is read (and stored) inside a group of our own.
+    bytes = asPart10File(received);
     parsed = await readDicomInstance(bytes, OPTIONS);
   } catch (error) {
     if (!isAnchorlineError(error)) return { outcome: { refused: { code: 'THROWN', location: null } }, problems: [`threw ${(error as Error).name}`] };
