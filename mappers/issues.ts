@@ -32,6 +32,7 @@ export const MAPPING_ISSUE_CODES = {
   ANCHORLINE_ISSUE_DUPLICATE_KEY: 'Two segments named the same resource (the same set id or order number); the later one was kept apart under its position',
   ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED: 'A segment that carries data has no mapping for this message type; it is kept in the raw message',
   ANCHORLINE_ISSUE_REPEATED_VALUE: 'A one-value field was sent with several values of one type (OBX-5 answering "select all that apply"); each value became a component of the resource',
+  ANCHORLINE_ISSUE_TEXT_CONTINUED: 'A text result was sent one line per OBX, each repeating the set id, code and sub-id; the lines became one Observation\'s value',
   ANCHORLINE_ISSUE_LINE_BREAK_IN_SEGMENT: 'A segment was sent across several lines (a line break inside a field, not escaped as \\.br\\); the break was kept as part of the value',
   ANCHORLINE_ISSUE_CHARSET_FALLBACK: 'MSH-18 named no character set, or ASCII, while the bytes were UTF-8; the message was read as UTF-8',
   ANCHORLINE_ISSUE_UNKNOWN_MESSAGE_TYPE: 'The message type is not one the mapping table lists; the segments it carries were mapped by their own meaning',

@@ -227,6 +227,8 @@ export function buildResults(context: MappingContext): ResourceDraft[] {
 
 export interface ObservationEntry {
   obx: Hl7Segment;
+  /** The OBX after it that continue its text, a line each (continuesText). */
+  continued?: Hl7Segment[];
   notes: Annotation[];
   /** Index into the report's specimens when the OBX follows an SPM. */
   specimen?: number;
@@ -268,6 +270,10 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   let current: ObservationEntry | undefined;
   for (const segment of group.segments) {
     if (segment.name === 'OBX') {
+      if (current !== undefined && continuesText(current.obx, segment)) {
+        (current.continued ??= []).push(segment);
+        continue;
+      }
       current = { obx: segment, notes: [], specimen: specimenSegments.length > 0 ? specimenSegments.length - 1 : undefined };
       observations.push(current);
     } else if (segment.name === 'NTE') {
@@ -413,7 +419,15 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
       : (OBSERVATION_STATUS.get(statusCode) ?? degrade(invalidValue('OBX-11', 'observation result status is not an HL7 table 0085 code; read as unknown'), 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', 'unknown', statusCode));
 
   const unit = toQuantityUnitOf(fieldOf(obx, 6)[0]);
-  const value = observationValue(obx, code, unit, context.message.encoding, context);
+  if (entry.continued !== undefined) {
+    reportIssue({
+      severity: 'information',
+      code: 'ANCHORLINE_ISSUE_TEXT_CONTINUED',
+      location: 'OBX-5',
+      detail: `the ${entry.continued.length} OBX that follow have the same set id, value type, code, sub-id and status: they continue this text, a line each, and were read as lines of its value`,
+    });
+  }
+  const value = observationValue(obx, textLines(entry), code, unit, context.message.encoding, context);
   const hasValue = Object.values(value).some((member) => member !== undefined);
   const setId = comp(fieldOf(obx, 1)[0], 1);
   const subId = comp(fieldOf(obx, 4)[0], 1);
@@ -478,7 +492,26 @@ interface ObservationValue {
   component: Array<Record<string, unknown>> | undefined;
 }
 
-function observationValue(obx: Hl7Segment, code: CodeableConcept, unit: QuantityUnit | undefined, encoding: Hl7Encoding, context: MappingContext): ObservationValue {
+/**
+ * Whether an OBX continues the text of the OBX before it. Many senders write a report one line per OBX, repeating the
+ * set id (often empty), the value type, the observation identifier and the sub-id: as one key, the lines are one
+ * value. A text type (ST, TX, FT) and the same OBX-1, -2, -3, -4 and -11 as sent; anything else is an observation of
+ * its own.
+ */
+export function continuesText(previous: Hl7Segment, next: Hl7Segment): boolean {
+  if (!TEXT_TYPES.has(codeOf(fieldOf(next, 2)).toUpperCase())) return false;
+  return [1, 2, 3, 4, 11].every((n) => JSON.stringify(fieldOf(previous, n)) === JSON.stringify(fieldOf(next, n)));
+}
+
+/** OBX-5 of an observation and of the OBX that continue its text, a continuing OBX with no value being an empty line. */
+export function textLines(entry: Pick<ObservationEntry, 'obx' | 'continued'>): Hl7Field {
+  const field = fieldOf(entry.obx, 5);
+  if (entry.continued === undefined) return field;
+  const line = (segment: Hl7Segment): Hl7Field => (isEmptyField(fieldOf(segment, 5)) ? [[['']]] : fieldOf(segment, 5));
+  return [...line(entry.obx), ...entry.continued.flatMap(line)];
+}
+
+function observationValue(obx: Hl7Segment, field: Hl7Field, code: CodeableConcept, unit: QuantityUnit | undefined, encoding: Hl7Encoding, context: MappingContext): ObservationValue {
   const value: ObservationValue = {
     valueQuantity: undefined,
     valueCodeableConcept: undefined,
@@ -489,7 +522,6 @@ function observationValue(obx: Hl7Segment, code: CodeableConcept, unit: Quantity
     extension: undefined,
     component: undefined,
   };
-  const field = fieldOf(obx, 5);
   const sent = field.filter((rep) => rep.some((component) => component.some((part) => part !== '' && part !== HL7_NULL)));
   if (sent.length === 0 || isExplicitNull(field)) return value;
   const valueType = codeOf(fieldOf(obx, 2)).toUpperCase();

@@ -34,6 +34,24 @@ describe('result tolerance', () => {
     expect(observations(map(oru('OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F', 'OBX|1|NM|WBC^WBC^L||5.9|10*3/uL|||||F'))).map((o) => o.id)).toEqual([first!.id, second!.id]);
   });
 
+  it('reads a report sent one line per OBX (same set id, type, code, sub-id and status) as one text, and keeps other OBX apart', () => {
+    const lines = ['OBX||FT|RPT^Report^L||CT CHEST||||||P', 'OBX||FT|RPT^Report^L||||||||P', 'OBX||FT|RPT^Report^L||IMPRESSION: no nodules.||||||P', 'NTE|1||read by two'];
+    const result = map(oru(...lines, 'OBX||FT|RPT^Report^L||Addendum follows.||||||F', 'OBX|1|NM|WBC^WBC^L||5.2|10*3/uL|||||F', 'OBX|1|NM|WBC^WBC^L||5.9|10*3/uL|||||F'));
+    const [report, addendum, wbc, again] = observations(result);
+    // The lines in order, the empty one kept; the note belongs to the whole text.
+    expect(report!['valueString']).toBe('CT CHEST\n\nIMPRESSION: no nodules.');
+    expect(report!['status']).toBe('preliminary');
+    expect(report!['note']).toEqual([{ text: 'read by two' }]);
+    // Another status is another observation (kept apart under its position, as before); numbers never join.
+    expect(addendum!['valueString']).toBe('Addendum follows.');
+    expect([wbc!['valueQuantity'], again!['valueQuantity']]).toEqual([expect.objectContaining({ value: 5.2 }), expect.objectContaining({ value: 5.9 })]);
+    expect(issues(result)).toEqual(['ANCHORLINE_ISSUE_TEXT_CONTINUED@OBX[1]-5', 'ANCHORLINE_ISSUE_DUPLICATE_KEY@OBX[4]-1', 'ANCHORLINE_ISSUE_DUPLICATE_KEY@OBX[6]-1']);
+    expect(result.issues?.find((i) => i.code === 'ANCHORLINE_ISSUE_TEXT_CONTINUED')?.severity).toBe('information');
+    for (const draft of observations(result)) expect(validateFhirResource(mergeDraft(undefined, draft))).toEqual([]);
+    // The same report again names the same Observation.
+    expect(observations(map(oru(...lines)))[0]!.id).toBe(report!.id);
+  });
+
   it('keeps report text sent with raw line feeds inside an OBX, the breaks in the value, with an issue at that OBX', () => {
     const result = map(oru('OBX|1|TX|RPT^Report^L||Impression:\nNo acute findings.\nStable.||||||F', 'OBX|2|ST|B^B^L||y||||||F'));
     const [report, second] = observations(result);
