@@ -24,6 +24,7 @@ import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
 import { asNodes, normalizeDocument, textElement } from './normalize.ts';
 import { orderSectionNarratives } from './narrative.ts';
+import { nameUncodedObservations } from './uncoded.ts';
 import { documentFacts, documentPatientId, parseCdaDocument } from './read-header.ts';
 import { convertHeader } from './header.ts';
 import { unstructuredBody } from './unstructured.ts';
@@ -118,6 +119,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   const warnings: string[] = [];
   const hidden = sections.map((info) => (own.has(info) ? info.section.entry : undefined));
   for (const info of own.keys()) info.section.entry = [];
+  for (const info of sections) if (!own.has(info) && info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
   let converted: Converted;
   try {
     converted = convert(ccda as unknown as Ccda, sections, warnings, issues);

@@ -68,6 +68,7 @@ const ISSUE_TYPES: Readonly<Record<CdaIssueCode, string>> = {
   'body-not-structured': 'not-supported',
   'recordtarget-not-converted': 'not-supported',
   'repeated-entry-id': 'duplicate',
+  'code-from-narrative': 'informational',
 };
 
 /**

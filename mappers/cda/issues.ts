@@ -19,4 +19,5 @@ export type CdaIssueCode =
   | 'time-not-converted'
   | 'body-not-structured'
   | 'recordtarget-not-converted'
-  | 'repeated-entry-id';
+  | 'repeated-entry-id'
+  | 'code-from-narrative';

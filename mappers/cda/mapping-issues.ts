@@ -20,6 +20,8 @@ const MAPPING_CODES: Readonly<Record<CdaIssueCode, MappingIssueCode>> = {
   // A second patient of the document is a resource the document describes that was not built.
   'recordtarget-not-converted': 'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED',
   'repeated-entry-id': 'ANCHORLINE_ISSUE_DUPLICATE_KEY',
+  // An observation's code read from its narrative: the code field was empty, and what it names was found elsewhere.
+  'code-from-narrative': 'ANCHORLINE_ISSUE_MISSING_FIELD',
 };
 
 /** Where an issue without a place of its own is located: the document as a whole. */

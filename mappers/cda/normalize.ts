@@ -128,6 +128,12 @@ export interface ElementFacts {
    * sent: the converter reads them with parseFloat, which drops the precision FHIR keeps (`5.40` -> 5.4).
    */
   quantities?: { value?: string; ranges: Array<{ low?: string; high?: string }> };
+  /**
+   * An observation's effectiveTime sent as an interval (low, high) without a value of its own: the converter reads
+   * an observation's value alone, so a habit "since 2005" would lose its dates. The element itself, whose times the
+   * walk normalizes in place.
+   */
+  effectiveInterval?: Node;
 }
 
 export interface NormalizeResult {
@@ -249,6 +255,7 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
       if (name === 'observation') {
         observationShape(element);
         recordQuantityFacts(element, id, result.facts);
+        recordIntervalFacts(element, id, result.facts);
       } else if (name === 'act') recordActFacts(element, id, result.facts);
       else if (name === 'substanceAdministration') recordDoseFacts(element, id, result.facts);
     }
@@ -447,6 +454,12 @@ function recordActFacts(act: Node, id: string, facts: Map<string, ElementFacts>)
   const subject = asNodes(act.entryRelationship).find((relationship) => relationship['@_typeCode'] === 'SUBJ');
   const value = asNodes(asNodes(subject?.observation)[0]?.value)[0];
   if (typeof value?.['@_code'] === 'string') facts.set(id, { allergyType: value['@_code'] });
+}
+
+function recordIntervalFacts(observation: Node, id: string, facts: Map<string, ElementFacts>): void {
+  const time = asNodes(observation.effectiveTime)[0];
+  if (time === undefined || time['@_value'] !== undefined || (time.low === undefined && time.high === undefined)) return;
+  facts.set(id, { ...facts.get(id), effectiveInterval: time });
 }
 
 function recordQuantityFacts(observation: Node, id: string, facts: Map<string, ElementFacts>): void {

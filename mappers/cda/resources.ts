@@ -14,6 +14,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { mapCcdaToFhirDateTime } from '@medplum/ccda';
 
 import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
@@ -110,7 +111,7 @@ export function completeResources(converted: FhirResource[], context: CompleteCo
     if (tidied !== undefined) resources.push(tidied);
   }
   const facts = context.normalized.facts;
-  for (const resource of resources) correct(resource, facts);
+  for (const resource of resources) correct(resource, facts, context.normalized.precision);
   const kept = dropEmptyOrganizations(resources, context);
 
   const composition = kept.find((resource) => resource.resourceType === 'Composition')!;
@@ -234,7 +235,7 @@ function codeSystemUri(system: string, codeSystems: Readonly<Record<string, stri
 }
 
 /** Corrections of what the converter states wrongly, by resource type. */
-function correct(resource: FhirResource, facts: NormalizeResult['facts']): void {
+function correct(resource: FhirResource, facts: NormalizeResult['facts'], precision: DatePrecision): void {
   // A CDA II with a root and no extension is itself the identifier: FHIR says so with the RFC 3986 system.
   if (Array.isArray(resource.identifier)) {
     resource.identifier = (resource.identifier as Array<{ system?: string; value?: string }>).map((identifier) =>
@@ -308,6 +309,11 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts']): void 
       if (resource.code === undefined) resource.code = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
       const quantities = facts.get(resource.id)?.quantities;
       if (quantities !== undefined) restoreQuantities(resource, quantities);
+      const interval = facts.get(resource.id)?.effectiveInterval;
+      if (interval !== undefined && resource.effectiveDateTime === undefined && resource.effectivePeriod === undefined) {
+        const period = periodOf(interval, precision);
+        if (period !== undefined) resource.effectivePeriod = period;
+      }
       // A reference range the converter made of a narrative reference alone has neither bounds nor text (obs-3).
       if (Array.isArray(resource.referenceRange)) {
         const ranges = (resource.referenceRange as Node[]).filter((range) => range.low !== undefined || range.high !== undefined || range.text !== undefined);
@@ -353,6 +359,20 @@ function asSent(text: string, value: number): FhirDecimal {
  * the source ranges in order (the converter leaves out only a range with neither bounds nor text, which would shift
  * the later ones), and a number is replaced only by a text of the same value: a mismatch leaves the converter's number.
  */
+/** A CDA interval's low and high (normalized TS values) as a FHIR Period, as the converter reads a time; undefined when neither is a time. */
+function periodOf(interval: Node, precision: DatePrecision): { start?: string; end?: string } | undefined {
+  const bound = (node: unknown): string | undefined => {
+    const value = asNodes(node)[0]?.['@_value'];
+    if (typeof value !== 'string' || value === '') return undefined;
+    const dateTime = mapCcdaToFhirDateTime(value);
+    return dateTime === undefined ? undefined : precision.restore(dateTime);
+  };
+  const start = bound(interval.low);
+  const end = bound(interval.high);
+  if (start === undefined && end === undefined) return undefined;
+  return { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) };
+}
+
 function restoreQuantities(resource: FhirResource, quantities: NonNullable<ElementFacts['quantities']>): void {
   const restore = (quantity: unknown, text: string | undefined): void => {
     if (text === undefined || quantity === null || typeof quantity !== 'object') return;

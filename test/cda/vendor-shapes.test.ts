@@ -97,4 +97,38 @@ describe('vendor shapes', () => {
     expect(goal!['description']).toEqual({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] });
     expectValid(resources);
   });
+
+  it('codes a social history observation sent without a code by the narrative its text points at, and says so', () => {
+    const section = (code: string) => `
+      <component>
+        <section>
+          <templateId root="2.16.840.1.113883.10.20.22.2.17" extension="2015-08-01"/>
+          <code code="29762-2" codeSystem="2.16.840.1.113883.6.1"/>
+          <title>Social History</title>
+          <text><table><tbody><tr ID="habit-1"><td ID="habit-1-name">Smoking</td><td>2016-12-22</td></tr></tbody></table></text>
+          <entry>
+            <observation classCode="OBS" moodCode="EVN">
+              <templateId root="2.16.840.1.113883.10.20.22.4.38" extension="2015-08-01"/>
+              <id root="2.16.840.1.113883.19.5" extension="SH-1"/>
+              ${code}
+              <text><reference value="#habit-1-name"/></text>
+              <statusCode code="completed"/>
+              <effectiveTime><low value="20161222150847"/></effectiveTime>
+            </observation>
+          </entry>
+        </section>
+      </component>
+    </structuredBody>`;
+    const uncoded = convertWith((xml) => xml.replace('</structuredBody>', section('<code nullFlavor="UNK"/>')));
+    const habit = uncoded.of('Observation').find((resource) => JSON.stringify(resource['category']).includes('social-history'));
+    expect(habit?.['code']).toEqual({ text: 'Smoking' });
+    expect(JSON.stringify(habit)).toContain('2016-12-22');
+    expect(uncoded.conversion.issues.filter((issue) => issue.code === 'code-from-narrative').map((issue) => issue.severity)).toEqual(['information']);
+    expect(uncoded.conversion.issues.filter((issue) => issue.text.includes('Social History'))).toEqual([]);
+    expectValid(uncoded.resources);
+    // A coded one is converted as sent, with no issue.
+    const coded = convertWith((xml) => xml.replace('</structuredBody>', section('<code code="229819007" codeSystem="2.16.840.1.113883.6.96" displayName="Tobacco use and exposure"/>')));
+    expect(coded.of('Observation').map((resource) => (resource['code'] as { coding?: Array<{ code: string }> }).coding?.[0]?.code)).toContain('229819007');
+    expect(coded.conversion.issues.map((issue) => issue.code)).not.toContain('code-from-narrative');
+  });
 });
