@@ -86,3 +86,35 @@ describe('nutrition', () => {
     expect(intake!.valueQuantity).toEqual({ value: new LosslessNumber('1800.0'), unit: 'kcal/(24.h)', system: 'http://unitsofmeasure.org', code: 'kcal/(24.h)' });
   });
 });
+
+describe('health status evaluations and outcomes', () => {
+  it('is an Outcome Observation per evaluation, with its value and time, where it was left out as a section of no known kind', () => {
+    const outcomes = `
+      <component>
+        <section>
+          <templateId root="2.16.840.1.113883.10.20.22.2.61"/>
+          <code code="11383-7" codeSystem="2.16.840.1.113883.6.1"/>
+          <title>Health Status Evaluations and Outcomes</title>
+          <text><paragraph ID="outcome-1">Oxygen saturation 95 % on room air: goal met</paragraph></text>
+          <entry>
+            <observation classCode="OBS" moodCode="EVN">
+              <templateId root="2.16.840.1.113883.10.20.22.4.144"/>
+              <id root="2.16.840.1.113883.19.5" extension="OUT-1"/>
+              <code code="59408-5" codeSystem="2.16.840.1.113883.6.1" displayName="Oxygen saturation in Arterial blood by Pulse oximetry"/>
+              <text><reference value="#outcome-1"/></text>
+              <statusCode code="completed"/>
+              <effectiveTime value="20240316"/>
+              <value xsi:type="PQ" value="95" unit="%"/>
+            </observation>
+          </entry>
+        </section>
+      </component>
+    </structuredBody>`;
+    const conversion = convert(sectionFixture('assessments-edge-cases.xml').toString().replace('</structuredBody>', outcomes));
+    const [outcome] = section(conversion, 'Health Status Evaluations and Outcomes').entries;
+    expect(outcome).toMatchObject({ category: [SURVEY], code: { coding: [{ code: '59408-5' }] }, effectiveDateTime: '2024-03-16' });
+    expect(outcome!.valueQuantity).toMatchObject({ unit: '%', code: '%' });
+    expect(conversion.issues.filter((issue) => issue.text.includes('Health Status'))).toEqual([]);
+    expectValid(conversion);
+  });
+});

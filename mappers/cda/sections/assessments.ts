@@ -1,7 +1,8 @@
 /**
  * Sections of assessments -> Observation: Functional Status (2.16.840.1.113883.10.20.22.2.14, IHE
  * 1.3.6.1.4.1.19376.1.5.3.1.3.17, LOINC 47420-5), Mental Status (2.16.840.1.113883.10.20.22.2.56, LOINC 10190-7)
- * and Nutrition (2.16.840.1.113883.10.20.22.2.57, LOINC 61144-2). Each observation is an Observation with a value of
+ * Nutrition (2.16.840.1.113883.10.20.22.2.57, LOINC 61144-2) and Health Status Evaluations and Outcomes
+ * (2.16.840.1.113883.10.20.22.2.61, LOINC 11383-7). Each observation is an Observation with a value of
  * whatever type it was sent (observations.ts); an organizer (Functional or Mental Status Organizer, R1.1 Result
  * Organizer) is a grouping Observation whose members are its observations, as US Core's screening and assessment
  * panels are; what an observation relates (an Assessment Scale's supporting observations, a Nutritional Status's
@@ -48,6 +49,12 @@ export const functionalStatusSection = assessmentSection(
   ['47420-5'],
   [SURVEY, fixedConcept(US_CORE_CATEGORY, 'functional-status', 'Functional Status')],
 );
+
+/**
+ * Health Status Evaluations and Outcomes (2.16.840.1.113883.10.20.22.2.61, LOINC 11383-7): Outcome Observations
+ * (4.144), each the evaluation of progress toward a goal, are assessments as the others are.
+ */
+export const healthStatusEvaluationsSection = assessmentSection('health status evaluations and outcomes', ['2.16.840.1.113883.10.20.22.2.61'], ['11383-7'], [SURVEY]);
 
 export const mentalStatusSection = assessmentSection(
   'mental status',

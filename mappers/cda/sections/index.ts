@@ -10,7 +10,7 @@ import { medicalEquipmentSection } from './medical-equipment.ts';
 import { payersSection } from './payers.ts';
 import { advanceDirectivesSection } from './advance-directives.ts';
 import { encountersSection } from './encounters.ts';
-import { functionalStatusSection, mentalStatusSection, nutritionSection } from './assessments.ts';
+import { functionalStatusSection, healthStatusEvaluationsSection, mentalStatusSection, nutritionSection } from './assessments.ts';
 import { admissionDiagnosesSection, assessmentSection, dischargeDiagnosesSection, healthConcernsSection, postoperativeDiagnosesSection, postprocedureDiagnosesSection, preoperativeDiagnosesSection, problemsSection } from './conditions.ts';
 import { familyHistorySection } from './family-history.ts';
 import { resultsSection } from './results.ts';
@@ -41,6 +41,7 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   functionalStatusSection,
   mentalStatusSection,
   nutritionSection,
+  healthStatusEvaluationsSection,
   resultsSection,
   instructionsSection,
   notesSection,
