@@ -344,6 +344,17 @@ function stubSection(section: Node): Record<string, unknown> {
 }
 
 /**
+ * Sections whose entries describe the document rather than the patient: CCD 1.0's Summary Purpose (an act
+ * "documentation procedure" with the reason the summary was made). Nothing clinical is in them to convert.
+ */
+const ABOUT_THE_DOCUMENT: ReadonlySet<string> = new Set(['2.16.840.1.113883.10.20.1.13']);
+
+/** A section's templateId roots, in order. */
+function templateRootsOf(section: Node): string[] {
+  return asNodes(section.templateId).map((templateId) => templateId['@_root']).filter((root): root is string => typeof root === 'string' && root !== '');
+}
+
+/**
  * A section whose entries were not all converted gets an issue, unless an issue of each entry it left out already
  * says so (an `entries-not-converted` issue at that entry: a directive stated as absent, an administration with no
  * time): the reader sees why once, at the entry, not again as a count.
@@ -353,7 +364,14 @@ function reportSections(sections: SectionInfo[], counts: Array<number | undefine
     const converted = counts[i];
     if (converted === undefined || info.statements === 0 || converted >= info.statements) return;
     if (converted + explainedEntries(info.location, issues) >= info.statements) return;
-    if (info.kind === undefined && info.converter === undefined && converted === 0) {
+    if (converted === 0 && templateRootsOf(info.section).some((root) => ABOUT_THE_DOCUMENT.has(root))) {
+      issues.push({
+        severity: 'information',
+        code: 'entries-not-converted',
+        text: `section ${info.title} says why the document was written: its entries are about the document, not the patient, and its narrative is kept in the Composition`,
+        location: info.location,
+      });
+    } else if (info.kind === undefined && info.converter === undefined && converted === 0) {
       issues.push({
         severity: 'warning',
         code: 'section-not-supported',
@@ -383,7 +401,7 @@ function explainedEntries(location: string, issues: readonly CdaIssue[]): number
 }
 
 function templateRoots(section: Node): string {
-  const roots = asNodes(section.templateId).map((templateId) => templateId['@_root']).filter((root) => typeof root === 'string' && root !== '');
+  const roots = templateRootsOf(section);
   return roots.length > 0 ? roots.join(', ') : 'none';
 }
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
-import { convertBytes } from '../support/cda-section-documents.ts';
+import { convertBytes, convertCorpusDocument } from '../support/cda-section-documents.ts';
 
 const BASE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda', 'sections', 'instructions-edge-cases.xml'), 'utf8');
 
@@ -130,5 +130,15 @@ describe('vendor shapes', () => {
     const coded = convertWith((xml) => xml.replace('</structuredBody>', section('<code code="229819007" codeSystem="2.16.840.1.113883.6.96" displayName="Tobacco use and exposure"/>')));
     expect(coded.of('Observation').map((resource) => (resource['code'] as { coding?: Array<{ code: string }> }).coding?.[0]?.code)).toContain('229819007');
     expect(coded.conversion.issues.map((issue) => issue.code)).not.toContain('code-from-narrative');
+  });
+});
+
+describe('sections about the document', () => {
+  it('notes a CCD 1.0 Summary Purpose section as about the document, not as a section of no known kind', () => {
+    const conversion = convertCorpusDocument('amida-blue-button/C32.xml');
+    const about = conversion.issues.filter((issue) => issue.text.includes('Summary Purpose'));
+    expect(about.map((issue) => [issue.severity, issue.code])).toEqual([['information', 'entries-not-converted']]);
+    expect(about[0]!.text).toContain('says why the document was written');
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
   });
 });
