@@ -7,13 +7,14 @@
  * `admin`, or `read`: some FHIR read permission, the handler checking the resource type; see api/access.ts) or that
  * it is public.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AnchorlineError, ERROR_CATALOGUE, isAnchorlineError, operationOutcome, type ErrorCode } from '../errors/index.ts';
 import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import { auditTrail, isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation, type MessagePatientReader } from '../store/index.ts';
-import type { Hl7Intake } from '../adapters/hl7v2/intake.ts';
+import type { BatchIntakeResult, Hl7Intake } from '../adapters/hl7v2/intake.ts';
+import { isHl7Batch } from '../formats/hl7v2/index.ts';
 import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
 import { Authenticator } from './authenticate.ts';
@@ -226,9 +227,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     config: { scope: 'ingest' },
     schema: {
       tags: ['ingest'],
-      summary: 'Receive one HL7 v2 message over HTTP',
+      summary: 'Receive one HL7 v2 message, or a batch of them, over HTTP',
       description:
-        'The body is one ER7 message (Content-Type x-application/hl7-v2+er7, application/hl7-v2, text/plain, ...). The answer is its ACK as ER7 ' +
+        'The body is one ER7 message (Content-Type x-application/hl7-v2+er7, application/hl7-v2, text/plain, ...), or a batch (FHS/BHS ... BTS/FTS), ' +
+        'whose answer is the batch of its messages\' ACKs (202 when any was stored). The answer to one message is its ACK as ER7 ' +
         '(or, with Accept: application/json, {outcome, ackCode, messageId, errorCode, ack}): 202 when stored, 200 for a resend of a stored ' +
         'message, 4xx with X-Anchorline-Error when refused. A credential bound to a source may send only that source\'s facilities.',
       consumes: HL7_CONTENT_TYPES,
@@ -239,7 +241,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       throw new AnchorlineError('ANCHORLINE_ERR_INVALID_REQUEST', `send the HL7 v2 message as the body with Content-Type ${HL7_CONTENT_TYPES[0]}`);
     }
     const bound = request.access?.principal.source;
-    const result = await intake.receive(body, { protocol: 'hl7v2-http', source: originLabel(`http:${sourceOf(request)}`, bound), boundSource: bound });
+    const meta = { protocol: 'hl7v2-http', source: originLabel(`http:${sourceOf(request)}`, bound), boundSource: bound };
+    if (isHl7Batch(body)) return answerBatch(await intake.receiveBatch(body, meta), request, reply);
+    const result = await intake.receive(body, meta);
     const status = result.errorCode ? errorStatus(result.errorCode) : result.outcome === 'stored' ? 202 : 200;
     if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);
     if (result.messageId !== undefined) reply.header('x-anchorline-message-id', String(result.messageId));
@@ -279,6 +283,27 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   }
   await app.ready();
   return app;
+}
+
+/**
+ * The answer to a batch: its batch acknowledgment as ER7 (or, with Accept: application/json, each message's outcome
+ * in order). 202 when any message was stored; 200 when none was but none was refused either (all resends); else the
+ * status of the first refusal, every message's own answer being in the body.
+ */
+function answerBatch(batch: BatchIntakeResult, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { results } = batch;
+  const refused = results.find((result) => result.errorCode !== undefined && result.outcome !== 'stored' && result.outcome !== 'duplicate');
+  const status = results.some((result) => result.outcome === 'stored') ? 202 : refused?.errorCode === undefined ? 200 : errorStatus(refused.errorCode);
+  reply.header('x-anchorline-outcome', 'batch');
+  if (wantsJson(request)) {
+    return reply.status(status).send({
+      outcome: 'batch',
+      mismatchedCounts: batch.mismatchedCounts,
+      messages: results.map((result) => ({ outcome: result.outcome, ackCode: result.ackCode, messageId: result.messageId, errorCode: result.errorCode })),
+      ack: batch.ack.toString('latin1'),
+    });
+  }
+  return reply.status(status).header('content-type', 'x-application/hl7-v2+er7').send(batch.ack);
 }
 
 function sourceOf(request: FastifyRequest): string {

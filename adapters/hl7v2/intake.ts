@@ -26,7 +26,7 @@ import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, PUBLIC_BLIND_INDEX, refusedForItsValues, withTransaction, type BlindIndex, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
-import { encodeAck, isEnhancedMode, type AckCode } from '../../formats/hl7v2/index.ts';
+import { batchMessages, buildBatchAck, encodeAck, isEnhancedMode, splitHl7Batch, type AckCode } from '../../formats/hl7v2/index.ts';
 import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
 import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
@@ -82,6 +82,15 @@ export interface IntakeResult {
   errorCode?: ErrorCode;
 }
 
+export interface BatchIntakeResult {
+  /** The batch acknowledgment: the ACK of every message, in order, between answering batch headers and trailers. */
+  ack: Buffer;
+  /** Each message's result, in the order the batch carried them. */
+  results: IntakeResult[];
+  /** Batches (BHS ... BTS) whose declared message count (BTS-1) differs from what arrived. */
+  mismatchedCounts: number;
+}
+
 interface Prepared {
   input: InboxInput;
   header: MshHeader | undefined;
@@ -126,6 +135,29 @@ export class Hl7Intake {
       return this.counted(meta, this.answer(undefined, 'UTF-8', toAnchorlineError(error), 'not-stored'));
     }
     return this.counted(meta, await this.commitAndAnswer(prepared));
+  }
+
+  /**
+   * Handles a batch (FHS/BHS ... BTS/FTS, formats/hl7v2/batch.ts): each message is received as receive() receives
+   * one sent alone (its own row, resend key and ACK), a window of them at a time so that they share group commits
+   * without crowding out other senders, and the answer is the batch of their ACKs in order. A count the sender
+   * declared (BTS-1) that differs from what arrived is said in the answer's BTS and logged: what arrived is kept.
+   * Never throws.
+   */
+  async receiveBatch(raw: Buffer, meta: ReceiveMeta): Promise<BatchIntakeResult> {
+    const batch = splitHl7Batch(raw);
+    const messages = batchMessages(batch);
+    const results: IntakeResult[] = [];
+    const window = Math.max(1, this.options.commitBatchMaxMessages);
+    for (let start = 0; start < messages.length; start += window) {
+      results.push(...(await Promise.all(messages.slice(start, start + window).map((message) => this.receive(message, meta)))));
+    }
+    const mismatched = batch.groups.filter((group) => group.declaredCount !== undefined && group.declaredCount !== group.messages.length).length;
+    const log = { protocol: meta.protocol, messages: messages.length, batches: batch.groups.length, mismatchedCounts: mismatched, strayLines: batch.strayLines };
+    if (mismatched > 0 || batch.strayLines > 0) this.options.log.warn(log, 'intake: a batch whose declared counts or lines do not match what arrived; every message found was received');
+    else this.options.log.debug(log, 'intake: batch received');
+    const ack = buildBatchAck(batch, results.map((result) => result.ack), { timestamp: new Date(), timeZone: this.options.timeZone, engineApplication: this.options.engineApplication });
+    return { ack, results, mismatchedCounts: mismatched };
   }
 
   /**

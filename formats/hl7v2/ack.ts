@@ -330,7 +330,7 @@ function zoneOffsetMinutes(millis: number, timeZone: string): number {
   return offsetMinutes;
 }
 
-function hl7Timestamp(date: Date, timeZone: string): string {
+export function hl7Timestamp(date: Date, timeZone: string): string {
   const millis = date.getTime();
   if (Number.isNaN(millis)) {
     throw new AnchorlineError('ANCHORLINE_ERR_INTERNAL', 'ACK timestamp is not a valid date');
