@@ -14,7 +14,7 @@ import { stringifyJson } from '../anchor/index.ts';
 import { errorFields, type Logger } from '../config/logger.ts';
 import { auditTrail, isQueryCanceled, isStatementTimeout, QueryAbandonedError, QueryCancellation, type MessagePatientReader } from '../store/index.ts';
 import type { BatchIntakeResult, Hl7Intake } from '../adapters/hl7v2/intake.ts';
-import { isHl7Batch } from '../formats/hl7v2/index.ts';
+import { holdsSeveralMessages } from '../formats/hl7v2/index.ts';
 import { originLabel } from '../adapters/sources.ts';
 import type { Access, RouteScope } from './access.ts';
 import { Authenticator } from './authenticate.ts';
@@ -242,7 +242,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     }
     const bound = request.access?.principal.source;
     const meta = { protocol: 'hl7v2-http', source: originLabel(`http:${sourceOf(request)}`, bound), boundSource: bound };
-    if (isHl7Batch(body)) return answerBatch(await intake.receiveBatch(body, meta), request, reply);
+    if (holdsSeveralMessages(body)) return answerBatch(await intake.receiveBatch(body, meta), request, reply);
     const result = await intake.receive(body, meta);
     const status = result.errorCode ? errorStatus(result.errorCode) : result.outcome === 'stored' ? 202 : 200;
     if (result.errorCode) reply.header('x-anchorline-error', result.errorCode);

@@ -34,7 +34,7 @@ import tls from 'node:tls';
 import { AnchorlineError, ERROR_CATALOGUE } from '../../errors/index.ts';
 import type { Logger } from '../../config/logger.ts';
 import type { Hl7Intake } from '../hl7v2/intake.ts';
-import { isHl7Batch } from '../../formats/hl7v2/index.ts';
+import { holdsSeveralMessages } from '../../formats/hl7v2/index.ts';
 import { encodeMllpFrame, MllpFramer, type FramerEvent } from './framer.ts';
 import { listenOn } from '../listen.ts';
 import type { IntakeMetrics, MllpMetrics } from '../../observability/types.ts';
@@ -367,8 +367,9 @@ class Connection {
   private async handle(event: ConnectionWork): Promise<Buffer | undefined> {
     const meta = { protocol: 'hl7v2-mllp', source: this.source, boundSource: this.boundSource };
     if (event.kind === 'frame') {
-      // A frame may carry a batch (FHS/BHS ... BTS/FTS); its answer is the batch of the messages' ACKs, in one frame.
-      if (isHl7Batch(event.payload)) {
+      // A frame may carry a batch (FHS/BHS ... BTS/FTS), or messages one after another; its answer is the batch of
+      // the messages' ACKs, in one frame.
+      if (holdsSeveralMessages(event.payload)) {
         const batch = await this.options.intake.receiveBatch(event.payload, meta);
         this.log.debug({ messages: batch.results.length, messageIds: batch.results.map((result) => result.messageId) }, 'mllp: batch answered');
         return batch.ack;

@@ -60,6 +60,27 @@ export function isHl7Batch(bytes: Buffer): boolean {
   return name === 'FHS' || name === 'BHS';
 }
 
+/**
+ * Whether the bytes hold several messages: a batch, or messages one after another without batch segments (a file
+ * of messages, or a sender that put two in one frame). A second MSH starts a second message: read as one, the
+ * second's patient and results would be taken for more of the first's.
+ */
+export function holdsSeveralMessages(bytes: Buffer): boolean {
+  if (isHl7Batch(bytes)) return true;
+  const start = contentStart(bytes);
+  let messages = segmentName(bytes, start, Math.min(bytes.length, start + 4)) === 'MSH' ? 1 : 0;
+  // Found by search rather than a walk of every line: this is asked of every message received.
+  for (const pattern of LINE_START_MSH) {
+    for (let at = bytes.indexOf(pattern, start); at >= 0; at = bytes.indexOf(pattern, at + 1)) {
+      if (segmentName(bytes, at + 1, Math.min(bytes.length, at + 5)) === 'MSH' && ++messages > 1) return true;
+    }
+  }
+  return false;
+}
+
+/** An MSH at the start of a line, after either terminator (CRLF is found by its LF). */
+const LINE_START_MSH = [Buffer.from('\rMSH', 'latin1'), Buffer.from('\nMSH', 'latin1')];
+
 /** A count field (BTS-1, FTS-1) of a trailer segment, when it is a whole number. */
 function countField(segment: string): number | undefined {
   const value = segment.slice(4).split(segment[3] ?? '|')[0]?.trim() ?? '';

@@ -74,4 +74,16 @@ describe('HL7 v2 batches', () => {
     const { rows } = await t.pool.query<{ disposition: string }>(`SELECT disposition FROM inbox_message WHERE protocol = 'hl7v2-mllp' ORDER BY id`);
     expect(rows.map((row) => row.disposition)).toEqual(['accepted', 'rejected']);
   });
+
+  it('takes messages posted one after another without batch segments as that many messages, not as one', async () => {
+    const message = (id: string, mrn: string) => `MSH|^~\\&|LAB|HOSP|||20240101||ADT^A08^ADT_A01|${id}|P|2.5.1\nPID|1||${mrn}^^^HOSP^MR||Doe^${id}\n`;
+    const response = await post(message('SEQ-1', 'SEQ100') + message('SEQ-2', 'SEQ200'), true);
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { messages: Array<{ outcome: string; ackCode: string }>; ack: string };
+    expect(body.messages.map((m) => [m.outcome, m.ackCode])).toEqual([['stored', 'AA'], ['stored', 'AA']]);
+    expect(names(body.ack)).toEqual(['BHS', 'MSH', 'MSA', 'MSH', 'MSA', 'BTS']);
+    for (const mrn of ['SEQ100', 'SEQ200']) {
+      await eventually(async () => ((await (await fetch(`${t.httpUrl}/fhir/Patient?identifier=${mrn}`, { headers: authHeaders() })).json()) as { total?: number }).total === 1, 30_000, `patient ${mrn}`);
+    }
+  });
 });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { batchMessages, buildBatchAck, isHl7Batch, readMshHeader, splitHl7Batch } from '../../formats/hl7v2/index.ts';
+import { batchMessages, buildBatchAck, holdsSeveralMessages, isHl7Batch, readMshHeader, splitHl7Batch } from '../../formats/hl7v2/index.ts';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'hl7v2-batch');
 const manifest = JSON.parse(readFileSync(path.join(ROOT, 'manifest.json'), 'utf8')) as Array<{ file: string; source: string; licence: string }>;
@@ -55,6 +55,13 @@ describe('HL7 v2 batches', () => {
     expect(batchMessages(bare)).toHaveLength(1);
     // One message alone is not a batch; nor is text that merely starts with the letters.
     expect(isHl7Batch(Buffer.from(msh('1')))).toBe(false);
+    // Messages one after another without batch segments are several messages, whatever the line ends.
+    for (const end of ['\r', '\n', '\r\n']) {
+      expect(holdsSeveralMessages(Buffer.from([msh('1'), 'PID|1', msh('2'), 'PID|1'].join(end)))).toBe(true);
+      expect(holdsSeveralMessages(Buffer.from([msh('1'), 'PID|1', 'OBX|1|TX|X||MSH is the header'].join(end)))).toBe(false);
+      expect(batchMessages(splitHl7Batch(Buffer.from([msh('1'), 'PID|1', msh('2'), 'PID|1'].join(end)))).map((m) => readMshHeader(m.toString('latin1')).controlId)).toEqual(['1', '2']);
+    }
+    expect(holdsSeveralMessages(Buffer.from(['BHS|^~\\&', msh('9'), 'BTS|1'].join('\r')))).toBe(true);
     expect(isHl7Batch(Buffer.from('BHSX is not a segment'))).toBe(false);
   });
 
