@@ -20,9 +20,10 @@
  *   master key, which an erasure, being rare, can pay. A message that does not parse in its protocol names no one
  *   and stays as it is (counted as unattributable). A message a worker is mapping at that moment is moved once the
  *   worker commits, unless the worker moved it under a patient's key itself.
- * - Given the blob store, erasePatient also removes the erased messages' sealed instance files once the transaction
- *   has committed (a file it cannot remove stays, as unreadable as before); instances stored plain before they were
- *   sealed at intake stay on disk, and every read of them answers ANCHORLINE_ERR_ERASED.
+ * - Given the blob store, erasePatient also removes the erased messages' instance files once the transaction has
+ *   committed: the sealed ones, and those stored plain before files were sealed at intake unless a message that is
+ *   not erased names the same bytes (a file it cannot remove stays, unreadable if sealed; every read of an erased
+ *   message's instance answers ANCHORLINE_ERR_ERASED).
  * - What would still link, in plaintext, is removed: the erased resources' search-index and reference rows, the
  *   mapping issues and error details of their messages (they may quote the message), and the preimages of their
  *   leaves (below). Their current rows read as deleted.
@@ -84,7 +85,10 @@ export interface ErasureReport {
    * identifiers, or not opening under their key): attributable to no one, left as they were.
    */
   unattributableMessages: number;
-  /** DICOM instance files sealed under those messages' keys (now unreadable, and removed when the blob store was given). */
+  /**
+   * DICOM instance files of those messages: sealed under their keys (now unreadable), or stored plain before files
+   * were sealed and named by no other message; removed when the blob store was given.
+   */
   blobs: number;
   /** De-identified rows of research projects removed. */
   researchRows: number;
@@ -175,7 +179,7 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest, options: Erasur
       ? { scanned: 0, attributed: 0, unattributable: 0 }
       : await attributeMessages(client, request.patient, { keyId: Number(newest.id), dek: await keyring.dekOf(Number(newest.id), newest.wrapped_dek, newest.kek_id) }, options);
     const counts = (
-      await client.query<{ versions: number; resources: number; messages: number; blobs: Buffer[] | null }>(
+      await client.query<{ versions: number; resources: number; messages: number; blobs: Buffer[] | null; plain_blobs: Buffer[] | null }>(
         `WITH erased AS (SELECT resource_type, id, version_id FROM fhir_resource_history WHERE key_id = ANY($1::bigint[])),
               destroyed AS (UPDATE patient_key SET wrapped_dek = NULL, kek_id = NULL, destroyed_at = now() WHERE id = ANY($1::bigint[])),
               current AS (
@@ -188,9 +192,14 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest, options: Erasur
                         WHERE (f.resource_type = e.resource_type AND f.id = e.id) OR f.target = e.resource_type || '/' || e.id),
               leaves AS (UPDATE ledger_leaf l SET preimage = NULL, erased_at = now() FROM erased e
                           WHERE l.resource_type = e.resource_type AND l.resource_id = e.id AND l.version_id = e.version_id AND l.erased_at IS NULL),
-              messages AS (UPDATE inbox_message SET mapping_issues = NULL, error_detail = NULL WHERE raw_key_id = ANY($1::bigint[]) RETURNING id, blob_sealed_sha256)
+              messages AS (UPDATE inbox_message SET mapping_issues = NULL, error_detail = NULL WHERE raw_key_id = ANY($1::bigint[]) RETURNING id, blob_sha256, blob_sealed_sha256)
          SELECT (SELECT count(*)::int FROM erased) AS versions, (SELECT count(*)::int FROM current) AS resources, (SELECT count(*)::int FROM messages) AS messages,
-                (SELECT array_agg(blob_sealed_sha256) FROM messages WHERE blob_sealed_sha256 IS NOT NULL) AS blobs`,
+                (SELECT array_agg(blob_sealed_sha256) FROM messages WHERE blob_sealed_sha256 IS NOT NULL) AS blobs,
+                -- A plain file (stored before files were sealed) is named by its content: another message that is not
+                -- erased may name the same bytes (a resend from another AE title), and then the file stays.
+                (SELECT array_agg(DISTINCT m.blob_sha256) FROM messages m
+                  WHERE m.blob_sealed_sha256 IS NULL AND m.blob_sha256 IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM inbox_message o WHERE o.blob_sha256 = m.blob_sha256 AND NOT COALESCE(o.raw_key_id = ANY($1::bigint[]), false))) AS plain_blobs`,
         [keyIds],
       )
     ).rows[0]!;
@@ -198,7 +207,7 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest, options: Erasur
     // The patient's de-identified copies in research projects are pseudonymous, so they go too.
     const researchRows = await forgetPatient(client, request.patient);
     const recorded = new Date();
-    const sealedBlobs = counts.blobs ?? [];
+    const sealedBlobs = [...(counts.blobs ?? []), ...(counts.plain_blobs ?? [])];
     const report = {
       keys: keyIds.length,
       versions: counts.versions,
@@ -215,7 +224,8 @@ async function eraseOnce(pool: pg.Pool, request: ErasureRequest, options: Erasur
     await client.query('COMMIT');
     keyringOf(pool)?.forget(keyIds);
     // Only after the commit: removed before it, a file would be lost if the erasure then rolled back. Each sealed
-    // file is named by one message's row only (store/blobs.ts), so no other record needs it.
+    // file is named by one message's row only (store/blobs.ts), and a plain one only by erased rows (above), so no
+    // other record needs it.
     if (blobs !== undefined) for (const name of sealedBlobs) await blobs.delete(name.toString('hex')).catch(() => false);
     return { patient: request.patient, auditEvent: `AuditEvent/${auditEventId!}`, ...report };
   } catch (error) {

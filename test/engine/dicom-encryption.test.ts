@@ -215,12 +215,12 @@ describe('DICOM instance files sealed at rest', () => {
       body: JSON.stringify({ reason: 'request 2026-31' }),
     });
     expect(response.status).toBe(200);
-    // Both messages erased; ct-1's file was sealed (and is removed), ct-2's is the plain one from before.
-    expect(await response.json()).toMatchObject({ patient: `Patient/${erasedId}`, messages: 2, blobs: 1 });
+    // Both messages erased; ct-1's file was sealed, ct-2's is the plain one from before: both are removed.
+    expect(await response.json()).toMatchObject({ patient: `Patient/${erasedId}`, messages: 2, blobs: 2 });
     expect(existsSync(sealedFile)).toBe(false);
-    // The plain file stays where its content's SHA-256 names it; the row keeps only a keyed digest of that SHA-256.
+    // The plain file named by its content's SHA-256 is gone; the row keeps only a keyed digest of that SHA-256.
     const plainName = createHash('sha256').update(INSTANCES.ct2.bytes).digest();
-    expect(existsSync(fileOf(plainName))).toBe(true);
+    expect(existsSync(fileOf(plainName))).toBe(false);
     expect((await rowOf('ct2')).blob_sha256.equals(plainName)).toBe(false);
 
     for (const name of ['ct1', 'ct2'] as const) {
@@ -254,5 +254,22 @@ describe('DICOM instance files sealed at rest', () => {
     expect(audited.findings).toEqual([]);
     expect(exit).toBe(0);
     expect(audited.erased).toMatchObject({ messages: 3, blobs: 3 });
+  });
+
+  it('keeps a plain file from before sealing when a message that is not erased names the same bytes', async () => {
+    // cr's instance made plain as ct-2's was, and the same bytes received again from another AE title, a row under no
+    // patient key: erasing SEOUL0002 must not take the file that row still names.
+    const row = await rowOf('cr');
+    await blobs.put(INSTANCES.cr.bytes);
+    await t.pool.query('UPDATE inbox_message SET blob_sealed_sha256 = NULL WHERE id = $1', [messageIds.cr]);
+    await blobs.delete(row.blob_sealed_sha256!.toString('hex'));
+    await t.pool.query(
+      `INSERT INTO inbox_message (protocol, source, sender, control_id, message_type, raw, raw_sha256, raw_size, blob_sha256, disposition, state, charset)
+       SELECT protocol, source, 'OTHER-AE', control_id, message_type, raw, raw_sha256, raw_size, blob_sha256, disposition, 'done', charset FROM inbox_message WHERE id = $1`,
+      [messageIds.cr],
+    );
+    const report = await erasePatient(t.pool, { patient: `Patient/${await patientIdOf('SEOUL0002')}`, actor: { kind: 'sender', id: 'test', name: 'test' } }, { blobs });
+    expect(report).toMatchObject({ blobs: 0 });
+    expect(existsSync(fileOf(row.blob_sha256))).toBe(true);
   });
 });
