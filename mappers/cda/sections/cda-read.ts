@@ -143,8 +143,9 @@ export function* componentStatements(organizer: Node, at: string): Generator<Pla
 
 /**
  * A section's narrative block, for the texts entries point at (`<text><reference value="#id"/></text>`, an
- * originalText's reference): C-CDA on FHIR resolves them, since FHIR text is a string. The elements with an ID are
- * indexed on first use.
+ * originalText's reference) instead of repeating them: C-CDA on FHIR resolves them, since FHIR text is a string.
+ * Senders put the human-readable value of a coded element there, often as the only text a nullFlavor value has.
+ * The elements with an ID are indexed on first use.
  */
 export class Narrative {
   private readonly block: unknown;
@@ -166,21 +167,26 @@ export class Narrative {
     if (node === undefined) return undefined;
     const own = collapse(typeof node['#text'] === 'string' ? node['#text'] : undefined);
     if (own !== undefined) return own;
-    return this.resolve(attr(first(node.reference), 'value'));
+    return this.resolve(node.reference);
   }
 
-  /** The narrative text an in-document reference (`#id`) points at. */
-  resolve(reference: string | undefined): string | undefined {
-    if (reference === undefined || !reference.startsWith('#')) return undefined;
+  /**
+   * The narrative text an in-document reference points at: a `reference` element or its value, `#id` (or, as some
+   * senders write it, the id without its `#`). Undefined when it points nowhere in this section.
+   */
+  resolve(reference: unknown): string | undefined {
+    const value = typeof reference === 'string' ? reference : attr(first(reference), 'value');
+    const id = value?.trim().replace(/^#/, '');
+    if (id === undefined || id === '') return undefined;
     if (typeof this.block === 'string') {
       this.ordered ??= narrativeTextsById(this.block);
-      return this.ordered.get(reference.slice(1));
+      return this.ordered.get(id);
     }
     if (this.byId === undefined) {
       this.byId = new Map();
       indexIds(this.block, this.byId);
     }
-    const target = this.byId.get(reference.slice(1));
+    const target = this.byId.get(id);
     return target === undefined ? undefined : collapse(flatten(target));
   }
 }

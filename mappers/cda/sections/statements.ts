@@ -15,13 +15,12 @@ import { ADDRESS_USE_MAPPER, CCDA_NARRATIVE_REFERENCE_URL, HUMAN_NAME_USE_MAPPER
 
 import { toFhirDate, toFhirDateTime } from '../../hl7v2/datatypes.ts';
 import { asNodes, firstUsableId, statementIdOf, textOf } from '../normalize.ts';
-import { narrativeTextsById } from '../narrative.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext } from '../section-types.ts';
 
-import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, ownIdKey, resourceId, UCUM, UUID } from './cda-read.ts';
+import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, Narrative, ownIdKey, resourceId, UCUM, UUID } from './cda-read.ts';
 
-export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, one, ownIdKey, resourceId, textOf, UCUM, type FhirResource, type Node, type SectionContext };
+export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, Narrative, one, ownIdKey, resourceId, textOf, UCUM, type FhirResource, type Node, type SectionContext };
 
 export type Concept = { coding?: Coding[]; text?: string; extension?: unknown[] };
 export type Coding = { system?: string; code?: string; display?: string };
@@ -67,76 +66,12 @@ export function statusOf(element: Node): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Narrative
-
-/**
- * The section narrative, for what entries point at instead of repeating (`<reference value="#id"/>` in a text or
- * originalText): the plain text of the element with that ID. Senders put the human-readable value of a coded
- * element there, often as the only text a nullFlavor value has.
- */
-export class Narrative {
-  private readonly byId = new Map<string, string>();
-
-  constructor(text: unknown) {
-    // A section's narrative is markup in document order (narrative.ts) once convert.ts has put it in place.
-    if (typeof text === 'string') for (const [id, content] of narrativeTextsById(text)) this.byId.set(id, content);
-    else this.index(text);
-  }
-
-  /** The text a `reference` element (or its value) points at; undefined when it points nowhere in this section. */
-  resolve(reference: unknown): string | undefined {
-    const value = typeof reference === 'string' ? reference : one(reference)?.['@_value'];
-    if (typeof value !== 'string') return undefined;
-    const id = value.trim().replace(/^#/, '');
-    return id === '' ? undefined : this.byId.get(id);
-  }
-
-  /**
-   * The text of a `text`, `originalText` or ST/ED value: its own characters, else the narrative its reference points
-   * at.
-   */
-  textOf(element: unknown): string | undefined {
-    if (Array.isArray(element)) return this.textOf(element[0]);
-    const own = plainText(element);
-    if (own !== undefined) return own;
-    return element !== null && typeof element === 'object' && !Array.isArray(element) ? this.resolve((element as Node).reference) : undefined;
-  }
-
-  private index(value: unknown): void {
-    if (Array.isArray(value)) {
-      for (const item of value) this.index(item);
-      return;
-    }
-    if (value === null || typeof value !== 'object') return;
-    const node = value as Node;
-    const id = node['@_ID'];
-    if (typeof id === 'string' && id !== '' && !this.byId.has(id)) {
-      const text = narrativeText(node);
-      if (text !== undefined) this.byId.set(id, text);
-    }
-    for (const [name, child] of Object.entries(node)) if (!name.startsWith('@_') && name !== '#text') this.index(child);
-  }
-}
+// Text
 
 /** An element's own character content (the parser keeps mixed content's text in `#text`), whitespace collapsed. */
 function plainText(value: unknown): string | undefined {
   const text = textOf(value);
   return text === undefined ? undefined : collapse(text);
-}
-
-/** All the character content of a narrative element and its descendants, whitespace collapsed. */
-function narrativeText(value: unknown): string | undefined {
-  const parts: string[] = [];
-  const collect = (item: unknown): void => {
-    if (typeof item === 'string') parts.push(item);
-    else if (Array.isArray(item)) for (const child of item) collect(child);
-    else if (item !== null && typeof item === 'object') {
-      for (const [name, child] of Object.entries(item as Node)) if (!name.startsWith('@_')) collect(child);
-    }
-  };
-  collect(value);
-  const text = collapse(parts.join(' '));
-  return text === '' ? undefined : text;
 }
 
 function collapse(text: string): string {
