@@ -25,7 +25,8 @@
  *   key alive, because every read of a sealed row also reads whether its key still exists (a destroyed key reads as
  *   erased, whatever the cache holds).
  */
-import { createCipheriv, createDecipheriv, randomBytes, type DecipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
+import { secureRandomBytes } from './random.ts';
 import type pg from 'pg';
 import { parseJson, stringifyJson } from '../anchor/index.ts';
 import { AnchorlineError } from '../errors/index.ts';
@@ -41,7 +42,7 @@ const KEY_BYTES = 32;
 
 /** Seals bytes: 0x01 || 96-bit random nonce || AES-256-GCM ciphertext || 128-bit tag, bound to `aad`. */
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = secureRandomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(aad));
   const body = cipher.update(plaintext);
@@ -75,7 +76,7 @@ const STREAM_SLICE_BYTES = 8 * 1024 * 1024;
  * ciphertext at a time, and the event loop gets a turn between slices.
  */
 export async function* sealChunks(key: Buffer, plaintext: Buffer, aad: string): AsyncGenerator<Buffer> {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = secureRandomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(Buffer.from(aad));
   yield Buffer.concat([Buffer.of(FORMAT_V1), nonce]);
@@ -246,7 +247,7 @@ export class Keyring {
     const wrapped: Buffer[] = [];
     const kekIds: string[] = [];
     for (const patient of missing) {
-      const dek = randomBytes(KEY_BYTES);
+      const dek = secureRandomBytes(KEY_BYTES);
       fresh.set(patient, dek);
       const sealed = await this.kms.wrap(dek);
       wrapped.push(sealed.wrapped);
@@ -274,7 +275,7 @@ export class Keyring {
 
   /** A fresh key for one inbound message, and that key wrapped under the master key. */
   async newMessageKey(): Promise<MessageKey> {
-    const key = randomBytes(KEY_BYTES);
+    const key = secureRandomBytes(KEY_BYTES);
     const { wrapped, keyId } = await this.kms.wrap(key);
     return { key, wrapped, kekId: keyId };
   }

@@ -17,6 +17,7 @@
  * Nothing here logs a key, wrapped or not.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { secureRandomBytes } from './random.ts';
 import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { AnchorlineError } from '../errors/index.ts';
@@ -46,7 +47,7 @@ function keyIdOf(key: Buffer): string {
 
 /** AES-256-GCM with the key id as associated data: a key wrapped under one master key never opens as another's. */
 function wrapUnder(kek: Buffer, keyId: string, dek: Buffer): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = secureRandomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', kek, nonce);
   cipher.setAAD(Buffer.from(`anchorline/kek\u0000${keyId}`));
   return Buffer.concat([nonce, cipher.update(dek), cipher.final(), cipher.getAuthTag()]);
