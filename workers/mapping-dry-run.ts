@@ -20,10 +20,13 @@ export interface CorpusMessage {
 }
 
 /**
- * The messages of a file's bytes. A message starts at an MSH segment, or at the first line after a blank line;
- * segments end at CR, LF or CRLF, and MLLP framing bytes (VT, FS) count as line ends. Bytes are cut, not decoded:
+ * The messages of a file's bytes. A message starts at an MSH segment, or at the first line after a blank line or a
+ * batch segment (FHS, BHS, BTS, FTS, which are not part of any message); segments end at CR, LF or CRLF, and MLLP
+ * framing bytes (VT, FS) count as line ends. Bytes are cut, not decoded:
  * the charsets MSH-18 may name are ASCII-compatible, so CR and LF bytes are line ends in all of them.
  */
+const BATCH_SEGMENT = /^(FHS|BHS|BTS|FTS)([^A-Za-z0-9\s]|$)/;
+
 export function splitMessages(bytes: Buffer): Buffer[] {
   // latin1 maps each byte to one character and back, so slicing the string slices the bytes.
   const lines = bytes.toString('latin1').split(/\r\n|\r|\n|\x0b|\x1c/);
@@ -31,7 +34,8 @@ export function splitMessages(bytes: Buffer): Buffer[] {
   let current: string[] | undefined;
   let blank = true;
   for (const line of lines) {
-    if (line.trim() === '') {
+    // Batch segments (FHS, BHS, BTS, FTS) frame messages, as the intake reads a batch (formats/hl7v2/batch.ts).
+    if (line.trim() === '' || BATCH_SEGMENT.test(line)) {
       blank = true;
       continue;
     }

@@ -2,6 +2,7 @@
  * `anchorline mapping`: test (dry run, no database), diff between config versions over a corpus, list and rollback.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,17 @@ describe('splitting files into messages', () => {
     expect(texts(Buffer.from(a))).toEqual([a]);
     expect(texts(Buffer.from(a + b))).toEqual([a, b]);
     expect(texts(Buffer.from(`${a.replace(/\r/g, '\r\n')}\r\n${b.replace(/\r/g, '\n')}\n\n`))).toEqual([a, b]);
+  });
+
+  it('takes the messages of a batch file, without its batch segments', () => {
+    const batch = readFileSync(new URL('../fixtures/hl7v2-batch/reportstream-batch_message.hl7', import.meta.url));
+    const messages = texts(batch);
+    expect(messages).toHaveLength(2);
+    for (const message of messages) {
+      expect(message.startsWith('MSH|')).toBe(true);
+      expect(message).not.toMatch(/(^|\r)(FHS|BHS|BTS|FTS)\|/);
+    }
+    expect(texts(Buffer.from(`FHS|^~\\&\rBHS|^~\\&\r${a}${b}BTS|2\rFTS|1\r`))).toEqual([a, b]);
   });
 
   it('drops MLLP framing bytes, and keeps non-UTF-8 bytes as they are', () => {
