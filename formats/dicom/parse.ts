@@ -417,8 +417,14 @@ export function parseDicomInstance(bytes: Uint8Array, options: DicomParseOptions
   }
 }
 
+/** Media Storage Directory Storage (PS3.10 8.6): a DICOMDIR, the index of a medium, not an instance. */
+const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
+
 function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
   const { transferSyntaxUid, encoding, meta } = readFileMeta(bytes);
+  if (asciiOf(meta, 'x00020002') === MEDIA_STORAGE_DIRECTORY) {
+    throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', 'a DICOMDIR (Media Storage Directory) indexes the files of a medium and is not an instance: send the instances it lists', { location: '(0002,0002)' });
+  }
   let dataSet: DataSet;
   if (encoding === 'deflated') {
     const start = (meta as DataSet & { position: number }).position;
