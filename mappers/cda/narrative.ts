@@ -109,8 +109,9 @@ const MEMO_MAX_CHARS = 256 * 1024;
 
 /**
  * The text of each element of narrative markup that carries an ID, by ID (the first of a repeated one): its character
- * data in document order, block elements apart from their neighbours, whitespace runs as one space; an element with no
- * text is left out. What an entry's `<reference value="#id"/>` points at.
+ * data in document order, block elements apart from their neighbours, whitespace runs as one space; an empty element
+ * stands for the text after it (anchoredText); one that names no text at all is left out. What an entry's
+ * `<reference value="#id"/>` points at.
  */
 export function narrativeTextsById(markup: string): ReadonlyMap<string, string> {
   const known = textsByIdMemo.get(markup);
@@ -123,17 +124,33 @@ export function narrativeTextsById(markup: string): ReadonlyMap<string, string> 
 function textsById(nodes: readonly OrderedNode[]): Map<string, string> {
   const byId = new Map<string, string>();
   const visit = (level: readonly OrderedNode[]): void => {
-    for (const node of level) {
+    level.forEach((node, index) => {
       const id = attributesOf(node)['@_ID'];
       if (typeof id === 'string' && id !== '' && !byId.has(id)) {
-        const text = characterData(childrenOf(node)).replace(/\s+/g, ' ').trim();
+        const own = characterData(childrenOf(node)).replace(/\s+/g, ' ').trim();
+        const text = own !== '' || BLOCK_ELEMENTS.has(nameOf(node) ?? '') ? own : anchoredText(level, index);
         if (text !== '') byId.set(id, text);
       }
       visit(childrenOf(node));
-    }
+    });
   };
   visit(nodes);
   return byId;
+}
+
+/**
+ * The text an empty inline element with an ID marks: some systems write the ID as an anchor before the text it names
+ * (`<item><content ID="ins-1"/>Take with food</item>`) rather than around it. Its following siblings' character
+ * data, up to the next sibling that carries an ID of its own or is a block (an empty table cell or list item names
+ * nothing: the next one's text is not its).
+ */
+function anchoredText(level: readonly OrderedNode[], index: number): string {
+  const following: OrderedNode[] = [];
+  for (const sibling of level.slice(index + 1)) {
+    if (textNodeOf(sibling) === undefined && (typeof attributesOf(sibling)['@_ID'] === 'string' || BLOCK_ELEMENTS.has(nameOf(sibling) ?? ''))) break;
+    following.push(sibling);
+  }
+  return characterData(following).replace(/\s+/g, ' ').trim();
 }
 
 /** The character data of ordered narrative nodes, in document order; block elements apart from their neighbours. */

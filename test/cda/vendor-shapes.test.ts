@@ -133,6 +133,24 @@ describe('vendor shapes', () => {
   });
 });
 
+describe('narrative anchors', () => {
+  it('reads the text after an empty element an entry points at, as written before the text it names, and not past a block or another ID', () => {
+    const { of, resources } = convertWith((xml) =>
+      xml
+        .replace(
+          '<item ID="instr1"><content styleCode="Bold">Keep the cast dry and elevate the arm for 48 hours.</content></item>',
+          '<item><content ID="instr1"/>Keep the cast dry and elevate the arm for 48 hours.<br/>Call if the fingers go numb.</item>',
+        )
+        .replace('<item ID="comment1">Patient', '<item><content ID="comment1"/><content ID="other"/>Patient'),
+    );
+    const [instruction] = of('CarePlan');
+    expect(instruction!['description']).toBe('Keep the cast dry and elevate the arm for 48 hours.');
+    // An anchor followed at once by another ID names nothing: the comment is left out rather than given its text.
+    expect(instruction!['note']).toBeUndefined();
+    expectValid(resources);
+  });
+});
+
 describe('sections about the document', () => {
   it('notes a CCD 1.0 Summary Purpose section as about the document, not as a section of no known kind', () => {
     const conversion = convertCorpusDocument('amida-blue-button/C32.xml');
