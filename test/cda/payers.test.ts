@@ -3,9 +3,12 @@
  * an Organization, its subscriber the patient or a RelatedPerson, the relationship, member id, period, plan and
  * order as sent. Crafted edge cases (test/fixtures/cda/sections/payers-edge-cases.xml) and real documents.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { byIdentifier, convertCorpusDocument, convertSectionFixture, itIsValidAndRepeatable, problemsOf, resolve, resourcesOf } from '../support/cda-section-documents.ts';
+import { byIdentifier, convertBytes, convertCorpusDocument, convertSectionFixture, itIsValidAndRepeatable, problemsOf, resolve, resourcesOf } from '../support/cda-section-documents.ts';
 
 const TYPES = ['Coverage', 'Organization', 'RelatedPerson'];
 
@@ -61,7 +64,18 @@ describe('payers (crafted edge cases)', () => {
 
   it('reports a coverage activity holding no policy', () => {
     expect(coverages).toHaveLength(2);
-    expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'entries-not-converted', text: 'a coverage activity without a policy activity was not converted' }));
+    expect(conversion.issues).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'entries-not-converted', text: 'a coverage activity without a policy activity was not converted' }));
+  });
+
+  it('notes, rather than warns of, a coverage activity with nothing in it (id and code unknown: a placeholder for no information)', () => {
+    const raw = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda', 'sections', 'payers-edge-cases.xml'), 'utf8');
+    const empty = raw.replace(
+      /<templateId root="2\.16\.840\.1\.113883\.10\.20\.22\.4\.60" extension="2015-08-01"\/>\s*<id root="2\.16\.840\.1\.113883\.19\.5\.99999\.70" extension="COV-EMPTY"\/>\s*<code code="48768-6"[^>]*\/>/,
+      '<id nullFlavor="UNK"/><code nullFlavor="UNK"/>',
+    );
+    expect(empty).not.toBe(raw);
+    const placeholder = convertBytes(Buffer.from(empty)).issues.filter((issue) => issue.text.startsWith('a coverage activity'));
+    expect(placeholder.map((issue) => [issue.severity, issue.text])).toEqual([['information', 'a coverage activity with no policy or anything else in it (a placeholder for no information) was not converted']]);
   });
 });
 

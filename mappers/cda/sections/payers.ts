@@ -86,7 +86,11 @@ function convertPayers(section: Node, context: SectionContext): SectionOutput {
       any = true;
     }
     if (any) out.count();
-    else context.issue('warning', 'entries-not-converted', 'a coverage activity without a policy activity was not converted', at);
+    // An act with no statement in it at all (id and code unknown, nothing related) is a placeholder for "no
+    // information": there was nothing to convert. One that holds something else has lost it.
+    else if (relatedStatements(node).length === 0 && attr(first(node.code), 'code') === undefined) {
+      context.issue('information', 'entries-not-converted', 'a coverage activity with no policy or anything else in it (a placeholder for no information) was not converted', at);
+    } else context.issue('warning', 'entries-not-converted', 'a coverage activity without a policy activity was not converted', at);
   }
   return out.output();
 }
