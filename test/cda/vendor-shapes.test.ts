@@ -151,6 +151,18 @@ describe('narrative anchors', () => {
   });
 });
 
+describe('instructions that say nothing', () => {
+  it('warns of one whose text points at narrative that is not there, and notes one that points nowhere', () => {
+    const issuesOf = (text: string) =>
+      convertWith((xml) => xml.replace('<code nullFlavor="NI"/>\n              <statusCode code="completed"/>', `<code nullFlavor="NI"/>${text}\n              <statusCode code="completed"/>`))
+        .conversion.issues.filter((issue) => issue.location?.endsWith('/entry[3]/act'))
+        .map((issue) => issue.severity);
+    expect(issuesOf('<text><reference value="#missing"/></text>')).toEqual(['warning']);
+    expect(issuesOf('<text><reference nullFlavor="UNK"/></text>')).toEqual(['information']);
+    expect(issuesOf('')).toEqual(['information']);
+  });
+});
+
 describe('sections about the document', () => {
   it('notes a CCD 1.0 Summary Purpose section as about the document, not as a section of no known kind', () => {
     const conversion = convertCorpusDocument('amida-blue-button/C32.xml');

@@ -12,6 +12,7 @@
  */
 
 import {
+  attr,
   concept,
   earliestAuthorTime,
   entryStatements,
@@ -57,7 +58,11 @@ function instruction(act: Node, context: SectionContext, narrative: Narrative, a
   const code = concept(act.code, narrative);
   const text = narrative.textOf(act.text) ?? code?.text ?? code?.coding?.find((coding) => coding.display !== undefined)?.display;
   if (code === undefined && text === undefined) {
-    context.issue('warning', 'entries-not-converted', 'an instruction with neither a code nor any text was not converted', at);
+    // One whose text points at narrative that is not there has lost its words; one that points nowhere (no
+    // reference, or a nullFlavor one, as a section reading "No Information Present" sends) is a placeholder.
+    const pointsAt = attr(first(first(act.text)?.reference), 'value') !== undefined;
+    if (pointsAt) context.issue('warning', 'entries-not-converted', 'an instruction with neither a code nor any text was not converted', at);
+    else context.issue('information', 'entries-not-converted', 'an instruction with neither a code nor any text, nor a reference to any (a placeholder for no information), was not converted', at);
     return undefined;
   }
   const period = context.period(first(act.effectiveTime));
