@@ -118,7 +118,10 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   const own = convertOwnSections(sections, { patientId, compositionId, mapping: options.mapping, document: ccda, ids: normalized.ids, precision: normalized.precision, documentKey, issues });
   const warnings: string[] = [];
   const hidden = sections.map((info) => (own.has(info) ? info.section.entry : undefined));
-  for (const info of own.keys()) info.section.entry = [];
+  for (const info of own.keys()) {
+    const claims = info.converter?.claims;
+    info.section.entry = claims === undefined ? [] : asNodes(info.section.entry).filter((entry) => !claims(entry));
+  }
   for (const info of sections) if (!own.has(info) && info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
   let converted: Converted;
   try {
@@ -308,7 +311,9 @@ function addOwnSections(converted: Converted, sections: SectionInfo[], own: Read
   sections.forEach((info, i) => {
     if (!own.has(info)) return;
     const output = own.get(info);
-    converted.sectionEntryCounts[i] = output?.converted;
+    // A converter that claims some entries shares the section: what the converter made of the others counts too.
+    const shared = info.converter?.claims === undefined ? 0 : (converted.sectionEntryCounts[i] ?? 0);
+    converted.sectionEntryCounts[i] = output === undefined ? undefined : shared + output.converted;
     if (output === undefined) return;
     for (const each of output.resources) converted.resources.push(each);
     const section = composition.section?.[i];

@@ -80,6 +80,11 @@ export interface SectionConverter {
   roots: readonly string[];
   /** LOINC section codes of the section, for sections sent without a templateId we know. */
   loincCodes: readonly string[];
+  /**
+   * The entries it converts, when not all: the others are left to @medplum/ccda, which reads the section as the kind
+   * sections.ts gives it (the procedures of an Anesthesia section beside its anesthetics). Absent: every entry.
+   */
+  claims?: (entry: Node) => boolean;
   convert(section: Node, context: SectionContext): SectionOutput;
 }
 

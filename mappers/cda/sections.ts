@@ -32,7 +32,9 @@ const KINDS: readonly SectionKind[] = [
   { name: 'medications', routingRoot: `${C}1.1`, roots: [`${C}1`, `${C}1.1`, `${IHE}19`], loincCodes: ['10160-0'] },
   { name: 'problems', routingRoot: `${C}5.1`, roots: [`${C}5`, `${C}5.1`, `${IHE}6`], loincCodes: ['11450-4'] },
   { name: 'immunizations', routingRoot: `${C}2.1`, roots: [`${C}2`, `${C}2.1`, `${IHE}23`], loincCodes: ['11369-6'] },
-  { name: 'procedures', routingRoot: `${C}7.1`, roots: [`${C}7`, `${C}7.1`, `${IHE}12`], loincCodes: ['47519-4'] },
+  // Anesthesia (2.25, 59774-0) holds Procedure Activities beside the anesthetics (sections/medications.ts claims
+  // those): the converter reads its procedures as a Procedures section's.
+  { name: 'procedures', routingRoot: `${C}7.1`, roots: [`${C}7`, `${C}7.1`, `${IHE}12`, `${C}25`], loincCodes: ['47519-4', '59774-0'] },
   { name: 'results', routingRoot: `${C}3.1`, roots: [`${C}3`, `${C}3.1`, `${IHE}28`], loincCodes: ['30954-2'] },
   { name: 'vital signs', routingRoot: `${C}4.1`, roots: [`${C}4`, `${C}4.1`, `${IHE}25`], loincCodes: ['8716-3'] },
   { name: 'social history', routingRoot: `${C}17`, roots: [`${C}17`, `${IHE}16.1`], loincCodes: ['29762-2'] },

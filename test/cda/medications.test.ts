@@ -163,3 +163,22 @@ describe('medication sections (public documents)', () => {
     expect(conversion.issues.filter((issue) => issue.code === 'entries-not-converted' && /Medication/i.test(issue.text))).toEqual([]);
   });
 });
+
+describe('anesthesia sections', () => {
+  it('HL7 Operative Note: the anesthetic is a MedicationAdministration and the anesthesia a Procedure, both entries of the section', () => {
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Operative_Note.xml');
+    const composition = resourcesOf(conversion, 'Composition')[0]!;
+    const anesthesia = (composition['section'] as Array<{ title: string; entry?: Array<{ reference: string }> }>).find((section) => /anesthesia/i.test(section.title))!;
+    expect(anesthesia.entry!.map((entry) => entry.reference.split('/')[0]).sort()).toEqual(['MedicationAdministration', 'Procedure']);
+    const [administration] = resourcesOf(conversion, 'MedicationAdministration');
+    expect(administration).toMatchObject({ status: expect.any(String), subject: { reference: expect.stringMatching(/^Patient\//) } });
+    expect(conversion.issues.filter((issue) => issue.location?.includes('component[1]/section'))).toEqual([]);
+    expect(problemsOf(conversion, ['MedicationAdministration', 'Medication', 'Procedure'])).toEqual([]);
+  });
+
+  it('HL7 Procedure Note: an Anesthesia section known by its template alone is converted, not left as a section of no known kind', () => {
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Procedure_Note.xml');
+    expect(resourcesOf(conversion, 'MedicationAdministration')).toHaveLength(1);
+    expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
+  });
+});

@@ -4,7 +4,7 @@
  */
 import type { SectionConverter } from '../section-types.ts';
 
-import { admissionMedicationsSection, dischargeMedicationsSection, medicationsAdministeredSection, medicationsSection } from './medications.ts';
+import { admissionMedicationsSection, anesthesiaSection, dischargeMedicationsSection, medicationsAdministeredSection, medicationsSection } from './medications.ts';
 import { immunizationsSection } from './immunizations.ts';
 import { medicalEquipmentSection } from './medical-equipment.ts';
 import { payersSection } from './payers.ts';
@@ -24,6 +24,7 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   dischargeMedicationsSection,
   admissionMedicationsSection,
   medicationsAdministeredSection,
+  anesthesiaSection,
   immunizationsSection,
   medicalEquipmentSection,
   payersSection,

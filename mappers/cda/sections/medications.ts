@@ -55,6 +55,19 @@ export const medicationsAdministeredSection: SectionConverter = {
   convert: (section, context) => convertMedications(section, context, { administered: true }),
 };
 
+/**
+ * Anesthesia (2.16.840.1.113883.10.20.22.2.25, LOINC 59774-0, in operative and procedure notes): its Medication
+ * Activities are the anesthetics given, MedicationAdministrations as a Medications Administered section's are; its
+ * Procedure Activities (the anesthesia itself) are left to the converter, which reads them as procedures.
+ */
+export const anesthesiaSection: SectionConverter = {
+  name: 'anesthesia',
+  roots: [`${C}25`],
+  loincCodes: ['59774-0'],
+  claims: (entry) => entry.substanceAdministration !== undefined,
+  convert: (section, context) => convertMedications(section, context, { administered: true }),
+};
+
 function convertMedications(section: Node, context: SectionContext, options: Omit<ActivityOptions, 'narrative'>): SectionOutput {
   const out = new SectionResources();
   const activityOptions: ActivityOptions = { ...options, narrative: new Narrative(section.text) };
