@@ -37,7 +37,7 @@ describe('functional status', () => {
 
   it('reads a functional status problem (R1.1) as an Observation, and leaves one stated as not found out, reported', () => {
     expect(problem).toMatchObject({ code: { coding: [{ code: '248536006' }] }, valueCodeableConcept: { coding: [{ code: '60845006' }] }, effectiveDateTime: '2023-11-01' });
-    expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'value-not-converted', location: '/ClinicalDocument/component/structuredBody/component[1]/section/entry[3]/observation' }));
+    expect(conversion.issues).toContainEqual(expect.objectContaining({ code: 'entries-not-converted', severity: 'information', location: '/ClinicalDocument/component/structuredBody/component[1]/section/entry[3]/observation' }));
   });
 
   it('files the HL7 CCD\'s self-care observations under US Core\'s functional-status category as well as survey', () => {

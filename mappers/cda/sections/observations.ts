@@ -71,7 +71,10 @@ const COMMENT_CODE = '48767-8';
  */
 export function convertObservation(observation: Node, context: SectionContext, options: ObservationOptions, owner: string = context.compositionId): Reference | undefined {
   if (isNegated(observation)) {
-    context.issue('information', 'value-not-converted', 'an observation stated as not found (negationInd) was left out: an Observation cannot negate its value', options.location);
+    // A section's entry left out is an entry not converted (so the section is not reported again for it); a member of
+    // one is part of what its entry says.
+    if (owner === context.compositionId) context.issue('information', 'entries-not-converted', 'an observation stated as not found (negationInd) was not converted: an Observation cannot negate its value', options.location);
+    else context.issue('information', 'value-not-converted', 'an observation stated as not found (negationInd) was left out: an Observation cannot negate its value', options.location);
     return undefined;
   }
   const id = resourceId('Observation', observation, context, owner, `observation-${options.resources.length}`);
