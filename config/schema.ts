@@ -444,6 +444,11 @@ export const configSchema = z.strictObject({
        * (each costs some 30 to 60 bytes of heap), and the line breaks kept inside segments. Default 500000.
        */
       maxParsedNodes: positiveInt.default(500_000),
+      /**
+       * Messages in one batch (FHS/BHS ... BTS/FTS, or messages one after another in one MLLP frame or HTTP body); a
+       * batch with more is refused whole with ANCHORLINE_ERR_HL7_TOO_COMPLEX, kept as a rejected row. Default 10000.
+       */
+      maxBatchMessages: positiveInt.default(10_000),
     })
     .prefault({}),
 

@@ -106,6 +106,8 @@ interface Pending {
 }
 
 
+/** How much of a batch refused whole is kept in its rejected row, as of an oversized MLLP frame. */
+const REFUSED_BATCH_PREFIX_BYTES = 64 * 1024;
 const MAX_CONTROL_ID_CHARS = 199;
 const MAX_SENDER_CHARS = 1000;
 
@@ -147,6 +149,14 @@ export class Hl7Intake {
   async receiveBatch(raw: Buffer, meta: ReceiveMeta): Promise<BatchIntakeResult> {
     const batch = splitHl7Batch(raw);
     const messages = batchMessages(batch);
+    const cap = (this.options.hl7Limits ?? DEFAULT_HL7_LIMITS).maxBatchMessages;
+    if (messages.length > cap) {
+      // Refused whole, before anything is stored: a sender told so splits the batch. Its first 64 KiB are kept.
+      const error = new AnchorlineError('ANCHORLINE_ERR_HL7_TOO_COMPLEX', `the batch holds ${messages.length} messages; at most ${cap} are taken in one (hl7v2.maxBatchMessages)`);
+      const refused = await this.receiveRefusedFrame(raw.subarray(0, REFUSED_BATCH_PREFIX_BYTES), raw.length, error, meta);
+      this.options.log.warn({ protocol: meta.protocol, messages: messages.length, cap, messageId: refused.messageId }, 'intake: a batch over hl7v2.maxBatchMessages refused');
+      return { ack: refused.ack, results: [refused], mismatchedCounts: 0 };
+    }
     const results: IntakeResult[] = [];
     const window = Math.max(1, this.options.commitBatchMaxMessages);
     for (let start = 0; start < messages.length; start += window) {

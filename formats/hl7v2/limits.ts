@@ -28,6 +28,11 @@ export interface Hl7Limits {
    * message to tens of megabytes.
    */
   maxParsedNodes: number;
+  /**
+   * Messages in one batch (FHS/BHS ... BTS/FTS, or messages one after another in one frame or body). Each is received
+   * as a message of its own; the cap bounds how long one batch holds its connection.
+   */
+  maxBatchMessages: number;
 }
 
 /**
@@ -47,4 +52,6 @@ export const DEFAULT_HL7_LIMITS: Readonly<Hl7Limits> = Object.freeze({
   maxSubcomponentsPerComponent: 10_000,
   // 34 times the largest corpus message; at the cap the tree takes some 20 to 30 MB and parses in well under 100 ms.
   maxParsedNodes: 500_000,
+  // A day's results of a busy laboratory in one file; ReportStream's public batches hold 1 to 20.
+  maxBatchMessages: 10_000,
 });

@@ -17,7 +17,8 @@ const LF_BATCH = readFileSync(path.join(ROOT, 'reportstream-batch_message.hl7'))
 let t: TestEngine;
 
 beforeAll(async () => {
-  t = await startTestEngine();
+  // The 20-message batch is at the cap; one more message is over it.
+  t = await startTestEngine({ overrides: { hl7v2: { maxBatchMessages: 20 } } });
 });
 afterAll(async () => {
   await t?.destroy();
@@ -85,5 +86,17 @@ describe('HL7 v2 batches', () => {
     for (const mrn of ['SEQ100', 'SEQ200']) {
       await eventually(async () => ((await (await fetch(`${t.httpUrl}/fhir/Patient?identifier=${mrn}`, { headers: authHeaders() })).json()) as { total?: number }).total === 1, 30_000, `patient ${mrn}`);
     }
+  });
+
+  it('refuses whole a batch of more messages than hl7v2.maxBatchMessages, storing none of them, and keeps it as a rejected row', async () => {
+    const message = (n: number) => `MSH|^~\\&|LAB|HOSP|||20240101||ADT^A08^ADT_A01|CAP-${n}|P|2.5.1\rPID|1||CAP${n}^^^HOSP^MR||Doe^Cap\r`;
+    const batch = `BHS|^~\\&|LAB|HOSP\r${Array.from({ length: 21 }, (_, n) => message(n)).join('')}BTS|21\r`;
+    const response = await post(batch, true);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { messages: Array<{ outcome: string; errorCode: string; messageId: number }> };
+    expect(body.messages).toEqual([expect.objectContaining({ outcome: 'rejected', errorCode: 'ANCHORLINE_ERR_HL7_TOO_COMPLEX' })]);
+    expect((await t.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM inbox_message WHERE control_id LIKE 'CAP-%'`)).rows[0]!.n).toBe(0);
+    const row = (await t.pool.query(`SELECT disposition, error_code, raw_size FROM inbox_message WHERE id = $1`, [body.messages[0]!.messageId])).rows[0];
+    expect(row).toEqual({ disposition: 'rejected', error_code: 'ANCHORLINE_ERR_HL7_TOO_COMPLEX', raw_size: Buffer.byteLength(batch) });
   });
 });

@@ -14,7 +14,7 @@ import { valueOf } from '../../formats/hl7v2/types.ts';
 import { HOSTILE_SHAPES, hostileText } from '../support/hl7v2-hostile.ts';
 
 const MSH = 'MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20240815083015||ADT^A01^ADT_A01|CTRL1|P|2.5.1';
-const SMALL: Hl7Limits = { maxSegments: 4, maxFieldsPerSegment: 6, maxRepetitionsPerField: 3, maxComponentsPerRepetition: 4, maxSubcomponentsPerComponent: 2, maxParsedNodes: 200 };
+const SMALL: Hl7Limits = { maxSegments: 4, maxFieldsPerSegment: 6, maxRepetitionsPerField: 3, maxComponentsPerRepetition: 4, maxSubcomponentsPerComponent: 2, maxParsedNodes: 200, maxBatchMessages: 2 };
 // MSH alone has 12 fields; the field cap applies to it too, so the small limits are checked on segments after it.
 const WIDE_MSH: Hl7Limits = { ...SMALL, maxFieldsPerSegment: 20 };
 
@@ -116,6 +116,7 @@ describe('HL7 v2 parse limits', () => {
       maxComponentsPerRepetition: fc.integer({ min: 1, max: 5 }),
       maxSubcomponentsPerComponent: fc.integer({ min: 1, max: 5 }),
       maxParsedNodes: fc.integer({ min: 20, max: 200 }),
+      maxBatchMessages: fc.constant(DEFAULT_HL7_LIMITS.maxBatchMessages),
     });
 
     it('the intake count refuses exactly what the parser refuses for a cap, with the same detail', () => {
