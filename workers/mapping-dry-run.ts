@@ -5,7 +5,7 @@
  *
  * Pure: nothing here reads or writes storage. Resources are the drafts applied to nothing, as for a new patient.
  */
-import { decodeHl7Bytes, parseHl7 } from '../formats/hl7v2/index.ts';
+import { decodeHl7Bytes, isBatchSegmentLine, parseHl7 } from '../formats/hl7v2/index.ts';
 import { isAnchorlineError } from '../errors/index.ts';
 import { isLosslessNumber } from '../anchor/index.ts';
 import { CHARSET_FALLBACK_ISSUE, mapHl7Message, checkMappedResource, mergeDraft, type MappingIssue, type PatientMerge } from '../mappers/index.ts';
@@ -25,8 +25,6 @@ export interface CorpusMessage {
  * framing bytes (VT, FS) count as line ends. Bytes are cut, not decoded:
  * the charsets MSH-18 may name are ASCII-compatible, so CR and LF bytes are line ends in all of them.
  */
-const BATCH_SEGMENT = /^(FHS|BHS|BTS|FTS)([^A-Za-z0-9\s]|$)/;
-
 export function splitMessages(bytes: Buffer): Buffer[] {
   // latin1 maps each byte to one character and back, so slicing the string slices the bytes.
   const lines = bytes.toString('latin1').split(/\r\n|\r|\n|\x0b|\x1c/);
@@ -35,7 +33,7 @@ export function splitMessages(bytes: Buffer): Buffer[] {
   let blank = true;
   for (const line of lines) {
     // Batch segments (FHS, BHS, BTS, FTS) frame messages, as the intake reads a batch (formats/hl7v2/batch.ts).
-    if (line.trim() === '' || BATCH_SEGMENT.test(line)) {
+    if (line.trim() === '' || isBatchSegmentLine(line)) {
       blank = true;
       continue;
     }

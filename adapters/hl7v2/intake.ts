@@ -26,7 +26,7 @@ import { AnchorlineError, ackCodeFor, toAnchorlineError, type ErrorCode } from '
 import { errorFields, type Logger } from '../../config/logger.ts';
 import { inbox, PUBLIC_BLIND_INDEX, refusedForItsValues, withTransaction, type BlindIndex, type InboxInput, type RecordOutcome } from '../../store/index.ts';
 import { INGEST_QUEUE, ingestJob, type EnqueueJob, type JobQueue } from '../../queue/index.ts';
-import { batchMessages, buildBatchAck, encodeAck, isEnhancedMode, splitHl7Batch, type AckCode } from '../../formats/hl7v2/index.ts';
+import { batchMessages, buildBatchAck, declaredCountDiffers, encodeAck, isEnhancedMode, splitHl7Batch, type AckCode } from '../../formats/hl7v2/index.ts';
 import { DEFAULT_HL7_LIMITS, checkHl7Limits, decodeHl7Bytes, resolveCharset, type Hl7Limits } from '../../formats/hl7v2/index.ts';
 import { readMshHeader, type MshHeader } from '../../formats/hl7v2/index.ts';
 import type { MappingWaiter } from './mapping-waiter.ts';
@@ -162,7 +162,7 @@ export class Hl7Intake {
     for (let start = 0; start < messages.length; start += window) {
       results.push(...(await Promise.all(messages.slice(start, start + window).map((message) => this.receive(message, meta)))));
     }
-    const mismatched = batch.groups.filter((group) => group.declaredCount !== undefined && group.declaredCount !== group.messages.length).length;
+    const mismatched = batch.groups.filter(declaredCountDiffers).length;
     const log = { protocol: meta.protocol, messages: messages.length, batches: batch.groups.length, mismatchedCounts: mismatched, strayLines: batch.strayLines };
     if (mismatched > 0 || batch.strayLines > 0) this.options.log.warn(log, 'intake: a batch whose declared counts or lines do not match what arrived; every message found was received');
     else this.options.log.debug(log, 'intake: batch received');

@@ -34,16 +34,24 @@ export interface Hl7Batch {
 const BATCH_SEGMENTS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-/** The three-letter segment name a line starts with, when the fourth byte is a plausible field separator. */
-function segmentName(bytes: Buffer, start: number, end: number): string | undefined {
-  if (end - start < 3) return undefined;
-  const name = bytes.toString('latin1', start, start + 3);
+/**
+ * The three-letter segment name a line starts with, when what follows it is a plausible field separator (printable
+ * ASCII, not a letter or digit) or the end of the line.
+ */
+function segmentNameOf(line: string): string | undefined {
+  const name = line.slice(0, 3);
   if (!/^[A-Z][A-Z0-9]{2}$/.test(name)) return undefined;
-  if (end - start > 3) {
-    const separator = bytes[start + 3]!;
-    if (separator < 0x21 || separator > 0x7e || (separator >= 0x30 && separator <= 0x39) || (separator >= 0x41 && separator <= 0x5a) || (separator >= 0x61 && separator <= 0x7a)) return undefined;
-  }
-  return name;
+  return line.length === 3 || /^[!-/:-@[-`{-~]$/.test(line[3]!) ? name : undefined;
+}
+
+/** segmentNameOf the line of `bytes` from `start` to `end`. */
+function segmentName(bytes: Buffer, start: number, end: number): string | undefined {
+  return segmentNameOf(bytes.toString('latin1', start, Math.min(end, start + 4)));
+}
+
+/** Whether a line (as latin1 text) is a batch segment: FHS, BHS, BTS or FTS. */
+export function isBatchSegmentLine(line: string): boolean {
+  return BATCH_SEGMENTS.has(segmentNameOf(line) ?? '');
 }
 
 /** Where the content starts: after a UTF-8 byte order mark and blank lines. */
@@ -133,6 +141,11 @@ export function splitHl7Batch(bytes: Buffer): Hl7Batch {
   return batch;
 }
 
+/** Whether the sender declared a message count for the group (BTS-1) other than the messages that arrived. */
+export function declaredCountDiffers(group: Hl7BatchGroup): boolean {
+  return group.declaredCount !== undefined && group.declaredCount !== group.messages.length;
+}
+
 /** The messages of a batch, in order. */
 export function batchMessages(batch: Hl7Batch): Buffer[] {
   return batch.groups.flatMap((group) => group.messages);
@@ -188,8 +201,7 @@ export function buildBatchAck(batch: Hl7Batch, acks: readonly Buffer[], options:
       if (ack.length > 0 && ack[ack.length - 1] !== 0x0d) parts.push(Buffer.from('\r'));
     }
     const separator = separatorOf(group.header);
-    const mismatch = group.declaredCount !== undefined && group.declaredCount !== group.messages.length;
-    line(`BTS${separator}${group.messages.length}${mismatch ? `${separator}BTS-1 declared ${group.declaredCount} messages; ${group.messages.length} arrived` : ''}`);
+    line(`BTS${separator}${group.messages.length}${declaredCountDiffers(group) ? `${separator}BTS-1 declared ${group.declaredCount} messages; ${group.messages.length} arrived` : ''}`);
   }
   if (batch.fileHeader !== undefined) line(`FTS${separatorOf(batch.fileHeader)}${batch.groups.length}`);
   return Buffer.concat(parts);

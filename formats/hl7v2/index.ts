@@ -8,7 +8,7 @@ export { readMshHeader, type MshHeader } from './header.ts';
 export { resolveCharset, decodeHl7Bytes, encodeHl7Text, type DecodedHl7 } from './charset.ts';
 export { MAX_ACK_WARNINGS, buildAck, encodeAck, isEnhancedMode, newAckControlId, type AckCode, type AckError, type AckOptions, type AckWarning } from './ack.ts';
 export { escapeHl7 } from './escape-text.ts';
-export { batchMessages, buildBatchAck, holdsSeveralMessages, isHl7Batch, splitHl7Batch, type BatchAckOptions, type Hl7Batch, type Hl7BatchGroup } from './batch.ts';
+export { batchMessages, buildBatchAck, declaredCountDiffers, holdsSeveralMessages, isBatchSegmentLine, isHl7Batch, splitHl7Batch, type BatchAckOptions, type Hl7Batch, type Hl7BatchGroup } from './batch.ts';
 export { checkHl7Limits, parseHl7 } from './parse.ts';
 export { DEFAULT_HL7_LIMITS, type Hl7Limits } from './limits.ts';
 export { unescapeHl7 } from './escape.ts';
