@@ -32,7 +32,12 @@ export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 const ENCAPSULATED = /^1\.2\.840\.10008\.1\.2\.(4\.\d+|5|1\.98)$/;
 
 /** Preamble (128 bytes) + 'DICM'. */
-const PREFIX_BYTES = 132;
+export const PREFIX_BYTES = 132;
+
+/** Whether the bytes start as a DICOM Part 10 file: a 128-byte preamble, then 'DICM'. */
+export function hasPart10Prefix(bytes: Uint8Array): boolean {
+  return bytes.length >= PREFIX_BYTES && Buffer.from(bytes.buffer, bytes.byteOffset + 128, 4).toString('latin1') === 'DICM';
+}
 const PIXEL_DATA_TAGS = ['x7fe00008', 'x7fe00009', 'x7fe00010'] as const;
 /** VRs of PS3.5 Table 6.2-1; an explicit VR data set with anything else is not DICOM. */
 export const VRS: ReadonlySet<string> = new Set(['AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH', 'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV']);
@@ -376,7 +381,7 @@ function metaNote(meta: DataSet): DicomAnomaly | undefined {
 
 /** Reads and checks the file meta; returns the transfer syntax and how its data set is encoded. */
 function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding: 'implicit' | 'explicit' | 'big' | 'deflated'; meta: DataSet } {
-  if (bytes.length < PREFIX_BYTES || Buffer.from(bytes.buffer, bytes.byteOffset + 128, 4).toString('latin1') !== 'DICM') {
+  if (!hasPart10Prefix(bytes)) {
     throw malformed("no 'DICM' prefix at byte 128: not a DICOM Part 10 file");
   }
   let meta: DataSet;

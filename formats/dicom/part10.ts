@@ -9,7 +9,7 @@
  */
 
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, NO_FILE_META_NOTE } from './meta-ids.ts';
-import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, VRS, parseDicomInstance } from './parse.ts';
+import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, PREFIX_BYTES, VRS, hasPart10Prefix, parseDicomInstance } from './parse.ts';
 
 export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './meta-ids.ts';
 
@@ -41,9 +41,7 @@ export function part10File(meta: FileMetaInput, dataset: Buffer): Buffer {
   lengthElement.write('UL', 4, 'latin1');
   lengthElement.writeUInt16LE(4, 6);
   lengthElement.writeUInt32LE(groupLength, 8);
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  return Buffer.concat([preamble, lengthElement, ...elements, dataset]);
+  return Buffer.concat([part10Prefix(), lengthElement, ...elements, dataset]);
 }
 
 /** One group 0002 element, Explicit VR Little Endian: OB has a 4-byte length after two reserved bytes. */
@@ -78,7 +76,7 @@ const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 
  * when the bytes are not a Part 10 file or the element is absent.
  */
 export function fileTransferSyntax(file: Buffer): string | undefined {
-  if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM') return undefined;
+  if (!hasPart10Prefix(file)) return undefined;
   let offset = 132;
   while (offset + 8 <= file.length && file.readUInt16LE(offset) === 0x0002) {
     const element = file.readUInt16LE(offset + 2);
@@ -94,11 +92,11 @@ export function fileTransferSyntax(file: Buffer): string | undefined {
   return undefined;
 }
 
-/** Preamble (128 bytes) and 'DICM'. */
-const PREFIX_BYTES = 132;
-
-function hasPart10Prefix(bytes: Buffer): boolean {
-  return bytes.length >= PREFIX_BYTES && bytes.toString('latin1', 128, 132) === 'DICM';
+/** The 128-byte preamble (zeros) and 'DICM' a Part 10 file starts with. */
+function part10Prefix(): Buffer {
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  prefix.write('DICM', 128, 'latin1');
+  return prefix;
 }
 
 /**
@@ -140,9 +138,7 @@ export function asPart10File(bytes: Buffer): Buffer {
   if (hasPart10Prefix(bytes)) return bytes;
   if (bytes.length >= 8 && bytes.readUInt16LE(0) === 0x0002 && VRS.has(bytes.toString('latin1', 4, 6))) {
     // A file meta group without the preamble: the preamble and 'DICM' are all that is missing.
-    const prefix = Buffer.alloc(PREFIX_BYTES);
-    prefix.write('DICM', 128, 'latin1');
-    return Buffer.concat([prefix, bytes]);
+    return Buffer.concat([part10Prefix(), bytes]);
   }
   const transferSyntaxUid = bareDataSetTransferSyntax(bytes);
   if (transferSyntaxUid === undefined) return bytes;
