@@ -31,7 +31,7 @@ import { conceptKey, patientId, visitKey } from './adt-common.ts';
 import { atPosition, eventIds, positionOf, problemCode, problemId } from './clinical-common.ts';
 import { type CodeableConcept, type Reference, comp, toCodeableConcept } from './datatypes.ts';
 import { type Annotation, type KeyIdentifier, immunizationOrderNumbers, noteOf, orderNumbers, singlePatientReference } from './message-common.ts';
-import { buildObservation, buildResults, continuesText } from './results.ts';
+import { addsLineTo, buildObservation, buildResults } from './results.ts';
 import type { MappingContext } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ type Subject =
 
 interface ObservedSegment {
   obx: Hl7Segment;
-  /** The OBX after it that continue its text (results.ts, continuesText). */
+  /** The OBX after it that continue its text (results.ts, addsLineTo). */
   continued?: Hl7Segment[];
   notes: Annotation[];
   about: Subject;
@@ -75,10 +75,7 @@ function observedSegments(context: MappingContext): ObservedSegment[] {
   for (const segment of context.message.segments) {
     const { name } = segment;
     if (name === 'OBX') {
-      if (current !== undefined && continuesText(current.obx, segment)) {
-        (current.continued ??= []).push(segment);
-        continue;
-      }
+      if (addsLineTo(current, segment)) continue;
       current = { obx: segment, notes: [], about };
       observed.push(current);
       continue;
@@ -240,7 +237,7 @@ function observationsOf(context: MappingContext, selection: Selection): Map<Hl7S
               : `another ${anchor.name} has the same order number; the observations that follow this one are kept under its position`,
           });
         }
-        const draft = buildObservation({ obx, notes: entry.notes, ...(entry.continued === undefined ? {} : { continued: entry.continued }) }, { reportKey: attached.key, subject, effective: undefined, issued: undefined, specimen: undefined }, context);
+        const draft = buildObservation(entry, { reportKey: attached.key, subject, effective: undefined, issued: undefined, specimen: undefined }, context);
         let id = deterministicId('Observation', ...attached.key, 'OBX', conceptKey(draft['code'] as CodeableConcept), comp(fieldOf(obx, 4)[0], 1));
         if (ids.has(id)) {
           const position = positionOf(context.message, obx);

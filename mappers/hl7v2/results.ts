@@ -270,10 +270,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   let current: ObservationEntry | undefined;
   for (const segment of group.segments) {
     if (segment.name === 'OBX') {
-      if (current !== undefined && continuesText(current.obx, segment)) {
-        (current.continued ??= []).push(segment);
-        continue;
-      }
+      if (addsLineTo(current, segment)) continue;
       current = { obx: segment, notes: [], specimen: specimenSegments.length > 0 ? specimenSegments.length - 1 : undefined };
       observations.push(current);
     } else if (segment.name === 'NTE') {
@@ -498,9 +495,16 @@ interface ObservationValue {
  * value. A text type (ST, TX, FT) and the same OBX-1, -2, -3, -4 and -11 as sent; anything else is an observation of
  * its own.
  */
-export function continuesText(previous: Hl7Segment, next: Hl7Segment): boolean {
+function continuesText(previous: Hl7Segment, next: Hl7Segment): boolean {
   if (!TEXT_TYPES.has(codeOf(fieldOf(next, 2)).toUpperCase())) return false;
   return [1, 2, 3, 4, 11].every((n) => JSON.stringify(fieldOf(previous, n)) === JSON.stringify(fieldOf(next, n)));
+}
+
+/** Adds `obx` to `current`'s lines when it continues its text (continuesText); whether it did. */
+export function addsLineTo(current: Pick<ObservationEntry, 'obx' | 'continued'> | undefined, obx: Hl7Segment): boolean {
+  if (current === undefined || !continuesText(current.obx, obx)) return false;
+  (current.continued ??= []).push(obx);
+  return true;
 }
 
 /** OBX-5 of an observation and of the OBX that continue its text, a continuing OBX with no value being an empty line. */
