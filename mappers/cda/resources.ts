@@ -14,13 +14,13 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mapCcdaToFhirDateTime } from '@medplum/ccda';
 
 import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 import { toFhirDate, toFhirDateTime } from '../hl7v2/datatypes.ts';
 
 import { asNodes, firstUsableId, type DatePrecision, type ElementFacts, type NormalizeResult } from './normalize.ts';
+import { cdaDateTime, cdaPeriod } from './times.ts';
 import { decimalFromLiteral, decimalValue, isLosslessNumber, type FhirDecimal } from '../fhir-decimal.ts';
 
 type Node = Record<string, unknown>;
@@ -311,7 +311,11 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts'], precis
       if (quantities !== undefined) restoreQuantities(resource, quantities);
       const interval = facts.get(resource.id)?.effectiveInterval;
       if (interval !== undefined && resource.effectiveDateTime === undefined && resource.effectivePeriod === undefined) {
-        const period = periodOf(interval, precision);
+        // Read after the tidy step, so the dates normalize.ts encoded are restored here.
+        const period = cdaPeriod(interval, (ts) => {
+          const dateTime = cdaDateTime(ts);
+          return dateTime === undefined ? undefined : precision.restore(dateTime);
+        });
         if (period !== undefined) resource.effectivePeriod = period;
       }
       // A reference range the converter made of a narrative reference alone has neither bounds nor text (obs-3).
@@ -359,20 +363,6 @@ function asSent(text: string, value: number): FhirDecimal {
  * the source ranges in order (the converter leaves out only a range with neither bounds nor text, which would shift
  * the later ones), and a number is replaced only by a text of the same value: a mismatch leaves the converter's number.
  */
-/** A CDA interval's low and high (normalized TS values) as a FHIR Period, as the converter reads a time; undefined when neither is a time. */
-function periodOf(interval: Node, precision: DatePrecision): { start?: string; end?: string } | undefined {
-  const bound = (node: unknown): string | undefined => {
-    const value = asNodes(node)[0]?.['@_value'];
-    if (typeof value !== 'string' || value === '') return undefined;
-    const dateTime = mapCcdaToFhirDateTime(value);
-    return dateTime === undefined ? undefined : precision.restore(dateTime);
-  };
-  const start = bound(interval.low);
-  const end = bound(interval.high);
-  if (start === undefined && end === undefined) return undefined;
-  return { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) };
-}
-
 function restoreQuantities(resource: FhirResource, quantities: NonNullable<ElementFacts['quantities']>): void {
   const restore = (quantity: unknown, text: string | undefined): void => {
     if (text === undefined || quantity === null || typeof quantity !== 'object') return;

@@ -2,12 +2,13 @@
  * Which section converter (sections/) claims a section, and the context it runs with (section-types.ts).
  */
 
-import { mapCcdaCodeToCodeableConcept, mapCcdaToFhirDateTime, type CcdaCode } from '@medplum/ccda';
+import { mapCcdaCodeToCodeableConcept, type CcdaCode } from '@medplum/ccda';
 
 import { deterministicId } from '../ids.ts';
 import type { Hl7MappingOptions } from '../types.ts';
 
 import type { CdaIssue } from './issues.ts';
+import { cdaDateTime, cdaPeriod } from './times.ts';
 import { asNodes, firstUsableId, textOf, type DatePrecision } from './normalize.ts';
 import type { Node, SectionContext, SectionConverter } from './section-types.ts';
 import { SECTION_CONVERTERS } from './sections/index.ts';
@@ -66,8 +67,7 @@ export function sectionContext(options: {
       return original === undefined || concept.text !== undefined ? concept : { ...concept, text: original };
     },
     dateTime(ts) {
-      const value = tsValue(ts);
-      return value === undefined ? undefined : mapCcdaToFhirDateTime(value);
+      return cdaDateTime(ts);
     },
     date(ts) {
       // Through dateTime: normalize.ts has handed dates to the converter in a form only DatePrecision reads back.
@@ -77,24 +77,10 @@ export function sectionContext(options: {
       return restored.length <= 10 ? restored : restored.slice(0, 10);
     },
     period(ivl) {
-      if (ivl === null || typeof ivl !== 'object') return undefined;
-      const node = (Array.isArray(ivl) ? ivl[0] : ivl) as Node | undefined;
-      if (node === undefined) return undefined;
-      const start = this.dateTime(node.low) ?? this.dateTime(node['@_value'] === undefined ? undefined : node);
-      const end = this.dateTime(node.high);
-      return start === undefined && end === undefined ? undefined : { ...(start ? { start } : {}), ...(end ? { end } : {}) };
+      return cdaPeriod(ivl, cdaDateTime);
     },
     issue(severity, code, text, at) {
       issues.push({ severity, code, text, location: at ?? location });
     },
   };
-}
-
-/** The `@_value` of a TS, or of an IVL_TS's low when it has no value of its own. */
-function tsValue(ts: unknown): string | undefined {
-  const node = (Array.isArray(ts) ? ts[0] : ts) as Node | undefined;
-  if (node === undefined || node === null || typeof node !== 'object') return undefined;
-  const value = node['@_value'];
-  if (typeof value === 'string' && value.trim() !== '') return value.trim();
-  return node.low === undefined ? undefined : tsValue(node.low);
 }
