@@ -12,7 +12,8 @@
  * 415 (not multipart/related of application/dicom), 413 (body over dicom.stowMaxBytes), 400 (no boundary, or a body
  * that is not multipart before any part was complete), 406 (an Accept we cannot answer).
  *
- * With {study} in the URL, a part of another study is not stored (Failed, ANCHORLINE_ERR_DICOM_STUDY_MISMATCH).
+ * With {study} in the URL, a part of another study is not stored (Failed, ANCHORLINE_ERR_DICOM_STUDY_MISMATCH). A part
+ * that names no study is stored under the study derived for it (formats/dicom), which its Retrieve URL names.
  *
  * WADO-RS `GET /dicomweb/studies/{study}[/series/{series}[/instances/{instance}]]` (scope read) returns the stored
  * instances as multipart/related; type="application/dicom", each part as received (its transfer syntax named in the
@@ -277,7 +278,8 @@ async function storePart(bytes: Buffer, options: DicomWebOptions, origin: DicomO
   try {
     const { header } = parseDicomInstance(bytes, { maxInflatedBytes: options.maxInstanceBytes });
     seriesInstanceUid = header.seriesInstanceUid;
-    if (study !== undefined && header.studyInstanceUid !== study) {
+    // An instance that names no study is not of another one; it is filed under the study derived for it.
+    if (study !== undefined && !header.studyInstanceUidDerived && header.studyInstanceUid !== study) {
       return { stored: false, sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid, errorCode: 'ANCHORLINE_ERR_DICOM_STUDY_MISMATCH', detail: 'the instance belongs to another study than the URL names' };
     }
   } catch {

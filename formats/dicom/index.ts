@@ -11,6 +11,7 @@ export {
   DEFAULT_MAX_INFLATE_RATIO,
   HEADER_WINDOW_BYTES,
   isValidUid,
+  uidFromDigest,
   parseDicomInstance,
   type DicomParseOptions,
   type InflatedDataSet,

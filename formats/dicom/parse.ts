@@ -16,6 +16,7 @@
  * Every failure is an AnchorlineError with one of the ANCHORLINE_ERR_DICOM_* codes (or _CHARSET_MISMATCH); nothing
  * else is thrown. Details name tags, never values.
  */
+import { createHash } from 'node:crypto';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dicomParser, { type DataSet, type Element } from 'dicom-parser';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
@@ -120,6 +121,23 @@ const UID = /^[0-9]+(\.[0-9]+)*$/;
  */
 export function isValidUid(value: string): boolean {
   return value.length > 0 && value.length <= 64 && UID.test(value);
+}
+
+/** A UUID-derived UID (PS3.5 B.2): `2.25.` and the decimal of the first 128 bits of a digest, at most 44 characters. */
+export function uidFromDigest(digest: Uint8Array): string {
+  let value = 0n;
+  for (const byte of digest.subarray(0, 16)) value = (value << 8n) | BigInt(byte);
+  return `2.25.${value.toString(10)}`;
+}
+
+/**
+ * The UID the engine files an instance under when the instance lacks it: derived from the UID of what holds it (the
+ * study from the series, the series from the instance), so that every instance of one series lands in one study and
+ * a resent instance lands where it did before. A series is never derived from the study: instances that share a
+ * study but name no series may come from different equipment, and one series per instance groups nothing wrongly.
+ */
+function derivedUid(level: 'study' | 'series', from: string): string {
+  return uidFromDigest(createHash('sha256').update(`anchorline derived ${level} UID\u0000${from}`).digest());
 }
 
 function malformed(detail: string, location?: string): AnchorlineError {
@@ -299,6 +317,29 @@ function uidOf(dataSet: DataSet, tag: string, required: boolean): string | undef
   return value;
 }
 
+/**
+ * The SOP Class (0008,0016) or Instance (0008,0018) UID of the data set, or when it lacks one the file meta's (0002,0002)
+ * or (0002,0003), with an anomaly for either a difference or the stand-in. Throws when neither names one.
+ */
+function sopUid(dataSet: DataSet, meta: DataSet, which: 'class' | 'instance', anomalies: DicomAnomaly[]): string {
+  const [own, metaTag, name] = which === 'class' ? ['x00080016', 'x00020002', 'SOP class'] : ['x00080018', 'x00020003', 'SOP instance'];
+  const value = uidOf(dataSet, own, false);
+  const fromMeta = uidOf(meta, metaTag, false);
+  const ownName = tagName(own);
+  const metaName = tagName(metaTag);
+  if (value === undefined && fromMeta === undefined) {
+    throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', `${ownName} is missing or empty, and so is the file meta's ${metaName}`, { location: ownName });
+  }
+  if (value === undefined) {
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: ownName, detail: `the data set has no ${ownName} ${name} UID; the file meta's ${metaName} is used` });
+    return fromMeta!;
+  }
+  if (fromMeta !== undefined && fromMeta !== value) {
+    anomalies.push({ location: metaName, detail: `the file meta ${metaName} names another ${name} than the data set ${ownName}; the data set's is used`, value: fromMeta });
+  }
+  return value;
+}
+
 function integerOf(dataSet: DataSet, tag: string): number | undefined {
   const value = asciiOf(dataSet, tag);
   // IS values that are not integers are ignored rather than refused: they only order series and instances.
@@ -451,23 +492,27 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const pixelData = dataSet.elements['x7fe00010'];
   if (pixelData?.hadUndefinedLength) checkEncapsulatedEnd(data, pixelData);
 
-  const sopClassUid = uidOf(dataSet, 'x00080016', true)!;
-  const sopInstanceUid = uidOf(dataSet, 'x00080018', true)!;
   // The file meta should repeat the data set's SOP class and instance. Tools that re-identify or anonymise often
   // rewrite one and not the other; the data set is the instance, so its UIDs are used and the difference is noted.
+  // Where the data set lacks one (a tool that wrote the meta group and stripped the data set), the meta's is used.
   const anomalies: DicomAnomaly[] = badVrs.map((location) => ({ location, detail: `${location} has no valid VR; read with a 2-byte length, as DICOM toolkits read an unknown VR` }));
-  const metaClass = uidOf(meta, 'x00020002', false);
-  const metaInstance = uidOf(meta, 'x00020003', false);
-  if (metaInstance !== undefined && metaInstance !== sopInstanceUid) {
-    anomalies.push({ location: '(0002,0003)', detail: 'the file meta (0002,0003) names another SOP instance than the data set (0008,0018); the data set\'s is used', value: metaInstance });
-  }
-  if (metaClass !== undefined && metaClass !== sopClassUid) {
-    anomalies.push({ location: '(0002,0002)', detail: 'the file meta (0002,0002) names another SOP class than the data set (0008,0016); the data set\'s is used', value: metaClass });
-  }
+  const sopClassUid = sopUid(dataSet, meta, 'class', anomalies);
+  const sopInstanceUid = sopUid(dataSet, meta, 'instance', anomalies);
   const note = metaNote(meta);
   if (note !== undefined) anomalies.push(note);
-  const studyInstanceUid = uidOf(dataSet, 'x0020000d', true)!;
-  const seriesInstanceUid = uidOf(dataSet, 'x0020000e', true)!;
+  // Study and Series Instance UIDs are Type 1, yet codec test files, some anonymisers and some secondary-capture tools
+  // leave them out. Such an instance is kept under UIDs derived from what it does name, and says so.
+  let seriesInstanceUid = uidOf(dataSet, 'x0020000e', false);
+  if (seriesInstanceUid === undefined) {
+    seriesInstanceUid = derivedUid('series', sopInstanceUid);
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0020,000E)', detail: `(0020,000E) Series Instance UID is missing; the instance is filed under series ${seriesInstanceUid}, derived from its SOP Instance UID` });
+  }
+  let studyInstanceUid = uidOf(dataSet, 'x0020000d', false);
+  const studyDerived = studyInstanceUid === undefined;
+  if (studyInstanceUid === undefined) {
+    studyInstanceUid = derivedUid('study', seriesInstanceUid);
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0020,000D)', detail: `(0020,000D) Study Instance UID is missing; the instance is filed under study ${studyInstanceUid}, derived from its Series Instance UID` });
+  }
 
   const specificCharacterSet = Buffer.from(bytesOf(dataSet, 'x00080005') ?? new Uint8Array()).toString('latin1').replace(/[\0 ]+$/, '').trim();
   const correctedSet = correctedCharacterSet(specificCharacterSet);
@@ -526,6 +571,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
       time: asciiOf(dataSet, 'x00080031'),
     }),
     instance: prune({ number: integerOf(dataSet, 'x00200013') }),
+    ...(studyDerived ? { studyInstanceUidDerived: true as const } : {}),
     ...(anomalies.length > 0 ? { anomalies } : {}),
   };
   header.textDecoding = textDecoding;

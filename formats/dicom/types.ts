@@ -49,9 +49,11 @@ export interface DicomInstanceHeader {
   sopClassUid: string;
   /** (0008,0018); the file meta's (0002,0003) should be the same (anomalies says when it is not). */
   sopInstanceUid: string;
-  /** (0020,000D) */
+  /** (0020,000D); derived when the instance lacks it (studyInstanceUidDerived, and an anomaly says so). */
   studyInstanceUid: string;
-  /** (0020,000E) */
+  /** The instance names no study: studyInstanceUid was derived from its series. */
+  studyInstanceUidDerived?: true;
+  /** (0020,000E); derived from the SOP Instance UID when the instance lacks it (an anomaly says so). */
   seriesInstanceUid: string;
   /** (0008,0005) as sent (values joined by '\'); '' when absent. */
   specificCharacterSet: string;

@@ -137,6 +137,58 @@ describe('the file meta', () => {
     expect(parseDicomInstance(fixture('ct-1'), OPTIONS).header.anomalies).toBeUndefined();
   });
 
+  it('files an instance without Study or Series Instance UID under UIDs derived from what it names, and says so', () => {
+    // ct-1 is explicit VR little endian: an element's value is blanked with spaces, which reads as absent.
+    const blank = (file: Buffer, group: number, element: number): Buffer => {
+      const copy = Buffer.from(file);
+      const at = copy.indexOf(Buffer.from([group, 0, element, 0, 0x55, 0x49]), 132);
+      expect(at).toBeGreaterThan(132);
+      copy.fill(0x20, at + 8, at + 8 + copy.readUInt16LE(at + 6));
+      return copy;
+    };
+    // A second instance of ct-1's series: its SOP Instance UID (in the meta and the data set) ends in 2, not 1.
+    const sibling = (file: Buffer): Buffer => Buffer.from(file.toString('latin1').replaceAll('2.25.1000000001.1.1\0', '2.25.1000000001.1.2\0'), 'latin1');
+    const noStudy = blank(fixture('ct-1'), 0x20, 0x0d);
+    const first = parseDicomInstance(noStudy, OPTIONS).header;
+    const second = parseDicomInstance(sibling(noStudy), OPTIONS).header;
+    expect(second.sopInstanceUid).toBe('2.25.1000000001.1.2');
+    expect(first.studyInstanceUid).toMatch(/^2\.25\.[1-9][0-9]{0,38}$/);
+    expect(isValidUid(first.studyInstanceUid)).toBe(true);
+    expect(first.studyInstanceUidDerived).toBe(true);
+    expect(first.seriesInstanceUid).toBe('2.25.1000000001.1');
+    // One series, one study: its instances land together, and a resend lands where the first did.
+    expect(second.studyInstanceUid).toBe(first.studyInstanceUid);
+    expect(parseDicomInstance(noStudy, OPTIONS).header.studyInstanceUid).toBe(first.studyInstanceUid);
+    expect(first.anomalies).toEqual([{ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0020,000D)', detail: expect.stringContaining(first.studyInstanceUid) }]);
+
+    // Without a series either, each instance is a series of its own, and the study follows the series.
+    const noSeries = blank(noStudy, 0x20, 0x0e);
+    const alone = parseDicomInstance(noSeries, OPTIONS).header;
+    const other = parseDicomInstance(sibling(noSeries), OPTIONS).header;
+    expect(alone.seriesInstanceUid).not.toBe(other.seriesInstanceUid);
+    expect(alone.studyInstanceUid).not.toBe(other.studyInstanceUid);
+    expect(alone.studyInstanceUid).not.toBe(first.studyInstanceUid);
+    expect(alone.anomalies?.map((a) => [a.code, a.location])).toEqual([['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000E)'], ['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000D)']]);
+
+    // A study that is sent is never replaced, and an instance that names its series and study carries no note.
+    const sent = parseDicomInstance(blank(fixture('ct-1'), 0x20, 0x0e), OPTIONS).header;
+    expect(sent.studyInstanceUid).toBe('2.25.1000000001');
+    expect(sent.studyInstanceUidDerived).toBeUndefined();
+    expect(parseDicomInstance(fixture('ct-1'), OPTIONS).header.studyInstanceUidDerived).toBeUndefined();
+  });
+
+  it('reads the SOP class and instance from the file meta when the data set lacks them; refuses when neither names one', () => {
+    const file = Buffer.from(fixture('ct-1'));
+    const classAt = file.indexOf(Buffer.from([0x08, 0, 0x16, 0, 0x55, 0x49]), 132);
+    file.fill(0x20, classAt + 8, classAt + 8 + file.readUInt16LE(classAt + 6));
+    const { header } = parseDicomInstance(file, OPTIONS);
+    expect(header.sopClassUid).toBe('1.2.840.10008.5.1.4.1.1.2');
+    expect(header.anomalies).toEqual([expect.objectContaining({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0008,0016)' })]);
+    const metaClassAt = file.indexOf(Buffer.from([0x02, 0, 0x02, 0, 0x55, 0x49]), 132);
+    file.fill(0x20, metaClassAt + 8, metaClassAt + 8 + file.readUInt16LE(metaClassAt + 6));
+    expect(codeOf(() => parseDicomInstance(file, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE');
+  });
+
   it('reads past an element whose explicit VR is not a VR, and notes it; an item tag out of place stays malformed', () => {
     const file = Buffer.from(fixture('ct-1'));
     const at = file.indexOf(Buffer.from([0x08, 0x00, 0x60, 0x00, 0x43, 0x53])); // (0008,0060) CS

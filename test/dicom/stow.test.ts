@@ -183,6 +183,32 @@ describe('STOW-RS', () => {
     expect((await t.pool.query(`SELECT count(*)::int AS n FROM inbox_message WHERE control_id = $1`, [sop])).rows[0]).toEqual({ n: 1 });
   });
 
+  it('stores an instance that names no study or series under UIDs derived for it, which its Retrieve URL names', async () => {
+    // fo-dicom's GH223: a CT image with SOP class and instance, and no Study or Series Instance UID.
+    const file = readFileSync(path.join(FIXTURES, '..', 'corpus', 'dicom', 'fo-dicom', 'GH223.dcm'));
+    const sop = '1.2.840.113704.7.1.1.1096.1405167825.3';
+    const { status, json } = await stow(multipart([file]));
+    expect(status).toBe(200);
+    const retrieveUrl = values(items(json, '00081199')[0]!, '00081190')[0] as string;
+    const [, study, series] = /\/studies\/(2\.25\.\d+)\/series\/(2\.25\.\d+)\/instances\/([\d.]+)$/.exec(retrieveUrl)!;
+    expect(retrieveUrl.endsWith(`/instances/${sop}`)).toBe(true);
+    let row: { id: number; state: string } | undefined;
+    await eventually(async () => {
+      row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
+      return row?.state === 'done';
+    }, 30_000, 'GH223 mapped');
+    const message = (await (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json()) as any;
+    expect(message.mappingIssues.map((i: any) => [i.code, i.location])).toEqual(expect.arrayContaining([['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000D)'], ['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000E)']]));
+    const imaging = (await (await fetch(`${t.httpUrl}/fhir/ImagingStudy/${imagingStudyId(study!)}`, { headers: authHeaders() })).json()) as any;
+    expect(imaging.identifier).toContainEqual(expect.objectContaining({ value: `urn:oid:${study}` }));
+    expect(imaging.series[0].uid).toBe(series);
+    const instance = await fetch(retrieveUrl, { headers: authHeaders() });
+    expect(instance.status).toBe(200);
+    expect(responseParts(Buffer.from(await instance.arrayBuffer()), instance.headers.get('content-type')!)[0]!.body.equals(file)).toBe(true);
+    // Sent again to a study in the URL: the instance names none, so it is not of another study.
+    expect((await stow(multipart([file]), { path: '/dicomweb/studies/2.25.42' })).status).toBe(200);
+  });
+
   it('answers a resend with 200: instances stored before are not failures', async () => {
     const { status, json } = await stow(multipart([fixture('ct-1'), fixture('ct-2')]));
     expect(status).toBe(200);
