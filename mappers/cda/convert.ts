@@ -24,7 +24,7 @@ import type { Hl7MappingOptions, ResourceDraft } from '../types.ts';
 
 import { asNodes, normalizeDocument, textElement } from './normalize.ts';
 import { orderSectionNarratives } from './narrative.ts';
-import { nameUncodedObservations } from './uncoded.ts';
+import { nameUncodedObservations, readTextValues } from './uncoded.ts';
 import { documentFacts, documentPatientId, parseCdaDocument } from './read-header.ts';
 import { convertHeader } from './header.ts';
 import { unstructuredBody } from './unstructured.ts';
@@ -122,7 +122,12 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     const claims = info.converter?.claims;
     info.section.entry = claims === undefined ? [] : asNodes(info.section.entry).filter((entry) => !claims(entry));
   }
-  for (const info of sections) if (!own.has(info) && info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
+  for (const info of sections) {
+    if (own.has(info)) continue;
+    if (info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
+    readTextValues(info.section);
+    explainProcedureContexts(info, issues);
+  }
   let converted: Converted;
   try {
     converted = convert(ccda as unknown as Ccda, sections, warnings, issues);
@@ -354,6 +359,32 @@ function stubSection(section: Node): Record<string, unknown> {
  */
 const ABOUT_THE_DOCUMENT: ReadonlySet<string> = new Set(['2.16.840.1.113883.10.20.1.13']);
 
+/**
+ * Sections that only point at objects kept elsewhere: a Diagnostic Imaging Report's DICOM Object Catalog lists the
+ * study, series and instances (by UID) that the report's observations refer to. The images are the archive's; the
+ * list is no clinical statement.
+ */
+const REFERENCES_ONLY: ReadonlySet<string> = new Set(['2.16.840.1.113883.10.20.6.1.1']);
+
+/** Procedure Context (Diagnostic Imaging Report): the imaging procedure a section's observations are about. */
+const PROCEDURE_CONTEXT = '2.16.840.1.113883.10.20.6.2.5';
+
+/**
+ * A Procedure Context act is context for the statements beside it (it may override the document's service event),
+ * not a statement of its own; @medplum/ccda makes nothing of it. An information issue at the entry says why.
+ */
+function explainProcedureContexts(info: SectionInfo, issues: CdaIssue[]): void {
+  asNodes(info.section.entry).forEach((entry, e) => {
+    if (!asNodes(entry.act).some((act) => asNodes(act.templateId).some((id) => id['@_root'] === PROCEDURE_CONTEXT))) return;
+    issues.push({
+      severity: 'information',
+      code: 'entries-not-converted',
+      text: 'a procedure context act names the imaging procedure the observations beside it are about; it is context, not a statement of its own, and was not converted',
+      location: `${info.location}/entry[${e + 1}]/act`,
+    });
+  });
+}
+
 /** A section's templateId roots, in order. */
 function templateRootsOf(section: Node): string[] {
   return asNodes(section.templateId).map((templateId) => templateId['@_root']).filter((root): root is string => typeof root === 'string' && root !== '');
@@ -374,6 +405,13 @@ function reportSections(sections: SectionInfo[], counts: Array<number | undefine
         severity: 'information',
         code: 'entries-not-converted',
         text: `section ${info.title} says why the document was written: its entries are about the document, not the patient, and its narrative is kept in the Composition`,
+        location: info.location,
+      });
+    } else if (converted === 0 && templateRootsOf(info.section).some((root) => REFERENCES_ONLY.has(root))) {
+      issues.push({
+        severity: 'information',
+        code: 'entries-not-converted',
+        text: `section ${info.title} lists the DICOM study, series and instances the report refers to: references to images kept in an archive, not clinical statements; its narrative is kept in the Composition`,
         location: info.location,
       });
     } else if (info.kind === undefined && info.converter === undefined && converted === 0) {

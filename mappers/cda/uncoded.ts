@@ -7,10 +7,15 @@
  * An information issue says so. Only observations of events (moodCode EVN) that are entries of a section in their own
  * right are named so: the parts of an organizer or of another statement are read by what holds them, and a goal is
  * described by its value or text already.
+ *
+ * Likewise observation values of type ED that are text: @medplum/ccda reads ST values and drops ED ones, though C-CDA
+ * on FHIR maps both to valueString. A Diagnostic Imaging Report's findings and impressions are such values, each a
+ * reference to the narrative paragraph that says it. Before conversion, each becomes the ST of the text it holds or
+ * points at, so the Observation keeps what the report says.
  */
 import type { CdaIssue } from './issues.ts';
 import { asNodes } from './normalize.ts';
-import { Narrative, attr, first } from './sections/cda-read.ts';
+import { Narrative, attr, first, xsiType } from './sections/cda-read.ts';
 
 type Node = Record<string, unknown>;
 
@@ -49,3 +54,40 @@ export function nameUncodedObservations(section: Node, location: string, issues:
   }
   return named;
 }
+
+/** The deepest entry structure searched for observations (entryRelationships nest; documents stay far shallower). */
+const MAX_ENTRY_DEPTH = 32;
+
+/**
+ * Rewrites the text ED values of a section's observations, at any depth of its entries, as ST values of their text
+ * (their own, or the narrative their reference points at). An ED of base64 data, or one whose text cannot be found,
+ * is left as it is (and reported as a value not converted). Returns how many were rewritten.
+ */
+export function readTextValues(section: Node): number {
+  let narrative: Narrative | undefined;
+  let rewritten = 0;
+  const visit = (node: Node, depth: number): void => {
+    if (depth > MAX_ENTRY_DEPTH) return;
+    for (const observation of asNodes(node.observation)) {
+      const values = asNodes(observation.value);
+      let changed = false;
+      values.forEach((value, i) => {
+        if (xsiType(value) !== 'ED' || String(value['@_representation'] ?? '').toUpperCase() === 'B64') return;
+        narrative ??= new Narrative(section.text);
+        const text = narrative.textOf(value);
+        if (text === undefined) return;
+        values[i] = { '@_xsi:type': 'ST', '#text': text };
+        changed = true;
+        rewritten++;
+      });
+      if (changed) observation.value = Array.isArray(observation.value) ? values : values[0];
+    }
+    for (const [name, child] of Object.entries(node)) {
+      if (name.charCodeAt(0) === 0x40 /* @ */ || name === 'text' || name === 'value' || name === 'code') continue;
+      for (const item of asNodes(child)) visit(item, depth + 1);
+    }
+  };
+  for (const entry of asNodes(section.entry)) visit(entry, 0);
+  return rewritten;
+}
+

@@ -171,4 +171,22 @@ describe('sections about the document', () => {
     expect(about[0]!.text).toContain('says why the document was written');
     expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported')).toEqual([]);
   });
+
+  it('keeps a Diagnostic Imaging Report\'s history, findings and impression: text values that point at the narrative', () => {
+    // HL7's DIR sample: each report element is an observation whose value is an ED referring to a narrative paragraph.
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Diagnostic_Imaging_Report.xml');
+    const observations = conversion.drafts.filter((draft) => draft.resourceType === 'Observation').map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
+    const byCode = (code: string) => observations.find((resource) => resource['code']?.coding?.[0]?.code === code);
+    expect(byCode('121060')?.['valueString']).toBe('Sore throat.');
+    expect(byCode('121071')?.['valueString']).toMatch(/^The cardiomediastinum is within normal limits\. .* unremarkable\.$/);
+    expect(byCode('121073')?.['valueString']).toMatch(/^No acute cardiopulmonary process\. .* not excluded\.$/);
+    expect(conversion.issues.filter((issue) => issue.code === 'value-not-converted')).toEqual([]);
+    // The DICOM object catalog and the procedure context are context, noted as such rather than warned of.
+    expect(conversion.issues.filter((issue) => issue.severity === 'warning')).toEqual([]);
+    expect(conversion.issues.filter((issue) => issue.code === 'entries-not-converted').map((issue) => issue.location)).toEqual([
+      '/ClinicalDocument/component/structuredBody/component[5]/section/entry[2]/act',
+      '/ClinicalDocument/component/structuredBody/component[1]/section',
+    ]);
+    expectValid(observations);
+  });
 });

@@ -147,6 +147,12 @@ export function* componentStatements(organizer: Node, at: string): Generator<Pla
  * Senders put the human-readable value of a coded element there, often as the only text a nullFlavor value has.
  * The elements with an ID are indexed on first use.
  */
+/** An element's xsi:type without its prefix, upper case (`ED`), whatever prefix the document bound the namespace to. */
+export function xsiType(value: Node): string | undefined {
+  const type = value['@_xsi:type'] ?? Object.entries(value).find(([name]) => name.endsWith(':type'))?.[1];
+  return typeof type === 'string' ? type.replace(/^.*:/, '').trim().toUpperCase() : undefined;
+}
+
 export class Narrative {
   private readonly block: unknown;
   private byId: Map<string, unknown> | undefined;

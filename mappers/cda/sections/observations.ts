@@ -27,6 +27,7 @@ import {
   UCUM,
   unknownConcept,
   unnormalizedDateTime,
+  xsiType,
   type Concept,
   type FhirResource,
   type Narrative,
@@ -179,11 +180,6 @@ export function observationValue(observation: Node, context: SectionContext, opt
   const type = xsiType(value);
   context.issue('information', 'value-not-converted', `an observation value${type ? ` of type ${type.slice(0, 20)}` : ''} could not be read and was left out`, options.location);
   return { elements: {}, present: false };
-}
-
-function xsiType(value: Node): string | undefined {
-  const type = value['@_xsi:type'] ?? Object.entries(value).find(([name]) => name.endsWith(':type'))?.[1];
-  return typeof type === 'string' ? type.replace(/^.*:/, '').trim().toUpperCase() : undefined;
 }
 
 function typedValue(value: Node, context: SectionContext, narrative: Narrative): Record<string, unknown> | undefined {

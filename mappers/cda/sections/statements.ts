@@ -18,9 +18,9 @@ import { asNodes, firstUsableId, statementIdOf, textOf } from '../normalize.ts';
 import { iiIdentifier, type FhirResource } from '../resources.ts';
 import type { Node, SectionContext } from '../section-types.ts';
 
-import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, Narrative, ownIdKey, resourceId, UCUM, UUID } from './cda-read.ts';
+import { DATA_ABSENT_REASON, entryStatements, first as one, hasTemplate, Narrative, ownIdKey, resourceId, UCUM, UUID, xsiType } from './cda-read.ts';
 
-export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, Narrative, one, ownIdKey, resourceId, textOf, UCUM, type FhirResource, type Node, type SectionContext };
+export { asNodes, DATA_ABSENT_REASON, entryStatements, hasTemplate, Narrative, one, ownIdKey, resourceId, textOf, UCUM, xsiType, type FhirResource, type Node, type SectionContext };
 
 export type Concept = { coding?: Coding[]; text?: string; extension?: unknown[] };
 export type Coding = { system?: string; code?: string; display?: string };
