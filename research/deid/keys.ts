@@ -7,7 +7,6 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { uidFromDigest } from '../../formats/dicom/index.ts';
 
 const encoder = new TextEncoder();
 
@@ -59,7 +58,10 @@ export function keyedFraction(secret: Uint8Array, label: string, value: string):
  * studies, series and references between instances stay consistent.
  */
 export function remappedUid(secret: Uint8Array, uid: string): string {
-  return uidFromDigest(keyed(secret, 'dicom-uid', uid));
+  const digest = keyed(secret, 'dicom-uid', uid).slice(0, 16);
+  let value = 0n;
+  for (const byte of digest) value = (value << 8n) | BigInt(byte);
+  return `2.25.${value.toString(10)}`;
 }
 
 /**
