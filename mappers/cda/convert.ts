@@ -140,7 +140,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   // Entry References are resolved against everything converted, whichever converter made their targets.
   linkInterventions(converted.resources, [...own.values()].flatMap((output) => output?.entryReferences ?? []));
   convertHeader(converted.resources, { ccda, patientId, documentKey, ids: normalized.ids });
-  reportSections(sections, converted.sectionEntryCounts, issues);
+  reportSections(sections, converted.sectionEntryCounts, referencedIds(converted.resources[0]), issues);
   reportWarnings(warnings, issues);
 
   const completed = completeResources(converted.resources, {
@@ -395,11 +395,12 @@ function templateRootsOf(section: Node): string[] {
  * says so (an `entries-not-converted` issue at that entry: a directive stated as absent, an administration with no
  * time): the reader sees why once, at the entry, not again as a count.
  */
-function reportSections(sections: SectionInfo[], counts: Array<number | undefined>, issues: CdaIssue[]): void {
+function reportSections(sections: SectionInfo[], counts: Array<number | undefined>, referenced: ReadonlyArray<ReadonlySet<string>>, issues: CdaIssue[]): void {
   sections.forEach((info, i) => {
     const converted = counts[i];
     if (converted === undefined || info.statements === 0 || converted >= info.statements) return;
-    if (converted + explainedEntries(info.location, issues) >= info.statements) return;
+    const explained = explainedEntryNames(info.location, issues);
+    if (converted + explained.size >= info.statements) return;
     if (converted === 0 && templateRootsOf(info.section).some((root) => ABOUT_THE_DOCUMENT.has(root))) {
       issues.push({
         severity: 'information',
@@ -422,25 +423,68 @@ function reportSections(sections: SectionInfo[], counts: Array<number | undefine
         location: info.location,
       });
     } else {
+      const missing = info.statements - converted - explained.size;
+      const which = unconvertedEntries(info.section, referenced[i] ?? new Set(), explained);
+      // Named only when the entries found are exactly those the count misses: a converter may name a resource by
+      // an id other than its statement's, and then the list would not be sure.
+      const named = which.length === missing && missing <= 10 ? `: ${which.join('; ')}` : '';
       issues.push({
         severity: 'warning',
         code: 'entries-not-converted',
-        text: `section ${info.title}: ${info.statements - converted} of ${info.statements} entries were not converted`,
+        text: `section ${info.title}: ${info.statements - converted} of ${info.statements} entries were not converted${named}`,
         location: info.location,
       });
     }
   });
 }
 
-/** The entries of the section at `location` that an issue of their own says were not converted. */
-function explainedEntries(location: string, issues: readonly CdaIssue[]): number {
+/** The ids each section of the Composition lists as its entries (`Type/id` references), by section. */
+function referencedIds(composition: FhirResource | undefined): Array<Set<string>> {
+  const sections = ((composition as { section?: Array<{ entry?: Array<{ reference?: unknown }> }> } | undefined)?.section ?? []);
+  return sections.map((section) => new Set((section.entry ?? []).map((entry) => (typeof entry.reference === 'string' ? entry.reference.slice(entry.reference.indexOf('/') + 1) : ''))));
+}
+
+/**
+ * The section's entries none of whose statements (at any depth) became a resource the section lists, leaving out
+ * those an issue of their own explains: each as `entry[n] (kind, templateId root)`, for the reader to find it.
+ * Statement ids are the ones normalize.ts put first on each statement.
+ */
+function unconvertedEntries(section: Node, referenced: ReadonlySet<string>, explained: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  asNodes(section.entry).forEach((entry, e) => {
+    const name = `/entry[${e + 1}]`;
+    if (explained.has(name) || (e === 0 && explained.has('/entry'))) return;
+    if (statementIds(entry, 0).some((id) => referenced.has(id))) return;
+    const [kind, statement] = Object.entries(entry).find(([key, value]) => !key.startsWith('@_') && key !== 'templateId' && value !== null && typeof value === 'object') ?? [];
+    if (kind === undefined) return;
+    const root = templateRootsOf(asNodes(statement)[0] ?? {})[0];
+    found.push(`entry[${e + 1}] (${kind}${root === undefined ? '' : `, ${root}`})`);
+  });
+  return found;
+}
+
+/** The first id root of every node under `node` (normalize.ts puts each statement's own id first). */
+function statementIds(node: Node, depth: number): string[] {
+  if (depth > 32) return [];
+  const ids: string[] = [];
+  const root = asNodes(node.id)[0]?.['@_root'];
+  if (typeof root === 'string') ids.push(root);
+  for (const [key, value] of Object.entries(node)) {
+    if (key.startsWith('@_') || key === 'id' || key === 'text' || key === 'code' || key === 'value') continue;
+    for (const child of asNodes(value)) for (const id of statementIds(child, depth + 1)) ids.push(id);
+  }
+  return ids;
+}
+
+/** The entries of the section at `location` that an issue of their own says were not converted (`/entry[n]`). */
+function explainedEntryNames(location: string, issues: readonly CdaIssue[]): Set<string> {
   const entries = new Set<string>();
   const prefix = `${location}/entry`;
   for (const issue of issues) {
     if (issue.code !== 'entries-not-converted' || issue.location === undefined || !issue.location.startsWith(prefix)) continue;
     entries.add(/^\/entry(\[\d+\])?/.exec(issue.location.slice(location.length))?.[0] ?? issue.location);
   }
-  return entries.size;
+  return entries;
 }
 
 function templateRoots(section: Node): string {

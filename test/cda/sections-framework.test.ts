@@ -199,14 +199,14 @@ describe('section converters in the conversion', () => {
 
   it('report the entries they leave out, with the section, unless an issue of the entry says why', () => {
     // The section's negated observation is left out with an issue of its own; a statement of a kind the section does
-    // not hold (a substanceAdministration) is left out with none, and the section says so.
+    // not hold (a substanceAdministration) is left out with none, and the section says so, naming that entry.
     const raw = sectionFixture('assessments-edge-cases.xml').toString('utf8');
     const first = raw.indexOf('<entry>');
     const stray = '<entry><substanceAdministration classCode="SBADM" moodCode="EVN"><id root="2.16.840.1.113883.19.5" extension="STRAY-1"/><statusCode code="completed"/></substanceAdministration></entry>\n          ';
     const conversion = convert(raw.slice(0, first) + stray + raw.slice(first));
     const at = '/ClinicalDocument/component/structuredBody/component[1]/section';
     expect(conversion.issues.filter((issue) => issue.location === at)).toEqual([
-      expect.objectContaining({ severity: 'warning', code: 'entries-not-converted', text: "section 'Functional status' (47420-5): 2 of 4 entries were not converted" }),
+      expect.objectContaining({ severity: 'warning', code: 'entries-not-converted', text: "section 'Functional status' (47420-5): 2 of 4 entries were not converted: entry[1] (substanceAdministration)" }),
     ]);
     expect(convert(raw).issues.filter((issue) => issue.location === at)).toEqual([]);
   });
