@@ -123,7 +123,8 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     info.section.entry = claims === undefined ? [] : asNodes(info.section.entry).filter((entry) => !claims(entry));
   }
   for (const info of sections) {
-    if (own.has(info)) continue;
+    // A section converted here in part leaves its other entries to @medplum/ccda: those are prepared as any.
+    if (own.has(info) && info.converter?.claims === undefined) continue;
     if (info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
     readTextValues(info.section);
     explainProcedureContexts(info, issues);
@@ -209,7 +210,8 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
     list.forEach((section, s) => {
       textElement(section, 'title');
       const converter = sectionConverterFor(section);
-      const kind = converter === undefined ? sectionKind(section as never) : undefined;
+      // A converter of some entries leaves the others to @medplum/ccda, which reads them as the section's kind.
+      const kind = converter === undefined || converter.claims !== undefined ? sectionKind(section as never) : undefined;
       normalizeSectionTemplates(section as never, kind);
       const location = `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`;
       sections.push({ component: c, kind, converter, statements: countEntryStatements(section as never), title: sectionTitle(section), location, section });

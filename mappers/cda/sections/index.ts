@@ -18,6 +18,7 @@ import { instructionsSection } from './instructions.ts';
 import { notesSection } from './notes.ts';
 import { interventionsSection } from './interventions.ts';
 import { referralSection } from './referral.ts';
+import { plannedSuppliesSection } from './planned-supplies.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -48,4 +49,5 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   notesSection,
   referralSection,
   interventionsSection,
+  plannedSuppliesSection,
 ];

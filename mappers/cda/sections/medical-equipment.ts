@@ -190,7 +190,7 @@ export function devicesOf(statement: Node, context: SectionContext, out: Section
 }
 
 /** A supply's product (manufacturedProduct) as a Device, for a supply that names its equipment that way. */
-function productDevice(supply: Node, context: SectionContext, out: SectionResources, narrative: Narrative): Reference | undefined {
+export function productDevice(supply: Node, context: SectionContext, out: SectionResources, narrative: Narrative): Reference | undefined {
   const product = first(first(supply.product)?.manufacturedProduct);
   const material = first(product?.manufacturedMaterial);
   const type = concept(material?.code, narrative) ?? (texts(material?.name)[0] === undefined ? undefined : { text: texts(material?.name)[0]! });

@@ -50,7 +50,7 @@ const DRUG_VEHICLE = '2.16.840.1.113883.10.20.22.4.24';
 export const REQUEST_INTENTS: Readonly<Record<string, string>> = { INT: 'order', RQO: 'order', PRP: 'proposal', PRMS: 'plan' };
 
 /** ActStatus -> MedicationRequest.status (ConceptMap CF-MedicationStatus, and the ActStatus codes it leaves out). */
-const REQUEST_STATUS: Readonly<Record<string, string>> = {
+export const REQUEST_STATUS: Readonly<Record<string, string>> = {
   active: 'active', completed: 'completed', aborted: 'stopped', cancelled: 'cancelled', suspended: 'on-hold', held: 'on-hold',
   new: 'draft', nullified: 'entered-in-error', obsolete: 'cancelled',
 };

@@ -1,0 +1,142 @@
+/**
+ * Planned Supplies (2.16.840.1.113883.10.20.22.4.43) of a Plan of Treatment or an Assessment and Plan section: a
+ * medication or a device the plan says the patient is to be given. @medplum/ccda reads the section's other planned
+ * entries (encounters, procedures, medication activities, observations) and makes nothing of a supply, so this
+ * converter claims the supplies alone and leaves the rest to it.
+ *
+ * C-CDA on FHIR has no page for the template; the mapping follows its medication page for the supply order of a
+ * Medication Activity (quantity, repeatNumber as fills, effectiveTime as the validity period) and the participations
+ * page for a product instance (a Device):
+ * - a product that is Medication Information (4.23), or a drug coded in RxNorm, is a MedicationRequest;
+ * - a Product Instance participant (4.37), or another manufactured product, is a DeviceRequest of that Device;
+ * - a supply without a product whose code names what is supplied is a DeviceRequest of that code;
+ * - a supply that names nothing is reported: a request needs what it requests.
+ */
+
+import {
+  asNodes,
+  attr,
+  concept,
+  earliestAuthorTime,
+  entryStatements,
+  first,
+  firstAuthor,
+  hasTemplate,
+  identifiers,
+  isNegated,
+  moodOf,
+  Narrative,
+  narrativeExtension,
+  notesOf,
+  quantity,
+  reasonCodesOf,
+  resourceId,
+  SectionResources,
+  statusCodeOf,
+  type FhirResource,
+  type Node,
+} from './cda-read.ts';
+import { devicesOf, productDevice } from './medical-equipment.ts';
+import { actor } from './participants.ts';
+import { medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
+import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
+
+const C = '2.16.840.1.113883.10.20.22.2.';
+const MEDICATION_INFORMATION = ['2.16.840.1.113883.10.20.22.4.23', '2.16.840.1.113883.10.20.22.4.54'];
+const RXNORM = '2.16.840.1.113883.6.88';
+
+/** ActStatus -> DeviceRequest.status (RequestStatus). */
+const DEVICE_REQUEST_STATUS: Readonly<Record<string, string>> = {
+  active: 'active', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', suspended: 'on-hold', held: 'on-hold',
+  new: 'draft', nullified: 'entered-in-error', obsolete: 'revoked',
+};
+
+export const plannedSuppliesSection: SectionConverter = {
+  name: 'planned supplies',
+  // Plan of Treatment (R2.1 and R1.1 Plan of Care), IHE Care Plan, Assessment and Plan: the sections sections.ts
+  // reads as 'plan of treatment'.
+  roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
+  loincCodes: ['18776-5', '51847-2'],
+  claims: (entry) => entry.supply !== undefined,
+  convert: convertPlannedSupplies,
+};
+
+function convertPlannedSupplies(section: Node, context: SectionContext): SectionOutput {
+  const out = new SectionResources();
+  const narrative = new Narrative(section.text);
+  for (const { kind, node, at } of entryStatements(section, context)) {
+    if (kind !== 'supply') continue;
+    const resource = plannedSupply(node, context, out, narrative, at);
+    if (resource === undefined) continue;
+    out.entry(resource);
+    out.count();
+  }
+  return out.output();
+}
+
+function plannedSupply(supply: Node, context: SectionContext, out: SectionResources, narrative: Narrative, at: string): FhirResource | undefined {
+  const mood = moodOf(supply);
+  const intent = REQUEST_INTENTS[mood];
+  if (intent === undefined) {
+    context.issue('warning', 'entries-not-converted', `a supply with moodCode ${mood} in a plan was not converted (a planned supply is an intent, request or promise)`, at);
+    return undefined;
+  }
+  const author = firstAuthor(supply);
+  const requester = author === undefined ? undefined : actor(author, context, out);
+  const common = {
+    extension: narrativeExtension(supply),
+    identifier: identifiers(supply, context),
+    intent,
+    subject: { reference: context.patientReference },
+    authoredOn: earliestAuthorTime(supply, context),
+    reasonCode: reasonCodesOf(supply, narrative),
+    note: notesOf(supply, narrative),
+  };
+  const status = statusCodeOf(supply) ?? '';
+  const product = first(first(supply.product)?.manufacturedProduct);
+  if (product !== undefined && isMedication(product)) {
+    const fills = Number(attr(first(supply.repeatNumber), 'value'));
+    const dispense = {
+      validityPeriod: context.period(first(supply.effectiveTime)),
+      numberOfRepeatsAllowed: Number.isInteger(fills) && fills >= 1 ? fills - 1 : undefined,
+      quantity: quantity(supply.quantity),
+    };
+    return {
+      resourceType: 'MedicationRequest',
+      id: resourceId('MedicationRequest', supply, context, at, 'planned-supply'),
+      ...common,
+      status: REQUEST_STATUS[status] ?? 'unknown',
+      doNotPerform: isNegated(supply) ? true : undefined,
+      // medicationOf reads a substanceAdministration's consumable; a supply's product is the same element by another name.
+      ...medicationOf({ consumable: supply.product }, context, out, narrative),
+      // The requester of a MedicationRequest may be an organization as well as a person.
+      requester,
+      dispenseRequest: Object.values(dispense).some((value) => value !== undefined) ? dispense : undefined,
+    };
+  }
+  const device = devicesOf(supply, context, out, narrative)[0] ?? productDevice(supply, context, out, narrative);
+  // Without a product, the supply's own code (often just its originalText: "CPAP") names what is to be supplied.
+  const named = device === undefined ? concept(supply.code, narrative) : undefined;
+  if (device === undefined && named === undefined) {
+    context.issue('warning', 'entries-not-converted', 'a planned supply naming no product (no medication, no device, no code) was not converted: a request needs what it requests', at);
+    return undefined;
+  }
+  const span = first(supply.effectiveTime);
+  const occurrence = span === undefined ? undefined : attr(span, 'value') !== undefined ? { occurrenceDateTime: context.dateTime(span) } : { occurrencePeriod: context.period(span) };
+  return {
+    resourceType: 'DeviceRequest',
+    id: resourceId('DeviceRequest', supply, context, at, 'planned-supply'),
+    ...common,
+    status: DEVICE_REQUEST_STATUS[status] ?? 'unknown',
+    ...(device !== undefined ? { codeReference: { reference: device.reference } } : { codeCodeableConcept: named }),
+    ...occurrence,
+    requester,
+  };
+}
+
+/** Whether a supply's product is a medication: Medication Information, or a material coded in RxNorm. */
+function isMedication(product: Node): boolean {
+  if (hasTemplate(product, MEDICATION_INFORMATION)) return true;
+  const code = first(first(product.manufacturedMaterial)?.code);
+  return attr(code, 'codeSystem') === RXNORM || asNodes(code?.translation).some((translation) => attr(translation, 'codeSystem') === RXNORM);
+}

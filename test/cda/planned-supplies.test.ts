@@ -1,0 +1,59 @@
+/**
+ * Planned supplies in a plan of care (sections/planned-supplies.ts): the supplies of a Plan of Treatment become
+ * requests of what they supply, while @medplum/ccda still converts the section's other planned entries.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
+import { convertBytes, convertCorpusDocument } from '../support/cda-section-documents.ts';
+
+const CORPUS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'corpus', 'ccda');
+
+function resources(conversion: ReturnType<typeof convertBytes>): Array<Record<string, any>> {
+  return conversion.drafts.map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
+}
+
+describe('planned supplies', () => {
+  it('makes the HL7 Transfer Summary\'s planned albuterol a MedicationRequest with its quantity, fills and dates, beside the plan\'s other entries', () => {
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Transfer_Summary.xml');
+    const all = resources(conversion);
+    const request = all.find((resource) => resource.resourceType === 'MedicationRequest' && resource.dispenseRequest !== undefined && JSON.stringify(resource.identifier).includes('9a6d1bac-17d3-4195-89c4-1121bc809b5d'));
+    expect(request).toMatchObject({
+      status: 'active',
+      intent: 'order',
+      authoredOn: '2013-07-30',
+      dispenseRequest: { validityPeriod: { start: '2013-06-15' }, numberOfRepeatsAllowed: 0, quantity: { value: 3 } },
+    });
+    const medication = all.find((resource) => `Medication/${resource.id}` === request!.medicationReference.reference);
+    expect(medication?.code.coding).toContainEqual(expect.objectContaining({ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '573621' }));
+    // The section's other entries are still @medplum/ccda's: the planned colonoscopy and the planned check-up.
+    expect(all.filter((resource) => resource.resourceType === 'Procedure').map((resource) => resource.code?.coding?.[0]?.code)).toContain('73761001');
+    expect(all.filter((resource) => resource.resourceType === 'Encounter').flatMap((resource) => resource.type ?? []).map((type: any) => type.coding?.[0]?.code)).toContain('185349003');
+    const plan = '/ClinicalDocument/component/structuredBody/component[19]/section';
+    expect(conversion.issues.filter((issue) => issue.location?.startsWith(plan))).toEqual([]);
+    for (const resource of all) expect(validateFhirResource(resource), `${resource.resourceType}/${resource.id}`).toEqual([]);
+  });
+
+  it('makes a supply without a product a DeviceRequest of what its code names, and reports one that names nothing', () => {
+    // ONC's validator sample: two planned supplies named only by their code's original text ("OIT POC Supply", "CPAP").
+    const conversion = convertCorpusDocument('onc-reference-ccda-validator/tempResults_ValidatorBrokeETTGG.xml');
+    const requests = resources(conversion).filter((resource) => resource.resourceType === 'DeviceRequest');
+    expect(requests.map((request) => request.codeCodeableConcept?.text).sort()).toEqual(['CPAP', 'OIT POC Supply']);
+    expect(requests[0]).toMatchObject({ status: 'active', intent: 'order', occurrencePeriod: { start: '2019-06-10T10:48:21-04:00', end: '2019-06-26T10:48:21-04:00' } });
+    for (const request of requests) expect(validateFhirResource(request)).toEqual([]);
+
+    // The Transfer Summary's supply stripped of its product and its code: nothing says what is to be supplied.
+    const raw = readFileSync(path.join(CORPUS, 'hl7-c-cda-examples', 'Transfer_Summary.xml'), 'utf8');
+    const supplyAt = raw.indexOf('<id root="9a6d1bac-17d3-4195-89c4-1121bc809b5d" />');
+    const productStart = raw.indexOf('<product>', supplyAt);
+    const productEnd = raw.indexOf('</product>', productStart) + '</product>'.length;
+    const stripped = convertBytes(Buffer.from(raw.slice(0, productStart) + raw.slice(productEnd), 'utf8'));
+    expect(stripped.issues.filter((issue) => issue.code === 'entries-not-converted' && issue.location?.endsWith('/supply'))).toEqual([
+      expect.objectContaining({ severity: 'warning', location: '/ClinicalDocument/component/structuredBody/component[19]/section/entry[9]/supply' }),
+    ]);
+  });
+});
