@@ -73,7 +73,9 @@ export function readCdaText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_LIMITS,
   if (raw.length > limits.maxBytes) {
     throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
   }
-  const { text, charset } = decodeDocument(raw, charsetParameter);
+  const decoded = decodeDocument(raw, charsetParameter);
+  const text = inDefaultNamespace(decoded.text);
+  const charset = decoded.charset;
   const sectionNarratives: Array<string | undefined> = [];
   scanMarkup(text, limits.maxDepth, sectionNarratives);
   return { text: decodeCharacterReferences(text), charset, sectionNarratives: sectionNarratives.map((markup) => (markup === undefined ? undefined : decodeCharacterReferences(markup))) };
@@ -89,7 +91,9 @@ export function readCdaHeaderText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_L
   if (raw.length > limits.maxBytes) {
     throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
   }
-  const { text, charset } = decodeDocument(raw, charsetParameter);
+  const decoded = decodeDocument(raw, charsetParameter);
+  const text = inDefaultNamespace(decoded.text);
+  const charset = decoded.charset;
   const body = scanMarkup(text, limits.maxDepth);
   const header = body === undefined ? text : `${text.slice(0, body)}</ClinicalDocument>`;
   return { text: decodeCharacterReferences(header), charset };
@@ -299,6 +303,44 @@ function hasLocalName(text: string, start: number, end: number, name: string): b
 function sameName(text: string, a: number, b: number, length: number): boolean {
   for (let i = 0; i < length; i++) if (text.charCodeAt(a + i) !== text.charCodeAt(b + i)) return false;
   return true;
+}
+
+/** The CDA namespace. */
+const HL7_V3 = 'urn:hl7-org:v3';
+
+/**
+ * A document written with the CDA namespace bound to a prefix (`<cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3">`,
+ * as some XML toolkits write it) is the same document in the default namespace: the prefix is taken off every
+ * element name that carries it, in one pass, so that the scan and the parser read it as any other. Other prefixes
+ * (`sdtc:`, `xsi:`) stay. A root whose prefix is bound to another namespace, or to none, is left as it is (and
+ * refused as not a ClinicalDocument).
+ */
+function inDefaultNamespace(text: string): string {
+  const lt = firstElement(text);
+  if (lt < 0) return text;
+  const nameEnd = endOfName(text, lt + 1);
+  const name = text.slice(lt + 1, nameEnd);
+  const colon = name.indexOf(':');
+  if (colon <= 0 || name.slice(colon + 1) !== 'ClinicalDocument') return text;
+  const prefix = name.slice(0, colon);
+  const startTag = text.slice(nameEnd, text.indexOf('>', nameEnd) + 1 || text.length);
+  const bound = new RegExp(`\\sxmlns:${prefix.replace(/[.-]/g, '\\$&')}\\s*=\\s*(["'])${HL7_V3}\\1`).test(startTag);
+  if (!bound) return text;
+  return text.split(`</${prefix}:`).join('</').split(`<${prefix}:`).join('<');
+}
+
+/** Where the first element starts: after the prolog's declaration, comments, processing instructions, DOCTYPE. */
+function firstElement(text: string): number {
+  let position = 0;
+  for (;;) {
+    const lt = text.indexOf('<', position);
+    if (lt < 0) return -1;
+    if (text.startsWith('<!--', lt)) position = text.indexOf('-->', lt + 4);
+    else if (text.charCodeAt(lt + 1) === 0x3f /* ? */) position = text.indexOf('?>', lt + 2);
+    else if (text.charCodeAt(lt + 1) === 0x21 /* ! */) position = text.indexOf('>', lt + 2);
+    else return lt;
+    if (position < 0) return -1;
+  }
 }
 
 function checkRoot(name: string): void {

@@ -78,10 +78,16 @@ describe('pre-parse guard: well-formedness the parser would not check', () => {
     ['a bare ampersand in an attribute', `<ClinicalDocument><a b="R&D"/></ClinicalDocument>`],
     ['a character reference to NUL', `<ClinicalDocument>&#0;</ClinicalDocument>`],
     ['another root element', `<Bundle/>`],
-    ['a prefixed ClinicalDocument', `<cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3"/>`],
+    ['a prefixed ClinicalDocument of another namespace', `<cda:ClinicalDocument xmlns:cda="urn:example:not-cda"/>`],
+    ['a prefixed ClinicalDocument bound to no namespace', `<cda:ClinicalDocument/>`],
     ['nothing but a prolog', `<?xml version="1.0"?>`],
   ])('refuses %s', (_name, xml) => {
     expect(refusal(xml).code).toBe('ANCHORLINE_ERR_CDA_MALFORMED');
+  });
+
+  it('reads a document whose CDA namespace is bound to a prefix as one in the default namespace, other prefixes kept', () => {
+    const prefixed = `<?xml version="1.0"?>\n<!-- a <comment> --><v3:ClinicalDocument xmlns:v3='urn:hl7-org:v3' xmlns:sdtc="urn:hl7-org:sdtc"><v3:id root="1.2.3"/><sdtc:raceCode code="2106-3"/><v3:title>T</v3:title></v3:ClinicalDocument>`;
+    expect(readCdaText(Buffer.from(prefixed), LIMITS).text).toBe(`<?xml version="1.0"?>\n<!-- a <comment> --><ClinicalDocument xmlns:v3='urn:hl7-org:v3' xmlns:sdtc="urn:hl7-org:sdtc"><id root="1.2.3"/><sdtc:raceCode code="2106-3"/><title>T</title></ClinicalDocument>`);
   });
 
   it('takes an & where XML does not read references: in a comment, a CDATA section, a processing instruction', () => {

@@ -189,4 +189,21 @@ describe('sections about the document', () => {
     ]);
     expectValid(observations);
   });
+
+  it('converts a document written with the CDA namespace bound to a prefix exactly as the same document unprefixed', () => {
+    const raw = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'corpus', 'ccda', 'hl7-c-cda-examples', 'CCD.xml'), 'utf8');
+    // Every element without a prefix gets `cda:`; the default namespace declaration becomes the prefix's.
+    const prefixed = raw
+      .replace(/<(\/?)(?![?!])([A-Za-z_][\w.-]*)(?=[\s/>])/g, '<$1cda:$2')
+      .replace('xmlns="urn:hl7-org:v3"', 'xmlns:cda="urn:hl7-org:v3"');
+    expect(prefixed).toContain('<cda:ClinicalDocument');
+    expect(prefixed).toContain('</cda:section>');
+    const plain = convertBytes(Buffer.from(raw, 'utf8'));
+    const converted = convertBytes(Buffer.from(prefixed, 'utf8'));
+    // The same resources, but for the DocumentReference, which describes the bytes as sent (their hash and size).
+    const clinical = (conversion: typeof plain) => JSON.stringify(conversion.drafts.filter((draft) => draft.resourceType !== 'DocumentReference'));
+    expect(converted.drafts.length).toBeGreaterThan(20);
+    expect(clinical(converted)).toBe(clinical(plain));
+    expect(converted.issues).toEqual(plain.issues);
+  });
 });
