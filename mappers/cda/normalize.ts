@@ -179,9 +179,9 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
   const ownIds = new Map<string, string>();
   const idFor = (element: Node, kind: string): string => {
     ordinal++;
-    // An Entry Reference carries the id of the statement it points at: it is no statement of its own, and must not
-    // take that id from its target when it comes first in the document.
-    const own = isEntryReference(element) ? undefined : firstUsableId(element.id);
+    // A reference carries the id of the statement it points at: it is no statement of its own, and must not take
+    // that id from its target when it comes first in the document.
+    const own = isReference(element, kind) ? undefined : firstUsableId(element.id);
     let id: string | undefined;
     if (own !== undefined) {
       const root = own['@_root'] as string;
@@ -326,12 +326,21 @@ function singleValues(part: Node): void {
   }
 }
 
-/** The first id with a root and no nullFlavor. */
 /** Entry Reference (2.16.840.1.113883.10.20.22.4.122): an act that names another statement of the document by its id. */
 export const ENTRY_REFERENCE = '2.16.840.1.113883.10.20.22.4.122';
 
-function isEntryReference(element: Node): boolean {
-  return asNodes(element.templateId).some((templateId) => templateId['@_root'] === ENTRY_REFERENCE);
+/**
+ * Whether a statement only points at another by its id: an Entry Reference, or a statement that says nothing but
+ * its id (`<encounter classCode="ENC" moodCode="EVN"><id …/></encounter>` inside a problem or a result, naming the
+ * visit the Encounters section describes). Such an element is no statement of its own: it neither takes its target's
+ * id, which would rename the target when the reference comes first, nor counts as a repeat of it.
+ */
+function isReference(element: Node, kind: string): boolean {
+  if (asNodes(element.templateId).some((templateId) => templateId['@_root'] === ENTRY_REFERENCE)) return true;
+  // People and organizations are named by their id alone everywhere; only a clinical statement so named points away.
+  if (!STATEMENTS.has(kind) || element.id === undefined) return false;
+  for (const name of Object.keys(element)) if (name !== 'id' && name.charCodeAt(0) !== 0x40 /* @ */) return false;
+  return true;
 }
 
 /**
@@ -342,6 +351,7 @@ export function statementIdOf(root: string, extension: string): string {
   return deterministicId('CdaElement', root, extension);
 }
 
+/** The first id with a root and no nullFlavor. */
 export function firstUsableId(ids: unknown): Node | undefined {
   if (!Array.isArray(ids)) return isNode(ids) && usable(ids) ? ids : undefined;
   for (const id of ids) if (isNode(id) && usable(id)) return id;

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { mergeDraft, validateFhirResource } from '../../mappers/index.ts';
 import { convertBytes, convertCorpusDocument } from '../support/cda-section-documents.ts';
+import { statementIdOf } from '../../mappers/cda/normalize.ts';
 
 const BASE = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda', 'sections', 'instructions-edge-cases.xml'), 'utf8');
 
@@ -205,5 +206,16 @@ describe('sections about the document', () => {
     expect(converted.drafts.length).toBeGreaterThan(20);
     expect(clinical(converted)).toBe(clinical(plain));
     expect(converted.issues).toEqual(plain.issues);
+  });
+
+  it('reads a statement that is nothing but an id as a reference to the statement of that id, which keeps its own id', () => {
+    // Microsoft's sample ambulatory CCD: problem acts name the visit as <encounter><id …/></encounter> before the
+    // Encounters section describes it with the same id.
+    const conversion = convertCorpusDocument('microsoft-fhir-converter/170.314B2_Amb_CCD.xml');
+    const encounters = conversion.drafts.filter((draft) => draft.resourceType === 'Encounter').map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
+    const visit = encounters.filter((encounter) => JSON.stringify(encounter.identifier ?? []).includes('5283815'));
+    // One Encounter of the visit, under the id its own id gives it (another document naming it updates the same one).
+    expect(visit.map((encounter) => encounter.id)).toEqual([statementIdOf('1.3.6.1.4.1.22812.3.99930.3.3.4', '5283815')]);
+    expect(visit[0]!.type?.[0]?.coding?.[0]?.code).toBe('99231');
   });
 });
