@@ -195,7 +195,14 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
   // A nonXMLBody has no sections: unstructured.ts makes its content part of the DocumentReference.
   const component = ccda.component as Node | undefined;
   const body = component?.structuredBody;
-  if (body === undefined) return [];
+  if (body === undefined) {
+    // A body of neither kind (a pre-release draft's `StructuredBody`, a misspelling) would otherwise pass unremarked.
+    const other = component === undefined || component.nonXMLBody !== undefined ? undefined : Object.keys(component).find((name) => !name.startsWith('@_'));
+    if (other !== undefined) {
+      issues.push({ severity: 'warning', code: 'body-not-structured', text: `the body holds neither a structuredBody nor a nonXMLBody (it holds '${other.slice(0, 40)}'); only the header was converted`, location: '/ClinicalDocument/component' });
+    }
+    return [];
+  }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     issues.push({ severity: 'warning', code: 'body-not-structured', text: 'the structuredBody holds no sections (text only); only the header was converted', location: '/ClinicalDocument/component/structuredBody' });
     component!.structuredBody = {};

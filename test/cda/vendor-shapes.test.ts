@@ -218,4 +218,11 @@ describe('sections about the document', () => {
     expect(visit.map((encounter) => encounter.id)).toEqual([statementIdOf('1.3.6.1.4.1.22812.3.99930.3.3.4', '5283815')]);
     expect(visit[0]!.type?.[0]?.coding?.[0]?.code).toBe('99231');
   });
+
+  it('warns of a body it cannot read rather than converting the header alone in silence', () => {
+    // A pre-release CDA sample whose body is <StructuredBody> (and whose statements are <Observation>, ...).
+    const conversion = convertCorpusDocument('brynlewis-c-cda-viewer/hl7-sample.xml');
+    expect(conversion.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'body-not-structured', location: '/ClinicalDocument/component' })]);
+    expect(conversion.issues[0]!.text).toContain("'StructuredBody'");
+  });
 });
