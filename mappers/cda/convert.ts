@@ -127,7 +127,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
     if (own.has(info) && info.converter?.claims === undefined) continue;
     if (info.kind !== undefined) nameUncodedObservations(info.section, info.location, issues);
     readTextValues(info.section);
-    explainProcedureContexts(info, issues);
+    readProcedureContexts(info, issues);
   }
   let converted: Converted;
   try {
@@ -208,24 +208,57 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
     component!.structuredBody = {};
     return [];
   }
-  const components = asNodes((body as Node).component);
+  const { components, locations } = withSubsectionsRaised(asNodes((body as Node).component));
   (body as Node).component = components;
   const sections: SectionInfo[] = [];
   components.forEach((bodyComponent, c) => {
     const list = asNodes(bodyComponent.section);
     bodyComponent.section = list;
-    list.forEach((section, s) => {
+    list.forEach((section) => {
       textElement(section, 'title');
       const converter = sectionConverterFor(section);
       // A converter of some entries leaves the others to @medplum/ccda, which reads them as the section's kind.
       const kind = converter === undefined || converter.claims !== undefined ? sectionKind(section as never) : undefined;
       normalizeSectionTemplates(section as never, kind);
-      const location = `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`;
-      sections.push({ component: c, kind, converter, statements: countEntryStatements(section as never), title: sectionTitle(section), location, section });
+      sections.push({ component: c, kind, converter, statements: countEntryStatements(section as never), title: sectionTitle(section), location: locations.get(section)!, section });
     });
   });
   return sections;
 }
+
+/**
+ * The body's components with every subsection (section/component/section, at any depth) raised to a component of
+ * its own right after the section holding it, and each section's XPath as sent. @medplum/ccda reads top-level
+ * sections only: a Physical Examination's Skin subsection with its pressure ulcer observation, or an operative
+ * note's procedure subsections, would be lost. Raised, each is converted as any section (the Composition lists it
+ * beside its parent rather than inside it); the parent keeps its own narrative and entries.
+ */
+function withSubsectionsRaised(original: Node[]): { components: Node[]; locations: Map<Node, string> } {
+  const components: Node[] = [];
+  const locations = new Map<Node, string>();
+  const raise = (section: Node, location: string, depth: number): void => {
+    locations.set(section, location);
+    const children = asNodes(section.component);
+    if (children.length === 0 || depth >= MAX_SUBSECTION_DEPTH) return;
+    delete section.component;
+    children.forEach((child, k) => {
+      const nested = asNodes(child.section);
+      nested.forEach((subsection, n) => {
+        components.push({ section: [subsection] });
+        raise(subsection, `${location}/component[${k + 1}]/section${nested.length > 1 ? `[${n + 1}]` : ''}`, depth + 1);
+      });
+    });
+  };
+  original.forEach((bodyComponent, c) => {
+    components.push(bodyComponent);
+    const list = asNodes(bodyComponent.section);
+    list.forEach((section, s) => raise(section, `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`, 0));
+  });
+  return { components, locations };
+}
+
+/** How deep subsections are raised; deeper ones stay inside theirs (documents nest two or three levels). */
+const MAX_SUBSECTION_DEPTH = 8;
 
 /** A section's name for issues: its LOINC code and title (section titles name the kind of content, not the patient). */
 function sectionTitle(section: Node): string {
@@ -375,22 +408,36 @@ const ABOUT_THE_DOCUMENT: ReadonlySet<string> = new Set(['2.16.840.1.113883.10.2
  */
 const REFERENCES_ONLY: ReadonlySet<string> = new Set(['2.16.840.1.113883.10.20.6.1.1']);
 
-/** Procedure Context (Diagnostic Imaging Report): the imaging procedure a section's observations are about. */
+/** Procedure Context (Diagnostic Imaging Report, also in operative notes): the procedure a section is about. */
 const PROCEDURE_CONTEXT = '2.16.840.1.113883.10.20.6.2.5';
+/** Procedure Activity Procedure, the template @medplum/ccda reads a procedure entry by. */
+const PROCEDURE_ACTIVITY = '2.16.840.1.113883.10.20.22.4.14';
 
 /**
- * A Procedure Context act is context for the statements beside it (it may override the document's service event),
- * not a statement of its own; @medplum/ccda makes nothing of it. An information issue at the entry says why.
+ * A Procedure Context act states the procedure done (the imaging study, an operative note's operation) that the
+ * statements beside it are about; @medplum/ccda makes nothing of an act of that template. One that names its
+ * procedure is handed to it as the procedure entry it stands for (classCode PROC, the Procedure Activity template
+ * first), so it becomes a Procedure with its code and time, under the id it has. One that names none is context
+ * only, and an information issue at the entry says so.
  */
-function explainProcedureContexts(info: SectionInfo, issues: CdaIssue[]): void {
+function readProcedureContexts(info: SectionInfo, issues: CdaIssue[]): void {
   asNodes(info.section.entry).forEach((entry, e) => {
-    if (!asNodes(entry.act).some((act) => asNodes(act.templateId).some((id) => id['@_root'] === PROCEDURE_CONTEXT))) return;
-    issues.push({
-      severity: 'information',
-      code: 'entries-not-converted',
-      text: 'a procedure context act names the imaging procedure the observations beside it are about; it is context, not a statement of its own, and was not converted',
-      location: `${info.location}/entry[${e + 1}]/act`,
-    });
+    const acts = asNodes(entry.act);
+    const context = acts.find((act) => asNodes(act.templateId).some((id) => id['@_root'] === PROCEDURE_CONTEXT));
+    if (context === undefined || acts.length !== 1) return;
+    const code = asNodes(context.code)[0];
+    const named = code !== undefined && (typeof code['@_code'] === 'string' || code.originalText !== undefined);
+    if (!named || (context['@_moodCode'] ?? 'EVN') !== 'EVN') {
+      issues.push({
+        severity: 'information',
+        code: 'entries-not-converted',
+        text: 'a procedure context act that names no procedure done sets the context of the statements beside it; it is not a statement of its own and was not converted',
+        location: `${info.location}/entry[${e + 1}]/act`,
+      });
+      return;
+    }
+    delete entry.act;
+    entry.procedure = [{ ...context, '@_classCode': 'PROC', templateId: [{ '@_root': PROCEDURE_ACTIVITY }, ...asNodes(context.templateId)] }];
   });
 }
 

@@ -134,6 +134,12 @@ export interface ElementFacts {
    * walk normalizes in place.
    */
   effectiveInterval?: Node;
+  /**
+   * A procedure's (or act's) effectiveTime sent as a single value: the converter reads a procedure's time only as an
+   * interval (low, high), so a procedure done on a day would lose the day. The element itself, normalized in place;
+   * read for a Procedure made of the element only.
+   */
+  effectiveValue?: Node;
 }
 
 export interface NormalizeResult {
@@ -256,7 +262,12 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
         observationShape(element);
         recordQuantityFacts(element, id, result.facts);
         recordIntervalFacts(element, id, result.facts);
-      } else if (name === 'act') recordActFacts(element, id, result.facts);
+      } else if (name === 'procedure') recordProcedureFacts(element, id, result.facts);
+      else if (name === 'act') {
+        recordActFacts(element, id, result.facts);
+        // An act can become a Procedure too (a Procedure Context, convert.ts).
+        recordProcedureFacts(element, id, result.facts);
+      }
       else if (name === 'substanceAdministration') recordDoseFacts(element, id, result.facts);
     }
     walk(element);
@@ -470,6 +481,12 @@ function recordIntervalFacts(observation: Node, id: string, facts: Map<string, E
   const time = asNodes(observation.effectiveTime)[0];
   if (time === undefined || time['@_value'] !== undefined || (time.low === undefined && time.high === undefined)) return;
   facts.set(id, { ...facts.get(id), effectiveInterval: time });
+}
+
+function recordProcedureFacts(procedure: Node, id: string, facts: Map<string, ElementFacts>): void {
+  const time = asNodes(procedure.effectiveTime)[0];
+  if (time === undefined || time['@_value'] === undefined) return;
+  facts.set(id, { ...facts.get(id), effectiveValue: time });
 }
 
 function recordQuantityFacts(observation: Node, id: string, facts: Map<string, ElementFacts>): void {

@@ -300,10 +300,16 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts'], precis
       }
       break;
     }
-    case 'Procedure':
+    case 'Procedure': {
       // 'active' is a C-CDA status the converter passes through; FHIR's event-status calls it in-progress.
       if (resource.status === 'active') resource.status = 'in-progress';
+      const time = facts.get(resource.id)?.effectiveValue;
+      if (time !== undefined && resource.performedDateTime === undefined && resource.performedPeriod === undefined) {
+        const dateTime = cdaDateTime(time);
+        if (dateTime !== undefined) resource.performedDateTime = precision.restore(dateTime);
+      }
       break;
+    }
     case 'Observation': {
       // An organizer without a code (a family history organizer) still groups its members; its code is not known.
       if (resource.code === undefined) resource.code = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };

@@ -182,13 +182,15 @@ describe('sections about the document', () => {
     expect(byCode('121071')?.['valueString']).toMatch(/^The cardiomediastinum is within normal limits\. .* unremarkable\.$/);
     expect(byCode('121073')?.['valueString']).toMatch(/^No acute cardiopulmonary process\. .* not excluded\.$/);
     expect(conversion.issues.filter((issue) => issue.code === 'value-not-converted')).toEqual([]);
-    // The DICOM object catalog and the procedure context are context, noted as such rather than warned of.
+    // The procedure context states the study done: a Procedure with its code and time. The DICOM object catalog
+    // only points at images, and is noted as such rather than warned of.
+    const procedures = conversion.drafts.filter((draft) => draft.resourceType === 'Procedure').map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
+    expect(procedures.map((procedure) => [procedure['code']?.coding?.[0]?.code, procedure['performedDateTime']?.slice(0, 16)])).toEqual([['70548', '2006-08-23T22:24']]);
     expect(conversion.issues.filter((issue) => issue.severity === 'warning')).toEqual([]);
     expect(conversion.issues.filter((issue) => issue.code === 'entries-not-converted').map((issue) => issue.location)).toEqual([
-      '/ClinicalDocument/component/structuredBody/component[5]/section/entry[2]/act',
       '/ClinicalDocument/component/structuredBody/component[1]/section',
     ]);
-    expectValid(observations);
+    expectValid([...observations, ...procedures]);
   });
 
   it('converts a document written with the CDA namespace bound to a prefix exactly as the same document unprefixed', () => {
@@ -224,5 +226,20 @@ describe('sections about the document', () => {
     const conversion = convertCorpusDocument('brynlewis-c-cda-viewer/hl7-sample.xml');
     expect(conversion.issues).toEqual([expect.objectContaining({ severity: 'warning', code: 'body-not-structured', location: '/ClinicalDocument/component' })]);
     expect(conversion.issues[0]!.text).toContain("'StructuredBody'");
+  });
+
+  it('converts the entries of subsections, which the converter reads only at the top level', () => {
+    // HL7's Referral Note: Physical Examination holds a Skin subsection whose Pressure Ulcer Observation is a finding.
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Referral_Note.xml');
+    const findings = conversion.drafts
+      .filter((draft) => draft.resourceType === 'Observation')
+      .map((draft) => mergeDraft(undefined, draft) as Record<string, any>)
+      .filter((observation) => JSON.stringify(observation['valueCodeableConcept'] ?? {}).includes('425144005'));
+    expect(findings).toHaveLength(1);
+    expectValid(findings);
+    // The subsection is a section of the Composition beside its parent, with its own narrative.
+    const composition = mergeDraft(undefined, conversion.drafts.find((draft) => draft.resourceType === 'Composition')!) as Record<string, any>;
+    const titles = (composition['section'] as Array<{ title?: string }>).map((section) => section.title);
+    expect(titles.indexOf('SKIN, PHYSICAL FINDING')).toBe(titles.indexOf('Physical Examination') + 1);
   });
 });
