@@ -135,11 +135,16 @@ export interface ElementFacts {
    */
   effectiveInterval?: Node;
   /**
-   * A procedure's (or act's) effectiveTime sent as a single value: the converter reads a procedure's time only as an
-   * interval (low, high), so a procedure done on a day would lose the day. The element itself, normalized in place;
-   * read for a Procedure made of the element only.
+   * A procedure's, encounter's (or act's) effectiveTime sent as a single value: the converter reads their times only
+   * as an interval (low, high), so a procedure done on a day, or an encounter planned for one, would lose the day.
+   * The element itself, normalized in place; read for a Procedure or an Encounter made of the element only.
    */
   effectiveValue?: Node;
+  /**
+   * An encounter of a planning mood (INT, RQO, PRP, PRMS, APT, ARQ: a Plan of Treatment's planned visit): the
+   * converter gives it the status its statusCode maps to for a visit that happened (`active` -> in-progress).
+   */
+  planned?: true;
 }
 
 export interface NormalizeResult {
@@ -262,11 +267,15 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
         observationShape(element);
         recordQuantityFacts(element, id, result.facts);
         recordIntervalFacts(element, id, result.facts);
-      } else if (name === 'procedure') recordProcedureFacts(element, id, result.facts);
+      } else if (name === 'procedure') recordEffectiveValue(element, id, result.facts);
+      else if (name === 'encounter') {
+        recordEffectiveValue(element, id, result.facts);
+        recordPlannedEncounter(element, id, result.facts);
+      }
       else if (name === 'act') {
         recordActFacts(element, id, result.facts);
         // An act can become a Procedure too (a Procedure Context, convert.ts).
-        recordProcedureFacts(element, id, result.facts);
+        recordEffectiveValue(element, id, result.facts);
       }
       else if (name === 'substanceAdministration') recordDoseFacts(element, id, result.facts);
     }
@@ -483,8 +492,16 @@ function recordIntervalFacts(observation: Node, id: string, facts: Map<string, E
   facts.set(id, { ...facts.get(id), effectiveInterval: time });
 }
 
-function recordProcedureFacts(procedure: Node, id: string, facts: Map<string, ElementFacts>): void {
-  const time = asNodes(procedure.effectiveTime)[0];
+/** Moods of an encounter that is not (yet) one that happened: intended, requested, proposed, appointed, asked for. */
+const PLANNED_MOODS: ReadonlySet<string> = new Set(['INT', 'RQO', 'PRP', 'PRMS', 'APT', 'ARQ']);
+
+function recordPlannedEncounter(encounter: Node, id: string, facts: Map<string, ElementFacts>): void {
+  const mood = encounter['@_moodCode'];
+  if (typeof mood === 'string' && PLANNED_MOODS.has(mood.trim())) facts.set(id, { ...facts.get(id), planned: true });
+}
+
+function recordEffectiveValue(statement: Node, id: string, facts: Map<string, ElementFacts>): void {
+  const time = asNodes(statement.effectiveTime)[0];
   if (time === undefined || time['@_value'] === undefined) return;
   facts.set(id, { ...facts.get(id), effectiveValue: time });
 }

@@ -303,10 +303,9 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts'], precis
     case 'Procedure': {
       // 'active' is a C-CDA status the converter passes through; FHIR's event-status calls it in-progress.
       if (resource.status === 'active') resource.status = 'in-progress';
-      const time = facts.get(resource.id)?.effectiveValue;
-      if (time !== undefined && resource.performedDateTime === undefined && resource.performedPeriod === undefined) {
-        const dateTime = cdaDateTime(time);
-        if (dateTime !== undefined) resource.performedDateTime = precision.restore(dateTime);
+      if (resource.performedDateTime === undefined && resource.performedPeriod === undefined) {
+        const performed = sentValue(facts.get(resource.id)?.effectiveValue, precision);
+        if (performed !== undefined) resource.performedDateTime = performed;
       }
       break;
     }
@@ -348,6 +347,12 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts'], precis
       // values are classes.
       const encounterClass = resource.class as { code?: string } | undefined;
       if (!ENCOUNTER_CLASSES.has(encounterClass?.code ?? '')) resource.class = { extension: [{ url: DATA_ABSENT_REASON, valueCode: 'unknown' }] };
+      // A planned visit has not begun, whatever its ActStatus; one called off stays cancelled.
+      if (facts.get(resource.id)?.planned && resource.status !== 'cancelled') resource.status = 'planned';
+      if (resource.period === undefined) {
+        const start = sentValue(facts.get(resource.id)?.effectiveValue, precision);
+        if (start !== undefined) resource.period = { start };
+      }
       break;
     }
     default:
@@ -651,4 +656,11 @@ export function toDrafts(resources: FhirResource[], documentReference: FhirResou
 
 function completeDraft(resource: FhirResource): void {
   for (const name of OWNED_ELEMENTS[resource.resourceType] ?? []) if (resource[name] === undefined) resource[name] = null;
+}
+
+/** A single TS value (normalize.ts effectiveValue) as the dateTime it was sent as, its precision restored. */
+function sentValue(time: Node | undefined, precision: DatePrecision): string | undefined {
+  if (time === undefined) return undefined;
+  const dateTime = cdaDateTime(time);
+  return dateTime === undefined ? undefined : precision.restore(dateTime);
 }

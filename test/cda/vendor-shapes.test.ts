@@ -242,4 +242,14 @@ describe('sections about the document', () => {
     const titles = (composition['section'] as Array<{ title?: string }>).map((section) => section.title);
     expect(titles.indexOf('SKIN, PHYSICAL FINDING')).toBe(titles.indexOf('Physical Examination') + 1);
   });
+
+  it('keeps the day of a procedure and of a planned visit sent as one time value, and calls a planned visit planned', () => {
+    // The converter reads both times only as intervals (low, high).
+    const conversion = convertCorpusDocument('hl7-c-cda-examples/Transfer_Summary.xml');
+    const of = (type: string) => conversion.drafts.filter((draft) => draft.resourceType === type).map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
+    const checkUp = of('Encounter').find((encounter) => JSON.stringify(encounter['type'] ?? []).includes('185349003'));
+    expect(checkUp).toMatchObject({ status: 'planned', period: { start: '2013-06-15' } });
+    expect(of('Procedure').map((procedure) => procedure['performedDateTime'] ?? procedure['performedPeriod']).every((performed) => performed !== undefined)).toBe(true);
+    expectValid([...of('Encounter'), ...of('Procedure')]);
+  });
 });
