@@ -267,7 +267,11 @@ export function normalizeDocument(ccda: Node, options: NormalizeOptions): Normal
         observationShape(element);
         recordQuantityFacts(element, id, result.facts);
         recordIntervalFacts(element, id, result.facts);
-      } else if (name === 'procedure') recordEffectiveValue(element, id, result.facts);
+      } else if (name === 'procedure') {
+        // A procedure of a requesting mood was not performed: no time of its is a performance's.
+        const mood = element['@_moodCode'];
+        if (mood === undefined || mood === 'EVN') recordEffectiveValue(element, id, result.facts);
+      }
       else if (name === 'encounter') {
         recordEffectiveValue(element, id, result.facts);
         recordPlannedEncounter(element, id, result.facts);

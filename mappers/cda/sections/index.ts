@@ -18,7 +18,7 @@ import { instructionsSection } from './instructions.ts';
 import { notesSection } from './notes.ts';
 import { interventionsSection } from './interventions.ts';
 import { referralSection } from './referral.ts';
-import { plannedSuppliesSection } from './planned-supplies.ts';
+import { plannedEntriesSection } from './planned-entries.ts';
 
 export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   medicationsSection,
@@ -49,5 +49,5 @@ export const SECTION_CONVERTERS: readonly SectionConverter[] = [
   notesSection,
   referralSection,
   interventionsSection,
-  plannedSuppliesSection,
+  plannedEntriesSection,
 ];

@@ -56,7 +56,7 @@ function convertReferrals(section: Node, context: SectionContext): SectionOutput
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
-    if (kind === 'act' && attr(node, 'classCode') === 'PCPR') out.entry(referral(node, context, narrative, out, at));
+    if (kind === 'act' && attr(node, 'classCode') === 'PCPR') out.entry(serviceRequest(node, context, narrative, out, at, { purpose: 'referral', category: PATIENT_REFERRAL }));
     else if (kind === 'act' && hasTemplate(node, NOTE_ACTIVITY)) out.entry(noteActivity(node, context, narrative, out, at));
     else {
       context.issue('warning', 'entries-not-converted', `a ${kind} in a Reason for Referral section that is neither a referral (an act of class PCPR) nor a note was not converted`, at);
@@ -67,22 +67,27 @@ function convertReferrals(section: Node, context: SectionContext): SectionOutput
   return out.output();
 }
 
-function referral(act: Node, context: SectionContext, narrative: Narrative, out: SectionResources, at: string): FhirResource {
+/**
+ * A statement of a requesting mood (a referral act, a planned procedure) as a ServiceRequest, as above; `purpose`
+ * names its resource id when the statement has no id of its own, `category` its category when it has one.
+ */
+export function serviceRequest(act: Node, context: SectionContext, narrative: Narrative, out: SectionResources, at: string, options: { purpose: string; category?: unknown }): FhirResource {
   const time = first(act.effectiveTime);
   const period = context.period(time);
   const single = attr(time, 'value') !== undefined && time?.low === undefined && time?.high === undefined;
   const author = firstAuthor(act);
+  const sites = asNodes(act.targetSiteCode).map((site) => concept(site, narrative)).filter((site) => site !== undefined);
   const performers = asNodes(act.performer)
     .map((performer) => actor(first(performer.assignedEntity), context, out))
     .filter((reference) => reference !== undefined);
   return {
     resourceType: 'ServiceRequest',
-    id: resourceId('ServiceRequest', act, context, at, 'referral'),
+    id: resourceId('ServiceRequest', act, context, at, options.purpose),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
     status: REQUEST_STATUS_OF_ACT[statusCodeOf(act) ?? ''] ?? 'unknown',
     intent: INTENT[moodOf(act)] ?? 'order',
-    category: [PATIENT_REFERRAL],
+    category: options.category === undefined ? undefined : [options.category],
     priority: PRIORITY[attr(first(act.priorityCode), 'code') ?? ''],
     code: concept(act.code, narrative),
     subject: { reference: context.patientReference },
@@ -92,6 +97,7 @@ function referral(act: Node, context: SectionContext, narrative: Narrative, out:
     requester: author === undefined ? undefined : actor(author, context, out),
     performer: performers.length > 0 ? performers : undefined,
     reasonCode: reasonCodesOf(act, narrative),
+    bodySite: sites.length > 0 ? sites : undefined,
     note: notesOf(act, narrative),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Planned supplies in a plan of care (sections/planned-supplies.ts): the supplies of a Plan of Treatment become
- * requests of what they supply, while @medplum/ccda still converts the section's other planned entries.
+ * Planned entries of a plan of care (sections/planned-entries.ts): a Plan of Treatment's planned procedures become
+ * ServiceRequests (not records of procedures done) and its supplies requests of what they supply, while
+ * @medplum/ccda still converts the section's other entries.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,8 +18,8 @@ function resources(conversion: ReturnType<typeof convertBytes>): Array<Record<st
   return conversion.drafts.map((draft) => mergeDraft(undefined, draft) as Record<string, any>);
 }
 
-describe('planned supplies', () => {
-  it('makes the HL7 Transfer Summary\'s planned albuterol a MedicationRequest with its quantity, fills and dates, beside the plan\'s other entries', () => {
+describe('planned entries', () => {
+  it('makes the HL7 Transfer Summary\'s planned albuterol a MedicationRequest and its planned colonoscopy a ServiceRequest, beside the plan\'s other entries', () => {
     const conversion = convertCorpusDocument('hl7-c-cda-examples/Transfer_Summary.xml');
     const all = resources(conversion);
     const request = all.find((resource) => resource.resourceType === 'MedicationRequest' && resource.dispenseRequest !== undefined && JSON.stringify(resource.identifier).includes('9a6d1bac-17d3-4195-89c4-1121bc809b5d'));
@@ -30,9 +31,12 @@ describe('planned supplies', () => {
     });
     const medication = all.find((resource) => `Medication/${resource.id}` === request!.medicationReference.reference);
     expect(medication?.code.coding).toContainEqual(expect.objectContaining({ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '573621' }));
-    // The section's other entries are still @medplum/ccda's: the planned colonoscopy and the planned check-up.
-    expect(all.filter((resource) => resource.resourceType === 'Procedure').map((resource) => resource.code?.coding?.[0]?.code)).toContain('73761001');
+    // The planned colonoscopy (moodCode RQO) is a request, not a Procedure done; its day is when it is to be done.
+    const colonoscopy = all.filter((resource) => JSON.stringify(resource.code ?? {}).includes('73761001'));
+    expect(colonoscopy.map((resource) => [resource.resourceType, resource.intent, resource.occurrenceDateTime])).toEqual([['ServiceRequest', 'order', '2013-06-13']]);
+    // The section's other entries are still @medplum/ccda's: the planned check-up, the wound care act.
     expect(all.filter((resource) => resource.resourceType === 'Encounter').flatMap((resource) => resource.type ?? []).map((type: any) => type.coding?.[0]?.code)).toContain('185349003');
+    expect(all.filter((resource) => resource.resourceType === 'CarePlan').map((resource) => resource.category?.[0]?.coding?.[0]?.code)).toContain('225358003');
     const plan = '/ClinicalDocument/component/structuredBody/component[19]/section';
     expect(conversion.issues.filter((issue) => issue.location?.startsWith(plan))).toEqual([]);
     for (const resource of all) expect(validateFhirResource(resource), `${resource.resourceType}/${resource.id}`).toEqual([]);

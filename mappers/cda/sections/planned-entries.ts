@@ -1,9 +1,13 @@
 /**
- * Planned Supplies (2.16.840.1.113883.10.20.22.4.43) of a Plan of Treatment or an Assessment and Plan section: a
- * medication or a device the plan says the patient is to be given. @medplum/ccda reads the section's other planned
- * entries (encounters, procedures, medication activities, observations) and makes nothing of a supply, so this
- * converter claims the supplies alone and leaves the rest to it.
+ * The planned entries of a Plan of Treatment or an Assessment and Plan section that @medplum/ccda gets wrong or
+ * drops; it reads the others (encounters, acts, medication activities, observations, goals):
+ * - a Planned Procedure (2.16.840.1.113883.10.20.22.4.41, a procedure of a requesting mood) it makes a Procedure,
+ *   a record of one done; C-CDA on FHIR maps it to a ServiceRequest, as here (referral.ts serviceRequest: status,
+ *   intent from the mood, code, occurrence, priority, body site, author, performer, indications, comments);
+ * - a Planned Supply (2.16.840.1.113883.10.20.22.4.43), a medication or a device the plan says the patient is to be
+ *   given, it makes nothing of.
  *
+ * Planned supplies:
  * C-CDA on FHIR has no page for the template; the mapping follows its medication page for the supply order of a
  * Medication Activity (quantity, repeatNumber as fills, effectiveTime as the validity period) and the participations
  * page for a product instance (a Device):
@@ -38,6 +42,7 @@ import {
 } from './cda-read.ts';
 import { devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
+import { serviceRequest } from './referral.ts';
 import { medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
@@ -51,20 +56,31 @@ const DEVICE_REQUEST_STATUS: Readonly<Record<string, string>> = {
   new: 'draft', nullified: 'entered-in-error', obsolete: 'revoked',
 };
 
-export const plannedSuppliesSection: SectionConverter = {
-  name: 'planned supplies',
+export const plannedEntriesSection: SectionConverter = {
+  name: 'planned procedures and supplies',
   // Plan of Treatment (R2.1 and R1.1 Plan of Care), IHE Care Plan, Assessment and Plan: the sections sections.ts
   // reads as 'plan of treatment'.
   roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
   loincCodes: ['18776-5', '51847-2'],
-  claims: (entry) => entry.supply !== undefined,
-  convert: convertPlannedSupplies,
+  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned),
+  convert: convertPlannedEntries,
 };
 
-function convertPlannedSupplies(section: Node, context: SectionContext): SectionOutput {
+/** A statement of a mood other than an event's (EVN): intended, requested, proposed, promised, appointed. */
+function isPlanned(statement: Node): boolean {
+  return moodOf(statement) !== 'EVN';
+}
+
+function convertPlannedEntries(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
+    // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
+    if (kind === 'procedure' && isPlanned(node)) {
+      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: 'planned-procedure' }));
+      out.count();
+      continue;
+    }
     if (kind !== 'supply') continue;
     const resource = plannedSupply(node, context, out, narrative, at);
     if (resource === undefined) continue;
