@@ -60,4 +60,12 @@ describe('planned entries', () => {
       expect.objectContaining({ severity: 'warning', location: '/ClinicalDocument/component/structuredBody/component[19]/section/entry[9]/supply' }),
     ]);
   });
+
+  it('makes a planned observation (a test to be done) a ServiceRequest for its time, not a Goal', () => {
+    // Amida's null-flavor sample: a Sputum Culture requested (moodCode RQO) for the center of its effectiveTime.
+    const all = resources(convertCorpusDocument('amida-blue-button/CCDA_NullFlavorSample_v1.xml'));
+    const culture = all.filter((resource) => JSON.stringify(resource.code ?? resource.category ?? {}).includes('624-7'));
+    expect(culture.map((resource) => [resource.resourceType, resource.intent, resource.status, resource.occurrenceDateTime])).toEqual([['ServiceRequest', 'order', 'draft', '2012-08-20']]);
+    for (const resource of culture) expect(validateFhirResource(resource)).toEqual([]);
+  });
 });

@@ -2,8 +2,9 @@
  * The planned entries of a Plan of Treatment or an Assessment and Plan section that @medplum/ccda gets wrong or
  * drops; it reads the others (encounters, acts, medication activities, observations, goals):
  * - a Planned Procedure (2.16.840.1.113883.10.20.22.4.41, a procedure of a requesting mood) it makes a Procedure,
- *   a record of one done; C-CDA on FHIR maps it to a ServiceRequest, as here (referral.ts serviceRequest: status,
- *   intent from the mood, code, occurrence, priority, body site, author, performer, indications, comments);
+ *   a record of one done, and a Planned Observation (4.44, an observation of a requesting mood: a test to be done)
+ *   a Goal; C-CDA on FHIR maps both to a ServiceRequest, as here (referral.ts serviceRequest: status, intent from
+ *   the mood, code, occurrence, priority, body site, author, performer, indications, comments);
  * - a Planned Supply (2.16.840.1.113883.10.20.22.4.43), a medication or a device the plan says the patient is to be
  *   given, it makes nothing of.
  *
@@ -62,13 +63,17 @@ export const plannedEntriesSection: SectionConverter = {
   // reads as 'plan of treatment'.
   roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
   loincCodes: ['18776-5', '51847-2'],
-  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned),
+  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned),
   convert: convertPlannedEntries,
 };
 
-/** A statement of a mood other than an event's (EVN): intended, requested, proposed, promised, appointed. */
+/**
+ * A statement of a mood other than an event's (EVN) or a goal's (GOL, which @medplum/ccda makes a Goal): intended,
+ * requested, proposed, promised, appointed.
+ */
 function isPlanned(statement: Node): boolean {
-  return moodOf(statement) !== 'EVN';
+  const mood = moodOf(statement);
+  return mood !== 'EVN' && mood !== 'GOL';
 }
 
 function convertPlannedEntries(section: Node, context: SectionContext): SectionOutput {
@@ -76,8 +81,8 @@ function convertPlannedEntries(section: Node, context: SectionContext): SectionO
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
     // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
-    if (kind === 'procedure' && isPlanned(node)) {
-      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: 'planned-procedure' }));
+    if ((kind === 'procedure' || kind === 'observation') && isPlanned(node)) {
+      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}` }));
       out.count();
       continue;
     }

@@ -72,7 +72,10 @@ function convertReferrals(section: Node, context: SectionContext): SectionOutput
  * names its resource id when the statement has no id of its own, `category` its category when it has one.
  */
 export function serviceRequest(act: Node, context: SectionContext, narrative: Narrative, out: SectionResources, at: string, options: { purpose: string; category?: unknown }): FhirResource {
-  const time = first(act.effectiveTime);
+  // A plan often gives the time it aims at as an interval's center (`<effectiveTime><center value=…/>`).
+  const sent = first(act.effectiveTime);
+  const center = first(sent?.center);
+  const time = attr(sent, 'value') === undefined && sent?.low === undefined && sent?.high === undefined && center !== undefined ? center : sent;
   const period = context.period(time);
   const single = attr(time, 'value') !== undefined && time?.low === undefined && time?.high === undefined;
   const author = firstAuthor(act);
