@@ -71,6 +71,16 @@ function responseParts(body: Buffer, contentType: string): Array<{ headers: stri
   return out;
 }
 
+/** The stored message of an instance once it is mapped, as /admin/messages/{id} shows it. */
+async function mapped(sop: string): Promise<any> {
+  let row: { id: number; state: string } | undefined;
+  await eventually(async () => {
+    row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
+    return row?.state === 'done';
+  }, 30_000, `instance ${sop} mapped`);
+  return (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json();
+}
+
 let t: TestEngine;
 beforeAll(async () => {
   t = await startTestEngine({ overrides: { dicom: { enabled: false, maxInstanceBytes: MAX_INSTANCE_BYTES, stowMaxBytes: STOW_MAX_BYTES } } });
@@ -124,14 +134,6 @@ describe('STOW-RS', () => {
     const { status, json } = await stow(multipart([corpus('test_files__reportsi.dcm'), corpus('test_files__rtplan.dcm')]));
     expect(status).toBe(200);
     expect(items(json, '00081199').map((i) => values(i, '00081155')[0]).sort()).toEqual([plan.sop, report.sop].sort());
-    const mapped = async (sop: string): Promise<any> => {
-      let row: { id: number; state: string } | undefined;
-      await eventually(async () => {
-        row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
-        return row?.state === 'done';
-      }, 30_000, `instance ${sop} mapped`);
-      return (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json();
-    };
     const reportMessage = await mapped(report.sop);
     expect(reportMessage.mappingIssues.map((i: any) => [i.code, i.location])).toEqual([['ANCHORLINE_ISSUE_PATIENT_UNIDENTIFIED', '(0010,0020)']]);
     const study = (await (await fetch(`${t.httpUrl}/fhir/ImagingStudy/${imagingStudyId(report.study)}`, { headers: authHeaders() })).json()) as any;
@@ -160,12 +162,7 @@ describe('STOW-RS', () => {
     const { status, json } = await stow(multipart([bare]));
     expect(status).toBe(200);
     expect(items(json, '00081199').map((i) => values(i, '00081155')[0])).toEqual([sop]);
-    let row: { id: number; state: string } | undefined;
-    await eventually(async () => {
-      row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
-      return row?.state === 'done';
-    }, 30_000, 'the RT structure set mapped');
-    const message = (await (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json()) as any;
+    const message = await mapped(sop);
     expect(message.mappingIssues.map((i: any) => [i.code, i.location])).toContainEqual(['ANCHORLINE_ISSUE_MISSING_FIELD', '(0002,0010)']);
     // WADO-RS serves a Part 10 file: our file meta group (implicit VR little endian, the SOP instance) before the data
     // set exactly as received.
@@ -192,12 +189,7 @@ describe('STOW-RS', () => {
     const retrieveUrl = values(items(json, '00081199')[0]!, '00081190')[0] as string;
     const [, study, series] = /\/studies\/(2\.25\.\d+)\/series\/(2\.25\.\d+)\/instances\/([\d.]+)$/.exec(retrieveUrl)!;
     expect(retrieveUrl.endsWith(`/instances/${sop}`)).toBe(true);
-    let row: { id: number; state: string } | undefined;
-    await eventually(async () => {
-      row = (await t.pool.query<{ id: number; state: string }>(`SELECT id, state FROM inbox_message WHERE control_id = $1`, [sop])).rows[0];
-      return row?.state === 'done';
-    }, 30_000, 'GH223 mapped');
-    const message = (await (await fetch(`${t.httpUrl}/admin/messages/${row!.id}`, { headers: authHeaders() })).json()) as any;
+    const message = await mapped(sop);
     expect(message.mappingIssues.map((i: any) => [i.code, i.location])).toEqual(expect.arrayContaining([['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000D)'], ['ANCHORLINE_ISSUE_MISSING_FIELD', '(0020,000E)']]));
     const imaging = (await (await fetch(`${t.httpUrl}/fhir/ImagingStudy/${imagingStudyId(study!)}`, { headers: authHeaders() })).json()) as any;
     expect(imaging.identifier).toContainEqual(expect.objectContaining({ value: `urn:oid:${study}` }));
