@@ -34,9 +34,10 @@ describe('planned entries', () => {
     // The planned colonoscopy (moodCode RQO) is a request, not a Procedure done; its day is when it is to be done.
     const colonoscopy = all.filter((resource) => JSON.stringify(resource.code ?? {}).includes('73761001'));
     expect(colonoscopy.map((resource) => [resource.resourceType, resource.intent, resource.occurrenceDateTime])).toEqual([['ServiceRequest', 'order', '2013-06-13']]);
-    // The section's other entries are still @medplum/ccda's: the planned check-up, the wound care act.
+    // The planned wound care (a Planned Act, INT) is a request too, active as its statusCode says.
+    expect(all.filter((resource) => JSON.stringify(resource.code ?? {}).includes('225358003')).map((resource) => [resource.resourceType, resource.status, resource.intent])).toEqual([['ServiceRequest', 'active', 'plan']]);
+    // The section's other entries are still @medplum/ccda's: the planned check-up.
     expect(all.filter((resource) => resource.resourceType === 'Encounter').flatMap((resource) => resource.type ?? []).map((type: any) => type.coding?.[0]?.code)).toContain('185349003');
-    expect(all.filter((resource) => resource.resourceType === 'CarePlan').map((resource) => resource.category?.[0]?.coding?.[0]?.code)).toContain('225358003');
     const plan = '/ClinicalDocument/component/structuredBody/component[19]/section';
     expect(conversion.issues.filter((issue) => issue.location?.startsWith(plan))).toEqual([]);
     for (const resource of all) expect(validateFhirResource(resource), `${resource.resourceType}/${resource.id}`).toEqual([]);

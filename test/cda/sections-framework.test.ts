@@ -62,9 +62,10 @@ describe('section converters in the conversion', () => {
     // Practice Fusion sends its planned care in one Assessment and Plan section (2.16.840.1.113883.10.20.22.2.9).
     const conversion = convertCorpusDocument('nurrahealth-ccda-to-fhir/practice_fusion_alice_newman.xml');
     const { entries } = section(conversion, 'Assessment and Plan');
-    expect(entries.map((entry) => entry.resourceType)).toContain('CarePlan');
+    // Its Planned Acts (INT, ARQ) are requests, as C-CDA on FHIR maps them (sections/planned-entries.ts).
+    expect(entries.filter((entry) => entry.resourceType === 'ServiceRequest').map((entry) => entry['intent'])).toEqual(['plan', 'proposal']);
     expect(conversion.issues.filter((issue) => issue.code === 'section-not-supported' && issue.text.includes('Assessment and Plan'))).toEqual([]);
-    expect(problemsOf(conversion, ['CarePlan'])).toEqual([]);
+    expect(problemsOf(conversion, ['ServiceRequest'])).toEqual([]);
   });
 
   it('read each Instruction act of an Instructions section as a CarePlan, its words from the narrative', () => {

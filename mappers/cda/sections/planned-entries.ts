@@ -5,6 +5,9 @@
  *   a record of one done, and a Planned Observation (4.44, an observation of a requesting mood: a test to be done)
  *   a Goal; C-CDA on FHIR maps both to a ServiceRequest, as here (referral.ts serviceRequest: status, intent from
  *   the mood, code, occurrence, priority, body site, author, performer, indications, comments);
+ * - a Planned Act (4.39) or another act of a requesting mood it makes a CarePlan "completed" whatever its status;
+ *   C-CDA on FHIR maps it to a ServiceRequest too (a Patient Referral Act with the referral category, as in a
+ *   Reason for Referral section);
  * - a Planned Supply (2.16.840.1.113883.10.20.22.4.43), a medication or a device the plan says the patient is to be
  *   given, it makes nothing of.
  *
@@ -43,11 +46,13 @@ import {
 } from './cda-read.ts';
 import { devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
-import { serviceRequest } from './referral.ts';
+import { PATIENT_REFERRAL, serviceRequest } from './referral.ts';
 import { medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
 const C = '2.16.840.1.113883.10.20.22.2.';
+const INSTRUCTION = '2.16.840.1.113883.10.20.22.4.20';
+const ENTRY_REFERENCE = '2.16.840.1.113883.10.20.22.4.122';
 const MEDICATION_INFORMATION = ['2.16.840.1.113883.10.20.22.4.23', '2.16.840.1.113883.10.20.22.4.54'];
 const RXNORM = '2.16.840.1.113883.6.88';
 
@@ -63,7 +68,7 @@ export const plannedEntriesSection: SectionConverter = {
   // reads as 'plan of treatment'.
   roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
   loincCodes: ['18776-5', '51847-2'],
-  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned),
+  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned) || asNodes(entry.act).some(isPlannedAct),
   convert: convertPlannedEntries,
 };
 
@@ -76,13 +81,23 @@ function isPlanned(statement: Node): boolean {
   return mood !== 'EVN' && mood !== 'GOL';
 }
 
+/**
+ * A planned act (Planned Act 4.39, a Patient Referral Act 4.140, a Nutrition Recommendation 4.130: anything of a
+ * requesting mood) but an instruction, which @medplum/ccda keeps as a CarePlan's description, and an Entry Reference,
+ * which is no act of its own.
+ */
+function isPlannedAct(act: Node): boolean {
+  return isPlanned(act) && !hasTemplate(act, [INSTRUCTION, ENTRY_REFERENCE]);
+}
+
 function convertPlannedEntries(section: Node, context: SectionContext): SectionOutput {
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
     // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
-    if ((kind === 'procedure' || kind === 'observation') && isPlanned(node)) {
-      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}` }));
+    if (((kind === 'procedure' || kind === 'observation') && isPlanned(node)) || (kind === 'act' && isPlannedAct(node))) {
+      const category = kind === 'act' && attr(node, 'classCode') === 'PCPR' ? PATIENT_REFERRAL : undefined;
+      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}`, ...(category ? { category } : {}) }));
       out.count();
       continue;
     }

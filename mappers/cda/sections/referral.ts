@@ -37,7 +37,7 @@ import {
 } from './cda-read.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
-const PATIENT_REFERRAL = { coding: [{ system: 'http://snomed.info/sct', code: '3457005', display: 'Patient referral' }] };
+export const PATIENT_REFERRAL = { coding: [{ system: 'http://snomed.info/sct', code: '3457005', display: 'Patient referral' }] };
 
 /** x_DocumentProcedureMood -> ServiceRequest.intent. */
 const INTENT: Readonly<Record<string, string>> = { INT: 'plan', RQO: 'order', PRP: 'proposal', ARQ: 'proposal', PRMS: 'proposal' };
