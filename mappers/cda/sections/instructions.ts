@@ -54,7 +54,7 @@ function convertInstructions(section: Node, context: SectionContext): SectionOut
   return out.output();
 }
 
-function instruction(act: Node, context: SectionContext, narrative: Narrative, at: string): FhirResource | undefined {
+export function instruction(act: Node, context: SectionContext, narrative: Narrative, at: string): FhirResource | undefined {
   const code = concept(act.code, narrative);
   const text = narrative.textOf(act.text) ?? code?.text ?? code?.coding?.find((coding) => coding.display !== undefined)?.display;
   if (code === undefined && text === undefined) {

@@ -7,7 +7,8 @@
  *   the mood, code, occurrence, priority, body site, author, performer, indications, comments);
  * - a Planned Act (4.39) or another act of a requesting mood it makes a CarePlan "completed" whatever its status;
  *   C-CDA on FHIR maps it to a ServiceRequest too (a Patient Referral Act with the referral category, as in a
- *   Reason for Referral section);
+ *   Reason for Referral section), and an Instruction (4.20) is a CarePlan as in an Instructions section
+ *   (instructions.ts: its status, and its words from the narrative, which the converter leaves out);
  * - a Planned Supply (2.16.840.1.113883.10.20.22.4.43), a medication or a device the plan says the patient is to be
  *   given, it makes nothing of.
  *
@@ -46,6 +47,7 @@ import {
 } from './cda-read.ts';
 import { devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
+import { instruction } from './instructions.ts';
 import { PATIENT_REFERRAL, serviceRequest } from './referral.ts';
 import { medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
@@ -82,12 +84,11 @@ function isPlanned(statement: Node): boolean {
 }
 
 /**
- * A planned act (Planned Act 4.39, a Patient Referral Act 4.140, a Nutrition Recommendation 4.130: anything of a
- * requesting mood) but an instruction, which @medplum/ccda keeps as a CarePlan's description, and an Entry Reference,
- * which is no act of its own.
+ * A planned act (Planned Act 4.39, a Patient Referral Act 4.140, a Nutrition Recommendation 4.130, an Instruction
+ * 4.20: anything of a requesting mood) but an Entry Reference, which is no act of its own.
  */
 function isPlannedAct(act: Node): boolean {
-  return isPlanned(act) && !hasTemplate(act, [INSTRUCTION, ENTRY_REFERENCE]);
+  return isPlanned(act) && !hasTemplate(act, ENTRY_REFERENCE);
 }
 
 function convertPlannedEntries(section: Node, context: SectionContext): SectionOutput {
@@ -95,6 +96,15 @@ function convertPlannedEntries(section: Node, context: SectionContext): SectionO
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
     // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
+    if (kind === 'act' && hasTemplate(node, INSTRUCTION) && isPlannedAct(node)) {
+      // An instruction is a CarePlan, as in an Instructions section: its words, and the status it has.
+      const plan = instruction(node, context, narrative, at);
+      if (plan !== undefined) {
+        out.entry(plan);
+        out.count();
+      }
+      continue;
+    }
     if (((kind === 'procedure' || kind === 'observation') && isPlanned(node)) || (kind === 'act' && isPlannedAct(node))) {
       const category = kind === 'act' && attr(node, 'classCode') === 'PCPR' ? PATIENT_REFERRAL : undefined;
       out.entry(serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}`, ...(category ? { category } : {}) }));
