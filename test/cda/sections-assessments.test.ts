@@ -117,4 +117,13 @@ describe('health status evaluations and outcomes', () => {
     expect(conversion.issues.filter((issue) => issue.text.includes('Health Status'))).toEqual([]);
     expectValid(conversion);
   });
+
+  it('notes, rather than warns of, an outcome act that only refers to another document', () => {
+    // HL7's Care Plan: the Health Status Evaluations section's second entry names the discharge summary it judged by.
+    const conversion = convert(corpusDocument('hl7-c-cda-examples/Care_Plan.xml'));
+    const at = '/ClinicalDocument/component/structuredBody/component[4]/section';
+    expect(conversion.issues.filter((issue) => issue.location?.startsWith(at)).map((issue) => [issue.severity, issue.code, issue.location!.slice(at.length)])).toEqual([
+      ['information', 'entries-not-converted', '/entry[2]/act'],
+    ]);
+  });
 });

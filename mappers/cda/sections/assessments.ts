@@ -78,7 +78,14 @@ function convertAssessments(section: Node, context: SectionContext, category: Co
       ? [panel(element, context, options)]
       : kind === 'observation' ? [convertObservation(element, context, options)] : observations.map((observation) => convertObservation(observation, context, options));
     const references = made.filter((reference) => reference !== undefined);
-    if (references.length === 0) continue;
+    if (references.length === 0) {
+      // An act that only names another document (reference/externalDocument: the discharge summary an outcome was
+      // judged by) holds nothing of this document's to convert.
+      if (kind === 'act' && observations.length === 0 && asNodes(element.reference).some((reference) => reference.externalDocument !== undefined)) {
+        context.issue('information', 'entries-not-converted', 'an act that only refers to another document (externalDocument) was not converted: that document is not part of this one', at);
+      }
+      continue;
+    }
     converted++;
     for (const each of references.map((reference) => options.resources.find((resource) => `${resource.resourceType}/${resource.id}` === reference.reference)!)) entries.push(each);
     for (const each of options.resources) resources.push(each);
