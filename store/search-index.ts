@@ -204,6 +204,7 @@ const extractors: Record<string, (resource: Json) => { tokens: TokenEntry[]; str
   FamilyMemberHistory: clinical('http://hl7.org/fhir/history-status', 'patient', null, { relationship: 'relationship' }),
   DeviceUseStatement: clinical('http://hl7.org/fhir/device-statement-status', 'subject', 'subject', {}),
   DeviceRequest: clinical('http://hl7.org/fhir/request-status', 'subject', 'subject', { code: 'codeCodeableConcept' }),
+  Communication: clinical('http://hl7.org/fhir/event-status', 'subject', 'subject', { category: 'category' }),
   Consent: clinical('http://hl7.org/fhir/consent-state-codes', 'patient', null, { category: 'category' }),
   // A C-CDA document's FHIR document (workers/document-bundle.ts): one identifier (the document id), and the
   // Composition it is headed by. Its entries are not indexed: each is searched as the resource it is.
@@ -315,6 +316,7 @@ export const SEARCH_PARAMETERS: Record<string, Record<string, 'token' | 'string'
   FamilyMemberHistory: { identifier: 'token', status: 'token', patient: 'reference', relationship: 'token' },
   DeviceUseStatement: { identifier: 'token', subject: 'reference', patient: 'reference' },
   DeviceRequest: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', code: 'token' },
+  Communication: { identifier: 'token', status: 'token', subject: 'reference', patient: 'reference', category: 'token' },
   Consent: { identifier: 'token', status: 'token', patient: 'reference', category: 'token' },
   Bundle: { identifier: 'token', type: 'token', composition: 'reference' },
   // Not outcome or entity-role: every event records a success, and roles follow from the reference's type.

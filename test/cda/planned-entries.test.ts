@@ -36,6 +36,8 @@ describe('planned entries', () => {
     expect(colonoscopy.map((resource) => [resource.resourceType, resource.intent, resource.occurrenceDateTime])).toEqual([['ServiceRequest', 'order', '2013-06-13']]);
     // The planned wound care (a Planned Act, INT) is a request too, active as its statusCode says.
     expect(all.filter((resource) => JSON.stringify(resource.code ?? {}).includes('225358003')).map((resource) => [resource.resourceType, resource.status, resource.intent])).toEqual([['ServiceRequest', 'active', 'plan']]);
+    // The hand-over to the nurse (a Handoff Communication, done) is the Communication it records.
+    expect(all.filter((resource) => JSON.stringify(resource.category ?? {}).includes('432138007')).map((resource) => [resource.resourceType, resource.status, resource.sent, resource.recipient?.length])).toEqual([['Communication', 'completed', '2013-07-12', 1]]);
     // The section's other entries are still @medplum/ccda's: the planned check-up.
     expect(all.filter((resource) => resource.resourceType === 'Encounter').flatMap((resource) => resource.type ?? []).map((type: any) => type.coding?.[0]?.code)).toContain('185349003');
     const plan = '/ClinicalDocument/component/structuredBody/component[19]/section';

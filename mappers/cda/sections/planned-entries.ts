@@ -9,6 +9,7 @@
  *   C-CDA on FHIR maps it to a ServiceRequest too (a Patient Referral Act with the referral category, as in a
  *   Reason for Referral section), and an Instruction (4.20) is a CarePlan as in an Instructions section
  *   (instructions.ts: its status, and its words from the narrative, which the converter leaves out);
+ * - a Handoff Communication (4.141, a hand-over done) it makes a CarePlan; here it is the Communication it records;
  * - a Planned Supply (2.16.840.1.113883.10.20.22.4.43), a medication or a device the plan says the patient is to be
  *   given, it makes nothing of.
  *
@@ -54,6 +55,8 @@ import type { SectionContext, SectionConverter, SectionOutput } from '../section
 
 const C = '2.16.840.1.113883.10.20.22.2.';
 const INSTRUCTION = '2.16.840.1.113883.10.20.22.4.20';
+/** Handoff Communication Participants: the care of the patient handed from its author to its recipients. */
+const HANDOFF = '2.16.840.1.113883.10.20.22.4.141';
 const ENTRY_REFERENCE = '2.16.840.1.113883.10.20.22.4.122';
 const MEDICATION_INFORMATION = ['2.16.840.1.113883.10.20.22.4.23', '2.16.840.1.113883.10.20.22.4.54'];
 const RXNORM = '2.16.840.1.113883.6.88';
@@ -70,7 +73,8 @@ export const plannedEntriesSection: SectionConverter = {
   // reads as 'plan of treatment'.
   roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
   loincCodes: ['18776-5', '51847-2'],
-  claims: (entry) => entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned) || asNodes(entry.act).some(isPlannedAct),
+  claims: (entry) =>
+    entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned) || asNodes(entry.act).some((act) => isPlannedAct(act) || hasTemplate(act, HANDOFF)),
   convert: convertPlannedEntries,
 };
 
@@ -96,6 +100,11 @@ function convertPlannedEntries(section: Node, context: SectionContext): SectionO
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
     // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
+    if (kind === 'act' && hasTemplate(node, HANDOFF)) {
+      out.entry(handoff(node, context, out, narrative, at));
+      out.count();
+      continue;
+    }
     if (kind === 'act' && hasTemplate(node, INSTRUCTION) && isPlannedAct(node)) {
       // An instruction is a CarePlan, as in an Instructions section: its words, and the status it has.
       const plan = instruction(node, context, narrative, at);
@@ -177,6 +186,40 @@ function plannedSupply(supply: Node, context: SectionContext, out: SectionResour
     ...(device !== undefined ? { codeReference: { reference: device.reference } } : { codeCodeableConcept: named }),
     ...occurrence,
     requester,
+  };
+}
+
+/** ActStatus -> Communication.status (event status). */
+const COMMUNICATION_STATUS: Readonly<Record<string, string>> = {
+  completed: 'completed', active: 'in-progress', aborted: 'stopped', cancelled: 'not-done', held: 'on-hold', suspended: 'on-hold', nullified: 'entered-in-error',
+};
+
+/**
+ * A Handoff Communication (4.141: care of the patient handed over, from its author to its IRCP participants) as the
+ * Communication it records: the act's code as category, its time as `sent`, its author the sender, each recipient
+ * a Practitioner or PractitionerRole (a participantRole's playingEntity read as its person).
+ */
+function handoff(act: Node, context: SectionContext, out: SectionResources, narrative: Narrative, at: string): FhirResource {
+  const author = firstAuthor(act);
+  const recipients = asNodes(act.participant)
+    .filter((participant) => attr(participant, 'typeCode') === 'IRCP')
+    .map((participant) => first(participant.participantRole))
+    .map((role) => (role === undefined ? undefined : actor({ ...role, assignedPerson: role.playingEntity }, context, out)))
+    .filter((reference) => reference !== undefined)
+    .map((reference) => ({ reference: reference.reference }));
+  const code = concept(act.code, narrative);
+  return {
+    resourceType: 'Communication',
+    id: resourceId('Communication', act, context, at, 'handoff'),
+    extension: narrativeExtension(act),
+    identifier: identifiers(act, context),
+    status: COMMUNICATION_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
+    category: code === undefined ? undefined : [code],
+    subject: { reference: context.patientReference },
+    sent: context.dateTime(first(act.effectiveTime)),
+    sender: author === undefined ? undefined : actor(author, context, out),
+    recipient: recipients.length > 0 ? recipients : undefined,
+    note: notesOf(act, narrative),
   };
 }
 
