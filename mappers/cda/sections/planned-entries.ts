@@ -50,14 +50,13 @@ import { devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
 import { instruction } from './instructions.ts';
 import { PATIENT_REFERRAL, serviceRequest } from './referral.ts';
-import { medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
+import { INSTRUCTION, medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
+import { ENTRY_REFERENCE } from '../normalize.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
 const C = '2.16.840.1.113883.10.20.22.2.';
-const INSTRUCTION = '2.16.840.1.113883.10.20.22.4.20';
 /** Handoff Communication Participants: the care of the patient handed from its author to its recipients. */
 const HANDOFF = '2.16.840.1.113883.10.20.22.4.141';
-const ENTRY_REFERENCE = '2.16.840.1.113883.10.20.22.4.122';
 const MEDICATION_INFORMATION = ['2.16.840.1.113883.10.20.22.4.23', '2.16.840.1.113883.10.20.22.4.54'];
 const RXNORM = '2.16.840.1.113883.6.88';
 

@@ -42,7 +42,7 @@ import type { SectionContext } from '../section-types.ts';
 
 const FREE_TEXT_SIG = '2.16.840.1.113883.10.20.22.4.147';
 const FREE_TEXT_SIG_CODE = '76662-6';
-const INSTRUCTION = '2.16.840.1.113883.10.20.22.4.20';
+export const INSTRUCTION = '2.16.840.1.113883.10.20.22.4.20';
 const SUPPLY_ORDER = '2.16.840.1.113883.10.20.22.4.17';
 const DRUG_VEHICLE = '2.16.840.1.113883.10.20.22.4.24';
 
