@@ -4,10 +4,14 @@
  * equipment a DeviceUseStatement, an implanting procedure a Procedure with the Device as focal device. Crafted edge
  * cases (test/fixtures/cda/sections/medical-equipment-edge-cases.xml) and real documents.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
 
 import { udiCarrier } from '../../mappers/cda/sections/medical-equipment.ts';
-import { byIdentifier, convertCorpusDocument, convertSectionFixture, itIsValidAndRepeatable, problemsOf, resolve, resourcesOf } from '../support/cda-section-documents.ts';
+import { byIdentifier, convertBytes, convertCorpusDocument, convertSectionFixture, itIsValidAndRepeatable, problemsOf, resolve, resourcesOf } from '../support/cda-section-documents.ts';
 
 const TYPES = ['Device', 'DeviceUseStatement', 'Procedure', 'Organization', 'Practitioner', 'PractitionerRole', 'Location'];
 
@@ -37,6 +41,19 @@ describe('medical equipment (crafted edge cases)', () => {
       type: { coding: [{ system: 'http://snomed.info/sct', code: '704708004', display: 'Cardiac resynchronization therapy implantable pacemaker' }], text: 'Cardiac resynchronization therapy implantable pacemaker' },
       patient: { reference: `Patient/${conversion.patientId}` },
     });
+  });
+
+  it('reads a Non-Medicinal Supply Activity sent as an act (classCode ACT) as the supply its template says it is', () => {
+    // As ONC's Netsmart myEvolv sample sends it.
+    const raw = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cda', 'sections', 'medical-equipment-edge-cases.xml'), 'utf8');
+    const at = raw.indexOf('<supply classCode="SPLY" moodCode="EVN">\n              <templateId root="2.16.840.1.113883.10.20.22.4.50"');
+    const end = raw.indexOf('</supply>', at);
+    expect(at).toBeGreaterThan(0);
+    const asAct = raw.slice(0, at) + '<act classCode="ACT" moodCode="EVN">' + raw.slice(at + '<supply classCode="SPLY" moodCode="EVN">'.length, end) + '</act>' + raw.slice(end + '</supply>'.length);
+    const converted = convertBytes(Buffer.from(asAct, 'utf8'));
+    const wheelchair = byIdentifier(resourcesOf(converted, 'DeviceUseStatement'), 'SUP-WC');
+    expect(wheelchair).toMatchObject({ status: 'active', timingPeriod: { start: '2023-01-15' } });
+    expect(converted.issues.filter((issue) => issue.severity === 'warning')).toEqual(conversion.issues.filter((issue) => issue.severity === 'warning'));
   });
 
   it('makes supplied equipment a DeviceUseStatement, and the same UDI named again the same Device', () => {

@@ -44,6 +44,7 @@ import type { SectionContext, SectionConverter, SectionOutput } from '../section
 
 const PRODUCT_INSTANCE = '2.16.840.1.113883.10.20.22.4.37';
 const EQUIPMENT_ORGANIZER = '2.16.840.1.113883.10.20.22.4.135';
+const NON_MEDICINAL_SUPPLY = '2.16.840.1.113883.10.20.22.4.50';
 const FDA_UDI = '2.16.840.1.113883.3.3719';
 
 const USE_STATUS: Readonly<Record<string, string>> = {
@@ -82,7 +83,10 @@ function convertEquipment(section: Node, context: SectionContext): SectionOutput
   return out.output();
 }
 
-function equipmentStatement(kind: string, node: Node, context: SectionContext, out: SectionResources, narrative: Narrative, seen: Set<string>, at: string): boolean {
+function equipmentStatement(sentKind: string, node: Node, context: SectionContext, out: SectionResources, narrative: Narrative, seen: Set<string>, at: string): boolean {
+  // Some senders write the Non-Medicinal Supply Activity as an act (classCode ACT) with its template: it is read as
+  // the supply its template says it is.
+  const kind = sentKind === 'act' && hasTemplate(node, NON_MEDICINAL_SUPPLY) ? 'supply' : sentKind;
   if (kind !== 'supply' && kind !== 'procedure') return false;
   if (moodOf(node) !== 'EVN') {
     context.issue('warning', 'entries-not-converted', `a planned ${kind} (moodCode ${moodOf(node)}) of medical equipment was not converted`, at);
