@@ -317,10 +317,7 @@ function correct(resource: FhirResource, facts: NormalizeResult['facts'], precis
       const interval = facts.get(resource.id)?.effectiveInterval;
       if (interval !== undefined && resource.effectiveDateTime === undefined && resource.effectivePeriod === undefined) {
         // Read after the tidy step, so the dates normalize.ts encoded are restored here.
-        const period = cdaPeriod(interval, (ts) => {
-          const dateTime = cdaDateTime(ts);
-          return dateTime === undefined ? undefined : precision.restore(dateTime);
-        });
+        const period = cdaPeriod(interval, (ts) => sentValue(ts, precision));
         if (period !== undefined) resource.effectivePeriod = period;
       }
       // A reference range the converter made of a narrative reference alone has neither bounds nor text (obs-3).
@@ -658,9 +655,8 @@ function completeDraft(resource: FhirResource): void {
   for (const name of OWNED_ELEMENTS[resource.resourceType] ?? []) if (resource[name] === undefined) resource[name] = null;
 }
 
-/** A single TS value (normalize.ts effectiveValue) as the dateTime it was sent as, its precision restored. */
-function sentValue(time: Node | undefined, precision: DatePrecision): string | undefined {
-  if (time === undefined) return undefined;
+/** A TS (normalize.ts has encoded its date) as the dateTime it was sent as, its precision restored. */
+function sentValue(time: unknown, precision: DatePrecision): string | undefined {
   const dateTime = cdaDateTime(time);
   return dateTime === undefined ? undefined : precision.restore(dateTime);
 }

@@ -47,6 +47,13 @@ const KINDS: readonly SectionKind[] = [
   { name: 'care teams', routingRoot: `${C}500`, roots: [`${C}500`], loincCodes: ['85847-2'] },
 ];
 
+/** The kind of that name (its templateIds and LOINC codes, for a converter that claims some of its entries). */
+export function sectionKindNamed(name: string): SectionKind {
+  const kind = KINDS.find((each) => each.name === name);
+  if (kind === undefined) throw new Error(`no section kind '${name}'`);
+  return kind;
+}
+
 const BY_ROOT: ReadonlyMap<string, SectionKind> = new Map(KINDS.flatMap((kind) => kind.roots.map((root) => [root, kind] as const)));
 const BY_LOINC: ReadonlyMap<string, SectionKind> = new Map(KINDS.flatMap((kind) => kind.loincCodes.map((code) => [code, kind] as const)));
 

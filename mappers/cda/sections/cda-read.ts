@@ -357,6 +357,15 @@ export function range(ivl: unknown): { low?: Quantity; high?: Quantity } | undef
 }
 
 /** The time of the earliest author of a statement that gives one (C-CDA on FHIR: authoredOn, earliest). */
+/**
+ * An effectiveTime as the choice element `<prefix>[x]`: a single value as `<prefix>DateTime`, an interval as
+ * `<prefix>Period`; undefined when there is none.
+ */
+export function timeChoice(prefix: string, span: Node | undefined, context: SectionContext): Record<string, unknown> | undefined {
+  if (span === undefined) return undefined;
+  return attr(span, 'value') !== undefined ? { [`${prefix}DateTime`]: context.dateTime(span) } : { [`${prefix}Period`]: context.period(span) };
+}
+
 export function earliestAuthorTime(statement: Node, context: SectionContext): string | undefined {
   let earliest: { time: string; at: number } | undefined;
   for (const author of asNodes(statement.author)) {

@@ -35,6 +35,7 @@ import {
   SectionResources,
   statusCodeOf,
   texts,
+  timeChoice,
   type FhirResource,
   type Node,
   type Reference,
@@ -115,8 +116,7 @@ function deviceUse(supply: Node, context: SectionContext, out: SectionResources,
     ? context.derivedId('DeviceUseStatement', supply, at, 'device-use')
     : context.derivedId('DeviceUseStatement', undefined, at, 'device-use');
   if (key !== undefined) seen.add(key);
-  const span = first(supply.effectiveTime);
-  const timing = span === undefined ? undefined : attr(span, 'value') !== undefined ? { timingDateTime: context.dateTime(span) } : { timingPeriod: context.period(span) };
+  const timing = timeChoice('timing', first(supply.effectiveTime), context);
   const author = firstAuthor(supply);
   const source = author === undefined ? undefined : actor(author, context, out);
   return {
@@ -146,8 +146,7 @@ function procedure(node: Node, context: SectionContext, out: SectionResources, n
   const usedCode = negated
     ? productInstances(node).map((role) => concept(first(role.playingDevice)?.code, narrative)).filter((code) => code !== undefined)
     : [];
-  const span = first(node.effectiveTime);
-  const performed = span === undefined ? undefined : attr(span, 'value') !== undefined ? { performedDateTime: context.dateTime(span) } : { performedPeriod: context.period(span) };
+  const performed = timeChoice('performed', first(node.effectiveTime), context);
   const performers = asNodes(node.performer)
     .map((performer) => actor(first(performer.assignedEntity), context, out))
     .filter((reference): reference is Reference => reference !== undefined)

@@ -38,11 +38,12 @@ import {
   Narrative,
   narrativeExtension,
   notesOf,
-  quantity,
   reasonCodesOf,
+  REQUEST_STATUS_OF_ACT,
   resourceId,
   SectionResources,
   statusCodeOf,
+  timeChoice,
   type FhirResource,
   type Node,
 } from './cda-read.ts';
@@ -50,32 +51,48 @@ import { devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
 import { instruction } from './instructions.ts';
 import { PATIENT_REFERRAL, serviceRequest } from './referral.ts';
-import { INSTRUCTION, medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
+import { dispenseRequestOfSupply, INSTRUCTION, medicationOf, REQUEST_INTENTS, REQUEST_STATUS } from './substance-administration.ts';
 import { ENTRY_REFERENCE } from '../normalize.ts';
+import { sectionKindNamed } from '../sections.ts';
 import type { SectionContext, SectionConverter, SectionOutput } from '../section-types.ts';
 
-const C = '2.16.840.1.113883.10.20.22.2.';
 /** Handoff Communication Participants: the care of the patient handed from its author to its recipients. */
 const HANDOFF = '2.16.840.1.113883.10.20.22.4.141';
 const MEDICATION_INFORMATION = ['2.16.840.1.113883.10.20.22.4.23', '2.16.840.1.113883.10.20.22.4.54'];
 const RXNORM = '2.16.840.1.113883.6.88';
 
-/** ActStatus -> DeviceRequest.status (RequestStatus). */
-const DEVICE_REQUEST_STATUS: Readonly<Record<string, string>> = {
-  active: 'active', completed: 'completed', aborted: 'revoked', cancelled: 'revoked', suspended: 'on-hold', held: 'on-hold',
-  new: 'draft', nullified: 'entered-in-error', obsolete: 'revoked',
-};
+/** Plan of Treatment (R2.1 and R1.1 Plan of Care), IHE Care Plan, Assessment and Plan, as sections.ts knows them. */
+const PLAN = sectionKindNamed('plan of treatment');
 
 export const plannedEntriesSection: SectionConverter = {
   name: 'planned procedures and supplies',
-  // Plan of Treatment (R2.1 and R1.1 Plan of Care), IHE Care Plan, Assessment and Plan: the sections sections.ts
-  // reads as 'plan of treatment'.
-  roots: [`${C}10`, '1.3.6.1.4.1.19376.1.5.3.1.3.31', `${C}9`],
-  loincCodes: ['18776-5', '51847-2'],
+  roots: PLAN.roots,
+  loincCodes: PLAN.loincCodes,
   claims: (entry) =>
-    entry.supply !== undefined || asNodes(entry.procedure).some(isPlanned) || asNodes(entry.observation).some(isPlanned) || asNodes(entry.act).some((act) => isPlannedAct(act) || hasTemplate(act, HANDOFF)),
+    Object.entries(entry).some(([kind, value]) => !kind.startsWith('@_') && asNodes(value).some((statement) => planEntry(kind, statement) !== undefined)),
   convert: convertPlannedEntries,
 };
+
+/**
+ * What this converter makes of a statement of a plan section, or undefined for one it leaves to @medplum/ccda (a
+ * procedure done, an act done, an encounter, a medication activity, a goal). The one test of which entries are
+ * claimed and what each becomes.
+ */
+function planEntry(kind: string, statement: Node): 'handoff' | 'instruction' | 'request' | 'supply' | undefined {
+  switch (kind) {
+    case 'supply':
+      return 'supply';
+    case 'procedure':
+    case 'observation':
+      return isPlanned(statement) ? 'request' : undefined;
+    case 'act':
+      if (hasTemplate(statement, HANDOFF)) return 'handoff';
+      if (!isPlannedAct(statement)) return undefined;
+      return hasTemplate(statement, INSTRUCTION) ? 'instruction' : 'request';
+    default:
+      return undefined;
+  }
+}
 
 /**
  * A statement of a mood other than an event's (EVN) or a goal's (GOL, which @medplum/ccda makes a Goal): intended,
@@ -98,29 +115,27 @@ function convertPlannedEntries(section: Node, context: SectionContext): SectionO
   const out = new SectionResources();
   const narrative = new Narrative(section.text);
   for (const { kind, node, at } of entryStatements(section, context)) {
-    // The section's other entries (a procedure done, an act, an encounter) are @medplum/ccda's: claims leaves them.
-    if (kind === 'act' && hasTemplate(node, HANDOFF)) {
-      out.entry(handoff(node, context, out, narrative, at));
-      out.count();
-      continue;
-    }
-    if (kind === 'act' && hasTemplate(node, INSTRUCTION) && isPlannedAct(node)) {
-      // An instruction is a CarePlan, as in an Instructions section: its words, and the status it has.
-      const plan = instruction(node, context, narrative, at);
-      if (plan !== undefined) {
-        out.entry(plan);
-        out.count();
+    let resource: FhirResource | undefined;
+    switch (planEntry(kind, node)) {
+      case 'handoff':
+        resource = handoff(node, context, out, narrative, at);
+        break;
+      case 'instruction':
+        // An instruction is a CarePlan, as in an Instructions section: its words, and the status it has.
+        resource = instruction(node, context, narrative, at);
+        break;
+      case 'request': {
+        const category = kind === 'act' && attr(node, 'classCode') === 'PCPR' ? PATIENT_REFERRAL : undefined;
+        resource = serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}`, ...(category ? { category } : {}) });
+        break;
       }
-      continue;
+      case 'supply':
+        resource = plannedSupply(node, context, out, narrative, at);
+        break;
+      default:
+        // The section's other entries are @medplum/ccda's: claims left them in the section.
+        continue;
     }
-    if (((kind === 'procedure' || kind === 'observation') && isPlanned(node)) || (kind === 'act' && isPlannedAct(node))) {
-      const category = kind === 'act' && attr(node, 'classCode') === 'PCPR' ? PATIENT_REFERRAL : undefined;
-      out.entry(serviceRequest(node, context, narrative, out, at, { purpose: `planned-${kind}`, ...(category ? { category } : {}) }));
-      out.count();
-      continue;
-    }
-    if (kind !== 'supply') continue;
-    const resource = plannedSupply(node, context, out, narrative, at);
     if (resource === undefined) continue;
     out.entry(resource);
     out.count();
@@ -149,12 +164,6 @@ function plannedSupply(supply: Node, context: SectionContext, out: SectionResour
   const status = statusCodeOf(supply) ?? '';
   const product = first(first(supply.product)?.manufacturedProduct);
   if (product !== undefined && isMedication(product)) {
-    const fills = Number(attr(first(supply.repeatNumber), 'value'));
-    const dispense = {
-      validityPeriod: context.period(first(supply.effectiveTime)),
-      numberOfRepeatsAllowed: Number.isInteger(fills) && fills >= 1 ? fills - 1 : undefined,
-      quantity: quantity(supply.quantity),
-    };
     return {
       resourceType: 'MedicationRequest',
       id: resourceId('MedicationRequest', supply, context, at, 'planned-supply'),
@@ -165,7 +174,7 @@ function plannedSupply(supply: Node, context: SectionContext, out: SectionResour
       ...medicationOf({ consumable: supply.product }, context, out, narrative),
       // The requester of a MedicationRequest may be an organization as well as a person.
       requester,
-      dispenseRequest: Object.values(dispense).some((value) => value !== undefined) ? dispense : undefined,
+      dispenseRequest: dispenseRequestOfSupply(supply, context),
     };
   }
   const device = devicesOf(supply, context, out, narrative)[0] ?? productDevice(supply, context, out, narrative);
@@ -175,15 +184,13 @@ function plannedSupply(supply: Node, context: SectionContext, out: SectionResour
     context.issue('warning', 'entries-not-converted', 'a planned supply naming no product (no medication, no device, no code) was not converted: a request needs what it requests', at);
     return undefined;
   }
-  const span = first(supply.effectiveTime);
-  const occurrence = span === undefined ? undefined : attr(span, 'value') !== undefined ? { occurrenceDateTime: context.dateTime(span) } : { occurrencePeriod: context.period(span) };
   return {
     resourceType: 'DeviceRequest',
     id: resourceId('DeviceRequest', supply, context, at, 'planned-supply'),
     ...common,
-    status: DEVICE_REQUEST_STATUS[status] ?? 'unknown',
+    status: REQUEST_STATUS_OF_ACT[status] ?? 'unknown',
     ...(device !== undefined ? { codeReference: { reference: device.reference } } : { codeCodeableConcept: named }),
-    ...occurrence,
+    ...timeChoice('occurrence', first(supply.effectiveTime), context),
     requester,
   };
 }

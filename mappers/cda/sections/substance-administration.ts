@@ -346,7 +346,14 @@ function timingOf(activity: Node, context: SectionContext, withBounds: boolean):
  */
 function dispenseRequestOf(activity: Node, context: SectionContext): Dosage | undefined {
   const order = relatedStatements(activity).find(({ kind, node }) => kind === 'supply' && (hasTemplate(node, SUPPLY_ORDER) || moodOf(node) === 'INT'))?.node;
-  if (order === undefined) return undefined;
+  return order === undefined ? undefined : dispenseRequestOfSupply(order, context);
+}
+
+/**
+ * A supply (a Medication Activity's supply order, a plan's Planned Supply) as a MedicationRequest's dispenseRequest:
+ * its effectiveTime the validity period, repeatNumber the fills (the first dispense and its repeats), its quantity.
+ */
+export function dispenseRequestOfSupply(order: Node, context: SectionContext): Dosage | undefined {
   const fills = Number(attr(first(order.repeatNumber), 'value'));
   const request: Dosage = {
     validityPeriod: context.period(first(order.effectiveTime)),
