@@ -73,9 +73,7 @@ export function readCdaText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_LIMITS,
   if (raw.length > limits.maxBytes) {
     throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
   }
-  const decoded = decodeDocument(raw, charsetParameter);
-  const text = inDefaultNamespace(decoded.text);
-  const charset = decoded.charset;
+  const { text, charset } = documentText(raw, charsetParameter);
   const sectionNarratives: Array<string | undefined> = [];
   scanMarkup(text, limits.maxDepth, sectionNarratives);
   return { text: decodeCharacterReferences(text), charset, sectionNarratives: sectionNarratives.map((markup) => (markup === undefined ? undefined : decodeCharacterReferences(markup))) };
@@ -91,9 +89,7 @@ export function readCdaHeaderText(raw: Buffer, limits: CdaLimits = DEFAULT_CDA_L
   if (raw.length > limits.maxBytes) {
     throw new AnchorlineError('ANCHORLINE_ERR_CDA_TOO_LARGE', `the document is ${raw.length} bytes; at most ${limits.maxBytes} are accepted`);
   }
-  const decoded = decodeDocument(raw, charsetParameter);
-  const text = inDefaultNamespace(decoded.text);
-  const charset = decoded.charset;
+  const { text, charset } = documentText(raw, charsetParameter);
   const body = scanMarkup(text, limits.maxDepth);
   const header = body === undefined ? text : `${text.slice(0, body)}</ClinicalDocument>`;
   return { text: decodeCharacterReferences(header), charset };
@@ -109,6 +105,12 @@ export function looksLikeClinicalDocument(text: string): boolean {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding
+
+/** The document as text, decoded (decodeDocument) and with the CDA namespace unprefixed (inDefaultNamespace). */
+function documentText(raw: Buffer, charsetParameter: string | undefined): CdaText {
+  const { text, charset } = decodeDocument(raw, charsetParameter);
+  return { text: inDefaultNamespace(text), charset };
+}
 
 function decodeDocument(raw: Buffer, charsetParameter: string | undefined): CdaText {
   if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) return { text: decodeStrict(raw.subarray(3), 'utf-8'), charset: 'utf-8' };

@@ -61,11 +61,10 @@ const MAX_ENTRY_DEPTH = 32;
 /**
  * Rewrites the text ED values of a section's observations, at any depth of its entries, as ST values of their text
  * (their own, or the narrative their reference points at). An ED of base64 data, or one whose text cannot be found,
- * is left as it is (and reported as a value not converted). Returns how many were rewritten.
+ * is left as it is (and reported as a value not converted).
  */
-export function readTextValues(section: Node): number {
+export function readTextValues(section: Node): void {
   let narrative: Narrative | undefined;
-  let rewritten = 0;
   const visit = (node: Node, depth: number): void => {
     if (depth > MAX_ENTRY_DEPTH) return;
     for (const observation of asNodes(node.observation)) {
@@ -78,7 +77,6 @@ export function readTextValues(section: Node): number {
         if (text === undefined) return;
         values[i] = { '@_xsi:type': 'ST', '#text': text };
         changed = true;
-        rewritten++;
       });
       if (changed) observation.value = Array.isArray(observation.value) ? values : values[0];
     }
@@ -88,6 +86,5 @@ export function readTextValues(section: Node): number {
     }
   };
   for (const entry of asNodes(section.entry)) visit(entry, 0);
-  return rewritten;
 }
 
