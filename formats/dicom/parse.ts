@@ -136,8 +136,24 @@ export function uidFromDigest(digest: Uint8Array): string {
  * a resent instance lands where it did before. A series is never derived from the study: instances that share a
  * study but name no series may come from different equipment, and one series per instance groups nothing wrongly.
  */
-function derivedUid(level: 'study' | 'series', from: string): string {
+function derivedUid(level: 'study' | 'series' | 'instance', from: string): string {
   return uidFromDigest(createHash('sha256').update(`anchorline derived ${level} UID\u0000${from}`).digest());
+}
+
+/**
+ * What an instance that names no SOP Instance UID anywhere is identified by: the SHA-256 of its data set's elements
+ * (tag and value) other than Pixel Data, read the same from the whole file and from its header alone, so a resend
+ * of the same instance is the same instance.
+ */
+function dataSetDigest(dataSet: DataSet): string {
+  const hash = createHash('sha256');
+  const data = dataSet.byteArray;
+  for (const tag of Object.keys(dataSet.elements).sort()) {
+    const element = dataSet.elements[tag]!;
+    if (tag === 'x7fe00010' || element.length === undefined || element.dataOffset + element.length > data.length) continue;
+    hash.update(tag).update(data.subarray(element.dataOffset, element.dataOffset + element.length));
+  }
+  return hash.digest('hex');
 }
 
 function malformed(detail: string, location?: string): AnchorlineError {
@@ -281,12 +297,24 @@ function readDeflatedHeader(bytes: Uint8Array, windows: Iterable<{ data: Buffer;
   throw headerTooLong();
 }
 
-/** How the data set of a transfer syntax is encoded; undefined when this reader cannot read it. */
-function dataSetEncoding(transferSyntaxUid: string): 'implicit' | 'explicit' | 'big' | 'deflated' | undefined {
-  if (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN) return 'implicit';
-  if (transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN || ENCAPSULATED.test(transferSyntaxUid)) return 'explicit';
-  if (transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN) return 'big';
-  if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return 'deflated';
+/** Transfer syntaxes of the standard (PS3.6 A), the root under which DICOM defines them all. */
+const STANDARD_TRANSFER_SYNTAX = /^1\.2\.840\.10008\.1\.2\.\d+(\.\d+)*$/;
+
+type DataSetEncoding = 'implicit' | 'explicit' | 'big' | 'deflated';
+
+/**
+ * How the data set of a transfer syntax is encoded, and whether that was assumed rather than known; undefined when
+ * this reader cannot read it. A standard transfer syntax this reader does not list (one added to the standard later,
+ * such as Deflated Image Frame Compression, 1.2.840.10008.1.2.8.1) is read as explicit VR little endian: PS3.5 10
+ * and A.4 encode every transfer syntax but the three named here that way, and only the pixel data differs, which
+ * is kept as sent. A private transfer syntax may encode its data set any way, and is not guessed at.
+ */
+function dataSetEncoding(transferSyntaxUid: string): { encoding: DataSetEncoding; assumed: boolean } | undefined {
+  if (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN) return { encoding: 'implicit', assumed: false };
+  if (transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN || ENCAPSULATED.test(transferSyntaxUid)) return { encoding: 'explicit', assumed: false };
+  if (transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN) return { encoding: 'big', assumed: false };
+  if (transferSyntaxUid === DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) return { encoding: 'deflated', assumed: false };
+  if (STANDARD_TRANSFER_SYNTAX.test(transferSyntaxUid)) return { encoding: 'explicit', assumed: true };
   return undefined;
 }
 
@@ -317,18 +345,49 @@ function uidOf(dataSet: DataSet, tag: string, required: boolean): string | undef
   return value;
 }
 
+/** A value sent where a UID belongs, fit for an issue: printable ASCII only, at most 64 characters. */
+function sentValue(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+}
+
+/** What identifiers written where a UID belongs are made of: digits, letters, dots, dashes and underscores. */
+const IDENTIFIER_LIKE = /^[0-9A-Za-z._-]+$/;
+
+/**
+ * A Study, Series or SOP Instance UID of the data set, as the instance is filed under it; undefined when the element
+ * is missing or empty. Anonymisers that put hashes or UUIDs in place of UIDs, and equipment that writes more than 64
+ * characters, send values that are not UIDs (PS3.5 9.1). Such a value is replaced by a UID derived from it, so every
+ * instance that names it still lands in one study or series and a resend lands where it did, with an issue naming
+ * the value sent; the stored file keeps it. A value that is not even identifier-like (a path, spaces, control
+ * characters) is no system's identifier written wrongly, and is refused.
+ */
+function filedUid(dataSet: DataSet, tag: string, level: 'study' | 'series' | 'instance', anomalies: DicomAnomaly[]): string | undefined {
+  const value = asciiOf(dataSet, tag);
+  if (value === undefined || isValidUid(value)) return value;
+  if (!IDENTIFIER_LIKE.test(value)) return uidOf(dataSet, tag, false);
+  const uid = derivedUid(level, `sent\u0000${value}`);
+  anomalies.push({ location: tagName(tag), detail: `${tagName(tag)} is not a UID (digits and dots, at most 64 characters); the instance is filed under ${uid}, derived from the value sent`, value: sentValue(value) });
+  return uid;
+}
+
 /**
  * The SOP Class (0008,0016) or Instance (0008,0018) UID of the data set, or when it lacks one the file meta's (0002,0002)
- * or (0002,0003), with an anomaly for either a difference or the stand-in. Throws when neither names one.
+ * or (0002,0003), with an anomaly for either a difference or the stand-in. An instance named by neither is filed under
+ * a UID derived from its data set; a SOP class named by neither is refused, as nothing says what the instance is.
  */
 function sopUid(dataSet: DataSet, meta: DataSet, which: 'class' | 'instance', anomalies: DicomAnomaly[]): string {
   const [own, metaTag, name] = which === 'class' ? ['x00080016', 'x00020002', 'SOP class'] : ['x00080018', 'x00020003', 'SOP instance'];
-  const value = uidOf(dataSet, own, false);
-  const fromMeta = uidOf(meta, metaTag, false);
+  const value = which === 'class' ? uidOf(dataSet, own, false) : filedUid(dataSet, own, 'instance', anomalies);
+  // The file meta only stands in for the data set; a value there that is not a UID is passed over.
+  const metaValue = asciiOf(meta, metaTag);
+  const fromMeta = metaValue !== undefined && isValidUid(metaValue) ? metaValue : undefined;
   const ownName = tagName(own);
   const metaName = tagName(metaTag);
   if (value === undefined && fromMeta === undefined) {
-    throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', `${ownName} is missing or empty, and so is the file meta's ${metaName}`, { location: ownName });
+    if (which === 'class') throw new AnchorlineError('ANCHORLINE_ERR_DICOM_MISSING_ATTRIBUTE', `${ownName} is missing or empty, and so is the file meta's ${metaName}`, { location: ownName });
+    const uid = derivedUid('instance', `data set\u0000${dataSetDigest(dataSet)}`);
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: ownName, detail: `${ownName} is missing or empty, and the file meta names no ${name} UID either; the instance is filed under ${uid}, derived from its data set` });
+    return uid;
   }
   if (value === undefined) {
     anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: ownName, detail: `the data set has no ${ownName} ${name} UID; the file meta's ${metaName} is used` });
@@ -421,7 +480,7 @@ function metaNote(meta: DataSet): DicomAnomaly | undefined {
 }
 
 /** Reads and checks the file meta; returns the transfer syntax and how its data set is encoded. */
-function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding: 'implicit' | 'explicit' | 'big' | 'deflated'; meta: DataSet } {
+function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding: DataSetEncoding; encodingAssumed: boolean; meta: DataSet } {
   if (!hasPart10Prefix(bytes)) {
     throw malformed("no 'DICM' prefix at byte 128: not a DICOM Part 10 file");
   }
@@ -434,9 +493,9 @@ function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding:
   const badMetaVrs = checkBounds(meta, bytes.length, true);
   if (badMetaVrs.length > 0) throw malformed(`${badMetaVrs[0]} has no valid VR`, badMetaVrs[0]);
   const transferSyntaxUid = uidOf(meta, 'x00020010', true)!;
-  const encoding = dataSetEncoding(transferSyntaxUid);
-  if (encoding === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', `transfer syntax ${transferSyntaxUid} is not supported`, { location: '(0002,0010)' });
-  return { transferSyntaxUid, encoding, meta };
+  const known = dataSetEncoding(transferSyntaxUid);
+  if (known === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', `transfer syntax ${transferSyntaxUid} is not supported`, { location: '(0002,0010)' });
+  return { transferSyntaxUid, encoding: known.encoding, encodingAssumed: known.assumed, meta };
 }
 
 /** The transfer syntax of a Part 10 file and where its data set starts (after the file meta). Throws AnchorlineError only. */
@@ -467,7 +526,7 @@ export function parseDicomInstance(bytes: Uint8Array, options: DicomParseOptions
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
 
 function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDicomInstance {
-  const { transferSyntaxUid, encoding, meta } = readFileMeta(bytes);
+  const { transferSyntaxUid, encoding, encodingAssumed, meta } = readFileMeta(bytes);
   if (asciiOf(meta, 'x00020002') === MEDIA_STORAGE_DIRECTORY) {
     throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', 'a DICOMDIR (Media Storage Directory) indexes the files of a medium and is not an instance: send the instances it lists', { location: '(0002,0002)' });
   }
@@ -500,15 +559,18 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const sopInstanceUid = sopUid(dataSet, meta, 'instance', anomalies);
   const note = metaNote(meta);
   if (note !== undefined) anomalies.push(note);
+  if (encodingAssumed) {
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: '(0002,0010)', detail: `transfer syntax ${transferSyntaxUid} is not one this engine knows; its data set was read as explicit VR little endian, as the standard encodes all but three, and its pixel data is kept as sent` });
+  }
   // Study and Series Instance UIDs are Type 1, yet codec test files, some anonymisers and some secondary-capture tools
   // leave them out. Such an instance is kept under UIDs derived from what it does name, and says so.
-  let seriesInstanceUid = uidOf(dataSet, 'x0020000e', false);
+  let seriesInstanceUid = filedUid(dataSet, 'x0020000e', 'series', anomalies);
   if (seriesInstanceUid === undefined) {
     seriesInstanceUid = derivedUid('series', sopInstanceUid);
     anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0020,000E)', detail: `(0020,000E) Series Instance UID is missing; the instance is filed under series ${seriesInstanceUid}, derived from its SOP Instance UID` });
   }
-  let studyInstanceUid = uidOf(dataSet, 'x0020000d', false);
-  const studyDerived = studyInstanceUid === undefined;
+  let studyInstanceUid = filedUid(dataSet, 'x0020000d', 'study', anomalies);
+  const studyDerived = studyInstanceUid === undefined || studyInstanceUid !== asciiOf(dataSet, 'x0020000d');
   if (studyInstanceUid === undefined) {
     studyInstanceUid = derivedUid('study', seriesInstanceUid);
     anomalies.push({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0020,000D)', detail: `(0020,000D) Study Instance UID is missing; the instance is filed under study ${studyInstanceUid}, derived from its Series Instance UID` });

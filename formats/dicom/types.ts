@@ -39,7 +39,7 @@ export interface DicomAnomaly {
   /** The value as sent (a UID), when there is one. */
   value?: string;
   /** The mapping issue it is reported as; absent: ANCHORLINE_ISSUE_INVALID_VALUE. */
-  code?: 'ANCHORLINE_ISSUE_MISSING_FIELD';
+  code?: 'ANCHORLINE_ISSUE_MISSING_FIELD' | 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE';
 }
 
 export interface DicomInstanceHeader {

@@ -177,6 +177,73 @@ describe('the file meta', () => {
     expect(parseDicomInstance(fixture('ct-1'), OPTIONS).header.studyInstanceUidDerived).toBeUndefined();
   });
 
+  it('files an instance under UIDs derived from values that are not UIDs, grouped as they were sent', () => {
+    // An anonymiser's digest where a UID belongs: the value is overwritten in place, keeping its length.
+    const overwrite = (file: Buffer, group: number, element: number, text: string): Buffer => {
+      const copy = Buffer.from(file);
+      const at = copy.indexOf(Buffer.from([group, 0, element, 0, 0x55, 0x49]), 132);
+      expect(at).toBeGreaterThan(132);
+      const length = copy.readUInt16LE(at + 6);
+      copy.write(text.padEnd(length, text).slice(0, length), at + 8, 'latin1');
+      return copy;
+    };
+    const hashed = overwrite(overwrite(fixture('ct-1'), 0x20, 0x0d, 'dccc9599'), 0x20, 0x0e, 'e1a2b3');
+    const first = parseDicomInstance(hashed, OPTIONS).header;
+    expect(isValidUid(first.studyInstanceUid)).toBe(true);
+    expect(isValidUid(first.seriesInstanceUid)).toBe(true);
+    expect(first.studyInstanceUid).toMatch(/^2\.25\./);
+    expect(first.studyInstanceUidDerived).toBe(true);
+    expect(first.anomalies).toEqual([
+      { location: '(0020,000E)', detail: expect.stringContaining(first.seriesInstanceUid), value: 'e1a2b3e1a2b3e1a2b3' },
+      { location: '(0020,000D)', detail: expect.stringContaining(first.studyInstanceUid), value: 'dccc9599dccc9599' },
+    ]);
+    // Another instance naming the same values lands in the same study and series; another value, elsewhere.
+    const sibling = overwrite(hashed, 0x08, 0x18, '2.25.1000000001.1.2\0');
+    expect(parseDicomInstance(sibling, OPTIONS).header).toMatchObject({ sopInstanceUid: '2.25.1000000001.1.2', studyInstanceUid: first.studyInstanceUid, seriesInstanceUid: first.seriesInstanceUid });
+    expect(parseDicomInstance(overwrite(hashed, 0x20, 0x0d, 'ffff'), OPTIONS).header.studyInstanceUid).not.toBe(first.studyInstanceUid);
+
+    // A SOP Instance UID that is not one is derived the same way; the file meta's, when it differs, is noted.
+    const instance = parseDicomInstance(overwrite(fixture('ct-1'), 0x08, 0x18, 'abc'), OPTIONS).header;
+    expect(isValidUid(instance.sopInstanceUid)).toBe(true);
+    expect(instance.sopInstanceUid).not.toBe('2.25.1000000001.1.1');
+    expect(instance.anomalies?.map((a) => a.location)).toEqual(['(0008,0018)', '(0002,0003)']);
+    // A SOP class that is not a UID says nothing of what the instance is: refused.
+    expect(codeOf(() => parseDicomInstance(overwrite(fixture('ct-1'), 0x08, 0x16, 'x'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_BAD_UID');
+  });
+
+  it('files an instance that names no SOP Instance UID anywhere under one derived from its data set', () => {
+    const file = Buffer.from(fixture('ct-1'));
+    for (const tag of [[0x08, 0x18], [0x02, 0x03]]) {
+      const at = file.indexOf(Buffer.from([tag[0]!, 0, tag[1]!, 0, 0x55, 0x49]), 132);
+      file.fill(0x20, at + 8, at + 8 + file.readUInt16LE(at + 6));
+    }
+    const { header, headerLength } = parseDicomInstance(file, OPTIONS);
+    expect(isValidUid(header.sopInstanceUid)).toBe(true);
+    expect(header.anomalies).toContainEqual({ code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: '(0008,0018)', detail: expect.stringContaining(header.sopInstanceUid) });
+    // The same instance resent, or read from its header alone, is the same instance; another data set is another.
+    expect(parseDicomInstance(Buffer.from(file), OPTIONS).header.sopInstanceUid).toBe(header.sopInstanceUid);
+    expect(parseDicomInstance(file.subarray(0, headerLength), OPTIONS).header.sopInstanceUid).toBe(header.sopInstanceUid);
+    const other = Buffer.from(file);
+    other.write('MR', other.indexOf(Buffer.from([0x08, 0, 0x60, 0, 0x43, 0x53]), 132) + 8, 'latin1');
+    expect(parseDicomInstance(other, OPTIONS).header.sopInstanceUid).not.toBe(header.sopInstanceUid);
+  });
+
+  it('reads a standard transfer syntax it does not list as explicit VR little endian, and says so; refuses a private one', () => {
+    const withSyntax = (uid: string): Buffer => {
+      const copy = Buffer.from(fixture('ct-1'));
+      const at = copy.indexOf(Buffer.from([0x02, 0, 0x10, 0, 0x55, 0x49]));
+      expect(copy.readUInt16LE(at + 6)).toBe(20);
+      copy.write(uid.padEnd(20, '\0'), at + 8, 'latin1');
+      return copy;
+    };
+    const { header } = parseDicomInstance(withSyntax('1.2.840.10008.1.2.9'), OPTIONS);
+    expect(header.transferSyntaxUid).toBe('1.2.840.10008.1.2.9');
+    expect(header.sopInstanceUid).toBe('2.25.1000000001.1.1');
+    expect(header.series.modality).toBe('CT');
+    expect(header.anomalies).toEqual([expect.objectContaining({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: '(0002,0010)' })]);
+    expect(codeOf(() => parseDicomInstance(withSyntax('1.2.840.113619.5.2'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_UNSUPPORTED');
+  });
+
   it('reads the SOP class and instance from the file meta when the data set lacks them; refuses when neither names one', () => {
     const file = Buffer.from(fixture('ct-1'));
     const classAt = file.indexOf(Buffer.from([0x08, 0, 0x16, 0, 0x55, 0x49]), 132);
