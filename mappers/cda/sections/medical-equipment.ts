@@ -52,7 +52,7 @@ const USE_STATUS: Readonly<Record<string, string>> = {
   active: 'active', completed: 'completed', aborted: 'stopped', cancelled: 'stopped', suspended: 'on-hold', held: 'on-hold', new: 'intended',
   nullified: 'entered-in-error',
 };
-/** ActStatus -> Procedure.status (ConceptMap CF-ProcedureStatus). */
+/** ActStatus -> Procedure.status (ConceptMap CF-ProcedureStatus), and any other event status (Communication.status). */
 export const PROCEDURE_STATUS: Readonly<Record<string, string>> = {
   completed: 'completed', active: 'in-progress', aborted: 'stopped', cancelled: 'not-done', new: 'preparation', held: 'on-hold',
   suspended: 'on-hold', nullified: 'entered-in-error',

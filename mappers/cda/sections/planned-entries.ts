@@ -47,7 +47,7 @@ import {
   type FhirResource,
   type Node,
 } from './cda-read.ts';
-import { devicesOf, productDevice } from './medical-equipment.ts';
+import { PROCEDURE_STATUS, devicesOf, productDevice } from './medical-equipment.ts';
 import { actor } from './participants.ts';
 import { instruction } from './instructions.ts';
 import { PATIENT_REFERRAL, serviceRequest } from './referral.ts';
@@ -195,11 +195,6 @@ function plannedSupply(supply: Node, context: SectionContext, out: SectionResour
   };
 }
 
-/** ActStatus -> Communication.status (event status). */
-const COMMUNICATION_STATUS: Readonly<Record<string, string>> = {
-  completed: 'completed', active: 'in-progress', aborted: 'stopped', cancelled: 'not-done', held: 'on-hold', suspended: 'on-hold', nullified: 'entered-in-error',
-};
-
 /**
  * A Handoff Communication (4.141: care of the patient handed over, from its author to its IRCP participants) as the
  * Communication it records: the act's code as category, its time as `sent`, its author the sender, each recipient
@@ -219,7 +214,7 @@ function handoff(act: Node, context: SectionContext, out: SectionResources, narr
     id: resourceId('Communication', act, context, at, 'handoff'),
     extension: narrativeExtension(act),
     identifier: identifiers(act, context),
-    status: COMMUNICATION_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
+    status: PROCEDURE_STATUS[statusCodeOf(act) ?? ''] ?? 'unknown',
     category: code === undefined ? undefined : [code],
     subject: { reference: context.patientReference },
     sent: context.dateTime(first(act.effectiveTime)),
