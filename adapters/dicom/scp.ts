@@ -72,7 +72,7 @@ export const TransferSyntax = {
 
 /**
  * Transfer syntaxes whose data sets the intake reads: the uncompressed ones, and the encapsulated ones (RLE, JPEG,
- * JPEG-LS, JPEG 2000, MPEG-2/4, HEVC, JPEG XL, HTJ2K, encapsulated uncompressed), whose data set is Explicit VR
+ * JPEG-LS, JPEG 2000, MPEG-2/4, HEVC, JPEG XL, HTJ2K, encapsulated uncompressed, deflated frames), whose data set is Explicit VR
  * Little Endian around pixel data that we store without decoding.
  */
 export const STORAGE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
@@ -82,6 +82,8 @@ export const STORAGE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   TransferSyntax.ExplicitVrBigEndian,
   '1.2.840.10008.1.2.1.98',
   '1.2.840.10008.1.2.5',
+  // Deflated Image Frame Compression (Supplement 244): each frame deflated, the data set explicit VR little endian.
+  '1.2.840.10008.1.2.8.1',
   ...['50', '51', '57', '70', '80', '81', '90', '91', '92', '93', '100', '101', '102', '103', '104', '105', '106', '107', '108', '110', '111', '112', '201', '202', '203'].map((n) => `1.2.840.10008.1.2.4.${n}`),
 ]);
 

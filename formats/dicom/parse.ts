@@ -29,8 +29,16 @@ export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 
-/** Transfer syntaxes whose data set is explicit VR little endian and whose pixel data is encapsulated (JPEG, JPEG 2000, JPEG-LS, RLE, HTJ2K, MPEG, encapsulated uncompressed). */
-const ENCAPSULATED = /^1\.2\.840\.10008\.1\.2\.(4\.\d+|5|1\.98)$/;
+/**
+ * Transfer syntaxes whose data set is explicit VR little endian and whose pixel data is encapsulated (JPEG, JPEG 2000,
+ * JPEG-LS, RLE, HTJ2K, MPEG, encapsulated uncompressed, Deflated Image Frame Compression), or referenced (JPIP).
+ */
+const ENCAPSULATED = /^1\.2\.840\.10008\.1\.2\.(4\.\d+|5|1\.98|8\.1)$/;
+/**
+ * JPIP Referenced Deflate and JPIP HTJ2K Referenced Deflate (PS3.5 A.7, A.12): their data sets are deflated as a whole,
+ * which the reader does only for Deflated Explicit VR Little Endian; read as explicit VR they would be garbage.
+ */
+const JPIP_DEFLATE = new Set(['1.2.840.10008.1.2.4.95', '1.2.840.10008.1.2.4.205']);
 
 /** Preamble (128 bytes) + 'DICM'. */
 export const PREFIX_BYTES = 132;
@@ -304,12 +312,13 @@ type DataSetEncoding = 'implicit' | 'explicit' | 'big' | 'deflated';
 
 /**
  * How the data set of a transfer syntax is encoded, and whether that was assumed rather than known; undefined when
- * this reader cannot read it. A standard transfer syntax this reader does not list (one added to the standard later,
- * such as Deflated Image Frame Compression, 1.2.840.10008.1.2.8.1) is read as explicit VR little endian: PS3.5 10
- * and A.4 encode every transfer syntax but the three named here that way, and only the pixel data differs, which
- * is kept as sent. A private transfer syntax may encode its data set any way, and is not guessed at.
+ * this reader cannot read it. A standard transfer syntax this reader does not list (one added to the standard later)
+ * is read as explicit VR little endian: PS3.5 10 and Annex A encode all but a few that way (implicit VR, big endian,
+ * the deflated data sets), and the others differ only in their pixel data, which is kept as sent. A private transfer
+ * syntax may encode its data set any way, and is not guessed at.
  */
 function dataSetEncoding(transferSyntaxUid: string): { encoding: DataSetEncoding; assumed: boolean } | undefined {
+  if (JPIP_DEFLATE.has(transferSyntaxUid)) return undefined;
   if (transferSyntaxUid === IMPLICIT_VR_LITTLE_ENDIAN) return { encoding: 'implicit', assumed: false };
   if (transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN || ENCAPSULATED.test(transferSyntaxUid)) return { encoding: 'explicit', assumed: false };
   if (transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN) return { encoding: 'big', assumed: false };
@@ -560,7 +569,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const note = metaNote(meta);
   if (note !== undefined) anomalies.push(note);
   if (encodingAssumed) {
-    anomalies.push({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: '(0002,0010)', detail: `transfer syntax ${transferSyntaxUid} is not one this engine knows; its data set was read as explicit VR little endian, as the standard encodes all but three, and its pixel data is kept as sent` });
+    anomalies.push({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: '(0002,0010)', detail: `transfer syntax ${transferSyntaxUid} is not one this engine knows; its data set was read as explicit VR little endian, as the standard encodes all but a few, and its pixel data is kept as sent` });
   }
   // Study and Series Instance UIDs are Type 1, yet codec test files, some anonymisers and some secondary-capture tools
   // leave them out. Such an instance is kept under UIDs derived from what it does name, and says so.

@@ -229,11 +229,16 @@ describe('the file meta', () => {
   });
 
   it('reads a standard transfer syntax it does not list as explicit VR little endian, and says so; refuses a private one', () => {
+    // The meta's (0002,0010) rewritten to another length, with the meta group length (0002,0000) following it.
     const withSyntax = (uid: string): Buffer => {
-      const copy = Buffer.from(fixture('ct-1'));
-      const at = copy.indexOf(Buffer.from([0x02, 0, 0x10, 0, 0x55, 0x49]));
-      expect(copy.readUInt16LE(at + 6)).toBe(20);
-      copy.write(uid.padEnd(20, '\0'), at + 8, 'latin1');
+      const file = fixture('ct-1');
+      const at = file.indexOf(Buffer.from([0x02, 0, 0x10, 0, 0x55, 0x49]));
+      const value = Buffer.from(uid.length % 2 === 0 ? uid : `${uid}\0`, 'latin1');
+      const header = Buffer.from(file.subarray(at, at + 8));
+      header.writeUInt16LE(value.length, 6);
+      const copy = Buffer.concat([file.subarray(0, at), header, value, file.subarray(at + 8 + file.readUInt16LE(at + 6))]);
+      const groupLengthAt = copy.indexOf(Buffer.from([0x02, 0, 0, 0, 0x55, 0x4c]));
+      copy.writeUInt32LE(copy.readUInt32LE(groupLengthAt + 8) + value.length - file.readUInt16LE(at + 6), groupLengthAt + 8);
       return copy;
     };
     const { header } = parseDicomInstance(withSyntax('1.2.840.10008.1.2.9'), OPTIONS);
@@ -242,6 +247,12 @@ describe('the file meta', () => {
     expect(header.series.modality).toBe('CT');
     expect(header.anomalies).toEqual([expect.objectContaining({ code: 'ANCHORLINE_ISSUE_CODE_NOT_IN_TABLE', location: '(0002,0010)' })]);
     expect(codeOf(() => parseDicomInstance(withSyntax('1.2.840.113619.5.2'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_UNSUPPORTED');
+    // Deflated Image Frame Compression (Supplement 244) is one it knows.
+    const frameDeflate = parseDicomInstance(withSyntax('1.2.840.10008.1.2.8.1'), OPTIONS).header;
+    expect(frameDeflate.transferSyntaxUid).toBe('1.2.840.10008.1.2.8.1');
+    expect(frameDeflate.anomalies).toBeUndefined();
+    // JPIP Referenced Deflate deflates its data set: refused rather than read as explicit VR.
+    expect(codeOf(() => parseDicomInstance(withSyntax('1.2.840.10008.1.2.4.95'), OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_UNSUPPORTED');
   });
 
   it('reads the SOP class and instance from the file meta when the data set lacks them; refuses when neither names one', () => {
