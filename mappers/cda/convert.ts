@@ -143,6 +143,7 @@ function convertDocument(raw: Buffer, options: CdaConversionOptions): CdaConvers
   convertHeader(converted.resources, { ccda, patientId, documentKey, ids: normalized.ids });
   reportSections(sections, converted.sectionEntryCounts, referencedIds(converted.resources[0]), issues);
   reportWarnings(warnings, issues);
+  nestSubsections(converted.resources[0]!, sections);
 
   const completed = completeResources(converted.resources, {
     ccda,
@@ -188,6 +189,8 @@ interface SectionInfo {
   title: string;
   location: string;
   section: Node;
+  /** The index (in the same list) of the section holding this one, for a subsection raised to the top. */
+  parent?: number;
 }
 
 /** The top-level sections in the converter's order, routed and counted; components without sections fixed up. */
@@ -208,9 +211,10 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
     component!.structuredBody = {};
     return [];
   }
-  const { components, locations } = withSubsectionsRaised(asNodes((body as Node).component));
+  const { components, locations, parents } = withSubsectionsRaised(asNodes((body as Node).component));
   (body as Node).component = components;
   const sections: SectionInfo[] = [];
+  const indexOf = new Map<Node, number>();
   components.forEach((bodyComponent, c) => {
     const list = asNodes(bodyComponent.section);
     bodyComponent.section = list;
@@ -220,22 +224,52 @@ function prepareSections(ccda: Node, issues: CdaIssue[]): SectionInfo[] {
       // A converter of some entries leaves the others to @medplum/ccda, which reads them as the section's kind.
       const kind = converter === undefined || converter.claims !== undefined ? sectionKind(section as never) : undefined;
       normalizeSectionTemplates(section as never, kind);
-      sections.push({ component: c, kind, converter, statements: countEntryStatements(section as never), title: sectionTitle(section), location: locations.get(section)!, section });
+      const parent = parents.get(section);
+      indexOf.set(section, sections.length);
+      sections.push({
+        component: c,
+        kind,
+        converter,
+        statements: countEntryStatements(section as never),
+        title: sectionTitle(section),
+        location: locations.get(section)!,
+        section,
+        ...(parent !== undefined && indexOf.has(parent) ? { parent: indexOf.get(parent)! } : {}),
+      });
     });
   });
   return sections;
 }
 
 /**
- * The body's components with every subsection (section/component/section, at any depth) raised to a component of
- * its own right after the section holding it, and each section's XPath as sent. @medplum/ccda reads top-level
- * sections only: a Physical Examination's Skin subsection with its pressure ulcer observation, or an operative
- * note's procedure subsections, would be lost. Raised, each is converted as any section (the Composition lists it
- * beside its parent rather than inside it); the parent keeps its own narrative and entries.
+ * The Composition's sections nested as the document nests them: each raised subsection (withSubsectionsRaised) moved
+ * from the top level into its parent's `section`, in document order. Done last, once every step that finds a
+ * section by its place in SectionInfo order is done.
  */
-function withSubsectionsRaised(original: Node[]): { components: Node[]; locations: Map<Node, string> } {
+function nestSubsections(composition: FhirResource, sections: SectionInfo[]): void {
+  const list = (composition as { section?: Array<Record<string, unknown>> }).section;
+  if (list === undefined || list.length !== sections.length || !sections.some((info) => info.parent !== undefined)) return;
+  // From the last: a subsection takes its own subsections with it when it moves into its parent.
+  for (let i = sections.length - 1; i >= 0; i--) {
+    const parent = sections[i]!.parent;
+    if (parent === undefined) continue;
+    const holder = list[parent]!;
+    holder.section = [list[i]!, ...((holder.section as unknown[] | undefined) ?? [])];
+  }
+  (composition as { section?: unknown[] }).section = list.filter((_, i) => sections[i]!.parent === undefined);
+}
+
+/**
+ * The body's components with every subsection (section/component/section, at any depth) raised to a component of
+ * its own right after the section holding it, each section's XPath as sent, and each subsection's parent.
+ * @medplum/ccda reads top-level sections only: a Physical Examination's Skin subsection with its pressure ulcer
+ * observation, or an operative note's procedure subsections, would be lost. Raised, each is converted as any section,
+ * and nestSubsections puts it back inside its parent in the Composition; the parent keeps its own narrative and entries.
+ */
+function withSubsectionsRaised(original: Node[]): { components: Node[]; locations: Map<Node, string>; parents: Map<Node, Node> } {
   const components: Node[] = [];
   const locations = new Map<Node, string>();
+  const parents = new Map<Node, Node>();
   const raise = (section: Node, location: string, depth: number): void => {
     locations.set(section, location);
     const children = asNodes(section.component);
@@ -245,6 +279,7 @@ function withSubsectionsRaised(original: Node[]): { components: Node[]; location
       const nested = asNodes(child.section);
       nested.forEach((subsection, n) => {
         components.push({ section: [subsection] });
+        parents.set(subsection, section);
         raise(subsection, `${location}/component[${k + 1}]/section${nested.length > 1 ? `[${n + 1}]` : ''}`, depth + 1);
       });
     });
@@ -254,7 +289,7 @@ function withSubsectionsRaised(original: Node[]): { components: Node[]; location
     const list = asNodes(bodyComponent.section);
     list.forEach((section, s) => raise(section, `/ClinicalDocument/component/structuredBody/component[${c + 1}]/section${list.length > 1 ? `[${s + 1}]` : ''}`, 0));
   });
-  return { components, locations };
+  return { components, locations, parents };
 }
 
 /** How deep subsections are raised; deeper ones stay inside theirs (documents nest two or three levels). */

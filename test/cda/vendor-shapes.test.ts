@@ -237,10 +237,17 @@ describe('sections about the document', () => {
       .filter((observation) => JSON.stringify(observation['valueCodeableConcept'] ?? {}).includes('425144005'));
     expect(findings).toHaveLength(1);
     expectValid(findings);
-    // The subsection is a section of the Composition beside its parent, with its own narrative.
+    // The subsection is a section of the Composition inside its parent, as in the document, with its own narrative
+    // and the finding as its entry; the parent keeps its own narrative.
     const composition = mergeDraft(undefined, conversion.drafts.find((draft) => draft.resourceType === 'Composition')!) as Record<string, any>;
-    const titles = (composition['section'] as Array<{ title?: string }>).map((section) => section.title);
-    expect(titles.indexOf('SKIN, PHYSICAL FINDING')).toBe(titles.indexOf('Physical Examination') + 1);
+    const sections = composition['section'] as Array<Record<string, any>>;
+    expect(sections.map((section) => section['title'])).not.toContain('SKIN, PHYSICAL FINDING');
+    const examination = sections.find((section) => section['title'] === 'Physical Examination')!;
+    expect(examination['text']['div']).toBeTruthy();
+    expect(examination['section']).toHaveLength(1);
+    expect(examination['section'][0]).toMatchObject({ title: 'SKIN, PHYSICAL FINDING', text: { status: expect.any(String) } });
+    expect(examination['section'][0]['entry']).toContainEqual(expect.objectContaining({ reference: `Observation/${findings[0]!['id']}` }));
+    expectValid([composition]);
   });
 
   it('keeps the day of a procedure and of a planned visit sent as one time value, and calls a planned visit planned', () => {
