@@ -5,6 +5,7 @@
  *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines] [--worker-niceness N]
  *                          [--worker-semi-space-mb N]
  *                          [--acked-only]
+ *   npm run bench:mllp -- --engine-workers [--intake-priority on|off|both] [--rounds 1] [--rate 1000] [--seconds 10]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
  * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
@@ -30,6 +31,9 @@
  * and the ceiling that total sets on this machine: cores x 1000 / total CPU-ms a message = the most messages/s it
  * could take end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine
  * swing with whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
+ *
+ * --engine-workers measures instead what `npm start` does with a steady feed: the engine maps in its own worker
+ * process from the start, with workers.intakePriority on and off (engineWorkersMain).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -45,6 +49,7 @@ import { MllpFramer, encodeMllpFrame } from '../adapters/mllp/index.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
 import { startTestRedis, type TestRedis } from '../test/support/redis.ts';
 import { CpuMeter, embeddedPostgresPid, engineRoots, printCpuBudget } from './cpu-meter.ts';
+import { loadAverage } from './http-load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,6 +71,10 @@ const { values } = parseArgs({
     baselines: { type: 'boolean', default: false },
     // Only phase 1 (the ACK path): for profiling intake.
     'acked-only': { type: 'boolean', default: false },
+    // The topology npm start runs: the engine maps in its own worker process (engineWorkersMain).
+    'engine-workers': { type: 'boolean', default: false },
+    'intake-priority': { type: 'string', default: 'both' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -74,6 +83,7 @@ const MESSAGES = Number(values.messages);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const WORKERS = Number(values.workers);
+const ROUNDS = Number(values.rounds);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -283,43 +293,95 @@ function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<st
   };
 }
 
+const queuedCount = async (db: pg.Client): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'queued'`)).rows[0].n as number;
+
+/**
+ * Waits until every message sent is mapped. Every message sent has been acknowledged, so its row is committed: all
+ * are mapped when none is still queued. The question goes through the partial index of queued rows; a count of the
+ * finished ones would scan the whole inbox 50 times a second, PostgreSQL CPU that the cpu: lines would charge to the
+ * pipeline. A pipeline that stops mapping (every attempt failing) ends the run with its error instead of waiting
+ * forever.
+ */
+async function waitAllMapped(db: pg.Client): Promise<void> {
+  const anyQueued = async (): Promise<boolean> => (await db.query(`SELECT EXISTS (SELECT 1 FROM inbox_message WHERE state = 'queued') AS q`)).rows[0].q as boolean;
+  let progress = { at: performance.now(), left: Infinity };
+  let checked = performance.now();
+  while (await anyQueued()) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (performance.now() - checked < 5_000) continue;
+    checked = performance.now();
+    const left = await queuedCount(db);
+    if (left < progress.left) progress = { at: checked, left };
+    else if (checked - progress.at > 60_000) {
+      const errors = await db.query(`SELECT error_code, count(*)::int AS n FROM inbox_message WHERE state = 'queued' GROUP BY 1 ORDER BY 2 DESC LIMIT 3`);
+      throw new Error(`mapping stalled with ${left} messages queued; their last errors: ${JSON.stringify(errors.rows)}`);
+    }
+  }
+  const failed = (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'failed'`)).rows[0].n as number;
+  if (failed > 0) console.log(`(${failed} messages failed to map)`);
+}
+
+/** The embedded server of an engine started on `dataDir`, as the engine's own password file names it. */
+async function embeddedDatabaseUrl(dataDir: string, engine: ChildEngine): Promise<string> {
+  const password = (await readFile(path.join(dataDir, 'pg-password'), 'utf8')).trim();
+  return `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${engine.postgresPort}/anchorline`;
+}
+
+/**
+ * --engine-workers: the topology `npm start` runs, the engine with its own worker process mapping from the start,
+ * with workers.intakePriority on and off (--intake-priority on|off|both; both alternates, a fresh data dir each, for
+ * --rounds rounds). Each run warms up with 400 messages (mapped before the phase starts), then offers --rate msg/s
+ * for --seconds over the connections and waits for mapping to catch up: ACK latency, and how long mapping lagged.
+ */
+async function engineWorkersMain(): Promise<void> {
+  const modes = values['intake-priority'] === 'both' ? ['on', 'off'] : [values['intake-priority']!];
+  if (!modes.every((mode) => mode === 'on' || mode === 'off')) throw new Error('--intake-priority is on, off or both');
+  console.log(`anchorline MLLP benchmark, the engine with its own worker process: ${CONNECTIONS} connections, ${RATE} msg/s offered for ${SECONDS} s, intake priority ${modes.join(' and ')}, ${ROUNDS} round(s), ${os.cpus().length} cores`);
+  const results = new Map<string, string[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of modes) {
+      const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
+      const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: mode === 'on' ? 'true' : 'false' });
+      const db = new pg.Client({ connectionString: await embeddedDatabaseUrl(dataDir, engine) });
+      await db.connect();
+      try {
+        const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => MllpTestClient.connect(engine.mllpPort)));
+        await closedLoop(clients, 400);
+        await waitAllMapped(db);
+        const loadBefore = loadAverage();
+        const steady = await steadyLoop(clients);
+        const lastAck = performance.now();
+        await waitAllMapped(db);
+        const line = `offered ${RATE} msg/s for ${SECONDS} s (achieved ${steady.achieved.toFixed(0)} msg/s); ACK latency ${summarise(steady.latencies)}; mapping caught up ${((performance.now() - lastAck) / 1000).toFixed(2)} s after the last ACK; load average ${loadBefore} -> ${loadAverage()}; ${issueLag(steady)}`;
+        console.log(`round ${round}, intake priority ${mode.padEnd(3)}: ${line}`);
+        results.set(mode, [...(results.get(mode) ?? []), summarise(steady.latencies)]);
+        for (const c of clients) await c.close();
+      } finally {
+        await db.end();
+        engine.process.kill('SIGTERM');
+        await engine.exited;
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    }
+  }
+  for (const [mode, runs] of results) console.log(`summary, intake priority ${mode}: ${runs.join(' | ')}`);
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
   let redis: TestRedis | undefined;
   if (values.redis) redis = await startTestRedis();
   const redisEnv: Record<string, string> = redis ? { REDIS_URL: redis.url } : {};
   const intake = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__ENABLED: 'false', ...redisEnv });
-  const password = (await readFile(path.join(dataDir, 'pg-password'), 'utf8')).trim();
-  const databaseUrl = `postgres://anchorline:${encodeURIComponent(password)}@127.0.0.1:${intake.postgresPort}/anchorline`;
+  const databaseUrl = await embeddedDatabaseUrl(dataDir, intake);
   // The workers reach the server as the intake does, over its Unix socket: a worker on the database's host (as `start`
   // runs its own) also lowers the priority of its sessions there (config workers.niceness).
   const socketDir = path.join(dataDir, 'pg-socket');
   const workerDatabaseUrl = existsSync(socketDir) ? `${databaseUrl}?host=${encodeURIComponent(socketDir)}` : databaseUrl;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
-  // Every message sent has been acknowledged, so its row is committed: all are mapped when none is still queued. The
-  // question goes through the partial index of queued rows; a count of the finished ones would scan the whole inbox
-  // 50 times a second, PostgreSQL CPU that the cpu: lines would charge to the pipeline.
-  const anyQueued = async (): Promise<boolean> => (await db.query(`SELECT EXISTS (SELECT 1 FROM inbox_message WHERE state = 'queued') AS q`)).rows[0].q as boolean;
-  const queued = async (): Promise<number> => (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'queued'`)).rows[0].n as number;
-  const waitMapped = async (): Promise<void> => {
-    // A pipeline that stops mapping (every attempt failing) ends the run with its error instead of waiting forever.
-    let progress = { at: performance.now(), left: Infinity };
-    let checked = performance.now();
-    while (await anyQueued()) {
-      await new Promise((r) => setTimeout(r, 20));
-      if (performance.now() - checked < 5_000) continue;
-      checked = performance.now();
-      const left = await queued();
-      if (left < progress.left) progress = { at: checked, left };
-      else if (checked - progress.at > 60_000) {
-        const errors = await db.query(`SELECT error_code, count(*)::int AS n FROM inbox_message WHERE state = 'queued' GROUP BY 1 ORDER BY 2 DESC LIMIT 3`);
-        throw new Error(`mapping stalled with ${left} messages queued; their last errors: ${JSON.stringify(errors.rows)}`);
-      }
-    }
-    const failed = (await db.query(`SELECT count(*)::int AS n FROM inbox_message WHERE state = 'failed'`)).rows[0].n as number;
-    if (failed > 0) console.log(`(${failed} messages failed to map)`);
-  };
+  const waitMapped = (): Promise<void> => waitAllMapped(db);
+  const queued = (): Promise<number> => queuedCount(db);
   const workers: ChildEngine[] = [];
   // WAL written between two points, in bytes: what each commit before an ACK, and each mapped message, costs the disk.
   const walLsn = async (): Promise<string> => (await db.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn as string;
@@ -438,4 +500,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (values['engine-workers']) await engineWorkersMain();
+else await main();

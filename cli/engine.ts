@@ -21,7 +21,7 @@ import { apiKeys, blindIndexOf, configuredBlobStore, openStore, signInApps, type
 import { ConsentCache } from '../store/consents.ts';
 import path from 'node:path';
 import { getPriority, setPriority } from 'node:os';
-import { AnchorWorker, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, createMessagePatientReader, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue, type MappingSource } from '../workers/index.ts';
+import { AnchorWorker, IntakePressure, MappingPacer, MappingRegistry, defaultMappingConfigDir, createCdaConverter, createDicomConverter, createIngestHandler, createMessagePatientReader, loadChainAnchoring, createQueue, INGEST_QUEUE, loadSigningKey, Sweeper, ResearchProjector, ResearchRefresher, type Consumer, type JobQueue, type MappingSource } from '../workers/index.ts';
 
 export type EngineRole = 'all' | 'worker';
 
@@ -44,6 +44,12 @@ export interface Engine {
   workerProcessPid?: () => number | undefined;
   /** The worker-only process's /metrics, /livez and /readyz listener port, when observability.workerPort is set. */
   operationsPort?: number;
+  /** Where this process maps messages: what slows its mapping while intake is pressed (workers/pacing.ts). */
+  mappingPacer?: MappingPacer;
+  /** In an engine whose intake yields the cores to its mapping's (workers.intakePriority): the share mapping gets. */
+  mappingShare?: () => number;
+  /** With workers.isolation 'process': the share of time the worker process last reported it maps at. */
+  workerMappingShare?: () => number | undefined;
   close(): Promise<void>;
 }
 
@@ -104,8 +110,9 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     readiness.add('queue', () => queue.counts(INGEST_QUEUE));
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
-    const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid'> = {};
+    const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid' | 'workerMappingShare' | 'mappingPacer' | 'mappingShare'> = {};
     if (role === 'worker' || config.workers.enabled) {
+      let pace: (duty: number) => void;
       if (workerProcess) {
         const { workers } = workerProcess;
         readiness.add('workers', () => {
@@ -113,7 +120,24 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
         });
         engineParts.workerProcessRestarts = () => workers.restarts;
         engineParts.workerProcessPid = () => workers.pid;
-      } else await startWorkers(config, log, store, queue, closers, { metrics, readiness });
+        engineParts.workerMappingShare = () => workers.childMappingShare;
+        pace = (duty) => workers.setDuty(duty);
+      } else {
+        const pacer = new MappingPacer();
+        engineParts.mappingPacer = pacer;
+        closers.push({ name: 'mapping pacer', close: async () => pacer.release() });
+        await startWorkers(config, log, store, queue, closers, { metrics, readiness }, pacer);
+        pace = (duty) => pacer.setDuty(duty);
+      }
+      // Intake before mapping, where both share this machine's cores. Not with ACKs sent after mapping: slowing
+      // mapping would slow the very ACKs it watches.
+      const { intakePriority } = config.workers;
+      if (role === 'all' && intakePriority.enabled && !ackAfterMapping) {
+        const pressure = new IntakePressure({ targetMs: intakePriority.ackTargetMs, minDuty: intakePriority.minMappingShare, onDuty: pace });
+        metrics.onAckSent((seconds) => pressure.observe(seconds));
+        engineParts.mappingShare = () => pressure.currentDuty;
+        closers.push({ name: 'intake pressure', close: async () => pressure.close() });
+      }
       await startAnchoring(config, log, store, role, closers);
     }
 
@@ -360,7 +384,7 @@ function lowerOwnPriority(niceness: number, log: Logger): void {
 
 /** The ingest consumer and the sweeper: what `anchorline worker` runs, and `start` too with workers.isolation 'inline'. */
 
-async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[], observability: { metrics: EngineMetrics; readiness: Readiness }): Promise<void> {
+async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store, queue: JobQueue, closers: Closer[], observability: { metrics: EngineMetrics; readiness: Readiness }, pacer: MappingPacer): Promise<void> {
   // Mapping configs are loaded, deployed and read back before the first job is taken; closed after the consumer.
   const mappings = await MappingRegistry.open({
     pool: store.pools.background,
@@ -385,6 +409,7 @@ async function startWorkers(config: AnchorlineConfig, log: Logger, store: Store,
       maxAttempts: config.queue.maxAttempts,
       maxCrashedAttempts: config.workers.maxCrashedAttempts,
       batchesInFlight: config.workers.batchesInFlight,
+      pacer,
       terminology: createTerminologyEnricher({ log: log.child({ component: 'terminology' }) }),
       metrics: observability.metrics,
       messagePatients: messagePatientReader(config, mappings),

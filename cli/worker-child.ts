@@ -30,11 +30,15 @@ async function stop(exitCode: number): Promise<void> {
   }
 }
 
-const heartbeat = setInterval(() => report({ type: 'alive' }), HEARTBEAT_INTERVAL_MS);
+const heartbeat = setInterval(() => report({ type: 'alive', ...(engine?.mappingPacer ? { mappingShare: engine.mappingPacer.currentDuty } : {}) }), HEARTBEAT_INTERVAL_MS);
 
 process.on('message', (command: WorkerParentCommand) => {
   if (command.type === 'stop') {
     void stop(0);
+    return;
+  }
+  if (command.type === 'pace') {
+    engine?.mappingPacer?.setDuty(command.duty);
     return;
   }
   if (command.type !== 'start' || engine || stopping) return;

@@ -29,9 +29,12 @@ const STABLE_LIFE_MS = 60_000;
 const READY_TIMEOUT_MS = 120_000;
 
 /** What the child sends its parent. */
-export type WorkerChildReport = { type: 'ready' } | { type: 'alive' } | { type: 'failed'; code: string };
-/** What the parent sends the child: its config first, then, at shutdown, 'stop'. */
-export type WorkerParentCommand = { type: 'start'; config: AnchorlineConfig } | { type: 'stop' };
+export type WorkerChildReport = { type: 'ready' } | { type: 'alive'; mappingShare?: number } | { type: 'failed'; code: string };
+/**
+ * What the parent sends the child: its config first, the share of time mapping may take whenever intake's pressure
+ * changes it (workers/pacing.ts), and at shutdown 'stop'.
+ */
+export type WorkerParentCommand = { type: 'start'; config: AnchorlineConfig } | { type: 'pace'; duty: number } | { type: 'stop' };
 
 export interface WorkerProcessOptions {
   /**
@@ -67,6 +70,10 @@ export class WorkerProcess {
   private firstReady: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Children started after the first: deaths, whether from a crash, a stall or a kill from outside. */
   restarts = 0;
+  /** The share of time mapping may take (workers/pacing.ts): sent to the child on change and when it is ready. */
+  private duty = 1;
+  /** The share the child last reported it maps at (its heartbeat says). */
+  childMappingShare: number | undefined;
 
   constructor(options: WorkerProcessOptions) {
     this.options = options;
@@ -134,8 +141,10 @@ export class WorkerProcess {
   private onReport(child: ChildProcess, report: WorkerChildReport): void {
     if (child !== this.child) return;
     this.lastBeat = Date.now();
+    if (report.type === 'alive' && report.mappingShare !== undefined) this.childMappingShare = report.mappingShare;
     if (report.type === 'ready') {
       this.ready = true;
+      if (this.duty < 1) this.sendPace(child);
       this.firstReady?.resolve();
       this.firstReady = undefined;
     } else if (report.type === 'failed' && this.firstReady) {
@@ -162,6 +171,17 @@ export class WorkerProcess {
     this.restarts++;
     this.options.log.error({ code, signal, livedMs: lived, restartInMs: delay, restarts: this.restarts }, 'worker process died; starting another');
     this.restartTimer = setTimeout(() => this.spawn(), delay);
+  }
+
+  /** Sets the share of time the child's mapping may take, from (0, 1] (IntakePressure's). */
+  setDuty(duty: number): void {
+    if (duty === this.duty) return;
+    this.duty = duty;
+    if (this.child && this.ready) this.sendPace(this.child);
+  }
+
+  private sendPace(child: ChildProcess): void {
+    if (child.connected) child.send({ type: 'pace', duty: this.duty } satisfies WorkerParentCommand);
   }
 
   /** Kills a child whose event loop has stopped turning, or that never became ready. */

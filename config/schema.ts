@@ -272,6 +272,22 @@ export const configSchema = z.strictObject({
        * tail with mapping running is WAL flushes, not CPU, and 10 measured worse (README, Performance).
        */
       niceness: z.number().int().min(0).max(19).default(0),
+      /**
+       * Intake before mapping (workers/pacing.ts): while the ACKs the engine sends are slower than `ackTargetMs` (p99
+       * of each 200 ms), the worker process `start` forks (or its inline workers) rests after each mapping batch, so
+       * that mapping takes half the time, then a quarter, down to `minMappingShare`; the share comes back step by step
+       * once the ACKs are well under the target, and whole when nothing arrives. Worker processes started on their own
+       * (`anchorline worker`) are not slowed. `enabled: false` lets mapping take every core it can.
+       */
+      intakePriority: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** The ACK latency (p99 of a window) intake should keep under, in ms. Default 10. */
+          ackTargetMs: positiveInt.max(60_000).default(10),
+          /** The least share of time mapping keeps while intake is pressed, from 0.05 to 1. Default 0.25. */
+          minMappingShare: z.number().min(0.05).max(1).default(0.25),
+        })
+        .prefault({}),
     })
     .prefault({}),
 

@@ -48,6 +48,7 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics 
   private readonly received: Counter<'protocol' | 'outcome'>;
   private readonly refused: Counter<'protocol' | 'code'>;
   private readonly ackLatency: Histogram<'protocol'>;
+  private readonly ackListeners: Array<(seconds: number) => void> = [];
   private readonly mllpDropped: Counter<'reason'>;
   private readonly mllpClosed: Counter<'reason'>;
   private readonly mappingErrors: Counter<'code'>;
@@ -154,6 +155,12 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics 
 
   ackSent(protocol: string, seconds: number): void {
     this.ackLatency.observe({ protocol }, seconds);
+    for (const listener of this.ackListeners) listener(seconds);
+  }
+
+  /** Also tells `listener` each ACK's latency, in seconds (workers/pacing.ts IntakePressure). */
+  onAckSent(listener: (seconds: number) => void): void {
+    this.ackListeners.push(listener);
   }
 
   mllpBytesDropped(reason: 'outside-frame' | 'unfinished-frame', bytes: number): void {

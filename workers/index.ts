@@ -40,3 +40,4 @@ export {
   type MappingConfigListing,
   type MappingRegistryOptions,
 } from './mapping-registry.ts';
+export { IntakePressure, MappingPacer, type IntakePressureOptions } from './pacing.ts';

@@ -40,6 +40,7 @@ import { bytesToHex, isLosslessNumber, newSalt, provenanceLeafHash, resourceSha2
 import type { MessageResult } from '../store/inbox.ts';
 import { documentBundleKey, documentBundleVersion } from './document-bundle.ts';
 import { boundSourceOf } from './origin.ts';
+import type { MappingPacer } from './pacing.ts';
 import type { JobContext, JobData, JobHandler } from '../queue/index.ts';
 import type { IngestMetrics } from '../observability/types.ts';
 
@@ -131,6 +132,8 @@ export interface IngestOptions {
   maxBatchMessages?: number;
   /** Batches (transactions) one process runs at once. Default 1 (DEFAULT_BATCHES_IN_FLIGHT). */
   batchesInFlight?: number;
+  /** Rests after each batch while the engine's intake is pressed (workers/pacing.ts); absent: never rests. */
+  pacer?: MappingPacer;
   /** Counts messages marked failed, by code; absent: nothing is counted. */
   metrics?: IngestMetrics;
   /** Caps on a message's parsed structure (config `hl7v2`, as the intake checked them); absent: the defaults. */
@@ -776,6 +779,7 @@ export class IngestBatcher {
   private readonly maxBatchMessages: number;
   private readonly inFlightLimit: number;
   private readonly map: (messageIds: number[], runAlone: ReadonlySet<number>) => Promise<IngestOutcome[]>;
+  private readonly pacer: MappingPacer | undefined;
   private pending: Waiting[] = [];
   private running = 0;
   /** A batch holding a retry is running: nothing starts beside it. */
@@ -783,10 +787,11 @@ export class IngestBatcher {
   private gathering = false;
 
   /** `map` maps one batch (ingestMessages, bound to the worker's options). */
-  constructor(options: Pick<IngestOptions, 'maxBatchMessages' | 'batchesInFlight'>, map: (messageIds: number[], runAlone: ReadonlySet<number>) => Promise<IngestOutcome[]>) {
+  constructor(options: Pick<IngestOptions, 'maxBatchMessages' | 'batchesInFlight' | 'pacer'>, map: (messageIds: number[], runAlone: ReadonlySet<number>) => Promise<IngestOutcome[]>) {
     this.maxBatchMessages = options.maxBatchMessages ?? 100;
     this.inFlightLimit = Math.max(1, options.batchesInFlight ?? DEFAULT_BATCHES_IN_FLIGHT);
     this.map = map;
+    this.pacer = options.pacer;
   }
 
   submit(messageId: number, alone: boolean): Promise<IngestOutcome> {
@@ -824,12 +829,15 @@ export class IngestBatcher {
   }
 
   private async run(batch: Waiting[]): Promise<void> {
+    const started = performance.now();
     try {
       const outcomes = await this.map(batch.map((w) => w.messageId), new Set(batch.filter((w) => w.alone).map((w) => w.messageId)));
       batch.forEach((w, i) => w.resolve(outcomes[i]!));
     } catch (error) {
       for (const w of batch) w.reject(error);
     }
+    // The batch's jobs are answered; the next batch waits while intake is pressed (workers/pacing.ts).
+    await this.pacer?.rest(performance.now() - started);
   }
 }
 

@@ -17,6 +17,9 @@ describe('config', () => {
     // The worker keeps V8's young generation unless told otherwise: a bigger one starved intake on shared cores.
     expect(config.workers.semiSpaceMb).toBeUndefined();
     expect(loadConfig({ env: { ANCHORLINE__WORKERS__SEMI_SPACE_MB: '64' } }).workers.semiSpaceMb).toBe(64);
+    // Intake goes before mapping unless told otherwise.
+    expect(config.workers.intakePriority).toEqual({ enabled: true, ackTargetMs: 10, minMappingShare: 0.25 });
+    expect(loadConfig({ env: { ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: 'false' } }).workers.intakePriority.enabled).toBe(false);
   });
 
   it('takes the documented environment variables and the generic form', () => {
