@@ -141,7 +141,7 @@ function issueLag(run: { lateIssues: number; maxIssueLag: number }): string {
 }
 
 /** Open loop: messages due every 1/RATE s, spread over the connections; latency counts from when each was due. */
-async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{ achieved: number; latencies: number[]; lateIssues: number; maxIssueLag: number }> {
+async function steadyLoop(clients: MllpTestClient[], slow?: number[], timeline?: Array<[number, number]>): Promise<{ achieved: number; latencies: number[]; lateIssues: number; maxIssueLag: number }> {
   const latencies: number[] = [];
   const interval = 1000 / RATE;
   const start = performance.now();
@@ -164,6 +164,7 @@ async function steadyLoop(clients: MllpTestClient[], slow?: number[]): Promise<{
       await clients[c]!.request(message);
       latencies.push(performance.now() - due);
       if (slow && performance.now() - due > 100) slow.push(due - start);
+      timeline?.push([due - start, performance.now() - due]);
     });
   }
   await Promise.all(chains);
@@ -349,11 +350,15 @@ async function engineWorkersMain(): Promise<void> {
         await closedLoop(clients, 400);
         await waitAllMapped(db);
         const loadBefore = loadAverage();
-        const steady = await steadyLoop(clients);
+        const timeline: Array<[number, number]> = [];
+        const steady = await steadyLoop(clients, undefined, timeline);
         const lastAck = performance.now();
         await waitAllMapped(db);
         const line = `offered ${RATE} msg/s for ${SECONDS} s (achieved ${steady.achieved.toFixed(0)} msg/s); ACK latency ${summarise(steady.latencies)}; mapping caught up ${((performance.now() - lastAck) / 1000).toFixed(2)} s after the last ACK; load average ${loadBefore} -> ${loadAverage()}; ${issueLag(steady)}`;
         console.log(`round ${round}, intake priority ${mode.padEnd(3)}: ${line}`);
+        // Where in the phase the tail falls: the p99 of each second's ACKs, by when they were due.
+        const seconds = Array.from({ length: SECONDS }, (_, k) => timeline.filter(([at]) => at >= k * 1000 && at < (k + 1) * 1000).map(([, ms]) => ms).sort((a, b) => a - b));
+        console.log(`  p99 by second: ${seconds.map((each) => percentile(each, 99).toFixed(0)).join(' ')} ms`);
         results.set(mode, [...(results.get(mode) ?? []), summarise(steady.latencies)]);
         for (const c of clients) await c.close();
       } finally {
