@@ -423,7 +423,7 @@ function integerOf(dataSet: DataSet, tag: string): number | undefined {
  * with two spaces by some equipment): dicom-parser reads them with a 2-byte length, as DCMTK does, and the bounds
  * still hold or the data is refused; the caller notes them.
  */
-function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false, badVrs: string[] = []): string[] {
+function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileMeta = false, notes: DicomAnomaly[] = []): DicomAnomaly[] {
   for (const element of Object.values(dataSet.elements)) {
     if (skipFileMeta && element.tag.startsWith('x0002')) continue;
     // dicom-parser keeps the Item Delimitation Item that ends an item of undefined length as an element of the
@@ -431,18 +431,27 @@ function checkBounds(dataSet: DataSet, end: number, explicit: boolean, skipFileM
     if (DELIMITATION_TAGS.has(element.tag)) continue;
     const location = tagName(element.tag);
     if (explicit && element.vr !== undefined && !VRS.has(element.vr)) {
-      // An item tag where an element should be is the structure broken, not one odd element.
+      if (element.tag === 'xfffee000' && element.length === 0 && !element.hadUndefinedLength) {
+        // An empty item after a sequence written with length 0, as some equipment writes it (fo-dicom's
+        // FreezePattern): it holds nothing, and what follows reads as the elements it is.
+        if (!notes.some((note) => note.location === location)) notes.push({ location, detail: `an empty item ${location} stands where an element should be (after a sequence of length 0); it holds nothing and is passed over` });
+        delete dataSet.elements[element.tag];
+        continue;
+      }
+      // Any other item tag where an element should be is the structure broken, not one odd element.
       if (element.tag.startsWith('xfffe')) throw malformed(`${location} has no valid VR`, location);
-      if (badVrs.length < MAX_NOTED_BAD_VRS && !badVrs.includes(location)) badVrs.push(location);
+      if (notes.length < MAX_NOTED_BAD_VRS && !notes.some((note) => note.location === location)) {
+        notes.push({ location, detail: `${location} has no valid VR; read with a 2-byte length, as DICOM toolkits read an unknown VR` });
+      }
     }
     if (element.dataOffset > end) throw truncated(`${location} starts past the end of the data`, location);
     if (!element.hadUndefinedLength && element.dataOffset + element.length > end) throw truncated(`${location} has a length that runs past the end of the data`, location);
     for (const item of element.items ?? []) {
       if (!item.hadUndefinedLength && item.dataOffset + item.length > end) throw truncated(`an item of ${location} runs past the end of the data`, location);
-      if (item.dataSet !== undefined) checkBounds(item.dataSet, end, explicit, false, badVrs);
+      if (item.dataSet !== undefined) checkBounds(item.dataSet, end, explicit, false, notes);
     }
   }
-  return badVrs;
+  return notes;
 }
 
 /** Elements with an invalid VR noted on one instance, at most. */
@@ -499,8 +508,8 @@ function readFileMeta(bytes: Uint8Array): { transferSyntaxUid: string; encoding:
   } catch (thrown) {
     throw parserFailure(thrown);
   }
-  const badMetaVrs = checkBounds(meta, bytes.length, true);
-  if (badMetaVrs.length > 0) throw malformed(`${badMetaVrs[0]} has no valid VR`, badMetaVrs[0]);
+  const [badMeta] = checkBounds(meta, bytes.length, true);
+  if (badMeta !== undefined) throw malformed(`${badMeta.location} has no valid VR`, badMeta.location);
   const transferSyntaxUid = uidOf(meta, 'x00020010', true)!;
   const known = dataSetEncoding(transferSyntaxUid);
   if (known === undefined) throw new AnchorlineError('ANCHORLINE_ERR_DICOM_UNSUPPORTED', `transfer syntax ${transferSyntaxUid} is not supported`, { location: '(0002,0010)' });
@@ -555,7 +564,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   // peeking past a short last element in implicit VR, says nothing about the data; the bounds check covers it.)
   if (dataSet.warnings.some((warning) => /eof/i.test(warning) && !/peeking/i.test(warning))) throw truncated('the data ends inside a sequence or item');
   const data = dataSet.byteArray;
-  const badVrs = checkBounds(dataSet, data.length, encoding !== 'implicit', true);
+  const readPast = checkBounds(dataSet, data.length, encoding !== 'implicit', true);
 
   const pixelData = dataSet.elements['x7fe00010'];
   if (pixelData?.hadUndefinedLength) checkEncapsulatedEnd(data, pixelData);
@@ -563,7 +572,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   // The file meta should repeat the data set's SOP class and instance. Tools that re-identify or anonymise often
   // rewrite one and not the other; the data set is the instance, so its UIDs are used and the difference is noted.
   // Where the data set lacks one (a tool that wrote the meta group and stripped the data set), the meta's is used.
-  const anomalies: DicomAnomaly[] = badVrs.map((location) => ({ location, detail: `${location} has no valid VR; read with a 2-byte length, as DICOM toolkits read an unknown VR` }));
+  const anomalies: DicomAnomaly[] = readPast;
   const sopClassUid = sopUid(dataSet, meta, 'class', anomalies);
   const sopInstanceUid = sopUid(dataSet, meta, 'instance', anomalies);
   const note = metaNote(meta);

@@ -279,6 +279,15 @@ describe('the file meta', () => {
     broken.writeUInt16LE(0xfffe, at);
     broken.writeUInt16LE(0xe000, at + 2);
     expect(codeOf(() => parseDicomInstance(broken, OPTIONS))).toBe('ANCHORLINE_ERR_DICOM_MALFORMED');
+
+    // An empty item where an element should be (what some equipment writes after a sequence of length 0) holds
+    // nothing: it is passed over, noted, and what follows reads as it is.
+    const original = fixture('ct-1');
+    const before = original.indexOf(Buffer.from([0x08, 0x00, 0x60, 0x00, 0x43, 0x53]));
+    const strayItem = Buffer.concat([original.subarray(0, before), Buffer.from([0xfe, 0xff, 0x00, 0xe0, 0, 0, 0, 0]), original.subarray(before)]);
+    const read = parseDicomInstance(strayItem, OPTIONS).header;
+    expect(read.series.modality).toBe('CT');
+    expect(read.anomalies).toEqual([{ location: '(FFFE,E000)', detail: expect.stringContaining('empty item') }]);
   });
 
   it('caps what a deflated data set may inflate to', async () => {
