@@ -427,20 +427,24 @@ export async function searchResources(
   // Counted on the pointers alone: the conditions read no content, and the view's join would only cost.
   // Both statements are prepared by shape (preparedName): planning them cost more than running them.
   const countText = `SELECT count(*)::int AS n FROM fhir_current r WHERE ${where}`;
+  const countAll = async (): Promise<number> => (await db.query<{ n: number }>({ name: preparedName(countText), text: countText, values: params })).rows[0]?.n ?? 0;
   const counted = options.total !== false;
-  const total = counted ? ((await db.query<{ n: number }>({ name: preparedName(countText), text: countText, values: params })).rows[0]?.n ?? 0) : undefined;
   // A count alone (`_summary=count`) reads no rows.
-  if (options.count === 0 && counted) return { total, resources: [], more: false };
+  if (options.count === 0 && counted) return { total: await countAll(), resources: [], more: false };
   const sort = options.sort !== undefined && options.sort.length > 0 ? options.sort : [{ key: 'lastUpdated', descending: true }];
   const order = sort.map(({ key, descending }) => `r.${key === 'id' ? 'id' : 'last_updated'}${descending ? ' DESC' : ''}`);
   if (!sort.some((s) => s.key === 'id')) order.push('r.id');
-  // Without a count, one row past the page says whether there is a next one.
-  const limit = Number(options.count) + (counted ? 0 : 1);
+  // One row past the page says whether there is a next one.
+  const count = Number(options.count);
+  const offset = Number(options.offset);
   const text = `SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.content, r.deleted, ${CURRENT_SEALED} FROM fhir_resource r WHERE ${where}
       ORDER BY ${order.join(', ')} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`;
-  const rows = await db.query({ name: preparedName(text), text, values: [...params, limit, Number(options.offset)], types: LOSSLESS_JSON_TYPES });
-  const more = counted ? Number(options.offset) + rows.rows.length < total! : rows.rows.length > Number(options.count);
-  const page = counted ? rows.rows : rows.rows.slice(0, Number(options.count));
+  const rows = await db.query({ name: preparedName(text), text, values: [...params, count + 1, offset], types: LOSSLESS_JSON_TYPES });
+  const more = rows.rows.length > count;
+  const page = rows.rows.slice(0, count);
+  // A page that holds the last match (most searches: one patient by an identifier) says how many there are, and
+  // the count costs no statement of its own; a full page, or one past the last match, is counted.
+  const total = !counted ? undefined : !more && (page.length > 0 || offset === 0) ? offset + page.length : await countAll();
   return { total, resources: await storedRows(db, page), more };
 }
 

@@ -36,15 +36,25 @@ describe('prepared statements', () => {
     expect(first.total).toBe(3);
     expect(first.resources.map((r) => r.id).sort()).toEqual(['org0', 'org2', 'org4']);
     const afterFirst = (await prepared()).length;
-    // The count and the page: two statements for this shape.
-    expect(afterFirst - before).toBe(2);
+    // The page alone: it holds every match, so it says how many there are without a count.
+    expect(afterFirst - before).toBe(1);
+    // A full page is counted, by a statement of its own for the shape.
+    const full = await search('O0', 2, 0);
+    expect(full.total).toBe(3);
+    expect(full.more).toBe(true);
+    expect(full.resources).toHaveLength(2);
+    expect((await prepared()).length).toBe(afterFirst + 1);
     const page = await search('O1', 1, 1);
     expect(page.total).toBe(2);
+    expect(page.more).toBe(false);
     expect(page.resources).toHaveLength(1);
     expect(['org1', 'org3']).toContain(page.resources[0]!.id);
     const rest = await search('O1', 5, 0);
     expect(rest.resources.map((r) => r.id).sort()).toEqual(['org1', 'org3']);
-    expect((await prepared()).length).toBe(afterFirst);
+    // A page past the last match says nothing of how many there are: counted.
+    const past = await search('O1', 5, 10);
+    expect(past).toMatchObject({ total: 2, resources: [], more: false });
+    expect((await prepared()).length).toBe(afterFirst + 1);
     // Another shape (two values) is another statement.
     const either = await searchResources(db.pool, 'Organization', [{ kind: 'token', param: 'identifier', values: [{ code: 'O0' }, { code: 'O1' }] }], { count: 2, offset: 4 });
     expect(either.total).toBe(5);
