@@ -133,7 +133,12 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       // mapping would slow the very ACKs it watches.
       const { intakePriority } = config.workers;
       if (role === 'all' && intakePriority.enabled && !ackAfterMapping) {
-        const pressure = new IntakePressure({ targetMs: intakePriority.ackTargetMs, minDuty: intakePriority.minMappingShare, onDuty: pace });
+        const pressure = new IntakePressure({
+          targetMs: intakePriority.ackTargetMs,
+          minDuty: intakePriority.minMappingShare,
+          onDuty: pace,
+          backlog: { max: intakePriority.maxBacklog, waiting: async () => (await queue.counts(INGEST_QUEUE)).waiting },
+        });
         metrics.onAckSent((seconds) => pressure.observe(seconds));
         engineParts.mappingShare = () => pressure.currentDuty;
         closers.push({ name: 'intake pressure', close: async () => pressure.close() });

@@ -276,7 +276,8 @@ export const configSchema = z.strictObject({
        * Intake before mapping (workers/pacing.ts): while the ACKs the engine sends are slower than `ackTargetMs` (p99
        * of each 200 ms), the worker process `start` forks (or its inline workers) rests after each mapping batch, so
        * that mapping takes half the time, then a quarter, down to `minMappingShare`; the share comes back step by step
-       * once the ACKs are well under the target, and whole when nothing arrives. Worker processes started on their own
+       * once the ACKs are well under the target, and whole when nothing arrives or more than `maxBacklog` messages
+       * wait to be mapped. Worker processes started on their own
        * (`anchorline worker`) are not slowed. `enabled: false` lets mapping take every core it can.
        */
       intakePriority: z
@@ -286,6 +287,11 @@ export const configSchema = z.strictObject({
           ackTargetMs: positiveInt.max(60_000).default(10),
           /** The least share of time mapping keeps while intake is pressed, from 0.05 to 1. Default 0.25. */
           minMappingShare: z.number().min(0.05).max(1).default(0.25),
+          /**
+           * Messages waiting to be mapped beyond which mapping takes its whole share whatever the ACKs: a feed that
+           * never pauses must not grow the backlog without bound. Default 20000.
+           */
+          maxBacklog: positiveInt.default(20_000),
         })
         .prefault({}),
     })

@@ -6,9 +6,10 @@
  *
  * IntakePressure, in the engine's process, watches the ACK latencies the intakes report and sets the share of time
  * mapping may run (its duty): halved while the ACKs of a window of time are slower than the target, given back step by
- * step once they are well under it, and at once when nothing arrives. MappingPacer, where messages are mapped, rests
- * after each batch for as long as that share asks. Mapping never stops: at the lowest share it still runs, and the
- * backlog it leaves is mapped at full speed as soon as intake is quiet. Worker processes on other machines get no
+ * step once they are well under it, and at once when nothing arrives or when more messages wait to be mapped than a
+ * bound allows. MappingPacer, where messages are mapped, rests after each batch for as long as that share asks.
+ * Mapping never stops: at the lowest share it still runs, and the backlog it leaves is mapped at full speed as soon
+ * as intake is quiet. Worker processes on other machines get no
  * signal and run at full speed.
  */
 
@@ -65,6 +66,12 @@ export interface IntakePressureOptions {
   windowMs?: number;
   /** Called with each new share. */
   onDuty: (duty: number) => void;
+  /**
+   * Messages waiting to be mapped, and how many may wait before mapping takes its whole share whatever intake's
+   * ACKs: a feed that never pauses must not grow the backlog without bound. Asked every backlogCheckMs (1000).
+   */
+  backlog?: { waiting: () => Promise<number>; max: number };
+  backlogCheckMs?: number;
 }
 
 /** How much of the share is given back per window whose ACKs were well under the target. */
@@ -74,15 +81,33 @@ const MAX_SAMPLES = 4_096;
 
 /** In the engine's process: the share of time mapping may run, from the ACK latencies of each window. */
 export class IntakePressure {
-  private readonly options: Required<IntakePressureOptions>;
+  private readonly options: IntakePressureOptions & { windowMs: number };
   private samples: number[] = [];
   private duty = 1;
+  /** The backlog was over its bound when last asked: mapping takes its whole share. */
+  private backlogged = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly backlogTimer: NodeJS.Timeout | undefined;
 
   constructor(options: IntakePressureOptions) {
     this.options = { windowMs: 200, ...options };
     this.timer = setInterval(() => this.judge(), this.options.windowMs);
     this.timer.unref();
+    if (options.backlog !== undefined) {
+      this.backlogTimer = setInterval(() => void this.checkBacklog(), options.backlogCheckMs ?? 1_000);
+      this.backlogTimer.unref();
+    }
+  }
+
+  /** Asks how many messages wait (called by its timer; tests call it directly). A failed question changes nothing. */
+  async checkBacklog(): Promise<void> {
+    const { backlog } = this.options;
+    if (backlog === undefined) return;
+    try {
+      this.backlogged = (await backlog.waiting()) > backlog.max;
+    } catch {
+      // The queue unreachable: intake has its own errors to give; the share stays as judged.
+    }
   }
 
   /** One ACK's latency, in seconds (what the intakes report to the metrics). */
@@ -99,7 +124,7 @@ export class IntakePressure {
     const window = this.samples;
     this.samples = [];
     let duty = this.duty;
-    if (window.length === 0) {
+    if (window.length === 0 || this.backlogged) {
       duty = 1;
     } else {
       window.sort((a, b) => a - b);
@@ -115,5 +140,6 @@ export class IntakePressure {
 
   close(): void {
     clearInterval(this.timer);
+    if (this.backlogTimer !== undefined) clearInterval(this.backlogTimer);
   }
 }

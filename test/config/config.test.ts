@@ -18,7 +18,7 @@ describe('config', () => {
     expect(config.workers.semiSpaceMb).toBeUndefined();
     expect(loadConfig({ env: { ANCHORLINE__WORKERS__SEMI_SPACE_MB: '64' } }).workers.semiSpaceMb).toBe(64);
     // Intake goes before mapping unless told otherwise.
-    expect(config.workers.intakePriority).toEqual({ enabled: true, ackTargetMs: 10, minMappingShare: 0.25 });
+    expect(config.workers.intakePriority).toEqual({ enabled: true, ackTargetMs: 10, minMappingShare: 0.25, maxBacklog: 20_000 });
     expect(loadConfig({ env: { ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: 'false' } }).workers.intakePriority.enabled).toBe(false);
   });
 

@@ -65,6 +65,41 @@ describe('IntakePressure', () => {
   });
 });
 
+describe('IntakePressure with a bounded backlog', () => {
+  it('gives mapping its whole share while more messages wait than the bound, whatever the ACKs, and cuts it again below', async () => {
+    let waiting = 0;
+    const shares: number[] = [];
+    const p = new IntakePressure({ targetMs: 10, minDuty: 0.25, windowMs: 60_000, backlogCheckMs: 60_000, onDuty: (duty) => shares.push(duty), backlog: { max: 1_000, waiting: async () => waiting } });
+    try {
+      window(p, Array(100).fill(50));
+      window(p, Array(100).fill(50));
+      expect(p.currentDuty).toBe(0.25);
+      waiting = 5_000;
+      await p.checkBacklog();
+      window(p, Array(100).fill(50));
+      expect(p.currentDuty).toBe(1);
+      waiting = 10;
+      await p.checkBacklog();
+      window(p, Array(100).fill(50));
+      expect(p.currentDuty).toBe(0.5);
+      expect(shares).toEqual([0.5, 0.25, 1, 0.5]);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('keeps the share as judged when the backlog cannot be read', async () => {
+    const p = new IntakePressure({ targetMs: 10, minDuty: 0.25, windowMs: 60_000, backlogCheckMs: 60_000, onDuty: () => undefined, backlog: { max: 1, waiting: async () => Promise.reject(new Error('queue unreachable')) } });
+    try {
+      await p.checkBacklog();
+      window(p, Array(100).fill(50));
+      expect(p.currentDuty).toBe(0.5);
+    } finally {
+      p.close();
+    }
+  });
+});
+
 describe('MappingPacer', () => {
   it('does not rest at a full share, rests elapsed × (1 − share) / share below it, at most maxRestMs', async () => {
     const pacer = new MappingPacer({ maxRestMs: 150 });
