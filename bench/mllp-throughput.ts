@@ -354,12 +354,13 @@ async function engineWorkersMain(): Promise<void> {
         const steady = await steadyLoop(clients, undefined, timeline);
         const lastAck = performance.now();
         await waitAllMapped(db);
-        const line = `offered ${RATE} msg/s for ${SECONDS} s (achieved ${steady.achieved.toFixed(0)} msg/s); ACK latency ${summarise(steady.latencies)}; mapping caught up ${((performance.now() - lastAck) / 1000).toFixed(2)} s after the last ACK; load average ${loadBefore} -> ${loadAverage()}; ${issueLag(steady)}`;
+        const latency = summarise(steady.latencies);
+        const line = `offered ${RATE} msg/s for ${SECONDS} s (achieved ${steady.achieved.toFixed(0)} msg/s); ACK latency ${latency}; mapping caught up ${((performance.now() - lastAck) / 1000).toFixed(2)} s after the last ACK; load average ${loadBefore} -> ${loadAverage()}; ${issueLag(steady)}`;
         console.log(`round ${round}, intake priority ${mode.padEnd(3)}: ${line}`);
         // Where in the phase the tail falls: the p99 of each second's ACKs, by when they were due.
         const seconds = Array.from({ length: SECONDS }, (_, k) => timeline.filter(([at]) => at >= k * 1000 && at < (k + 1) * 1000).map(([, ms]) => ms).sort((a, b) => a - b));
         console.log(`  p99 by second: ${seconds.map((each) => percentile(each, 99).toFixed(0)).join(' ')} ms`);
-        results.set(mode, [...(results.get(mode) ?? []), summarise(steady.latencies)]);
+        results.set(mode, [...(results.get(mode) ?? []), latency]);
         for (const c of clients) await c.close();
       } finally {
         await db.end();

@@ -354,7 +354,7 @@ function uidOf(dataSet: DataSet, tag: string, required: boolean): string | undef
   return value;
 }
 
-/** A value sent where a UID belongs, fit for an issue: printable ASCII only, at most 64 characters. */
+/** A value as sent, fit for an issue: printable ASCII only, at most 64 characters. */
 function sentValue(value: string): string {
   return value.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
 }
@@ -597,7 +597,7 @@ function parseChecked(bytes: Uint8Array, options: DicomParseOptions): ParsedDico
   const specificCharacterSet = Buffer.from(bytesOf(dataSet, 'x00080005') ?? new Uint8Array()).toString('latin1').replace(/[\0 ]+$/, '').trim();
   const correctedSet = correctedCharacterSet(specificCharacterSet);
   if (correctedSet.corrected) {
-    anomalies.push({ location: '(0008,0005)', detail: `(0008,0005) Specific Character Set is not written as its Defined Terms; read as '${correctedSet.value}'`, value: specificCharacterSet.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) });
+    anomalies.push({ location: '(0008,0005)', detail: `(0008,0005) Specific Character Set is not written as its Defined Terms; read as '${correctedSet.value}'`, value: sentValue(specificCharacterSet) });
   }
   let textDecoding: TextDecoding = 'declared';
   const text = (tag: string, vr: string): string | undefined => {
