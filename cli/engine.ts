@@ -125,8 +125,9 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
       } else {
         const pacer = new MappingPacer();
         engineParts.mappingPacer = pacer;
-        closers.push({ name: 'mapping pacer', close: async () => pacer.release() });
         await startWorkers(config, log, store, queue, closers, { metrics, readiness }, pacer);
+        // Closed before the consumer (closers run last first): a batch resting for intake would hold its shutdown.
+        closers.push({ name: 'mapping pacer', close: async () => pacer.setDuty(1) });
         pace = (duty) => pacer.setDuty(duty);
       }
       // Intake before mapping, where both share this machine's cores. Not with ACKs sent after mapping: slowing
