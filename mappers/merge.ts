@@ -166,6 +166,34 @@ export interface ImagingSeriesOperation {
   series: ImagingSeriesEntry[];
 }
 
+/**
+ * The code system of HL7 table 0443 (provider role). An entry that has a coding of it in its role (participant.type,
+ * performer.function, CareTeam participant.role) was stated by a ROL segment (RoleEntriesOperation).
+ */
+export const PROVIDER_ROLE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v2-0443';
+
+/**
+ * A list that two kinds of segment feed: fields of a segment that is sent whole each time (PV1-7/8/9/17 attending,
+ * referring, consulting and admitting doctors; PD1-3/4 primary facility and provider; PR1-8/11/12 anesthesiologist,
+ * surgeon and practitioner), and ROL segments, each of which states or deletes one role of one person (ROL-2 action
+ * code). Neither replaces the other's entries:
+ * - fields: the field entries as the segment now states them; they replace every stored field entry. clearFields (the
+ *   fields sent as `""`) removes them. Neither: the stored field entries stay.
+ * - set: role entries stated (ROL-2 AD add, CO correct, UP update, UC unchanged, LI link, or none): each replaces the
+ *   stored role entry with its key, or is appended, so a ROL restated by every message is one entry.
+ * - remove: role entries deleted (ROL-2 DE delete, UN unlink): the stored role entry with its key is removed.
+ * An entry is a role entry, and has its key, by its element (ROLE_LISTS): a role coded in table 0443 and the person
+ * (Encounter.participant, Procedure.performer, CareTeam.participant), or a PractitionerRole reference
+ * (Patient.generalPractitioner). Field entries come first, then role entries in the order first stated.
+ */
+export interface RoleEntriesOperation {
+  $merge: 'roles';
+  fields?: unknown[];
+  clearFields?: true;
+  set?: unknown[];
+  remove?: unknown[];
+}
+
 export function isElementMergeOperation(value: unknown): value is ElementMergeOperation {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as Record<string, unknown>)[MERGE_OPERATION] === 'string';
 }
@@ -213,6 +241,51 @@ const IMAGING_SERIES: ReadonlyMap<string, ElementRule> = new Map<string, Element
   ['series', (stored, operation) => mergeSeries(stored, operation as unknown as ImagingSeriesOperation)],
 ]);
 
+/** How one list tells role entries from field entries, and which role entry an entry restates (RoleEntriesOperation). */
+interface RoleList {
+  isRole: (entry: Record<string, unknown>) => boolean;
+  key: (entry: Record<string, unknown>) => string;
+}
+
+type Loose = Record<string, unknown>;
+
+/** The table 0443 code of a role concept (or a list of them), '' when it has none. */
+function providerRoleCode(concepts: unknown): string {
+  for (const concept of Array.isArray(concepts) ? concepts : [concepts]) {
+    for (const coding of ((concept as Loose | undefined)?.['coding'] as Loose[] | undefined) ?? []) {
+      if (coding['system'] === PROVIDER_ROLE_SYSTEM && typeof coding['code'] === 'string') return coding['code'];
+    }
+  }
+  return '';
+}
+
+/** Who a reference names: its literal reference, else its display. */
+function referenceKey(reference: unknown): string {
+  const { reference: literal, display } = (reference as Loose | undefined) ?? {};
+  return typeof literal === 'string' ? literal : `display:${typeof display === 'string' ? display : ''}`;
+}
+
+/** A list whose entries carry a role concept (`role`) and a person (`person`): role entries are those coded in table 0443. */
+function rolesIn(role: string, person: string): RoleList {
+  return {
+    isRole: (entry) => providerRoleCode(entry[role]) !== '',
+    key: (entry) => `${providerRoleCode(entry[role])}|${referenceKey(entry[person])}`,
+  };
+}
+
+const ROLE_LISTS: ReadonlyMap<string, RoleList> = new Map([
+  ['Encounter.participant', rolesIn('type', 'individual')],
+  ['Procedure.performer', rolesIn('function', 'actor')],
+  ['CareTeam.participant', rolesIn('role', 'member')],
+  // PD1 names a Practitioner or an Organization; a ROL's primary care provider is a PractitionerRole (its role, its
+  // period), so its reference says where it came from.
+  ['Patient.generalPractitioner', { isRole: (entry) => String(entry['reference'] ?? '').startsWith('PractitionerRole/'), key: referenceKey }],
+]);
+
+function roleEntries(list: RoleList): ReadonlyMap<string, ElementRule> {
+  return new Map([['roles', (stored, operation) => mergeRoleEntries(stored, operation as unknown as RoleEntriesOperation, list)]]);
+}
+
 /** Resource type -> element -> the operations it accepts. An element not listed here accepts no operation. */
 const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string, ElementRule>>> = new Map([
   [
@@ -222,6 +295,7 @@ const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string,
       ['period', OBJECT_MEMBERS],
       ['hospitalization', OBJECT_MEMBERS],
       ['classHistory', CLASS_HISTORY],
+      ['participant', roleEntries(ROLE_LISTS.get('Encounter.participant')!)],
     ]),
   ],
   [
@@ -231,9 +305,14 @@ const ELEMENT_RULES: ReadonlyMap<string, ReadonlyMap<string, ReadonlyMap<string,
       ['name', GAP_FILL],
       ['gender', GAP_FILL],
       ['birthDate', GAP_FILL],
+      ['generalPractitioner', roleEntries(ROLE_LISTS.get('Patient.generalPractitioner')!)],
     ]),
   ],
   ['ImagingStudy', new Map([['series', IMAGING_SERIES]])],
+  ['Procedure', new Map([['performer', roleEntries(ROLE_LISTS.get('Procedure.performer')!)]])],
+  ['CareTeam', new Map([['participant', roleEntries(ROLE_LISTS.get('CareTeam.participant')!)]])],
+  // An account a message names without saying its state (an ADT's guarantors): active unless its state is known.
+  ['Account', new Map([['status', GAP_FILL]])],
 ]);
 
 /**
@@ -484,6 +563,26 @@ function members(stored: unknown, operation: MembersOperation): Record<string, u
   for (const [name, value] of Object.entries(operation.set ?? {})) if (value !== undefined) result[name] = cloneFhirJson(value);
   for (const name of operation.remove ?? []) delete result[name];
   return Object.keys(result).length > 0 ? result : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lists fed by fields and by ROL segments
+
+function mergeRoleEntries(stored: unknown, operation: RoleEntriesOperation, list: RoleList): unknown {
+  const entries = Array.isArray(stored) ? (stored as Loose[]) : [];
+  const fields =
+    operation.clearFields === true ? [] : operation.fields !== undefined ? (cloneFhirJson(operation.fields) as Loose[]) : entries.filter((entry) => !list.isRole(entry)).map((entry) => cloneFhirJson(entry));
+  const removed = new Set((operation.remove ?? []).map((entry) => list.key(entry as Loose)));
+  const roles = entries.filter((entry) => list.isRole(entry) && !removed.has(list.key(entry))).map((entry) => cloneFhirJson(entry));
+  for (const entry of (operation.set ?? []) as Loose[]) {
+    const at = roles.findIndex((known) => list.key(known) === list.key(entry));
+    if (at >= 0) roles[at] = cloneFhirJson(entry);
+    else roles.push(cloneFhirJson(entry));
+  }
+  const merged = [...fields, ...roles];
+  // Nothing changed: the stored list itself, so that the element counts as untouched.
+  if (stored !== undefined && JSON.stringify(merged) === JSON.stringify(stored)) return stored;
+  return merged.length > 0 ? merged : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import {
 import { locationReference, practitionerReference } from './directory.ts';
 import { codeOf, element, listElement, updateDraft } from './drafts.ts';
 import { type FieldSources, PRIOR_KEY_FIELD, sourceField, sourcesOf } from './field-sources.ts';
+import { encounterParticipants } from './roles.ts';
 import type { MappingContext } from './context.ts';
 
 const V3_ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
@@ -192,17 +193,22 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
     period: periodOperation(event, start, end, context),
     location: locationOperation(event, status, start, end, places, context),
     hospitalization: hospitalization(context),
-    participant: listElement(
-      sourcesOf(options, 'Encounter.participant').map(
-        (source) =>
-          [
-            sourceField(source, { PV1: pv1 }),
-            (rep) => {
-              const individual = practitionerReference(rep, source, context);
-              return individual === undefined ? undefined : { type: [PARTICIPATION_OF_SOURCE[source]], individual };
-            },
-          ] as const,
+    // The PV1 doctors and the ROL segments after PV1 (roles.ts), merged so that neither replaces the other's entries.
+    participant: encounterParticipants(
+      pv1,
+      listElement(
+        sourcesOf(options, 'Encounter.participant').map(
+          (source) =>
+            [
+              sourceField(source, { PV1: pv1 }),
+              (rep) => {
+                const individual = practitionerReference(rep, source, context);
+                return individual === undefined ? undefined : { type: [PARTICIPATION_OF_SOURCE[source]], individual };
+              },
+            ] as const,
+        ),
       ),
+      context,
     ),
   });
   const prior = event.classChange === undefined ? undefined : priorVisit(context, visit.id);

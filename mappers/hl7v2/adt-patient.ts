@@ -13,6 +13,7 @@
 
 import { type Hl7Field, type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
+import type { RoleEntriesOperation } from '../merge.ts';
 import type { ResourceDraft } from '../types.ts';
 import { reportIssue } from '../issues.ts';
 import { patientExtensions } from './adt-patient-extensions.ts';
@@ -40,6 +41,7 @@ import { authorityOrganizationReference, organizationReference, practitionerRefe
 import { element, listElement, updateDraft } from './drafts.ts';
 import { patientContacts } from './adt-related-person.ts';
 import { type FieldSources, sourceField, sourcesOf } from './field-sources.ts';
+import { generalPractitioners } from './roles.ts';
 import type { MappingContext } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -182,17 +184,21 @@ function groupSegments(message: Hl7Message, pid: Hl7Segment, name: string): Hl7S
 /**
  * Patient.generalPractitioner from the PID's PD1, as the IG's PD1[Patient] map: PD1-3 patient primary facility
  * (XON[Organization]) first, then PD1-4 patient primary care provider (XCN[Practitioner]; one sent by name only is a
- * display, see directory.ts). A message without PD1 leaves the stored list; `""` in both fields removes it.
+ * display, see directory.ts); and from the primary care providers of the ROL segments after the PID (roles.ts), each
+ * a PractitionerRole. A message without PD1 leaves PD1's entries as stored; `""` in both fields removes them; the
+ * ROL entries are added, updated or removed by their action codes, whatever PD1 says.
  */
-function primaryCare(pid: Hl7Segment, context: MappingContext): { generalPractitioner?: Reference[] | null } {
+function primaryCare(pid: Hl7Segment, context: MappingContext): { generalPractitioner?: RoleEntriesOperation } {
   const pd1 = groupSegments(context.message, pid, 'PD1')[0];
-  if (pd1 === undefined) return {};
-  return {
-    generalPractitioner: listElement([
-      [fieldOf(pd1, 3), (rep) => organizationReference(rep, 'PD1-3', context)],
-      [fieldOf(pd1, 4), (rep) => practitionerReference(rep, 'PD1-4', context)],
-    ]),
-  };
+  const fields =
+    pd1 === undefined
+      ? undefined
+      : listElement([
+          [fieldOf(pd1, 3), (rep) => organizationReference(rep, 'PD1-3', context)],
+          [fieldOf(pd1, 4), (rep) => practitionerReference(rep, 'PD1-4', context)],
+        ]);
+  const generalPractitioner = generalPractitioners(pid, fields, context);
+  return generalPractitioner === undefined ? {} : { generalPractitioner };
 }
 
 /**

@@ -29,6 +29,11 @@ export interface MappingContext {
    * them); the registry puts them before the first draft that refers to them.
    */
   directory: DirectoryDrafts;
+  /**
+   * Segments that builders read one by one and that the message's unmapped-segment report accounts for one by one
+   * (ROL, whose meaning depends on the segment it follows: roles.ts): each one a builder read, mapped or reported.
+   */
+  mappedSegments: Set<Hl7Segment>;
 }
 
 /**

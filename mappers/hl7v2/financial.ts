@@ -24,6 +24,7 @@ import { type Hl7Repetition, type Hl7Segment, fieldOf, firstSegment, segmentsNam
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
 import { reportIssue } from '../issues.ts';
+import type { IfAbsentOperation } from '../merge.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildAllergies } from './adt-allergy.ts';
@@ -75,20 +76,24 @@ function accountKey(context: MappingContext): { identifier: Identifier & { syste
   return undefined;
 }
 
+/** The account the message names, or undefined with an issue when it has GT1 segments for an account it does not name. */
+function guaranteedAccountKey(context: MappingContext): ReturnType<typeof accountKey> {
+  const account = accountKey(context);
+  if (account === undefined && segmentsNamed(context.message, 'GT1').length > 0) {
+    reportIssue({
+      severity: 'information',
+      code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED',
+      location: 'GT1',
+      detail: 'GT1: the message names no account (PID-18 and PV1-19 are empty) for the guarantor to guarantee; kept in the raw message',
+    });
+  }
+  return account;
+}
+
 /** The Account, after the RelatedPersons its guarantors name (guarantors.ts). */
 export function buildAccount(context: MappingContext): ResourceDraft[] {
-  const account = accountKey(context);
-  if (account === undefined) {
-    if (segmentsNamed(context.message, 'GT1').length > 0) {
-      reportIssue({
-        severity: 'information',
-        code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED',
-        location: 'GT1',
-        detail: 'GT1: the message names no account (PID-18 and PV1-19 are empty) for the guarantor to guarantee; kept in the raw message',
-      });
-    }
-    return [];
-  }
+  const account = guaranteedAccountKey(context);
+  if (account === undefined) return [];
   const patient = patientId(context);
   const { guarantor, relatedPersons } = guarantorsOf(patient, context);
   const closing = context.messageType === 'BAR' && CLOSING_EVENTS.has(context.triggerEvent);
@@ -101,6 +106,30 @@ export function buildAccount(context: MappingContext): ResourceDraft[] {
       guarantor,
     }),
     episodeOfCare(account, patient, closing, context),
+  ];
+}
+
+/**
+ * The guarantors of a message that is not about the account itself (ADT, orders, pharmacy, immunization: their GT1
+ * segments): the Account of PID-18, else PV1-19, with its guarantors, as buildAccount makes it, when the message has
+ * GT1 segments. Such a message does not say whether the account is open, so its status is only filled in (active)
+ * when nothing is stored: an account a BAR ended stays inactive. No EpisodeOfCare: which episode an account bills for
+ * is the accounting system's to say (BAR).
+ */
+export function buildGuarantorAccount(context: MappingContext): ResourceDraft[] {
+  if (segmentsNamed(context.message, 'GT1').length === 0) return [];
+  const account = guaranteedAccountKey(context);
+  if (account === undefined) return [];
+  const patient = patientId(context);
+  const { guarantor, relatedPersons } = guarantorsOf(patient, context);
+  return [
+    ...relatedPersons,
+    updateDraft('Account', account.id, {
+      identifier: [account.identifier],
+      status: { $merge: 'if-absent', value: 'active' } satisfies IfAbsentOperation,
+      subject: [{ reference: `Patient/${patient}` }],
+      guarantor,
+    }),
   ];
 }
 
@@ -140,11 +169,37 @@ function episodeOfCare(account: { id: string; identifier: unknown }, patient: st
 /** HL7 table 0017 (transaction type) codes of lines that are not charges: credit, payment, adjustment, co-payment. */
 const NOT_CHARGES = new Set(['CD', 'PY', 'AJ', 'CO']);
 
+/** The charges of a DFT: linked to its visit and to the Account the message builds (buildAccount). */
 export function buildChargeItems(context: MappingContext): ResourceDraft[] {
+  return chargeItemsOf(context, { visit: true, accountBuilt: true });
+}
+
+/**
+ * The charges of a message that maps its visit but not its account (ADT A01-A08 and their kin, RDS: FT1 segments
+ * sent with the visit or an order's dispense): linked to the visit's Encounter, and to the account by its identifier.
+ */
+export function buildVisitChargeItems(context: MappingContext): ResourceDraft[] {
+  return chargeItemsOf(context, { visit: true, accountBuilt: false });
+}
+
+/**
+ * The charges of a message that maps no visit (ORM, OML, ORU, RDE: an order's FT1; A28/A31: the person's): the
+ * patient's, with the account by its identifier, and no Encounter to refer to.
+ */
+export function buildChargeItemsOutsideVisit(context: MappingContext): ResourceDraft[] {
+  return chargeItemsOf(context, { visit: false, accountBuilt: false });
+}
+
+/**
+ * One ChargeItem per FT1 charge. `visit`: the message's row maps the visit, so the charge refers to its Encounter.
+ * `accountBuilt`: the row builds the Account (BAR, DFT), so the charge refers to it literally; otherwise by the
+ * account's identifier, as nothing in the message creates the resource.
+ */
+function chargeItemsOf(context: MappingContext, { visit, accountBuilt }: { visit: boolean; accountBuilt: boolean }): ResourceDraft[] {
   const lines = segmentsNamed(context.message, 'FT1');
   if (lines.length === 0) return [];
   const patient = patientId(context);
-  const encounter = visitReference(context);
+  const encounter = visit ? visitReference(context) : undefined;
   const account = accountKey(context);
   const charges = lines.filter((ft1) => {
     const type = codeOf(fieldOf(ft1, 6)).toUpperCase();
@@ -158,11 +213,18 @@ export function buildChargeItems(context: MappingContext): ResourceDraft[] {
     });
     return false;
   });
-  const accountReference = account === undefined ? undefined : { reference: `Account/${account.id}` };
+  const accountReference: (Reference & { type?: string; identifier?: Identifier }) | undefined =
+    account === undefined ? undefined : accountBuilt ? { reference: `Account/${account.id}` } : { type: 'Account', identifier: account.identifier };
   return eachSegmentResource(charges, (ft1) => buildChargeItem(ft1, patient, encounter, accountReference, context), context.message);
 }
 
-function buildChargeItem(ft1: Hl7Segment, patient: string, encounter: Reference | undefined, account: Reference | undefined, context: MappingContext): ResourceDraft {
+function buildChargeItem(
+  ft1: Hl7Segment,
+  patient: string,
+  encounter: Reference | undefined,
+  account: (Reference & { type?: string; identifier?: Identifier }) | undefined,
+  context: MappingContext,
+): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
   const facility = sendingFacility(context);

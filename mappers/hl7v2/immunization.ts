@@ -28,6 +28,7 @@ import {
   v2TableSystem,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
+import { buildGuarantorAccount } from './financial.ts';
 import { codeOf, completeDraft } from './drafts.ts';
 import { immunizationOrderNumbers, invalidValue, missingField, orderGroups, positionOf, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';
@@ -173,4 +174,5 @@ function performer(actor: Reference | undefined, role: CodeableConcept): Record<
 }
 
 /** The immunization row of the mapping table (mappers/hl7v2/registry.ts). */
-export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildImmunizations, buildObservations]]];
+// Its GT1 are the guarantors of the patient's account (financial.ts).
+export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildGuarantorAccount, buildImmunizations, buildObservations]]];

@@ -44,6 +44,7 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
+import { buildVisitChargeItems } from './financial.ts';
 import { codeOf, completeDraft, element, listElement } from './drafts.ts';
 import { orderNumbers, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';
@@ -223,9 +224,10 @@ function buildDispensedOrders(context: MappingContext): ResourceDraft[] {
 
 /** The dispense and administration rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const MEDICATION_EVENT_MAPPINGS: readonly MappingRow[] = [
-  ['RDS^O13', [buildPatient, buildEncounter, buildDispensedOrders, buildDispenses, buildObservations]],
+  // An FT1 of a dispense's order is its charge (financial.ts).
+  ['RDS^O13', [buildPatient, buildEncounter, buildDispensedOrders, buildDispenses, buildVisitChargeItems, buildObservations]],
   // v2.3 sends RDS and RAS with trigger event O01, as every pharmacy message of that version.
-  ['RDS^O01', [buildPatient, buildEncounter, buildDispensedOrders, buildDispenses, buildObservations]],
+  ['RDS^O01', [buildPatient, buildEncounter, buildDispensedOrders, buildDispenses, buildVisitChargeItems, buildObservations]],
   ['RAS^O17', [buildPatient, buildEncounter, buildAdministrations, buildObservations]],
   ['RAS^O01', [buildPatient, buildEncounter, buildAdministrations, buildObservations]],
 ];

@@ -17,6 +17,7 @@ import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } fr
 import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority } from './message-common.ts';
+import { buildChargeItemsOutsideVisit, buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
@@ -153,6 +154,7 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
 
 /** The order rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ORDER_MAPPINGS: readonly MappingRow[] = [
-  ['ORM^O01', [buildPatient, buildServiceRequests, buildObservations]],
-  ['OML^O21', [buildPatient, buildServiceRequests, buildObservations]],
+  // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts).
+  ['ORM^O01', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildChargeItemsOutsideVisit, buildObservations]],
+  ['OML^O21', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildChargeItemsOutsideVisit, buildObservations]],
 ];

@@ -25,6 +25,7 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
+import { buildChargeItemsOutsideVisit, buildGuarantorAccount } from './financial.ts';
 import { element, updateDraft } from './drafts.ts';
 import {
   type OrderRequest,
@@ -199,4 +200,5 @@ function dispenseRequest(rxe: Hl7Segment): Record<string, unknown> | undefined {
 }
 
 /** The pharmacy row of the mapping table (mappers/hl7v2/registry.ts). */
-export const PHARMACY_MAPPINGS: readonly MappingRow[] = [['RDE^O11', [buildPatient, buildMedicationRequests, buildObservations]]];
+// Its GT1 are the guarantors of the patient's account, its FT1 the charges of the orders (financial.ts).
+export const PHARMACY_MAPPINGS: readonly MappingRow[] = [['RDE^O11', [buildPatient, buildGuarantorAccount, buildMedicationRequests, buildChargeItemsOutsideVisit, buildObservations]]];

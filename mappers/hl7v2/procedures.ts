@@ -7,8 +7,9 @@
  * visit. PR1-16 code modifiers are left out: the IG folds them into the code only for
  * CPT's post-coordination syntax, which would change the code the id is made from.
  *
- * PR1 is sent by ADT (the PROCEDURE group of A01, A03, A04, A05, A06, A08...), BAR and DFT, each time with the
- * procedures as the sender knows them, so Procedure is an update draft like the other ADT resources (drafts.ts).
+ * PR1 is sent by ADT (the PROCEDURE group of A01, A03, A04, A05, A06, A08, A13, A16, A28, A31...), BAR and DFT, each
+ * time with the procedures as the sender knows them, so Procedure is an update draft like the other ADT resources
+ * (drafts.ts). The ROL segments of the PROCEDURE group are performers beside PR1-8/11/12 (roles.ts).
  */
 
 import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
@@ -34,6 +35,7 @@ import {
 } from './datatypes.ts';
 import { locationReference, practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
+import { procedurePerformers } from './roles.ts';
 import type { MappingContext } from './context.ts';
 
 const SNOMED = 'http://snomed.info/sct';
@@ -42,11 +44,24 @@ const SNOMED = 'http://snomed.info/sct';
 const ANESTHESIOLOGIST: CodeableConcept = { coding: [{ system: SNOMED, code: '88189002', display: 'Anesthesiologist' }] };
 const SURGEON: CodeableConcept = { coding: [{ system: SNOMED, code: '304292004', display: 'Surgeon' }] };
 
+/** The procedures of a message that maps its visit: each refers to the visit's Encounter. */
 export function buildProcedures(context: MappingContext): ResourceDraft[] {
+  return proceduresOf(context, visitReference(context));
+}
+
+/**
+ * The procedures of a message that maps no visit (A28/A31 about the person, an ORU): the patient's, without an
+ * Encounter to refer to. A procedure is something done to the patient at a time, which stays true without the visit
+ * (unlike a DG1 diagnosis, whose type is its place in a visit: adt.ts).
+ */
+export function buildProceduresOutsideVisit(context: MappingContext): ResourceDraft[] {
+  return proceduresOf(context, undefined);
+}
+
+function proceduresOf(context: MappingContext, encounter: Reference | undefined): ResourceDraft[] {
   const segments = segmentsNamed(context.message, 'PR1');
   if (segments.length === 0) return [];
   const patient = patientId(context);
-  const encounter = visitReference(context);
   return eachSegmentResource(segments, (pr1) => buildProcedure(pr1, patient, encounter, context), context.message);
 }
 
@@ -75,11 +90,16 @@ function buildProcedure(pr1: Hl7Segment, patient: string, encounter: Reference |
     subject: { reference: `Patient/${patient}` },
     encounter,
     ...performedElements(pr1, performed, performedSent),
-    performer: listElement([
-      [fieldOf(pr1, 8), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-8', context), ANESTHESIOLOGIST)],
-      [fieldOf(pr1, 11), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-11', context), SURGEON)],
-      [fieldOf(pr1, 12), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-12', context), undefined)],
-    ]),
+    // PR1-8/11/12 and the ROL segments of the PROCEDURE group (roles.ts), merged so that neither replaces the other's.
+    performer: procedurePerformers(
+      pr1,
+      listElement([
+        [fieldOf(pr1, 8), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-8', context), ANESTHESIOLOGIST)],
+        [fieldOf(pr1, 11), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-11', context), SURGEON)],
+        [fieldOf(pr1, 12), (rep: Hl7Repetition) => performer(practitionerReference(rep, 'PR1-12', context), undefined)],
+      ]),
+      context,
+    ),
     location: treatingUnit(pr1, context),
     reasonCode: listElement([[fieldOf(pr1, 15), (rep) => toCodeableConcept(rep, options, 'HL70051')]]),
   });

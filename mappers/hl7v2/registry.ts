@@ -132,7 +132,7 @@ export function mapHl7Message(message: Hl7Message, options: Hl7MappingOptions): 
   }
   const sentControlId = valueOf(msh, 10);
   const controlId = sentControlId.trim() === '' ? `sha256:${createHash('sha256').update(JSON.stringify(message.segments)).digest('hex')}` : sentControlId;
-  const context: MappingContext = { message, options, msh, messageType, triggerEvent, controlId, merges: [], directory: new DirectoryDrafts() };
+  const context: MappingContext = { message, options, msh, messageType, triggerEvent, controlId, merges: [], directory: new DirectoryDrafts(), mappedSegments: new Set() };
   const issues = new MappingIssues();
   if (controlId !== sentControlId) {
     issues.add({ severity: 'warning', code: 'ANCHORLINE_ISSUE_MISSING_FIELD', location: 'MSH-10', detail: 'MSH-10 message control id is empty; the message is known by the SHA-256 of its content, so a resend of the same bytes is still one message, and its ACK echoes the empty MSA-2 as sent' });

@@ -16,6 +16,8 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildPatient } from './adt-patient.ts';
+import { buildChargeItemsOutsideVisit } from './financial.ts';
+import { buildProceduresOutsideVisit } from './procedures.ts';
 import {
   type Attachment,
   type CodeableConcept,
@@ -725,5 +727,7 @@ function uniqueByJson<T>(values: T[]): T[] {
 }
 
 /** The result rows of the mapping table (mappers/hl7v2/registry.ts). */
-export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildResults]]];
+// A PR1 or an FT1 beside the results (outside the ORU_R01 structure, but sent) is the patient's procedure or a charge
+// of the order; the message maps no visit for them to refer to.
+export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildResults, buildProceduresOutsideVisit, buildChargeItemsOutsideVisit]]];
 

@@ -20,13 +20,14 @@ import { buildServiceRequests } from './orders.ts';
 import { buildMedicationRequests } from './pharmacy.ts';
 import { buildResults } from './results.ts';
 import { buildAppointment } from './scheduling.ts';
-import { buildAccount, buildChargeItems } from './financial.ts';
+import { buildAccount, buildChargeItems, buildChargeItemsOutsideVisit, buildGuarantorAccount, buildVisitChargeItems } from './financial.ts';
 import { buildDispenses } from './medication-events.ts';
 import { buildObservations, buildObservationsBesideResults } from './observations.ts';
 import { buildProblems } from './problems.ts';
-import { buildProcedures } from './procedures.ts';
+import { buildProcedures, buildProceduresOutsideVisit } from './procedures.ts';
 import { buildReferrals } from './referrals.ts';
 import { buildConsents } from './consents.ts';
+import { buildCareTeam, reportUnmappedRoles } from './roles.ts';
 
 /**
  * Segments that carry clinical or administrative data and that no builder, or not every message's builders, read, by
@@ -34,21 +35,21 @@ import { buildConsents } from './consents.ts';
  * (ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED) so that what was not mapped is visible.
  */
 const DATA_SEGMENTS = [
-  'PR1', 'FT1', 'GT1', 'IN2', 'IN3', 'ACC', 'UB1', 'UB2', 'PRB', 'GOL', 'PTH', 'VAR', 'ROL', 'IAM', 'RXD', 'RXG', 'RF1',
+  'PR1', 'FT1', 'GT1', 'IN2', 'IN3', 'ACC', 'UB1', 'UB2', 'PRB', 'GOL', 'PTH', 'VAR', 'IAM', 'RXD', 'RXG', 'RF1',
   'CON', 'DB1', 'DRG', 'PDA',
 ] as const;
 
 /**
  * The data segments some builders read, with those builders: a message whose builders include none of a segment's
- * readers (an ORU with a PR1, an ORM with an FT1, an ADT with a GT1: only the accounts of BAR and DFT have
- * guarantors) reports that segment as not mapped. The others no builder reads.
+ * readers (an RAS with a PR1, an SIU with an FT1) reports that segment as not mapped. The others no builder reads.
+ * ROL is accounted for one segment at a time, as what it means depends on the segment it follows (roles.ts).
  */
 const SEGMENT_READERS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map([
-  ['PR1', [buildProcedures]],
-  ['FT1', [buildChargeItems]],
+  ['PR1', [buildProcedures, buildProceduresOutsideVisit]],
+  ['FT1', [buildChargeItems, buildVisitChargeItems, buildChargeItemsOutsideVisit]],
   ['PRB', [buildProblems]],
   ['RXD', [buildDispenses]],
-  ['GT1', [buildAccount]],
+  ['GT1', [buildAccount, buildGuarantorAccount]],
   ['IN2', [buildCoverages]],
   ['RF1', [buildReferrals]],
   ['CON', [buildConsents]],
@@ -60,8 +61,10 @@ const has = (message: Hl7Message, name: string): boolean => segmentsNamed(messag
 export function segmentBuilders(message: Hl7Message): ResourceBuilder[] {
   const builders: ResourceBuilder[] = [];
   if (has(message, 'PID')) builders.push(buildPatient);
+  if (has(message, 'PID') && has(message, 'ROL')) builders.push(buildCareTeam);
   if (has(message, 'PV1')) builders.push(buildEncounter);
   if (has(message, 'NK1')) builders.push(buildRelatedPersons);
+  if (has(message, 'GT1')) builders.push(buildGuarantorAccount);
   if (has(message, 'AL1')) builders.push(buildAllergies);
   if (has(message, 'DG1')) builders.push(buildConditions);
   if (has(message, 'IN1')) builders.push(buildCoverages);
@@ -73,7 +76,7 @@ export function segmentBuilders(message: Hl7Message): ResourceBuilder[] {
   if (has(message, 'RXA')) builders.push(buildImmunizations);
   if (has(message, 'RXE')) builders.push(buildMedicationRequests);
   if (has(message, 'RXD')) builders.push(buildDispenses);
-  if (has(message, 'FT1')) builders.push(buildChargeItems);
+  if (has(message, 'FT1')) builders.push(buildVisitChargeItems);
   if (has(message, 'SCH')) builders.push(buildAppointment);
   if (has(message, 'RF1')) builders.push(buildReferrals);
   if (has(message, 'CON')) builders.push(buildConsents);
@@ -100,6 +103,7 @@ export function unmappedSegmentReporter(builders: readonly ResourceBuilder[]): R
         detail: `${name} segments are kept in the raw message; ${context.messageType}^${context.triggerEvent} does not map them yet`,
       });
     }
+    reportUnmappedRoles(context);
     return undefined;
   };
 }

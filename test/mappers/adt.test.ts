@@ -111,7 +111,7 @@ describe('Encounter', () => {
   });
 
   it('names the attending doctor in given-family order unless XCN-18 says family first', () => {
-    const participant = (xcn: string) => (encounterOf(adt('A01', { ...visit, 7: xcn }))?.['participant'] as Array<{ individual: { display: string } }>)[0]!.individual.display;
+    const participant = (xcn: string) => (mergeDraft(undefined, encounterOf(adt('A01', { ...visit, 7: xcn }))!)['participant'] as Array<{ individual: { display: string } }>)[0]!.individual.display;
     expect(participant('D1^SMITH^JOHN^Q^JR^DR^MD')).toBe('DR JOHN Q SMITH JR MD');
     expect(participant('D2^이^지훈^^^^^^^^^^^^^^^F')).toBe('이 지훈');
   });

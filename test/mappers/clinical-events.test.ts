@@ -60,7 +60,9 @@ describe('Procedure (PR1)', () => {
     expect(procedure['performedDateTime']).toBeNull();
     expect(procedure['status']).toBe('completed');
     expect(procedure['code']).toEqual({ coding: [{ system: 'http://www.cms.gov/Medicare/Coding/ICD10', code: '0DTJ4ZZ', display: 'Resection of Appendix' }] });
-    expect((procedure['performer'] as Array<{ function?: { coding: Array<{ code: string }> } }>).map((p) => p.function?.coding[0]!.code)).toEqual(['88189002', '304292004', undefined]);
+    // The field performers; ROL segments of the PROCEDURE group would be merged beside them (roles.test.ts).
+    const performers = (procedure['performer'] as { fields: Array<{ function?: { coding: Array<{ code: string }> } }> }).fields;
+    expect(performers.map((p) => p.function?.coding[0]!.code)).toEqual(['88189002', '304292004', undefined]);
     expect(procedure['encounter']).toEqual({ reference: `Encounter/${only(result, 'Encounter').id}` });
   });
 
@@ -86,9 +88,17 @@ describe('Procedure (PR1)', () => {
     expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@PR1[1]-3');
   });
 
-  it('is reported as not mapped where the row maps no procedures (A28, ORU)', () => {
-    expect(issuesOf(map(message('ADT^A28', [PID, pr1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
-    expect(issuesOf(map(message('ADT^A01', [PID, PV1, pr1({})])))).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
+  it("is the patient's, without the visit, where the row maps none (A28, A31, ORU); reported where no builder reads it (RAS)", () => {
+    for (const type of ['ADT^A28', 'ADT^A31', 'ORU^R01']) {
+      const result = map(message(type, [PID, PV1, pr1({})]));
+      expect(only(result, 'Procedure')['encounter'], type).toBeUndefined();
+      expect(drafts(result, 'Encounter'), type).toEqual([]);
+      expect(issuesOf(result), type).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
+    }
+    // A13 and A16 carry the visit's record: the procedure is the visit's.
+    const cancel = map(message('ADT^A13', [PID, PV1, pr1({})]));
+    expect(only(cancel, 'Procedure')['encounter']).toEqual({ reference: `Encounter/${only(cancel, 'Encounter').id}` });
+    expect(issuesOf(map(message('RAS^O17', [PID, pr1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
   });
 
   it('adds minutes to a time in its own offset, across midnight', () => {
@@ -260,7 +270,21 @@ describe('Account and ChargeItem (BAR, DFT)', () => {
 
   it('DFT and the segments of unknown types: FT1 is read wherever its builder runs, and reported where it does not', () => {
     expect(drafts(map(message('ZFT^Z01', [PID, ft1({})])), 'ChargeItem')).toHaveLength(1);
-    expect(issuesOf(map(message('ORM^O01', [PID, segment('ORC', { 1: 'NW', 2: 'O1^X' }), segment('OBR', { 1: '1', 2: 'O1^X', 4: 'X^Y^L' }), ft1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1');
+    expect(issuesOf(map(message('RAS^O17', [PID, segment('ORC', { 1: 'RE', 2: 'O1^X' }), ft1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1');
+  });
+
+  it("an order's, the visit's or the person's FT1 is a charge of the patient, its account named by identifier (ORM, ADT, A31)", () => {
+    const order = map(message('ORM^O01', [PID, PV1, segment('ORC', { 1: 'NW', 2: 'O1^X' }), segment('OBR', { 1: '1', 2: 'O1^X', 4: 'X^Y^L' }), ft1({})]));
+    const charge = only(order, 'ChargeItem');
+    // No Account in the message: a logical reference, which names it without requiring the resource.
+    expect(charge['account']).toEqual([{ type: 'Account', identifier: expect.objectContaining({ value: 'ACCT-1' }) }]);
+    // A charge is a complete draft: what the message does not say is null.
+    expect(charge['context']).toBeNull();
+    const admit = map(message('ADT^A03', [PID, PV1, ft1({})]));
+    expect(only(admit, 'ChargeItem')['context']).toEqual({ reference: `Encounter/${only(admit, 'Encounter').id}` });
+    expect(only(admit, 'ChargeItem').id).toBe(charge.id);
+    expect(only(map(message('ADT^A31', [PID, PV1, ft1({})])), 'ChargeItem')['context']).toBeNull();
+    for (const result of [order, admit]) expect(issuesOf(result)).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1');
   });
 });
 

@@ -125,13 +125,13 @@ describe('Practitioner', () => {
   it('two mentions in one message are one draft; a person sent by name only stays a display', () => {
     const result = map(...ADMIT);
     const encounter = only(result, 'Encounter');
-    const participants = encounter['participant'] as Array<{ type: Array<{ coding: Array<{ code: string }> }>; individual: { reference?: string; display: string } }>;
+    const participants = mergeDraft(undefined, encounter)['participant'] as Array<{ type: Array<{ coding: Array<{ code: string }> }>; individual: { reference?: string; display: string } }>;
     expect(participants.map((participant) => [participant.type[0]!.coding[0]!.code, participant.individual])).toEqual([
       ['ATND', { reference: `Practitioner/${deterministicId('Practitioner', HOSP, 'D1234')}`, display: 'DR LEE JIHOON' }],
     ]);
     // The default participant source is PV1-7; with every source, the referrer is a name without a resource.
     const all = mapHl7Message(parseHl7(ADMIT.join('\r')), { ...defaultHl7MappingOptions, fieldSources: { 'Encounter.participant': ['PV1-7', 'PV1-8', 'PV1-17'] } });
-    const individuals = (only(all, 'Encounter')['participant'] as Array<{ individual: Record<string, string> }>).map((participant) => participant.individual);
+    const individuals = (mergeDraft(undefined, only(all, 'Encounter'))['participant'] as Array<{ individual: Record<string, string> }>).map((participant) => participant.individual);
     expect(individuals[1]).toEqual({ display: 'DR MINJI PARK' });
     expect(individuals[2]).toEqual(individuals[0]);
     expect(draftsOf(all, 'Practitioner')).toHaveLength(1);

@@ -25,6 +25,7 @@ import {
   defaultHl7MappingOptions,
   fieldSourcesConflict,
   mapHl7Message,
+  mergeDraft,
 } from '../../mappers/index.ts';
 import { mappedValue } from '../../mappers/hl7v2/datatypes.ts';
 import { PRIOR_KEY_FIELD } from '../../mappers/hl7v2/field-sources.ts';
@@ -166,7 +167,7 @@ describe('field sources', () => {
 
   it('types each Encounter participant by its field', () => {
     const encounter = draftOf(map(adt('A01', segment('PID', visitPid), segment('PV1', pv1)), { fieldSources: { 'Encounter.participant': ['PV1-17', 'PV1-7', 'PV1-8', 'PV1-9'] } }), 'Encounter');
-    expect(values(encounter['participant'], (p) => `${p.type[0].coding[0].code} ${p.individual.display}`)).toEqual([
+    expect(values(mergeDraft(undefined, encounter)['participant'], (p) => `${p.type[0].coding[0].code} ${p.individual.display}`)).toEqual([
       'ADM ERIC FOREMAN',
       'ATND GREG HOUSE',
       'REF JAMES WILSON',

@@ -127,11 +127,30 @@ describe('Account.guarantor (GT1)', () => {
     expectResolvedAndValid(result);
   });
 
-  it('a GT1 without an account to guarantee, or in a message that makes no Account, is reported as not mapped', () => {
+  it('a GT1 without an account to guarantee, or in a message whose builders read no GT1, is reported as not mapped', () => {
     const noAccount = map([msh('BAR^P01^BAR_P01', 'G2'), 'EVN|P01|20240815083000', 'PID|1||12345678^^^SEOULGEN^MR||KIM^MINSU', segment('GT1', { 1: '1', 3: 'KIM^YOUNGHEE' })]);
     expect(draftsOf(noAccount, 'Account')).toEqual([]);
     expect(issueCodes(noAccount)).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@GT1');
-    const admit = map([msh('ADT^A01^ADT_A01', 'G3'), 'EVN|A01|20240815083000', PID, PV1, segment('GT1', { 1: '1', 3: 'KIM^YOUNGHEE' })]);
-    expect(issueCodes(admit)).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@GT1');
+    const schedule = map([msh('SIU^S12^SIU_S12', 'G3'), PID, segment('GT1', { 1: '1', 3: 'KIM^YOUNGHEE' })]);
+    expect(issueCodes(schedule)).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@GT1');
+  });
+
+  it('the GT1 of an ADT, an order or a vaccination guarantees the account of PID-18 without saying whether it is open', () => {
+    for (const [type, segments] of [
+      ['ADT^A01^ADT_A01', ['EVN|A01|20240815083000', PID, PV1]],
+      ['ADT^A31^ADT_A05', ['EVN|A31|20240815083000', PID]],
+      ['ORM^O01^ORM_O01', [PID, segment('ORC', { 1: 'NW', 2: 'O1^X' }), segment('OBR', { 1: '1', 2: 'O1^X', 4: 'X^Y^L' })]],
+      ['VXU^V04^VXU_V04', [PID, segment('ORC', { 1: 'RE', 3: 'IZ-1^SEOULGEN' }), segment('RXA', { 1: '0', 2: '1', 3: '20240815', 5: '08^HEPB^CVX', 6: '0.5', 7: 'mL' })]],
+    ] as const) {
+      const result = map([msh(type, 'G4'), ...segments, segment('GT1', { 1: '1', 2: 'G1^^^SEOULGEN', 3: 'KIM^YOUNGHEE', 11: 'MTH^Mother^HL70063' })]);
+      const account = only(result, 'Account');
+      expect(account.id, type).toBe(deterministicId('Account', SEOULGEN, 'ACC77'));
+      // Only filled in when nothing is stored: an account a BAR^P06 ended stays inactive.
+      expect(account['status'], type).toEqual({ $merge: 'if-absent', value: 'active' });
+      expect(account['guarantor'], type).toEqual([{ party: { reference: `RelatedPerson/${only(result, 'RelatedPerson').id}` } }]);
+      expect(draftsOf(result, 'EpisodeOfCare'), type).toEqual([]);
+      expect(issueCodes(result), type).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@GT1');
+      expectResolvedAndValid(result);
+    }
   });
 });

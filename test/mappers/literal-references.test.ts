@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { deterministicId } from '../../mappers/index.ts';
+import { deterministicId, mergeDraft } from '../../mappers/index.ts';
 
 import { SEOULGEN, byReference, expectResolvedAndValid, map, msh, only, segment } from './hl7v2-references.ts';
 
@@ -49,7 +49,7 @@ describe('Practitioner references of medication events, procedures and charges',
       PV1,
       segment('PR1', { 1: '1', 3: '0DTJ4ZZ^Appendectomy^I10P', 5: '20240814100000', 8: 'AN1^HAN^JIWOO', 11: 'SU1^KANG^MINHO', 12: 'SU2^LIM^SEO', 23: 'OR^3^^SEOULGEN' }),
     ]);
-    const procedure = only(result, 'Procedure');
+    const procedure = mergeDraft(undefined, only(result, 'Procedure'));
     const actors = (procedure['performer'] as Array<{ actor: { reference: string } }>).map((performer) => performer.actor.reference);
     expect(actors).toEqual([practitioner('AN1'), practitioner('SU1'), practitioner('SU2')]);
     expect((procedure['performer'] as Array<{ function?: { coding: Array<{ code: string }> } }>).map((performer) => performer.function?.coding[0]!.code)).toEqual([

@@ -253,3 +253,38 @@ describe('mergeDraft element merge operations', () => {
     for (const value of [null, [], 'members', { merge: 'members' }, { $merge: 1 }, [{ $merge: 'members' }]]) expect(isElementMergeOperation(value)).toBe(false);
   });
 });
+
+describe('mergeDraft: lists fed by fields and by ROL segments (roles)', () => {
+  const V3 = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+  const ROLE = 'http://terminology.hl7.org/CodeSystem/v2-0443';
+  const attender = (who: string) => ({ type: [{ coding: [{ system: V3, code: 'ATND' }] }], individual: { reference: `Practitioner/${who}` } });
+  const consultant = (who: string, start?: string) => ({
+    type: [{ coding: [{ system: V3, code: 'CON' }, { system: ROLE, code: 'CP' }] }],
+    individual: { reference: `Practitioner/${who}` },
+    ...(start === undefined ? {} : { period: { start } }),
+  });
+  const encounter = (participant: unknown): ResourceDraft => ({ resourceType: 'Encounter', id: 'e1', participant });
+  const stored = { resourceType: 'Encounter', id: 'e1', participant: [attender('d1'), consultant('c1')] };
+
+  it('fields replace the field entries only; set replaces the role entry with its role and person, or appends', () => {
+    const merged = mergeDraft(stored, encounter({ $merge: 'roles', fields: [attender('d2')], set: [consultant('c1', '2024-08-15'), consultant('c2')] }));
+    expect(merged['participant']).toEqual([attender('d2'), consultant('c1', '2024-08-15'), consultant('c2')]);
+  });
+
+  it('clearFields removes the field entries, remove the role entry; the element goes when nothing is left', () => {
+    expect(mergeDraft(stored, encounter({ $merge: 'roles', clearFields: true }))['participant']).toEqual([consultant('c1')]);
+    expect(mergeDraft(stored, encounter({ $merge: 'roles', remove: [consultant('c1')] }))['participant']).toEqual([attender('d1')]);
+    expect(mergeDraft(stored, encounter({ $merge: 'roles', clearFields: true, remove: [consultant('c1')] }))).not.toHaveProperty('participant');
+  });
+
+  it('restating what is stored changes nothing', () => {
+    const merged = mergeDraft(stored, encounter({ $merge: 'roles', fields: [attender('d1')], set: [consultant('c1')] }));
+    expect(merged['participant']).toEqual(stored.participant);
+  });
+
+  it('Patient.generalPractitioner: a PractitionerRole reference is a ROL entry, the others are PD1', () => {
+    const patient = { resourceType: 'Patient', id: 'p1', generalPractitioner: [{ reference: 'Practitioner/gp1' }, { reference: 'PractitionerRole/r1' }] };
+    const merged = mergeDraft(patient, { resourceType: 'Patient', id: 'p1', generalPractitioner: { $merge: 'roles', fields: [{ reference: 'Organization/o1' }] } });
+    expect(merged['generalPractitioner']).toEqual([{ reference: 'Organization/o1' }, { reference: 'PractitionerRole/r1' }]);
+  });
+});
