@@ -12,7 +12,7 @@
 import { HL7_NULL, componentOf, type Hl7Repetition } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { Hl7MappingOptions } from '../types.ts';
-import { currentIssues, reportIssue } from '../issues.ts';
+import { currentIssues, degrade, reportIssue } from '../issues.ts';
 import { decimalFromLiteral, isLosslessNumber, type FhirDecimal } from '../fhir-decimal.ts';
 import { BoundedMemo } from '../memo.ts';
 
@@ -211,6 +211,53 @@ function parseDtm(value: string, location: string): DtmParts {
   return parts;
 }
 
+/** Digits only, more of them than DTM has before a fraction or an odd count (9 or more), with an offset or not. */
+const OVERLONG_DTM = /^(\d{9,})([+-]\d{4})?$/;
+
+/** The precisions an overlong value is read to, longest first (a day at the least), by their digit counts. */
+const OVERLONG_PRECISIONS: ReadonlyArray<[digits: number, name: string]> = [[14, 'second'], [12, 'minute'], [10, 'hour'], [8, 'day']];
+
+interface DtmRead {
+  parts: DtmParts;
+  /** For an overlong value: how many digits it has, the precision read, and how many digits after it were left out. */
+  overlong?: { digits: number; precision: string; leftOut: number };
+}
+
+/**
+ * parseDtm, and for a value of digits that is longer than DTM or cut between two of its parts (`2014121914001`,
+ * `2020051401000000`, `2018080800000000000`: written so by some senders' generators, and seen in public health test
+ * messages), the longest prefix at one of DTM's precisions, a day at the least, that is a valid date/time, with the
+ * offset sent. The date and time are what the sender wrote before the stray digits, so they are kept rather than the
+ * whole value dropped; the caller reports what was left out. A value whose day does not read (a digit added in
+ * front: `220241021055726`) is refused as before: nothing in it says which digits to trust. A value of a length DTM
+ * has whose parts are out of range (`2024081524`) is refused too: it is not overlong, it is wrong.
+ */
+function readDtm(value: string, location: string): DtmRead {
+  try {
+    return { parts: parseDtm(value, location) };
+  } catch (error) {
+    const overlong = OVERLONG_DTM.exec(value);
+    if (overlong === null) throw error;
+    const [, digits, offset = ''] = overlong as unknown as [string, string, string | undefined];
+    if (digits.length <= 14 && digits.length % 2 === 0) throw error;
+    for (const [length, precision] of OVERLONG_PRECISIONS) {
+      if (digits.length <= length) continue;
+      try {
+        return { parts: parseDtm(digits.slice(0, length) + offset, location), overlong: { digits: digits.length, precision, leftOut: digits.length - length } };
+      } catch {
+        // Not valid to this precision: try the next shorter one.
+      }
+    }
+    throw error;
+  }
+}
+
+/** What an overlong value was read as (readDtm), with the issue that says what was left out. */
+function readOverlong<T>(read: T, sent: string, location: string, overlong: NonNullable<DtmRead['overlong']>): T {
+  const detail = `${overlong.digits} digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the ${overlong.precision}, the last ${overlong.leftOut} left out`;
+  return degrade(invalid(location, detail), 'ANCHORLINE_ISSUE_INVALID_VALUE', read, sent);
+}
+
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
@@ -231,7 +278,10 @@ export function toFhirDateTime(value: string, location: string, timeZone: string
   const key = `${timeZone}\u0000${trimmed}`;
   const known = readTimes.get(key);
   if (known !== undefined) return known;
-  const time = readFhirDateTime(trimmed, location, timeZone);
+  const { parts, overlong } = readDtm(trimmed, location);
+  const time = fhirDateTime(parts, timeZone);
+  // An overlong value is not remembered: each read of it reports its issue.
+  if (overlong !== undefined) return readOverlong(time, trimmed, location, overlong);
   readTimes.set(key, time);
   return time;
 }
@@ -247,8 +297,7 @@ const TIMES_PER_GENERATION = 500;
  */
 const readTimes = new BoundedMemo<string, string>(TIMES_PER_GENERATION);
 
-function readFhirDateTime(trimmed: string, location: string, timeZone: string): string {
-  const parts = parseDtm(trimmed, location);
+function fhirDateTime(parts: DtmParts, timeZone: string): string {
   const date = formatDate(parts);
   if (parts.hour === undefined) return date;
   const minute = parts.minute ?? 0;
@@ -265,7 +314,9 @@ function readFhirDateTime(trimmed: string, location: string, timeZone: string): 
 export function toFhirDate(value: string, location: string): string | undefined {
   const trimmed = textOf(value);
   if (trimmed === '') return undefined;
-  return formatDate(parseDtm(trimmed, location));
+  const { parts, overlong } = readDtm(trimmed, location);
+  const date = formatDate(parts);
+  return overlong === undefined ? date : readOverlong(date, trimmed, location, overlong);
 }
 
 function formatDate(parts: DtmParts): string {

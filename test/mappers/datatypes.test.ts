@@ -12,6 +12,7 @@ import {
   toIdentifier,
 } from '../../mappers/hl7v2/datatypes.ts';
 import { defaultHl7MappingOptions } from '../../mappers/index.ts';
+import { MappingIssues, withIssues } from '../../mappers/issues.ts';
 
 /** A repetition from `^`-separated components with `&`-separated subcomponents, as the parser would give it. */
 function rep(text: string): Hl7Repetition {
@@ -82,6 +83,53 @@ describe('TS/DTM -> dateTime', () => {
       expect(codeOf(() => toFhirDateTime(value, 'PID-7', 'Asia/Seoul'))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'PID-7' });
     });
   }
+
+  describe('a value of digits longer than DTM, or cut between two of its parts', () => {
+    const read = (convert: () => string | undefined): { value: string | undefined; issues: MappingIssues['list'] } => {
+      const issues = new MappingIssues();
+      const value = withIssues(issues, convert);
+      return { value, issues: issues.list };
+    };
+    const cases: Array<[sent: string, want: string, detail: string]> = [
+      // Public health test messages: a stray digit after the minute, hundredths without their dot, and more.
+      ['2014121914001', '2014-12-19T14:00:00+09:00', '13 digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the minute, the last 1 left out'],
+      ['2020051401000000', '2020-05-14T01:00:00+09:00', '16 digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the second, the last 2 left out'],
+      ['2018080800000000000', '2018-08-08T00:00:00+09:00', '19 digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the second, the last 5 left out'],
+      ['202408151', '2024-08-15', '9 digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the day, the last 1 left out'],
+      // The offset sent is kept; a second out of range makes the minute the longest valid prefix.
+      ['202408151230601-0500', '2024-08-15T12:30:00-05:00', '15 digits, which no HL7 date/time has (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]); read to the minute, the last 3 left out'],
+    ];
+    for (const [sent, want, detail] of cases) {
+      it(`reads ${sent} as ${want}, with a warning saying what was left out`, () => {
+        const { value, issues } = read(() => toFhirDateTime(sent, 'OBR-7', 'Asia/Seoul'));
+        expect(value).toBe(want);
+        expect(issues).toEqual([{ severity: 'warning', code: 'ANCHORLINE_ISSUE_INVALID_VALUE', location: 'OBR-7', detail: `OBR-7: ${detail}`, value: sent }]);
+      });
+    }
+
+    it('takes a birth date from a long time, and reports it on each read', () => {
+      const { value, issues } = read(() => [toFhirDate('2018080800000000000', 'PID-7'), toFhirDateTime('2014121914001', 'OBR-7', 'UTC'), toFhirDateTime('2014121914001', 'OBR-22', 'UTC')]);
+      expect(value).toEqual(['2018-08-08', '2014-12-19T14:00:00+00:00', '2014-12-19T14:00:00+00:00']);
+      expect(issues.map((issue) => issue.location)).toEqual(['PID-7', 'OBR-7', 'OBR-22']);
+    });
+
+    const refused = [
+      // A digit added in front: the day itself does not read, and nothing says which digits to trust.
+      '220241021055726',
+      // Lengths DTM has, with a part out of range: wrong, not overlong.
+      '2024081524',
+      '20240815235960',
+      // Not digits alone.
+      '2024081512a',
+    ];
+    for (const sent of refused) {
+      it(`still refuses ${sent}`, () => {
+        const issues = new MappingIssues();
+        expect(codeOf(() => withIssues(issues, () => toFhirDateTime(sent, 'OBR-7', 'UTC')))).toEqual({ code: 'ANCHORLINE_ERR_MAPPING_INVALID_VALUE', location: 'OBR-7' });
+        expect(issues.list).toEqual([]);
+      });
+    }
+  });
 
   it('accepts 29 February in a leap year', () => expect(toFhirDate('20240229', 'PID-7')).toBe('2024-02-29'));
 
