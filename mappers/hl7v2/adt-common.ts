@@ -280,6 +280,22 @@ export function visitKey(context: MappingContext): { identifier: Identifier & { 
   return { identifier, id: deterministicId('Encounter', identifier.system, identifier.value) };
 }
 
+/** The account the message is about: PID-18, else (senders that bill by visit) PV1-19. */
+export function accountKey(context: MappingContext): { identifier: Identifier & { system: string; value: string }; id: string } | undefined {
+  const pid = firstSegment(context.message, 'PID');
+  const pv1 = firstSegment(context.message, 'PV1');
+  for (const [segment, field, location] of [
+    [pid, 18, 'PID-18'],
+    [pv1, 19, 'PV1-19'],
+  ] as const) {
+    const number = fieldOf(segment, field).find((repetition) => comp(repetition, 1) !== '');
+    if (number === undefined) continue;
+    const identifier = keyIdentifier(number, location, context);
+    return { identifier, id: deterministicId('Account', identifier.system, identifier.value) };
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Event time
 

@@ -44,7 +44,7 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
-import { buildVisitChargeItems } from './financial.ts';
+import { buildVisitChargeItems } from './charge-items.ts';
 import { codeOf, completeDraft, element, listElement } from './drafts.ts';
 import { orderNumbers, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';

@@ -17,7 +17,8 @@ import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } fr
 import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority } from './message-common.ts';
-import { buildChargeItemsOutsideVisit, buildGuarantorAccount } from './financial.ts';
+import { buildChargeItemsOutsideVisit } from './charge-items.ts';
+import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 

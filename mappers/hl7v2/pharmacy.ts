@@ -25,7 +25,8 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
-import { buildChargeItemsOutsideVisit, buildGuarantorAccount } from './financial.ts';
+import { buildChargeItemsOutsideVisit } from './charge-items.ts';
+import { buildGuarantorAccount } from './financial.ts';
 import { element, updateDraft } from './drafts.ts';
 import {
   type OrderRequest,

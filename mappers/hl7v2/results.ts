@@ -16,7 +16,7 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildPatient } from './adt-patient.ts';
-import { buildChargeItemsOutsideVisit } from './financial.ts';
+import { buildChargeItemsOutsideVisit } from './charge-items.ts';
 import { buildProceduresOutsideVisit } from './procedures.ts';
 import {
   type Attachment,

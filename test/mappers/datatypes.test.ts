@@ -85,7 +85,7 @@ describe('TS/DTM -> dateTime', () => {
   }
 
   describe('a value of digits longer than DTM, or cut between two of its parts', () => {
-    const read = (convert: () => string | undefined): { value: string | undefined; issues: MappingIssues['list'] } => {
+    const read = <T,>(convert: () => T): { value: T; issues: MappingIssues['list'] } => {
       const issues = new MappingIssues();
       const value = withIssues(issues, convert);
       return { value, issues: issues.list };
