@@ -3,7 +3,7 @@
  *
  *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--workers 1]
  *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines] [--worker-niceness N]
- *                          [--worker-semi-space-mb N]
+ *                          [--worker-semi-space-mb N] [--worker-parallel-scavenge]
  *                          [--acked-only]
  *   npm run bench:mllp -- --engine-workers [--intake-priority on|off|both] [--rounds 1] [--rate 1000] [--seconds 10]
  *
@@ -20,7 +20,9 @@
  * --workers N starts N worker processes (with --redis, BullMQ spreads the jobs; without, they share the Postgres
  * queue). The workers reach PostgreSQL over its Unix socket, as `start`'s own worker process does, so that they and
  * their sessions run at workers.niceness (--worker-niceness N sets it; 0 runs mapping at intake's priority).
- * --worker-semi-space-mb N gives the worker processes the V8 young generation workers.semiSpaceMb would.
+ * --worker-semi-space-mb N (default 64) and --worker-parallel-scavenge give the worker processes the V8 young
+ * generation and scavenges workers.semiSpaceMb and workers.parallelScavenge give the engine's own (their defaults
+ * unless given).
  * --acked-only stops after phase 1 (for profiling intake). --baselines first measures, in the same run, what bounds
  * intake on this machine: a bare MLLP server that frames and ACKs without storing, and PostgreSQL's durable commit
  * rate from 8 clients (one row, and 8 rows, a commit), so that the ACK rate can be read as a ratio of both.
@@ -60,7 +62,11 @@ const { values } = parseArgs({
     redis: { type: 'boolean', default: false },
     // The workers' CPU priority (config workers.niceness; absent: the engine's default), to compare with 0.
     'worker-niceness': { type: 'string' },
-    'worker-semi-space-mb': { type: 'string' },
+    // The standalone workers' young generation and scavenges: the engine's own worker process's defaults
+    // (workers.semiSpaceMb 64, workers.parallelScavenge false) unless given; `--worker-semi-space-mb 16
+    // --worker-parallel-scavenge` is V8's own.
+    'worker-semi-space-mb': { type: 'string', default: '64' },
+    'worker-parallel-scavenge': { type: 'boolean', default: false },
     corpus: { type: 'boolean', default: false },
     // Where the slow ACKs of the last phase come from: the wait events of the intake's PostgreSQL sessions, sampled
     // every 5 ms while it runs, and when the ACKs over 100 ms were due.
@@ -448,10 +454,9 @@ async function main(): Promise<void> {
       // The workers open sealed messages and seal what they map with the intake's master key (encryption at rest).
       const masterKey = { ANCHORLINE__ENCRYPTION__MASTER_KEY_FILE: path.join(dataDir, 'master-key.json') };
       const niceness: Record<string, string> = values['worker-niceness'] === undefined ? {} : { ANCHORLINE__WORKERS__NICENESS: values['worker-niceness'] };
-      // V8 reads the young generation's size at start: a standalone worker takes it from NODE_OPTIONS.
-      const semiSpace = values['worker-semi-space-mb'];
-      const youngGeneration: Record<string, string> = semiSpace === undefined ? {} : { NODE_OPTIONS: [process.env.NODE_OPTIONS, `--max-semi-space-size=${Number(semiSpace)}`].filter(Boolean).join(' ') };
-      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness, ...youngGeneration }, 60_000, 'worker');
+      // V8 reads these at start: a standalone worker takes them on its command line, as the engine gives them to its own.
+      const youngGeneration = [`--max-semi-space-size=${Number(values['worker-semi-space-mb'])}`, ...(values['worker-parallel-scavenge'] ? [] : ['--no-parallel-scavenge'])];
+      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness }, 60_000, 'worker', 'sources', youngGeneration);
       workers.push(worker);
       cpuRoots.set(WORKERS === 1 ? 'worker' : `worker ${n + 1}`, worker.process.pid!);
     }

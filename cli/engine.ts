@@ -368,6 +368,7 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: W
     log: log.child({ component: 'worker-process' }),
     maxHeapMb: config.workers.maxHeapMb,
     semiSpaceMb: config.workers.semiSpaceMb,
+    parallelScavenge: config.workers.parallelScavenge,
     niceness: config.workers.niceness,
     stallTimeoutMs: config.workers.stallTimeoutMs,
     restartDelayMs: config.workers.restartDelayMs,

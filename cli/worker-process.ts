@@ -46,6 +46,8 @@ export interface WorkerProcessOptions {
   maxHeapMb: number;
   /** The child's V8 semi-space size (--max-semi-space-size), MiB; V8's own when undefined. */
   semiSpaceMb?: number;
+  /** Whether the child's scavenges may use helper threads on every core (config workers.parallelScavenge). */
+  parallelScavenge: boolean;
   /**
    * The child's niceness (config workers.niceness), set as soon as it is forked so that every thread it starts
    * inherits it; the child sets it again itself. Absent: the engine's.
@@ -112,9 +114,10 @@ export class WorkerProcess {
     const compiled = import.meta.url.endsWith('.js');
     const entry = fileURLToPath(new URL(compiled ? './worker-child.js' : './worker-child.ts', import.meta.url));
     const execArgv = [
-      ...process.execArgv.filter((arg) => !arg.startsWith('--max-old-space-size') && !arg.startsWith('--max-semi-space-size')),
+      ...process.execArgv.filter((arg) => !/^--(max-old-space-size|max-semi-space-size|(no-)?parallel-scavenge)\b/.test(arg)),
       `--max-old-space-size=${this.options.maxHeapMb}`,
       ...(this.options.semiSpaceMb === undefined ? [] : [`--max-semi-space-size=${this.options.semiSpaceMb}`]),
+      ...(this.options.parallelScavenge ? [] : ['--no-parallel-scavenge']),
     ];
     if (!compiled && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.unshift('--import', 'tsx');
     const child = fork(entry, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
@@ -135,7 +138,7 @@ export class WorkerProcess {
     void Promise.resolve(this.options.config).then((config) => {
       if (child.connected) child.send({ type: 'start', config } satisfies WorkerParentCommand);
     });
-    this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb, semiSpaceMb: this.options.semiSpaceMb }, 'worker process started');
+    this.options.log.info({ pid: child.pid, maxHeapMb: this.options.maxHeapMb, semiSpaceMb: this.options.semiSpaceMb, parallelScavenge: this.options.parallelScavenge }, 'worker process started');
   }
 
   private onReport(child: ChildProcess, report: WorkerChildReport): void {

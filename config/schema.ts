@@ -239,12 +239,20 @@ export const configSchema = z.strictObject({
       /** The worker process's V8 heap limit (--max-old-space-size), in MiB. Default 2048. */
       maxHeapMb: positiveInt.default(2048),
       /**
-       * The worker process's V8 young generation: the size of each semi-space (--max-semi-space-size), in MiB. Unset:
-       * V8's own (16). 64 took about 10 % off the worker's CPU a mapped ADT, but with the mixed corpus, intake next to
-       * mapping on the same two cores then acknowledged ~800 of 1,000 msg/s offered, ACK p50 1.1-1.3 s (6 ms unset):
-       * the worker's larger scavenges, run on every core, starve intake. For worker processes on cores of their own.
+       * The worker process's V8 young generation: the size of each semi-space (--max-semi-space-size), in MiB.
+       * Default 64 (V8's own is 16): mapping makes many short-lived objects, and a larger young generation collects
+       * them in fewer scavenges and promotes fewer of them, 10-20 % less worker CPU a mapped message (README,
+       * Performance).
        */
-      semiSpaceMb: z.number().int().min(1).max(1024).optional(),
+      semiSpaceMb: z.number().int().min(1).max(1024).default(64),
+      /**
+       * Whether the worker process's scavenges (young-generation collections) run on helper threads on every core,
+       * as V8 does by default. Default false: they run on the worker's own thread (--no-parallel-scavenge). With
+       * them parallel, each larger scavenge took every core at once, intake's included: with the mixed corpus, intake
+       * beside mapping on two cores acknowledged ~800 of 1,000 msg/s offered, ACK p50 over 1 s. Set true for worker
+       * processes on cores of their own.
+       */
+      parallelScavenge: z.boolean().default(false),
       /**
        * The worker process is killed and restarted when its event loop has not turned for this long, in ms (one
        * message's processing stalled it). Default 60000.

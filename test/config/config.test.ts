@@ -15,7 +15,8 @@ describe('config', () => {
     expect(config.dataDir).toBe('./data');
     expect(config.mapping.timeZone).toBe('Asia/Seoul');
     // The worker keeps V8's young generation unless told otherwise: a bigger one starved intake on shared cores.
-    expect(config.workers.semiSpaceMb).toBeUndefined();
+    expect(config.workers.semiSpaceMb).toBe(64);
+    expect(config.workers.parallelScavenge).toBe(false);
     expect(loadConfig({ env: { ANCHORLINE__WORKERS__SEMI_SPACE_MB: '64' } }).workers.semiSpaceMb).toBe(64);
     // Intake goes before mapping unless told otherwise.
     expect(config.workers.intakePriority).toEqual({ enabled: true, ackTargetMs: 10, minMappingShare: 0.25, maxBacklog: 20_000 });

@@ -1,7 +1,7 @@
 /**
  * Mapping yields the cores to intake: the worker process `start` forks runs at workers.niceness, and so do the
  * PostgreSQL sessions of its mapping and background pools on a server on this host; intake's and the API's sessions
- * keep their priority. It runs with the young generation workers.semiSpaceMb sets.
+ * keep their priority. It runs with the young generation workers.semiSpaceMb sets, scavenged on its own thread.
  */
 import { readFile } from 'node:fs/promises';
 import { getPriority } from 'node:os';
@@ -59,6 +59,9 @@ describe('worker priority', () => {
     const argv = (await readFile(`/proc/${workerPid}/cmdline`, 'utf8')).split('\u0000');
     expect(argv.filter((arg) => arg.startsWith('--max-semi-space-size'))).toEqual([`--max-semi-space-size=${SEMI_SPACE_MB}`]);
     expect(argv.filter((arg) => arg.startsWith('--max-old-space-size'))).toEqual([`--max-old-space-size=${t.config.workers.maxHeapMb}`]);
+    // Its scavenges on its own thread (workers.parallelScavenge false by default), not on intake's cores too.
+    expect(t.config.workers.parallelScavenge).toBe(false);
+    expect(argv.filter((arg) => /parallel-scavenge/.test(arg))).toEqual(['--no-parallel-scavenge']);
 
     // The mapping transaction ran on a session of the worker's pool; other engines on this server use the default
     // niceness, so a session at NICENESS is this engine's.

@@ -21,12 +21,13 @@ export interface ChildEngine {
   exited: Promise<number | null>;
 }
 
-export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000, command: 'start' | 'worker' = 'start', code: 'sources' | 'compiled' = 'sources'): Promise<ChildEngine> {
+/** `nodeFlags`: Node and V8 options for the child's command line (those NODE_OPTIONS does not take). */
+export async function startChildEngine(env: Record<string, string>, timeoutMs = 60_000, command: 'start' | 'worker' = 'start', code: 'sources' | 'compiled' = 'sources', nodeFlags: readonly string[] = []): Promise<ChildEngine> {
   const readyMessage = command === 'start' ? 'anchorline ready' : 'anchorline worker ready';
   const main = code === 'sources' ? ['--import', 'tsx', path.join(ROOT, 'cli/main.ts')] : [path.join(ROOT, 'dist/cli/main.js')];
   // BENCH_CPU_PROF_DIR: each engine process writes a V8 CPU profile there when it exits (benchmarks' profiles).
   const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, ...main, command], {
+  const child = spawn(process.execPath, [...profile, ...nodeFlags, ...main, command], {
     cwd: ROOT,
     env: { ...process.env, HTTP_PORT: '0', MLLP_PORT: '0', DICOM_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
