@@ -273,7 +273,10 @@ function rolesIn(role: string, person: string): RoleList {
   };
 }
 
-const ROLE_LISTS: ReadonlyMap<string, RoleList> = new Map([
+/** The lists that ROL segments and fields feed together, by element. */
+export type RoleListElement = 'Encounter.participant' | 'Procedure.performer' | 'CareTeam.participant' | 'Patient.generalPractitioner';
+
+const ROLE_LISTS: ReadonlyMap<RoleListElement, RoleList> = new Map<RoleListElement, RoleList>([
   ['Encounter.participant', rolesIn('type', 'individual')],
   ['Procedure.performer', rolesIn('function', 'actor')],
   ['CareTeam.participant', rolesIn('role', 'member')],
@@ -281,6 +284,14 @@ const ROLE_LISTS: ReadonlyMap<string, RoleList> = new Map([
   // period), so its reference says where it came from.
   ['Patient.generalPractitioner', { isRole: (entry) => String(entry['reference'] ?? '').startsWith('PractitionerRole/'), key: referenceKey }],
 ]);
+
+/**
+ * The key of a role entry of `element`: the role and person a later ROL restates or deletes. The mappers dedupe one
+ * message's ROL segments by it, so that they and the merge with the stored list agree on what is the same entry.
+ */
+export function roleEntryKey(element: RoleListElement, entry: Record<string, unknown>): string {
+  return ROLE_LISTS.get(element)!.key(entry);
+}
 
 function roleEntries(list: RoleList): ReadonlyMap<string, ElementRule> {
   return new Map([['roles', (stored, operation) => mergeRoleEntries(stored, operation as unknown as RoleEntriesOperation, list)]]);

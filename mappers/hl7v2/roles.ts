@@ -30,7 +30,7 @@
 import { type Hl7Message, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import { reportIssue } from '../issues.ts';
-import type { RoleEntriesOperation } from '../merge.ts';
+import { type RoleEntriesOperation, type RoleListElement, roleEntryKey } from '../merge.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { patientId, periodElement } from './adt-common.ts';
@@ -113,11 +113,10 @@ const ACTIONS: ReadonlyMap<string, 'set' | 'remove'> = new Map([
   ['UN', 'remove'],
 ]);
 
-/** One ROL as read: what it does, the role (table 0443 code and its concept), the people and when. */
+/** One ROL as read: what it does, the role, the people and when. */
 interface RoleStatement {
   rol: Hl7Segment;
   action: 'set' | 'remove';
-  code: string;
   role: CodeableConcept;
   persons: Reference[];
   period?: { start?: string; end?: string };
@@ -138,12 +137,16 @@ function statementsOf(rols: readonly Hl7Segment[], context: MappingContext): Rol
   return statements;
 }
 
+/** A ROL that names neither a role (ROL-3) nor a person (ROL-4: an id or a family name). */
+function saysNothing(rol: Hl7Segment): boolean {
+  return comp(fieldOf(rol, 3)[0], 1) === '' && fieldOf(rol, 4).every((rep) => comp(rep, 1) === '' && comp(rep, 2) === '');
+}
+
 function statementOf(rol: Hl7Segment, context: MappingContext): RoleStatement | undefined {
   const { options } = context;
+  if (saysNothing(rol)) return undefined;
   const sent = fieldOf(rol, 3)[0];
   const sentCode = comp(sent, 1);
-  const namesSomeone = fieldOf(rol, 4).some((rep) => comp(rep, 1) !== '' || comp(rep, 2) !== '');
-  if (sentCode === '' && !namesSomeone) return undefined;
   const at = atPosition(undefined, rol, context.message);
   const systemName = comp(sent, 3).toUpperCase();
   if (sentCode === '' || (systemName !== '' && systemName !== 'HL70443')) {
@@ -164,7 +167,7 @@ function statementOf(rol: Hl7Segment, context: MappingContext): RoleStatement | 
   const code = mappedValue(options, 'HL70443', sentCode).toUpperCase();
   const role = withStandardCoding(toCodeableConceptIn(sent!, options, 'HL70443', hl7TableSystems('0443')), STANDARD_ROLE.get(code))!;
   const period = periodElement(fieldOf(rol, 5), fieldOf(rol, 6), ['ROL-5', 'ROL-6'], options.timeZone) ?? undefined;
-  return { rol, action: actionOf(rol, at), code, role, persons, ...(period === undefined ? {} : { period }) };
+  return { rol, action: actionOf(rol, at), role, persons, ...(period === undefined ? {} : { period }) };
 }
 
 function actionOf(rol: Hl7Segment, at: string): 'set' | 'remove' {
@@ -182,11 +185,15 @@ function actionOf(rol: Hl7Segment, at: string): 'set' | 'remove' {
   return 'set';
 }
 
-/** One entry a ROL states or deletes, with its key: the role's table 0443 code and the person. */
+/** One entry a ROL states or deletes, with its key in its list (mappers/merge.ts roleEntryKey: the role and the person). */
 interface RoleEntry {
   action: 'set' | 'remove';
   entry: Record<string, unknown>;
   key: string;
+}
+
+function roleEntry(element: RoleListElement, action: 'set' | 'remove', entry: Record<string, unknown>): RoleEntry {
+  return { action, entry, key: roleEntryKey(element, entry) };
 }
 
 /**
@@ -211,10 +218,6 @@ function rolesOperation(fields: unknown[] | null | undefined, entries: readonly 
   };
 }
 
-function personKey(person: Reference): string {
-  return person.reference ?? `display:${person.display ?? ''}`;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Targets
 
@@ -223,16 +226,16 @@ function personKey(person: Reference): string {
  * that follow `pv1`.
  */
 export function encounterParticipants(pv1: Hl7Segment, fields: unknown[] | null | undefined, context: MappingContext): RoleEntriesOperation | undefined {
-  const entries = statementsOf(rolesOf(context.message, pv1), context).flatMap(({ action, code, role, persons, period }) =>
-    persons.map((individual) => ({ action, entry: { type: [role], individual, ...(period === undefined ? {} : { period }) }, key: `${code}|${personKey(individual)}` })),
+  const entries = statementsOf(rolesOf(context.message, pv1), context).flatMap(({ action, role, persons, period }) =>
+    persons.map((individual) => roleEntry('Encounter.participant', action, { type: [role], individual, ...(period === undefined ? {} : { period }) })),
   );
   return rolesOperation(fields, entries);
 }
 
 /** Procedure.performer: the PR1-8/11/12 performers (`fields`) with the ROL segments of `pr1`'s PROCEDURE group. */
 export function procedurePerformers(pr1: Hl7Segment, fields: unknown[] | null | undefined, context: MappingContext): RoleEntriesOperation | undefined {
-  const entries = statementsOf(rolesOf(context.message, pr1), context).flatMap(({ action, code, role, persons }) =>
-    persons.map((actor) => ({ action, entry: { function: role, actor }, key: `${code}|${personKey(actor)}` })),
+  const entries = statementsOf(rolesOf(context.message, pr1), context).flatMap(({ action, role, persons }) =>
+    persons.map((actor) => roleEntry('Procedure.performer', action, { function: role, actor })),
   );
   return rolesOperation(fields, entries);
 }
@@ -243,7 +246,7 @@ export function procedurePerformers(pr1: Hl7Segment, fields: unknown[] | null | 
  * is reported.
  */
 export function generalPractitioners(pid: Hl7Segment, fields: unknown[] | null | undefined, context: MappingContext): RoleEntriesOperation | undefined {
-  const rols = rolesOf(context.message, pid).filter((rol) => comp(fieldOf(rol, 3)[0], 1).toUpperCase() === PRIMARY_CARE_PROVIDER);
+  const rols = rolesOf(context.message, pid).filter(isPrimaryCareRole);
   const entries: RoleEntry[] = statementsOf(rols, context).flatMap(({ rol, action, persons }) =>
     withinSegment(rol, context.message, () => {
       const organization = fieldOf(rol, 14)[0];
@@ -255,16 +258,16 @@ export function generalPractitioners(pid: Hl7Segment, fields: unknown[] | null |
           reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED', location: `${at}-4`, detail: `${at}-4: the primary care provider has no id (XCN-1), so no Practitioner to hold the role; kept in the raw message` });
           return [];
         }
-        return [{ action, entry: { ...role }, key: role.reference! }];
+        return [roleEntry('Patient.generalPractitioner', action, { ...role })];
       });
     }),
   );
   return rolesOperation(fields, entries);
 }
 
-/** Whether a ROL after a PID belongs to the CareTeam (every role but the primary care provider). */
-function isCareTeamRole(rol: Hl7Segment): boolean {
-  return comp(fieldOf(rol, 3)[0], 1).toUpperCase() !== PRIMARY_CARE_PROVIDER;
+/** Whether a ROL after a PID names the primary care provider (Patient.generalPractitioner); every other role is the CareTeam's. */
+function isPrimaryCareRole(rol: Hl7Segment): boolean {
+  return comp(fieldOf(rol, 3)[0], 1).toUpperCase() === PRIMARY_CARE_PROVIDER;
 }
 
 /**
@@ -275,10 +278,10 @@ function isCareTeamRole(rol: Hl7Segment): boolean {
 export function buildCareTeam(context: MappingContext): ResourceDraft | undefined {
   const pid = segmentsNamed(context.message, 'PID')[0];
   if (pid === undefined) return undefined;
-  const rols = rolesOf(context.message, pid).filter(isCareTeamRole);
+  const rols = rolesOf(context.message, pid).filter((rol) => !isPrimaryCareRole(rol));
   if (rols.length === 0) return undefined;
-  const entries = statementsOf(rols, context).flatMap(({ action, code, role, persons, period }) =>
-    persons.map((member) => ({ action, entry: { role: [role], member, ...(period === undefined ? {} : { period }) }, key: `${code}|${personKey(member)}` })),
+  const entries = statementsOf(rols, context).flatMap(({ action, role, persons, period }) =>
+    persons.map((member) => roleEntry('CareTeam.participant', action, { role: [role], member, ...(period === undefined ? {} : { period }) })),
   );
   const participant = rolesOperation(undefined, entries);
   if (participant === undefined) return undefined;
@@ -317,7 +320,7 @@ function unmappedReason(owner: RoleOwner, context: MappingContext): string {
 export function reportUnmappedRoles(context: MappingContext): void {
   for (const { rol, owner } of placedRoles(context.message)) {
     if (context.mappedSegments.has(rol)) continue;
-    if (comp(fieldOf(rol, 3)[0], 1) === '' && fieldOf(rol, 4).every((rep) => comp(rep, 1) === '' && comp(rep, 2) === '')) continue;
+    if (saysNothing(rol)) continue;
     const at = atPosition(undefined, rol, context.message);
     reportIssue({ severity: 'information', code: 'ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED', location: at, detail: `${at} is kept in the raw message: ${unmappedReason(owner, context)}` });
   }
