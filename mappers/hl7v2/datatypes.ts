@@ -238,7 +238,8 @@ function readDtm(value: string, location: string): DtmRead {
   } catch (error) {
     const overlong = OVERLONG_DTM.exec(value);
     if (overlong === null) throw error;
-    const [, digits, offset = ''] = overlong as unknown as [string, string, string | undefined];
+    const digits = overlong[1]!;
+    const offset = overlong[2] ?? '';
     if (digits.length <= 14 && digits.length % 2 === 0) throw error;
     for (const [length, precision] of OVERLONG_PRECISIONS) {
       if (digits.length <= length) continue;
