@@ -1,9 +1,10 @@
 /**
  * FHIR read throughput with the audit trail on and off.
  *
- *   npm run bench:fhir-read -- [--clients 32] [--seconds 8] [--patients 300] [--rounds 2] [--audit both|on|off]
+ *   npm run bench:fhir-read -- [--clients 32] [--seconds 8] [--patients 300] [--rounds 2] [--audit both|on|off] [--sources]
+ *                           [--baselines]
  *
- * Starts `anchorline start` on its defaults (embedded PostgreSQL, workers in their own process) in a temporary data
+ * Starts `anchorline start` on its defaults, compiled as `npm start` runs it (--sources: through tsx; engine-code.ts) (embedded PostgreSQL, workers in their own process) in a temporary data
  * dir and stores --patients patients over MLLP. Then, for each round, restarts the engine on that data dir with the
  * read audit trail on (every answer waits for its AuditEvent and ledger leaf) and off (`http.auditReads: false`,
  * which exists only for this measurement), alternating, and runs --clients closed-loop HTTP clients on keep-alive
@@ -13,7 +14,12 @@
  * share of the rate without (alternating rounds in one run: this machine is shared and noisy). On Linux each phase also
  * prints its CPU time per request (cpu-meter.ts), and the summary the server's (engine, worker process, PostgreSQL) CPU
  * per request with and without the audit trail: the ratio that holds when the rates swing.
+ *
+ * --baselines first measures, with the same clients on the same PostgreSQL, what a bare node:http server does
+ * (bare-read-server.ts): answering alone, with one SELECT a request, and with that and one durable group-committed row
+ * a request; the summary then gives the engine's rates as shares of those limits.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +29,8 @@ import { runningEmbeddedConnection } from '../store/index.ts';
 import { adtMessage } from '../test/support/messages.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
-import { CpuMeter, engineCpu } from './cpu-meter.ts';
+import { CpuMeter, embeddedPostgresPid, engineCpu, printCpuBudget } from './cpu-meter.ts';
+import { engineCode } from './engine-code.ts';
 import { describeLoad, HttpLoad, loadAverage, type LoadResult } from './http-load.ts';
 
 const { values } = parseArgs({
@@ -33,6 +40,8 @@ const { values } = parseArgs({
     patients: { type: 'string', default: '300' },
     rounds: { type: 'string', default: '2' },
     audit: { type: 'string', default: 'both' },
+    sources: { type: 'boolean', default: false },
+    baselines: { type: 'boolean', default: false },
   },
 });
 const CLIENTS = Number(values.clients);
@@ -40,6 +49,7 @@ const SECONDS = Number(values.seconds);
 const PATIENTS = Number(values.patients);
 const ROUNDS = Number(values.rounds);
 if (!['both', 'on', 'off'].includes(values.audit!)) throw new Error('--audit is both, on or off');
+const CODE = engineCode(values.sources);
 const MODES: Array<'on' | 'off'> = values.audit === 'both' ? ['on', 'off'] : [values.audit as 'on' | 'off'];
 const KEY = 'bench-fhir-read-key-0123456789abcdef';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,8 +73,46 @@ async function closedLoop(name: string, load: HttpLoad, db: pg.Pool, urlFor: (i:
   return measured;
 }
 
+type BareMode = 'http' | 'select' | 'write';
+const BARE_MODES: Record<BareMode, string> = {
+  http: 'bare HTTP, nothing stored',
+  select: 'bare HTTP + 1 SELECT',
+  write: 'bare + SELECT + durable row',
+};
+
+/** One phase of a bare server (bare-read-server.ts) on the engine's PostgreSQL: requests per second. */
+async function bareRate(mode: BareMode, databaseUrl: string, postgresPid: number | undefined): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bare-read-server.ts'), mode, databaseUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+      child.stdout!.on('data', (data: Buffer) => {
+        const match = /PORT (\d+)/.exec(data.toString());
+        if (match) resolve(Number(match[1]));
+      });
+    });
+    const load = new HttpLoad(port, CLIENTS);
+    try {
+      const url = (i: number): string => `/fhir/Patient/p${i % 300}`;
+      await load.run(CLIENTS, 2, url, () => HEADERS);
+      const roots = new Map<string, number>([['bare server', child.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
+      const loadBefore = loadAverage();
+      const before = meter?.sample(roots);
+      const result = await load.run(CLIENTS, SECONDS, url, () => HEADERS);
+      const after = meter?.sample(roots);
+      if (before && after) printCpuBudget(`  ${BARE_MODES[mode]}`, before, after, result.requests, 'request');
+      console.log(`${describeLoad(`  ${BARE_MODES[mode]}`, result)}  load ${loadBefore} -> ${loadAverage()}`);
+      return result.requestsPerSecond;
+    } finally {
+      load.close();
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
 async function start(dataDir: string, auditReads: boolean): Promise<ChildEngine> {
-  return startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE_API_KEY: KEY, ANCHORLINE__HTTP__AUDIT_READS: String(auditReads) }, 120_000);
+  return startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE_API_KEY: KEY, ANCHORLINE__HTTP__AUDIT_READS: String(auditReads) }, 120_000, 'start', CODE);
 }
 
 async function stop(engine: ChildEngine): Promise<void> {
@@ -94,6 +142,11 @@ try {
   }
   seeding.close();
   console.log(`${ids.length} patients stored; ${CLIENTS} keep-alive clients, ${SECONDS} s a phase, ${ROUNDS} rounds, ${os.cpus().length} cores`);
+  const bare = new Map<BareMode, number>();
+  if (values.baselines) {
+    console.log('baselines: bare node:http servers, the same clients, the engine\'s PostgreSQL');
+    for (const mode of Object.keys(BARE_MODES) as BareMode[]) bare.set(mode, await bareRate(mode, runningEmbeddedConnection(dataDir)!, embeddedPostgresPid(engine)));
+  }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of MODES) {
       await stop(engine);
@@ -128,6 +181,11 @@ try {
     if (results.on.readCpu.length > 0 && results.off.readCpu.length > 0) {
       console.log(`  server CPU per request with the audit trail, as a multiple of without: read by id ${(mean(results.on.readCpu) / mean(results.off.readCpu)).toFixed(2)}x, search by identifier ${(mean(results.on.searchCpu) / mean(results.off.searchCpu)).toFixed(2)}x`);
     }
+  }
+  if (bare.size > 0) {
+    const share = (rate: number, limit: BareMode): string => `${((100 * rate) / bare.get(limit)!).toFixed(0)} % of ${BARE_MODES[limit]} (${bare.get(limit)!.toFixed(0)} req/s)`;
+    if (results.on.read.length > 0) console.log(`  audit on:  read by id ${share(mean(results.on.read), 'write')}; search ${share(mean(results.on.search), 'write')}`);
+    if (results.off.read.length > 0) console.log(`  audit off: read by id ${share(mean(results.off.read), 'select')}; search ${share(mean(results.off.search), 'select')}`);
   }
   console.log(`  load average at the end ${loadAverage()}`);
 } finally {

@@ -4,7 +4,7 @@
  *   npm run bench:mllp -- [--connections 8] [--messages 20000] [--rate 1000] [--seconds 10] [--redis] [--workers 1]
  *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines] [--worker-niceness N]
  *                          [--worker-semi-space-mb N] [--worker-parallel-scavenge]
- *                          [--acked-only]
+ *                          [--acked-only] [--sources]
  *   npm run bench:mllp -- --engine-workers [--intake-priority on|off|both] [--rounds 1] [--rate 1000] [--seconds 10]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
@@ -34,6 +34,9 @@
  * could take end to end with this code, however the work were scheduled. Wall-clock rates on a shared 2-core machine
  * swing with whatever else runs; CPU time per message does not, so it is what a change to the pipeline is measured by.
  *
+ * Engines and workers run the compiled build, as `npm start` does; --sources runs the TypeScript through tsx
+ * (engine-code.ts).
+ *
  * --engine-workers measures instead what `npm start` does with a steady feed: the engine maps in its own worker
  * process from the start, with workers.intakePriority on and off (engineWorkersMain).
  */
@@ -46,6 +49,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { adtMessage } from '../test/support/messages.ts';
 import { loadMappingCorpus } from './mapping-throughput.ts';
+import { engineCode } from './engine-code.ts';
 import { MllpTestClient } from '../test/support/mllp-client.ts';
 import { MllpFramer, encodeMllpFrame } from '../adapters/mllp/index.ts';
 import { startChildEngine, type ChildEngine } from '../test/support/child-engine.ts';
@@ -77,6 +81,7 @@ const { values } = parseArgs({
     baselines: { type: 'boolean', default: false },
     // Only phase 1 (the ACK path): for profiling intake.
     'acked-only': { type: 'boolean', default: false },
+    sources: { type: 'boolean', default: false },
     // The topology npm start runs: the engine maps in its own worker process (engineWorkersMain).
     'engine-workers': { type: 'boolean', default: false },
     'intake-priority': { type: 'string', default: 'both' },
@@ -90,6 +95,7 @@ const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const WORKERS = Number(values.workers);
 const ROUNDS = Number(values.rounds);
+const CODE = engineCode(values.sources);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -348,7 +354,7 @@ async function engineWorkersMain(): Promise<void> {
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of modes) {
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
-      const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: mode === 'on' ? 'true' : 'false' });
+      const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: mode === 'on' ? 'true' : 'false' }, 60_000, 'start', CODE);
       const db = new pg.Client({ connectionString: await embeddedDatabaseUrl(dataDir, engine) });
       await db.connect();
       try {
@@ -384,7 +390,7 @@ async function main(): Promise<void> {
   let redis: TestRedis | undefined;
   if (values.redis) redis = await startTestRedis();
   const redisEnv: Record<string, string> = redis ? { REDIS_URL: redis.url } : {};
-  const intake = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__ENABLED: 'false', ...redisEnv });
+  const intake = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__ENABLED: 'false', ...redisEnv }, 60_000, 'start', CODE);
   const databaseUrl = await embeddedDatabaseUrl(dataDir, intake);
   // The workers reach the server as the intake does, over its Unix socket: a worker on the database's host (as `start`
   // runs its own) also lowers the priority of its sessions there (config workers.niceness).
@@ -456,7 +462,7 @@ async function main(): Promise<void> {
       const niceness: Record<string, string> = values['worker-niceness'] === undefined ? {} : { ANCHORLINE__WORKERS__NICENESS: values['worker-niceness'] };
       // V8 reads these at start: a standalone worker takes them on its command line, as the engine gives them to its own.
       const youngGeneration = [`--max-semi-space-size=${Number(values['worker-semi-space-mb'])}`, ...(values['worker-parallel-scavenge'] ? [] : ['--no-parallel-scavenge'])];
-      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness }, 60_000, 'worker', 'sources', youngGeneration);
+      const worker = await startChildEngine({ DATABASE_URL: workerDatabaseUrl, ...masterKey, ...redisEnv, ...niceness }, 60_000, 'worker', CODE, youngGeneration);
       workers.push(worker);
       cpuRoots.set(WORKERS === 1 ? 'worker' : `worker ${n + 1}`, worker.process.pid!);
     }
