@@ -200,6 +200,11 @@ export interface OrderRequestKind {
   statusByStatus: ReadonlyMap<string, string>;
   /** HL7 table 0119 (ORC-1 order control) -> the resource's status, where ORC-5 is empty. */
   statusByControl: ReadonlyMap<string, string>;
+  /**
+   * The detail segments of other kinds of order the same message may carry (an ORM^O01's OBR and RXO): an ORC
+   * followed by one of those instead of this kind's detail is an order of that kind, left to its builder.
+   */
+  otherDetails?: readonly string[];
 }
 
 /** One order of an ORC-led order message, with what its ORC says about it. */
@@ -233,8 +238,10 @@ export function buildOrderRequests(
   const subject = singlePatientReference(context);
   const groups = orderGroups(context.message.segments, kind.detailName);
   if (groups.length === 0) throw missingField('ORC', 'the message has no order');
+  const others = kind.otherDetails ?? [];
+  const ours = groups.filter((group) => group.detail !== undefined || !group.segments.some((segment) => others.includes(segment.name)));
   // One order that cannot be read (no order number, no detail segment) costs itself, not the message's other orders.
-  return buildEach(groups, (group) => build(orderRequest(group, kind, context), subject));
+  return buildEach(ours, (group) => build(orderRequest(group, kind, context), subject));
 }
 
 function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: MappingContext): OrderRequest {

@@ -20,6 +20,7 @@ import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequest
 import { buildChargeItemsOutsideVisit } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
+import { buildRequestedMedicationsBesideServices } from './pharmacy.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -73,12 +74,16 @@ const REQUEST_STATUS_BY_STATUS = codeTable<string>({
   ER: 'entered-in-error',
 });
 
-/** ServiceRequest's statuses and its detail segment, OBR, which carries the order numbers beside the ORC. */
+/**
+ * ServiceRequest's statuses and its detail segment, OBR, which carries the order numbers beside the ORC. An ORC
+ * followed by an RXO is a pharmacy order (pharmacy.ts), which an ORM^O01 may carry beside service orders.
+ */
 const SERVICE_REQUEST: OrderRequestKind = {
   detailName: 'OBR',
   numbersInDetail: true,
   statusByStatus: REQUEST_STATUS_BY_STATUS,
   statusByControl: REQUEST_STATUS_BY_CONTROL,
+  otherDetails: ['RXO'],
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -155,7 +160,8 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
 
 /** The order rows of the mapping table (mappers/hl7v2/registry.ts). */
 export const ORDER_MAPPINGS: readonly MappingRow[] = [
-  // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts).
-  ['ORM^O01', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildChargeItemsOutsideVisit, buildObservations]],
+  // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts). An
+  // ORM^O01's orders are services (ORC/OBR) or, from senders before OMP^O09, pharmacy orders (ORC/RXO).
+  ['ORM^O01', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildRequestedMedicationsBesideServices, buildChargeItemsOutsideVisit, buildObservations]],
   ['OML^O21', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildChargeItemsOutsideVisit, buildObservations]],
 ];

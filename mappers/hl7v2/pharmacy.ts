@@ -1,19 +1,27 @@
 /**
- * RDE^O11 (pharmacy/treatment encoded order) -> one MedicationRequest draft per ORC/RXE order.
+ * Pharmacy orders -> one MedicationRequest draft per order:
+ * - RDE^O11 (pharmacy/treatment encoded order): ORC/RXE, the pharmacy's encoding of the order;
+ * - OMP^O09 (pharmacy/treatment order), and ORM^O01 where an ORC is followed by an RXO instead of an OBR (the general
+ *   order message carried pharmacy orders before OMP existed): ORC/RXO, the placer's order.
  *
- * RXE (the pharmacy's encoding of an order) maps by its field definitions, the way the IG's RXO[MedicationRequest]
- * map treats the placer's RXO: RXE-2 give code, RXE-3/4/5 give amount and units, RXE-10/11 dispense amount and
- * units, RXE-12 refills, RXR route and site, and the ORC as for any order. Like ServiceRequest, MedicationRequest is an update draft keyed
- * on the placer order number, so order control messages (DC, HD, CA) update the order they are about.
+ * RXO maps after the IG's RXO[MedicationRequest] map: RXO-1 requested give code, RXO-2/3/4 give amount and units,
+ * RXO-7 the administration instructions, RXO-11/12 dispense amount and units, RXO-13 refills, intent original-order.
+ * RXE maps by its field definitions the same way: RXE-2 give code, RXE-3/4/5 give amount and units, RXE-7
+ * instructions, RXE-10/11 dispense amount and units, RXE-12 refills, intent order. Both take RXR route and site, TQ1
+ * timing (else the TQ in RXE-1, or in ORC-7 for an RXO, which has none of its own), and the ORC as for any order.
+ * Like ServiceRequest, MedicationRequest is an update draft keyed on the placer order number, so order control
+ * messages (DC, HD, CA) update the order they are about, and the pharmacy's RDE for a placer's OMP order updates the
+ * request that order made.
  */
 
-import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { buildPatient } from './adt.ts';
+import { buildEncounter, buildPatient } from './adt.ts';
 import {
   type CodeableConcept,
+  type Reference,
   codeTable,
   comp,
   hl7TableSystems,
@@ -25,7 +33,7 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
-import { buildChargeItemsOutsideVisit } from './charge-items.ts';
+import { buildChargeItemsOutsideVisit, buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { element, updateDraft } from './drafts.ts';
 import {
@@ -86,12 +94,56 @@ const MEDICATION_STATUS_BY_STATUS = codeTable<string>({
   ER: 'entered-in-error',
 });
 
-/** MedicationRequest's statuses and its detail segment, RXE, which has no order number fields: ORC-2 and ORC-3 name the order. */
-const MEDICATION_REQUEST: OrderRequestKind = {
-  detailName: 'RXE',
-  numbersInDetail: false,
-  statusByStatus: MEDICATION_STATUS_BY_STATUS,
-  statusByControl: MEDICATION_STATUS_BY_CONTROL,
+/**
+ * Where an order detail segment (RXE or RXO) holds what a MedicationRequest is made of: field numbers, and the TQ
+ * (quantity/timing) that stands in for TQ1 in senders before v2.5. Neither has order number fields: ORC-2 and ORC-3
+ * name the order.
+ */
+interface PharmacyDetail {
+  kind: OrderRequestKind;
+  intent: 'order' | 'original-order';
+  giveCode: number;
+  giveMinimum: number;
+  giveMaximum: number;
+  giveUnits: number;
+  instructions: number;
+  dispenseAmount: number;
+  dispenseUnits: number;
+  refills: number;
+  /** The XCN naming the prescriber where ORC-12 does not (RXO-14, the ordering provider's DEA number). */
+  prescriber?: number;
+  /** The TQ of senders before v2.5, and where it is. */
+  quantityTiming: (orc: Hl7Segment, detail: Hl7Segment) => { tq: Hl7Repetition | undefined; location: string };
+}
+
+const ENCODED_ORDER: PharmacyDetail = {
+  kind: { detailName: 'RXE', numbersInDetail: false, statusByStatus: MEDICATION_STATUS_BY_STATUS, statusByControl: MEDICATION_STATUS_BY_CONTROL },
+  intent: 'order',
+  giveCode: 2,
+  giveMinimum: 3,
+  giveMaximum: 4,
+  giveUnits: 5,
+  instructions: 7,
+  dispenseAmount: 10,
+  dispenseUnits: 11,
+  refills: 12,
+  quantityTiming: (_orc, rxe) => ({ tq: fieldOf(rxe, 1)[0], location: 'RXE-1' }),
+};
+
+const REQUESTED_ORDER: PharmacyDetail = {
+  // In an ORM^O01 an ORC followed by an OBR is a ServiceRequest (orders.ts), not an RXO missing.
+  kind: { detailName: 'RXO', numbersInDetail: false, statusByStatus: MEDICATION_STATUS_BY_STATUS, statusByControl: MEDICATION_STATUS_BY_CONTROL, otherDetails: ['OBR'] },
+  intent: 'original-order',
+  giveCode: 1,
+  giveMinimum: 2,
+  giveMaximum: 3,
+  giveUnits: 4,
+  instructions: 7,
+  dispenseAmount: 11,
+  dispenseUnits: 12,
+  refills: 13,
+  prescriber: 14,
+  quantityTiming: (orc) => ({ tq: fieldOf(orc, 7)[0], location: 'ORC-7' }),
 };
 
 /** Medication vocabularies senders name in RXE-2 beyond the shared ones (RxNorm is one of those). */
@@ -108,48 +160,75 @@ const GTS_ABBREVIATIONS = new Set(['AM', 'PM', 'BID', 'TID', 'QID', 'QD', 'QOD',
 // ---------------------------------------------------------------------------------------------------------------
 // Builder
 
+/** RDE: the pharmacy's encoded orders (ORC/RXE). */
 export function buildMedicationRequests(context: MappingContext): ResourceDraft[] {
-  return buildOrderRequests(context, MEDICATION_REQUEST, (request, subject) => buildMedicationRequest(request, subject, context));
+  return buildPharmacyOrders(context, ENCODED_ORDER);
 }
 
-function buildMedicationRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft {
+/** OMP^O09: the placer's pharmacy orders (ORC/RXO). */
+export function buildRequestedMedications(context: MappingContext): ResourceDraft[] {
+  return buildPharmacyOrders(context, REQUESTED_ORDER);
+}
+
+/**
+ * The pharmacy orders (ORC/RXO) an ORM^O01 may carry beside its service orders (orders.ts). An ORM without an RXO has
+ * none, and what its ORCs lack is reported by the service orders' builder, once.
+ */
+export function buildRequestedMedicationsBesideServices(context: MappingContext): ResourceDraft[] {
+  return segmentsNamed(context.message, 'RXO').length === 0 ? [] : buildPharmacyOrders(context, REQUESTED_ORDER);
+}
+
+function buildPharmacyOrders(context: MappingContext, detail: PharmacyDetail): ResourceDraft[] {
+  return buildOrderRequests(context, detail.kind, (request, subject) => buildMedicationRequest(request, subject, detail, context));
+}
+
+function buildMedicationRequest(request: OrderRequest, subject: { reference: string }, fields: PharmacyDetail, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
-  const { orc, detail: rxe, segments, numbers, key, status } = request;
-  const medication = element(fieldOf(rxe, 2), (rep) => toCodeableConceptIn(rep, options, 'L', MEDICATION_SYSTEMS));
-  if (medication === undefined || medication === null) throw missingField('RXE-2', 'give code is empty');
+  const { orc, detail, segments, numbers, key, status } = request;
+  const medication = element(fieldOf(detail, fields.giveCode), (rep) => toCodeableConceptIn(rep, options, 'L', MEDICATION_SYSTEMS));
+  if (medication === undefined || medication === null) throw missingField(`${detail.name}-${fields.giveCode}`, 'give code is empty');
 
   const rxr = segments.find((segment) => segment.name === 'RXR');
 
   return updateDraft('MedicationRequest', deterministicId('MedicationRequest', key.system, key.value), {
     identifier: [numbers.placer, numbers.filler],
     status,
-    intent: 'order',
-    priority: requestPriority(priorityCode(segments, rxe)),
+    intent: fields.intent,
+    priority: requestPriority(priorityCode(segments, orc, detail, fields)),
     medicationCodeableConcept: medication,
     subject,
     authoredOn: authoredOn(request, timeZone),
-    requester: element(fieldOf(orc, 12), (rep) => practitionerReference(rep, 'ORC-12', context)),
+    requester: prescriber(orc, detail, fields, context),
     note: request.note,
-    dosageInstruction: [dosage(segments, rxe, rxr, context)],
-    dispenseRequest: dispenseRequest(rxe),
+    dosageInstruction: [dosage(segments, orc, detail, rxr, fields, context)],
+    dispenseRequest: dispenseRequest(detail, fields),
   });
 }
 
+/** ORC-12, else the detail's own prescriber field (RXO-14): the first that names someone, as orders.ts reads ORC-12 and OBR-16. */
+function prescriber(orc: Hl7Segment, detail: Hl7Segment, fields: PharmacyDetail, context: MappingContext): Reference | null | undefined {
+  const ordering = element(fieldOf(orc, 12), (rep) => practitionerReference(rep, 'ORC-12', context));
+  if (ordering || fields.prescriber === undefined) return ordering;
+  const location = `${detail.name}-${fields.prescriber}`;
+  return element(fieldOf(detail, fields.prescriber), (rep) => practitionerReference(rep, location, context)) ?? ordering;
+}
+
 /**
- * One dosage from RXE: RXE-7 instructions as text, the repeat pattern and bounds as timing (TQ1-3/7/8, else the
- * TQ in RXE-1), RXE-3 (minimum) to RXE-4 (maximum) give amount in RXE-5 units as the dose, RXR route and site.
+ * One dosage: the administration instructions (RXE-7, RXO-7) as text, the repeat pattern and bounds as timing (TQ1-3/7/8,
+ * else the TQ of older senders), the give amount minimum to maximum in the give units as the dose, RXR route and site.
  */
-function dosage(segments: Hl7Segment[], rxe: Hl7Segment, rxr: Hl7Segment | undefined, context: MappingContext): Record<string, unknown> {
+function dosage(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
   const { options } = context;
-  const unit = toQuantityUnitOf(fieldOf(rxe, 5)[0]);
-  const minimum = toQuantity(comp(fieldOf(rxe, 3)[0], 1), unit, 'RXE-3');
-  const maximum = toQuantity(comp(fieldOf(rxe, 4)[0], 1), unit, 'RXE-4');
+  const at = (field: number): string => `${detail.name}-${field}`;
+  const unit = toQuantityUnitOf(fieldOf(detail, fields.giveUnits)[0]);
+  const minimum = toQuantity(comp(fieldOf(detail, fields.giveMinimum)[0], 1), unit, at(fields.giveMinimum));
+  const maximum = toQuantity(comp(fieldOf(detail, fields.giveMaximum)[0], 1), unit, at(fields.giveMaximum));
   if (minimum !== undefined && maximum !== undefined && (maximum.value ?? 0) < (minimum.value ?? 0)) {
-    throw invalidValue('RXE-4', 'give amount maximum is less than the minimum');
+    throw invalidValue(at(fields.giveMaximum), 'give amount maximum is less than the minimum');
   }
-  const instructions = fieldOf(rxe, 7)[0];
-  const timing = dosageTiming(segments, rxe, context);
+  const instructions = fieldOf(detail, fields.instructions)[0];
+  const timing = dosageTiming(segments, fields.quantityTiming(orc, detail), context);
   return {
     text: comp(instructions, 2) || comp(instructions, 1) || undefined,
     timing: timing.timing,
@@ -161,12 +240,12 @@ function dosage(segments: Hl7Segment[], rxe: Hl7Segment, rxr: Hl7Segment | undef
   };
 }
 
-function dosageTiming(segments: Hl7Segment[], rxe: Hl7Segment, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
+function dosageTiming(segments: Hl7Segment[], older: { tq: Hl7Repetition | undefined; location: string }, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
   const { timeZone } = context.options;
   const tq1 = segments.find((segment) => segment.name === 'TQ1');
-  const tq = fieldOf(rxe, 1)[0];
+  const { tq } = older;
   const pattern = tq1 !== undefined ? comp(fieldOf(tq1, 3)[0], 1) : comp(tq, 2, 1);
-  const location = tq1 !== undefined ? 'TQ1-7' : 'RXE-1';
+  const location = tq1 !== undefined ? 'TQ1-7' : older.location;
   const start = toFhirDateTime(tq1 !== undefined ? comp(fieldOf(tq1, 7)[0], 1) : comp(tq, 4, 1), location, timeZone);
   const end = toFhirDateTime(tq1 !== undefined ? comp(fieldOf(tq1, 8)[0], 1) : comp(tq, 5, 1), location, timeZone);
   const upper = pattern.toUpperCase();
@@ -179,10 +258,10 @@ function dosageTiming(segments: Hl7Segment[], rxe: Hl7Segment, context: MappingC
   };
 }
 
-/** TQ1-9 priority, else RXE-1 component 6 (the TQ priority of senders before v2.5). */
-function priorityCode(segments: Hl7Segment[], rxe: Hl7Segment): string {
+/** TQ1-9 priority, else component 6 of the TQ of senders before v2.5 (RXE-1, ORC-7). */
+function priorityCode(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, fields: PharmacyDetail): string {
   const tq1 = segments.find((segment) => segment.name === 'TQ1');
-  return tq1 !== undefined ? comp(fieldOf(tq1, 9)[0], 1) : comp(fieldOf(rxe, 1)[0], 6);
+  return tq1 !== undefined ? comp(fieldOf(tq1, 9)[0], 1) : comp(fields.quantityTiming(orc, detail).tq, 6);
 }
 
 /** A repeat pattern: the GTS abbreviation when it has the same code, the sender's code (table 0335) beside it. */
@@ -192,14 +271,19 @@ function repeatPattern(pattern: string, context: MappingContext): CodeableConcep
   return GTS_ABBREVIATIONS.has(upper) ? { coding: [{ system: V3_GTS_ABBREVIATION, code: upper }, local] } : { coding: [local] };
 }
 
-/** RXE-10 dispense amount in RXE-11 units, RXE-12 number of refills. */
-function dispenseRequest(rxe: Hl7Segment): Record<string, unknown> | undefined {
-  const refills = toDecimal(comp(fieldOf(rxe, 12)[0], 1), 'RXE-12');
-  if (refills !== undefined && (!Number.isInteger(refills) || refills < 0)) throw invalidValue('RXE-12', 'number of refills is not a whole number');
-  const quantity = toQuantity(comp(fieldOf(rxe, 10)[0], 1), toQuantityUnitOf(fieldOf(rxe, 11)[0]), 'RXE-10');
+/** The dispense amount in its units (RXE-10/11, RXO-11/12) and the number of refills (RXE-12, RXO-13). */
+function dispenseRequest(detail: Hl7Segment, fields: PharmacyDetail): Record<string, unknown> | undefined {
+  const refillsAt = `${detail.name}-${fields.refills}`;
+  const refills = toDecimal(comp(fieldOf(detail, fields.refills)[0], 1), refillsAt);
+  if (refills !== undefined && (!Number.isInteger(refills) || refills < 0)) throw invalidValue(refillsAt, 'number of refills is not a whole number');
+  const quantity = toQuantity(comp(fieldOf(detail, fields.dispenseAmount)[0], 1), toQuantityUnitOf(fieldOf(detail, fields.dispenseUnits)[0]), `${detail.name}-${fields.dispenseAmount}`);
   return { numberOfRepeatsAllowed: refills, quantity };
 }
 
-/** The pharmacy row of the mapping table (mappers/hl7v2/registry.ts). */
-// Its GT1 are the guarantors of the patient's account, its FT1 the charges of the orders (financial.ts).
-export const PHARMACY_MAPPINGS: readonly MappingRow[] = [['RDE^O11', [buildPatient, buildGuarantorAccount, buildMedicationRequests, buildChargeItemsOutsideVisit, buildObservations]]];
+/** The pharmacy rows of the mapping table (mappers/hl7v2/registry.ts). */
+// Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts).
+export const PHARMACY_MAPPINGS: readonly MappingRow[] = [
+  ['RDE^O11', [buildPatient, buildGuarantorAccount, buildMedicationRequests, buildChargeItemsOutsideVisit, buildObservations]],
+  // OMP^O09 carries the visit the orders are placed in (PV1), as the dispense and administration messages do.
+  ['OMP^O09', [buildPatient, buildEncounter, buildGuarantorAccount, buildRequestedMedications, buildVisitChargeItems, buildObservations]],
+];

@@ -17,7 +17,7 @@ import { buildRelatedPersons } from './adt-related-person.ts';
 import { buildDocumentReference } from './documents.ts';
 import { buildImmunizations } from './immunization.ts';
 import { buildServiceRequests } from './orders.ts';
-import { buildMedicationRequests } from './pharmacy.ts';
+import { buildMedicationRequests, buildRequestedMedications } from './pharmacy.ts';
 import { buildResults } from './results.ts';
 import { buildAppointment } from './scheduling.ts';
 import { buildChargeItems, buildChargeItemsOutsideVisit, buildVisitChargeItems } from './charge-items.ts';
@@ -76,6 +76,8 @@ export function segmentBuilders(message: Hl7Message): ResourceBuilder[] {
   else if (has(message, 'OBR')) builders.push(buildServiceRequests);
   if (has(message, 'RXA')) builders.push(buildImmunizations);
   if (has(message, 'RXE')) builders.push(buildMedicationRequests);
+  // An RXO beside an RXE is the order the pharmacy encoded (an RDE^O25, an RDS): the RXE is what it maps.
+  else if (has(message, 'RXO')) builders.push(buildRequestedMedications);
   if (has(message, 'RXD')) builders.push(buildDispenses);
   if (has(message, 'FT1')) builders.push(buildVisitChargeItems);
   if (has(message, 'SCH')) builders.push(buildAppointment);

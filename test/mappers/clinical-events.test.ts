@@ -288,6 +288,73 @@ describe('Account and ChargeItem (BAR, DFT)', () => {
   });
 });
 
+describe('pharmacy orders from the placer (OMP^O09, and ORC/RXO in ORM^O01)', () => {
+  const rxo = (fields: Record<number, string>) => segment('RXO', { 1: '00093-7424-01^Amoxicillin 500 MG Cap^NDC', 2: '1', 4: 'CAP^Capsule^UCUM', 11: '30', 12: 'CAP^Capsule^UCUM', 13: '2', ...fields });
+  const orc = (fields: Record<number, string>) => segment('ORC', { 1: 'NW', 2: 'RX-1001^EMR', 9: '20260401091500', 12: '1234^PRESCRIBER^PAT', ...fields });
+
+  it('OMP^O09: a MedicationRequest from RXO-1/2/4, RXO-11/12/13, RXR, TQ1 and ORC-12, intent original-order', () => {
+    const result = map(message('OMP^O09', [PID, orc({}), segment('TQ1', { 1: '1', 3: 'TID', 7: '20260401', 9: 'S' }), rxo({ 7: '^Take with food' }), segment('RXR', { 1: 'PO^Oral^HL70162' })]));
+    const request = only(result, 'MedicationRequest');
+    expect(request).toMatchObject({
+      status: 'active',
+      intent: 'original-order',
+      priority: 'stat',
+      medicationCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '00093-7424-01', display: 'Amoxicillin 500 MG Cap' }] },
+      authoredOn: '2026-04-01T09:15:00+09:00',
+      dispenseRequest: { numberOfRepeatsAllowed: 2, quantity: { value: 30, code: 'CAP' } },
+    });
+    const [dosage] = request['dosageInstruction'] as Array<Record<string, unknown>>;
+    expect(dosage).toMatchObject({ text: 'Take with food', doseAndRate: [{ doseQuantity: { value: 1, code: 'CAP' } }], route: { coding: [expect.objectContaining({ code: 'PO' })] } });
+    expect((dosage!['timing'] as { code: { coding: Array<{ code: string }> } }).code.coding[0]!.code).toBe('TID');
+    expect(request['requester']).toEqual(expect.objectContaining({ reference: expect.stringMatching(/^Practitioner\//) }));
+    expect(issuesOf(result).filter((issue) => !issue.startsWith('ANCHORLINE_ISSUE_AUTHORITY_FALLBACK'))).toEqual([]);
+    expect(supportedMessageTypes()).toContain('OMP^O09');
+  });
+
+  it("the pharmacy's RDE for the same placer order updates the request the OMP made", () => {
+    const omp = only(map(message('OMP^O09', [PID, orc({}), rxo({})])), 'MedicationRequest');
+    const rde = only(map(message('RDE^O11', [PID, orc({ 1: 'OK' }), segment('RXE', { 2: '00093-7424-01^Amoxicillin 500 MG Cap^NDC' })], { controlId: 'C2' })), 'MedicationRequest');
+    expect(rde.id).toBe(omp.id);
+    expect(rde['intent']).toBe('order');
+  });
+
+  it('ORM^O01 with an RXO after its ORC: a MedicationRequest, its TQ in ORC-7 and the prescriber in RXO-14 where ORC-12 is empty', () => {
+    const result = map(message('ORM^O01', [PID, orc({ 7: '^BID^^20260402^^R', 12: '' }), rxo({ 14: '5678^DOCTOR^DORA' })]));
+    const request = only(result, 'MedicationRequest');
+    expect(request['priority']).toBe('routine');
+    const [dosage] = request['dosageInstruction'] as Array<Record<string, unknown>>;
+    expect(dosage).toMatchObject({ timing: { code: { coding: expect.arrayContaining([expect.objectContaining({ code: 'BID' })]) }, repeat: { boundsPeriod: { start: '2026-04-02' } } } });
+    expect(request['requester']).toEqual(expect.objectContaining({ reference: expect.stringMatching(/^Practitioner\//) }));
+    expect(drafts(result, 'ServiceRequest')).toEqual([]);
+    expect(issuesOf(result).filter((issue) => /OBR|RXO|ORC/.test(issue))).toEqual([]);
+  });
+
+  it('ORM^O01 carrying a service order and a pharmacy order: one ServiceRequest and one MedicationRequest, no issue about either', () => {
+    const result = map(message('ORM^O01', [PID, orc({ 2: 'LAB-1^EMR' }), segment('OBR', { 1: '1', 2: 'LAB-1^EMR', 4: '2345-7^Glucose^LN' }), orc({}), rxo({})]));
+    expect(drafts(result, 'ServiceRequest')).toHaveLength(1);
+    expect(drafts(result, 'MedicationRequest')).toHaveLength(1);
+    expect(issuesOf(result).filter((issue) => /OBR|RXO|ORC/.test(issue))).toEqual([]);
+    // A service order alone builds no MedicationRequest and says nothing of RXO.
+    const services = map(message('ORM^O01', [PID, orc({ 2: 'LAB-1^EMR' }), segment('OBR', { 1: '1', 2: 'LAB-1^EMR', 4: '2345-7^Glucose^LN' })]));
+    expect(drafts(services, 'MedicationRequest')).toEqual([]);
+    expect(issuesOf(services).filter((issue) => /OBR|RXO|ORC/.test(issue))).toEqual([]);
+  });
+
+  it('an RXO without a give code costs its own order, with the issue at RXO-1; an ORC with neither detail is still reported', () => {
+    const result = map(message('OMP^O09', [PID, orc({}), rxo({ 1: '' }), orc({ 2: 'RX-1002^EMR' }), rxo({})]));
+    expect(drafts(result, 'MedicationRequest')).toHaveLength(1);
+    expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@RXO-1');
+    const bare = map(message('ORM^O01', [PID, orc({})]));
+    expect(issuesOf(bare)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@OBR');
+  });
+
+  it('an RXO in a message type the table does not list is mapped by its segments, unless an RXE encodes the order', () => {
+    expect(only(map(message('OMP^O99', [PID, orc({}), rxo({})])), 'MedicationRequest')['intent']).toBe('original-order');
+    const encoded = map(message('RDE^O99', [PID, orc({}), rxo({}), segment('RXE', { 2: '00093-7424-01^Amoxicillin 500 MG Cap^NDC' })]));
+    expect(only(encoded, 'MedicationRequest')['intent']).toBe('order');
+  });
+});
+
 describe('MedicationDispense and MedicationAdministration (RDS, RAS)', () => {
   const orc = segment('ORC', { 1: 'RE', 2: 'RX-1^PHARM' });
 
