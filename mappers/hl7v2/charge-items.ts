@@ -37,16 +37,17 @@ export function buildChargeItems(context: MappingContext): ResourceDraft[] {
 }
 
 /**
- * The charges of a message that maps its visit but not its account (ADT A01-A08 and their kin, RDS: FT1 segments
- * sent with the visit or an order's dispense): linked to the visit's Encounter, and to the account by its identifier.
+ * The charges of a message that maps its visit but not its account (ADT A01-A08 and their kin, RDS, and the orders and
+ * results: ORM, OML, OMP, RDE, ORU): linked to the visit's Encounter when PV1 names one, and to the account by its
+ * identifier.
  */
 export function buildVisitChargeItems(context: MappingContext): ResourceDraft[] {
   return chargeItemsOf(context, { visit: true, accountBuilt: false });
 }
 
 /**
- * The charges of a message that maps no visit (ORM, OML, ORU, RDE: an order's FT1; A28/A31: the person's): the
- * patient's, with the account by its identifier, and no Encounter to refer to.
+ * The charges of a message that maps no visit (A28/A31: the person's): the patient's, with the account by its
+ * identifier, and no Encounter to refer to.
  */
 export function buildChargeItemsOutsideVisit(context: MappingContext): ResourceDraft[] {
   return chargeItemsOf(context, { visit: false, accountBuilt: false });

@@ -22,10 +22,12 @@ import { looksLikeClinicalDocument } from '../../formats/cda/index.ts';
 import { AnchorlineError, isAnchorlineError } from '../../errors/index.ts';
 import { convertCdaDocument } from '../cda/convert.ts';
 
-import { buildPatient } from './adt.ts';
+import { buildEncounter, buildPatient } from './adt.ts';
+import { visitReference } from './clinical-common.ts';
 import {
   type Attachment,
   type CodeableConcept,
+  type Reference,
   codeTable,
   comp,
   toAttachment,
@@ -107,7 +109,8 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft[]
     description: comp(fieldOf(txa, 25)[0], 1),
     securityLabel: confidentiality === '' ? undefined : [confidentialityLabel(confidentiality)],
     content: content.map((attachment) => ({ attachment })),
-    context: embedded.length === 0 ? undefined : { related: embedded.map((conversion) => ({ reference: `Composition/${conversion.compositionId}` })) },
+    // The visit PV1 names (the IG's MDM maps), and the clinical documents the message embeds.
+    context: documentContext(visitReference(context), embedded.map((conversion) => ({ reference: `Composition/${conversion.compositionId}` }))),
   });
   return [...embedded.flatMap((conversion) => conversion.drafts), documentReference];
 }
@@ -116,6 +119,12 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft[]
  * The C-CDA documents among the OBX EDs, converted about `patientId`. Text (encoding A) was decoded by the
  * message's charset and re-encoded as UTF-8 for the attachment, so its own XML declaration no longer describes it.
  */
+/** DocumentReference.context: the visit and the documents it relates to, or nothing when it has neither. */
+function documentContext(encounter: Reference | undefined, related: Reference[]): Record<string, unknown> | undefined {
+  if (encounter === undefined && related.length === 0) return undefined;
+  return { encounter: encounter === undefined ? undefined : [encounter], related: related.length === 0 ? undefined : related };
+}
+
 function embeddedClinicalDocuments(segments: Hl7Segment[], context: MappingContext, patientId: string): Array<ReturnType<typeof convertCdaDocument>> {
   const conversions: Array<ReturnType<typeof convertCdaDocument>> = [];
   for (const obx of segments) {
@@ -202,4 +211,4 @@ function textContent(lines: string[]): Attachment | undefined {
 }
 
 /** The document row of the mapping table (mappers/hl7v2/registry.ts). */
-export const DOCUMENT_MAPPINGS: readonly MappingRow[] = [['MDM^T02', [buildPatient, buildDocumentReference]]];
+export const DOCUMENT_MAPPINGS: readonly MappingRow[] = [['MDM^T02', [buildPatient, buildEncounter, buildDocumentReference]]];

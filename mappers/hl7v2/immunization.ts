@@ -12,7 +12,8 @@ import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { buildPatient } from './adt.ts';
+import { buildEncounter, buildPatient } from './adt.ts';
+import { visitReference } from './clinical-common.ts';
 import {
   type CodeableConcept,
   type Reference,
@@ -128,6 +129,8 @@ function buildImmunization(orc: Hl7Segment | undefined, rxa: Hl7Segment, segment
     statusReason: completion.status === 'not-done' ? toCodeableConcept(fieldOf(rxa, 18)[0] ?? [], options, 'NIP002') : undefined,
     vaccineCode,
     patient,
+    // The visit PV1 names, as the IG's VXU_V04 map has it.
+    encounter: visitReference(context),
     occurrenceDateTime: occurrence,
     recorded: toFhirDateTime(comp(fieldOf(rxa, 22)[0], 1), 'RXA-22', timeZone),
     primarySource: primarySource(rxa),
@@ -175,4 +178,4 @@ function performer(actor: Reference | undefined, role: CodeableConcept): Record<
 
 /** The immunization row of the mapping table (mappers/hl7v2/registry.ts). */
 // Its GT1 are the guarantors of the patient's account (financial.ts).
-export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildGuarantorAccount, buildImmunizations, buildObservations]]];
+export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildEncounter, buildGuarantorAccount, buildImmunizations, buildObservations]]];

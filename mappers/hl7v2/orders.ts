@@ -12,12 +12,13 @@ import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { buildPatient } from './adt.ts';
+import { buildEncounter, buildPatient } from './adt.ts';
+import { visitReference } from './clinical-common.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority } from './message-common.ts';
-import { buildChargeItemsOutsideVisit } from './charge-items.ts';
+import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
 import { buildRequestedMedicationsBesideServices } from './pharmacy.ts';
@@ -109,6 +110,8 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     priority: requestPriority(timing.priority),
     code,
     subject,
+    // The visit PV1 names, as the IG's ORM_O01 and OML_O21 maps have it; a message without one leaves it as stored.
+    encounter: visitReference(context),
     ...occurrence(toFhirDateTime(timing.start, timing.location, timeZone), toFhirDateTime(timing.end, timing.location, timeZone)),
     authoredOn: authoredOn(request, timeZone),
     requester: orderingProvider(orc, obr, context),
@@ -162,6 +165,6 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
 export const ORDER_MAPPINGS: readonly MappingRow[] = [
   // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts). An
   // ORM^O01's orders are services (ORC/OBR) or, from senders before OMP^O09, pharmacy orders (ORC/RXO).
-  ['ORM^O01', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildRequestedMedicationsBesideServices, buildChargeItemsOutsideVisit, buildObservations]],
-  ['OML^O21', [buildPatient, buildGuarantorAccount, buildServiceRequests, buildChargeItemsOutsideVisit, buildObservations]],
+  ['ORM^O01', [buildPatient, buildEncounter, buildGuarantorAccount, buildServiceRequests, buildRequestedMedicationsBesideServices, buildVisitChargeItems, buildObservations]],
+  ['OML^O21', [buildPatient, buildEncounter, buildGuarantorAccount, buildServiceRequests, buildVisitChargeItems, buildObservations]],
 ];

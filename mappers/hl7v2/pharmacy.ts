@@ -33,7 +33,8 @@ import {
   toQuantityUnitOf,
 } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
-import { buildChargeItemsOutsideVisit, buildVisitChargeItems } from './charge-items.ts';
+import { visitReference } from './clinical-common.ts';
+import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { element, updateDraft } from './drafts.ts';
 import {
@@ -198,6 +199,8 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
     priority: requestPriority(priorityCode(segments, orc, detail, fields)),
     medicationCodeableConcept: medication,
     subject,
+    // The visit PV1 names; a message without one leaves it as stored.
+    encounter: visitReference(context),
     authoredOn: authoredOn(request, timeZone),
     requester: prescriber(orc, detail, fields, context),
     note: request.note,
@@ -280,10 +283,9 @@ function dispenseRequest(detail: Hl7Segment, fields: PharmacyDetail): Record<str
   return { numberOfRepeatsAllowed: refills, quantity };
 }
 
-/** The pharmacy rows of the mapping table (mappers/hl7v2/registry.ts). */
+/** The pharmacy rows of the mapping table (mappers/hl7v2/registry.ts), with the visit the orders are placed in (PV1). */
 // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts).
 export const PHARMACY_MAPPINGS: readonly MappingRow[] = [
-  ['RDE^O11', [buildPatient, buildGuarantorAccount, buildMedicationRequests, buildChargeItemsOutsideVisit, buildObservations]],
-  // OMP^O09 carries the visit the orders are placed in (PV1), as the dispense and administration messages do.
+  ['RDE^O11', [buildPatient, buildEncounter, buildGuarantorAccount, buildMedicationRequests, buildVisitChargeItems, buildObservations]],
   ['OMP^O09', [buildPatient, buildEncounter, buildGuarantorAccount, buildRequestedMedications, buildVisitChargeItems, buildObservations]],
 ];

@@ -50,7 +50,7 @@ export function buildProcedures(context: MappingContext): ResourceDraft[] {
 }
 
 /**
- * The procedures of a message that maps no visit (A28/A31 about the person, an ORU): the patient's, without an
+ * The procedures of a message that maps no visit (A28/A31 about the person): the patient's, without an
  * Encounter to refer to. A procedure is something done to the patient at a time, which stays true without the visit
  * (unlike a DG1 diagnosis, whose type is its place in a visit: adt.ts).
  */

@@ -10,10 +10,11 @@
  * the segments it carries (segments.ts), which reads its RXA as Immunizations and their OBX as Observations.
  */
 
+import { buildEncounter } from './adt-encounter.ts';
 import { buildPatient } from './adt-patient.ts';
 import { buildObservationsBesideResults } from './observations.ts';
 import { buildResults } from './results.ts';
 import type { MappingRow } from './context.ts';
 
 /** The response rows of the mapping table (mappers/hl7v2/registry.ts). */
-export const RESPONSE_MAPPINGS: readonly MappingRow[] = [['ORF^R04', [buildPatient, buildResults, buildObservationsBesideResults]]];
+export const RESPONSE_MAPPINGS: readonly MappingRow[] = [['ORF^R04', [buildPatient, buildEncounter, buildResults, buildObservationsBesideResults]]];

@@ -15,9 +15,10 @@ import { type Hl7Encoding, type Hl7Field, type Hl7Repetition, type Hl7Segment, H
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
+import { buildEncounter } from './adt-encounter.ts';
 import { buildPatient } from './adt-patient.ts';
-import { buildChargeItemsOutsideVisit } from './charge-items.ts';
-import { buildProceduresOutsideVisit } from './procedures.ts';
+import { buildVisitChargeItems } from './charge-items.ts';
+import { buildProcedures } from './procedures.ts';
 import {
   type Attachment,
   type CodeableConcept,
@@ -60,7 +61,7 @@ import {
   singlePatientReference,
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
-import { atPosition, positionOf, withinSegment } from './clinical-common.ts';
+import { atPosition, positionOf, visitReference, withinSegment } from './clinical-common.ts';
 import { buildEach, degrade, issueCodeOf, reportIssue, tolerate } from '../issues.ts';
 import type { AnchorlineError } from '../../errors/index.ts';
 
@@ -295,13 +296,14 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   const builtSpecimens = specimens.filter((specimen): specimen is ResourceDraft => specimen !== undefined);
 
   const reportTime = optionalTime(fieldOf(obr, 7), 'OBR-7', context);
+  const encounter = visitReference(context);
   const issued = element(fieldOf(obr, 22), (rep) => instant(comp(rep, 1), 'OBR-22', context)) ?? undefined;
   const ids = new Set<string>();
   // One OBX that cannot be read costs that observation, not the report's others; issues name the OBX by position.
   const built = buildEach(
     observations,
     (entry) => {
-      const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen), reportStatus: REPORT_STATUS.get(codeOf(fieldOf(obr, 25)).toUpperCase()) };
+      const facts = { reportKey, subject, effective: reportTime, issued, specimen: specimenReference(entry.specimen), encounter, reportStatus: REPORT_STATUS.get(codeOf(fieldOf(obr, 25)).toUpperCase()) };
       const observation = withinSegment(entry.obx, context.message, () => buildObservation(entry, facts, context));
       if (ids.has(observation.id)) {
         // Two OBX with the same set id, sub-id and code: both are kept, the later one named by its position.
@@ -329,6 +331,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
     }),
     code,
     subject,
+    encounter,
     effectiveDateTime: endTime === undefined ? reportTime : undefined,
     effectivePeriod: endTime === undefined ? undefined : { start: reportTime, end: endTime },
     issued,
@@ -386,6 +389,8 @@ export interface ReportFacts {
   effective: string | undefined;
   issued: string | undefined;
   specimen: Reference | undefined;
+  /** The visit PV1 names (PV1-19), the report's and its observations' encounter. */
+  encounter?: Reference | undefined;
   /** DiagnosticReport.status read from OBR-25, for observations without their own OBX-11. */
   reportStatus?: string | undefined;
 }
@@ -440,6 +445,7 @@ export function buildObservation(entry: ObservationEntry, report: ReportFacts, c
     status,
     code,
     subject: report.subject,
+    encounter: report.encounter,
     effectiveDateTime: optionalTime(fieldOf(obx, 14), 'OBX-14', context) ?? report.effective,
     issued: report.issued,
     performer: [...(listElement([[fieldOf(obx, 16), (rep) => practitionerReference(rep, 'OBX-16', context)]]) ?? []), ...observationPerformers(obx, context)],
@@ -729,5 +735,7 @@ function uniqueByJson<T>(values: T[]): T[] {
 /** The result rows of the mapping table (mappers/hl7v2/registry.ts). */
 // A PR1 or an FT1 beside the results (outside the ORU_R01 structure, but sent) is the patient's procedure or a charge
 // of the order; the message maps no visit for them to refer to.
-export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildResults, buildProceduresOutsideVisit, buildChargeItemsOutsideVisit]]];
+// The visit PV1 names is the reports' and observations' encounter, as the IG's ORU_R01 map has it: an Encounter as the
+// visit stands (adt-encounter.ts), which the result changes nothing of.
+export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildEncounter, buildResults, buildProcedures, buildVisitChargeItems]]];
 

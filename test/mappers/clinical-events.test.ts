@@ -88,16 +88,18 @@ describe('Procedure (PR1)', () => {
     expect(issuesOf(result)).toContain('ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@PR1[1]-3');
   });
 
-  it("is the patient's, without the visit, where the row maps none (A28, A31, ORU); reported where no builder reads it (RAS)", () => {
-    for (const type of ['ADT^A28', 'ADT^A31', 'ORU^R01']) {
+  it("is the patient's, without the visit, where the row maps none (A28, A31); reported where no builder reads it (RAS)", () => {
+    for (const type of ['ADT^A28', 'ADT^A31']) {
       const result = map(message(type, [PID, PV1, pr1({})]));
       expect(only(result, 'Procedure')['encounter'], type).toBeUndefined();
       expect(drafts(result, 'Encounter'), type).toEqual([]);
       expect(issuesOf(result), type).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
     }
-    // A13 and A16 carry the visit's record: the procedure is the visit's.
-    const cancel = map(message('ADT^A13', [PID, PV1, pr1({})]));
-    expect(only(cancel, 'Procedure')['encounter']).toEqual({ reference: `Encounter/${only(cancel, 'Encounter').id}` });
+    // A13 and A16 carry the visit's record, and a result names the visit it was made in: the procedure is the visit's.
+    for (const type of ['ADT^A13', 'ORU^R01']) {
+      const result = map(message(type, [PID, PV1, pr1({})]));
+      expect(only(result, 'Procedure')['encounter'], type).toEqual({ reference: `Encounter/${only(result, 'Encounter').id}` });
+    }
     expect(issuesOf(map(message('RAS^O17', [PID, pr1({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PR1');
   });
 
@@ -278,13 +280,61 @@ describe('Account and ChargeItem (BAR, DFT)', () => {
     const charge = only(order, 'ChargeItem');
     // No Account in the message: a logical reference, which names it without requiring the resource.
     expect(charge['account']).toEqual([{ type: 'Account', identifier: expect.objectContaining({ value: 'ACCT-1' }) }]);
-    // A charge is a complete draft: what the message does not say is null.
-    expect(charge['context']).toBeNull();
+    // The order's visit, which its PV1 names; a charge is a complete draft: an order without a visit says null.
+    expect(charge['context']).toEqual({ reference: `Encounter/${only(order, 'Encounter').id}` });
+    const visitless = map(message('ORM^O01', [PID, segment('ORC', { 1: 'NW', 2: 'O1^X' }), segment('OBR', { 1: '1', 2: 'O1^X', 4: 'X^Y^L' }), ft1({})]));
+    expect(only(visitless, 'ChargeItem')['context']).toBeNull();
     const admit = map(message('ADT^A03', [PID, PV1, ft1({})]));
     expect(only(admit, 'ChargeItem')['context']).toEqual({ reference: `Encounter/${only(admit, 'Encounter').id}` });
     expect(only(admit, 'ChargeItem').id).toBe(charge.id);
     expect(only(map(message('ADT^A31', [PID, PV1, ft1({})])), 'ChargeItem')['context']).toBeNull();
     for (const result of [order, admit]) expect(issuesOf(result)).not.toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@FT1');
+  });
+});
+
+describe('the visit of results, orders, vaccinations and documents (PV1 in ORU, ORF, ORM, OML, RDE, OMP, VXU, MDM)', () => {
+  const ORC = segment('ORC', { 1: 'NW', 2: 'O1^EMR' });
+  const OBR = segment('OBR', { 1: '1', 2: 'O1^EMR', 3: 'F1^LIS', 4: '2345-7^Glucose^LN', 7: '20260401080000', 25: 'F' });
+  const OBX = segment('OBX', { 1: '1', 2: 'NM', 3: '2345-7^Glucose^LN', 5: '95', 6: 'mg/dL', 11: 'F' });
+  const visitOf = (result: MappingResult): { reference: string } => ({ reference: `Encounter/${only(result, 'Encounter').id}` });
+
+  it('a result names the visit as the report and each observation encounter, and maps the visit as it stands', () => {
+    for (const type of ['ORU^R01', 'ORF^R04']) {
+      const result = map(message(type, [PID, PV1, ORC, OBR, OBX]));
+      expect(only(result, 'DiagnosticReport')['encounter'], type).toEqual(visitOf(result));
+      expect(only(result, 'Observation')['encounter'], type).toEqual(visitOf(result));
+      // The result restates the visit and changes nothing of its state: no status (a visit first seen so is unknown).
+      expect(only(result, 'Encounter')['status'], type).toBeUndefined();
+      expect(mergeDraft(undefined, only(result, 'Encounter'))['status'], type).toBe('unknown');
+    }
+    // Without a PV1 (or a visit number), no Encounter and none named: a report is a complete draft, so null.
+    const bare = map(message('ORU^R01', [PID, ORC, OBR, OBX]));
+    expect(drafts(bare, 'Encounter')).toEqual([]);
+    expect(only(bare, 'DiagnosticReport')['encounter']).toBeNull();
+    expect(only(bare, 'Observation')['encounter']).toBeNull();
+  });
+
+  it("an order's request names the visit; an order message without one leaves the stored visit as it is", () => {
+    for (const type of ['ORM^O01', 'OML^O21']) {
+      const result = map(message(type, [PID, PV1, ORC, segment('OBR', { 1: '1', 2: 'O1^EMR', 4: '2345-7^Glucose^LN' })]));
+      expect(only(result, 'ServiceRequest')['encounter'], type).toEqual(visitOf(result));
+    }
+    const rde = map(message('RDE^O11', [PID, PV1, ORC, segment('RXE', { 2: '00093-7424-01^Amoxicillin^NDC' })]));
+    expect(only(rde, 'MedicationRequest')['encounter']).toEqual(visitOf(rde));
+    const omp = map(message('OMP^O09', [PID, PV1, ORC, segment('RXO', { 1: '00093-7424-01^Amoxicillin^NDC' })]));
+    expect(only(omp, 'MedicationRequest')['encounter']).toEqual(visitOf(omp));
+    // Update drafts: undefined keeps what is stored.
+    const cancel = map(message('ORM^O01', [PID, segment('ORC', { 1: 'CA', 2: 'O1^EMR' }), segment('OBR', { 1: '1', 2: 'O1^EMR', 4: '2345-7^Glucose^LN' })]));
+    expect(only(cancel, 'ServiceRequest')['encounter']).toBeUndefined();
+  });
+
+  it("a vaccination and a document name the visit", () => {
+    const vxu = map(message('VXU^V04', [PID, PV1, segment('ORC', { 1: 'RE', 3: 'IZ-1^REG' }), segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX', 6: '0.5', 7: 'mL' })]));
+    expect(only(vxu, 'Immunization')['encounter']).toEqual(visitOf(vxu));
+    const mdm = map(message('MDM^T02', [PID, PV1, segment('TXA', { 1: '1', 2: 'DS', 3: 'TX', 6: '20260401120000', 12: 'DOC-1^EMR', 17: 'AU' }), segment('OBX', { 1: '1', 2: 'TX', 3: 'DS^Discharge summary^L', 5: 'Discharged home.', 11: 'F' })]));
+    expect(only(mdm, 'DocumentReference')['context']).toEqual({ encounter: [visitOf(mdm)] });
+    const noVisit = map(message('MDM^T02', [PID, segment('TXA', { 1: '1', 2: 'DS', 3: 'TX', 6: '20260401120000', 12: 'DOC-1^EMR', 17: 'AU' }), segment('OBX', { 1: '1', 2: 'TX', 3: 'DS^Discharge summary^L', 5: 'Discharged home.', 11: 'F' })]));
+    expect(only(noVisit, 'DocumentReference')['context']).toBeNull();
   });
 });
 
