@@ -24,6 +24,7 @@ import { convertCdaDocument } from '../cda/convert.ts';
 
 import { buildEncounter, buildPatient } from './adt.ts';
 import { visitReference } from './clinical-common.ts';
+import { PATIENT_GROUP } from './patient-group.ts';
 import {
   type Attachment,
   type CodeableConcept,
@@ -211,4 +212,4 @@ function textContent(lines: string[]): Attachment | undefined {
 }
 
 /** The document row of the mapping table (mappers/hl7v2/registry.ts). */
-export const DOCUMENT_MAPPINGS: readonly MappingRow[] = [['MDM^T02', [buildPatient, buildEncounter, buildDocumentReference]]];
+export const DOCUMENT_MAPPINGS: readonly MappingRow[] = [['MDM^T02', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildDocumentReference]]];

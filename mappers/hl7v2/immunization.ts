@@ -33,6 +33,7 @@ import { buildGuarantorAccount } from './financial.ts';
 import { codeOf, completeDraft } from './drafts.ts';
 import { immunizationOrderNumbers, invalidValue, missingField, orderGroups, positionOf, singlePatientReference } from './message-common.ts';
 import { buildObservations } from './observations.ts';
+import { PATIENT_GROUP } from './patient-group.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 import { buildEach, reportIssue } from '../issues.ts';
 
@@ -178,4 +179,4 @@ function performer(actor: Reference | undefined, role: CodeableConcept): Record<
 
 /** The immunization row of the mapping table (mappers/hl7v2/registry.ts). */
 // Its GT1 are the guarantors of the patient's account (financial.ts).
-export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildEncounter, buildGuarantorAccount, buildImmunizations, buildObservations]]];
+export const IMMUNIZATION_MAPPINGS: readonly MappingRow[] = [['VXU^V04', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildGuarantorAccount, buildImmunizations, buildObservations]]];

@@ -21,6 +21,7 @@ import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequest
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
+import { PATIENT_GROUP } from './patient-group.ts';
 import { buildRequestedMedicationsBesideServices } from './pharmacy.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
@@ -165,6 +166,6 @@ function occurrence(start: string | undefined, end: string | undefined): Record<
 export const ORDER_MAPPINGS: readonly MappingRow[] = [
   // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts). An
   // ORM^O01's orders are services (ORC/OBR) or, from senders before OMP^O09, pharmacy orders (ORC/RXO).
-  ['ORM^O01', [buildPatient, buildEncounter, buildGuarantorAccount, buildServiceRequests, buildRequestedMedicationsBesideServices, buildVisitChargeItems, buildObservations]],
-  ['OML^O21', [buildPatient, buildEncounter, buildGuarantorAccount, buildServiceRequests, buildVisitChargeItems, buildObservations]],
+  ['ORM^O01', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildGuarantorAccount, buildServiceRequests, buildRequestedMedicationsBesideServices, buildVisitChargeItems, buildObservations]],
+  ['OML^O21', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildGuarantorAccount, buildServiceRequests, buildVisitChargeItems, buildObservations]],
 ];

@@ -47,6 +47,7 @@ import {
   requestPriority,
 } from './message-common.ts';
 import { buildObservations } from './observations.ts';
+import { PATIENT_GROUP } from './patient-group.ts';
 import type { MappingContext, MappingRow } from './context.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -286,6 +287,6 @@ function dispenseRequest(detail: Hl7Segment, fields: PharmacyDetail): Record<str
 /** The pharmacy rows of the mapping table (mappers/hl7v2/registry.ts), with the visit the orders are placed in (PV1). */
 // Their GT1 are the guarantors of the patient's account, their FT1 the charges of the orders (financial.ts).
 export const PHARMACY_MAPPINGS: readonly MappingRow[] = [
-  ['RDE^O11', [buildPatient, buildEncounter, buildGuarantorAccount, buildMedicationRequests, buildVisitChargeItems, buildObservations]],
-  ['OMP^O09', [buildPatient, buildEncounter, buildGuarantorAccount, buildRequestedMedications, buildVisitChargeItems, buildObservations]],
+  ['RDE^O11', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildGuarantorAccount, buildMedicationRequests, buildVisitChargeItems, buildObservations]],
+  ['OMP^O09', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildGuarantorAccount, buildRequestedMedications, buildVisitChargeItems, buildObservations]],
 ];

@@ -19,6 +19,7 @@ import { buildEncounter } from './adt-encounter.ts';
 import { buildPatient } from './adt-patient.ts';
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildProcedures } from './procedures.ts';
+import { PATIENT_GROUP } from './patient-group.ts';
 import {
   type Attachment,
   type CodeableConcept,
@@ -737,5 +738,5 @@ function uniqueByJson<T>(values: T[]): T[] {
 // of the order; the message maps no visit for them to refer to.
 // The visit PV1 names is the reports' and observations' encounter, as the IG's ORU_R01 map has it: an Encounter as the
 // visit stands (adt-encounter.ts), which the result changes nothing of.
-export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildEncounter, buildResults, buildProcedures, buildVisitChargeItems]]];
+export const RESULT_MAPPINGS: readonly MappingRow[] = [['ORU^R01', [buildPatient, buildEncounter, ...PATIENT_GROUP, buildResults, buildProcedures, buildVisitChargeItems]]];
 

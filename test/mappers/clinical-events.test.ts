@@ -328,6 +328,22 @@ describe('the visit of results, orders, vaccinations and documents (PV1 in ORU, 
     expect(only(cancel, 'ServiceRequest')['encounter']).toBeUndefined();
   });
 
+  it('their patient group is mapped as ADT maps it: NK1, AL1, DG1 of the visit, IN1 with IN2', () => {
+    const NK1 = segment('NK1', { 1: '1', 2: 'KIM^YUNA', 3: 'MTH^Mother^HL70063' });
+    const AL1 = segment('AL1', { 1: '1', 2: 'DA', 3: '70618^Penicillin^RXNORM', 4: 'SV' });
+    const DG1 = segment('DG1', { 1: '1', 3: 'E11.9^Type 2 diabetes mellitus^I10', 6: 'W' });
+    const IN1 = segment('IN1', { 1: '1', 2: 'NHIS^National Health Insurance^L', 3: 'NHIS^^^KR', 4: 'National Health Insurance Service', 36: 'POL-1' });
+    const IN2 = segment('IN2', { 1: '1' });
+    const order = map(message('ORM^O01', [PID, NK1, PV1, AL1, DG1, IN1, IN2, ORC, segment('OBR', { 1: '1', 2: 'O1^EMR', 4: '2345-7^Glucose^LN' })]));
+    for (const type of ['RelatedPerson', 'AllergyIntolerance', 'Condition', 'Coverage']) expect(drafts(order, type), type).toHaveLength(1);
+    expect(only(order, 'Condition')['encounter']).toEqual(visitOf(order));
+    expect(issuesOf(order).filter((issue) => issue.includes('SEGMENT_NOT_MAPPED'))).toEqual([]);
+    const vaccination = map(message('VXU^V04', [PID, NK1, segment('ORC', { 1: 'RE', 3: 'IZ-1^REG' }), segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX' })]));
+    expect(only(vaccination, 'RelatedPerson')['relationship']).toEqual([expect.objectContaining({ coding: expect.arrayContaining([expect.objectContaining({ code: 'MTH' })]) })]);
+    const report = map(message('ORU^R01', [PID, NK1, PV1, ORC, OBR, OBX]));
+    expect(drafts(report, 'RelatedPerson')).toHaveLength(1);
+  });
+
   it("a vaccination and a document name the visit", () => {
     const vxu = map(message('VXU^V04', [PID, PV1, segment('ORC', { 1: 'RE', 3: 'IZ-1^REG' }), segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX', 6: '0.5', 7: 'mL' })]));
     expect(only(vxu, 'Immunization')['encounter']).toEqual(visitOf(vxu));
