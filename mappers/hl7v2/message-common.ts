@@ -233,7 +233,7 @@ export interface OrderRequest {
 export function buildOrderRequests(
   context: MappingContext,
   kind: OrderRequestKind,
-  build: (request: OrderRequest, subject: Reference & { reference: string }) => ResourceDraft,
+  build: (request: OrderRequest, subject: Reference & { reference: string }) => ResourceDraft | ResourceDraft[],
 ): ResourceDraft[] {
   const subject = singlePatientReference(context);
   const groups = orderGroups(context.message.segments, kind.detailName);
@@ -241,7 +241,7 @@ export function buildOrderRequests(
   const others = kind.otherDetails ?? [];
   const ours = groups.filter((group) => group.detail !== undefined || !group.segments.some((segment) => others.includes(segment.name)));
   // One order that cannot be read (no order number, no detail segment) costs itself, not the message's other orders.
-  return buildEach(ours, (group) => build(orderRequest(group, kind, context), subject));
+  return buildEach(ours, (group) => build(orderRequest(group, kind, context), subject)).flat();
 }
 
 function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: MappingContext): OrderRequest {

@@ -13,7 +13,9 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildEncounter, buildPatient } from './adt.ts';
-import { visitReference } from './clinical-common.ts';
+import { atPosition, visitReference, withinSegment } from './clinical-common.ts';
+import { buildEach } from '../issues.ts';
+import { buildSpecimen } from './results.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
@@ -92,10 +94,18 @@ const SERVICE_REQUEST: OrderRequestKind = {
 // Builder
 
 export function buildServiceRequests(context: MappingContext): ResourceDraft[] {
-  return buildOrderRequests(context, SERVICE_REQUEST, (request, subject) => buildServiceRequest(request, subject, context));
+  const drafts = buildOrderRequests(context, SERVICE_REQUEST, (request, subject) => buildServiceRequest(request, subject, context));
+  // Two orders on one specimen send its SPM under each: the first describes it, as in a result (results.ts).
+  const seen = new Set<string>();
+  return drafts.filter((draft) => {
+    const key = `${draft.resourceType}/${draft.id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
-function buildServiceRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft {
+function buildServiceRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft[] {
   const { options } = context;
   const { timeZone } = options;
   const { orc, detail: obr, numbers, key, status } = request;
@@ -103,8 +113,9 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
   if (code === undefined || code === null) throw missingField('OBR-4', 'universal service identifier is empty');
 
   const timing = quantityTiming(request.segments, orc, obr);
+  const specimens = orderSpecimens(request, subject, context);
 
-  return updateDraft('ServiceRequest', deterministicId('ServiceRequest', key.system, key.value), {
+  const serviceRequest = updateDraft('ServiceRequest', deterministicId('ServiceRequest', key.system, key.value), {
     identifier: [numbers.placer, numbers.filler],
     status,
     intent: 'order',
@@ -119,8 +130,21 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     reasonCode: listElement([[fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')]]),
     // The order's OBX: ask-at-order-entry answers, as the IG's ORM_O01 and OML_O21 maps link them.
     supportingInfo: orderObservationReferences(request.segments, context),
+    // The specimens the order is for (OML^O21's SPECIMEN group), as the IG's OML_O21 map links them.
+    specimen: specimens.length === 0 ? undefined : specimens.map((specimen) => ({ reference: `Specimen/${specimen.id}` })),
     note: request.note,
   });
+  return [...specimens, serviceRequest];
+}
+
+/** The order's SPM, each a Specimen; one that cannot be built costs itself, at its position. */
+function orderSpecimens(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft[] {
+  const spms = request.segments.filter((segment) => segment.name === 'SPM');
+  return buildEach(
+    spms,
+    (spm) => withinSegment(spm, context.message, () => buildSpecimen(spm, [request.key.system, request.key.value], subject, context)),
+    (spm, failure) => atPosition(failure.location, spm, context.message),
+  );
 }
 
 /**

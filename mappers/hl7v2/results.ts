@@ -655,7 +655,11 @@ function referenceRange(text: string, unit: QuantityUnit | undefined): Array<Rec
 // ---------------------------------------------------------------------------------------------------------------
 // Specimen
 
-function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft {
+/**
+ * SPM -> Specimen, for a report's or an order's specimens (orders.ts): keyed by its specimen id (SPM-2, filler else
+ * placer), so the order's specimen and the report's are one, else as the n-th (SPM-1) of the report or order.
+ */
+export function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
   const facility = sendingFacility(context);

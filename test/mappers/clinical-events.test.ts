@@ -344,6 +344,19 @@ describe('the visit of results, orders, vaccinations and documents (PV1 in ORU, 
     expect(drafts(report, 'RelatedPerson')).toHaveLength(1);
   });
 
+  it("a laboratory order's specimens (OML^O21 SPM) are Specimens the request names, one per specimen id, the result's the same", () => {
+    const spm = segment('SPM', { 1: '1', 2: 'SP-1&LAB', 4: 'SER^Serum^HL70487', 17: '20260401073000' });
+    const obr = (placer: string, code: string) => segment('OBR', { 1: '1', 2: placer, 4: code });
+    const order = map(message('OML^O21', [PID, PV1, segment('ORC', { 1: 'NW', 2: 'O1^EMR' }), obr('O1^EMR', '2345-7^Glucose^LN'), spm, segment('ORC', { 1: 'NW', 2: 'O2^EMR' }), obr('O2^EMR', '2160-0^Creatinine^LN'), spm]));
+    const specimen = only(order, 'Specimen');
+    expect(specimen['collection']).toEqual(expect.objectContaining({ collectedDateTime: '2026-04-01T07:30:00+09:00' }));
+    for (const request of drafts(order, 'ServiceRequest')) expect(request['specimen']).toEqual([{ reference: `Specimen/${specimen.id}` }]);
+    const report = map(message('ORU^R01', [PID, PV1, ORC, OBR, spm, OBX], { controlId: 'C2' }));
+    expect(only(report, 'Specimen').id).toBe(specimen.id);
+    // An order without SPM leaves the request's stored specimens as they are.
+    expect(only(map(message('OML^O21', [PID, segment('ORC', { 1: 'SC', 2: 'O1^EMR', 5: 'IP' }), obr('O1^EMR', '2345-7^Glucose^LN')])), 'ServiceRequest')['specimen']).toBeUndefined();
+  });
+
   it("a vaccination and a document name the visit", () => {
     const vxu = map(message('VXU^V04', [PID, PV1, segment('ORC', { 1: 'RE', 3: 'IZ-1^REG' }), segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX', 6: '0.5', 7: 'mL' })]));
     expect(only(vxu, 'Immunization')['encounter']).toEqual(visitOf(vxu));
