@@ -38,6 +38,7 @@ import {
   localCodeSystem,
   mappedValue,
   toCodeableConcept,
+  toDecimal,
   toFhirDateTime,
   type Reference,
   toLocationDisplay,
@@ -193,6 +194,7 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
     period: periodOperation(event, start, end, context),
     location: locationOperation(event, status, start, end, places, context),
     hospitalization: hospitalization(context),
+    ...visitDetails(context),
     // The PV1 doctors and the ROL segments after PV1 (roles.ts), merged so that neither replaces the other's entries.
     participant: encounterParticipants(
       pv1,
@@ -213,6 +215,39 @@ export function buildEncounter(context: MappingContext): ResourceDraft | Resourc
   });
   const prior = event.classChange === undefined ? undefined : priorVisit(context, visit.id);
   return prior === undefined ? encounter : [prior, encounter];
+}
+
+const V3_ACT_PRIORITY = 'http://terminology.hl7.org/CodeSystem/v3-ActPriority';
+
+/** HL7 table 0217 (visit priority, PV2-25) -> v3 ActPriority, the code system of Encounter.priority's example set. */
+const VISIT_PRIORITY = codeTable<Coding>({
+  '1': { system: V3_ACT_PRIORITY, code: 'EM', display: 'emergency' },
+  '2': { system: V3_ACT_PRIORITY, code: 'UR', display: 'urgent' },
+  '3': { system: V3_ACT_PRIORITY, code: 'EL', display: 'elective' },
+});
+
+/**
+ * What PV2 adds to the visit, after the IG's PV2[Encounter] map: PV2-3 admit reason as reasonCode, PV2-11 actual
+ * length of inpatient stay (days) as length, PV2-25 visit priority (table 0217, with the sent code beside the v3
+ * ActPriority one). Each follows the field rules: not sent keeps what is stored, `""` removes it.
+ */
+function visitDetails(context: MappingContext): Record<string, unknown> {
+  const pv2 = firstSegment(context.message, 'PV2');
+  if (pv2 === undefined) return {};
+  const { options } = context;
+  const reason = element(fieldOf(pv2, 3), (rep) => toCodeableConcept(rep, options, 'L'));
+  const length = element(fieldOf(pv2, 11), (rep) => {
+    const days = toDecimal(comp(rep, 1), 'PV2-11');
+    return days === undefined ? undefined : { value: days, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' };
+  });
+  const priority = element(fieldOf(pv2, 25), (rep) => {
+    const code = comp(rep, 1);
+    if (code === '') return undefined;
+    const local = { system: localCodeSystem('HL70217', options), code };
+    const standard = VISIT_PRIORITY.get(code);
+    return { coding: standard === undefined ? [local] : [standard, local] };
+  });
+  return { reasonCode: reason === null ? null : reason === undefined ? undefined : [reason], length, priority };
 }
 
 /** PV1-2 patient class as the mapper reads it: the code sent, after the config's HL70004 value map. */

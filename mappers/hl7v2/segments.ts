@@ -37,7 +37,10 @@ import { buildCareTeam, reportUnmappedRoles } from './roles.ts';
  */
 const DATA_SEGMENTS = [
   'PR1', 'FT1', 'GT1', 'IN2', 'IN3', 'ACC', 'UB1', 'UB2', 'PRB', 'GOL', 'PTH', 'VAR', 'IAM', 'RXD', 'RXG', 'RF1',
-  'CON', 'DB1', 'DRG', 'PDA',
+  'CON', 'DB1', 'DRG', 'PDA', 'PV2',
+  // Read by no builder yet: participations (v2.7+, the successor of ROL), access restrictions, contacts, billing,
+  // clinical trials, specimen containers, compound components, dietary orders.
+  'PRT', 'ARV', 'CTD', 'BLG', 'CTI', 'SAC', 'RXC', 'ODS',
 ] as const;
 
 /**
@@ -54,6 +57,7 @@ const SEGMENT_READERS: ReadonlyMap<string, readonly ResourceBuilder[]> = new Map
   ['IN2', [buildCoverages]],
   ['RF1', [buildReferrals]],
   ['CON', [buildConsents]],
+  ['PV2', [buildEncounter]],
 ]);
 
 const has = (message: Hl7Message, name: string): boolean => segmentsNamed(message, name).length > 0;

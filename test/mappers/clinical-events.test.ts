@@ -357,6 +357,20 @@ describe('the visit of results, orders, vaccinations and documents (PV1 in ORU, 
     expect(only(map(message('OML^O21', [PID, segment('ORC', { 1: 'SC', 2: 'O1^EMR', 5: 'IP' }), obr('O1^EMR', '2345-7^Glucose^LN')])), 'ServiceRequest')['specimen']).toBeUndefined();
   });
 
+  it('PV2: the admit reason, the length of stay and the visit priority; "" removes one; reported where no visit is mapped', () => {
+    const pv2 = (fields: Record<number, string>) => segment('PV2', { 3: 'R07.9^Chest pain^I10', 11: '3', 25: '1', ...fields });
+    const encounter = only(map(message('ADT^A01', [segment('EVN', { 2: '20260401120000' }), PID, PV1, pv2({})])), 'Encounter');
+    expect(encounter['reasonCode']).toEqual([{ coding: [expect.objectContaining({ code: 'R07.9', display: 'Chest pain' })] }]);
+    expect(encounter['length']).toEqual({ value: 3, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' });
+    expect(encounter['priority']).toEqual({ coding: [expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActPriority', code: 'EM' }), expect.objectContaining({ code: '1' })] });
+    const cleared = only(map(message('ADT^A08', [segment('EVN', { 2: '20260401120000' }), PID, PV1, pv2({ 3: '""', 25: 'X' })])), 'Encounter');
+    expect(cleared['reasonCode']).toBeNull();
+    expect(cleared['priority']).toEqual({ coding: [expect.objectContaining({ code: 'X' })] });
+    // Without PV2 nothing of it is touched.
+    expect(only(map(message('ADT^A08', [segment('EVN', { 2: '20260401120000' }), PID, PV1])), 'Encounter')).not.toHaveProperty('reasonCode');
+    expect(issuesOf(map(message('ADT^A31', [PID, PV1, pv2({})])))).toContain('ANCHORLINE_ISSUE_SEGMENT_NOT_MAPPED@PV2');
+  });
+
   it("a vaccination and a document name the visit", () => {
     const vxu = map(message('VXU^V04', [PID, PV1, segment('ORC', { 1: 'RE', 3: 'IZ-1^REG' }), segment('RXA', { 1: '0', 2: '1', 3: '20260401', 5: '141^Influenza^CVX', 6: '0.5', 7: 'mL' })]));
     expect(only(vxu, 'Immunization')['encounter']).toEqual(visitOf(vxu));
