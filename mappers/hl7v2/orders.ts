@@ -15,6 +15,8 @@ import type { ResourceDraft } from '../types.ts';
 import { buildEncounter, buildPatient } from './adt.ts';
 import { atPosition, visitReference, withinSegment } from './clinical-common.ts';
 import { buildEach } from '../issues.ts';
+import { isAnchorlineError } from '../../errors/index.ts';
+import { diagnosisConditionId } from './adt-diagnosis.ts';
 import { buildSpecimen } from './results.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { practitionerReference } from './directory.ts';
@@ -128,6 +130,7 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     authoredOn: authoredOn(request, timeZone),
     requester: orderingProvider(orc, obr, context),
     reasonCode: listElement([[fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')]]),
+    reasonReference: orderDiagnoses(request, context),
     // The order's OBX: ask-at-order-entry answers, as the IG's ORM_O01 and OML_O21 maps link them.
     supportingInfo: orderObservationReferences(request.segments, context),
     // The specimens the order is for (OML^O21's SPECIMEN group), as the IG's OML_O21 map links them.
@@ -135,6 +138,23 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     note: request.note,
   });
   return [...specimens, serviceRequest];
+}
+
+/**
+ * The order's own DG1 (those after its OBR, as ORM_O01 and OML_O21 carry them) as the Conditions the patient group
+ * makes of them (adt-diagnosis.ts), the IG's ServiceRequest.reasonReference. A DG1 without a code makes no Condition,
+ * and its issue is the Condition builder's.
+ */
+function orderDiagnoses(request: OrderRequest, context: MappingContext): Reference[] | undefined {
+  const reasons: Reference[] = [];
+  for (const dg1 of request.segments.filter((segment) => segment.name === 'DG1')) {
+    try {
+      reasons.push({ reference: `Condition/${diagnosisConditionId(dg1, context)}` });
+    } catch (error) {
+      if (!isAnchorlineError(error)) throw error;
+    }
+  }
+  return reasons.length === 0 ? undefined : reasons;
 }
 
 /** The order's SPM, each a Specimen; one that cannot be built costs itself, at its position. */

@@ -344,6 +344,15 @@ describe('the visit of results, orders, vaccinations and documents (PV1 in ORU, 
     expect(drafts(report, 'RelatedPerson')).toHaveLength(1);
   });
 
+  it("an order's own DG1 are the request's reasonReference, the Conditions the patient group makes of them", () => {
+    const dg1 = (code: string) => segment('DG1', { 1: '1', 3: code, 6: 'W' });
+    const result = map(message('ORM^O01', [PID, PV1, ORC, segment('OBR', { 1: '1', 2: 'O1^EMR', 4: '2345-7^Glucose^LN' }), dg1('E11.9^Type 2 diabetes mellitus^I10'), dg1('^^I10')]));
+    const condition = only(result, 'Condition');
+    expect(only(result, 'ServiceRequest')['reasonReference']).toEqual([{ reference: `Condition/${condition.id}` }]);
+    // The DG1 without a code is the Condition builder's issue, once.
+    expect(issuesOf(result).filter((issue) => issue.includes('DG1'))).toEqual(['ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@DG1[2]-3']);
+  });
+
   it("a laboratory order's specimens (OML^O21 SPM) are Specimens the request names, one per specimen id, the result's the same", () => {
     const spm = segment('SPM', { 1: '1', 2: 'SP-1&LAB', 4: 'SER^Serum^HL70487', 17: '20260401073000' });
     const obr = (placer: string, code: string) => segment('OBR', { 1: '1', 2: placer, 4: code });
