@@ -20,7 +20,8 @@
 import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import { tolerate } from '../issues.ts';
+import { buildEach, tolerate } from '../issues.ts';
+import { atPosition } from './clinical-common.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { addressElement, administrativeGender, nameElement, patientId, periodElement, sendingFacility, telecomElement } from './adt-common.ts';
@@ -87,11 +88,16 @@ export function buildCoverages(context: MappingContext): ResourceDraft[] {
   const segments = segmentsNamed(context.message, 'IN1');
   if (segments.length === 0) return [];
   const patient = patientId(context);
-  return segments.flatMap((in1) => {
-    // IN2 follows its IN1 directly (the INSURANCE group: IN1, [IN2], [{IN3}], ...).
-    const next = context.message.segments[context.message.segments.indexOf(in1) + 1];
-    return buildCoverage(in1, next?.name === 'IN2' ? next : undefined, patient, context);
-  });
+  // An IN1 that cannot be read (no insurer) costs its own Coverage, at its position, not the message's other plans.
+  return buildEach(
+    segments,
+    (in1) => {
+      // IN2 follows its IN1 directly (the INSURANCE group: IN1, [IN2], [{IN3}], ...).
+      const next = context.message.segments[context.message.segments.indexOf(in1) + 1];
+      return buildCoverage(in1, next?.name === 'IN2' ? next : undefined, patient, context);
+    },
+    (in1, failure) => atPosition(failure.location, in1, context.message),
+  ).flat();
 }
 
 /** The insured's RelatedPerson (when the insured is not the patient), then the Coverage that names it. */

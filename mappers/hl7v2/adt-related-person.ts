@@ -36,6 +36,8 @@ import {
 } from './datatypes.ts';
 import { organizationReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
+import { buildEach } from '../issues.ts';
+import { atPosition } from './clinical-common.ts';
 import type { MappingContext } from './context.ts';
 
 const V3_ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
@@ -102,14 +104,19 @@ export function buildRelatedPersons(context: MappingContext): ResourceDraft[] {
   if (segments.length === 0) return [];
   const patient = patientId(context);
   const used = new Set<string>();
-  return segments.flatMap((nk1, index) => {
-    if (ORGANIZATION_ROLES.has(relationshipCode(nk1, context))) return [];
-    let key = contactKey(nk1);
-    // Two contacts with the same name in one message are two people: keep them apart by position.
-    if (used.has(key)) key = `${key}#${comp(fieldOf(nk1, 1)[0], 1) || String(index + 1)}`;
-    used.add(key);
-    return [buildRelatedPerson(nk1, deterministicId('RelatedPerson', patient, key), patient, context)];
-  });
+  // An NK1 that cannot be read (no name, no set id) costs its own RelatedPerson, at its position, not the others.
+  return buildEach(
+    segments,
+    (nk1, index) => {
+      if (ORGANIZATION_ROLES.has(relationshipCode(nk1, context))) return [];
+      let key = contactKey(nk1);
+      // Two contacts with the same name in one message are two people: keep them apart by position.
+      if (used.has(key)) key = `${key}#${comp(fieldOf(nk1, 1)[0], 1) || String(index + 1)}`;
+      used.add(key);
+      return [buildRelatedPerson(nk1, deterministicId('RelatedPerson', patient, key), patient, context)];
+    },
+    (nk1, failure) => atPosition(failure.location, nk1, context.message),
+  ).flat();
 }
 
 function relationshipCode(nk1: Hl7Segment, context: MappingContext): string {

@@ -457,6 +457,31 @@ describe('pharmacy orders from the placer (OMP^O09, and ORC/RXO in ORM^O01)', ()
   });
 });
 
+describe('one unreadable NK1, AL1, IN1 or DG1 costs itself', () => {
+  it("keeps the message's other contacts, allergies, plans and diagnoses, with the issue at the segment's position", () => {
+    const result = map(message('ADT^A01', [
+      segment('EVN', { 1: 'A01', 2: '20260401120000' }),
+      PID,
+      PV1,
+      segment('NK1', { 1: '1', 2: 'KIM^YUNA', 3: 'MTH^Mother^HL70063' }),
+      segment('NK1', { 3: 'FTH^Father^HL70063' }),
+      segment('AL1', { 1: '1', 2: 'DA', 3: '70618^Penicillin^RXNORM' }),
+      segment('AL1', { 1: '2', 2: 'DA' }),
+      segment('DG1', { 1: '1', 4: '' }),
+      segment('DG1', { 1: '2', 3: 'E11.9^Type 2 diabetes mellitus^I10' }),
+      segment('IN1', { 1: '1', 2: 'PLAN1', 3: 'NHIS^^^KR', 4: 'National Health Insurance Service' }),
+      segment('IN1', { 1: '2', 2: 'PLAN2' }),
+    ]));
+    for (const type of ['RelatedPerson', 'AllergyIntolerance', 'Condition', 'Coverage']) expect(drafts(result, type), type).toHaveLength(1);
+    expect(issuesOf(result)).toEqual(expect.arrayContaining([
+      'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@NK1[2]-2',
+      'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@AL1[2]-3',
+      'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@DG1[1]-3',
+      'ANCHORLINE_ISSUE_RESOURCE_NOT_MAPPED@IN1[2]-3',
+    ]));
+  });
+});
+
 describe('MedicationDispense and MedicationAdministration (RDS, RAS)', () => {
   const orc = segment('ORC', { 1: 'RE', 2: 'RX-1^PHARM' });
 
