@@ -116,16 +116,16 @@ export function buildDocumentReference(context: MappingContext): ResourceDraft[]
   return [...embedded.flatMap((conversion) => conversion.drafts), documentReference];
 }
 
-/**
- * The C-CDA documents among the OBX EDs, converted about `patientId`. Text (encoding A) was decoded by the
- * message's charset and re-encoded as UTF-8 for the attachment, so its own XML declaration no longer describes it.
- */
 /** DocumentReference.context: the visit and the documents it relates to, or nothing when it has neither. */
 function documentContext(encounter: Reference | undefined, related: Reference[]): Record<string, unknown> | undefined {
   if (encounter === undefined && related.length === 0) return undefined;
   return { encounter: encounter === undefined ? undefined : [encounter], related: related.length === 0 ? undefined : related };
 }
 
+/**
+ * The C-CDA documents among the OBX EDs, converted about `patientId`. Text (encoding A) was decoded by the
+ * message's charset and re-encoded as UTF-8 for the attachment, so its own XML declaration no longer describes it.
+ */
 function embeddedClinicalDocuments(segments: Hl7Segment[], context: MappingContext, patientId: string): Array<ReturnType<typeof convertCdaDocument>> {
   const conversions: Array<ReturnType<typeof convertCdaDocument>> = [];
   for (const obx of segments) {
