@@ -4,13 +4,14 @@
  * groups of ORC-led messages, and what an order request (ServiceRequest, MedicationRequest) reads from its ORC.
  */
 
-import { type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed, valueOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Field, type Hl7Message, type Hl7Repetition, type Hl7Segment, fieldOf, segmentsNamed, valueOf } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { patientId, sendingFacility } from './adt-common.ts';
 import { type Identifier, type Reference, codeTable, comp, entityIdentifierOf, pruneEmpty, toEntityIdentifier, toFhirDateTime } from './datatypes.ts';
-import { codeOf } from './drafts.ts';
+import { codeOf, element } from './drafts.ts';
+import { practitionerReference } from './directory.ts';
 import type { MappingContext } from './context.ts';
 import { buildEach, degrade, reportIssue } from '../issues.ts';
 
@@ -264,6 +265,21 @@ function orderRequest(group: OrderGroup, kind: OrderRequestKind, context: Mappin
 
 /** The ORC an order without one is read with: every field empty, so ORC-1 reads as NW (with its own issue). */
 const EMPTY_ORC: Hl7Segment = Object.freeze({ name: 'ORC', fields: [] }) as unknown as Hl7Segment;
+
+/**
+ * An order's requester from its fields in turn (ORC-12, then the detail segment's own: OBR-16, RXO-14, where older
+ * senders put the same provider): the first that names someone; a `""` in one, with nobody named in another, removes
+ * the stored requester.
+ */
+export function orderingProvider(sources: ReadonlyArray<readonly [Hl7Field, string]>, context: MappingContext): Reference | null | undefined {
+  let cleared = false;
+  for (const [field, location] of sources) {
+    const provider = element(field, (rep) => practitionerReference(rep, location, context));
+    if (provider) return provider;
+    if (provider === null) cleared = true;
+  }
+  return cleared ? null : undefined;
+}
 
 /**
  * authoredOn: ORC-9 is when this message's event happened; it is when the order was written only for a new order

@@ -19,9 +19,8 @@ import { isAnchorlineError } from '../../errors/index.ts';
 import { diagnosisConditionId } from './adt-diagnosis.ts';
 import { buildSpecimen } from './results.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
-import { practitionerReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
-import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, requestPriority } from './message-common.ts';
+import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, orderingProvider, requestPriority } from './message-common.ts';
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
@@ -128,7 +127,13 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
     encounter: visitReference(context),
     ...occurrence(toFhirDateTime(timing.start, timing.location, timeZone), toFhirDateTime(timing.end, timing.location, timeZone)),
     authoredOn: authoredOn(request, timeZone),
-    requester: orderingProvider(orc, obr, context),
+    requester: orderingProvider(
+      [
+        [fieldOf(orc, 12), 'ORC-12'],
+        [fieldOf(obr, 16), 'OBR-16'],
+      ],
+      context,
+    ),
     reasonCode: listElement([[fieldOf(obr, 31), (rep) => toCodeableConcept(rep, options, 'L')]]),
     reasonReference: orderDiagnoses(request, context),
     // The order's OBX: ask-at-order-entry answers, as the IG's ORM_O01 and OML_O21 maps link them.
@@ -165,24 +170,6 @@ function orderSpecimens(request: OrderRequest, subject: { reference: string }, c
     (spm) => withinSegment(spm, context.message, () => buildSpecimen(spm, [request.key.system, request.key.value], subject, context)),
     (spm, failure) => atPosition(failure.location, spm, context.message),
   );
-}
-
-/**
- * ORC-12, else OBR-16 (the same ordering provider, where older senders put it): the first that names someone; a
- * `""` in either, with nobody named in the other, removes the stored requester.
- */
-function orderingProvider(orc: Hl7Segment, obr: Hl7Segment, context: MappingContext): Reference | null | undefined {
-  const sources = [
-    [fieldOf(orc, 12), 'ORC-12'],
-    [fieldOf(obr, 16), 'OBR-16'],
-  ] as const;
-  let cleared = false;
-  for (const [field, location] of sources) {
-    const provider = element(field, (rep) => practitionerReference(rep, location, context));
-    if (provider) return provider;
-    if (provider === null) cleared = true;
-  }
-  return cleared ? null : undefined;
 }
 
 /**

@@ -21,7 +21,6 @@ import type { ResourceDraft } from '../types.ts';
 import { buildEncounter, buildPatient } from './adt.ts';
 import {
   type CodeableConcept,
-  type Reference,
   codeTable,
   comp,
   hl7TableSystems,
@@ -32,7 +31,6 @@ import {
   toQuantity,
   toQuantityUnitOf,
 } from './datatypes.ts';
-import { practitionerReference } from './directory.ts';
 import { visitReference } from './clinical-common.ts';
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
@@ -44,6 +42,7 @@ import {
   buildOrderRequests,
   invalidValue,
   missingField,
+  orderingProvider,
   requestPriority,
 } from './message-common.ts';
 import { buildObservations } from './observations.ts';
@@ -203,19 +202,14 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
     // The visit PV1 names; a message without one leaves it as stored.
     encounter: visitReference(context),
     authoredOn: authoredOn(request, timeZone),
-    requester: prescriber(orc, detail, fields, context),
+    requester: orderingProvider(
+      [[fieldOf(orc, 12), 'ORC-12'], ...(fields.prescriber === undefined ? [] : [[fieldOf(detail, fields.prescriber), `${detail.name}-${fields.prescriber}`] as const])],
+      context,
+    ),
     note: request.note,
     dosageInstruction: [dosage(segments, orc, detail, rxr, fields, context)],
     dispenseRequest: dispenseRequest(detail, fields),
   });
-}
-
-/** ORC-12, else the detail's own prescriber field (RXO-14): the first that names someone, as orders.ts reads ORC-12 and OBR-16. */
-function prescriber(orc: Hl7Segment, detail: Hl7Segment, fields: PharmacyDetail, context: MappingContext): Reference | null | undefined {
-  const ordering = element(fieldOf(orc, 12), (rep) => practitionerReference(rep, 'ORC-12', context));
-  if (ordering || fields.prescriber === undefined) return ordering;
-  const location = `${detail.name}-${fields.prescriber}`;
-  return element(fieldOf(detail, fields.prescriber), (rep) => practitionerReference(rep, location, context)) ?? ordering;
 }
 
 /**

@@ -429,6 +429,8 @@ describe('pharmacy orders from the placer (OMP^O09, and ORC/RXO in ORM^O01)', ()
     expect(request['requester']).toEqual(expect.objectContaining({ reference: expect.stringMatching(/^Practitioner\//) }));
     expect(drafts(result, 'ServiceRequest')).toEqual([]);
     expect(issuesOf(result).filter((issue) => /OBR|RXO|ORC/.test(issue))).toEqual([]);
+    // As ORC-12 and OBR-16 do for a service order: a `""` with nobody named removes the stored prescriber.
+    expect(only(map(message('ORM^O01', [PID, orc({ 12: '' }), rxo({ 14: '""' })])), 'MedicationRequest')['requester']).toBeNull();
   });
 
   it('ORM^O01 carrying a service order and a pharmacy order: one ServiceRequest and one MedicationRequest, no issue about either', () => {
