@@ -19,7 +19,7 @@ import { isAnchorlineError } from '../../errors/index.ts';
 import { diagnosisConditionId } from './adt-diagnosis.ts';
 import { buildSpecimen } from './results.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
-import { element, listElement, updateDraft } from './drafts.ts';
+import { element, firstOfEachResource, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, orderingProvider, requestPriority } from './message-common.ts';
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
@@ -95,15 +95,7 @@ const SERVICE_REQUEST: OrderRequestKind = {
 // Builder
 
 export function buildServiceRequests(context: MappingContext): ResourceDraft[] {
-  const drafts = buildOrderRequests(context, SERVICE_REQUEST, (request, subject) => buildServiceRequest(request, subject, context));
-  // Two orders on one specimen send its SPM under each: the first describes it, as in a result (results.ts).
-  const seen = new Set<string>();
-  return drafts.filter((draft) => {
-    const key = `${draft.resourceType}/${draft.id}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return firstOfEachResource(buildOrderRequests(context, SERVICE_REQUEST, (request, subject) => buildServiceRequest(request, subject, context)));
 }
 
 function buildServiceRequest(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft[] {

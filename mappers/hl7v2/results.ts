@@ -47,7 +47,7 @@ import {
 } from './datatypes.ts';
 import { cnnPractitionerReference, organizationReference, practitionerReference, practitionerRoleReference } from './directory.ts';
 import { deviceReference } from './devices.ts';
-import { codeOf, completeDraft, element, listElement } from './drafts.ts';
+import { codeOf, completeDraft, element, firstOfEachResource, listElement } from './drafts.ts';
 import {
   type Annotation,
   type OrderGroup,
@@ -209,8 +209,6 @@ export function buildResults(context: MappingContext): ResourceDraft[] {
   const subject = singlePatientReference(context);
   const groups = orderGroups(context.message.segments, 'OBR');
   if (groups.length === 0) throw missingField('OBR', 'the message has no OBR segment');
-  const drafts: ResourceDraft[] = [];
-  const seen = new Set<string>();
   const reportKeys = new Set<string>();
   // One report that cannot be built (its OBR without a service code) costs that report, not the message's others.
   const reports = buildEach(
@@ -218,15 +216,9 @@ export function buildResults(context: MappingContext): ResourceDraft[] {
     (group) => reportDrafts(group, subject, context, reportKeys),
     (group, failure) => atPosition(failure.location, group.detail ?? group.orc!, context.message),
   );
-  for (const built of reports.flat()) {
-    const key = `${built.resourceType}/${built.id}`;
-    // Two orders sharing one specimen send its SPM twice; the first describes it. Reports are kept apart by key
-    // (reportDrafts), and their observations and specimens are named under their report's key.
-    if (seen.has(key)) continue;
-    seen.add(key);
-    drafts.push(built);
-  }
-  return drafts;
+  // Reports are kept apart by key (reportDrafts), and their observations and specimens are named under their report's
+  // key; only a specimen two orders share is sent twice.
+  return firstOfEachResource(reports.flat());
 }
 
 export interface ObservationEntry {
