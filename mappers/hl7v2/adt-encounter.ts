@@ -235,7 +235,6 @@ function visitDetails(context: MappingContext): Record<string, unknown> {
   const pv2 = firstSegment(context.message, 'PV2');
   if (pv2 === undefined) return {};
   const { options } = context;
-  const reason = element(fieldOf(pv2, 3), (rep) => toCodeableConcept(rep, options, 'L'));
   const length = element(fieldOf(pv2, 11), (rep) => {
     const days = toDecimal(comp(rep, 1), 'PV2-11');
     return days === undefined ? undefined : { value: days, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' };
@@ -247,7 +246,7 @@ function visitDetails(context: MappingContext): Record<string, unknown> {
     const standard = VISIT_PRIORITY.get(code);
     return { coding: standard === undefined ? [local] : [standard, local] };
   });
-  return { reasonCode: reason === null ? null : reason === undefined ? undefined : [reason], length, priority };
+  return { reasonCode: listElement([[fieldOf(pv2, 3), (rep) => toCodeableConcept(rep, options, 'L')]]), length, priority };
 }
 
 /** PV1-2 patient class as the mapper reads it: the code sent, after the config's HL70004 value map. */
