@@ -4,9 +4,10 @@
  *   npm run bench:fhir-read -- [--clients 32] [--seconds 8] [--patients 300] [--rounds 2] [--audit both|on|off] [--sources]
  *                           [--baselines]
  *
- * Starts `anchorline start` on its defaults, compiled as `npm start` runs it (--sources: through tsx; engine-code.ts) (embedded PostgreSQL, workers in their own process) in a temporary data
- * dir and stores --patients patients over MLLP. Then, for each round, restarts the engine on that data dir with the
- * read audit trail on (every answer waits for its AuditEvent and ledger leaf) and off (`http.auditReads: false`,
+ * Starts `anchorline start` on its defaults (embedded PostgreSQL, workers in their own process), compiled as
+ * `npm start` runs it (--sources: the TypeScript through tsx; engine-code.ts), in a temporary data dir and stores
+ * --patients patients over MLLP. Then, for each round, restarts the engine on that data dir with the read audit trail
+ * on (every answer waits for its AuditEvent and ledger leaf) and off (`http.auditReads: false`,
  * which exists only for this measurement), alternating, and runs --clients closed-loop HTTP clients on keep-alive
  * connections for --seconds each: reads by id (`GET /fhir/Patient/{id}`), then searches by identifier
  * (`GET /fhir/Patient?identifier={mrn}`). Prints requests per second, p50 and p99 latency, the answers by status, the
