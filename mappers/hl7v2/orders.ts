@@ -13,11 +13,10 @@ import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { buildEncounter, buildPatient } from './adt.ts';
-import { atPosition, visitReference, withinSegment } from './clinical-common.ts';
-import { buildEach } from '../issues.ts';
+import { visitReference } from './clinical-common.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { diagnosisConditionId } from './adt-diagnosis.ts';
-import { buildSpecimen } from './results.ts';
+import { specimenOf } from './results.ts';
 import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { element, firstOfEachResource, listElement, updateDraft } from './drafts.ts';
 import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, orderingProvider, requestPriority } from './message-common.ts';
@@ -156,12 +155,10 @@ function orderDiagnoses(request: OrderRequest, context: MappingContext): Referen
 
 /** The order's SPM, each a Specimen; one that cannot be built costs itself, at its position. */
 function orderSpecimens(request: OrderRequest, subject: { reference: string }, context: MappingContext): ResourceDraft[] {
-  const spms = request.segments.filter((segment) => segment.name === 'SPM');
-  return buildEach(
-    spms,
-    (spm) => withinSegment(spm, context.message, () => buildSpecimen(spm, [request.key.system, request.key.value], subject, context)),
-    (spm, failure) => atPosition(failure.location, spm, context.message),
-  );
+  return request.segments
+    .filter((segment) => segment.name === 'SPM')
+    .map((spm) => specimenOf(spm, [request.key.system, request.key.value], subject, context))
+    .filter((specimen): specimen is ResourceDraft => specimen !== undefined);
 }
 
 /**

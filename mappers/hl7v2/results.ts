@@ -279,9 +279,7 @@ function reportOf(group: OrderGroup, obr: Hl7Segment, subject: Reference, contex
   }
 
   // A specimen that cannot be built costs itself: its observations keep their place, without the reference.
-  const specimens = specimenSegments.map(
-    (spm) => buildEach([spm], () => withinSegment(spm, context.message, () => buildSpecimen(spm, reportKey, subject, context)), (_, failure) => atPosition(failure.location, spm, context.message))[0],
-  );
+  const specimens = specimenSegments.map((spm) => specimenOf(spm, reportKey, subject, context));
   const specimenReference = (index: number | undefined): Reference | undefined => {
     const target = index === undefined ? (specimens.length === 1 ? specimens[0] : undefined) : specimens[index];
     return target === undefined ? undefined : { reference: `Specimen/${target.id}` };
@@ -648,10 +646,18 @@ function referenceRange(text: string, unit: QuantityUnit | undefined): Array<Rec
 // Specimen
 
 /**
+ * One SPM's Specimen, or undefined when it cannot be built: that costs the specimen alone, with its issues at its
+ * position (SPM[2]-17), for a report's specimens and an order's (orders.ts).
+ */
+export function specimenOf(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft | undefined {
+  return buildEach([spm], () => withinSegment(spm, context.message, () => buildSpecimen(spm, reportKey, subject, context)), (_, failure) => atPosition(failure.location, spm, context.message))[0];
+}
+
+/**
  * SPM -> Specimen, for a report's or an order's specimens (orders.ts): keyed by its specimen id (SPM-2, filler else
  * placer), so the order's specimen and the report's are one, else as the n-th (SPM-1) of the report or order.
  */
-export function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft {
+function buildSpecimen(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft {
   const { options } = context;
   const { timeZone } = options;
   const facility = sendingFacility(context);
