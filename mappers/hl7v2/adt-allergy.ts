@@ -19,8 +19,7 @@ import type { ResourceDraft } from '../types.ts';
 import { conceptKey, patientId } from './adt-common.ts';
 import { type CodeableConcept, codeTable, comp, mappedValue, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { element, updateDraft } from './drafts.ts';
-import { buildEach } from '../issues.ts';
-import { atPosition } from './clinical-common.ts';
+import { eachSegment } from './clinical-common.ts';
 import type { MappingContext } from './context.ts';
 
 const CLINICAL_ACTIVE: CodeableConcept = {
@@ -54,7 +53,7 @@ export function buildAllergies(context: MappingContext): ResourceDraft[] {
   if (segments.length === 0) return [];
   const patient = patientId(context);
   // An AL1 that cannot be read (no allergen) costs its own AllergyIntolerance, at its position, not the others.
-  return buildEach(segments, (al1) => buildAllergy(al1, patient, context), (al1, failure) => atPosition(failure.location, al1, context.message));
+  return eachSegment(segments, (al1) => buildAllergy(al1, patient, context), context.message);
 }
 
 function buildAllergy(al1: Hl7Segment, patient: string, context: MappingContext): ResourceDraft {

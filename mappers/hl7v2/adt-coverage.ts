@@ -20,8 +20,8 @@
 import { type Hl7Repetition, type Hl7Segment, fieldOf, isExplicitNull, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { AnchorlineError } from '../../errors/index.ts';
 import { deterministicId } from '../ids.ts';
-import { buildEach, tolerate } from '../issues.ts';
-import { atPosition } from './clinical-common.ts';
+import { tolerate } from '../issues.ts';
+import { eachSegment } from './clinical-common.ts';
 import type { ResourceDraft } from '../types.ts';
 
 import { addressElement, administrativeGender, nameElement, patientId, periodElement, sendingFacility, telecomElement } from './adt-common.ts';
@@ -89,14 +89,14 @@ export function buildCoverages(context: MappingContext): ResourceDraft[] {
   if (segments.length === 0) return [];
   const patient = patientId(context);
   // An IN1 that cannot be read (no insurer) costs its own Coverage, at its position, not the message's other plans.
-  return buildEach(
+  return eachSegment(
     segments,
     (in1) => {
       // IN2 follows its IN1 directly (the INSURANCE group: IN1, [IN2], [{IN3}], ...).
       const next = context.message.segments[context.message.segments.indexOf(in1) + 1];
       return buildCoverage(in1, next?.name === 'IN2' ? next : undefined, patient, context);
     },
-    (in1, failure) => atPosition(failure.location, in1, context.message),
+    context.message,
   ).flat();
 }
 

@@ -19,8 +19,7 @@ import type { ResourceDraft } from '../types.ts';
 import { conceptKey, patientId, visitKey } from './adt-common.ts';
 import { type CodeableConcept, codeSystemUri, codeTable, comp, localCodeSystem, pruneEmpty, toCodeableConcept, toCodeableConceptWith, toFhirDateTime } from './datatypes.ts';
 import { element, updateDraft } from './drafts.ts';
-import { atPosition } from './clinical-common.ts';
-import { buildEach } from '../issues.ts';
+import { eachSegment } from './clinical-common.ts';
 import type { MappingContext } from './context.ts';
 
 const ENCOUNTER_DIAGNOSIS: CodeableConcept = {
@@ -54,11 +53,7 @@ export function buildConditions(context: MappingContext): ResourceDraft[] {
   const patient = patientId(context);
   const visit = visitKey(context);
   // A DG1 that cannot be read (no code) costs its own Condition, at its position, not the message's other diagnoses.
-  return buildEach(
-    segments,
-    (dg1) => buildCondition(dg1, patient, visit?.id, context),
-    (dg1, failure) => atPosition(failure.location, dg1, context.message),
-  );
+  return eachSegment(segments, (dg1) => buildCondition(dg1, patient, visit?.id, context), context.message);
 }
 
 /** The id of the Condition a DG1 makes (buildConditions): the patient's, in the visit, of its code. */

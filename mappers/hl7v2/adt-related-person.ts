@@ -36,8 +36,7 @@ import {
 } from './datatypes.ts';
 import { organizationReference } from './directory.ts';
 import { element, listElement, updateDraft } from './drafts.ts';
-import { buildEach } from '../issues.ts';
-import { atPosition } from './clinical-common.ts';
+import { eachSegment } from './clinical-common.ts';
 import type { MappingContext } from './context.ts';
 
 const V3_ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
@@ -105,7 +104,7 @@ export function buildRelatedPersons(context: MappingContext): ResourceDraft[] {
   const patient = patientId(context);
   const used = new Set<string>();
   // An NK1 that cannot be read (no name, no set id) costs its own RelatedPerson, at its position, not the others.
-  return buildEach(
+  return eachSegment(
     segments,
     (nk1, index) => {
       if (ORGANIZATION_ROLES.has(relationshipCode(nk1, context))) return [];
@@ -115,7 +114,7 @@ export function buildRelatedPersons(context: MappingContext): ResourceDraft[] {
       used.add(key);
       return [buildRelatedPerson(nk1, deterministicId('RelatedPerson', patient, key), patient, context)];
     },
-    (nk1, failure) => atPosition(failure.location, nk1, context.message),
+    context.message,
   ).flat();
 }
 

@@ -24,13 +24,21 @@ import type { MappingContext } from './context.ts';
 // One resource per segment
 
 /**
- * One draft per segment of `segments` (buildEach), and two segments that name the same resource (the same PR1
+ * What `build` makes of each segment; one that cannot be built costs itself, with the issue at its position
+ * (`AL1[2]-3`), not the other segments' resources.
+ */
+export function eachSegment<R>(segments: readonly Hl7Segment[], build: (segment: Hl7Segment, index: number) => R | undefined, message: Hl7Message): R[] {
+  return buildEach(segments, build, (segment, failure) => atPosition(failure.location, segment, message));
+}
+
+/**
+ * One draft per segment of `segments` (eachSegment), and two segments that name the same resource (the same PR1
  * sent twice, one transaction id on two FT1) both kept: the later one under its position, with an issue
  * (ANCHORLINE_ISSUE_DUPLICATE_KEY), as results.ts keeps two OBX of one key.
  */
 export function eachSegmentResource(segments: readonly Hl7Segment[], build: (segment: Hl7Segment) => ResourceDraft | undefined, message: Hl7Message): ResourceDraft[] {
   const ids = new Set<string>();
-  return buildEach(
+  return eachSegment(
     segments,
     (segment) => {
       const draft = build(segment);
@@ -43,7 +51,7 @@ export function eachSegmentResource(segments: readonly Hl7Segment[], build: (seg
       ids.add(draft.id);
       return draft;
     },
-    (segment, failure) => atPosition(failure.location, segment, message),
+    message,
   );
 }
 

@@ -19,10 +19,9 @@
  */
 import { type Hl7Segment, fieldOf, segmentsNamed } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
-import { buildEach } from '../issues.ts';
 import type { ResourceDraft } from '../types.ts';
 
-import { atPosition } from './clinical-common.ts';
+import { eachSegment } from './clinical-common.ts';
 import { type AssigningAuthority, type CodeableConcept, type Reference, comp, hl7TableSystems, toCodeableConcept, toCodeableConceptIn, toFhirDateTime, toHumanName } from './datatypes.ts';
 import { assignedIdentifier } from './directory.ts';
 import { codeOf, completeDraft, updateDraft } from './drafts.ts';
@@ -54,11 +53,7 @@ export function buildReferrals(context: MappingContext): ResourceDraft[] {
   if (referrals.length === 0) return [];
   const subject = singlePatientReference(context);
   const providers = providerReferences(context);
-  return buildEach(
-    referrals,
-    (rf1) => buildReferral(rf1, subject, providers, context),
-    (rf1, failure) => atPosition(failure.location, rf1, context.message),
-  ).flat();
+  return eachSegment(referrals, (rf1) => buildReferral(rf1, subject, providers, context), context.message).flat();
 }
 
 function buildReferral(rf1: Hl7Segment, subject: Reference, providers: Map<string, Reference[]>, context: MappingContext): ResourceDraft[] {
