@@ -73,7 +73,8 @@ const { values } = parseArgs({
     'worker-parallel-scavenge': { type: 'boolean', default: false },
     corpus: { type: 'boolean', default: false },
     // Where the slow ACKs of the last phase come from: the wait events of the intake's PostgreSQL sessions, sampled
-    // every 5 ms while it runs, and when the ACKs over 100 ms were due.
+    // every 5 ms while it runs, and when the ACKs over 100 ms were due. And what the workers' sessions wait for
+    // while they drain the backlog (a worker's own mapping shows as `idle in transaction`).
     'probe-waits': { type: 'boolean', default: false },
     // Where the WAL of mapping the backlog goes: pg_walinspect's totals per resource manager and per relation.
     'wal-breakdown': { type: 'boolean', default: false },
@@ -261,8 +262,12 @@ async function printWalBreakdown(db: pg.Client, from: string, messages: number):
   }
 }
 
-/** Samples the intake pool's sessions in pg_stat_activity every 5 ms until stopped; counts by state and wait event. */
-function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<string, number>>; timeline: Array<[number, string]> } {
+/**
+ * Samples the sessions of one kind of pool (application names ending in `pool`: the intake's, or the workers')
+ * in pg_stat_activity every 5 ms until stopped; counts by state and wait event. A wait for another transaction's
+ * row lock names the statement that waits.
+ */
+function sampleSessionWaits(databaseUrl: string, pool: '/intake' | '/workers'): { stop: () => Promise<Record<string, number>>; timeline: Array<[number, string]> } {
   const counts: Record<string, number> = {};
   const timeline: Array<[number, string]> = [];
   const started = performance.now();
@@ -277,11 +282,13 @@ function sampleIntakeWaits(databaseUrl: string): { stop: () => Promise<Record<st
         `SELECT CASE WHEN backend_type = 'client backend' THEN state
                      WHEN backend_type = 'autovacuum worker' THEN 'autovacuum ' || coalesce(substring(query FROM '^autovacuum: (.*)$'), '')
                      ELSE backend_type END AS state,
-                coalesce(wait_event_type || ':' || wait_event, 'cpu') AS wait
+                coalesce(wait_event_type || ':' || wait_event, 'cpu')
+                  || CASE WHEN wait_event = 'transactionid' THEN ' ' || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 120) ELSE '' END AS wait
            FROM pg_stat_activity
-          WHERE (application_name LIKE '%/intake' AND pid <> pg_backend_pid())
+          WHERE (application_name LIKE '%' || $1 AND pid <> pg_backend_pid())
              OR backend_type = 'autovacuum worker'
              OR (backend_type IN ('checkpointer', 'walwriter') AND wait_event IS DISTINCT FROM 'CheckpointerMain' AND wait_event IS DISTINCT FROM 'WalWriterMain')`,
+        [pool],
       );
       const at = performance.now() - started;
       // The kernel writing back dirty pages to the disk the WAL is flushed to.
@@ -468,8 +475,10 @@ async function main(): Promise<void> {
     }
     const drainCpu = cpuSample();
     const drainLeft = await queued();
+    const drainProbe = values['probe-waits'] ? sampleSessionWaits(databaseUrl, '/workers') : undefined;
     await waitMapped();
-    cpuBudget(`mapped, draining the backlog (${drainLeft} messages from the workers' start, incl. their first-use warm-up)`, drainCpu, drainLeft);
+    if (drainProbe) console.log(`probe:   worker session samples while draining, by state/wait event: ${JSON.stringify(await drainProbe.stop())}`);
+    cpuBudget(`mapped, draining the backlog (${drainLeft} messages from the workers' start, incl. their first-use warm-up)${drainProbe ? ' (with the --probe-waits sampler)' : ''}`, drainCpu, drainLeft);
     const drainSeconds = (performance.now() - drainStart) / 1000;
     const mappingWal = (await walSince(drainWal)) / backlog;
     if (values['wal-breakdown']) await printWalBreakdown(db, drainWal, backlog);
@@ -484,7 +493,7 @@ async function main(): Promise<void> {
     console.log(`e2e:     ${(e2e.sent / e2eSeconds).toFixed(0)} msg/s acknowledged and mapped (${e2e.sent} in ${e2eSeconds.toFixed(2)} s; ACKs alone ${(e2e.sent / e2e.seconds).toFixed(0)} msg/s, ACK latency ${summarise(e2e.latencies)})`);
 
     const checkpointsBefore = await checkpoints();
-    const probe = values['probe-waits'] ? sampleIntakeWaits(databaseUrl) : undefined;
+    const probe = values['probe-waits'] ? sampleSessionWaits(databaseUrl, '/intake') : undefined;
     const slow: number[] = [];
     const steadyCpu = cpuSample();
     const steadySent = counter;

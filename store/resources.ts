@@ -6,9 +6,11 @@
  *   new one), stamps both, keeps the current version in `fhir_resource` and appends it to `fhir_resource_history`.
  *   History rows are never updated.
  * - Writers call `lockCurrent` first, inside their transaction: it takes row locks on the current versions, so
- *   concurrent writers of one resource queue up and each sees the version the other wrote. Two writers creating the
- *   same new resource collide on the history key and one transaction fails (a retryable error). A writer retried
- *   after a failed transaction may assume nothing of the failed attempt was written.
+ *   concurrent writers of one resource queue up and each sees the version the other wrote. Or they read with
+ *   `readCurrentMany`, and before writing lock what they write with `lockVersions` and check it is still at the
+ *   version they read (the ingest job: most resources a message names stay as they are and need no lock). Two
+ *   writers creating the same new resource collide on the history key and one transaction fails (a retryable error).
+ *   A writer retried after a failed transaction may assume nothing of the failed attempt was written.
  * - Search index rows, and the index of literal references between current resources (fhir_reference), are
  *   rebuilt for a resource on each write, in the same transaction.
  * - Each version records the mapping configuration version and the source message it was made from, and the
@@ -87,19 +89,46 @@ const CURRENT_SEALED = 'r.sealed, r.key_id, r.key_wrapped, r.key_kek';
  * first one's version.
  */
 export async function lockCurrent(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
+  return currentOf(client, keys, true);
+}
+
+/**
+ * The current versions of several resources as lockCurrent reads them, without locking them: for a writer that locks
+ * only what it then changes (lockVersions) and checks that nothing it read changed meanwhile.
+ */
+export async function readCurrentMany(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, StoredResource>> {
+  return currentOf(client, keys, false);
+}
+
+async function currentOf(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>, lock: boolean): Promise<Map<string, StoredResource>> {
   const result = await client.query({
-    name: 'anchorline_resource_lock',
+    name: lock ? 'anchorline_resource_lock' : 'anchorline_resource_read_many',
     // The keys of sealed versions are read after these locks are held (openVersionRows), not joined here: a writer
     // touches patient_key last, and not at all when nothing it locks is sealed.
     text: `SELECT r.resource_type, r.id, r.version_id, r.last_updated, h.content, r.deleted, r.event_time, h.sealed, h.key_id
              FROM fhir_current r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
                ON r.resource_type = k.resource_type AND r.id = k.id
              JOIN fhir_resource_history h ON h.resource_type = r.resource_type AND h.id = r.id AND h.version_id = r.version_id
-            ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
+            ${lock ? 'ORDER BY r.resource_type, r.id FOR UPDATE OF r' : ''}`,
     values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
     types: LOSSLESS_JSON_TYPES,
   });
   return new Map((await storedRows(client, result.rows)).map((stored) => [`${stored.resourceType}/${stored.id}`, stored]));
+}
+
+/**
+ * Locks the current rows of several resources for update, in key order (so that concurrent writers cannot deadlock
+ * on each other), and returns the version each is at; a resource that does not exist is missing from the map.
+ */
+export async function lockVersions(client: pg.PoolClient, keys: Array<{ resourceType: string; id: string }>): Promise<Map<string, number>> {
+  const result = await client.query<{ resource_type: string; id: string; version_id: number }>({
+    name: 'anchorline_resource_lock_versions',
+    text: `SELECT r.resource_type, r.id, r.version_id FROM fhir_current r JOIN unnest($1::text[], $2::text[]) AS k(resource_type, id)
+               ON r.resource_type = k.resource_type AND r.id = k.id
+            ORDER BY r.resource_type, r.id FOR UPDATE OF r`,
+    values: [keys.map((k) => k.resourceType), keys.map((k) => k.id)],
+  });
+  return new Map(result.rows.map((row) => [`${row.resource_type}/${row.id}`, row.version_id]));
 }
 
 export interface NewVersion {
@@ -182,12 +211,8 @@ const WRITE_WITH_DROPS = `${WRITE_NEW_PARTS},
            gone_r AS (DELETE FROM fhir_reference f USING unnest($28::text[], $29::text[], $30::text[]) AS d(target, t, i)
                       WHERE f.target = d.target AND f.resource_type = d.t AND f.id = d.i)${WRITE_VOCABULARY}`;
 
-/**
- * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
- * the last version of each resource as its current row, and the search index of those current rows. Versions must
- * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
- */
-type StringRow = [string, string, string, string];
+/** A row of fhir_reference, as writeVersions collects them. */
+type ReferenceRow = [target: string, resourceType: string, id: string];
 
 const sameRows = (a: ReadonlyArray<ReadonlyArray<string | null>>, b: ReadonlyArray<ReadonlyArray<string | null>>): boolean => {
   if (a.length !== b.length) return false;
@@ -212,8 +237,9 @@ export function mergeRepoints(resourceType: string): boolean {
 /**
  * Writes new versions, several per resource allowed (in order), in one statement: every version into the history,
  * the last version of each resource as its current row, and the search index of those current rows. Versions must
- * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here).
- * `superseded` holds what lockCurrent returned: the versions whose search entries are in the index now.
+ * come from stampVersion with a `previous` that was locked in this transaction (or the version before it here), by
+ * lockCurrent or by lockVersions confirming the version read. `superseded` holds what lockCurrent (or
+ * readCurrentMany) returned: the versions whose search entries are in the index now.
  */
 export async function writeVersions(
   client: pg.PoolClient,
@@ -231,8 +257,8 @@ export async function writeVersions(
     }
     latest.set(key, stored);
   }
-  const add = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
-  const drop = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as StringRow[] };
+  const add = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as ReferenceRow[] };
+  const drop = { tokens: [] as BlindTokenRow[], strings: [] as BlindStringRow[], references: [] as ReferenceRow[] };
   const blind = await blindIndexOf(client);
   const vocabulary: BlindVocabularyRow[] = [];
   for (const [key, resource] of latest) {
@@ -243,8 +269,8 @@ export async function writeVersions(
     const indexed = !UNINDEXED_REFERENCES.has(resource.resourceType);
     const nextRefs = new Set(indexed ? literalReferences(resource.content) : []);
     const oldRefs = new Set(before && indexed ? literalReferences(before.content) : []);
-    for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id, '']);
-    for (const target of oldRefs) if (!nextRefs.has(target)) drop.references.push([target, resource.resourceType, resource.id, '']);
+    for (const target of nextRefs) if (!oldRefs.has(target)) add.references.push([target, resource.resourceType, resource.id]);
+    for (const target of oldRefs) if (!nextRefs.has(target)) drop.references.push([target, resource.resourceType, resource.id]);
     // Most updates leave the searchable values alone; then the index is not touched at all.
     // Appended one by one: push(...rows) passes each row as an argument, and past about 100k (a resource with that
     // many identifiers) it throws RangeError.

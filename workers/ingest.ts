@@ -8,6 +8,15 @@
  * merge each draft into the current version of its resource (several messages for one resource apply in arrival
  * order), write the new versions, and mark the messages done, all or nothing.
  *
+ * The current versions are read without locks, and only those the batch changes are locked, just before they are
+ * written, with a check that none moved on meanwhile (confirmRead). Most resources a message names it leaves as
+ * they are (the sending facility, the ward, the attending doctor of every message from that ward): locked for the
+ * whole batch, as they were, they made concurrent batches (in one process, or in several worker processes) wait for
+ * each other, so that a second worker process mapped barely faster than one. A resource that did move on is rare (two
+ * batches changing one resource at once): the batch is mapped again from the start, holding every lock from the first
+ * read, as before. A resource read but left unchanged may change in another batch before this one commits; that is
+ * the outcome of this batch having run first, which event-time ordering makes no different from the other order.
+ *
  * A message that cannot be mapped (a permanent, coded error) is marked failed with its code in the same batch, and is
  * not retried. Anything else (database unavailable, a write collision with another worker) fails the batch: every
  * job in it is thrown back to the queue, and a job on its second attempt runs in a batch of its own, so one poison
@@ -226,6 +235,35 @@ function storeRefusal(error: unknown): { sqlState: string; error: AnchorlineErro
  * `refuse` is not mapped: it is failed with that error, its ACK (after mapping) saying so.
  */
 async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: ReadonlyMap<number, AnchorlineError>): Promise<IngestOutcome[]> {
+  try {
+    return await mapBatchOnce(options, messageIds, refuse, false);
+  } catch (error) {
+    if (!(error instanceof ChangedMeanwhile)) throw error;
+    options.log.debug({ messages: messageIds.length }, 'ingest: a resource the batch changes moved on while it was mapped; mapping the batch again under locks');
+    return mapBatchOnce(options, messageIds, refuse, true);
+  }
+}
+
+/** A resource a batch read without locking it and then changed had a newer version by the time it was locked. */
+class ChangedMeanwhile extends Error {}
+
+/**
+ * Locks every resource the batch writes (in key order, so that concurrent batches cannot deadlock on each other) and
+ * checks that each is still at the version the batch read and merged onto; throws ChangedMeanwhile if one is not. A
+ * resource the batch creates must still be absent: one another batch created meanwhile is a change too.
+ */
+async function confirmRead(client: pg.PoolClient, versions: Version[], read: ReadonlyMap<string, StoredResource>): Promise<void> {
+  const keys = new Map<string, { resourceType: string; id: string }>();
+  for (const { stored } of versions) keys.set(`${stored.resourceType}/${stored.id}`, { resourceType: stored.resourceType, id: stored.id });
+  const locked = await resources.lockVersions(client, [...keys.values()]);
+  for (const key of keys.keys()) if (locked.get(key) !== read.get(key)?.versionId) throw new ChangedMeanwhile();
+}
+
+/**
+ * One try of mapBatch. `lockFirst`: lock every resource the messages name before reading it (the try after a
+ * ChangedMeanwhile, which therefore cannot end in one again); else read them unlocked and confirmRead what changes.
+ */
+async function mapBatchOnce(options: IngestOptions, messageIds: number[], refuse: ReadonlyMap<number, AnchorlineError> | undefined, lockFirst: boolean): Promise<IngestOutcome[]> {
   let mappingsRecorded: string[] = [];
   let failureCodes: string[] = [];
   let issueCodes: string[] = [];
@@ -295,8 +333,8 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
       const keys = new Map<string, { resourceType: string; id: string }>();
       for (const { drafts } of mapped) for (const d of drafts) keys.set(`${d.resourceType}/${d.id}`, { resourceType: d.resourceType, id: d.id });
       for (const { document } of mapped) if (document) keys.set(`Bundle/${documentBundleKey(document).id}`, documentBundleKey(document));
-      // The statement takes the row locks in key order, so concurrent batches cannot deadlock on each other.
-      const stored: Map<string, StoredResource> = await resources.lockCurrent(client, [...keys.values()]);
+      // lockCurrent takes the row locks in key order, so concurrent batches cannot deadlock on each other.
+      const stored: Map<string, StoredResource> = await (lockFirst ? resources.lockCurrent : resources.readCurrentMany)(client, [...keys.values()]);
       const latest = new Map(stored);
       const versions: Version[] = [];
       const now = new Date();
@@ -332,6 +370,7 @@ async function mapBatch(options: IngestOptions, messageIds: number[], refuse?: R
         for (const issue of item.issues) issueCodes.push(issue.code);
         outcomes.set(message.id, { status: 'mapped', resources: written });
       }
+      if (!lockFirst) await confirmRead(client, versions, stored);
       // The AuditEvent of each message's import goes into the same statements as the versions it records.
       const audits = auditTrail.auditVersions(importAudits(versions, mapped, terminologyVersion, now));
       const patientKeys = await resources.writeVersions(client, [...versions.map((v) => ({ ...v, mappingSha256: v.mapping.sha256 })), ...audits.versions], stored);
