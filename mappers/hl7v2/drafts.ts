@@ -66,7 +66,6 @@ export function codeOf(field: Hl7Field): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Drafts
 
-/** An update draft: undefined elements (not sent) are left out, so the stored ones stay; null and values are kept. */
 /**
  * The first draft of each resource (type and id), in order: where two orders or reports of one message share a
  * specimen, each sends its SPM, and the first describes it.
@@ -81,6 +80,7 @@ export function firstOfEachResource(drafts: readonly ResourceDraft[]): ResourceD
   });
 }
 
+/** An update draft: undefined elements (not sent) are left out, so the stored ones stay; null and values are kept. */
 export function updateDraft(resourceType: string, id: string, elements: Record<string, unknown>): ResourceDraft {
   const result: ResourceDraft = { resourceType, id };
   for (const name of Object.keys(elements)) {

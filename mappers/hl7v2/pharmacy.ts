@@ -117,6 +117,9 @@ interface PharmacyDetail {
   quantityTiming: (orc: Hl7Segment, detail: Hl7Segment) => { tq: Hl7Repetition | undefined; location: string };
 }
 
+/** Where a field of the detail segment is, as issues name it (`RXO-13`, `RXE-12`). */
+const fieldAt = (detail: Hl7Segment, field: number): string => `${detail.name}-${field}`;
+
 const ENCODED_ORDER: PharmacyDetail = {
   kind: { detailName: 'RXE', numbersInDetail: false, statusByStatus: MEDICATION_STATUS_BY_STATUS, statusByControl: MEDICATION_STATUS_BY_CONTROL },
   intent: 'order',
@@ -188,7 +191,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
   const { timeZone } = options;
   const { orc, detail, segments, numbers, key, status } = request;
   const medication = element(fieldOf(detail, fields.giveCode), (rep) => toCodeableConceptIn(rep, options, 'L', MEDICATION_SYSTEMS));
-  if (medication === undefined || medication === null) throw missingField(`${detail.name}-${fields.giveCode}`, 'give code is empty');
+  if (medication === undefined || medication === null) throw missingField(fieldAt(detail, fields.giveCode), 'give code is empty');
 
   const rxr = segments.find((segment) => segment.name === 'RXR');
 
@@ -203,7 +206,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
     encounter: visitReference(context),
     authoredOn: authoredOn(request, timeZone),
     requester: orderingProvider(
-      [[fieldOf(orc, 12), 'ORC-12'], ...(fields.prescriber === undefined ? [] : [[fieldOf(detail, fields.prescriber), `${detail.name}-${fields.prescriber}`] as const])],
+      [[fieldOf(orc, 12), 'ORC-12'], ...(fields.prescriber === undefined ? [] : [[fieldOf(detail, fields.prescriber), fieldAt(detail, fields.prescriber)] as const])],
       context,
     ),
     note: request.note,
@@ -218,12 +221,11 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
  */
 function dosage(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
   const { options } = context;
-  const at = (field: number): string => `${detail.name}-${field}`;
   const unit = toQuantityUnitOf(fieldOf(detail, fields.giveUnits)[0]);
-  const minimum = toQuantity(comp(fieldOf(detail, fields.giveMinimum)[0], 1), unit, at(fields.giveMinimum));
-  const maximum = toQuantity(comp(fieldOf(detail, fields.giveMaximum)[0], 1), unit, at(fields.giveMaximum));
+  const minimum = toQuantity(comp(fieldOf(detail, fields.giveMinimum)[0], 1), unit, fieldAt(detail, fields.giveMinimum));
+  const maximum = toQuantity(comp(fieldOf(detail, fields.giveMaximum)[0], 1), unit, fieldAt(detail, fields.giveMaximum));
   if (minimum !== undefined && maximum !== undefined && (maximum.value ?? 0) < (minimum.value ?? 0)) {
-    throw invalidValue(at(fields.giveMaximum), 'give amount maximum is less than the minimum');
+    throw invalidValue(fieldAt(detail, fields.giveMaximum), 'give amount maximum is less than the minimum');
   }
   const instructions = fieldOf(detail, fields.instructions)[0];
   const timing = dosageTiming(segments, fields.quantityTiming(orc, detail), context);
@@ -271,10 +273,10 @@ function repeatPattern(pattern: string, context: MappingContext): CodeableConcep
 
 /** The dispense amount in its units (RXE-10/11, RXO-11/12) and the number of refills (RXE-12, RXO-13). */
 function dispenseRequest(detail: Hl7Segment, fields: PharmacyDetail): Record<string, unknown> | undefined {
-  const refillsAt = `${detail.name}-${fields.refills}`;
+  const refillsAt = fieldAt(detail, fields.refills);
   const refills = toDecimal(comp(fieldOf(detail, fields.refills)[0], 1), refillsAt);
   if (refills !== undefined && (!Number.isInteger(refills) || refills < 0)) throw invalidValue(refillsAt, 'number of refills is not a whole number');
-  const quantity = toQuantity(comp(fieldOf(detail, fields.dispenseAmount)[0], 1), toQuantityUnitOf(fieldOf(detail, fields.dispenseUnits)[0]), `${detail.name}-${fields.dispenseAmount}`);
+  const quantity = toQuantity(comp(fieldOf(detail, fields.dispenseAmount)[0], 1), toQuantityUnitOf(fieldOf(detail, fields.dispenseUnits)[0]), fieldAt(detail, fields.dispenseAmount));
   return { numberOfRepeatsAllowed: refills, quantity };
 }
 

@@ -62,7 +62,7 @@ import {
   singlePatientReference,
 } from './message-common.ts';
 import type { MappingContext, MappingRow } from './context.ts';
-import { atPosition, positionOf, visitReference, withinSegment } from './clinical-common.ts';
+import { atPosition, eachSegment, positionOf, visitReference, withinSegment } from './clinical-common.ts';
 import { buildEach, degrade, issueCodeOf, reportIssue, tolerate } from '../issues.ts';
 import type { AnchorlineError } from '../../errors/index.ts';
 
@@ -650,7 +650,7 @@ function referenceRange(text: string, unit: QuantityUnit | undefined): Array<Rec
  * position (SPM[2]-17), for a report's specimens and an order's (orders.ts).
  */
 export function specimenOf(spm: Hl7Segment, reportKey: string[], subject: Reference, context: MappingContext): ResourceDraft | undefined {
-  return buildEach([spm], () => withinSegment(spm, context.message, () => buildSpecimen(spm, reportKey, subject, context)), (_, failure) => atPosition(failure.location, spm, context.message))[0];
+  return eachSegment([spm], () => withinSegment(spm, context.message, () => buildSpecimen(spm, reportKey, subject, context)), context.message)[0];
 }
 
 /**
