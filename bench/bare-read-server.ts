@@ -8,17 +8,19 @@
  *   write    that, and one durable row of ~1 KB a request, group committed (all the rows of the requests that arrive
  *            while a COMMIT runs go in the next one, with one multi-row INSERT): the least an audited read writes
  *
- *   node --import tsx bench/bare-read-server.ts <http|select|write> <database url>
+ *   node --import tsx bench/bare-read-server.ts <http|select|write> <database url> <resources>
  *
- * Prints `PORT <n>` when it listens. Its tables are its own (bench_bare_*), in the database it is given.
+ * Stores <resources> rows, `p0` to `p<resources - 1>`, for the reads to name. Prints `PORT <n>` when it listens. Its tables are its own (bench_bare_*), in the database it is given.
  */
 import http from 'node:http';
 import pg from 'pg';
 
-const [mode, databaseUrl] = process.argv.slice(2);
-if (!['http', 'select', 'write'].includes(mode ?? '') || !databaseUrl) throw new Error('usage: bare-read-server.ts <http|select|write> <database url>');
+const [mode, databaseUrl, resources] = process.argv.slice(2);
+const PATIENTS = Number(resources);
+if (!['http', 'select', 'write'].includes(mode ?? '') || !databaseUrl || !Number.isInteger(PATIENTS) || PATIENTS < 1) {
+  throw new Error('usage: bare-read-server.ts <http|select|write> <database url> <resources>');
+}
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
-const PATIENTS = 300;
 
 const body = JSON.stringify({
   resourceType: 'Patient',

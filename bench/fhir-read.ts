@@ -18,7 +18,7 @@
  *
  * --baselines first measures, with the same clients on the same PostgreSQL, what a bare node:http server does
  * (bare-read-server.ts): answering alone, with one SELECT a request, and with that and one durable group-committed row
- * a request; the summary then gives the engine's rates as shares of those limits.
+ * a request, over as many stored rows as --patients; the summary then gives the engine's rates as shares of those limits.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -83,7 +83,7 @@ const BARE_MODES: Record<BareMode, string> = {
 
 /** One phase of a bare server (bare-read-server.ts) on the engine's PostgreSQL: requests per second. */
 async function bareRate(mode: BareMode, databaseUrl: string, postgresPid: number | undefined): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bare-read-server.ts'), mode, databaseUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bare-read-server.ts'), mode, databaseUrl, String(PATIENTS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
@@ -94,7 +94,7 @@ async function bareRate(mode: BareMode, databaseUrl: string, postgresPid: number
     });
     const load = new HttpLoad(port, CLIENTS);
     try {
-      const url = (i: number): string => `/fhir/Patient/p${i % 300}`;
+      const url = (i: number): string => `/fhir/Patient/p${i % PATIENTS}`;
       await load.run(CLIENTS, 2, url, () => HEADERS);
       const roots = new Map<string, number>([['bare server', child.pid!], ...(postgresPid === undefined ? [] : [['PostgreSQL', postgresPid] as [string, number]])]);
       const loadBefore = loadAverage();
