@@ -5,7 +5,8 @@
  *                          [--corpus] [--probe-waits] [--wal-breakdown] [--baselines] [--worker-niceness N]
  *                          [--worker-semi-space-mb N] [--worker-parallel-scavenge]
  *                          [--acked-only] [--sources]
- *   npm run bench:mllp -- --engine-workers [--intake-priority on|off|both] [--rounds 1] [--rate 1000] [--seconds 10]
+ *   npm run bench:mllp -- --engine-workers [--intake-priority on|off|both] [--processes 1] [--rounds 1] [--rate 1000]
+ *                          [--seconds 10]
  *
  * Messages are ADT^A01s with a new patient each, or with --corpus the mixed fixture corpus (every message type the
  * mappers support, bench/mapping-throughput.ts loadMappingCorpus), each copy made unique (control id, patient ids).
@@ -38,7 +39,8 @@
  * (engine-code.ts).
  *
  * --engine-workers measures instead what `npm start` does with a steady feed: the engine maps in its own worker
- * process from the start, with workers.intakePriority on and off (engineWorkersMain).
+ * process from the start, with workers.intakePriority on and off (engineWorkersMain); --processes N forks N worker
+ * processes (workers.processes).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -87,6 +89,8 @@ const { values } = parseArgs({
     'engine-workers': { type: 'boolean', default: false },
     'intake-priority': { type: 'string', default: 'both' },
     rounds: { type: 'string', default: '1' },
+    // With --engine-workers: the worker processes the engine forks (workers.processes).
+    processes: { type: 'string', default: '1' },
   },
 });
 const CORPUS = values.corpus ? loadMappingCorpus() : undefined;
@@ -356,12 +360,13 @@ async function embeddedDatabaseUrl(dataDir: string, engine: ChildEngine): Promis
 async function engineWorkersMain(): Promise<void> {
   const modes = values['intake-priority'] === 'both' ? ['on', 'off'] : [values['intake-priority']!];
   if (!modes.every((mode) => mode === 'on' || mode === 'off')) throw new Error('--intake-priority is on, off or both');
-  console.log(`anchorline MLLP benchmark, the engine with its own worker process: ${CONNECTIONS} connections, ${RATE} msg/s offered for ${SECONDS} s, intake priority ${modes.join(' and ')}, ${ROUNDS} round(s), ${os.cpus().length} cores`);
+  const processes = Number(values.processes);
+  console.log(`anchorline MLLP benchmark, the engine with ${processes === 1 ? 'its own worker process' : `${processes} worker processes of its own`}: ${CONNECTIONS} connections, ${RATE} msg/s offered for ${SECONDS} s, intake priority ${modes.join(' and ')}, ${ROUNDS} round(s), ${os.cpus().length} cores`);
   const results = new Map<string, string[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const mode of modes) {
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'anchorline-bench-'));
-      const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: mode === 'on' ? 'true' : 'false' }, 60_000, 'start', CODE);
+      const engine = await startChildEngine({ ANCHORLINE_DATA_DIR: dataDir, ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: mode === 'on' ? 'true' : 'false', ANCHORLINE__WORKERS__PROCESSES: String(processes) }, 60_000, 'start', CODE);
       const db = new pg.Client({ connectionString: await embeddedDatabaseUrl(dataDir, engine) });
       await db.connect();
       try {

@@ -14,7 +14,7 @@ import { MllpServer } from '../adapters/mllp/index.ts';
 import { CdaIntake } from '../adapters/cda/index.ts';
 import { EngineMetrics, NotReady, Readiness, type IntakeMetrics } from '../observability/index.ts';
 import { SourcePolicy } from '../adapters/sources.ts';
-import { WorkerProcess } from './worker-process.ts';
+import { WorkerProcessGroup } from './worker-process.ts';
 import { isSupportedMessageType } from '../mappers/index.ts';
 import { createTerminologyEnricher } from '../terminology/index.ts';
 import { apiKeys, blindIndexOf, configuredBlobStore, openStore, signInApps, type BlobStore, type MessagePatientReader, type Store } from '../store/index.ts';
@@ -38,17 +38,19 @@ export interface Engine {
   apiKeyFile?: string;
   /** The HTTP API; absent in a worker-only process. */
   api?: FastifyInstance;
-  /** With workers.isolation 'process': how many times the worker process was started again after it died. */
+  /** With workers.isolation 'process': how many times a worker process was started again after it died. */
   workerProcessRestarts?: () => number;
-  /** With workers.isolation 'process': the running worker process's id. */
+  /** With workers.isolation 'process': the first worker process's id, while it runs. */
   workerProcessPid?: () => number | undefined;
+  /** With workers.isolation 'process': each worker process's id (workers.processes of them), undefined while it restarts. */
+  workerProcessPids?: () => Array<number | undefined>;
   /** The worker-only process's /metrics, /livez and /readyz listener port, when observability.workerPort is set. */
   operationsPort?: number;
   /** Where this process maps messages: what slows its mapping while intake is pressed (workers/pacing.ts). */
   mappingPacer?: MappingPacer;
   /** In an engine whose intake yields the cores to its mapping's (workers.intakePriority): the share mapping gets. */
   mappingShare?: () => number;
-  /** With workers.isolation 'process': the share of time the worker process last reported it maps at. */
+  /** With workers.isolation 'process': the share of time the worker processes last reported they map at (the highest). */
   workerMappingShare?: () => number | undefined;
   close(): Promise<void>;
 }
@@ -110,16 +112,17 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
     readiness.add('queue', () => queue.counts(INGEST_QUEUE));
 
     const ackAfterMapping = config.mllp.ackMode === 'afterMapping';
-    const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid' | 'workerMappingShare' | 'mappingPacer' | 'mappingShare'> = {};
+    const engineParts: Pick<Engine, 'workerProcessRestarts' | 'workerProcessPid' | 'workerProcessPids' | 'workerMappingShare' | 'mappingPacer' | 'mappingShare'> = {};
     if (role === 'worker' || config.workers.enabled) {
       let pace: (duty: number) => void;
       if (workerProcess) {
         const { workers } = workerProcess;
         readiness.add('workers', () => {
-          if (!workers.running) throw new NotReady('the worker process is starting or restarting');
+          if (!workers.running) throw new NotReady(workers.members.length === 1 ? 'the worker process is starting or restarting' : 'every worker process is starting or restarting');
         });
         engineParts.workerProcessRestarts = () => workers.restarts;
-        engineParts.workerProcessPid = () => workers.pid;
+        engineParts.workerProcessPid = () => workers.pids[0];
+        engineParts.workerProcessPids = () => workers.pids;
         engineParts.workerMappingShare = () => workers.childMappingShare;
         pace = (duty) => workers.setDuty(duty);
       } else {
@@ -347,12 +350,12 @@ async function startChainAnchoring(config: AnchorlineConfig, log: Logger, store:
 }
 
 /**
- * The ingest consumer and the sweeper in a child process of their own (cli/worker-process.ts), on this engine's
- * database; the anchor worker stays here, where the signing key was made. The child is forked at once and gets its
- * config when useStore is called with the opened store. `started` resolves when it is ready, rejects when it cannot
- * start.
+ * The ingest consumer and the sweeper in child processes of their own (cli/worker-process.ts; workers.processes of
+ * them), on this engine's database; the anchor worker stays here, where the signing key was made. The children are
+ * forked at once and get their config when useStore is called with the opened store. `started` resolves when all
+ * are ready, rejects when one cannot start.
  */
-function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: WorkerProcess; started: Promise<void>; useStore: (store: Store) => void } {
+function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: WorkerProcessGroup; started: Promise<void>; useStore: (store: Store) => void } {
   let useStore!: (store: Store) => void;
   const childConfig = new Promise<AnchorlineConfig>((resolve) => {
     useStore = (store) =>
@@ -363,7 +366,7 @@ function startWorkerProcess(config: AnchorlineConfig, log: Logger): { workers: W
         observability: { ...config.observability, workerPort: undefined },
       });
   });
-  const workers = new WorkerProcess({
+  const workers = new WorkerProcessGroup(config.workers.processes, {
     config: childConfig,
     log: log.child({ component: 'worker-process' }),
     maxHeapMb: config.workers.maxHeapMb,

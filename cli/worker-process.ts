@@ -213,3 +213,52 @@ export class WorkerProcess {
     clearTimeout(timer);
   }
 }
+
+/**
+ * The worker processes `start` forks (config workers.processes), each supervised on its own as above. They share the
+ * queue as `anchorline worker` processes do; intake's pressure slows them all alike. The engine is ready to map while
+ * any of them runs: one restarting leaves the others mapping.
+ */
+export class WorkerProcessGroup {
+  readonly members: readonly WorkerProcess[];
+
+  constructor(count: number, options: WorkerProcessOptions) {
+    this.members = Array.from({ length: count }, (_, n) => new WorkerProcess(count === 1 ? options : { ...options, log: options.log.child({ worker: n + 1 }) }));
+  }
+
+  /** Starts every child; rejects if any of them cannot start (the engine's start then fails, as with one). */
+  async start(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.start()));
+  }
+
+  get running(): boolean {
+    return this.members.some((member) => member.running);
+  }
+
+  /** Children started again after one died, over all of them. */
+  get restarts(): number {
+    return this.members.reduce((sum, member) => sum + member.restarts, 0);
+  }
+
+  /** The running children's process ids, in the order they were configured (undefined while one is restarting). */
+  get pids(): Array<number | undefined> {
+    return this.members.map((member) => member.pid);
+  }
+
+  /**
+   * The highest share of time a child last reported it maps at (undefined until each has reported): every child maps
+   * at most this share, so a lowered share here has reached all of them.
+   */
+  get childMappingShare(): number | undefined {
+    const shares = this.members.map((member) => member.childMappingShare);
+    return shares.some((share) => share === undefined) ? undefined : Math.max(...(shares as number[]));
+  }
+
+  setDuty(duty: number): void {
+    for (const member of this.members) member.setDuty(duty);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.close()));
+  }
+}

@@ -236,6 +236,14 @@ export const configSchema = z.strictObject({
        * to debug; what `anchorline worker` always does). Default 'process'.
        */
       isolation: z.enum(['process', 'inline']).default('process'),
+      /**
+       * How many worker processes `start` forks with isolation 'process': each maps from the shared queue, as
+       * `anchorline worker` processes do, with its own heap limit, watchdog and restarts, and intake priority slows
+       * them all alike. Default 1: on a 2-core machine shared with intake and PostgreSQL a second one maps faster
+       * but takes the cores intake needs (README, Performance); where cores are to spare, more map more, until
+       * PostgreSQL's cores are full. Each takes up to 22 database connections (database.pools).
+       */
+      processes: positiveInt.max(16).default(1),
       /** The worker process's V8 heap limit (--max-old-space-size), in MiB. Default 2048. */
       maxHeapMb: positiveInt.default(2048),
       /**
