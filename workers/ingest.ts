@@ -601,6 +601,9 @@ function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions
   const made: StoredResource[] = [];
   for (const [key, merged] of staged) {
     const previous = latest.get(key);
+    // What the message leaves as it was (the ward, the doctor and the sending facility every message names) is not
+    // written, nor validated again: the stored version is what it was when it was written.
+    if (previous !== undefined && sameContent(previous.content, merged)) continue;
     const check = checkMappedResource(merged);
     if (check.kind === 'invalid') {
       // The patient is what every other resource of the message hangs on: without a valid one nothing is stored.
@@ -610,6 +613,7 @@ function applyDrafts(item: Mapped, latest: Map<string, StoredResource>, versions
     }
     if (check.kind === 'repaired') item.issues.push(check.issue);
     const content = check.resource;
+    // A repair (an element left out, NUL removed) can bring it back to the stored version.
     if (previous !== undefined && sameContent(previous.content, content)) continue;
     // keepPatientsApart has given drafts that name another patient ids of their own; what still would move a record
     // (a draft that names no patient merged onto one that does is not a move) fails the message, never the record.

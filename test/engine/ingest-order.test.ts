@@ -1,11 +1,12 @@
 /**
  * What the ingest job does beyond mapping: messages about earlier events that arrive late fill in but never
- * overwrite; a version that changes nothing is not written; the mapping version is recorded on the message and on
+ * overwrite; a version that changes nothing is not written, and what a message leaves as it was is not validated
+ * again; the mapping version is recorded on the message and on
  * each resource version; and a mapped resource that is not valid FHIR R4 fails its message with a coded error,
  * storing nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { segment } from '../support/messages.ts';
+import { adtMessage, segment } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
 import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
 
@@ -109,5 +110,36 @@ describe('ingest ordering and recording', () => {
     expect(await patient('BAD1')).toBeUndefined();
     const leaves = await t.pool.query(`SELECT 1 FROM fhir_resource_history WHERE source_message_id = $1`, [message.id]);
     expect(leaves.rowCount).toBe(0);
+  });
+});
+
+// Last: its messages would count among the earlier tests' (doneCount).
+describe('resources a message leaves as they are', () => {
+  it('leaves a resource the message does not change as it is stored: no new version, no issue, not validated again', async () => {
+    // Two messages name the same ward (PV1-3 W1). Between them its stored version is given an element FHIR R4 does
+    // not have, as a version written under other rules might hold: validated again, it would be repaired into a
+    // version 2 the second message never asked for, with a warning on that message.
+    const ward = async (): Promise<{ id: string; version: number }> => {
+      const { rows } = await t.pool.query<{ id: string; version_id: number }>(
+        `SELECT r.id, r.version_id FROM fhir_current r JOIN fhir_resource_history h USING (resource_type, id, version_id)
+         WHERE r.resource_type = 'Location' AND h.content->>'name' = 'W1'`,
+      );
+      expect(rows).toHaveLength(1);
+      return { id: rows[0]!.id, version: rows[0]!.version_id };
+    };
+    const mapped = async (controlId: string): Promise<{ state: string; issues: Array<{ location: string }> | null }> =>
+      eventually(async () => {
+        const { rows } = await t.pool.query(`SELECT state, mapping_issues FROM inbox_message WHERE control_id = $1`, [controlId]);
+        return rows[0]?.state === 'done' ? { state: rows[0].state as string, issues: rows[0].mapping_issues } : undefined;
+      });
+    await send(adtMessage({ controlId: 'SAME-1', mrn: 'SAME1' }));
+    await mapped('SAME-1');
+    const before = await ward();
+    await t.pool.query(`UPDATE fhir_resource_history SET content = content || '{"notAnElement": true}' WHERE resource_type = 'Location' AND id = $1 AND version_id = $2`, [before.id, before.version]);
+
+    await send(adtMessage({ controlId: 'SAME-2', mrn: 'SAME2' }));
+    const second = await mapped('SAME-2');
+    expect(await ward()).toEqual(before);
+    expect((second.issues ?? []).filter((issue) => issue.location.startsWith('Location'))).toEqual([]);
   });
 });
