@@ -281,6 +281,33 @@ export function orderingProvider(sources: ReadonlyArray<readonly [Hl7Field, stri
   return cleared ? null : undefined;
 }
 
+/** An order's quantity/timing, as its components' text: what TQ1 says, else the TQ of older senders. */
+export interface OrderTiming {
+  /** TQ1-9, else TQ-6 (table 0485). */
+  priority: string;
+  /** The repeat pattern: TQ1-3, else TQ-2 (table 0335). */
+  pattern: string;
+  /** TQ1-7 and TQ1-8, else TQ-4 and TQ-5. */
+  start: string;
+  end: string;
+  /** Where the start and end were read, for their issues. */
+  location: string;
+}
+
+/**
+ * The quantity/timing of an order: its TQ1 (v2.5 on), else `older`, the TQ that senders before v2.5 put where the
+ * order keeps it (ORC-7 or OBR-27 for a service, RXE-1 or ORC-7 for a medication).
+ */
+export function orderTiming(segments: readonly Hl7Segment[], older: { tq: Hl7Repetition | undefined; location: string }): OrderTiming {
+  const tq1 = segments.find((segment) => segment.name === 'TQ1');
+  if (tq1 !== undefined) {
+    const first = (field: number): string => comp(fieldOf(tq1, field)[0], 1);
+    return { priority: first(9), pattern: first(3), start: first(7), end: first(8), location: 'TQ1-7' };
+  }
+  const { tq, location } = older;
+  return { priority: comp(tq, 6), pattern: comp(tq, 2, 1), start: comp(tq, 4, 1), end: comp(tq, 5, 1), location };
+}
+
 /**
  * authoredOn: ORC-9 is when this message's event happened; it is when the order was written only for a new order
  * (ORC-1 NW). A function of its own, not part of OrderRequest, so that a bad ORC-9 is reported where the draft

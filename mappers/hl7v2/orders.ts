@@ -8,7 +8,7 @@
  * number exists, so every message about one order addresses the same ServiceRequest.
  */
 
-import { type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
+import { type Hl7Repetition, type Hl7Segment, fieldOf } from '../../formats/hl7v2/index.ts';
 import { deterministicId } from '../ids.ts';
 import type { ResourceDraft } from '../types.ts';
 
@@ -17,9 +17,9 @@ import { visitReference } from './clinical-common.ts';
 import { isAnchorlineError } from '../../errors/index.ts';
 import { diagnosisConditionId } from './adt-diagnosis.ts';
 import { specimenOf } from './results.ts';
-import { type Reference, codeTable, comp, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
+import { type Reference, codeTable, toCodeableConcept, toFhirDateTime } from './datatypes.ts';
 import { element, firstOfEachResource, listElement, updateDraft } from './drafts.ts';
-import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, orderingProvider, requestPriority } from './message-common.ts';
+import { type OrderRequest, type OrderRequestKind, authoredOn, buildOrderRequests, missingField, orderTiming, orderingProvider, requestPriority } from './message-common.ts';
 import { buildVisitChargeItems } from './charge-items.ts';
 import { buildGuarantorAccount } from './financial.ts';
 import { buildObservations, orderObservationReferences } from './observations.ts';
@@ -104,7 +104,7 @@ function buildServiceRequest(request: OrderRequest, subject: { reference: string
   const code = element(fieldOf(obr, 4), (rep) => toCodeableConcept(rep, options, 'L'));
   if (code === undefined || code === null) throw missingField('OBR-4', 'universal service identifier is empty');
 
-  const timing = quantityTiming(request.segments, orc, obr);
+  const timing = orderTiming(request.segments, olderQuantityTiming(orc, obr));
   const specimens = orderSpecimens(request, subject, context);
 
   const serviceRequest = updateDraft('ServiceRequest', deterministicId('ServiceRequest', key.system, key.value), {
@@ -161,18 +161,9 @@ function orderSpecimens(request: OrderRequest, subject: { reference: string }, c
     .filter((specimen): specimen is ResourceDraft => specimen !== undefined);
 }
 
-/**
- * Priority, start and end of an order: TQ1 (v2.5 on: TQ1-9 priority, TQ1-7 start, TQ1-8 end), else the TQ in
- * ORC-7 or OBR-27 (components 6 priority, 4 start, 5 end) that older senders use.
- */
-function quantityTiming(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment): { priority: string; start: string; end: string; location: string } {
-  const tq1 = segments.find((segment) => segment.name === 'TQ1');
-  if (tq1 !== undefined) {
-    return { priority: comp(fieldOf(tq1, 9)[0], 1), start: comp(fieldOf(tq1, 7)[0], 1), end: comp(fieldOf(tq1, 8)[0], 1), location: 'TQ1-7' };
-  }
-  const [field, location] = fieldOf(orc, 7).length > 0 ? [fieldOf(orc, 7), 'ORC-7'] : [fieldOf(detail, 27), `${detail.name}-27`];
-  const tq = field[0];
-  return { priority: comp(tq, 6), start: comp(tq, 4, 1), end: comp(tq, 5, 1), location };
+/** The TQ of an order from senders before v2.5: ORC-7, else OBR-27. */
+function olderQuantityTiming(orc: Hl7Segment, obr: Hl7Segment): { tq: Hl7Repetition | undefined; location: string } {
+  return fieldOf(orc, 7).length > 0 ? { tq: fieldOf(orc, 7)[0], location: 'ORC-7' } : { tq: fieldOf(obr, 27)[0], location: `${obr.name}-27` };
 }
 
 /** occurrence[x]: a period when an end is sent, else a dateTime; sending one type removes the other. */

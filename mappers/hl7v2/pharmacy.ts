@@ -42,6 +42,8 @@ import {
   buildOrderRequests,
   invalidValue,
   missingField,
+  type OrderTiming,
+  orderTiming,
   orderingProvider,
   requestPriority,
 } from './message-common.ts';
@@ -194,12 +196,13 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
   if (medication === undefined || medication === null) throw missingField(fieldAt(detail, fields.giveCode), 'give code is empty');
 
   const rxr = segments.find((segment) => segment.name === 'RXR');
+  const timing = orderTiming(segments, fields.quantityTiming(orc, detail));
 
   return updateDraft('MedicationRequest', deterministicId('MedicationRequest', key.system, key.value), {
     identifier: [numbers.placer, numbers.filler],
     status,
     intent: fields.intent,
-    priority: requestPriority(priorityCode(segments, orc, detail, fields)),
+    priority: requestPriority(timing.priority),
     medicationCodeableConcept: medication,
     subject,
     // The visit PV1 names; a message without one leaves it as stored.
@@ -210,7 +213,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
       context,
     ),
     note: request.note,
-    dosageInstruction: [dosage(segments, orc, detail, rxr, fields, context)],
+    dosageInstruction: [dosage(detail, timing, rxr, fields, context)],
     dispenseRequest: dispenseRequest(detail, fields),
   });
 }
@@ -219,7 +222,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
  * One dosage: the administration instructions (RXE-7, RXO-7) as text, the repeat pattern and bounds as timing (TQ1-3/7/8,
  * else the TQ of older senders), the give amount minimum to maximum in the give units as the dose, RXR route and site.
  */
-function dosage(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
+function dosage(detail: Hl7Segment, orderTimed: OrderTiming, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
   const { options } = context;
   const unit = toQuantityUnitOf(fieldOf(detail, fields.giveUnits)[0]);
   const minimum = toQuantity(comp(fieldOf(detail, fields.giveMinimum)[0], 1), unit, fieldAt(detail, fields.giveMinimum));
@@ -228,7 +231,7 @@ function dosage(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, rxr
     throw invalidValue(fieldAt(detail, fields.giveMaximum), 'give amount maximum is less than the minimum');
   }
   const instructions = fieldOf(detail, fields.instructions)[0];
-  const timing = dosageTiming(segments, fields.quantityTiming(orc, detail), context);
+  const timing = dosageTiming(orderTimed, context);
   return {
     text: comp(instructions, 2) || comp(instructions, 1) || undefined,
     timing: timing.timing,
@@ -240,14 +243,11 @@ function dosage(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, rxr
   };
 }
 
-function dosageTiming(segments: Hl7Segment[], older: { tq: Hl7Repetition | undefined; location: string }, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
+function dosageTiming(order: OrderTiming, context: MappingContext): { timing?: Record<string, unknown>; asNeeded: boolean } {
   const { timeZone } = context.options;
-  const tq1 = segments.find((segment) => segment.name === 'TQ1');
-  const { tq } = older;
-  const pattern = tq1 !== undefined ? comp(fieldOf(tq1, 3)[0], 1) : comp(tq, 2, 1);
-  const location = tq1 !== undefined ? 'TQ1-7' : older.location;
-  const start = toFhirDateTime(tq1 !== undefined ? comp(fieldOf(tq1, 7)[0], 1) : comp(tq, 4, 1), location, timeZone);
-  const end = toFhirDateTime(tq1 !== undefined ? comp(fieldOf(tq1, 8)[0], 1) : comp(tq, 5, 1), location, timeZone);
+  const { pattern, location } = order;
+  const start = toFhirDateTime(order.start, location, timeZone);
+  const end = toFhirDateTime(order.end, location, timeZone);
   const upper = pattern.toUpperCase();
   return {
     timing: {
@@ -256,12 +256,6 @@ function dosageTiming(segments: Hl7Segment[], older: { tq: Hl7Repetition | undef
     },
     asNeeded: upper === 'PRN' || upper.endsWith(' PRN'),
   };
-}
-
-/** TQ1-9 priority, else component 6 of the TQ of senders before v2.5 (RXE-1, ORC-7). */
-function priorityCode(segments: Hl7Segment[], orc: Hl7Segment, detail: Hl7Segment, fields: PharmacyDetail): string {
-  const tq1 = segments.find((segment) => segment.name === 'TQ1');
-  return tq1 !== undefined ? comp(fieldOf(tq1, 9)[0], 1) : comp(fields.quantityTiming(orc, detail).tq, 6);
 }
 
 /** A repeat pattern: the GTS abbreviation when it has the same code, the sender's code (table 0335) beside it. */
