@@ -123,6 +123,7 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
         engineParts.workerProcessRestarts = () => workers.restarts;
         engineParts.workerProcessPid = () => workers.pids[0];
         engineParts.workerProcessPids = () => workers.pids;
+        metrics.trackWorkerProcesses({ running: () => workers.runningCount, restarts: () => workers.restarts });
         engineParts.workerMappingShare = () => workers.childMappingShare;
         pace = (duty) => workers.setDuty(duty);
       } else {
@@ -140,7 +141,10 @@ export async function startEngine(config: AnchorlineConfig, log: Logger, role: E
         const pressure = new IntakePressure({
           targetMs: intakePriority.ackTargetMs,
           minDuty: intakePriority.minMappingShare,
-          onDuty: pace,
+          onDuty: (duty) => {
+            pace(duty);
+            metrics.setMappingShare(duty);
+          },
           backlog: { max: intakePriority.maxBacklog, waiting: async () => (await queue.counts(INGEST_QUEUE)).waiting },
         });
         metrics.onAckSent((seconds) => pressure.observe(seconds));

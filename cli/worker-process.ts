@@ -235,6 +235,11 @@ export class WorkerProcessGroup {
     return this.members.some((member) => member.running);
   }
 
+  /** How many children are running and ready. */
+  get runningCount(): number {
+    return this.members.filter((member) => member.running).length;
+  }
+
   /** Children started again after one died, over all of them. */
   get restarts(): number {
     return this.members.reduce((sum, member) => sum + member.restarts, 0);

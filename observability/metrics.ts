@@ -32,6 +32,14 @@ export interface AnchorGauges {
   unanchoredBatches: number | null;
 }
 
+/** The worker processes `start` supervises (cli/worker-process.ts), as the engine reads them at scrape time. */
+export interface WorkerProcessGauges {
+  /** Children running and ready. */
+  running: () => number;
+  /** Children started again after one died, since the engine started. */
+  restarts: () => number;
+}
+
 export interface EngineMetricsOptions {
   /** Also collect Node.js process metrics (process_*, nodejs_*: CPU, memory, event loop lag, GC). Default true. */
   processMetrics?: boolean;
@@ -60,6 +68,7 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics 
   private readonly sinceLastBatch: Gauge;
   private readonly unanchoredBatches: Gauge;
   private readonly collectErrors: Counter<'source'>;
+  private readonly mappingShare: Gauge;
 
   constructor(options: EngineMetricsOptions = {}) {
     const registry = new Registry();
@@ -145,6 +154,12 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics 
       labelNames: ['source'],
       registers,
     });
+    this.mappingShare = new Gauge({
+      name: 'anchorline_mapping_share',
+      help: 'The share of time intake priority lets mapping take (1: all of it; lower while ACKs are slower than the target).',
+      registers,
+    });
+    this.mappingShare.set(1);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   }
 
@@ -192,6 +207,38 @@ export class EngineMetrics implements IntakeMetrics, IngestMetrics, MllpMetrics 
     this.oldestUnbatchedAge.set(gauges.oldestUnbatchedAgeSeconds ?? 0);
     this.sinceLastBatch.set(gauges.secondsSinceLastBatch ?? Number.NaN);
     this.unanchoredBatches.set(gauges.unanchoredBatches ?? Number.NaN);
+  }
+
+  /**
+   * Reports the worker processes `start` supervises, read from `source` at each scrape. Only such an engine has these
+   * metrics: where mapping runs inline or in `anchorline worker`, there is nothing to count.
+   */
+  trackWorkerProcesses(source: WorkerProcessGauges): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'anchorline_worker_processes_running',
+      help: 'Worker processes this engine supervises that are running and ready (workers.processes when all are).',
+      registers,
+      collect() {
+        this.set(source.running());
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'anchorline_worker_process_restarts_total',
+      help: 'Worker processes started again after one died (a crash, a stall the watchdog ended, a kill from outside).',
+      registers,
+      collect() {
+        const restarts = source.restarts();
+        if (restarts > counted) this.inc(restarts - counted);
+        counted = restarts;
+      },
+    });
+  }
+
+  /** The share of time mapping may take (workers/pacing.ts IntakePressure), on each change. */
+  setMappingShare(share: number): void {
+    this.mappingShare.set(share);
   }
 
   /** Counts a scrape whose state could not be read from `source`. */

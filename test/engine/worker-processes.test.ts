@@ -48,6 +48,13 @@ async function sendAndFind(prefix: string, count: number): Promise<void> {
   }
 }
 
+/** A metric's value from the engine's /metrics (Prometheus text), undefined when it is not there. */
+async function metric(name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${t.httpUrl}/metrics`)).text();
+  const line = text.split('\n').find((each) => each.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
 const pids = (): number[] => t.engine.workerProcessPids!().filter((pid): pid is number => pid !== undefined);
 
 describe('two worker processes', () => {
@@ -57,6 +64,8 @@ describe('two worker processes', () => {
     expect(first).not.toBe(second);
     expect(parentOf(first!)).toBe(process.pid);
     expect(parentOf(second!)).toBe(process.pid);
+    expect(await metric('anchorline_worker_processes_running')).toBe(2);
+    expect(await metric('anchorline_worker_process_restarts_total')).toBe(0);
     await sendAndFind('BOTH', 5);
 
     for (const [stopped, label] of [[first!, 'ONLY2'], [second!, 'ONLY1']] as const) {
@@ -77,10 +86,12 @@ describe('two worker processes', () => {
       await client.request(adtMessage({ controlId: `PRESS-${i}`, mrn: `PRESS${i}` }));
       // The highest share either process reports: under 1 only once both map at the lowered share.
       const share = t.engine.workerMappingShare!();
-      slowed = share !== undefined && share < 1 && share === t.engine.mappingShare!();
+      // ...and operators see it too, while messages keep arriving.
+      slowed = share !== undefined && share < 1 && share === t.engine.mappingShare!() && (await metric('anchorline_mapping_share')) === share;
     }
     expect(slowed).toBe(true);
     await eventually(async () => (t.engine.workerMappingShare!() === 1 ? true : undefined), 10_000, 'both whole again');
+    expect(await metric('anchorline_mapping_share')).toBe(1);
   }, 60_000);
 
   it('starts a killed one again while the other maps, and the engine stays ready', async () => {
@@ -94,5 +105,7 @@ describe('two worker processes', () => {
     await eventually(async () => (t.engine.workerProcessRestarts!() >= 1 && pids().length === 2 ? true : undefined), 30_000, 'the killed worker process replaced');
     expect(pids()).toContain(survivor);
     expect(pids()).not.toContain(killed);
+    await eventually(async () => ((await metric('anchorline_worker_processes_running')) === 2 ? true : undefined), 30_000, 'both running again');
+    expect(await metric('anchorline_worker_process_restarts_total')).toBe(1);
   }, 120_000);
 });
