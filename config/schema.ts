@@ -312,6 +312,12 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
     })
+    .superRefine((workers, context) => {
+      // Inline workers are one set in the engine's own process: more processes than one would be silently ignored.
+      if (workers.isolation === 'inline' && workers.processes > 1) {
+        context.addIssue({ code: 'custom', path: ['processes'], message: "more than one worker process needs isolation 'process'" });
+      }
+    })
     .prefault({}),
 
   anchor: z

@@ -21,6 +21,9 @@ describe('config', () => {
     // Intake goes before mapping unless told otherwise.
     expect(config.workers.intakePriority).toEqual({ enabled: true, ackTargetMs: 10, minMappingShare: 0.25, maxBacklog: 20_000 });
     expect(loadConfig({ env: { ANCHORLINE__WORKERS__INTAKE_PRIORITY__ENABLED: 'false' } }).workers.intakePriority.enabled).toBe(false);
+    // One worker process, more on request.
+    expect(config.workers.processes).toBe(1);
+    expect(loadConfig({ env: { ANCHORLINE__WORKERS__PROCESSES: '3' } }).workers.processes).toBe(3);
   });
 
   it('takes the documented environment variables and the generic form', () => {
@@ -41,6 +44,7 @@ describe('config', () => {
     ['bad enum', { ANCHORLINE__MLLP__ACK_MODE: 'whenever' }, 'mllp.ackMode'],
     ['bad time zone', { ANCHORLINE__MAPPING__TIME_ZONE: 'Mars/Olympus' }, 'mapping.timeZone'],
     ['unknown section', { ANCHORLINE__NOPE__X: '1' }, 'nope: unknown key'],
+    ['worker processes that inline workers would ignore', { ANCHORLINE__WORKERS__ISOLATION: 'inline', ANCHORLINE__WORKERS__PROCESSES: '2' }, "workers.processes: more than one worker process needs isolation 'process'"],
   ];
   it.each(bad)('rejects %s naming the key', (_name, env, expected) => {
     expect(() => loadConfig({ env })).toThrow(ConfigError);
