@@ -285,7 +285,7 @@ export function orderingProvider(sources: ReadonlyArray<readonly [Hl7Field, stri
 export interface OrderTiming {
   /** TQ1-9, else TQ-6 (table 0485). */
   priority: string;
-  /** The repeat pattern: TQ1-3, else TQ-2 (table 0335). */
+  /** The repeat pattern: TQ1-3, else TQ-2.1 (table 0335). */
   pattern: string;
   /** TQ1-7 and TQ1-8, else TQ-4 and TQ-5. */
   start: string;

@@ -222,7 +222,7 @@ function buildMedicationRequest(request: OrderRequest, subject: { reference: str
  * One dosage: the administration instructions (RXE-7, RXO-7) as text, the repeat pattern and bounds as timing (TQ1-3/7/8,
  * else the TQ of older senders), the give amount minimum to maximum in the give units as the dose, RXR route and site.
  */
-function dosage(detail: Hl7Segment, orderTimed: OrderTiming, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
+function dosage(detail: Hl7Segment, order: OrderTiming, rxr: Hl7Segment | undefined, fields: PharmacyDetail, context: MappingContext): Record<string, unknown> {
   const { options } = context;
   const unit = toQuantityUnitOf(fieldOf(detail, fields.giveUnits)[0]);
   const minimum = toQuantity(comp(fieldOf(detail, fields.giveMinimum)[0], 1), unit, fieldAt(detail, fields.giveMinimum));
@@ -231,7 +231,7 @@ function dosage(detail: Hl7Segment, orderTimed: OrderTiming, rxr: Hl7Segment | u
     throw invalidValue(fieldAt(detail, fields.giveMaximum), 'give amount maximum is less than the minimum');
   }
   const instructions = fieldOf(detail, fields.instructions)[0];
-  const timing = dosageTiming(orderTimed, context);
+  const timing = dosageTiming(order, context);
   return {
     text: comp(instructions, 2) || comp(instructions, 1) || undefined,
     timing: timing.timing,
