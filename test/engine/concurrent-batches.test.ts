@@ -5,22 +5,18 @@
  * batch map again under locks, so that no version is written over one the batch never saw.
  */
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 import { resources } from '../../store/index.ts';
 
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  t = await startTestEngine();
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+withEngineAndClient({}, (engine, mllp) => {
+  t = engine;
+  client = mllp;
 });
 
 async function send(message: string): Promise<void> {

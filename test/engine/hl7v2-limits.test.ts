@@ -4,10 +4,10 @@
  * ANCHORLINE_ERR_HL7_TOO_COMPLEX) and kept as a rejected row; the configured caps are the ones the intake applies and
  * the worker parses with; and a NUL sent as \X00\ maps once, with an issue, instead of failing at the store.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hostileText } from '../support/hl7v2-hostile.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 import { resources } from '../../store/index.ts';
 
 const SYSTEM = 'http://snuh.example.org/mrn';
@@ -16,14 +16,10 @@ const CODE = 'ANCHORLINE_ERR_HL7_TOO_COMPLEX';
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  // One cap lowered, to see that the configured value (not only the default) reaches the intake and the worker.
-  t = await startTestEngine({ overrides: { hl7v2: { maxRepetitionsPerField: 50 }, mapping: { identifierSystems: { SNUH: SYSTEM } } } });
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+// One cap lowered, to see that the configured value (not only the default) reaches the intake and the worker.
+withEngineAndClient({ overrides: { hl7v2: { maxRepetitionsPerField: 50 }, mapping: { identifierSystems: { SNUH: SYSTEM } } } }, (engine, mllp) => {
+  t = engine;
+  client = mllp;
 });
 
 function msh(controlId: string, enhanced = false): string {

@@ -5,21 +5,17 @@
  * each resource version; and a mapped resource that is not valid FHIR R4 fails its message with a coded error,
  * storing nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adtMessage, segment } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  t = await startTestEngine({ overrides: { mapping: { identifierSystems: { BADAUTH: 'not a uri at all' } } } });
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+withEngineAndClient({ overrides: { mapping: { identifierSystems: { BADAUTH: 'not a uri at all' } } } }, (engine, mllp) => {
+  t = engine;
+  client = mllp;
 });
 
 /** An ADT whose PID carries only what is given (no PV1), so a test controls exactly which elements it sends. */

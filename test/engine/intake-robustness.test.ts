@@ -4,20 +4,14 @@
  * delimiters, invalid UTF-8) are among the generated cases, since they reach the database as text.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
-import { startTestEngine, type TestEngine } from '../support/engine.ts';
+import { withEngineAndClient } from '../support/engine.ts';
 
-let t: TestEngine;
 let client: MllpTestClient;
-beforeAll(async () => {
-  t = await startTestEngine();
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+withEngineAndClient({}, (_engine, mllp) => {
+  client = mllp;
 });
 
 /** Payload bytes that do not contain the MLLP framing bytes (the framer's own properties cover those). */

@@ -3,10 +3,10 @@
  * the merge) are re-pointed to the surviving patient, the retired one becomes inactive and `replaced-by` the
  * survivor, the survivor `replaces` it, and every change is a new version with a provenance leaf.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adtMessage, segment } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, startTestEngine, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 import { uniqueName } from '../support/db.ts';
 import { startTestRedis } from '../support/redis.ts';
 import { resources } from '../../store/index.ts';
@@ -14,13 +14,9 @@ import { resources } from '../../store/index.ts';
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  t = await startTestEngine();
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+withEngineAndClient({}, (engine, mllp) => {
+  t = engine;
+  client = mllp;
 });
 
 async function get(url: string): Promise<any> {

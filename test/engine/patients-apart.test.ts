@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { segment } from '../support/messages.ts';
 import { MllpTestClient, hl7Field } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, startTestEngine, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 import { uniqueName } from '../support/db.ts';
 import { startTestRedis } from '../support/redis.ts';
 import { compartment, resources } from '../../store/index.ts';
@@ -24,13 +24,9 @@ const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  t = await startTestEngine({ overrides: { cda: { maxBytes: 200_000, maxDepth: 200 } } });
-  client = await MllpTestClient.connect(t.mllpPort);
-});
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
+withEngineAndClient({ overrides: { cda: { maxBytes: 200_000, maxDepth: 200 } } }, (engine, mllp) => {
+  t = engine;
+  client = mllp;
 });
 
 function oru(controlId: string, mrn: string, family: string, filler: string): string {

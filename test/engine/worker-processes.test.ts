@@ -4,29 +4,29 @@
  * engine stays ready).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adtMessage } from '../support/messages.ts';
 import { hl7Field, MllpTestClient } from '../support/mllp-client.ts';
-import { authHeaders, eventually, startTestEngine, type TestEngine } from '../support/engine.ts';
+import { authHeaders, eventually, type TestEngine, withEngineAndClient } from '../support/engine.ts';
 
 let t: TestEngine;
 let client: MllpTestClient;
 
-beforeAll(async () => {
-  t = await startTestEngine({
+withEngineAndClient(
+  {
     overrides: {
       // Intake's target so low that any ACK presses it: the share it sets must reach both processes.
       workers: { isolation: 'process', processes: 2, restartDelayMs: 100, stallTimeoutMs: 30_000, intakePriority: { ackTargetMs: 1, minMappingShare: 0.25 } },
       // A job claimed by a process as it was stopped comes back to the other one soon.
       queue: { lockMs: 3_000 },
     },
-  });
-  client = await MllpTestClient.connect(t.mllpPort);
-}, 120_000);
-afterAll(async () => {
-  await client?.close();
-  await t?.destroy();
-});
+  },
+  (engine, mllp) => {
+    t = engine;
+    client = mllp;
+  },
+  120_000,
+);
 
 /** The parent process id of `pid`, from /proc. */
 function parentOf(pid: number): number {

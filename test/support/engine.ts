@@ -7,12 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { DestinationStream } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { parseConfig } from '../../config/load.ts';
 import { silentLogger, createLogger } from '../../config/logger.ts';
 import type { AnchorlineConfig } from '../../config/schema.ts';
 import { startEngine, type Engine, type EngineRole } from '../../cli/engine.ts';
 import { attachKeyring } from '../../store/keys.ts';
 import { testDatabaseUrl, uniqueName } from './db.ts';
+import { MllpTestClient } from './mllp-client.ts';
 
 export const TEST_API_KEY = 'test-admin-key-0123456789abcdef';
 
@@ -126,4 +128,22 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
 
 export function authHeaders(key = TEST_API_KEY): Record<string, string> {
   return { authorization: `Bearer ${key}` };
+}
+
+/**
+ * A test file's engine and one MLLP client to it: started before the file's tests, `ready` given both once they are
+ * up (the file keeps them in variables of its own), the client closed and the engine stopped after the tests.
+ */
+export function withEngineAndClient(options: TestEngineOptions, ready: (engine: TestEngine, client: MllpTestClient) => void, timeoutMs?: number): void {
+  let engine: TestEngine | undefined;
+  let client: MllpTestClient | undefined;
+  beforeAll(async () => {
+    engine = await startTestEngine(options);
+    client = await MllpTestClient.connect(engine.mllpPort);
+    ready(engine, client);
+  }, timeoutMs);
+  afterAll(async () => {
+    await client?.close();
+    await engine?.destroy();
+  });
 }
