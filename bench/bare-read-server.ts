@@ -10,7 +10,8 @@
  *
  *   node --import tsx bench/bare-read-server.ts <http|select|write> <database url> <resources>
  *
- * Stores <resources> rows, `p0` to `p<resources - 1>`, for the reads to name. Prints `PORT <n>` when it listens. Its tables are its own (bench_bare_*), in the database it is given.
+ * Stores <resources> rows, `p0` to `p<resources - 1>`, for the reads to name. Prints `PORT <n>` when it listens.
+ * Its tables are its own (bench_bare_*), in the database it is given.
  */
 import http from 'node:http';
 import pg from 'pg';

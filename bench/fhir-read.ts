@@ -18,7 +18,8 @@
  *
  * --baselines first measures, with the same clients on the same PostgreSQL, what a bare node:http server does
  * (bare-read-server.ts): answering alone, with one SELECT a request, and with that and one durable group-committed row
- * a request, over as many stored rows as --patients; the summary then gives the engine's rates as shares of those limits.
+ * a request, over as many stored rows as --patients; the summary then gives the engine's rates as shares of those
+ * limits.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -267,8 +267,8 @@ async function printWalBreakdown(db: pg.Client, from: string, messages: number):
 }
 
 /**
- * Samples the sessions of one kind of pool (application names ending in `pool`: the intake's, or the workers')
- * in pg_stat_activity every 5 ms until stopped; counts by state and wait event. A wait for another transaction's
+ * Samples the sessions of one kind of pool (application names ending in `pool`, `/intake` or `/workers`) in
+ * pg_stat_activity every 5 ms until stopped; counts by state and wait event. A wait for another transaction's
  * row lock names the statement that waits.
  */
 function sampleSessionWaits(databaseUrl: string, pool: '/intake' | '/workers'): { stop: () => Promise<Record<string, number>>; timeline: Array<[number, string]> } {
